@@ -1,0 +1,2 @@
+/*  control.c - placeholder */
+#include "control.h"

@@ -1,0 +1,58 @@
+/*  control.h - the preventive control and routing decision.
+
+    A pure function of (request, directory read transaction, today): no
+    sockets, no allocation, no clock. Requests initiated on (sector, type,
+    user) pass three checks in order: the user may act for (sector, type)
+    and send the message type; the access authorization table allows the
+    message for (sector, type, capacity); the person directory holds the
+    person for (sector, type, capacity) on the reference date. Requests
+    initiated on a legal framework pass one check: (kbo, or sector and
+    type, framework, message) is in the legal table.
+
+    An allowed request is routed: the providers are the institutions that
+    hold the person (any capacity, valid on the reference date) and whose
+    (sector, type) provides the message type. A legal-framework request
+    without a person goes to every institution of each (sector, type) that
+    provides the message type. No provider: NO_DATA.
+*/
+#ifndef KP_CONTROL_H_INCLUDED
+#define KP_CONTROL_H_INCLUDED
+
+#include "directory.h"
+
+typedef enum {
+    KP_VERDICT_ALLOW = 0,
+    KP_VERDICT_DENY,    //  a check failed; reason names which
+    KP_VERDICT_INVALID, //  the request is malformed; reason names what
+    KP_VERDICT_NO_DATA, //  allowed, but nobody holds the data
+} kp_verdict_t;
+
+//  More providers than this for one request are cut off and flagged.
+#define KP_MAX_PROVIDERS 64
+
+typedef struct {
+    kp_verdict_t verdict;
+    Kp__Reason reason;       //  KP__REASON__REASON_NONE when allowed
+    int32_t date;            //  the reference date used
+    char requester_kbo[KP_KBO_LEN + 1]; //  user's institution or legal kbo; "" if unknown
+    size_t provider_count;   //  distinct provider KBOs, sorted ascending
+    bool truncated;          //  more than KP_MAX_PROVIDERS existed
+    char providers[KP_MAX_PROVIDERS][KP_KBO_LEN + 1];
+} kp_decision_t;
+
+//  Decides request against the directory as seen by txn. today is the
+//  reference date when the request names none (days since 1970-01-01).
+//  Always fills out; returns out->verdict.
+kp_verdict_t kp_control_decide(kp_directory_t *dir, MDB_txn *txn, const Kp__Request *request,
+                               int32_t today, kp_decision_t *out);
+
+//  Wire and JSON names of the enums ("OK", "USER_UNKNOWN", ...).
+const char *kp_status_name(Kp__Status status);
+const char *kp_reason_name(Kp__Reason reason);
+const char *kp_verdict_name(kp_verdict_t verdict);
+
+//  Reverse of kp_reason_name / kp_status_name; -1 if unknown.
+int kp_reason_from_name(const char *name);
+int kp_status_from_name(const char *name);
+
+#endif

@@ -1,0 +1,2 @@
+/*  directory.c - placeholder */
+#include "directory.h"

@@ -1,0 +1,156 @@
+/*  directory.h - the reference directory, kept in one LMDB environment.
+
+    Tables (one LMDB database each), laid out so that every check of the
+    preventive control is one or two B-tree descents:
+
+      institution   kbo                                  -> name, sector, type
+      inst_by_st    sector|type            (dupsort)     -> kbo
+      user          id                                   -> kbo, sector, type, messages
+      authorization sector|type|capacity|message         -> (empty)
+      legal         'K'kbo|framework|message             -> (empty)
+                    'S'sector|type|framework|message     -> (empty)
+      availability  message|sector|type                 -> (empty)
+      person        insz                   (dupsort, fixed-size values)
+                    -> sector|type|capacity|kbo|from|to, sorted, so that
+                       the entries of one (sector, type, capacity) are adjacent
+      maintenance   id                                   -> Maintenance
+      meta          "seq"                                -> update sequence
+
+    Integers in keys are big-endian so that byte order is numeric order.
+
+    The only way to change the directory is kp_directory_apply: one
+    DirectoryUpdate, one write transaction, one bump of the sequence. Later
+    the cluster replicates exactly these updates, so nothing else may write.
+
+    Threading: a kp_directory_t may be shared by threads of one process;
+    each thread opens its own read transactions. LMDB allows one writer at
+    a time; kp_directory_apply serialises writers itself.
+*/
+#ifndef KP_DIRECTORY_H_INCLUDED
+#define KP_DIRECTORY_H_INCLUDED
+
+#include <lmdb.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kruispunt.pb-c.h"
+#include "validate.h"
+
+typedef struct _kp_directory_t kp_directory_t;
+
+//  Opens the directory in folder path, creating the folder and the LMDB
+//  files if absent. On failure returns NULL and writes the reason to err.
+kp_directory_t *kp_directory_new(const char *path, char *err, size_t errlen);
+
+//  Closes the directory and nulls the caller's pointer.
+void kp_directory_destroy(kp_directory_t **self_p);
+
+//  Applies every op of update in one write transaction: all of it, or on
+//  any error none of it. Each record is validated again here (INSZ, KBO,
+//  dates, required fields), whatever its source. A PUT of an existing key
+//  replaces it; a DELETE of an absent record is an error. A Maintenance
+//  PUT with id 0 gets the next free id. On success returns 0 and, if seq_p
+//  is not NULL, the new sequence number; on failure returns -1 and writes
+//  "op N: reason" to err.
+int kp_directory_apply(kp_directory_t *self, const Kp__DirectoryUpdate *update, uint64_t *seq_p,
+                       char *err, size_t errlen);
+
+//  Read transactions. begin returns NULL on error (err filled). A reader
+//  that loops may reset and renew one transaction instead of beginning
+//  a new one each time.
+MDB_txn *kp_directory_read_begin(kp_directory_t *self, char *err, size_t errlen);
+int kp_directory_read_renew(MDB_txn *txn);
+void kp_directory_read_reset(MDB_txn *txn);
+void kp_directory_read_end(MDB_txn **txn_p);
+
+//  The sequence number of the last applied update (0: empty directory).
+uint64_t kp_directory_seq(kp_directory_t *self, MDB_txn *txn);
+
+//  ---------------------------------------------------------------------
+//  Lookups for the preventive control. Each takes a read transaction; any
+//  pointer it returns points into the map and stays valid until the
+//  transaction ends or is reset.
+
+typedef struct {
+    char kbo[KP_KBO_LEN + 1];
+    uint32_t sector;
+    uint32_t type;
+    const char *messages; //  message types, each NUL-terminated, back to back
+    size_t messages_size; //  bytes in messages
+} kp_user_view_t;
+
+//  0 and *out filled if user id exists, -1 if not.
+int kp_directory_user(kp_directory_t *self, MDB_txn *txn, const char *id, kp_user_view_t *out);
+
+//  True if the user may send message type message.
+bool kp_user_may_send(const kp_user_view_t *user, const char *message);
+
+//  True if (sector, type, capacity) may request message.
+bool kp_directory_authorized(kp_directory_t *self, MDB_txn *txn, uint32_t sector, uint32_t type,
+                             uint32_t capacity, const char *message);
+
+//  True if the legal framework authorizes kbo (when kbo is not NULL) or
+//  (sector, type) (when kbo is NULL) for message.
+bool kp_directory_legal(kp_directory_t *self, MDB_txn *txn, const char *kbo, uint32_t sector,
+                        uint32_t type, const char *framework, const char *message);
+
+//  True if institutions of (sector, type) provide message.
+bool kp_directory_provides(kp_directory_t *self, MDB_txn *txn, const char *message,
+                           uint32_t sector, uint32_t type);
+
+//  True if any (sector, type) provides message.
+bool kp_directory_message_known(kp_directory_t *self, MDB_txn *txn, const char *message);
+
+typedef struct {
+    uint32_t sector;
+    uint32_t type;
+    uint32_t capacity;
+    char kbo[KP_KBO_LEN + 1];
+    int32_t from; //  days since 1970-01-01, inclusive
+    int32_t to;   //  inclusive
+} kp_person_entry_t;
+
+//  Calls fn for every entry of person insz, in key order (sector, type,
+//  capacity, kbo, from, to), until fn returns non-zero. Returns that value,
+//  or 0 after the last entry (also when there is none).
+typedef int(kp_person_fn)(const kp_person_entry_t *entry, void *arg);
+int kp_directory_person_each(kp_directory_t *self, MDB_txn *txn, const char *insz,
+                             kp_person_fn *fn, void *arg);
+
+//  True if the person directory holds insz for (sector, type, capacity)
+//  with a validity period that contains date: check 3 of the control, one
+//  cursor positioning and a short scan of adjacent duplicates.
+bool kp_directory_person_held(kp_directory_t *self, MDB_txn *txn, const char *insz,
+                              uint32_t sector, uint32_t type, uint32_t capacity, int32_t date);
+
+//  Calls fn for every institution KBO of (sector, type) until fn returns
+//  non-zero; returns that value or 0.
+typedef int(kp_kbo_fn)(const char *kbo, void *arg);
+int kp_directory_institutions_of(kp_directory_t *self, MDB_txn *txn, uint32_t sector,
+                                 uint32_t type, kp_kbo_fn *fn, void *arg);
+
+//  ---------------------------------------------------------------------
+//  Whole-table access, for export, statistics and maintenance listings.
+
+//  Calls fn with every record of every table (institutions, users,
+//  authorizations, legal, availability, persons, maintenance, in that
+//  order) until fn returns non-zero; returns that value or 0. The record
+//  is only valid during the call.
+typedef int(kp_record_fn)(const Kp__DirectoryRecord *record, void *arg);
+int kp_directory_each(kp_directory_t *self, MDB_txn *txn, kp_record_fn *fn, void *arg);
+
+//  Calls fn with every maintenance window of kbo (all when kbo is NULL).
+int kp_directory_maintenance_each(kp_directory_t *self, MDB_txn *txn, const char *kbo,
+                                  kp_record_fn *fn, void *arg);
+
+//  Entry counts of each table.
+typedef struct {
+    size_t institutions, users, authorizations, legal, availability, persons, maintenance;
+} kp_directory_counts_t;
+int kp_directory_counts(kp_directory_t *self, MDB_txn *txn, kp_directory_counts_t *out);
+
+//  Size in bytes of the LMDB data file.
+size_t kp_directory_file_size(kp_directory_t *self);
+
+#endif

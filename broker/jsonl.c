@@ -1,0 +1,2 @@
+/*  jsonl.c - placeholder */
+#include "jsonl.h"

@@ -1,0 +1,11 @@
+/*  cmd_directory.c - placeholder until implemented. */
+#include <stdio.h>
+
+#include "commands.h"
+
+int kpctl_directory(int argc, char **argv)
+{
+    (void)argc;
+    fprintf(stderr, "kpctl %s: not implemented yet\n", argv[0]);
+    return 1;
+}

@@ -1,0 +1,18 @@
+/*  cmd_log.c - placeholder until implemented. */
+#include <stdio.h>
+
+#include "commands.h"
+
+int kpctl_log(int argc, char **argv)
+{
+    (void)argc;
+    fprintf(stderr, "kpctl %s: not implemented yet\n", argv[0]);
+    return 1;
+}
+
+int kpctl_keys(int argc, char **argv)
+{
+    (void)argc;
+    fprintf(stderr, "kpctl %s: not implemented yet\n", argv[0]);
+    return 1;
+}

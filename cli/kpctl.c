@@ -1,0 +1,46 @@
+/*  kpctl - the operators' command line of Kruispunt. */
+#include <stdio.h>
+#include <string.h>
+
+#include "commands.h"
+
+typedef struct {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+} s_command_t;
+
+static const s_command_t s_commands[] = {
+    {"directory", kpctl_directory, "import, export and inspect the reference directory"},
+    {"call", kpctl_call, "send one request through a node and print the answer"},
+    {"provider", kpctl_provider, "run a demo provider worker"},
+    {"status", kpctl_status, "show a node's workers, counters and latencies"},
+    {"maintenance", kpctl_maintenance, "add, list and remove planned maintenance windows"},
+    {"log", kpctl_log, "verify, query, export and prune the privacy log"},
+    {"keys", kpctl_keys, "make the Ed25519 key pair that signs log checkpoints"},
+};
+
+static void s_usage(FILE *out)
+{
+    fprintf(out, "usage: kpctl COMMAND [OPTIONS]\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof s_commands / sizeof s_commands[0]; i++)
+        fprintf(out, "  %-12s %s\n", s_commands[i].name, s_commands[i].summary);
+    fprintf(out, "\n'kpctl COMMAND --help' tells more about each.\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        s_usage(stderr);
+        return 2;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        s_usage(stdout);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof s_commands / sizeof s_commands[0]; i++)
+        if (!strcmp(argv[1], s_commands[i].name))
+            return s_commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "kpctl: unknown command '%s'; 'kpctl --help' lists them\n", argv[1]);
+    return 2;
+}

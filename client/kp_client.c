@@ -1,0 +1,2 @@
+/*  placeholder */
+#include "kp_client.h"

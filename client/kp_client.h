@@ -1,0 +1,3 @@
+#ifndef KP_CLIENT_H_INCLUDED
+#define KP_CLIENT_H_INCLUDED
+#endif

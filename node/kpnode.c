@@ -1,0 +1,5 @@
+/*  kpnode - placeholder. */
+int main(void)
+{
+    return 1;
+}
