@@ -1,11 +1,321 @@
-/*  cmd_provider.c - placeholder until implemented. */
+/*  cmd_provider.c - kpctl provider: a demo provider worker.
+
+    Connects to a node's worker endpoint as institution --kbo, serves the
+    --message types and answers every request with
+    {"kbo":K,"message":M,"person":INSZ}. With --delay-ms each answer is
+    held back that long by a timer in the loop (never a sleep), so the
+    worker keeps heartbeating while it is slow. SIGINT/SIGTERM: says bye
+    and exits 0. Reconnection and heartbeats are kp_worker's job.
+*/
+#include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
 
 #include "commands.h"
+#include "config.h"
+#include "control.h"
+#include "json.h"
+#include "kp_worker.h"
+#include "validate.h"
+
+#define S_MAX_MESSAGES 64
+
+//  Set by the signal handler: the only way a handler can tell the loop.
+static volatile sig_atomic_t s_stop;
+
+static void s_on_signal(int signum)
+{
+    (void)signum;
+    s_stop = 1;
+}
+
+typedef struct {
+    const char *config;
+    const char *node;
+    const char *kbo;
+    const char *messages[S_MAX_MESSAGES];
+    size_t message_count;
+    bool echo, quiet;
+    uint32_t concurrency, delay_ms;
+} s_args_t;
+
+//  A request waiting for its --delay-ms to pass.
+typedef struct {
+    int64_t due;
+    Kp__WorkerRequest *req;
+} s_held_t;
+
+static void s_usage(FILE *out)
+{
+    fprintf(out,
+            "usage: kpctl provider -c FILE [--node NAME] --kbo K --message M [--message M2 ...]\n"
+            "                      --echo [--concurrency N] [--delay-ms N] [--quiet]\n"
+            "\n"
+            "Runs a demo provider worker: answers every request with\n"
+            "{\"kbo\":K,\"message\":M,\"person\":INSZ} until SIGINT or SIGTERM.\n"
+            "\n"
+            "  -c, --config FILE   cluster file (gives the worker endpoint and heartbeat)\n"
+            "      --node NAME     node to connect to (default: the first)\n"
+            "      --kbo K         the provider institution's KBO number\n"
+            "      --message M     a message type served (repeat for more)\n"
+            "      --echo          answer with the echo payload (the only mode)\n"
+            "      --concurrency N requests taken at once (default 1)\n"
+            "      --delay-ms N    hold each answer back N ms (heartbeats go on)\n"
+            "      --quiet         no line per request\n"
+            "  -h, --help          this text\n");
+}
+
+static int s_uint(const char *name, const char *text, uint32_t *out)
+{
+    char *end;
+    unsigned long long value = strtoull(text, &end, 10);
+    if (!*text || *end || *text == '-' || value > UINT32_MAX) {
+        fprintf(stderr, "kpctl provider: %s '%s' is not a number from 0 to %u\n", name, text,
+                UINT32_MAX);
+        return -1;
+    }
+    *out = (uint32_t)value;
+    return 0;
+}
+
+static int s_parse(int argc, char **argv, s_args_t *args)
+{
+    enum { O_NODE = 256, O_KBO, O_MESSAGE, O_ECHO, O_CONCURRENCY, O_DELAY, O_QUIET };
+    static const struct option options[] = {{"config", required_argument, NULL, 'c'},
+                                            {"node", required_argument, NULL, O_NODE},
+                                            {"kbo", required_argument, NULL, O_KBO},
+                                            {"message", required_argument, NULL, O_MESSAGE},
+                                            {"echo", no_argument, NULL, O_ECHO},
+                                            {"concurrency", required_argument, NULL, O_CONCURRENCY},
+                                            {"delay-ms", required_argument, NULL, O_DELAY},
+                                            {"quiet", no_argument, NULL, O_QUIET},
+                                            {"help", no_argument, NULL, 'h'},
+                                            {NULL, 0, NULL, 0}};
+    optind = 0;
+    args->concurrency = 1;
+    int opt;
+    while ((opt = getopt_long(argc, argv, "c:h", options, NULL)) != -1) {
+        int rc = 0;
+        switch (opt) {
+        case 'c':
+            args->config = optarg;
+            break;
+        case 'h':
+            return 1;
+        case O_NODE:
+            args->node = optarg;
+            break;
+        case O_KBO:
+            args->kbo = optarg;
+            break;
+        case O_ECHO:
+            args->echo = true;
+            break;
+        case O_QUIET:
+            args->quiet = true;
+            break;
+        case O_MESSAGE:
+            if (args->message_count == S_MAX_MESSAGES) {
+                fprintf(stderr, "kpctl provider: at most %d --message\n", S_MAX_MESSAGES);
+                return -1;
+            }
+            args->messages[args->message_count++] = optarg;
+            break;
+        case O_CONCURRENCY:
+            rc = s_uint("--concurrency", optarg, &args->concurrency);
+            break;
+        case O_DELAY:
+            rc = s_uint("--delay-ms", optarg, &args->delay_ms);
+            break;
+        default:
+            return -1;
+        }
+        if (rc)
+            return -1;
+    }
+    if (optind < argc) {
+        fprintf(stderr, "kpctl provider: unexpected argument '%s'\n", argv[optind]);
+        return -1;
+    }
+    return 0;
+}
+
+static int s_check(const s_args_t *args)
+{
+    const char *missing = !args->config          ? "-c FILE"
+                          : !args->kbo           ? "--kbo"
+                          : !args->message_count ? "--message"
+                          : !args->echo          ? "--echo (the only mode there is)"
+                                                 : NULL;
+    if (missing) {
+        fprintf(stderr, "kpctl provider: missing %s; 'kpctl provider --help' tells more\n",
+                missing);
+        return -1;
+    }
+    if (!kp_kbo_valid(args->kbo)) {
+        fprintf(stderr,
+                "kpctl provider: --kbo '%s' is not a valid KBO number (10 digits, starting "
+                "with 0 or 1, the last two 97 minus the first eight modulo 97)\n",
+                args->kbo);
+        return -1;
+    }
+    if (args->concurrency == 0) {
+        fprintf(stderr, "kpctl provider: --concurrency must be at least 1\n");
+        return -1;
+    }
+    return 0;
+}
+
+static int64_t s_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void s_answer(kp_worker_t *worker, const s_args_t *args, Kp__WorkerRequest *req)
+{
+    kp_json_t *json = kp_json_new();
+    kp_json_object_open(json);
+    kp_json_kv_string(json, "kbo", args->kbo);
+    kp_json_kv_string(json, "message", req->message);
+    kp_json_kv_string(json, "person", req->person);
+    kp_json_object_close(json);
+    int rc = kp_worker_reply(worker, req, KP__STATUS__OK, kp_json_text(json), kp_json_length(json));
+    if (!args->quiet) {
+        printf("%s %s person %s ticket %llu: %s\n", req->request_id ? req->request_id : "?",
+               req->message ? req->message : "?", req->person ? req->person : "-",
+               (unsigned long long)req->ticket, rc == 0 ? "OK" : kp_worker_strerror(rc));
+        fflush(stdout);
+    }
+    kp_json_destroy(&json);
+}
+
+//  Answers held requests whose delay has passed; returns ms to the next.
+static int64_t s_answer_due(kp_worker_t *worker, const s_args_t *args, s_held_t *held,
+                            size_t *count)
+{
+    int64_t now = s_now_ms();
+    int64_t next = INT64_MAX;
+    size_t kept = 0;
+    for (size_t i = 0; i < *count; i++) {
+        if (held[i].due <= now) {
+            s_answer(worker, args, held[i].req);
+            kp_worker_request_destroy(&held[i].req);
+        } else {
+            if (held[i].due - now < next)
+                next = held[i].due - now;
+            held[kept++] = held[i];
+        }
+    }
+    *count = kept;
+    return next;
+}
+
+static void s_signals(void)
+{
+    struct sigaction action;
+    memset(&action, 0, sizeof action);
+    action.sa_handler = s_on_signal;
+    sigemptyset(&action.sa_mask);
+    //  No SA_RESTART: the wait in kp_worker_recv must end at once.
+    sigaction(SIGINT, &action, NULL);
+    sigaction(SIGTERM, &action, NULL);
+}
+
+static int s_run(kp_worker_t *worker, const s_args_t *args, uint32_t heartbeat_ms)
+{
+    size_t capacity = 16, count = 0;
+    s_held_t *held = calloc(capacity, sizeof *held);
+    int status = held ? 0 : 1;
+    bool accepted = false;
+    while (!s_stop && status == 0) {
+        int64_t next = s_answer_due(worker, args, held, &count);
+        int wait = next < (int64_t)heartbeat_ms ? (int)next : (int)heartbeat_ms;
+        Kp__WorkerRequest *req = NULL;
+        int rc = kp_worker_recv(worker, wait, &req);
+        if (kp_worker_accepted(worker) != accepted) {
+            accepted = !accepted;
+            fprintf(stderr, "kpctl provider: %s\n",
+                    accepted ? "accepted by the node" : "lost the node; reconnecting");
+        }
+        if (rc == KP_WORKER_ETIMEDOUT || rc == KP_WORKER_EINTR)
+            continue;
+        if (rc == KP_WORKER_EREFUSED) {
+            fprintf(stderr, "kpctl provider: the node refused the hello: %s%s%s\n",
+                    kp_reason_name(kp_worker_error_reason(worker)),
+                    *kp_worker_error_detail(worker) ? ": " : "", kp_worker_error_detail(worker));
+            status = 1;
+        } else if (rc != 0) {
+            fprintf(stderr, "kpctl provider: %s\n", kp_worker_strerror(rc));
+            status = 1;
+        } else if (args->delay_ms == 0) {
+            s_answer(worker, args, req);
+            kp_worker_request_destroy(&req);
+        } else {
+            if (count == capacity) {
+                s_held_t *bigger = realloc(held, 2 * capacity * sizeof *held);
+                if (!bigger) {
+                    kp_worker_request_destroy(&req);
+                    status = 1;
+                    break;
+                }
+                held = bigger;
+                capacity *= 2;
+            }
+            held[count].due = s_now_ms() + args->delay_ms;
+            held[count++].req = req;
+        }
+    }
+    for (size_t i = 0; i < count; i++)
+        kp_worker_request_destroy(&held[i].req);
+    free(held);
+    return status;
+}
 
 int kpctl_provider(int argc, char **argv)
 {
-    (void)argc;
-    fprintf(stderr, "kpctl %s: not implemented yet\n", argv[0]);
-    return 1;
+    s_args_t args;
+    memset(&args, 0, sizeof args);
+    int rc = s_parse(argc, argv, &args);
+    if (rc == 1) {
+        s_usage(stdout);
+        return 0;
+    }
+    if (rc != 0 || s_check(&args) != 0)
+        return 2;
+    kp_cluster_config_t *config = calloc(1, sizeof *config);
+    char err[512];
+    if (!config || kp_config_load(args.config, config, err, sizeof err) != 0) {
+        fprintf(stderr, "kpctl provider: %s: %s\n", args.config, config ? err : "out of memory");
+        free(config);
+        return 2;
+    }
+    const kp_node_config_t *node = kp_config_node(config, args.node);
+    if (!node) {
+        fprintf(stderr, "kpctl provider: no node '%s' in %s\n", args.node ? args.node : "",
+                args.config);
+        free(config);
+        return 2;
+    }
+    kp_worker_t *worker = kp_worker_new(node->worker, args.kbo, args.messages, args.message_count);
+    if (!worker) {
+        fprintf(stderr, "kpctl provider: cannot make a worker for %s\n", node->worker);
+        free(config);
+        return 1;
+    }
+    uint32_t heartbeat_ms = config->heartbeat_ms ? config->heartbeat_ms : 1000;
+    kp_worker_set_heartbeat(worker, heartbeat_ms);
+    kp_worker_set_concurrency(worker, args.concurrency);
+    kp_worker_set_max_frame(worker, config->max_frame);
+    fprintf(stderr, "kpctl provider: %s serving %zu message type%s via %s (%s)\n", args.kbo,
+            args.message_count, args.message_count == 1 ? "" : "s", node->name, node->worker);
+    free(config);
+    s_signals();
+    int status = s_run(worker, &args, heartbeat_ms);
+    kp_worker_destroy(&worker); //  says bye
+    return status;
 }

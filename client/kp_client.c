@@ -1,2 +1,575 @@
-/*  placeholder */
+/*  kp_client.c - the client stub: pipelined requests with failover.
+
+    Plain libzmq (with its own context) rather than zsock: CZMQ installs a
+    process-wide SIGINT handler when it makes its first socket, and a
+    library linked into someone else's application must not do that.
+    CZMQ's containers (zhashx, zlistx) do not, and are used here.
+*/
 #include "kp_client.h"
+
+#include <czmq.h>
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <zmq.h>
+
+//  Caller-chosen ids remembered after completion, to tell a late answer
+//  from a stray one; the set is emptied when it reaches this size.
+#define S_FOREIGN_MAX 4096
+
+typedef struct {
+    char id[KP_CLIENT_ID_MAX];
+    bool ours;      //  id made by this client
+    uint8_t *frame; //  the encoded request, resent on failover
+    size_t size;
+    int timeout_ms;           //  overall, as given by the caller
+    int attempt_ms;           //  per attempt
+    unsigned attempts;        //  attempts made so far
+    int64_t deadline;         //  overall, monotonic ms
+    int64_t attempt_deadline; //  of the current attempt, monotonic ms
+} s_pending_t;
+
+struct _kp_client_t {
+    void *ctx;
+    void *sock;
+    char **endpoints;
+    size_t endpoint_count;
+    size_t current;
+    unsigned attempts;
+    int attempt_timeout_ms;
+    size_t max_frame;
+    char prefix[17]; //  16 random hex digits
+    uint64_t counter;
+    zhashx_t *pending;      //  id -> s_pending_t *, owned
+    zhashx_t *foreign_done; //  caller-chosen ids no longer awaited
+    zlistx_t *ready;        //  Kp__Response * waiting to be handed out
+    int64_t next_check;     //  no timer can fire before this (ms)
+    kp_client_stats_t stats;
+};
+
+static int64_t s_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void s_pending_destroy(void **item)
+{
+    s_pending_t *self = (s_pending_t *)*item;
+    if (self) {
+        free(self->frame);
+        free(self);
+        *item = NULL;
+    }
+}
+
+static void s_response_free(void **item)
+{
+    if (*item)
+        kp__response__free_unpacked((Kp__Response *)*item, NULL);
+    *item = NULL;
+}
+
+//  Fresh random prefix so that ids of two clients (or two runs) differ.
+static void s_make_prefix(char out[17])
+{
+    uint8_t bytes[8];
+    if (getrandom(bytes, sizeof bytes, 0) != (ssize_t)sizeof bytes) {
+        //  No entropy source: time and address still keep runs apart.
+        uint64_t mix =
+            (uint64_t)time(NULL) ^ ((uint64_t)(uintptr_t)out << 16) ^ (uint64_t)s_now_ms() << 32;
+        memcpy(bytes, &mix, sizeof bytes);
+    }
+    for (size_t i = 0; i < sizeof bytes; i++)
+        snprintf(out + 2 * i, 3, "%02x", bytes[i]);
+}
+
+static int s_connect(kp_client_t *self)
+{
+    if (self->sock)
+        zmq_close(self->sock);
+    self->sock = zmq_socket(self->ctx, ZMQ_DEALER);
+    if (!self->sock)
+        return KP_CLIENT_ESOCKET;
+    int zero = 0;
+    //  Unanswered requests live in self->pending, not in ZeroMQ's queues:
+    //  no lingering on close, no high-water mark dropping or blocking.
+    zmq_setsockopt(self->sock, ZMQ_LINGER, &zero, sizeof zero);
+    zmq_setsockopt(self->sock, ZMQ_SNDHWM, &zero, sizeof zero);
+    zmq_setsockopt(self->sock, ZMQ_RCVHWM, &zero, sizeof zero);
+    if (self->max_frame) {
+        int64_t limit = (int64_t)self->max_frame;
+        zmq_setsockopt(self->sock, ZMQ_MAXMSGSIZE, &limit, sizeof limit);
+    }
+    if (zmq_connect(self->sock, self->endpoints[self->current]) != 0)
+        return KP_CLIENT_ESOCKET;
+    return 0;
+}
+
+kp_client_t *kp_client_new(const char **endpoints, size_t count)
+{
+    if (!endpoints || count == 0)
+        return NULL;
+    for (size_t i = 0; i < count; i++)
+        if (!endpoints[i] || !*endpoints[i])
+            return NULL;
+    kp_client_t *self = (kp_client_t *)calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->endpoints = (char **)calloc(count, sizeof(char *));
+    self->pending = zhashx_new();
+    self->foreign_done = zhashx_new();
+    self->ready = zlistx_new();
+    self->ctx = zmq_ctx_new();
+    if (!self->endpoints || !self->pending || !self->foreign_done || !self->ready || !self->ctx)
+        goto fail;
+    zhashx_set_destructor(self->pending, s_pending_destroy);
+    zlistx_set_destructor(self->ready, s_response_free);
+    self->endpoint_count = count;
+    for (size_t i = 0; i < count; i++)
+        if (!(self->endpoints[i] = strdup(endpoints[i])))
+            goto fail;
+    self->attempts = 3;
+    self->next_check = INT64_MAX;
+    s_make_prefix(self->prefix);
+    if (s_connect(self) != 0)
+        goto fail;
+    return self;
+fail:
+    kp_client_destroy(&self);
+    return NULL;
+}
+
+kp_client_t *kp_client_new_list(const char *list)
+{
+    if (!list || !*list)
+        return NULL;
+    char *copy = strdup(list);
+    if (!copy)
+        return NULL;
+    const char *parts[64];
+    size_t count = 0;
+    //  strsep, not strtok: an empty entry ("a,,b") is an error, not skipped.
+    char *rest = copy;
+    for (char *tok = strsep(&rest, ","); tok; tok = strsep(&rest, ",")) {
+        while (*tok == ' ')
+            tok++;
+        if (count == sizeof parts / sizeof parts[0] || !*tok) {
+            free(copy);
+            return NULL;
+        }
+        parts[count++] = tok;
+    }
+    kp_client_t *self = kp_client_new(parts, count);
+    free(copy);
+    return self;
+}
+
+void kp_client_destroy(kp_client_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    kp_client_t *self = *self_p;
+    if (self->sock)
+        zmq_close(self->sock);
+    if (self->ctx)
+        zmq_ctx_term(self->ctx);
+    if (self->endpoints)
+        for (size_t i = 0; i < self->endpoint_count; i++)
+            free(self->endpoints[i]);
+    free(self->endpoints);
+    zhashx_destroy(&self->pending);
+    zhashx_destroy(&self->foreign_done);
+    zlistx_destroy(&self->ready);
+    free(self);
+    *self_p = NULL;
+}
+
+void kp_client_set_attempts(kp_client_t *self, unsigned attempts)
+{
+    assert(self);
+    self->attempts = attempts ? attempts : 1;
+}
+
+void kp_client_set_attempt_timeout(kp_client_t *self, int timeout_ms)
+{
+    assert(self);
+    self->attempt_timeout_ms = timeout_ms > 0 ? timeout_ms : 0;
+}
+
+void kp_client_set_max_frame(kp_client_t *self, size_t bytes)
+{
+    assert(self);
+    self->max_frame = bytes;
+    int64_t limit = bytes ? (int64_t)bytes : -1;
+    zmq_setsockopt(self->sock, ZMQ_MAXMSGSIZE, &limit, sizeof limit);
+}
+
+size_t kp_client_pending(kp_client_t *self)
+{
+    assert(self);
+    return zhashx_size(self->pending);
+}
+
+const char *kp_client_endpoint(kp_client_t *self)
+{
+    assert(self);
+    return self->endpoints[self->current];
+}
+
+void kp_client_stats(kp_client_t *self, kp_client_stats_t *out)
+{
+    assert(self && out);
+    *out = self->stats;
+}
+
+//  True if id has the shape of the ids this client made, and was made.
+static bool s_is_ours(kp_client_t *self, const char *id)
+{
+    if (strncmp(id, self->prefix, 16) != 0 || id[16] != '-' || !id[17])
+        return false;
+    char *end;
+    errno = 0;
+    unsigned long long n = strtoull(id + 17, &end, 10);
+    return errno == 0 && *end == '\0' && n >= 1 && n <= self->counter;
+}
+
+static void s_forget_foreign(kp_client_t *self, s_pending_t *p)
+{
+    if (p->ours)
+        return;
+    if (zhashx_size(self->foreign_done) >= S_FOREIGN_MAX)
+        zhashx_purge(self->foreign_done);
+    zhashx_update(self->foreign_done, p->id, (void *)1);
+}
+
+//  A response made by the client for a request nobody answered in time.
+//  Packed and unpacked so that it is freed like any other response.
+static Kp__Response *s_make_timeout(kp_client_t *self, s_pending_t *p)
+{
+    char detail[512];
+    snprintf(detail, sizeof detail,
+             "no node answered within %d ms (%u attempt%s, last endpoint %s)", p->timeout_ms,
+             p->attempts, p->attempts == 1 ? "" : "s", self->endpoints[self->current]);
+    Kp__Response resp = KP__RESPONSE__INIT;
+    resp.request_id = p->id;
+    resp.has_status = true;
+    resp.status = KP__STATUS__TIMEOUT;
+    resp.has_reason = true;
+    resp.reason = KP__REASON__DEADLINE_EXCEEDED;
+    resp.detail = detail;
+    uint8_t buf[1024];
+    size_t size = kp__response__get_packed_size(&resp);
+    assert(size <= sizeof buf);
+    kp__response__pack(&resp, buf);
+    return kp__response__unpack(NULL, size, buf);
+}
+
+static int s_send_frame(kp_client_t *self, s_pending_t *p)
+{
+    while (zmq_send(self->sock, p->frame, p->size, ZMQ_DONTWAIT) < 0) {
+        if (errno != EINTR)
+            return KP_CLIENT_ESOCKET;
+    }
+    return 0;
+}
+
+//  Switches to the next endpoint and resends everything unanswered there.
+static int s_failover(kp_client_t *self, int64_t now)
+{
+    self->current = (self->current + 1) % self->endpoint_count;
+    self->stats.failovers++;
+    int rc = s_connect(self);
+    if (rc)
+        return rc;
+    for (s_pending_t *p = (s_pending_t *)zhashx_first(self->pending); p;
+         p = (s_pending_t *)zhashx_next(self->pending)) {
+        p->attempts++;
+        p->attempt_deadline = now + p->attempt_ms;
+        if ((rc = s_send_frame(self, p)) != 0)
+            return rc;
+        self->stats.resent++;
+    }
+    return 0;
+}
+
+//  Gives up on requests past their overall deadline, fails over when an
+//  attempt ran out, and works out when to look again.
+static int s_check_timers(kp_client_t *self)
+{
+    int64_t now = s_now_ms();
+    if (now < self->next_check)
+        return 0;
+    zlistx_t *expired = zlistx_new();
+    if (!expired)
+        return KP_CLIENT_ENOMEM;
+    bool attempt_over = false;
+    for (s_pending_t *p = (s_pending_t *)zhashx_first(self->pending); p;
+         p = (s_pending_t *)zhashx_next(self->pending)) {
+        if (now >= p->deadline)
+            zlistx_add_end(expired, p);
+        else if (now >= p->attempt_deadline)
+            attempt_over = true;
+    }
+    for (s_pending_t *p = (s_pending_t *)zlistx_first(expired); p;
+         p = (s_pending_t *)zlistx_next(expired)) {
+        Kp__Response *resp = s_make_timeout(self, p);
+        if (resp)
+            zlistx_add_end(self->ready, resp);
+        self->stats.timeouts++;
+        s_forget_foreign(self, p);
+        zhashx_delete(self->pending, p->id);
+    }
+    zlistx_destroy(&expired);
+    int rc = attempt_over ? s_failover(self, now) : 0;
+    self->next_check = INT64_MAX;
+    for (s_pending_t *p = (s_pending_t *)zhashx_first(self->pending); p;
+         p = (s_pending_t *)zhashx_next(self->pending)) {
+        int64_t when = p->attempt_deadline < p->deadline ? p->attempt_deadline : p->deadline;
+        if (when < self->next_check)
+            self->next_check = when;
+    }
+    return rc;
+}
+
+//  Handles one frame from the node; never fails on what the node sent.
+static void s_handle_frame(kp_client_t *self, zmq_msg_t *msg)
+{
+    Kp__Response *resp = kp__response__unpack(NULL, zmq_msg_size(msg), zmq_msg_data(msg));
+    if (!resp || !resp->request_id) {
+        self->stats.malformed += resp == NULL;
+        self->stats.unknown += resp != NULL;
+        if (resp)
+            kp__response__free_unpacked(resp, NULL);
+        return;
+    }
+    s_pending_t *p = (s_pending_t *)zhashx_lookup(self->pending, resp->request_id);
+    if (p) {
+        s_forget_foreign(self, p);
+        zhashx_delete(self->pending, resp->request_id);
+        zlistx_add_end(self->ready, resp);
+        self->stats.answered++;
+        return;
+    }
+    if (s_is_ours(self, resp->request_id) || zhashx_lookup(self->foreign_done, resp->request_id))
+        self->stats.late++;
+    else
+        self->stats.unknown++;
+    kp__response__free_unpacked(resp, NULL);
+}
+
+//  Reads every frame waiting on the socket without blocking.
+static int s_drain(kp_client_t *self)
+{
+    while (true) {
+        zmq_msg_t msg;
+        zmq_msg_init(&msg);
+        if (zmq_msg_recv(&msg, self->sock, ZMQ_DONTWAIT) < 0) {
+            int err = errno;
+            zmq_msg_close(&msg);
+            if (err == EAGAIN)
+                return 0;
+            return err == EINTR ? KP_CLIENT_EINTR : KP_CLIENT_ESOCKET;
+        }
+        if (zmq_msg_more(&msg)) {
+            //  A response is one frame: skip the whole message.
+            self->stats.malformed++;
+            while (zmq_msg_more(&msg)) {
+                if (zmq_msg_recv(&msg, self->sock, 0) < 0)
+                    break;
+            }
+        } else
+            s_handle_frame(self, &msg);
+        zmq_msg_close(&msg);
+    }
+}
+
+//  Waits at most wait_ms (< 0: until a timer) for input, then handles it
+//  and the timers.
+static int s_pump(kp_client_t *self, int64_t wait_ms)
+{
+    int64_t now = s_now_ms();
+    if (self->next_check != INT64_MAX) {
+        int64_t until_timer = self->next_check > now ? self->next_check - now : 0;
+        if (wait_ms < 0 || until_timer < wait_ms)
+            wait_ms = until_timer;
+    }
+    if (wait_ms > INT32_MAX)
+        wait_ms = INT32_MAX;
+    zmq_pollitem_t item = {self->sock, 0, ZMQ_POLLIN, 0};
+    int rc = zmq_poll(&item, 1, (long)wait_ms);
+    if (rc < 0)
+        return errno == EINTR ? KP_CLIENT_EINTR : KP_CLIENT_ESOCKET;
+    if (rc > 0 && (rc = s_drain(self)) != 0)
+        return rc;
+    return s_check_timers(self);
+}
+
+static int s_encode(kp_client_t *self, const Kp__Request *req, s_pending_t *p)
+{
+    Kp__Request copy = *req;
+    copy.request_id = p->id;
+    p->size = kp__request__get_packed_size(&copy);
+    if (self->max_frame && p->size > self->max_frame)
+        return KP_CLIENT_ETOOLARGE;
+    p->frame = (uint8_t *)malloc(p->size ? p->size : 1);
+    if (!p->frame)
+        return KP_CLIENT_ENOMEM;
+    kp__request__pack(&copy, p->frame);
+    return 0;
+}
+
+int kp_client_send(kp_client_t *self, const Kp__Request *req, int timeout_ms,
+                   char id_out[KP_CLIENT_ID_MAX])
+{
+    if (!self || !req || timeout_ms <= 0)
+        return KP_CLIENT_EINVAL;
+    bool ours = !req->request_id || !*req->request_id;
+    if (!ours && strlen(req->request_id) >= KP_CLIENT_ID_MAX)
+        return KP_CLIENT_EINVAL;
+    if (!ours && zhashx_lookup(self->pending, req->request_id))
+        return KP_CLIENT_EDUPLICATE;
+    s_pending_t *p = (s_pending_t *)calloc(1, sizeof *p);
+    if (!p)
+        return KP_CLIENT_ENOMEM;
+    p->ours = ours;
+    if (ours)
+        snprintf(p->id, sizeof p->id, "%s-%llu", self->prefix, (unsigned long long)++self->counter);
+    else
+        snprintf(p->id, sizeof p->id, "%s", req->request_id);
+    int rc = s_encode(self, req, p);
+    if (rc) {
+        void *item = p;
+        s_pending_destroy(&item);
+        return rc;
+    }
+    int64_t now = s_now_ms();
+    p->timeout_ms = timeout_ms;
+    p->attempt_ms =
+        self->attempt_timeout_ms ? self->attempt_timeout_ms : (int)(timeout_ms / self->attempts);
+    if (p->attempt_ms < 1)
+        p->attempt_ms = 1;
+    p->attempts = 1;
+    p->deadline = now + timeout_ms;
+    p->attempt_deadline = now + p->attempt_ms;
+    if ((rc = s_send_frame(self, p)) != 0) {
+        void *item = p;
+        s_pending_destroy(&item);
+        return rc;
+    }
+    zhashx_insert(self->pending, p->id, p);
+    if (p->attempt_deadline < self->next_check)
+        self->next_check = p->attempt_deadline;
+    if (id_out)
+        snprintf(id_out, KP_CLIENT_ID_MAX, "%s", p->id);
+    self->stats.sent++;
+    return 0;
+}
+
+int kp_client_recv(kp_client_t *self, int timeout_ms, Kp__Response **resp_out)
+{
+    if (resp_out)
+        *resp_out = NULL;
+    if (!self || !resp_out)
+        return KP_CLIENT_EINVAL;
+    int64_t end = timeout_ms < 0 ? INT64_MAX : s_now_ms() + timeout_ms;
+    while (true) {
+        if (zlistx_size(self->ready)) {
+            *resp_out = (Kp__Response *)zlistx_detach(self->ready, NULL);
+            return 0;
+        }
+        if (zhashx_size(self->pending) == 0)
+            return KP_CLIENT_EIDLE;
+        int64_t now = s_now_ms();
+        if (now > end)
+            return KP_CLIENT_ETIMEDOUT;
+        int rc = s_pump(self, end == INT64_MAX ? -1 : end - now);
+        if (rc)
+            return rc;
+        if (end != INT64_MAX && s_now_ms() >= end && !zlistx_size(self->ready))
+            return KP_CLIENT_ETIMEDOUT;
+    }
+}
+
+//  Takes the response to id out of the ready list, if it is there.
+static Kp__Response *s_take_ready(kp_client_t *self, const char *id)
+{
+    for (Kp__Response *resp = (Kp__Response *)zlistx_first(self->ready); resp;
+         resp = (Kp__Response *)zlistx_next(self->ready)) {
+        if (strcmp(resp->request_id, id) == 0)
+            return (Kp__Response *)zlistx_detach_cur(self->ready);
+    }
+    return NULL;
+}
+
+int kp_client_call(kp_client_t *self, const Kp__Request *req, int timeout_ms,
+                   Kp__Response **resp_out)
+{
+    if (resp_out)
+        *resp_out = NULL;
+    if (!self || !req || !resp_out || timeout_ms <= 0)
+        return KP_CLIENT_EINVAL;
+    char id[KP_CLIENT_ID_MAX];
+    int rc = kp_client_send(self, req, timeout_ms, id);
+    if (rc)
+        return rc;
+    //  The request's own deadline ends this loop: it yields a TIMEOUT.
+    while (!(*resp_out = s_take_ready(self, id))) {
+        if ((rc = s_pump(self, -1)) != 0)
+            return rc;
+    }
+    return 0;
+}
+
+void kp_client_response_destroy(Kp__Response **resp_p)
+{
+    if (resp_p && *resp_p) {
+        kp__response__free_unpacked(*resp_p, NULL);
+        *resp_p = NULL;
+    }
+}
+
+const char *kp_client_status_name(Kp__Status status)
+{
+    const ProtobufCEnumValue *v =
+        protobuf_c_enum_descriptor_get_value(&kp__status__descriptor, (int)status);
+    return v ? v->name : "?";
+}
+
+const char *kp_client_reason_name(Kp__Reason reason)
+{
+    const ProtobufCEnumValue *v =
+        protobuf_c_enum_descriptor_get_value(&kp__reason__descriptor, (int)reason);
+    return v ? v->name : "?";
+}
+
+const char *kp_client_strerror(int code)
+{
+    switch (code) {
+    case 0:
+        return "success";
+    case KP_CLIENT_EINVAL:
+        return "invalid argument";
+    case KP_CLIENT_EDUPLICATE:
+        return "a request with this id is already in flight";
+    case KP_CLIENT_ETOOLARGE:
+        return "request larger than the maximum frame size";
+    case KP_CLIENT_ESOCKET:
+        return "ZeroMQ socket error";
+    case KP_CLIENT_ETIMEDOUT:
+        return "nothing arrived in time";
+    case KP_CLIENT_EIDLE:
+        return "no request in flight";
+    case KP_CLIENT_EINTR:
+        return "interrupted by a signal";
+    case KP_CLIENT_ENOMEM:
+        return "out of memory";
+    default:
+        return "unknown error";
+    }
+}

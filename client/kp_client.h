@@ -1,3 +1,145 @@
+/*  kp_client.h - the client stub for institution applications.
+
+    A kp_client_t holds one DEALER socket connected to one node of a
+    cluster at a time, and the encoded requests it has in flight. Requests
+    may be pipelined: kp_client_send queues one and returns its id at once,
+    kp_client_recv hands back answers in the order they arrive.
+    kp_client_call is send + wait for that one answer.
+
+    Failover. Every request has an overall timeout (given by the caller)
+    and a per-attempt timeout (kp_client_set_attempt_timeout, or else the
+    overall timeout divided by kp_client_set_attempts). When a request's
+    attempt times out, the client takes the node for lost: it reconnects
+    to the next endpoint (round robin) and resends every unanswered
+    request there, with the same request ids, so that a node that already
+    answered an id answers it again instead of routing it twice. When the
+    overall timeout passes, the client gives up on that request and hands
+    back a response it made itself: status TIMEOUT, reason
+    DEADLINE_EXCEEDED, and a detail naming what was tried. So every
+    request sent yields exactly one response, real or made up.
+
+    Hostile input. A frame that does not decode, a message of several
+    frames, a response for an id the client never sent, and a response
+    for an id it no longer awaits (answered already, or given up on) are
+    dropped and counted (kp_client_stats); they never end a call.
+
+    Ownership. Requests are copied (encoded) by kp_client_send; the caller
+    keeps its Kp__Request. Every Kp__Response handed out belongs to the
+    caller, who frees it with kp_client_response_destroy (or
+    kp__response__free_unpacked(resp, NULL)).
+
+    Threading. A kp_client_t belongs to one thread at a time: no call may
+    run concurrently with another on the same client. Different clients
+    are independent. The library installs no signal handlers; a signal
+    interrupting a wait returns KP_CLIENT_EINTR.
+*/
 #ifndef KP_CLIENT_H_INCLUDED
 #define KP_CLIENT_H_INCLUDED
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kruispunt.pb-c.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct _kp_client_t kp_client_t;
+
+//  Room for a request id, terminating NUL included. Ids made by the stub
+//  are 16 random hex digits, "-", and a decimal counter; ids chosen by the
+//  caller may be up to KP_CLIENT_ID_MAX - 1 bytes.
+#define KP_CLIENT_ID_MAX 64
+
+//  Error codes (all negative; 0 is success).
+#define KP_CLIENT_EINVAL -1     //  bad argument (NULL, empty, id too long)
+#define KP_CLIENT_EDUPLICATE -2 //  a request with this id is in flight
+#define KP_CLIENT_ETOOLARGE -3  //  encoded request over the max frame
+#define KP_CLIENT_ESOCKET -4    //  ZeroMQ failed (errno tells more)
+#define KP_CLIENT_ETIMEDOUT -5  //  kp_client_recv: nothing arrived in time
+#define KP_CLIENT_EIDLE -6      //  kp_client_recv: nothing in flight
+#define KP_CLIENT_EINTR -7      //  a signal interrupted the wait
+#define KP_CLIENT_ENOMEM -8
+
+//  Connects to the first of count endpoints ("tcp://host:port"); the
+//  others are failover targets, tried in order. The strings are copied.
+//  Returns NULL if count is 0, an endpoint is NULL or empty, or ZeroMQ
+//  cannot make the socket.
+kp_client_t *kp_client_new(const char **endpoints, size_t count);
+
+//  Same, from one comma-separated list ("tcp://a:7100,tcp://b:7100").
+kp_client_t *kp_client_new_list(const char *endpoints);
+
+//  Closes the socket and forgets every request in flight.
+void kp_client_destroy(kp_client_t **self_p);
+
+//  Number of attempts an overall timeout is split into when no attempt
+//  timeout is set (default 3, minimum 1).
+void kp_client_set_attempts(kp_client_t *self, unsigned attempts);
+
+//  Per-attempt timeout in ms; 0 (default) derives it from the attempts.
+void kp_client_set_attempt_timeout(kp_client_t *self, int timeout_ms);
+
+//  Requests whose encoding is larger than this are refused locally with
+//  KP_CLIENT_ETOOLARGE; responses larger than this are refused by ZeroMQ
+//  (it drops the connection). 0 (default): no limit.
+void kp_client_set_max_frame(kp_client_t *self, size_t bytes);
+
+//  Sends req and waits for its response at most timeout_ms (> 0). Fills
+//  request_id when req leaves it unset or empty. On 0, *resp_out is the
+//  node's response, or a TIMEOUT response made by the client when no node
+//  answered in time. On an error code, *resp_out is NULL. Responses to
+//  other requests in flight that arrive meanwhile are kept for
+//  kp_client_recv.
+int kp_client_call(kp_client_t *self, const Kp__Request *req, int timeout_ms,
+                   Kp__Response **resp_out);
+
+//  Queues req with an overall timeout of timeout_ms (> 0) and sends it.
+//  Writes its request id (the caller's, or a fresh one) to id_out when
+//  id_out is not NULL. Returns 0 or an error code.
+int kp_client_send(kp_client_t *self, const Kp__Request *req, int timeout_ms,
+                   char id_out[KP_CLIENT_ID_MAX]);
+
+//  Waits at most timeout_ms (0: do not wait; < 0: until something
+//  happens) for the next response to a request in flight, driving
+//  retries and failover meanwhile. Returns 0 with *resp_out set (a real
+//  response, or a TIMEOUT one made by the client), KP_CLIENT_ETIMEDOUT,
+//  KP_CLIENT_EIDLE when nothing is in flight or ready, or KP_CLIENT_EINTR.
+int kp_client_recv(kp_client_t *self, int timeout_ms, Kp__Response **resp_out);
+
+//  Frees a response and nulls the pointer.
+void kp_client_response_destroy(Kp__Response **resp_p);
+
+//  Requests sent and not yet answered or given up on.
+size_t kp_client_pending(kp_client_t *self);
+
+//  The endpoint the client talks to now.
+const char *kp_client_endpoint(kp_client_t *self);
+
+typedef struct {
+    uint64_t sent;      //  requests accepted by kp_client_send/call
+    uint64_t resent;    //  frames resent after a failover
+    uint64_t failovers; //  switches to the next endpoint
+    uint64_t answered;  //  real responses handed out
+    uint64_t timeouts;  //  TIMEOUT responses made by the client
+    uint64_t late;      //  responses for ids no longer awaited
+    uint64_t unknown;   //  responses for ids never sent
+    uint64_t malformed; //  frames that did not decode, or multi-frame
+} kp_client_stats_t;
+
+void kp_client_stats(kp_client_t *self, kp_client_stats_t *out);
+
+//  Wire names of the enums ("OK", "DENIED", "USER_UNKNOWN", ...), taken
+//  from the schema itself; "?" for a value the schema does not know.
+const char *kp_client_status_name(Kp__Status status);
+const char *kp_client_reason_name(Kp__Reason reason);
+
+//  A short English description of an error code.
+const char *kp_client_strerror(int code);
+
+#ifdef __cplusplus
+}
+#endif
+
 #endif

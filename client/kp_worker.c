@@ -1,0 +1,456 @@
+/*  kp_worker.c - the worker protocol, provider side.
+
+    Plain libzmq with its own context, like kp_client.c, so that linking
+    it installs no signal handlers behind the application's back.
+*/
+#include "kp_worker.h"
+
+#include <czmq.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <zmq.h>
+
+//  Silent intervals after which the peer is dead (PROTOCOL.md).
+#define S_SILENT_INTERVALS 3
+
+typedef enum {
+    S_IDLE,     //  no session: the next recv says hello
+    S_HELLO,    //  hello sent, no answer yet
+    S_ACCEPTED, //  the node answered the hello with a heartbeat
+} s_state_t;
+
+struct _kp_worker_t {
+    void *ctx;
+    void *sock;
+    char *endpoint;
+    char *kbo;
+    char **messages;
+    size_t message_count;
+    char *worker_id;
+    uint32_t concurrency;
+    uint32_t heartbeat_ms;
+    size_t max_frame;
+    s_state_t state;
+    int64_t last_sent; //  monotonic ms
+    int64_t last_heard;
+    zhashx_t *tickets; //  "ticket" -> 1, handed out this session
+    Kp__Reason error_reason;
+    char error_detail[256];
+    kp_worker_stats_t stats;
+};
+
+static int64_t s_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static uint64_t s_wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+kp_worker_t *kp_worker_new(const char *endpoint, const char *kbo, const char **messages,
+                           size_t count)
+{
+    if (!endpoint || !*endpoint || !kbo || !*kbo || !messages || count == 0)
+        return NULL;
+    for (size_t i = 0; i < count; i++)
+        if (!messages[i] || !*messages[i])
+            return NULL;
+    kp_worker_t *self = (kp_worker_t *)calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->ctx = zmq_ctx_new();
+    self->endpoint = strdup(endpoint);
+    self->kbo = strdup(kbo);
+    self->messages = (char **)calloc(count, sizeof(char *));
+    self->tickets = zhashx_new();
+    if (!self->ctx || !self->endpoint || !self->kbo || !self->messages || !self->tickets)
+        goto fail;
+    self->message_count = count;
+    for (size_t i = 0; i < count; i++)
+        if (!(self->messages[i] = strdup(messages[i])))
+            goto fail;
+    char id[128];
+    char host[64] = "";
+    gethostname(host, sizeof host - 1);
+    snprintf(id, sizeof id, "%s:%d", host, (int)getpid());
+    if (!(self->worker_id = strdup(id)))
+        goto fail;
+    self->concurrency = 1;
+    self->heartbeat_ms = 1000;
+    self->state = S_IDLE;
+    return self;
+fail:
+    kp_worker_destroy(&self);
+    return NULL;
+}
+
+static int s_send(kp_worker_t *self, const Kp__WorkerFrame *frame)
+{
+    size_t size = kp__worker_frame__get_packed_size(frame);
+    zmq_msg_t msg;
+    if (zmq_msg_init_size(&msg, size) != 0)
+        return KP_WORKER_ENOMEM;
+    kp__worker_frame__pack(frame, (uint8_t *)zmq_msg_data(&msg));
+    while (zmq_msg_send(&msg, self->sock, ZMQ_DONTWAIT) < 0) {
+        if (errno != EINTR) {
+            zmq_msg_close(&msg);
+            return KP_WORKER_ESOCKET;
+        }
+    }
+    self->last_sent = s_now_ms();
+    return 0;
+}
+
+static int s_send_beat(kp_worker_t *self, bool bye)
+{
+    Kp__Heartbeat beat = KP__HEARTBEAT__INIT;
+    beat.has_time_unix_ms = true;
+    beat.time_unix_ms = s_wall_ms();
+    Kp__WorkerFrame frame = KP__WORKER_FRAME__INIT;
+    frame.body_case = bye ? KP__WORKER_FRAME__BODY_BYE : KP__WORKER_FRAME__BODY_HEARTBEAT;
+    if (bye)
+        frame.bye = &beat;
+    else
+        frame.heartbeat = &beat;
+    return s_send(self, &frame);
+}
+
+//  New socket, new hello: a new session. Tickets of the old one are void.
+static int s_hello(kp_worker_t *self)
+{
+    if (self->sock)
+        zmq_close(self->sock);
+    zhashx_purge(self->tickets);
+    self->sock = zmq_socket(self->ctx, ZMQ_DEALER);
+    if (!self->sock)
+        return KP_WORKER_ESOCKET;
+    int zero = 0;
+    zmq_setsockopt(self->sock, ZMQ_LINGER, &zero, sizeof zero);
+    if (self->max_frame) {
+        int64_t limit = (int64_t)self->max_frame;
+        zmq_setsockopt(self->sock, ZMQ_MAXMSGSIZE, &limit, sizeof limit);
+    }
+    if (zmq_connect(self->sock, self->endpoint) != 0)
+        return KP_WORKER_ESOCKET;
+    Kp__WorkerHello hello = KP__WORKER_HELLO__INIT;
+    hello.kbo = self->kbo;
+    hello.n_messages = self->message_count;
+    hello.messages = self->messages;
+    hello.has_concurrency = true;
+    hello.concurrency = self->concurrency;
+    hello.worker_id = self->worker_id;
+    Kp__WorkerFrame frame = KP__WORKER_FRAME__INIT;
+    frame.body_case = KP__WORKER_FRAME__BODY_HELLO;
+    frame.hello = &hello;
+    self->state = S_HELLO;
+    self->last_heard = s_now_ms();
+    self->stats.sessions++;
+    return s_send(self, &frame);
+}
+
+void kp_worker_destroy(kp_worker_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    kp_worker_t *self = *self_p;
+    if (self->sock) {
+        if (self->state != S_IDLE) {
+            //  Give the bye a moment to leave; the node re-dispatches
+            //  at once instead of waiting three heartbeats.
+            int linger = 500;
+            zmq_setsockopt(self->sock, ZMQ_LINGER, &linger, sizeof linger);
+            s_send_beat(self, true);
+        }
+        zmq_close(self->sock);
+    }
+    if (self->ctx)
+        zmq_ctx_term(self->ctx);
+    if (self->messages)
+        for (size_t i = 0; i < self->message_count; i++)
+            free(self->messages[i]);
+    free(self->messages);
+    free(self->endpoint);
+    free(self->kbo);
+    free(self->worker_id);
+    zhashx_destroy(&self->tickets);
+    free(self);
+    *self_p = NULL;
+}
+
+void kp_worker_set_concurrency(kp_worker_t *self, uint32_t concurrency)
+{
+    assert(self);
+    self->concurrency = concurrency ? concurrency : 1;
+}
+
+void kp_worker_set_heartbeat(kp_worker_t *self, uint32_t heartbeat_ms)
+{
+    assert(self);
+    self->heartbeat_ms = heartbeat_ms ? heartbeat_ms : 1000;
+}
+
+void kp_worker_set_id(kp_worker_t *self, const char *worker_id)
+{
+    assert(self);
+    char *copy = worker_id ? strdup(worker_id) : NULL;
+    if (copy) {
+        free(self->worker_id);
+        self->worker_id = copy;
+    }
+}
+
+void kp_worker_set_max_frame(kp_worker_t *self, size_t bytes)
+{
+    assert(self);
+    self->max_frame = bytes;
+}
+
+bool kp_worker_accepted(kp_worker_t *self)
+{
+    assert(self);
+    return self->state == S_ACCEPTED;
+}
+
+Kp__Reason kp_worker_error_reason(kp_worker_t *self)
+{
+    assert(self);
+    return self->error_reason;
+}
+
+const char *kp_worker_error_detail(kp_worker_t *self)
+{
+    assert(self);
+    return self->error_detail;
+}
+
+void kp_worker_stats(kp_worker_t *self, kp_worker_stats_t *out)
+{
+    assert(self && out);
+    *out = self->stats;
+}
+
+static void s_ticket_key(uint64_t ticket, char key[24])
+{
+    snprintf(key, 24, "%llu", (unsigned long long)ticket);
+}
+
+//  What one frame from the node means for the loop.
+typedef enum { S_NOTHING, S_REQUEST, S_REFUSED } s_event_t;
+
+static s_event_t s_handle_error(kp_worker_t *self, const Kp__WorkerError *error)
+{
+    self->stats.errors++;
+    self->error_reason = error->has_reason ? error->reason : KP__REASON__REASON_NONE;
+    snprintf(self->error_detail, sizeof self->error_detail, "%s",
+             error->detail ? error->detail : "");
+    if (self->state == S_HELLO) {
+        self->state = S_IDLE;
+        return S_REFUSED;
+    }
+    //  Forgotten by the node after the hello was accepted: start over.
+    self->state = S_IDLE;
+    return S_NOTHING;
+}
+
+static s_event_t s_handle_frame(kp_worker_t *self, zmq_msg_t *msg, Kp__WorkerRequest **req_out)
+{
+    Kp__WorkerFrame *frame =
+        kp__worker_frame__unpack(NULL, zmq_msg_size(msg), (const uint8_t *)zmq_msg_data(msg));
+    if (!frame) {
+        self->stats.malformed++;
+        return S_NOTHING;
+    }
+    self->last_heard = s_now_ms();
+    s_event_t event = S_NOTHING;
+    switch (frame->body_case) {
+    case KP__WORKER_FRAME__BODY_HEARTBEAT:
+        if (self->state == S_HELLO)
+            self->state = S_ACCEPTED;
+        break;
+    case KP__WORKER_FRAME__BODY_REQUEST:
+        if (!frame->request->has_ticket) {
+            self->stats.malformed++;
+            break;
+        }
+        //  A request is as good as an acceptance.
+        self->state = S_ACCEPTED;
+        char key[24];
+        s_ticket_key(frame->request->ticket, key);
+        zhashx_update(self->tickets, key, (void *)1);
+        *req_out = frame->request;
+        frame->request = NULL;
+        frame->body_case = KP__WORKER_FRAME__BODY__NOT_SET;
+        self->stats.requests++;
+        event = S_REQUEST;
+        break;
+    case KP__WORKER_FRAME__BODY_ERROR:
+        event = s_handle_error(self, frame->error);
+        break;
+    case KP__WORKER_FRAME__BODY_BYE:
+        //  The node leaves: its work is re-dispatched; start over.
+        self->stats.byes++;
+        self->state = S_IDLE;
+        break;
+    default:
+        self->stats.malformed++;
+        break;
+    }
+    kp__worker_frame__free_unpacked(frame, NULL);
+    return event;
+}
+
+//  Reads one message if one is waiting; multi-frame messages are skipped.
+static int s_read(kp_worker_t *self, Kp__WorkerRequest **req_out, s_event_t *event)
+{
+    *event = S_NOTHING;
+    zmq_msg_t msg;
+    zmq_msg_init(&msg);
+    if (zmq_msg_recv(&msg, self->sock, ZMQ_DONTWAIT) < 0) {
+        int err = errno;
+        zmq_msg_close(&msg);
+        if (err == EAGAIN)
+            return KP_WORKER_ETIMEDOUT;
+        return err == EINTR ? KP_WORKER_EINTR : KP_WORKER_ESOCKET;
+    }
+    if (zmq_msg_more(&msg)) {
+        self->stats.malformed++;
+        while (zmq_msg_more(&msg) && zmq_msg_recv(&msg, self->sock, 0) >= 0)
+            ;
+    } else
+        *event = s_handle_frame(self, &msg, req_out);
+    zmq_msg_close(&msg);
+    return 0;
+}
+
+//  Heartbeat when due, reconnect when the node went silent.
+static int s_timers(kp_worker_t *self)
+{
+    int64_t now = s_now_ms();
+    if (self->state == S_IDLE)
+        return s_hello(self);
+    if (now - self->last_heard >= (int64_t)S_SILENT_INTERVALS * self->heartbeat_ms) {
+        self->stats.silences++;
+        return s_hello(self);
+    }
+    if (now - self->last_sent >= self->heartbeat_ms) {
+        self->stats.heartbeats++;
+        return s_send_beat(self, false);
+    }
+    return 0;
+}
+
+static int64_t s_next_timer(kp_worker_t *self)
+{
+    int64_t beat = self->last_sent + self->heartbeat_ms;
+    int64_t silent = self->last_heard + (int64_t)S_SILENT_INTERVALS * self->heartbeat_ms;
+    return beat < silent ? beat : silent;
+}
+
+int kp_worker_recv(kp_worker_t *self, int timeout_ms, Kp__WorkerRequest **req_out)
+{
+    if (!self || !req_out)
+        return KP_WORKER_EINVAL;
+    *req_out = NULL;
+    int64_t end = timeout_ms < 0 ? INT64_MAX : s_now_ms() + timeout_ms;
+    while (true) {
+        int rc = s_timers(self);
+        if (rc)
+            return rc;
+        s_event_t event;
+        while ((rc = s_read(self, req_out, &event)) == 0) {
+            if (event == S_REQUEST)
+                return 0;
+            if (event == S_REFUSED)
+                return KP_WORKER_EREFUSED;
+            if (self->state == S_IDLE)
+                break; //  error or bye: say hello again at once
+        }
+        if (rc != 0 && rc != KP_WORKER_ETIMEDOUT)
+            return rc;
+        if (self->state == S_IDLE)
+            continue;
+        int64_t now = s_now_ms();
+        if (now >= end)
+            return KP_WORKER_ETIMEDOUT;
+        int64_t wait = s_next_timer(self) - now;
+        if (end - now < wait)
+            wait = end - now;
+        if (wait < 0)
+            wait = 0;
+        zmq_pollitem_t item = {self->sock, 0, ZMQ_POLLIN, 0};
+        if (zmq_poll(&item, 1, (long)wait) < 0)
+            return errno == EINTR ? KP_WORKER_EINTR : KP_WORKER_ESOCKET;
+    }
+}
+
+int kp_worker_reply(kp_worker_t *self, const Kp__WorkerRequest *req, Kp__Status status,
+                    const void *payload, size_t size)
+{
+    if (!self || !req || (!payload && size) || !req->has_ticket)
+        return KP_WORKER_EINVAL;
+    char key[24];
+    s_ticket_key(req->ticket, key);
+    if (self->state == S_IDLE || !zhashx_lookup(self->tickets, key)) {
+        self->stats.stale++;
+        return KP_WORKER_ESTALE;
+    }
+    zhashx_delete(self->tickets, key);
+    Kp__WorkerReply reply = KP__WORKER_REPLY__INIT;
+    reply.request_id = req->request_id;
+    reply.has_status = true;
+    reply.status = status;
+    reply.has_payload = true;
+    reply.payload.data = (uint8_t *)payload;
+    reply.payload.len = size;
+    reply.has_ticket = true;
+    reply.ticket = req->ticket;
+    Kp__WorkerFrame frame = KP__WORKER_FRAME__INIT;
+    frame.body_case = KP__WORKER_FRAME__BODY_REPLY;
+    frame.reply = &reply;
+    int rc = s_send(self, &frame);
+    if (rc == 0)
+        self->stats.replies++;
+    return rc;
+}
+
+void kp_worker_request_destroy(Kp__WorkerRequest **req_p)
+{
+    if (req_p && *req_p) {
+        kp__worker_request__free_unpacked(*req_p, NULL);
+        *req_p = NULL;
+    }
+}
+
+const char *kp_worker_strerror(int code)
+{
+    switch (code) {
+    case 0:
+        return "success";
+    case KP_WORKER_EINVAL:
+        return "invalid argument";
+    case KP_WORKER_ESOCKET:
+        return "ZeroMQ socket error";
+    case KP_WORKER_ETIMEDOUT:
+        return "no request arrived in time";
+    case KP_WORKER_EREFUSED:
+        return "the node refused the hello";
+    case KP_WORKER_ESTALE:
+        return "the request belongs to an earlier session";
+    case KP_WORKER_EINTR:
+        return "interrupted by a signal";
+    case KP_WORKER_ENOMEM:
+        return "out of memory";
+    default:
+        return "unknown error";
+    }
+}
