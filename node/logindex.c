@@ -1,0 +1,290 @@
+/*  logindex.c - the LMDB query index of the privacy log. */
+#include <errno.h>
+#include <lmdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "logindex.h"
+
+//  Error messages are cut to fit their buffers on purpose.
+#pragma GCC diagnostic ignored "-Wformat-truncation"
+
+#define S_TEXT_MAX 400 //  LMDB keys are at most 511 bytes
+#define S_KEY_MAX (1 + S_TEXT_MAX + 1 + 16)
+
+struct _logindex_t {
+    MDB_env *env;
+    MDB_dbi idx;
+    MDB_dbi meta;
+    MDB_txn *txn; //  the open write transaction, if any
+    bool readonly;
+    char error[256];
+};
+
+static void s_put64(uint8_t *p, uint64_t v)
+{
+    for (int i = 7; i >= 0; i--, v >>= 8)
+        p[i] = (uint8_t)v;
+}
+
+static uint64_t s_get64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+static int s_fail(logindex_t *self, const char *what, int rc)
+{
+    snprintf(self->error, sizeof self->error, "log index: %s: %s", what, mdb_strerror(rc));
+    return -1;
+}
+
+//  Writes tag|text|0 into key and returns its length, or 0 if text is
+//  missing or too long to index.
+static size_t s_prefix(uint8_t *key, char tag, const char *text)
+{
+    size_t len = text ? strlen(text) : 0;
+    if (len == 0 || len > S_TEXT_MAX)
+        return 0;
+    key[0] = (uint8_t)tag;
+    memcpy(key + 1, text, len);
+    key[1 + len] = 0;
+    return len + 2;
+}
+
+logindex_t *logindex_open(const char *path, bool readonly, uint64_t map_size, char *error)
+{
+    if (!readonly && mkdir(path, 0700) && errno != EEXIST) {
+        snprintf(error, 256, "cannot make index folder %s: %s", path, strerror(errno));
+        return NULL;
+    }
+    logindex_t *self = calloc(1, sizeof *self);
+    if (!self) {
+        snprintf(error, 256, "out of memory");
+        return NULL;
+    }
+    self->readonly = readonly;
+    int rc = mdb_env_create(&self->env);
+    if (!rc)
+        rc = mdb_env_set_mapsize(self->env, map_size ? map_size : (uint64_t)1 << 40);
+    if (!rc)
+        rc = mdb_env_set_maxdbs(self->env, 4);
+    if (!rc)
+        rc = mdb_env_open(self->env, path, (readonly ? MDB_RDONLY : 0) | MDB_NOSYNC | MDB_NOTLS,
+                          0600);
+    MDB_txn *txn = NULL;
+    if (!rc)
+        rc = mdb_txn_begin(self->env, NULL, readonly ? MDB_RDONLY : 0, &txn);
+    if (!rc)
+        rc = mdb_dbi_open(txn, "idx", readonly ? 0 : MDB_CREATE, &self->idx);
+    if (!rc)
+        rc = mdb_dbi_open(txn, "meta", readonly ? 0 : MDB_CREATE, &self->meta);
+    if (!rc) {
+        rc = mdb_txn_commit(txn);
+        txn = NULL;
+    }
+    if (rc) {
+        snprintf(error, 256, "cannot open log index %s: %s%s", path, mdb_strerror(rc),
+                 rc == MDB_NOTFOUND ? " (no index yet: open the log once to build it)" : "");
+        if (txn)
+            mdb_txn_abort(txn);
+        mdb_env_close(self->env);
+        free(self);
+        return NULL;
+    }
+    return self;
+}
+
+void logindex_destroy(logindex_t **self_p)
+{
+    if (!*self_p)
+        return;
+    logindex_t *self = *self_p;
+    if (self->txn)
+        mdb_txn_abort(self->txn);
+    if (!self->readonly)
+        mdb_env_sync(self->env, 1);
+    mdb_env_close(self->env);
+    free(self);
+    *self_p = NULL;
+}
+
+int logindex_position(logindex_t *self, uint64_t *seq, uint64_t *segment, uint64_t *offset)
+{
+    *seq = *segment = *offset = 0;
+    MDB_txn *txn = self->txn;
+    int rc = 0;
+    if (!txn && (rc = mdb_txn_begin(self->env, NULL, MDB_RDONLY, &txn)))
+        return s_fail(self, "begin", rc);
+    MDB_val k = {4, (void *)"upto"}, v;
+    rc = mdb_get(txn, self->meta, &k, &v);
+    if (!rc && v.mv_size == 24) {
+        *seq = s_get64(v.mv_data);
+        *segment = s_get64((uint8_t *)v.mv_data + 8);
+        *offset = s_get64((uint8_t *)v.mv_data + 16);
+    }
+    if (txn != self->txn)
+        mdb_txn_abort(txn);
+    if (rc && rc != MDB_NOTFOUND)
+        return s_fail(self, "read position", rc);
+    return 0;
+}
+
+int logindex_begin(logindex_t *self)
+{
+    if (self->txn)
+        return 0;
+    int rc = mdb_txn_begin(self->env, NULL, 0, &self->txn);
+    if (rc) {
+        self->txn = NULL;
+        return s_fail(self, "begin", rc);
+    }
+    return 0;
+}
+
+static int s_put(logindex_t *self, uint8_t *key, size_t prefix, uint64_t time_us, uint64_t seq,
+                 const uint8_t value[16])
+{
+    s_put64(key + prefix, time_us);
+    s_put64(key + prefix + 8, seq);
+    MDB_val k = {prefix + 16, key}, v = {16, (void *)value};
+    int rc = mdb_put(self->txn, self->idx, &k, &v, 0);
+    return rc ? s_fail(self, "put", rc) : 0;
+}
+
+int logindex_add(logindex_t *self, const Kp__LogRecord *record, uint64_t seq, uint64_t segment,
+                 uint64_t offset)
+{
+    if (!self->txn && logindex_begin(self))
+        return -1;
+    uint8_t key[S_KEY_MAX], value[16];
+    s_put64(value, segment);
+    s_put64(value + 8, offset);
+    uint64_t t = record->time_unix_us;
+    size_t n;
+    if ((n = s_prefix(key, LOGINDEX_PERSON, record->person)) && s_put(self, key, n, t, seq, value))
+        return -1;
+    if ((n = s_prefix(key, LOGINDEX_MESSAGE, record->message)) &&
+        s_put(self, key, n, t, seq, value))
+        return -1;
+    if ((n = s_prefix(key, LOGINDEX_INSTITUTION, record->sender_kbo)) &&
+        s_put(self, key, n, t, seq, value))
+        return -1;
+    for (size_t i = 0; i < record->n_parts; i++) {
+        const char *kbo = record->parts[i]->kbo;
+        bool seen = record->sender_kbo && kbo && !strcmp(kbo, record->sender_kbo);
+        for (size_t j = 0; j < i && !seen; j++)
+            seen = kbo && record->parts[j]->kbo && !strcmp(kbo, record->parts[j]->kbo);
+        if (!seen && (n = s_prefix(key, LOGINDEX_INSTITUTION, kbo)) &&
+            s_put(self, key, n, t, seq, value))
+            return -1;
+    }
+    return 0;
+}
+
+int logindex_set_position(logindex_t *self, uint64_t seq, uint64_t segment, uint64_t offset)
+{
+    if (!self->txn && logindex_begin(self))
+        return -1;
+    uint8_t value[24];
+    s_put64(value, seq);
+    s_put64(value + 8, segment);
+    s_put64(value + 16, offset);
+    MDB_val k = {4, (void *)"upto"}, v = {24, value};
+    int rc = mdb_put(self->txn, self->meta, &k, &v, 0);
+    return rc ? s_fail(self, "set position", rc) : 0;
+}
+
+int logindex_commit(logindex_t *self)
+{
+    if (!self->txn)
+        return 0;
+    int rc = mdb_txn_commit(self->txn);
+    self->txn = NULL;
+    return rc ? s_fail(self, "commit", rc) : 0;
+}
+
+void logindex_abort(logindex_t *self)
+{
+    if (self->txn)
+        mdb_txn_abort(self->txn);
+    self->txn = NULL;
+}
+
+int logindex_sync(logindex_t *self)
+{
+    int rc = mdb_env_sync(self->env, 1);
+    return rc ? s_fail(self, "sync", rc) : 0;
+}
+
+int64_t logindex_query(logindex_t *self, char tag, const char *text, uint64_t from_us,
+                       uint64_t to_us, logindex_fn *fn, void *arg)
+{
+    uint8_t key[S_KEY_MAX];
+    size_t n = s_prefix(key, tag, text);
+    if (!n)
+        return 0;
+    s_put64(key + n, from_us);
+    s_put64(key + n + 8, 0);
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    int rc = mdb_txn_begin(self->env, NULL, MDB_RDONLY, &txn);
+    if (rc)
+        return s_fail(self, "begin", rc);
+    if ((rc = mdb_cursor_open(txn, self->idx, &cur))) {
+        mdb_txn_abort(txn);
+        return s_fail(self, "cursor", rc);
+    }
+    MDB_val k = {n + 16, key}, v;
+    int64_t count = 0;
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); !rc;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        if (k.mv_size != n + 16 || memcmp(k.mv_data, key, n) || v.mv_size != 16)
+            break;
+        const uint8_t *p = k.mv_data;
+        if (s_get64(p + n) > to_us)
+            break;
+        count++;
+        if (fn(s_get64(p + n + 8), s_get64(v.mv_data), s_get64((uint8_t *)v.mv_data + 8), arg))
+            break;
+    }
+    mdb_cursor_close(cur);
+    mdb_txn_abort(txn);
+    if (rc && rc != MDB_NOTFOUND)
+        return s_fail(self, "query", rc);
+    return count;
+}
+
+int logindex_drop(logindex_t *self, uint64_t low, uint64_t high)
+{
+    if (logindex_begin(self))
+        return -1;
+    MDB_cursor *cur;
+    int rc = mdb_cursor_open(self->txn, self->idx, &cur);
+    if (rc) {
+        logindex_abort(self);
+        return s_fail(self, "cursor", rc);
+    }
+    MDB_val k, v;
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); !rc;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        uint64_t seq = k.mv_size >= 16 ? s_get64((uint8_t *)k.mv_data + k.mv_size - 8) : 0;
+        if (seq >= low && seq <= high && (rc = mdb_cursor_del(cur, 0)))
+            break;
+    }
+    mdb_cursor_close(cur);
+    if (rc && rc != MDB_NOTFOUND) {
+        logindex_abort(self);
+        return s_fail(self, "drop", rc);
+    }
+    return logindex_commit(self);
+}
+
+const char *logindex_error(logindex_t *self)
+{
+    return self->error;
+}
