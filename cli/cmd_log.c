@@ -1,18 +1,566 @@
-/*  cmd_log.c - placeholder until implemented. */
+/*  cmd_log.c - kpctl log (verify, query, stats, prune, export) and kpctl keys.
+
+    Every sub-command works on the files of a node's log folder (the
+    node's <data>/log), also while the node runs: segments are only ever
+    appended to, and the index is shared through LMDB.
+*/
+#include <getopt.h>
+#include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <czmq.h>
 
 #include "commands.h"
+#include "json.h"
+#include "logindex.h"
+#include "privlog.h"
+#include "validate.h"
+
+typedef struct {
+    const char *data;
+    const char *pub;
+    const char *person, *institution, *message;
+    const char *out;
+    int32_t from_day, to_day, before_day;
+    int32_t retention;
+    bool json, have_from, have_to, have_before;
+} s_args_t;
+
+static void s_usage_log(FILE *out)
+{
+    fprintf(out,
+            "usage: kpctl log COMMAND --data DIR [OPTIONS]\n\n"
+            "commands:\n"
+            "  verify  [--from DATE --to DATE] [--pub FILE]   check CRCs, chain and signatures;\n"
+            "                                                 name the first bad record\n"
+            "  query   --person INSZ | --institution KBO | --message TYPE\n"
+            "          [--from DATE] [--to DATE]              records, oldest first\n"
+            "  stats   [--from DATE] [--to DATE]              messages per type and institution,\n"
+            "                                                 denials per reason\n"
+            "  prune   --before DATE [--retention-days N]     remove whole segments older than\n"
+            "                                                 DATE (never younger than the\n"
+            "                                                 retention, default 3653 days)\n"
+            "  export  [--from DATE] [--to DATE] OUTDIR       copy segments so that verify works\n"
+            "                                                 on the copy\n\n"
+            "options:\n"
+            "  --data DIR   the node's log folder (<data>/log)\n"
+            "  --json       answer in JSON on stdout\n"
+            "  --help       this text\n\n"
+            "DATE is YYYY-MM-DD (UTC). Exit status: 0 ok, 1 failure (or the log does not\n"
+            "verify), 2 usage error.\n");
+}
+
+static int s_usage_error(const char *fmt, const char *arg)
+{
+    fprintf(stderr, "kpctl log: ");
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, "\n'kpctl log --help' tells the options\n");
+    return 2;
+}
+
+static int s_parse(int argc, char **argv, s_args_t *a)
+{
+    static const struct option options[] = {
+        {"data", required_argument, NULL, 'd'},
+        {"from", required_argument, NULL, 'f'},
+        {"to", required_argument, NULL, 't'},
+        {"pub", required_argument, NULL, 'p'},
+        {"person", required_argument, NULL, 'P'},
+        {"institution", required_argument, NULL, 'I'},
+        {"message", required_argument, NULL, 'M'},
+        {"before", required_argument, NULL, 'b'},
+        {"retention-days", required_argument, NULL, 'r'},
+        {"json", no_argument, NULL, 'j'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    memset(a, 0, sizeof *a);
+    a->from_day = INT32_MIN;
+    a->to_day = INT32_MAX;
+    a->retention = 3653;
+    optind = 1;
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+        switch (c) {
+        case 'd':
+            a->data = optarg;
+            break;
+        case 'f':
+        case 't':
+        case 'b': {
+            int32_t day;
+            if (kp_date_parse(optarg, &day))
+                return s_usage_error("'%s' is not a date: write YYYY-MM-DD", optarg);
+            if (c == 'f')
+                a->from_day = day, a->have_from = true;
+            else if (c == 't')
+                a->to_day = day, a->have_to = true;
+            else
+                a->before_day = day, a->have_before = true;
+            break;
+        }
+        case 'p':
+            a->pub = optarg;
+            break;
+        case 'P':
+            if (!kp_insz_valid(optarg))
+                return s_usage_error("'%s' is not a valid INSZ (11 digits, mod-97 check)", optarg);
+            a->person = optarg;
+            break;
+        case 'I':
+            if (!kp_kbo_valid(optarg))
+                return s_usage_error("'%s' is not a valid KBO (10 digits, mod-97 check)", optarg);
+            a->institution = optarg;
+            break;
+        case 'M':
+            a->message = optarg;
+            break;
+        case 'r': {
+            char *end;
+            long n = strtol(optarg, &end, 10);
+            if (*end || n < 0 || n > 100000)
+                return s_usage_error("--retention-days '%s' is not a number of days", optarg);
+            a->retention = (int32_t)n;
+            break;
+        }
+        case 'j':
+            a->json = true;
+            break;
+        case 'h':
+            s_usage_log(stdout);
+            return 0;
+        default:
+            return s_usage_error("unknown or incomplete option '%s'", argv[optind - 1]);
+        }
+    }
+    if (!a->data)
+        return s_usage_error("%s: --data DIR is missing (the node's <data>/log folder)", argv[0]);
+    if (a->from_day > a->to_day)
+        return s_usage_error("%s: --from is after --to", argv[0]);
+    return -1; //  go on
+}
+
+static void s_time_text(uint64_t us, char out[32])
+{
+    time_t t = (time_t)(us / 1000000u);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static const char *s_enum(const ProtobufCEnumDescriptor *d, int value)
+{
+    const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value(d, value);
+    return v ? v->name : "UNKNOWN";
+}
+
+// ---------------------------------------------------------------------------
+
+static int s_verify(s_args_t *a)
+{
+    privlog_verify_t v;
+    char error[PRIVLOG_ERR];
+    if (isatty(2) && !a->json)
+        fprintf(stderr, "verifying %s ...\n", a->data);
+    int rc = privlog_verify(a->data, a->from_day, a->to_day, a->pub, &v, error);
+    if (rc < 0) {
+        fprintf(stderr, "kpctl log verify: %s\n", error);
+        return 1;
+    }
+    if (a->json) {
+        kp_json_t *j = kp_json_new();
+        kp_json_object_open(j);
+        kp_json_key(j, "ok");
+        kp_json_bool(j, v.ok);
+        kp_json_kv_uint(j, "segments", v.segments);
+        kp_json_kv_uint(j, "records", v.records);
+        kp_json_kv_uint(j, "checkpoints", v.checkpoints);
+        kp_json_kv_uint(j, "first_seq", v.first_seq);
+        kp_json_kv_uint(j, "last_seq", v.last_seq);
+        kp_json_kv_uint(j, "unsigned_tail", v.unsigned_tail);
+        kp_json_key(j, "torn_tail");
+        kp_json_bool(j, v.torn_tail);
+        kp_json_key(j, "anchored");
+        kp_json_bool(j, v.anchored);
+        kp_json_key(j, "key_from_log");
+        kp_json_bool(j, v.key_from_log);
+        if (!v.ok) {
+            kp_json_kv_string(j, "problem", v.problem);
+            kp_json_kv_string(j, "segment", v.segment);
+            kp_json_kv_uint(j, "offset", v.offset);
+            kp_json_kv_uint(j, "seq", v.seq);
+            kp_json_kv_string(j, "detail", v.detail);
+        }
+        kp_json_object_close(j);
+        printf("%s\n", kp_json_text(j));
+        kp_json_destroy(&j);
+        return rc;
+    }
+    if (v.ok) {
+        printf("ok: %" PRIu64 " records (seq %" PRIu64 "-%" PRIu64 ") in %" PRIu64
+               " segments, %" PRIu64 " signed checkpoints%s\n",
+               v.records, v.first_seq, v.last_seq, v.segments, v.checkpoints,
+               v.anchored ? ", starting at a signed prune anchor" : "");
+        if (v.unsigned_tail)
+            printf("note: the last %" PRIu64 " records are not under a checkpoint yet (the next "
+                   "checkpoint will cover them)\n",
+                   v.unsigned_tail);
+        if (v.torn_tail)
+            printf("note: the last segment ends in an incomplete record (being written, or cut "
+                   "by a crash: the node cuts it off when it opens the log)\n");
+        if (v.key_from_log && v.checkpoints)
+            printf("note: signatures checked against the key recorded in the log; pass --pub "
+                   "FILE to check them against a trusted key\n");
+        return 0;
+    }
+    printf("FAILED: %s record: segment %s, offset %" PRIu64 ", seq %" PRIu64 "\n  %s\n", v.problem,
+           v.segment, v.offset, v.seq, v.detail);
+    return 1;
+}
+
+typedef struct {
+    privlog_reader_t *reader;
+    kp_json_t *json;
+    uint64_t count, missing;
+    const char *filter_person;
+} s_query_t;
+
+static int s_query_one(uint64_t seq, uint64_t segment, uint64_t offset, void *arg)
+{
+    s_query_t *q = arg;
+    char error[PRIVLOG_ERR];
+    uint64_t got;
+    Kp__LogRecord *r = privlog_reader_get(q->reader, segment, offset, &got, error);
+    if (!r || got != seq) { //  pruned since, or the index is stale
+        q->missing++;
+        kp__log_record__free_unpacked(r, NULL);
+        return 0;
+    }
+    q->count++;
+    char when[32];
+    s_time_text(r->time_unix_us, when);
+    const char *status = s_enum(&kp__status__descriptor, r->has_status ? (int)r->status : 0);
+    const char *reason = r->has_reason ? s_enum(&kp__reason__descriptor, (int)r->reason) : NULL;
+    if (q->json) {
+        kp_json_t *j = q->json;
+        kp_json_object_open(j);
+        kp_json_kv_uint(j, "seq", seq);
+        kp_json_kv_string(j, "time", when);
+        kp_json_kv_string(j, "request_id", r->request_id);
+        kp_json_kv_string(j, "message", r->message);
+        kp_json_kv_string(j, "person", r->person);
+        kp_json_kv_string(j, "institution", r->sender_kbo);
+        kp_json_kv_string(j, "user", r->user);
+        if (r->has_sector)
+            kp_json_kv_uint(j, "sector", r->sector);
+        if (r->has_type)
+            kp_json_kv_uint(j, "type", r->type);
+        if (r->legal_framework)
+            kp_json_kv_string(j, "legal_framework", r->legal_framework);
+        if (r->has_capacity)
+            kp_json_kv_uint(j, "capacity", r->capacity);
+        kp_json_kv_string(j, "status", status);
+        if (reason)
+            kp_json_kv_string(j, "reason", reason);
+        kp_json_key(j, "parts");
+        kp_json_array_open(j);
+        for (size_t i = 0; i < r->n_parts; i++) {
+            kp_json_object_open(j);
+            kp_json_kv_string(j, "kbo", r->parts[i]->kbo);
+            kp_json_kv_string(j, "status",
+                              s_enum(&kp__status__descriptor,
+                                     r->parts[i]->has_status ? (int)r->parts[i]->status : 0));
+            kp_json_object_close(j);
+        }
+        kp_json_array_close(j);
+        if (r->has_latency_us)
+            kp_json_kv_uint(j, "latency_us", r->latency_us);
+        if (r->node)
+            kp_json_kv_string(j, "node", r->node);
+        kp_json_object_close(j);
+    } else {
+        printf("%s  %-12s %s asked by %s (%s)", when, r->message ? r->message : "-",
+               r->person ? r->person : "-", r->sender_kbo ? r->sender_kbo : "-",
+               r->user ? r->user : "-");
+        if (r->has_capacity)
+            printf(" capacity %u", r->capacity);
+        printf(": %s", status);
+        if (reason && r->reason)
+            printf(" (%s)", reason);
+        for (size_t i = 0; i < r->n_parts; i++)
+            printf("%s %s %s", i ? "," : "; answered by", r->parts[i]->kbo ? r->parts[i]->kbo : "-",
+                   s_enum(&kp__status__descriptor,
+                          r->parts[i]->has_status ? (int)r->parts[i]->status : 0));
+        printf("  [seq %" PRIu64 "]\n", seq);
+    }
+    kp__log_record__free_unpacked(r, NULL);
+    return 0;
+}
+
+static int s_query(s_args_t *a)
+{
+    int given = !!a->person + !!a->institution + !!a->message;
+    if (given != 1)
+        return s_usage_error("%s", "query: give exactly one of --person INSZ, --institution KBO, "
+                                   "--message TYPE");
+    char error[PRIVLOG_ERR];
+    //  Catch the index up with what the node has written; if we may not
+    //  write it, answer from the index as it is.
+    if (privlog_index_catch_up(a->data, 0, error) < 0)
+        fprintf(stderr, "kpctl log query: warning: %s (answering from the index as it is)\n",
+                error);
+    char path[4200];
+    snprintf(path, sizeof path, "%s/index", a->data);
+    logindex_t *index = logindex_open(path, true, 0, error);
+    if (!index) {
+        fprintf(stderr, "kpctl log query: %s\n", error);
+        return 1;
+    }
+    s_query_t q = {0};
+    q.reader = privlog_reader_new(a->data, error);
+    if (!q.reader) {
+        logindex_destroy(&index);
+        fprintf(stderr, "kpctl log query: %s\n", error);
+        return 1;
+    }
+    if (a->json) {
+        q.json = kp_json_new();
+        kp_json_object_open(q.json);
+        kp_json_key(q.json, "records");
+        kp_json_array_open(q.json);
+    }
+    uint64_t from = a->have_from ? (uint64_t)a->from_day * 86400000000ull : 0;
+    uint64_t to = a->have_to ? ((uint64_t)a->to_day + 1) * 86400000000ull - 1 : UINT64_MAX;
+    char tag = a->person        ? LOGINDEX_PERSON
+               : a->institution ? LOGINDEX_INSTITUTION
+                                : LOGINDEX_MESSAGE;
+    const char *key = a->person ? a->person : a->institution ? a->institution : a->message;
+    int64_t n = logindex_query(index, tag, key, from, to, s_query_one, &q);
+    int rc = 0;
+    if (n < 0) {
+        fprintf(stderr, "kpctl log query: %s\n", logindex_error(index));
+        rc = 1;
+    } else if (a->json) {
+        kp_json_array_close(q.json);
+        kp_json_kv_uint(q.json, "count", q.count);
+        kp_json_object_close(q.json);
+        printf("%s\n", kp_json_text(q.json));
+    } else
+        printf("%" PRIu64 " record%s\n", q.count, q.count == 1 ? "" : "s");
+    if (q.missing)
+        fprintf(stderr, "kpctl log query: %" PRIu64 " indexed records are gone (pruned)\n",
+                q.missing);
+    kp_json_destroy(&q.json);
+    privlog_reader_destroy(&q.reader);
+    logindex_destroy(&index);
+    return rc;
+}
+
+typedef struct {
+    zhash_t *messages, *institutions, *reasons;
+    uint64_t total, denied;
+    uint64_t from_us, to_us;
+} s_stats_t;
+
+static void s_count(zhash_t *hash, const char *key)
+{
+    if (!key)
+        key = "-";
+    uint64_t *n = zhash_lookup(hash, key);
+    if (!n) {
+        n = calloc(1, sizeof *n);
+        zhash_insert(hash, key, n);
+        zhash_freefn(hash, key, free);
+    }
+    (*n)++;
+}
+
+static int s_stats_one(const Kp__LogRecord *r, uint64_t seq, void *arg)
+{
+    (void)seq;
+    s_stats_t *s = arg;
+    if (r->time_unix_us < s->from_us || r->time_unix_us > s->to_us)
+        return 0;
+    s->total++;
+    s_count(s->messages, r->message);
+    s_count(s->institutions, r->sender_kbo);
+    if (r->has_status && r->status == KP__STATUS__DENIED) {
+        s->denied++;
+        s_count(s->reasons, s_enum(&kp__reason__descriptor, r->has_reason ? (int)r->reason : 0));
+    }
+    return 0;
+}
+
+static void s_stats_print(zhash_t *hash, const char *title, kp_json_t *j)
+{
+    zlist_t *keys = zhash_keys(hash);
+    zlist_sort(keys, NULL);
+    if (j) {
+        kp_json_key(j, title);
+        kp_json_object_open(j);
+    } else
+        printf("%s:\n", title);
+    for (char *k = zlist_first(keys); k; k = zlist_next(keys)) {
+        uint64_t *n = zhash_lookup(hash, k);
+        if (j)
+            kp_json_kv_uint(j, k, *n);
+        else
+            printf("  %-40s %12" PRIu64 "\n", k, *n);
+    }
+    if (j)
+        kp_json_object_close(j);
+    zlist_destroy(&keys);
+}
+
+static int s_stats(s_args_t *a)
+{
+    s_stats_t s = {.messages = zhash_new(), .institutions = zhash_new(), .reasons = zhash_new()};
+    s.from_us = a->have_from ? (uint64_t)a->from_day * 86400000000ull : 0;
+    s.to_us = a->have_to ? ((uint64_t)a->to_day + 1) * 86400000000ull - 1 : UINT64_MAX;
+    char error[PRIVLOG_ERR];
+    if (isatty(2) && !a->json)
+        fprintf(stderr, "reading %s ...\n", a->data);
+    int rc = privlog_scan(a->data, a->from_day, a->to_day, s_stats_one, &s, error);
+    if (rc)
+        fprintf(stderr, "kpctl log stats: %s\n", error);
+    else if (a->json) {
+        kp_json_t *j = kp_json_new();
+        kp_json_object_open(j);
+        kp_json_kv_uint(j, "records", s.total);
+        kp_json_kv_uint(j, "denied", s.denied);
+        s_stats_print(s.messages, "messages", j);
+        s_stats_print(s.institutions, "institutions", j);
+        s_stats_print(s.reasons, "denials", j);
+        kp_json_object_close(j);
+        printf("%s\n", kp_json_text(j));
+        kp_json_destroy(&j);
+    } else {
+        printf("%" PRIu64 " records, %" PRIu64 " denied\n", s.total, s.denied);
+        s_stats_print(s.messages, "messages per type", NULL);
+        s_stats_print(s.institutions, "messages per institution", NULL);
+        s_stats_print(s.reasons, "denials per reason", NULL);
+    }
+    zhash_destroy(&s.messages);
+    zhash_destroy(&s.institutions);
+    zhash_destroy(&s.reasons);
+    return rc ? 1 : 0;
+}
+
+static int s_prune(s_args_t *a)
+{
+    if (!a->have_before)
+        return s_usage_error("%s", "prune: --before DATE is missing");
+    char error[PRIVLOG_ERR];
+    int n = privlog_prune(a->data, a->before_day, a->retention, kp_date_today(), error);
+    if (n < 0) {
+        if (a->json)
+            printf("{\"ok\":false,\"error\":\"%s\"}\n", "prune refused or failed; see stderr");
+        fprintf(stderr, "kpctl log prune: %s\n", error);
+        return 1;
+    }
+    if (a->json)
+        printf("{\"ok\":true,\"removed_segments\":%d}\n", n);
+    else
+        printf("removed %d segment%s\n", n, n == 1 ? "" : "s");
+    return 0;
+}
+
+static int s_export(s_args_t *a, int argc, char **argv)
+{
+    if (optind != argc - 1)
+        return s_usage_error("%s", "export: give one OUTDIR after the options");
+    char error[PRIVLOG_ERR];
+    int n = privlog_export(a->data, a->from_day, a->to_day, argv[optind], error);
+    if (n < 0) {
+        fprintf(stderr, "kpctl log export: %s\n", error);
+        return 1;
+    }
+    if (a->json)
+        printf("{\"ok\":true,\"segments\":%d}\n", n);
+    else
+        printf("exported %d segment%s to %s; check it with 'kpctl log verify --data %s'\n", n,
+               n == 1 ? "" : "s", argv[optind], argv[optind]);
+    return 0;
+}
 
 int kpctl_log(int argc, char **argv)
 {
-    (void)argc;
-    fprintf(stderr, "kpctl %s: not implemented yet\n", argv[0]);
-    return 1;
+    if (argc < 2) {
+        s_usage_log(stderr);
+        return 2;
+    }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
+        s_usage_log(stdout);
+        return 0;
+    }
+    if (strcmp(cmd, "verify") && strcmp(cmd, "query") && strcmp(cmd, "stats") &&
+        strcmp(cmd, "prune") && strcmp(cmd, "export"))
+        return s_usage_error("unknown command '%s' (verify, query, stats, prune, export)", cmd);
+    s_args_t a;
+    int rc = s_parse(argc - 1, argv + 1, &a);
+    if (rc >= 0)
+        return rc;
+    if (strcmp(cmd, "export") && optind < argc - 1)
+        return s_usage_error("unexpected argument '%s'", argv[optind + 1]);
+    if (!strcmp(cmd, "verify"))
+        return s_verify(&a);
+    if (!strcmp(cmd, "query"))
+        return s_query(&a);
+    if (!strcmp(cmd, "stats"))
+        return s_stats(&a);
+    if (!strcmp(cmd, "prune"))
+        return s_prune(&a);
+    return s_export(&a, argc - 1, argv + 1);
 }
 
 int kpctl_keys(int argc, char **argv)
 {
-    (void)argc;
-    fprintf(stderr, "kpctl %s: not implemented yet\n", argv[0]);
-    return 1;
+    static const struct option options[] = {
+        {"out", required_argument, NULL, 'o'},
+        {"json", no_argument, NULL, 'j'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *out = NULL;
+    bool json = false;
+    optind = 1;
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+        if (c == 'o')
+            out = optarg;
+        else if (c == 'j')
+            json = true;
+        else if (c == 'h') {
+            printf("usage: kpctl keys --out FILE [--json]\n\n"
+                   "Makes the Ed25519 key pair that signs privacy-log checkpoints: the private\n"
+                   "key in FILE (PEM, mode 0600; give it to the node as log-key) and the public\n"
+                   "key in FILE.pub (for 'kpctl log verify --pub'). Never overwrites.\n");
+            return 0;
+        } else {
+            fprintf(stderr, "kpctl keys: unknown or incomplete option '%s'; see --help\n",
+                    argv[optind - 1]);
+            return 2;
+        }
+    }
+    if (!out || optind != argc) {
+        fprintf(stderr, "kpctl keys: --out FILE is missing; e.g. kpctl keys --out keys/log.key\n");
+        return 2;
+    }
+    char error[PRIVLOG_ERR];
+    if (privlog_keygen(out, error)) {
+        fprintf(stderr, "kpctl keys: %s\n", error);
+        return 1;
+    }
+    if (json)
+        printf("{\"ok\":true,\"private\":\"%s\",\"public\":\"%s.pub\"}\n", out, out);
+    else
+        printf("wrote %s (private, 0600) and %s.pub\n", out, out);
+    return 0;
 }

@@ -1037,6 +1037,26 @@ fail:
     return NULL;
 }
 
+static int s_reserve(privlog_t *self, size_t more);
+
+//  Every checkpoint_every records a signed checkpoint goes into the
+//  buffer right behind the record, also inside one large group.
+static void s_checkpoint_due(privlog_t *self)
+{
+    if (!self->key || self->uncovered < self->options.checkpoint_every)
+        return;
+    if (s_reserve(self, PRIVLOG_FRAME_HEADER + 256))
+        return; //  sync will try again
+    size_t n = s_checkpoint_frame(self->key, self->pub, self->last_seq, self->last_hash,
+                                  self->buf + self->len);
+    if (n) {
+        self->len += n;
+        self->uncovered = 0;
+        self->checkpoint_us = s_now_us();
+        self->checkpointed = true;
+    }
+}
+
 static int s_reserve(privlog_t *self, size_t more)
 {
     if (self->len + more > self->cap) {
@@ -1079,6 +1099,7 @@ uint64_t privlog_append_packed(privlog_t *self, const uint8_t *data, size_t size
     self->last_seq = seq;
     memcpy(self->last_hash, hash, 32);
     self->uncovered++;
+    s_checkpoint_due(self);
     return seq;
 }
 
@@ -1115,6 +1136,7 @@ uint64_t privlog_append(privlog_t *self, const Kp__LogRecord *record)
     self->last_seq = seq;
     memcpy(self->last_hash, hash, 32);
     self->uncovered++;
+    s_checkpoint_due(self);
     return seq;
 }
 

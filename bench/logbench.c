@@ -1,0 +1,232 @@
+/*  logbench - privacy-log throughput through the logger (group commit)
+    and one-person query latency through the index.
+
+        logbench --dir DIR [--records N] [--people P] [--queries Q]
+                 [--window W] [--key FILE]
+
+    Writes N records (P distinct people, 4 institutions, 8 message types)
+    through logger_t as fast as the logger takes them, with at most W
+    records not yet durable (a node's requests in flight), and reports
+    records per second once every record is durable. Then runs Q queries
+    for random people (index lookup plus reading every record) and reports
+    latency percentiles. DIR must not exist yet.
+*/
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "logger.h"
+#include "logindex.h"
+#include "privlog.h"
+
+static double s_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+//  Person p as a valid INSZ (born before 2000), so that kpctl accepts it.
+static void s_person(uint64_t p, char out[12])
+{
+    uint64_t yy = (p / (12 * 28 * 999)) % 100, mm = 1 + (p / (28 * 999)) % 12;
+    uint64_t dd = 1 + (p / 999) % 28, sss = 1 + p % 999;
+    uint64_t base = ((yy * 100 + mm) * 100 + dd) * 1000 + sss;
+    snprintf(out, 12, "%09" PRIu64 "%02" PRIu64, base, 97 - base % 97);
+}
+
+static int s_cmp(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+typedef struct {
+    privlog_reader_t *reader;
+    uint64_t found;
+} s_query_t;
+
+static int s_fetch(uint64_t seq, uint64_t segment, uint64_t offset, void *arg)
+{
+    s_query_t *q = arg;
+    char error[PRIVLOG_ERR];
+    uint64_t got;
+    Kp__LogRecord *r = privlog_reader_get(q->reader, segment, offset, &got, error);
+    if (r && got == seq)
+        q->found++;
+    kp__log_record__free_unpacked(r, NULL);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option options[] = {
+        {"dir", required_argument, NULL, 'd'},    {"records", required_argument, NULL, 'n'},
+        {"people", required_argument, NULL, 'p'}, {"queries", required_argument, NULL, 'q'},
+        {"window", required_argument, NULL, 'w'}, {"key", required_argument, NULL, 'k'},
+        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
+    };
+    const char *dir = NULL, *key = NULL;
+    uint64_t records = 1000000, people = 0, queries = 1000, window = 100000;
+    int c;
+    while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+        switch (c) {
+        case 'd':
+            dir = optarg;
+            break;
+        case 'n':
+            records = strtoull(optarg, NULL, 10);
+            break;
+        case 'p':
+            people = strtoull(optarg, NULL, 10);
+            break;
+        case 'q':
+            queries = strtoull(optarg, NULL, 10);
+            break;
+        case 'w':
+            window = strtoull(optarg, NULL, 10);
+            break;
+        case 'k':
+            key = optarg;
+            break;
+        case 'h':
+            printf("usage: logbench --dir DIR [--records N] [--people P] [--queries Q] "
+                   "[--window W] [--key FILE]\n");
+            return 0;
+        default:
+            return 2;
+        }
+    }
+    if (!dir || !records || !window) {
+        fprintf(stderr, "logbench: --dir DIR is required (a folder that does not exist yet)\n");
+        return 2;
+    }
+    if (!people)
+        people = records / 10 ? records / 10 : 1; //  ~10 records per person
+    struct stat st;
+    if (!stat(dir, &st)) {
+        fprintf(stderr, "logbench: %s exists; give a new folder\n", dir);
+        return 2;
+    }
+    char keyfile[4200], error[PRIVLOG_ERR];
+    if (!key) {
+        mkdir(dir, 0700);
+        snprintf(keyfile, sizeof keyfile, "%s/bench.key", dir);
+        if (privlog_keygen(keyfile, error)) {
+            fprintf(stderr, "logbench: %s\n", error);
+            return 1;
+        }
+        key = keyfile;
+    }
+    char logdir[4200];
+    snprintf(logdir, sizeof logdir, "%s/log", dir);
+    privlog_options_t opt;
+    privlog_options_default(&opt);
+    opt.key_file = key;
+    logger_t *logger = logger_new(logdir, &opt, NULL, error);
+    if (!logger) {
+        fprintf(stderr, "logbench: %s\n", error);
+        return 1;
+    }
+    static const char *kbos[] = {"0200065765", "0212344876", "0206731645", "0240683202"};
+    static const char *messages[] = {"wage",    "unemployment", "family", "pension",
+                                     "address", "income",       "health", "status"};
+    zpoller_t *poller = zpoller_new(logger_sock(logger), NULL);
+    uint64_t state = 88172645463325252ull;
+    uint64_t t0 = (uint64_t)time(NULL) * 1000000u;
+    double start = s_now();
+    for (uint64_t i = 0; i < records; i++) {
+        while (i - logger_durable(logger) >= window) {
+            zpoller_wait(poller, 10);
+            if (logger_recv(logger)) {
+                fprintf(stderr, "logbench: %s\n", logger_error(logger));
+                return 1;
+            }
+        }
+        state ^= state << 13, state ^= state >> 7, state ^= state << 17;
+        char person[12], id[32];
+        s_person(state % people, person);
+        snprintf(id, sizeof id, "bench-%" PRIu64, i);
+        Kp__LogRecord r = KP__LOG_RECORD__INIT;
+        Kp__LogPart part = KP__LOG_PART__INIT, *parts[1] = {&part};
+        r.request_id = id;
+        r.has_time_unix_us = 1;
+        r.time_unix_us = t0 + i;
+        r.message = (char *)messages[i % 8];
+        r.user = "bench-app";
+        r.sender_kbo = (char *)kbos[i % 4];
+        r.has_sector = r.has_type = 1;
+        r.sector = 17;
+        r.type = 3;
+        r.person = person;
+        r.has_capacity = 1;
+        r.capacity = 1;
+        r.has_status = 1;
+        r.status = KP__STATUS__OK;
+        part.kbo = (char *)kbos[(i + 1) % 4];
+        part.has_status = 1;
+        part.status = KP__STATUS__OK;
+        r.parts = parts;
+        r.n_parts = 1;
+        r.has_latency_us = 1;
+        r.latency_us = 250;
+        r.node = "bench";
+        if (!logger_log(logger, &r)) {
+            fprintf(stderr, "logbench: %s\n", logger_error(logger));
+            return 1;
+        }
+        if ((i & 0xfffff) == 0 && i && isatty(2))
+            fprintf(stderr, "\r%" PRIu64 " records", i);
+    }
+    while (logger_durable(logger) < records) {
+        zpoller_wait(poller, 10);
+        if (logger_recv(logger)) {
+            fprintf(stderr, "logbench: %s\n", logger_error(logger));
+            return 1;
+        }
+    }
+    double durable = s_now() - start;
+    zpoller_destroy(&poller);
+    logger_destroy(&logger); //  waits for the index to catch up
+    double indexed = s_now() - start;
+    printf("write: %" PRIu64 " records durable in %.2f s: %.0f records/s (group commit, window "
+           "%" PRIu64 "); indexed by %.2f s\n",
+           records, durable, (double)records / durable, window, indexed);
+
+    //  Queries: one random person each, oldest first, every record read.
+    char path[4300];
+    snprintf(path, sizeof path, "%s/index", logdir);
+    logindex_t *index = logindex_open(path, true, 0, error);
+    s_query_t q = {.reader = privlog_reader_new(logdir, error)};
+    if (!index || !q.reader) {
+        fprintf(stderr, "logbench: %s\n", error);
+        return 1;
+    }
+    double *lat = calloc(queries ? queries : 1, sizeof *lat);
+    uint64_t total = 0;
+    for (uint64_t i = 0; i < queries; i++) {
+        state ^= state << 13, state ^= state >> 7, state ^= state << 17;
+        char person[12];
+        s_person(state % people, person);
+        q.found = 0;
+        double t = s_now();
+        logindex_query(index, LOGINDEX_PERSON, person, 0, UINT64_MAX, s_fetch, &q);
+        lat[i] = (s_now() - t) * 1000.0;
+        total += q.found;
+    }
+    qsort(lat, queries, sizeof *lat, s_cmp);
+    if (queries)
+        printf("query: %" PRIu64 " one-person queries over %" PRIu64 " records (%" PRIu64
+               " people, %.1f records per answer): p50 %.3f ms, p99 %.3f ms, max %.3f ms\n",
+               queries, records, people, (double)total / (double)queries, lat[queries / 2],
+               lat[queries * 99 / 100], lat[queries - 1]);
+    free(lat);
+    privlog_reader_destroy(&q.reader);
+    logindex_destroy(&index);
+    return 0;
+}
