@@ -1,0 +1,1148 @@
+/*  kpbench - load generator and report for Kruispunt.
+
+    Speaks the client protocol directly (one DEALER per client thread,
+    many requests in flight, answers in any order) so that open-loop load
+    is not limited by a blocking stub. See --help.
+*/
+#include <assert.h>
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <math.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include "config.h"
+#include "control.h"
+#include "histogram.h"
+#include "local.h"
+#include "nats.h"
+#include "proxy.h"
+#include "report.h"
+#include "schedule.h"
+#include "workload.h"
+
+#define S_MAX_CLIENTS 1024
+#define S_MAX_ENDPOINTS 16
+#define S_GAP_BIN_MS 10
+
+typedef enum { S_TARGET_KRUISPUNT, S_TARGET_ZMQ, S_TARGET_NATS } s_target_t;
+
+typedef struct {
+    unsigned clients, inflight, nodes, providers;
+    double rate, duration, warmup, drain, timeout;
+    uint64_t count, persons;
+    size_t size;
+    kp_mix_t mix;
+    const char *mix_text;
+    const char *cluster_file, *json_path, *svg_path, *chaos;
+    unsigned deadline_ms, retry_ms;
+    bool local, compare, keep, quiet;
+} s_options_t;
+
+//  One chaos rule: kill node every every_s, restart after after_s.
+typedef struct {
+    char node[32];
+    double every_s, after_s;
+} s_chaos_t;
+
+//  What all client threads of one run share.
+typedef struct {
+    const s_options_t *opts;
+    s_target_t target;
+    void *zctx;
+    size_t endpoint_count;
+    char endpoints[S_MAX_ENDPOINTS][256];
+    int nats_port;
+    char prefix[24];                       //  makes request ids unique across runs
+    uint64_t start_ns, measure_ns, end_ns; //  end_ns: stop sending (0: by count)
+    atomic_bool stop;
+    atomic_uint finished;
+    size_t gap_bins;
+    atomic_uint *ok_bins; //  expected answers per S_GAP_BIN_MS since measure_ns
+    uint8_t *payload;
+} s_run_t;
+
+typedef struct {
+    uint64_t counter;     //  which request holds the slot
+    uint64_t intended_ns; //  when it was meant to leave
+    uint64_t sent_ns;     //  when it last left (0: not yet, send failed)
+    uint8_t kind;
+    uint8_t state; //  0 free, 1 waiting, 2 answered, 3 given up (lost)
+} s_slot_t;
+
+typedef struct {
+    s_run_t *run;
+    unsigned index;
+    pthread_t thread;
+    void *sock; //  DEALER (Kruispunt, ZeroMQ proxy)
+    kp_nats_t *nats;
+    char inbox[64];
+    s_slot_t *slots;
+    uint64_t mask;
+    uint64_t next, waiting, quota; //  quota 0: unlimited
+    uint64_t rng;
+    uint8_t *buf;
+    size_t buf_size;
+    kp_bench_result_t *result;
+    pthread_mutex_t lock; //  guards recent
+    kp_histogram_t *recent;
+    atomic_uint_fast64_t done, bad;
+    char error[256];
+    char surprise[320]; //  the first unexpected answer, to show the user
+} s_client_t;
+
+static uint64_t s_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t s_random(uint64_t *state)
+{
+    uint64_t x = *state;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return *state = x;
+}
+
+//  ---------------------------------------------------------------------
+//  Transports: send request `counter`, receive answers.
+
+typedef struct {
+    uint64_t counter;
+    int status; //  Kp__Status
+    int reason;
+    bool ours;
+    char detail[160];
+} s_answer_t;
+
+static int s_open(s_client_t *self)
+{
+    s_run_t *run = self->run;
+    if (run->target == S_TARGET_NATS) {
+        self->nats =
+            kp_nats_connect("127.0.0.1", run->nats_port, 5000, self->error, sizeof self->error);
+        if (!self->nats)
+            return -1;
+        snprintf(self->inbox, sizeof self->inbox, "_INBOX.%s%u", run->prefix, self->index);
+        char sub[80];
+        snprintf(sub, sizeof sub, "%s.*", self->inbox);
+        if (kp_nats_sub(self->nats, sub, 1) || kp_nats_flush(self->nats)) {
+            snprintf(self->error, sizeof self->error, "%s", kp_nats_error(self->nats));
+            return -1;
+        }
+        return 0;
+    }
+    self->sock = zmq_socket(run->zctx, ZMQ_DEALER);
+    int zero = 0, hwm = 0;
+    zmq_setsockopt(self->sock, ZMQ_LINGER, &zero, sizeof zero);
+    zmq_setsockopt(self->sock, ZMQ_SNDHWM, &hwm, sizeof hwm);
+    zmq_setsockopt(self->sock, ZMQ_RCVHWM, &hwm, sizeof hwm);
+    if (run->endpoint_count > 1) {
+        //  Several nodes: send only to connected ones, so a dead node
+        //  does not swallow requests (they go to the others).
+        int one = 1;
+        zmq_setsockopt(self->sock, ZMQ_IMMEDIATE, &one, sizeof one);
+    }
+    for (size_t i = 0; i < run->endpoint_count; i++)
+        if (zmq_connect(self->sock, run->endpoints[i]) != 0) {
+            snprintf(self->error, sizeof self->error, "cannot connect to %s: %s", run->endpoints[i],
+                     zmq_strerror(zmq_errno()));
+            return -1;
+        }
+    return 0;
+}
+
+static void s_close(s_client_t *self)
+{
+    if (self->sock)
+        zmq_close(self->sock);
+    self->sock = NULL;
+    kp_nats_destroy(&self->nats);
+}
+
+//  0 sent, 1 could not send now (retry later), -1 failure.
+static int s_send(s_client_t *self, const s_slot_t *slot)
+{
+    s_run_t *run = self->run;
+    char id[64];
+    snprintf(id, sizeof id, "%s%u-%" PRIu64, run->prefix, self->index, slot->counter);
+    Kp__Request request;
+    kp_request_storage_t storage;
+    uint64_t r = slot->counter * 0x9e3779b97f4a7c15ULL + self->index;
+    kp_workload_request((kp_kind_t)slot->kind, run->opts->persons, r, run->payload, run->opts->size,
+                        &request, &storage);
+    request.request_id = id;
+    if (run->opts->deadline_ms) {
+        request.has_deadline_ms = 1;
+        request.deadline_ms = run->opts->deadline_ms;
+    }
+    size_t size = kp__request__get_packed_size(&request);
+    if (size > self->buf_size) {
+        self->buf = realloc(self->buf, size);
+        assert(self->buf);
+        self->buf_size = size;
+    }
+    kp__request__pack(&request, self->buf);
+    if (run->target == S_TARGET_NATS) {
+        char reply[96];
+        snprintf(reply, sizeof reply, "%s.%" PRIu64, self->inbox, slot->counter);
+        if (kp_nats_pub(self->nats, KP_NATS_SUBJECT, reply, self->buf, size)) {
+            snprintf(self->error, sizeof self->error, "%s", kp_nats_error(self->nats));
+            return -1;
+        }
+        return 0;
+    }
+    if (zmq_send(self->sock, self->buf, size, ZMQ_DONTWAIT) < 0) {
+        if (zmq_errno() == EAGAIN)
+            return 1;
+        snprintf(self->error, sizeof self->error, "send failed: %s", zmq_strerror(zmq_errno()));
+        return -1;
+    }
+    return 0;
+}
+
+//  Counter of a request id "<prefix><client>-<counter>" of ours.
+static bool s_parse_id(s_client_t *self, const char *id, size_t len, uint64_t *counter)
+{
+    char own[48];
+    int n = snprintf(own, sizeof own, "%s%u-", self->run->prefix, self->index);
+    if (len <= (size_t)n || len > 40 || memcmp(id, own, (size_t)n))
+        return false;
+    uint64_t v = 0;
+    for (size_t i = (size_t)n; i < len; i++) {
+        if (id[i] < '0' || id[i] > '9')
+            return false;
+        v = v * 10 + (uint64_t)(id[i] - '0');
+    }
+    *counter = v;
+    return true;
+}
+
+static void s_decode(s_client_t *self, const uint8_t *data, size_t size, s_answer_t *a)
+{
+    a->ours = false;
+    if (self->run->target == S_TARGET_KRUISPUNT) {
+        Kp__Response *r = kp__response__unpack(NULL, size, data);
+        if (!r)
+            return;
+        if (r->request_id)
+            a->ours = s_parse_id(self, r->request_id, strlen(r->request_id), &a->counter);
+        a->status = r->has_status ? (int)r->status : 0;
+        a->reason = r->has_reason ? (int)r->reason : 0;
+        snprintf(a->detail, sizeof a->detail, "%s", r->detail ? r->detail : "");
+        kp__response__free_unpacked(r, NULL);
+        return;
+    }
+    //  The echo baselines send back our own Request.
+    Kp__Request *r = kp__request__unpack(NULL, size, data);
+    if (!r)
+        return;
+    if (r->request_id)
+        a->ours = s_parse_id(self, r->request_id, strlen(r->request_id), &a->counter);
+    a->status = KP__STATUS__OK;
+    a->reason = 0;
+    kp__request__free_unpacked(r, NULL);
+}
+
+//  1 answer in a, 0 none within timeout_ms, -1 failure.
+static int s_receive(s_client_t *self, int timeout_ms, s_answer_t *a)
+{
+    if (self->run->target == S_TARGET_NATS) {
+        kp_nats_msg_t msg;
+        if (kp_nats_flush(self->nats)) {
+            snprintf(self->error, sizeof self->error, "%s", kp_nats_error(self->nats));
+            return -1;
+        }
+        int rc = kp_nats_next(self->nats, timeout_ms, &msg);
+        if (rc < 0)
+            snprintf(self->error, sizeof self->error, "%s", kp_nats_error(self->nats));
+        if (rc <= 0)
+            return rc;
+        s_decode(self, (const uint8_t *)msg.data, msg.size, a);
+        return 1;
+    }
+    zmq_msg_t msg;
+    zmq_msg_init(&msg);
+    int rc = zmq_msg_recv(&msg, self->sock, ZMQ_DONTWAIT);
+    if (rc < 0 && zmq_errno() == EAGAIN && timeout_ms != 0) {
+        zmq_pollitem_t item = {self->sock, 0, ZMQ_POLLIN, 0};
+        if (zmq_poll(&item, 1, timeout_ms) > 0)
+            rc = zmq_msg_recv(&msg, self->sock, ZMQ_DONTWAIT);
+    }
+    if (rc < 0) {
+        zmq_msg_close(&msg);
+        return 0;
+    }
+    //  A multi-frame answer is not ours to read; count it as a stray.
+    bool more = zmq_msg_more(&msg);
+    s_decode(self, zmq_msg_data(&msg), zmq_msg_size(&msg), a);
+    zmq_msg_close(&msg);
+    while (more) {
+        zmq_msg_init(&msg);
+        zmq_msg_recv(&msg, self->sock, 0);
+        more = zmq_msg_more(&msg);
+        zmq_msg_close(&msg);
+        a->ours = false;
+    }
+    return 1;
+}
+
+//  ---------------------------------------------------------------------
+//  The client loop.
+
+static bool s_may_send(s_client_t *self, uint64_t now)
+{
+    s_run_t *run = self->run;
+    if (atomic_load(&run->stop))
+        return false;
+    if (self->quota && self->next >= self->quota)
+        return false;
+    return run->end_ns == 0 || now < run->end_ns;
+}
+
+static int s_issue(s_client_t *self, uint64_t intended, uint64_t now)
+{
+    s_slot_t *slot = &self->slots[self->next & self->mask];
+    if (slot->state == 1) {
+        //  The ring came round to a request never answered: it is lost.
+        if (slot->intended_ns >= self->run->measure_ns)
+            self->result->lost[slot->kind]++;
+        self->waiting--;
+    }
+    double u = (double)(s_random(&self->rng) >> 11) / 9007199254740992.0;
+    slot->counter = self->next++;
+    slot->intended_ns = intended;
+    slot->kind = (uint8_t)kp_mix_pick(&self->run->opts->mix, u);
+    slot->state = 1;
+    slot->sent_ns = 0;
+    self->waiting++;
+    if (intended >= self->run->measure_ns)
+        self->result->sent[slot->kind]++;
+    int rc = s_send(self, slot);
+    if (rc == 0)
+        slot->sent_ns = now;
+    return rc < 0 ? -1 : 0;
+}
+
+static bool s_expected(kp_kind_t kind, const s_answer_t *a)
+{
+    if (a->status != (int)kp_kind_expected_status(kind))
+        return false;
+    return kind == KP_KIND_SINGLE || kind == KP_KIND_INTEGRATED || kind == KP_KIND_NO_DATA ||
+           a->reason == (int)kp_kind_expected_reason(kind);
+}
+
+static void s_answered(s_client_t *self, const s_answer_t *a, uint64_t now)
+{
+    kp_bench_result_t *result = self->result;
+    s_run_t *run = self->run;
+    if (!a->ours) {
+        result->strays++;
+        return;
+    }
+    s_slot_t *slot = &self->slots[a->counter & self->mask];
+    if (slot->counter != a->counter || slot->state == 0 || a->counter >= self->next) {
+        result->strays++; //  long gone, or never sent
+        return;
+    }
+    if (slot->state == 2) {
+        result->duplicates++;
+        return;
+    }
+    if (slot->state == 3) {
+        result->strays++; //  answered after we gave up: already counted lost
+        return;
+    }
+    slot->state = 2;
+    self->waiting--;
+    kp_kind_t kind = (kp_kind_t)slot->kind;
+    uint64_t latency_us = now > slot->intended_ns ? (now - slot->intended_ns) / 1000 : 0;
+    bool good = s_expected(kind, a);
+    atomic_fetch_add(&self->done, 1);
+    if (!good)
+        atomic_fetch_add(&self->bad, 1);
+    pthread_mutex_lock(&self->lock);
+    kp_histogram_record(self->recent, latency_us);
+    pthread_mutex_unlock(&self->lock);
+    if (slot->intended_ns < run->measure_ns) {
+        result->warmup++;
+        return;
+    }
+    result->answered[kind]++;
+    kp_histogram_record(result->latency[kind], latency_us);
+    if (a->status >= 0 && a->status < KP_STATUS_SLOTS)
+        result->status[kind][a->status]++;
+    if (!good && !result->unexpected[kind]++ && !self->surprise[0])
+        snprintf(self->surprise, sizeof self->surprise, "%s answered %s %s (%s)",
+                 kp_kind_name(kind), kp_status_name((Kp__Status)a->status),
+                 kp_reason_name((Kp__Reason)a->reason), a->detail);
+    if (good && latency_us <= 1000000)
+        result->ok_within_1s++;
+    if (good && now > run->measure_ns) {
+        size_t bin = (size_t)((now - run->measure_ns) / (S_GAP_BIN_MS * 1000000ULL));
+        if (bin < run->gap_bins)
+            atomic_fetch_add(&run->ok_bins[bin], 1);
+    }
+}
+
+//  Gives up on what waited longer than --timeout (lost: a closed loop
+//  must go on), and sends again what waited longer than retry_ms (after
+//  a lost node) or could not be sent at all. Same id: the node answers it
+//  once.
+static int s_retry(s_client_t *self, uint64_t now)
+{
+    const s_options_t *o = self->run->opts;
+    uint64_t retry_ns = (uint64_t)o->retry_ms * 1000000ULL;
+    uint64_t timeout_ns = (uint64_t)(o->timeout * 1e9);
+    uint64_t first = self->next > self->mask + 1 ? self->next - self->mask - 1 : 0;
+    for (uint64_t c = first; c < self->next; c++) {
+        s_slot_t *slot = &self->slots[c & self->mask];
+        if (slot->state != 1)
+            continue;
+        if (now - slot->intended_ns >= timeout_ns) {
+            slot->state = 3;
+            self->waiting--;
+            if (slot->intended_ns >= self->run->measure_ns)
+                self->result->lost[slot->kind]++;
+            continue;
+        }
+        if (!o->retry_ms || (slot->sent_ns && now - slot->sent_ns < retry_ns))
+            continue;
+        int rc = s_send(self, slot);
+        if (rc < 0)
+            return -1;
+        if (rc == 0) {
+            if (slot->sent_ns)
+                self->result->retries++;
+            slot->sent_ns = now;
+        }
+    }
+    return 0;
+}
+
+static void *s_client_run(void *arg)
+{
+    s_client_t *self = arg;
+    s_run_t *run = self->run;
+    const s_options_t *o = run->opts;
+    kp_schedule_t *schedule = NULL;
+    if (o->rate > 0)
+        schedule = kp_schedule_new(o->rate, run->start_ns, self->index, o->clients);
+    uint64_t drain_end = 0, last_retry = 0;
+    while (1) {
+        uint64_t now = s_now();
+        bool may = s_may_send(self, now);
+        if (may && schedule) {
+            uint64_t k, at;
+            while (s_may_send(self, now) && kp_schedule_take(schedule, now, &k, &at))
+                if (s_issue(self, at, now))
+                    goto failed;
+        } else if (may) {
+            while (self->waiting < o->inflight && s_may_send(self, now))
+                if (s_issue(self, now, now))
+                    goto failed;
+        }
+        if (!may) {
+            if (self->waiting == 0)
+                break;
+            if (!drain_end)
+                drain_end = now + (uint64_t)(o->drain * 1e9);
+            if (now >= drain_end)
+                break;
+        }
+        if (now - last_retry > 50000000ULL) {
+            if (s_retry(self, now))
+                goto failed;
+            last_retry = now;
+        }
+        int timeout = 50;
+        if (may && schedule) {
+            uint64_t next = kp_schedule_peek(schedule);
+            timeout = next <= now ? 0 : (int)((next - now) / 1000000);
+            if (timeout > 50)
+                timeout = 50;
+        }
+        s_answer_t a;
+        int rc = s_receive(self, timeout, &a);
+        if (rc < 0)
+            goto failed;
+        while (rc > 0) {
+            s_answered(self, &a, s_now());
+            rc = s_receive(self, 0, &a);
+            if (rc < 0)
+                goto failed;
+        }
+    }
+    //  Whatever is still waiting was never answered.
+    for (uint64_t c = self->next > self->mask + 1 ? self->next - self->mask - 1 : 0; c < self->next;
+         c++) {
+        s_slot_t *slot = &self->slots[c & self->mask];
+        if (slot->state == 1 && slot->intended_ns >= run->measure_ns)
+            self->result->lost[slot->kind]++;
+    }
+    kp_schedule_destroy(&schedule);
+    atomic_fetch_add(&run->finished, 1);
+    return NULL;
+failed:
+    kp_schedule_destroy(&schedule);
+    atomic_store(&run->stop, true);
+    atomic_fetch_add(&run->finished, 1);
+    return self;
+}
+
+//  ---------------------------------------------------------------------
+//  Progress, chaos, and one whole run.
+
+static void s_progress(s_client_t *clients, unsigned n, s_run_t *run, uint64_t *last_done,
+                       uint64_t *last_ns, bool tty)
+{
+    uint64_t now = s_now(), done = 0, bad = 0;
+    kp_histogram_t *h = kp_histogram_new();
+    for (unsigned i = 0; i < n; i++) {
+        done += atomic_load(&clients[i].done);
+        bad += atomic_load(&clients[i].bad);
+        pthread_mutex_lock(&clients[i].lock);
+        kp_histogram_merge(h, clients[i].recent);
+        kp_histogram_reset(clients[i].recent);
+        pthread_mutex_unlock(&clients[i].lock);
+    }
+    double dt = (now - *last_ns) / 1e9;
+    double rate = dt > 0 ? (done - *last_done) / dt : 0;
+    uint64_t p99 = kp_histogram_percentile(h, 99);
+    fprintf(stderr, "%s%-10s %6.1fs %10.0f req/s  errors %-8" PRIu64 " p99 %8.3f ms%s",
+            tty ? "\r" : "",
+            run->target == S_TARGET_KRUISPUNT ? "kruispunt"
+            : run->target == S_TARGET_ZMQ     ? "zmq-proxy"
+                                              : "nats",
+            (now - run->start_ns) / 1e9, rate, bad, p99 / 1e3, tty ? "  " : "\n");
+    *last_done = done;
+    *last_ns = now;
+    kp_histogram_destroy(&h);
+}
+
+static int s_parse_chaos(const char *text, s_chaos_t *c, char *err, size_t errlen)
+{
+    double every, after;
+    char node[32];
+    int used = 0;
+    if (sscanf(text, " kill %31[^ ] every %lfs , restart after %lfs %n", node, &every, &after,
+               &used) != 3 ||
+        text[used] || !(every > 0) || !(after >= 0) || after >= every) {
+        snprintf(err, errlen,
+                 "--chaos: cannot read '%s'; write e.g. \"kill node-1 every 10s, restart "
+                 "after 3s\" (restart before the next kill)",
+                 text);
+        return -1;
+    }
+    snprintf(c->node, sizeof c->node, "%s", node);
+    c->every_s = every;
+    c->after_s = after;
+    return 0;
+}
+
+//  Longest run of empty bins in the measured window, in seconds.
+static double s_longest_gap(s_run_t *run, uint64_t end_ns)
+{
+    size_t bins = end_ns > run->measure_ns
+                      ? (size_t)((end_ns - run->measure_ns) / (S_GAP_BIN_MS * 1000000ULL))
+                      : 0;
+    if (bins > run->gap_bins)
+        bins = run->gap_bins;
+    size_t best = 0, cur = 0;
+    for (size_t i = 0; i < bins; i++) {
+        cur = atomic_load(&run->ok_bins[i]) ? 0 : cur + 1;
+        if (cur > best)
+            best = cur;
+    }
+    return best * S_GAP_BIN_MS / 1e3;
+}
+
+static kp_bench_result_t *s_run(const s_options_t *o, s_run_t *run, kp_local_t *local,
+                                const s_chaos_t *chaos, char *err, size_t errlen)
+{
+    static const char *names[] = {"kruispunt", "zmq-proxy", "nats"};
+    kp_bench_result_t *total = kp_bench_result_new(names[run->target]);
+    uint64_t seed = s_now();
+    snprintf(run->prefix, sizeof run->prefix, "%08" PRIx64 "-", s_random(&seed) & 0xffffffff);
+    atomic_store(&run->stop, false);
+    atomic_store(&run->finished, 0);
+    double window = o->duration > 0 ? o->warmup + o->duration : 3600;
+    run->gap_bins = (size_t)((window + o->drain + 10) * 1000 / S_GAP_BIN_MS);
+    run->ok_bins = calloc(run->gap_bins, sizeof *run->ok_bins);
+    assert(run->ok_bins);
+    s_client_t *clients = calloc(o->clients, sizeof *clients);
+    assert(clients);
+    //  Ring of slots: room for everything that may wait at once.
+    uint64_t room = o->rate > 0 ? (uint64_t)(o->rate / o->clients * (o->drain + 30))
+                                : (uint64_t)o->inflight * 4;
+    uint64_t ring = 1024;
+    while (ring < room && ring < (1u << 22))
+        ring <<= 1;
+    int failed = 0;
+    for (unsigned i = 0; i < o->clients && !failed; i++) {
+        s_client_t *c = &clients[i];
+        c->run = run;
+        c->index = i;
+        c->mask = ring - 1;
+        c->slots = calloc(ring, sizeof *c->slots);
+        assert(c->slots);
+        c->rng = seed + i * 7919 + 1;
+        c->result = kp_bench_result_new(names[run->target]);
+        c->recent = kp_histogram_new();
+        pthread_mutex_init(&c->lock, NULL);
+        if (o->count)
+            c->quota = o->count / o->clients + (i < o->count % o->clients);
+        if (s_open(c)) {
+            snprintf(err, errlen, "client %u: %s", i, c->error);
+            failed = 1;
+        }
+    }
+    if (failed)
+        goto done;
+    run->start_ns = s_now() + 20000000ULL; //  let the connections settle
+    run->measure_ns = run->start_ns + (uint64_t)(o->warmup * 1e9);
+    run->end_ns = o->duration > 0 ? run->measure_ns + (uint64_t)(o->duration * 1e9) : 0;
+    while (s_now() < run->start_ns)
+        nanosleep(&(struct timespec){0, 1000000}, NULL);
+    for (unsigned i = 0; i < o->clients; i++)
+        pthread_create(&clients[i].thread, NULL, s_client_run, &clients[i]);
+    bool tty = isatty(STDERR_FILENO);
+    uint64_t tick_ns = tty ? 250000000ULL : 5000000000ULL;
+    uint64_t last_done = 0, last_ns = run->start_ns, last_tick = run->start_ns;
+    uint64_t next_kill = chaos ? run->start_ns + (uint64_t)(chaos->every_s * 1e9) : 0;
+    uint64_t restart_at = 0;
+    int chaos_node = chaos && local ? kp_local_node_index(local, chaos->node) : -1;
+    bool silent = false;
+    while (atomic_load(&run->finished) < o->clients) {
+        nanosleep(&(struct timespec){0, 20000000}, NULL);
+        uint64_t now = s_now();
+        if (chaos_node >= 0 && next_kill && now >= next_kill && !restart_at &&
+            (run->end_ns == 0 || now < run->end_ns)) {
+            fprintf(stderr, "%skpbench: chaos: killing %s\n", tty ? "\n" : "", chaos->node);
+            kp_local_kill_node(local, (size_t)chaos_node);
+            restart_at = now + (uint64_t)(chaos->after_s * 1e9);
+            next_kill += (uint64_t)(chaos->every_s * 1e9);
+        }
+        if (restart_at && now >= restart_at) {
+            char cerr[512];
+            fprintf(stderr, "%skpbench: chaos: restarting %s\n", tty ? "\n" : "", chaos->node);
+            if (kp_local_start_node(local, (size_t)chaos_node, cerr, sizeof cerr))
+                fprintf(stderr, "kpbench: chaos: %s\n", cerr);
+            restart_at = 0;
+        }
+        if (!chaos && now - run->start_ns > (uint64_t)(o->timeout * 1e9) &&
+            !atomic_load(&run->stop)) {
+            uint64_t done = 0;
+            for (unsigned i = 0; i < o->clients; i++)
+                done += atomic_load(&clients[i].done);
+            if (done == 0) {
+                //  Not one answer: better to say so now than to wait it out.
+                atomic_store(&run->stop, true);
+                snprintf(err, errlen,
+                         "no answer from %s within --timeout %g s; is the node running and "
+                         "are the echo providers connected?",
+                         run->endpoints[0], o->timeout);
+                silent = true;
+            }
+        }
+        if (!o->quiet && now - last_tick >= tick_ns) {
+            s_progress(clients, o->clients, run, &last_done, &last_ns, tty);
+            last_tick = now;
+        }
+    }
+    uint64_t finished_ns = s_now();
+    if (silent)
+        failed = 1;
+    if (!o->quiet && tty)
+        fprintf(stderr, "\n");
+    for (unsigned i = 0; i < o->clients; i++) {
+        void *rc;
+        pthread_join(clients[i].thread, &rc);
+        if (rc && !failed) {
+            snprintf(err, errlen, "client %u: %s", i, clients[i].error);
+            failed = 1;
+        }
+    }
+    //  The measured window: from the end of the warm-up to the last send
+    //  (duration), or to the end of the run (count).
+    uint64_t window_end = run->end_ns ? run->end_ns : finished_ns;
+    total->elapsed_s = window_end > run->measure_ns ? (window_end - run->measure_ns) / 1e9 : 0;
+    total->chaos = chaos != NULL;
+    total->longest_gap_s = s_longest_gap(run, window_end);
+done:;
+    int surprised = 0;
+    for (unsigned i = 0; i < o->clients; i++) {
+        s_client_t *c = &clients[i];
+        if (c->result)
+            kp_bench_result_merge(total, c->result);
+        if (c->surprise[0] && !surprised++)
+            fprintf(stderr, "kpbench: %s: first unexpected answer: %s\n", total->target,
+                    c->surprise);
+        kp_bench_result_destroy(&c->result);
+        kp_histogram_destroy(&c->recent);
+        s_close(c);
+        free(c->slots);
+        free(c->buf);
+        if (c->run)
+            pthread_mutex_destroy(&c->lock);
+    }
+    free(clients);
+    free(run->ok_bins);
+    run->ok_bins = NULL;
+    if (failed)
+        kp_bench_result_destroy(&total);
+    return total;
+}
+
+//  ---------------------------------------------------------------------
+//  Command line.
+
+static void s_usage(FILE *out)
+{
+    fprintf(out,
+            "usage: kpbench (--local | -c CLUSTER) [OPTIONS]\n"
+            "\n"
+            "Load-tests Kruispunt and reports throughput, latency percentiles per request\n"
+            "kind, and a verdict against the service levels (online: 99%% within 1 s and\n"
+            "99.5%% within 2 s; integrated: 99%% within 4 s).\n"
+            "\n"
+            "target:\n"
+            "  --local              start a throw-away cluster: temp folder, bench directory,\n"
+            "                       kpnode, echo providers (kpctl provider --echo); found\n"
+            "                       beside kpbench, in the build tree, or via KPNODE / KPCTL\n"
+            "  -c, --cluster FILE   a running cluster; its directory must be the bench\n"
+            "                       directory (kpbench --write-directory FILE, then\n"
+            "                       kpctl directory import) with echo providers running\n"
+            "  --nodes N            local nodes (default 1)\n"
+            "  --providers N        echo workers per provider institution (default 2)\n"
+            "  --persons N          persons in the bench directory (default 10000)\n"
+            "  --keep               keep the local folder and its logs\n"
+            "  --write-directory F  write the bench directory as JSON Lines to F and exit\n"
+            "\n"
+            "load:\n"
+            "  --clients C          client connections (default 4)\n"
+            "  --inflight N         closed loop: N requests in flight per client (default 8)\n"
+            "  --rate R             open loop: R requests/s in total, latency measured from\n"
+            "                       the intended send time (no coordinated omission)\n"
+            "  --duration S         measure for S seconds (default 10)\n"
+            "  --count N            or send N requests in all\n"
+            "  --warmup S           seconds at the start not measured (default 1)\n"
+            "  --size BYTES         payload size (default 256)\n"
+            "  --mix SPEC           weights of request kinds (default \"%s\"); kinds: single,\n"
+            "                       integrated, denied (= the five below), nodata,\n"
+            "                       user-unknown, user-not-authorized, capacity-denied,\n"
+            "                       person-not-in-directory, legal-denied\n"
+            "  --deadline MS        deadline_ms of each request (default: the cluster's)\n"
+            "  --retry MS           send a request again after MS without answer (default:\n"
+            "                       off; 1000 with --chaos)\n"
+            "  --timeout S          give up on a request after S seconds: lost (default 10)\n"
+            "  --drain S            wait S seconds for late answers (default 5)\n"
+            "\n"
+            "experiments:\n"
+            "  --compare            run the same load through a bare ZeroMQ ROUTER-DEALER\n"
+            "                       proxy with an echo worker, and through nats-server with\n"
+            "                       an echo responder, and print them beside Kruispunt\n"
+            "                       (Kruispunt runs single-provider requests unless --mix)\n"
+            "  --chaos SPEC         e.g. \"kill node-1 every 10s, restart after 3s\" (--local);\n"
+            "                       reports availability\n"
+            "\n"
+            "output:\n"
+            "  --json FILE          results as JSON\n"
+            "  --svg FILE           percentile plot (log scale), one line per kind\n"
+            "  -q, --quiet          no progress line\n"
+            "  -h, --help           this text\n",
+            KP_MIX_DEFAULT);
+}
+
+static int s_number(const char *opt, const char *text, double min, double max, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(text, &end);
+    if (end == text || *end || errno || !(v >= min) || !(v <= max)) {
+        fprintf(stderr, "kpbench: %s '%s': give a number from %g to %g\n", opt, text, min, max);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+enum {
+    O_LOCAL = 256,
+    O_NODES,
+    O_PROVIDERS,
+    O_PERSONS,
+    O_KEEP,
+    O_WRITE,
+    O_CLIENTS,
+    O_INFLIGHT,
+    O_RATE,
+    O_DURATION,
+    O_COUNT,
+    O_WARMUP,
+    O_SIZE,
+    O_MIX,
+    O_DEADLINE,
+    O_RETRY,
+    O_DRAIN,
+    O_COMPARE,
+    O_CHAOS,
+    O_JSON,
+    O_SVG,
+    O_TIMEOUT
+};
+
+static int s_parse(int argc, char **argv, s_options_t *o, const char **write_dir)
+{
+    static const struct option longs[] = {{"local", no_argument, 0, O_LOCAL},
+                                          {"cluster", required_argument, 0, 'c'},
+                                          {"nodes", required_argument, 0, O_NODES},
+                                          {"providers", required_argument, 0, O_PROVIDERS},
+                                          {"persons", required_argument, 0, O_PERSONS},
+                                          {"keep", no_argument, 0, O_KEEP},
+                                          {"write-directory", required_argument, 0, O_WRITE},
+                                          {"clients", required_argument, 0, O_CLIENTS},
+                                          {"inflight", required_argument, 0, O_INFLIGHT},
+                                          {"rate", required_argument, 0, O_RATE},
+                                          {"duration", required_argument, 0, O_DURATION},
+                                          {"count", required_argument, 0, O_COUNT},
+                                          {"warmup", required_argument, 0, O_WARMUP},
+                                          {"size", required_argument, 0, O_SIZE},
+                                          {"mix", required_argument, 0, O_MIX},
+                                          {"deadline", required_argument, 0, O_DEADLINE},
+                                          {"retry", required_argument, 0, O_RETRY},
+                                          {"drain", required_argument, 0, O_DRAIN},
+                                          {"compare", no_argument, 0, O_COMPARE},
+                                          {"chaos", required_argument, 0, O_CHAOS},
+                                          {"json", required_argument, 0, O_JSON},
+                                          {"svg", required_argument, 0, O_SVG},
+                                          {"quiet", no_argument, 0, 'q'},
+                                          {"timeout", required_argument, 0, O_TIMEOUT},
+                                          {"help", no_argument, 0, 'h'},
+                                          {0, 0, 0, 0}};
+    *o = (s_options_t){.clients = 4,
+                       .inflight = 8,
+                       .nodes = 1,
+                       .providers = 2,
+                       .duration = 10,
+                       .warmup = 1,
+                       .drain = 5,
+                       .timeout = 10,
+                       .persons = 10000,
+                       .size = 256,
+                       .mix_text = NULL};
+    bool count_given = false, duration_given = false, retry_given = false;
+    int c;
+    double v;
+    while ((c = getopt_long(argc, argv, "c:qh", longs, NULL)) != -1) {
+        switch (c) {
+        case 'h':
+            s_usage(stdout);
+            exit(0);
+        case 'q':
+            o->quiet = true;
+            break;
+        case 'c':
+            o->cluster_file = optarg;
+            break;
+        case O_LOCAL:
+            o->local = true;
+            break;
+        case O_KEEP:
+            o->keep = true;
+            break;
+        case O_COMPARE:
+            o->compare = true;
+            break;
+        case O_WRITE:
+            *write_dir = optarg;
+            break;
+        case O_MIX:
+            o->mix_text = optarg;
+            break;
+        case O_CHAOS:
+            o->chaos = optarg;
+            break;
+        case O_JSON:
+            o->json_path = optarg;
+            break;
+        case O_SVG:
+            o->svg_path = optarg;
+            break;
+        case O_NODES:
+            if (s_number("--nodes", optarg, 1, 8, &v))
+                return -1;
+            o->nodes = (unsigned)v;
+            break;
+        case O_PROVIDERS:
+            if (s_number("--providers", optarg, 1, 16, &v))
+                return -1;
+            o->providers = (unsigned)v;
+            break;
+        case O_PERSONS:
+            if (s_number("--persons", optarg, 10, 16000000, &v))
+                return -1;
+            o->persons = (uint64_t)v;
+            break;
+        case O_CLIENTS:
+            if (s_number("--clients", optarg, 1, S_MAX_CLIENTS, &v))
+                return -1;
+            o->clients = (unsigned)v;
+            break;
+        case O_INFLIGHT:
+            if (s_number("--inflight", optarg, 1, 100000, &v))
+                return -1;
+            o->inflight = (unsigned)v;
+            break;
+        case O_RATE:
+            if (s_number("--rate", optarg, 0.001, 1e8, &v))
+                return -1;
+            o->rate = v;
+            break;
+        case O_DURATION:
+            if (s_number("--duration", optarg, 0.001, 86400 * 7, &v))
+                return -1;
+            o->duration = v;
+            duration_given = true;
+            break;
+        case O_COUNT:
+            if (s_number("--count", optarg, 1, 1e12, &v))
+                return -1;
+            o->count = (uint64_t)v;
+            count_given = true;
+            break;
+        case O_WARMUP:
+            if (s_number("--warmup", optarg, 0, 3600, &v))
+                return -1;
+            o->warmup = v;
+            break;
+        case O_SIZE:
+            if (s_number("--size", optarg, 0, 900000, &v))
+                return -1;
+            o->size = (size_t)v;
+            break;
+        case O_DEADLINE:
+            if (s_number("--deadline", optarg, 1, 3600000, &v))
+                return -1;
+            o->deadline_ms = (unsigned)v;
+            break;
+        case O_RETRY:
+            if (s_number("--retry", optarg, 0, 3600000, &v))
+                return -1;
+            o->retry_ms = (unsigned)v;
+            retry_given = true;
+            break;
+        case O_TIMEOUT:
+            if (s_number("--timeout", optarg, 0.001, 3600, &v))
+                return -1;
+            o->timeout = v;
+            break;
+        case O_DRAIN:
+            if (s_number("--drain", optarg, 0, 3600, &v))
+                return -1;
+            o->drain = v;
+            break;
+        default:
+            fprintf(stderr, "kpbench: 'kpbench --help' lists the options\n");
+            return -1;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "kpbench: unexpected argument '%s'; 'kpbench --help' lists the options\n",
+                argv[optind]);
+        return -1;
+    }
+    if (*write_dir)
+        return 0;
+    if (o->local == (o->cluster_file != NULL)) {
+        fprintf(stderr, "kpbench: say where to send the load: --local (start a local cluster) "
+                        "or -c CLUSTER_FILE (a running one), not both\n");
+        return -1;
+    }
+    if (count_given && duration_given) {
+        fprintf(stderr, "kpbench: --count and --duration exclude each other; give one\n");
+        return -1;
+    }
+    if (count_given) {
+        o->duration = 0;
+        o->warmup = 0; //  a count is a count: every request is measured
+    }
+    if (o->chaos && !o->local) {
+        fprintf(stderr, "kpbench: --chaos kills local nodes only; add --local\n");
+        return -1;
+    }
+    if (o->chaos && !retry_given)
+        o->retry_ms = 1000;
+    if (!o->mix_text)
+        o->mix_text = o->compare ? "single=100" : KP_MIX_DEFAULT;
+    char err[512];
+    if (kp_mix_parse(o->mix_text, &o->mix, err, sizeof err)) {
+        fprintf(stderr, "kpbench: %s\n", err);
+        return -1;
+    }
+    return 0;
+}
+
+static int s_write_directory(const char *path, uint64_t persons)
+{
+    FILE *f = strcmp(path, "-") ? fopen(path, "w") : stdout;
+    if (!f) {
+        fprintf(stderr, "kpbench: cannot write %s: %s\n", path, strerror(errno));
+        return 1;
+    }
+    int rc = kp_workload_write_directory(f, persons);
+    if ((f != stdout && fclose(f) != 0) || rc) {
+        fprintf(stderr, "kpbench: cannot write %s: %s\n", path, strerror(errno));
+        return 1;
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    s_options_t o;
+    const char *write_dir = NULL;
+    if (s_parse(argc, argv, &o, &write_dir))
+        return 2;
+    if (write_dir)
+        return s_write_directory(write_dir, o.persons);
+    signal(SIGPIPE, SIG_IGN);
+    char err[1024];
+    s_chaos_t chaos;
+    if (o.chaos && s_parse_chaos(o.chaos, &chaos, err, sizeof err)) {
+        fprintf(stderr, "kpbench: %s\n", err);
+        return 2;
+    }
+    s_run_t run = {.opts = &o, .target = S_TARGET_KRUISPUNT};
+    kp_local_t *local = NULL;
+    if (o.local) {
+        kp_local_options_t lo = {.nodes = o.nodes,
+                                 .persons = o.persons,
+                                 .providers = o.providers,
+                                 .keep = o.keep,
+                                 .verbose = !o.quiet};
+        local = kp_local_new(&lo, err, sizeof err);
+        if (!local) {
+            fprintf(stderr, "kpbench: --local: %s\n", err);
+            return 1;
+        }
+        if (o.chaos && kp_local_node_index(local, chaos.node) < 0) {
+            fprintf(stderr, "kpbench: --chaos: no local node '%s'; nodes are node-1..node-%u\n",
+                    chaos.node, o.nodes);
+            kp_local_destroy(&local);
+            return 2;
+        }
+        run.endpoint_count = kp_local_node_count(local);
+        for (size_t i = 0; i < run.endpoint_count; i++)
+            snprintf(run.endpoints[i], sizeof run.endpoints[i], "%s",
+                     kp_local_client_endpoint(local, i));
+    } else {
+        kp_cluster_config_t config;
+        if (kp_config_load(o.cluster_file, &config, err, sizeof err)) {
+            fprintf(stderr, "kpbench: %s\n", err);
+            return 1;
+        }
+        run.endpoint_count =
+            config.node_count < S_MAX_ENDPOINTS ? config.node_count : S_MAX_ENDPOINTS;
+        for (size_t i = 0; i < run.endpoint_count; i++)
+            snprintf(run.endpoints[i], sizeof run.endpoints[i], "%s", config.nodes[i].client);
+    }
+    run.zctx = zmq_ctx_new();
+    run.payload = malloc(o.size ? o.size : 1);
+    for (size_t i = 0; i < o.size; i++)
+        run.payload[i] = (uint8_t)('a' + i % 26);
+    int status = 1;
+    kp_bench_result_t *runs[3] = {NULL, NULL, NULL};
+    size_t nruns = 0;
+    runs[nruns] = s_run(&o, &run, local, o.chaos ? &chaos : NULL, err, sizeof err);
+    if (!runs[nruns]) {
+        fprintf(stderr, "kpbench: %s\n", err);
+        goto done;
+    }
+    nruns++;
+    kp_local_destroy(&local); //  the baselines get the machine to themselves
+    if (o.compare) {
+        kp_zproxy_t *proxy = kp_zproxy_new(run.zctx, err, sizeof err);
+        if (!proxy) {
+            fprintf(stderr, "kpbench: --compare: %s\n", err);
+            goto done;
+        }
+        s_run_t zrun = run;
+        zrun.target = S_TARGET_ZMQ;
+        zrun.endpoint_count = 1;
+        snprintf(zrun.endpoints[0], sizeof zrun.endpoints[0], "%s", kp_zproxy_endpoint(proxy));
+        runs[nruns] = s_run(&o, &zrun, NULL, NULL, err, sizeof err);
+        kp_zproxy_destroy(&proxy);
+        if (!runs[nruns]) {
+            fprintf(stderr, "kpbench: --compare, ZeroMQ proxy: %s\n", err);
+            goto done;
+        }
+        nruns++;
+        const char *tmp = getenv("TMPDIR");
+        char dir[4096];
+        snprintf(dir, sizeof dir, "%s/kpbench-nats-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+        if (!mkdtemp(dir)) {
+            fprintf(stderr, "kpbench: cannot make a temporary folder: %s\n", strerror(errno));
+            goto done;
+        }
+        kp_natsd_t *natsd = kp_natsd_new(dir, err, sizeof err);
+        if (!natsd) {
+            fprintf(stderr, "kpbench: --compare: %s\n", err);
+            goto done;
+        }
+        s_run_t nrun = run;
+        nrun.target = S_TARGET_NATS;
+        nrun.nats_port = kp_natsd_port(natsd);
+        runs[nruns] = s_run(&o, &nrun, NULL, NULL, err, sizeof err);
+        kp_natsd_destroy(&natsd);
+        char log[4200];
+        snprintf(log, sizeof log, "%s/nats-server.log", dir);
+        remove(log);
+        rmdir(dir);
+        if (!runs[nruns]) {
+            fprintf(stderr, "kpbench: --compare, NATS: %s\n", err);
+            goto done;
+        }
+        nruns++;
+    }
+    kp_bench_config_t summary = {.mode = o.rate > 0 ? "open" : "closed",
+                                 .clients = o.clients,
+                                 .inflight = o.inflight,
+                                 .rate = o.rate,
+                                 .duration_s = o.duration,
+                                 .count = o.count,
+                                 .warmup_s = o.warmup,
+                                 .size = o.size,
+                                 .mix = o.mix_text,
+                                 .persons = o.persons,
+                                 .cluster = o.local ? "local" : o.cluster_file};
+    kp_report_table(stdout, &summary, runs, nruns);
+    status = 0;
+    if (o.json_path && kp_report_json(o.json_path, &summary, runs, nruns, err, sizeof err)) {
+        fprintf(stderr, "kpbench: %s\n", err);
+        status = 1;
+    }
+    if (o.svg_path && kp_report_svg(o.svg_path, runs, nruns, err, sizeof err)) {
+        fprintf(stderr, "kpbench: %s\n", err);
+        status = 1;
+    }
+done:
+    for (size_t i = 0; i < 3; i++)
+        kp_bench_result_destroy(&runs[i]);
+    kp_local_destroy(&local);
+    free(run.payload);
+    zmq_ctx_term(run.zctx);
+    return status;
+}

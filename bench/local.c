@@ -1,0 +1,308 @@
+/*  local.c - a throw-away Kruispunt on loopback for kpbench --local. */
+#include "local.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <ftw.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include "proc.h"
+#include "workload.h"
+
+#define S_MAX_NODES 8
+#define S_MAX_PROVIDERS 32
+
+typedef struct {
+    char name[32];
+    char data[PATH_MAX + 64];
+    char client[64];
+    int client_port;
+    pid_t pid;
+} s_node_t;
+
+struct _kp_local_t {
+    kp_local_options_t options;
+    char dir[PATH_MAX - 128]; //  room for the names of files inside
+    char cluster[PATH_MAX + 64];
+    char kpnode[PATH_MAX];
+    char kpctl[PATH_MAX];
+    size_t node_count;
+    s_node_t nodes[S_MAX_NODES];
+    size_t provider_count;
+    pid_t providers[S_MAX_PROVIDERS];
+};
+
+static int s_write_cluster(kp_local_t *self, char *err, size_t errlen)
+{
+    snprintf(self->cluster, sizeof self->cluster, "%s/cluster.cfg", self->dir);
+    FILE *f = fopen(self->cluster, "w");
+    if (!f) {
+        snprintf(err, errlen, "cannot write %s: %s", self->cluster, strerror(errno));
+        return -1;
+    }
+    fprintf(f, "#   Written by kpbench --local.\ncluster\n    name = \"kpbench\"\n"
+               "    heartbeat = 1000\n    max-frame = 1048576\n    deadline = 3000\n"
+               "    log-retention-days = 3653\nnode\n");
+    for (size_t i = 0; i < self->node_count; i++) {
+        s_node_t *n = &self->nodes[i];
+        snprintf(n->name, sizeof n->name, "node-%zu", i + 1);
+        snprintf(n->data, sizeof n->data, "%s/%s", self->dir, n->name);
+        n->client_port = kp_free_port();
+        int worker = kp_free_port(), admin = kp_free_port();
+        if (n->client_port < 0 || worker < 0 || admin < 0) {
+            fclose(f);
+            snprintf(err, errlen, "cannot find free loopback ports: %s", strerror(errno));
+            return -1;
+        }
+        snprintf(n->client, sizeof n->client, "tcp://127.0.0.1:%d", n->client_port);
+        fprintf(f,
+                "    %s\n        site = \"site-%zu\"\n        data = \"%s\"\n"
+                "        client = \"%s\"\n        worker = \"tcp://127.0.0.1:%d\"\n"
+                "        admin = \"tcp://127.0.0.1:%d\"\n",
+                n->name, i % 2 + 1, n->data, n->client, worker, admin);
+    }
+    if (fclose(f) != 0) {
+        snprintf(err, errlen, "cannot write %s: %s", self->cluster, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+//  Runs a program to its end; 0 if it exited 0.
+static int s_run(kp_local_t *self, char *const argv[], const char *what, char *err, size_t errlen)
+{
+    char log[PATH_MAX + 64];
+    snprintf(log, sizeof log, "%s/%s.log", self->dir, what);
+    pid_t pid = kp_proc_spawn(argv, log, err, errlen);
+    if (pid < 0)
+        return -1;
+    int status;
+    if (kp_proc_wait(pid, 600000, &status) != 0) {
+        kp_proc_kill(pid);
+        snprintf(err, errlen, "%s did not finish in 10 minutes; see %s", what, log);
+        return -1;
+    }
+    if (status != 0) {
+        snprintf(err, errlen, "%s failed (exit status %d); see %s%s", what, status, log,
+                 self->options.keep ? "" : " (add --keep to keep it)");
+        return -1;
+    }
+    return 0;
+}
+
+static int s_import(kp_local_t *self, char *err, size_t errlen)
+{
+    char jsonl[PATH_MAX + 64];
+    snprintf(jsonl, sizeof jsonl, "%s/directory.jsonl", self->dir);
+    FILE *f = fopen(jsonl, "w");
+    if (!f) {
+        snprintf(err, errlen, "cannot write %s: %s", jsonl, strerror(errno));
+        return -1;
+    }
+    int rc = kp_workload_write_directory(f, self->options.persons);
+    if (fclose(f) != 0 || rc != 0) {
+        snprintf(err, errlen, "cannot write %s: %s", jsonl, strerror(errno));
+        return -1;
+    }
+    for (size_t i = 0; i < self->node_count; i++) {
+        char what[64];
+        snprintf(what, sizeof what, "import-%s", self->nodes[i].name);
+        //  kpnode keeps its directory in DATA/directory.
+        char data[PATH_MAX + 80];
+        snprintf(data, sizeof data, "%s/directory", self->nodes[i].data);
+        char *argv[] = {self->kpctl, "directory", "import", jsonl, "--data", data, NULL};
+        if (s_run(self, argv, what, err, errlen))
+            return -1;
+    }
+    return 0;
+}
+
+int kp_local_start_node(kp_local_t *self, size_t index, char *err, size_t errlen)
+{
+    s_node_t *n = &self->nodes[index];
+    char log[PATH_MAX + 64];
+    snprintf(log, sizeof log, "%s/%s.log", self->dir, n->name);
+    char *argv[] = {self->kpnode, "--config", self->cluster, "--name",
+                    n->name,      "--data",   n->data,       NULL};
+    n->pid = kp_proc_spawn(argv, log, err, errlen);
+    if (n->pid < 0)
+        return -1;
+    for (int waited = 0; !kp_port_open(n->client_port); waited += 10) {
+        int status;
+        if (kp_proc_wait(n->pid, 10, &status) == 0) {
+            n->pid = 0;
+            snprintf(err, errlen, "kpnode %s exited with status %d at start; see %s", n->name,
+                     status, log);
+            return -1;
+        }
+        if (waited > 15000) {
+            snprintf(err, errlen, "kpnode %s does not listen on %s after 15 s; see %s", n->name,
+                     n->client, log);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int kp_local_kill_node(kp_local_t *self, size_t index)
+{
+    if (index >= self->node_count || self->nodes[index].pid <= 0)
+        return -1;
+    kp_proc_kill(self->nodes[index].pid);
+    self->nodes[index].pid = 0;
+    return 0;
+}
+
+//  Echo workers for each provider institution on every node: a worker
+//  serves the node it is connected to.
+static int s_start_providers(kp_local_t *self, char *err, size_t errlen)
+{
+    static const struct {
+        const char *kbo;
+        int messages; //  1: wage and career, 2: career
+    } institutions[] = {{KP_BENCH_PROVIDER_1, 1}, {KP_BENCH_PROVIDER_2, 2}};
+    for (size_t n = 0; n < self->node_count; n++)
+        for (size_t i = 0; i < 2; i++)
+            for (unsigned w = 0; w < self->options.providers; w++) {
+                if (self->provider_count == S_MAX_PROVIDERS)
+                    return 0;
+                char log[PATH_MAX + 128];
+                snprintf(log, sizeof log, "%s/provider-%s-%s-%u.log", self->dir,
+                         self->nodes[n].name, institutions[i].kbo, w);
+                char *argv[24];
+                int a = 0;
+                argv[a++] = self->kpctl;
+                argv[a++] = "provider";
+                argv[a++] = "-c";
+                argv[a++] = self->cluster;
+                argv[a++] = "--node";
+                argv[a++] = self->nodes[n].name;
+                argv[a++] = "--kbo";
+                argv[a++] = (char *)institutions[i].kbo;
+                if (institutions[i].messages == 1) {
+                    argv[a++] = "--message";
+                    argv[a++] = "wage";
+                }
+                argv[a++] = "--message";
+                argv[a++] = "career";
+                argv[a++] = "--echo";
+                argv[a++] = "--concurrency";
+                argv[a++] = "64";
+                argv[a++] = "--quiet";
+                argv[a] = NULL;
+                pid_t pid = kp_proc_spawn(argv, log, err, errlen);
+                if (pid < 0)
+                    return -1;
+                self->providers[self->provider_count++] = pid;
+                int status;
+                if (kp_proc_wait(pid, 50, &status) == 0) {
+                    self->providers[--self->provider_count] = 0;
+                    snprintf(err, errlen, "kpctl provider exited with status %d at start; see %s",
+                             status, log);
+                    return -1;
+                }
+            }
+    return 0;
+}
+
+kp_local_t *kp_local_new(const kp_local_options_t *options, char *err, size_t errlen)
+{
+    kp_local_t *self = calloc(1, sizeof *self);
+    assert(self);
+    self->options = *options;
+    self->node_count = options->nodes < 1 ? 1 : options->nodes;
+    if (self->node_count > S_MAX_NODES) {
+        snprintf(err, errlen, "--nodes: at most %d local nodes", S_MAX_NODES);
+        free(self);
+        return NULL;
+    }
+    if (kp_find_program("kpnode", "KPNODE", self->kpnode, sizeof self->kpnode, err, errlen) ||
+        kp_find_program("kpctl", "KPCTL", self->kpctl, sizeof self->kpctl, err, errlen)) {
+        free(self);
+        return NULL;
+    }
+    const char *tmp = getenv("TMPDIR");
+    snprintf(self->dir, sizeof self->dir, "%s/kpbench-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (!mkdtemp(self->dir)) {
+        snprintf(err, errlen, "cannot make a temporary folder %s: %s (set TMPDIR)", self->dir,
+                 strerror(errno));
+        free(self);
+        return NULL;
+    }
+    if (options->verbose)
+        fprintf(stderr, "kpbench: local cluster in %s\n", self->dir);
+    if (s_write_cluster(self, err, errlen) || s_import(self, err, errlen))
+        goto failed;
+    for (size_t i = 0; i < self->node_count; i++)
+        if (kp_local_start_node(self, i, err, errlen))
+            goto failed;
+    if (s_start_providers(self, err, errlen))
+        goto failed;
+    return self;
+failed:
+    self->options.keep = true; //  the logs explain the failure
+    kp_local_destroy(&self);
+    return NULL;
+}
+
+static int s_remove(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st, (void)flag, (void)ftw;
+    return remove(path);
+}
+
+void kp_local_destroy(kp_local_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    kp_local_t *self = *self_p;
+    for (size_t i = 0; i < self->provider_count; i++)
+        kp_proc_stop(self->providers[i], 2000);
+    for (size_t i = 0; i < self->node_count; i++)
+        if (self->nodes[i].pid > 0)
+            kp_proc_stop(self->nodes[i].pid, 5000);
+    if (self->options.keep)
+        fprintf(stderr, "kpbench: kept the local cluster's folder %s\n", self->dir);
+    else
+        nftw(self->dir, s_remove, 16, FTW_DEPTH | FTW_PHYS);
+    free(self);
+    *self_p = NULL;
+}
+
+const char *kp_local_dir(kp_local_t *self)
+{
+    return self->dir;
+}
+
+const char *kp_local_cluster_file(kp_local_t *self)
+{
+    return self->cluster;
+}
+
+size_t kp_local_node_count(kp_local_t *self)
+{
+    return self->node_count;
+}
+
+const char *kp_local_node_name(kp_local_t *self, size_t index)
+{
+    return index < self->node_count ? self->nodes[index].name : NULL;
+}
+
+const char *kp_local_client_endpoint(kp_local_t *self, size_t index)
+{
+    return index < self->node_count ? self->nodes[index].client : NULL;
+}
+
+int kp_local_node_index(kp_local_t *self, const char *name)
+{
+    for (size_t i = 0; i < self->node_count; i++)
+        if (!strcmp(self->nodes[i].name, name))
+            return (int)i;
+    return -1;
+}

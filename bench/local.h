@@ -1,0 +1,41 @@
+/*  local.h - a throw-away Kruispunt for --local: a temporary folder, a
+    cluster file with free loopback ports, the bench directory imported
+    with kpctl, kpnode processes and echo providers (kpctl provider
+    --echo). Everything started here is stopped by kp_local_destroy, and
+    dies with kpbench if kpbench dies.
+*/
+#ifndef KP_LOCAL_H_INCLUDED
+#define KP_LOCAL_H_INCLUDED
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct _kp_local_t kp_local_t;
+
+typedef struct {
+    unsigned nodes;     //  >= 1
+    uint64_t persons;   //  bench directory size
+    unsigned providers; //  echo worker processes per provider institution
+    bool keep;          //  keep the folder (logs) after the run
+    bool verbose;
+} kp_local_options_t;
+
+//  Builds and starts everything; NULL with the problem (and where its log
+//  is) in err.
+kp_local_t *kp_local_new(const kp_local_options_t *options, char *err, size_t errlen);
+void kp_local_destroy(kp_local_t **self_p);
+
+const char *kp_local_dir(kp_local_t *self);
+const char *kp_local_cluster_file(kp_local_t *self);
+size_t kp_local_node_count(kp_local_t *self);
+const char *kp_local_node_name(kp_local_t *self, size_t index);
+const char *kp_local_client_endpoint(kp_local_t *self, size_t index);
+//  Index of node name, or -1.
+int kp_local_node_index(kp_local_t *self, const char *name);
+
+//  Chaos: SIGKILL a node, and start it again. 0, or -1 with err filled.
+int kp_local_kill_node(kp_local_t *self, size_t index);
+int kp_local_start_node(kp_local_t *self, size_t index, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,168 @@
+/*  proc.c - child processes of kpbench. */
+#include "proc.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+pid_t kp_proc_spawn(char *const argv[], const char *log_path, char *err, size_t errlen)
+{
+    int fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        snprintf(err, errlen, "cannot open log file %s: %s", log_path, strerror(errno));
+        return -1;
+    }
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid < 0) {
+        snprintf(err, errlen, "cannot fork for %s: %s", argv[0], strerror(errno));
+        close(fd);
+        return -1;
+    }
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent)
+            _exit(127); //  the bench died before we got here
+        dup2(fd, STDOUT_FILENO);
+        dup2(fd, STDERR_FILENO);
+        int null = open("/dev/null", O_RDONLY);
+        if (null >= 0)
+            dup2(null, STDIN_FILENO);
+        execvp(argv[0], argv);
+        fprintf(stderr, "kpbench: cannot run %s: %s\n", argv[0], strerror(errno));
+        _exit(127);
+    }
+    close(fd);
+    return pid;
+}
+
+int kp_proc_wait(pid_t pid, int timeout_ms, int *status)
+{
+    for (int waited = 0;; waited += 10) {
+        int st;
+        pid_t rc = waitpid(pid, &st, WNOHANG);
+        if (rc == pid) {
+            if (status)
+                *status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+            return 0;
+        }
+        if (rc < 0) {
+            if (status)
+                *status = -1;
+            return 0; //  not our child (any more)
+        }
+        if (waited >= timeout_ms)
+            return -1;
+        nanosleep(&(struct timespec){0, 10 * 1000000}, NULL);
+    }
+}
+
+void kp_proc_stop(pid_t pid, int grace_ms)
+{
+    if (pid <= 0)
+        return;
+    kill(pid, SIGTERM);
+    if (kp_proc_wait(pid, grace_ms, NULL) == 0)
+        return;
+    kill(pid, SIGKILL);
+    kp_proc_wait(pid, 5000, NULL);
+}
+
+void kp_proc_kill(pid_t pid)
+{
+    if (pid <= 0)
+        return;
+    kill(pid, SIGKILL);
+    kp_proc_wait(pid, 5000, NULL);
+}
+
+int kp_free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0)
+        return -1;
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof a;
+    int port = -1;
+    if (bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
+        getsockname(fd, (struct sockaddr *)&a, &len) == 0)
+        port = ntohs(a.sin_port);
+    close(fd);
+    return port;
+}
+
+bool kp_port_open(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0)
+        return false;
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    bool open = connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
+    close(fd);
+    return open;
+}
+
+static bool s_executable(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode) && access(path, X_OK) == 0;
+}
+
+int kp_find_program(const char *name, const char *env, char *out, size_t size, char *err,
+                    size_t errlen)
+{
+    const char *given = env ? getenv(env) : NULL;
+    if (given && *given) {
+        if (!s_executable(given)) {
+            snprintf(err, errlen, "%s=%s is not an executable file; fix or unset %s", env, given,
+                     env);
+            return -1;
+        }
+        snprintf(out, size, "%s", given);
+        return 0;
+    }
+    char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n > 0) {
+        self[n] = '\0';
+        char *dir = dirname(self);
+        const char *subdirs[] = {"", "/../node", "/../cli"};
+        for (size_t i = 0; i < 3; i++) {
+            snprintf(out, size, "%s%s/%s", dir, subdirs[i], name);
+            if (s_executable(out))
+                return 0;
+        }
+    }
+    const char *path = getenv("PATH");
+    if (path) {
+        char *copy = strdup(path);
+        for (char *save = NULL, *d = strtok_r(copy, ":", &save); d;
+             d = strtok_r(NULL, ":", &save)) {
+            snprintf(out, size, "%s/%s", d, name);
+            if (s_executable(out)) {
+                free(copy);
+                return 0;
+            }
+        }
+        free(copy);
+    }
+    snprintf(err, errlen,
+             "cannot find %s beside kpbench, in the build tree or in PATH; set %s to its path",
+             name, env ? env : "PATH");
+    return -1;
+}

@@ -1,0 +1,29 @@
+/*  proxy.h - the baselines of --compare, run by kpbench itself.
+
+    kp_zproxy: a bare ZeroMQ broker, zmq_proxy between a ROUTER frontend
+    and a DEALER backend on loopback TCP, with one echo worker: the floor
+    of any ZeroMQ broker. A client's DEALER sends one frame and gets it
+    back.
+
+    kp_natsd: a nats-server child on a free loopback port with an echo
+    responder on subject "kpbench.echo" (request-reply through an inbox).
+*/
+#ifndef KP_PROXY_H_INCLUDED
+#define KP_PROXY_H_INCLUDED
+
+#include <stddef.h>
+
+typedef struct _kp_zproxy_t kp_zproxy_t;
+//  zctx: a libzmq context. NULL with err filled on failure.
+kp_zproxy_t *kp_zproxy_new(void *zctx, char *err, size_t errlen);
+const char *kp_zproxy_endpoint(kp_zproxy_t *self);
+void kp_zproxy_destroy(kp_zproxy_t **self_p);
+
+#define KP_NATS_SUBJECT "kpbench.echo"
+typedef struct _kp_natsd_t kp_natsd_t;
+//  Starts nats-server (env NATS_SERVER or PATH) logging into dir.
+kp_natsd_t *kp_natsd_new(const char *dir, char *err, size_t errlen);
+int kp_natsd_port(kp_natsd_t *self);
+void kp_natsd_destroy(kp_natsd_t **self_p);
+
+#endif

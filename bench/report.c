@@ -1,0 +1,488 @@
+/*  report.c - tables, JSON and SVG of kpbench results. */
+#include "report.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "control.h"
+#include "json.h"
+
+static const double s_levels[] = {50, 90, 99, 99.5, 99.9};
+static const char *s_level_names[] = {"p50", "p90", "p99", "p99.5", "p99.9"};
+#define S_LEVELS (sizeof s_levels / sizeof s_levels[0])
+
+kp_bench_result_t *kp_bench_result_new(const char *target)
+{
+    kp_bench_result_t *self = calloc(1, sizeof *self);
+    assert(self);
+    snprintf(self->target, sizeof self->target, "%s", target);
+    for (int k = 0; k < KP_KIND_COUNT; k++)
+        self->latency[k] = kp_histogram_new();
+    return self;
+}
+
+void kp_bench_result_destroy(kp_bench_result_t **self_p)
+{
+    if (self_p && *self_p) {
+        for (int k = 0; k < KP_KIND_COUNT; k++)
+            kp_histogram_destroy(&(*self_p)->latency[k]);
+        free(*self_p);
+        *self_p = NULL;
+    }
+}
+
+void kp_bench_result_merge(kp_bench_result_t *self, const kp_bench_result_t *src)
+{
+    for (int k = 0; k < KP_KIND_COUNT; k++) {
+        kp_histogram_merge(self->latency[k], src->latency[k]);
+        self->sent[k] += src->sent[k];
+        self->answered[k] += src->answered[k];
+        self->lost[k] += src->lost[k];
+        self->unexpected[k] += src->unexpected[k];
+        for (int s = 0; s < KP_STATUS_SLOTS; s++)
+            self->status[k][s] += src->status[k][s];
+    }
+    self->duplicates += src->duplicates;
+    self->strays += src->strays;
+    self->warmup += src->warmup;
+    self->retries += src->retries;
+    self->ok_within_1s += src->ok_within_1s;
+}
+
+#define S_SUM(field)                                                                               \
+    uint64_t total = 0;                                                                            \
+    for (int k = 0; k < KP_KIND_COUNT; k++)                                                        \
+        total += self->field[k];                                                                   \
+    return total
+
+uint64_t kp_bench_result_sent(const kp_bench_result_t *self)
+{
+    S_SUM(sent);
+}
+
+uint64_t kp_bench_result_answered(const kp_bench_result_t *self)
+{
+    S_SUM(answered);
+}
+
+uint64_t kp_bench_result_lost(const kp_bench_result_t *self)
+{
+    S_SUM(lost);
+}
+
+uint64_t kp_bench_result_unexpected(const kp_bench_result_t *self)
+{
+    S_SUM(unexpected);
+}
+
+double kp_bench_result_throughput(const kp_bench_result_t *self)
+{
+    return self->elapsed_s > 0 ? kp_bench_result_answered(self) / self->elapsed_s : 0;
+}
+
+//  All kinds in one histogram; the caller destroys it.
+static kp_histogram_t *s_all(const kp_bench_result_t *self)
+{
+    kp_histogram_t *all = kp_histogram_new();
+    for (int k = 0; k < KP_KIND_COUNT; k++)
+        kp_histogram_merge(all, self->latency[k]);
+    return all;
+}
+
+void kp_bench_result_levels(const kp_bench_result_t *self, kp_service_levels_t *out)
+{
+    //  A lost request counts as one that missed every level.
+    memset(out, 0, sizeof *out);
+    kp_histogram_t *online = kp_histogram_new();
+    uint64_t online_lost = 0, integrated_lost = 0;
+    for (int k = 0; k < KP_KIND_COUNT; k++) {
+        if (kp_kind_integrated((kp_kind_t)k)) {
+            integrated_lost += self->lost[k];
+            continue;
+        }
+        kp_histogram_merge(online, self->latency[k]);
+        online_lost += self->lost[k];
+    }
+    const kp_histogram_t *integ = self->latency[KP_KIND_INTEGRATED];
+    uint64_t n_on = kp_histogram_count(online), n_in = kp_histogram_count(integ);
+    out->online = n_on + online_lost;
+    out->integrated = n_in + integrated_lost;
+    out->online_1s =
+        out->online ? kp_histogram_fraction_below(online, 1000000) * n_on / out->online : 1;
+    out->online_2s =
+        out->online ? kp_histogram_fraction_below(online, 2000000) * n_on / out->online : 1;
+    out->integrated_4s =
+        out->integrated ? kp_histogram_fraction_below(integ, 4000000) * n_in / out->integrated : 1;
+    out->pass = out->online_1s >= 0.99 && out->online_2s >= 0.995 && out->integrated_4s >= 0.99;
+    kp_histogram_destroy(&online);
+}
+
+//  Latency in a width of 9 with a unit that suits it.
+static const char *s_us(uint64_t us, char buf[32])
+{
+    if (us < 1000)
+        snprintf(buf, 32, "%lluus", (unsigned long long)us);
+    else if (us < 1000000)
+        snprintf(buf, 32, "%.2fms", us / 1e3);
+    else
+        snprintf(buf, 32, "%.3fs", us / 1e6);
+    return buf;
+}
+
+static void s_row(FILE *out, const char *name, const kp_histogram_t *h, uint64_t unexpected,
+                  uint64_t lost)
+{
+    char b[32];
+    fprintf(out, "  %-24s %9llu", name, (unsigned long long)kp_histogram_count(h));
+    for (size_t i = 0; i < S_LEVELS; i++)
+        fprintf(out, " %9s", s_us(kp_histogram_percentile(h, s_levels[i]), b));
+    fprintf(out, " %9s %10llu %6llu\n", s_us(kp_histogram_max(h), b),
+            (unsigned long long)unexpected, (unsigned long long)lost);
+}
+
+static void s_table_one(FILE *out, const kp_bench_config_t *config, const kp_bench_result_t *r)
+{
+    fprintf(out, "\n%s: %llu answered in %.2f s = %.1f requests/s (%s loop, %u clients", r->target,
+            (unsigned long long)kp_bench_result_answered(r), r->elapsed_s,
+            kp_bench_result_throughput(r), config->mode, config->clients);
+    if (!strcmp(config->mode, "closed"))
+        fprintf(out, " x %u in flight", config->inflight);
+    else
+        fprintf(out, ", %.0f/s offered", config->rate);
+    fprintf(out, ", %zu B payload)\n", config->size);
+    fprintf(out, "  %-24s %9s", "kind", "count");
+    for (size_t i = 0; i < S_LEVELS; i++)
+        fprintf(out, " %9s", s_level_names[i]);
+    fprintf(out, " %9s %10s %6s\n", "max", "unexpected", "lost");
+    for (int k = 0; k < KP_KIND_COUNT; k++)
+        if (r->sent[k] || kp_histogram_count(r->latency[k]))
+            s_row(out, kp_kind_name((kp_kind_t)k), r->latency[k], r->unexpected[k], r->lost[k]);
+    kp_histogram_t *all = s_all(r);
+    s_row(out, "all", all, kp_bench_result_unexpected(r), kp_bench_result_lost(r));
+    kp_histogram_destroy(&all);
+    fprintf(out, "  statuses:");
+    for (int s = 0; s < KP_STATUS_SLOTS; s++) {
+        uint64_t n = 0;
+        for (int k = 0; k < KP_KIND_COUNT; k++)
+            n += r->status[k][s];
+        if (n)
+            fprintf(out, " %s %llu", kp_status_name((Kp__Status)s), (unsigned long long)n);
+    }
+    fprintf(out, "; duplicates %llu, strays %llu, warm-up excluded %llu",
+            (unsigned long long)r->duplicates, (unsigned long long)r->strays,
+            (unsigned long long)r->warmup);
+    if (r->retries)
+        fprintf(out, ", retries %llu", (unsigned long long)r->retries);
+    fprintf(out, "\n");
+    kp_service_levels_t sl;
+    kp_bench_result_levels(r, &sl);
+    fprintf(out,
+            "  service levels: online <=1s %.3f%% (need 99%%), <=2s %.3f%% (need 99.5%%); "
+            "integrated <=4s %.3f%% (need 99%%): %s\n",
+            sl.online_1s * 100, sl.online_2s * 100, sl.integrated_4s * 100,
+            sl.pass ? "PASS" : "FAIL");
+    if (r->chaos) {
+        uint64_t sent = kp_bench_result_sent(r);
+        fprintf(out,
+                "  availability: %.3f%% answered as expected within 1 s; longest gap %.3f s; "
+                "answered twice %llu; never answered %llu\n",
+                sent ? 100.0 * r->ok_within_1s / sent : 100.0, r->longest_gap_s,
+                (unsigned long long)r->duplicates, (unsigned long long)kp_bench_result_lost(r));
+    }
+}
+
+static void s_compare_row(FILE *out, const char *name, kp_bench_result_t **runs, size_t count,
+                          double *values, bool latency)
+{
+    char b[32];
+    fprintf(out, "  %-14s", name);
+    for (size_t i = 0; i < count; i++) {
+        if (latency)
+            fprintf(out, " %12s", s_us((uint64_t)values[i], b));
+        else
+            fprintf(out, " %12.1f", values[i]);
+        if (i > 0)
+            fprintf(out, " %8.2fx", values[i] > 0 ? values[0] / values[i] : 0.0);
+    }
+    (void)runs;
+    fprintf(out, "\n");
+}
+
+void kp_report_table(FILE *out, const kp_bench_config_t *config, kp_bench_result_t **runs,
+                     size_t count)
+{
+    for (size_t i = 0; i < count; i++)
+        s_table_one(out, config, runs[i]);
+    if (count < 2)
+        return;
+    fprintf(out, "\ncomparison (ratio = %s / other; same payload and concurrency):\n  %-14s",
+            runs[0]->target, "");
+    for (size_t i = 0; i < count; i++)
+        fprintf(out, i ? " %12s %9s" : " %12s", runs[i]->target, "ratio");
+    fprintf(out, "\n");
+    double v[8];
+    assert(count <= 8);
+    for (size_t i = 0; i < count; i++)
+        v[i] = kp_bench_result_throughput(runs[i]);
+    s_compare_row(out, "requests/s", runs, count, v, false);
+    static const double levels[] = {50, 90, 99, 99.9, 100};
+    static const char *names[] = {"p50", "p90", "p99", "p99.9", "max"};
+    for (size_t l = 0; l < 5; l++) {
+        for (size_t i = 0; i < count; i++) {
+            kp_histogram_t *all = s_all(runs[i]);
+            v[i] = (double)kp_histogram_percentile(all, levels[l]);
+            kp_histogram_destroy(&all);
+        }
+        s_compare_row(out, names[l], runs, count, v, true);
+    }
+}
+
+static void s_json_latency(kp_json_t *j, const kp_histogram_t *h)
+{
+    kp_json_object_open(j);
+    kp_json_kv_uint(j, "count", kp_histogram_count(h));
+    kp_json_kv_uint(j, "min", kp_histogram_min(h));
+    kp_json_key(j, "mean");
+    kp_json_double(j, kp_histogram_mean(h));
+    for (size_t i = 0; i < S_LEVELS; i++)
+        kp_json_kv_uint(j, s_level_names[i], kp_histogram_percentile(h, s_levels[i]));
+    kp_json_kv_uint(j, "max", kp_histogram_max(h));
+    kp_json_object_close(j);
+}
+
+static void s_json_statuses(kp_json_t *j, const uint64_t *status)
+{
+    kp_json_object_open(j);
+    for (int s = 0; s < KP_STATUS_SLOTS; s++)
+        if (status[s])
+            kp_json_kv_uint(j, kp_status_name((Kp__Status)s), status[s]);
+    kp_json_object_close(j);
+}
+
+static void s_json_run(kp_json_t *j, const kp_bench_result_t *r)
+{
+    kp_json_object_open(j);
+    kp_json_kv_string(j, "target", r->target);
+    kp_json_key(j, "elapsed_s");
+    kp_json_double(j, r->elapsed_s);
+    kp_json_key(j, "throughput_rps");
+    kp_json_double(j, kp_bench_result_throughput(r));
+    kp_json_kv_uint(j, "sent", kp_bench_result_sent(r));
+    kp_json_kv_uint(j, "answered", kp_bench_result_answered(r));
+    kp_json_kv_uint(j, "lost", kp_bench_result_lost(r));
+    kp_json_kv_uint(j, "unexpected", kp_bench_result_unexpected(r));
+    kp_json_kv_uint(j, "duplicates", r->duplicates);
+    kp_json_kv_uint(j, "strays", r->strays);
+    kp_json_kv_uint(j, "warmup_excluded", r->warmup);
+    kp_json_kv_uint(j, "retries", r->retries);
+    uint64_t total[KP_STATUS_SLOTS] = {0};
+    for (int k = 0; k < KP_KIND_COUNT; k++)
+        for (int s = 0; s < KP_STATUS_SLOTS; s++)
+            total[s] += r->status[k][s];
+    kp_json_key(j, "statuses");
+    s_json_statuses(j, total);
+    kp_json_key(j, "latency_us");
+    kp_histogram_t *all = s_all(r);
+    s_json_latency(j, all);
+    kp_histogram_destroy(&all);
+    kp_json_key(j, "kinds");
+    kp_json_array_open(j);
+    for (int k = 0; k < KP_KIND_COUNT; k++) {
+        if (!r->sent[k] && !kp_histogram_count(r->latency[k]))
+            continue;
+        kp_json_object_open(j);
+        kp_json_kv_string(j, "kind", kp_kind_name((kp_kind_t)k));
+        kp_json_kv_string(j, "expected_status",
+                          kp_status_name(kp_kind_expected_status((kp_kind_t)k)));
+        kp_json_kv_uint(j, "sent", r->sent[k]);
+        kp_json_kv_uint(j, "answered", r->answered[k]);
+        kp_json_kv_uint(j, "lost", r->lost[k]);
+        kp_json_kv_uint(j, "unexpected", r->unexpected[k]);
+        kp_json_key(j, "statuses");
+        s_json_statuses(j, r->status[k]);
+        kp_json_key(j, "latency_us");
+        s_json_latency(j, r->latency[k]);
+        kp_json_object_close(j);
+    }
+    kp_json_array_close(j);
+    kp_service_levels_t sl;
+    kp_bench_result_levels(r, &sl);
+    kp_json_key(j, "service_levels");
+    kp_json_object_open(j);
+    kp_json_key(j, "online_within_1s");
+    kp_json_double(j, sl.online_1s);
+    kp_json_key(j, "online_within_2s");
+    kp_json_double(j, sl.online_2s);
+    kp_json_key(j, "integrated_within_4s");
+    kp_json_double(j, sl.integrated_4s);
+    kp_json_kv_uint(j, "online", sl.online);
+    kp_json_kv_uint(j, "integrated", sl.integrated);
+    kp_json_kv_string(j, "verdict", sl.pass ? "PASS" : "FAIL");
+    kp_json_object_close(j);
+    if (r->chaos) {
+        uint64_t sent = kp_bench_result_sent(r);
+        kp_json_key(j, "availability");
+        kp_json_object_open(j);
+        kp_json_key(j, "ok_within_1s");
+        kp_json_double(j, sent ? (double)r->ok_within_1s / sent : 1.0);
+        kp_json_key(j, "longest_gap_s");
+        kp_json_double(j, r->longest_gap_s);
+        kp_json_kv_uint(j, "answered_twice", r->duplicates);
+        kp_json_kv_uint(j, "never_answered", kp_bench_result_lost(r));
+        kp_json_object_close(j);
+    }
+    kp_json_object_close(j);
+}
+
+int kp_report_json(const char *path, const kp_bench_config_t *config, kp_bench_result_t **runs,
+                   size_t count, char *err, size_t errlen)
+{
+    kp_json_t *j = kp_json_new();
+    kp_json_object_open(j);
+    kp_json_kv_string(j, "tool", "kpbench");
+    kp_json_key(j, "config");
+    kp_json_object_open(j);
+    kp_json_kv_string(j, "mode", config->mode);
+    kp_json_kv_string(j, "cluster", config->cluster);
+    kp_json_kv_uint(j, "clients", config->clients);
+    kp_json_kv_uint(j, "inflight", config->inflight);
+    kp_json_key(j, "rate");
+    kp_json_double(j, config->rate);
+    kp_json_key(j, "duration_s");
+    kp_json_double(j, config->duration_s);
+    kp_json_kv_uint(j, "count", config->count);
+    kp_json_key(j, "warmup_s");
+    kp_json_double(j, config->warmup_s);
+    kp_json_kv_uint(j, "size", config->size);
+    kp_json_kv_string(j, "mix", config->mix);
+    kp_json_kv_uint(j, "persons", config->persons);
+    kp_json_object_close(j);
+    kp_json_key(j, "runs");
+    kp_json_array_open(j);
+    for (size_t i = 0; i < count; i++)
+        s_json_run(j, runs[i]);
+    kp_json_array_close(j);
+    kp_json_object_close(j);
+    FILE *f = fopen(path, "w");
+    int rc = 0;
+    if (!f || fprintf(f, "%s\n", kp_json_text(j)) < 0 || fclose(f) != 0) {
+        snprintf(err, errlen, "cannot write --json file %s: %s", path, strerror(errno));
+        rc = -1;
+    }
+    kp_json_destroy(&j);
+    return rc;
+}
+
+//  ---------------------------------------------------------------------
+//  SVG: latency (log) against percentile on a "nines" axis, where 90%,
+//  99%, 99.9%... are evenly spaced: x = log10(1 / (1 - p)).
+
+#define S_W 900
+#define S_H 520
+#define S_LEFT 80
+#define S_RIGHT 220
+#define S_TOP 40
+#define S_BOTTOM 60
+#define S_NINES 5.0
+static const char *s_colors[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd",
+                                 "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"};
+
+typedef struct {
+    char name[64];
+    const kp_histogram_t *h;
+} s_series_t;
+
+static double s_px(double nines)
+{
+    return S_LEFT + nines / S_NINES * (S_W - S_LEFT - S_RIGHT);
+}
+
+static double s_py(double us, double lo, double hi)
+{
+    double v = log10(us < 1 ? 1 : us);
+    return S_TOP + (1 - (v - lo) / (hi - lo)) * (S_H - S_TOP - S_BOTTOM);
+}
+
+int kp_report_svg(const char *path, kp_bench_result_t **runs, size_t count, char *err,
+                  size_t errlen)
+{
+    s_series_t series[32];
+    size_t n = 0;
+    double lo = 9, hi = 0;
+    for (size_t i = 0; i < count; i++)
+        for (int k = 0; k < KP_KIND_COUNT && n < 32; k++) {
+            const kp_histogram_t *h = runs[i]->latency[k];
+            if (!kp_histogram_count(h))
+                continue;
+            snprintf(series[n].name, sizeof series[n].name, "%s%s%s",
+                     count > 1 ? runs[i]->target : "", count > 1 ? " " : "",
+                     kp_kind_name((kp_kind_t)k));
+            series[n++].h = h;
+            double mn = log10(fmax(1, (double)kp_histogram_min(h)));
+            double mx = log10(fmax(1, (double)kp_histogram_max(h)));
+            lo = fmin(lo, floor(mn));
+            hi = fmax(hi, ceil(mx));
+        }
+    if (hi <= lo)
+        hi = lo + 1;
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        snprintf(err, errlen, "cannot write --svg file %s: %s", path, strerror(errno));
+        return -1;
+    }
+    fprintf(f,
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
+            "font-family=\"sans-serif\" font-size=\"12\">\n"
+            "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n"
+            "<text x=\"%d\" y=\"22\" font-size=\"15\">kpbench: latency by percentile "
+            "(log scale)</text>\n",
+            S_W, S_H, S_LEFT);
+    for (int d = (int)lo; d <= (int)hi; d++) { //  decades of microseconds
+        double y = s_py(pow(10, d), lo, hi);
+        static const char *units[] = {"1us",   "10us", "100us", "1ms",  "10ms",
+                                      "100ms", "1s",   "10s",   "100s", "1000s"};
+        fprintf(f,
+                "<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" stroke=\"#ddd\"/>"
+                "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\">%s</text>\n",
+                S_LEFT, y, S_W - S_RIGHT, y, S_LEFT - 6, y + 4, d >= 0 && d < 10 ? units[d] : "?");
+    }
+    static const char *ticks[] = {"0%", "90%", "99%", "99.9%", "99.99%", "99.999%"};
+    for (int t = 0; t <= (int)S_NINES; t++) {
+        double x = s_px(t);
+        fprintf(f,
+                "<line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\" stroke=\"#ddd\"/>"
+                "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">%s</text>\n",
+                x, S_TOP, x, S_H - S_BOTTOM, x, S_H - S_BOTTOM + 18, ticks[t]);
+    }
+    fprintf(f,
+            "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">percentile</text>\n"
+            "<text x=\"18\" y=\"%d\" transform=\"rotate(-90 18 %d)\" "
+            "text-anchor=\"middle\">latency</text>\n",
+            (S_LEFT + S_W - S_RIGHT) / 2, S_H - 15, S_H / 2, S_H / 2);
+    for (size_t s = 0; s < n; s++) {
+        const char *color = s_colors[s % 10];
+        fprintf(f, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\" points=\"", color);
+        for (int i = 0; i <= 500; i++) {
+            double nines = S_NINES * i / 500.0;
+            double p = 100.0 * (1 - pow(10, -nines));
+            double v = (double)kp_histogram_percentile(series[s].h, p);
+            fprintf(f, "%.1f,%.1f ", s_px(nines), s_py(v, lo, hi));
+        }
+        fprintf(f, "\"/>\n");
+        double ly = S_TOP + 20 + 20.0 * s;
+        fprintf(f,
+                "<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" stroke=\"%s\" "
+                "stroke-width=\"3\"/><text x=\"%d\" y=\"%.1f\">%s</text>\n",
+                S_W - S_RIGHT + 15, ly, S_W - S_RIGHT + 40, ly, color, S_W - S_RIGHT + 46, ly + 4,
+                series[s].name);
+    }
+    fprintf(f, "</svg>\n");
+    if (fclose(f) != 0) {
+        snprintf(err, errlen, "cannot write --svg file %s: %s", path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}

@@ -1,0 +1,79 @@
+/*  report.h - the results of a kpbench run, and how they are shown:
+    a table on the terminal, a JSON document, an SVG percentile plot.
+*/
+#ifndef KP_REPORT_H_INCLUDED
+#define KP_REPORT_H_INCLUDED
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "histogram.h"
+#include "workload.h"
+
+#define KP_STATUS_SLOTS 9 //  Kp__Status values 0..8
+
+//  How the load was made; shown beside the results.
+typedef struct {
+    const char *mode; //  "closed" or "open"
+    unsigned clients;
+    unsigned inflight; //  per client, closed loop
+    double rate;       //  total requests/s, open loop
+    double duration_s; //  0 when count is used
+    uint64_t count;
+    double warmup_s;
+    size_t size;
+    const char *mix;
+    uint64_t persons;
+    const char *cluster; //  "local" or the cluster file
+} kp_bench_config_t;
+
+typedef struct {
+    char target[32];  //  "kruispunt", "zmq-proxy", "nats"
+    double elapsed_s; //  length of the measured window
+    kp_histogram_t *latency[KP_KIND_COUNT];
+    uint64_t sent[KP_KIND_COUNT];       //  in the measured window
+    uint64_t answered[KP_KIND_COUNT];   //  first answers
+    uint64_t lost[KP_KIND_COUNT];       //  never answered
+    uint64_t unexpected[KP_KIND_COUNT]; //  answered, but not as the kind must be
+    uint64_t status[KP_KIND_COUNT][KP_STATUS_SLOTS];
+    uint64_t duplicates; //  answers to requests already answered
+    uint64_t strays;     //  answers to requests we did not send
+    uint64_t warmup;     //  answered during the warm-up, not counted
+    uint64_t retries;    //  requests sent again after a timeout
+    bool chaos;
+    uint64_t ok_within_1s; //  answered as expected within 1 s
+    double longest_gap_s;  //  longest time without an expected answer
+} kp_bench_result_t;
+
+kp_bench_result_t *kp_bench_result_new(const char *target);
+void kp_bench_result_destroy(kp_bench_result_t **self_p);
+//  Adds src's counts and latencies to self (elapsed and gaps excepted).
+void kp_bench_result_merge(kp_bench_result_t *self, const kp_bench_result_t *src);
+
+//  Totals over all kinds.
+uint64_t kp_bench_result_sent(const kp_bench_result_t *self);
+uint64_t kp_bench_result_answered(const kp_bench_result_t *self);
+uint64_t kp_bench_result_lost(const kp_bench_result_t *self);
+uint64_t kp_bench_result_unexpected(const kp_bench_result_t *self);
+double kp_bench_result_throughput(const kp_bench_result_t *self);
+
+//  The service-level verdict: true when all three levels are met.
+typedef struct {
+    double online_1s, online_2s, integrated_4s; //  fractions met, 1 when none
+    uint64_t online, integrated;                //  requests that counted
+    bool pass;
+} kp_service_levels_t;
+void kp_bench_result_levels(const kp_bench_result_t *self, kp_service_levels_t *out);
+
+//  A table per run, and (with several runs) one comparing them with the
+//  first. runs[0] is Kruispunt.
+void kp_report_table(FILE *out, const kp_bench_config_t *config, kp_bench_result_t **runs,
+                     size_t count);
+//  0, or -1 with the problem in err.
+int kp_report_json(const char *path, const kp_bench_config_t *config, kp_bench_result_t **runs,
+                   size_t count, char *err, size_t errlen);
+int kp_report_svg(const char *path, kp_bench_result_t **runs, size_t count, char *err,
+                  size_t errlen);
+
+#endif
