@@ -1,2 +1,1376 @@
-/*  directory.c - placeholder */
+/*  directory.c - the reference directory in one LMDB environment.
+
+    See directory.h for the table layout. Everything that is written goes
+    through kp_directory_apply, which validates each record with
+    kp_directory_op_check first, so a record from a file, the network or
+    a replica is held to the same rules.
+*/
 #include "directory.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+//  Sparse: the data file only grows as far as it is used, so a large map
+//  costs nothing and a million-person import never hits MDB_MAP_FULL.
+#define KP_DIR_MAP_SIZE (64ULL << 30)
+//  Every request handler thread keeps a reader slot; leave ample room.
+#define KP_DIR_MAX_READERS 1024
+#define KP_DIR_PERSON_VALUE 24
+//  Longest key: legal, 'K' kbo framework NUL message.
+#define KP_DIR_MAX_KEY (1 + KP_KBO_LEN + KP_DIR_MAX_FRAMEWORK + 1 + KP_DIR_MAX_MESSAGE)
+
+enum {
+    S_INSTITUTION,
+    S_INST_BY_ST,
+    S_USER,
+    S_AUTHORIZATION,
+    S_LEGAL,
+    S_AVAILABILITY,
+    S_PERSON,
+    S_MAINTENANCE,
+    S_META,
+    S_TABLES
+};
+
+static const struct {
+    const char *name;
+    unsigned flags;
+} s_tables[S_TABLES] = {
+    {"institution", 0},
+    {"inst_by_st", MDB_DUPSORT | MDB_DUPFIXED},
+    {"user", 0},
+    {"authorization", 0},
+    {"legal", 0},
+    {"availability", 0},
+    {"person", MDB_DUPSORT | MDB_DUPFIXED},
+    {"maintenance", 0},
+    {"meta", 0},
+};
+
+struct _kp_directory_t {
+    MDB_env *env;
+    MDB_dbi dbi[S_TABLES];
+    pthread_mutex_t write_lock;
+    char path[PATH_MAX];
+};
+
+static void s_err(char *err, size_t errlen, const char *format, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void s_err(char *err, size_t errlen, const char *format, ...)
+{
+    if (!err || !errlen)
+        return;
+    va_list args;
+    va_start(args, format);
+    vsnprintf(err, errlen, format, args);
+    va_end(args);
+}
+
+//  ---------------------------------------------------------------------
+//  Byte encodings: big-endian so that memcmp order is numeric order.
+
+static void s_put16(unsigned char *p, uint32_t v)
+{
+    p[0] = (unsigned char)(v >> 8);
+    p[1] = (unsigned char)v;
+}
+
+static uint32_t s_get16(const unsigned char *p)
+{
+    return (uint32_t)p[0] << 8 | p[1];
+}
+
+static void s_put32(unsigned char *p, uint32_t v)
+{
+    for (int i = 3; i >= 0; i--, v >>= 8)
+        p[i] = (unsigned char)v;
+}
+
+static uint32_t s_get32(const unsigned char *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static void s_put64(unsigned char *p, uint64_t v)
+{
+    for (int i = 7; i >= 0; i--, v >>= 8)
+        p[i] = (unsigned char)v;
+}
+
+static uint64_t s_get64(const unsigned char *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = v << 8 | p[i];
+    return v;
+}
+
+//  Signed day numbers biased so that unsigned order is signed order.
+static void s_put_day(unsigned char *p, int32_t day)
+{
+    s_put32(p, (uint32_t)day ^ 0x80000000u);
+}
+
+static int32_t s_get_day(const unsigned char *p)
+{
+    return (int32_t)(s_get32(p) ^ 0x80000000u);
+}
+
+//  ---------------------------------------------------------------------
+//  Validation of one op, shared with the JSON Lines parser.
+
+static bool s_utf8_valid(const char *text)
+{
+    const unsigned char *s = (const unsigned char *)text;
+    while (*s) {
+        unsigned c = *s++;
+        int more = c < 0x80             ? 0
+                   : (c & 0xE0) == 0xC0 ? 1
+                   : (c & 0xF0) == 0xE0 ? 2
+                   : (c & 0xF8) == 0xF0 ? 3
+                                        : -1;
+        if (c < 0x20 || c == 0x7F || more < 0 || (more == 1 && c < 0xC2) || c > 0xF4)
+            return false;
+        for (int i = 0; i < more; i++, s++)
+            if ((*s & 0xC0) != 0x80)
+                return false;
+    }
+    return true;
+}
+
+//  Identifiers (user ids, message types, frameworks) are visible ASCII:
+//  they end up in keys, logs and command lines.
+static bool s_ident_valid(const char *text, size_t max)
+{
+    size_t len = 0;
+    for (; text[len]; len++)
+        if (text[len] < 0x21 || text[len] > 0x7E || len >= max)
+            return false;
+    return len > 0;
+}
+
+static bool s_text_valid(const char *text, size_t max)
+{
+    size_t len = strlen(text);
+    return len > 0 && len <= max && s_utf8_valid(text);
+}
+
+#define S_NEED(present, field)                                                                     \
+    do {                                                                                           \
+        if (!(present)) {                                                                          \
+            s_err(err, errlen, "%s: missing field '%s'", table, field);                            \
+            return -1;                                                                             \
+        }                                                                                          \
+    } while (0)
+
+static int s_check_small(const char *table, const char *field, bool has, uint32_t value, char *err,
+                         size_t errlen)
+{
+    S_NEED(has, field);
+    if (value > KP_DIR_MAX_CODE) {
+        s_err(err, errlen, "%s: %s %u out of range (0-%u)", table, field, value, KP_DIR_MAX_CODE);
+        return -1;
+    }
+    return 0;
+}
+
+static int s_check_kbo(const char *table, const char *kbo, char *err, size_t errlen)
+{
+    S_NEED(kbo, "kbo");
+    if (!kp_kbo_valid(kbo)) {
+        s_err(err, errlen, "invalid KBO '%.20s' (10 digits, mod-97 check)", kbo);
+        return -1;
+    }
+    return 0;
+}
+
+static int s_check_ident(const char *table, const char *field, const char *value, size_t max,
+                         char *err, size_t errlen)
+{
+    S_NEED(value, field);
+    if (!s_ident_valid(value, max)) {
+        s_err(err, errlen, "%s: invalid %s '%.40s' (1-%zu visible ASCII characters)", table, field,
+              value, max);
+        return -1;
+    }
+    return 0;
+}
+
+static int s_check_text(const char *table, const char *field, const char *value, size_t max,
+                        char *err, size_t errlen)
+{
+    S_NEED(value, field);
+    if (!s_text_valid(value, max)) {
+        s_err(err, errlen, "%s: invalid %s (1-%zu bytes of UTF-8, no control characters)", table,
+              field, max);
+        return -1;
+    }
+    return 0;
+}
+
+static int s_check_dates(const char *from, const char *to, int32_t *from_day, int32_t *to_day,
+                         char *err, size_t errlen)
+{
+    const char *table = "person";
+    S_NEED(from, "from");
+    S_NEED(to, "to");
+    if (kp_date_parse(from, from_day)) {
+        s_err(err, errlen, "invalid date from '%.20s' (want YYYY-MM-DD)", from);
+        return -1;
+    }
+    if (kp_date_parse(to, to_day)) {
+        s_err(err, errlen, "invalid date to '%.20s' (want YYYY-MM-DD)", to);
+        return -1;
+    }
+    if (*from_day > *to_day) {
+        s_err(err, errlen, "from %s is after to %s", from, to);
+        return -1;
+    }
+    return 0;
+}
+
+static int s_check_times(const Kp__Maintenance *m, int64_t *from, int64_t *to, char *err,
+                         size_t errlen)
+{
+    const char *table = "maintenance";
+    S_NEED(m->from, "from");
+    S_NEED(m->to, "to");
+    if (kp_time_parse(m->from, from)) {
+        s_err(err, errlen, "invalid time from '%.30s' (want YYYY-MM-DDTHH:MM:SSZ)", m->from);
+        return -1;
+    }
+    if (kp_time_parse(m->to, to)) {
+        s_err(err, errlen, "invalid time to '%.30s' (want YYYY-MM-DDTHH:MM:SSZ)", m->to);
+        return -1;
+    }
+    if (*from > *to) {
+        s_err(err, errlen, "from %s is after to %s", m->from, m->to);
+        return -1;
+    }
+    return 0;
+}
+
+static int s_check_person(const Kp__PersonEntry *p, char *err, size_t errlen)
+{
+    const char *table = "person";
+    S_NEED(p->insz, "insz");
+    if (!kp_insz_valid(p->insz)) {
+        s_err(err, errlen, "invalid INSZ '%.20s' (11 digits, mod-97 check)", p->insz);
+        return -1;
+    }
+    int32_t from, to;
+    if (s_check_kbo(table, p->kbo, err, errlen) ||
+        s_check_small(table, "sector", p->has_sector, p->sector, err, errlen) ||
+        s_check_small(table, "type", p->has_type, p->type, err, errlen) ||
+        s_check_small(table, "capacity", p->has_capacity, p->capacity, err, errlen))
+        return -1;
+    return s_check_dates(p->from, p->to, &from, &to, err, errlen);
+}
+
+static int s_check_legal(const Kp__LegalAuthorization *l, char *err, size_t errlen)
+{
+    const char *table = "legal";
+    bool st = l->has_sector || l->has_type;
+    if (l->kbo && st) {
+        s_err(err, errlen, "legal: give either kbo or sector and type, not both");
+        return -1;
+    }
+    if (!l->kbo && !st) {
+        s_err(err, errlen, "legal: missing field 'kbo' (or 'sector' and 'type')");
+        return -1;
+    }
+    if (l->kbo ? s_check_kbo(table, l->kbo, err, errlen)
+               : (s_check_small(table, "sector", l->has_sector, l->sector, err, errlen) ||
+                  s_check_small(table, "type", l->has_type, l->type, err, errlen)))
+        return -1;
+    return s_check_ident(table, "framework", l->framework, KP_DIR_MAX_FRAMEWORK, err, errlen) ||
+           s_check_ident(table, "message", l->message, KP_DIR_MAX_MESSAGE, err, errlen);
+}
+
+static int s_check_user(const Kp__User *u, bool put, char *err, size_t errlen)
+{
+    const char *table = "user";
+    if (s_check_ident(table, "id", u->id, KP_DIR_MAX_ID, err, errlen))
+        return -1;
+    if (!put)
+        return 0;
+    if (s_check_kbo(table, u->kbo, err, errlen) ||
+        s_check_small(table, "sector", u->has_sector, u->sector, err, errlen) ||
+        s_check_small(table, "type", u->has_type, u->type, err, errlen))
+        return -1;
+    if (u->n_messages > KP_DIR_MAX_USER_MESSAGES) {
+        s_err(err, errlen, "user: too many messages (%zu, at most %d)", u->n_messages,
+              KP_DIR_MAX_USER_MESSAGES);
+        return -1;
+    }
+    for (size_t i = 0; i < u->n_messages; i++)
+        if (s_check_ident(table, "message", u->messages[i], KP_DIR_MAX_MESSAGE, err, errlen))
+            return -1;
+    return 0;
+}
+
+static int s_check_maintenance(const Kp__Maintenance *m, bool put, char *err, size_t errlen)
+{
+    const char *table = "maintenance";
+    if (!put) {
+        S_NEED(m->has_id && m->id > 0, "id");
+        return 0;
+    }
+    int64_t from, to;
+    if (s_check_kbo(table, m->kbo, err, errlen) || s_check_times(m, &from, &to, err, errlen))
+        return -1;
+    if (m->message && s_check_ident(table, "message", m->message, KP_DIR_MAX_MESSAGE, err, errlen))
+        return -1;
+    return s_check_text(table, "reason", m->reason, KP_DIR_MAX_TEXT, err, errlen);
+}
+
+int kp_directory_op_check(const Kp__DirectoryOp *op, char *err, size_t errlen)
+{
+    if (!op || !op->record) {
+        s_err(err, errlen, "op without a record");
+        return -1;
+    }
+    if (op->has_kind && op->kind != KP__DIRECTORY_OP__KIND__PUT &&
+        op->kind != KP__DIRECTORY_OP__KIND__DELETE) {
+        s_err(err, errlen, "unknown op kind %d", (int)op->kind);
+        return -1;
+    }
+    bool put = !op->has_kind || op->kind == KP__DIRECTORY_OP__KIND__PUT;
+    const Kp__DirectoryRecord *r = op->record;
+    const char *table;
+    switch (r->record_case) {
+    case KP__DIRECTORY_RECORD__RECORD_INSTITUTION:
+        table = "institution";
+        if (s_check_kbo(table, r->institution->kbo, err, errlen))
+            return -1;
+        if (!put)
+            return 0;
+        return s_check_text(table, "name", r->institution->name, KP_DIR_MAX_TEXT, err, errlen) ||
+               s_check_small(table, "sector", r->institution->has_sector, r->institution->sector,
+                             err, errlen) ||
+               s_check_small(table, "type", r->institution->has_type, r->institution->type, err,
+                             errlen);
+    case KP__DIRECTORY_RECORD__RECORD_USER:
+        return s_check_user(r->user, put, err, errlen);
+    case KP__DIRECTORY_RECORD__RECORD_AUTHORIZATION:
+        table = "authorization";
+        return s_check_small(table, "sector", r->authorization->has_sector,
+                             r->authorization->sector, err, errlen) ||
+               s_check_small(table, "type", r->authorization->has_type, r->authorization->type, err,
+                             errlen) ||
+               s_check_small(table, "capacity", r->authorization->has_capacity,
+                             r->authorization->capacity, err, errlen) ||
+               s_check_ident(table, "message", r->authorization->message, KP_DIR_MAX_MESSAGE, err,
+                             errlen);
+    case KP__DIRECTORY_RECORD__RECORD_LEGAL:
+        return s_check_legal(r->legal, err, errlen);
+    case KP__DIRECTORY_RECORD__RECORD_AVAILABILITY:
+        table = "availability";
+        return s_check_ident(table, "message", r->availability->message, KP_DIR_MAX_MESSAGE, err,
+                             errlen) ||
+               s_check_small(table, "sector", r->availability->has_sector, r->availability->sector,
+                             err, errlen) ||
+               s_check_small(table, "type", r->availability->has_type, r->availability->type, err,
+                             errlen);
+    case KP__DIRECTORY_RECORD__RECORD_PERSON:
+        return s_check_person(r->person, err, errlen);
+    case KP__DIRECTORY_RECORD__RECORD_MAINTENANCE:
+        return s_check_maintenance(r->maintenance, put, err, errlen);
+    default:
+        s_err(err, errlen, "record without a table");
+        return -1;
+    }
+}
+
+//  ---------------------------------------------------------------------
+//  Open and close
+
+static int s_mkdir_p(const char *path)
+{
+    char buf[PATH_MAX];
+    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(buf, 0750) && errno != EEXIST)
+            return -1;
+        *p = '/';
+    }
+    if (mkdir(buf, 0750) && errno != EEXIST)
+        return -1;
+    struct stat st;
+    if (stat(buf, &st))
+        return -1;
+    if (!S_ISDIR(st.st_mode)) {
+        errno = ENOTDIR;
+        return -1;
+    }
+    return 0;
+}
+
+static int s_open_tables(kp_directory_t *self, char *err, size_t errlen)
+{
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(self->env, NULL, 0, &txn);
+    for (int i = 0; rc == 0 && i < S_TABLES; i++)
+        rc = mdb_dbi_open(txn, s_tables[i].name, MDB_CREATE | s_tables[i].flags, &self->dbi[i]);
+    if (rc == 0)
+        return mdb_txn_commit(txn) ? (s_err(err, errlen, "cannot create tables"), -1) : 0;
+    if (txn)
+        mdb_txn_abort(txn);
+    s_err(err, errlen, "cannot open directory tables in %s: %s", self->path, mdb_strerror(rc));
+    return -1;
+}
+
+kp_directory_t *kp_directory_new(const char *path, char *err, size_t errlen)
+{
+    if (!path || !*path) {
+        s_err(err, errlen, "no directory folder given");
+        return NULL;
+    }
+    if (s_mkdir_p(path)) {
+        s_err(err, errlen, "cannot create folder %s: %s", path, strerror(errno));
+        return NULL;
+    }
+    kp_directory_t *self = calloc(1, sizeof *self);
+    if (!self) {
+        s_err(err, errlen, "out of memory");
+        return NULL;
+    }
+    snprintf(self->path, sizeof self->path, "%s", path);
+    pthread_mutex_init(&self->write_lock, NULL);
+    int rc = mdb_env_create(&self->env);
+    if (rc == 0)
+        rc = mdb_env_set_maxdbs(self->env, S_TABLES);
+    if (rc == 0)
+        rc = mdb_env_set_mapsize(self->env, (size_t)KP_DIR_MAP_SIZE);
+    if (rc == 0)
+        rc = mdb_env_set_maxreaders(self->env, KP_DIR_MAX_READERS);
+    if (rc == 0)
+        rc = mdb_env_open(self->env, path, MDB_NOTLS, 0640);
+    if (rc) {
+        s_err(err, errlen, "cannot open directory in %s: %s%s", path, mdb_strerror(rc),
+              rc == MDB_INVALID || rc == MDB_VERSION_MISMATCH ? " (is it an LMDB directory folder?)"
+                                                              : "");
+        kp_directory_destroy(&self);
+        return NULL;
+    }
+    //  Free reader slots left behind by processes that died.
+    int dead;
+    mdb_reader_check(self->env, &dead);
+    if (s_open_tables(self, err, errlen)) {
+        kp_directory_destroy(&self);
+        return NULL;
+    }
+    return self;
+}
+
+void kp_directory_destroy(kp_directory_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    kp_directory_t *self = *self_p;
+    if (self->env)
+        mdb_env_close(self->env);
+    pthread_mutex_destroy(&self->write_lock);
+    free(self);
+    *self_p = NULL;
+}
+
+//  ---------------------------------------------------------------------
+//  Keys and values
+
+typedef struct {
+    unsigned char data[KP_DIR_MAX_KEY];
+    size_t size;
+} s_buf_t;
+
+static void s_buf_bytes(s_buf_t *b, const void *data, size_t size)
+{
+    //  Callers have validated lengths, so this always fits.
+    if (b->size + size > sizeof b->data)
+        size = sizeof b->data - b->size;
+    memcpy(b->data + b->size, data, size);
+    b->size += size;
+}
+
+static void s_buf_str0(s_buf_t *b, const char *text)
+{
+    s_buf_bytes(b, text, strlen(text) + 1);
+}
+
+static void s_buf_16(s_buf_t *b, uint32_t v)
+{
+    unsigned char p[2];
+    s_put16(p, v);
+    s_buf_bytes(b, p, 2);
+}
+
+static MDB_val s_val(const s_buf_t *b)
+{
+    return (MDB_val){.mv_size = b->size, .mv_data = (void *)b->data};
+}
+
+static void s_auth_key(s_buf_t *b, uint32_t s, uint32_t t, uint32_t c, const char *message)
+{
+    b->size = 0;
+    s_buf_16(b, s);
+    s_buf_16(b, t);
+    s_buf_16(b, c);
+    s_buf_bytes(b, message, strlen(message));
+}
+
+static void s_legal_key(s_buf_t *b, const char *kbo, uint32_t s, uint32_t t, const char *framework,
+                        const char *message)
+{
+    b->size = 0;
+    if (kbo) {
+        s_buf_bytes(b, "K", 1);
+        s_buf_bytes(b, kbo, KP_KBO_LEN);
+    } else {
+        s_buf_bytes(b, "S", 1);
+        s_buf_16(b, s);
+        s_buf_16(b, t);
+    }
+    s_buf_str0(b, framework);
+    s_buf_bytes(b, message, strlen(message));
+}
+
+static void s_avail_key(s_buf_t *b, const char *message, uint32_t s, uint32_t t)
+{
+    b->size = 0;
+    s_buf_str0(b, message);
+    s_buf_16(b, s);
+    s_buf_16(b, t);
+}
+
+static void s_person_value(unsigned char v[KP_DIR_PERSON_VALUE], uint32_t s, uint32_t t, uint32_t c,
+                           const char *kbo, int32_t from, int32_t to)
+{
+    s_put16(v, s);
+    s_put16(v + 2, t);
+    s_put16(v + 4, c);
+    if (kbo)
+        memcpy(v + 6, kbo, KP_KBO_LEN);
+    else
+        memset(v + 6, 0, KP_KBO_LEN);
+    s_put_day(v + 16, from);
+    s_put_day(v + 20, to);
+}
+
+static void s_person_decode(const unsigned char *v, kp_person_entry_t *e)
+{
+    e->sector = s_get16(v);
+    e->type = s_get16(v + 2);
+    e->capacity = s_get16(v + 4);
+    memcpy(e->kbo, v + 6, KP_KBO_LEN);
+    e->kbo[KP_KBO_LEN] = '\0';
+    e->from = s_get_day(v + 16);
+    e->to = s_get_day(v + 20);
+}
+
+static MDB_val s_str_val(const char *text, size_t len)
+{
+    return (MDB_val){.mv_size = len, .mv_data = (void *)text};
+}
+
+//  ---------------------------------------------------------------------
+//  Apply
+
+static int s_lmdb_err(int rc, char *err, size_t errlen)
+{
+    s_err(err, errlen, "storage error: %s", mdb_strerror(rc));
+    return -1;
+}
+
+//  PUT or DELETE of a key with an empty value (authorization, legal,
+//  availability): the key is the whole record.
+static int s_put_or_del_key(kp_directory_t *self, MDB_txn *txn, int table, bool put,
+                            const s_buf_t *key, const char *what, char *err, size_t errlen)
+{
+    MDB_val k = s_val(key), v = {0, (void *)""};
+    int rc =
+        put ? mdb_put(txn, self->dbi[table], &k, &v, 0) : mdb_del(txn, self->dbi[table], &k, NULL);
+    if (rc == MDB_NOTFOUND) {
+        s_err(err, errlen, "cannot delete %s: not in the directory", what);
+        return -1;
+    }
+    return rc ? s_lmdb_err(rc, err, errlen) : 0;
+}
+
+static int s_apply_institution(kp_directory_t *self, MDB_txn *txn, bool put,
+                               const Kp__Institution *r, char *err, size_t errlen)
+{
+    MDB_val k = s_str_val(r->kbo, KP_KBO_LEN), old;
+    int rc = mdb_get(txn, self->dbi[S_INSTITUTION], &k, &old);
+    if (rc && rc != MDB_NOTFOUND)
+        return s_lmdb_err(rc, err, errlen);
+    if (rc == MDB_NOTFOUND && !put) {
+        s_err(err, errlen, "cannot delete institution %s: not in the directory", r->kbo);
+        return -1;
+    }
+    if (rc == 0) {
+        //  Unlink the (sector, type) index entry of the old record.
+        unsigned char st[4];
+        memcpy(st, old.mv_data, 4);
+        MDB_val sk = {4, st}, sv = s_str_val(r->kbo, KP_KBO_LEN);
+        rc = mdb_del(txn, self->dbi[S_INST_BY_ST], &sk, &sv);
+        if (rc && rc != MDB_NOTFOUND)
+            return s_lmdb_err(rc, err, errlen);
+    }
+    if (!put) {
+        rc = mdb_del(txn, self->dbi[S_INSTITUTION], &k, NULL);
+        return rc ? s_lmdb_err(rc, err, errlen) : 0;
+    }
+    size_t name_len = strlen(r->name);
+    unsigned char value[4 + KP_DIR_MAX_TEXT];
+    s_put16(value, r->sector);
+    s_put16(value + 2, r->type);
+    memcpy(value + 4, r->name, name_len);
+    MDB_val v = {4 + name_len, value};
+    rc = mdb_put(txn, self->dbi[S_INSTITUTION], &k, &v, 0);
+    MDB_val sk = {4, value}, sv = s_str_val(r->kbo, KP_KBO_LEN);
+    if (rc == 0)
+        rc = mdb_put(txn, self->dbi[S_INST_BY_ST], &sk, &sv, MDB_NODUPDATA);
+    return rc && rc != MDB_KEYEXIST ? s_lmdb_err(rc, err, errlen) : 0;
+}
+
+static int s_apply_user(kp_directory_t *self, MDB_txn *txn, bool put, const Kp__User *r, char *err,
+                        size_t errlen)
+{
+    MDB_val k = s_str_val(r->id, strlen(r->id));
+    int rc;
+    if (!put) {
+        rc = mdb_del(txn, self->dbi[S_USER], &k, NULL);
+        if (rc == MDB_NOTFOUND) {
+            s_err(err, errlen, "cannot delete user '%s': not in the directory", r->id);
+            return -1;
+        }
+        return rc ? s_lmdb_err(rc, err, errlen) : 0;
+    }
+    size_t size = KP_KBO_LEN + 4;
+    for (size_t i = 0; i < r->n_messages; i++)
+        size += strlen(r->messages[i]) + 1;
+    MDB_val v = {size, NULL};
+    rc = mdb_put(txn, self->dbi[S_USER], &k, &v, MDB_RESERVE);
+    if (rc)
+        return s_lmdb_err(rc, err, errlen);
+    unsigned char *p = v.mv_data;
+    memcpy(p, r->kbo, KP_KBO_LEN);
+    s_put16(p + KP_KBO_LEN, r->sector);
+    s_put16(p + KP_KBO_LEN + 2, r->type);
+    p += KP_KBO_LEN + 4;
+    for (size_t i = 0; i < r->n_messages; i++) {
+        size_t len = strlen(r->messages[i]) + 1;
+        memcpy(p, r->messages[i], len);
+        p += len;
+    }
+    return 0;
+}
+
+static int s_apply_person(kp_directory_t *self, MDB_txn *txn, bool put, const Kp__PersonEntry *r,
+                          char *err, size_t errlen)
+{
+    int32_t from, to;
+    kp_date_parse(r->from, &from);
+    kp_date_parse(r->to, &to);
+    unsigned char value[KP_DIR_PERSON_VALUE];
+    s_person_value(value, r->sector, r->type, r->capacity, r->kbo, from, to);
+    MDB_val k = s_str_val(r->insz, KP_INSZ_LEN), v = {sizeof value, value};
+    int rc = put ? mdb_put(txn, self->dbi[S_PERSON], &k, &v, MDB_NODUPDATA)
+                 : mdb_del(txn, self->dbi[S_PERSON], &k, &v);
+    if (rc == MDB_KEYEXIST)
+        return 0; //  the same entry again: nothing to replace
+    if (rc == MDB_NOTFOUND) {
+        s_err(err, errlen,
+              "cannot delete person %s (sector %u, type %u, capacity %u, kbo %s, %s..%s): not in "
+              "the directory",
+              r->insz, r->sector, r->type, r->capacity, r->kbo, r->from, r->to);
+        return -1;
+    }
+    return rc ? s_lmdb_err(rc, err, errlen) : 0;
+}
+
+static uint64_t s_meta_get(kp_directory_t *self, MDB_txn *txn, const char *name)
+{
+    MDB_val k = s_str_val(name, strlen(name)), v;
+    if (mdb_get(txn, self->dbi[S_META], &k, &v) || v.mv_size != 8)
+        return 0;
+    return s_get64(v.mv_data);
+}
+
+static int s_meta_set(kp_directory_t *self, MDB_txn *txn, const char *name, uint64_t value)
+{
+    unsigned char bytes[8];
+    s_put64(bytes, value);
+    MDB_val k = s_str_val(name, strlen(name)), v = {8, bytes};
+    return mdb_put(txn, self->dbi[S_META], &k, &v, 0);
+}
+
+static int s_apply_maintenance(kp_directory_t *self, MDB_txn *txn, bool put,
+                               const Kp__Maintenance *r, char *err, size_t errlen)
+{
+    uint64_t id = r->has_id ? r->id : 0;
+    uint64_t last = s_meta_get(self, txn, "maintenance.last");
+    unsigned char key[8];
+    int rc;
+    if (!put) {
+        s_put64(key, id);
+        MDB_val k = {8, key};
+        rc = mdb_del(txn, self->dbi[S_MAINTENANCE], &k, NULL);
+        if (rc == MDB_NOTFOUND) {
+            s_err(err, errlen, "cannot delete maintenance window %" PRIu64 ": not in the directory",
+                  id);
+            return -1;
+        }
+        return rc ? s_lmdb_err(rc, err, errlen) : 0;
+    }
+    if (id == 0)
+        id = last + 1;
+    if (id > last && (rc = s_meta_set(self, txn, "maintenance.last", id)))
+        return s_lmdb_err(rc, err, errlen);
+    int64_t from, to;
+    kp_time_parse(r->from, &from);
+    kp_time_parse(r->to, &to);
+    const char *message = r->message ? r->message : "";
+    size_t mlen = strlen(message) + 1, rlen = strlen(r->reason) + 1;
+    unsigned char value[KP_KBO_LEN + 16 + KP_DIR_MAX_MESSAGE + 1 + KP_DIR_MAX_TEXT + 1];
+    memcpy(value, r->kbo, KP_KBO_LEN);
+    s_put64(value + KP_KBO_LEN, (uint64_t)from ^ (1ULL << 63));
+    s_put64(value + KP_KBO_LEN + 8, (uint64_t)to ^ (1ULL << 63));
+    memcpy(value + KP_KBO_LEN + 16, message, mlen);
+    memcpy(value + KP_KBO_LEN + 16 + mlen, r->reason, rlen);
+    s_put64(key, id);
+    MDB_val k = {8, key}, v = {KP_KBO_LEN + 16 + mlen + rlen, value};
+    rc = mdb_put(txn, self->dbi[S_MAINTENANCE], &k, &v, 0);
+    return rc ? s_lmdb_err(rc, err, errlen) : 0;
+}
+
+static int s_apply_op(kp_directory_t *self, MDB_txn *txn, const Kp__DirectoryOp *op, char *err,
+                      size_t errlen)
+{
+    if (kp_directory_op_check(op, err, errlen))
+        return -1;
+    bool put = !op->has_kind || op->kind == KP__DIRECTORY_OP__KIND__PUT;
+    const Kp__DirectoryRecord *r = op->record;
+    s_buf_t key;
+    char what[KP_DIR_MAX_KEY + 64];
+    switch (r->record_case) {
+    case KP__DIRECTORY_RECORD__RECORD_INSTITUTION:
+        return s_apply_institution(self, txn, put, r->institution, err, errlen);
+    case KP__DIRECTORY_RECORD__RECORD_USER:
+        return s_apply_user(self, txn, put, r->user, err, errlen);
+    case KP__DIRECTORY_RECORD__RECORD_AUTHORIZATION: {
+        const Kp__Authorization *a = r->authorization;
+        s_auth_key(&key, a->sector, a->type, a->capacity, a->message);
+        snprintf(what, sizeof what, "authorization (sector %u, type %u, capacity %u, message %s)",
+                 a->sector, a->type, a->capacity, a->message);
+        return s_put_or_del_key(self, txn, S_AUTHORIZATION, put, &key, what, err, errlen);
+    }
+    case KP__DIRECTORY_RECORD__RECORD_LEGAL: {
+        const Kp__LegalAuthorization *l = r->legal;
+        s_legal_key(&key, l->kbo, l->sector, l->type, l->framework, l->message);
+        if (l->kbo)
+            snprintf(what, sizeof what, "legal (kbo %s, framework %s, message %s)", l->kbo,
+                     l->framework, l->message);
+        else
+            snprintf(what, sizeof what, "legal (sector %u, type %u, framework %s, message %s)",
+                     l->sector, l->type, l->framework, l->message);
+        return s_put_or_del_key(self, txn, S_LEGAL, put, &key, what, err, errlen);
+    }
+    case KP__DIRECTORY_RECORD__RECORD_AVAILABILITY: {
+        const Kp__Availability *a = r->availability;
+        s_avail_key(&key, a->message, a->sector, a->type);
+        snprintf(what, sizeof what, "availability (message %s, sector %u, type %u)", a->message,
+                 a->sector, a->type);
+        return s_put_or_del_key(self, txn, S_AVAILABILITY, put, &key, what, err, errlen);
+    }
+    case KP__DIRECTORY_RECORD__RECORD_PERSON:
+        return s_apply_person(self, txn, put, r->person, err, errlen);
+    case KP__DIRECTORY_RECORD__RECORD_MAINTENANCE:
+        return s_apply_maintenance(self, txn, put, r->maintenance, err, errlen);
+    default:
+        s_err(err, errlen, "record without a table");
+        return -1;
+    }
+}
+
+int kp_directory_apply(kp_directory_t *self, const Kp__DirectoryUpdate *update, uint64_t *seq_p,
+                       char *err, size_t errlen)
+{
+    assert(self);
+    if (!update) {
+        s_err(err, errlen, "no update");
+        return -1;
+    }
+    pthread_mutex_lock(&self->write_lock);
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(self->env, NULL, 0, &txn);
+    if (rc) {
+        pthread_mutex_unlock(&self->write_lock);
+        s_err(err, errlen, "cannot begin write transaction: %s", mdb_strerror(rc));
+        return -1;
+    }
+    char reason[512];
+    for (size_t i = 0; i < update->n_ops; i++) {
+        if (s_apply_op(self, txn, update->ops[i], reason, sizeof reason)) {
+            mdb_txn_abort(txn);
+            pthread_mutex_unlock(&self->write_lock);
+            s_err(err, errlen, "op %zu: %s", i + 1, reason);
+            return -1;
+        }
+    }
+    uint64_t seq = s_meta_get(self, txn, "seq") + 1;
+    rc = s_meta_set(self, txn, "seq", seq);
+    if (rc)
+        mdb_txn_abort(txn);
+    else
+        rc = mdb_txn_commit(txn);
+    pthread_mutex_unlock(&self->write_lock);
+    if (rc) {
+        s_err(err, errlen, "cannot commit update: %s", mdb_strerror(rc));
+        return -1;
+    }
+    if (seq_p)
+        *seq_p = seq;
+    return 0;
+}
+
+//  ---------------------------------------------------------------------
+//  Read transactions
+
+MDB_txn *kp_directory_read_begin(kp_directory_t *self, char *err, size_t errlen)
+{
+    MDB_txn *txn = NULL;
+    int rc = mdb_txn_begin(self->env, NULL, MDB_RDONLY, &txn);
+    if (rc) {
+        s_err(err, errlen, "cannot begin read transaction: %s", mdb_strerror(rc));
+        return NULL;
+    }
+    return txn;
+}
+
+int kp_directory_read_renew(MDB_txn *txn)
+{
+    return mdb_txn_renew(txn) ? -1 : 0;
+}
+
+void kp_directory_read_reset(MDB_txn *txn)
+{
+    mdb_txn_reset(txn);
+}
+
+void kp_directory_read_end(MDB_txn **txn_p)
+{
+    if (txn_p && *txn_p) {
+        mdb_txn_abort(*txn_p);
+        *txn_p = NULL;
+    }
+}
+
+uint64_t kp_directory_seq(kp_directory_t *self, MDB_txn *txn)
+{
+    MDB_txn *own = NULL;
+    if (!txn && mdb_txn_begin(self->env, NULL, MDB_RDONLY, &own))
+        return 0;
+    uint64_t seq = s_meta_get(self, txn ? txn : own, "seq");
+    if (own)
+        mdb_txn_abort(own);
+    return seq;
+}
+
+//  ---------------------------------------------------------------------
+//  Lookups
+
+int kp_directory_user(kp_directory_t *self, MDB_txn *txn, const char *id, kp_user_view_t *out)
+{
+    if (!id || !*id)
+        return -1;
+    MDB_val k = s_str_val(id, strlen(id)), v;
+    if (k.mv_size > KP_DIR_MAX_ID || mdb_get(txn, self->dbi[S_USER], &k, &v) ||
+        v.mv_size < KP_KBO_LEN + 4)
+        return -1;
+    const unsigned char *p = v.mv_data;
+    memcpy(out->kbo, p, KP_KBO_LEN);
+    out->kbo[KP_KBO_LEN] = '\0';
+    out->sector = s_get16(p + KP_KBO_LEN);
+    out->type = s_get16(p + KP_KBO_LEN + 2);
+    out->messages = (const char *)p + KP_KBO_LEN + 4;
+    out->messages_size = v.mv_size - KP_KBO_LEN - 4;
+    return 0;
+}
+
+int kp_directory_institution(kp_directory_t *self, MDB_txn *txn, const char *kbo,
+                             kp_institution_view_t *out)
+{
+    MDB_val k, v;
+    if (!kbo || strnlen(kbo, KP_KBO_LEN + 1) != KP_KBO_LEN)
+        return -1;
+    k = s_str_val(kbo, KP_KBO_LEN);
+    if (mdb_get(txn, self->dbi[S_INSTITUTION], &k, &v) || v.mv_size < 4)
+        return -1;
+    out->sector = s_get16(v.mv_data);
+    out->type = s_get16((unsigned char *)v.mv_data + 2);
+    out->name = (const char *)v.mv_data + 4;
+    out->name_len = v.mv_size - 4;
+    return 0;
+}
+
+bool kp_user_may_send(const kp_user_view_t *user, const char *message)
+{
+    size_t len = strlen(message);
+    const char *p = user->messages, *end = user->messages + user->messages_size;
+    while (p < end) {
+        size_t here = strnlen(p, (size_t)(end - p));
+        if (here == len && !memcmp(p, message, len))
+            return true;
+        p += here + 1;
+    }
+    return false;
+}
+
+static bool s_exists(kp_directory_t *self, MDB_txn *txn, int table, const s_buf_t *key)
+{
+    MDB_val k = s_val(key), v;
+    return mdb_get(txn, self->dbi[table], &k, &v) == 0;
+}
+
+bool kp_directory_authorized(kp_directory_t *self, MDB_txn *txn, uint32_t sector, uint32_t type,
+                             uint32_t capacity, const char *message)
+{
+    if (sector > KP_DIR_MAX_CODE || type > KP_DIR_MAX_CODE || capacity > KP_DIR_MAX_CODE ||
+        !message || !s_ident_valid(message, KP_DIR_MAX_MESSAGE))
+        return false;
+    s_buf_t key;
+    s_auth_key(&key, sector, type, capacity, message);
+    return s_exists(self, txn, S_AUTHORIZATION, &key);
+}
+
+bool kp_directory_legal(kp_directory_t *self, MDB_txn *txn, const char *kbo, uint32_t sector,
+                        uint32_t type, const char *framework, const char *message)
+{
+    if (!framework || !message || !s_ident_valid(framework, KP_DIR_MAX_FRAMEWORK) ||
+        !s_ident_valid(message, KP_DIR_MAX_MESSAGE))
+        return false;
+    if (kbo ? strlen(kbo) != KP_KBO_LEN : sector > KP_DIR_MAX_CODE || type > KP_DIR_MAX_CODE)
+        return false;
+    s_buf_t key;
+    s_legal_key(&key, kbo, sector, type, framework, message);
+    return s_exists(self, txn, S_LEGAL, &key);
+}
+
+bool kp_directory_provides(kp_directory_t *self, MDB_txn *txn, const char *message, uint32_t sector,
+                           uint32_t type)
+{
+    if (!message || !s_ident_valid(message, KP_DIR_MAX_MESSAGE) || sector > KP_DIR_MAX_CODE ||
+        type > KP_DIR_MAX_CODE)
+        return false;
+    s_buf_t key;
+    s_avail_key(&key, message, sector, type);
+    return s_exists(self, txn, S_AVAILABILITY, &key);
+}
+
+bool kp_directory_message_known(kp_directory_t *self, MDB_txn *txn, const char *message)
+{
+    if (!message || !s_ident_valid(message, KP_DIR_MAX_MESSAGE))
+        return false;
+    size_t len = strlen(message) + 1; //  with the NUL that ends it in the key
+    MDB_cursor *cursor;
+    if (mdb_cursor_open(txn, self->dbi[S_AVAILABILITY], &cursor))
+        return false;
+    MDB_val k = s_str_val(message, len), v;
+    bool known = mdb_cursor_get(cursor, &k, &v, MDB_SET_RANGE) == 0 && k.mv_size > len &&
+                 !memcmp(k.mv_data, message, len);
+    mdb_cursor_close(cursor);
+    return known;
+}
+
+int kp_directory_providers_of(kp_directory_t *self, MDB_txn *txn, const char *message,
+                              kp_sector_type_fn *fn, void *arg)
+{
+    if (!message || !s_ident_valid(message, KP_DIR_MAX_MESSAGE))
+        return 0;
+    size_t len = strlen(message) + 1;
+    MDB_cursor *cursor;
+    if (mdb_cursor_open(txn, self->dbi[S_AVAILABILITY], &cursor))
+        return 0;
+    MDB_val k = s_str_val(message, len), v;
+    int rc = 0;
+    int op = MDB_SET_RANGE;
+    while (rc == 0 && mdb_cursor_get(cursor, &k, &v, op) == 0 && k.mv_size == len + 4 &&
+           !memcmp(k.mv_data, message, len)) {
+        op = MDB_NEXT;
+        const unsigned char *p = (const unsigned char *)k.mv_data + len;
+        rc = fn(s_get16(p), s_get16(p + 2), arg);
+    }
+    mdb_cursor_close(cursor);
+    return rc;
+}
+
+static bool s_insz_key(const char *insz, MDB_val *k)
+{
+    if (!insz || strnlen(insz, KP_INSZ_LEN + 1) != KP_INSZ_LEN)
+        return false;
+    *k = s_str_val(insz, KP_INSZ_LEN);
+    return true;
+}
+
+int kp_directory_person_each(kp_directory_t *self, MDB_txn *txn, const char *insz, kp_person_fn *fn,
+                             void *arg)
+{
+    MDB_val k, v;
+    MDB_cursor *cursor;
+    if (!s_insz_key(insz, &k) || mdb_cursor_open(txn, self->dbi[S_PERSON], &cursor))
+        return 0;
+    int rc = 0;
+    int op = MDB_SET_KEY;
+    while (rc == 0 && mdb_cursor_get(cursor, &k, &v, op) == 0) {
+        op = MDB_NEXT_DUP;
+        if (v.mv_size != KP_DIR_PERSON_VALUE)
+            continue;
+        kp_person_entry_t entry;
+        s_person_decode(v.mv_data, &entry);
+        rc = fn(&entry, arg);
+    }
+    mdb_cursor_close(cursor);
+    return rc;
+}
+
+bool kp_directory_person_held(kp_directory_t *self, MDB_txn *txn, const char *insz, uint32_t sector,
+                              uint32_t type, uint32_t capacity, int32_t date)
+{
+    MDB_val k, v;
+    MDB_cursor *cursor;
+    if (sector > KP_DIR_MAX_CODE || type > KP_DIR_MAX_CODE || capacity > KP_DIR_MAX_CODE)
+        return false;
+    if (!s_insz_key(insz, &k) || mdb_cursor_open(txn, self->dbi[S_PERSON], &cursor))
+        return false;
+    //  The lowest possible value of (sector, type, capacity): zero bytes
+    //  sort before every KBO digit and the smallest biased day.
+    unsigned char low[KP_DIR_PERSON_VALUE];
+    s_person_value(low, sector, type, capacity, NULL, INT32_MIN, INT32_MIN);
+    v = (MDB_val){sizeof low, low};
+    bool held = false;
+    int rc = mdb_cursor_get(cursor, &k, &v, MDB_GET_BOTH_RANGE);
+    while (rc == 0 && !held && v.mv_size == KP_DIR_PERSON_VALUE && !memcmp(v.mv_data, low, 6)) {
+        const unsigned char *p = v.mv_data;
+        held = s_get_day(p + 16) <= date && date <= s_get_day(p + 20);
+        rc = mdb_cursor_get(cursor, &k, &v, MDB_NEXT_DUP);
+    }
+    mdb_cursor_close(cursor);
+    return held;
+}
+
+int kp_directory_institutions_of(kp_directory_t *self, MDB_txn *txn, uint32_t sector, uint32_t type,
+                                 kp_kbo_fn *fn, void *arg)
+{
+    if (sector > KP_DIR_MAX_CODE || type > KP_DIR_MAX_CODE)
+        return 0;
+    unsigned char st[4];
+    s_put16(st, sector);
+    s_put16(st + 2, type);
+    MDB_val k = {4, st}, v;
+    MDB_cursor *cursor;
+    if (mdb_cursor_open(txn, self->dbi[S_INST_BY_ST], &cursor))
+        return 0;
+    int rc = 0;
+    int op = MDB_SET_KEY;
+    while (rc == 0 && mdb_cursor_get(cursor, &k, &v, op) == 0) {
+        op = MDB_NEXT_DUP;
+        char kbo[KP_KBO_LEN + 1];
+        if (v.mv_size != KP_KBO_LEN)
+            continue;
+        memcpy(kbo, v.mv_data, KP_KBO_LEN);
+        kbo[KP_KBO_LEN] = '\0';
+        rc = fn(kbo, arg);
+    }
+    mdb_cursor_close(cursor);
+    return rc;
+}
+
+//  ---------------------------------------------------------------------
+//  Whole tables
+
+//  Walks every entry of one table, decoding each into a record for fn.
+typedef int(s_decode_fn)(const MDB_val *k, const MDB_val *v, kp_record_fn *fn, void *arg);
+
+static int s_walk(kp_directory_t *self, MDB_txn *txn, int table, s_decode_fn *decode,
+                  kp_record_fn *fn, void *arg)
+{
+    MDB_cursor *cursor;
+    if (mdb_cursor_open(txn, self->dbi[table], &cursor))
+        return -1;
+    MDB_val k, v;
+    int rc = 0;
+    while (rc == 0 && mdb_cursor_get(cursor, &k, &v, MDB_NEXT) == 0)
+        rc = decode(&k, &v, fn, arg);
+    mdb_cursor_close(cursor);
+    return rc;
+}
+
+//  Copies a key or value fragment into a NUL-terminated buffer.
+static char *s_text(char *buf, size_t size, const void *data, size_t len)
+{
+    if (len >= size)
+        len = size - 1;
+    memcpy(buf, data, len);
+    buf[len] = '\0';
+    return buf;
+}
+
+static int s_decode_institution(const MDB_val *k, const MDB_val *v, kp_record_fn *fn, void *arg)
+{
+    if (k->mv_size != KP_KBO_LEN || v->mv_size < 4)
+        return 0;
+    char kbo[KP_KBO_LEN + 1], name[KP_DIR_MAX_TEXT + 1];
+    Kp__Institution r = KP__INSTITUTION__INIT;
+    r.kbo = s_text(kbo, sizeof kbo, k->mv_data, k->mv_size);
+    r.name = s_text(name, sizeof name, (char *)v->mv_data + 4, v->mv_size - 4);
+    r.has_sector = r.has_type = true;
+    r.sector = s_get16(v->mv_data);
+    r.type = s_get16((unsigned char *)v->mv_data + 2);
+    Kp__DirectoryRecord record = KP__DIRECTORY_RECORD__INIT;
+    record.record_case = KP__DIRECTORY_RECORD__RECORD_INSTITUTION;
+    record.institution = &r;
+    return fn(&record, arg);
+}
+
+static int s_decode_user(const MDB_val *k, const MDB_val *v, kp_record_fn *fn, void *arg)
+{
+    if (v->mv_size < KP_KBO_LEN + 4)
+        return 0;
+    char id[KP_DIR_MAX_ID + 1], kbo[KP_KBO_LEN + 1];
+    char *messages[KP_DIR_MAX_USER_MESSAGES];
+    Kp__User r = KP__USER__INIT;
+    r.id = s_text(id, sizeof id, k->mv_data, k->mv_size);
+    r.kbo = s_text(kbo, sizeof kbo, v->mv_data, KP_KBO_LEN);
+    r.has_sector = r.has_type = true;
+    const unsigned char *p = v->mv_data;
+    r.sector = s_get16(p + KP_KBO_LEN);
+    r.type = s_get16(p + KP_KBO_LEN + 2);
+    //  The messages are NUL-terminated in the map; point straight at them.
+    const char *m = (const char *)p + KP_KBO_LEN + 4, *end = (const char *)p + v->mv_size;
+    while (m < end && r.n_messages < KP_DIR_MAX_USER_MESSAGES) {
+        size_t len = strnlen(m, (size_t)(end - m));
+        if (len == (size_t)(end - m))
+            break; //  unterminated: damaged value, stop here
+        messages[r.n_messages++] = (char *)m;
+        m += len + 1;
+    }
+    r.messages = messages;
+    Kp__DirectoryRecord record = KP__DIRECTORY_RECORD__INIT;
+    record.record_case = KP__DIRECTORY_RECORD__RECORD_USER;
+    record.user = &r;
+    return fn(&record, arg);
+}
+
+static int s_decode_authorization(const MDB_val *k, const MDB_val *v, kp_record_fn *fn, void *arg)
+{
+    (void)v;
+    if (k->mv_size <= 6)
+        return 0;
+    const unsigned char *p = k->mv_data;
+    char message[KP_DIR_MAX_MESSAGE + 1];
+    Kp__Authorization r = KP__AUTHORIZATION__INIT;
+    r.has_sector = r.has_type = r.has_capacity = true;
+    r.sector = s_get16(p);
+    r.type = s_get16(p + 2);
+    r.capacity = s_get16(p + 4);
+    r.message = s_text(message, sizeof message, p + 6, k->mv_size - 6);
+    Kp__DirectoryRecord record = KP__DIRECTORY_RECORD__INIT;
+    record.record_case = KP__DIRECTORY_RECORD__RECORD_AUTHORIZATION;
+    record.authorization = &r;
+    return fn(&record, arg);
+}
+
+static int s_decode_legal(const MDB_val *k, const MDB_val *v, kp_record_fn *fn, void *arg)
+{
+    (void)v;
+    const char *p = k->mv_data, *end = p + k->mv_size;
+    char kbo[KP_KBO_LEN + 1], framework[KP_DIR_MAX_FRAMEWORK + 1], message[KP_DIR_MAX_MESSAGE + 1];
+    Kp__LegalAuthorization r = KP__LEGAL_AUTHORIZATION__INIT;
+    size_t head = p[0] == 'K' ? 1 + KP_KBO_LEN : 5;
+    if (k->mv_size <= head || (p[0] != 'K' && p[0] != 'S'))
+        return 0;
+    if (p[0] == 'K')
+        r.kbo = s_text(kbo, sizeof kbo, p + 1, KP_KBO_LEN);
+    else {
+        r.has_sector = r.has_type = true;
+        r.sector = s_get16((const unsigned char *)p + 1);
+        r.type = s_get16((const unsigned char *)p + 3);
+    }
+    p += head;
+    size_t flen = strnlen(p, (size_t)(end - p));
+    if (flen == (size_t)(end - p))
+        return 0;
+    r.framework = s_text(framework, sizeof framework, p, flen);
+    p += flen + 1;
+    r.message = s_text(message, sizeof message, p, (size_t)(end - p));
+    Kp__DirectoryRecord record = KP__DIRECTORY_RECORD__INIT;
+    record.record_case = KP__DIRECTORY_RECORD__RECORD_LEGAL;
+    record.legal = &r;
+    return fn(&record, arg);
+}
+
+static int s_decode_availability(const MDB_val *k, const MDB_val *v, kp_record_fn *fn, void *arg)
+{
+    (void)v;
+    const char *p = k->mv_data;
+    size_t mlen = strnlen(p, k->mv_size);
+    if (mlen + 5 != k->mv_size)
+        return 0;
+    char message[KP_DIR_MAX_MESSAGE + 1];
+    Kp__Availability r = KP__AVAILABILITY__INIT;
+    r.message = s_text(message, sizeof message, p, mlen);
+    r.has_sector = r.has_type = true;
+    r.sector = s_get16((const unsigned char *)p + mlen + 1);
+    r.type = s_get16((const unsigned char *)p + mlen + 3);
+    Kp__DirectoryRecord record = KP__DIRECTORY_RECORD__INIT;
+    record.record_case = KP__DIRECTORY_RECORD__RECORD_AVAILABILITY;
+    record.availability = &r;
+    return fn(&record, arg);
+}
+
+static int s_decode_person(const MDB_val *k, const MDB_val *v, kp_record_fn *fn, void *arg)
+{
+    if (k->mv_size != KP_INSZ_LEN || v->mv_size != KP_DIR_PERSON_VALUE)
+        return 0;
+    kp_person_entry_t e;
+    s_person_decode(v->mv_data, &e);
+    char insz[KP_INSZ_LEN + 1], from[11], to[11];
+    Kp__PersonEntry r = KP__PERSON_ENTRY__INIT;
+    r.insz = s_text(insz, sizeof insz, k->mv_data, k->mv_size);
+    r.kbo = e.kbo;
+    r.has_sector = r.has_type = r.has_capacity = true;
+    r.sector = e.sector;
+    r.type = e.type;
+    r.capacity = e.capacity;
+    kp_date_format(e.from, from);
+    kp_date_format(e.to, to);
+    r.from = from;
+    r.to = to;
+    Kp__DirectoryRecord record = KP__DIRECTORY_RECORD__INIT;
+    record.record_case = KP__DIRECTORY_RECORD__RECORD_PERSON;
+    record.person = &r;
+    return fn(&record, arg);
+}
+
+static int s_decode_maintenance(const MDB_val *k, const MDB_val *v, kp_record_fn *fn, void *arg)
+{
+    const char *p = v->mv_data, *end = p + v->mv_size;
+    if (k->mv_size != 8 || v->mv_size < KP_KBO_LEN + 16 + 2 || end[-1] != '\0')
+        return 0;
+    char kbo[KP_KBO_LEN + 1], from[21], to[21];
+    Kp__Maintenance r = KP__MAINTENANCE__INIT;
+    r.has_id = true;
+    r.id = s_get64(k->mv_data);
+    r.kbo = s_text(kbo, sizeof kbo, p, KP_KBO_LEN);
+    kp_time_format((int64_t)(s_get64((const unsigned char *)p + KP_KBO_LEN) ^ (1ULL << 63)), from);
+    kp_time_format((int64_t)(s_get64((const unsigned char *)p + KP_KBO_LEN + 8) ^ (1ULL << 63)),
+                   to);
+    r.from = from;
+    r.to = to;
+    const char *message = p + KP_KBO_LEN + 16;
+    size_t mlen = strnlen(message, (size_t)(end - message));
+    if (message + mlen + 1 >= end)
+        return 0;
+    r.message = mlen ? (char *)message : NULL;
+    r.reason = (char *)message + mlen + 1;
+    Kp__DirectoryRecord record = KP__DIRECTORY_RECORD__INIT;
+    record.record_case = KP__DIRECTORY_RECORD__RECORD_MAINTENANCE;
+    record.maintenance = &r;
+    return fn(&record, arg);
+}
+
+int kp_directory_each(kp_directory_t *self, MDB_txn *txn, kp_record_fn *fn, void *arg)
+{
+    static const struct {
+        int table;
+        s_decode_fn *decode;
+    } order[] = {
+        {S_INSTITUTION, s_decode_institution},     {S_USER, s_decode_user},
+        {S_AUTHORIZATION, s_decode_authorization}, {S_LEGAL, s_decode_legal},
+        {S_AVAILABILITY, s_decode_availability},   {S_PERSON, s_decode_person},
+        {S_MAINTENANCE, s_decode_maintenance},
+    };
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < sizeof order / sizeof order[0]; i++)
+        rc = s_walk(self, txn, order[i].table, order[i].decode, fn, arg);
+    return rc;
+}
+
+typedef struct {
+    const char *kbo;
+    kp_record_fn *fn;
+    void *arg;
+} s_maint_filter_t;
+
+static int s_maint_filter(const Kp__DirectoryRecord *record, void *arg)
+{
+    s_maint_filter_t *filter = arg;
+    if (filter->kbo && strcmp(record->maintenance->kbo, filter->kbo))
+        return 0;
+    return filter->fn(record, filter->arg);
+}
+
+int kp_directory_maintenance_each(kp_directory_t *self, MDB_txn *txn, const char *kbo,
+                                  kp_record_fn *fn, void *arg)
+{
+    s_maint_filter_t filter = {kbo, fn, arg};
+    return s_walk(self, txn, S_MAINTENANCE, s_decode_maintenance, s_maint_filter, &filter);
+}
+
+int kp_directory_counts(kp_directory_t *self, MDB_txn *txn, kp_directory_counts_t *out)
+{
+    static const int tables[] = {S_INSTITUTION,  S_USER,   S_AUTHORIZATION, S_LEGAL,
+                                 S_AVAILABILITY, S_PERSON, S_MAINTENANCE};
+    size_t *fields[] = {&out->institutions, &out->users,   &out->authorizations, &out->legal,
+                        &out->availability, &out->persons, &out->maintenance};
+    for (size_t i = 0; i < sizeof tables / sizeof tables[0]; i++) {
+        MDB_stat st;
+        if (mdb_stat(txn, self->dbi[tables[i]], &st))
+            return -1;
+        *fields[i] = st.ms_entries;
+    }
+    return 0;
+}
+
+int kp_directory_person_scan(kp_directory_t *self, MDB_txn *txn, kp_person_scan_fn *fn, void *arg)
+{
+    MDB_cursor *cursor;
+    if (mdb_cursor_open(txn, self->dbi[S_PERSON], &cursor))
+        return -1;
+    MDB_val k, v;
+    int rc = 0;
+    while (rc == 0 && mdb_cursor_get(cursor, &k, &v, MDB_NEXT) == 0) {
+        if (k.mv_size != KP_INSZ_LEN || v.mv_size != KP_DIR_PERSON_VALUE)
+            continue;
+        kp_person_entry_t entry;
+        s_person_decode(v.mv_data, &entry);
+        char insz[KP_INSZ_LEN + 1];
+        rc = fn(s_text(insz, sizeof insz, k.mv_data, k.mv_size), &entry, arg);
+    }
+    mdb_cursor_close(cursor);
+    return rc;
+}
+
+size_t kp_directory_file_size(kp_directory_t *self)
+{
+    char file[PATH_MAX + 16];
+    snprintf(file, sizeof file, "%s/data.mdb", self->path);
+    struct stat st;
+    return stat(file, &st) ? 0 : (size_t)st.st_size;
+}

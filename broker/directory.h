@@ -46,13 +46,27 @@ kp_directory_t *kp_directory_new(const char *path, char *err, size_t errlen);
 //  Closes the directory and nulls the caller's pointer.
 void kp_directory_destroy(kp_directory_t **self_p);
 
+//  Limits of record fields, enforced by kp_directory_op_check. Message
+//  types, user ids and frameworks are visible ASCII; names and reasons
+//  UTF-8 without control characters.
+#define KP_DIR_MAX_CODE 65535 //  sector, type, capacity
+#define KP_DIR_MAX_ID 128
+#define KP_DIR_MAX_MESSAGE 64
+#define KP_DIR_MAX_FRAMEWORK 128
+#define KP_DIR_MAX_TEXT 256 //  institution name, maintenance reason
+#define KP_DIR_MAX_USER_MESSAGES 256
+
+//  Checks one op as kp_directory_apply will (fields present and valid for
+//  its kind), without touching the store. 0, or -1 with the reason in err.
+int kp_directory_op_check(const Kp__DirectoryOp *op, char *err, size_t errlen);
+
 //  Applies every op of update in one write transaction: all of it, or on
 //  any error none of it. Each record is validated again here (INSZ, KBO,
 //  dates, required fields), whatever its source. A PUT of an existing key
 //  replaces it; a DELETE of an absent record is an error. A Maintenance
 //  PUT with id 0 gets the next free id. On success returns 0 and, if seq_p
 //  is not NULL, the new sequence number; on failure returns -1 and writes
-//  "op N: reason" to err.
+//  "op N: reason" to err (N counts from 1).
 int kp_directory_apply(kp_directory_t *self, const Kp__DirectoryUpdate *update, uint64_t *seq_p,
                        char *err, size_t errlen);
 
@@ -86,6 +100,17 @@ int kp_directory_user(kp_directory_t *self, MDB_txn *txn, const char *id, kp_use
 //  True if the user may send message type message.
 bool kp_user_may_send(const kp_user_view_t *user, const char *message);
 
+typedef struct {
+    uint32_t sector;
+    uint32_t type;
+    const char *name; //  not NUL-terminated: name_len bytes, in the map
+    size_t name_len;
+} kp_institution_view_t;
+
+//  0 and *out filled if institution kbo exists, -1 if not.
+int kp_directory_institution(kp_directory_t *self, MDB_txn *txn, const char *kbo,
+                             kp_institution_view_t *out);
+
 //  True if (sector, type, capacity) may request message.
 bool kp_directory_authorized(kp_directory_t *self, MDB_txn *txn, uint32_t sector, uint32_t type,
                              uint32_t capacity, const char *message);
@@ -96,11 +121,18 @@ bool kp_directory_legal(kp_directory_t *self, MDB_txn *txn, const char *kbo, uin
                         uint32_t type, const char *framework, const char *message);
 
 //  True if institutions of (sector, type) provide message.
-bool kp_directory_provides(kp_directory_t *self, MDB_txn *txn, const char *message,
-                           uint32_t sector, uint32_t type);
+bool kp_directory_provides(kp_directory_t *self, MDB_txn *txn, const char *message, uint32_t sector,
+                           uint32_t type);
 
 //  True if any (sector, type) provides message.
 bool kp_directory_message_known(kp_directory_t *self, MDB_txn *txn, const char *message);
+
+//  Calls fn for every (sector, type) that provides message (availability
+//  table, key order) until fn returns non-zero; returns that value or 0.
+//  Used by the control to route a legal-framework request without person.
+typedef int(kp_sector_type_fn)(uint32_t sector, uint32_t type, void *arg);
+int kp_directory_providers_of(kp_directory_t *self, MDB_txn *txn, const char *message,
+                              kp_sector_type_fn *fn, void *arg);
 
 typedef struct {
     uint32_t sector;
@@ -115,20 +147,20 @@ typedef struct {
 //  capacity, kbo, from, to), until fn returns non-zero. Returns that value,
 //  or 0 after the last entry (also when there is none).
 typedef int(kp_person_fn)(const kp_person_entry_t *entry, void *arg);
-int kp_directory_person_each(kp_directory_t *self, MDB_txn *txn, const char *insz,
-                             kp_person_fn *fn, void *arg);
+int kp_directory_person_each(kp_directory_t *self, MDB_txn *txn, const char *insz, kp_person_fn *fn,
+                             void *arg);
 
 //  True if the person directory holds insz for (sector, type, capacity)
 //  with a validity period that contains date: check 3 of the control, one
 //  cursor positioning and a short scan of adjacent duplicates.
-bool kp_directory_person_held(kp_directory_t *self, MDB_txn *txn, const char *insz,
-                              uint32_t sector, uint32_t type, uint32_t capacity, int32_t date);
+bool kp_directory_person_held(kp_directory_t *self, MDB_txn *txn, const char *insz, uint32_t sector,
+                              uint32_t type, uint32_t capacity, int32_t date);
 
 //  Calls fn for every institution KBO of (sector, type) until fn returns
 //  non-zero; returns that value or 0.
 typedef int(kp_kbo_fn)(const char *kbo, void *arg);
-int kp_directory_institutions_of(kp_directory_t *self, MDB_txn *txn, uint32_t sector,
-                                 uint32_t type, kp_kbo_fn *fn, void *arg);
+int kp_directory_institutions_of(kp_directory_t *self, MDB_txn *txn, uint32_t sector, uint32_t type,
+                                 kp_kbo_fn *fn, void *arg);
 
 //  ---------------------------------------------------------------------
 //  Whole-table access, for export, statistics and maintenance listings.
@@ -144,7 +176,12 @@ int kp_directory_each(kp_directory_t *self, MDB_txn *txn, kp_record_fn *fn, void
 int kp_directory_maintenance_each(kp_directory_t *self, MDB_txn *txn, const char *kbo,
                                   kp_record_fn *fn, void *arg);
 
-//  Entry counts of each table.
+//  Calls fn with every person entry of the directory in key order (for
+//  statistics) until fn returns non-zero; returns that value or 0.
+typedef int(kp_person_scan_fn)(const char *insz, const kp_person_entry_t *entry, void *arg);
+int kp_directory_person_scan(kp_directory_t *self, MDB_txn *txn, kp_person_scan_fn *fn, void *arg);
+
+//  Entry counts of each table (persons: entries, not distinct people).
 typedef struct {
     size_t institutions, users, authorizations, legal, availability, persons, maintenance;
 } kp_directory_counts_t;

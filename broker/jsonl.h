@@ -9,7 +9,8 @@
     bad dates and from > to.
 
     The parser is hand-written (no JSON dependency) and defensive: it reads
-    at most len bytes, never recurses, and names the first problem.
+    at most len bytes, never recurses, and names the first problem. The
+    record itself is checked with kp_directory_op_check, as apply will.
 */
 #ifndef KP_JSONL_H_INCLUDED
 #define KP_JSONL_H_INCLUDED
@@ -17,6 +18,9 @@
 #include <stddef.h>
 
 #include "kruispunt.pb-c.h"
+
+//  Longest line accepted, in bytes.
+#define KP_JSONL_MAX_LINE 65536
 
 //  Parses one line into a newly allocated DirectoryOp (free it with
 //  kp_jsonl_op_free). Returns NULL and writes the reason to err on error.

@@ -1,11 +1,819 @@
-/*  cmd_directory.c - placeholder until implemented. */
+/*  cmd_directory.c - kpctl directory: import, export and inspect the
+    reference directory.
+
+    Every sub-command works on a target: a local directory folder
+    (--data DIR) or a node's admin socket (-c CLUSTER-FILE [--node NAME]).
+    The target is the one seam: it applies an update, or answers a read
+    ("directory.stats", "directory.person", "directory.export") with the
+    text that broker/dirreport builds, locally or on the node.
+*/
+#include <czmq.h>
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "commands.h"
+#include "config.h"
+#include "directory.h"
+#include "dirreport.h"
+#include "json.h"
+#include "jsonl.h"
+
+#define S_ERR 1024
+#define S_DEFAULT_TIMEOUT_MS 120000
+
+typedef struct {
+    const char *data;    //  --data DIR
+    const char *cluster; //  -c CLUSTER-FILE
+    const char *node;    //  --node NAME
+    bool json;
+    bool skip_bad;
+    const char *output; //  export --output FILE
+    int timeout_ms;
+} s_options_t;
+
+//  ---------------------------------------------------------------------
+//  The target: a local folder or a node's admin socket
+
+typedef struct {
+    kp_directory_t *dir; //  local
+    zsock_t *admin;      //  remote
+    char endpoint[KP_CONFIG_TEXT];
+    int timeout_ms;
+} s_target_t;
+
+static bool s_is_directory_folder(const char *path)
+{
+    char file[4096];
+    struct stat st;
+    snprintf(file, sizeof file, "%s/data.mdb", path);
+    return stat(file, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+//  create: an import may make a new folder; reads need an existing one.
+static int s_target_open(s_target_t *self, const s_options_t *options, bool create, char *err,
+                         size_t errlen)
+{
+    memset(self, 0, sizeof *self);
+    self->timeout_ms = options->timeout_ms;
+    if (options->data && options->cluster) {
+        snprintf(err, errlen, "give either --data DIR or -c CLUSTER-FILE, not both");
+        return 2;
+    }
+    if (options->data) {
+        if (!create && !s_is_directory_folder(options->data)) {
+            snprintf(err, errlen,
+                     "no directory in %s (no data.mdb there); check the path, or make one with "
+                     "'kpctl directory import FILE --data %s'",
+                     options->data, options->data);
+            return 1;
+        }
+        self->dir = kp_directory_new(options->data, err, errlen);
+        return self->dir ? 0 : 1;
+    }
+    if (!options->cluster) {
+        snprintf(err, errlen,
+                 "no target: use --data DIR (a directory folder) or -c CLUSTER-FILE [--node NAME]");
+        return 2;
+    }
+    kp_cluster_config_t config;
+    char reason[512];
+    if (kp_config_load(options->cluster, &config, reason, sizeof reason)) {
+        snprintf(err, errlen, "%s", reason);
+        return 1;
+    }
+    const kp_node_config_t *node = kp_config_node(&config, options->node);
+    if (!node) {
+        snprintf(err, errlen, "no node '%s' in %s; name one of its nodes with --node",
+                 options->node ? options->node : "", options->cluster);
+        return 1;
+    }
+    snprintf(self->endpoint, sizeof self->endpoint, "%s", node->admin);
+    self->admin = zsock_new(ZMQ_DEALER);
+    if (!self->admin || zsock_connect(self->admin, "%s", node->admin)) {
+        snprintf(err, errlen, "cannot connect to the admin endpoint %s of node %s", node->admin,
+                 node->name);
+        return 1;
+    }
+    zsock_set_linger(self->admin, 0);
+    return 0;
+}
+
+static void s_target_close(s_target_t *self)
+{
+    kp_directory_destroy(&self->dir);
+    zsock_destroy(&self->admin);
+}
+
+//  One request, one reply over the admin socket. Returns the reply (free
+//  it with kp__admin_reply__free_unpacked) or NULL with err filled.
+static Kp__AdminReply *s_remote(s_target_t *self, const Kp__AdminRequest *request, char *err,
+                                size_t errlen)
+{
+    size_t size = kp__admin_request__get_packed_size(request);
+    uint8_t *buffer = malloc(size ? size : 1);
+    if (!buffer) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    kp__admin_request__pack(request, buffer);
+    void *handle = zsock_resolve(self->admin);
+    int rc = zmq_send(handle, buffer, size, 0);
+    free(buffer);
+    zmq_pollitem_t item = {handle, 0, ZMQ_POLLIN, 0};
+    if (rc < 0 || zmq_poll(&item, 1, self->timeout_ms) <= 0) {
+        snprintf(err, errlen,
+                 "no answer from %s within %d ms; is the node running? (kpnode -c CLUSTER-FILE), "
+                 "or raise --timeout",
+                 self->endpoint, self->timeout_ms);
+        return NULL;
+    }
+    zmq_msg_t msg;
+    zmq_msg_init(&msg);
+    Kp__AdminReply *reply = NULL;
+    if (zmq_msg_recv(&msg, handle, 0) >= 0)
+        reply = kp__admin_reply__unpack(NULL, zmq_msg_size(&msg), zmq_msg_data(&msg));
+    zmq_msg_close(&msg);
+    if (!reply)
+        snprintf(err, errlen, "the node at %s sent an answer that is not an AdminReply",
+                 self->endpoint);
+    else if (!reply->has_status || reply->status != KP__STATUS__OK) {
+        snprintf(err, errlen, "%s", reply->error ? reply->error : "the node refused the command");
+        kp__admin_reply__free_unpacked(reply, NULL);
+        reply = NULL;
+    }
+    return reply;
+}
+
+static int s_target_apply(s_target_t *self, const Kp__DirectoryUpdate *update, uint64_t *seq,
+                          char *err, size_t errlen)
+{
+    if (self->dir)
+        return kp_directory_apply(self->dir, update, seq, err, errlen);
+    Kp__AdminRequest request = KP__ADMIN_REQUEST__INIT;
+    request.command = "directory.apply";
+    request.update = (Kp__DirectoryUpdate *)update;
+    Kp__AdminReply *reply = s_remote(self, &request, err, errlen);
+    if (!reply)
+        return -1;
+    *seq = reply->seq;
+    kp__admin_reply__free_unpacked(reply, NULL);
+    return 0;
+}
+
+//  A read command's answer as malloc'd text.
+static char *s_target_read(s_target_t *self, const char *command, const char *arg, char *err,
+                           size_t errlen)
+{
+    if (self->dir) {
+        MDB_txn *txn = kp_directory_read_begin(self->dir, err, errlen);
+        if (!txn)
+            return NULL;
+        char *text = !strcmp(command, "directory.stats") ? kp_dirreport_stats(self->dir, txn)
+                     : !strcmp(command, "directory.person")
+                         ? kp_dirreport_person(self->dir, txn, arg)
+                         : kp_dirreport_export(self->dir, txn);
+        kp_directory_read_end(&txn);
+        if (!text)
+            snprintf(err, errlen, "cannot read the directory for %s", command);
+        return text;
+    }
+    Kp__AdminRequest request = KP__ADMIN_REQUEST__INIT;
+    request.command = (char *)command;
+    char *args[1] = {(char *)arg};
+    request.n_args = arg ? 1 : 0;
+    request.args = args;
+    Kp__AdminReply *reply = s_remote(self, &request, err, errlen);
+    if (!reply)
+        return NULL;
+    char *text = strdup(reply->json ? reply->json : "");
+    kp__admin_reply__free_unpacked(reply, NULL);
+    return text;
+}
+
+//  ---------------------------------------------------------------------
+//  Options
+
+static const char *s_target_help =
+    "target (one of):\n"
+    "  -d, --data DIR           a local directory folder (LMDB files)\n"
+    "  -c, --cluster FILE       a cluster file: go through a node's admin socket\n"
+    "  -n, --node NAME          the node of the cluster file (default: the first)\n"
+    "      --timeout MS         how long to wait for the node (default 120000)\n"
+    "  -h, --help               this help\n";
+
+static void s_usage(FILE *out)
+{
+    fprintf(out,
+            "usage: kpctl directory COMMAND [OPTIONS]\n\n"
+            "commands:\n"
+            "  import FILE [--skip-bad] [--json]   add or delete records from a JSON Lines file\n"
+            "  export [--output FILE]              every record as JSON Lines\n"
+            "  stats [--json]                      counts per table, persons per sector\n"
+            "  person INSZ [--json]                every entry of one person\n\n"
+            "%s\n"
+            "'kpctl directory COMMAND --help' tells more about each.\n",
+            s_target_help);
+}
+
+static const char *s_help_import =
+    "usage: kpctl directory import FILE (--data DIR | -c CLUSTER-FILE) [--skip-bad] [--json]\n\n"
+    "Reads FILE ('-': standard input), one JSON object per line, e.g.\n"
+    "  {\"table\":\"person\",\"insz\":\"85073003328\",\"kbo\":\"0411702543\",\"sector\":17,"
+    "\"type\":1,\n"
+    "   \"capacity\":1,\"from\":\"2020-01-01\",\"to\":\"9999-12-31\"}\n"
+    "\"op\":\"delete\" deletes a record. Tables: institution, user, authorization, legal,\n"
+    "availability, person, maintenance. The whole file is one update: by default any bad\n"
+    "line changes nothing and every bad line is listed; --skip-bad applies the good lines\n"
+    "and lists the skipped ones.\n\n"
+    "  -s, --skip-bad           apply the good lines, list the bad ones\n"
+    "  -j, --json               print the outcome as JSON\n";
+
+static const char *s_help_export =
+    "usage: kpctl directory export (--data DIR | -c CLUSTER-FILE) [--output FILE]\n\n"
+    "Writes every record as JSON Lines, in the format that import reads, so that\n"
+    "export then import into an empty folder gives the same directory.\n\n"
+    "  -o, --output FILE        write to FILE instead of standard output\n";
+
+static const char *s_help_stats =
+    "usage: kpctl directory stats (--data DIR | -c CLUSTER-FILE) [--json]\n\n"
+    "Counts the records of each table, and the persons held per sector.\n\n"
+    "  -j, --json               print JSON\n";
+
+static const char *s_help_person =
+    "usage: kpctl directory person INSZ (--data DIR | -c CLUSTER-FILE) [--json]\n\n"
+    "Lists every entry of the person directory for INSZ: who holds a file on the\n"
+    "person, in which capacity, and when.\n\n"
+    "  -j, --json               print JSON\n";
+
+//  Parses the options of a sub-command; positional arguments are left in
+//  argv[optind..]. Returns 0, 2 on a usage error, or -1 after --help.
+static int s_options(int argc, char **argv, const char *help, s_options_t *options)
+{
+    static const struct option longs[] = {
+        {"data", required_argument, NULL, 'd'},
+        {"cluster", required_argument, NULL, 'c'},
+        {"node", required_argument, NULL, 'n'},
+        {"json", no_argument, NULL, 'j'},
+        {"skip-bad", no_argument, NULL, 's'},
+        {"output", required_argument, NULL, 'o'},
+        {"timeout", required_argument, NULL, 't'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    memset(options, 0, sizeof *options);
+    options->timeout_ms = S_DEFAULT_TIMEOUT_MS;
+    optind = 0; //  full reset: kpctl may parse more than once
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, ":d:c:n:jso:t:h", longs, NULL)) != -1) {
+        char *end;
+        switch (c) {
+        case 'd':
+            options->data = optarg;
+            break;
+        case 'c':
+            options->cluster = optarg;
+            break;
+        case 'n':
+            options->node = optarg;
+            break;
+        case 'j':
+            options->json = true;
+            break;
+        case 's':
+            options->skip_bad = true;
+            break;
+        case 'o':
+            options->output = optarg;
+            break;
+        case 't':
+            errno = 0;
+            long ms = strtol(optarg, &end, 10);
+            if (errno || *end || ms <= 0 || ms > 24L * 3600 * 1000) {
+                fprintf(stderr, "kpctl directory %s: --timeout wants milliseconds, not '%s'\n",
+                        argv[0], optarg);
+                return 2;
+            }
+            options->timeout_ms = (int)ms;
+            break;
+        case 'h':
+            fputs(help, stdout);
+            fputs("\n", stdout);
+            fputs(s_target_help, stdout);
+            return -1;
+        case ':':
+            fprintf(stderr, "kpctl directory %s: %s needs a value; see --help\n", argv[0],
+                    argv[optind - 1]);
+            return 2;
+        default:
+            fprintf(stderr, "kpctl directory %s: unknown option '%s'; see --help\n", argv[0],
+                    argv[optind - 1]);
+            return 2;
+        }
+    }
+    return 0;
+}
+
+//  ---------------------------------------------------------------------
+//  import
+
+typedef struct {
+    size_t line;
+    char *reason;
+} s_bad_t;
+
+typedef struct {
+    s_bad_t *items;
+    size_t count, cap;
+} s_bad_list_t;
+
+static void s_bad_add(s_bad_list_t *list, size_t line, const char *reason)
+{
+    if (list->count == list->cap) {
+        list->cap = list->cap ? list->cap * 2 : 64;
+        list->items = realloc(list->items, list->cap * sizeof *list->items);
+        assert(list->items);
+    }
+    list->items[list->count].line = line;
+    list->items[list->count].reason = strdup(reason);
+    list->count++;
+}
+
+static void s_bad_free(s_bad_list_t *list)
+{
+    for (size_t i = 0; i < list->count; i++)
+        free(list->items[i].reason);
+    free(list->items);
+}
+
+typedef struct {
+    kp_jsonl_batch_t *batch;
+    size_t *lines; //  line number of each op
+    size_t lines_cap;
+    size_t line_count; //  lines read
+    s_bad_list_t bad;
+} s_import_t;
+
+static void s_import_add(s_import_t *self, Kp__DirectoryOp *op, size_t line)
+{
+    size_t index = kp_jsonl_batch_size(self->batch);
+    if (index == self->lines_cap) {
+        self->lines_cap = self->lines_cap ? self->lines_cap * 2 : 1024;
+        self->lines = realloc(self->lines, self->lines_cap * sizeof *self->lines);
+        assert(self->lines);
+    }
+    self->lines[index] = line;
+    kp_jsonl_batch_add(self->batch, op);
+}
+
+static bool s_blank(const char *line, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if (line[i] != ' ' && line[i] != '\t' && line[i] != '\r' && line[i] != '\n')
+            return false;
+    return true;
+}
+
+static int s_read_file(s_import_t *self, const char *path, FILE *file, bool progress)
+{
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t len;
+    char err[512];
+    while ((len = getline(&line, &cap, file)) >= 0) {
+        self->line_count++;
+        if (len > 0 && line[len - 1] == '\n')
+            len--;
+        if (s_blank(line, (size_t)len))
+            continue;
+        Kp__DirectoryOp *op = kp_jsonl_parse(line, (size_t)len, err, sizeof err);
+        if (op)
+            s_import_add(self, op, self->line_count);
+        else
+            s_bad_add(&self->bad, self->line_count, err);
+        if (progress && self->line_count % 100000 == 0)
+            fprintf(stderr, "\rreading %s: %zu lines", path, self->line_count);
+    }
+    free(line);
+    if (progress)
+        fprintf(stderr, "\r\033[K");
+    return ferror(file) ? -1 : 0;
+}
+
+//  "op N: reason" from apply names the op; the user wants the line.
+static bool s_failed_op(const char *err, size_t *index)
+{
+    size_t n;
+    int used = 0;
+    if (sscanf(err, "op %zu: %n", &n, &used) != 1 || used == 0 || n == 0)
+        return false;
+    *index = n - 1;
+    return true;
+}
+
+static void s_print_bad(const s_bad_list_t *bad, FILE *out)
+{
+    for (size_t i = 0; i < bad->count; i++)
+        fprintf(out, "line %zu: %s\n", bad->items[i].line, bad->items[i].reason);
+}
+
+static void s_import_json(const char *path, const s_import_t *self, size_t applied, bool ok,
+                          uint64_t seq, const char *error)
+{
+    kp_json_t *json = kp_json_new();
+    kp_json_object_open(json);
+    kp_json_key(json, "ok");
+    kp_json_bool(json, ok);
+    kp_json_kv_string(json, "file", path);
+    kp_json_kv_uint(json, "lines", self->line_count);
+    kp_json_kv_uint(json, "applied", applied);
+    if (ok)
+        kp_json_kv_uint(json, "seq", seq);
+    if (error)
+        kp_json_kv_string(json, "error", error);
+    kp_json_key(json, ok ? "skipped" : "bad");
+    kp_json_array_open(json);
+    for (size_t i = 0; i < self->bad.count; i++) {
+        kp_json_object_open(json);
+        kp_json_kv_uint(json, "line", self->bad.items[i].line);
+        kp_json_kv_string(json, "reason", self->bad.items[i].reason);
+        kp_json_object_close(json);
+    }
+    kp_json_array_close(json);
+    kp_json_object_close(json);
+    puts(kp_json_text(json));
+    kp_json_destroy(&json);
+}
+
+//  Applies the ops; with skip_bad an op that apply refuses (a delete of an
+//  absent record) is dropped and the rest tried again.
+static int s_import_apply(s_import_t *self, s_target_t *target, bool skip_bad, size_t *applied,
+                          uint64_t *seq, char *err, size_t errlen)
+{
+    Kp__DirectoryUpdate update = *kp_jsonl_batch_update(self->batch);
+    Kp__DirectoryOp **ops = malloc((update.n_ops + 1) * sizeof *ops);
+    size_t *lines = malloc((update.n_ops + 1) * sizeof *lines);
+    assert(ops && lines);
+    memcpy(ops, update.ops, update.n_ops * sizeof *ops);
+    memcpy(lines, self->lines, update.n_ops * sizeof *lines);
+    update.ops = ops;
+    update.origin = "kpctl directory import";
+    int rc;
+    while ((rc = s_target_apply(target, &update, seq, err, errlen)) != 0) {
+        size_t index;
+        if (!s_failed_op(err, &index) || index >= update.n_ops)
+            break;
+        const char *reason = strchr(err, ':') + 2;
+        if (!skip_bad) {
+            s_bad_add(&self->bad, lines[index], reason);
+            break;
+        }
+        s_bad_add(&self->bad, lines[index], reason);
+        memmove(ops + index, ops + index + 1, (update.n_ops - index - 1) * sizeof *ops);
+        memmove(lines + index, lines + index + 1, (update.n_ops - index - 1) * sizeof *lines);
+        update.n_ops--;
+    }
+    *applied = rc == 0 ? update.n_ops : 0;
+    free(ops);
+    free(lines);
+    return rc;
+}
+
+static int s_bad_cmp(const void *a, const void *b)
+{
+    const s_bad_t *x = a, *y = b;
+    return x->line < y->line ? -1 : x->line > y->line;
+}
+
+static int s_import(int argc, char **argv)
+{
+    s_options_t options;
+    int rc = s_options(argc, argv, s_help_import, &options);
+    if (rc)
+        return rc < 0 ? 0 : rc;
+    if (optind != argc - 1) {
+        fprintf(stderr, "kpctl directory import: give one FILE (or '-' for standard input); "
+                        "see --help\n");
+        return 2;
+    }
+    const char *path = argv[optind];
+    char err[S_ERR];
+    s_target_t target;
+    FILE *file = strcmp(path, "-") ? fopen(path, "r") : stdin;
+    if (!file) {
+        fprintf(stderr, "kpctl directory import: cannot open %s: %s\n", path, strerror(errno));
+        return 1;
+    }
+    s_import_t self = {.batch = kp_jsonl_batch_new()};
+    bool progress = isatty(STDERR_FILENO);
+    rc = s_read_file(&self, path, file, progress);
+    if (file != stdin)
+        fclose(file);
+    if (rc) {
+        fprintf(stderr, "kpctl directory import: cannot read %s: %s\n", path, strerror(errno));
+        rc = 1;
+        goto done;
+    }
+    size_t records = kp_jsonl_batch_size(self.batch), applied = 0;
+    uint64_t seq = 0;
+    if (self.bad.count && !options.skip_bad) {
+        if (options.json)
+            s_import_json(path, &self, 0, false, 0, "bad lines; nothing imported");
+        s_print_bad(&self.bad, stderr);
+        fprintf(stderr,
+                "kpctl directory import: %zu bad line%s in %s; nothing imported. Fix them, or "
+                "use --skip-bad to import the %zu good ones.\n",
+                self.bad.count, self.bad.count == 1 ? "" : "s", path, records);
+        rc = 1;
+        goto done;
+    }
+    rc = s_target_open(&target, &options, true, err, sizeof err);
+    if (rc) {
+        fprintf(stderr, "kpctl directory import: %s\n", err);
+        goto done;
+    }
+    if (progress)
+        fprintf(stderr, "applying %zu records...", records);
+    size_t skipped_before = self.bad.count;
+    int applied_rc =
+        records ? s_import_apply(&self, &target, options.skip_bad, &applied, &seq, err, sizeof err)
+                : 0;
+    if (progress)
+        fprintf(stderr, "\r\033[K");
+    if (!records)
+        seq = target.dir ? kp_directory_seq(target.dir, NULL) : 0;
+    s_target_close(&target);
+    qsort(self.bad.items, self.bad.count, sizeof *self.bad.items, s_bad_cmp);
+    if (applied_rc) {
+        if (options.json)
+            s_import_json(path, &self, 0, false, 0, err);
+        if (self.bad.count > skipped_before || options.skip_bad)
+            s_print_bad(&self.bad, stderr);
+        else
+            fprintf(stderr, "%s\n", err);
+        fprintf(stderr, "kpctl directory import: %s was not imported; nothing changed.\n", path);
+        rc = 1;
+        goto done;
+    }
+    if (options.json)
+        s_import_json(path, &self, applied, true, seq, NULL);
+    else {
+        if (self.bad.count) {
+            s_print_bad(&self.bad, stderr);
+            fprintf(stderr, "kpctl directory import: skipped %zu bad line%s\n", self.bad.count,
+                    self.bad.count == 1 ? "" : "s");
+        }
+        printf("imported %zu record%s from %s (directory seq %" PRIu64 ")\n", applied,
+               applied == 1 ? "" : "s", path, seq);
+    }
+    rc = 0;
+done:
+    kp_jsonl_batch_destroy(&self.batch);
+    free(self.lines);
+    s_bad_free(&self.bad);
+    return rc;
+}
+
+//  ---------------------------------------------------------------------
+//  export, stats, person
+
+static int s_write_line(const char *line, size_t len, void *arg)
+{
+    FILE *out = arg;
+    if (fwrite(line, 1, len, out) != len || putc('\n', out) == EOF)
+        return -1;
+    return 0;
+}
+
+static int s_export(int argc, char **argv)
+{
+    s_options_t options;
+    int rc = s_options(argc, argv, s_help_export, &options);
+    if (rc)
+        return rc < 0 ? 0 : rc;
+    if (optind != argc) {
+        fprintf(stderr, "kpctl directory export: unexpected argument '%s'; see --help\n",
+                argv[optind]);
+        return 2;
+    }
+    char err[S_ERR];
+    s_target_t target;
+    if ((rc = s_target_open(&target, &options, false, err, sizeof err))) {
+        fprintf(stderr, "kpctl directory export: %s\n", err);
+        return rc;
+    }
+    FILE *out = options.output ? fopen(options.output, "w") : stdout;
+    if (!out) {
+        fprintf(stderr, "kpctl directory export: cannot write %s: %s\n", options.output,
+                strerror(errno));
+        s_target_close(&target);
+        return 1;
+    }
+    if (target.dir) {
+        //  Stream locally: a million persons need not sit in memory.
+        MDB_txn *txn = kp_directory_read_begin(target.dir, err, sizeof err);
+        if (txn) {
+            rc = kp_dirreport_export_each(target.dir, txn, s_write_line, out);
+            if (rc)
+                snprintf(err, sizeof err, "%s", strerror(errno));
+            kp_directory_read_end(&txn);
+        } else
+            rc = -1;
+    } else {
+        char *text = s_target_read(&target, "directory.export", NULL, err, sizeof err);
+        rc = text && fputs(text, out) != EOF ? 0 : -1;
+        if (text && rc)
+            snprintf(err, sizeof err, "%s", strerror(errno));
+        free(text);
+    }
+    if (fflush(out) || ferror(out)) {
+        if (!rc)
+            snprintf(err, sizeof err, "%s", strerror(errno));
+        rc = -1;
+    }
+    if (out != stdout && fclose(out) && !rc) {
+        snprintf(err, sizeof err, "%s", strerror(errno));
+        rc = -1;
+    }
+    s_target_close(&target);
+    if (rc) {
+        fprintf(stderr, "kpctl directory export: %s\n", err);
+        return 1;
+    }
+    return 0;
+}
+
+static void s_stats_text(kp_directory_t *dir)
+{
+    char err[S_ERR];
+    MDB_txn *txn = kp_directory_read_begin(dir, err, sizeof err);
+    kp_directory_counts_t c;
+    if (!txn || kp_directory_counts(dir, txn, &c)) {
+        kp_directory_read_end(&txn);
+        fprintf(stderr, "kpctl directory stats: %s\n", err);
+        return;
+    }
+    printf("sequence        %" PRIu64 "\n", kp_directory_seq(dir, txn));
+    printf("file size       %.1f MiB\n", (double)kp_directory_file_size(dir) / (1 << 20));
+    printf("institutions    %zu\nusers           %zu\nauthorizations  %zu\nlegal           "
+           "%zu\navailability    %zu\npersons         %zu entries\nmaintenance     %zu\n",
+           c.institutions, c.users, c.authorizations, c.legal, c.availability, c.persons,
+           c.maintenance);
+    kp_directory_read_end(&txn);
+}
+
+//  Text output reads the local directory through the same report text,
+//  line by line: "sector": numbers follow a fixed shape.
+static void s_stats_sectors(const char *json)
+{
+    const char *p = strstr(json, "\"distinct_persons\":");
+    if (p)
+        printf("distinct people %llu\n", strtoull(p + 19, NULL, 10));
+    printf("persons by sector:\n");
+    for (p = json; (p = strstr(p, "{\"sector\":")); p++) {
+        unsigned long sector = strtoul(p + 10, NULL, 10);
+        const char *persons = strstr(p, "\"persons\":"), *entries = strstr(p, "\"entries\":");
+        if (!persons || !entries)
+            break;
+        printf("  sector %-6lu %10llu persons %10llu entries\n", sector,
+               strtoull(persons + 10, NULL, 10), strtoull(entries + 10, NULL, 10));
+    }
+}
+
+static int s_stats(int argc, char **argv)
+{
+    s_options_t options;
+    int rc = s_options(argc, argv, s_help_stats, &options);
+    if (rc)
+        return rc < 0 ? 0 : rc;
+    if (optind != argc) {
+        fprintf(stderr, "kpctl directory stats: unexpected argument '%s'; see --help\n",
+                argv[optind]);
+        return 2;
+    }
+    char err[S_ERR];
+    s_target_t target;
+    if ((rc = s_target_open(&target, &options, false, err, sizeof err))) {
+        fprintf(stderr, "kpctl directory stats: %s\n", err);
+        return rc;
+    }
+    char *text = s_target_read(&target, "directory.stats", NULL, err, sizeof err);
+    if (!text) {
+        fprintf(stderr, "kpctl directory stats: %s\n", err);
+        s_target_close(&target);
+        return 1;
+    }
+    if (options.json || !target.dir)
+        puts(text);
+    else {
+        s_stats_text(target.dir);
+        s_stats_sectors(text);
+    }
+    free(text);
+    s_target_close(&target);
+    return 0;
+}
+
+static int s_person_line(const kp_person_entry_t *entry, void *arg)
+{
+    void **ctx = arg;
+    kp_directory_t *dir = ctx[0];
+    MDB_txn *txn = ctx[1];
+    char from[11], to[11];
+    kp_date_format(entry->from, from);
+    kp_date_format(entry->to, to);
+    kp_institution_view_t inst;
+    bool named = kp_directory_institution(dir, txn, entry->kbo, &inst) == 0;
+    printf("  sector %-4u type %-4u capacity %-4u %s  %s..%s  %.*s\n", entry->sector, entry->type,
+           entry->capacity, entry->kbo, from, to, named ? (int)inst.name_len : 9,
+           named ? inst.name : "(unknown)");
+    (*(size_t *)ctx[2])++;
+    return 0;
+}
+
+static int s_person_text(kp_directory_t *dir, const char *insz)
+{
+    char err[S_ERR];
+    MDB_txn *txn = kp_directory_read_begin(dir, err, sizeof err);
+    if (!txn) {
+        fprintf(stderr, "kpctl directory person: %s\n", err);
+        return 1;
+    }
+    size_t count = 0;
+    void *ctx[3] = {dir, txn, &count};
+    printf("%s:\n", insz);
+    kp_directory_person_each(dir, txn, insz, s_person_line, ctx);
+    if (!count)
+        printf("  no entries: nobody holds a file on this person\n");
+    kp_directory_read_end(&txn);
+    return 0;
+}
+
+static int s_person(int argc, char **argv)
+{
+    s_options_t options;
+    int rc = s_options(argc, argv, s_help_person, &options);
+    if (rc)
+        return rc < 0 ? 0 : rc;
+    if (optind != argc - 1) {
+        fprintf(stderr, "kpctl directory person: give one INSZ; see --help\n");
+        return 2;
+    }
+    const char *insz = argv[optind];
+    if (!kp_insz_valid(insz)) {
+        fprintf(stderr,
+                "kpctl directory person: invalid INSZ '%s': want 11 digits with a valid mod-97 "
+                "check\n",
+                insz);
+        return 2;
+    }
+    char err[S_ERR];
+    s_target_t target;
+    if ((rc = s_target_open(&target, &options, false, err, sizeof err))) {
+        fprintf(stderr, "kpctl directory person: %s\n", err);
+        return rc;
+    }
+    if (target.dir && !options.json)
+        rc = s_person_text(target.dir, insz);
+    else {
+        char *text = s_target_read(&target, "directory.person", insz, err, sizeof err);
+        if (text)
+            puts(text);
+        else
+            fprintf(stderr, "kpctl directory person: %s\n", err);
+        rc = text ? 0 : 1;
+        free(text);
+    }
+    s_target_close(&target);
+    return rc;
+}
 
 int kpctl_directory(int argc, char **argv)
 {
-    (void)argc;
-    fprintf(stderr, "kpctl %s: not implemented yet\n", argv[0]);
-    return 1;
+    static const struct {
+        const char *name;
+        int (*run)(int argc, char **argv);
+    } commands[] = {
+        {"import", s_import}, {"export", s_export}, {"stats", s_stats}, {"person", s_person}};
+    if (argc < 2) {
+        s_usage(stderr);
+        return 2;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        s_usage(stdout);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (!strcmp(argv[1], commands[i].name))
+            return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "kpctl directory: unknown command '%s'; 'kpctl directory --help' lists them\n",
+            argv[1]);
+    return 2;
 }

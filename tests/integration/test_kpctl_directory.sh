@@ -1,0 +1,104 @@
+#!/bin/sh
+# kpctl directory against real folders: the real kpctl binary (env KPCTL)
+# and the sample directory (env KP_SOURCE_ROOT).
+set -u
+: "${KPCTL:?set KPCTL to the kpctl binary}"
+: "${KP_SOURCE_ROOT:?set KP_SOURCE_ROOT to the source tree}"
+SAMPLE="$KP_SOURCE_ROOT/cluster-config/sample-directory.jsonl"
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/kpctl-dir-XXXXXX")
+trap 'rm -rf "$WORK"' EXIT
+passed=0
+failed=0
+
+ok() { passed=$((passed + 1)); echo "ok - $1"; }
+bad() { failed=$((failed + 1)); echo "not ok - $1"; }
+# expect CODE NAME COMMAND...: runs COMMAND, output in $WORK/out and $WORK/err
+expect() {
+    want=$1; name=$2; shift 2
+    "$@" >"$WORK/out" 2>"$WORK/err"
+    got=$?
+    if [ "$got" -eq "$want" ]; then ok "$name (exit $got)"; else
+        bad "$name: exit $got, wanted $want"; sed 's/^/    /' "$WORK/err"; fi
+}
+has() { # has FILE TEXT NAME
+    if grep -qF -- "$2" "$1"; then ok "$3"; else bad "$3: no '$2' in:"; sed 's/^/    /' "$1"; fi
+}
+
+A="$WORK/a"
+expect 0 "import the sample" "$KPCTL" directory import "$SAMPLE" --data "$A"
+has "$WORK/out" "imported 70 records" "import tells how many records"
+expect 0 "stats --json" "$KPCTL" directory stats --data "$A" --json
+has "$WORK/out" '"seq":1,' "stats shows seq 1"
+has "$WORK/out" '"institutions":8,' "stats counts institutions"
+has "$WORK/out" '"persons":34,' "stats counts person entries"
+has "$WORK/out" '"distinct_persons":19' "stats counts distinct people"
+has "$WORK/out" '{"sector":6,"persons":9,"entries":9}' "stats counts persons per sector"
+
+# One bad line (line 12): nothing changes, the line is named.
+awk 'NR == 12 { sub(/"table":"user"/, "\"table\":\"usr\"") } { print }' "$SAMPLE" >"$WORK/bad.jsonl"
+sed -i 's/85073003328/85073003327/' "$WORK/bad.jsonl"
+expect 1 "import with bad lines fails" "$KPCTL" directory import "$WORK/bad.jsonl" --data "$A"
+has "$WORK/err" "line 12: unknown table 'usr'" "the bad table is named with its line"
+has "$WORK/err" "invalid INSZ '85073003327'" "the bad INSZ is named"
+has "$WORK/err" "nothing imported" "the user is told nothing changed"
+"$KPCTL" directory stats --data "$A" --json >"$WORK/out"
+has "$WORK/out" '"seq":1,' "a failed import leaves seq alone"
+B0="$WORK/never"
+expect 1 "a failed import into a new folder" "$KPCTL" directory import "$WORK/bad.jsonl" --data "$B0"
+if [ ! -e "$B0/data.mdb" ]; then ok "no directory made by a failed import"; else bad "directory made"; fi
+
+# --skip-bad applies the good lines and lists the skipped ones.
+S="$WORK/s"
+expect 0 "import --skip-bad" "$KPCTL" directory import "$WORK/bad.jsonl" --data "$S" --skip-bad
+has "$WORK/err" "line 12: unknown table 'usr'" "skipped line is listed"
+has "$WORK/err" "skipped" "skipping is said"
+"$KPCTL" directory stats --data "$S" --json >"$WORK/out"
+has "$WORK/out" '"users":5,' "good lines were applied, the bad user not"
+expect 0 "import --skip-bad --json" "$KPCTL" directory import "$WORK/bad.jsonl" --data "$S" --skip-bad --json
+has "$WORK/out" '"ok":true' "json outcome says ok"
+has "$WORK/out" '{"line":12,"reason":"unknown table' "json outcome lists the skipped line"
+
+# A delete of an absent record stops the whole import, named by line.
+printf '%s\n' '{"table":"availability","message":"Q1","sector":1,"type":1}' \
+    '{"op":"delete","table":"user","id":"nobody"}' >"$WORK/del.jsonl"
+expect 1 "delete of an absent record fails" "$KPCTL" directory import "$WORK/del.jsonl" --data "$A"
+has "$WORK/err" "line 2: cannot delete user 'nobody'" "the absent record is named with its line"
+
+# Export, import into a fresh folder, export again: the same bytes.
+expect 0 "export" "$KPCTL" directory export --data "$A" --output "$WORK/export1.jsonl"
+B="$WORK/b"
+expect 0 "import the export" "$KPCTL" directory import "$WORK/export1.jsonl" --data "$B"
+"$KPCTL" directory export --data "$B" >"$WORK/export2.jsonl"
+if cmp -s "$WORK/export1.jsonl" "$WORK/export2.jsonl"; then ok "export/import round trip"
+else bad "export/import round trip differs"; diff "$WORK/export1.jsonl" "$WORK/export2.jsonl" | head; fi
+if [ "$(sort "$SAMPLE" | md5sum)" = "$(sort "$WORK/export1.jsonl" | md5sum)" ]; then
+    ok "the export holds exactly the sample's records"; else bad "export differs from the sample"; fi
+
+# One person.
+expect 0 "person" "$KPCTL" directory person 85073003328 --data "$A"
+has "$WORK/out" "Rijksdienst voor Sociale Zekerheid" "person names the institutions"
+expect 0 "person --json" "$KPCTL" directory person 85073003328 --data "$A" --json
+has "$WORK/out" '{"sector":25,"type":0,"capacity":2,"kbo":"0206731645","name":"Rijksdienst voor Sociale Zekerheid","from":"2008-09-01","to":"9999-12-31"}' "person --json gives the entries"
+expect 0 "person held by nobody" "$KPCTL" directory person 75123199921 --data "$A" --json
+has "$WORK/out" '"entries":[]' "no entries"
+expect 2 "person with a bad INSZ" "$KPCTL" directory person 85073003327 --data "$A"
+has "$WORK/err" "invalid INSZ" "the bad INSZ is named"
+
+# Usage and errors.
+expect 0 "directory --help" "$KPCTL" directory --help
+for c in import export stats person; do
+    expect 0 "$c --help" "$KPCTL" directory $c --help
+done
+expect 2 "no sub-command" "$KPCTL" directory
+expect 2 "unknown sub-command" "$KPCTL" directory frobnicate
+expect 2 "unknown option" "$KPCTL" directory stats --data "$A" --colour
+expect 2 "no target" "$KPCTL" directory stats
+has "$WORK/err" "--data DIR" "the fix is named"
+expect 2 "import without a file" "$KPCTL" directory import --data "$A"
+expect 1 "stats of a missing folder" "$KPCTL" directory stats --data "$WORK/missing"
+has "$WORK/err" "no directory in" "the missing folder is named"
+expect 1 "import of a missing file" "$KPCTL" directory import "$WORK/none.jsonl" --data "$A"
+has "$WORK/err" "cannot open" "the missing file is named"
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
