@@ -14,6 +14,33 @@
     (sector, type) provides the message type. A legal-framework request
     without a person goes to every institution of each (sector, type) that
     provides the message type. No provider: NO_DATA.
+
+    Validation comes before any lookup; the first rule that fails names the
+    reason (verdict INVALID):
+      1. message absent, empty or over KP_CONTROL_MAX_NAME bytes,
+         or user / legal_framework over that length    INVALID_REQUEST
+      2. date present and not a strict YYYY-MM-DD        INVALID_DATE
+      3. person present and not a valid INSZ             INVALID_INSZ
+      4. legal request whose kbo is present and invalid  INVALID_KBO
+      5. legal request (legal_framework present) without a non-empty
+         framework, or without kbo and without both sector and type;
+         other requests without user, sector, type, capacity and
+         person                                          INVALID_REQUEST
+    A malformed value is reported before a missing one because it tells
+    the caller more. A string field is present when it is set at all: an
+    empty person, date or kbo is malformed, not absent. A legal request
+    with both kbo and (sector, type) is checked on its kbo; a request not
+    initiated on a legal framework ignores kbo.
+
+    requester_kbo: the user's institution (user requests, once the user is
+    found); for legal requests the kbo, else the user's institution if a
+    known user is named, else "". NO_DATA and ALLOW carry REASON_NONE.
+
+    Cost: check 3 and the routing of a person share one pass over that
+    person's entries, so an allowed user request is one lookup each in
+    the user and authorization tables, one descent into the person table,
+    and one availability lookup per distinct (sector, type) of the
+    person's valid entries. The control allocates nothing itself.
 */
 #ifndef KP_CONTROL_H_INCLUDED
 #define KP_CONTROL_H_INCLUDED
@@ -27,8 +54,12 @@ typedef enum {
     KP_VERDICT_NO_DATA, //  allowed, but nobody holds the data
 } kp_verdict_t;
 
-//  More providers than this for one request are cut off and flagged.
+//  More providers than this for one request are cut off and flagged; the
+//  KP_MAX_PROVIDERS smallest KBOs are kept, so the cut is deterministic.
 #define KP_MAX_PROVIDERS 64
+
+//  Longest message type, user id or legal framework a request may name.
+#define KP_CONTROL_MAX_NAME 255
 
 typedef struct {
     kp_verdict_t verdict;
@@ -46,7 +77,9 @@ typedef struct {
 kp_verdict_t kp_control_decide(kp_directory_t *dir, MDB_txn *txn, const Kp__Request *request,
                                int32_t today, kp_decision_t *out);
 
-//  Wire and JSON names of the enums ("OK", "USER_UNKNOWN", ...).
+//  Wire and JSON names of the enums ("OK", "USER_UNKNOWN", ...), as in
+//  proto/kruispunt.proto; verdicts are "ALLOW", "DENY", "INVALID",
+//  "NO_DATA". An out-of-range value yields "UNKNOWN".
 const char *kp_status_name(Kp__Status status);
 const char *kp_reason_name(Kp__Reason reason);
 const char *kp_verdict_name(kp_verdict_t verdict);
