@@ -113,6 +113,8 @@ static long s_line(kp_nats_t *self)
 {
     const char *start = self->in + self->in_pos;
     size_t avail = self->in_len - self->in_pos;
+    if (avail == 0)
+        return -1; //  (and in may still be NULL)
     const char *nl = memchr(start, '\n', avail);
     if (!nl)
         return avail > S_MAX_LINE ? -2 : -1;
