@@ -1294,10 +1294,13 @@ int privlog_index_flush(privlog_t *self)
                      logindex_error(self->index));
     }
     //  Drop what is synced from the buffer; keep what waits for a sync.
+    if (!self->buf)
+        return rc;
     memmove(self->buf, self->buf + self->synced, self->len - self->synced);
     self->len -= self->synced;
     size_t keep = self->n_entries - self->entries_synced;
-    memmove(self->entries, self->entries + self->entries_synced, keep * sizeof *self->entries);
+    if (keep)
+        memmove(self->entries, self->entries + self->entries_synced, keep * sizeof *self->entries);
     for (size_t i = 0; i < keep; i++)
         self->entries[i].buf_off -= self->synced;
     self->n_entries = keep;
