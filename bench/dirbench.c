@@ -672,7 +672,9 @@ int main(int argc, char **argv)
         return 2;
     }
     char err[256];
-    kp_directory_t *dir = kp_directory_new(o.data, err, sizeof err);
+    char path[4096];
+    snprintf(path, sizeof path, "%s/directory", o.data); //  a node's data folder, as kpnode's
+    kp_directory_t *dir = kp_directory_new(path, err, sizeof err);
     if (!dir) {
         fprintf(stderr, "dirbench: %s: %s\n", o.data, err);
         return 1;

@@ -112,10 +112,8 @@ static int s_import(kp_local_t *self, char *err, size_t errlen)
     for (size_t i = 0; i < self->node_count; i++) {
         char what[64];
         snprintf(what, sizeof what, "import-%s", self->nodes[i].name);
-        //  kpnode keeps its directory in DATA/directory.
-        char data[PATH_MAX + 80];
-        snprintf(data, sizeof data, "%s/directory", self->nodes[i].data);
-        char *argv[] = {self->kpctl, "directory", "import", jsonl, "--data", data, NULL};
+        char *argv[] = {self->kpctl, "directory", "import", jsonl, "--data", self->nodes[i].data,
+                        NULL};
         if (s_run(self, argv, what, err, errlen))
             return -1;
     }

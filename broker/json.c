@@ -229,3 +229,46 @@ char *kp_json_take(kp_json_t *self)
     self->after_key = false;
     return text;
 }
+
+static void s_newline(FILE *out, int depth)
+{
+    fputc('\n', out);
+    for (int i = 0; i < depth; i++)
+        fputs("  ", out);
+}
+
+void kp_json_pretty(const char *json, FILE *out)
+{
+    int depth = 0;
+    bool quoted = false;
+    for (const char *at = json; *at; at++) {
+        char c = *at;
+        if (quoted) {
+            fputc(c, out);
+            if (c == '\\' && at[1])
+                fputc(*++at, out);
+            else if (c == '"')
+                quoted = false;
+        } else if (c == '"') {
+            quoted = true;
+            fputc(c, out);
+        } else if (c == '{' || c == '[') {
+            fputc(c, out);
+            //  Keep empty containers on one line.
+            if (at[1] == '}' || at[1] == ']')
+                fputc(*++at, out);
+            else
+                s_newline(out, ++depth);
+        } else if (c == '}' || c == ']') {
+            s_newline(out, --depth);
+            fputc(c, out);
+        } else if (c == ',') {
+            fputc(c, out);
+            s_newline(out, depth);
+        } else if (c == ':')
+            fputs(": ", out);
+        else
+            fputc(c, out);
+    }
+    fputc('\n', out);
+}

@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 
 typedef struct _kp_json_t kp_json_t;
@@ -41,5 +42,9 @@ const char *kp_json_text(kp_json_t *self);
 size_t kp_json_length(kp_json_t *self);
 //  Hands the buffer to the caller (free it with free) and empties self.
 char *kp_json_take(kp_json_t *self);
+
+//  Writes a JSON document with one member per line, indented, for people.
+//  The input is trusted to be JSON (from kp_json_t or a node).
+void kp_json_pretty(const char *json, FILE *out);
 
 #endif

@@ -12,12 +12,14 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdbool.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "admin.h"
 #include "commands.h"
 #include "config.h"
 #include "directory.h"
@@ -42,15 +44,13 @@ typedef struct {
 //  The target: a local folder or a node's admin socket
 
 typedef struct {
-    kp_directory_t *dir; //  local
-    zsock_t *admin;      //  remote
-    char endpoint[KP_CONFIG_TEXT];
-    int timeout_ms;
+    kp_directory_t *dir;   //  local
+    kpctl_admin_t *admin; //  remote
 } s_target_t;
 
 static bool s_is_directory_folder(const char *path)
 {
-    char file[4096];
+    char file[PATH_MAX + 16];
     struct stat st;
     snprintf(file, sizeof file, "%s/data.mdb", path);
     return stat(file, &st) == 0 && S_ISREG(st.st_mode);
@@ -61,94 +61,38 @@ static int s_target_open(s_target_t *self, const s_options_t *options, bool crea
                          size_t errlen)
 {
     memset(self, 0, sizeof *self);
-    self->timeout_ms = options->timeout_ms;
     if (options->data && options->cluster) {
         snprintf(err, errlen, "give either --data DIR or -c CLUSTER-FILE, not both");
         return 2;
     }
     if (options->data) {
-        if (!create && !s_is_directory_folder(options->data)) {
+        //  --data names the node's data folder, as for kpnode.
+        char path[PATH_MAX];
+        snprintf(path, sizeof path, "%s/directory", options->data);
+        if (!create && !s_is_directory_folder(path)) {
             snprintf(err, errlen,
-                     "no directory in %s (no data.mdb there); check the path, or make one with "
-                     "'kpctl directory import FILE --data %s'",
-                     options->data, options->data);
+                     "no directory in %.400s (no data.mdb there); check the path, or make one "
+                     "with 'kpctl directory import FILE --data %.400s'",
+                     path, options->data);
             return 1;
         }
-        self->dir = kp_directory_new(options->data, err, errlen);
+        self->dir = kp_directory_new(path, err, errlen);
         return self->dir ? 0 : 1;
     }
     if (!options->cluster) {
         snprintf(err, errlen,
-                 "no target: use --data DIR (a directory folder) or -c CLUSTER-FILE [--node NAME]");
+                 "no target: use --data DIR (a node's data folder) or -c CLUSTER-FILE [--node NAME]");
         return 2;
     }
-    kp_cluster_config_t config;
-    char reason[512];
-    if (kp_config_load(options->cluster, &config, reason, sizeof reason)) {
-        snprintf(err, errlen, "%s", reason);
-        return 1;
-    }
-    const kp_node_config_t *node = kp_config_node(&config, options->node);
-    if (!node) {
-        snprintf(err, errlen, "no node '%s' in %s; name one of its nodes with --node",
-                 options->node ? options->node : "", options->cluster);
-        return 1;
-    }
-    snprintf(self->endpoint, sizeof self->endpoint, "%s", node->admin);
-    self->admin = zsock_new(ZMQ_DEALER);
-    if (!self->admin || zsock_connect(self->admin, "%s", node->admin)) {
-        snprintf(err, errlen, "cannot connect to the admin endpoint %s of node %s", node->admin,
-                 node->name);
-        return 1;
-    }
-    zsock_set_linger(self->admin, 0);
-    return 0;
+    self->admin = kpctl_admin_new(options->cluster, options->node, options->timeout_ms, err,
+                                  errlen);
+    return self->admin ? 0 : 1;
 }
 
 static void s_target_close(s_target_t *self)
 {
     kp_directory_destroy(&self->dir);
-    zsock_destroy(&self->admin);
-}
-
-//  One request, one reply over the admin socket. Returns the reply (free
-//  it with kp__admin_reply__free_unpacked) or NULL with err filled.
-static Kp__AdminReply *s_remote(s_target_t *self, const Kp__AdminRequest *request, char *err,
-                                size_t errlen)
-{
-    size_t size = kp__admin_request__get_packed_size(request);
-    uint8_t *buffer = malloc(size ? size : 1);
-    if (!buffer) {
-        snprintf(err, errlen, "out of memory");
-        return NULL;
-    }
-    kp__admin_request__pack(request, buffer);
-    void *handle = zsock_resolve(self->admin);
-    int rc = zmq_send(handle, buffer, size, 0);
-    free(buffer);
-    zmq_pollitem_t item = {handle, 0, ZMQ_POLLIN, 0};
-    if (rc < 0 || zmq_poll(&item, 1, self->timeout_ms) <= 0) {
-        snprintf(err, errlen,
-                 "no answer from %s within %d ms; is the node running? (kpnode -c CLUSTER-FILE), "
-                 "or raise --timeout",
-                 self->endpoint, self->timeout_ms);
-        return NULL;
-    }
-    zmq_msg_t msg;
-    zmq_msg_init(&msg);
-    Kp__AdminReply *reply = NULL;
-    if (zmq_msg_recv(&msg, handle, 0) >= 0)
-        reply = kp__admin_reply__unpack(NULL, zmq_msg_size(&msg), zmq_msg_data(&msg));
-    zmq_msg_close(&msg);
-    if (!reply)
-        snprintf(err, errlen, "the node at %s sent an answer that is not an AdminReply",
-                 self->endpoint);
-    else if (!reply->has_status || reply->status != KP__STATUS__OK) {
-        snprintf(err, errlen, "%s", reply->error ? reply->error : "the node refused the command");
-        kp__admin_reply__free_unpacked(reply, NULL);
-        reply = NULL;
-    }
-    return reply;
+    kpctl_admin_destroy(&self->admin);
 }
 
 static int s_target_apply(s_target_t *self, const Kp__DirectoryUpdate *update, uint64_t *seq,
@@ -159,7 +103,7 @@ static int s_target_apply(s_target_t *self, const Kp__DirectoryUpdate *update, u
     Kp__AdminRequest request = KP__ADMIN_REQUEST__INIT;
     request.command = "directory.apply";
     request.update = (Kp__DirectoryUpdate *)update;
-    Kp__AdminReply *reply = s_remote(self, &request, err, errlen);
+    Kp__AdminReply *reply = kpctl_admin_call(self->admin, &request, err, errlen);
     if (!reply)
         return -1;
     *seq = reply->seq;
@@ -184,12 +128,7 @@ static char *s_target_read(s_target_t *self, const char *command, const char *ar
             snprintf(err, errlen, "cannot read the directory for %s", command);
         return text;
     }
-    Kp__AdminRequest request = KP__ADMIN_REQUEST__INIT;
-    request.command = (char *)command;
-    char *args[1] = {(char *)arg};
-    request.n_args = arg ? 1 : 0;
-    request.args = args;
-    Kp__AdminReply *reply = s_remote(self, &request, err, errlen);
+    Kp__AdminReply *reply = kpctl_admin_command(self->admin, command, arg, err, errlen);
     if (!reply)
         return NULL;
     char *text = strdup(reply->json ? reply->json : "");
@@ -202,7 +141,7 @@ static char *s_target_read(s_target_t *self, const char *command, const char *ar
 
 static const char *s_target_help =
     "target (one of):\n"
-    "  -d, --data DIR           a local directory folder (LMDB files)\n"
+    "  -d, --data DIR           a node's data folder (the directory is DIR/directory)\n"
     "  -c, --cluster FILE       a cluster file: go through a node's admin socket\n"
     "  -n, --node NAME          the node of the cluster file (default: the first)\n"
     "      --timeout MS         how long to wait for the node (default 120000)\n"

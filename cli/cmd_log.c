@@ -21,7 +21,8 @@
 #include "validate.h"
 
 typedef struct {
-    const char *data;
+    const char *data; //  the log folder: <--data>/log, or --log as given
+    char data_buf[4096];
     const char *pub;
     const char *person, *institution, *message;
     const char *out;
@@ -33,7 +34,7 @@ typedef struct {
 static void s_usage_log(FILE *out)
 {
     fprintf(out,
-            "usage: kpctl log COMMAND --data DIR [OPTIONS]\n\n"
+            "usage: kpctl log COMMAND (--data DIR | --log DIR) [OPTIONS]\n\n"
             "commands:\n"
             "  verify  [--from DATE --to DATE] [--pub FILE]   check CRCs, chain and signatures;\n"
             "                                                 name the first bad record\n"
@@ -47,7 +48,8 @@ static void s_usage_log(FILE *out)
             "  export  [--from DATE] [--to DATE] OUTDIR       copy segments so that verify works\n"
             "                                                 on the copy\n\n"
             "options:\n"
-            "  --data DIR   the node's log folder (<data>/log)\n"
+            "  --data DIR   a node's data folder (the log is DIR/log)\n"
+            "  --log DIR    a log folder itself, e.g. one made by export\n"
             "  --json       answer in JSON on stdout\n"
             "  --help       this text\n\n"
             "DATE is YYYY-MM-DD (UTC). Exit status: 0 ok, 1 failure (or the log does not\n"
@@ -66,6 +68,7 @@ static int s_parse(int argc, char **argv, s_args_t *a)
 {
     static const struct option options[] = {
         {"data", required_argument, NULL, 'd'},
+        {"log", required_argument, NULL, 'L'},
         {"from", required_argument, NULL, 'f'},
         {"to", required_argument, NULL, 't'},
         {"pub", required_argument, NULL, 'p'},
@@ -88,6 +91,10 @@ static int s_parse(int argc, char **argv, s_args_t *a)
     while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
         switch (c) {
         case 'd':
+            snprintf(a->data_buf, sizeof a->data_buf, "%s/log", optarg);
+            a->data = a->data_buf;
+            break;
+        case 'L':
             a->data = optarg;
             break;
         case 'f':
@@ -139,7 +146,7 @@ static int s_parse(int argc, char **argv, s_args_t *a)
         }
     }
     if (!a->data)
-        return s_usage_error("%s: --data DIR is missing (the node's <data>/log folder)", argv[0]);
+        return s_usage_error("%s: --data DIR (a node's data folder) or --log DIR is missing", argv[0]);
     if (a->from_day > a->to_day)
         return s_usage_error("%s: --from is after --to", argv[0]);
     return -1; //  go on
@@ -483,7 +490,7 @@ static int s_export(s_args_t *a, int argc, char **argv)
     if (a->json)
         printf("{\"ok\":true,\"segments\":%d}\n", n);
     else
-        printf("exported %d segment%s to %s; check it with 'kpctl log verify --data %s'\n", n,
+        printf("exported %d segment%s to %s; check it with 'kpctl log verify --log %s'\n", n,
                n == 1 ? "" : "s", argv[optind], argv[optind]);
     return 0;
 }

@@ -37,8 +37,10 @@ static int s_load_node(zconfig_t *item, kp_node_config_t *node, char *err, size_
     s_copy(node->client, sizeof node->client, zconfig_get(item, "client", ""));
     s_copy(node->worker, sizeof node->worker, zconfig_get(item, "worker", ""));
     s_copy(node->admin, sizeof node->admin, zconfig_get(item, "admin", ""));
-    const char *missing = !*node->client ? "client" : !*node->worker ? "worker"
-                          : !*node->admin ? "admin" : NULL;
+    const char *missing = !*node->client   ? "client"
+                          : !*node->worker ? "worker"
+                          : !*node->admin  ? "admin"
+                                           : NULL;
     if (missing) {
         snprintf(err, errlen, "node %s has no %s endpoint; add '%s = \"tcp://host:port\"'",
                  node->name, missing, missing);
@@ -55,14 +57,15 @@ static int s_load_node(zconfig_t *item, kp_node_config_t *node, char *err, size_
 static int s_load(zconfig_t *root, kp_cluster_config_t *out, char *err, size_t errlen)
 {
     uint64_t heartbeat, max_frame, deadline, retention;
-    if (s_number(root, "cluster/heartbeat", 1000, &heartbeat, err, errlen)
-        || s_number(root, "cluster/max-frame", 1 << 20, &max_frame, err, errlen)
-        || s_number(root, "cluster/deadline", 3000, &deadline, err, errlen)
-        || s_number(root, "cluster/log-retention-days", 3653, &retention, err, errlen))
+    if (s_number(root, "cluster/heartbeat", 1000, &heartbeat, err, errlen) ||
+        s_number(root, "cluster/max-frame", 1 << 20, &max_frame, err, errlen) ||
+        s_number(root, "cluster/deadline", 3000, &deadline, err, errlen) ||
+        s_number(root, "cluster/log-retention-days", 3653, &retention, err, errlen))
         return -1;
     if (heartbeat < 10 || deadline < 1 || max_frame < 1024) {
-        snprintf(err, errlen, "cluster: heartbeat >= 10 ms, deadline >= 1 ms and "
-                              "max-frame >= 1024 bytes, please");
+        snprintf(err, errlen,
+                 "cluster: heartbeat >= 10 ms, deadline >= 1 ms and "
+                 "max-frame >= 1024 bytes, please");
         return -1;
     }
     out->heartbeat_ms = (uint32_t)heartbeat;
@@ -91,8 +94,10 @@ int kp_config_load(const char *path, kp_cluster_config_t *out, char *err, size_t
 {
     memset(out, 0, sizeof *out);
     if (!zsys_file_exists(path)) {
-        snprintf(err, errlen, "cluster file '%s' not found; give one with -c FILE "
-                              "(cluster-config/single.cfg is an example)", path);
+        snprintf(err, errlen,
+                 "cluster file '%s' not found; give one with -c FILE "
+                 "(cluster-config/single.cfg is an example)",
+                 path);
         return -1;
     }
     zconfig_t *root = zconfig_load(path);

@@ -41,7 +41,7 @@ typedef struct {
     uint32_t heartbeat_ms;
     size_t max_frame;
     uint32_t deadline_ms;
-    char log_key[KP_CONFIG_TEXT];  //  "" when unset: checkpoints unsigned
+    char log_key[KP_CONFIG_TEXT]; //  "" when unset: checkpoints unsigned
     uint32_t log_retention_days;
     size_t node_count;
     kp_node_config_t nodes[KP_CONFIG_MAX_NODES];

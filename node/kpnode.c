@@ -1,5 +1,88 @@
-/*  kpnode - placeholder. */
-int main(void)
+/*  kpnode - the Kruispunt node daemon.
+
+    kpnode --config FILE [--name NODE] [--data DIR]
+*/
+#include <czmq.h>
+#include <getopt.h>
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "config.h"
+#include "node.h"
+
+static void s_usage(FILE *out)
 {
-    return 1;
+    fprintf(out, "usage: kpnode --config FILE [--name NODE] [--data DIR]\n"
+                 "\n"
+                 "Runs one Kruispunt node of the cluster described in FILE (ZPL; see\n"
+                 "cluster-config/single.cfg). The node serves institution clients, provider\n"
+                 "workers and operators on the endpoints of its entry in FILE until SIGINT\n"
+                 "or SIGTERM, then lets calls in flight finish and stops.\n"
+                 "\n"
+                 "  -c, --config FILE   the cluster file (required)\n"
+                 "  -n, --name NODE     which node of the cluster this is (default: the first)\n"
+                 "  -d, --data DIR      data folder (default: the node's 'data' in FILE); it\n"
+                 "                      holds DIR/directory and DIR/log\n"
+                 "      --unlogged      run without the privacy log (benchmarks of the log's\n"
+                 "                      own cost only; never in production)\n"
+                 "  -h, --help          this text\n");
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option options[] = {{"config", required_argument, NULL, 'c'},
+                                            {"name", required_argument, NULL, 'n'},
+                                            {"data", required_argument, NULL, 'd'},
+                                            {"help", no_argument, NULL, 'h'},
+                                            {NULL, 0, NULL, 0}};
+    const char *config_path = NULL, *name = NULL, *data = NULL;
+    bool unlogged = false;
+    int opt;
+    while ((opt = getopt_long(argc, argv, "c:n:d:h", options, NULL)) != -1) {
+        if (opt == 'c')
+            config_path = optarg;
+        else if (opt == 'n')
+            name = optarg;
+        else if (opt == 'd')
+            data = optarg;
+        else if (opt == 'u')
+            unlogged = true;
+        else if (opt == 'h') {
+            s_usage(stdout);
+            return 0;
+        } else {
+            s_usage(stderr);
+            return 2;
+        }
+    }
+    if (!config_path || optind != argc) {
+        fprintf(stderr, "kpnode: %s\n",
+                config_path ? "unexpected argument" : "--config FILE is required");
+        s_usage(stderr);
+        return 2;
+    }
+    char err[512];
+    kp_cluster_config_t cluster;
+    if (kp_config_load(config_path, &cluster, err, sizeof err)) {
+        fprintf(stderr, "kpnode: %s\n", err);
+        return 1;
+    }
+    const kp_node_config_t *me = kp_config_node(&cluster, name);
+    if (!me) {
+        fprintf(stderr, "kpnode: no node '%s' in %s; name one of its 'node' entries\n", name,
+                config_path);
+        return 1;
+    }
+    zsys_init();
+    zsys_set_logident("kpnode");
+    kp_node_t *node = kp_node_new(&cluster, me, data, unlogged, err, sizeof err);
+    if (!node) {
+        fprintf(stderr, "kpnode: %s\n", err);
+        return 1;
+    }
+    zsys_info("kpnode %s: serving clients on %s, workers on %s, admin on %s", me->name, me->client,
+              me->worker, me->admin);
+    int rc = kp_node_run(node);
+    kp_node_destroy(&node);
+    return rc;
 }

@@ -45,7 +45,7 @@ has "$WORK/err" "nothing imported" "the user is told nothing changed"
 has "$WORK/out" '"seq":1,' "a failed import leaves seq alone"
 B0="$WORK/never"
 expect 1 "a failed import into a new folder" "$KPCTL" directory import "$WORK/bad.jsonl" --data "$B0"
-if [ ! -e "$B0/data.mdb" ]; then ok "no directory made by a failed import"; else bad "directory made"; fi
+if [ ! -e "$B0/directory/data.mdb" ]; then ok "no directory made by a failed import"; else bad "directory made"; fi
 
 # --skip-bad applies the good lines and lists the skipped ones.
 S="$WORK/s"

@@ -1,0 +1,285 @@
+/*  flight.c - the requests a node has in flight. */
+#include "flight.h"
+
+#include <assert.h>
+#include <czmq.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct _kp_flight_t {
+    zhashx_t *by_id;     //  request id -> call
+    zhashx_t *by_ticket; //  ticket (uint64_t *) -> call
+    kp_call_t **heap;    //  min-heap on deadline_ms
+    size_t heap_size, heap_capacity;
+    uint64_t next_ticket;
+};
+
+static size_t s_ticket_hash(const void *key)
+{
+    uint64_t value = *(const uint64_t *)key;
+    value ^= value >> 33;
+    value *= 0xff51afd7ed558ccdULL;
+    value ^= value >> 33;
+    return (size_t)value;
+}
+
+static int s_ticket_compare(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+kp_flight_t *kp_flight_new(void)
+{
+    kp_flight_t *self = calloc(1, sizeof *self);
+    assert(self);
+    self->by_id = zhashx_new();
+    self->by_ticket = zhashx_new();
+    assert(self->by_id && self->by_ticket);
+    //  Tickets point into the parts that own them: no copies, no frees.
+    zhashx_set_key_hasher(self->by_ticket, s_ticket_hash);
+    zhashx_set_key_comparator(self->by_ticket, s_ticket_compare);
+    zhashx_set_key_duplicator(self->by_ticket, NULL);
+    zhashx_set_key_destructor(self->by_ticket, NULL);
+    self->next_ticket = 1;
+    return self;
+}
+
+static void s_call_free(kp_call_t *call)
+{
+    for (size_t i = 0; i < call->part_count; i++)
+        free(call->parts[i].payload);
+    free(call->parts);
+    kp__request__free_unpacked(call->request, NULL);
+    free(call->request_id);
+    free(call);
+}
+
+void kp_flight_destroy(kp_flight_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    kp_flight_t *self = *self_p;
+    for (size_t i = 0; i < self->heap_size; i++)
+        s_call_free(self->heap[i]);
+    zhashx_destroy(&self->by_id);
+    zhashx_destroy(&self->by_ticket);
+    free(self->heap);
+    free(self);
+    *self_p = NULL;
+}
+
+//  Heap helpers: calls know their slot so that any call can leave early.
+static void s_heap_swap(kp_flight_t *self, size_t a, size_t b)
+{
+    kp_call_t *call = self->heap[a];
+    self->heap[a] = self->heap[b];
+    self->heap[b] = call;
+    self->heap[a]->heap_index = a;
+    self->heap[b]->heap_index = b;
+}
+
+static void s_heap_up(kp_flight_t *self, size_t index)
+{
+    while (index > 0) {
+        size_t parent = (index - 1) / 2;
+        if (self->heap[parent]->deadline_ms <= self->heap[index]->deadline_ms)
+            break;
+        s_heap_swap(self, parent, index);
+        index = parent;
+    }
+}
+
+static void s_heap_down(kp_flight_t *self, size_t index)
+{
+    for (;;) {
+        size_t smallest = index, left = 2 * index + 1, right = left + 1;
+        if (left < self->heap_size &&
+            self->heap[left]->deadline_ms < self->heap[smallest]->deadline_ms)
+            smallest = left;
+        if (right < self->heap_size &&
+            self->heap[right]->deadline_ms < self->heap[smallest]->deadline_ms)
+            smallest = right;
+        if (smallest == index)
+            return;
+        s_heap_swap(self, smallest, index);
+        index = smallest;
+    }
+}
+
+kp_call_t *kp_flight_start(kp_flight_t *self, Kp__Request *request, const void *client,
+                           size_t client_size, const kp_decision_t *decision, int64_t now_us,
+                           int64_t deadline_ms)
+{
+    assert(client_size <= sizeof((kp_call_t *)0)->client);
+    kp_call_t *call = calloc(1, sizeof *call);
+    assert(call);
+    call->request_id = strdup(request->request_id ? request->request_id : "");
+    memcpy(call->client, client, client_size);
+    call->client_size = client_size;
+    call->request = request;
+    call->decision = *decision;
+    call->start_us = now_us;
+    call->deadline_ms = deadline_ms;
+    call->part_count = call->open_parts = decision->provider_count;
+    call->parts = calloc(call->part_count ? call->part_count : 1, sizeof *call->parts);
+    assert(call->parts);
+    for (size_t i = 0; i < call->part_count; i++)
+        memcpy(call->parts[i].kbo, decision->providers[i], sizeof call->parts[i].kbo);
+    zhashx_insert(self->by_id, call->request_id, call);
+    if (self->heap_size == self->heap_capacity) {
+        self->heap_capacity = self->heap_capacity ? 2 * self->heap_capacity : 64;
+        self->heap = realloc(self->heap, self->heap_capacity * sizeof *self->heap);
+        assert(self->heap);
+    }
+    call->heap_index = self->heap_size;
+    self->heap[self->heap_size++] = call;
+    s_heap_up(self, call->heap_index);
+    return call;
+}
+
+kp_call_t *kp_flight_find(kp_flight_t *self, const char *request_id)
+{
+    return (kp_call_t *)zhashx_lookup(self->by_id, request_id);
+}
+
+static void s_forget_ticket(kp_flight_t *self, kp_part_t *part)
+{
+    if (part->ticket) {
+        zhashx_delete(self->by_ticket, &part->ticket);
+        part->ticket = 0;
+    }
+    if (part->worker) {
+        kp_registry_worker_release(part->worker);
+        part->worker = NULL;
+    }
+}
+
+uint64_t kp_flight_dispatch(kp_flight_t *self, kp_call_t *call, size_t index,
+                            kp_registry_worker_t *worker)
+{
+    assert(index < call->part_count);
+    kp_part_t *part = &call->parts[index];
+    s_forget_ticket(self, part);
+    part->ticket = self->next_ticket++;
+    part->worker = worker;
+    part->waiting = worker == NULL;
+    if (worker)
+        kp_registry_worker_take(worker);
+    zhashx_insert(self->by_ticket, &part->ticket, call);
+    return part->ticket;
+}
+
+kp_call_t *kp_flight_by_ticket(kp_flight_t *self, uint64_t ticket, size_t *index)
+{
+    kp_call_t *call = (kp_call_t *)zhashx_lookup(self->by_ticket, &ticket);
+    if (!call)
+        return NULL;
+    for (size_t i = 0; i < call->part_count; i++)
+        if (call->parts[i].ticket == ticket) {
+            *index = i;
+            return call;
+        }
+    return NULL;
+}
+
+size_t kp_flight_close_part(kp_flight_t *self, kp_call_t *call, size_t index, Kp__Status status,
+                            const uint8_t *payload, size_t payload_size)
+{
+    kp_part_t *part = &call->parts[index];
+    assert(part->status == KP__STATUS__STATUS_UNSPECIFIED);
+    s_forget_ticket(self, part);
+    part->waiting = false;
+    part->status = status;
+    if (payload_size) {
+        part->payload = malloc(payload_size);
+        assert(part->payload);
+        memcpy(part->payload, payload, payload_size);
+        part->payload_size = payload_size;
+    }
+    return --call->open_parts;
+}
+
+kp_call_t *kp_flight_next_expired(kp_flight_t *self, int64_t now_ms)
+{
+    if (self->heap_size && self->heap[0]->deadline_ms <= now_ms)
+        return self->heap[0];
+    return NULL;
+}
+
+int64_t kp_flight_next_deadline(kp_flight_t *self)
+{
+    return self->heap_size ? self->heap[0]->deadline_ms : INT64_MAX;
+}
+
+Kp__Status kp_call_status(const kp_call_t *call)
+{
+    size_t ok = 0;
+    for (size_t i = 0; i < call->part_count; i++)
+        ok += call->parts[i].status == KP__STATUS__OK;
+    if (ok == call->part_count)
+        return KP__STATUS__OK;
+    if (call->part_count > 1 && ok > 0)
+        return KP__STATUS__PARTIAL;
+    //  Nothing came back: say why, the most telling reason first.
+    Kp__Status status = call->parts[0].status;
+    for (size_t i = 1; i < call->part_count; i++)
+        if (call->parts[i].status == KP__STATUS__TIMEOUT)
+            status = KP__STATUS__TIMEOUT;
+    return status == KP__STATUS__STATUS_UNSPECIFIED ? KP__STATUS__TIMEOUT : status;
+}
+
+void kp_flight_finish(kp_flight_t *self, kp_call_t **call_p)
+{
+    if (!call_p || !*call_p)
+        return;
+    kp_call_t *call = *call_p;
+    for (size_t i = 0; i < call->part_count; i++)
+        s_forget_ticket(self, &call->parts[i]);
+    size_t index = call->heap_index;
+    assert(index < self->heap_size && self->heap[index] == call);
+    s_heap_swap(self, index, --self->heap_size);
+    if (index < self->heap_size) {
+        s_heap_down(self, index);
+        s_heap_up(self, index);
+    }
+    if (zhashx_lookup(self->by_id, call->request_id) == call)
+        zhashx_delete(self->by_id, call->request_id);
+    s_call_free(call);
+    *call_p = NULL;
+}
+
+int kp_flight_each_on_worker(kp_flight_t *self, kp_registry_worker_t *worker, kp_part_fn *fn,
+                             void *arg)
+{
+    //  Collect first: fn may close parts, which changes the heap.
+    zlistx_t *found = zlistx_new();
+    for (size_t i = 0; i < self->heap_size; i++) {
+        kp_call_t *call = self->heap[i];
+        for (size_t p = 0; p < call->part_count; p++) {
+            kp_part_t *part = &call->parts[p];
+            bool open = part->status == KP__STATUS__STATUS_UNSPECIFIED;
+            if (open && part->ticket && part->worker == worker && (worker || part->waiting))
+                zlistx_add_end(found, (void *)(uintptr_t)part->ticket);
+        }
+    }
+    int rc = 0;
+    for (void *item = zlistx_first(found); item && !rc; item = zlistx_next(found)) {
+        size_t index;
+        kp_call_t *call = kp_flight_by_ticket(self, (uint64_t)(uintptr_t)item, &index);
+        if (call)
+            rc = fn(call, index, arg);
+    }
+    zlistx_destroy(&found);
+    return rc;
+}
+
+size_t kp_flight_size(kp_flight_t *self)
+{
+    return self->heap_size;
+}
+
+uint64_t kp_flight_last_ticket(kp_flight_t *self)
+{
+    return self->next_ticket - 1;
+}

@@ -1,0 +1,95 @@
+/*  flight.h - the requests a node has in flight.
+
+    A call is one client request that the control allowed: one part per
+    provider institution, each open until its worker answers, the worker is
+    found dead twice, or the deadline passes. Parts are named on the wire by
+    tickets, so that a reply can be matched to the exact dispatch it answers
+    and a stale or forged reply can be told apart. Deadlines sit in a binary
+    heap. No sockets; time comes from the caller. One thread only.
+*/
+#ifndef KP_FLIGHT_H_INCLUDED
+#define KP_FLIGHT_H_INCLUDED
+
+#include "control.h"
+#include "registry.h"
+
+typedef struct {
+    char kbo[KP_KBO_LEN + 1];
+    Kp__Status status;            //  STATUS_UNSPECIFIED while open
+    uint64_t ticket;              //  current dispatch, 0 if none
+    kp_registry_worker_t *worker; //  worker holding it, NULL if none
+    bool redispatched;            //  sent once more after a worker died
+    bool waiting;                 //  queued for a busy institution
+    uint8_t *payload;             //  owned
+    size_t payload_size;
+    char until[24]; //  end of a maintenance window, or ""
+} kp_part_t;
+
+typedef struct {
+    char *request_id;
+    unsigned char client[256]; //  routing identity of the client
+    size_t client_size;
+    Kp__Request *request; //  owned, as decoded
+    kp_decision_t decision;
+    int64_t start_us;
+    int64_t deadline_ms;
+    size_t part_count;
+    size_t open_parts;
+    kp_part_t *parts;
+    size_t heap_index;
+} kp_call_t;
+
+typedef struct _kp_flight_t kp_flight_t;
+
+kp_flight_t *kp_flight_new(void);
+//  Frees every call still in flight.
+void kp_flight_destroy(kp_flight_t **self_p);
+
+//  Starts a call for request (taking ownership) with one open part per
+//  provider of decision.
+kp_call_t *kp_flight_start(kp_flight_t *self, Kp__Request *request, const void *client,
+                           size_t client_size, const kp_decision_t *decision, int64_t now_us,
+                           int64_t deadline_ms);
+
+//  The call in flight with this request id, or NULL.
+kp_call_t *kp_flight_find(kp_flight_t *self, const char *request_id);
+
+//  Gives part index of call a new ticket on worker (NULL while it waits
+//  for one) and returns the ticket.
+uint64_t kp_flight_dispatch(kp_flight_t *self, kp_call_t *call, size_t index,
+                            kp_registry_worker_t *worker);
+
+//  The call and part a ticket stands for, or NULL.
+kp_call_t *kp_flight_by_ticket(kp_flight_t *self, uint64_t ticket, size_t *index);
+
+//  Closes an open part with status (copying payload), releases its worker
+//  and forgets its ticket. Returns the call's open part count.
+size_t kp_flight_close_part(kp_flight_t *self, kp_call_t *call, size_t index, Kp__Status status,
+                            const uint8_t *payload, size_t payload_size);
+
+//  A call whose deadline is at or before now, or NULL.
+kp_call_t *kp_flight_next_expired(kp_flight_t *self, int64_t now_ms);
+
+//  The earliest deadline in flight, or INT64_MAX.
+int64_t kp_flight_next_deadline(kp_flight_t *self);
+
+//  The status the client sees, from the parts: OK when all are OK; for an
+//  integrated service PARTIAL when some are OK; else the parts' status.
+Kp__Status kp_call_status(const kp_call_t *call);
+
+//  Removes the call and frees it; nulls the caller's pointer.
+void kp_flight_finish(kp_flight_t *self, kp_call_t **call_p);
+
+//  Calls fn for every open part held by worker (or waiting, when worker is
+//  NULL) until fn returns non-zero.
+typedef int(kp_part_fn)(kp_call_t *call, size_t index, void *arg);
+int kp_flight_each_on_worker(kp_flight_t *self, kp_registry_worker_t *worker, kp_part_fn *fn,
+                             void *arg);
+
+size_t kp_flight_size(kp_flight_t *self);
+
+//  The last ticket handed out: a reply with a ticket at or below it that
+//  is no longer open is late (its call ended), not forged.
+uint64_t kp_flight_last_ticket(kp_flight_t *self);
+
+#endif

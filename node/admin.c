@@ -1,0 +1,141 @@
+/*  admin.c - the node's answers to operators. */
+#include "admin.h"
+
+#include <czmq.h>
+#include <string.h>
+
+#include "dirreport.h"
+#include "json.h"
+
+static int s_worker_json(kp_registry_worker_t *worker, void *arg)
+{
+    kp_json_t *json = (kp_json_t *)arg;
+    kp_json_object_open(json);
+    kp_json_kv_string(json, "kbo", kp_registry_worker_kbo(worker));
+    kp_json_key(json, "messages");
+    kp_json_array_open(json);
+    for (size_t i = 0; i < kp_registry_worker_message_count(worker); i++)
+        kp_json_string(json, kp_registry_worker_message(worker, i));
+    kp_json_array_close(json);
+    kp_json_kv_uint(json, "concurrency", kp_registry_worker_concurrency(worker));
+    kp_json_kv_uint(json, "outstanding", kp_registry_worker_outstanding(worker));
+    kp_json_object_close(json);
+    return 0;
+}
+
+static char *s_status(kp_admin_context_t *context, MDB_txn *txn)
+{
+    kp_json_t *json = kp_json_new();
+    kp_json_object_open(json);
+    kp_json_kv_string(json, "node", context->me->name);
+    kp_json_kv_string(json, "site", context->me->site);
+    kp_json_kv_string(json, "cluster", context->cluster->name);
+    kp_json_kv_uint(json, "uptime_s", (uint64_t)(zclock_mono() - context->started_ms) / 1000);
+    kp_json_kv_uint(json, "directory_seq", kp_directory_seq(context->directory, txn));
+    kp_json_kv_uint(json, "in_flight", kp_flight_size(context->flight));
+    kp_json_key(json, "workers");
+    kp_json_array_open(json);
+    kp_registry_each(context->workers, s_worker_json, json);
+    kp_json_array_close(json);
+    kp_stats_json(context->stats, json);
+    kp_json_object_close(json);
+    char *text = kp_json_take(json);
+    kp_json_destroy(&json);
+    return text;
+}
+
+static int s_window_json(const Kp__DirectoryRecord *record, void *arg)
+{
+    kp_json_t *json = (kp_json_t *)arg;
+    const Kp__Maintenance *m = record->maintenance;
+    if (!m)
+        return 0;
+    kp_json_object_open(json);
+    kp_json_kv_uint(json, "id", m->id);
+    kp_json_kv_string(json, "kbo", m->kbo);
+    kp_json_kv_string(json, "message", m->message);
+    kp_json_kv_string(json, "from", m->from);
+    kp_json_kv_string(json, "to", m->to);
+    kp_json_kv_string(json, "reason", m->reason);
+    kp_json_object_close(json);
+    return 0;
+}
+
+static char *s_maintenance_list(kp_admin_context_t *context, MDB_txn *txn)
+{
+    kp_json_t *json = kp_json_new();
+    kp_json_array_open(json);
+    kp_directory_maintenance_each(context->directory, txn, NULL, s_window_json, json);
+    kp_json_array_close(json);
+    char *text = kp_json_take(json);
+    kp_json_destroy(&json);
+    return text;
+}
+
+static char *s_apply(kp_admin_context_t *context, const Kp__AdminRequest *request, uint64_t *seq,
+                     char *err, size_t errlen)
+{
+    if (!request->update) {
+        snprintf(err, errlen, "directory.apply needs an update");
+        return NULL;
+    }
+    if (kp_directory_apply(context->directory, request->update, seq, err, errlen))
+        return NULL;
+    char *text = malloc(64);
+    if (text)
+        snprintf(text, 64, "{\"seq\":%llu,\"ops\":%zu}", (unsigned long long)*seq,
+                 request->update->n_ops);
+    return text;
+}
+
+static char *s_checked(char *text, char *err, size_t errlen)
+{
+    if (!text)
+        snprintf(err, errlen, "the directory could not be read; see the node's log");
+    return text;
+}
+
+static char *s_read_command(kp_admin_context_t *context, const Kp__AdminRequest *request,
+                            MDB_txn *txn, char *err, size_t errlen)
+{
+    const char *command = request->command;
+    if (!strcmp(command, "status"))
+        return s_status(context, txn);
+    if (!strcmp(command, "maintenance.list"))
+        return s_maintenance_list(context, txn);
+    if (!strcmp(command, "directory.stats"))
+        return s_checked(kp_dirreport_stats(context->directory, txn), err, errlen);
+    if (!strcmp(command, "directory.export"))
+        return s_checked(kp_dirreport_export(context->directory, txn), err, errlen);
+    if (!strcmp(command, "directory.person")) {
+        if (request->n_args != 1 || !kp_insz_valid(request->args[0])) {
+            snprintf(err, errlen, "directory.person needs one valid INSZ (11 digits, mod-97)");
+            return NULL;
+        }
+        return s_checked(kp_dirreport_person(context->directory, txn, request->args[0]), err,
+                         errlen);
+    }
+    snprintf(err, errlen,
+             "unknown admin command '%s'; this node knows status, directory.apply, "
+             "directory.stats, directory.person, directory.export, maintenance.list",
+             command);
+    return NULL;
+}
+
+char *kp_admin_handle(kp_admin_context_t *context, const Kp__AdminRequest *request, uint64_t *seq,
+                      char *err, size_t errlen)
+{
+    if (!request->command) {
+        snprintf(err, errlen, "the admin request names no command");
+        return NULL;
+    }
+    if (!strcmp(request->command, "directory.apply"))
+        return s_apply(context, request, seq, err, errlen);
+    MDB_txn *txn = kp_directory_read_begin(context->directory, err, errlen);
+    if (!txn)
+        return NULL;
+    *seq = kp_directory_seq(context->directory, txn);
+    char *text = s_read_command(context, request, txn, err, errlen);
+    kp_directory_read_end(&txn);
+    return text;
+}

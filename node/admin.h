@@ -1,0 +1,33 @@
+/*  admin.h - the node's answers to operators (kpctl over the admin socket).
+
+    Commands: "status", "directory.apply" (the request's update goes
+    through kp_directory_apply, the one way to change the directory),
+    "directory.stats", "directory.person" (args: INSZ), "directory.export",
+    "maintenance.list". See proto/PROTOCOL.md.
+*/
+#ifndef KP_ADMIN_H_INCLUDED
+#define KP_ADMIN_H_INCLUDED
+
+#include "config.h"
+#include "directory.h"
+#include "flight.h"
+#include "stats.h"
+#include "registry.h"
+
+//  What a command may look at; borrowed from the node for one call.
+typedef struct {
+    kp_directory_t *directory;
+    kp_registry_t *workers;
+    kp_flight_t *flight;
+    kp_stats_t *stats;
+    const kp_cluster_config_t *cluster;
+    const kp_node_config_t *me;
+    int64_t started_ms;
+} kp_admin_context_t;
+
+//  Runs one command. Returns its JSON answer (free it), or NULL with the
+//  problem and its fix in err. *seq gets the directory's sequence number.
+char *kp_admin_handle(kp_admin_context_t *context, const Kp__AdminRequest *request, uint64_t *seq,
+                      char *err, size_t errlen);
+
+#endif

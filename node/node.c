@@ -1,0 +1,890 @@
+/*  node.c - the Kruispunt node's event loop.
+
+    One thread, one zmq_poll over three ROUTER sockets. Each turn of the
+    loop renews one LMDB read transaction, drains what arrived (a bounded
+    number of messages per socket, so that no side starves the others),
+    then runs the timers: deadlines, heartbeats, dead workers.
+*/
+#include "node.h"
+
+#include <czmq.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "admin.h"
+#include "control.h"
+#include "directory.h"
+#include "flight.h"
+#include "logger.h"
+#include "outbox.h"
+#include "replay.h"
+#include "stats.h"
+#include "registry.h"
+
+#define KP_BATCH 256       //  messages per socket per turn
+#define KP_ID_MAX 256      //  routing identities are at most this long
+#define KP_REPLAY_MS 60000 //  retried ids are answered from memory this long
+#define KP_REPLAY_MAX 1000000
+#define KP_MAX_DEADLINE_MS 600000 //  a client cannot hold the node longer
+#define KP_GRACE_MS 2000          //  on shutdown, in-flight calls get this long
+
+struct _kp_node_t {
+    kp_cluster_config_t cluster;
+    kp_node_config_t me;
+    kp_directory_t *directory;
+    MDB_txn *txn;
+    zsock_t *clients;
+    zsock_t *workers;
+    zsock_t *admin;
+    kp_registry_t *registry;
+    kp_flight_t *flight;
+    kp_replay_t *replay;
+    kp_stats_t *stats;
+    logger_t *logger; //  the privacy log; NULL only when run unlogged
+    kp_outbox_t *outbox;
+    bool log_failed;
+    zlistx_t *waiting; //  tickets of parts waiting for a busy institution
+    int64_t started_ms;
+    int64_t next_heartbeat_ms;
+    bool stopping;
+};
+
+//  A frame as received from a ROUTER: who sent it, and its one body.
+typedef struct {
+    unsigned char identity[KP_ID_MAX];
+    size_t identity_size;
+    zmq_msg_t body;
+    int frames; //  body frames, not counting the identity
+} s_input_t;
+
+static void s_dispatch_part(kp_node_t *self, kp_call_t *call, size_t index);
+static void s_complete(kp_node_t *self, kp_call_t *call);
+
+//  ---------------------------------------------------------------------
+//  Construction
+
+static zsock_t *s_bind(const char *endpoint, const char *what, size_t max_msg, char *err,
+                       size_t errlen)
+{
+    zsock_t *sock = zsock_new(ZMQ_ROUTER);
+    if (!sock) {
+        snprintf(err, errlen, "cannot make the %s socket: %s", what, zmq_strerror(zmq_errno()));
+        return NULL;
+    }
+    zsock_set_sndhwm(sock, 100000);
+    zsock_set_rcvhwm(sock, 100000);
+    zsock_set_linger(sock, 0);
+    //  libzmq drops a peer that sends more than this; between max-frame and
+    //  this, the node still reads the frame and answers FRAME_TOO_LARGE.
+    zsock_set_maxmsgsize(sock, (int)(max_msg > INT32_MAX ? INT32_MAX : max_msg));
+    if (zsock_bind(sock, "%s", endpoint) < 0) {
+        snprintf(err, errlen, "cannot bind the %s endpoint %s: %s; is another node running there?",
+                 what, endpoint, zmq_strerror(zmq_errno()));
+        zsock_destroy(&sock);
+    }
+    return sock;
+}
+
+static logger_t *s_open_log(kp_node_t *self, char *err, size_t errlen)
+{
+    char path[KP_CONFIG_TEXT + 16];
+    snprintf(path, sizeof path, "%s/log", self->me.data);
+    privlog_options_t options;
+    privlog_options_default(&options);
+    options.key_file = *self->cluster.log_key ? self->cluster.log_key : NULL;
+    privlog_recovery_t recovery;
+    char error[PRIVLOG_ERR];
+    logger_t *logger = logger_new(path, &options, &recovery, error);
+    if (!logger) {
+        snprintf(err, errlen, "privacy log %s: %s", path, error);
+        return NULL;
+    }
+    if (recovery.torn)
+        zsys_warning("privacy log: a torn record at the end of %s (offset %llu, %llu bytes) "
+                     "was cut off; it described no response that was sent",
+                     recovery.segment, (unsigned long long)recovery.offset,
+                     (unsigned long long)recovery.bytes_dropped);
+    return logger;
+}
+
+kp_node_t *kp_node_new(const kp_cluster_config_t *cluster, const kp_node_config_t *me,
+                       const char *data_dir, bool unlogged, char *err, size_t errlen)
+{
+    kp_node_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->cluster = *cluster;
+    self->me = *me;
+    if (data_dir)
+        snprintf(self->me.data, sizeof self->me.data, "%s", data_dir);
+    char path[KP_CONFIG_TEXT + 16];
+    snprintf(path, sizeof path, "%s/directory", self->me.data);
+    self->directory = kp_directory_new(path, err, errlen);
+    size_t client_max = cluster->max_frame * 4;
+    if (self->directory)
+        self->txn = kp_directory_read_begin(self->directory, err, errlen);
+    if (self->txn) {
+        kp_directory_read_reset(self->txn);
+        self->clients = s_bind(me->client, "client", client_max, err, errlen);
+    }
+    if (self->clients)
+        self->workers = s_bind(me->worker, "worker", client_max, err, errlen);
+    if (self->workers)
+        self->admin = s_bind(me->admin, "admin", (size_t)1 << 30, err, errlen);
+    if (self->admin && !unlogged)
+        self->logger = s_open_log(self, err, errlen);
+    if (!self->admin || (!unlogged && !self->logger)) {
+        kp_node_destroy(&self);
+        return NULL;
+    }
+    self->registry = kp_registry_new(cluster->heartbeat_ms);
+    self->flight = kp_flight_new();
+    self->replay = kp_replay_new(KP_REPLAY_MS, KP_REPLAY_MAX);
+    self->stats = kp_stats_new();
+    self->outbox = kp_outbox_new(self->clients, self->logger, self->replay);
+    self->waiting = zlistx_new();
+    self->started_ms = zclock_mono();
+    return self;
+}
+
+void kp_node_destroy(kp_node_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    kp_node_t *self = *self_p;
+    kp_flight_destroy(&self->flight);
+    kp_outbox_destroy(&self->outbox);
+    logger_destroy(&self->logger);
+    kp_registry_destroy(&self->registry);
+    kp_replay_destroy(&self->replay);
+    kp_stats_destroy(&self->stats);
+    zlistx_destroy(&self->waiting);
+    zsock_destroy(&self->clients);
+    zsock_destroy(&self->workers);
+    zsock_destroy(&self->admin);
+    kp_directory_read_end(&self->txn);
+    kp_directory_destroy(&self->directory);
+    free(self);
+    *self_p = NULL;
+}
+
+//  ---------------------------------------------------------------------
+//  Sockets
+
+//  Receives one routed message without blocking. Returns 0, or -1 when
+//  nothing is waiting. Frames past the first body frame are counted and
+//  dropped.
+static int s_recv(zsock_t *sock, s_input_t *input)
+{
+    void *handle = zsock_resolve(sock);
+    zmq_msg_t identity;
+    zmq_msg_init(&identity);
+    if (zmq_msg_recv(&identity, handle, ZMQ_DONTWAIT) < 0) {
+        zmq_msg_close(&identity);
+        return -1;
+    }
+    size_t size = zmq_msg_size(&identity);
+    input->identity_size = size < KP_ID_MAX ? size : KP_ID_MAX;
+    memcpy(input->identity, zmq_msg_data(&identity), input->identity_size);
+    bool more = zmq_msg_more(&identity);
+    zmq_msg_close(&identity);
+    zmq_msg_init(&input->body);
+    input->frames = 0;
+    while (more) {
+        zmq_msg_t extra;
+        zmq_msg_init(&extra);
+        zmq_msg_t *target = input->frames == 0 ? &input->body : &extra;
+        if (zmq_msg_recv(target, handle, 0) < 0)
+            break;
+        input->frames++;
+        more = zmq_msg_more(target);
+        zmq_msg_close(&extra);
+    }
+    return 0;
+}
+
+static void s_send(zsock_t *sock, const void *identity, size_t identity_size, const void *data,
+                   size_t size)
+{
+    void *handle = zsock_resolve(sock);
+    if (zmq_send(handle, identity, identity_size, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
+        return; //  peer gone or queue full: nobody to answer
+    zmq_send(handle, data, size, ZMQ_DONTWAIT);
+}
+
+static void s_send_worker(kp_node_t *self, const void *identity, size_t identity_size,
+                          const Kp__WorkerFrame *frame)
+{
+    size_t size = kp__worker_frame__get_packed_size(frame);
+    uint8_t stack[4096];
+    uint8_t *buffer = size <= sizeof stack ? stack : malloc(size);
+    if (!buffer)
+        return;
+    kp__worker_frame__pack(frame, buffer);
+    s_send(self->workers, identity, identity_size, buffer, size);
+    if (buffer != stack)
+        free(buffer);
+}
+
+//  ---------------------------------------------------------------------
+//  Answers
+
+//  The log record of a response: who asked what about whom, what was
+//  decided and who answered. Never the payload.
+static void s_record(kp_node_t *self, const Kp__Request *request, const kp_decision_t *decision,
+                     const Kp__Response *response, Kp__LogRecord *record, Kp__LogPart *parts,
+                     Kp__LogPart **part_list)
+{
+    kp__log_record__init(record);
+    record->request_id = response->request_id;
+    record->has_time_unix_us = true;
+    record->time_unix_us = (uint64_t)zclock_time() * 1000;
+    record->node = self->me.name;
+    record->has_status = true;
+    record->status = response->status;
+    record->has_reason = response->has_reason;
+    record->reason = response->reason;
+    record->has_latency_us = true;
+    record->latency_us = response->latency_us;
+    if (request) {
+        record->message = request->message;
+        record->user = request->user;
+        record->has_sector = request->has_sector;
+        record->sector = request->sector;
+        record->has_type = request->has_type;
+        record->type = request->type;
+        record->legal_framework = request->legal_framework;
+        record->person = request->person;
+        record->has_capacity = request->has_capacity;
+        record->capacity = request->capacity;
+    }
+    if (decision && *decision->requester_kbo)
+        record->sender_kbo = (char *)decision->requester_kbo;
+    else if (request && request->legal_framework)
+        record->sender_kbo = request->kbo;
+    for (size_t i = 0; i < response->n_parts; i++) {
+        kp__log_part__init(&parts[i]);
+        parts[i].kbo = response->parts[i]->kbo;
+        parts[i].has_status = true;
+        parts[i].status = response->parts[i]->status;
+        part_list[i] = &parts[i];
+    }
+    record->n_parts = response->n_parts;
+    record->parts = part_list;
+}
+
+//  Sends response once its log record is durable; counts it.
+static void s_respond(kp_node_t *self, const void *identity, size_t identity_size,
+                      const Kp__Request *request, const kp_decision_t *decision,
+                      const Kp__Response *response)
+{
+    Kp__LogRecord record;
+    Kp__LogPart parts[KP_MAX_PROVIDERS];
+    Kp__LogPart *part_list[KP_MAX_PROVIDERS];
+    s_record(self, request, decision, response, &record, parts, part_list);
+    if (kp_outbox_send(self->outbox, identity, identity_size, response, &record)) {
+        zsys_error("kpnode %s: privacy log failed (%s); no more answers leave this node",
+                   self->me.name, logger_error(self->logger));
+        self->log_failed = true;
+    }
+    kp_stats_request(self->stats, response->status, response->reason, response->latency_us);
+}
+
+//  Answers at once, without any provider: refusals, NO_DATA, bad frames.
+static void s_answer(kp_node_t *self, const void *identity, size_t identity_size,
+                     const Kp__Request *request, const kp_decision_t *decision, Kp__Status status,
+                     Kp__Reason reason, const char *detail, int64_t start_us)
+{
+    Kp__Response response = KP__RESPONSE__INIT;
+    response.request_id = request && request->request_id ? request->request_id : "";
+    response.has_status = true;
+    response.status = status;
+    response.has_reason = reason != KP__REASON__REASON_NONE;
+    response.reason = reason;
+    response.detail = (char *)detail;
+    response.has_latency_us = true;
+    response.latency_us = (uint64_t)(zclock_usecs() - start_us);
+    s_respond(self, identity, identity_size, request, decision, &response);
+}
+
+static void s_complete(kp_node_t *self, kp_call_t *call)
+{
+    Kp__Part parts[KP_MAX_PROVIDERS];
+    Kp__Part *part_list[KP_MAX_PROVIDERS];
+    for (size_t i = 0; i < call->part_count; i++) {
+        kp__part__init(&parts[i]);
+        kp_part_t *part = &call->parts[i];
+        parts[i].kbo = part->kbo;
+        parts[i].has_status = true;
+        parts[i].status = part->status;
+        parts[i].has_payload = part->payload_size > 0;
+        parts[i].payload.data = part->payload;
+        parts[i].payload.len = part->payload_size;
+        parts[i].until = *part->until ? part->until : NULL;
+        part_list[i] = &parts[i];
+    }
+    Kp__Response response = KP__RESPONSE__INIT;
+    response.request_id = call->request_id;
+    response.has_status = true;
+    response.status = kp_call_status(call);
+    response.n_parts = call->part_count;
+    response.parts = part_list;
+    response.has_latency_us = true;
+    response.latency_us = (uint64_t)(zclock_usecs() - call->start_us);
+    s_respond(self, call->client, call->client_size, call->request, &call->decision, &response);
+    kp_flight_finish(self->flight, &call);
+}
+
+//  ---------------------------------------------------------------------
+//  Dispatch to workers
+
+typedef struct {
+    const char *message;
+    int64_t now_s;
+    const char *until; //  set when a window covers now
+} s_window_t;
+
+static int s_window_check(const Kp__DirectoryRecord *record, void *arg)
+{
+    s_window_t *window = (s_window_t *)arg;
+    const Kp__Maintenance *m = record->maintenance;
+    int64_t from, to;
+    if (!m || (m->message && *m->message && strcmp(m->message, window->message)))
+        return 0;
+    if (kp_time_parse(m->from, &from) || kp_time_parse(m->to, &to))
+        return 0;
+    if (from <= window->now_s && window->now_s <= to) {
+        window->until = m->to;
+        return 1;
+    }
+    return 0;
+}
+
+//  The end of a maintenance window of kbo for message covering now, or NULL.
+static bool s_in_maintenance(kp_node_t *self, const char *kbo, const char *message, char until[24])
+{
+    s_window_t window = {message, (int64_t)time(NULL), NULL};
+    if (!kp_directory_maintenance_each(self->directory, self->txn, kbo, s_window_check, &window))
+        return false;
+    snprintf(until, 24, "%s", window.until);
+    return true;
+}
+
+static void s_send_request(kp_node_t *self, kp_call_t *call, size_t index,
+                           kp_registry_worker_t *worker, uint64_t ticket)
+{
+    const Kp__Request *request = call->request;
+    Kp__WorkerRequest work = KP__WORKER_REQUEST__INIT;
+    work.request_id = call->request_id;
+    work.message = request->message;
+    work.person = request->person;
+    work.has_capacity = request->has_capacity;
+    work.capacity = request->capacity;
+    work.has_payload = request->has_payload;
+    work.payload = request->payload;
+    work.requester_kbo = call->decision.requester_kbo;
+    work.user = request->user;
+    work.has_deadline_unix_ms = true;
+    work.deadline_unix_ms = (uint64_t)(zclock_time() + (call->deadline_ms - zclock_mono()));
+    work.has_ticket = true;
+    work.ticket = ticket;
+    Kp__WorkerFrame frame = KP__WORKER_FRAME__INIT;
+    frame.body_case = KP__WORKER_FRAME__BODY_REQUEST;
+    frame.request = &work;
+    size_t size;
+    const void *identity = kp_registry_worker_identity(worker, &size);
+    s_send_worker(self, identity, size, &frame);
+    (void)index;
+}
+
+static void s_dispatch_part(kp_node_t *self, kp_call_t *call, size_t index)
+{
+    kp_part_t *part = &call->parts[index];
+    const char *message = call->request->message;
+    if (s_in_maintenance(self, part->kbo, message, part->until)) {
+        kp_flight_close_part(self->flight, call, index, KP__STATUS__UNAVAILABLE, NULL, 0);
+        return;
+    }
+    bool served;
+    kp_registry_worker_t *worker = kp_registry_pick(self->registry, part->kbo, message, &served);
+    if (!served) {
+        kp_flight_close_part(self->flight, call, index, KP__STATUS__UNAVAILABLE, NULL, 0);
+        return;
+    }
+    uint64_t ticket = kp_flight_dispatch(self->flight, call, index, worker);
+    if (worker)
+        s_send_request(self, call, index, worker, ticket);
+    else
+        zlistx_add_end(self->waiting, (void *)(uintptr_t)ticket);
+}
+
+//  Gives waiting parts of kbo to its workers while they have room.
+static void s_drain_waiting(kp_node_t *self, const char *kbo)
+{
+    void *item = zlistx_first(self->waiting);
+    while (item) {
+        void *cursor = zlistx_cursor(self->waiting);
+        item = zlistx_next(self->waiting);
+        size_t index;
+        uint64_t ticket = (uint64_t)(uintptr_t)zlistx_handle_item(cursor);
+        kp_call_t *call = kp_flight_by_ticket(self->flight, ticket, &index);
+        if (!call || !call->parts[index].waiting) {
+            zlistx_delete(self->waiting, cursor);
+            continue;
+        }
+        if (strcmp(call->parts[index].kbo, kbo))
+            continue;
+        bool served;
+        kp_registry_worker_t *worker =
+            kp_registry_pick(self->registry, kbo, call->request->message, &served);
+        if (served && !worker)
+            continue; //  busy for this message; others may still fit
+        zlistx_delete(self->waiting, cursor);
+        if (!served)
+            kp_flight_close_part(self->flight, call, index, KP__STATUS__UNAVAILABLE, NULL, 0);
+        else
+            s_send_request(self, call, index, worker,
+                           kp_flight_dispatch(self->flight, call, index, worker));
+        if (call->open_parts == 0)
+            s_complete(self, call);
+    }
+}
+
+//  ---------------------------------------------------------------------
+//  Clients
+
+static int64_t s_deadline(kp_node_t *self, const Kp__Request *request)
+{
+    uint32_t ms = request->has_deadline_ms && request->deadline_ms ? request->deadline_ms
+                                                                   : self->cluster.deadline_ms;
+    if (ms > KP_MAX_DEADLINE_MS)
+        ms = KP_MAX_DEADLINE_MS;
+    return zclock_mono() + ms;
+}
+
+static void s_refuse_frame(kp_node_t *self, s_input_t *input, Kp__Reason reason, const char *detail,
+                           int64_t start_us)
+{
+    kp_stats_bad_frame(self->stats, "client", reason);
+    s_answer(self, input->identity, input->identity_size, NULL, NULL, KP__STATUS__INVALID, reason,
+             detail, start_us);
+}
+
+//  Answers a request whose id is known: from memory if it was answered,
+//  by waiting if it is in flight. Returns true if it was known.
+static bool s_known_request(kp_node_t *self, s_input_t *input, const char *request_id)
+{
+    size_t size;
+    const void *data = kp_replay_get(self->replay, request_id, &size);
+    if (data) {
+        s_send(self->clients, input->identity, input->identity_size, data, size);
+        return true;
+    }
+    if (kp_outbox_redirect(self->outbox, request_id, input->identity, input->identity_size))
+        return true;
+    kp_call_t *call = kp_flight_find(self->flight, request_id);
+    if (!call)
+        return false;
+    //  The retry may come over a new connection: answer there.
+    memcpy(call->client, input->identity, input->identity_size);
+    call->client_size = input->identity_size;
+    return true;
+}
+
+static void s_route(kp_node_t *self, s_input_t *input, Kp__Request *request, int64_t start_us)
+{
+    kp_decision_t decision;
+    kp_control_decide(self->directory, self->txn, request, kp_date_today(), &decision);
+    Kp__Status status = KP__STATUS__OK;
+    Kp__Reason reason = decision.reason;
+    if (decision.verdict != KP_VERDICT_INVALID &&
+        !kp_directory_message_known(self->directory, self->txn, request->message)) {
+        status = KP__STATUS__INVALID;
+        reason = KP__REASON__UNKNOWN_MESSAGE_TYPE;
+    } else if (decision.verdict == KP_VERDICT_DENY)
+        status = KP__STATUS__DENIED;
+    else if (decision.verdict == KP_VERDICT_INVALID)
+        status = KP__STATUS__INVALID;
+    else if (decision.verdict == KP_VERDICT_NO_DATA)
+        status = KP__STATUS__NO_DATA;
+    if (status != KP__STATUS__OK) {
+        s_answer(self, input->identity, input->identity_size, request, &decision, status, reason,
+                 NULL, start_us);
+        kp__request__free_unpacked(request, NULL);
+        return;
+    }
+    kp_call_t *call = kp_flight_start(self->flight, request, input->identity, input->identity_size,
+                                      &decision, start_us, s_deadline(self, request));
+    for (size_t i = 0; i < call->part_count; i++)
+        s_dispatch_part(self, call, i);
+    if (call->open_parts == 0)
+        s_complete(self, call);
+}
+
+static void s_on_client(kp_node_t *self, s_input_t *input)
+{
+    int64_t start_us = zclock_usecs();
+    size_t size = zmq_msg_size(&input->body);
+    if (input->frames != 1) {
+        s_refuse_frame(self, input, KP__REASON__WRONG_FRAME_COUNT,
+                       "a request is exactly one frame holding a kp.Request", start_us);
+        return;
+    }
+    if (size > self->cluster.max_frame) {
+        s_refuse_frame(self, input, KP__REASON__FRAME_TOO_LARGE,
+                       "the request is larger than the cluster's max-frame", start_us);
+        return;
+    }
+    Kp__Request *request = kp__request__unpack(NULL, size, zmq_msg_data(&input->body));
+    if (!request) {
+        s_refuse_frame(self, input, KP__REASON__MALFORMED_FRAME,
+                       "the frame is not a kp.Request protobuf", start_us);
+        return;
+    }
+    if (!request->request_id || !*request->request_id) {
+        kp_stats_bad_frame(self->stats, "client", KP__REASON__INVALID_REQUEST);
+        s_answer(self, input->identity, input->identity_size, request, NULL, KP__STATUS__INVALID,
+                 KP__REASON__INVALID_REQUEST, "request_id is required", start_us);
+        kp__request__free_unpacked(request, NULL);
+        return;
+    }
+    if (s_known_request(self, input, request->request_id)) {
+        kp__request__free_unpacked(request, NULL);
+        return;
+    }
+    if (self->stopping) {
+        s_answer(self, input->identity, input->identity_size, request, NULL,
+                 KP__STATUS__UNAVAILABLE, KP__REASON__SHUTTING_DOWN,
+                 "this node is stopping; send the request to another node", start_us);
+        kp__request__free_unpacked(request, NULL);
+        return;
+    }
+    s_route(self, input, request, start_us);
+}
+
+//  ---------------------------------------------------------------------
+//  Workers
+
+typedef struct {
+    kp_node_t *node;
+    zlistx_t *tickets;
+} s_lost_t;
+
+//  Takes a part off a lost worker, keeping it open under a new ticket.
+static int s_detach_part(kp_call_t *call, size_t index, void *arg)
+{
+    s_lost_t *lost = (s_lost_t *)arg;
+    uint64_t ticket = kp_flight_dispatch(lost->node->flight, call, index, NULL);
+    call->parts[index].waiting = false;
+    zlistx_add_end(lost->tickets, (void *)(uintptr_t)ticket);
+    return 0;
+}
+
+//  A worker died, left, or was thrown out: what it held goes once more to
+//  another live worker of the same institution, with the same request id.
+static void s_worker_lost(kp_node_t *self, kp_registry_worker_t *worker)
+{
+    s_lost_t lost = {self, zlistx_new()};
+    kp_flight_each_on_worker(self->flight, worker, s_detach_part, &lost);
+    char kbo[KP_KBO_LEN + 1];
+    snprintf(kbo, sizeof kbo, "%s", kp_registry_worker_kbo(worker));
+    kp_registry_remove(self->registry, &worker);
+    for (void *item = zlistx_first(lost.tickets); item; item = zlistx_next(lost.tickets)) {
+        size_t index;
+        kp_call_t *call = kp_flight_by_ticket(self->flight, (uint64_t)(uintptr_t)item, &index);
+        if (!call)
+            continue;
+        if (call->parts[index].redispatched)
+            kp_flight_close_part(self->flight, call, index, KP__STATUS__ERROR, NULL, 0);
+        else {
+            call->parts[index].redispatched = true;
+            s_dispatch_part(self, call, index);
+        }
+        if (call->open_parts == 0)
+            s_complete(self, call);
+    }
+    zlistx_destroy(&lost.tickets);
+    s_drain_waiting(self, kbo);
+}
+
+static void s_worker_error(kp_node_t *self, s_input_t *input, Kp__Reason reason, const char *detail)
+{
+    kp_stats_bad_frame(self->stats, "worker", reason);
+    Kp__WorkerError error = KP__WORKER_ERROR__INIT;
+    error.has_reason = true;
+    error.reason = reason;
+    error.detail = (char *)detail;
+    Kp__WorkerFrame frame = KP__WORKER_FRAME__INIT;
+    frame.body_case = KP__WORKER_FRAME__BODY_ERROR;
+    frame.error = &error;
+    s_send_worker(self, input->identity, input->identity_size, &frame);
+    kp_registry_worker_t *worker =
+        kp_registry_lookup(self->registry, input->identity, input->identity_size);
+    if (worker)
+        s_worker_lost(self, worker);
+}
+
+static void s_send_heartbeat(kp_node_t *self, const void *identity, size_t size)
+{
+    Kp__Heartbeat heartbeat = KP__HEARTBEAT__INIT;
+    heartbeat.has_time_unix_ms = true;
+    heartbeat.time_unix_ms = (uint64_t)zclock_time();
+    Kp__WorkerFrame frame = KP__WORKER_FRAME__INIT;
+    frame.body_case = KP__WORKER_FRAME__BODY_HEARTBEAT;
+    frame.heartbeat = &heartbeat;
+    s_send_worker(self, identity, size, &frame);
+}
+
+static void s_on_hello(kp_node_t *self, s_input_t *input, const Kp__WorkerHello *hello)
+{
+    if (!kp_kbo_valid(hello->kbo)) {
+        s_worker_error(self, input, KP__REASON__INVALID_KBO, "hello: kbo is not a valid KBO");
+        return;
+    }
+    if (hello->n_messages == 0) {
+        s_worker_error(self, input, KP__REASON__INVALID_REQUEST,
+                       "hello: name at least one message type");
+        return;
+    }
+    kp_registry_worker_t *old =
+        kp_registry_lookup(self->registry, input->identity, input->identity_size);
+    if (old)
+        s_worker_lost(self, old);
+    kp_registry_hello(self->registry, input->identity, input->identity_size, hello->kbo,
+                      hello->messages, hello->n_messages,
+                      hello->has_concurrency ? hello->concurrency : 1, zclock_mono());
+    s_send_heartbeat(self, input->identity, input->identity_size);
+    s_drain_waiting(self, hello->kbo);
+}
+
+static void s_on_reply(kp_node_t *self, s_input_t *input, kp_registry_worker_t *worker,
+                       const Kp__WorkerReply *reply)
+{
+    size_t index;
+    kp_call_t *call =
+        reply->has_ticket ? kp_flight_by_ticket(self->flight, reply->ticket, &index) : NULL;
+    if (!call) {
+        if (reply->has_ticket && reply->ticket &&
+            reply->ticket <= kp_flight_last_ticket(self->flight))
+            return; //  late: its call has ended
+        s_worker_error(self, input, KP__REASON__INVALID_REQUEST,
+                       "reply for a request this worker was not given");
+        return;
+    }
+    if (call->parts[index].worker != worker) {
+        s_worker_error(self, input, KP__REASON__INVALID_REQUEST,
+                       "reply for a request this worker was not given");
+        return;
+    }
+    Kp__Status status =
+        reply->has_status && reply->status == KP__STATUS__OK ? KP__STATUS__OK : KP__STATUS__ERROR;
+    char kbo[KP_KBO_LEN + 1];
+    snprintf(kbo, sizeof kbo, "%s", call->parts[index].kbo);
+    size_t open = kp_flight_close_part(self->flight, call, index, status, reply->payload.data,
+                                       reply->has_payload ? reply->payload.len : 0);
+    if (open == 0)
+        s_complete(self, call);
+    s_drain_waiting(self, kbo);
+}
+
+static void s_on_worker(kp_node_t *self, s_input_t *input)
+{
+    size_t size = zmq_msg_size(&input->body);
+    if (input->frames != 1) {
+        s_worker_error(self, input, KP__REASON__WRONG_FRAME_COUNT,
+                       "a worker message is exactly one frame holding a kp.WorkerFrame");
+        return;
+    }
+    if (size > self->cluster.max_frame) {
+        s_worker_error(self, input, KP__REASON__FRAME_TOO_LARGE,
+                       "the frame is larger than the cluster's max-frame");
+        return;
+    }
+    Kp__WorkerFrame *frame = kp__worker_frame__unpack(NULL, size, zmq_msg_data(&input->body));
+    if (!frame) {
+        s_worker_error(self, input, KP__REASON__MALFORMED_FRAME,
+                       "the frame is not a kp.WorkerFrame protobuf");
+        return;
+    }
+    kp_registry_worker_t *worker =
+        kp_registry_lookup(self->registry, input->identity, input->identity_size);
+    if (worker)
+        kp_registry_touch(worker, zclock_mono());
+    if (frame->body_case == KP__WORKER_FRAME__BODY_HELLO)
+        s_on_hello(self, input, frame->hello);
+    else if (!worker) {
+        if (frame->body_case != KP__WORKER_FRAME__BODY_BYE)
+            s_worker_error(self, input, KP__REASON__INVALID_REQUEST, "say hello first");
+    } else if (frame->body_case == KP__WORKER_FRAME__BODY_REPLY)
+        s_on_reply(self, input, worker, frame->reply);
+    else if (frame->body_case == KP__WORKER_FRAME__BODY_BYE)
+        s_worker_lost(self, worker);
+    else if (frame->body_case != KP__WORKER_FRAME__BODY_HEARTBEAT)
+        s_worker_error(self, input, KP__REASON__INVALID_REQUEST,
+                       "a worker sends hello, heartbeat, reply or bye");
+    kp__worker_frame__free_unpacked(frame, NULL);
+}
+
+//  ---------------------------------------------------------------------
+//  Operators
+
+static void s_on_admin(kp_node_t *self, s_input_t *input)
+{
+    Kp__AdminReply reply = KP__ADMIN_REPLY__INIT;
+    char *json = NULL;
+    char error[512] = "";
+    Kp__AdminRequest *request = NULL;
+    if (input->frames != 1)
+        snprintf(error, sizeof error, "an admin request is one frame holding a kp.AdminRequest");
+    else
+        request =
+            kp__admin_request__unpack(NULL, zmq_msg_size(&input->body), zmq_msg_data(&input->body));
+    if (input->frames == 1 && !request)
+        snprintf(error, sizeof error, "the frame is not a kp.AdminRequest protobuf");
+    if (request) {
+        kp_admin_context_t context = {self->directory, self->registry, self->flight,    self->stats,
+                                      &self->cluster,  &self->me,      self->started_ms};
+        json = kp_admin_handle(&context, request, &reply.seq, error, sizeof error);
+        reply.has_seq = true;
+    }
+    reply.has_status = true;
+    reply.status = *error ? KP__STATUS__ERROR : KP__STATUS__OK;
+    reply.error = *error ? error : NULL;
+    reply.json = json;
+    size_t size = kp__admin_reply__get_packed_size(&reply);
+    uint8_t *buffer = malloc(size ? size : 1);
+    if (buffer) {
+        kp__admin_reply__pack(&reply, buffer);
+        s_send(self->admin, input->identity, input->identity_size, buffer, size);
+    }
+    free(buffer);
+    free(json);
+    if (request)
+        kp__admin_request__free_unpacked(request, NULL);
+}
+
+//  ---------------------------------------------------------------------
+//  Timers
+
+static void s_expire_calls(kp_node_t *self, int64_t now_ms)
+{
+    kp_call_t *call;
+    while ((call = kp_flight_next_expired(self->flight, now_ms))) {
+        for (size_t i = 0; i < call->part_count; i++)
+            if (call->parts[i].status == KP__STATUS__STATUS_UNSPECIFIED)
+                kp_flight_close_part(self->flight, call, i, KP__STATUS__TIMEOUT, NULL, 0);
+        s_complete(self, call);
+    }
+}
+
+static int s_heartbeat_one(kp_registry_worker_t *worker, void *arg)
+{
+    size_t size;
+    const void *identity = kp_registry_worker_identity(worker, &size);
+    s_send_heartbeat((kp_node_t *)arg, identity, size);
+    return 0;
+}
+
+static void s_on_timers(kp_node_t *self, int64_t now_ms)
+{
+    s_expire_calls(self, now_ms);
+    if (now_ms < self->next_heartbeat_ms)
+        return;
+    self->next_heartbeat_ms = now_ms + self->cluster.heartbeat_ms;
+    kp_registry_worker_t *dead;
+    while ((dead = kp_registry_next_dead(self->registry, now_ms)))
+        s_worker_lost(self, dead);
+    kp_registry_each(self->registry, s_heartbeat_one, self);
+    kp_replay_expire(self->replay, now_ms);
+}
+
+//  ---------------------------------------------------------------------
+//  The loop
+
+typedef void(s_handler_fn)(kp_node_t *self, s_input_t *input);
+
+static void s_drain(kp_node_t *self, zsock_t *sock, s_handler_fn *handler)
+{
+    s_input_t input;
+    for (int i = 0; i < KP_BATCH && s_recv(sock, &input) == 0; i++) {
+        handler(self, &input);
+        zmq_msg_close(&input.body);
+    }
+}
+
+static long s_poll_timeout(kp_node_t *self, int64_t now_ms)
+{
+    int64_t next = kp_flight_next_deadline(self->flight);
+    if (self->next_heartbeat_ms < next)
+        next = self->next_heartbeat_ms;
+    return next <= now_ms ? 0 : (long)(next - now_ms);
+}
+
+//  Fails whatever is still in flight when the grace period is over, and
+//  waits (a bounded time) for the log to release every held response.
+static void s_finish(kp_node_t *self)
+{
+    kp_directory_read_renew(self->txn);
+    s_expire_calls(self, INT64_MAX);
+    kp_directory_read_reset(self->txn);
+    zsock_t *notices = kp_outbox_sock(self->outbox);
+    int64_t give_up = zclock_mono() + 10000;
+    while (notices && kp_outbox_held(self->outbox) && !self->log_failed &&
+           zclock_mono() < give_up) {
+        zmq_pollitem_t item = {zsock_resolve(notices), 0, ZMQ_POLLIN, 0};
+        if (zmq_poll(&item, 1, 100) > 0 && kp_outbox_release(self->outbox))
+            self->log_failed = true;
+    }
+    if (kp_outbox_held(self->outbox))
+        zsys_error("kpnode %s: %zu responses not sent: their log records are not durable",
+                   self->me.name, kp_outbox_held(self->outbox));
+}
+
+static bool s_should_stop(kp_node_t *self, int64_t now_ms, int64_t *stop_at)
+{
+    if ((zsys_interrupted || self->log_failed) && !self->stopping) {
+        self->stopping = true;
+        *stop_at = now_ms + (self->log_failed ? 0 : KP_GRACE_MS);
+        zsys_info("kpnode %s: stopping; %zu calls in flight", self->me.name,
+                  kp_flight_size(self->flight));
+    }
+    return self->stopping && (kp_flight_size(self->flight) == 0 || now_ms >= *stop_at);
+}
+
+int kp_node_run(kp_node_t *self)
+{
+    zsock_t *notices = kp_outbox_sock(self->outbox);
+    zmq_pollitem_t items[] = {
+        {zsock_resolve(self->clients), 0, ZMQ_POLLIN, 0},
+        {zsock_resolve(self->workers), 0, ZMQ_POLLIN, 0},
+        {zsock_resolve(self->admin), 0, ZMQ_POLLIN, 0},
+        {notices ? zsock_resolve(notices) : NULL, 0, ZMQ_POLLIN, 0},
+    };
+    int item_count = notices ? 4 : 3;
+    int64_t stop_at = INT64_MAX;
+    self->next_heartbeat_ms = zclock_mono();
+    while (!s_should_stop(self, zclock_mono(), &stop_at)) {
+        long timeout = s_poll_timeout(self, zclock_mono());
+        if (self->stopping && timeout > 50)
+            timeout = 50;
+        if (zmq_poll(items, item_count, timeout) < 0 && zmq_errno() != EINTR)
+            break;
+        //  Durable records first: their responses have waited longest.
+        if (notices && (items[3].revents & ZMQ_POLLIN) && kp_outbox_release(self->outbox))
+            self->log_failed = true;
+        kp_directory_read_renew(self->txn);
+        if (items[1].revents & ZMQ_POLLIN)
+            s_drain(self, self->workers, s_on_worker);
+        if (items[0].revents & ZMQ_POLLIN)
+            s_drain(self, self->clients, s_on_client);
+        if (items[2].revents & ZMQ_POLLIN)
+            s_drain(self, self->admin, s_on_admin);
+        s_on_timers(self, zclock_mono());
+        kp_directory_read_reset(self->txn);
+    }
+    s_finish(self);
+    zsys_info("kpnode %s: stopped after %" PRId64 " s", self->me.name,
+              (zclock_mono() - self->started_ms) / 1000);
+    return self->log_failed ? 1 : 0;
+}

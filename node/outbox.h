@@ -1,0 +1,52 @@
+/*  outbox.h - responses held until their privacy-log record is durable.
+
+    Every response the node sends is described by a log record. The outbox
+    hands the record to the logger (which commits in groups on its own
+    thread), keeps the encoded response, and sends it only when the logger
+    says the record is on disk. Then it remembers the response for retries
+    of the same request id (replay.h). A retry that arrives while the
+    response is still held is answered when it is released.
+
+    Without a logger (benchmarks of the log's own cost only), responses
+    leave at once.
+
+    One thread: the node's loop.
+*/
+#ifndef KP_OUTBOX_H_INCLUDED
+#define KP_OUTBOX_H_INCLUDED
+
+#include <czmq.h>
+#include <stdbool.h>
+
+#include "logger.h"
+#include "replay.h"
+
+typedef struct _kp_outbox_t kp_outbox_t;
+
+//  clients is the ROUTER the responses go out on. logger may be NULL.
+//  Borrows all three.
+kp_outbox_t *kp_outbox_new(zsock_t *clients, logger_t *logger, kp_replay_t *replay);
+void kp_outbox_destroy(kp_outbox_t **self_p);
+
+//  Logs record and sends response to the client at identity once the
+//  record is durable. Returns 0, or -1 if the record cannot be logged (the
+//  response is then never sent: see logger_error).
+int kp_outbox_send(kp_outbox_t *self, const void *identity, size_t identity_size,
+                   const Kp__Response *response, const Kp__LogRecord *record);
+
+//  If the response to request_id is held, it will go to identity instead
+//  (a retry over a new connection). Returns true if it was held.
+bool kp_outbox_redirect(kp_outbox_t *self, const char *request_id, const void *identity,
+                        size_t identity_size);
+
+//  Call when the logger's socket is readable: sends what became durable.
+//  Returns 0, or -1 once the log has failed.
+int kp_outbox_release(kp_outbox_t *self);
+
+//  The socket to poll for durability notices, or NULL without a logger.
+zsock_t *kp_outbox_sock(kp_outbox_t *self);
+
+//  Responses waiting for their record.
+size_t kp_outbox_held(kp_outbox_t *self);
+
+#endif

@@ -1,0 +1,228 @@
+/*  harness.c - real kpnode processes on loopback, for integration tests. */
+#include "harness.h"
+
+#include <assert.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "jsonl.h"
+
+//  A loopback port nobody listens on right now.
+static int s_free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert(fd >= 0);
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    assert(bind(fd, (struct sockaddr *)&addr, sizeof addr) == 0);
+    socklen_t len = sizeof addr;
+    assert(getsockname(fd, (struct sockaddr *)&addr, &len) == 0);
+    close(fd);
+    return ntohs(addr.sin_port);
+}
+
+harness_t *harness_new(size_t node_count, int heartbeat_ms, int deadline_ms, int max_frame)
+{
+    assert(node_count >= 1 && node_count <= HARNESS_MAX_NODES);
+    harness_t *self = calloc(1, sizeof *self);
+    assert(self);
+    snprintf(self->dir, sizeof self->dir, "/tmp/kp-test-XXXXXX");
+    assert(mkdtemp(self->dir));
+    snprintf(self->config, sizeof self->config, "%s/cluster.cfg", self->dir);
+    self->node_count = node_count;
+    FILE *file = fopen(self->config, "w");
+    assert(file);
+    fprintf(file,
+            "cluster\n    name = \"test\"\n    heartbeat = %d\n    deadline = %d\n"
+            "    max-frame = %d\nnode\n",
+            heartbeat_ms, deadline_ms, max_frame);
+    for (size_t i = 0; i < node_count; i++) {
+        snprintf(self->client[i], 64, "tcp://127.0.0.1:%d", s_free_port());
+        snprintf(self->worker[i], 64, "tcp://127.0.0.1:%d", s_free_port());
+        snprintf(self->admin[i], 64, "tcp://127.0.0.1:%d", s_free_port());
+        fprintf(file,
+                "    node-%zu\n        site = \"site-%zu\"\n        data = \"%s/node-%zu\"\n"
+                "        client = \"%s\"\n        worker = \"%s\"\n        admin = \"%s\"\n",
+                i + 1, i % 2 + 1, self->dir, i + 1, self->client[i], self->worker[i],
+                self->admin[i]);
+    }
+    fclose(file);
+    return self;
+}
+
+static void s_kill_wait(pid_t pid, int sig)
+{
+    if (pid <= 0)
+        return;
+    kill(pid, sig);
+    waitpid(pid, NULL, 0);
+}
+
+void harness_destroy(harness_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    harness_t *self = *self_p;
+    for (size_t i = 0; i < self->proc_count; i++)
+        s_kill_wait(self->procs[i], SIGKILL);
+    for (size_t i = 0; i < self->node_count; i++)
+        s_kill_wait(self->node[i], SIGKILL);
+    char command[300];
+    snprintf(command, sizeof command, "rm -rf '%s'", self->dir);
+    if (system(command) != 0)
+        fprintf(stderr, "harness: could not remove %s\n", self->dir);
+    free(self);
+    *self_p = NULL;
+}
+
+pid_t harness_spawn(harness_t *self, char *const argv[])
+{
+    assert(self->proc_count < HARNESS_MAX_PROCS);
+    pid_t pid = fork();
+    assert(pid >= 0);
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL); //  no orphans when a test dies
+        execv(argv[0], argv);
+        fprintf(stderr, "harness: cannot run %s\n", argv[0]);
+        _exit(127);
+    }
+    self->procs[self->proc_count++] = pid;
+    return pid;
+}
+
+int64_t harness_now_ms(void)
+{
+    return zclock_mono();
+}
+
+void harness_start_node(harness_t *self, size_t index)
+{
+    const char *kpnode = getenv("KPNODE");
+    assert(kpnode && "KPNODE must name the kpnode program");
+    char name[32];
+    snprintf(name, sizeof name, "node-%zu", index + 1);
+    pid_t pid = fork();
+    assert(pid >= 0);
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        execl(kpnode, kpnode, "--config", self->config, "--name", name, (char *)NULL);
+        _exit(127);
+    }
+    self->node[index] = pid;
+    for (int attempt = 0; attempt < 100; attempt++) {
+        Kp__AdminReply *reply = harness_admin(self, index, "status", NULL, 100);
+        if (reply) {
+            kp__admin_reply__free_unpacked(reply, NULL);
+            return;
+        }
+    }
+    assert(!"node did not answer status within 10 s");
+}
+
+int harness_stop_node(harness_t *self, size_t index, int sig)
+{
+    int status = -1;
+    if (self->node[index] > 0) {
+        kill(self->node[index], sig);
+        waitpid(self->node[index], &status, 0);
+        self->node[index] = 0;
+    }
+    return status;
+}
+
+static zmsg_t *s_exchange(const char *endpoint, const void *data, size_t size, int timeout_ms)
+{
+    zsock_t *sock = zsock_new_dealer(endpoint);
+    assert(sock);
+    zsock_set_linger(sock, 0);
+    zsock_set_rcvtimeo(sock, timeout_ms);
+    zframe_t *frame = zframe_new(data, size);
+    zframe_send(&frame, sock, 0);
+    zmsg_t *msg = zmsg_recv(sock);
+    zsock_destroy(&sock);
+    return msg;
+}
+
+Kp__AdminReply *harness_admin(harness_t *self, size_t index, const char *command,
+                              Kp__DirectoryUpdate *update, int timeout_ms)
+{
+    Kp__AdminRequest request = KP__ADMIN_REQUEST__INIT;
+    request.command = (char *)command;
+    request.update = update;
+    size_t size = kp__admin_request__get_packed_size(&request);
+    uint8_t *buffer = malloc(size + 1);
+    assert(buffer);
+    kp__admin_request__pack(&request, buffer);
+    zmsg_t *msg = s_exchange(self->admin[index], buffer, size, timeout_ms);
+    free(buffer);
+    if (!msg)
+        return NULL;
+    zframe_t *frame = zmsg_first(msg);
+    Kp__AdminReply *reply = kp__admin_reply__unpack(NULL, zframe_size(frame), zframe_data(frame));
+    zmsg_destroy(&msg);
+    return reply;
+}
+
+void harness_load(harness_t *self, size_t index, const char *jsonl)
+{
+    kp_jsonl_batch_t *batch = kp_jsonl_batch_new();
+    const char *line = jsonl;
+    while (*line) {
+        const char *end = strchr(line, '\n');
+        size_t len = end ? (size_t)(end - line) : strlen(line);
+        if (len > 0) {
+            char err[256];
+            Kp__DirectoryOp *op = kp_jsonl_parse(line, len, err, sizeof err);
+            if (!op)
+                fprintf(stderr, "harness: bad line %.*s: %s\n", (int)len, line, err);
+            assert(op);
+            kp_jsonl_batch_add(batch, op);
+        }
+        line += len + (end ? 1 : 0);
+    }
+    Kp__AdminReply *reply =
+        harness_admin(self, index, "directory.apply", kp_jsonl_batch_update(batch), 5000);
+    assert(reply);
+    if (reply->status != KP__STATUS__OK)
+        fprintf(stderr, "harness: load refused: %s\n", reply->error);
+    assert(reply->status == KP__STATUS__OK);
+    kp__admin_reply__free_unpacked(reply, NULL);
+    kp_jsonl_batch_destroy(&batch);
+}
+
+zsock_t *harness_client(harness_t *self, size_t index)
+{
+    zsock_t *sock = zsock_new_dealer(self->client[index]);
+    assert(sock);
+    zsock_set_linger(sock, 0);
+    return sock;
+}
+
+Kp__Response *harness_recv(zsock_t *client, int timeout_ms)
+{
+    zsock_set_rcvtimeo(client, timeout_ms);
+    zframe_t *frame = zframe_recv(client);
+    if (!frame)
+        return NULL;
+    Kp__Response *response = kp__response__unpack(NULL, zframe_size(frame), zframe_data(frame));
+    zframe_destroy(&frame);
+    return response;
+}
+
+Kp__Response *harness_call(zsock_t *client, const Kp__Request *request, int timeout_ms)
+{
+    size_t size = kp__request__get_packed_size(request);
+    uint8_t *buffer = malloc(size + 1);
+    assert(buffer);
+    kp__request__pack(request, buffer);
+    zframe_t *frame = zframe_new(buffer, size);
+    free(buffer);
+    zframe_send(&frame, client, 0);
+    return harness_recv(client, timeout_ms);
+}

@@ -1,0 +1,65 @@
+/*  harness.h - real kpnode processes on loopback, for integration tests.
+
+    A harness owns a temporary folder, a cluster file with free loopback
+    ports for one or more nodes, the node processes, and any helper
+    processes the test starts. It loads the directory through the node's
+    admin socket (directory.apply, the one update path). Destroying the
+    harness kills every process it started and removes the folder.
+*/
+#ifndef KP_HARNESS_H_INCLUDED
+#define KP_HARNESS_H_INCLUDED
+
+#include <czmq.h>
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "kruispunt.pb-c.h"
+
+#define HARNESS_MAX_NODES 4
+#define HARNESS_MAX_PROCS 32
+
+typedef struct {
+    char dir[256];
+    char config[300];
+    size_t node_count;
+    char client[HARNESS_MAX_NODES][64];
+    char worker[HARNESS_MAX_NODES][64];
+    char admin[HARNESS_MAX_NODES][64];
+    pid_t node[HARNESS_MAX_NODES];
+    pid_t procs[HARNESS_MAX_PROCS];
+    size_t proc_count;
+} harness_t;
+
+//  A cluster of node_count nodes with the given heartbeat, default
+//  deadline and max frame; nodes are not started yet.
+harness_t *harness_new(size_t node_count, int heartbeat_ms, int deadline_ms, int max_frame);
+void harness_destroy(harness_t **self_p);
+
+//  Starts node index and waits until it answers "status" (asserts).
+void harness_start_node(harness_t *self, size_t index);
+
+//  Sends sig to node index and waits for it to exit; returns its status.
+int harness_stop_node(harness_t *self, size_t index, int sig);
+
+//  Sends one admin command (with an optional update); returns the reply,
+//  or NULL after timeout_ms. Free with kp__admin_reply__free_unpacked.
+Kp__AdminReply *harness_admin(harness_t *self, size_t index, const char *command,
+                              Kp__DirectoryUpdate *update, int timeout_ms);
+
+//  Applies JSON Lines through node index; asserts success.
+void harness_load(harness_t *self, size_t index, const char *jsonl);
+
+//  Starts argv as a child process; returns its pid.
+pid_t harness_spawn(harness_t *self, char *const argv[]);
+
+//  Sends a request frame on a DEALER and waits for a Response.
+Kp__Response *harness_call(zsock_t *client, const Kp__Request *request, int timeout_ms);
+Kp__Response *harness_recv(zsock_t *client, int timeout_ms);
+
+//  A DEALER connected to the client endpoint of node index.
+zsock_t *harness_client(harness_t *self, size_t index);
+
+//  Milliseconds since an arbitrary start (monotonic).
+int64_t harness_now_ms(void);
+
+#endif
