@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+#   demo.sh - installs what is missing, builds, and runs a local Kruispunt:
+#   one node (cluster-config/single.cfg) with the sample directory, demo
+#   echo providers, and a few sample calls with what the broker decided.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/setup.sh
+kp_install
+kp_build build
+
+B=build
+work=$(mktemp -d /tmp/kruispunt-demo-XXXXXX)
+pids=()
+cleanup() {
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+#   The demo's cluster: single.cfg with ports free on this machine.
+cfg="$work/cluster.cfg"
+port=$((20000 + RANDOM % 20000))
+sed -e "s#var/node-1#$work/node-1#" \
+    -e "s#127.0.0.1:7100#127.0.0.1:$port#" -e "s#127.0.0.1:7101#127.0.0.1:$((port + 1))#" \
+    -e "s#127.0.0.1:7102#127.0.0.1:$((port + 2))#" cluster-config/single.cfg >"$cfg"
+
+echo "== importing the sample directory"
+$B/cli/kpctl directory import cluster-config/sample-directory.jsonl --data "$work/node-1"
+$B/cli/kpctl directory stats --data "$work/node-1"
+
+echo "== starting kpnode and demo providers"
+$B/node/kpnode --config "$cfg" 2>"$work/node.log" &
+pids+=($!)
+for _ in $(seq 50); do $B/cli/kpctl status -c "$cfg" --timeout 200 >/dev/null 2>&1 && break; done
+provider() { $B/cli/kpctl provider -c "$cfg" --echo --quiet "$@" >"$work/provider-$2.log" 2>&1 & pids+=($!); }
+provider --kbo 0206731645 --message A1 --message A2          # RSZ
+provider --kbo 0206737484 --message S1                       # RVA
+provider --kbo 0411702543 --message S1 --message U1 --message B2  # ACV-CSC
+provider --kbo 0411766483 --message S1 --message H1 --message B1  # CM
+sleep 1
+
+call() {
+    local label=$1
+    shift
+    printf '\n-- %s\n' "$label"
+    $B/cli/kpctl call -c "$cfg" "$@" || true
+}
+gent=(--user ocmw-gent-app --sector 31 --type 0)
+call "wage data (A1), one provider" "${gent[@]}" --message A1 --person 85073003328 --capacity 1
+call "benefits overview (S1), integrated service" "${gent[@]}" --message S1 --person 85073003328 --capacity 1
+call "no employer holds this person" "${gent[@]}" --message A1 --person 03021412546 --capacity 1
+call "unknown application" --user nobody-app --sector 31 --type 0 --message A1 --person 85073003328 --capacity 1
+call "capacity not authorized" "${gent[@]}" --message A1 --person 85073003328 --capacity 2
+call "file closed in 2019" "${gent[@]}" --message A1 --person 79042206193 --capacity 1
+call "the same, on 2018-06-01" "${gent[@]}" --message A1 --person 79042206193 --capacity 1 --date 2018-06-01
+call "legal framework IVC-23-001" --user rsz-app --kbo 0206731645 --legal IVC-23-001 --message B1 --person 85073003328
+call "legal framework not authorized" --user rsz-app --kbo 0206731645 --legal IVC-23-999 --message B1 --person 85073003328
+call "invalid INSZ" "${gent[@]}" --message A1 --person 85073003329 --capacity 1
+
+now=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+later=$(date -u -d '+2 hours' +%Y-%m-%dT%H:%M:%SZ)
+$B/cli/kpctl maintenance add -c "$cfg" --kbo 0206731645 --message A1 --from "$now" --to "$later" \
+    --reason "demo: planned upgrade" >/dev/null
+call "RSZ in a planned maintenance window" "${gent[@]}" --message A1 --person 85073003328 --capacity 1 --json
+
+printf '\n== the node after the demo\n'
+$B/cli/kpctl status -c "$cfg"
+printf '\n== the privacy log: who consulted 85073003328\n'
+kill -TERM "${pids[0]}"; wait "${pids[0]}" 2>/dev/null || true
+$B/cli/kpctl log query --data "$work/node-1" --person 85073003328

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+#   test.sh - installs what is missing, builds with warnings as errors, and
+#   runs the whole test suite; then builds with AddressSanitizer and
+#   UndefinedBehaviorSanitizer and runs it again. Ends with one line:
+#   "N passed, N failed".
+set -uo pipefail
+cd "$(dirname "$0")/.."
+source scripts/setup.sh
+
+kp_install || { echo "could not install the packages; see above"; echo "0 passed, 1 failed"; exit 1; }
+
+passed=0
+failed=0
+
+#   run_suite NAME BUILD-DIR MESON-OPTIONS...
+run_suite() {
+    local name=$1 dir=$2
+    shift 2
+    echo "== $name: building in $dir"
+    if ! kp_build "$dir" "$@"; then
+        ninja -C "$dir" 2>&1 | tail -30
+        echo "== $name: the build failed"
+        failed=$((failed + 1))
+        return
+    fi
+    echo "== $name: testing"
+    meson test -C "$dir" --print-errorlogs --num-processes 2 >"$dir/test-output.txt" 2>&1
+    grep -E "^ *[0-9]+/[0-9]+ " "$dir/test-output.txt"
+    grep -E "^(Ok|Fail|Timeout|Expected Fail|Unexpected Pass):" "$dir/test-output.txt"
+    local ok fail timeout
+    ok=$(awk '/^Ok:/{print $2}' "$dir/test-output.txt")
+    fail=$(awk '/^Fail:/{print $2}' "$dir/test-output.txt")
+    timeout=$(awk '/^Timeout:/{print $2}' "$dir/test-output.txt")
+    if [ -z "$ok" ]; then
+        tail -40 "$dir/test-output.txt"
+        failed=$((failed + 1))
+        return
+    fi
+    if [ "${fail:-0}" != 0 ] || [ "${timeout:-0}" != 0 ]; then
+        sed -n '/^=* [0-9]*\/[0-9]* /,$p' "$dir/test-output.txt" | grep -v "^ *[0-9]*/[0-9]* .* OK " | tail -80
+    fi
+    passed=$((passed + ok))
+    failed=$((failed + ${fail:-0} + ${timeout:-0}))
+}
+
+run_suite "release" build -Dwerror=true
+run_suite "sanitizers" build-asan -Dwerror=true -Db_sanitize=address,undefined -Db_lundef=false \
+    -Dbuildtype=debug
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
