@@ -157,7 +157,7 @@ static int s_open(s_client_t *self)
     }
     for (size_t i = 0; i < run->endpoint_count; i++)
         if (zmq_connect(self->sock, run->endpoints[i]) != 0) {
-            snprintf(self->error, sizeof self->error, "cannot connect to %s: %s", run->endpoints[i],
+            snprintf(self->error, sizeof self->error, "cannot connect to %.150s: %s", run->endpoints[i],
                      zmq_strerror(zmq_errno()));
             return -1;
         }

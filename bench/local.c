@@ -51,7 +51,7 @@ static int s_write_cluster(kp_local_t *self, char *err, size_t errlen)
     for (size_t i = 0; i < self->node_count; i++) {
         s_node_t *n = &self->nodes[i];
         snprintf(n->name, sizeof n->name, "node-%zu", i + 1);
-        snprintf(n->data, sizeof n->data, "%s/%s", self->dir, n->name);
+        snprintf(n->data, sizeof n->data, "%s/node-%zu", self->dir, i + 1);
         n->client_port = kp_free_port();
         int worker = kp_free_port(), admin = kp_free_port();
         if (n->client_port < 0 || worker < 0 || admin < 0) {

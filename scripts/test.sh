@@ -44,8 +44,8 @@ run_suite() {
 }
 
 run_suite "release" build -Dwerror=true
-run_suite "sanitizers" build-asan -Dwerror=true -Db_sanitize=address,undefined -Db_lundef=false \
-    -Dbuildtype=debug
+#   Warnings are errors in the build above; here the point is the runtime checks.
+run_suite "sanitizers" build-asan -Db_sanitize=address,undefined -Db_lundef=false
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
