@@ -1,0 +1,105 @@
+#!/bin/sh
+# kpctl through a running node: the real kpnode and kpctl (env KPNODE,
+# KPCTL), the sample directory (env KP_SOURCE_ROOT). Every directory
+# change goes through the node's admin socket, the one update path.
+set -u
+: "${KPCTL:?set KPCTL to the kpctl binary}"
+: "${KPNODE:?set KPNODE to the kpnode binary}"
+: "${KP_SOURCE_ROOT:?set KP_SOURCE_ROOT to the source tree}"
+SAMPLE="$KP_SOURCE_ROOT/cluster-config/sample-directory.jsonl"
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/kpctl-node-XXXXXX")
+PIDS=""
+cleanup() {
+    for p in $PIDS; do kill -9 "$p" 2>/dev/null; done
+    wait 2>/dev/null
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+passed=0
+failed=0
+ok() { passed=$((passed + 1)); echo "ok - $1"; }
+bad() { failed=$((failed + 1)); echo "not ok - $1"; }
+expect() {
+    want=$1; name=$2; shift 2
+    "$@" >"$WORK/out" 2>"$WORK/err"
+    got=$?
+    if [ "$got" -eq "$want" ]; then ok "$name (exit $got)"; else
+        bad "$name: exit $got, wanted $want"; sed 's/^/    /' "$WORK/out" "$WORK/err"; fi
+}
+has() { if grep -qF -- "$2" "$1"; then ok "$3"; else bad "$3: no '$2' in:"; sed 's/^/    /' "$1"; fi; }
+hasnt() { if grep -qF -- "$2" "$1"; then bad "$3: '$2' in:"; sed 's/^/    /' "$1"; else ok "$3"; fi; }
+
+port=$(( 30000 + $$ % 20000 ))
+CFG="$WORK/cluster.cfg"
+cat >"$CFG" <<CFG
+cluster
+    heartbeat = 100
+    deadline = 2000
+node
+    node-1
+        data = "$WORK/node-1"
+        client = "tcp://127.0.0.1:$port"
+        worker = "tcp://127.0.0.1:$((port + 1))"
+        admin = "tcp://127.0.0.1:$((port + 2))"
+CFG
+
+"$KPNODE" --config "$CFG" 2>"$WORK/node.log" &
+PIDS="$PIDS $!"
+i=0
+until "$KPCTL" status -c "$CFG" --timeout 200 >/dev/null 2>&1; do
+    i=$((i + 1)); [ $i -gt 50 ] && { bad "node did not start"; cat "$WORK/node.log"; exit 1; }
+done
+ok "node answers status"
+
+expect 0 "import through the node" "$KPCTL" directory import "$SAMPLE" -c "$CFG"
+has "$WORK/out" "imported 70 records" "import through the node counts the records"
+expect 0 "stats through the node" "$KPCTL" directory stats -c "$CFG" --json
+has "$WORK/out" '"institutions":8' "stats counts the institutions"
+expect 0 "person through the node" "$KPCTL" directory person 85073003328 -c "$CFG" --json
+has "$WORK/out" '"kbo":"0206731645"' "person lists RSZ's entry"
+expect 0 "export through the node" "$KPCTL" directory export -c "$CFG"
+[ "$(grep -c . "$WORK/out")" -eq 70 ] && ok "export has 70 lines" || bad "export has $(grep -c . "$WORK/out") lines"
+printf '%s\n' '{"table":"person","insz":"85073003329","kbo":"0206731645","sector":25,"type":0,"capacity":1,"from":"2020-01-01","to":"9999-12-31"}' >"$WORK/bad.jsonl"
+expect 1 "a bad line is refused through the node too" "$KPCTL" directory import "$WORK/bad.jsonl" -c "$CFG"
+has "$WORK/err" "line 1" "the bad line is named"
+
+"$KPCTL" provider -c "$CFG" --kbo 0206731645 --message A1 --echo --quiet >"$WORK/provider.log" 2>&1 &
+PIDS="$PIDS $!"
+i=0
+until "$KPCTL" status -c "$CFG" --json 2>/dev/null | grep -q '"kbo":"0206731645"'; do
+    i=$((i + 1)); [ $i -gt 100 ] && { bad "provider did not register"; break; }; sleep 0.05
+done
+expect 0 "status shows the provider" "$KPCTL" status -c "$CFG" --json
+has "$WORK/out" '"messages":["A1"]' "status lists the provider's message types"
+
+GENT="--user ocmw-gent-app --sector 31 --type 0"
+expect 0 "call OK" "$KPCTL" call -c "$CFG" $GENT --message A1 --person 85073003328 --capacity 1 --json
+has "$WORK/out" '"status":"OK"' "call says OK"
+has "$WORK/out" '\"person\":\"85073003328\"' "the echo payload names the person"
+expect 1 "call DENIED exits 1" "$KPCTL" call -c "$CFG" $GENT --message A1 --person 85073003328 --capacity 2 --json
+has "$WORK/out" '"reason":"CAPACITY_NOT_AUTHORIZED"' "the reason is named"
+expect 2 "call without --message is a usage error" "$KPCTL" call -c "$CFG" $GENT --person 85073003328 --capacity 1
+
+from=$(date -u -d '-1 hour' +%Y-%m-%dT%H:%M:%SZ)
+to=$(date -u -d '+1 hour' +%Y-%m-%dT%H:%M:%SZ)
+expect 0 "maintenance add" "$KPCTL" maintenance add -c "$CFG" --kbo 0206731645 --message A1 --from "$from" --to "$to" --reason test
+expect 0 "maintenance list" "$KPCTL" maintenance list -c "$CFG" --json
+has "$WORK/out" '"reason":"test"' "the window is listed"
+id=$(sed -n 's/.*"id":\([0-9]*\),"kbo":"0206731645","message":"A1".*/\1/p' "$WORK/out" | head -1)
+expect 1 "call in the window" "$KPCTL" call -c "$CFG" $GENT --message A1 --person 85073003328 --capacity 1 --json
+has "$WORK/out" "\"until\":\"$to\"" "the answer says until when"
+expect 0 "maintenance remove" "$KPCTL" maintenance remove "$id" -c "$CFG"
+expect 1 "removing it twice fails" "$KPCTL" maintenance remove "$id" -c "$CFG"
+expect 0 "maintenance list after remove" "$KPCTL" maintenance list -c "$CFG" --json
+hasnt "$WORK/out" '"reason":"test"' "the window is gone"
+expect 0 "call after the window" "$KPCTL" call -c "$CFG" $GENT --message A1 --person 85073003328 --capacity 1
+expect 2 "maintenance add with a bad KBO" "$KPCTL" maintenance add -c "$CFG" --kbo 0206731646 --from "$from" --to "$to" --reason x
+
+for cmd in status maintenance call provider directory log keys; do
+    expect 0 "kpctl $cmd --help" "$KPCTL" $cmd --help
+done
+expect 0 "kpnode --help" "$KPNODE" --help
+expect 2 "kpnode without --config" "$KPNODE"
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
