@@ -1,0 +1,265 @@
+/*  test_log_crash.c - a real kpnode killed with SIGKILL under load: no
+    response that left the node is missing from its privacy log.
+
+    One node with a signed log (key made with privlog_keygen, named by the
+    cluster file's log-key) answers a client that keeps many requests in
+    flight over a raw DEALER. At a random moment the node is killed with
+    SIGKILL; the client then takes every response that had reached it.
+    After each restart (which repairs a torn tail and catches the index
+    up), the test reads the segments and checks that every response the
+    client received has its record (found by request id), that
+    privlog_verify passes with the trusted public key, and that the index
+    finds each of those records under its person.
+
+    The requests need no provider worker (refusals, NO_DATA, and a
+    provider with no live worker), so the load is as fast as the node and
+    a worker process does not have to survive the node's restarts.
+*/
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "harness.h"
+#include "logindex.h"
+#include "privlog.h"
+
+#define REQUESTER "0206731645"
+#define PROV_C "0411702543"
+#define PERSON_ONE "85073003328"   //  held by PROV_C, no worker: UNAVAILABLE
+#define PERSON_ALONE "75061512374" //  held by the requester only: NO_DATA
+#define PERSON_OTHER "05031245618" //  not held by the requester: DENIED
+
+#define S_CYCLES 12
+#define S_IN_FLIGHT 128
+
+static const char *s_people[] = {PERSON_ONE, PERSON_ALONE, PERSON_OTHER};
+
+static const char *s_directory =
+    "{\"table\":\"institution\",\"kbo\":\"" REQUESTER
+    "\",\"name\":\"RSZ\",\"sector\":25,\"type\":0}\n"
+    "{\"table\":\"institution\",\"kbo\":\"" PROV_C "\",\"name\":\"C\",\"sector\":17,\"type\":1}\n"
+    "{\"table\":\"user\",\"id\":\"rsz-app\",\"kbo\":\"" REQUESTER "\",\"sector\":25,\"type\":0,"
+    "\"messages\":[\"A1\"]}\n"
+    "{\"table\":\"authorization\",\"sector\":25,\"type\":0,\"capacity\":1,\"message\":\"A1\"}\n"
+    "{\"table\":\"availability\",\"message\":\"A1\",\"sector\":17,\"type\":1}\n"
+    "{\"table\":\"person\",\"insz\":\"" PERSON_ONE "\",\"kbo\":\"" REQUESTER "\",\"sector\":25,"
+    "\"type\":0,\"capacity\":1,\"from\":\"2000-01-01\",\"to\":\"9999-12-31\"}\n"
+    "{\"table\":\"person\",\"insz\":\"" PERSON_ONE "\",\"kbo\":\"" PROV_C "\",\"sector\":17,"
+    "\"type\":1,\"capacity\":1,\"from\":\"2000-01-01\",\"to\":\"9999-12-31\"}\n"
+    "{\"table\":\"person\",\"insz\":\"" PERSON_ALONE "\",\"kbo\":\"" REQUESTER "\",\"sector\":25,"
+    "\"type\":0,\"capacity\":1,\"from\":\"2000-01-01\",\"to\":\"9999-12-31\"}\n";
+
+//  Adds log-key to the cluster section of the harness's cluster file.
+static void s_set_log_key(harness_t *harness, const char *key)
+{
+    FILE *file = fopen(harness->config, "r");
+    assert_non_null(file);
+    static char text[16384];
+    size_t size = fread(text, 1, sizeof text - 1, file);
+    fclose(file);
+    text[size] = 0;
+    char *node = strstr(text, "\nnode\n");
+    assert_non_null(node);
+    file = fopen(harness->config, "w");
+    assert_non_null(file);
+    fprintf(file, "%.*s\n    log-key = \"%s\"%s", (int)(node - text), text, key, node);
+    fclose(file);
+}
+
+//  The ids of every response the client received, and what the log holds.
+typedef struct {
+    char **ids;
+    size_t count, cap;
+    zhashx_t *logged; //  request id -> seq (as a pointer-sized integer)
+    zhashx_t *person; //  request id -> person (owned by the hash)
+    uint64_t records;
+} s_state_t;
+
+static void s_send(zsock_t *client, const char *id, const char *person)
+{
+    Kp__Request request = KP__REQUEST__INIT;
+    request.request_id = (char *)id;
+    request.user = "rsz-app";
+    request.message = "A1";
+    request.person = (char *)person;
+    request.has_sector = request.has_type = request.has_capacity = true;
+    request.sector = 25;
+    request.type = 0;
+    request.capacity = 1;
+    request.has_deadline_ms = true;
+    request.deadline_ms = 2000;
+    uint8_t buffer[512];
+    size_t size = kp__request__get_packed_size(&request);
+    assert_true(size <= sizeof buffer);
+    kp__request__pack(&request, buffer);
+    zframe_t *frame = zframe_new(buffer, size);
+    assert_int_equal(zframe_send(&frame, client, 0), 0);
+}
+
+//  Takes one response if one comes within timeout_ms; 0 if none.
+static int s_take(s_state_t *state, zsock_t *client, int timeout_ms)
+{
+    Kp__Response *response = harness_recv(client, timeout_ms);
+    if (!response)
+        return 0;
+    assert_non_null(response->request_id);
+    if (state->count == state->cap) {
+        state->cap = state->cap ? state->cap * 2 : 65536;
+        state->ids = realloc(state->ids, state->cap * sizeof(char *));
+        assert_non_null(state->ids);
+    }
+    state->ids[state->count++] = strdup(response->request_id);
+    kp__response__free_unpacked(response, NULL);
+    return 1;
+}
+
+//  Keeps S_IN_FLIGHT requests going for run_ms, then kills the node and
+//  takes every response that had reached the client.
+static void s_load_and_kill(harness_t *harness, s_state_t *state, int cycle, int run_ms)
+{
+    zsock_t *client = harness_client(harness, 0);
+    int64_t stop = harness_now_ms() + run_ms;
+    int sent = 0, in_flight = 0;
+    while (harness_now_ms() < stop) {
+        while (in_flight < S_IN_FLIGHT) {
+            char id[64];
+            snprintf(id, sizeof id, "crash-%d-%d", cycle, sent);
+            s_send(client, id, s_people[sent % 3]);
+            sent++;
+            in_flight++;
+        }
+        in_flight -= s_take(state, client, 5);
+    }
+    int status = harness_stop_node(harness, 0, SIGKILL);
+    assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+    while (s_take(state, client, 300))
+        ;
+    zsock_destroy(&client);
+}
+
+static int s_collect(const Kp__LogRecord *record, uint64_t seq, void *arg)
+{
+    s_state_t *state = arg;
+    state->records++;
+    if (record->request_id && !strncmp(record->request_id, "crash-", 6)) {
+        //  A request id is logged once: the node answers a retry once.
+        assert_null(zhashx_lookup(state->logged, record->request_id));
+        zhashx_insert(state->logged, record->request_id, (void *)(uintptr_t)seq);
+        zhashx_insert(state->person, record->request_id, record->person ? record->person : "");
+    }
+    return 0;
+}
+
+static int s_seq_seen(uint64_t seq, uint64_t segment, uint64_t offset, void *arg)
+{
+    (void)segment;
+    (void)offset;
+    zhashx_t *seen = arg;
+    char key[24];
+    snprintf(key, sizeof key, "%llu", (unsigned long long)seq);
+    zhashx_insert(seen, key, (void *)1);
+    return 0;
+}
+
+//  Every received response has its record, the log verifies with the
+//  trusted key, and the index finds each record under its person.
+static void s_check(harness_t *harness, s_state_t *state, const char *logdir, const char *pub)
+{
+    (void)harness;
+    char error[PRIVLOG_ERR];
+    zhashx_purge(state->logged);
+    zhashx_purge(state->person);
+    state->records = 0;
+    assert_int_equal(privlog_scan(logdir, INT32_MIN, INT32_MAX, s_collect, state, error), 0);
+    for (size_t i = 0; i < state->count; i++)
+        if (!zhashx_lookup(state->logged, state->ids[i]))
+            fail_msg("response %s reached the client but has no log record", state->ids[i]);
+
+    privlog_verify_t result;
+    int rc = privlog_verify(logdir, INT32_MIN, INT32_MAX, pub, &result, error);
+    if (rc != 0)
+        fail_msg("verify: %s %s at %s offset %llu (seq %llu): %s%s", result.problem, result.detail,
+                 result.segment, (unsigned long long)result.offset, (unsigned long long)result.seq,
+                 rc < 0 ? error : "", "");
+    assert_true(result.ok);
+    assert_false(result.key_from_log);
+    assert_true(result.checkpoints > 0);
+    assert_int_equal(result.records, state->records);
+
+    char path[600];
+    snprintf(path, sizeof path, "%s/index", logdir);
+    logindex_t *index = logindex_open(path, true, 0, error);
+    assert_non_null(index);
+    zhashx_t *seen = zhashx_new();
+    for (size_t p = 0; p < 3; p++)
+        assert_true(logindex_query(index, LOGINDEX_PERSON, s_people[p], 0, UINT64_MAX, s_seq_seen,
+                                   seen) >= 0);
+    for (size_t i = 0; i < state->count; i++) {
+        char key[24];
+        uintptr_t seq = (uintptr_t)zhashx_lookup(state->logged, state->ids[i]);
+        snprintf(key, sizeof key, "%llu", (unsigned long long)seq);
+        if (!zhashx_lookup(seen, key))
+            fail_msg("the index does not find %s (seq %llu) under person %s", state->ids[i],
+                     (unsigned long long)seq, (char *)zhashx_lookup(state->person, state->ids[i]));
+    }
+    zhashx_destroy(&seen);
+    logindex_destroy(&index);
+}
+
+static void test_sigkill_under_load(void **unused)
+{
+    (void)unused;
+    harness_t *harness = harness_new(1, 100, 2000, 65536);
+    char key[400], pub[420], logdir[400], error[PRIVLOG_ERR];
+    snprintf(key, sizeof key, "%s/log.key", harness->dir);
+    snprintf(pub, sizeof pub, "%s.pub", key);
+    snprintf(logdir, sizeof logdir, "%s/node-1/log", harness->dir);
+    assert_int_equal(privlog_keygen(key, error), 0);
+    s_set_log_key(harness, key);
+
+    s_state_t state = {.ids = NULL};
+    state.logged = zhashx_new();
+    state.person = zhashx_new();
+    zhashx_set_duplicator(state.logged, NULL);
+    zhashx_set_destructor(state.person, (zhashx_destructor_fn *)zstr_free);
+    zhashx_set_duplicator(state.person, (zhashx_duplicator_fn *)strdup);
+
+    unsigned seed = (unsigned)time(NULL) ^ (unsigned)getpid();
+    printf("# seed %u\n", seed);
+    srand(seed);
+    harness_start_node(harness, 0);
+    harness_load(harness, 0, s_directory);
+    size_t before = 0;
+    for (int cycle = 0; cycle < S_CYCLES; cycle++) {
+        s_load_and_kill(harness, &state, cycle, 100 + rand() % 600);
+        harness_start_node(harness, 0); //  repairs the tail, catches the index up
+        s_check(harness, &state, logdir, pub);
+        printf("# cycle %d: %zu responses received, all logged (%llu records)\n", cycle,
+               state.count - before, (unsigned long long)state.records);
+        assert_true(state.count > before); //  the node did answer under load
+        before = state.count;
+    }
+    for (size_t i = 0; i < state.count; i++)
+        free(state.ids[i]);
+    free(state.ids);
+    zhashx_destroy(&state.logged);
+    zhashx_destroy(&state.person);
+    harness_destroy(&harness);
+}
+
+int main(void)
+{
+    zsys_init();
+    zsys_handler_set(NULL);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_sigkill_under_load),
+    };
+    return cmocka_run_group_tests_name("log-crash", tests, NULL, NULL);
+}
