@@ -17,9 +17,12 @@
 #include <time.h>
 #include <zmq.h>
 
-//  Caller-chosen ids remembered after completion, to tell a late answer
-//  from a stray one; the set is emptied when it reaches this size.
-#define S_FOREIGN_MAX 4096
+//  Ids remembered after completion (with how they ended), to tell a
+//  second copy of an answer from a late one and from a stray one; the set
+//  is emptied when it reaches this size.
+#define S_DONE_MAX 4096
+#define S_DONE_ANSWERED ((void *)1)
+#define S_DONE_GAVE_UP ((void *)2)
 
 typedef struct {
     char id[KP_CLIENT_ID_MAX];
@@ -29,6 +32,9 @@ typedef struct {
     int timeout_ms;           //  overall, as given by the caller
     int attempt_ms;           //  per attempt
     unsigned attempts;        //  attempts made so far
+    unsigned redirects;       //  SHUTTING_DOWN answers that moved it on
+    bool unsent;              //  waits for a connection (ZMQ_IMMEDIATE)
+    void *handle;             //  in kp_client_t.order
     int64_t deadline;         //  overall, monotonic ms
     int64_t attempt_deadline; //  of the current attempt, monotonic ms
 } s_pending_t;
@@ -44,10 +50,13 @@ struct _kp_client_t {
     size_t max_frame;
     char prefix[17]; //  16 random hex digits
     uint64_t counter;
-    zhashx_t *pending;      //  id -> s_pending_t *, owned
-    zhashx_t *foreign_done; //  caller-chosen ids no longer awaited
-    zlistx_t *ready;        //  Kp__Response * waiting to be handed out
-    int64_t next_check;     //  no timer can fire before this (ms)
+    zhashx_t *pending;  //  id -> s_pending_t *, owned
+    zlistx_t *order;    //  s_pending_t * in the order sent (not owned)
+    zhashx_t *done;     //  ids no longer awaited -> S_DONE_*
+    size_t unsent;      //  pending requests not yet handed to ZeroMQ
+    bool move_on;       //  a node said SHUTTING_DOWN: fail over now
+    zlistx_t *ready;    //  Kp__Response * waiting to be handed out
+    int64_t next_check; //  no timer can fire before this (ms)
     kp_client_stats_t stats;
 };
 
@@ -102,6 +111,12 @@ static int s_connect(kp_client_t *self)
     zmq_setsockopt(self->sock, ZMQ_LINGER, &zero, sizeof zero);
     zmq_setsockopt(self->sock, ZMQ_SNDHWM, &zero, sizeof zero);
     zmq_setsockopt(self->sock, ZMQ_RCVHWM, &zero, sizeof zero);
+    //  Queue nothing for a node that is not connected: without this, a
+    //  DEALER keeps frames for a dead peer and delivers them when it comes
+    //  back, after they were resent elsewhere (one request routed twice).
+    //  Sends that find no connection wait in self->pending instead.
+    int one = 1;
+    zmq_setsockopt(self->sock, ZMQ_IMMEDIATE, &one, sizeof one);
     if (self->max_frame) {
         int64_t limit = (int64_t)self->max_frame;
         zmq_setsockopt(self->sock, ZMQ_MAXMSGSIZE, &limit, sizeof limit);
@@ -123,10 +138,12 @@ kp_client_t *kp_client_new(const char **endpoints, size_t count)
         return NULL;
     self->endpoints = (char **)calloc(count, sizeof(char *));
     self->pending = zhashx_new();
-    self->foreign_done = zhashx_new();
+    self->done = zhashx_new();
+    self->order = zlistx_new();
     self->ready = zlistx_new();
     self->ctx = zmq_ctx_new();
-    if (!self->endpoints || !self->pending || !self->foreign_done || !self->ready || !self->ctx)
+    if (!self->endpoints || !self->pending || !self->done || !self->order || !self->ready ||
+        !self->ctx)
         goto fail;
     zhashx_set_destructor(self->pending, s_pending_destroy);
     zlistx_set_destructor(self->ready, s_response_free);
@@ -184,7 +201,8 @@ void kp_client_destroy(kp_client_t **self_p)
             free(self->endpoints[i]);
     free(self->endpoints);
     zhashx_destroy(&self->pending);
-    zhashx_destroy(&self->foreign_done);
+    zhashx_destroy(&self->done);
+    zlistx_destroy(&self->order);
     zlistx_destroy(&self->ready);
     free(self);
     *self_p = NULL;
@@ -239,13 +257,16 @@ static bool s_is_ours(kp_client_t *self, const char *id)
     return errno == 0 && *end == '\0' && n >= 1 && n <= self->counter;
 }
 
-static void s_forget_foreign(kp_client_t *self, s_pending_t *p)
+//  Remembers how p ended, then forgets p.
+static void s_finish(kp_client_t *self, s_pending_t *p, void *how)
 {
-    if (p->ours)
-        return;
-    if (zhashx_size(self->foreign_done) >= S_FOREIGN_MAX)
-        zhashx_purge(self->foreign_done);
-    zhashx_update(self->foreign_done, p->id, (void *)1);
+    if (zhashx_size(self->done) >= S_DONE_MAX)
+        zhashx_purge(self->done);
+    zhashx_update(self->done, p->id, how);
+    if (p->unsent)
+        self->unsent--;
+    zlistx_delete(self->order, p->handle);
+    zhashx_delete(self->pending, p->id);
 }
 
 //  A response made by the client for a request nobody answered in time.
@@ -270,11 +291,36 @@ static Kp__Response *s_make_timeout(kp_client_t *self, s_pending_t *p)
     return kp__response__unpack(NULL, size, buf);
 }
 
+//  Hands p's frame to ZeroMQ; with no connection up yet (ZMQ_IMMEDIATE)
+//  p is marked unsent and goes out when the socket becomes writable.
 static int s_send_frame(kp_client_t *self, s_pending_t *p)
 {
     while (zmq_send(self->sock, p->frame, p->size, ZMQ_DONTWAIT) < 0) {
+        if (errno == EAGAIN) {
+            if (!p->unsent)
+                self->unsent++;
+            p->unsent = true;
+            return 0;
+        }
         if (errno != EINTR)
             return KP_CLIENT_ESOCKET;
+    }
+    if (p->unsent)
+        self->unsent--;
+    p->unsent = false;
+    return 0;
+}
+
+//  Sends what waited for a connection, while ZeroMQ takes it.
+static int s_flush(kp_client_t *self)
+{
+    for (s_pending_t *p = (s_pending_t *)zlistx_first(self->order); p && self->unsent;
+         p = (s_pending_t *)zlistx_next(self->order)) {
+        if (!p->unsent)
+            continue;
+        int rc = s_send_frame(self, p);
+        if (rc || p->unsent)
+            return rc;
     }
     return 0;
 }
@@ -287,13 +333,23 @@ static int s_failover(kp_client_t *self, int64_t now)
     int rc = s_connect(self);
     if (rc)
         return rc;
-    for (s_pending_t *p = (s_pending_t *)zhashx_first(self->pending); p;
-         p = (s_pending_t *)zhashx_next(self->pending)) {
+    self->unsent = 0;
+    //  In the order first sent, so that a node sees them as it would have.
+    for (s_pending_t *p = (s_pending_t *)zlistx_first(self->order); p;
+         p = (s_pending_t *)zlistx_next(self->order)) {
         p->attempts++;
         p->attempt_deadline = now + p->attempt_ms;
+        p->unsent = false;
         if ((rc = s_send_frame(self, p)) != 0)
             return rc;
         self->stats.resent++;
+    }
+    self->next_check = INT64_MAX;
+    for (s_pending_t *p = (s_pending_t *)zhashx_first(self->pending); p;
+         p = (s_pending_t *)zhashx_next(self->pending)) {
+        int64_t when = p->attempt_deadline < p->deadline ? p->attempt_deadline : p->deadline;
+        if (when < self->next_check)
+            self->next_check = when;
     }
     return 0;
 }
@@ -322,8 +378,7 @@ static int s_check_timers(kp_client_t *self)
         if (resp)
             zlistx_add_end(self->ready, resp);
         self->stats.timeouts++;
-        s_forget_foreign(self, p);
-        zhashx_delete(self->pending, p->id);
+        s_finish(self, p, S_DONE_GAVE_UP);
     }
     zlistx_destroy(&expired);
     int rc = attempt_over ? s_failover(self, now) : 0;
@@ -335,6 +390,22 @@ static int s_check_timers(kp_client_t *self)
             self->next_check = when;
     }
     return rc;
+}
+
+//  A node that is stopping answers new requests UNAVAILABLE/SHUTTING_DOWN:
+//  such a request goes to the next endpoint at once instead of waiting for
+//  its attempt to time out, unless every other endpoint has said so too
+//  (then the caller gets that answer; nothing else can do better).
+static bool s_moves_on(kp_client_t *self, s_pending_t *p, const Kp__Response *resp)
+{
+    if (resp->status != KP__STATUS__UNAVAILABLE || resp->reason != KP__REASON__SHUTTING_DOWN)
+        return false;
+    if (self->endpoint_count < 2 || p->redirects + 1 >= self->endpoint_count)
+        return false;
+    p->redirects++;
+    self->stats.redirects++;
+    self->move_on = true;
+    return true;
 }
 
 //  Handles one frame from the node; never fails on what the node sent.
@@ -349,14 +420,20 @@ static void s_handle_frame(kp_client_t *self, zmq_msg_t *msg)
         return;
     }
     s_pending_t *p = (s_pending_t *)zhashx_lookup(self->pending, resp->request_id);
+    if (p && s_moves_on(self, p, resp)) {
+        kp__response__free_unpacked(resp, NULL);
+        return;
+    }
     if (p) {
-        s_forget_foreign(self, p);
-        zhashx_delete(self->pending, resp->request_id);
+        s_finish(self, p, S_DONE_ANSWERED);
         zlistx_add_end(self->ready, resp);
         self->stats.answered++;
         return;
     }
-    if (s_is_ours(self, resp->request_id) || zhashx_lookup(self->foreign_done, resp->request_id))
+    void *how = zhashx_lookup(self->done, resp->request_id);
+    if (how == S_DONE_ANSWERED)
+        self->stats.duplicates++; //  a second copy: the caller had the first
+    else if (how == S_DONE_GAVE_UP || s_is_ours(self, resp->request_id))
         self->stats.late++;
     else
         self->stats.unknown++;
@@ -401,12 +478,20 @@ static int s_pump(kp_client_t *self, int64_t wait_ms)
     }
     if (wait_ms > INT32_MAX)
         wait_ms = INT32_MAX;
-    zmq_pollitem_t item = {self->sock, 0, ZMQ_POLLIN, 0};
+    short events = ZMQ_POLLIN | (self->unsent ? ZMQ_POLLOUT : 0);
+    zmq_pollitem_t item = {self->sock, 0, events, 0};
     int rc = zmq_poll(&item, 1, (long)wait_ms);
     if (rc < 0)
         return errno == EINTR ? KP_CLIENT_EINTR : KP_CLIENT_ESOCKET;
-    if (rc > 0 && (rc = s_drain(self)) != 0)
+    if ((item.revents & ZMQ_POLLOUT) && (rc = s_flush(self)) != 0)
         return rc;
+    if ((item.revents & ZMQ_POLLIN) && (rc = s_drain(self)) != 0)
+        return rc;
+    if (self->move_on) {
+        self->move_on = false;
+        if ((rc = s_failover(self, s_now_ms())) != 0)
+            return rc;
+    }
     return s_check_timers(self);
 }
 
@@ -463,6 +548,7 @@ int kp_client_send(kp_client_t *self, const Kp__Request *req, int timeout_ms,
         return rc;
     }
     zhashx_insert(self->pending, p->id, p);
+    p->handle = zlistx_add_end(self->order, p);
     if (p->attempt_deadline < self->next_check)
         self->next_check = p->attempt_deadline;
     if (id_out)

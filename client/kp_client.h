@@ -18,10 +18,29 @@
     DEADLINE_EXCEEDED, and a detail naming what was tried. So every
     request sent yields exactly one response, real or made up.
 
+    A node that is stopping answers new requests with status UNAVAILABLE,
+    reason SHUTTING_DOWN. The client does not hand such an answer out: it
+    fails over to the next endpoint at once (without waiting for the
+    attempt timeout) and resends everything unanswered there. Only when
+    every endpoint of the list has answered a request SHUTTING_DOWN is
+    that answer handed to the caller. With one endpoint it is handed out
+    as is.
+
+    At most once. Each request id is handed to the caller at most once:
+    after a failover the old node's answer and the new node's answer may
+    both arrive (a DEALER may also deliver frames queued for a peer that
+    came back), and every copy after the first is dropped and counted as a
+    duplicate. The socket sets ZMQ_IMMEDIATE, so frames are never queued
+    for a node that is not connected; a request sent while no connection
+    is up waits in the client and leaves when one is. Note what this does
+    not cover: each node remembers only the answers it gave itself, so a
+    request that node A had passed to a provider when A died is routed
+    again by node B: the provider sees that id twice, the caller once.
+
     Hostile input. A frame that does not decode, a message of several
-    frames, a response for an id the client never sent, and a response
-    for an id it no longer awaits (answered already, or given up on) are
-    dropped and counted (kp_client_stats); they never end a call.
+    frames, a response for an id the client never sent, a second copy of
+    an answer, and a response for an id it gave up on are dropped and
+    counted (kp_client_stats); they never end a call.
 
     Ownership. Requests are copied (encoded) by kp_client_send; the caller
     keeps its Kp__Request. Every Kp__Response handed out belongs to the
@@ -118,14 +137,16 @@ size_t kp_client_pending(kp_client_t *self);
 const char *kp_client_endpoint(kp_client_t *self);
 
 typedef struct {
-    uint64_t sent;      //  requests accepted by kp_client_send/call
-    uint64_t resent;    //  frames resent after a failover
-    uint64_t failovers; //  switches to the next endpoint
-    uint64_t answered;  //  real responses handed out
-    uint64_t timeouts;  //  TIMEOUT responses made by the client
-    uint64_t late;      //  responses for ids no longer awaited
-    uint64_t unknown;   //  responses for ids never sent
-    uint64_t malformed; //  frames that did not decode, or multi-frame
+    uint64_t sent;       //  requests accepted by kp_client_send/call
+    uint64_t resent;     //  frames resent after a failover
+    uint64_t failovers;  //  switches to the next endpoint
+    uint64_t answered;   //  real responses handed out
+    uint64_t timeouts;   //  TIMEOUT responses made by the client
+    uint64_t late;       //  responses for ids given up on (TIMEOUT made)
+    uint64_t duplicates; //  second copies of responses already handed out
+    uint64_t redirects;  //  SHUTTING_DOWN answers that moved a request on
+    uint64_t unknown;    //  responses for ids never sent
+    uint64_t malformed;  //  frames that did not decode, or multi-frame
 } kp_client_stats_t;
 
 void kp_client_stats(kp_client_t *self, kp_client_stats_t *out);
