@@ -1,15 +1,31 @@
 /*  logger.c - the privacy-log actor. */
 #include <czmq.h>
+#include <limits.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #include "logger.h"
+#include "logindex.h"
 
 #define S_NOTICE_DURABLE 'D'
 #define S_NOTICE_ERROR 'E'
-#define S_MAX_GROUP 65536 //  records per group commit, to bound latency
+#define S_MAX_GROUP 65536  //  records per group commit, to bound latency
+#define S_INDEX_WAKE_MS 50 //  how often the indexer looks for synced records
+#define S_INDEX_SYNC_MS 10000
+
+//  What the logger thread tells the indexer thread: how far the log is
+//  synced. The indexer reads the records back from the segments (page
+//  cache), so a slow index costs no memory and never delays a reply.
+typedef struct {
+    char dir[PATH_MAX];
+    uint64_t map_size;
+    _Atomic uint64_t durable;
+} s_follow_t;
 
 struct _logger_t {
     zactor_t *actor;
+    zactor_t *indexer; //  NULL when the log keeps no index
+    s_follow_t *follow;
     zsock_t *sock; //  our end of the record socket
     uint64_t next_seq;
     uint64_t durable;
@@ -21,6 +37,7 @@ typedef struct {
     privlog_t *log;
     zsock_t *sock; //  the actor's end
     uint32_t tick_ms;
+    s_follow_t *follow; //  NULL: no indexer
 } s_args_t;
 
 static void s_notice(zsock_t *sock, char tag, const void *data, size_t size)
@@ -54,7 +71,7 @@ static int s_drain(privlog_t *log, zsock_t *sock)
 }
 
 //  Sync, tell the node, then index: the reply waits only for the sync.
-static int s_group(privlog_t *log, zsock_t *sock)
+static int s_group(privlog_t *log, zsock_t *sock, s_follow_t *follow)
 {
     int n = s_drain(log, sock);
     if (n < 0 || (n > 0 && privlog_sync(log))) {
@@ -68,7 +85,9 @@ static int s_group(privlog_t *log, zsock_t *sock)
         for (int i = 0; i < 8; i++, v >>= 8)
             seq[i] = (uint8_t)v;
         s_notice(sock, S_NOTICE_DURABLE, seq, 8);
-        privlog_index_flush(log); //  a lagging index is caught up on open
+        privlog_index_flush(log); //  the writer keeps no index: frees the buffer
+        if (follow)
+            atomic_store(&follow->durable, privlog_durable_seq(log));
     }
     return n;
 }
@@ -90,7 +109,7 @@ static void s_actor(zsock_t *pipe, void *arg)
             if (term)
                 break;
         } else if (which == sock && !failed)
-            failed = s_group(log, sock) < 0;
+            failed = s_group(log, sock, args->follow) < 0;
         else if (zpoller_terminated(poller))
             break;
         if (!failed && privlog_tick(log)) {
@@ -101,14 +120,49 @@ static void s_actor(zsock_t *pipe, void *arg)
     }
     //  Everything sent before destroy is on the socket already.
     while (!failed) {
-        int n = s_group(log, sock);
+        int n = s_group(log, sock, args->follow);
         if (n <= 0)
             break;
     }
     zpoller_destroy(&poller);
     privlog_destroy(&args->log);
+    if (args->follow) //  everything is synced now, the final checkpoint too
+        atomic_store(&args->follow->durable, UINT64_MAX);
     zsock_destroy(&args->sock);
     free(args);
+}
+
+//  The indexer: follows the synced log into the LMDB index, in batches.
+static void s_indexer(zsock_t *pipe, void *arg)
+{
+    s_follow_t *follow = arg;
+    char path[PATH_MAX + 8], error[PRIVLOG_ERR];
+    snprintf(path, sizeof path, "%s/index", follow->dir);
+    logindex_t *index = logindex_open(path, false, follow->map_size, error);
+    if (!index)
+        zsys_error("privacy log: %s (the index lags; it catches up on the next open)", error);
+    zsock_signal(pipe, 0);
+    bool term = false, complained = false;
+    int64_t synced_at = zclock_mono();
+    while (!term) {
+        zmq_pollitem_t item = {zsock_resolve(pipe), 0, ZMQ_POLLIN, 0};
+        if (zmq_poll(&item, 1, S_INDEX_WAKE_MS) == 1) {
+            char *command = zstr_recv(pipe);
+            term = !command || streq(command, "$TERM");
+            zstr_free(&command);
+        }
+        uint64_t upto = atomic_load(&follow->durable);
+        //  On $TERM the logger has stopped: index whatever it synced.
+        if (index && privlog_index_follow(follow->dir, index, upto, error) < 0 && !complained) {
+            zsys_error("privacy log: %s (the index lags; retrying)", error);
+            complained = true;
+        }
+        if (index && zclock_mono() - synced_at >= S_INDEX_SYNC_MS) {
+            logindex_sync(index);
+            synced_at = zclock_mono();
+        }
+    }
+    logindex_destroy(&index);
 }
 
 logger_t *logger_new(const char *dir, const privlog_options_t *options,
@@ -122,14 +176,40 @@ logger_t *logger_new(const char *dir, const privlog_options_t *options,
         snprintf(error, PRIVLOG_ERR, "out of memory");
         return NULL;
     }
-    args->log = privlog_open(dir, options, recovery, error);
+    //  The writer keeps no index of its own: the indexer thread follows
+    //  it, so that the durable path never waits for LMDB.
+    privlog_options_t defaults, writer;
+    privlog_options_default(&defaults);
+    writer = options ? *options : defaults;
+    bool indexed = writer.index;
+    writer.index = false;
+    args->log = privlog_open(dir, &writer, recovery, error);
+    int64_t caught_up = 0;
+    if (args->log && indexed) {
+        //  Bring the index up to date before the node serves, as open did.
+        caught_up = privlog_index_catch_up(dir, writer.index_map_size, error);
+        self->follow = caught_up < 0 ? NULL : calloc(1, sizeof *self->follow);
+        if (self->follow && strlen(dir) < sizeof self->follow->dir) {
+            snprintf(self->follow->dir, sizeof self->follow->dir, "%s", dir);
+            self->follow->map_size = writer.index_map_size;
+            atomic_init(&self->follow->durable, privlog_durable_seq(args->log));
+            self->indexer = zactor_new(s_indexer, self->follow);
+        }
+        if (!self->indexer) {
+            if (caught_up >= 0)
+                snprintf(error, PRIVLOG_ERR, "cannot start the log indexer");
+            privlog_destroy(&args->log);
+            free(self->follow);
+        }
+        if (recovery && caught_up > 0)
+            recovery->indexed = (uint64_t)caught_up;
+        args->follow = self->follow;
+    }
     if (!args->log) {
         free(self);
         free(args);
         return NULL;
     }
-    privlog_options_t defaults;
-    privlog_options_default(&defaults);
     uint32_t secs =
         options && options->checkpoint_secs ? options->checkpoint_secs : defaults.checkpoint_secs;
     args->tick_ms = secs * 1000 / 2 ? secs * 1000 / 2 : 500;
@@ -153,6 +233,8 @@ logger_t *logger_new(const char *dir, const privlog_options_t *options,
         zsock_destroy(&self->sock);
         zsock_destroy(&args->sock);
         privlog_destroy(&args->log);
+        zactor_destroy(&self->indexer);
+        free(self->follow);
         free(args);
         free(self);
         return NULL;
@@ -165,7 +247,9 @@ void logger_destroy(logger_t **self_p)
     if (!*self_p)
         return;
     logger_t *self = *self_p;
-    zactor_destroy(&self->actor);
+    zactor_destroy(&self->actor);   //  final sync and checkpoint
+    zactor_destroy(&self->indexer); //  then the index takes the rest
+    free(self->follow);
     zsock_destroy(&self->sock);
     free(self);
     *self_p = NULL;

@@ -940,7 +940,7 @@ static int s_recover_last(privlog_t *self, const privlog_segment_t *seg,
     return 0;
 }
 
-static int64_t s_catch_up(logindex_t *index, const char *dir, char *error);
+static int64_t s_catch_up(logindex_t *index, const char *dir, uint64_t upto_seq, char *error);
 
 privlog_t *privlog_open(const char *dir, const privlog_options_t *options,
                         privlog_recovery_t *recovery, char *error)
@@ -1017,7 +1017,7 @@ privlog_t *privlog_open(const char *dir, const privlog_options_t *options,
         self->index = logindex_open(path, false, self->options.index_map_size, error);
         if (!self->index)
             goto fail;
-        int64_t added = s_catch_up(self->index, dir, error);
+        int64_t added = s_catch_up(self->index, dir, UINT64_MAX, error);
         if (added < 0)
             goto fail;
         if (recovery)
@@ -1389,7 +1389,9 @@ void privlog_destroy(privlog_t **self_p)
 
 #define S_CATCH_UP_BATCH 50000
 
-static int64_t s_catch_up(logindex_t *index, const char *dir, char *error)
+//  Indexes the records after the index's position, up to upto_seq (a
+//  writer may be appending behind it: only what it has synced is read).
+static int64_t s_catch_up(logindex_t *index, const char *dir, uint64_t upto_seq, char *error)
 {
     uint64_t pos_seq, pos_seg, pos_off;
     error[0] = 0;
@@ -1431,6 +1433,8 @@ static int64_t s_catch_up(logindex_t *index, const char *dir, char *error)
         while (!rc && off < map.size) {
             s_frame_t f;
             if (s_frame_parse(map.data + off, map.size - off, &f) != S_FRAME_OK)
+                break;
+            if (f.kind == PRIVLOG_KIND_RECORD && f.seq > upto_seq)
                 break;
             if (f.kind == PRIVLOG_KIND_RECORD && f.seq > pos_seq) {
                 Kp__LogRecord *r = kp__log_record__unpack(NULL, f.len, f.body);
@@ -1482,9 +1486,16 @@ int64_t privlog_index_catch_up(const char *dir, uint64_t map_size, char *error)
     if (!index)
         return -1;
     error[0] = 0;
-    int64_t added = s_catch_up(index, dir, error);
+    int64_t added = s_catch_up(index, dir, UINT64_MAX, error);
     logindex_destroy(&index);
     return added;
+}
+
+int64_t privlog_index_follow(const char *dir, struct _logindex_t *index, uint64_t upto_seq,
+                             char *error)
+{
+    error[0] = 0;
+    return s_catch_up(index, dir, upto_seq, error);
 }
 
 // ---------------------------------------------------------------------------

@@ -140,6 +140,14 @@ Kp__LogRecord *privlog_reader_get(privlog_reader_t *self, uint64_t segment, uint
 //  readers such as kpctl. Returns records added, or -1 with error.
 int64_t privlog_index_catch_up(const char *dir, uint64_t map_size, char *error);
 
+//  Indexes the records of dir up to upto_seq that index (a logindex_t
+//  opened by the caller on DIR/index) lacks; for a thread that follows a
+//  writer and is told what it has synced (logger.h). Records added, or -1
+//  with error.
+struct _logindex_t;
+int64_t privlog_index_follow(const char *dir, struct _logindex_t *index, uint64_t upto_seq,
+                             char *error);
+
 //  Calls fn for every record in the segments whose day lies in [from_day,
 //  to_day] (INT32_MIN/INT32_MAX for all); stops when fn returns non-zero.
 //  Frames that fail their CRC stop the scan with an error (-1).
