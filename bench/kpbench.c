@@ -45,7 +45,7 @@ typedef struct {
     const char *mix_text;
     const char *cluster_file, *json_path, *svg_path, *chaos;
     unsigned deadline_ms, retry_ms;
-    bool local, compare, keep, quiet;
+    bool local, compare, log_compare, keep, quiet;
 } s_options_t;
 
 //  One chaos rule: kill node every every_s, restart after after_s.
@@ -58,6 +58,7 @@ typedef struct {
 typedef struct {
     const s_options_t *opts;
     s_target_t target;
+    const char *name; //  of the result and the progress line
     void *zctx;
     size_t endpoint_count;
     char endpoints[S_MAX_ENDPOINTS][256];
@@ -157,8 +158,8 @@ static int s_open(s_client_t *self)
     }
     for (size_t i = 0; i < run->endpoint_count; i++)
         if (zmq_connect(self->sock, run->endpoints[i]) != 0) {
-            snprintf(self->error, sizeof self->error, "cannot connect to %.150s: %s", run->endpoints[i],
-                     zmq_strerror(zmq_errno()));
+            snprintf(self->error, sizeof self->error, "cannot connect to %.150s: %s",
+                     run->endpoints[i], zmq_strerror(zmq_errno()));
             return -1;
         }
     return 0;
@@ -521,12 +522,9 @@ static void s_progress(s_client_t *clients, unsigned n, s_run_t *run, uint64_t *
     double dt = (now - *last_ns) / 1e9;
     double rate = dt > 0 ? (done - *last_done) / dt : 0;
     uint64_t p99 = kp_histogram_percentile(h, 99);
-    fprintf(stderr, "%s%-10s %6.1fs %10.0f req/s  errors %-8" PRIu64 " p99 %8.3f ms%s",
-            tty ? "\r" : "",
-            run->target == S_TARGET_KRUISPUNT ? "kruispunt"
-            : run->target == S_TARGET_ZMQ     ? "zmq-proxy"
-                                              : "nats",
-            (now - run->start_ns) / 1e9, rate, bad, p99 / 1e3, tty ? "  " : "\n");
+    fprintf(stderr, "%s%-11s %6.1fs %10.0f req/s  errors %-8" PRIu64 " p99 %8.3f ms%s",
+            tty ? "\r" : "", run->name, (now - run->start_ns) / 1e9, rate, bad, p99 / 1e3,
+            tty ? "  " : "\n");
     *last_done = done;
     *last_ns = now;
     kp_histogram_destroy(&h);
@@ -572,8 +570,7 @@ static double s_longest_gap(s_run_t *run, uint64_t end_ns)
 static kp_bench_result_t *s_run(const s_options_t *o, s_run_t *run, kp_local_t *local,
                                 const s_chaos_t *chaos, char *err, size_t errlen)
 {
-    static const char *names[] = {"kruispunt", "zmq-proxy", "nats"};
-    kp_bench_result_t *total = kp_bench_result_new(names[run->target]);
+    kp_bench_result_t *total = kp_bench_result_new(run->name);
     uint64_t seed = s_now();
     snprintf(run->prefix, sizeof run->prefix, "%08" PRIx64 "-", s_random(&seed) & 0xffffffff);
     atomic_store(&run->stop, false);
@@ -599,7 +596,7 @@ static kp_bench_result_t *s_run(const s_options_t *o, s_run_t *run, kp_local_t *
         c->slots = calloc(ring, sizeof *c->slots);
         assert(c->slots);
         c->rng = seed + i * 7919 + 1;
-        c->result = kp_bench_result_new(names[run->target]);
+        c->result = kp_bench_result_new(run->name);
         c->recent = kp_histogram_new();
         pthread_mutex_init(&c->lock, NULL);
         if (o->count)
@@ -755,6 +752,9 @@ static void s_usage(FILE *out)
             "                       proxy with an echo worker, and through nats-server with\n"
             "                       an echo responder, and print them beside Kruispunt\n"
             "                       (Kruispunt runs single-provider requests unless --mix)\n"
+            "  --log-compare        (--local) run the same load once more against a local\n"
+            "                       node without the privacy log (kpnode --unlogged) and\n"
+            "                       print it beside the logged node: the log's cost\n"
             "  --chaos SPEC         e.g. \"kill node-1 every 10s, restart after 3s\" (--local);\n"
             "                       reports availability\n"
             "\n"
@@ -798,6 +798,7 @@ enum {
     O_RETRY,
     O_DRAIN,
     O_COMPARE,
+    O_LOG_COMPARE,
     O_CHAOS,
     O_JSON,
     O_SVG,
@@ -825,6 +826,7 @@ static int s_parse(int argc, char **argv, s_options_t *o, const char **write_dir
                                           {"retry", required_argument, 0, O_RETRY},
                                           {"drain", required_argument, 0, O_DRAIN},
                                           {"compare", no_argument, 0, O_COMPARE},
+                                          {"log-compare", no_argument, 0, O_LOG_COMPARE},
                                           {"chaos", required_argument, 0, O_CHAOS},
                                           {"json", required_argument, 0, O_JSON},
                                           {"svg", required_argument, 0, O_SVG},
@@ -865,6 +867,9 @@ static int s_parse(int argc, char **argv, s_options_t *o, const char **write_dir
             break;
         case O_COMPARE:
             o->compare = true;
+            break;
+        case O_LOG_COMPARE:
+            o->log_compare = true;
             break;
         case O_WRITE:
             *write_dir = optarg;
@@ -983,10 +988,15 @@ static int s_parse(int argc, char **argv, s_options_t *o, const char **write_dir
         fprintf(stderr, "kpbench: --chaos kills local nodes only; add --local\n");
         return -1;
     }
+    if (o->log_compare && (!o->local || o->chaos)) {
+        fprintf(stderr, "kpbench: --log-compare starts its own local nodes: add --local "
+                        "(and no --chaos)\n");
+        return -1;
+    }
     if (o->chaos && !retry_given)
         o->retry_ms = 1000;
     if (!o->mix_text)
-        o->mix_text = o->compare ? "single=100" : KP_MIX_DEFAULT;
+        o->mix_text = o->compare || o->log_compare ? "single=100" : KP_MIX_DEFAULT;
     char err[512];
     if (kp_mix_parse(o->mix_text, &o->mix, err, sizeof err)) {
         fprintf(stderr, "kpbench: %s\n", err);
@@ -1010,6 +1020,33 @@ static int s_write_directory(const char *path, uint64_t persons)
     return 0;
 }
 
+//  --log-compare: the same load against a fresh local cluster (same
+//  directory, same providers) whose node runs without the privacy log.
+//  A fresh one, not the logged one restarted, so that neither run sees
+//  the other's log or page cache state.
+static kp_bench_result_t *s_run_unlogged(const s_options_t *o, const s_run_t *run, char *err,
+                                         size_t errlen)
+{
+    kp_local_options_t lo = {.nodes = o->nodes,
+                             .persons = o->persons,
+                             .providers = o->providers,
+                             .keep = o->keep,
+                             .unlogged = true,
+                             .verbose = !o->quiet};
+    kp_local_t *local = kp_local_new(&lo, err, errlen);
+    if (!local)
+        return NULL;
+    s_run_t urun = *run;
+    urun.name = "kp-unlogged";
+    urun.endpoint_count = kp_local_node_count(local);
+    for (size_t i = 0; i < urun.endpoint_count; i++)
+        snprintf(urun.endpoints[i], sizeof urun.endpoints[i], "%s",
+                 kp_local_client_endpoint(local, i));
+    kp_bench_result_t *result = s_run(o, &urun, local, NULL, err, errlen);
+    kp_local_destroy(&local);
+    return result;
+}
+
 int main(int argc, char **argv)
 {
     s_options_t o;
@@ -1025,7 +1062,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "kpbench: %s\n", err);
         return 2;
     }
-    s_run_t run = {.opts = &o, .target = S_TARGET_KRUISPUNT};
+    s_run_t run = {.opts = &o, .target = S_TARGET_KRUISPUNT, .name = "kruispunt"};
     kp_local_t *local = NULL;
     if (o.local) {
         kp_local_options_t lo = {.nodes = o.nodes,
@@ -1064,7 +1101,7 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < o.size; i++)
         run.payload[i] = (uint8_t)('a' + i % 26);
     int status = 1;
-    kp_bench_result_t *runs[3] = {NULL, NULL, NULL};
+    kp_bench_result_t *runs[4] = {NULL, NULL, NULL, NULL};
     size_t nruns = 0;
     runs[nruns] = s_run(&o, &run, local, o.chaos ? &chaos : NULL, err, sizeof err);
     if (!runs[nruns]) {
@@ -1073,6 +1110,14 @@ int main(int argc, char **argv)
     }
     nruns++;
     kp_local_destroy(&local); //  the baselines get the machine to themselves
+    if (o.log_compare) {
+        runs[nruns] = s_run_unlogged(&o, &run, err, sizeof err);
+        if (!runs[nruns]) {
+            fprintf(stderr, "kpbench: --log-compare: %s\n", err);
+            goto done;
+        }
+        nruns++;
+    }
     if (o.compare) {
         kp_zproxy_t *proxy = kp_zproxy_new(run.zctx, err, sizeof err);
         if (!proxy) {
@@ -1081,6 +1126,7 @@ int main(int argc, char **argv)
         }
         s_run_t zrun = run;
         zrun.target = S_TARGET_ZMQ;
+        zrun.name = "zmq-proxy";
         zrun.endpoint_count = 1;
         snprintf(zrun.endpoints[0], sizeof zrun.endpoints[0], "%s", kp_zproxy_endpoint(proxy));
         runs[nruns] = s_run(&o, &zrun, NULL, NULL, err, sizeof err);
@@ -1104,6 +1150,7 @@ int main(int argc, char **argv)
         }
         s_run_t nrun = run;
         nrun.target = S_TARGET_NATS;
+        nrun.name = "nats";
         nrun.nats_port = kp_natsd_port(natsd);
         runs[nruns] = s_run(&o, &nrun, NULL, NULL, err, sizeof err);
         kp_natsd_destroy(&natsd);
@@ -1139,7 +1186,7 @@ int main(int argc, char **argv)
         status = 1;
     }
 done:
-    for (size_t i = 0; i < 3; i++)
+    for (size_t i = 0; i < 4; i++)
         kp_bench_result_destroy(&runs[i]);
     kp_local_destroy(&local);
     free(run.payload);

@@ -112,8 +112,8 @@ static int s_import(kp_local_t *self, char *err, size_t errlen)
     for (size_t i = 0; i < self->node_count; i++) {
         char what[64];
         snprintf(what, sizeof what, "import-%s", self->nodes[i].name);
-        char *argv[] = {self->kpctl, "directory", "import", jsonl, "--data", self->nodes[i].data,
-                        NULL};
+        char *argv[] = {self->kpctl, "directory",         "import", jsonl,
+                        "--data",    self->nodes[i].data, NULL};
         if (s_run(self, argv, what, err, errlen))
             return -1;
     }
@@ -125,8 +125,10 @@ int kp_local_start_node(kp_local_t *self, size_t index, char *err, size_t errlen
     s_node_t *n = &self->nodes[index];
     char log[PATH_MAX + 64];
     snprintf(log, sizeof log, "%s/%s.log", self->dir, n->name);
-    char *argv[] = {self->kpnode, "--config", self->cluster, "--name",
-                    n->name,      "--data",   n->data,       NULL};
+    char *argv[] = {self->kpnode, "--config", self->cluster, "--name", n->name,
+                    "--data",     n->data,    NULL,          NULL};
+    if (self->options.unlogged)
+        argv[7] = "--unlogged";
     n->pid = kp_proc_spawn(argv, log, err, errlen);
     if (n->pid < 0)
         return -1;

@@ -18,6 +18,7 @@ typedef struct {
     uint64_t persons;   //  bench directory size
     unsigned providers; //  echo worker processes per provider institution
     bool keep;          //  keep the folder (logs) after the run
+    bool unlogged;      //  kpnode --unlogged: no privacy log (its cost, measured)
     bool verbose;
 } kp_local_options_t;
 
