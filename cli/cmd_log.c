@@ -146,7 +146,8 @@ static int s_parse(int argc, char **argv, s_args_t *a)
         }
     }
     if (!a->data)
-        return s_usage_error("%s: --data DIR (a node's data folder) or --log DIR is missing", argv[0]);
+        return s_usage_error("%s: --data DIR (a node's data folder) or --log DIR is missing",
+                             argv[0]);
     if (a->from_day > a->to_day)
         return s_usage_error("%s: --from is after --to", argv[0]);
     return -1; //  go on
@@ -465,8 +466,16 @@ static int s_prune(s_args_t *a)
     char error[PRIVLOG_ERR];
     int n = privlog_prune(a->data, a->before_day, a->retention, kp_date_today(), error);
     if (n < 0) {
-        if (a->json)
-            printf("{\"ok\":false,\"error\":\"%s\"}\n", "prune refused or failed; see stderr");
+        if (a->json) { //  the reason itself, escaped, for scripts
+            kp_json_t *j = kp_json_new();
+            kp_json_object_open(j);
+            kp_json_key(j, "ok");
+            kp_json_bool(j, false);
+            kp_json_kv_string(j, "error", error);
+            kp_json_object_close(j);
+            printf("%s\n", kp_json_text(j));
+            kp_json_destroy(&j);
+        }
         fprintf(stderr, "kpctl log prune: %s\n", error);
         return 1;
     }
@@ -565,9 +574,19 @@ int kpctl_keys(int argc, char **argv)
         fprintf(stderr, "kpctl keys: %s\n", error);
         return 1;
     }
-    if (json)
-        printf("{\"ok\":true,\"private\":\"%s\",\"public\":\"%s.pub\"}\n", out, out);
-    else
+    if (json) { //  paths may hold quotes or backslashes: escape them
+        char pub[4200];
+        snprintf(pub, sizeof pub, "%s.pub", out);
+        kp_json_t *j = kp_json_new();
+        kp_json_object_open(j);
+        kp_json_key(j, "ok");
+        kp_json_bool(j, true);
+        kp_json_kv_string(j, "private", out);
+        kp_json_kv_string(j, "public", pub);
+        kp_json_object_close(j);
+        printf("%s\n", kp_json_text(j));
+        kp_json_destroy(&j);
+    } else
         printf("wrote %s (private, 0600) and %s.pub\n", out, out);
     return 0;
 }

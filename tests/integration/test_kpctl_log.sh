@@ -1,0 +1,101 @@
+#!/bin/sh
+# kpctl log and kpctl keys on a real, signed log made by logbench.
+# Usage: test_kpctl_log.sh LOGBENCH   (env KPCTL: the kpctl binary)
+set -u
+: "${KPCTL:?set KPCTL to the kpctl binary}"
+LOGBENCH=${1:?give the logbench binary as the first argument}
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/kpctl-log-XXXXXX")
+trap 'rm -rf "$WORK"' EXIT
+passed=0
+failed=0
+
+ok() { passed=$((passed + 1)); echo "ok - $1"; }
+bad() { failed=$((failed + 1)); echo "not ok - $1"; }
+# expect CODE NAME COMMAND...: runs COMMAND, output in $WORK/out and $WORK/err
+expect() {
+    want=$1; name=$2; shift 2
+    "$@" >"$WORK/out" 2>"$WORK/err"
+    got=$?
+    if [ "$got" -eq "$want" ]; then ok "$name (exit $got)"; else
+        bad "$name: exit $got, wanted $want"; sed 's/^/    /' "$WORK/err" "$WORK/out"; fi
+}
+has() { # has FILE TEXT NAME
+    if grep -qF -- "$2" "$1"; then ok "$3"; else bad "$3: no '$2' in:"; sed 's/^/    /' "$1"; fi
+}
+
+# A signed log of 3000 records (logbench makes the key: bench.key, .pub).
+expect 0 "logbench makes a log" "$LOGBENCH" --dir "$WORK/lb" --records 3000 --queries 0
+LOG="$WORK/lb/log"
+PUB="$WORK/lb/bench.key.pub"
+
+# verify
+expect 0 "verify a good log" "$KPCTL" log verify --log "$LOG" --pub "$PUB"
+has "$WORK/out" "ok: 3000 records" "verify counts the records"
+expect 0 "verify --json" "$KPCTL" log verify --log "$LOG" --pub "$PUB" --json
+has "$WORK/out" '"ok":true' "verify --json says ok"
+has "$WORK/out" '"key_from_log":false' "verify used the trusted key"
+
+# One changed byte in a copy: named, exit 1.
+cp -r "$LOG" "$WORK/bad"
+SEG=$(ls "$WORK/bad"/*.kplog | head -n 1)
+printf 'Z' | dd of="$SEG" bs=1 seek=5000 conv=notrunc 2>/dev/null
+expect 1 "verify finds a changed byte" "$KPCTL" log verify --log "$WORK/bad" --pub "$PUB"
+has "$WORK/out" "changed record" "verify says the record was changed"
+has "$WORK/out" "$(basename "$SEG"), offset" "verify names the segment and offset"
+has "$WORK/out" "seq " "verify names the seq"
+expect 1 "verify --json on the changed copy" "$KPCTL" log verify --log "$WORK/bad" --pub "$PUB" --json
+has "$WORK/out" '"problem":"changed"' "verify --json names the problem"
+
+# query: find a person through --message, then ask for that person.
+expect 0 "query --message --json" "$KPCTL" log query --log "$LOG" --message wage --json
+has "$WORK/out" '"count":375' "query --message finds every wage record"
+PERSON=$(sed -n 's/^{"records":\[{[^}]*"person":"\([0-9]*\)".*/\1/p' "$WORK/out")
+if [ -n "$PERSON" ]; then ok "a person from the query ($PERSON)"; else bad "no person in the query"; fi
+expect 0 "query --person --json" "$KPCTL" log query --log "$LOG" --person "$PERSON" --json
+has "$WORK/out" "\"person\":\"$PERSON\"" "query --person answers with that person's records"
+if grep -o '"person":"[0-9]*"' "$WORK/out" | grep -vqF "\"$PERSON\""; then
+    bad "query --person returned someone else"; else ok "only that person's records"; fi
+expect 0 "query --person (text)" "$KPCTL" log query --log "$LOG" --person "$PERSON"
+expect 2 "query with no key is a usage error" "$KPCTL" log query --log "$LOG"
+
+# stats
+expect 0 "stats --json" "$KPCTL" log stats --log "$LOG" --json
+has "$WORK/out" '"records":3000' "stats counts every record"
+has "$WORK/out" '"wage":375' "stats per message type"
+has "$WORK/out" '"0200065765":750' "stats per institution"
+
+# prune refuses segments younger than the retention, and says why.
+expect 1 "prune refuses young segments" "$KPCTL" log prune --log "$LOG" --before 2099-01-01
+has "$WORK/err" "refused" "prune says it refused"
+has "$WORK/err" "retention" "prune says why (retention)"
+expect 1 "prune --json refuses" "$KPCTL" log prune --log "$LOG" --before 2099-01-01 --json
+has "$WORK/out" '"ok":false,"error":"refused' "prune --json carries the reason"
+expect 0 "the log is whole after the refusal" "$KPCTL" log verify --log "$LOG" --pub "$PUB"
+
+# export, then verify the copy.
+expect 0 "export" "$KPCTL" log export --log "$LOG" "$WORK/copy"
+has "$WORK/out" "exported 1 segment" "export tells how many segments"
+expect 0 "verify --log the copy" "$KPCTL" log verify --log "$WORK/copy" --pub "$PUB"
+has "$WORK/out" "ok: 3000 records" "the copy holds every record"
+
+# keys
+mkdir "$WORK/keys"
+expect 0 "keys" "$KPCTL" keys --out "$WORK/keys/log.key"
+MODE=$(stat -c %a "$WORK/keys/log.key")
+if [ "$MODE" = 600 ]; then ok "private key is 0600"; else bad "private key mode $MODE"; fi
+if [ -s "$WORK/keys/log.key.pub" ]; then ok "public key written"; else bad "no public key"; fi
+expect 1 "keys never overwrites" "$KPCTL" keys --out "$WORK/keys/log.key"
+expect 0 "keys --json with a quote in the path" "$KPCTL" keys --out "$WORK/keys/a\"b.key" --json
+has "$WORK/out" '"private":"' "keys --json names the private key"
+has "$WORK/out" 'a\"b.key.pub"' "keys --json escapes the path"
+
+# --help of each exits 0
+expect 0 "log --help" "$KPCTL" log --help
+for cmd in verify query stats prune export; do
+    expect 0 "log $cmd --help" "$KPCTL" log "$cmd" --help
+done
+expect 0 "keys --help" "$KPCTL" keys --help
+expect 2 "unknown log command" "$KPCTL" log frobnicate --log "$LOG"
+
+echo "# $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
