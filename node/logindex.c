@@ -1,5 +1,6 @@
 /*  logindex.c - the LMDB query index of the privacy log. */
 #include <errno.h>
+#include <stdlib.h>
 #include <lmdb.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,7 +15,21 @@
 #define S_TEXT_MAX 400 //  LMDB keys are at most 511 bytes
 #define S_KEY_MAX (1 + S_TEXT_MAX + 1 + 16)
 
+//  One pending entry of a write batch: key and 16-byte value in the arena.
+typedef struct {
+    size_t off;
+    uint32_t key_len;
+} s_item_t;
+
 struct _logindex_t {
+    //  Entries wait here until commit, which sorts them and puts them
+    //  with one cursor in key order: neighbouring keys share pages, so
+    //  LMDB mostly skips the descent from the root and touches each page
+    //  once per batch rather than once per entry.
+    uint8_t *arena;
+    size_t arena_len, arena_cap;
+    s_item_t *items;
+    size_t n_items, items_cap;
     MDB_env *env;
     MDB_dbi idx;
     MDB_dbi meta;
@@ -109,6 +124,8 @@ void logindex_destroy(logindex_t **self_p)
     if (!self->readonly)
         mdb_env_sync(self->env, 1);
     mdb_env_close(self->env);
+    free(self->arena);
+    free(self->items);
     free(self);
     *self_p = NULL;
 }
@@ -151,8 +168,64 @@ static int s_put(logindex_t *self, uint8_t *key, size_t prefix, uint64_t time_us
 {
     s_put64(key + prefix, time_us);
     s_put64(key + prefix + 8, seq);
-    MDB_val k = {prefix + 16, key}, v = {16, (void *)value};
-    int rc = mdb_put(self->txn, self->idx, &k, &v, 0);
+    size_t key_len = prefix + 16;
+    if (self->arena_len + key_len + 16 > self->arena_cap) {
+        size_t cap = self->arena_cap ? self->arena_cap * 2 : 1 << 20;
+        uint8_t *arena = realloc(self->arena, cap);
+        if (!arena)
+            return s_fail(self, "batch", ENOMEM);
+        self->arena = arena;
+        self->arena_cap = cap;
+    }
+    if (self->n_items == self->items_cap) {
+        size_t cap = self->items_cap ? self->items_cap * 2 : 1 << 14;
+        s_item_t *items = realloc(self->items, cap * sizeof *items);
+        if (!items)
+            return s_fail(self, "batch", ENOMEM);
+        self->items = items;
+        self->items_cap = cap;
+    }
+    s_item_t *item = &self->items[self->n_items++];
+    item->off = self->arena_len;
+    item->key_len = (uint32_t)key_len;
+    memcpy(self->arena + self->arena_len, key, key_len);
+    memcpy(self->arena + self->arena_len + key_len, value, 16);
+    self->arena_len += key_len + 16;
+    return 0;
+}
+
+//  LMDB's default order: bytes, then the shorter key first.
+static int s_item_cmp_r(const void *a, const void *b, void *arena)
+{
+    const s_item_t *x = a, *y = b;
+    uint32_t n = x->key_len < y->key_len ? x->key_len : y->key_len;
+    int c = memcmp((uint8_t *)arena + x->off, (uint8_t *)arena + y->off, n);
+    return c ? c : (int)x->key_len - (int)y->key_len;
+}
+
+static void s_batch_clear(logindex_t *self)
+{
+    self->n_items = 0;
+    self->arena_len = 0;
+}
+
+//  Puts the batch in key order through one cursor.
+static int s_batch_put(logindex_t *self)
+{
+    if (!self->n_items)
+        return 0;
+    qsort_r(self->items, self->n_items, sizeof *self->items, s_item_cmp_r, self->arena);
+    MDB_cursor *cur = NULL;
+    int rc = mdb_cursor_open(self->txn, self->idx, &cur);
+    for (size_t i = 0; i < self->n_items && !rc; i++) {
+        s_item_t *item = &self->items[i];
+        MDB_val k = {item->key_len, self->arena + item->off};
+        MDB_val v = {16, self->arena + item->off + item->key_len};
+        rc = mdb_cursor_put(cur, &k, &v, 0);
+    }
+    if (cur)
+        mdb_cursor_close(cur);
+    s_batch_clear(self);
     return rc ? s_fail(self, "put", rc) : 0;
 }
 
@@ -203,6 +276,10 @@ int logindex_commit(logindex_t *self)
 {
     if (!self->txn)
         return 0;
+    if (s_batch_put(self)) {
+        logindex_abort(self);
+        return -1;
+    }
     int rc = mdb_txn_commit(self->txn);
     self->txn = NULL;
     return rc ? s_fail(self, "commit", rc) : 0;
@@ -210,6 +287,7 @@ int logindex_commit(logindex_t *self)
 
 void logindex_abort(logindex_t *self)
 {
+    s_batch_clear(self);
     if (self->txn)
         mdb_txn_abort(self->txn);
     self->txn = NULL;

@@ -1387,7 +1387,7 @@ void privlog_destroy(privlog_t **self_p)
 // ---------------------------------------------------------------------------
 // Index catch-up
 
-#define S_CATCH_UP_BATCH 50000
+#define S_CATCH_UP_BATCH 100000
 
 //  Indexes the records after the index's position, up to upto_seq (a
 //  writer may be appending behind it: only what it has synced is read).

@@ -604,6 +604,37 @@ static void test_lock(void **state)
     assert_non_null(strstr(error, "kpctl keys"));
 }
 
+//  arg: count, last seq, seqs out of order.
+static int s_count_ordered(uint64_t seq, uint64_t segment, uint64_t offset, void *arg)
+{
+    (void)segment, (void)offset;
+    uint64_t *c = arg;
+    c[2] += seq <= c[1];
+    c[1] = seq;
+    c[0]++;
+    return 0;
+}
+
+//  Records in the index under the five people; asserts their order.
+static uint64_t s_indexed(const char *log)
+{
+    char path[400], error[PRIVLOG_ERR];
+    snprintf(path, sizeof path, "%s/index", log);
+    logindex_t *index = logindex_open(path, true, 64u << 20, error);
+    if (!index)
+        return 0; //  not made yet
+    uint64_t total = 0;
+    for (int p = 0; p < 5; p++) {
+        uint64_t c[3] = {0, 0, 0};
+        assert_true(logindex_query(index, LOGINDEX_PERSON, s_people[p], 0, UINT64_MAX,
+                                   s_count_ordered, c) >= 0);
+        assert_int_equal(c[2], 0);
+        total += c[0];
+    }
+    logindex_destroy(&index);
+    return total;
+}
+
 static void test_logger(void **state)
 {
     fixture_t *f = *state;
@@ -628,8 +659,13 @@ static void test_logger(void **state)
     }
     zpoller_destroy(&poller);
     assert_int_equal(logger_durable(logger), 20000);
+    //  The indexer follows the synced log while the logger runs.
+    for (int i = 0; i < 500 && s_indexed(f->log) < 20000; i++)
+        usleep(10000);
+    assert_int_equal(s_indexed(f->log), 20000);
     logger_destroy(&logger);
     assert_null(logger);
+    assert_int_equal(s_indexed(f->log), 20000);
     privlog_verify_t v;
     assert_int_equal(privlog_verify(f->log, INT32_MIN, INT32_MAX, f->pub, &v, error), 0);
     assert_int_equal(v.records, 20000);
