@@ -1,13 +1,18 @@
 /*  cmd_provider.c - kpctl provider: a demo provider worker.
 
-    Connects to a node's worker endpoint as institution --kbo, serves the
+    Connects to the worker endpoint of every node named by --node (all
+    nodes of the cluster file when none is named: clients fail over
+    between nodes, so a provider must be reachable through each) as
+    institution --kbo, one kp_worker per node in one loop, serves the
     --message types and answers every request with
     {"kbo":K,"message":M,"person":INSZ}. With --delay-ms each answer is
     held back that long by a timer in the loop (never a sleep), so the
     worker keeps heartbeating while it is slow. SIGINT/SIGTERM: says bye
     and exits 0. Reconnection and heartbeats are kp_worker's job.
 */
+#include <errno.h>
 #include <getopt.h>
+#include <zmq.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,7 +39,8 @@ static void s_on_signal(int signum)
 
 typedef struct {
     const char *config;
-    const char *node;
+    const char *nodes[KP_CONFIG_MAX_NODES];
+    size_t node_count;
     const char *kbo;
     const char *messages[S_MAX_MESSAGES];
     size_t message_count;
@@ -46,26 +52,28 @@ typedef struct {
 typedef struct {
     int64_t due;
     Kp__WorkerRequest *req;
+    kp_worker_t *worker; //  the session it came through
 } s_held_t;
 
 static void s_usage(FILE *out)
 {
-    fprintf(out,
-            "usage: kpctl provider -c FILE [--node NAME] --kbo K --message M [--message M2 ...]\n"
-            "                      --echo [--concurrency N] [--delay-ms N] [--quiet]\n"
-            "\n"
-            "Runs a demo provider worker: answers every request with\n"
-            "{\"kbo\":K,\"message\":M,\"person\":INSZ} until SIGINT or SIGTERM.\n"
-            "\n"
-            "  -c, --config FILE   cluster file (gives the worker endpoint and heartbeat)\n"
-            "      --node NAME     node to connect to (default: the first)\n"
-            "      --kbo K         the provider institution's KBO number\n"
-            "      --message M     a message type served (repeat for more)\n"
-            "      --echo          answer with the echo payload (the only mode)\n"
-            "      --concurrency N requests taken at once (default 1)\n"
-            "      --delay-ms N    hold each answer back N ms (heartbeats go on)\n"
-            "      --quiet         no line per request\n"
-            "  -h, --help          this text\n");
+    fprintf(
+        out,
+        "usage: kpctl provider -c FILE [--node NAME ...] --kbo K --message M [--message M2 ...]\n"
+        "                      --echo [--concurrency N] [--delay-ms N] [--quiet]\n"
+        "\n"
+        "Runs a demo provider worker: answers every request with\n"
+        "{\"kbo\":K,\"message\":M,\"person\":INSZ} until SIGINT or SIGTERM.\n"
+        "\n"
+        "  -c, --config FILE   cluster file (gives the worker endpoint and heartbeat)\n"
+        "      --node NAME     node to serve (repeat for more; default: every node)\n"
+        "      --kbo K         the provider institution's KBO number\n"
+        "      --message M     a message type served (repeat for more)\n"
+        "      --echo          answer with the echo payload (the only mode)\n"
+        "      --concurrency N requests taken at once (default 1)\n"
+        "      --delay-ms N    hold each answer back N ms (heartbeats go on)\n"
+        "      --quiet         no line per request\n"
+        "  -h, --help          this text\n");
 }
 
 static int s_uint(const char *name, const char *text, uint32_t *out)
@@ -106,7 +114,11 @@ static int s_parse(int argc, char **argv, s_args_t *args)
         case 'h':
             return 1;
         case O_NODE:
-            args->node = optarg;
+            if (args->node_count == KP_CONFIG_MAX_NODES) {
+                fprintf(stderr, "kpctl provider: at most %d --node\n", KP_CONFIG_MAX_NODES);
+                return -1;
+            }
+            args->nodes[args->node_count++] = optarg;
             break;
         case O_KBO:
             args->kbo = optarg;
@@ -195,15 +207,14 @@ static void s_answer(kp_worker_t *worker, const s_args_t *args, Kp__WorkerReques
 }
 
 //  Answers held requests whose delay has passed; returns ms to the next.
-static int64_t s_answer_due(kp_worker_t *worker, const s_args_t *args, s_held_t *held,
-                            size_t *count)
+static int64_t s_answer_due(const s_args_t *args, s_held_t *held, size_t *count)
 {
     int64_t now = s_now_ms();
     int64_t next = INT64_MAX;
     size_t kept = 0;
     for (size_t i = 0; i < *count; i++) {
         if (held[i].due <= now) {
-            s_answer(worker, args, held[i].req);
+            s_answer(held[i].worker, args, held[i].req);
             kp_worker_request_destroy(&held[i].req);
         } else {
             if (held[i].due - now < next)
@@ -226,53 +237,80 @@ static void s_signals(void)
     sigaction(SIGTERM, &action, NULL);
 }
 
-static int s_run(kp_worker_t *worker, const s_args_t *args, uint32_t heartbeat_ms)
+typedef struct {
+    kp_worker_t *workers[KP_CONFIG_MAX_NODES];
+    const char *names[KP_CONFIG_MAX_NODES];
+    bool accepted[KP_CONFIG_MAX_NODES];
+    size_t count;
+    s_held_t *held;
+    size_t held_count, held_size;
+} s_loop_t;
+
+//  Takes what worker i has (without waiting); 0, or 1 to stop.
+static int s_take(s_loop_t *loop, size_t i, const s_args_t *args)
 {
-    size_t capacity = 16, count = 0;
-    s_held_t *held = calloc(capacity, sizeof *held);
-    int status = held ? 0 : 1;
-    bool accepted = false;
-    while (!s_stop && status == 0) {
-        int64_t next = s_answer_due(worker, args, held, &count);
-        int wait = next < (int64_t)heartbeat_ms ? (int)next : (int)heartbeat_ms;
+    kp_worker_t *worker = loop->workers[i];
+    while (true) {
         Kp__WorkerRequest *req = NULL;
-        int rc = kp_worker_recv(worker, wait, &req);
-        if (kp_worker_accepted(worker) != accepted) {
-            accepted = !accepted;
-            fprintf(stderr, "kpctl provider: %s\n",
-                    accepted ? "accepted by the node" : "lost the node; reconnecting");
+        int rc = kp_worker_recv(worker, 0, &req);
+        if (kp_worker_accepted(worker) != loop->accepted[i]) {
+            loop->accepted[i] = !loop->accepted[i];
+            fprintf(stderr, "kpctl provider: %s: %s\n", loop->names[i],
+                    loop->accepted[i] ? "accepted by the node" : "lost the node; reconnecting");
         }
         if (rc == KP_WORKER_ETIMEDOUT || rc == KP_WORKER_EINTR)
-            continue;
+            return 0;
         if (rc == KP_WORKER_EREFUSED) {
-            fprintf(stderr, "kpctl provider: the node refused the hello: %s%s%s\n",
+            fprintf(stderr, "kpctl provider: %s refused the hello: %s%s%s\n", loop->names[i],
                     kp_reason_name(kp_worker_error_reason(worker)),
                     *kp_worker_error_detail(worker) ? ": " : "", kp_worker_error_detail(worker));
-            status = 1;
-        } else if (rc != 0) {
-            fprintf(stderr, "kpctl provider: %s\n", kp_worker_strerror(rc));
-            status = 1;
-        } else if (args->delay_ms == 0) {
+            return 1;
+        }
+        if (rc != 0) {
+            fprintf(stderr, "kpctl provider: %s: %s\n", loop->names[i], kp_worker_strerror(rc));
+            return 1;
+        }
+        if (args->delay_ms == 0) {
             s_answer(worker, args, req);
             kp_worker_request_destroy(&req);
-        } else {
-            if (count == capacity) {
-                s_held_t *bigger = realloc(held, 2 * capacity * sizeof *held);
-                if (!bigger) {
-                    kp_worker_request_destroy(&req);
-                    status = 1;
-                    break;
-                }
-                held = bigger;
-                capacity *= 2;
+            continue;
+        }
+        if (loop->held_count == loop->held_size) {
+            size_t size = loop->held_size ? 2 * loop->held_size : 16;
+            s_held_t *bigger = realloc(loop->held, size * sizeof *bigger);
+            if (!bigger) {
+                kp_worker_request_destroy(&req);
+                return 1;
             }
-            held[count].due = s_now_ms() + args->delay_ms;
-            held[count++].req = req;
+            loop->held = bigger;
+            loop->held_size = size;
+        }
+        loop->held[loop->held_count++] = (s_held_t){s_now_ms() + args->delay_ms, req, worker};
+    }
+}
+
+//  One loop for every node's worker: poll their sockets, and give each
+//  kp_worker_recv a turn at least every heartbeat (it drives heartbeats
+//  and reconnection).
+static int s_run(s_loop_t *loop, const s_args_t *args, uint32_t heartbeat_ms)
+{
+    int status = 0;
+    while (!s_stop && status == 0) {
+        for (size_t i = 0; i < loop->count && status == 0; i++)
+            status = s_take(loop, i, args);
+        int64_t next = s_answer_due(args, loop->held, &loop->held_count);
+        long wait = next < (int64_t)heartbeat_ms ? (long)next : (long)heartbeat_ms;
+        zmq_pollitem_t items[KP_CONFIG_MAX_NODES];
+        for (size_t i = 0; i < loop->count; i++)
+            items[i] = (zmq_pollitem_t){kp_worker_socket(loop->workers[i]), 0, ZMQ_POLLIN, 0};
+        if (status == 0 && zmq_poll(items, (int)loop->count, wait) < 0 && errno != EINTR) {
+            fprintf(stderr, "kpctl provider: poll: %s\n", zmq_strerror(errno));
+            status = 1;
         }
     }
-    for (size_t i = 0; i < count; i++)
-        kp_worker_request_destroy(&held[i].req);
-    free(held);
+    for (size_t i = 0; i < loop->held_count; i++)
+        kp_worker_request_destroy(&loop->held[i].req);
+    free(loop->held);
     return status;
 }
 
@@ -294,28 +332,41 @@ int kpctl_provider(int argc, char **argv)
         free(config);
         return 2;
     }
-    const kp_node_config_t *node = kp_config_node(config, args.node);
-    if (!node) {
-        fprintf(stderr, "kpctl provider: no node '%s' in %s\n", args.node ? args.node : "",
-                args.config);
-        free(config);
-        return 2;
-    }
-    kp_worker_t *worker = kp_worker_new(node->worker, args.kbo, args.messages, args.message_count);
-    if (!worker) {
-        fprintf(stderr, "kpctl provider: cannot make a worker for %s\n", node->worker);
-        free(config);
-        return 1;
-    }
+    if (args.node_count == 0)
+        for (size_t i = 0; i < config->node_count; i++)
+            args.nodes[args.node_count++] = config->nodes[i].name;
+    s_loop_t loop;
+    memset(&loop, 0, sizeof loop);
     uint32_t heartbeat_ms = config->heartbeat_ms ? config->heartbeat_ms : 1000;
-    kp_worker_set_heartbeat(worker, heartbeat_ms);
-    kp_worker_set_concurrency(worker, args.concurrency);
-    kp_worker_set_max_frame(worker, config->max_frame);
-    fprintf(stderr, "kpctl provider: %s serving %zu message type%s via %s (%s)\n", args.kbo,
-            args.message_count, args.message_count == 1 ? "" : "s", node->name, node->worker);
+    int status = 0;
+    for (size_t i = 0; i < args.node_count && status == 0; i++) {
+        const kp_node_config_t *node = kp_config_node(config, args.nodes[i]);
+        if (!node) {
+            fprintf(stderr, "kpctl provider: no node '%s' in %s\n", args.nodes[i], args.config);
+            status = 2;
+            break;
+        }
+        kp_worker_t *worker =
+            kp_worker_new(node->worker, args.kbo, args.messages, args.message_count);
+        if (!worker) {
+            fprintf(stderr, "kpctl provider: cannot make a worker for %s\n", node->worker);
+            status = 1;
+            break;
+        }
+        kp_worker_set_heartbeat(worker, heartbeat_ms);
+        kp_worker_set_concurrency(worker, args.concurrency);
+        kp_worker_set_max_frame(worker, config->max_frame);
+        loop.workers[loop.count] = worker;
+        loop.names[loop.count++] = args.nodes[i];
+        fprintf(stderr, "kpctl provider: %s serving %zu message type%s via %s (%s)\n", args.kbo,
+                args.message_count, args.message_count == 1 ? "" : "s", node->name, node->worker);
+    }
+    if (status == 0) {
+        s_signals();
+        status = s_run(&loop, &args, heartbeat_ms);
+    }
+    for (size_t i = 0; i < loop.count; i++)
+        kp_worker_destroy(&loop.workers[i]); //  says bye
     free(config);
-    s_signals();
-    int status = s_run(worker, &args, heartbeat_ms);
-    kp_worker_destroy(&worker); //  says bye
     return status;
 }

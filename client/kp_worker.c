@@ -454,3 +454,9 @@ const char *kp_worker_strerror(int code)
         return "unknown error";
     }
 }
+
+void *kp_worker_socket(kp_worker_t *self)
+{
+    assert(self);
+    return self->sock;
+}

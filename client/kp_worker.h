@@ -79,6 +79,11 @@ int kp_worker_reply(kp_worker_t *self, const Kp__WorkerRequest *req, Kp__Status 
 
 void kp_worker_request_destroy(Kp__WorkerRequest **req_p);
 
+//  The ZeroMQ socket of the current session, for an owner that waits on
+//  several workers with zmq_poll (POLLIN: call kp_worker_recv with 0).
+//  It changes when the worker reconnects: ask again before each poll.
+void *kp_worker_socket(kp_worker_t *self);
+
 //  True once the node has accepted the current session's hello.
 bool kp_worker_accepted(kp_worker_t *self);
 
