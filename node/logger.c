@@ -98,6 +98,9 @@ static void s_actor(zsock_t *pipe, void *arg)
     privlog_t *log = args->log;
     zsock_t *sock = args->sock;
     zpoller_t *poller = zpoller_new(pipe, sock, NULL);
+    //  SIGINT/SIGTERM are the node's to handle: while it stops, it still
+    //  logs (and waits for) the answers it gives. Only $TERM ends us.
+    zpoller_set_nonstop(poller, true);
     zsock_signal(pipe, 0);
     bool failed = false;
     while (true) {
@@ -143,6 +146,7 @@ static void s_indexer(zsock_t *pipe, void *arg)
         zsys_error("privacy log: %s (the index lags; it catches up on the next open)", error);
     zsock_signal(pipe, 0);
     bool term = false, complained = false;
+    uint64_t done = 0; //  durable seq the index has caught up with
     int64_t synced_at = zclock_mono();
     while (!term) {
         zmq_pollitem_t item = {zsock_resolve(pipe), 0, ZMQ_POLLIN, 0};
@@ -153,9 +157,14 @@ static void s_indexer(zsock_t *pipe, void *arg)
         }
         uint64_t upto = atomic_load(&follow->durable);
         //  On $TERM the logger has stopped: index whatever it synced.
-        if (index && privlog_index_follow(follow->dir, index, upto, error) < 0 && !complained) {
-            zsys_error("privacy log: %s (the index lags; retrying)", error);
-            complained = true;
+        //  Nothing new: no need to list the segments again.
+        if (index && (upto != done || term)) {
+            if (privlog_index_follow(follow->dir, index, upto, error) >= 0)
+                done = upto;
+            else if (!complained) {
+                zsys_error("privacy log: %s (the index lags; retrying)", error);
+                complained = true;
+            }
         }
         if (index && zclock_mono() - synced_at >= S_INDEX_SYNC_MS) {
             logindex_sync(index);
