@@ -1329,6 +1329,12 @@ static int s_maint_filter(const Kp__DirectoryRecord *record, void *arg)
 int kp_directory_maintenance_each(kp_directory_t *self, MDB_txn *txn, const char *kbo,
                                   kp_record_fn *fn, void *arg)
 {
+    //  Asked for every part the node dispatches, and the table is nearly
+    //  always empty: counting is a read of the txn's table header, while
+    //  a walk opens (allocates) a cursor.
+    MDB_stat st;
+    if (mdb_stat(txn, self->dbi[S_MAINTENANCE], &st) == 0 && st.ms_entries == 0)
+        return 0;
     s_maint_filter_t filter = {kbo, fn, arg};
     return s_walk(self, txn, S_MAINTENANCE, s_decode_maintenance, s_maint_filter, &filter);
 }

@@ -36,6 +36,9 @@ kp_flight_t *kp_flight_new(void)
     self->by_id = zhashx_new();
     self->by_ticket = zhashx_new();
     assert(self->by_id && self->by_ticket);
+    //  Ids are borrowed from the calls' requests, which outlive their keys.
+    zhashx_set_key_duplicator(self->by_id, NULL);
+    zhashx_set_key_destructor(self->by_id, NULL);
     //  Tickets point into the parts that own them: no copies, no frees.
     zhashx_set_key_hasher(self->by_ticket, s_ticket_hash);
     zhashx_set_key_comparator(self->by_ticket, s_ticket_compare);
@@ -49,10 +52,8 @@ static void s_call_free(kp_call_t *call)
 {
     for (size_t i = 0; i < call->part_count; i++)
         free(call->parts[i].payload);
-    free(call->parts);
     kp__request__free_unpacked(call->request, NULL);
-    free(call->request_id);
-    free(call);
+    free(call); //  the parts and the id live inside the call's block
 }
 
 void kp_flight_destroy(kp_flight_t **self_p)
@@ -112,18 +113,19 @@ kp_call_t *kp_flight_start(kp_flight_t *self, Kp__Request *request, const void *
                            int64_t deadline_ms)
 {
     assert(client_size <= sizeof((kp_call_t *)0)->client);
-    kp_call_t *call = calloc(1, sizeof *call);
+    //  One block for the call and its parts: one calloc per request.
+    size_t part_count = decision->provider_count;
+    kp_call_t *call = calloc(1, sizeof *call + part_count * sizeof(kp_part_t));
     assert(call);
-    call->request_id = strdup(request->request_id ? request->request_id : "");
+    call->request_id = request->request_id ? request->request_id : (char *)"";
     memcpy(call->client, client, client_size);
     call->client_size = client_size;
     call->request = request;
     call->decision = *decision;
     call->start_us = now_us;
     call->deadline_ms = deadline_ms;
-    call->part_count = call->open_parts = decision->provider_count;
-    call->parts = calloc(call->part_count ? call->part_count : 1, sizeof *call->parts);
-    assert(call->parts);
+    call->part_count = call->open_parts = part_count;
+    call->parts = (kp_part_t *)(call + 1);
     for (size_t i = 0; i < call->part_count; i++)
         memcpy(call->parts[i].kbo, decision->providers[i], sizeof call->parts[i].kbo);
     zhashx_insert(self->by_id, call->request_id, call);

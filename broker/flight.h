@@ -26,7 +26,7 @@ typedef struct {
 } kp_part_t;
 
 typedef struct {
-    char *request_id;
+    char *request_id;          //  the request's own (borrowed from request)
     unsigned char client[256]; //  routing identity of the client
     size_t client_size;
     Kp__Request *request; //  owned, as decoded

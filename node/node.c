@@ -342,7 +342,8 @@ static void s_complete(kp_node_t *self, kp_call_t *call)
 typedef struct {
     const char *message;
     int64_t now_s;
-    const char *until; //  set when a window covers now
+    bool found;
+    char until[24]; //  copied: the record lives only during the callback
 } s_window_t;
 
 static int s_window_check(const Kp__DirectoryRecord *record, void *arg)
@@ -355,7 +356,8 @@ static int s_window_check(const Kp__DirectoryRecord *record, void *arg)
     if (kp_time_parse(m->from, &from) || kp_time_parse(m->to, &to))
         return 0;
     if (from <= window->now_s && window->now_s <= to) {
-        window->until = m->to;
+        snprintf(window->until, sizeof window->until, "%s", m->to);
+        window->found = true;
         return 1;
     }
     return 0;
@@ -364,11 +366,11 @@ static int s_window_check(const Kp__DirectoryRecord *record, void *arg)
 //  The end of a maintenance window of kbo for message covering now, or NULL.
 static bool s_in_maintenance(kp_node_t *self, const char *kbo, const char *message, char until[24])
 {
-    s_window_t window = {message, (int64_t)time(NULL), NULL};
-    if (!kp_directory_maintenance_each(self->directory, self->txn, kbo, s_window_check, &window))
-        return false;
-    snprintf(until, 24, "%s", window.until);
-    return true;
+    s_window_t window = {message, (int64_t)time(NULL), false, ""};
+    kp_directory_maintenance_each(self->directory, self->txn, kbo, s_window_check, &window);
+    if (window.found)
+        memcpy(until, window.until, sizeof window.until);
+    return window.found;
 }
 
 static void s_send_request(kp_node_t *self, kp_call_t *call, size_t index,
