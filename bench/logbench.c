@@ -2,15 +2,19 @@
     and one-person query latency through the index.
 
         logbench --dir DIR [--records N] [--people P] [--queries Q]
-                 [--window W] [--key FILE]
+                 [--window W] [--key FILE] [--query-only]
 
     Writes N records (P distinct people, 4 institutions, 8 message types)
     through logger_t as fast as the logger takes them, with at most W
     records not yet durable (a node's requests in flight), and reports
     records per second once every record is durable. Then runs Q queries
     for random people (index lookup plus reading every record) and reports
-    latency percentiles. DIR must not exist yet.
+    latency percentiles, and the size of the segments and of the index.
+    DIR must not exist yet; with --query-only, DIR is one that logbench
+    made before (give the same --records and --people) and only the
+    queries run.
 */
+#include <dirent.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -63,16 +67,82 @@ static int s_fetch(uint64_t seq, uint64_t segment, uint64_t offset, void *arg)
     return 0;
 }
 
+//  Bytes in the files directly under dir (segments) or in dir/index.
+static uint64_t s_bytes(const char *dir, const char *suffix)
+{
+    DIR *d = opendir(dir);
+    uint64_t total = 0;
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        size_t n = strlen(e->d_name), m = strlen(suffix);
+        char path[4400];
+        struct stat st;
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        if (n >= m && !strcmp(e->d_name + n - m, suffix) && !stat(path, &st) && S_ISREG(st.st_mode))
+            total += (uint64_t)st.st_size;
+    }
+    if (d)
+        closedir(d);
+    return total;
+}
+
+//  One-person queries: index lookup and every record read.
+static int s_queries(const char *logdir, uint64_t records, uint64_t people, uint64_t queries,
+                     uint64_t *state_p)
+{
+    char path[4300], error[PRIVLOG_ERR];
+    uint64_t state = *state_p;
+    snprintf(path, sizeof path, "%s/index", logdir);
+    logindex_t *index = logindex_open(path, true, 0, error);
+    s_query_t q = {.reader = privlog_reader_new(logdir, error)};
+    if (!index || !q.reader) {
+        fprintf(stderr, "logbench: %s\n", error);
+        return 1;
+    }
+    double *lat = calloc(queries ? queries : 1, sizeof *lat);
+    uint64_t total = 0;
+    for (uint64_t i = 0; i < queries; i++) {
+        state ^= state << 13, state ^= state >> 7, state ^= state << 17;
+        char person[12];
+        s_person(state % people, person);
+        q.found = 0;
+        double t = s_now();
+        logindex_query(index, LOGINDEX_PERSON, person, 0, UINT64_MAX, s_fetch, &q);
+        lat[i] = (s_now() - t) * 1000.0;
+        total += q.found;
+    }
+    qsort(lat, queries, sizeof *lat, s_cmp);
+    if (queries)
+        printf("query: %" PRIu64 " one-person queries over %" PRIu64 " records (%" PRIu64
+               " people, %.1f records per answer): p50 %.3f ms, p99 %.3f ms, max %.3f ms\n",
+               queries, records, people, (double)total / (double)queries, lat[queries / 2],
+               lat[queries * 99 / 100], lat[queries - 1]);
+    free(lat);
+    privlog_reader_destroy(&q.reader);
+    logindex_destroy(&index);
+    printf("files: segments %.2f GB (%.0f bytes per record), index %.2f GB\n",
+           (double)s_bytes(logdir, ".kplog") / 1e9,
+           (double)s_bytes(logdir, ".kplog") / (double)records,
+           (double)s_bytes(path, ".mdb") / 1e9);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     static const struct option options[] = {
-        {"dir", required_argument, NULL, 'd'},    {"records", required_argument, NULL, 'n'},
-        {"people", required_argument, NULL, 'p'}, {"queries", required_argument, NULL, 'q'},
-        {"window", required_argument, NULL, 'w'}, {"key", required_argument, NULL, 'k'},
-        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
+        {"dir", required_argument, NULL, 'd'},
+        {"records", required_argument, NULL, 'n'},
+        {"people", required_argument, NULL, 'p'},
+        {"queries", required_argument, NULL, 'q'},
+        {"window", required_argument, NULL, 'w'},
+        {"key", required_argument, NULL, 'k'},
+        {"query-only", no_argument, NULL, 'Q'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     const char *dir = NULL, *key = NULL;
     uint64_t records = 1000000, people = 0, queries = 1000, window = 100000;
+    bool query_only = false;
     int c;
     while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
         switch (c) {
@@ -94,9 +164,12 @@ int main(int argc, char **argv)
         case 'k':
             key = optarg;
             break;
+        case 'Q':
+            query_only = true;
+            break;
         case 'h':
             printf("usage: logbench --dir DIR [--records N] [--people P] [--queries Q] "
-                   "[--window W] [--key FILE]\n");
+                   "[--window W] [--key FILE] [--query-only]\n");
             return 0;
         default:
             return 2;
@@ -109,11 +182,16 @@ int main(int argc, char **argv)
     if (!people)
         people = records / 10 ? records / 10 : 1; //  ~10 records per person
     struct stat st;
+    uint64_t state = 88172645463325252ull;
+    char logdir[4200], error[PRIVLOG_ERR];
+    snprintf(logdir, sizeof logdir, "%s/log", dir);
+    if (query_only)
+        return s_queries(logdir, records, people, queries, &state);
     if (!stat(dir, &st)) {
         fprintf(stderr, "logbench: %s exists; give a new folder\n", dir);
         return 2;
     }
-    char keyfile[4200], error[PRIVLOG_ERR];
+    char keyfile[4200];
     if (!key) {
         mkdir(dir, 0700);
         snprintf(keyfile, sizeof keyfile, "%s/bench.key", dir);
@@ -123,8 +201,6 @@ int main(int argc, char **argv)
         }
         key = keyfile;
     }
-    char logdir[4200];
-    snprintf(logdir, sizeof logdir, "%s/log", dir);
     privlog_options_t opt;
     privlog_options_default(&opt);
     opt.key_file = key;
@@ -137,7 +213,6 @@ int main(int argc, char **argv)
     static const char *messages[] = {"wage",    "unemployment", "family", "pension",
                                      "address", "income",       "health", "status"};
     zpoller_t *poller = zpoller_new(logger_sock(logger), NULL);
-    uint64_t state = 88172645463325252ull;
     uint64_t t0 = (uint64_t)time(NULL) * 1000000u;
     double start = s_now();
     for (uint64_t i = 0; i < records; i++) {
@@ -198,35 +273,5 @@ int main(int argc, char **argv)
            "%" PRIu64 "); indexed by %.2f s\n",
            records, durable, (double)records / durable, window, indexed);
 
-    //  Queries: one random person each, oldest first, every record read.
-    char path[4300];
-    snprintf(path, sizeof path, "%s/index", logdir);
-    logindex_t *index = logindex_open(path, true, 0, error);
-    s_query_t q = {.reader = privlog_reader_new(logdir, error)};
-    if (!index || !q.reader) {
-        fprintf(stderr, "logbench: %s\n", error);
-        return 1;
-    }
-    double *lat = calloc(queries ? queries : 1, sizeof *lat);
-    uint64_t total = 0;
-    for (uint64_t i = 0; i < queries; i++) {
-        state ^= state << 13, state ^= state >> 7, state ^= state << 17;
-        char person[12];
-        s_person(state % people, person);
-        q.found = 0;
-        double t = s_now();
-        logindex_query(index, LOGINDEX_PERSON, person, 0, UINT64_MAX, s_fetch, &q);
-        lat[i] = (s_now() - t) * 1000.0;
-        total += q.found;
-    }
-    qsort(lat, queries, sizeof *lat, s_cmp);
-    if (queries)
-        printf("query: %" PRIu64 " one-person queries over %" PRIu64 " records (%" PRIu64
-               " people, %.1f records per answer): p50 %.3f ms, p99 %.3f ms, max %.3f ms\n",
-               queries, records, people, (double)total / (double)queries, lat[queries / 2],
-               lat[queries * 99 / 100], lat[queries - 1]);
-    free(lat);
-    privlog_reader_destroy(&q.reader);
-    logindex_destroy(&index);
-    return 0;
+    return s_queries(logdir, records, people, queries, &state);
 }
