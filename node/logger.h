@@ -15,9 +15,13 @@
             release every reply with seq <= logger_durable (logger)
 
     The actor drains every record waiting on its socket, appends them all,
-    does one write and one fdatasync (privlog_sync), sends one "durable up
-    to N" notice, then feeds the index; while it syncs, new records queue
-    up for the next group. Sequence numbers are given out on the caller's
+    does one write and one fdatasync (privlog_sync) and sends one "durable
+    up to N" notice; while it syncs, new records queue up for the next
+    group. A second thread, the indexer, follows the synced log into the
+    LMDB index (reading the records back from the segments, in sorted
+    batches), so a slow index never delays a reply and costs no memory;
+    logger_new brings the index up to date before it returns, and
+    logger_destroy waits until the index has everything. Sequence numbers are given out on the caller's
     side in the order of logger_log calls, which is also the order in
     which the actor appends them, so no round trip is needed.
 

@@ -44,6 +44,7 @@ void logindex_destroy(logindex_t **self_p);
 int logindex_position(logindex_t *self, uint64_t *seq, uint64_t *segment, uint64_t *offset);
 
 //  Writing: begin, add records, set the position, commit (or abort).
+//  Added entries wait in memory and go into LMDB sorted, at commit.
 int logindex_begin(logindex_t *self);
 int logindex_add(logindex_t *self, const Kp__LogRecord *record, uint64_t seq, uint64_t segment,
                  uint64_t offset);
