@@ -12,6 +12,7 @@ struct _kp_flight_t {
     kp_call_t **heap;    //  min-heap on deadline_ms
     size_t heap_size, heap_capacity;
     uint64_t next_ticket;
+    kp_request_free_fn *request_free; //  NULL: kp__request__free_unpacked
 };
 
 static size_t s_ticket_hash(const void *key)
@@ -48,11 +49,19 @@ kp_flight_t *kp_flight_new(void)
     return self;
 }
 
-static void s_call_free(kp_call_t *call)
+void kp_flight_set_request_free(kp_flight_t *self, kp_request_free_fn *fn)
+{
+    self->request_free = fn;
+}
+
+static void s_call_free(kp_flight_t *self, kp_call_t *call)
 {
     for (size_t i = 0; i < call->part_count; i++)
         free(call->parts[i].payload);
-    kp__request__free_unpacked(call->request, NULL);
+    if (self->request_free)
+        self->request_free(call->request);
+    else
+        kp__request__free_unpacked(call->request, NULL);
     free(call); //  the parts and the id live inside the call's block
 }
 
@@ -62,7 +71,7 @@ void kp_flight_destroy(kp_flight_t **self_p)
         return;
     kp_flight_t *self = *self_p;
     for (size_t i = 0; i < self->heap_size; i++)
-        s_call_free(self->heap[i]);
+        s_call_free(self, self->heap[i]);
     zhashx_destroy(&self->by_id);
     zhashx_destroy(&self->by_ticket);
     free(self->heap);
@@ -247,7 +256,7 @@ void kp_flight_finish(kp_flight_t *self, kp_call_t **call_p)
     }
     if (zhashx_lookup(self->by_id, call->request_id) == call)
         zhashx_delete(self->by_id, call->request_id);
-    s_call_free(call);
+    s_call_free(self, call);
     *call_p = NULL;
 }
 

@@ -45,6 +45,12 @@ kp_flight_t *kp_flight_new(void);
 //  Frees every call still in flight.
 void kp_flight_destroy(kp_flight_t **self_p);
 
+//  How the requests handed to kp_flight_start are freed; by default with
+//  kp__request__free_unpacked (request, NULL). A caller that decodes them
+//  with its own allocator (an arena) says how to free them here.
+typedef void(kp_request_free_fn)(Kp__Request *request);
+void kp_flight_set_request_free(kp_flight_t *self, kp_request_free_fn *fn);
+
 //  Starts a call for request (taking ownership) with one open part per
 //  provider of decision.
 kp_call_t *kp_flight_start(kp_flight_t *self, Kp__Request *request, const void *client,
