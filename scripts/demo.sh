@@ -21,7 +21,9 @@ trap cleanup EXIT
 #   The demo's cluster: single.cfg with ports free on this machine.
 cfg="$work/cluster.cfg"
 port=$((20000 + RANDOM % 20000))
-sed -e "s#var/node-1#$work/node-1#" \
+#   The privacy log's checkpoints are signed with a key of the demo's own.
+$B/cli/kpctl keys --out "$work/log.key" >/dev/null
+sed -e "s#var/node-1#$work/node-1#" -e "s#^cluster\$#cluster\n    log-key = \"$work/log.key\"#" \
     -e "s#127.0.0.1:7100#127.0.0.1:$port#" -e "s#127.0.0.1:7101#127.0.0.1:$((port + 1))#" \
     -e "s#127.0.0.1:7102#127.0.0.1:$((port + 2))#" cluster-config/single.cfg >"$cfg"
 
@@ -69,3 +71,5 @@ $B/cli/kpctl status -c "$cfg"
 printf '\n== the privacy log: who consulted 85073003328\n'
 kill -TERM "${pids[0]}"; wait "${pids[0]}" 2>/dev/null || true
 $B/cli/kpctl log query --data "$work/node-1" --person 85073003328
+printf '\n== the privacy log: chain and signatures\n'
+$B/cli/kpctl log verify --data "$work/node-1" --pub "$work/log.key.pub"
