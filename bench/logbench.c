@@ -88,10 +88,10 @@ static uint64_t s_bytes(const char *dir, const char *suffix)
 
 //  One-person queries: index lookup and every record read.
 static int s_queries(const char *logdir, uint64_t records, uint64_t people, uint64_t queries,
-                     uint64_t *state_p)
+                     uint64_t seed)
 {
     char path[4300], error[PRIVLOG_ERR];
-    uint64_t state = *state_p;
+    uint64_t state = seed;
     snprintf(path, sizeof path, "%s/index", logdir);
     logindex_t *index = logindex_open(path, true, 0, error);
     s_query_t q = {.reader = privlog_reader_new(logdir, error)};
@@ -186,7 +186,7 @@ int main(int argc, char **argv)
     char logdir[4200], error[PRIVLOG_ERR];
     snprintf(logdir, sizeof logdir, "%s/log", dir);
     if (query_only)
-        return s_queries(logdir, records, people, queries, &state);
+        return s_queries(logdir, records, people, queries, state);
     if (!stat(dir, &st)) {
         fprintf(stderr, "logbench: %s exists; give a new folder\n", dir);
         return 2;
@@ -273,5 +273,5 @@ int main(int argc, char **argv)
            "%" PRIu64 "); indexed by %.2f s\n",
            records, durable, (double)records / durable, window, indexed);
 
-    return s_queries(logdir, records, people, queries, &state);
+    return s_queries(logdir, records, people, queries, state);
 }

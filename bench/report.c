@@ -423,10 +423,10 @@ int kp_report_svg(const char *path, kp_bench_result_t **runs, size_t count, char
             const kp_histogram_t *h = runs[i]->latency[k];
             if (!kp_histogram_count(h))
                 continue;
-            snprintf(series[n].name, sizeof series[n].name, "%s%s%s",
-                     count > 1 ? runs[i]->target : "", count > 1 ? " " : "",
-                     kp_kind_name((kp_kind_t)k));
-            series[n++].h = h;
+            s_series_t *one = &series[n++];
+            one->h = h;
+            snprintf(one->name, sizeof one->name, "%s%s%s", count > 1 ? runs[i]->target : "",
+                     count > 1 ? " " : "", kp_kind_name((kp_kind_t)k));
             double mn = log10(fmax(1, (double)kp_histogram_min(h)));
             double mx = log10(fmax(1, (double)kp_histogram_max(h)));
             lo = fmin(lo, floor(mn));

@@ -580,11 +580,12 @@ static Kp__DirectoryOp *s_build(s_parser_t *p, const s_table_t *table)
 
 Kp__DirectoryOp *kp_jsonl_parse(const char *line, size_t len, char *err, size_t errlen)
 {
-    s_parser_t parser = {.p = line, .start = line, .end = line + len, .err = err, .errlen = errlen};
     if (!line) {
-        s_fail(&parser, "empty line");
+        s_parser_t none = {.err = err, .errlen = errlen};
+        s_fail(&none, "empty line");
         return NULL;
     }
+    s_parser_t parser = {.p = line, .start = line, .end = line + len, .err = err, .errlen = errlen};
     if (len > KP_JSONL_MAX_LINE) {
         s_fail(&parser, "line too long (%zu bytes, at most %d)", len, KP_JSONL_MAX_LINE);
         return NULL;

@@ -25,7 +25,6 @@ typedef struct {
     char data_buf[4096];
     const char *pub;
     const char *person, *institution, *message;
-    const char *out;
     int32_t from_day, to_day, before_day;
     int32_t retention;
     bool json, have_from, have_to, have_before;
@@ -235,7 +234,6 @@ typedef struct {
     privlog_reader_t *reader;
     kp_json_t *json;
     uint64_t count, missing;
-    const char *filter_person;
 } s_query_t;
 
 static int s_query_one(uint64_t seq, uint64_t segment, uint64_t offset, void *arg)

@@ -193,10 +193,9 @@ logger_t *logger_new(const char *dir, const privlog_options_t *options,
     bool indexed = writer.index;
     writer.index = false;
     args->log = privlog_open(dir, &writer, recovery, error);
-    int64_t caught_up = 0;
     if (args->log && indexed) {
         //  Bring the index up to date before the node serves, as open did.
-        caught_up = privlog_index_catch_up(dir, writer.index_map_size, error);
+        int64_t caught_up = privlog_index_catch_up(dir, writer.index_map_size, error);
         self->follow = caught_up < 0 ? NULL : calloc(1, sizeof *self->follow);
         if (self->follow && strlen(dir) < sizeof self->follow->dir) {
             snprintf(self->follow->dir, sizeof self->follow->dir, "%s", dir);

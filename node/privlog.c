@@ -874,10 +874,9 @@ static int s_recover_last(privlog_t *self, const privlog_segment_t *seg,
     memcpy(self->last_hash, map.prev_hash, 32);
     self->last_seq = map.first_seq - 1;
     size_t off = PRIVLOG_SEGMENT_HEADER;
-    int rc = S_FRAME_OK;
     while (off < map.size) {
         s_frame_t f;
-        rc = s_frame_parse(map.data + off, map.size - off, &f);
+        int rc = s_frame_parse(map.data + off, map.size - off, &f);
         if (rc == S_FRAME_BAD) {
             //  A bad frame followed by a good one is damage, not a cut.
             uint32_t len = s_get32(map.data + off);

@@ -301,6 +301,15 @@ static void s_node1_lost(int sig)
     s_cluster_destroy(&c);
 }
 
+//  The index of id among the count ids sent, or -1.
+static int s_find_id(char ids[][KP_CLIENT_ID_MAX], int count, const char *id)
+{
+    for (int i = 0; i < count; i++)
+        if (!strcmp(ids[i], id))
+            return i;
+    return -1;
+}
+
 static void test_node1_killed(void **state)
 {
     (void)state;
@@ -379,10 +388,8 @@ static void test_many_in_flight(void **state)
         int rc = kp_client_recv(c.client, 25000, &response);
         if (rc != 0)
             fail_msg("recv after %d answers: %s", answered, kp_client_strerror(rc));
-        int i = 0;
-        while (i < S_MANY && strcmp(ids[i], response->request_id))
-            i++;
-        assert_true(i < S_MANY);
+        int i = s_find_id(ids, S_MANY, response->request_id);
+        assert_in_range(i, 0, S_MANY - 1);
         if (got[i])
             fail_msg("%s handed out twice", ids[i]);
         got[i] = true;

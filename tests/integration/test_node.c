@@ -271,10 +271,10 @@ static int s_setup(void **state)
     s_harness = harness_new(1, 100, 2000, 4096);
     harness_start_node(s_harness, 0);
     harness_load(s_harness, 0, s_directory);
-    s_start_worker(s_harness, 0, PROV_C, 0, "A1", "A2", "S1", "M1", NULL);
-    s_start_worker(s_harness, 0, PROV_A, 0, "A2", "S1", NULL);
-    s_start_worker(s_harness, 0, PROV_B, 0, "A2", "B1", NULL);
-    s_start_worker(s_harness, 0, PROV_B, 1500, "S1", NULL);
+    s_start_worker(s_harness, 0, PROV_C, 0, "A1", "A2", "S1", "M1", (const char *)NULL);
+    s_start_worker(s_harness, 0, PROV_A, 0, "A2", "S1", (const char *)NULL);
+    s_start_worker(s_harness, 0, PROV_B, 0, "A2", "B1", (const char *)NULL);
+    s_start_worker(s_harness, 0, PROV_B, 1500, "S1", (const char *)NULL);
     s_wait_workers(s_harness, 0, 4);
     return 0;
 }
@@ -550,9 +550,9 @@ static void test_worker_killed_mid_request(void **state)
     harness_t *harness = harness_new(1, 100, 5000, 65536);
     harness_start_node(harness, 0);
     harness_load(harness, 0, s_directory);
-    pid_t doomed = s_start_worker(harness, 0, PROV_C, 3000, "A1", NULL);
+    pid_t doomed = s_start_worker(harness, 0, PROV_C, 3000, "A1", (const char *)NULL);
     s_wait_workers(harness, 0, 1);
-    s_start_worker(harness, 0, PROV_C, 0, "A1", NULL);
+    s_start_worker(harness, 0, PROV_C, 0, "A1", (const char *)NULL);
     s_wait_workers(harness, 0, 2);
 
     zsock_t *client = harness_client(harness, 0);
@@ -586,7 +586,7 @@ static void test_clean_shutdown(void **state)
     harness_t *harness = harness_new(1, 100, 5000, 65536);
     harness_start_node(harness, 0);
     harness_load(harness, 0, s_directory);
-    s_start_worker(harness, 0, PROV_C, 500, "A1", NULL);
+    s_start_worker(harness, 0, PROV_C, 500, "A1", (const char *)NULL);
     s_wait_workers(harness, 0, 1);
     zsock_t *client = harness_client(harness, 0);
     Kp__Request request = s_request("shutdown-1", "A1", PERSON_ONE);

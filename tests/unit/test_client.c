@@ -228,6 +228,15 @@ static int64_t s_now_ms(void)
 // ---------------------------------------------------------------------------
 // Client
 
+//  The index of id among the count ids sent, or -1.
+static int s_find_id(char ids[][KP_CLIENT_ID_MAX], int count, const char *id)
+{
+    for (int i = 0; i < count; i++)
+        if (!strcmp(ids[i], id))
+            return i;
+    return -1;
+}
+
 static void test_client_arguments(void **state)
 {
     (void)state;
@@ -441,10 +450,8 @@ static void test_client_pipelining(void **state)
         Kp__Response *resp = NULL;
         assert_int_equal(kp_client_recv(client, 5000, &resp), 0);
         assert_int_equal(resp->status, KP__STATUS__OK);
-        int i = 0;
-        while (i < N && strcmp(ids[i], resp->request_id))
-            i++;
-        assert_true(i < N);
+        int i = s_find_id(ids, N, resp->request_id);
+        assert_in_range(i, 0, N - 1);
         assert_false(got[i]);
         got[i] = true;
         if (n == 0)

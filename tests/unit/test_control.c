@@ -219,16 +219,16 @@ static void test_allow_routes(void **state)
     assert_string_equal(out.requester_kbo, KBO_A);
     assert_int_equal(out.date, s_day("2020-03-01"));
     //  C's entry starts 2020-06-01; D's (30,3) does not provide wage
-    s_assert_providers(&out, KBO_A, KBO_B, NULL);
+    s_assert_providers(&out, KBO_A, KBO_B, (const char *)NULL);
 
     //  from 2020-06-01 C holds P1 too; C sorts first though its key is last
     request = s_user_request("2020-06-01");
     out = s_decide(self, &request);
     assert_decision(out, KP_VERDICT_ALLOW, KP__REASON__REASON_NONE);
-    s_assert_providers(&out, KBO_C, KBO_A, KBO_B, NULL);
+    s_assert_providers(&out, KBO_C, KBO_A, KBO_B, (const char *)NULL);
     request = s_user_request("2020-05-31");
     out = s_decide(self, &request);
-    s_assert_providers(&out, KBO_A, KBO_B, NULL);
+    s_assert_providers(&out, KBO_A, KBO_B, (const char *)NULL);
 }
 
 static void test_check3_validity_boundaries(void **state)
@@ -270,10 +270,10 @@ static void test_routing_validity_boundaries(void **state)
     }
     request.date = "2021-06-01";
     kp_decision_t out = s_decide(self, &request);
-    s_assert_providers(&out, KBO_C, KBO_B, NULL);
+    s_assert_providers(&out, KBO_C, KBO_B, (const char *)NULL);
     request.date = "2021-06-02";
     out = s_decide(self, &request);
-    s_assert_providers(&out, KBO_B, NULL);
+    s_assert_providers(&out, KBO_B, (const char *)NULL);
 }
 
 static void test_check1_user(void **state)
@@ -321,7 +321,7 @@ static void test_check1_user(void **state)
     request.capacity = 5;
     out = s_decide(self, &request);
     assert_decision(out, KP_VERDICT_ALLOW, KP__REASON__REASON_NONE);
-    s_assert_providers(&out, KBO_C, KBO_A, KBO_B, NULL);
+    s_assert_providers(&out, KBO_C, KBO_A, KBO_B, (const char *)NULL);
 }
 
 static void test_check2_capacity(void **state)
@@ -365,10 +365,10 @@ static void test_dedup_sorted(void **state)
     request.person = P3;
     kp_decision_t out = s_decide(self, &request);
     assert_decision(out, KP_VERDICT_ALLOW, KP__REASON__REASON_NONE);
-    s_assert_providers(&out, KBO_C, KBO_A, NULL);
+    s_assert_providers(&out, KBO_C, KBO_A, (const char *)NULL);
     request.date = "2020-07-01";
     out = s_decide(self, &request);
-    s_assert_providers(&out, KBO_C, KBO_A, NULL);
+    s_assert_providers(&out, KBO_C, KBO_A, (const char *)NULL);
 }
 
 static void test_no_data(void **state)
@@ -397,13 +397,13 @@ static void test_legal_by_kbo(void **state)
     request.date = "2020-07-01";
     kp_decision_t out = s_decide(self, &request);
     assert_decision(out, KP_VERDICT_ALLOW, KP__REASON__REASON_NONE);
-    s_assert_providers(&out, KBO_C, KBO_A, KBO_B, NULL);
+    s_assert_providers(&out, KBO_C, KBO_A, KBO_B, (const char *)NULL);
     assert_string_equal(out.requester_kbo, KBO_C);
 
     //  no person: every institution of every (sector, type) providing wage
     request.person = NULL;
     out = s_decide(self, &request);
-    s_assert_providers(&out, KBO_C, KBO_A, KBO_B, KBO_E, NULL);
+    s_assert_providers(&out, KBO_C, KBO_A, KBO_B, KBO_E, (const char *)NULL);
 
     const char *denied[][3] = {
         {KBO_C, "fw1", "status"}, //  message not under fw1
@@ -436,7 +436,7 @@ static void test_legal_by_sector_type(void **state)
     request.type = 3;
     kp_decision_t out = s_decide(self, &request);
     assert_decision(out, KP_VERDICT_ALLOW, KP__REASON__REASON_NONE);
-    s_assert_providers(&out, KBO_C, KBO_A, KBO_B, KBO_E, NULL);
+    s_assert_providers(&out, KBO_C, KBO_A, KBO_B, KBO_E, (const char *)NULL);
     assert_string_equal(out.requester_kbo, "");
 
     //  a known user gives the requester's kbo; an unknown one gives none
@@ -451,7 +451,7 @@ static void test_legal_by_sector_type(void **state)
     //  with a person: only its holders (default date 2020-03-01)
     request.person = P1;
     out = s_decide(self, &request);
-    s_assert_providers(&out, KBO_A, KBO_B, NULL);
+    s_assert_providers(&out, KBO_A, KBO_B, (const char *)NULL);
 
     request.type = 4;
     out = s_decide(self, &request);

@@ -4,7 +4,6 @@
     JSON Lines (the parser has its own test), so the records read like the
     import files they stand for.
 */
-#include <ftw.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -18,28 +17,25 @@
 
 #include "directory.h"
 #include "jsonl.h"
+#include "tmpdir.h"
 
 typedef struct {
     char path[64];
     kp_directory_t *dir;
 } s_fixture_t;
 
-static int s_rm(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st, (void)flag, (void)ftw;
-    return remove(path);
-}
-
 static int s_setup(void **state)
 {
     s_fixture_t *self = calloc(1, sizeof *self);
-    snprintf(self->path, sizeof self->path, "/tmp/kp-dir-XXXXXX");
-    if (!mkdtemp(self->path))
+    if (!self)
         return -1;
-    char err[256];
-    self->dir = kp_directory_new(self->path, err, sizeof err);
+    char err[256] = "cannot make a temporary folder";
+    if (!kp_test_tmpdir(self->path, sizeof self->path, "kp-dir"))
+        self->dir = kp_directory_new(self->path, err, sizeof err);
     if (!self->dir) {
         fprintf(stderr, "%s\n", err);
+        kp_test_rmtree(self->path);
+        free(self);
         return -1;
     }
     *state = self;
@@ -50,9 +46,19 @@ static int s_teardown(void **state)
 {
     s_fixture_t *self = *state;
     kp_directory_destroy(&self->dir);
-    nftw(self->path, s_rm, 8, FTW_DEPTH | FTW_PHYS);
+    kp_test_rmtree(self->path);
     free(self);
     return 0;
+}
+
+//  Applies one hand-built op as an update of its own; returns apply's result.
+static int s_apply_op(kp_directory_t *dir, Kp__DirectoryOp *op, char *err, size_t errlen)
+{
+    Kp__DirectoryOp *ops[] = {op};
+    Kp__DirectoryUpdate update = KP__DIRECTORY_UPDATE__INIT;
+    update.ops = ops;
+    update.n_ops = 1;
+    return kp_directory_apply(dir, &update, NULL, err, errlen);
 }
 
 //  Applies the given lines as one update. Returns apply's result; err
@@ -193,19 +199,14 @@ static void test_all_or_nothing(void **state)
     record.person = &person;
     Kp__DirectoryOp op = KP__DIRECTORY_OP__INIT;
     op.record = &record;
-    Kp__DirectoryOp empty = KP__DIRECTORY_OP__INIT;
-    Kp__DirectoryOp *ops[] = {&op};
-    Kp__DirectoryUpdate update = KP__DIRECTORY_UPDATE__INIT;
-    update.ops = ops;
-    update.n_ops = 1;
-    assert_int_equal(kp_directory_apply(self->dir, &update, NULL, err, sizeof err), -1);
+    assert_int_equal(s_apply_op(self->dir, &op, err, sizeof err), -1);
     assert_non_null(strstr(err, "op 1: invalid INSZ"));
     person.insz = "85073003328";
     person.to = "2019-01-01";
-    assert_int_equal(kp_directory_apply(self->dir, &update, NULL, err, sizeof err), -1);
+    assert_int_equal(s_apply_op(self->dir, &op, err, sizeof err), -1);
     assert_non_null(strstr(err, "is after"));
-    ops[0] = &empty;
-    assert_int_equal(kp_directory_apply(self->dir, &update, NULL, err, sizeof err), -1);
+    Kp__DirectoryOp empty = KP__DIRECTORY_OP__INIT;
+    assert_int_equal(s_apply_op(self->dir, &empty, err, sizeof err), -1);
     assert_non_null(strstr(err, "op 1: op without a record"));
     assert_int_equal(kp_directory_seq(self->dir, NULL), 1);
 }
@@ -528,8 +529,8 @@ static void test_each_round_trip(void **state)
     kp_directory_read_end(&txn);
     assert_int_equal(kp_jsonl_batch_size(batch), S_BASE);
 
-    char path[64] = "/tmp/kp-dir2-XXXXXX", err[256];
-    assert_non_null(mkdtemp(path));
+    char path[64], err[256];
+    assert_int_equal(kp_test_tmpdir(path, sizeof path, "kp-dir2"), 0);
     kp_directory_t *copy = kp_directory_new(path, err, sizeof err);
     assert_non_null(copy);
     assert_int_equal(kp_directory_apply(copy, kp_jsonl_batch_update(batch), NULL, err, sizeof err),
@@ -551,7 +552,7 @@ static void test_each_round_trip(void **state)
     free(b);
     kp_jsonl_batch_destroy(&batch);
     kp_directory_destroy(&copy);
-    nftw(path, s_rm, 8, FTW_DEPTH | FTW_PHYS);
+    kp_test_rmtree(path);
 }
 
 static void test_open_errors(void **state)

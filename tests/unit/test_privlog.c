@@ -2,7 +2,6 @@
     torn tails, tampering, index queries, prune, export, the logger actor.
     Real files in a mkdtemp folder; nothing mocked. */
 #include <fcntl.h>
-#include <ftw.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -19,6 +18,7 @@
 #include "logger.h"
 #include "logindex.h"
 #include "privlog.h"
+#include "tmpdir.h"
 
 #define DAY_US (86400ull * 1000000ull)
 
@@ -29,24 +29,24 @@ typedef struct {
     char pub[310];
 } fixture_t;
 
-static int s_rm(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st, (void)flag, (void)ftw;
-    return remove(path);
-}
-
 static int s_setup(void **state)
 {
     fixture_t *f = calloc(1, sizeof *f);
-    snprintf(f->dir, sizeof f->dir, "/tmp/kp-privlog-XXXXXX");
-    if (!mkdtemp(f->dir))
+    if (!f)
         return -1;
+    if (kp_test_tmpdir(f->dir, sizeof f->dir, "kp-privlog")) {
+        free(f);
+        return -1;
+    }
     snprintf(f->log, sizeof f->log, "%s/log", f->dir);
     snprintf(f->key, sizeof f->key, "%s/log.key", f->dir);
     snprintf(f->pub, sizeof f->pub, "%s.pub", f->key);
     char error[PRIVLOG_ERR];
-    if (privlog_keygen(f->key, error))
+    if (privlog_keygen(f->key, error)) {
+        kp_test_rmtree(f->dir);
+        free(f);
         return -1;
+    }
     *state = f;
     return 0;
 }
@@ -54,7 +54,7 @@ static int s_setup(void **state)
 static int s_teardown(void **state)
 {
     fixture_t *f = *state;
-    nftw(f->dir, s_rm, 16, FTW_DEPTH | FTW_PHYS);
+    kp_test_rmtree(f->dir);
     free(f);
     return 0;
 }
@@ -316,7 +316,9 @@ static void s_tamper(fixture_t *f, void (*edit)(uint8_t *, size_t *, const size_
     s_only_segment(f->log, path);
     size_t size;
     uint8_t *data = s_slurp(path, &size);
-    data = realloc(data, size * 2);
+    uint8_t *grown = realloc(data, size * 2);
+    assert_non_null(grown);
+    data = grown;
     size_t offs[32];
     assert_true(s_frames(data, size, offs, 32) >= 20);
     edit(data, &size, offs);
@@ -419,7 +421,9 @@ static void test_tamper_rehashed(void **state)
     size_t offs[16];
     size_t n = s_frames(od, os, offs, 16);
     assert_int_equal(n, 11); //  10 records and the closing checkpoint
-    fd = realloc(fd, fs + os);
+    uint8_t *joined = realloc(fd, fs + os);
+    assert_non_null(joined);
+    fd = joined;
     memcpy(fd + fs, od + offs[10], os - offs[10]);
     s_spit(path, fd, fs + os - offs[10]);
     privlog_verify_t v;
