@@ -7,10 +7,14 @@ set -euo pipefail
 
 KP_PACKAGES=(gcc pkg-config meson ninja-build libzmq3-dev libczmq-dev liblmdb-dev
              libprotobuf-c-dev protobuf-c-compiler libssl-dev libcmocka-dev nats-server)
+#   What scripts/lint.sh needs on top.
+KP_LINT_PACKAGES=(clang-format cppcheck)
 
+#   kp_install [PACKAGE...]: installs those of the packages (default: KP_PACKAGES) that are missing.
 kp_install() {
-    local missing=()
-    for p in "${KP_PACKAGES[@]}"; do
+    local missing=() wanted=("$@")
+    [ $# -gt 0 ] || wanted=("${KP_PACKAGES[@]}")
+    for p in "${wanted[@]}"; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" \
             || missing+=("$p")
     done
