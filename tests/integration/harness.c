@@ -226,3 +226,121 @@ Kp__Response *harness_call(zsock_t *client, const Kp__Request *request, int time
     zframe_send(&frame, client, 0);
     return harness_recv(client, timeout_ms);
 }
+
+//  ---------------------------------------------------------------------
+//  A provider worker in a child process (see harness_worker_main).
+
+typedef struct {
+    Kp__WorkerRequest *request;
+    int64_t due_ms;
+} s_job_t;
+
+void harness_worker_send(zsock_t *sock, Kp__WorkerFrame *frame)
+{
+    size_t size = kp__worker_frame__get_packed_size(frame);
+    uint8_t *buffer = malloc(size + 1);
+    assert(buffer);
+    kp__worker_frame__pack(frame, buffer);
+    zframe_t *out = zframe_new(buffer, size);
+    zframe_send(&out, sock, 0);
+    free(buffer);
+}
+
+static void s_worker_reply(zsock_t *sock, Kp__WorkerRequest *request, const char *kbo, FILE *log)
+{
+    char payload[256];
+    snprintf(payload, sizeof payload,
+             "{\"kbo\":\"%s\",\"message\":\"%s\",\"person\":\"%s\",\"pid\":%d}", kbo,
+             request->message, request->person ? request->person : "", (int)getpid());
+    Kp__WorkerReply reply = KP__WORKER_REPLY__INIT;
+    reply.request_id = request->request_id;
+    reply.has_status = true;
+    reply.status = KP__STATUS__OK;
+    reply.has_payload = true;
+    reply.payload.data = (uint8_t *)payload;
+    reply.payload.len = strlen(payload);
+    reply.has_ticket = true;
+    reply.ticket = request->ticket;
+    Kp__WorkerFrame frame = KP__WORKER_FRAME__INIT;
+    frame.body_case = KP__WORKER_FRAME__BODY_REPLY;
+    frame.reply = &reply;
+    harness_worker_send(sock, &frame);
+    fprintf(log, "%s\n", request->request_id);
+    fflush(log);
+}
+
+int harness_worker_main(int argc, char **argv)
+{
+    if (argc < 7)
+        return 2;
+    const char *endpoint = argv[2], *kbo = argv[3], *logfile = argv[5];
+    int delay_ms = atoi(argv[4]);
+    FILE *log = fopen(logfile, "a");
+    zsock_t *sock = zsock_new_dealer(endpoint);
+    if (!log || !sock)
+        return 1;
+    Kp__WorkerHello hello = KP__WORKER_HELLO__INIT;
+    hello.kbo = (char *)kbo;
+    hello.messages = argv + 6;
+    hello.n_messages = (size_t)(argc - 6);
+    hello.has_concurrency = true;
+    hello.concurrency = 8;
+    Kp__WorkerFrame frame = KP__WORKER_FRAME__INIT;
+    frame.body_case = KP__WORKER_FRAME__BODY_HELLO;
+    frame.hello = &hello;
+    harness_worker_send(sock, &frame);
+    s_job_t jobs[64];
+    size_t job_count = 0;
+    int64_t next_beat = zclock_mono();
+    while (!zsys_interrupted) {
+        zsock_set_rcvtimeo(sock, 10);
+        zframe_t *in = zframe_recv(sock);
+        if (in) {
+            Kp__WorkerFrame *got = kp__worker_frame__unpack(NULL, zframe_size(in), zframe_data(in));
+            zframe_destroy(&in);
+            if (got && got->body_case == KP__WORKER_FRAME__BODY_REQUEST && job_count < 64) {
+                jobs[job_count].request = got->request;
+                jobs[job_count++].due_ms = zclock_mono() + delay_ms;
+                got->request = NULL;
+                got->body_case = KP__WORKER_FRAME__BODY__NOT_SET;
+            }
+            if (got)
+                kp__worker_frame__free_unpacked(got, NULL);
+        }
+        for (size_t i = 0; i < job_count;)
+            if (jobs[i].due_ms <= zclock_mono()) {
+                s_worker_reply(sock, jobs[i].request, kbo, log);
+                kp__worker_request__free_unpacked(jobs[i].request, NULL);
+                jobs[i] = jobs[--job_count];
+            } else
+                i++;
+        if (zclock_mono() >= next_beat) {
+            Kp__Heartbeat beat = KP__HEARTBEAT__INIT;
+            Kp__WorkerFrame hb = KP__WORKER_FRAME__INIT;
+            hb.body_case = KP__WORKER_FRAME__BODY_HEARTBEAT;
+            hb.heartbeat = &beat;
+            harness_worker_send(sock, &hb);
+            next_beat = zclock_mono() + 50;
+        }
+    }
+    zsock_destroy(&sock);
+    fclose(log);
+    return 0;
+}
+
+bool harness_wait_workers(harness_t *self, size_t index, int count)
+{
+    for (int attempt = 0; attempt < 200; attempt++) {
+        Kp__AdminReply *reply = harness_admin(self, index, "status", NULL, 1000);
+        if (!reply)
+            return false;
+        int seen = 0;
+        for (const char *at = reply->json; (at = strstr(at, "\"concurrency\"")); at++)
+            seen++;
+        kp__admin_reply__free_unpacked(reply, NULL);
+        if (seen >= count)
+            return true;
+        usleep(20000);
+    }
+    return false;
+}

@@ -59,6 +59,21 @@ Kp__Response *harness_recv(zsock_t *client, int timeout_ms);
 //  A DEALER connected to the client endpoint of node index.
 zsock_t *harness_client(harness_t *self, size_t index);
 
+//  Sends one WorkerFrame on a worker's DEALER.
+void harness_worker_send(zsock_t *sock, Kp__WorkerFrame *frame);
+
+//  Worker mode, for a test program re-run as a provider worker:
+//  PROGRAM --worker ENDPOINT KBO DELAY_MS LOGFILE MSG... (argv as given to
+//  main). Registers for the messages, answers each request after DELAY_MS
+//  with a JSON payload naming kbo, message, person and pid, and appends
+//  every request id it answers to LOGFILE, one a line. Runs until
+//  interrupted; returns main's exit code.
+int harness_worker_main(int argc, char **argv);
+
+//  Waits (up to about 4 s) until node index reports at least count
+//  registered workers; false if it never does.
+bool harness_wait_workers(harness_t *self, size_t index, int count);
+
 //  Milliseconds since an arbitrary start (monotonic).
 int64_t harness_now_ms(void);
 

@@ -72,104 +72,6 @@ static const char *s_directory =
 static const char *s_self; //  this program, re-run as a worker
 
 //  ---------------------------------------------------------------------
-//  Worker mode: test_node --worker ENDPOINT KBO DELAY_MS LOGFILE MSG...
-
-typedef struct {
-    Kp__WorkerRequest *request;
-    int64_t due_ms;
-} s_job_t;
-
-static void s_worker_send(zsock_t *sock, Kp__WorkerFrame *frame)
-{
-    size_t size = kp__worker_frame__get_packed_size(frame);
-    uint8_t *buffer = malloc(size + 1);
-    kp__worker_frame__pack(frame, buffer);
-    zframe_t *out = zframe_new(buffer, size);
-    zframe_send(&out, sock, 0);
-    free(buffer);
-}
-
-static void s_worker_reply(zsock_t *sock, Kp__WorkerRequest *request, const char *kbo, FILE *log)
-{
-    char payload[256];
-    snprintf(payload, sizeof payload,
-             "{\"kbo\":\"%s\",\"message\":\"%s\",\"person\":\"%s\",\"pid\":%d}", kbo,
-             request->message, request->person ? request->person : "", (int)getpid());
-    Kp__WorkerReply reply = KP__WORKER_REPLY__INIT;
-    reply.request_id = request->request_id;
-    reply.has_status = true;
-    reply.status = KP__STATUS__OK;
-    reply.has_payload = true;
-    reply.payload.data = (uint8_t *)payload;
-    reply.payload.len = strlen(payload);
-    reply.has_ticket = true;
-    reply.ticket = request->ticket;
-    Kp__WorkerFrame frame = KP__WORKER_FRAME__INIT;
-    frame.body_case = KP__WORKER_FRAME__BODY_REPLY;
-    frame.reply = &reply;
-    s_worker_send(sock, &frame);
-    fprintf(log, "%s\n", request->request_id);
-    fflush(log);
-}
-
-static int s_worker_main(int argc, char **argv)
-{
-    const char *endpoint = argv[2], *kbo = argv[3], *logfile = argv[5];
-    int delay_ms = atoi(argv[4]);
-    FILE *log = fopen(logfile, "a");
-    zsock_t *sock = zsock_new_dealer(endpoint);
-    if (!log || !sock)
-        return 1;
-    Kp__WorkerHello hello = KP__WORKER_HELLO__INIT;
-    hello.kbo = (char *)kbo;
-    hello.messages = argv + 6;
-    hello.n_messages = (size_t)(argc - 6);
-    hello.has_concurrency = true;
-    hello.concurrency = 8;
-    Kp__WorkerFrame frame = KP__WORKER_FRAME__INIT;
-    frame.body_case = KP__WORKER_FRAME__BODY_HELLO;
-    frame.hello = &hello;
-    s_worker_send(sock, &frame);
-    s_job_t jobs[64];
-    size_t job_count = 0;
-    int64_t next_beat = zclock_mono();
-    while (!zsys_interrupted) {
-        zsock_set_rcvtimeo(sock, 10);
-        zframe_t *in = zframe_recv(sock);
-        if (in) {
-            Kp__WorkerFrame *got = kp__worker_frame__unpack(NULL, zframe_size(in), zframe_data(in));
-            zframe_destroy(&in);
-            if (got && got->body_case == KP__WORKER_FRAME__BODY_REQUEST && job_count < 64) {
-                jobs[job_count].request = got->request;
-                jobs[job_count++].due_ms = zclock_mono() + delay_ms;
-                got->request = NULL;
-                got->body_case = KP__WORKER_FRAME__BODY__NOT_SET;
-            }
-            if (got)
-                kp__worker_frame__free_unpacked(got, NULL);
-        }
-        for (size_t i = 0; i < job_count;)
-            if (jobs[i].due_ms <= zclock_mono()) {
-                s_worker_reply(sock, jobs[i].request, kbo, log);
-                kp__worker_request__free_unpacked(jobs[i].request, NULL);
-                jobs[i] = jobs[--job_count];
-            } else
-                i++;
-        if (zclock_mono() >= next_beat) {
-            Kp__Heartbeat beat = KP__HEARTBEAT__INIT;
-            Kp__WorkerFrame hb = KP__WORKER_FRAME__INIT;
-            hb.body_case = KP__WORKER_FRAME__BODY_HEARTBEAT;
-            hb.heartbeat = &beat;
-            s_worker_send(sock, &hb);
-            next_beat = zclock_mono() + 50;
-        }
-    }
-    zsock_destroy(&sock);
-    fclose(log);
-    return 0;
-}
-
-//  ---------------------------------------------------------------------
 //  Test helpers
 
 static harness_t *s_harness;
@@ -197,20 +99,8 @@ static pid_t s_start_worker(harness_t *harness, size_t node, const char *kbo, in
 //  Waits until node reports at least count workers.
 static void s_wait_workers(harness_t *harness, size_t node, int count)
 {
-    char needle[64];
-    for (int attempt = 0; attempt < 200; attempt++) {
-        Kp__AdminReply *reply = harness_admin(harness, node, "status", NULL, 1000);
-        assert_non_null(reply);
-        int seen = 0;
-        for (const char *at = reply->json; (at = strstr(at, "\"concurrency\"")); at++)
-            seen++;
-        kp__admin_reply__free_unpacked(reply, NULL);
-        if (seen >= count)
-            return;
-        usleep(20000);
-    }
-    snprintf(needle, sizeof needle, "%d workers never registered", count);
-    fail_msg("%s", needle);
+    if (!harness_wait_workers(harness, node, count))
+        fail_msg("%d workers never registered", count);
 }
 
 static Kp__Request s_request(const char *id, const char *message, const char *person)
@@ -486,7 +376,7 @@ static void test_bad_client_frames(void **state)
 
 static Kp__WorkerFrame *s_worker_exchange(zsock_t *worker, Kp__WorkerFrame *frame)
 {
-    s_worker_send(worker, frame);
+    harness_worker_send(worker, frame);
     zsock_set_rcvtimeo(worker, 3000);
     zframe_t *in = zframe_recv(worker);
     assert_non_null(in);
@@ -611,7 +501,7 @@ int main(int argc, char **argv)
 {
     s_self = argv[0];
     if (argc >= 7 && !strcmp(argv[1], "--worker"))
-        return s_worker_main(argc, argv);
+        return harness_worker_main(argc, argv);
     zsys_init();
     zsys_handler_set(NULL);
     const struct CMUnitTest shared[] = {
