@@ -17,6 +17,7 @@
 #include "control.h"
 #include "json.h"
 #include "kp_client.h"
+#include "options.h"
 
 typedef struct {
     const char *config;
@@ -63,19 +64,6 @@ static void s_usage(FILE *out)
                  "\n"
                  "Exit status: 0 when the status is OK, 1 for any other status\n"
                  "(TIMEOUT when no node answers), 2 for a usage error.\n");
-}
-
-static int s_uint(const char *name, const char *text, uint32_t *out)
-{
-    char *end;
-    unsigned long long value = strtoull(text, &end, 10);
-    if (!*text || *end || *text == '-' || value > UINT32_MAX) {
-        fprintf(stderr, "kpctl call: %s '%s' is not a number from 0 to %u\n", name, text,
-                UINT32_MAX);
-        return -1;
-    }
-    *out = (uint32_t)value;
-    return 0;
 }
 
 //  Parses argv into args; returns 0, 1 for --help, -1 on a usage error.
@@ -153,23 +141,23 @@ static int s_parse(int argc, char **argv, s_args_t *args)
             break;
         case O_SECTOR:
             args->has_sector = true;
-            rc = s_uint("--sector", optarg, &args->sector);
+            rc = kpctl_uint32("call", "--sector", optarg, &args->sector);
             break;
         case O_TYPE:
             args->has_type = true;
-            rc = s_uint("--type", optarg, &args->type);
+            rc = kpctl_uint32("call", "--type", optarg, &args->type);
             break;
         case O_CAPACITY:
             args->has_capacity = true;
-            rc = s_uint("--capacity", optarg, &args->capacity);
+            rc = kpctl_uint32("call", "--capacity", optarg, &args->capacity);
             break;
         case O_DEADLINE:
             args->has_deadline = true;
-            rc = s_uint("--deadline-ms", optarg, &args->deadline_ms);
+            rc = kpctl_uint32("call", "--deadline-ms", optarg, &args->deadline_ms);
             break;
         case O_TIMEOUT:
             args->has_timeout = true;
-            rc = s_uint("--timeout-ms", optarg, &args->timeout_ms);
+            rc = kpctl_uint32("call", "--timeout-ms", optarg, &args->timeout_ms);
             break;
         default:
             return -1;

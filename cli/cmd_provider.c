@@ -9,6 +9,13 @@
     held back that long by a timer in the loop (never a sleep), so the
     worker keeps heartbeating while it is slow. SIGINT/SIGTERM: says bye
     and exits 0. Reconnection and heartbeats are kp_worker's job.
+
+    --raw-echo ENDPOINT is kpbench's like-for-like floor: no node, no
+    kp_worker session; a DEALER connected to a bare ZeroMQ proxy's
+    backend answers each client Request (the last frame; the frames
+    before it are the proxy's envelope, sent back as they came) with the
+    Response a client gets through Kruispunt from the echo provider:
+    decode, the same echo payload (s_echo_json), encode, one process.
 */
 #include <errno.h>
 #include <getopt.h>
@@ -24,6 +31,7 @@
 #include "control.h"
 #include "json.h"
 #include "kp_worker.h"
+#include "options.h"
 #include "validate.h"
 
 #define S_MAX_MESSAGES 64
@@ -46,6 +54,7 @@ typedef struct {
     size_t message_count;
     bool echo, quiet;
     uint32_t concurrency, delay_ms;
+    const char *raw_echo; //  proxy backend endpoint, or NULL
 } s_args_t;
 
 //  A request waiting for its --delay-ms to pass.
@@ -61,6 +70,7 @@ static void s_usage(FILE *out)
         out,
         "usage: kpctl provider -c FILE [--node NAME ...] --kbo K --message M [--message M2 ...]\n"
         "                      --echo [--concurrency N] [--delay-ms N] [--quiet]\n"
+        "       kpctl provider --raw-echo ENDPOINT --kbo K\n"
         "\n"
         "Runs a demo provider worker: answers every request with\n"
         "{\"kbo\":K,\"message\":M,\"person\":INSZ} until SIGINT or SIGTERM.\n"
@@ -73,25 +83,14 @@ static void s_usage(FILE *out)
         "      --concurrency N requests taken at once (default 1)\n"
         "      --delay-ms N    hold each answer back N ms (heartbeats go on)\n"
         "      --quiet         no line per request\n"
+        "      --raw-echo EP   no node: answer client Requests from a bare ZeroMQ\n"
+        "                      proxy backend EP with the echo Response (kpbench's floor)\n"
         "  -h, --help          this text\n");
-}
-
-static int s_uint(const char *name, const char *text, uint32_t *out)
-{
-    char *end;
-    unsigned long long value = strtoull(text, &end, 10);
-    if (!*text || *end || *text == '-' || value > UINT32_MAX) {
-        fprintf(stderr, "kpctl provider: %s '%s' is not a number from 0 to %u\n", name, text,
-                UINT32_MAX);
-        return -1;
-    }
-    *out = (uint32_t)value;
-    return 0;
 }
 
 static int s_parse(int argc, char **argv, s_args_t *args)
 {
-    enum { O_NODE = 256, O_KBO, O_MESSAGE, O_ECHO, O_CONCURRENCY, O_DELAY, O_QUIET };
+    enum { O_NODE = 256, O_KBO, O_MESSAGE, O_ECHO, O_CONCURRENCY, O_DELAY, O_QUIET, O_RAW };
     static const struct option options[] = {{"config", required_argument, NULL, 'c'},
                                             {"node", required_argument, NULL, O_NODE},
                                             {"kbo", required_argument, NULL, O_KBO},
@@ -100,6 +99,7 @@ static int s_parse(int argc, char **argv, s_args_t *args)
                                             {"concurrency", required_argument, NULL, O_CONCURRENCY},
                                             {"delay-ms", required_argument, NULL, O_DELAY},
                                             {"quiet", no_argument, NULL, O_QUIET},
+                                            {"raw-echo", required_argument, NULL, O_RAW},
                                             {"help", no_argument, NULL, 'h'},
                                             {NULL, 0, NULL, 0}};
     optind = 0;
@@ -129,6 +129,9 @@ static int s_parse(int argc, char **argv, s_args_t *args)
         case O_QUIET:
             args->quiet = true;
             break;
+        case O_RAW:
+            args->raw_echo = optarg;
+            break;
         case O_MESSAGE:
             if (args->message_count == S_MAX_MESSAGES) {
                 fprintf(stderr, "kpctl provider: at most %d --message\n", S_MAX_MESSAGES);
@@ -137,10 +140,10 @@ static int s_parse(int argc, char **argv, s_args_t *args)
             args->messages[args->message_count++] = optarg;
             break;
         case O_CONCURRENCY:
-            rc = s_uint("--concurrency", optarg, &args->concurrency);
+            rc = kpctl_uint32("provider", "--concurrency", optarg, &args->concurrency);
             break;
         case O_DELAY:
-            rc = s_uint("--delay-ms", optarg, &args->delay_ms);
+            rc = kpctl_uint32("provider", "--delay-ms", optarg, &args->delay_ms);
             break;
         default:
             return -1;
@@ -157,7 +160,8 @@ static int s_parse(int argc, char **argv, s_args_t *args)
 
 static int s_check(const s_args_t *args)
 {
-    const char *missing = !args->config          ? "-c FILE"
+    const char *missing = args->raw_echo          ? (!args->kbo ? "--kbo" : NULL)
+                          : !args->config        ? "-c FILE"
                           : !args->kbo           ? "--kbo"
                           : !args->message_count ? "--message"
                           : !args->echo          ? "--echo (the only mode there is)"
@@ -188,14 +192,21 @@ static int64_t s_now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void s_answer(kp_worker_t *worker, const s_args_t *args, Kp__WorkerRequest *req)
+//  The echo payload, the same for --echo and --raw-echo.
+static kp_json_t *s_echo_json(const char *kbo, const char *message, const char *person)
 {
     kp_json_t *json = kp_json_new();
     kp_json_object_open(json);
-    kp_json_kv_string(json, "kbo", args->kbo);
-    kp_json_kv_string(json, "message", req->message);
-    kp_json_kv_string(json, "person", req->person);
+    kp_json_kv_string(json, "kbo", kbo);
+    kp_json_kv_string(json, "message", message);
+    kp_json_kv_string(json, "person", person);
     kp_json_object_close(json);
+    return json;
+}
+
+static void s_answer(kp_worker_t *worker, const s_args_t *args, Kp__WorkerRequest *req)
+{
+    kp_json_t *json = s_echo_json(args->kbo, req->message, req->person);
     int rc = kp_worker_reply(worker, req, KP__STATUS__OK, kp_json_text(json), kp_json_length(json));
     if (!args->quiet) {
         printf("%s %s person %s ticket %llu: %s\n", req->request_id ? req->request_id : "?",
@@ -314,6 +325,116 @@ static int s_run(s_loop_t *loop, const s_args_t *args, uint32_t heartbeat_ms)
     return status;
 }
 
+#define S_RAW_FRAMES 8 //  envelope frames kept, and the body
+
+//  Sends frames[0..count-1) back as they came, then the echo Response to
+//  the Request in frames[count-1]; a frame that is no Request is dropped.
+static int s_raw_reply(void *sock, const s_args_t *args, zmq_msg_t *frames, size_t count)
+{
+    zmq_msg_t *body = &frames[count - 1];
+    Kp__Request *req =
+        kp__request__unpack(NULL, zmq_msg_size(body), (const uint8_t *)zmq_msg_data(body));
+    if (!req)
+        return 0;
+    kp_json_t *json = s_echo_json(args->kbo, req->message, req->person);
+    Kp__Part part = KP__PART__INIT;
+    part.kbo = (char *)args->kbo;
+    part.has_status = true;
+    part.status = KP__STATUS__OK;
+    part.has_payload = true;
+    part.payload.data = (uint8_t *)kp_json_text(json);
+    part.payload.len = kp_json_length(json);
+    Kp__Part *parts[1] = {&part};
+    Kp__Response res = KP__RESPONSE__INIT;
+    res.request_id = req->request_id;
+    res.has_status = true;
+    res.status = KP__STATUS__OK;
+    res.n_parts = 1;
+    res.parts = parts;
+    zmq_msg_t reply;
+    zmq_msg_init_size(&reply, kp__response__get_packed_size(&res));
+    kp__response__pack(&res, zmq_msg_data(&reply));
+    int rc = 0;
+    for (size_t i = 0; i + 1 < count && rc == 0; i++)
+        rc = zmq_msg_send(&frames[i], sock, ZMQ_SNDMORE) < 0 ? -1 : 0;
+    if (rc == 0 && zmq_msg_send(&reply, sock, 0) < 0)
+        rc = -1;
+    zmq_msg_close(&reply);
+    kp_json_destroy(&json);
+    kp__request__free_unpacked(req, NULL);
+    return rc;
+}
+
+//  --raw-echo: one message from the proxy answered (or dropped if it is
+//  not a Request, or has too many frames: hostile input is never fatal).
+//  Returns 0, or -1 if the socket failed.
+static int s_raw_one(void *sock, const s_args_t *args)
+{
+    zmq_msg_t frames[S_RAW_FRAMES];
+    size_t count = 0;
+    bool more = true, overflow = false;
+    int rc = 0;
+    while (more && rc == 0) {
+        zmq_msg_t scratch;
+        zmq_msg_t *msg = count < S_RAW_FRAMES ? &frames[count] : &scratch;
+        zmq_msg_init(msg);
+        if (zmq_msg_recv(msg, sock, 0) < 0)
+            rc = -1;
+        else
+            more = zmq_msg_more(msg);
+        if (msg == &scratch || rc != 0) {
+            zmq_msg_close(msg);
+            overflow = overflow || msg == &scratch;
+        } else
+            count++;
+    }
+    if (rc == 0 && count > 0 && !overflow)
+        rc = s_raw_reply(sock, args, frames, count);
+    for (size_t i = 0; i < count; i++)
+        zmq_msg_close(&frames[i]);
+    return rc;
+}
+
+static int s_raw_echo(const s_args_t *args)
+{
+    void *zctx = zmq_ctx_new();
+    void *sock = zctx ? zmq_socket(zctx, ZMQ_DEALER) : NULL;
+    int zero = 0;
+    if (!sock || zmq_setsockopt(sock, ZMQ_LINGER, &zero, sizeof zero) ||
+        zmq_connect(sock, args->raw_echo)) {
+        fprintf(stderr, "kpctl provider: --raw-echo %s: %s\n", args->raw_echo,
+                zmq_strerror(zmq_errno()));
+        if (sock)
+            zmq_close(sock);
+        if (zctx)
+            zmq_ctx_term(zctx);
+        return 2;
+    }
+    fprintf(stderr, "kpctl provider: %s raw echo via %s\n", args->kbo, args->raw_echo);
+    s_signals();
+    int status = 0;
+    while (!s_stop && status == 0) {
+        zmq_pollitem_t item = {sock, 0, ZMQ_POLLIN, 0};
+        int n = zmq_poll(&item, 1, 1000);
+        if (n < 0 && errno != EINTR) {
+            fprintf(stderr, "kpctl provider: poll: %s\n", zmq_strerror(errno));
+            status = 1;
+        }
+        //  Drain what is queued before polling again: batches under load.
+        int events = 0;
+        size_t len = sizeof events;
+        while (n > 0 && status == 0 && !s_stop &&
+               zmq_getsockopt(sock, ZMQ_EVENTS, &events, &len) == 0 && (events & ZMQ_POLLIN))
+            if (s_raw_one(sock, args) != 0) {
+                fprintf(stderr, "kpctl provider: --raw-echo: %s\n", zmq_strerror(errno));
+                status = 1;
+            }
+    }
+    zmq_close(sock);
+    zmq_ctx_term(zctx);
+    return status;
+}
+
 int kpctl_provider(int argc, char **argv)
 {
     s_args_t args;
@@ -325,6 +446,8 @@ int kpctl_provider(int argc, char **argv)
     }
     if (rc != 0 || s_check(&args) != 0)
         return 2;
+    if (args.raw_echo)
+        return s_raw_echo(&args);
     kp_cluster_config_t *config = calloc(1, sizeof *config);
     char err[512];
     if (!config || kp_config_load(args.config, config, err, sizeof err) != 0) {
