@@ -63,11 +63,11 @@ typedef enum {
 
 typedef struct {
     kp_verdict_t verdict;
-    Kp__Reason reason;       //  KP__REASON__REASON_NONE when allowed
-    int32_t date;            //  the reference date used
+    Kp__Reason reason;                  //  KP__REASON__REASON_NONE when allowed
+    int32_t date;                       //  the reference date used
     char requester_kbo[KP_KBO_LEN + 1]; //  user's institution or legal kbo; "" if unknown
-    size_t provider_count;   //  distinct provider KBOs, sorted ascending
-    bool truncated;          //  more than KP_MAX_PROVIDERS existed
+    size_t provider_count;              //  distinct provider KBOs, sorted ascending
+    bool truncated;                     //  more than KP_MAX_PROVIDERS existed
     char providers[KP_MAX_PROVIDERS][KP_KBO_LEN + 1];
 } kp_decision_t;
 

@@ -143,8 +143,8 @@ int kp_time_parse(const char *text, int64_t *seconds)
     if (len != 20 || text[10] != 'T' || text[13] != ':' || text[16] != ':' || text[19] != 'Z')
         return -1;
     unsigned hh, mm, ss;
-    if (s_parse_ymd(text, &days) || s_two_digits(text + 11, 23, &hh)
-        || s_two_digits(text + 14, 59, &mm) || s_two_digits(text + 17, 59, &ss))
+    if (s_parse_ymd(text, &days) || s_two_digits(text + 11, 23, &hh) ||
+        s_two_digits(text + 14, 59, &mm) || s_two_digits(text + 17, 59, &ss))
         return -1;
     *seconds = (int64_t)days * 86400 + hh * 3600 + mm * 60 + ss;
     return 0;

@@ -44,7 +44,7 @@ typedef struct {
 //  The target: a local folder or a node's admin socket
 
 typedef struct {
-    kp_directory_t *dir;   //  local
+    kp_directory_t *dir;  //  local
     kpctl_admin_t *admin; //  remote
 } s_target_t;
 
@@ -80,12 +80,13 @@ static int s_target_open(s_target_t *self, const s_options_t *options, bool crea
         return self->dir ? 0 : 1;
     }
     if (!options->cluster) {
-        snprintf(err, errlen,
-                 "no target: use --data DIR (a node's data folder) or -c CLUSTER-FILE [--node NAME]");
+        snprintf(
+            err, errlen,
+            "no target: use --data DIR (a node's data folder) or -c CLUSTER-FILE [--node NAME]");
         return 2;
     }
-    self->admin = kpctl_admin_new(options->cluster, options->node, options->timeout_ms, err,
-                                  errlen);
+    self->admin =
+        kpctl_admin_new(options->cluster, options->node, options->timeout_ms, err, errlen);
     return self->admin ? 0 : 1;
 }
 

@@ -30,12 +30,10 @@ static void s_usage(FILE *out)
 
 int main(int argc, char **argv)
 {
-    static const struct option options[] = {{"config", required_argument, NULL, 'c'},
-                                            {"name", required_argument, NULL, 'n'},
-                                            {"data", required_argument, NULL, 'd'},
-                                            {"unlogged", no_argument, NULL, 'u'},
-                                            {"help", no_argument, NULL, 'h'},
-                                            {NULL, 0, NULL, 0}};
+    static const struct option options[] = {
+        {"config", required_argument, NULL, 'c'}, {"name", required_argument, NULL, 'n'},
+        {"data", required_argument, NULL, 'd'},   {"unlogged", no_argument, NULL, 'u'},
+        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
     const char *config_path = NULL, *name = NULL, *data = NULL;
     bool unlogged = false;
     int opt;

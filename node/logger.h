@@ -21,9 +21,9 @@
     LMDB index (reading the records back from the segments, in sorted
     batches), so a slow index never delays a reply and costs no memory;
     logger_new brings the index up to date before it returns, and
-    logger_destroy waits until the index has everything. Sequence numbers are given out on the caller's
-    side in the order of logger_log calls, which is also the order in
-    which the actor appends them, so no round trip is needed.
+    logger_destroy waits until the index has everything. Sequence numbers are given out on the
+   caller's side in the order of logger_log calls, which is also the order in which the actor
+   appends them, so no round trip is needed.
 
     Threading: logger_new, logger_log, logger_sock, logger_recv,
     logger_durable, logger_error and logger_destroy are called from one
