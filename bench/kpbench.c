@@ -6,6 +6,7 @@
 */
 #include <assert.h>
 #include <errno.h>
+#include <ftw.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <math.h>
@@ -234,7 +235,8 @@ static bool s_parse_id(s_client_t *self, const char *id, size_t len, uint64_t *c
 static void s_decode(s_client_t *self, const uint8_t *data, size_t size, s_answer_t *a)
 {
     a->ours = false;
-    if (self->run->target == S_TARGET_KRUISPUNT) {
+    //  Kruispunt and the proxy's raw echo workers answer with a Response.
+    if (self->run->target != S_TARGET_NATS) {
         Kp__Response *r = kp__response__unpack(NULL, size, data);
         if (!r)
             return;
@@ -246,7 +248,7 @@ static void s_decode(s_client_t *self, const uint8_t *data, size_t size, s_answe
         kp__response__free_unpacked(r, NULL);
         return;
     }
-    //  The echo baselines send back our own Request.
+    //  The NATS responder sends back our own Request.
     Kp__Request *r = kp__request__unpack(NULL, size, data);
     if (!r)
         return;
@@ -1020,6 +1022,40 @@ static int s_write_directory(const char *path, uint64_t persons)
     return 0;
 }
 
+static int s_remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st, (void)flag, (void)ftw;
+    return remove(path);
+}
+
+static void s_remove_dir(const char *dir)
+{
+    nftw(dir, s_remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+//  Under the --compare table: what each column's worker does, so that a
+//  reader sees which floors are like for like, and on how many cores.
+static void s_print_workers(FILE *out, const s_options_t *o, unsigned workers)
+{
+    char kp[160] = "the cluster's own providers";
+    if (o->local)
+        snprintf(kp, sizeof kp,
+                 "%u kpctl provider --echo processes (decode WorkerRequest, echo JSON, encode "
+                 "WorkerReply)",
+                 workers);
+    fprintf(out,
+            "workers: kruispunt%s: %s; zmq-proxy: %u kpctl provider --raw-echo processes "
+            "(decode Request, the same echo JSON, encode Response); nats: 1 thread in kpbench "
+            "sending each message back as it came (no decode/encode)\n",
+            o->log_compare ? "/kp-unlogged" : "", kp, workers);
+    fprintf(out,
+            "processes: kpbench with %u client threads%s; %ld cores online; each column ran "
+            "alone\n",
+            o->clients,
+            o->local ? ", 1 kpnode per node, the workers above, nats-server" : ", nats-server",
+            sysconf(_SC_NPROCESSORS_ONLN));
+}
+
 //  --log-compare: the same load against a fresh local cluster (same
 //  directory, same providers) whose node runs without the privacy log.
 //  A fresh one, not the logged one restarted, so that neither run sees
@@ -1118,10 +1154,21 @@ int main(int argc, char **argv)
         }
         nruns++;
     }
+    //  As many echo worker processes as --local gives Kruispunt providers.
+    unsigned workers = o.nodes * 2 * o.providers;
+    workers = workers > 32 ? 32 : workers;
     if (o.compare) {
-        kp_zproxy_t *proxy = kp_zproxy_new(run.zctx, err, sizeof err);
+        const char *tmp = getenv("TMPDIR");
+        char dir[4096];
+        snprintf(dir, sizeof dir, "%s/kpbench-compare-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+        if (!mkdtemp(dir)) {
+            fprintf(stderr, "kpbench: cannot make a temporary folder: %s\n", strerror(errno));
+            goto done;
+        }
+        kp_zproxy_t *proxy = kp_zproxy_new(run.zctx, workers, dir, err, sizeof err);
         if (!proxy) {
             fprintf(stderr, "kpbench: --compare: %s\n", err);
+            s_remove_dir(dir);
             goto done;
         }
         s_run_t zrun = run;
@@ -1133,19 +1180,14 @@ int main(int argc, char **argv)
         kp_zproxy_destroy(&proxy);
         if (!runs[nruns]) {
             fprintf(stderr, "kpbench: --compare, ZeroMQ proxy: %s\n", err);
+            s_remove_dir(dir);
             goto done;
         }
         nruns++;
-        const char *tmp = getenv("TMPDIR");
-        char dir[4096];
-        snprintf(dir, sizeof dir, "%s/kpbench-nats-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-        if (!mkdtemp(dir)) {
-            fprintf(stderr, "kpbench: cannot make a temporary folder: %s\n", strerror(errno));
-            goto done;
-        }
         kp_natsd_t *natsd = kp_natsd_new(dir, err, sizeof err);
         if (!natsd) {
             fprintf(stderr, "kpbench: --compare: %s\n", err);
+            s_remove_dir(dir);
             goto done;
         }
         s_run_t nrun = run;
@@ -1154,10 +1196,7 @@ int main(int argc, char **argv)
         nrun.nats_port = kp_natsd_port(natsd);
         runs[nruns] = s_run(&o, &nrun, NULL, NULL, err, sizeof err);
         kp_natsd_destroy(&natsd);
-        char log[4200];
-        snprintf(log, sizeof log, "%s/nats-server.log", dir);
-        remove(log);
-        rmdir(dir);
+        s_remove_dir(dir);
         if (!runs[nruns]) {
             fprintf(stderr, "kpbench: --compare, NATS: %s\n", err);
             goto done;
@@ -1176,6 +1215,8 @@ int main(int argc, char **argv)
                                  .persons = o.persons,
                                  .cluster = o.local ? "local" : o.cluster_file};
     kp_report_table(stdout, &summary, runs, nruns);
+    if (o.compare)
+        s_print_workers(stdout, &o, workers);
     status = 0;
     if (o.json_path && kp_report_json(o.json_path, &summary, runs, nruns, err, sizeof err)) {
         fprintf(stderr, "kpbench: %s\n", err);

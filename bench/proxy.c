@@ -13,6 +13,9 @@
 
 #include "nats.h"
 #include "proc.h"
+#include "workload.h"
+
+#define S_MAX_WORKERS 32
 
 struct _kp_zproxy_t {
     void *zctx;
@@ -20,9 +23,11 @@ struct _kp_zproxy_t {
     char endpoint[128];
     char control[64];
     void *control_sock; //  our end of the pipe that stops the proxy
-    pthread_t proxy_thread, echo_thread;
+    pthread_t proxy_thread;
     char backend_endpoint[128];
-    atomic_bool stop;
+    bool started; //  proxy_thread runs
+    size_t worker_count;
+    pid_t workers[S_MAX_WORKERS];
 };
 
 static void *s_proxy_run(void *arg)
@@ -35,28 +40,56 @@ static void *s_proxy_run(void *arg)
     return NULL;
 }
 
-//  Echoes every message, all frames (the proxy's routing envelope too).
-static void *s_echo_run(void *arg)
+//  Starts the echo worker processes (kpctl provider --raw-echo), the
+//  institutions alternating as in --local, and waits until each has
+//  connected to the backend, so that the run does not start on fewer.
+static int s_start_workers(kp_zproxy_t *self, unsigned workers, const char *dir, char *err,
+                           size_t errlen)
 {
-    kp_zproxy_t *self = arg;
-    void *sock = zmq_socket(self->zctx, ZMQ_DEALER);
-    int zero = 0;
-    zmq_setsockopt(sock, ZMQ_LINGER, &zero, sizeof zero);
-    zmq_connect(sock, self->backend_endpoint);
-    zmq_msg_t msg;
-    zmq_msg_init(&msg);
-    while (!atomic_load(&self->stop)) {
-        zmq_pollitem_t item = {sock, 0, ZMQ_POLLIN, 0};
-        if (zmq_poll(&item, 1, 100) <= 0)
-            continue;
-        while (zmq_msg_recv(&msg, sock, ZMQ_DONTWAIT) >= 0) {
-            int more = zmq_msg_more(&msg);
-            zmq_msg_send(&msg, sock, more ? ZMQ_SNDMORE : 0);
+    char kpctl[4096];
+    if (kp_find_program("kpctl", "KPCTL", kpctl, sizeof kpctl, err, errlen))
+        return -1;
+    char monitor[64];
+    snprintf(monitor, sizeof monitor, "inproc://kpbench-proxy-monitor-%p", (void *)self);
+    if (zmq_socket_monitor(self->backend, monitor, ZMQ_EVENT_HANDSHAKE_SUCCEEDED)) {
+        snprintf(err, errlen, "cannot monitor the proxy backend: %s", zmq_strerror(zmq_errno()));
+        return -1;
+    }
+    void *events = zmq_socket(self->zctx, ZMQ_PAIR);
+    zmq_connect(events, monitor);
+    static const char *kbos[] = {KP_BENCH_PROVIDER_1, KP_BENCH_PROVIDER_2};
+    int rc = 0;
+    for (unsigned i = 0; i < workers && i < S_MAX_WORKERS && rc == 0; i++) {
+        char log[4200];
+        snprintf(log, sizeof log, "%s/raw-echo-%u.log", dir, i);
+        char *argv[] = {kpctl,   "provider",          "--raw-echo", self->backend_endpoint,
+                        "--kbo", (char *)kbos[i % 2], NULL};
+        pid_t pid = kp_proc_spawn(argv, log, err, errlen);
+        if (pid < 0)
+            rc = -1;
+        else
+            self->workers[self->worker_count++] = pid;
+    }
+    //  Each handshake is two frames on the monitor: event and endpoint.
+    size_t connected = 0;
+    for (int waited = 0; rc == 0 && connected < self->worker_count; waited += 100) {
+        zmq_pollitem_t item = {events, 0, ZMQ_POLLIN, 0};
+        if (waited >= 10000) {
+            snprintf(err, errlen, "%zu of %zu echo workers connected to the proxy in 10 s; see %s",
+                     connected, self->worker_count, dir);
+            rc = -1;
+        } else if (zmq_poll(&item, 1, 100) > 0) {
+            zmq_msg_t msg;
+            zmq_msg_init(&msg);
+            while (zmq_msg_recv(&msg, events, ZMQ_DONTWAIT) >= 0)
+                if (!zmq_msg_more(&msg))
+                    connected++;
+            zmq_msg_close(&msg);
         }
     }
-    zmq_msg_close(&msg);
-    zmq_close(sock);
-    return NULL;
+    zmq_socket_monitor(self->backend, NULL, 0);
+    zmq_close(events);
+    return rc;
 }
 
 static int s_bind_any(void *sock, char *endpoint, size_t size)
@@ -66,7 +99,7 @@ static int s_bind_any(void *sock, char *endpoint, size_t size)
     return zmq_getsockopt(sock, ZMQ_LAST_ENDPOINT, endpoint, &size);
 }
 
-kp_zproxy_t *kp_zproxy_new(void *zctx, char *err, size_t errlen)
+kp_zproxy_t *kp_zproxy_new(void *zctx, unsigned workers, const char *dir, char *err, size_t errlen)
 {
     kp_zproxy_t *self = calloc(1, sizeof *self);
     assert(self);
@@ -88,9 +121,12 @@ kp_zproxy_t *kp_zproxy_new(void *zctx, char *err, size_t errlen)
     snprintf(self->control, sizeof self->control, "inproc://kpbench-proxy-%p", (void *)self);
     self->control_sock = zmq_socket(zctx, ZMQ_PAIR);
     zmq_bind(self->control_sock, self->control);
-    atomic_store(&self->stop, false);
+    if (s_start_workers(self, workers, dir, err, errlen)) {
+        kp_zproxy_destroy(&self);
+        return NULL;
+    }
     pthread_create(&self->proxy_thread, NULL, s_proxy_run, self);
-    pthread_create(&self->echo_thread, NULL, s_echo_run, self);
+    self->started = true;
     return self;
 }
 
@@ -104,10 +140,12 @@ void kp_zproxy_destroy(kp_zproxy_t **self_p)
     if (!self_p || !*self_p)
         return;
     kp_zproxy_t *self = *self_p;
-    zmq_send(self->control_sock, "TERMINATE", 9, 0);
-    pthread_join(self->proxy_thread, NULL);
-    atomic_store(&self->stop, true);
-    pthread_join(self->echo_thread, NULL);
+    if (self->started) {
+        zmq_send(self->control_sock, "TERMINATE", 9, 0);
+        pthread_join(self->proxy_thread, NULL);
+    }
+    for (size_t i = 0; i < self->worker_count; i++)
+        kp_proc_stop(self->workers[i], 2000);
     zmq_close(self->control_sock);
     zmq_close(self->frontend);
     zmq_close(self->backend);

@@ -1,12 +1,16 @@
 /*  proxy.h - the baselines of --compare, run by kpbench itself.
 
     kp_zproxy: a bare ZeroMQ broker, zmq_proxy between a ROUTER frontend
-    and a DEALER backend on loopback TCP, with one echo worker: the floor
-    of any ZeroMQ broker. A client's DEALER sends one frame and gets it
-    back.
+    and a DEALER backend on loopback TCP, with echo worker processes
+    (kpctl provider --raw-echo) that do per message what the echo
+    provider does behind Kruispunt: decode the Request, build the same
+    JSON, encode the Response a client would get. The floor of any
+    ZeroMQ broker, like for like: same process hops, same protobuf work.
 
     kp_natsd: a nats-server child on a free loopback port with an echo
-    responder on subject "kpbench.echo" (request-reply through an inbox).
+    responder on subject "kpbench.echo" (request-reply through an inbox):
+    a thread of kpbench that sends each message back as it came, with no
+    decode or encode (cheaper than the others' workers; kpbench says so).
 */
 #ifndef KP_PROXY_H_INCLUDED
 #define KP_PROXY_H_INCLUDED
@@ -14,8 +18,10 @@
 #include <stddef.h>
 
 typedef struct _kp_zproxy_t kp_zproxy_t;
-//  zctx: a libzmq context. NULL with err filled on failure.
-kp_zproxy_t *kp_zproxy_new(void *zctx, char *err, size_t errlen);
+//  zctx: a libzmq context; workers: echo processes (at most 32), logging
+//  into dir. Returns once every worker has connected; NULL with err
+//  filled on failure.
+kp_zproxy_t *kp_zproxy_new(void *zctx, unsigned workers, const char *dir, char *err, size_t errlen);
 const char *kp_zproxy_endpoint(kp_zproxy_t *self);
 void kp_zproxy_destroy(kp_zproxy_t **self_p);
 

@@ -160,7 +160,7 @@ static int s_parse(int argc, char **argv, s_args_t *args)
 
 static int s_check(const s_args_t *args)
 {
-    const char *missing = args->raw_echo          ? (!args->kbo ? "--kbo" : NULL)
+    const char *missing = args->raw_echo         ? (!args->kbo ? "--kbo" : NULL)
                           : !args->config        ? "-c FILE"
                           : !args->kbo           ? "--kbo"
                           : !args->message_count ? "--message"
