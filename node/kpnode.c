@@ -4,6 +4,7 @@
 */
 #include <czmq.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 
@@ -82,6 +83,11 @@ int main(int argc, char **argv)
     zsys_info("kpnode %s: serving clients on %s, workers on %s, admin on %s", me->name, me->client,
               me->worker, me->admin);
     int rc = kp_node_run(node);
+    //  The node is finishing: a second SIGINT or SIGTERM must not cut short
+    //  the joins of the log's threads (an interrupted join would free what
+    //  they still use). SIGKILL still ends it at once.
+    signal(SIGINT, SIG_IGN);
+    signal(SIGTERM, SIG_IGN);
     kp_node_destroy(&node);
     return rc;
 }
