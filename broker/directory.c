@@ -1200,13 +1200,16 @@ static int s_decode_legal(const MDB_val *k, const MDB_val *v, kp_record_fn *fn, 
 {
     (void)v;
     const char *p = k->mv_data, *end = p + k->mv_size;
-    char kbo[KP_KBO_LEN + 1], framework[KP_DIR_MAX_FRAMEWORK + 1], message[KP_DIR_MAX_MESSAGE + 1];
+    struct { //  the record's text, valid while fn runs
+        char kbo[KP_KBO_LEN + 1], framework[KP_DIR_MAX_FRAMEWORK + 1];
+        char message[KP_DIR_MAX_MESSAGE + 1];
+    } text;
     Kp__LegalAuthorization r = KP__LEGAL_AUTHORIZATION__INIT;
     size_t head = p[0] == 'K' ? 1 + KP_KBO_LEN : 5;
     if (k->mv_size <= head || (p[0] != 'K' && p[0] != 'S'))
         return 0;
     if (p[0] == 'K')
-        r.kbo = s_text(kbo, sizeof kbo, p + 1, KP_KBO_LEN);
+        r.kbo = s_text(text.kbo, sizeof text.kbo, p + 1, KP_KBO_LEN);
     else {
         r.has_sector = r.has_type = true;
         r.sector = s_get16((const unsigned char *)p + 1);
@@ -1216,9 +1219,9 @@ static int s_decode_legal(const MDB_val *k, const MDB_val *v, kp_record_fn *fn, 
     size_t flen = strnlen(p, (size_t)(end - p));
     if (flen == (size_t)(end - p))
         return 0;
-    r.framework = s_text(framework, sizeof framework, p, flen);
+    r.framework = s_text(text.framework, sizeof text.framework, p, flen);
     p += flen + 1;
-    r.message = s_text(message, sizeof message, p, (size_t)(end - p));
+    r.message = s_text(text.message, sizeof text.message, p, (size_t)(end - p));
     Kp__DirectoryRecord record = KP__DIRECTORY_RECORD__INIT;
     record.record_case = KP__DIRECTORY_RECORD__RECORD_LEGAL;
     record.legal = &r;

@@ -260,7 +260,7 @@ void kp_flight_finish(kp_flight_t *self, kp_call_t **call_p)
     *call_p = NULL;
 }
 
-int kp_flight_each_on_worker(kp_flight_t *self, kp_registry_worker_t *worker, kp_part_fn *fn,
+int kp_flight_each_on_worker(kp_flight_t *self, const kp_registry_worker_t *worker, kp_part_fn *fn,
                              void *arg)
 {
     //  Collect first: fn may close parts, which changes the heap.

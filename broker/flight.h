@@ -89,7 +89,7 @@ void kp_flight_finish(kp_flight_t *self, kp_call_t **call_p);
 //  Calls fn for every open part held by worker (or waiting, when worker is
 //  NULL) until fn returns non-zero.
 typedef int(kp_part_fn)(kp_call_t *call, size_t index, void *arg);
-int kp_flight_each_on_worker(kp_flight_t *self, kp_registry_worker_t *worker, kp_part_fn *fn,
+int kp_flight_each_on_worker(kp_flight_t *self, const kp_registry_worker_t *worker, kp_part_fn *fn,
                              void *arg);
 
 size_t kp_flight_size(kp_flight_t *self);

@@ -765,7 +765,7 @@ static void s_on_hello(kp_node_t *self, s_input_t *input, const Kp__WorkerHello 
     s_drain_waiting(self, hello->kbo);
 }
 
-static void s_on_reply(kp_node_t *self, s_input_t *input, kp_registry_worker_t *worker,
+static void s_on_reply(kp_node_t *self, s_input_t *input, const kp_registry_worker_t *worker,
                        const Kp__WorkerReply *reply)
 {
     size_t index;
