@@ -5,7 +5,7 @@
                  [--window W] [--key FILE] [--query-only]
 
     Writes N records (P distinct people, 4 institutions, 8 message types)
-    through logger_t as fast as the logger takes them, with at most W
+    through kp_logger_t as fast as the logger takes them, with at most W
     records not yet durable (a node's requests in flight), and reports
     records per second once every record is durable. Then runs Q queries
     for random people (index lookup plus reading every record) and reports
@@ -51,16 +51,16 @@ static int s_cmp(const void *a, const void *b)
 }
 
 typedef struct {
-    privlog_reader_t *reader;
+    kp_privlog_reader_t *reader;
     uint64_t found;
 } s_query_t;
 
 static int s_fetch(uint64_t seq, uint64_t segment, uint64_t offset, void *arg)
 {
     s_query_t *q = arg;
-    char error[PRIVLOG_ERR];
+    char error[KP_PRIVLOG_ERR];
     uint64_t got;
-    Kp__LogRecord *r = privlog_reader_get(q->reader, segment, offset, &got, error);
+    Kp__LogRecord *r = kp_privlog_reader_get(q->reader, segment, offset, &got, error);
     if (r && got == seq)
         q->found++;
     kp__log_record__free_unpacked(r, NULL);
@@ -90,11 +90,11 @@ static uint64_t s_bytes(const char *dir, const char *suffix)
 static int s_queries(const char *logdir, uint64_t records, uint64_t people, uint64_t queries,
                      uint64_t seed)
 {
-    char path[4300], error[PRIVLOG_ERR];
+    char path[4300], error[KP_PRIVLOG_ERR];
     uint64_t state = seed;
     snprintf(path, sizeof path, "%s/index", logdir);
-    logindex_t *index = logindex_open(path, true, 0, error);
-    s_query_t q = {.reader = privlog_reader_new(logdir, error)};
+    kp_logindex_t *index = kp_logindex_open(path, true, 0, error);
+    s_query_t q = {.reader = kp_privlog_reader_new(logdir, error)};
     if (!index || !q.reader) {
         fprintf(stderr, "logbench: %s\n", error);
         return 1;
@@ -107,7 +107,7 @@ static int s_queries(const char *logdir, uint64_t records, uint64_t people, uint
         s_person(state % people, person);
         q.found = 0;
         double t = s_now();
-        logindex_query(index, LOGINDEX_PERSON, person, 0, UINT64_MAX, s_fetch, &q);
+        kp_logindex_query(index, KP_LOGINDEX_PERSON, person, 0, UINT64_MAX, s_fetch, &q);
         lat[i] = (s_now() - t) * 1000.0;
         total += q.found;
     }
@@ -118,8 +118,8 @@ static int s_queries(const char *logdir, uint64_t records, uint64_t people, uint
                queries, records, people, (double)total / (double)queries, lat[queries / 2],
                lat[queries * 99 / 100], lat[queries - 1]);
     free(lat);
-    privlog_reader_destroy(&q.reader);
-    logindex_destroy(&index);
+    kp_privlog_reader_destroy(&q.reader);
+    kp_logindex_destroy(&index);
     printf("files: segments %.2f GB (%.0f bytes per record), index %.2f GB\n",
            (double)s_bytes(logdir, ".kplog") / 1e9,
            (double)s_bytes(logdir, ".kplog") / (double)records,
@@ -183,7 +183,7 @@ int main(int argc, char **argv)
         people = records / 10 ? records / 10 : 1; //  ~10 records per person
     struct stat st;
     uint64_t state = 88172645463325252ull;
-    char logdir[4200], error[PRIVLOG_ERR];
+    char logdir[4200], error[KP_PRIVLOG_ERR];
     snprintf(logdir, sizeof logdir, "%s/log", dir);
     if (query_only)
         return s_queries(logdir, records, people, queries, state);
@@ -195,16 +195,16 @@ int main(int argc, char **argv)
     if (!key) {
         mkdir(dir, 0700);
         snprintf(keyfile, sizeof keyfile, "%s/bench.key", dir);
-        if (privlog_keygen(keyfile, error)) {
+        if (kp_privlog_keygen(keyfile, error)) {
             fprintf(stderr, "logbench: %s\n", error);
             return 1;
         }
         key = keyfile;
     }
-    privlog_options_t opt;
-    privlog_options_default(&opt);
+    kp_privlog_options_t opt;
+    kp_privlog_options_default(&opt);
     opt.key_file = key;
-    logger_t *logger = logger_new(logdir, &opt, NULL, error);
+    kp_logger_t *logger = kp_logger_new(logdir, &opt, NULL, error);
     if (!logger) {
         fprintf(stderr, "logbench: %s\n", error);
         return 1;
@@ -212,14 +212,14 @@ int main(int argc, char **argv)
     static const char *kbos[] = {"0200065765", "0212344876", "0206731645", "0240683202"};
     static const char *messages[] = {"wage",    "unemployment", "family", "pension",
                                      "address", "income",       "health", "status"};
-    zpoller_t *poller = zpoller_new(logger_sock(logger), NULL);
+    zpoller_t *poller = zpoller_new(kp_logger_sock(logger), NULL);
     uint64_t t0 = (uint64_t)time(NULL) * 1000000u;
     double start = s_now();
     for (uint64_t i = 0; i < records; i++) {
-        while (i - logger_durable(logger) >= window) {
+        while (i - kp_logger_durable(logger) >= window) {
             zpoller_wait(poller, 10);
-            if (logger_recv(logger)) {
-                fprintf(stderr, "logbench: %s\n", logger_error(logger));
+            if (kp_logger_recv(logger)) {
+                fprintf(stderr, "logbench: %s\n", kp_logger_error(logger));
                 return 1;
             }
         }
@@ -251,23 +251,23 @@ int main(int argc, char **argv)
         r.has_latency_us = 1;
         r.latency_us = 250;
         r.node = "bench";
-        if (!logger_log(logger, &r)) {
-            fprintf(stderr, "logbench: %s\n", logger_error(logger));
+        if (!kp_logger_log(logger, &r)) {
+            fprintf(stderr, "logbench: %s\n", kp_logger_error(logger));
             return 1;
         }
         if ((i & 0xfffff) == 0 && i && isatty(2))
             fprintf(stderr, "\r%" PRIu64 " records", i);
     }
-    while (logger_durable(logger) < records) {
+    while (kp_logger_durable(logger) < records) {
         zpoller_wait(poller, 10);
-        if (logger_recv(logger)) {
-            fprintf(stderr, "logbench: %s\n", logger_error(logger));
+        if (kp_logger_recv(logger)) {
+            fprintf(stderr, "logbench: %s\n", kp_logger_error(logger));
             return 1;
         }
     }
     double durable = s_now() - start;
     zpoller_destroy(&poller);
-    logger_destroy(&logger); //  waits for the index to catch up
+    kp_logger_destroy(&logger); //  waits for the index to catch up
     double indexed = s_now() - start;
     printf("write: %" PRIu64 " records durable in %.2f s: %.0f records/s (group commit, window "
            "%" PRIu64 "); indexed by %.2f s\n",

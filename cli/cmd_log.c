@@ -170,11 +170,11 @@ static const char *s_enum(const ProtobufCEnumDescriptor *d, int value)
 
 static int s_verify(s_args_t *a)
 {
-    privlog_verify_t v;
-    char error[PRIVLOG_ERR];
+    kp_privlog_verify_t v;
+    char error[KP_PRIVLOG_ERR];
     if (isatty(2) && !a->json)
         fprintf(stderr, "verifying %s ...\n", a->data);
-    int rc = privlog_verify(a->data, a->from_day, a->to_day, a->pub, &v, error);
+    int rc = kp_privlog_verify(a->data, a->from_day, a->to_day, a->pub, &v, error);
     if (rc < 0) {
         fprintf(stderr, "kpctl log verify: %s\n", error);
         return 1;
@@ -231,7 +231,7 @@ static int s_verify(s_args_t *a)
 }
 
 typedef struct {
-    privlog_reader_t *reader;
+    kp_privlog_reader_t *reader;
     kp_json_t *json;
     uint64_t count, missing;
 } s_query_t;
@@ -239,9 +239,9 @@ typedef struct {
 static int s_query_one(uint64_t seq, uint64_t segment, uint64_t offset, void *arg)
 {
     s_query_t *q = arg;
-    char error[PRIVLOG_ERR];
+    char error[KP_PRIVLOG_ERR];
     uint64_t got;
-    Kp__LogRecord *r = privlog_reader_get(q->reader, segment, offset, &got, error);
+    Kp__LogRecord *r = kp_privlog_reader_get(q->reader, segment, offset, &got, error);
     if (!r || got != seq) { //  pruned since, or the index is stale
         q->missing++;
         kp__log_record__free_unpacked(r, NULL);
@@ -314,23 +314,23 @@ static int s_query(s_args_t *a)
     if (given != 1)
         return s_usage_error("%s", "query: give exactly one of --person INSZ, --institution KBO, "
                                    "--message TYPE");
-    char error[PRIVLOG_ERR];
+    char error[KP_PRIVLOG_ERR];
     //  Catch the index up with what the node has written; if we may not
     //  write it, answer from the index as it is.
-    if (privlog_index_catch_up(a->data, 0, error) < 0)
+    if (kp_privlog_index_catch_up(a->data, 0, error) < 0)
         fprintf(stderr, "kpctl log query: warning: %s (answering from the index as it is)\n",
                 error);
     char path[4200];
     snprintf(path, sizeof path, "%s/index", a->data);
-    logindex_t *index = logindex_open(path, true, 0, error);
+    kp_logindex_t *index = kp_logindex_open(path, true, 0, error);
     if (!index) {
         fprintf(stderr, "kpctl log query: %s\n", error);
         return 1;
     }
     s_query_t q = {0};
-    q.reader = privlog_reader_new(a->data, error);
+    q.reader = kp_privlog_reader_new(a->data, error);
     if (!q.reader) {
-        logindex_destroy(&index);
+        kp_logindex_destroy(&index);
         fprintf(stderr, "kpctl log query: %s\n", error);
         return 1;
     }
@@ -342,14 +342,14 @@ static int s_query(s_args_t *a)
     }
     uint64_t from = a->have_from ? (uint64_t)a->from_day * 86400000000ull : 0;
     uint64_t to = a->have_to ? ((uint64_t)a->to_day + 1) * 86400000000ull - 1 : UINT64_MAX;
-    char tag = a->person        ? LOGINDEX_PERSON
-               : a->institution ? LOGINDEX_INSTITUTION
-                                : LOGINDEX_MESSAGE;
+    char tag = a->person        ? KP_LOGINDEX_PERSON
+               : a->institution ? KP_LOGINDEX_INSTITUTION
+                                : KP_LOGINDEX_MESSAGE;
     const char *key = a->person ? a->person : a->institution ? a->institution : a->message;
-    int64_t n = logindex_query(index, tag, key, from, to, s_query_one, &q);
+    int64_t n = kp_logindex_query(index, tag, key, from, to, s_query_one, &q);
     int rc = 0;
     if (n < 0) {
-        fprintf(stderr, "kpctl log query: %s\n", logindex_error(index));
+        fprintf(stderr, "kpctl log query: %s\n", kp_logindex_error(index));
         rc = 1;
     } else if (a->json) {
         kp_json_array_close(q.json);
@@ -362,8 +362,8 @@ static int s_query(s_args_t *a)
         fprintf(stderr, "kpctl log query: %" PRIu64 " indexed records are gone (pruned)\n",
                 q.missing);
     kp_json_destroy(&q.json);
-    privlog_reader_destroy(&q.reader);
-    logindex_destroy(&index);
+    kp_privlog_reader_destroy(&q.reader);
+    kp_logindex_destroy(&index);
     return rc;
 }
 
@@ -428,10 +428,10 @@ static int s_stats(s_args_t *a)
     s_stats_t s = {.messages = zhash_new(), .institutions = zhash_new(), .reasons = zhash_new()};
     s.from_us = a->have_from ? (uint64_t)a->from_day * 86400000000ull : 0;
     s.to_us = a->have_to ? ((uint64_t)a->to_day + 1) * 86400000000ull - 1 : UINT64_MAX;
-    char error[PRIVLOG_ERR];
+    char error[KP_PRIVLOG_ERR];
     if (isatty(2) && !a->json)
         fprintf(stderr, "reading %s ...\n", a->data);
-    int rc = privlog_scan(a->data, a->from_day, a->to_day, s_stats_one, &s, error);
+    int rc = kp_privlog_scan(a->data, a->from_day, a->to_day, s_stats_one, &s, error);
     if (rc)
         fprintf(stderr, "kpctl log stats: %s\n", error);
     else if (a->json) {
@@ -461,8 +461,8 @@ static int s_prune(s_args_t *a)
 {
     if (!a->have_before)
         return s_usage_error("%s", "prune: --before DATE is missing");
-    char error[PRIVLOG_ERR];
-    int n = privlog_prune(a->data, a->before_day, a->retention, kp_date_today(), error);
+    char error[KP_PRIVLOG_ERR];
+    int n = kp_privlog_prune(a->data, a->before_day, a->retention, kp_date_today(), error);
     if (n < 0) {
         if (a->json) { //  the reason itself, escaped, for scripts
             kp_json_t *j = kp_json_new();
@@ -488,8 +488,8 @@ static int s_export(s_args_t *a, int argc, char **argv)
 {
     if (optind != argc - 1)
         return s_usage_error("%s", "export: give one OUTDIR after the options");
-    char error[PRIVLOG_ERR];
-    int n = privlog_export(a->data, a->from_day, a->to_day, argv[optind], error);
+    char error[KP_PRIVLOG_ERR];
+    int n = kp_privlog_export(a->data, a->from_day, a->to_day, argv[optind], error);
     if (n < 0) {
         fprintf(stderr, "kpctl log export: %s\n", error);
         return 1;
@@ -567,8 +567,8 @@ int kpctl_keys(int argc, char **argv)
         fprintf(stderr, "kpctl keys: --out FILE is missing; e.g. kpctl keys --out keys/log.key\n");
         return 2;
     }
-    char error[PRIVLOG_ERR];
-    if (privlog_keygen(out, error)) {
+    char error[KP_PRIVLOG_ERR];
+    if (kp_privlog_keygen(out, error)) {
         fprintf(stderr, "kpctl keys: %s\n", error);
         return 1;
     }

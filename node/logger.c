@@ -22,7 +22,7 @@ typedef struct {
     _Atomic uint64_t durable;
 } s_follow_t;
 
-struct _logger_t {
+struct _kp_logger_t {
     zactor_t *actor;
     zactor_t *indexer; //  NULL when the log keeps no index
     s_follow_t *follow;
@@ -30,11 +30,11 @@ struct _logger_t {
     uint64_t next_seq;
     uint64_t durable;
     bool failed;
-    char error[PRIVLOG_ERR];
+    char error[KP_PRIVLOG_ERR];
 };
 
 typedef struct {
-    privlog_t *log;
+    kp_privlog_t *log;
     zsock_t *sock; //  the actor's end
     uint32_t tick_ms;
     s_follow_t *follow; //  NULL: no indexer
@@ -53,14 +53,14 @@ static void s_notice(zsock_t *sock, char tag, const void *data, size_t size)
 
 //  Appends every record waiting on the socket (up to a group's worth).
 //  Returns how many, or -1 if the log refused one.
-static int s_drain(privlog_t *log, zsock_t *sock)
+static int s_drain(kp_privlog_t *log, zsock_t *sock)
 {
     void *handle = zsock_resolve(sock);
     int count = 0;
     zmq_msg_t msg;
     zmq_msg_init(&msg);
     while (count < S_MAX_GROUP && zmq_msg_recv(&msg, handle, ZMQ_DONTWAIT) >= 0) {
-        if (!privlog_append_packed(log, zmq_msg_data(&msg), zmq_msg_size(&msg))) {
+        if (!kp_privlog_append_packed(log, zmq_msg_data(&msg), zmq_msg_size(&msg))) {
             zmq_msg_close(&msg);
             return -1;
         }
@@ -71,23 +71,23 @@ static int s_drain(privlog_t *log, zsock_t *sock)
 }
 
 //  Sync, tell the node, then index: the reply waits only for the sync.
-static int s_group(privlog_t *log, zsock_t *sock, s_follow_t *follow)
+static int s_group(kp_privlog_t *log, zsock_t *sock, s_follow_t *follow)
 {
     int n = s_drain(log, sock);
-    if (n < 0 || (n > 0 && privlog_sync(log))) {
-        const char *e = privlog_error(log);
+    if (n < 0 || (n > 0 && kp_privlog_sync(log))) {
+        const char *e = kp_privlog_error(log);
         s_notice(sock, S_NOTICE_ERROR, e, strlen(e));
         return -1;
     }
     if (n > 0) {
         uint8_t seq[8];
-        uint64_t v = privlog_durable_seq(log);
+        uint64_t v = kp_privlog_durable_seq(log);
         for (int i = 0; i < 8; i++, v >>= 8)
             seq[i] = (uint8_t)v;
         s_notice(sock, S_NOTICE_DURABLE, seq, 8);
-        privlog_index_flush(log); //  the writer keeps no index: frees the buffer
+        kp_privlog_index_flush(log); //  the writer keeps no index: frees the buffer
         if (follow)
-            atomic_store(&follow->durable, privlog_durable_seq(log));
+            atomic_store(&follow->durable, kp_privlog_durable_seq(log));
     }
     return n;
 }
@@ -95,7 +95,7 @@ static int s_group(privlog_t *log, zsock_t *sock, s_follow_t *follow)
 static void s_actor(zsock_t *pipe, void *arg)
 {
     s_args_t *args = arg;
-    privlog_t *log = args->log;
+    kp_privlog_t *log = args->log;
     zsock_t *sock = args->sock;
     zpoller_t *poller = zpoller_new(pipe, sock, NULL);
     //  SIGINT/SIGTERM are the node's to handle: while it stops, it still
@@ -115,8 +115,8 @@ static void s_actor(zsock_t *pipe, void *arg)
             failed = s_group(log, sock, args->follow) < 0;
         else if (zpoller_terminated(poller))
             break;
-        if (!failed && privlog_tick(log)) {
-            const char *e = privlog_error(log);
+        if (!failed && kp_privlog_tick(log)) {
+            const char *e = kp_privlog_error(log);
             s_notice(sock, S_NOTICE_ERROR, e, strlen(e));
             failed = true;
         }
@@ -128,7 +128,7 @@ static void s_actor(zsock_t *pipe, void *arg)
             break;
     }
     zpoller_destroy(&poller);
-    privlog_destroy(&args->log);
+    kp_privlog_destroy(&args->log);
     if (args->follow) //  everything is synced now, the final checkpoint too
         atomic_store(&args->follow->durable, UINT64_MAX);
     zsock_destroy(&args->sock);
@@ -139,9 +139,9 @@ static void s_actor(zsock_t *pipe, void *arg)
 static void s_indexer(zsock_t *pipe, void *arg)
 {
     s_follow_t *follow = arg;
-    char path[PATH_MAX + 8], error[PRIVLOG_ERR];
+    char path[PATH_MAX + 8], error[KP_PRIVLOG_ERR];
     snprintf(path, sizeof path, "%s/index", follow->dir);
-    logindex_t *index = logindex_open(path, false, follow->map_size, error);
+    kp_logindex_t *index = kp_logindex_open(path, false, follow->map_size, error);
     if (!index)
         zsys_error("privacy log: %s (the index lags; it catches up on the next open)", error);
     zsock_signal(pipe, 0);
@@ -159,7 +159,7 @@ static void s_indexer(zsock_t *pipe, void *arg)
         //  On $TERM the logger has stopped: index whatever it synced.
         //  Nothing new: no need to list the segments again.
         if (index && (upto != done || term)) {
-            if (privlog_index_follow(follow->dir, index, upto, error) >= 0)
+            if (kp_privlog_index_follow(follow->dir, index, upto, error) >= 0)
                 done = upto;
             else if (!complained) {
                 zsys_error("privacy log: %s (the index lags; retrying)", error);
@@ -167,46 +167,46 @@ static void s_indexer(zsock_t *pipe, void *arg)
             }
         }
         if (index && zclock_mono() - synced_at >= S_INDEX_SYNC_MS) {
-            logindex_sync(index);
+            kp_logindex_sync(index);
             synced_at = zclock_mono();
         }
     }
-    logindex_destroy(&index);
+    kp_logindex_destroy(&index);
 }
 
-logger_t *logger_new(const char *dir, const privlog_options_t *options,
-                     privlog_recovery_t *recovery, char *error)
+kp_logger_t *kp_logger_new(const char *dir, const kp_privlog_options_t *options,
+                           kp_privlog_recovery_t *recovery, char *error)
 {
-    logger_t *self = calloc(1, sizeof *self);
+    kp_logger_t *self = calloc(1, sizeof *self);
     s_args_t *args = calloc(1, sizeof *args);
     if (!self || !args) {
         free(self);
         free(args);
-        snprintf(error, PRIVLOG_ERR, "out of memory");
+        snprintf(error, KP_PRIVLOG_ERR, "out of memory");
         return NULL;
     }
     //  The writer keeps no index of its own: the indexer thread follows
     //  it, so that the durable path never waits for LMDB.
-    privlog_options_t defaults, writer;
-    privlog_options_default(&defaults);
+    kp_privlog_options_t defaults, writer;
+    kp_privlog_options_default(&defaults);
     writer = options ? *options : defaults;
     bool indexed = writer.index;
     writer.index = false;
-    args->log = privlog_open(dir, &writer, recovery, error);
+    args->log = kp_privlog_open(dir, &writer, recovery, error);
     if (args->log && indexed) {
         //  Bring the index up to date before the node serves, as open did.
-        int64_t caught_up = privlog_index_catch_up(dir, writer.index_map_size, error);
+        int64_t caught_up = kp_privlog_index_catch_up(dir, writer.index_map_size, error);
         self->follow = caught_up < 0 ? NULL : calloc(1, sizeof *self->follow);
         if (self->follow && strlen(dir) < sizeof self->follow->dir) {
             snprintf(self->follow->dir, sizeof self->follow->dir, "%s", dir);
             self->follow->map_size = writer.index_map_size;
-            atomic_init(&self->follow->durable, privlog_durable_seq(args->log));
+            atomic_init(&self->follow->durable, kp_privlog_durable_seq(args->log));
             self->indexer = zactor_new(s_indexer, self->follow);
         }
         if (!self->indexer) {
             if (caught_up >= 0)
-                snprintf(error, PRIVLOG_ERR, "cannot start the log indexer");
-            privlog_destroy(&args->log);
+                snprintf(error, KP_PRIVLOG_ERR, "cannot start the log indexer");
+            kp_privlog_destroy(&args->log);
             free(self->follow);
         }
         if (recovery && caught_up > 0)
@@ -221,9 +221,9 @@ logger_t *logger_new(const char *dir, const privlog_options_t *options,
     uint32_t secs =
         options && options->checkpoint_secs ? options->checkpoint_secs : defaults.checkpoint_secs;
     args->tick_ms = secs * 1000 / 2 ? secs * 1000 / 2 : 500;
-    self->next_seq = privlog_last_seq(args->log) + 1;
-    self->durable = privlog_durable_seq(args->log);
-    //  No high-water mark on either end: logger_log must never block.
+    self->next_seq = kp_privlog_last_seq(args->log) + 1;
+    self->durable = kp_privlog_durable_seq(args->log);
+    //  No high-water mark on either end: kp_logger_log must never block.
     char endpoint[64];
     snprintf(endpoint, sizeof endpoint, "inproc://kp-logger-%p", (void *)self);
     self->sock = zsock_new(ZMQ_PAIR);
@@ -236,11 +236,11 @@ logger_t *logger_new(const char *dir, const privlog_options_t *options,
     }
     if (!self->sock || !args->sock || zsock_bind(self->sock, "%s", endpoint) ||
         zsock_connect(args->sock, "%s", endpoint) || !(self->actor = zactor_new(s_actor, args))) {
-        snprintf(error, PRIVLOG_ERR, "cannot start the logger actor (ZeroMQ: %s)",
+        snprintf(error, KP_PRIVLOG_ERR, "cannot start the logger actor (ZeroMQ: %s)",
                  zmq_strerror(zmq_errno()));
         zsock_destroy(&self->sock);
         zsock_destroy(&args->sock);
-        privlog_destroy(&args->log);
+        kp_privlog_destroy(&args->log);
         zactor_destroy(&self->indexer);
         free(self->follow);
         free(args);
@@ -250,11 +250,11 @@ logger_t *logger_new(const char *dir, const privlog_options_t *options,
     return self;
 }
 
-void logger_destroy(logger_t **self_p)
+void kp_logger_destroy(kp_logger_t **self_p)
 {
     if (!*self_p)
         return;
-    logger_t *self = *self_p;
+    kp_logger_t *self = *self_p;
     zactor_destroy(&self->actor);   //  final sync and checkpoint
     zactor_destroy(&self->indexer); //  then the index takes the rest
     free(self->follow);
@@ -263,14 +263,14 @@ void logger_destroy(logger_t **self_p)
     *self_p = NULL;
 }
 
-uint64_t logger_log(logger_t *self, const Kp__LogRecord *record)
+uint64_t kp_logger_log(kp_logger_t *self, const Kp__LogRecord *record)
 {
     if (self->failed)
         return 0;
     size_t size = kp__log_record__get_packed_size(record);
-    if (size > PRIVLOG_MAX_BODY) {
+    if (size > KP_PRIVLOG_MAX_BODY) {
         snprintf(self->error, sizeof self->error, "record of %zu bytes is over the limit of %u",
-                 size, PRIVLOG_MAX_BODY);
+                 size, KP_PRIVLOG_MAX_BODY);
         return 0;
     }
     zmq_msg_t msg;
@@ -286,12 +286,12 @@ uint64_t logger_log(logger_t *self, const Kp__LogRecord *record)
     return self->next_seq++;
 }
 
-zsock_t *logger_sock(logger_t *self)
+zsock_t *kp_logger_sock(kp_logger_t *self)
 {
     return self->sock;
 }
 
-int logger_recv(logger_t *self)
+int kp_logger_recv(kp_logger_t *self)
 {
     zmq_msg_t msg;
     zmq_msg_init(&msg);
@@ -313,17 +313,17 @@ int logger_recv(logger_t *self)
     return self->failed ? -1 : 0;
 }
 
-uint64_t logger_durable(logger_t *self)
+uint64_t kp_logger_durable(kp_logger_t *self)
 {
     return self->durable;
 }
 
-uint64_t logger_last(logger_t *self)
+uint64_t kp_logger_last(kp_logger_t *self)
 {
     return self->next_seq - 1;
 }
 
-const char *logger_error(logger_t *self)
+const char *kp_logger_error(kp_logger_t *self)
 {
     return self->error;
 }

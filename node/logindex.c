@@ -21,7 +21,7 @@ typedef struct {
     uint32_t key_len;
 } s_item_t;
 
-struct _logindex_t {
+struct _kp_logindex_t {
     //  Entries wait here until commit, which sorts them and puts them
     //  with one cursor in key order: neighbouring keys share pages, so
     //  LMDB mostly skips the descent from the root and touches each page
@@ -52,7 +52,7 @@ static uint64_t s_get64(const uint8_t *p)
     return v;
 }
 
-static int s_fail(logindex_t *self, const char *what, int rc)
+static int s_fail(kp_logindex_t *self, const char *what, int rc)
 {
     snprintf(self->error, sizeof self->error, "log index: %s: %s", what, mdb_strerror(rc));
     return -1;
@@ -71,13 +71,13 @@ static size_t s_prefix(uint8_t *key, char tag, const char *text)
     return len + 2;
 }
 
-logindex_t *logindex_open(const char *path, bool readonly, uint64_t map_size, char *error)
+kp_logindex_t *kp_logindex_open(const char *path, bool readonly, uint64_t map_size, char *error)
 {
     if (!readonly && mkdir(path, 0700) && errno != EEXIST) {
         snprintf(error, 256, "cannot make index folder %s: %s", path, strerror(errno));
         return NULL;
     }
-    logindex_t *self = calloc(1, sizeof *self);
+    kp_logindex_t *self = calloc(1, sizeof *self);
     if (!self) {
         snprintf(error, 256, "out of memory");
         return NULL;
@@ -114,11 +114,11 @@ logindex_t *logindex_open(const char *path, bool readonly, uint64_t map_size, ch
     return self;
 }
 
-void logindex_destroy(logindex_t **self_p)
+void kp_logindex_destroy(kp_logindex_t **self_p)
 {
     if (!*self_p)
         return;
-    logindex_t *self = *self_p;
+    kp_logindex_t *self = *self_p;
     if (self->txn)
         mdb_txn_abort(self->txn);
     if (!self->readonly)
@@ -130,7 +130,7 @@ void logindex_destroy(logindex_t **self_p)
     *self_p = NULL;
 }
 
-int logindex_position(logindex_t *self, uint64_t *seq, uint64_t *segment, uint64_t *offset)
+int kp_logindex_position(kp_logindex_t *self, uint64_t *seq, uint64_t *segment, uint64_t *offset)
 {
     *seq = *segment = *offset = 0;
     MDB_txn *txn = self->txn;
@@ -151,7 +151,7 @@ int logindex_position(logindex_t *self, uint64_t *seq, uint64_t *segment, uint64
     return 0;
 }
 
-int logindex_begin(logindex_t *self)
+int kp_logindex_begin(kp_logindex_t *self)
 {
     if (self->txn)
         return 0;
@@ -163,7 +163,7 @@ int logindex_begin(logindex_t *self)
     return 0;
 }
 
-static int s_put(logindex_t *self, uint8_t *key, size_t prefix, uint64_t time_us, uint64_t seq,
+static int s_put(kp_logindex_t *self, uint8_t *key, size_t prefix, uint64_t time_us, uint64_t seq,
                  const uint8_t value[16])
 {
     s_put64(key + prefix, time_us);
@@ -203,14 +203,14 @@ static int s_item_cmp_r(const void *a, const void *b, void *arena)
     return c ? c : (int)x->key_len - (int)y->key_len;
 }
 
-static void s_batch_clear(logindex_t *self)
+static void s_batch_clear(kp_logindex_t *self)
 {
     self->n_items = 0;
     self->arena_len = 0;
 }
 
 //  Puts the batch in key order through one cursor.
-static int s_batch_put(logindex_t *self)
+static int s_batch_put(kp_logindex_t *self)
 {
     if (!self->n_items)
         return 0;
@@ -229,22 +229,23 @@ static int s_batch_put(logindex_t *self)
     return rc ? s_fail(self, "put", rc) : 0;
 }
 
-int logindex_add(logindex_t *self, const Kp__LogRecord *record, uint64_t seq, uint64_t segment,
-                 uint64_t offset)
+int kp_logindex_add(kp_logindex_t *self, const Kp__LogRecord *record, uint64_t seq,
+                    uint64_t segment, uint64_t offset)
 {
-    if (!self->txn && logindex_begin(self))
+    if (!self->txn && kp_logindex_begin(self))
         return -1;
     uint8_t key[S_KEY_MAX], value[16];
     s_put64(value, segment);
     s_put64(value + 8, offset);
     uint64_t t = record->time_unix_us;
     size_t n;
-    if ((n = s_prefix(key, LOGINDEX_PERSON, record->person)) && s_put(self, key, n, t, seq, value))
-        return -1;
-    if ((n = s_prefix(key, LOGINDEX_MESSAGE, record->message)) &&
+    if ((n = s_prefix(key, KP_LOGINDEX_PERSON, record->person)) &&
         s_put(self, key, n, t, seq, value))
         return -1;
-    if ((n = s_prefix(key, LOGINDEX_INSTITUTION, record->sender_kbo)) &&
+    if ((n = s_prefix(key, KP_LOGINDEX_MESSAGE, record->message)) &&
+        s_put(self, key, n, t, seq, value))
+        return -1;
+    if ((n = s_prefix(key, KP_LOGINDEX_INSTITUTION, record->sender_kbo)) &&
         s_put(self, key, n, t, seq, value))
         return -1;
     for (size_t i = 0; i < record->n_parts; i++) {
@@ -252,16 +253,16 @@ int logindex_add(logindex_t *self, const Kp__LogRecord *record, uint64_t seq, ui
         bool seen = record->sender_kbo && kbo && !strcmp(kbo, record->sender_kbo);
         for (size_t j = 0; j < i && !seen; j++)
             seen = kbo && record->parts[j]->kbo && !strcmp(kbo, record->parts[j]->kbo);
-        if (!seen && (n = s_prefix(key, LOGINDEX_INSTITUTION, kbo)) &&
+        if (!seen && (n = s_prefix(key, KP_LOGINDEX_INSTITUTION, kbo)) &&
             s_put(self, key, n, t, seq, value))
             return -1;
     }
     return 0;
 }
 
-int logindex_set_position(logindex_t *self, uint64_t seq, uint64_t segment, uint64_t offset)
+int kp_logindex_set_position(kp_logindex_t *self, uint64_t seq, uint64_t segment, uint64_t offset)
 {
-    if (!self->txn && logindex_begin(self))
+    if (!self->txn && kp_logindex_begin(self))
         return -1;
     uint8_t value[24];
     s_put64(value, seq);
@@ -272,12 +273,12 @@ int logindex_set_position(logindex_t *self, uint64_t seq, uint64_t segment, uint
     return rc ? s_fail(self, "set position", rc) : 0;
 }
 
-int logindex_commit(logindex_t *self)
+int kp_logindex_commit(kp_logindex_t *self)
 {
     if (!self->txn)
         return 0;
     if (s_batch_put(self)) {
-        logindex_abort(self);
+        kp_logindex_abort(self);
         return -1;
     }
     int rc = mdb_txn_commit(self->txn);
@@ -285,7 +286,7 @@ int logindex_commit(logindex_t *self)
     return rc ? s_fail(self, "commit", rc) : 0;
 }
 
-void logindex_abort(logindex_t *self)
+void kp_logindex_abort(kp_logindex_t *self)
 {
     s_batch_clear(self);
     if (self->txn)
@@ -293,14 +294,14 @@ void logindex_abort(logindex_t *self)
     self->txn = NULL;
 }
 
-int logindex_sync(logindex_t *self)
+int kp_logindex_sync(kp_logindex_t *self)
 {
     int rc = mdb_env_sync(self->env, 1);
     return rc ? s_fail(self, "sync", rc) : 0;
 }
 
-int64_t logindex_query(logindex_t *self, char tag, const char *text, uint64_t from_us,
-                       uint64_t to_us, logindex_fn *fn, void *arg)
+int64_t kp_logindex_query(kp_logindex_t *self, char tag, const char *text, uint64_t from_us,
+                          uint64_t to_us, kp_logindex_fn *fn, void *arg)
 {
     uint8_t key[S_KEY_MAX];
     size_t n = s_prefix(key, tag, text);
@@ -337,14 +338,14 @@ int64_t logindex_query(logindex_t *self, char tag, const char *text, uint64_t fr
     return count;
 }
 
-int logindex_drop(logindex_t *self, uint64_t low, uint64_t high)
+int kp_logindex_drop(kp_logindex_t *self, uint64_t low, uint64_t high)
 {
-    if (logindex_begin(self))
+    if (kp_logindex_begin(self))
         return -1;
     MDB_cursor *cur;
     int rc = mdb_cursor_open(self->txn, self->idx, &cur);
     if (rc) {
-        logindex_abort(self);
+        kp_logindex_abort(self);
         return s_fail(self, "cursor", rc);
     }
     MDB_val k, v;
@@ -356,13 +357,13 @@ int logindex_drop(logindex_t *self, uint64_t low, uint64_t high)
     }
     mdb_cursor_close(cur);
     if (rc && rc != MDB_NOTFOUND) {
-        logindex_abort(self);
+        kp_logindex_abort(self);
         return s_fail(self, "drop", rc);
     }
-    return logindex_commit(self);
+    return kp_logindex_commit(self);
 }
 
-const char *logindex_error(logindex_t *self)
+const char *kp_logindex_error(kp_logindex_t *self)
 {
     return self->error;
 }

@@ -45,7 +45,7 @@ struct _kp_node_t {
     kp_flight_t *flight;
     kp_replay_t *replay;
     kp_stats_t *stats;
-    logger_t *logger; //  the privacy log; NULL only when run unlogged
+    kp_logger_t *logger; //  the privacy log; NULL only when run unlogged
     kp_outbox_t *outbox;
     s_arena_t *scratch; //  worker frames are decoded here, one at a time
     bool log_failed;
@@ -187,16 +187,16 @@ static zsock_t *s_bind(const char *endpoint, const char *what, size_t max_msg, c
     return sock;
 }
 
-static logger_t *s_open_log(kp_node_t *self, char *err, size_t errlen)
+static kp_logger_t *s_open_log(kp_node_t *self, char *err, size_t errlen)
 {
     char path[KP_CONFIG_TEXT + 16];
     snprintf(path, sizeof path, "%s/log", self->me.data);
-    privlog_options_t options;
-    privlog_options_default(&options);
+    kp_privlog_options_t options;
+    kp_privlog_options_default(&options);
     options.key_file = *self->cluster.log_key ? self->cluster.log_key : NULL;
-    privlog_recovery_t recovery;
-    char error[PRIVLOG_ERR];
-    logger_t *logger = logger_new(path, &options, &recovery, error);
+    kp_privlog_recovery_t recovery;
+    char error[KP_PRIVLOG_ERR];
+    kp_logger_t *logger = kp_logger_new(path, &options, &recovery, error);
     if (!logger) {
         snprintf(err, errlen, "privacy log %s: %s", path, error);
         return NULL;
@@ -260,7 +260,7 @@ void kp_node_destroy(kp_node_t **self_p)
     kp_flight_destroy(&self->flight);
     s_arena_destroy(&self->scratch);
     kp_outbox_destroy(&self->outbox);
-    logger_destroy(&self->logger);
+    kp_logger_destroy(&self->logger);
     kp_registry_destroy(&self->registry);
     kp_replay_destroy(&self->replay);
     kp_stats_destroy(&self->stats);
@@ -390,7 +390,7 @@ static void s_respond(kp_node_t *self, const void *identity, size_t identity_siz
     s_record(self, request, decision, response, &record, parts, part_list);
     if (kp_outbox_send(self->outbox, identity, identity_size, response, &record)) {
         zsys_error("kpnode %s: privacy log failed (%s); no more answers leave this node",
-                   self->me.name, logger_error(self->logger));
+                   self->me.name, kp_logger_error(self->logger));
         self->log_failed = true;
     }
     kp_stats_request(self->stats, response->status, response->reason, response->latency_us);

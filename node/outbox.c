@@ -20,14 +20,14 @@ struct _s_held_t {
 
 struct _kp_outbox_t {
     zsock_t *clients;
-    logger_t *logger;
+    kp_logger_t *logger;
     kp_replay_t *replay;
     s_held_t *oldest, *newest; //  seqs rise along the chain (owned)
     size_t held;
     zhashx_t *by_id; //  request id -> held (keys borrowed)
 };
 
-kp_outbox_t *kp_outbox_new(zsock_t *clients, logger_t *logger, kp_replay_t *replay)
+kp_outbox_t *kp_outbox_new(zsock_t *clients, kp_logger_t *logger, kp_replay_t *replay)
 {
     kp_outbox_t *self = calloc(1, sizeof *self);
     assert(self);
@@ -115,7 +115,7 @@ int kp_outbox_send(kp_outbox_t *self, const void *identity, size_t identity_size
         free(held);
         return 0;
     }
-    held->seq = logger_log(self->logger, record);
+    held->seq = kp_logger_log(self->logger, record);
     if (held->seq == 0) {
         free(held);
         return -1;
@@ -141,8 +141,8 @@ int kp_outbox_release(kp_outbox_t *self)
 {
     if (!self->logger)
         return 0;
-    int rc = logger_recv(self->logger);
-    uint64_t durable = logger_durable(self->logger);
+    int rc = kp_logger_recv(self->logger);
+    uint64_t durable = kp_logger_durable(self->logger);
     while (self->oldest && self->oldest->seq <= durable) {
         s_held_t *held = s_detach_oldest(self);
         s_deliver(self, held->request_id, held->identity, held->identity_size, held->data,
@@ -154,7 +154,7 @@ int kp_outbox_release(kp_outbox_t *self)
 
 zsock_t *kp_outbox_sock(kp_outbox_t *self)
 {
-    return self->logger ? logger_sock(self->logger) : NULL;
+    return self->logger ? kp_logger_sock(self->logger) : NULL;
 }
 
 size_t kp_outbox_held(kp_outbox_t *self)

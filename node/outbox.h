@@ -25,12 +25,12 @@ typedef struct _kp_outbox_t kp_outbox_t;
 
 //  clients is the ROUTER the responses go out on. logger may be NULL.
 //  Borrows all three.
-kp_outbox_t *kp_outbox_new(zsock_t *clients, logger_t *logger, kp_replay_t *replay);
+kp_outbox_t *kp_outbox_new(zsock_t *clients, kp_logger_t *logger, kp_replay_t *replay);
 void kp_outbox_destroy(kp_outbox_t **self_p);
 
 //  Logs record and sends response to the client at identity once the
 //  record is durable. Returns 0, or -1 if the record cannot be logged (the
-//  response is then never sent: see logger_error).
+//  response is then never sent: see kp_logger_error).
 int kp_outbox_send(kp_outbox_t *self, const void *identity, size_t identity_size,
                    const Kp__Response *response, const Kp__LogRecord *record);
 

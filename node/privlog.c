@@ -1,6 +1,6 @@
 /*  privlog.c - the privacy log: segments, frames, chain, checkpoints.
 
-    The writer (privlog_t) keeps one buffer of encoded frames: append adds
+    The writer (kp_privlog_t) keeps one buffer of encoded frames: append adds
     to it, sync writes the unsynced part with one write and one fdatasync,
     and index_flush hands the synced records to the LMDB index and empties
     the buffer. Everything that reads files (recovery, verify, scan,
@@ -353,7 +353,7 @@ static const uint32_t s_crc_table[8][256] = {
     },
 };
 
-uint32_t privlog_crc32c(uint32_t crc, const void *data, size_t size)
+uint32_t kp_privlog_crc32c(uint32_t crc, const void *data, size_t size)
 {
     const uint8_t *p = data;
     crc = ~crc;
@@ -484,45 +484,45 @@ static size_t s_frame_encode(uint8_t *out, uint8_t kind, uint64_t seq, const uin
     out[8] = kind;
     s_le64(out + 9, seq);
     memcpy(out + 17, hash, 32);
-    memcpy(out + PRIVLOG_FRAME_HEADER, body, len);
-    uint32_t crc = privlog_crc32c(0, out, 4);
-    crc = privlog_crc32c(crc, out + 8, PRIVLOG_FRAME_HEADER - 8 + len);
+    memcpy(out + KP_PRIVLOG_FRAME_HEADER, body, len);
+    uint32_t crc = kp_privlog_crc32c(0, out, 4);
+    crc = kp_privlog_crc32c(crc, out + 8, KP_PRIVLOG_FRAME_HEADER - 8 + len);
     s_le32(out + 4, crc);
-    return PRIVLOG_FRAME_HEADER + len;
+    return KP_PRIVLOG_FRAME_HEADER + len;
 }
 
 static int s_frame_parse(const uint8_t *p, size_t avail, s_frame_t *frame)
 {
-    if (avail < PRIVLOG_FRAME_HEADER)
+    if (avail < KP_PRIVLOG_FRAME_HEADER)
         return S_FRAME_SHORT;
     uint32_t len = s_get32(p);
-    if (len > PRIVLOG_MAX_BODY)
+    if (len > KP_PRIVLOG_MAX_BODY)
         return S_FRAME_BAD;
-    if (avail - PRIVLOG_FRAME_HEADER < len)
+    if (avail - KP_PRIVLOG_FRAME_HEADER < len)
         return S_FRAME_SHORT;
-    uint32_t crc = privlog_crc32c(0, p, 4);
-    crc = privlog_crc32c(crc, p + 8, PRIVLOG_FRAME_HEADER - 8 + len);
+    uint32_t crc = kp_privlog_crc32c(0, p, 4);
+    crc = kp_privlog_crc32c(crc, p + 8, KP_PRIVLOG_FRAME_HEADER - 8 + len);
     if (crc != s_get32(p + 4))
         return S_FRAME_BAD;
     frame->kind = p[8];
-    if (frame->kind != PRIVLOG_KIND_RECORD && frame->kind != PRIVLOG_KIND_CHECKPOINT)
+    if (frame->kind != KP_PRIVLOG_KIND_RECORD && frame->kind != KP_PRIVLOG_KIND_CHECKPOINT)
         return S_FRAME_BAD;
     frame->seq = s_get64(p + 9);
     frame->hash = p + 17;
-    frame->body = p + PRIVLOG_FRAME_HEADER;
+    frame->body = p + KP_PRIVLOG_FRAME_HEADER;
     frame->len = len;
     return S_FRAME_OK;
 }
 
-static void s_header_encode(uint8_t out[PRIVLOG_SEGMENT_HEADER], uint64_t first_seq, int32_t day,
+static void s_header_encode(uint8_t out[KP_PRIVLOG_SEGMENT_HEADER], uint64_t first_seq, int32_t day,
                             const uint8_t prev[32])
 {
-    memset(out, 0, PRIVLOG_SEGMENT_HEADER);
+    memset(out, 0, KP_PRIVLOG_SEGMENT_HEADER);
     memcpy(out, S_MAGIC, 8);
     s_le64(out + 8, first_seq);
     s_le32(out + 16, (uint32_t)day);
     memcpy(out + 24, prev, 32);
-    s_le32(out + 60, privlog_crc32c(0, out, 60));
+    s_le32(out + 60, kp_privlog_crc32c(0, out, 60));
 }
 
 //  A segment file mapped for reading.
@@ -543,7 +543,7 @@ static int s_segment_map(const char *dir, const char *name, s_map_t *map, char *
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     struct stat st;
     if (fd < 0 || fstat(fd, &st)) {
-        snprintf(error, PRIVLOG_ERR, "cannot read segment %s: %s", path, strerror(errno));
+        snprintf(error, KP_PRIVLOG_ERR, "cannot read segment %s: %s", path, strerror(errno));
         if (fd >= 0)
             close(fd);
         return -1;
@@ -552,7 +552,7 @@ static int s_segment_map(const char *dir, const char *name, s_map_t *map, char *
     if (map->size) {
         map->data = mmap(NULL, map->size, PROT_READ, MAP_PRIVATE, fd, 0);
         if (map->data == MAP_FAILED) {
-            snprintf(error, PRIVLOG_ERR, "cannot map segment %s: %s", path, strerror(errno));
+            snprintf(error, KP_PRIVLOG_ERR, "cannot map segment %s: %s", path, strerror(errno));
             close(fd);
             map->data = NULL;
             return -1;
@@ -560,8 +560,8 @@ static int s_segment_map(const char *dir, const char *name, s_map_t *map, char *
         madvise(map->data, map->size, MADV_SEQUENTIAL);
     }
     close(fd);
-    if (map->size >= PRIVLOG_SEGMENT_HEADER && !memcmp(map->data, S_MAGIC, 8) &&
-        s_get32(map->data + 60) == privlog_crc32c(0, map->data, 60)) {
+    if (map->size >= KP_PRIVLOG_SEGMENT_HEADER && !memcmp(map->data, S_MAGIC, 8) &&
+        s_get32(map->data + 60) == kp_privlog_crc32c(0, map->data, 60)) {
         map->header_ok = true;
         map->first_seq = s_get64(map->data + 8);
         map->day = (int32_t)s_get32(map->data + 16);
@@ -579,12 +579,12 @@ static void s_segment_unmap(s_map_t *map)
 
 static int s_segment_cmp(const void *a, const void *b)
 {
-    const privlog_segment_t *x = a, *y = b;
+    const kp_privlog_segment_t *x = a, *y = b;
     return x->first_seq < y->first_seq ? -1 : x->first_seq > y->first_seq;
 }
 
 //  Parses "<20 digits>-<YYYYMMDD>.kplog"; other names are not segments.
-static bool s_segment_name(const char *name, privlog_segment_t *seg)
+static bool s_segment_name(const char *name, kp_privlog_segment_t *seg)
 {
     if (strlen(name) != 35 || strcmp(name + 29, ".kplog") || name[20] != '-')
         return false;
@@ -606,12 +606,12 @@ static bool s_segment_name(const char *name, privlog_segment_t *seg)
     return true;
 }
 
-int privlog_segments(const char *dir, privlog_segment_t **list, char *error)
+int kp_privlog_segments(const char *dir, kp_privlog_segment_t **list, char *error)
 {
     *list = NULL;
     DIR *d = opendir(dir);
     if (!d) {
-        snprintf(error, PRIVLOG_ERR,
+        snprintf(error, KP_PRIVLOG_ERR,
                  "cannot open log folder %s: %s (is --data the node's log folder?)", dir,
                  strerror(errno));
         return -1;
@@ -619,17 +619,17 @@ int privlog_segments(const char *dir, privlog_segment_t **list, char *error)
     int count = 0, cap = 0;
     struct dirent *e;
     while ((e = readdir(d))) {
-        privlog_segment_t seg;
+        kp_privlog_segment_t seg;
         if (!s_segment_name(e->d_name, &seg))
             continue;
         if (count == cap) {
             cap = cap ? cap * 2 : 64;
-            privlog_segment_t *more = realloc(*list, (size_t)cap * sizeof *more);
+            kp_privlog_segment_t *more = realloc(*list, (size_t)cap * sizeof *more);
             if (!more) {
                 closedir(d);
                 free(*list);
                 *list = NULL;
-                snprintf(error, PRIVLOG_ERR, "out of memory");
+                snprintf(error, KP_PRIVLOG_ERR, "out of memory");
                 return -1;
             }
             *list = more;
@@ -645,7 +645,7 @@ int privlog_segments(const char *dir, privlog_segment_t **list, char *error)
 // ---------------------------------------------------------------------------
 // Keys and checkpoints
 
-int privlog_keygen(const char *path, char *error)
+int kp_privlog_keygen(const char *path, char *error)
 {
     char pub[S_PATH];
     snprintf(pub, sizeof pub, "%s.pub", path);
@@ -653,7 +653,7 @@ int privlog_keygen(const char *path, char *error)
     EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_id(EVP_PKEY_ED25519, NULL);
     if (!ctx || EVP_PKEY_keygen_init(ctx) <= 0 || EVP_PKEY_keygen(ctx, &key) <= 0) {
         EVP_PKEY_CTX_free(ctx);
-        snprintf(error, PRIVLOG_ERR, "cannot make an Ed25519 key (OpenSSL failed)");
+        snprintf(error, KP_PRIVLOG_ERR, "cannot make an Ed25519 key (OpenSSL failed)");
         return -1;
     }
     EVP_PKEY_CTX_free(ctx);
@@ -661,14 +661,14 @@ int privlog_keygen(const char *path, char *error)
     FILE *f = NULL, *g = NULL;
     int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0) {
-        snprintf(error, PRIVLOG_ERR, "cannot create %s: %s%s", path, strerror(errno),
+        snprintf(error, KP_PRIVLOG_ERR, "cannot create %s: %s%s", path, strerror(errno),
                  errno == EEXIST ? " (remove it first, or choose another --out)" : "");
         goto done;
     }
     f = fdopen(fd, "w");
     int pfd = open(pub, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (pfd < 0) {
-        snprintf(error, PRIVLOG_ERR, "cannot create %s: %s%s", pub, strerror(errno),
+        snprintf(error, KP_PRIVLOG_ERR, "cannot create %s: %s%s", pub, strerror(errno),
                  errno == EEXIST ? " (remove it first, or choose another --out)" : "");
         fclose(f);
         unlink(path);
@@ -679,7 +679,7 @@ int privlog_keygen(const char *path, char *error)
     if (!f || !g || !PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL, NULL) ||
         !PEM_write_PUBKEY(g, key) || fflush(f) || fflush(g) || fsync(fileno(f)) ||
         fsync(fileno(g))) {
-        snprintf(error, PRIVLOG_ERR, "cannot write the key files %s and %s", path, pub);
+        snprintf(error, KP_PRIVLOG_ERR, "cannot write the key files %s and %s", path, pub);
         unlink(path);
         unlink(pub);
         goto done;
@@ -698,15 +698,16 @@ static EVP_PKEY *s_key_load(const char *path, bool private, char *error)
 {
     FILE *f = fopen(path, "r");
     if (!f) {
-        snprintf(error, PRIVLOG_ERR, "cannot read key %s: %s (make one with 'kpctl keys --out %s')",
-                 path, strerror(errno), path);
+        snprintf(error, KP_PRIVLOG_ERR,
+                 "cannot read key %s: %s (make one with 'kpctl keys --out %s')", path,
+                 strerror(errno), path);
         return NULL;
     }
     EVP_PKEY *key =
         private ? PEM_read_PrivateKey(f, NULL, NULL, NULL) : PEM_read_PUBKEY(f, NULL, NULL, NULL);
     fclose(f);
     if (!key || EVP_PKEY_get_id(key) != EVP_PKEY_ED25519) {
-        snprintf(error, PRIVLOG_ERR,
+        snprintf(error, KP_PRIVLOG_ERR,
                  "%s is not an Ed25519 %s key in PEM (make one with 'kpctl keys')", path,
                  private ? "private" : "public");
         EVP_PKEY_free(key);
@@ -749,7 +750,7 @@ static bool s_checkpoint_valid(const Kp__LogCheckpoint *cp, EVP_PKEY *key)
 }
 
 //  Encodes a checkpoint frame for (seq, hash) into out (which must hold
-//  PRIVLOG_FRAME_HEADER + 256 bytes). Returns its size, or 0.
+//  KP_PRIVLOG_FRAME_HEADER + 256 bytes). Returns its size, or 0.
 static size_t s_checkpoint_frame(EVP_PKEY *key, const uint8_t pub[32], uint64_t seq,
                                  const uint8_t hash[32], uint8_t *out)
 {
@@ -778,7 +779,7 @@ static size_t s_checkpoint_frame(EVP_PKEY *key, const uint8_t pub[32], uint64_t 
     if (len > sizeof body)
         return 0;
     kp__log_checkpoint__pack(&cp, body);
-    return s_frame_encode(out, PRIVLOG_KIND_CHECKPOINT, seq, hash, body, len);
+    return s_frame_encode(out, KP_PRIVLOG_KIND_CHECKPOINT, seq, hash, body, len);
 }
 
 // ---------------------------------------------------------------------------
@@ -791,12 +792,12 @@ typedef struct {
     uint64_t file_off; //  set by sync: the frame's offset in the file
 } s_entry_t;
 
-struct _privlog_t {
+struct _kp_privlog_t {
     char dir[S_PATH];
-    privlog_options_t options;
+    kp_privlog_options_t options;
     int lock_fd;
     int seg_fd; //  -1 until the first sync makes a segment
-    privlog_segment_t seg;
+    kp_privlog_segment_t seg;
     uint64_t seg_size;
     uint64_t seg_records;
     uint64_t last_seq; //  appended
@@ -815,12 +816,12 @@ struct _privlog_t {
     size_t len, cap, synced;
     s_entry_t *entries; //  one per record in buf
     size_t n_entries, entries_cap, entries_synced;
-    logindex_t *index;
+    kp_logindex_t *index;
     bool failed;
-    char error[PRIVLOG_ERR];
+    char error[KP_PRIVLOG_ERR];
 };
 
-void privlog_options_default(privlog_options_t *options)
+void kp_privlog_options_default(kp_privlog_options_t *options)
 {
     memset(options, 0, sizeof *options);
     options->segment_max = 64u << 20;
@@ -829,7 +830,7 @@ void privlog_options_default(privlog_options_t *options)
     options->index = true;
 }
 
-static int s_fail(privlog_t *self, const char *what)
+static int s_fail(kp_privlog_t *self, const char *what)
 {
     snprintf(self->error, sizeof self->error, "privacy log %s: %s: %s", self->dir, what,
              strerror(errno));
@@ -840,8 +841,8 @@ static int s_fail(privlog_t *self, const char *what)
 //  Scans the last segment: finds its end, cuts off a torn tail, and
 //  restores seq, hash and checkpoint state from it. 1 if the segment was
 //  only a cut header and has been removed; 0 ok; -1 error.
-static int s_recover_last(privlog_t *self, const privlog_segment_t *seg,
-                          privlog_recovery_t *recovery, char *error)
+static int s_recover_last(kp_privlog_t *self, const kp_privlog_segment_t *seg,
+                          kp_privlog_recovery_t *recovery, char *error)
 {
     s_map_t map;
     if (s_segment_map(self->dir, seg->name, &map, error))
@@ -849,17 +850,18 @@ static int s_recover_last(privlog_t *self, const privlog_segment_t *seg,
     char path[S_PATH];
     snprintf(path, sizeof path, "%s/%s", self->dir, seg->name);
     if (!map.header_ok || map.first_seq != seg->first_seq) {
-        bool cut = map.size < PRIVLOG_SEGMENT_HEADER;
+        bool cut = map.size < KP_PRIVLOG_SEGMENT_HEADER;
         s_segment_unmap(&map);
         if (!cut) {
-            snprintf(error, PRIVLOG_ERR,
+            snprintf(error, KP_PRIVLOG_ERR,
                      "segment %s has a damaged header: not a torn tail; run 'kpctl log verify'",
                      path);
             return -1;
         }
         //  A crash while the segment was being made: nothing in it.
         if (unlink(path) || s_fsync_dir(self->dir)) {
-            snprintf(error, PRIVLOG_ERR, "cannot remove cut segment %s: %s", path, strerror(errno));
+            snprintf(error, KP_PRIVLOG_ERR, "cannot remove cut segment %s: %s", path,
+                     strerror(errno));
             return -1;
         }
         if (recovery) {
@@ -873,7 +875,7 @@ static int s_recover_last(privlog_t *self, const privlog_segment_t *seg,
     self->seg.day = map.day;
     memcpy(self->last_hash, map.prev_hash, 32);
     self->last_seq = map.first_seq - 1;
-    size_t off = PRIVLOG_SEGMENT_HEADER;
+    size_t off = KP_PRIVLOG_SEGMENT_HEADER;
     while (off < map.size) {
         s_frame_t f;
         int rc = s_frame_parse(map.data + off, map.size - off, &f);
@@ -881,10 +883,10 @@ static int s_recover_last(privlog_t *self, const privlog_segment_t *seg,
             //  A bad frame followed by a good one is damage, not a cut.
             uint32_t len = s_get32(map.data + off);
             s_frame_t next;
-            size_t after = off + PRIVLOG_FRAME_HEADER + (size_t)len;
-            if (len <= PRIVLOG_MAX_BODY && after < map.size &&
+            size_t after = off + KP_PRIVLOG_FRAME_HEADER + (size_t)len;
+            if (len <= KP_PRIVLOG_MAX_BODY && after < map.size &&
                 s_frame_parse(map.data + after, map.size - after, &next) == S_FRAME_OK) {
-                snprintf(error, PRIVLOG_ERR,
+                snprintf(error, KP_PRIVLOG_ERR,
                          "segment %s: damaged record at offset %zu (after seq %llu) with intact "
                          "records behind it: not a torn tail; run 'kpctl log verify'",
                          path, off, (unsigned long long)self->last_seq);
@@ -894,9 +896,9 @@ static int s_recover_last(privlog_t *self, const privlog_segment_t *seg,
         }
         if (rc != S_FRAME_OK)
             break;
-        if (f.kind == PRIVLOG_KIND_RECORD) {
+        if (f.kind == KP_PRIVLOG_KIND_RECORD) {
             if (f.seq != self->last_seq + 1) {
-                snprintf(error, PRIVLOG_ERR,
+                snprintf(error, KP_PRIVLOG_ERR,
                          "segment %s: offset %zu holds seq %llu where %llu was due; run 'kpctl "
                          "log verify'",
                          path, off, (unsigned long long)f.seq,
@@ -913,18 +915,18 @@ static int s_recover_last(privlog_t *self, const privlog_segment_t *seg,
             self->uncovered = 0;
             self->tail_checkpoint = true;
         }
-        off += PRIVLOG_FRAME_HEADER + f.len;
+        off += KP_PRIVLOG_FRAME_HEADER + f.len;
     }
     size_t size = map.size;
     s_segment_unmap(&map);
     self->seg_fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
     if (self->seg_fd < 0) {
-        snprintf(error, PRIVLOG_ERR, "cannot open segment %s: %s", path, strerror(errno));
+        snprintf(error, KP_PRIVLOG_ERR, "cannot open segment %s: %s", path, strerror(errno));
         return -1;
     }
     if (off < size) {
         if (ftruncate(self->seg_fd, (off_t)off) || fsync(self->seg_fd)) {
-            snprintf(error, PRIVLOG_ERR, "cannot cut the torn tail of %s: %s", path,
+            snprintf(error, KP_PRIVLOG_ERR, "cannot cut the torn tail of %s: %s", path,
                      strerror(errno));
             return -1;
         }
@@ -939,29 +941,29 @@ static int s_recover_last(privlog_t *self, const privlog_segment_t *seg,
     return 0;
 }
 
-static int64_t s_catch_up(logindex_t *index, const char *dir, uint64_t upto_seq, char *error);
+static int64_t s_catch_up(kp_logindex_t *index, const char *dir, uint64_t upto_seq, char *error);
 
-privlog_t *privlog_open(const char *dir, const privlog_options_t *options,
-                        privlog_recovery_t *recovery, char *error)
+kp_privlog_t *kp_privlog_open(const char *dir, const kp_privlog_options_t *options,
+                              kp_privlog_recovery_t *recovery, char *error)
 {
     if (recovery)
         memset(recovery, 0, sizeof *recovery);
     if (strlen(dir) > S_PATH - 64) {
-        snprintf(error, PRIVLOG_ERR, "log folder name too long: %s", dir);
+        snprintf(error, KP_PRIVLOG_ERR, "log folder name too long: %s", dir);
         return NULL;
     }
     if (mkdir(dir, 0700) && errno != EEXIST) {
-        snprintf(error, PRIVLOG_ERR, "cannot make log folder %s: %s", dir, strerror(errno));
+        snprintf(error, KP_PRIVLOG_ERR, "cannot make log folder %s: %s", dir, strerror(errno));
         return NULL;
     }
-    privlog_t *self = calloc(1, sizeof *self);
+    kp_privlog_t *self = calloc(1, sizeof *self);
     if (!self) {
-        snprintf(error, PRIVLOG_ERR, "out of memory");
+        snprintf(error, KP_PRIVLOG_ERR, "out of memory");
         return NULL;
     }
     snprintf(self->dir, sizeof self->dir, "%s", dir);
-    privlog_options_t defaults;
-    privlog_options_default(&defaults);
+    kp_privlog_options_t defaults;
+    kp_privlog_options_default(&defaults);
     self->options = options ? *options : defaults;
     self->options.key_file = NULL;
     if (!self->options.segment_max)
@@ -979,14 +981,14 @@ privlog_t *privlog_open(const char *dir, const privlog_options_t *options,
     snprintf(path, sizeof path, "%s/LOCK", dir);
     self->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (self->lock_fd < 0 || flock(self->lock_fd, LOCK_EX | LOCK_NB)) {
-        snprintf(error, PRIVLOG_ERR, "cannot lock %s: %s%s", path, strerror(errno),
+        snprintf(error, KP_PRIVLOG_ERR, "cannot lock %s: %s%s", path, strerror(errno),
                  errno == EWOULDBLOCK ? " (another node has this log open: stop it, or give each "
                                         "node its own data folder)"
                                       : "");
         goto fail;
     }
     if (!self->md || !self->md_ctx) {
-        snprintf(error, PRIVLOG_ERR, "OpenSSL has no SHA-256");
+        snprintf(error, KP_PRIVLOG_ERR, "OpenSSL has no SHA-256");
         goto fail;
     }
     if (options && options->key_file) {
@@ -995,8 +997,8 @@ privlog_t *privlog_open(const char *dir, const privlog_options_t *options,
         size_t n = 32;
         EVP_PKEY_get_raw_public_key(self->key, self->pub, &n);
     }
-    privlog_segment_t *segs;
-    int n = privlog_segments(dir, &segs, error);
+    kp_privlog_segment_t *segs;
+    int n = kp_privlog_segments(dir, &segs, error);
     if (n < 0)
         goto fail;
     int rc = 1;
@@ -1013,7 +1015,7 @@ privlog_t *privlog_open(const char *dir, const privlog_options_t *options,
     memcpy(self->durable_hash, self->last_hash, 32);
     if (self->options.index) {
         snprintf(path, sizeof path, "%s/index", dir);
-        self->index = logindex_open(path, false, self->options.index_map_size, error);
+        self->index = kp_logindex_open(path, false, self->options.index_map_size, error);
         if (!self->index)
             goto fail;
         int64_t added = s_catch_up(self->index, dir, UINT64_MAX, error);
@@ -1028,7 +1030,7 @@ fail:
         close(self->seg_fd);
     if (self->lock_fd >= 0)
         close(self->lock_fd);
-    logindex_destroy(&self->index);
+    kp_logindex_destroy(&self->index);
     EVP_PKEY_free(self->key);
     EVP_MD_free(self->md);
     EVP_MD_CTX_free(self->md_ctx);
@@ -1036,15 +1038,15 @@ fail:
     return NULL;
 }
 
-static int s_reserve(privlog_t *self, size_t more);
+static int s_reserve(kp_privlog_t *self, size_t more);
 
 //  Every checkpoint_every records a signed checkpoint goes into the
 //  buffer right behind the record, also inside one large group.
-static void s_checkpoint_due(privlog_t *self)
+static void s_checkpoint_due(kp_privlog_t *self)
 {
     if (!self->key || self->uncovered < self->options.checkpoint_every)
         return;
-    if (s_reserve(self, PRIVLOG_FRAME_HEADER + 256))
+    if (s_reserve(self, KP_PRIVLOG_FRAME_HEADER + 256))
         return; //  sync will try again
     size_t n = s_checkpoint_frame(self->key, self->pub, self->last_seq, self->last_hash,
                                   self->buf + self->len);
@@ -1056,7 +1058,7 @@ static void s_checkpoint_due(privlog_t *self)
     }
 }
 
-static int s_reserve(privlog_t *self, size_t more)
+static int s_reserve(kp_privlog_t *self, size_t more)
 {
     if (self->len + more > self->cap) {
         size_t cap = self->cap ? self->cap : 1 << 16;
@@ -1079,22 +1081,23 @@ static int s_reserve(privlog_t *self, size_t more)
     return 0;
 }
 
-uint64_t privlog_append_packed(privlog_t *self, const uint8_t *data, size_t size)
+uint64_t kp_privlog_append_packed(kp_privlog_t *self, const uint8_t *data, size_t size)
 {
-    if (self->failed || size > PRIVLOG_MAX_BODY)
+    if (self->failed || size > KP_PRIVLOG_MAX_BODY)
         return 0;
-    if (s_reserve(self, PRIVLOG_FRAME_HEADER + size)) {
+    if (s_reserve(self, KP_PRIVLOG_FRAME_HEADER + size)) {
         snprintf(self->error, sizeof self->error, "out of memory");
         return 0;
     }
     uint64_t seq = self->last_seq + 1;
     uint8_t hash[32];
-    s_chain_hash(self->md_ctx, self->md, self->last_hash, PRIVLOG_KIND_RECORD, seq, data, size,
+    s_chain_hash(self->md_ctx, self->md, self->last_hash, KP_PRIVLOG_KIND_RECORD, seq, data, size,
                  hash);
     s_entry_t *e = &self->entries[self->n_entries++];
     e->seq = seq;
     e->buf_off = self->len;
-    self->len += s_frame_encode(self->buf + self->len, PRIVLOG_KIND_RECORD, seq, hash, data, size);
+    self->len +=
+        s_frame_encode(self->buf + self->len, KP_PRIVLOG_KIND_RECORD, seq, hash, data, size);
     self->last_seq = seq;
     memcpy(self->last_hash, hash, 32);
     self->uncovered++;
@@ -1102,36 +1105,36 @@ uint64_t privlog_append_packed(privlog_t *self, const uint8_t *data, size_t size
     return seq;
 }
 
-uint64_t privlog_append(privlog_t *self, const Kp__LogRecord *record)
+uint64_t kp_privlog_append(kp_privlog_t *self, const Kp__LogRecord *record)
 {
     size_t size = kp__log_record__get_packed_size(record);
-    if (self->failed || size > PRIVLOG_MAX_BODY) {
+    if (self->failed || size > KP_PRIVLOG_MAX_BODY) {
         snprintf(self->error, sizeof self->error, "record of %zu bytes is over the limit of %u",
-                 size, PRIVLOG_MAX_BODY);
+                 size, KP_PRIVLOG_MAX_BODY);
         return 0;
     }
     //  Encode straight into the buffer, then frame it in place.
-    if (s_reserve(self, PRIVLOG_FRAME_HEADER + size)) {
+    if (s_reserve(self, KP_PRIVLOG_FRAME_HEADER + size)) {
         snprintf(self->error, sizeof self->error, "out of memory");
         return 0;
     }
-    uint8_t *body = self->buf + self->len + PRIVLOG_FRAME_HEADER;
+    uint8_t *body = self->buf + self->len + KP_PRIVLOG_FRAME_HEADER;
     kp__log_record__pack(record, body);
     uint64_t seq = self->last_seq + 1;
     uint8_t hash[32];
-    s_chain_hash(self->md_ctx, self->md, self->last_hash, PRIVLOG_KIND_RECORD, seq, body, size,
+    s_chain_hash(self->md_ctx, self->md, self->last_hash, KP_PRIVLOG_KIND_RECORD, seq, body, size,
                  hash);
     uint8_t *out = self->buf + self->len;
     s_le32(out, (uint32_t)size);
-    out[8] = PRIVLOG_KIND_RECORD;
+    out[8] = KP_PRIVLOG_KIND_RECORD;
     s_le64(out + 9, seq);
     memcpy(out + 17, hash, 32);
-    uint32_t crc = privlog_crc32c(0, out, 4);
-    s_le32(out + 4, privlog_crc32c(crc, out + 8, PRIVLOG_FRAME_HEADER - 8 + size));
+    uint32_t crc = kp_privlog_crc32c(0, out, 4);
+    s_le32(out + 4, kp_privlog_crc32c(crc, out + 8, KP_PRIVLOG_FRAME_HEADER - 8 + size));
     s_entry_t *e = &self->entries[self->n_entries++];
     e->seq = seq;
     e->buf_off = self->len;
-    self->len += PRIVLOG_FRAME_HEADER + size;
+    self->len += KP_PRIVLOG_FRAME_HEADER + size;
     self->last_seq = seq;
     memcpy(self->last_hash, hash, 32);
     self->uncovered++;
@@ -1140,7 +1143,7 @@ uint64_t privlog_append(privlog_t *self, const Kp__LogRecord *record)
 }
 
 //  Makes the segment that the next record (durable_seq + 1) starts.
-static int s_segment_create(privlog_t *self, int32_t day)
+static int s_segment_create(kp_privlog_t *self, int32_t day)
 {
     char text[9];
     s_day_text(day, text);
@@ -1150,7 +1153,7 @@ static int s_segment_create(privlog_t *self, int32_t day)
     self->seg.day = day;
     char path[S_PATH];
     snprintf(path, sizeof path, "%s/%s", self->dir, self->seg.name);
-    uint8_t header[PRIVLOG_SEGMENT_HEADER];
+    uint8_t header[KP_PRIVLOG_SEGMENT_HEADER];
     s_header_encode(header, self->seg.first_seq, day, self->durable_hash);
     self->seg_fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0600);
     if (self->seg_fd < 0)
@@ -1158,17 +1161,17 @@ static int s_segment_create(privlog_t *self, int32_t day)
     if (s_write_all(self->seg_fd, header, sizeof header) || fdatasync(self->seg_fd) ||
         s_fsync_dir(self->dir))
         return s_fail(self, "cannot write a segment header");
-    self->seg_size = PRIVLOG_SEGMENT_HEADER;
+    self->seg_size = KP_PRIVLOG_SEGMENT_HEADER;
     self->seg_records = 0;
     return 0;
 }
 
 //  Ends the current segment: a signed checkpoint over what it holds (if
 //  it is not covered yet), then close. The next sync makes the next one.
-static int s_roll(privlog_t *self)
+static int s_roll(kp_privlog_t *self)
 {
     if (self->key && self->seg_records && !self->tail_checkpoint) {
-        uint8_t frame[PRIVLOG_FRAME_HEADER + 256];
+        uint8_t frame[KP_PRIVLOG_FRAME_HEADER + 256];
         size_t n =
             s_checkpoint_frame(self->key, self->pub, self->durable_seq, self->durable_hash, frame);
         if (!n) {
@@ -1189,17 +1192,17 @@ static int s_roll(privlog_t *self)
     return 0;
 }
 
-static int32_t s_entry_day(privlog_t *self, const s_entry_t *e)
+static int32_t s_entry_day(kp_privlog_t *self, const s_entry_t *e)
 {
     //  Read the time back from the encoded record: field 2, a varint.
     Kp__LogRecord *r = kp__log_record__unpack(NULL, s_get32(self->buf + e->buf_off),
-                                              self->buf + e->buf_off + PRIVLOG_FRAME_HEADER);
+                                              self->buf + e->buf_off + KP_PRIVLOG_FRAME_HEADER);
     uint64_t t = r && r->has_time_unix_us && r->time_unix_us ? r->time_unix_us : s_now_us();
     kp__log_record__free_unpacked(r, NULL);
     return s_day_of(t);
 }
 
-int privlog_sync(privlog_t *self)
+int kp_privlog_sync(kp_privlog_t *self)
 {
     if (self->failed)
         return -1;
@@ -1227,7 +1230,7 @@ int privlog_sync(privlog_t *self)
     if (self->key && self->uncovered &&
         (self->uncovered >= self->options.checkpoint_every ||
          now - self->checkpoint_us >= (uint64_t)self->options.checkpoint_secs * 1000000u)) {
-        if (s_reserve(self, PRIVLOG_FRAME_HEADER + 256))
+        if (s_reserve(self, KP_PRIVLOG_FRAME_HEADER + 256))
             return s_fail(self, "out of memory");
         size_t n = s_checkpoint_frame(self->key, self->pub, self->last_seq, self->last_hash,
                                       self->buf + self->len);
@@ -1264,7 +1267,7 @@ int privlog_sync(privlog_t *self)
     return 0;
 }
 
-int privlog_index_flush(privlog_t *self)
+int kp_privlog_index_flush(kp_privlog_t *self)
 {
     int rc = 0;
     if (self->index && self->entries_synced) {
@@ -1272,25 +1275,26 @@ int privlog_index_flush(privlog_t *self)
             s_entry_t *e = &self->entries[i];
             const uint8_t *frame = self->buf + e->buf_off;
             Kp__LogRecord *r =
-                kp__log_record__unpack(NULL, s_get32(frame), frame + PRIVLOG_FRAME_HEADER);
-            rc = r ? logindex_add(self->index, r, e->seq, e->segment, e->file_off) : -1;
+                kp__log_record__unpack(NULL, s_get32(frame), frame + KP_PRIVLOG_FRAME_HEADER);
+            rc = r ? kp_logindex_add(self->index, r, e->seq, e->segment, e->file_off) : -1;
             kp__log_record__free_unpacked(r, NULL);
         }
         s_entry_t *last = &self->entries[self->entries_synced - 1];
-        uint64_t next = last->file_off + PRIVLOG_FRAME_HEADER + s_get32(self->buf + last->buf_off);
+        uint64_t next =
+            last->file_off + KP_PRIVLOG_FRAME_HEADER + s_get32(self->buf + last->buf_off);
         if (!rc)
-            rc = logindex_set_position(self->index, last->seq, last->segment, next);
+            rc = kp_logindex_set_position(self->index, last->seq, last->segment, next);
         if (!rc)
-            rc = logindex_commit(self->index);
+            rc = kp_logindex_commit(self->index);
         else
-            logindex_abort(self->index);
+            kp_logindex_abort(self->index);
         if (!rc && self->checkpointed) {
-            rc = logindex_sync(self->index);
+            rc = kp_logindex_sync(self->index);
             self->checkpointed = false;
         }
         if (rc)
             snprintf(self->error, sizeof self->error, "%s (the index lags; it catches up on open)",
-                     logindex_error(self->index));
+                     kp_logindex_error(self->index));
     }
     //  Drop what is synced from the buffer; keep what waits for a sync.
     if (!self->buf)
@@ -1308,14 +1312,14 @@ int privlog_index_flush(privlog_t *self)
     return rc;
 }
 
-int privlog_commit(privlog_t *self)
+int kp_privlog_commit(kp_privlog_t *self)
 {
-    if (privlog_sync(self))
+    if (kp_privlog_sync(self))
         return -1;
-    return privlog_index_flush(self);
+    return kp_privlog_index_flush(self);
 }
 
-int privlog_tick(privlog_t *self)
+int kp_privlog_tick(kp_privlog_t *self)
 {
     if (self->failed)
         return -1;
@@ -1326,7 +1330,7 @@ int privlog_tick(privlog_t *self)
     if (self->synced == self->len) {
         if (self->seg_fd < 0)
             return 0;
-        uint8_t frame[PRIVLOG_FRAME_HEADER + 256];
+        uint8_t frame[KP_PRIVLOG_FRAME_HEADER + 256];
         size_t n =
             s_checkpoint_frame(self->key, self->pub, self->durable_seq, self->durable_hash, frame);
         if (!n || s_write_all(self->seg_fd, frame, n) || fdatasync(self->seg_fd))
@@ -1338,32 +1342,32 @@ int privlog_tick(privlog_t *self)
         self->tail_checkpoint = true;
         return 0;
     }
-    return privlog_commit(self);
+    return kp_privlog_commit(self);
 }
 
-uint64_t privlog_last_seq(privlog_t *self)
+uint64_t kp_privlog_last_seq(kp_privlog_t *self)
 {
     return self->last_seq;
 }
 
-uint64_t privlog_durable_seq(privlog_t *self)
+uint64_t kp_privlog_durable_seq(kp_privlog_t *self)
 {
     return self->durable_seq;
 }
 
-const char *privlog_error(privlog_t *self)
+const char *kp_privlog_error(kp_privlog_t *self)
 {
     return self->error;
 }
 
-void privlog_destroy(privlog_t **self_p)
+void kp_privlog_destroy(kp_privlog_t **self_p)
 {
     if (!*self_p)
         return;
-    privlog_t *self = *self_p;
-    if (!self->failed && privlog_commit(self) == 0 && self->seg_fd >= 0 && self->key &&
+    kp_privlog_t *self = *self_p;
+    if (!self->failed && kp_privlog_commit(self) == 0 && self->seg_fd >= 0 && self->key &&
         self->uncovered) {
-        uint8_t frame[PRIVLOG_FRAME_HEADER + 256];
+        uint8_t frame[KP_PRIVLOG_FRAME_HEADER + 256];
         size_t n =
             s_checkpoint_frame(self->key, self->pub, self->durable_seq, self->durable_hash, frame);
         if (n && !s_write_all(self->seg_fd, frame, n))
@@ -1371,7 +1375,7 @@ void privlog_destroy(privlog_t **self_p)
     }
     if (self->seg_fd >= 0)
         close(self->seg_fd);
-    logindex_destroy(&self->index);
+    kp_logindex_destroy(&self->index);
     if (self->lock_fd >= 0)
         close(self->lock_fd);
     EVP_PKEY_free(self->key);
@@ -1390,16 +1394,16 @@ void privlog_destroy(privlog_t **self_p)
 
 //  Indexes the records after the index's position, up to upto_seq (a
 //  writer may be appending behind it: only what it has synced is read).
-static int64_t s_catch_up(logindex_t *index, const char *dir, uint64_t upto_seq, char *error)
+static int64_t s_catch_up(kp_logindex_t *index, const char *dir, uint64_t upto_seq, char *error)
 {
     uint64_t pos_seq, pos_seg, pos_off;
     error[0] = 0;
-    if (logindex_position(index, &pos_seq, &pos_seg, &pos_off)) {
-        snprintf(error, PRIVLOG_ERR, "%s", logindex_error(index));
+    if (kp_logindex_position(index, &pos_seq, &pos_seg, &pos_off)) {
+        snprintf(error, KP_PRIVLOG_ERR, "%s", kp_logindex_error(index));
         return -1;
     }
-    privlog_segment_t *segs;
-    int n = privlog_segments(dir, &segs, error);
+    kp_privlog_segment_t *segs;
+    int n = kp_privlog_segments(dir, &segs, error);
     if (n < 0)
         return -1;
     int64_t added = 0;
@@ -1414,7 +1418,7 @@ static int64_t s_catch_up(logindex_t *index, const char *dir, uint64_t upto_seq,
             rc = -1;
             break;
         }
-        size_t off = PRIVLOG_SEGMENT_HEADER;
+        size_t off = KP_PRIVLOG_SEGMENT_HEADER;
         if (segs[i].first_seq == pos_seg && pos_off >= off)
             off = pos_off;
         if (!map.header_ok)
@@ -1422,76 +1426,76 @@ static int64_t s_catch_up(logindex_t *index, const char *dir, uint64_t upto_seq,
         if (off > map.size && i == n - 1) {
             //  The index is ahead of a log whose tail was cut: forget the
             //  entries of records that are no longer there.
-            if (logindex_drop(index, segs[i].first_seq, UINT64_MAX)) {
+            if (kp_logindex_drop(index, segs[i].first_seq, UINT64_MAX)) {
                 rc = -1;
-                snprintf(error, PRIVLOG_ERR, "%s", logindex_error(index));
+                snprintf(error, KP_PRIVLOG_ERR, "%s", kp_logindex_error(index));
             }
-            off = PRIVLOG_SEGMENT_HEADER;
+            off = KP_PRIVLOG_SEGMENT_HEADER;
             pos_seq = segs[i].first_seq - 1;
         }
         while (!rc && off < map.size) {
             s_frame_t f;
             if (s_frame_parse(map.data + off, map.size - off, &f) != S_FRAME_OK)
                 break;
-            if (f.kind == PRIVLOG_KIND_RECORD && f.seq > upto_seq)
+            if (f.kind == KP_PRIVLOG_KIND_RECORD && f.seq > upto_seq)
                 break;
-            if (f.kind == PRIVLOG_KIND_RECORD && f.seq > pos_seq) {
+            if (f.kind == KP_PRIVLOG_KIND_RECORD && f.seq > pos_seq) {
                 Kp__LogRecord *r = kp__log_record__unpack(NULL, f.len, f.body);
-                if (r && logindex_add(index, r, f.seq, segs[i].first_seq, off))
+                if (r && kp_logindex_add(index, r, f.seq, segs[i].first_seq, off))
                     rc = -1;
                 kp__log_record__free_unpacked(r, NULL);
                 added++;
                 batch++;
                 last_seq = f.seq;
             }
-            off += PRIVLOG_FRAME_HEADER + f.len;
+            off += KP_PRIVLOG_FRAME_HEADER + f.len;
             last_seg = segs[i].first_seq;
             last_off = off;
             if (!rc && batch >= S_CATCH_UP_BATCH) {
-                rc = logindex_set_position(index, last_seq, last_seg, last_off);
+                rc = kp_logindex_set_position(index, last_seq, last_seg, last_off);
                 if (!rc)
-                    rc = logindex_commit(index);
+                    rc = kp_logindex_commit(index);
                 batch = 0;
             }
         }
         s_segment_unmap(&map);
         if (rc && !*error)
-            snprintf(error, PRIVLOG_ERR, "%s", logindex_error(index));
+            snprintf(error, KP_PRIVLOG_ERR, "%s", kp_logindex_error(index));
     }
     free(segs);
     if (!rc && last_seq)
-        rc = logindex_set_position(index, last_seq, last_seg, last_off);
+        rc = kp_logindex_set_position(index, last_seq, last_seg, last_off);
     if (!rc)
-        rc = logindex_commit(index);
+        rc = kp_logindex_commit(index);
     if (rc) {
-        logindex_abort(index);
+        kp_logindex_abort(index);
         if (!*error)
-            snprintf(error, PRIVLOG_ERR, "%s", logindex_error(index));
+            snprintf(error, KP_PRIVLOG_ERR, "%s", kp_logindex_error(index));
         return -1;
     }
     return added;
 }
 
-int64_t privlog_index_catch_up(const char *dir, uint64_t map_size, char *error)
+int64_t kp_privlog_index_catch_up(const char *dir, uint64_t map_size, char *error)
 {
     char path[S_PATH];
     snprintf(path, sizeof path, "%s/index", dir);
     struct stat st;
     if (stat(dir, &st) || !S_ISDIR(st.st_mode)) {
-        snprintf(error, PRIVLOG_ERR, "no log folder %s (is --data the node's log folder?)", dir);
+        snprintf(error, KP_PRIVLOG_ERR, "no log folder %s (is --data the node's log folder?)", dir);
         return -1;
     }
-    logindex_t *index = logindex_open(path, false, map_size, error);
+    kp_logindex_t *index = kp_logindex_open(path, false, map_size, error);
     if (!index)
         return -1;
     error[0] = 0;
     int64_t added = s_catch_up(index, dir, UINT64_MAX, error);
-    logindex_destroy(&index);
+    kp_logindex_destroy(&index);
     return added;
 }
 
-int64_t privlog_index_follow(const char *dir, struct _logindex_t *index, uint64_t upto_seq,
-                             char *error)
+int64_t kp_privlog_index_follow(const char *dir, struct _kp_logindex_t *index, uint64_t upto_seq,
+                                char *error)
 {
     error[0] = 0;
     return s_catch_up(index, dir, upto_seq, error);
@@ -1502,24 +1506,24 @@ int64_t privlog_index_follow(const char *dir, struct _logindex_t *index, uint64_
 
 struct _privlog_reader_t {
     char dir[S_PATH];
-    privlog_segment_t *segs;
+    kp_privlog_segment_t *segs;
     int n_segs;
     int fd;
     uint64_t fd_segment;
     uint8_t *buf;
 };
 
-privlog_reader_t *privlog_reader_new(const char *dir, char *error)
+kp_privlog_reader_t *kp_privlog_reader_new(const char *dir, char *error)
 {
-    privlog_reader_t *self = calloc(1, sizeof *self);
-    if (!self || !(self->buf = malloc(PRIVLOG_FRAME_HEADER + PRIVLOG_MAX_BODY))) {
+    kp_privlog_reader_t *self = calloc(1, sizeof *self);
+    if (!self || !(self->buf = malloc(KP_PRIVLOG_FRAME_HEADER + KP_PRIVLOG_MAX_BODY))) {
         free(self);
-        snprintf(error, PRIVLOG_ERR, "out of memory");
+        snprintf(error, KP_PRIVLOG_ERR, "out of memory");
         return NULL;
     }
     snprintf(self->dir, sizeof self->dir, "%s", dir);
     self->fd = -1;
-    self->n_segs = privlog_segments(dir, &self->segs, error);
+    self->n_segs = kp_privlog_segments(dir, &self->segs, error);
     if (self->n_segs < 0) {
         free(self->buf);
         free(self);
@@ -1528,11 +1532,11 @@ privlog_reader_t *privlog_reader_new(const char *dir, char *error)
     return self;
 }
 
-void privlog_reader_destroy(privlog_reader_t **self_p)
+void kp_privlog_reader_destroy(kp_privlog_reader_t **self_p)
 {
     if (!*self_p)
         return;
-    privlog_reader_t *self = *self_p;
+    kp_privlog_reader_t *self = *self_p;
     if (self->fd >= 0)
         close(self->fd);
     free(self->segs);
@@ -1541,7 +1545,7 @@ void privlog_reader_destroy(privlog_reader_t **self_p)
     *self_p = NULL;
 }
 
-static const privlog_segment_t *s_find(privlog_reader_t *self, uint64_t segment)
+static const kp_privlog_segment_t *s_find(kp_privlog_reader_t *self, uint64_t segment)
 {
     int lo = 0, hi = self->n_segs - 1;
     while (lo <= hi) {
@@ -1571,20 +1575,20 @@ static int s_pread_all(int fd, uint8_t *buf, size_t size, uint64_t offset)
     return 0;
 }
 
-Kp__LogRecord *privlog_reader_get(privlog_reader_t *self, uint64_t segment, uint64_t offset,
-                                  uint64_t *seq, char *error)
+Kp__LogRecord *kp_privlog_reader_get(kp_privlog_reader_t *self, uint64_t segment, uint64_t offset,
+                                     uint64_t *seq, char *error)
 {
     if (self->fd < 0 || self->fd_segment != segment) {
-        const privlog_segment_t *seg = s_find(self, segment);
+        const kp_privlog_segment_t *seg = s_find(self, segment);
         if (!seg) { //  a segment made since we listed?
             free(self->segs);
-            self->n_segs = privlog_segments(self->dir, &self->segs, error);
+            self->n_segs = kp_privlog_segments(self->dir, &self->segs, error);
             if (self->n_segs < 0)
                 return NULL;
             seg = s_find(self, segment);
         }
         if (!seg) {
-            snprintf(error, PRIVLOG_ERR, "segment %llu is gone (pruned)",
+            snprintf(error, KP_PRIVLOG_ERR, "segment %llu is gone (pruned)",
                      (unsigned long long)segment);
             return NULL;
         }
@@ -1594,36 +1598,36 @@ Kp__LogRecord *privlog_reader_get(privlog_reader_t *self, uint64_t segment, uint
         snprintf(path, sizeof path, "%s/%s", self->dir, seg->name);
         self->fd = open(path, O_RDONLY | O_CLOEXEC);
         if (self->fd < 0) {
-            snprintf(error, PRIVLOG_ERR, "cannot read %s: %s", path, strerror(errno));
+            snprintf(error, KP_PRIVLOG_ERR, "cannot read %s: %s", path, strerror(errno));
             return NULL;
         }
         self->fd_segment = segment;
     }
     s_frame_t f;
-    if (s_pread_all(self->fd, self->buf, PRIVLOG_FRAME_HEADER, offset) ||
-        s_get32(self->buf) > PRIVLOG_MAX_BODY ||
-        s_pread_all(self->fd, self->buf + PRIVLOG_FRAME_HEADER, s_get32(self->buf),
-                    offset + PRIVLOG_FRAME_HEADER) ||
-        s_frame_parse(self->buf, PRIVLOG_FRAME_HEADER + s_get32(self->buf), &f) != S_FRAME_OK ||
-        f.kind != PRIVLOG_KIND_RECORD) {
-        snprintf(error, PRIVLOG_ERR,
+    if (s_pread_all(self->fd, self->buf, KP_PRIVLOG_FRAME_HEADER, offset) ||
+        s_get32(self->buf) > KP_PRIVLOG_MAX_BODY ||
+        s_pread_all(self->fd, self->buf + KP_PRIVLOG_FRAME_HEADER, s_get32(self->buf),
+                    offset + KP_PRIVLOG_FRAME_HEADER) ||
+        s_frame_parse(self->buf, KP_PRIVLOG_FRAME_HEADER + s_get32(self->buf), &f) != S_FRAME_OK ||
+        f.kind != KP_PRIVLOG_KIND_RECORD) {
+        snprintf(error, KP_PRIVLOG_ERR,
                  "no intact record at segment %llu offset %llu (run 'kpctl log verify')",
                  (unsigned long long)segment, (unsigned long long)offset);
         return NULL;
     }
     Kp__LogRecord *r = kp__log_record__unpack(NULL, f.len, f.body);
     if (!r)
-        snprintf(error, PRIVLOG_ERR, "record at segment %llu offset %llu does not decode",
+        snprintf(error, KP_PRIVLOG_ERR, "record at segment %llu offset %llu does not decode",
                  (unsigned long long)segment, (unsigned long long)offset);
     *seq = f.seq;
     return r;
 }
 
-int privlog_scan(const char *dir, int32_t from_day, int32_t to_day, privlog_scan_fn *fn, void *arg,
-                 char *error)
+int kp_privlog_scan(const char *dir, int32_t from_day, int32_t to_day, kp_privlog_scan_fn *fn,
+                    void *arg, char *error)
 {
-    privlog_segment_t *segs;
-    int n = privlog_segments(dir, &segs, error);
+    kp_privlog_segment_t *segs;
+    int n = kp_privlog_segments(dir, &segs, error);
     if (n < 0)
         return -1;
     int rc = 0;
@@ -1638,26 +1642,26 @@ int privlog_scan(const char *dir, int32_t from_day, int32_t to_day, privlog_scan
             rc = -1;
             break;
         }
-        size_t off = PRIVLOG_SEGMENT_HEADER;
+        size_t off = KP_PRIVLOG_SEGMENT_HEADER;
         while (map.header_ok && off < map.size && !rc) {
             s_frame_t f;
             int p = s_frame_parse(map.data + off, map.size - off, &f);
             if (p == S_FRAME_SHORT && i == n - 1)
                 break; //  being written, or torn: the writer decides
             if (p != S_FRAME_OK) {
-                snprintf(error, PRIVLOG_ERR,
+                snprintf(error, KP_PRIVLOG_ERR,
                          "segment %s: damaged record at offset %zu (run 'kpctl log verify')",
                          segs[i].name, off);
                 rc = -1;
                 break;
             }
-            if (f.kind == PRIVLOG_KIND_RECORD) {
+            if (f.kind == KP_PRIVLOG_KIND_RECORD) {
                 Kp__LogRecord *r = kp__log_record__unpack(NULL, f.len, f.body);
                 if (r)
                     rc = fn(r, f.seq, arg) ? 1 : 0;
                 kp__log_record__free_unpacked(r, NULL);
             }
-            off += PRIVLOG_FRAME_HEADER + f.len;
+            off += KP_PRIVLOG_FRAME_HEADER + f.len;
         }
         s_segment_unmap(&map);
     }
@@ -1670,7 +1674,7 @@ int privlog_scan(const char *dir, int32_t from_day, int32_t to_day, privlog_scan
 
 typedef struct {
     const char *dir;
-    privlog_verify_t *res;
+    kp_privlog_verify_t *res;
     EVP_PKEY *trusted;
     EVP_MD *md;
     EVP_MD_CTX *ctx;
@@ -1683,7 +1687,7 @@ typedef struct {
 static int s_problem(s_verify_t *v, const char *problem, const char *segment, uint64_t offset,
                      uint64_t seq, const char *detail)
 {
-    privlog_verify_t *r = v->res;
+    kp_privlog_verify_t *r = v->res;
     r->ok = false;
     snprintf(r->problem, sizeof r->problem, "%s", problem);
     snprintf(r->segment, sizeof r->segment, "%s", segment);
@@ -1696,7 +1700,7 @@ static int s_problem(s_verify_t *v, const char *problem, const char *segment, ui
 //  Checks one checkpoint body against the chain state and the key.
 static int s_verify_checkpoint(s_verify_t *v, const char *segment, size_t off, const s_frame_t *f)
 {
-    char text[PRIVLOG_ERR];
+    char text[KP_PRIVLOG_ERR];
     Kp__LogCheckpoint *cp = kp__log_checkpoint__unpack(NULL, f->len, f->body);
     int rc = 0;
     if (!cp || !cp->has_seq || !cp->has_hash || cp->hash.len != 32) {
@@ -1733,16 +1737,16 @@ static bool s_found_later(const s_map_t *map, size_t off, uint64_t seq)
         s_frame_t f;
         if (s_frame_parse(map->data + off, map->size - off, &f) != S_FRAME_OK)
             return false;
-        if (f.kind == PRIVLOG_KIND_RECORD && f.seq == seq)
+        if (f.kind == KP_PRIVLOG_KIND_RECORD && f.seq == seq)
             return true;
-        off += PRIVLOG_FRAME_HEADER + f.len;
+        off += KP_PRIVLOG_FRAME_HEADER + f.len;
     }
     return false;
 }
 
-static int s_verify_segment(s_verify_t *v, const privlog_segment_t *seg, bool last)
+static int s_verify_segment(s_verify_t *v, const kp_privlog_segment_t *seg, bool last)
 {
-    char text[PRIVLOG_ERR];
+    char text[KP_PRIVLOG_ERR];
     s_map_t map;
     if (s_segment_map(v->dir, seg->name, &map, text))
         return s_problem(v, "unreadable", seg->name, 0, v->expected, text);
@@ -1770,7 +1774,7 @@ static int s_verify_segment(s_verify_t *v, const privlog_segment_t *seg, bool la
         goto done;
     }
     v->res->segments++;
-    size_t off = PRIVLOG_SEGMENT_HEADER;
+    size_t off = KP_PRIVLOG_SEGMENT_HEADER;
     while (off < map.size) {
         s_frame_t f;
         int p = s_frame_parse(map.data + off, map.size - off, &f);
@@ -1785,12 +1789,12 @@ static int s_verify_segment(s_verify_t *v, const privlog_segment_t *seg, bool la
                                               : "the record fails its CRC: its bytes were changed");
             break;
         }
-        if (f.kind == PRIVLOG_KIND_CHECKPOINT) {
+        if (f.kind == KP_PRIVLOG_KIND_CHECKPOINT) {
             if ((rc = s_verify_checkpoint(v, seg->name, off, &f)))
                 break;
         } else if (f.seq != v->expected) {
             bool later = f.seq > v->expected &&
-                         s_found_later(&map, off + PRIVLOG_FRAME_HEADER + f.len, v->expected);
+                         s_found_later(&map, off + KP_PRIVLOG_FRAME_HEADER + f.len, v->expected);
             const char *kind = f.seq < v->expected ? "inserted" : later ? "reordered" : "removed";
             snprintf(text, sizeof text, "found seq %llu where %llu was due",
                      (unsigned long long)f.seq, (unsigned long long)v->expected);
@@ -1798,7 +1802,8 @@ static int s_verify_segment(s_verify_t *v, const privlog_segment_t *seg, bool la
             break;
         } else {
             uint8_t hash[32];
-            s_chain_hash(v->ctx, v->md, v->prev, PRIVLOG_KIND_RECORD, f.seq, f.body, f.len, hash);
+            s_chain_hash(v->ctx, v->md, v->prev, KP_PRIVLOG_KIND_RECORD, f.seq, f.body, f.len,
+                         hash);
             if (memcmp(hash, f.hash, 32)) {
                 rc = s_problem(v, "changed", seg->name, off, f.seq,
                                "the record does not match its chain hash: it was changed, or "
@@ -1809,7 +1814,7 @@ static int s_verify_segment(s_verify_t *v, const privlog_segment_t *seg, bool la
             v->expected++;
             v->res->records++;
         }
-        off += PRIVLOG_FRAME_HEADER + f.len;
+        off += KP_PRIVLOG_FRAME_HEADER + f.len;
     }
 done:
     s_segment_unmap(&map);
@@ -1825,11 +1830,11 @@ static int s_anchor_read(const char *dir, Kp__LogCheckpoint **cp)
     FILE *f = fopen(path, "rb");
     if (!f)
         return errno == ENOENT ? 1 : -1;
-    uint8_t buf[PRIVLOG_FRAME_HEADER + 512];
+    uint8_t buf[KP_PRIVLOG_FRAME_HEADER + 512];
     size_t n = fread(buf, 1, sizeof buf, f);
     fclose(f);
     s_frame_t fr;
-    if (s_frame_parse(buf, n, &fr) != S_FRAME_OK || fr.kind != PRIVLOG_KIND_CHECKPOINT)
+    if (s_frame_parse(buf, n, &fr) != S_FRAME_OK || fr.kind != KP_PRIVLOG_KIND_CHECKPOINT)
         return -1;
     *cp = kp__log_checkpoint__unpack(NULL, fr.len, fr.body);
     if (!*cp || !(*cp)->has_seq || !(*cp)->has_hash || (*cp)->hash.len != 32) {
@@ -1841,7 +1846,7 @@ static int s_anchor_read(const char *dir, Kp__LogCheckpoint **cp)
 }
 
 //  Sets the start of the chain from the anchor, or says what is wrong.
-static int s_verify_start(s_verify_t *v, const privlog_segment_t *first)
+static int s_verify_start(s_verify_t *v, const kp_privlog_segment_t *first)
 {
     Kp__LogCheckpoint *cp;
     int a = s_anchor_read(v->dir, &cp);
@@ -1850,7 +1855,7 @@ static int s_verify_start(s_verify_t *v, const privlog_segment_t *first)
                          "the prune anchor is damaged");
     if (a == 1) {
         if (first->first_seq != 1) {
-            char text[PRIVLOG_ERR];
+            char text[KP_PRIVLOG_ERR];
             snprintf(text, sizeof text,
                      "the log starts at seq %llu and there is no prune anchor: records before it "
                      "were removed",
@@ -1879,8 +1884,8 @@ static int s_verify_start(s_verify_t *v, const privlog_segment_t *first)
     return rc;
 }
 
-int privlog_verify(const char *dir, int32_t from_day, int32_t to_day, const char *pub_file,
-                   privlog_verify_t *result, char *error)
+int kp_privlog_verify(const char *dir, int32_t from_day, int32_t to_day, const char *pub_file,
+                      kp_privlog_verify_t *result, char *error)
 {
     memset(result, 0, sizeof *result);
     result->ok = true;
@@ -1888,8 +1893,8 @@ int privlog_verify(const char *dir, int32_t from_day, int32_t to_day, const char
     if (pub_file && !(v.trusted = s_key_load(pub_file, false, error)))
         return -1;
     result->key_from_log = !pub_file;
-    privlog_segment_t *segs;
-    int n = privlog_segments(dir, &segs, error);
+    kp_privlog_segment_t *segs;
+    int n = kp_privlog_segments(dir, &segs, error);
     if (n < 0) {
         EVP_PKEY_free(v.trusted);
         return -1;
@@ -1920,7 +1925,7 @@ int privlog_verify(const char *dir, int32_t from_day, int32_t to_day, const char
 //  The frame that closes seg: its final checkpoint if it ends with one,
 //  otherwise an unsigned checkpoint for its last record. Also the size of
 //  its intact part. 0, or -1 with error.
-static int s_segment_end(const char *dir, const privlog_segment_t *seg, uint8_t *out,
+static int s_segment_end(const char *dir, const kp_privlog_segment_t *seg, uint8_t *out,
                          size_t *out_len, size_t *intact, uint64_t *last_seq, char *error)
 {
     s_map_t map;
@@ -1928,27 +1933,27 @@ static int s_segment_end(const char *dir, const privlog_segment_t *seg, uint8_t 
         return -1;
     if (!map.header_ok) {
         s_segment_unmap(&map);
-        snprintf(error, PRIVLOG_ERR, "segment %s has a damaged header (run 'kpctl log verify')",
+        snprintf(error, KP_PRIVLOG_ERR, "segment %s has a damaged header (run 'kpctl log verify')",
                  seg->name);
         return -1;
     }
     uint64_t seq = map.first_seq - 1;
     uint8_t hash[32];
     memcpy(hash, map.prev_hash, 32);
-    size_t off = PRIVLOG_SEGMENT_HEADER, last_cp = 0, last_cp_len = 0;
+    size_t off = KP_PRIVLOG_SEGMENT_HEADER, last_cp = 0, last_cp_len = 0;
     s_frame_t f;
     while (off < map.size && s_frame_parse(map.data + off, map.size - off, &f) == S_FRAME_OK) {
-        if (f.kind == PRIVLOG_KIND_RECORD) {
+        if (f.kind == KP_PRIVLOG_KIND_RECORD) {
             seq = f.seq;
             memcpy(hash, f.hash, 32);
             last_cp_len = 0;
         } else if (f.seq == seq && !memcmp(f.hash, hash, 32)) {
             last_cp = off;
-            last_cp_len = PRIVLOG_FRAME_HEADER + f.len;
+            last_cp_len = KP_PRIVLOG_FRAME_HEADER + f.len;
         }
-        off += PRIVLOG_FRAME_HEADER + f.len;
+        off += KP_PRIVLOG_FRAME_HEADER + f.len;
     }
-    if (last_cp_len && last_cp_len <= PRIVLOG_FRAME_HEADER + 256) {
+    if (last_cp_len && last_cp_len <= KP_PRIVLOG_FRAME_HEADER + 256) {
         memcpy(out, map.data + last_cp, last_cp_len);
         *out_len = last_cp_len;
     } else {
@@ -1959,7 +1964,7 @@ static int s_segment_end(const char *dir, const privlog_segment_t *seg, uint8_t 
         cp.hash.len = 32;
         uint8_t body[128];
         size_t len = kp__log_checkpoint__pack(&cp, body);
-        *out_len = s_frame_encode(out, PRIVLOG_KIND_CHECKPOINT, seq, hash, body, len);
+        *out_len = s_frame_encode(out, KP_PRIVLOG_KIND_CHECKPOINT, seq, hash, body, len);
     }
     *intact = off;
     *last_seq = seq;
@@ -1971,7 +1976,7 @@ static int s_file_write(const char *path, const uint8_t *data, size_t size, char
 {
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0 || s_write_all(fd, data, size) || fsync(fd)) {
-        snprintf(error, PRIVLOG_ERR, "cannot write %s: %s", path, strerror(errno));
+        snprintf(error, KP_PRIVLOG_ERR, "cannot write %s: %s", path, strerror(errno));
         if (fd >= 0)
             close(fd);
         return -1;
@@ -1988,14 +1993,14 @@ static int s_anchor_write(const char *dir, const uint8_t *frame, size_t len, cha
     if (s_file_write(tmp, frame, len, error))
         return -1;
     if (rename(tmp, path) || s_fsync_dir(dir)) {
-        snprintf(error, PRIVLOG_ERR, "cannot write %s: %s", path, strerror(errno));
+        snprintf(error, KP_PRIVLOG_ERR, "cannot write %s: %s", path, strerror(errno));
         return -1;
     }
     return 0;
 }
 
-int privlog_prune(const char *dir, int32_t before_day, int32_t retention_days, int32_t today_day,
-                  char *error)
+int kp_privlog_prune(const char *dir, int32_t before_day, int32_t retention_days, int32_t today_day,
+                     char *error)
 {
     int32_t keep_from = today_day - retention_days;
     if (before_day > keep_from) {
@@ -2007,14 +2012,14 @@ int privlog_prune(const char *dir, int32_t before_day, int32_t retention_days, i
         t = (time_t)before_day * 86400;
         gmtime_r(&t, &tm);
         strftime(b, sizeof b, "%Y-%m-%d", &tm);
-        snprintf(error, PRIVLOG_ERR,
+        snprintf(error, KP_PRIVLOG_ERR,
                  "refused: --before %s would remove records younger than the retention of %d "
                  "days; records from %s on must be kept (use --before %s or earlier)",
                  b, retention_days, a, a);
         return -1;
     }
-    privlog_segment_t *segs;
-    int n = privlog_segments(dir, &segs, error);
+    kp_privlog_segment_t *segs;
+    int n = kp_privlog_segments(dir, &segs, error);
     if (n < 0)
         return -1;
     int k = 0;
@@ -2024,7 +2029,7 @@ int privlog_prune(const char *dir, int32_t before_day, int32_t retention_days, i
         free(segs);
         return 0;
     }
-    uint8_t frame[PRIVLOG_FRAME_HEADER + 256];
+    uint8_t frame[KP_PRIVLOG_FRAME_HEADER + 256];
     size_t len, intact;
     uint64_t last_seq;
     int rc = s_segment_end(dir, &segs[k - 1], frame, &len, &intact, &last_seq, error);
@@ -2034,7 +2039,7 @@ int privlog_prune(const char *dir, int32_t before_day, int32_t retention_days, i
         s_frame_parse(frame, len, &f);
         if (!next.header_ok || next.first_seq != last_seq + 1 ||
             memcmp(next.prev_hash, f.hash, 32)) {
-            snprintf(error, PRIVLOG_ERR,
+            snprintf(error, KP_PRIVLOG_ERR,
                      "refused: the chain does not continue from %s to %s; run 'kpctl log verify' "
                      "first",
                      segs[k - 1].name, segs[k].name);
@@ -2049,7 +2054,7 @@ int privlog_prune(const char *dir, int32_t before_day, int32_t retention_days, i
         char path[S_PATH];
         snprintf(path, sizeof path, "%s/%s", dir, segs[i].name);
         if (unlink(path) && errno != ENOENT) {
-            snprintf(error, PRIVLOG_ERR, "cannot remove %s: %s", path, strerror(errno));
+            snprintf(error, KP_PRIVLOG_ERR, "cannot remove %s: %s", path, strerror(errno));
             rc = -1;
         }
     }
@@ -2063,20 +2068,20 @@ int privlog_prune(const char *dir, int32_t before_day, int32_t retention_days, i
     snprintf(path, sizeof path, "%s/index", dir);
     struct stat st;
     if (!stat(path, &st)) {
-        char ignored[PRIVLOG_ERR];
-        logindex_t *index = logindex_open(path, false, 0, ignored);
+        char ignored[KP_PRIVLOG_ERR];
+        kp_logindex_t *index = kp_logindex_open(path, false, 0, ignored);
         if (index)
-            logindex_drop(index, 0, last_seq);
-        logindex_destroy(&index);
+            kp_logindex_drop(index, 0, last_seq);
+        kp_logindex_destroy(&index);
     }
     return k;
 }
 
-int privlog_export(const char *dir, int32_t from_day, int32_t to_day, const char *outdir,
-                   char *error)
+int kp_privlog_export(const char *dir, int32_t from_day, int32_t to_day, const char *outdir,
+                      char *error)
 {
-    privlog_segment_t *segs;
-    int n = privlog_segments(dir, &segs, error);
+    kp_privlog_segment_t *segs;
+    int n = kp_privlog_segments(dir, &segs, error);
     if (n < 0)
         return -1;
     int a = 0;
@@ -2087,26 +2092,26 @@ int privlog_export(const char *dir, int32_t from_day, int32_t to_day, const char
         b++;
     if (a == b) {
         free(segs);
-        snprintf(error, PRIVLOG_ERR, "no segments between those dates in %s", dir);
+        snprintf(error, KP_PRIVLOG_ERR, "no segments between those dates in %s", dir);
         return -1;
     }
     if (mkdir(outdir, 0700) && errno != EEXIST) {
         free(segs);
-        snprintf(error, PRIVLOG_ERR, "cannot make %s: %s", outdir, strerror(errno));
+        snprintf(error, KP_PRIVLOG_ERR, "cannot make %s: %s", outdir, strerror(errno));
         return -1;
     }
-    privlog_segment_t *there;
-    int m = privlog_segments(outdir, &there, error);
+    kp_privlog_segment_t *there;
+    int m = kp_privlog_segments(outdir, &there, error);
     free(there);
     if (m != 0) {
         free(segs);
         if (m > 0)
-            snprintf(error, PRIVLOG_ERR, "%s already holds segments: export into an empty folder",
-                     outdir);
+            snprintf(error, KP_PRIVLOG_ERR,
+                     "%s already holds segments: export into an empty folder", outdir);
         return -1;
     }
     int rc = 0;
-    uint8_t frame[PRIVLOG_FRAME_HEADER + 256];
+    uint8_t frame[KP_PRIVLOG_FRAME_HEADER + 256];
     size_t len, intact;
     uint64_t last_seq;
     if (a > 0) {
@@ -2121,13 +2126,13 @@ int privlog_export(const char *dir, int32_t from_day, int32_t to_day, const char
             size_t blen = kp__log_checkpoint__get_packed_size(cp);
             if (blen <= sizeof body) {
                 kp__log_checkpoint__pack(cp, body);
-                len = s_frame_encode(frame, PRIVLOG_KIND_CHECKPOINT, cp->seq, cp->hash.data, body,
-                                     blen);
+                len = s_frame_encode(frame, KP_PRIVLOG_KIND_CHECKPOINT, cp->seq, cp->hash.data,
+                                     body, blen);
                 rc = s_anchor_write(outdir, frame, len, error);
             }
             kp__log_checkpoint__free_unpacked(cp, NULL);
         } else if (have < 0) {
-            snprintf(error, PRIVLOG_ERR, "the anchor of %s is damaged (run 'kpctl log verify')",
+            snprintf(error, KP_PRIVLOG_ERR, "the anchor of %s is damaged (run 'kpctl log verify')",
                      dir);
             rc = -1;
         }

@@ -22,12 +22,12 @@
     it and carries a Kp__LogCheckpoint signed with Ed25519.
 
     Durability is split in two so that callers can commit in groups:
-    privlog_append buffers a record and gives it its sequence number;
-    privlog_sync writes everything buffered with one write and one
+    kp_privlog_append buffers a record and gives it its sequence number;
+    kp_privlog_sync writes everything buffered with one write and one
     fdatasync. Only after the sync that covers a record returns may the
     reply it describes leave the node.
 
-    Threading: a privlog_t belongs to one thread at a time (logger.h runs
+    Threading: a kp_privlog_t belongs to one thread at a time (logger.h runs
     one on its own thread). The file-level functions (verify, prune,
     export, scan) open their own files and may run in any thread or
     process, also while a writer is running; they see the log as it was
@@ -42,16 +42,16 @@
 
 #include "kruispunt.pb-c.h"
 
-typedef struct _privlog_t privlog_t;
+typedef struct _kp_privlog_t kp_privlog_t;
 
-#define PRIVLOG_HASH_LEN 32
-#define PRIVLOG_FRAME_HEADER 49
-#define PRIVLOG_SEGMENT_HEADER 64
+#define KP_PRIVLOG_HASH_LEN 32
+#define KP_PRIVLOG_FRAME_HEADER 49
+#define KP_PRIVLOG_SEGMENT_HEADER 64
 //  Largest record body accepted, on append and on read.
-#define PRIVLOG_MAX_BODY (1u << 20)
-#define PRIVLOG_KIND_RECORD 1
-#define PRIVLOG_KIND_CHECKPOINT 2
-#define PRIVLOG_ERR 256
+#define KP_PRIVLOG_MAX_BODY (1u << 20)
+#define KP_PRIVLOG_KIND_RECORD 1
+#define KP_PRIVLOG_KIND_CHECKPOINT 2
+#define KP_PRIVLOG_ERR 256
 
 typedef struct {
     uint64_t segment_max;      //  bytes; a segment rolls over past it (64 MiB)
@@ -60,57 +60,57 @@ typedef struct {
     const char *key_file;      //  Ed25519 private key (PEM); NULL: unsigned
     bool index;                //  keep the LMDB index (true)
     uint64_t index_map_size;   //  bytes of address space for it (1 TiB)
-} privlog_options_t;
+} kp_privlog_options_t;
 
-//  What privlog_open found at the end of the last segment.
+//  What kp_privlog_open found at the end of the last segment.
 typedef struct {
     bool torn;        //  a cut record was found and cut off
     char segment[64]; //  its segment file name
     uint64_t offset;  //  where it started (file size after repair)
     uint64_t bytes_dropped;
     uint64_t indexed; //  records added to the index on catch-up
-} privlog_recovery_t;
+} kp_privlog_recovery_t;
 
-void privlog_options_default(privlog_options_t *options);
+void kp_privlog_options_default(kp_privlog_options_t *options);
 
 //  CRC32C (Castagnoli), slicing-by-8; crc is 0 to start, or a previous
 //  result to continue.
-uint32_t privlog_crc32c(uint32_t crc, const void *data, size_t size);
+uint32_t kp_privlog_crc32c(uint32_t crc, const void *data, size_t size);
 
 //  Opens (creating if needed) the log in dir for appending: takes the
 //  lock, checks the last segment, cuts off a torn tail (told in recovery,
 //  which may be NULL) and brings the index up to date. Returns NULL and
-//  a message naming the problem in error (PRIVLOG_ERR bytes) on failure;
+//  a message naming the problem in error (KP_PRIVLOG_ERR bytes) on failure;
 //  a damaged record that is not a torn tail makes open fail.
-privlog_t *privlog_open(const char *dir, const privlog_options_t *options,
-                        privlog_recovery_t *recovery, char *error);
+kp_privlog_t *kp_privlog_open(const char *dir, const kp_privlog_options_t *options,
+                              kp_privlog_recovery_t *recovery, char *error);
 
 //  Syncs what is buffered, writes a final checkpoint and closes.
-void privlog_destroy(privlog_t **self_p);
+void kp_privlog_destroy(kp_privlog_t **self_p);
 
 //  Buffers a record and returns its sequence number (>= 1), or 0 if it
 //  cannot be encoded or is too large. No I/O.
-uint64_t privlog_append(privlog_t *self, const Kp__LogRecord *record);
+uint64_t kp_privlog_append(kp_privlog_t *self, const Kp__LogRecord *record);
 //  Same, for a record the caller has encoded itself (not re-checked here;
 //  the index decodes it later).
-uint64_t privlog_append_packed(privlog_t *self, const uint8_t *data, size_t size);
+uint64_t kp_privlog_append_packed(kp_privlog_t *self, const uint8_t *data, size_t size);
 
 //  One write and one fdatasync covering everything appended so far (and a
 //  checkpoint when one is due); rolls the segment over by size or day.
-//  Returns 0, or -1 with privlog_error set; after a failed sync the log
+//  Returns 0, or -1 with kp_privlog_error set; after a failed sync the log
 //  refuses further work (the node must stop answering).
-int privlog_sync(privlog_t *self);
+int kp_privlog_sync(kp_privlog_t *self);
 //  Adds synced records to the index. 0, or -1 (the index lags; it is
 //  caught up on the next open, the log itself is fine).
-int privlog_index_flush(privlog_t *self);
-//  privlog_sync then privlog_index_flush.
-int privlog_commit(privlog_t *self);
+int kp_privlog_index_flush(kp_privlog_t *self);
+//  kp_privlog_sync then kp_privlog_index_flush.
+int kp_privlog_commit(kp_privlog_t *self);
 //  Writes a timed checkpoint if one is due; call it now and then.
-int privlog_tick(privlog_t *self);
+int kp_privlog_tick(kp_privlog_t *self);
 
-uint64_t privlog_last_seq(privlog_t *self);    //  last appended
-uint64_t privlog_durable_seq(privlog_t *self); //  last synced
-const char *privlog_error(privlog_t *self);
+uint64_t kp_privlog_last_seq(kp_privlog_t *self);    //  last appended
+uint64_t kp_privlog_durable_seq(kp_privlog_t *self); //  last synced
+const char *kp_privlog_error(kp_privlog_t *self);
 
 // ---------------------------------------------------------------------------
 // Reading the files (any thread or process)
@@ -120,40 +120,40 @@ typedef struct {
     char name[64];
     uint64_t first_seq;
     int32_t day; //  days since 1970-01-01 (UTC)
-} privlog_segment_t;
+} kp_privlog_segment_t;
 
 //  Lists the segments of dir, oldest first, into *list (free it).
 //  Returns the count, or -1 with error set.
-int privlog_segments(const char *dir, privlog_segment_t **list, char *error);
+int kp_privlog_segments(const char *dir, kp_privlog_segment_t **list, char *error);
 
 //  Reads records at (segment, offset) as given by the index; keeps the
 //  segment list and the last file open between calls.
-typedef struct _privlog_reader_t privlog_reader_t;
-privlog_reader_t *privlog_reader_new(const char *dir, char *error);
-void privlog_reader_destroy(privlog_reader_t **self_p);
+typedef struct _privlog_reader_t kp_privlog_reader_t;
+kp_privlog_reader_t *kp_privlog_reader_new(const char *dir, char *error);
+void kp_privlog_reader_destroy(kp_privlog_reader_t **self_p);
 //  The record (free with kp__log_record__free_unpacked(r, NULL)) and its
 //  seq, or NULL with error set if it is gone (pruned) or damaged.
-Kp__LogRecord *privlog_reader_get(privlog_reader_t *self, uint64_t segment, uint64_t offset,
-                                  uint64_t *seq, char *error);
+Kp__LogRecord *kp_privlog_reader_get(kp_privlog_reader_t *self, uint64_t segment, uint64_t offset,
+                                     uint64_t *seq, char *error);
 
 //  Brings DIR/index up to date with the segments (what open does); for
 //  readers such as kpctl. Returns records added, or -1 with error.
-int64_t privlog_index_catch_up(const char *dir, uint64_t map_size, char *error);
+int64_t kp_privlog_index_catch_up(const char *dir, uint64_t map_size, char *error);
 
-//  Indexes the records of dir up to upto_seq that index (a logindex_t
+//  Indexes the records of dir up to upto_seq that index (a kp_logindex_t
 //  opened by the caller on DIR/index) lacks; for a thread that follows a
 //  writer and is told what it has synced (logger.h). Records added, or -1
 //  with error.
-struct _logindex_t;
-int64_t privlog_index_follow(const char *dir, struct _logindex_t *index, uint64_t upto_seq,
-                             char *error);
+struct _kp_logindex_t;
+int64_t kp_privlog_index_follow(const char *dir, struct _kp_logindex_t *index, uint64_t upto_seq,
+                                char *error);
 
 //  Calls fn for every record in the segments whose day lies in [from_day,
 //  to_day] (INT32_MIN/INT32_MAX for all); stops when fn returns non-zero.
 //  Frames that fail their CRC stop the scan with an error (-1).
-typedef int(privlog_scan_fn)(const Kp__LogRecord *record, uint64_t seq, void *arg);
-int privlog_scan(const char *dir, int32_t from_day, int32_t to_day, privlog_scan_fn *fn, void *arg,
-                 char *error);
+typedef int(kp_privlog_scan_fn)(const Kp__LogRecord *record, uint64_t seq, void *arg);
+int kp_privlog_scan(const char *dir, int32_t from_day, int32_t to_day, kp_privlog_scan_fn *fn,
+                    void *arg, char *error);
 
 //  What verify found. On failure, problem names the kind ("changed",
 //  "removed", "inserted", "reordered", "signature", ...) and segment,
@@ -161,7 +161,7 @@ int privlog_scan(const char *dir, int32_t from_day, int32_t to_day, privlog_scan
 typedef struct {
     bool ok;
     char problem[32];
-    char detail[PRIVLOG_ERR];
+    char detail[KP_PRIVLOG_ERR];
     char segment[64];
     uint64_t offset;
     uint64_t seq;
@@ -171,31 +171,31 @@ typedef struct {
     bool torn_tail;         //  the last segment ends in a cut record
     bool key_from_log;      //  no trusted key given: checked with the log's own
     bool anchored;          //  the chain starts at a (signed) prune anchor
-} privlog_verify_t;
+} kp_privlog_verify_t;
 
 //  Checks CRCs, sequence, chain and checkpoint signatures of the segments
 //  whose day lies in [from_day, to_day]. pub_file: trusted public key
 //  (PEM), or NULL to check against the key recorded in the log. Returns 0
 //  if the log verifies, 1 if it does not (result says where), -1 if it
 //  cannot be read (error).
-int privlog_verify(const char *dir, int32_t from_day, int32_t to_day, const char *pub_file,
-                   privlog_verify_t *result, char *error);
+int kp_privlog_verify(const char *dir, int32_t from_day, int32_t to_day, const char *pub_file,
+                      kp_privlog_verify_t *result, char *error);
 
 //  Removes whole segments of days before before_day, never the last
 //  segment, never one younger than retention_days before today_day.
 //  Writes DIR/anchor (the signed checkpoint that closes the removed part)
 //  first. Returns the number removed, or -1 with error (saying why).
-int privlog_prune(const char *dir, int32_t before_day, int32_t retention_days, int32_t today_day,
-                  char *error);
+int kp_privlog_prune(const char *dir, int32_t before_day, int32_t retention_days, int32_t today_day,
+                     char *error);
 
 //  Copies the segments of days [from_day, to_day] (and the anchor that
 //  signs where they start) into outdir, so that verify works on the copy.
 //  Returns the number of segments copied, or -1 with error.
-int privlog_export(const char *dir, int32_t from_day, int32_t to_day, const char *outdir,
-                   char *error);
+int kp_privlog_export(const char *dir, int32_t from_day, int32_t to_day, const char *outdir,
+                      char *error);
 
 //  Makes an Ed25519 key pair: private key PEM in path (mode 0600) and the
 //  public key PEM in path.pub. Refuses to overwrite. 0 or -1 with error.
-int privlog_keygen(const char *path, char *error);
+int kp_privlog_keygen(const char *path, char *error);
 
 #endif

@@ -1,14 +1,14 @@
 /*  test_log_crash.c - a real kpnode killed with SIGKILL under load: no
     response that left the node is missing from its privacy log.
 
-    One node with a signed log (key made with privlog_keygen, named by the
+    One node with a signed log (key made with kp_privlog_keygen, named by the
     cluster file's log-key) answers a client that keeps many requests in
     flight over a raw DEALER. At a random moment the node is killed with
     SIGKILL; the client then takes every response that had reached it.
     After each restart (which repairs a torn tail and catches the index
     up), the test reads the segments and checks that every response the
     client received has its record (found by request id), that
-    privlog_verify passes with the trusted public key, and that the index
+    kp_privlog_verify passes with the trusted public key, and that the index
     finds each of those records under its person.
 
     The requests need no provider worker (refusals, NO_DATA, and a
@@ -173,17 +173,17 @@ static int s_seq_seen(uint64_t seq, uint64_t segment, uint64_t offset, void *arg
 static void s_check(harness_t *harness, s_state_t *state, const char *logdir, const char *pub)
 {
     (void)harness;
-    char error[PRIVLOG_ERR];
+    char error[KP_PRIVLOG_ERR];
     zhashx_purge(state->logged);
     zhashx_purge(state->person);
     state->records = 0;
-    assert_int_equal(privlog_scan(logdir, INT32_MIN, INT32_MAX, s_collect, state, error), 0);
+    assert_int_equal(kp_privlog_scan(logdir, INT32_MIN, INT32_MAX, s_collect, state, error), 0);
     for (size_t i = 0; i < state->count; i++)
         if (!zhashx_lookup(state->logged, state->ids[i]))
             fail_msg("response %s reached the client but has no log record", state->ids[i]);
 
-    privlog_verify_t result;
-    int rc = privlog_verify(logdir, INT32_MIN, INT32_MAX, pub, &result, error);
+    kp_privlog_verify_t result;
+    int rc = kp_privlog_verify(logdir, INT32_MIN, INT32_MAX, pub, &result, error);
     if (rc != 0)
         fail_msg("verify: %s %s at %s offset %llu (seq %llu): %s%s", result.problem, result.detail,
                  result.segment, (unsigned long long)result.offset, (unsigned long long)result.seq,
@@ -195,12 +195,12 @@ static void s_check(harness_t *harness, s_state_t *state, const char *logdir, co
 
     char path[600];
     snprintf(path, sizeof path, "%s/index", logdir);
-    logindex_t *index = logindex_open(path, true, 0, error);
+    kp_logindex_t *index = kp_logindex_open(path, true, 0, error);
     assert_non_null(index);
     zhashx_t *seen = zhashx_new();
     for (size_t p = 0; p < 3; p++)
-        assert_true(logindex_query(index, LOGINDEX_PERSON, s_people[p], 0, UINT64_MAX, s_seq_seen,
-                                   seen) >= 0);
+        assert_true(kp_logindex_query(index, KP_LOGINDEX_PERSON, s_people[p], 0, UINT64_MAX,
+                                      s_seq_seen, seen) >= 0);
     for (size_t i = 0; i < state->count; i++) {
         char key[24];
         uintptr_t seq = (uintptr_t)zhashx_lookup(state->logged, state->ids[i]);
@@ -210,18 +210,18 @@ static void s_check(harness_t *harness, s_state_t *state, const char *logdir, co
                      (unsigned long long)seq, (char *)zhashx_lookup(state->person, state->ids[i]));
     }
     zhashx_destroy(&seen);
-    logindex_destroy(&index);
+    kp_logindex_destroy(&index);
 }
 
 static void test_sigkill_under_load(void **unused)
 {
     (void)unused;
     harness_t *harness = harness_new(1, 100, 2000, 65536);
-    char key[400], pub[420], logdir[400], error[PRIVLOG_ERR];
+    char key[400], pub[420], logdir[400], error[KP_PRIVLOG_ERR];
     snprintf(key, sizeof key, "%s/log.key", harness->dir);
     snprintf(pub, sizeof pub, "%s.pub", key);
     snprintf(logdir, sizeof logdir, "%s/node-1/log", harness->dir);
-    assert_int_equal(privlog_keygen(key, error), 0);
+    assert_int_equal(kp_privlog_keygen(key, error), 0);
     s_set_log_key(harness, key);
 
     s_state_t state = {.ids = NULL};

@@ -41,8 +41,8 @@ static int s_setup(void **state)
     snprintf(f->log, sizeof f->log, "%s/log", f->dir);
     snprintf(f->key, sizeof f->key, "%s/log.key", f->dir);
     snprintf(f->pub, sizeof f->pub, "%s.pub", f->key);
-    char error[PRIVLOG_ERR];
-    if (privlog_keygen(f->key, error)) {
+    char error[KP_PRIVLOG_ERR];
+    if (kp_privlog_keygen(f->key, error)) {
         kp_test_rmtree(f->dir);
         free(f);
         return -1;
@@ -91,22 +91,22 @@ static void s_record(Kp__LogRecord *r, Kp__LogPart *part, Kp__LogPart **parts, u
 }
 
 //  Writes n records, committing every `group`, times starting at t0.
-static void s_fill(const char *dir, const privlog_options_t *opt, unsigned from, unsigned n,
+static void s_fill(const char *dir, const kp_privlog_options_t *opt, unsigned from, unsigned n,
                    unsigned group, uint64_t t0, uint64_t step_us)
 {
-    char error[PRIVLOG_ERR];
-    privlog_t *log = privlog_open(dir, opt, NULL, error);
+    char error[KP_PRIVLOG_ERR];
+    kp_privlog_t *log = kp_privlog_open(dir, opt, NULL, error);
     assert_non_null(log);
     for (unsigned i = from; i < from + n; i++) {
         Kp__LogRecord r;
         Kp__LogPart part, *parts[1];
         char id[32];
         s_record(&r, &part, parts, i, t0 + (uint64_t)(i - from) * step_us, id);
-        assert_int_equal(privlog_append(log, &r), i + 1);
+        assert_int_equal(kp_privlog_append(log, &r), i + 1);
         if ((i + 1) % group == 0)
-            assert_int_equal(privlog_commit(log), 0);
+            assert_int_equal(kp_privlog_commit(log), 0);
     }
-    privlog_destroy(&log);
+    kp_privlog_destroy(&log);
     assert_null(log);
 }
 
@@ -115,9 +115,9 @@ static uint64_t s_now_us(void)
     return (uint64_t)time(NULL) * 1000000u;
 }
 
-static void s_options(privlog_options_t *opt, const fixture_t *f)
+static void s_options(kp_privlog_options_t *opt, const fixture_t *f)
 {
-    privlog_options_default(opt);
+    kp_privlog_options_default(opt);
     opt->key_file = f->key;
     opt->index_map_size = 64u << 20;
 }
@@ -125,9 +125,9 @@ static void s_options(privlog_options_t *opt, const fixture_t *f)
 //  The single segment's path.
 static void s_only_segment(const char *dir, char *path)
 {
-    privlog_segment_t *segs;
-    char error[PRIVLOG_ERR];
-    int n = privlog_segments(dir, &segs, error);
+    kp_privlog_segment_t *segs;
+    char error[KP_PRIVLOG_ERR];
+    int n = kp_privlog_segments(dir, &segs, error);
     assert_true(n >= 1);
     sprintf(path, "%s/%s", dir, segs[n - 1].name);
     free(segs);
@@ -157,12 +157,12 @@ static void s_spit(const char *path, const uint8_t *data, size_t size)
 //  Offsets of the first frames of a segment.
 static size_t s_frames(const uint8_t *data, size_t size, size_t *offs, size_t max)
 {
-    size_t n = 0, off = PRIVLOG_SEGMENT_HEADER;
-    while (off + PRIVLOG_FRAME_HEADER <= size && n < max) {
+    size_t n = 0, off = KP_PRIVLOG_SEGMENT_HEADER;
+    while (off + KP_PRIVLOG_FRAME_HEADER <= size && n < max) {
         offs[n++] = off;
         uint32_t len = (uint32_t)data[off] | (uint32_t)data[off + 1] << 8 |
                        (uint32_t)data[off + 2] << 16 | (uint32_t)data[off + 3] << 24;
-        off += PRIVLOG_FRAME_HEADER + len;
+        off += KP_PRIVLOG_FRAME_HEADER + len;
     }
     return n;
 }
@@ -172,36 +172,36 @@ static size_t s_frames(const uint8_t *data, size_t size, size_t *offs, size_t ma
 static void test_crc32c(void **state)
 {
     (void)state;
-    assert_int_equal(privlog_crc32c(0, "123456789", 9), 0xE3069283u);
+    assert_int_equal(kp_privlog_crc32c(0, "123456789", 9), 0xE3069283u);
     uint8_t zeros[32] = {0}, ones[32], inc[32];
     memset(ones, 0xff, 32);
     for (int i = 0; i < 32; i++)
         inc[i] = (uint8_t)i;
     //  RFC 3720 B.4 vectors.
-    assert_int_equal(privlog_crc32c(0, zeros, 32), 0x8A9136AAu);
-    assert_int_equal(privlog_crc32c(0, ones, 32), 0x62A8AB43u);
-    assert_int_equal(privlog_crc32c(0, inc, 32), 0x46DD794Eu);
-    assert_int_equal(privlog_crc32c(0, "", 0), 0);
+    assert_int_equal(kp_privlog_crc32c(0, zeros, 32), 0x8A9136AAu);
+    assert_int_equal(kp_privlog_crc32c(0, ones, 32), 0x62A8AB43u);
+    assert_int_equal(kp_privlog_crc32c(0, inc, 32), 0x46DD794Eu);
+    assert_int_equal(kp_privlog_crc32c(0, "", 0), 0);
     //  Continuation and unaligned starts give the same answer.
-    uint32_t c = privlog_crc32c(0, "1234", 4);
-    assert_int_equal(privlog_crc32c(c, "56789", 5), 0xE3069283u);
+    uint32_t c = kp_privlog_crc32c(0, "1234", 4);
+    assert_int_equal(kp_privlog_crc32c(c, "56789", 5), 0xE3069283u);
     char buf[16];
     memcpy(buf + 3, "123456789", 9);
-    assert_int_equal(privlog_crc32c(0, buf + 3, 9), 0xE3069283u);
+    assert_int_equal(kp_privlog_crc32c(0, buf + 3, 9), 0xE3069283u);
 }
 
 static void test_chain_and_signature(void **state)
 {
     fixture_t *f = *state;
-    privlog_options_t opt;
+    kp_privlog_options_t opt;
     s_options(&opt, f);
     opt.checkpoint_every = 100;
     s_fill(f->log, &opt, 0, 1000, 10, s_now_us(), 1000);
     //  Reopen and continue: the chain goes on.
     s_fill(f->log, &opt, 1000, 500, 7, s_now_us(), 1000);
-    privlog_verify_t v;
-    char error[PRIVLOG_ERR];
-    assert_int_equal(privlog_verify(f->log, INT32_MIN, INT32_MAX, f->pub, &v, error), 0);
+    kp_privlog_verify_t v;
+    char error[KP_PRIVLOG_ERR];
+    assert_int_equal(kp_privlog_verify(f->log, INT32_MIN, INT32_MAX, f->pub, &v, error), 0);
     assert_true(v.ok);
     assert_int_equal(v.records, 1500);
     assert_int_equal(v.last_seq, 1500);
@@ -210,47 +210,47 @@ static void test_chain_and_signature(void **state)
     //  Another key: every signature is refused.
     char other[320];
     snprintf(other, sizeof other, "%s/other.key", f->dir);
-    assert_int_equal(privlog_keygen(other, error), 0);
+    assert_int_equal(kp_privlog_keygen(other, error), 0);
     strcat(other, ".pub");
-    assert_int_equal(privlog_verify(f->log, INT32_MIN, INT32_MAX, other, &v, error), 1);
+    assert_int_equal(kp_privlog_verify(f->log, INT32_MIN, INT32_MAX, other, &v, error), 1);
     assert_string_equal(v.problem, "signature");
     //  The key file is private.
     struct stat st;
     assert_int_equal(stat(f->key, &st), 0);
     assert_int_equal(st.st_mode & 0777, 0600);
     //  keygen does not overwrite.
-    assert_int_equal(privlog_keygen(f->key, error), -1);
+    assert_int_equal(kp_privlog_keygen(f->key, error), -1);
 }
 
 static void test_segments_roll(void **state)
 {
     fixture_t *f = *state;
-    privlog_options_t opt;
+    kp_privlog_options_t opt;
     s_options(&opt, f);
     opt.segment_max = 16 * 1024;
     uint64_t t0 = 20000 * DAY_US;
     s_fill(f->log, &opt, 0, 2000, 50, t0, 60000000); //  a record a minute: 1.4 days
-    privlog_segment_t *segs;
-    char error[PRIVLOG_ERR];
-    int n = privlog_segments(f->log, &segs, error);
+    kp_privlog_segment_t *segs;
+    char error[KP_PRIVLOG_ERR];
+    int n = kp_privlog_segments(f->log, &segs, error);
     assert_true(n > 5);
     assert_int_equal(segs[0].first_seq, 1);
     assert_int_equal(segs[0].day, 20000);
     assert_int_equal(segs[n - 1].day, 20001);
     free(segs);
-    privlog_verify_t v;
-    assert_int_equal(privlog_verify(f->log, INT32_MIN, INT32_MAX, f->pub, &v, error), 0);
+    kp_privlog_verify_t v;
+    assert_int_equal(kp_privlog_verify(f->log, INT32_MIN, INT32_MAX, f->pub, &v, error), 0);
     assert_int_equal(v.records, 2000);
     assert_int_equal(v.segments, (uint64_t)n);
     //  One day only: starts mid-log, still verifies.
-    assert_int_equal(privlog_verify(f->log, 20001, 20001, f->pub, &v, error), 0);
+    assert_int_equal(kp_privlog_verify(f->log, 20001, 20001, f->pub, &v, error), 0);
     assert_true(v.records > 0 && v.records < 2000);
 }
 
 static void test_torn_tail(void **state)
 {
     fixture_t *f = *state;
-    privlog_options_t opt;
+    kp_privlog_options_t opt;
     s_options(&opt, f);
     opt.checkpoint_every = 50;
     s_fill(f->log, &opt, 0, 300, 10, s_now_us(), 1000);
@@ -260,24 +260,25 @@ static void test_torn_tail(void **state)
     uint8_t *data = s_slurp(path, &size);
     srand(7);
     for (int round = 0; round < 25; round++) {
-        size_t cut = PRIVLOG_SEGMENT_HEADER + (size_t)rand() % (size - PRIVLOG_SEGMENT_HEADER);
+        size_t cut =
+            KP_PRIVLOG_SEGMENT_HEADER + (size_t)rand() % (size - KP_PRIVLOG_SEGMENT_HEADER);
         s_spit(path, data, cut);
-        privlog_recovery_t rec;
-        char error[PRIVLOG_ERR];
-        privlog_t *log = privlog_open(f->log, &opt, &rec, error);
+        kp_privlog_recovery_t rec;
+        char error[KP_PRIVLOG_ERR];
+        kp_privlog_t *log = kp_privlog_open(f->log, &opt, &rec, error);
         assert_non_null(log);
-        uint64_t last = privlog_last_seq(log);
+        uint64_t last = kp_privlog_last_seq(log);
         assert_true(last <= 300);
         //  What survives is whole: appending goes on after it.
         Kp__LogRecord r;
         Kp__LogPart part, *parts[1];
         char id[32];
         s_record(&r, &part, parts, (unsigned)last, s_now_us(), id);
-        assert_int_equal(privlog_append(log, &r), last + 1);
-        assert_int_equal(privlog_commit(log), 0);
-        privlog_destroy(&log);
-        privlog_verify_t v;
-        assert_int_equal(privlog_verify(f->log, INT32_MIN, INT32_MAX, f->pub, &v, error), 0);
+        assert_int_equal(kp_privlog_append(log, &r), last + 1);
+        assert_int_equal(kp_privlog_commit(log), 0);
+        kp_privlog_destroy(&log);
+        kp_privlog_verify_t v;
+        assert_int_equal(kp_privlog_verify(f->log, INT32_MIN, INT32_MAX, f->pub, &v, error), 0);
         assert_int_equal(v.records, last + 1);
         assert_false(v.torn_tail);
         //  Every record the index knows can be read back.
@@ -287,19 +288,19 @@ static void test_torn_tail(void **state)
     size_t offs[4];
     s_frames(data, size, offs, 4);
     s_spit(path, data, offs[2] + 10);
-    privlog_recovery_t rec;
-    char error[PRIVLOG_ERR];
-    privlog_t *log = privlog_open(f->log, &opt, &rec, error);
+    kp_privlog_recovery_t rec;
+    char error[KP_PRIVLOG_ERR];
+    kp_privlog_t *log = kp_privlog_open(f->log, &opt, &rec, error);
     assert_non_null(log);
     assert_true(rec.torn);
     assert_int_equal(rec.offset, offs[2]);
     assert_int_equal(rec.bytes_dropped, 10);
-    assert_int_equal(privlog_last_seq(log), 2);
-    privlog_destroy(&log);
+    assert_int_equal(kp_privlog_last_seq(log), 2);
+    kp_privlog_destroy(&log);
     //  Damage with intact records behind it is not a torn tail.
     data[offs[1] + 60] ^= 1;
     s_spit(path, data, size);
-    assert_null(privlog_open(f->log, &opt, NULL, error));
+    assert_null(kp_privlog_open(f->log, &opt, NULL, error));
     assert_non_null(strstr(error, "not a torn tail"));
     free(data);
 }
@@ -308,7 +309,7 @@ static void test_torn_tail(void **state)
 static void s_tamper(fixture_t *f, void (*edit)(uint8_t *, size_t *, const size_t *),
                      const char *expect, uint64_t expect_seq)
 {
-    privlog_options_t opt;
+    kp_privlog_options_t opt;
     s_options(&opt, f);
     opt.checkpoint_every = 1000;
     s_fill(f->log, &opt, 0, 20, 20, s_now_us(), 1000);
@@ -323,20 +324,20 @@ static void s_tamper(fixture_t *f, void (*edit)(uint8_t *, size_t *, const size_
     assert_true(s_frames(data, size, offs, 32) >= 20);
     edit(data, &size, offs);
     s_spit(path, data, size);
-    privlog_verify_t v;
-    char error[PRIVLOG_ERR];
-    assert_int_equal(privlog_verify(f->log, INT32_MIN, INT32_MAX, f->pub, &v, error), 1);
+    kp_privlog_verify_t v;
+    char error[KP_PRIVLOG_ERR];
+    assert_int_equal(kp_privlog_verify(f->log, INT32_MIN, INT32_MAX, f->pub, &v, error), 1);
     assert_false(v.ok);
     assert_string_equal(v.problem, expect);
     assert_int_equal(v.seq, expect_seq);
-    assert_true(v.offset >= PRIVLOG_SEGMENT_HEADER);
+    assert_true(v.offset >= KP_PRIVLOG_SEGMENT_HEADER);
     free(data);
 }
 
 static void s_change_byte(uint8_t *data, size_t *size, const size_t *offs)
 {
     (void)size;
-    data[offs[5] + PRIVLOG_FRAME_HEADER + 3] ^= 0x20;
+    data[offs[5] + KP_PRIVLOG_FRAME_HEADER + 3] ^= 0x20;
 }
 
 static void s_remove_record(uint8_t *data, size_t *size, const size_t *offs)
@@ -389,19 +390,19 @@ static void test_tamper_rehashed(void **state)
     //  A record changed and the chain recomputed: CRC and hashes hold,
     //  the signed checkpoint does not.
     fixture_t *f = *state;
-    privlog_options_t opt;
+    kp_privlog_options_t opt;
     s_options(&opt, f);
     s_fill(f->log, &opt, 0, 10, 10, s_now_us(), 1000);
     char path[600];
     s_only_segment(f->log, path);
-    privlog_options_t plain;
-    privlog_options_default(&plain);
+    kp_privlog_options_t plain;
+    kp_privlog_options_default(&plain);
     plain.index = false;
     //  Rewrite the log without a key, with record 4 changed.
     char copy[400];
     snprintf(copy, sizeof copy, "%s/forged", f->dir);
-    char error[PRIVLOG_ERR];
-    privlog_t *log = privlog_open(copy, &plain, NULL, error);
+    char error[KP_PRIVLOG_ERR];
+    kp_privlog_t *log = kp_privlog_open(copy, &plain, NULL, error);
     for (unsigned i = 0; i < 10; i++) {
         Kp__LogRecord r;
         Kp__LogPart part, *parts[1];
@@ -409,10 +410,10 @@ static void test_tamper_rehashed(void **state)
         s_record(&r, &part, parts, i, 1000, id);
         if (i == 3)
             r.person = "85073003328";
-        privlog_append(log, &r);
+        kp_privlog_append(log, &r);
     }
-    privlog_commit(log);
-    privlog_destroy(&log);
+    kp_privlog_commit(log);
+    kp_privlog_destroy(&log);
     //  Splice: forged records, then the original checkpoint frame.
     size_t fs, os;
     char forged[600];
@@ -426,8 +427,8 @@ static void test_tamper_rehashed(void **state)
     fd = joined;
     memcpy(fd + fs, od + offs[10], os - offs[10]);
     s_spit(path, fd, fs + os - offs[10]);
-    privlog_verify_t v;
-    assert_int_equal(privlog_verify(f->log, INT32_MIN, INT32_MAX, f->pub, &v, error), 1);
+    kp_privlog_verify_t v;
+    assert_int_equal(kp_privlog_verify(f->log, INT32_MIN, INT32_MAX, f->pub, &v, error), 1);
     assert_string_equal(v.problem, "changed");
     assert_int_equal(v.seq, 1); //  somewhere after the last good checkpoint
     free(fd);
@@ -450,23 +451,23 @@ static int s_collect(uint64_t seq, uint64_t segment, uint64_t offset, void *arg)
 static void test_index_queries(void **state)
 {
     fixture_t *f = *state;
-    privlog_options_t opt;
+    kp_privlog_options_t opt;
     s_options(&opt, f);
     opt.segment_max = 32 * 1024;
     uint64_t t0 = 20000 * DAY_US;
     s_fill(f->log, &opt, 0, 3000, 100, t0, 1000000);
-    char path[400], error[PRIVLOG_ERR];
+    char path[400], error[KP_PRIVLOG_ERR];
     snprintf(path, sizeof path, "%s/index", f->log);
-    logindex_t *index = logindex_open(path, true, 64u << 20, error);
+    kp_logindex_t *index = kp_logindex_open(path, true, 64u << 20, error);
     assert_non_null(index);
-    privlog_reader_t *reader = privlog_reader_new(f->log, error);
+    kp_privlog_reader_t *reader = kp_privlog_reader_new(f->log, error);
     assert_non_null(reader);
     //  Person, with a time window: the reference is the generator.
     uint64_t from = t0 + 500 * 1000000ull, to = t0 + 2500 * 1000000ull;
     for (int p = 0; p < 5; p++) {
         s_hits_t hits = {.n = 0};
-        assert_true(
-            logindex_query(index, LOGINDEX_PERSON, s_people[p], from, to, s_collect, &hits) >= 0);
+        assert_true(kp_logindex_query(index, KP_LOGINDEX_PERSON, s_people[p], from, to, s_collect,
+                                      &hits) >= 0);
         size_t expect = 0;
         for (unsigned i = 500; i <= 2500; i++)
             if (i % 5 == (unsigned)p) {
@@ -477,42 +478,42 @@ static void test_index_queries(void **state)
     }
     //  Institutions: as sender and as provider.
     s_hits_t hits = {.n = 0};
-    logindex_query(index, LOGINDEX_INSTITUTION, s_kbos[3], 0, UINT64_MAX, s_collect, &hits);
+    kp_logindex_query(index, KP_LOGINDEX_INSTITUTION, s_kbos[3], 0, UINT64_MAX, s_collect, &hits);
     assert_int_equal(hits.n, 1500); //  provider of every even record
     hits.n = 0;
-    logindex_query(index, LOGINDEX_INSTITUTION, s_kbos[1], 0, UINT64_MAX, s_collect, &hits);
+    kp_logindex_query(index, KP_LOGINDEX_INSTITUTION, s_kbos[1], 0, UINT64_MAX, s_collect, &hits);
     assert_int_equal(hits.n, 1000); //  sender of i%3==1
     hits.n = 0;
-    logindex_query(index, LOGINDEX_INSTITUTION, s_kbos[2], 0, UINT64_MAX, s_collect, &hits);
+    kp_logindex_query(index, KP_LOGINDEX_INSTITUTION, s_kbos[2], 0, UINT64_MAX, s_collect, &hits);
     assert_int_equal(hits.n, 2000); //  sender of i%3==2 or provider of odd i, once each
     hits.n = 0;
-    logindex_query(index, LOGINDEX_MESSAGE, "pension", 0, UINT64_MAX, s_collect, &hits);
+    kp_logindex_query(index, KP_LOGINDEX_MESSAGE, "pension", 0, UINT64_MAX, s_collect, &hits);
     assert_int_equal(hits.n, 750);
     //  The record behind an entry is the one the index promises.
     s_hits_t one = {.n = 0};
-    logindex_query(index, LOGINDEX_PERSON, s_people[2], 0, UINT64_MAX, s_collect, &one);
+    kp_logindex_query(index, KP_LOGINDEX_PERSON, s_people[2], 0, UINT64_MAX, s_collect, &one);
     assert_int_equal(one.n, 600);
-    logindex_destroy(&index);
+    kp_logindex_destroy(&index);
     //  Delete the index: it is rebuilt from the segments on open.
     char cmd[600];
     snprintf(cmd, sizeof cmd, "%s/data.mdb", path);
     unlink(cmd);
     snprintf(cmd, sizeof cmd, "%s/lock.mdb", path);
     unlink(cmd);
-    privlog_recovery_t rec;
-    privlog_t *log = privlog_open(f->log, &opt, &rec, error);
+    kp_privlog_recovery_t rec;
+    kp_privlog_t *log = kp_privlog_open(f->log, &opt, &rec, error);
     assert_non_null(log);
     assert_int_equal(rec.indexed, 3000);
-    privlog_destroy(&log);
-    privlog_reader_destroy(&reader);
+    kp_privlog_destroy(&log);
+    kp_privlog_reader_destroy(&reader);
 }
 
 static int s_find_one(uint64_t seq, uint64_t segment, uint64_t offset, void *arg)
 {
-    privlog_reader_t *reader = arg;
-    char error[PRIVLOG_ERR];
+    kp_privlog_reader_t *reader = arg;
+    char error[KP_PRIVLOG_ERR];
     uint64_t got;
-    Kp__LogRecord *r = privlog_reader_get(reader, segment, offset, &got, error);
+    Kp__LogRecord *r = kp_privlog_reader_get(reader, segment, offset, &got, error);
     assert_non_null(r);
     assert_int_equal(got, seq);
     assert_string_equal(r->person, s_people[(seq - 1) % 5]);
@@ -523,89 +524,89 @@ static int s_find_one(uint64_t seq, uint64_t segment, uint64_t offset, void *arg
 static void test_reader(void **state)
 {
     fixture_t *f = *state;
-    privlog_options_t opt;
+    kp_privlog_options_t opt;
     s_options(&opt, f);
     opt.segment_max = 8 * 1024;
     s_fill(f->log, &opt, 0, 500, 25, s_now_us(), 1000);
-    char path[400], error[PRIVLOG_ERR];
+    char path[400], error[KP_PRIVLOG_ERR];
     snprintf(path, sizeof path, "%s/index", f->log);
-    logindex_t *index = logindex_open(path, true, 64u << 20, error);
-    privlog_reader_t *reader = privlog_reader_new(f->log, error);
+    kp_logindex_t *index = kp_logindex_open(path, true, 64u << 20, error);
+    kp_privlog_reader_t *reader = kp_privlog_reader_new(f->log, error);
     for (int p = 0; p < 5; p++)
-        assert_int_equal(
-            logindex_query(index, LOGINDEX_PERSON, s_people[p], 0, UINT64_MAX, s_find_one, reader),
-            100);
-    privlog_reader_destroy(&reader);
-    logindex_destroy(&index);
+        assert_int_equal(kp_logindex_query(index, KP_LOGINDEX_PERSON, s_people[p], 0, UINT64_MAX,
+                                           s_find_one, reader),
+                         100);
+    kp_privlog_reader_destroy(&reader);
+    kp_logindex_destroy(&index);
 }
 
 static void test_prune_and_export(void **state)
 {
     fixture_t *f = *state;
-    privlog_options_t opt;
+    kp_privlog_options_t opt;
     s_options(&opt, f);
     uint64_t t0 = 20000 * DAY_US;
     //  Four days, 100 records a day.
     s_fill(f->log, &opt, 0, 400, 10, t0, 864000000);
-    privlog_segment_t *segs;
-    char error[PRIVLOG_ERR];
-    assert_int_equal(privlog_segments(f->log, &segs, error), 4);
+    kp_privlog_segment_t *segs;
+    char error[KP_PRIVLOG_ERR];
+    assert_int_equal(kp_privlog_segments(f->log, &segs, error), 4);
     free(segs);
     int32_t today = (int32_t)(s_now_us() / DAY_US);
     //  Young segments are refused under the default retention.
-    assert_int_equal(privlog_prune(f->log, 20002, 3653, today, error), -1);
+    assert_int_equal(kp_privlog_prune(f->log, 20002, 3653, today, error), -1);
     assert_non_null(strstr(error, "retention"));
-    assert_int_equal(privlog_segments(f->log, &segs, error), 4);
+    assert_int_equal(kp_privlog_segments(f->log, &segs, error), 4);
     free(segs);
     //  With a retention that allows it, whole days go and the rest verifies.
-    assert_int_equal(privlog_prune(f->log, 20002, 30, today, error), 2);
-    assert_int_equal(privlog_segments(f->log, &segs, error), 2);
+    assert_int_equal(kp_privlog_prune(f->log, 20002, 30, today, error), 2);
+    assert_int_equal(kp_privlog_segments(f->log, &segs, error), 2);
     assert_int_equal(segs[0].first_seq, 201);
     free(segs);
-    privlog_verify_t v;
-    assert_int_equal(privlog_verify(f->log, INT32_MIN, INT32_MAX, f->pub, &v, error), 0);
+    kp_privlog_verify_t v;
+    assert_int_equal(kp_privlog_verify(f->log, INT32_MIN, INT32_MAX, f->pub, &v, error), 0);
     assert_true(v.anchored);
     assert_int_equal(v.first_seq, 201);
     assert_int_equal(v.records, 200);
     //  The index no longer knows the removed records.
     char path[400];
     snprintf(path, sizeof path, "%s/index", f->log);
-    logindex_t *index = logindex_open(path, true, 64u << 20, error);
+    kp_logindex_t *index = kp_logindex_open(path, true, 64u << 20, error);
     s_hits_t hits = {.n = 0};
-    logindex_query(index, LOGINDEX_PERSON, s_people[0], 0, UINT64_MAX, s_collect, &hits);
+    kp_logindex_query(index, KP_LOGINDEX_PERSON, s_people[0], 0, UINT64_MAX, s_collect, &hits);
     assert_int_equal(hits.n, 40);
-    logindex_destroy(&index);
+    kp_logindex_destroy(&index);
     //  Export the last day: the copy verifies on its own.
     char out[300];
     snprintf(out, sizeof out, "%s/export", f->dir);
-    assert_int_equal(privlog_export(f->log, 20003, 20003, out, error), 1);
-    assert_int_equal(privlog_verify(out, INT32_MIN, INT32_MAX, f->pub, &v, error), 0);
+    assert_int_equal(kp_privlog_export(f->log, 20003, 20003, out, error), 1);
+    assert_int_equal(kp_privlog_verify(out, INT32_MIN, INT32_MAX, f->pub, &v, error), 0);
     assert_int_equal(v.first_seq, 301);
     assert_int_equal(v.records, 100);
     //  Removing the anchor is noticed.
     snprintf(path, sizeof path, "%s/anchor", out);
     unlink(path);
-    assert_int_equal(privlog_verify(out, INT32_MIN, INT32_MAX, f->pub, &v, error), 1);
+    assert_int_equal(kp_privlog_verify(out, INT32_MIN, INT32_MAX, f->pub, &v, error), 1);
     assert_string_equal(v.problem, "removed");
     //  A whole segment removed from the middle is noticed.
-    assert_int_equal(privlog_segments(f->log, &segs, error), 2);
+    assert_int_equal(kp_privlog_segments(f->log, &segs, error), 2);
     free(segs);
 }
 
 static void test_lock(void **state)
 {
     fixture_t *f = *state;
-    privlog_options_t opt;
+    kp_privlog_options_t opt;
     s_options(&opt, f);
-    char error[PRIVLOG_ERR];
-    privlog_t *a = privlog_open(f->log, &opt, NULL, error);
+    char error[KP_PRIVLOG_ERR];
+    kp_privlog_t *a = kp_privlog_open(f->log, &opt, NULL, error);
     assert_non_null(a);
-    assert_null(privlog_open(f->log, &opt, NULL, error));
+    assert_null(kp_privlog_open(f->log, &opt, NULL, error));
     assert_non_null(strstr(error, "another node"));
-    privlog_destroy(&a);
+    kp_privlog_destroy(&a);
     //  A key that is not there is named.
     opt.key_file = "/nonexistent/log.key";
-    assert_null(privlog_open(f->log, &opt, NULL, error));
+    assert_null(kp_privlog_open(f->log, &opt, NULL, error));
     assert_non_null(strstr(error, "kpctl keys"));
 }
 
@@ -623,30 +624,30 @@ static int s_count_ordered(uint64_t seq, uint64_t segment, uint64_t offset, void
 //  Records in the index under the five people; asserts their order.
 static uint64_t s_indexed(const char *log)
 {
-    char path[400], error[PRIVLOG_ERR];
+    char path[400], error[KP_PRIVLOG_ERR];
     snprintf(path, sizeof path, "%s/index", log);
-    logindex_t *index = logindex_open(path, true, 64u << 20, error);
+    kp_logindex_t *index = kp_logindex_open(path, true, 64u << 20, error);
     if (!index)
         return 0; //  not made yet
     uint64_t total = 0;
     for (int p = 0; p < 5; p++) {
         uint64_t c[3] = {0, 0, 0};
-        assert_true(logindex_query(index, LOGINDEX_PERSON, s_people[p], 0, UINT64_MAX,
-                                   s_count_ordered, c) >= 0);
+        assert_true(kp_logindex_query(index, KP_LOGINDEX_PERSON, s_people[p], 0, UINT64_MAX,
+                                      s_count_ordered, c) >= 0);
         assert_int_equal(c[2], 0);
         total += c[0];
     }
-    logindex_destroy(&index);
+    kp_logindex_destroy(&index);
     return total;
 }
 
 static void test_logger(void **state)
 {
     fixture_t *f = *state;
-    privlog_options_t opt;
+    kp_privlog_options_t opt;
     s_options(&opt, f);
-    char error[PRIVLOG_ERR];
-    logger_t *logger = logger_new(f->log, &opt, NULL, error);
+    char error[KP_PRIVLOG_ERR];
+    kp_logger_t *logger = kp_logger_new(f->log, &opt, NULL, error);
     assert_non_null(logger);
     uint64_t last = 0;
     for (unsigned i = 0; i < 20000; i++) {
@@ -654,16 +655,16 @@ static void test_logger(void **state)
         Kp__LogPart part, *parts[1];
         char id[32];
         s_record(&r, &part, parts, i, s_now_us(), id);
-        last = logger_log(logger, &r);
+        last = kp_logger_log(logger, &r);
         assert_int_equal(last, i + 1);
     }
-    zpoller_t *poller = zpoller_new(logger_sock(logger), NULL);
-    for (int i = 0; i < 1000 && logger_durable(logger) < last; i++) {
+    zpoller_t *poller = zpoller_new(kp_logger_sock(logger), NULL);
+    for (int i = 0; i < 1000 && kp_logger_durable(logger) < last; i++) {
         zpoller_wait(poller, 100);
-        assert_int_equal(logger_recv(logger), 0);
+        assert_int_equal(kp_logger_recv(logger), 0);
     }
     zpoller_destroy(&poller);
-    assert_int_equal(logger_durable(logger), 20000);
+    assert_int_equal(kp_logger_durable(logger), 20000);
     //  The indexer follows the synced log while the logger runs. LMDB
     //  wants one open of an environment per process: look from a child.
     bool followed = false;
@@ -679,17 +680,17 @@ static void test_logger(void **state)
             usleep(10000);
     }
     assert_true(followed);
-    logger_destroy(&logger);
+    kp_logger_destroy(&logger);
     assert_null(logger);
     assert_int_equal(s_indexed(f->log), 20000);
-    privlog_verify_t v;
-    assert_int_equal(privlog_verify(f->log, INT32_MIN, INT32_MAX, f->pub, &v, error), 0);
+    kp_privlog_verify_t v;
+    assert_int_equal(kp_privlog_verify(f->log, INT32_MIN, INT32_MAX, f->pub, &v, error), 0);
     assert_int_equal(v.records, 20000);
     //  A second logger goes on where the first stopped.
-    logger = logger_new(f->log, &opt, NULL, error);
+    logger = kp_logger_new(f->log, &opt, NULL, error);
     assert_non_null(logger);
-    assert_int_equal(logger_durable(logger), 20000);
-    logger_destroy(&logger);
+    assert_int_equal(kp_logger_durable(logger), 20000);
+    kp_logger_destroy(&logger);
 }
 
 int main(void)
