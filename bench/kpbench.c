@@ -619,7 +619,7 @@ static kp_bench_result_t *s_run(const s_options_t *o, s_run_t *run, kp_local_t *
         pthread_create(&clients[i].thread, NULL, s_client_run, &clients[i]);
     bool tty = isatty(STDERR_FILENO);
     uint64_t tick_ns = tty ? 250000000ULL : 5000000000ULL;
-    uint64_t last_done = 0, last_ns = run->start_ns, last_tick = run->start_ns;
+    uint64_t last_done = 0, last_ns = run->start_ns; //  the last progress line
     uint64_t next_kill = chaos ? run->start_ns + (uint64_t)(chaos->every_s * 1e9) : 0;
     uint64_t restart_at = 0;
     int chaos_node = chaos && local ? kp_local_node_index(local, chaos->node) : -1;
@@ -656,9 +656,8 @@ static kp_bench_result_t *s_run(const s_options_t *o, s_run_t *run, kp_local_t *
                 silent = true;
             }
         }
-        if (!o->quiet && now - last_tick >= tick_ns) {
+        if (!o->quiet && now - last_ns >= tick_ns) {
             s_progress(clients, o->clients, run, &last_done, &last_ns, tty);
-            last_tick = now;
         }
     }
     uint64_t finished_ns = s_now();
