@@ -6,11 +6,8 @@
 #include <string.h>
 
 #include "control.h"
+#include "histogram.h"
 
-//  Buckets: 32 sub-buckets per power of two, values up to 2^40 us.
-#define KP_SUB_BITS 5
-#define KP_SUBS (1 << KP_SUB_BITS)
-#define KP_BUCKETS (41 * KP_SUBS)
 #define KP_REASONS 64
 #define KP_STATUSES 16
 
@@ -20,41 +17,25 @@ struct _kp_stats_t {
     uint64_t by_reason[KP_REASONS];
     uint64_t bad_client[KP_REASONS];
     uint64_t bad_worker[KP_REASONS];
-    uint64_t buckets[KP_BUCKETS];
+    kp_histogram_t *latency; //  microseconds
 };
 
 kp_stats_t *kp_stats_new(void)
 {
     kp_stats_t *self = calloc(1, sizeof *self);
     assert(self);
+    self->latency = kp_histogram_new();
+    assert(self->latency);
     return self;
 }
 
 void kp_stats_destroy(kp_stats_t **self_p)
 {
     if (self_p && *self_p) {
+        kp_histogram_destroy(&(*self_p)->latency);
         free(*self_p);
         *self_p = NULL;
     }
-}
-
-static size_t s_bucket(uint64_t value)
-{
-    if (value < KP_SUBS)
-        return (size_t)value;
-    unsigned shift = 63u - (unsigned)__builtin_clzll(value) - KP_SUB_BITS;
-    size_t index = (size_t)(shift + 1) * KP_SUBS + (size_t)((value >> shift) - KP_SUBS);
-    return index < KP_BUCKETS ? index : KP_BUCKETS - 1;
-}
-
-//  The highest value that falls in bucket index.
-static uint64_t s_bucket_top(size_t index)
-{
-    if (index < KP_SUBS)
-        return index;
-    unsigned shift = (unsigned)(index / KP_SUBS) - 1;
-    uint64_t base = (uint64_t)(KP_SUBS + index % KP_SUBS) << shift;
-    return base + (1ULL << shift) - 1;
 }
 
 void kp_stats_request(kp_stats_t *self, Kp__Status status, Kp__Reason reason, uint64_t latency_us)
@@ -62,7 +43,7 @@ void kp_stats_request(kp_stats_t *self, Kp__Status status, Kp__Reason reason, ui
     self->total++;
     self->by_status[(unsigned)status % KP_STATUSES]++;
     self->by_reason[(unsigned)reason % KP_REASONS]++;
-    self->buckets[s_bucket(latency_us)]++;
+    kp_histogram_record(self->latency, latency_us);
 }
 
 void kp_stats_bad_frame(kp_stats_t *self, const char *source, Kp__Reason reason)
@@ -73,18 +54,7 @@ void kp_stats_bad_frame(kp_stats_t *self, const char *source, Kp__Reason reason)
 
 uint64_t kp_stats_percentile(kp_stats_t *self, double p)
 {
-    if (self->total == 0)
-        return 0;
-    uint64_t rank = (uint64_t)((p / 100.0) * (double)self->total + 0.5);
-    if (rank < 1)
-        rank = 1;
-    uint64_t seen = 0;
-    for (size_t i = 0; i < KP_BUCKETS; i++) {
-        seen += self->buckets[i];
-        if (seen >= rank)
-            return s_bucket_top(i);
-    }
-    return s_bucket_top(KP_BUCKETS - 1);
+    return kp_histogram_percentile(self->latency, p);
 }
 
 static void s_reason_table(kp_json_t *json, const char *key, const uint64_t *table)
@@ -118,6 +88,6 @@ void kp_stats_json(kp_stats_t *self, kp_json_t *json)
     static const char *names[] = {"p50", "p90", "p99", "p99.9"};
     for (size_t i = 0; i < 4; i++)
         kp_json_kv_uint(json, names[i], kp_stats_percentile(self, points[i]));
-    kp_json_kv_uint(json, "max", kp_stats_percentile(self, 100));
+    kp_json_kv_uint(json, "max", kp_histogram_max(self->latency));
     kp_json_object_close(json);
 }
