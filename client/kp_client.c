@@ -6,6 +6,7 @@
     CZMQ's containers (zhashx, zlistx) do not, and are used here.
 */
 #include "kp_client.h"
+#include "wire.h"
 
 #include <czmq.h>
 #include <errno.h>
@@ -60,13 +61,6 @@ struct _kp_client_t {
     kp_client_stats_t stats;
 };
 
-static int64_t s_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void s_pending_destroy(void **item)
 {
     s_pending_t *self = (s_pending_t *)*item;
@@ -90,8 +84,8 @@ static void s_make_prefix(char out[17])
     uint8_t bytes[8];
     if (getrandom(bytes, sizeof bytes, 0) != (ssize_t)sizeof bytes) {
         //  No entropy source: time and address still keep runs apart.
-        uint64_t mix =
-            (uint64_t)time(NULL) ^ ((uint64_t)(uintptr_t)out << 16) ^ (uint64_t)s_now_ms() << 32;
+        uint64_t mix = (uint64_t)time(NULL) ^ ((uint64_t)(uintptr_t)out << 16) ^
+                       (uint64_t)kp_wire_now_ms() << 32;
         memcpy(bytes, &mix, sizeof bytes);
     }
     for (size_t i = 0; i < sizeof bytes; i++)
@@ -102,13 +96,12 @@ static int s_connect(kp_client_t *self)
 {
     if (self->sock)
         zmq_close(self->sock);
-    self->sock = zmq_socket(self->ctx, ZMQ_DEALER);
+    //  Unanswered requests live in self->pending, not in ZeroMQ's queues:
+    //  no lingering on close, no high-water mark dropping or blocking.
+    self->sock = kp_wire_dealer(self->ctx, self->max_frame);
     if (!self->sock)
         return KP_CLIENT_ESOCKET;
     int zero = 0;
-    //  Unanswered requests live in self->pending, not in ZeroMQ's queues:
-    //  no lingering on close, no high-water mark dropping or blocking.
-    zmq_setsockopt(self->sock, ZMQ_LINGER, &zero, sizeof zero);
     zmq_setsockopt(self->sock, ZMQ_SNDHWM, &zero, sizeof zero);
     zmq_setsockopt(self->sock, ZMQ_RCVHWM, &zero, sizeof zero);
     //  Queue nothing for a node that is not connected: without this, a
@@ -117,10 +110,6 @@ static int s_connect(kp_client_t *self)
     //  Sends that find no connection wait in self->pending instead.
     int one = 1;
     zmq_setsockopt(self->sock, ZMQ_IMMEDIATE, &one, sizeof one);
-    if (self->max_frame) {
-        int64_t limit = (int64_t)self->max_frame;
-        zmq_setsockopt(self->sock, ZMQ_MAXMSGSIZE, &limit, sizeof limit);
-    }
     if (zmq_connect(self->sock, self->endpoints[self->current]) != 0)
         return KP_CLIENT_ESOCKET;
     return 0;
@@ -358,7 +347,7 @@ static int s_failover(kp_client_t *self, int64_t now)
 //  attempt ran out, and works out when to look again.
 static int s_check_timers(kp_client_t *self)
 {
-    int64_t now = s_now_ms();
+    int64_t now = kp_wire_now_ms();
     if (now < self->next_check)
         return 0;
     zlistx_t *expired = zlistx_new();
@@ -446,23 +435,18 @@ static int s_drain(kp_client_t *self)
     while (true) {
         zmq_msg_t msg;
         zmq_msg_init(&msg);
-        if (zmq_msg_recv(&msg, self->sock, ZMQ_DONTWAIT) < 0) {
-            int err = errno;
-            zmq_msg_close(&msg);
-            if (err == EAGAIN)
-                return 0;
-            return err == EINTR ? KP_CLIENT_EINTR : KP_CLIENT_ESOCKET;
-        }
-        if (zmq_msg_more(&msg)) {
-            //  A response is one frame: skip the whole message.
-            self->stats.malformed++;
-            while (zmq_msg_more(&msg)) {
-                if (zmq_msg_recv(&msg, self->sock, 0) < 0)
-                    break;
-            }
-        } else
+        kp_wire_recv_t got = kp_wire_recv(self->sock, &msg);
+        if (got == KP_WIRE_FRAME)
             s_handle_frame(self, &msg);
+        else if (got == KP_WIRE_MULTIPART)
+            self->stats.malformed++; //  a response is one frame
         zmq_msg_close(&msg);
+        if (got == KP_WIRE_EMPTY)
+            return 0;
+        if (got == KP_WIRE_EINTR)
+            return KP_CLIENT_EINTR;
+        if (got == KP_WIRE_ESOCKET)
+            return KP_CLIENT_ESOCKET;
     }
 }
 
@@ -470,7 +454,7 @@ static int s_drain(kp_client_t *self)
 //  and the timers.
 static int s_pump(kp_client_t *self, int64_t wait_ms)
 {
-    int64_t now = s_now_ms();
+    int64_t now = kp_wire_now_ms();
     if (self->next_check != INT64_MAX) {
         int64_t until_timer = self->next_check > now ? self->next_check - now : 0;
         if (wait_ms < 0 || until_timer < wait_ms)
@@ -489,7 +473,7 @@ static int s_pump(kp_client_t *self, int64_t wait_ms)
         return rc;
     if (self->move_on) {
         self->move_on = false;
-        if ((rc = s_failover(self, s_now_ms())) != 0)
+        if ((rc = s_failover(self, kp_wire_now_ms())) != 0)
             return rc;
     }
     return s_check_timers(self);
@@ -533,7 +517,7 @@ int kp_client_send(kp_client_t *self, const Kp__Request *req, int timeout_ms,
         s_pending_destroy(&item);
         return rc;
     }
-    int64_t now = s_now_ms();
+    int64_t now = kp_wire_now_ms();
     p->timeout_ms = timeout_ms;
     p->attempt_ms =
         self->attempt_timeout_ms ? self->attempt_timeout_ms : (int)(timeout_ms / self->attempts);
@@ -563,7 +547,7 @@ int kp_client_recv(kp_client_t *self, int timeout_ms, Kp__Response **resp_out)
         *resp_out = NULL;
     if (!self || !resp_out)
         return KP_CLIENT_EINVAL;
-    int64_t end = timeout_ms < 0 ? INT64_MAX : s_now_ms() + timeout_ms;
+    int64_t end = timeout_ms < 0 ? INT64_MAX : kp_wire_now_ms() + timeout_ms;
     while (true) {
         if (zlistx_size(self->ready)) {
             *resp_out = (Kp__Response *)zlistx_detach(self->ready, NULL);
@@ -571,13 +555,13 @@ int kp_client_recv(kp_client_t *self, int timeout_ms, Kp__Response **resp_out)
         }
         if (zhashx_size(self->pending) == 0)
             return KP_CLIENT_EIDLE;
-        int64_t now = s_now_ms();
+        int64_t now = kp_wire_now_ms();
         if (now > end)
             return KP_CLIENT_ETIMEDOUT;
         int rc = s_pump(self, end == INT64_MAX ? -1 : end - now);
         if (rc)
             return rc;
-        if (end != INT64_MAX && s_now_ms() >= end && !zlistx_size(self->ready))
+        if (end != INT64_MAX && kp_wire_now_ms() >= end && !zlistx_size(self->ready))
             return KP_CLIENT_ETIMEDOUT;
     }
 }

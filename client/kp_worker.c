@@ -4,6 +4,7 @@
     it installs no signal handlers behind the application's back.
 */
 #include "kp_worker.h"
+#include "wire.h"
 
 #include <czmq.h>
 #include <errno.h>
@@ -42,13 +43,6 @@ struct _kp_worker_t {
     char error_detail[256];
     kp_worker_stats_t stats;
 };
-
-static int64_t s_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static uint64_t s_wall_ms(void)
 {
@@ -107,7 +101,7 @@ static int s_send(kp_worker_t *self, const Kp__WorkerFrame *frame)
             return KP_WORKER_ESOCKET;
         }
     }
-    self->last_sent = s_now_ms();
+    self->last_sent = kp_wire_now_ms();
     return 0;
 }
 
@@ -131,15 +125,9 @@ static int s_hello(kp_worker_t *self)
     if (self->sock)
         zmq_close(self->sock);
     zhashx_purge(self->tickets);
-    self->sock = zmq_socket(self->ctx, ZMQ_DEALER);
+    self->sock = kp_wire_dealer(self->ctx, self->max_frame);
     if (!self->sock)
         return KP_WORKER_ESOCKET;
-    int zero = 0;
-    zmq_setsockopt(self->sock, ZMQ_LINGER, &zero, sizeof zero);
-    if (self->max_frame) {
-        int64_t limit = (int64_t)self->max_frame;
-        zmq_setsockopt(self->sock, ZMQ_MAXMSGSIZE, &limit, sizeof limit);
-    }
     if (zmq_connect(self->sock, self->endpoint) != 0)
         return KP_WORKER_ESOCKET;
     Kp__WorkerHello hello = KP__WORKER_HELLO__INIT;
@@ -153,7 +141,7 @@ static int s_hello(kp_worker_t *self)
     frame.body_case = KP__WORKER_FRAME__BODY_HELLO;
     frame.hello = &hello;
     self->state = S_HELLO;
-    self->last_heard = s_now_ms();
+    self->last_heard = kp_wire_now_ms();
     self->stats.sessions++;
     return s_send(self, &frame);
 }
@@ -270,7 +258,7 @@ static s_event_t s_handle_frame(kp_worker_t *self, zmq_msg_t *msg, Kp__WorkerReq
         self->stats.malformed++;
         return S_NOTHING;
     }
-    self->last_heard = s_now_ms();
+    self->last_heard = kp_wire_now_ms();
     s_event_t event = S_NOTHING;
     switch (frame->body_case) {
     case KP__WORKER_FRAME__BODY_HEARTBEAT:
@@ -315,27 +303,23 @@ static int s_read(kp_worker_t *self, Kp__WorkerRequest **req_out, s_event_t *eve
     *event = S_NOTHING;
     zmq_msg_t msg;
     zmq_msg_init(&msg);
-    if (zmq_msg_recv(&msg, self->sock, ZMQ_DONTWAIT) < 0) {
-        int err = errno;
-        zmq_msg_close(&msg);
-        if (err == EAGAIN)
-            return KP_WORKER_ETIMEDOUT;
-        return err == EINTR ? KP_WORKER_EINTR : KP_WORKER_ESOCKET;
-    }
-    if (zmq_msg_more(&msg)) {
-        self->stats.malformed++;
-        while (zmq_msg_more(&msg) && zmq_msg_recv(&msg, self->sock, 0) >= 0)
-            ;
-    } else
+    kp_wire_recv_t got = kp_wire_recv(self->sock, &msg);
+    if (got == KP_WIRE_FRAME)
         *event = s_handle_frame(self, &msg, req_out);
+    else if (got == KP_WIRE_MULTIPART)
+        self->stats.malformed++;
     zmq_msg_close(&msg);
-    return 0;
+    if (got == KP_WIRE_EMPTY)
+        return KP_WORKER_ETIMEDOUT;
+    if (got == KP_WIRE_EINTR)
+        return KP_WORKER_EINTR;
+    return got == KP_WIRE_ESOCKET ? KP_WORKER_ESOCKET : 0;
 }
 
 //  Heartbeat when due, reconnect when the node went silent.
 static int s_timers(kp_worker_t *self)
 {
-    int64_t now = s_now_ms();
+    int64_t now = kp_wire_now_ms();
     if (self->state == S_IDLE)
         return s_hello(self);
     if (now - self->last_heard >= (int64_t)S_SILENT_INTERVALS * self->heartbeat_ms) {
@@ -361,7 +345,7 @@ int kp_worker_recv(kp_worker_t *self, int timeout_ms, Kp__WorkerRequest **req_ou
     if (!self || !req_out)
         return KP_WORKER_EINVAL;
     *req_out = NULL;
-    int64_t end = timeout_ms < 0 ? INT64_MAX : s_now_ms() + timeout_ms;
+    int64_t end = timeout_ms < 0 ? INT64_MAX : kp_wire_now_ms() + timeout_ms;
     while (true) {
         int rc = s_timers(self);
         if (rc)
@@ -379,7 +363,7 @@ int kp_worker_recv(kp_worker_t *self, int timeout_ms, Kp__WorkerRequest **req_ou
             return rc;
         if (self->state == S_IDLE)
             continue;
-        int64_t now = s_now_ms();
+        int64_t now = kp_wire_now_ms();
         if (now >= end)
             return KP_WORKER_ETIMEDOUT;
         int64_t wait = s_next_timer(self) - now;

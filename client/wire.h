@@ -1,0 +1,40 @@
+/*  wire.h - what the client stub and the provider worker both do on their
+    DEALER socket: the clock, opening the socket, reading one message.
+
+    Internal to libkpclient: not installed, and hidden from the shared
+    library's exported symbols (the public contract is kp_client.h and
+    kp_worker.h). Plain libzmq, no CZMQ sockets (see kp_client.c).
+*/
+#ifndef KP_WIRE_H_INCLUDED
+#define KP_WIRE_H_INCLUDED
+
+#include <stddef.h>
+#include <stdint.h>
+#include <zmq.h>
+
+#define KP_WIRE_INTERNAL __attribute__((visibility("hidden")))
+
+//  What kp_wire_recv found.
+typedef enum {
+    KP_WIRE_FRAME,     //  one frame, in msg
+    KP_WIRE_MULTIPART, //  a message of several frames, read to its end and void
+    KP_WIRE_EMPTY,     //  nothing waiting
+    KP_WIRE_EINTR,     //  a signal interrupted the read
+    KP_WIRE_ESOCKET,   //  ZeroMQ failed (errno tells more)
+} kp_wire_recv_t;
+
+//  Monotonic clock in milliseconds.
+KP_WIRE_INTERNAL int64_t kp_wire_now_ms(void);
+
+//  A new DEALER socket that does not linger on close, with ZeroMQ's
+//  message size limit set to max_frame when that is not 0. NULL when
+//  ZeroMQ cannot make one.
+KP_WIRE_INTERNAL void *kp_wire_dealer(void *ctx, size_t max_frame);
+
+//  Reads one message from sock without waiting. msg is initialised and
+//  closed by the caller, whatever this returns. Every message of the
+//  protocol is one frame: a longer one is drained (KP_WIRE_MULTIPART)
+//  so that the next read starts at the next message.
+KP_WIRE_INTERNAL kp_wire_recv_t kp_wire_recv(void *sock, zmq_msg_t *msg);
+
+#endif
