@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "cluster.h"
 #include "commands.h"
 #include "config.h"
 #include "control.h"
@@ -301,11 +302,9 @@ static kp_client_t *s_client(const s_args_t *args, const kp_cluster_config_t *co
     const char *endpoints[KP_CONFIG_MAX_NODES];
     size_t count = 0;
     if (args->node) {
-        const kp_node_config_t *node = kp_config_node(config, args->node);
-        if (!node) {
-            fprintf(stderr, "kpctl call: no node '%s' in %s\n", args->node, args->config);
+        const kp_node_config_t *node = kpctl_cluster_node("call", config, args->config, args->node);
+        if (!node)
             return NULL;
-        }
         endpoints[count++] = node->client;
     } else
         for (size_t i = 0; i < config->node_count; i++)
@@ -337,13 +336,9 @@ int kpctl_call(int argc, char **argv)
     }
     if (rc != 0 || s_check(&args, argc, argv) != 0)
         return 2;
-    kp_cluster_config_t *config = calloc(1, sizeof *config);
-    char err[512];
-    if (!config || kp_config_load(args.config, config, err, sizeof err) != 0) {
-        fprintf(stderr, "kpctl call: %s: %s\n", args.config, config ? err : "out of memory");
-        free(config);
+    kp_cluster_config_t *config = kpctl_cluster_load("call", args.config);
+    if (!config)
         return 2;
-    }
     int timeout_ms = 0;
     kp_client_t *client = s_client(&args, config, &timeout_ms);
     free(config);

@@ -26,6 +26,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "cluster.h"
 #include "commands.h"
 #include "config.h"
 #include "control.h"
@@ -448,13 +449,9 @@ int kpctl_provider(int argc, char **argv)
         return 2;
     if (args.raw_echo)
         return s_raw_echo(&args);
-    kp_cluster_config_t *config = calloc(1, sizeof *config);
-    char err[512];
-    if (!config || kp_config_load(args.config, config, err, sizeof err) != 0) {
-        fprintf(stderr, "kpctl provider: %s: %s\n", args.config, config ? err : "out of memory");
-        free(config);
+    kp_cluster_config_t *config = kpctl_cluster_load("provider", args.config);
+    if (!config)
         return 2;
-    }
     if (args.node_count == 0)
         for (size_t i = 0; i < config->node_count; i++)
             args.nodes[args.node_count++] = config->nodes[i].name;
@@ -463,9 +460,9 @@ int kpctl_provider(int argc, char **argv)
     uint32_t heartbeat_ms = config->heartbeat_ms ? config->heartbeat_ms : 1000;
     int status = 0;
     for (size_t i = 0; i < args.node_count && status == 0; i++) {
-        const kp_node_config_t *node = kp_config_node(config, args.nodes[i]);
+        const kp_node_config_t *node =
+            kpctl_cluster_node("provider", config, args.config, args.nodes[i]);
         if (!node) {
-            fprintf(stderr, "kpctl provider: no node '%s' in %s\n", args.nodes[i], args.config);
             status = 2;
             break;
         }

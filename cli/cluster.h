@@ -1,0 +1,21 @@
+/*  cluster.h - the cluster file as kpctl's sub-commands read it.
+
+    A bad file or an unknown node is named on stderr with the sub-command,
+    "kpctl <command>: ...", and the caller exits with a usage error.
+*/
+#ifndef KPCTL_CLUSTER_H_INCLUDED
+#define KPCTL_CLUSTER_H_INCLUDED
+
+#include "config.h"
+
+//  Reads and checks the cluster file at path. On failure prints
+//  "kpctl <command>: <path>: <problem>" and returns NULL. The config is
+//  one block: the caller frees it with free().
+kp_cluster_config_t *kpctl_cluster_load(const char *command, const char *path);
+
+//  The node called name in config (read from path). When there is none,
+//  prints "kpctl <command>: no node '<name>' in <path>" and returns NULL.
+const kp_node_config_t *kpctl_cluster_node(const char *command, const kp_cluster_config_t *config,
+                                           const char *path, const char *name);
+
+#endif
