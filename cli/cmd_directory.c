@@ -26,6 +26,7 @@
 #include "dirreport.h"
 #include "json.h"
 #include "jsonl.h"
+#include "options.h"
 
 #define S_ERR 1024
 #define S_DEFAULT_TIMEOUT_MS 120000
@@ -737,23 +738,10 @@ static int s_person(int argc, char **argv)
 
 int kpctl_directory(int argc, char **argv)
 {
-    static const struct {
-        const char *name;
-        int (*run)(int argc, char **argv);
-    } commands[] = {
-        {"import", s_import}, {"export", s_export}, {"stats", s_stats}, {"person", s_person}};
-    if (argc < 2) {
-        s_usage(stderr);
-        return 2;
-    }
-    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
-        s_usage(stdout);
-        return 0;
-    }
-    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        if (!strcmp(argv[1], commands[i].name))
-            return commands[i].run(argc - 1, argv + 1);
-    fprintf(stderr, "kpctl directory: unknown command '%s'; 'kpctl directory --help' lists them\n",
-            argv[1]);
-    return 2;
+    static const kpctl_command_t commands[] = {{"import", s_import, NULL},
+                                               {"export", s_export, NULL},
+                                               {"stats", s_stats, NULL},
+                                               {"person", s_person, NULL}};
+    return kpctl_dispatch("kpctl directory", commands, sizeof commands / sizeof commands[0],
+                          s_usage, argc, argv);
 }

@@ -1,16 +1,10 @@
 /*  kpctl - the operators' command line of Kruispunt. */
 #include <stdio.h>
-#include <string.h>
 
 #include "commands.h"
+#include "options.h"
 
-typedef struct {
-    const char *name;
-    int (*run)(int argc, char **argv);
-    const char *summary;
-} s_command_t;
-
-static const s_command_t s_commands[] = {
+static const kpctl_command_t s_commands[] = {
     {"directory", kpctl_directory, "import, export and inspect the reference directory"},
     {"call", kpctl_call, "send one request through a node and print the answer"},
     {"provider", kpctl_provider, "run a demo provider worker"},
@@ -30,17 +24,6 @@ static void s_usage(FILE *out)
 
 int main(int argc, char **argv)
 {
-    if (argc < 2) {
-        s_usage(stderr);
-        return 2;
-    }
-    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
-        s_usage(stdout);
-        return 0;
-    }
-    for (size_t i = 0; i < sizeof s_commands / sizeof s_commands[0]; i++)
-        if (!strcmp(argv[1], s_commands[i].name))
-            return s_commands[i].run(argc - 1, argv + 1);
-    fprintf(stderr, "kpctl: unknown command '%s'; 'kpctl --help' lists them\n", argv[1]);
-    return 2;
+    return kpctl_dispatch("kpctl", s_commands, sizeof s_commands / sizeof s_commands[0], s_usage,
+                          argc, argv);
 }
