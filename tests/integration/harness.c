@@ -344,3 +344,18 @@ bool harness_wait_workers(harness_t *self, size_t index, int count)
     }
     return false;
 }
+
+int harness_count_lines(const char *path, const char *text)
+{
+    FILE *file = fopen(path, "r");
+    if (!file)
+        return 0;
+    char line[256];
+    int count = 0;
+    while (fgets(line, sizeof line, file)) {
+        line[strcspn(line, "\n")] = '\0';
+        count += !strcmp(line, text);
+    }
+    fclose(file);
+    return count;
+}

@@ -77,4 +77,8 @@ bool harness_wait_workers(harness_t *self, size_t index, int count);
 //  Milliseconds since an arbitrary start (monotonic).
 int64_t harness_now_ms(void);
 
+//  How many lines of the file at path are exactly text (a worker's
+//  LOGFILE holds one request id a line); 0 when there is no file yet.
+int harness_count_lines(const char *path, const char *text);
+
 #endif

@@ -114,21 +114,6 @@ static Kp__Request s_request(const char *id)
     return request;
 }
 
-static int s_count_lines(const char *path, const char *text)
-{
-    FILE *file = fopen(path, "r");
-    if (!file)
-        return 0;
-    char line[256];
-    int count = 0;
-    while (fgets(line, sizeof line, file)) {
-        line[strcspn(line, "\n")] = '\0';
-        count += !strcmp(line, text);
-    }
-    fclose(file);
-    return count;
-}
-
 //  Calls id through the client; asserts an OK answer for that id.
 static void s_call_ok(s_cluster_t *c, const char *id)
 {
@@ -157,7 +142,7 @@ static void s_node1_lost(int sig)
 {
     s_cluster_t c = s_cluster(0, 0, 500);
     s_call_ok(&c, "warm-1"); //  node 1 is up and serving
-    assert_int_equal(s_count_lines(c.log[0], "warm-1"), 1);
+    assert_int_equal(harness_count_lines(c.log[0], "warm-1"), 1);
     if (sig == SIGKILL)
         harness_stop_node(c.harness, 0, SIGKILL);
     else
@@ -166,8 +151,8 @@ static void s_node1_lost(int sig)
     s_call_ok(&c, "after-loss-1");
     int64_t took = harness_now_ms() - start;
     assert_string_equal(kp_client_endpoint(c.client), c.harness->client[1]);
-    assert_int_equal(s_count_lines(c.log[1], "after-loss-1"), 1);
-    assert_int_equal(s_count_lines(c.log[0], "after-loss-1"), 0);
+    assert_int_equal(harness_count_lines(c.log[1], "after-loss-1"), 1);
+    assert_int_equal(harness_count_lines(c.log[0], "after-loss-1"), 0);
     kp_client_stats_t stats;
     kp_client_stats(c.client, &stats);
     assert_int_equal(stats.failovers, 1);
@@ -187,7 +172,7 @@ static void s_node1_lost(int sig)
         s_expect_quiet(&c);
         print_message("SIGSTOP then SIGCONT: node 1's provider was given after-loss-1 %d "
                       "time(s) after waking (routed twice across nodes; answered once)\n",
-                      s_count_lines(c.log[0], "after-loss-1"));
+                      harness_count_lines(c.log[0], "after-loss-1"));
     }
     s_cluster_destroy(&c);
 }
@@ -239,8 +224,8 @@ static void test_node1_shutting_down(void **state)
     kp_client_stats(c.client, &stats);
     assert_int_equal(stats.redirects, 1);
     assert_int_equal(stats.failovers, 1);
-    assert_int_equal(s_count_lines(c.log[1], "during-stop-1"), 1);
-    assert_int_equal(s_count_lines(c.log[0], "during-stop-1"), 0);
+    assert_int_equal(harness_count_lines(c.log[1], "during-stop-1"), 1);
+    assert_int_equal(harness_count_lines(c.log[0], "during-stop-1"), 0);
     //  Node 1 still finishes what it held (slow-1) before it exits.
     Kp__Response *response = harness_recv(raw, 3000);
     assert_non_null(response);
@@ -294,7 +279,8 @@ static void test_many_in_flight(void **state)
     //  node 1 had passed on before it died may have gone to both.
     int on_both = 0, on_one = 0, on_none = 0;
     for (int i = 0; i < S_MANY; i++) {
-        int first = s_count_lines(c.log[0], ids[i]), second = s_count_lines(c.log[1], ids[i]);
+        int first = harness_count_lines(c.log[0], ids[i]),
+            second = harness_count_lines(c.log[1], ids[i]);
         assert_true(first <= 1 && second <= 1);
         on_both += first && second;
         on_one += (first != 0) != (second != 0);

@@ -137,21 +137,6 @@ static void s_expect(const char *id, const char *message, const char *person, Kp
     kp__response__free_unpacked(response, NULL);
 }
 
-static int s_count_lines(const char *path, const char *text)
-{
-    FILE *file = fopen(path, "r");
-    if (!file)
-        return 0;
-    char line[256];
-    int count = 0;
-    while (fgets(line, sizeof line, file)) {
-        line[strcspn(line, "\n")] = '\0';
-        count += !strcmp(line, text);
-    }
-    fclose(file);
-    return count;
-}
-
 //  ---------------------------------------------------------------------
 //  One node, shared by most tests
 
@@ -317,7 +302,7 @@ static void test_retry_answered_once(void **state)
         s_expect("retry-1", "A1", PERSON_ONE, KP__STATUS__OK, KP__REASON__REASON_NONE);
     char path[300];
     snprintf(path, sizeof path, "%s/served-%s-0.log", s_harness->dir, PROV_C);
-    assert_int_equal(s_count_lines(path, "retry-1"), 1);
+    assert_int_equal(harness_count_lines(path, "retry-1"), 1);
 }
 
 //  ---------------------------------------------------------------------
@@ -460,8 +445,8 @@ static void test_worker_killed_mid_request(void **state)
     char fast_log[300], slow_log[300];
     snprintf(fast_log, sizeof fast_log, "%s/served-%s-0.log", harness->dir, PROV_C);
     snprintf(slow_log, sizeof slow_log, "%s/served-%s-3000.log", harness->dir, PROV_C);
-    assert_int_equal(s_count_lines(fast_log, "killed-1"), 1);
-    assert_int_equal(s_count_lines(slow_log, "killed-1"), 0);
+    assert_int_equal(harness_count_lines(fast_log, "killed-1"), 1);
+    assert_int_equal(harness_count_lines(slow_log, "killed-1"), 0);
     //  Exactly one answer.
     assert_null(harness_recv(client, 500));
     kp__response__free_unpacked(response, NULL);
