@@ -7,22 +7,9 @@ set -u
 SAMPLE="$KP_SOURCE_ROOT/cluster-config/sample-directory.jsonl"
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/kpctl-dir-XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
-passed=0
-failed=0
-
-ok() { passed=$((passed + 1)); echo "ok - $1"; }
-bad() { failed=$((failed + 1)); echo "not ok - $1"; }
-# expect CODE NAME COMMAND...: runs COMMAND, output in $WORK/out and $WORK/err
-expect() {
-    want=$1; name=$2; shift 2
-    "$@" >"$WORK/out" 2>"$WORK/err"
-    got=$?
-    if [ "$got" -eq "$want" ]; then ok "$name (exit $got)"; else
-        bad "$name: exit $got, wanted $want"; sed 's/^/    /' "$WORK/err"; fi
-}
-has() { # has FILE TEXT NAME
-    if grep -qF -- "$2" "$1"; then ok "$3"; else bad "$3: no '$2' in:"; sed 's/^/    /' "$1"; fi
-}
+. "$(dirname "$0")/lib.sh"
+# A failed expect shows standard error only.
+expect_shows() { sed 's/^/    /' "$WORK/err"; }
 
 A="$WORK/a"
 expect 0 "import the sample" "$KPCTL" directory import "$SAMPLE" --data "$A"

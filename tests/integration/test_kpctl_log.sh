@@ -6,22 +6,7 @@ set -u
 LOGBENCH=${1:?give the logbench binary as the first argument}
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/kpctl-log-XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
-passed=0
-failed=0
-
-ok() { passed=$((passed + 1)); echo "ok - $1"; }
-bad() { failed=$((failed + 1)); echo "not ok - $1"; }
-# expect CODE NAME COMMAND...: runs COMMAND, output in $WORK/out and $WORK/err
-expect() {
-    want=$1; name=$2; shift 2
-    "$@" >"$WORK/out" 2>"$WORK/err"
-    got=$?
-    if [ "$got" -eq "$want" ]; then ok "$name (exit $got)"; else
-        bad "$name: exit $got, wanted $want"; sed 's/^/    /' "$WORK/err" "$WORK/out"; fi
-}
-has() { # has FILE TEXT NAME
-    if grep -qF -- "$2" "$1"; then ok "$3"; else bad "$3: no '$2' in:"; sed 's/^/    /' "$1"; fi
-}
+. "$(dirname "$0")/lib.sh"
 
 # A signed log of 3000 records (logbench makes the key: bench.key, .pub).
 expect 0 "logbench makes a log" "$LOGBENCH" --dir "$WORK/lb" --records 3000 --queries 0

@@ -15,18 +15,9 @@ cleanup() {
     rm -rf "$WORK"
 }
 trap cleanup EXIT
-passed=0
-failed=0
-ok() { passed=$((passed + 1)); echo "ok - $1"; }
-bad() { failed=$((failed + 1)); echo "not ok - $1"; }
-expect() {
-    want=$1; name=$2; shift 2
-    "$@" >"$WORK/out" 2>"$WORK/err"
-    got=$?
-    if [ "$got" -eq "$want" ]; then ok "$name (exit $got)"; else
-        bad "$name: exit $got, wanted $want"; sed 's/^/    /' "$WORK/out" "$WORK/err"; fi
-}
-has() { if grep -qF -- "$2" "$1"; then ok "$3"; else bad "$3: no '$2' in:"; sed 's/^/    /' "$1"; fi; }
+. "$(dirname "$0")/lib.sh"
+# A failed expect shows standard output, then standard error.
+expect_shows() { sed 's/^/    /' "$WORK/out" "$WORK/err"; }
 hasnt() { if grep -qF -- "$2" "$1"; then bad "$3: '$2' in:"; sed 's/^/    /' "$1"; else ok "$3"; fi; }
 
 port=$(( 30000 + $$ % 20000 ))
