@@ -447,6 +447,44 @@ static int s_write_all(int fd, const uint8_t *data, size_t size)
     return 0;
 }
 
+//  Segments are written at an offset: a preallocated file is longer than
+//  its data, so O_APPEND would write past the zeros.
+static int s_pwrite_all(int fd, const uint8_t *data, size_t size, uint64_t offset)
+{
+    while (size) {
+        ssize_t n = pwrite(fd, data, size, (off_t)offset);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return -1;
+        data += n;
+        size -= (size_t)n;
+        offset += (uint64_t)n;
+    }
+    return 0;
+}
+
+static bool s_zero(const uint8_t *p, size_t size)
+{
+    static const uint8_t zeros[4096];
+    while (size) {
+        size_t k = size < sizeof zeros ? size : sizeof zeros;
+        if (memcmp(p, zeros, k))
+            return false;
+        p += k;
+        size -= k;
+    }
+    return true;
+}
+
+static int s_flock(int fd, int how)
+{
+    int rc;
+    while ((rc = flock(fd, how)) && errno == EINTR)
+        ;
+    return rc;
+}
+
 //  SHA-256(prev || kind || seq || body): the chain hash of a frame.
 static void s_chain_hash(EVP_MD_CTX *ctx, const EVP_MD *md, const uint8_t prev[32], uint8_t kind,
                          uint64_t seq, const uint8_t *body, size_t len, uint8_t out[32])
@@ -476,6 +514,11 @@ typedef struct {
 #define S_FRAME_OK 0
 #define S_FRAME_SHORT 1 //  not enough bytes left: a cut frame
 #define S_FRAME_BAD 2   //  CRC, kind or length wrong
+
+//  What lies at an offset where no intact frame does.
+#define S_END_CLEAN 0  //  zeros to the end of the file: the preallocated tail
+#define S_END_TORN 1   //  a frame cut short, with only zeros (or nothing) behind
+#define S_END_DAMAGE 2 //  neither: bytes were changed
 
 static size_t s_frame_encode(uint8_t *out, uint8_t kind, uint64_t seq, const uint8_t hash[32],
                              const uint8_t *body, size_t len)
@@ -514,6 +557,24 @@ static int s_frame_parse(const uint8_t *p, size_t avail, s_frame_t *frame)
     return S_FRAME_OK;
 }
 
+//  A segment is preallocated (zeros) beyond its data, so the end of the
+//  data is where a frame of zeros would start. A write in flight, or cut
+//  by a crash, shows a frame whose claimed extent holds every non-zero
+//  byte left; anything else behind the frame is damage.
+static int s_end_kind(const uint8_t *data, size_t size, size_t off)
+{
+    size_t avail = size - off;
+    if (s_zero(data + off, avail))
+        return S_END_CLEAN;
+    if (avail < KP_PRIVLOG_FRAME_HEADER)
+        return S_END_TORN;
+    uint32_t len = s_get32(data + off);
+    if (len > KP_PRIVLOG_MAX_BODY)
+        return S_END_DAMAGE;
+    size_t end = off + KP_PRIVLOG_FRAME_HEADER + len;
+    return end >= size || s_zero(data + end, size - end) ? S_END_TORN : S_END_DAMAGE;
+}
+
 static void s_header_encode(uint8_t out[KP_PRIVLOG_SEGMENT_HEADER], uint64_t first_seq, int32_t day,
                             const uint8_t prev[32])
 {
@@ -525,10 +586,14 @@ static void s_header_encode(uint8_t out[KP_PRIVLOG_SEGMENT_HEADER], uint64_t fir
     s_le32(out + 60, kp_privlog_crc32c(0, out, 60));
 }
 
-//  A segment file mapped for reading.
+//  A segment file mapped for reading. The mapping holds a shared flock on
+//  the file: the writer shrinks a preallocated segment to its data when it
+//  closes it, and only when no reader has it mapped (touching a page past
+//  the end of a file raises SIGBUS).
 typedef struct {
     uint8_t *data;
     size_t size;
+    int fd;
     uint64_t first_seq;
     int32_t day;
     const uint8_t *prev_hash;
@@ -540,9 +605,10 @@ static int s_segment_map(const char *dir, const char *name, s_map_t *map, char *
     char path[S_PATH];
     snprintf(path, sizeof path, "%s/%s", dir, name);
     memset(map, 0, sizeof *map);
+    map->fd = -1;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     struct stat st;
-    if (fd < 0 || fstat(fd, &st)) {
+    if (fd < 0 || s_flock(fd, LOCK_SH) || fstat(fd, &st)) {
         snprintf(error, KP_PRIVLOG_ERR, "cannot read segment %s: %s", path, strerror(errno));
         if (fd >= 0)
             close(fd);
@@ -559,7 +625,7 @@ static int s_segment_map(const char *dir, const char *name, s_map_t *map, char *
         }
         madvise(map->data, map->size, MADV_SEQUENTIAL);
     }
-    close(fd);
+    map->fd = fd; //  closing it drops the lock
     if (map->size >= KP_PRIVLOG_SEGMENT_HEADER && !memcmp(map->data, S_MAGIC, 8) &&
         s_get32(map->data + 60) == kp_privlog_crc32c(0, map->data, 60)) {
         map->header_ok = true;
@@ -575,6 +641,9 @@ static void s_segment_unmap(s_map_t *map)
     if (map->data)
         munmap(map->data, map->size);
     map->data = NULL;
+    if (map->fd >= 0)
+        close(map->fd);
+    map->fd = -1;
 }
 
 static int s_segment_cmp(const void *a, const void *b)
@@ -798,7 +867,10 @@ struct _kp_privlog_t {
     int lock_fd;
     int seg_fd; //  -1 until the first sync makes a segment
     kp_privlog_segment_t seg;
-    uint64_t seg_size;
+    uint64_t seg_size;     //  its data
+    bool seg_allocated;    //  preallocation tried (the file may be longer)
+    int closing_fd;        //  a closed segment still to be shrunk, or -1
+    uint64_t closing_size; //  its data
     uint64_t seg_records;
     uint64_t last_seq; //  appended
     uint8_t last_hash[32];
@@ -850,7 +922,8 @@ static int s_recover_last(kp_privlog_t *self, const kp_privlog_segment_t *seg,
     char path[S_PATH];
     snprintf(path, sizeof path, "%s/%s", self->dir, seg->name);
     if (!map.header_ok || map.first_seq != seg->first_seq) {
-        bool cut = map.size < KP_PRIVLOG_SEGMENT_HEADER;
+        //  Cut, or preallocated with the header not yet on disk.
+        bool cut = map.size < KP_PRIVLOG_SEGMENT_HEADER || s_zero(map.data, map.size);
         s_segment_unmap(&map);
         if (!cut) {
             snprintf(error, KP_PRIVLOG_ERR,
@@ -867,7 +940,7 @@ static int s_recover_last(kp_privlog_t *self, const kp_privlog_segment_t *seg,
         if (recovery) {
             recovery->torn = true;
             snprintf(recovery->segment, sizeof recovery->segment, "%s", seg->name);
-            recovery->bytes_dropped += map.size;
+            recovery->bytes_dropped += map.size < KP_PRIVLOG_SEGMENT_HEADER ? map.size : 0;
         }
         return 1;
     }
@@ -918,23 +991,33 @@ static int s_recover_last(kp_privlog_t *self, const kp_privlog_segment_t *seg,
         off += KP_PRIVLOG_FRAME_HEADER + f.len;
     }
     size_t size = map.size;
+    //  Behind the data: the zeros of a preallocated segment (a crash left
+    //  it open), perhaps with a cut record in front of them.
+    size_t used = size;
+    while (used > off && !map.data[used - 1])
+        used--;
     s_segment_unmap(&map);
-    self->seg_fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
+    self->seg_fd = open(path, O_WRONLY | O_CLOEXEC);
     if (self->seg_fd < 0) {
         snprintf(error, KP_PRIVLOG_ERR, "cannot open segment %s: %s", path, strerror(errno));
         return -1;
     }
+    //  Cut to the data (zeros too: the first sync preallocates again), so
+    //  that index catch-up sees where the log ends.
     if (off < size) {
-        if (ftruncate(self->seg_fd, (off_t)off) || fsync(self->seg_fd)) {
+        if (s_flock(self->seg_fd, LOCK_EX) || ftruncate(self->seg_fd, (off_t)off) ||
+            fsync(self->seg_fd) || s_flock(self->seg_fd, LOCK_UN)) {
             snprintf(error, KP_PRIVLOG_ERR, "cannot cut the torn tail of %s: %s", path,
                      strerror(errno));
             return -1;
         }
+    }
+    if (off < used) {
         if (recovery) {
             recovery->torn = true;
             snprintf(recovery->segment, sizeof recovery->segment, "%s", seg->name);
             recovery->offset = off;
-            recovery->bytes_dropped += size - off;
+            recovery->bytes_dropped += used - off;
         }
     }
     self->seg_size = off;
@@ -973,6 +1056,7 @@ kp_privlog_t *kp_privlog_open(const char *dir, const kp_privlog_options_t *optio
     if (!self->options.checkpoint_secs)
         self->options.checkpoint_secs = defaults.checkpoint_secs;
     self->seg_fd = -1;
+    self->closing_fd = -1;
     self->checkpoint_us = s_now_us();
     self->md = EVP_MD_fetch(NULL, "SHA256", NULL);
     self->md_ctx = EVP_MD_CTX_new();
@@ -1142,6 +1226,51 @@ uint64_t kp_privlog_append(kp_privlog_t *self, const Kp__LogRecord *record)
     return seq;
 }
 
+//  Gives the segment its full size at once, so that appends fill blocks
+//  the file already has and fdatasync writes data, not the file size.
+//  Best effort: where fallocate is missing or the disk is nearly full,
+//  the file grows as it is written.
+static void s_preallocate(kp_privlog_t *self)
+{
+    self->seg_allocated = true;
+    if (self->seg_size < self->options.segment_max &&
+        fallocate(self->seg_fd, 0, 0, (off_t)self->options.segment_max))
+        errno = 0;
+}
+
+//  Shrinks a closed segment to its data, so that closed segments have no
+//  preallocated tail. Not while a reader has it mapped (SIGBUS): then it
+//  is kept and tried again later (wait: destroy). 0, or -1 on failure.
+static int s_shrink(kp_privlog_t *self, bool wait)
+{
+    if (self->closing_fd < 0)
+        return 0;
+    if (s_flock(self->closing_fd, wait ? LOCK_EX : LOCK_EX | LOCK_NB))
+        return errno == EWOULDBLOCK ? 0 : s_fail(self, "cannot lock a closed segment");
+    struct stat st;
+    if (fstat(self->closing_fd, &st) ||
+        ((uint64_t)st.st_size != self->closing_size &&
+         (ftruncate(self->closing_fd, (off_t)self->closing_size) || fsync(self->closing_fd))))
+        return s_fail(self, "cannot cut a closed segment to its data");
+    close(self->closing_fd);
+    self->closing_fd = -1;
+    return 0;
+}
+
+//  Closes the current segment; it is shrunk to its data as soon as no
+//  reader has it mapped.
+static int s_segment_close(kp_privlog_t *self, bool wait)
+{
+    if (self->seg_fd < 0)
+        return 0;
+    if (self->closing_fd >= 0 && s_shrink(self, true))
+        return -1;
+    self->closing_fd = self->seg_fd;
+    self->closing_size = self->seg_size;
+    self->seg_fd = -1;
+    return s_shrink(self, wait);
+}
+
 //  Makes the segment that the next record (durable_seq + 1) starts.
 static int s_segment_create(kp_privlog_t *self, int32_t day)
 {
@@ -1155,14 +1284,17 @@ static int s_segment_create(kp_privlog_t *self, int32_t day)
     snprintf(path, sizeof path, "%s/%s", self->dir, self->seg.name);
     uint8_t header[KP_PRIVLOG_SEGMENT_HEADER];
     s_header_encode(header, self->seg.first_seq, day, self->durable_hash);
-    self->seg_fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0600);
+    self->seg_fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (self->seg_fd < 0)
         return s_fail(self, "cannot create a segment");
-    if (s_write_all(self->seg_fd, header, sizeof header) || fdatasync(self->seg_fd) ||
-        s_fsync_dir(self->dir))
-        return s_fail(self, "cannot write a segment header");
     self->seg_size = KP_PRIVLOG_SEGMENT_HEADER;
     self->seg_records = 0;
+    self->seg_allocated = false;
+    if (s_pwrite_all(self->seg_fd, header, sizeof header, 0))
+        return s_fail(self, "cannot write a segment header");
+    s_preallocate(self);
+    if (fdatasync(self->seg_fd) || s_fsync_dir(self->dir))
+        return s_fail(self, "cannot write a segment header");
     return 0;
 }
 
@@ -1179,17 +1311,15 @@ static int s_roll(kp_privlog_t *self)
             self->failed = true;
             return -1;
         }
-        if (s_write_all(self->seg_fd, frame, n) || fdatasync(self->seg_fd))
+        if (s_pwrite_all(self->seg_fd, frame, n, self->seg_size) || fdatasync(self->seg_fd))
             return s_fail(self, "cannot write a checkpoint");
         self->seg_size += n;
         self->uncovered = self->last_seq - self->durable_seq;
         self->checkpoint_us = s_now_us();
         self->checkpointed = true;
     }
-    close(self->seg_fd);
     self->tail_checkpoint = false;
-    self->seg_fd = -1;
-    return 0;
+    return s_segment_close(self, false);
 }
 
 static int32_t s_entry_day(kp_privlog_t *self, const s_entry_t *e)
@@ -1253,7 +1383,10 @@ int kp_privlog_sync(kp_privlog_t *self)
     }
     bool ends_with_checkpoint = self->uncovered == 0;
     size_t size = self->len - self->synced;
-    if (s_write_all(self->seg_fd, self->buf + self->synced, size) || fdatasync(self->seg_fd))
+    if (!self->seg_allocated)
+        s_preallocate(self); //  a segment reopened after a restart
+    if (s_pwrite_all(self->seg_fd, self->buf + self->synced, size, self->seg_size) ||
+        fdatasync(self->seg_fd))
         return s_fail(self, "cannot write or sync (disk full or failing?)");
     self->seg_size += size;
     self->seg_records += self->n_entries - self->entries_synced;
@@ -1264,7 +1397,7 @@ int kp_privlog_sync(kp_privlog_t *self)
     memcpy(self->durable_hash, self->last_hash, 32);
     if (self->seg_size >= self->options.segment_max)
         return s_roll(self);
-    return 0;
+    return s_shrink(self, false);
 }
 
 int kp_privlog_index_flush(kp_privlog_t *self)
@@ -1321,7 +1454,7 @@ int kp_privlog_commit(kp_privlog_t *self)
 
 int kp_privlog_tick(kp_privlog_t *self)
 {
-    if (self->failed)
+    if (self->failed || s_shrink(self, false))
         return -1;
     if (!self->key || !self->uncovered ||
         s_now_us() - self->checkpoint_us < (uint64_t)self->options.checkpoint_secs * 1000000u)
@@ -1333,7 +1466,7 @@ int kp_privlog_tick(kp_privlog_t *self)
         uint8_t frame[KP_PRIVLOG_FRAME_HEADER + 256];
         size_t n =
             s_checkpoint_frame(self->key, self->pub, self->durable_seq, self->durable_hash, frame);
-        if (!n || s_write_all(self->seg_fd, frame, n) || fdatasync(self->seg_fd))
+        if (!n || s_pwrite_all(self->seg_fd, frame, n, self->seg_size) || fdatasync(self->seg_fd))
             return s_fail(self, "cannot write a checkpoint");
         self->seg_size += n;
         self->uncovered = 0;
@@ -1370,11 +1503,13 @@ void kp_privlog_destroy(kp_privlog_t **self_p)
         uint8_t frame[KP_PRIVLOG_FRAME_HEADER + 256];
         size_t n =
             s_checkpoint_frame(self->key, self->pub, self->durable_seq, self->durable_hash, frame);
-        if (n && !s_write_all(self->seg_fd, frame, n))
-            fdatasync(self->seg_fd);
+        if (n && !s_pwrite_all(self->seg_fd, frame, n, self->seg_size) && !fdatasync(self->seg_fd))
+            self->seg_size += n;
     }
-    if (self->seg_fd >= 0)
-        close(self->seg_fd);
+    //  Closed segments have no preallocated tail; after a failed sync the
+    //  cut also drops whatever of the failed write reached the file.
+    s_segment_close(self, true);
+    s_shrink(self, true);
     kp_logindex_destroy(&self->index);
     if (self->lock_fd >= 0)
         close(self->lock_fd);
@@ -1646,8 +1781,9 @@ int kp_privlog_scan(const char *dir, int32_t from_day, int32_t to_day, kp_privlo
         while (map.header_ok && off < map.size && !rc) {
             s_frame_t f;
             int p = s_frame_parse(map.data + off, map.size - off, &f);
-            if (p == S_FRAME_SHORT && i == n - 1)
-                break; //  being written, or torn: the writer decides
+            int end = p == S_FRAME_OK ? S_END_DAMAGE : s_end_kind(map.data, map.size, off);
+            if (end == S_END_CLEAN || (end == S_END_TORN && i == n - 1))
+                break; //  the preallocated tail; or being written, or torn
             if (p != S_FRAME_OK) {
                 snprintf(error, KP_PRIVLOG_ERR,
                          "segment %s: damaged record at offset %zu (run 'kpctl log verify')",
@@ -1778,7 +1914,10 @@ static int s_verify_segment(s_verify_t *v, const kp_privlog_segment_t *seg, bool
     while (off < map.size) {
         s_frame_t f;
         int p = s_frame_parse(map.data + off, map.size - off, &f);
-        if (p == S_FRAME_SHORT && last) {
+        int end = p == S_FRAME_OK ? S_END_DAMAGE : s_end_kind(map.data, map.size, off);
+        if (end == S_END_CLEAN)
+            break; //  the zeros of a preallocated segment
+        if (end == S_END_TORN && last) {
             v->res->torn_tail = true;
             break;
         }

@@ -693,6 +693,170 @@ static void test_logger(void **state)
     kp_logger_destroy(&logger);
 }
 
+//  Where the frames of a segment end: the first frame of zeros (the
+//  preallocated tail) or the end of the file.
+static size_t s_data_end(const uint8_t *data, size_t size)
+{
+    size_t off = KP_PRIVLOG_SEGMENT_HEADER;
+    while (off + KP_PRIVLOG_FRAME_HEADER <= size && data[off + 8]) {
+        uint32_t len = (uint32_t)data[off] | (uint32_t)data[off + 1] << 8 |
+                       (uint32_t)data[off + 2] << 16 | (uint32_t)data[off + 3] << 24;
+        off += KP_PRIVLOG_FRAME_HEADER + len;
+    }
+    return off;
+}
+
+//  A child writes n records in groups and dies without closing the log:
+//  its segment keeps the preallocated zeros behind the data.
+static void s_crash_after(const char *dir, const kp_privlog_options_t *opt, unsigned n)
+{
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        char error[KP_PRIVLOG_ERR];
+        kp_privlog_t *log = kp_privlog_open(dir, opt, NULL, error);
+        if (!log)
+            _exit(2);
+        for (unsigned i = 0; i < n; i++) {
+            Kp__LogRecord r;
+            Kp__LogPart part, *parts[1];
+            char id[32];
+            s_record(&r, &part, parts, i, s_now_us(), id);
+            if (kp_privlog_append(log, &r) != i + 1)
+                _exit(3);
+            if ((i + 1) % 10 == 0 && kp_privlog_commit(log))
+                _exit(4);
+        }
+        _exit(kp_privlog_commit(log) ? 5 : 0);
+    }
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+//  Appends one record, closes, verifies: n + 1 records, nothing torn, and
+//  the closed segment is cut to its data.
+static void s_append_and_verify(fixture_t *f, const kp_privlog_options_t *opt, uint64_t n)
+{
+    char error[KP_PRIVLOG_ERR];
+    kp_privlog_t *log = kp_privlog_open(f->log, opt, NULL, error);
+    assert_non_null(log);
+    assert_int_equal(kp_privlog_last_seq(log), n);
+    Kp__LogRecord r;
+    Kp__LogPart part, *parts[1];
+    char id[32];
+    s_record(&r, &part, parts, (unsigned)n, s_now_us(), id);
+    assert_int_equal(kp_privlog_append(log, &r), n + 1);
+    assert_int_equal(kp_privlog_commit(log), 0);
+    kp_privlog_destroy(&log);
+    kp_privlog_verify_t v;
+    assert_int_equal(kp_privlog_verify(f->log, INT32_MIN, INT32_MAX, f->pub, &v, error), 0);
+    assert_int_equal(v.records, n + 1);
+    assert_false(v.torn_tail);
+    char path[600];
+    s_only_segment(f->log, path);
+    size_t size;
+    uint8_t *data = s_slurp(path, &size);
+    assert_int_equal(s_data_end(data, size), size);
+    free(data);
+}
+
+static void test_preallocated_crash(void **state)
+{
+    fixture_t *f = *state;
+    kp_privlog_options_t opt;
+    s_options(&opt, f);
+    opt.checkpoint_every = 40;
+    opt.segment_max = 1 << 20;
+    s_crash_after(f->log, &opt, 95);
+    char path[600];
+    s_only_segment(f->log, path);
+    size_t size;
+    uint8_t *data = s_slurp(path, &size);
+    assert_int_equal(size, opt.segment_max); //  preallocated
+    size_t end = s_data_end(data, size);
+    assert_true(end > KP_PRIVLOG_SEGMENT_HEADER && end < size);
+    //  Readers take the zeros for the end of the log, not for damage.
+    kp_privlog_verify_t v;
+    char error[KP_PRIVLOG_ERR];
+    assert_int_equal(kp_privlog_verify(f->log, INT32_MIN, INT32_MAX, f->pub, &v, error), 0);
+    assert_int_equal(v.records, 95);
+    assert_false(v.torn_tail);
+    assert_true(kp_privlog_index_catch_up(f->log, 64u << 20, error) >= 0);
+    //  Reopen: nothing torn, nothing dropped; append; verify.
+    kp_privlog_recovery_t rec;
+    kp_privlog_t *log = kp_privlog_open(f->log, &opt, &rec, error);
+    assert_non_null(log);
+    assert_false(rec.torn);
+    assert_int_equal(rec.bytes_dropped, 0);
+    kp_privlog_destroy(&log);
+    s_append_and_verify(f, &opt, 95);
+    assert_int_equal(s_indexed(f->log), 96);
+    //  A record zeroed in the middle, with records behind it, is damage.
+    free(data);
+    data = s_slurp(path, &size);
+    size_t offs[8];
+    assert_int_equal(s_frames(data, size, offs, 8), 8);
+    memset(data + offs[3], 0, offs[4] - offs[3]);
+    s_spit(path, data, size);
+    assert_int_equal(kp_privlog_verify(f->log, INT32_MIN, INT32_MAX, f->pub, &v, error), 1);
+    assert_string_equal(v.problem, "changed");
+    assert_int_equal(v.offset, offs[3]);
+    free(data);
+}
+
+static void test_preallocated_torn(void **state)
+{
+    fixture_t *f = *state;
+    kp_privlog_options_t opt;
+    s_options(&opt, f);
+    opt.checkpoint_every = 1000;
+    opt.segment_max = 1 << 20;
+    s_crash_after(f->log, &opt, 30);
+    char path[600];
+    s_only_segment(f->log, path);
+    size_t size;
+    uint8_t *data = s_slurp(path, &size);
+    assert_int_equal(size, opt.segment_max);
+    size_t end = s_data_end(data, size);
+    size_t offs[32];
+    assert_int_equal(s_frames(data, end, offs, 32), 30);
+    size_t frame = end - offs[29];
+    srand(11);
+    for (int round = 0; round < 20; round++) {
+        //  The start of a record written into the zeros, then a crash.
+        size_t cut = 1 + (size_t)rand() % (frame - 1);
+        uint8_t *torn = malloc(size);
+        assert_non_null(torn);
+        memcpy(torn, data, size);
+        memcpy(torn + end, data + offs[29], cut);
+        s_spit(path, torn, size);
+        kp_privlog_verify_t v;
+        char error[KP_PRIVLOG_ERR];
+        assert_int_equal(kp_privlog_verify(f->log, INT32_MIN, INT32_MAX, f->pub, &v, error), 0);
+        assert_true(v.torn_tail);
+        assert_int_equal(v.records, 30);
+        kp_privlog_recovery_t rec;
+        kp_privlog_t *log = kp_privlog_open(f->log, &opt, &rec, error);
+        assert_non_null(log);
+        assert_true(rec.torn);
+        assert_int_equal(rec.offset, end);
+        assert_true(rec.bytes_dropped >= 1 && rec.bytes_dropped <= cut);
+        kp_privlog_destroy(&log);
+        s_append_and_verify(f, &opt, 30);
+        //  A damaged record with an intact one behind it is not a tear.
+        memcpy(torn + end, data + offs[29], frame);
+        torn[offs[28] + KP_PRIVLOG_FRAME_HEADER + 2] ^= 1;
+        s_spit(path, torn, size);
+        assert_null(kp_privlog_open(f->log, &opt, NULL, error));
+        assert_non_null(strstr(error, "not a torn tail"));
+        free(torn);
+        s_spit(path, data, size);
+    }
+    free(data);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -710,6 +874,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_prune_and_export, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_lock, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_logger, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_preallocated_crash, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_preallocated_torn, s_setup, s_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
