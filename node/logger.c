@@ -2,9 +2,9 @@
 #include <czmq.h>
 #include <limits.h>
 #include <errno.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -14,7 +14,6 @@
 #define S_NOTICE_DURABLE 'D'
 #define S_NOTICE_ERROR 'E'
 #define S_MAX_GROUP 65536  //  records per group commit, to bound latency
-#define S_INDEX_NICE 10    //  the indexer yields to the request path
 #define S_INDEX_WAKE_MS 50 //  how often the indexer looks for synced records
 #define S_INDEX_SYNC_MS 10000
 
@@ -145,9 +144,12 @@ static void s_indexer(zsock_t *pipe, void *arg)
 {
     s_follow_t *follow = arg;
     //  The index is a view that can be rebuilt from the segments; answers
-    //  wait for the log, never for it. Under load it yields the CPU to the
-    //  request path and catches up when the load drops.
-    if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), S_INDEX_NICE) != 0)
+    //  wait for the log, never for it. It runs only when a core is idle
+    //  (under nice alone its long batches still cost the request path a
+    //  p99 of milliseconds), and catches up when the load drops; queries
+    //  and restarts catch it up anyway.
+    struct sched_param idle = {0};
+    if (sched_setscheduler((pid_t)syscall(SYS_gettid), SCHED_IDLE, &idle) != 0)
         zsys_debug("privacy log: the indexer keeps its priority (%s)", strerror(errno));
     char path[PATH_MAX + 8], error[KP_PRIVLOG_ERR];
     snprintf(path, sizeof path, "%s/index", follow->dir);
