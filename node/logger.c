@@ -206,9 +206,11 @@ kp_logger_t *kp_logger_new(const char *dir, const kp_privlog_options_t *options,
     writer.index = false;
     args->log = kp_privlog_open(dir, &writer, recovery, error);
     if (args->log && indexed) {
-        //  Bring the index up to date before the node serves, as open did.
-        int64_t caught_up = kp_privlog_index_catch_up(dir, writer.index_map_size, error);
-        self->follow = caught_up < 0 ? NULL : calloc(1, sizeof *self->follow);
+        //  The indexer catches up with what is on disk in the background:
+        //  a restarted node serves at once (the index holds only durable
+        //  records, so a repaired tail never leaves it ahead of the log),
+        //  and queries catch the index up before they read.
+        self->follow = calloc(1, sizeof *self->follow);
         if (self->follow && strlen(dir) < sizeof self->follow->dir) {
             snprintf(self->follow->dir, sizeof self->follow->dir, "%s", dir);
             self->follow->map_size = writer.index_map_size;
@@ -216,13 +218,10 @@ kp_logger_t *kp_logger_new(const char *dir, const kp_privlog_options_t *options,
             self->indexer = zactor_new(s_indexer, self->follow);
         }
         if (!self->indexer) {
-            if (caught_up >= 0)
-                snprintf(error, KP_PRIVLOG_ERR, "cannot start the log indexer");
+            snprintf(error, KP_PRIVLOG_ERR, "cannot start the log indexer");
             kp_privlog_destroy(&args->log);
             free(self->follow);
         }
-        if (recovery && caught_up > 0)
-            recovery->indexed = (uint64_t)caught_up;
         args->follow = self->follow;
     }
     if (!args->log) {

@@ -19,11 +19,15 @@
     up to N" notice; while it syncs, new records queue up for the next
     group. A second thread, the indexer, follows the synced log into the
     LMDB index (reading the records back from the segments, in sorted
-    batches), so a slow index never delays a reply and costs no memory;
-    kp_logger_new brings the index up to date before it returns, and
-    kp_logger_destroy waits until the index has everything. Sequence numbers are given out on the
-   caller's side in the order of kp_logger_log calls, which is also the order in which the actor
-   appends them, so no round trip is needed.
+    batches), so a slow index never delays a reply and costs no memory.
+    It runs only on an idle core and starts by catching up with what is on
+    disk, so a restarted node serves at once; kp_logger_destroy waits until
+    the index has everything. Readers catch the index up before a query
+    (kp_privlog_index_catch_up).
+
+    Sequence numbers are given out on the caller's side in the order of
+    kp_logger_log calls, which is also the order in which the actor
+    appends them, so no round trip is needed.
 
     Threading: kp_logger_new, kp_logger_log, kp_logger_sock, kp_logger_recv,
     kp_logger_durable, kp_logger_error and kp_logger_destroy are called from one
