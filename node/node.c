@@ -49,6 +49,7 @@ struct _kp_node_t {
     kp_outbox_t *outbox;
     s_arena_t *scratch; //  worker frames are decoded here, one at a time
     bool log_failed;
+    bool warming;      //  in the warm-up after start (see s_warming_up)
     zlistx_t *waiting; //  tickets of parts waiting for a busy institution
     int64_t started_ms;
     int64_t next_heartbeat_ms;
@@ -249,6 +250,7 @@ kp_node_t *kp_node_new(const kp_cluster_config_t *cluster, const kp_node_config_
     self->outbox = kp_outbox_new(self->clients, self->logger, self->replay);
     self->waiting = zlistx_new();
     self->started_ms = zclock_mono();
+    self->warming = true;
     return self;
 }
 
@@ -505,6 +507,15 @@ static void s_send_request(kp_node_t *self, kp_call_t *call, size_t index,
     (void)index;
 }
 
+//  Just after a start, workers have not had time to (re)connect: for three
+//  heartbeat intervals (the time in which a worker notices a lost node), a
+//  part whose institution has no live worker waits for one instead of
+//  being answered UNAVAILABLE at once.
+static bool s_warming_up(kp_node_t *self)
+{
+    return zclock_mono() - self->started_ms < 3 * (int64_t)self->cluster.heartbeat_ms;
+}
+
 static void s_dispatch_part(kp_node_t *self, kp_call_t *call, size_t index)
 {
     kp_part_t *part = &call->parts[index];
@@ -515,7 +526,7 @@ static void s_dispatch_part(kp_node_t *self, kp_call_t *call, size_t index)
     }
     bool served;
     kp_registry_worker_t *worker = kp_registry_pick(self->registry, part->kbo, message, &served);
-    if (!served) {
+    if (!served && !s_warming_up(self)) {
         kp_flight_close_part(self->flight, call, index, KP__STATUS__UNAVAILABLE, NULL, 0);
         return;
     }
@@ -526,7 +537,9 @@ static void s_dispatch_part(kp_node_t *self, kp_call_t *call, size_t index)
         zlistx_add_end(self->waiting, (void *)(uintptr_t)ticket);
 }
 
-//  Gives waiting parts of kbo to its workers while they have room.
+//  Gives waiting parts of kbo (of every institution when kbo is NULL) to
+//  their workers while they have room; past the warm-up, a part whose
+//  institution has no live worker is answered UNAVAILABLE.
 static void s_drain_waiting(kp_node_t *self, const char *kbo)
 {
     void *item = zlistx_first(self->waiting);
@@ -540,13 +553,14 @@ static void s_drain_waiting(kp_node_t *self, const char *kbo)
             zlistx_delete(self->waiting, cursor);
             continue;
         }
-        if (strcmp(call->parts[index].kbo, kbo))
+        const char *part_kbo = call->parts[index].kbo;
+        if (kbo && strcmp(part_kbo, kbo))
             continue;
         bool served;
         kp_registry_worker_t *worker =
-            kp_registry_pick(self->registry, kbo, call->request->message, &served);
-        if (served && !worker)
-            continue; //  busy for this message; others may still fit
+            kp_registry_pick(self->registry, part_kbo, call->request->message, &served);
+        if ((served && !worker) || (!served && s_warming_up(self)))
+            continue; //  busy for this message, or its workers may yet come
         zlistx_delete(self->waiting, cursor);
         if (!served)
             kp_flight_close_part(self->flight, call, index, KP__STATUS__UNAVAILABLE, NULL, 0);
@@ -898,6 +912,10 @@ static int s_heartbeat_one(kp_registry_worker_t *worker, void *arg)
 static void s_on_timers(kp_node_t *self, int64_t now_ms)
 {
     s_expire_calls(self, now_ms);
+    if (self->warming && !s_warming_up(self)) {
+        self->warming = false;
+        s_drain_waiting(self, NULL); //  those with no worker by now: UNAVAILABLE
+    }
     if (now_ms < self->next_heartbeat_ms)
         return;
     self->next_heartbeat_ms = now_ms + self->cluster.heartbeat_ms;
@@ -927,6 +945,9 @@ static long s_poll_timeout(kp_node_t *self, int64_t now_ms)
     int64_t next = kp_flight_next_deadline(self->flight);
     if (self->next_heartbeat_ms < next)
         next = self->next_heartbeat_ms;
+    int64_t warm = self->started_ms + 3 * (int64_t)self->cluster.heartbeat_ms;
+    if (self->warming && warm < next)
+        next = warm;
     return next <= now_ms ? 0 : (long)(next - now_ms);
 }
 

@@ -454,6 +454,31 @@ static void test_worker_killed_mid_request(void **state)
     harness_destroy(&harness);
 }
 
+//  Just after a (re)start, workers have not reconnected yet: a request for
+//  an institution without a live worker waits for one during the warm-up
+//  (three heartbeats) instead of being answered UNAVAILABLE at once.
+static void test_warm_up_waits_for_workers(void **state)
+{
+    (void)state;
+    harness_t *harness = harness_new(1, 1000, 5000, 65536);
+    harness_start_node(harness, 0);
+    harness_load(harness, 0, s_directory);
+    zsock_t *client = harness_client(harness, 0);
+    Kp__Request request = s_request("warm-1", "A1", PERSON_ONE);
+    uint8_t buffer[512];
+    size_t size = kp__request__get_packed_size(&request);
+    kp__request__pack(&request, buffer);
+    zframe_t *frame = zframe_new(buffer, size);
+    zframe_send(&frame, client, 0);
+    s_start_worker(harness, 0, PROV_C, 0, "A1", (const char *)NULL);
+    Kp__Response *response = harness_recv(client, 4000);
+    assert_non_null(response);
+    assert_int_equal(response->status, KP__STATUS__OK);
+    kp__response__free_unpacked(response, NULL);
+    zsock_destroy(&client);
+    harness_destroy(&harness);
+}
+
 //  A node stopped with SIGTERM answers what it has in flight and exits 0.
 static void test_clean_shutdown(void **state)
 {
@@ -499,6 +524,7 @@ int main(int argc, char **argv)
     };
     const struct CMUnitTest own[] = {
         cmocka_unit_test(test_worker_killed_mid_request),
+        cmocka_unit_test(test_warm_up_waits_for_workers),
         cmocka_unit_test(test_clean_shutdown),
     };
     int failed = cmocka_run_group_tests_name("node", shared, s_setup, s_teardown);
