@@ -190,7 +190,10 @@ static void s_check(harness_t *harness, s_state_t *state, const char *logdir, co
                  rc < 0 ? error : "", "");
     assert_true(result.ok);
     assert_false(result.key_from_log);
-    assert_true(result.checkpoints > 0);
+    //  A checkpoint is signed every 1000 records (or 10 s, or on a clean
+    //  close, which SIGKILL prevents): a short first cycle may have none.
+    if (state->records >= 1000)
+        assert_true(result.checkpoints > 0);
     assert_int_equal(result.records, state->records);
 
     //  As kpctl log query does: the index follows the log in the
