@@ -52,6 +52,9 @@ void harness_load(harness_t *self, size_t index, const char *jsonl);
 //  Starts argv as a child process; returns its pid.
 pid_t harness_spawn(harness_t *self, char *const argv[]);
 
+//  Sends a request frame on a DEALER without waiting.
+void harness_send(zsock_t *client, const Kp__Request *request);
+
 //  Sends a request frame on a DEALER and waits for a Response.
 Kp__Response *harness_call(zsock_t *client, const Kp__Request *request, int timeout_ms);
 Kp__Response *harness_recv(zsock_t *client, int timeout_ms);

@@ -208,11 +208,7 @@ static void test_node1_shutting_down(void **state)
     s_cluster_t c = s_cluster(1200, 0, 5000);
     zsock_t *raw = harness_client(c.harness, 0);
     Kp__Request slow = s_request("slow-1");
-    uint8_t buffer[512];
-    size_t size = kp__request__get_packed_size(&slow);
-    kp__request__pack(&slow, buffer);
-    zframe_t *frame = zframe_new(buffer, size);
-    zframe_send(&frame, raw, 0);
+    harness_send(raw, &slow);
     usleep(200000); //  slow-1 is on node 1's worker now
     assert_int_equal(kill(c.harness->node[0], SIGTERM), 0);
     usleep(100000);

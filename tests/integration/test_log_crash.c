@@ -95,12 +95,7 @@ static void s_send(zsock_t *client, const char *id, const char *person)
     request.capacity = 1;
     request.has_deadline_ms = true;
     request.deadline_ms = 2000;
-    uint8_t buffer[512];
-    size_t size = kp__request__get_packed_size(&request);
-    assert_true(size <= sizeof buffer);
-    kp__request__pack(&request, buffer);
-    zframe_t *frame = zframe_new(buffer, size);
-    assert_int_equal(zframe_send(&frame, client, 0), 0);
+    harness_send(client, &request);
 }
 
 //  Takes one response if one comes within timeout_ms; 0 if none.

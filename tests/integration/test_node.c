@@ -432,11 +432,7 @@ static void test_worker_killed_mid_request(void **state)
 
     zsock_t *client = harness_client(harness, 0);
     Kp__Request request = s_request("killed-1", "A1", PERSON_ONE);
-    size_t size = kp__request__get_packed_size(&request);
-    uint8_t buffer[512];
-    kp__request__pack(&request, buffer);
-    zframe_t *frame = zframe_new(buffer, size);
-    zframe_send(&frame, client, 0);
+    harness_send(client, &request);
     usleep(300000); //  the request is now on the slow worker
     kill(doomed, SIGKILL);
     Kp__Response *response = harness_recv(client, 5000);
@@ -465,11 +461,7 @@ static void test_warm_up_waits_for_workers(void **state)
     harness_load(harness, 0, s_directory);
     zsock_t *client = harness_client(harness, 0);
     Kp__Request request = s_request("warm-1", "A1", PERSON_ONE);
-    uint8_t buffer[512];
-    size_t size = kp__request__get_packed_size(&request);
-    kp__request__pack(&request, buffer);
-    zframe_t *frame = zframe_new(buffer, size);
-    zframe_send(&frame, client, 0);
+    harness_send(client, &request);
     s_start_worker(harness, 0, PROV_C, 0, "A1", (const char *)NULL);
     Kp__Response *response = harness_recv(client, 4000);
     assert_non_null(response);
@@ -490,11 +482,7 @@ static void test_clean_shutdown(void **state)
     s_wait_workers(harness, 0, 1);
     zsock_t *client = harness_client(harness, 0);
     Kp__Request request = s_request("shutdown-1", "A1", PERSON_ONE);
-    uint8_t buffer[512];
-    size_t size = kp__request__get_packed_size(&request);
-    kp__request__pack(&request, buffer);
-    zframe_t *frame = zframe_new(buffer, size);
-    zframe_send(&frame, client, 0);
+    harness_send(client, &request);
     usleep(100000);
     kill(harness->node[0], SIGTERM);
     Kp__Response *response = harness_recv(client, 3000);
