@@ -480,9 +480,11 @@ static bool s_in_maintenance(kp_node_t *self, const char *kbo, const char *messa
     return window.found;
 }
 
+//  Hands part index of call to worker, under a new ticket.
 static void s_send_request(kp_node_t *self, kp_call_t *call, size_t index,
-                           kp_registry_worker_t *worker, uint64_t ticket)
+                           kp_registry_worker_t *worker)
 {
+    uint64_t ticket = kp_flight_dispatch(self->flight, call, index, worker);
     const Kp__Request *request = call->request;
     Kp__WorkerRequest work = KP__WORKER_REQUEST__INIT;
     work.request_id = call->request_id;
@@ -504,7 +506,6 @@ static void s_send_request(kp_node_t *self, kp_call_t *call, size_t index,
     size_t size;
     const void *identity = kp_registry_worker_identity(worker, &size);
     s_send_worker(self, identity, size, &frame);
-    (void)index;
 }
 
 //  Just after a start, workers have not had time to (re)connect: for three
@@ -530,11 +531,11 @@ static void s_dispatch_part(kp_node_t *self, kp_call_t *call, size_t index)
         kp_flight_close_part(self->flight, call, index, KP__STATUS__UNAVAILABLE, NULL, 0);
         return;
     }
-    uint64_t ticket = kp_flight_dispatch(self->flight, call, index, worker);
     if (worker)
-        s_send_request(self, call, index, worker, ticket);
-    else
-        zlistx_add_end(self->waiting, (void *)(uintptr_t)ticket);
+        s_send_request(self, call, index, worker);
+    else //  a waiting part still gets a ticket: the waiting list names it
+        zlistx_add_end(self->waiting,
+                       (void *)(uintptr_t)kp_flight_dispatch(self->flight, call, index, NULL));
 }
 
 //  Gives waiting parts of kbo (of every institution when kbo is NULL) to
@@ -565,8 +566,7 @@ static void s_drain_waiting(kp_node_t *self, const char *kbo)
         if (!served)
             kp_flight_close_part(self->flight, call, index, KP__STATUS__UNAVAILABLE, NULL, 0);
         else
-            s_send_request(self, call, index, worker,
-                           kp_flight_dispatch(self->flight, call, index, worker));
+            s_send_request(self, call, index, worker);
         if (call->open_parts == 0)
             s_complete(self, call);
     }
