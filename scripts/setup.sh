@@ -5,7 +5,7 @@
 #   Installs only what is missing; uses sudo when not root.
 set -euo pipefail
 
-KP_PACKAGES=(gcc pkg-config meson ninja-build libzmq3-dev libczmq-dev liblmdb-dev
+KP_PACKAGES=(gcc libc6-dev pkg-config meson ninja-build libzmq3-dev libczmq-dev liblmdb-dev
              libprotobuf-c-dev protobuf-c-compiler libssl-dev libcmocka-dev nats-server)
 #   What scripts/lint.sh needs on top.
 KP_LINT_PACKAGES=(clang-format cppcheck)
