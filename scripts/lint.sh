@@ -16,7 +16,13 @@ for tool in clang-format cppcheck; do
 done
 
 #   The C files git knows of, or would add: tracked and untracked-not-ignored.
-mapfile -t sources < <(git ls-files --cached --others --exclude-standard -- '*.c' '*.h' | sort -u)
+#   Without git (a copy of the tree), every .c/.h below the source folders.
+if command -v git >/dev/null 2>&1 && git rev-parse --git-dir >/dev/null 2>&1; then
+    mapfile -t sources < <(git ls-files --cached --others --exclude-standard -- '*.c' '*.h' | sort -u)
+else
+    mapfile -t sources < <(find broker node cli client bench tests proto -name '*.[ch]' \
+        ! -name '*.pb-c.*' | sort -u)
+fi
 
 failed=0
 
