@@ -138,14 +138,21 @@ static void s_expect(const char *id, const char *message, const char *person, Kp
 }
 
 //  ---------------------------------------------------------------------
+//  One running node with the test directory loaded.
+static harness_t *s_node(int heartbeat_ms, int deadline_ms, int max_frame)
+{
+    harness_t *harness = harness_new(1, heartbeat_ms, deadline_ms, max_frame);
+    harness_start_node(harness, 0);
+    harness_load(harness, 0, s_directory);
+    return harness;
+}
+
 //  One node, shared by most tests
 
 static int s_setup(void **state)
 {
     (void)state;
-    s_harness = harness_new(1, 100, 2000, 4096);
-    harness_start_node(s_harness, 0);
-    harness_load(s_harness, 0, s_directory);
+    s_harness = s_node(100, 2000, 4096);
     s_start_worker(s_harness, 0, PROV_C, 0, "A1", "A2", "S1", "M1", (const char *)NULL);
     s_start_worker(s_harness, 0, PROV_A, 0, "A2", "S1", (const char *)NULL);
     s_start_worker(s_harness, 0, PROV_B, 0, "A2", "B1", (const char *)NULL);
@@ -422,9 +429,7 @@ static void test_bad_worker_frames(void **state)
 static void test_worker_killed_mid_request(void **state)
 {
     (void)state;
-    harness_t *harness = harness_new(1, 100, 5000, 65536);
-    harness_start_node(harness, 0);
-    harness_load(harness, 0, s_directory);
+    harness_t *harness = s_node(100, 5000, 65536);
     pid_t doomed = s_start_worker(harness, 0, PROV_C, 3000, "A1", (const char *)NULL);
     s_wait_workers(harness, 0, 1);
     s_start_worker(harness, 0, PROV_C, 0, "A1", (const char *)NULL);
@@ -456,9 +461,7 @@ static void test_worker_killed_mid_request(void **state)
 static void test_warm_up_waits_for_workers(void **state)
 {
     (void)state;
-    harness_t *harness = harness_new(1, 1000, 5000, 65536);
-    harness_start_node(harness, 0);
-    harness_load(harness, 0, s_directory);
+    harness_t *harness = s_node(1000, 5000, 65536);
     zsock_t *client = harness_client(harness, 0);
     Kp__Request request = s_request("warm-1", "A1", PERSON_ONE);
     harness_send(client, &request);
@@ -475,9 +478,7 @@ static void test_warm_up_waits_for_workers(void **state)
 static void test_clean_shutdown(void **state)
 {
     (void)state;
-    harness_t *harness = harness_new(1, 100, 5000, 65536);
-    harness_start_node(harness, 0);
-    harness_load(harness, 0, s_directory);
+    harness_t *harness = s_node(100, 5000, 65536);
     s_start_worker(harness, 0, PROV_C, 500, "A1", (const char *)NULL);
     s_wait_workers(harness, 0, 1);
     zsock_t *client = harness_client(harness, 0);
