@@ -137,7 +137,6 @@ static void s_expect(const char *id, const char *message, const char *person, Kp
     kp__response__free_unpacked(response, NULL);
 }
 
-//  ---------------------------------------------------------------------
 //  One running node with the test directory loaded.
 static harness_t *s_node(int heartbeat_ms, int deadline_ms, int max_frame)
 {
@@ -147,6 +146,7 @@ static harness_t *s_node(int heartbeat_ms, int deadline_ms, int max_frame)
     return harness;
 }
 
+//  ---------------------------------------------------------------------
 //  One node, shared by most tests
 
 static int s_setup(void **state)
