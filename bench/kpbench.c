@@ -1086,6 +1086,9 @@ int main(int argc, char **argv)
 {
     s_options_t o;
     const char *write_dir = NULL;
+    //  The --compare proxy's own process (started by kpbench, not a user).
+    if (argc == 5 && !strcmp(argv[1], "--serve-proxy"))
+        return kp_zproxy_serve(argv[2], argv[3], (unsigned)atoi(argv[4]));
     if (s_parse(argc, argv, &o, &write_dir))
         return 2;
     if (write_dir)
@@ -1164,7 +1167,7 @@ int main(int argc, char **argv)
             fprintf(stderr, "kpbench: cannot make a temporary folder: %s\n", strerror(errno));
             goto done;
         }
-        kp_zproxy_t *proxy = kp_zproxy_new(run.zctx, workers, dir, err, sizeof err);
+        kp_zproxy_t *proxy = kp_zproxy_new(workers, dir, err, sizeof err);
         if (!proxy) {
             fprintf(stderr, "kpbench: --compare: %s\n", err);
             s_remove_dir(dir);

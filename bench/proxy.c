@@ -2,6 +2,7 @@
 #include "proxy.h"
 
 #include <assert.h>
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -18,115 +19,147 @@
 #define S_MAX_WORKERS 32
 
 struct _kp_zproxy_t {
-    void *zctx;
-    void *frontend, *backend;
-    char endpoint[128];
-    char control[64];
-    void *control_sock; //  our end of the pipe that stops the proxy
-    pthread_t proxy_thread;
-    char backend_endpoint[128];
-    bool started; //  proxy_thread runs
+    char endpoint[64];
+    pid_t proxy; //  the proxy process, or 0
     size_t worker_count;
     pid_t workers[S_MAX_WORKERS];
 };
 
-static void *s_proxy_run(void *arg)
+//  ---------------------------------------------------------------------
+//  The proxy process (kpbench --serve-proxy)
+
+//  Waits until `workers` peers have completed their handshake on backend,
+//  so that the run does not start on fewer. 0, or -1 after 10 s.
+static int s_await_workers(void *zctx, void *backend, unsigned workers)
 {
-    kp_zproxy_t *self = arg;
-    void *control = zmq_socket(self->zctx, ZMQ_PAIR);
-    zmq_connect(control, self->control);
-    zmq_proxy_steerable(self->frontend, self->backend, NULL, control);
-    zmq_close(control);
-    return NULL;
+    const char *monitor = "inproc://kpbench-proxy-monitor";
+    if (zmq_socket_monitor(backend, monitor, ZMQ_EVENT_HANDSHAKE_SUCCEEDED))
+        return -1;
+    void *events = zmq_socket(zctx, ZMQ_PAIR);
+    zmq_connect(events, monitor);
+    //  Each handshake is two frames on the monitor: event and endpoint.
+    unsigned connected = 0;
+    for (int waited = 0; connected < workers && waited < 10000; waited += 100) {
+        zmq_pollitem_t item = {events, 0, ZMQ_POLLIN, 0};
+        if (zmq_poll(&item, 1, 100) <= 0)
+            continue;
+        zmq_msg_t msg;
+        zmq_msg_init(&msg);
+        while (zmq_msg_recv(&msg, events, ZMQ_DONTWAIT) >= 0)
+            if (!zmq_msg_more(&msg))
+                connected++;
+        zmq_msg_close(&msg);
+    }
+    zmq_socket_monitor(backend, NULL, 0);
+    zmq_close(events);
+    return connected < workers ? -1 : 0;
 }
 
-//  Starts the echo worker processes (kpctl provider --raw-echo), the
-//  institutions alternating as in --local, and waits until each has
-//  connected to the backend, so that the run does not start on fewer.
-static int s_start_workers(kp_zproxy_t *self, unsigned workers, const char *dir, char *err,
-                           size_t errlen)
+int kp_zproxy_serve(const char *frontend_endpoint, const char *backend_endpoint, unsigned workers)
+{
+    void *zctx = zmq_ctx_new();
+    void *frontend = zmq_socket(zctx, ZMQ_ROUTER);
+    void *backend = zmq_socket(zctx, ZMQ_DEALER);
+    int zero = 0;
+    zmq_setsockopt(frontend, ZMQ_LINGER, &zero, sizeof zero);
+    zmq_setsockopt(backend, ZMQ_LINGER, &zero, sizeof zero);
+    int rc = 1;
+    if (zmq_bind(backend, backend_endpoint))
+        fprintf(stderr, "kpbench proxy: cannot bind %s: %s\n", backend_endpoint,
+                zmq_strerror(zmq_errno()));
+    else if (s_await_workers(zctx, backend, workers))
+        fprintf(stderr, "kpbench proxy: fewer than %u echo workers connected in 10 s\n", workers);
+    //  The frontend opens last: kpbench takes an open port as "ready".
+    else if (zmq_bind(frontend, frontend_endpoint))
+        fprintf(stderr, "kpbench proxy: cannot bind %s: %s\n", frontend_endpoint,
+                zmq_strerror(zmq_errno()));
+    else
+        rc = zmq_proxy(frontend, backend, NULL) == 0 ? 0 : 1;
+    zmq_close(frontend);
+    zmq_close(backend);
+    zmq_ctx_term(zctx);
+    return rc;
+}
+
+//  ---------------------------------------------------------------------
+//  kpbench's side
+
+//  Starts the echo worker processes (kpctl provider --raw-echo) on the
+//  proxy's backend, the institutions alternating as in --local.
+static int s_start_workers(kp_zproxy_t *self, const char *backend, unsigned workers,
+                           const char *dir, char *err, size_t errlen)
 {
     char kpctl[4096];
     if (kp_find_program("kpctl", "KPCTL", kpctl, sizeof kpctl, err, errlen))
         return -1;
-    char monitor[64];
-    snprintf(monitor, sizeof monitor, "inproc://kpbench-proxy-monitor-%p", (void *)self);
-    if (zmq_socket_monitor(self->backend, monitor, ZMQ_EVENT_HANDSHAKE_SUCCEEDED)) {
-        snprintf(err, errlen, "cannot monitor the proxy backend: %s", zmq_strerror(zmq_errno()));
-        return -1;
-    }
-    void *events = zmq_socket(self->zctx, ZMQ_PAIR);
-    zmq_connect(events, monitor);
     static const char *kbos[] = {KP_BENCH_PROVIDER_1, KP_BENCH_PROVIDER_2};
-    int rc = 0;
-    for (unsigned i = 0; i < workers && i < S_MAX_WORKERS && rc == 0; i++) {
+    for (unsigned i = 0; i < workers && i < S_MAX_WORKERS; i++) {
         char log[4200];
         snprintf(log, sizeof log, "%s/raw-echo-%u.log", dir, i);
-        char *argv[] = {kpctl,   "provider",          "--raw-echo", self->backend_endpoint,
+        char *argv[] = {kpctl,   "provider",          "--raw-echo", (char *)backend,
                         "--kbo", (char *)kbos[i % 2], NULL};
         pid_t pid = kp_proc_spawn(argv, log, err, errlen);
         if (pid < 0)
-            rc = -1;
-        else
-            self->workers[self->worker_count++] = pid;
+            return -1;
+        self->workers[self->worker_count++] = pid;
     }
-    //  Each handshake is two frames on the monitor: event and endpoint.
-    size_t connected = 0;
-    for (int waited = 0; rc == 0 && connected < self->worker_count; waited += 100) {
-        zmq_pollitem_t item = {events, 0, ZMQ_POLLIN, 0};
-        if (waited >= 10000) {
-            snprintf(err, errlen, "%zu of %zu echo workers connected to the proxy in 10 s; see %s",
-                     connected, self->worker_count, dir);
-            rc = -1;
-        } else if (zmq_poll(&item, 1, 100) > 0) {
-            zmq_msg_t msg;
-            zmq_msg_init(&msg);
-            while (zmq_msg_recv(&msg, events, ZMQ_DONTWAIT) >= 0)
-                if (!zmq_msg_more(&msg))
-                    connected++;
-            zmq_msg_close(&msg);
-        }
-    }
-    zmq_socket_monitor(self->backend, NULL, 0);
-    zmq_close(events);
-    return rc;
+    return 0;
 }
 
-static int s_bind_any(void *sock, char *endpoint, size_t size)
+//  The proxy runs in a process of its own, as a broker does: with its own
+//  ZeroMQ I/O thread, not sharing kpbench's with the load.
+static int s_start_proxy(kp_zproxy_t *self, const char *backend, unsigned workers, const char *dir,
+                         char *err, size_t errlen)
 {
-    if (zmq_bind(sock, "tcp://127.0.0.1:*") != 0)
+    char program[4096], count[16], log[4200];
+    ssize_t n = readlink("/proc/self/exe", program, sizeof program - 1);
+    if (n <= 0) {
+        snprintf(err, errlen, "cannot find kpbench itself to start the proxy: %s", strerror(errno));
         return -1;
-    return zmq_getsockopt(sock, ZMQ_LAST_ENDPOINT, endpoint, &size);
+    }
+    program[n] = '\0';
+    snprintf(count, sizeof count, "%u", workers);
+    snprintf(log, sizeof log, "%s/zmq-proxy.log", dir);
+    char *argv[] = {program, "--serve-proxy", self->endpoint, (char *)backend, count, NULL};
+    self->proxy = kp_proc_spawn(argv, log, err, errlen);
+    return self->proxy < 0 ? -1 : 0;
 }
 
-kp_zproxy_t *kp_zproxy_new(void *zctx, unsigned workers, const char *dir, char *err, size_t errlen)
+static int s_await_proxy(kp_zproxy_t *self, int port, const char *dir, char *err, size_t errlen)
+{
+    for (int waited = 0; waited < 12000; waited += 20) {
+        int status;
+        if (kp_proc_wait(self->proxy, 0, &status) == 0) {
+            self->proxy = 0;
+            snprintf(err, errlen, "the ZeroMQ proxy stopped (status %d); see %s/zmq-proxy.log",
+                     status, dir);
+            return -1;
+        }
+        if (kp_port_open(port))
+            return 0;
+        usleep(20000);
+    }
+    snprintf(err, errlen, "the ZeroMQ proxy was not ready in 12 s; see %s", dir);
+    return -1;
+}
+
+kp_zproxy_t *kp_zproxy_new(unsigned workers, const char *dir, char *err, size_t errlen)
 {
     kp_zproxy_t *self = calloc(1, sizeof *self);
     assert(self);
-    self->zctx = zctx;
-    self->frontend = zmq_socket(zctx, ZMQ_ROUTER);
-    self->backend = zmq_socket(zctx, ZMQ_DEALER);
-    int zero = 0;
-    zmq_setsockopt(self->frontend, ZMQ_LINGER, &zero, sizeof zero);
-    zmq_setsockopt(self->backend, ZMQ_LINGER, &zero, sizeof zero);
-    if (s_bind_any(self->frontend, self->endpoint, sizeof self->endpoint) ||
-        s_bind_any(self->backend, self->backend_endpoint, sizeof self->backend_endpoint)) {
-        snprintf(err, errlen, "cannot bind the ZeroMQ proxy on loopback: %s",
-                 zmq_strerror(zmq_errno()));
-        zmq_close(self->frontend);
-        zmq_close(self->backend);
+    int front_port = kp_free_port(), back_port = kp_free_port();
+    if (front_port < 0 || back_port < 0 || front_port == back_port) {
+        snprintf(err, errlen, "no free TCP port on loopback for the ZeroMQ proxy");
         free(self);
         return NULL;
     }
-    snprintf(self->control, sizeof self->control, "inproc://kpbench-proxy-%p", (void *)self);
-    self->control_sock = zmq_socket(zctx, ZMQ_PAIR);
-    zmq_bind(self->control_sock, self->control);
-    if (s_start_workers(self, workers, dir, err, errlen)) {
+    char backend[64];
+    snprintf(self->endpoint, sizeof self->endpoint, "tcp://127.0.0.1:%d", front_port);
+    snprintf(backend, sizeof backend, "tcp://127.0.0.1:%d", back_port);
+    if (s_start_proxy(self, backend, workers, dir, err, errlen) ||
+        s_start_workers(self, backend, workers, dir, err, errlen) ||
+        s_await_proxy(self, front_port, dir, err, errlen))
         kp_zproxy_destroy(&self);
-        return NULL;
-    }
-    pthread_create(&self->proxy_thread, NULL, s_proxy_run, self);
-    self->started = true;
     return self;
 }
 
@@ -140,15 +173,10 @@ void kp_zproxy_destroy(kp_zproxy_t **self_p)
     if (!self_p || !*self_p)
         return;
     kp_zproxy_t *self = *self_p;
-    if (self->started) {
-        zmq_send(self->control_sock, "TERMINATE", 9, 0);
-        pthread_join(self->proxy_thread, NULL);
-    }
     for (size_t i = 0; i < self->worker_count; i++)
         kp_proc_stop(self->workers[i], 2000);
-    zmq_close(self->control_sock);
-    zmq_close(self->frontend);
-    zmq_close(self->backend);
+    if (self->proxy > 0)
+        kp_proc_stop(self->proxy, 2000);
     free(self);
     *self_p = NULL;
 }

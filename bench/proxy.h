@@ -1,7 +1,9 @@
 /*  proxy.h - the baselines of --compare, run by kpbench itself.
 
     kp_zproxy: a bare ZeroMQ broker, zmq_proxy between a ROUTER frontend
-    and a DEALER backend on loopback TCP, with echo worker processes
+    and a DEALER backend on loopback TCP, in a process of its own (kpbench
+    --serve-proxy, like a node: its own ZeroMQ I/O thread), with echo
+    worker processes
     (kpctl provider --raw-echo) that do per message what the echo
     provider does behind Kruispunt: decode the Request, build the same
     JSON, encode the Response a client would get. The floor of any
@@ -18,12 +20,16 @@
 #include <stddef.h>
 
 typedef struct _kp_zproxy_t kp_zproxy_t;
-//  zctx: a libzmq context; workers: echo processes (at most 32), logging
-//  into dir. Returns once every worker has connected; NULL with err
-//  filled on failure.
-kp_zproxy_t *kp_zproxy_new(void *zctx, unsigned workers, const char *dir, char *err, size_t errlen);
+//  Starts the proxy process and `workers` echo processes (at most 32),
+//  logging into dir. Returns once every worker has connected; NULL with
+//  err filled on failure.
+kp_zproxy_t *kp_zproxy_new(unsigned workers, const char *dir, char *err, size_t errlen);
 const char *kp_zproxy_endpoint(kp_zproxy_t *self);
 void kp_zproxy_destroy(kp_zproxy_t **self_p);
+
+//  The proxy process itself: binds backend, waits for `workers` echo
+//  workers, binds frontend, then forwards until killed. Exit code.
+int kp_zproxy_serve(const char *frontend, const char *backend, unsigned workers);
 
 #define KP_NATS_SUBJECT "kpbench.echo"
 typedef struct _kp_natsd_t kp_natsd_t;
