@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
 #include <time.h>
 #include <unistd.h>
 #include <zmq.h>
@@ -26,6 +27,7 @@
 #include "histogram.h"
 #include "local.h"
 #include "nats.h"
+#include "proc.h"
 #include "proxy.h"
 #include "report.h"
 #include "schedule.h"
@@ -34,6 +36,9 @@
 #define S_MAX_CLIENTS 1024
 #define S_MAX_ENDPOINTS 16
 #define S_GAP_BIN_MS 10
+#define S_MAX_PIDS 40 //  per role: 8 nodes, or 32 providers / workers
+//  Roles played by child processes; the load generator is kpbench itself.
+#define S_CHILD_ROLES KP_CPU_LOADGEN
 
 typedef enum { S_TARGET_KRUISPUNT, S_TARGET_ZMQ, S_TARGET_NATS } s_target_t;
 
@@ -55,6 +60,15 @@ typedef struct {
     double every_s, after_s;
 } s_chaos_t;
 
+//  The child processes whose CPU time a run reports, per role. A role
+//  without pids is unknown (a remote cluster's nodes, the NATS responder
+//  that is a thread of ours). Position i is one process over the run: a
+//  restarted node keeps its node's position with a new pid (0 while down).
+typedef struct {
+    size_t count[S_CHILD_ROLES];
+    pid_t pid[S_CHILD_ROLES][S_MAX_PIDS];
+} s_pids_t;
+
 //  What all client threads of one run share.
 typedef struct {
     const s_options_t *opts;
@@ -71,6 +85,7 @@ typedef struct {
     size_t gap_bins;
     atomic_uint *ok_bins; //  expected answers per S_GAP_BIN_MS since measure_ns
     uint8_t *payload;
+    s_pids_t pids; //  taken from local by s_run when it has one
 } s_run_t;
 
 typedef struct {
@@ -569,6 +584,121 @@ static double s_longest_gap(s_run_t *run, uint64_t end_ns)
     return best * S_GAP_BIN_MS / 1e3;
 }
 
+//  ---------------------------------------------------------------------
+//  CPU time in the measured window, per role. Children are sampled at
+//  the start of the window, just before a chaos kill (what a killed
+//  process used is what was sampled last), and at its end; a process
+//  started in the window (a restarted node) counts from zero.
+
+typedef struct {
+    pid_t pid;         //  the process sampled at this position, or 0
+    uint64_t started;  //  its start time, which tells it from a pid reuse
+    double base, last; //  its CPU time at the window start (or 0) and lately
+    double earlier;    //  in the window, by processes before it here
+    bool valid;        //  pid sampled at least once
+} s_watched_t;
+
+typedef enum { S_CPU_BEFORE, S_CPU_DURING, S_CPU_AFTER } s_cpu_state_t;
+
+typedef struct {
+    s_cpu_state_t state;
+    s_watched_t watched[S_CHILD_ROLES][S_MAX_PIDS];
+    double self_start, self_end;
+} s_cpu_t;
+
+static void s_local_pids(s_pids_t *pids, kp_local_t *local)
+{
+    size_t nodes = kp_local_node_count(local), providers = kp_local_provider_count(local);
+    pids->count[KP_CPU_BROKER] = nodes < S_MAX_PIDS ? nodes : S_MAX_PIDS;
+    for (size_t i = 0; i < pids->count[KP_CPU_BROKER]; i++)
+        pids->pid[KP_CPU_BROKER][i] = kp_local_node_pid(local, i);
+    pids->count[KP_CPU_WORKERS] = providers < S_MAX_PIDS ? providers : S_MAX_PIDS;
+    for (size_t i = 0; i < pids->count[KP_CPU_WORKERS]; i++)
+        pids->pid[KP_CPU_WORKERS][i] = kp_local_provider_pid(local, i);
+}
+
+static void s_cpu_sample_one(s_watched_t *w, pid_t pid, bool at_start)
+{
+    double cpu;
+    uint64_t started;
+    if (pid != w->pid) {
+        //  Another process at this position: keep what the last one used.
+        double earlier = w->earlier + (w->valid ? w->last - w->base : 0);
+        *w = (s_watched_t){.pid = pid, .earlier = earlier};
+        if (kp_proc_cpu(pid, &cpu, &started) == 0) {
+            w->started = started;
+            w->base = at_start ? cpu : 0;
+            w->last = cpu;
+            w->valid = true;
+        }
+        return;
+    }
+    if (w->valid && kp_proc_cpu(pid, &cpu, &started) == 0 && started == w->started &&
+        cpu >= w->last)
+        w->last = cpu;
+}
+
+static void s_cpu_sample(s_cpu_t *self, s_run_t *run, kp_local_t *local)
+{
+    if (local)
+        s_local_pids(&run->pids, local);
+    for (int role = 0; role < S_CHILD_ROLES; role++)
+        for (size_t i = 0; i < run->pids.count[role]; i++)
+            s_cpu_sample_one(&self->watched[role][i], run->pids.pid[role][i],
+                             self->state == S_CPU_BEFORE);
+}
+
+static void s_cpu_begin(s_cpu_t *self, s_run_t *run, kp_local_t *local)
+{
+    s_cpu_sample(self, run, local);
+    self->self_start = kp_proc_self_cpu();
+    self->state = S_CPU_DURING;
+}
+
+static void s_cpu_end(s_cpu_t *self, s_run_t *run, kp_local_t *local)
+{
+    s_cpu_sample(self, run, local);
+    self->self_end = kp_proc_self_cpu();
+    self->state = S_CPU_AFTER;
+}
+
+//  Called by the monitoring loop: begins or ends the window on time.
+static void s_cpu_tick(s_cpu_t *self, s_run_t *run, kp_local_t *local, uint64_t now)
+{
+    if (self->state == S_CPU_BEFORE && now >= run->measure_ns)
+        s_cpu_begin(self, run, local);
+    if (self->state == S_CPU_DURING && run->end_ns && now >= run->end_ns)
+        s_cpu_end(self, run, local);
+}
+
+//  How long the monitoring loop may sleep: max_ns, or less to open or
+//  close the window on time.
+static uint64_t s_cpu_nap(const s_cpu_t *self, const s_run_t *run, uint64_t now, uint64_t max_ns)
+{
+    uint64_t due = self->state == S_CPU_BEFORE   ? run->measure_ns
+                   : self->state == S_CPU_DURING ? run->end_ns
+                                                 : 0;
+    return due > now && due - now < max_ns ? due - now : max_ns;
+}
+
+static void s_cpu_result(const s_cpu_t *self, const s_run_t *run, kp_bench_result_t *result)
+{
+    result->cores = sysconf(_SC_NPROCESSORS_ONLN);
+    if (self->state != S_CPU_AFTER)
+        return; //  the window never ended: unknown
+    for (int role = 0; role < S_CHILD_ROLES; role++) {
+        if (!run->pids.count[role])
+            continue;
+        double total = 0;
+        for (size_t i = 0; i < run->pids.count[role]; i++) {
+            const s_watched_t *w = &self->watched[role][i];
+            total += w->earlier + (w->valid ? w->last - w->base : 0);
+        }
+        result->cpu_s[role] = total;
+    }
+    result->cpu_s[KP_CPU_LOADGEN] = self->self_end - self->self_start;
+}
+
 static kp_bench_result_t *s_run(const s_options_t *o, s_run_t *run, kp_local_t *local,
                                 const s_chaos_t *chaos, char *err, size_t errlen)
 {
@@ -624,12 +754,18 @@ static kp_bench_result_t *s_run(const s_options_t *o, s_run_t *run, kp_local_t *
     uint64_t restart_at = 0;
     int chaos_node = chaos && local ? kp_local_node_index(local, chaos->node) : -1;
     bool silent = false;
+    s_cpu_t cpu = {.state = S_CPU_BEFORE};
+    s_cpu_tick(&cpu, run, local, s_now()); //  without warm-up, it opens now
     while (atomic_load(&run->finished) < o->clients) {
-        nanosleep(&(struct timespec){0, 20000000}, NULL);
+        uint64_t nap = s_cpu_nap(&cpu, run, s_now(), 20000000ULL);
+        nanosleep(&(struct timespec){0, (long)nap}, NULL);
         uint64_t now = s_now();
+        s_cpu_tick(&cpu, run, local, now);
         if (chaos_node >= 0 && next_kill && now >= next_kill && !restart_at &&
             (run->end_ns == 0 || now < run->end_ns)) {
             fprintf(stderr, "%skpbench: chaos: killing %s\n", tty ? "\n" : "", chaos->node);
+            if (cpu.state == S_CPU_DURING)
+                s_cpu_sample(&cpu, run, local); //  the last word of the node
             kp_local_kill_node(local, (size_t)chaos_node);
             restart_at = now + (uint64_t)(chaos->after_s * 1e9);
             next_kill += (uint64_t)(chaos->every_s * 1e9);
@@ -661,6 +797,8 @@ static kp_bench_result_t *s_run(const s_options_t *o, s_run_t *run, kp_local_t *
         }
     }
     uint64_t finished_ns = s_now();
+    if (cpu.state == S_CPU_DURING)
+        s_cpu_end(&cpu, run, local); //  by --count: the run's end ends the window
     if (silent)
         failed = 1;
     if (!o->quiet && tty)
@@ -679,6 +817,7 @@ static kp_bench_result_t *s_run(const s_options_t *o, s_run_t *run, kp_local_t *
     total->elapsed_s = window_end > run->measure_ns ? (window_end - run->measure_ns) / 1e9 : 0;
     total->chaos = chaos != NULL;
     total->longest_gap_s = s_longest_gap(run, window_end);
+    s_cpu_result(&cpu, run, total);
 done:;
     int surprised = 0;
     for (unsigned i = 0; i < o->clients; i++) {
@@ -1045,7 +1184,8 @@ static void s_print_workers(FILE *out, const s_options_t *o, unsigned workers)
     fprintf(out,
             "workers: kruispunt%s: %s; zmq-proxy: %u kpctl provider --raw-echo processes "
             "(decode Request, the same echo JSON, encode Response); nats: 1 thread in kpbench "
-            "sending each message back as it came (no decode/encode)\n",
+            "sending each message back as it came (no decode/encode; its CPU counts in the "
+            "load generator's, workers \"-\")\n",
             o->log_compare ? "/kp-unlogged" : "", kp, workers);
     fprintf(out,
             "processes: kpbench with %u client threads%s; %ld cores online; each column ran "
@@ -1053,6 +1193,16 @@ static void s_print_workers(FILE *out, const s_options_t *o, unsigned workers)
             o->clients,
             o->local ? ", 1 kpnode per node, the workers above, nats-server" : ", nats-server",
             sysconf(_SC_NPROCESSORS_ONLN));
+}
+
+static void s_zproxy_pids(s_pids_t *pids, kp_zproxy_t *proxy)
+{
+    size_t workers = kp_zproxy_worker_count(proxy);
+    pids->count[KP_CPU_BROKER] = 1;
+    pids->pid[KP_CPU_BROKER][0] = kp_zproxy_pid(proxy);
+    pids->count[KP_CPU_WORKERS] = workers < S_MAX_PIDS ? workers : S_MAX_PIDS;
+    for (size_t i = 0; i < pids->count[KP_CPU_WORKERS]; i++)
+        pids->pid[KP_CPU_WORKERS][i] = kp_zproxy_worker_pid(proxy, i);
 }
 
 //  --log-compare: the same load against a fresh local cluster (same
@@ -1177,6 +1327,7 @@ int main(int argc, char **argv)
         zrun.target = S_TARGET_ZMQ;
         zrun.name = "zmq-proxy";
         zrun.endpoint_count = 1;
+        s_zproxy_pids(&zrun.pids, proxy);
         snprintf(zrun.endpoints[0], sizeof zrun.endpoints[0], "%s", kp_zproxy_endpoint(proxy));
         runs[nruns] = s_run(&o, &zrun, NULL, NULL, err, sizeof err);
         kp_zproxy_destroy(&proxy);
@@ -1196,6 +1347,9 @@ int main(int argc, char **argv)
         nrun.target = S_TARGET_NATS;
         nrun.name = "nats";
         nrun.nats_port = kp_natsd_port(natsd);
+        //  Its responder is a thread of ours: the load generator's CPU.
+        nrun.pids = (s_pids_t){.count[KP_CPU_BROKER] = 1};
+        nrun.pids.pid[KP_CPU_BROKER][0] = kp_natsd_pid(natsd);
         runs[nruns] = s_run(&o, &nrun, NULL, NULL, err, sizeof err);
         kp_natsd_destroy(&natsd);
         s_remove_dir(dir);

@@ -306,3 +306,18 @@ int kp_local_node_index(kp_local_t *self, const char *name)
             return (int)i;
     return -1;
 }
+
+pid_t kp_local_node_pid(kp_local_t *self, size_t index)
+{
+    return index < self->node_count && self->nodes[index].pid > 0 ? self->nodes[index].pid : 0;
+}
+
+size_t kp_local_provider_count(kp_local_t *self)
+{
+    return self->provider_count;
+}
+
+pid_t kp_local_provider_pid(kp_local_t *self, size_t index)
+{
+    return index < self->provider_count ? self->providers[index] : 0;
+}

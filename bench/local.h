@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 typedef struct _kp_local_t kp_local_t;
 
@@ -34,6 +35,12 @@ const char *kp_local_node_name(kp_local_t *self, size_t index);
 const char *kp_local_client_endpoint(kp_local_t *self, size_t index);
 //  Index of node name, or -1.
 int kp_local_node_index(kp_local_t *self, const char *name);
+
+//  Processes, for kpbench's CPU accounting: a node's kpnode (0 while it
+//  is down), and the echo providers of all nodes.
+pid_t kp_local_node_pid(kp_local_t *self, size_t index);
+size_t kp_local_provider_count(kp_local_t *self);
+pid_t kp_local_provider_pid(kp_local_t *self, size_t index);
 
 //  Chaos: SIGKILL a node, and start it again. 0, or -1 with err filled.
 int kp_local_kill_node(kp_local_t *self, size_t index);

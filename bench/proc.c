@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -87,6 +88,43 @@ void kp_proc_kill(pid_t pid)
         return;
     kill(pid, SIGKILL);
     kp_proc_wait(pid, 5000, NULL);
+}
+
+int kp_proc_cpu(pid_t pid, double *cpu_s, uint64_t *started)
+{
+    if (pid <= 0)
+        return -1;
+    char path[64], line[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    bool read = fgets(line, sizeof line, f) != NULL;
+    fclose(f);
+    //  Field 2, the command name, may hold spaces and parentheses: the
+    //  fields we want are counted from the last ')'.
+    char *at = read ? strrchr(line, ')') : NULL;
+    if (!at)
+        return -1;
+    unsigned long long utime = 0, stime = 0, start = 0;
+    //  Fields 3 to 22: state, then 10 we skip, utime, stime, 6 more, start.
+    if (sscanf(at + 1,
+               " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %*d %*d %*d %*d %*d %*d "
+               "%llu",
+               &utime, &stime, &start) != 3)
+        return -1;
+    long tick = sysconf(_SC_CLK_TCK);
+    *cpu_s = (double)(utime + stime) / (tick > 0 ? tick : 100);
+    *started = start;
+    return 0;
+}
+
+double kp_proc_self_cpu(void)
+{
+    struct rusage u;
+    if (getrusage(RUSAGE_SELF, &u) != 0)
+        return 0;
+    return u.ru_utime.tv_sec + u.ru_stime.tv_sec + (u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
 }
 
 int kp_free_port(void)

@@ -8,6 +8,7 @@
 #define KP_PROC_H_INCLUDED
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 //  Starts argv[0] (a path, or a name looked up in PATH) with stdout and
@@ -23,6 +24,15 @@ void kp_proc_stop(pid_t pid, int grace_ms);
 
 //  SIGKILL and reap, at once (chaos).
 void kp_proc_kill(pid_t pid);
+
+//  CPU time (user + system, all threads) process pid has used so far, in
+//  seconds, from /proc/PID/stat, and when it started (clock ticks after
+//  boot): a different start time means the pid now names another process.
+//  0, or -1 if there is no such process (any more).
+int kp_proc_cpu(pid_t pid, double *cpu_s, uint64_t *started);
+
+//  CPU time (user + system, all threads) kpbench itself has used so far.
+double kp_proc_self_cpu(void);
 
 //  A TCP port on 127.0.0.1 that was free a moment ago; -1 on error.
 int kp_free_port(void);

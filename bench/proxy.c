@@ -168,6 +168,21 @@ const char *kp_zproxy_endpoint(kp_zproxy_t *self)
     return self->endpoint;
 }
 
+pid_t kp_zproxy_pid(kp_zproxy_t *self)
+{
+    return self->proxy > 0 ? self->proxy : 0;
+}
+
+size_t kp_zproxy_worker_count(kp_zproxy_t *self)
+{
+    return self->worker_count;
+}
+
+pid_t kp_zproxy_worker_pid(kp_zproxy_t *self, size_t index)
+{
+    return index < self->worker_count ? self->workers[index] : 0;
+}
+
 void kp_zproxy_destroy(kp_zproxy_t **self_p)
 {
     if (!self_p || !*self_p)
@@ -258,6 +273,11 @@ kp_natsd_t *kp_natsd_new(const char *dir, char *err, size_t errlen)
 int kp_natsd_port(kp_natsd_t *self)
 {
     return self->port;
+}
+
+pid_t kp_natsd_pid(kp_natsd_t *self)
+{
+    return self->pid > 0 ? self->pid : 0;
 }
 
 void kp_natsd_destroy(kp_natsd_t **self_p)

@@ -18,6 +18,7 @@
 #define KP_PROXY_H_INCLUDED
 
 #include <stddef.h>
+#include <sys/types.h>
 
 typedef struct _kp_zproxy_t kp_zproxy_t;
 //  Starts the proxy process and `workers` echo processes (at most 32),
@@ -25,6 +26,10 @@ typedef struct _kp_zproxy_t kp_zproxy_t;
 //  err filled on failure.
 kp_zproxy_t *kp_zproxy_new(unsigned workers, const char *dir, char *err, size_t errlen);
 const char *kp_zproxy_endpoint(kp_zproxy_t *self);
+//  Processes, for kpbench's CPU accounting: the proxy, its echo workers.
+pid_t kp_zproxy_pid(kp_zproxy_t *self);
+size_t kp_zproxy_worker_count(kp_zproxy_t *self);
+pid_t kp_zproxy_worker_pid(kp_zproxy_t *self, size_t index);
 void kp_zproxy_destroy(kp_zproxy_t **self_p);
 
 //  The proxy process itself: binds backend, waits for `workers` echo
@@ -36,6 +41,8 @@ typedef struct _kp_natsd_t kp_natsd_t;
 //  Starts nats-server (env NATS_SERVER or PATH) logging into dir.
 kp_natsd_t *kp_natsd_new(const char *dir, char *err, size_t errlen);
 int kp_natsd_port(kp_natsd_t *self);
+//  The nats-server process (the responder is a thread of kpbench).
+pid_t kp_natsd_pid(kp_natsd_t *self);
 void kp_natsd_destroy(kp_natsd_t **self_p);
 
 #endif

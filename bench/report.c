@@ -21,6 +21,8 @@ kp_bench_result_t *kp_bench_result_new(const char *target)
     snprintf(self->target, sizeof self->target, "%s", target);
     for (int k = 0; k < KP_KIND_COUNT; k++)
         self->latency[k] = kp_histogram_new();
+    for (int r = 0; r < KP_CPU_ROLES; r++)
+        self->cpu_s[r] = -1;
     return self;
 }
 
@@ -83,6 +85,35 @@ double kp_bench_result_throughput(const kp_bench_result_t *self)
     return self->elapsed_s > 0 ? kp_bench_result_answered(self) / self->elapsed_s : 0;
 }
 
+double kp_bench_result_cpu_us(const kp_bench_result_t *self, kp_cpu_role_t role)
+{
+    uint64_t answered = kp_bench_result_answered(self);
+    if (self->cpu_s[role] < 0 || answered == 0)
+        return -1;
+    return self->cpu_s[role] * 1e6 / answered;
+}
+
+static const char *s_cpu_names[KP_CPU_ROLES] = {"broker", "workers", "load generator"};
+static const char *s_cpu_keys[KP_CPU_ROLES] = {"broker", "workers", "load_generator"};
+static const char *s_cpu_rows[KP_CPU_ROLES] = {"cpu/req broker", "cpu/req workers",
+                                               "cpu/req loadgen"};
+
+//  Share of the machine's CPU the sampled processes used in the window;
+//  negative if nothing was sampled.
+static double s_cpu_busy(const kp_bench_result_t *self)
+{
+    double total = 0;
+    bool any = false;
+    for (int r = 0; r < KP_CPU_ROLES; r++)
+        if (self->cpu_s[r] >= 0) {
+            total += self->cpu_s[r];
+            any = true;
+        }
+    if (!any || self->elapsed_s <= 0 || self->cores <= 0)
+        return -1;
+    return total / (self->elapsed_s * (double)self->cores);
+}
+
 //  All kinds in one histogram; the caller destroys it.
 static kp_histogram_t *s_all(const kp_bench_result_t *self)
 {
@@ -143,6 +174,23 @@ static void s_row(FILE *out, const char *name, const kp_histogram_t *h, uint64_t
             (unsigned long long)unexpected, (unsigned long long)lost);
 }
 
+static void s_cpu_line(FILE *out, const kp_bench_result_t *r)
+{
+    fprintf(out, "  cpu per request:");
+    for (int role = 0; role < KP_CPU_ROLES; role++) {
+        double us = kp_bench_result_cpu_us(r, (kp_cpu_role_t)role);
+        fprintf(out, "%s %s ", role ? "," : "", s_cpu_names[role]);
+        if (us < 0)
+            fprintf(out, "-");
+        else
+            fprintf(out, "%.1fus", us);
+    }
+    double busy = s_cpu_busy(r);
+    if (busy >= 0)
+        fprintf(out, " (of %ld cores: %.0f%% busy)", r->cores, busy * 100);
+    fprintf(out, "\n");
+}
+
 static void s_table_one(FILE *out, const kp_bench_config_t *config, const kp_bench_result_t *r)
 {
     fprintf(out, "\n%s: %llu answered in %.2f s = %.1f requests/s (%s loop, %u clients", r->target,
@@ -184,6 +232,7 @@ static void s_table_one(FILE *out, const kp_bench_config_t *config, const kp_ben
             "integrated <=4s %.3f%% (need 99%%): %s\n",
             sl.online_1s * 100, sl.online_2s * 100, sl.integrated_4s * 100,
             sl.pass ? "PASS" : "FAIL");
+    s_cpu_line(out, r);
     if (r->chaos) {
         uint64_t sent = kp_bench_result_sent(r);
         fprintf(out,
@@ -199,20 +248,32 @@ static void s_table_one(FILE *out, const kp_bench_config_t *config, const kp_ben
     }
 }
 
-static void s_compare_row(FILE *out, const char *name, kp_bench_result_t **runs, size_t count,
-                          double *values, bool latency)
+typedef enum { S_RATE, S_LATENCY, S_CPU } s_unit_t;
+
+//  One row of the comparison; a CPU value below 0 is unknown: "-".
+static void s_compare_row(FILE *out, const char *name, size_t count, const double *values,
+                          s_unit_t unit)
 {
     char b[32];
-    fprintf(out, "  %-14s", name);
+    fprintf(out, "  %-16s", name);
     for (size_t i = 0; i < count; i++) {
-        if (latency)
+        bool known = unit != S_CPU || values[i] >= 0;
+        if (!known)
+            fprintf(out, " %12s", "-");
+        else if (unit == S_LATENCY)
             fprintf(out, " %12s", s_us((uint64_t)values[i], b));
-        else
+        else if (unit == S_CPU) {
+            snprintf(b, sizeof b, "%.1fus", values[i]);
+            fprintf(out, " %12s", b);
+        } else
             fprintf(out, " %12.1f", values[i]);
-        if (i > 0)
-            fprintf(out, " %8.2fx", values[i] > 0 ? values[0] / values[i] : 0.0);
+        if (i == 0)
+            continue;
+        if (known && values[0] >= 0 && values[i] > 0)
+            fprintf(out, " %8.2fx", values[0] / values[i]);
+        else
+            fprintf(out, " %9s", unit == S_CPU ? "-" : "0.00x");
     }
-    (void)runs;
     fprintf(out, "\n");
 }
 
@@ -223,7 +284,7 @@ void kp_report_table(FILE *out, const kp_bench_config_t *config, kp_bench_result
         s_table_one(out, config, runs[i]);
     if (count < 2)
         return;
-    fprintf(out, "\ncomparison (ratio = %s / other; same payload and concurrency):\n  %-14s",
+    fprintf(out, "\ncomparison (ratio = %s / other; same payload and concurrency):\n  %-16s",
             runs[0]->target, "");
     for (size_t i = 0; i < count; i++)
         fprintf(out, i ? " %12s %9s" : " %12s", runs[i]->target, "ratio");
@@ -232,7 +293,7 @@ void kp_report_table(FILE *out, const kp_bench_config_t *config, kp_bench_result
     assert(count <= 8);
     for (size_t i = 0; i < count; i++)
         v[i] = kp_bench_result_throughput(runs[i]);
-    s_compare_row(out, "requests/s", runs, count, v, false);
+    s_compare_row(out, "requests/s", count, v, S_RATE);
     static const double levels[] = {50, 90, 99, 99.9, 100};
     static const char *names[] = {"p50", "p90", "p99", "p99.9", "max"};
     for (size_t l = 0; l < 5; l++) {
@@ -241,7 +302,12 @@ void kp_report_table(FILE *out, const kp_bench_config_t *config, kp_bench_result
             v[i] = (double)kp_histogram_percentile(all, levels[l]);
             kp_histogram_destroy(&all);
         }
-        s_compare_row(out, names[l], runs, count, v, true);
+        s_compare_row(out, names[l], count, v, S_LATENCY);
+    }
+    for (int role = 0; role < KP_CPU_ROLES; role++) {
+        for (size_t i = 0; i < count; i++)
+            v[i] = kp_bench_result_cpu_us(runs[i], (kp_cpu_role_t)role);
+        s_compare_row(out, s_cpu_rows[role], count, v, S_CPU);
     }
 }
 
@@ -265,6 +331,30 @@ static void s_json_statuses(kp_json_t *j, const uint64_t *status)
         if (status[s])
             kp_json_kv_uint(j, kp_status_name((Kp__Status)s), status[s]);
     kp_json_object_close(j);
+}
+
+//  CPU per request by role, null where unknown, and how busy the machine
+//  was (a fraction of all online cores).
+static void s_json_cpu(kp_json_t *j, const kp_bench_result_t *r)
+{
+    kp_json_key(j, "cpu_us_per_request");
+    kp_json_object_open(j);
+    for (int role = 0; role < KP_CPU_ROLES; role++) {
+        double us = kp_bench_result_cpu_us(r, (kp_cpu_role_t)role);
+        kp_json_key(j, s_cpu_keys[role]);
+        if (us < 0)
+            kp_json_null(j);
+        else
+            kp_json_double(j, us);
+    }
+    kp_json_object_close(j);
+    double busy = s_cpu_busy(r);
+    kp_json_key(j, "cpu_busy");
+    if (busy < 0)
+        kp_json_null(j);
+    else
+        kp_json_double(j, busy);
+    kp_json_kv_int(j, "cores", r->cores);
 }
 
 static void s_json_run(kp_json_t *j, const kp_bench_result_t *r)
@@ -327,6 +417,7 @@ static void s_json_run(kp_json_t *j, const kp_bench_result_t *r)
     kp_json_kv_uint(j, "integrated", sl.integrated);
     kp_json_kv_string(j, "verdict", sl.pass ? "PASS" : "FAIL");
     kp_json_object_close(j);
+    s_json_cpu(j, r);
     if (r->chaos) {
         uint64_t sent = kp_bench_result_sent(r);
         kp_json_key(j, "availability");

@@ -28,6 +28,14 @@ typedef struct {
     const char *cluster; //  "local" or the cluster file
 } kp_bench_config_t;
 
+//  Who spends the CPU of a run.
+typedef enum {
+    KP_CPU_BROKER,  //  kpnode processes, the proxy process, nats-server
+    KP_CPU_WORKERS, //  echo provider / worker processes
+    KP_CPU_LOADGEN, //  kpbench itself (with the NATS responder thread)
+    KP_CPU_ROLES
+} kp_cpu_role_t;
+
 typedef struct {
     char target[32];  //  "kruispunt", "zmq-proxy", "nats"
     double elapsed_s; //  length of the measured window
@@ -44,6 +52,11 @@ typedef struct {
     bool chaos;
     uint64_t ok_within_1s; //  answered as expected within 1 s
     double longest_gap_s;  //  longest time without an expected answer
+    //  CPU seconds (user + system, all threads) used in the measured
+    //  window, per role; negative when unknown (a remote cluster, no such
+    //  processes). cores: online, to say how busy the machine was.
+    double cpu_s[KP_CPU_ROLES];
+    long cores;
 } kp_bench_result_t;
 
 kp_bench_result_t *kp_bench_result_new(const char *target);
@@ -57,6 +70,8 @@ uint64_t kp_bench_result_answered(const kp_bench_result_t *self);
 uint64_t kp_bench_result_lost(const kp_bench_result_t *self);
 uint64_t kp_bench_result_unexpected(const kp_bench_result_t *self);
 double kp_bench_result_throughput(const kp_bench_result_t *self);
+//  CPU microseconds per answered request of a role; negative if unknown.
+double kp_bench_result_cpu_us(const kp_bench_result_t *self, kp_cpu_role_t role);
 
 //  The service-level verdict: true when all three levels are met.
 typedef struct {

@@ -139,6 +139,12 @@ static void test_local_run(void **state)
     assert_int_equal(kind_answered, answered);
     assert_int_equal(kind_count, 8); //  the default mix has every kind
     assert_non_null(strstr(text, "\"verdict\":"));
+
+    //  CPU per request by role: a local node's is sampled, and not free.
+    const char *cpu_key = "\"cpu_us_per_request\":{\"broker\":";
+    const char *cpu = strstr(run, cpu_key);
+    assert_non_null(cpu);
+    assert_true(strtod(cpu + strlen(cpu_key), NULL) > 0);
     free(text);
 
     char *plot = s_slurp(svg);
