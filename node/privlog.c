@@ -869,6 +869,7 @@ struct _kp_privlog_t {
     kp_privlog_segment_t seg;
     uint64_t seg_size;     //  its data
     bool seg_allocated;    //  preallocation tried (the file may be longer)
+    uint64_t seg_zeroed;   //  bytes of it written, with data or zeros
     int closing_fd;        //  a closed segment still to be shrunk, or -1
     uint64_t closing_size; //  its data
     uint64_t seg_records;
@@ -1238,6 +1239,32 @@ static void s_preallocate(kp_privlog_t *self)
         errno = 0;
 }
 
+//  Writes zeros ahead of the appends, a chunk at a time, so that each
+//  group lands on blocks already written: over preallocated blocks never
+//  written, fdatasync must also record them as written (ext4 converts the
+//  extent: one more metadata write, and under a hypervisor one more exit,
+//  on every sync). Best effort: a failure here shows in the append.
+#define S_ZERO_CHUNK (256u * 1024)
+static void s_zero_ahead(kp_privlog_t *self, uint64_t upto)
+{
+    static const uint8_t zeros[64 * 1024];
+    //  Never behind the data: checkpoints are written past it too.
+    if (self->seg_zeroed < self->seg_size)
+        self->seg_zeroed = self->seg_size;
+    if (upto + S_ZERO_CHUNK / 2 <= self->seg_zeroed ||
+        self->seg_zeroed >= self->options.segment_max)
+        return;
+    uint64_t end = (upto > self->seg_zeroed ? upto : self->seg_zeroed) + S_ZERO_CHUNK;
+    if (end > self->options.segment_max)
+        end = self->options.segment_max;
+    while (self->seg_zeroed < end) {
+        uint64_t n = end - self->seg_zeroed < sizeof zeros ? end - self->seg_zeroed : sizeof zeros;
+        if (s_pwrite_all(self->seg_fd, zeros, n, self->seg_zeroed))
+            return;
+        self->seg_zeroed += n;
+    }
+}
+
 //  Shrinks a closed segment to its data, so that closed segments have no
 //  preallocated tail. Not while a reader has it mapped (SIGBUS): then it
 //  is kept and tried again later (wait: destroy). 0, or -1 on failure.
@@ -1288,6 +1315,7 @@ static int s_segment_create(kp_privlog_t *self, int32_t day)
     if (self->seg_fd < 0)
         return s_fail(self, "cannot create a segment");
     self->seg_size = KP_PRIVLOG_SEGMENT_HEADER;
+    self->seg_zeroed = self->seg_size;
     self->seg_records = 0;
     self->seg_allocated = false;
     if (s_pwrite_all(self->seg_fd, header, sizeof header, 0))
@@ -1383,8 +1411,11 @@ int kp_privlog_sync(kp_privlog_t *self)
     }
     bool ends_with_checkpoint = self->uncovered == 0;
     size_t size = self->len - self->synced;
-    if (!self->seg_allocated)
+    if (!self->seg_allocated) {
         s_preallocate(self); //  a segment reopened after a restart
+        self->seg_zeroed = self->seg_size;
+    }
+    s_zero_ahead(self, self->seg_size + size);
     if (s_pwrite_all(self->seg_fd, self->buf + self->synced, size, self->seg_size) ||
         fdatasync(self->seg_fd))
         return s_fail(self, "cannot write or sync (disk full or failing?)");
