@@ -3,6 +3,7 @@
 #include <limits.h>
 #include <errno.h>
 #include <sched.h>
+#include <sys/prctl.h>
 #include <stdatomic.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -99,6 +100,7 @@ static int s_group(kp_privlog_t *log, zsock_t *sock, s_follow_t *follow)
 static void s_actor(zsock_t *pipe, void *arg)
 {
     s_args_t *args = arg;
+    prctl(PR_SET_NAME, "kp-logger"); //  for top -H and perf: not "kpnode"
     kp_privlog_t *log = args->log;
     zsock_t *sock = args->sock;
     zpoller_t *poller = zpoller_new(pipe, sock, NULL);
@@ -143,6 +145,7 @@ static void s_actor(zsock_t *pipe, void *arg)
 static void s_indexer(zsock_t *pipe, void *arg)
 {
     s_follow_t *follow = arg;
+    prctl(PR_SET_NAME, "kp-indexer");
     //  The index is a view that can be rebuilt from the segments; answers
     //  wait for the log, never for it. It runs only when a core is idle
     //  (under nice alone its long batches still cost the request path a

@@ -20,6 +20,7 @@
 #include "flight.h"
 #include "logger.h"
 #include "outbox.h"
+#include "sendq.h"
 #include "replay.h"
 #include "stats.h"
 #include "registry.h"
@@ -47,6 +48,7 @@ struct _kp_node_t {
     kp_stats_t *stats;
     kp_logger_t *logger; //  the privacy log; NULL only when run unlogged
     kp_outbox_t *outbox;
+    kp_sendq_t *sendq;  //  what a turn sends, sent in bursts
     s_arena_t *scratch; //  worker frames are decoded here, one at a time
     bool log_failed;
     bool warming;      //  in the warm-up after start (see s_warming_up)
@@ -254,7 +256,9 @@ kp_node_t *kp_node_new(const kp_cluster_config_t *cluster, const kp_node_config_
     assert(self->scratch);
     self->replay = kp_replay_new(KP_REPLAY_MS, KP_REPLAY_MAX);
     self->stats = kp_stats_new();
-    self->outbox = kp_outbox_new(self->clients, self->logger, self->replay);
+    self->sendq = kp_sendq_new(KP_BATCH);
+    assert(self->sendq);
+    self->outbox = kp_outbox_new(self->clients, self->sendq, self->logger, self->replay);
     self->waiting = zlistx_new();
     self->started_ms = zclock_mono();
     self->warming = true;
@@ -269,6 +273,7 @@ void kp_node_destroy(kp_node_t **self_p)
     kp_flight_destroy(&self->flight);
     s_arena_destroy(&self->scratch);
     kp_outbox_destroy(&self->outbox);
+    kp_sendq_destroy(&self->sendq); //  before the sockets it sends on
     kp_logger_destroy(&self->logger);
     kp_registry_destroy(&self->registry);
     kp_replay_destroy(&self->replay);
@@ -318,27 +323,13 @@ static int s_recv(zsock_t *sock, s_input_t *input)
     return 0;
 }
 
-static void s_send(zsock_t *sock, const void *identity, size_t identity_size, const void *data,
-                   size_t size)
-{
-    void *handle = zsock_resolve(sock);
-    if (zmq_send(handle, identity, identity_size, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0)
-        return; //  peer gone or queue full: nobody to answer
-    zmq_send(handle, data, size, ZMQ_DONTWAIT);
-}
-
 static void s_send_worker(kp_node_t *self, const void *identity, size_t identity_size,
                           const Kp__WorkerFrame *frame)
 {
     size_t size = kp__worker_frame__get_packed_size(frame);
-    uint8_t stack[4096];
-    uint8_t *buffer = size <= sizeof stack ? stack : malloc(size);
-    if (!buffer)
-        return;
-    kp__worker_frame__pack(frame, buffer);
-    s_send(self->workers, identity, identity_size, buffer, size);
-    if (buffer != stack)
-        free(buffer);
+    uint8_t *body = kp_sendq_reserve(self->sendq, self->workers, identity, identity_size, size);
+    if (body)
+        kp__worker_frame__pack(frame, body);
 }
 
 //  ---------------------------------------------------------------------
@@ -606,7 +597,7 @@ static bool s_known_request(kp_node_t *self, s_input_t *input, const char *reque
     size_t size;
     const void *data = kp_replay_get(self->replay, request_id, &size);
     if (data) {
-        s_send(self->clients, input->identity, input->identity_size, data, size);
+        kp_sendq_add(self->sendq, self->clients, input->identity, input->identity_size, data, size);
         return true;
     }
     if (kp_outbox_redirect(self->outbox, request_id, input->identity, input->identity_size))
@@ -886,7 +877,7 @@ static void s_on_admin(kp_node_t *self, s_input_t *input)
     uint8_t *buffer = malloc(size ? size : 1);
     if (buffer) {
         kp__admin_reply__pack(&reply, buffer);
-        s_send(self->admin, input->identity, input->identity_size, buffer, size);
+        kp_sendq_add(self->sendq, self->admin, input->identity, input->identity_size, buffer, size);
     }
     free(buffer);
     free(json);
@@ -945,6 +936,7 @@ static void s_drain(kp_node_t *self, zsock_t *sock, s_handler_fn *handler)
         handler(self, &input);
         zmq_msg_close(&input.body);
     }
+    kp_sendq_flush(self->sendq);
 }
 
 static void s_clock(kp_node_t *self)
@@ -972,6 +964,7 @@ static void s_finish(kp_node_t *self)
     kp_directory_read_renew(self->txn);
     s_expire_calls(self, INT64_MAX);
     kp_directory_read_reset(self->txn);
+    kp_sendq_flush(self->sendq);
     zsock_t *notices = kp_outbox_sock(self->outbox);
     int64_t give_up = zclock_mono() + 10000;
     while (notices && kp_outbox_held(self->outbox) && !self->log_failed &&
@@ -979,6 +972,7 @@ static void s_finish(kp_node_t *self)
         zmq_pollitem_t item = {zsock_resolve(notices), 0, ZMQ_POLLIN, 0};
         if (zmq_poll(&item, 1, 100) > 0 && kp_outbox_release(self->outbox))
             self->log_failed = true;
+        kp_sendq_flush(self->sendq);
     }
     if (kp_outbox_held(self->outbox))
         zsys_error("kpnode %s: %zu responses not sent: their log records are not durable",
@@ -1019,6 +1013,7 @@ int kp_node_run(kp_node_t *self)
         //  Durable records first: their responses have waited longest.
         if (notices && (items[3].revents & ZMQ_POLLIN) && kp_outbox_release(self->outbox))
             self->log_failed = true;
+        kp_sendq_flush(self->sendq);
         kp_directory_read_renew(self->txn);
         if (items[1].revents & ZMQ_POLLIN)
             s_drain(self, self->workers, s_on_worker);
@@ -1027,6 +1022,7 @@ int kp_node_run(kp_node_t *self)
         if (items[2].revents & ZMQ_POLLIN)
             s_drain(self, self->admin, s_on_admin);
         s_on_timers(self, self->now_ms);
+        kp_sendq_flush(self->sendq);
         kp_directory_read_reset(self->txn);
     }
     s_finish(self);

@@ -20,6 +20,7 @@ struct _s_held_t {
 
 struct _kp_outbox_t {
     zsock_t *clients;
+    kp_sendq_t *sendq;
     kp_logger_t *logger;
     kp_replay_t *replay;
     s_held_t *oldest, *newest; //  seqs rise along the chain (owned)
@@ -27,11 +28,13 @@ struct _kp_outbox_t {
     zhashx_t *by_id; //  request id -> held (keys borrowed)
 };
 
-kp_outbox_t *kp_outbox_new(zsock_t *clients, kp_logger_t *logger, kp_replay_t *replay)
+kp_outbox_t *kp_outbox_new(zsock_t *clients, kp_sendq_t *sendq, kp_logger_t *logger,
+                           kp_replay_t *replay)
 {
     kp_outbox_t *self = calloc(1, sizeof *self);
     assert(self);
     self->clients = clients;
+    self->sendq = sendq;
     self->logger = logger;
     self->replay = replay;
     self->by_id = zhashx_new();
@@ -72,9 +75,7 @@ void kp_outbox_destroy(kp_outbox_t **self_p)
 static void s_deliver(kp_outbox_t *self, const char *request_id, const void *identity,
                       size_t identity_size, const void *data, size_t size)
 {
-    void *handle = zsock_resolve(self->clients);
-    if (zmq_send(handle, identity, identity_size, ZMQ_SNDMORE | ZMQ_DONTWAIT) >= 0)
-        zmq_send(handle, data, size, ZMQ_DONTWAIT);
+    kp_sendq_add(self->sendq, self->clients, identity, identity_size, data, size);
     if (request_id && *request_id)
         kp_replay_put(self->replay, request_id, data, size, zclock_mono());
 }

@@ -20,12 +20,14 @@
 
 #include "logger.h"
 #include "replay.h"
+#include "sendq.h"
 
 typedef struct _kp_outbox_t kp_outbox_t;
 
-//  clients is the ROUTER the responses go out on. logger may be NULL.
-//  Borrows all three.
-kp_outbox_t *kp_outbox_new(zsock_t *clients, kp_logger_t *logger, kp_replay_t *replay);
+//  clients is the ROUTER the responses go out on, through sendq (the
+//  caller flushes it). logger may be NULL. Borrows all four.
+kp_outbox_t *kp_outbox_new(zsock_t *clients, kp_sendq_t *sendq, kp_logger_t *logger,
+                           kp_replay_t *replay);
 void kp_outbox_destroy(kp_outbox_t **self_p);
 
 //  Logs record and sends response to the client at identity once the
