@@ -3,6 +3,7 @@
 
         logbench --dir DIR [--records N] [--people P] [--queries Q]
                  [--window W] [--key FILE] [--query-only]
+        logbench --dir DIR --sync-floor [--syncs N]
 
     Writes N records (P distinct people, 4 institutions, 8 message types)
     through kp_logger_t as fast as the logger takes them, with at most W
@@ -13,7 +14,15 @@
     DIR must not exist yet; with --query-only, DIR is one that logbench
     made before (give the same --records and --people) and only the
     queries run.
+
+    --sync-floor measures the disk under DIR instead: N times, one 256-byte
+    write and fdatasync over blocks already written (the cheapest durable
+    write there is, what a group commit of one record costs at best), and
+    prints the percentiles. A log that is durable before each answer adds
+    at least this to every answer when requests come one at a time.
 */
+#include <errno.h>
+#include <fcntl.h>
 #include <dirent.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -127,6 +136,53 @@ static int s_queries(const char *logdir, uint64_t records, uint64_t people, uint
     return 0;
 }
 
+static int s_sync_floor(const char *dir, uint64_t syncs)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/sync-floor.tmp", dir);
+    if (mkdir(dir, 0700) && errno != EEXIST) {
+        fprintf(stderr, "logbench: cannot make %s: %s\n", dir, strerror(errno));
+        return 1;
+    }
+    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        fprintf(stderr, "logbench: cannot create %s: %s\n", path, strerror(errno));
+        return 1;
+    }
+    uint8_t block[256] = {0}, zeros[64 * 1024] = {0};
+    off_t size = (off_t)(syncs * sizeof block + sizeof zeros);
+    int rc = 0;
+    for (off_t at = 0; at < size && !rc; at += (off_t)sizeof zeros)
+        rc = pwrite(fd, zeros, sizeof zeros, at) == (ssize_t)sizeof zeros ? 0 : -1;
+    if (rc || fsync(fd)) {
+        fprintf(stderr, "logbench: cannot write %s: %s\n", path, strerror(errno));
+        close(fd);
+        unlink(path);
+        return 1;
+    }
+    double *lat = calloc(syncs, sizeof *lat);
+    for (uint64_t i = 0; i < syncs && !rc; i++) {
+        memset(block, (int)(i & 0xff), sizeof block);
+        double t = s_now();
+        rc = pwrite(fd, block, sizeof block, (off_t)(i * sizeof block)) == (ssize_t)sizeof block
+                 ? fdatasync(fd)
+                 : -1;
+        lat[i] = (s_now() - t) * 1e6;
+    }
+    if (rc)
+        fprintf(stderr, "logbench: write or fdatasync failed: %s\n", strerror(errno));
+    else {
+        qsort(lat, syncs, sizeof *lat, s_cmp);
+        printf("sync floor: %" PRIu64 " writes of 256 B + fdatasync over written blocks: "
+               "p50 %.0f us, p90 %.0f us, p99 %.0f us, max %.0f us\n",
+               syncs, lat[syncs / 2], lat[syncs * 9 / 10], lat[syncs * 99 / 100], lat[syncs - 1]);
+    }
+    free(lat);
+    close(fd);
+    unlink(path);
+    return rc ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
     static const struct option options[] = {
@@ -137,12 +193,15 @@ int main(int argc, char **argv)
         {"window", required_argument, NULL, 'w'},
         {"key", required_argument, NULL, 'k'},
         {"query-only", no_argument, NULL, 'Q'},
+        {"sync-floor", no_argument, NULL, 'S'},
+        {"syncs", required_argument, NULL, 's'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *dir = NULL, *key = NULL;
     uint64_t records = 1000000, people = 0, queries = 1000, window = 100000;
-    bool query_only = false;
+    bool query_only = false, sync_floor = false;
+    uint64_t syncs = 2000;
     int c;
     while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
         switch (c) {
@@ -167,14 +226,24 @@ int main(int argc, char **argv)
         case 'Q':
             query_only = true;
             break;
+        case 'S':
+            sync_floor = true;
+            break;
+        case 's':
+            syncs = strtoull(optarg, NULL, 10);
+            break;
         case 'h':
             printf("usage: logbench --dir DIR [--records N] [--people P] [--queries Q] "
-                   "[--window W] [--key FILE] [--query-only]\n");
+                   "[--window W] [--key FILE] [--query-only]\n"
+                   "       logbench --dir DIR --sync-floor [--syncs N]   (the disk's fdatasync "
+                   "floor)\n");
             return 0;
         default:
             return 2;
         }
     }
+    if (dir && sync_floor && syncs)
+        return s_sync_floor(dir, syncs);
     if (!dir || !records || !window) {
         fprintf(stderr, "logbench: --dir DIR is required (a folder that does not exist yet)\n");
         return 2;
