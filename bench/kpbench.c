@@ -51,6 +51,8 @@ typedef struct {
     const char *mix_text;
     const char *cluster_file, *json_path, *svg_path, *chaos;
     unsigned deadline_ms, retry_ms;
+    kp_arrivals_t arrivals;
+    uint64_t seed; //  of the Poisson arrival times
     bool local, compare, log_compare, keep, quiet;
 } s_options_t;
 
@@ -457,7 +459,8 @@ static void *s_client_run(void *arg)
     const s_options_t *o = run->opts;
     kp_schedule_t *schedule = NULL;
     if (o->rate > 0)
-        schedule = kp_schedule_new(o->rate, run->start_ns, self->index, o->clients);
+        schedule =
+            kp_schedule_new(o->arrivals, o->rate, run->start_ns, self->index, o->clients, o->seed);
     uint64_t drain_end = 0, last_retry = 0;
     while (1) {
         uint64_t now = s_now();
@@ -873,6 +876,10 @@ static void s_usage(FILE *out)
             "  --inflight N         closed loop: N requests in flight per client (default 8)\n"
             "  --rate R             open loop: R requests/s in total, latency measured from\n"
             "                       the intended send time (no coordinated omission)\n"
+            "  --arrivals A         open loop: poisson (default; exponential gaps, as from\n"
+            "                       many independent senders) or uniform (evenly spaced)\n"
+            "  --seed N             seed of the poisson send times (default 1): the same\n"
+            "                       seed, rate and clients give the same times\n"
             "  --duration S         measure for S seconds (default 10)\n"
             "  --count N            or send N requests in all\n"
             "  --warmup S           seconds at the start not measured (default 1)\n"
@@ -942,7 +949,9 @@ enum {
     O_CHAOS,
     O_JSON,
     O_SVG,
-    O_TIMEOUT
+    O_TIMEOUT,
+    O_ARRIVALS,
+    O_SEED
 };
 
 static int s_parse(int argc, char **argv, s_options_t *o, const char **write_dir)
@@ -972,6 +981,8 @@ static int s_parse(int argc, char **argv, s_options_t *o, const char **write_dir
                                           {"svg", required_argument, 0, O_SVG},
                                           {"quiet", no_argument, 0, 'q'},
                                           {"timeout", required_argument, 0, O_TIMEOUT},
+                                          {"arrivals", required_argument, 0, O_ARRIVALS},
+                                          {"seed", required_argument, 0, O_SEED},
                                           {"help", no_argument, 0, 'h'},
                                           {0, 0, 0, 0}};
     *o = (s_options_t){.clients = 4,
@@ -984,6 +995,8 @@ static int s_parse(int argc, char **argv, s_options_t *o, const char **write_dir
                        .timeout = 10,
                        .persons = 10000,
                        .size = 256,
+                       .arrivals = KP_ARRIVALS_POISSON,
+                       .seed = 1,
                        .mix_text = NULL};
     bool count_given = false, duration_given = false, retry_given = false;
     int c;
@@ -1094,6 +1107,17 @@ static int s_parse(int argc, char **argv, s_options_t *o, const char **write_dir
                 return -1;
             o->timeout = v;
             break;
+        case O_ARRIVALS:
+            if (kp_arrivals_parse(optarg, &o->arrivals)) {
+                fprintf(stderr, "kpbench: --arrivals '%s': give poisson or uniform\n", optarg);
+                return -1;
+            }
+            break;
+        case O_SEED:
+            if (s_number("--seed", optarg, 0, 9007199254740992.0, &v))
+                return -1;
+            o->seed = (uint64_t)v;
+            break;
         case O_DRAIN:
             if (s_number("--drain", optarg, 0, 3600, &v))
                 return -1;
@@ -1195,6 +1219,20 @@ static void s_print_workers(FILE *out, const s_options_t *o, unsigned workers)
             sysconf(_SC_NPROCESSORS_ONLN));
 }
 
+//  Stops the local providers and gives the run what they counted: the
+//  requests they served, and the request ids they were given twice.
+static void s_routed_twice(kp_local_t *local, kp_bench_result_t *result)
+{
+    uint64_t served, again;
+    if (kp_local_stop_providers(local, &served, &again) != 0) {
+        fprintf(stderr, "kpbench: a provider did not report what it served; routed twice "
+                        "unknown (--keep keeps their logs)\n");
+        return;
+    }
+    result->provider_served = (int64_t)served;
+    result->routed_twice = (int64_t)again;
+}
+
 static void s_zproxy_pids(s_pids_t *pids, kp_zproxy_t *proxy)
 {
     size_t workers = kp_zproxy_worker_count(proxy);
@@ -1228,6 +1266,8 @@ static kp_bench_result_t *s_run_unlogged(const s_options_t *o, const s_run_t *ru
         snprintf(urun.endpoints[i], sizeof urun.endpoints[i], "%s",
                  kp_local_client_endpoint(local, i));
     kp_bench_result_t *result = s_run(o, &urun, local, NULL, err, errlen);
+    if (result)
+        s_routed_twice(local, result);
     kp_local_destroy(&local);
     return result;
 }
@@ -1296,6 +1336,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "kpbench: %s\n", err);
         goto done;
     }
+    if (local)
+        s_routed_twice(local, runs[nruns]);
     nruns++;
     kp_local_destroy(&local); //  the baselines get the machine to themselves
     if (o.log_compare) {
@@ -1363,6 +1405,8 @@ int main(int argc, char **argv)
                                  .clients = o.clients,
                                  .inflight = o.inflight,
                                  .rate = o.rate,
+                                 .arrivals = o.rate > 0 ? kp_arrivals_name(o.arrivals) : NULL,
+                                 .seed = o.seed,
                                  .duration_s = o.duration,
                                  .count = o.count,
                                  .warmup_s = o.warmup,

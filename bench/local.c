@@ -35,6 +35,7 @@ struct _kp_local_t {
     s_node_t nodes[S_MAX_NODES];
     size_t provider_count;
     pid_t providers[S_MAX_PROVIDERS];
+    char provider_logs[S_MAX_PROVIDERS][PATH_MAX + 128];
 };
 
 static int s_write_cluster(kp_local_t *self, char *err, size_t errlen)
@@ -171,8 +172,8 @@ static int s_start_providers(kp_local_t *self, char *err, size_t errlen)
             for (unsigned w = 0; w < self->options.providers; w++) {
                 if (self->provider_count == S_MAX_PROVIDERS)
                     return 0;
-                char log[PATH_MAX + 128];
-                snprintf(log, sizeof log, "%s/provider-%s-%s-%u.log", self->dir,
+                char *log = self->provider_logs[self->provider_count];
+                snprintf(log, sizeof self->provider_logs[0], "%s/provider-%s-%s-%u.log", self->dir,
                          self->nodes[n].name, institutions[i].kbo, w);
                 char *argv[24];
                 int a = 0;
@@ -256,13 +257,51 @@ static int s_remove(const char *path, const struct stat *st, int flag, struct FT
     return remove(path);
 }
 
+//  The counts of the provider's last stop line in log; 0, or -1 if none.
+static int s_provider_counts(const char *log, uint64_t *served, uint64_t *again)
+{
+    FILE *f = fopen(log, "r");
+    if (!f)
+        return -1;
+    char line[512];
+    int rc = -1;
+    while (fgets(line, sizeof line, f)) {
+        unsigned long long n, r;
+        if (sscanf(line, "provider %*s served %llu requests, %llu request ids more than once", &n,
+                   &r) == 2) {
+            *served = n;
+            *again = r;
+            rc = 0;
+        }
+    }
+    fclose(f);
+    return rc;
+}
+
+int kp_local_stop_providers(kp_local_t *self, uint64_t *served, uint64_t *again)
+{
+    *served = *again = 0;
+    int rc = self->provider_count ? 0 : -1;
+    for (size_t i = 0; i < self->provider_count; i++) {
+        kp_proc_stop(self->providers[i], 2000);
+        uint64_t n, r;
+        if (s_provider_counts(self->provider_logs[i], &n, &r) == 0) {
+            *served += n;
+            *again += r;
+        } else
+            rc = -1;
+    }
+    self->provider_count = 0;
+    return rc;
+}
+
 void kp_local_destroy(kp_local_t **self_p)
 {
     if (!self_p || !*self_p)
         return;
     kp_local_t *self = *self_p;
-    for (size_t i = 0; i < self->provider_count; i++)
-        kp_proc_stop(self->providers[i], 2000);
+    uint64_t served, again;
+    kp_local_stop_providers(self, &served, &again);
     for (size_t i = 0; i < self->node_count; i++)
         if (self->nodes[i].pid > 0)
             kp_proc_stop(self->nodes[i].pid, 5000);

@@ -42,6 +42,14 @@ pid_t kp_local_node_pid(kp_local_t *self, size_t index);
 size_t kp_local_provider_count(kp_local_t *self);
 pid_t kp_local_provider_pid(kp_local_t *self, size_t index);
 
+//  Stops the echo providers (SIGTERM, waiting for them to exit) and adds
+//  up the line each prints when stopped cleanly (kpctl provider --help):
+//  requests served and request ids given to it more than once. 0, or -1
+//  if a provider did not report (killed, or it failed): then the figures
+//  would be a guess, and are not given. Idempotent: later calls, and
+//  kp_local_destroy, find no providers left and return -1.
+int kp_local_stop_providers(kp_local_t *self, uint64_t *served, uint64_t *again);
+
 //  Chaos: SIGKILL a node, and start it again. 0, or -1 with err filled.
 int kp_local_kill_node(kp_local_t *self, size_t index);
 int kp_local_start_node(kp_local_t *self, size_t index, char *err, size_t errlen);

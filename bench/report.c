@@ -23,6 +23,7 @@ kp_bench_result_t *kp_bench_result_new(const char *target)
         self->latency[k] = kp_histogram_new();
     for (int r = 0; r < KP_CPU_ROLES; r++)
         self->cpu_s[r] = -1;
+    self->routed_twice = self->provider_served = -1;
     return self;
 }
 
@@ -199,7 +200,8 @@ static void s_table_one(FILE *out, const kp_bench_config_t *config, const kp_ben
     if (!strcmp(config->mode, "closed"))
         fprintf(out, " x %u in flight", config->inflight);
     else
-        fprintf(out, ", %.0f/s offered", config->rate);
+        fprintf(out, ", %.0f/s offered, %s arrivals", config->rate,
+                config->arrivals ? config->arrivals : "uniform");
     fprintf(out, ", %zu B payload)\n", config->size);
     fprintf(out, "  %-24s %9s", "kind", "count");
     for (size_t i = 0; i < S_LEVELS; i++)
@@ -224,6 +226,9 @@ static void s_table_one(FILE *out, const kp_bench_config_t *config, const kp_ben
             (unsigned long long)r->warmup);
     if (r->retries)
         fprintf(out, ", retries %llu", (unsigned long long)r->retries);
+    if (r->routed_twice >= 0)
+        fprintf(out, "; routed twice: %lld (of %lld served by providers)",
+                (long long)r->routed_twice, (long long)r->provider_served);
     fprintf(out, "\n");
     kp_service_levels_t sl;
     kp_bench_result_levels(r, &sl);
@@ -239,10 +244,10 @@ static void s_table_one(FILE *out, const kp_bench_config_t *config, const kp_ben
                 "  availability: %.3f%% answered as expected within 1 s; longest gap %.3f s; "
                 "delivered twice %llu; never answered %llu\n"
                 "  (delivered twice: the same answer arrived again after a retry, dropped by "
-                "the client, harmless. Not measured here: routed twice, a provider given the "
-                "same id again; with one node, a request in flight when it was killed is "
-                "legitimately routed again by the restarted node, whose replay memory is "
-                "gone)\n",
+                "the client, harmless. Routed twice, above: a provider process given the "
+                "same id again, as counted by each process, so an id given to two processes "
+                "is not in it; a request in flight when its node was killed is legitimately "
+                "routed again by the restarted node, whose replay memory is gone)\n",
                 sent ? 100.0 * r->ok_within_1s / sent : 100.0, r->longest_gap_s,
                 (unsigned long long)r->duplicates, (unsigned long long)kp_bench_result_lost(r));
     }
@@ -357,6 +362,16 @@ static void s_json_cpu(kp_json_t *j, const kp_bench_result_t *r)
     kp_json_kv_int(j, "cores", r->cores);
 }
 
+//  A count, or null when it is unknown (negative).
+static void s_json_known(kp_json_t *j, const char *key, int64_t value)
+{
+    kp_json_key(j, key);
+    if (value < 0)
+        kp_json_null(j);
+    else
+        kp_json_int(j, value);
+}
+
 static void s_json_run(kp_json_t *j, const kp_bench_result_t *r)
 {
     kp_json_object_open(j);
@@ -373,6 +388,8 @@ static void s_json_run(kp_json_t *j, const kp_bench_result_t *r)
     kp_json_kv_uint(j, "strays", r->strays);
     kp_json_kv_uint(j, "warmup_excluded", r->warmup);
     kp_json_kv_uint(j, "retries", r->retries);
+    s_json_known(j, "routed_twice", r->routed_twice);
+    s_json_known(j, "provider_served", r->provider_served);
     uint64_t total[KP_STATUS_SLOTS] = {0};
     for (int k = 0; k < KP_KIND_COUNT; k++)
         for (int s = 0; s < KP_STATUS_SLOTS; s++)
@@ -448,6 +465,8 @@ int kp_report_json(const char *path, const kp_bench_config_t *config, kp_bench_r
     kp_json_kv_uint(j, "inflight", config->inflight);
     kp_json_key(j, "rate");
     kp_json_double(j, config->rate);
+    kp_json_kv_string(j, "arrivals", config->arrivals); //  null: closed loop
+    kp_json_kv_uint(j, "seed", config->seed);
     kp_json_key(j, "duration_s");
     kp_json_double(j, config->duration_s);
     kp_json_kv_uint(j, "count", config->count);

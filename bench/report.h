@@ -17,9 +17,11 @@
 typedef struct {
     const char *mode; //  "closed" or "open"
     unsigned clients;
-    unsigned inflight; //  per client, closed loop
-    double rate;       //  total requests/s, open loop
-    double duration_s; //  0 when count is used
+    unsigned inflight;    //  per client, closed loop
+    double rate;          //  total requests/s, open loop
+    const char *arrivals; //  open loop: "poisson" or "uniform"; NULL closed
+    uint64_t seed;        //  of the poisson send times
+    double duration_s;    //  0 when count is used
     uint64_t count;
     double warmup_s;
     size_t size;
@@ -50,6 +52,11 @@ typedef struct {
     uint64_t warmup;     //  answered during the warm-up, not counted
     uint64_t retries;    //  requests sent again after a timeout
     bool chaos;
+    //  Request ids the echo providers were given more than once, and the
+    //  requests they served, from their own counts when they stopped;
+    //  negative when unknown (a cluster given with -c, a provider that
+    //  did not report).
+    int64_t routed_twice, provider_served;
     uint64_t ok_within_1s; //  answered as expected within 1 s
     double longest_gap_s;  //  longest time without an expected answer
     //  CPU seconds (user + system, all threads) used in the measured

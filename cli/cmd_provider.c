@@ -7,8 +7,12 @@
     --message types and answers every request with
     {"kbo":K,"message":M,"person":INSZ}. With --delay-ms each answer is
     held back that long by a timer in the loop (never a sleep), so the
-    worker keeps heartbeating while it is slow. SIGINT/SIGTERM: says bye
-    and exits 0. Reconnection and heartbeats are kp_worker's job.
+    worker keeps heartbeating while it is slow. SIGINT/SIGTERM: says bye,
+    prints how many requests it served and how many request ids it was
+    given more than once (kpbench reads that line to count requests
+    routed twice), and exits 0; it prints the line too when it gives up
+    on an error. Reconnection and heartbeats are
+    kp_worker's job.
 
     --raw-echo ENDPOINT is kpbench's like-for-like floor: no node, no
     kp_worker session; a DEALER connected to a bare ZeroMQ proxy's
@@ -36,6 +40,10 @@
 #include "validate.h"
 
 #define S_MAX_MESSAGES 64
+//  Request ids remembered: at least the last S_SEEN_GENERATION, at most
+//  twice that. A test tool's memory, bounded; grown as ids come.
+#define S_SEEN_GENERATION 500000
+#define S_SEEN_MIN_SLOTS 1024
 
 //  Set by the signal handler: the only way a handler can tell the loop.
 static volatile sig_atomic_t s_stop;
@@ -58,6 +66,27 @@ typedef struct {
     const char *raw_echo; //  proxy backend endpoint, or NULL
 } s_args_t;
 
+//  One generation of served request ids: open addressing with linear
+//  probing over 64-bit hashes of the ids. A hash, not the id: two of a
+//  million ids collide about once in 10^7 runs, and the set stays small.
+//  Bit 0 of a slot marks it used (0 is free), bit 1 that the id was
+//  seen again and counted.
+typedef struct {
+    uint64_t *slots;
+    size_t size, count; //  size: a power of two, kept at least twice count
+} s_idset_t;
+
+#define S_USED 1ULL
+#define S_AGAIN 2ULL
+
+//  The last ids served, in two generations: when the current one is full
+//  the previous one is dropped, so memory is bounded and the last
+//  S_SEEN_GENERATION ids are always remembered.
+typedef struct {
+    s_idset_t current, previous;
+    uint64_t served, again; //  requests; ids seen more than once
+} s_seen_t;
+
 //  A request waiting for its --delay-ms to pass.
 typedef struct {
     int64_t due;
@@ -74,7 +103,12 @@ static void s_usage(FILE *out)
         "       kpctl provider --raw-echo ENDPOINT --kbo K\n"
         "\n"
         "Runs a demo provider worker: answers every request with\n"
-        "{\"kbo\":K,\"message\":M,\"person\":INSZ} until SIGINT or SIGTERM.\n"
+        "{\"kbo\":K,\"message\":M,\"person\":INSZ} until SIGINT or SIGTERM (exit 0) or\n"
+        "an error (exit 1), then prints one line to stdout (kpbench reads it; the text\n"
+        "is stable):\n"
+        "  provider K: served N requests, R request ids more than once\n"
+        "N counts the requests taken from the nodes; R the request ids among them that\n"
+        "came more than once (of the last 500,000 to 1,000,000 ids; each counted once).\n"
         "\n"
         "  -c, --config FILE   cluster file (gives the worker endpoint and heartbeat)\n"
         "      --node NAME     node to serve (repeat for more; default: every node)\n"
@@ -238,6 +272,76 @@ static int64_t s_answer_due(const s_args_t *args, s_held_t *held, size_t *count)
     return next;
 }
 
+//  FNV-1a, then a finaliser (murmur3's) so that the low bits, which pick
+//  the slot, depend on every byte.
+static uint64_t s_id_hash(const char *id)
+{
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (const unsigned char *p = (const unsigned char *)id; *p; p++)
+        h = (h ^ *p) * 0x100000001b3ULL;
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdULL;
+    h ^= h >> 33;
+    return (h & ~(S_USED | S_AGAIN)) | S_USED;
+}
+
+//  The slot holding key, or the free slot where it belongs.
+static uint64_t *s_idset_find(s_idset_t *set, uint64_t key)
+{
+    size_t mask = set->size - 1;
+    for (size_t i = (size_t)(key >> 2) & mask;; i = (i + 1) & mask)
+        if (!set->slots[i] || (set->slots[i] | S_AGAIN) == (key | S_AGAIN))
+            return &set->slots[i];
+}
+
+//  Adds key (with its flags) unless there; 0, or -1 out of memory.
+static int s_idset_put(s_idset_t *set, uint64_t key)
+{
+    if (2 * (set->count + 1) > set->size) {
+        size_t size = set->size ? 2 * set->size : S_SEEN_MIN_SLOTS;
+        s_idset_t bigger = {calloc(size, sizeof(uint64_t)), size, 0};
+        if (!bigger.slots)
+            return -1;
+        for (size_t i = 0; i < set->size; i++)
+            if (set->slots[i])
+                s_idset_put(&bigger, set->slots[i]);
+        free(set->slots);
+        *set = bigger;
+    }
+    uint64_t *slot = s_idset_find(set, key);
+    if (!*slot)
+        set->count++;
+    *slot = key;
+    return 0;
+}
+
+//  Counts a request served, and its id if seen before; -1 out of memory.
+static int s_seen_add(s_seen_t *seen, const char *request_id)
+{
+    seen->served++;
+    uint64_t key = s_id_hash(request_id ? request_id : "");
+    uint64_t *slot = seen->current.size ? s_idset_find(&seen->current, key) : NULL;
+    if (!slot || !*slot)
+        slot = seen->previous.size ? s_idset_find(&seen->previous, key) : NULL;
+    if (slot && *slot) {
+        if (!(*slot & S_AGAIN))
+            seen->again++;
+        key |= S_AGAIN;
+    }
+    if (seen->current.count >= S_SEEN_GENERATION) {
+        free(seen->previous.slots);
+        seen->previous = seen->current;
+        seen->current = (s_idset_t){0};
+    }
+    return s_idset_put(&seen->current, key);
+}
+
+static void s_seen_free(s_seen_t *seen)
+{
+    free(seen->current.slots);
+    free(seen->previous.slots);
+}
+
 static void s_signals(void)
 {
     struct sigaction action;
@@ -256,6 +360,7 @@ typedef struct {
     size_t count;
     s_held_t *held;
     size_t held_count, held_size;
+    s_seen_t seen;
 } s_loop_t;
 
 //  Takes what worker i has (without waiting); 0, or 1 to stop.
@@ -280,6 +385,11 @@ static int s_take(s_loop_t *loop, size_t i, const s_args_t *args)
         }
         if (rc != 0) {
             fprintf(stderr, "kpctl provider: %s: %s\n", loop->names[i], kp_worker_strerror(rc));
+            return 1;
+        }
+        if (s_seen_add(&loop->seen, req->request_id)) {
+            fprintf(stderr, "kpctl provider: out of memory for the request ids served\n");
+            kp_worker_request_destroy(&req);
             return 1;
         }
         if (args->delay_ms == 0) {
@@ -487,6 +597,15 @@ int kpctl_provider(int argc, char **argv)
     }
     for (size_t i = 0; i < loop.count; i++)
         kp_worker_destroy(&loop.workers[i]); //  says bye
+    //  kpbench parses this line: its text is part of the interface. Also
+    //  after giving up on an error: the counts are still exact, and a
+    //  bench that lost a provider still wants them.
+    if (loop.count == args.node_count) {
+        printf("provider %s: served %llu requests, %llu request ids more than once\n", args.kbo,
+               (unsigned long long)loop.seen.served, (unsigned long long)loop.seen.again);
+        fflush(stdout);
+    }
+    s_seen_free(&loop.seen);
     free(config);
     return status;
 }

@@ -138,6 +138,20 @@ static void test_local_run(void **state)
     assert_int_equal(kind_sent, sent);
     assert_int_equal(kind_answered, answered);
     assert_int_equal(kind_count, 8); //  the default mix has every kind
+
+    //  No node died: no provider process was given a request id twice,
+    //  and the providers served at least every single-provider request
+    //  answered (more: the warm-up's, and integrated ones go to two).
+    assert_int_equal(s_uint(run, end, "routed_twice"), 0);
+    const char *single = strstr(kinds, "{\"kind\":\"single\"");
+    assert_non_null(single);
+    uint64_t single_answered = s_uint(single, end, "answered");
+    assert_true(single_answered > 0);
+    uint64_t served = s_uint(run, end, "provider_served");
+    if (served < single_answered)
+        fail_msg("providers served %llu requests, fewer than the %llu single answered",
+                 (unsigned long long)served, (unsigned long long)single_answered);
+    assert_non_null(strstr(text, "\"arrivals\":null")); //  a closed loop has none
     assert_non_null(strstr(text, "\"verdict\":"));
 
     //  CPU per request by role: a local node's is sampled, and not free.
@@ -164,6 +178,7 @@ static void test_bad_arguments(void **state)
     assert_int_equal(s_run("--local --mix bogus=1 2>/dev/null"), 2);
     assert_int_equal(s_run("--duration 2 2>/dev/null"), 2); //  no target
     assert_int_equal(s_run("--local --chaos 'kill everything' 2>/dev/null"), 2);
+    assert_int_equal(s_run("--local --rate 10 --arrivals bursty 2>/dev/null"), 2);
     assert_int_equal(s_run("--help >/dev/null"), 0);
 }
 
