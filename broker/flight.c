@@ -6,45 +6,41 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "idmap.h"
+
+//  Both maps borrow their keys from the calls (ids from the requests,
+//  tickets from the parts): an entry costs no allocation.
 struct _kp_flight_t {
-    zhashx_t *by_id;     //  request id -> call
-    zhashx_t *by_ticket; //  ticket (uint64_t *) -> call
-    kp_call_t **heap;    //  min-heap on deadline_ms
+    kp_idmap_t *by_id;     //  request id -> call
+    kp_idmap_t *by_ticket; //  ticket -> call, once per open part
+    kp_call_t **heap;      //  min-heap on deadline_ms
     size_t heap_size, heap_capacity;
     uint64_t next_ticket;
     kp_request_free_fn *request_free; //  NULL: kp__request__free_unpacked
 };
 
-static size_t s_ticket_hash(const void *key)
+static bool s_id_match(const void *value, const void *key)
 {
-    uint64_t value = *(const uint64_t *)key;
-    value ^= value >> 33;
-    value *= 0xff51afd7ed558ccdULL;
-    value ^= value >> 33;
-    return (size_t)value;
+    return strcmp(((const kp_call_t *)value)->request_id, (const char *)key) == 0;
 }
 
-static int s_ticket_compare(const void *a, const void *b)
+static bool s_ticket_match(const void *value, const void *key)
 {
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return x < y ? -1 : x > y;
+    const kp_call_t *call = (const kp_call_t *)value;
+    uint64_t ticket = *(const uint64_t *)key;
+    for (size_t i = 0; i < call->part_count; i++)
+        if (call->parts[i].ticket == ticket)
+            return true;
+    return false;
 }
 
 kp_flight_t *kp_flight_new(void)
 {
     kp_flight_t *self = calloc(1, sizeof *self);
     assert(self);
-    self->by_id = zhashx_new();
-    self->by_ticket = zhashx_new();
+    self->by_id = kp_idmap_new(256);
+    self->by_ticket = kp_idmap_new(256);
     assert(self->by_id && self->by_ticket);
-    //  Ids are borrowed from the calls' requests, which outlive their keys.
-    zhashx_set_key_duplicator(self->by_id, NULL);
-    zhashx_set_key_destructor(self->by_id, NULL);
-    //  Tickets point into the parts that own them: no copies, no frees.
-    zhashx_set_key_hasher(self->by_ticket, s_ticket_hash);
-    zhashx_set_key_comparator(self->by_ticket, s_ticket_compare);
-    zhashx_set_key_duplicator(self->by_ticket, NULL);
-    zhashx_set_key_destructor(self->by_ticket, NULL);
     self->next_ticket = 1;
     return self;
 }
@@ -72,8 +68,8 @@ void kp_flight_destroy(kp_flight_t **self_p)
     kp_flight_t *self = *self_p;
     for (size_t i = 0; i < self->heap_size; i++)
         s_call_free(self, self->heap[i]);
-    zhashx_destroy(&self->by_id);
-    zhashx_destroy(&self->by_ticket);
+    kp_idmap_destroy(&self->by_id);
+    kp_idmap_destroy(&self->by_ticket);
     free(self->heap);
     free(self);
     *self_p = NULL;
@@ -137,7 +133,12 @@ kp_call_t *kp_flight_start(kp_flight_t *self, Kp__Request *request, const void *
     call->parts = (kp_part_t *)(call + 1);
     for (size_t i = 0; i < call->part_count; i++)
         memcpy(call->parts[i].kbo, decision->providers[i], sizeof call->parts[i].kbo);
-    zhashx_insert(self->by_id, call->request_id, call);
+    //  A second call with an id in flight does not take the id over (as
+    //  with zhashx_insert before). If the map is full, the call still runs
+    //  to its end; only a retry cannot find it.
+    uint64_t hash = kp_idmap_hash_str(call->request_id);
+    if (!kp_idmap_get(self->by_id, hash, call->request_id, s_id_match))
+        (void)kp_idmap_insert(self->by_id, hash, call);
     if (self->heap_size == self->heap_capacity) {
         self->heap_capacity = self->heap_capacity ? 2 * self->heap_capacity : 64;
         self->heap = realloc(self->heap, self->heap_capacity * sizeof *self->heap);
@@ -151,13 +152,15 @@ kp_call_t *kp_flight_start(kp_flight_t *self, Kp__Request *request, const void *
 
 kp_call_t *kp_flight_find(kp_flight_t *self, const char *request_id)
 {
-    return (kp_call_t *)zhashx_lookup(self->by_id, request_id);
+    return (kp_call_t *)kp_idmap_get(self->by_id, kp_idmap_hash_str(request_id), request_id,
+                                     s_id_match);
 }
 
 static void s_forget_ticket(kp_flight_t *self, kp_part_t *part)
 {
     if (part->ticket) {
-        zhashx_delete(self->by_ticket, &part->ticket);
+        kp_idmap_remove(self->by_ticket, kp_idmap_hash_u64(part->ticket), &part->ticket,
+                        s_ticket_match);
         part->ticket = 0;
     }
     if (part->worker) {
@@ -177,13 +180,16 @@ uint64_t kp_flight_dispatch(kp_flight_t *self, kp_call_t *call, size_t index,
     part->waiting = worker == NULL;
     if (worker)
         kp_registry_worker_take(worker);
-    zhashx_insert(self->by_ticket, &part->ticket, call);
+    //  If the map is full, the reply will not be matched and the part
+    //  times out, as if the worker had not answered.
+    (void)kp_idmap_insert(self->by_ticket, kp_idmap_hash_u64(part->ticket), call);
     return part->ticket;
 }
 
 kp_call_t *kp_flight_by_ticket(kp_flight_t *self, uint64_t ticket, size_t *index)
 {
-    kp_call_t *call = (kp_call_t *)zhashx_lookup(self->by_ticket, &ticket);
+    kp_call_t *call = (kp_call_t *)kp_idmap_get(self->by_ticket, kp_idmap_hash_u64(ticket), &ticket,
+                                                s_ticket_match);
     if (!call)
         return NULL;
     for (size_t i = 0; i < call->part_count; i++)
@@ -254,8 +260,8 @@ void kp_flight_finish(kp_flight_t *self, kp_call_t **call_p)
         s_heap_down(self, index);
         s_heap_up(self, index);
     }
-    if (zhashx_lookup(self->by_id, call->request_id) == call)
-        zhashx_delete(self->by_id, call->request_id);
+    //  Only if it is the call the id stands for.
+    kp_idmap_remove_value(self->by_id, kp_idmap_hash_str(call->request_id), call);
     s_call_free(self, call);
     *call_p = NULL;
 }

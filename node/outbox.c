@@ -4,14 +4,21 @@
 #include <assert.h>
 #include <string.h>
 
+#include "idmap.h"
+
+//  Without a logger, a response that cannot be queued is packed here for
+//  the replay; a larger one on the heap.
+#define S_STACK_SIZE 4096
+
 //  One allocation per held response (the id lives after the bytes); the
-//  hash borrows the id as its key, and the held responses chain oldest
-//  first: holding a response costs one malloc and one hash insert.
+//  map borrows the id as its key, and the held responses chain oldest
+//  first: holding a response costs one malloc and a few slot writes.
 typedef struct _s_held_t s_held_t;
 struct _s_held_t {
     s_held_t *next; //  the next younger one
     uint64_t seq;
     const char *request_id; //  points into data, after the response
+    uint64_t id_hash;       //  kp_idmap_hash_str (request_id)
     unsigned char identity[256];
     size_t identity_size;
     size_t size;
@@ -25,8 +32,13 @@ struct _kp_outbox_t {
     kp_replay_t *replay;
     s_held_t *oldest, *newest; //  seqs rise along the chain (owned)
     size_t held;
-    zhashx_t *by_id; //  request id -> held (keys borrowed)
+    kp_idmap_t *by_id; //  request id -> held (keys borrowed)
 };
+
+static bool s_id_match(const void *value, const void *key)
+{
+    return strcmp(((const s_held_t *)value)->request_id, (const char *)key) == 0;
+}
 
 kp_outbox_t *kp_outbox_new(zsock_t *clients, kp_sendq_t *sendq, kp_logger_t *logger,
                            kp_replay_t *replay)
@@ -37,10 +49,8 @@ kp_outbox_t *kp_outbox_new(zsock_t *clients, kp_sendq_t *sendq, kp_logger_t *log
     self->sendq = sendq;
     self->logger = logger;
     self->replay = replay;
-    self->by_id = zhashx_new();
+    self->by_id = kp_idmap_new(256);
     assert(self->by_id);
-    zhashx_set_key_duplicator(self->by_id, NULL);
-    zhashx_set_key_destructor(self->by_id, NULL);
     return self;
 }
 
@@ -54,8 +64,9 @@ static s_held_t *s_detach_oldest(kp_outbox_t *self)
     if (!self->oldest)
         self->newest = NULL;
     self->held--;
-    if (*held->request_id && zhashx_lookup(self->by_id, held->request_id) == held)
-        zhashx_delete(self->by_id, held->request_id);
+    //  Only if no younger response took the id over.
+    if (*held->request_id)
+        kp_idmap_remove_value(self->by_id, held->id_hash, held);
     return held;
 }
 
@@ -67,7 +78,7 @@ void kp_outbox_destroy(kp_outbox_t **self_p)
     s_held_t *held;
     while ((held = s_detach_oldest(self)))
         free(held);
-    zhashx_destroy(&self->by_id);
+    kp_idmap_destroy(&self->by_id);
     free(self);
     *self_p = NULL;
 }
@@ -81,7 +92,9 @@ static void s_deliver(kp_outbox_t *self, const char *request_id, const void *ide
 }
 
 //  Puts held at the young end of the chain; a response to an id that is
-//  already held takes over the id (as a hash update did before).
+//  already held takes over the id (as a hash update did before). If the
+//  map is full, the response still leaves when durable; only a retry
+//  over a new connection cannot redirect it.
 static void s_hold(kp_outbox_t *self, s_held_t *held)
 {
     held->next = NULL;
@@ -91,11 +104,40 @@ static void s_hold(kp_outbox_t *self, s_held_t *held)
         self->oldest = held;
     self->newest = held;
     self->held++;
-    if (*held->request_id) {
-        if (zhashx_lookup(self->by_id, held->request_id))
-            zhashx_delete(self->by_id, held->request_id);
-        zhashx_insert(self->by_id, held->request_id, held);
+    if (*held->request_id)
+        (void)kp_idmap_put(self->by_id, held->id_hash, held->request_id, s_id_match, held);
+}
+
+//  A response whose message could not be queued (memory short: it is
+//  dropped, as kp_sendq_add drops it) is still remembered, so that the
+//  client's retry gets it. Out of line: the buffer stays off the stack of
+//  the usual path.
+static void __attribute__((noinline)) s_remember_only(kp_outbox_t *self, const char *request_id,
+                                                      const Kp__Response *response, size_t size)
+{
+    unsigned char stack[S_STACK_SIZE];
+    void *data = size <= sizeof stack ? stack : malloc(size);
+    if (!data)
+        return;
+    kp__response__pack(response, data);
+    kp_replay_put(self->replay, request_id, data, size, zclock_mono());
+    if (data != stack)
+        free(data);
+}
+
+//  Without a logger: packs the response straight into the queued message.
+static void s_send_now(kp_outbox_t *self, const char *request_id, const void *identity,
+                       size_t identity_size, const Kp__Response *response, size_t size)
+{
+    void *body = kp_sendq_reserve(self->sendq, self->clients, identity, identity_size, size);
+    if (!body) {
+        if (*request_id)
+            s_remember_only(self, request_id, response, size);
+        return;
     }
+    kp__response__pack(response, body);
+    if (*request_id)
+        kp_replay_put(self->replay, request_id, body, size, zclock_mono());
 }
 
 int kp_outbox_send(kp_outbox_t *self, const void *identity, size_t identity_size,
@@ -104,6 +146,10 @@ int kp_outbox_send(kp_outbox_t *self, const void *identity, size_t identity_size
     assert(identity_size <= sizeof((s_held_t *)0)->identity);
     const char *request_id = response->request_id ? response->request_id : "";
     size_t size = kp__response__get_packed_size(response);
+    if (!self->logger) {
+        s_send_now(self, request_id, identity, identity_size, response, size);
+        return 0;
+    }
     size_t id_size = strlen(request_id) + 1;
     s_held_t *held = malloc(sizeof *held + size + id_size);
     assert(held);
@@ -111,11 +157,7 @@ int kp_outbox_send(kp_outbox_t *self, const void *identity, size_t identity_size
     held->size = size;
     memcpy(held->data + size, request_id, id_size);
     held->request_id = (const char *)held->data + size;
-    if (!self->logger) {
-        s_deliver(self, held->request_id, identity, identity_size, held->data, size);
-        free(held);
-        return 0;
-    }
+    held->id_hash = kp_idmap_hash_str(held->request_id);
     held->seq = kp_logger_log(self->logger, record);
     if (held->seq == 0) {
         free(held);
@@ -130,7 +172,8 @@ int kp_outbox_send(kp_outbox_t *self, const void *identity, size_t identity_size
 bool kp_outbox_redirect(kp_outbox_t *self, const char *request_id, const void *identity,
                         size_t identity_size)
 {
-    s_held_t *held = (s_held_t *)zhashx_lookup(self->by_id, request_id);
+    s_held_t *held = (s_held_t *)kp_idmap_get(self->by_id, kp_idmap_hash_str(request_id),
+                                              request_id, s_id_match);
     if (!held)
         return false;
     memcpy(held->identity, identity, identity_size);
