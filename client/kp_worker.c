@@ -119,17 +119,8 @@ static int s_send_beat(kp_worker_t *self, bool bye)
     return s_send(self, &frame);
 }
 
-//  New socket, new hello: a new session. Tickets of the old one are void.
-static int s_hello(kp_worker_t *self)
+static int s_send_hello(kp_worker_t *self)
 {
-    if (self->sock)
-        zmq_close(self->sock);
-    zhashx_purge(self->tickets);
-    self->sock = kp_wire_dealer(self->ctx, self->max_frame);
-    if (!self->sock)
-        return KP_WORKER_ESOCKET;
-    if (zmq_connect(self->sock, self->endpoint) != 0)
-        return KP_WORKER_ESOCKET;
     Kp__WorkerHello hello = KP__WORKER_HELLO__INIT;
     hello.kbo = self->kbo;
     hello.n_messages = self->message_count;
@@ -140,10 +131,29 @@ static int s_hello(kp_worker_t *self)
     Kp__WorkerFrame frame = KP__WORKER_FRAME__INIT;
     frame.body_case = KP__WORKER_FRAME__BODY_HELLO;
     frame.hello = &hello;
+    return s_send(self, &frame);
+}
+
+//  New socket, new hello: a new session. Tickets of the old one are void.
+//  Until the node answers, the socket carries hellos only (one more each
+//  interval: a node killed with our hello unread never answers it), so
+//  that an error on it can only be about a hello: a heartbeat there would
+//  get "say hello first" from a node that lost the hello, which is no
+//  refusal.
+static int s_hello(kp_worker_t *self)
+{
+    if (self->sock)
+        zmq_close(self->sock);
+    zhashx_purge(self->tickets);
+    self->sock = kp_wire_dealer(self->ctx, self->max_frame);
+    if (!self->sock)
+        return KP_WORKER_ESOCKET;
+    if (zmq_connect(self->sock, self->endpoint) != 0)
+        return KP_WORKER_ESOCKET;
     self->state = S_HELLO;
     self->last_heard = kp_wire_now_ms();
     self->stats.sessions++;
-    return s_send(self, &frame);
+    return s_send_hello(self);
 }
 
 void kp_worker_destroy(kp_worker_t **self_p)
@@ -326,11 +336,12 @@ static int s_timers(kp_worker_t *self)
         self->stats.silences++;
         return s_hello(self);
     }
-    if (now - self->last_sent >= self->heartbeat_ms) {
-        self->stats.heartbeats++;
-        return s_send_beat(self, false);
-    }
-    return 0;
+    if (now - self->last_sent < self->heartbeat_ms)
+        return 0;
+    if (self->state == S_HELLO)
+        return s_send_hello(self);
+    self->stats.heartbeats++;
+    return s_send_beat(self, false);
 }
 
 static int64_t s_next_timer(kp_worker_t *self)
@@ -347,22 +358,21 @@ int kp_worker_recv(kp_worker_t *self, int timeout_ms, Kp__WorkerRequest **req_ou
     *req_out = NULL;
     int64_t end = timeout_ms < 0 ? INT64_MAX : kp_wire_now_ms() + timeout_ms;
     while (true) {
-        int rc = s_timers(self);
-        if (rc)
-            return rc;
+        //  What is waiting first: the timers must not say hello again
+        //  over an acceptance that has already arrived.
+        int rc = 0;
         s_event_t event;
-        while ((rc = s_read(self, req_out, &event)) == 0) {
+        while (self->state != S_IDLE && (rc = s_read(self, req_out, &event)) == 0) {
             if (event == S_REQUEST)
                 return 0;
             if (event == S_REFUSED)
                 return KP_WORKER_EREFUSED;
-            if (self->state == S_IDLE)
-                break; //  error or bye: say hello again at once
         }
         if (rc != 0 && rc != KP_WORKER_ETIMEDOUT)
             return rc;
-        if (self->state == S_IDLE)
-            continue;
+        rc = s_timers(self); //  says hello at once after an error or bye
+        if (rc)
+            return rc;
         int64_t now = kp_wire_now_ms();
         if (now >= end)
             return KP_WORKER_ETIMEDOUT;

@@ -28,6 +28,7 @@
 
 #include "harness.h"
 #include "kp_client.h"
+#include "kp_worker.h"
 
 #define REQUESTER "0206731645"
 #define PROVIDER "0411702543"
@@ -295,6 +296,60 @@ static void test_many_in_flight(void **state)
     s_cluster_destroy(&c);
 }
 
+//  ---------------------------------------------------------------------
+//  (c) a node killed with a worker's hello unread: when it comes back,
+//  the worker says hello again and serves, rather than taking the new
+//  node's "say hello first" (its answer to a heartbeat) for a refusal.
+
+static void test_hello_lost_with_node(void **state)
+{
+    (void)state;
+    harness_t *harness = harness_new(1, 1000, 5000, 65536);
+    //  The node that dies with the hello unread: a ROUTER of our own on the
+    //  node's worker endpoint, which takes the hello and goes away.
+    zsock_t *doomed = zsock_new_router(harness->worker[0]);
+    assert_non_null(doomed);
+    const char *messages[] = {"A1"};
+    kp_worker_t *worker = kp_worker_new(harness->worker[0], PROVIDER, messages, 1);
+    assert_non_null(worker);
+    kp_worker_set_heartbeat(worker, 1000);
+    Kp__WorkerRequest *req = NULL;
+    assert_int_equal(kp_worker_recv(worker, 0, &req), KP_WORKER_ETIMEDOUT);
+    zmsg_t *hello = NULL;
+    zpoller_t *poller = zpoller_new(doomed, NULL);
+    if (zpoller_wait(poller, 3000) == doomed)
+        hello = zmsg_recv(doomed);
+    zpoller_destroy(&poller);
+    assert_non_null(hello);
+    zmsg_destroy(&hello);
+    zsock_destroy(&doomed);
+    harness_start_node(harness, 0);
+    harness_load(harness, 0, s_directory);
+    int64_t give_up = harness_now_ms() + 2500; //  before 3 silent intervals
+    while (!kp_worker_accepted(worker) && harness_now_ms() < give_up) {
+        int rc = kp_worker_recv(worker, 100, &req);
+        if (rc != KP_WORKER_ETIMEDOUT)
+            fail_msg("kp_worker_recv: %s (%s)", kp_worker_strerror(rc),
+                     kp_worker_error_detail(worker));
+    }
+    assert_true(kp_worker_accepted(worker));
+    //  And it serves: a call through the new node reaches it.
+    zsock_t *client = harness_client(harness, 0);
+    Kp__Request request = s_request("after-restart");
+    harness_send(client, &request);
+    assert_int_equal(kp_worker_recv(worker, 3000, &req), 0);
+    assert_string_equal(req->request_id, "after-restart");
+    assert_int_equal(kp_worker_reply(worker, req, KP__STATUS__OK, "{}", 2), 0);
+    kp_worker_request_destroy(&req);
+    Kp__Response *response = harness_recv(client, 3000);
+    assert_non_null(response);
+    assert_int_equal(response->status, KP__STATUS__OK);
+    kp__response__free_unpacked(response, NULL);
+    zsock_destroy(&client);
+    kp_worker_destroy(&worker);
+    harness_destroy(&harness);
+}
+
 int main(int argc, char **argv)
 {
     s_self = argv[0];
@@ -304,10 +359,9 @@ int main(int argc, char **argv)
     zsys_handler_set(NULL);
     signal(SIGPIPE, SIG_IGN);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_node1_killed),
-        cmocka_unit_test(test_node1_frozen),
-        cmocka_unit_test(test_node1_shutting_down),
-        cmocka_unit_test(test_many_in_flight),
+        cmocka_unit_test(test_node1_killed),         cmocka_unit_test(test_node1_frozen),
+        cmocka_unit_test(test_node1_shutting_down),  cmocka_unit_test(test_many_in_flight),
+        cmocka_unit_test(test_hello_lost_with_node),
     };
     return cmocka_run_group_tests_name("failover", tests, NULL, NULL);
 }
