@@ -491,7 +491,8 @@ static int s_import(int argc, char **argv)
     if (!records)
         seq = target.dir ? kp_directory_seq(target.dir, NULL) : 0;
     s_target_close(&target);
-    qsort(self.bad.items, self.bad.count, sizeof *self.bad.items, s_bad_cmp);
+    if (self.bad.count) //  qsort wants a real array, even of nothing
+        qsort(self.bad.items, self.bad.count, sizeof *self.bad.items, s_bad_cmp);
     if (applied_rc) {
         if (options.json)
             s_import_json(path, &self, 0, false, 0, err);
