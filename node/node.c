@@ -25,7 +25,12 @@
 #include "stats.h"
 #include "registry.h"
 
-#define KP_BATCH 256       //  messages per socket per turn
+#define KP_BATCH 256 //  messages per socket per turn
+//  Messages sent at once. One wake-up of the I/O thread (and of the peer)
+//  per message costs CPU; holding a whole turn's worth leaves the workers
+//  idle while the loop works. At 4 x 32 in flight: 8 gave 132k requests/s,
+//  32 gave 148k, 64 143k, 128 111k.
+#define KP_BURST 32
 #define KP_ID_MAX 256      //  routing identities are at most this long
 #define KP_REPLAY_MS 60000 //  retried ids are answered from memory this long
 #define KP_REPLAY_MAX 1000000
@@ -256,7 +261,7 @@ kp_node_t *kp_node_new(const kp_cluster_config_t *cluster, const kp_node_config_
     assert(self->scratch);
     self->replay = kp_replay_new(KP_REPLAY_MS, KP_REPLAY_MAX);
     self->stats = kp_stats_new();
-    self->sendq = kp_sendq_new(KP_BATCH);
+    self->sendq = kp_sendq_new(KP_BURST);
     assert(self->sendq);
     self->outbox = kp_outbox_new(self->clients, self->sendq, self->logger, self->replay);
     self->waiting = zlistx_new();
