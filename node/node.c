@@ -616,30 +616,29 @@ static bool s_known_request(kp_node_t *self, s_input_t *input, const char *reque
     return true;
 }
 
-static void s_route(kp_node_t *self, s_input_t *input, Kp__Request *request, int64_t start_us)
+static void s_route(kp_node_t *self, s_input_t *input, Kp__Request *request,
+                    const kp_decision_t *decision, int64_t start_us)
 {
-    kp_decision_t decision;
-    kp_control_decide(self->directory, self->txn, request, self->today, &decision);
     Kp__Status status = KP__STATUS__OK;
-    Kp__Reason reason = decision.reason;
-    if (decision.verdict != KP_VERDICT_INVALID &&
+    Kp__Reason reason = decision->reason;
+    if (decision->verdict != KP_VERDICT_INVALID &&
         !kp_directory_message_known(self->directory, self->txn, request->message)) {
         status = KP__STATUS__INVALID;
         reason = KP__REASON__UNKNOWN_MESSAGE_TYPE;
-    } else if (decision.verdict == KP_VERDICT_DENY)
+    } else if (decision->verdict == KP_VERDICT_DENY)
         status = KP__STATUS__DENIED;
-    else if (decision.verdict == KP_VERDICT_INVALID)
+    else if (decision->verdict == KP_VERDICT_INVALID)
         status = KP__STATUS__INVALID;
-    else if (decision.verdict == KP_VERDICT_NO_DATA)
+    else if (decision->verdict == KP_VERDICT_NO_DATA)
         status = KP__STATUS__NO_DATA;
     if (status != KP__STATUS__OK) {
-        s_answer(self, input->identity, input->identity_size, request, &decision, status, reason,
+        s_answer(self, input->identity, input->identity_size, request, decision, status, reason,
                  NULL, start_us);
         s_request_free(request);
         return;
     }
     kp_call_t *call = kp_flight_start(self->flight, request, input->identity, input->identity_size,
-                                      &decision, start_us, s_deadline(self, request));
+                                      decision, start_us, s_deadline(self, request));
     for (size_t i = 0; i < call->part_count; i++)
         s_dispatch_part(self, call, i);
     if (call->open_parts == 0)
@@ -673,6 +672,12 @@ static void s_on_client(kp_node_t *self, s_input_t *input)
         s_request_free(request);
         return;
     }
+    //  The control decides before the replay memory is asked: a new id's
+    //  lookup there is a cache miss, which the directory reads overlap.
+    //  The decision is wasted only on a retry, and it changes nothing.
+    kp_replay_prefetch(self->replay, request->request_id);
+    kp_decision_t decision;
+    kp_control_decide(self->directory, self->txn, request, self->today, &decision);
     if (s_known_request(self, input, request->request_id)) {
         s_request_free(request);
         return;
@@ -684,7 +689,7 @@ static void s_on_client(kp_node_t *self, s_input_t *input)
         s_request_free(request);
         return;
     }
-    s_route(self, input, request, start_us);
+    s_route(self, input, request, &decision, start_us);
 }
 
 //  ---------------------------------------------------------------------

@@ -335,6 +335,12 @@ void kp_replay_put(kp_replay_t *self, const char *request_id, const void *data, 
         s_prefetch_slot(self, s_oldest(self)->hash);
 }
 
+void kp_replay_prefetch(kp_replay_t *self, const char *request_id)
+{
+    if (self->slot_count)
+        s_prefetch_slot(self, s_hash(request_id, strlen(request_id)));
+}
+
 const void *kp_replay_get(kp_replay_t *self, const char *request_id, size_t *size)
 {
     uint64_t hash = s_hash(request_id, strlen(request_id));

@@ -27,6 +27,12 @@ void kp_replay_destroy(kp_replay_t **self_p);
 void kp_replay_put(kp_replay_t *self, const char *request_id, const void *data, size_t size,
                    int64_t now_ms);
 
+//  Starts loading the table slot of request_id into the cache, for a
+//  caller that has other work to do before kp_replay_get: with a million
+//  ids the table is far larger than the cache, and the lookup of a new id
+//  (nearly every request) is a cache miss that otherwise stalls the loop.
+void kp_replay_prefetch(kp_replay_t *self, const char *request_id);
+
 //  The response sent for request_id, or NULL; *size gets its size. The
 //  bytes stay valid until the next put, expire or destroy.
 const void *kp_replay_get(kp_replay_t *self, const char *request_id, size_t *size);
