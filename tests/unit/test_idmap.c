@@ -195,7 +195,7 @@ static void test_colliding_hashes(void **state)
     assert_non_null(map);
     size_t capacity = kp_idmap_capacity(map);
     enum { COUNT = 40 };
-    s_value_t values[COUNT];
+    s_value_t values[COUNT] = {0};
     const uint64_t hash = UINT64_MAX;
     for (int i = 0; i < COUNT; i++) {
         snprintf(values[i].id, sizeof values[i].id, "same-%d", i);
