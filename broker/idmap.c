@@ -69,8 +69,10 @@ static size_t s_probe_empty(const kp_idmap_t *self, uint64_t hash)
 }
 
 //  Doubles the table. Returns false if memory is short (or the size would
-//  overflow); the table is then unchanged.
-static bool s_grow(kp_idmap_t *self)
+//  overflow); the table is then unchanged. Cold: out of line, it leaves
+//  s_room small enough to inline into put and insert, which run per
+//  request.
+__attribute__((cold)) static bool s_grow(kp_idmap_t *self)
 {
     size_t capacity = self->mask + 1;
     if (capacity > SIZE_MAX / 2 / sizeof(s_slot_t))
@@ -182,6 +184,11 @@ bool kp_idmap_remove_value(kp_idmap_t *self, uint64_t hash, const void *value)
             return true;
         }
     return false;
+}
+
+void kp_idmap_prefetch(const kp_idmap_t *self, uint64_t hash)
+{
+    __builtin_prefetch(&self->slots[hash & self->mask]);
 }
 
 size_t kp_idmap_size(const kp_idmap_t *self)

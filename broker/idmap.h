@@ -64,6 +64,11 @@ void *kp_idmap_remove(kp_idmap_t *self, uint64_t hash, const void *key, kp_idmap
 //  may be half torn down). Returns true if it was there.
 bool kp_idmap_remove_value(kp_idmap_t *self, uint64_t hash, const void *value);
 
+//  Starts loading the slot where the lookup of hash begins into the
+//  cache, for a caller with other work to do before the lookup: a big
+//  map is far larger than the cache. Only a hint: changes nothing.
+void kp_idmap_prefetch(const kp_idmap_t *self, uint64_t hash);
+
 //  Entries in the map.
 size_t kp_idmap_size(const kp_idmap_t *self);
 

@@ -12,15 +12,13 @@
     slab of its own. Entries are dropped in the order they were put,
     which is the order of both bounds, time and count.
 
-    The index is an open-addressing table of {hash, entry} with linear
-    probing, at most half full, with deletion by backward shift (no
-    tombstones). The full 64-bit hash is in the table, so that a miss
-    touches the table only; an entry is read (its id compared) only when
-    the hashes match.
+    The index is a kp_idmap: it holds the full 64-bit hash beside each
+    entry, so that a miss touches the table only; an entry is read (its id
+    compared) only when the hashes match.
 
-    A newer put of an id takes over the id's slot in the table; the older
+    A newer put of an id takes over the id's slot in the index; the older
     bytes stay in their slab, unindexed, until they age out. Dropping an
-    entry removes its slot only if the slot still points at it.
+    entry removes it from the index only if it is still the indexed one.
 */
 #include "replay.h"
 
@@ -29,9 +27,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "idmap.h"
+
 #define S_SLAB_SIZE (4u << 20)
 #define S_MAX_SPARES 2
-#define S_MIN_SLOTS 1024
+#define S_MIN_INDEXED 512 //  ids before the index first grows
 
 //  An entry: this header, the encoded response, the id and its NUL,
 //  padded so that the next header is aligned.
@@ -51,12 +51,6 @@ struct _s_slab_t {
     _Alignas(s_entry_t) unsigned char data[];
 };
 
-//  An empty slot has no entry.
-typedef struct {
-    uint64_t hash;
-    s_entry_t *entry;
-} s_slot_t;
-
 struct _kp_replay_t {
     int64_t keep_ms;
     size_t max;
@@ -64,53 +58,18 @@ struct _kp_replay_t {
     size_t head;               //  the oldest entry's offset in the oldest slab
     s_slab_t *spares;          //  drained slabs of S_SLAB_SIZE, owned
     size_t spare_count;
-    size_t size;     //  entries in the FIFO, indexed or not
-    s_slot_t *slots; //  a power of two of them
-    size_t slot_count;
-    size_t indexed; //  slots with an entry
+    size_t size;       //  entries in the FIFO, indexed or not
+    kp_idmap_t *index; //  the newest entry of each id
 };
-
-static uint64_t s_mix(uint64_t value)
-{
-    value ^= value >> 33;
-    value *= 0xff51afd7ed558ccdULL;
-    value ^= value >> 33;
-    value *= 0xc4ceb9fe1a85ec53ULL;
-    value ^= value >> 33;
-    return value;
-}
-
-//  Eight bytes a step: ids are tens of bytes and hashed on every request.
-static uint64_t s_hash(const char *text, size_t length)
-{
-    uint64_t hash = 0x9e3779b97f4a7c15ULL ^ length;
-    const unsigned char *p = (const unsigned char *)text;
-    for (; length >= 8; p += 8, length -= 8) {
-        uint64_t word;
-        memcpy(&word, p, 8);
-        hash = (hash ^ word) * 0xbf58476d1ce4e5b9ULL;
-        hash ^= hash >> 31;
-    }
-    uint64_t word = 0;
-    memcpy(&word, p, length);
-    return s_mix(hash ^ word);
-}
 
 static const char *s_entry_id(const s_entry_t *entry)
 {
     return (const char *)entry->data + entry->size;
 }
 
-static s_slot_t *s_slots_new(size_t count)
+static bool s_match(const void *value, const void *key)
 {
-    return calloc(count, sizeof(s_slot_t));
-}
-
-//  The table is far bigger than the caches: most probes miss, and a
-//  probe started early overlaps other work.
-static void s_prefetch_slot(kp_replay_t *self, uint64_t hash)
-{
-    __builtin_prefetch(&self->slots[hash & (self->slot_count - 1)]);
+    return strcmp(s_entry_id(value), key) == 0;
 }
 
 static s_entry_t *s_oldest(kp_replay_t *self)
@@ -124,9 +83,8 @@ kp_replay_t *kp_replay_new(int64_t keep_ms, size_t max)
     assert(self);
     self->keep_ms = keep_ms;
     self->max = max;
-    self->slot_count = S_MIN_SLOTS;
-    self->slots = s_slots_new(self->slot_count);
-    assert(self->slots);
+    self->index = kp_idmap_new(S_MIN_INDEXED);
+    assert(self->index);
     return self;
 }
 
@@ -146,81 +104,9 @@ void kp_replay_destroy(kp_replay_t **self_p)
     kp_replay_t *self = *self_p;
     s_free_slabs(self->oldest);
     s_free_slabs(self->spares);
-    free(self->slots);
+    kp_idmap_destroy(&self->index);
     free(self);
     *self_p = NULL;
-}
-
-//  The slot holding request_id, or else the empty slot that ends its probe.
-static size_t s_probe(kp_replay_t *self, const char *request_id, uint64_t hash)
-{
-    size_t mask = self->slot_count - 1;
-    size_t index = hash & mask;
-    for (;;) {
-        s_slot_t *slot = &self->slots[index];
-        if (!slot->entry)
-            return index;
-        if (slot->hash == hash && !strcmp(s_entry_id(slot->entry), request_id))
-            return index;
-        index = (index + 1) & mask;
-    }
-}
-
-//  Empties a slot, then moves back the entries of the run after it that
-//  would no longer be reachable from their home slot.
-static void s_unindex_at(kp_replay_t *self, size_t hole)
-{
-    size_t mask = self->slot_count - 1;
-    size_t index = hole;
-    for (;;) {
-        index = (index + 1) & mask;
-        s_slot_t *slot = &self->slots[index];
-        if (!slot->entry)
-            break;
-        //  It can fill the hole if its home is not in (hole, index]
-        //  (cyclically): the hole is then on its probe path.
-        size_t home = slot->hash & mask;
-        if (((index - home) & mask) >= ((index - hole) & mask)) {
-            self->slots[hole] = *slot;
-            hole = index;
-        }
-    }
-    self->slots[hole] = (s_slot_t){0, NULL};
-    self->indexed--;
-}
-
-//  Removes entry from the index if it is still the indexed one for its id;
-//  compares pointers only, so the entry is not read.
-static void s_unindex(kp_replay_t *self, const s_entry_t *entry, uint64_t hash)
-{
-    size_t mask = self->slot_count - 1;
-    for (size_t index = hash & mask; self->slots[index].entry; index = (index + 1) & mask)
-        if (self->slots[index].entry == entry) {
-            s_unindex_at(self, index);
-            return;
-        }
-}
-
-//  Doubles the table. Returns false if memory is short.
-static bool s_grow(kp_replay_t *self)
-{
-    size_t count = self->slot_count * 2;
-    s_slot_t *slots = s_slots_new(count);
-    if (!slots)
-        return false;
-    for (size_t i = 0; i < self->slot_count; i++) {
-        s_slot_t *slot = &self->slots[i];
-        if (!slot->entry)
-            continue;
-        size_t index = slot->hash & (count - 1);
-        while (slots[index].entry)
-            index = (index + 1) & (count - 1);
-        slots[index] = *slot;
-    }
-    free(self->slots);
-    self->slots = slots;
-    self->slot_count = count;
-    return true;
 }
 
 //  A drained slab becomes a spare if it has the usual size and there are
@@ -240,7 +126,7 @@ static void s_drop_oldest(kp_replay_t *self)
     s_slab_t *slab = self->oldest;
     assert(slab && self->size > 0);
     s_entry_t *entry = s_oldest(self);
-    s_unindex(self, entry, entry->hash);
+    kp_idmap_remove_value(self->index, entry->hash, entry);
     self->head += entry->span;
     self->size--;
     if (self->head < slab->used)
@@ -290,32 +176,42 @@ static s_entry_t *s_append(kp_replay_t *self, size_t span)
     return entry;
 }
 
+//  Takes back the last s_append of span bytes. A slab it leaves empty
+//  goes too, since the FIFO holds no empty slab; rare enough (memory is
+//  short) to walk the slabs for the one before.
+static void s_unappend(kp_replay_t *self, size_t span)
+{
+    s_slab_t *slab = self->newest;
+    slab->used -= span;
+    if (slab->used > 0)
+        return;
+    s_slab_t *before = self->oldest == slab ? NULL : self->oldest;
+    while (before && before->next != slab)
+        before = before->next;
+    if (before)
+        before->next = NULL;
+    else
+        self->oldest = NULL;
+    self->newest = before;
+    s_release_slab(self, slab);
+}
+
 void kp_replay_put(kp_replay_t *self, const char *request_id, const void *data, size_t size,
                    int64_t now_ms)
 {
     if (self->max == 0)
         return;
     size_t id_size = strlen(request_id) + 1;
-    uint64_t hash = s_hash(request_id, id_size - 1);
-    s_prefetch_slot(self, hash);
+    uint64_t hash = kp_idmap_hash_bytes(request_id, id_size - 1);
+    kp_idmap_prefetch(self->index, hash);
     while (self->size >= self->max)
         s_drop_oldest(self);
-    size_t index = s_probe(self, request_id, hash);
-    bool replaces = self->slots[index].entry != NULL;
-    if (!replaces && (self->indexed + 1) * 2 > self->slot_count) {
-        //  Short of memory the table may fill up to three quarters,
-        //  and beyond that the response is not remembered.
-        if (!s_grow(self) && (self->indexed + 1) * 4 > self->slot_count * 3)
-            return;
-        index = s_probe(self, request_id, hash);
-    }
     size_t align = _Alignof(s_entry_t);
     size_t span = (sizeof(s_entry_t) + size + id_size + align - 1) & ~(align - 1);
     s_entry_t *entry = s_append(self, span);
     if (!entry) {
         //  Better no answer than the older one.
-        if (replaces)
-            s_unindex_at(self, index);
+        kp_idmap_remove(self->index, hash, request_id, s_match);
         return;
     }
     entry->hash = hash;
@@ -325,26 +221,28 @@ void kp_replay_put(kp_replay_t *self, const char *request_id, const void *data, 
     if (size)
         memcpy(entry->data, data, size);
     memcpy(entry->data + size, request_id, id_size);
+    //  Short of memory the index fills up to three quarters, and beyond
+    //  that the response is not remembered.
+    if (kp_idmap_put(self->index, hash, request_id, s_match, entry) < 0) {
+        s_unappend(self, span);
+        return;
+    }
     self->size++;
-    if (!replaces)
-        self->indexed++;
-    self->slots[index] = (s_slot_t){hash, entry};
     //  Under the count bound the next put drops the oldest entry, and
     //  the slot of that entry is a miss: start it now.
     if (self->size >= self->max)
-        s_prefetch_slot(self, s_oldest(self)->hash);
+        kp_idmap_prefetch(self->index, s_oldest(self)->hash);
 }
 
 void kp_replay_prefetch(kp_replay_t *self, const char *request_id)
 {
-    if (self->slot_count)
-        s_prefetch_slot(self, s_hash(request_id, strlen(request_id)));
+    kp_idmap_prefetch(self->index, kp_idmap_hash_str(request_id));
 }
 
 const void *kp_replay_get(kp_replay_t *self, const char *request_id, size_t *size)
 {
-    uint64_t hash = s_hash(request_id, strlen(request_id));
-    s_entry_t *entry = self->slots[s_probe(self, request_id, hash)].entry;
+    s_entry_t *entry =
+        kp_idmap_get(self->index, kp_idmap_hash_str(request_id), request_id, s_match);
     if (!entry)
         return NULL;
     *size = entry->size;
