@@ -353,7 +353,7 @@ static const uint32_t s_crc_table[8][256] = {
     },
 };
 
-uint32_t kp_privlog_crc32c(uint32_t crc, const void *data, size_t size)
+uint32_t kp_privlog_crc32c_portable(uint32_t crc, const void *data, size_t size)
 {
     const uint8_t *p = data;
     crc = ~crc;
@@ -376,6 +376,42 @@ uint32_t kp_privlog_crc32c(uint32_t crc, const void *data, size_t size)
     while (size--)
         crc = s_crc_table[0][(crc ^ *p++) & 0xff] ^ (crc >> 8);
     return ~crc;
+}
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+//  The CPU's own CRC32C instruction (SSE4.2): about ten times the tables'
+//  speed, which is what a restart spends its time on (every frame of the
+//  open segment is checked before the node answers) and verify and the
+//  indexer too.
+__attribute__((target("sse4.2"))) static uint32_t s_crc32c_sse42(uint32_t crc, const void *data,
+                                                                 size_t size)
+{
+    const uint8_t *p = data;
+    uint64_t c = ~crc;
+    while (size && ((uintptr_t)p & 7)) {
+        c = __builtin_ia32_crc32qi((uint32_t)c, *p++);
+        size--;
+    }
+    while (size >= 8) {
+        uint64_t word;
+        memcpy(&word, p, 8);
+        c = __builtin_ia32_crc32di(c, word);
+        p += 8;
+        size -= 8;
+    }
+    while (size--)
+        c = __builtin_ia32_crc32qi((uint32_t)c, *p++);
+    return ~(uint32_t)c;
+}
+#endif
+
+uint32_t kp_privlog_crc32c(uint32_t crc, const void *data, size_t size)
+{
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    if (__builtin_cpu_supports("sse4.2"))
+        return s_crc32c_sse42(crc, data, size);
+#endif
+    return kp_privlog_crc32c_portable(crc, data, size);
 }
 
 // ---------------------------------------------------------------------------
@@ -475,6 +511,25 @@ static bool s_zero(const uint8_t *p, size_t size)
         size -= k;
     }
     return true;
+}
+
+//  Where the bytes of data[from..size) end: the offset after the last one
+//  that is not zero, or from. Reads forward, a page at a time: the tail
+//  of a segment left open by a crash is tens of megabytes of zeros, and
+//  read backwards a byte at a time it defeated readahead and took most of
+//  a second of every restart.
+static size_t s_data_end(const uint8_t *data, size_t from, size_t size)
+{
+    size_t end = from;
+    for (size_t at = from; at < size;) {
+        size_t k = size - at < 4096 ? size - at : 4096;
+        if (!s_zero(data + at, k))
+            end = at + k;
+        at += k;
+    }
+    while (end > from && !data[end - 1])
+        end--;
+    return end;
 }
 
 static int s_flock(int fd, int how)
@@ -994,9 +1049,7 @@ static int s_recover_last(kp_privlog_t *self, const kp_privlog_segment_t *seg,
     size_t size = map.size;
     //  Behind the data: the zeros of a preallocated segment (a crash left
     //  it open), perhaps with a cut record in front of them.
-    size_t used = size;
-    while (used > off && !map.data[used - 1])
-        used--;
+    size_t used = s_data_end(map.data, off, size);
     s_segment_unmap(&map);
     self->seg_fd = open(path, O_WRONLY | O_CLOEXEC);
     if (self->seg_fd < 0) {

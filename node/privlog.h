@@ -73,9 +73,12 @@ typedef struct {
 
 void kp_privlog_options_default(kp_privlog_options_t *options);
 
-//  CRC32C (Castagnoli), slicing-by-8; crc is 0 to start, or a previous
-//  result to continue.
+//  CRC32C (Castagnoli); crc is 0 to start, or a previous result to
+//  continue. The CPU's CRC32C instruction where there is one, else
+//  kp_privlog_crc32c_portable (slicing-by-8 tables), which tests hold
+//  against it.
 uint32_t kp_privlog_crc32c(uint32_t crc, const void *data, size_t size);
+uint32_t kp_privlog_crc32c_portable(uint32_t crc, const void *data, size_t size);
 
 //  Opens (creating if needed) the log in dir for appending: takes the
 //  lock, checks the last segment, cuts off a torn tail (told in recovery,

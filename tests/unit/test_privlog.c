@@ -188,6 +188,28 @@ static void test_crc32c(void **state)
     char buf[16];
     memcpy(buf + 3, "123456789", 9);
     assert_int_equal(kp_privlog_crc32c(0, buf + 3, 9), 0xE3069283u);
+    //  The same vectors through the tables (the fallback of CPUs without
+    //  a CRC32C instruction).
+    assert_int_equal(kp_privlog_crc32c_portable(0, "123456789", 9), 0xE3069283u);
+    assert_int_equal(kp_privlog_crc32c_portable(0, inc, 32), 0x46DD794Eu);
+}
+
+//  The instruction and the tables agree on random buffers of every
+//  length, alignment and starting value.
+static void test_crc32c_paths_agree(void **state)
+{
+    (void)state;
+    uint8_t buf[300];
+    uint64_t x = 0x9E3779B97F4A7C15ull;
+    for (int round = 0; round < 20000; round++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        size_t start = x % 8, size = (x >> 8) % (sizeof buf - 8);
+        for (size_t i = 0; i < size; i++)
+            buf[start + i] = (uint8_t)((x >> (i % 56)) + i * 131);
+        uint32_t seed = (uint32_t)(x >> 32);
+        assert_int_equal(kp_privlog_crc32c(seed, buf + start, size),
+                         kp_privlog_crc32c_portable(seed, buf + start, size));
+    }
 }
 
 static void test_chain_and_signature(void **state)
@@ -861,6 +883,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_crc32c),
+        cmocka_unit_test(test_crc32c_paths_agree),
         cmocka_unit_test_setup_teardown(test_chain_and_signature, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_segments_roll, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_torn_tail, s_setup, s_teardown),
