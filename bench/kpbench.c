@@ -52,7 +52,7 @@ typedef struct {
     const char *cluster_file, *json_path, *svg_path, *chaos;
     unsigned deadline_ms, retry_ms;
     kp_arrivals_t arrivals;
-    uint64_t seed; //  of the Poisson arrival times
+    uint64_t seed; //  of the request kinds and the Poisson arrival times
     bool local, compare, log_compare, keep, quiet;
 } s_options_t;
 
@@ -706,8 +706,11 @@ static kp_bench_result_t *s_run(const s_options_t *o, s_run_t *run, kp_local_t *
                                 const s_chaos_t *chaos, char *err, size_t errlen)
 {
     kp_bench_result_t *total = kp_bench_result_new(run->name);
-    uint64_t seed = s_now();
-    snprintf(run->prefix, sizeof run->prefix, "%08" PRIx64 "-", s_random(&seed) & 0xffffffff);
+    //  Request ids differ from run to run (a node answers a known id from
+    //  its replay memory); what is asked, and when, follows --seed.
+    uint64_t clock_seed = s_now();
+    snprintf(run->prefix, sizeof run->prefix, "%08" PRIx64 "-", s_random(&clock_seed) & 0xffffffff);
+    uint64_t seed = o->seed * 0x9E3779B97F4A7C15ull + 1;
     atomic_store(&run->stop, false);
     atomic_store(&run->finished, 0);
     double window = o->duration > 0 ? o->warmup + o->duration : 3600;
@@ -878,8 +881,9 @@ static void s_usage(FILE *out)
             "                       the intended send time (no coordinated omission)\n"
             "  --arrivals A         open loop: poisson (default; exponential gaps, as from\n"
             "                       many independent senders) or uniform (evenly spaced)\n"
-            "  --seed N             seed of the poisson send times (default 1): the same\n"
-            "                       seed, rate and clients give the same times\n"
+            "  --seed N             seed of the request kinds and of the poisson send\n"
+            "                       times (default 1): the same seed, rate and clients\n"
+            "                       give the same requests at the same times\n"
             "  --duration S         measure for S seconds (default 10)\n"
             "  --count N            or send N requests in all\n"
             "  --warmup S           seconds at the start not measured (default 1)\n"
