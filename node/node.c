@@ -884,12 +884,10 @@ static void s_on_admin(kp_node_t *self, s_input_t *input)
     reply.error = *error ? error : NULL;
     reply.json = json;
     size_t size = kp__admin_reply__get_packed_size(&reply);
-    uint8_t *buffer = malloc(size ? size : 1);
-    if (buffer) {
-        kp__admin_reply__pack(&reply, buffer);
-        kp_sendq_add(self->sendq, self->admin, input->identity, input->identity_size, buffer, size);
-    }
-    free(buffer);
+    uint8_t *body =
+        kp_sendq_reserve(self->sendq, self->admin, input->identity, input->identity_size, size);
+    if (body)
+        kp__admin_reply__pack(&reply, body);
     free(json);
     if (request)
         kp__admin_request__free_unpacked(request, NULL);
