@@ -500,12 +500,14 @@ static int s_pwrite_all(int fd, const uint8_t *data, size_t size, uint64_t offse
     return 0;
 }
 
+//  Zeros to compare with and to write ahead of the appends.
+static const uint8_t s_zeros[64 * 1024];
+
 static bool s_zero(const uint8_t *p, size_t size)
 {
-    static const uint8_t zeros[4096];
     while (size) {
-        size_t k = size < sizeof zeros ? size : sizeof zeros;
-        if (memcmp(p, zeros, k))
+        size_t k = size < sizeof s_zeros ? size : sizeof s_zeros;
+        if (memcmp(p, s_zeros, k))
             return false;
         p += k;
         size -= k;
@@ -1300,7 +1302,6 @@ static void s_preallocate(kp_privlog_t *self)
 #define S_ZERO_CHUNK (256u * 1024)
 static void s_zero_ahead(kp_privlog_t *self, uint64_t upto)
 {
-    static const uint8_t zeros[64 * 1024];
     //  Never behind the data: checkpoints are written past it too.
     if (self->seg_zeroed < self->seg_size)
         self->seg_zeroed = self->seg_size;
@@ -1311,8 +1312,9 @@ static void s_zero_ahead(kp_privlog_t *self, uint64_t upto)
     if (end > self->options.segment_max)
         end = self->options.segment_max;
     while (self->seg_zeroed < end) {
-        uint64_t n = end - self->seg_zeroed < sizeof zeros ? end - self->seg_zeroed : sizeof zeros;
-        if (s_pwrite_all(self->seg_fd, zeros, n, self->seg_zeroed))
+        uint64_t n =
+            end - self->seg_zeroed < sizeof s_zeros ? end - self->seg_zeroed : sizeof s_zeros;
+        if (s_pwrite_all(self->seg_fd, s_zeros, n, self->seg_zeroed))
             return;
         self->seg_zeroed += n;
     }
@@ -1464,10 +1466,8 @@ int kp_privlog_sync(kp_privlog_t *self)
     }
     bool ends_with_checkpoint = self->uncovered == 0;
     size_t size = self->len - self->synced;
-    if (!self->seg_allocated) {
+    if (!self->seg_allocated)
         s_preallocate(self); //  a segment reopened after a restart
-        self->seg_zeroed = self->seg_size;
-    }
     s_zero_ahead(self, self->seg_size + size);
     if (s_pwrite_all(self->seg_fd, self->buf + self->synced, size, self->seg_size) ||
         fdatasync(self->seg_fd))
