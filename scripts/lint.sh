@@ -20,7 +20,7 @@ done
 if command -v git >/dev/null 2>&1 && git rev-parse --git-dir >/dev/null 2>&1; then
     mapfile -t sources < <(git ls-files --cached --others --exclude-standard -- '*.c' '*.h' | sort -u)
 else
-    mapfile -t sources < <(find broker node cli client bench tests proto -name '*.[ch]' \
+    mapfile -t sources < <(find broker log node cli client bench tests proto -name '*.[ch]' \
         ! -name '*.pb-c.*' | sort -u)
 fi
 
@@ -44,8 +44,8 @@ fi
 #   The generated protobuf header lives in the build folder; cppcheck goes
 #   on without it (missing includes are not findings with --quiet).
 if cppcheck --quiet --error-exitcode=1 --enable=warning,style,performance,portability \
-    -I broker -I node -I client -I cli -I bench -I tests/common -I tests/integration \
-    broker node cli client bench tests; then
+    -I broker -I log -I node -I client -I cli -I bench -I tests/common -I tests/integration \
+    broker log node cli client bench tests; then
     echo "lint: cppcheck: clean"
 else
     echo "lint: cppcheck: findings above"
