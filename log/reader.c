@@ -1,0 +1,301 @@
+/*  reader.c - reading the privacy log's files: index catch-up, records
+    by position (kp_privlog_reader_t), and scans by day.
+
+    Any thread or process may call these, also while a writer appends:
+    they read only what the writer has synced.
+*/
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "logindex.h"
+#include "privlog_impl.h"
+
+//  Error messages are cut to fit their buffers on purpose.
+#pragma GCC diagnostic ignored "-Wformat-truncation"
+
+#define S_CATCH_UP_BATCH 100000
+
+//  Indexes the records after the index's position, up to upto_seq (a
+//  writer may be appending behind it: only what it has synced is read).
+int64_t privlog_catch_up(kp_logindex_t *index, const char *dir, uint64_t upto_seq, char *error)
+{
+    uint64_t pos_seq, pos_seg, pos_off;
+    error[0] = 0;
+    if (kp_logindex_position(index, &pos_seq, &pos_seg, &pos_off)) {
+        snprintf(error, KP_PRIVLOG_ERR, "%s", kp_logindex_error(index));
+        return -1;
+    }
+    kp_privlog_segment_t *segs;
+    int n = kp_privlog_segments(dir, &segs, error);
+    if (n < 0)
+        return -1;
+    int64_t added = 0;
+    uint64_t last_seq = 0, last_seg = 0, last_off = 0;
+    int64_t batch = 0;
+    int rc = 0;
+    for (int i = 0; i < n && !rc; i++) {
+        if (i + 1 < n && segs[i + 1].first_seq <= pos_seg)
+            continue; //  wholly indexed already
+        privlog_map_t map;
+        if (privlog_segment_map(dir, segs[i].name, &map, error)) {
+            rc = -1;
+            break;
+        }
+        size_t off = KP_PRIVLOG_SEGMENT_HEADER;
+        if (segs[i].first_seq == pos_seg && pos_off >= off)
+            off = pos_off;
+        if (!map.header_ok)
+            off = map.size; //  the writer judges it; nothing to index here
+        if (off > map.size && i == n - 1) {
+            //  The index is ahead of a log whose tail was cut: forget the
+            //  entries of records that are no longer there.
+            if (kp_logindex_drop(index, segs[i].first_seq, UINT64_MAX)) {
+                rc = -1;
+                snprintf(error, KP_PRIVLOG_ERR, "%s", kp_logindex_error(index));
+            }
+            off = KP_PRIVLOG_SEGMENT_HEADER;
+            pos_seq = segs[i].first_seq - 1;
+        }
+        while (!rc && off < map.size) {
+            privlog_frame_t f;
+            if (privlog_frame_parse(map.data + off, map.size - off, &f) != PRIVLOG_FRAME_OK)
+                break;
+            if (f.kind == KP_PRIVLOG_KIND_RECORD && f.seq > upto_seq)
+                break;
+            if (f.kind == KP_PRIVLOG_KIND_RECORD && f.seq > pos_seq) {
+                Kp__LogRecord *r = kp__log_record__unpack(NULL, f.len, f.body);
+                if (r && kp_logindex_add(index, r, f.seq, segs[i].first_seq, off))
+                    rc = -1;
+                kp__log_record__free_unpacked(r, NULL);
+                added++;
+                batch++;
+                last_seq = f.seq;
+            }
+            off += KP_PRIVLOG_FRAME_HEADER + f.len;
+            last_seg = segs[i].first_seq;
+            last_off = off;
+            if (!rc && batch >= S_CATCH_UP_BATCH) {
+                rc = kp_logindex_set_position(index, last_seq, last_seg, last_off);
+                if (!rc)
+                    rc = kp_logindex_commit(index);
+                batch = 0;
+            }
+        }
+        privlog_segment_unmap(&map);
+        if (rc && !*error)
+            snprintf(error, KP_PRIVLOG_ERR, "%s", kp_logindex_error(index));
+    }
+    free(segs);
+    if (!rc && last_seq)
+        rc = kp_logindex_set_position(index, last_seq, last_seg, last_off);
+    if (!rc)
+        rc = kp_logindex_commit(index);
+    if (rc) {
+        kp_logindex_abort(index);
+        if (!*error)
+            snprintf(error, KP_PRIVLOG_ERR, "%s", kp_logindex_error(index));
+        return -1;
+    }
+    return added;
+}
+
+int64_t kp_privlog_index_catch_up(const char *dir, uint64_t map_size, char *error)
+{
+    char path[PRIVLOG_PATH];
+    snprintf(path, sizeof path, "%s/index", dir);
+    struct stat st;
+    if (stat(dir, &st) || !S_ISDIR(st.st_mode)) {
+        snprintf(error, KP_PRIVLOG_ERR, "no log folder %s (is --data the node's log folder?)", dir);
+        return -1;
+    }
+    kp_logindex_t *index = kp_logindex_open(path, false, map_size, error);
+    if (!index)
+        return -1;
+    error[0] = 0;
+    int64_t added = privlog_catch_up(index, dir, UINT64_MAX, error);
+    kp_logindex_destroy(&index);
+    return added;
+}
+
+int64_t kp_privlog_index_follow(const char *dir, struct _kp_logindex_t *index, uint64_t upto_seq,
+                                char *error)
+{
+    error[0] = 0;
+    return privlog_catch_up(index, dir, upto_seq, error);
+}
+
+// ---------------------------------------------------------------------------
+// Reading records
+
+struct _privlog_reader_t {
+    char dir[PRIVLOG_PATH];
+    kp_privlog_segment_t *segs;
+    int n_segs;
+    int fd;
+    uint64_t fd_segment;
+    uint8_t *buf;
+};
+
+kp_privlog_reader_t *kp_privlog_reader_new(const char *dir, char *error)
+{
+    kp_privlog_reader_t *self = calloc(1, sizeof *self);
+    if (!self || !(self->buf = malloc(KP_PRIVLOG_FRAME_HEADER + KP_PRIVLOG_MAX_BODY))) {
+        free(self);
+        snprintf(error, KP_PRIVLOG_ERR, "out of memory");
+        return NULL;
+    }
+    snprintf(self->dir, sizeof self->dir, "%s", dir);
+    self->fd = -1;
+    self->n_segs = kp_privlog_segments(dir, &self->segs, error);
+    if (self->n_segs < 0) {
+        free(self->buf);
+        free(self);
+        return NULL;
+    }
+    return self;
+}
+
+void kp_privlog_reader_destroy(kp_privlog_reader_t **self_p)
+{
+    if (!*self_p)
+        return;
+    kp_privlog_reader_t *self = *self_p;
+    if (self->fd >= 0)
+        close(self->fd);
+    free(self->segs);
+    free(self->buf);
+    free(self);
+    *self_p = NULL;
+}
+
+static const kp_privlog_segment_t *s_find(kp_privlog_reader_t *self, uint64_t segment)
+{
+    int lo = 0, hi = self->n_segs - 1;
+    while (lo <= hi) {
+        int mid = (lo + hi) / 2;
+        if (self->segs[mid].first_seq == segment)
+            return &self->segs[mid];
+        if (self->segs[mid].first_seq < segment)
+            lo = mid + 1;
+        else
+            hi = mid - 1;
+    }
+    return NULL;
+}
+
+static int s_pread_all(int fd, uint8_t *buf, size_t size, uint64_t offset)
+{
+    while (size) {
+        ssize_t n = pread(fd, buf, size, (off_t)offset);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return -1;
+        buf += n;
+        size -= (size_t)n;
+        offset += (uint64_t)n;
+    }
+    return 0;
+}
+
+Kp__LogRecord *kp_privlog_reader_get(kp_privlog_reader_t *self, uint64_t segment, uint64_t offset,
+                                     uint64_t *seq, char *error)
+{
+    if (self->fd < 0 || self->fd_segment != segment) {
+        const kp_privlog_segment_t *seg = s_find(self, segment);
+        if (!seg) { //  a segment made since we listed?
+            free(self->segs);
+            self->n_segs = kp_privlog_segments(self->dir, &self->segs, error);
+            if (self->n_segs < 0)
+                return NULL;
+            seg = s_find(self, segment);
+        }
+        if (!seg) {
+            snprintf(error, KP_PRIVLOG_ERR, "segment %llu is gone (pruned)",
+                     (unsigned long long)segment);
+            return NULL;
+        }
+        if (self->fd >= 0)
+            close(self->fd);
+        char path[PRIVLOG_PATH];
+        snprintf(path, sizeof path, "%s/%s", self->dir, seg->name);
+        self->fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (self->fd < 0) {
+            snprintf(error, KP_PRIVLOG_ERR, "cannot read %s: %s", path, strerror(errno));
+            return NULL;
+        }
+        self->fd_segment = segment;
+    }
+    privlog_frame_t f;
+    if (s_pread_all(self->fd, self->buf, KP_PRIVLOG_FRAME_HEADER, offset) ||
+        kp_le32_get(self->buf) > KP_PRIVLOG_MAX_BODY ||
+        s_pread_all(self->fd, self->buf + KP_PRIVLOG_FRAME_HEADER, kp_le32_get(self->buf),
+                    offset + KP_PRIVLOG_FRAME_HEADER) ||
+        privlog_frame_parse(self->buf, KP_PRIVLOG_FRAME_HEADER + kp_le32_get(self->buf), &f) !=
+            PRIVLOG_FRAME_OK ||
+        f.kind != KP_PRIVLOG_KIND_RECORD) {
+        snprintf(error, KP_PRIVLOG_ERR,
+                 "no intact record at segment %llu offset %llu (run 'kpctl log verify')",
+                 (unsigned long long)segment, (unsigned long long)offset);
+        return NULL;
+    }
+    Kp__LogRecord *r = kp__log_record__unpack(NULL, f.len, f.body);
+    if (!r)
+        snprintf(error, KP_PRIVLOG_ERR, "record at segment %llu offset %llu does not decode",
+                 (unsigned long long)segment, (unsigned long long)offset);
+    *seq = f.seq;
+    return r;
+}
+
+int kp_privlog_scan(const char *dir, int32_t from_day, int32_t to_day, kp_privlog_scan_fn *fn,
+                    void *arg, char *error)
+{
+    kp_privlog_segment_t *segs;
+    int n = kp_privlog_segments(dir, &segs, error);
+    if (n < 0)
+        return -1;
+    int rc = 0;
+    for (int i = 0; i < n && !rc; i++) {
+        //  A segment holds one day, so whole segments can be skipped.
+        if (segs[i].day > to_day)
+            break;
+        if (segs[i].day < from_day && i + 1 < n && segs[i + 1].day < from_day)
+            continue;
+        privlog_map_t map;
+        if (privlog_segment_map(dir, segs[i].name, &map, error)) {
+            rc = -1;
+            break;
+        }
+        size_t off = KP_PRIVLOG_SEGMENT_HEADER;
+        while (map.header_ok && off < map.size && !rc) {
+            privlog_frame_t f;
+            int p = privlog_frame_parse(map.data + off, map.size - off, &f);
+            int end = p == PRIVLOG_FRAME_OK ? PRIVLOG_END_DAMAGE
+                                            : privlog_end_kind(map.data, map.size, off);
+            if (end == PRIVLOG_END_CLEAN || (end == PRIVLOG_END_TORN && i == n - 1))
+                break; //  the preallocated tail; or being written, or torn
+            if (p != PRIVLOG_FRAME_OK) {
+                snprintf(error, KP_PRIVLOG_ERR,
+                         "segment %s: damaged record at offset %zu (run 'kpctl log verify')",
+                         segs[i].name, off);
+                rc = -1;
+                break;
+            }
+            if (f.kind == KP_PRIVLOG_KIND_RECORD) {
+                Kp__LogRecord *r = kp__log_record__unpack(NULL, f.len, f.body);
+                if (r)
+                    rc = fn(r, f.seq, arg) ? 1 : 0;
+                kp__log_record__free_unpacked(r, NULL);
+            }
+            off += KP_PRIVLOG_FRAME_HEADER + f.len;
+        }
+        privlog_segment_unmap(&map);
+    }
+    free(segs);
+    return rc < 0 ? -1 : 0;
+}
