@@ -14,6 +14,7 @@
 #include "admin.h"
 #include "commands.h"
 #include "json.h"
+#include "options.h"
 #include "validate.h"
 
 #define S_ERR 1024
@@ -30,7 +31,7 @@ static const char *s_status_help =
     "Shows a node's uptime, directory sequence, calls in flight, the provider\n"
     "workers connected per institution and message type, requests counted by\n"
     "status and reason, refused frames, and latency percentiles since start.\n\n"
-    "  -c, --config FILE   the cluster file\n"
+    "  -c, --config FILE   the cluster file (default: $KP_CLUSTER)\n"
     "      --node NAME     which node (default: the first in the file)\n"
     "      --json          the node's answer as one JSON document\n"
     "      --timeout MS    how long to wait for the node (default 5000)\n";
@@ -43,7 +44,7 @@ static const char *s_maintenance_help =
     "node answers requests for that provider (and message type, when given) at\n"
     "once with UNAVAILABLE and the end of the window, instead of waiting.\n"
     "T is YYYY-MM-DDTHH:MM:SSZ (UTC) or YYYY-MM-DD (midnight UTC).\n\n"
-    "  -c, --config FILE   the cluster file\n"
+    "  -c, --config FILE   the cluster file (default: $KP_CLUSTER)\n"
     "      --node NAME     which node (default: the first in the file)\n"
     "      --json          JSON output\n"
     "      --timeout MS    how long to wait for the node (default 5000)\n";
@@ -111,8 +112,9 @@ static int s_parse(int argc, char **argv, const char *help, s_options_t *o)
             return s_usage_error(help, "unknown or incomplete option '%s'", argv[optind - 1]);
         }
     }
+    o->cluster = kpctl_cluster_file(o->cluster);
     if (!o->cluster)
-        return s_usage_error(help, "%s-c CLUSTER-FILE is required", "");
+        return s_usage_error(help, "%s-c CLUSTER-FILE (or KP_CLUSTER) is required", "");
     if (o->timeout_ms <= 0)
         return s_usage_error(help, "%s--timeout must be a positive number of ms", "");
     return -1;
@@ -269,6 +271,9 @@ int kpctl_maintenance(int argc, char **argv)
         fputs(s_maintenance_help, argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
+    if (argv[1][0] == '-')
+        return s_usage_error(s_maintenance_help, "add, list or remove is missing before '%s'",
+                             argv[1]);
     const char *verb = argv[1];
     s_options_t o;
     int rc = s_parse(argc - 1, argv + 1, s_maintenance_help, &o);

@@ -45,6 +45,7 @@ static void s_usage(FILE *out)
                  "Sends one request through a node and prints the answer.\n"
                  "\n"
                  "  -c, --config FILE   cluster file (its nodes are the failover endpoints)\n"
+                 "                      (default: $KP_CLUSTER)\n"
                  "      --node NAME     use this node only (default: every node, in order)\n"
                  "      --user U        user or application id\n"
                  "      --sector S      requester's sector     } initiated on (sector, type)\n"
@@ -168,15 +169,16 @@ static int s_parse(int argc, char **argv, s_args_t *args)
 }
 
 //  What must be there for each kind of request.
-static int s_check(const s_args_t *args, int argc, char **argv)
+static int s_check(s_args_t *args, int argc, char **argv)
 {
     const char *missing = NULL;
     if (optind < argc) {
         fprintf(stderr, "kpctl call: unexpected argument '%s'\n", argv[optind]);
         return -1;
     }
+    args->config = kpctl_cluster_file(args->config);
     if (!args->config)
-        missing = "-c FILE";
+        missing = "-c FILE (or KP_CLUSTER)";
     else if (!args->user)
         missing = "--user";
     else if (!args->message)

@@ -83,7 +83,8 @@ static int s_target_open(s_target_t *self, const s_options_t *options, bool crea
     if (!options->cluster) {
         snprintf(
             err, errlen,
-            "no target: use --data DIR (a node's data folder) or -c CLUSTER-FILE [--node NAME]");
+            "no target: use --data DIR (a node's data folder) or -c CLUSTER-FILE [--node NAME] "
+            "(or set KP_CLUSTER)");
         return 2;
     }
     self->admin =
@@ -145,6 +146,7 @@ static const char *s_target_help =
     "target (one of):\n"
     "  -d, --data DIR           a node's data folder (the directory is DIR/directory)\n"
     "  -c, --cluster FILE       a cluster file: go through a node's admin socket\n"
+    "                           (default without --data: $KP_CLUSTER)\n"
     "  -n, --node NAME          the node of the cluster file (default: the first)\n"
     "      --timeout MS         how long to wait for the node (default 120000)\n"
     "  -h, --help               this help\n";
@@ -259,6 +261,8 @@ static int s_options(int argc, char **argv, const char *help, s_options_t *optio
             return 2;
         }
     }
+    if (!options->data)
+        options->cluster = kpctl_cluster_file(options->cluster);
     return 0;
 }
 

@@ -14,14 +14,17 @@
 
 #include <czmq.h>
 
+#include "cluster.h"
 #include "commands.h"
 #include "json.h"
 #include "logindex.h"
+#include "options.h"
 #include "privlog.h"
 #include "validate.h"
 
 typedef struct {
-    const char *data; //  the log folder: <--data>/log, or --log as given
+    const char *data;           //  the log folder: <--data>/log, or --log as given
+    const char *cluster, *node; //  or the data folder of a node of the cluster file
     char data_buf[4096];
     const char *pub;
     const char *person, *institution, *message;
@@ -49,6 +52,9 @@ static void s_usage_log(FILE *out)
             "options:\n"
             "  --data DIR   a node's data folder (the log is DIR/log)\n"
             "  --log DIR    a log folder itself, e.g. one made by export\n"
+            "  -c FILE [--node NAME]\n"
+            "               the data folder of a node of the cluster file (default:\n"
+            "               $KP_CLUSTER; the first node), on this machine\n"
             "  --json       answer in JSON on stdout\n"
             "  --help       this text\n\n"
             "DATE is YYYY-MM-DD (UTC). Exit status: 0 ok, 1 failure (or the log does not\n"
@@ -63,11 +69,39 @@ static int s_usage_error(const char *fmt, const char *arg)
     return 2;
 }
 
+//  The log folder of --node (or the first node) of the cluster file (or
+//  KP_CLUSTER), when there is one. Returns 0, or -1 after naming the
+//  problem on stderr.
+static int s_node_data(s_args_t *a, const char *command)
+{
+    const char *path = kpctl_cluster_file(a->cluster);
+    if (!path && a->node)
+        fprintf(stderr, "kpctl log %s: --node needs a cluster file: -c FILE or KP_CLUSTER\n",
+                command);
+    if (!path)
+        return a->node ? -1 : 0;
+    char name[64];
+    snprintf(name, sizeof name, "log %s", command);
+    kp_cluster_config_t *config = kpctl_cluster_load(name, path);
+    const kp_node_config_t *node = config ? kpctl_cluster_node(name, config, path, a->node) : NULL;
+    if (node && !node->data[0])
+        fprintf(stderr, "kpctl %s: node %s of %s has no data folder; use --data DIR\n", name,
+                node->name, path);
+    if (node && node->data[0]) {
+        snprintf(a->data_buf, sizeof a->data_buf, "%s/log", node->data);
+        a->data = a->data_buf;
+    }
+    free(config);
+    return a->data ? 0 : -1;
+}
+
 static int s_parse(int argc, char **argv, s_args_t *a)
 {
     static const struct option options[] = {
         {"data", required_argument, NULL, 'd'},
         {"log", required_argument, NULL, 'L'},
+        {"config", required_argument, NULL, 'c'},
+        {"node", required_argument, NULL, 'n'},
         {"from", required_argument, NULL, 'f'},
         {"to", required_argument, NULL, 't'},
         {"pub", required_argument, NULL, 'p'},
@@ -87,11 +121,17 @@ static int s_parse(int argc, char **argv, s_args_t *a)
     optind = 1;
     opterr = 0;
     int c;
-    while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "c:h", options, NULL)) != -1) {
         switch (c) {
         case 'd':
             snprintf(a->data_buf, sizeof a->data_buf, "%s/log", optarg);
             a->data = a->data_buf;
+            break;
+        case 'c':
+            a->cluster = optarg;
+            break;
+        case 'n':
+            a->node = optarg;
             break;
         case 'L':
             a->data = optarg;
@@ -144,8 +184,13 @@ static int s_parse(int argc, char **argv, s_args_t *a)
             return s_usage_error("unknown or incomplete option '%s'", argv[optind - 1]);
         }
     }
+    if (a->data && a->cluster)
+        return s_usage_error("%s: give --data/--log or -c CLUSTER-FILE, not both", argv[0]);
+    if (!a->data && s_node_data(a, argv[0]))
+        return 2;
     if (!a->data)
-        return s_usage_error("%s: --data DIR (a node's data folder) or --log DIR is missing",
+        return s_usage_error("%s: --data DIR (a node's data folder), --log DIR or -c CLUSTER-FILE "
+                             "(or KP_CLUSTER) is missing",
                              argv[0]);
     if (a->from_day > a->to_day)
         return s_usage_error("%s: --from is after --to", argv[0]);

@@ -111,6 +111,7 @@ static void s_usage(FILE *out)
         "came more than once (of the last 500,000 to 1,000,000 ids; each counted once).\n"
         "\n"
         "  -c, --config FILE   cluster file (gives the worker endpoint and heartbeat)\n"
+        "                      (default: $KP_CLUSTER)\n"
         "      --node NAME     node to serve (repeat for more; default: every node)\n"
         "      --kbo K         the provider institution's KBO number\n"
         "      --message M     a message type served (repeat for more)\n"
@@ -190,13 +191,15 @@ static int s_parse(int argc, char **argv, s_args_t *args)
         fprintf(stderr, "kpctl provider: unexpected argument '%s'\n", argv[optind]);
         return -1;
     }
+    if (!args->raw_echo)
+        args->config = kpctl_cluster_file(args->config);
     return 0;
 }
 
 static int s_check(const s_args_t *args)
 {
     const char *missing = args->raw_echo         ? (!args->kbo ? "--kbo" : NULL)
-                          : !args->config        ? "-c FILE"
+                          : !args->config        ? "-c FILE (or KP_CLUSTER)"
                           : !args->kbo           ? "--kbo"
                           : !args->message_count ? "--message"
                           : !args->echo          ? "--echo (the only mode there is)"

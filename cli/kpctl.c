@@ -1,5 +1,6 @@
 /*  kpctl - the operators' command line of Kruispunt. */
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "commands.h"
 #include "options.h"
@@ -16,14 +17,23 @@ static const kpctl_command_t s_commands[] = {
 
 static void s_usage(FILE *out)
 {
-    fprintf(out, "usage: kpctl COMMAND [OPTIONS]\n\ncommands:\n");
+    fprintf(out, "usage: kpctl [-c FILE] [--node NAME] COMMAND [OPTIONS]\n\ncommands:\n");
     for (size_t i = 0; i < sizeof s_commands / sizeof s_commands[0]; i++)
         fprintf(out, "  %-12s %s\n", s_commands[i].name, s_commands[i].summary);
-    fprintf(out, "\n'kpctl COMMAND --help' tells more about each.\n");
+    fprintf(out, "\nglobal options (before or after the command):\n"
+                 "  -c, --config FILE    the cluster file (default: $KP_CLUSTER)\n"
+                 "      --node NAME      which node of the cluster file\n"
+                 "\n'kpctl COMMAND --help' tells more about each.\n");
 }
 
 int main(int argc, char **argv)
 {
-    return kpctl_dispatch("kpctl", s_commands, sizeof s_commands / sizeof s_commands[0], s_usage,
-                          argc, argv);
+    int count;
+    char **args = kpctl_globals(argc, argv, &count);
+    if (!args)
+        return 2;
+    int rc = kpctl_dispatch("kpctl", s_commands, sizeof s_commands / sizeof s_commands[0], s_usage,
+                            count, args);
+    free(args);
+    return rc;
 }

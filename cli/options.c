@@ -2,6 +2,7 @@
     sub-commands; see options.h. */
 #include "options.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,9 +32,88 @@ int kpctl_dispatch(const char *prefix, const kpctl_command_t *commands, size_t c
         usage(stdout);
         return 0;
     }
+    if (argv[1][0] == '-') {
+        fprintf(stderr, "%s: a command is missing before '%s'; '%s --help' lists them\n", prefix,
+                argv[1], prefix);
+        return 2;
+    }
     for (size_t i = 0; i < count; i++)
         if (!strcmp(argv[1], commands[i].name))
             return commands[i].run(argc - 1, argv + 1);
     fprintf(stderr, "%s: unknown command '%s'; '%s --help' lists them\n", prefix, argv[1], prefix);
     return 2;
+}
+
+//  Is arg a global option? Sets *is_node for --node, and *value to the
+//  value inside arg ("-cFILE", "--node=N") or NULL when the value is the
+//  next argument.
+static bool s_global(const char *arg, bool *is_node, const char **value)
+{
+    static const char *cluster_longs[] = {"--config", "--cluster"};
+    *value = NULL;
+    *is_node = false;
+    if (!strncmp(arg, "-c", 2)) {
+        *value = arg[2] ? arg + 2 : NULL;
+        return true;
+    }
+    for (size_t i = 0; i < 2; i++) {
+        size_t len = strlen(cluster_longs[i]);
+        if (!strncmp(arg, cluster_longs[i], len) && (arg[len] == '\0' || arg[len] == '=')) {
+            *value = arg[len] ? arg + len + 1 : NULL;
+            return true;
+        }
+    }
+    if (!strncmp(arg, "--node", 6) && (arg[6] == '\0' || arg[6] == '=')) {
+        *is_node = true;
+        *value = arg[6] ? arg + 7 : NULL;
+        return true;
+    }
+    return false;
+}
+
+char **kpctl_globals(int argc, char **argv, int *out_argc)
+{
+    //  "-cFILE" becomes "-c" "FILE": at most twice as many arguments.
+    char **out = calloc(2 * (size_t)argc + 1, sizeof *out);
+    char **moved = calloc(2 * (size_t)argc + 1, sizeof *moved);
+    if (!out || !moved) {
+        fprintf(stderr, "kpctl: out of memory\n");
+        free(out);
+        free(moved);
+        return NULL;
+    }
+    int n = 0, m = 0, i = 1;
+    out[n++] = argv[0];
+    for (; i < argc; i++) {
+        bool is_node;
+        const char *value;
+        if (!s_global(argv[i], &is_node, &value))
+            break;
+        if (!value && i + 1 >= argc) {
+            fprintf(stderr, "kpctl: %s needs a value; 'kpctl --help' tells more\n", argv[i]);
+            free(out);
+            free(moved);
+            return NULL;
+        }
+        moved[m++] = is_node ? "--node" : "-c";
+        moved[m++] = value ? (char *)value : argv[++i];
+    }
+    //  The command word and its arguments up to a "--", then the moved options.
+    for (; i < argc && strcmp(argv[i], "--"); i++)
+        out[n++] = argv[i];
+    for (int k = 0; k < m; k++)
+        out[n++] = moved[k];
+    for (; i < argc; i++)
+        out[n++] = argv[i];
+    free(moved);
+    *out_argc = n;
+    return out;
+}
+
+const char *kpctl_cluster_file(const char *given)
+{
+    if (given)
+        return given;
+    const char *env = getenv("KP_CLUSTER");
+    return env && *env ? env : NULL;
 }

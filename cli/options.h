@@ -25,9 +25,23 @@ typedef struct {
 
 //  Runs the command of commands[0..count) named by argv[1] and returns its
 //  exit status. No argv[1]: usage(stderr) and 2; "--help", "-h" or "help":
-//  usage(stdout) and 0; any other word: "<prefix>: unknown command
+//  usage(stdout) and 0; another option first: "<prefix>: a command is
+//  missing before '<option>'" and 2; any other word: "<prefix>: unknown command
 //  '<word>'; '<prefix> --help' lists them" and 2.
 int kpctl_dispatch(const char *prefix, const kpctl_command_t *commands, size_t count,
                    void (*usage)(FILE *out), int argc, char **argv);
+
+//  kpctl's global options: -c/--config/--cluster FILE and --node NAME may
+//  come before the command word, as in "kpctl -c FILE status". Returns a
+//  new argument vector (NULL-terminated; the caller frees the array, not
+//  the strings) in which they follow the command's own arguments (ahead
+//  of a "--"), where every command's parser takes them, and sets *out_argc.
+//  Options after the command word stay where they are. A global option
+//  without its value: "kpctl: <option> needs a value" on stderr and NULL.
+char **kpctl_globals(int argc, char **argv, int *out_argc);
+
+//  The cluster file a command uses: given (from -c) when not NULL, else
+//  the environment's KP_CLUSTER when set and not empty, else NULL.
+const char *kpctl_cluster_file(const char *given);
 
 #endif

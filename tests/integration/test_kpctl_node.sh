@@ -86,6 +86,31 @@ hasnt "$WORK/out" '"reason":"test"' "the window is gone"
 expect 0 "call after the window" "$KPCTL" call -c "$CFG" $GENT --message A1 --person 85073003328 --capacity 1
 expect 2 "maintenance add with a bad KBO" "$KPCTL" maintenance add -c "$CFG" --kbo 0206731646 --from "$from" --to "$to" --reason x
 
+# Global options before or after the command, and KP_CLUSTER as the default.
+expect 0 "kpctl -c FILE status" "$KPCTL" -c "$CFG" status --json
+has "$WORK/out" '"node":"node-1"' "status through a leading -c names the node"
+expect 0 "kpctl --config=FILE --node NAME status" "$KPCTL" --config="$CFG" --node node-1 status
+expect 0 "KP_CLUSTER=FILE kpctl status" env KP_CLUSTER="$CFG" "$KPCTL" status --json
+has "$WORK/out" '"node":"node-1"' "status through KP_CLUSTER names the node"
+expect 1 "an unknown --node before the command" "$KPCTL" -c "$CFG" --node node-9 status
+has "$WORK/err" "no node 'node-9'" "the unknown node is named"
+expect 0 "kpctl -c FILE directory stats" "$KPCTL" -c "$CFG" directory stats --json
+has "$WORK/out" '"institutions":8' "directory stats through a leading -c"
+expect 0 "kpctl -c FILE maintenance list" "$KPCTL" -c "$CFG" maintenance list
+expect 0 "KP_CLUSTER with call" env KP_CLUSTER="$CFG" "$KPCTL" call $GENT --message A1 --person 85073003328 --capacity 1 --json
+has "$WORK/out" '"status":"OK"' "call through KP_CLUSTER says OK"
+expect 0 "kpctl -c FILE --node NAME log stats" "$KPCTL" -c "$CFG" --node node-1 log stats --json
+has "$WORK/out" '"records"' "log stats finds the node's data folder"
+expect 2 "a -c without its file" "$KPCTL" -c
+has "$WORK/err" "-c needs a value" "the missing value is named"
+expect 2 "a global option without a command" "$KPCTL" -c "$CFG"
+has "$WORK/err" "a command is missing" "the missing command is named"
+expect 2 "maintenance without add, list or remove" "$KPCTL" -c "$CFG" maintenance
+expect 2 "status without a cluster file" env -u KP_CLUSTER "$KPCTL" status
+has "$WORK/err" "KP_CLUSTER" "the error names KP_CLUSTER"
+expect 0 "kpctl --help names the global options" "$KPCTL" --help
+has "$WORK/out" "KP_CLUSTER" "--help tells of KP_CLUSTER"
+
 for cmd in status maintenance call provider directory log keys; do
     expect 0 "kpctl $cmd --help" "$KPCTL" $cmd --help
 done
