@@ -6,6 +6,7 @@
     replicate with the rest of the directory.
 */
 #include <getopt.h>
+#include <jansson.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -225,44 +226,51 @@ static int s_remove(kpctl_admin_t *admin, const s_options_t *o, const char *id_t
     return 0;
 }
 
-//  Prints the node's JSON list as a table (or as is, with --json),
-//  keeping only the windows of --kbo when given.
+//  A string member of a window, or dflt when it is missing or null.
+static const char *s_member(const json_t *window, const char *key, const char *dflt)
+{
+    const char *text = json_string_value(json_object_get(window, key));
+    return text ? text : dflt;
+}
+
+//  Prints the windows the node lists (of --kbo only, when given: the node
+//  filters) as a table, or its JSON as is with --json.
 static int s_list(kpctl_admin_t *admin, const s_options_t *o)
 {
     char err[S_ERR];
-    Kp__AdminReply *reply = kpctl_admin_command(admin, "maintenance.list", NULL, err, sizeof err);
+    Kp__AdminReply *reply = kpctl_admin_command(admin, "maintenance.list", o->kbo, err, sizeof err);
     if (!reply) {
         fprintf(stderr, "kpctl maintenance: %s\n", err);
         return 1;
     }
-    if (o->json && !o->kbo)
+    json_error_t jerr;
+    json_t *list = json_loads(reply->json, JSON_REJECT_DUPLICATES, &jerr);
+    int rc = 0;
+    if (!json_is_array(list)) {
+        fprintf(stderr,
+                "kpctl maintenance: the node's answer is not a JSON list (%s); is it a "
+                "kpnode of the same version?\n",
+                jerr.text);
+        rc = 1;
+    } else if (o->json)
         printf("%s\n", reply->json);
+    else if (json_array_size(list) == 0)
+        printf("no maintenance windows\n");
     else {
-        //  Objects in the list are flat and written by the node: split on '}'.
-        if (o->json)
-            printf("[");
-        bool first = true;
-        for (char *at = reply->json; (at = strchr(at, '{')); at++) {
-            char *close = strchr(at, '}');
-            if (!close)
-                break;
-            *close = '\0';
-            if (!o->kbo || strstr(at, o->kbo)) {
-                if (o->json)
-                    printf("%s%s}", first ? "" : ",", at);
-                else
-                    printf("%s}\n", at);
-                first = false;
-            }
-            at = close;
+        printf("%-6s %-10s %-8s %-20s %-20s %s\n", "ID", "KBO", "MESSAGE", "FROM", "TO", "REASON");
+        size_t i;
+        json_t *w;
+        json_array_foreach(list, i, w)
+        {
+            printf("%-6" JSON_INTEGER_FORMAT " %-10s %-8s %-20s %-20s %s\n",
+                   json_integer_value(json_object_get(w, "id")), s_member(w, "kbo", "-"),
+                   s_member(w, "message", "(all)"), s_member(w, "from", "-"),
+                   s_member(w, "to", "-"), s_member(w, "reason", ""));
         }
-        if (o->json)
-            printf("]\n");
-        else if (first)
-            printf("no maintenance windows\n");
     }
+    json_decref(list);
     kp__admin_reply__free_unpacked(reply, NULL);
-    return 0;
+    return rc;
 }
 
 int kpctl_maintenance(int argc, char **argv)

@@ -61,11 +61,18 @@ static int s_window_json(const Kp__DirectoryRecord *record, void *arg)
     return 0;
 }
 
-static char *s_maintenance_list(kp_admin_context_t *context, MDB_txn *txn)
+//  The windows of one institution (args[0], a KBO), or all without one.
+static char *s_maintenance_list(kp_admin_context_t *context, const Kp__AdminRequest *request,
+                                MDB_txn *txn, char *err, size_t errlen)
 {
+    const char *kbo = request->n_args > 0 ? request->args[0] : NULL;
+    if (kbo && !kp_kbo_valid(kbo)) {
+        snprintf(err, errlen, "maintenance.list: '%s' is not a valid KBO (10 digits, mod-97)", kbo);
+        return NULL;
+    }
     kp_json_t *json = kp_json_new();
     kp_json_array_open(json);
-    kp_directory_maintenance_each(context->directory, txn, NULL, s_window_json, json);
+    kp_directory_maintenance_each(context->directory, txn, kbo, s_window_json, json);
     kp_json_array_close(json);
     char *text = kp_json_take(json);
     kp_json_destroy(&json);
@@ -102,7 +109,7 @@ static char *s_read_command(kp_admin_context_t *context, const Kp__AdminRequest 
     if (!strcmp(command, "status"))
         return s_status(context, txn);
     if (!strcmp(command, "maintenance.list"))
-        return s_maintenance_list(context, txn);
+        return s_maintenance_list(context, request, txn, err, errlen);
     if (!strcmp(command, "directory.stats"))
         return s_checked(kp_dirreport_stats(context->directory, txn), err, errlen);
     if (!strcmp(command, "directory.export"))

@@ -84,6 +84,25 @@ expect 1 "removing it twice fails" "$KPCTL" maintenance remove "$id" -c "$CFG"
 expect 0 "maintenance list after remove" "$KPCTL" maintenance list -c "$CFG" --json
 hasnt "$WORK/out" '"reason":"test"' "the window is gone"
 expect 0 "call after the window" "$KPCTL" call -c "$CFG" $GENT --message A1 --person 85073003328 --capacity 1
+# Another institution's window whose reason names this one, with braces
+# and a quote: listing this institution's windows shows neither it nor a
+# cut-off piece of it, and --json stays valid JSON.
+expect 0 "maintenance add (reason with braces)" "$KPCTL" maintenance add -c "$CFG" --kbo 0411724220 --from "$from" --to "$to" --reason 'moved from {0206731645} "soon"'
+expect 0 "maintenance add (second window)" "$KPCTL" maintenance add -c "$CFG" --kbo 0206731645 --message A1 --from "$from" --to "$to" --reason 'disk {swap}'
+expect 0 "maintenance list --kbo --json" "$KPCTL" maintenance list -c "$CFG" --kbo 0206731645 --json
+if /usr/bin/python3 -c 'import json, sys
+w = json.load(sys.stdin)
+assert [x["kbo"] for x in w] == ["0206731645"], w
+assert w[0]["reason"] == "disk {swap}", w' <"$WORK/out"; then
+    ok "--kbo lists that institution's one window, whole, as valid JSON"
+else
+    bad "--kbo --json output:"; sed 's/^/    /' "$WORK/out"
+fi
+expect 0 "maintenance list --kbo" "$KPCTL" maintenance list -c "$CFG" --kbo 0206731645
+has "$WORK/out" "disk {swap}" "the table shows the reason whole"
+hasnt "$WORK/out" "0411724220" "the table shows no other institution's window"
+expect 1 "maintenance list --kbo with a bad KBO" "$KPCTL" maintenance list -c "$CFG" --kbo 0206731646
+has "$WORK/err" "not a valid KBO" "the bad KBO is named"
 expect 2 "maintenance add with a bad KBO" "$KPCTL" maintenance add -c "$CFG" --kbo 0206731646 --from "$from" --to "$to" --reason x
 
 # Global options before or after the command, and KP_CLUSTER as the default.
