@@ -1,8 +1,9 @@
-/*  json.c - a small JSON writer. */
+/*  json.c - the one JSON writer (and its one string escaper). */
 #include "json.h"
 
 #include <assert.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -99,22 +100,38 @@ void kp_json_array_close(kp_json_t *self)
     s_close(self, "]");
 }
 
+const char *kp_json_escape(unsigned char c, char buf[8])
+{
+    if (c >= 0x20 && c != '"' && c != '\\' && c != 0x7F)
+        return NULL;
+    switch (c) {
+    case '"':
+        return "\\\"";
+    case '\\':
+        return "\\\\";
+    case '\n':
+        return "\\n";
+    case '\r':
+        return "\\r";
+    case '\t':
+        return "\\t";
+    default:
+        snprintf(buf, 8, "\\u%04x", c);
+        return buf;
+    }
+}
+
 static void s_quoted(kp_json_t *self, const char *value, size_t len)
 {
     s_put(self, "\"", 1);
     size_t start = 0;
     for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)value[i];
-        if (c >= 0x20 && c != '"' && c != '\\')
+        char buf[8];
+        const char *esc = kp_json_escape((unsigned char)value[i], buf);
+        if (!esc)
             continue;
         s_put(self, value + start, i - start);
-        char esc[8];
-        int n = c == '"'    ? snprintf(esc, sizeof esc, "\\\"")
-                : c == '\\' ? snprintf(esc, sizeof esc, "\\\\")
-                : c == '\n' ? snprintf(esc, sizeof esc, "\\n")
-                : c == '\t' ? snprintf(esc, sizeof esc, "\\t")
-                            : snprintf(esc, sizeof esc, "\\u%04x", c);
-        s_put(self, esc, (size_t)n);
+        s_put(self, esc, strlen(esc));
         start = i + 1;
     }
     s_put(self, value + start, len - start);
@@ -175,7 +192,10 @@ void kp_json_uint(kp_json_t *self, uint64_t value)
 
 void kp_json_double(kp_json_t *self, double value)
 {
-    s_printf_value(self, "%.6g", value);
+    if (isfinite(value))
+        s_printf_value(self, "%.6g", value);
+    else
+        kp_json_null(self); //  JSON has no NaN or infinity
 }
 
 void kp_json_bool(kp_json_t *self, bool value)
@@ -228,47 +248,4 @@ char *kp_json_take(kp_json_t *self)
     self->first[0] = true;
     self->after_key = false;
     return text;
-}
-
-static void s_newline(FILE *out, int depth)
-{
-    fputc('\n', out);
-    for (int i = 0; i < depth; i++)
-        fputs("  ", out);
-}
-
-void kp_json_pretty(const char *json, FILE *out)
-{
-    int depth = 0;
-    bool quoted = false;
-    for (const char *at = json; *at; at++) {
-        char c = *at;
-        if (quoted) {
-            fputc(c, out);
-            if (c == '\\' && at[1])
-                fputc(*++at, out);
-            else if (c == '"')
-                quoted = false;
-        } else if (c == '"') {
-            quoted = true;
-            fputc(c, out);
-        } else if (c == '{' || c == '[') {
-            fputc(c, out);
-            //  Keep empty containers on one line.
-            if (at[1] == '}' || at[1] == ']')
-                fputc(*++at, out);
-            else
-                s_newline(out, ++depth);
-        } else if (c == '}' || c == ']') {
-            s_newline(out, --depth);
-            fputc(c, out);
-        } else if (c == ',') {
-            fputc(c, out);
-            s_newline(out, depth);
-        } else if (c == ':')
-            fputs(": ", out);
-        else
-            fputc(c, out);
-    }
-    fputc('\n', out);
 }

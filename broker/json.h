@@ -1,4 +1,6 @@
-/*  json.h - a small JSON writer for --json outputs and admin replies.
+/*  json.h - the project's one JSON writer, for --json outputs, admin
+    replies, reports and JSON Lines export. (JSON is read with jansson,
+    except the directory import's JSON Lines parser: see jsonl.h.)
 
     Builds one document into a growing buffer; commas and string escapes
     are handled here so that callers only say what goes where. Keys are
@@ -9,7 +11,6 @@
 
 #include <stdbool.h>
 #include <stddef.h>
-#include <stdio.h>
 #include <stdint.h>
 
 typedef struct _kp_json_t kp_json_t;
@@ -26,7 +27,7 @@ void kp_json_string(kp_json_t *self, const char *value); //  NULL writes null
 void kp_json_string_len(kp_json_t *self, const char *value, size_t len);
 void kp_json_int(kp_json_t *self, int64_t value);
 void kp_json_uint(kp_json_t *self, uint64_t value);
-void kp_json_double(kp_json_t *self, double value);
+void kp_json_double(kp_json_t *self, double value); //  NaN, infinity: null
 void kp_json_bool(kp_json_t *self, bool value);
 void kp_json_null(kp_json_t *self);
 //  Inserts an already-encoded JSON value as is.
@@ -43,8 +44,9 @@ size_t kp_json_length(kp_json_t *self);
 //  Hands the buffer to the caller (free it with free) and empties self.
 char *kp_json_take(kp_json_t *self);
 
-//  Writes a JSON document with one member per line, indented, for people.
-//  The input is trusted to be JSON (from kp_json_t or a node).
-void kp_json_pretty(const char *json, FILE *out);
+//  The escape of byte c inside a JSON string (\n, \u007f, ...) in
+//  buf or a constant, or NULL when c stands for itself. The one escaper:
+//  control bytes, 0x7F, quote and backslash are escaped; UTF-8 passes.
+const char *kp_json_escape(unsigned char c, char buf[8]);
 
 #endif

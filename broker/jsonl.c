@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "directory.h"
+#include "json.h"
 
 typedef enum {
     F_TABLE,
@@ -621,131 +622,74 @@ void kp_jsonl_op_free(Kp__DirectoryOp **op_p)
 //  ---------------------------------------------------------------------
 //  Formatting
 
-typedef struct {
-    char *buf;
-    size_t size, len;
-} s_out_t;
-
-static void s_raw(s_out_t *o, const char *text, size_t len)
+//  A string member; absent when value is NULL (the importer reads a
+//  missing member as unset).
+static void s_kv_str(kp_json_t *o, const char *key, const char *value)
 {
-    if (o->len < o->size) {
-        size_t room = o->size - o->len - 1;
-        memcpy(o->buf + o->len, text, len < room ? len : room);
-    }
-    o->len += len;
+    if (value)
+        kp_json_kv_string(o, key, value);
 }
 
-static void s_quote(s_out_t *o, const char *text)
+static void s_format_body(kp_json_t *o, const Kp__DirectoryRecord *r)
 {
-    s_raw(o, "\"", 1);
-    const char *run = text;
-    for (const char *s = text;; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c >= 0x20 && c != '"' && c != '\\' && c != 0x7F)
-            continue;
-        s_raw(o, run, (size_t)(s - run));
-        if (!c)
-            break;
-        char esc[8];
-        const char *named = c == '"'    ? "\\\""
-                            : c == '\\' ? "\\\\"
-                            : c == '\n' ? "\\n"
-                            : c == '\r' ? "\\r"
-                            : c == '\t' ? "\\t"
-                                        : NULL;
-        if (!named)
-            snprintf(esc, sizeof esc, "\\u%04x", c);
-        s_raw(o, named ? named : esc, strlen(named ? named : esc));
-        run = s + 1;
-    }
-    s_raw(o, "\"", 1);
-}
-
-static void s_kv_str(s_out_t *o, const char *key, const char *value)
-{
-    if (!value)
-        return;
-    s_raw(o, ",\"", 2);
-    s_raw(o, key, strlen(key));
-    s_raw(o, "\":", 2);
-    s_quote(o, value);
-}
-
-static void s_kv_num(s_out_t *o, const char *key, uint64_t value)
-{
-    char text[32];
-    int n = snprintf(text, sizeof text, ",\"%s\":%" PRIu64, key, value);
-    if (n > 0 && (size_t)n < sizeof text)
-        s_raw(o, text, (size_t)n);
-    else { //  long key: write it in parts
-        s_raw(o, ",\"", 2);
-        s_raw(o, key, strlen(key));
-        n = snprintf(text, sizeof text, "\":%" PRIu64, value);
-        s_raw(o, text, (size_t)n);
-    }
-}
-
-static void s_format_body(s_out_t *o, const Kp__DirectoryRecord *r)
-{
+    kp_json_object_open(o);
     switch (r->record_case) {
     case KP__DIRECTORY_RECORD__RECORD_INSTITUTION:
-        s_raw(o, "{\"table\":\"institution\"", 22);
+        kp_json_kv_string(o, "table", "institution");
         s_kv_str(o, "kbo", r->institution->kbo);
         s_kv_str(o, "name", r->institution->name);
-        s_kv_num(o, "sector", r->institution->sector);
-        s_kv_num(o, "type", r->institution->type);
+        kp_json_kv_uint(o, "sector", r->institution->sector);
+        kp_json_kv_uint(o, "type", r->institution->type);
         break;
     case KP__DIRECTORY_RECORD__RECORD_USER:
-        s_raw(o, "{\"table\":\"user\"", 15);
+        kp_json_kv_string(o, "table", "user");
         s_kv_str(o, "id", r->user->id);
         s_kv_str(o, "kbo", r->user->kbo);
-        s_kv_num(o, "sector", r->user->sector);
-        s_kv_num(o, "type", r->user->type);
-        s_raw(o, ",\"messages\":[", 13);
-        for (size_t i = 0; i < r->user->n_messages; i++) {
-            if (i)
-                s_raw(o, ",", 1);
-            s_quote(o, r->user->messages[i]);
-        }
-        s_raw(o, "]", 1);
+        kp_json_kv_uint(o, "sector", r->user->sector);
+        kp_json_kv_uint(o, "type", r->user->type);
+        kp_json_key(o, "messages");
+        kp_json_array_open(o);
+        for (size_t i = 0; i < r->user->n_messages; i++)
+            kp_json_string(o, r->user->messages[i]);
+        kp_json_array_close(o);
         break;
     case KP__DIRECTORY_RECORD__RECORD_AUTHORIZATION:
-        s_raw(o, "{\"table\":\"authorization\"", 24);
-        s_kv_num(o, "sector", r->authorization->sector);
-        s_kv_num(o, "type", r->authorization->type);
-        s_kv_num(o, "capacity", r->authorization->capacity);
+        kp_json_kv_string(o, "table", "authorization");
+        kp_json_kv_uint(o, "sector", r->authorization->sector);
+        kp_json_kv_uint(o, "type", r->authorization->type);
+        kp_json_kv_uint(o, "capacity", r->authorization->capacity);
         s_kv_str(o, "message", r->authorization->message);
         break;
     case KP__DIRECTORY_RECORD__RECORD_LEGAL:
-        s_raw(o, "{\"table\":\"legal\"", 16);
+        kp_json_kv_string(o, "table", "legal");
         if (r->legal->kbo)
             s_kv_str(o, "kbo", r->legal->kbo);
         else {
-            s_kv_num(o, "sector", r->legal->sector);
-            s_kv_num(o, "type", r->legal->type);
+            kp_json_kv_uint(o, "sector", r->legal->sector);
+            kp_json_kv_uint(o, "type", r->legal->type);
         }
         s_kv_str(o, "framework", r->legal->framework);
         s_kv_str(o, "message", r->legal->message);
         break;
     case KP__DIRECTORY_RECORD__RECORD_AVAILABILITY:
-        s_raw(o, "{\"table\":\"availability\"", 23);
+        kp_json_kv_string(o, "table", "availability");
         s_kv_str(o, "message", r->availability->message);
-        s_kv_num(o, "sector", r->availability->sector);
-        s_kv_num(o, "type", r->availability->type);
+        kp_json_kv_uint(o, "sector", r->availability->sector);
+        kp_json_kv_uint(o, "type", r->availability->type);
         break;
     case KP__DIRECTORY_RECORD__RECORD_PERSON:
-        s_raw(o, "{\"table\":\"person\"", 17);
+        kp_json_kv_string(o, "table", "person");
         s_kv_str(o, "insz", r->person->insz);
         s_kv_str(o, "kbo", r->person->kbo);
-        s_kv_num(o, "sector", r->person->sector);
-        s_kv_num(o, "type", r->person->type);
-        s_kv_num(o, "capacity", r->person->capacity);
+        kp_json_kv_uint(o, "sector", r->person->sector);
+        kp_json_kv_uint(o, "type", r->person->type);
+        kp_json_kv_uint(o, "capacity", r->person->capacity);
         s_kv_str(o, "from", r->person->from);
         s_kv_str(o, "to", r->person->to);
         break;
     case KP__DIRECTORY_RECORD__RECORD_MAINTENANCE:
-        s_raw(o, "{\"table\":\"maintenance\"", 22);
-        s_kv_num(o, "id", r->maintenance->id);
+        kp_json_kv_string(o, "table", "maintenance");
+        kp_json_kv_uint(o, "id", r->maintenance->id);
         s_kv_str(o, "kbo", r->maintenance->kbo);
         s_kv_str(o, "message", r->maintenance->message);
         s_kv_str(o, "from", r->maintenance->from);
@@ -753,20 +697,26 @@ static void s_format_body(s_out_t *o, const Kp__DirectoryRecord *r)
         s_kv_str(o, "reason", r->maintenance->reason);
         break;
     default:
-        s_raw(o, "{\"table\":null", 13);
+        kp_json_key(o, "table");
+        kp_json_null(o);
         break;
     }
-    s_raw(o, "}", 1);
+    kp_json_object_close(o);
 }
 
 size_t kp_jsonl_format(const Kp__DirectoryRecord *record, char *buf, size_t size)
 {
-    s_out_t o = {buf, size, 0};
+    kp_json_t *o = kp_json_new();
     if (record)
-        s_format_body(&o, record);
-    if (size)
-        buf[o.len < size ? o.len : size - 1] = '\0';
-    return o.len;
+        s_format_body(o, record);
+    size_t len = kp_json_length(o);
+    if (size) {
+        size_t n = len < size ? len : size - 1;
+        memcpy(buf, kp_json_text(o), n);
+        buf[n] = '\0';
+    }
+    kp_json_destroy(&o);
+    return len;
 }
 
 //  ---------------------------------------------------------------------

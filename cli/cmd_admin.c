@@ -14,7 +14,6 @@
 
 #include "admin.h"
 #include "commands.h"
-#include "json.h"
 #include "options.h"
 #include "validate.h"
 
@@ -138,12 +137,24 @@ int kpctl_status(int argc, char **argv)
         fprintf(stderr, "kpctl status: %s\n", err);
         return 1;
     }
+    rc = 0;
     if (o.json)
         printf("%s\n", reply->json);
-    else
-        kp_json_pretty(reply->json, stdout);
+    else {
+        //  For people: one member per line, in the node's order.
+        json_error_t jerr;
+        json_t *status = json_loads(reply->json, JSON_REJECT_DUPLICATES, &jerr);
+        if (status) {
+            json_dumpf(status, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+            putchar('\n');
+        } else {
+            fprintf(stderr, "kpctl status: the node's answer is not JSON (%s)\n", jerr.text);
+            rc = 1;
+        }
+        json_decref(status);
+    }
     kp__admin_reply__free_unpacked(reply, NULL);
-    return 0;
+    return rc;
 }
 
 //  Applies one maintenance op through the node; 0 or 1.

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <jansson.h>
 #include <stdbool.h>
 #include <limits.h>
 #include <stdio.h>
@@ -615,22 +616,25 @@ static void s_stats_text(kp_directory_t *dir)
     kp_directory_read_end(&txn);
 }
 
-//  Text output reads the local directory through the same report text,
-//  line by line: "sector": numbers follow a fixed shape.
-static void s_stats_sectors(const char *json)
+//  The people per sector of the stats report (read with jansson), as text.
+static void s_stats_sectors(const char *text)
 {
-    const char *p = strstr(json, "\"distinct_persons\":");
-    if (p)
-        printf("distinct people %llu\n", strtoull(p + 19, NULL, 10));
+    json_t *report = json_loads(text, JSON_REJECT_DUPLICATES, NULL);
+    json_t *distinct = json_object_get(report, "distinct_persons");
+    if (json_is_integer(distinct))
+        printf("distinct people %" JSON_INTEGER_FORMAT "\n", json_integer_value(distinct));
     printf("persons by sector:\n");
-    for (p = json; (p = strstr(p, "{\"sector\":")); p++) {
-        unsigned long sector = strtoul(p + 10, NULL, 10);
-        const char *persons = strstr(p, "\"persons\":"), *entries = strstr(p, "\"entries\":");
-        if (!persons || !entries)
-            break;
-        printf("  sector %-6lu %10llu persons %10llu entries\n", sector,
-               strtoull(persons + 10, NULL, 10), strtoull(entries + 10, NULL, 10));
+    size_t i;
+    json_t *sector;
+    json_array_foreach(json_object_get(report, "persons_by_sector"), i, sector)
+    {
+        printf("  sector %-6" JSON_INTEGER_FORMAT " %10" JSON_INTEGER_FORMAT
+               " persons %10" JSON_INTEGER_FORMAT " entries\n",
+               json_integer_value(json_object_get(sector, "sector")),
+               json_integer_value(json_object_get(sector, "persons")),
+               json_integer_value(json_object_get(sector, "entries")));
     }
+    json_decref(report);
 }
 
 static int s_stats(int argc, char **argv)

@@ -2,6 +2,7 @@
 #include "harness.h"
 
 #include <assert.h>
+#include <jansson.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
@@ -341,9 +342,9 @@ bool harness_wait_workers(harness_t *self, size_t index, int count)
         Kp__AdminReply *reply = harness_admin(self, index, "status", NULL, 1000);
         if (!reply)
             return false;
-        int seen = 0;
-        for (const char *at = reply->json; (at = strstr(at, "\"concurrency\"")); at++)
-            seen++;
+        json_t *status = json_loads(reply->json, JSON_REJECT_DUPLICATES, NULL);
+        int seen = (int)json_array_size(json_object_get(status, "workers"));
+        json_decref(status);
         kp__admin_reply__free_unpacked(reply, NULL);
         if (seen >= count)
             return true;

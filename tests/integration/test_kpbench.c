@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <jansson.h>
 
 static const char *s_kpbench;
 
@@ -36,15 +37,13 @@ static char *s_slurp(const char *path)
     return text;
 }
 
-//  The unsigned number after "key": in [from, to); fails the test if absent.
-static uint64_t s_uint(const char *from, const char *to, const char *key)
+//  The unsigned number obj.key; fails the test if absent.
+static uint64_t s_uint(const json_t *obj, const char *key)
 {
-    char pattern[64];
-    snprintf(pattern, sizeof pattern, "\"%s\":", key);
-    const char *at = strstr(from, pattern);
-    if (!at || at >= to)
-        fail_msg("key '%s' missing from the JSON result", key);
-    return strtoull(at + strlen(pattern), NULL, 10);
+    const json_t *v = json_object_get(obj, key);
+    if (!json_is_integer(v) || json_integer_value(v) < 0)
+        fail_msg("key '%s' missing from the JSON result, or not a count", key);
+    return (uint64_t)json_integer_value(v);
 }
 
 static int s_run(const char *args)
@@ -55,15 +54,15 @@ static int s_run(const char *args)
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
-static void s_check_latency(const char *from, const char *to)
+//  The percentiles of obj.latency_us are there and do not go down.
+static void s_check_latency(const json_t *obj)
 {
     static const char *keys[] = {"min", "p50", "p90", "p99", "p99.5", "p99.9", "max"};
-    const char *lat = strstr(from, "\"latency_us\":");
-    assert_non_null(lat);
-    assert_true(lat < to);
+    const json_t *lat = json_object_get(obj, "latency_us");
+    assert_true(json_is_object(lat));
     uint64_t prev = 0;
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
-        uint64_t v = s_uint(lat, to, keys[i]);
+        uint64_t v = s_uint(lat, keys[i]);
         if (v < prev)
             fail_msg("%s = %llu below the previous percentile %llu", keys[i], (unsigned long long)v,
                      (unsigned long long)prev);
@@ -71,19 +70,18 @@ static void s_check_latency(const char *from, const char *to)
     }
 }
 
-//  Sums the values of the "statuses" object that starts at or after from.
-static uint64_t s_status_sum(const char *from)
+//  Sums the values of obj.statuses.
+static uint64_t s_status_sum(const json_t *obj)
 {
-    const char *at = strstr(from, "\"statuses\":{");
-    assert_non_null(at);
-    at += strlen("\"statuses\":{");
-    const char *end = strchr(at, '}');
+    const json_t *statuses = json_object_get(obj, "statuses");
+    assert_true(json_is_object(statuses));
     uint64_t sum = 0;
-    while (at < end) {
-        const char *colon = strchr(at, ':');
-        if (!colon || colon > end)
-            break;
-        sum += strtoull(colon + 1, (char **)&at, 10);
+    const char *key;
+    const json_t *count;
+    json_object_foreach((json_t *)statuses, key, count)
+    {
+        sum += s_uint(statuses, key);
+        (void)count;
     }
     return sum;
 }
@@ -101,65 +99,65 @@ static void test_local_run(void **state)
              "--timeout 5 --drain 3 -q --json %s --svg %s",
              json, svg);
     assert_int_equal(s_run(args), 0);
-    char *text = s_slurp(json);
-    assert_non_null(text);
-    const char *end = text + strlen(text);
+    json_error_t jerr;
+    json_t *result = json_load_file(json, JSON_REJECT_DUPLICATES, &jerr);
+    if (!result)
+        fail_msg("the JSON result does not parse: %s (line %d)", jerr.text, jerr.line);
 
     //  One run, its totals consistent with its kinds.
-    const char *run = strstr(text, "\"runs\":[");
-    assert_non_null(run);
-    uint64_t sent = s_uint(run, end, "sent");
-    uint64_t answered = s_uint(run, end, "answered");
-    uint64_t lost = s_uint(run, end, "lost");
+    json_t *run = json_array_get(json_object_get(result, "runs"), 0);
+    assert_true(json_is_object(run));
+    uint64_t sent = s_uint(run, "sent");
+    uint64_t answered = s_uint(run, "answered");
+    uint64_t lost = s_uint(run, "lost");
     assert_true(sent > 100);
     assert_int_equal(sent, answered + lost);
     assert_int_equal(s_status_sum(run), answered);
-    assert_int_equal(s_uint(run, end, "duplicates"), 0);
-    assert_int_equal(s_uint(run, end, "unexpected"), 0); //  each kind got its answer
-    const char *kinds = strstr(run, "\"kinds\":[");
-    assert_non_null(kinds);
-    s_check_latency(run, kinds);
+    assert_int_equal(s_uint(run, "duplicates"), 0);
+    assert_int_equal(s_uint(run, "unexpected"), 0); //  each kind got its answer
+    s_check_latency(run);
 
-    uint64_t kind_sent = 0, kind_answered = 0, kind_count = 0;
-    const char *k = strstr(kinds, "{\"kind\":");
-    while (k) {
-        const char *next = strstr(k + 1, "{\"kind\":");
-        const char *stop = next ? next : end;
-        uint64_t ks = s_uint(k, stop, "sent"), ka = s_uint(k, stop, "answered");
-        assert_int_equal(ks, ka + s_uint(k, stop, "lost"));
+    const json_t *kinds = json_object_get(run, "kinds");
+    assert_true(json_is_array(kinds));
+    uint64_t kind_sent = 0, kind_answered = 0, single_answered = 0;
+    size_t i;
+    const json_t *k;
+    json_array_foreach(kinds, i, k)
+    {
+        uint64_t ks = s_uint(k, "sent"), ka = s_uint(k, "answered");
+        assert_int_equal(ks, ka + s_uint(k, "lost"));
         assert_int_equal(s_status_sum(k), ka);
-        assert_int_equal(s_uint(k, stop, "count"), ka);
-        s_check_latency(k, stop);
+        assert_int_equal(s_uint(json_object_get(k, "latency_us"), "count"), ka);
+        s_check_latency(k);
         kind_sent += ks;
         kind_answered += ka;
-        kind_count++;
-        k = next;
+        const char *name = json_string_value(json_object_get(k, "kind"));
+        assert_non_null(name);
+        if (!strcmp(name, "single"))
+            single_answered = ka;
     }
     assert_int_equal(kind_sent, sent);
     assert_int_equal(kind_answered, answered);
-    assert_int_equal(kind_count, 8); //  the default mix has every kind
+    assert_int_equal(json_array_size(kinds), 8); //  the default mix has every kind
 
     //  No node died: no provider process was given a request id twice,
     //  and the providers served at least every single-provider request
     //  answered (more: the warm-up's, and integrated ones go to two).
-    assert_int_equal(s_uint(run, end, "routed_twice"), 0);
-    const char *single = strstr(kinds, "{\"kind\":\"single\"");
-    assert_non_null(single);
-    uint64_t single_answered = s_uint(single, end, "answered");
+    assert_int_equal(s_uint(run, "routed_twice"), 0);
     assert_true(single_answered > 0);
-    uint64_t served = s_uint(run, end, "provider_served");
+    uint64_t served = s_uint(run, "provider_served");
     if (served < single_answered)
         fail_msg("providers served %llu requests, fewer than the %llu single answered",
                  (unsigned long long)served, (unsigned long long)single_answered);
-    assert_non_null(strstr(text, "\"arrivals\":null")); //  a closed loop has none
-    assert_non_null(strstr(text, "\"verdict\":"));
+    //  A closed loop has no arrival process.
+    assert_true(json_is_null(json_object_get(json_object_get(result, "config"), "arrivals")));
+    assert_true(json_is_string(json_object_get(json_object_get(run, "service_levels"), "verdict")));
 
     //  CPU per request by role: a local node's is sampled, and not free.
-    const char *cpu_key = "\"cpu_us_per_request\":{\"broker\":";
-    const char *cpu = strstr(run, cpu_key);
-    assert_non_null(cpu);
-    assert_true(strtod(cpu + strlen(cpu_key), NULL) > 0);
-    free(text);
+    const json_t *cpu = json_object_get(json_object_get(run, "cpu_us_per_request"), "broker");
+    assert_true(json_is_number(cpu));
+    assert_true(json_number_value(cpu) > 0);
+    json_decref(result);
 
     char *plot = s_slurp(svg);
     assert_non_null(plot);

@@ -13,7 +13,10 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <jansson.h>
+#include <math.h>
 
+#include "json.h"
 #include "jsonl.h"
 
 static const char *s_lines[] = {
@@ -404,6 +407,41 @@ static void test_batch(void **state)
     assert_null(batch);
 }
 
+//  The one JSON writer: every byte below 0x20, 0x7F, quote and backslash
+//  escaped so that jansson reads the string back byte for byte; NaN and
+//  infinity written as null.
+static void test_writer_escapes_and_numbers(void **state)
+{
+    (void)state;
+    char all[128];
+    for (int i = 1; i < 128; i++)
+        all[i - 1] = (char)i;
+    all[127] = '\0';
+    kp_json_t *w = kp_json_new();
+    kp_json_object_open(w);
+    kp_json_kv_string(w, "s", all);
+    kp_json_key(w, "nan");
+    kp_json_double(w, NAN);
+    kp_json_key(w, "inf");
+    kp_json_double(w, -INFINITY);
+    kp_json_key(w, "x");
+    kp_json_double(w, 1.5);
+    kp_json_object_close(w);
+    const char *text = kp_json_text(w);
+    assert_non_null(strstr(text, "\\r"));
+    assert_non_null(strstr(text, "\\u007f"));
+    json_error_t jerr;
+    json_t *doc = json_loads(text, JSON_REJECT_DUPLICATES, &jerr);
+    if (!doc)
+        fail_msg("the writer's output is not JSON: %s in %s", jerr.text, text);
+    assert_string_equal(json_string_value(json_object_get(doc, "s")), all);
+    assert_true(json_is_null(json_object_get(doc, "nan")));
+    assert_true(json_is_null(json_object_get(doc, "inf")));
+    assert_true(json_number_value(json_object_get(doc, "x")) == 1.5);
+    json_decref(doc);
+    kp_json_destroy(&w);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -415,6 +453,7 @@ int main(void)
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_garbage_never_crashes),
         cmocka_unit_test(test_batch),
+        cmocka_unit_test(test_writer_escapes_and_numbers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
