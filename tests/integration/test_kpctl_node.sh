@@ -103,6 +103,11 @@ has "$WORK/out" "disk {swap}" "the table shows the reason whole"
 hasnt "$WORK/out" "0411724220" "the table shows no other institution's window"
 expect 1 "maintenance list --kbo with a bad KBO" "$KPCTL" maintenance list -c "$CFG" --kbo 0206731646
 has "$WORK/err" "not a valid KBO" "the bad KBO is named"
+expect 0 "maintenance list --json (all)" "$KPCTL" maintenance list -c "$CFG" --json
+for id in $(/usr/bin/python3 -c 'import json, sys
+print(" ".join(str(w["id"]) for w in json.load(sys.stdin) if "{" in w["reason"]))' <"$WORK/out"); do
+    expect 0 "maintenance remove $id (tidy up)" "$KPCTL" maintenance remove "$id" -c "$CFG"
+done
 expect 2 "maintenance add with a bad KBO" "$KPCTL" maintenance add -c "$CFG" --kbo 0206731646 --from "$from" --to "$to" --reason x
 
 # Global options before or after the command, and KP_CLUSTER as the default.
