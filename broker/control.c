@@ -33,7 +33,7 @@ static Kp__Reason s_validate(const Kp__Request *request, int32_t *date)
         return KP__REASON__INVALID_KBO;
     if (legal) {
         bool initiator = request->kbo || (request->has_sector && request->has_type);
-        if (!*request->legal_framework || !initiator)
+        if (!*request->legal_framework || !initiator || !request->user || !*request->user)
             return KP__REASON__INVALID_REQUEST;
     } else if (!request->user || !*request->user || !request->has_sector || !request->has_type ||
                !request->has_capacity || !request->person)
@@ -70,20 +70,39 @@ static Kp__Reason s_check_user(kp_directory_t *dir, MDB_txn *txn, const Kp__Requ
     return KP__REASON__REASON_NONE;
 }
 
-//  The one check of a request initiated on a legal framework.
+//  The checks of a request initiated on a legal framework: the user is
+//  known, belongs to the institution the request names (its kbo, or else
+//  the user's own institution, whose (sector, type) must then be the
+//  request's) and may send the message type; then the framework is granted
+//  to that KBO, or to the (sector, type) of that institution as the
+//  institution table records it (the user's, for an institution the table
+//  does not hold).
 static Kp__Reason s_check_legal(kp_directory_t *dir, MDB_txn *txn, const Kp__Request *request,
                                 kp_decision_t *out)
 {
     kp_user_view_t user;
     if (request->kbo)
         s_copy_kbo(out->requester_kbo, request->kbo);
-    else if (request->user && kp_directory_user(dir, txn, request->user, &user) == 0)
-        s_copy_kbo(out->requester_kbo, user.kbo);
-    bool allowed = request->kbo ? kp_directory_legal(dir, txn, request->kbo, 0, 0,
-                                                     request->legal_framework, request->message)
-                                : kp_directory_legal(dir, txn, NULL, request->sector, request->type,
-                                                     request->legal_framework, request->message);
-    return allowed ? KP__REASON__REASON_NONE : KP__REASON__LEGAL_FRAMEWORK_NOT_AUTHORIZED;
+    if (kp_directory_user(dir, txn, request->user, &user) != 0)
+        return KP__REASON__USER_UNKNOWN;
+    const char *kbo = request->kbo ? request->kbo : user.kbo;
+    s_copy_kbo(out->requester_kbo, kbo);
+    if (strcmp(user.kbo, kbo) != 0 ||
+        (!request->kbo && (user.sector != request->sector || user.type != request->type)) ||
+        !kp_user_may_send(&user, request->message))
+        return KP__REASON__USER_NOT_AUTHORIZED;
+    const char *framework = request->legal_framework, *message = request->message;
+    if (kp_directory_legal(dir, txn, kbo, 0, 0, framework, message))
+        return KP__REASON__REASON_NONE;
+    kp_institution_view_t institution;
+    uint32_t sector = user.sector, type = user.type;
+    if (kp_directory_institution(dir, txn, kbo, &institution) == 0) {
+        sector = institution.sector;
+        type = institution.type;
+    }
+    return kp_directory_legal(dir, txn, NULL, sector, type, framework, message)
+               ? KP__REASON__REASON_NONE
+               : KP__REASON__LEGAL_FRAMEWORK_NOT_AUTHORIZED;
 }
 
 //  ---------------------------------------------------------------------

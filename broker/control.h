@@ -6,8 +6,15 @@
     and send the message type; the access authorization table allows the
     message for (sector, type, capacity); the person directory holds the
     person for (sector, type, capacity) on the reference date. Requests
-    initiated on a legal framework pass one check: (kbo, or sector and
-    type, framework, message) is in the legal table.
+    initiated on a legal framework pass these checks in order: the user
+    exists (USER_UNKNOWN); the user belongs to the institution the request
+    names (its kbo; without kbo, the user's own institution, and the
+    request's (sector, type) must be the user's) and may send the message
+    type (USER_NOT_AUTHORIZED); the framework is granted for the message to
+    that KBO, or to the (sector, type) of that institution as the
+    institution table records it, the user's (sector, type) when the table
+    does not hold it (LEGAL_FRAMEWORK_NOT_AUTHORIZED). A framework granted
+    to a whole sector thus covers a request naming one of its institutions.
 
     An allowed request is routed: the providers are the institutions that
     hold the person (any capacity, valid on the reference date) and whose
@@ -23,7 +30,8 @@
       3. person present and not a valid INSZ             INVALID_INSZ
       4. legal request whose kbo is present and invalid  INVALID_KBO
       5. legal request (legal_framework present) without a non-empty
-         framework, or without kbo and without both sector and type;
+         framework, without a user, or without kbo and without both
+         sector and type;
          other requests without user, sector, type, capacity and
          person                                          INVALID_REQUEST
     A malformed value is reported before a missing one because it tells
@@ -33,8 +41,11 @@
     initiated on a legal framework ignores kbo.
 
     requester_kbo: the user's institution (user requests, once the user is
-    found); for legal requests the kbo, else the user's institution if a
-    known user is named, else "". NO_DATA and ALLOW carry REASON_NONE.
+    found); for legal requests the kbo, else the user's institution once
+    the user is found, else "". NO_DATA and ALLOW carry REASON_NONE.
+
+    The control trusts request->user: the node makes sure beforehand that
+    it is the user of the key the request came with.
 
     Cost: check 3 and the routing of a person share one pass over that
     person's entries, so an allowed user request is one lookup each in

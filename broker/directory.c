@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <zmq.h>
 
 //  Sparse: the data file only grows as far as it is used, so a large map
 //  costs nothing and a million-person import never hits MDB_MAP_FULL.
@@ -36,6 +37,7 @@ enum {
     S_AVAILABILITY,
     S_PERSON,
     S_MAINTENANCE,
+    S_KEY,
     S_META,
     S_TABLES
 };
@@ -52,6 +54,7 @@ static const struct {
     {"availability", 0},
     {"person", MDB_DUPSORT | MDB_DUPFIXED},
     {"maintenance", 0},
+    {"key", 0},
     {"meta", 0},
 };
 
@@ -217,10 +220,9 @@ static int s_check_text(const char *table, const char *field, const char *value,
     return 0;
 }
 
-static int s_check_dates(const char *from, const char *to, int32_t *from_day, int32_t *to_day,
-                         char *err, size_t errlen)
+static int s_check_dates(const char *table, const char *from, const char *to, int32_t *from_day,
+                         int32_t *to_day, char *err, size_t errlen)
 {
-    const char *table = "person";
     S_NEED(from, "from");
     S_NEED(to, "to");
     if (kp_date_parse(from, from_day)) {
@@ -273,7 +275,7 @@ static int s_check_person(const Kp__PersonEntry *p, char *err, size_t errlen)
         s_check_small(table, "type", p->has_type, p->type, err, errlen) ||
         s_check_small(table, "capacity", p->has_capacity, p->capacity, err, errlen))
         return -1;
-    return s_check_dates(p->from, p->to, &from, &to, err, errlen);
+    return s_check_dates(table, p->from, p->to, &from, &to, err, errlen);
 }
 
 static int s_check_legal(const Kp__LegalAuthorization *l, char *err, size_t errlen)
@@ -333,6 +335,53 @@ static int s_check_maintenance(const Kp__Maintenance *m, bool put, char *err, si
     return s_check_text(table, "reason", m->reason, KP_DIR_MAX_TEXT, err, errlen);
 }
 
+static const char *s_key_kinds[] = {NULL, "application", "provider", "operator", "node"};
+
+const char *kp_key_kind_name(kp_key_kind_t kind)
+{
+    return kind >= KP_KEY_APPLICATION && kind <= KP_KEY_NODE ? s_key_kinds[kind] : "unknown";
+}
+
+int kp_key_kind_from_name(const char *name)
+{
+    for (int kind = KP_KEY_APPLICATION; name && kind <= KP_KEY_NODE; kind++)
+        if (!strcmp(name, s_key_kinds[kind]))
+            return kind;
+    return -1;
+}
+
+bool kp_key_z85_valid(const char *key)
+{
+    uint8_t raw[32];
+    return key && strnlen(key, KP_KEY_Z85_LEN + 1) == KP_KEY_Z85_LEN &&
+           zmq_z85_decode(raw, key) != NULL;
+}
+
+static int s_check_key(const Kp__Key *k, bool put, char *err, size_t errlen)
+{
+    const char *table = "key";
+    S_NEED(k->public_key, "key");
+    if (!kp_key_z85_valid(k->public_key)) {
+        s_err(err, errlen, "key: invalid public key '%.50s' (40 characters of Z85)", k->public_key);
+        return -1;
+    }
+    if (!put)
+        return 0;
+    S_NEED(k->kind, "kind");
+    int kind = kp_key_kind_from_name(k->kind);
+    if (kind < 0) {
+        s_err(err, errlen, "key: unknown kind '%.20s' (application, provider, operator or node)",
+              k->kind);
+        return -1;
+    }
+    if (kind == KP_KEY_PROVIDER
+            ? s_check_kbo(table, k->identity, err, errlen)
+            : s_check_ident(table, "identity", k->identity, KP_DIR_MAX_ID, err, errlen))
+        return -1;
+    int32_t from, to;
+    return s_check_dates(table, k->from, k->to ? k->to : "9999-12-31", &from, &to, err, errlen);
+}
+
 int kp_directory_op_check(const Kp__DirectoryOp *op, char *err, size_t errlen)
 {
     if (!op || !op->record) {
@@ -385,6 +434,8 @@ int kp_directory_op_check(const Kp__DirectoryOp *op, char *err, size_t errlen)
         return s_check_person(r->person, err, errlen);
     case KP__DIRECTORY_RECORD__RECORD_MAINTENANCE:
         return s_check_maintenance(r->maintenance, put, err, errlen);
+    case KP__DIRECTORY_RECORD__RECORD_KEY:
+        return s_check_key(r->key, put, err, errlen);
     default:
         s_err(err, errlen, "record without a table");
         return -1;
@@ -759,6 +810,35 @@ static int s_apply_maintenance(kp_directory_t *self, MDB_txn *txn, bool put,
     return rc ? s_lmdb_err(rc, err, errlen) : 0;
 }
 
+//  key: Z85 public key -> kind (1 byte), from, to (biased days), identity.
+static int s_apply_key(kp_directory_t *self, MDB_txn *txn, bool put, const Kp__Key *r, char *err,
+                       size_t errlen)
+{
+    MDB_val k = s_str_val(r->public_key, KP_KEY_Z85_LEN);
+    int rc;
+    if (!put) {
+        rc = mdb_del(txn, self->dbi[S_KEY], &k, NULL);
+        if (rc == MDB_NOTFOUND) {
+            s_err(err, errlen, "cannot delete key %s: not in the directory", r->public_key);
+            return -1;
+        }
+        return rc ? s_lmdb_err(rc, err, errlen) : 0;
+    }
+    int32_t from, to = INT32_MAX;
+    kp_date_parse(r->from, &from);
+    if (r->to)
+        kp_date_parse(r->to, &to);
+    size_t ilen = strlen(r->identity);
+    unsigned char value[9 + KP_DIR_MAX_ID];
+    value[0] = (unsigned char)kp_key_kind_from_name(r->kind);
+    s_put_day(value + 1, from);
+    s_put_day(value + 5, to);
+    memcpy(value + 9, r->identity, ilen);
+    MDB_val v = {9 + ilen, value};
+    rc = mdb_put(txn, self->dbi[S_KEY], &k, &v, 0);
+    return rc ? s_lmdb_err(rc, err, errlen) : 0;
+}
+
 static int s_apply_op(kp_directory_t *self, MDB_txn *txn, const Kp__DirectoryOp *op, char *err,
                       size_t errlen)
 {
@@ -802,6 +882,8 @@ static int s_apply_op(kp_directory_t *self, MDB_txn *txn, const Kp__DirectoryOp 
         return s_apply_person(self, txn, put, r->person, err, errlen);
     case KP__DIRECTORY_RECORD__RECORD_MAINTENANCE:
         return s_apply_maintenance(self, txn, put, r->maintenance, err, errlen);
+    case KP__DIRECTORY_RECORD__RECORD_KEY:
+        return s_apply_key(self, txn, put, r->key, err, errlen);
     default:
         s_err(err, errlen, "record without a table");
         return -1;
@@ -927,6 +1009,34 @@ int kp_directory_institution(kp_directory_t *self, MDB_txn *txn, const char *kbo
     out->name = (const char *)v.mv_data + 4;
     out->name_len = v.mv_size - 4;
     return 0;
+}
+
+static int s_key_view(const MDB_val *v, kp_key_view_t *out)
+{
+    if (v->mv_size < 10 || v->mv_size > 9 + KP_DIR_MAX_ID)
+        return -1;
+    const unsigned char *p = v->mv_data;
+    out->kind = (kp_key_kind_t)p[0];
+    out->from = s_get_day(p + 1);
+    out->to = s_get_day(p + 5);
+    memcpy(out->identity, p + 9, v->mv_size - 9);
+    out->identity[v->mv_size - 9] = '\0';
+    return 0;
+}
+
+int kp_directory_key(kp_directory_t *self, MDB_txn *txn, const char *public_key, kp_key_view_t *out)
+{
+    if (!public_key || strnlen(public_key, KP_KEY_Z85_LEN + 1) != KP_KEY_Z85_LEN)
+        return -1;
+    MDB_val k = s_str_val(public_key, KP_KEY_Z85_LEN), v;
+    if (mdb_get(txn, self->dbi[S_KEY], &k, &v))
+        return -1;
+    return s_key_view(&v, out);
+}
+
+bool kp_key_valid_on(const kp_key_view_t *key, int32_t day)
+{
+    return key->from <= day && day <= key->to;
 }
 
 bool kp_user_may_send(const kp_user_view_t *user, const char *message)
@@ -1298,6 +1408,28 @@ static int s_decode_maintenance(const MDB_val *k, const MDB_val *v, kp_record_fn
     return fn(&record, arg);
 }
 
+static int s_decode_key(const MDB_val *k, const MDB_val *v, kp_record_fn *fn, void *arg)
+{
+    kp_key_view_t view;
+    if (k->mv_size != KP_KEY_Z85_LEN || s_key_view(v, &view))
+        return 0;
+    char public_key[KP_KEY_Z85_LEN + 1], from[11], to[11];
+    Kp__Key r = KP__KEY__INIT;
+    r.public_key = s_text(public_key, sizeof public_key, k->mv_data, k->mv_size);
+    r.kind = (char *)kp_key_kind_name(view.kind);
+    r.identity = view.identity;
+    kp_date_format(view.from, from);
+    r.from = from;
+    if (view.to != INT32_MAX) {
+        kp_date_format(view.to, to);
+        r.to = to;
+    }
+    Kp__DirectoryRecord record = KP__DIRECTORY_RECORD__INIT;
+    record.record_case = KP__DIRECTORY_RECORD__RECORD_KEY;
+    record.key = &r;
+    return fn(&record, arg);
+}
+
 int kp_directory_each(kp_directory_t *self, MDB_txn *txn, kp_record_fn *fn, void *arg)
 {
     static const struct {
@@ -1307,7 +1439,7 @@ int kp_directory_each(kp_directory_t *self, MDB_txn *txn, kp_record_fn *fn, void
         {S_INSTITUTION, s_decode_institution},     {S_USER, s_decode_user},
         {S_AUTHORIZATION, s_decode_authorization}, {S_LEGAL, s_decode_legal},
         {S_AVAILABILITY, s_decode_availability},   {S_PERSON, s_decode_person},
-        {S_MAINTENANCE, s_decode_maintenance},
+        {S_MAINTENANCE, s_decode_maintenance},     {S_KEY, s_decode_key},
     };
     int rc = 0;
     for (size_t i = 0; rc == 0 && i < sizeof order / sizeof order[0]; i++)
@@ -1345,9 +1477,9 @@ int kp_directory_maintenance_each(kp_directory_t *self, MDB_txn *txn, const char
 int kp_directory_counts(kp_directory_t *self, MDB_txn *txn, kp_directory_counts_t *out)
 {
     static const int tables[] = {S_INSTITUTION,  S_USER,   S_AUTHORIZATION, S_LEGAL,
-                                 S_AVAILABILITY, S_PERSON, S_MAINTENANCE};
+                                 S_AVAILABILITY, S_PERSON, S_MAINTENANCE,   S_KEY};
     size_t *fields[] = {&out->institutions, &out->users,   &out->authorizations, &out->legal,
-                        &out->availability, &out->persons, &out->maintenance};
+                        &out->availability, &out->persons, &out->maintenance,    &out->keys};
     for (size_t i = 0; i < sizeof tables / sizeof tables[0]; i++) {
         MDB_stat st;
         if (mdb_stat(txn, self->dbi[tables[i]], &st))

@@ -14,6 +14,7 @@
                     -> sector|type|capacity|kbo|from|to, sorted, so that
                        the entries of one (sector, type, capacity) are adjacent
       maintenance   id                                   -> Maintenance
+      key           Z85 public key                       -> kind, from, to, identity
       meta          "seq"                                -> update sequence
 
     Integers in keys are big-endian so that byte order is numeric order.
@@ -166,7 +167,7 @@ int kp_directory_institutions_of(kp_directory_t *self, MDB_txn *txn, uint32_t se
 //  Whole-table access, for export, statistics and maintenance listings.
 
 //  Calls fn with every record of every table (institutions, users,
-//  authorizations, legal, availability, persons, maintenance, in that
+//  authorizations, legal, availability, persons, maintenance, keys, in that
 //  order) until fn returns non-zero; returns that value or 0. The record
 //  is only valid during the call.
 typedef int(kp_record_fn)(const Kp__DirectoryRecord *record, void *arg);
@@ -176,6 +177,41 @@ int kp_directory_each(kp_directory_t *self, MDB_txn *txn, kp_record_fn *fn, void
 int kp_directory_maintenance_each(kp_directory_t *self, MDB_txn *txn, const char *kbo,
                                   kp_record_fn *fn, void *arg);
 
+//  ---------------------------------------------------------------------
+//  Keys: the CURVE public keys that may connect, and whom each stands for.
+//  Read by the ZAP handler on its own thread, with its own read
+//  transaction (LMDB allows any number of concurrent readers), and by the
+//  node's loop on every frame.
+
+#define KP_KEY_Z85_LEN 40
+
+typedef enum {
+    KP_KEY_APPLICATION = 1, //  identity: a user id; the institution is the user's
+    KP_KEY_PROVIDER,        //  identity: the provider's KBO
+    KP_KEY_OPERATOR,        //  identity: the operator's name
+    KP_KEY_NODE,            //  identity: the node's name
+} kp_key_kind_t;
+
+typedef struct {
+    kp_key_kind_t kind;
+    int32_t from, to; //  days, inclusive; to is INT32_MAX when open-ended
+    char identity[KP_DIR_MAX_ID + 1];
+} kp_key_view_t;
+
+//  0 and *out filled if public_key (Z85) is in the key table, -1 if not.
+int kp_directory_key(kp_directory_t *self, MDB_txn *txn, const char *public_key,
+                     kp_key_view_t *out);
+
+//  True if day lies in the key's validity period.
+bool kp_key_valid_on(const kp_key_view_t *key, int32_t day);
+
+//  "application", "provider", "operator", "node"; "unknown" otherwise.
+const char *kp_key_kind_name(kp_key_kind_t kind);
+//  The kind named, or -1.
+int kp_key_kind_from_name(const char *name);
+//  True if key is 40 characters of Z85 that decode to 32 bytes.
+bool kp_key_z85_valid(const char *key);
+
 //  Calls fn with every person entry of the directory in key order (for
 //  statistics) until fn returns non-zero; returns that value or 0.
 typedef int(kp_person_scan_fn)(const char *insz, const kp_person_entry_t *entry, void *arg);
@@ -183,7 +219,7 @@ int kp_directory_person_scan(kp_directory_t *self, MDB_txn *txn, kp_person_scan_
 
 //  Entry counts of each table (persons: entries, not distinct people).
 typedef struct {
-    size_t institutions, users, authorizations, legal, availability, persons, maintenance;
+    size_t institutions, users, authorizations, legal, availability, persons, maintenance, keys;
 } kp_directory_counts_t;
 int kp_directory_counts(kp_directory_t *self, MDB_txn *txn, kp_directory_counts_t *out);
 

@@ -62,6 +62,7 @@ char *kp_dirreport_stats(kp_directory_t *dir, MDB_txn *txn)
     kp_json_kv_uint(json, "availability", counts.availability);
     kp_json_kv_uint(json, "persons", counts.persons);
     kp_json_kv_uint(json, "maintenance", counts.maintenance);
+    kp_json_kv_uint(json, "keys", counts.keys);
     kp_json_object_close(json);
     kp_json_kv_uint(json, "distinct_persons", stats.distinct);
     kp_json_key(json, "persons_by_sector");

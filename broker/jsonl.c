@@ -38,12 +38,15 @@ typedef enum {
     F_FROM,
     F_TO,
     F_REASON,
+    F_KEY,
+    F_KIND,
+    F_IDENTITY,
     F_COUNT
 } s_field_t;
 
 static const char *s_field_names[F_COUNT] = {
-    "table",    "op",      "id",       "insz",      "kbo",  "name", "sector", "type",
-    "capacity", "message", "messages", "framework", "from", "to",   "reason",
+    "table",   "op",       "id",        "insz", "kbo", "name",   "sector", "type", "capacity",
+    "message", "messages", "framework", "from", "to",  "reason", "key",    "kind", "identity",
 };
 
 typedef enum { V_NONE, V_STRING, V_NUMBER, V_ARRAY } s_kind_t;
@@ -108,6 +111,10 @@ static const s_table_t s_tables[] = {
      KP__DIRECTORY_RECORD__RECORD_MAINTENANCE,
      {S_COMMON, [F_ID] = V_NUMBER, [F_KBO] = V_STRING, [F_MESSAGE] = V_STRING, [F_FROM] = V_STRING,
       [F_TO] = V_STRING, [F_REASON] = V_STRING}},
+    {"key",
+     KP__DIRECTORY_RECORD__RECORD_KEY,
+     {S_COMMON, [F_KEY] = V_STRING, [F_KIND] = V_STRING, [F_IDENTITY] = V_STRING,
+      [F_FROM] = V_STRING, [F_TO] = V_STRING}},
 };
 #define S_TABLE_COUNT (sizeof s_tables / sizeof s_tables[0])
 
@@ -398,7 +405,7 @@ static const s_table_t *s_table_of(s_parser_t *self)
             return &s_tables[i];
     s_fail(self,
            "unknown table '%.40s' (institution, user, authorization, legal, availability, "
-           "person or maintenance)",
+           "person, maintenance or key)",
            s_str(self, F_TABLE));
     return NULL;
 }
@@ -435,6 +442,7 @@ typedef union {
     Kp__Availability availability;
     Kp__PersonEntry person;
     Kp__Maintenance maintenance;
+    Kp__Key key;
 } s_any_t;
 
 typedef struct {
@@ -545,6 +553,15 @@ static void s_fill(s_parser_t *p, const s_table_t *table, s_block_t *b, s_copier
         any->maintenance.from = s_copy(c, F_FROM);
         any->maintenance.to = s_copy(c, F_TO);
         any->maintenance.reason = s_copy(c, F_REASON);
+        break;
+    case KP__DIRECTORY_RECORD__RECORD_KEY:
+        kp__key__init(&any->key);
+        r->key = &any->key;
+        any->key.public_key = s_copy(c, F_KEY);
+        any->key.kind = s_copy(c, F_KIND);
+        any->key.identity = s_copy(c, F_IDENTITY);
+        any->key.from = s_copy(c, F_FROM);
+        any->key.to = s_copy(c, F_TO);
         break;
     default:
         assert(false);
@@ -695,6 +712,14 @@ static void s_format_body(kp_json_t *o, const Kp__DirectoryRecord *r)
         s_kv_str(o, "from", r->maintenance->from);
         s_kv_str(o, "to", r->maintenance->to);
         s_kv_str(o, "reason", r->maintenance->reason);
+        break;
+    case KP__DIRECTORY_RECORD__RECORD_KEY:
+        s_raw(o, "{\"table\":\"key\"", 14);
+        s_kv_str(o, "key", r->key->public_key);
+        s_kv_str(o, "kind", r->key->kind);
+        s_kv_str(o, "identity", r->key->identity);
+        s_kv_str(o, "from", r->key->from);
+        s_kv_str(o, "to", r->key->to);
         break;
     default:
         kp_json_key(o, "table");

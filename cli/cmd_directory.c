@@ -173,7 +173,7 @@ static const char *s_help_import =
     "\"type\":1,\n"
     "   \"capacity\":1,\"from\":\"2020-01-01\",\"to\":\"9999-12-31\"}\n"
     "\"op\":\"delete\" deletes a record. Tables: institution, user, authorization, legal,\n"
-    "availability, person, maintenance. The whole file is one update: by default any bad\n"
+    "availability, person, maintenance, key. The whole file is one update: by default any bad\n"
     "line changes nothing and every bad line is listed; --skip-bad applies the good lines\n"
     "and lists the skipped ones.\n\n"
     "  -s, --skip-bad           apply the good lines, list the bad ones\n"
@@ -610,9 +610,10 @@ static void s_stats_text(kp_directory_t *dir)
     printf("sequence        %" PRIu64 "\n", kp_directory_seq(dir, txn));
     printf("file size       %.1f MiB\n", (double)kp_directory_file_size(dir) / (1 << 20));
     printf("institutions    %zu\nusers           %zu\nauthorizations  %zu\nlegal           "
-           "%zu\navailability    %zu\npersons         %zu entries\nmaintenance     %zu\n",
+           "%zu\navailability    %zu\npersons         %zu entries\nmaintenance     %zu\nkeys       "
+           "     %zu\n",
            c.institutions, c.users, c.authorizations, c.legal, c.availability, c.persons,
-           c.maintenance);
+           c.maintenance, c.keys);
     kp_directory_read_end(&txn);
 }
 

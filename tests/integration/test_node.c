@@ -36,7 +36,7 @@ static const char *s_directory =
     "{\"table\":\"institution\",\"kbo\":\"" PROV_B "\",\"name\":\"B\",\"sector\":30,\"type\":2}\n"
     "{\"table\":\"institution\",\"kbo\":\"" PROV_C "\",\"name\":\"C\",\"sector\":17,\"type\":1}\n"
     "{\"table\":\"user\",\"id\":\"rsz-app\",\"kbo\":\"" REQUESTER "\",\"sector\":25,\"type\":0,"
-    "\"messages\":[\"A1\",\"A2\",\"S1\",\"N1\",\"M1\"]}\n"
+    "\"messages\":[\"A1\",\"A2\",\"S1\",\"N1\",\"M1\",\"B1\"]}\n"
     "{\"table\":\"authorization\",\"sector\":25,\"type\":0,\"capacity\":1,\"message\":\"A1\"}\n"
     "{\"table\":\"authorization\",\"sector\":25,\"type\":0,\"capacity\":1,\"message\":\"A2\"}\n"
     "{\"table\":\"authorization\",\"sector\":25,\"type\":0,\"capacity\":1,\"message\":\"S1\"}\n"

@@ -9,6 +9,9 @@
       C 0200000340 (20,2)   D 0400000482 (30,3)
       user u1: A, (17,1), may send wage and status
       user u2: C, (20,2), may send wage
+      users lA lB lC lD lE ("l" and the KBO): one of each institution, its
+                 (sector, type), may send wage, status, nothing and bulk
+      user lX:  the KBO of no institution, (30,3), may send wage
       authorization (17,1,1,wage) (17,1,1,status) (20,2,5,wage)
       availability  wage: (17,1) (20,2); status: (30,3)
       legal         kbo C fw1 wage; kbo C fw1 nothing; (30,3) fw2 wage
@@ -64,6 +67,16 @@ static const char *s_lines[] = {
     "{\"table\":\"user\",\"id\":\"u1\",\"kbo\":\"" KBO_A "\",\"sector\":17,\"type\":1,"
     "\"messages\":[\"wage\",\"status\"]}",
     "{\"table\":\"user\",\"id\":\"u2\",\"kbo\":\"" KBO_C "\",\"sector\":20,\"type\":2,"
+    "\"messages\":[\"wage\"]}",
+#define S_LEGAL_USER(kbo, s, t)                                                                    \
+    "{\"table\":\"user\",\"id\":\"l" kbo "\",\"kbo\":\"" kbo "\",\"sector\":" #s ",\"type\":" #t   \
+    ",\"messages\":[\"wage\",\"status\",\"nothing\",\"bulk\"]}"
+    S_LEGAL_USER(KBO_A, 17, 1),
+    S_LEGAL_USER(KBO_B, 17, 1),
+    S_LEGAL_USER(KBO_E, 17, 1),
+    S_LEGAL_USER(KBO_C, 20, 2),
+    S_LEGAL_USER(KBO_D, 30, 3),
+    "{\"table\":\"user\",\"id\":\"lX\",\"kbo\":\"0500000158\",\"sector\":30,\"type\":3,"
     "\"messages\":[\"wage\"]}",
     "{\"table\":\"authorization\",\"sector\":17,\"type\":1,\"capacity\":1,\"message\":\"wage\"}",
     "{\"table\":\"authorization\",\"sector\":17,\"type\":1,\"capacity\":1,\"message\":\"status\"}",
@@ -164,10 +177,17 @@ static Kp__Request s_user_request(const char *date)
     return request;
 }
 
+//  A legal-framework request naming kbo, by that institution's own user
+//  "l" kbo (no user when kbo is NULL: the test names one).
 static Kp__Request s_legal_request(const char *kbo, const char *framework, const char *message)
 {
+    static char user[KP_KBO_LEN + 2];
     Kp__Request request = KP__REQUEST__INIT;
     request.kbo = (char *)kbo;
+    if (kbo) {
+        snprintf(user, sizeof user, "l%s", kbo);
+        request.user = user;
+    }
     request.legal_framework = (char *)framework;
     request.message = (char *)message;
     return request;
@@ -410,7 +430,6 @@ static void test_legal_by_kbo(void **state)
         {KBO_A, "fw1", "wage"},   //  other kbo
         {KBO_C, "fw2", "wage"},   //  fw2 names (30,3), not C
         {KBO_C, "fw", "wage"},    //  prefix of a framework
-        {KBO_D, "fw2", "wage"},   //  D is (30,3) but asks by kbo
     };
     for (size_t i = 0; i < sizeof denied / sizeof denied[0]; i++) {
         request = s_legal_request(denied[i][0], denied[i][1], denied[i][2]);
@@ -425,6 +444,12 @@ static void test_legal_by_kbo(void **state)
     request.type = 3;
     out = s_decide(self, &request);
     assert_decision(out, KP_VERDICT_DENY, KP__REASON__LEGAL_FRAMEWORK_NOT_AUTHORIZED);
+
+    //  fw2 is granted to all of (30,3): it covers D named by its KBO
+    request = s_legal_request(KBO_D, "fw2", "wage");
+    out = s_decide(self, &request);
+    assert_decision(out, KP_VERDICT_ALLOW, KP__REASON__REASON_NONE);
+    assert_string_equal(out.requester_kbo, KBO_D);
 }
 
 static void test_legal_by_sector_type(void **state)
@@ -434,28 +459,62 @@ static void test_legal_by_sector_type(void **state)
     request.has_sector = request.has_type = true;
     request.sector = 30;
     request.type = 3;
+    //  no user at all: malformed
     kp_decision_t out = s_decide(self, &request);
+    assert_decision(out, KP_VERDICT_INVALID, KP__REASON__INVALID_REQUEST);
+
+    request.user = "l" KBO_D;
+    out = s_decide(self, &request);
     assert_decision(out, KP_VERDICT_ALLOW, KP__REASON__REASON_NONE);
     s_assert_providers(&out, KBO_C, KBO_A, KBO_B, KBO_E, (const char *)NULL);
-    assert_string_equal(out.requester_kbo, "");
-
-    //  a known user gives the requester's kbo; an unknown one gives none
-    request.user = "u2";
-    out = s_decide(self, &request);
-    assert_string_equal(out.requester_kbo, KBO_C);
-    request.user = "nobody";
-    out = s_decide(self, &request);
-    assert_decision(out, KP_VERDICT_ALLOW, KP__REASON__REASON_NONE);
-    assert_string_equal(out.requester_kbo, "");
+    assert_string_equal(out.requester_kbo, KBO_D);
 
     //  with a person: only its holders (default date 2020-03-01)
     request.person = P1;
     out = s_decide(self, &request);
     s_assert_providers(&out, KBO_A, KBO_B, (const char *)NULL);
 
+    //  the user's institution is not recorded: the user's (sector, type)
+    request.user = "lX";
+    out = s_decide(self, &request);
+    assert_decision(out, KP_VERDICT_ALLOW, KP__REASON__REASON_NONE);
+    assert_string_equal(out.requester_kbo, "0500000158");
+
+    //  a (sector, type) that is not the user's
+    request.user = "l" KBO_D;
     request.type = 4;
     out = s_decide(self, &request);
-    assert_decision(out, KP_VERDICT_DENY, KP__REASON__LEGAL_FRAMEWORK_NOT_AUTHORIZED);
+    assert_decision(out, KP_VERDICT_DENY, KP__REASON__USER_NOT_AUTHORIZED);
+}
+
+//  The user checks of a legal-framework request, each failing in turn.
+static void test_legal_user(void **state)
+{
+    fixture_t *self = *state;
+    Kp__Request request = s_legal_request(KBO_C, "fw1", "wage");
+    request.user = "nobody";
+    kp_decision_t out = s_decide(self, &request);
+    assert_decision(out, KP_VERDICT_DENY, KP__REASON__USER_UNKNOWN);
+    assert_string_equal(out.requester_kbo, KBO_C);
+
+    //  u1 belongs to A, not to the C the request names
+    request.user = "u1";
+    out = s_decide(self, &request);
+    assert_decision(out, KP_VERDICT_DENY, KP__REASON__USER_NOT_AUTHORIZED);
+
+    //  u2 belongs to C but may not send status
+    request = s_legal_request(KBO_C, "fw1", "status");
+    request.user = "u2";
+    out = s_decide(self, &request);
+    assert_decision(out, KP_VERDICT_DENY, KP__REASON__USER_NOT_AUTHORIZED);
+    request.message = "wage";
+    out = s_decide(self, &request);
+    assert_decision(out, KP_VERDICT_ALLOW, KP__REASON__REASON_NONE);
+
+    //  an empty user is no user
+    request.user = "";
+    out = s_decide(self, &request);
+    assert_decision(out, KP_VERDICT_INVALID, KP__REASON__INVALID_REQUEST);
 }
 
 static void test_today(void **state)
@@ -654,6 +713,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_dedup_sorted, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_no_data, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_legal_by_kbo, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_legal_user, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_legal_by_sector_type, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_today, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_invalid, s_setup, s_teardown),

@@ -371,7 +371,7 @@ static void s_random_probe(uint64_t *rng, const model_t *m, probe_t *p)
 
     p->message = s_chance(rng, 2) ? -1 : (int)s_below(rng, MESSAGES + 1);
     r->message = p->message < 0 ? NULL : (char *)s_messages[p->message];
-    p->user = s_chance(rng, legal ? 50 : 3) ? -1 : (int)s_below(rng, USERS + 1);
+    p->user = s_chance(rng, 3) ? -1 : (int)s_below(rng, USERS + 1);
     r->user = p->user < 0 ? NULL : (char *)s_users[p->user];
 
     r->has_sector = !s_chance(rng, legal ? 30 : 3);
@@ -485,18 +485,43 @@ static void s_steer_user(uint64_t *rng, const model_t *m, probe_t *p)
         s_steer_person(rng, m, p, r);
 }
 
-//  Steers a legal request to a (framework, message) its initiator has.
+//  The (sector, type) whose grants cover institution kbo (an index into
+//  kbos) for a user: the institution's own, or the user's when the model
+//  holds no such institution.
+static void s_ref_sector_type(const model_t *m, unsigned kbo, const user_t *user, unsigned *s,
+                              unsigned *t)
+{
+    bool listed = kbo < KBOS && m->institutions[kbo].present;
+    *s = listed ? m->institutions[kbo].sector : user->sector;
+    *t = listed ? m->institutions[kbo].type : user->type;
+}
+
+//  Steers a legal request towards a known user acting for its own
+//  institution, and a (framework, message) that institution has.
 static void s_steer_legal(uint64_t *rng, const model_t *m, probe_t *p)
 {
     Kp__Request *r = &p->request;
-    if (p->message < 0 || p->framework < 0 || p->kbo_bad)
+    if (p->message < 0 || p->framework < 0 || p->kbo_bad || p->user < 0 || p->user >= USERS ||
+        !m->users[p->user].present)
         return;
+    const user_t *user = &m->users[p->user];
+    if (s_chance(rng, 85)) {
+        if (p->kbo >= 0) {
+            p->kbo = (int)user->kbo;
+            r->kbo = (char *)m->kbos[user->kbo];
+        } else {
+            r->sector = user->sector;
+            r->type = user->type;
+        }
+    }
+    unsigned kbo = p->kbo >= 0 ? (unsigned)p->kbo : user->kbo, s, t;
+    s_ref_sector_type(m, kbo, user, &s, &t);
     unsigned start = s_below(rng, FRAMEWORKS * MESSAGES);
     for (unsigned i = 0; i < FRAMEWORKS * MESSAGES; i++) {
         unsigned f = (start + i) % (FRAMEWORKS * MESSAGES) / MESSAGES;
         unsigned msg = (start + i) % MESSAGES;
-        bool ok =
-            p->kbo >= 0 ? m->legal_kbo[p->kbo][f][msg] : m->legal_st[r->sector][r->type][f][msg];
+        bool ok = (m->legal_kbo[kbo][f][msg] || m->legal_st[s][t][f][msg]) &&
+                  (user->may[msg] || s_chance(rng, 10));
         if (ok) {
             p->framework = (int)f;
             r->legal_framework = (char *)s_frameworks[f];
@@ -557,7 +582,7 @@ static Kp__Reason s_ref_validate(const probe_t *p)
     if (legal && p->kbo_bad)
         return KP__REASON__INVALID_KBO;
     if (legal) {
-        if (p->framework == -2 || !(r->kbo || (r->has_sector && r->has_type)))
+        if (p->framework == -2 || !(r->kbo || (r->has_sector && r->has_type)) || p->user < 0)
             return KP__REASON__INVALID_REQUEST;
     } else if (p->user < 0 || !r->has_sector || !r->has_type || !r->has_capacity || !r->person)
         return KP__REASON__INVALID_REQUEST;
@@ -590,12 +615,20 @@ static Kp__Reason s_ref_legal_check(const model_t *m, const probe_t *p, answer_t
     const Kp__Request *r = &p->request;
     if (p->kbo >= 0)
         a->requester_kbo = m->kbos[p->kbo];
-    else if (p->user >= 0 && p->user < USERS && m->users[p->user].present)
-        a->requester_kbo = m->kbos[m->users[p->user].kbo];
-    if (p->framework >= FRAMEWORKS || p->message >= MESSAGES)
+    if (p->user >= USERS || !m->users[p->user].present)
+        return KP__REASON__USER_UNKNOWN;
+    const user_t *user = &m->users[p->user];
+    unsigned kbo = p->kbo >= 0 ? (unsigned)p->kbo : user->kbo;
+    a->requester_kbo = m->kbos[kbo];
+    if (user->kbo != kbo || (p->kbo < 0 && (user->sector != r->sector || user->type != r->type)) ||
+        p->message >= MESSAGES || !user->may[p->message])
+        return KP__REASON__USER_NOT_AUTHORIZED;
+    if (p->framework >= FRAMEWORKS)
         return KP__REASON__LEGAL_FRAMEWORK_NOT_AUTHORIZED;
-    bool ok = p->kbo >= 0 ? m->legal_kbo[p->kbo][p->framework][p->message]
-                          : m->legal_st[r->sector][r->type][p->framework][p->message];
+    unsigned s, t;
+    s_ref_sector_type(m, kbo, user, &s, &t);
+    bool ok =
+        m->legal_kbo[kbo][p->framework][p->message] || m->legal_st[s][t][p->framework][p->message];
     return ok ? KP__REASON__REASON_NONE : KP__REASON__LEGAL_FRAMEWORK_NOT_AUTHORIZED;
 }
 
@@ -685,6 +718,7 @@ static void s_compare_answers(uint64_t seed, size_t n, const probe_t *p, const a
 typedef struct {
     size_t verdicts[4];
     size_t reasons[64];
+    size_t legal[64]; //  reasons of legal-framework requests (REASON_NONE: allowed)
 } tally_t;
 
 static void s_one_directory(uint64_t seed, tally_t *tally)
@@ -728,6 +762,8 @@ static void s_one_directory(uint64_t seed, tally_t *tally)
             s_compare_answers(seed, served, &probe, &want, &got);
             tally->verdicts[want.verdict]++;
             tally->reasons[want.reason]++;
+            if (probe.request.legal_framework)
+                tally->legal[want.reason]++;
         }
         kp_directory_read_end(&txn);
     }
@@ -769,6 +805,17 @@ static void test_property(void **state)
     }
     for (size_t i = 0; i < 4; i++)
         assert_true(tally.verdicts[i] > 20);
+    //  and each check of a legal-framework request, failing and passing
+    const Kp__Reason legal[] = {
+        KP__REASON__USER_UNKNOWN,
+        KP__REASON__USER_NOT_AUTHORIZED,
+        KP__REASON__LEGAL_FRAMEWORK_NOT_AUTHORIZED,
+        KP__REASON__REASON_NONE,
+    };
+    for (size_t i = 0; i < sizeof legal / sizeof legal[0]; i++) {
+        printf("  legal %-26s %zu\n", kp_reason_name(legal[i]), tally.legal[legal[i]]);
+        assert_true(tally.legal[legal[i]] > 20);
+    }
 }
 
 int main(void)

@@ -86,6 +86,10 @@ static int s_apply_lines(kp_directory_t *dir, const char **lines, size_t count, 
             fail_msg("apply failed: %s", err_);                                                    \
     } while (0)
 
+//  Two CURVE public keys (the example keys of the ZeroMQ documentation).
+#define KEY_APP "Yne@$w-vo<fVvi]a<NY6T1ed:M$fCG*[IaLV{hID"
+#define KEY_PROVIDER "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7"
+
 static const char *s_base[] = {
     "{\"table\":\"institution\",\"kbo\":\"0206731645\",\"name\":\"RSZ\",\"sector\":25,\"type\":0}",
     "{\"table\":\"institution\",\"kbo\":\"0411702543\",\"name\":\"ACV\",\"sector\":17,\"type\":1}",
@@ -109,6 +113,10 @@ static const char *s_base[] = {
     "\"type\":1,\"capacity\":1,\"from\":\"2019-01-01\",\"to\":\"9999-12-31\"}",
     "{\"table\":\"maintenance\",\"id\":0,\"kbo\":\"0411702543\",\"message\":\"A1\","
     "\"from\":\"2026-11-28T22:00:00Z\",\"to\":\"2026-11-29T02:00:00Z\",\"reason\":\"upgrade\"}",
+    "{\"table\":\"key\",\"key\":\"" KEY_APP "\",\"kind\":\"application\","
+    "\"identity\":\"rsz-app\",\"from\":\"2020-01-01\",\"to\":\"2030-12-31\"}",
+    "{\"table\":\"key\",\"key\":\"" KEY_PROVIDER "\",\"kind\":\"provider\","
+    "\"identity\":\"0411702543\",\"from\":\"2020-01-01\"}",
 };
 #define S_BASE (sizeof s_base / sizeof s_base[0])
 
@@ -144,6 +152,7 @@ static void test_counts_and_seq(void **state)
     assert_int_equal(counts.availability, 3);
     assert_int_equal(counts.persons, 4);
     assert_int_equal(counts.maintenance, 1);
+    assert_int_equal(counts.keys, 2);
     assert_int_equal(kp_directory_seq(self->dir, txn), 1);
     kp_directory_read_end(&txn);
     assert_null(txn);
@@ -539,9 +548,9 @@ static void test_each_round_trip(void **state)
     assert_string_equal(a, b);
     //  Every table shows up, in the documented order.
     const char *order[] = {"institution",  "user",   "authorization", "legal",
-                           "availability", "person", "maintenance"};
+                           "availability", "person", "maintenance",   "key"};
     const char *at = a;
-    for (size_t i = 0; i < 7; i++) {
+    for (size_t i = 0; i < 8; i++) {
         char needle[64];
         snprintf(needle, sizeof needle, "{\"table\":\"%s\"", order[i]);
         const char *found = strstr(at, needle);
@@ -553,6 +562,62 @@ static void test_each_round_trip(void **state)
     kp_jsonl_batch_destroy(&batch);
     kp_directory_destroy(&copy);
     kp_test_rmtree(path);
+}
+
+//  The key table: lookups, validity dates, the checks of a key record and
+//  revocation by delete.
+static void test_keys(void **state)
+{
+    s_fixture_t *self = *state;
+    s_load_base(self->dir);
+    MDB_txn *txn = kp_directory_read_begin(self->dir, NULL, 0);
+    kp_key_view_t key;
+    assert_int_equal(kp_directory_key(self->dir, txn, KEY_APP, &key), 0);
+    assert_int_equal(key.kind, KP_KEY_APPLICATION);
+    assert_string_equal(key.identity, "rsz-app");
+    assert_true(kp_key_valid_on(&key, s_day("2020-01-01")));
+    assert_true(kp_key_valid_on(&key, s_day("2030-12-31")));
+    assert_false(kp_key_valid_on(&key, s_day("2019-12-31")));
+    assert_false(kp_key_valid_on(&key, s_day("2031-01-01")));
+    assert_int_equal(kp_directory_key(self->dir, txn, KEY_PROVIDER, &key), 0);
+    assert_int_equal(key.kind, KP_KEY_PROVIDER);
+    assert_string_equal(key.identity, "0411702543");
+    assert_true(kp_key_valid_on(&key, s_day("9999-12-31"))); //  no `to`: no end
+    assert_int_equal(kp_directory_key(self->dir, txn, "short", &key), -1);
+    assert_int_equal(kp_directory_key(self->dir, txn, NULL, &key), -1);
+    kp_directory_read_end(&txn);
+
+    const char *bad[] = {
+        //  not Z85 (a quote is not in its alphabet), too short
+        "{\"table\":\"key\",\"key\":\"Yne@$w-vo<fVvi]a<NY6T1ed:M$fCG*[IaLV{hI\\\"\","
+        "\"kind\":\"operator\",\"identity\":\"ops\",\"from\":\"2020-01-01\"}",
+        "{\"table\":\"key\",\"key\":\"Yne@$w\",\"kind\":\"operator\",\"identity\":\"ops\","
+        "\"from\":\"2020-01-01\"}",
+        //  unknown kind, provider with no KBO, missing from, from after to
+        "{\"table\":\"key\",\"key\":\"" KEY_APP "\",\"kind\":\"root\",\"identity\":\"ops\","
+        "\"from\":\"2020-01-01\"}",
+        "{\"table\":\"key\",\"key\":\"" KEY_APP "\",\"kind\":\"provider\",\"identity\":\"ops\","
+        "\"from\":\"2020-01-01\"}",
+        "{\"table\":\"key\",\"key\":\"" KEY_APP "\",\"kind\":\"operator\",\"identity\":\"ops\"}",
+        "{\"table\":\"key\",\"key\":\"" KEY_APP "\",\"kind\":\"operator\",\"identity\":\"ops\","
+        "\"from\":\"2021-01-01\",\"to\":\"2020-01-01\"}",
+    };
+    char err[256];
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        Kp__DirectoryOp *op = kp_jsonl_parse(bad[i], strlen(bad[i]), err, sizeof err);
+        if (op)
+            fail_msg("bad key line %zu was accepted", i);
+        assert_true(*err != 0);
+    }
+
+    //  revocation: a delete, after which the key is unknown
+    APPLY_OK(self->dir, "{\"table\":\"key\",\"op\":\"delete\",\"key\":\"" KEY_APP "\"}");
+    txn = kp_directory_read_begin(self->dir, NULL, 0);
+    assert_int_equal(kp_directory_key(self->dir, txn, KEY_APP, &key), -1);
+    kp_directory_read_end(&txn);
+    assert_string_equal(kp_key_kind_name(KP_KEY_NODE), "node");
+    assert_int_equal(kp_key_kind_from_name("operator"), KP_KEY_OPERATOR);
+    assert_int_equal(kp_key_kind_from_name("nobody"), -1);
 }
 
 static void test_open_errors(void **state)
@@ -576,6 +641,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_replace_and_maintenance_ids, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_maintenance_each, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_each_round_trip, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_keys, s_setup, s_teardown),
         cmocka_unit_test(test_open_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
