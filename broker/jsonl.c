@@ -714,7 +714,7 @@ static void s_format_body(kp_json_t *o, const Kp__DirectoryRecord *r)
         s_kv_str(o, "reason", r->maintenance->reason);
         break;
     case KP__DIRECTORY_RECORD__RECORD_KEY:
-        s_raw(o, "{\"table\":\"key\"", 14);
+        kp_json_kv_string(o, "table", "key");
         s_kv_str(o, "key", r->key->public_key);
         s_kv_str(o, "kind", r->key->kind);
         s_kv_str(o, "identity", r->key->identity);
