@@ -2,47 +2,62 @@
 #include "admin.h"
 
 #include <czmq.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "config.h"
 
+#define S_REDIRECTS 8 //  NOT_LEADER answers followed for one request
+#define S_ELECTION_POLL_MS 200
+
 struct _kpctl_admin_t {
     zsock_t *sock;
+    kp_cluster_config_t config;
+    char node[KP_CONFIG_NAME];
     char endpoint[KP_CONFIG_TEXT];
     int timeout_ms;
 };
 
+static int s_connect(kpctl_admin_t *self, const kp_node_config_t *node, char *err, size_t errlen)
+{
+    zsock_destroy(&self->sock);
+    snprintf(self->endpoint, sizeof self->endpoint, "%s", node->admin);
+    snprintf(self->node, sizeof self->node, "%s", node->name);
+    self->sock = zsock_new(ZMQ_DEALER);
+    if (!self->sock || zsock_connect(self->sock, "%s", node->admin)) {
+        snprintf(err, errlen, "cannot connect to the admin endpoint %s of node %s", node->admin,
+                 node->name);
+        return -1;
+    }
+    zsock_set_linger(self->sock, 0);
+    return 0;
+}
+
 kpctl_admin_t *kpctl_admin_new(const char *cluster_file, const char *node, int timeout_ms,
                                char *err, size_t errlen)
 {
-    kp_cluster_config_t config;
-    char reason[512];
-    if (kp_config_load(cluster_file, &config, reason, sizeof reason)) {
-        snprintf(err, errlen, "%s", reason);
-        return NULL;
-    }
-    const kp_node_config_t *me = kp_config_node(&config, node);
-    if (!me) {
-        snprintf(err, errlen, "no node '%s' in %s; name one of its nodes with --node",
-                 node ? node : "", cluster_file);
-        return NULL;
-    }
     kpctl_admin_t *self = calloc(1, sizeof *self);
     if (!self) {
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
-    snprintf(self->endpoint, sizeof self->endpoint, "%s", me->admin);
-    self->timeout_ms = timeout_ms;
-    self->sock = zsock_new(ZMQ_DEALER);
-    if (!self->sock || zsock_connect(self->sock, "%s", me->admin)) {
-        snprintf(err, errlen, "cannot connect to the admin endpoint %s of node %s", me->admin,
-                 me->name);
-        kpctl_admin_destroy(&self);
+    char reason[512];
+    if (kp_config_load(cluster_file, &self->config, reason, sizeof reason)) {
+        snprintf(err, errlen, "%s", reason);
+        free(self);
         return NULL;
     }
-    zsock_set_linger(self->sock, 0);
+    const kp_node_config_t *me = kp_config_node(&self->config, node);
+    if (!me) {
+        snprintf(err, errlen, "no node '%s' in %s; name one of its nodes with --node",
+                 node ? node : "", cluster_file);
+        free(self);
+        return NULL;
+    }
+    self->timeout_ms = timeout_ms;
+    if (s_connect(self, me, err, errlen))
+        kpctl_admin_destroy(&self);
     return self;
 }
 
@@ -55,9 +70,12 @@ void kpctl_admin_destroy(kpctl_admin_t **self_p)
     *self_p = NULL;
 }
 
-Kp__AdminReply *kpctl_admin_call(kpctl_admin_t *self, const Kp__AdminRequest *request, char *err,
-                                 size_t errlen)
+//  One request, one reply of any status; NULL when none came in time
+//  (*answered false) or it did not decode.
+static Kp__AdminReply *s_exchange(kpctl_admin_t *self, const Kp__AdminRequest *request,
+                                  int timeout_ms, bool *answered, char *err, size_t errlen)
 {
+    *answered = false;
     size_t size = kp__admin_request__get_packed_size(request);
     uint8_t *buffer = malloc(size ? size : 1);
     if (!buffer) {
@@ -69,13 +87,14 @@ Kp__AdminReply *kpctl_admin_call(kpctl_admin_t *self, const Kp__AdminRequest *re
     int rc = zmq_send(handle, buffer, size, 0);
     free(buffer);
     zmq_pollitem_t item = {handle, 0, ZMQ_POLLIN, 0};
-    if (rc < 0 || zmq_poll(&item, 1, self->timeout_ms) <= 0) {
+    if (rc < 0 || zmq_poll(&item, 1, timeout_ms) <= 0) {
         snprintf(err, errlen,
-                 "no answer from %s within %d ms; is the node running? (kpnode -c CLUSTER-FILE), "
-                 "or raise --timeout",
-                 self->endpoint, self->timeout_ms);
+                 "no answer from node %s (%s) within %d ms; is the node running? "
+                 "(kpnode -c CLUSTER-FILE), or raise --timeout",
+                 self->node, self->endpoint, self->timeout_ms);
         return NULL;
     }
+    *answered = true;
     zmq_msg_t msg;
     zmq_msg_init(&msg);
     Kp__AdminReply *reply = NULL;
@@ -83,9 +102,50 @@ Kp__AdminReply *kpctl_admin_call(kpctl_admin_t *self, const Kp__AdminRequest *re
         reply = kp__admin_reply__unpack(NULL, zmq_msg_size(&msg), zmq_msg_data(&msg));
     zmq_msg_close(&msg);
     if (!reply)
-        snprintf(err, errlen, "the node at %s sent an answer that is not an AdminReply",
+        snprintf(err, errlen, "node %s (%s) sent an answer that is not an AdminReply", self->node,
                  self->endpoint);
-    else if (!reply->has_status || reply->status != KP__STATUS__OK) {
+    return reply;
+}
+
+static bool s_refused(const Kp__AdminReply *reply)
+{
+    return !reply->has_status || reply->status != KP__STATUS__OK;
+}
+
+//  Sends request until a node other than a follower answers, or the
+//  timeout passes. Returns the last reply (any status), or NULL.
+static Kp__AdminReply *s_call_leader(kpctl_admin_t *self, const Kp__AdminRequest *request,
+                                     bool *answered, char *err, size_t errlen)
+{
+    int64_t give_up = zclock_mono() + self->timeout_ms;
+    for (int redirects = 0;; redirects++) {
+        int64_t left = give_up - zclock_mono();
+        Kp__AdminReply *reply =
+            s_exchange(self, request, left > 0 ? (int)left : 0, answered, err, errlen);
+        if (!reply || !s_refused(reply) || !reply->has_reason ||
+            reply->reason != KP__REASON__NOT_LEADER || redirects == S_REDIRECTS)
+            return reply;
+        const kp_node_config_t *leader =
+            reply->leader && *reply->leader ? kp_config_node(&self->config, reply->leader) : NULL;
+        if (leader && strcmp(leader->name, self->node)) {
+            if (s_connect(self, leader, err, errlen)) {
+                kp__admin_reply__free_unpacked(reply, NULL);
+                return NULL;
+            }
+        } else if (zclock_mono() + S_ELECTION_POLL_MS < give_up)
+            zclock_sleep(S_ELECTION_POLL_MS); //  an election: ask again
+        else
+            return reply;
+        kp__admin_reply__free_unpacked(reply, NULL);
+    }
+}
+
+Kp__AdminReply *kpctl_admin_call(kpctl_admin_t *self, const Kp__AdminRequest *request, char *err,
+                                 size_t errlen)
+{
+    bool answered;
+    Kp__AdminReply *reply = s_call_leader(self, request, &answered, err, errlen);
+    if (reply && s_refused(reply)) {
         snprintf(err, errlen, "%s", reply->error ? reply->error : "the node refused the command");
         kp__admin_reply__free_unpacked(reply, NULL);
         reply = NULL;
@@ -104,7 +164,39 @@ Kp__AdminReply *kpctl_admin_command(kpctl_admin_t *self, const char *command, co
     return kpctl_admin_call(self, &request, err, errlen);
 }
 
+kpctl_update_t kpctl_admin_update(kpctl_admin_t *self, const Kp__DirectoryUpdate *update,
+                                  uint64_t *seq, Kp__Reason *reason, char *err, size_t errlen)
+{
+    Kp__AdminRequest request = KP__ADMIN_REQUEST__INIT;
+    request.command = "directory.apply";
+    request.update = (Kp__DirectoryUpdate *)update;
+    bool answered;
+    *reason = KP__REASON__REASON_NONE;
+    Kp__AdminReply *reply = s_call_leader(self, &request, &answered, err, errlen);
+    if (!reply)
+        return answered ? KPCTL_UPDATE_REFUSED : KPCTL_UPDATE_UNKNOWN;
+    kpctl_update_t outcome = KPCTL_UPDATE_OK;
+    if (s_refused(reply)) {
+        *reason = reply->has_reason ? reply->reason : KP__REASON__REASON_NONE;
+        if (reply->error && *reply->error)
+            snprintf(err, errlen, "%s", reply->error);
+        else
+            snprintf(err, errlen, "node %s refused the update", self->node);
+        //  A leader that lost its place after proposing cannot say.
+        outcome =
+            *reason == KP__REASON__OUTCOME_UNKNOWN ? KPCTL_UPDATE_UNKNOWN : KPCTL_UPDATE_REFUSED;
+    }
+    *seq = reply->seq;
+    kp__admin_reply__free_unpacked(reply, NULL);
+    return outcome;
+}
+
 const char *kpctl_admin_endpoint(kpctl_admin_t *self)
 {
     return self->endpoint;
+}
+
+const char *kpctl_admin_node(kpctl_admin_t *self)
+{
+    return self->node;
 }

@@ -31,6 +31,11 @@
 
 #define S_ERR 1024
 #define S_DEFAULT_TIMEOUT_MS 120000
+//  An import's batch: one update, one consensus entry. Large enough that a
+//  million lines are a few dozen entries, small enough that one entry
+//  replicates and applies in a fraction of a second.
+#define S_BATCH_BYTES (4u << 20)
+#define S_BATCH_BYTES_MAX (8u << 20) //  the node's admin frames are bounded
 
 typedef struct {
     const char *data;    //  --data DIR
@@ -40,6 +45,8 @@ typedef struct {
     bool skip_bad;
     const char *output; //  export --output FILE
     int timeout_ms;
+    size_t batch_bytes; //  import: bytes of records per update
+    size_t from_line;   //  import: lines before this one are skipped
 } s_options_t;
 
 //  ---------------------------------------------------------------------
@@ -99,22 +106,6 @@ static void s_target_close(s_target_t *self)
     kpctl_admin_destroy(&self->admin);
 }
 
-static int s_target_apply(s_target_t *self, const Kp__DirectoryUpdate *update, uint64_t *seq,
-                          char *err, size_t errlen)
-{
-    if (self->dir)
-        return kp_directory_apply(self->dir, update, seq, err, errlen);
-    Kp__AdminRequest request = KP__ADMIN_REQUEST__INIT;
-    request.command = "directory.apply";
-    request.update = (Kp__DirectoryUpdate *)update;
-    Kp__AdminReply *reply = kpctl_admin_call(self->admin, &request, err, errlen);
-    if (!reply)
-        return -1;
-    *seq = reply->seq;
-    kp__admin_reply__free_unpacked(reply, NULL);
-    return 0;
-}
-
 //  A read command's answer as malloc'd text.
 static char *s_target_read(s_target_t *self, const char *command, const char *arg, char *err,
                            size_t errlen)
@@ -167,17 +158,29 @@ static void s_usage(FILE *out)
 }
 
 static const char *s_help_import =
-    "usage: kpctl directory import FILE (--data DIR | -c CLUSTER-FILE) [--skip-bad] [--json]\n\n"
+    "usage: kpctl directory import FILE (--data DIR | -c CLUSTER-FILE) [--skip-bad] [--json]\n"
+    "                               [--batch-bytes N] [--from-line N]\n\n"
     "Reads FILE ('-': standard input), one JSON object per line, e.g.\n"
     "  {\"table\":\"person\",\"insz\":\"85073003328\",\"kbo\":\"0411702543\",\"sector\":17,"
     "\"type\":1,\n"
     "   \"capacity\":1,\"from\":\"2020-01-01\",\"to\":\"9999-12-31\"}\n"
     "\"op\":\"delete\" deletes a record. Tables: institution, user, authorization, legal,\n"
-    "availability, person, maintenance, key. The whole file is one update: by default any bad\n"
-    "line changes nothing and every bad line is listed; --skip-bad applies the good lines\n"
-    "and lists the skipped ones.\n\n"
+    "availability, person, maintenance, key. By default a file with any bad line changes\n"
+    "nothing and every bad line is listed (the file is checked before anything is sent);\n"
+    "--skip-bad applies the good lines and lists the skipped ones.\n\n"
+    "The file is streamed in batches of about --batch-bytes of records; each batch is one\n"
+    "update (in a cluster, one consensus entry, acknowledged once committed on a\n"
+    "majority and applied), with a progress line. A batch is applied whole or not at all;\n"
+    "the file as a whole is not: if an import stops half-way (a delete of an absent\n"
+    "record, no quorum, a node lost), the batches before are applied, and kpctl says up\n"
+    "to which line and at which directory sequence. Re-running with --from-line N goes\n"
+    "on from there; puts replace, so a line applied twice changes nothing. When no\n"
+    "answer came for a batch, its outcome is unknown and kpctl says what to check.\n"
+    "Sent to a follower, batches go to the leader it names.\n\n"
     "  -s, --skip-bad           apply the good lines, list the bad ones\n"
-    "  -j, --json               print the outcome as JSON\n";
+    "  -j, --json               print the outcome as JSON\n"
+    "  -b, --batch-bytes N      bytes of records per batch (default 4 MiB, at most 8 MiB)\n"
+    "  -f, --from-line N        skip the lines before N (to go on after a stop)\n";
 
 static const char *s_help_export =
     "usage: kpctl directory export (--data DIR | -c CLUSTER-FILE) [--output FILE]\n\n"
@@ -208,15 +211,18 @@ static int s_options(int argc, char **argv, const char *help, s_options_t *optio
         {"skip-bad", no_argument, NULL, 's'},
         {"output", required_argument, NULL, 'o'},
         {"timeout", required_argument, NULL, 't'},
+        {"batch-bytes", required_argument, NULL, 'b'},
+        {"from-line", required_argument, NULL, 'f'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     memset(options, 0, sizeof *options);
     options->timeout_ms = S_DEFAULT_TIMEOUT_MS;
+    options->batch_bytes = S_BATCH_BYTES;
     optind = 0; //  full reset: kpctl may parse more than once
     opterr = 0;
     int c;
-    while ((c = getopt_long(argc, argv, ":d:c:n:jso:t:h", longs, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":d:c:n:jso:t:b:f:h", longs, NULL)) != -1) {
         char *end;
         switch (c) {
         case 'd':
@@ -246,6 +252,22 @@ static int s_options(int argc, char **argv, const char *help, s_options_t *optio
                 return 2;
             }
             options->timeout_ms = (int)ms;
+            break;
+        case 'b':
+        case 'f':
+            errno = 0;
+            unsigned long long n = strtoull(optarg, &end, 10);
+            if (errno || *end || *optarg == '-' || n == 0 ||
+                (c == 'b' && (n < 1024 || n > S_BATCH_BYTES_MAX))) {
+                fprintf(stderr, "kpctl directory %s: %s wants %s, not '%s'\n", argv[0],
+                        c == 'b' ? "--batch-bytes" : "--from-line",
+                        c == 'b' ? "1024..8388608 bytes" : "a line number from 1", optarg);
+                return 2;
+            }
+            if (c == 'b')
+                options->batch_bytes = (size_t)n;
+            else
+                options->from_line = (size_t)n;
             break;
         case 'h':
             fputs(help, stdout);
@@ -299,12 +321,27 @@ static void s_bad_free(s_bad_list_t *list)
     free(list->items);
 }
 
+//  An import streams the file: lines are parsed one at a time into a
+//  batch, and a batch is sent (one update, one consensus entry in a
+//  cluster) when it reaches --batch-bytes. Without --skip-bad, a file is
+//  read twice: first to check every line, so that a bad line still changes
+//  nothing; standard input cannot be read twice, and its batches before a
+//  bad line are applied.
 typedef struct {
-    kp_jsonl_batch_t *batch;
-    size_t *lines; //  line number of each op
+    const s_options_t *options;
+    const char *path;
+    kp_jsonl_batch_t *batch; //  the batch being filled
+    size_t *lines;           //  line number of each op of the batch
     size_t lines_cap;
-    size_t line_count; //  lines read
+    size_t batch_bytes; //  packed size of the batch so far
+    size_t line_count;  //  lines read
+    size_t applied;     //  records applied by earlier batches
+    size_t batches;     //  batches applied
+    size_t done_line;   //  every line up to this one is applied or skipped
+    uint64_t seq;       //  the directory's sequence after the last batch
+    bool seq_known;
     s_bad_list_t bad;
+    bool progress;
 } s_import_t;
 
 static void s_import_add(s_import_t *self, Kp__DirectoryOp *op, size_t line)
@@ -316,6 +353,8 @@ static void s_import_add(s_import_t *self, Kp__DirectoryOp *op, size_t line)
         assert(self->lines);
     }
     self->lines[index] = line;
+    //  The op's bytes plus its tag and length in the update.
+    self->batch_bytes += kp__directory_op__get_packed_size(op) + 6;
     kp_jsonl_batch_add(self->batch, op);
 }
 
@@ -325,32 +364,6 @@ static bool s_blank(const char *line, size_t len)
         if (line[i] != ' ' && line[i] != '\t' && line[i] != '\r' && line[i] != '\n')
             return false;
     return true;
-}
-
-static int s_read_file(s_import_t *self, const char *path, FILE *file, bool progress)
-{
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t len;
-    char err[512];
-    while ((len = getline(&line, &cap, file)) >= 0) {
-        self->line_count++;
-        if (len > 0 && line[len - 1] == '\n')
-            len--;
-        if (s_blank(line, (size_t)len))
-            continue;
-        Kp__DirectoryOp *op = kp_jsonl_parse(line, (size_t)len, err, sizeof err);
-        if (op)
-            s_import_add(self, op, self->line_count);
-        else
-            s_bad_add(&self->bad, self->line_count, err);
-        if (progress && self->line_count % 100000 == 0)
-            fprintf(stderr, "\rreading %s: %zu lines", path, self->line_count);
-    }
-    free(line);
-    if (progress)
-        fprintf(stderr, "\r\033[K");
-    return ferror(file) ? -1 : 0;
 }
 
 //  "op N: reason" from apply names the op; the user wants the line.
@@ -370,18 +383,20 @@ static void s_print_bad(const s_bad_list_t *bad, FILE *out)
         fprintf(out, "line %zu: %s\n", bad->items[i].line, bad->items[i].reason);
 }
 
-static void s_import_json(const char *path, const s_import_t *self, size_t applied, bool ok,
-                          uint64_t seq, const char *error)
+static void s_import_json(const s_import_t *self, bool ok, const char *outcome, const char *error)
 {
     kp_json_t *json = kp_json_new();
     kp_json_object_open(json);
     kp_json_key(json, "ok");
     kp_json_bool(json, ok);
-    kp_json_kv_string(json, "file", path);
+    kp_json_kv_string(json, "outcome", outcome);
+    kp_json_kv_string(json, "file", self->path);
     kp_json_kv_uint(json, "lines", self->line_count);
-    kp_json_kv_uint(json, "applied", applied);
-    if (ok)
-        kp_json_kv_uint(json, "seq", seq);
+    kp_json_kv_uint(json, "applied", self->applied);
+    kp_json_kv_uint(json, "batches", self->batches);
+    kp_json_kv_uint(json, "done_line", self->done_line);
+    if (self->seq_known)
+        kp_json_kv_uint(json, "seq", self->seq);
     if (error)
         kp_json_kv_string(json, "error", error);
     kp_json_key(json, ok ? "skipped" : "bad");
@@ -398,44 +413,241 @@ static void s_import_json(const char *path, const s_import_t *self, size_t appli
     kp_json_destroy(&json);
 }
 
-//  Applies the ops; with skip_bad an op that apply refuses (a delete of an
-//  absent record) is dropped and the rest tried again.
-static int s_import_apply(s_import_t *self, s_target_t *target, bool skip_bad, size_t *applied,
-                          uint64_t *seq, char *err, size_t errlen)
+//  What became of a batch.
+typedef enum { S_APPLIED, S_REFUSED, S_UNKNOWN } s_outcome_t;
+
+static s_outcome_t s_target_update(s_target_t *target, const Kp__DirectoryUpdate *update,
+                                   uint64_t *seq, Kp__Reason *reason, char *err, size_t errlen)
+{
+    *reason = KP__REASON__REASON_NONE;
+    if (target->dir)
+        return kp_directory_apply(target->dir, update, seq, err, errlen) ? S_REFUSED : S_APPLIED;
+    kpctl_update_t outcome = kpctl_admin_update(target->admin, update, seq, reason, err, errlen);
+    return outcome == KPCTL_UPDATE_OK        ? S_APPLIED
+           : outcome == KPCTL_UPDATE_REFUSED ? S_REFUSED
+                                             : S_UNKNOWN;
+}
+
+//  Sends the batch. With --skip-bad an op that apply refuses (a delete of
+//  an absent record) is dropped and the rest sent again.
+static s_outcome_t s_import_flush(s_import_t *self, s_target_t *target, Kp__Reason *reason,
+                                  char *err, size_t errlen)
 {
     Kp__DirectoryUpdate update = *kp_jsonl_batch_update(self->batch);
-    Kp__DirectoryOp **ops = malloc((update.n_ops + 1) * sizeof *ops);
-    size_t *lines = malloc((update.n_ops + 1) * sizeof *lines);
+    if (update.n_ops == 0)
+        return S_APPLIED;
+    Kp__DirectoryOp **ops = malloc(update.n_ops * sizeof *ops);
+    size_t *lines = malloc(update.n_ops * sizeof *lines);
     assert(ops && lines);
     memcpy(ops, update.ops, update.n_ops * sizeof *ops);
     memcpy(lines, self->lines, update.n_ops * sizeof *lines);
+    size_t last_line = lines[update.n_ops - 1];
     update.ops = ops;
     update.origin = "kpctl directory import";
-    int rc;
-    while ((rc = s_target_apply(target, &update, seq, err, errlen)) != 0) {
+    s_outcome_t outcome;
+    uint64_t seq = 0;
+    while ((outcome = s_target_update(target, &update, &seq, reason, err, errlen)) == S_REFUSED) {
         size_t index;
-        if (!s_failed_op(err, &index) || index >= update.n_ops)
+        if (*reason == KP__REASON__NO_QUORUM || !s_failed_op(err, &index) || index >= update.n_ops)
             break;
-        const char *reason = strchr(err, ':') + 2;
-        if (!skip_bad) {
-            s_bad_add(&self->bad, lines[index], reason);
+        s_bad_add(&self->bad, lines[index], strchr(err, ':') + 2);
+        if (!self->options->skip_bad)
             break;
-        }
-        s_bad_add(&self->bad, lines[index], reason);
         memmove(ops + index, ops + index + 1, (update.n_ops - index - 1) * sizeof *ops);
         memmove(lines + index, lines + index + 1, (update.n_ops - index - 1) * sizeof *lines);
-        update.n_ops--;
+        if (--update.n_ops == 0) {
+            outcome = S_APPLIED; //  nothing left of it
+            seq = self->seq;
+            break;
+        }
     }
-    *applied = rc == 0 ? update.n_ops : 0;
+    if (outcome == S_APPLIED) {
+        self->applied += update.n_ops;
+        self->batches++;
+        self->done_line = last_line;
+        self->seq = seq;
+        self->seq_known = true;
+    }
     free(ops);
     free(lines);
-    return rc;
+    kp_jsonl_batch_destroy(&self->batch);
+    self->batch = kp_jsonl_batch_new();
+    self->batch_bytes = 0;
+    return outcome;
+}
+
+static void s_import_progress(s_import_t *self, bool done)
+{
+    if (!self->progress)
+        return;
+    fprintf(stderr, "\r\033[K");
+    if (!done)
+        fprintf(stderr, "%s: %zu lines read, %zu records applied in %zu batches (seq %" PRIu64 ")",
+                self->path, self->line_count, self->applied, self->batches, self->seq);
+}
+
+//  Reads lines from file (those from --from-line on). check: only parse,
+//  collecting bad lines. Otherwise batches are sent to target as they
+//  fill; a bad line without --skip-bad stops the import. Returns the
+//  outcome of the last batch sent (S_APPLIED when all went through), or
+//  S_REFUSED after a bad line or a read error (err says which).
+static s_outcome_t s_import_lines(s_import_t *self, FILE *file, s_target_t *target, bool check,
+                                  Kp__Reason *reason, char *err, size_t errlen)
+{
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t len;
+    s_outcome_t outcome = S_APPLIED;
+    self->line_count = 0;
+    while (outcome == S_APPLIED && (len = getline(&line, &cap, file)) >= 0) {
+        self->line_count++;
+        if (self->line_count < self->options->from_line)
+            continue;
+        if (len > 0 && line[len - 1] == '\n')
+            len--;
+        if (s_blank(line, (size_t)len))
+            continue;
+        char why[512];
+        Kp__DirectoryOp *op = kp_jsonl_parse(line, (size_t)len, why, sizeof why);
+        if (!op) {
+            s_bad_add(&self->bad, self->line_count, why);
+            if (!check && !self->options->skip_bad) {
+                snprintf(err, errlen, "line %zu: %s", self->line_count, why);
+                outcome = S_REFUSED;
+            }
+        } else if (check)
+            kp_jsonl_op_free(&op);
+        else {
+            s_import_add(self, op, self->line_count);
+            if (self->batch_bytes >= self->options->batch_bytes) {
+                outcome = s_import_flush(self, target, reason, err, errlen);
+                s_import_progress(self, false);
+            }
+        }
+        if (check && self->progress && self->line_count % 100000 == 0)
+            fprintf(stderr, "\r\033[Kchecking %s: %zu lines", self->path, self->line_count);
+    }
+    free(line);
+    if (ferror(file)) {
+        snprintf(err, errlen, "cannot read %s: %s", self->path, strerror(errno));
+        return S_REFUSED;
+    }
+    if (outcome == S_APPLIED && !check)
+        outcome = s_import_flush(self, target, reason, err, errlen);
+    s_import_progress(self, true);
+    return outcome;
 }
 
 static int s_bad_cmp(const void *a, const void *b)
 {
     const s_bad_t *x = a, *y = b;
     return x->line < y->line ? -1 : x->line > y->line;
+}
+
+//  What an operator needs after an import that stopped half-way: what
+//  went in, and how to go on without applying anything twice.
+static void s_import_stopped(const s_import_t *self, s_outcome_t outcome, const char *err)
+{
+    const char *cluster = self->options->cluster;
+    if (outcome == S_UNKNOWN) {
+        fprintf(stderr,
+                "kpctl directory import: %s\n"
+                "kpctl directory import: outcome unknown for the batch after line %zu: it may "
+                "or may not have been applied. The directory's sequence was %" PRIu64
+                " before it; check `kpctl directory stats%s%s` (a sequence above %" PRIu64
+                " means updates were applied since), then re-run with --from-line %zu: puts "
+                "replace, so lines applied twice change nothing (add --skip-bad if the file "
+                "deletes records).\n",
+                err, self->done_line, self->seq, cluster ? " -c " : "", cluster ? cluster : "",
+                self->seq, self->done_line + 1);
+        return;
+    }
+    if (self->batches == 0 && self->done_line == 0) {
+        fprintf(stderr, "kpctl directory import: %s was not imported; nothing changed.\n",
+                self->path);
+        return;
+    }
+    fprintf(stderr,
+            "kpctl directory import: stopped: lines up to %zu are applied (%zu records in %zu "
+            "batches, directory seq %" PRIu64 "); nothing after. Fix the problem and re-run "
+            "with --from-line %zu.\n",
+            self->done_line, self->applied, self->batches, self->seq, self->done_line + 1);
+}
+
+//  The check pass: every line parsed, nothing sent. 0, or 1 after
+//  reporting the bad lines (nothing changed).
+static int s_import_check(s_import_t *self, FILE *file)
+{
+    char err[S_ERR] = "";
+    Kp__Reason reason;
+    s_import_lines(self, file, NULL, true, &reason, err, sizeof err);
+    if (self->bad.count) {
+        if (self->options->json)
+            s_import_json(self, false, "refused", "bad lines; nothing imported");
+        s_print_bad(&self->bad, stderr);
+        fprintf(stderr,
+                "kpctl directory import: %zu bad line%s in %s; nothing imported. Fix them, "
+                "or use --skip-bad to import the good ones.\n",
+                self->bad.count, self->bad.count == 1 ? "" : "s", self->path);
+        return 1;
+    }
+    if (*err) {
+        fprintf(stderr, "kpctl directory import: %s\n", err);
+        return 1;
+    }
+    rewind(file);
+    return 0;
+}
+
+static void s_import_done(s_import_t *self, s_target_t *target)
+{
+    if (!self->seq_known && target->dir) {
+        self->seq = kp_directory_seq(target->dir, NULL);
+        self->seq_known = true;
+    }
+    if (self->options->json) {
+        s_import_json(self, true, "applied", NULL);
+        return;
+    }
+    if (self->bad.count) {
+        s_print_bad(&self->bad, stderr);
+        fprintf(stderr, "kpctl directory import: skipped %zu bad line%s\n", self->bad.count,
+                self->bad.count == 1 ? "" : "s");
+    }
+    printf("imported %zu record%s from %s in %zu batch%s (directory seq %" PRIu64 ")\n",
+           self->applied, self->applied == 1 ? "" : "s", self->path, self->batches,
+           self->batches == 1 ? "" : "es", self->seq);
+}
+
+static int s_import_run(s_import_t *self, FILE *file, bool seekable)
+{
+    //  Checked first, so that a bad file makes no folder and sends nothing.
+    if (seekable && !self->options->skip_bad && s_import_check(self, file))
+        return 1;
+    char err[S_ERR] = "";
+    s_target_t target;
+    int rc = s_target_open(&target, self->options, true, err, sizeof err);
+    if (rc) {
+        fprintf(stderr, "kpctl directory import: %s\n", err);
+        return rc;
+    }
+    Kp__Reason reason = KP__REASON__REASON_NONE;
+    s_outcome_t outcome = s_import_lines(self, file, &target, false, &reason, err, sizeof err);
+    if (self->bad.count) //  qsort wants a real array, even of nothing
+        qsort(self->bad.items, self->bad.count, sizeof *self->bad.items, s_bad_cmp);
+    if (outcome == S_APPLIED)
+        s_import_done(self, &target);
+    else {
+        if (self->options->json)
+            s_import_json(self, false, outcome == S_UNKNOWN ? "unknown" : "stopped", err);
+        if (self->bad.count && !self->options->skip_bad)
+            s_print_bad(&self->bad, stderr);
+        else if (outcome != S_UNKNOWN)
+            fprintf(stderr, "%s\n", err);
+        s_import_stopped(self, outcome, err);
+    }
+    s_target_close(&target);
+    return outcome == S_APPLIED ? 0 : 1;
 }
 
 static int s_import(int argc, char **argv)
@@ -450,78 +662,20 @@ static int s_import(int argc, char **argv)
         return 2;
     }
     const char *path = argv[optind];
-    char err[S_ERR];
-    s_target_t target;
     FILE *file = strcmp(path, "-") ? fopen(path, "r") : stdin;
     if (!file) {
         fprintf(stderr, "kpctl directory import: cannot open %s: %s\n", path, strerror(errno));
         return 1;
     }
-    s_import_t self = {.batch = kp_jsonl_batch_new()};
-    bool progress = isatty(STDERR_FILENO);
-    rc = s_read_file(&self, path, file, progress);
+    struct stat st;
+    bool seekable = file != stdin && fstat(fileno(file), &st) == 0 && S_ISREG(st.st_mode);
+    s_import_t self = {.options = &options,
+                       .path = path,
+                       .batch = kp_jsonl_batch_new(),
+                       .progress = isatty(STDERR_FILENO)};
+    rc = s_import_run(&self, file, seekable);
     if (file != stdin)
         fclose(file);
-    if (rc) {
-        fprintf(stderr, "kpctl directory import: cannot read %s: %s\n", path, strerror(errno));
-        rc = 1;
-        goto done;
-    }
-    size_t records = kp_jsonl_batch_size(self.batch), applied = 0;
-    uint64_t seq = 0;
-    if (self.bad.count && !options.skip_bad) {
-        if (options.json)
-            s_import_json(path, &self, 0, false, 0, "bad lines; nothing imported");
-        s_print_bad(&self.bad, stderr);
-        fprintf(stderr,
-                "kpctl directory import: %zu bad line%s in %s; nothing imported. Fix them, or "
-                "use --skip-bad to import the %zu good ones.\n",
-                self.bad.count, self.bad.count == 1 ? "" : "s", path, records);
-        rc = 1;
-        goto done;
-    }
-    rc = s_target_open(&target, &options, true, err, sizeof err);
-    if (rc) {
-        fprintf(stderr, "kpctl directory import: %s\n", err);
-        goto done;
-    }
-    if (progress)
-        fprintf(stderr, "applying %zu records...", records);
-    size_t skipped_before = self.bad.count;
-    int applied_rc =
-        records ? s_import_apply(&self, &target, options.skip_bad, &applied, &seq, err, sizeof err)
-                : 0;
-    if (progress)
-        fprintf(stderr, "\r\033[K");
-    if (!records)
-        seq = target.dir ? kp_directory_seq(target.dir, NULL) : 0;
-    s_target_close(&target);
-    if (self.bad.count) //  qsort wants a real array, even of nothing
-        qsort(self.bad.items, self.bad.count, sizeof *self.bad.items, s_bad_cmp);
-    if (applied_rc) {
-        if (options.json)
-            s_import_json(path, &self, 0, false, 0, err);
-        if (self.bad.count > skipped_before || options.skip_bad)
-            s_print_bad(&self.bad, stderr);
-        else
-            fprintf(stderr, "%s\n", err);
-        fprintf(stderr, "kpctl directory import: %s was not imported; nothing changed.\n", path);
-        rc = 1;
-        goto done;
-    }
-    if (options.json)
-        s_import_json(path, &self, applied, true, seq, NULL);
-    else {
-        if (self.bad.count) {
-            s_print_bad(&self.bad, stderr);
-            fprintf(stderr, "kpctl directory import: skipped %zu bad line%s\n", self.bad.count,
-                    self.bad.count == 1 ? "" : "s");
-        }
-        printf("imported %zu record%s from %s (directory seq %" PRIu64 ")\n", applied,
-               applied == 1 ? "" : "s", path, seq);
-    }
-    rc = 0;
-done:
     kp_jsonl_batch_destroy(&self.batch);
     free(self.lines);
     s_bad_free(&self.bad);
