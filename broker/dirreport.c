@@ -1,6 +1,8 @@
 /*  dirreport.c - reports on the reference directory, as text. */
 #include "dirreport.h"
 
+#include <openssl/evp.h>
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -207,4 +209,43 @@ char *kp_dirreport_export(kp_directory_t *dir, MDB_txn *txn)
         return NULL;
     }
     return text.text ? text.text : strdup("");
+}
+
+typedef struct {
+    EVP_MD_CTX *sha;
+    size_t records;
+} s_checksum_t;
+
+static int s_checksum_line(const char *line, size_t len, void *arg)
+{
+    s_checksum_t *sum = (s_checksum_t *)arg;
+    EVP_DigestUpdate(sum->sha, line, len);
+    EVP_DigestUpdate(sum->sha, "\n", 1);
+    sum->records++;
+    return 0;
+}
+
+char *kp_dirreport_checksum(kp_directory_t *dir, MDB_txn *txn)
+{
+    s_checksum_t sum = {EVP_MD_CTX_new(), 0};
+    unsigned char digest[32];
+    unsigned int size = 0;
+    bool ok = sum.sha && EVP_DigestInit_ex(sum.sha, EVP_sha256(), NULL) == 1 &&
+              kp_dirreport_export_each(dir, txn, s_checksum_line, &sum) == 0 &&
+              EVP_DigestFinal_ex(sum.sha, digest, &size) == 1 && size == sizeof digest;
+    EVP_MD_CTX_free(sum.sha);
+    if (!ok)
+        return NULL;
+    char hex[2 * sizeof digest + 1];
+    for (size_t i = 0; i < sizeof digest; i++)
+        snprintf(hex + 2 * i, 3, "%02x", digest[i]);
+    kp_json_t *json = kp_json_new();
+    kp_json_object_open(json);
+    kp_json_kv_uint(json, "seq", kp_directory_seq(dir, txn));
+    kp_json_kv_uint(json, "records", sum.records);
+    kp_json_kv_string(json, "sha256", hex);
+    kp_json_object_close(json);
+    char *text = kp_json_take(json);
+    kp_json_destroy(&json);
+    return text;
 }

@@ -31,4 +31,10 @@ int kp_dirreport_export_each(kp_directory_t *dir, MDB_txn *txn, kp_dirreport_lin
 //  The whole export as one text, every line ending in '\n'.
 char *kp_dirreport_export(kp_directory_t *dir, MDB_txn *txn);
 
+//  {"seq":N,"records":R,"sha256":"64 hex digits"}: a checksum of the
+//  directory's content, the SHA-256 of its export (every line with its
+//  '\n'), so that `kpctl directory export | sha256sum` gives the same
+//  digest. Nodes that applied the same updates show the same checksum.
+char *kp_dirreport_checksum(kp_directory_t *dir, MDB_txn *txn);
+
 #endif

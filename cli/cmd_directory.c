@@ -114,10 +114,11 @@ static char *s_target_read(s_target_t *self, const char *command, const char *ar
         MDB_txn *txn = kp_directory_read_begin(self->dir, err, errlen);
         if (!txn)
             return NULL;
-        char *text = !strcmp(command, "directory.stats") ? kp_dirreport_stats(self->dir, txn)
-                     : !strcmp(command, "directory.person")
-                         ? kp_dirreport_person(self->dir, txn, arg)
-                         : kp_dirreport_export(self->dir, txn);
+        char *text =
+            !strcmp(command, "directory.stats")      ? kp_dirreport_stats(self->dir, txn)
+            : !strcmp(command, "directory.checksum") ? kp_dirreport_checksum(self->dir, txn)
+            : !strcmp(command, "directory.person")   ? kp_dirreport_person(self->dir, txn, arg)
+                                                     : kp_dirreport_export(self->dir, txn);
         kp_directory_read_end(&txn);
         if (!text)
             snprintf(err, errlen, "cannot read the directory for %s", command);
@@ -151,7 +152,8 @@ static void s_usage(FILE *out)
             "  import FILE [--skip-bad] [--json]   add or delete records from a JSON Lines file\n"
             "  export [--output FILE]              every record as JSON Lines\n"
             "  stats [--json]                      counts per table, persons per sector\n"
-            "  person INSZ [--json]                every entry of one person\n\n"
+            "  person INSZ [--json]                every entry of one person\n"
+            "  checksum                            sequence and SHA-256 of the content (JSON)\n\n"
             "%s\n"
             "'kpctl directory COMMAND --help' tells more about each.\n",
             s_target_help);
@@ -192,6 +194,12 @@ static const char *s_help_stats =
     "usage: kpctl directory stats (--data DIR | -c CLUSTER-FILE) [--json]\n\n"
     "Counts the records of each table, and the persons held per sector.\n\n"
     "  -j, --json               print JSON\n";
+
+static const char *s_help_checksum =
+    "usage: kpctl directory checksum (--data DIR | -c CLUSTER-FILE)\n\n"
+    "Prints {\"seq\":N,\"records\":R,\"sha256\":\"...\"}: the directory's sequence and the\n"
+    "SHA-256 of its export (the same as `kpctl directory export | sha256sum`). Nodes of\n"
+    "a cluster that applied the same updates show the same checksum.\n";
 
 static const char *s_help_person =
     "usage: kpctl directory person INSZ (--data DIR | -c CLUSTER-FILE) [--json]\n\n"
@@ -826,6 +834,33 @@ static int s_stats(int argc, char **argv)
     return 0;
 }
 
+static int s_checksum(int argc, char **argv)
+{
+    s_options_t options;
+    int rc = s_options(argc, argv, s_help_checksum, &options);
+    if (rc)
+        return rc < 0 ? 0 : rc;
+    if (optind != argc) {
+        fprintf(stderr, "kpctl directory checksum: unexpected argument '%s'; see --help\n",
+                argv[optind]);
+        return 2;
+    }
+    char err[S_ERR];
+    s_target_t target;
+    if ((rc = s_target_open(&target, &options, false, err, sizeof err))) {
+        fprintf(stderr, "kpctl directory checksum: %s\n", err);
+        return rc;
+    }
+    char *text = s_target_read(&target, "directory.checksum", NULL, err, sizeof err);
+    if (text)
+        puts(text);
+    else
+        fprintf(stderr, "kpctl directory checksum: %s\n", err);
+    free(text);
+    s_target_close(&target);
+    return text ? 0 : 1;
+}
+
 static int s_person_line(const kp_person_entry_t *entry, void *arg)
 {
     void **ctx = arg;
@@ -905,7 +940,8 @@ int kpctl_directory(int argc, char **argv)
     static const kpctl_command_t commands[] = {{"import", s_import, NULL},
                                                {"export", s_export, NULL},
                                                {"stats", s_stats, NULL},
-                                               {"person", s_person, NULL}};
+                                               {"person", s_person, NULL},
+                                               {"checksum", s_checksum, NULL}};
     return kpctl_dispatch("kpctl directory", commands, sizeof commands / sizeof commands[0],
                           s_usage, argc, argv);
 }

@@ -112,6 +112,8 @@ static char *s_read_command(kp_admin_context_t *context, const Kp__AdminRequest 
         return s_maintenance_list(context, request, txn, err, errlen);
     if (!strcmp(command, "directory.stats"))
         return s_checked(kp_dirreport_stats(context->directory, txn), err, errlen);
+    if (!strcmp(command, "directory.checksum"))
+        return s_checked(kp_dirreport_checksum(context->directory, txn), err, errlen);
     if (!strcmp(command, "directory.export"))
         return s_checked(kp_dirreport_export(context->directory, txn), err, errlen);
     if (!strcmp(command, "directory.person")) {
@@ -124,7 +126,8 @@ static char *s_read_command(kp_admin_context_t *context, const Kp__AdminRequest 
     }
     snprintf(err, errlen,
              "unknown admin command '%s'; this node knows status, directory.apply, "
-             "directory.stats, directory.person, directory.export, maintenance.list",
+             "directory.stats, directory.person, directory.export, directory.checksum, "
+             "maintenance.list",
              command);
     return NULL;
 }
