@@ -36,6 +36,9 @@
 #define KP_REPLAY_MAX 1000000
 #define KP_MAX_DEADLINE_MS 600000 //  a client cannot hold the node longer
 #define KP_GRACE_MS 2000          //  on shutdown, in-flight calls get this long
+//  Admin frames are bounded: kpctl sends a large import as batches of at
+//  most 8 MiB of records (cli/cmd_directory.c), one update each.
+#define KP_ADMIN_MAX_FRAME ((size_t)16 << 20)
 
 typedef struct _s_arena_t s_arena_t;
 
@@ -247,7 +250,7 @@ kp_node_t *kp_node_new(const kp_cluster_config_t *cluster, const kp_node_config_
     if (self->clients)
         self->workers = s_bind(me->worker, "worker", client_max, err, errlen);
     if (self->workers)
-        self->admin = s_bind(me->admin, "admin", (size_t)1 << 30, err, errlen);
+        self->admin = s_bind(me->admin, "admin", KP_ADMIN_MAX_FRAME, err, errlen);
     if (self->admin && !unlogged)
         self->logger = s_open_log(self, err, errlen);
     if (!self->admin || (!unlogged && !self->logger)) {
