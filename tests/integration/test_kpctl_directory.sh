@@ -73,7 +73,7 @@ has "$WORK/err" "invalid INSZ" "the bad INSZ is named"
 
 # Usage and errors.
 expect 0 "directory --help" "$KPCTL" directory --help
-for c in import export stats person; do
+for c in import export stats person checksum; do
     expect 0 "$c --help" "$KPCTL" directory $c --help
 done
 expect 2 "no sub-command" "$KPCTL" directory
@@ -86,6 +86,37 @@ expect 1 "stats of a missing folder" "$KPCTL" directory stats --data "$WORK/miss
 has "$WORK/err" "no directory in" "the missing folder is named"
 expect 1 "import of a missing file" "$KPCTL" directory import "$WORK/none.jsonl" --data "$A"
 has "$WORK/err" "cannot open" "the missing file is named"
+
+# Batches: the same file in batches of about 1 KiB of records gives the
+# same directory, one sequence number per batch; --from-line goes on after
+# a stop; standard input stops at its first bad line with the batches
+# before applied, and says where to go on.
+BA="$WORK/batches"
+expect 0 "import in small batches" "$KPCTL" directory import "$SAMPLE" --data "$BA" --batch-bytes 1024
+has "$WORK/out" "imported 70 records" "every record of the batches is applied"
+"$KPCTL" directory checksum --data "$A" >"$WORK/sum-a" 2>&1
+"$KPCTL" directory checksum --data "$BA" >"$WORK/sum-b" 2>&1
+sha_a=$(sed 's/.*"sha256":"\([0-9a-f]*\)".*/\1/' "$WORK/sum-a")
+sha_b=$(sed 's/.*"sha256":"\([0-9a-f]*\)".*/\1/' "$WORK/sum-b")
+if [ -n "$sha_a" ] && [ "$sha_a" = "$sha_b" ]; then ok "batches give the same checksum"
+else bad "checksums differ: $sha_a / $sha_b"; fi
+export_sha=$("$KPCTL" directory export --data "$BA" | sha256sum | cut -d' ' -f1)
+[ "$export_sha" = "$sha_b" ] && ok "checksum is the export's SHA-256" || bad "checksum $sha_b, export $export_sha"
+seq_b=$(sed 's/.*"seq":\([0-9]*\).*/\1/' "$WORK/sum-b")
+[ "$seq_b" -gt 1 ] && ok "one sequence number per batch ($seq_b)" || bad "seq $seq_b after batches"
+ST="$WORK/stdin"
+{ head -n 40 "$SAMPLE"; echo '{"table":"usr"}'; tail -n +41 "$SAMPLE"; } >"$WORK/mid-bad.jsonl"
+expect 1 "standard input stops at a bad line" sh -c \
+    "'$KPCTL' directory import - --data '$ST' --batch-bytes 1024 < '$WORK/mid-bad.jsonl'"
+has "$WORK/err" "line 41: unknown table" "the bad line is named"
+has "$WORK/err" "re-run with --from-line" "how to go on is said"
+from=$(sed -n 's/.*--from-line \([0-9]*\).*/\1/p' "$WORK/err")
+expect 0 "go on with --from-line" "$KPCTL" directory import "$WORK/mid-bad.jsonl" --data "$ST" \
+    --skip-bad --from-line "$from"
+"$KPCTL" directory checksum --data "$ST" >"$WORK/sum-s" 2>&1
+sha_s=$(sed 's/.*"sha256":"\([0-9a-f]*\)".*/\1/' "$WORK/sum-s")
+[ "$sha_s" = "$sha_a" ] && ok "stop and go on gives the whole directory" || bad "after --from-line: $sha_s"
+expect 2 "--batch-bytes is bounded" "$KPCTL" directory import "$SAMPLE" --data "$BA" --batch-bytes 99999999
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
