@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <czmq.h>
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -10,22 +11,54 @@ static void s_copy(char *dest, size_t size, const char *value)
     snprintf(dest, size, "%s", value ? value : "");
 }
 
-//  Reads an unsigned number, or the fallback when the key is absent.
-static int s_number(zconfig_t *root, const char *path, uint64_t fallback, uint64_t *out, char *err,
-                    size_t errlen)
+//  The line of the cluster file that sets key (the last part of a ZPL
+//  path), counted from 1; 0 when no line does. zconfig keeps no line
+//  numbers, and an operator wants the line, not the path.
+static int s_line_of(const char *text, const char *path)
 {
-    const char *text = zconfig_get(root, path, NULL);
-    if (!text) {
+    const char *slash = strrchr(path, '/');
+    const char *key = slash ? slash + 1 : path;
+    size_t key_len = strlen(key);
+    int line = 1;
+    for (const char *p = text; *p; line++) {
+        while (*p == ' ' || *p == '\t')
+            p++;
+        if (!strncmp(p, key, key_len) && strchr(" \t=", p[key_len]) && p[key_len])
+            return line;
+        p = strchr(p, '\n');
+        if (!p)
+            break;
+        p++;
+    }
+    return 0;
+}
+
+//  Reads an unsigned number between min and max, or the fallback when the
+//  key is absent. Numbers past 64 bits (ERANGE) and past max are refused:
+//  a heartbeat of 2^32 ms must not wrap to 0 in a 32-bit field.
+static int s_number(zconfig_t *root, const char *text, const char *path, uint64_t min, uint64_t max,
+                    uint64_t fallback, uint64_t *out, char *err, size_t errlen)
+{
+    const char *value = zconfig_get(root, path, NULL);
+    if (!value) {
         *out = fallback;
         return 0;
     }
     char *end;
-    unsigned long long value = strtoull(text, &end, 10);
-    if (*text == '\0' || *end != '\0' || *text == '-') {
-        snprintf(err, errlen, "%s: '%s' is not a positive number", path, text);
+    errno = 0;
+    unsigned long long number = strtoull(value, &end, 10);
+    int line = s_line_of(text, path);
+    if (*value < '0' || *value > '9' || *end != '\0') {
+        snprintf(err, errlen, "line %d: %s = '%s' is not a number; write digits only", line, path,
+                 value);
         return -1;
     }
-    *out = value;
+    if (errno == ERANGE || number < min || number > max) {
+        snprintf(err, errlen, "line %d: %s = %s is out of range; give a number from %llu to %llu",
+                 line, path, value, (unsigned long long)min, (unsigned long long)max);
+        return -1;
+    }
+    *out = number;
     return 0;
 }
 
@@ -54,20 +87,17 @@ static int s_load_node(zconfig_t *item, kp_node_config_t *node, char *err, size_
     return 0;
 }
 
-static int s_load(zconfig_t *root, kp_cluster_config_t *out, char *err, size_t errlen)
+static int s_load(zconfig_t *root, const char *text, kp_cluster_config_t *out, char *err,
+                  size_t errlen)
 {
     uint64_t heartbeat, max_frame, deadline, retention;
-    if (s_number(root, "cluster/heartbeat", 1000, &heartbeat, err, errlen) ||
-        s_number(root, "cluster/max-frame", 1 << 20, &max_frame, err, errlen) ||
-        s_number(root, "cluster/deadline", 3000, &deadline, err, errlen) ||
-        s_number(root, "cluster/log-retention-days", 3653, &retention, err, errlen))
+    if (s_number(root, text, "cluster/heartbeat", 10, UINT32_MAX, 1000, &heartbeat, err, errlen) ||
+        s_number(root, text, "cluster/max-frame", 1024, INT32_MAX / 4, 1 << 20, &max_frame, err,
+                 errlen) ||
+        s_number(root, text, "cluster/deadline", 1, UINT32_MAX, 3000, &deadline, err, errlen) ||
+        s_number(root, text, "cluster/log-retention-days", 1, UINT32_MAX, 3653, &retention, err,
+                 errlen))
         return -1;
-    if (heartbeat < 10 || deadline < 1 || max_frame < 1024) {
-        snprintf(err, errlen,
-                 "cluster: heartbeat >= 10 ms, deadline >= 1 ms and "
-                 "max-frame >= 1024 bytes, please");
-        return -1;
-    }
     out->heartbeat_ms = (uint32_t)heartbeat;
     out->max_frame = (size_t)max_frame;
     out->deadline_ms = (uint32_t)deadline;
@@ -90,23 +120,45 @@ static int s_load(zconfig_t *root, kp_cluster_config_t *out, char *err, size_t e
     return 0;
 }
 
+int kp_config_parse(const char *text, kp_cluster_config_t *out, char *err, size_t errlen)
+{
+    memset(out, 0, sizeof *out);
+    zconfig_t *root = zconfig_str_load(text);
+    if (!root) {
+        snprintf(err, errlen, "not valid ZPL (indent by 4 spaces, 'name = value')");
+        return -1;
+    }
+    int rc = s_load(root, text, out, err, errlen);
+    zconfig_destroy(&root);
+    return rc;
+}
+
 int kp_config_load(const char *path, kp_cluster_config_t *out, char *err, size_t errlen)
 {
     memset(out, 0, sizeof *out);
-    if (!zsys_file_exists(path)) {
+    FILE *file = fopen(path, "r");
+    if (!file) {
         snprintf(err, errlen,
-                 "cluster file '%s' not found; give one with -c FILE "
+                 "cluster file '%s' cannot be read (%s); give one with -c FILE "
                  "(cluster-config/single.cfg is an example)",
-                 path);
+                 path, strerror(errno));
         return -1;
     }
-    zconfig_t *root = zconfig_load(path);
-    if (!root) {
-        snprintf(err, errlen, "cluster file '%s' is not valid ZPL", path);
+    char *text = malloc(KP_CONFIG_MAX_FILE + 1);
+    size_t size = text ? fread(text, 1, KP_CONFIG_MAX_FILE + 1, file) : 0;
+    fclose(file);
+    if (!text || size > KP_CONFIG_MAX_FILE) {
+        snprintf(err, errlen, "cluster file '%s' is larger than %d bytes", path,
+                 KP_CONFIG_MAX_FILE);
+        free(text);
         return -1;
     }
-    int rc = s_load(root, out, err, errlen);
-    zconfig_destroy(&root);
+    text[size] = '\0';
+    char problem[KP_CONFIG_ERR];
+    int rc = kp_config_parse(text, out, problem, sizeof problem);
+    if (rc)
+        snprintf(err, errlen, "cluster file '%s': %s", path, problem);
+    free(text);
     return rc;
 }
 

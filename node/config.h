@@ -26,6 +26,8 @@
 #define KP_CONFIG_MAX_NODES 16
 #define KP_CONFIG_NAME 64
 #define KP_CONFIG_TEXT 256
+#define KP_CONFIG_MAX_FILE (1 << 20) //  bytes; a cluster file is a page or two
+#define KP_CONFIG_ERR 400            //  room for kp_config_parse's problem
 
 typedef struct {
     char name[KP_CONFIG_NAME];
@@ -48,8 +50,13 @@ typedef struct {
 } kp_cluster_config_t;
 
 //  Reads and checks the cluster file. Returns 0, or -1 with the problem
-//  (and the fix) written to err.
+//  (and the fix) written to err. Every number is range-checked: one out
+//  of range (also past 64 bits) is refused with its line.
 int kp_config_load(const char *path, kp_cluster_config_t *out, char *err, size_t errlen);
+
+//  The same for the text of a cluster file (NUL-terminated). The problem
+//  names the line, not the file.
+int kp_config_parse(const char *text, kp_cluster_config_t *out, char *err, size_t errlen);
 
 //  The node called name; the first node when name is NULL; NULL if none.
 const kp_node_config_t *kp_config_node(const kp_cluster_config_t *config, const char *name);

@@ -1,0 +1,42 @@
+#!/bin/sh
+# kpnode refuses a cluster file whose numbers are out of range, naming the
+# line and the range: a number past 2^32 in a 32-bit field would wrap
+# (heartbeat = 4294967296 became 0 and the node spun), one past 2^64 is
+# ERANGE. The real kpnode (env KPNODE); `timeout` stops a node that
+# wrongly starts.
+set -u
+: "${KPNODE:?set KPNODE to the kpnode binary}"
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/kpnode-config-XXXXXX")
+trap 'rm -rf "$WORK"' EXIT
+. "$(dirname "$0")/lib.sh"
+
+# config KEY VALUE: a one-node cluster file with KEY = VALUE on line 4.
+config() {
+    cat >"$WORK/cluster.cfg" <<CFG
+cluster
+    name = "range"
+    log-key = ""
+    $1 = $2
+node
+    node-1
+        data = "$WORK/node-1"
+        client = "tcp://127.0.0.1:1"
+        worker = "tcp://127.0.0.1:2"
+        admin = "tcp://127.0.0.1:3"
+CFG
+}
+
+for case in "heartbeat 4294967296" "heartbeat 99999999999999999999999" "deadline 0" \
+    "max-frame 17179869184" "log-retention-days 18446744073709551616" "heartbeat -5" \
+    "heartbeat 12ms"; do
+    set -- $case
+    config "$1" "$2"
+    expect 1 "$1 = $2 is refused" timeout 5 "$KPNODE" --config "$WORK/cluster.cfg"
+    has "$WORK/err" "line 4: cluster/$1" "$1 = $2: the error names the line and the key"
+done
+config heartbeat 4294967296
+timeout 5 "$KPNODE" --config "$WORK/cluster.cfg" 2>"$WORK/err"
+has "$WORK/err" "from 10 to 4294967295" "the error gives the range"
+
+echo "# $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
