@@ -15,9 +15,11 @@
 #include <string.h>
 
 #include "admin.h"
+#include "arena.h"
 #include "control.h"
 #include "directory.h"
 #include "flight.h"
+#include "frames.h"
 #include "logger.h"
 #include "outbox.h"
 #include "sendq.h"
@@ -40,8 +42,6 @@
 //  most 8 MiB of records (cli/cmd_directory.c), one update each.
 #define KP_ADMIN_MAX_FRAME ((size_t)16 << 20)
 
-typedef struct _s_arena_t s_arena_t;
-
 struct _kp_node_t {
     kp_cluster_config_t cluster;
     kp_node_config_t me;
@@ -56,8 +56,8 @@ struct _kp_node_t {
     kp_stats_t *stats;
     kp_logger_t *logger; //  the privacy log; NULL only when run unlogged
     kp_outbox_t *outbox;
-    kp_sendq_t *sendq;  //  what a turn sends, sent in bursts
-    s_arena_t *scratch; //  worker frames are decoded here, one at a time
+    kp_sendq_t *sendq;   //  what a turn sends, sent in bursts
+    kp_arena_t *scratch; //  worker frames are decoded here, one at a time
     bool log_failed;
     bool warming;      //  in the warm-up after start (see s_warming_up)
     zlistx_t *waiting; //  tickets of parts waiting for a busy institution
@@ -80,102 +80,6 @@ typedef struct {
     zmq_msg_t body;
     int frames; //  body frames, not counting the identity
 } s_input_t;
-
-//  protobuf-c allocates every string, bytes field and sub-message of a
-//  decoded frame on its own: a dozen mallocs per frame, a quarter of the
-//  loop's time under load. An arena turns them into bumps in one block.
-//  Overflow blocks (a frame larger than the arena was sized for) chain
-//  from the first and go with it.
-struct _s_arena_t {
-    s_arena_t *more; //  overflow blocks
-    size_t used, size;
-    ProtobufCAllocator allocator;
-    _Alignas(max_align_t) unsigned char data[];
-};
-
-#define S_ARENA_ALIGN (sizeof(max_align_t))
-
-static void *s_arena_alloc(void *arg, size_t size)
-{
-    s_arena_t *arena = (s_arena_t *)arg;
-    size = (size + S_ARENA_ALIGN - 1) & ~(S_ARENA_ALIGN - 1);
-    if (size <= arena->size - arena->used) {
-        void *p = arena->data + arena->used;
-        arena->used += size;
-        return p;
-    }
-    s_arena_t *more = malloc(sizeof *more + size);
-    if (!more)
-        return NULL;
-    more->size = more->used = size;
-    more->more = arena->more;
-    arena->more = more;
-    return more->data;
-}
-
-static void s_arena_free_piece(void *arg, void *pointer)
-{
-    (void)arg, (void)pointer; //  everything goes with the arena
-}
-
-static s_arena_t *s_arena_new(size_t size)
-{
-    s_arena_t *arena = malloc(sizeof *arena + size);
-    if (!arena)
-        return NULL;
-    arena->more = NULL;
-    arena->used = 0;
-    arena->size = size;
-    arena->allocator = (ProtobufCAllocator){s_arena_alloc, s_arena_free_piece, arena};
-    return arena;
-}
-
-//  Empties the arena for the next frame; keeps its first block.
-static void s_arena_reset(s_arena_t *arena)
-{
-    while (arena->more) {
-        s_arena_t *more = arena->more;
-        arena->more = more->more;
-        free(more);
-    }
-    arena->used = 0;
-}
-
-static void s_arena_destroy(s_arena_t **arena_p)
-{
-    if (*arena_p) {
-        s_arena_reset(*arena_p);
-        free(*arena_p);
-        *arena_p = NULL;
-    }
-}
-
-//  A request lives in an arena of its own for as long as its call: the
-//  decoder allocates the message itself first, so the request is the
-//  arena's first bytes and the arena is found from it when freed.
-static Kp__Request *s_request_unpack(const void *data, size_t size)
-{
-    //  Strings and bytes are copied out of the frame, plus their NULs and
-    //  the structs: twice the frame and a little covers any request.
-    s_arena_t *arena = s_arena_new(2 * size + sizeof(Kp__Request) + 512);
-    if (!arena)
-        return NULL;
-    Kp__Request *request = kp__request__unpack(&arena->allocator, size, data);
-    if (!request) {
-        s_arena_destroy(&arena);
-        return NULL;
-    }
-    assert((void *)request == (void *)arena->data);
-    return request;
-}
-
-static void s_request_free(Kp__Request *request)
-{
-    if (request) {
-        s_arena_t *arena = (s_arena_t *)((unsigned char *)request - offsetof(s_arena_t, data));
-        s_arena_destroy(&arena);
-    }
-}
 
 static void s_dispatch_part(kp_node_t *self, kp_call_t *call, size_t index);
 static void s_complete(kp_node_t *self, kp_call_t *call);
@@ -259,8 +163,8 @@ kp_node_t *kp_node_new(const kp_cluster_config_t *cluster, const kp_node_config_
     }
     self->registry = kp_registry_new(cluster->heartbeat_ms);
     self->flight = kp_flight_new();
-    kp_flight_set_request_free(self->flight, s_request_free);
-    self->scratch = s_arena_new(64 * 1024);
+    kp_flight_set_request_free(self->flight, kp_frames_request_free);
+    self->scratch = kp_arena_new(64 * 1024);
     assert(self->scratch);
     self->replay = kp_replay_new(KP_REPLAY_MS, KP_REPLAY_MAX);
     self->stats = kp_stats_new();
@@ -279,7 +183,7 @@ void kp_node_destroy(kp_node_t **self_p)
         return;
     kp_node_t *self = *self_p;
     kp_flight_destroy(&self->flight);
-    s_arena_destroy(&self->scratch);
+    kp_arena_destroy(&self->scratch);
     kp_outbox_destroy(&self->outbox);
     kp_sendq_destroy(&self->sendq); //  before the sockets it sends on
     kp_logger_destroy(&self->logger);
@@ -637,7 +541,7 @@ static void s_route(kp_node_t *self, s_input_t *input, Kp__Request *request,
     if (status != KP__STATUS__OK) {
         s_answer(self, input->identity, input->identity_size, request, decision, status, reason,
                  NULL, start_us);
-        s_request_free(request);
+        kp_frames_request_free(request);
         return;
     }
     kp_call_t *call = kp_flight_start(self->flight, request, input->identity, input->identity_size,
@@ -651,28 +555,18 @@ static void s_route(kp_node_t *self, s_input_t *input, Kp__Request *request,
 static void s_on_client(kp_node_t *self, s_input_t *input)
 {
     int64_t start_us = zclock_usecs();
-    size_t size = zmq_msg_size(&input->body);
-    if (input->frames != 1) {
-        s_refuse_frame(self, input, KP__REASON__WRONG_FRAME_COUNT,
-                       "a request is exactly one frame holding a kp.Request", start_us);
-        return;
-    }
-    if (size > self->cluster.max_frame) {
-        s_refuse_frame(self, input, KP__REASON__FRAME_TOO_LARGE,
-                       "the request is larger than the cluster's max-frame", start_us);
-        return;
-    }
-    Kp__Request *request = s_request_unpack(zmq_msg_data(&input->body), size);
+    kp_refusal_t refusal;
+    Kp__Request *request = kp_frames_request(zmq_msg_data(&input->body), zmq_msg_size(&input->body),
+                                             input->frames, self->cluster.max_frame, &refusal);
     if (!request) {
-        s_refuse_frame(self, input, KP__REASON__MALFORMED_FRAME,
-                       "the frame is not a kp.Request protobuf", start_us);
+        s_refuse_frame(self, input, refusal.reason, refusal.detail, start_us);
         return;
     }
-    if (!request->request_id || !*request->request_id) {
-        kp_stats_bad_frame(self->stats, "client", KP__REASON__INVALID_REQUEST);
+    if (kp_frames_request_check(request, &refusal)) {
+        kp_stats_bad_frame(self->stats, "client", refusal.reason);
         s_answer(self, input->identity, input->identity_size, request, NULL, KP__STATUS__INVALID,
-                 KP__REASON__INVALID_REQUEST, "request_id is required", start_us);
-        s_request_free(request);
+                 refusal.reason, refusal.detail, start_us);
+        kp_frames_request_free(request);
         return;
     }
     //  The control decides before the replay memory is asked: a new id's
@@ -682,14 +576,14 @@ static void s_on_client(kp_node_t *self, s_input_t *input)
     kp_decision_t decision;
     kp_control_decide(self->directory, self->txn, request, self->today, &decision);
     if (s_known_request(self, input, request->request_id)) {
-        s_request_free(request);
+        kp_frames_request_free(request);
         return;
     }
     if (self->stopping) {
         s_answer(self, input->identity, input->identity_size, request, NULL,
                  KP__STATUS__UNAVAILABLE, KP__REASON__SHUTTING_DOWN,
                  "this node is stopping; send the request to another node", start_us);
-        s_request_free(request);
+        kp_frames_request_free(request);
         return;
     }
     s_route(self, input, request, &decision, start_us);
@@ -770,13 +664,9 @@ static void s_send_heartbeat(kp_node_t *self, const void *identity, size_t size)
 
 static void s_on_hello(kp_node_t *self, s_input_t *input, const Kp__WorkerHello *hello)
 {
-    if (!kp_kbo_valid(hello->kbo)) {
-        s_worker_error(self, input, KP__REASON__INVALID_KBO, "hello: kbo is not a valid KBO");
-        return;
-    }
-    if (hello->n_messages == 0) {
-        s_worker_error(self, input, KP__REASON__INVALID_REQUEST,
-                       "hello: name at least one message type");
+    kp_refusal_t refusal;
+    if (kp_frames_hello_check(hello, &refusal)) {
+        s_worker_error(self, input, refusal.reason, refusal.detail);
         return;
     }
     kp_registry_worker_t *old =
@@ -822,23 +712,13 @@ static void s_on_reply(kp_node_t *self, s_input_t *input, const kp_registry_work
 
 static void s_on_worker(kp_node_t *self, s_input_t *input)
 {
-    size_t size = zmq_msg_size(&input->body);
-    if (input->frames != 1) {
-        s_worker_error(self, input, KP__REASON__WRONG_FRAME_COUNT,
-                       "a worker message is exactly one frame holding a kp.WorkerFrame");
-        return;
-    }
-    if (size > self->cluster.max_frame) {
-        s_worker_error(self, input, KP__REASON__FRAME_TOO_LARGE,
-                       "the frame is larger than the cluster's max-frame");
-        return;
-    }
-    s_arena_reset(self->scratch);
+    kp_arena_reset(self->scratch);
+    kp_refusal_t refusal;
     Kp__WorkerFrame *frame =
-        kp__worker_frame__unpack(&self->scratch->allocator, size, zmq_msg_data(&input->body));
+        kp_frames_worker(self->scratch, zmq_msg_data(&input->body), zmq_msg_size(&input->body),
+                         input->frames, self->cluster.max_frame, &refusal);
     if (!frame) {
-        s_worker_error(self, input, KP__REASON__MALFORMED_FRAME,
-                       "the frame is not a kp.WorkerFrame protobuf");
+        s_worker_error(self, input, refusal.reason, refusal.detail);
         return;
     }
     kp_registry_worker_t *worker =
@@ -868,14 +748,11 @@ static void s_on_admin(kp_node_t *self, s_input_t *input)
     Kp__AdminReply reply = KP__ADMIN_REPLY__INIT;
     char *json = NULL;
     char error[512] = "";
-    Kp__AdminRequest *request = NULL;
-    if (input->frames != 1)
-        snprintf(error, sizeof error, "an admin request is one frame holding a kp.AdminRequest");
-    else
-        request =
-            kp__admin_request__unpack(NULL, zmq_msg_size(&input->body), zmq_msg_data(&input->body));
-    if (input->frames == 1 && !request)
-        snprintf(error, sizeof error, "the frame is not a kp.AdminRequest protobuf");
+    kp_refusal_t refusal;
+    Kp__AdminRequest *request = kp_frames_admin(
+        zmq_msg_data(&input->body), zmq_msg_size(&input->body), input->frames, &refusal);
+    if (!request)
+        snprintf(error, sizeof error, "%s", refusal.detail);
     if (request) {
         kp_admin_context_t context = {self->directory, self->registry, self->flight,    self->stats,
                                       &self->cluster,  &self->me,      self->started_ms};

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 #   test.sh - installs what is missing, builds with warnings as errors, and
 #   runs the whole test suite; then builds with AddressSanitizer and
-#   UndefinedBehaviorSanitizer and runs it again. A third suite, "lint"
+#   UndefinedBehaviorSanitizer and runs it again; then builds the libFuzzer
+#   harnesses with clang (tests/fuzz, bench/fuzz.sh) and runs each a few
+#   seconds (KP_FUZZ=0 skips them), each one a test. A last suite, "lint"
 #   (scripts/lint.sh: clang-format and cppcheck; KP_LINT=0 skips it), counts
 #   as 1 passed or 1 failed. Ends with one line: "N passed, N failed".
 set -uo pipefail
@@ -25,7 +27,14 @@ run_suite() {
         return
     fi
     echo "== $name: testing"
-    meson test -C "$dir" --print-errorlogs --num-processes 2 >"$dir/test-output.txt" 2>&1
+    run_tests "$name" "$dir"
+}
+
+#   run_tests NAME BUILD-DIR [MESON-TEST-OPTIONS...]: runs and counts them.
+run_tests() {
+    local name=$1 dir=$2
+    shift 2
+    meson test -C "$dir" --print-errorlogs --num-processes 2 "$@" >"$dir/test-output.txt" 2>&1
     grep -E "^ *[0-9]+/[0-9]+ " "$dir/test-output.txt"
     grep -E "^(Ok|Fail|Timeout|Expected Fail|Unexpected Pass):" "$dir/test-output.txt"
     local ok fail timeout
@@ -47,6 +56,17 @@ run_suite() {
 run_suite "release" build -Dwerror=true
 #   Warnings are errors in the build above; here the point is the runtime checks.
 run_suite "sanitizers" build-asan -Db_sanitize=address,undefined -Db_lundef=false
+
+if [ "${KP_FUZZ:-1}" = 1 ]; then
+    echo "== fuzz: building the harnesses in build-fuzz (clang)"
+    if bash bench/fuzz.sh --build; then
+        echo "== fuzz: running each harness from the seed corpus"
+        run_tests "fuzz" build-fuzz --suite fuzz --no-rebuild
+    else
+        echo "== fuzz: the build failed"
+        failed=$((failed + 1))
+    fi
+fi
 
 if [ "${KP_LINT:-1}" = 1 ]; then
     echo "== lint: clang-format and cppcheck"

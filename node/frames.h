@@ -1,0 +1,43 @@
+/*  frames.h - the first checks of every frame that enters from the network.
+
+    Pure functions, no sockets: the node calls them on the bodies its
+    ROUTER sockets receive, and the fuzzing harnesses (tests/fuzz) on
+    arbitrary bytes. Each either returns the decoded frame, or NULL with
+    the reason to answer and count, and a sentence for the sender (static
+    text) in *refusal.
+*/
+#ifndef KP_FRAMES_H_INCLUDED
+#define KP_FRAMES_H_INCLUDED
+
+#include <stddef.h>
+
+#include "arena.h"
+#include "kruispunt.pb-c.h"
+
+typedef struct {
+    Kp__Reason reason;
+    const char *detail;
+} kp_refusal_t;
+
+//  A client's request: frames is the number of body frames that came (1 is
+//  right), size the body's. The request lives in an arena of its own until
+//  kp_frames_request_free.
+Kp__Request *kp_frames_request(const void *data, size_t size, int frames, size_t max_frame,
+                               kp_refusal_t *refusal);
+void kp_frames_request_free(Kp__Request *request);
+
+//  The request's own fields, before the control looks at it. Returns 0, or
+//  -1 with *refusal (the request is then answered INVALID).
+int kp_frames_request_check(const Kp__Request *request, kp_refusal_t *refusal);
+
+//  A worker's frame, decoded into arena (the caller resets it).
+Kp__WorkerFrame *kp_frames_worker(kp_arena_t *arena, const void *data, size_t size, int frames,
+                                  size_t max_frame, kp_refusal_t *refusal);
+
+//  A worker's hello. Returns 0, or -1 with *refusal.
+int kp_frames_hello_check(const Kp__WorkerHello *hello, kp_refusal_t *refusal);
+
+//  An operator's request (free with kp__admin_request__free_unpacked).
+Kp__AdminRequest *kp_frames_admin(const void *data, size_t size, int frames, kp_refusal_t *refusal);
+
+#endif
