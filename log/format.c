@@ -17,10 +17,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "kperr.h"
 #include "privlog_impl.h"
-
-//  Error messages are cut to fit their buffers on purpose.
-#pragma GCC diagnostic ignored "-Wformat-truncation"
 
 uint64_t privlog_now_us(void)
 {
@@ -39,7 +37,14 @@ void privlog_day_text(int32_t day, char out[9])
     time_t t = (time_t)day * 86400;
     struct tm tm;
     gmtime_r(&t, &tm);
-    snprintf(out, 9, "%04d%02d%02d", (tm.tm_year + 1900) % 10000, tm.tm_mon + 1, tm.tm_mday);
+    snprintf(out, 9, "%04u%02u%02u", (unsigned)(tm.tm_year + 1900) % 10000u,
+             (unsigned)(tm.tm_mon + 1) % 100u, (unsigned)tm.tm_mday % 100u);
+}
+
+int privlog_path(char out[PRIVLOG_PATH], const char *dir, const char *name)
+{
+    int n = snprintf(out, PRIVLOG_PATH, "%s/%s", dir, name);
+    return n < 0 || n >= PRIVLOG_PATH ? -1 : 0;
 }
 
 int privlog_fsync_dir(const char *dir)
@@ -210,13 +215,13 @@ void privlog_header_encode(uint8_t out[KP_PRIVLOG_SEGMENT_HEADER], uint64_t firs
 int privlog_segment_map(const char *dir, const char *name, privlog_map_t *map, char *error)
 {
     char path[PRIVLOG_PATH];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
+    privlog_path(path, dir, name);
     memset(map, 0, sizeof *map);
     map->fd = -1;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     struct stat st;
     if (fd < 0 || privlog_flock(fd, LOCK_SH) || fstat(fd, &st)) {
-        snprintf(error, KP_PRIVLOG_ERR, "cannot read segment %s: %s", path, strerror(errno));
+        kp_err(error, KP_PRIVLOG_ERR, "cannot read segment %s: %s", path, strerror(errno));
         if (fd >= 0)
             close(fd);
         return -1;
@@ -225,7 +230,7 @@ int privlog_segment_map(const char *dir, const char *name, privlog_map_t *map, c
     if (map->size) {
         map->data = mmap(NULL, map->size, PROT_READ, MAP_PRIVATE, fd, 0);
         if (map->data == MAP_FAILED) {
-            snprintf(error, KP_PRIVLOG_ERR, "cannot map segment %s: %s", path, strerror(errno));
+            kp_err(error, KP_PRIVLOG_ERR, "cannot map segment %s: %s", path, strerror(errno));
             close(fd);
             map->data = NULL;
             return -1;
@@ -287,9 +292,9 @@ int kp_privlog_segments(const char *dir, kp_privlog_segment_t **list, char *erro
     *list = NULL;
     DIR *d = opendir(dir);
     if (!d) {
-        snprintf(error, KP_PRIVLOG_ERR,
-                 "cannot open log folder %s: %s (is --data the node's log folder?)", dir,
-                 strerror(errno));
+        kp_err(error, KP_PRIVLOG_ERR,
+               "cannot open log folder %s: %s (is --data the node's log folder?)", dir,
+               strerror(errno));
         return -1;
     }
     int count = 0, cap = 0;
@@ -305,7 +310,7 @@ int kp_privlog_segments(const char *dir, kp_privlog_segment_t **list, char *erro
                 closedir(d);
                 free(*list);
                 *list = NULL;
-                snprintf(error, KP_PRIVLOG_ERR, "out of memory");
+                kp_err(error, KP_PRIVLOG_ERR, "out of memory");
                 return -1;
             }
             *list = more;

@@ -9,6 +9,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "kperr.h"
 #include "logger.h"
 #include "logindex.h"
 
@@ -197,7 +198,7 @@ kp_logger_t *kp_logger_new(const char *dir, const kp_privlog_options_t *options,
     if (!self || !args) {
         free(self);
         free(args);
-        snprintf(error, KP_PRIVLOG_ERR, "out of memory");
+        kp_err(error, KP_PRIVLOG_ERR, "out of memory");
         return NULL;
     }
     //  The writer keeps no index of its own: the indexer thread follows
@@ -221,7 +222,7 @@ kp_logger_t *kp_logger_new(const char *dir, const kp_privlog_options_t *options,
             self->indexer = zactor_new(s_indexer, self->follow);
         }
         if (!self->indexer) {
-            snprintf(error, KP_PRIVLOG_ERR, "cannot start the log indexer");
+            kp_err(error, KP_PRIVLOG_ERR, "cannot start the log indexer");
             kp_privlog_destroy(&args->log);
             free(self->follow);
         }
@@ -250,8 +251,8 @@ kp_logger_t *kp_logger_new(const char *dir, const kp_privlog_options_t *options,
     }
     if (!self->sock || !args->sock || zsock_bind(self->sock, "%s", endpoint) ||
         zsock_connect(args->sock, "%s", endpoint) || !(self->actor = zactor_new(s_actor, args))) {
-        snprintf(error, KP_PRIVLOG_ERR, "cannot start the logger actor (ZeroMQ: %s)",
-                 zmq_strerror(zmq_errno()));
+        kp_err(error, KP_PRIVLOG_ERR, "cannot start the logger actor (ZeroMQ: %s)",
+               zmq_strerror(zmq_errno()));
         zsock_destroy(&self->sock);
         zsock_destroy(&args->sock);
         kp_privlog_destroy(&args->log);
@@ -283,8 +284,8 @@ uint64_t kp_logger_log(kp_logger_t *self, const Kp__LogRecord *record)
         return 0;
     size_t size = kp__log_record__get_packed_size(record);
     if (size > KP_PRIVLOG_MAX_BODY) {
-        snprintf(self->error, sizeof self->error, "record of %zu bytes is over the limit of %u",
-                 size, KP_PRIVLOG_MAX_BODY);
+        kp_err(self->error, sizeof self->error, "record of %zu bytes is over the limit of %u", size,
+               KP_PRIVLOG_MAX_BODY);
         return 0;
     }
     zmq_msg_t msg;
@@ -293,8 +294,8 @@ uint64_t kp_logger_log(kp_logger_t *self, const Kp__LogRecord *record)
     kp__log_record__pack(record, zmq_msg_data(&msg));
     if (zmq_msg_send(&msg, zsock_resolve(self->sock), 0) < 0) {
         zmq_msg_close(&msg);
-        snprintf(self->error, sizeof self->error, "cannot pass a record to the logger: %s",
-                 zmq_strerror(zmq_errno()));
+        kp_err(self->error, sizeof self->error, "cannot pass a record to the logger: %s",
+               zmq_strerror(zmq_errno()));
         return 0;
     }
     return self->next_seq++;
@@ -320,7 +321,7 @@ int kp_logger_recv(kp_logger_t *self)
                 self->durable = v;
         } else if (size >= 1 && p[0] == S_NOTICE_ERROR) {
             self->failed = true;
-            snprintf(self->error, sizeof self->error, "%.*s", (int)(size - 1), (const char *)p + 1);
+            kp_err(self->error, sizeof self->error, "%.*s", (int)(size - 1), (const char *)p + 1);
         }
     }
     zmq_msg_close(&msg);

@@ -7,10 +7,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "kperr.h"
 #include "logindex.h"
-
-//  Error messages are cut to fit their buffers on purpose.
-#pragma GCC diagnostic ignored "-Wformat-truncation"
 
 #define S_TEXT_MAX 400 //  LMDB keys are at most 511 bytes
 #define S_KEY_MAX (1 + S_TEXT_MAX + 1 + 16)
@@ -54,7 +52,7 @@ static uint64_t s_get64(const uint8_t *p)
 
 static int s_fail(kp_logindex_t *self, const char *what, int rc)
 {
-    snprintf(self->error, sizeof self->error, "log index: %s: %s", what, mdb_strerror(rc));
+    kp_err(self->error, sizeof self->error, "log index: %s: %s", what, mdb_strerror(rc));
     return -1;
 }
 

@@ -15,11 +15,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "kperr.h"
 #include "logindex.h"
 #include "privlog_impl.h"
-
-//  Error messages are cut to fit their buffers on purpose.
-#pragma GCC diagnostic ignored "-Wformat-truncation"
 
 typedef struct {
     uint64_t seq;
@@ -72,8 +70,8 @@ void kp_privlog_options_default(kp_privlog_options_t *options)
 
 static int s_fail(kp_privlog_t *self, const char *what)
 {
-    snprintf(self->error, sizeof self->error, "privacy log %s: %s: %s", self->dir, what,
-             strerror(errno));
+    kp_err(self->error, sizeof self->error, "privacy log %s: %s: %s", self->dir, what,
+           strerror(errno));
     self->failed = true;
     return -1;
 }
@@ -88,21 +86,21 @@ static int s_recover_last(kp_privlog_t *self, const kp_privlog_segment_t *seg,
     if (privlog_segment_map(self->dir, seg->name, &map, error))
         return -1;
     char path[PRIVLOG_PATH];
-    snprintf(path, sizeof path, "%s/%s", self->dir, seg->name);
+    privlog_path(path, self->dir, seg->name);
     if (!map.header_ok || map.first_seq != seg->first_seq) {
         //  Cut, or preallocated with the header not yet on disk.
         bool cut = map.size < KP_PRIVLOG_SEGMENT_HEADER || privlog_zero(map.data, map.size);
         privlog_segment_unmap(&map);
         if (!cut) {
-            snprintf(error, KP_PRIVLOG_ERR,
-                     "segment %s has a damaged header: not a torn tail; run 'kpctl log verify'",
-                     path);
+            kp_err(error, KP_PRIVLOG_ERR,
+                   "segment %s has a damaged header: not a torn tail; run 'kpctl log verify'",
+                   path);
             return -1;
         }
         //  A crash while the segment was being made: nothing in it.
         if (unlink(path) || privlog_fsync_dir(self->dir)) {
-            snprintf(error, KP_PRIVLOG_ERR, "cannot remove cut segment %s: %s", path,
-                     strerror(errno));
+            kp_err(error, KP_PRIVLOG_ERR, "cannot remove cut segment %s: %s", path,
+                   strerror(errno));
             return -1;
         }
         if (recovery) {
@@ -128,10 +126,10 @@ static int s_recover_last(kp_privlog_t *self, const kp_privlog_segment_t *seg,
             if (len <= KP_PRIVLOG_MAX_BODY && after < map.size &&
                 privlog_frame_parse(map.data + after, map.size - after, &next) ==
                     PRIVLOG_FRAME_OK) {
-                snprintf(error, KP_PRIVLOG_ERR,
-                         "segment %s: damaged record at offset %zu (after seq %llu) with intact "
-                         "records behind it: not a torn tail; run 'kpctl log verify'",
-                         path, off, (unsigned long long)self->last_seq);
+                kp_err(error, KP_PRIVLOG_ERR,
+                       "segment %s: damaged record at offset %zu (after seq %llu) with intact "
+                       "records behind it: not a torn tail; run 'kpctl log verify'",
+                       path, off, (unsigned long long)self->last_seq);
                 privlog_segment_unmap(&map);
                 return -1;
             }
@@ -140,11 +138,11 @@ static int s_recover_last(kp_privlog_t *self, const kp_privlog_segment_t *seg,
             break;
         if (f.kind == KP_PRIVLOG_KIND_RECORD) {
             if (f.seq != self->last_seq + 1) {
-                snprintf(error, KP_PRIVLOG_ERR,
-                         "segment %s: offset %zu holds seq %llu where %llu was due; run 'kpctl "
-                         "log verify'",
-                         path, off, (unsigned long long)f.seq,
-                         (unsigned long long)self->last_seq + 1);
+                kp_err(error, KP_PRIVLOG_ERR,
+                       "segment %s: offset %zu holds seq %llu where %llu was due; run 'kpctl "
+                       "log verify'",
+                       path, off, (unsigned long long)f.seq,
+                       (unsigned long long)self->last_seq + 1);
                 privlog_segment_unmap(&map);
                 return -1;
             }
@@ -166,7 +164,7 @@ static int s_recover_last(kp_privlog_t *self, const kp_privlog_segment_t *seg,
     privlog_segment_unmap(&map);
     self->seg_fd = open(path, O_WRONLY | O_CLOEXEC);
     if (self->seg_fd < 0) {
-        snprintf(error, KP_PRIVLOG_ERR, "cannot open segment %s: %s", path, strerror(errno));
+        kp_err(error, KP_PRIVLOG_ERR, "cannot open segment %s: %s", path, strerror(errno));
         return -1;
     }
     //  Cut to the data (zeros too: the first sync preallocates again), so
@@ -174,8 +172,8 @@ static int s_recover_last(kp_privlog_t *self, const kp_privlog_segment_t *seg,
     if (off < size) {
         if (privlog_flock(self->seg_fd, LOCK_EX) || ftruncate(self->seg_fd, (off_t)off) ||
             fsync(self->seg_fd) || privlog_flock(self->seg_fd, LOCK_UN)) {
-            snprintf(error, KP_PRIVLOG_ERR, "cannot cut the torn tail of %s: %s", path,
-                     strerror(errno));
+            kp_err(error, KP_PRIVLOG_ERR, "cannot cut the torn tail of %s: %s", path,
+                   strerror(errno));
             return -1;
         }
     }
@@ -197,16 +195,16 @@ kp_privlog_t *kp_privlog_open(const char *dir, const kp_privlog_options_t *optio
     if (recovery)
         memset(recovery, 0, sizeof *recovery);
     if (strlen(dir) > PRIVLOG_PATH - 64) {
-        snprintf(error, KP_PRIVLOG_ERR, "log folder name too long: %s", dir);
+        kp_err(error, KP_PRIVLOG_ERR, "log folder name too long: %s", dir);
         return NULL;
     }
     if (mkdir(dir, 0700) && errno != EEXIST) {
-        snprintf(error, KP_PRIVLOG_ERR, "cannot make log folder %s: %s", dir, strerror(errno));
+        kp_err(error, KP_PRIVLOG_ERR, "cannot make log folder %s: %s", dir, strerror(errno));
         return NULL;
     }
     kp_privlog_t *self = calloc(1, sizeof *self);
     if (!self) {
-        snprintf(error, KP_PRIVLOG_ERR, "out of memory");
+        kp_err(error, KP_PRIVLOG_ERR, "out of memory");
         return NULL;
     }
     snprintf(self->dir, sizeof self->dir, "%s", dir);
@@ -230,14 +228,14 @@ kp_privlog_t *kp_privlog_open(const char *dir, const kp_privlog_options_t *optio
     snprintf(path, sizeof path, "%s/LOCK", dir);
     self->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (self->lock_fd < 0 || flock(self->lock_fd, LOCK_EX | LOCK_NB)) {
-        snprintf(error, KP_PRIVLOG_ERR, "cannot lock %s: %s%s", path, strerror(errno),
-                 errno == EWOULDBLOCK ? " (another node has this log open: stop it, or give each "
-                                        "node its own data folder)"
-                                      : "");
+        kp_err(error, KP_PRIVLOG_ERR, "cannot lock %s: %s%s", path, strerror(errno),
+               errno == EWOULDBLOCK ? " (another node has this log open: stop it, or give each "
+                                      "node its own data folder)"
+                                    : "");
         goto fail;
     }
     if (!self->md || !self->md_ctx) {
-        snprintf(error, KP_PRIVLOG_ERR, "OpenSSL has no SHA-256");
+        kp_err(error, KP_PRIVLOG_ERR, "OpenSSL has no SHA-256");
         goto fail;
     }
     if (options && options->key_file) {
@@ -335,7 +333,7 @@ uint64_t kp_privlog_append_packed(kp_privlog_t *self, const uint8_t *data, size_
     if (self->failed || size > KP_PRIVLOG_MAX_BODY)
         return 0;
     if (s_reserve(self, KP_PRIVLOG_FRAME_HEADER + size)) {
-        snprintf(self->error, sizeof self->error, "out of memory");
+        kp_err(self->error, sizeof self->error, "out of memory");
         return 0;
     }
     uint64_t seq = self->last_seq + 1;
@@ -358,13 +356,13 @@ uint64_t kp_privlog_append(kp_privlog_t *self, const Kp__LogRecord *record)
 {
     size_t size = kp__log_record__get_packed_size(record);
     if (self->failed || size > KP_PRIVLOG_MAX_BODY) {
-        snprintf(self->error, sizeof self->error, "record of %zu bytes is over the limit of %u",
-                 size, KP_PRIVLOG_MAX_BODY);
+        kp_err(self->error, sizeof self->error, "record of %zu bytes is over the limit of %u", size,
+               KP_PRIVLOG_MAX_BODY);
         return 0;
     }
     //  Encode straight into the buffer, then frame it in place.
     if (s_reserve(self, KP_PRIVLOG_FRAME_HEADER + size)) {
-        snprintf(self->error, sizeof self->error, "out of memory");
+        kp_err(self->error, sizeof self->error, "out of memory");
         return 0;
     }
     uint8_t *body = self->buf + self->len + KP_PRIVLOG_FRAME_HEADER;
@@ -472,7 +470,7 @@ static int s_segment_create(kp_privlog_t *self, int32_t day)
     self->seg.first_seq = self->durable_seq + 1;
     self->seg.day = day;
     char path[PRIVLOG_PATH];
-    snprintf(path, sizeof path, "%s/%s", self->dir, self->seg.name);
+    privlog_path(path, self->dir, self->seg.name);
     uint8_t header[KP_PRIVLOG_SEGMENT_HEADER];
     privlog_header_encode(header, self->seg.first_seq, day, self->durable_hash);
     self->seg_fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
@@ -499,7 +497,7 @@ static int s_roll(kp_privlog_t *self)
         size_t n = privlog_checkpoint_frame(self->key, self->pub, self->durable_seq,
                                             self->durable_hash, frame);
         if (!n) {
-            snprintf(self->error, sizeof self->error, "cannot sign a checkpoint (OpenSSL)");
+            kp_err(self->error, sizeof self->error, "cannot sign a checkpoint (OpenSSL)");
             self->failed = true;
             return -1;
         }
@@ -539,7 +537,7 @@ int kp_privlog_sync(kp_privlog_t *self)
                     return -1;
             } else { //  an empty segment of a past day: replace it
                 char path[PRIVLOG_PATH];
-                snprintf(path, sizeof path, "%s/%s", self->dir, self->seg.name);
+                privlog_path(path, self->dir, self->seg.name);
                 close(self->seg_fd);
                 self->seg_fd = -1;
                 unlink(path);
@@ -557,7 +555,7 @@ int kp_privlog_sync(kp_privlog_t *self)
         size_t n = privlog_checkpoint_frame(self->key, self->pub, self->last_seq, self->last_hash,
                                             self->buf + self->len);
         if (!n) {
-            snprintf(self->error, sizeof self->error, "cannot sign a checkpoint (OpenSSL)");
+            kp_err(self->error, sizeof self->error, "cannot sign a checkpoint (OpenSSL)");
             self->failed = true;
             return -1;
         }
@@ -619,8 +617,8 @@ int kp_privlog_index_flush(kp_privlog_t *self)
             self->checkpointed = false;
         }
         if (rc)
-            snprintf(self->error, sizeof self->error, "%s (the index lags; it catches up on open)",
-                     kp_logindex_error(self->index));
+            kp_err(self->error, sizeof self->error, "%s (the index lags; it catches up on open)",
+                   kp_logindex_error(self->index));
     }
     //  Drop what is synced from the buffer; keep what waits for a sync.
     if (!self->buf)

@@ -95,6 +95,9 @@ uint64_t privlog_now_us(void); //  wall clock: records and checkpoints carry it
 int32_t privlog_day_of(uint64_t time_us);
 void privlog_day_text(int32_t day, char out[9]);
 int privlog_fsync_dir(const char *dir);
+//  DIR/name into out; -1 if it does not fit (then out is cut, and opening
+//  it fails with a name that shows the cut).
+int privlog_path(char out[PRIVLOG_PATH], const char *dir, const char *name);
 int privlog_write_all(int fd, const uint8_t *data, size_t size);
 int privlog_pwrite_all(int fd, const uint8_t *data, size_t size, uint64_t offset);
 int privlog_flock(int fd, int how);

@@ -11,11 +11,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "kperr.h"
 #include "logindex.h"
 #include "privlog_impl.h"
-
-//  Error messages are cut to fit their buffers on purpose.
-#pragma GCC diagnostic ignored "-Wformat-truncation"
 
 //  Reads DIR/anchor: 0 and the checkpoint, 1 if there is none, -1 bad.
 int privlog_anchor_read(const char *dir, Kp__LogCheckpoint **cp)
@@ -53,8 +51,8 @@ static int s_segment_end(const char *dir, const kp_privlog_segment_t *seg, uint8
         return -1;
     if (!map.header_ok) {
         privlog_segment_unmap(&map);
-        snprintf(error, KP_PRIVLOG_ERR, "segment %s has a damaged header (run 'kpctl log verify')",
-                 seg->name);
+        kp_err(error, KP_PRIVLOG_ERR, "segment %s has a damaged header (run 'kpctl log verify')",
+               seg->name);
         return -1;
     }
     uint64_t seq = map.first_seq - 1;
@@ -97,7 +95,7 @@ static int s_file_write(const char *path, const uint8_t *data, size_t size, char
 {
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0 || privlog_write_all(fd, data, size) || fsync(fd)) {
-        snprintf(error, KP_PRIVLOG_ERR, "cannot write %s: %s", path, strerror(errno));
+        kp_err(error, KP_PRIVLOG_ERR, "cannot write %s: %s", path, strerror(errno));
         if (fd >= 0)
             close(fd);
         return -1;
@@ -114,7 +112,7 @@ static int s_anchor_write(const char *dir, const uint8_t *frame, size_t len, cha
     if (s_file_write(tmp, frame, len, error))
         return -1;
     if (rename(tmp, path) || privlog_fsync_dir(dir)) {
-        snprintf(error, KP_PRIVLOG_ERR, "cannot write %s: %s", path, strerror(errno));
+        kp_err(error, KP_PRIVLOG_ERR, "cannot write %s: %s", path, strerror(errno));
         return -1;
     }
     return 0;
@@ -133,10 +131,10 @@ int kp_privlog_prune(const char *dir, int32_t before_day, int32_t retention_days
         t = (time_t)before_day * 86400;
         gmtime_r(&t, &tm);
         strftime(b, sizeof b, "%Y-%m-%d", &tm);
-        snprintf(error, KP_PRIVLOG_ERR,
-                 "refused: --before %s would remove records younger than the retention of %d "
-                 "days; records from %s on must be kept (use --before %s or earlier)",
-                 b, retention_days, a, a);
+        kp_err(error, KP_PRIVLOG_ERR,
+               "refused: --before %s would remove records younger than the retention of %d "
+               "days; records from %s on must be kept (use --before %s or earlier)",
+               b, retention_days, a, a);
         return -1;
     }
     kp_privlog_segment_t *segs;
@@ -160,10 +158,10 @@ int kp_privlog_prune(const char *dir, int32_t before_day, int32_t retention_days
         privlog_frame_parse(frame, len, &f);
         if (!next.header_ok || next.first_seq != last_seq + 1 ||
             memcmp(next.prev_hash, f.hash, 32)) {
-            snprintf(error, KP_PRIVLOG_ERR,
-                     "refused: the chain does not continue from %s to %s; run 'kpctl log verify' "
-                     "first",
-                     segs[k - 1].name, segs[k].name);
+            kp_err(error, KP_PRIVLOG_ERR,
+                   "refused: the chain does not continue from %s to %s; run 'kpctl log verify' "
+                   "first",
+                   segs[k - 1].name, segs[k].name);
             rc = -1;
         }
         privlog_segment_unmap(&next);
@@ -173,9 +171,9 @@ int kp_privlog_prune(const char *dir, int32_t before_day, int32_t retention_days
         rc = s_anchor_write(dir, frame, len, error);
     for (int i = 0; i < k && !rc; i++) {
         char path[PRIVLOG_PATH];
-        snprintf(path, sizeof path, "%s/%s", dir, segs[i].name);
+        privlog_path(path, dir, segs[i].name);
         if (unlink(path) && errno != ENOENT) {
-            snprintf(error, KP_PRIVLOG_ERR, "cannot remove %s: %s", path, strerror(errno));
+            kp_err(error, KP_PRIVLOG_ERR, "cannot remove %s: %s", path, strerror(errno));
             rc = -1;
         }
     }
@@ -213,12 +211,12 @@ int kp_privlog_export(const char *dir, int32_t from_day, int32_t to_day, const c
         b++;
     if (a == b) {
         free(segs);
-        snprintf(error, KP_PRIVLOG_ERR, "no segments between those dates in %s", dir);
+        kp_err(error, KP_PRIVLOG_ERR, "no segments between those dates in %s", dir);
         return -1;
     }
     if (mkdir(outdir, 0700) && errno != EEXIST) {
         free(segs);
-        snprintf(error, KP_PRIVLOG_ERR, "cannot make %s: %s", outdir, strerror(errno));
+        kp_err(error, KP_PRIVLOG_ERR, "cannot make %s: %s", outdir, strerror(errno));
         return -1;
     }
     kp_privlog_segment_t *there;
@@ -227,8 +225,8 @@ int kp_privlog_export(const char *dir, int32_t from_day, int32_t to_day, const c
     if (m != 0) {
         free(segs);
         if (m > 0)
-            snprintf(error, KP_PRIVLOG_ERR,
-                     "%s already holds segments: export into an empty folder", outdir);
+            kp_err(error, KP_PRIVLOG_ERR, "%s already holds segments: export into an empty folder",
+                   outdir);
         return -1;
     }
     int rc = 0;
@@ -253,8 +251,8 @@ int kp_privlog_export(const char *dir, int32_t from_day, int32_t to_day, const c
             }
             kp__log_checkpoint__free_unpacked(cp, NULL);
         } else if (have < 0) {
-            snprintf(error, KP_PRIVLOG_ERR, "the anchor of %s is damaged (run 'kpctl log verify')",
-                     dir);
+            kp_err(error, KP_PRIVLOG_ERR, "the anchor of %s is damaged (run 'kpctl log verify')",
+                   dir);
             rc = -1;
         }
     }
@@ -264,7 +262,7 @@ int kp_privlog_export(const char *dir, int32_t from_day, int32_t to_day, const c
         privlog_map_t map;
         if (!rc && !(rc = privlog_segment_map(dir, segs[i].name, &map, error))) {
             char path[PRIVLOG_PATH];
-            snprintf(path, sizeof path, "%s/%s", outdir, segs[i].name);
+            privlog_path(path, outdir, segs[i].name);
             rc = s_file_write(path, map.data, intact < map.size ? intact : map.size, error);
             privlog_segment_unmap(&map);
         }

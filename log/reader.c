@@ -12,11 +12,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "kperr.h"
 #include "logindex.h"
 #include "privlog_impl.h"
-
-//  Error messages are cut to fit their buffers on purpose.
-#pragma GCC diagnostic ignored "-Wformat-truncation"
 
 #define S_CATCH_UP_BATCH 100000
 
@@ -27,7 +25,7 @@ int64_t privlog_catch_up(kp_logindex_t *index, const char *dir, uint64_t upto_se
     uint64_t pos_seq, pos_seg, pos_off;
     error[0] = 0;
     if (kp_logindex_position(index, &pos_seq, &pos_seg, &pos_off)) {
-        snprintf(error, KP_PRIVLOG_ERR, "%s", kp_logindex_error(index));
+        kp_err(error, KP_PRIVLOG_ERR, "%s", kp_logindex_error(index));
         return -1;
     }
     kp_privlog_segment_t *segs;
@@ -56,7 +54,7 @@ int64_t privlog_catch_up(kp_logindex_t *index, const char *dir, uint64_t upto_se
             //  entries of records that are no longer there.
             if (kp_logindex_drop(index, segs[i].first_seq, UINT64_MAX)) {
                 rc = -1;
-                snprintf(error, KP_PRIVLOG_ERR, "%s", kp_logindex_error(index));
+                kp_err(error, KP_PRIVLOG_ERR, "%s", kp_logindex_error(index));
             }
             off = KP_PRIVLOG_SEGMENT_HEADER;
             pos_seq = segs[i].first_seq - 1;
@@ -88,7 +86,7 @@ int64_t privlog_catch_up(kp_logindex_t *index, const char *dir, uint64_t upto_se
         }
         privlog_segment_unmap(&map);
         if (rc && !*error)
-            snprintf(error, KP_PRIVLOG_ERR, "%s", kp_logindex_error(index));
+            kp_err(error, KP_PRIVLOG_ERR, "%s", kp_logindex_error(index));
     }
     free(segs);
     if (!rc && last_seq)
@@ -98,7 +96,7 @@ int64_t privlog_catch_up(kp_logindex_t *index, const char *dir, uint64_t upto_se
     if (rc) {
         kp_logindex_abort(index);
         if (!*error)
-            snprintf(error, KP_PRIVLOG_ERR, "%s", kp_logindex_error(index));
+            kp_err(error, KP_PRIVLOG_ERR, "%s", kp_logindex_error(index));
         return -1;
     }
     return added;
@@ -110,7 +108,7 @@ int64_t kp_privlog_index_catch_up(const char *dir, uint64_t map_size, char *erro
     snprintf(path, sizeof path, "%s/index", dir);
     struct stat st;
     if (stat(dir, &st) || !S_ISDIR(st.st_mode)) {
-        snprintf(error, KP_PRIVLOG_ERR, "no log folder %s (is --data the node's log folder?)", dir);
+        kp_err(error, KP_PRIVLOG_ERR, "no log folder %s (is --data the node's log folder?)", dir);
         return -1;
     }
     kp_logindex_t *index = kp_logindex_open(path, false, map_size, error);
@@ -146,7 +144,7 @@ kp_privlog_reader_t *kp_privlog_reader_new(const char *dir, char *error)
     kp_privlog_reader_t *self = calloc(1, sizeof *self);
     if (!self || !(self->buf = malloc(KP_PRIVLOG_FRAME_HEADER + KP_PRIVLOG_MAX_BODY))) {
         free(self);
-        snprintf(error, KP_PRIVLOG_ERR, "out of memory");
+        kp_err(error, KP_PRIVLOG_ERR, "out of memory");
         return NULL;
     }
     snprintf(self->dir, sizeof self->dir, "%s", dir);
@@ -216,17 +214,17 @@ Kp__LogRecord *kp_privlog_reader_get(kp_privlog_reader_t *self, uint64_t segment
             seg = s_find(self, segment);
         }
         if (!seg) {
-            snprintf(error, KP_PRIVLOG_ERR, "segment %llu is gone (pruned)",
-                     (unsigned long long)segment);
+            kp_err(error, KP_PRIVLOG_ERR, "segment %llu is gone (pruned)",
+                   (unsigned long long)segment);
             return NULL;
         }
         if (self->fd >= 0)
             close(self->fd);
         char path[PRIVLOG_PATH];
-        snprintf(path, sizeof path, "%s/%s", self->dir, seg->name);
+        privlog_path(path, self->dir, seg->name);
         self->fd = open(path, O_RDONLY | O_CLOEXEC);
         if (self->fd < 0) {
-            snprintf(error, KP_PRIVLOG_ERR, "cannot read %s: %s", path, strerror(errno));
+            kp_err(error, KP_PRIVLOG_ERR, "cannot read %s: %s", path, strerror(errno));
             return NULL;
         }
         self->fd_segment = segment;
@@ -239,15 +237,15 @@ Kp__LogRecord *kp_privlog_reader_get(kp_privlog_reader_t *self, uint64_t segment
         privlog_frame_parse(self->buf, KP_PRIVLOG_FRAME_HEADER + kp_le32_get(self->buf), &f) !=
             PRIVLOG_FRAME_OK ||
         f.kind != KP_PRIVLOG_KIND_RECORD) {
-        snprintf(error, KP_PRIVLOG_ERR,
-                 "no intact record at segment %llu offset %llu (run 'kpctl log verify')",
-                 (unsigned long long)segment, (unsigned long long)offset);
+        kp_err(error, KP_PRIVLOG_ERR,
+               "no intact record at segment %llu offset %llu (run 'kpctl log verify')",
+               (unsigned long long)segment, (unsigned long long)offset);
         return NULL;
     }
     Kp__LogRecord *r = kp__log_record__unpack(NULL, f.len, f.body);
     if (!r)
-        snprintf(error, KP_PRIVLOG_ERR, "record at segment %llu offset %llu does not decode",
-                 (unsigned long long)segment, (unsigned long long)offset);
+        kp_err(error, KP_PRIVLOG_ERR, "record at segment %llu offset %llu does not decode",
+               (unsigned long long)segment, (unsigned long long)offset);
     *seq = f.seq;
     return r;
 }
@@ -280,9 +278,9 @@ int kp_privlog_scan(const char *dir, int32_t from_day, int32_t to_day, kp_privlo
             if (end == PRIVLOG_END_CLEAN || (end == PRIVLOG_END_TORN && i == n - 1))
                 break; //  the preallocated tail; or being written, or torn
             if (p != PRIVLOG_FRAME_OK) {
-                snprintf(error, KP_PRIVLOG_ERR,
-                         "segment %s: damaged record at offset %zu (run 'kpctl log verify')",
-                         segs[i].name, off);
+                kp_err(error, KP_PRIVLOG_ERR,
+                       "segment %s: damaged record at offset %zu (run 'kpctl log verify')",
+                       segs[i].name, off);
                 rc = -1;
                 break;
             }

@@ -11,13 +11,11 @@
 #include <unistd.h>
 #include <openssl/pem.h>
 
+#include "kperr.h"
 #include "privlog_impl.h"
 
 #define S_CP_MAGIC "KPLOGCP1"
 #define S_CP_STATEMENT 56
-
-//  Error messages are cut to fit their buffers on purpose.
-#pragma GCC diagnostic ignored "-Wformat-truncation"
 
 int kp_privlog_keygen(const char *path, char *error)
 {
@@ -27,7 +25,7 @@ int kp_privlog_keygen(const char *path, char *error)
     EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_id(EVP_PKEY_ED25519, NULL);
     if (!ctx || EVP_PKEY_keygen_init(ctx) <= 0 || EVP_PKEY_keygen(ctx, &key) <= 0) {
         EVP_PKEY_CTX_free(ctx);
-        snprintf(error, KP_PRIVLOG_ERR, "cannot make an Ed25519 key (OpenSSL failed)");
+        kp_err(error, KP_PRIVLOG_ERR, "cannot make an Ed25519 key (OpenSSL failed)");
         return -1;
     }
     EVP_PKEY_CTX_free(ctx);
@@ -35,15 +33,15 @@ int kp_privlog_keygen(const char *path, char *error)
     FILE *f = NULL, *g = NULL;
     int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0) {
-        snprintf(error, KP_PRIVLOG_ERR, "cannot create %s: %s%s", path, strerror(errno),
-                 errno == EEXIST ? " (remove it first, or choose another --out)" : "");
+        kp_err(error, KP_PRIVLOG_ERR, "cannot create %s: %s%s", path, strerror(errno),
+               errno == EEXIST ? " (remove it first, or choose another --out)" : "");
         goto done;
     }
     f = fdopen(fd, "w");
     int pfd = open(pub, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (pfd < 0) {
-        snprintf(error, KP_PRIVLOG_ERR, "cannot create %s: %s%s", pub, strerror(errno),
-                 errno == EEXIST ? " (remove it first, or choose another --out)" : "");
+        kp_err(error, KP_PRIVLOG_ERR, "cannot create %s: %s%s", pub, strerror(errno),
+               errno == EEXIST ? " (remove it first, or choose another --out)" : "");
         fclose(f);
         unlink(path);
         f = NULL;
@@ -53,7 +51,7 @@ int kp_privlog_keygen(const char *path, char *error)
     if (!f || !g || !PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL, NULL) ||
         !PEM_write_PUBKEY(g, key) || fflush(f) || fflush(g) || fsync(fileno(f)) ||
         fsync(fileno(g))) {
-        snprintf(error, KP_PRIVLOG_ERR, "cannot write the key files %s and %s", path, pub);
+        kp_err(error, KP_PRIVLOG_ERR, "cannot write the key files %s and %s", path, pub);
         unlink(path);
         unlink(pub);
         goto done;
@@ -72,18 +70,18 @@ EVP_PKEY *privlog_key_load(const char *path, bool private, char *error)
 {
     FILE *f = fopen(path, "r");
     if (!f) {
-        snprintf(error, KP_PRIVLOG_ERR,
-                 "cannot read key %s: %s (make one with 'kpctl keys --out %s')", path,
-                 strerror(errno), path);
+        kp_err(error, KP_PRIVLOG_ERR,
+               "cannot read key %s: %s (make one with 'kpctl keys --out %s')", path,
+               strerror(errno), path);
         return NULL;
     }
     EVP_PKEY *key =
         private ? PEM_read_PrivateKey(f, NULL, NULL, NULL) : PEM_read_PUBKEY(f, NULL, NULL, NULL);
     fclose(f);
     if (!key || EVP_PKEY_get_id(key) != EVP_PKEY_ED25519) {
-        snprintf(error, KP_PRIVLOG_ERR,
-                 "%s is not an Ed25519 %s key in PEM (make one with 'kpctl keys')", path,
-                 private ? "private" : "public");
+        kp_err(error, KP_PRIVLOG_ERR,
+               "%s is not an Ed25519 %s key in PEM (make one with 'kpctl keys')", path,
+               private ? "private" : "public");
         EVP_PKEY_free(key);
         return NULL;
     }

@@ -7,9 +7,6 @@
 
 #include "privlog_impl.h"
 
-//  Error messages are cut to fit their buffers on purpose.
-#pragma GCC diagnostic ignored "-Wformat-truncation"
-
 typedef struct {
     const char *dir;
     kp_privlog_verify_t *res;
