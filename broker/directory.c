@@ -6,6 +6,7 @@
     a replica is held to the same rules.
 */
 #include "directory.h"
+#include "byteorder.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -92,40 +93,15 @@ static uint32_t s_get16(const unsigned char *p)
     return (uint32_t)p[0] << 8 | p[1];
 }
 
-static void s_put32(unsigned char *p, uint32_t v)
-{
-    for (int i = 3; i >= 0; i--, v >>= 8)
-        p[i] = (unsigned char)v;
-}
-
-static uint32_t s_get32(const unsigned char *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static void s_put64(unsigned char *p, uint64_t v)
-{
-    for (int i = 7; i >= 0; i--, v >>= 8)
-        p[i] = (unsigned char)v;
-}
-
-static uint64_t s_get64(const unsigned char *p)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v = v << 8 | p[i];
-    return v;
-}
-
 //  Signed day numbers biased so that unsigned order is signed order.
 static void s_put_day(unsigned char *p, int32_t day)
 {
-    s_put32(p, (uint32_t)day ^ 0x80000000u);
+    kp_be32_put(p, (uint32_t)day ^ 0x80000000u);
 }
 
 static int32_t s_get_day(const unsigned char *p)
 {
-    return (int32_t)(s_get32(p) ^ 0x80000000u);
+    return (int32_t)(kp_be32_get(p) ^ 0x80000000u);
 }
 
 //  ---------------------------------------------------------------------
@@ -760,13 +736,13 @@ static uint64_t s_meta_get(kp_directory_t *self, MDB_txn *txn, const char *name)
     MDB_val k = s_str_val(name, strlen(name)), v;
     if (mdb_get(txn, self->dbi[S_META], &k, &v) || v.mv_size != 8)
         return 0;
-    return s_get64(v.mv_data);
+    return kp_be64_get(v.mv_data);
 }
 
 static int s_meta_set(kp_directory_t *self, MDB_txn *txn, const char *name, uint64_t value)
 {
     unsigned char bytes[8];
-    s_put64(bytes, value);
+    kp_be64_put(bytes, value);
     MDB_val k = s_str_val(name, strlen(name)), v = {8, bytes};
     return mdb_put(txn, self->dbi[S_META], &k, &v, 0);
 }
@@ -779,7 +755,7 @@ static int s_apply_maintenance(kp_directory_t *self, MDB_txn *txn, bool put,
     unsigned char key[8];
     int rc;
     if (!put) {
-        s_put64(key, id);
+        kp_be64_put(key, id);
         MDB_val k = {8, key};
         rc = mdb_del(txn, self->dbi[S_MAINTENANCE], &k, NULL);
         if (rc == MDB_NOTFOUND) {
@@ -800,11 +776,11 @@ static int s_apply_maintenance(kp_directory_t *self, MDB_txn *txn, bool put,
     size_t mlen = strlen(message) + 1, rlen = strlen(r->reason) + 1;
     unsigned char value[KP_KBO_LEN + 16 + KP_DIR_MAX_MESSAGE + 1 + KP_DIR_MAX_TEXT + 1];
     memcpy(value, r->kbo, KP_KBO_LEN);
-    s_put64(value + KP_KBO_LEN, (uint64_t)from ^ (1ULL << 63));
-    s_put64(value + KP_KBO_LEN + 8, (uint64_t)to ^ (1ULL << 63));
+    kp_be64_put(value + KP_KBO_LEN, (uint64_t)from ^ (1ULL << 63));
+    kp_be64_put(value + KP_KBO_LEN + 8, (uint64_t)to ^ (1ULL << 63));
     memcpy(value + KP_KBO_LEN + 16, message, mlen);
     memcpy(value + KP_KBO_LEN + 16 + mlen, r->reason, rlen);
-    s_put64(key, id);
+    kp_be64_put(key, id);
     MDB_val k = {8, key}, v = {KP_KBO_LEN + 16 + mlen + rlen, value};
     rc = mdb_put(txn, self->dbi[S_MAINTENANCE], &k, &v, 0);
     return rc ? s_lmdb_err(rc, err, errlen) : 0;
@@ -1389,10 +1365,11 @@ static int s_decode_maintenance(const MDB_val *k, const MDB_val *v, kp_record_fn
     char kbo[KP_KBO_LEN + 1], from[21], to[21];
     Kp__Maintenance r = KP__MAINTENANCE__INIT;
     r.has_id = true;
-    r.id = s_get64(k->mv_data);
+    r.id = kp_be64_get(k->mv_data);
     r.kbo = s_text(kbo, sizeof kbo, p, KP_KBO_LEN);
-    kp_time_format((int64_t)(s_get64((const unsigned char *)p + KP_KBO_LEN) ^ (1ULL << 63)), from);
-    kp_time_format((int64_t)(s_get64((const unsigned char *)p + KP_KBO_LEN + 8) ^ (1ULL << 63)),
+    kp_time_format((int64_t)(kp_be64_get((const unsigned char *)p + KP_KBO_LEN) ^ (1ULL << 63)),
+                   from);
+    kp_time_format((int64_t)(kp_be64_get((const unsigned char *)p + KP_KBO_LEN + 8) ^ (1ULL << 63)),
                    to);
     r.from = from;
     r.to = to;

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "byteorder.h"
 #include "kperr.h"
 #include "logindex.h"
 
@@ -35,20 +36,6 @@ struct _kp_logindex_t {
     bool readonly;
     char error[256];
 };
-
-static void s_put64(uint8_t *p, uint64_t v)
-{
-    for (int i = 7; i >= 0; i--, v >>= 8)
-        p[i] = (uint8_t)v;
-}
-
-static uint64_t s_get64(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v = (v << 8) | p[i];
-    return v;
-}
 
 static int s_fail(kp_logindex_t *self, const char *what, int rc)
 {
@@ -138,9 +125,9 @@ int kp_logindex_position(kp_logindex_t *self, uint64_t *seq, uint64_t *segment, 
     MDB_val k = {4, (void *)"upto"}, v;
     rc = mdb_get(txn, self->meta, &k, &v);
     if (!rc && v.mv_size == 24) {
-        *seq = s_get64(v.mv_data);
-        *segment = s_get64((uint8_t *)v.mv_data + 8);
-        *offset = s_get64((uint8_t *)v.mv_data + 16);
+        *seq = kp_be64_get(v.mv_data);
+        *segment = kp_be64_get((uint8_t *)v.mv_data + 8);
+        *offset = kp_be64_get((uint8_t *)v.mv_data + 16);
     }
     if (txn != self->txn)
         mdb_txn_abort(txn);
@@ -164,8 +151,8 @@ int kp_logindex_begin(kp_logindex_t *self)
 static int s_put(kp_logindex_t *self, uint8_t *key, size_t prefix, uint64_t time_us, uint64_t seq,
                  const uint8_t value[16])
 {
-    s_put64(key + prefix, time_us);
-    s_put64(key + prefix + 8, seq);
+    kp_be64_put(key + prefix, time_us);
+    kp_be64_put(key + prefix + 8, seq);
     size_t key_len = prefix + 16;
     if (self->arena_len + key_len + 16 > self->arena_cap) {
         size_t cap = self->arena_cap ? self->arena_cap * 2 : 1 << 20;
@@ -233,8 +220,8 @@ int kp_logindex_add(kp_logindex_t *self, const Kp__LogRecord *record, uint64_t s
     if (!self->txn && kp_logindex_begin(self))
         return -1;
     uint8_t key[S_KEY_MAX], value[16];
-    s_put64(value, segment);
-    s_put64(value + 8, offset);
+    kp_be64_put(value, segment);
+    kp_be64_put(value + 8, offset);
     uint64_t t = record->time_unix_us;
     size_t n;
     if ((n = s_prefix(key, KP_LOGINDEX_PERSON, record->person)) &&
@@ -263,9 +250,9 @@ int kp_logindex_set_position(kp_logindex_t *self, uint64_t seq, uint64_t segment
     if (!self->txn && kp_logindex_begin(self))
         return -1;
     uint8_t value[24];
-    s_put64(value, seq);
-    s_put64(value + 8, segment);
-    s_put64(value + 16, offset);
+    kp_be64_put(value, seq);
+    kp_be64_put(value + 8, segment);
+    kp_be64_put(value + 16, offset);
     MDB_val k = {4, (void *)"upto"}, v = {24, value};
     int rc = mdb_put(self->txn, self->meta, &k, &v, 0);
     return rc ? s_fail(self, "set position", rc) : 0;
@@ -305,8 +292,8 @@ int64_t kp_logindex_query(kp_logindex_t *self, char tag, const char *text, uint6
     size_t n = s_prefix(key, tag, text);
     if (!n)
         return 0;
-    s_put64(key + n, from_us);
-    s_put64(key + n + 8, 0);
+    kp_be64_put(key + n, from_us);
+    kp_be64_put(key + n + 8, 0);
     MDB_txn *txn;
     MDB_cursor *cur;
     int rc = mdb_txn_begin(self->env, NULL, MDB_RDONLY, &txn);
@@ -323,10 +310,11 @@ int64_t kp_logindex_query(kp_logindex_t *self, char tag, const char *text, uint6
         if (k.mv_size != n + 16 || memcmp(k.mv_data, key, n) || v.mv_size != 16)
             break;
         const uint8_t *p = k.mv_data;
-        if (s_get64(p + n) > to_us)
+        if (kp_be64_get(p + n) > to_us)
             break;
         count++;
-        if (fn(s_get64(p + n + 8), s_get64(v.mv_data), s_get64((uint8_t *)v.mv_data + 8), arg))
+        if (fn(kp_be64_get(p + n + 8), kp_be64_get(v.mv_data),
+               kp_be64_get((uint8_t *)v.mv_data + 8), arg))
             break;
     }
     mdb_cursor_close(cur);
@@ -349,7 +337,7 @@ int kp_logindex_drop(kp_logindex_t *self, uint64_t low, uint64_t high)
     MDB_val k, v;
     for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); !rc;
          rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-        uint64_t seq = k.mv_size >= 16 ? s_get64((uint8_t *)k.mv_data + k.mv_size - 8) : 0;
+        uint64_t seq = k.mv_size >= 16 ? kp_be64_get((uint8_t *)k.mv_data + k.mv_size - 8) : 0;
         if (seq >= low && seq <= high && (rc = mdb_cursor_del(cur, 0)))
             break;
     }
