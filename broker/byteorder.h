@@ -32,6 +32,17 @@ static inline uint64_t kp_le64_get(const uint8_t *p)
     return (uint64_t)kp_le32_get(p) | (uint64_t)kp_le32_get(p + 4) << 32;
 }
 
+static inline void kp_be16_put(uint8_t *p, uint16_t v)
+{
+    p[0] = (uint8_t)(v >> 8);
+    p[1] = (uint8_t)v;
+}
+
+static inline uint16_t kp_be16_get(const uint8_t *p)
+{
+    return (uint16_t)(p[0] << 8 | p[1]);
+}
+
 static inline void kp_be32_put(uint8_t *p, uint32_t v)
 {
     for (int i = 3; i >= 0; i--, v >>= 8)

@@ -82,17 +82,6 @@ static void s_err(char *err, size_t errlen, const char *format, ...)
 //  ---------------------------------------------------------------------
 //  Byte encodings: big-endian so that memcmp order is numeric order.
 
-static void s_put16(unsigned char *p, uint32_t v)
-{
-    p[0] = (unsigned char)(v >> 8);
-    p[1] = (unsigned char)v;
-}
-
-static uint32_t s_get16(const unsigned char *p)
-{
-    return (uint32_t)p[0] << 8 | p[1];
-}
-
 //  Signed day numbers biased so that unsigned order is signed order.
 static void s_put_day(unsigned char *p, int32_t day)
 {
@@ -542,7 +531,7 @@ static void s_buf_str0(s_buf_t *b, const char *text)
 static void s_buf_16(s_buf_t *b, uint32_t v)
 {
     unsigned char p[2];
-    s_put16(p, v);
+    kp_be16_put(p, (uint16_t)v);
     s_buf_bytes(b, p, 2);
 }
 
@@ -587,9 +576,9 @@ static void s_avail_key(s_buf_t *b, const char *message, uint32_t s, uint32_t t)
 static void s_person_value(unsigned char v[KP_DIR_PERSON_VALUE], uint32_t s, uint32_t t, uint32_t c,
                            const char *kbo, int32_t from, int32_t to)
 {
-    s_put16(v, s);
-    s_put16(v + 2, t);
-    s_put16(v + 4, c);
+    kp_be16_put(v, (uint16_t)s);
+    kp_be16_put(v + 2, (uint16_t)t);
+    kp_be16_put(v + 4, (uint16_t)c);
     if (kbo)
         memcpy(v + 6, kbo, KP_KBO_LEN);
     else
@@ -600,9 +589,9 @@ static void s_person_value(unsigned char v[KP_DIR_PERSON_VALUE], uint32_t s, uin
 
 static void s_person_decode(const unsigned char *v, kp_person_entry_t *e)
 {
-    e->sector = s_get16(v);
-    e->type = s_get16(v + 2);
-    e->capacity = s_get16(v + 4);
+    e->sector = kp_be16_get(v);
+    e->type = kp_be16_get(v + 2);
+    e->capacity = kp_be16_get(v + 4);
     memcpy(e->kbo, v + 6, KP_KBO_LEN);
     e->kbo[KP_KBO_LEN] = '\0';
     e->from = s_get_day(v + 16);
@@ -664,8 +653,8 @@ static int s_apply_institution(kp_directory_t *self, MDB_txn *txn, bool put,
     }
     size_t name_len = strlen(r->name);
     unsigned char value[4 + KP_DIR_MAX_TEXT];
-    s_put16(value, r->sector);
-    s_put16(value + 2, r->type);
+    kp_be16_put(value, (uint16_t)r->sector);
+    kp_be16_put(value + 2, (uint16_t)r->type);
     memcpy(value + 4, r->name, name_len);
     MDB_val v = {4 + name_len, value};
     rc = mdb_put(txn, self->dbi[S_INSTITUTION], &k, &v, 0);
@@ -697,8 +686,8 @@ static int s_apply_user(kp_directory_t *self, MDB_txn *txn, bool put, const Kp__
         return s_lmdb_err(rc, err, errlen);
     unsigned char *p = v.mv_data;
     memcpy(p, r->kbo, KP_KBO_LEN);
-    s_put16(p + KP_KBO_LEN, r->sector);
-    s_put16(p + KP_KBO_LEN + 2, r->type);
+    kp_be16_put(p + KP_KBO_LEN, (uint16_t)r->sector);
+    kp_be16_put(p + KP_KBO_LEN + 2, (uint16_t)r->type);
     p += KP_KBO_LEN + 4;
     for (size_t i = 0; i < r->n_messages; i++) {
         size_t len = strlen(r->messages[i]) + 1;
@@ -964,8 +953,8 @@ int kp_directory_user(kp_directory_t *self, MDB_txn *txn, const char *id, kp_use
     const unsigned char *p = v.mv_data;
     memcpy(out->kbo, p, KP_KBO_LEN);
     out->kbo[KP_KBO_LEN] = '\0';
-    out->sector = s_get16(p + KP_KBO_LEN);
-    out->type = s_get16(p + KP_KBO_LEN + 2);
+    out->sector = kp_be16_get(p + KP_KBO_LEN);
+    out->type = kp_be16_get(p + KP_KBO_LEN + 2);
     out->messages = (const char *)p + KP_KBO_LEN + 4;
     out->messages_size = v.mv_size - KP_KBO_LEN - 4;
     return 0;
@@ -980,8 +969,8 @@ int kp_directory_institution(kp_directory_t *self, MDB_txn *txn, const char *kbo
     k = s_str_val(kbo, KP_KBO_LEN);
     if (mdb_get(txn, self->dbi[S_INSTITUTION], &k, &v) || v.mv_size < 4)
         return -1;
-    out->sector = s_get16(v.mv_data);
-    out->type = s_get16((unsigned char *)v.mv_data + 2);
+    out->sector = kp_be16_get(v.mv_data);
+    out->type = kp_be16_get((unsigned char *)v.mv_data + 2);
     out->name = (const char *)v.mv_data + 4;
     out->name_len = v.mv_size - 4;
     return 0;
@@ -1100,7 +1089,7 @@ int kp_directory_providers_of(kp_directory_t *self, MDB_txn *txn, const char *me
            !memcmp(k.mv_data, message, len)) {
         op = MDB_NEXT;
         const unsigned char *p = (const unsigned char *)k.mv_data + len;
-        rc = fn(s_get16(p), s_get16(p + 2), arg);
+        rc = fn(kp_be16_get(p), kp_be16_get(p + 2), arg);
     }
     mdb_cursor_close(cursor);
     return rc;
@@ -1166,8 +1155,8 @@ int kp_directory_institutions_of(kp_directory_t *self, MDB_txn *txn, uint32_t se
     if (sector > KP_DIR_MAX_CODE || type > KP_DIR_MAX_CODE)
         return 0;
     unsigned char st[4];
-    s_put16(st, sector);
-    s_put16(st + 2, type);
+    kp_be16_put(st, (uint16_t)sector);
+    kp_be16_put(st + 2, (uint16_t)type);
     MDB_val k = {4, st}, v;
     MDB_cursor *cursor;
     if (mdb_cursor_open(txn, self->dbi[S_INST_BY_ST], &cursor))
@@ -1226,8 +1215,8 @@ static int s_decode_institution(const MDB_val *k, const MDB_val *v, kp_record_fn
     r.kbo = s_text(kbo, sizeof kbo, k->mv_data, k->mv_size);
     r.name = s_text(name, sizeof name, (char *)v->mv_data + 4, v->mv_size - 4);
     r.has_sector = r.has_type = true;
-    r.sector = s_get16(v->mv_data);
-    r.type = s_get16((unsigned char *)v->mv_data + 2);
+    r.sector = kp_be16_get(v->mv_data);
+    r.type = kp_be16_get((unsigned char *)v->mv_data + 2);
     Kp__DirectoryRecord record = KP__DIRECTORY_RECORD__INIT;
     record.record_case = KP__DIRECTORY_RECORD__RECORD_INSTITUTION;
     record.institution = &r;
@@ -1245,8 +1234,8 @@ static int s_decode_user(const MDB_val *k, const MDB_val *v, kp_record_fn *fn, v
     r.kbo = s_text(kbo, sizeof kbo, v->mv_data, KP_KBO_LEN);
     r.has_sector = r.has_type = true;
     const unsigned char *p = v->mv_data;
-    r.sector = s_get16(p + KP_KBO_LEN);
-    r.type = s_get16(p + KP_KBO_LEN + 2);
+    r.sector = kp_be16_get(p + KP_KBO_LEN);
+    r.type = kp_be16_get(p + KP_KBO_LEN + 2);
     //  The messages are NUL-terminated in the map; point straight at them.
     const char *m = (const char *)p + KP_KBO_LEN + 4, *end = (const char *)p + v->mv_size;
     while (m < end && r.n_messages < KP_DIR_MAX_USER_MESSAGES) {
@@ -1272,9 +1261,9 @@ static int s_decode_authorization(const MDB_val *k, const MDB_val *v, kp_record_
     char message[KP_DIR_MAX_MESSAGE + 1];
     Kp__Authorization r = KP__AUTHORIZATION__INIT;
     r.has_sector = r.has_type = r.has_capacity = true;
-    r.sector = s_get16(p);
-    r.type = s_get16(p + 2);
-    r.capacity = s_get16(p + 4);
+    r.sector = kp_be16_get(p);
+    r.type = kp_be16_get(p + 2);
+    r.capacity = kp_be16_get(p + 4);
     r.message = s_text(message, sizeof message, p + 6, k->mv_size - 6);
     Kp__DirectoryRecord record = KP__DIRECTORY_RECORD__INIT;
     record.record_case = KP__DIRECTORY_RECORD__RECORD_AUTHORIZATION;
@@ -1298,8 +1287,8 @@ static int s_decode_legal(const MDB_val *k, const MDB_val *v, kp_record_fn *fn, 
         r.kbo = s_text(text.kbo, sizeof text.kbo, p + 1, KP_KBO_LEN);
     else {
         r.has_sector = r.has_type = true;
-        r.sector = s_get16((const unsigned char *)p + 1);
-        r.type = s_get16((const unsigned char *)p + 3);
+        r.sector = kp_be16_get((const unsigned char *)p + 1);
+        r.type = kp_be16_get((const unsigned char *)p + 3);
     }
     p += head;
     size_t flen = strnlen(p, (size_t)(end - p));
@@ -1325,8 +1314,8 @@ static int s_decode_availability(const MDB_val *k, const MDB_val *v, kp_record_f
     Kp__Availability r = KP__AVAILABILITY__INIT;
     r.message = s_text(message, sizeof message, p, mlen);
     r.has_sector = r.has_type = true;
-    r.sector = s_get16((const unsigned char *)p + mlen + 1);
-    r.type = s_get16((const unsigned char *)p + mlen + 3);
+    r.sector = kp_be16_get((const unsigned char *)p + mlen + 1);
+    r.type = kp_be16_get((const unsigned char *)p + mlen + 3);
     Kp__DirectoryRecord record = KP__DIRECTORY_RECORD__INIT;
     record.record_case = KP__DIRECTORY_RECORD__RECORD_AVAILABILITY;
     record.availability = &r;

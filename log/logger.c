@@ -314,9 +314,8 @@ int kp_logger_recv(kp_logger_t *self)
         const uint8_t *p = zmq_msg_data(&msg);
         size_t size = zmq_msg_size(&msg);
         if (size == 9 && p[0] == S_NOTICE_DURABLE) {
-            uint64_t v = 0;
-            for (int i = 8; i >= 1; i--)
-                v = (v << 8) | p[i];
+            uint64_t v; //  in host order: the notice never leaves the process
+            memcpy(&v, p + 1, sizeof v);
             if (v > self->durable)
                 self->durable = v;
         } else if (size >= 1 && p[0] == S_NOTICE_ERROR) {
