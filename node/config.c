@@ -62,7 +62,46 @@ static int s_number(zconfig_t *root, const char *text, const char *path, uint64_
     return 0;
 }
 
-static int s_load_node(zconfig_t *item, kp_node_config_t *node, char *err, size_t errlen)
+//  The line on which the nth (from 0) entry called name (a node, not a
+//  "key = value") starts, counted from 1; 0 when there is none.
+static int s_entry_line(const char *text, const char *name, int nth)
+{
+    size_t len = strlen(name);
+    int line = 1, found = 0;
+    for (const char *p = text; *p; line++) {
+        while (*p == ' ' || *p == '\t')
+            p++;
+        const char *after = p + len;
+        while (*after == ' ' || *after == '\t')
+            after++;
+        if (!strncmp(p, name, len) && strchr(" \t\r\n#", p[len]) && *after != '=' && found++ == nth)
+            return line;
+        p = strchr(p, '\n');
+        if (!p)
+            break;
+        p++;
+    }
+    return 0;
+}
+
+static int s_role(const char *text, kp_role_t *role)
+{
+    static const char *names[] = {"voter", "witness", "learner"};
+    for (int i = 0; i < 3; i++)
+        if (!strcmp(text, names[i])) {
+            *role = (kp_role_t)i;
+            return 0;
+        }
+    return -1;
+}
+
+const char *kp_config_role_name(kp_role_t role)
+{
+    return role == KP_ROLE_WITNESS ? "witness" : role == KP_ROLE_LEARNER ? "learner" : "voter";
+}
+
+static int s_load_node(zconfig_t *item, const char *text, kp_node_config_t *node, char *err,
+                       size_t errlen)
 {
     s_copy(node->name, sizeof node->name, zconfig_name(item));
     s_copy(node->site, sizeof node->site, zconfig_get(item, "site", ""));
@@ -70,13 +109,33 @@ static int s_load_node(zconfig_t *item, kp_node_config_t *node, char *err, size_
     s_copy(node->client, sizeof node->client, zconfig_get(item, "client", ""));
     s_copy(node->worker, sizeof node->worker, zconfig_get(item, "worker", ""));
     s_copy(node->admin, sizeof node->admin, zconfig_get(item, "admin", ""));
-    const char *missing = !*node->client   ? "client"
-                          : !*node->worker ? "worker"
-                          : !*node->admin  ? "admin"
-                                           : NULL;
+    s_copy(node->peer, sizeof node->peer, zconfig_get(item, "peer", ""));
+    s_copy(node->peer_bind, sizeof node->peer_bind, zconfig_get(item, "peer-bind", node->peer));
+    int line = s_entry_line(text, node->name, 0);
+    const char *role = zconfig_get(item, "role", "voter");
+    if (s_role(role, &node->role)) {
+        snprintf(err, errlen,
+                 "line %d: node %s has an unknown role '%s'; use role = \"voter\", "
+                 "\"witness\" or \"learner\"",
+                 line, node->name, role);
+        return -1;
+    }
+    bool witness = node->role == KP_ROLE_WITNESS;
+    const char *missing = NULL;
+    if (!*node->admin)
+        missing = "admin";
+    if (!witness && !*node->worker)
+        missing = "worker";
+    if (!witness && !*node->client)
+        missing = "client";
     if (missing) {
-        snprintf(err, errlen, "node %s has no %s endpoint; add '%s = \"tcp://host:port\"'",
-                 node->name, missing, missing);
+        snprintf(err, errlen, "line %d: node %s has no %s endpoint; add '%s = \"tcp://host:port\"'",
+                 line, node->name, missing, missing);
+        return -1;
+    }
+    if (!*node->site) {
+        snprintf(err, errlen, "line %d: node %s has no site; add 'site = \"NAME\"' (where it runs)",
+                 line, node->name);
         return -1;
     }
     if (!*node->data) {
@@ -84,6 +143,98 @@ static int s_load_node(zconfig_t *item, kp_node_config_t *node, char *err, size_
         s_copy(name, sizeof name, node->name);
         snprintf(node->data, sizeof node->data, "var/%s", name);
     }
+    return 0;
+}
+
+//  Checks the nodes as one raft group: unique names, peer endpoints on
+//  all or none, an odd number of votes.
+static int s_check_cluster(const char *text, kp_cluster_config_t *out, char *err, size_t errlen)
+{
+    size_t peers = 0, voters = 0, witnesses = 0;
+    for (size_t i = 0; i < out->node_count; i++) {
+        kp_node_config_t *node = &out->nodes[i];
+        node->raft_id = i + 1;
+        for (size_t j = 0; j < i; j++)
+            if (!strcmp(out->nodes[j].name, node->name)) {
+                snprintf(err, errlen,
+                         "line %d: a second node called %s (the first is on line %d); give "
+                         "each node its own name",
+                         s_entry_line(text, node->name, 1), node->name,
+                         s_entry_line(text, node->name, 0));
+                return -1;
+            }
+        peers += *node->peer != '\0';
+        voters += node->role == KP_ROLE_VOTER;
+        witnesses += node->role == KP_ROLE_WITNESS;
+    }
+    out->clustered = peers > 0;
+    for (size_t i = 0; out->clustered && i < out->node_count; i++)
+        if (!*out->nodes[i].peer) {
+            snprintf(err, errlen,
+                     "line %d: node %s has no peer endpoint while others have one; add "
+                     "'peer = \"tcp://host:port\"' (the cluster's own traffic)",
+                     s_entry_line(text, out->nodes[i].name, 0), out->nodes[i].name);
+            return -1;
+        }
+    if (!out->clustered && witnesses) {
+        snprintf(err, errlen,
+                 "line %d: a witness only makes sense in a cluster; give every node a "
+                 "'peer' endpoint, or remove the witness",
+                 s_entry_line(text, "node", 0));
+        return -1;
+    }
+    if (out->clustered && voters == 0) {
+        snprintf(err, errlen,
+                 "line %d: the cluster has no voter; give at least one node "
+                 "role = \"voter\"",
+                 s_entry_line(text, "node", 0));
+        return -1;
+    }
+    if (witnesses > 1) {
+        snprintf(err, errlen, "line %d: more than one witness; keep one (in a third place)",
+                 s_entry_line(text, "node", 0));
+        return -1;
+    }
+    if (out->clustered && voters % 2 == 0 && !witnesses) {
+        snprintf(err, errlen,
+                 "line %d: %zu voters and no witness: an even number of votes cannot survive "
+                 "the loss of half of them; add a node with role = \"witness\" in a third "
+                 "place, or make one voter a learner",
+                 s_entry_line(text, "node", 0), voters);
+        return -1;
+    }
+    return 0;
+}
+
+//  The cluster's raft settings.
+static int s_load_raft(zconfig_t *root, const char *text, kp_cluster_config_t *out, char *err,
+                       size_t errlen)
+{
+    uint64_t stale, election, heartbeat, threshold, trailing;
+    if (s_number(root, text, "cluster/stale-limit", 0, 86400 * 7, 300, &stale, err, errlen) ||
+        s_number(root, text, "cluster/election-timeout", 10, 600000, 1000, &election, err,
+                 errlen) ||
+        s_number(root, text, "cluster/raft-heartbeat", 5, 60000, 100, &heartbeat, err, errlen) ||
+        s_number(root, text, "cluster/snapshot-threshold", 2, 1000000, 1024, &threshold, err,
+                 errlen) ||
+        s_number(root, text, "cluster/snapshot-trailing", 0, 1000000, 128, &trailing, err, errlen))
+        return -1;
+    if (election < 2 * heartbeat) {
+        snprintf(err, errlen,
+                 "line %d: election-timeout must be at least twice the raft-heartbeat (%llu ms)",
+                 s_line_of(text, "cluster/election-timeout"), (unsigned long long)heartbeat);
+        return -1;
+    }
+    if (trailing > threshold) {
+        snprintf(err, errlen, "line %d: snapshot-trailing must not exceed snapshot-threshold",
+                 s_line_of(text, "cluster/snapshot-trailing"));
+        return -1;
+    }
+    out->stale_limit_s = (uint32_t)stale;
+    out->election_timeout_ms = (uint32_t)election;
+    out->raft_heartbeat_ms = (uint32_t)heartbeat;
+    out->snapshot_threshold = (uint32_t)threshold;
+    out->snapshot_trailing = (uint32_t)trailing;
     return 0;
 }
 
@@ -96,7 +247,8 @@ static int s_load(zconfig_t *root, const char *text, kp_cluster_config_t *out, c
                  errlen) ||
         s_number(root, text, "cluster/deadline", 1, UINT32_MAX, 3000, &deadline, err, errlen) ||
         s_number(root, text, "cluster/log-retention-days", 1, UINT32_MAX, 3653, &retention, err,
-                 errlen))
+                 errlen) ||
+        s_load_raft(root, text, out, err, errlen))
         return -1;
     out->heartbeat_ms = (uint32_t)heartbeat;
     out->max_frame = (size_t)max_frame;
@@ -110,14 +262,14 @@ static int s_load(zconfig_t *root, const char *text, kp_cluster_config_t *out, c
             snprintf(err, errlen, "more than %d nodes in one cluster file", KP_CONFIG_MAX_NODES);
             return -1;
         }
-        if (s_load_node(item, &out->nodes[out->node_count++], err, errlen))
+        if (s_load_node(item, text, &out->nodes[out->node_count++], err, errlen))
             return -1;
     }
     if (out->node_count == 0) {
         snprintf(err, errlen, "no node defined; add a 'node' section with one entry per node");
         return -1;
     }
-    return 0;
+    return s_check_cluster(text, out, err, errlen);
 }
 
 int kp_config_parse(const char *text, kp_cluster_config_t *out, char *err, size_t errlen)
@@ -170,4 +322,9 @@ const kp_node_config_t *kp_config_node(const kp_cluster_config_t *config, const 
         if (!strcmp(config->nodes[i].name, name))
             return &config->nodes[i];
     return NULL;
+}
+
+const kp_node_config_t *kp_config_node_by_id(const kp_cluster_config_t *config, uint64_t id)
+{
+    return id >= 1 && id <= config->node_count ? &config->nodes[id - 1] : NULL;
 }

@@ -7,19 +7,39 @@
           deadline = 3000           # ms, default request deadline
           log-key = "keys/log.key"  # Ed25519 private key of the privacy log
           log-retention-days = 3653
+          stale-limit = 300         # s a node cut off from the majority routes on
+          election-timeout = 1000   # ms, raft (randomised between 1x and 2x)
+          raft-heartbeat = 100      # ms, raft leader's heartbeat
       node
           node-1
+              role = "voter"        # voter (default), witness or learner
               site = "brussels"
               data = "var/node-1"
               client = "tcp://127.0.0.1:7100"
               worker = "tcp://127.0.0.1:7101"
               admin = "tcp://127.0.0.1:7102"
+              peer = "tcp://127.0.0.1:7103"       # where the others reach it
+              peer-bind = "tcp://127.0.0.1:7103"  # where it binds (default: peer)
 
     Relative paths are relative to the working directory of the program.
+
+    The cluster: every node with a `peer` endpoint is a member of one raft
+    group (node/cluster.h). Raft ids are the nodes' positions in the file,
+    from 1, so the order of the nodes must not change once the cluster has
+    started; add nodes at the end. A witness votes and stores the raft log
+    but serves no client or worker (it needs no client or worker endpoint;
+    operators still reach its admin endpoint). A learner follows and routes but does not vote. Refused at
+    load, naming the line and the fix: two nodes with one name, a node
+    without a site, an unknown role, an even number of voters without a
+    witness, more than one witness, members without a peer endpoint.
+
+    A file in which no node has a peer endpoint describes independent
+    nodes, as before clusters: each node is a cluster of one (single.cfg).
 */
 #ifndef KP_CONFIG_H_INCLUDED
 #define KP_CONFIG_H_INCLUDED
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -29,9 +49,19 @@
 #define KP_CONFIG_MAX_FILE (1 << 20) //  bytes; a cluster file is a page or two
 #define KP_CONFIG_ERR 400            //  room for kp_config_parse's problem
 
+typedef enum {
+    KP_ROLE_VOTER = 0, //  votes, stores the directory and the raft log, routes
+    KP_ROLE_WITNESS,   //  votes, stores the raft log, routes nothing
+    KP_ROLE_LEARNER,   //  follows and routes, does not vote
+} kp_role_t;
+
 typedef struct {
     char name[KP_CONFIG_NAME];
     char site[KP_CONFIG_NAME];
+    kp_role_t role;
+    uint64_t raft_id;           //  position in the file, from 1
+    char peer[KP_CONFIG_TEXT];  //  "" when the node is not in a cluster
+    char peer_bind[KP_CONFIG_TEXT];
     char data[KP_CONFIG_TEXT];
     char client[KP_CONFIG_TEXT]; //  ZeroMQ endpoints
     char worker[KP_CONFIG_TEXT];
@@ -45,6 +75,10 @@ typedef struct {
     uint32_t deadline_ms;
     char log_key[KP_CONFIG_TEXT]; //  "" when unset: checkpoints unsigned
     uint32_t log_retention_days;
+    uint32_t stale_limit_s;
+    uint32_t election_timeout_ms;
+    uint32_t raft_heartbeat_ms;
+    bool clustered; //  nodes have peer endpoints: one raft group
     size_t node_count;
     kp_node_config_t nodes[KP_CONFIG_MAX_NODES];
 } kp_cluster_config_t;
@@ -60,5 +94,11 @@ int kp_config_parse(const char *text, kp_cluster_config_t *out, char *err, size_
 
 //  The node called name; the first node when name is NULL; NULL if none.
 const kp_node_config_t *kp_config_node(const kp_cluster_config_t *config, const char *name);
+
+//  The node with raft id id, or NULL.
+const kp_node_config_t *kp_config_node_by_id(const kp_cluster_config_t *config, uint64_t id);
+
+//  "voter", "witness", "learner".
+const char *kp_config_role_name(kp_role_t role);
 
 #endif
