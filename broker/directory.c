@@ -17,8 +17,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <zmq.h>
+#include <unistd.h>
 
 //  Sparse: the data file only grows as far as it is used, so a large map
 //  costs nothing and a million-person import never hits MDB_MAP_FULL.
@@ -451,6 +453,31 @@ static int s_open_tables(kp_directory_t *self, char *err, size_t errlen)
     return -1;
 }
 
+static int s_env_open(kp_directory_t *self, char *err, size_t errlen)
+{
+    int rc = mdb_env_create(&self->env);
+    if (rc == 0)
+        rc = mdb_env_set_maxdbs(self->env, S_TABLES);
+    if (rc == 0)
+        rc = mdb_env_set_mapsize(self->env, (size_t)KP_DIR_MAP_SIZE);
+    if (rc == 0)
+        rc = mdb_env_set_maxreaders(self->env, KP_DIR_MAX_READERS);
+    if (rc == 0)
+        rc = mdb_env_open(self->env, self->path, MDB_NOTLS, 0640);
+    if (rc) {
+        s_err(err, errlen, "cannot open directory in %s: %s%s", self->path, mdb_strerror(rc),
+              rc == MDB_INVALID || rc == MDB_VERSION_MISMATCH ? " (is it an LMDB directory folder?)"
+                                                              : "");
+        mdb_env_close(self->env);
+        self->env = NULL;
+        return -1;
+    }
+    //  Free reader slots left behind by processes that died.
+    int dead;
+    mdb_reader_check(self->env, &dead);
+    return s_open_tables(self, err, errlen);
+}
+
 kp_directory_t *kp_directory_new(const char *path, char *err, size_t errlen)
 {
     if (!path || !*path) {
@@ -468,26 +495,7 @@ kp_directory_t *kp_directory_new(const char *path, char *err, size_t errlen)
     }
     snprintf(self->path, sizeof self->path, "%s", path);
     pthread_mutex_init(&self->write_lock, NULL);
-    int rc = mdb_env_create(&self->env);
-    if (rc == 0)
-        rc = mdb_env_set_maxdbs(self->env, S_TABLES);
-    if (rc == 0)
-        rc = mdb_env_set_mapsize(self->env, (size_t)KP_DIR_MAP_SIZE);
-    if (rc == 0)
-        rc = mdb_env_set_maxreaders(self->env, KP_DIR_MAX_READERS);
-    if (rc == 0)
-        rc = mdb_env_open(self->env, path, MDB_NOTLS, 0640);
-    if (rc) {
-        s_err(err, errlen, "cannot open directory in %s: %s%s", path, mdb_strerror(rc),
-              rc == MDB_INVALID || rc == MDB_VERSION_MISMATCH ? " (is it an LMDB directory folder?)"
-                                                              : "");
-        kp_directory_destroy(&self);
-        return NULL;
-    }
-    //  Free reader slots left behind by processes that died.
-    int dead;
-    mdb_reader_check(self->env, &dead);
-    if (s_open_tables(self, err, errlen)) {
+    if (s_env_open(self, err, errlen)) {
         kp_directory_destroy(&self);
         return NULL;
     }
@@ -855,8 +863,12 @@ static int s_apply_op(kp_directory_t *self, MDB_txn *txn, const Kp__DirectoryOp 
     }
 }
 
-int kp_directory_apply(kp_directory_t *self, const Kp__DirectoryUpdate *update, uint64_t *seq_p,
-                       char *err, size_t errlen)
+//  Applies update in one write transaction. index 0: no raft index (an
+//  offline import). Otherwise the update is the raft entry index: skipped
+//  (returns 1) if the directory has applied it or a later one, and the
+//  index is recorded in the same transaction as the update.
+static int s_apply(kp_directory_t *self, const Kp__DirectoryUpdate *update, uint64_t index,
+                   uint64_t *seq_p, char *err, size_t errlen)
 {
     assert(self);
     if (!update) {
@@ -869,7 +881,14 @@ int kp_directory_apply(kp_directory_t *self, const Kp__DirectoryUpdate *update, 
     if (rc) {
         pthread_mutex_unlock(&self->write_lock);
         s_err(err, errlen, "cannot begin write transaction: %s", mdb_strerror(rc));
-        return -1;
+        return -2;
+    }
+    if (index && s_meta_get(self, txn, "raft.applied") >= index) {
+        if (seq_p)
+            *seq_p = s_meta_get(self, txn, "seq");
+        mdb_txn_abort(txn);
+        pthread_mutex_unlock(&self->write_lock);
+        return 1;
     }
     char reason[512];
     for (size_t i = 0; i < update->n_ops; i++) {
@@ -882,6 +901,8 @@ int kp_directory_apply(kp_directory_t *self, const Kp__DirectoryUpdate *update, 
     }
     uint64_t seq = s_meta_get(self, txn, "seq") + 1;
     rc = s_meta_set(self, txn, "seq", seq);
+    if (rc == 0 && index)
+        rc = s_meta_set(self, txn, "raft.applied", index);
     if (rc)
         mdb_txn_abort(txn);
     else
@@ -889,11 +910,144 @@ int kp_directory_apply(kp_directory_t *self, const Kp__DirectoryUpdate *update, 
     pthread_mutex_unlock(&self->write_lock);
     if (rc) {
         s_err(err, errlen, "cannot commit update: %s", mdb_strerror(rc));
-        return -1;
+        return -2;
     }
     if (seq_p)
         *seq_p = seq;
     return 0;
+}
+
+int kp_directory_apply(kp_directory_t *self, const Kp__DirectoryUpdate *update, uint64_t *seq_p,
+                       char *err, size_t errlen)
+{
+    return s_apply(self, update, 0, seq_p, err, errlen) < 0 ? -1 : 0;
+}
+
+int kp_directory_apply_at(kp_directory_t *self, const Kp__DirectoryUpdate *update, uint64_t index,
+                          uint64_t *seq_p, char *err, size_t errlen)
+{
+    assert(index > 0);
+    return s_apply(self, update, index, seq_p, err, errlen);
+}
+
+uint64_t kp_directory_applied(kp_directory_t *self, MDB_txn *txn)
+{
+    MDB_txn *own = NULL;
+    if (!txn && mdb_txn_begin(self->env, NULL, MDB_RDONLY, &own))
+        return 0;
+    uint64_t index = s_meta_get(self, txn ? txn : own, "raft.applied");
+    if (own)
+        mdb_txn_abort(own);
+    return index;
+}
+
+int kp_directory_file_applied(const char *file, uint64_t *applied, uint64_t *seq, char *err,
+                              size_t errlen)
+{
+    MDB_env *env;
+    MDB_txn *txn = NULL;
+    MDB_dbi meta;
+    int rc = mdb_env_create(&env);
+    if (rc == 0)
+        rc = mdb_env_set_maxdbs(env, S_TABLES);
+    if (rc == 0)
+        rc = mdb_env_open(env, file, MDB_RDONLY | MDB_NOSUBDIR | MDB_NOLOCK | MDB_NOTLS, 0600);
+    if (rc == 0)
+        rc = mdb_txn_begin(env, NULL, MDB_RDONLY, &txn);
+    if (rc == 0)
+        rc = mdb_dbi_open(txn, "meta", 0, &meta);
+    if (rc == 0) {
+        kp_directory_t view = {.env = env};
+        view.dbi[S_META] = meta;
+        *applied = s_meta_get(&view, txn, "raft.applied");
+        *seq = s_meta_get(&view, txn, "seq");
+    }
+    if (txn)
+        mdb_txn_abort(txn);
+    mdb_env_close(env);
+    if (rc)
+        s_err(err, errlen, "%s is not a directory copy: %s", file, mdb_strerror(rc));
+    return rc ? -1 : 0;
+}
+
+int kp_directory_copy(kp_directory_t *self, int fd, char *err, size_t errlen)
+{
+    int rc = mdb_env_copyfd2(self->env, fd, MDB_CP_COMPACT);
+    if (rc) {
+        s_err(err, errlen, "cannot copy the directory: %s", mdb_strerror(rc));
+        return -1;
+    }
+    return 0;
+}
+
+//  Copies file to path (created 0600), fsynced. 0, or -1 with errno set.
+static int s_copy_file(const char *file, const char *path)
+{
+    int in = open(file, O_RDONLY | O_CLOEXEC);
+    if (in < 0)
+        return -1;
+    int out = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (out < 0) {
+        close(in);
+        return -1;
+    }
+    size_t size = 1 << 20;
+    char *buf = malloc(size);
+    ssize_t got;
+    int rc = buf ? 0 : -1;
+    while (rc == 0 && (got = read(in, buf, size)) != 0) {
+        if (got < 0 && errno == EINTR)
+            continue;
+        for (ssize_t done = 0; got > 0 && done < got;) {
+            ssize_t put = write(out, buf + done, (size_t)(got - done));
+            if (put < 0 && errno != EINTR) {
+                rc = -1;
+                break;
+            }
+            done += put > 0 ? put : 0;
+        }
+        if (got < 0)
+            rc = -1;
+    }
+    if (rc == 0)
+        rc = fsync(out);
+    int saved = errno;
+    free(buf);
+    close(in);
+    close(out);
+    errno = saved;
+    return rc;
+}
+
+int kp_directory_replace(kp_directory_t *self, const char *file, char *err, size_t errlen)
+{
+    char aside[PATH_MAX + 16], data[PATH_MAX + 16];
+    snprintf(aside, sizeof aside, "%s/data.mdb.new", self->path);
+    snprintf(data, sizeof data, "%s/data.mdb", self->path);
+    if (s_copy_file(file, aside)) {
+        s_err(err, errlen, "cannot copy %s to %s: %s", file, aside, strerror(errno));
+        unlink(aside);
+        return -1;
+    }
+    pthread_mutex_lock(&self->write_lock);
+    mdb_env_close(self->env);
+    self->env = NULL;
+    int rc = rename(aside, data);
+    int saved = errno;
+    int dir = open(self->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir >= 0) {
+        fsync(dir);
+        close(dir);
+    }
+    //  Reopen whatever is there now: the new file, or the old one if the
+    //  rename failed, so that the directory stays usable either way.
+    int reopened = s_env_open(self, err, errlen);
+    pthread_mutex_unlock(&self->write_lock);
+    if (rc) {
+        s_err(err, errlen, "cannot rename %s to %s: %s", aside, data, strerror(saved));
+        return -1;
+    }
+    return reopened;
 }
 
 //  ---------------------------------------------------------------------

@@ -20,12 +20,15 @@
     Integers in keys are big-endian so that byte order is numeric order.
 
     The only way to change the directory is kp_directory_apply: one
-    DirectoryUpdate, one write transaction, one bump of the sequence. Later
-    the cluster replicates exactly these updates, so nothing else may write.
+    DirectoryUpdate, one write transaction, one bump of the sequence. In a
+    node, the cluster (node/cluster.h) applies committed raft entries with
+    kp_directory_apply_at, so nothing else may write; kpctl applies with
+    kp_directory_apply only to a stopped node's folder.
 
     Threading: a kp_directory_t may be shared by threads of one process;
     each thread opens its own read transactions. LMDB allows one writer at
-    a time; kp_directory_apply serialises writers itself.
+    a time; kp_directory_apply serialises writers itself. In kpnode the
+    cluster actor is the only writer and the routing loop only reads.
 */
 #ifndef KP_DIRECTORY_H_INCLUDED
 #define KP_DIRECTORY_H_INCLUDED
@@ -70,6 +73,38 @@ int kp_directory_op_check(const Kp__DirectoryOp *op, char *err, size_t errlen);
 //  "op N: reason" to err (N counts from 1).
 int kp_directory_apply(kp_directory_t *self, const Kp__DirectoryUpdate *update, uint64_t *seq_p,
                        char *err, size_t errlen);
+
+//  The same for the cluster: update is the raft log entry index (> 0).
+//  The directory remembers the last raft index it applied, in the same
+//  transaction as the update, so that a replay after a crash never
+//  applies an entry twice: returns 1 (and *seq_p the current sequence)
+//  without touching anything if index was applied already. A refused
+//  update returns -1 and records nothing (its replay fails the same way);
+//  -2 when LMDB itself failed (nothing applied: the caller must retry or
+//  stop, not go on).
+int kp_directory_apply_at(kp_directory_t *self, const Kp__DirectoryUpdate *update, uint64_t index,
+                          uint64_t *seq_p, char *err, size_t errlen);
+
+//  The last raft index applied (0: none, or never in a cluster). txn may
+//  be NULL (a read transaction of its own).
+uint64_t kp_directory_applied(kp_directory_t *self, MDB_txn *txn);
+
+//  The raft index and sequence recorded in an LMDB file made by
+//  kp_directory_copy (opened read-only, apart from any open directory).
+int kp_directory_file_applied(const char *file, uint64_t *applied, uint64_t *seq, char *err,
+                              size_t errlen);
+
+//  Writes a compacted copy of the directory (mdb_env_copyfd2 with
+//  MDB_CP_COMPACT) to fd, as of one read transaction. May run in any
+//  thread, beside readers and the writer.
+int kp_directory_copy(kp_directory_t *self, int fd, char *err, size_t errlen);
+
+//  Replaces the whole directory by the LMDB file file (a copy made by
+//  kp_directory_copy): copied aside, fsynced, renamed over the data file,
+//  and the environment reopened. The caller guarantees that no thread
+//  holds a transaction of this directory meanwhile (in kpnode: the
+//  cluster actor asks the routing loop to release its own first).
+int kp_directory_replace(kp_directory_t *self, const char *file, char *err, size_t errlen);
 
 //  Read transactions. begin returns NULL on error (err filled). A reader
 //  that loops may reset and renew one transaction instead of beginning

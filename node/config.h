@@ -10,6 +10,8 @@
           stale-limit = 300         # s a node cut off from the majority routes on
           election-timeout = 1000   # ms, raft (randomised between 1x and 2x)
           raft-heartbeat = 100      # ms, raft leader's heartbeat
+          snapshot-threshold = 1024 # raft entries between directory snapshots
+          snapshot-trailing = 128   # entries kept in the raft log after one
       node
           node-1
               role = "voter"        # voter (default), witness or learner
@@ -78,6 +80,8 @@ typedef struct {
     uint32_t stale_limit_s;
     uint32_t election_timeout_ms;
     uint32_t raft_heartbeat_ms;
+    uint32_t snapshot_threshold; //  raft entries between snapshots
+    uint32_t snapshot_trailing;  //  entries kept after a snapshot
     bool clustered; //  nodes have peer endpoints: one raft group
     size_t node_count;
     kp_node_config_t nodes[KP_CONFIG_MAX_NODES];

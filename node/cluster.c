@@ -1,0 +1,722 @@
+/*  cluster.c - the directory replicated by raft: the cluster actor; see
+    cluster.h. */
+#include "cluster.h"
+
+#include <assert.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "dirfsm.h"
+
+#define KP_CLUSTER_STATUS_MS 250 //  status pushed at least this often
+#define KP_CLUSTER_INSTALL_TIMEOUT_MS 120000
+#define KP_CLUSTER_REPLACE_WAIT_MS 10000 //  for the routing loop to let go
+
+//  What the actor is given; err comes back when it fails to start.
+typedef struct {
+    kp_cluster_config_t config;
+    kp_node_config_t me;
+    kp_directory_t *directory;
+    char err[512];
+} s_args_t;
+
+struct _kp_cluster_t {
+    zactor_t *actor;
+    s_args_t *args; //  the actor's until it ends
+    kp_cluster_status_t status;
+};
+
+//  A message if one is waiting, without blocking.
+static zmsg_t *s_recv_nowait(zsock_t *sock)
+{
+    return zsock_events(sock) & ZMQ_POLLIN ? zmsg_recv(sock) : NULL;
+}
+
+typedef struct {
+    zsock_t *pipe;
+    s_args_t *args;
+    struct raft raft;
+    struct raft_io *io;
+    struct raft_fsm *fsm;
+    bool started;   //  raft_init done: raft_close is due
+    bool attached;  //  the routing loop runs: replacements need its consent
+    bool closing, closed;
+    zlist_t *later; //  commands that came during a replacement, for after
+    kp_cluster_status_t pushed;
+    int64_t next_push;
+    char last_leader[KP_CONFIG_NAME];
+    struct raft_transfer transfer;
+    uint64_t transfer_token;
+    bool transferring;
+} s_actor_t;
+
+typedef struct {
+    struct raft_apply req;
+    s_actor_t *actor;
+    uint64_t token;
+} s_proposal_t;
+
+typedef struct {
+    struct raft_change req;
+    s_actor_t *actor;
+    uint64_t token;
+    raft_id id;
+    int role; //  raft role once added
+} s_change_t;
+
+const char *kp_cluster_result_name(kp_cluster_result_t result)
+{
+    static const char *names[] = {"OK", "NOT_LEADER", "NO_QUORUM", "FAILED", "UNKNOWN"};
+    return result <= KP_CLUSTER_UNKNOWN ? names[result] : "?";
+}
+
+const char *kp_cluster_state_name(kp_cluster_state_t state)
+{
+    static const char *names[] = {"unavailable", "follower", "candidate", "leader"};
+    return state <= KP_CLUSTER_STATE_LEADER ? names[state] : "?";
+}
+
+//  ---------------------------------------------------------------------
+//  Actor: answers to the routing loop
+
+static void s_send_result(s_actor_t *self, uint64_t token, kp_cluster_result_t result,
+                          uint64_t seq, const char *text)
+{
+    zmsg_t *msg = zmsg_new();
+    zmsg_addstr(msg, "RESULT");
+    zmsg_addmem(msg, &token, sizeof token);
+    uint32_t code = (uint32_t)result;
+    zmsg_addmem(msg, &code, sizeof code);
+    zmsg_addmem(msg, &seq, sizeof seq);
+    zmsg_addstr(msg, text ? text : "");
+    zmsg_send(&msg, self->pipe);
+}
+
+//  The node name in a raft address ("name" or "name@endpoint").
+static void s_name_of(const char *address, char *name, size_t size)
+{
+    size_t len = address ? strcspn(address, "@") : 0;
+    snprintf(name, size, "%.*s", (int)(len < size ? len : size - 1), address ? address : "");
+}
+
+static void s_leader(s_actor_t *self, raft_id *id, char *name, size_t size)
+{
+    const char *address = NULL;
+    raft_leader(&self->raft, id, &address);
+    s_name_of(address, name, size);
+    if (*name)
+        snprintf(self->last_leader, sizeof self->last_leader, "%s", name);
+}
+
+//  A proposal that cannot be made here: who to ask instead.
+static void s_not_here(s_actor_t *self, uint64_t token)
+{
+    raft_id id;
+    char leader[KP_CONFIG_NAME];
+    s_leader(self, &id, leader, sizeof leader);
+    if (id && id != self->raft.id)
+        s_send_result(self, token, KP_CLUSTER_NOT_LEADER, 0, leader);
+    else
+        s_send_result(self, token, KP_CLUSTER_NO_QUORUM, 0, self->last_leader);
+}
+
+//  ---------------------------------------------------------------------
+//  Actor: proposals and membership
+
+static void s_applied(struct raft_apply *req, int status, void *result)
+{
+    s_proposal_t *proposal = (s_proposal_t *)req->data;
+    s_actor_t *self = proposal->actor;
+    const kp_dirfsm_result_t *outcome = (const kp_dirfsm_result_t *)result;
+    if (status != 0)
+        s_send_result(self, proposal->token, KP_CLUSTER_UNKNOWN, 0, raft_strerror(status));
+    else if (outcome->status == KP_DIRFSM_OK)
+        s_send_result(self, proposal->token, KP_CLUSTER_OK, outcome->seq, "");
+    else
+        s_send_result(self, proposal->token, KP_CLUSTER_FAILED, outcome->seq, outcome->error);
+    free(proposal);
+}
+
+static void s_propose(s_actor_t *self, uint64_t token, zframe_t *data)
+{
+    if (raft_state(&self->raft) != RAFT_LEADER) {
+        s_not_here(self, token);
+        return;
+    }
+    s_proposal_t *proposal = calloc(1, sizeof *proposal);
+    struct raft_buffer buf = {raft_malloc(zframe_size(data) ? zframe_size(data) : 1),
+                              zframe_size(data)};
+    if (!proposal || !buf.base) {
+        free(proposal);
+        raft_free(buf.base);
+        s_send_result(self, token, KP_CLUSTER_FAILED, 0, "out of memory");
+        return;
+    }
+    memcpy(buf.base, zframe_data(data), buf.len);
+    proposal->actor = self;
+    proposal->token = token;
+    proposal->req.data = proposal;
+    int rc = raft_apply(&self->raft, &proposal->req, &buf, 1, s_applied);
+    if (rc) {
+        raft_free(buf.base);
+        free(proposal);
+        if (rc == RAFT_NOTLEADER || rc == RAFT_LEADERSHIPLOST)
+            s_not_here(self, token);
+        else
+            s_send_result(self, token, KP_CLUSTER_FAILED, 0, raft_errmsg(&self->raft));
+    }
+}
+
+static void s_changed(struct raft_change *req, int status);
+
+static void s_change_done(s_change_t *change, int status)
+{
+    if (status)
+        s_send_result(change->actor, change->token, KP_CLUSTER_FAILED, 0, raft_strerror(status));
+    else
+        s_send_result(change->actor, change->token, KP_CLUSTER_OK, 0, "");
+    free(change);
+}
+
+//  raft_add makes a spare; the role it should have is assigned after.
+static void s_changed(struct raft_change *req, int status)
+{
+    s_change_t *change = (s_change_t *)req->data;
+    if (status == 0 && change->role != RAFT_SPARE) {
+        int role = change->role;
+        change->role = RAFT_SPARE; //  the next callback is the last
+        int rc = raft_assign(&change->actor->raft, &change->req, change->id, role, s_changed);
+        if (rc == 0)
+            return;
+        status = rc;
+    }
+    s_change_done(change, status);
+}
+
+static void s_membership(s_actor_t *self, const char *command, uint64_t token, zmsg_t *msg)
+{
+    if (raft_state(&self->raft) != RAFT_LEADER) {
+        s_not_here(self, token);
+        return;
+    }
+    s_change_t *change = calloc(1, sizeof *change);
+    assert(change);
+    change->actor = self;
+    change->token = token;
+    change->req.data = change;
+    change->role = RAFT_SPARE;
+    zframe_t *frame = zmsg_pop(msg);
+    if (frame && zframe_size(frame) == sizeof(uint64_t))
+        memcpy(&change->id, zframe_data(frame), sizeof(uint64_t));
+    zframe_destroy(&frame);
+    int rc;
+    if (!strcmp(command, "ADD")) {
+        char *address = zmsg_popstr(msg);
+        char *role = zmsg_popstr(msg);
+        change->role = role && atoi(role) == KP_ROLE_LEARNER ? RAFT_STANDBY : RAFT_VOTER;
+        rc = address ? raft_add(&self->raft, &change->req, change->id, address, s_changed)
+                     : RAFT_INVALID;
+        zstr_free(&address);
+        zstr_free(&role);
+    } else
+        rc = raft_remove(&self->raft, &change->req, change->id, s_changed);
+    if (rc) {
+        s_send_result(self, token, KP_CLUSTER_FAILED, 0, raft_errmsg(&self->raft));
+        free(change);
+    }
+}
+
+static void s_transferred(struct raft_transfer *req)
+{
+    s_actor_t *self = (s_actor_t *)req->data;
+    self->transferring = false;
+    raft_id id;
+    char leader[KP_CONFIG_NAME];
+    s_leader(self, &id, leader, sizeof leader);
+    if (!self->transfer_token)
+        return; //  a witness handing leadership away
+    if (id && id == req->id)
+        s_send_result(self, self->transfer_token, KP_CLUSTER_OK, 0, leader);
+    else
+        s_send_result(self, self->transfer_token, KP_CLUSTER_FAILED, 0,
+                      "the target did not become leader within the election timeout");
+}
+
+static void s_transfer(s_actor_t *self, uint64_t token, raft_id id)
+{
+    if (raft_state(&self->raft) != RAFT_LEADER) {
+        s_not_here(self, token);
+        return;
+    }
+    if (self->transferring) {
+        s_send_result(self, token, KP_CLUSTER_FAILED, 0, "a transfer is under way already");
+        return;
+    }
+    memset(&self->transfer, 0, sizeof self->transfer);
+    self->transfer.data = self;
+    self->transfer_token = token;
+    int rc = raft_transfer(&self->raft, &self->transfer, id, s_transferred);
+    if (rc)
+        s_send_result(self, token, KP_CLUSTER_FAILED, 0, raft_errmsg(&self->raft));
+    else
+        self->transferring = true;
+}
+
+//  A witness routes nothing and serves no client: it should not lead.
+static void s_witness_steps_aside(s_actor_t *self)
+{
+    if (self->args->me.role != KP_ROLE_WITNESS || self->transferring ||
+        raft_state(&self->raft) != RAFT_LEADER)
+        return;
+    memset(&self->transfer, 0, sizeof self->transfer);
+    self->transfer.data = self;
+    self->transfer_token = 0;
+    if (raft_transfer(&self->raft, &self->transfer, 0, s_transferred) == 0)
+        self->transferring = true;
+}
+
+//  ---------------------------------------------------------------------
+//  Actor: status
+
+static void s_status(s_actor_t *self, kp_cluster_status_t *status)
+{
+    memset(status, 0, sizeof *status);
+    struct raft *r = &self->raft;
+    status->role = self->args->me.role;
+    status->state = (kp_cluster_state_t)raft_state(r);
+    status->term = r->current_term;
+    raft_id leader_id;
+    s_leader(self, &leader_id, status->leader, sizeof status->leader);
+    status->leader_id = leader_id;
+    snprintf(status->last_leader, sizeof status->last_leader, "%s", self->last_leader);
+    status->commit_index = r->commit_index;
+    status->applied_index = raft_last_applied(r);
+    status->last_index = raft_last_index(r);
+    status->snapshot_index = r->log.snapshot.last_index;
+    status->directory_seq = kp_directory_seq(self->args->directory, NULL);
+    status->directory_applied = kp_directory_applied(self->args->directory, NULL);
+    if (status->state == KP_CLUSTER_STATE_LEADER)
+        status->contact_ms = zclock_mono();
+    else
+        status->contact_ms = kp_raftio_leader_contact(self->io);
+    status->members = r->configuration.n;
+    for (unsigned i = 0; i < r->configuration.n; i++)
+        status->voters += r->configuration.servers[i].role == RAFT_VOTER;
+    kp_raftio_stats(self->io, &status->io);
+    kp_dirfsm_stats_t fsm;
+    kp_dirfsm_stats(self->fsm, &fsm);
+    status->applied = fsm.applied;
+    status->replayed = fsm.replayed;
+    status->refused = fsm.refused;
+    status->snapshots = fsm.snapshots;
+    status->restores = fsm.restores;
+}
+
+//  Pushes the status when it changed, and every KP_CLUSTER_STATUS_MS.
+static void s_push_status(s_actor_t *self)
+{
+    kp_cluster_status_t status;
+    s_status(self, &status);
+    int64_t now = zclock_mono();
+    bool changed = status.state != self->pushed.state || status.term != self->pushed.term ||
+                   status.leader_id != self->pushed.leader_id ||
+                   status.applied_index != self->pushed.applied_index ||
+                   status.directory_seq != self->pushed.directory_seq;
+    if (!changed && now < self->next_push)
+        return;
+    self->pushed = status;
+    self->next_push = now + KP_CLUSTER_STATUS_MS;
+    zmsg_t *msg = zmsg_new();
+    zmsg_addstr(msg, "STATUS");
+    zmsg_addmem(msg, &status, sizeof status);
+    zmsg_send(&msg, self->pipe);
+}
+
+//  ---------------------------------------------------------------------
+//  Actor: directory replacement (dirfsm's hook)
+
+static int s_replace(void *arg, const char *file, char *err, size_t errlen)
+{
+    s_actor_t *self = (s_actor_t *)arg;
+    if (self->attached) {
+        zstr_send(self->pipe, "REPLACE");
+        bool released = false;
+        zsock_set_rcvtimeo(self->pipe, KP_CLUSTER_REPLACE_WAIT_MS);
+        while (!released) {
+            zmsg_t *msg = zmsg_recv(self->pipe);
+            if (!msg)
+                break;
+            char *command = zmsg_popstr(msg);
+            released = command && !strcmp(command, "RELEASED");
+            bool term = command && !strcmp(command, "$TERM");
+            if (!released)
+                zmsg_pushstr(msg, command ? command : "");
+            zstr_free(&command);
+            if (released)
+                zmsg_destroy(&msg);
+            else
+                zlist_append(self->later, msg);
+            if (term)
+                break;
+        }
+        zsock_set_rcvtimeo(self->pipe, -1);
+        if (!released) {
+            snprintf(err, errlen, "the routing loop did not let go of the directory");
+            zstr_send(self->pipe, "REPLACED");
+            return -1;
+        }
+    }
+    int rc = kp_directory_replace(self->args->directory, file, err, errlen);
+    if (self->attached)
+        zstr_send(self->pipe, "REPLACED");
+    return rc;
+}
+
+//  ---------------------------------------------------------------------
+//  Actor: start and loop
+
+static const char *s_resolve(void *arg, raft_id id, const char *address)
+{
+    s_actor_t *self = (s_actor_t *)arg;
+    const char *at = address ? strchr(address, '@') : NULL;
+    if (at)
+        return at + 1;
+    char name[KP_CONFIG_NAME];
+    s_name_of(address, name, sizeof name);
+    const kp_node_config_t *node = kp_config_node(&self->args->config, name);
+    if (!node)
+        node = kp_config_node_by_id(&self->args->config, id);
+    return node && *node->peer ? node->peer : NULL;
+}
+
+//  The configuration of the cluster file (or of this node alone).
+static int s_bootstrap(s_actor_t *self)
+{
+    const kp_cluster_config_t *config = &self->args->config;
+    struct raft_configuration conf;
+    raft_configuration_init(&conf);
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < config->node_count; i++) {
+        const kp_node_config_t *node = &config->nodes[i];
+        if (!config->clustered && strcmp(node->name, self->args->me.name))
+            continue;
+        int role = node->role == KP_ROLE_LEARNER ? RAFT_STANDBY : RAFT_VOTER;
+        rc = raft_configuration_add(&conf, node->raft_id, node->name, role);
+    }
+    if (rc == 0)
+        rc = raft_bootstrap(&self->raft, &conf);
+    raft_configuration_close(&conf);
+    if (rc)
+        snprintf(self->args->err, sizeof self->args->err, "cannot bootstrap raft: %s",
+                 raft_strerror(rc));
+    return rc;
+}
+
+static int s_start(s_actor_t *self)
+{
+    s_args_t *args = self->args;
+    char folder[KP_CONFIG_TEXT + 16], snapshots[KP_CONFIG_TEXT + 32];
+    snprintf(folder, sizeof folder, "%s/raft", args->me.data);
+    snprintf(snapshots, sizeof snapshots, "%s/snapshots", folder);
+    kp_raftio_options_t options = {
+        .cluster = args->config.name,
+        .folder = folder,
+        .bind = args->config.clustered ? args->me.peer_bind : NULL,
+        .resolve = s_resolve,
+        .resolve_arg = self,
+        .max_frame = 64u << 20,
+    };
+    self->io = kp_raftio_new(&options, args->err, sizeof args->err);
+    if (!self->io)
+        return -1;
+    kp_dirfsm_options_t fsm = {args->directory, snapshots, &self->raft, s_replace, self};
+    self->fsm = kp_dirfsm_new(&fsm);
+    int rc = raft_init(&self->raft, self->io, self->fsm, args->me.raft_id, args->me.name);
+    if (rc) {
+        snprintf(args->err, sizeof args->err, "cannot start raft: %s", raft_strerror(rc));
+        return -1;
+    }
+    self->started = true;
+    self->raft.data = self;
+    raft_set_election_timeout(&self->raft, args->config.election_timeout_ms);
+    raft_set_heartbeat_timeout(&self->raft, args->config.raft_heartbeat_ms);
+    raft_set_snapshot_threshold(&self->raft, args->config.snapshot_threshold);
+    raft_set_snapshot_trailing(&self->raft, args->config.snapshot_trailing);
+    raft_set_install_snapshot_timeout(&self->raft, KP_CLUSTER_INSTALL_TIMEOUT_MS);
+    raft_set_pre_vote(&self->raft, true);
+    if (kp_raftstore_pristine(kp_raftio_store(self->io)) && s_bootstrap(self))
+        return -1;
+    rc = raft_start(&self->raft);
+    if (rc) {
+        snprintf(args->err, sizeof args->err, "cannot start raft: %s (%s)", raft_strerror(rc),
+                 raft_errmsg(&self->raft));
+        return -1;
+    }
+    return 0;
+}
+
+static void s_closed(struct raft *raft)
+{
+    ((s_actor_t *)raft->data)->closed = true;
+}
+
+static void s_command(s_actor_t *self, zmsg_t *msg)
+{
+    char *command = zmsg_popstr(msg);
+    uint64_t token = 0;
+    zframe_t *frame = command && strcmp(command, "$TERM") ? zmsg_pop(msg) : NULL;
+    if (frame && zframe_size(frame) == sizeof token)
+        memcpy(&token, zframe_data(frame), sizeof token);
+    zframe_destroy(&frame);
+    if (!command)
+        ;
+    else if (!strcmp(command, "$TERM")) {
+        self->closing = true;
+        raft_close(&self->raft, s_closed);
+    } else if (self->closing)
+        s_send_result(self, token, KP_CLUSTER_UNKNOWN, 0, "the node is stopping");
+    else if (!strcmp(command, "PROPOSE")) {
+        zframe_t *data = zmsg_pop(msg);
+        if (data)
+            s_propose(self, token, data);
+        zframe_destroy(&data);
+    } else if (!strcmp(command, "ADD") || !strcmp(command, "REMOVE"))
+        s_membership(self, command, token, msg);
+    else if (!strcmp(command, "TRANSFER")) {
+        uint64_t id = 0;
+        zframe_t *target = zmsg_pop(msg);
+        if (target && zframe_size(target) == sizeof id)
+            memcpy(&id, zframe_data(target), sizeof id);
+        zframe_destroy(&target);
+        s_transfer(self, token, id);
+    }
+    zstr_free(&command);
+}
+
+static void s_loop(s_actor_t *self)
+{
+    zmq_pollitem_t items[8];
+    while (!self->closed) {
+        items[0] = (zmq_pollitem_t){zsock_resolve(self->pipe), 0, ZMQ_POLLIN, 0};
+        int count = 1 + kp_raftio_items(self->io, items + 1, 7);
+        long timeout = kp_raftio_timeout(self->io);
+        long push = (long)(self->next_push - zclock_mono());
+        if (push < timeout)
+            timeout = push < 0 ? 0 : push;
+        if (zlist_size(self->later))
+            timeout = 0;
+        if (zmq_poll(items, count, timeout) < 0 && zmq_errno() != EINTR)
+            break;
+        zmsg_t *msg;
+        while ((msg = zlist_pop(self->later))) {
+            s_command(self, msg);
+            zmsg_destroy(&msg);
+        }
+        for (int i = 0; i < 64 && (items[0].revents & ZMQ_POLLIN) && !self->closing; i++) {
+            msg = s_recv_nowait(self->pipe);
+            if (!msg)
+                break;
+            s_command(self, msg);
+            zmsg_destroy(&msg);
+        }
+        kp_raftio_process(self->io, items + 1, count - 1);
+        if (!self->closing) {
+            s_witness_steps_aside(self);
+            s_push_status(self);
+        }
+    }
+}
+
+static void s_actor(zsock_t *pipe, void *arg)
+{
+    s_actor_t *self = calloc(1, sizeof *self);
+    assert(self);
+    self->pipe = pipe;
+    self->args = (s_args_t *)arg;
+    self->later = zlist_new();
+    if (s_start(self)) {
+        zsock_signal(pipe, 1);
+    } else {
+        self->attached = true;
+        s_push_status(self);
+        zsock_signal(pipe, 0);
+        s_loop(self);
+    }
+    if (self->started && !self->closed) {
+        //  Failed start: raft must still close before its io goes.
+        if (!self->closing)
+            raft_close(&self->raft, s_closed);
+        while (!self->closed)
+            kp_raftio_process(self->io, NULL, 0);
+    }
+    kp_raftio_destroy(&self->io);
+    kp_dirfsm_destroy(&self->fsm);
+    zmsg_t *msg;
+    while ((msg = zlist_pop(self->later)))
+        zmsg_destroy(&msg);
+    zlist_destroy(&self->later);
+    free(self);
+}
+
+//  ---------------------------------------------------------------------
+//  The routing loop's side
+
+kp_cluster_t *kp_cluster_new(const kp_cluster_config_t *config, const kp_node_config_t *me,
+                             kp_directory_t *directory, char *err, size_t errlen)
+{
+    kp_cluster_t *self = calloc(1, sizeof *self);
+    s_args_t *args = calloc(1, sizeof *args);
+    if (!self || !args) {
+        free(self);
+        free(args);
+        snprintf(err, errlen, "cluster: out of memory");
+        return NULL;
+    }
+    args->config = *config;
+    args->me = *me;
+    args->directory = directory;
+    self->actor = zactor_new(s_actor, args);
+    //  The actor signals 1 when it could not start; its reason is in args.
+    if (!self->actor || *args->err) {
+        snprintf(err, errlen, "cluster: %s", *args->err ? args->err : "cannot start the actor");
+        zactor_destroy(&self->actor);
+        free(args);
+        free(self);
+        return NULL;
+    }
+    self->args = args;
+    self->status.state = KP_CLUSTER_STATE_UNAVAILABLE;
+    zsock_set_sndtimeo(zactor_sock(self->actor), 0);
+    return self;
+}
+
+void kp_cluster_destroy(kp_cluster_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    kp_cluster_t *self = *self_p;
+    zactor_destroy(&self->actor);
+    free(self->args);
+    free(self);
+    *self_p = NULL;
+}
+
+zsock_t *kp_cluster_sock(kp_cluster_t *self)
+{
+    return zactor_sock(self->actor);
+}
+
+static int s_send(kp_cluster_t *self, zmsg_t **msg_p)
+{
+    return zmsg_send(msg_p, zactor_sock(self->actor));
+}
+
+static zmsg_t *s_command_new(const char *command, uint64_t token)
+{
+    zmsg_t *msg = zmsg_new();
+    zmsg_addstr(msg, command);
+    zmsg_addmem(msg, &token, sizeof token);
+    return msg;
+}
+
+int kp_cluster_propose(kp_cluster_t *self, uint64_t token, const uint8_t *update, size_t size,
+                       char *err, size_t errlen)
+{
+    if (size > KP_CLUSTER_MAX_ENTRY) {
+        snprintf(err, errlen,
+                 "the update is %zu bytes, over the %u of one raft entry; split it into "
+                 "batches",
+                 size, KP_CLUSTER_MAX_ENTRY);
+        return -1;
+    }
+    zmsg_t *msg = s_command_new("PROPOSE", token);
+    zmsg_addmem(msg, update, size);
+    if (s_send(self, &msg)) {
+        zmsg_destroy(&msg);
+        snprintf(err, errlen, "the cluster actor does not take proposals now");
+        return -1;
+    }
+    return 0;
+}
+
+int kp_cluster_add(kp_cluster_t *self, uint64_t token, uint64_t id, const char *address,
+                   kp_role_t role)
+{
+    zmsg_t *msg = s_command_new("ADD", token);
+    zmsg_addmem(msg, &id, sizeof id);
+    zmsg_addstr(msg, address);
+    zmsg_addstrf(msg, "%d", (int)role);
+    return s_send(self, &msg);
+}
+
+int kp_cluster_remove(kp_cluster_t *self, uint64_t token, uint64_t id)
+{
+    zmsg_t *msg = s_command_new("REMOVE", token);
+    zmsg_addmem(msg, &id, sizeof id);
+    return s_send(self, &msg);
+}
+
+int kp_cluster_transfer(kp_cluster_t *self, uint64_t token, uint64_t id)
+{
+    zmsg_t *msg = s_command_new("TRANSFER", token);
+    zmsg_addmem(msg, &id, sizeof id);
+    return s_send(self, &msg);
+}
+
+static void s_frame_copy(zmsg_t *msg, void *out, size_t size)
+{
+    zframe_t *frame = zmsg_pop(msg);
+    if (frame && zframe_size(frame) == size)
+        memcpy(out, zframe_data(frame), size);
+    zframe_destroy(&frame);
+}
+
+int kp_cluster_recv(kp_cluster_t *self, kp_cluster_event_t *event)
+{
+    memset(event, 0, sizeof *event);
+    zmsg_t *msg = s_recv_nowait(zactor_sock(self->actor));
+    if (!msg)
+        return 0;
+    char *command = zmsg_popstr(msg);
+    if (!command)
+        ;
+    else if (!strcmp(command, "RESULT")) {
+        event->type = KP_CLUSTER_EVENT_RESULT;
+        uint32_t code = 0;
+        s_frame_copy(msg, &event->token, sizeof event->token);
+        s_frame_copy(msg, &code, sizeof code);
+        s_frame_copy(msg, &event->seq, sizeof event->seq);
+        event->result = (kp_cluster_result_t)code;
+        char *text = zmsg_popstr(msg);
+        snprintf(event->text, sizeof event->text, "%s", text ? text : "");
+        zstr_free(&text);
+    } else if (!strcmp(command, "STATUS")) {
+        event->type = KP_CLUSTER_EVENT_STATUS;
+        s_frame_copy(msg, &self->status, sizeof self->status);
+    } else if (!strcmp(command, "REPLACE"))
+        event->type = KP_CLUSTER_EVENT_REPLACE;
+    else if (!strcmp(command, "REPLACED"))
+        event->type = KP_CLUSTER_EVENT_REPLACED;
+    zstr_free(&command);
+    zmsg_destroy(&msg);
+    return event->type != KP_CLUSTER_EVENT_NONE;
+}
+
+void kp_cluster_released(kp_cluster_t *self)
+{
+    zstr_send(zactor_sock(self->actor), "RELEASED");
+}
+
+void kp_cluster_status(kp_cluster_t *self, kp_cluster_status_t *out)
+{
+    *out = self->status;
+}
+
+int64_t kp_cluster_stale_ms(const kp_cluster_status_t *status, int64_t now_ms)
+{
+    if (status->state == KP_CLUSTER_STATE_LEADER)
+        return 0;
+    if (!status->contact_ms)
+        return INT64_MAX;
+    return now_ms > status->contact_ms ? now_ms - status->contact_ms : 0;
+}

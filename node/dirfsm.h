@@ -1,0 +1,68 @@
+/*  dirfsm.h - the reference directory as libraft's state machine.
+
+    A RAFT_COMMAND entry holds one packed DirectoryUpdate. Applying entry
+    N runs it through kp_directory_apply_at(N): the directory records N in
+    the same LMDB transaction as the update, so the replay of entries
+    after a restart (libraft re-applies from its last snapshot) skips
+    what the directory already holds, and the directory's sequence is the
+    same on every node for the same entry. An update the directory refuses
+    (a DELETE of an absent record, ...) is refused alike on every node:
+    it changes nothing, and the proposer learns why.
+
+    Snapshots (fsm version 3, taken in a thread of their own): a compacted
+    copy of the directory (kp_directory_copy) written to
+    SNAPSHOTS/taking-*.tmp, fsynced, hashed and renamed to
+    snap-INDEX-HASH.mdb; raft's snapshot data is its SnapshotManifest. The
+    copy is of a read transaction that starts after raft chose the
+    snapshot's index, so it may hold a few entries more; the manifest says
+    which raft index the copy holds, and those entries are skipped on
+    replay like any other. Restoring a snapshot replaces the directory
+    with the file (through the replace hook: the node's routing loop must
+    let go of its read transaction first), unless the directory already
+    holds that index or a later one.
+
+    Threading: apply, restore and finalize run in the raft thread;
+    snapshot_async in a thread of the raft io.
+*/
+#ifndef KP_DIRFSM_H_INCLUDED
+#define KP_DIRFSM_H_INCLUDED
+
+#include <raft.h>
+#include <stdint.h>
+
+#include "directory.h"
+
+//  Replaces the directory by file (kp_directory_replace, coordinated with
+//  the directory's readers). 0 or -1 with err.
+typedef int(kp_dirfsm_replace_fn)(void *arg, const char *file, char *err, size_t errlen);
+
+typedef struct {
+    kp_directory_t *directory;
+    const char *snapshots; //  folder of snapshot files
+    const struct raft *raft; //  read for the index being applied
+    kp_dirfsm_replace_fn *replace;
+    void *replace_arg;
+} kp_dirfsm_options_t;
+
+//  The outcome of the last apply; an apply's result pointer points here.
+typedef enum { KP_DIRFSM_OK = 0, KP_DIRFSM_REFUSED } kp_dirfsm_status_t;
+
+typedef struct {
+    kp_dirfsm_status_t status;
+    uint64_t index; //  raft index
+    uint64_t seq;   //  directory sequence after it
+    bool replayed;  //  the directory held it already
+    char error[512];
+} kp_dirfsm_result_t;
+
+struct raft_fsm *kp_dirfsm_new(const kp_dirfsm_options_t *options);
+void kp_dirfsm_destroy(struct raft_fsm **fsm_p);
+
+//  Counters: entries applied, skipped as replays, refused; snapshots
+//  taken and restored.
+typedef struct {
+    uint64_t applied, replayed, refused, snapshots, restores;
+} kp_dirfsm_stats_t;
+void kp_dirfsm_stats(struct raft_fsm *fsm, kp_dirfsm_stats_t *out);
+
+#endif

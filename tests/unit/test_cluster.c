@@ -1,0 +1,413 @@
+/*  test_cluster.c - the cluster actor with real LMDB and real ZeroMQ on
+    loopback: a cluster of one, three voters (replication, a leader that
+    dies, a member that comes back), a wiped member that installs a
+    snapshot, hostile frames on the peer endpoint. */
+#include <netinet/in.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <czmq.h>
+
+#include "cluster.h"
+#include "directory.h"
+#include "tmpdir.h"
+
+#define S_MAX 3
+#define S_WAIT_MS 20000
+
+typedef struct {
+    char dir[128];
+    kp_cluster_config_t config;
+    kp_directory_t *directory[S_MAX];
+    kp_cluster_t *cluster[S_MAX];
+    kp_cluster_event_t last[S_MAX]; //  last RESULT per member
+    uint64_t next_token;
+} s_test_t;
+
+static int s_free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    assert_int_equal(bind(fd, (struct sockaddr *)&addr, sizeof addr), 0);
+    socklen_t len = sizeof addr;
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&addr, &len), 0);
+    close(fd);
+    return ntohs(addr.sin_port);
+}
+
+//  A cluster file of n voters (peer endpoints when n > 1), in memory.
+static s_test_t *s_new(size_t n, uint32_t threshold)
+{
+    s_test_t *self = calloc(1, sizeof *self);
+    assert_non_null(self);
+    assert_int_equal(kp_test_tmpdir(self->dir, sizeof self->dir, "kp-cluster"), 0);
+    kp_cluster_config_t *c = &self->config;
+    snprintf(c->name, sizeof c->name, "test");
+    c->heartbeat_ms = 1000;
+    c->max_frame = 1 << 20;
+    c->election_timeout_ms = 300;
+    c->raft_heartbeat_ms = 30;
+    c->stale_limit_s = 300;
+    c->snapshot_threshold = threshold;
+    c->snapshot_trailing = threshold / 4;
+    c->clustered = n > 1;
+    c->node_count = n;
+    for (size_t i = 0; i < n; i++) {
+        kp_node_config_t *node = &c->nodes[i];
+        snprintf(node->name, sizeof node->name, "node-%zu", i + 1);
+        snprintf(node->site, sizeof node->site, "site-%zu", i % 2 + 1);
+        snprintf(node->data, sizeof node->data, "%s/node-%zu", self->dir, i + 1);
+        node->raft_id = i + 1;
+        node->role = KP_ROLE_VOTER;
+        if (n > 1) {
+            snprintf(node->peer, sizeof node->peer, "tcp://127.0.0.1:%d", s_free_port());
+            snprintf(node->peer_bind, sizeof node->peer_bind, "%s", node->peer);
+        }
+    }
+    self->next_token = 1;
+    return self;
+}
+
+static void s_start(s_test_t *self, size_t i)
+{
+    char path[600], err[512] = "";
+    snprintf(path, sizeof path, "%s/directory", self->config.nodes[i].data);
+    self->directory[i] = kp_directory_new(path, err, sizeof err);
+    assert_non_null(self->directory[i]);
+    self->cluster[i] =
+        kp_cluster_new(&self->config, &self->config.nodes[i], self->directory[i], err, sizeof err);
+    if (!self->cluster[i])
+        fail_msg("%s", err);
+}
+
+static void s_stop(s_test_t *self, size_t i)
+{
+    kp_cluster_destroy(&self->cluster[i]);
+    kp_directory_destroy(&self->directory[i]);
+}
+
+static void s_destroy(s_test_t **self_p)
+{
+    s_test_t *self = *self_p;
+    for (size_t i = 0; i < self->config.node_count; i++)
+        s_stop(self, i);
+    kp_test_rmtree(self->dir);
+    free(self);
+    *self_p = NULL;
+}
+
+//  Handles every event waiting on the running members' sockets, up to
+//  ms milliseconds for the first.
+static void s_pump(s_test_t *self, long ms)
+{
+    zmq_pollitem_t items[S_MAX];
+    size_t map[S_MAX], n = 0;
+    for (size_t i = 0; i < self->config.node_count; i++)
+        if (self->cluster[i]) {
+            items[n] = (zmq_pollitem_t){zsock_resolve(kp_cluster_sock(self->cluster[i])), 0,
+                                        ZMQ_POLLIN, 0};
+            map[n++] = i;
+        }
+    if (zmq_poll(items, (int)n, ms) <= 0)
+        return;
+    for (size_t k = 0; k < n; k++) {
+        size_t i = map[k];
+        kp_cluster_event_t event;
+        while (kp_cluster_recv(self->cluster[i], &event)) {
+            if (event.type == KP_CLUSTER_EVENT_RESULT)
+                self->last[i] = event;
+            else if (event.type == KP_CLUSTER_EVENT_REPLACE)
+                kp_cluster_released(self->cluster[i]); //  we hold no transaction
+        }
+    }
+}
+
+typedef bool(s_cond_fn)(s_test_t *self, void *arg);
+
+static bool s_wait(s_test_t *self, s_cond_fn *cond, void *arg)
+{
+    int64_t until = zclock_mono() + S_WAIT_MS;
+    while (!cond(self, arg)) {
+        if (zclock_mono() > until)
+            return false;
+        s_pump(self, 20);
+    }
+    return true;
+}
+
+static kp_cluster_status_t s_status(s_test_t *self, size_t i)
+{
+    kp_cluster_status_t status;
+    kp_cluster_status(self->cluster[i], &status);
+    return status;
+}
+
+//  The running leader's index, or -1.
+static int s_leader(s_test_t *self)
+{
+    for (size_t i = 0; i < self->config.node_count; i++)
+        if (self->cluster[i] && s_status(self, i).state == KP_CLUSTER_STATE_LEADER)
+            return (int)i;
+    return -1;
+}
+
+static bool s_has_leader(s_test_t *self, void *arg)
+{
+    (void)arg;
+    return s_leader(self) >= 0;
+}
+
+//  A valid KBO from a number.
+static void s_kbo(unsigned n, char kbo[11])
+{
+    unsigned long long base = 10000000ULL + n;
+    snprintf(kbo, 11, "%08llu%02llu", base, 97 - base % 97);
+}
+
+//  A packed update: PUT institution n (or DELETE when del).
+static uint8_t *s_update(unsigned n, bool del, size_t *size)
+{
+    char kbo[11], name[32];
+    s_kbo(n, kbo);
+    snprintf(name, sizeof name, "institution %u", n);
+    Kp__Institution inst = KP__INSTITUTION__INIT;
+    inst.kbo = kbo;
+    inst.name = name;
+    inst.has_sector = inst.has_type = true;
+    inst.sector = 17;
+    inst.type = 1;
+    Kp__DirectoryRecord record = KP__DIRECTORY_RECORD__INIT;
+    record.record_case = KP__DIRECTORY_RECORD__RECORD_INSTITUTION;
+    record.institution = &inst;
+    Kp__DirectoryOp op = KP__DIRECTORY_OP__INIT;
+    op.has_kind = true;
+    op.kind = del ? KP__DIRECTORY_OP__KIND__DELETE : KP__DIRECTORY_OP__KIND__PUT;
+    op.record = &record;
+    Kp__DirectoryOp *ops[] = {&op};
+    Kp__DirectoryUpdate update = KP__DIRECTORY_UPDATE__INIT;
+    update.n_ops = 1;
+    update.ops = ops;
+    *size = kp__directory_update__get_packed_size(&update);
+    uint8_t *data = malloc(*size);
+    kp__directory_update__pack(&update, data);
+    return data;
+}
+
+typedef struct {
+    size_t member;
+    uint64_t token;
+} s_result_arg_t;
+
+static bool s_has_result(s_test_t *self, void *arg)
+{
+    s_result_arg_t *a = (s_result_arg_t *)arg;
+    return self->last[a->member].token == a->token;
+}
+
+//  Proposes update n on member i and waits for its result.
+static kp_cluster_event_t s_propose(s_test_t *self, size_t i, unsigned n, bool del)
+{
+    size_t size;
+    uint8_t *data = s_update(n, del, &size);
+    char err[256];
+    s_result_arg_t arg = {i, self->next_token++};
+    assert_int_equal(kp_cluster_propose(self->cluster[i], arg.token, data, size, err, sizeof err),
+                     0);
+    free(data);
+    if (!s_wait(self, s_has_result, &arg))
+        fail_msg("no result for proposal %llu", (unsigned long long)arg.token);
+    return self->last[i];
+}
+
+typedef struct {
+    uint64_t seq;
+} s_seq_arg_t;
+
+static bool s_all_at(s_test_t *self, void *arg)
+{
+    uint64_t seq = ((s_seq_arg_t *)arg)->seq;
+    for (size_t i = 0; i < self->config.node_count; i++)
+        if (self->cluster[i] && kp_directory_seq(self->directory[i], NULL) != seq)
+            return false;
+    return true;
+}
+
+//  ---------------------------------------------------------------------
+
+static bool s_replayed(s_test_t *self, void *arg)
+{
+    (void)arg;
+    kp_cluster_status_t status = s_status(self, 0);
+    return status.replayed + status.refused >= 3 && status.applied >= 1;
+}
+
+static void test_one_voter(void **state)
+{
+    (void)state;
+    s_test_t *self = s_new(1, 1024);
+    s_start(self, 0);
+    assert_true(s_wait(self, s_has_leader, NULL));
+    kp_cluster_event_t result = s_propose(self, 0, 1, false);
+    assert_int_equal(result.result, KP_CLUSTER_OK);
+    assert_int_equal(result.seq, 1);
+    result = s_propose(self, 0, 2, false);
+    assert_int_equal(result.seq, 2);
+    //  A DELETE of an absent record: refused, nothing changes.
+    result = s_propose(self, 0, 99, true);
+    assert_int_equal(result.result, KP_CLUSTER_FAILED);
+    assert_non_null(strstr(result.text, "not in the directory"));
+    assert_int_equal(kp_directory_seq(self->directory[0], NULL), 2);
+    uint64_t applied = kp_directory_applied(self->directory[0], NULL);
+    assert_true(applied >= 3);
+    //  Restart: raft applies its log again; the directory skips it all.
+    s_stop(self, 0);
+    s_start(self, 0);
+    assert_true(s_wait(self, s_has_leader, NULL));
+    result = s_propose(self, 0, 3, false);
+    assert_int_equal(result.result, KP_CLUSTER_OK);
+    assert_int_equal(result.seq, 3);
+    assert_true(s_wait(self, s_replayed, NULL));
+    kp_cluster_status_t status = s_status(self, 0);
+    assert_int_equal(status.applied, 1); //  only the new one, since restart
+    s_destroy(&self);
+}
+
+static void test_three_voters(void **state)
+{
+    (void)state;
+    s_test_t *self = s_new(3, 1024);
+    for (size_t i = 0; i < 3; i++)
+        s_start(self, i);
+    assert_true(s_wait(self, s_has_leader, NULL));
+    int leader = s_leader(self);
+    //  A follower names the leader.
+    size_t follower = (size_t)(leader + 1) % 3;
+    kp_cluster_event_t result = s_propose(self, follower, 1, false);
+    assert_int_equal(result.result, KP_CLUSTER_NOT_LEADER);
+    assert_string_equal(result.text, self->config.nodes[leader].name);
+    for (unsigned n = 1; n <= 10; n++) {
+        result = s_propose(self, (size_t)leader, n, false);
+        assert_int_equal(result.result, KP_CLUSTER_OK);
+        assert_int_equal(result.seq, n);
+    }
+    s_seq_arg_t at = {10};
+    assert_true(s_wait(self, s_all_at, &at));
+    //  The leader dies; the two others elect one and go on.
+    s_stop(self, (size_t)leader);
+    assert_true(s_wait(self, s_has_leader, NULL));
+    int second = s_leader(self);
+    assert_int_not_equal(second, leader);
+    for (unsigned n = 11; n <= 15; n++)
+        assert_int_equal(s_propose(self, (size_t)second, n, false).result, KP_CLUSTER_OK);
+    //  It comes back and catches up.
+    s_start(self, (size_t)leader);
+    at.seq = 15;
+    assert_true(s_wait(self, s_all_at, &at));
+    s_destroy(&self);
+}
+
+static bool s_restored(s_test_t *self, void *arg)
+{
+    size_t i = *(size_t *)arg;
+    return s_status(self, i).restores > 0;
+}
+
+static void test_wiped_member_installs_snapshot(void **state)
+{
+    (void)state;
+    s_test_t *self = s_new(3, 8); //  a snapshot every 8 entries, 2 kept
+    for (size_t i = 0; i < 3; i++)
+        s_start(self, i);
+    assert_true(s_wait(self, s_has_leader, NULL));
+    size_t leader = (size_t)s_leader(self), gone = (leader + 1) % 3;
+    s_stop(self, gone);
+    for (unsigned n = 1; n <= 40; n++)
+        assert_int_equal(s_propose(self, leader, n, false).result, KP_CLUSTER_OK);
+    //  Its data folder wiped, the member comes back: a snapshot, then the log.
+    kp_test_rmtree(self->config.nodes[gone].data);
+    s_start(self, gone);
+    assert_true(s_wait(self, s_restored, &gone));
+    assert_int_equal(s_propose(self, leader, 41, false).result, KP_CLUSTER_OK);
+    s_seq_arg_t at = {41};
+    assert_true(s_wait(self, s_all_at, &at));
+    s_destroy(&self);
+}
+
+static bool s_refused(s_test_t *self, void *arg)
+{
+    uint64_t want = *(uint64_t *)arg, refused = 0;
+    kp_cluster_status_t status = s_status(self, 0);
+    for (int r = 0; r < KP_RAFTWIRE_REASONS; r++)
+        refused += status.io.refused[r];
+    return refused >= want;
+}
+
+static void test_hostile_frames(void **state)
+{
+    (void)state;
+    s_test_t *self = s_new(3, 1024);
+    s_start(self, 0); //  alone: no leader, but its peer socket listens
+    zsock_t *intruder = zsock_new_dealer(self->config.nodes[0].peer);
+    assert_non_null(intruder);
+    zstr_send(intruder, "not a protobuf at all \xff\xff\xff");
+    zstr_sendm(intruder, "two");
+    zstr_send(intruder, "frames");
+    //  Valid protobuf, another cluster.
+    Kp__PeerFrame frame = KP__PEER_FRAME__INIT;
+    Kp__RaftTimeoutNow now = KP__RAFT_TIMEOUT_NOW__INIT;
+    frame.body_case = KP__PEER_FRAME__BODY_TIMEOUT_NOW;
+    frame.timeout_now = &now;
+    size_t size;
+    uint8_t *data = kp_raftwire_pack("other", 2, "node-2", &frame, &size);
+    zmq_send(zsock_resolve(intruder), data, size, 0);
+    free(data);
+    //  Our cluster, but fields missing; then a sender id of 0.
+    data = kp_raftwire_pack("test", 2, "node-2", &frame, &size);
+    zmq_send(zsock_resolve(intruder), data, size, 0);
+    free(data);
+    data = kp_raftwire_pack("test", 0, "node-2", &frame, &size);
+    zmq_send(zsock_resolve(intruder), data, size, 0);
+    free(data);
+    //  A chunk of a transfer nobody offered, and an oversized offer.
+    Kp__SnapshotOffer offer = KP__SNAPSHOT_OFFER__INIT;
+    offer.has_transfer = offer.has_size = true;
+    offer.size = 1ULL << 50;
+    frame.body_case = KP__PEER_FRAME__BODY_SNAPSHOT_OFFER;
+    frame.snapshot_offer = &offer;
+    data = kp_raftwire_pack("test", 2, "node-2", &frame, &size);
+    zmq_send(zsock_resolve(intruder), data, size, 0);
+    free(data);
+    uint64_t want = 6;
+    assert_true(s_wait(self, s_refused, &want));
+    kp_cluster_status_t status = s_status(self, 0);
+    assert_true(status.io.refused[KP_RAFTWIRE_MALFORMED] >= 2);
+    assert_true(status.io.refused[KP_RAFTWIRE_WRONG_CLUSTER] >= 1);
+    assert_true(status.io.refused[KP_RAFTWIRE_BAD_SENDER] >= 1);
+    assert_true(status.io.refused[KP_RAFTWIRE_BAD_FIELD] >= 2);
+    zsock_destroy(&intruder);
+    //  And it still forms a cluster with the others.
+    s_start(self, 1);
+    s_start(self, 2);
+    assert_true(s_wait(self, s_has_leader, NULL));
+    s_destroy(&self);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_one_voter),
+        cmocka_unit_test(test_three_voters),
+        cmocka_unit_test(test_wiped_member_installs_snapshot),
+        cmocka_unit_test(test_hostile_frames),
+    };
+    zsys_init();
+    zsys_set_logstream(NULL);
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
