@@ -29,7 +29,7 @@ struct _kp_cluster_t {
 //  A message if one is waiting, without blocking.
 static zmsg_t *s_recv_nowait(zsock_t *sock)
 {
-    return zsock_events(sock) & ZMQ_POLLIN ? zmsg_recv(sock) : NULL;
+    return (zsock_events(sock) & ZMQ_POLLIN) ? zmsg_recv(sock) : NULL;
 }
 
 typedef struct {
@@ -38,8 +38,8 @@ typedef struct {
     struct raft raft;
     struct raft_io *io;
     struct raft_fsm *fsm;
-    bool started;   //  raft_init done: raft_close is due
-    bool attached;  //  the routing loop runs: replacements need its consent
+    bool started;  //  raft_init done: raft_close is due
+    bool attached; //  the routing loop runs: replacements need its consent
     bool closing, closed;
     zlist_t *later; //  commands that came during a replacement, for after
     kp_cluster_status_t pushed;
@@ -79,8 +79,8 @@ const char *kp_cluster_state_name(kp_cluster_state_t state)
 //  ---------------------------------------------------------------------
 //  Actor: answers to the routing loop
 
-static void s_send_result(s_actor_t *self, uint64_t token, kp_cluster_result_t result,
-                          uint64_t seq, const char *text)
+static void s_send_result(s_actor_t *self, uint64_t token, kp_cluster_result_t result, uint64_t seq,
+                          const char *text)
 {
     zmsg_t *msg = zmsg_new();
     zmsg_addstr(msg, "RESULT");

@@ -103,16 +103,16 @@ typedef struct {
     kp_role_t role;           //  from the cluster file
     kp_cluster_state_t state; //  raft's
     uint64_t term;
-    uint64_t leader_id;                //  0: none known now
-    char leader[KP_CONFIG_NAME];       //  "" when none is known now
-    char last_leader[KP_CONFIG_NAME];  //  the last leader ever known
+    uint64_t leader_id;               //  0: none known now
+    char leader[KP_CONFIG_NAME];      //  "" when none is known now
+    char last_leader[KP_CONFIG_NAME]; //  the last leader ever known
     uint64_t commit_index, applied_index, last_index;
-    uint64_t snapshot_index;           //  raft's last snapshot
-    uint64_t directory_seq;            //  after the last apply here
-    uint64_t directory_applied;        //  raft index the directory holds
-    int64_t contact_ms; //  monotonic ms of the last sign of a majority
-                        //  (leader: now; follower: last leader message;
-                        //  0: never since start)
+    uint64_t snapshot_index;    //  raft's last snapshot
+    uint64_t directory_seq;     //  after the last apply here
+    uint64_t directory_applied; //  raft index the directory holds
+    int64_t contact_ms;         //  monotonic ms of the last sign of a majority
+                                //  (leader: now; follower: last leader message;
+                                //  0: never since start)
     unsigned members, voters;
     kp_raftio_stats_t io;
     uint64_t applied, replayed, refused, snapshots, restores;

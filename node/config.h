@@ -30,10 +30,10 @@
     from 1, so the order of the nodes must not change once the cluster has
     started; add nodes at the end. A witness votes and stores the raft log
     but serves no client or worker (it needs no client or worker endpoint;
-    operators still reach its admin endpoint). A learner follows and routes but does not vote. Refused at
-    load, naming the line and the fix: two nodes with one name, a node
-    without a site, an unknown role, an even number of voters without a
-    witness, more than one witness, members without a peer endpoint.
+    operators still reach its admin endpoint). A learner follows and routes but does not vote.
+   Refused at load, naming the line and the fix: two nodes with one name, a node without a site, an
+   unknown role, an even number of voters without a witness, more than one witness, members without
+   a peer endpoint.
 
     A file in which no node has a peer endpoint describes independent
     nodes, as before clusters: each node is a cluster of one (single.cfg).
@@ -61,8 +61,8 @@ typedef struct {
     char name[KP_CONFIG_NAME];
     char site[KP_CONFIG_NAME];
     kp_role_t role;
-    uint64_t raft_id;           //  position in the file, from 1
-    char peer[KP_CONFIG_TEXT];  //  "" when the node is not in a cluster
+    uint64_t raft_id;          //  position in the file, from 1
+    char peer[KP_CONFIG_TEXT]; //  "" when the node is not in a cluster
     char peer_bind[KP_CONFIG_TEXT];
     char data[KP_CONFIG_TEXT];
     char client[KP_CONFIG_TEXT]; //  ZeroMQ endpoints
@@ -82,7 +82,7 @@ typedef struct {
     uint32_t raft_heartbeat_ms;
     uint32_t snapshot_threshold; //  raft entries between snapshots
     uint32_t snapshot_trailing;  //  entries kept after a snapshot
-    bool clustered; //  nodes have peer endpoints: one raft group
+    bool clustered;              //  nodes have peer endpoints: one raft group
     size_t node_count;
     kp_node_config_t nodes[KP_CONFIG_MAX_NODES];
 } kp_cluster_config_t;

@@ -42,8 +42,8 @@ static int s_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void **r
     if (rc == -2) {
         //  LMDB failed: nothing applied. Raft stops applying and tries
         //  again later; going on would lose this entry here.
-        zsys_error("cluster: cannot apply raft entry %llu: %s",
-                   (unsigned long long)out->index, out->error);
+        zsys_error("cluster: cannot apply raft entry %llu: %s", (unsigned long long)out->index,
+                   out->error);
         return RAFT_IOERR;
     }
     out->status = rc < 0 ? KP_DIRFSM_REFUSED : KP_DIRFSM_OK;
@@ -148,17 +148,17 @@ static int s_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
 {
     s_fsm_t *self = (s_fsm_t *)fsm;
     Kp__SnapshotManifest *manifest = kp__snapshot_manifest__unpack(NULL, buf->len, buf->base);
-    char path[700], err[512] = "";
     int rc = 0;
     if (!manifest || !manifest->file || strchr(manifest->file, '/')) {
         zsys_error("cluster: the snapshot to restore has no usable manifest");
         rc = RAFT_CORRUPT;
     } else {
+        char path[700], err[512] = "";
         snprintf(path, sizeof path, "%s/%s", self->snapshots, manifest->file);
         uint64_t have = kp_directory_applied(self->options.directory, NULL);
         uint64_t applied = manifest->applied, seq = 0;
-        if (!manifest->has_applied && kp_directory_file_applied(path, &applied, &seq, err,
-                                                                sizeof err))
+        if (!manifest->has_applied &&
+            kp_directory_file_applied(path, &applied, &seq, err, sizeof err))
             rc = RAFT_CORRUPT;
         else if (have >= applied)
             zsys_info("cluster: the directory holds raft index %llu, the snapshot %llu: kept",

@@ -38,7 +38,7 @@ typedef int(kp_dirfsm_replace_fn)(void *arg, const char *file, char *err, size_t
 
 typedef struct {
     kp_directory_t *directory;
-    const char *snapshots; //  folder of snapshot files
+    const char *snapshots;   //  folder of snapshot files
     const struct raft *raft; //  read for the index being applied
     kp_dirfsm_replace_fn *replace;
     void *replace_arg;

@@ -219,8 +219,8 @@ static int s_append(struct raft_io *io, struct raft_io_append *req,
     s_io_t *self = s_self(io);
     req->cb = cb;
     self->stats.appends++;
-    return s_queue_write(self, &(s_write_t){.kind = S_APPEND, .append = req, .entries = entries,
-                                            .n = n});
+    return s_queue_write(self,
+                         &(s_write_t){.kind = S_APPEND, .append = req, .entries = entries, .n = n});
 }
 
 static int s_truncate(struct raft_io *io, raft_index index)
@@ -232,8 +232,10 @@ static int s_snapshot_put(struct raft_io *io, unsigned trailing, struct raft_io_
                           const struct raft_snapshot *snapshot, raft_io_snapshot_put_cb cb)
 {
     req->cb = cb;
-    return s_queue_write(s_self(io), &(s_write_t){.kind = S_SNAPSHOT_PUT, .put = req,
-                                                  .snapshot = snapshot, .trailing = trailing});
+    return s_queue_write(s_self(io), &(s_write_t){.kind = S_SNAPSHOT_PUT,
+                                                  .put = req,
+                                                  .snapshot = snapshot,
+                                                  .trailing = trailing});
 }
 
 static int s_snapshot_get(struct raft_io *io, struct raft_io_snapshot_get *req,
@@ -367,9 +369,9 @@ static uint8_t *s_encode(s_io_t *self, const struct raft_message *message, size_
     if (copy.type == RAFT_IO_APPEND_ENTRIES) {
         size_t bytes = 0;
         unsigned n = 0;
-        while (n < copy.append_entries.n_entries && n < KP_RAFTWIRE_MAX_ENTRIES &&
-               (n == 0 || bytes + copy.append_entries.entries[n].buf.len <=
-                              KP_RAFTIO_FRAME_ENTRIES))
+        while (
+            n < copy.append_entries.n_entries && n < KP_RAFTWIRE_MAX_ENTRIES &&
+            (n == 0 || bytes + copy.append_entries.entries[n].buf.len <= KP_RAFTIO_FRAME_ENTRIES))
             bytes += copy.append_entries.entries[n++].buf.len;
         copy.append_entries.n_entries = n;
     }
@@ -496,8 +498,8 @@ static void s_flush_writes(s_io_t *self)
         else if (w->kind == S_TRUNCATE)
             status = kp_raftstore_truncate(self->store, w->index, err, sizeof err);
         else
-            status = kp_snapxfer_put(self->xfer, self->store, w->trailing, w->snapshot, err,
-                                     sizeof err);
+            status =
+                kp_snapxfer_put(self->xfer, self->store, w->trailing, w->snapshot, err, sizeof err);
     }
     if (status == 0)
         status = kp_raftstore_batch_commit(self->store, err, sizeof err);

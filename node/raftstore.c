@@ -17,10 +17,10 @@
 struct _kp_raftstore_t {
     MDB_env *env;
     MDB_dbi log, meta;
-    MDB_txn *batch;   //  open write transaction of a group commit, or NULL
+    MDB_txn *batch;    //  open write transaction of a group commit, or NULL
     bool batch_failed; //  a call of the open group failed: the group fails
-    raft_index next;  //  index of the next append
-    raft_index first; //  first stored entry, 0 if none
+    raft_index next;   //  index of the next append
+    raft_index first;  //  first stored entry, 0 if none
 };
 
 static void s_put64(unsigned char *p, uint64_t v)
@@ -190,8 +190,8 @@ bool kp_raftstore_pristine(kp_raftstore_t *self)
     MDB_txn *txn;
     if (mdb_txn_begin(self->env, NULL, MDB_RDONLY, &txn))
         return false;
-    bool pristine = s_meta_u64(self, txn, "term") == 0 && s_snapshot_index(self, txn) == 0 &&
-                    self->first == 0;
+    bool pristine =
+        s_meta_u64(self, txn, "term") == 0 && s_snapshot_index(self, txn) == 0 && self->first == 0;
     mdb_txn_abort(txn);
     return pristine;
 }
@@ -234,8 +234,7 @@ static size_t s_conf_get(const unsigned char *p, size_t size, struct raft_config
     for (uint64_t i = 0; i < n; i++) {
         if (size - used < 24)
             goto bad;
-        uint64_t id = s_get64(p + used), role = s_get64(p + used + 8),
-                 len = s_get64(p + used + 16);
+        uint64_t id = s_get64(p + used), role = s_get64(p + used + 8), len = s_get64(p + used + 16);
         if (len >= sizeof address || size - used - 24 < len)
             goto bad;
         memcpy(address, p + used + 24, len);
@@ -289,10 +288,9 @@ int kp_raftstore_snapshot_put(kp_raftstore_t *self, unsigned trailing,
     free(value);
     //  Entries up to here are in the snapshot; trailing ones stay so that
     //  a follower a little behind gets entries, not a whole snapshot.
-    raft_index keep_from =
-        trailing == 0 ? INT64_MAX
-        : snapshot->index > trailing ? snapshot->index - trailing + 1
-                                     : 1;
+    raft_index keep_from = trailing == 0                ? INT64_MAX
+                           : snapshot->index > trailing ? snapshot->index - trailing + 1
+                                                        : 1;
     MDB_cursor *cursor = NULL;
     if (rc == 0)
         rc = mdb_cursor_open(txn, self->log, &cursor);
@@ -462,7 +460,7 @@ int kp_raftstore_truncate(kp_raftstore_t *self, raft_index index, char *err, siz
     int rc = s_begin(self, &txn, 0);
     if (rc)
         return s_lmdb(rc, "begin", err, errlen);
-    MDB_cursor *cursor;
+    MDB_cursor *cursor = NULL;
     rc = mdb_cursor_open(txn, self->log, &cursor);
     unsigned char key_bytes[8];
     s_put64(key_bytes, index);
@@ -474,7 +472,7 @@ int kp_raftstore_truncate(kp_raftstore_t *self, raft_index index, char *err, siz
         if (found == 0 && s_get64(k.mv_data) < index)
             found = MDB_NOTFOUND;
     }
-    if (rc == 0)
+    if (cursor)
         mdb_cursor_close(cursor);
     if (rc == 0)
         rc = s_bounds(self, txn);

@@ -216,9 +216,9 @@ kp_raftwire_reason_t kp_raftwire_to_message(const Kp__PeerFrame *frame,
         S_NEED(b->has_term && b->has_candidate_id && b->has_last_log_index && b->has_last_log_term);
         S_NEED(b->candidate_id == frame->from_id);
         message->type = RAFT_IO_REQUEST_VOTE;
-        message->request_vote = (struct raft_request_vote){
-            b->term, b->candidate_id, b->last_log_index, b->last_log_term, b->disrupt_leader,
-            b->pre_vote};
+        message->request_vote =
+            (struct raft_request_vote){b->term,          b->candidate_id,   b->last_log_index,
+                                       b->last_log_term, b->disrupt_leader, b->pre_vote};
         return KP_RAFTWIRE_OK;
     }
     case KP__PEER_FRAME__BODY_REQUEST_VOTE_RESULT: {

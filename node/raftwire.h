@@ -27,11 +27,11 @@
 //  Why a frame was refused; counted per reason by the transport.
 typedef enum {
     KP_RAFTWIRE_OK = 0,
-    KP_RAFTWIRE_MALFORMED,   //  not a PeerFrame
-    KP_RAFTWIRE_TOO_LARGE,   //  over the limit given to decode
+    KP_RAFTWIRE_MALFORMED, //  not a PeerFrame
+    KP_RAFTWIRE_TOO_LARGE, //  over the limit given to decode
     KP_RAFTWIRE_WRONG_CLUSTER,
-    KP_RAFTWIRE_BAD_SENDER,  //  no from_id, or a from address too long
-    KP_RAFTWIRE_BAD_FIELD,   //  a field missing or out of bounds
+    KP_RAFTWIRE_BAD_SENDER, //  no from_id, or a from address too long
+    KP_RAFTWIRE_BAD_FIELD,  //  a field missing or out of bounds
     KP_RAFTWIRE_NO_MEMORY,
     KP_RAFTWIRE_REASONS
 } kp_raftwire_reason_t;

@@ -97,8 +97,7 @@ static void s_clean_incoming(const char *folder)
 }
 
 kp_snapxfer_t *kp_snapxfer_new(const char *folder, const char *cluster, kp_snapxfer_send_fn *send,
-                               kp_snapxfer_deliver_fn *deliver, void *arg, char *err,
-                               size_t errlen)
+                               kp_snapxfer_deliver_fn *deliver, void *arg, char *err, size_t errlen)
 {
     kp_snapxfer_t *self = calloc(1, sizeof *self);
     if (!self || !(self->chunk = malloc(KP_RAFTIO_CHUNK))) {
@@ -275,7 +274,8 @@ int kp_snapxfer_offer(kp_snapxfer_t *self, const struct raft_message *message)
 
 static int s_send_chunk(kp_snapxfer_t *self, s_out_t *out)
 {
-    uint64_t len = out->size - out->sent < KP_RAFTIO_CHUNK ? out->size - out->sent : KP_RAFTIO_CHUNK;
+    uint64_t len =
+        out->size - out->sent < KP_RAFTIO_CHUNK ? out->size - out->sent : KP_RAFTIO_CHUNK;
     ssize_t got = pread(out->fd, self->chunk, len, (off_t)out->sent);
     if (got != (ssize_t)len)
         return -1;
@@ -360,8 +360,8 @@ static void s_grant(kp_snapxfer_t *self, s_in_t *in, uint32_t credit, bool resen
 static int s_on_offer(kp_snapxfer_t *self, const Kp__PeerFrame *frame)
 {
     const Kp__SnapshotOffer *offer = frame->snapshot_offer;
-    if (!offer->has_transfer || !offer->has_term || !offer->has_last_index || !offer->has_last_term ||
-        !offer->has_conf_index || !offer->has_size || !offer->has_sha256 ||
+    if (!offer->has_transfer || !offer->has_term || !offer->has_last_index ||
+        !offer->has_last_term || !offer->has_conf_index || !offer->has_size || !offer->has_sha256 ||
         offer->sha256.len != 32 || offer->size > KP_SNAPXFER_MAX_SIZE || offer->last_index == 0)
         return -1;
     s_in_t *in = s_in_find(self, frame->from_id);
@@ -445,7 +445,6 @@ static void s_in_complete(kp_snapxfer_t *self, s_in_t *in)
     }
     s_grant(self, in, 0, false, NULL); //  offset = size: done
     message.server_id = in->from;
-    message.server_address = in->address;
     message.install_snapshot.term = in->term;
     message.install_snapshot.last_index = in->last_index;
     message.install_snapshot.last_term = in->last_term;

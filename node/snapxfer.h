@@ -38,8 +38,7 @@
 typedef struct _kp_snapxfer_t kp_snapxfer_t;
 
 //  Sends frame to member (id, address); 0 or -1 (dropped).
-typedef int(kp_snapxfer_send_fn)(void *arg, raft_id id, const char *address,
-                                 Kp__PeerFrame *frame);
+typedef int(kp_snapxfer_send_fn)(void *arg, raft_id id, const char *address, Kp__PeerFrame *frame);
 //  Hands a received InstallSnapshot RPC to raft (which takes its memory).
 typedef void(kp_snapxfer_deliver_fn)(void *arg, struct raft_message *message);
 

@@ -158,10 +158,15 @@ static int s_leader(s_test_t *self)
     return -1;
 }
 
+//  A leader, known to every running member.
 static bool s_has_leader(s_test_t *self, void *arg)
 {
     (void)arg;
-    return s_leader(self) >= 0;
+    int leader = s_leader(self);
+    for (size_t i = 0; leader >= 0 && i < self->config.node_count; i++)
+        if (self->cluster[i] && s_status(self, i).leader_id != (uint64_t)leader + 1)
+            return false;
+    return leader >= 0;
 }
 
 //  A valid KBO from a number.
