@@ -28,6 +28,7 @@ cluster
     deadline = 2000
 node
     node-1
+        site = "brussels"
         data = "$WORK/node-1"
         client = "tcp://127.0.0.1:$port"
         worker = "tcp://127.0.0.1:$((port + 1))"
