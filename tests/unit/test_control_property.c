@@ -7,8 +7,8 @@
     arrays by plain loops. The domains are small so that every check both
     passes and fails often.
 
-    KP_SEED=n in the environment replays one run; the seed is printed on
-    any mismatch.
+    The seed is fixed (seed.h: printed first; KP_SEED=n or KP_SEED=random
+    replaces it) and printed again on any mismatch.
 */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -21,6 +21,8 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+
+#include "seed.h"
 
 #include "control.h"
 #include "directory.h"
@@ -776,10 +778,7 @@ static void s_one_directory(uint64_t seed, tally_t *tally)
 static void test_property(void **state)
 {
     (void)state;
-    const char *fixed = getenv("KP_SEED");
-    uint64_t base = fixed ? strtoull(fixed, NULL, 10) : (uint64_t)time(NULL);
-    printf("property test: base seed %llu (replay with KP_SEED=%llu)\n", (unsigned long long)base,
-           (unsigned long long)base);
+    uint64_t base = kp_test_seed("control property", 20261130);
     tally_t tally;
     memset(&tally, 0, sizeof tally);
     for (uint64_t i = 0; i < DIRECTORIES; i++)

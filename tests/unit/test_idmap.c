@@ -10,6 +10,8 @@
 
 #include <cmocka.h>
 
+#include "seed.h"
+
 #include "idmap.h"
 
 //  A value that holds its key, as a call holds its request id.
@@ -176,13 +178,13 @@ static void s_property(unsigned distinct, uint64_t seed)
 static void test_property(void **state)
 {
     (void)state;
-    s_property(0, 0x9e3779b97f4a7c15ULL);
+    s_property(0, kp_test_seed("idmap property", 0x9e3779b97f4a7c15ULL));
 }
 
 static void test_property_few_hashes(void **state)
 {
     (void)state;
-    s_property(5, 0xdeadbeefcafef00dULL);
+    s_property(5, kp_test_seed("idmap property, few hashes", 0xdeadbeefcafef00dULL));
 }
 
 //  Keys that share one hash, whose home is the table's last slot: their

@@ -10,6 +10,8 @@
 
 #include <cmocka.h>
 
+#include "seed.h"
+
 #include "node/replay.h"
 
 static void s_put(kp_replay_t *r, const char *id, const char *text, int64_t now_ms)
@@ -314,15 +316,16 @@ static void s_property(uint64_t seed, size_t max, int64_t keep_ms, int operation
 static void test_property(void **state)
 {
     (void)state;
-    s_property(0x9e3779b97f4a7c15ULL, 1000, 200, 200000, true);
+    s_property(kp_test_seed("replay property", 0x9e3779b97f4a7c15ULL), 1000, 200, 200000, true);
 }
 
 static void test_property_small(void **state)
 {
     (void)state;
-    s_property(42, 1, 5, 20000, false);
-    s_property(43, 7, 5, 20000, false);
-    s_property(44, 0, 5, 2000, false);
+    uint64_t seed = kp_test_seed("replay property, small", 42);
+    s_property(seed, 1, 5, 20000, false);
+    s_property(seed + 1, 7, 5, 20000, false);
+    s_property(seed + 2, 0, 5, 2000, false);
 }
 
 int main(void)
