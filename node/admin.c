@@ -33,6 +33,8 @@ static char *s_status(kp_admin_context_t *context, MDB_txn *txn)
     kp_json_kv_uint(json, "uptime_s", (uint64_t)(zclock_mono() - context->started_ms) / 1000);
     kp_json_kv_uint(json, "directory_seq", kp_directory_seq(context->directory, txn));
     kp_json_kv_uint(json, "in_flight", kp_flight_size(context->flight));
+    kp_json_key(json, "stopping");
+    kp_json_bool(json, context->stopping);
     kp_json_key(json, "workers");
     kp_json_array_open(json);
     kp_registry_each(context->workers, s_worker_json, json);

@@ -23,6 +23,7 @@ typedef struct {
     const kp_cluster_config_t *cluster;
     const kp_node_config_t *me;
     int64_t started_ms;
+    bool stopping; //  draining after SIGTERM: new requests get SHUTTING_DOWN
 } kp_admin_context_t;
 
 //  Runs one command. Returns its JSON answer (free it), or NULL with the

@@ -754,8 +754,9 @@ static void s_on_admin(kp_node_t *self, s_input_t *input)
     if (!request)
         snprintf(error, sizeof error, "%s", refusal.detail);
     if (request) {
-        kp_admin_context_t context = {self->directory, self->registry, self->flight,    self->stats,
-                                      &self->cluster,  &self->me,      self->started_ms};
+        kp_admin_context_t context = {self->directory,  self->registry, self->flight,
+                                      self->stats,      &self->cluster, &self->me,
+                                      self->started_ms, self->stopping};
         json = kp_admin_handle(&context, request, &reply.seq, error, sizeof error);
         reply.has_seq = true;
     }

@@ -353,6 +353,40 @@ bool harness_wait_workers(harness_t *self, size_t index, int count)
     return false;
 }
 
+int64_t harness_status_count(harness_t *self, size_t index, const char *what)
+{
+    Kp__AdminReply *reply = harness_admin(self, index, "status", NULL, 1000);
+    if (!reply)
+        return -1;
+    json_t *status = json_loads(reply->json, JSON_REJECT_DUPLICATES, NULL);
+    kp__admin_reply__free_unpacked(reply, NULL);
+    int64_t count = -1;
+    if (!strcmp(what, "outstanding")) {
+        size_t i;
+        json_t *worker;
+        count = 0;
+        json_array_foreach(json_object_get(status, "workers"), i, worker) count +=
+            json_integer_value(json_object_get(worker, "outstanding"));
+    } else if (!strcmp(what, "stopping"))
+        count = json_is_true(json_object_get(status, what)) ? 1 : 0;
+    else if (json_is_integer(json_object_get(status, what)))
+        count = json_integer_value(json_object_get(status, what));
+    json_decref(status);
+    return count;
+}
+
+bool harness_wait_count(harness_t *self, size_t index, const char *what, int64_t at_least,
+                        int timeout_ms)
+{
+    int64_t until = harness_now_ms() + timeout_ms;
+    while (harness_status_count(self, index, what) < at_least) {
+        if (harness_now_ms() >= until)
+            return false;
+        usleep(5000);
+    }
+    return true;
+}
+
 int harness_count_lines(const char *path, const char *text)
 {
     FILE *file = fopen(path, "r");

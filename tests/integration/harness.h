@@ -80,6 +80,15 @@ bool harness_wait_workers(harness_t *self, size_t index, int count);
 //  Milliseconds since an arbitrary start (monotonic).
 int64_t harness_now_ms(void);
 
+//  A number from node index's status: "in_flight", "outstanding" (summed
+//  over its workers), or "stopping" (0 or 1); -1 if the node does not
+//  answer.
+int64_t harness_status_count(harness_t *self, size_t index, const char *what);
+//  Waits until harness_status_count(what) >= at_least; false after
+//  timeout_ms. For tests that must wait for a state, never a sleep.
+bool harness_wait_count(harness_t *self, size_t index, const char *what, int64_t at_least,
+                        int timeout_ms);
+
 //  How many lines of the file at path are exactly text (a worker's
 //  LOGFILE holds one request id a line); 0 when there is no file yet.
 int harness_count_lines(const char *path, const char *text);

@@ -438,7 +438,7 @@ static void test_worker_killed_mid_request(void **state)
     zsock_t *client = harness_client(harness, 0);
     Kp__Request request = s_request("killed-1", "A1", PERSON_ONE);
     harness_send(client, &request);
-    usleep(300000); //  the request is now on the slow worker
+    assert_true(harness_wait_count(harness, 0, "outstanding", 1, 5000)); //  on a worker
     kill(doomed, SIGKILL);
     Kp__Response *response = harness_recv(client, 5000);
     assert_non_null(response);
@@ -484,7 +484,7 @@ static void test_clean_shutdown(void **state)
     zsock_t *client = harness_client(harness, 0);
     Kp__Request request = s_request("shutdown-1", "A1", PERSON_ONE);
     harness_send(client, &request);
-    usleep(100000);
+    assert_true(harness_wait_count(harness, 0, "outstanding", 1, 5000)); //  on the worker
     kill(harness->node[0], SIGTERM);
     Kp__Response *response = harness_recv(client, 3000);
     assert_non_null(response);
