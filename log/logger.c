@@ -26,6 +26,7 @@ typedef struct {
     char dir[PATH_MAX];
     uint64_t map_size;
     _Atomic uint64_t durable;
+    _Atomic uint64_t indexed; //  the durable seq the index has caught up with
 } s_follow_t;
 
 struct _kp_logger_t {
@@ -35,6 +36,7 @@ struct _kp_logger_t {
     zsock_t *sock; //  our end of the record socket
     uint64_t next_seq;
     uint64_t durable;
+    kp_buckets_t commit_us, commit_records; //  from the durable notices
     bool failed;
     char error[KP_PRIVLOG_ERR];
 };
@@ -76,9 +78,19 @@ static int s_drain(kp_privlog_t *log, zsock_t *sock)
     return count;
 }
 
+//  A durable notice's body, in host order (it never leaves the process):
+//  how far the log is durable, how long the group took, how many records
+//  it held.
+typedef struct {
+    uint64_t seq;
+    uint64_t commit_us;
+    uint64_t records;
+} s_durable_t;
+
 //  Sync, tell the node, then index: the reply waits only for the sync.
 static int s_group(kp_privlog_t *log, zsock_t *sock, s_follow_t *follow)
 {
+    int64_t start_us = zclock_usecs();
     int n = s_drain(log, sock);
     if (n < 0 || (n > 0 && kp_privlog_sync(log))) {
         const char *e = kp_privlog_error(log);
@@ -86,11 +98,9 @@ static int s_group(kp_privlog_t *log, zsock_t *sock, s_follow_t *follow)
         return -1;
     }
     if (n > 0) {
-        uint8_t seq[8];
-        uint64_t v = kp_privlog_durable_seq(log);
-        for (int i = 0; i < 8; i++, v >>= 8)
-            seq[i] = (uint8_t)v;
-        s_notice(sock, S_NOTICE_DURABLE, seq, 8);
+        s_durable_t notice = {kp_privlog_durable_seq(log), (uint64_t)(zclock_usecs() - start_us),
+                              (uint64_t)n};
+        s_notice(sock, S_NOTICE_DURABLE, &notice, sizeof notice);
         kp_privlog_index_flush(log); //  the writer keeps no index: frees the buffer
         if (follow)
             atomic_store(&follow->durable, kp_privlog_durable_seq(log));
@@ -175,9 +185,10 @@ static void s_indexer(zsock_t *pipe, void *arg)
         //  On $TERM the logger has stopped: index whatever it synced.
         //  Nothing new: no need to list the segments again.
         if (index && (upto != done || term)) {
-            if (kp_privlog_index_follow(follow->dir, index, upto, error) >= 0)
+            if (kp_privlog_index_follow(follow->dir, index, upto, error) >= 0) {
                 done = upto;
-            else if (!complained) {
+                atomic_store(&follow->indexed, done);
+            } else if (!complained) {
                 zsys_error("privacy log: %s (the index lags; retrying)", error);
                 complained = true;
             }
@@ -219,6 +230,7 @@ kp_logger_t *kp_logger_new(const char *dir, const kp_privlog_options_t *options,
             snprintf(self->follow->dir, sizeof self->follow->dir, "%s", dir);
             self->follow->map_size = writer.index_map_size;
             atomic_init(&self->follow->durable, kp_privlog_durable_seq(args->log));
+            atomic_init(&self->follow->indexed, 0);
             self->indexer = zactor_new(s_indexer, self->follow);
         }
         if (!self->indexer) {
@@ -238,6 +250,8 @@ kp_logger_t *kp_logger_new(const char *dir, const kp_privlog_options_t *options,
     args->tick_ms = secs * 1000 / 2 ? secs * 1000 / 2 : 500;
     self->next_seq = kp_privlog_last_seq(args->log) + 1;
     self->durable = kp_privlog_durable_seq(args->log);
+    kp_buckets_init_latency(&self->commit_us);
+    kp_buckets_init_sizes(&self->commit_records);
     //  No high-water mark on either end: kp_logger_log must never block.
     char endpoint[64];
     snprintf(endpoint, sizeof endpoint, "inproc://kp-logger-%p", (void *)self);
@@ -313,11 +327,14 @@ int kp_logger_recv(kp_logger_t *self)
     while (zmq_msg_recv(&msg, zsock_resolve(self->sock), ZMQ_DONTWAIT) >= 0) {
         const uint8_t *p = zmq_msg_data(&msg);
         size_t size = zmq_msg_size(&msg);
-        if (size == 9 && p[0] == S_NOTICE_DURABLE) {
-            uint64_t v; //  in host order: the notice never leaves the process
-            memcpy(&v, p + 1, sizeof v);
+        if (size == 1 + sizeof(s_durable_t) && p[0] == S_NOTICE_DURABLE) {
+            s_durable_t notice;
+            memcpy(&notice, p + 1, sizeof notice);
+            uint64_t v = notice.seq;
             if (v > self->durable)
                 self->durable = v;
+            kp_buckets_record(&self->commit_us, notice.commit_us);
+            kp_buckets_record(&self->commit_records, notice.records);
         } else if (size >= 1 && p[0] == S_NOTICE_ERROR) {
             self->failed = true;
             kp_err(self->error, sizeof self->error, "%.*s", (int)(size - 1), (const char *)p + 1);
@@ -330,6 +347,19 @@ int kp_logger_recv(kp_logger_t *self)
 uint64_t kp_logger_durable(kp_logger_t *self)
 {
     return self->durable;
+}
+
+void kp_logger_commits(const kp_logger_t *self, kp_buckets_t *commit_us,
+                       kp_buckets_t *commit_records)
+{
+    *commit_us = self->commit_us;
+    *commit_records = self->commit_records;
+}
+
+uint64_t kp_logger_indexed(kp_logger_t *self)
+{
+    //  No indexer: nothing lags behind the log.
+    return self->follow ? atomic_load(&self->follow->indexed) : self->durable;
 }
 
 uint64_t kp_logger_last(kp_logger_t *self)

@@ -42,6 +42,7 @@
 #include <czmq.h>
 #include <stdint.h>
 
+#include "buckets.h"
 #include "privlog.h"
 
 typedef struct _kp_logger_t kp_logger_t;
@@ -68,6 +69,18 @@ int kp_logger_recv(kp_logger_t *self);
 
 //  The highest sequence number known durable.
 uint64_t kp_logger_durable(kp_logger_t *self);
+
+//  The group commits made durable so far: their time in microseconds
+//  (append, write, fdatasync, on the logger's thread) and their size in
+//  records. Copies, for the node's metrics.
+void kp_logger_commits(const kp_logger_t *self, kp_buckets_t *commit_us,
+                       kp_buckets_t *commit_records);
+
+//  The highest sequence number in the query index. The indexer follows
+//  the durable log when a core is idle, so the difference to
+//  kp_logger_durable is the index's lag; it starts at 0 after an open
+//  until the indexer has caught up with what is on disk.
+uint64_t kp_logger_indexed(kp_logger_t *self);
 
 //  The last sequence number handed out.
 uint64_t kp_logger_last(kp_logger_t *self);

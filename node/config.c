@@ -109,6 +109,7 @@ static int s_load_node(zconfig_t *item, const char *text, kp_node_config_t *node
     s_copy(node->client, sizeof node->client, zconfig_get(item, "client", ""));
     s_copy(node->worker, sizeof node->worker, zconfig_get(item, "worker", ""));
     s_copy(node->admin, sizeof node->admin, zconfig_get(item, "admin", ""));
+    s_copy(node->metrics, sizeof node->metrics, zconfig_get(item, "metrics", ""));
     s_copy(node->peer, sizeof node->peer, zconfig_get(item, "peer", ""));
     s_copy(node->peer_bind, sizeof node->peer_bind, zconfig_get(item, "peer-bind", node->peer));
     int line = s_entry_line(text, node->name, 0);

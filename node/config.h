@@ -22,6 +22,7 @@
               admin = "tcp://127.0.0.1:7102"
               peer = "tcp://127.0.0.1:7103"       # where the others reach it
               peer-bind = "tcp://127.0.0.1:7103"  # where it binds (default: peer)
+              metrics = "127.0.0.1:7104"          # optional: HTTP /metrics, /healthz, /readyz
 
     Relative paths are relative to the working directory of the program.
 
@@ -68,6 +69,7 @@ typedef struct {
     char client[KP_CONFIG_TEXT]; //  ZeroMQ endpoints
     char worker[KP_CONFIG_TEXT];
     char admin[KP_CONFIG_TEXT];
+    char metrics[KP_CONFIG_TEXT]; //  HTTP "HOST:PORT" for /metrics, /healthz, /readyz; "" = none
 } kp_node_config_t;
 
 typedef struct {

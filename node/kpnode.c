@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <sys/resource.h>
 
 #include "config.h"
 #include "node.h"
@@ -27,6 +28,30 @@ static void s_usage(FILE *out)
                  "      --unlogged      run without the privacy log (benchmarks of the log's\n"
                  "                      own cost only; never in production)\n"
                  "  -h, --help          this text\n");
+}
+
+//  Every client, worker and peer connection is a descriptor; the usual
+//  soft limit of 1024 is far below what a node serves. Raising the soft
+//  limit to the hard one needs no privilege (LimitNOFILE= in the unit
+//  sets the hard one).
+static void s_raise_file_limit(void)
+{
+    struct rlimit limit;
+    if (getrlimit(RLIMIT_NOFILE, &limit) != 0)
+        return;
+    if (limit.rlim_cur == limit.rlim_max) {
+        zsys_info("kpnode: open files limit %llu (the hard limit)",
+                  (unsigned long long)limit.rlim_cur);
+        return;
+    }
+    rlim_t was = limit.rlim_cur;
+    limit.rlim_cur = limit.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &limit) == 0)
+        zsys_info("kpnode: open files limit raised from %llu to %llu (the hard limit)",
+                  (unsigned long long)was, (unsigned long long)limit.rlim_max);
+    else
+        zsys_warning("kpnode: open files limit stays at %llu: %s", (unsigned long long)was,
+                     strerror(errno));
 }
 
 int main(int argc, char **argv)
@@ -75,6 +100,7 @@ int main(int argc, char **argv)
     }
     zsys_init();
     zsys_set_logident("kpnode");
+    s_raise_file_limit();
     kp_node_t *node = kp_node_new(&cluster, me, data, unlogged, err, sizeof err);
     if (!node) {
         fprintf(stderr, "kpnode: %s\n", err);
@@ -82,6 +108,9 @@ int main(int argc, char **argv)
     }
     zsys_info("kpnode %s: serving clients on %s, workers on %s, admin on %s", me->name, me->client,
               me->worker, me->admin);
+    if (*me->metrics)
+        zsys_info("kpnode %s: metrics and health on http://%s/metrics, /healthz, /readyz", me->name,
+                  me->metrics);
     int rc = kp_node_run(node);
     //  The node is finishing: a second SIGINT or SIGTERM must not cut short
     //  the joins of the log's threads (an interrupted join would free what

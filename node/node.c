@@ -20,9 +20,11 @@
 #include "directory.h"
 #include "flight.h"
 #include "frames.h"
+#include "httpd.h"
 #include "logger.h"
 #include "outbox.h"
 #include "sendq.h"
+#include "service.h"
 #include "replay.h"
 #include "stats.h"
 #include "registry.h"
@@ -38,6 +40,7 @@
 #define KP_REPLAY_MAX 1000000
 #define KP_MAX_DEADLINE_MS 600000 //  a client cannot hold the node longer
 #define KP_GRACE_MS 2000          //  on shutdown, in-flight calls get this long
+#define KP_PUBLISH_MS 250         //  a snapshot for the metrics endpoint this often
 //  Admin frames are bounded: kpctl sends a large import as batches of at
 //  most 8 MiB of records (cli/cmd_directory.c), one update each.
 #define KP_ADMIN_MAX_FRAME ((size_t)16 << 20)
@@ -64,6 +67,10 @@ struct _kp_node_t {
     int64_t started_ms;
     int64_t next_heartbeat_ms;
     bool stopping;
+    kp_httpd_t *httpd;     //  /metrics, /healthz, /readyz; NULL without "metrics"
+    kp_service_t *service; //  systemd readiness and watchdog
+    int64_t next_publish_ms;
+    int64_t started_unix;
     //  The clocks, read once per turn of the loop (a turn lasts well under
     //  a millisecond): deadlines, heartbeats, maintenance windows and the
     //  date of the control need no finer grain, and ten clock reads per
@@ -157,7 +164,9 @@ kp_node_t *kp_node_new(const kp_cluster_config_t *cluster, const kp_node_config_
         self->admin = s_bind(me->admin, "admin", KP_ADMIN_MAX_FRAME, err, errlen);
     if (self->admin && !unlogged)
         self->logger = s_open_log(self, err, errlen);
-    if (!self->admin || (!unlogged && !self->logger)) {
+    if (self->admin && (unlogged || self->logger) && *me->metrics)
+        self->httpd = kp_httpd_new(me->metrics, err, errlen);
+    if (!self->admin || (!unlogged && !self->logger) || (*me->metrics && !self->httpd)) {
         kp_node_destroy(&self);
         return NULL;
     }
@@ -173,6 +182,8 @@ kp_node_t *kp_node_new(const kp_cluster_config_t *cluster, const kp_node_config_
     self->outbox = kp_outbox_new(self->clients, self->sendq, self->logger, self->replay);
     self->waiting = zlistx_new();
     self->started_ms = zclock_mono();
+    self->started_unix = (int64_t)time(NULL);
+    self->service = kp_service_new();
     self->warming = true;
     return self;
 }
@@ -182,6 +193,8 @@ void kp_node_destroy(kp_node_t **self_p)
     if (!self_p || !*self_p)
         return;
     kp_node_t *self = *self_p;
+    kp_httpd_destroy(&self->httpd);
+    kp_service_destroy(&self->service);
     kp_flight_destroy(&self->flight);
     kp_arena_destroy(&self->scratch);
     kp_outbox_destroy(&self->outbox);
@@ -305,7 +318,11 @@ static void s_respond(kp_node_t *self, const void *identity, size_t identity_siz
                    self->me.name, kp_logger_error(self->logger));
         self->log_failed = true;
     }
-    kp_stats_request(self->stats, response->status, response->reason, response->latency_us);
+    //  An invalid request's message type may be anything a caller sent.
+    const char *message =
+        request && response->status != KP__STATUS__INVALID ? request->message : NULL;
+    kp_stats_request(self->stats, response->status, response->reason, message, response->n_parts,
+                     response->latency_us);
 }
 
 //  Answers at once, without any provider: refusals, NO_DATA, bad frames.
@@ -775,6 +792,52 @@ static void s_on_admin(kp_node_t *self, s_input_t *input)
 }
 
 //  ---------------------------------------------------------------------
+//  Metrics: a snapshot for the HTTP thread, handed over, never waited on
+
+static int s_worker_metrics(kp_registry_worker_t *worker, void *arg)
+{
+    kp_metrics_worker((kp_metrics_t *)arg, kp_registry_worker_kbo(worker),
+                      kp_registry_worker_concurrency(worker),
+                      kp_registry_worker_outstanding(worker));
+    return 0;
+}
+
+static void s_publish(kp_node_t *self)
+{
+    if (!self->httpd)
+        return;
+    kp_metrics_t *m = kp_metrics_new(self->me.name, zclock_mono());
+    kp_stats_t *stats = kp_stats_copy(self->stats);
+    kp_metrics_set_stats(m, &stats);
+    kp_registry_each(self->registry, s_worker_metrics, m);
+    kp_metrics_gauge(m, "kp_in_flight", "Calls in flight (waiting for providers).", NULL,
+                     (double)kp_flight_size(self->flight));
+    kp_metrics_gauge(m, "kp_responses_held", "Responses waiting for their log record.", NULL,
+                     (double)kp_outbox_held(self->outbox));
+    kp_metrics_gauge(m, "kp_directory_seq", "The directory's sequence number.", NULL,
+                     (double)kp_directory_seq(self->directory, self->txn));
+    kp_metrics_gauge(m, "kp_start_time_seconds", "When the node started (Unix time).", NULL,
+                     (double)self->started_unix);
+    if (self->logger) {
+        kp_buckets_t commit_us, records;
+        kp_logger_commits(self->logger, &commit_us, &records);
+        kp_metrics_set_log(m, &commit_us, &records);
+        uint64_t durable = kp_logger_durable(self->logger);
+        uint64_t indexed = kp_logger_indexed(self->logger);
+        kp_metrics_gauge(m, "kp_log_durable_seq", "The privacy log's last durable record.", NULL,
+                         (double)durable);
+        kp_metrics_gauge(m, "kp_log_index_lag_records",
+                         "Durable log records not yet in the query index.", NULL,
+                         (double)(durable > indexed ? durable - indexed : 0));
+    }
+    kp_metrics_condition(m, "directory", self->directory != NULL);
+    kp_metrics_condition(m, "log", self->logger && !self->log_failed);
+    kp_metrics_condition(m, "not_stopping", !self->stopping);
+    //  Later parts add theirs here: see the hook in metrics.h.
+    kp_httpd_publish(self->httpd, &m);
+}
+
+//  ---------------------------------------------------------------------
 //  Timers
 
 static void s_expire_calls(kp_node_t *self, int64_t now_ms)
@@ -799,6 +862,11 @@ static int s_heartbeat_one(kp_registry_worker_t *worker, void *arg)
 static void s_on_timers(kp_node_t *self, int64_t now_ms)
 {
     s_expire_calls(self, now_ms);
+    kp_service_tick(self->service, now_ms);
+    if (now_ms >= self->next_publish_ms) {
+        s_publish(self);
+        self->next_publish_ms = now_ms + KP_PUBLISH_MS;
+    }
     if (self->warming && !s_warming_up(self)) {
         self->warming = false;
         s_drain_waiting(self, NULL); //  those with no worker by now: UNAVAILABLE
@@ -843,6 +911,10 @@ static long s_poll_timeout(kp_node_t *self, int64_t now_ms)
     int64_t warm = self->started_ms + 3 * (int64_t)self->cluster.heartbeat_ms;
     if (self->warming && warm < next)
         next = warm;
+    if (self->httpd && self->next_publish_ms < next)
+        next = self->next_publish_ms;
+    if (kp_service_next_ms(self->service) < next)
+        next = kp_service_next_ms(self->service);
     return next <= now_ms ? 0 : (long)(next - now_ms);
 }
 
@@ -875,6 +947,8 @@ static bool s_should_stop(kp_node_t *self, int64_t now_ms, int64_t *stop_at)
         *stop_at = now_ms + (self->log_failed ? 0 : KP_GRACE_MS);
         zsys_info("kpnode %s: stopping; %zu calls in flight", self->me.name,
                   kp_flight_size(self->flight));
+        kp_service_stopping(self->service, "stopping: finishing the calls in flight");
+        self->next_publish_ms = now_ms; //  /readyz says so at once
     }
     return self->stopping && (kp_flight_size(self->flight) == 0 || now_ms >= *stop_at);
 }
@@ -892,6 +966,10 @@ int kp_node_run(kp_node_t *self)
     int64_t stop_at = INT64_MAX;
     self->next_heartbeat_ms = zclock_mono();
     s_clock(self);
+    //  The sockets are bound and the log is open: from here on it answers.
+    char status[KP_CONFIG_TEXT + 64];
+    snprintf(status, sizeof status, "serving clients on %s", self->me.client);
+    kp_service_ready(self->service, status);
     while (!s_should_stop(self, zclock_mono(), &stop_at)) {
         long timeout = s_poll_timeout(self, zclock_mono());
         if (self->stopping && timeout > 50)

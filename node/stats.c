@@ -5,19 +5,36 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buckets.h"
 #include "control.h"
 #include "histogram.h"
+#include "idmap.h"
+#include "prom.h"
 
 #define KP_REASONS 64
 #define KP_STATUSES 16
+
+typedef struct {
+    char name[KP_CONTROL_MAX_NAME + 1];
+    uint64_t hash;
+    uint64_t by_status[KP_STATUSES];
+    kp_buckets_t latency; //  microseconds
+} s_message_t;
 
 struct _kp_stats_t {
     uint64_t total;
     uint64_t by_status[KP_STATUSES];
     uint64_t by_reason[KP_REASONS];
+    uint64_t by_status_reason[KP_STATUSES][KP_REASONS];
     uint64_t bad_client[KP_REASONS];
     uint64_t bad_worker[KP_REASONS];
-    kp_histogram_t *latency; //  microseconds
+    kp_histogram_t *latency;         //  microseconds
+    kp_buckets_t online, integrated; //  microseconds
+    //  Entries are allocated one by one, so that the map's pointers stay
+    //  good; the last one, once the table is full, is "other".
+    s_message_t *messages[KP_STATS_MESSAGES + 1];
+    size_t message_count;
+    kp_idmap_t *by_message; //  NULL in a copy
 };
 
 kp_stats_t *kp_stats_new(void)
@@ -25,25 +42,87 @@ kp_stats_t *kp_stats_new(void)
     kp_stats_t *self = calloc(1, sizeof *self);
     assert(self);
     self->latency = kp_histogram_new();
-    assert(self->latency);
+    self->by_message = kp_idmap_new(64);
+    assert(self->latency && self->by_message);
+    kp_buckets_init_latency(&self->online);
+    kp_buckets_init_latency(&self->integrated);
     return self;
 }
 
 void kp_stats_destroy(kp_stats_t **self_p)
 {
     if (self_p && *self_p) {
-        kp_histogram_destroy(&(*self_p)->latency);
-        free(*self_p);
+        kp_stats_t *self = *self_p;
+        kp_histogram_destroy(&self->latency);
+        kp_idmap_destroy(&self->by_message);
+        for (size_t i = 0; i < self->message_count; i++)
+            free(self->messages[i]);
+        free(self);
         *self_p = NULL;
     }
 }
 
-void kp_stats_request(kp_stats_t *self, Kp__Status status, Kp__Reason reason, uint64_t latency_us)
+kp_stats_t *kp_stats_copy(const kp_stats_t *self)
 {
+    kp_stats_t *copy = malloc(sizeof *copy);
+    assert(copy);
+    *copy = *self;
+    copy->by_message = NULL;
+    copy->latency = kp_histogram_new();
+    assert(copy->latency);
+    kp_histogram_merge(copy->latency, self->latency);
+    for (size_t i = 0; i < self->message_count; i++) {
+        copy->messages[i] = malloc(sizeof(s_message_t));
+        assert(copy->messages[i]);
+        *copy->messages[i] = *self->messages[i];
+    }
+    return copy;
+}
+
+static bool s_message_match(const void *value, const void *key)
+{
+    return strcmp(((const s_message_t *)value)->name, (const char *)key) == 0;
+}
+
+//  The entry of message, made on first sight; "other" past the table.
+static s_message_t *s_message(kp_stats_t *self, const char *message)
+{
+    assert(self->by_message); //  never record into a copy
+    uint64_t hash = kp_idmap_hash_str(message);
+    s_message_t *entry = kp_idmap_get(self->by_message, hash, message, s_message_match);
+    if (entry)
+        return entry;
+    if (self->message_count > KP_STATS_MESSAGES)
+        return self->messages[KP_STATS_MESSAGES];
+    bool full = self->message_count == KP_STATS_MESSAGES;
+    entry = calloc(1, sizeof *entry);
+    assert(entry);
+    snprintf(entry->name, sizeof entry->name, "%s", full ? "other" : message);
+    entry->hash = hash;
+    kp_buckets_init_latency(&entry->latency);
+    if (!full && kp_idmap_insert(self->by_message, hash, entry)) {
+        free(entry); //  the map is out of memory: not counted per type
+        return NULL;
+    }
+    self->messages[self->message_count++] = entry;
+    return entry;
+}
+
+void kp_stats_request(kp_stats_t *self, Kp__Status status, Kp__Reason reason, const char *message,
+                      size_t parts, uint64_t latency_us)
+{
+    unsigned s = (unsigned)status % KP_STATUSES, r = (unsigned)reason % KP_REASONS;
     self->total++;
-    self->by_status[(unsigned)status % KP_STATUSES]++;
-    self->by_reason[(unsigned)reason % KP_REASONS]++;
+    self->by_status[s]++;
+    self->by_reason[r]++;
+    self->by_status_reason[s][r]++;
     kp_histogram_record(self->latency, latency_us);
+    kp_buckets_record(parts > 1 ? &self->integrated : &self->online, latency_us);
+    s_message_t *entry = message && *message ? s_message(self, message) : NULL;
+    if (entry) {
+        entry->by_status[s]++;
+        kp_buckets_record(&entry->latency, latency_us);
+    }
 }
 
 void kp_stats_bad_frame(kp_stats_t *self, const char *source, Kp__Reason reason)
@@ -90,4 +169,76 @@ void kp_stats_json(kp_stats_t *self, kp_json_t *json)
         kp_json_kv_uint(json, names[i], kp_stats_percentile(self, points[i]));
     kp_json_kv_uint(json, "max", kp_histogram_max(self->latency));
     kp_json_object_close(json);
+}
+
+//  ---------------------------------------------------------------------
+//  Prometheus
+
+static void s_prom_requests(const kp_stats_t *self, FILE *out)
+{
+    kp_prom_family(out, "kp_requests_total", "counter",
+                   "Requests answered, by status and reason (NONE: no reason).");
+    for (int s = 1; s < KP_STATUSES; s++)
+        for (int r = 0; r < KP_REASONS; r++)
+            if (self->by_status_reason[s][r]) {
+                char labels[KP_PROM_LABELS] = "";
+                kp_prom_label(labels, sizeof labels, "status", kp_status_name((Kp__Status)s));
+                kp_prom_label(labels, sizeof labels, "reason",
+                              r ? kp_reason_name((Kp__Reason)r) : "NONE");
+                kp_prom_uint(out, "kp_requests_total", labels, self->by_status_reason[s][r]);
+            }
+    kp_prom_family(out, "kp_request_duration_seconds", "histogram",
+                   "Time from a request's arrival to its answer, online (one provider) or "
+                   "integrated (several); the service levels are 1 s, 2 s (online) and 4 s "
+                   "(integrated).");
+    kp_prom_histogram(out, "kp_request_duration_seconds", "kind=\"online\"", &self->online, 1e-6);
+    kp_prom_histogram(out, "kp_request_duration_seconds", "kind=\"integrated\"", &self->integrated,
+                      1e-6);
+}
+
+static void s_prom_messages(const kp_stats_t *self, FILE *out)
+{
+    kp_prom_family(out, "kp_message_requests_total", "counter",
+                   "Requests answered per message type and status (invalid requests are not "
+                   "counted here).");
+    for (size_t i = 0; i < self->message_count; i++)
+        for (int s = 1; s < KP_STATUSES; s++)
+            if (self->messages[i]->by_status[s]) {
+                char labels[KP_PROM_LABELS] = "";
+                kp_prom_label(labels, sizeof labels, "message", self->messages[i]->name);
+                kp_prom_label(labels, sizeof labels, "status", kp_status_name((Kp__Status)s));
+                kp_prom_uint(out, "kp_message_requests_total", labels,
+                             self->messages[i]->by_status[s]);
+            }
+    kp_prom_family(out, "kp_message_duration_seconds", "histogram",
+                   "Time from a request's arrival to its answer, per message type.");
+    for (size_t i = 0; i < self->message_count; i++) {
+        char labels[KP_PROM_LABELS] = "";
+        kp_prom_label(labels, sizeof labels, "message", self->messages[i]->name);
+        kp_prom_histogram(out, "kp_message_duration_seconds", labels, &self->messages[i]->latency,
+                          1e-6);
+    }
+}
+
+static void s_prom_bad_frames(const kp_stats_t *self, FILE *out)
+{
+    kp_prom_family(out, "kp_bad_frames_total", "counter",
+                   "Frames refused from clients or workers, by reason.");
+    for (int side = 0; side < 2; side++) {
+        const uint64_t *table = side ? self->bad_worker : self->bad_client;
+        for (int r = 1; r < KP_REASONS; r++)
+            if (table[r]) {
+                char labels[KP_PROM_LABELS] = "";
+                kp_prom_label(labels, sizeof labels, "source", side ? "worker" : "client");
+                kp_prom_label(labels, sizeof labels, "reason", kp_reason_name((Kp__Reason)r));
+                kp_prom_uint(out, "kp_bad_frames_total", labels, table[r]);
+            }
+    }
+}
+
+void kp_stats_prometheus(const kp_stats_t *self, FILE *out)
+{
+    s_prom_requests(self, out);
+    s_prom_messages(self, out);
+    s_prom_bad_frames(self, out);
 }

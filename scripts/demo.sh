@@ -25,7 +25,8 @@ port=$((20000 + RANDOM % 20000))
 $B/cli/kpctl keys --out "$work/log.key" >/dev/null
 sed -e "s#var/node-1#$work/node-1#" -e "s#^cluster\$#cluster\n    log-key = \"$work/log.key\"#" \
     -e "s#127.0.0.1:7100#127.0.0.1:$port#" -e "s#127.0.0.1:7101#127.0.0.1:$((port + 1))#" \
-    -e "s#127.0.0.1:7102#127.0.0.1:$((port + 2))#" cluster-config/single.cfg >"$cfg"
+    -e "s#127.0.0.1:7102#127.0.0.1:$((port + 2))#" -e "s#127.0.0.1:7104#127.0.0.1:$((port + 4))#" \
+    cluster-config/single.cfg >"$cfg"
 
 echo "== importing the sample directory"
 $B/cli/kpctl directory import cluster-config/sample-directory.jsonl --data "$work/node-1"

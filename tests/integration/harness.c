@@ -47,11 +47,13 @@ harness_t *harness_new(size_t node_count, int heartbeat_ms, int deadline_ms, int
         snprintf(self->client[i], 64, "tcp://127.0.0.1:%d", s_free_port());
         snprintf(self->worker[i], 64, "tcp://127.0.0.1:%d", s_free_port());
         snprintf(self->admin[i], 64, "tcp://127.0.0.1:%d", s_free_port());
+        snprintf(self->metrics[i], 64, "127.0.0.1:%d", s_free_port());
         fprintf(file,
                 "    node-%zu\n        site = \"site-%zu\"\n        data = \"%s/node-%zu\"\n"
-                "        client = \"%s\"\n        worker = \"%s\"\n        admin = \"%s\"\n",
+                "        client = \"%s\"\n        worker = \"%s\"\n        admin = \"%s\"\n"
+                "        metrics = \"%s\"\n",
                 i + 1, i % 2 + 1, self->dir, i + 1, self->client[i], self->worker[i],
-                self->admin[i]);
+                self->admin[i], self->metrics[i]);
     }
     fclose(file);
     return self;
@@ -95,6 +97,48 @@ pid_t harness_spawn(harness_t *self, char *const argv[])
     }
     self->procs[self->proc_count++] = pid;
     return pid;
+}
+
+char *harness_http(harness_t *self, size_t index, const char *method, const char *path, int *status)
+{
+    int port = atoi(strrchr(self->metrics[index], ':') + 1);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert(fd >= 0);
+    struct timeval timeout = {5, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+    struct sockaddr_in addr = {.sin_family = AF_INET,
+                               .sin_port = htons((uint16_t)port),
+                               .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    if (connect(fd, (struct sockaddr *)&addr, sizeof addr) != 0) {
+        close(fd);
+        return NULL;
+    }
+    char request[512];
+    int size = snprintf(request, sizeof request, "%s %s HTTP/1.0\r\nHost: %s\r\n\r\n", method, path,
+                        self->metrics[index]);
+    if (write(fd, request, (size_t)size) != size) {
+        close(fd);
+        return NULL;
+    }
+    size_t used = 0, cap = 65536;
+    char *reply = malloc(cap + 1);
+    assert(reply);
+    ssize_t n;
+    while ((n = read(fd, reply + used, cap - used)) > 0)
+        if ((used += (size_t)n) == cap) {
+            char *bigger = realloc(reply, (cap *= 2) + 1);
+            assert(bigger);
+            reply = bigger;
+        }
+    close(fd);
+    reply[used] = '\0';
+    char *body = strstr(reply, "\r\n\r\n");
+    if (sscanf(reply, "HTTP/1.%*d %d", status) != 1 || !body) {
+        free(reply);
+        return NULL;
+    }
+    memmove(reply, body + 4, strlen(body + 4) + 1);
+    return reply;
 }
 
 int64_t harness_now_ms(void)

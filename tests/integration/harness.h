@@ -25,6 +25,7 @@ typedef struct {
     char client[HARNESS_MAX_NODES][64];
     char worker[HARNESS_MAX_NODES][64];
     char admin[HARNESS_MAX_NODES][64];
+    char metrics[HARNESS_MAX_NODES][64]; //  HTTP "127.0.0.1:PORT"
     pid_t node[HARNESS_MAX_NODES];
     pid_t procs[HARNESS_MAX_PROCS];
     size_t proc_count;
@@ -76,6 +77,12 @@ int harness_worker_main(int argc, char **argv);
 //  Waits (up to about 4 s) until node index reports at least count
 //  registered workers; false if it never does.
 bool harness_wait_workers(harness_t *self, size_t index, int count);
+
+//  One HTTP/1.0 request to the metrics endpoint of node index over a
+//  plain socket: returns the body (free it) and sets *status, or NULL
+//  when the node does not answer.
+char *harness_http(harness_t *self, size_t index, const char *method, const char *path,
+                   int *status);
 
 //  Milliseconds since an arbitrary start (monotonic).
 int64_t harness_now_ms(void);

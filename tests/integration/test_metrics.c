@@ -1,0 +1,394 @@
+/*  test_metrics.c - the node's HTTP endpoint through a real kpnode.
+
+    Starts kpnode on loopback with a metrics address, a provider worker
+    (this program re-run with --worker), and scrapes /metrics, /healthz and
+    /readyz over plain HTTP while real requests go through: the counters
+    move with the calls, the text parses as the Prometheus format, and
+    readiness falls when the node stops.
+*/
+#include <ctype.h>
+#include <math.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "harness.h"
+
+#define REQUESTER "0206731645"
+#define PROVIDER "0411702543" //  sector 17 type 1
+#define PERSON "85073003328"
+
+static const char *s_directory =
+    "{\"table\":\"institution\",\"kbo\":\"" REQUESTER "\",\"name\":\"R\",\"sector\":25,"
+    "\"type\":0}\n"
+    "{\"table\":\"institution\",\"kbo\":\"" PROVIDER "\",\"name\":\"P\",\"sector\":17,\"type\":1}\n"
+    "{\"table\":\"user\",\"id\":\"rsz-app\",\"kbo\":\"" REQUESTER "\",\"sector\":25,\"type\":0,"
+    "\"messages\":[\"A1\"]}\n"
+    "{\"table\":\"authorization\",\"sector\":25,\"type\":0,\"capacity\":1,\"message\":\"A1\"}\n"
+    "{\"table\":\"availability\",\"message\":\"A1\",\"sector\":17,\"type\":1}\n"
+    "{\"table\":\"person\",\"insz\":\"" PERSON "\",\"kbo\":\"" REQUESTER "\",\"sector\":25,"
+    "\"type\":0,\"capacity\":1,\"from\":\"2000-01-01\",\"to\":\"9999-12-31\"}\n"
+    "{\"table\":\"person\",\"insz\":\"" PERSON "\",\"kbo\":\"" PROVIDER "\",\"sector\":17,"
+    "\"type\":1,\"capacity\":1,\"from\":\"2000-01-01\",\"to\":\"9999-12-31\"}\n";
+
+static const char *s_self;
+
+//  ---------------------------------------------------------------------
+//  The Prometheus text format, checked line by line
+
+static const char *s_name_end(const char *p)
+{
+    if (!(isalpha((unsigned char)*p) || *p == '_' || *p == ':'))
+        return NULL;
+    while (isalnum((unsigned char)*p) || *p == '_' || *p == ':')
+        p++;
+    return p;
+}
+
+//  After '{': label="value" pairs up to '}'; returns past '}' or NULL.
+static const char *s_labels_end(const char *p)
+{
+    while (*p != '}') {
+        const char *end = s_name_end(p);
+        if (!end || end[0] != '=' || end[1] != '"')
+            return NULL;
+        for (p = end + 2; *p != '"'; p++) {
+            if (!*p || *p == '\n')
+                return NULL;
+            if (*p == '\\' && !strchr("\\\"n", *++p))
+                return NULL;
+        }
+        p++;
+        if (*p == ',')
+            p++;
+        else if (*p != '}')
+            return NULL;
+    }
+    return p + 1;
+}
+
+static bool s_value_ok(const char *text)
+{
+    if (!strcmp(text, "+Inf") || !strcmp(text, "-Inf") || !strcmp(text, "NaN"))
+        return true;
+    char *end;
+    strtod(text, &end);
+    return end != text && *end == '\0';
+}
+
+//  NULL when every line is a HELP, a TYPE (before its samples) or a
+//  sample; the problem otherwise.
+static const char *s_format_problem(const char *text, char *line_out, size_t size)
+{
+    char typed[256][64];
+    size_t typed_count = 0;
+    const char *line = text;
+    while (*line) {
+        const char *eol = strchr(line, '\n');
+        if (!eol)
+            return "the last line has no newline";
+        snprintf(line_out, size, "%.*s", (int)(eol - line), line);
+        if (!strncmp(line_out, "# HELP ", 7)) {
+            if (!s_name_end(line_out + 7))
+                return "HELP without a metric name";
+        } else if (!strncmp(line_out, "# TYPE ", 7)) {
+            const char *end = s_name_end(line_out + 7);
+            if (!end || *end != ' ')
+                return "TYPE without a metric name";
+            if (strcmp(end + 1, "counter") && strcmp(end + 1, "gauge") &&
+                strcmp(end + 1, "histogram"))
+                return "TYPE names an unknown type";
+            if (typed_count < 256)
+                snprintf(typed[typed_count++], 64, "%.*s", (int)(end - line_out - 7), line_out + 7);
+        } else {
+            const char *end = s_name_end(line_out);
+            if (!end)
+                return "a sample without a metric name";
+            if (*end == '{' && !(end = s_labels_end(end + 1)))
+                return "bad labels";
+            if (*end != ' ' || !s_value_ok(end + 1))
+                return "a sample without a value";
+            bool known = false;
+            for (size_t i = 0; i < typed_count && !known; i++)
+                known = !strncmp(line_out, typed[i], strlen(typed[i]));
+            if (!known)
+                return "a sample before its family's TYPE";
+        }
+        line = eol + 1;
+    }
+    return NULL;
+}
+
+//  The value of the sample named exactly series; 0 when absent.
+static double s_value(const char *text, const char *series)
+{
+    size_t len = strlen(series);
+    for (const char *p = text; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
+        if (!strncmp(p, series, len) && p[len] == ' ')
+            return strtod(p + len + 1, NULL);
+    return 0;
+}
+
+//  ---------------------------------------------------------------------
+//  Helpers
+
+static char *s_get(harness_t *harness, const char *path, int want_status)
+{
+    int status = 0;
+    char *body = harness_http(harness, 0, "GET", path, &status);
+    assert_non_null(body);
+    if (status != want_status)
+        fail_msg("GET %s: status %d, wanted %d; body:\n%s", path, status, want_status, body);
+    return body;
+}
+
+static harness_t *s_node_with_worker(int delay_ms)
+{
+    harness_t *harness = harness_new(1, 100, 3000, 1 << 20);
+    harness_start_node(harness, 0);
+    harness_load(harness, 0, s_directory);
+    char delay[16], logfile[300];
+    snprintf(delay, sizeof delay, "%d", delay_ms);
+    snprintf(logfile, sizeof logfile, "%s/served.log", harness->dir);
+    char *argv[] = {(char *)s_self, "--worker", harness->worker[0], PROVIDER, delay, logfile,
+                    "A1",           NULL};
+    harness_spawn(harness, argv);
+    assert_true(harness_wait_workers(harness, 0, 1));
+    return harness;
+}
+
+static Kp__Response *s_call(harness_t *harness, const char *id, uint32_t capacity)
+{
+    Kp__Request request = KP__REQUEST__INIT;
+    request.request_id = (char *)id;
+    request.user = "rsz-app";
+    request.message = "A1";
+    request.person = PERSON;
+    request.has_sector = request.has_type = request.has_capacity = true;
+    request.sector = 25;
+    request.capacity = capacity;
+    zsock_t *client = harness_client(harness, 0);
+    Kp__Response *response = harness_call(client, &request, 5000);
+    zsock_destroy(&client);
+    assert_non_null(response);
+    return response;
+}
+
+//  Scrapes until series reaches want (the loop hands a snapshot over
+//  every 250 ms); fails after 5 s.
+static char *s_scrape_until(harness_t *harness, const char *series, double want)
+{
+    int64_t give_up = harness_now_ms() + 5000;
+    while (true) {
+        char *text = s_get(harness, "/metrics", 200);
+        if (s_value(text, series) >= want)
+            return text;
+        if (harness_now_ms() > give_up)
+            fail_msg("%s stayed at %g, wanted %g; metrics:\n%s", series, s_value(text, series),
+                     want, text);
+        free(text);
+        usleep(50 * 1000);
+    }
+}
+
+//  ---------------------------------------------------------------------
+//  Tests
+
+#define S_OK "kp_requests_total{status=\"OK\",reason=\"NONE\"}"
+#define S_DENIED "kp_requests_total{status=\"DENIED\",reason=\"CAPACITY_NOT_AUTHORIZED\"}"
+#define S_A1_OK "kp_message_requests_total{message=\"A1\",status=\"OK\"}"
+#define S_ONLINE "kp_request_duration_seconds_bucket{kind=\"online\",le=\"%s\"}"
+
+static void test_counters_move_with_calls(void **state)
+{
+    (void)state;
+    harness_t *harness = s_node_with_worker(0);
+    char *before = s_scrape_until(harness, "kp_workers{institution=\"" PROVIDER "\"}", 1);
+    assert_true(s_value(before, S_OK) == 0);
+    assert_true(s_value(before, "kp_directory_seq") >= 1);
+    free(before);
+    for (int i = 0; i < 5; i++) {
+        char id[32];
+        snprintf(id, sizeof id, "ok-%d", i);
+        Kp__Response *response = s_call(harness, id, 1);
+        assert_int_equal(response->status, KP__STATUS__OK);
+        kp__response__free_unpacked(response, NULL);
+    }
+    Kp__Response *denied = s_call(harness, "denied-1", 2);
+    assert_int_equal(denied->status, KP__STATUS__DENIED);
+    kp__response__free_unpacked(denied, NULL);
+    char *text = s_scrape_until(harness, S_DENIED, 1);
+    assert_true(s_value(text, S_OK) == 5);
+    assert_true(s_value(text, S_A1_OK) == 5);
+    //  The service levels are bucket bounds, and all six were within 1 s.
+    char series[128];
+    static const char *bounds[] = {"1", "2", "4", "+Inf"};
+    for (size_t i = 0; i < 4; i++) {
+        snprintf(series, sizeof series, S_ONLINE, bounds[i]);
+        assert_true(s_value(text, series) == 6);
+    }
+    assert_true(s_value(text, "kp_request_duration_seconds_count{kind=\"online\"}") == 6);
+    //  Six records, durable in one group commit or more.
+    assert_true(s_value(text, "kp_log_commit_records_sum") == 6);
+    assert_true(s_value(text, "kp_log_commit_seconds_count") >= 1);
+    assert_true(s_value(text, "kp_log_durable_seq") == 6);
+    assert_true(s_value(text, "process_open_fds") > 0);
+    free(text);
+    harness_destroy(&harness);
+}
+
+static void test_text_format_parses(void **state)
+{
+    (void)state;
+    harness_t *harness = s_node_with_worker(0);
+    Kp__Response *response = s_call(harness, "format-1", 1);
+    kp__response__free_unpacked(response, NULL);
+    char *text = s_scrape_until(harness, S_OK, 1);
+    char line[2048];
+    const char *problem = s_format_problem(text, line, sizeof line);
+    if (problem)
+        fail_msg("%s: '%s'", problem, line);
+    //  Histogram buckets rise and end at the count.
+    double last = 0;
+    for (const char *p = strstr(text, "kp_log_commit_seconds_bucket"); p;
+         p = strstr(p + 1, "kp_log_commit_seconds_bucket")) {
+        double value = strtod(strchr(p, ' ') + 1, NULL);
+        assert_true(value >= last);
+        last = value;
+    }
+    assert_true(last == s_value(text, "kp_log_commit_seconds_count"));
+    //  A checker that passes everything checks nothing.
+    assert_non_null(s_format_problem("kp_x 1\n", line, sizeof line));
+    assert_non_null(s_format_problem("# TYPE kp_x gauge\nkp_x{a=\"b} 1\n", line, sizeof line));
+    assert_non_null(s_format_problem("# TYPE kp_x gauge\nkp_x one\n", line, sizeof line));
+    free(text);
+    harness_destroy(&harness);
+}
+
+static void test_health_and_bad_requests(void **state)
+{
+    (void)state;
+    harness_t *harness = s_node_with_worker(0);
+    char *body = s_get(harness, "/healthz", 200);
+    assert_non_null(strstr(body, "alive"));
+    free(body);
+    body = s_get(harness, "/readyz", 200);
+    assert_non_null(strstr(body, "log ok"));
+    assert_non_null(strstr(body, "directory ok"));
+    free(body);
+    body = s_get(harness, "/nothing", 404);
+    free(body);
+    int status = 0;
+    body = harness_http(harness, 0, "POST", "/metrics", &status);
+    assert_non_null(body);
+    assert_int_equal(status, 405);
+    free(body);
+    body = harness_http(harness, 0, "GARBAGE\x01", "/\x7f", &status);
+    free(body);
+    //  Still serving, and still routing.
+    body = s_get(harness, "/metrics", 200);
+    free(body);
+    Kp__Response *response = s_call(harness, "after-garbage", 1);
+    assert_int_equal(response->status, KP__STATUS__OK);
+    kp__response__free_unpacked(response, NULL);
+    harness_destroy(&harness);
+}
+
+static void test_not_ready_while_stopping(void **state)
+{
+    (void)state;
+    harness_t *harness = s_node_with_worker(1500);
+    //  A call that holds the node in its grace period after SIGTERM.
+    Kp__Request request = KP__REQUEST__INIT;
+    request.request_id = "slow-1";
+    request.user = "rsz-app";
+    request.message = "A1";
+    request.person = PERSON;
+    request.has_sector = request.has_type = request.has_capacity = true;
+    request.sector = 25;
+    request.capacity = 1;
+    zsock_t *client = harness_client(harness, 0);
+    harness_send(client, &request);
+    free(s_scrape_until(harness, "kp_in_flight", 1));
+    kill(harness->node[0], SIGTERM);
+    int64_t give_up = harness_now_ms() + 5000;
+    char *body = NULL;
+    int status = 0;
+    while (harness_now_ms() < give_up) {
+        free(body);
+        body = harness_http(harness, 0, "GET", "/readyz", &status);
+        if (body && status == 503)
+            break;
+        usleep(20 * 1000);
+    }
+    assert_int_equal(status, 503);
+    assert_non_null(strstr(body, "not_stopping failing"));
+    free(body);
+    //  The call in flight is still answered.
+    Kp__Response *response = harness_recv(client, 5000);
+    assert_non_null(response);
+    assert_int_equal(response->status, KP__STATUS__OK);
+    kp__response__free_unpacked(response, NULL);
+    zsock_destroy(&client);
+    harness_destroy(&harness);
+}
+
+static void test_bad_metrics_address(void **state)
+{
+    (void)state;
+    harness_t *harness = harness_new(1, 100, 3000, 1 << 20);
+    char config[400];
+    snprintf(config, sizeof config, "%s/bad.cfg", harness->dir);
+    FILE *file = fopen(config, "w");
+    assert_non_null(file);
+    fprintf(file,
+            "node\n    node-1\n        data = \"%s/bad\"\n        client = \"%s\"\n"
+            "        worker = \"%s\"\n        admin = \"%s\"\n        metrics = \"nonsense\"\n",
+            harness->dir, harness->client[0], harness->worker[0], harness->admin[0]);
+    fclose(file);
+    char log[400];
+    snprintf(log, sizeof log, "%s/bad.log", harness->dir);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        assert_non_null(freopen(log, "w", stderr));
+        execl(getenv("KPNODE"), "kpnode", "--config", config, (char *)NULL);
+        _exit(127);
+    }
+    int status;
+    waitpid(pid, &status, 0);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 1);
+    char text[1024] = "";
+    file = fopen(log, "r");
+    assert_non_null(file);
+    size_t n = fread(text, 1, sizeof text - 1, file);
+    text[n] = '\0';
+    fclose(file);
+    assert_non_null(strstr(text, "metrics address 'nonsense'"));
+    harness_destroy(&harness);
+}
+
+int main(int argc, char **argv)
+{
+    s_self = argv[0];
+    if (argc >= 7 && !strcmp(argv[1], "--worker"))
+        return harness_worker_main(argc, argv);
+    zsys_init();
+    zsys_handler_set(NULL);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_counters_move_with_calls),
+        cmocka_unit_test(test_text_format_parses),
+        cmocka_unit_test(test_health_and_bad_requests),
+        cmocka_unit_test(test_not_ready_while_stopping),
+        cmocka_unit_test(test_bad_metrics_address),
+    };
+    return cmocka_run_group_tests_name("metrics", tests, NULL, NULL);
+}
