@@ -350,7 +350,8 @@ static void test_bad_metrics_address(void **state)
     FILE *file = fopen(config, "w");
     assert_non_null(file);
     fprintf(file,
-            "node\n    node-1\n        data = \"%s/bad\"\n        client = \"%s\"\n"
+            "node\n    node-1\n        site = \"s\"\n        data = \"%s/bad\"\n        client = "
+            "\"%s\"\n"
             "        worker = \"%s\"\n        admin = \"%s\"\n        metrics = \"nonsense\"\n",
             harness->dir, harness->client[0], harness->worker[0], harness->admin[0]);
     fclose(file);
