@@ -8,6 +8,13 @@
 
 #include "idmap.h"
 
+//  A dispatch to look at when its hedge delay is over. Entries are not
+//  removed when their part closes: a stale one is skipped when it comes up.
+typedef struct {
+    int64_t at;
+    uint64_t ticket;
+} s_overdue_t;
+
 //  Both maps borrow their keys from the calls (ids from the requests,
 //  tickets from the parts): an entry costs no allocation.
 struct _kp_flight_t {
@@ -17,6 +24,11 @@ struct _kp_flight_t {
     size_t heap_size, heap_capacity;
     uint64_t next_ticket;
     kp_request_free_fn *request_free; //  NULL: kp__request__free_unpacked
+    int64_t now_ms;
+    kp_hedge_t *hedge; //  NULL: no hedging
+    s_overdue_t *overdue; //  min-heap on at
+    size_t overdue_size, overdue_capacity;
+    kp_flight_stats_t stats;
 };
 
 static bool s_id_match(const void *value, const void *key)
@@ -29,7 +41,7 @@ static bool s_ticket_match(const void *value, const void *key)
     const kp_call_t *call = (const kp_call_t *)value;
     uint64_t ticket = *(const uint64_t *)key;
     for (size_t i = 0; i < call->part_count; i++)
-        if (call->parts[i].ticket == ticket)
+        if (call->parts[i].ticket == ticket || call->parts[i].hedge_ticket == ticket)
             return true;
     return false;
 }
@@ -48,6 +60,18 @@ kp_flight_t *kp_flight_new(void)
 void kp_flight_set_request_free(kp_flight_t *self, kp_request_free_fn *fn)
 {
     self->request_free = fn;
+}
+
+void kp_flight_set_now(kp_flight_t *self, int64_t now_ms)
+{
+    self->now_ms = now_ms;
+}
+
+void kp_flight_set_hedging(kp_flight_t *self, uint32_t min_ms, uint32_t max_ms)
+{
+    kp_hedge_destroy(&self->hedge);
+    if (min_ms)
+        self->hedge = kp_hedge_new(min_ms, max_ms > min_ms ? max_ms : min_ms);
 }
 
 static void s_call_free(kp_flight_t *self, kp_call_t *call)
@@ -70,6 +94,8 @@ void kp_flight_destroy(kp_flight_t **self_p)
         s_call_free(self, self->heap[i]);
     kp_idmap_destroy(&self->by_id);
     kp_idmap_destroy(&self->by_ticket);
+    kp_hedge_destroy(&self->hedge);
+    free(self->overdue);
     free(self->heap);
     free(self);
     *self_p = NULL;
@@ -156,17 +182,60 @@ kp_call_t *kp_flight_find(kp_flight_t *self, const char *request_id)
                                      s_id_match);
 }
 
+static void s_forget_dispatch(kp_flight_t *self, uint64_t *ticket, kp_registry_worker_t **worker)
+{
+    if (*ticket) {
+        kp_idmap_remove(self->by_ticket, kp_idmap_hash_u64(*ticket), ticket, s_ticket_match);
+        *ticket = 0;
+    }
+    if (*worker) {
+        kp_registry_worker_release(*worker);
+        *worker = NULL;
+    }
+}
+
+//  Forgets both dispatches of part.
 static void s_forget_ticket(kp_flight_t *self, kp_part_t *part)
 {
-    if (part->ticket) {
-        kp_idmap_remove(self->by_ticket, kp_idmap_hash_u64(part->ticket), &part->ticket,
-                        s_ticket_match);
-        part->ticket = 0;
+    s_forget_dispatch(self, &part->ticket, &part->worker);
+    s_forget_dispatch(self, &part->hedge_ticket, &part->hedge_worker);
+}
+
+//  Overdue heap helpers.
+static void s_overdue_push(kp_flight_t *self, int64_t at, uint64_t ticket)
+{
+    if (self->overdue_size == self->overdue_capacity) {
+        self->overdue_capacity = self->overdue_capacity ? 2 * self->overdue_capacity : 256;
+        self->overdue = realloc(self->overdue, self->overdue_capacity * sizeof *self->overdue);
+        assert(self->overdue);
     }
-    if (part->worker) {
-        kp_registry_worker_release(part->worker);
-        part->worker = NULL;
+    size_t i = self->overdue_size++;
+    while (i > 0 && self->overdue[(i - 1) / 2].at > at) {
+        self->overdue[i] = self->overdue[(i - 1) / 2];
+        i = (i - 1) / 2;
     }
+    self->overdue[i] = (s_overdue_t){at, ticket};
+}
+
+static s_overdue_t s_overdue_pop(kp_flight_t *self)
+{
+    s_overdue_t top = self->overdue[0];
+    s_overdue_t last = self->overdue[--self->overdue_size];
+    size_t i = 0, n = self->overdue_size;
+    for (;;) {
+        size_t child = 2 * i + 1;
+        if (child >= n)
+            break;
+        if (child + 1 < n && self->overdue[child + 1].at < self->overdue[child].at)
+            child++;
+        if (self->overdue[child].at >= last.at)
+            break;
+        self->overdue[i] = self->overdue[child];
+        i = child;
+    }
+    if (n)
+        self->overdue[i] = last;
+    return top;
 }
 
 uint64_t kp_flight_dispatch(kp_flight_t *self, kp_call_t *call, size_t index,
@@ -178,8 +247,12 @@ uint64_t kp_flight_dispatch(kp_flight_t *self, kp_call_t *call, size_t index,
     part->ticket = self->next_ticket++;
     part->worker = worker;
     part->waiting = worker == NULL;
+    part->sent_ms = self->now_ms;
     if (worker)
         kp_registry_worker_take(worker);
+    if (worker && self->hedge)
+        s_overdue_push(self, self->now_ms + kp_hedge_delay_ms(self->hedge, part->kbo),
+                       part->ticket);
     //  If the map is full, the reply will not be matched and the part
     //  times out, as if the worker had not answered.
     (void)kp_idmap_insert(self->by_ticket, kp_idmap_hash_u64(part->ticket), call);
@@ -193,10 +266,21 @@ kp_call_t *kp_flight_by_ticket(kp_flight_t *self, uint64_t ticket, size_t *index
     if (!call)
         return NULL;
     for (size_t i = 0; i < call->part_count; i++)
-        if (call->parts[i].ticket == ticket) {
+        if (call->parts[i].ticket == ticket || call->parts[i].hedge_ticket == ticket) {
             *index = i;
             return call;
         }
+    return NULL;
+}
+
+kp_registry_worker_t *kp_flight_ticket_worker(const kp_call_t *call, size_t index,
+                                              uint64_t ticket)
+{
+    const kp_part_t *part = &call->parts[index];
+    if (ticket && part->ticket == ticket)
+        return part->worker;
+    if (ticket && part->hedge_ticket == ticket)
+        return part->hedge_worker;
     return NULL;
 }
 
@@ -217,6 +301,87 @@ size_t kp_flight_close_part(kp_flight_t *self, kp_call_t *call, size_t index, Kp
     return --call->open_parts;
 }
 
+size_t kp_flight_refuse_part(kp_flight_t *self, kp_call_t *call, size_t index, Kp__Reason reason)
+{
+    call->parts[index].reason = reason;
+    return kp_flight_close_part(self, call, index, KP__STATUS__UNAVAILABLE, NULL, 0);
+}
+
+size_t kp_flight_answer(kp_flight_t *self, kp_call_t *call, size_t index, uint64_t ticket,
+                        Kp__Status status, const uint8_t *payload, size_t payload_size)
+{
+    kp_part_t *part = &call->parts[index];
+    bool second = ticket == part->hedge_ticket;
+    kp_registry_worker_t *worker = second ? part->hedge_worker : part->worker;
+    int64_t sent = second ? part->hedge_sent_ms : part->sent_ms;
+    if (worker)
+        kp_registry_worker_answered(worker);
+    if (self->hedge && self->now_ms >= sent)
+        kp_hedge_record(self->hedge, part->kbo, (uint64_t)(self->now_ms - sent) * 1000);
+    self->stats.hedge_wins += second;
+    self->stats.dropped += part->ticket && part->hedge_ticket; //  the other's reply is late
+    return kp_flight_close_part(self, call, index, status, payload, payload_size);
+}
+
+kp_call_t *kp_flight_next_overdue(kp_flight_t *self, size_t *index,
+                                  kp_registry_worker_t **holder)
+{
+    while (self->overdue_size && self->overdue[0].at <= self->now_ms) {
+        uint64_t ticket = s_overdue_pop(self).ticket;
+        kp_call_t *call = kp_flight_by_ticket(self, ticket, index);
+        if (!call)
+            continue; //  answered, or its call ended
+        kp_part_t *part = &call->parts[*index];
+        if (part->ticket != ticket || part->hedge_ticket || !part->worker)
+            continue; //  hedged already, or ticket is the second dispatch
+        *holder = part->worker;
+        kp_registry_worker_suspect(part->worker);
+        return call;
+    }
+    return NULL;
+}
+
+uint64_t kp_flight_hedge(kp_flight_t *self, kp_call_t *call, size_t index,
+                         kp_registry_worker_t *worker)
+{
+    kp_part_t *part = &call->parts[index];
+    assert(part->status == KP__STATUS__STATUS_UNSPECIFIED && !part->hedge_ticket && worker);
+    part->hedge_ticket = self->next_ticket++;
+    part->hedge_worker = worker;
+    part->hedge_sent_ms = self->now_ms;
+    kp_registry_worker_take(worker);
+    (void)kp_idmap_insert(self->by_ticket, kp_idmap_hash_u64(part->hedge_ticket), call);
+    self->stats.hedges++;
+    return part->hedge_ticket;
+}
+
+bool kp_flight_drop_worker(kp_flight_t *self, kp_call_t *call, size_t index,
+                           const kp_registry_worker_t *worker)
+{
+    kp_part_t *part = &call->parts[index];
+    if (!part->ticket || !part->hedge_ticket)
+        return false;
+    if (part->hedge_worker == worker) {
+        s_forget_dispatch(self, &part->hedge_ticket, &part->hedge_worker);
+        return true;
+    }
+    if (part->worker != worker)
+        return false;
+    //  The second dispatch becomes the only one.
+    s_forget_dispatch(self, &part->ticket, &part->worker);
+    part->ticket = part->hedge_ticket;
+    part->worker = part->hedge_worker;
+    part->sent_ms = part->hedge_sent_ms;
+    part->hedge_ticket = 0;
+    part->hedge_worker = NULL;
+    return true;
+}
+
+void kp_flight_stats(kp_flight_t *self, kp_flight_stats_t *out)
+{
+    *out = self->stats;
+}
+
 kp_call_t *kp_flight_next_expired(kp_flight_t *self, int64_t now_ms)
 {
     if (self->heap_size && self->heap[0]->deadline_ms <= now_ms)
@@ -226,7 +391,10 @@ kp_call_t *kp_flight_next_expired(kp_flight_t *self, int64_t now_ms)
 
 int64_t kp_flight_next_deadline(kp_flight_t *self)
 {
-    return self->heap_size ? self->heap[0]->deadline_ms : INT64_MAX;
+    int64_t next = self->heap_size ? self->heap[0]->deadline_ms : INT64_MAX;
+    if (self->overdue_size && self->overdue[0].at < next)
+        next = self->overdue[0].at;
+    return next;
 }
 
 Kp__Status kp_call_status(const kp_call_t *call)
@@ -244,6 +412,19 @@ Kp__Status kp_call_status(const kp_call_t *call)
         if (call->parts[i].status == KP__STATUS__TIMEOUT)
             status = KP__STATUS__TIMEOUT;
     return status == KP__STATUS__STATUS_UNSPECIFIED ? KP__STATUS__TIMEOUT : status;
+}
+
+Kp__Reason kp_call_reason(const kp_call_t *call)
+{
+    Kp__Status status = kp_call_status(call);
+    if (status == KP__STATUS__TIMEOUT)
+        return KP__REASON__DEADLINE_EXCEEDED;
+    if (status != KP__STATUS__UNAVAILABLE)
+        return KP__REASON__REASON_NONE;
+    for (size_t i = 0; i < call->part_count; i++)
+        if (call->parts[i].status == KP__STATUS__UNAVAILABLE && call->parts[i].reason)
+            return call->parts[i].reason;
+    return KP__REASON__NO_LIVE_WORKER; //  never without a reason
 }
 
 void kp_flight_finish(kp_flight_t *self, kp_call_t **call_p)
@@ -278,6 +459,8 @@ int kp_flight_each_on_worker(kp_flight_t *self, const kp_registry_worker_t *work
             bool open = part->status == KP__STATUS__STATUS_UNSPECIFIED;
             if (open && part->ticket && part->worker == worker && (worker || part->waiting))
                 zlistx_add_end(found, (void *)(uintptr_t)part->ticket);
+            else if (open && worker && part->hedge_ticket && part->hedge_worker == worker)
+                zlistx_add_end(found, (void *)(uintptr_t)part->hedge_ticket);
         }
     }
     int rc = 0;

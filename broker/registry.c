@@ -20,6 +20,7 @@ struct _kp_registry_worker_t {
     uint32_t concurrency;
     uint32_t outstanding;
     int64_t last_seen_ms;
+    bool suspect; //  holds a part past its hedge delay, no reply since
 };
 
 struct _kp_registry_t {
@@ -113,8 +114,19 @@ static bool s_serves(const kp_registry_worker_t *worker, const char *message)
     return false;
 }
 
-kp_registry_worker_t *kp_registry_pick(kp_registry_t *self, const char *kbo, const char *message,
-                                       bool *served)
+//  True if a is a better pick than best (NULL: none yet).
+static bool s_better(const kp_registry_worker_t *a, const kp_registry_worker_t *best)
+{
+    if (!best)
+        return true;
+    if (a->suspect != best->suspect)
+        return !a->suspect;
+    return a->outstanding < best->outstanding;
+}
+
+kp_registry_worker_t *kp_registry_pick_except(kp_registry_t *self, const char *kbo,
+                                              const char *message,
+                                              const kp_registry_worker_t *except, bool *served)
 {
     kp_registry_worker_t *best = NULL;
     *served = false;
@@ -123,11 +135,31 @@ kp_registry_worker_t *kp_registry_pick(kp_registry_t *self, const char *kbo, con
         if (strcmp(worker->kbo, kbo) || !s_serves(worker, message))
             continue;
         *served = true;
-        if (worker->outstanding < worker->concurrency &&
-            (!best || worker->outstanding < best->outstanding))
+        if (worker != except && worker->outstanding < worker->concurrency && s_better(worker, best))
             best = worker;
     }
     return best;
+}
+
+kp_registry_worker_t *kp_registry_pick(kp_registry_t *self, const char *kbo, const char *message,
+                                       bool *served)
+{
+    return kp_registry_pick_except(self, kbo, message, NULL, served);
+}
+
+void kp_registry_worker_suspect(kp_registry_worker_t *worker)
+{
+    worker->suspect = true;
+}
+
+void kp_registry_worker_answered(kp_registry_worker_t *worker)
+{
+    worker->suspect = false;
+}
+
+bool kp_registry_worker_is_suspect(const kp_registry_worker_t *worker)
+{
+    return worker->suspect;
 }
 
 void kp_registry_worker_take(kp_registry_worker_t *worker)
@@ -143,10 +175,13 @@ void kp_registry_worker_release(kp_registry_worker_t *worker)
 
 kp_registry_worker_t *kp_registry_next_dead(kp_registry_t *self, int64_t now_ms)
 {
-    int64_t limit = 3 * (int64_t)self->heartbeat_ms;
-    for (size_t i = 0; i < self->size; i++)
+    //  A worker sends a heartbeat once an interval even while it works
+    //  (kp_worker.h): one that holds overdue work and missed two is hung.
+    for (size_t i = 0; i < self->size; i++) {
+        int64_t limit = (self->list[i]->suspect ? 2 : 3) * (int64_t)self->heartbeat_ms;
         if (now_ms - self->list[i]->last_seen_ms > limit)
             return self->list[i];
+    }
     return NULL;
 }
 

@@ -16,7 +16,8 @@
 typedef struct _kp_registry_t kp_registry_t;
 typedef struct _kp_registry_worker_t kp_registry_worker_t;
 
-//  A worker silent for 3 heartbeat intervals is dead.
+//  A worker silent for 3 heartbeat intervals is dead; a suspect one (see
+//  kp_registry_worker_suspect) for 2.
 kp_registry_t *kp_registry_new(uint32_t heartbeat_ms);
 void kp_registry_destroy(kp_registry_t **self_p);
 
@@ -38,6 +39,21 @@ void kp_registry_touch(kp_registry_worker_t *worker, int64_t now_ms);
 //  whether any live worker of kbo serves message at all (busy or not).
 kp_registry_worker_t *kp_registry_pick(kp_registry_t *self, const char *kbo, const char *message,
                                        bool *served);
+
+//  Same, never except (NULL: any). Both prefer workers that are not
+//  suspect: a suspect one gets work only when no other has room.
+kp_registry_worker_t *kp_registry_pick_except(kp_registry_t *self, const char *kbo,
+                                              const char *message,
+                                              const kp_registry_worker_t *except, bool *served);
+
+//  The worker holds a part past its hedge delay: it may hang. It gets new
+//  work only when its siblings are full, and is dead after 2 silent
+//  heartbeat intervals instead of 3, until it answers (kp_registry_
+//  worker_answered). A heartbeat clears nothing: a worker whose handler
+//  hangs may still send them.
+void kp_registry_worker_suspect(kp_registry_worker_t *worker);
+void kp_registry_worker_answered(kp_registry_worker_t *worker);
+bool kp_registry_worker_is_suspect(const kp_registry_worker_t *worker);
 
 //  Counts a request sent to / answered by the worker.
 void kp_registry_worker_take(kp_registry_worker_t *worker);

@@ -19,6 +19,8 @@ static int s_worker_json(kp_registry_worker_t *worker, void *arg)
     kp_json_array_close(json);
     kp_json_kv_uint(json, "concurrency", kp_registry_worker_concurrency(worker));
     kp_json_kv_uint(json, "outstanding", kp_registry_worker_outstanding(worker));
+    kp_json_key(json, "suspect");
+    kp_json_bool(json, kp_registry_worker_is_suspect(worker));
     kp_json_object_close(json);
     return 0;
 }
@@ -35,6 +37,14 @@ static char *s_status(kp_admin_context_t *context, MDB_txn *txn)
     kp_json_kv_uint(json, "in_flight", kp_flight_size(context->flight));
     kp_json_key(json, "stopping");
     kp_json_bool(json, context->stopping);
+    kp_flight_stats_t flight;
+    kp_flight_stats(context->flight, &flight);
+    kp_json_key(json, "hedging");
+    kp_json_object_open(json);
+    kp_json_kv_uint(json, "hedges", flight.hedges);
+    kp_json_kv_uint(json, "won_by_second", flight.hedge_wins);
+    kp_json_kv_uint(json, "replies_dropped", flight.dropped);
+    kp_json_object_close(json);
     kp_json_key(json, "workers");
     kp_json_array_open(json);
     kp_registry_each(context->workers, s_worker_json, json);

@@ -239,6 +239,25 @@ static int s_load_raft(zconfig_t *root, const char *text, kp_cluster_config_t *o
     return 0;
 }
 
+//  When a provider worker's part goes to a sibling too (broker/hedge.h).
+static int s_load_hedge(zconfig_t *root, const char *text, kp_cluster_config_t *out, char *err,
+                        size_t errlen)
+{
+    uint64_t min, max;
+    if (s_number(root, text, "cluster/hedge-min", 0, UINT32_MAX, 100, &min, err, errlen) ||
+        s_number(root, text, "cluster/hedge-max", 1, UINT32_MAX, 1000, &max, err, errlen))
+        return -1;
+    if (max < min) {
+        snprintf(err, errlen, "line %d: hedge-max (%llu ms) must be at least hedge-min (%llu ms)",
+                 s_line_of(text, "cluster/hedge-max"), (unsigned long long)max,
+                 (unsigned long long)min);
+        return -1;
+    }
+    out->hedge_min_ms = (uint32_t)min;
+    out->hedge_max_ms = (uint32_t)max;
+    return 0;
+}
+
 static int s_load(zconfig_t *root, const char *text, kp_cluster_config_t *out, char *err,
                   size_t errlen)
 {
@@ -255,6 +274,8 @@ static int s_load(zconfig_t *root, const char *text, kp_cluster_config_t *out, c
     out->max_frame = (size_t)max_frame;
     out->deadline_ms = (uint32_t)deadline;
     out->log_retention_days = (uint32_t)retention;
+    if (s_load_hedge(root, text, out, err, errlen))
+        return -1;
     s_copy(out->name, sizeof out->name, zconfig_get(root, "cluster/name", "kruispunt"));
     s_copy(out->log_key, sizeof out->log_key, zconfig_get(root, "cluster/log-key", ""));
     zconfig_t *nodes = zconfig_locate(root, "node");

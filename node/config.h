@@ -12,6 +12,9 @@
           raft-heartbeat = 100      # ms, raft leader's heartbeat
           snapshot-threshold = 1024 # raft entries between directory snapshots
           snapshot-trailing = 128   # entries kept in the raft log after one
+          hedge-min = 100           # ms; a part a provider worker holds longer
+          hedge-max = 1000          #   than its institution's p99, bounded to
+                                    #   these, goes to a sibling too; 0: never
       node
           node-1
               role = "voter"        # voter (default), witness or learner
@@ -85,6 +88,8 @@ typedef struct {
     uint32_t snapshot_threshold; //  raft entries between snapshots
     uint32_t snapshot_trailing;  //  entries kept after a snapshot
     bool clustered;              //  nodes have peer endpoints: one raft group
+    uint32_t hedge_min_ms; //  0: no hedging of provider parts
+    uint32_t hedge_max_ms;
     size_t node_count;
     kp_node_config_t nodes[KP_CONFIG_MAX_NODES];
 } kp_cluster_config_t;

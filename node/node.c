@@ -66,6 +66,7 @@ struct _kp_node_t {
     zlistx_t *waiting; //  tickets of parts waiting for a busy institution
     int64_t started_ms;
     int64_t next_heartbeat_ms;
+    int64_t next_dead_check_ms;
     bool stopping;
     kp_httpd_t *httpd;     //  /metrics, /healthz, /readyz; NULL without "metrics"
     kp_service_t *service; //  systemd readiness and watchdog
@@ -173,6 +174,7 @@ kp_node_t *kp_node_new(const kp_cluster_config_t *cluster, const kp_node_config_
     self->registry = kp_registry_new(cluster->heartbeat_ms);
     self->flight = kp_flight_new();
     kp_flight_set_request_free(self->flight, kp_frames_request_free);
+    kp_flight_set_hedging(self->flight, cluster->hedge_min_ms, cluster->hedge_max_ms);
     self->scratch = kp_arena_new(64 * 1024);
     assert(self->scratch);
     self->replay = kp_replay_new(KP_REPLAY_MS, KP_REPLAY_MAX);
@@ -356,12 +358,16 @@ static void s_complete(kp_node_t *self, kp_call_t *call)
         parts[i].payload.data = part->payload;
         parts[i].payload.len = part->payload_size;
         parts[i].until = *part->until ? part->until : NULL;
+        parts[i].has_reason = part->reason != KP__REASON__REASON_NONE;
+        parts[i].reason = part->reason;
         part_list[i] = &parts[i];
     }
     Kp__Response response = KP__RESPONSE__INIT;
     response.request_id = call->request_id;
     response.has_status = true;
     response.status = kp_call_status(call);
+    response.reason = kp_call_reason(call);
+    response.has_reason = response.reason != KP__REASON__REASON_NONE;
     response.n_parts = call->part_count;
     response.parts = part_list;
     response.has_latency_us = true;
@@ -407,11 +413,10 @@ static bool s_in_maintenance(kp_node_t *self, const char *kbo, const char *messa
     return window.found;
 }
 
-//  Hands part index of call to worker, under a new ticket.
-static void s_send_request(kp_node_t *self, kp_call_t *call, size_t index,
-                           kp_registry_worker_t *worker)
+//  Sends part index of call to worker under ticket.
+static void s_send_work(kp_node_t *self, kp_call_t *call, kp_registry_worker_t *worker,
+                        uint64_t ticket)
 {
-    uint64_t ticket = kp_flight_dispatch(self->flight, call, index, worker);
     const Kp__Request *request = call->request;
     Kp__WorkerRequest work = KP__WORKER_REQUEST__INIT;
     work.request_id = call->request_id;
@@ -435,6 +440,13 @@ static void s_send_request(kp_node_t *self, kp_call_t *call, size_t index,
     s_send_worker(self, identity, size, &frame);
 }
 
+//  Hands part index of call to worker, under a new ticket.
+static void s_send_request(kp_node_t *self, kp_call_t *call, size_t index,
+                           kp_registry_worker_t *worker)
+{
+    s_send_work(self, call, worker, kp_flight_dispatch(self->flight, call, index, worker));
+}
+
 //  Just after a start, workers have not had time to (re)connect: for three
 //  heartbeat intervals (the time in which a worker notices a lost node), a
 //  part whose institution has no live worker waits for one instead of
@@ -449,13 +461,13 @@ static void s_dispatch_part(kp_node_t *self, kp_call_t *call, size_t index)
     kp_part_t *part = &call->parts[index];
     const char *message = call->request->message;
     if (s_in_maintenance(self, part->kbo, message, part->until)) {
-        kp_flight_close_part(self->flight, call, index, KP__STATUS__UNAVAILABLE, NULL, 0);
+        kp_flight_refuse_part(self->flight, call, index, KP__REASON__MAINTENANCE);
         return;
     }
     bool served;
     kp_registry_worker_t *worker = kp_registry_pick(self->registry, part->kbo, message, &served);
     if (!served && !s_warming_up(self)) {
-        kp_flight_close_part(self->flight, call, index, KP__STATUS__UNAVAILABLE, NULL, 0);
+        kp_flight_refuse_part(self->flight, call, index, KP__REASON__NO_LIVE_WORKER);
         return;
     }
     if (worker)
@@ -491,7 +503,7 @@ static void s_drain_waiting(kp_node_t *self, const char *kbo)
             continue; //  busy for this message, or its workers may yet come
         zlistx_delete(self->waiting, cursor);
         if (!served)
-            kp_flight_close_part(self->flight, call, index, KP__STATUS__UNAVAILABLE, NULL, 0);
+            kp_flight_refuse_part(self->flight, call, index, KP__REASON__NO_LIVE_WORKER);
         else
             s_send_request(self, call, index, worker);
         if (call->open_parts == 0)
@@ -611,13 +623,17 @@ static void s_on_client(kp_node_t *self, s_input_t *input)
 
 typedef struct {
     kp_node_t *node;
+    const kp_registry_worker_t *worker;
     zlistx_t *tickets;
 } s_lost_t;
 
-//  Takes a part off a lost worker, keeping it open under a new ticket.
+//  Takes a part off a lost worker, keeping it open under a new ticket,
+//  unless another worker holds it too (hedged): then that one goes on.
 static int s_detach_part(kp_call_t *call, size_t index, void *arg)
 {
     s_lost_t *lost = (s_lost_t *)arg;
+    if (kp_flight_drop_worker(lost->node->flight, call, index, lost->worker))
+        return 0;
     uint64_t ticket = kp_flight_dispatch(lost->node->flight, call, index, NULL);
     call->parts[index].waiting = false;
     zlistx_add_end(lost->tickets, (void *)(uintptr_t)ticket);
@@ -628,7 +644,7 @@ static int s_detach_part(kp_call_t *call, size_t index, void *arg)
 //  another live worker of the same institution, with the same request id.
 static void s_worker_lost(kp_node_t *self, kp_registry_worker_t *worker)
 {
-    s_lost_t lost = {self, zlistx_new()};
+    s_lost_t lost = {self, worker, zlistx_new()};
     kp_flight_each_on_worker(self->flight, worker, s_detach_part, &lost);
     char kbo[KP_KBO_LEN + 1];
     snprintf(kbo, sizeof kbo, "%s", kp_registry_worker_kbo(worker));
@@ -639,7 +655,7 @@ static void s_worker_lost(kp_node_t *self, kp_registry_worker_t *worker)
         if (!call)
             continue;
         if (call->parts[index].redispatched)
-            kp_flight_close_part(self->flight, call, index, KP__STATUS__ERROR, NULL, 0);
+            kp_flight_refuse_part(self->flight, call, index, KP__REASON__WORKER_LOST);
         else {
             call->parts[index].redispatched = true;
             s_dispatch_part(self, call, index);
@@ -711,7 +727,7 @@ static void s_on_reply(kp_node_t *self, s_input_t *input, const kp_registry_work
                        "reply for a request this worker was not given");
         return;
     }
-    if (call->parts[index].worker != worker) {
+    if (kp_flight_ticket_worker(call, index, reply->ticket) != worker) {
         s_worker_error(self, input, KP__REASON__INVALID_REQUEST,
                        "reply for a request this worker was not given");
         return;
@@ -720,8 +736,8 @@ static void s_on_reply(kp_node_t *self, s_input_t *input, const kp_registry_work
         reply->has_status && reply->status == KP__STATUS__OK ? KP__STATUS__OK : KP__STATUS__ERROR;
     char kbo[KP_KBO_LEN + 1];
     snprintf(kbo, sizeof kbo, "%s", call->parts[index].kbo);
-    size_t open = kp_flight_close_part(self->flight, call, index, status, reply->payload.data,
-                                       reply->has_payload ? reply->payload.len : 0);
+    size_t open = kp_flight_answer(self->flight, call, index, reply->ticket, status,
+                                   reply->payload.data, reply->has_payload ? reply->payload.len : 0);
     if (open == 0)
         s_complete(self, call);
     s_drain_waiting(self, kbo);
@@ -859,9 +875,25 @@ static int s_heartbeat_one(kp_registry_worker_t *worker, void *arg)
     return 0;
 }
 
+//  Parts their worker holds past the hedge delay go to a sibling too.
+static void s_hedge_overdue(kp_node_t *self)
+{
+    kp_call_t *call;
+    size_t index;
+    kp_registry_worker_t *holder;
+    while ((call = kp_flight_next_overdue(self->flight, &index, &holder))) {
+        bool served;
+        kp_registry_worker_t *other = kp_registry_pick_except(
+            self->registry, call->parts[index].kbo, call->request->message, holder, &served);
+        if (other)
+            s_send_work(self, call, other, kp_flight_hedge(self->flight, call, index, other));
+    }
+}
+
 static void s_on_timers(kp_node_t *self, int64_t now_ms)
 {
     s_expire_calls(self, now_ms);
+    s_hedge_overdue(self);
     kp_service_tick(self->service, now_ms);
     if (now_ms >= self->next_publish_ms) {
         s_publish(self);
@@ -871,12 +903,17 @@ static void s_on_timers(kp_node_t *self, int64_t now_ms)
         self->warming = false;
         s_drain_waiting(self, NULL); //  those with no worker by now: UNAVAILABLE
     }
+    if (now_ms >= self->next_dead_check_ms) {
+        //  Four looks an interval: a dead worker is found within a quarter
+        //  interval of its limit, not within a whole one.
+        self->next_dead_check_ms = now_ms + (self->cluster.heartbeat_ms + 3) / 4;
+        kp_registry_worker_t *dead;
+        while ((dead = kp_registry_next_dead(self->registry, now_ms)))
+            s_worker_lost(self, dead);
+    }
     if (now_ms < self->next_heartbeat_ms)
         return;
     self->next_heartbeat_ms = now_ms + self->cluster.heartbeat_ms;
-    kp_registry_worker_t *dead;
-    while ((dead = kp_registry_next_dead(self->registry, now_ms)))
-        s_worker_lost(self, dead);
     kp_registry_each(self->registry, s_heartbeat_one, self);
     kp_replay_expire(self->replay, now_ms);
 }
@@ -899,6 +936,7 @@ static void s_drain(kp_node_t *self, zsock_t *sock, s_handler_fn *handler)
 static void s_clock(kp_node_t *self)
 {
     self->now_ms = zclock_mono();
+    kp_flight_set_now(self->flight, self->now_ms);
     self->now_unix = (int64_t)time(NULL);
     self->today = (int32_t)(self->now_unix / 86400);
 }
@@ -908,6 +946,8 @@ static long s_poll_timeout(kp_node_t *self, int64_t now_ms)
     int64_t next = kp_flight_next_deadline(self->flight);
     if (self->next_heartbeat_ms < next)
         next = self->next_heartbeat_ms;
+    if (self->next_dead_check_ms < next)
+        next = self->next_dead_check_ms;
     int64_t warm = self->started_ms + 3 * (int64_t)self->cluster.heartbeat_ms;
     if (self->warming && warm < next)
         next = warm;
