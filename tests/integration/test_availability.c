@@ -1,0 +1,185 @@
+/*  test_availability.c - what a client sees when a part of the cluster
+    hangs or dies, through the shipped stub (libkpclient) and real
+    processes: kpnode, and `kpctl provider` workers.
+
+    Checked by status and by who answered, never by time: a call answered
+    OK by the sibling worker, not TIMEOUT at its deadline, shows that the
+    hung worker's part was sent on before the deadline.
+*/
+#include <assert.h>
+#include <jansson.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "harness.h"
+#include "kp_client.h"
+
+#define REQUESTER "0206731645"
+#define PROVIDER "0411702543"
+#define PERSON "85073003328"
+
+static const char *s_directory =
+    "{\"table\":\"institution\",\"kbo\":\"" REQUESTER
+    "\",\"name\":\"RSZ\",\"sector\":25,\"type\":0}\n"
+    "{\"table\":\"institution\",\"kbo\":\"" PROVIDER "\",\"name\":\"C\",\"sector\":17,\"type\":1}\n"
+    "{\"table\":\"user\",\"id\":\"rsz-app\",\"kbo\":\"" REQUESTER "\",\"sector\":25,\"type\":0,"
+    "\"messages\":[\"A1\"]}\n"
+    "{\"table\":\"authorization\",\"sector\":25,\"type\":0,\"capacity\":1,\"message\":\"A1\"}\n"
+    "{\"table\":\"availability\",\"message\":\"A1\",\"sector\":17,\"type\":1}\n"
+    "{\"table\":\"person\",\"insz\":\"" PERSON "\",\"kbo\":\"" REQUESTER "\",\"sector\":25,"
+    "\"type\":0,\"capacity\":1,\"from\":\"2000-01-01\",\"to\":\"9999-12-31\"}\n"
+    "{\"table\":\"person\",\"insz\":\"" PERSON "\",\"kbo\":\"" PROVIDER "\",\"sector\":17,"
+    "\"type\":1,\"capacity\":1,\"from\":\"2000-01-01\",\"to\":\"9999-12-31\"}\n";
+
+static Kp__Request s_request(const char *id)
+{
+    Kp__Request request = KP__REQUEST__INIT;
+    request.request_id = (char *)id;
+    request.user = "rsz-app";
+    request.message = "A1";
+    request.person = PERSON;
+    request.has_sector = request.has_type = request.has_capacity = true;
+    request.sector = 25;
+    request.type = 0;
+    request.capacity = 1;
+    return request;
+}
+
+//  `kpctl provider --echo` serving node index, its lines (one per request
+//  answered, starting with the request id) in log. Returns its pid.
+static pid_t s_provider(harness_t *harness, size_t node, const char *log)
+{
+    const char *kpctl = getenv("KPCTL");
+    assert(kpctl && "KPCTL must name the kpctl program");
+    char name[16];
+    snprintf(name, sizeof name, "node-%zu", node + 1);
+    char *argv[] = {"/bin/sh",
+                    "-c",
+                    "exec \"$0\" provider -c \"$1\" --node \"$2\" --kbo " PROVIDER
+                    " --message A1 --echo --concurrency 8 > \"$3\"",
+                    (char *)kpctl,
+                    harness->config,
+                    name,
+                    (char *)log,
+                    NULL};
+    return harness_spawn(harness, argv);
+}
+
+//  True if the provider's log has a line for request id.
+static bool s_answered_by(const char *log, const char *id)
+{
+    FILE *f = fopen(log, "r");
+    if (!f)
+        return false;
+    char line[512];
+    size_t len = strlen(id);
+    bool found = false;
+    while (!found && fgets(line, sizeof line, f))
+        found = !strncmp(line, id, len) && line[len] == ' ';
+    fclose(f);
+    return found;
+}
+
+//  A number from the node's status, under object (NULL: top level).
+static json_int_t s_status_number(harness_t *harness, const char *object, const char *key)
+{
+    Kp__AdminReply *reply = harness_admin(harness, 0, "status", NULL, 3000);
+    assert_non_null(reply);
+    json_t *status = json_loads(reply->json, 0, NULL);
+    assert_non_null(status);
+    json_t *where = object ? json_object_get(status, object) : status;
+    json_int_t value = json_integer_value(json_object_get(where, key));
+    json_decref(status);
+    kp__admin_reply__free_unpacked(reply, NULL);
+    return value;
+}
+
+//  Calls id through the client; asserts that it is answered OK.
+static void s_call_ok(kp_client_t *client, const char *id)
+{
+    Kp__Request request = s_request(id);
+    Kp__Response *response = NULL;
+    assert_int_equal(kp_client_call(client, &request, 10000, &response), 0);
+    if (response->status != KP__STATUS__OK)
+        fail_msg("%s answered %s %s: %s", id, kp_client_status_name(response->status),
+                 kp_client_reason_name(response->reason), response->detail ? response->detail : "");
+    kp_client_response_destroy(&response);
+}
+
+//  ---------------------------------------------------------------------
+//  A hung provider worker (SIGSTOP) with a healthy sibling: the parts it
+//  holds are sent to the sibling after the hedge delay and answered OK
+//  well before their deadline, instead of TIMEOUT at it.
+
+#define S_HUNG_CALLS 16
+
+static void test_hung_provider(void **state)
+{
+    (void)state;
+    harness_t *harness = harness_new(1, 1000, 3000, 65536);
+    harness_start_node(harness, 0);
+    harness_load(harness, 0, s_directory);
+    char log_a[300], log_b[300];
+    snprintf(log_a, sizeof log_a, "%s/provider-a.log", harness->dir);
+    snprintf(log_b, sizeof log_b, "%s/provider-b.log", harness->dir);
+    pid_t a = s_provider(harness, 0, log_a);
+    s_provider(harness, 0, log_b);
+    if (!harness_wait_workers(harness, 0, 2))
+        fail_msg("the two providers never registered");
+    const char *endpoints[] = {harness->client[0]};
+    kp_client_t *client = kp_client_new(endpoints, 1);
+    assert_non_null(client);
+    //  Both serve; the node learns the institution's reply times.
+    for (int i = 0; i < 24; i++) {
+        char id[32];
+        snprintf(id, sizeof id, "warm-%d", i);
+        s_call_ok(client, id);
+    }
+    assert_int_equal(kill(a, SIGSTOP), 0);
+    //  Sent at once: the node spreads them over both workers.
+    char ids[S_HUNG_CALLS][KP_CLIENT_ID_MAX];
+    for (int i = 0; i < S_HUNG_CALLS; i++) {
+        snprintf(ids[i], sizeof ids[i], "hung-%d", i);
+        Kp__Request request = s_request(ids[i]);
+        assert_int_equal(kp_client_send(client, &request, 10000, NULL), 0);
+    }
+    for (int n = 0; n < S_HUNG_CALLS; n++) {
+        Kp__Response *response = NULL;
+        assert_int_equal(kp_client_recv(client, 10000, &response), 0);
+        if (response->status != KP__STATUS__OK)
+            fail_msg("%s answered %s %s (the hung worker's part was not sent on in time)",
+                     response->request_id, kp_client_status_name(response->status),
+                     kp_client_reason_name(response->reason));
+        kp_client_response_destroy(&response);
+    }
+    for (int i = 0; i < S_HUNG_CALLS; i++)
+        if (!s_answered_by(log_b, ids[i]))
+            fail_msg("%s was not answered by the healthy worker", ids[i]);
+    json_int_t hedges = s_status_number(harness, "hedging", "hedges");
+    print_message("hung provider: %d calls answered OK by the sibling; node hedged %lld parts\n",
+                  S_HUNG_CALLS, (long long)hedges);
+    assert_true(hedges >= 1); //  the hung one was given some, and they went on
+    kill(a, SIGCONT);
+    kp_client_destroy(&client);
+    harness_destroy(&harness);
+}
+
+int main(void)
+{
+    zsys_init();
+    zsys_handler_set(NULL);
+    signal(SIGPIPE, SIG_IGN);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_hung_provider),
+    };
+    return cmocka_run_group_tests_name("availability", tests, NULL, NULL);
+}
