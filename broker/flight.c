@@ -25,7 +25,7 @@ struct _kp_flight_t {
     uint64_t next_ticket;
     kp_request_free_fn *request_free; //  NULL: kp__request__free_unpacked
     int64_t now_ms;
-    kp_hedge_t *hedge; //  NULL: no hedging
+    kp_hedge_t *hedge;    //  NULL: no hedging
     s_overdue_t *overdue; //  min-heap on at
     size_t overdue_size, overdue_capacity;
     kp_flight_stats_t stats;
@@ -273,8 +273,7 @@ kp_call_t *kp_flight_by_ticket(kp_flight_t *self, uint64_t ticket, size_t *index
     return NULL;
 }
 
-kp_registry_worker_t *kp_flight_ticket_worker(const kp_call_t *call, size_t index,
-                                              uint64_t ticket)
+kp_registry_worker_t *kp_flight_ticket_worker(const kp_call_t *call, size_t index, uint64_t ticket)
 {
     const kp_part_t *part = &call->parts[index];
     if (ticket && part->ticket == ticket)
@@ -323,8 +322,7 @@ size_t kp_flight_answer(kp_flight_t *self, kp_call_t *call, size_t index, uint64
     return kp_flight_close_part(self, call, index, status, payload, payload_size);
 }
 
-kp_call_t *kp_flight_next_overdue(kp_flight_t *self, size_t *index,
-                                  kp_registry_worker_t **holder)
+kp_call_t *kp_flight_next_overdue(kp_flight_t *self, size_t *index, kp_registry_worker_t **holder)
 {
     while (self->overdue_size && self->overdue[0].at <= self->now_ms) {
         uint64_t ticket = s_overdue_pop(self).ticket;

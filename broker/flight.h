@@ -101,8 +101,7 @@ size_t kp_flight_refuse_part(kp_flight_t *self, kp_call_t *call, size_t index, K
 
 //  The worker that holds ticket of part index, or NULL if ticket is not
 //  one of the part's dispatches.
-kp_registry_worker_t *kp_flight_ticket_worker(const kp_call_t *call, size_t index,
-                                              uint64_t ticket);
+kp_registry_worker_t *kp_flight_ticket_worker(const kp_call_t *call, size_t index, uint64_t ticket);
 
 //  Closes part index with the reply of its dispatch ticket, as
 //  kp_flight_close_part, and records how long that dispatch took for the
@@ -115,8 +114,7 @@ size_t kp_flight_answer(kp_flight_t *self, kp_call_t *call, size_t index, uint64
 //  is the worker that holds it, now marked suspect. Each dispatch is
 //  returned once. The caller hedges it (kp_flight_hedge) if another worker
 //  has room, or leaves it to its worker and deadline.
-kp_call_t *kp_flight_next_overdue(kp_flight_t *self, size_t *index,
-                                  kp_registry_worker_t **holder);
+kp_call_t *kp_flight_next_overdue(kp_flight_t *self, size_t *index, kp_registry_worker_t **holder);
 
 //  Sends open part index a second time, to worker; returns the ticket.
 uint64_t kp_flight_hedge(kp_flight_t *self, kp_call_t *call, size_t index,

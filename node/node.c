@@ -736,8 +736,9 @@ static void s_on_reply(kp_node_t *self, s_input_t *input, const kp_registry_work
         reply->has_status && reply->status == KP__STATUS__OK ? KP__STATUS__OK : KP__STATUS__ERROR;
     char kbo[KP_KBO_LEN + 1];
     snprintf(kbo, sizeof kbo, "%s", call->parts[index].kbo);
-    size_t open = kp_flight_answer(self->flight, call, index, reply->ticket, status,
-                                   reply->payload.data, reply->has_payload ? reply->payload.len : 0);
+    size_t open =
+        kp_flight_answer(self->flight, call, index, reply->ticket, status, reply->payload.data,
+                         reply->has_payload ? reply->payload.len : 0);
     if (open == 0)
         s_complete(self, call);
     s_drain_waiting(self, kbo);
