@@ -1,9 +1,11 @@
 /*  cmd_call.c - kpctl call: one request through a node, and its answer.
 
     The nodes of the cluster file are the failover endpoints, in order
-    (or just the one named by --node). Each attempt gets the request's
-    deadline plus a second before the client moves on to the next node;
-    --timeout-ms bounds the whole call instead.
+    (or just the one named by --node). The stub moves on to the next node
+    as soon as it knows the current one is lost (kp_client.h, "Failover":
+    a dropped connection, missed heartbeats, an attempt timeout from the
+    node's answer times and the request's deadline); the whole call waits
+    at most the deadline plus a second per node, or --timeout-ms.
 */
 #include <getopt.h>
 #include <inttypes.h>
@@ -59,8 +61,8 @@ static void s_usage(FILE *out)
                  "      --date D        reference date YYYY-MM-DD (default: today)\n"
                  "      --payload TEXT  request payload\n"
                  "      --deadline-ms N time the node may spend (default: the cluster's)\n"
-                 "      --timeout-ms N  time the client waits in all (default: per node,\n"
-                 "                      the deadline plus 1000 ms)\n"
+                 "      --timeout-ms N  time the client waits in all (default: the deadline\n"
+                 "                      plus 1000 ms, per node)\n"
                  "      --json          print one JSON object\n"
                  "  -h, --help          this text\n"
                  "\n"
@@ -318,13 +320,10 @@ static kp_client_t *s_client(const s_args_t *args, const kp_cluster_config_t *co
     }
     uint32_t deadline = args->has_deadline ? args->deadline_ms : config->deadline_ms;
     int attempt = (int)(deadline + 1000 > INT32_MAX / 16 ? INT32_MAX / 16 : deadline + 1000);
-    kp_client_set_attempts(client, (unsigned)count);
     if (args->has_timeout)
         *timeout_ms = args->timeout_ms > INT32_MAX ? INT32_MAX : (int)args->timeout_ms;
-    else {
-        kp_client_set_attempt_timeout(client, attempt);
+    else
         *timeout_ms = attempt * (int)count;
-    }
     return client;
 }
 
@@ -343,10 +342,17 @@ int kpctl_call(int argc, char **argv)
         return 2;
     int timeout_ms = 0;
     kp_client_t *client = s_client(&args, config, &timeout_ms);
+    uint32_t cluster_deadline_ms = config->deadline_ms;
     free(config);
     if (!client)
         return 2;
     Kp__Request req = s_request(&args);
+    if (!req.has_deadline_ms) {
+        //  The node would apply it anyway; the stub, knowing it, bounds
+        //  each attempt by it.
+        req.has_deadline_ms = true;
+        req.deadline_ms = cluster_deadline_ms;
+    }
     Kp__Response *resp = NULL;
     uint64_t start = s_now_us();
     rc = kp_client_call(client, &req, timeout_ms, &resp);

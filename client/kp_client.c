@@ -6,6 +6,7 @@
     CZMQ's containers (zhashx, zlistx) do not, and are used here.
 */
 #include "kp_client.h"
+#include "window.h"
 #include "wire.h"
 
 #include <czmq.h>
@@ -25,19 +26,33 @@
 #define S_DONE_ANSWERED ((void *)1)
 #define S_DONE_GAVE_UP ((void *)2)
 
+//  Availability defaults (kp_client.h, "Failover").
+#define S_HEARTBEAT_IVL_MS 100     //  a ZMTP ping every 100 ms
+#define S_HEARTBEAT_TIMEOUT_MS 400 //  nothing back within 400 ms: gone
+#define S_HEARTBEAT_TTL_MS 1000    //  the node drops a client silent this long
+#define S_CONNECT_MS 1000          //  without heartbeats: time to connect
+#define S_ATTEMPT_FLOOR_MS 250     //  an attempt is never shorter
+#define S_ATTEMPT_P99S 8           //  nor shorter than this many node p99s
+#define S_ATTEMPT_MARGIN_MS 250    //  past the request's deadline_ms
+#define S_LATENCY_SAMPLES 8        //  answers before the node's p99 counts
+
 typedef struct {
     char id[KP_CLIENT_ID_MAX];
     bool ours;      //  id made by this client
     uint8_t *frame; //  the encoded request, resent on failover
     size_t size;
-    int timeout_ms;           //  overall, as given by the caller
-    int attempt_ms;           //  per attempt
-    unsigned attempts;        //  attempts made so far
-    unsigned redirects;       //  SHUTTING_DOWN answers that moved it on
-    bool unsent;              //  waits for a connection (ZMQ_IMMEDIATE)
-    void *handle;             //  in kp_client_t.order
-    int64_t deadline;         //  overall, monotonic ms
-    int64_t attempt_deadline; //  of the current attempt, monotonic ms
+    int timeout_ms;            //  overall, as given by the caller
+    unsigned attempts;         //  attempts made so far
+    unsigned redirects;        //  SHUTTING_DOWN answers that moved it on
+    uint32_t node_deadline_ms; //  the request's deadline_ms, 0 if unset
+    int64_t sent_ms;           //  when this attempt left
+    int64_t hedge_at;          //  when to send it to a second node too
+    bool hedged;               //  sent to the second node in this attempt
+    bool extended;             //  this attempt was given the deadline
+    bool unsent;               //  waits for a connection (ZMQ_IMMEDIATE)
+    void *handle;              //  in kp_client_t.order
+    int64_t deadline;          //  overall, monotonic ms
+    int64_t attempt_deadline;  //  of the current attempt, monotonic ms
 } s_pending_t;
 
 struct _kp_client_t {
@@ -47,6 +62,7 @@ struct _kp_client_t {
     size_t endpoint_count;
     size_t current;
     unsigned attempts;
+    bool attempts_set; //  kp_client_set_attempts called: the old split
     int attempt_timeout_ms;
     size_t max_frame;
     char prefix[17]; //  16 random hex digits
@@ -59,6 +75,18 @@ struct _kp_client_t {
     zlistx_t *ready;    //  Kp__Response * waiting to be handed out
     int64_t next_check; //  no timer can fire before this (ms)
     kp_client_stats_t stats;
+    //  Availability: see the section of that name below.
+    int heartbeat_ivl_ms; //  0: no ZMTP heartbeats
+    int heartbeat_timeout_ms;
+    void *monitor;         //  PAIR: connection events of sock
+    unsigned monitors;     //  monitor endpoints made (unique names)
+    bool connected;        //  sock's handshake is done
+    int64_t connect_by;    //  fail over if not connected by then
+    int64_t last_heard;    //  last frame from the current node
+    kp_window_t **latency; //  per endpoint: recent answer times (us)
+    int hedge_min_ms;      //  0: no hedging
+    int hedge_max_ms;
+    void *hedge_sock; //  to the endpoint after the current one
 };
 
 static void s_pending_destroy(void **item)
@@ -92,8 +120,13 @@ static void s_make_prefix(char out[17])
         snprintf(out + 2 * i, 3, "%02x", bytes[i]);
 }
 
+static void s_unwatch(kp_client_t *self);
+static int s_watch(kp_client_t *self);
+static void s_set_heartbeat(kp_client_t *self, void *sock);
+
 static int s_connect(kp_client_t *self)
 {
+    s_unwatch(self);
     if (self->sock)
         zmq_close(self->sock);
     //  Unanswered requests live in self->pending, not in ZeroMQ's queues:
@@ -110,7 +143,8 @@ static int s_connect(kp_client_t *self)
     //  Sends that find no connection wait in self->pending instead.
     int one = 1;
     zmq_setsockopt(self->sock, ZMQ_IMMEDIATE, &one, sizeof one);
-    if (zmq_connect(self->sock, self->endpoints[self->current]) != 0)
+    s_set_heartbeat(self, self->sock);
+    if (s_watch(self) != 0 || zmq_connect(self->sock, self->endpoints[self->current]) != 0)
         return KP_CLIENT_ESOCKET;
     return 0;
 }
@@ -131,17 +165,20 @@ kp_client_t *kp_client_new(const char **endpoints, size_t count)
     self->order = zlistx_new();
     self->ready = zlistx_new();
     self->ctx = zmq_ctx_new();
+    self->latency = (kp_window_t **)calloc(count, sizeof(kp_window_t *));
     if (!self->endpoints || !self->pending || !self->done || !self->order || !self->ready ||
-        !self->ctx)
+        !self->ctx || !self->latency)
         goto fail;
     zhashx_set_destructor(self->pending, s_pending_destroy);
     zlistx_set_destructor(self->ready, s_response_free);
     self->endpoint_count = count;
     for (size_t i = 0; i < count; i++)
-        if (!(self->endpoints[i] = strdup(endpoints[i])))
+        if (!(self->endpoints[i] = strdup(endpoints[i])) || !(self->latency[i] = kp_window_new()))
             goto fail;
     self->attempts = 3;
     self->next_check = INT64_MAX;
+    self->heartbeat_ivl_ms = S_HEARTBEAT_IVL_MS;
+    self->heartbeat_timeout_ms = S_HEARTBEAT_TIMEOUT_MS;
     s_make_prefix(self->prefix);
     if (s_connect(self) != 0)
         goto fail;
@@ -181,8 +218,15 @@ void kp_client_destroy(kp_client_t **self_p)
     if (!self_p || !*self_p)
         return;
     kp_client_t *self = *self_p;
+    s_unwatch(self);
     if (self->sock)
         zmq_close(self->sock);
+    if (self->hedge_sock)
+        zmq_close(self->hedge_sock);
+    if (self->latency)
+        for (size_t i = 0; i < self->endpoint_count; i++)
+            kp_window_destroy(&self->latency[i]);
+    free(self->latency);
     if (self->ctx)
         zmq_ctx_term(self->ctx);
     if (self->endpoints)
@@ -201,12 +245,30 @@ void kp_client_set_attempts(kp_client_t *self, unsigned attempts)
 {
     assert(self);
     self->attempts = attempts ? attempts : 1;
+    self->attempts_set = true;
 }
 
 void kp_client_set_attempt_timeout(kp_client_t *self, int timeout_ms)
 {
     assert(self);
     self->attempt_timeout_ms = timeout_ms > 0 ? timeout_ms : 0;
+}
+
+void kp_client_set_heartbeat(kp_client_t *self, int interval_ms, int timeout_ms)
+{
+    assert(self);
+    self->heartbeat_ivl_ms = interval_ms > 0 ? interval_ms : 0;
+    self->heartbeat_timeout_ms = timeout_ms > 0 ? timeout_ms : S_HEARTBEAT_TIMEOUT_MS;
+    //  The socket takes them when it connects: connect again while idle.
+    if (zhashx_size(self->pending) == 0)
+        s_connect(self);
+}
+
+void kp_client_set_hedging(kp_client_t *self, int min_ms, int max_ms)
+{
+    assert(self);
+    self->hedge_min_ms = min_ms > 0 ? min_ms : 0;
+    self->hedge_max_ms = max_ms > self->hedge_min_ms ? max_ms : self->hedge_min_ms;
 }
 
 void kp_client_set_max_frame(kp_client_t *self, size_t bytes)
@@ -280,6 +342,241 @@ static Kp__Response *s_make_timeout(kp_client_t *self, s_pending_t *p)
     return kp__response__unpack(NULL, size, buf);
 }
 
+//  ---------------------------------------------------------------------
+//  Availability: knowing that a node is gone, attempt timeouts, hedging.
+//  (kp_client.h, "Failover", says what and why.)
+
+//  ZMTP heartbeats: libzmq pings the node every interval and drops the
+//  connection when nothing at all came back within the timeout, so that a
+//  node that stopped (SIGSTOP, a cut cable) is known in a few hundred ms,
+//  not at its request's deadline.
+static void s_set_heartbeat(kp_client_t *self, void *sock)
+{
+    if (!self->heartbeat_ivl_ms)
+        return;
+    int ttl = S_HEARTBEAT_TTL_MS;
+    zmq_setsockopt(sock, ZMQ_HEARTBEAT_IVL, &self->heartbeat_ivl_ms, sizeof(int));
+    zmq_setsockopt(sock, ZMQ_HEARTBEAT_TIMEOUT, &self->heartbeat_timeout_ms, sizeof(int));
+    zmq_setsockopt(sock, ZMQ_HEARTBEAT_TTL, &ttl, sizeof ttl);
+}
+
+//  How long a new connection may take before the node is taken for down.
+static int s_connect_ms(kp_client_t *self)
+{
+    return self->heartbeat_ivl_ms ? self->heartbeat_ivl_ms + self->heartbeat_timeout_ms
+                                  : S_CONNECT_MS;
+}
+
+//  A monitor on sock, read over a PAIR: it says when the connection is up
+//  (handshake done) and when it dropped. Without it a DEALER never tells.
+static int s_watch(kp_client_t *self)
+{
+    char endpoint[96];
+    snprintf(endpoint, sizeof endpoint, "inproc://kp-client-%p-%u", (void *)self, ++self->monitors);
+    if (zmq_socket_monitor(self->sock, endpoint,
+                           ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_DISCONNECTED) != 0)
+        return KP_CLIENT_ESOCKET;
+    self->monitor = zmq_socket(self->ctx, ZMQ_PAIR);
+    if (!self->monitor)
+        return KP_CLIENT_ESOCKET;
+    int zero = 0;
+    zmq_setsockopt(self->monitor, ZMQ_LINGER, &zero, sizeof zero);
+    if (zmq_connect(self->monitor, endpoint) != 0)
+        return KP_CLIENT_ESOCKET;
+    self->connected = false;
+    self->connect_by = kp_wire_now_ms() + s_connect_ms(self);
+    return 0;
+}
+
+static void s_unwatch(kp_client_t *self)
+{
+    if (self->monitor)
+        zmq_close(self->monitor);
+    self->monitor = NULL;
+}
+
+//  Reads the monitor's events: a dropped connection sends every unanswered
+//  request to the next node now (their answers would go to the old one).
+static void s_read_events(kp_client_t *self)
+{
+    while (true) {
+        zmq_msg_t msg;
+        zmq_msg_init(&msg);
+        if (zmq_msg_recv(&msg, self->monitor, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&msg);
+            return;
+        }
+        uint16_t event = 0;
+        if (zmq_msg_size(&msg) >= sizeof event)
+            memcpy(&event, zmq_msg_data(&msg), sizeof event);
+        while (zmq_msg_more(&msg) && zmq_msg_recv(&msg, self->monitor, 0) >= 0)
+            ; //  the endpoint frame
+        zmq_msg_close(&msg);
+        if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED)
+            self->connected = true;
+        else if (event == ZMQ_EVENT_DISCONNECTED) {
+            self->connected = false;
+            self->connect_by = kp_wire_now_ms() + s_connect_ms(self);
+            self->stats.disconnects++;
+            if (zhashx_size(self->pending))
+                self->move_on = true;
+        }
+    }
+}
+
+//  True when requests wait for a connection to a node that does not come
+//  up (a dead node after a failover): time to try the next one.
+static bool s_connect_overdue(kp_client_t *self, int64_t now)
+{
+    return !self->connected && self->endpoint_count > 1 && self->unsent && now >= self->connect_by;
+}
+
+//  By then a live node has answered: the request's deadline_ms (which the
+//  node keeps) and a margin, or the caller's timeout when it has none.
+static int s_ceiling_ms(const s_pending_t *p)
+{
+    int64_t ms = p->node_deadline_ms ? (int64_t)p->node_deadline_ms + S_ATTEMPT_MARGIN_MS
+                                     : (int64_t)p->timeout_ms;
+    return ms < p->timeout_ms ? (int)ms : p->timeout_ms;
+}
+
+//  The node's recent p99 in ms, or -1 while too few answers are known.
+static int64_t s_node_p99_ms(kp_client_t *self, size_t endpoint)
+{
+    kp_window_t *window = self->latency[endpoint];
+    if (kp_window_count(window) < S_LATENCY_SAMPLES)
+        return -1;
+    return ((int64_t)kp_window_p99(window) + 999) / 1000;
+}
+
+//  How long one attempt waits on the current node before the node is
+//  suspected: set by the caller, or S_ATTEMPT_P99S times the node's
+//  recent p99 (at least S_ATTEMPT_FLOOR_MS), never past the ceiling.
+static int s_attempt_ms(kp_client_t *self, const s_pending_t *p)
+{
+    int64_t ms;
+    if (self->attempt_timeout_ms)
+        ms = self->attempt_timeout_ms;
+    else if (self->attempts_set)
+        ms = p->timeout_ms / self->attempts;
+    else {
+        int64_t p99 = s_node_p99_ms(self, self->current);
+        ms = s_ceiling_ms(p);
+        if (p99 >= 0 && S_ATTEMPT_P99S * p99 + S_ATTEMPT_FLOOR_MS < ms)
+            ms = S_ATTEMPT_P99S * p99 + S_ATTEMPT_FLOOR_MS;
+    }
+    return ms < 1 ? 1 : (int)ms;
+}
+
+//  After the node's p99 (bounded), a request may go to a second node.
+static int64_t s_hedge_at(kp_client_t *self, int64_t now)
+{
+    if (!self->hedge_min_ms || self->endpoint_count < 2)
+        return INT64_MAX;
+    int64_t ms = s_node_p99_ms(self, self->current);
+    if (ms < 0 || ms > self->hedge_max_ms)
+        ms = self->hedge_max_ms;
+    return now + (ms < self->hedge_min_ms ? self->hedge_min_ms : ms);
+}
+
+//  p (re)starts an attempt on the current node now.
+static void s_attempt_started(kp_client_t *self, s_pending_t *p, int64_t now)
+{
+    p->sent_ms = now;
+    p->attempt_deadline = now + s_attempt_ms(self, p);
+    p->hedge_at = s_hedge_at(self, now);
+    p->hedged = p->extended = false;
+}
+
+//  p's attempt ran out. A node heard from since p left is alive (busy, or
+//  p is slow at its provider): p gets until its ceiling there, once. A node
+//  silent since p left is taken for lost: true. Attempts set by the caller
+//  end as they always did.
+static bool s_attempt_over(kp_client_t *self, s_pending_t *p, int64_t now)
+{
+    if (self->attempt_timeout_ms || self->attempts_set || p->extended ||
+        self->last_heard < p->sent_ms)
+        return true;
+    int64_t end = p->sent_ms + s_ceiling_ms(p);
+    if (end <= now)
+        return true;
+    p->extended = true;
+    p->attempt_deadline = end;
+    return false;
+}
+
+static void s_close_hedge(kp_client_t *self)
+{
+    if (self->hedge_sock)
+        zmq_close(self->hedge_sock);
+    self->hedge_sock = NULL;
+}
+
+//  A second connection, to the endpoint after the current one.
+static void *s_hedge_sock(kp_client_t *self)
+{
+    if (self->hedge_sock)
+        return self->hedge_sock;
+    void *sock = kp_wire_dealer(self->ctx, self->max_frame);
+    if (!sock)
+        return NULL;
+    int zero = 0, one = 1;
+    zmq_setsockopt(sock, ZMQ_SNDHWM, &zero, sizeof zero);
+    zmq_setsockopt(sock, ZMQ_RCVHWM, &zero, sizeof zero);
+    zmq_setsockopt(sock, ZMQ_IMMEDIATE, &one, sizeof one);
+    s_set_heartbeat(self, sock);
+    if (zmq_connect(sock, self->endpoints[(self->current + 1) % self->endpoint_count]) != 0) {
+        zmq_close(sock);
+        return NULL;
+    }
+    return self->hedge_sock = sock;
+}
+
+//  Sends p to the second node too (same id: each node answers it once, and
+//  the caller gets the first answer). Not connected yet: tries again soon.
+static void s_hedge(kp_client_t *self, s_pending_t *p, int64_t now)
+{
+    p->hedge_at = INT64_MAX;
+    if (p->hedged || p->unsent)
+        return;
+    void *sock = s_hedge_sock(self);
+    if (sock && zmq_send(sock, p->frame, p->size, ZMQ_DONTWAIT) >= 0) {
+        p->hedged = true;
+        self->stats.hedges++;
+    } else
+        p->hedge_at = now + self->hedge_min_ms;
+}
+
+//  p is answered: by the current node (its time feeds the node's p99), or
+//  first by the hedge node.
+static void s_answered(kp_client_t *self, s_pending_t *p, bool hedged)
+{
+    if (hedged) {
+        self->stats.hedge_wins++;
+        return;
+    }
+    int64_t us = (kp_wire_now_ms() - p->sent_ms) * 1000;
+    kp_window_add(self->latency[self->current], us < 0 ? 0 : (uint32_t)us);
+}
+
+//  The earliest time a timer can fire: a deadline, an attempt's end, a
+//  hedge, or a connection that does not come up.
+static void s_next_check(kp_client_t *self)
+{
+    int64_t next = INT64_MAX;
+    for (s_pending_t *p = (s_pending_t *)zhashx_first(self->pending); p;
+         p = (s_pending_t *)zhashx_next(self->pending)) {
+        int64_t when = p->attempt_deadline < p->deadline ? p->attempt_deadline : p->deadline;
+        if (p->hedge_at < when)
+            when = p->hedge_at;
+        if (when < next)
+            next = when;
+    }
+    if (!self->connected && self->unsent && self->connect_by < next)
+        next = self->connect_by;
+    self->next_check = next;
+}
+
 //  Hands p's frame to ZeroMQ; with no connection up yet (ZMQ_IMMEDIATE)
 //  p is marked unsent and goes out when the socket becomes writable.
 static int s_send_frame(kp_client_t *self, s_pending_t *p)
@@ -297,6 +594,7 @@ static int s_send_frame(kp_client_t *self, s_pending_t *p)
     if (p->unsent)
         self->unsent--;
     p->unsent = false;
+    s_attempt_started(self, p, kp_wire_now_ms());
     return 0;
 }
 
@@ -319,6 +617,7 @@ static int s_failover(kp_client_t *self, int64_t now)
 {
     self->current = (self->current + 1) % self->endpoint_count;
     self->stats.failovers++;
+    s_close_hedge(self); //  its node may be the new current one
     int rc = s_connect(self);
     if (rc)
         return rc;
@@ -327,19 +626,13 @@ static int s_failover(kp_client_t *self, int64_t now)
     for (s_pending_t *p = (s_pending_t *)zlistx_first(self->order); p;
          p = (s_pending_t *)zlistx_next(self->order)) {
         p->attempts++;
-        p->attempt_deadline = now + p->attempt_ms;
         p->unsent = false;
+        s_attempt_started(self, p, now);
         if ((rc = s_send_frame(self, p)) != 0)
             return rc;
         self->stats.resent++;
     }
-    self->next_check = INT64_MAX;
-    for (s_pending_t *p = (s_pending_t *)zhashx_first(self->pending); p;
-         p = (s_pending_t *)zhashx_next(self->pending)) {
-        int64_t when = p->attempt_deadline < p->deadline ? p->attempt_deadline : p->deadline;
-        if (when < self->next_check)
-            self->next_check = when;
-    }
+    s_next_check(self);
     return 0;
 }
 
@@ -353,13 +646,15 @@ static int s_check_timers(kp_client_t *self)
     zlistx_t *expired = zlistx_new();
     if (!expired)
         return KP_CLIENT_ENOMEM;
-    bool attempt_over = false;
+    bool attempt_over = s_connect_overdue(self, now);
     for (s_pending_t *p = (s_pending_t *)zhashx_first(self->pending); p;
          p = (s_pending_t *)zhashx_next(self->pending)) {
         if (now >= p->deadline)
             zlistx_add_end(expired, p);
         else if (now >= p->attempt_deadline)
-            attempt_over = true;
+            attempt_over |= s_attempt_over(self, p, now);
+        else if (now >= p->hedge_at)
+            s_hedge(self, p, now);
     }
     for (s_pending_t *p = (s_pending_t *)zlistx_first(expired); p;
          p = (s_pending_t *)zlistx_next(expired)) {
@@ -371,13 +666,7 @@ static int s_check_timers(kp_client_t *self)
     }
     zlistx_destroy(&expired);
     int rc = attempt_over ? s_failover(self, now) : 0;
-    self->next_check = INT64_MAX;
-    for (s_pending_t *p = (s_pending_t *)zhashx_first(self->pending); p;
-         p = (s_pending_t *)zhashx_next(self->pending)) {
-        int64_t when = p->attempt_deadline < p->deadline ? p->attempt_deadline : p->deadline;
-        if (when < self->next_check)
-            self->next_check = when;
-    }
+    s_next_check(self);
     return rc;
 }
 
@@ -397,8 +686,9 @@ static bool s_moves_on(kp_client_t *self, s_pending_t *p, const Kp__Response *re
     return true;
 }
 
-//  Handles one frame from the node; never fails on what the node sent.
-static void s_handle_frame(kp_client_t *self, zmq_msg_t *msg)
+//  Handles one frame from the node (from the hedge node when hedged);
+//  never fails on what the node sent.
+static void s_handle_frame(kp_client_t *self, zmq_msg_t *msg, bool hedged)
 {
     Kp__Response *resp = kp__response__unpack(NULL, zmq_msg_size(msg), zmq_msg_data(msg));
     if (!resp || !resp->request_id) {
@@ -414,6 +704,7 @@ static void s_handle_frame(kp_client_t *self, zmq_msg_t *msg)
         return;
     }
     if (p) {
+        s_answered(self, p, hedged);
         s_finish(self, p, S_DONE_ANSWERED);
         zlistx_add_end(self->ready, resp);
         self->stats.answered++;
@@ -429,15 +720,19 @@ static void s_handle_frame(kp_client_t *self, zmq_msg_t *msg)
     kp__response__free_unpacked(resp, NULL);
 }
 
-//  Reads every frame waiting on the socket without blocking.
-static int s_drain(kp_client_t *self)
+//  Reads every frame waiting on sock (the node's, or the hedge node's)
+//  without blocking.
+static int s_drain(kp_client_t *self, void *sock)
 {
+    bool hedged = sock == self->hedge_sock;
     while (true) {
         zmq_msg_t msg;
         zmq_msg_init(&msg);
-        kp_wire_recv_t got = kp_wire_recv(self->sock, &msg);
+        kp_wire_recv_t got = kp_wire_recv(sock, &msg);
+        if (got != KP_WIRE_EMPTY && !hedged)
+            self->last_heard = kp_wire_now_ms();
         if (got == KP_WIRE_FRAME)
-            s_handle_frame(self, &msg);
+            s_handle_frame(self, &msg, hedged);
         else if (got == KP_WIRE_MULTIPART)
             self->stats.malformed++; //  a response is one frame
         zmq_msg_close(&msg);
@@ -463,13 +758,23 @@ static int s_pump(kp_client_t *self, int64_t wait_ms)
     if (wait_ms > INT32_MAX)
         wait_ms = INT32_MAX;
     short events = ZMQ_POLLIN | (self->unsent ? ZMQ_POLLOUT : 0);
-    zmq_pollitem_t item = {self->sock, 0, events, 0};
-    int rc = zmq_poll(&item, 1, (long)wait_ms);
+    zmq_pollitem_t items[3] = {{self->sock, 0, events, 0}};
+    int count = 1;
+    if (self->monitor)
+        items[count++] = (zmq_pollitem_t){self->monitor, 0, ZMQ_POLLIN, 0};
+    if (self->hedge_sock)
+        items[count++] = (zmq_pollitem_t){self->hedge_sock, 0, ZMQ_POLLIN, 0};
+    int rc = zmq_poll(items, count, (long)wait_ms);
     if (rc < 0)
         return errno == EINTR ? KP_CLIENT_EINTR : KP_CLIENT_ESOCKET;
-    if ((item.revents & ZMQ_POLLOUT) && (rc = s_flush(self)) != 0)
+    for (int i = 1; i < count; i++)
+        if ((items[i].revents & ZMQ_POLLIN) && items[i].socket == self->monitor)
+            s_read_events(self);
+        else if ((items[i].revents & ZMQ_POLLIN) && (rc = s_drain(self, self->hedge_sock)) != 0)
+            return rc;
+    if ((items[0].revents & ZMQ_POLLOUT) && (rc = s_flush(self)) != 0)
         return rc;
-    if ((item.revents & ZMQ_POLLIN) && (rc = s_drain(self)) != 0)
+    if ((items[0].revents & ZMQ_POLLIN) && (rc = s_drain(self, self->sock)) != 0)
         return rc;
     if (self->move_on) {
         self->move_on = false;
@@ -519,13 +824,10 @@ int kp_client_send(kp_client_t *self, const Kp__Request *req, int timeout_ms,
     }
     int64_t now = kp_wire_now_ms();
     p->timeout_ms = timeout_ms;
-    p->attempt_ms =
-        self->attempt_timeout_ms ? self->attempt_timeout_ms : (int)(timeout_ms / self->attempts);
-    if (p->attempt_ms < 1)
-        p->attempt_ms = 1;
+    p->node_deadline_ms = req->has_deadline_ms ? req->deadline_ms : 0;
     p->attempts = 1;
     p->deadline = now + timeout_ms;
-    p->attempt_deadline = now + p->attempt_ms;
+    s_attempt_started(self, p, now);
     if ((rc = s_send_frame(self, p)) != 0) {
         void *item = p;
         s_pending_destroy(&item);
@@ -535,6 +837,8 @@ int kp_client_send(kp_client_t *self, const Kp__Request *req, int timeout_ms,
     p->handle = zlistx_add_end(self->order, p);
     if (p->attempt_deadline < self->next_check)
         self->next_check = p->attempt_deadline;
+    if (p->hedge_at < self->next_check)
+        self->next_check = p->hedge_at;
     if (id_out)
         snprintf(id_out, KP_CLIENT_ID_MAX, "%s", p->id);
     self->stats.sent++;

@@ -6,17 +6,50 @@
     kp_client_recv hands back answers in the order they arrive.
     kp_client_call is send + wait for that one answer.
 
-    Failover. Every request has an overall timeout (given by the caller)
-    and a per-attempt timeout (kp_client_set_attempt_timeout, or else the
-    overall timeout divided by kp_client_set_attempts). When a request's
-    attempt times out, the client takes the node for lost: it reconnects
-    to the next endpoint (round robin) and resends every unanswered
-    request there, with the same request ids, so that a node that already
-    answered an id answers it again instead of routing it twice. When the
-    overall timeout passes, the client gives up on that request and hands
-    back a response it made itself: status TIMEOUT, reason
-    DEADLINE_EXCEEDED, and a detail naming what was tried. So every
-    request sent yields exactly one response, real or made up.
+    Failover. When the client takes its node for lost, it reconnects to
+    the next endpoint (round robin) and resends every unanswered request
+    there, with the same request ids, so that a node that already answered
+    an id answers it again instead of routing it twice. It takes the node
+    for lost when:
+
+    - the connection drops (a killed node's at once), or the node stops
+      answering ZMTP heartbeats: libzmq pings it every 100 ms and drops
+      the connection when nothing came back within 400 ms (a stopped or
+      cut-off node), see kp_client_set_heartbeat. A socket monitor tells
+      the client, which moves on at once: a silent node is known within
+      about half a second, not at the request's deadline;
+    - a connection to the next node does not come up within the same
+      time (heartbeat interval + timeout; 1 s without heartbeats) while
+      requests wait for it: a dead node after a failover;
+    - a request's attempt times out and nothing at all came from the node
+      since that attempt began (its loop is stuck). The attempt timeout is
+      8 times the node's recent p99 answer time plus 250 ms, and at most
+      the request's own deadline_ms plus 250 ms (a live node answers by
+      then: it answers TIMEOUT itself at its deadline), or the overall
+      timeout when the request has no deadline_ms. A node that answered
+      other requests meanwhile is alive: the request gets until that
+      ceiling there before the client moves on;
+    - a node answers SHUTTING_DOWN (below).
+
+    kp_client_set_attempt_timeout, or kp_client_set_attempts (the overall
+    timeout divided by this many attempts), fix the attempt timeout
+    instead, as before: then an attempt that times out moves on whatever
+    the node did meanwhile.
+
+    Every request has an overall timeout (given by the caller). When it
+    passes, the client gives up on that request and hands back a response
+    it made itself: status TIMEOUT, reason DEADLINE_EXCEEDED, and a detail
+    naming what was tried. So every request sent yields exactly one
+    response, real or made up.
+
+    Hedging (off by default; kp_client_set_hedging). A request not
+    answered after the current node's recent p99 (bounded to [min, max];
+    max while fewer than 8 answers are known) is sent, same id, to the
+    next endpoint too, over a second connection; the first answer is
+    handed out, the other dropped as a duplicate. The request is then
+    routed by two nodes (each logs it; the provider may see it twice):
+    counted in kp_client_stats as hedges, and hedge_wins when the second
+    node answered first.
 
     A node that is stopping answers new requests with status UNAVAILABLE,
     reason SHUTTING_DOWN. The client does not hand such an answer out: it
@@ -97,8 +130,21 @@ void kp_client_destroy(kp_client_t **self_p);
 //  timeout is set (default 3, minimum 1).
 void kp_client_set_attempts(kp_client_t *self, unsigned attempts);
 
-//  Per-attempt timeout in ms; 0 (default) derives it from the attempts.
+//  Per-attempt timeout in ms; 0 (default) derives it from the node's
+//  recent answer times and the request's deadline (see "Failover").
 void kp_client_set_attempt_timeout(kp_client_t *self, int timeout_ms);
+
+//  ZMTP heartbeats: a ping every interval_ms; a node from which nothing
+//  came back within timeout_ms is lost (default 100 and 400; interval 0:
+//  none, a stopped node is then known only by the attempt timeout).
+//  Applies to new connections; called with nothing in flight, the client
+//  reconnects at once to use it.
+void kp_client_set_heartbeat(kp_client_t *self, int interval_ms, int timeout_ms);
+
+//  Hedging (see "Failover"): after the node's p99, bounded to [min_ms,
+//  max_ms], an unanswered request goes to the next node too. min_ms 0
+//  (default): never.
+void kp_client_set_hedging(kp_client_t *self, int min_ms, int max_ms);
 
 //  Requests whose encoding is larger than this are refused locally with
 //  KP_CLIENT_ETOOLARGE; responses larger than this are refused by ZeroMQ
@@ -137,16 +183,19 @@ size_t kp_client_pending(kp_client_t *self);
 const char *kp_client_endpoint(kp_client_t *self);
 
 typedef struct {
-    uint64_t sent;       //  requests accepted by kp_client_send/call
-    uint64_t resent;     //  frames resent after a failover
-    uint64_t failovers;  //  switches to the next endpoint
-    uint64_t answered;   //  real responses handed out
-    uint64_t timeouts;   //  TIMEOUT responses made by the client
-    uint64_t late;       //  responses for ids given up on (TIMEOUT made)
-    uint64_t duplicates; //  second copies of responses already handed out
-    uint64_t redirects;  //  SHUTTING_DOWN answers that moved a request on
-    uint64_t unknown;    //  responses for ids never sent
-    uint64_t malformed;  //  frames that did not decode, or multi-frame
+    uint64_t sent;        //  requests accepted by kp_client_send/call
+    uint64_t resent;      //  frames resent after a failover
+    uint64_t failovers;   //  switches to the next endpoint
+    uint64_t answered;    //  real responses handed out
+    uint64_t timeouts;    //  TIMEOUT responses made by the client
+    uint64_t late;        //  responses for ids given up on (TIMEOUT made)
+    uint64_t duplicates;  //  second copies of responses already handed out
+    uint64_t redirects;   //  SHUTTING_DOWN answers that moved a request on
+    uint64_t unknown;     //  responses for ids never sent
+    uint64_t malformed;   //  frames that did not decode, or multi-frame
+    uint64_t disconnects; //  connections to the current node that dropped
+    uint64_t hedges;      //  requests sent to a second node too (hedging)
+    uint64_t hedge_wins;  //  ... and answered there first
 } kp_client_stats_t;
 
 void kp_client_stats(kp_client_t *self, kp_client_stats_t *out);

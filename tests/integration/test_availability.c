@@ -173,6 +173,129 @@ static void test_hung_provider(void **state)
     harness_destroy(&harness);
 }
 
+//  ---------------------------------------------------------------------
+//  Node 1 stopped (SIGSTOP: connections open, nothing answered) or killed
+//  under load: every call made with a 1 s client timeout is answered once
+//  with a named status; calls in flight on node 1 when it went are
+//  answered OK through node 2 (not TIMEOUT after 1 s), and so is what is
+//  sent after.
+
+#define S_INFLIGHT 16
+#define S_LOAD_CALLS 400
+#define S_TIMEOUT_MS 1000 //  the service level: answered within 1 s
+
+typedef struct {
+    char id[KP_CLIENT_ID_MAX];
+    bool answered;
+    bool at_loss; //  in flight on node 1 when it was lost
+    bool after;   //  sent after node 1 was lost
+    Kp__Status status;
+    Kp__Reason reason;
+} s_call_t;
+
+static void s_node_lost_under_load(int sig)
+{
+    harness_t *harness = harness_new(2, 1000, 800, 65536);
+    char logs[2][300];
+    for (size_t i = 0; i < 2; i++) {
+        harness_start_node(harness, i);
+        harness_load(harness, i, s_directory);
+        snprintf(logs[i], sizeof logs[i], "%s/provider-node-%zu.log", harness->dir, i + 1);
+        s_provider(harness, i, logs[i]);
+        if (!harness_wait_workers(harness, i, 1))
+            fail_msg("no provider registered on node %zu", i + 1);
+    }
+    const char *endpoints[] = {harness->client[0], harness->client[1]};
+    kp_client_t *client = kp_client_new(endpoints, 2); //  the stub's defaults
+    assert_non_null(client);
+    static s_call_t calls[S_LOAD_CALLS];
+    memset(calls, 0, sizeof calls);
+    int sent = 0, answered = 0, lost_at = -1;
+    while (answered < sent || sent < S_LOAD_CALLS) {
+        while (sent < S_LOAD_CALLS && sent - answered < S_INFLIGHT) {
+            s_call_t *call = &calls[sent];
+            snprintf(call->id, sizeof call->id, "load-%d", sent);
+            call->after = lost_at >= 0;
+            Kp__Request request = s_request(call->id);
+            request.has_deadline_ms = true;
+            request.deadline_ms = 800; //  a node answers TIMEOUT itself by then
+            assert_int_equal(kp_client_send(client, &request, S_TIMEOUT_MS, NULL), 0);
+            sent++;
+        }
+        if (lost_at < 0 && sent >= S_LOAD_CALLS / 4) {
+            for (int i = 0; i < sent; i++)
+                calls[i].at_loss = !calls[i].answered;
+            if (sig == SIGKILL)
+                harness_stop_node(harness, 0, SIGKILL);
+            else
+                assert_int_equal(kill(harness->node[0], sig), 0);
+            lost_at = sent;
+        }
+        Kp__Response *response = NULL;
+        int rc = kp_client_recv(client, 5000, &response);
+        if (rc != 0)
+            fail_msg("recv after %d answers: %s", answered, kp_client_strerror(rc));
+        int i = -1;
+        if (sscanf(response->request_id, "load-%d", &i) != 1 || i < 0 || i >= sent)
+            fail_msg("an answer for %s, never sent", response->request_id);
+        if (calls[i].answered)
+            fail_msg("%s handed out twice", calls[i].id);
+        calls[i].answered = true;
+        calls[i].status = response->status;
+        calls[i].reason = response->reason;
+        answered++;
+        kp_client_response_destroy(&response);
+    }
+    int ok = 0, failed = 0, at_loss = 0, at_loss_ok = 0;
+    for (int i = 0; i < S_LOAD_CALLS; i++) {
+        s_call_t *call = &calls[i];
+        if (call->status == KP__STATUS__OK)
+            ok++;
+        else if (call->status == KP__STATUS__STATUS_UNSPECIFIED || !call->reason)
+            fail_msg("%s failed without a named status and reason", call->id);
+        else
+            failed++;
+        at_loss += call->at_loss;
+        if (call->at_loss && call->status == KP__STATUS__OK && s_answered_by(logs[1], call->id))
+            at_loss_ok++;
+        //  Sent after the loss: node 2 answers it, OK.
+        if (call->after && i >= lost_at + S_INFLIGHT &&
+            (call->status != KP__STATUS__OK || !s_answered_by(logs[1], call->id)))
+            fail_msg("%s, sent after node 1 was lost, answered %s %s%s", call->id,
+                     kp_client_status_name(call->status), kp_client_reason_name(call->reason),
+                     s_answered_by(logs[1], call->id) ? "" : " (not by node 2's provider)");
+    }
+    kp_client_stats_t stats;
+    kp_client_stats(client, &stats);
+    print_message("node 1 %s under load: %d calls, %d OK, %d failed with a named status; "
+                  "%d in flight at the loss, %d of them answered OK by node 2; failovers %llu, "
+                  "disconnects seen %llu, resent %llu\n",
+                  sig == SIGKILL ? "killed" : "stopped", S_LOAD_CALLS, ok, failed, at_loss,
+                  at_loss_ok, (unsigned long long)stats.failovers,
+                  (unsigned long long)stats.disconnects, (unsigned long long)stats.resent);
+    //  What was on node 1 went on to node 2 within the client's second.
+    assert_true(at_loss > 0);
+    assert_true(at_loss_ok > 0);
+    assert_true(stats.failovers >= 1);
+    assert_string_equal(kp_client_endpoint(client), harness->client[1]);
+    if (sig == SIGSTOP)
+        kill(harness->node[0], SIGCONT);
+    kp_client_destroy(&client);
+    harness_destroy(&harness);
+}
+
+static void test_node_stopped_under_load(void **state)
+{
+    (void)state;
+    s_node_lost_under_load(SIGSTOP);
+}
+
+static void test_node_killed_under_load(void **state)
+{
+    (void)state;
+    s_node_lost_under_load(SIGKILL);
+}
+
 int main(void)
 {
     zsys_init();
@@ -180,6 +303,8 @@ int main(void)
     signal(SIGPIPE, SIG_IGN);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_hung_provider),
+        cmocka_unit_test(test_node_stopped_under_load),
+        cmocka_unit_test(test_node_killed_under_load),
     };
     return cmocka_run_group_tests_name("availability", tests, NULL, NULL);
 }
