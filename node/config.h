@@ -88,7 +88,7 @@ typedef struct {
     uint32_t snapshot_threshold; //  raft entries between snapshots
     uint32_t snapshot_trailing;  //  entries kept after a snapshot
     bool clustered;              //  nodes have peer endpoints: one raft group
-    uint32_t hedge_min_ms; //  0: no hedging of provider parts
+    uint32_t hedge_min_ms;       //  0: no hedging of provider parts
     uint32_t hedge_max_ms;
     size_t node_count;
     kp_node_config_t nodes[KP_CONFIG_MAX_NODES];
