@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <zmq.h>
 #include <unistd.h>
@@ -614,10 +615,12 @@ static MDB_val s_str_val(const char *text, size_t len)
 //  ---------------------------------------------------------------------
 //  Apply
 
+//  -2, not -1: a storage error may leave the transaction half done, where
+//  a refusal (-1) never does (see kp_directory_writer_apply).
 static int s_lmdb_err(int rc, char *err, size_t errlen)
 {
     s_err(err, errlen, "storage error: %s", mdb_strerror(rc));
-    return -1;
+    return -2;
 }
 
 //  PUT or DELETE of a key with an empty value (authorization, legal,
@@ -863,6 +866,147 @@ static int s_apply_op(kp_directory_t *self, MDB_txn *txn, const Kp__DirectoryOp 
     }
 }
 
+struct _kp_directory_writer_t {
+    kp_directory_t *dir;
+    MDB_txn *txn;
+    size_t count;
+    bool failed;         //  a storage error: the transaction is unusable
+    uint64_t raft_index; //  recorded at commit when not 0 (s_apply)
+    void *map;           //  LMDB's map of the file, for s_writer_release
+    size_t map_len;
+};
+
+//  Ops between two releases of the map's pages (see s_writer_release).
+#define S_RELEASE_EVERY (1u << 12)
+
+//  Where LMDB mapped our data.mdb: LMDB does not say (mdb_env_info gives
+//  an address only for MDB_FIXEDMAP), the kernel does. 0 if found.
+static int s_map_find(kp_directory_t *dir, void **addr, size_t *len)
+{
+    char real[PATH_MAX], want[PATH_MAX + 16], line[PATH_MAX + 128];
+    if (!realpath(dir->path, real))
+        return -1;
+    snprintf(want, sizeof want, "%s/data.mdb", real);
+    FILE *maps = fopen("/proc/self/maps", "r");
+    if (!maps)
+        return -1;
+    int rc = -1;
+    while (rc && fgets(line, sizeof line, maps)) {
+        unsigned long start, end;
+        int path_at = 0;
+        line[strcspn(line, "\n")] = '\0';
+        if (sscanf(line, "%lx-%lx %*s %*s %*s %*s %n", &start, &end, &path_at) == 2 && path_at &&
+            !strcmp(line + path_at, want)) {
+            *addr = (void *)start;
+            *len = end - start;
+            rc = 0;
+        }
+    }
+    fclose(maps);
+    return rc;
+}
+
+//  A transaction bigger than LMDB's dirty-page limit (131071 pages, 512
+//  MiB) spills pages to the file and reads them back through the map; so
+//  does every descent into a tree that has outgrown that. Left alone,
+//  those mapped pages make the importer's resident set as big as the
+//  file. They are clean (the map is read-only: LMDB writes with pwrite),
+//  so dropping them from our page tables loses nothing: they stay in the
+//  page cache, and a later touch maps them again. Only big transactions
+//  get here, so the map is looked up lazily.
+static void s_writer_release(kp_directory_writer_t *self)
+{
+    if (!self->map_len && s_map_find(self->dir, &self->map, &self->map_len))
+        return; //  then the resident set grows; nothing breaks
+    madvise(self->map, self->map_len, MADV_DONTNEED);
+}
+
+kp_directory_writer_t *kp_directory_writer_new(kp_directory_t *dir, char *err, size_t errlen)
+{
+    assert(dir);
+    kp_directory_writer_t *self = calloc(1, sizeof *self);
+    if (!self) {
+        s_err(err, errlen, "out of memory");
+        return NULL;
+    }
+    self->dir = dir;
+    pthread_mutex_lock(&dir->write_lock);
+    int rc = mdb_txn_begin(dir->env, NULL, 0, &self->txn);
+    if (rc) {
+        pthread_mutex_unlock(&dir->write_lock);
+        free(self);
+        s_err(err, errlen, "cannot begin write transaction: %s", mdb_strerror(rc));
+        return NULL;
+    }
+    return self;
+}
+
+void kp_directory_writer_destroy(kp_directory_writer_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    kp_directory_writer_t *self = *self_p;
+    if (self->txn) {
+        mdb_txn_abort(self->txn);
+        pthread_mutex_unlock(&self->dir->write_lock);
+    }
+    free(self);
+    *self_p = NULL;
+}
+
+//  Every refusal in s_apply_op happens before its first write (checks,
+//  lookups, a put or delete that LMDB refuses whole), so a refused op
+//  leaves the transaction untouched. An LMDB error other than "not found"
+//  or "exists" may leave it half done: that one ends the writer.
+int kp_directory_writer_apply(kp_directory_writer_t *self, const Kp__DirectoryOp *op, char *err,
+                              size_t errlen)
+{
+    assert(self && self->txn);
+    if (self->failed) {
+        s_err(err, errlen, "the update failed earlier; nothing more can be applied");
+        return -1;
+    }
+    int rc = s_apply_op(self->dir, self->txn, op, err, errlen);
+    if (rc == 0 && ++self->count % S_RELEASE_EVERY == 0)
+        s_writer_release(self);
+    else if (rc == -2)
+        self->failed = true;
+    return rc == 0 ? 0 : rc == -2 ? -1 : 1;
+}
+
+size_t kp_directory_writer_count(const kp_directory_writer_t *self)
+{
+    return self->count;
+}
+
+int kp_directory_writer_commit(kp_directory_writer_t **self_p, uint64_t *seq_p, char *err,
+                               size_t errlen)
+{
+    kp_directory_writer_t *self = *self_p;
+    assert(self && self->txn);
+    int rc = MDB_BAD_TXN;
+    uint64_t seq = 0;
+    if (!self->failed) {
+        seq = s_meta_get(self->dir, self->txn, "seq") + 1;
+        rc = s_meta_set(self->dir, self->txn, "seq", seq);
+        if (rc == 0 && self->raft_index)
+            rc = s_meta_set(self->dir, self->txn, "raft.applied", self->raft_index);
+        if (rc == 0) {
+            rc = mdb_txn_commit(self->txn);
+            self->txn = NULL; //  committed or freed by LMDB either way
+            pthread_mutex_unlock(&self->dir->write_lock);
+        }
+    }
+    kp_directory_writer_destroy(self_p);
+    if (rc) {
+        s_err(err, errlen, "cannot commit update: %s", mdb_strerror(rc));
+        return -1;
+    }
+    if (seq_p)
+        *seq_p = seq;
+    return 0;
+}
+
 //  Applies update in one write transaction. index 0: no raft index (an
 //  offline import). Otherwise the update is the raft entry index: skipped
 //  (returns 1) if the directory has applied it or a later one, and the
@@ -875,46 +1019,26 @@ static int s_apply(kp_directory_t *self, const Kp__DirectoryUpdate *update, uint
         s_err(err, errlen, "no update");
         return -1;
     }
-    pthread_mutex_lock(&self->write_lock);
-    MDB_txn *txn;
-    int rc = mdb_txn_begin(self->env, NULL, 0, &txn);
-    if (rc) {
-        pthread_mutex_unlock(&self->write_lock);
-        s_err(err, errlen, "cannot begin write transaction: %s", mdb_strerror(rc));
+    kp_directory_writer_t *writer = kp_directory_writer_new(self, err, errlen);
+    if (!writer)
         return -2;
-    }
-    if (index && s_meta_get(self, txn, "raft.applied") >= index) {
+    if (index && s_meta_get(self, writer->txn, "raft.applied") >= index) {
         if (seq_p)
-            *seq_p = s_meta_get(self, txn, "seq");
-        mdb_txn_abort(txn);
-        pthread_mutex_unlock(&self->write_lock);
+            *seq_p = s_meta_get(self, writer->txn, "seq");
+        kp_directory_writer_destroy(&writer);
         return 1;
     }
+    writer->raft_index = index;
     char reason[512];
     for (size_t i = 0; i < update->n_ops; i++) {
-        if (s_apply_op(self, txn, update->ops[i], reason, sizeof reason)) {
-            mdb_txn_abort(txn);
-            pthread_mutex_unlock(&self->write_lock);
+        int rc = kp_directory_writer_apply(writer, update->ops[i], reason, sizeof reason);
+        if (rc) {
+            kp_directory_writer_destroy(&writer);
             s_err(err, errlen, "op %zu: %s", i + 1, reason);
-            return -1;
+            return rc < 0 ? -2 : -1;
         }
     }
-    uint64_t seq = s_meta_get(self, txn, "seq") + 1;
-    rc = s_meta_set(self, txn, "seq", seq);
-    if (rc == 0 && index)
-        rc = s_meta_set(self, txn, "raft.applied", index);
-    if (rc)
-        mdb_txn_abort(txn);
-    else
-        rc = mdb_txn_commit(txn);
-    pthread_mutex_unlock(&self->write_lock);
-    if (rc) {
-        s_err(err, errlen, "cannot commit update: %s", mdb_strerror(rc));
-        return -2;
-    }
-    if (seq_p)
-        *seq_p = seq;
-    return 0;
+    return kp_directory_writer_commit(&writer, seq_p, err, errlen) ? -2 : 0;
 }
 
 int kp_directory_apply(kp_directory_t *self, const Kp__DirectoryUpdate *update, uint64_t *seq_p,

@@ -106,6 +106,36 @@ int kp_directory_copy(kp_directory_t *self, int fd, char *err, size_t errlen);
 //  cluster actor asks the routing loop to release its own first).
 int kp_directory_replace(kp_directory_t *self, const char *file, char *err, size_t errlen);
 
+//  A writer applies ops one at a time in a single write transaction: an
+//  update of any size (an import of fifty million lines) without holding
+//  it in memory, and still all or nothing. Until commit no reader sees any
+//  of it; destroy without commit leaves the directory as it was. A writer
+//  holds the directory's write lock: other writers wait until it ends.
+typedef struct _kp_directory_writer_t kp_directory_writer_t;
+
+//  Begins the transaction. NULL and err filled on failure.
+kp_directory_writer_t *kp_directory_writer_new(kp_directory_t *dir, char *err, size_t errlen);
+
+//  Applies one op, with the rules of kp_directory_apply. 0; 1 when the op
+//  is refused (invalid, or a delete of an absent record: err says why),
+//  which leaves the transaction as it was before the op, so the caller may
+//  skip it and go on; -1 on a storage error (a full map, a full disk),
+//  after which only destroy is allowed.
+int kp_directory_writer_apply(kp_directory_writer_t *self, const Kp__DirectoryOp *op, char *err,
+                              size_t errlen);
+
+//  Ops applied so far (refused ones not counted).
+size_t kp_directory_writer_count(const kp_directory_writer_t *self);
+
+//  Bumps the sequence once and commits everything applied. 0 and the new
+//  sequence in *seq_p (if not NULL), or -1 and err filled (nothing
+//  changed). Either way the writer is destroyed and *self_p nulled.
+int kp_directory_writer_commit(kp_directory_writer_t **self_p, uint64_t *seq_p, char *err,
+                               size_t errlen);
+
+//  Aborts what was not committed and nulls the caller's pointer.
+void kp_directory_writer_destroy(kp_directory_writer_t **self_p);
+
 //  Read transactions. begin returns NULL on error (err filled). A reader
 //  that loops may reset and renew one transaction instead of beginning
 //  a new one each time.

@@ -11,6 +11,7 @@
 #include "jsonl.h"
 
 #include <assert.h>
+#include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -745,10 +746,157 @@ size_t kp_jsonl_format(const Kp__DirectoryRecord *record, char *buf, size_t size
 }
 
 //  ---------------------------------------------------------------------
+//  Streaming
+
+//  Room for four longest lines: a refill moves the unread rest down and
+//  reads into the remainder, so a line never needs more than one pass.
+#define S_READ_BUF (4 * KP_JSONL_MAX_LINE)
+
+struct _kp_jsonl_reader_t {
+    FILE *file;
+    char *buf;
+    size_t pos, fill; //  unread bytes are buf[pos..fill)
+    bool eof;
+    size_t line;
+    uint64_t offset;
+};
+
+kp_jsonl_reader_t *kp_jsonl_reader_new(FILE *file)
+{
+    assert(file);
+    kp_jsonl_reader_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->buf = malloc(S_READ_BUF);
+    if (!self->buf) {
+        free(self);
+        return NULL;
+    }
+    self->file = file;
+    return self;
+}
+
+void kp_jsonl_reader_destroy(kp_jsonl_reader_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    free((*self_p)->buf);
+    free(*self_p);
+    *self_p = NULL;
+}
+
+//  Moves the unread bytes down and reads more after them. 0, or -1 when
+//  the file cannot be read.
+static int s_refill(kp_jsonl_reader_t *self)
+{
+    memmove(self->buf, self->buf + self->pos, self->fill - self->pos);
+    self->fill -= self->pos;
+    self->pos = 0;
+    size_t got = fread(self->buf + self->fill, 1, S_READ_BUF - self->fill, self->file);
+    self->fill += got;
+    if (got == 0) {
+        if (ferror(self->file))
+            return -1;
+        self->eof = true;
+    }
+    return 0;
+}
+
+//  Drops the rest of a line too long to hold, up to its newline.
+static int s_skip_line(kp_jsonl_reader_t *self)
+{
+    while (true) {
+        char *nl = memchr(self->buf + self->pos, '\n', self->fill - self->pos);
+        if (nl) {
+            self->offset += (uint64_t)(nl + 1 - (self->buf + self->pos));
+            self->pos = (size_t)(nl + 1 - self->buf);
+            return 0;
+        }
+        self->offset += self->fill - self->pos;
+        self->pos = self->fill;
+        if (self->eof)
+            return 0;
+        if (s_refill(self))
+            return -1;
+    }
+}
+
+//  The next line, without its newline, in *line/*len: 1, or 0 at the end,
+//  -1 on a read error, -2 for a line too long (skipped).
+static int s_next_line(kp_jsonl_reader_t *self, const char **line, size_t *len)
+{
+    while (true) {
+        size_t unread = self->fill - self->pos;
+        char *start = self->buf + self->pos;
+        char *nl = memchr(start, '\n', unread);
+        if (nl || (self->eof && unread)) {
+            *line = start;
+            *len = nl ? (size_t)(nl - start) : unread;
+            self->pos += *len + (nl ? 1 : 0);
+            self->offset += *len + (nl ? 1 : 0);
+            self->line++;
+            return 1;
+        }
+        if (self->eof)
+            return 0;
+        if (unread > KP_JSONL_MAX_LINE) {
+            self->line++;
+            return s_skip_line(self) ? -1 : -2;
+        }
+        if (s_refill(self))
+            return -1;
+    }
+}
+
+static bool s_blank(const char *line, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if (line[i] != ' ' && line[i] != '\t' && line[i] != '\r')
+            return false;
+    return true;
+}
+
+kp_jsonl_status_t kp_jsonl_reader_next(kp_jsonl_reader_t *self, Kp__DirectoryOp **op_p, char *err,
+                                       size_t errlen)
+{
+    *op_p = NULL;
+    const char *line;
+    size_t len;
+    while (true) {
+        int rc = s_next_line(self, &line, &len);
+        if (rc == 0)
+            return KP_JSONL_END;
+        if (rc == -1) {
+            snprintf(err, errlen, "read error after line %zu: %s", self->line, strerror(errno));
+            return KP_JSONL_ERROR;
+        }
+        if (rc == -2) {
+            snprintf(err, errlen, "line too long (more than %d bytes)", KP_JSONL_MAX_LINE);
+            return KP_JSONL_BAD;
+        }
+        if (!s_blank(line, len))
+            break;
+    }
+    *op_p = kp_jsonl_parse(line, len, err, errlen);
+    return *op_p ? KP_JSONL_RECORD : KP_JSONL_BAD;
+}
+
+size_t kp_jsonl_reader_line(const kp_jsonl_reader_t *self)
+{
+    return self->line;
+}
+
+uint64_t kp_jsonl_reader_offset(const kp_jsonl_reader_t *self)
+{
+    return self->offset;
+}
+
+//  ---------------------------------------------------------------------
 //  Batches
 
 struct _kp_jsonl_batch_t {
     Kp__DirectoryOp **ops;
+    size_t *lines; //  the line of each op
     size_t count, cap;
     Kp__DirectoryUpdate update;
 };
@@ -761,26 +909,40 @@ kp_jsonl_batch_t *kp_jsonl_batch_new(void)
     return self;
 }
 
+void kp_jsonl_batch_clear(kp_jsonl_batch_t *self)
+{
+    for (size_t i = 0; i < self->count; i++)
+        kp_jsonl_op_free(&self->ops[i]);
+    self->count = 0;
+}
+
 void kp_jsonl_batch_destroy(kp_jsonl_batch_t **self_p)
 {
     if (!self_p || !*self_p)
         return;
     kp_jsonl_batch_t *self = *self_p;
-    for (size_t i = 0; i < self->count; i++)
-        kp_jsonl_op_free(&self->ops[i]);
+    kp_jsonl_batch_clear(self);
     free(self->ops);
+    free(self->lines);
     free(self);
     *self_p = NULL;
 }
 
-void kp_jsonl_batch_add(kp_jsonl_batch_t *self, Kp__DirectoryOp *op)
+void kp_jsonl_batch_add_line(kp_jsonl_batch_t *self, Kp__DirectoryOp *op, size_t line)
 {
     if (self->count == self->cap) {
         self->cap = self->cap ? self->cap * 2 : 1024;
         self->ops = realloc(self->ops, self->cap * sizeof *self->ops);
-        assert(self->ops);
+        self->lines = realloc(self->lines, self->cap * sizeof *self->lines);
+        assert(self->ops && self->lines);
     }
+    self->lines[self->count] = line;
     self->ops[self->count++] = op;
+}
+
+void kp_jsonl_batch_add(kp_jsonl_batch_t *self, Kp__DirectoryOp *op)
+{
+    kp_jsonl_batch_add_line(self, op, 0);
 }
 
 Kp__DirectoryUpdate *kp_jsonl_batch_update(kp_jsonl_batch_t *self)
@@ -793,4 +955,38 @@ Kp__DirectoryUpdate *kp_jsonl_batch_update(kp_jsonl_batch_t *self)
 size_t kp_jsonl_batch_size(kp_jsonl_batch_t *self)
 {
     return self->count;
+}
+
+size_t kp_jsonl_batch_line(kp_jsonl_batch_t *self, size_t index)
+{
+    assert(index < self->count);
+    return self->lines[index];
+}
+
+void kp_jsonl_batch_remove(kp_jsonl_batch_t *self, size_t index)
+{
+    assert(index < self->count);
+    kp_jsonl_op_free(&self->ops[index]);
+    size_t after = self->count - index - 1;
+    memmove(self->ops + index, self->ops + index + 1, after * sizeof *self->ops);
+    memmove(self->lines + index, self->lines + index + 1, after * sizeof *self->lines);
+    self->count--;
+}
+
+kp_jsonl_status_t kp_jsonl_batch_fill(kp_jsonl_batch_t *self, kp_jsonl_reader_t *reader,
+                                      size_t max_ops, kp_jsonl_bad_fn *bad_fn, void *arg, char *err,
+                                      size_t errlen)
+{
+    while (self->count < max_ops) {
+        Kp__DirectoryOp *op;
+        kp_jsonl_status_t status = kp_jsonl_reader_next(reader, &op, err, errlen);
+        if (status == KP_JSONL_RECORD)
+            kp_jsonl_batch_add_line(self, op, kp_jsonl_reader_line(reader));
+        else if (status == KP_JSONL_BAD) {
+            if (bad_fn && bad_fn(kp_jsonl_reader_line(reader), err, arg))
+                return KP_JSONL_BAD;
+        } else
+            return status;
+    }
+    return KP_JSONL_RECORD;
 }

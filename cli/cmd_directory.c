@@ -28,6 +28,7 @@
 #include "json.h"
 #include "jsonl.h"
 #include "options.h"
+#include "progress.h"
 
 #define S_ERR 1024
 #define S_DEFAULT_TIMEOUT_MS 120000
@@ -46,7 +47,9 @@ typedef struct {
     const char *output; //  export --output FILE
     int timeout_ms;
     size_t batch_bytes; //  import: bytes of records per update
+    bool batch_given;   //  import: --batch-bytes given (into --data too)
     size_t from_line;   //  import: lines before this one are skipped
+    bool progress;      //  import: a progress line even when stderr is no terminal
 } s_options_t;
 
 //  ---------------------------------------------------------------------
@@ -161,7 +164,7 @@ static void s_usage(FILE *out)
 
 static const char *s_help_import =
     "usage: kpctl directory import FILE (--data DIR | -c CLUSTER-FILE) [--skip-bad] [--json]\n"
-    "                               [--batch-bytes N] [--from-line N]\n\n"
+    "                               [--batch-bytes N] [--from-line N] [--progress]\n\n"
     "Reads FILE ('-': standard input), one JSON object per line, e.g.\n"
     "  {\"table\":\"person\",\"insz\":\"85073003328\",\"kbo\":\"0411702543\",\"sector\":17,"
     "\"type\":1,\n"
@@ -170,8 +173,12 @@ static const char *s_help_import =
     "availability, person, maintenance, key. By default a file with any bad line changes\n"
     "nothing and every bad line is listed (the file is checked before anything is sent);\n"
     "--skip-bad applies the good lines and lists the skipped ones.\n\n"
-    "The file is streamed in batches of about --batch-bytes of records; each batch is one\n"
-    "update (in a cluster, one consensus entry, acknowledged once committed on a\n"
+    "Into --data the file streams into one transaction: memory stays bounded whatever\n"
+    "its size, a bad line anywhere changes nothing, and readers see it only once it is\n"
+    "all in (give --batch-bytes to import it in batches there too).\n\n"
+    "Through a node the file is streamed in batches of about --batch-bytes of records;\n"
+    "each batch is one update (in a cluster, one consensus entry, acknowledged once\n"
+    "committed on a\n"
     "majority and applied), with a progress line. A batch is applied whole or not at all;\n"
     "the file as a whole is not: if an import stops half-way (a delete of an absent\n"
     "record, no quorum, a node lost), the batches before are applied, and kpctl says up\n"
@@ -182,7 +189,9 @@ static const char *s_help_import =
     "  -s, --skip-bad           apply the good lines, list the bad ones\n"
     "  -j, --json               print the outcome as JSON\n"
     "  -b, --batch-bytes N      bytes of records per batch (default 4 MiB, at most 8 MiB)\n"
-    "  -f, --from-line N        skip the lines before N (to go on after a stop)\n";
+    "  -f, --from-line N        skip the lines before N (to go on after a stop)\n"
+    "  -p, --progress           a progress line on stderr (lines, lines/s, ETA) even\n"
+    "                           when stderr is not a terminal (it is one by default)\n";
 
 static const char *s_help_export =
     "usage: kpctl directory export (--data DIR | -c CLUSTER-FILE) [--output FILE]\n\n"
@@ -221,6 +230,7 @@ static int s_options(int argc, char **argv, const char *help, s_options_t *optio
         {"timeout", required_argument, NULL, 't'},
         {"batch-bytes", required_argument, NULL, 'b'},
         {"from-line", required_argument, NULL, 'f'},
+        {"progress", no_argument, NULL, 'p'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -230,7 +240,7 @@ static int s_options(int argc, char **argv, const char *help, s_options_t *optio
     optind = 0; //  full reset: kpctl may parse more than once
     opterr = 0;
     int c;
-    while ((c = getopt_long(argc, argv, ":d:c:n:jso:t:b:f:h", longs, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":d:c:n:jso:t:b:f:ph", longs, NULL)) != -1) {
         char *end;
         switch (c) {
         case 'd':
@@ -272,10 +282,14 @@ static int s_options(int argc, char **argv, const char *help, s_options_t *optio
                         c == 'b' ? "1024..8388608 bytes" : "a line number from 1", optarg);
                 return 2;
             }
-            if (c == 'b')
+            if (c == 'b') {
                 options->batch_bytes = (size_t)n;
-            else
+                options->batch_given = true;
+            } else
                 options->from_line = (size_t)n;
+            break;
+        case 'p':
+            options->progress = true;
             break;
         case 'h':
             fputs(help, stdout);
@@ -300,6 +314,10 @@ static int s_options(int argc, char **argv, const char *help, s_options_t *optio
 //  ---------------------------------------------------------------------
 //  import
 
+//  Bad lines listed at most; beyond that they are only counted, so that a
+//  file of fifty million bad lines cannot fill memory.
+#define S_BAD_LISTED 1000
+
 typedef struct {
     size_t line;
     char *reason;
@@ -308,10 +326,14 @@ typedef struct {
 typedef struct {
     s_bad_t *items;
     size_t count, cap;
+    size_t total; //  listed or not
 } s_bad_list_t;
 
 static void s_bad_add(s_bad_list_t *list, size_t line, const char *reason)
 {
+    list->total++;
+    if (list->count == S_BAD_LISTED)
+        return;
     if (list->count == list->cap) {
         list->cap = list->cap ? list->cap * 2 : 64;
         list->items = realloc(list->items, list->cap * sizeof *list->items);
@@ -329,49 +351,101 @@ static void s_bad_free(s_bad_list_t *list)
     free(list->items);
 }
 
-//  An import streams the file: lines are parsed one at a time into a
-//  batch, and a batch is sent (one update, one consensus entry in a
-//  cluster) when it reaches --batch-bytes. Without --skip-bad, a file is
-//  read twice: first to check every line, so that a bad line still changes
-//  nothing; standard input cannot be read twice, and its batches before a
-//  bad line are applied.
+static int s_bad_cmp(const void *a, const void *b)
+{
+    const s_bad_t *x = a, *y = b;
+    return x->line < y->line ? -1 : x->line > y->line;
+}
+
+static void s_bad_sort(s_bad_list_t *bad)
+{
+    if (bad->count) //  qsort wants a real array, even of nothing
+        qsort(bad->items, bad->count, sizeof *bad->items, s_bad_cmp);
+}
+
+static void s_print_bad(const s_bad_list_t *bad, FILE *out)
+{
+    for (size_t i = 0; i < bad->count; i++)
+        fprintf(out, "line %zu: %s\n", bad->items[i].line, bad->items[i].reason);
+    if (bad->total > bad->count)
+        fprintf(out, "... and %zu more bad lines\n", bad->total - bad->count);
+}
+
+//  What an import made that was not there before, so that one that
+//  applied nothing leaves no empty folder behind.
+typedef struct {
+    char data[PATH_MAX], folder[PATH_MAX];
+    bool data_existed, folder_existed;
+} s_made_t;
+
+static void s_made_note(s_made_t *self, const char *data)
+{
+    struct stat st;
+    snprintf(self->data, sizeof self->data, "%s", data);
+    snprintf(self->folder, sizeof self->folder, "%s/directory", data);
+    self->data_existed = stat(self->data, &st) == 0;
+    self->folder_existed = stat(self->folder, &st) == 0;
+}
+
+static void s_made_undo(const s_made_t *self)
+{
+    if (!self->folder_existed) {
+        char file[PATH_MAX + 16];
+        snprintf(file, sizeof file, "%s/data.mdb", self->folder);
+        unlink(file);
+        snprintf(file, sizeof file, "%s/lock.mdb", self->folder);
+        unlink(file);
+        rmdir(self->folder);
+    }
+    if (!self->data_existed)
+        rmdir(self->data);
+}
+
+//  An import streams the file through kp_jsonl_reader_t: one line at a
+//  time, never the whole file. Into --data it goes into one write
+//  transaction (s_import_local): all of it or, on a bad line, nothing.
+//  Through a node, lines are parsed into a batch, and a batch is sent (one
+//  update, one consensus entry in a cluster) when it reaches --batch-bytes.
+//  Without --skip-bad, a file is then read twice: first to check every
+//  line, so that a bad line still changes nothing; standard input cannot
+//  be read twice, and its batches before a bad line are applied.
 typedef struct {
     const s_options_t *options;
     const char *path;
+    FILE *file;
+    kp_jsonl_reader_t *reader;
     kp_jsonl_batch_t *batch; //  the batch being filled
-    size_t *lines;           //  line number of each op of the batch
-    size_t lines_cap;
-    size_t batch_bytes; //  packed size of the batch so far
-    size_t line_count;  //  lines read
-    size_t applied;     //  records applied by earlier batches
-    size_t batches;     //  batches applied
-    size_t done_line;   //  every line up to this one is applied or skipped
-    uint64_t seq;       //  the directory's sequence after the last batch
+    size_t batch_bytes;      //  packed size of the batch so far
+    size_t applied;          //  records applied by earlier batches
+    size_t batches;          //  batches applied
+    size_t done_line;        //  every line up to this one is applied or skipped
+    uint64_t seq;            //  the directory's sequence after the last batch
     bool seq_known;
     s_bad_list_t bad;
-    bool progress;
+    kpctl_progress_t progress;
+    uint64_t size; //  of the file, for the ETA; 0 if unknown
+    char what[PATH_MAX + 16];
 } s_import_t;
+
+static void s_import_progress_start(s_import_t *self, const char *verb)
+{
+    snprintf(self->what, sizeof self->what, "%s %s", verb, self->path);
+    kpctl_progress_init(&self->progress, self->what, "lines",
+                        self->options->progress || isatty(STDERR_FILENO), self->size);
+}
+
+static void s_import_progress(s_import_t *self)
+{
+    size_t line = kp_jsonl_reader_line(self->reader);
+    if ((line & 0xFFF) == 0)
+        kpctl_progress_update(&self->progress, line, kp_jsonl_reader_offset(self->reader));
+}
 
 static void s_import_add(s_import_t *self, Kp__DirectoryOp *op, size_t line)
 {
-    size_t index = kp_jsonl_batch_size(self->batch);
-    if (index == self->lines_cap) {
-        self->lines_cap = self->lines_cap ? self->lines_cap * 2 : 1024;
-        self->lines = realloc(self->lines, self->lines_cap * sizeof *self->lines);
-        assert(self->lines);
-    }
-    self->lines[index] = line;
     //  The op's bytes plus its tag and length in the update.
     self->batch_bytes += kp__directory_op__get_packed_size(op) + 6;
-    kp_jsonl_batch_add(self->batch, op);
-}
-
-static bool s_blank(const char *line, size_t len)
-{
-    for (size_t i = 0; i < len; i++)
-        if (line[i] != ' ' && line[i] != '\t' && line[i] != '\r' && line[i] != '\n')
-            return false;
-    return true;
+    kp_jsonl_batch_add_line(self->batch, op, line);
 }
 
 //  "op N: reason" from apply names the op; the user wants the line.
@@ -385,21 +459,16 @@ static bool s_failed_op(const char *err, size_t *index)
     return true;
 }
 
-static void s_print_bad(const s_bad_list_t *bad, FILE *out)
+static void s_import_json(s_import_t *self, bool ok, const char *outcome, const char *error)
 {
-    for (size_t i = 0; i < bad->count; i++)
-        fprintf(out, "line %zu: %s\n", bad->items[i].line, bad->items[i].reason);
-}
-
-static void s_import_json(const s_import_t *self, bool ok, const char *outcome, const char *error)
-{
+    s_bad_sort(&self->bad);
     kp_json_t *json = kp_json_new();
     kp_json_object_open(json);
     kp_json_key(json, "ok");
     kp_json_bool(json, ok);
     kp_json_kv_string(json, "outcome", outcome);
     kp_json_kv_string(json, "file", self->path);
-    kp_json_kv_uint(json, "lines", self->line_count);
+    kp_json_kv_uint(json, "lines", kp_jsonl_reader_line(self->reader));
     kp_json_kv_uint(json, "applied", self->applied);
     kp_json_kv_uint(json, "batches", self->batches);
     kp_json_kv_uint(json, "done_line", self->done_line);
@@ -407,6 +476,7 @@ static void s_import_json(const s_import_t *self, bool ok, const char *outcome, 
         kp_json_kv_uint(json, "seq", self->seq);
     if (error)
         kp_json_kv_string(json, "error", error);
+    kp_json_kv_uint(json, "bad_lines", self->bad.total);
     kp_json_key(json, ok ? "skipped" : "bad");
     kp_json_array_open(json);
     for (size_t i = 0; i < self->bad.count; i++) {
@@ -419,6 +489,20 @@ static void s_import_json(const s_import_t *self, bool ok, const char *outcome, 
     kp_json_object_close(json);
     puts(kp_json_text(json));
     kp_json_destroy(&json);
+}
+
+//  The bad lines of a file refused whole. Returns 1.
+static int s_import_refused(s_import_t *self)
+{
+    if (self->options->json)
+        s_import_json(self, false, "refused", "bad lines; nothing imported");
+    s_bad_sort(&self->bad);
+    s_print_bad(&self->bad, stderr);
+    fprintf(stderr,
+            "kpctl directory import: %zu bad line%s in %s; nothing imported. Fix them, "
+            "or use --skip-bad to import the good ones.\n",
+            self->bad.total, self->bad.total == 1 ? "" : "s", self->path);
+    return 1;
 }
 
 //  What became of a batch.
@@ -441,115 +525,139 @@ static s_outcome_t s_target_update(s_target_t *target, const Kp__DirectoryUpdate
 static s_outcome_t s_import_flush(s_import_t *self, s_target_t *target, Kp__Reason *reason,
                                   char *err, size_t errlen)
 {
-    Kp__DirectoryUpdate update = *kp_jsonl_batch_update(self->batch);
-    if (update.n_ops == 0)
+    size_t count = kp_jsonl_batch_size(self->batch);
+    if (count == 0)
         return S_APPLIED;
-    Kp__DirectoryOp **ops = malloc(update.n_ops * sizeof *ops);
-    size_t *lines = malloc(update.n_ops * sizeof *lines);
-    assert(ops && lines);
-    memcpy(ops, update.ops, update.n_ops * sizeof *ops);
-    memcpy(lines, self->lines, update.n_ops * sizeof *lines);
-    size_t last_line = lines[update.n_ops - 1];
-    update.ops = ops;
-    update.origin = "kpctl directory import";
+    size_t last_line = kp_jsonl_batch_line(self->batch, count - 1);
+    Kp__DirectoryUpdate *update = kp_jsonl_batch_update(self->batch);
+    update->origin = "kpctl directory import";
     s_outcome_t outcome;
     uint64_t seq = 0;
-    while ((outcome = s_target_update(target, &update, &seq, reason, err, errlen)) == S_REFUSED) {
+    while ((outcome = s_target_update(target, update, &seq, reason, err, errlen)) == S_REFUSED) {
         size_t index;
-        if (*reason == KP__REASON__NO_QUORUM || !s_failed_op(err, &index) || index >= update.n_ops)
+        if (*reason == KP__REASON__NO_QUORUM || !s_failed_op(err, &index) || index >= update->n_ops)
             break;
-        s_bad_add(&self->bad, lines[index], strchr(err, ':') + 2);
+        s_bad_add(&self->bad, kp_jsonl_batch_line(self->batch, index), strchr(err, ':') + 2);
         if (!self->options->skip_bad)
             break;
-        memmove(ops + index, ops + index + 1, (update.n_ops - index - 1) * sizeof *ops);
-        memmove(lines + index, lines + index + 1, (update.n_ops - index - 1) * sizeof *lines);
-        if (--update.n_ops == 0) {
+        kp_jsonl_batch_remove(self->batch, index);
+        update = kp_jsonl_batch_update(self->batch);
+        if (update->n_ops == 0) {
             outcome = S_APPLIED; //  nothing left of it
             seq = self->seq;
             break;
         }
     }
     if (outcome == S_APPLIED) {
-        self->applied += update.n_ops;
+        self->applied += update->n_ops;
         self->batches++;
         self->done_line = last_line;
         self->seq = seq;
         self->seq_known = true;
     }
-    free(ops);
-    free(lines);
-    kp_jsonl_batch_destroy(&self->batch);
-    self->batch = kp_jsonl_batch_new();
+    kp_jsonl_batch_clear(self->batch);
     self->batch_bytes = 0;
     return outcome;
 }
 
-static void s_import_progress(s_import_t *self, bool done)
-{
-    if (!self->progress)
-        return;
-    fprintf(stderr, "\r\033[K");
-    if (!done)
-        fprintf(stderr, "%s: %zu lines read, %zu records applied in %zu batches (seq %" PRIu64 ")",
-                self->path, self->line_count, self->applied, self->batches, self->seq);
-}
-
-//  Reads lines from file (those from --from-line on). check: only parse,
-//  collecting bad lines. Otherwise batches are sent to target as they
-//  fill; a bad line without --skip-bad stops the import. Returns the
+//  Reads the records of the file (those from --from-line on). check: only
+//  parse, collecting bad lines. Otherwise batches are sent to target as
+//  they fill; a bad line without --skip-bad stops the import. Returns the
 //  outcome of the last batch sent (S_APPLIED when all went through), or
 //  S_REFUSED after a bad line or a read error (err says which).
-static s_outcome_t s_import_lines(s_import_t *self, FILE *file, s_target_t *target, bool check,
+static s_outcome_t s_import_lines(s_import_t *self, s_target_t *target, bool check,
                                   Kp__Reason *reason, char *err, size_t errlen)
 {
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t len;
     s_outcome_t outcome = S_APPLIED;
-    self->line_count = 0;
-    while (outcome == S_APPLIED && (len = getline(&line, &cap, file)) >= 0) {
-        self->line_count++;
-        if (self->line_count < self->options->from_line)
-            continue;
-        if (len > 0 && line[len - 1] == '\n')
-            len--;
-        if (s_blank(line, (size_t)len))
-            continue;
-        char why[512];
-        Kp__DirectoryOp *op = kp_jsonl_parse(line, (size_t)len, why, sizeof why);
-        if (!op) {
-            s_bad_add(&self->bad, self->line_count, why);
+    kp_jsonl_status_t status;
+    Kp__DirectoryOp *op;
+    char why[512];
+    while (outcome == S_APPLIED &&
+           (status = kp_jsonl_reader_next(self->reader, &op, why, sizeof why)) != KP_JSONL_END) {
+        size_t line = kp_jsonl_reader_line(self->reader);
+        if (status == KP_JSONL_ERROR) {
+            snprintf(err, errlen, "cannot read %s: %s", self->path, why);
+            return S_REFUSED;
+        }
+        if (line < self->options->from_line || (op && check))
+            kp_jsonl_op_free(&op);
+        else if (status == KP_JSONL_BAD) {
+            s_bad_add(&self->bad, line, why);
             if (!check && !self->options->skip_bad) {
-                snprintf(err, errlen, "line %zu: %s", self->line_count, why);
+                snprintf(err, errlen, "line %zu: %s", line, why);
                 outcome = S_REFUSED;
             }
-        } else if (check)
-            kp_jsonl_op_free(&op);
-        else {
-            s_import_add(self, op, self->line_count);
-            if (self->batch_bytes >= self->options->batch_bytes) {
+        } else {
+            s_import_add(self, op, line);
+            if (self->batch_bytes >= self->options->batch_bytes)
                 outcome = s_import_flush(self, target, reason, err, errlen);
-                s_import_progress(self, false);
-            }
         }
-        if (check && self->progress && self->line_count % 100000 == 0)
-            fprintf(stderr, "\r\033[Kchecking %s: %zu lines", self->path, self->line_count);
-    }
-    free(line);
-    if (ferror(file)) {
-        snprintf(err, errlen, "cannot read %s: %s", self->path, strerror(errno));
-        return S_REFUSED;
+        s_import_progress(self);
     }
     if (outcome == S_APPLIED && !check)
         outcome = s_import_flush(self, target, reason, err, errlen);
-    s_import_progress(self, true);
+    kpctl_progress_end(&self->progress, kp_jsonl_reader_line(self->reader));
     return outcome;
 }
 
-static int s_bad_cmp(const void *a, const void *b)
+//  One record into the local writer; a refusal is a bad line. -1 when the
+//  import cannot go on (a storage error: err says why).
+static int s_local_one(s_import_t *self, kp_directory_writer_t **writer_p, Kp__DirectoryOp *op,
+                       char *err, size_t errlen)
 {
-    const s_bad_t *x = a, *y = b;
-    return x->line < y->line ? -1 : x->line > y->line;
+    size_t line = kp_jsonl_reader_line(self->reader);
+    char why[512];
+    int rc = kp_directory_writer_apply(*writer_p, op, why, sizeof why);
+    if (rc == 1) {
+        s_bad_add(&self->bad, line, why);
+        if (!self->options->skip_bad)
+            kp_directory_writer_destroy(writer_p); //  nothing will be kept
+    } else if (rc < 0)
+        snprintf(err, errlen, "line %zu: %s", line, why);
+    return rc < 0 ? -1 : 0;
+}
+
+//  Streams the file into one write transaction of the local directory.
+//  Without --skip-bad the first bad line drops the transaction, and the
+//  rest of the file is still read to list every bad line at once.
+static s_outcome_t s_import_local(s_import_t *self, kp_directory_t *dir, char *err, size_t errlen)
+{
+    kp_directory_writer_t *writer = kp_directory_writer_new(dir, err, errlen);
+    if (!writer)
+        return S_REFUSED;
+    kp_jsonl_status_t status;
+    Kp__DirectoryOp *op;
+    char why[512];
+    while ((status = kp_jsonl_reader_next(self->reader, &op, why, sizeof why)) != KP_JSONL_END) {
+        size_t line = kp_jsonl_reader_line(self->reader);
+        if (status == KP_JSONL_ERROR) {
+            snprintf(err, errlen, "cannot read %s: %s", self->path, why);
+            break;
+        }
+        bool wanted = line >= self->options->from_line;
+        if (wanted && status == KP_JSONL_BAD) {
+            s_bad_add(&self->bad, line, why);
+            if (!self->options->skip_bad)
+                kp_directory_writer_destroy(&writer);
+        } else if (wanted && writer && s_local_one(self, &writer, op, err, errlen))
+            break;
+        kp_jsonl_op_free(&op);
+        s_import_progress(self);
+    }
+    kp_jsonl_op_free(&op);
+    kpctl_progress_end(&self->progress, kp_jsonl_reader_line(self->reader));
+    if (status != KP_JSONL_END || !writer) {
+        kp_directory_writer_destroy(&writer);
+        return S_REFUSED;
+    }
+    size_t applied = kp_directory_writer_count(writer);
+    if (kp_directory_writer_commit(&writer, &self->seq, err, errlen))
+        return S_REFUSED;
+    self->applied = applied;
+    self->batches = 1;
+    self->done_line = kp_jsonl_reader_line(self->reader);
+    self->seq_known = true;
+    return S_APPLIED;
 }
 
 //  What an operator needs after an import that stopped half-way: what
@@ -582,28 +690,24 @@ static void s_import_stopped(const s_import_t *self, s_outcome_t outcome, const 
             self->done_line, self->applied, self->batches, self->seq, self->done_line + 1);
 }
 
-//  The check pass: every line parsed, nothing sent. 0, or 1 after
-//  reporting the bad lines (nothing changed).
-static int s_import_check(s_import_t *self, FILE *file)
+//  The check pass: every line parsed, nothing sent. 0 (the file rewound
+//  for the import), or 1 after reporting the bad lines (nothing changed).
+static int s_import_check(s_import_t *self)
 {
     char err[S_ERR] = "";
     Kp__Reason reason;
-    s_import_lines(self, file, NULL, true, &reason, err, sizeof err);
-    if (self->bad.count) {
-        if (self->options->json)
-            s_import_json(self, false, "refused", "bad lines; nothing imported");
-        s_print_bad(&self->bad, stderr);
-        fprintf(stderr,
-                "kpctl directory import: %zu bad line%s in %s; nothing imported. Fix them, "
-                "or use --skip-bad to import the good ones.\n",
-                self->bad.count, self->bad.count == 1 ? "" : "s", self->path);
-        return 1;
-    }
+    s_import_progress_start(self, "checking");
+    s_import_lines(self, NULL, true, &reason, err, sizeof err);
+    if (self->bad.total)
+        return s_import_refused(self);
     if (*err) {
         fprintf(stderr, "kpctl directory import: %s\n", err);
         return 1;
     }
-    rewind(file);
+    rewind(self->file);
+    kp_jsonl_reader_destroy(&self->reader);
+    self->reader = kp_jsonl_reader_new(self->file);
+    assert(self->reader);
     return 0;
 }
 
@@ -617,44 +721,62 @@ static void s_import_done(s_import_t *self, s_target_t *target)
         s_import_json(self, true, "applied", NULL);
         return;
     }
-    if (self->bad.count) {
+    if (self->bad.total) {
+        s_bad_sort(&self->bad);
         s_print_bad(&self->bad, stderr);
-        fprintf(stderr, "kpctl directory import: skipped %zu bad line%s\n", self->bad.count,
-                self->bad.count == 1 ? "" : "s");
+        fprintf(stderr, "kpctl directory import: skipped %zu bad line%s\n", self->bad.total,
+                self->bad.total == 1 ? "" : "s");
     }
     printf("imported %zu record%s from %s in %zu batch%s (directory seq %" PRIu64 ")\n",
            self->applied, self->applied == 1 ? "" : "s", self->path, self->batches,
            self->batches == 1 ? "" : "es", self->seq);
 }
 
-static int s_import_run(s_import_t *self, FILE *file, bool seekable)
+static void s_import_failed(s_import_t *self, s_outcome_t outcome, const char *err)
 {
+    bool refused_whole = self->bad.total && !self->options->skip_bad && self->batches == 0;
+    if (refused_whole && !*err) {
+        s_import_refused(self);
+        return;
+    }
+    if (self->options->json)
+        s_import_json(self, false, outcome == S_UNKNOWN ? "unknown" : "stopped", err);
+    s_bad_sort(&self->bad);
+    if (self->bad.total && !self->options->skip_bad)
+        s_print_bad(&self->bad, stderr);
+    else if (outcome != S_UNKNOWN)
+        fprintf(stderr, "%s\n", err);
+    s_import_stopped(self, outcome, err);
+}
+
+static int s_import_run(s_import_t *self, bool seekable)
+{
+    //  Into --data in one transaction, a bad file changes nothing anyway.
+    bool local = self->options->data && !self->options->batch_given;
     //  Checked first, so that a bad file makes no folder and sends nothing.
-    if (seekable && !self->options->skip_bad && s_import_check(self, file))
+    if (!local && seekable && !self->options->skip_bad && s_import_check(self))
         return 1;
     char err[S_ERR] = "";
     s_target_t target;
+    s_made_t made = {0};
+    if (self->options->data)
+        s_made_note(&made, self->options->data);
     int rc = s_target_open(&target, self->options, true, err, sizeof err);
     if (rc) {
         fprintf(stderr, "kpctl directory import: %s\n", err);
         return rc;
     }
+    s_import_progress_start(self, "importing");
     Kp__Reason reason = KP__REASON__REASON_NONE;
-    s_outcome_t outcome = s_import_lines(self, file, &target, false, &reason, err, sizeof err);
-    if (self->bad.count) //  qsort wants a real array, even of nothing
-        qsort(self->bad.items, self->bad.count, sizeof *self->bad.items, s_bad_cmp);
+    s_outcome_t outcome = local ? s_import_local(self, target.dir, err, sizeof err)
+                                : s_import_lines(self, &target, false, &reason, err, sizeof err);
     if (outcome == S_APPLIED)
         s_import_done(self, &target);
-    else {
-        if (self->options->json)
-            s_import_json(self, false, outcome == S_UNKNOWN ? "unknown" : "stopped", err);
-        if (self->bad.count && !self->options->skip_bad)
-            s_print_bad(&self->bad, stderr);
-        else if (outcome != S_UNKNOWN)
-            fprintf(stderr, "%s\n", err);
-        s_import_stopped(self, outcome, err);
-    }
+    else
+        s_import_failed(self, outcome, err);
     s_target_close(&target);
+    if (outcome != S_APPLIED && self->batches == 0 && self->options->data)
+        s_made_undo(&made);
     return outcome == S_APPLIED ? 0 : 1;
 }
 
@@ -679,13 +801,16 @@ static int s_import(int argc, char **argv)
     bool seekable = file != stdin && fstat(fileno(file), &st) == 0 && S_ISREG(st.st_mode);
     s_import_t self = {.options = &options,
                        .path = path,
+                       .file = file,
+                       .reader = kp_jsonl_reader_new(file),
                        .batch = kp_jsonl_batch_new(),
-                       .progress = isatty(STDERR_FILENO)};
-    rc = s_import_run(&self, file, seekable);
+                       .size = seekable ? (uint64_t)st.st_size : 0};
+    assert(self.reader);
+    rc = s_import_run(&self, seekable);
     if (file != stdin)
         fclose(file);
+    kp_jsonl_reader_destroy(&self.reader);
     kp_jsonl_batch_destroy(&self.batch);
-    free(self.lines);
     s_bad_free(&self.bad);
     return rc;
 }

@@ -1,7 +1,9 @@
 #!/bin/sh
 # kpctl directory against real folders: the real kpctl binary (env KPCTL)
 # and the sample directory (env KP_SOURCE_ROOT).
+# Usage: test_kpctl_directory.sh GENDIR
 set -u
+GENDIR=${1:?give the gendir binary as the first argument}
 : "${KPCTL:?set KPCTL to the kpctl binary}"
 : "${KP_SOURCE_ROOT:?set KP_SOURCE_ROOT to the source tree}"
 SAMPLE="$KP_SOURCE_ROOT/cluster-config/sample-directory.jsonl"
@@ -50,6 +52,38 @@ printf '%s\n' '{"table":"availability","message":"Q1","sector":1,"type":1}' \
     '{"op":"delete","table":"user","id":"nobody"}' >"$WORK/del.jsonl"
 expect 1 "delete of an absent record fails" "$KPCTL" directory import "$WORK/del.jsonl" --data "$A"
 has "$WORK/err" "line 2: cannot delete user 'nobody'" "the absent record is named with its line"
+
+# A streamed import: a file many times the reader's buffer, and thousands
+# of records more than the writer holds between two releases of the map,
+# goes in whole and in one update.
+"$GENDIR" --persons 20000 --seed 7 >"$WORK/big.jsonl"
+LINES=$(wc -l <"$WORK/big.jsonl")
+PERSONS=$(grep -c '"table":"person"' "$WORK/big.jsonl")
+G="$WORK/g"
+expect 0 "import $LINES lines with --progress --json" "$KPCTL" directory import "$WORK/big.jsonl" \
+    --data "$G" --progress --json
+has "$WORK/out" "\"applied\":$LINES," "every line applied"
+has "$WORK/out" '"seq":1,' "as one update"
+has "$WORK/err" "lines/s" "the progress line goes to stderr"
+if [ "$(wc -l <"$WORK/out")" -eq 1 ] && [ "$(head -c 1 "$WORK/out")" = "{" ]; then
+    ok "stdout holds the JSON outcome alone"; else bad "stdout is not one JSON line"; fi
+"$KPCTL" directory stats --data "$G" --json >"$WORK/out"
+has "$WORK/out" "\"persons\":$PERSONS," "every person entry is there"
+
+# Another directory's file with one bad line at its very end: nothing of
+# it is applied, though every line before was.
+"$GENDIR" --persons 20000 --seed 8 >"$WORK/late.jsonl"
+echo '{"table":"person","insz":"85073003327"}' >>"$WORK/late.jsonl"
+LATE=$(wc -l <"$WORK/late.jsonl")
+expect 1 "a bad last line fails the import" "$KPCTL" directory import "$WORK/late.jsonl" --data "$G"
+has "$WORK/err" "line $LATE: invalid INSZ" "the last line is named"
+"$KPCTL" directory stats --data "$G" --json >"$WORK/out"
+has "$WORK/out" '"seq":1,' "seq unchanged after a bad last line"
+has "$WORK/out" "\"persons\":$PERSONS," "person entries unchanged after a bad last line"
+expect 0 "the same with --skip-bad" "$KPCTL" directory import "$WORK/late.jsonl" --data "$WORK/h" \
+    --skip-bad --json
+has "$WORK/out" "\"applied\":$((LATE - 1))," "all but the bad line applied"
+has "$WORK/out" "{\"line\":$LATE,\"reason\":\"invalid INSZ" "the skipped line is listed"
 
 # Export, import into a fresh folder, export again: the same bytes.
 expect 0 "export" "$KPCTL" directory export --data "$A" --output "$WORK/export1.jsonl"

@@ -620,6 +620,65 @@ static void test_keys(void **state)
     assert_int_equal(kp_key_kind_from_name("nobody"), -1);
 }
 
+//  A writer: ops one at a time in one transaction; a refused op is skipped
+//  and the rest kept; readers see nothing until commit; destroy without
+//  commit leaves the directory as it was.
+static Kp__DirectoryOp *s_op(const char *line)
+{
+    char err[256];
+    Kp__DirectoryOp *op = kp_jsonl_parse(line, strlen(line), err, sizeof err);
+    if (!op)
+        fail_msg("test line does not parse: %s", err);
+    return op;
+}
+
+static size_t s_persons(kp_directory_t *dir)
+{
+    MDB_txn *txn = kp_directory_read_begin(dir, NULL, 0);
+    kp_directory_counts_t counts;
+    assert_int_equal(kp_directory_counts(dir, txn, &counts), 0);
+    kp_directory_read_end(&txn);
+    return counts.persons;
+}
+
+static void test_writer(void **state)
+{
+    s_fixture_t *self = *state;
+    s_load_base(self->dir);
+    char err[256];
+    kp_directory_writer_t *writer = kp_directory_writer_new(self->dir, err, sizeof err);
+    assert_non_null(writer);
+    Kp__DirectoryOp *put = s_op("{\"table\":\"person\",\"insz\":\"01010100225\",\"kbo\":"
+                                "\"0411702543\",\"sector\":17,\"type\":1,\"capacity\":1,"
+                                "\"from\":\"2019-01-01\",\"to\":\"9999-12-31\"}");
+    Kp__DirectoryOp *absent = s_op("{\"op\":\"delete\",\"table\":\"user\",\"id\":\"nobody\"}");
+    assert_int_equal(kp_directory_writer_apply(writer, put, err, sizeof err), 0);
+    assert_int_equal(kp_directory_writer_apply(writer, absent, err, sizeof err), 1);
+    assert_non_null(strstr(err, "cannot delete user 'nobody'"));
+    assert_int_equal(kp_directory_writer_count(writer), 1);
+    assert_int_equal(s_persons(self->dir), 4); //  not yet committed
+    uint64_t seq = 0;
+    assert_int_equal(kp_directory_writer_commit(&writer, &seq, err, sizeof err), 0);
+    assert_null(writer);
+    assert_int_equal(seq, 2);
+    assert_int_equal(s_persons(self->dir), 5);
+    //  Destroyed without commit: nothing of it stays, the lock is free.
+    writer = kp_directory_writer_new(self->dir, err, sizeof err);
+    Kp__DirectoryOp *del = s_op("{\"op\":\"delete\",\"table\":\"person\",\"insz\":\"01010100225\","
+                                "\"kbo\":\"0411702543\",\"sector\":17,\"type\":1,\"capacity\":1,"
+                                "\"from\":\"2019-01-01\",\"to\":\"9999-12-31\"}");
+    assert_int_equal(kp_directory_writer_apply(writer, del, err, sizeof err), 0);
+    kp_directory_writer_destroy(&writer);
+    assert_null(writer);
+    assert_int_equal(s_persons(self->dir), 5);
+    assert_int_equal(kp_directory_seq(self->dir, NULL), 2);
+    assert_int_equal(s_apply_op(self->dir, del, err, sizeof err), 0);
+    assert_int_equal(s_persons(self->dir), 4);
+    kp_jsonl_op_free(&put);
+    kp_jsonl_op_free(&absent);
+    kp_jsonl_op_free(&del);
+}
+
 static void test_open_errors(void **state)
 {
     (void)state;
@@ -642,6 +701,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_maintenance_each, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_each_round_trip, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_keys, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_writer, s_setup, s_teardown),
         cmocka_unit_test(test_open_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -442,6 +442,123 @@ static void test_writer_escapes_and_numbers(void **state)
     kp_json_destroy(&w);
 }
 
+//  A file of n copies of the sample lines, with blank lines, CRLF, a line
+//  too long to hold and a bad line at known places, read through the
+//  reader: every record comes back with its line number, the bad ones are
+//  named, and a file far bigger than the reader's buffer reads whole.
+static FILE *s_file(size_t rounds, size_t *lines)
+{
+    FILE *file = tmpfile();
+    assert_non_null(file);
+    *lines = 0;
+    for (size_t r = 0; r < rounds; r++)
+        for (size_t i = 0; i < S_LINES; i++) {
+            fprintf(file, "%s%s", s_lines[i], i == 2 ? "\r\n" : "\n");
+            ++*lines;
+            if (i == 4) {
+                fputs("  \n", file); //  blank: skipped, but counted as a line
+                ++*lines;
+            }
+        }
+    return file;
+}
+
+static void test_reader_streams(void **state)
+{
+    (void)state;
+    size_t lines;
+    FILE *file = s_file(2000, &lines); //  about 2 MB: many buffers' worth
+    fputs("{\"table\":\"nope\"}\n", file);
+    fputc('{', file);
+    for (int i = 0; i < 3 * KP_JSONL_MAX_LINE; i++)
+        fputc(' ', file);
+    fputs("}\n", file);
+    fputs(s_lines[0], file); //  the last line has no newline
+    rewind(file);
+    kp_jsonl_reader_t *reader = kp_jsonl_reader_new(file);
+    assert_non_null(reader);
+    char err[256];
+    Kp__DirectoryOp *op;
+    size_t records = 0, bad = 0, last_line = 0;
+    kp_jsonl_status_t status;
+    while ((status = kp_jsonl_reader_next(reader, &op, err, sizeof err)) != KP_JSONL_END) {
+        assert_true(kp_jsonl_reader_line(reader) > last_line);
+        last_line = kp_jsonl_reader_line(reader);
+        if (status == KP_JSONL_RECORD) {
+            records++;
+            kp_jsonl_op_free(&op);
+            continue;
+        }
+        assert_int_equal(status, KP_JSONL_BAD);
+        assert_null(op);
+        bad++;
+        if (last_line == lines + 1)
+            assert_non_null(strstr(err, "unknown table 'nope'"));
+        else {
+            assert_int_equal(last_line, lines + 2);
+            assert_non_null(strstr(err, "line too long"));
+        }
+    }
+    assert_int_equal(records, 2000 * S_LINES + 1);
+    assert_int_equal(bad, 2);
+    assert_int_equal(last_line, lines + 3);
+    long size = ftell(file);
+    assert_int_equal(kp_jsonl_reader_offset(reader), (uint64_t)size);
+    //  At the end it stays at the end.
+    assert_int_equal(kp_jsonl_reader_next(reader, &op, err, sizeof err), KP_JSONL_END);
+    kp_jsonl_reader_destroy(&reader);
+    assert_null(reader);
+    fclose(file);
+}
+
+static int s_count_bad(size_t line, const char *reason, void *arg)
+{
+    (void)reason;
+    *(size_t *)arg = line;
+    return 0;
+}
+
+static void test_batch_fill(void **state)
+{
+    (void)state;
+    size_t lines;
+    FILE *file = s_file(100, &lines);
+    fputs("garbage\n", file);
+    rewind(file);
+    kp_jsonl_reader_t *reader = kp_jsonl_reader_new(file);
+    kp_jsonl_batch_t *batch = kp_jsonl_batch_new();
+    char err[256];
+    size_t total = 0, bad_line = 0, fills = 0;
+    kp_jsonl_status_t status;
+    do {
+        kp_jsonl_batch_clear(batch);
+        status = kp_jsonl_batch_fill(batch, reader, 64, s_count_bad, &bad_line, err, sizeof err);
+        assert_true(kp_jsonl_batch_size(batch) <= 64);
+        total += kp_jsonl_batch_size(batch);
+        fills++;
+    } while (status == KP_JSONL_RECORD);
+    assert_int_equal(status, KP_JSONL_END);
+    assert_int_equal(total, 100 * S_LINES);
+    assert_int_equal(fills, (100 * S_LINES + 63) / 64 + (100 * S_LINES % 64 == 0));
+    assert_int_equal(bad_line, lines + 1);
+    //  Lines are remembered; removing an op closes the gap.
+    rewind(file);
+    kp_jsonl_reader_destroy(&reader);
+    reader = kp_jsonl_reader_new(file);
+    kp_jsonl_batch_clear(batch);
+    assert_int_equal(kp_jsonl_batch_fill(batch, reader, 3, NULL, NULL, err, sizeof err),
+                     KP_JSONL_RECORD);
+    assert_int_equal(kp_jsonl_batch_line(batch, 2), 3);
+    kp_jsonl_batch_remove(batch, 0);
+    assert_int_equal(kp_jsonl_batch_size(batch), 2);
+    assert_int_equal(kp_jsonl_batch_line(batch, 0), 2);
+    assert_int_equal(kp_jsonl_batch_update(batch)->ops[1]->record->record_case,
+                     KP__DIRECTORY_RECORD__RECORD_AUTHORIZATION);
+    kp_jsonl_batch_destroy(&batch);
+    kp_jsonl_reader_destroy(&reader);
+    fclose(file);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -454,6 +571,8 @@ int main(void)
         cmocka_unit_test(test_garbage_never_crashes),
         cmocka_unit_test(test_batch),
         cmocka_unit_test(test_writer_escapes_and_numbers),
+        cmocka_unit_test(test_reader_streams),
+        cmocka_unit_test(test_batch_fill),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
