@@ -15,10 +15,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <jansson.h>
 
 #include "harness.h"
 
@@ -377,6 +380,118 @@ static void test_bad_metrics_address(void **state)
     harness_destroy(&harness);
 }
 
+//  ---------------------------------------------------------------------
+//  systemd: sd_notify readiness, watchdog and stopping, without systemd
+
+//  The next datagram on fd, or "" after timeout_ms.
+static void s_notice(int fd, char *out, size_t size, int timeout_ms)
+{
+    struct timeval timeout = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+    ssize_t n = recv(fd, out, size - 1, 0);
+    out[n > 0 ? n : 0] = '\0';
+}
+
+//  Waits for a datagram that holds text; false after 5 s.
+static bool s_wait_notice(int fd, const char *text)
+{
+    char notice[512];
+    int64_t give_up = harness_now_ms() + 5000;
+    while (harness_now_ms() < give_up) {
+        s_notice(fd, notice, sizeof notice, 500);
+        if (strstr(notice, text))
+            return true;
+    }
+    return false;
+}
+
+static void test_systemd_notify(void **state)
+{
+    (void)state;
+    harness_t *harness = harness_new(1, 100, 3000, 1 << 20);
+    struct sockaddr_un addr = {.sun_family = AF_UNIX};
+    assert_true(strlen(harness->dir) + 8 < sizeof addr.sun_path);
+    snprintf(addr.sun_path, sizeof addr.sun_path, "%.90s/notify", harness->dir);
+    int fd = socket(AF_UNIX, SOCK_DGRAM, 0);
+    assert_true(fd >= 0);
+    assert_int_equal(bind(fd, (struct sockaddr *)&addr, sizeof addr), 0);
+    //  What systemd sets for a Type=notify unit with WatchdogSec=0.4s.
+    setenv("NOTIFY_SOCKET", addr.sun_path, 1);
+    setenv("WATCHDOG_USEC", "400000", 1);
+    harness_start_node(harness, 0);
+    unsetenv("NOTIFY_SOCKET");
+    unsetenv("WATCHDOG_USEC");
+    assert_true(s_wait_notice(fd, "READY=1"));
+    //  Every half interval from the loop: two within a second or so.
+    assert_true(s_wait_notice(fd, "WATCHDOG=1"));
+    assert_true(s_wait_notice(fd, "WATCHDOG=1"));
+    kill(harness->node[0], SIGTERM);
+    assert_true(s_wait_notice(fd, "STOPPING=1"));
+    close(fd);
+    harness_destroy(&harness);
+}
+
+//  ---------------------------------------------------------------------
+//  ops/: the dashboard and the alerts name only metrics the node exports
+
+//  Checks every kp_* and process_* name in the file at path (relative to
+//  the source tree) against the families of text; fails naming the first
+//  unknown one. Returns how many names were checked.
+static int s_check_names(const char *path, const char *text)
+{
+    char full[1024];
+    snprintf(full, sizeof full, "%s/%s", getenv("KP_SOURCE_ROOT"), path);
+    FILE *file = fopen(full, "r");
+    assert_non_null(file);
+    static char body[1 << 20];
+    size_t size = fread(body, 1, sizeof body - 1, file);
+    body[size] = '\0';
+    fclose(file);
+    int checked = 0;
+    for (char *p = body; *p; p++) {
+        bool start = (p == body || !(isalnum((unsigned char)p[-1]) || p[-1] == '_'));
+        if (!start || (strncmp(p, "kp_", 3) && strncmp(p, "process_", 8)))
+            continue;
+        char name[128];
+        size_t len = 0;
+        while ((isalnum((unsigned char)p[len]) || p[len] == '_') && len < sizeof name - 1)
+            len++;
+        snprintf(name, sizeof name, "%.*s", (int)len, p);
+        static const char *suffixes[] = {"_bucket", "_sum", "_count"};
+        for (size_t i = 0; i < 3; i++) {
+            size_t n = strlen(name), k = strlen(suffixes[i]);
+            if (n > k && !strcmp(name + n - k, suffixes[i]))
+                name[n - k] = '\0';
+        }
+        char family[160];
+        snprintf(family, sizeof family, "# TYPE %s ", name);
+        if (!strstr(text, family))
+            fail_msg("%s names %s, which /metrics does not export", path, name);
+        checked++;
+        p += len - 1;
+    }
+    return checked;
+}
+
+static void test_ops_files_name_exported_metrics(void **state)
+{
+    (void)state;
+    char full[1024];
+    snprintf(full, sizeof full, "%s/ops/grafana-kruispunt.json", getenv("KP_SOURCE_ROOT"));
+    json_error_t error;
+    json_t *dashboard = json_load_file(full, 0, &error);
+    if (!dashboard)
+        fail_msg("the dashboard is not JSON: line %d: %s", error.line, error.text);
+    assert_true(json_array_size(json_object_get(dashboard, "panels")) >= 8);
+    json_decref(dashboard);
+    harness_t *harness = s_node_with_worker(0);
+    char *text = s_get(harness, "/metrics", 200);
+    assert_true(s_check_names("ops/grafana-kruispunt.json", text) >= 20);
+    assert_true(s_check_names("ops/prometheus-alerts.yml", text) >= 10);
+    free(text);
+    harness_destroy(&harness);
+}
+
 int main(int argc, char **argv)
 {
     s_self = argv[0];
@@ -390,6 +505,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_health_and_bad_requests),
         cmocka_unit_test(test_not_ready_while_stopping),
         cmocka_unit_test(test_bad_metrics_address),
+        cmocka_unit_test(test_systemd_notify),
+        cmocka_unit_test(test_ops_files_name_exported_metrics),
     };
     return cmocka_run_group_tests_name("metrics", tests, NULL, NULL);
 }
