@@ -398,7 +398,7 @@ static int s_bootstrap(s_actor_t *self)
     int rc = 0;
     for (size_t i = 0; rc == 0 && i < config->node_count; i++) {
         const kp_node_config_t *node = &config->nodes[i];
-        if (!config->clustered && strcmp(node->name, self->args->me.name))
+        if ((!config->clustered && strcmp(node->name, self->args->me.name)) || node->join)
             continue;
         int role = node->role == KP_ROLE_LEARNER ? RAFT_STANDBY : RAFT_VOTER;
         rc = raft_configuration_add(&conf, node->raft_id, node->name, role);
@@ -444,7 +444,8 @@ static int s_start(s_actor_t *self)
     raft_set_snapshot_trailing(&self->raft, args->config.snapshot_trailing);
     raft_set_install_snapshot_timeout(&self->raft, KP_CLUSTER_INSTALL_TIMEOUT_MS);
     raft_set_pre_vote(&self->raft, true);
-    if (kp_raftstore_pristine(kp_raftio_store(self->io)) && s_bootstrap(self))
+    //  A joining node starts empty: the leader adds it and sends it all.
+    if (!args->me.join && kp_raftstore_pristine(kp_raftio_store(self->io)) && s_bootstrap(self))
         return -1;
     rc = raft_start(&self->raft);
     if (rc) {

@@ -113,6 +113,13 @@ static int s_load_node(zconfig_t *item, const char *text, kp_node_config_t *node
     s_copy(node->peer, sizeof node->peer, zconfig_get(item, "peer", ""));
     s_copy(node->peer_bind, sizeof node->peer_bind, zconfig_get(item, "peer-bind", node->peer));
     int line = s_entry_line(text, node->name, 0);
+    const char *join = zconfig_get(item, "join", "false");
+    if (strcmp(join, "true") && strcmp(join, "false")) {
+        snprintf(err, errlen, "line %d: node %s: join is \"true\" or \"false\", not '%s'", line,
+                 node->name, join);
+        return -1;
+    }
+    node->join = !strcmp(join, "true");
     const char *role = zconfig_get(item, "role", "voter");
     if (s_role(role, &node->role)) {
         snprintf(err, errlen,

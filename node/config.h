@@ -26,18 +26,26 @@
               peer = "tcp://127.0.0.1:7103"       # where the others reach it
               peer-bind = "tcp://127.0.0.1:7103"  # where it binds (default: peer)
               metrics = "127.0.0.1:7104"          # optional: HTTP /metrics, /healthz, /readyz
+              join = "false"        # true: added later (kpctl cluster add-node)
 
     Relative paths are relative to the working directory of the program.
 
     The cluster: every node with a `peer` endpoint is a member of one raft
     group (node/cluster.h). Raft ids are the nodes' positions in the file,
     from 1, so the order of the nodes must not change once the cluster has
-    started; add nodes at the end. A witness votes and stores the raft log
-    but serves no client or worker (it needs no client or worker endpoint;
-    operators still reach its admin endpoint). A learner follows and routes but does not vote.
-   Refused at load, naming the line and the fix: two nodes with one name, a node without a site, an
-   unknown role, an even number of voters without a witness, more than one witness, members without
-   a peer endpoint.
+    started; add nodes at the end, with join = "true".
+
+    Bootstrap: a node whose raft folder is empty writes the cluster's first
+    configuration, made of every node of the file not marked `join`, as
+    raft entry 1 (so every such node writes the same entry, also one whose
+    data folder was wiped). A node marked `join` never does: it waits,
+    empty, until the leader adds it (kp_cluster_add) and sends it the log
+    or a snapshot. Keep removed nodes in the file (their place is their
+    raft id): taking them out would change the first configuration. A witness votes and stores the
+   raft log but serves no client or worker (it needs no client or worker endpoint; operators still
+   reach its admin endpoint). A learner follows and routes but does not vote. Refused at load,
+   naming the line and the fix: two nodes with one name, a node without a site, an unknown role, an
+   even number of voters without a witness, more than one witness, members without a peer endpoint.
 
     A file in which no node has a peer endpoint describes independent
     nodes, as before clusters: each node is a cluster of one (single.cfg).
@@ -68,6 +76,7 @@ typedef struct {
     uint64_t raft_id;          //  position in the file, from 1
     char peer[KP_CONFIG_TEXT]; //  "" when the node is not in a cluster
     char peer_bind[KP_CONFIG_TEXT];
+    bool join; //  added to a running cluster: never bootstraps
     char data[KP_CONFIG_TEXT];
     char client[KP_CONFIG_TEXT]; //  ZeroMQ endpoints
     char worker[KP_CONFIG_TEXT];

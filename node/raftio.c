@@ -524,17 +524,20 @@ static void s_fire(s_io_t *self, s_done_t *done)
     switch (done->kind) {
     case S_DONE_APPEND: {
         struct raft_io_append *req = done->req;
-        req->cb(req, status);
+        if (req->cb) //  libraft passes none for some sends (TimeoutNow)
+            req->cb(req, status);
         break;
     }
     case S_DONE_SEND: {
         struct raft_io_send *req = done->req;
-        req->cb(req, status);
+        if (req->cb) //  libraft passes none for some sends (TimeoutNow)
+            req->cb(req, status);
         break;
     }
     case S_DONE_PUT: {
         struct raft_io_snapshot_put *req = done->req;
-        req->cb(req, status);
+        if (req->cb) //  libraft passes none for some sends (TimeoutNow)
+            req->cb(req, status);
         break;
     }
     case S_DONE_GET: {
@@ -545,12 +548,16 @@ static void s_fire(s_io_t *self, s_done_t *done)
             status = RAFT_IOERR;
         if (!status && !snapshot)
             status = RAFT_NOTFOUND;
-        req->cb(req, status ? NULL : snapshot, status);
+        if (req->cb)
+            req->cb(req, status ? NULL : snapshot, status);
+        else
+            kp_raftstore_snapshot_free(&snapshot);
         break;
     }
     case S_DONE_WORK: {
         struct raft_io_async_work *req = done->req;
-        req->cb(req, done->status);
+        if (req->cb)
+            req->cb(req, done->status);
         break;
     }
     }

@@ -513,34 +513,56 @@ int kp_snapxfer_on_frame(kp_snapxfer_t *self, const Kp__PeerFrame *frame)
 //  ---------------------------------------------------------------------
 //  Storage and timers
 
-//  The file a stored snapshot's manifest names ("" if none).
-static void s_current_file(kp_raftstore_t *store, char *name, size_t size)
+//  The file a snapshot's manifest names ("" if none). The data may come
+//  in several buffers: they are joined first.
+static void s_manifest_file(const struct raft_snapshot *snapshot, char *name, size_t size)
 {
     *name = '\0';
-    struct raft_snapshot *snapshot = NULL;
-    if (kp_raftstore_snapshot_get(store, &snapshot, NULL, 0) || !snapshot)
+    size_t len = 0;
+    for (unsigned i = 0; i < snapshot->n_bufs; i++)
+        len += snapshot->bufs[i].len;
+    uint8_t *data = malloc(len ? len : 1);
+    if (!data)
         return;
-    Kp__SnapshotManifest *manifest =
-        kp__snapshot_manifest__unpack(NULL, snapshot->bufs[0].len, snapshot->bufs[0].base);
+    for (unsigned i = 0, at = 0; i < snapshot->n_bufs; at += snapshot->bufs[i].len, i++)
+        memcpy(data + at, snapshot->bufs[i].base, snapshot->bufs[i].len);
+    Kp__SnapshotManifest *manifest = kp__snapshot_manifest__unpack(NULL, len, data);
     if (manifest && manifest->file)
         snprintf(name, size, "%s", manifest->file);
     if (manifest)
         kp__snapshot_manifest__free_unpacked(manifest, NULL);
-    kp_raftstore_snapshot_free(&snapshot);
+    free(data);
+}
+
+//  Deletes every snapshot file but keep: the one the store names now. A
+//  transfer still sending an old one has it open; files raft refused (it
+//  was busy) go too.
+static void s_prune(kp_snapxfer_t *self, const char *keep)
+{
+    DIR *dir = opendir(self->folder);
+    if (!dir)
+        return;
+    struct dirent *entry;
+    while ((entry = readdir(dir)))
+        if (!strncmp(entry->d_name, "snap-", 5) && strcmp(entry->d_name, keep)) {
+            char path[1024];
+            snprintf(path, sizeof path, "%s/%s", self->folder, entry->d_name);
+            unlink(path);
+        }
+    closedir(dir);
 }
 
 int kp_snapxfer_put(kp_snapxfer_t *self, kp_raftstore_t *store, unsigned trailing,
                     const struct raft_snapshot *snapshot, char *err, size_t errlen)
 {
-    char old[256], now[256];
-    s_current_file(store, old, sizeof old);
     if (kp_raftstore_snapshot_put(store, trailing, snapshot, err, errlen))
         return -1;
-    s_current_file(store, now, sizeof now);
-    char path[700];
-    //  The old file goes; a transfer still sending it has it open.
-    if (*old && strcmp(old, now) && kp_snapxfer_path(self, old, path, sizeof path) == 0)
-        unlink(path);
+    //  The store's transaction is not committed yet: the name comes from
+    //  the snapshot itself.
+    char now[256];
+    s_manifest_file(snapshot, now, sizeof now);
+    if (*now)
+        s_prune(self, now);
     return 0;
 }
 

@@ -19,7 +19,7 @@
 #include "directory.h"
 #include "tmpdir.h"
 
-#define S_MAX 3
+#define S_MAX 4
 #define S_WAIT_MS 20000
 
 typedef struct {
@@ -345,6 +345,44 @@ static void test_wiped_member_installs_snapshot(void **state)
     s_destroy(&self);
 }
 
+static void test_join_learner(void **state)
+{
+    (void)state;
+    s_test_t *self = s_new(4, 1024);
+    kp_node_config_t *learner = &self->config.nodes[3];
+    learner->role = KP_ROLE_LEARNER;
+    learner->join = true;
+    for (size_t i = 0; i < 3; i++)
+        s_start(self, i);
+    assert_true(s_wait(self, s_has_leader, NULL));
+    size_t leader = (size_t)s_leader(self);
+    for (unsigned n = 1; n <= 5; n++)
+        assert_int_equal(s_propose(self, leader, n, false).result, KP_CLUSTER_OK);
+    //  The new node starts empty and follows nobody until it is added.
+    s_start(self, 3);
+    s_result_arg_t arg = {leader, self->next_token++};
+    assert_int_equal(kp_cluster_add(self->cluster[leader], arg.token, 4, "node-4", KP_ROLE_LEARNER),
+                     0);
+    assert_true(s_wait(self, s_has_result, &arg));
+    assert_int_equal(self->last[leader].result, KP_CLUSTER_OK);
+    assert_int_equal(s_propose(self, leader, 6, false).result, KP_CLUSTER_OK);
+    s_seq_arg_t at = {6};
+    assert_true(s_wait(self, s_all_at, &at));
+    kp_cluster_status_t status = s_status(self, 3);
+    assert_int_equal(status.voters, 3);
+    assert_int_equal(status.members, 4);
+    assert_int_not_equal(status.state, KP_CLUSTER_STATE_LEADER);
+    //  Leadership moves on request, to a voter only.
+    size_t target = (leader + 1) % 3;
+    arg = (s_result_arg_t){leader, self->next_token++};
+    assert_int_equal(kp_cluster_transfer(self->cluster[leader], arg.token, target + 1), 0);
+    assert_true(s_wait(self, s_has_result, &arg));
+    assert_int_equal(self->last[leader].result, KP_CLUSTER_OK);
+    assert_true(s_wait(self, s_has_leader, NULL));
+    assert_int_equal(s_leader(self), (int)target);
+    s_destroy(&self);
+}
+
 static bool s_refused(s_test_t *self, void *arg)
 {
     uint64_t want = *(uint64_t *)arg, refused = 0;
@@ -410,9 +448,11 @@ int main(void)
         cmocka_unit_test(test_one_voter),
         cmocka_unit_test(test_three_voters),
         cmocka_unit_test(test_wiped_member_installs_snapshot),
+        cmocka_unit_test(test_join_learner),
         cmocka_unit_test(test_hostile_frames),
     };
     zsys_init();
-    zsys_set_logstream(NULL);
+    if (!getenv("KP_TEST_LOG"))
+        zsys_set_logstream(NULL);
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
