@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "dirfsm.h"
+#include "raftfix.h"
 
 #define KP_CLUSTER_STATUS_MS 250 //  status pushed at least this often
 #define KP_CLUSTER_INSTALL_TIMEOUT_MS 120000
@@ -37,6 +38,7 @@ typedef struct {
     s_args_t *args;
     struct raft raft;
     struct raft_io *io;
+    kp_raftfix_t *fix; //  between raft and io: libraft 0.15's match-index bug
     struct raft_fsm *fsm;
     bool started;  //  raft_init done: raft_close is due
     bool attached; //  the routing loop runs: replacements need its consent
@@ -429,7 +431,7 @@ static int s_start(s_actor_t *self)
     self->io = kp_raftio_new(&options, args->err, sizeof args->err);
     if (!self->io)
         return -1;
-    kp_dirfsm_options_t fsm = {args->directory, snapshots, &self->raft, s_replace, self};
+    kp_dirfsm_options_t fsm = {args->directory, snapshots, &self->raft, s_replace, self, false};
     self->fsm = kp_dirfsm_new(&fsm);
     int rc = raft_init(&self->raft, self->io, self->fsm, args->me.raft_id, args->me.name);
     if (rc) {
@@ -438,6 +440,11 @@ static int s_start(s_actor_t *self)
     }
     self->started = true;
     self->raft.data = self;
+    self->fix = kp_raftfix_wrap(&self->raft);
+    if (!self->fix) {
+        snprintf(args->err, sizeof args->err, "cannot start raft: out of memory");
+        return -1;
+    }
     raft_set_election_timeout(&self->raft, args->config.election_timeout_ms);
     raft_set_heartbeat_timeout(&self->raft, args->config.raft_heartbeat_ms);
     raft_set_snapshot_threshold(&self->raft, args->config.snapshot_threshold);
@@ -551,6 +558,7 @@ static void s_actor(zsock_t *pipe, void *arg)
             kp_raftio_process(self->io, NULL, 0);
     }
     kp_raftio_destroy(&self->io);
+    kp_raftfix_destroy(&self->fix);
     kp_dirfsm_destroy(&self->fsm);
     zmsg_t *msg;
     while ((msg = zlist_pop(self->later)))

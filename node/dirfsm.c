@@ -57,13 +57,16 @@ static int s_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void **r
     return 0;
 }
 
-//  Raft asks in its own thread; the copy is made in snapshot_async.
+static int s_snapshot_async(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsigned *n_bufs);
+
+//  Raft asks in its own thread; the copy is made in snapshot_async, unless
+//  snapshots are synchronous.
 static int s_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsigned *n_bufs)
 {
-    (void)fsm;
+    s_fsm_t *self = (s_fsm_t *)fsm;
     *bufs = NULL;
     *n_bufs = 0;
-    return 0;
+    return self->options.sync_snapshots ? s_snapshot_async(fsm, bufs, n_bufs) : 0;
 }
 
 static void s_fsync_dir(const char *path)
@@ -188,13 +191,13 @@ struct raft_fsm *kp_dirfsm_new(const kp_dirfsm_options_t *options)
     self->options = *options;
     snprintf(self->snapshots, sizeof self->snapshots, "%s", options->snapshots);
     self->options.snapshots = self->snapshots;
-    self->fsm.version = 3;
+    self->fsm.version = options->sync_snapshots ? 2 : 3;
     self->fsm.data = self;
     self->fsm.apply = s_apply;
     self->fsm.snapshot = s_snapshot;
     self->fsm.restore = s_restore;
     self->fsm.snapshot_finalize = s_snapshot_finalize;
-    self->fsm.snapshot_async = s_snapshot_async;
+    self->fsm.snapshot_async = options->sync_snapshots ? NULL : s_snapshot_async;
     return &self->fsm;
 }
 

@@ -42,6 +42,10 @@ typedef struct {
     const struct raft *raft; //  read for the index being applied
     kp_dirfsm_replace_fn *replace;
     void *replace_arg;
+    //  Take snapshots in raft's thread (fsm version 2): libraft 0.15
+    //  refuses asynchronous snapshots with its own test fixture, whose io
+    //  says it is version 1.
+    bool sync_snapshots;
 } kp_dirfsm_options_t;
 
 //  The outcome of the last apply; an apply's result pointer points here.

@@ -170,16 +170,16 @@ static bool s_has_leader(s_test_t *self, void *arg)
 }
 
 //  A valid KBO from a number.
-static void s_kbo(unsigned n, char kbo[11])
+static void s_kbo(unsigned n, char kbo[24])
 {
     unsigned long long base = 10000000ULL + n;
-    snprintf(kbo, 11, "%08llu%02llu", base, 97 - base % 97);
+    snprintf(kbo, 24, "%08llu%02llu", base, 97 - base % 97);
 }
 
 //  A packed update: PUT institution n (or DELETE when del).
 static uint8_t *s_update(unsigned n, bool del, size_t *size)
 {
-    char kbo[11], name[32];
+    char kbo[24], name[32];
     s_kbo(n, kbo);
     snprintf(name, sizeof name, "institution %u", n);
     Kp__Institution inst = KP__INSTITUTION__INIT;
