@@ -22,13 +22,17 @@ typedef struct {
 static int s_setup(void **state)
 {
     s_fixture_t *self = calloc(1, sizeof *self);
-    if (!self || kp_test_tmpdir(self->dir, sizeof self->dir, "kp-raftstore"))
+    if (!self)
         return -1;
-    snprintf(self->path, sizeof self->path, "%s/raft", self->dir);
     char err[256];
-    self->store = kp_raftstore_new(self->path, err, sizeof err);
-    if (!self->store)
+    if (kp_test_tmpdir(self->dir, sizeof self->dir, "kp-raftstore") == 0) {
+        snprintf(self->path, sizeof self->path, "%s/raft", self->dir);
+        self->store = kp_raftstore_new(self->path, err, sizeof err);
+    }
+    if (!self->store) {
+        free(self);
         return -1;
+    }
     *state = self;
     return 0;
 }
