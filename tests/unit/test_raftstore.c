@@ -24,8 +24,8 @@ static int s_setup(void **state)
     s_fixture_t *self = calloc(1, sizeof *self);
     if (!self)
         return -1;
-    char err[256];
     if (kp_test_tmpdir(self->dir, sizeof self->dir, "kp-raftstore") == 0) {
+        char err[256];
         snprintf(self->path, sizeof self->path, "%s/raft", self->dir);
         self->store = kp_raftstore_new(self->path, err, sizeof err);
     }
