@@ -51,6 +51,7 @@ typedef struct {
     size_t open_parts;
     kp_part_t *parts;
     size_t heap_index;
+    uint64_t decision_seq; //  its DECISION record in the privacy log, 0 unlogged
 } kp_call_t;
 
 typedef struct _kp_flight_t kp_flight_t;

@@ -4,6 +4,7 @@
     node's <data>/log), also while the node runs: segments are only ever
     appended to, and the index is shared through LMDB.
 */
+#include <assert.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -212,6 +213,77 @@ static const char *s_enum(const ProtobufCEnumDescriptor *d, int value)
 }
 
 // ---------------------------------------------------------------------------
+// Decisions and their outcomes, joined over a scan of the segments
+
+//  A call's DECISION and its OUTCOME are two records (proto LogKind); a
+//  refusal is one COMPLETE record. Every listing shows one line per
+//  message: the decision, with its outcome joined, or "outcome unknown"
+//  when none was logged (the node died between the two).
+static bool s_is_outcome(const Kp__LogRecord *r)
+{
+    return r->has_kind && r->kind == KP__LOG_KIND__LOG_OUTCOME;
+}
+
+static bool s_is_decision(const Kp__LogRecord *r)
+{
+    return r->has_kind && r->kind == KP__LOG_KIND__LOG_DECISION;
+}
+
+typedef struct {
+    zhashx_t *pending; //  seq (text) of each DECISION without its OUTCOME yet
+    uint64_t first_seq;
+    uint64_t decisions, outcomes, orphans;
+    uint64_t orphan_seq; //  the first OUTCOME whose DECISION is not in the log
+} s_join_t;
+
+static void s_join_init(s_join_t *j)
+{
+    memset(j, 0, sizeof *j);
+    j->pending = zhashx_new();
+}
+
+//  Counts r (at seq) in the join. An outcome whose decision should be in
+//  the scanned part (its seq is not before the first one scanned) but is
+//  not is an orphan: no outcome may exist without its decision.
+static void s_join_record(s_join_t *j, const Kp__LogRecord *r, uint64_t seq)
+{
+    if (!j->first_seq)
+        j->first_seq = seq;
+    char key[24];
+    if (s_is_decision(r)) {
+        snprintf(key, sizeof key, "%" PRIu64, seq);
+        zhashx_insert(j->pending, key, (void *)1);
+        j->decisions++;
+    } else if (s_is_outcome(r)) {
+        snprintf(key, sizeof key, "%" PRIu64, r->decision_seq);
+        if (zhashx_lookup(j->pending, key)) {
+            zhashx_delete(j->pending, key);
+            j->outcomes++;
+        } else if (r->decision_seq >= j->first_seq) {
+            if (!j->orphans++)
+                j->orphan_seq = seq;
+        }
+    }
+}
+
+static int s_join_one(const Kp__LogRecord *r, uint64_t seq, void *arg)
+{
+    s_join_record((s_join_t *)arg, r, seq);
+    return 0;
+}
+
+//  Decisions scanned without their outcome: "outcome unknown".
+static uint64_t s_join_unknown(s_join_t *j)
+{
+    return zhashx_size(j->pending);
+}
+
+static void s_join_destroy(s_join_t *j)
+{
+    zhashx_destroy(&j->pending);
+}
+
+// ---------------------------------------------------------------------------
 
 static int s_verify(s_args_t *a)
 {
@@ -224,6 +296,27 @@ static int s_verify(s_args_t *a)
         fprintf(stderr, "kpctl log verify: %s\n", error);
         return 1;
     }
+    //  The records are intact: now every outcome must follow its decision.
+    s_join_t join;
+    s_join_init(&join);
+    if (rc == 0 && kp_privlog_scan(a->data, a->from_day, a->to_day, s_join_one, &join, error)) {
+        fprintf(stderr, "kpctl log verify: %s\n", error);
+        s_join_destroy(&join);
+        return 1;
+    }
+    if (rc == 0 && join.orphans) {
+        rc = 1;
+        v.ok = false;
+        snprintf(v.problem, sizeof v.problem, "orphan outcome");
+        snprintf(v.segment, sizeof v.segment, "-");
+        v.seq = join.orphan_seq;
+        snprintf(v.detail, sizeof v.detail,
+                 "%" PRIu64 " outcome record(s) without their decision record, the first at "
+                 "seq %" PRIu64 ": a decision was removed",
+                 join.orphans, join.orphan_seq);
+    }
+    uint64_t unknown = s_join_unknown(&join);
+    s_join_destroy(&join);
     if (a->json) {
         kp_json_t *j = kp_json_new();
         kp_json_object_open(j);
@@ -241,6 +334,7 @@ static int s_verify(s_args_t *a)
         kp_json_bool(j, v.anchored);
         kp_json_key(j, "key_from_log");
         kp_json_bool(j, v.key_from_log);
+        kp_json_kv_uint(j, "outcome_unknown", unknown);
         if (!v.ok) {
             kp_json_kv_string(j, "problem", v.problem);
             kp_json_kv_string(j, "segment", v.segment);
@@ -265,6 +359,10 @@ static int s_verify(s_args_t *a)
         if (v.torn_tail)
             printf("note: the last segment ends in an incomplete record (being written, or cut "
                    "by a crash: the node cuts it off when it opens the log)\n");
+        if (unknown)
+            printf("note: %" PRIu64 " decision%s without an outcome record (outcome unknown: the "
+                   "node stopped before the call completed)\n",
+                   unknown, unknown == 1 ? "" : "s");
         if (v.key_from_log && v.checkpoints)
             printf("note: signatures checked against the key recorded in the log; pass --pub "
                    "FILE to check them against a trusted key\n");
@@ -278,8 +376,27 @@ static int s_verify(s_args_t *a)
 typedef struct {
     kp_privlog_reader_t *reader;
     kp_json_t *json;
-    uint64_t count, missing;
+    uint64_t count, missing, unknown;
+    uint64_t to_us;      //  decisions after this are out of the range asked for
+    zlistx_t *decisions; //  s_found_t, in index order (owned)
+    zhashx_t *outcomes;  //  decision seq (text) -> s_found_t (owned)
 } s_query_t;
+
+//  A record the index found, and its sequence number.
+typedef struct {
+    uint64_t seq;
+    Kp__LogRecord *r;
+} s_found_t;
+
+static void s_found_free(void **item)
+{
+    s_found_t *found = (s_found_t *)*item;
+    if (found) {
+        kp__log_record__free_unpacked(found->r, NULL);
+        free(found);
+    }
+    *item = NULL;
+}
 
 static int s_query_one(uint64_t seq, uint64_t segment, uint64_t offset, void *arg)
 {
@@ -292,65 +409,119 @@ static int s_query_one(uint64_t seq, uint64_t segment, uint64_t offset, void *ar
         kp__log_record__free_unpacked(r, NULL);
         return 0;
     }
-    q->count++;
-    char when[32];
-    s_time_text(r->time_unix_us, when);
-    const char *status = s_enum(&kp__status__descriptor, r->has_status ? (int)r->status : 0);
-    const char *reason = r->has_reason ? s_enum(&kp__reason__descriptor, (int)r->reason) : NULL;
-    if (q->json) {
-        kp_json_t *j = q->json;
-        kp_json_object_open(j);
-        kp_json_kv_uint(j, "seq", seq);
-        kp_json_kv_string(j, "time", when);
-        kp_json_kv_string(j, "request_id", r->request_id);
-        kp_json_kv_string(j, "message", r->message);
-        kp_json_kv_string(j, "person", r->person);
-        kp_json_kv_string(j, "institution", r->sender_kbo);
-        kp_json_kv_string(j, "user", r->user);
-        if (r->has_sector)
-            kp_json_kv_uint(j, "sector", r->sector);
-        if (r->has_type)
-            kp_json_kv_uint(j, "type", r->type);
-        if (r->legal_framework)
-            kp_json_kv_string(j, "legal_framework", r->legal_framework);
-        if (r->has_capacity)
-            kp_json_kv_uint(j, "capacity", r->capacity);
-        kp_json_kv_string(j, "status", status);
-        if (reason)
-            kp_json_kv_string(j, "reason", reason);
-        kp_json_key(j, "parts");
-        kp_json_array_open(j);
-        for (size_t i = 0; i < r->n_parts; i++) {
-            kp_json_object_open(j);
-            kp_json_kv_string(j, "kbo", r->parts[i]->kbo);
-            kp_json_kv_string(j, "status",
-                              s_enum(&kp__status__descriptor,
-                                     r->parts[i]->has_status ? (int)r->parts[i]->status : 0));
-            kp_json_object_close(j);
-        }
-        kp_json_array_close(j);
-        if (r->has_latency_us)
-            kp_json_kv_uint(j, "latency_us", r->latency_us);
-        if (r->node)
-            kp_json_kv_string(j, "node", r->node);
-        kp_json_object_close(j);
-    } else {
-        printf("%s  %-12s %s asked by %s (%s)", when, r->message ? r->message : "-",
-               r->person ? r->person : "-", r->sender_kbo ? r->sender_kbo : "-",
-               r->user ? r->user : "-");
-        if (r->has_capacity)
-            printf(" capacity %u", r->capacity);
-        printf(": %s", status);
-        if (reason && r->reason)
-            printf(" (%s)", reason);
-        for (size_t i = 0; i < r->n_parts; i++)
-            printf("%s %s %s", i ? "," : "; answered by", r->parts[i]->kbo ? r->parts[i]->kbo : "-",
-                   s_enum(&kp__status__descriptor,
-                          r->parts[i]->has_status ? (int)r->parts[i]->status : 0));
-        printf("  [seq %" PRIu64 "]\n", seq);
+    if (!s_is_outcome(r) && r->time_unix_us > q->to_us) {
+        kp__log_record__free_unpacked(r, NULL);
+        return 0;
     }
-    kp__log_record__free_unpacked(r, NULL);
+    s_found_t *found = malloc(sizeof *found);
+    assert(found);
+    found->seq = seq;
+    found->r = r;
+    if (s_is_outcome(r)) {
+        char key[24];
+        snprintf(key, sizeof key, "%" PRIu64, r->decision_seq);
+        zhashx_update(q->outcomes, key, found);
+    } else
+        zlistx_add_end(q->decisions, found);
     return 0;
+}
+
+//  One message as JSON: the decision (or complete record) r, joined with
+//  its outcome o (NULL: unknown, for a decision).
+static void s_print_json(kp_json_t *j, uint64_t seq, const Kp__LogRecord *r, const Kp__LogRecord *o,
+                         const char *when)
+{
+    const Kp__LogRecord *end = o ? o : r;
+    kp_json_object_open(j);
+    kp_json_kv_uint(j, "seq", seq);
+    kp_json_kv_string(j, "time", when);
+    kp_json_kv_string(j, "request_id", r->request_id);
+    kp_json_kv_string(j, "message", r->message);
+    kp_json_kv_string(j, "person", r->person);
+    kp_json_kv_string(j, "institution", r->sender_kbo);
+    kp_json_kv_string(j, "user", r->user);
+    if (r->has_sector)
+        kp_json_kv_uint(j, "sector", r->sector);
+    if (r->has_type)
+        kp_json_kv_uint(j, "type", r->type);
+    if (r->legal_framework)
+        kp_json_kv_string(j, "legal_framework", r->legal_framework);
+    if (r->has_capacity)
+        kp_json_kv_uint(j, "capacity", r->capacity);
+    if (s_is_decision(r) && !o) {
+        kp_json_kv_string(j, "status", "outcome unknown");
+        kp_json_key(j, "outcome");
+        kp_json_null(j);
+    } else
+        kp_json_kv_string(j, "status",
+                          s_enum(&kp__status__descriptor, end->has_status ? (int)end->status : 0));
+    if (r->has_reason)
+        kp_json_kv_string(j, "reason", s_enum(&kp__reason__descriptor, (int)r->reason));
+    kp_json_key(j, "parts");
+    kp_json_array_open(j);
+    const Kp__LogRecord *parts = s_is_decision(r) && !o ? r : end;
+    for (size_t i = 0; i < parts->n_parts; i++) {
+        kp_json_object_open(j);
+        kp_json_kv_string(j, "kbo", parts->parts[i]->kbo);
+        if (parts->parts[i]->has_status)
+            kp_json_kv_string(j, "status",
+                              s_enum(&kp__status__descriptor, (int)parts->parts[i]->status));
+        kp_json_object_close(j);
+    }
+    kp_json_array_close(j);
+    if (end->has_latency_us)
+        kp_json_kv_uint(j, "latency_us", end->latency_us);
+    if (r->node)
+        kp_json_kv_string(j, "node", r->node);
+    kp_json_object_close(j);
+}
+
+//  One message as a line of text (see s_print_json).
+static void s_print_text(uint64_t seq, const Kp__LogRecord *r, const Kp__LogRecord *o,
+                         const char *when)
+{
+    printf("%s  %-12s %s asked by %s (%s)", when, r->message ? r->message : "-",
+           r->person ? r->person : "-", r->sender_kbo ? r->sender_kbo : "-",
+           r->user ? r->user : "-");
+    if (r->has_capacity)
+        printf(" capacity %u", r->capacity);
+    if (s_is_decision(r) && !o) {
+        printf(": allowed, outcome unknown");
+        for (size_t i = 0; i < r->n_parts; i++)
+            printf("%s %s", i ? "," : "; sent to", r->parts[i]->kbo ? r->parts[i]->kbo : "-");
+    } else {
+        const Kp__LogRecord *end = o ? o : r;
+        printf(": %s", s_enum(&kp__status__descriptor, end->has_status ? (int)end->status : 0));
+        if (r->has_reason && r->reason)
+            printf(" (%s)", s_enum(&kp__reason__descriptor, (int)r->reason));
+        for (size_t i = 0; i < end->n_parts; i++)
+            printf("%s %s %s", i ? "," : "; answered by",
+                   end->parts[i]->kbo ? end->parts[i]->kbo : "-",
+                   s_enum(&kp__status__descriptor,
+                          end->parts[i]->has_status ? (int)end->parts[i]->status : 0));
+    }
+    printf("  [seq %" PRIu64 "]\n", seq);
+}
+
+//  Prints every decision the query found, joined with its outcome.
+static void s_query_print(s_query_t *q)
+{
+    for (s_found_t *d = zlistx_first(q->decisions); d; d = zlistx_next(q->decisions)) {
+        const Kp__LogRecord *r = d->r;
+        uint64_t seq = d->seq;
+        char key[24];
+        snprintf(key, sizeof key, "%" PRIu64, seq);
+        const s_found_t *found = s_is_decision(r) ? zhashx_lookup(q->outcomes, key) : NULL;
+        const Kp__LogRecord *o = found ? found->r : NULL;
+        q->unknown += s_is_decision(r) && !o;
+        q->count++;
+        char when[32];
+        s_time_text(r->time_unix_us, when);
+        if (q->json)
+            s_print_json(q->json, seq, r, o, when);
+        else
+            s_print_text(seq, r, o, when);
+    }
 }
 
 static int s_query(s_args_t *a)
@@ -373,6 +544,10 @@ static int s_query(s_args_t *a)
         return 1;
     }
     s_query_t q = {0};
+    q.decisions = zlistx_new();
+    zlistx_set_destructor(q.decisions, s_found_free);
+    q.outcomes = zhashx_new();
+    zhashx_set_destructor(q.outcomes, s_found_free);
     q.reader = kp_privlog_reader_new(a->data, error);
     if (!q.reader) {
         kp_logindex_destroy(&index);
@@ -387,26 +562,39 @@ static int s_query(s_args_t *a)
     }
     uint64_t from = a->have_from ? (uint64_t)a->from_day * 86400000000ull : 0;
     uint64_t to = a->have_to ? ((uint64_t)a->to_day + 1) * 86400000000ull - 1 : UINT64_MAX;
+    //  An outcome is logged within the call's deadline (at most ten
+    //  minutes) after its decision: look that much further for them.
+    q.to_us = to;
+    if (to != UINT64_MAX)
+        to += 600000000ull;
     char tag = a->person        ? KP_LOGINDEX_PERSON
                : a->institution ? KP_LOGINDEX_INSTITUTION
                                 : KP_LOGINDEX_MESSAGE;
     const char *key = a->person ? a->person : a->institution ? a->institution : a->message;
     int64_t n = kp_logindex_query(index, tag, key, from, to, s_query_one, &q);
     int rc = 0;
+    if (n >= 0)
+        s_query_print(&q);
     if (n < 0) {
         fprintf(stderr, "kpctl log query: %s\n", kp_logindex_error(index));
         rc = 1;
     } else if (a->json) {
         kp_json_array_close(q.json);
         kp_json_kv_uint(q.json, "count", q.count);
+        kp_json_kv_uint(q.json, "outcome_unknown", q.unknown);
         kp_json_object_close(q.json);
         printf("%s\n", kp_json_text(q.json));
-    } else
+    } else if (q.unknown)
+        printf("%" PRIu64 " record%s, %" PRIu64 " with outcome unknown\n", q.count,
+               q.count == 1 ? "" : "s", q.unknown);
+    else
         printf("%" PRIu64 " record%s\n", q.count, q.count == 1 ? "" : "s");
     if (q.missing)
         fprintf(stderr, "kpctl log query: %" PRIu64 " indexed records are gone (pruned)\n",
                 q.missing);
     kp_json_destroy(&q.json);
+    zlistx_destroy(&q.decisions);
+    zhashx_destroy(&q.outcomes);
     kp_privlog_reader_destroy(&q.reader);
     kp_logindex_destroy(&index);
     return rc;
@@ -415,6 +603,7 @@ static int s_query(s_args_t *a)
 typedef struct {
     zhash_t *messages, *institutions, *reasons;
     uint64_t total, denied;
+    s_join_t join;
     uint64_t from_us, to_us;
 } s_stats_t;
 
@@ -433,10 +622,12 @@ static void s_count(zhash_t *hash, const char *key)
 
 static int s_stats_one(const Kp__LogRecord *r, uint64_t seq, void *arg)
 {
-    (void)seq;
     s_stats_t *s = arg;
     if (r->time_unix_us < s->from_us || r->time_unix_us > s->to_us)
         return 0;
+    s_join_record(&s->join, r, seq);
+    if (s_is_outcome(r))
+        return 0; //  counted with its decision: one message
     s->total++;
     s_count(s->messages, r->message);
     s_count(s->institutions, r->sender_kbo);
@@ -473,6 +664,7 @@ static int s_stats(s_args_t *a)
     s_stats_t s = {.messages = zhash_new(), .institutions = zhash_new(), .reasons = zhash_new()};
     s.from_us = a->have_from ? (uint64_t)a->from_day * 86400000000ull : 0;
     s.to_us = a->have_to ? ((uint64_t)a->to_day + 1) * 86400000000ull - 1 : UINT64_MAX;
+    s_join_init(&s.join);
     char error[KP_PRIVLOG_ERR];
     if (isatty(2) && !a->json)
         fprintf(stderr, "reading %s ...\n", a->data);
@@ -484,6 +676,7 @@ static int s_stats(s_args_t *a)
         kp_json_object_open(j);
         kp_json_kv_uint(j, "records", s.total);
         kp_json_kv_uint(j, "denied", s.denied);
+        kp_json_kv_uint(j, "outcome_unknown", s_join_unknown(&s.join));
         s_stats_print(s.messages, "messages", j);
         s_stats_print(s.institutions, "institutions", j);
         s_stats_print(s.reasons, "denials", j);
@@ -491,7 +684,8 @@ static int s_stats(s_args_t *a)
         printf("%s\n", kp_json_text(j));
         kp_json_destroy(&j);
     } else {
-        printf("%" PRIu64 " records, %" PRIu64 " denied\n", s.total, s.denied);
+        printf("%" PRIu64 " records, %" PRIu64 " denied, %" PRIu64 " with outcome unknown\n",
+               s.total, s.denied, s_join_unknown(&s.join));
         s_stats_print(s.messages, "messages per type", NULL);
         s_stats_print(s.institutions, "messages per institution", NULL);
         s_stats_print(s.reasons, "denials per reason", NULL);
@@ -499,6 +693,7 @@ static int s_stats(s_args_t *a)
     zhash_destroy(&s.messages);
     zhash_destroy(&s.institutions);
     zhash_destroy(&s.reasons);
+    s_join_destroy(&s.join);
     return rc ? 1 : 0;
 }
 
@@ -539,11 +734,35 @@ static int s_export(s_args_t *a, int argc, char **argv)
         fprintf(stderr, "kpctl log export: %s\n", error);
         return 1;
     }
-    if (a->json)
-        printf("{\"ok\":true,\"segments\":%d}\n", n);
-    else
+    //  Whole segments go out, so a decision near the end of the last day
+    //  may have its outcome in a segment that was not copied: say so.
+    s_join_t join;
+    s_join_init(&join);
+    int rc = kp_privlog_scan(argv[optind], INT32_MIN, INT32_MAX, s_join_one, &join, error);
+    uint64_t unknown = s_join_unknown(&join);
+    s_join_destroy(&join);
+    if (rc) {
+        fprintf(stderr, "kpctl log export: the copy does not read back: %s\n", error);
+        return 1;
+    }
+    if (a->json) {
+        kp_json_t *j = kp_json_new();
+        kp_json_object_open(j);
+        kp_json_key(j, "ok");
+        kp_json_bool(j, true);
+        kp_json_kv_int(j, "segments", n);
+        kp_json_kv_uint(j, "outcome_unknown", unknown);
+        kp_json_object_close(j);
+        printf("%s\n", kp_json_text(j));
+        kp_json_destroy(&j);
+    } else {
         printf("exported %d segment%s to %s; check it with 'kpctl log verify --log %s'\n", n,
                n == 1 ? "" : "s", argv[optind], argv[optind]);
+        if (unknown)
+            printf("note: %" PRIu64 " decision%s in the copy without their outcome (outcome "
+                   "unknown there)\n",
+                   unknown, unknown == 1 ? "" : "s");
+    }
     return 0;
 }
 

@@ -262,23 +262,16 @@ static void s_send_worker(kp_node_t *self, const void *identity, size_t identity
 //  ---------------------------------------------------------------------
 //  Answers
 
-//  The log record of a response: who asked what about whom, what was
-//  decided and who answered. Never the payload.
-static void s_record(kp_node_t *self, const Kp__Request *request, const kp_decision_t *decision,
-                     const Kp__Response *response, Kp__LogRecord *record, Kp__LogPart *parts,
-                     Kp__LogPart **part_list)
+//  Who asked what about whom: the part of a log record that the control
+//  knows when it decides. Never the payload.
+static void s_record_who(kp_node_t *self, const Kp__Request *request, const kp_decision_t *decision,
+                         char *request_id, Kp__LogRecord *record)
 {
     kp__log_record__init(record);
-    record->request_id = response->request_id;
+    record->request_id = request_id;
     record->has_time_unix_us = true;
     record->time_unix_us = (uint64_t)zclock_time() * 1000;
     record->node = self->me.name;
-    record->has_status = true;
-    record->status = response->status;
-    record->has_reason = response->has_reason;
-    record->reason = response->reason;
-    record->has_latency_us = true;
-    record->latency_us = response->latency_us;
     if (request) {
         record->message = request->message;
         record->user = request->user;
@@ -295,6 +288,12 @@ static void s_record(kp_node_t *self, const Kp__Request *request, const kp_decis
         record->sender_kbo = (char *)decision->requester_kbo;
     else if (request && request->legal_framework)
         record->sender_kbo = request->kbo;
+}
+
+//  The parts of a response as log parts: who answered, and how.
+static void s_record_parts(const Kp__Response *response, Kp__LogRecord *record, Kp__LogPart *parts,
+                           Kp__LogPart **part_list)
+{
     for (size_t i = 0; i < response->n_parts; i++) {
         kp__log_part__init(&parts[i]);
         parts[i].kbo = response->parts[i]->kbo;
@@ -306,6 +305,85 @@ static void s_record(kp_node_t *self, const Kp__Request *request, const kp_decis
     record->parts = part_list;
 }
 
+//  The one COMPLETE record of an answer without providers (a refusal,
+//  NO_DATA, an invalid request): the decision and its outcome.
+static void s_record(kp_node_t *self, const Kp__Request *request, const kp_decision_t *decision,
+                     const Kp__Response *response, Kp__LogRecord *record, Kp__LogPart *parts,
+                     Kp__LogPart **part_list)
+{
+    s_record_who(self, request, decision, response->request_id, record);
+    record->has_status = true;
+    record->status = response->status;
+    record->has_reason = response->has_reason;
+    record->reason = response->reason;
+    record->has_latency_us = true;
+    record->latency_us = response->latency_us;
+    s_record_parts(response, record, parts, part_list);
+}
+
+//  Appends the DECISION record of a call the control allowed: everything
+//  the law asks the log to hold, destinations included, known before any
+//  provider is asked. Its sequence number, or 0 if it cannot be logged.
+static uint64_t s_log_decision(kp_node_t *self, const kp_call_t *call)
+{
+    Kp__LogRecord record;
+    Kp__LogPart parts[KP_MAX_PROVIDERS];
+    Kp__LogPart *part_list[KP_MAX_PROVIDERS];
+    s_record_who(self, call->request, &call->decision, call->request_id, &record);
+    record.has_kind = true;
+    record.kind = KP__LOG_KIND__LOG_DECISION;
+    record.has_status = true;
+    record.status = KP__STATUS__OK;
+    record.has_reason = call->decision.reason != KP__REASON__REASON_NONE;
+    record.reason = call->decision.reason;
+    for (size_t i = 0; i < call->part_count; i++) {
+        kp__log_part__init(&parts[i]);
+        parts[i].kbo = (char *)call->parts[i].kbo;
+        part_list[i] = &parts[i];
+    }
+    record.n_parts = call->part_count;
+    record.parts = part_list;
+    return kp_logger_log(self->logger, &record);
+}
+
+//  Appends the OUTCOME record of a completed call: each part's status and
+//  the latency, under the decision's index keys (person, sender, message).
+//  Made durable by the next group commit; nobody waits for it.
+static int s_log_outcome(kp_node_t *self, const kp_call_t *call, const Kp__Response *response)
+{
+    Kp__LogRecord record;
+    Kp__LogPart parts[KP_MAX_PROVIDERS];
+    Kp__LogPart *part_list[KP_MAX_PROVIDERS];
+    kp__log_record__init(&record);
+    record.request_id = call->request_id;
+    record.has_time_unix_us = true;
+    record.time_unix_us = (uint64_t)zclock_time() * 1000;
+    record.node = self->me.name;
+    record.message = call->request->message;
+    record.person = call->request->person;
+    if (*call->decision.requester_kbo)
+        record.sender_kbo = (char *)call->decision.requester_kbo;
+    record.has_kind = true;
+    record.kind = KP__LOG_KIND__LOG_OUTCOME;
+    record.has_decision_seq = true;
+    record.decision_seq = call->decision_seq;
+    record.has_status = true;
+    record.status = response->status;
+    record.has_latency_us = true;
+    record.latency_us = response->latency_us;
+    s_record_parts(response, &record, parts, part_list);
+    return kp_logger_log(self->logger, &record) ? 0 : -1;
+}
+
+//  The log has failed: from now on nothing more is answered.
+static void s_log_failed(kp_node_t *self)
+{
+    if (!self->log_failed)
+        zsys_error("kpnode %s: privacy log failed (%s); no more answers leave this node",
+                   self->me.name, kp_logger_error(self->logger));
+    self->log_failed = true;
+}
+
 //  Sends response once its log record is durable; counts it.
 static void s_respond(kp_node_t *self, const void *identity, size_t identity_size,
                       const Kp__Request *request, const kp_decision_t *decision,
@@ -315,11 +393,8 @@ static void s_respond(kp_node_t *self, const void *identity, size_t identity_siz
     Kp__LogPart parts[KP_MAX_PROVIDERS];
     Kp__LogPart *part_list[KP_MAX_PROVIDERS];
     s_record(self, request, decision, response, &record, parts, part_list);
-    if (kp_outbox_send(self->outbox, identity, identity_size, response, &record)) {
-        zsys_error("kpnode %s: privacy log failed (%s); no more answers leave this node",
-                   self->me.name, kp_logger_error(self->logger));
-        self->log_failed = true;
-    }
+    if (kp_outbox_send(self->outbox, identity, identity_size, response, &record))
+        s_log_failed(self);
     //  An invalid request's message type may be anything a caller sent.
     const char *message =
         request && response->status != KP__STATUS__INVALID ? request->message : NULL;
@@ -372,7 +447,19 @@ static void s_complete(kp_node_t *self, kp_call_t *call)
     response.parts = part_list;
     response.has_latency_us = true;
     response.latency_us = (uint64_t)(zclock_usecs() - call->start_us);
-    s_respond(self, call->client, call->client_size, call->request, &call->decision, &response);
+    if (!self->logger)
+        s_respond(self, call->client, call->client_size, call->request, &call->decision, &response);
+    else {
+        //  The DECISION was logged before the providers were asked: the
+        //  answer leaves as soon as that record is durable (perhaps at
+        //  once); the OUTCOME follows in the next group commit.
+        kp_outbox_send_after(self->outbox, call->client, call->client_size, &response,
+                             call->decision_seq);
+        if (s_log_outcome(self, call, &response))
+            s_log_failed(self);
+        kp_stats_request(self->stats, response.status, response.reason, call->request->message,
+                         response.n_parts, response.latency_us);
+    }
     kp_flight_finish(self->flight, &call);
 }
 
@@ -575,6 +662,13 @@ static void s_route(kp_node_t *self, s_input_t *input, Kp__Request *request,
     }
     kp_call_t *call = kp_flight_start(self->flight, request, input->identity, input->identity_size,
                                       decision, start_us, s_deadline(self, request));
+    //  Write ahead of the providers: the DECISION record starts its way to
+    //  disk now, and the providers work while it does.
+    if (self->logger && !(call->decision_seq = s_log_decision(self, call))) {
+        s_log_failed(self);
+        kp_flight_finish(self->flight, &call);
+        return;
+    }
     for (size_t i = 0; i < call->part_count; i++)
         s_dispatch_part(self, call, i);
     if (call->open_parts == 0)

@@ -125,7 +125,8 @@ static void __attribute__((noinline)) s_remember_only(kp_outbox_t *self, const c
         free(data);
 }
 
-//  Without a logger: packs the response straight into the queued message.
+//  Packs the response straight into the queued message: without a logger,
+//  or when its record is durable already.
 static void s_send_now(kp_outbox_t *self, const char *request_id, const void *identity,
                        size_t identity_size, const Kp__Response *response, size_t size)
 {
@@ -140,6 +141,43 @@ static void s_send_now(kp_outbox_t *self, const char *request_id, const void *id
         kp_replay_put(self->replay, request_id, body, size, zclock_mono());
 }
 
+//  Puts held in the chain in seq order. Responses are usually held in the
+//  order of their records; one whose DECISION was logged earlier than a
+//  response held already goes in front of it, so that it is not kept
+//  waiting behind a later record.
+static void s_hold_sorted(kp_outbox_t *self, s_held_t *held)
+{
+    if (!self->newest || self->newest->seq <= held->seq) {
+        s_hold(self, held);
+        return;
+    }
+    s_held_t **at = &self->oldest;
+    while ((*at)->seq <= held->seq)
+        at = &(*at)->next;
+    held->next = *at;
+    *at = held;
+    self->held++;
+    if (*held->request_id)
+        (void)kp_idmap_put(self->by_id, held->id_hash, held->request_id, s_id_match, held);
+}
+
+//  The response packed into one block with its id, to be held.
+static s_held_t *s_held_new(const void *identity, size_t identity_size,
+                            const Kp__Response *response, const char *request_id, size_t size)
+{
+    size_t id_size = strlen(request_id) + 1;
+    s_held_t *held = malloc(sizeof *held + size + id_size);
+    assert(held);
+    kp__response__pack(response, held->data);
+    held->size = size;
+    memcpy(held->data + size, request_id, id_size);
+    held->request_id = (const char *)held->data + size;
+    held->id_hash = kp_idmap_hash_str(held->request_id);
+    memcpy(held->identity, identity, identity_size);
+    held->identity_size = identity_size;
+    return held;
+}
+
 int kp_outbox_send(kp_outbox_t *self, const void *identity, size_t identity_size,
                    const Kp__Response *response, const Kp__LogRecord *record)
 {
@@ -150,23 +188,28 @@ int kp_outbox_send(kp_outbox_t *self, const void *identity, size_t identity_size
         s_send_now(self, request_id, identity, identity_size, response, size);
         return 0;
     }
-    size_t id_size = strlen(request_id) + 1;
-    s_held_t *held = malloc(sizeof *held + size + id_size);
-    assert(held);
-    kp__response__pack(response, held->data);
-    held->size = size;
-    memcpy(held->data + size, request_id, id_size);
-    held->request_id = (const char *)held->data + size;
-    held->id_hash = kp_idmap_hash_str(held->request_id);
-    held->seq = kp_logger_log(self->logger, record);
-    if (held->seq == 0) {
-        free(held);
+    uint64_t seq = kp_logger_log(self->logger, record);
+    if (seq == 0)
         return -1;
-    }
-    memcpy(held->identity, identity, identity_size);
-    held->identity_size = identity_size;
+    s_held_t *held = s_held_new(identity, identity_size, response, request_id, size);
+    held->seq = seq;
     s_hold(self, held);
     return 0;
+}
+
+void kp_outbox_send_after(kp_outbox_t *self, const void *identity, size_t identity_size,
+                          const Kp__Response *response, uint64_t seq)
+{
+    assert(identity_size <= sizeof((s_held_t *)0)->identity);
+    const char *request_id = response->request_id ? response->request_id : "";
+    size_t size = kp__response__get_packed_size(response);
+    if (!self->logger || seq <= kp_logger_durable(self->logger)) {
+        s_send_now(self, request_id, identity, identity_size, response, size);
+        return;
+    }
+    s_held_t *held = s_held_new(identity, identity_size, response, request_id, size);
+    held->seq = seq;
+    s_hold_sorted(self, held);
 }
 
 bool kp_outbox_redirect(kp_outbox_t *self, const char *request_id, const void *identity,

@@ -3,9 +3,11 @@
     Every response the node sends is described by a log record. The outbox
     hands the record to the logger (which commits in groups on its own
     thread), keeps the encoded response, and sends it only when the logger
-    says the record is on disk. Then it remembers the response for retries
-    of the same request id (replay.h). A retry that arrives while the
-    response is still held is answered when it is released.
+    says the record is on disk. For a routed call the record (its
+    DECISION) was logged before the providers were asked; the outbox then
+    only waits for that sequence number (kp_outbox_send_after). Then it remembers the response for
+   retries of the same request id (replay.h). A retry that arrives while the response is still held
+   is answered when it is released.
 
     Without a logger (benchmarks of the log's own cost only), responses
     leave at once.
@@ -35,6 +37,11 @@ void kp_outbox_destroy(kp_outbox_t **self_p);
 //  response is then never sent: see kp_logger_error).
 int kp_outbox_send(kp_outbox_t *self, const void *identity, size_t identity_size,
                    const Kp__Response *response, const Kp__LogRecord *record);
+
+//  Sends response to the client at identity once the record seq (logged
+//  before, e.g. a call's DECISION) is durable: at once if it is already.
+void kp_outbox_send_after(kp_outbox_t *self, const void *identity, size_t identity_size,
+                          const Kp__Response *response, uint64_t seq);
 
 //  If the response to request_id is held, it will go to identity instead
 //  (a retry over a new connection). Returns true if it was held.
