@@ -839,6 +839,8 @@ int kp_client_send(kp_client_t *self, const Kp__Request *req, int timeout_ms,
         self->next_check = p->attempt_deadline;
     if (p->hedge_at < self->next_check)
         self->next_check = p->hedge_at;
+    if (p->unsent && !self->connected && self->connect_by < self->next_check)
+        self->next_check = self->connect_by; //  the node may never come up
     if (id_out)
         snprintf(id_out, KP_CLIENT_ID_MAX, "%s", p->id);
     self->stats.sent++;

@@ -527,6 +527,85 @@ static void test_client_late(void **state)
     s_node_stop(&late);
 }
 
+//  Without a fixed attempt timeout, the request's deadline_ms bounds the
+//  attempt: a silent node is left after deadline_ms + 250 ms, not after
+//  the caller's whole timeout.
+static void test_client_deadline_bounds_attempt(void **state)
+{
+    (void)state;
+    fake_node_t *silent = s_node_start(NODE_SILENT, 0);
+    fake_node_t *live = s_node_start(NODE_ANSWER, 0);
+    const char *ep[] = {silent->endpoint, live->endpoint};
+    kp_client_t *client = kp_client_new(ep, 2);
+    Kp__Request req = s_request();
+    req.has_deadline_ms = true;
+    req.deadline_ms = 100;
+    Kp__Response *resp = NULL;
+    assert_int_equal(kp_client_call(client, &req, 60000, &resp), 0);
+    assert_int_equal(resp->status, KP__STATUS__OK);
+    assert_string_equal(kp_client_endpoint(client), live->endpoint);
+    kp_client_response_destroy(&resp);
+    kp_client_stats_t stats;
+    kp_client_stats(client, &stats);
+    assert_int_equal(stats.failovers, 1);
+    kp_client_destroy(&client);
+    s_node_stop(&silent);
+    s_node_stop(&live);
+}
+
+//  A first endpoint where nothing listens: the connection never comes up,
+//  and the client moves on without waiting for any attempt timeout.
+static void test_client_dead_endpoint(void **state)
+{
+    (void)state;
+    fake_node_t *gone = s_node_start(NODE_ANSWER, 0);
+    char dead[128];
+    snprintf(dead, sizeof dead, "%s", gone->endpoint);
+    s_node_stop(&gone); //  its port is closed now
+    fake_node_t *live = s_node_start(NODE_ANSWER, 0);
+    const char *ep[] = {dead, live->endpoint};
+    kp_client_t *client = kp_client_new(ep, 2);
+    Kp__Request req = s_request();
+    Kp__Response *resp = NULL;
+    assert_int_equal(kp_client_call(client, &req, 60000, &resp), 0);
+    assert_int_equal(resp->status, KP__STATUS__OK);
+    assert_string_equal(kp_client_endpoint(client), live->endpoint);
+    kp_client_response_destroy(&resp);
+    kp_client_destroy(&client);
+    s_node_stop(&live);
+}
+
+//  Hedging: the node holds the request; after the hedge delay it goes to
+//  the next node too, whose answer is handed out; no failover.
+static void test_client_hedging(void **state)
+{
+    (void)state;
+    fake_node_t *slow = s_node_start(NODE_SILENT, 0);
+    fake_node_t *live = s_node_start(NODE_ANSWER, 0);
+    const char *ep[] = {slow->endpoint, live->endpoint};
+    kp_client_t *client = kp_client_new(ep, 2);
+    kp_client_set_hedging(client, 50, 50);
+    Kp__Request req = s_request();
+    Kp__Response *resp = NULL;
+    assert_int_equal(kp_client_call(client, &req, 60000, &resp), 0);
+    assert_int_equal(resp->status, KP__STATUS__OK);
+    char id_slow[KP_CLIENT_ID_MAX], id_live[KP_CLIENT_ID_MAX];
+    assert_int_equal(s_node_seen(slow, id_slow), 1);
+    assert_int_equal(s_node_seen(live, id_live), 1);
+    assert_string_equal(id_slow, id_live); //  the same id on both
+    assert_string_equal(resp->request_id, id_live);
+    kp_client_response_destroy(&resp);
+    kp_client_stats_t stats;
+    kp_client_stats(client, &stats);
+    assert_int_equal(stats.hedges, 1);
+    assert_int_equal(stats.hedge_wins, 1);
+    assert_int_equal(stats.failovers, 0);
+    assert_string_equal(kp_client_endpoint(client), slow->endpoint);
+    kp_client_destroy(&client);
+    s_node_stop(&slow);
+    s_node_stop(&live);
+}
+
 // ---------------------------------------------------------------------------
 // Worker: the fake node runs in the test's own thread.
 
@@ -759,12 +838,21 @@ static void test_worker_refused(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_client_arguments),     cmocka_unit_test(test_client_ids),
-        cmocka_unit_test(test_client_call),          cmocka_unit_test(test_client_timeout),
-        cmocka_unit_test(test_client_failover),      cmocka_unit_test(test_client_pipelining),
-        cmocka_unit_test(test_client_shutting_down), cmocka_unit_test(test_client_hostile),
-        cmocka_unit_test(test_client_late),          cmocka_unit_test(test_worker_session),
-        cmocka_unit_test(test_worker_silence),       cmocka_unit_test(test_worker_refused),
+        cmocka_unit_test(test_client_arguments),
+        cmocka_unit_test(test_client_ids),
+        cmocka_unit_test(test_client_call),
+        cmocka_unit_test(test_client_timeout),
+        cmocka_unit_test(test_client_failover),
+        cmocka_unit_test(test_client_pipelining),
+        cmocka_unit_test(test_client_shutting_down),
+        cmocka_unit_test(test_client_hostile),
+        cmocka_unit_test(test_client_late),
+        cmocka_unit_test(test_client_deadline_bounds_attempt),
+        cmocka_unit_test(test_client_dead_endpoint),
+        cmocka_unit_test(test_client_hedging),
+        cmocka_unit_test(test_worker_session),
+        cmocka_unit_test(test_worker_silence),
+        cmocka_unit_test(test_worker_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
