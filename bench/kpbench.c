@@ -1,8 +1,11 @@
 /*  kpbench - load generator and report for Kruispunt.
 
-    Speaks the client protocol directly (one DEALER per client thread,
-    many requests in flight, answers in any order) so that open-loop load
-    is not limited by a blocking stub. See --help.
+    Each client thread sends through its own libkpclient stub (kp_client,
+    pipelined: many requests in flight, answers in any order), the one
+    institutions use, so that availability under --chaos is what their
+    applications see: the stub's failover, retries and timeouts included.
+    --direct speaks the client protocol on a bare DEALER connected to
+    every node instead (the comparisons' proxy always does). See --help.
 */
 #include <assert.h>
 #include <errno.h>
@@ -25,6 +28,7 @@
 #include "config.h"
 #include "control.h"
 #include "histogram.h"
+#include "kp_client.h"
 #include "local.h"
 #include "nats.h"
 #include "proc.h"
@@ -54,12 +58,16 @@ typedef struct {
     kp_arrivals_t arrivals;
     uint64_t seed; //  of the request kinds and the Poisson arrival times
     bool local, compare, log_compare, keep, quiet;
+    bool direct;       //  a bare DEALER to every node, not the stub
+    unsigned hedge_ms; //  the stub's hedging (min; 0: off)
 } s_options_t;
 
-//  One chaos rule: kill node every every_s, restart after after_s.
+//  One chaos rule: kill (or stop) node every every_s, restart (or
+//  resume) it after after_s.
 typedef struct {
     char node[32];
     double every_s, after_s;
+    bool stop; //  SIGSTOP / SIGCONT instead of SIGKILL / start
 } s_chaos_t;
 
 //  The child processes whose CPU time a run reports, per role. A role
@@ -102,7 +110,9 @@ typedef struct {
     s_run_t *run;
     unsigned index;
     pthread_t thread;
-    void *sock; //  DEALER (Kruispunt, ZeroMQ proxy)
+    void *sock;                   //  DEALER (--direct, ZeroMQ proxy)
+    kp_client_t *stub;            //  libkpclient (Kruispunt, unless --direct)
+    kp_client_stats_t stub_stats; //  the stub's counts when it closed
     kp_nats_t *nats;
     char inbox[64];
     s_slot_t *slots;
@@ -146,9 +156,36 @@ typedef struct {
     char detail[160];
 } s_answer_t;
 
+//  Kruispunt through the stub: every node an endpoint, failover in order
+//  from a node that depends on the client, so that the load is spread.
+static bool s_stubbed(const s_client_t *self)
+{
+    return self->run->target == S_TARGET_KRUISPUNT && !self->run->opts->direct;
+}
+
+static int s_open_stub(s_client_t *self)
+{
+    s_run_t *run = self->run;
+    const char *endpoints[S_MAX_ENDPOINTS];
+    for (size_t i = 0; i < run->endpoint_count; i++)
+        endpoints[i] = run->endpoints[(self->index + i) % run->endpoint_count];
+    self->stub = kp_client_new(endpoints, run->endpoint_count);
+    if (!self->stub) {
+        snprintf(self->error, sizeof self->error, "kp_client_new: cannot connect to %.150s",
+                 endpoints[0]);
+        return -1;
+    }
+    if (run->opts->hedge_ms)
+        kp_client_set_hedging(self->stub, (int)run->opts->hedge_ms,
+                              run->opts->hedge_ms > 1000 ? (int)run->opts->hedge_ms : 1000);
+    return 0;
+}
+
 static int s_open(s_client_t *self)
 {
     s_run_t *run = self->run;
+    if (s_stubbed(self))
+        return s_open_stub(self);
     if (run->target == S_TARGET_NATS) {
         self->nats =
             kp_nats_connect("127.0.0.1", run->nats_port, 5000, self->error, sizeof self->error);
@@ -185,6 +222,9 @@ static int s_open(s_client_t *self)
 
 static void s_close(s_client_t *self)
 {
+    if (self->stub)
+        kp_client_stats(self->stub, &self->stub_stats);
+    kp_client_destroy(&self->stub);
     if (self->sock)
         zmq_close(self->sock);
     self->sock = NULL;
@@ -212,6 +252,15 @@ static int s_send(s_client_t *self, const s_slot_t *slot)
         self->buf = realloc(self->buf, size);
         assert(self->buf);
         self->buf_size = size;
+    }
+    if (self->stub) {
+        //  The stub owns retries and failover; it gives up (a TIMEOUT of
+        //  its own) after --timeout.
+        int rc = kp_client_send(self->stub, &request, (int)(run->opts->timeout * 1000), NULL);
+        if (rc == 0 || rc == KP_CLIENT_EDUPLICATE)
+            return 0;
+        snprintf(self->error, sizeof self->error, "kp_client_send: %s", kp_client_strerror(rc));
+        return -1;
     }
     kp__request__pack(&request, self->buf);
     if (run->target == S_TARGET_NATS) {
@@ -249,20 +298,24 @@ static bool s_parse_id(s_client_t *self, const char *id, size_t len, uint64_t *c
     return true;
 }
 
+static void s_take_response(s_client_t *self, Kp__Response *r, s_answer_t *a)
+{
+    if (r->request_id)
+        a->ours = s_parse_id(self, r->request_id, strlen(r->request_id), &a->counter);
+    a->status = r->has_status ? (int)r->status : 0;
+    a->reason = r->has_reason ? (int)r->reason : 0;
+    snprintf(a->detail, sizeof a->detail, "%s", r->detail ? r->detail : "");
+    kp__response__free_unpacked(r, NULL);
+}
+
 static void s_decode(s_client_t *self, const uint8_t *data, size_t size, s_answer_t *a)
 {
     a->ours = false;
     //  Kruispunt and the proxy's raw echo workers answer with a Response.
     if (self->run->target != S_TARGET_NATS) {
         Kp__Response *r = kp__response__unpack(NULL, size, data);
-        if (!r)
-            return;
-        if (r->request_id)
-            a->ours = s_parse_id(self, r->request_id, strlen(r->request_id), &a->counter);
-        a->status = r->has_status ? (int)r->status : 0;
-        a->reason = r->has_reason ? (int)r->reason : 0;
-        snprintf(a->detail, sizeof a->detail, "%s", r->detail ? r->detail : "");
-        kp__response__free_unpacked(r, NULL);
+        if (r)
+            s_take_response(self, r, a);
         return;
     }
     //  The NATS responder sends back our own Request.
@@ -276,9 +329,29 @@ static void s_decode(s_client_t *self, const uint8_t *data, size_t size, s_answe
     kp__request__free_unpacked(r, NULL);
 }
 
+//  s_receive through the stub, which drives its retries and failover.
+static int s_receive_stub(s_client_t *self, int timeout_ms, s_answer_t *a)
+{
+    Kp__Response *r = NULL;
+    int rc = kp_client_recv(self->stub, timeout_ms, &r);
+    if (rc == 0) {
+        a->ours = false;
+        s_take_response(self, r, a);
+        return 1;
+    }
+    if (rc == KP_CLIENT_EIDLE && timeout_ms > 0) //  nothing in flight: wait for the schedule
+        nanosleep(&(struct timespec){0, (long)timeout_ms * 1000000L}, NULL);
+    if (rc == KP_CLIENT_EIDLE || rc == KP_CLIENT_ETIMEDOUT || rc == KP_CLIENT_EINTR)
+        return 0;
+    snprintf(self->error, sizeof self->error, "kp_client_recv: %s", kp_client_strerror(rc));
+    return -1;
+}
+
 //  1 answer in a, 0 none within timeout_ms, -1 failure.
 static int s_receive(s_client_t *self, int timeout_ms, s_answer_t *a)
 {
+    if (self->stub)
+        return s_receive_stub(self, timeout_ms, a);
     if (self->run->target == S_TARGET_NATS) {
         kp_nats_msg_t msg;
         if (kp_nats_flush(self->nats)) {
@@ -555,12 +628,20 @@ static int s_parse_chaos(const char *text, s_chaos_t *c, char *err, size_t errle
     double every, after;
     char node[32];
     int used = 0;
+    c->stop = false;
     if (sscanf(text, " kill %31[^ ] every %lfs , restart after %lfs %n", node, &every, &after,
-               &used) != 3 ||
-        text[used] || !(every > 0) || !(after >= 0) || after >= every) {
+               &used) != 3) {
+        used = 0;
+        c->stop = sscanf(text, " stop %31[^ ] every %lfs , resume after %lfs %n", node, &every,
+                         &after, &used) == 3;
+        if (!c->stop)
+            used = -1;
+    }
+    if (used < 0 || text[used] || !(every > 0) || !(after >= 0) || after >= every) {
         snprintf(err, errlen,
                  "--chaos: cannot read '%s'; write e.g. \"kill node-1 every 10s, restart "
-                 "after 3s\" (restart before the next kill)",
+                 "after 3s\" (SIGKILL, start again) or \"stop node-1 every 10s, resume after "
+                 "3s\" (SIGSTOP, SIGCONT), the second step before the next first",
                  text);
         return -1;
     }
@@ -568,6 +649,30 @@ static int s_parse_chaos(const char *text, s_chaos_t *c, char *err, size_t errle
     c->every_s = every;
     c->after_s = after;
     return 0;
+}
+
+//  What the clients' stubs did to get their answers.
+static void s_print_stub(const s_client_t *clients, unsigned n)
+{
+    kp_client_stats_t sum = {0};
+    for (unsigned i = 0; i < n; i++) {
+        const kp_client_stats_t *c = &clients[i].stub_stats;
+        sum.failovers += c->failovers;
+        sum.disconnects += c->disconnects;
+        sum.resent += c->resent;
+        sum.timeouts += c->timeouts;
+        sum.duplicates += c->duplicates;
+        sum.redirects += c->redirects;
+        sum.hedges += c->hedges;
+        sum.hedge_wins += c->hedge_wins;
+    }
+    fprintf(stderr,
+            "kpbench: through libkpclient: failovers %" PRIu64 " (connections lost %" PRIu64
+            ", SHUTTING_DOWN %" PRIu64 "), requests resent %" PRIu64 ", given up (TIMEOUT) %" PRIu64
+            ", second answers dropped %" PRIu64 ", hedged %" PRIu64
+            " (answered first there %" PRIu64 ")\n",
+            sum.failovers, sum.disconnects, sum.redirects, sum.resent, sum.timeouts, sum.duplicates,
+            sum.hedges, sum.hedge_wins);
 }
 
 //  Longest run of empty bins in the measured window, in seconds.
@@ -769,17 +874,24 @@ static kp_bench_result_t *s_run(const s_options_t *o, s_run_t *run, kp_local_t *
         s_cpu_tick(&cpu, run, local, now);
         if (chaos_node >= 0 && next_kill && now >= next_kill && !restart_at &&
             (run->end_ns == 0 || now < run->end_ns)) {
-            fprintf(stderr, "%skpbench: chaos: killing %s\n", tty ? "\n" : "", chaos->node);
+            fprintf(stderr, "%skpbench: chaos: %s %s\n", tty ? "\n" : "",
+                    chaos->stop ? "stopping" : "killing", chaos->node);
             if (cpu.state == S_CPU_DURING)
                 s_cpu_sample(&cpu, run, local); //  the last word of the node
-            kp_local_kill_node(local, (size_t)chaos_node);
+            if (chaos->stop)
+                kp_local_signal_node(local, (size_t)chaos_node, SIGSTOP);
+            else
+                kp_local_kill_node(local, (size_t)chaos_node);
             restart_at = now + (uint64_t)(chaos->after_s * 1e9);
             next_kill += (uint64_t)(chaos->every_s * 1e9);
         }
         if (restart_at && now >= restart_at) {
             char cerr[512];
-            fprintf(stderr, "%skpbench: chaos: restarting %s\n", tty ? "\n" : "", chaos->node);
-            if (kp_local_start_node(local, (size_t)chaos_node, cerr, sizeof cerr))
+            fprintf(stderr, "%skpbench: chaos: %s %s\n", tty ? "\n" : "",
+                    chaos->stop ? "resuming" : "restarting", chaos->node);
+            if (chaos->stop)
+                kp_local_signal_node(local, (size_t)chaos_node, SIGCONT);
+            else if (kp_local_start_node(local, (size_t)chaos_node, cerr, sizeof cerr))
                 fprintf(stderr, "kpbench: chaos: %s\n", cerr);
             restart_at = 0;
         }
@@ -803,6 +915,8 @@ static kp_bench_result_t *s_run(const s_options_t *o, s_run_t *run, kp_local_t *
         }
     }
     uint64_t finished_ns = s_now();
+    if (restart_at && chaos->stop) //  do not leave it stopped
+        kp_local_signal_node(local, (size_t)chaos_node, SIGCONT);
     if (cpu.state == S_CPU_DURING)
         s_cpu_end(&cpu, run, local); //  by --count: the run's end ends the window
     if (silent)
@@ -841,6 +955,8 @@ done:;
         if (c->run)
             pthread_mutex_destroy(&c->lock);
     }
+    if (!failed && run->target == S_TARGET_KRUISPUNT && !o->direct && !o->quiet)
+        s_print_stub(clients, o->clients);
     free(clients);
     free(run->ok_bins);
     run->ok_bins = NULL;
@@ -872,6 +988,13 @@ static void s_usage(FILE *out)
             "  --providers N        echo workers per provider institution (default 2)\n"
             "  --persons N          persons in the bench directory (default 10000)\n"
             "  --keep               keep the local folder and its logs\n"
+            "  --direct             send on a bare DEALER connected to every node (the\n"
+            "                       protocol by hand, no failover but --retry) instead of\n"
+            "                       through libkpclient, the stub institutions use: for\n"
+            "                       saturation runs without the stub's cost\n"
+            "  --hedge MS           the stub hedges: a request unanswered after its node's\n"
+            "                       p99 (at least MS, at most max(MS, 1000)) goes to the\n"
+            "                       next node too (default: off, as in the stub)\n"
             "  --write-directory F  write the bench directory as JSON Lines to F and exit\n"
             "\n"
             "load:\n"
@@ -893,10 +1016,14 @@ static void s_usage(FILE *out)
             "                       user-unknown, user-not-authorized, capacity-denied,\n"
             "                       person-not-in-directory, legal-denied\n"
             "  --deadline MS        deadline_ms of each request (default: the cluster's)\n"
-            "  --retry MS           send a request again after MS without answer (default:\n"
-            "                       off; 1000 with --chaos)\n"
-            "  --timeout S          give up on a request after S seconds: lost (default 10)\n"
-            "  --drain S            wait S seconds for late answers (default 5)\n"
+            "  --retry MS           --direct: send a request again after MS without answer\n"
+            "                       (default: off; 1000 with --chaos); the stub retries itself\n"
+            "  --timeout S          give up on a request after S seconds (default 10): the\n"
+            "                       stub answers it TIMEOUT itself; --direct: lost\n"
+            "  --drain S            wait S seconds for late answers (default 5)\n",
+            KP_MIX_DEFAULT);
+    //  Two strings: one would be longer than C99 compilers must take.
+    fprintf(out,
             "\n"
             "experiments:\n"
             "  --compare            run the same load through a bare ZeroMQ ROUTER-DEALER\n"
@@ -906,15 +1033,16 @@ static void s_usage(FILE *out)
             "  --log-compare        (--local) run the same load once more against a local\n"
             "                       node without the privacy log (kpnode --unlogged) and\n"
             "                       print it beside the logged node: the log's cost\n"
-            "  --chaos SPEC         e.g. \"kill node-1 every 10s, restart after 3s\" (--local);\n"
-            "                       reports availability\n"
+            "  --chaos SPEC         e.g. \"kill node-1 every 10s, restart after 3s\" (SIGKILL,\n"
+            "                       start again) or \"stop node-1 every 10s, resume after 3s\"\n"
+            "                       (SIGSTOP, SIGCONT: a hung node) (--local); reports\n"
+            "                       availability\n"
             "\n"
             "output:\n"
             "  --json FILE          results as JSON\n"
             "  --svg FILE           percentile plot (log scale), one line per kind\n"
             "  -q, --quiet          no progress line\n"
-            "  -h, --help           this text\n",
-            KP_MIX_DEFAULT);
+            "  -h, --help           this text\n");
 }
 
 static int s_number(const char *opt, const char *text, double min, double max, double *out)
@@ -955,7 +1083,9 @@ enum {
     O_SVG,
     O_TIMEOUT,
     O_ARRIVALS,
-    O_SEED
+    O_SEED,
+    O_DIRECT,
+    O_HEDGE
 };
 
 static int s_parse(int argc, char **argv, s_options_t *o, const char **write_dir)
@@ -987,6 +1117,8 @@ static int s_parse(int argc, char **argv, s_options_t *o, const char **write_dir
                                           {"timeout", required_argument, 0, O_TIMEOUT},
                                           {"arrivals", required_argument, 0, O_ARRIVALS},
                                           {"seed", required_argument, 0, O_SEED},
+                                          {"direct", no_argument, 0, O_DIRECT},
+                                          {"hedge", required_argument, 0, O_HEDGE},
                                           {"help", no_argument, 0, 'h'},
                                           {0, 0, 0, 0}};
     *o = (s_options_t){.clients = 4,
@@ -1027,6 +1159,14 @@ static int s_parse(int argc, char **argv, s_options_t *o, const char **write_dir
             break;
         case O_LOG_COMPARE:
             o->log_compare = true;
+            break;
+        case O_DIRECT:
+            o->direct = true;
+            break;
+        case O_HEDGE:
+            if (s_number("--hedge", optarg, 1, 600000, &v))
+                return -1;
+            o->hedge_ms = (unsigned)v;
             break;
         case O_WRITE:
             *write_dir = optarg;
@@ -1161,7 +1301,7 @@ static int s_parse(int argc, char **argv, s_options_t *o, const char **write_dir
                         "(and no --chaos)\n");
         return -1;
     }
-    if (o->chaos && !retry_given)
+    if (o->chaos && !retry_given && o->direct)
         o->retry_ms = 1000;
     if (!o->mix_text)
         o->mix_text = o->compare || o->log_compare ? "single=100" : KP_MIX_DEFAULT;

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <ftw.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -157,6 +158,13 @@ int kp_local_kill_node(kp_local_t *self, size_t index)
     kp_proc_kill(self->nodes[index].pid);
     self->nodes[index].pid = 0;
     return 0;
+}
+
+int kp_local_signal_node(kp_local_t *self, size_t index, int sig)
+{
+    if (index >= self->node_count || self->nodes[index].pid <= 0)
+        return -1;
+    return kill(self->nodes[index].pid, sig);
 }
 
 //  Echo workers for each provider institution on every node: a worker

@@ -54,4 +54,7 @@ int kp_local_stop_providers(kp_local_t *self, uint64_t *served, uint64_t *again)
 int kp_local_kill_node(kp_local_t *self, size_t index);
 int kp_local_start_node(kp_local_t *self, size_t index, char *err, size_t errlen);
 
+//  Chaos: sends sig (SIGSTOP, SIGCONT) to a running node. 0, or -1.
+int kp_local_signal_node(kp_local_t *self, size_t index, int sig);
+
 #endif
