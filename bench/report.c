@@ -9,6 +9,7 @@
 
 #include "control.h"
 #include "json.h"
+#include "svg.h"
 
 static const double s_levels[] = {50, 90, 99, 99.5, 99.9};
 static const char *s_level_names[] = {"p50", "p90", "p99", "p99.5", "p99.9"};
@@ -503,8 +504,6 @@ int kp_report_json(const char *path, const kp_bench_config_t *config, kp_bench_r
 #define S_TOP 40
 #define S_BOTTOM 60
 #define S_NINES 5.0
-static const char *s_colors[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd",
-                                 "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"};
 
 typedef struct {
     char name[64];
@@ -544,61 +543,35 @@ int kp_report_svg(const char *path, kp_bench_result_t **runs, size_t count, char
         }
     if (hi <= lo)
         hi = lo + 1;
-    FILE *f = fopen(path, "w");
-    if (!f) {
-        snprintf(err, errlen, "cannot write --svg file %s: %s", path, strerror(errno));
+    kp_svg_t *svg =
+        kp_svg_new(path, S_W, S_H, "kpbench: latency by percentile (log scale)", err, errlen);
+    if (!svg)
         return -1;
-    }
-    fprintf(f,
-            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
-            "font-family=\"sans-serif\" font-size=\"12\">\n"
-            "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n"
-            "<text x=\"%d\" y=\"22\" font-size=\"15\">kpbench: latency by percentile "
-            "(log scale)</text>\n",
-            S_W, S_H, S_LEFT);
     for (int d = (int)lo; d <= (int)hi; d++) { //  decades of microseconds
         double y = s_py(pow(10, d), lo, hi);
         static const char *units[] = {"1us",   "10us", "100us", "1ms",  "10ms",
                                       "100ms", "1s",   "10s",   "100s", "1000s"};
-        fprintf(f,
-                "<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" stroke=\"#ddd\"/>"
-                "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\">%s</text>\n",
-                S_LEFT, y, S_W - S_RIGHT, y, S_LEFT - 6, y + 4, d >= 0 && d < 10 ? units[d] : "?");
+        kp_svg_line(svg, S_LEFT, y, S_W - S_RIGHT, y, "#ddd", 1, NULL);
+        kp_svg_text(svg, S_LEFT - 6, y + 4, "end", "%s", d >= 0 && d < 10 ? units[d] : "?");
     }
     static const char *ticks[] = {"0%", "90%", "99%", "99.9%", "99.99%", "99.999%"};
     for (int t = 0; t <= (int)S_NINES; t++) {
         double x = s_px(t);
-        fprintf(f,
-                "<line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\" stroke=\"#ddd\"/>"
-                "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">%s</text>\n",
-                x, S_TOP, x, S_H - S_BOTTOM, x, S_H - S_BOTTOM + 18, ticks[t]);
+        kp_svg_line(svg, x, S_TOP, x, S_H - S_BOTTOM, "#ddd", 1, NULL);
+        kp_svg_text(svg, x, S_H - S_BOTTOM + 18, "middle", "%s", ticks[t]);
     }
-    fprintf(f,
-            "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">percentile</text>\n"
-            "<text x=\"18\" y=\"%d\" transform=\"rotate(-90 18 %d)\" "
-            "text-anchor=\"middle\">latency</text>\n",
-            (S_LEFT + S_W - S_RIGHT) / 2, S_H - 15, S_H / 2, S_H / 2);
+    kp_svg_text(svg, (S_LEFT + S_W - S_RIGHT) / 2.0, S_H - 15, "middle", "percentile");
+    kp_svg_vtext(svg, 18, S_H / 2.0, "latency");
     for (size_t s = 0; s < n; s++) {
-        const char *color = s_colors[s % 10];
-        fprintf(f, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\" points=\"", color);
+        kp_svg_poly_begin(svg, kp_svg_color(s), 2);
         for (int i = 0; i <= 500; i++) {
             double nines = S_NINES * i / 500.0;
             double p = 100.0 * (1 - pow(10, -nines));
             double v = (double)kp_histogram_percentile(series[s].h, p);
-            fprintf(f, "%.1f,%.1f ", s_px(nines), s_py(v, lo, hi));
+            kp_svg_poly_point(svg, s_px(nines), s_py(v, lo, hi));
         }
-        fprintf(f, "\"/>\n");
-        double ly = S_TOP + 20 + 20.0 * s;
-        fprintf(f,
-                "<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" stroke=\"%s\" "
-                "stroke-width=\"3\"/><text x=\"%d\" y=\"%.1f\">%s</text>\n",
-                S_W - S_RIGHT + 15, ly, S_W - S_RIGHT + 40, ly, color, S_W - S_RIGHT + 46, ly + 4,
-                series[s].name);
+        kp_svg_poly_end(svg);
+        kp_svg_legend(svg, S_W - S_RIGHT + 15, S_TOP + 20, s, kp_svg_color(s), series[s].name);
     }
-    fprintf(f, "</svg>\n");
-    if (fclose(f) != 0) {
-        snprintf(err, errlen, "cannot write --svg file %s: %s", path, strerror(errno));
-        return -1;
-    }
-    return 0;
+    return kp_svg_close(&svg, err, errlen);
 }

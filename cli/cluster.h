@@ -18,4 +18,12 @@ kp_cluster_config_t *kpctl_cluster_load(const char *command, const char *path);
 const kp_node_config_t *kpctl_cluster_node(const char *command, const kp_cluster_config_t *config,
                                            const char *path, const char *name);
 
+//  The data folder of node name (the first when NULL) of the cluster file
+//  at path (KP_CLUSTER when path is NULL), into out, for commands that
+//  read a node's files on this machine. Returns 0; 1 when there is no
+//  cluster file at all (out untouched); -1 after naming the problem on
+//  stderr ("kpctl <command>: ...").
+int kpctl_cluster_data(const char *command, const char *path, const char *name, char *out,
+                       size_t size);
+
 #endif

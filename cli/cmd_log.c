@@ -64,10 +64,7 @@ static void s_usage_log(FILE *out)
 
 static int s_usage_error(const char *fmt, const char *arg)
 {
-    fprintf(stderr, "kpctl log: ");
-    fprintf(stderr, fmt, arg);
-    fprintf(stderr, "\n'kpctl log --help' tells the options\n");
-    return 2;
+    return kpctl_usage_error("log", fmt, arg);
 }
 
 //  The log folder of --node (or the first node) of the cluster file (or
@@ -75,25 +72,14 @@ static int s_usage_error(const char *fmt, const char *arg)
 //  problem on stderr.
 static int s_node_data(s_args_t *a, const char *command)
 {
-    const char *path = kpctl_cluster_file(a->cluster);
-    if (!path && a->node)
-        fprintf(stderr, "kpctl log %s: --node needs a cluster file: -c FILE or KP_CLUSTER\n",
-                command);
-    if (!path)
-        return a->node ? -1 : 0;
-    char name[64];
+    char name[64], data[sizeof a->data_buf - 8];
     snprintf(name, sizeof name, "log %s", command);
-    kp_cluster_config_t *config = kpctl_cluster_load(name, path);
-    const kp_node_config_t *node = config ? kpctl_cluster_node(name, config, path, a->node) : NULL;
-    if (node && !node->data[0])
-        fprintf(stderr, "kpctl %s: node %s of %s has no data folder; use --data DIR\n", name,
-                node->name, path);
-    if (node && node->data[0]) {
-        snprintf(a->data_buf, sizeof a->data_buf, "%s/log", node->data);
+    int rc = kpctl_cluster_data(name, a->cluster, a->node, data, sizeof data);
+    if (rc == 0) {
+        snprintf(a->data_buf, sizeof a->data_buf, "%s/log", data);
         a->data = a->data_buf;
     }
-    free(config);
-    return a->data ? 0 : -1;
+    return rc < 0 ? -1 : 0;
 }
 
 static int s_parse(int argc, char **argv, s_args_t *a)

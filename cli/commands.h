@@ -14,5 +14,6 @@ int kpctl_status(int argc, char **argv);      //  cmd_admin.c
 int kpctl_maintenance(int argc, char **argv); //  cmd_admin.c
 int kpctl_log(int argc, char **argv);         //  cmd_log.c
 int kpctl_keys(int argc, char **argv);        //  cmd_log.c
+int kpctl_report(int argc, char **argv);      //  cmd_report.c
 
 #endif

@@ -12,6 +12,7 @@ static const kpctl_command_t s_commands[] = {
     {"status", kpctl_status, "show a node's workers, counters and latencies"},
     {"maintenance", kpctl_maintenance, "add, list and remove planned maintenance windows"},
     {"log", kpctl_log, "verify, query, export and prune the privacy log"},
+    {"report", kpctl_report, "service-level and access-control reports, with charts"},
     {"keys", kpctl_keys, "make the Ed25519 key pair that signs log checkpoints"},
 };
 

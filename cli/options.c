@@ -2,6 +2,7 @@
     sub-commands; see options.h. */
 #include "options.h"
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -116,4 +117,15 @@ const char *kpctl_cluster_file(const char *given)
         return given;
     const char *env = getenv("KP_CLUSTER");
     return env && *env ? env : NULL;
+}
+
+int kpctl_usage_error(const char *command, const char *format, ...)
+{
+    va_list args;
+    va_start(args, format);
+    fprintf(stderr, "kpctl %s: ", command);
+    vfprintf(stderr, format, args);
+    fprintf(stderr, "\n'kpctl %s --help' tells the options\n", command);
+    va_end(args);
+    return 2;
 }

@@ -40,6 +40,11 @@ int kpctl_dispatch(const char *prefix, const kpctl_command_t *commands, size_t c
 //  without its value: "kpctl: <option> needs a value" on stderr and NULL.
 char **kpctl_globals(int argc, char **argv, int *out_argc);
 
+//  Prints "kpctl <command>: <problem>" (printf-style) and where the help
+//  is, on stderr; returns 2, the exit status of a usage error.
+int kpctl_usage_error(const char *command, const char *format, ...)
+    __attribute__((format(printf, 2, 3)));
+
 //  The cluster file a command uses: given (from -c) when not NULL, else
 //  the environment's KP_CLUSTER when set and not empty, else NULL.
 const char *kpctl_cluster_file(const char *given);
