@@ -29,6 +29,7 @@ typedef enum {
     NODE_TWICE,    //  answer each request twice
     NODE_LATE,     //  answer the first request only when the second came
     NODE_STOPPING, //  answer UNAVAILABLE / SHUTTING_DOWN, as a stopping node
+    NODE_HOLD,     //  hold ids "slow-*" until "release" comes; answer others
 } node_mode_t;
 
 typedef struct {
@@ -107,6 +108,22 @@ static void s_node_handle(fake_node_t *node, zmq_msg_t *identity, const char *id
         s_send_bytes(node->sock, identity, "a", 1, true);
         zmq_send(node->sock, "b", 1, 0);
         s_answer(node, identity, "never-sent-1");
+        s_answer(node, identity, id);
+        break;
+    case NODE_HOLD:
+        if (!strncmp(id, "slow-", 5)) {
+            zmq_msg_init(&held[*held_count]);
+            zmq_msg_copy(&held[*held_count], identity);
+            snprintf(held_ids[(*held_count)++], KP_CLIENT_ID_MAX, "%s", id);
+            break;
+        }
+        if (!strcmp(id, "release")) {
+            for (int i = 0; i < *held_count; i++) {
+                s_answer(node, &held[i], held_ids[i]);
+                zmq_msg_close(&held[i]);
+            }
+            *held_count = 0;
+        }
         s_answer(node, identity, id);
         break;
     case NODE_REVERSE:
@@ -553,6 +570,45 @@ static void test_client_deadline_bounds_attempt(void **state)
     s_node_stop(&live);
 }
 
+//  A slow request on a node that answers others meanwhile: its attempt
+//  (8 x the node's p99 + 250 ms) runs out, but the node is alive, so the
+//  request waits there until its ceiling instead of being resent.
+static void test_client_slow_not_lost(void **state)
+{
+    (void)state;
+    fake_node_t *node = s_node_start(NODE_HOLD, 0);
+    const char *ep[] = {node->endpoint};
+    kp_client_t *client = kp_client_new(ep, 1);
+    Kp__Request req = s_request();
+    Kp__Response *resp = NULL;
+    for (int i = 0; i < 10; i++) { //  the node's p99 becomes known: fast
+        assert_int_equal(kp_client_call(client, &req, 5000, &resp), 0);
+        kp_client_response_destroy(&resp);
+    }
+    req.request_id = "slow-1";
+    assert_int_equal(kp_client_send(client, &req, 10000, NULL), 0);
+    int64_t start = s_now_ms();
+    req.request_id = NULL;
+    while (s_now_ms() - start < 600) { //  well past the attempt
+        assert_int_equal(kp_client_call(client, &req, 5000, &resp), 0);
+        assert_int_equal(resp->status, KP__STATUS__OK);
+        kp_client_response_destroy(&resp);
+    }
+    req.request_id = "release";
+    assert_int_equal(kp_client_call(client, &req, 5000, &resp), 0);
+    kp_client_response_destroy(&resp);
+    assert_int_equal(kp_client_recv(client, 5000, &resp), 0);
+    assert_string_equal(resp->request_id, "slow-1");
+    assert_int_equal(resp->status, KP__STATUS__OK);
+    kp_client_response_destroy(&resp);
+    kp_client_stats_t stats;
+    kp_client_stats(client, &stats);
+    assert_int_equal(stats.failovers, 0);
+    assert_int_equal(stats.resent, 0);
+    kp_client_destroy(&client);
+    s_node_stop(&node);
+}
+
 //  A first endpoint where nothing listens: the connection never comes up,
 //  and the client moves on without waiting for any attempt timeout.
 static void test_client_dead_endpoint(void **state)
@@ -849,6 +905,7 @@ int main(void)
         cmocka_unit_test(test_client_late),
         cmocka_unit_test(test_client_deadline_bounds_attempt),
         cmocka_unit_test(test_client_dead_endpoint),
+        cmocka_unit_test(test_client_slow_not_lost),
         cmocka_unit_test(test_client_hedging),
         cmocka_unit_test(test_worker_session),
         cmocka_unit_test(test_worker_silence),
