@@ -445,3 +445,31 @@ int harness_count_lines(const char *path, const char *text)
     fclose(file);
     return count;
 }
+
+const char *harness_a1_directory =
+    "{\"table\":\"institution\",\"kbo\":\"" HARNESS_REQUESTER
+    "\",\"name\":\"RSZ\",\"sector\":25,\"type\":0}\n"
+    "{\"table\":\"institution\",\"kbo\":\"" HARNESS_PROVIDER
+    "\",\"name\":\"C\",\"sector\":17,\"type\":1}\n"
+    "{\"table\":\"user\",\"id\":\"rsz-app\",\"kbo\":\"" HARNESS_REQUESTER
+    "\",\"sector\":25,\"type\":0,\"messages\":[\"A1\"]}\n"
+    "{\"table\":\"authorization\",\"sector\":25,\"type\":0,\"capacity\":1,\"message\":\"A1\"}\n"
+    "{\"table\":\"availability\",\"message\":\"A1\",\"sector\":17,\"type\":1}\n"
+    "{\"table\":\"person\",\"insz\":\"" HARNESS_PERSON "\",\"kbo\":\"" HARNESS_REQUESTER
+    "\",\"sector\":25,\"type\":0,\"capacity\":1,\"from\":\"2000-01-01\",\"to\":\"9999-12-31\"}\n"
+    "{\"table\":\"person\",\"insz\":\"" HARNESS_PERSON "\",\"kbo\":\"" HARNESS_PROVIDER
+    "\",\"sector\":17,\"type\":1,\"capacity\":1,\"from\":\"2000-01-01\",\"to\":\"9999-12-31\"}\n";
+
+Kp__Request harness_a1_request(const char *id)
+{
+    Kp__Request request = KP__REQUEST__INIT;
+    request.request_id = (char *)id;
+    request.user = "rsz-app";
+    request.message = "A1";
+    request.person = HARNESS_PERSON;
+    request.has_sector = request.has_type = request.has_capacity = true;
+    request.sector = 25;
+    request.type = 0;
+    request.capacity = 1;
+    return request;
+}

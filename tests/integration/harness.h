@@ -31,6 +31,17 @@ typedef struct {
     size_t proc_count;
 } harness_t;
 
+//  A directory for one kind of call: application rsz-app of HARNESS_REQUESTER
+//  may ask message A1 (capacity 1) about HARNESS_PERSON, whom provider
+//  HARNESS_PROVIDER holds (sector 17, type 1): load it with harness_load.
+#define HARNESS_REQUESTER "0206731645"
+#define HARNESS_PROVIDER "0411702543"
+#define HARNESS_PERSON "85073003328"
+extern const char *harness_a1_directory;
+
+//  That call, with request id id (NULL: the client stub makes one).
+Kp__Request harness_a1_request(const char *id);
+
 //  A cluster of node_count nodes with the given heartbeat, default
 //  deadline and max frame; nodes are not started yet.
 harness_t *harness_new(size_t node_count, int heartbeat_ms, int deadline_ms, int max_frame);

@@ -23,37 +23,6 @@
 #include "harness.h"
 #include "kp_client.h"
 
-#define REQUESTER "0206731645"
-#define PROVIDER "0411702543"
-#define PERSON "85073003328"
-
-static const char *s_directory =
-    "{\"table\":\"institution\",\"kbo\":\"" REQUESTER
-    "\",\"name\":\"RSZ\",\"sector\":25,\"type\":0}\n"
-    "{\"table\":\"institution\",\"kbo\":\"" PROVIDER "\",\"name\":\"C\",\"sector\":17,\"type\":1}\n"
-    "{\"table\":\"user\",\"id\":\"rsz-app\",\"kbo\":\"" REQUESTER "\",\"sector\":25,\"type\":0,"
-    "\"messages\":[\"A1\"]}\n"
-    "{\"table\":\"authorization\",\"sector\":25,\"type\":0,\"capacity\":1,\"message\":\"A1\"}\n"
-    "{\"table\":\"availability\",\"message\":\"A1\",\"sector\":17,\"type\":1}\n"
-    "{\"table\":\"person\",\"insz\":\"" PERSON "\",\"kbo\":\"" REQUESTER "\",\"sector\":25,"
-    "\"type\":0,\"capacity\":1,\"from\":\"2000-01-01\",\"to\":\"9999-12-31\"}\n"
-    "{\"table\":\"person\",\"insz\":\"" PERSON "\",\"kbo\":\"" PROVIDER "\",\"sector\":17,"
-    "\"type\":1,\"capacity\":1,\"from\":\"2000-01-01\",\"to\":\"9999-12-31\"}\n";
-
-static Kp__Request s_request(const char *id)
-{
-    Kp__Request request = KP__REQUEST__INIT;
-    request.request_id = (char *)id;
-    request.user = "rsz-app";
-    request.message = "A1";
-    request.person = PERSON;
-    request.has_sector = request.has_type = request.has_capacity = true;
-    request.sector = 25;
-    request.type = 0;
-    request.capacity = 1;
-    return request;
-}
-
 //  `kpctl provider --echo` serving node index, its lines (one per request
 //  answered, starting with the request id) in log. Returns its pid.
 static pid_t s_provider(harness_t *harness, size_t node, const char *log)
@@ -64,7 +33,7 @@ static pid_t s_provider(harness_t *harness, size_t node, const char *log)
     snprintf(name, sizeof name, "node-%zu", node + 1);
     char *argv[] = {"/bin/sh",
                     "-c",
-                    "exec \"$0\" provider -c \"$1\" --node \"$2\" --kbo " PROVIDER
+                    "exec \"$0\" provider -c \"$1\" --node \"$2\" --kbo " HARNESS_PROVIDER
                     " --message A1 --echo --concurrency 8 > \"$3\"",
                     (char *)kpctl,
                     harness->config,
@@ -106,7 +75,7 @@ static json_int_t s_status_number(harness_t *harness, const char *object, const 
 //  Calls id through the client; asserts that it is answered OK.
 static void s_call_ok(kp_client_t *client, const char *id)
 {
-    Kp__Request request = s_request(id);
+    Kp__Request request = harness_a1_request(id);
     Kp__Response *response = NULL;
     assert_int_equal(kp_client_call(client, &request, 10000, &response), 0);
     if (response->status != KP__STATUS__OK)
@@ -127,7 +96,7 @@ static void test_hung_provider(void **state)
     (void)state;
     harness_t *harness = harness_new(1, 1000, 3000, 65536);
     harness_start_node(harness, 0);
-    harness_load(harness, 0, s_directory);
+    harness_load(harness, 0, harness_a1_directory);
     char log_a[300], log_b[300];
     snprintf(log_a, sizeof log_a, "%s/provider-a.log", harness->dir);
     snprintf(log_b, sizeof log_b, "%s/provider-b.log", harness->dir);
@@ -149,7 +118,7 @@ static void test_hung_provider(void **state)
     char ids[S_HUNG_CALLS][KP_CLIENT_ID_MAX];
     for (int i = 0; i < S_HUNG_CALLS; i++) {
         snprintf(ids[i], sizeof ids[i], "hung-%d", i);
-        Kp__Request request = s_request(ids[i]);
+        Kp__Request request = harness_a1_request(ids[i]);
         assert_int_equal(kp_client_send(client, &request, 10000, NULL), 0);
     }
     for (int n = 0; n < S_HUNG_CALLS; n++) {
@@ -199,7 +168,7 @@ static void s_node_lost_under_load(int sig)
     char logs[2][300];
     for (size_t i = 0; i < 2; i++) {
         harness_start_node(harness, i);
-        harness_load(harness, i, s_directory);
+        harness_load(harness, i, harness_a1_directory);
         snprintf(logs[i], sizeof logs[i], "%s/provider-node-%zu.log", harness->dir, i + 1);
         s_provider(harness, i, logs[i]);
         if (!harness_wait_workers(harness, i, 1))
@@ -216,7 +185,7 @@ static void s_node_lost_under_load(int sig)
             s_call_t *call = &calls[sent];
             snprintf(call->id, sizeof call->id, "load-%d", sent);
             call->after = lost_at >= 0;
-            Kp__Request request = s_request(call->id);
+            Kp__Request request = harness_a1_request(call->id);
             request.has_deadline_ms = true;
             request.deadline_ms = 800; //  a node answers TIMEOUT itself by then
             assert_int_equal(kp_client_send(client, &request, S_TIMEOUT_MS, NULL), 0);

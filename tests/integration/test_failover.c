@@ -30,23 +30,6 @@
 #include "kp_client.h"
 #include "kp_worker.h"
 
-#define REQUESTER "0206731645"
-#define PROVIDER "0411702543"
-#define PERSON "85073003328"
-
-static const char *s_directory =
-    "{\"table\":\"institution\",\"kbo\":\"" REQUESTER
-    "\",\"name\":\"RSZ\",\"sector\":25,\"type\":0}\n"
-    "{\"table\":\"institution\",\"kbo\":\"" PROVIDER "\",\"name\":\"C\",\"sector\":17,\"type\":1}\n"
-    "{\"table\":\"user\",\"id\":\"rsz-app\",\"kbo\":\"" REQUESTER "\",\"sector\":25,\"type\":0,"
-    "\"messages\":[\"A1\"]}\n"
-    "{\"table\":\"authorization\",\"sector\":25,\"type\":0,\"capacity\":1,\"message\":\"A1\"}\n"
-    "{\"table\":\"availability\",\"message\":\"A1\",\"sector\":17,\"type\":1}\n"
-    "{\"table\":\"person\",\"insz\":\"" PERSON "\",\"kbo\":\"" REQUESTER "\",\"sector\":25,"
-    "\"type\":0,\"capacity\":1,\"from\":\"2000-01-01\",\"to\":\"9999-12-31\"}\n"
-    "{\"table\":\"person\",\"insz\":\"" PERSON "\",\"kbo\":\"" PROVIDER "\",\"sector\":17,"
-    "\"type\":1,\"capacity\":1,\"from\":\"2000-01-01\",\"to\":\"9999-12-31\"}\n";
-
 static const char *s_self; //  this program, re-run as a worker
 
 //  ---------------------------------------------------------------------
@@ -68,9 +51,9 @@ static void s_start_worker(s_cluster_t *c, size_t node, int delay_ms)
 {
     char delay[16];
     snprintf(delay, sizeof delay, "%d", delay_ms);
-    char *argv[] = {(char *)s_self, "--worker", c->harness->worker[node],
-                    PROVIDER,       delay,      c->log[node],
-                    "A1",           NULL};
+    char *argv[] = {
+        (char *)s_self, "--worker", c->harness->worker[node], HARNESS_PROVIDER, delay, c->log[node],
+        "A1",           NULL};
     harness_spawn(c->harness, argv);
     s_wait_workers(c->harness, node, 1);
 }
@@ -84,7 +67,7 @@ static s_cluster_t s_cluster(int delay1_ms, int delay2_ms, int attempt_ms)
     for (size_t i = 0; i < 2; i++) {
         snprintf(c.log[i], sizeof c.log[i], "%s/served-node-%zu.log", c.harness->dir, i + 1);
         harness_start_node(c.harness, i);
-        harness_load(c.harness, i, s_directory);
+        harness_load(c.harness, i, harness_a1_directory);
     }
     s_start_worker(&c, 0, delay1_ms);
     s_start_worker(&c, 1, delay2_ms);
@@ -101,24 +84,10 @@ static void s_cluster_destroy(s_cluster_t *c)
     harness_destroy(&c->harness);
 }
 
-static Kp__Request s_request(const char *id)
-{
-    Kp__Request request = KP__REQUEST__INIT;
-    request.request_id = (char *)id;
-    request.user = "rsz-app";
-    request.message = "A1";
-    request.person = PERSON;
-    request.has_sector = request.has_type = request.has_capacity = true;
-    request.sector = 25;
-    request.type = 0;
-    request.capacity = 1;
-    return request;
-}
-
 //  Calls id through the client; asserts an OK answer for that id.
 static void s_call_ok(s_cluster_t *c, const char *id)
 {
-    Kp__Request request = s_request(id);
+    Kp__Request request = harness_a1_request(id);
     Kp__Response *response = NULL;
     assert_int_equal(kp_client_call(c->client, &request, 15000, &response), 0);
     assert_string_equal(response->request_id, id);
@@ -210,7 +179,7 @@ static void test_node1_shutting_down(void **state)
     (void)state;
     s_cluster_t c = s_cluster(1200, 0, 5000);
     zsock_t *raw = harness_client(c.harness, 0);
-    Kp__Request slow = s_request("slow-1");
+    Kp__Request slow = harness_a1_request("slow-1");
     harness_send(raw, &slow);
     //  slow-1 is on node 1's worker, then node 1 is draining.
     assert_true(harness_wait_count(c.harness, 0, "outstanding", 1, 5000));
@@ -258,7 +227,7 @@ static void test_many_in_flight(void **state)
     s_call_ok(&c, "many-connect");
     kp_client_stats_t before;
     kp_client_stats(c.client, &before);
-    Kp__Request request = s_request(NULL);
+    Kp__Request request = harness_a1_request(NULL);
     for (int i = 0; i < S_MANY; i++)
         assert_int_equal(kp_client_send(c.client, &request, 20000, ids[i]), 0);
     //  Node 1's worker is full and the rest wait on node 1.
@@ -319,7 +288,7 @@ static void test_hello_lost_with_node(void **state)
     zsock_t *doomed = zsock_new_router(harness->worker[0]);
     assert_non_null(doomed);
     const char *messages[] = {"A1"};
-    kp_worker_t *worker = kp_worker_new(harness->worker[0], PROVIDER, messages, 1);
+    kp_worker_t *worker = kp_worker_new(harness->worker[0], HARNESS_PROVIDER, messages, 1);
     assert_non_null(worker);
     kp_worker_set_heartbeat(worker, 1000);
     Kp__WorkerRequest *req = NULL;
@@ -333,7 +302,7 @@ static void test_hello_lost_with_node(void **state)
     zmsg_destroy(&hello);
     zsock_destroy(&doomed);
     harness_start_node(harness, 0);
-    harness_load(harness, 0, s_directory);
+    harness_load(harness, 0, harness_a1_directory);
     int64_t give_up = harness_now_ms() + 2500; //  before 3 silent intervals
     while (!kp_worker_accepted(worker) && harness_now_ms() < give_up) {
         int rc = kp_worker_recv(worker, 100, &req);
@@ -344,7 +313,7 @@ static void test_hello_lost_with_node(void **state)
     assert_true(kp_worker_accepted(worker));
     //  And it serves: a call through the new node reaches it.
     zsock_t *client = harness_client(harness, 0);
-    Kp__Request request = s_request("after-restart");
+    Kp__Request request = harness_a1_request("after-restart");
     harness_send(client, &request);
     assert_int_equal(kp_worker_recv(worker, 3000, &req), 0);
     assert_string_equal(req->request_id, "after-restart");
