@@ -118,6 +118,10 @@ void kp_access_add(kp_access_t *self, const Kp__LogRecord *record)
     uint64_t t = record->time_unix_us;
     if (!strncmp(message, "admin.", 6) || record->action || t < self->from_us || t >= self->to_us)
         return;
+    //  A routed call is a DECISION and an OUTCOME: one request, counted
+    //  at its decision (the outcome repeats its user and sender).
+    if (record->has_kind && record->kind == KP__LOG_KIND__LOG_OUTCOME)
+        return;
     time_t seconds = (time_t)(t / 1000000);
     struct tm tm;
     gmtime_r(&seconds, &tm);

@@ -7,7 +7,8 @@
 
     A refusal is a request the preventive control stopped (status DENIED);
     invalid requests are counted apart, per reason, as they are no access
-    decision. Operators' commands (messages "admin.*") do not count.
+    decision. Operators' commands (messages "admin.*") do not count. A
+    routed call (a DECISION and an OUTCOME record) counts once.
 
     Feed it the quarter's records and the directory's users, then write it.
 */

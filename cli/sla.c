@@ -27,7 +27,8 @@ struct _kp_sla_t {
     int32_t from_day, to_day;
     uint64_t from_us, to_us; //  [from, to)
     s_counts_t overall;
-    zhashx_t *messages; //  message -> s_message_t
+    uint64_t decisions, outcomes; //  of routed calls: the difference is "outcome unknown"
+    zhashx_t *messages;           //  message -> s_message_t
     size_t hours;
     s_counts_t *by_hour;
 };
@@ -83,6 +84,13 @@ void kp_sla_add(kp_sla_t *self, const Kp__LogRecord *record)
     uint64_t t = record->time_unix_us;
     if (!strncmp(message, "admin.", 6) || record->action || t < self->from_us || t >= self->to_us)
         return;
+    //  A routed call is a DECISION, then an OUTCOME with its status and
+    //  time; a refusal is one COMPLETE record. The time is the outcome's.
+    if (record->has_kind && record->kind == KP__LOG_KIND__LOG_DECISION) {
+        self->decisions++;
+        return;
+    }
+    self->outcomes += record->has_kind && record->kind == KP__LOG_KIND__LOG_OUTCOME;
     bool integrated = record->n_parts > 1;
     uint64_t latency = record->has_latency_us ? record->latency_us : 0;
     s_count(&self->overall, integrated, latency);
@@ -208,6 +216,9 @@ void kp_sla_text(const kp_sla_t *self, FILE *out)
     }
     zlistx_destroy(&names);
     s_text_row(out, "overall", &self->overall);
+    if (self->decisions > self->outcomes)
+        fprintf(out, "(%llu routed calls with outcome unknown: not counted)\n",
+                (unsigned long long)(self->decisions - self->outcomes));
     size_t worst[S_WORST];
     size_t n = s_worst_hours(self, worst);
     fprintf(out, "\nworst hours\n");
@@ -269,6 +280,8 @@ void kp_sla_json(const kp_sla_t *self, FILE *out)
     kp_json_object_open(j);
     s_json_counts(j, &self->overall);
     kp_json_object_close(j);
+    kp_json_kv_uint(j, "outcome_unknown",
+                    self->decisions > self->outcomes ? self->decisions - self->outcomes : 0);
     kp_json_key(j, "messages");
     kp_json_array_open(j);
     zlistx_t *names = s_rows(self);

@@ -8,7 +8,10 @@
     is the node's, from a request's arrival to its answer (latency_us of
     the log record). Every answered request counts, refusals too: they are
     messages the broker processed. Operators' commands (messages
-    "admin.*") do not.
+    "admin.*") do not. A routed call is logged as a DECISION and an
+    OUTCOME record: the outcome counts (it has the time); a decision whose
+    outcome is not in the period (the node stopped between the two) is
+    counted as "outcome unknown", apart.
 
     Feed it the records of a period (kp_privlog_scan), then write it.
 */
