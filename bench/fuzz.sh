@@ -30,6 +30,7 @@ build() {
             -Db_lundef=false >"$log" 2>&1 || { cat "$log"; rm -f "$log"; return 1; }
         rm -f "$log"
     fi
+    ninja -C "$B" build.ninja >/dev/null 2>&1 #  a harness added since the last setup
     local targets=(fuzz_seeds)
     for h in "${harnesses[@]}"; do targets+=("fuzz_$h"); done
     meson compile -C "$B" "${targets[@]}" >"$B/fuzz-build.log" 2>&1 \

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <ftw.h>
 #include <unistd.h>
 
 #include "jsonl.h"
@@ -58,6 +59,41 @@ kp_directory_t *fuzz_directory(void)
     atexit(s_cleanup);
     s_load(KP_FUZZ_SAMPLE_DIRECTORY);
     return s_directory;
+}
+
+static char s_folder[64];
+
+static int s_remove(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st, (void)flag;
+    if (ftw->level > 0)
+        remove(path);
+    return 0;
+}
+
+void fuzz_folder_empty(void)
+{
+    nftw(s_folder, s_remove, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static void s_folder_cleanup(void)
+{
+    fuzz_folder_empty();
+    rmdir(s_folder);
+}
+
+const char *fuzz_folder(void)
+{
+    if (*s_folder)
+        return s_folder;
+    snprintf(s_folder, sizeof s_folder, "%s/kp-fuzz-XXXXXX",
+             access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp");
+    if (!mkdtemp(s_folder)) {
+        fprintf(stderr, "fuzz: cannot make a folder %s\n", s_folder);
+        abort();
+    }
+    atexit(s_folder_cleanup);
+    return s_folder;
 }
 
 char *fuzz_text(const uint8_t *data, size_t size)

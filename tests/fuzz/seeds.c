@@ -13,6 +13,8 @@
 #include <sys/stat.h>
 
 #include "kruispunt.pb-c.h"
+#include "privlog_impl.h"
+#include "raftwire.h"
 
 static const char *s_out;
 
@@ -133,6 +135,145 @@ static void s_admin(void)
     S_PACK("admin", "apply", kp__admin_request, &request);
 }
 
+//  Writes data with a mode byte in front (see fuzz_logsegment.c).
+static void s_write_mode(const char *harness, const char *name, uint8_t mode, const uint8_t *data,
+                         size_t size)
+{
+    uint8_t *buf = malloc(size + 1);
+    buf[0] = mode;
+    memcpy(buf + 1, data, size);
+    s_write(harness, name, buf, size + 1);
+    free(buf);
+}
+
+//  A real, signed log of three records: its segment, and its last
+//  checkpoint frame.
+static void s_log(void)
+{
+    char dir[] = "/tmp/kp-seeds-XXXXXX";
+    char key[64], error[KP_PRIVLOG_ERR];
+    if (!mkdtemp(dir))
+        exit(1);
+    snprintf(key, sizeof key, "%s/log.key", dir);
+    if (kp_privlog_keygen(key, error))
+        exit(1);
+    kp_privlog_options_t options;
+    kp_privlog_options_default(&options);
+    options.key_file = key;
+    options.index = false;
+    char log_dir[64];
+    snprintf(log_dir, sizeof log_dir, "%s/log", dir);
+    kp_privlog_t *log = kp_privlog_open(log_dir, &options, NULL, error);
+    if (!log) {
+        fprintf(stderr, "fuzz_seeds: %s\n", error);
+        exit(1);
+    }
+    Kp__LogRecord record = KP__LOG_RECORD__INIT;
+    record.request_id = "seed";
+    record.user = "ocmw-gent-app";
+    record.message = "A1";
+    record.person = "85073003328";
+    record.has_status = true;
+    record.status = KP__STATUS__OK;
+    for (int i = 0; i < 3; i++)
+        kp_privlog_append(log, &record);
+    if (kp_privlog_sync(log))
+        exit(1);
+    kp_privlog_destroy(&log);
+    kp_privlog_segment_t *segments;
+    if (kp_privlog_segments(log_dir, &segments, error) != 1)
+        exit(1);
+    privlog_map_t map;
+    if (privlog_segment_map(log_dir, segments[0].name, &map, error))
+        exit(1);
+    size_t end = privlog_data_end(map.data, KP_PRIVLOG_SEGMENT_HEADER, map.size);
+    s_write_mode("logsegment", "raw", 0, map.data, end);
+    s_write_mode("logsegment", "repair", 3, map.data, end);
+    s_write_mode("logsegment", "open", 7, map.data, end);
+    size_t off = KP_PRIVLOG_SEGMENT_HEADER, last = 0;
+    privlog_frame_t frame;
+    while (privlog_frame_parse(map.data + off, end - off, &frame) == PRIVLOG_FRAME_OK) {
+        if (frame.kind == KP_PRIVLOG_KIND_CHECKPOINT)
+            last = off;
+        off += KP_PRIVLOG_FRAME_HEADER + frame.len;
+    }
+    if (last) {
+        privlog_frame_parse(map.data + last, end - last, &frame);
+        s_write_mode("logcheckpoint", "signed", 1, map.data + last,
+                     KP_PRIVLOG_FRAME_HEADER + frame.len);
+    }
+    privlog_segment_unmap(&map);
+    free(segments);
+    char command[128];
+    snprintf(command, sizeof command, "rm -rf '%s'", dir);
+    if (system(command) != 0)
+        exit(1);
+}
+
+static void s_peer_write(const char *name, uint8_t *data, size_t size)
+{
+    if (!data)
+        exit(1);
+    s_write("peer", name, data, size);
+    free(data);
+}
+
+//  The cluster's traffic: raft RPCs and a snapshot offer and chunk.
+static void s_peer(void)
+{
+    size_t size;
+    struct raft_message vote = {.type = RAFT_IO_REQUEST_VOTE};
+    vote.request_vote = (struct raft_request_vote){3, 2, 10, 2, false, false};
+    s_peer_write("vote", kp_raftwire_encode("fuzz", 2, "node-2", &vote, &size), size);
+    struct raft_entry entries[2] = {{.term = 2, .type = RAFT_COMMAND},
+                                    {.term = 3, .type = RAFT_BARRIER}};
+    entries[0].buf.base = "update";
+    entries[0].buf.len = 6;
+    struct raft_message append = {.type = RAFT_IO_APPEND_ENTRIES};
+    append.append_entries.term = 3;
+    append.append_entries.prev_log_index = 9;
+    append.append_entries.prev_log_term = 2;
+    append.append_entries.leader_commit = 9;
+    append.append_entries.entries = entries;
+    append.append_entries.n_entries = 2;
+    s_peer_write("append", kp_raftwire_encode("fuzz", 1, "node-1", &append, &size), size);
+    struct raft_message result = {.type = RAFT_IO_APPEND_ENTRIES_RESULT};
+    result.append_entries_result = (struct raft_append_entries_result){3, 0, 11};
+    s_peer_write("append-result", kp_raftwire_encode("fuzz", 2, "node-2", &result, &size), size);
+    Kp__RaftServer server = KP__RAFT_SERVER__INIT;
+    server.has_id = server.has_role = true;
+    server.id = 1;
+    server.address = "node-1";
+    server.role = RAFT_VOTER;
+    Kp__RaftServer *conf[] = {&server};
+    uint8_t sha[32] = {1};
+    Kp__SnapshotOffer offer = KP__SNAPSHOT_OFFER__INIT;
+    offer.has_transfer = offer.has_term = offer.has_last_index = offer.has_last_term = true;
+    offer.has_conf_index = offer.has_size = offer.has_sha256 = true;
+    offer.transfer = 1;
+    offer.term = 3;
+    offer.last_index = 9;
+    offer.last_term = 2;
+    offer.conf_index = 1;
+    offer.size = 4;
+    offer.sha256.data = sha;
+    offer.sha256.len = 32;
+    offer.n_conf = 1;
+    offer.conf = conf;
+    Kp__PeerFrame frame = KP__PEER_FRAME__INIT;
+    frame.body_case = KP__PEER_FRAME__BODY_SNAPSHOT_OFFER;
+    frame.snapshot_offer = &offer;
+    s_peer_write("offer", kp_raftwire_pack("fuzz", 1, "node-1", &frame, &size), size);
+    Kp__SnapshotChunk chunk = KP__SNAPSHOT_CHUNK__INIT;
+    chunk.has_transfer = chunk.has_offset = chunk.has_data = true;
+    chunk.transfer = 1;
+    chunk.data.data = (uint8_t *)"data";
+    chunk.data.len = 4;
+    frame.body_case = KP__PEER_FRAME__BODY_SNAPSHOT_CHUNK;
+    frame.snapshot_chunk = &chunk;
+    s_peer_write("chunk", kp_raftwire_pack("fuzz", 1, "node-1", &frame, &size), size);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -144,5 +285,7 @@ int main(int argc, char **argv)
     s_client();
     s_worker();
     s_admin();
+    s_log();
+    s_peer();
     return 0;
 }
