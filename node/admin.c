@@ -3,6 +3,7 @@
 
 #include <czmq.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "dirreport.h"
 #include "json.h"
@@ -50,6 +51,9 @@ static char *s_status(kp_admin_context_t *context, MDB_txn *txn)
     kp_registry_each(context->workers, s_worker_json, json);
     kp_json_array_close(json);
     kp_stats_json(context->stats, json);
+    struct rlimit files;
+    kp_stats_limits_json(context->stats, json, &context->cluster->limits,
+                         getrlimit(RLIMIT_NOFILE, &files) ? 0 : (uint64_t)files.rlim_cur);
     kp_json_object_close(json);
     char *text = kp_json_take(json);
     kp_json_destroy(&json);

@@ -3,6 +3,7 @@
 
 #include <czmq.h>
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -265,6 +266,51 @@ static int s_load_hedge(zconfig_t *root, const char *text, kp_cluster_config_t *
     return 0;
 }
 
+//  The "limits" section's keys: range, default, and where each goes.
+static const struct {
+    const char *path;
+    uint32_t min, max, fallback;
+    size_t offset;
+} s_limit_keys[] = {
+    {"limits/max-connections", 1, 1000000, 4096, offsetof(kp_limits_config_t, max_connections)},
+    {"limits/max-in-flight", 1, 1000000, 1024, offsetof(kp_limits_config_t, max_in_flight)},
+    {"limits/max-deadline", 1, 86400000, 60000, offsetof(kp_limits_config_t, max_deadline_ms)},
+    {"limits/max-waiting", 1, 10000000, 10000, offsetof(kp_limits_config_t, max_waiting)},
+    {"limits/max-concurrency", 1, 65536, 256, offsetof(kp_limits_config_t, max_concurrency)},
+    {"limits/max-workers", 1, 65536, 64, offsetof(kp_limits_config_t, max_workers)},
+    {"limits/max-hello", 64, 1 << 24, 16384, offsetof(kp_limits_config_t, max_hello)},
+    {"limits/handshake", 100, 3600000, 5000, offsetof(kp_limits_config_t, handshake_ms)},
+};
+
+#define S_LIMIT_KEYS (sizeof s_limit_keys / sizeof s_limit_keys[0])
+
+void kp_config_limits_default(kp_limits_config_t *limits)
+{
+    for (size_t i = 0; i < S_LIMIT_KEYS; i++)
+        *(uint32_t *)((char *)limits + s_limit_keys[i].offset) = s_limit_keys[i].fallback;
+}
+
+//  The "limits" section: every key optional, each within its range.
+static int s_load_limits(zconfig_t *root, const char *text, kp_limits_config_t *limits,
+                         uint32_t deadline_ms, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < S_LIMIT_KEYS; i++) {
+        uint64_t value;
+        if (s_number(root, text, s_limit_keys[i].path, s_limit_keys[i].min, s_limit_keys[i].max,
+                     s_limit_keys[i].fallback, &value, err, errlen))
+            return -1;
+        *(uint32_t *)((char *)limits + s_limit_keys[i].offset) = (uint32_t)value;
+    }
+    if (deadline_ms > limits->max_deadline_ms) {
+        snprintf(err, errlen,
+                 "line %d: cluster/deadline = %u is longer than limits/max-deadline (%u ms); "
+                 "lower the one or raise the other",
+                 s_line_of(text, "cluster/deadline"), deadline_ms, limits->max_deadline_ms);
+        return -1;
+    }
+    return 0;
+}
+
 static int s_load(zconfig_t *root, const char *text, kp_cluster_config_t *out, char *err,
                   size_t errlen)
 {
@@ -281,7 +327,8 @@ static int s_load(zconfig_t *root, const char *text, kp_cluster_config_t *out, c
     out->max_frame = (size_t)max_frame;
     out->deadline_ms = (uint32_t)deadline;
     out->log_retention_days = (uint32_t)retention;
-    if (s_load_hedge(root, text, out, err, errlen))
+    if (s_load_hedge(root, text, out, err, errlen) ||
+        s_load_limits(root, text, &out->limits, out->deadline_ms, err, errlen))
         return -1;
     s_copy(out->name, sizeof out->name, zconfig_get(root, "cluster/name", "kruispunt"));
     s_copy(out->log_key, sizeof out->log_key, zconfig_get(root, "cluster/log-key", ""));

@@ -15,6 +15,18 @@
           hedge-min = 100           # ms; a part a provider worker holds longer
           hedge-max = 1000          #   than its institution's p99, bounded to
                                     #   these, goes to a sibling too; 0: never
+      limits                        # every one optional; the defaults below
+          max-connections = 4096    # peers connected at once to the client and worker
+                                    # sockets together; more are closed at once
+          max-in-flight = 1024      # calls in flight per client; more: UNAVAILABLE
+                                    # TOO_MANY_IN_FLIGHT
+          max-deadline = 60000      # ms; a longer deadline_ms: INVALID DEADLINE_TOO_LONG
+          max-waiting = 10000       # parts waiting per institution for a free
+                                    # worker; more: UNAVAILABLE QUEUE_FULL
+          max-concurrency = 256     # a hello asking more: CONCURRENCY_TOO_HIGH
+          max-workers = 64          # workers per institution; more: TOO_MANY_WORKERS
+          max-hello = 16384         # bytes of a hello frame; larger: HELLO_TOO_LARGE
+          handshake = 5000          # ms for a new connection's ZMTP handshake
       node
           node-1
               role = "voter"        # voter (default), witness or learner
@@ -84,6 +96,18 @@ typedef struct {
     char metrics[KP_CONFIG_TEXT]; //  HTTP "HOST:PORT" for /metrics, /healthz, /readyz; "" = none
 } kp_node_config_t;
 
+//  The node's bounds on what peers may make it hold (section "limits").
+typedef struct {
+    uint32_t max_connections;
+    uint32_t max_in_flight; //  per client
+    uint32_t max_deadline_ms;
+    uint32_t max_waiting; //  per institution
+    uint32_t max_concurrency;
+    uint32_t max_workers; //  per institution
+    uint32_t max_hello;   //  bytes
+    uint32_t handshake_ms;
+} kp_limits_config_t;
+
 typedef struct {
     char name[KP_CONFIG_NAME];
     uint32_t heartbeat_ms;
@@ -99,6 +123,7 @@ typedef struct {
     bool clustered;              //  nodes have peer endpoints: one raft group
     uint32_t hedge_min_ms;       //  0: no hedging of provider parts
     uint32_t hedge_max_ms;
+    kp_limits_config_t limits;
     size_t node_count;
     kp_node_config_t nodes[KP_CONFIG_MAX_NODES];
 } kp_cluster_config_t;
@@ -111,6 +136,9 @@ int kp_config_load(const char *path, kp_cluster_config_t *out, char *err, size_t
 //  The same for the text of a cluster file (NUL-terminated). The problem
 //  names the line, not the file.
 int kp_config_parse(const char *text, kp_cluster_config_t *out, char *err, size_t errlen);
+
+//  The limits a cluster file without a "limits" section gets.
+void kp_config_limits_default(kp_limits_config_t *limits);
 
 //  The node called name; the first node when name is NULL; NULL if none.
 const kp_node_config_t *kp_config_node(const kp_cluster_config_t *config, const char *name);

@@ -3,6 +3,9 @@
 
 #include <assert.h>
 
+#include <string.h>
+
+#include "control.h"
 #include "validate.h"
 
 static void *s_refuse(kp_refusal_t *refusal, Kp__Reason reason, const char *detail)
@@ -45,10 +48,16 @@ void kp_frames_request_free(Kp__Request *request)
     }
 }
 
-int kp_frames_request_check(const Kp__Request *request, kp_refusal_t *refusal)
+int kp_frames_request_check(const Kp__Request *request, const kp_limits_config_t *limits,
+                            kp_refusal_t *refusal)
 {
     if (!request->request_id || !*request->request_id) {
         s_refuse(refusal, KP__REASON__INVALID_REQUEST, "request_id is required");
+        return -1;
+    }
+    if (request->has_deadline_ms && request->deadline_ms > limits->max_deadline_ms) {
+        s_refuse(refusal, KP__REASON__DEADLINE_TOO_LONG,
+                 "deadline_ms is longer than the cluster's limits/max-deadline");
         return -1;
     }
     return 0;
@@ -70,14 +79,32 @@ Kp__WorkerFrame *kp_frames_worker(kp_arena_t *arena, const void *data, size_t si
     return frame;
 }
 
-int kp_frames_hello_check(const Kp__WorkerHello *hello, kp_refusal_t *refusal)
+int kp_frames_hello_check(const Kp__WorkerHello *hello, size_t size,
+                          const kp_limits_config_t *limits, kp_refusal_t *refusal)
 {
+    if (size > limits->max_hello) {
+        s_refuse(refusal, KP__REASON__HELLO_TOO_LARGE,
+                 "hello: larger than the cluster's limits/max-hello; serve fewer message types");
+        return -1;
+    }
     if (!kp_kbo_valid(hello->kbo)) {
         s_refuse(refusal, KP__REASON__INVALID_KBO, "hello: kbo is not a valid KBO");
         return -1;
     }
     if (hello->n_messages == 0) {
         s_refuse(refusal, KP__REASON__INVALID_REQUEST, "hello: name at least one message type");
+        return -1;
+    }
+    for (size_t i = 0; i < hello->n_messages; i++)
+        if (!hello->messages[i] || !*hello->messages[i] ||
+            strlen(hello->messages[i]) > KP_CONTROL_MAX_NAME) {
+            s_refuse(refusal, KP__REASON__INVALID_REQUEST,
+                     "hello: a message type is empty or longer than 255 bytes");
+            return -1;
+        }
+    if (hello->has_concurrency && hello->concurrency > limits->max_concurrency) {
+        s_refuse(refusal, KP__REASON__CONCURRENCY_TOO_HIGH,
+                 "hello: concurrency is over the cluster's limits/max-concurrency");
         return -1;
     }
     return 0;

@@ -12,6 +12,7 @@
 #include <stddef.h>
 
 #include "arena.h"
+#include "config.h"
 #include "kruispunt.pb-c.h"
 
 typedef struct {
@@ -26,16 +27,23 @@ Kp__Request *kp_frames_request(const void *data, size_t size, int frames, size_t
                                kp_refusal_t *refusal);
 void kp_frames_request_free(Kp__Request *request);
 
-//  The request's own fields, before the control looks at it. Returns 0, or
-//  -1 with *refusal (the request is then answered INVALID).
-int kp_frames_request_check(const Kp__Request *request, kp_refusal_t *refusal);
+//  The request's own fields, before the control looks at it: an id, and a
+//  deadline within limits->max_deadline_ms (DEADLINE_TOO_LONG). Returns 0,
+//  or -1 with *refusal (the request is then answered INVALID).
+int kp_frames_request_check(const Kp__Request *request, const kp_limits_config_t *limits,
+                            kp_refusal_t *refusal);
 
 //  A worker's frame, decoded into arena (the caller resets it).
 Kp__WorkerFrame *kp_frames_worker(kp_arena_t *arena, const void *data, size_t size, int frames,
                                   size_t max_frame, kp_refusal_t *refusal);
 
-//  A worker's hello. Returns 0, or -1 with *refusal.
-int kp_frames_hello_check(const Kp__WorkerHello *hello, kp_refusal_t *refusal);
+//  A worker's hello, of size bytes: a valid KBO; one message type at
+//  least, each a name of at most KP_CONTROL_MAX_NAME bytes; the frame
+//  within limits->max_hello (HELLO_TOO_LARGE); its concurrency within
+//  limits->max_concurrency (CONCURRENCY_TOO_HIGH). Returns 0, or -1 with
+//  *refusal.
+int kp_frames_hello_check(const Kp__WorkerHello *hello, size_t size,
+                          const kp_limits_config_t *limits, kp_refusal_t *refusal);
 
 //  An operator's request (free with kp__admin_request__free_unpacked).
 Kp__AdminRequest *kp_frames_admin(const void *data, size_t size, int frames, kp_refusal_t *refusal);

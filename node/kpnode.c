@@ -4,12 +4,14 @@
 */
 #include <czmq.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <sys/resource.h>
 
 #include "config.h"
+#include "conns.h"
 #include "node.h"
 
 static void s_usage(FILE *out)
@@ -30,28 +32,28 @@ static void s_usage(FILE *out)
                  "  -h, --help          this text\n");
 }
 
-//  Every client, worker and peer connection is a descriptor; the usual
-//  soft limit of 1024 is far below what a node serves. Raising the soft
-//  limit to the hard one needs no privilege (LimitNOFILE= in the unit
-//  sets the hard one).
-static void s_raise_file_limit(void)
+//  Raises the soft limit of open files to the hard limit, and keeps
+//  max-connections below it with room for the node's own files: a node out
+//  of descriptors spins in libzmq's accept loop (conns.h).
+static void s_file_limit(kp_cluster_config_t *cluster)
 {
-    struct rlimit limit;
-    if (getrlimit(RLIMIT_NOFILE, &limit) != 0)
-        return;
-    if (limit.rlim_cur == limit.rlim_max) {
-        zsys_info("kpnode: open files limit %llu (the hard limit)",
-                  (unsigned long long)limit.rlim_cur);
-        return;
-    }
-    rlim_t was = limit.rlim_cur;
-    limit.rlim_cur = limit.rlim_max;
-    if (setrlimit(RLIMIT_NOFILE, &limit) == 0)
-        zsys_info("kpnode: open files limit raised from %llu to %llu (the hard limit)",
-                  (unsigned long long)was, (unsigned long long)limit.rlim_max);
+    uint64_t before, files = kp_conns_raise_file_limit(&before);
+    if (files == before)
+        zsys_info("kpnode: open files limit %" PRIu64 " (the hard limit, or what it allows)",
+                  files);
     else
-        zsys_warning("kpnode: open files limit stays at %llu: %s", (unsigned long long)was,
-                     strerror(errno));
+        zsys_info("kpnode: open files limit raised from %" PRIu64 " to %" PRIu64
+                  " (the hard limit)",
+                  before, files);
+    uint32_t *max = &cluster->limits.max_connections;
+    if (files > KP_CONNS_RESERVE && *max > files - KP_CONNS_RESERVE) {
+        uint32_t fit = (uint32_t)(files - KP_CONNS_RESERVE);
+        zsys_warning("kpnode: limits/max-connections lowered from %u to %u to fit the open files "
+                     "limit (%" PRIu64
+                     "); raise the hard limit (LimitNOFILE=, ulimit -Hn) for more",
+                     *max, fit, files);
+        *max = fit;
+    }
 }
 
 int main(int argc, char **argv)
@@ -100,7 +102,7 @@ int main(int argc, char **argv)
     }
     zsys_init();
     zsys_set_logident("kpnode");
-    s_raise_file_limit();
+    s_file_limit(&cluster);
     kp_node_t *node = kp_node_new(&cluster, me, data, unlogged, err, sizeof err);
     if (!node) {
         fprintf(stderr, "kpnode: %s\n", err);

@@ -16,11 +16,13 @@
 
 #include "admin.h"
 #include "arena.h"
+#include "conns.h"
 #include "control.h"
 #include "directory.h"
 #include "flight.h"
 #include "frames.h"
 #include "httpd.h"
+#include "inflight.h"
 #include "logger.h"
 #include "outbox.h"
 #include "sendq.h"
@@ -28,6 +30,7 @@
 #include "replay.h"
 #include "stats.h"
 #include "registry.h"
+#include "waiting.h"
 
 #define KP_BATCH 256 //  messages per socket per turn
 //  Messages sent at once. One wake-up of the I/O thread (and of the peer)
@@ -38,9 +41,8 @@
 #define KP_ID_MAX 256      //  routing identities are at most this long
 #define KP_REPLAY_MS 60000 //  retried ids are answered from memory this long
 #define KP_REPLAY_MAX 1000000
-#define KP_MAX_DEADLINE_MS 600000 //  a client cannot hold the node longer
-#define KP_GRACE_MS 2000          //  on shutdown, in-flight calls get this long
-#define KP_PUBLISH_MS 250         //  a snapshot for the metrics endpoint this often
+#define KP_GRACE_MS 2000  //  on shutdown, in-flight calls get this long
+#define KP_PUBLISH_MS 250 //  a snapshot for the metrics endpoint this often
 //  Admin frames are bounded: kpctl sends a large import as batches of at
 //  most 8 MiB of records (cli/cmd_directory.c), one update each.
 #define KP_ADMIN_MAX_FRAME ((size_t)16 << 20)
@@ -62,8 +64,10 @@ struct _kp_node_t {
     kp_sendq_t *sendq;   //  what a turn sends, sent in bursts
     kp_arena_t *scratch; //  worker frames are decoded here, one at a time
     bool log_failed;
-    bool warming;      //  in the warm-up after start (see s_warming_up)
-    zlistx_t *waiting; //  tickets of parts waiting for a busy institution
+    bool warming;            //  in the warm-up after start (see s_warming_up)
+    kp_waiting_t *waiting;   //  parts waiting for a busy institution, per institution
+    kp_inflight_t *inflight; //  calls in flight per client, bounded
+    kp_conns_t *conns;       //  counts connections, closes those past the maximum
     int64_t started_ms;
     int64_t next_heartbeat_ms;
     int64_t next_dead_check_ms;
@@ -95,8 +99,8 @@ static void s_complete(kp_node_t *self, kp_call_t *call);
 //  ---------------------------------------------------------------------
 //  Construction
 
-static zsock_t *s_bind(const char *endpoint, const char *what, size_t max_msg, char *err,
-                       size_t errlen)
+static zsock_t *s_bind(kp_node_t *self, const char *endpoint, const char *what, size_t max_msg,
+                       char *err, size_t errlen)
 {
     zsock_t *sock = zsock_new(ZMQ_ROUTER);
     if (!sock) {
@@ -109,6 +113,15 @@ static zsock_t *s_bind(const char *endpoint, const char *what, size_t max_msg, c
     //  libzmq drops a peer that sends more than this; between max-frame and
     //  this, the node still reads the frame and answers FRAME_TOO_LARGE.
     zsock_set_maxmsgsize(sock, (int)(max_msg > INT32_MAX ? INT32_MAX : max_msg));
+    //  A connection that has not finished its handshake by then is closed:
+    //  idle TCP connections cannot hold the node's places for long.
+    zsock_set_handshake_ivl(sock, (int)self->cluster.limits.handshake_ms);
+    //  Operators' connections are not counted: a flood of clients must not
+    //  lock out the operator who comes to look at it.
+    if (strcmp(what, "admin") && kp_conns_watch(self->conns, sock, err, errlen)) {
+        zsock_destroy(&sock);
+        return NULL;
+    }
     if (zsock_bind(sock, "%s", endpoint) < 0) {
         snprintf(err, errlen, "cannot bind the %s endpoint %s: %s; is another node running there?",
                  what, endpoint, zmq_strerror(zmq_errno()));
@@ -152,17 +165,18 @@ kp_node_t *kp_node_new(const kp_cluster_config_t *cluster, const kp_node_config_
     char path[KP_CONFIG_TEXT + 16];
     snprintf(path, sizeof path, "%s/directory", self->me.data);
     self->directory = kp_directory_new(path, err, errlen);
+    self->conns = kp_conns_new(cluster->limits.max_connections);
     size_t client_max = cluster->max_frame * 4;
-    if (self->directory)
+    if (self->directory && self->conns)
         self->txn = kp_directory_read_begin(self->directory, err, errlen);
     if (self->txn) {
         kp_directory_read_reset(self->txn);
-        self->clients = s_bind(me->client, "client", client_max, err, errlen);
+        self->clients = s_bind(self, me->client, "client", client_max, err, errlen);
     }
     if (self->clients)
-        self->workers = s_bind(me->worker, "worker", client_max, err, errlen);
+        self->workers = s_bind(self, me->worker, "worker", client_max, err, errlen);
     if (self->workers)
-        self->admin = s_bind(me->admin, "admin", KP_ADMIN_MAX_FRAME, err, errlen);
+        self->admin = s_bind(self, me->admin, "admin", KP_ADMIN_MAX_FRAME, err, errlen);
     if (self->admin && !unlogged)
         self->logger = s_open_log(self, err, errlen);
     if (self->admin && (unlogged || self->logger) && *me->metrics)
@@ -182,7 +196,9 @@ kp_node_t *kp_node_new(const kp_cluster_config_t *cluster, const kp_node_config_
     self->sendq = kp_sendq_new(KP_BURST);
     assert(self->sendq);
     self->outbox = kp_outbox_new(self->clients, self->sendq, self->logger, self->replay);
-    self->waiting = zlistx_new();
+    self->waiting = kp_waiting_new(cluster->limits.max_waiting);
+    self->inflight = kp_inflight_new(cluster->limits.max_in_flight);
+    assert(self->waiting && self->inflight);
     self->started_ms = zclock_mono();
     self->started_unix = (int64_t)time(NULL);
     self->service = kp_service_new();
@@ -205,10 +221,12 @@ void kp_node_destroy(kp_node_t **self_p)
     kp_registry_destroy(&self->registry);
     kp_replay_destroy(&self->replay);
     kp_stats_destroy(&self->stats);
-    zlistx_destroy(&self->waiting);
+    kp_waiting_destroy(&self->waiting);
+    kp_inflight_destroy(&self->inflight);
     zsock_destroy(&self->clients);
     zsock_destroy(&self->workers);
     zsock_destroy(&self->admin);
+    kp_conns_destroy(&self->conns); //  after the sockets it watches
     kp_directory_read_end(&self->txn);
     kp_directory_destroy(&self->directory);
     free(self);
@@ -460,6 +478,7 @@ static void s_complete(kp_node_t *self, kp_call_t *call)
         kp_stats_request(self->stats, response.status, response.reason, call->request->message,
                          response.n_parts, response.latency_us);
     }
+    kp_inflight_release(self->inflight, call->client, call->client_size);
     kp_flight_finish(self->flight, &call);
 }
 
@@ -543,6 +562,13 @@ static bool s_warming_up(kp_node_t *self)
     return self->now_ms - self->started_ms < 3 * (int64_t)self->cluster.heartbeat_ms;
 }
 
+static bool s_still_waiting(uint64_t ticket, void *arg)
+{
+    size_t index;
+    kp_call_t *call = kp_flight_by_ticket(((kp_node_t *)arg)->flight, ticket, &index);
+    return call && call->parts[index].waiting;
+}
+
 static void s_dispatch_part(kp_node_t *self, kp_call_t *call, size_t index)
 {
     kp_part_t *part = &call->parts[index];
@@ -557,38 +583,40 @@ static void s_dispatch_part(kp_node_t *self, kp_call_t *call, size_t index)
         kp_flight_refuse_part(self->flight, call, index, KP__REASON__NO_LIVE_WORKER);
         return;
     }
-    if (worker)
+    if (worker) {
         s_send_request(self, call, index, worker);
-    else //  a waiting part still gets a ticket: the waiting list names it
-        zlistx_add_end(self->waiting,
-                       (void *)(uintptr_t)kp_flight_dispatch(self->flight, call, index, NULL));
+        return;
+    }
+    //  A waiting part still gets a ticket: its institution's queue names it.
+    uint64_t ticket = kp_flight_dispatch(self->flight, call, index, NULL);
+    if (kp_waiting_add(self->waiting, part->kbo, ticket, s_still_waiting, self)) {
+        kp_stats_refused(self->stats, KP_LIMIT_WAITING);
+        kp_flight_close_part(self->flight, call, index, KP__STATUS__UNAVAILABLE, NULL, 0);
+    }
 }
 
-//  Gives waiting parts of kbo (of every institution when kbo is NULL) to
-//  their workers while they have room; past the warm-up, a part whose
-//  institution has no live worker is answered UNAVAILABLE.
-static void s_drain_waiting(kp_node_t *self, const char *kbo)
+//  Gives the parts waiting in one institution's queue to its workers while
+//  they have room; past the warm-up, a part whose institution has no live
+//  worker is answered UNAVAILABLE.
+static void s_drain_queue(kp_node_t *self, zlistx_t *queue)
 {
-    void *item = zlistx_first(self->waiting);
+    void *item = zlistx_first(queue);
     while (item) {
-        void *cursor = zlistx_cursor(self->waiting);
-        item = zlistx_next(self->waiting);
+        void *cursor = zlistx_cursor(queue);
+        item = zlistx_next(queue);
         size_t index;
         uint64_t ticket = (uint64_t)(uintptr_t)zlistx_handle_item(cursor);
         kp_call_t *call = kp_flight_by_ticket(self->flight, ticket, &index);
         if (!call || !call->parts[index].waiting) {
-            zlistx_delete(self->waiting, cursor);
+            zlistx_delete(queue, cursor);
             continue;
         }
-        const char *part_kbo = call->parts[index].kbo;
-        if (kbo && strcmp(part_kbo, kbo))
-            continue;
         bool served;
-        kp_registry_worker_t *worker =
-            kp_registry_pick(self->registry, part_kbo, call->request->message, &served);
+        kp_registry_worker_t *worker = kp_registry_pick(self->registry, call->parts[index].kbo,
+                                                        call->request->message, &served);
         if ((served && !worker) || (!served && s_warming_up(self)))
             continue; //  busy for this message, or its workers may yet come
-        zlistx_delete(self->waiting, cursor);
+        zlistx_delete(queue, cursor);
         if (!served)
             kp_flight_refuse_part(self->flight, call, index, KP__REASON__NO_LIVE_WORKER);
         else
@@ -598,15 +626,29 @@ static void s_drain_waiting(kp_node_t *self, const char *kbo)
     }
 }
 
+//  Drains the queue of kbo, or every institution's when kbo is NULL.
+static void s_drain_waiting(kp_node_t *self, const char *kbo)
+{
+    if (kbo) {
+        zlistx_t *queue = kp_waiting_queue(self->waiting, kbo);
+        if (queue)
+            s_drain_queue(self, queue);
+        return;
+    }
+    for (zlistx_t *queue = kp_waiting_first(self->waiting); queue;
+         queue = kp_waiting_next(self->waiting))
+        s_drain_queue(self, queue);
+}
+
 //  ---------------------------------------------------------------------
 //  Clients
 
 static int64_t s_deadline(kp_node_t *self, const Kp__Request *request)
 {
+    //  A longer deadline than the cluster's max-deadline was refused
+    //  (kp_frames_request_check).
     uint32_t ms = request->has_deadline_ms && request->deadline_ms ? request->deadline_ms
                                                                    : self->cluster.deadline_ms;
-    if (ms > KP_MAX_DEADLINE_MS)
-        ms = KP_MAX_DEADLINE_MS;
     return self->now_ms + ms;
 }
 
@@ -634,6 +676,8 @@ static bool s_known_request(kp_node_t *self, s_input_t *input, const char *reque
     if (!call)
         return false;
     //  The retry may come over a new connection: answer there.
+    kp_inflight_move(self->inflight, call->client, call->client_size, input->identity,
+                     input->identity_size);
     memcpy(call->client, input->identity, input->identity_size);
     call->client_size = input->identity_size;
     return true;
@@ -660,12 +704,23 @@ static void s_route(kp_node_t *self, s_input_t *input, Kp__Request *request,
         kp_frames_request_free(request);
         return;
     }
+    if (!kp_inflight_take(self->inflight, input->identity, input->identity_size)) {
+        kp_stats_refused(self->stats, KP_LIMIT_IN_FLIGHT);
+        s_answer(self, input->identity, input->identity_size, request, decision,
+                 KP__STATUS__UNAVAILABLE, KP__REASON__TOO_MANY_IN_FLIGHT,
+                 "this client has limits/max-in-flight calls in flight already; wait for their "
+                 "answers",
+                 start_us);
+        kp_frames_request_free(request);
+        return;
+    }
     kp_call_t *call = kp_flight_start(self->flight, request, input->identity, input->identity_size,
                                       decision, start_us, s_deadline(self, request));
     //  Write ahead of the providers: the DECISION record starts its way to
     //  disk now, and the providers work while it does.
     if (self->logger && !(call->decision_seq = s_log_decision(self, call))) {
         s_log_failed(self);
+        kp_inflight_release(self->inflight, call->client, call->client_size);
         kp_flight_finish(self->flight, &call);
         return;
     }
@@ -685,8 +740,10 @@ static void s_on_client(kp_node_t *self, s_input_t *input)
         s_refuse_frame(self, input, refusal.reason, refusal.detail, start_us);
         return;
     }
-    if (kp_frames_request_check(request, &refusal)) {
+    if (kp_frames_request_check(request, &self->cluster.limits, &refusal)) {
         kp_stats_bad_frame(self->stats, "client", refusal.reason);
+        if (refusal.reason == KP__REASON__DEADLINE_TOO_LONG)
+            kp_stats_refused(self->stats, KP_LIMIT_DEADLINE);
         s_answer(self, input->identity, input->identity_size, request, NULL, KP__STATUS__INVALID,
                  refusal.reason, refusal.detail, start_us);
         kp_frames_request_free(request);
@@ -789,13 +846,52 @@ static void s_send_heartbeat(kp_node_t *self, const void *identity, size_t size)
     s_send_worker(self, identity, size, &frame);
 }
 
-static void s_on_hello(kp_node_t *self, s_input_t *input, const Kp__WorkerHello *hello)
+typedef struct {
+    const char *kbo;
+    const void *identity; //  the worker saying hello, not counted
+    size_t identity_size;
+    uint32_t count;
+} s_kbo_count_t;
+
+static int s_count_kbo(kp_registry_worker_t *worker, void *arg)
+{
+    s_kbo_count_t *count = (s_kbo_count_t *)arg;
+    size_t size;
+    const void *identity = kp_registry_worker_identity(worker, &size);
+    if (!strcmp(kp_registry_worker_kbo(worker), count->kbo) &&
+        (size != count->identity_size || memcmp(identity, count->identity, size)))
+        count->count++;
+    return 0;
+}
+
+//  Refuses a hello over the limits (and counts it); true if it did.
+static bool s_hello_refused(kp_node_t *self, s_input_t *input, const Kp__WorkerHello *hello)
 {
     kp_refusal_t refusal;
-    if (kp_frames_hello_check(hello, &refusal)) {
+    const kp_limits_config_t *limits = &self->cluster.limits;
+    if (kp_frames_hello_check(hello, zmq_msg_size(&input->body), limits, &refusal)) {
+        if (refusal.reason == KP__REASON__HELLO_TOO_LARGE)
+            kp_stats_refused(self->stats, KP_LIMIT_HELLO);
+        else if (refusal.reason == KP__REASON__CONCURRENCY_TOO_HIGH)
+            kp_stats_refused(self->stats, KP_LIMIT_CONCURRENCY);
         s_worker_error(self, input, refusal.reason, refusal.detail);
-        return;
+        return true;
     }
+    s_kbo_count_t count = {hello->kbo, input->identity, input->identity_size, 0};
+    kp_registry_each(self->registry, s_count_kbo, &count);
+    if (count.count >= limits->max_workers) {
+        kp_stats_refused(self->stats, KP_LIMIT_WORKERS);
+        s_worker_error(self, input, KP__REASON__TOO_MANY_WORKERS,
+                       "hello: this institution has limits/max-workers workers connected already");
+        return true;
+    }
+    return false;
+}
+
+static void s_on_hello(kp_node_t *self, s_input_t *input, const Kp__WorkerHello *hello)
+{
+    if (s_hello_refused(self, input, hello))
+        return;
     kp_registry_worker_t *old =
         kp_registry_lookup(self->registry, input->identity, input->identity_size);
     if (old)
@@ -882,6 +978,9 @@ static void s_on_admin(kp_node_t *self, s_input_t *input)
     if (!request)
         snprintf(error, sizeof error, "%s", refusal.detail);
     if (request) {
+        uint64_t open, refused;
+        kp_conns_counts(self->conns, &open, &refused);
+        kp_stats_connections(self->stats, open, refused);
         kp_admin_context_t context = {self->directory,  self->registry, self->flight,
                                       self->stats,      &self->cluster, &self->me,
                                       self->started_ms, self->stopping};

@@ -34,7 +34,10 @@ struct _kp_stats_t {
     //  good; the last one, once the table is full, is "other".
     s_message_t *messages[KP_STATS_MESSAGES + 1];
     size_t message_count;
-    kp_idmap_t *by_message; //  NULL in a copy
+    kp_idmap_t *by_message;  //  NULL in a copy
+    kp_histogram_t *latency; //  microseconds
+    uint64_t refused[KP_LIMIT_COUNT];
+    uint64_t connections_open;
 };
 
 kp_stats_t *kp_stats_new(void)
@@ -241,4 +244,49 @@ void kp_stats_prometheus(const kp_stats_t *self, FILE *out)
     s_prom_requests(self, out);
     s_prom_messages(self, out);
     s_prom_bad_frames(self, out);
+}
+
+void kp_stats_refused(kp_stats_t *self, kp_limit_t limit)
+{
+    assert(limit < KP_LIMIT_COUNT);
+    self->refused[limit]++;
+}
+
+void kp_stats_connections(kp_stats_t *self, uint64_t open, uint64_t refused)
+{
+    self->connections_open = open;
+    self->refused[KP_LIMIT_CONNECTIONS] = refused;
+}
+
+static void s_limit_json(kp_json_t *json, const char *name, uint64_t max, uint64_t refused,
+                         const char *reason)
+{
+    kp_json_key(json, name);
+    kp_json_object_open(json);
+    kp_json_kv_uint(json, "max", max);
+    kp_json_kv_uint(json, "refused", refused);
+    if (reason)
+        kp_json_kv_string(json, "reason", reason);
+    kp_json_object_close(json);
+}
+
+void kp_stats_limits_json(kp_stats_t *self, kp_json_t *json, const kp_limits_config_t *limits,
+                          uint64_t file_limit)
+{
+    const uint64_t *r = self->refused;
+    kp_json_key(json, "limits");
+    kp_json_object_open(json);
+    kp_json_kv_uint(json, "files", file_limit);
+    kp_json_kv_uint(json, "connections", self->connections_open);
+    s_limit_json(json, "max-connections", limits->max_connections, r[KP_LIMIT_CONNECTIONS], NULL);
+    s_limit_json(json, "max-in-flight", limits->max_in_flight, r[KP_LIMIT_IN_FLIGHT],
+                 "TOO_MANY_IN_FLIGHT");
+    s_limit_json(json, "max-deadline", limits->max_deadline_ms, r[KP_LIMIT_DEADLINE],
+                 "DEADLINE_TOO_LONG");
+    s_limit_json(json, "max-waiting", limits->max_waiting, r[KP_LIMIT_WAITING], "QUEUE_FULL");
+    s_limit_json(json, "max-hello", limits->max_hello, r[KP_LIMIT_HELLO], "HELLO_TOO_LARGE");
+    s_limit_json(json, "max-workers", limits->max_workers, r[KP_LIMIT_WORKERS], "TOO_MANY_WORKERS");
+    s_limit_json(json, "max-concurrency", limits->max_concurrency, r[KP_LIMIT_CONCURRENCY],
+                 "CONCURRENCY_TOO_HIGH");
+    kp_json_object_close(json);
 }

@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "config.h"
 #include "json.h"
 #include "kruispunt.pb-c.h"
 
@@ -53,5 +54,29 @@ void kp_stats_json(kp_stats_t *self, kp_json_t *json);
 //  kp_request_duration_seconds{kind}, kp_message_duration_seconds{message}
 //  and kp_bad_frames_total{source,reason} in the Prometheus text format.
 void kp_stats_prometheus(const kp_stats_t *self, FILE *out);
+
+//  The node's limits (config.h, section "limits"): each refusal counted
+//  by the limit it enforces.
+typedef enum {
+    KP_LIMIT_CONNECTIONS, //  a connection closed at once: max-connections were open
+    KP_LIMIT_IN_FLIGHT,   //  TOO_MANY_IN_FLIGHT
+    KP_LIMIT_DEADLINE,    //  DEADLINE_TOO_LONG
+    KP_LIMIT_WAITING,     //  QUEUE_FULL
+    KP_LIMIT_HELLO,       //  HELLO_TOO_LARGE
+    KP_LIMIT_WORKERS,     //  TOO_MANY_WORKERS
+    KP_LIMIT_CONCURRENCY, //  CONCURRENCY_TOO_HIGH
+    KP_LIMIT_COUNT
+} kp_limit_t;
+
+void kp_stats_refused(kp_stats_t *self, kp_limit_t limit);
+
+//  What the connection guard (conns.h) reports: connections open now and
+//  refused since start (the guard counts those itself, in its thread).
+void kp_stats_connections(kp_stats_t *self, uint64_t open, uint64_t refused);
+
+//  Writes a "limits" member: for each limit its value and how often it
+//  refused, with the open connections and the file limit.
+void kp_stats_limits_json(kp_stats_t *self, kp_json_t *json, const kp_limits_config_t *limits,
+                          uint64_t file_limit);
 
 #endif

@@ -12,11 +12,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     kp_directory_t *directory = fuzz_directory();
+    static kp_limits_config_t limits;
+    if (!limits.max_deadline_ms)
+        kp_config_limits_default(&limits);
     kp_refusal_t refusal;
     Kp__Request *request = kp_frames_request(data, size, 1, 1 << 20, &refusal);
     if (!request)
         return 0;
-    if (kp_frames_request_check(request, &refusal) == 0) {
+    if (kp_frames_request_check(request, &limits, &refusal) == 0) {
         char err[256];
         MDB_txn *txn = kp_directory_read_begin(directory, err, sizeof err);
         kp_decision_t decision;

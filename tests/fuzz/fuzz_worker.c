@@ -11,15 +11,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static kp_arena_t *arena;
-    if (!arena)
+    static kp_limits_config_t limits;
+    if (!arena) {
         arena = kp_arena_new(64 * 1024);
+        kp_config_limits_default(&limits);
+    }
     kp_arena_reset(arena);
     kp_refusal_t refusal;
     Kp__WorkerFrame *frame = kp_frames_worker(arena, data, size, 1, 1 << 20, &refusal);
     if (!frame || frame->body_case != KP__WORKER_FRAME__BODY_HELLO)
         return 0;
     const Kp__WorkerHello *hello = frame->hello;
-    if (kp_frames_hello_check(hello, &refusal))
+    if (kp_frames_hello_check(hello, size, &limits, &refusal))
         return 0;
     kp_registry_t *registry = kp_registry_new(1000);
     kp_registry_worker_t *worker =

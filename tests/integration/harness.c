@@ -59,6 +59,14 @@ harness_t *harness_new(size_t node_count, int heartbeat_ms, int deadline_ms, int
     return self;
 }
 
+void harness_limits(harness_t *self, const char *lines)
+{
+    FILE *file = fopen(self->config, "a");
+    assert(file);
+    fprintf(file, "limits\n%s", lines);
+    fclose(file);
+}
+
 static void s_kill_wait(pid_t pid, int sig)
 {
     if (pid <= 0)

@@ -47,6 +47,10 @@ Kp__Request harness_a1_request(const char *id);
 harness_t *harness_new(size_t node_count, int heartbeat_ms, int deadline_ms, int max_frame);
 void harness_destroy(harness_t **self_p);
 
+//  Adds a "limits" section of key = value lines (config.h) to the cluster
+//  file; call it before the nodes start.
+void harness_limits(harness_t *self, const char *lines);
+
 //  Starts node index and waits until it answers "status" (asserts).
 void harness_start_node(harness_t *self, size_t index);
 

@@ -38,5 +38,26 @@ config heartbeat 4294967296
 timeout 5 "$KPNODE" --config "$WORK/cluster.cfg" 2>"$WORK/err"
 has "$WORK/err" "from 10 to 4294967295" "the error gives the range"
 
+# The limits section: the same checks, and a default deadline past the
+# longest one a client may ask for.
+cat >"$WORK/cluster.cfg" <<CFG
+cluster
+    deadline = 20000
+limits
+    max-in-flight = 4294967296
+node
+    node-1
+        data = "$WORK/node-1"
+        client = "tcp://127.0.0.1:1"
+        worker = "tcp://127.0.0.1:2"
+        admin = "tcp://127.0.0.1:3"
+CFG
+expect 1 "limits/max-in-flight = 4294967296 is refused" timeout 5 "$KPNODE" --config "$WORK/cluster.cfg"
+has "$WORK/err" "line 4: limits/max-in-flight" "the error names the line and the key"
+sed -i 's/max-in-flight = 4294967296/max-deadline = 10000/' "$WORK/cluster.cfg"
+expect 1 "a deadline longer than max-deadline is refused" timeout 5 "$KPNODE" --config "$WORK/cluster.cfg"
+has "$WORK/err" "line 2: cluster/deadline = 20000 is longer than limits/max-deadline" \
+    "the error names the deadline's line"
+
 echo "# $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
