@@ -591,7 +591,7 @@ static void s_dispatch_part(kp_node_t *self, kp_call_t *call, size_t index)
     uint64_t ticket = kp_flight_dispatch(self->flight, call, index, NULL);
     if (kp_waiting_add(self->waiting, part->kbo, ticket, s_still_waiting, self)) {
         kp_stats_refused(self->stats, KP_LIMIT_WAITING);
-        kp_flight_close_part(self->flight, call, index, KP__STATUS__UNAVAILABLE, NULL, 0);
+        kp_flight_refuse_part(self->flight, call, index, KP__REASON__QUEUE_FULL);
     }
 }
 

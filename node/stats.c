@@ -35,7 +35,6 @@ struct _kp_stats_t {
     s_message_t *messages[KP_STATS_MESSAGES + 1];
     size_t message_count;
     kp_idmap_t *by_message;  //  NULL in a copy
-    kp_histogram_t *latency; //  microseconds
     uint64_t refused[KP_LIMIT_COUNT];
     uint64_t connections_open;
 };

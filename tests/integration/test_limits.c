@@ -328,8 +328,8 @@ static void test_max_deadline(void **state)
 }
 
 //  Parts waiting for a busy institution are bounded per institution: past
-//  max-waiting they are answered UNAVAILABLE at once, and the waiting of
-//  SLOW's parts never holds up FAST's.
+//  max-waiting they are answered UNAVAILABLE / QUEUE_FULL at once, and the
+//  waiting of SLOW's parts never holds up FAST's.
 static void test_waiting_per_institution(void **state)
 {
     (void)state;
@@ -344,8 +344,9 @@ static void test_waiting_per_institution(void **state)
     //  One went to the black hole, five wait, four are refused at once.
     if (!s_wait_refused(harness, "max-waiting", 4))
         fail_msg("parts past max-waiting were not refused");
-    int ignored;
-    assert_int_equal(s_collect(client, 4, 3000, KP__REASON__REASON_NONE, &ignored), 4);
+    int full;
+    assert_int_equal(s_collect(client, 4, 3000, KP__REASON__QUEUE_FULL, &full), 4);
+    assert_int_equal(full, 4);
     s_fast_call_ok(harness, "not-held-up");
     zsock_destroy(&client);
     harness_destroy(&harness);
