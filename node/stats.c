@@ -34,7 +34,7 @@ struct _kp_stats_t {
     //  good; the last one, once the table is full, is "other".
     s_message_t *messages[KP_STATS_MESSAGES + 1];
     size_t message_count;
-    kp_idmap_t *by_message;  //  NULL in a copy
+    kp_idmap_t *by_message; //  NULL in a copy
     uint64_t refused[KP_LIMIT_COUNT];
     uint64_t connections_open;
 };
