@@ -59,5 +59,19 @@ expect 1 "a deadline longer than max-deadline is refused" timeout 5 "$KPNODE" --
 has "$WORK/err" "line 2: cluster/deadline = 20000 is longer than limits/max-deadline" \
     "the error names the deadline's line"
 
+# Inputs the fuzzer found (tests/fuzz/corpus/config/regress-*): a node
+# name at the very end of the file made the line search read past the
+# text (heap-buffer-overflow under ASan). Refused, and nothing read out of
+# bounds (the sanitizer build's kpnode would say so on stderr).
+if [ -n "${KP_SOURCE_ROOT:-}" ]; then
+    for f in "$KP_SOURCE_ROOT"/tests/fuzz/corpus/config/regress-*; do
+        expect 1 "$(basename "$f") is refused" timeout 5 "$KPNODE" --config "$f"
+        if grep -q "Sanitizer" "$WORK/err"; then
+            bad "$(basename "$f"): read out of bounds"
+            sed 's/^/    /' "$WORK/err" | head -20
+        else ok "$(basename "$f"): nothing read out of bounds"; fi
+    done
+fi
+
 echo "# $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
