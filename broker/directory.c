@@ -67,6 +67,8 @@ struct _kp_directory_t {
     MDB_dbi dbi[S_TABLES];
     pthread_mutex_t write_lock;
     char path[PATH_MAX];
+    MDB_txn *batch;     //  open batch (kp_directory_batch_begin): writers nest in it
+    bool meta_unsynced; //  kp_directory_replicated: MDB_NOMETASYNC
 };
 
 static void s_err(char *err, size_t errlen, const char *format, ...)
@@ -464,7 +466,8 @@ static int s_env_open(kp_directory_t *self, char *err, size_t errlen)
     if (rc == 0)
         rc = mdb_env_set_maxreaders(self->env, KP_DIR_MAX_READERS);
     if (rc == 0)
-        rc = mdb_env_open(self->env, self->path, MDB_NOTLS, 0640);
+        rc = mdb_env_open(self->env, self->path,
+                          MDB_NOTLS | (self->meta_unsynced ? MDB_NOMETASYNC : 0), 0640);
     if (rc) {
         s_err(err, errlen, "cannot open directory in %s: %s%s", self->path, mdb_strerror(rc),
               rc == MDB_INVALID || rc == MDB_VERSION_MISMATCH ? " (is it an LMDB directory folder?)"
@@ -872,6 +875,7 @@ struct _kp_directory_writer_t {
     size_t count;
     bool failed;         //  a storage error: the transaction is unusable
     uint64_t raft_index; //  recorded at commit when not 0 (s_apply)
+    bool nested;         //  a child of the directory's batch: no lock of its own
     void *map;           //  LMDB's map of the file, for s_writer_release
     size_t map_len;
 };
@@ -930,10 +934,13 @@ kp_directory_writer_t *kp_directory_writer_new(kp_directory_t *dir, char *err, s
         return NULL;
     }
     self->dir = dir;
-    pthread_mutex_lock(&dir->write_lock);
-    int rc = mdb_txn_begin(dir->env, NULL, 0, &self->txn);
+    self->nested = dir->batch != NULL;
+    if (!self->nested)
+        pthread_mutex_lock(&dir->write_lock);
+    int rc = mdb_txn_begin(dir->env, dir->batch, 0, &self->txn);
     if (rc) {
-        pthread_mutex_unlock(&dir->write_lock);
+        if (!self->nested)
+            pthread_mutex_unlock(&dir->write_lock);
         free(self);
         s_err(err, errlen, "cannot begin write transaction: %s", mdb_strerror(rc));
         return NULL;
@@ -948,7 +955,8 @@ void kp_directory_writer_destroy(kp_directory_writer_t **self_p)
     kp_directory_writer_t *self = *self_p;
     if (self->txn) {
         mdb_txn_abort(self->txn);
-        pthread_mutex_unlock(&self->dir->write_lock);
+        if (!self->nested)
+            pthread_mutex_unlock(&self->dir->write_lock);
     }
     free(self);
     *self_p = NULL;
@@ -994,7 +1002,8 @@ int kp_directory_writer_commit(kp_directory_writer_t **self_p, uint64_t *seq_p, 
         if (rc == 0) {
             rc = mdb_txn_commit(self->txn);
             self->txn = NULL; //  committed or freed by LMDB either way
-            pthread_mutex_unlock(&self->dir->write_lock);
+            if (!self->nested)
+                pthread_mutex_unlock(&self->dir->write_lock);
         }
     }
     kp_directory_writer_destroy(self_p);
@@ -1039,6 +1048,45 @@ static int s_apply(kp_directory_t *self, const Kp__DirectoryUpdate *update, uint
         }
     }
     return kp_directory_writer_commit(&writer, seq_p, err, errlen) ? -2 : 0;
+}
+
+void kp_directory_replicated(kp_directory_t *self)
+{
+    self->meta_unsynced = true;
+    mdb_env_set_flags(self->env, MDB_NOMETASYNC, 1);
+}
+
+int kp_directory_batch_begin(kp_directory_t *self, char *err, size_t errlen)
+{
+    assert(!self->batch);
+    pthread_mutex_lock(&self->write_lock);
+    int rc = mdb_txn_begin(self->env, NULL, 0, &self->batch);
+    if (rc) {
+        self->batch = NULL;
+        pthread_mutex_unlock(&self->write_lock);
+        s_err(err, errlen, "cannot begin write transaction: %s", mdb_strerror(rc));
+        return -1;
+    }
+    return 0;
+}
+
+bool kp_directory_batch_open(kp_directory_t *self)
+{
+    return self->batch != NULL;
+}
+
+int kp_directory_batch_commit(kp_directory_t *self, char *err, size_t errlen)
+{
+    if (!self->batch)
+        return 0;
+    int rc = mdb_txn_commit(self->batch);
+    self->batch = NULL;
+    pthread_mutex_unlock(&self->write_lock);
+    if (rc) {
+        s_err(err, errlen, "cannot commit the batch of updates: %s", mdb_strerror(rc));
+        return -1;
+    }
+    return 0;
 }
 
 int kp_directory_apply(kp_directory_t *self, const Kp__DirectoryUpdate *update, uint64_t *seq_p,
@@ -1145,6 +1193,7 @@ static int s_copy_file(const char *file, const char *path)
 
 int kp_directory_replace(kp_directory_t *self, const char *file, char *err, size_t errlen)
 {
+    assert(!self->batch);
     char aside[PATH_MAX + 16], data[PATH_MAX + 16];
     snprintf(aside, sizeof aside, "%s/data.mdb.new", self->path);
     snprintf(data, sizeof data, "%s/data.mdb", self->path);

@@ -85,6 +85,23 @@ int kp_directory_apply(kp_directory_t *self, const Kp__DirectoryUpdate *update, 
 int kp_directory_apply_at(kp_directory_t *self, const Kp__DirectoryUpdate *update, uint64_t index,
                           uint64_t *seq_p, char *err, size_t errlen);
 
+//  A batch: the updates applied (kp_directory_apply, kp_directory_apply_at,
+//  writers) between begin and commit, by the thread that began it, share
+//  one LMDB transaction and one fsync. Each update stays all or nothing (a
+//  nested transaction of the batch); none is durable, nor visible to
+//  readers, before the commit. The batch holds the write lock throughout.
+//  The cluster applies each turn's committed raft entries in one batch:
+//  the raft log, durable on a majority, is what makes them durable.
+int kp_directory_batch_begin(kp_directory_t *self, char *err, size_t errlen);
+bool kp_directory_batch_open(kp_directory_t *self);
+int kp_directory_batch_commit(kp_directory_t *self, char *err, size_t errlen);
+
+//  The directory is a replica of a raft log that is durable on a majority
+//  (node/cluster.h): its commits skip the flush of LMDB's meta page
+//  (MDB_NOMETASYNC, one fsync instead of two). A system crash may then
+//  undo its last commit, never break it; raft applies it again.
+void kp_directory_replicated(kp_directory_t *self);
+
 //  The last raft index applied (0: none, or never in a cluster). txn may
 //  be NULL (a read transaction of its own).
 uint64_t kp_directory_applied(kp_directory_t *self, MDB_txn *txn);

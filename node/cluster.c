@@ -43,7 +43,8 @@ typedef struct {
     bool started;  //  raft_init done: raft_close is due
     bool attached; //  the routing loop runs: replacements need its consent
     bool closing, closed;
-    zlist_t *later; //  commands that came during a replacement, for after
+    zlist_t *later;   //  commands that came during a replacement, for after
+    zlist_t *results; //  results held until this turn's applies are committed
     kp_cluster_status_t pushed;
     int64_t next_push;
     char last_leader[KP_CONFIG_NAME];
@@ -91,7 +92,23 @@ static void s_send_result(s_actor_t *self, uint64_t token, kp_cluster_result_t r
     zmsg_addmem(msg, &code, sizeof code);
     zmsg_addmem(msg, &seq, sizeof seq);
     zmsg_addstr(msg, text ? text : "");
-    zmsg_send(&msg, self->pipe);
+    zlist_append(self->results, msg);
+}
+
+//  Commits the turn's applies, then lets their results go.
+static void s_flush(s_actor_t *self)
+{
+    char err[256];
+    if (kp_dirfsm_flush(self->fsm, err, sizeof err)) {
+        //  Raft counts those entries applied; only a restart applies them
+        //  again (from the raft log, durable on a majority).
+        zsys_error("kpnode %s: the directory cannot commit applied raft entries (%s); stopping",
+                   self->args->me.name, err);
+        exit(EXIT_FAILURE);
+    }
+    zmsg_t *msg;
+    while ((msg = zlist_pop(self->results)))
+        zmsg_send(&msg, self->pipe);
 }
 
 //  The node name in a raft address ("name" or "name@endpoint").
@@ -431,7 +448,8 @@ static int s_start(s_actor_t *self)
     self->io = kp_raftio_new(&options, args->err, sizeof args->err);
     if (!self->io)
         return -1;
-    kp_dirfsm_options_t fsm = {args->directory, snapshots, &self->raft, s_replace, self, false};
+    kp_dirfsm_options_t fsm = {args->directory, snapshots, &self->raft, s_replace, self,
+                               false,           true};
     self->fsm = kp_dirfsm_new(&fsm);
     int rc = raft_init(&self->raft, self->io, self->fsm, args->me.raft_id, args->me.name);
     if (rc) {
@@ -528,6 +546,7 @@ static void s_loop(s_actor_t *self)
             zmsg_destroy(&msg);
         }
         kp_raftio_process(self->io, items + 1, count - 1);
+        s_flush(self);
         if (!self->closing) {
             s_witness_steps_aside(self);
             s_push_status(self);
@@ -542,6 +561,7 @@ static void s_actor(zsock_t *pipe, void *arg)
     self->pipe = pipe;
     self->args = (s_args_t *)arg;
     self->later = zlist_new();
+    self->results = zlist_new();
     if (s_start(self)) {
         zsock_signal(pipe, 1);
     } else {
@@ -557,6 +577,8 @@ static void s_actor(zsock_t *pipe, void *arg)
         while (!self->closed)
             kp_raftio_process(self->io, NULL, 0);
     }
+    if (self->fsm)
+        s_flush(self);
     kp_raftio_destroy(&self->io);
     kp_raftfix_destroy(&self->fix);
     kp_dirfsm_destroy(&self->fsm);
@@ -564,6 +586,9 @@ static void s_actor(zsock_t *pipe, void *arg)
     while ((msg = zlist_pop(self->later)))
         zmsg_destroy(&msg);
     zlist_destroy(&self->later);
+    while ((msg = zlist_pop(self->results)))
+        zmsg_destroy(&msg);
+    zlist_destroy(&self->results);
     free(self);
 }
 

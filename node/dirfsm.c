@@ -29,6 +29,12 @@ static int s_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void **r
     //  test_dirfsm): the entry being applied is the next one.
     out->index = self->options.raft->last_applied + 1;
     *result = out;
+    if (self->options.batch && !kp_directory_batch_open(self->options.directory) &&
+        kp_directory_batch_begin(self->options.directory, out->error, sizeof out->error)) {
+        zsys_error("cluster: cannot apply raft entry %llu: %s", (unsigned long long)out->index,
+                   out->error);
+        return RAFT_IOERR;
+    }
     Kp__DirectoryUpdate *update = kp__directory_update__unpack(NULL, buf->len, buf->base);
     if (!update) {
         out->status = KP_DIRFSM_REFUSED;
@@ -66,6 +72,10 @@ static int s_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsigned
     s_fsm_t *self = (s_fsm_t *)fsm;
     *bufs = NULL;
     *n_bufs = 0;
+    //  The copy must hold every entry raft counts applied.
+    char err[256];
+    if (kp_dirfsm_flush(fsm, err, sizeof err))
+        return RAFT_IOERR;
     return self->options.sync_snapshots ? s_snapshot_async(fsm, bufs, n_bufs) : 0;
 }
 
@@ -150,6 +160,9 @@ static int s_snapshot_finalize(struct raft_fsm *fsm, struct raft_buffer *bufs[],
 static int s_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
 {
     s_fsm_t *self = (s_fsm_t *)fsm;
+    char flush_err[256];
+    if (kp_dirfsm_flush(fsm, flush_err, sizeof flush_err))
+        return RAFT_IOERR;
     Kp__SnapshotManifest *manifest = kp__snapshot_manifest__unpack(NULL, buf->len, buf->base);
     int rc = 0;
     if (!manifest || !manifest->file || strchr(manifest->file, '/')) {
@@ -191,6 +204,8 @@ struct raft_fsm *kp_dirfsm_new(const kp_dirfsm_options_t *options)
     self->options = *options;
     snprintf(self->snapshots, sizeof self->snapshots, "%s", options->snapshots);
     self->options.snapshots = self->snapshots;
+    if (options->batch && options->directory)
+        kp_directory_replicated(options->directory);
     self->fsm.version = options->sync_snapshots ? 2 : 3;
     self->fsm.data = self;
     self->fsm.apply = s_apply;
@@ -207,6 +222,18 @@ void kp_dirfsm_destroy(struct raft_fsm **fsm_p)
         free(*fsm_p);
         *fsm_p = NULL;
     }
+}
+
+int kp_dirfsm_flush(struct raft_fsm *fsm, char *err, size_t errlen)
+{
+    s_fsm_t *self = (s_fsm_t *)fsm;
+    if (!self->options.directory || !kp_directory_batch_open(self->options.directory))
+        return 0;
+    if (kp_directory_batch_commit(self->options.directory, err, errlen)) {
+        zsys_error("cluster: %s", err);
+        return -1;
+    }
+    return 0;
 }
 
 void kp_dirfsm_stats(struct raft_fsm *fsm, kp_dirfsm_stats_t *out)

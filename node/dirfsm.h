@@ -46,6 +46,10 @@ typedef struct {
     //  refuses asynchronous snapshots with its own test fixture, whose io
     //  says it is version 1.
     bool sync_snapshots;
+    //  Apply entries in a directory batch (kp_directory_batch_begin) that
+    //  kp_dirfsm_flush commits: one fsync for a turn's entries, not one
+    //  each. Snapshots and restores flush first.
+    bool batch;
 } kp_dirfsm_options_t;
 
 //  The outcome of the last apply; an apply's result pointer points here.
@@ -60,6 +64,12 @@ typedef struct {
 } kp_dirfsm_result_t;
 
 struct raft_fsm *kp_dirfsm_new(const kp_dirfsm_options_t *options);
+
+//  Commits the open batch, if any. -1 with err if LMDB failed: then the
+//  entries applied since the last flush are not in the directory, though
+//  raft counts them applied; only a restart (which applies them again from
+//  the raft log) mends that.
+int kp_dirfsm_flush(struct raft_fsm *fsm, char *err, size_t errlen);
 void kp_dirfsm_destroy(struct raft_fsm **fsm_p);
 
 //  Counters: entries applied, skipped as replays, refused; snapshots

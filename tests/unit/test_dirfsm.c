@@ -153,8 +153,12 @@ static s_sim_t *s_sim_new(uint64_t seed, s_mode_t mode)
         snprintf(path, sizeof path, "%s/dir-%u", self->dir, i);
         self->directory[i] = kp_directory_new(path, err, sizeof err);
         assert_non_null(self->directory[i]);
-        kp_dirfsm_options_t options = {self->directory[i], self->snapshots,    &f->servers[i].raft,
-                                       s_replace,          self->directory[i], true};
+        kp_dirfsm_options_t options = {.directory = self->directory[i],
+                                       .snapshots = self->snapshots,
+                                       .raft = &f->servers[i].raft,
+                                       .replace = s_replace,
+                                       .replace_arg = self->directory[i],
+                                       .sync_snapshots = true};
         self->fsm[i] = kp_dirfsm_new(&options);
         assert_int_equal(raft_fixture_grow(f, self->fsm[i]), 0);
         struct raft *raft = raft_fixture_get(f, i);
