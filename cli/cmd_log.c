@@ -20,6 +20,7 @@
 #include "json.h"
 #include "logindex.h"
 #include "options.h"
+#include "progress.h"
 #include "privlog.h"
 #include "validate.h"
 
@@ -31,35 +32,42 @@ typedef struct {
     const char *person, *institution, *message;
     int32_t from_day, to_day, before_day;
     int32_t retention;
-    bool json, have_from, have_to, have_before;
+    int64_t wait_ms; //  query: longest catch-up of the index before answering
+    bool json, have_from, have_to, have_before, progress;
 } s_args_t;
 
 static void s_usage_log(FILE *out)
 {
-    fprintf(out,
-            "usage: kpctl log COMMAND (--data DIR | --log DIR) [OPTIONS]\n\n"
-            "commands:\n"
-            "  verify  [--from DATE --to DATE] [--pub FILE]   check CRCs, chain and signatures;\n"
-            "                                                 name the first bad record\n"
-            "  query   --person INSZ | --institution KBO | --message TYPE\n"
-            "          [--from DATE] [--to DATE]              records, oldest first\n"
-            "  stats   [--from DATE] [--to DATE]              messages per type and institution,\n"
-            "                                                 denials per reason\n"
-            "  prune   --before DATE [--retention-days N]     remove whole segments older than\n"
-            "                                                 DATE (never younger than the\n"
-            "                                                 retention, default 3653 days)\n"
-            "  export  [--from DATE] [--to DATE] OUTDIR       copy segments so that verify works\n"
-            "                                                 on the copy\n\n"
-            "options:\n"
-            "  --data DIR   a node's data folder (the log is DIR/log)\n"
-            "  --log DIR    a log folder itself, e.g. one made by export\n"
-            "  -c FILE [--node NAME]\n"
-            "               the data folder of a node of the cluster file (default:\n"
-            "               $KP_CLUSTER; the first node), on this machine\n"
-            "  --json       answer in JSON on stdout\n"
-            "  --help       this text\n\n"
-            "DATE is YYYY-MM-DD (UTC). Exit status: 0 ok, 1 failure (or the log does not\n"
-            "verify), 2 usage error.\n");
+    fprintf(
+        out,
+        "usage: kpctl log COMMAND (--data DIR | --log DIR) [OPTIONS]\n\n"
+        "commands:\n"
+        "  verify  [--from DATE --to DATE] [--pub FILE]   check CRCs, chain and signatures;\n"
+        "                                                 name the first bad record\n"
+        "  query   --person INSZ | --institution KBO | --message TYPE\n"
+        "          [--from DATE] [--to DATE]              records, oldest first\n"
+        "  stats   [--from DATE] [--to DATE]              messages per type and institution,\n"
+        "                                                 denials per reason\n"
+        "  prune   --before DATE [--retention-days N]     remove whole segments older than\n"
+        "                                                 DATE (never younger than the\n"
+        "                                                 retention, default 3653 days)\n"
+        "  export  [--from DATE] [--to DATE] OUTDIR       copy segments so that verify works\n"
+        "                                                 on the copy\n"
+        "  reindex [--progress]                           rebuild the query index from the\n"
+        "                                                 segments (also while the node runs)\n\n"
+        "options:\n"
+        "  --data DIR   a node's data folder (the log is DIR/log)\n"
+        "  --log DIR    a log folder itself, e.g. one made by export\n"
+        "  -c FILE [--node NAME]\n"
+        "               the data folder of a node of the cluster file (default:\n"
+        "               $KP_CLUSTER; the first node), on this machine\n"
+        "  --json       answer in JSON on stdout\n"
+        "  --wait MS    query: catch the index up for at most MS ms first (default\n"
+        "               2000); past that, answer from it as it is and say so\n"
+        "  --progress   reindex: a progress line on stderr even when it is no terminal\n"
+        "  --help       this text\n\n"
+        "DATE is YYYY-MM-DD (UTC). Exit status: 0 ok, 1 failure (or the log does not\n"
+        "verify), 2 usage error.\n");
 }
 
 static int s_usage_error(const char *fmt, const char *arg)
@@ -98,6 +106,8 @@ static int s_parse(int argc, char **argv, s_args_t *a)
         {"before", required_argument, NULL, 'b'},
         {"retention-days", required_argument, NULL, 'r'},
         {"json", no_argument, NULL, 'j'},
+        {"wait", required_argument, NULL, 'w'},
+        {"progress", no_argument, NULL, 'g'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -105,6 +115,7 @@ static int s_parse(int argc, char **argv, s_args_t *a)
     a->from_day = INT32_MIN;
     a->to_day = INT32_MAX;
     a->retention = 3653;
+    a->wait_ms = 2000;
     optind = 1;
     opterr = 0;
     int c;
@@ -164,6 +175,18 @@ static int s_parse(int argc, char **argv, s_args_t *a)
         case 'j':
             a->json = true;
             break;
+        case 'g':
+            a->progress = true;
+            break;
+        case 'w': {
+            char *end;
+            long long n = strtoll(optarg, &end, 10);
+            if (*end || !*optarg || n < 0 || n > 3600000)
+                return s_usage_error("--wait '%s' is not a number of milliseconds (0-3600000)",
+                                     optarg);
+            a->wait_ms = n;
+            break;
+        }
         case 'h':
             s_usage_log(stdout);
             return 0;
@@ -517,13 +540,28 @@ static int s_query(s_args_t *a)
         return s_usage_error("%s", "query: give exactly one of --person INSZ, --institution KBO, "
                                    "--message TYPE");
     char error[KP_PRIVLOG_ERR];
-    //  Catch the index up with what the node has written; if we may not
-    //  write it, answer from the index as it is.
-    if (kp_privlog_index_catch_up(a->data, 0, error) < 0)
-        fprintf(stderr, "kpctl log query: warning: %s (answering from the index as it is)\n",
-                error);
     char path[4200];
     snprintf(path, sizeof path, "%s/index", a->data);
+    //  Catch the index up with what the node has written, for --wait at
+    //  most (the node's indexer goes on); if we may not write it, answer
+    //  from the index as it is.
+    //  Batches of 10000: the budget is looked at after each, so the
+    //  wait passes --wait by a few ms at most.
+    kp_logindex_t *writer = NULL;
+    kp_privlog_index_job_t job = {.upto_seq = UINT64_MAX, .budget_ms = a->wait_ms, .batch = 10000};
+    if (a->wait_ms) {
+        writer = kp_logindex_open(path, false, 0, error);
+        if (!writer || kp_privlog_index_run(a->data, writer, &job, error) < 0)
+            fprintf(stderr, "kpctl log query: warning: %s (answering from the index as it is)\n",
+                    error);
+        else if (!job.complete)
+            fprintf(stderr,
+                    "kpctl log query: warning: the index is still catching up with the log "
+                    "after %lld ms; the newest records may be missing from this answer (ask "
+                    "again, or give --wait)\n",
+                    (long long)a->wait_ms);
+    }
+    kp_logindex_destroy(&writer);
     kp_logindex_t *index = kp_logindex_open(path, true, 0, error);
     if (!index) {
         fprintf(stderr, "kpctl log query: %s\n", error);
@@ -584,6 +622,53 @@ static int s_query(s_args_t *a)
     kp_privlog_reader_destroy(&q.reader);
     kp_logindex_destroy(&index);
     return rc;
+}
+
+static void s_reindex_progress(uint64_t records, uint64_t done, uint64_t total, void *arg)
+{
+    kpctl_progress_t *progress = arg;
+    progress->total = total;
+    kpctl_progress_update(progress, records, done);
+}
+
+//  Empties the index and builds it again from the segments, in batches
+//  that readers (and the node) see as they are committed.
+static int s_reindex(s_args_t *a)
+{
+    char path[4200], error[KP_PRIVLOG_ERR];
+    snprintf(path, sizeof path, "%s/index", a->data);
+    kp_logindex_t *index = kp_logindex_open(path, false, 0, error);
+    if (!index) {
+        fprintf(stderr, "kpctl log reindex: %s\n", error);
+        return 1;
+    }
+    kpctl_progress_t progress;
+    char what[4300];
+    snprintf(what, sizeof what, "indexing %s", a->data);
+    kpctl_progress_init(&progress, what, "records", a->progress || isatty(STDERR_FILENO), 0);
+    kp_privlog_index_job_t job = {
+        .upto_seq = UINT64_MAX, .rebuild = true, .progress = s_reindex_progress, .arg = &progress};
+    int64_t start = zclock_mono();
+    int64_t added = kp_privlog_index_run(a->data, index, &job, error);
+    kpctl_progress_end(&progress, added > 0 ? (uint64_t)added : 0);
+    kp_logindex_destroy(&index);
+    if (added < 0) {
+        fprintf(stderr, "kpctl log reindex: %s\n", error);
+        return 1;
+    }
+    double secs = (double)(zclock_mono() - start) / 1000.0;
+    if (a->json) {
+        kp_json_t *j = kp_json_new();
+        kp_json_object_open(j);
+        kp_json_kv_uint(j, "records", (uint64_t)added);
+        kp_json_key(j, "seconds");
+        kp_json_double(j, secs);
+        kp_json_object_close(j);
+        printf("%s\n", kp_json_text(j));
+        kp_json_destroy(&j);
+    } else
+        printf("indexed %" PRId64 " records in %.1f s\n", added, secs);
+    return 0;
 }
 
 typedef struct {
@@ -764,8 +849,9 @@ int kpctl_log(int argc, char **argv)
         return 0;
     }
     if (strcmp(cmd, "verify") && strcmp(cmd, "query") && strcmp(cmd, "stats") &&
-        strcmp(cmd, "prune") && strcmp(cmd, "export"))
-        return s_usage_error("unknown command '%s' (verify, query, stats, prune, export)", cmd);
+        strcmp(cmd, "prune") && strcmp(cmd, "export") && strcmp(cmd, "reindex"))
+        return s_usage_error("unknown command '%s' (verify, query, stats, prune, export, reindex)",
+                             cmd);
     s_args_t a;
     int rc = s_parse(argc - 1, argv + 1, &a);
     if (rc >= 0)
@@ -780,16 +866,17 @@ int kpctl_log(int argc, char **argv)
         return s_stats(&a);
     if (!strcmp(cmd, "prune"))
         return s_prune(&a);
+    if (!strcmp(cmd, "reindex"))
+        return s_reindex(&a);
     return s_export(&a, argc - 1, argv + 1);
 }
 
 int kpctl_keys(int argc, char **argv)
 {
     static const struct option options[] = {
-        {"out", required_argument, NULL, 'o'},
-        {"json", no_argument, NULL, 'j'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+        {"out", required_argument, NULL, 'o'},  {"json", no_argument, NULL, 'j'},
+        {"wait", required_argument, NULL, 'w'}, {"progress", no_argument, NULL, 'g'},
+        {"help", no_argument, NULL, 'h'},       {NULL, 0, NULL, 0},
     };
     const char *out = NULL;
     bool json = false;

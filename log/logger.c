@@ -152,6 +152,26 @@ static void s_actor(zsock_t *pipe, void *arg)
     free(args);
 }
 
+//  The first catch-up after an open may be long (a rebuild after a crash
+//  or an upgrade): it says how far it is, every few seconds.
+typedef struct {
+    int64_t start_ms, said_ms;
+} s_said_t;
+
+static void s_index_progress(uint64_t records, uint64_t done, uint64_t total, void *arg)
+{
+    s_said_t *said = arg;
+    int64_t now = zclock_mono();
+    if (now - said->said_ms < 5000)
+        return;
+    said->said_ms = now;
+    double secs = (double)(now - said->start_ms) / 1000.0;
+    zsys_info("privacy log: indexing: %" PRIu64 " records in %.0f s (%.0f/s), %.0f%% of the "
+              "segments",
+              records, secs, secs > 0 ? (double)records / secs : 0,
+              total ? 100.0 * (double)done / (double)total : 100.0);
+}
+
 //  The indexer: follows the synced log into the LMDB index, in batches.
 static void s_indexer(zsock_t *pipe, void *arg)
 {
@@ -185,7 +205,16 @@ static void s_indexer(zsock_t *pipe, void *arg)
         //  On $TERM the logger has stopped: index whatever it synced.
         //  Nothing new: no need to list the segments again.
         if (index && (upto != done || term)) {
-            if (kp_privlog_index_follow(follow->dir, index, upto, error) >= 0) {
+            s_said_t said = {zclock_mono(), zclock_mono()};
+            kp_privlog_index_job_t job = {
+                .upto_seq = upto, .progress = s_index_progress, .arg = &said};
+            int64_t added = kp_privlog_index_run(follow->dir, index, &job, error);
+            if (job.rebuilt)
+                zsys_warning("privacy log: %s; the index was rebuilt from the segments", job.why);
+            if (added >= 0) {
+                if (zclock_mono() - said.start_ms >= 5000)
+                    zsys_info("privacy log: indexed %" PRId64 " records in %.0f s", added,
+                              (double)(zclock_mono() - said.start_ms) / 1000.0);
                 done = upto;
                 atomic_store(&follow->indexed, done);
             } else if (!complained) {

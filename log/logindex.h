@@ -1,20 +1,35 @@
 /*  logindex.h - the LMDB query index of the privacy log.
 
-    Keys are  tag | text | 0 | time (u64 big-endian, µs) | seq (u64 BE)
-    and values  segment first seq (u64 BE) | frame offset (u64 BE), with
+    Built to hold ten years of a national network (1.8 billion records a
+    year) at a few dozen bytes per record. Two tables:
+
+      idx  key    tag | identifier | bucket (u16 BE)
+           values seq (40 bits) | second in the bucket (22 bits) | 0 (2),
+                  u64 big-endian, sorted (MDB_DUPSORT | MDB_DUPFIXED)
+      pos  key    seq / 256 (u64 BE)
+           value  the segment of the block's first record (u64 BE) and
+                  the frame offsets of its 256 records (u32 BE each)
+
+    with tags
 
         'P'  the person (INSZ)
         'I'  an institution: the sender and every destination KBO
         'M'  the message type
 
-    so that one person's records are a single range scan, oldest first,
-    whatever the size of the log. A meta record holds how far the index
-    has got (seq, segment, offset of the next frame); the index may lag
-    the log and is caught up from the segments on open.
+    An identifier of digits (an INSZ, a KBO) is kept as a 64-bit number,
+    anything else as its text. A bucket is 2^22 seconds (48.5 days): one
+    key per person, institution or message type and bucket holds the
+    posting list of its records, so a person's records are one short scan,
+    oldest first, whatever the size of the log, and a record costs one
+    8-byte value under each of its keys plus 4 bytes of position.
+    Queries filter time to the second.
 
-    The environment is opened with MDB_NOSYNC: the log, not the index, is
-    the durable truth, and kp_logindex_sync is called at checkpoints. After a
-    crash the index is at worst behind, and catching up repairs it.
+    A meta record holds how far the index has got (seq, segment, offset of
+    the next frame); the index may lag the log and is caught up from the
+    segments. Commits sync the data pages (MDB_NOMETASYNC): a machine crash
+    loses at most the last commit, never the tree's consistency; the
+    catch-up on open checks the index against the log's tail and rebuilds
+    what is missing (privlog's kp_privlog_index_catch_up).
 
     Threading: one kp_logindex_t per thread; several processes may open the
     same index (LMDB serialises writers).
@@ -34,10 +49,16 @@ typedef struct _kp_logindex_t kp_logindex_t;
 #define KP_LOGINDEX_INSTITUTION 'I'
 #define KP_LOGINDEX_MESSAGE 'M'
 
+//  A key's posting lists are cut in buckets of 2^22 seconds.
+#define KP_LOGINDEX_BUCKET_SHIFT 22
+
 //  Opens (creating) the index in the folder path. map_size 0: 1 TiB.
 //  NULL and error (256 bytes) on failure.
 kp_logindex_t *kp_logindex_open(const char *path, bool readonly, uint64_t map_size, char *error);
 void kp_logindex_destroy(kp_logindex_t **self_p);
+
+//  Removes the index files in path (not open anywhere), for a rebuild.
+int kp_logindex_remove(const char *path, char *error);
 
 //  The next frame to index: seq of the last indexed record, and the
 //  segment and offset just after it. All zero for a new index.
@@ -54,11 +75,18 @@ void kp_logindex_abort(kp_logindex_t *self);
 int kp_logindex_sync(kp_logindex_t *self);
 
 //  Calls fn for each record under (tag, text) with time in [from_us,
-//  to_us], oldest first; stops early when fn returns non-zero. Returns
-//  the number of calls, or -1.
+//  to_us] (to the second), oldest first, with where the record is; stops
+//  early when fn returns non-zero. Returns the number of calls, or -1.
 typedef int(kp_logindex_fn)(uint64_t seq, uint64_t segment, uint64_t offset, void *arg);
 int64_t kp_logindex_query(kp_logindex_t *self, char tag, const char *text, uint64_t from_us,
                           uint64_t to_us, kp_logindex_fn *fn, void *arg);
+
+//  Where the index says record seq is: 0, 1 if it does not know it, -1.
+int kp_logindex_locate(kp_logindex_t *self, uint64_t seq, uint64_t *segment, uint64_t *offset);
+
+//  Empties the index (in one transaction: readers see it whole or empty),
+//  for a rebuild while other processes may have it open.
+int kp_logindex_clear(kp_logindex_t *self);
 
 //  Deletes every entry of a record with seq in [low, high]: after a prune,
 //  or when the index is found ahead of a log whose tail was cut.

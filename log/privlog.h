@@ -132,6 +132,7 @@ int kp_privlog_segments(const char *dir, kp_privlog_segment_t **list, char *erro
 //  Reads records at (segment, offset) as given by the index; keeps the
 //  segment list and the last file open between calls.
 typedef struct _privlog_reader_t kp_privlog_reader_t;
+struct _kp_logindex_t;
 kp_privlog_reader_t *kp_privlog_reader_new(const char *dir, char *error);
 void kp_privlog_reader_destroy(kp_privlog_reader_t **self_p);
 //  The record (free with kp__log_record__free_unpacked(r, NULL)) and its
@@ -147,9 +148,32 @@ int64_t kp_privlog_index_catch_up(const char *dir, uint64_t map_size, char *erro
 //  opened by the caller on DIR/index) lacks; for a thread that follows a
 //  writer and is told what it has synced (logger.h). Records added, or -1
 //  with error.
-struct _kp_logindex_t;
 int64_t kp_privlog_index_follow(const char *dir, struct _kp_logindex_t *index, uint64_t upto_seq,
                                 char *error);
+
+//  A catch-up or rebuild of DIR/index, as kpctl and the node's indexer
+//  run it. The index is first checked against the log: its last record
+//  must be in the log where the index says, with its seq; if not (an
+//  index of another log, or one that lost pages in a crash) it is emptied
+//  and rebuilt from the segments, and rebuilt and why say so.
+typedef void(kp_privlog_progress_fn)(uint64_t records, uint64_t bytes_done, uint64_t bytes_total,
+                                     void *arg);
+typedef struct {
+    uint64_t upto_seq;                //  index up to this seq (UINT64_MAX: all there is)
+    int64_t budget_ms;                //  stop after about this long (0: no limit)
+    size_t batch;                     //  records per commit (0: 100000)
+    bool rebuild;                     //  empty the index first, whatever it holds
+    kp_privlog_progress_fn *progress; //  after each batch (100000 records); may be NULL
+    void *arg;
+    bool complete; //  out: everything up to upto_seq is indexed
+    bool rebuilt;  //  out: the index was emptied and built again
+    char why[256]; //  out: why it was rebuilt
+} kp_privlog_index_job_t;
+
+//  Runs job on index (a kp_logindex_t opened by the caller on DIR/index).
+//  Records added, or -1 with error.
+int64_t kp_privlog_index_run(const char *dir, struct _kp_logindex_t *index,
+                             kp_privlog_index_job_t *job, char *error);
 
 //  Calls fn for every record in the segments whose day lies in [from_day,
 //  to_day] (INT32_MIN/INT32_MAX for all); stops when fn returns non-zero.

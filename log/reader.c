@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "kperr.h"
@@ -18,27 +19,189 @@
 
 #define S_CATCH_UP_BATCH 100000
 
-//  Indexes the records after the index's position, up to upto_seq (a
-//  writer may be appending behind it: only what it has synced is read).
-int64_t privlog_catch_up(kp_logindex_t *index, const char *dir, uint64_t upto_seq, char *error)
+static int64_t s_now_ms(void)
 {
-    uint64_t pos_seq, pos_seg, pos_off;
-    error[0] = 0;
-    if (kp_logindex_position(index, &pos_seq, &pos_seg, &pos_off)) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+//  Does the index's last record sit in the log where the index says,
+//  with its seq? 0 yes (or nothing to check), 1 no (why says how), -1 on
+//  an error. A log whose tail was cut behind the index is no mismatch:
+//  the catch-up drops the entries past the cut.
+static int s_index_matches(kp_logindex_t *index, const char *dir, const kp_privlog_segment_t *segs,
+                           int n, uint64_t pos_seq, uint64_t pos_seg, char *why, size_t whylen)
+{
+    if (!pos_seq || (n > 0 && pos_seg < segs[0].first_seq))
+        return 0; //  empty, or its position was pruned away: all after is new
+    int at = -1;
+    for (int i = 0; i < n; i++)
+        if (segs[i].first_seq == pos_seg)
+            at = i;
+    if (at < 0) {
+        kp_err(why, whylen, "the index stops in segment %llu, which the log does not have",
+               (unsigned long long)pos_seg);
+        return 1;
+    }
+    uint64_t segment, offset;
+    int rc = kp_logindex_locate(index, pos_seq, &segment, &offset);
+    if (rc < 0) {
+        kp_err(why, whylen, "%s", kp_logindex_error(index));
+        return -1;
+    }
+    if (rc == 1 || segment != pos_seg) {
+        kp_err(why, whylen, "the index does not know where its last record %llu is",
+               (unsigned long long)pos_seq);
+        return 1;
+    }
+    privlog_map_t map;
+    char error[KP_PRIVLOG_ERR];
+    if (privlog_segment_map(dir, segs[at].name, &map, error)) {
+        kp_err(why, whylen, "%s", error);
+        return -1;
+    }
+    privlog_frame_t f;
+    int result = 0;
+    if (offset < map.size &&
+        (privlog_frame_parse(map.data + offset, map.size - offset, &f) != PRIVLOG_FRAME_OK ||
+         f.kind != KP_PRIVLOG_KIND_RECORD || f.seq != pos_seq)) {
+        kp_err(why, whylen, "record %llu is not where the index says (segment %llu, offset %llu)",
+               (unsigned long long)pos_seq, (unsigned long long)segment,
+               (unsigned long long)offset);
+        result = 1;
+    }
+    privlog_segment_unmap(&map);
+    return result;
+}
+
+//  Bytes of the segments from index first on, for the progress.
+static uint64_t s_bytes_from(const char *dir, const kp_privlog_segment_t *segs, int n, int first)
+{
+    uint64_t total = 0;
+    for (int i = first < 0 ? 0 : first; i < n; i++) {
+        char path[PRIVLOG_PATH];
+        struct stat st;
+        privlog_path(path, dir, segs[i].name);
+        if (stat(path, &st) == 0)
+            total += (uint64_t)st.st_size;
+    }
+    return total;
+}
+
+typedef struct {
+    kp_logindex_t *index;
+    kp_privlog_index_job_t *job;
+    uint64_t bytes_done, bytes_total;
+    int64_t start_ms;
+    uint64_t last_seq, last_seg, last_off;
+    int64_t added, batch;
+} s_catch_t;
+
+//  Commits a batch with the position after it. 0, or -1.
+static int s_catch_commit(s_catch_t *c)
+{
+    int rc = 0;
+    if (c->last_seq)
+        rc = kp_logindex_set_position(c->index, c->last_seq, c->last_seg, c->last_off);
+    if (!rc)
+        rc = kp_logindex_commit(c->index);
+    c->batch = 0;
+    if (!rc && c->job->progress)
+        c->job->progress((uint64_t)c->added, c->bytes_done, c->bytes_total, c->job->arg);
+    return rc;
+}
+
+//  Indexes the records of one mapped segment from off on. 1 when the
+//  budget ran out, 0 at its end, -1 on an error.
+static int s_catch_segment(s_catch_t *c, const privlog_map_t *map, uint64_t first_seq, size_t off,
+                           uint64_t pos_seq)
+{
+    kp_privlog_index_job_t *job = c->job;
+    while (off < map->size) {
+        privlog_frame_t f;
+        if (privlog_frame_parse(map->data + off, map->size - off, &f) != PRIVLOG_FRAME_OK)
+            break;
+        if (f.kind == KP_PRIVLOG_KIND_RECORD && f.seq > job->upto_seq)
+            break;
+        if (f.kind == KP_PRIVLOG_KIND_RECORD && f.seq > pos_seq) {
+            Kp__LogRecord *r = kp__log_record__unpack(NULL, f.len, f.body);
+            int rc = r ? kp_logindex_add(c->index, r, f.seq, first_seq, off) : 0;
+            kp__log_record__free_unpacked(r, NULL);
+            if (rc)
+                return -1;
+            c->added++;
+            c->batch++;
+            c->last_seq = f.seq;
+        }
+        size_t size = KP_PRIVLOG_FRAME_HEADER + f.len;
+        off += size;
+        c->bytes_done += size;
+        c->last_seg = first_seq;
+        c->last_off = off;
+        if ((uint64_t)c->batch >= (job->batch ? job->batch : S_CATCH_UP_BATCH)) {
+            if (s_catch_commit(c))
+                return -1;
+            if (job->budget_ms && s_now_ms() - c->start_ms >= job->budget_ms)
+                return 1;
+        }
+    }
+    return 0;
+}
+
+//  Where the catch-up starts: the index's position, checked against the
+//  log; an index that does not match is emptied and rebuilt whole.
+static int s_catch_start(kp_logindex_t *index, const char *dir, kp_privlog_segment_t *segs, int n,
+                         kp_privlog_index_job_t *job, uint64_t pos[3], char *error)
+{
+    if (kp_logindex_position(index, &pos[0], &pos[1], &pos[2])) {
         kp_err(error, KP_PRIVLOG_ERR, "%s", kp_logindex_error(index));
         return -1;
     }
+    int match = job->rebuild ? 1
+                             : s_index_matches(index, dir, segs, n, pos[0], pos[1], job->why,
+                                               sizeof job->why);
+    if (match < 0) {
+        kp_err(error, KP_PRIVLOG_ERR, "%s", job->why);
+        return -1;
+    }
+    if (match == 0)
+        return 0;
+    if (job->rebuild)
+        kp_err(job->why, sizeof job->why, "a rebuild was asked for");
+    if (kp_logindex_clear(index)) {
+        kp_err(error, KP_PRIVLOG_ERR, "%s", kp_logindex_error(index));
+        return -1;
+    }
+    job->rebuilt = true;
+    pos[0] = pos[1] = pos[2] = 0;
+    return 0;
+}
+
+int64_t kp_privlog_index_run(const char *dir, struct _kp_logindex_t *index,
+                             kp_privlog_index_job_t *job, char *error)
+{
+    error[0] = 0;
+    job->complete = false;
+    job->rebuilt = false;
+    job->why[0] = 0;
     kp_privlog_segment_t *segs;
     int n = kp_privlog_segments(dir, &segs, error);
     if (n < 0)
         return -1;
-    int64_t added = 0;
-    uint64_t last_seq = 0, last_seg = 0, last_off = 0;
-    int64_t batch = 0;
+    uint64_t pos[3];
+    if (s_catch_start(index, dir, segs, n, job, pos, error)) {
+        free(segs);
+        return -1;
+    }
+    uint64_t pos_seq = pos[0], pos_seg = pos[1], pos_off = pos[2];
+    s_catch_t c = {.index = index, .job = job, .start_ms = s_now_ms()};
+    int first = 0;
+    while (first + 1 < n && segs[first + 1].first_seq <= pos_seg)
+        first++; //  wholly indexed already
+    c.bytes_total = s_bytes_from(dir, segs, n, first);
     int rc = 0;
-    for (int i = 0; i < n && !rc; i++) {
-        if (i + 1 < n && segs[i + 1].first_seq <= pos_seg)
-            continue; //  wholly indexed already
+    for (int i = first; i < n && rc == 0; i++) {
         privlog_map_t map;
         if (privlog_segment_map(dir, segs[i].name, &map, error)) {
             rc = -1;
@@ -52,54 +215,33 @@ int64_t privlog_catch_up(kp_logindex_t *index, const char *dir, uint64_t upto_se
         if (off > map.size && i == n - 1) {
             //  The index is ahead of a log whose tail was cut: forget the
             //  entries of records that are no longer there.
-            if (kp_logindex_drop(index, segs[i].first_seq, UINT64_MAX)) {
+            if (kp_logindex_drop(index, segs[i].first_seq, UINT64_MAX))
                 rc = -1;
-                kp_err(error, KP_PRIVLOG_ERR, "%s", kp_logindex_error(index));
-            }
             off = KP_PRIVLOG_SEGMENT_HEADER;
             pos_seq = segs[i].first_seq - 1;
         }
-        while (!rc && off < map.size) {
-            privlog_frame_t f;
-            if (privlog_frame_parse(map.data + off, map.size - off, &f) != PRIVLOG_FRAME_OK)
-                break;
-            if (f.kind == KP_PRIVLOG_KIND_RECORD && f.seq > upto_seq)
-                break;
-            if (f.kind == KP_PRIVLOG_KIND_RECORD && f.seq > pos_seq) {
-                Kp__LogRecord *r = kp__log_record__unpack(NULL, f.len, f.body);
-                if (r && kp_logindex_add(index, r, f.seq, segs[i].first_seq, off))
-                    rc = -1;
-                kp__log_record__free_unpacked(r, NULL);
-                added++;
-                batch++;
-                last_seq = f.seq;
-            }
-            off += KP_PRIVLOG_FRAME_HEADER + f.len;
-            last_seg = segs[i].first_seq;
-            last_off = off;
-            if (!rc && batch >= S_CATCH_UP_BATCH) {
-                rc = kp_logindex_set_position(index, last_seq, last_seg, last_off);
-                if (!rc)
-                    rc = kp_logindex_commit(index);
-                batch = 0;
-            }
-        }
+        c.bytes_done += off < map.size ? off : map.size;
+        if (rc == 0)
+            rc = s_catch_segment(&c, &map, segs[i].first_seq, off, pos_seq);
         privlog_segment_unmap(&map);
-        if (rc && !*error)
-            kp_err(error, KP_PRIVLOG_ERR, "%s", kp_logindex_error(index));
     }
     free(segs);
-    if (!rc && last_seq)
-        rc = kp_logindex_set_position(index, last_seq, last_seg, last_off);
-    if (!rc)
-        rc = kp_logindex_commit(index);
-    if (rc) {
+    if (rc >= 0 && s_catch_commit(&c))
+        rc = -1;
+    if (rc < 0) {
         kp_logindex_abort(index);
         if (!*error)
             kp_err(error, KP_PRIVLOG_ERR, "%s", kp_logindex_error(index));
         return -1;
     }
-    return added;
+    job->complete = rc == 0;
+    return c.added;
+}
+
+int64_t privlog_catch_up(kp_logindex_t *index, const char *dir, uint64_t upto_seq, char *error)
+{
+    kp_privlog_index_job_t job = {.upto_seq = upto_seq};
+    return kp_privlog_index_run(dir, index, &job, error);
 }
 
 int64_t kp_privlog_index_catch_up(const char *dir, uint64_t map_size, char *error)

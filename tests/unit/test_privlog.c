@@ -543,6 +543,72 @@ static int s_find_one(uint64_t seq, uint64_t segment, uint64_t offset, void *arg
     return 0;
 }
 
+//  The index checked against the log: one that does not match is rebuilt;
+//  a catch-up with a budget stops and says so; a drop forgets records.
+static int64_t s_person_hits(kp_logindex_t *index, int p)
+{
+    s_hits_t hits = {.n = 0};
+    assert_true(kp_logindex_query(index, KP_LOGINDEX_PERSON, s_people[p], 0, UINT64_MAX, s_collect,
+                                  &hits) >= 0);
+    for (size_t i = 1; i < hits.n; i++)
+        assert_true(hits.seqs[i] > hits.seqs[i - 1]);
+    return (int64_t)hits.n;
+}
+
+static void test_index_rebuild(void **state)
+{
+    fixture_t *f = *state;
+    kp_privlog_options_t opt;
+    s_options(&opt, f);
+    opt.segment_max = 32 * 1024;
+    s_fill(f->log, &opt, 0, 3000, 100, 20000 * DAY_US, 1000000);
+    char path[400], error[KP_PRIVLOG_ERR];
+    snprintf(path, sizeof path, "%s/index", f->log);
+    kp_logindex_t *index = kp_logindex_open(path, false, 64u << 20, error);
+    assert_non_null(index);
+    assert_int_equal(s_person_hits(index, 2), 600);
+    uint64_t seq, segment, offset;
+    assert_int_equal(kp_logindex_position(index, &seq, &segment, &offset), 0);
+    assert_int_equal(seq, 3000);
+    //  Where the index says its last record is, the log has it.
+    kp_privlog_reader_t *reader = kp_privlog_reader_new(f->log, error);
+    assert_int_equal(kp_logindex_locate(index, 3000, &segment, &offset), 0);
+    uint64_t got = 0;
+    Kp__LogRecord *r = kp_privlog_reader_get(reader, segment, offset, &got, error);
+    assert_non_null(r);
+    assert_int_equal(got, 3000);
+    kp__log_record__free_unpacked(r, NULL);
+    kp_privlog_reader_destroy(&reader);
+    //  An index whose last record is not in the segment it names (as
+    //  after a crash that kept a stale position): rebuilt whole.
+    kp_logindex_t *view = kp_logindex_open(path, true, 64u << 20, error);
+    assert_true(segment > 1);
+    assert_int_equal(kp_logindex_set_position(index, 2999, 1, 64), 0);
+    assert_int_equal(kp_logindex_commit(index), 0);
+    kp_privlog_index_job_t job = {.upto_seq = UINT64_MAX};
+    assert_int_equal(kp_privlog_index_run(f->log, index, &job, error), 3000);
+    assert_true(job.rebuilt && job.complete);
+    assert_non_null(strstr(job.why, "2999"));
+    assert_int_equal(s_person_hits(view, 2), 600);
+    //  A budget: the catch-up stops early, says so, and goes on later.
+    kp_privlog_index_job_t slow = {
+        .upto_seq = UINT64_MAX, .rebuild = true, .budget_ms = 1, .batch = 10};
+    int64_t first = kp_privlog_index_run(f->log, index, &slow, error);
+    assert_true(first > 0 && first < 3000);
+    assert_false(slow.complete);
+    kp_privlog_index_job_t rest = {.upto_seq = UINT64_MAX};
+    assert_int_equal(kp_privlog_index_run(f->log, index, &rest, error), 3000 - first);
+    assert_true(rest.complete && !rest.rebuilt);
+    assert_int_equal(s_person_hits(view, 2), 600);
+    //  Dropping records 1..1000 (a prune) forgets them, and only them.
+    assert_int_equal(kp_logindex_drop(index, 1, 1000), 0);
+    assert_int_equal(s_person_hits(view, 2), 400);
+    assert_int_equal(kp_logindex_locate(index, 1000, &segment, &offset), 1);
+    assert_int_equal(kp_logindex_locate(index, 1001, &segment, &offset), 0);
+    kp_logindex_destroy(&view);
+    kp_logindex_destroy(&index);
+}
+
 static void test_reader(void **state)
 {
     fixture_t *f = *state;
@@ -893,6 +959,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_tamper_reordered, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_tamper_rehashed, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_index_queries, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_index_rebuild, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_reader, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_prune_and_export, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_lock, s_setup, s_teardown),
