@@ -7,7 +7,8 @@ set -euo pipefail
 
 KP_PACKAGES=(gcc libc6-dev pkg-config meson ninja-build libzmq3-dev libczmq-dev liblmdb-dev
              libprotobuf-c-dev protobuf-c-compiler libssl-dev libcmocka-dev libjansson-dev nats-server
-             clang libclang-rt-14-dev libmicrohttpd-dev libsystemd-dev libraft-dev)
+             clang libclang-rt-14-dev libmicrohttpd-dev libsystemd-dev libraft-dev
+             python3-zmq python3-protobuf)
 #   What scripts/lint.sh needs on top.
 KP_LINT_PACKAGES=(clang-format cppcheck)
 

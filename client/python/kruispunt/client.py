@@ -1,0 +1,399 @@
+"""The client stub: one DEALER to one node of a cluster at a time.
+
+Behaviour, as in the C stub (client/kp_client.h):
+
+- Every request has an id: the caller's, or 16 random hex digits, "-" and
+  a counter. Requests may be pipelined: send() returns the id at once,
+  recv() hands answers back in the order they arrive; call() is both.
+- Failover. When the client takes its node for lost it connects to the
+  next endpoint (round robin) and resends every unanswered request there
+  with the same id, so that a node that already answered it answers it
+  again instead of routing it twice. The node is lost when the connection
+  drops or ZMTP heartbeats go unanswered (100 ms / 400 ms), when no
+  connection comes up within that time while requests wait, when an
+  attempt times out and nothing at all came from the node since it began
+  (8 x the node's recent p99 + 250 ms, at most the request's deadline_ms +
+  250 ms or its overall timeout; a node that answers others meanwhile gets
+  until that ceiling), or when it answers SHUTTING_DOWN.
+- SHUTTING_DOWN (status UNAVAILABLE) is not handed out: the client moves
+  to the next node at once. Only when every endpoint said so is it handed
+  out (with one endpoint, at once).
+- Answered once. Each id is handed out at most once; later copies are
+  dropped and counted. When the overall timeout passes the client hands
+  out a response of its own: TIMEOUT, DEADLINE_EXCEEDED, and a detail.
+- Hostile input: a frame that does not decode, a message of several
+  frames, an answer to an id never sent or given up on are dropped and
+  counted (stats()); they never end a call.
+- CURVE: give the node's public key (curve_server_key) and the
+  application's key pair (curve_public_key, curve_secret_key), Z85 text
+  or 32 raw bytes, and every connection is encrypted and authenticated.
+
+A Client belongs to one thread at a time.
+"""
+import collections
+import itertools
+import secrets
+import time
+
+import zmq
+from zmq.utils.monitor import recv_monitor_message
+
+from ._proto import REASON, REASON_NAME, STATUS, STATUS_NAME, Request, Response
+
+_SHUTTING_DOWN = REASON["SHUTTING_DOWN"]
+_UNAVAILABLE = STATUS["UNAVAILABLE"]
+_REMEMBERED = 65536  # answered and abandoned ids kept to recognise copies
+_P99_WINDOW = 256
+
+
+def status_name(status):
+    """The wire name of a status ("OK", "DENIED", ...), "?" if unknown."""
+    return STATUS_NAME.get(status, "?")
+
+
+def reason_name(reason):
+    """The wire name of a reason ("CAPACITY_NOT_AUTHORIZED", ...)."""
+    return REASON_NAME.get(reason, "?")
+
+
+def _now_ms():
+    return time.monotonic() * 1000.0
+
+
+class _Pending:
+    __slots__ = ("id", "frame", "give_up", "ceiling_ms", "attempt_start", "sent", "shut_down_by",
+                 "started", "tried")
+
+    def __init__(self, request_id, frame, now, timeout_ms, deadline_ms):
+        self.id = request_id
+        self.frame = frame
+        self.started = now
+        self.give_up = now + timeout_ms
+        self.ceiling_ms = min(deadline_ms + 250, timeout_ms) if deadline_ms else timeout_ms
+        self.attempt_start = now
+        self.sent = False
+        self.shut_down_by = set()
+        self.tried = set()
+
+
+class _Recent:
+    """A bounded set of ids, oldest forgotten first."""
+
+    def __init__(self, size):
+        self._ids = collections.OrderedDict()
+        self._size = size
+
+    def add(self, key):
+        self._ids[key] = True
+        if len(self._ids) > self._size:
+            self._ids.popitem(last=False)
+
+    def __contains__(self, key):
+        return key in self._ids
+
+
+class Client:
+    """A client of a Kruispunt cluster; see the module's documentation."""
+
+    def __init__(self, endpoints, *, heartbeat_ms=(100, 400), attempt_timeout_ms=0,
+                 max_frame=0, curve_server_key=None, curve_public_key=None,
+                 curve_secret_key=None, context=None):
+        if isinstance(endpoints, str):
+            endpoints = [e for e in endpoints.split(",") if e]
+        if not endpoints or not all(endpoints):
+            raise ValueError("kruispunt.Client: give at least one endpoint, tcp://host:port")
+        self._endpoints = list(endpoints)
+        self._heartbeat = heartbeat_ms
+        self._attempt_timeout = attempt_timeout_ms
+        self._max_frame = max_frame
+        self._curve = (curve_server_key, curve_public_key, curve_secret_key)
+        if any(self._curve) and not all(self._curve):
+            raise ValueError("kruispunt.Client: CURVE needs curve_server_key, curve_public_key "
+                             "and curve_secret_key")
+        self._context = context or zmq.Context.instance()
+        self._prefix = secrets.token_hex(8)
+        self._counter = itertools.count(1)
+        self._pending = collections.OrderedDict()  # id -> _Pending, oldest first
+        self._ready = collections.deque()  # responses to hand out
+        self._answered = _Recent(_REMEMBERED)
+        self._abandoned = _Recent(_REMEMBERED)
+        self._times = collections.deque(maxlen=_P99_WINDOW)  # recent answer times, ms
+        self._stats = collections.Counter()
+        self._index = 0
+        self._sock = self._monitor = None
+        self._connect()
+
+    # ------------------------------------------------------------------
+    # The connection
+
+    def _connect(self):
+        sock = self._context.socket(zmq.DEALER)
+        sock.setsockopt(zmq.LINGER, 0)
+        sock.setsockopt(zmq.IMMEDIATE, 1)
+        if self._heartbeat and self._heartbeat[0]:
+            sock.setsockopt(zmq.HEARTBEAT_IVL, self._heartbeat[0])
+            sock.setsockopt(zmq.HEARTBEAT_TIMEOUT, self._heartbeat[1])
+        if self._max_frame:
+            sock.setsockopt(zmq.MAXMSGSIZE, self._max_frame)
+        if all(self._curve):
+            server, public, secret = self._curve
+            sock.curve_serverkey = server.encode() if isinstance(server, str) else server
+            sock.curve_publickey = public.encode() if isinstance(public, str) else public
+            sock.curve_secretkey = secret.encode() if isinstance(secret, str) else secret
+        self._monitor = sock.get_monitor_socket(
+            zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED
+            | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
+            | zmq.EVENT_HANDSHAKE_FAILED_AUTH)
+        sock.connect(self._endpoints[self._index])
+        self._sock = sock
+        self._connected = False
+        self._connect_start = _now_ms()
+        self._last_rx = 0.0
+
+    def _disconnect(self):
+        if self._sock is not None:
+            self._sock.disable_monitor()
+            self._monitor.close(linger=0)
+            self._sock.close(linger=0)
+            self._sock = self._monitor = None
+
+    def _failover(self, now):
+        """Moves to the next endpoint; everything unanswered goes there."""
+        self._disconnect()
+        self._index = (self._index + 1) % len(self._endpoints)
+        self._stats["failovers"] += 1
+        for p in self._pending.values():
+            if p.sent:
+                self._stats["resent"] += 1
+            p.sent = False
+            p.attempt_start = now
+        self._connect()
+
+    def _flush(self, now):
+        """Sends what waits for a connection."""
+        if not self._connected:
+            return
+        for p in self._pending.values():
+            if p.sent:
+                continue
+            try:
+                self._sock.send(p.frame, zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            p.sent = True
+            p.attempt_start = now
+            p.tried.add(self._index)
+
+    def close(self):
+        """Closes the socket and forgets every request in flight."""
+        self._disconnect()
+        self._pending.clear()
+        self._ready.clear()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # ------------------------------------------------------------------
+    # Requests
+
+    def send(self, request, timeout_ms):
+        """Queues request (a kruispunt.Request) with an overall timeout and
+        sends it; returns its id (request.request_id, or a fresh one)."""
+        if timeout_ms <= 0:
+            raise ValueError("kruispunt.Client.send: timeout_ms must be above 0")
+        request_id = request.request_id or "%s-%d" % (self._prefix, next(self._counter))
+        if len(request_id) >= 64:
+            raise ValueError("kruispunt.Client.send: request ids are at most 63 bytes")
+        if request_id in self._pending:
+            raise ValueError("kruispunt.Client.send: request %s is in flight" % request_id)
+        if request.request_id != request_id:
+            request = Request.FromString(request.SerializeToString())
+            request.request_id = request_id
+        frame = request.SerializeToString()
+        if self._max_frame and len(frame) > self._max_frame:
+            raise ValueError("kruispunt.Client.send: the request is over the max frame")
+        now = _now_ms()
+        deadline_ms = request.deadline_ms if request.HasField("deadline_ms") else 0
+        self._pending[request_id] = _Pending(request_id, frame, now, timeout_ms, deadline_ms)
+        self._stats["sent"] += 1
+        self._flush(now)
+        return request_id
+
+    def recv(self, timeout_ms=None):
+        """The next response to a request in flight, waiting at most
+        timeout_ms (None: until one comes); None when none came in time or
+        nothing is in flight."""
+        end = None if timeout_ms is None else _now_ms() + timeout_ms
+        while not self._ready:
+            if not self._pending:
+                return None
+            now = _now_ms()
+            if end is not None and now >= end:
+                return None
+            wait = self._next_timer(now) - now
+            if end is not None:
+                wait = min(wait, end - now)
+            self._turn(max(0, wait))
+        return self._ready.popleft()
+
+    def call(self, request, timeout_ms):
+        """Sends request and waits for its answer (at most timeout_ms);
+        answers to other requests in flight are kept for recv()."""
+        request_id = self.send(request, timeout_ms)
+        kept = []
+        try:
+            while True:
+                response = self.recv(None)
+                if response is None:  # cannot happen: the request is answered by its timeout
+                    raise RuntimeError("kruispunt.Client.call: request %s vanished" % request_id)
+                if response.request_id == request_id:
+                    return response
+                kept.append(response)
+        finally:
+            self._ready.extendleft(reversed(kept))
+
+    def pending(self):
+        """Requests sent and not yet answered or given up on."""
+        return len(self._pending)
+
+    def endpoint(self):
+        """The endpoint the client talks to now."""
+        return self._endpoints[self._index]
+
+    def stats(self):
+        """Counters: sent, resent, failovers, answered, timeouts, late,
+        duplicates, redirects, unknown, malformed, disconnects."""
+        keys = ("sent", "resent", "failovers", "answered", "timeouts", "late", "duplicates",
+                "redirects", "unknown", "malformed", "disconnects")
+        return {k: self._stats[k] for k in keys}
+
+    # ------------------------------------------------------------------
+    # The loop: events, frames, timers
+
+    def _p99(self):
+        if len(self._times) < 8:
+            return None
+        ordered = sorted(self._times)
+        return ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+
+    def _attempt_ms(self, p):
+        if self._attempt_timeout:
+            return self._attempt_timeout
+        p99 = self._p99()
+        return p.ceiling_ms if p99 is None else min(p.ceiling_ms, 8 * p99 + 250)
+
+    def _connect_limit_ms(self):
+        interval, timeout = self._heartbeat if self._heartbeat and self._heartbeat[0] else (0, 0)
+        return interval + timeout if interval else 1000
+
+    def _next_timer(self, now):
+        soonest = now + 1000
+        if not self._connected and self._pending:
+            soonest = min(soonest, self._connect_start + self._connect_limit_ms())
+        for p in self._pending.values():
+            soonest = min(soonest, p.give_up)
+            if p.sent:
+                soonest = min(soonest, p.attempt_start + self._attempt_ms(p))
+        return soonest
+
+    def _turn(self, wait_ms):
+        poller = zmq.Poller()
+        poller.register(self._sock, zmq.POLLIN)
+        poller.register(self._monitor, zmq.POLLIN)
+        ready = dict(poller.poll(wait_ms))
+        now = _now_ms()
+        if ready.get(self._monitor):
+            if self._on_events(now):
+                return
+        if ready.get(self._sock):
+            self._on_frames(now)
+        self._on_timers(_now_ms())
+
+    def _on_events(self, now):
+        """Returns True after a failover (the sockets were replaced)."""
+        while self._monitor is not None:
+            try:
+                event = recv_monitor_message(self._monitor, zmq.NOBLOCK)
+            except zmq.Again:
+                return False
+            kind = event["event"]
+            if kind == zmq.EVENT_HANDSHAKE_SUCCEEDED:
+                self._connected = True
+                self._last_rx = now
+                self._flush(now)
+            elif kind == zmq.EVENT_DISCONNECTED or kind in (
+                    zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL, zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL,
+                    zmq.EVENT_HANDSHAKE_FAILED_AUTH):
+                self._stats["disconnects"] += 1
+                self._failover(now)
+                return True
+        return False
+
+    def _on_frames(self, now):
+        while True:
+            try:
+                frames = self._sock.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            self._last_rx = now
+            if len(frames) != 1:
+                self._stats["malformed"] += 1
+                continue
+            try:
+                response = Response.FromString(frames[0])
+            except Exception:  # protobuf's DecodeError, and anything else it raises
+                self._stats["malformed"] += 1
+                continue
+            if self._on_response(response, now):
+                return  # a failover replaced the socket
+
+    def _on_response(self, response, now):
+        """Hands a response out or moves on; True after a failover."""
+        rid = response.request_id
+        p = self._pending.get(rid)
+        if p is None:
+            key = "duplicates" if rid in self._answered else \
+                "late" if rid in self._abandoned else "unknown"
+            self._stats[key] += 1
+            return False
+        if (response.status == _UNAVAILABLE and response.reason == _SHUTTING_DOWN
+                and len(self._endpoints) > 1):
+            p.shut_down_by.add(self._index)
+            if len(p.shut_down_by) < len(self._endpoints):
+                self._stats["redirects"] += 1
+                self._failover(now)
+                return True
+        del self._pending[rid]
+        self._answered.add(rid)
+        self._times.append(now - p.attempt_start)
+        self._stats["answered"] += 1
+        self._ready.append(response)
+        return False
+
+    def _on_timers(self, now):
+        for rid, p in list(self._pending.items()):
+            if now >= p.give_up:
+                del self._pending[rid]
+                self._abandoned.add(rid)
+                self._stats["timeouts"] += 1
+                tried = ", ".join(self._endpoints[i] for i in sorted(p.tried)) or "none"
+                self._ready.append(Response(
+                    request_id=rid, status=STATUS["TIMEOUT"], reason=REASON["DEADLINE_EXCEEDED"],
+                    detail="no answer within %d ms; tried %s" % (p.give_up - p.started, tried)))
+        if not self._pending:
+            return
+        if not self._connected and now - self._connect_start >= self._connect_limit_ms():
+            self._failover(now)
+            return
+        for p in self._pending.values():
+            if not p.sent or now - p.attempt_start < self._attempt_ms(p):
+                continue
+            # A node that sent anything since the attempt began is alive:
+            # the request may take until its ceiling there.
+            alive = self._last_rx > p.attempt_start and not self._attempt_timeout
+            if not alive or now - p.attempt_start >= p.ceiling_ms:
+                self._failover(now)
+                return

@@ -1,0 +1,263 @@
+"""Tests of the Python client stub.
+
+Against real kpnode processes (env KPNODE, KPCTL, KP_SOURCE_ROOT: the
+sample directory, echo providers run by kpctl provider): calls, refusals,
+pipelining, failover under the same id, SHUTTING_DOWN. Against a node
+faked here with a ROUTER: hostile frames, copies, the client's own
+TIMEOUT, CURVE.
+"""
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+import zmq
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from kruispunt import Client, Request, Response, STATUS, REASON, reason_name  # noqa: E402
+
+KPNODE = os.environ.get("KPNODE")
+KPCTL = os.environ.get("KPCTL")
+SOURCE = os.environ.get("KP_SOURCE_ROOT")
+GENT = dict(user="ocmw-gent-app", sector=31, type=0, message="A1", person="85073003328")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(condition, seconds=10, what="condition"):
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        if condition():
+            return
+        time.sleep(0.02)
+    raise AssertionError("waited %s s for %s" % (seconds, what))
+
+
+class Cluster:
+    """Two independent nodes on loopback with the sample directory and an
+    echo provider (with delay_ms) serving both."""
+
+    def __init__(self, delay_ms=0):
+        self.dir = tempfile.mkdtemp(prefix="kp-python-")
+        self.config = os.path.join(self.dir, "cluster.cfg")
+        self.clients, self.procs, self.nodes = [], [], {}
+        lines = ["cluster", "    heartbeat = 100", "    deadline = 3000", "node"]
+        for i in (1, 2):
+            ports = [free_port() for _ in range(3)]
+            self.clients.append("tcp://127.0.0.1:%d" % ports[0])
+            lines += ["    node-%d" % i, '        site = "s%d"' % i,
+                      '        data = "%s/node-%d"' % (self.dir, i),
+                      '        client = "tcp://127.0.0.1:%d"' % ports[0],
+                      '        worker = "tcp://127.0.0.1:%d"' % ports[1],
+                      '        admin = "tcp://127.0.0.1:%d"' % ports[2]]
+        with open(self.config, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        sample = os.path.join(SOURCE, "cluster-config", "sample-directory.jsonl")
+        for i in (1, 2):
+            subprocess.run([KPCTL, "directory", "import", sample, "--data",
+                            "%s/node-%d" % (self.dir, i)], check=True, stdout=subprocess.DEVNULL)
+            self.start(i)
+        args = [KPCTL, "provider", "-c", self.config, "--kbo", "0206731645", "--message", "A1",
+                "--echo", "--quiet", "--concurrency", "64"]
+        if delay_ms:
+            args += ["--delay-ms", str(delay_ms)]
+        self.procs.append(subprocess.Popen(args, stdout=subprocess.DEVNULL,
+                                           stderr=subprocess.DEVNULL))
+        for i in (1, 2):
+            wait_until(lambda: b'"0206731645"' in self.status(i), what="the provider on node-%d" % i)
+
+    def start(self, i):
+        with open(os.path.join(self.dir, "node-%d.log" % i), "ab") as log:
+            self.nodes[i] = subprocess.Popen([KPNODE, "--config", self.config, "--name",
+                                              "node-%d" % i], stdout=log, stderr=log)
+        wait_until(lambda: self.status(i), what="node-%d" % i)
+
+    def status(self, i):
+        done = subprocess.run([KPCTL, "status", "-c", self.config, "--node", "node-%d" % i,
+                               "--json", "--timeout", "200"], capture_output=True)
+        return done.stdout if done.returncode == 0 else b""
+
+    def close(self):
+        for p in self.procs + list(self.nodes.values()):
+            if p.poll() is None:
+                p.kill()
+            p.wait()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@unittest.skipUnless(KPNODE and KPCTL and SOURCE, "needs KPNODE, KPCTL and KP_SOURCE_ROOT")
+class RealNode(unittest.TestCase):
+    def setUp(self):
+        self.cluster = Cluster()
+        self.addCleanup(self.cluster.close)
+
+    def test_call_ok_and_denied(self):
+        with Client(self.cluster.clients[:1]) as client:
+            response = client.call(Request(capacity=1, **GENT), timeout_ms=5000)
+            self.assertEqual(response.status, STATUS["OK"], response)
+            self.assertTrue(response.request_id)
+            self.assertIn(b'"person":"85073003328"', response.parts[0].payload)
+            denied = client.call(Request(capacity=2, **GENT), timeout_ms=5000)
+            self.assertEqual(denied.status, STATUS["DENIED"])
+            self.assertEqual(reason_name(denied.reason), "CAPACITY_NOT_AUTHORIZED")
+
+    def test_example(self):
+        example = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "examples",
+                               "call.py")
+        done = subprocess.run([sys.executable, example, ",".join(self.cluster.clients),
+                               "ocmw-gent-app", "31", "0", "A1", "85073003328", "1"],
+                              capture_output=True, text=True)
+        self.assertEqual(done.returncode, 0, done.stderr)
+        self.assertIn(" OK ", done.stdout)
+        self.assertIn("0206731645 OK", done.stdout)
+
+    def test_pipelined_each_answered_once(self):
+        with Client(self.cluster.clients) as client:
+            ids = {client.send(Request(capacity=1, **GENT), 5000) for _ in range(64)}
+            seen = [client.recv(5000).request_id for _ in ids]
+            self.assertIsNone(client.recv(200))
+            self.assertEqual(sorted(seen), sorted(ids))
+            self.assertEqual(client.stats()["answered"], 64)
+
+    def test_dead_first_endpoint(self):
+        dead = "tcp://127.0.0.1:%d" % free_port()
+        with Client([dead] + self.cluster.clients) as client:
+            response = client.call(Request(capacity=1, **GENT), timeout_ms=5000)
+            self.assertEqual(response.status, STATUS["OK"])
+            self.assertGreaterEqual(client.stats()["failovers"], 1)
+
+    def test_killed_node_same_ids_answered_once(self):
+        with Client(self.cluster.clients) as client:
+            client.call(Request(capacity=1, **GENT), timeout_ms=5000)
+            ids = {client.send(Request(capacity=1, **GENT), 8000) for _ in range(32)}
+            self.cluster.nodes[1].kill()
+            ids |= {client.send(Request(capacity=1, **GENT), 8000) for _ in range(32)}
+            answers = [client.recv(8000) for _ in ids]
+            self.assertIsNone(client.recv(200))
+            self.assertEqual(sorted(a.request_id for a in answers), sorted(ids))
+            self.assertTrue(all(a.status == STATUS["OK"] for a in answers),
+                            [a for a in answers if a.status != STATUS["OK"]][:1])
+            self.assertEqual(client.endpoint(), self.cluster.clients[1])
+
+
+@unittest.skipUnless(KPNODE and KPCTL and SOURCE, "needs KPNODE, KPCTL and KP_SOURCE_ROOT")
+class ShuttingDown(unittest.TestCase):
+    def test_shutting_down_means_next_node_now(self):
+        cluster = Cluster(delay_ms=1500)
+        self.addCleanup(cluster.close)
+        with Client(cluster.clients, attempt_timeout_ms=4000) as client:
+            held = client.send(Request(capacity=1, **GENT), 8000)  # keeps node-1 in its grace
+            self.assertIsNone(client.recv(300))  # it goes out; the provider holds it 1.5 s
+            wait_until(lambda: b'"in_flight":1' in cluster.status(1), what="the held call")
+            cluster.nodes[1].send_signal(signal.SIGTERM)
+            time.sleep(0.2)  # let node-1 begin to stop
+            start = time.monotonic()
+            moved = client.call(Request(capacity=1, **GENT), timeout_ms=8000)
+            self.assertEqual(moved.status, STATUS["OK"])
+            # Moved on at once, not after the 4 s attempt timeout.
+            self.assertLess(time.monotonic() - start, 3.5)
+            self.assertGreaterEqual(client.stats()["redirects"], 1)
+            first = client.recv(8000)
+            self.assertEqual(first.request_id, held)
+
+
+class FakeNode:
+    """A ROUTER that answers with whatever answer() returns (a list of
+    multipart messages to send back), on a thread of its own."""
+
+    def __init__(self, answer, curve_secret=None):
+        self.context = zmq.Context()
+        self.sock = self.context.socket(zmq.ROUTER)
+        self.sock.setsockopt(zmq.LINGER, 0)
+        if curve_secret:
+            self.sock.curve_server = True
+            self.sock.curve_secretkey = curve_secret
+        self.port = self.sock.bind_to_random_port("tcp://127.0.0.1")
+        self.endpoint = "tcp://127.0.0.1:%d" % self.port
+        self.answer = answer
+        self.stop = False
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self):
+        while not self.stop:
+            if not self.sock.poll(50):
+                continue
+            identity, frame = self.sock.recv_multipart()
+            for parts in self.answer(Request.FromString(frame)):
+                self.sock.send_multipart([identity] + parts)
+
+    def close(self):
+        self.stop = True
+        self.thread.join()
+        self.sock.close()
+        self.context.term()
+
+
+def ok(request):
+    return Response(request_id=request.request_id, status=STATUS["OK"]).SerializeToString()
+
+
+class Fake(unittest.TestCase):
+    def test_hostile_frames_and_copies_are_dropped(self):
+        def answer(request):
+            return [[b"\xff\xff\xff garbage"], [b"two", b"frames"],
+                    [Response(request_id="never-sent", status=1).SerializeToString()],
+                    [ok(request)], [ok(request)]]
+        node = FakeNode(answer)
+        self.addCleanup(node.close)
+        with Client([node.endpoint]) as client:
+            response = client.call(Request(capacity=1, **GENT), timeout_ms=3000)
+            self.assertEqual(response.status, STATUS["OK"])
+            self.assertIsNone(client.recv(300))  # the copy is never handed out
+            stats = client.stats()
+            self.assertGreaterEqual(stats["malformed"], 2)
+            self.assertEqual(stats["unknown"] + stats["duplicates"] >= 2, True, stats)
+
+    def test_silent_node_gets_a_timeout_made_by_the_client(self):
+        node = FakeNode(lambda request: [])
+        self.addCleanup(node.close)
+        with Client([node.endpoint]) as client:
+            response = client.call(Request(capacity=1, **GENT), timeout_ms=600)
+            self.assertEqual(response.status, STATUS["TIMEOUT"])
+            self.assertEqual(response.reason, REASON["DEADLINE_EXCEEDED"])
+            self.assertIn(node.endpoint, response.detail)
+
+    def test_shutting_down_everywhere_is_handed_out(self):
+        def answer(request):
+            return [[Response(request_id=request.request_id, status=STATUS["UNAVAILABLE"],
+                              reason=REASON["SHUTTING_DOWN"]).SerializeToString()]]
+        nodes = [FakeNode(answer), FakeNode(answer)]
+        for n in nodes:
+            self.addCleanup(n.close)
+        with Client([n.endpoint for n in nodes]) as client:
+            response = client.call(Request(capacity=1, **GENT), timeout_ms=3000)
+            self.assertEqual(response.reason, REASON["SHUTTING_DOWN"])
+            self.assertEqual(client.stats()["redirects"], 1)
+
+    def test_curve(self):
+        server_public, server_secret = zmq.curve_keypair()
+        public, secret = zmq.curve_keypair()
+        node = FakeNode(lambda request: [[ok(request)]], curve_secret=server_secret)
+        self.addCleanup(node.close)
+        with Client([node.endpoint], curve_server_key=server_public, curve_public_key=public,
+                    curve_secret_key=secret) as client:
+            self.assertEqual(client.call(Request(capacity=1, **GENT), 3000).status, STATUS["OK"])
+        # Without the keys, the plain client never gets through to a CURVE node.
+        with Client([node.endpoint]) as client:
+            self.assertEqual(client.call(Request(capacity=1, **GENT), 600).status,
+                             STATUS["TIMEOUT"])
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
