@@ -20,7 +20,15 @@
     (committed entries, snapshot installs), the routing loop only reads.
     When a snapshot replaces the directory, the actor sends "replace"; the
     loop ends its read transaction, calls kp_cluster_released, and opens
-    no transaction until "replaced" (a few ms: a file copy and a rename).
+    no transaction until "replaced" (a file copy and a rename: about a
+    second per 100 MB). The environment is closed and reopened meanwhile,
+    so EVERY other reader of the directory in the process (a ZAP handler's
+    thread, ...) must hold no transaction handle then either: the routing
+    loop pauses them before it calls kp_cluster_released.
+
+    kp_cluster_new must be called before any read transaction of the
+    directory is opened: starting may replace the directory (a snapshot
+    whose install a crash cut short), with no loop yet to ask.
 
     Roles (cluster file): voter and witness are raft voters; a learner is
     a raft standby (follows the log, no vote). Raft ids are the nodes'
