@@ -392,6 +392,12 @@ static bool s_refused(s_test_t *self, void *arg)
     return refused >= want;
 }
 
+static bool s_snapshot_refused(s_test_t *self, void *arg)
+{
+    (void)arg;
+    return s_status(self, 0).io.snapshots_refused == 1;
+}
+
 static void test_hostile_frames(void **state)
 {
     (void)state;
@@ -427,8 +433,36 @@ static void test_hostile_frames(void **state)
     data = kp_raftwire_pack("test", 2, "node-2", &frame, &size);
     zmq_send(zsock_resolve(intruder), data, size, 0);
     free(data);
+    //  A snapshot whose bytes do not match its SHA-256: written aside,
+    //  checked, refused, never handed to raft.
+    Kp__SnapshotOffer good = KP__SNAPSHOT_OFFER__INIT;
+    good.has_transfer = good.has_term = good.has_last_index = good.has_last_term = true;
+    good.has_conf_index = good.has_size = good.has_sha256 = true;
+    good.transfer = 7;
+    good.term = good.last_index = good.last_term = good.conf_index = 1;
+    good.size = 5;
+    uint8_t sha[32] = {0};
+    good.sha256.data = sha;
+    good.sha256.len = 32;
+    frame.body_case = KP__PEER_FRAME__BODY_SNAPSHOT_OFFER;
+    frame.snapshot_offer = &good;
+    data = kp_raftwire_pack("test", 2, "node-2", &frame, &size);
+    zmq_send(zsock_resolve(intruder), data, size, 0);
+    free(data);
+    Kp__SnapshotChunk chunk = KP__SNAPSHOT_CHUNK__INIT;
+    chunk.has_transfer = chunk.has_offset = chunk.has_data = true;
+    chunk.transfer = 7;
+    chunk.data.data = (uint8_t *)"hello";
+    chunk.data.len = 5;
+    frame.body_case = KP__PEER_FRAME__BODY_SNAPSHOT_CHUNK;
+    frame.snapshot_chunk = &chunk;
+    data = kp_raftwire_pack("test", 2, "node-2", &frame, &size);
+    zmq_send(zsock_resolve(intruder), data, size, 0);
+    free(data);
     uint64_t want = 6;
     assert_true(s_wait(self, s_refused, &want));
+    assert_true(s_wait(self, s_snapshot_refused, NULL));
+    assert_int_equal(s_status(self, 0).restores, 0);
     kp_cluster_status_t status = s_status(self, 0);
     assert_true(status.io.refused[KP_RAFTWIRE_MALFORMED] >= 2);
     assert_true(status.io.refused[KP_RAFTWIRE_WRONG_CLUSTER] >= 1);
