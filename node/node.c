@@ -589,15 +589,18 @@ static void s_dispatch_part(kp_node_t *self, kp_call_t *call, size_t index)
     }
     //  A waiting part still gets a ticket: its institution's queue names it.
     uint64_t ticket = kp_flight_dispatch(self->flight, call, index, NULL);
-    if (kp_waiting_add(self->waiting, part->kbo, ticket, s_still_waiting, self)) {
+    if (kp_waiting_add(self->waiting, part->kbo, message, ticket, s_still_waiting, self)) {
         kp_stats_refused(self->stats, KP_LIMIT_WAITING);
         kp_flight_refuse_part(self->flight, call, index, KP__REASON__QUEUE_FULL);
     }
 }
 
-//  Gives the parts waiting in one institution's queue to its workers while
-//  they have room; past the warm-up, a part whose institution has no live
-//  worker is answered UNAVAILABLE.
+//  Gives the parts waiting in one queue (one institution, one message
+//  type) to its workers while they have room; past the warm-up, a part
+//  whose institution has no live worker is answered UNAVAILABLE. Stops at
+//  the first part that finds every worker busy: the parts behind it need
+//  the same workers, and a walk past them on every reply would cost the
+//  loop (and every other institution) time in proportion to the queue.
 static void s_drain_queue(kp_node_t *self, zlistx_t *queue)
 {
     void *item = zlistx_first(queue);
@@ -615,7 +618,7 @@ static void s_drain_queue(kp_node_t *self, zlistx_t *queue)
         kp_registry_worker_t *worker = kp_registry_pick(self->registry, call->parts[index].kbo,
                                                         call->request->message, &served);
         if ((served && !worker) || (!served && s_warming_up(self)))
-            continue; //  busy for this message, or its workers may yet come
+            break; //  busy for this message, or its workers may yet come
         zlistx_delete(queue, cursor);
         if (!served)
             kp_flight_refuse_part(self->flight, call, index, KP__REASON__NO_LIVE_WORKER);
@@ -626,16 +629,10 @@ static void s_drain_queue(kp_node_t *self, zlistx_t *queue)
     }
 }
 
-//  Drains the queue of kbo, or every institution's when kbo is NULL.
+//  Drains the queues of kbo, or every institution's when kbo is NULL.
 static void s_drain_waiting(kp_node_t *self, const char *kbo)
 {
-    if (kbo) {
-        zlistx_t *queue = kp_waiting_queue(self->waiting, kbo);
-        if (queue)
-            s_drain_queue(self, queue);
-        return;
-    }
-    for (zlistx_t *queue = kp_waiting_first(self->waiting); queue;
+    for (zlistx_t *queue = kp_waiting_first(self->waiting, kbo); queue;
          queue = kp_waiting_next(self->waiting))
         s_drain_queue(self, queue);
 }
