@@ -26,6 +26,55 @@ static int s_worker_json(kp_registry_worker_t *worker, void *arg)
     return 0;
 }
 
+//  The cluster as this node sees it: raft's state, the leader, how far the
+//  log is committed and applied, and how stale the directory may be.
+static void s_cluster_json(kp_admin_context_t *context, kp_json_t *json)
+{
+    const kp_cluster_status_t *raft = context->raft;
+    const kp_cluster_config_t *cluster = context->cluster;
+    kp_json_object_open(json);
+    kp_json_kv_string(json, "node", context->me->name);
+    kp_json_kv_string(json, "site", context->me->site);
+    kp_json_kv_string(json, "member", kp_config_role_name(context->me->role));
+    kp_json_kv_string(json, "role",
+                      raft->state == KP_CLUSTER_STATE_LEADER      ? "leader"
+                      : raft->state == KP_CLUSTER_STATE_FOLLOWER  ? "follower"
+                      : raft->state == KP_CLUSTER_STATE_CANDIDATE ? "candidate"
+                                                                  : "unavailable");
+    kp_json_kv_uint(json, "term", raft->term);
+    kp_json_kv_string(json, "leader", raft->leader);
+    kp_json_kv_string(json, "last_leader", raft->last_leader);
+    kp_json_kv_uint(json, "commit_index", raft->commit_index);
+    kp_json_kv_uint(json, "applied_index", raft->applied_index);
+    kp_json_kv_uint(json, "last_index", raft->last_index);
+    kp_json_kv_uint(json, "snapshot_index", raft->snapshot_index);
+    kp_json_kv_uint(json, "directory_seq", raft->directory_seq);
+    kp_json_kv_uint(json, "members", raft->members);
+    kp_json_kv_uint(json, "voters", raft->voters);
+    //  Staleness: how long since this node last heard from a majority
+    //  (through the leader); past stale-limit it refuses requests.
+    int64_t stale = context->stale_ms;
+    kp_json_kv_uint(json, "last_contact_ms", (uint64_t)stale);
+    kp_json_kv_uint(json, "stale_limit_s", cluster->stale_limit_s);
+    kp_json_key(json, "stale");
+    kp_json_bool(json, stale > (int64_t)cluster->stale_limit_s * 1000);
+    kp_json_kv_uint(json, "applied", raft->applied);
+    kp_json_kv_uint(json, "replayed", raft->replayed);
+    kp_json_kv_uint(json, "refused", raft->refused);
+    kp_json_kv_uint(json, "snapshots", raft->snapshots);
+    kp_json_kv_uint(json, "restores", raft->restores);
+    kp_json_object_close(json);
+}
+
+static char *s_cluster_status(kp_admin_context_t *context)
+{
+    kp_json_t *json = kp_json_new();
+    s_cluster_json(context, json);
+    char *text = kp_json_take(json);
+    kp_json_destroy(&json);
+    return text;
+}
+
 static char *s_status(kp_admin_context_t *context, MDB_txn *txn)
 {
     kp_json_t *json = kp_json_new();
@@ -35,6 +84,8 @@ static char *s_status(kp_admin_context_t *context, MDB_txn *txn)
     kp_json_kv_string(json, "cluster", context->cluster->name);
     kp_json_kv_uint(json, "uptime_s", (uint64_t)(zclock_mono() - context->started_ms) / 1000);
     kp_json_kv_uint(json, "directory_seq", kp_directory_seq(context->directory, txn));
+    kp_json_key(json, "raft");
+    s_cluster_json(context, json);
     kp_json_kv_uint(json, "in_flight", kp_flight_size(context->flight));
     kp_json_key(json, "stopping");
     kp_json_bool(json, context->stopping);
@@ -95,22 +146,6 @@ static char *s_maintenance_list(kp_admin_context_t *context, const Kp__AdminRequ
     return text;
 }
 
-static char *s_apply(kp_admin_context_t *context, const Kp__AdminRequest *request, uint64_t *seq,
-                     char *err, size_t errlen)
-{
-    if (!request->update) {
-        snprintf(err, errlen, "directory.apply needs an update");
-        return NULL;
-    }
-    if (kp_directory_apply(context->directory, request->update, seq, err, errlen))
-        return NULL;
-    char *text = malloc(64);
-    if (text)
-        snprintf(text, 64, "{\"seq\":%llu,\"ops\":%zu}", (unsigned long long)*seq,
-                 request->update->n_ops);
-    return text;
-}
-
 static char *s_checked(char *text, char *err, size_t errlen)
 {
     if (!text)
@@ -124,6 +159,8 @@ static char *s_read_command(kp_admin_context_t *context, const Kp__AdminRequest 
     const char *command = request->command;
     if (!strcmp(command, "status"))
         return s_status(context, txn);
+    if (!strcmp(command, "cluster.status"))
+        return s_cluster_status(context);
     if (!strcmp(command, "maintenance.list"))
         return s_maintenance_list(context, request, txn, err, errlen);
     if (!strcmp(command, "directory.stats"))
@@ -141,7 +178,8 @@ static char *s_read_command(kp_admin_context_t *context, const Kp__AdminRequest 
                          errlen);
     }
     snprintf(err, errlen,
-             "unknown admin command '%s'; this node knows status, directory.apply, "
+             "unknown admin command '%s'; this node knows status, cluster.status, "
+             "cluster.transfer, cluster.add, cluster.remove, directory.apply, "
              "directory.stats, directory.person, directory.export, directory.checksum, "
              "maintenance.list",
              command);
@@ -155,8 +193,6 @@ char *kp_admin_handle(kp_admin_context_t *context, const Kp__AdminRequest *reque
         snprintf(err, errlen, "the admin request names no command");
         return NULL;
     }
-    if (!strcmp(request->command, "directory.apply"))
-        return s_apply(context, request, seq, err, errlen);
     MDB_txn *txn = kp_directory_read_begin(context->directory, err, errlen);
     if (!txn)
         return NULL;

@@ -1,13 +1,17 @@
 /*  admin.h - the node's answers to operators (kpctl over the admin socket).
 
-    Commands: "status", "directory.apply" (the request's update goes
-    through kp_directory_apply, the one way to change the directory),
+    Commands: "status" (with the cluster: role, term, leader, indexes,
+    staleness), "cluster.status" (that part alone),
     "directory.stats", "directory.person" (args: INSZ), "directory.export",
-    "maintenance.list". See proto/PROTOCOL.md.
+    "directory.checksum", "maintenance.list". Directory updates and
+    membership changes ("directory.apply", "cluster.*") go through the
+    cluster and are answered by the node when its result comes (node.c).
+    See proto/PROTOCOL.md.
 */
 #ifndef KP_ADMIN_H_INCLUDED
 #define KP_ADMIN_H_INCLUDED
 
+#include "cluster.h"
 #include "config.h"
 #include "directory.h"
 #include "flight.h"
@@ -23,7 +27,9 @@ typedef struct {
     const kp_cluster_config_t *cluster;
     const kp_node_config_t *me;
     int64_t started_ms;
-    bool stopping; //  draining after SIGTERM: new requests get SHUTTING_DOWN
+    bool stopping;                   //  draining after SIGTERM: new requests get SHUTTING_DOWN
+    const kp_cluster_status_t *raft; //  the cluster as its actor last said
+    int64_t stale_ms;                //  since the last sign of a majority (0: in touch)
 } kp_admin_context_t;
 
 //  Runs one command. Returns its JSON answer (free it), or NULL with the

@@ -16,6 +16,7 @@
 
 #include "admin.h"
 #include "arena.h"
+#include "cluster.h"
 #include "conns.h"
 #include "control.h"
 #include "directory.h"
@@ -47,6 +48,13 @@
 //  most 8 MiB of records (cli/cmd_directory.c), one update each.
 #define KP_ADMIN_MAX_FRAME ((size_t)16 << 20)
 
+//  An operator's command waiting for the cluster's result.
+typedef struct {
+    uint64_t token;
+    unsigned char identity[256];
+    size_t identity_size;
+} s_pending_t;
+
 struct _kp_node_t {
     kp_cluster_config_t cluster;
     kp_node_config_t me;
@@ -61,7 +69,14 @@ struct _kp_node_t {
     kp_stats_t *stats;
     kp_logger_t *logger; //  the privacy log; NULL only when run unlogged
     kp_outbox_t *outbox;
-    kp_sendq_t *sendq;   //  what a turn sends, sent in bursts
+    kp_sendq_t *sendq; //  what a turn sends, sent in bursts
+    //  The directory's consensus (node/cluster.h): updates are proposed
+    //  to it and answered when its result comes; reads never wait on it.
+    kp_cluster_t *raft;
+    kp_cluster_status_t raft_status; //  as the actor last pushed it
+    bool replacing;                  //  a snapshot replaces the directory: no reads
+    zlistx_t *pending;               //  s_pending_t: admin requests waiting for a result
+    uint64_t next_token;
     kp_arena_t *scratch; //  worker frames are decoded here, one at a time
     bool log_failed;
     bool warming;            //  in the warm-up after start (see s_warming_up)
@@ -152,6 +167,12 @@ static kp_logger_t *s_open_log(kp_node_t *self, char *err, size_t errlen)
     return logger;
 }
 
+static void s_pending_destroy(s_pending_t **pending_p)
+{
+    free(*pending_p);
+    *pending_p = NULL;
+}
+
 kp_node_t *kp_node_new(const kp_cluster_config_t *cluster, const kp_node_config_t *me,
                        const char *data_dir, bool unlogged, char *err, size_t errlen)
 {
@@ -169,19 +190,24 @@ kp_node_t *kp_node_new(const kp_cluster_config_t *cluster, const kp_node_config_
     size_t client_max = cluster->max_frame * 4;
     if (self->directory && self->conns)
         self->txn = kp_directory_read_begin(self->directory, err, errlen);
+    //  A witness votes and keeps the raft log; it serves no client or
+    //  worker and so keeps no privacy log.
+    bool serves = me->role != KP_ROLE_WITNESS;
     if (self->txn) {
         kp_directory_read_reset(self->txn);
-        self->clients = s_bind(self, me->client, "client", client_max, err, errlen);
+        self->raft = kp_cluster_new(cluster, &self->me, self->directory, err, errlen);
     }
+    if (self->raft && serves)
+        self->clients = s_bind(self, me->client, "client", client_max, err, errlen);
     if (self->clients)
         self->workers = s_bind(self, me->worker, "worker", client_max, err, errlen);
-    if (self->workers)
+    if (self->workers || (self->raft && !serves))
         self->admin = s_bind(self, me->admin, "admin", KP_ADMIN_MAX_FRAME, err, errlen);
-    if (self->admin && !unlogged)
+    if (self->admin && serves && !unlogged)
         self->logger = s_open_log(self, err, errlen);
-    if (self->admin && (unlogged || self->logger) && *me->metrics)
+    if (self->admin && (!serves || unlogged || self->logger) && *me->metrics)
         self->httpd = kp_httpd_new(me->metrics, err, errlen);
-    if (!self->admin || (!unlogged && !self->logger) || (*me->metrics && !self->httpd)) {
+    if (!self->admin || (serves && !unlogged && !self->logger) || (*me->metrics && !self->httpd)) {
         kp_node_destroy(&self);
         return NULL;
     }
@@ -199,6 +225,9 @@ kp_node_t *kp_node_new(const kp_cluster_config_t *cluster, const kp_node_config_
     self->waiting = kp_waiting_new(cluster->limits.max_waiting);
     self->inflight = kp_inflight_new(cluster->limits.max_in_flight);
     assert(self->waiting && self->inflight);
+    self->pending = zlistx_new();
+    zlistx_set_destructor(self->pending, (zlistx_destructor_fn *)s_pending_destroy);
+    kp_cluster_status(self->raft, &self->raft_status);
     self->started_ms = zclock_mono();
     self->started_unix = (int64_t)time(NULL);
     self->service = kp_service_new();
@@ -213,6 +242,10 @@ void kp_node_destroy(kp_node_t **self_p)
     kp_node_t *self = *self_p;
     kp_httpd_destroy(&self->httpd);
     kp_service_destroy(&self->service);
+    //  The cluster first: it writes the directory, and answers what is
+    //  pending (nobody reads those answers any more).
+    kp_cluster_destroy(&self->raft);
+    zlistx_destroy(&self->pending);
     kp_flight_destroy(&self->flight);
     kp_arena_destroy(&self->scratch);
     kp_outbox_destroy(&self->outbox);
@@ -680,6 +713,18 @@ static bool s_known_request(kp_node_t *self, s_input_t *input, const char *reque
     return true;
 }
 
+//  How long this node's directory may have missed updates: the time since
+//  its last sign of a majority (0 for a leader), counted from the start at
+//  most. 0 when the node is a cluster of one.
+static int64_t s_stale_ms(kp_node_t *self)
+{
+    if (!self->cluster.clustered)
+        return 0;
+    int64_t stale = kp_cluster_stale_ms(&self->raft_status, self->now_ms);
+    int64_t up = self->now_ms - self->started_ms;
+    return stale < up ? stale : up;
+}
+
 static void s_route(kp_node_t *self, s_input_t *input, Kp__Request *request,
                     const kp_decision_t *decision, int64_t start_us)
 {
@@ -760,6 +805,15 @@ static void s_on_client(kp_node_t *self, s_input_t *input)
         s_answer(self, input->identity, input->identity_size, request, NULL,
                  KP__STATUS__UNAVAILABLE, KP__REASON__SHUTTING_DOWN,
                  "this node is stopping; send the request to another node", start_us);
+        kp_frames_request_free(request);
+        return;
+    }
+    if (s_stale_ms(self) > (int64_t)self->cluster.stale_limit_s * 1000) {
+        s_answer(self, input->identity, input->identity_size, request, NULL,
+                 KP__STATUS__UNAVAILABLE, KP__REASON__NO_QUORUM,
+                 "this node has been cut off from the cluster's majority for longer than its "
+                 "stale-limit; send the request to another node",
+                 start_us);
         kp_frames_request_free(request);
         return;
     }
@@ -964,38 +1018,201 @@ static void s_on_worker(kp_node_t *self, s_input_t *input)
 //  ---------------------------------------------------------------------
 //  Operators
 
-static void s_on_admin(kp_node_t *self, s_input_t *input)
+typedef struct {
+    Kp__Status status;
+    Kp__Reason reason; //  REASON_NONE: none
+    const char *error; //  NULL when OK
+    const char *json;
+    const char *leader;
+    uint64_t seq;
+} s_admin_answer_t;
+
+static void s_admin_reply(kp_node_t *self, const void *identity, size_t identity_size,
+                          const s_admin_answer_t *answer)
 {
     Kp__AdminReply reply = KP__ADMIN_REPLY__INIT;
-    char *json = NULL;
-    char error[512] = "";
+    reply.has_status = true;
+    reply.status = answer->status;
+    reply.has_reason = answer->reason != KP__REASON__REASON_NONE;
+    reply.reason = answer->reason;
+    reply.error = (char *)answer->error;
+    reply.json = (char *)answer->json;
+    reply.leader = (char *)answer->leader;
+    reply.has_seq = true;
+    reply.seq = answer->seq;
+    size_t size = kp__admin_reply__get_packed_size(&reply);
+    uint8_t *body = kp_sendq_reserve(self->sendq, self->admin, identity, identity_size, size);
+    if (body)
+        kp__admin_reply__pack(&reply, body);
+}
+
+static void s_admin_error(kp_node_t *self, s_input_t *input, Kp__Reason reason, const char *error)
+{
+    s_admin_answer_t answer = {
+        KP__STATUS__ERROR, reason, error, NULL, NULL, self->raft_status.directory_seq};
+    s_admin_reply(self, input->identity, input->identity_size, &answer);
+}
+
+//  Remembers who waits for the result of token.
+static void s_pend(kp_node_t *self, s_input_t *input, uint64_t token)
+{
+    s_pending_t *pending = calloc(1, sizeof *pending);
+    assert(pending);
+    pending->token = token;
+    pending->identity_size = input->identity_size;
+    memcpy(pending->identity, input->identity, input->identity_size);
+    zlistx_add_end(self->pending, pending);
+}
+
+//  A directory update goes to the cluster: answered when it is committed
+//  on a majority and applied here (s_on_result), never by this turn.
+static void s_propose(kp_node_t *self, s_input_t *input, const Kp__AdminRequest *request)
+{
+    if (!request->update) {
+        s_admin_error(self, input, KP__REASON__INVALID_REQUEST, "directory.apply needs an update");
+        return;
+    }
+    size_t size = kp__directory_update__get_packed_size(request->update);
+    uint8_t *packed = malloc(size ? size : 1);
+    assert(packed);
+    kp__directory_update__pack(request->update, packed);
+    uint64_t token = ++self->next_token;
+    char error[512];
+    if (kp_cluster_propose(self->raft, token, packed, size, error, sizeof error))
+        s_admin_error(self, input, KP__REASON__UPDATE_FAILED, error);
+    else
+        s_pend(self, input, token);
+    free(packed);
+}
+
+//  cluster.transfer [NODE], cluster.add NODE, cluster.remove NODE: the
+//  node must be in the cluster file (its raft id is its place there).
+static void s_membership(kp_node_t *self, s_input_t *input, const Kp__AdminRequest *request)
+{
+    const char *command = request->command;
+    bool transfer = !strcmp(command, "cluster.transfer");
+    const char *name = request->n_args == 1 ? request->args[0] : NULL;
+    const kp_node_config_t *node = name ? kp_config_node(&self->cluster, name) : NULL;
+    char error[512];
+    if ((!transfer && !name) || request->n_args > 1 || (name && !node)) {
+        snprintf(error, sizeof error,
+                 "%s needs one node of the cluster file%s%s; add the node to the file first "
+                 "(at the end: raft ids are places in the file)",
+                 command, name ? ", not " : "", name ? name : "");
+        s_admin_error(self, input, KP__REASON__INVALID_REQUEST, error);
+        return;
+    }
+    uint64_t token = ++self->next_token;
+    int rc = transfer ? kp_cluster_transfer(self->raft, token, node ? node->raft_id : 0)
+             : !strcmp(command, "cluster.add")
+                 ? kp_cluster_add(self->raft, token, node->raft_id, node->name, node->role)
+                 : kp_cluster_remove(self->raft, token, node->raft_id);
+    if (rc)
+        s_admin_error(self, input, KP__REASON__UPDATE_FAILED, "the cluster refused the command");
+    else
+        s_pend(self, input, token);
+}
+
+static void s_on_admin(kp_node_t *self, s_input_t *input)
+{
     kp_refusal_t refusal;
     Kp__AdminRequest *request = kp_frames_admin(
         zmq_msg_data(&input->body), zmq_msg_size(&input->body), input->frames, &refusal);
-    if (!request)
-        snprintf(error, sizeof error, "%s", refusal.detail);
-    if (request) {
+    if (!request) {
+        s_admin_error(self, input, refusal.reason, refusal.detail);
+        return;
+    }
+    const char *command = request->command ? request->command : "";
+    if (!strcmp(command, "directory.apply"))
+        s_propose(self, input, request);
+    else if (!strcmp(command, "cluster.transfer") || !strcmp(command, "cluster.add") ||
+             !strcmp(command, "cluster.remove"))
+        s_membership(self, input, request);
+    else {
         uint64_t open, refused;
         kp_conns_counts(self->conns, &open, &refused);
         kp_stats_connections(self->stats, open, refused);
         kp_admin_context_t context = {self->directory,  self->registry, self->flight,
                                       self->stats,      &self->cluster, &self->me,
-                                      self->started_ms, self->stopping};
-        json = kp_admin_handle(&context, request, &reply.seq, error, sizeof error);
-        reply.has_seq = true;
+                                      self->started_ms, self->stopping, &self->raft_status,
+                                      s_stale_ms(self)};
+        char error[512] = "";
+        s_admin_answer_t answer = {KP__STATUS__OK, KP__REASON__REASON_NONE, NULL, NULL, NULL, 0};
+        char *json = kp_admin_handle(&context, request, &answer.seq, error, sizeof error);
+        if (*error) {
+            answer.status = KP__STATUS__ERROR;
+            answer.error = error;
+        }
+        answer.json = json;
+        s_admin_reply(self, input->identity, input->identity_size, &answer);
+        free(json);
     }
-    reply.has_status = true;
-    reply.status = *error ? KP__STATUS__ERROR : KP__STATUS__OK;
-    reply.error = *error ? error : NULL;
-    reply.json = json;
-    size_t size = kp__admin_reply__get_packed_size(&reply);
-    uint8_t *body =
-        kp_sendq_reserve(self->sendq, self->admin, input->identity, input->identity_size, size);
-    if (body)
-        kp__admin_reply__pack(&reply, body);
-    free(json);
-    if (request)
-        kp__admin_request__free_unpacked(request, NULL);
+    kp__admin_request__free_unpacked(request, NULL);
+}
+
+//  ---------------------------------------------------------------------
+//  The cluster's events
+
+static void s_on_result(kp_node_t *self, const kp_cluster_event_t *event)
+{
+    s_pending_t *pending = zlistx_first(self->pending);
+    while (pending && pending->token != event->token)
+        pending = zlistx_next(self->pending);
+    if (!pending)
+        return; //  its asker is gone (or it was never ours)
+    s_admin_answer_t answer = {KP__STATUS__ERROR, KP__REASON__REASON_NONE, event->text, NULL, NULL,
+                               event->seq};
+    char json[64];
+    if (event->result == KP_CLUSTER_OK) {
+        snprintf(json, sizeof json, "{\"seq\":%" PRIu64 "}", event->seq);
+        answer = (s_admin_answer_t){KP__STATUS__OK, KP__REASON__REASON_NONE, NULL, json, NULL,
+                                    event->seq};
+    } else if (event->result == KP_CLUSTER_NOT_LEADER) {
+        answer.reason = KP__REASON__NOT_LEADER;
+        answer.leader = event->text;
+        answer.error = "this node is not the cluster's leader; send the update to the leader";
+    } else if (event->result == KP_CLUSTER_NO_QUORUM) {
+        answer.reason = KP__REASON__NO_QUORUM;
+        answer.leader = event->text;
+        answer.error = "this node cannot reach a majority of the cluster's voters; nothing "
+                       "changed. Send the update to a node of the majority";
+    } else if (event->result == KP_CLUSTER_UNKNOWN) {
+        answer.reason = KP__REASON__OUTCOME_UNKNOWN;
+        answer.error = "the leader changed before the update was known committed: it may or "
+                       "may not be applied; check the directory's sequence";
+    } else
+        answer.reason = KP__REASON__UPDATE_FAILED;
+    s_admin_reply(self, pending->identity, pending->identity_size, &answer);
+    zlistx_delete(self->pending, zlistx_cursor(self->pending));
+}
+
+//  A snapshot replaces the directory: the loop lets go of it (no reads
+//  until it is back; clients and workers wait in their queues a few ms).
+static void s_on_cluster(kp_node_t *self)
+{
+    kp_cluster_event_t event;
+    while (kp_cluster_recv(self->raft, &event)) {
+        if (event.type == KP_CLUSTER_EVENT_RESULT)
+            s_on_result(self, &event);
+        else if (event.type == KP_CLUSTER_EVENT_STATUS)
+            kp_cluster_status(self->raft, &self->raft_status);
+        else if (event.type == KP_CLUSTER_EVENT_REPLACE) {
+            kp_directory_read_end(&self->txn);
+            self->replacing = true;
+            kp_cluster_released(self->raft);
+        } else if (event.type == KP_CLUSTER_EVENT_REPLACED) {
+            char error[256];
+            self->txn = kp_directory_read_begin(self->directory, error, sizeof error);
+            if (!self->txn) {
+                zsys_error("kpnode %s: the replaced directory cannot be read: %s", self->me.name,
+                           error);
+                zsys_interrupted = 1; //  stop: nothing can be decided any more
+            } else
+                kp_directory_read_reset(self->txn);
+            self->replacing = !self->txn;
+        }
+    }
+    kp_sendq_flush(self->sendq);
 }
 
 //  ---------------------------------------------------------------------
@@ -1037,6 +1254,20 @@ static void s_publish(kp_node_t *self)
                          "Durable log records not yet in the query index.", NULL,
                          (double)(durable > indexed ? durable - indexed : 0));
     }
+    const kp_cluster_status_t *raft = &self->raft_status;
+    kp_metrics_gauge(m, "kp_cluster_term", "The cluster's raft term as this node knows it.", NULL,
+                     (double)raft->term);
+    kp_metrics_gauge(m, "kp_cluster_leader", "1 while this node leads the cluster.", NULL,
+                     raft->state == KP_CLUSTER_STATE_LEADER ? 1 : 0);
+    kp_metrics_gauge(m, "kp_cluster_commit_index", "The raft log's commit index here.", NULL,
+                     (double)raft->commit_index);
+    kp_metrics_gauge(m, "kp_cluster_applied_index", "The raft index the directory holds.", NULL,
+                     (double)raft->applied_index);
+    kp_metrics_gauge(m, "kp_cluster_contact_age_seconds",
+                     "Since this node last heard from a majority (0 for the leader).", NULL,
+                     (double)s_stale_ms(self) / 1000.0);
+    kp_metrics_condition(m, "quorum",
+                         s_stale_ms(self) <= (int64_t)self->cluster.stale_limit_s * 1000);
     kp_metrics_condition(m, "directory", self->directory != NULL);
     kp_metrics_condition(m, "log", self->logger && !self->log_failed);
     kp_metrics_condition(m, "not_stopping", !self->stopping);
@@ -1153,9 +1384,11 @@ static long s_poll_timeout(kp_node_t *self, int64_t now_ms)
 //  waits (a bounded time) for the log to release every held response.
 static void s_finish(kp_node_t *self)
 {
-    kp_directory_read_renew(self->txn);
+    if (self->txn)
+        kp_directory_read_renew(self->txn);
     s_expire_calls(self, INT64_MAX);
-    kp_directory_read_reset(self->txn);
+    if (self->txn)
+        kp_directory_read_reset(self->txn);
     kp_sendq_flush(self->sendq);
     zsock_t *notices = kp_outbox_sock(self->outbox);
     int64_t give_up = zclock_mono() + 10000;
@@ -1184,16 +1417,53 @@ static bool s_should_stop(kp_node_t *self, int64_t now_ms, int64_t *stop_at)
     return self->stopping && (kp_flight_size(self->flight) == 0 || now_ms >= *stop_at);
 }
 
+//  The sockets the loop polls; a witness has no client or worker socket.
+typedef struct {
+    zmq_pollitem_t items[5];
+    int count;
+    int clients, workers, admin, notices, raft; //  their indices, or -1
+} s_poll_t;
+
+static int s_poll_add(s_poll_t *poll, zsock_t *sock)
+{
+    if (!sock)
+        return -1;
+    poll->items[poll->count] = (zmq_pollitem_t){zsock_resolve(sock), 0, ZMQ_POLLIN, 0};
+    return poll->count++;
+}
+
+static bool s_ready(const s_poll_t *poll, int index)
+{
+    return index >= 0 && (poll->items[index].revents & ZMQ_POLLIN);
+}
+
+//  One turn's work on what arrived; none of it while a snapshot replaces
+//  the directory.
+static void s_turn(kp_node_t *self, const s_poll_t *poll)
+{
+    if (self->replacing)
+        return;
+    kp_directory_read_renew(self->txn);
+    if (s_ready(poll, poll->workers))
+        s_drain(self, self->workers, s_on_worker);
+    if (s_ready(poll, poll->clients))
+        s_drain(self, self->clients, s_on_client);
+    if (s_ready(poll, poll->admin))
+        s_drain(self, self->admin, s_on_admin);
+    s_on_timers(self, self->now_ms);
+    kp_sendq_flush(self->sendq);
+    kp_directory_read_reset(self->txn);
+}
+
 int kp_node_run(kp_node_t *self)
 {
     zsock_t *notices = kp_outbox_sock(self->outbox);
-    zmq_pollitem_t items[] = {
-        {zsock_resolve(self->clients), 0, ZMQ_POLLIN, 0},
-        {zsock_resolve(self->workers), 0, ZMQ_POLLIN, 0},
-        {zsock_resolve(self->admin), 0, ZMQ_POLLIN, 0},
-        {notices ? zsock_resolve(notices) : NULL, 0, ZMQ_POLLIN, 0},
-    };
-    int item_count = notices ? 4 : 3;
+    s_poll_t poll = {.count = 0};
+    poll.clients = s_poll_add(&poll, self->clients);
+    poll.workers = s_poll_add(&poll, self->workers);
+    poll.admin = s_poll_add(&poll, self->admin);
+    poll.notices = s_poll_add(&poll, notices);
+    poll.raft = s_poll_add(&poll, kp_cluster_sock(self->raft));
     int64_t stop_at = INT64_MAX;
     self->next_heartbeat_ms = zclock_mono();
     s_clock(self);
@@ -1205,23 +1475,16 @@ int kp_node_run(kp_node_t *self)
         long timeout = s_poll_timeout(self, zclock_mono());
         if (self->stopping && timeout > 50)
             timeout = 50;
-        if (zmq_poll(items, item_count, timeout) < 0 && zmq_errno() != EINTR)
+        if (zmq_poll(poll.items, poll.count, timeout) < 0 && zmq_errno() != EINTR)
             break;
         s_clock(self);
         //  Durable records first: their responses have waited longest.
-        if (notices && (items[3].revents & ZMQ_POLLIN) && kp_outbox_release(self->outbox))
+        if (s_ready(&poll, poll.notices) && kp_outbox_release(self->outbox))
             self->log_failed = true;
         kp_sendq_flush(self->sendq);
-        kp_directory_read_renew(self->txn);
-        if (items[1].revents & ZMQ_POLLIN)
-            s_drain(self, self->workers, s_on_worker);
-        if (items[0].revents & ZMQ_POLLIN)
-            s_drain(self, self->clients, s_on_client);
-        if (items[2].revents & ZMQ_POLLIN)
-            s_drain(self, self->admin, s_on_admin);
-        s_on_timers(self, self->now_ms);
-        kp_sendq_flush(self->sendq);
-        kp_directory_read_reset(self->txn);
+        if (s_ready(&poll, poll.raft))
+            s_on_cluster(self);
+        s_turn(self, &poll);
     }
     s_finish(self);
     zsys_info("kpnode %s: stopped after %" PRId64 " s", self->me.name,
