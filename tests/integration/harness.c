@@ -159,12 +159,16 @@ void harness_start_node(harness_t *self, size_t index)
     const char *kpnode = getenv("KPNODE");
     assert(kpnode && "KPNODE must name the kpnode program");
     char name[32];
-    snprintf(name, sizeof name, "node-%zu", index + 1);
+    if (*self->name[index])
+        snprintf(name, sizeof name, "%s", self->name[index]);
+    else
+        snprintf(name, sizeof name, "node-%zu", index + 1);
+    const char *config = *self->node_config[index] ? self->node_config[index] : self->config;
     pid_t pid = fork();
     assert(pid >= 0);
     if (pid == 0) {
         prctl(PR_SET_PDEATHSIG, SIGKILL);
-        execl(kpnode, kpnode, "--config", self->config, "--name", name, (char *)NULL);
+        execl(kpnode, kpnode, "--config", config, "--name", name, (char *)NULL);
         _exit(127);
     }
     self->node[index] = pid;

@@ -15,7 +15,7 @@
 
 #include "kruispunt.pb-c.h"
 
-#define HARNESS_MAX_NODES 4
+#define HARNESS_MAX_NODES 8
 #define HARNESS_MAX_PROCS 32
 
 typedef struct {
@@ -27,6 +27,10 @@ typedef struct {
     char admin[HARNESS_MAX_NODES][64];
     char metrics[HARNESS_MAX_NODES][64]; //  HTTP "127.0.0.1:PORT"
     pid_t node[HARNESS_MAX_NODES];
+    //  When set (tests/integration/sites.h): node index's name and its own
+    //  cluster file (each node may see its peers through relay ports).
+    char name[HARNESS_MAX_NODES][32];
+    char node_config[HARNESS_MAX_NODES][300];
     pid_t procs[HARNESS_MAX_PROCS];
     size_t proc_count;
 } harness_t;
