@@ -54,6 +54,7 @@ typedef struct {
     bool cut[2];
     uint64_t bytes[2]; //  forwarded
     size_t open;       //  connections
+    uint64_t accepted; //  connections ever accepted
 } s_link_t;
 
 typedef struct {
@@ -106,6 +107,9 @@ static int s_address(const char *endpoint, bool passive, struct sockaddr_storage
     return 0;
 }
 
+//  Every socket of the relay is close-on-exec: a node that a test starts
+//  (fork and exec) must not inherit them, or a connection the relay
+//  closes stays open in the node and its peer never sees it end.
 static void s_nonblocking(int fd)
 {
     int flags = fcntl(fd, F_GETFL, 0);
@@ -150,7 +154,7 @@ static s_link_t *s_link_new(const char *name, const char *listen_at, const char 
         s_link_destroy(&link);
         return NULL;
     }
-    link->listen_fd = socket(AF_INET, SOCK_STREAM, 0);
+    link->listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     int one = 1;
     setsockopt(link->listen_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     if (link->listen_fd < 0 || bind(link->listen_fd, (struct sockaddr *)&at, at_len) ||
@@ -207,9 +211,10 @@ static void s_conn_destroy(s_conn_t **conn_p)
 static void s_accept(s_relay_t *self, s_link_t *link)
 {
     int fd;
-    while ((fd = accept(link->listen_fd, NULL, NULL)) >= 0) {
+    while ((fd = accept4(link->listen_fd, NULL, NULL, SOCK_CLOEXEC)) >= 0) {
+        link->accepted++;
         s_nonblocking(fd);
-        int target = socket(AF_INET, SOCK_STREAM, 0);
+        int target = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (target < 0) {
             close(fd);
             continue;
@@ -367,10 +372,11 @@ static char *s_status(s_relay_t *self)
                     held[d] += conn->flow[d].held;
         used += (size_t)snprintf(
             text + used, size - used,
-            "%s port %d open %zu up %llu held %zu %s delay %d down %llu held %zu %s delay %d\n",
-            link->name, link->port, link->open, (unsigned long long)link->bytes[S_UP], held[S_UP],
-            link->cut[S_UP] ? "cut" : "open", link->delay_ms[S_UP],
-            (unsigned long long)link->bytes[S_DOWN], held[S_DOWN],
+            "%s port %d open %zu accepted %llu up %llu held %zu %s delay %d down %llu held %zu %s "
+            "delay %d\n",
+            link->name, link->port, link->open, (unsigned long long)link->accepted,
+            (unsigned long long)link->bytes[S_UP], held[S_UP], link->cut[S_UP] ? "cut" : "open",
+            link->delay_ms[S_UP], (unsigned long long)link->bytes[S_DOWN], held[S_DOWN],
             link->cut[S_DOWN] ? "cut" : "open", link->delay_ms[S_DOWN]);
     }
     text[used - 1] = '\0'; //  no newline after the last line
