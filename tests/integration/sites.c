@@ -15,6 +15,41 @@
 //  that kills leaders stays within its time.
 #define S_ELECTION_MS 400
 #define S_RAFT_HEARTBEAT_MS 50
+//  Snapshots every few entries: every test that makes a few dozen
+//  updates also takes snapshots and compacts the log.
+#define S_SNAPSHOT_THRESHOLD 16
+#define S_SNAPSHOT_TRAILING 4
+
+//  Ports handed out so far: a port picked free and released may be
+//  picked again by the kernel for the next bind to port 0, so the relay's
+//  ports are picked here too, each different from every other.
+typedef struct {
+    int ports[8 * SITES_MAX * SITES_MAX];
+    size_t count;
+} s_ports_t;
+
+static int s_free_port(void);
+
+static int s_port_of(const char *endpoint)
+{
+    const char *colon = strrchr(endpoint, ':');
+    return colon ? atoi(colon + 1) : 0;
+}
+
+static int s_unique_port(s_ports_t *taken)
+{
+    for (;;) {
+        int port = s_free_port();
+        bool used = false;
+        for (size_t i = 0; i < taken->count && !used; i++)
+            used = taken->ports[i] == port;
+        if (!used) {
+            assert(taken->count < sizeof taken->ports / sizeof taken->ports[0]);
+            taken->ports[taken->count++] = port;
+            return port;
+        }
+    }
+}
 
 static int s_free_port(void)
 {
@@ -51,11 +86,13 @@ static void s_write_config(sites_t *self, size_t viewer, size_t voters, int stal
     fprintf(file,
             "cluster\n    name = \"sites\"\n    heartbeat = 200\n    deadline = 3000\n"
             "    max-frame = 1048576\n    stale-limit = %d\n    election-timeout = %d\n"
-            "    raft-heartbeat = %d\nnode\n",
-            stale_limit_s, S_ELECTION_MS, S_RAFT_HEARTBEAT_MS);
+            "    raft-heartbeat = %d\n    snapshot-threshold = %d\n    snapshot-trailing = %d\n"
+            "node\n",
+            stale_limit_s, S_ELECTION_MS, S_RAFT_HEARTBEAT_MS, S_SNAPSHOT_THRESHOLD,
+            S_SNAPSHOT_TRAILING);
     for (size_t i = 0; i < self->count; i++) {
         char peer[64];
-        if (viewer == i || viewer == self->count)
+        if (viewer == i || viewer == self->count || getenv("SITES_DIRECT"))
             snprintf(peer, sizeof peer, "%s", self->peer_bind[i]);
         else
             snprintf(peer, sizeof peer, "tcp://127.0.0.1:%d", ports[viewer][i]);
@@ -83,13 +120,20 @@ sites_t *sites_new(size_t voters, bool witness, int stale_limit_s)
     self->relay = kp_relay_new();
     assert(self->relay);
     harness_t *h = self->harness;
+    static s_ports_t taken;
+    taken.count = 0;
+    for (size_t i = 0; i < count; i++) {
+        taken.ports[taken.count++] = s_port_of(h->client[i]);
+        taken.ports[taken.count++] = s_port_of(h->worker[i]);
+        taken.ports[taken.count++] = s_port_of(h->admin[i]);
+    }
     for (size_t i = 0; i < count; i++) {
         if (witness && i == count - 1)
             snprintf(h->name[i], sizeof h->name[i], "witness");
         else
             snprintf(h->name[i], sizeof h->name[i], "node-%zu", i + 1);
         snprintf(self->peer_bind[i], sizeof self->peer_bind[i], "tcp://127.0.0.1:%d",
-                 s_free_port());
+                 s_unique_port(&taken));
     }
     static int ports[SITES_MAX][SITES_MAX];
     for (size_t from = 0; from < count; from++)
@@ -219,6 +263,8 @@ bool sites_status(sites_t *self, size_t index, int timeout_ms, sites_status_t *o
     out->commit = (uint64_t)json_integer_value(json_object_get(cluster, "commit_index"));
     out->applied = (uint64_t)json_integer_value(json_object_get(cluster, "applied_index"));
     out->stale = json_is_true(json_object_get(cluster, "stale"));
+    out->snapshots = (uint64_t)json_integer_value(json_object_get(cluster, "snapshots"));
+    out->restores = (uint64_t)json_integer_value(json_object_get(cluster, "restores"));
     json_decref(json);
     return true;
 }
@@ -253,6 +299,14 @@ int sites_leader(sites_t *self, const bool *among, int timeout_ms)
         usleep(50000);
     } while (harness_now_ms() < give_up);
     return -1;
+}
+
+Kp__AdminReply *sites_apply(sites_t *self, size_t index, Kp__DirectoryUpdate *update,
+                            int timeout_ms)
+{
+    if (self->harness->node[index] == 0)
+        return NULL;
+    return harness_admin(self->harness, index, "directory.apply", update, timeout_ms);
 }
 
 bool sites_checksum(sites_t *self, size_t index, uint64_t *seq, char sha256[65])

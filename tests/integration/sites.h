@@ -48,8 +48,9 @@ typedef struct {
     char role[16];   //  leader, follower, candidate, ...
     char leader[32]; //  "" when it knows none
     uint64_t term, commit, applied;
-    uint64_t seq; //  directory sequence
-    bool stale;   //  past the stale-limit without a majority
+    uint64_t seq;                 //  directory sequence
+    bool stale;                   //  past the stale-limit without a majority
+    uint64_t snapshots, restores; //  taken here; installed here
 } sites_status_t;
 
 //  false if the node did not answer within timeout_ms.
@@ -58,6 +59,11 @@ bool sites_status(sites_t *self, size_t index, int timeout_ms, sites_status_t *o
 //  The node that says it leads, and that every other running node of
 //  among (all when NULL) names as leader; -1 after timeout_ms.
 int sites_leader(sites_t *self, const bool *among, int timeout_ms);
+
+//  Sends update to node index as directory.apply; the reply (free it), or
+//  NULL when none came within timeout_ms.
+Kp__AdminReply *sites_apply(sites_t *self, size_t index, Kp__DirectoryUpdate *update,
+                            int timeout_ms);
 
 //  Sequence and checksum of node index's directory; false if no answer.
 bool sites_checksum(sites_t *self, size_t index, uint64_t *seq, char sha256[65]);

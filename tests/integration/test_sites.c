@@ -1,0 +1,508 @@
+/*  test_sites.c - a cluster of real kpnode processes on two emulated
+    sites and a witness, peer links through the relay: leaders killed
+    during a stream of updates, a site cut off and healed, a wiped voter
+    back from a snapshot, calls answered during an import. A history of
+    every update (invoke, outcome, sequence) and of every node's applied
+    sequence is checked: acknowledged updates are never lost, refused ones
+    never applied, none applied twice, no node goes backwards, and
+    acknowledgements follow real-time order. */
+#include <czmq.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "jsonl.h"
+#include "sites.h"
+
+#define S_MAX_OPS 2000
+#define S_KILLS 3 //  bench/cluster-chaos.sh kills 20 times
+
+typedef enum { S_PENDING, S_ACKED, S_REFUSED, S_UNKNOWN } s_state_t;
+
+typedef struct {
+    unsigned n;
+    int64_t invoke_ms, done_ms;
+    s_state_t state;
+    uint64_t seq;
+} s_op_t;
+
+//  What the test saw: every update, every node's sequence over time.
+typedef struct {
+    sites_t *sites;
+    s_op_t ops[S_MAX_OPS];
+    size_t count;
+    uint64_t last_seq[SITES_MAX];
+    uint64_t base_seq; //  the directory's sequence before the first update
+    int leader;        //  where updates go first
+    bool retry_no_quorum;
+} s_history_t;
+
+static void s_dump(sites_t *sites);
+
+//  ---------------------------------------------------------------------
+//  The history
+
+static int s_index_of(sites_t *sites, const char *name)
+{
+    for (size_t i = 0; i < sites->count; i++)
+        if (!strcmp(sites_name(sites, i), name))
+            return (int)i;
+    return -1;
+}
+
+//  Polls every running node's directory sequence: it never goes back.
+static void s_observe(s_history_t *history)
+{
+    sites_t *sites = history->sites;
+    for (size_t i = 0; i < sites->count; i++) {
+        sites_status_t status;
+        if (!sites_status(sites, i, 300, &status))
+            continue;
+        if (status.seq < history->last_seq[i])
+            fail_msg("%s went back from sequence %llu to %llu", sites_name(sites, i),
+                     (unsigned long long)history->last_seq[i], (unsigned long long)status.seq);
+        history->last_seq[i] = status.seq;
+    }
+}
+
+//  Sends update n to the leader as far as the test knows it, following
+//  NOT_LEADER (not proposed: safe to send again). Records the outcome.
+static s_state_t s_write(s_history_t *history, unsigned n)
+{
+    sites_t *sites = history->sites;
+    assert_true(history->count < S_MAX_OPS);
+    s_op_t *op = &history->ops[history->count++];
+    op->n = n;
+    op->invoke_ms = harness_now_ms();
+    op->state = S_REFUSED;
+    Kp__DirectoryUpdate *update = sites_update_new(n);
+    //  Redirects within 5 s: a leader elected after a kill is known by
+    //  then (elections take about one election timeout, 400-800 ms).
+    int64_t give_up = harness_now_ms() + 5000;
+    while (harness_now_ms() < give_up) {
+        int target = history->leader;
+        if (target < 0 || sites->harness->node[target] == 0)
+            for (target = 0; target < (int)sites->count && sites->harness->node[target] == 0;)
+                target++;
+        Kp__AdminReply *reply = sites_apply(sites, (size_t)target, update, 3000);
+        if (!reply) {
+            op->state = S_UNKNOWN; //  the node may have proposed it, then died
+            history->leader = -1;
+            break;
+        }
+        if (getenv("SITES_VERBOSE"))
+            printf("# update %u to %s: %s reason %d leader '%s'\n", n,
+                   sites_name(sites, (size_t)target),
+                   reply->status == KP__STATUS__OK ? "OK" : "ERROR",
+                   reply->has_reason ? (int)reply->reason : 0, reply->leader ? reply->leader : "");
+        //  NOT_LEADER, or NO_QUORUM while a leader is elected: nothing was
+        //  proposed, send it again.
+        bool redirect = reply->status != KP__STATUS__OK && reply->has_reason &&
+                        (reply->reason == KP__REASON__NOT_LEADER ||
+                         (reply->reason == KP__REASON__NO_QUORUM && history->retry_no_quorum));
+        if (reply->status == KP__STATUS__OK) {
+            op->state = S_ACKED;
+            op->seq = reply->seq;
+        } else if (reply->has_reason && reply->reason == KP__REASON__OUTCOME_UNKNOWN)
+            op->state = S_UNKNOWN;
+        if (redirect) {
+            int named = reply->leader && *reply->leader ? s_index_of(sites, reply->leader) : -1;
+            //  Named a dead leader, or none: an election is under way.
+            if (named < 0 || sites->harness->node[named] == 0 || named == target)
+                usleep(100000);
+            history->leader = named;
+        }
+        kp__admin_reply__free_unpacked(reply, NULL);
+        if (!redirect)
+            break;
+    }
+    sites_update_free(&update);
+    op->done_ms = harness_now_ms();
+    return op->state;
+}
+
+//  The checks, once every node is back and the cluster has converged.
+static void s_check(s_history_t *history)
+{
+    sites_t *sites = history->sites;
+    if (!sites_converged(sites, NULL, 0, 20000)) {
+        s_dump(sites);
+        fail_msg("the nodes did not converge within 20 s");
+    }
+    s_observe(history);
+    size_t reader = 0; //  a node that holds a directory
+    uint64_t final_seq;
+    char sha[65];
+    assert_true(sites_checksum(sites, reader, &final_seq, sha));
+    size_t present = 0, acked = 0, unknown = 0;
+    for (size_t i = 0; i < history->count; i++) {
+        const s_op_t *op = &history->ops[i];
+        bool here = sites_has_update(sites, reader, op->n);
+        present += here;
+        if (op->state == S_ACKED) {
+            acked++;
+            //  Acknowledged: on every node (they hold the same checksum).
+            if (!here)
+                fail_msg("acknowledged update %u (seq %llu) is lost", op->n,
+                         (unsigned long long)op->seq);
+        } else if (op->state == S_REFUSED && here)
+            fail_msg("update %u was refused but is applied", op->n);
+        unknown += op->state == S_UNKNOWN;
+    }
+    //  Each update applied once: one sequence number per update present.
+    if (final_seq != history->base_seq + present)
+        fail_msg("sequence %llu for %zu updates present: an update was applied twice",
+                 (unsigned long long)final_seq, present);
+    //  Real-time order: an update acknowledged before another was sent
+    //  has the lower sequence; no two share one.
+    for (size_t i = 0; i < history->count; i++)
+        for (size_t j = 0; j < history->count; j++) {
+            const s_op_t *a = &history->ops[i], *b = &history->ops[j];
+            if (i == j || a->state != S_ACKED || b->state != S_ACKED)
+                continue;
+            if (a->seq == b->seq)
+                fail_msg("updates %u and %u both acknowledged at seq %llu", a->n, b->n,
+                         (unsigned long long)a->seq);
+            if (a->done_ms < b->invoke_ms && a->seq > b->seq)
+                fail_msg("update %u acknowledged before %u was sent, but applied after it", a->n,
+                         b->n);
+        }
+    printf("# history: %zu updates, %zu acknowledged, %zu outcome unknown, %zu present, "
+           "final seq %llu\n",
+           history->count, acked, unknown, present, (unsigned long long)final_seq);
+}
+
+//  What every node says, for a failure's report.
+static void s_dump(sites_t *sites)
+{
+    for (size_t i = 0; i < sites->count; i++) {
+        sites_status_t st;
+        if (sites_status(sites, i, 500, &st))
+            printf("# %s: %s term %llu leader '%s' commit %llu applied %llu seq %llu%s\n",
+                   sites_name(sites, i), st.role, (unsigned long long)st.term, st.leader,
+                   (unsigned long long)st.commit, (unsigned long long)st.applied,
+                   (unsigned long long)st.seq, st.stale ? " stale" : "");
+        else
+            printf("# %s: no answer\n", sites_name(sites, i));
+    }
+    char *relay = kp_relay_command(sites->relay, "status");
+    printf("# relay:\n%s\n", relay);
+    free(relay);
+    if (getenv("SITES_SS")) {
+        fflush(stdout);
+        if (system("ss -tnp | grep kpnode | sort -k4 | head -80") != 0)
+            printf("# (no ss)\n");
+    }
+}
+
+//  The leader, or a failure with every node's view.
+static int s_leader(sites_t *sites, const bool *among)
+{
+    int leader = sites_leader(sites, among, 10000);
+    if (leader < 0) {
+        s_dump(sites);
+        fail_msg("no leader that every node agrees on within 10 s");
+    }
+    return leader;
+}
+
+//  ---------------------------------------------------------------------
+//  Tests
+
+//  kill -9 the leader during a stream of updates, S_KILLS times.
+static void test_kill_leader_during_updates(void **state)
+{
+    (void)state;
+    s_history_t *history = calloc(1, sizeof *history);
+    assert_non_null(history);
+    sites_t *sites = sites_new(4, true, 300);
+    history->sites = sites;
+    history->retry_no_quorum = true;
+    sites_start_all(sites);
+    history->leader = sites_leader(sites, NULL, 10000);
+    assert_true(history->leader >= 0);
+    unsigned n = 0;
+    for (int kill = 0; kill < S_KILLS; kill++) {
+        for (int i = 0; i < 8; i++)
+            s_write(history, ++n);
+        s_observe(history);
+        int victim = s_leader(sites, NULL);
+        printf("# kill %d: %s, the leader\n", kill + 1, sites_name(sites, (size_t)victim));
+        sites_kill(sites, (size_t)victim);
+        //  Updates go on while the others elect a leader.
+        for (int i = 0; i < 8; i++)
+            s_write(history, ++n);
+        s_observe(history);
+        sites_start(sites, (size_t)victim);
+    }
+    for (int i = 0; i < 4; i++)
+        s_write(history, ++n);
+    s_check(history);
+    sites_destroy(&sites);
+    free(history);
+}
+
+static void s_load_sample(sites_t *sites, int leader)
+{
+    const char *root = getenv("KP_SOURCE_ROOT");
+    assert_non_null(root);
+    char path[512];
+    snprintf(path, sizeof path, "%s/cluster-config/sample-directory.jsonl", root);
+    FILE *file = fopen(path, "r");
+    assert_non_null(file);
+    kp_jsonl_batch_t *batch = kp_jsonl_batch_new();
+    char line[4096], err[256];
+    while (fgets(line, sizeof line, file)) {
+        size_t len = strcspn(line, "\n");
+        if (len == 0)
+            continue;
+        Kp__DirectoryOp *op = kp_jsonl_parse(line, len, err, sizeof err);
+        assert_non_null(op);
+        kp_jsonl_batch_add(batch, op);
+    }
+    fclose(file);
+    Kp__AdminReply *reply = sites_apply(sites, (size_t)leader, kp_jsonl_batch_update(batch), 5000);
+    assert_non_null(reply);
+    assert_int_equal(reply->status, KP__STATUS__OK);
+    kp__admin_reply__free_unpacked(reply, NULL);
+    kp_jsonl_batch_destroy(&batch);
+}
+
+//  A request the control answers at once from the directory (the user is
+//  unknown): whether a node still routes.
+static Kp__Response *s_call(sites_t *sites, size_t index, int n)
+{
+    zsock_t *client = harness_client(sites->harness, index);
+    char id[32];
+    snprintf(id, sizeof id, "probe-%d", n);
+    Kp__Request request = KP__REQUEST__INIT;
+    request.request_id = id;
+    request.user = "nobody-app";
+    request.message = "A1";
+    request.person = "85073003328";
+    request.has_capacity = request.has_sector = request.has_type = true;
+    request.capacity = 1;
+    request.sector = 31;
+    request.type = 0;
+    Kp__Response *response = harness_call(client, &request, 3000);
+    zsock_destroy(&client);
+    return response;
+}
+
+static bool s_refused_no_quorum(const Kp__Response *response)
+{
+    return response && response->status == KP__STATUS__UNAVAILABLE && response->has_reason &&
+           response->reason == KP__REASON__NO_QUORUM;
+}
+
+//  Charleroi (node-3, node-4) cut off: it routes within stale-limit and
+//  refuses updates; brussels and the witness elect a leader and take
+//  updates; after the heal everyone converges.
+static void test_site_cut_off(void **state)
+{
+    (void)state;
+    const int stale_limit_s = 3;
+    s_history_t *history = calloc(1, sizeof *history);
+    assert_non_null(history);
+    sites_t *sites = sites_new(4, true, stale_limit_s);
+    history->sites = sites;
+    sites_start_all(sites);
+    history->leader = sites_leader(sites, NULL, 10000);
+    assert_true(history->leader >= 0);
+    s_load_sample(sites, history->leader);
+    history->base_seq = 1;
+    unsigned n = 0;
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(s_write(history, ++n), S_ACKED);
+    assert_true(sites_converged(sites, NULL, 6, 10000));
+    int64_t cut_ms = harness_now_ms();
+    sites_relay(sites, "cut node-3,node-4 node-1,node-2,witness both");
+    //  Charleroi refuses updates: NO_QUORUM once it knows no leader.
+    bool refused = false;
+    Kp__DirectoryUpdate *update = sites_update_new(100000);
+    for (int attempt = 0; attempt < 100 && !refused; attempt++) {
+        Kp__AdminReply *reply = sites_apply(sites, 2, update, 3000);
+        assert_non_null(reply);
+        refused = reply->status != KP__STATUS__OK && reply->has_reason &&
+                  reply->reason == KP__REASON__NO_QUORUM;
+        assert_true(reply->status != KP__STATUS__OK); //  never accepted
+        kp__admin_reply__free_unpacked(reply, NULL);
+        if (!refused)
+            usleep(100000);
+    }
+    sites_update_free(&update);
+    assert_true(refused);
+    //  ... but still routes with the directory it has, while within the
+    //  stale-limit (asserted only when this turn was quick enough).
+    Kp__Response *response = s_call(sites, 2, 1);
+    assert_non_null(response);
+    if (harness_now_ms() - cut_ms < stale_limit_s * 1000 - 500) {
+        assert_int_equal(response->status, KP__STATUS__DENIED);
+        assert_int_equal(response->reason, KP__REASON__USER_UNKNOWN);
+    }
+    kp__response__free_unpacked(response, NULL);
+    //  The majority side elects a leader and takes updates.
+    bool brussels[SITES_MAX] = {true, true, false, false, true};
+    history->leader = sites_leader(sites, brussels, 10000);
+    assert_true(history->leader == 0 || history->leader == 1);
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(s_write(history, ++n), S_ACKED);
+    //  Past the stale-limit, charleroi sends clients away.
+    bool away = false;
+    for (int attempt = 0; attempt < 100 && !away; attempt++) {
+        response = s_call(sites, 3, 100 + attempt);
+        away = s_refused_no_quorum(response);
+        if (response)
+            kp__response__free_unpacked(response, NULL);
+        if (!away)
+            usleep(100000);
+    }
+    assert_true(away);
+    sites_status_t status;
+    assert_true(sites_status(sites, 3, 1000, &status));
+    assert_true(status.stale);
+    //  Brussels still routes.
+    response = s_call(sites, 0, 1000);
+    assert_non_null(response);
+    assert_int_equal(response->status, KP__STATUS__DENIED);
+    kp__response__free_unpacked(response, NULL);
+    sites_relay(sites, "heal * * both");
+    s_check(history);
+    //  Healed, charleroi routes again.
+    bool back = false;
+    for (int attempt = 0; attempt < 100 && !back; attempt++) {
+        response = s_call(sites, 2, 2000 + attempt);
+        back = response && response->status == KP__STATUS__DENIED;
+        if (response)
+            kp__response__free_unpacked(response, NULL);
+        if (!back)
+            usleep(100000);
+    }
+    assert_true(back);
+    sites_destroy(&sites);
+    free(history);
+}
+
+//  A voter's data folder wiped: back, it installs a snapshot (the log
+//  was compacted meanwhile) and follows the log.
+static void test_wiped_voter_rejoins(void **state)
+{
+    (void)state;
+    s_history_t *history = calloc(1, sizeof *history);
+    assert_non_null(history);
+    sites_t *sites = sites_new(3, false, 300);
+    history->sites = sites;
+    sites_start_all(sites);
+    history->leader = sites_leader(sites, NULL, 10000);
+    assert_true(history->leader >= 0);
+    unsigned n = 0;
+    for (int i = 0; i < 20; i++)
+        assert_int_equal(s_write(history, ++n), S_ACKED);
+    size_t victim = (size_t)(history->leader + 1) % 3;
+    sites_kill(sites, victim);
+    sites_wipe(sites, victim);
+    //  Enough entries that the log the victim would need is compacted.
+    for (int i = 0; i < 40; i++)
+        assert_int_equal(s_write(history, ++n), S_ACKED);
+    history->last_seq[victim] = 0; //  wiped: it starts again from nothing
+    sites_start(sites, victim);
+    s_check(history);
+    sites_status_t status;
+    assert_true(sites_status(sites, victim, 1000, &status));
+    printf("# %s: %llu snapshots installed, seq %llu\n", sites_name(sites, victim),
+           (unsigned long long)status.restores, (unsigned long long)status.seq);
+    assert_true(status.restores >= 1);
+    sites_destroy(&sites);
+    free(history);
+}
+
+//  An import through the cluster: the nodes keep answering calls while
+//  its batches are committed and applied (apply runs in the cluster's
+//  thread, not the routing loop).
+static void test_calls_answered_during_import(void **state)
+{
+    (void)state;
+    sites_t *sites = sites_new(3, false, 300);
+    sites_start_all(sites);
+    int leader = sites_leader(sites, NULL, 10000);
+    assert_true(leader >= 0);
+    s_load_sample(sites, leader);
+    char path[400];
+    snprintf(path, sizeof path, "%s/import.jsonl", sites->harness->dir);
+    FILE *file = fopen(path, "w");
+    assert_non_null(file);
+    const unsigned lines = 60000;
+    for (unsigned n = 0; n < lines; n++) {
+        Kp__DirectoryUpdate *update = sites_update_new(n);
+        const Kp__PersonEntry *p = update->ops[0]->record->person;
+        fprintf(file,
+                "{\"table\":\"person\",\"insz\":\"%s\",\"kbo\":\"%s\",\"sector\":25,\"type\":0,"
+                "\"capacity\":1,\"from\":\"2020-01-01\",\"to\":\"9999-12-31\"}\n",
+                p->insz, p->kbo);
+        sites_update_free(&update);
+    }
+    fclose(file);
+    const char *kpctl = getenv("KPCTL");
+    assert_non_null(kpctl);
+    //  Sent to a follower: the batches go to the leader it names.
+    size_t follower = (size_t)(leader + 1) % 3;
+    char node[32], out[420];
+    snprintf(node, sizeof node, "%s", sites_name(sites, follower));
+    snprintf(out, sizeof out, "%s/import.out", sites->harness->dir);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        if (!freopen(out, "w", stdout))
+            _exit(126);
+        execl(kpctl, kpctl, "directory", "import", path, "-c", sites->harness->config, "--node",
+              node, "--batch-bytes", "131072", (char *)NULL);
+        _exit(127);
+    }
+    int answered = 0, during = 0, status = 0, calls = 0;
+    int64_t last_ms = harness_now_ms(), gap_ms = 0;
+    while (waitpid(pid, &status, WNOHANG) == 0) {
+        for (size_t i = 0; i < 3; i++) {
+            Kp__Response *response = s_call(sites, i, calls++);
+            if (response && response->status == KP__STATUS__DENIED) {
+                answered++;
+                int64_t now = harness_now_ms();
+                gap_ms = now - last_ms > gap_ms ? now - last_ms : gap_ms;
+                last_ms = now;
+            }
+            if (response)
+                kp__response__free_unpacked(response, NULL);
+        }
+        during = answered;
+    }
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    printf("# %d calls answered during the import, longest gap %lld ms\n", during,
+           (long long)gap_ms);
+    assert_true(during >= 10);
+    uint64_t seq;
+    char sha[65];
+    assert_true(sites_converged(sites, NULL, 2, 20000));
+    assert_true(sites_checksum(sites, follower, &seq, sha));
+    for (unsigned n = 0; n < lines; n += lines / 10)
+        assert_true(sites_has_update(sites, follower, n));
+    sites_destroy(&sites);
+}
+
+int main(void)
+{
+    zsys_init();
+    zsys_set_logstream(NULL);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_kill_leader_during_updates),
+        cmocka_unit_test(test_site_cut_off),
+        cmocka_unit_test(test_wiped_voter_rejoins),
+        cmocka_unit_test(test_calls_answered_during_import),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
