@@ -1093,8 +1093,8 @@ static void s_membership(kp_node_t *self, s_input_t *input, const Kp__AdminReque
     bool transfer = !strcmp(command, "cluster.transfer");
     const char *name = request->n_args == 1 ? request->args[0] : NULL;
     const kp_node_config_t *node = name ? kp_config_node(&self->cluster, name) : NULL;
-    char error[512];
     if ((!transfer && !name) || request->n_args > 1 || (name && !node)) {
+        char error[512];
         snprintf(error, sizeof error,
                  "%s needs one node of the cluster file%s%s; add the node to the file first "
                  "(at the end: raft ids are places in the file)",
@@ -1160,14 +1160,16 @@ static void s_on_result(kp_node_t *self, const kp_cluster_event_t *event)
         pending = zlistx_next(self->pending);
     if (!pending)
         return; //  its asker is gone (or it was never ours)
-    s_admin_answer_t answer = {KP__STATUS__ERROR, KP__REASON__REASON_NONE, event->text, NULL, NULL,
-                               event->seq};
     char json[64];
-    if (event->result == KP_CLUSTER_OK) {
-        snprintf(json, sizeof json, "{\"seq\":%" PRIu64 "}", event->seq);
-        answer = (s_admin_answer_t){KP__STATUS__OK, KP__REASON__REASON_NONE, NULL, json, NULL,
-                                    event->seq};
-    } else if (event->result == KP_CLUSTER_NOT_LEADER) {
+    snprintf(json, sizeof json, "{\"seq\":%" PRIu64 "}", event->seq);
+    s_admin_answer_t answer = {KP__STATUS__OK, KP__REASON__REASON_NONE, NULL, json, NULL,
+                               event->seq};
+    if (event->result != KP_CLUSTER_OK) {
+        answer.status = KP__STATUS__ERROR;
+        answer.json = NULL;
+        answer.error = event->text;
+    }
+    if (event->result == KP_CLUSTER_NOT_LEADER) {
         answer.reason = KP__REASON__NOT_LEADER;
         answer.leader = event->text;
         answer.error = "this node is not the cluster's leader; send the update to the leader";
@@ -1180,7 +1182,7 @@ static void s_on_result(kp_node_t *self, const kp_cluster_event_t *event)
         answer.reason = KP__REASON__OUTCOME_UNKNOWN;
         answer.error = "the leader changed before the update was known committed: it may or "
                        "may not be applied; check the directory's sequence";
-    } else
+    } else if (event->result == KP_CLUSTER_FAILED)
         answer.reason = KP__REASON__UPDATE_FAILED;
     s_admin_reply(self, pending->identity, pending->identity_size, &answer);
     zlistx_delete(self->pending, zlistx_cursor(self->pending));
