@@ -199,9 +199,10 @@ const char *sites_name(sites_t *self, size_t index)
 void sites_relay(sites_t *self, const char *command)
 {
     char *answer = kp_relay_command(self->relay, command);
-    if (strncmp(answer, "ok", 2))
-        fprintf(stderr, "sites: relay '%s': %s\n", command, answer);
-    assert(!strncmp(answer, "ok", 2));
+    bool ok = answer && !strncmp(answer, "ok", 2);
+    if (!ok)
+        fprintf(stderr, "sites: relay '%s': %s\n", command, answer ? answer : "(no answer)");
+    assert(ok);
     free(answer);
 }
 
