@@ -188,20 +188,23 @@ kp_node_t *kp_node_new(const kp_cluster_config_t *cluster, const kp_node_config_
     self->directory = kp_directory_new(path, err, errlen);
     self->conns = kp_conns_new(cluster->limits.max_connections);
     size_t client_max = cluster->max_frame * 4;
+    //  The cluster first: starting it may replace the directory (an
+    //  install a crash cut short), so no read transaction may be open.
     if (self->directory && self->conns)
+        self->raft = kp_cluster_new(cluster, &self->me, self->directory, err, errlen);
+    if (self->raft) {
         self->txn = kp_directory_read_begin(self->directory, err, errlen);
+        if (self->txn)
+            kp_directory_read_reset(self->txn);
+    }
     //  A witness votes and keeps the raft log; it serves no client or
     //  worker and so keeps no privacy log.
     bool serves = me->role != KP_ROLE_WITNESS;
-    if (self->txn) {
-        kp_directory_read_reset(self->txn);
-        self->raft = kp_cluster_new(cluster, &self->me, self->directory, err, errlen);
-    }
-    if (self->raft && serves)
+    if (self->txn && serves)
         self->clients = s_bind(self, me->client, "client", client_max, err, errlen);
     if (self->clients)
         self->workers = s_bind(self, me->worker, "worker", client_max, err, errlen);
-    if (self->workers || (self->raft && !serves))
+    if (self->workers || (self->txn && !serves))
         self->admin = s_bind(self, me->admin, "admin", KP_ADMIN_MAX_FRAME, err, errlen);
     if (self->admin && serves && !unlogged)
         self->logger = s_open_log(self, err, errlen);
