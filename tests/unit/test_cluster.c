@@ -345,6 +345,11 @@ static void test_wiped_member_installs_snapshot(void **state)
     s_destroy(&self);
 }
 
+static bool s_three_members(s_test_t *self, void *arg)
+{
+    return s_status(self, *(size_t *)arg).members == 3;
+}
+
 static void test_join_learner(void **state)
 {
     (void)state;
@@ -380,6 +385,12 @@ static void test_join_learner(void **state)
     assert_int_equal(self->last[leader].result, KP_CLUSTER_OK);
     assert_true(s_wait(self, s_has_leader, NULL));
     assert_int_equal(s_leader(self), (int)target);
+    //  And the learner leaves.
+    arg = (s_result_arg_t){target, self->next_token++};
+    assert_int_equal(kp_cluster_remove(self->cluster[target], arg.token, 4), 0);
+    assert_true(s_wait(self, s_has_result, &arg));
+    assert_int_equal(self->last[target].result, KP_CLUSTER_OK);
+    assert_true(s_wait(self, s_three_members, &target));
     s_destroy(&self);
 }
 
