@@ -59,7 +59,8 @@ typedef struct {
     char folder[512];
     char bind[256];
     kp_raftio_resolve_fn *resolve;
-    void *resolve_arg;
+    void *resolve_arg; //  also secure's
+    kp_raftio_secure_fn *secure;
     size_t max_frame;
     kp_raftstore_t *store;
     zsock_t *router;
@@ -159,6 +160,12 @@ static int s_start(struct raft_io *io, unsigned msecs, raft_io_tick_cb tick, raf
         zsock_set_linger(self->router, 0);
         zsock_set_rcvhwm(self->router, 10000);
         zsock_set_maxmsgsize(self->router, (int)self->max_frame);
+        if (self->secure &&
+            self->secure(self->resolve_arg, zsock_resolve(self->router), true, 0, NULL)) {
+            s_errmsg(self, "cannot make the peer socket a CURVE server");
+            zsock_destroy(&self->router);
+            return RAFT_IOERR;
+        }
         if (zsock_bind(self->router, "%s", self->bind) < 0) {
             char text[400];
             snprintf(text, sizeof text, "cannot bind the peer endpoint %s: %s", self->bind,
@@ -334,6 +341,12 @@ static zsock_t *s_dealer(s_io_t *self, raft_id id, const char *address)
     zsock_set_sndhwm(peer->dealer, KP_RAFTIO_SNDHWM);
     zsock_set_immediate(peer->dealer, 1);
     zsock_set_sndtimeo(peer->dealer, 0);
+    if (self->secure &&
+        self->secure(self->resolve_arg, zsock_resolve(peer->dealer), false, id, address)) {
+        zsock_destroy(&peer->dealer);
+        free(peer);
+        return NULL;
+    }
     zsock_connect(peer->dealer, "%s", endpoint);
     zhashx_insert(self->peers, key, peer);
     return peer->dealer;
@@ -676,6 +689,7 @@ struct raft_io *kp_raftio_new(const kp_raftio_options_t *options, char *err, siz
     snprintf(self->bind, sizeof self->bind, "%s", options->bind ? options->bind : "");
     self->resolve = options->resolve;
     self->resolve_arg = options->resolve_arg;
+    self->secure = options->secure;
     self->max_frame = options->max_frame ? options->max_frame : (64u << 20);
     self->store = kp_raftstore_new(options->folder, err, errlen);
     if (!self->store) {

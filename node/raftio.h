@@ -45,13 +45,21 @@
 //  The ZeroMQ endpoint of member (id, address), or NULL if unknown.
 typedef const char *(kp_raftio_resolve_fn)(void *arg, raft_id id, const char *address);
 
+//  Secures a new socket before it binds (server: the ROUTER) or connects
+//  (a DEALER to member id, address): CURVE with the node's certificate.
+//  0, or -1 when it cannot (the ROUTER then does not start; that member
+//  is not sent to).
+typedef int(kp_raftio_secure_fn)(void *arg, void *sock, bool server, raft_id id,
+                                 const char *address);
+
 typedef struct {
     const char *cluster;           //  frames of another cluster are refused
     const char *folder;            //  DATA/raft
     const char *bind;              //  peer-bind endpoint; NULL: no transport
     kp_raftio_resolve_fn *resolve; //  how to reach other members
     void *resolve_arg;
-    size_t max_frame; //  largest frame accepted (beyond it the peer is cut)
+    kp_raftio_secure_fn *secure; //  NULL: plain text (insecure clusters, tests)
+    size_t max_frame;            //  largest frame accepted (beyond it the peer is cut)
 } kp_raftio_options_t;
 
 typedef struct {
