@@ -1,11 +1,12 @@
 #!/usr/bin/python3
 """bench.py - calls per second of the Python stub against a running node.
 
-Usage: bench.py ENDPOINTS INFLIGHT SECONDS
-Sends the sample directory's OK request (ocmw-gent-app asks A1 about
-85073003328 in capacity 1) with INFLIGHT requests outstanding for SECONDS,
-then prints the answered calls per second and the statuses. A node with
-the sample directory and an echo provider for 0206731645 must run.
+Usage: bench.py ENDPOINTS INFLIGHT SECONDS [USER SECTOR TYPE MESSAGE INSZ CAPACITY]
+Sends one request (by default the sample directory's OK request:
+ocmw-gent-app asks A1 about 85073003328 in capacity 1) with INFLIGHT
+requests outstanding for SECONDS, then prints the answered calls per
+second and the statuses. A node whose directory allows the request, with
+an echo provider, must run.
 """
 import collections
 import os
@@ -17,12 +18,15 @@ from kruispunt import Client, Request, status_name  # noqa: E402
 
 
 def main(argv):
-    if len(argv) != 4:
-        print("usage: %s ENDPOINTS INFLIGHT SECONDS" % argv[0], file=sys.stderr)
+    if len(argv) not in (4, 10):
+        print("usage: %s ENDPOINTS INFLIGHT SECONDS [USER SECTOR TYPE MESSAGE INSZ CAPACITY]"
+              % argv[0], file=sys.stderr)
         return 2
     endpoints, inflight, seconds = argv[1], int(argv[2]), float(argv[3])
-    request = Request(user="ocmw-gent-app", sector=31, type=0, message="A1",
-                      person="85073003328", capacity=1)
+    user, sector, kind, message, person, capacity = argv[4:] if len(argv) == 10 else \
+        ("ocmw-gent-app", "31", "0", "A1", "85073003328", "1")
+    request = Request(user=user, sector=int(sector), type=int(kind), message=message,
+                      person=person, capacity=int(capacity))
     statuses = collections.Counter()
     with Client(endpoints) as client:
         for _ in range(inflight):
