@@ -35,6 +35,7 @@
 #define S_ATTEMPT_P99S 8           //  nor shorter than this many node p99s
 #define S_ATTEMPT_MARGIN_MS 250    //  past the request's deadline_ms
 #define S_LATENCY_SAMPLES 8        //  answers before the node's p99 counts
+#define S_PING_MIN_MS 100          //  a pong may take this long, or 4 p99s
 
 typedef struct {
     char id[KP_CLIENT_ID_MAX];
@@ -49,6 +50,7 @@ typedef struct {
     int64_t hedge_at;          //  when to send it to a second node too
     bool hedged;               //  sent to the second node in this attempt
     bool extended;             //  this attempt was given the deadline
+    bool pinged;               //  the node was pinged in this attempt
     bool unsent;               //  waits for a connection (ZMQ_IMMEDIATE)
     void *handle;              //  in kp_client_t.order
     int64_t deadline;          //  overall, monotonic ms
@@ -86,7 +88,9 @@ struct _kp_client_t {
     kp_window_t **latency; //  per endpoint: recent answer times (us)
     int hedge_min_ms;      //  0: no hedging
     int hedge_max_ms;
-    void *hedge_sock; //  to the endpoint after the current one
+    void *hedge_sock;               //  to the endpoint after the current one
+    char ping_id[KP_CLIENT_ID_MAX]; //  the request id of our pings
+    int64_t ping_sent_ms;           //  the last ping to the current node
 };
 
 static void s_pending_destroy(void **item)
@@ -180,6 +184,7 @@ kp_client_t *kp_client_new(const char **endpoints, size_t count)
     self->heartbeat_ivl_ms = S_HEARTBEAT_IVL_MS;
     self->heartbeat_timeout_ms = S_HEARTBEAT_TIMEOUT_MS;
     s_make_prefix(self->prefix);
+    snprintf(self->ping_id, sizeof self->ping_id, "%s-ping", self->prefix);
     if (s_connect(self) != 0)
         goto fail;
     return self;
@@ -385,6 +390,7 @@ static int s_watch(kp_client_t *self)
         return KP_CLIENT_ESOCKET;
     self->connected = false;
     self->connect_by = kp_wire_now_ms() + s_connect_ms(self);
+    self->ping_sent_ms = 0;
     return 0;
 }
 
@@ -485,18 +491,51 @@ static void s_attempt_started(kp_client_t *self, s_pending_t *p, int64_t now)
     p->sent_ms = now;
     p->attempt_deadline = now + s_attempt_ms(self, p);
     p->hedge_at = s_hedge_at(self, now);
-    p->hedged = p->extended = false;
+    p->hedged = p->extended = p->pinged = false;
+}
+
+//  How long a pong may take: the node's loop answers it at once.
+static int s_ping_ms(kp_client_t *self)
+{
+    int64_t p99 = s_node_p99_ms(self, self->current);
+    return 4 * p99 > S_PING_MIN_MS ? (int)(4 * p99) : S_PING_MIN_MS;
+}
+
+//  Asks the node's loop whether it turns (kruispunt.proto, Request.ping):
+//  ZMTP heartbeats are answered by libzmq's I/O thread even when it does
+//  not. One ping at a time per node; a node that answers nothing at all
+//  counts as silent either way.
+static void s_ping(kp_client_t *self, int64_t now)
+{
+    if (self->ping_sent_ms && now - self->ping_sent_ms < s_ping_ms(self))
+        return;
+    Kp__Request ping = KP__REQUEST__INIT;
+    ping.request_id = self->ping_id;
+    ping.has_ping = ping.ping = true;
+    uint8_t frame[KP_CLIENT_ID_MAX + 16];
+    size_t size = kp__request__pack(&ping, frame);
+    if (zmq_send(self->sock, frame, size, ZMQ_DONTWAIT) >= 0) {
+        self->ping_sent_ms = now;
+        self->stats.pings++;
+    }
 }
 
 //  p's attempt ran out. A node heard from since p left is alive (busy, or
 //  p is slow at its provider): p gets until its ceiling there, once. A node
-//  silent since p left is taken for lost: true. Attempts set by the caller
-//  end as they always did.
+//  silent since p left is pinged; still silent when the pong is due, it is
+//  taken for lost: true. Attempts set by the caller end as they always did.
 static bool s_attempt_over(kp_client_t *self, s_pending_t *p, int64_t now)
 {
-    if (self->attempt_timeout_ms || self->attempts_set || p->extended ||
-        self->last_heard < p->sent_ms)
+    if (self->attempt_timeout_ms || self->attempts_set || p->extended)
         return true;
+    if (self->last_heard <= p->sent_ms) { //  nothing since p left
+        if (p->pinged)
+            return true;
+        s_ping(self, now);
+        p->pinged = true;
+        p->attempt_deadline = now + s_ping_ms(self);
+        return false;
+    }
     int64_t end = p->sent_ms + s_ceiling_ms(p);
     if (end <= now)
         return true;
@@ -696,6 +735,10 @@ static void s_handle_frame(kp_client_t *self, zmq_msg_t *msg, bool hedged)
         self->stats.unknown += resp != NULL;
         if (resp)
             kp__response__free_unpacked(resp, NULL);
+        return;
+    }
+    if (strcmp(resp->request_id, self->ping_id) == 0) {
+        kp__response__free_unpacked(resp, NULL); //  a pong: the node lives
         return;
     }
     s_pending_t *p = (s_pending_t *)zhashx_lookup(self->pending, resp->request_id);

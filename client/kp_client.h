@@ -21,14 +21,18 @@
     - a connection to the next node does not come up within the same
       time (heartbeat interval + timeout; 1 s without heartbeats) while
       requests wait for it: a dead node after a failover;
-    - a request's attempt times out and nothing at all came from the node
-      since that attempt began (its loop is stuck). The attempt timeout is
-      8 times the node's recent p99 answer time plus 250 ms, and at most
-      the request's own deadline_ms plus 250 ms (a live node answers by
-      then: it answers TIMEOUT itself at its deadline), or the overall
-      timeout when the request has no deadline_ms. A node that answered
-      other requests meanwhile is alive: the request gets until that
-      ceiling there before the client moves on;
+    - a request's attempt times out, nothing at all came from the node
+      since that attempt began, and the node does not answer a ping (a
+      Request with ping set, which the node's loop answers at once) within
+      4 times its p99 (at least 100 ms): its loop is stuck, though libzmq
+      may still answer heartbeats. The attempt timeout is 8 times the
+      node's recent p99 answer time plus 250 ms, and at most the
+      request's own deadline_ms plus 250 ms (a live node answers by then:
+      it answers TIMEOUT itself at its deadline), or the overall timeout
+      when the request has no deadline_ms. A node that answered other
+      requests or the ping meanwhile is alive: the request gets until that
+      ceiling there before the client moves on (a slow provider is no
+      reason to route a request twice);
     - a node answers SHUTTING_DOWN (below).
 
     kp_client_set_attempt_timeout, or kp_client_set_attempts (the overall
@@ -196,6 +200,7 @@ typedef struct {
     uint64_t disconnects; //  connections to the current node that dropped
     uint64_t hedges;      //  requests sent to a second node too (hedging)
     uint64_t hedge_wins;  //  ... and answered there first
+    uint64_t pings;       //  pings sent to a node silent past an attempt
 } kp_client_stats_t;
 
 void kp_client_stats(kp_client_t *self, kp_client_stats_t *out);

@@ -97,6 +97,18 @@ static void test_hung_provider(void **state)
     harness_t *harness = harness_new(1, 1000, 3000, 65536);
     harness_start_node(harness, 0);
     harness_load(harness, 0, harness_a1_directory);
+    //  A ping is answered at once, OK, with nothing routed.
+    zsock_t *raw = harness_client(harness, 0);
+    Kp__Request ping = KP__REQUEST__INIT;
+    ping.request_id = "ping-1";
+    ping.has_ping = ping.ping = true;
+    Kp__Response *pong = harness_call(raw, &ping, 3000);
+    assert_non_null(pong);
+    assert_string_equal(pong->request_id, "ping-1");
+    assert_int_equal(pong->status, KP__STATUS__OK);
+    assert_int_equal(pong->n_parts, 0);
+    kp__response__free_unpacked(pong, NULL);
+    zsock_destroy(&raw);
     char log_a[300], log_b[300];
     snprintf(log_a, sizeof log_a, "%s/provider-a.log", harness->dir);
     snprintf(log_b, sizeof log_b, "%s/provider-b.log", harness->dir);

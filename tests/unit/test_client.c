@@ -609,6 +609,48 @@ static void test_client_slow_not_lost(void **state)
     s_node_stop(&node);
 }
 
+//  The same slow request alone: nothing else comes from the node, but it
+//  answers the client's ping (its loop turns), so the request still waits
+//  there instead of being resent.
+static void test_client_ping(void **state)
+{
+    (void)state;
+    fake_node_t *node = s_node_start(NODE_HOLD, 0);
+    const char *ep[] = {node->endpoint};
+    kp_client_t *client = kp_client_new(ep, 1);
+    Kp__Request req = s_request();
+    Kp__Response *resp = NULL;
+    for (int i = 0; i < 10; i++) {
+        assert_int_equal(kp_client_call(client, &req, 5000, &resp), 0);
+        kp_client_response_destroy(&resp);
+    }
+    req.request_id = "slow-2";
+    assert_int_equal(kp_client_send(client, &req, 10000, NULL), 0);
+    int64_t start = s_now_ms();
+    kp_client_stats_t stats;
+    do { //  the client alone: its attempt ends, it pings, the pong comes
+        int rc = kp_client_recv(client, 20, &resp);
+        if (rc == 0)
+            fail_msg("unexpected answer %s %d %s", resp->request_id, resp->status,
+                     resp->detail ? resp->detail : "");
+        assert_int_equal(rc, KP_CLIENT_ETIMEDOUT);
+        kp_client_stats(client, &stats);
+    } while (stats.pings == 0 || s_now_ms() - start < 800);
+    req.request_id = "release";
+    assert_int_equal(kp_client_call(client, &req, 5000, &resp), 0);
+    kp_client_response_destroy(&resp);
+    assert_int_equal(kp_client_recv(client, 5000, &resp), 0);
+    assert_string_equal(resp->request_id, "slow-2");
+    kp_client_response_destroy(&resp);
+    kp_client_stats(client, &stats);
+    assert_int_equal(stats.pings, 1);
+    assert_int_equal(stats.failovers, 0);
+    assert_int_equal(stats.resent, 0);
+    assert_int_equal(stats.unknown, 0); //  the pong is not a stray
+    kp_client_destroy(&client);
+    s_node_stop(&node);
+}
+
 //  A first endpoint where nothing listens: the connection never comes up,
 //  and the client moves on without waiting for any attempt timeout.
 static void test_client_dead_endpoint(void **state)
@@ -906,6 +948,7 @@ int main(void)
         cmocka_unit_test(test_client_deadline_bounds_attempt),
         cmocka_unit_test(test_client_dead_endpoint),
         cmocka_unit_test(test_client_slow_not_lost),
+        cmocka_unit_test(test_client_ping),
         cmocka_unit_test(test_client_hedging),
         cmocka_unit_test(test_worker_session),
         cmocka_unit_test(test_worker_silence),
