@@ -32,6 +32,7 @@ typedef struct {
     const char *dir;
     const char *seed_directory;
     bool json;
+    unsigned snapshot_mib;
 } s_args_t;
 
 typedef struct {
@@ -72,6 +73,7 @@ static void s_configure(s_bench_t *self, uint32_t threshold)
     c->stale_limit_s = 300;
     c->snapshot_threshold = threshold;
     c->snapshot_trailing = threshold / 8;
+    c->snapshot_mib = self->args.snapshot_mib;
     c->clustered = self->args.nodes > 1;
     c->node_count = self->args.nodes;
     for (size_t i = 0; i < self->args.nodes; i++) {
@@ -336,7 +338,7 @@ static void s_snapshot(s_bench_t *self)
 static void s_usage(FILE *out)
 {
     fprintf(out, "usage: raftbench [--nodes N] [--updates U] [--window W] [--ops K] [--dir D] "
-                 "[--json]\n"
+                 "[--snapshot-mib M] [--json]\n"
                  "       raftbench --seed-directory PATH [--nodes N] [--dir D] [--json]\n"
                  "Committed directory updates per second through in-process cluster actors,\n"
                  "or the time a new member takes to install a snapshot of PATH.\n");
@@ -344,7 +346,7 @@ static void s_usage(FILE *out)
 
 int main(int argc, char **argv)
 {
-    s_bench_t self = {.args = {3, 2000, 32, 1, NULL, NULL, false}};
+    s_bench_t self = {.args = {3, 2000, 32, 1, NULL, NULL, false, 256}};
     static const struct option longs[] = {{"nodes", required_argument, NULL, 'n'},
                                           {"updates", required_argument, NULL, 'u'},
                                           {"window", required_argument, NULL, 'w'},
@@ -370,6 +372,8 @@ int main(int argc, char **argv)
             self.args.seed_directory = optarg;
         else if (opt == 'j')
             self.args.json = true;
+        else if (opt == 'm')
+            self.args.snapshot_mib = (unsigned)strtoul(optarg, NULL, 10);
         else {
             s_usage(opt == 'h' ? stdout : stderr);
             return opt == 'h' ? 0 : 2;

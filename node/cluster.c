@@ -51,6 +51,9 @@ typedef struct {
     struct raft_transfer transfer;
     uint64_t transfer_token;
     bool transferring;
+    raft_index snapshot_seen; //  raft's last snapshot, as s_snapshot_by_size saw it
+    uint64_t bytes_at_snapshot;
+    bool by_size; //  the threshold was lowered for a snapshot by size
 } s_actor_t;
 
 typedef struct {
@@ -279,6 +282,35 @@ static void s_transfer(s_actor_t *self, uint64_t token, raft_id id)
         s_send_result(self, token, KP_CLUSTER_FAILED, 0, raft_errmsg(&self->raft));
     else
         self->transferring = true;
+}
+
+//  libraft 0.15 keeps every entry since the last snapshot in memory, and
+//  counts them, not their bytes: imports of 8 MiB entries would hold GiB.
+//  Past snapshot-mib MiB of entries since the last snapshot, the
+//  threshold is lowered so that the next apply takes one (with few
+//  trailing entries); both come back once it is taken.
+static void s_snapshot_by_size(s_actor_t *self)
+{
+    struct raft *r = &self->raft;
+    const kp_cluster_config_t *config = &self->args->config;
+    kp_dirfsm_stats_t stats;
+    kp_dirfsm_stats(self->fsm, &stats);
+    if (r->log.snapshot.last_index != self->snapshot_seen) {
+        self->snapshot_seen = r->log.snapshot.last_index;
+        self->bytes_at_snapshot = stats.bytes;
+        if (self->by_size) {
+            raft_set_snapshot_threshold(r, config->snapshot_threshold);
+            raft_set_snapshot_trailing(r, config->snapshot_trailing);
+            self->by_size = false;
+        }
+    }
+    raft_index since = r->last_applied - r->log.snapshot.last_index;
+    if (!self->by_size && since > 0 &&
+        stats.bytes - self->bytes_at_snapshot > (uint64_t)config->snapshot_mib << 20) {
+        raft_set_snapshot_threshold(r, (unsigned)since);
+        raft_set_snapshot_trailing(r, since > 4 ? 4 : (unsigned)since - 1);
+        self->by_size = true;
+    }
 }
 
 //  A witness routes nothing and serves no client: it should not lead.
@@ -548,6 +580,7 @@ static void s_loop(s_actor_t *self)
         kp_raftio_process(self->io, items + 1, count - 1);
         s_flush(self);
         if (!self->closing) {
+            s_snapshot_by_size(self);
             s_witness_steps_aside(self);
             s_push_status(self);
         }

@@ -222,14 +222,16 @@ static int s_check_cluster(const char *text, kp_cluster_config_t *out, char *err
 static int s_load_raft(zconfig_t *root, const char *text, kp_cluster_config_t *out, char *err,
                        size_t errlen)
 {
-    uint64_t stale, election, heartbeat, threshold, trailing;
+    uint64_t stale, election, heartbeat, threshold, trailing, mib;
     if (s_number(root, text, "cluster/stale-limit", 0, 86400 * 7, 300, &stale, err, errlen) ||
         s_number(root, text, "cluster/election-timeout", 10, 600000, 1000, &election, err,
                  errlen) ||
         s_number(root, text, "cluster/raft-heartbeat", 5, 60000, 100, &heartbeat, err, errlen) ||
         s_number(root, text, "cluster/snapshot-threshold", 2, 1000000, 1024, &threshold, err,
                  errlen) ||
-        s_number(root, text, "cluster/snapshot-trailing", 0, 1000000, 128, &trailing, err, errlen))
+        s_number(root, text, "cluster/snapshot-trailing", 0, 1000000, 128, &trailing, err,
+                 errlen) ||
+        s_number(root, text, "cluster/snapshot-mib", 1, 65536, 256, &mib, err, errlen))
         return -1;
     if (election < 2 * heartbeat) {
         snprintf(err, errlen,
@@ -247,6 +249,7 @@ static int s_load_raft(zconfig_t *root, const char *text, kp_cluster_config_t *o
     out->raft_heartbeat_ms = (uint32_t)heartbeat;
     out->snapshot_threshold = (uint32_t)threshold;
     out->snapshot_trailing = (uint32_t)trailing;
+    out->snapshot_mib = (uint32_t)mib;
     return 0;
 }
 

@@ -12,6 +12,8 @@
           raft-heartbeat = 100      # ms, raft leader's heartbeat
           snapshot-threshold = 1024 # raft entries between directory snapshots
           snapshot-trailing = 128   # entries kept in the raft log after one
+          snapshot-mib = 256        # or a snapshot once entries since the last
+                                    #   hold this many MiB (raft keeps them in memory)
           hedge-min = 100           # ms; a part a provider worker holds longer
           hedge-max = 1000          #   than its institution's p99, bounded to
                                     #   these, goes to a sibling too; 0: never
@@ -120,6 +122,7 @@ typedef struct {
     uint32_t raft_heartbeat_ms;
     uint32_t snapshot_threshold; //  raft entries between snapshots
     uint32_t snapshot_trailing;  //  entries kept after a snapshot
+    uint32_t snapshot_mib;       //  or a snapshot after this many MiB of entries
     bool clustered;              //  nodes have peer endpoints: one raft group
     uint32_t hedge_min_ms;       //  0: no hedging of provider parts
     uint32_t hedge_max_ms;

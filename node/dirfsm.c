@@ -29,6 +29,7 @@ static int s_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void **r
     //  test_dirfsm): the entry being applied is the next one.
     out->index = self->options.raft->last_applied + 1;
     *result = out;
+    self->stats.bytes += buf->len;
     if (self->options.batch && !kp_directory_batch_open(self->options.directory) &&
         kp_directory_batch_begin(self->options.directory, out->error, sizeof out->error)) {
         zsys_error("cluster: cannot apply raft entry %llu: %s", (unsigned long long)out->index,

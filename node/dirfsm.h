@@ -76,6 +76,7 @@ void kp_dirfsm_destroy(struct raft_fsm **fsm_p);
 //  taken and restored.
 typedef struct {
     uint64_t applied, replayed, refused, snapshots, restores;
+    uint64_t bytes; //  of every entry given to apply
 } kp_dirfsm_stats_t;
 void kp_dirfsm_stats(struct raft_fsm *fsm, kp_dirfsm_stats_t *out);
 

@@ -57,6 +57,7 @@ static s_test_t *s_new(size_t n, uint32_t threshold)
     c->stale_limit_s = 300;
     c->snapshot_threshold = threshold;
     c->snapshot_trailing = threshold / 4;
+    c->snapshot_mib = 256;
     c->clustered = n > 1;
     c->node_count = n;
     for (size_t i = 0; i < n; i++) {
@@ -174,6 +175,43 @@ static void s_kbo(unsigned n, char kbo[24])
 {
     unsigned long long base = 10000000ULL + n;
     snprintf(kbo, 24, "%08llu%02llu", base, 97 - base % 97);
+}
+
+//  A packed update of ops PUTs of institutions n * ops, n * ops + 1, ...
+static uint8_t *s_update_many(unsigned n, unsigned ops, size_t *size)
+{
+    Kp__Institution *inst = calloc(ops, sizeof *inst);
+    Kp__DirectoryRecord *records = calloc(ops, sizeof *records);
+    Kp__DirectoryOp *op = calloc(ops, sizeof *op);
+    Kp__DirectoryOp **list = calloc(ops, sizeof *list);
+    char(*kbo)[24] = calloc(ops, sizeof *kbo);
+    for (unsigned i = 0; i < ops; i++) {
+        s_kbo(100000 + n * ops + i, kbo[i]);
+        kp__institution__init(&inst[i]);
+        inst[i].kbo = kbo[i];
+        inst[i].name = "an institution with a name long enough to fill a few bytes";
+        inst[i].has_sector = inst[i].has_type = true;
+        inst[i].sector = 17;
+        inst[i].type = 1;
+        kp__directory_record__init(&records[i]);
+        records[i].record_case = KP__DIRECTORY_RECORD__RECORD_INSTITUTION;
+        records[i].institution = &inst[i];
+        kp__directory_op__init(&op[i]);
+        op[i].record = &records[i];
+        list[i] = &op[i];
+    }
+    Kp__DirectoryUpdate update = KP__DIRECTORY_UPDATE__INIT;
+    update.n_ops = ops;
+    update.ops = list;
+    *size = kp__directory_update__get_packed_size(&update);
+    uint8_t *data = malloc(*size);
+    kp__directory_update__pack(&update, data);
+    free(inst);
+    free(records);
+    free(op);
+    free(list);
+    free(kbo);
+    return data;
 }
 
 //  A packed update: PUT institution n (or DELETE when del).
@@ -394,6 +432,37 @@ static void test_join_learner(void **state)
     s_destroy(&self);
 }
 
+static bool s_snapshot_taken(s_test_t *self, void *arg)
+{
+    return s_status(self, *(size_t *)arg).snapshots > 0;
+}
+
+//  A snapshot comes after snapshot-mib MiB of entries, well before the
+//  threshold's count of entries.
+static void test_snapshot_by_size(void **state)
+{
+    (void)state;
+    s_test_t *self = s_new(1, 1024);
+    self->config.snapshot_mib = 1;
+    s_start(self, 0);
+    assert_true(s_wait(self, s_has_leader, NULL));
+    size_t member = 0;
+    for (unsigned n = 0; n < 24 && !s_snapshot_taken(self, &member); n++) {
+        size_t size;
+        uint8_t *data = s_update_many(n, 1000, &size);
+        char err[256];
+        s_result_arg_t arg = {0, self->next_token++};
+        assert_int_equal(
+            kp_cluster_propose(self->cluster[0], arg.token, data, size, err, sizeof err), 0);
+        free(data);
+        assert_true(s_wait(self, s_has_result, &arg));
+        assert_int_equal(self->last[0].result, KP_CLUSTER_OK);
+    }
+    assert_true(s_wait(self, s_snapshot_taken, &member));
+    assert_true(s_status(self, 0).snapshot_index < 30);
+    s_destroy(&self);
+}
+
 static bool s_refused(s_test_t *self, void *arg)
 {
     uint64_t want = *(uint64_t *)arg, refused = 0;
@@ -494,6 +563,7 @@ int main(void)
         cmocka_unit_test(test_three_voters),
         cmocka_unit_test(test_wiped_member_installs_snapshot),
         cmocka_unit_test(test_join_learner),
+        cmocka_unit_test(test_snapshot_by_size),
         cmocka_unit_test(test_hostile_frames),
     };
     zsys_init();
