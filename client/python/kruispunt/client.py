@@ -11,10 +11,13 @@ Behaviour, as in the C stub (client/kp_client.h):
   again instead of routing it twice. The node is lost when the connection
   drops or ZMTP heartbeats go unanswered (100 ms / 400 ms), when no
   connection comes up within that time while requests wait, when an
-  attempt times out and nothing at all came from the node since it began
-  (8 x the node's recent p99 + 250 ms, at most the request's deadline_ms +
-  250 ms or its overall timeout; a node that answers others meanwhile gets
-  until that ceiling), or when it answers SHUTTING_DOWN.
+  attempt times out (8 x the node's recent p99 + 250 ms, at most the
+  request's deadline_ms + 250 ms or its overall timeout), nothing at all
+  came from the node since it began, and the node does not answer a ping
+  (a Request with ping set, answered at once by the node's loop) within 4
+  of its p99s (at least 100 ms): its loop is stuck. A node heard from
+  meanwhile is alive: the request gets until its ceiling there. And when
+  the node answers SHUTTING_DOWN.
 - SHUTTING_DOWN (status UNAVAILABLE) is not handed out: the client moves
   to the next node at once. Only when every endpoint said so is it handed
   out (with one endpoint, at once).
@@ -61,8 +64,8 @@ def _now_ms():
 
 
 class _Pending:
-    __slots__ = ("id", "frame", "give_up", "ceiling_ms", "attempt_start", "sent", "shut_down_by",
-                 "started", "tried")
+    __slots__ = ("id", "frame", "give_up", "ceiling_ms", "attempt_start", "attempt_end", "sent",
+                 "shut_down_by", "started", "tried", "pinged", "extended")
 
     def __init__(self, request_id, frame, now, timeout_ms, deadline_ms):
         self.id = request_id
@@ -70,8 +73,8 @@ class _Pending:
         self.started = now
         self.give_up = now + timeout_ms
         self.ceiling_ms = min(deadline_ms + 250, timeout_ms) if deadline_ms else timeout_ms
-        self.attempt_start = now
-        self.sent = False
+        self.attempt_start = self.attempt_end = now
+        self.sent = self.pinged = self.extended = False
         self.shut_down_by = set()
         self.tried = set()
 
@@ -112,6 +115,8 @@ class Client:
                              "and curve_secret_key")
         self._context = context or zmq.Context.instance()
         self._prefix = secrets.token_hex(8)
+        self._ping_id = self._prefix + "-ping"
+        self._ping_frame = Request(request_id=self._ping_id, ping=True).SerializeToString()
         self._counter = itertools.count(1)
         self._pending = collections.OrderedDict()  # id -> _Pending, oldest first
         self._ready = collections.deque()  # responses to hand out
@@ -149,6 +154,7 @@ class Client:
         self._connected = False
         self._connect_start = _now_ms()
         self._last_rx = 0.0
+        self._ping_sent = 0.0
 
     def _disconnect(self):
         if self._sock is not None:
@@ -181,7 +187,9 @@ class Client:
             except zmq.Again:
                 return
             p.sent = True
+            p.pinged = p.extended = False
             p.attempt_start = now
+            p.attempt_end = now + self._attempt_ms(p)
             p.tried.add(self._index)
 
     def close(self):
@@ -265,9 +273,9 @@ class Client:
 
     def stats(self):
         """Counters: sent, resent, failovers, answered, timeouts, late,
-        duplicates, redirects, unknown, malformed, disconnects."""
+        duplicates, redirects, unknown, malformed, disconnects, pings."""
         keys = ("sent", "resent", "failovers", "answered", "timeouts", "late", "duplicates",
-                "redirects", "unknown", "malformed", "disconnects")
+                "redirects", "unknown", "malformed", "disconnects", "pings")
         return {k: self._stats[k] for k in keys}
 
     # ------------------------------------------------------------------
@@ -296,7 +304,7 @@ class Client:
         for p in self._pending.values():
             soonest = min(soonest, p.give_up)
             if p.sent:
-                soonest = min(soonest, p.attempt_start + self._attempt_ms(p))
+                soonest = min(soonest, p.attempt_end)
         return soonest
 
     def _turn(self, wait_ms):
@@ -353,6 +361,8 @@ class Client:
     def _on_response(self, response, now):
         """Hands a response out or moves on; True after a failover."""
         rid = response.request_id
+        if rid == self._ping_id:
+            return False  # a pong: the node's loop turns
         p = self._pending.get(rid)
         if p is None:
             key = "duplicates" if rid in self._answered else \
@@ -389,11 +399,37 @@ class Client:
             self._failover(now)
             return
         for p in self._pending.values():
-            if not p.sent or now - p.attempt_start < self._attempt_ms(p):
-                continue
-            # A node that sent anything since the attempt began is alive:
-            # the request may take until its ceiling there.
-            alive = self._last_rx > p.attempt_start and not self._attempt_timeout
-            if not alive or now - p.attempt_start >= p.ceiling_ms:
+            if p.sent and now >= p.attempt_end and self._attempt_over(p, now):
                 self._failover(now)
                 return
+
+    def _ping_ms(self):
+        p99 = self._p99()
+        return max(100, 4 * p99) if p99 is not None else 100
+
+    def _attempt_over(self, p, now):
+        """p's attempt ran out. A node heard from since p left is alive
+        (busy, or p is slow at its provider): p gets until its ceiling
+        there, once. A node silent since p left is pinged; still silent
+        when the pong is due, it is lost: True."""
+        if self._attempt_timeout or p.extended:
+            return True
+        if self._last_rx <= p.attempt_start:
+            if p.pinged:
+                return True
+            if not self._ping_sent or now - self._ping_sent >= self._ping_ms():
+                try:
+                    self._sock.send(self._ping_frame, zmq.NOBLOCK)
+                    self._ping_sent = now
+                    self._stats["pings"] += 1
+                except zmq.Again:
+                    pass
+            p.pinged = True
+            p.attempt_end = now + self._ping_ms()
+            return False
+        end = p.attempt_start + p.ceiling_ms
+        if end <= now:
+            return True
+        p.extended = True
+        p.attempt_end = end
+        return False
