@@ -10,6 +10,7 @@
 
 #define S_REDIRECTS 8 //  NOT_LEADER answers followed for one request
 #define S_ELECTION_POLL_MS 200
+#define S_NO_QUORUM_MS 3000 //  NO_QUORUM this long is taken as the answer
 
 struct _kpctl_admin_t {
     zsock_t *sock;
@@ -117,13 +118,26 @@ static bool s_refused(const Kp__AdminReply *reply)
 static Kp__AdminReply *s_call_leader(kpctl_admin_t *self, const Kp__AdminRequest *request,
                                      bool *answered, char *err, size_t errlen)
 {
-    int64_t give_up = zclock_mono() + self->timeout_ms;
+    int64_t give_up = zclock_mono() + self->timeout_ms, no_quorum_since = 0;
     for (int redirects = 0;; redirects++) {
         int64_t left = give_up - zclock_mono();
         Kp__AdminReply *reply =
             s_exchange(self, request, left > 0 ? (int)left : 0, answered, err, errlen);
-        if (!reply || !s_refused(reply) || !reply->has_reason ||
-            reply->reason != KP__REASON__NOT_LEADER || redirects == S_REDIRECTS)
+        if (!reply || !s_refused(reply) || !reply->has_reason || redirects == S_REDIRECTS)
+            return reply;
+        //  NO_QUORUM while a leader is elected (a second or so) is no
+        //  answer yet; for longer, it is the answer.
+        if (reply->reason == KP__REASON__NO_QUORUM) {
+            if (!no_quorum_since)
+                no_quorum_since = zclock_mono();
+            if (zclock_mono() - no_quorum_since > S_NO_QUORUM_MS ||
+                zclock_mono() + S_ELECTION_POLL_MS >= give_up)
+                return reply;
+            kp__admin_reply__free_unpacked(reply, NULL);
+            zclock_sleep(S_ELECTION_POLL_MS);
+            continue;
+        }
+        if (reply->reason != KP__REASON__NOT_LEADER)
             return reply;
         const kp_node_config_t *leader =
             reply->leader && *reply->leader ? kp_config_node(&self->config, reply->leader) : NULL;

@@ -7,7 +7,8 @@
 #ifndef KP_CLI_COMMANDS_H_INCLUDED
 #define KP_CLI_COMMANDS_H_INCLUDED
 
-int kpctl_directory(int argc, char **argv);   //  cmd_directory.c
+int kpctl_directory(int argc, char **argv);
+int kpctl_cluster(int argc, char **argv);     //  cmd_cluster.c   //  cmd_directory.c
 int kpctl_call(int argc, char **argv);        //  cmd_call.c
 int kpctl_provider(int argc, char **argv);    //  cmd_provider.c
 int kpctl_status(int argc, char **argv);      //  cmd_admin.c

@@ -7,6 +7,7 @@
 
 static const kpctl_command_t s_commands[] = {
     {"directory", kpctl_directory, "import, export and inspect the reference directory"},
+    {"cluster", kpctl_cluster, "the consensus over the directory: status, leadership, members"},
     {"call", kpctl_call, "send one request through a node and print the answer"},
     {"provider", kpctl_provider, "run a demo provider worker"},
     {"status", kpctl_status, "show a node's workers, counters and latencies"},

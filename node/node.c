@@ -1127,6 +1127,14 @@ static void s_membership(kp_node_t *self, s_input_t *input, const Kp__AdminReque
         s_admin_error(self, input, KP__REASON__INVALID_REQUEST, error);
         return;
     }
+    if (transfer && node && self->raft_status.state == KP_CLUSTER_STATE_LEADER &&
+        !strcmp(node->name, self->me.name)) {
+        s_admin_answer_t answer = {KP__STATUS__OK, KP__REASON__REASON_NONE,
+                                   NULL,           "{\"leads\":true}",
+                                   NULL,           self->raft_status.directory_seq};
+        s_admin_reply(self, input->identity, input->identity_size, &answer);
+        return; //  it leads already
+    }
     uint64_t token = ++self->next_token;
     int rc = transfer ? kp_cluster_transfer(self->raft, token, node ? node->raft_id : 0)
              : !strcmp(command, "cluster.add")

@@ -22,7 +22,7 @@
 #include "sites.h"
 
 #define S_MAX_OPS 2000
-#define S_KILLS 3 //  bench/cluster-chaos.sh kills 20 times
+#define S_KILLS 3 //  bench/cluster-kills.sh kills 20 times
 
 typedef enum { S_PENDING, S_ACKED, S_REFUSED, S_UNKNOWN } s_state_t;
 
@@ -205,10 +205,10 @@ static void s_dump(sites_t *sites)
 //  The leader, or a failure with every node's view.
 static int s_leader(sites_t *sites, const bool *among)
 {
-    int leader = sites_leader(sites, among, 10000);
+    int leader = sites_leader(sites, among, 20000);
     if (leader < 0) {
         s_dump(sites);
-        fail_msg("no leader that every node agrees on within 10 s");
+        fail_msg("no leader that every node agrees on within 20 s");
     }
     return leader;
 }
@@ -229,16 +229,25 @@ static void test_kill_leader_during_updates(void **state)
     history->leader = sites_leader(sites, NULL, 10000);
     assert_true(history->leader >= 0);
     unsigned n = 0;
-    for (int kill = 0; kill < S_KILLS; kill++) {
+    //  bench/cluster-kills.sh runs this with SITES_KILLS=20 for the
+    //  failover figures: from the kill to the first update acknowledged
+    //  after it (an update is sent at once and retried through the
+    //  election), printed, never asserted.
+    int kills = getenv("SITES_KILLS") ? atoi(getenv("SITES_KILLS")) : S_KILLS;
+    for (int kill = 0; kill < kills; kill++) {
         for (int i = 0; i < 8; i++)
             s_write(history, ++n);
         s_observe(history);
         int victim = s_leader(sites, NULL);
-        printf("# kill %d: %s, the leader\n", kill + 1, sites_name(sites, (size_t)victim));
+        int64_t killed_ms = harness_now_ms();
         sites_kill(sites, (size_t)victim);
         //  Updates go on while the others elect a leader.
+        int64_t failover_ms = -1;
         for (int i = 0; i < 8; i++)
-            s_write(history, ++n);
+            if (s_write(history, ++n) == S_ACKED && failover_ms < 0)
+                failover_ms = harness_now_ms() - killed_ms;
+        printf("# kill %d: %s, the leader; failover %lld ms\n", kill + 1,
+               sites_name(sites, (size_t)victim), (long long)failover_ms);
         s_observe(history);
         sites_start(sites, (size_t)victim);
     }
@@ -494,6 +503,52 @@ static void test_calls_answered_during_import(void **state)
     sites_destroy(&sites);
 }
 
+//  Runs kpctl with args (a format) on the cluster's file; its exit status,
+//  and its standard output in out.
+static int s_kpctl(sites_t *sites, char *out, size_t size, const char *format, ...)
+{
+    char args[512], command[1024];
+    va_list list;
+    va_start(list, format);
+    vsnprintf(args, sizeof args, format, list);
+    va_end(list);
+    snprintf(command, sizeof command, "'%s' %s -c '%s' 2>&1", getenv("KPCTL"), args,
+             sites->harness->config);
+    FILE *pipe = popen(command, "r");
+    assert_non_null(pipe);
+    size_t used = fread(out, 1, size - 1, pipe);
+    out[used] = '\0';
+    int status = pclose(pipe);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+//  kpctl cluster: status of every node, leadership handed over, a node
+//  that does not answer.
+static void test_kpctl_cluster(void **state)
+{
+    (void)state;
+    sites_t *sites = sites_new(3, false, 300);
+    sites_start_all(sites);
+    int leader = s_leader(sites, NULL);
+    char out[8192];
+    assert_int_equal(s_kpctl(sites, out, sizeof out, "cluster status --json"), 0);
+    char want[64];
+    snprintf(want, sizeof want, "\"leader\":\"%s\"", sites_name(sites, (size_t)leader));
+    assert_non_null(strstr(out, want));
+    assert_non_null(strstr(out, "\"diverged\":false"));
+    size_t next = (size_t)(leader + 1) % 3;
+    assert_int_equal(s_kpctl(sites, out, sizeof out, "cluster transfer-leadership --to %s",
+                             sites_name(sites, next)),
+                     0);
+    assert_int_equal(s_leader(sites, NULL), (int)next);
+    sites_kill(sites, (size_t)leader);
+    assert_int_equal(s_kpctl(sites, out, sizeof out, "cluster status --timeout 500"), 1);
+    assert_non_null(strstr(out, "no answer"));
+    assert_int_equal(s_kpctl(sites, out, sizeof out, "cluster remove-node nonesuch"), 1);
+    assert_non_null(strstr(out, "nonesuch"));
+    sites_destroy(&sites);
+}
+
 int main(void)
 {
     zsys_init();
@@ -503,6 +558,10 @@ int main(void)
         cmocka_unit_test(test_site_cut_off),
         cmocka_unit_test(test_wiped_voter_rejoins),
         cmocka_unit_test(test_calls_answered_during_import),
+        cmocka_unit_test(test_kpctl_cluster),
     };
+    //  SITES_ONLY=test_kill_leader_during_updates: one test (the benches).
+    if (getenv("SITES_ONLY"))
+        cmocka_set_test_filter(getenv("SITES_ONLY"));
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
