@@ -432,6 +432,34 @@ static void test_join_learner(void **state)
     s_destroy(&self);
 }
 
+static bool s_voter_leads(s_test_t *self, void *arg)
+{
+    (void)arg;
+    int leader = s_leader(self);
+    return s_has_leader(self, NULL) && self->config.nodes[leader].role == KP_ROLE_VOTER;
+}
+
+//  A witness made leader hands leadership to a voter by itself.
+static void test_witness_steps_aside(void **state)
+{
+    (void)state;
+    s_test_t *self = s_new(3, 1024);
+    self->config.nodes[2].role = KP_ROLE_WITNESS;
+    for (size_t i = 0; i < 3; i++)
+        s_start(self, i);
+    assert_true(s_wait(self, s_voter_leads, NULL));
+    size_t leader = (size_t)s_leader(self);
+    assert_int_equal(s_propose(self, leader, 1, false).result, KP_CLUSTER_OK);
+    s_result_arg_t arg = {leader, self->next_token++};
+    assert_int_equal(kp_cluster_transfer(self->cluster[leader], arg.token, 3), 0);
+    assert_true(s_wait(self, s_has_result, &arg));
+    assert_int_equal(self->last[leader].result, KP_CLUSTER_OK); //  the witness led
+    assert_true(s_wait(self, s_voter_leads, NULL));
+    leader = (size_t)s_leader(self);
+    assert_int_equal(s_propose(self, leader, 2, false).result, KP_CLUSTER_OK);
+    s_destroy(&self);
+}
+
 static bool s_snapshot_taken(s_test_t *self, void *arg)
 {
     return s_status(self, *(size_t *)arg).snapshots > 0;
@@ -564,6 +592,7 @@ int main(void)
         cmocka_unit_test(test_wiped_member_installs_snapshot),
         cmocka_unit_test(test_join_learner),
         cmocka_unit_test(test_snapshot_by_size),
+        cmocka_unit_test(test_witness_steps_aside),
         cmocka_unit_test(test_hostile_frames),
     };
     zsys_init();
