@@ -27,8 +27,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     Kp__AdminRequest *request = kp_frames_admin(data, size, 1, &refusal);
     if (!request)
         return 0;
-    kp_admin_context_t context = {fuzz_directory(), registry,          flight, stats,
-                                  &cluster,         &cluster.nodes[0], 0};
+    static const kp_cluster_status_t raft; //  a node that has not heard from its cluster yet
+    kp_admin_context_t context = {.directory = fuzz_directory(),
+                                  .workers = registry,
+                                  .flight = flight,
+                                  .stats = stats,
+                                  .cluster = &cluster,
+                                  .me = &cluster.nodes[0],
+                                  .raft = &raft};
     uint64_t seq;
     char err[512];
     free(kp_admin_handle(&context, request, &seq, err, sizeof err));
