@@ -1043,6 +1043,14 @@ static void s_on_worker(kp_node_t *self, s_input_t *input)
 //  ---------------------------------------------------------------------
 //  Operators
 
+//  The connection guard's counts into the stats (status and metrics).
+static void s_count_connections(kp_node_t *self)
+{
+    uint64_t open, refused;
+    kp_conns_counts(self->conns, &open, &refused);
+    kp_stats_connections(self->stats, open, refused);
+}
+
 typedef struct {
     Kp__Status status;
     Kp__Reason reason; //  REASON_NONE: none
@@ -1162,9 +1170,7 @@ static void s_on_admin(kp_node_t *self, s_input_t *input)
              !strcmp(command, "cluster.remove"))
         s_membership(self, input, request);
     else {
-        uint64_t open, refused;
-        kp_conns_counts(self->conns, &open, &refused);
-        kp_stats_connections(self->stats, open, refused);
+        s_count_connections(self);
         kp_admin_context_t context = {self->directory,  self->registry, self->flight,
                                       self->stats,      &self->cluster, &self->me,
                                       self->started_ms, self->stopping, &self->raft_status,
@@ -1266,6 +1272,7 @@ static void s_publish(kp_node_t *self)
     if (!self->httpd)
         return;
     kp_metrics_t *m = kp_metrics_new(self->me.name, zclock_mono());
+    s_count_connections(self);
     kp_stats_t *stats = kp_stats_copy(self->stats);
     kp_metrics_set_stats(m, &stats);
     kp_registry_each(self->registry, s_worker_metrics, m);

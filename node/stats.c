@@ -238,11 +238,29 @@ static void s_prom_bad_frames(const kp_stats_t *self, FILE *out)
     }
 }
 
+static void s_prom_limits(const kp_stats_t *self, FILE *out)
+{
+    static const char *names[KP_LIMIT_COUNT] = {"max-connections", "max-in-flight", "max-deadline",
+                                                "max-waiting",     "max-hello",     "max-workers",
+                                                "max-concurrency"};
+    kp_prom_family(out, "kp_limit_refused_total", "counter",
+                   "Refusals by the node's limits (the cluster file's \"limits\").");
+    for (int i = 0; i < KP_LIMIT_COUNT; i++) {
+        char labels[KP_PROM_LABELS] = "";
+        kp_prom_label(labels, sizeof labels, "limit", names[i]);
+        kp_prom_uint(out, "kp_limit_refused_total", labels, self->refused[i]);
+    }
+    kp_prom_family(out, "kp_connections", "gauge",
+                   "Clients and workers connected (max-connections bounds it).");
+    kp_prom_uint(out, "kp_connections", "", self->connections_open);
+}
+
 void kp_stats_prometheus(const kp_stats_t *self, FILE *out)
 {
     s_prom_requests(self, out);
     s_prom_messages(self, out);
     s_prom_bad_frames(self, out);
+    s_prom_limits(self, out);
 }
 
 void kp_stats_refused(kp_stats_t *self, kp_limit_t limit)

@@ -52,7 +52,8 @@ void kp_stats_json(kp_stats_t *self, kp_json_t *json);
 //  Writes the families kp_requests_total{status,reason},
 //  kp_message_requests_total{message,status},
 //  kp_request_duration_seconds{kind}, kp_message_duration_seconds{message}
-//  and kp_bad_frames_total{source,reason} in the Prometheus text format.
+//  kp_bad_frames_total{source,reason}, kp_limit_refused_total{limit} and
+//  kp_connections in the Prometheus text format.
 void kp_stats_prometheus(const kp_stats_t *self, FILE *out);
 
 //  The node's limits (config.h, section "limits"): each refusal counted
