@@ -50,7 +50,15 @@ static bool s_on_command(s_guard_t *guard)
     bool go_on = command && strcmp(command, "$TERM");
     if (go_on && !strcmp(command, "WATCH")) {
         char *endpoint = zmsg_popstr(msg);
-        zsock_t *monitor = endpoint ? zsock_new_pair(endpoint) : NULL;
+        //  No high-water mark on the events: libzmq drops an event that
+        //  finds the pipe full, and a lost DISCONNECTED would count a
+        //  connection forever (inproc: 0 on either side means no limit).
+        zsock_t *monitor = endpoint ? zsock_new(ZMQ_PAIR) : NULL;
+        if (monitor)
+            zsock_set_rcvhwm(monitor, 0);
+        if (monitor && zsock_connect(monitor, "%s", endpoint)) {
+            zsock_destroy(&monitor);
+        }
         if (monitor) {
             zlistx_add_end(guard->monitors, monitor);
             zpoller_add(guard->poller, monitor);
