@@ -1,16 +1,24 @@
-/*  logbench - privacy-log throughput through the logger (group commit)
-    and one-person query latency through the index.
+/*  logbench - privacy-log throughput through the logger (group commit),
+    the index's size, build rate and lag, and query latency through it.
 
         logbench --dir DIR [--records N] [--people P] [--queries Q]
-                 [--window W] [--key FILE] [--query-only]
+                 [--window W] [--key FILE] [--query-only] [--reindex]
+                 [--index-after]
         logbench --dir DIR --sync-floor [--syncs N]
 
     Writes N records (P distinct people, 4 institutions, 8 message types)
     through kp_logger_t as fast as the logger takes them, with at most W
     records not yet durable (a node's requests in flight), and reports
-    records per second once every record is durable. Then runs Q queries
-    for random people (index lookup plus reading every record) and reports
-    latency percentiles, and the size of the segments and of the index.
+    records per second once every record is durable, and when the index
+    (built by the logger's indexer on an idle core) has caught up. Then
+    runs Q queries of each kind, every record they name read back: a random
+    person's whole history, an institution's and a message type's first
+    100 records in a random second, and reports latency percentiles, and
+    the bytes per record of the segments and of the index. --reindex first
+    rebuilds the index from the segments on this thread and reports its
+    rate by the clock and by CPU time; --index-after writes with no
+    indexer at all and then builds the index so (the time the index takes
+    to catch up with a log it never followed).
     DIR must not exist yet; with --query-only, DIR is one that logbench
     made before (give the same --records and --people) and only the
     queries run.
@@ -95,9 +103,31 @@ static uint64_t s_bytes(const char *dir, const char *suffix)
     return total;
 }
 
-//  One-person queries: index lookup and every record read.
+static int s_fetch_some(uint64_t seq, uint64_t segment, uint64_t offset, void *arg)
+{
+    s_query_t *q = arg;
+    s_fetch(seq, segment, offset, arg);
+    return q->found >= 100; //  a page of answers, as an operator's screen shows
+}
+
+static const char *s_kbos[] = {"0200065765", "0212344876", "0206731645", "0240683202"};
+static const char *s_messages[] = {"wage",    "unemployment", "family", "pension",
+                                   "address", "income",       "health", "status"};
+
+static void s_report(const char *kind, double *lat, uint64_t n, uint64_t found, const char *what)
+{
+    qsort(lat, n, sizeof *lat, s_cmp);
+    if (n)
+        printf("query %-11s %" PRIu64 " queries, %.1f records each (%s): p50 %.3f ms, p99 %.3f "
+               "ms, max %.3f ms\n",
+               kind, n, (double)found / (double)n, what, lat[n / 2], lat[n * 99 / 100], lat[n - 1]);
+}
+
+//  Queries of each kind, timed with every record they name read back:
+//  one person's whole history; an institution's or a message type's
+//  first 100 records in a random second of the run.
 static int s_queries(const char *logdir, uint64_t records, uint64_t people, uint64_t queries,
-                     uint64_t seed)
+                     uint64_t seed, uint64_t t0)
 {
     char path[4300], error[KP_PRIVLOG_ERR];
     uint64_t state = seed;
@@ -108,31 +138,98 @@ static int s_queries(const char *logdir, uint64_t records, uint64_t people, uint
         fprintf(stderr, "logbench: %s\n", error);
         return 1;
     }
-    double *lat = calloc(queries ? queries : 1, sizeof *lat);
-    uint64_t total = 0;
+    double *lat[3];
+    uint64_t found[3] = {0};
+    for (int k = 0; k < 3; k++)
+        lat[k] = calloc(queries ? queries : 1, sizeof(double));
     for (uint64_t i = 0; i < queries; i++) {
         state ^= state << 13, state ^= state >> 7, state ^= state << 17;
         char person[12];
         s_person(state % people, person);
-        q.found = 0;
-        double t = s_now();
-        kp_logindex_query(index, KP_LOGINDEX_PERSON, person, 0, UINT64_MAX, s_fetch, &q);
-        lat[i] = (s_now() - t) * 1000.0;
-        total += q.found;
+        uint64_t from = t0 + (state >> 20) % records;
+        from -= from % 1000000; //  a whole second
+        for (int k = 0; k < 3; k++) {
+            q.found = 0;
+            double t = s_now();
+            if (k == 0)
+                kp_logindex_query(index, KP_LOGINDEX_PERSON, person, 0, UINT64_MAX, s_fetch, &q);
+            else
+                kp_logindex_query(index, k == 1 ? KP_LOGINDEX_INSTITUTION : KP_LOGINDEX_MESSAGE,
+                                  k == 1 ? s_kbos[i % 4] : s_messages[i % 8], from, from + 999999,
+                                  s_fetch_some, &q);
+            lat[k][i] = (s_now() - t) * 1000.0;
+            found[k] += q.found;
+        }
     }
-    qsort(lat, queries, sizeof *lat, s_cmp);
-    if (queries)
-        printf("query: %" PRIu64 " one-person queries over %" PRIu64 " records (%" PRIu64
-               " people, %.1f records per answer): p50 %.3f ms, p99 %.3f ms, max %.3f ms\n",
-               queries, records, people, (double)total / (double)queries, lat[queries / 2],
-               lat[queries * 99 / 100], lat[queries - 1]);
-    free(lat);
+    s_report("person", lat[0], queries, found[0], "a whole history");
+    s_report("institution", lat[1], queries, found[1], "first 100 in a second");
+    s_report("message", lat[2], queries, found[2], "first 100 in a second");
+    for (int k = 0; k < 3; k++)
+        free(lat[k]);
+    uint64_t used = 0, spare = 0;
+    kp_logindex_space(index, &used, &spare);
     kp_privlog_reader_destroy(&q.reader);
     kp_logindex_destroy(&index);
-    printf("files: segments %.2f GB (%.0f bytes per record), index %.2f GB\n",
-           (double)s_bytes(logdir, ".kplog") / 1e9,
-           (double)s_bytes(logdir, ".kplog") / (double)records,
-           (double)s_bytes(path, ".mdb") / 1e9);
+    uint64_t log = s_bytes(logdir, ".kplog"), file = s_bytes(path, ".mdb");
+    printf("files: segments %.2f GB (%.1f bytes per record), index %.2f GB (%.1f bytes per "
+           "record; in use %.1f, LMDB's free pages %.1f)\n",
+           (double)log / 1e9, (double)log / (double)records, (double)file / 1e9,
+           (double)file / (double)records, (double)used / (double)records,
+           (double)spare / (double)records);
+    printf("ten years at 1.8 billion records a year: segments %.1f TB, index %.1f TB\n",
+           18e9 * (double)log / (double)records / 1e12,
+           18e9 * (double)file / (double)records / 1e12);
+    return 0;
+}
+
+static int s_first(const Kp__LogRecord *record, uint64_t seq, void *arg)
+{
+    (void)seq;
+    *(uint64_t *)arg = record->time_unix_us;
+    return 1;
+}
+
+//  The time of the log's first record: where a --query-only run's seconds start.
+static uint64_t s_first_time(const char *logdir)
+{
+    char error[KP_PRIVLOG_ERR];
+    uint64_t t0 = 0;
+    kp_privlog_scan(logdir, INT32_MIN, INT32_MAX, s_first, &t0, error);
+    return t0;
+}
+
+static double s_cpu(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+//  The index built again from the segments, on this thread: its rate by
+//  the clock and by this thread's CPU time (on a shared machine the two
+//  differ; the second is what one core does).
+static int s_reindex(const char *logdir, uint64_t records)
+{
+    char path[4300], error[KP_PRIVLOG_ERR];
+    snprintf(path, sizeof path, "%s/index", logdir);
+    kp_logindex_t *index = kp_logindex_open(path, false, 0, error);
+    if (!index) {
+        fprintf(stderr, "logbench: %s\n", error);
+        return 1;
+    }
+    kp_privlog_index_job_t job = {.upto_seq = UINT64_MAX, .rebuild = true};
+    double t = s_now(), cpu = s_cpu();
+    int64_t added = kp_privlog_index_run(logdir, index, &job, error);
+    t = s_now() - t;
+    cpu = s_cpu() - cpu;
+    kp_logindex_destroy(&index);
+    if (added < 0) {
+        fprintf(stderr, "logbench: %s\n", error);
+        return 1;
+    }
+    printf("rebuild: %" PRId64 " of %" PRIu64 " records in %.1f s (%.0f records/s), %.1f s of "
+           "CPU on one thread (%.0f records per CPU second)\n",
+           added, records, t, (double)added / t, cpu, (double)added / cpu);
     return 0;
 }
 
@@ -193,6 +290,8 @@ int main(int argc, char **argv)
         {"window", required_argument, NULL, 'w'},
         {"key", required_argument, NULL, 'k'},
         {"query-only", no_argument, NULL, 'Q'},
+        {"reindex", no_argument, NULL, 'R'},
+        {"index-after", no_argument, NULL, 'A'},
         {"sync-floor", no_argument, NULL, 'S'},
         {"syncs", required_argument, NULL, 's'},
         {"help", no_argument, NULL, 'h'},
@@ -200,7 +299,7 @@ int main(int argc, char **argv)
     };
     const char *dir = NULL, *key = NULL;
     uint64_t records = 1000000, people = 0, queries = 1000, window = 100000;
-    bool query_only = false, sync_floor = false;
+    bool query_only = false, sync_floor = false, reindex = false, index_after = false;
     uint64_t syncs = 2000;
     int c;
     while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
@@ -226,6 +325,12 @@ int main(int argc, char **argv)
         case 'Q':
             query_only = true;
             break;
+        case 'R':
+            reindex = true;
+            break;
+        case 'A':
+            index_after = reindex = true;
+            break;
         case 'S':
             sync_floor = true;
             break;
@@ -234,7 +339,7 @@ int main(int argc, char **argv)
             break;
         case 'h':
             printf("usage: logbench --dir DIR [--records N] [--people P] [--queries Q] "
-                   "[--window W] [--key FILE] [--query-only]\n"
+                   "[--window W] [--key FILE] [--query-only] [--reindex] [--index-after]\n"
                    "       logbench --dir DIR --sync-floor [--syncs N]   (the disk's fdatasync "
                    "floor)\n");
             return 0;
@@ -254,8 +359,10 @@ int main(int argc, char **argv)
     uint64_t state = 88172645463325252ull;
     char logdir[4200], error[KP_PRIVLOG_ERR];
     snprintf(logdir, sizeof logdir, "%s/log", dir);
+    if (query_only && reindex && s_reindex(logdir, records))
+        return 1;
     if (query_only)
-        return s_queries(logdir, records, people, queries, state);
+        return s_queries(logdir, records, people, queries, state, s_first_time(logdir));
     if (!stat(dir, &st)) {
         fprintf(stderr, "logbench: %s exists; give a new folder\n", dir);
         return 2;
@@ -273,14 +380,15 @@ int main(int argc, char **argv)
     kp_privlog_options_t opt;
     kp_privlog_options_default(&opt);
     opt.key_file = key;
+    //  --index-after: no indexer while writing (it runs on an idle core
+    //  only, and a shared machine may have none); the index is built
+    //  after the write, on this thread, and timed.
+    opt.index = !index_after;
     kp_logger_t *logger = kp_logger_new(logdir, &opt, NULL, error);
     if (!logger) {
         fprintf(stderr, "logbench: %s\n", error);
         return 1;
     }
-    static const char *kbos[] = {"0200065765", "0212344876", "0206731645", "0240683202"};
-    static const char *messages[] = {"wage",    "unemployment", "family", "pension",
-                                     "address", "income",       "health", "status"};
     zpoller_t *poller = zpoller_new(kp_logger_sock(logger), NULL);
     uint64_t t0 = (uint64_t)time(NULL) * 1000000u;
     double start = s_now();
@@ -301,9 +409,9 @@ int main(int argc, char **argv)
         r.request_id = id;
         r.has_time_unix_us = 1;
         r.time_unix_us = t0 + i;
-        r.message = (char *)messages[i % 8];
+        r.message = (char *)s_messages[i % 8];
         r.user = "bench-app";
-        r.sender_kbo = (char *)kbos[i % 4];
+        r.sender_kbo = (char *)s_kbos[i % 4];
         r.has_sector = r.has_type = 1;
         r.sector = 17;
         r.type = 3;
@@ -312,7 +420,7 @@ int main(int argc, char **argv)
         r.capacity = 1;
         r.has_status = 1;
         r.status = KP__STATUS__OK;
-        part.kbo = (char *)kbos[(i + 1) % 4];
+        part.kbo = (char *)s_kbos[(i + 1) % 4];
         part.has_status = 1;
         part.status = KP__STATUS__OK;
         r.parts = parts;
@@ -339,8 +447,16 @@ int main(int argc, char **argv)
     kp_logger_destroy(&logger); //  waits for the index to catch up
     double indexed = s_now() - start;
     printf("write: %" PRIu64 " records durable in %.2f s: %.0f records/s (group commit, window "
-           "%" PRIu64 "); indexed by %.2f s\n",
-           records, durable, (double)records / durable, window, indexed);
+           "%" PRIu64 "); ",
+           records, durable, (double)records / durable, window);
+    if (index_after)
+        printf("no indexer while writing\n");
+    else
+        printf("indexed by %.2f s (%.2f s after the write; the indexer runs on an idle core "
+               "only)\n",
+               indexed, indexed - durable);
 
-    return s_queries(logdir, records, people, queries, state);
+    if (reindex && s_reindex(logdir, records))
+        return 1;
+    return s_queries(logdir, records, people, queries, state, t0);
 }

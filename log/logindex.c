@@ -7,6 +7,7 @@
     and record) cost about 413 bytes of index per record.
 */
 #include <errno.h>
+#include <stddef.h>
 #include <lmdb.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -93,18 +94,17 @@ static bool s_number(const char *text, size_t len, uint64_t *out)
 //  length, or 0 if text is missing or too long to index. Numbers keep the
 //  tag and take 8 bytes; text keys get the tag in lower case (so the two
 //  never meet) and end with a 0.
-static size_t s_prefix(uint8_t *key, char tag, const char *text)
+static size_t s_prefix_len(uint8_t *key, char tag, const char *text, size_t len)
 {
-    size_t len = text ? strlen(text) : 0;
     uint64_t number;
-    if (len == 0 || len > S_TEXT_MAX)
+    if (len == 0 || len > S_TEXT_MAX || memchr(text, 0, len))
         return 0;
     if (tag != KP_LOGINDEX_MESSAGE && len > 1 && text[0] != '0' && s_number(text, len, &number)) {
         key[0] = (uint8_t)tag;
         kp_be64_put(key + 1, number);
         return 9;
     }
-    if (tag != KP_LOGINDEX_MESSAGE && len > 1 && s_number(text, len, &number)) {
+    if (tag != KP_LOGINDEX_MESSAGE && len > 1 && len < 18 && s_number(text, len, &number)) {
         //  Leading zeros (a KBO starts with 0 or 1): the digit count keeps
         //  "0123" and "123" apart.
         key[0] = (uint8_t)(tag + 1);
@@ -115,6 +115,11 @@ static size_t s_prefix(uint8_t *key, char tag, const char *text)
     memcpy(key + 1, text, len);
     key[1 + len] = 0;
     return len + 2;
+}
+
+static size_t s_prefix(uint8_t *key, char tag, const char *text)
+{
+    return text ? s_prefix_len(key, tag, text, strlen(text)) : 0;
 }
 
 static uint16_t s_bucket(uint64_t time_us)
@@ -455,15 +460,184 @@ static int s_put(kp_logindex_t *self, const uint8_t *key, size_t key_len, uint64
     return 0;
 }
 
-static int s_add_key(kp_logindex_t *self, char tag, const char *text, uint16_t bucket,
-                     uint64_t value)
+static int s_add_key_len(kp_logindex_t *self, char tag, const char *text, size_t len,
+                         uint16_t bucket, uint64_t value)
 {
     uint8_t key[S_KEY_MAX];
-    size_t n = s_prefix(key, tag, text);
+    size_t n = text ? s_prefix_len(key, tag, text, len) : 0;
     if (!n)
         return 0;
     kp_be16_put(key + n, bucket);
     return s_put(self, key, n + 2, value);
+}
+
+static int s_add_key(kp_logindex_t *self, char tag, const char *text, uint16_t bucket,
+                     uint64_t value)
+{
+    return s_add_key_len(self, tag, text, text ? strlen(text) : 0, bucket, value);
+}
+
+// ---------------------------------------------------------------------------
+// Reading the keys of a record from its protobuf encoding, without
+// unpacking it (no allocation): what the catch-up does for each record,
+// at a fraction of protobuf-c's cost. Field numbers: LogRecord in
+// proto/kruispunt.proto.
+
+enum { S_F_TIME = 2, S_F_MESSAGE = 3, S_F_SENDER = 5, S_F_PERSON = 9, S_F_PARTS = 13 };
+#define S_MAX_PARTS 64
+
+typedef struct {
+    const char *text;
+    size_t len;
+} s_text_t;
+
+typedef struct {
+    uint64_t time_us;
+    s_text_t message, sender, person;
+    s_text_t parts[S_MAX_PARTS];
+    size_t n_parts;
+} s_keys_t;
+
+static bool s_varint(const uint8_t **p, const uint8_t *end, uint64_t *out)
+{
+    uint64_t v = 0;
+    for (int shift = 0; shift < 64 && *p < end; shift += 7) {
+        uint8_t b = *(*p)++;
+        v |= (uint64_t)(b & 0x7F) << shift;
+        if (!(b & 0x80)) {
+            *out = v;
+            return true;
+        }
+    }
+    return false;
+}
+
+//  Steps over one field of wire type wire. False if it does not fit.
+static bool s_skip(const uint8_t **p, const uint8_t *end, unsigned wire)
+{
+    uint64_t n;
+    switch (wire) {
+    case 0:
+        return s_varint(p, end, &n);
+    case 1:
+        n = 8;
+        break;
+    case 5:
+        n = 4;
+        break;
+    case 2:
+        if (!s_varint(p, end, &n))
+            return false;
+        break;
+    default:
+        return false;
+    }
+    if (n > (uint64_t)(end - *p))
+        return false;
+    *p += n;
+    return true;
+}
+
+//  The first kbo (field 1) of a LogPart.
+static bool s_part_kbo(const uint8_t *p, const uint8_t *end, s_text_t *kbo)
+{
+    kbo->text = NULL;
+    while (p < end) {
+        uint64_t tag, n;
+        if (!s_varint(&p, end, &tag))
+            return false;
+        if (tag == (1 << 3 | 2)) {
+            if (!s_varint(&p, end, &n) || n > (uint64_t)(end - p))
+                return false;
+            kbo->text = (const char *)p, kbo->len = (size_t)n;
+            p += n;
+        } else if (!s_skip(&p, end, tag & 7))
+            return false;
+    }
+    return true;
+}
+
+//  0, 1 when the record cannot be read this way (let protobuf-c judge).
+static int s_keys(const uint8_t *p, size_t len, s_keys_t *k)
+{
+    const uint8_t *end = p + len;
+    memset(k, 0, offsetof(s_keys_t, parts));
+    k->n_parts = 0;
+    while (p < end) {
+        uint64_t tag, n;
+        if (!s_varint(&p, end, &tag))
+            return 1;
+        unsigned field = (unsigned)(tag >> 3), wire = tag & 7;
+        if (field == S_F_TIME && wire == 0) {
+            if (!s_varint(&p, end, &k->time_us))
+                return 1;
+            continue;
+        }
+        bool text = field == S_F_MESSAGE || field == S_F_SENDER || field == S_F_PERSON ||
+                    field == S_F_PARTS;
+        if (!text || wire != 2) {
+            if (!s_skip(&p, end, wire))
+                return 1;
+            continue;
+        }
+        if (!s_varint(&p, end, &n) || n > (uint64_t)(end - p))
+            return 1;
+        s_text_t t = {(const char *)p, (size_t)n};
+        p += n;
+        if (field == S_F_PARTS) {
+            if (k->n_parts == S_MAX_PARTS)
+                return 1;
+            if (!s_part_kbo((const uint8_t *)t.text, p, &k->parts[k->n_parts++]))
+                return 1;
+        } else
+            *(field == S_F_MESSAGE  ? &k->message
+              : field == S_F_SENDER ? &k->sender
+                                    : &k->person) = t;
+    }
+    return 0;
+}
+
+static bool s_text_eq(const s_text_t *a, const s_text_t *b)
+{
+    return a->text && b->text && a->len == b->len && !memcmp(a->text, b->text, a->len);
+}
+
+static int s_position_add(kp_logindex_t *self, uint64_t seq, uint64_t segment, uint64_t offset);
+
+int kp_logindex_add_packed(kp_logindex_t *self, const uint8_t *body, size_t len, uint64_t seq,
+                           uint64_t segment, uint64_t offset)
+{
+    s_keys_t k;
+    if (s_keys(body, len, &k)) {
+        Kp__LogRecord *r = kp__log_record__unpack(NULL, len, body);
+        int rc = r ? kp_logindex_add(self, r, seq, segment, offset) : 1;
+        kp__log_record__free_unpacked(r, NULL);
+        return rc;
+    }
+    if (!self->txn && kp_logindex_begin(self))
+        return -1;
+    if (seq >> S_SEQ_BITS) {
+        kp_err(self->error, sizeof self->error, "log index: seq %llu is past 2^40",
+               (unsigned long long)seq);
+        return -1;
+    }
+    if (s_position_add(self, seq, segment, offset))
+        return -1;
+    uint64_t value = s_value(seq, k.time_us);
+    uint16_t bucket = s_bucket(k.time_us);
+    if (s_add_key_len(self, KP_LOGINDEX_PERSON, k.person.text, k.person.len, bucket, value) ||
+        s_add_key_len(self, KP_LOGINDEX_MESSAGE, k.message.text, k.message.len, bucket, value) ||
+        s_add_key_len(self, KP_LOGINDEX_INSTITUTION, k.sender.text, k.sender.len, bucket, value))
+        return -1;
+    for (size_t i = 0; i < k.n_parts; i++) {
+        bool seen = s_text_eq(&k.parts[i], &k.sender);
+        for (size_t j = 0; j < i && !seen; j++)
+            seen = s_text_eq(&k.parts[i], &k.parts[j]);
+        if (!seen && s_add_key_len(self, KP_LOGINDEX_INSTITUTION, k.parts[i].text, k.parts[i].len,
+                                   bucket, value))
+            return -1;
+    }
+    return 0;
 }
 
 int kp_logindex_add(kp_logindex_t *self, const Kp__LogRecord *record, uint64_t seq,
@@ -917,6 +1091,36 @@ int kp_logindex_drop(kp_logindex_t *self, uint64_t low, uint64_t high)
         return s_fail(self, "drop", rc);
     }
     return kp_logindex_commit(self);
+}
+
+int kp_logindex_space(kp_logindex_t *self, uint64_t *used, uint64_t *free_bytes)
+{
+    MDB_envinfo info;
+    MDB_stat stat;
+    MDB_txn *txn;
+    int rc = mdb_env_info(self->env, &info);
+    if (!rc)
+        rc = mdb_env_stat(self->env, &stat);
+    if (!rc)
+        rc = mdb_txn_begin(self->env, NULL, MDB_RDONLY, &txn);
+    if (rc)
+        return s_fail(self, "space", rc);
+    //  LMDB's free list (database 0): each value is a list of page
+    //  numbers whose first word is its length.
+    MDB_cursor *cur;
+    uint64_t pages = 0;
+    if (mdb_cursor_open(txn, 0, &cur) == 0) {
+        MDB_val k, v;
+        for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); !rc;
+             rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
+            if (v.mv_size >= sizeof(size_t))
+                pages += *(const size_t *)v.mv_data;
+        mdb_cursor_close(cur);
+    }
+    mdb_txn_abort(txn);
+    *free_bytes = pages * stat.ms_psize;
+    *used = ((uint64_t)info.me_last_pgno + 1) * stat.ms_psize - *free_bytes;
+    return 0;
 }
 
 const char *kp_logindex_error(kp_logindex_t *self)

@@ -69,6 +69,11 @@ int kp_logindex_position(kp_logindex_t *self, uint64_t *seq, uint64_t *segment, 
 int kp_logindex_begin(kp_logindex_t *self);
 int kp_logindex_add(kp_logindex_t *self, const Kp__LogRecord *record, uint64_t seq,
                     uint64_t segment, uint64_t offset);
+//  The same from the record's protobuf encoding (a log frame's body),
+//  read in place: how the catch-up adds records. A body that cannot be
+//  read is skipped: 1 (the log's verify judges it), 0 when added, -1.
+int kp_logindex_add_packed(kp_logindex_t *self, const uint8_t *body, size_t len, uint64_t seq,
+                           uint64_t segment, uint64_t offset);
 int kp_logindex_set_position(kp_logindex_t *self, uint64_t seq, uint64_t segment, uint64_t offset);
 int kp_logindex_commit(kp_logindex_t *self);
 void kp_logindex_abort(kp_logindex_t *self);
@@ -91,6 +96,10 @@ int kp_logindex_clear(kp_logindex_t *self);
 //  Deletes every entry of a record with seq in [low, high]: after a prune,
 //  or when the index is found ahead of a log whose tail was cut.
 int kp_logindex_drop(kp_logindex_t *self, uint64_t low, uint64_t high);
+
+//  Bytes of the file in use, and bytes of pages that LMDB keeps free for
+//  later commits (copies made by earlier ones): for benchmarks.
+int kp_logindex_space(kp_logindex_t *self, uint64_t *used, uint64_t *free_bytes);
 
 //  The last error, named.
 const char *kp_logindex_error(kp_logindex_t *self);

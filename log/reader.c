@@ -125,10 +125,7 @@ static int s_catch_segment(s_catch_t *c, const privlog_map_t *map, uint64_t firs
         if (f.kind == KP_PRIVLOG_KIND_RECORD && f.seq > job->upto_seq)
             break;
         if (f.kind == KP_PRIVLOG_KIND_RECORD && f.seq > pos_seq) {
-            Kp__LogRecord *r = kp__log_record__unpack(NULL, f.len, f.body);
-            int rc = r ? kp_logindex_add(c->index, r, f.seq, first_seq, off) : 0;
-            kp__log_record__free_unpacked(r, NULL);
-            if (rc)
+            if (kp_logindex_add_packed(c->index, f.body, f.len, f.seq, first_seq, off) < 0)
                 return -1;
             c->added++;
             c->batch++;
