@@ -15,8 +15,10 @@
 
 #define S_NOTICE_DURABLE 'D'
 #define S_NOTICE_ERROR 'E'
-#define S_MAX_GROUP 65536  //  records per group commit, to bound latency
-#define S_INDEX_WAKE_MS 50 //  how often the indexer looks for synced records
+#define S_NOTICE_UNAVAILABLE 'U' //  a write failed for want of space; retrying
+#define S_RETRY_MS 100           //  how often an unavailable log tries again
+#define S_MAX_GROUP 65536        //  records per group commit, to bound latency
+#define S_INDEX_WAKE_MS 50       //  how often the indexer looks for synced records
 #define S_INDEX_SYNC_MS 10000
 
 //  What the logger thread tells the indexer thread: how far the log is
@@ -38,6 +40,7 @@ struct _kp_logger_t {
     uint64_t durable;
     kp_buckets_t commit_us, commit_records; //  from the durable notices
     bool failed;
+    bool unavailable; //  told by the actor: records wait for disk space
     char error[KP_PRIVLOG_ERR];
 };
 
@@ -87,25 +90,40 @@ typedef struct {
     uint64_t records;
 } s_durable_t;
 
+#define S_GROUP_FAILED -1      //  the log refuses all further work
+#define S_GROUP_UNAVAILABLE -2 //  no space to write: records wait, retry later
+
 //  Sync, tell the node, then index: the reply waits only for the sync.
-static int s_group(kp_privlog_t *log, zsock_t *sock, s_follow_t *follow)
+//  retry: sync what waits from a failed group even if nothing came. The
+//  number of records now durable, or S_GROUP_*.
+static int s_group(kp_privlog_t *log, zsock_t *sock, s_follow_t *follow, bool retry)
 {
     int64_t start_us = zclock_usecs();
+    uint64_t before = kp_privlog_durable_seq(log);
     int n = s_drain(log, sock);
-    if (n < 0 || (n > 0 && kp_privlog_sync(log))) {
+    if (n >= 0 && (n > 0 || retry) && kp_privlog_sync(log))
+        n = kp_privlog_failed(log) ? -1 : S_GROUP_UNAVAILABLE;
+    if (n == S_GROUP_UNAVAILABLE) {
+        if (!retry) { //  tell the node once, not at every retry
+            const char *e = kp_privlog_error(log);
+            s_notice(sock, S_NOTICE_UNAVAILABLE, e, strlen(e));
+        }
+        return n;
+    }
+    if (n < 0) {
         const char *e = kp_privlog_error(log);
         s_notice(sock, S_NOTICE_ERROR, e, strlen(e));
-        return -1;
+        return S_GROUP_FAILED;
     }
-    if (n > 0) {
-        s_durable_t notice = {kp_privlog_durable_seq(log), (uint64_t)(zclock_usecs() - start_us),
-                              (uint64_t)n};
+    uint64_t durable = kp_privlog_durable_seq(log);
+    if (durable > before) {
+        s_durable_t notice = {durable, (uint64_t)(zclock_usecs() - start_us), durable - before};
         s_notice(sock, S_NOTICE_DURABLE, &notice, sizeof notice);
         kp_privlog_index_flush(log); //  the writer keeps no index: frees the buffer
         if (follow)
-            atomic_store(&follow->durable, kp_privlog_durable_seq(log));
+            atomic_store(&follow->durable, durable);
     }
-    return n;
+    return (int)(durable - before);
 }
 
 static void s_actor(zsock_t *pipe, void *arg)
@@ -119,28 +137,31 @@ static void s_actor(zsock_t *pipe, void *arg)
     //  logs (and waits for) the answers it gives. Only $TERM ends us.
     zpoller_set_nonstop(poller, true);
     zsock_signal(pipe, 0);
-    bool failed = false;
+    bool failed = false, unavailable = false;
     while (true) {
-        void *which = zpoller_wait(poller, (int)args->tick_ms);
+        void *which = zpoller_wait(poller, unavailable ? S_RETRY_MS : (int)args->tick_ms);
         if (which == pipe) {
             char *command = zstr_recv(pipe);
             bool term = !command || streq(command, "$TERM");
             zstr_free(&command);
             if (term)
                 break;
-        } else if (which == sock && !failed)
-            failed = s_group(log, sock, args->follow) < 0;
-        else if (zpoller_terminated(poller))
+        } else if (zpoller_terminated(poller))
             break;
-        if (!failed && kp_privlog_tick(log)) {
+        if (!failed && (which == sock || unavailable)) {
+            int rc = s_group(log, sock, args->follow, unavailable);
+            failed = rc == S_GROUP_FAILED;
+            unavailable = rc == S_GROUP_UNAVAILABLE;
+        }
+        if (!failed && !unavailable && kp_privlog_tick(log)) {
             const char *e = kp_privlog_error(log);
             s_notice(sock, S_NOTICE_ERROR, e, strlen(e));
             failed = true;
         }
     }
     //  Everything sent before destroy is on the socket already.
-    while (!failed) {
-        int n = s_group(log, sock, args->follow);
+    while (!failed && !unavailable) {
+        int n = s_group(log, sock, args->follow, false);
         if (n <= 0)
             break;
     }
@@ -344,6 +365,11 @@ uint64_t kp_logger_log(kp_logger_t *self, const Kp__LogRecord *record)
     return self->next_seq++;
 }
 
+bool kp_logger_unavailable(kp_logger_t *self)
+{
+    return self->unavailable;
+}
+
 zsock_t *kp_logger_sock(kp_logger_t *self)
 {
     return self->sock;
@@ -364,6 +390,10 @@ int kp_logger_recv(kp_logger_t *self)
                 self->durable = v;
             kp_buckets_record(&self->commit_us, notice.commit_us);
             kp_buckets_record(&self->commit_records, notice.records);
+            self->unavailable = false; //  writing again
+        } else if (size >= 1 && p[0] == S_NOTICE_UNAVAILABLE) {
+            self->unavailable = true;
+            kp_err(self->error, sizeof self->error, "%.*s", (int)(size - 1), (const char *)p + 1);
         } else if (size >= 1 && p[0] == S_NOTICE_ERROR) {
             self->failed = true;
             kp_err(self->error, sizeof self->error, "%.*s", (int)(size - 1), (const char *)p + 1);

@@ -85,6 +85,11 @@ uint64_t kp_logger_indexed(kp_logger_t *self);
 //  The last sequence number handed out.
 uint64_t kp_logger_last(kp_logger_t *self);
 
+//  True while the log cannot write for want of disk space: records are
+//  kept and written when space returns (then a durable notice clears it).
+//  Do not answer what would need a new record meanwhile.
+bool kp_logger_unavailable(kp_logger_t *self);
+
 const char *kp_logger_error(kp_logger_t *self);
 
 #endif

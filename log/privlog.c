@@ -6,6 +6,7 @@
     index_flush hands the synced records to the LMDB index and empties the
     buffer.
 */
+#include <czmq.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -57,6 +58,16 @@ struct _kp_privlog_t {
     kp_logindex_t *index;
     bool failed;
     char error[KP_PRIVLOG_ERR];
+#ifdef KP_TEST_HOOKS
+    //  Test builds only (meson option test_hooks), from the environment:
+    //  KP_TEST_SYNC_DELAY_MS  sleep this long before each group's fdatasync
+    //  KP_TEST_SYNC_TRACE     append "start_us end_us durable_seq" (monotonic
+    //                         clock) per group sync to this file
+    //  KP_TEST_WRITE_FAIL     while this file exists, writes fail as on a
+    //                         full disk (ENOSPC)
+    int test_delay_ms;
+    const char *test_trace, *test_fail;
+#endif
 };
 
 void kp_privlog_options_default(kp_privlog_options_t *options)
@@ -220,6 +231,12 @@ kp_privlog_t *kp_privlog_open(const char *dir, const kp_privlog_options_t *optio
         self->options.checkpoint_secs = defaults.checkpoint_secs;
     self->seg_fd = -1;
     self->closing_fd = -1;
+#ifdef KP_TEST_HOOKS
+    const char *delay = getenv("KP_TEST_SYNC_DELAY_MS");
+    self->test_delay_ms = delay ? atoi(delay) : 0;
+    self->test_trace = getenv("KP_TEST_SYNC_TRACE");
+    self->test_fail = getenv("KP_TEST_WRITE_FAIL");
+#endif
     self->checkpoint_us = privlog_now_us();
     self->md = EVP_MD_fetch(NULL, "SHA256", NULL);
     self->md_ctx = EVP_MD_CTX_new();
@@ -460,6 +477,8 @@ static int s_segment_close(kp_privlog_t *self, bool wait)
     return s_shrink(self, wait);
 }
 
+static int s_write_failed(kp_privlog_t *self);
+
 //  Makes the segment that the next record (durable_seq + 1) starts.
 static int s_segment_create(kp_privlog_t *self, int32_t day)
 {
@@ -475,13 +494,21 @@ static int s_segment_create(kp_privlog_t *self, int32_t day)
     privlog_header_encode(header, self->seg.first_seq, day, self->durable_hash);
     self->seg_fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (self->seg_fd < 0)
-        return s_fail(self, "cannot create a segment");
+        return errno == ENOSPC || errno == EDQUOT ? s_write_failed(self)
+                                                  : s_fail(self, "cannot create a segment");
     self->seg_size = KP_PRIVLOG_SEGMENT_HEADER;
     self->seg_zeroed = self->seg_size;
     self->seg_records = 0;
     self->seg_allocated = false;
-    if (privlog_pwrite_all(self->seg_fd, header, sizeof header, 0))
-        return s_fail(self, "cannot write a segment header");
+    if (privlog_pwrite_all(self->seg_fd, header, sizeof header, 0)) {
+        //  No room for the header: no segment, and the next sync tries again.
+        int e = errno;
+        close(self->seg_fd);
+        self->seg_fd = -1;
+        unlink(path);
+        errno = e;
+        return s_write_failed(self);
+    }
     s_preallocate(self);
     if (fdatasync(self->seg_fd) || privlog_fsync_dir(self->dir))
         return s_fail(self, "cannot write a segment header");
@@ -521,6 +548,59 @@ static int32_t s_entry_day(kp_privlog_t *self, const s_entry_t *e)
     kp__log_record__free_unpacked(r, NULL);
     return privlog_day_of(t);
 }
+
+//  A write that failed for want of space (ENOSPC, EDQUOT) leaves the
+//  segment as it was up to seg_size and the records in the buffer: the
+//  next sync writes them again at the same offset, so the log resumes by
+//  itself when space returns. Any other failure is final.
+static int s_write_failed(kp_privlog_t *self)
+{
+    if (errno != ENOSPC && errno != EDQUOT)
+        return s_fail(self, "cannot write (disk failing?)");
+    kp_err(self->error, sizeof self->error,
+           "privacy log %s: cannot write: %s (the records wait in memory; writing resumes when "
+           "there is space)",
+           self->dir, strerror(errno));
+    return -1;
+}
+
+#ifdef KP_TEST_HOOKS
+static uint64_t s_test_start(kp_privlog_t *self)
+{
+    return self->test_trace ? (uint64_t)zclock_usecs() : 0;
+}
+
+static bool s_test_write_fails(kp_privlog_t *self)
+{
+    if (!self->test_fail || access(self->test_fail, F_OK))
+        return false;
+    errno = ENOSPC;
+    return true;
+}
+
+static void s_test_delay(kp_privlog_t *self)
+{
+    if (self->test_delay_ms > 0)
+        zclock_sleep(self->test_delay_ms);
+}
+
+static void s_test_trace(kp_privlog_t *self, uint64_t start_us)
+{
+    if (!self->test_trace)
+        return;
+    FILE *f = fopen(self->test_trace, "a");
+    if (f) {
+        fprintf(f, "%llu %llu %llu\n", (unsigned long long)start_us,
+                (unsigned long long)zclock_usecs(), (unsigned long long)self->durable_seq);
+        fclose(f);
+    }
+}
+#else
+#define s_test_start(self) 0
+#define s_test_write_fails(self) false
+#define s_test_delay(self)
+#define s_test_trace(self, start_us) (void)(start_us)
+#endif
 
 int kp_privlog_sync(kp_privlog_t *self)
 {
@@ -576,9 +656,13 @@ int kp_privlog_sync(kp_privlog_t *self)
     if (!self->seg_allocated)
         s_preallocate(self); //  a segment reopened after a restart
     s_zero_ahead(self, self->seg_size + size);
-    if (privlog_pwrite_all(self->seg_fd, self->buf + self->synced, size, self->seg_size) ||
-        fdatasync(self->seg_fd))
-        return s_fail(self, "cannot write or sync (disk full or failing?)");
+    uint64_t start_us = s_test_start(self);
+    if (s_test_write_fails(self) ||
+        privlog_pwrite_all(self->seg_fd, self->buf + self->synced, size, self->seg_size))
+        return s_write_failed(self);
+    s_test_delay(self);
+    if (fdatasync(self->seg_fd))
+        return s_fail(self, "cannot sync (disk failing?)");
     self->seg_size += size;
     self->seg_records += self->n_entries - self->entries_synced;
     self->synced = self->len;
@@ -586,6 +670,7 @@ int kp_privlog_sync(kp_privlog_t *self)
     self->tail_checkpoint = ends_with_checkpoint;
     self->durable_seq = self->last_seq;
     memcpy(self->durable_hash, self->last_hash, 32);
+    s_test_trace(self, start_us);
     if (self->seg_size >= self->options.segment_max)
         return s_roll(self);
     return s_shrink(self, false);
@@ -678,6 +763,11 @@ uint64_t kp_privlog_last_seq(kp_privlog_t *self)
 uint64_t kp_privlog_durable_seq(kp_privlog_t *self)
 {
     return self->durable_seq;
+}
+
+bool kp_privlog_failed(kp_privlog_t *self)
+{
+    return self->failed;
 }
 
 const char *kp_privlog_error(kp_privlog_t *self)

@@ -100,8 +100,10 @@ uint64_t kp_privlog_append_packed(kp_privlog_t *self, const uint8_t *data, size_
 
 //  One write and one fdatasync covering everything appended so far (and a
 //  checkpoint when one is due); rolls the segment over by size or day.
-//  Returns 0, or -1 with kp_privlog_error set; after a failed sync the log
-//  refuses further work (the node must stop answering).
+//  Returns 0, or -1 with kp_privlog_error set. When the write failed for
+//  want of space the records stay buffered and a later sync writes them
+//  (kp_privlog_failed is false: call it again now and then); after any
+//  other failure the log refuses further work (kp_privlog_failed).
 int kp_privlog_sync(kp_privlog_t *self);
 //  Adds synced records to the index. 0, or -1 (the index lags; it is
 //  caught up on the next open, the log itself is fine).
@@ -114,6 +116,8 @@ int kp_privlog_tick(kp_privlog_t *self);
 uint64_t kp_privlog_last_seq(kp_privlog_t *self);    //  last appended
 uint64_t kp_privlog_durable_seq(kp_privlog_t *self); //  last synced
 const char *kp_privlog_error(kp_privlog_t *self);
+//  True once the log refuses all further work (see kp_privlog_sync).
+bool kp_privlog_failed(kp_privlog_t *self);
 
 // ---------------------------------------------------------------------------
 // Reading the files (any thread or process)

@@ -89,6 +89,15 @@ static char *s_status(kp_admin_context_t *context, MDB_txn *txn)
     kp_json_kv_uint(json, "in_flight", kp_flight_size(context->flight));
     kp_json_key(json, "stopping");
     kp_json_bool(json, context->stopping);
+    kp_json_key(json, "log");
+    kp_json_object_open(json);
+    kp_json_kv_string(json, "state", context->log_state ? context->log_state : "ok");
+    if (context->log_error)
+        kp_json_kv_string(json, "error", context->log_error);
+    kp_json_kv_uint(json, "free_bytes", context->log_free_bytes);
+    kp_json_key(json, "space_low");
+    kp_json_bool(json, context->log_space_low);
+    kp_json_object_close(json);
     kp_flight_stats_t flight;
     kp_flight_stats(context->flight, &flight);
     kp_json_key(json, "hedging");

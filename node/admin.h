@@ -30,6 +30,10 @@ typedef struct {
     bool stopping;                   //  draining after SIGTERM: new requests get SHUTTING_DOWN
     const kp_cluster_status_t *raft; //  the cluster as its actor last said
     int64_t stale_ms;                //  since the last sign of a majority (0: in touch)
+    const char *log_state;           //  "ok", "unavailable" (no space), "failed", "off"
+    const char *log_error;           //  why, when not ok; or NULL
+    uint64_t log_free_bytes;         //  free space on the log's disk
+    bool log_space_low;              //  under the cluster's log-free-warn-mb
 } kp_admin_context_t;
 
 //  Runs one command. Returns its JSON answer (free it), or NULL with the

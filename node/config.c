@@ -320,8 +320,10 @@ static int s_load_limits(zconfig_t *root, const char *text, kp_limits_config_t *
 static int s_load(zconfig_t *root, const char *text, kp_cluster_config_t *out, char *err,
                   size_t errlen)
 {
-    uint64_t heartbeat, max_frame, deadline, retention;
+    uint64_t heartbeat, max_frame, deadline, retention, free_warn;
     if (s_number(root, text, "cluster/heartbeat", 10, UINT32_MAX, 1000, &heartbeat, err, errlen) ||
+        s_number(root, text, "cluster/log-free-warn-mb", 0, UINT32_MAX, 1024, &free_warn, err,
+                 errlen) ||
         s_number(root, text, "cluster/max-frame", 1024, INT32_MAX / 4, 1 << 20, &max_frame, err,
                  errlen) ||
         s_number(root, text, "cluster/deadline", 1, UINT32_MAX, 3000, &deadline, err, errlen) ||
@@ -333,6 +335,7 @@ static int s_load(zconfig_t *root, const char *text, kp_cluster_config_t *out, c
     out->max_frame = (size_t)max_frame;
     out->deadline_ms = (uint32_t)deadline;
     out->log_retention_days = (uint32_t)retention;
+    out->log_free_warn_mb = (uint32_t)free_warn;
     if (s_load_hedge(root, text, out, err, errlen) ||
         s_load_limits(root, text, &out->limits, out->deadline_ms, err, errlen))
         return -1;

@@ -7,6 +7,7 @@
           deadline = 3000           # ms, default request deadline
           log-key = "keys/log.key"  # Ed25519 private key of the privacy log
           log-retention-days = 3653
+          log-free-warn-mb = 1024   # warn while the log's disk has less free
           stale-limit = 300         # s a node cut off from the majority routes on
           election-timeout = 1000   # ms, raft (randomised between 1x and 2x)
           raft-heartbeat = 100      # ms, raft leader's heartbeat
@@ -117,6 +118,7 @@ typedef struct {
     uint32_t deadline_ms;
     char log_key[KP_CONFIG_TEXT]; //  "" when unset: checkpoints unsigned
     uint32_t log_retention_days;
+    uint32_t log_free_warn_mb; //  free space under this on the log's disk: alarm
     uint32_t stale_limit_s;
     uint32_t election_timeout_ms;
     uint32_t raft_heartbeat_ms;

@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/statvfs.h>
 
 #include "admin.h"
 #include "arena.h"
@@ -79,6 +80,10 @@ struct _kp_node_t {
     uint64_t next_token;
     kp_arena_t *scratch; //  worker frames are decoded here, one at a time
     bool log_failed;
+    bool log_unavailable;    //  the log cannot write for want of space
+    bool log_space_low;      //  its disk's free space is under the alarm
+    uint64_t log_free_bytes; //  free space on the log's disk, last look
+    int64_t next_space_check_ms;
     bool warming;            //  in the warm-up after start (see s_warming_up)
     kp_waiting_t *waiting;   //  parts waiting for a busy institution, per institution
     kp_inflight_t *inflight; //  calls in flight per client, bounded
@@ -438,11 +443,36 @@ static void s_log_failed(kp_node_t *self)
     self->log_failed = true;
 }
 
+//  The answer while the log cannot make a record durable: nothing was
+//  decided or asked, so it needs no record (and none could be written);
+//  the client goes to another node.
+static void s_answer_log_unavailable(kp_node_t *self, const void *identity, size_t identity_size,
+                                     const char *request_id, int64_t start_us)
+{
+    Kp__Response response = KP__RESPONSE__INIT;
+    response.request_id = (char *)(request_id ? request_id : "");
+    response.has_status = true;
+    response.status = KP__STATUS__UNAVAILABLE;
+    response.has_reason = true;
+    response.reason = KP__REASON__LOG_UNAVAILABLE;
+    response.detail = "this node's privacy log cannot write (disk full?); send the request to "
+                      "another node";
+    response.has_latency_us = true;
+    response.latency_us = (uint64_t)(zclock_usecs() - start_us);
+    kp_outbox_send_unlogged(self->outbox, identity, identity_size, &response);
+    kp_stats_request(self->stats, response.status, response.reason, NULL, 0, response.latency_us);
+}
+
 //  Sends response once its log record is durable; counts it.
 static void s_respond(kp_node_t *self, const void *identity, size_t identity_size,
                       const Kp__Request *request, const kp_decision_t *decision,
                       const Kp__Response *response)
 {
+    if (self->log_unavailable) {
+        s_answer_log_unavailable(self, identity, identity_size, response->request_id,
+                                 zclock_usecs() - (int64_t)response->latency_us);
+        return;
+    }
     Kp__LogRecord record;
     Kp__LogPart parts[KP_MAX_PROVIDERS];
     Kp__LogPart *part_list[KP_MAX_PROVIDERS];
@@ -507,12 +537,22 @@ static void s_complete(kp_node_t *self, kp_call_t *call)
         //  The DECISION was logged before the providers were asked: the
         //  answer leaves as soon as that record is durable (perhaps at
         //  once); the OUTCOME follows in the next group commit.
-        kp_outbox_send_after(self->outbox, call->client, call->client_size, &response,
-                             call->decision_seq);
+        if (self->log_unavailable && call->decision_seq > kp_logger_durable(self->logger)) {
+            //  Its decision cannot be made durable now: the client hears
+            //  LOG_UNAVAILABLE, and the outcome says so.
+            s_answer_log_unavailable(self, call->client, call->client_size, call->request_id,
+                                     call->start_us);
+            response.status = KP__STATUS__UNAVAILABLE;
+            response.has_reason = true;
+            response.reason = KP__REASON__LOG_UNAVAILABLE;
+        } else {
+            kp_outbox_send_after(self->outbox, call->client, call->client_size, &response,
+                                 call->decision_seq);
+            kp_stats_request(self->stats, response.status, response.reason, call->request->message,
+                             response.n_parts, response.latency_us);
+        }
         if (s_log_outcome(self, call, &response))
             s_log_failed(self);
-        kp_stats_request(self->stats, response.status, response.reason, call->request->message,
-                         response.n_parts, response.latency_us);
     }
     kp_inflight_release(self->inflight, call->client, call->client_size);
     kp_flight_finish(self->flight, &call);
@@ -823,6 +863,12 @@ static void s_on_client(kp_node_t *self, s_input_t *input)
     kp_decision_t decision;
     kp_control_decide(self->directory, self->txn, request, self->today, &decision);
     if (s_known_request(self, input, request->request_id)) {
+        kp_frames_request_free(request);
+        return;
+    }
+    if (self->log_unavailable) {
+        s_answer_log_unavailable(self, input->identity, input->identity_size, request->request_id,
+                                 start_us);
         kp_frames_request_free(request);
         return;
     }
@@ -1171,10 +1217,25 @@ static void s_on_admin(kp_node_t *self, s_input_t *input)
         s_membership(self, input, request);
     else {
         s_count_connections(self);
-        kp_admin_context_t context = {self->directory,  self->registry, self->flight,
-                                      self->stats,      &self->cluster, &self->me,
-                                      self->started_ms, self->stopping, &self->raft_status,
-                                      s_stale_ms(self)};
+        kp_admin_context_t context = {.directory = self->directory,
+                                      .workers = self->registry,
+                                      .flight = self->flight,
+                                      .stats = self->stats,
+                                      .cluster = &self->cluster,
+                                      .me = &self->me,
+                                      .started_ms = self->started_ms,
+                                      .stopping = self->stopping,
+                                      .raft = &self->raft_status,
+                                      .stale_ms = s_stale_ms(self)};
+        context.log_state = !self->logger           ? "off"
+                            : self->log_failed      ? "failed"
+                            : self->log_unavailable ? "unavailable"
+                                                    : "ok";
+        context.log_error = self->logger && (self->log_failed || self->log_unavailable)
+                                ? kp_logger_error(self->logger)
+                                : NULL;
+        context.log_free_bytes = self->log_free_bytes;
+        context.log_space_low = self->log_space_low;
         char error[512] = "";
         s_admin_answer_t answer = {KP__STATUS__OK, KP__REASON__REASON_NONE, NULL, NULL, NULL, 0};
         char *json = kp_admin_handle(&context, request, &answer.seq, error, sizeof error);
@@ -1311,7 +1372,7 @@ static void s_publish(kp_node_t *self)
     kp_metrics_condition(m, "quorum",
                          s_stale_ms(self) <= (int64_t)self->cluster.stale_limit_s * 1000);
     kp_metrics_condition(m, "directory", self->directory != NULL);
-    kp_metrics_condition(m, "log", self->logger && !self->log_failed);
+    kp_metrics_condition(m, "log", self->logger && !self->log_failed && !self->log_unavailable);
     kp_metrics_condition(m, "not_stopping", !self->stopping);
     //  Later parts add theirs here: see the hook in metrics.h.
     kp_httpd_publish(self->httpd, &m);
@@ -1354,8 +1415,56 @@ static void s_hedge_overdue(kp_node_t *self)
     }
 }
 
+//  Follows the logger's notices: when the log cannot write, every held
+//  answer becomes LOG_UNAVAILABLE at once and new requests get it too;
+//  when it writes again (space returned), the node answers as before.
+static void s_log_state(kp_node_t *self)
+{
+    bool unavailable = kp_logger_unavailable(self->logger);
+    if (unavailable == self->log_unavailable)
+        return;
+    self->log_unavailable = unavailable;
+    if (!unavailable) {
+        zsys_info("kpnode %s: privacy log writing again; answering as before", self->me.name);
+        return;
+    }
+    Kp__Response refusal = KP__RESPONSE__INIT;
+    refusal.has_status = refusal.has_reason = true;
+    refusal.status = KP__STATUS__UNAVAILABLE;
+    refusal.reason = KP__REASON__LOG_UNAVAILABLE;
+    refusal.detail = "this node's privacy log cannot write (disk full?); send the request to "
+                     "another node";
+    size_t refused = kp_outbox_refuse_held(self->outbox, &refusal);
+    zsys_error("kpnode %s: %s; answering LOG_UNAVAILABLE (%zu held answers refused) until it "
+               "can write again",
+               self->me.name, kp_logger_error(self->logger), refused);
+}
+
+//  Looks at the free space of the log's disk now and then: under the
+//  cluster's log-free-warn-mb it raises an alarm while there is still room.
+static void s_check_space(kp_node_t *self, int64_t now_ms)
+{
+    if (!self->logger || now_ms < self->next_space_check_ms)
+        return;
+    self->next_space_check_ms = now_ms + 1000;
+    char path[KP_CONFIG_TEXT + 16];
+    snprintf(path, sizeof path, "%s/log", self->me.data);
+    struct statvfs st;
+    if (statvfs(path, &st))
+        return;
+    self->log_free_bytes = (uint64_t)st.f_bavail * st.f_frsize;
+    bool low = self->log_free_bytes < (uint64_t)self->cluster.log_free_warn_mb << 20;
+    if (low && !self->log_space_low)
+        zsys_warning("kpnode %s: the privacy log's disk has %llu MB free, under log-free-warn-mb "
+                     "(%u): make room before it fills and the node answers LOG_UNAVAILABLE",
+                     self->me.name, (unsigned long long)(self->log_free_bytes >> 20),
+                     self->cluster.log_free_warn_mb);
+    self->log_space_low = low;
+}
+
 static void s_on_timers(kp_node_t *self, int64_t now_ms)
 {
+    s_check_space(self, now_ms);
     s_expire_calls(self, now_ms);
     s_hedge_overdue(self);
     kp_service_tick(self->service, now_ms);
@@ -1521,8 +1630,11 @@ int kp_node_run(kp_node_t *self)
             break;
         s_clock(self);
         //  Durable records first: their responses have waited longest.
-        if (s_ready(&poll, poll.notices) && kp_outbox_release(self->outbox))
-            self->log_failed = true;
+        if (s_ready(&poll, poll.notices)) {
+            if (kp_outbox_release(self->outbox))
+                self->log_failed = true;
+            s_log_state(self);
+        }
         kp_sendq_flush(self->sendq);
         if (s_ready(&poll, poll.raft))
             s_on_cluster(self);

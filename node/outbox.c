@@ -212,6 +212,29 @@ void kp_outbox_send_after(kp_outbox_t *self, const void *identity, size_t identi
     s_hold_sorted(self, held);
 }
 
+void kp_outbox_send_unlogged(kp_outbox_t *self, const void *identity, size_t identity_size,
+                             const Kp__Response *response)
+{
+    size_t size = kp__response__get_packed_size(response);
+    void *body = kp_sendq_reserve(self->sendq, self->clients, identity, identity_size, size);
+    if (body)
+        kp__response__pack(response, body);
+}
+
+size_t kp_outbox_refuse_held(kp_outbox_t *self, const Kp__Response *refusal)
+{
+    size_t count = 0;
+    s_held_t *held;
+    while ((held = s_detach_oldest(self))) {
+        Kp__Response response = *refusal;
+        response.request_id = (char *)held->request_id;
+        kp_outbox_send_unlogged(self, held->identity, held->identity_size, &response);
+        free(held);
+        count++;
+    }
+    return count;
+}
+
 bool kp_outbox_redirect(kp_outbox_t *self, const char *request_id, const void *identity,
                         size_t identity_size)
 {

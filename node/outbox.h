@@ -43,6 +43,17 @@ int kp_outbox_send(kp_outbox_t *self, const void *identity, size_t identity_size
 void kp_outbox_send_after(kp_outbox_t *self, const void *identity, size_t identity_size,
                           const Kp__Response *response, uint64_t seq);
 
+//  Sends response at once, with no record and not remembered for retries:
+//  only for answers that reveal nothing and ask nobody (LOG_UNAVAILABLE,
+//  when the log cannot write a record).
+void kp_outbox_send_unlogged(kp_outbox_t *self, const void *identity, size_t identity_size,
+                             const Kp__Response *response);
+
+//  Answers every held response with refusal (its request id filled in)
+//  instead, at once, and forgets them: the log cannot make their records
+//  durable. Returns how many.
+size_t kp_outbox_refuse_held(kp_outbox_t *self, const Kp__Response *refusal);
+
 //  If the response to request_id is held, it will go to identity instead
 //  (a retry over a new connection). Returns true if it was held.
 bool kp_outbox_redirect(kp_outbox_t *self, const char *request_id, const void *identity,

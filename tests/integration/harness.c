@@ -329,7 +329,9 @@ static void s_worker_reply(zsock_t *sock, Kp__WorkerRequest *request, const char
     frame.body_case = KP__WORKER_FRAME__BODY_REPLY;
     frame.reply = &reply;
     harness_worker_send(sock, &frame);
-    fprintf(log, "%s\n", request->request_id);
+    //  The id, and when it was answered (monotonic µs, as the node's log
+    //  test hooks write it): tests compare the two.
+    fprintf(log, "%s %lld\n", request->request_id, (long long)zclock_usecs());
     fflush(log);
 }
 
@@ -425,6 +427,12 @@ int64_t harness_status_count(harness_t *self, size_t index, const char *what)
             json_integer_value(json_object_get(worker, "outstanding"));
     } else if (!strcmp(what, "stopping"))
         count = json_is_true(json_object_get(status, what)) ? 1 : 0;
+    else if (!strcmp(what, "log_unavailable") || !strcmp(what, "log_ok")) {
+        const char *state =
+            json_string_value(json_object_get(json_object_get(status, "log"), "state"));
+        count = state && !strcmp(state, what + 4) ? 1 : 0;
+    } else if (!strcmp(what, "log_space_low"))
+        count = json_is_true(json_object_get(json_object_get(status, "log"), "space_low")) ? 1 : 0;
     else if (json_is_integer(json_object_get(status, what)))
         count = json_integer_value(json_object_get(status, what));
     json_decref(status);

@@ -89,7 +89,8 @@ void harness_worker_send(zsock_t *sock, Kp__WorkerFrame *frame);
 //  PROGRAM --worker ENDPOINT KBO DELAY_MS LOGFILE MSG... (argv as given to
 //  main). Registers for the messages, answers each request after DELAY_MS
 //  with a JSON payload naming kbo, message, person and pid, and appends
-//  every request id it answers to LOGFILE, one a line. Runs until
+//  every request id it answers to LOGFILE, one a line, with the time of
+//  the answer (zclock_usecs). Runs until
 //  interrupted; returns main's exit code.
 int harness_worker_main(int argc, char **argv);
 
@@ -107,8 +108,9 @@ char *harness_http(harness_t *self, size_t index, const char *method, const char
 int64_t harness_now_ms(void);
 
 //  A number from node index's status: "in_flight", "outstanding" (summed
-//  over its workers), or "stopping" (0 or 1); -1 if the node does not
-//  answer.
+//  over its workers), or 0 or 1 for "stopping", "log_ok",
+//  "log_unavailable" (the log's state) and "log_space_low"; -1 if the
+//  node does not answer.
 int64_t harness_status_count(harness_t *self, size_t index, const char *what);
 //  Waits until harness_status_count(what) >= at_least; false after
 //  timeout_ms. For tests that must wait for a state, never a sleep.
