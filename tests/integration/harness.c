@@ -459,7 +459,7 @@ int harness_count_lines(const char *path, const char *text)
     char line[256];
     int count = 0;
     while (fgets(line, sizeof line, file)) {
-        line[strcspn(line, "\n")] = '\0';
+        line[strcspn(line, " \n")] = '\0'; //  the id, without the time after it
         count += !strcmp(line, text);
     }
     fclose(file);

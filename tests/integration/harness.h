@@ -117,8 +117,9 @@ int64_t harness_status_count(harness_t *self, size_t index, const char *what);
 bool harness_wait_count(harness_t *self, size_t index, const char *what, int64_t at_least,
                         int timeout_ms);
 
-//  How many lines of the file at path are exactly text (a worker's
-//  LOGFILE holds one request id a line); 0 when there is no file yet.
+//  How many lines of the file at path start with the word text (a
+//  worker's LOGFILE holds one request id a line, then its time); 0 when
+//  there is no file yet.
 int harness_count_lines(const char *path, const char *text);
 
 #endif
