@@ -570,6 +570,45 @@ static void test_client_deadline_bounds_attempt(void **state)
     s_node_stop(&live);
 }
 
+//  A client on a NODE_HOLD node that has seen 10 quick answers (the node's
+//  p99 is known: small) and has sent slow_id, which the node holds.
+static kp_client_t *s_slow_start(fake_node_t *node, const char *slow_id)
+{
+    const char *ep[] = {node->endpoint};
+    kp_client_t *client = kp_client_new(ep, 1);
+    Kp__Request req = s_request();
+    Kp__Response *resp = NULL;
+    for (int i = 0; i < 10; i++) {
+        assert_int_equal(kp_client_call(client, &req, 5000, &resp), 0);
+        kp_client_response_destroy(&resp);
+    }
+    req.request_id = (char *)slow_id;
+    assert_int_equal(kp_client_send(client, &req, 10000, NULL), 0);
+    return client;
+}
+
+//  The node lets slow_id go; it must come on the first connection, never
+//  resent, the node never left.
+static void s_slow_end(kp_client_t **client_p, const char *slow_id)
+{
+    kp_client_t *client = *client_p;
+    Kp__Request req = s_request();
+    req.request_id = "release";
+    Kp__Response *resp = NULL;
+    assert_int_equal(kp_client_call(client, &req, 5000, &resp), 0);
+    kp_client_response_destroy(&resp);
+    assert_int_equal(kp_client_recv(client, 5000, &resp), 0);
+    assert_string_equal(resp->request_id, slow_id);
+    assert_int_equal(resp->status, KP__STATUS__OK);
+    kp_client_response_destroy(&resp);
+    kp_client_stats_t stats;
+    kp_client_stats(client, &stats);
+    assert_int_equal(stats.failovers, 0);
+    assert_int_equal(stats.resent, 0);
+    assert_int_equal(stats.unknown, 0); //  pongs are not strays
+    kp_client_destroy(client_p);
+}
+
 //  A slow request on a node that answers others meanwhile: its attempt
 //  (8 x the node's p99 + 250 ms) runs out, but the node is alive, so the
 //  request waits there until its ceiling instead of being resent.
@@ -577,35 +616,16 @@ static void test_client_slow_not_lost(void **state)
 {
     (void)state;
     fake_node_t *node = s_node_start(NODE_HOLD, 0);
-    const char *ep[] = {node->endpoint};
-    kp_client_t *client = kp_client_new(ep, 1);
+    kp_client_t *client = s_slow_start(node, "slow-1");
     Kp__Request req = s_request();
     Kp__Response *resp = NULL;
-    for (int i = 0; i < 10; i++) { //  the node's p99 becomes known: fast
-        assert_int_equal(kp_client_call(client, &req, 5000, &resp), 0);
-        kp_client_response_destroy(&resp);
-    }
-    req.request_id = "slow-1";
-    assert_int_equal(kp_client_send(client, &req, 10000, NULL), 0);
     int64_t start = s_now_ms();
-    req.request_id = NULL;
     while (s_now_ms() - start < 600) { //  well past the attempt
         assert_int_equal(kp_client_call(client, &req, 5000, &resp), 0);
         assert_int_equal(resp->status, KP__STATUS__OK);
         kp_client_response_destroy(&resp);
     }
-    req.request_id = "release";
-    assert_int_equal(kp_client_call(client, &req, 5000, &resp), 0);
-    kp_client_response_destroy(&resp);
-    assert_int_equal(kp_client_recv(client, 5000, &resp), 0);
-    assert_string_equal(resp->request_id, "slow-1");
-    assert_int_equal(resp->status, KP__STATUS__OK);
-    kp_client_response_destroy(&resp);
-    kp_client_stats_t stats;
-    kp_client_stats(client, &stats);
-    assert_int_equal(stats.failovers, 0);
-    assert_int_equal(stats.resent, 0);
-    kp_client_destroy(&client);
+    s_slow_end(&client, "slow-1");
     s_node_stop(&node);
 }
 
@@ -616,38 +636,19 @@ static void test_client_ping(void **state)
 {
     (void)state;
     fake_node_t *node = s_node_start(NODE_HOLD, 0);
-    const char *ep[] = {node->endpoint};
-    kp_client_t *client = kp_client_new(ep, 1);
-    Kp__Request req = s_request();
-    Kp__Response *resp = NULL;
-    for (int i = 0; i < 10; i++) {
-        assert_int_equal(kp_client_call(client, &req, 5000, &resp), 0);
-        kp_client_response_destroy(&resp);
-    }
-    req.request_id = "slow-2";
-    assert_int_equal(kp_client_send(client, &req, 10000, NULL), 0);
+    kp_client_t *client = s_slow_start(node, "slow-2");
     int64_t start = s_now_ms();
     kp_client_stats_t stats;
     do { //  the client alone: its attempt ends, it pings, the pong comes
+        Kp__Response *resp = NULL;
         int rc = kp_client_recv(client, 20, &resp);
         if (rc == 0)
-            fail_msg("unexpected answer %s %d %s", resp->request_id, resp->status,
-                     resp->detail ? resp->detail : "");
+            fail_msg("%s answered %d before its release", resp->request_id, resp->status);
         assert_int_equal(rc, KP_CLIENT_ETIMEDOUT);
         kp_client_stats(client, &stats);
     } while (stats.pings == 0 || s_now_ms() - start < 800);
-    req.request_id = "release";
-    assert_int_equal(kp_client_call(client, &req, 5000, &resp), 0);
-    kp_client_response_destroy(&resp);
-    assert_int_equal(kp_client_recv(client, 5000, &resp), 0);
-    assert_string_equal(resp->request_id, "slow-2");
-    kp_client_response_destroy(&resp);
-    kp_client_stats(client, &stats);
     assert_int_equal(stats.pings, 1);
-    assert_int_equal(stats.failovers, 0);
-    assert_int_equal(stats.resent, 0);
-    assert_int_equal(stats.unknown, 0); //  the pong is not a stray
-    kp_client_destroy(&client);
+    s_slow_end(&client, "slow-2");
     s_node_stop(&node);
 }
 
