@@ -471,12 +471,6 @@ static int s_add_key_len(kp_logindex_t *self, char tag, const char *text, size_t
     return s_put(self, key, n + 2, value);
 }
 
-static int s_add_key(kp_logindex_t *self, char tag, const char *text, uint16_t bucket,
-                     uint64_t value)
-{
-    return s_add_key_len(self, tag, text, text ? strlen(text) : 0, bucket, value);
-}
-
 // ---------------------------------------------------------------------------
 // Reading the keys of a record from its protobuf encoding, without
 // unpacking it (no allocation): what the catch-up does for each record,
@@ -604,16 +598,19 @@ static bool s_text_eq(const s_text_t *a, const s_text_t *b)
 
 static int s_position_add(kp_logindex_t *self, uint64_t seq, uint64_t segment, uint64_t offset);
 
-int kp_logindex_add_packed(kp_logindex_t *self, const uint8_t *body, size_t len, uint64_t seq,
-                           uint64_t segment, uint64_t offset)
+static bool s_seen(const s_keys_t *k, size_t i)
 {
-    s_keys_t k;
-    if (s_keys(body, len, &k)) {
-        Kp__LogRecord *r = kp__log_record__unpack(NULL, len, body);
-        int rc = r ? kp_logindex_add(self, r, seq, segment, offset) : 1;
-        kp__log_record__free_unpacked(r, NULL);
-        return rc;
-    }
+    bool seen = s_text_eq(&k->parts[i], &k->sender);
+    for (size_t j = 0; j < i && !seen; j++)
+        seen = s_text_eq(&k->parts[i], &k->parts[j]);
+    return seen;
+}
+
+//  The record's entries: its position, then one value under the person,
+//  the message type, the sender and each other institution.
+static int s_add_keys(kp_logindex_t *self, const s_keys_t *k, uint64_t seq, uint64_t segment,
+                      uint64_t offset)
+{
     if (!self->txn && kp_logindex_begin(self))
         return -1;
     if (seq >> S_SEQ_BITS) {
@@ -623,47 +620,59 @@ int kp_logindex_add_packed(kp_logindex_t *self, const uint8_t *body, size_t len,
     }
     if (s_position_add(self, seq, segment, offset))
         return -1;
-    uint64_t value = s_value(seq, k.time_us);
-    uint16_t bucket = s_bucket(k.time_us);
-    if (s_add_key_len(self, KP_LOGINDEX_PERSON, k.person.text, k.person.len, bucket, value) ||
-        s_add_key_len(self, KP_LOGINDEX_MESSAGE, k.message.text, k.message.len, bucket, value) ||
-        s_add_key_len(self, KP_LOGINDEX_INSTITUTION, k.sender.text, k.sender.len, bucket, value))
+    uint64_t value = s_value(seq, k->time_us);
+    uint16_t bucket = s_bucket(k->time_us);
+    if (s_add_key_len(self, KP_LOGINDEX_PERSON, k->person.text, k->person.len, bucket, value) ||
+        s_add_key_len(self, KP_LOGINDEX_MESSAGE, k->message.text, k->message.len, bucket, value) ||
+        s_add_key_len(self, KP_LOGINDEX_INSTITUTION, k->sender.text, k->sender.len, bucket, value))
         return -1;
-    for (size_t i = 0; i < k.n_parts; i++) {
-        bool seen = s_text_eq(&k.parts[i], &k.sender);
-        for (size_t j = 0; j < i && !seen; j++)
-            seen = s_text_eq(&k.parts[i], &k.parts[j]);
-        if (!seen && s_add_key_len(self, KP_LOGINDEX_INSTITUTION, k.parts[i].text, k.parts[i].len,
-                                   bucket, value))
+    for (size_t i = 0; i < k->n_parts; i++)
+        if (!s_seen(k, i) && s_add_key_len(self, KP_LOGINDEX_INSTITUTION, k->parts[i].text,
+                                           k->parts[i].len, bucket, value))
             return -1;
-    }
     return 0;
+}
+
+int kp_logindex_add_packed(kp_logindex_t *self, const uint8_t *body, size_t len, uint64_t seq,
+                           uint64_t segment, uint64_t offset)
+{
+    s_keys_t k;
+    if (s_keys(body, len, &k) == 0)
+        return s_add_keys(self, &k, seq, segment, offset);
+    Kp__LogRecord *r = kp__log_record__unpack(NULL, len, body);
+    int rc = r ? kp_logindex_add(self, r, seq, segment, offset) : 1;
+    kp__log_record__free_unpacked(r, NULL);
+    return rc;
+}
+
+static s_text_t s_text(const char *text)
+{
+    s_text_t t = {text, text ? strlen(text) : 0};
+    return t;
 }
 
 int kp_logindex_add(kp_logindex_t *self, const Kp__LogRecord *record, uint64_t seq,
                     uint64_t segment, uint64_t offset)
 {
-    if (!self->txn && kp_logindex_begin(self))
+    s_keys_t k = {.time_us = record->time_unix_us,
+                  .message = s_text(record->message),
+                  .sender = s_text(record->sender_kbo),
+                  .person = s_text(record->person)};
+    k.n_parts = record->n_parts < S_MAX_PARTS ? record->n_parts : S_MAX_PARTS;
+    for (size_t i = 0; i < k.n_parts; i++)
+        k.parts[i] = s_text(record->parts[i]->kbo);
+    if (s_add_keys(self, &k, seq, segment, offset))
         return -1;
-    if (seq >> S_SEQ_BITS) {
-        kp_err(self->error, sizeof self->error, "log index: seq %llu is past 2^40",
-               (unsigned long long)seq);
-        return -1;
-    }
-    if (s_position_add(self, seq, segment, offset))
-        return -1;
-    uint64_t t = record->time_unix_us, value = s_value(seq, t);
-    uint16_t bucket = s_bucket(t);
-    if (s_add_key(self, KP_LOGINDEX_PERSON, record->person, bucket, value) ||
-        s_add_key(self, KP_LOGINDEX_MESSAGE, record->message, bucket, value) ||
-        s_add_key(self, KP_LOGINDEX_INSTITUTION, record->sender_kbo, bucket, value))
-        return -1;
-    for (size_t i = 0; i < record->n_parts; i++) {
-        const char *kbo = record->parts[i]->kbo;
-        bool seen = record->sender_kbo && kbo && !strcmp(kbo, record->sender_kbo);
+    //  Parts past S_MAX_PARTS (a node's limits keep calls far smaller).
+    for (size_t i = k.n_parts; i < record->n_parts; i++) {
+        s_text_t kbo = s_text(record->parts[i]->kbo);
+        bool seen = s_text_eq(&kbo, &k.sender);
         for (size_t j = 0; j < i && !seen; j++)
-            seen = kbo && record->parts[j]->kbo && !strcmp(kbo, record->parts[j]->kbo);
-        if (!seen && s_add_key(self, KP_LOGINDEX_INSTITUTION, kbo, bucket, value))
+            seen = !strcmp(kbo.text ? kbo.text : "",
+                           record->parts[j]->kbo ? record->parts[j]->kbo : "");
+        uint16_t bucket = s_bucket(k.time_us);
+        if (!seen && s_add_key_len(self, KP_LOGINDEX_INSTITUTION, kbo.text, kbo.len, bucket,
+                                   s_value(seq, k.time_us)))
             return -1;
     }
     return 0;
