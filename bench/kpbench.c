@@ -58,8 +58,9 @@ typedef struct {
     kp_arrivals_t arrivals;
     uint64_t seed; //  of the request kinds and the Poisson arrival times
     bool local, compare, log_compare, keep, quiet;
-    bool direct;       //  a bare DEALER to every node, not the stub
-    unsigned hedge_ms; //  the stub's hedging (min; 0: off)
+    bool direct;              //  a bare DEALER to every node, not the stub
+    unsigned hedge_ms;        //  the stub's hedging (min; 0: off)
+    const char *service_time; //  each echo answer takes this (kpctl provider --service-time)
 } s_options_t;
 
 //  One chaos rule: kill (or stop) node every every_s, restart (or
@@ -1011,6 +1012,9 @@ static void s_usage(FILE *out)
             "  --count N            or send N requests in all\n"
             "  --warmup S           seconds at the start not measured (default 1)\n"
             "  --size BYTES         payload size (default 256)\n"
+            "  --service-time DIST  (--local, --compare) each echo provider answer takes DIST,\n"
+            "                       like a real lookup: 1ms, 500us, exp:2ms (exponential\n"
+            "                       with that mean); Kruispunt's and the proxy's alike\n"
             "  --mix SPEC           weights of request kinds (default \"%s\"); kinds: single,\n"
             "                       integrated, denied (= the five below), nodata,\n"
             "                       user-unknown, user-not-authorized, capacity-denied,\n"
@@ -1072,6 +1076,7 @@ enum {
     O_COUNT,
     O_WARMUP,
     O_SIZE,
+    O_SERVICE_TIME,
     O_MIX,
     O_DEADLINE,
     O_RETRY,
@@ -1104,6 +1109,7 @@ static int s_parse(int argc, char **argv, s_options_t *o, const char **write_dir
                                           {"count", required_argument, 0, O_COUNT},
                                           {"warmup", required_argument, 0, O_WARMUP},
                                           {"size", required_argument, 0, O_SIZE},
+                                          {"service-time", required_argument, 0, O_SERVICE_TIME},
                                           {"mix", required_argument, 0, O_MIX},
                                           {"deadline", required_argument, 0, O_DEADLINE},
                                           {"retry", required_argument, 0, O_RETRY},
@@ -1234,6 +1240,9 @@ static int s_parse(int argc, char **argv, s_options_t *o, const char **write_dir
             if (s_number("--size", optarg, 0, 900000, &v))
                 return -1;
             o->size = (size_t)v;
+            break;
+        case O_SERVICE_TIME:
+            o->service_time = optarg; //  kpctl provider checks it
             break;
         case O_DEADLINE:
             if (s_number("--deadline", optarg, 1, 3600000, &v))
@@ -1399,6 +1408,7 @@ static kp_bench_result_t *s_run_unlogged(const s_options_t *o, const s_run_t *ru
                              .providers = o->providers,
                              .keep = o->keep,
                              .unlogged = true,
+                             .service_time = o->service_time,
                              .verbose = !o->quiet};
     kp_local_t *local = kp_local_new(&lo, err, errlen);
     if (!local)
@@ -1441,6 +1451,7 @@ int main(int argc, char **argv)
                                  .persons = o.persons,
                                  .providers = o.providers,
                                  .keep = o.keep,
+                                 .service_time = o.service_time,
                                  .verbose = !o.quiet};
         local = kp_local_new(&lo, err, sizeof err);
         if (!local) {
@@ -1503,7 +1514,7 @@ int main(int argc, char **argv)
             fprintf(stderr, "kpbench: cannot make a temporary folder: %s\n", strerror(errno));
             goto done;
         }
-        kp_zproxy_t *proxy = kp_zproxy_new(workers, dir, err, sizeof err);
+        kp_zproxy_t *proxy = kp_zproxy_new(workers, dir, o.service_time, err, sizeof err);
         if (!proxy) {
             fprintf(stderr, "kpbench: --compare: %s\n", err);
             s_remove_dir(dir);

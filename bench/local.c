@@ -203,6 +203,10 @@ static int s_start_providers(kp_local_t *self, char *err, size_t errlen)
                 argv[a++] = "--concurrency";
                 argv[a++] = "64";
                 argv[a++] = "--quiet";
+                if (self->options.service_time) {
+                    argv[a++] = "--service-time";
+                    argv[a++] = (char *)self->options.service_time;
+                }
                 argv[a] = NULL;
                 pid_t pid = kp_proc_spawn(argv, log, err, errlen);
                 if (pid < 0)

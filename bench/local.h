@@ -15,11 +15,12 @@
 typedef struct _kp_local_t kp_local_t;
 
 typedef struct {
-    unsigned nodes;     //  >= 1
-    uint64_t persons;   //  bench directory size
-    unsigned providers; //  echo worker processes per provider institution
-    bool keep;          //  keep the folder (logs) after the run
-    bool unlogged;      //  kpnode --unlogged: no privacy log (its cost, measured)
+    unsigned nodes;           //  >= 1
+    uint64_t persons;         //  bench directory size
+    unsigned providers;       //  echo worker processes per provider institution
+    bool keep;                //  keep the folder (logs) after the run
+    bool unlogged;            //  kpnode --unlogged: no privacy log (its cost, measured)
+    const char *service_time; //  the providers' --service-time, or NULL
     bool verbose;
 } kp_local_options_t;
 

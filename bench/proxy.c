@@ -87,7 +87,7 @@ int kp_zproxy_serve(const char *frontend_endpoint, const char *backend_endpoint,
 //  Starts the echo worker processes (kpctl provider --raw-echo) on the
 //  proxy's backend, the institutions alternating as in --local.
 static int s_start_workers(kp_zproxy_t *self, const char *backend, unsigned workers,
-                           const char *dir, char *err, size_t errlen)
+                           const char *dir, const char *service_time, char *err, size_t errlen)
 {
     char kpctl[4096];
     if (kp_find_program("kpctl", "KPCTL", kpctl, sizeof kpctl, err, errlen))
@@ -97,7 +97,12 @@ static int s_start_workers(kp_zproxy_t *self, const char *backend, unsigned work
         char log[4200];
         snprintf(log, sizeof log, "%s/raw-echo-%u.log", dir, i);
         char *argv[] = {kpctl,   "provider",          "--raw-echo", (char *)backend,
-                        "--kbo", (char *)kbos[i % 2], NULL};
+                        "--kbo", (char *)kbos[i % 2], NULL,         NULL,
+                        NULL};
+        if (service_time) {
+            argv[6] = "--service-time";
+            argv[7] = (char *)service_time;
+        }
         pid_t pid = kp_proc_spawn(argv, log, err, errlen);
         if (pid < 0)
             return -1;
@@ -143,7 +148,8 @@ static int s_await_proxy(kp_zproxy_t *self, int port, const char *dir, char *err
     return -1;
 }
 
-kp_zproxy_t *kp_zproxy_new(unsigned workers, const char *dir, char *err, size_t errlen)
+kp_zproxy_t *kp_zproxy_new(unsigned workers, const char *dir, const char *service_time, char *err,
+                           size_t errlen)
 {
     kp_zproxy_t *self = calloc(1, sizeof *self);
     assert(self);
@@ -157,7 +163,7 @@ kp_zproxy_t *kp_zproxy_new(unsigned workers, const char *dir, char *err, size_t 
     snprintf(self->endpoint, sizeof self->endpoint, "tcp://127.0.0.1:%d", front_port);
     snprintf(backend, sizeof backend, "tcp://127.0.0.1:%d", back_port);
     if (s_start_proxy(self, backend, workers, dir, err, errlen) ||
-        s_start_workers(self, backend, workers, dir, err, errlen) ||
+        s_start_workers(self, backend, workers, dir, service_time, err, errlen) ||
         s_await_proxy(self, front_port, dir, err, errlen))
         kp_zproxy_destroy(&self);
     return self;

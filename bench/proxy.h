@@ -24,7 +24,9 @@ typedef struct _kp_zproxy_t kp_zproxy_t;
 //  Starts the proxy process and `workers` echo processes (at most 32),
 //  logging into dir. Returns once every worker has connected; NULL with
 //  err filled on failure.
-kp_zproxy_t *kp_zproxy_new(unsigned workers, const char *dir, char *err, size_t errlen);
+//  service_time: the workers' kpctl provider --service-time, or NULL.
+kp_zproxy_t *kp_zproxy_new(unsigned workers, const char *dir, const char *service_time, char *err,
+                           size_t errlen);
 const char *kp_zproxy_endpoint(kp_zproxy_t *self);
 //  Processes, for kpbench's CPU accounting: the proxy, its echo workers.
 pid_t kp_zproxy_pid(kp_zproxy_t *self);

@@ -23,6 +23,7 @@
 */
 #include <errno.h>
 #include <getopt.h>
+#include <math.h>
 #include <zmq.h>
 #include <signal.h>
 #include <stdio.h>
@@ -64,6 +65,11 @@ typedef struct {
     bool echo, quiet;
     uint32_t concurrency, delay_ms;
     const char *raw_echo; //  proxy backend endpoint, or NULL
+    //  --service-time: how long each answer takes, like a real lookup
+    //  (fixed, or exponential around the mean); 0: at once.
+    int64_t service_us;
+    bool service_exp;
+    uint64_t rng; //  xorshift64 state for the exponential
 } s_args_t;
 
 //  One generation of served request ids: open addressing with linear
@@ -87,9 +93,9 @@ typedef struct {
     uint64_t served, again; //  requests; ids seen more than once
 } s_seen_t;
 
-//  A request waiting for its --delay-ms to pass.
+//  A request waiting for its service time to pass.
 typedef struct {
-    int64_t due;
+    int64_t due; //  µs, monotonic
     Kp__WorkerRequest *req;
     kp_worker_t *worker; //  the session it came through
 } s_held_t;
@@ -99,8 +105,9 @@ static void s_usage(FILE *out)
     fprintf(
         out,
         "usage: kpctl provider -c FILE [--node NAME ...] --kbo K --message M [--message M2 ...]\n"
-        "                      --echo [--concurrency N] [--delay-ms N] [--quiet]\n"
-        "       kpctl provider --raw-echo ENDPOINT --kbo K\n"
+        "                      --echo [--concurrency N] [--delay-ms N] [--service-time DIST]\n"
+        "                      [--quiet]\n"
+        "       kpctl provider --raw-echo ENDPOINT --kbo K [--service-time DIST]\n"
         "\n"
         "Runs a demo provider worker: answers every request with\n"
         "{\"kbo\":K,\"message\":M,\"person\":INSZ} until SIGINT or SIGTERM (exit 0) or\n"
@@ -118,15 +125,53 @@ static void s_usage(FILE *out)
         "      --echo          answer with the echo payload (the only mode)\n"
         "      --concurrency N requests taken at once (default 1)\n"
         "      --delay-ms N    hold each answer back N ms (heartbeats go on)\n"
+        "      --service-time DIST  each answer takes DIST, like a real lookup: 1ms,\n"
+        "                      500us, or exp:2ms (exponential with that mean); with\n"
+        "                      --echo and --raw-echo alike (requests overlap)\n"
         "      --quiet         no line per request\n"
         "      --raw-echo EP   no node: answer client Requests from a bare ZeroMQ\n"
         "                      proxy backend EP with the echo Response (kpbench's floor)\n"
         "  -h, --help          this text\n");
 }
 
+//  Parses DIST: "1ms", "500us", "0.5s", or "exp:2ms" (exponential with
+//  that mean). 0, or -1 after naming the problem.
+static int s_parse_service(const char *text, s_args_t *args)
+{
+    const char *at = text;
+    args->service_exp = !strncmp(at, "exp:", 4);
+    if (args->service_exp)
+        at += 4;
+    char *unit;
+    double value = strtod(at, &unit);
+    double scale = !strcmp(unit, "us")   ? 1
+                   : !strcmp(unit, "ms") ? 1e3
+                   : !strcmp(unit, "s")  ? 1e6
+                                         : 0;
+    if (unit == at || value < 0 || value > 60 || scale == 0 || value * scale > 60e6) {
+        fprintf(stderr,
+                "kpctl provider: --service-time '%s': give a time with its unit, e.g. 1ms, "
+                "500us, or exp:2ms (exponential with that mean), at most 60 s\n",
+                text);
+        return -1;
+    }
+    args->service_us = (int64_t)(value * scale + 0.5);
+    return 0;
+}
+
 static int s_parse(int argc, char **argv, s_args_t *args)
 {
-    enum { O_NODE = 256, O_KBO, O_MESSAGE, O_ECHO, O_CONCURRENCY, O_DELAY, O_QUIET, O_RAW };
+    enum {
+        O_NODE = 256,
+        O_KBO,
+        O_MESSAGE,
+        O_ECHO,
+        O_CONCURRENCY,
+        O_DELAY,
+        O_QUIET,
+        O_RAW,
+        O_SERVICE
+    };
     static const struct option options[] = {{"config", required_argument, NULL, 'c'},
                                             {"node", required_argument, NULL, O_NODE},
                                             {"kbo", required_argument, NULL, O_KBO},
@@ -136,10 +181,12 @@ static int s_parse(int argc, char **argv, s_args_t *args)
                                             {"delay-ms", required_argument, NULL, O_DELAY},
                                             {"quiet", no_argument, NULL, O_QUIET},
                                             {"raw-echo", required_argument, NULL, O_RAW},
+                                            {"service-time", required_argument, NULL, O_SERVICE},
                                             {"help", no_argument, NULL, 'h'},
                                             {NULL, 0, NULL, 0}};
     optind = 0;
     args->concurrency = 1;
+    args->rng = 0x9e3779b97f4a7c15ULL ^ (uint64_t)getpid();
     int opt;
     while ((opt = getopt_long(argc, argv, "c:h", options, NULL)) != -1) {
         int rc = 0;
@@ -180,6 +227,11 @@ static int s_parse(int argc, char **argv, s_args_t *args)
             break;
         case O_DELAY:
             rc = kpctl_uint32("provider", "--delay-ms", optarg, &args->delay_ms);
+            args->service_us = (int64_t)args->delay_ms * 1000;
+            args->service_exp = false;
+            break;
+        case O_SERVICE:
+            rc = s_parse_service(optarg, args);
             break;
         default:
             return -1;
@@ -223,11 +275,23 @@ static int s_check(const s_args_t *args)
     return 0;
 }
 
-static int64_t s_now_ms(void)
+static int64_t s_now_us(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+//  The service time of one request, µs.
+static int64_t s_service_sample(s_args_t *args)
+{
+    if (!args->service_exp || args->service_us == 0)
+        return args->service_us;
+    args->rng ^= args->rng << 13;
+    args->rng ^= args->rng >> 7;
+    args->rng ^= args->rng << 17;
+    double u = ((double)(args->rng >> 11) + 1.0) / 9007199254740993.0; //  (0, 1]
+    return (int64_t)(-log(u) * (double)args->service_us);
 }
 
 //  The echo payload, the same for --echo and --raw-echo.
@@ -255,10 +319,10 @@ static void s_answer(kp_worker_t *worker, const s_args_t *args, Kp__WorkerReques
     kp_json_destroy(&json);
 }
 
-//  Answers held requests whose delay has passed; returns ms to the next.
+//  Answers held requests whose time has come; returns µs to the next.
 static int64_t s_answer_due(const s_args_t *args, s_held_t *held, size_t *count)
 {
-    int64_t now = s_now_ms();
+    int64_t now = s_now_us();
     int64_t next = INT64_MAX;
     size_t kept = 0;
     for (size_t i = 0; i < *count; i++) {
@@ -367,7 +431,7 @@ typedef struct {
 } s_loop_t;
 
 //  Takes what worker i has (without waiting); 0, or 1 to stop.
-static int s_take(s_loop_t *loop, size_t i, const s_args_t *args)
+static int s_take(s_loop_t *loop, size_t i, s_args_t *args)
 {
     kp_worker_t *worker = loop->workers[i];
     while (true) {
@@ -395,7 +459,7 @@ static int s_take(s_loop_t *loop, size_t i, const s_args_t *args)
             kp_worker_request_destroy(&req);
             return 1;
         }
-        if (args->delay_ms == 0) {
+        if (args->service_us == 0) {
             s_answer(worker, args, req);
             kp_worker_request_destroy(&req);
             continue;
@@ -410,21 +474,23 @@ static int s_take(s_loop_t *loop, size_t i, const s_args_t *args)
             loop->held = bigger;
             loop->held_size = size;
         }
-        loop->held[loop->held_count++] = (s_held_t){s_now_ms() + args->delay_ms, req, worker};
+        loop->held[loop->held_count++] =
+            (s_held_t){s_now_us() + s_service_sample(args), req, worker};
     }
 }
 
 //  One loop for every node's worker: poll their sockets, and give each
 //  kp_worker_recv a turn at least every heartbeat (it drives heartbeats
 //  and reconnection).
-static int s_run(s_loop_t *loop, const s_args_t *args, uint32_t heartbeat_ms)
+static int s_run(s_loop_t *loop, s_args_t *args, uint32_t heartbeat_ms)
 {
     int status = 0;
     while (!s_stop && status == 0) {
         for (size_t i = 0; i < loop->count && status == 0; i++)
             status = s_take(loop, i, args);
         int64_t next = s_answer_due(args, loop->held, &loop->held_count);
-        long wait = next < (int64_t)heartbeat_ms ? (long)next : (long)heartbeat_ms;
+        int64_t next_ms = next == INT64_MAX ? INT64_MAX : (next + 999) / 1000;
+        long wait = next_ms < (int64_t)heartbeat_ms ? (long)next_ms : (long)heartbeat_ms;
         zmq_pollitem_t items[KP_CONFIG_MAX_NODES];
         for (size_t i = 0; i < loop->count; i++)
             items[i] = (zmq_pollitem_t){kp_worker_socket(loop->workers[i]), 0, ZMQ_POLLIN, 0};
@@ -479,10 +545,68 @@ static int s_raw_reply(void *sock, const s_args_t *args, zmq_msg_t *frames, size
     return rc;
 }
 
-//  --raw-echo: one message from the proxy answered (or dropped if it is
-//  not a Request, or has too many frames: hostile input is never fatal).
-//  Returns 0, or -1 if the socket failed.
-static int s_raw_one(void *sock, const s_args_t *args)
+//  --raw-echo with a service time: a message held until its time comes.
+typedef struct {
+    int64_t due; //  µs, monotonic
+    size_t count;
+    zmq_msg_t frames[S_RAW_FRAMES];
+} s_raw_held_t;
+
+typedef struct {
+    s_raw_held_t *items;
+    size_t count, size;
+} s_raw_queue_t;
+
+//  Answers the held messages whose time has come; µs to the next, or
+//  INT64_MAX. 0, or -1 if the socket failed.
+static int s_raw_due(void *sock, const s_args_t *args, s_raw_queue_t *q, int64_t *next)
+{
+    int64_t now = s_now_us();
+    *next = INT64_MAX;
+    size_t kept = 0;
+    int rc = 0;
+    for (size_t i = 0; i < q->count; i++) {
+        s_raw_held_t *h = &q->items[i];
+        if (h->due <= now) {
+            if (rc == 0)
+                rc = s_raw_reply(sock, args, h->frames, h->count);
+            for (size_t f = 0; f < h->count; f++)
+                zmq_msg_close(&h->frames[f]);
+            continue;
+        }
+        if (h->due - now < *next)
+            *next = h->due - now;
+        q->items[kept++] = *h;
+    }
+    q->count = kept;
+    return rc;
+}
+
+//  Holds frames[0..count) for the service time; false if out of memory.
+static bool s_raw_hold(s_raw_queue_t *q, s_args_t *args, zmq_msg_t *frames, size_t count)
+{
+    if (q->count == q->size) {
+        size_t size = q->size ? 2 * q->size : 64;
+        s_raw_held_t *bigger = realloc(q->items, size * sizeof *bigger);
+        if (!bigger)
+            return false;
+        q->items = bigger;
+        q->size = size;
+    }
+    s_raw_held_t *h = &q->items[q->count++];
+    h->due = s_now_us() + s_service_sample(args);
+    h->count = count;
+    for (size_t i = 0; i < count; i++) {
+        zmq_msg_init(&h->frames[i]);
+        zmq_msg_move(&h->frames[i], &frames[i]);
+    }
+    return true;
+}
+
+//  --raw-echo: one message from the proxy answered, or held for the
+//  service time (or dropped if it is not a Request, or has too many
+//  frames: hostile input is never fatal). 0, or -1 if the socket failed.
+static int s_raw_one(void *sock, s_args_t *args, s_raw_queue_t *q)
 {
     zmq_msg_t frames[S_RAW_FRAMES];
     size_t count = 0;
@@ -502,15 +626,18 @@ static int s_raw_one(void *sock, const s_args_t *args)
         } else
             count++;
     }
-    if (rc == 0 && count > 0 && !overflow)
+    if (rc == 0 && count > 0 && !overflow && args->service_us > 0)
+        rc = s_raw_hold(q, args, frames, count) ? 0 : -1;
+    else if (rc == 0 && count > 0 && !overflow)
         rc = s_raw_reply(sock, args, frames, count);
     for (size_t i = 0; i < count; i++)
         zmq_msg_close(&frames[i]);
     return rc;
 }
 
-static int s_raw_echo(const s_args_t *args)
+static int s_raw_echo(s_args_t *args)
 {
+    s_raw_queue_t held = {NULL, 0, 0};
     void *zctx = zmq_ctx_new();
     void *sock = zctx ? zmq_socket(zctx, ZMQ_DEALER) : NULL;
     int zero = 0;
@@ -528,8 +655,12 @@ static int s_raw_echo(const s_args_t *args)
     s_signals();
     int status = 0;
     while (!s_stop && status == 0) {
+        int64_t next;
+        if (s_raw_due(sock, args, &held, &next))
+            status = 1;
+        long wait = next >= 1000000 ? 1000 : (long)((next + 999) / 1000);
         zmq_pollitem_t item = {sock, 0, ZMQ_POLLIN, 0};
-        int n = zmq_poll(&item, 1, 1000);
+        int n = zmq_poll(&item, 1, wait);
         if (n < 0 && errno != EINTR) {
             fprintf(stderr, "kpctl provider: poll: %s\n", zmq_strerror(errno));
             status = 1;
@@ -539,11 +670,15 @@ static int s_raw_echo(const s_args_t *args)
         size_t len = sizeof events;
         while (n > 0 && status == 0 && !s_stop &&
                zmq_getsockopt(sock, ZMQ_EVENTS, &events, &len) == 0 && (events & ZMQ_POLLIN))
-            if (s_raw_one(sock, args) != 0) {
+            if (s_raw_one(sock, args, &held) != 0) {
                 fprintf(stderr, "kpctl provider: --raw-echo: %s\n", zmq_strerror(errno));
                 status = 1;
             }
     }
+    for (size_t i = 0; i < held.count; i++)
+        for (size_t f = 0; f < held.items[i].count; f++)
+            zmq_msg_close(&held.items[i].frames[f]);
+    free(held.items);
     zmq_close(sock);
     zmq_ctx_term(zctx);
     return status;
