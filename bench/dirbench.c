@@ -2,6 +2,7 @@
 
     dirbench --data DIR [--requests N] [--seconds S] [--pool P] [--json]
     dirbench --data DIR --fill PERSONS     (write a synthetic directory first)
+    dirbench --parse FILE                  (the import parser against jansson)
 
     Typical run on the generated directory:
       gendir --persons 1000000 > dir.jsonl
@@ -31,6 +32,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include <jansson.h>
 
 #include "control.h"
 #include "directory.h"
@@ -607,6 +610,7 @@ static void s_print_json(uint64_t seq, size_t pool, const result_t *res)
 static void s_usage(void)
 {
     fprintf(stderr, "usage: dirbench --data DIR [--requests N] [--seconds S] [--pool P] [--json]\n"
+                    "       dirbench --parse FILE\n"
                     "       dirbench --data DIR --fill PERSONS\n");
 }
 
@@ -664,8 +668,47 @@ static int s_options(int argc, char **argv, options_t *o)
     return 0;
 }
 
+//  dirbench --parse FILE: µs per line of the JSON Lines import parser
+//  (kp_jsonl_parse, which also builds and checks the op) against jansson's
+//  json_loads alone on the same lines (which builds nothing): why the
+//  importer keeps its own parser (jsonl.h).
+static int s_parse_bench(const char *path)
+{
+    FILE *file = fopen(path, "r");
+    if (!file) {
+        fprintf(stderr, "dirbench: cannot read %s\n", path);
+        return 1;
+    }
+    char *line = NULL;
+    size_t cap = 0, lines = 0;
+    ssize_t len;
+    double ours = 0, theirs = 0;
+    while ((len = getline(&line, &cap, file)) > 0) {
+        char err[256];
+        struct timespec a, b, c;
+        clock_gettime(CLOCK_MONOTONIC, &a);
+        Kp__DirectoryOp *op = kp_jsonl_parse(line, (size_t)len, err, sizeof err);
+        clock_gettime(CLOCK_MONOTONIC, &b);
+        json_t *doc = json_loadb(line, (size_t)len, JSON_REJECT_DUPLICATES, NULL);
+        clock_gettime(CLOCK_MONOTONIC, &c);
+        ours += (double)(b.tv_sec - a.tv_sec) * 1e6 + (double)(b.tv_nsec - a.tv_nsec) / 1e3;
+        theirs += (double)(c.tv_sec - b.tv_sec) * 1e6 + (double)(c.tv_nsec - b.tv_nsec) / 1e3;
+        kp_jsonl_op_free(&op);
+        json_decref(doc);
+        lines++;
+    }
+    free(line);
+    fclose(file);
+    printf("%zu lines: kp_jsonl_parse %.2f us/line (parse, build, check); jansson json_loadb "
+           "%.2f us/line (parse only)\n",
+           lines, lines ? ours / (double)lines : 0, lines ? theirs / (double)lines : 0);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc == 3 && !strcmp(argv[1], "--parse"))
+        return s_parse_bench(argv[2]);
     options_t o;
     if (s_options(argc, argv, &o)) {
         s_usage();

@@ -37,8 +37,7 @@
 #define KP_BATCH 256 //  messages per socket per turn
 //  Messages sent at once. One wake-up of the I/O thread (and of the peer)
 //  per message costs CPU; holding a whole turn's worth leaves the workers
-//  idle while the loop works. At 4 x 32 in flight: 8 gave 132k requests/s,
-//  32 gave 148k, 64 143k, 128 111k.
+//  idle while the loop works (measured: README, Benchmarks).
 #define KP_BURST 32
 #define KP_ID_MAX 256      //  routing identities are at most this long
 #define KP_REPLAY_MS 60000 //  retried ids are answered from memory this long
