@@ -20,10 +20,14 @@ SITES_KILLS=$kills SITES_ONLY=test_kill_leader_during_updates \
     exit 1
 }
 grep '^# kill\|^# history' "$out"
+refused=$(grep -c '^# update .* refused' "$out" || true)
+echo "updates refused (no leader found within 5 s of retries): $refused"
 grep -o 'failover -\?[0-9]* ms' "$out" | awk '{print $2}' | sort -n | awk '
-    { v[NR] = $1 }
+    $1 < 0 { none++; next }
+    { v[++n] = $1 }
     END {
-        if (NR == 0) { print "no failovers measured"; exit 1 }
-        med = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
-        printf "failover over %d kills: median %d ms, max %d ms, min %d ms\n", NR, med, v[NR], v[1]
+        if (n == 0) { print "no failovers measured"; exit 1 }
+        med = (n % 2) ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
+        printf "failover over %d kills: median %d ms, max %d ms, min %d ms", n, med, v[n], v[1]
+        printf "; %d kills with no update acknowledged in the 8 sent after them\n", none
     }'

@@ -31,6 +31,7 @@ typedef struct {
     int64_t invoke_ms, done_ms;
     s_state_t state;
     uint64_t seq;
+    char why[160]; //  the last refusal
 } s_op_t;
 
 //  What the test saw: every update, every node's sequence over time.
@@ -107,12 +108,25 @@ static s_state_t s_write(s_history_t *history, unsigned n)
         bool redirect = reply->status != KP__STATUS__OK && reply->has_reason &&
                         (reply->reason == KP__REASON__NOT_LEADER ||
                          (reply->reason == KP__REASON__NO_QUORUM && history->retry_no_quorum));
+        if (reply->status != KP__STATUS__OK)
+            snprintf(op->why, sizeof op->why, "reason %d from %s: %s",
+                     reply->has_reason ? (int)reply->reason : 0, sites_name(sites, (size_t)target),
+                     reply->error ? reply->error : "");
         if (reply->status == KP__STATUS__OK) {
             op->state = S_ACKED;
             op->seq = reply->seq;
         } else if (reply->has_reason && reply->reason == KP__REASON__OUTCOME_UNKNOWN)
             op->state = S_UNKNOWN;
-        if (redirect) {
+        if (redirect && reply->reason == KP__REASON__NO_QUORUM) {
+            //  This node knows no leader: ask the next one (a node may
+            //  stay without news of the new leader for a while).
+            int next = target;
+            do
+                next = (next + 1) % (int)sites->count;
+            while (sites->harness->node[next] == 0 && next != target);
+            history->leader = next;
+            usleep(50000);
+        } else if (redirect) {
             int named = reply->leader && *reply->leader ? s_index_of(sites, reply->leader) : -1;
             //  Named a dead leader, or none: an election is under way.
             if (named < 0 || sites->harness->node[named] == 0 || named == target)
@@ -125,6 +139,9 @@ static s_state_t s_write(s_history_t *history, unsigned n)
     }
     sites_update_free(&update);
     op->done_ms = harness_now_ms();
+    if (op->state == S_REFUSED)
+        printf("# update %u refused after %lld ms: %s\n", n,
+               (long long)(op->done_ms - op->invoke_ms), op->why);
     return op->state;
 }
 
