@@ -477,6 +477,7 @@ static uint32_t s_num(s_parser_t *p, int field, protobuf_c_boolean *has)
     return *has ? (uint32_t)p->values[field].number : 0;
 }
 
+//  Copies the parsed fields of a line into the op's block for its table.
 static void s_fill(s_parser_t *p, const s_table_t *table, s_block_t *b, s_copier_t *c)
 {
     Kp__DirectoryRecord *r = &b->record;
@@ -648,6 +649,7 @@ static void s_kv_str(kp_json_t *o, const char *key, const char *value)
         kp_json_kv_string(o, key, value);
 }
 
+//  Writes record as one flat JSON object, its table's fields in order.
 static void s_format_body(kp_json_t *o, const Kp__DirectoryRecord *r)
 {
     kp_json_object_open(o);

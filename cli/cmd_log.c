@@ -90,6 +90,8 @@ static int s_node_data(s_args_t *a, const char *command)
     return rc < 0 ? -1 : 0;
 }
 
+//  Reads kpctl log's options into a and finds the log folder. 0, or the
+//  exit status of a usage error (after saying what is wrong).
 static int s_parse(int argc, char **argv, s_args_t *a)
 {
     static const struct option options[] = {
@@ -294,6 +296,8 @@ static void s_join_destroy(s_join_t *j)
 
 // ---------------------------------------------------------------------------
 
+//  kpctl log verify: the chain and signatures, then the join of decisions
+//  and outcomes; exit 0 if the log verifies, 1 if not or unreadable.
 static int s_verify(s_args_t *a)
 {
     kp_privlog_verify_t v;
@@ -533,6 +537,8 @@ static void s_query_print(s_query_t *q)
     }
 }
 
+//  kpctl log query: the index's records of one person, institution or
+//  message type, each decision joined with its outcome.
 static int s_query(s_args_t *a)
 {
     int given = !!a->person + !!a->institution + !!a->message;
@@ -871,6 +877,7 @@ int kpctl_log(int argc, char **argv)
     return s_export(&a, argc - 1, argv + 1);
 }
 
+//  kpctl keys --out FILE: a new Ed25519 key pair for the privacy log.
 int kpctl_keys(int argc, char **argv)
 {
     static const struct option options[] = {

@@ -159,6 +159,8 @@ static int s_parse_service(const char *text, s_args_t *args)
     return 0;
 }
 
+//  Reads kpctl provider's options into args. 0, 1 for --help, or -1
+//  after naming the problem.
 static int s_parse(int argc, char **argv, s_args_t *args)
 {
     enum {
@@ -635,6 +637,8 @@ static int s_raw_one(void *sock, s_args_t *args, s_raw_queue_t *q)
     return rc;
 }
 
+//  --raw-echo: answers the bare proxy's requests (after the service
+//  time) until SIGINT or SIGTERM. The exit status.
 static int s_raw_echo(s_args_t *args)
 {
     s_raw_queue_t held = {NULL, 0, 0};
@@ -684,6 +688,8 @@ static int s_raw_echo(s_args_t *args)
     return status;
 }
 
+//  kpctl provider: an echo provider worker on every node of the cluster
+//  file (or a raw echo worker); prints its counts when stopped.
 int kpctl_provider(int argc, char **argv)
 {
     s_args_t args;

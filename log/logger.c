@@ -126,6 +126,8 @@ static int s_group(kp_privlog_t *log, zsock_t *sock, s_follow_t *follow, bool re
     return (int)(durable - before);
 }
 
+//  The logger thread: group commits of whatever records wait, retries
+//  while the disk is full, timed checkpoints; on $TERM a last commit.
 static void s_actor(zsock_t *pipe, void *arg)
 {
     s_args_t *args = arg;
@@ -251,6 +253,8 @@ static void s_indexer(zsock_t *pipe, void *arg)
     kp_logindex_destroy(&index);
 }
 
+//  Opens the log on the caller's thread (errors come back here), starts
+//  the logger actor and the indexer. NULL with error.
 kp_logger_t *kp_logger_new(const char *dir, const kp_privlog_options_t *options,
                            kp_privlog_recovery_t *recovery, char *error)
 {

@@ -200,6 +200,8 @@ static int s_recover_last(kp_privlog_t *self, const kp_privlog_segment_t *seg,
     return 0;
 }
 
+//  Opens the log for appending: lock, key, recovery of the last segment
+//  (a torn tail cut off), then the index caught up. NULL with error.
 kp_privlog_t *kp_privlog_open(const char *dir, const kp_privlog_options_t *options,
                               kp_privlog_recovery_t *recovery, char *error)
 {
@@ -602,6 +604,9 @@ static void s_test_trace(kp_privlog_t *self, uint64_t start_us)
 #define s_test_trace(self, start_us) (void)(start_us)
 #endif
 
+//  Writes what was appended since the last sync (with a checkpoint when
+//  due) in one pwrite and one fdatasync, rolling the segment by day or
+//  size. 0; -1 with the error (retryable when the disk was full).
 int kp_privlog_sync(kp_privlog_t *self)
 {
     if (self->failed)
@@ -676,6 +681,8 @@ int kp_privlog_sync(kp_privlog_t *self)
     return s_shrink(self, false);
 }
 
+//  Hands the synced records to the index and drops them from the buffer.
+//  0, or -1 when the index lags (it catches up on open).
 int kp_privlog_index_flush(kp_privlog_t *self)
 {
     int rc = 0;

@@ -118,6 +118,9 @@ static int s_anchor_write(const char *dir, const uint8_t *frame, size_t len, cha
     return 0;
 }
 
+//  Removes the whole segments of days before before_day (never the last,
+//  never inside the retention), after writing the anchor that signs where
+//  the rest starts. Segments removed, or -1 with error.
 int kp_privlog_prune(const char *dir, int32_t before_day, int32_t retention_days, int32_t today_day,
                      char *error)
 {
@@ -196,6 +199,9 @@ int kp_privlog_prune(const char *dir, int32_t before_day, int32_t retention_days
     return k;
 }
 
+//  Copies the intact part of the segments of [from_day, to_day] and the
+//  anchor that signs where they start into an empty outdir. Segments
+//  copied, or -1 with error.
 int kp_privlog_export(const char *dir, int32_t from_day, int32_t to_day, const char *outdir,
                       char *error)
 {

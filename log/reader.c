@@ -175,6 +175,8 @@ static int s_catch_start(kp_logindex_t *index, const char *dir, kp_privlog_segme
     return 0;
 }
 
+//  Brings index up to the log (to upto_seq), rebuilding it from the
+//  segments when it does not match the log. Records added, or -1.
 int64_t kp_privlog_index_run(const char *dir, struct _kp_logindex_t *index,
                              kp_privlog_index_job_t *job, char *error)
 {
@@ -340,6 +342,8 @@ static int s_pread_all(int fd, uint8_t *buf, size_t size, uint64_t offset)
     return 0;
 }
 
+//  The record at (segment, offset), read and checked; NULL with error if
+//  it is gone or damaged.
 Kp__LogRecord *kp_privlog_reader_get(kp_privlog_reader_t *self, uint64_t segment, uint64_t offset,
                                      uint64_t *seq, char *error)
 {
@@ -389,6 +393,8 @@ Kp__LogRecord *kp_privlog_reader_get(kp_privlog_reader_t *self, uint64_t segment
     return r;
 }
 
+//  Calls fn for every record of the segments of [from_day, to_day], in
+//  order; a damaged frame (not a torn tail) ends the scan with -1.
 int kp_privlog_scan(const char *dir, int32_t from_day, int32_t to_day, kp_privlog_scan_fn *fn,
                     void *arg, char *error)
 {

@@ -17,6 +17,8 @@
 #define S_CP_MAGIC "KPLOGCP1"
 #define S_CP_STATEMENT 56
 
+//  Writes a new Ed25519 key pair: path (0600) and path.pub; refuses to
+//  overwrite either. 0, or -1 with error.
 int kp_privlog_keygen(const char *path, char *error)
 {
     char pub[PRIVLOG_PATH];

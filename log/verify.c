@@ -79,6 +79,9 @@ bool s_found_later(const privlog_map_t *map, size_t off, uint64_t seq)
     return false;
 }
 
+//  Checks one segment: header against the chain so far, then every frame
+//  (CRC, sequence, chain hash, checkpoints). 0, or 1 with the first
+//  problem named in v->res.
 static int s_verify_segment(s_verify_t *v, const kp_privlog_segment_t *seg, bool last)
 {
     char text[KP_PRIVLOG_ERR];

@@ -75,6 +75,8 @@ static char *s_cluster_status(kp_admin_context_t *context)
     return text;
 }
 
+//  The status command's JSON: the node, its directory, workers, counters,
+//  the log's state and the cluster as its actor last said.
 static char *s_status(kp_admin_context_t *context, MDB_txn *txn)
 {
     kp_json_t *json = kp_json_new();
