@@ -7,6 +7,7 @@
     node's answer times and the request's deadline); the whole call waits
     at most the deadline plus a second per node, or --timeout-ms.
 */
+#include <czmq.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -292,13 +293,6 @@ static void s_print_text(const Kp__Response *resp, uint64_t latency_us)
     }
 }
 
-static uint64_t s_now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
-}
-
 //  The client over the chosen nodes, with its timeouts set; NULL on error.
 static kp_client_t *s_client(const s_args_t *args, const kp_cluster_config_t *config,
                              int *timeout_ms)
@@ -354,9 +348,9 @@ int kpctl_call(int argc, char **argv)
         req.deadline_ms = cluster_deadline_ms;
     }
     Kp__Response *resp = NULL;
-    uint64_t start = s_now_us();
+    uint64_t start = (uint64_t)zclock_usecs();
     rc = kp_client_call(client, &req, timeout_ms, &resp);
-    uint64_t latency_us = s_now_us() - start;
+    uint64_t latency_us = (uint64_t)zclock_usecs() - start;
     if (rc != 0) {
         fprintf(stderr, "kpctl call: %s\n", kp_client_strerror(rc));
         kp_client_destroy(&client);

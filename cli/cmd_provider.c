@@ -21,6 +21,7 @@
     Response a client gets through Kruispunt from the echo provider:
     decode, the same echo payload (s_echo_json), encode, one process.
 */
+#include <czmq.h>
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
@@ -277,13 +278,6 @@ static int s_check(const s_args_t *args)
     return 0;
 }
 
-static int64_t s_now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 //  The service time of one request, µs.
 static int64_t s_service_sample(s_args_t *args)
 {
@@ -324,7 +318,7 @@ static void s_answer(kp_worker_t *worker, const s_args_t *args, Kp__WorkerReques
 //  Answers held requests whose time has come; returns µs to the next.
 static int64_t s_answer_due(const s_args_t *args, s_held_t *held, size_t *count)
 {
-    int64_t now = s_now_us();
+    int64_t now = zclock_usecs();
     int64_t next = INT64_MAX;
     size_t kept = 0;
     for (size_t i = 0; i < *count; i++) {
@@ -477,7 +471,7 @@ static int s_take(s_loop_t *loop, size_t i, s_args_t *args)
             loop->held_size = size;
         }
         loop->held[loop->held_count++] =
-            (s_held_t){s_now_us() + s_service_sample(args), req, worker};
+            (s_held_t){zclock_usecs() + s_service_sample(args), req, worker};
     }
 }
 
@@ -563,7 +557,7 @@ typedef struct {
 //  INT64_MAX. 0, or -1 if the socket failed.
 static int s_raw_due(void *sock, const s_args_t *args, s_raw_queue_t *q, int64_t *next)
 {
-    int64_t now = s_now_us();
+    int64_t now = zclock_usecs();
     *next = INT64_MAX;
     size_t kept = 0;
     int rc = 0;
@@ -596,7 +590,7 @@ static bool s_raw_hold(s_raw_queue_t *q, s_args_t *args, zmq_msg_t *frames, size
         q->size = size;
     }
     s_raw_held_t *h = &q->items[q->count++];
-    h->due = s_now_us() + s_service_sample(args);
+    h->due = zclock_usecs() + s_service_sample(args);
     h->count = count;
     for (size_t i = 0; i < count; i++) {
         zmq_msg_init(&h->frames[i]);

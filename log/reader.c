@@ -4,6 +4,7 @@
     Any thread or process may call these, also while a writer appends:
     they read only what the writer has synced.
 */
+#include <czmq.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -18,13 +19,6 @@
 #include "privlog_impl.h"
 
 #define S_CATCH_UP_BATCH 100000
-
-static int64_t s_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 //  Does the index's last record sit in the log where the index says,
 //  with its seq? 0 yes (or nothing to check), 1 no (why says how), -1 on
@@ -139,7 +133,7 @@ static int s_catch_segment(s_catch_t *c, const privlog_map_t *map, uint64_t firs
         if ((uint64_t)c->batch >= (job->batch ? job->batch : S_CATCH_UP_BATCH)) {
             if (s_catch_commit(c))
                 return -1;
-            if (job->budget_ms && s_now_ms() - c->start_ms >= job->budget_ms)
+            if (job->budget_ms && zclock_mono() - c->start_ms >= job->budget_ms)
                 return 1;
         }
     }
@@ -194,7 +188,7 @@ int64_t kp_privlog_index_run(const char *dir, struct _kp_logindex_t *index,
         return -1;
     }
     uint64_t pos_seq = pos[0], pos_seg = pos[1], pos_off = pos[2];
-    s_catch_t c = {.index = index, .job = job, .start_ms = s_now_ms()};
+    s_catch_t c = {.index = index, .job = job, .start_ms = zclock_mono()};
     int first = 0;
     while (first + 1 < n && segs[first + 1].first_seq <= pos_seg)
         first++; //  wholly indexed already
