@@ -44,8 +44,8 @@ static void s_on_event(s_guard_t *guard, zsock_t *monitor)
 static bool s_on_command(s_guard_t *guard)
 {
     zmsg_t *msg = zmsg_recv(guard->pipe);
-    if (!msg)
-        return false;
+    if (!msg) //  interrupted: only $TERM ends the guard
+        return true;
     char *command = zmsg_popstr(msg);
     bool go_on = command && strcmp(command, "$TERM");
     if (go_on && !strcmp(command, "WATCH")) {
