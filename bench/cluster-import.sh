@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-#   cluster-import.sh [PERSONS] [BUILD] - a directory of PERSONS persons
+#   cluster-import.sh [PERSONS] [BUILD] [BATCH-BYTES] - a directory of PERSONS persons
 #   (gendir; default 1000000, about as many lines) imported through a
 #   follower of a three-voter cluster on loopback: kpctl's wall time,
 #   lines per second, then every node's sequence and checksum once they
@@ -7,6 +7,7 @@
 set -euo pipefail
 persons=${1:-1000000}
 build=$(cd "${2:-build}" && pwd)
+batch=${3:-}
 work=$(mktemp -d)
 pids=()
 cleanup() {
@@ -36,7 +37,8 @@ leader=$("$build/cli/kpctl" cluster status -c "$cfg" --json | sed 's/.*"leader":
 via=node-1; [ "$leader" = node-1 ] && via=node-2
 echo "importing $lines lines through $via (leader $leader)"
 start=$(date +%s.%N)
-"$build/cli/kpctl" directory import "$work/dir.jsonl" -c "$cfg" --node "$via"
+"$build/cli/kpctl" directory import "$work/dir.jsonl" -c "$cfg" --node "$via" \
+    ${batch:+--batch-bytes "$batch"} || echo "the import stopped (above)"
 end=$(date +%s.%N)
 awk -v s="$start" -v e="$end" -v n="$lines" 'BEGIN { printf "import: %.1f s, %.0f lines/s\n", e - s, n / (e - s) }'
 converged() {

@@ -15,17 +15,27 @@
 
 #include "jsonl.h"
 
-//  A loopback port nobody listens on right now.
-static int s_free_port(void)
+//  A loopback port nobody listens on right now, below the kernel's range
+//  of ephemeral ports (32768 and up by default): the nodes' and the
+//  relay's own outgoing connections take those, and one of them could
+//  take a port picked here before its node binds it.
+int harness_free_port(void)
 {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    assert(fd >= 0);
-    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    assert(bind(fd, (struct sockaddr *)&addr, sizeof addr) == 0);
-    socklen_t len = sizeof addr;
-    assert(getsockname(fd, (struct sockaddr *)&addr, &len) == 0);
-    close(fd);
-    return ntohs(addr.sin_port);
+    static unsigned seed;
+    if (!seed)
+        seed = (unsigned)getpid() ^ (unsigned)zclock_usecs();
+    for (;;) {
+        int port = 20000 + (int)(rand_r(&seed) % 12000);
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        assert(fd >= 0);
+        struct sockaddr_in addr = {.sin_family = AF_INET,
+                                   .sin_port = htons((uint16_t)port),
+                                   .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        int rc = bind(fd, (struct sockaddr *)&addr, sizeof addr);
+        close(fd);
+        if (rc == 0)
+            return port;
+    }
 }
 
 harness_t *harness_new(size_t node_count, int heartbeat_ms, int deadline_ms, int max_frame)
@@ -44,10 +54,10 @@ harness_t *harness_new(size_t node_count, int heartbeat_ms, int deadline_ms, int
             "    max-frame = %d\nnode\n",
             heartbeat_ms, deadline_ms, max_frame);
     for (size_t i = 0; i < node_count; i++) {
-        snprintf(self->client[i], 64, "tcp://127.0.0.1:%d", s_free_port());
-        snprintf(self->worker[i], 64, "tcp://127.0.0.1:%d", s_free_port());
-        snprintf(self->admin[i], 64, "tcp://127.0.0.1:%d", s_free_port());
-        snprintf(self->metrics[i], 64, "127.0.0.1:%d", s_free_port());
+        snprintf(self->client[i], 64, "tcp://127.0.0.1:%d", harness_free_port());
+        snprintf(self->worker[i], 64, "tcp://127.0.0.1:%d", harness_free_port());
+        snprintf(self->admin[i], 64, "tcp://127.0.0.1:%d", harness_free_port());
+        snprintf(self->metrics[i], 64, "127.0.0.1:%d", harness_free_port());
         fprintf(file,
                 "    node-%zu\n        site = \"site-%zu\"\n        data = \"%s/node-%zu\"\n"
                 "        client = \"%s\"\n        worker = \"%s\"\n        admin = \"%s\"\n"

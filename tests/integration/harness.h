@@ -104,6 +104,9 @@ bool harness_wait_workers(harness_t *self, size_t index, int count);
 char *harness_http(harness_t *self, size_t index, const char *method, const char *path,
                    int *status);
 
+//  A free loopback port, outside the kernel's ephemeral range.
+int harness_free_port(void);
+
 //  Milliseconds since an arbitrary start (monotonic).
 int64_t harness_now_ms(void);
 

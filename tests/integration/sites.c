@@ -28,8 +28,6 @@ typedef struct {
     size_t count;
 } s_ports_t;
 
-static int s_free_port(void);
-
 static int s_port_of(const char *endpoint)
 {
     const char *colon = strrchr(endpoint, ':');
@@ -39,7 +37,7 @@ static int s_port_of(const char *endpoint)
 static int s_unique_port(s_ports_t *taken)
 {
     for (;;) {
-        int port = s_free_port();
+        int port = harness_free_port();
         bool used = false;
         for (size_t i = 0; i < taken->count && !used; i++)
             used = taken->ports[i] == port;
@@ -49,18 +47,6 @@ static int s_unique_port(s_ports_t *taken)
             return port;
         }
     }
-}
-
-static int s_free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    assert(fd >= 0);
-    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    assert(bind(fd, (struct sockaddr *)&addr, sizeof addr) == 0);
-    socklen_t len = sizeof addr;
-    assert(getsockname(fd, (struct sockaddr *)&addr, &len) == 0);
-    close(fd);
-    return ntohs(addr.sin_port);
 }
 
 static bool s_is_witness(sites_t *self, size_t index)
