@@ -57,7 +57,7 @@ typedef struct {
     unsigned deadline_ms, retry_ms;
     kp_arrivals_t arrivals;
     uint64_t seed; //  of the request kinds and the Poisson arrival times
-    bool local, compare, log_compare, keep, quiet;
+    bool local, compare, log_compare, keep, quiet, insecure;
     bool direct;              //  a bare DEALER to every node, not the stub
     unsigned hedge_ms;        //  the stub's hedging (min; 0: off)
     const char *service_time; //  each echo answer takes this (kpctl provider --service-time)
@@ -86,6 +86,9 @@ typedef struct {
     s_target_t target;
     const char *name; //  of the result and the progress line
     void *zctx;
+    bool curve;                          //  CURVE with cert to the nodes' key server
+    char cert_path[512], server_z85[41]; //  the same, for the stub
+    uint8_t cert_public[32], cert_secret[32], server[32];
     size_t endpoint_count;
     char endpoints[S_MAX_ENDPOINTS][256];
     int nats_port;
@@ -170,7 +173,9 @@ static int s_open_stub(s_client_t *self)
     const char *endpoints[S_MAX_ENDPOINTS];
     for (size_t i = 0; i < run->endpoint_count; i++)
         endpoints[i] = run->endpoints[(self->index + i) % run->endpoint_count];
-    self->stub = kp_client_new(endpoints, run->endpoint_count);
+    self->stub = run->curve ? kp_client_new_secure(endpoints, run->endpoint_count, run->cert_path,
+                                                   run->server_z85)
+                            : kp_client_new(endpoints, run->endpoint_count);
     if (!self->stub) {
         snprintf(self->error, sizeof self->error, "kp_client_new: cannot connect to %.150s",
                  endpoints[0]);
@@ -211,6 +216,13 @@ static int s_open(s_client_t *self)
         //  does not swallow requests (they go to the others).
         int one = 1;
         zmq_setsockopt(self->sock, ZMQ_IMMEDIATE, &one, sizeof one);
+    }
+    if (run->curve && (zmq_setsockopt(self->sock, ZMQ_CURVE_SERVERKEY, run->server, 32) ||
+                       zmq_setsockopt(self->sock, ZMQ_CURVE_PUBLICKEY, run->cert_public, 32) ||
+                       zmq_setsockopt(self->sock, ZMQ_CURVE_SECRETKEY, run->cert_secret, 32))) {
+        snprintf(self->error, sizeof self->error, "cannot set CURVE: %s",
+                 zmq_strerror(zmq_errno()));
+        return -1;
     }
     for (size_t i = 0; i < run->endpoint_count; i++)
         if (zmq_connect(self->sock, run->endpoints[i]) != 0) {
@@ -430,12 +442,12 @@ static int s_issue(s_client_t *self, uint64_t intended, uint64_t now)
     return rc < 0 ? -1 : 0;
 }
 
-static bool s_expected(kp_kind_t kind, const s_answer_t *a)
+static bool s_expected(kp_kind_t kind, const s_answer_t *a, bool self_secure)
 {
     if (a->status != (int)kp_kind_expected_status(kind))
         return false;
     return kind == KP_KIND_SINGLE || kind == KP_KIND_INTEGRATED || kind == KP_KIND_NO_DATA ||
-           a->reason == (int)kp_kind_expected_reason(kind);
+           a->reason == (int)kp_kind_expected_reason(kind, self_secure);
 }
 
 static void s_answered(s_client_t *self, const s_answer_t *a, uint64_t now)
@@ -463,7 +475,7 @@ static void s_answered(s_client_t *self, const s_answer_t *a, uint64_t now)
     self->waiting--;
     kp_kind_t kind = (kp_kind_t)slot->kind;
     uint64_t latency_us = now > slot->intended_ns ? (now - slot->intended_ns) / 1000 : 0;
-    bool good = s_expected(kind, a);
+    bool good = s_expected(kind, a, self->run->curve);
     atomic_fetch_add(&self->done, 1);
     if (!good)
         atomic_fetch_add(&self->bad, 1);
@@ -996,6 +1008,9 @@ static void s_usage(FILE *out)
             "  --hedge MS           the stub hedges: a request unanswered after its node's\n"
             "                       p99 (at least MS, at most max(MS, 1000)) goes to the\n"
             "                       next node too (default: off, as in the stub)\n"
+            "  --insecure           the local cluster without CURVE (insecure = true), to\n"
+            "                       measure CURVE's cost; a secure cluster's deny-user and\n"
+            "                       deny-message kinds are answered IDENTITY_MISMATCH\n"
             "  --write-directory F  write the bench directory as JSON Lines to F and exit\n"
             "\n"
             "load:\n"
@@ -1068,6 +1083,7 @@ enum {
     O_PROVIDERS,
     O_PERSONS,
     O_KEEP,
+    O_INSECURE,
     O_WRITE,
     O_CLIENTS,
     O_INFLIGHT,
@@ -1101,6 +1117,7 @@ static int s_parse(int argc, char **argv, s_options_t *o, const char **write_dir
                                           {"providers", required_argument, 0, O_PROVIDERS},
                                           {"persons", required_argument, 0, O_PERSONS},
                                           {"keep", no_argument, 0, O_KEEP},
+                                          {"insecure", no_argument, 0, O_INSECURE},
                                           {"write-directory", required_argument, 0, O_WRITE},
                                           {"clients", required_argument, 0, O_CLIENTS},
                                           {"inflight", required_argument, 0, O_INFLIGHT},
@@ -1156,6 +1173,9 @@ static int s_parse(int argc, char **argv, s_options_t *o, const char **write_dir
             break;
         case O_LOCAL:
             o->local = true;
+            break;
+        case O_INSECURE:
+            o->insecure = true;
             break;
         case O_KEEP:
             o->keep = true;
@@ -1396,10 +1416,45 @@ static void s_zproxy_pids(s_pids_t *pids, kp_zproxy_t *proxy)
         pids->pid[KP_CPU_WORKERS][i] = kp_zproxy_worker_pid(proxy, i);
 }
 
+//  CURVE for the run's clients: cert (a CZMQ certificate) to the nodes
+//  whose public key is server_key.
+static int s_curve(s_run_t *run, const char *cert_path, const char *server_key, char *err,
+                   size_t errlen)
+{
+    if (kp_local_cert_keys(cert_path, run->cert_public, run->cert_secret, err, errlen))
+        return -1;
+    if (!server_key || strlen(server_key) != 40 || !zmq_z85_decode(run->server, server_key)) {
+        snprintf(err, errlen, "the nodes' public key is not 40 characters of Z85");
+        return -1;
+    }
+    snprintf(run->cert_path, sizeof run->cert_path, "%s", cert_path);
+    snprintf(run->server_z85, sizeof run->server_z85, "%s", server_key);
+    run->curve = true;
+    return 0;
+}
+
+//  CURVE to the nodes of a secure cluster file, with KP_CERT: one client
+//  socket talks to every node, so they must share one key.
+static int s_curve_of(s_run_t *run, const kp_cluster_config_t *config, char *err, size_t errlen)
+{
+    const char *cert = getenv("KP_CERT");
+    char key[41];
+    if (!cert || !*cert) {
+        snprintf(err, errlen,
+                 "the cluster is secure: set KP_CERT to the certificate of an application key "
+                 "of its directory (user bench-app)");
+        return -1;
+    }
+    if (kp_local_nodes_key(config, run->endpoint_count, key, err, errlen))
+        return -1;
+    return s_curve(run, cert, key, err, errlen);
+}
+
 //  --log-compare: the same load against a fresh local cluster (same
 //  directory, same providers) whose node runs without the privacy log.
 //  A fresh one, not the logged one restarted, so that neither run sees
 //  the other's log or page cache state.
+
 static kp_bench_result_t *s_run_unlogged(const s_options_t *o, const s_run_t *run, char *err,
                                          size_t errlen)
 {
@@ -1409,12 +1464,18 @@ static kp_bench_result_t *s_run_unlogged(const s_options_t *o, const s_run_t *ru
                              .keep = o->keep,
                              .unlogged = true,
                              .service_time = o->service_time,
+                             .insecure = o->insecure,
                              .verbose = !o->quiet};
     kp_local_t *local = kp_local_new(&lo, err, errlen);
     if (!local)
         return NULL;
     s_run_t urun = *run;
     urun.name = "kp-unlogged";
+    if (!o->insecure &&
+        s_curve(&urun, kp_local_client_cert(local), kp_local_server_key(local), err, errlen)) {
+        kp_local_destroy(&local);
+        return NULL;
+    }
     urun.endpoint_count = kp_local_node_count(local);
     for (size_t i = 0; i < urun.endpoint_count; i++)
         snprintf(urun.endpoints[i], sizeof urun.endpoints[i], "%s",
@@ -1452,10 +1513,17 @@ int main(int argc, char **argv)
                                  .providers = o.providers,
                                  .keep = o.keep,
                                  .service_time = o.service_time,
+                                 .insecure = o.insecure,
                                  .verbose = !o.quiet};
         local = kp_local_new(&lo, err, sizeof err);
         if (!local) {
             fprintf(stderr, "kpbench: --local: %s\n", err);
+            return 1;
+        }
+        if (!o.insecure && s_curve(&run, kp_local_client_cert(local), kp_local_server_key(local),
+                                   err, sizeof err)) {
+            fprintf(stderr, "kpbench: --local: %s\n", err);
+            kp_local_destroy(&local);
             return 1;
         }
         if (o.chaos && kp_local_node_index(local, chaos.node) < 0) {
@@ -1476,6 +1544,10 @@ int main(int argc, char **argv)
         }
         run.endpoint_count =
             config.node_count < S_MAX_ENDPOINTS ? config.node_count : S_MAX_ENDPOINTS;
+        if (!config.insecure && s_curve_of(&run, &config, err, sizeof err)) {
+            fprintf(stderr, "kpbench: %s\n", err);
+            return 1;
+        }
         for (size_t i = 0; i < run.endpoint_count; i++)
             snprintf(run.endpoints[i], sizeof run.endpoints[i], "%s", config.nodes[i].client);
     }

@@ -12,6 +12,7 @@
 #include <sys/types.h>
 #include <unistd.h>
 
+#include "curve.h"
 #include "proc.h"
 #include "workload.h"
 
@@ -37,7 +38,87 @@ struct _kp_local_t {
     size_t provider_count;
     pid_t providers[S_MAX_PROVIDERS];
     char provider_logs[S_MAX_PROVIDERS][PATH_MAX + 128];
+    char keys[PATH_MAX]; //  the certificates, unless insecure
+    char client_cert[PATH_MAX + 32];
+    char server_key[KP_CURVE_Z85];
 };
+
+//  The certificate keys/NAME.cert (made now), and its key record as a
+//  directory line on out. 0, or -1 with err filled.
+static int s_cert(kp_local_t *self, const char *name, const char *kind, const char *identity,
+                  FILE *out, char *key_out, char *err, size_t errlen)
+{
+    char path[PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/%s.cert", self->keys, name);
+    zcert_t *cert = NULL;
+    if (kp_curve_cert_new(path, err, errlen) ||
+        !(cert = kp_curve_cert_load(path, true, err, errlen)))
+        return -1;
+    if (key_out)
+        snprintf(key_out, KP_CURVE_Z85, "%s", zcert_public_txt(cert));
+    if (out && kind)
+        fprintf(out,
+                "{\"table\":\"key\",\"key\":\"%s\",\"kind\":\"%s\",\"identity\":\"%s\","
+                "\"from\":\"2000-01-01\"}\n",
+                zcert_public_txt(cert), kind, identity);
+    zcert_destroy(&cert);
+    return 0;
+}
+
+//  Unless insecure: the nodes' certificate, the bench application's and
+//  each provider's, with their key records on out.
+static int s_make_keys(kp_local_t *self, FILE *out, char *err, size_t errlen)
+{
+    if (self->options.insecure)
+        return 0;
+    snprintf(self->keys, sizeof self->keys, "%s/keys", self->dir);
+    snprintf(self->client_cert, sizeof self->client_cert, "%s/app.cert", self->keys);
+    return s_cert(self, "cluster", NULL, NULL, NULL, self->server_key, err, errlen) ||
+                   s_cert(self, "app", "application", "bench-app", out, NULL, err, errlen) ||
+                   s_cert(self, "provider-1", "provider", KP_BENCH_PROVIDER_1, out, NULL, err,
+                          errlen) ||
+                   s_cert(self, "provider-2", "provider", KP_BENCH_PROVIDER_2, out, NULL, err,
+                          errlen)
+               ? -1
+               : 0;
+}
+
+const char *kp_local_client_cert(kp_local_t *self)
+{
+    return self->options.insecure ? NULL : self->client_cert;
+}
+
+const char *kp_local_server_key(kp_local_t *self)
+{
+    return self->options.insecure ? NULL : self->server_key;
+}
+
+int kp_local_cert_keys(const char *path, uint8_t public_key[32], uint8_t secret_key[32], char *err,
+                       size_t errlen)
+{
+    zcert_t *cert = kp_curve_cert_load(path, true, err, errlen);
+    if (!cert)
+        return -1;
+    memcpy(public_key, zcert_public_key(cert), 32);
+    memcpy(secret_key, zcert_secret_key(cert), 32);
+    zcert_destroy(&cert);
+    return 0;
+}
+
+int kp_local_nodes_key(const kp_cluster_config_t *config, size_t count, char key[41], char *err,
+                       size_t errlen)
+{
+    char other[KP_CURVE_Z85] = "";
+    for (size_t i = 0; i < count && i < config->node_count; i++) {
+        if (kp_curve_node_key(&config->nodes[i], i ? other : key, err, errlen))
+            return -1;
+        if (i && strcmp(other, key)) {
+            snprintf(err, errlen, "the nodes have different keys: kpbench needs one key for all");
+            return -1;
+        }
+    }
+    return 0;
+}
 
 static int s_write_cluster(kp_local_t *self, char *err, size_t errlen)
 {
@@ -47,9 +128,11 @@ static int s_write_cluster(kp_local_t *self, char *err, size_t errlen)
         snprintf(err, errlen, "cannot write %s: %s", self->cluster, strerror(errno));
         return -1;
     }
-    fprintf(f, "#   Written by kpbench --local.\ncluster\n    name = \"kpbench\"\n"
-               "    heartbeat = 1000\n    max-frame = 1048576\n    deadline = 3000\n"
-               "    log-retention-days = 3653\nnode\n");
+    fprintf(f,
+            "#   Written by kpbench --local.\ncluster\n    name = \"kpbench\"\n"
+            "    heartbeat = 1000\n    max-frame = 1048576\n    deadline = 3000\n"
+            "    log-retention-days = 3653\n%snode\n",
+            self->options.insecure ? "    insecure = true\n" : "");
     for (size_t i = 0; i < self->node_count; i++) {
         s_node_t *n = &self->nodes[i];
         snprintf(n->name, sizeof n->name, "node-%zu", i + 1);
@@ -67,6 +150,8 @@ static int s_write_cluster(kp_local_t *self, char *err, size_t errlen)
                 "        client = \"%s\"\n        worker = \"tcp://127.0.0.1:%d\"\n"
                 "        admin = \"tcp://127.0.0.1:%d\"\n",
                 n->name, i % 2 + 1, n->data, n->client, worker, admin);
+        if (!self->options.insecure)
+            fprintf(f, "        cert = \"%s/cluster.cert\"\n", self->keys);
     }
     if (fclose(f) != 0) {
         snprintf(err, errlen, "cannot write %s: %s", self->cluster, strerror(errno));
@@ -107,6 +192,10 @@ static int s_import(kp_local_t *self, char *err, size_t errlen)
         return -1;
     }
     int rc = kp_workload_write_directory(f, self->options.persons);
+    if (rc == 0 && s_make_keys(self, f, err, errlen)) {
+        fclose(f);
+        return -1;
+    }
     if (fclose(f) != 0 || rc != 0) {
         snprintf(err, errlen, "cannot write %s: %s", jsonl, strerror(errno));
         return -1;
@@ -207,6 +296,12 @@ static int s_start_providers(kp_local_t *self, char *err, size_t errlen)
                     argv[a++] = "--service-time";
                     argv[a++] = (char *)self->options.service_time;
                 }
+                char cert[PATH_MAX + 32];
+                snprintf(cert, sizeof cert, "%s/provider-%zu.cert", self->keys, i + 1);
+                if (!self->options.insecure) {
+                    argv[a++] = "--cert";
+                    argv[a++] = cert;
+                }
                 argv[a] = NULL;
                 pid_t pid = kp_proc_spawn(argv, log, err, errlen);
                 if (pid < 0)
@@ -249,6 +344,9 @@ kp_local_t *kp_local_new(const kp_local_options_t *options, char *err, size_t er
     }
     if (options->verbose)
         fprintf(stderr, "kpbench: local cluster in %s\n", self->dir);
+    //  The keys are made by s_import (they go into the directory), and
+    //  the cluster file names the nodes' one: name the folder first.
+    snprintf(self->keys, sizeof self->keys, "%s/keys", self->dir);
     if (s_write_cluster(self, err, errlen) || s_import(self, err, errlen))
         goto failed;
     for (size_t i = 0; i < self->node_count; i++)

@@ -12,6 +12,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "config.h"
+
 typedef struct _kp_local_t kp_local_t;
 
 typedef struct {
@@ -21,6 +23,7 @@ typedef struct {
     bool keep;                //  keep the folder (logs) after the run
     bool unlogged;            //  kpnode --unlogged: no privacy log (its cost, measured)
     const char *service_time; //  the providers' --service-time, or NULL
+    bool insecure;            //  insecure = true: plain text, no CURVE (its cost, measured)
     bool verbose;
 } kp_local_options_t;
 
@@ -30,6 +33,22 @@ kp_local_t *kp_local_new(const kp_local_options_t *options, char *err, size_t er
 void kp_local_destroy(kp_local_t **self_p);
 
 const char *kp_local_dir(kp_local_t *self);
+
+//  Unless insecure: the certificate of the bench's application (user
+//  bench-app; its key is in the directory) and the nodes' public key (all
+//  local nodes share one certificate). NULL when insecure.
+const char *kp_local_client_cert(kp_local_t *self);
+const char *kp_local_server_key(kp_local_t *self);
+
+//  The raw keys of the CZMQ certificate at path (either file of the pair),
+//  for a bare DEALER. 0, or -1 with err filled.
+int kp_local_cert_keys(const char *path, uint8_t public_key[32], uint8_t secret_key[32], char *err,
+                       size_t errlen);
+
+//  The public key (Z85, 41 bytes) that the first count nodes of config
+//  share (one client socket talks to all of them). 0, or -1 with err.
+int kp_local_nodes_key(const kp_cluster_config_t *config, size_t count, char key[41], char *err,
+                       size_t errlen);
 const char *kp_local_cluster_file(kp_local_t *self);
 size_t kp_local_node_count(kp_local_t *self);
 const char *kp_local_node_name(kp_local_t *self, size_t index);

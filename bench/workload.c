@@ -40,13 +40,13 @@ Kp__Status kp_kind_expected_status(kp_kind_t kind)
     }
 }
 
-Kp__Reason kp_kind_expected_reason(kp_kind_t kind)
+Kp__Reason kp_kind_expected_reason(kp_kind_t kind, bool secure)
 {
     switch (kind) {
     case KP_KIND_DENY_USER:
-        return KP__REASON__USER_UNKNOWN;
+        return secure ? KP__REASON__IDENTITY_MISMATCH : KP__REASON__USER_UNKNOWN;
     case KP_KIND_DENY_MESSAGE:
-        return KP__REASON__USER_NOT_AUTHORIZED;
+        return secure ? KP__REASON__IDENTITY_MISMATCH : KP__REASON__USER_NOT_AUTHORIZED;
     case KP_KIND_DENY_CAPACITY:
         return KP__REASON__CAPACITY_NOT_AUTHORIZED;
     case KP_KIND_DENY_PERSON:

@@ -20,6 +20,7 @@
 #ifndef KP_WORKLOAD_H_INCLUDED
 #define KP_WORKLOAD_H_INCLUDED
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -46,9 +47,12 @@ typedef enum {
 const char *kp_kind_name(kp_kind_t kind);
 //  The kind called name, or -1.
 int kp_kind_from_name(const char *name);
-//  The status and reason the kind must be answered with.
+//  The status and reason the kind must be answered with. On a secure
+//  cluster the load generator has the key of bench-app only, so a request
+//  naming another user (deny-user, deny-message) is refused before the
+//  directory is asked: IDENTITY_MISMATCH.
 Kp__Status kp_kind_expected_status(kp_kind_t kind);
-Kp__Reason kp_kind_expected_reason(kp_kind_t kind);
+Kp__Reason kp_kind_expected_reason(kp_kind_t kind, bool secure);
 //  True for integrated services (4 s service level); others are online
 //  messages (1 s / 2 s).
 int kp_kind_integrated(kp_kind_t kind);

@@ -426,11 +426,11 @@ static int s_mkdir_p(const char *path)
         if (*p != '/')
             continue;
         *p = '\0';
-        if (mkdir(buf, 0750) && errno != EEXIST)
+        if (mkdir(buf, 0700) && errno != EEXIST)
             return -1;
         *p = '/';
     }
-    if (mkdir(buf, 0750) && errno != EEXIST)
+    if (mkdir(buf, 0700) && errno != EEXIST)
         return -1;
     struct stat st;
     if (stat(buf, &st))
@@ -467,7 +467,7 @@ static int s_env_open(kp_directory_t *self, char *err, size_t errlen)
         rc = mdb_env_set_maxreaders(self->env, KP_DIR_MAX_READERS);
     if (rc == 0)
         rc = mdb_env_open(self->env, self->path,
-                          MDB_NOTLS | (self->meta_unsynced ? MDB_NOMETASYNC : 0), 0640);
+                          MDB_NOTLS | (self->meta_unsynced ? MDB_NOMETASYNC : 0), 0600);
     if (rc) {
         s_err(err, errlen, "cannot open directory in %s: %s%s", self->path, mdb_strerror(rc),
               rc == MDB_INVALID || rc == MDB_VERSION_MISMATCH ? " (is it an LMDB directory folder?)"

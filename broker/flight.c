@@ -33,7 +33,7 @@ struct _kp_flight_t {
 
 static bool s_id_match(const void *value, const void *key)
 {
-    return strcmp(((const kp_call_t *)value)->request_id, (const char *)key) == 0;
+    return strcmp(((const kp_call_t *)value)->key, (const char *)key) == 0;
 }
 
 static bool s_ticket_match(const void *value, const void *key)
@@ -140,8 +140,8 @@ static void s_heap_down(kp_flight_t *self, size_t index)
 }
 
 kp_call_t *kp_flight_start(kp_flight_t *self, Kp__Request *request, const void *client,
-                           size_t client_size, const kp_decision_t *decision, int64_t now_us,
-                           int64_t deadline_ms)
+                           size_t client_size, const char *key, const kp_decision_t *decision,
+                           int64_t now_us, int64_t deadline_ms)
 {
     assert(client_size <= sizeof((kp_call_t *)0)->client);
     //  One block for the call and its parts: one calloc per request.
@@ -149,6 +149,7 @@ kp_call_t *kp_flight_start(kp_flight_t *self, Kp__Request *request, const void *
     kp_call_t *call = calloc(1, sizeof *call + part_count * sizeof(kp_part_t));
     assert(call);
     call->request_id = request->request_id ? request->request_id : (char *)"";
+    call->key = key ? key : call->request_id;
     memcpy(call->client, client, client_size);
     call->client_size = client_size;
     call->request = request;
@@ -162,8 +163,8 @@ kp_call_t *kp_flight_start(kp_flight_t *self, Kp__Request *request, const void *
     //  A second call with an id in flight does not take the id over (as
     //  with zhashx_insert before). If the map is full, the call still runs
     //  to its end; only a retry cannot find it.
-    uint64_t hash = kp_idmap_hash_str(call->request_id);
-    if (!kp_idmap_get(self->by_id, hash, call->request_id, s_id_match))
+    uint64_t hash = kp_idmap_hash_str(call->key);
+    if (!kp_idmap_get(self->by_id, hash, call->key, s_id_match))
         (void)kp_idmap_insert(self->by_id, hash, call);
     if (self->heap_size == self->heap_capacity) {
         self->heap_capacity = self->heap_capacity ? 2 * self->heap_capacity : 64;
@@ -176,10 +177,9 @@ kp_call_t *kp_flight_start(kp_flight_t *self, Kp__Request *request, const void *
     return call;
 }
 
-kp_call_t *kp_flight_find(kp_flight_t *self, const char *request_id)
+kp_call_t *kp_flight_find(kp_flight_t *self, const char *key)
 {
-    return (kp_call_t *)kp_idmap_get(self->by_id, kp_idmap_hash_str(request_id), request_id,
-                                     s_id_match);
+    return (kp_call_t *)kp_idmap_get(self->by_id, kp_idmap_hash_str(key), key, s_id_match);
 }
 
 static void s_forget_dispatch(kp_flight_t *self, uint64_t *ticket, kp_registry_worker_t **worker)
@@ -440,7 +440,7 @@ void kp_flight_finish(kp_flight_t *self, kp_call_t **call_p)
         s_heap_up(self, index);
     }
     //  Only if it is the call the id stands for.
-    kp_idmap_remove_value(self->by_id, kp_idmap_hash_str(call->request_id), call);
+    kp_idmap_remove_value(self->by_id, kp_idmap_hash_str(call->key), call);
     s_call_free(self, call);
     *call_p = NULL;
 }

@@ -41,6 +41,7 @@ typedef struct {
 
 typedef struct {
     char *request_id;          //  the request's own (borrowed from request)
+    const char *key;           //  what the call is found by (see kp_flight_start)
     unsigned char client[256]; //  routing identity of the client
     size_t client_size;
     Kp__Request *request; //  owned, as decoded
@@ -75,13 +76,16 @@ void kp_flight_set_now(kp_flight_t *self, int64_t now_ms);
 void kp_flight_set_hedging(kp_flight_t *self, uint32_t min_ms, uint32_t max_ms);
 
 //  Starts a call for request (taking ownership) with one open part per
-//  provider of decision.
+//  provider of decision. key names the call for kp_flight_find: the node
+//  makes it of the caller's authenticated identity and the request id, so
+//  that an id names a call only together with who sent it. It must live
+//  as long as the request; NULL: the request id alone.
 kp_call_t *kp_flight_start(kp_flight_t *self, Kp__Request *request, const void *client,
-                           size_t client_size, const kp_decision_t *decision, int64_t now_us,
-                           int64_t deadline_ms);
+                           size_t client_size, const char *key, const kp_decision_t *decision,
+                           int64_t now_us, int64_t deadline_ms);
 
-//  The call in flight with this request id, or NULL.
-kp_call_t *kp_flight_find(kp_flight_t *self, const char *request_id);
+//  The call in flight under key, or NULL.
+kp_call_t *kp_flight_find(kp_flight_t *self, const char *key);
 
 //  Gives part index of call a new ticket on worker (NULL while it waits
 //  for one) and returns the ticket.

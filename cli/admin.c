@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cluster.h"
 #include "config.h"
 
 #define S_REDIRECTS 8 //  NOT_LEADER answers followed for one request
@@ -26,6 +27,10 @@ static int s_connect(kpctl_admin_t *self, const kp_node_config_t *node, char *er
     snprintf(self->endpoint, sizeof self->endpoint, "%s", node->admin);
     snprintf(self->node, sizeof self->node, "%s", node->name);
     self->sock = zsock_new(ZMQ_DEALER);
+    if (self->sock && kpctl_curve("admin", &self->config, node, zsock_resolve(self->sock))) {
+        snprintf(err, errlen, "no certificate to talk to node %s with (see above)", node->name);
+        return -1;
+    }
     if (!self->sock || zsock_connect(self->sock, "%s", node->admin)) {
         snprintf(err, errlen, "cannot connect to the admin endpoint %s of node %s", node->admin,
                  node->name);

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include "options.h"
+#include "curve.h"
 
 kp_cluster_config_t *kpctl_cluster_load(const char *command, const char *path)
 {
@@ -17,6 +18,39 @@ kp_cluster_config_t *kpctl_cluster_load(const char *command, const char *path)
         return NULL;
     }
     return config;
+}
+
+const char *kpctl_cert(const char *command)
+{
+    const char *cert = getenv("KP_CERT");
+    if (cert && *cert)
+        return cert;
+    fprintf(stderr,
+            "kpctl %s: this cluster is secure: give your certificate with --cert FILE (or "
+            "KP_CERT); make one with 'kpctl keys new FILE' and have its public key put in the "
+            "directory\n",
+            command);
+    return NULL;
+}
+
+int kpctl_curve(const char *command, const kp_cluster_config_t *config,
+                const kp_node_config_t *node, void *sock)
+{
+    if (config->insecure)
+        return 0;
+    const char *path = kpctl_cert(command);
+    if (!path)
+        return -1;
+    char err[512], server[KP_CURVE_Z85];
+    zcert_t *cert = kp_curve_cert_load(path, true, err, sizeof err);
+    int rc = cert && kp_curve_node_key(node, server, err, sizeof err) == 0 &&
+                     kp_curve_client(sock, cert, server, err, sizeof err) == 0
+                 ? 0
+                 : -1;
+    if (rc)
+        fprintf(stderr, "kpctl %s: %s\n", command, err);
+    zcert_destroy(&cert);
+    return rc;
 }
 
 const kp_node_config_t *kpctl_cluster_node(const char *command, const kp_cluster_config_t *config,

@@ -26,4 +26,16 @@ const kp_node_config_t *kpctl_cluster_node(const char *command, const kp_cluster
 int kpctl_cluster_data(const char *command, const char *path, const char *name, char *out,
                        size_t size);
 
+//  The caller's certificate for a secure cluster: KP_CERT (set by kpctl's
+//  global --cert FILE, or by the caller's environment), or NULL after
+//  "kpctl <command>: this cluster is secure: give your certificate with
+//  --cert FILE (make one with 'kpctl keys new FILE')" on stderr.
+const char *kpctl_cert(const char *command);
+
+//  Makes sock (a libzmq socket) a CURVE client of node with the caller's
+//  certificate, unless the cluster is insecure. 0, or -1 after naming the
+//  problem on stderr.
+int kpctl_curve(const char *command, const kp_cluster_config_t *config,
+                const kp_node_config_t *node, void *sock);
+
 #endif

@@ -18,6 +18,7 @@
 #include "cluster.h"
 #include "commands.h"
 #include "config.h"
+#include "curve.h"
 #include "control.h"
 #include "json.h"
 #include "kp_client.h"
@@ -293,6 +294,43 @@ static void s_print_text(const Kp__Response *resp, uint64_t latency_us)
     }
 }
 
+//  A client of endpoints, CURVE unless the cluster is insecure: the
+//  caller's certificate and the public key of every node it may talk to.
+static kp_client_t *s_client_new(const char **endpoints, size_t count, const s_args_t *args,
+                                 const kp_cluster_config_t *config)
+{
+    if (config->insecure) {
+        kp_client_t *client = kp_client_new(endpoints, count);
+        if (!client)
+            fprintf(stderr, "kpctl call: cannot connect to the nodes of %s\n", args->config);
+        return client;
+    }
+    const char *cert = kpctl_cert("call");
+    if (!cert)
+        return NULL;
+    char keys[KP_CONFIG_MAX_NODES * KP_CURVE_Z85], err[512];
+    size_t used = 0;
+    for (size_t i = 0; i < config->node_count; i++) {
+        const kp_node_config_t *node = &config->nodes[i];
+        if (args->node && strcmp(node->name, args->node))
+            continue;
+        if (kp_curve_node_key(node, keys + used, err, sizeof err)) {
+            fprintf(stderr, "kpctl call: %s\n", err);
+            return NULL;
+        }
+        used += KP_CURVE_Z85 - 1;
+        keys[used++] = ',';
+    }
+    keys[used ? used - 1 : 0] = '\0';
+    kp_client_t *client = kp_client_new_secure(endpoints, count, cert, keys);
+    if (!client)
+        fprintf(stderr,
+                "kpctl call: cannot use the certificate %s (a CZMQ certificate with its "
+                "_secret file, as 'kpctl keys new' writes)\n",
+                cert);
+    return client;
+}
+
 //  The client over the chosen nodes, with its timeouts set; NULL on error.
 static kp_client_t *s_client(const s_args_t *args, const kp_cluster_config_t *config,
                              int *timeout_ms)
@@ -307,11 +345,9 @@ static kp_client_t *s_client(const s_args_t *args, const kp_cluster_config_t *co
     } else
         for (size_t i = 0; i < config->node_count; i++)
             endpoints[count++] = config->nodes[i].client;
-    kp_client_t *client = kp_client_new(endpoints, count);
-    if (!client) {
-        fprintf(stderr, "kpctl call: cannot connect to the nodes of %s\n", args->config);
+    kp_client_t *client = s_client_new(endpoints, count, args, config);
+    if (!client)
         return NULL;
-    }
     uint32_t deadline = args->has_deadline ? args->deadline_ms : config->deadline_ms;
     int attempt = (int)(deadline + 1000 > INT32_MAX / 16 ? INT32_MAX / 16 : deadline + 1000);
     if (args->has_timeout)

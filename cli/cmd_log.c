@@ -878,7 +878,7 @@ int kpctl_log(int argc, char **argv)
 }
 
 //  kpctl keys --out FILE: a new Ed25519 key pair for the privacy log.
-int kpctl_keys(int argc, char **argv)
+int kpctl_log_keys(int argc, char **argv)
 {
     static const struct option options[] = {
         {"out", required_argument, NULL, 'o'},  {"json", no_argument, NULL, 'j'},

@@ -33,6 +33,7 @@
 #include <time.h>
 
 #include "cluster.h"
+#include "curve.h"
 #include "commands.h"
 #include "config.h"
 #include "control.h"
@@ -682,6 +683,31 @@ static int s_raw_echo(s_args_t *args)
     return status;
 }
 
+//  CURVE for worker unless the cluster is insecure: the provider's
+//  certificate and the node's public key.
+static int s_curve(kp_worker_t *worker, const kp_cluster_config_t *config,
+                   const kp_node_config_t *node)
+{
+    if (config->insecure)
+        return 0;
+    const char *cert = kpctl_cert("provider");
+    char key[KP_CURVE_Z85], err[512];
+    if (!cert)
+        return -1;
+    if (kp_curve_node_key(node, key, err, sizeof err)) {
+        fprintf(stderr, "kpctl provider: %s\n", err);
+        return -1;
+    }
+    if (kp_worker_set_curve(worker, cert, key) == 0)
+        return 0;
+    fprintf(stderr,
+            "kpctl provider: cannot use the certificate %s (a CZMQ certificate with its "
+            "_secret file, as 'kpctl keys new' writes)\n",
+            cert);
+    return -1;
+}
+
+
 //  kpctl provider: an echo provider worker on every node of the cluster
 //  file (or a raw echo worker); prints its counts when stopped.
 int kpctl_provider(int argc, char **argv)
@@ -719,6 +745,11 @@ int kpctl_provider(int argc, char **argv)
         if (!worker) {
             fprintf(stderr, "kpctl provider: cannot make a worker for %s\n", node->worker);
             status = 1;
+            break;
+        }
+        if (s_curve(worker, config, node)) {
+            kp_worker_destroy(&worker);
+            status = 2;
             break;
         }
         kp_worker_set_heartbeat(worker, heartbeat_ms);

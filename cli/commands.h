@@ -14,7 +14,8 @@ int kpctl_provider(int argc, char **argv);    //  cmd_provider.c
 int kpctl_status(int argc, char **argv);      //  cmd_admin.c
 int kpctl_maintenance(int argc, char **argv); //  cmd_admin.c
 int kpctl_log(int argc, char **argv);         //  cmd_log.c
-int kpctl_keys(int argc, char **argv);        //  cmd_log.c
+int kpctl_keys(int argc, char **argv);        //  cmd_keys.c
+int kpctl_log_keys(int argc, char **argv);    //  cmd_log.c: kpctl keys --out FILE
 int kpctl_report(int argc, char **argv);      //  cmd_report.c
 
 #endif

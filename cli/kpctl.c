@@ -14,17 +14,21 @@ static const kpctl_command_t s_commands[] = {
     {"maintenance", kpctl_maintenance, "add, list and remove planned maintenance windows"},
     {"log", kpctl_log, "verify, query, export and prune the privacy log"},
     {"report", kpctl_report, "service-level and access-control reports, with charts"},
-    {"keys", kpctl_keys, "make the Ed25519 key pair that signs log checkpoints"},
+    {"keys", kpctl_keys, "make and show CURVE certificates; the log's signing key"},
 };
 
 static void s_usage(FILE *out)
 {
-    fprintf(out, "usage: kpctl [-c FILE] [--node NAME] COMMAND [OPTIONS]\n\ncommands:\n");
+    fprintf(out, "usage: kpctl [-c FILE] [--node NAME] [--cert FILE] COMMAND [OPTIONS]\n\n"
+                 "commands:\n");
     for (size_t i = 0; i < sizeof s_commands / sizeof s_commands[0]; i++)
         fprintf(out, "  %-12s %s\n", s_commands[i].name, s_commands[i].summary);
     fprintf(out, "\nglobal options (before or after the command):\n"
                  "  -c, --config FILE    the cluster file (default: $KP_CLUSTER)\n"
                  "      --node NAME      which node of the cluster file\n"
+                 "      --cert FILE      your CURVE certificate for a secure cluster (default:\n"
+                 "                       $KP_CERT): an operator's for the admin commands, an\n"
+                 "                       application's for call, a provider's for provider\n"
                  "\n'kpctl COMMAND --help' tells more about each.\n");
 }
 

@@ -85,6 +85,26 @@ char **kpctl_globals(int argc, char **argv, int *out_argc)
     }
     int n = 0, m = 0, i = 1;
     out[n++] = argv[0];
+    //  --cert FILE (anywhere before a "--") becomes KP_CERT, which every
+    //  command that connects reads: no command parses it itself.
+    int kept = 1;
+    for (int k = 1; k < argc; k++) {
+        if (!strcmp(argv[k], "--"))
+            for (; k < argc; k++)
+                argv[kept++] = argv[k];
+        else if (!strncmp(argv[k], "--cert=", 7))
+            setenv("KP_CERT", argv[k] + 7, 1);
+        else if (!strcmp(argv[k], "--cert") && k + 1 < argc)
+            setenv("KP_CERT", argv[++k], 1);
+        else if (!strcmp(argv[k], "--cert")) {
+            fprintf(stderr, "kpctl: --cert needs a value; 'kpctl --help' tells more\n");
+            free(out);
+            free(moved);
+            return NULL;
+        } else
+            argv[kept++] = argv[k];
+    }
+    argc = kept;
     for (; i < argc; i++) {
         bool is_node;
         const char *value;

@@ -36,7 +36,9 @@ int kpctl_dispatch(const char *prefix, const kpctl_command_t *commands, size_t c
 //  new argument vector (NULL-terminated; the caller frees the array, not
 //  the strings) in which they follow the command's own arguments (ahead
 //  of a "--"), where every command's parser takes them, and sets *out_argc.
-//  Options after the command word stay where they are. A global option
+//  Options after the command word stay where they are. --cert FILE, the
+//  caller's CURVE certificate, may stand anywhere (before a "--"): it is
+//  taken out and put in the environment as KP_CERT. A global option
 //  without its value: "kpctl: <option> needs a value" on stderr and NULL.
 char **kpctl_globals(int argc, char **argv, int *out_argc);
 

@@ -31,6 +31,10 @@
 #define S_HEARTBEAT_TIMEOUT_MS 400 //  nothing back within 400 ms: gone
 #define S_HEARTBEAT_TTL_MS 1000    //  the node drops a client silent this long
 #define S_CONNECT_MS 1000          //  without heartbeats: time to connect
+//  A TCP connection that is up gets this long for its handshake before the
+//  client moves on: a CURVE handshake is four round trips and a ZAP
+//  request on the node, which a busy machine stretches past a heartbeat.
+#define S_HANDSHAKE_MS 3000
 #define S_ATTEMPT_FLOOR_MS 250     //  an attempt is never shorter
 #define S_ATTEMPT_P99S 8           //  nor shorter than this many node p99s
 #define S_ATTEMPT_MARGIN_MS 250    //  past the request's deadline_ms
@@ -67,15 +71,15 @@ struct _kp_client_t {
     bool attempts_set; //  kp_client_set_attempts called: the old split
     int attempt_timeout_ms;
     size_t max_frame;
-    char prefix[17]; //  16 random hex digits
-    uint64_t counter;
-    zhashx_t *pending;  //  id -> s_pending_t *, owned
-    zlistx_t *order;    //  s_pending_t * in the order sent (not owned)
-    zhashx_t *done;     //  ids no longer awaited -> S_DONE_*
-    size_t unsent;      //  pending requests not yet handed to ZeroMQ
-    bool move_on;       //  a node said SHUTTING_DOWN: fail over now
-    zlistx_t *ready;    //  Kp__Response * waiting to be handed out
-    int64_t next_check; //  no timer can fire before this (ms)
+    kp_wire_cert_t cert;    //  CURVE, when cert.on
+    uint8_t (*servers)[32]; //  each endpoint's public key, when cert.on
+    zhashx_t *pending;      //  id -> s_pending_t *, owned
+    zlistx_t *order;        //  s_pending_t * in the order sent (not owned)
+    zhashx_t *done;         //  ids no longer awaited -> S_DONE_*
+    size_t unsent;          //  pending requests not yet handed to ZeroMQ
+    bool move_on;           //  a node said SHUTTING_DOWN: fail over now
+    zlistx_t *ready;        //  Kp__Response * waiting to be handed out
+    int64_t next_check;     //  no timer can fire before this (ms)
     kp_client_stats_t stats;
     //  Availability: see the section of that name below.
     int heartbeat_ivl_ms; //  0: no ZMTP heartbeats
@@ -110,18 +114,17 @@ static void s_response_free(void **item)
     *item = NULL;
 }
 
-//  Fresh random prefix so that ids of two clients (or two runs) differ.
-static void s_make_prefix(char out[17])
+//  A fresh request id: 128 bits from the kernel's CSPRNG, in hex. Nothing
+//  in it follows from an earlier id, so nobody can send one first (the
+//  node keys ids by their sender anyway). -1 when there is no entropy.
+static int s_make_id(char out[KP_CLIENT_ID_MAX])
 {
-    uint8_t bytes[8];
-    if (getrandom(bytes, sizeof bytes, 0) != (ssize_t)sizeof bytes) {
-        //  No entropy source: time and address still keep runs apart.
-        uint64_t mix = (uint64_t)time(NULL) ^ ((uint64_t)(uintptr_t)out << 16) ^
-                       (uint64_t)kp_wire_now_ms() << 32;
-        memcpy(bytes, &mix, sizeof bytes);
-    }
+    uint8_t bytes[16];
+    if (kp_wire_random(bytes, sizeof bytes))
+        return -1;
     for (size_t i = 0; i < sizeof bytes; i++)
         snprintf(out + 2 * i, 3, "%02x", bytes[i]);
+    return 0;
 }
 
 static void s_unwatch(kp_client_t *self);
@@ -148,12 +151,15 @@ static int s_connect(kp_client_t *self)
     int one = 1;
     zmq_setsockopt(self->sock, ZMQ_IMMEDIATE, &one, sizeof one);
     s_set_heartbeat(self, self->sock);
+    if (self->cert.on && kp_wire_curve(self->sock, &self->cert, self->servers[self->current]))
+        return KP_CLIENT_ESOCKET;
     if (s_watch(self) != 0 || zmq_connect(self->sock, self->endpoints[self->current]) != 0)
         return KP_CLIENT_ESOCKET;
     return 0;
 }
 
-kp_client_t *kp_client_new(const char **endpoints, size_t count)
+//  A client not yet connected.
+static kp_client_t *s_new(const char **endpoints, size_t count)
 {
     if (!endpoints || count == 0)
         return NULL;
@@ -183,14 +189,31 @@ kp_client_t *kp_client_new(const char **endpoints, size_t count)
     self->next_check = INT64_MAX;
     self->heartbeat_ivl_ms = S_HEARTBEAT_IVL_MS;
     self->heartbeat_timeout_ms = S_HEARTBEAT_TIMEOUT_MS;
-    s_make_prefix(self->prefix);
-    snprintf(self->ping_id, sizeof self->ping_id, "%s-ping", self->prefix);
-    if (s_connect(self) != 0)
+    if (s_make_id(self->ping_id)) //  random too: our pings are nobody else's
         goto fail;
+    strcat(self->ping_id, "-ping");
     return self;
 fail:
     kp_client_destroy(&self);
     return NULL;
+}
+
+kp_client_t *kp_client_new(const char **endpoints, size_t count)
+{
+    kp_client_t *self = s_new(endpoints, count);
+    if (self && s_connect(self) != 0)
+        kp_client_destroy(&self);
+    return self;
+}
+
+kp_client_t *kp_client_new_secure(const char **endpoints, size_t count, const char *cert_file,
+                                  const char *server_keys)
+{
+    //  No plain connection first: the first handshake is the CURVE one.
+    kp_client_t *self = s_new(endpoints, count);
+    if (self && kp_client_set_curve(self, cert_file, server_keys) != 0)
+        kp_client_destroy(&self);
+    return self;
 }
 
 kp_client_t *kp_client_new_list(const char *list)
@@ -238,6 +261,7 @@ void kp_client_destroy(kp_client_t **self_p)
         for (size_t i = 0; i < self->endpoint_count; i++)
             free(self->endpoints[i]);
     free(self->endpoints);
+    free(self->servers);
     zhashx_destroy(&self->pending);
     zhashx_destroy(&self->done);
     zlistx_destroy(&self->order);
@@ -302,15 +326,34 @@ void kp_client_stats(kp_client_t *self, kp_client_stats_t *out)
     *out = self->stats;
 }
 
-//  True if id has the shape of the ids this client made, and was made.
-static bool s_is_ours(kp_client_t *self, const char *id)
+int kp_client_set_curve(kp_client_t *self, const char *cert_file, const char *server_keys)
 {
-    if (strncmp(id, self->prefix, 16) != 0 || id[16] != '-' || !id[17])
-        return false;
-    char *end;
-    errno = 0;
-    unsigned long long n = strtoull(id + 17, &end, 10);
-    return errno == 0 && *end == '\0' && n >= 1 && n <= self->counter;
+    if (!self || !server_keys)
+        return KP_CLIENT_EINVAL;
+    kp_wire_cert_t cert;
+    uint8_t(*servers)[32] = calloc(self->endpoint_count, 32);
+    if (!servers)
+        return KP_CLIENT_ENOMEM;
+    //  One key for every endpoint, or one per endpoint in order.
+    size_t count = strchr(server_keys, ',') ? self->endpoint_count : 1;
+    const char *p = server_keys;
+    int rc = kp_wire_cert_load(cert_file, &cert) ? KP_CLIENT_EINVAL : 0;
+    for (size_t i = 0; rc == 0 && i < count; i++) {
+        size_t len = strcspn(p, ",");
+        if (kp_wire_z85(p, len, servers[i]) || (p[len] == ',') != (i + 1 < count))
+            rc = KP_CLIENT_EINVAL;
+        p += len + (p[len] == ',');
+    }
+    for (size_t i = count; rc == 0 && i < self->endpoint_count; i++)
+        memcpy(servers[i], servers[0], 32);
+    if (rc) {
+        free(servers);
+        return rc;
+    }
+    free(self->servers);
+    self->servers = servers;
+    self->cert = cert;
+    return s_connect(self);
 }
 
 //  Remembers how p ended, then forgets p.
@@ -379,7 +422,8 @@ static int s_watch(kp_client_t *self)
     char endpoint[96];
     snprintf(endpoint, sizeof endpoint, "inproc://kp-client-%p-%u", (void *)self, ++self->monitors);
     if (zmq_socket_monitor(self->sock, endpoint,
-                           ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_DISCONNECTED) != 0)
+                           ZMQ_EVENT_CONNECTED | ZMQ_EVENT_HANDSHAKE_SUCCEEDED |
+                               ZMQ_EVENT_DISCONNECTED) != 0)
         return KP_CLIENT_ESOCKET;
     self->monitor = zmq_socket(self->ctx, ZMQ_PAIR);
     if (!self->monitor)
@@ -420,7 +464,11 @@ static void s_read_events(kp_client_t *self)
         zmq_msg_close(&msg);
         if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED)
             self->connected = true;
-        else if (event == ZMQ_EVENT_DISCONNECTED) {
+        else if (event == ZMQ_EVENT_CONNECTED && !self->connected) {
+            int64_t by = kp_wire_now_ms() + S_HANDSHAKE_MS;
+            if (by > self->connect_by)
+                self->connect_by = by;
+        } else if (event == ZMQ_EVENT_DISCONNECTED) {
             self->connected = false;
             self->connect_by = kp_wire_now_ms() + s_connect_ms(self);
             self->stats.disconnects++;
@@ -756,7 +804,7 @@ static void s_handle_frame(kp_client_t *self, zmq_msg_t *msg, bool hedged)
     void *how = zhashx_lookup(self->done, resp->request_id);
     if (how == S_DONE_ANSWERED)
         self->stats.duplicates++; //  a second copy: the caller had the first
-    else if (how == S_DONE_GAVE_UP || s_is_ours(self, resp->request_id))
+    else if (how == S_DONE_GAVE_UP)
         self->stats.late++;
     else
         self->stats.unknown++;
@@ -855,10 +903,10 @@ int kp_client_send(kp_client_t *self, const Kp__Request *req, int timeout_ms,
     if (!p)
         return KP_CLIENT_ENOMEM;
     p->ours = ours;
-    if (ours)
-        snprintf(p->id, sizeof p->id, "%s-%llu", self->prefix, (unsigned long long)++self->counter);
-    else
-        snprintf(p->id, sizeof p->id, "%s", req->request_id);
+    if (ours ? s_make_id(p->id) : snprintf(p->id, sizeof p->id, "%s", req->request_id) < 0) {
+        free(p);
+        return KP_CLIENT_ESOCKET;
+    }
     int rc = s_encode(self, req, p);
     if (rc) {
         void *item = p;

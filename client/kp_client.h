@@ -104,8 +104,9 @@ extern "C" {
 typedef struct _kp_client_t kp_client_t;
 
 //  Room for a request id, terminating NUL included. Ids made by the stub
-//  are 16 random hex digits, "-", and a decimal counter; ids chosen by the
-//  caller may be up to KP_CLIENT_ID_MAX - 1 bytes.
+//  are 32 hex digits, 128 bits from the kernel's CSPRNG (no counter: one
+//  id tells nothing about the next); ids chosen by the caller may be up
+//  to KP_CLIENT_ID_MAX - 1 bytes (the node takes up to 128).
 #define KP_CLIENT_ID_MAX 64
 
 //  Error codes (all negative; 0 is success).
@@ -124,11 +125,29 @@ typedef struct _kp_client_t kp_client_t;
 //  cannot make the socket.
 kp_client_t *kp_client_new(const char **endpoints, size_t count);
 
+//  The same for a secure cluster: speaks CURVE from the first connection on
+//  (see kp_client_set_curve). NULL also when the certificate or a key is
+//  unusable.
+kp_client_t *kp_client_new_secure(const char **endpoints, size_t count, const char *cert_file,
+                                  const char *server_keys);
+
 //  Same, from one comma-separated list ("tcp://a:7100,tcp://b:7100").
 kp_client_t *kp_client_new_list(const char *endpoints);
 
 //  Closes the socket and forgets every request in flight.
 void kp_client_destroy(kp_client_t **self_p);
+
+//  Speaks CURVE from now on, as the node requires unless its cluster is
+//  insecure: cert_file is the caller's CZMQ certificate (either file of
+//  the pair, as 'kpctl keys new' writes it; the secret one must be there),
+//  server_keys the nodes' public keys in Z85: one for every endpoint, or
+//  one per endpoint, comma-separated, in the order of the endpoints.
+//  Reconnects at once. 0, KP_CLIENT_EINVAL (certificate unreadable, a key
+//  malformed, or the wrong count of keys) or KP_CLIENT_ESOCKET. Prefer
+//  kp_client_new_secure: kp_client_new has already started a plain
+//  connection, which a secure node refuses, and under load the first
+//  CURVE handshake after it was seen to stall for seconds.
+int kp_client_set_curve(kp_client_t *self, const char *cert_file, const char *server_keys);
 
 //  Number of attempts an overall timeout is split into when no attempt
 //  timeout is set (default 3, minimum 1).

@@ -35,6 +35,8 @@ struct _kp_worker_t {
     uint32_t concurrency;
     uint32_t heartbeat_ms;
     size_t max_frame;
+    kp_wire_cert_t cert; //  CURVE, when cert.on
+    uint8_t server[32];  //  the node's public key
     s_state_t state;
     int64_t last_sent; //  monotonic ms
     int64_t last_heard;
@@ -96,6 +98,14 @@ static int s_send(kp_worker_t *self, const Kp__WorkerFrame *frame)
         return KP_WORKER_ENOMEM;
     kp__worker_frame__pack(frame, (uint8_t *)zmq_msg_data(&msg));
     while (zmq_msg_send(&msg, self->sock, ZMQ_DONTWAIT) < 0) {
+        if (errno == EAGAIN) {
+            //  No connection to send on: a CURVE handshake the node refused
+            //  (our key is not in its directory yet) leaves none until the
+            //  next reconnect. Hellos and heartbeats go again next interval;
+            //  a reply's call is re-dispatched or times out on the node.
+            zmq_msg_close(&msg);
+            return 0;
+        }
         if (errno != EINTR) {
             zmq_msg_close(&msg);
             return KP_WORKER_ESOCKET;
@@ -146,7 +156,7 @@ static int s_hello(kp_worker_t *self)
         zmq_close(self->sock);
     zhashx_purge(self->tickets);
     self->sock = kp_wire_dealer(self->ctx, self->max_frame);
-    if (!self->sock)
+    if (!self->sock || kp_wire_curve(self->sock, &self->cert, self->server))
         return KP_WORKER_ESOCKET;
     if (zmq_connect(self->sock, self->endpoint) != 0)
         return KP_WORKER_ESOCKET;
@@ -154,6 +164,18 @@ static int s_hello(kp_worker_t *self)
     self->last_heard = kp_wire_now_ms();
     self->stats.sessions++;
     return s_send_hello(self);
+}
+
+int kp_worker_set_curve(kp_worker_t *self, const char *cert_file, const char *server_key)
+{
+    kp_wire_cert_t cert;
+    uint8_t server[32];
+    if (!self || !server_key || kp_wire_z85(server_key, strlen(server_key), server) ||
+        kp_wire_cert_load(cert_file, &cert))
+        return KP_WORKER_EINVAL;
+    self->cert = cert;
+    memcpy(self->server, server, sizeof server);
+    return 0;
 }
 
 void kp_worker_destroy(kp_worker_t **self_p)

@@ -66,6 +66,13 @@ void kp_worker_set_heartbeat(kp_worker_t *self, uint32_t heartbeat_ms);
 void kp_worker_set_id(kp_worker_t *self, const char *worker_id);
 void kp_worker_set_max_frame(kp_worker_t *self, size_t bytes);
 
+//  Speaks CURVE from the next session on: cert_file is the provider's
+//  CZMQ certificate (either file of the pair; the secret one must be
+//  there), server_key the node's public key in Z85. The node accepts only
+//  a provider key of the directory whose KBO is the one the hello names.
+//  0, or KP_WORKER_EINVAL when the certificate or the key is unreadable.
+int kp_worker_set_curve(kp_worker_t *self, const char *cert_file, const char *server_key);
+
 //  Waits at most timeout_ms (0: poll; < 0: forever) for a request.
 //  Returns 0 with *req_out set, KP_WORKER_ETIMEDOUT, KP_WORKER_EINTR,
 //  KP_WORKER_ESOCKET, or KP_WORKER_EREFUSED when the node answered the

@@ -8,6 +8,7 @@
 #ifndef KP_WIRE_H_INCLUDED
 #define KP_WIRE_H_INCLUDED
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <zmq.h>
@@ -30,6 +31,28 @@ KP_WIRE_INTERNAL int64_t kp_wire_now_ms(void);
 //  message size limit set to max_frame when that is not 0. NULL when
 //  ZeroMQ cannot make one.
 KP_WIRE_INTERNAL void *kp_wire_dealer(void *ctx, size_t max_frame);
+
+//  A CURVE certificate as the client side needs it.
+typedef struct {
+    bool on; //  false: plain text
+    uint8_t public_key[32];
+    uint8_t secret_key[32];
+} kp_wire_cert_t;
+
+//  Loads a CZMQ certificate pair (path names either file; the secret one
+//  must exist) into cert. 0, or -1 when it cannot be read.
+KP_WIRE_INTERNAL int kp_wire_cert_load(const char *path, kp_wire_cert_t *cert);
+
+//  Decodes the Z85 key of len characters at text (40). 0, or -1.
+KP_WIRE_INTERNAL int kp_wire_z85(const char *text, size_t len, uint8_t out[32]);
+
+//  Makes sock a CURVE client of the server whose public key is server,
+//  with cert; nothing when cert->on is false. Before connect. 0, or -1.
+KP_WIRE_INTERNAL int kp_wire_curve(void *sock, const kp_wire_cert_t *cert,
+                                   const uint8_t server[32]);
+
+//  Fills out with size bytes from the kernel's CSPRNG. 0, or -1.
+KP_WIRE_INTERNAL int kp_wire_random(void *out, size_t size);
 
 //  Reads one message from sock without waiting. msg is initialised and
 //  closed by the caller, whatever this returns. Every message of the

@@ -114,6 +114,8 @@ static int s_load_node(zconfig_t *item, const char *text, kp_node_config_t *node
     s_copy(node->worker, sizeof node->worker, zconfig_get(item, "worker", ""));
     s_copy(node->admin, sizeof node->admin, zconfig_get(item, "admin", ""));
     s_copy(node->metrics, sizeof node->metrics, zconfig_get(item, "metrics", ""));
+    s_copy(node->cert, sizeof node->cert, zconfig_get(item, "cert", ""));
+    s_copy(node->public_key, sizeof node->public_key, zconfig_get(item, "public-key", ""));
     s_copy(node->peer, sizeof node->peer, zconfig_get(item, "peer", ""));
     s_copy(node->peer_bind, sizeof node->peer_bind, zconfig_get(item, "peer-bind", node->peer));
     int line = s_entry_line(text, node->name, 0);
@@ -341,6 +343,12 @@ static int s_load(zconfig_t *root, const char *text, kp_cluster_config_t *out, c
         return -1;
     s_copy(out->name, sizeof out->name, zconfig_get(root, "cluster/name", "kruispunt"));
     s_copy(out->log_key, sizeof out->log_key, zconfig_get(root, "cluster/log-key", ""));
+    const char *insecure = zconfig_get(root, "cluster/insecure", "false");
+    if (strcmp(insecure, "true") && strcmp(insecure, "false")) {
+        snprintf(err, errlen, "cluster/insecure: '%s' is neither true nor false", insecure);
+        return -1;
+    }
+    out->insecure = !strcmp(insecure, "true");
     zconfig_t *nodes = zconfig_locate(root, "node");
     for (zconfig_t *item = nodes ? zconfig_child(nodes) : NULL; item; item = zconfig_next(item)) {
         if (out->node_count == KP_CONFIG_MAX_NODES) {

@@ -30,10 +30,13 @@
           max-workers = 64          # workers per institution; more: TOO_MANY_WORKERS
           max-hello = 16384         # bytes of a hello frame; larger: HELLO_TOO_LARGE
           handshake = 5000          # ms for a new connection's ZMTP handshake
+          insecure = false          # true: plain text, no CURVE (tests, benchmarks)
       node
           node-1
               role = "voter"        # voter (default), witness or learner
               site = "brussels"
+              cert = "keys/node-1.cert" # its CURVE certificate (curve.h)
+              public-key = "..."        # optional: its public key in Z85
               data = "var/node-1"
               client = "tcp://127.0.0.1:7100"
               worker = "tcp://127.0.0.1:7101"
@@ -97,6 +100,8 @@ typedef struct {
     char worker[KP_CONFIG_TEXT];
     char admin[KP_CONFIG_TEXT];
     char metrics[KP_CONFIG_TEXT]; //  HTTP "HOST:PORT" for /metrics, /healthz, /readyz; "" = none
+    char cert[KP_CONFIG_TEXT];    //  CZMQ certificate; "" when unset
+    char public_key[41];          //  Z85; "" when unset (read from cert)
 } kp_node_config_t;
 
 //  The node's bounds on what peers may make it hold (section "limits").
@@ -129,6 +134,7 @@ typedef struct {
     uint32_t hedge_min_ms;       //  0: no hedging of provider parts
     uint32_t hedge_max_ms;
     kp_limits_config_t limits;
+    bool insecure; //  plain text on every socket: only when asked for
     size_t node_count;
     kp_node_config_t nodes[KP_CONFIG_MAX_NODES];
 } kp_cluster_config_t;

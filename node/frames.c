@@ -2,6 +2,7 @@
 #include "frames.h"
 
 #include <assert.h>
+#include <string.h>
 
 #include <string.h>
 
@@ -40,6 +41,12 @@ Kp__Request *kp_frames_request(const void *data, size_t size, int frames, size_t
     return request;
 }
 
+void *kp_frames_request_alloc(Kp__Request *request, size_t size)
+{
+    kp_arena_t *arena = (kp_arena_t *)((unsigned char *)request - offsetof(kp_arena_t, data));
+    return arena->allocator.alloc(arena->allocator.allocator_data, size);
+}
+
 void kp_frames_request_free(Kp__Request *request)
 {
     if (request) {
@@ -53,6 +60,10 @@ int kp_frames_request_check(const Kp__Request *request, const kp_limits_config_t
 {
     if (!request->request_id || !*request->request_id) {
         s_refuse(refusal, KP__REASON__INVALID_REQUEST, "request_id is required");
+        return -1;
+    }
+    if (strnlen(request->request_id, KP_FRAMES_REQUEST_ID_MAX + 1) > KP_FRAMES_REQUEST_ID_MAX) {
+        s_refuse(refusal, KP__REASON__REQUEST_ID_TOO_LONG, "request_id is longer than 128 bytes");
         return -1;
     }
     if (request->has_deadline_ms && request->deadline_ms > limits->max_deadline_ms) {

@@ -27,9 +27,18 @@ Kp__Request *kp_frames_request(const void *data, size_t size, int frames, size_t
                                kp_refusal_t *refusal);
 void kp_frames_request_free(Kp__Request *request);
 
-//  The request's own fields, before the control looks at it: an id, and a
-//  deadline within limits->max_deadline_ms (DEADLINE_TOO_LONG). Returns 0,
-//  or -1 with *refusal (the request is then answered INVALID).
+//  size bytes that live as long as request (in its arena); NULL if memory
+//  is short.
+void *kp_frames_request_alloc(Kp__Request *request, size_t size);
+
+//  Longest request id taken (REQUEST_ID_TOO_LONG beyond): ids are kept in
+//  the replay memory, the log and the calls in flight.
+#define KP_FRAMES_REQUEST_ID_MAX 128
+
+//  The request's own fields, before the control looks at it: an id of 1 to
+//  KP_FRAMES_REQUEST_ID_MAX bytes (REQUEST_ID_TOO_LONG), and a deadline
+//  within limits->max_deadline_ms (DEADLINE_TOO_LONG). Returns 0, or -1
+//  with *refusal (the request is then answered INVALID).
 int kp_frames_request_check(const Kp__Request *request, const kp_limits_config_t *limits,
                             kp_refusal_t *refusal);
 

@@ -5,6 +5,7 @@
 #include <czmq.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <sys/stat.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -65,6 +66,9 @@ int main(int argc, char **argv)
     const char *config_path = NULL, *name = NULL, *data = NULL;
     bool unlogged = false;
     int opt;
+    //  Whatever the node makes (folders, the directory, the log, the
+    //  cluster's state) is the node's alone: folders 0700, files 0600.
+    umask(077);
     while ((opt = getopt_long(argc, argv, "c:n:d:h", options, NULL)) != -1) {
         if (opt == 'c')
             config_path = optarg;

@@ -4,6 +4,30 @@
     loop renews one LMDB read transaction, drains what arrived (a bounded
     number of messages per socket, so that no side starves the others),
     then runs the timers: deadlines, heartbeats, dead workers.
+
+    Identity. Unless the cluster is insecure, every socket is CURVE and the
+    ZAP handler (zap.h) lets in only keys of the directory's key table. The
+    key comes with every frame ("User-Id", see curve.h) and is looked up
+    again in the turn's read transaction: a key deleted or past its `to`
+    is refused at its next frame (KEY_REVOKED). The key's identity is the
+    only identity: a request naming another user is refused
+    (IDENTITY_MISMATCH), one naming none takes the key's; a worker's hello
+    must name the key's KBO. Calls in flight, held responses and the
+    replay memory are found by "identity US request id", so that an id
+    names a call only together with who sent it: the same id from another
+    identity is another request, and nobody else's answer is ever sent.
+
+    Closing a revoked key's connections. A ROUTER cannot close one peer.
+    The node notes, per peer, the file descriptor its frames came in on
+    (ZMQ_SRCFD) with both ends' addresses; each second, when the directory
+    or the date changed, it checks the key of every peer seen in the last
+    KP_PEER_IDLE_MS, drops the state of those whose key is no longer valid
+    (a worker is told KEY_REVOKED and its requests go elsewhere) and shuts
+    their TCP connection down, after checking that the descriptor still
+    joins the same two addresses (so a descriptor reused by a newer
+    connection is never touched). libzmq then sees the connection end and
+    closes it. A peer silent for longer is forgotten; its key is checked
+    again at its next frame anyway.
 */
 #include "node.h"
 
@@ -14,12 +38,15 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/statvfs.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 
 #include "admin.h"
 #include "arena.h"
 #include "cluster.h"
 #include "conns.h"
 #include "control.h"
+#include "curve.h"
 #include "directory.h"
 #include "flight.h"
 #include "frames.h"
@@ -33,6 +60,7 @@
 #include "stats.h"
 #include "registry.h"
 #include "waiting.h"
+#include "zap.h"
 
 #define KP_BATCH 256 //  messages per socket per turn
 //  Messages sent at once. One wake-up of the I/O thread (and of the peer)
@@ -47,6 +75,33 @@
 //  Admin frames are bounded: kpctl sends a large import as batches of at
 //  most 8 MiB of records (cli/cmd_directory.c), one update each.
 #define KP_ADMIN_MAX_FRAME ((size_t)16 << 20)
+#define KP_PEER_IDLE_MS 300000 //  peers silent this long are forgotten
+#define KP_PEER_CHECK_MS 1000  //  how often revoked keys are looked for
+
+//  The sockets, as peers are noted.
+enum { S_CLIENTS, S_WORKERS, S_ADMIN };
+
+//  Who sent a frame: its key and what the directory says the key is.
+//  Insecure clusters have no keys: secure false, identity "".
+typedef struct {
+    bool secure;
+    kp_key_kind_t kind;
+    char key[KP_KEY_Z85_LEN + 1];
+    char identity[KP_DIR_MAX_ID + 1];
+} s_auth_t;
+
+//  A peer seen on a CURVE socket: its key, and the TCP connection its
+//  frames came in on (see the comment at the top).
+typedef struct {
+    int socket; //  S_CLIENTS, S_WORKERS or S_ADMIN
+    unsigned char identity[256];
+    size_t identity_size;
+    char key[KP_KEY_Z85_LEN + 1];
+    int fd;
+    struct sockaddr_storage local, remote;
+    socklen_t local_size, remote_size;
+    int64_t seen_ms;
+} s_peer_t;
 
 //  An operator's command waiting for the cluster's result.
 typedef struct {
@@ -102,6 +157,16 @@ struct _kp_node_t {
     int64_t now_ms;   //  monotonic
     int64_t now_unix; //  seconds
     int32_t today;    //  days since 1970-01-01, UTC
+    //  Identity (see the comment at the top); all unused when insecure.
+    bool secure;
+    zcert_t *cert;
+    kp_zap_t *zap;
+    zhashx_t *peers; //  socket and routing id, in hex -> s_peer_t
+    int64_t next_peer_check_ms;
+    uint64_t peers_seq; //  directory sequence and day of the last check
+    int32_t peers_day;
+    uint64_t admin_count; //  admin commands, for their log records' ids
+    uint64_t revoked;     //  connections closed for a revoked key
 };
 
 //  A frame as received from a ROUTER: who sent it, and its one body.
@@ -110,7 +175,34 @@ typedef struct {
     size_t identity_size;
     zmq_msg_t body;
     int frames; //  body frames, not counting the identity
+    s_auth_t auth;
 } s_input_t;
+
+//  Memory and strings that live as long as request (in its arena).
+static char *s_request_strdup(Kp__Request *request, const char *text)
+{
+    size_t size = strlen(text) + 1;
+    char *copy = kp_frames_request_alloc(request, size);
+    assert(copy);
+    memcpy(copy, text, size);
+    return copy;
+}
+
+//  The key a request's call, response and replay entry are found by: the
+//  request id alone in an insecure cluster, else the caller's identity, a
+//  unit separator, and the id. Lives as long as the request.
+static const char *s_owner_key(Kp__Request *request, const s_auth_t *auth)
+{
+    if (!auth->secure)
+        return request->request_id;
+    size_t ilen = strlen(auth->identity), size = ilen + 1 + strlen(request->request_id) + 1;
+    char *key = kp_frames_request_alloc(request, size);
+    assert(key);
+    memcpy(key, auth->identity, ilen);
+    key[ilen] = '\x1f';
+    memcpy(key + ilen + 1, request->request_id, size - ilen - 1);
+    return key;
+}
 
 static void s_dispatch_part(kp_node_t *self, kp_call_t *call, size_t index);
 static void s_complete(kp_node_t *self, kp_call_t *call);
@@ -118,12 +210,18 @@ static void s_complete(kp_node_t *self, kp_call_t *call);
 //  ---------------------------------------------------------------------
 //  Construction
 
+//  A ROUTER bound to endpoint; CURVE with cert (NULL: plain text), its
+//  ZAP domain named what.
 static zsock_t *s_bind(kp_node_t *self, const char *endpoint, const char *what, size_t max_msg,
-                       char *err, size_t errlen)
+                       zcert_t *cert, char *err, size_t errlen)
 {
     zsock_t *sock = zsock_new(ZMQ_ROUTER);
     if (!sock) {
         snprintf(err, errlen, "cannot make the %s socket: %s", what, zmq_strerror(zmq_errno()));
+        return NULL;
+    }
+    if (cert && kp_curve_server(zsock_resolve(sock), cert, what, err, errlen)) {
+        zsock_destroy(&sock);
         return NULL;
     }
     zsock_set_sndhwm(sock, 100000);
@@ -149,10 +247,36 @@ static zsock_t *s_bind(kp_node_t *self, const char *endpoint, const char *what, 
     return sock;
 }
 
+//  The log's signing key must be the node's alone: one that others can
+//  read could sign a forged log. No key: the log is unsigned, said at
+//  every start.
+static int s_check_log_key(kp_node_t *self, char *err, size_t errlen)
+{
+    const char *key = self->cluster.log_key;
+    if (!*key) {
+        zsys_warning("kpnode %s: the cluster file names no log-key: the privacy log's "
+                     "checkpoints are not signed (make a key with 'kpctl keys --out FILE' and "
+                     "name it with log-key under cluster)",
+                     self->me.name);
+        return 0;
+    }
+    struct stat st;
+    if (stat(key, &st) == 0 && (st.st_mode & 077)) {
+        snprintf(err, errlen,
+                 "the log key %s is readable by others (mode %03o): 'chmod 600 %s', and make a "
+                 "new key if others may have read it",
+                 key, (unsigned)(st.st_mode & 0777), key);
+        return -1;
+    }
+    return 0;
+}
+
 static kp_logger_t *s_open_log(kp_node_t *self, char *err, size_t errlen)
 {
     char path[KP_CONFIG_TEXT + 16];
     snprintf(path, sizeof path, "%s/log", self->me.data);
+    if (s_check_log_key(self, err, errlen))
+        return NULL;
     kp_privlog_options_t options;
     kp_privlog_options_default(&options);
     options.key_file = *self->cluster.log_key ? self->cluster.log_key : NULL;
@@ -175,6 +299,46 @@ static void s_pending_destroy(s_pending_t **pending_p)
 {
     free(*pending_p);
     *pending_p = NULL;
+}
+
+static void s_peer_destroy(void **item)
+{
+    free(*item);
+    *item = NULL;
+}
+
+//  CURVE unless the cluster is insecure: the node's certificate, the ZAP
+//  handler, the table of peers. Plain text only when asked for.
+static int s_secure_start(kp_node_t *self, char *err, size_t errlen)
+{
+    if (self->cluster.insecure) {
+        zsys_warning("kpnode %s: insecure = true: plain text on every socket, no keys checked, "
+                     "any caller may claim any user",
+                     self->me.name);
+        return 0;
+    }
+    if (!*self->me.cert) {
+        snprintf(err, errlen,
+                 "node %s has no certificate: make one with 'kpctl keys new keys/%s.cert', name "
+                 "it in the cluster file (cert = \"keys/%s.cert\" under the node) and add its "
+                 "public key to the directory; or, for a test, say insecure = true under cluster",
+                 self->me.name, self->me.name, self->me.name);
+        return -1;
+    }
+    char reason[512];
+    self->cert = kp_curve_cert_load(self->me.cert, true, reason, sizeof reason);
+    if (!self->cert) {
+        snprintf(err, errlen, "node %s: %s", self->me.name, reason);
+        return -1;
+    }
+    self->zap = kp_zap_new(self->directory, err, errlen);
+    if (!self->zap)
+        return -1;
+    self->peers = zhashx_new();
+    assert(self->peers);
+    zhashx_set_destructor(self->peers, s_peer_destroy);
+    self->secure = true;
+    return 0;
 }
 
 kp_node_t *kp_node_new(const kp_cluster_config_t *cluster, const kp_node_config_t *me,
@@ -204,12 +368,13 @@ kp_node_t *kp_node_new(const kp_cluster_config_t *cluster, const kp_node_config_
     //  A witness votes and keeps the raft log; it serves no client or
     //  worker and so keeps no privacy log.
     bool serves = me->role != KP_ROLE_WITNESS;
-    if (self->txn && serves)
-        self->clients = s_bind(self, me->client, "client", client_max, err, errlen);
+    bool secured = self->txn && s_secure_start(self, err, errlen) == 0;
+    if (secured && serves)
+        self->clients = s_bind(self, me->client, "client", client_max, self->cert, err, errlen);
     if (self->clients)
-        self->workers = s_bind(self, me->worker, "worker", client_max, err, errlen);
-    if (self->workers || (self->txn && !serves))
-        self->admin = s_bind(self, me->admin, "admin", KP_ADMIN_MAX_FRAME, err, errlen);
+        self->workers = s_bind(self, me->worker, "worker", client_max, self->cert, err, errlen);
+    if (self->workers || (secured && !serves))
+        self->admin = s_bind(self, me->admin, "admin", KP_ADMIN_MAX_FRAME, self->cert, err, errlen);
     if (self->admin && serves && !unlogged)
         self->logger = s_open_log(self, err, errlen);
     if (self->admin && (!serves || unlogged || self->logger) && *me->metrics)
@@ -267,6 +432,9 @@ void kp_node_destroy(kp_node_t **self_p)
     zsock_destroy(&self->workers);
     zsock_destroy(&self->admin);
     kp_conns_destroy(&self->conns); //  after the sockets it watches
+    kp_zap_destroy(&self->zap);     //  before the directory it reads
+    zcert_destroy(&self->cert);
+    zhashx_destroy(&self->peers);
     kp_directory_read_end(&self->txn);
     kp_directory_destroy(&self->directory);
     free(self);
@@ -463,7 +631,8 @@ static void s_answer_log_unavailable(kp_node_t *self, const void *identity, size
 }
 
 //  Sends response once its log record is durable; counts it.
-static void s_respond(kp_node_t *self, const void *identity, size_t identity_size,
+//  key: what a retry finds it by (s_owner_key), or NULL: not remembered.
+static void s_respond(kp_node_t *self, const void *identity, size_t identity_size, const char *key,
                       const Kp__Request *request, const kp_decision_t *decision,
                       const Kp__Response *response)
 {
@@ -476,7 +645,7 @@ static void s_respond(kp_node_t *self, const void *identity, size_t identity_siz
     Kp__LogPart parts[KP_MAX_PROVIDERS];
     Kp__LogPart *part_list[KP_MAX_PROVIDERS];
     s_record(self, request, decision, response, &record, parts, part_list);
-    if (kp_outbox_send(self->outbox, identity, identity_size, response, &record))
+    if (kp_outbox_send(self->outbox, identity, identity_size, key, response, &record))
         s_log_failed(self);
     //  An invalid request's message type may be anything a caller sent.
     const char *message =
@@ -486,7 +655,7 @@ static void s_respond(kp_node_t *self, const void *identity, size_t identity_siz
 }
 
 //  Answers at once, without any provider: refusals, NO_DATA, bad frames.
-static void s_answer(kp_node_t *self, const void *identity, size_t identity_size,
+static void s_answer(kp_node_t *self, const void *identity, size_t identity_size, const char *key,
                      const Kp__Request *request, const kp_decision_t *decision, Kp__Status status,
                      Kp__Reason reason, const char *detail, int64_t start_us)
 {
@@ -499,7 +668,7 @@ static void s_answer(kp_node_t *self, const void *identity, size_t identity_size
     response.detail = (char *)detail;
     response.has_latency_us = true;
     response.latency_us = (uint64_t)(zclock_usecs() - start_us);
-    s_respond(self, identity, identity_size, request, decision, &response);
+    s_respond(self, identity, identity_size, key, request, decision, &response);
 }
 
 static void s_complete(kp_node_t *self, kp_call_t *call)
@@ -531,7 +700,8 @@ static void s_complete(kp_node_t *self, kp_call_t *call)
     response.has_latency_us = true;
     response.latency_us = (uint64_t)(zclock_usecs() - call->start_us);
     if (!self->logger)
-        s_respond(self, call->client, call->client_size, call->request, &call->decision, &response);
+        s_respond(self, call->client, call->client_size, call->key, call->request, &call->decision,
+                  &response);
     else {
         //  The DECISION was logged before the providers were asked: the
         //  answer leaves as soon as that record is durable (perhaps at
@@ -545,8 +715,8 @@ static void s_complete(kp_node_t *self, kp_call_t *call)
             response.has_reason = true;
             response.reason = KP__REASON__LOG_UNAVAILABLE;
         } else {
-            kp_outbox_send_after(self->outbox, call->client, call->client_size, &response,
-                                 call->decision_seq);
+            kp_outbox_send_after(self->outbox, call->client, call->client_size, call->key,
+                                 &response, call->decision_seq);
             kp_stats_request(self->stats, response.status, response.reason, call->request->message,
                              response.n_parts, response.latency_us);
         }
@@ -728,23 +898,24 @@ static void s_refuse_frame(kp_node_t *self, s_input_t *input, Kp__Reason reason,
                            int64_t start_us)
 {
     kp_stats_bad_frame(self->stats, "client", reason);
-    s_answer(self, input->identity, input->identity_size, NULL, NULL, KP__STATUS__INVALID, reason,
-             detail, start_us);
+    s_answer(self, input->identity, input->identity_size, NULL, NULL, NULL, KP__STATUS__INVALID,
+             reason, detail, start_us);
 }
 
-//  Answers a request whose id is known: from memory if it was answered,
-//  by waiting if it is in flight. Returns true if it was known.
-static bool s_known_request(kp_node_t *self, s_input_t *input, const char *request_id)
+//  Answers a request whose key (its sender and id) is known: from memory
+//  if it was answered, by waiting if it is in flight. Returns true if it
+//  was known.
+static bool s_known_request(kp_node_t *self, s_input_t *input, const char *key)
 {
     size_t size;
-    const void *data = kp_replay_get(self->replay, request_id, &size);
+    const void *data = kp_replay_get(self->replay, key, &size);
     if (data) {
         kp_sendq_add(self->sendq, self->clients, input->identity, input->identity_size, data, size);
         return true;
     }
-    if (kp_outbox_redirect(self->outbox, request_id, input->identity, input->identity_size))
+    if (kp_outbox_redirect(self->outbox, key, input->identity, input->identity_size))
         return true;
-    kp_call_t *call = kp_flight_find(self->flight, request_id);
+    kp_call_t *call = kp_flight_find(self->flight, key);
     if (!call)
         return false;
     //  The retry may come over a new connection: answer there.
@@ -767,7 +938,7 @@ static int64_t s_stale_ms(kp_node_t *self)
     return stale < up ? stale : up;
 }
 
-static void s_route(kp_node_t *self, s_input_t *input, Kp__Request *request,
+static void s_route(kp_node_t *self, s_input_t *input, Kp__Request *request, const char *key,
                     const kp_decision_t *decision, int64_t start_us)
 {
     Kp__Status status = KP__STATUS__OK;
@@ -783,14 +954,14 @@ static void s_route(kp_node_t *self, s_input_t *input, Kp__Request *request,
     else if (decision->verdict == KP_VERDICT_NO_DATA)
         status = KP__STATUS__NO_DATA;
     if (status != KP__STATUS__OK) {
-        s_answer(self, input->identity, input->identity_size, request, decision, status, reason,
-                 NULL, start_us);
+        s_answer(self, input->identity, input->identity_size, key, request, decision, status,
+                 reason, NULL, start_us);
         kp_frames_request_free(request);
         return;
     }
     if (!kp_inflight_take(self->inflight, input->identity, input->identity_size)) {
         kp_stats_refused(self->stats, KP_LIMIT_IN_FLIGHT);
-        s_answer(self, input->identity, input->identity_size, request, decision,
+        s_answer(self, input->identity, input->identity_size, NULL, request, decision,
                  KP__STATUS__UNAVAILABLE, KP__REASON__TOO_MANY_IN_FLIGHT,
                  "this client has limits/max-in-flight calls in flight already; wait for their "
                  "answers",
@@ -799,7 +970,7 @@ static void s_route(kp_node_t *self, s_input_t *input, Kp__Request *request,
         return;
     }
     kp_call_t *call = kp_flight_start(self->flight, request, input->identity, input->identity_size,
-                                      decision, start_us, s_deadline(self, request));
+                                      key, decision, start_us, s_deadline(self, request));
     //  Write ahead of the providers: the DECISION record starts its way to
     //  disk now, and the providers work while it does.
     if (self->logger && !(call->decision_seq = s_log_decision(self, call))) {
@@ -831,6 +1002,40 @@ static void s_pong(kp_node_t *self, s_input_t *input, const Kp__Request *request
         kp__response__pack(&pong, body);
 }
 
+//  The checks of a request before the control: its id (frames.h), and
+//  the key's user as the only user (taken when the request names none).
+//  Sets *key (s_owner_key). Answers and returns -1 when one fails.
+static int s_check_request(kp_node_t *self, s_input_t *input, Kp__Request *request,
+                           const char **key, int64_t start_us)
+{
+    kp_refusal_t refusal;
+    if (kp_frames_request_check(request, &self->cluster.limits, &refusal)) {
+        if (refusal.reason == KP__REASON__REQUEST_ID_TOO_LONG)
+            request->request_id = NULL; //  neither echoed nor logged
+        kp_stats_bad_frame(self->stats, "client", refusal.reason);
+        if (refusal.reason == KP__REASON__DEADLINE_TOO_LONG)
+            kp_stats_refused(self->stats, KP_LIMIT_DEADLINE);
+        s_answer(self, input->identity, input->identity_size, NULL, request, NULL,
+                 KP__STATUS__INVALID, refusal.reason, refusal.detail, start_us);
+        return -1;
+    }
+    *key = s_owner_key(request, &input->auth);
+    if (!input->auth.secure)
+        return 0;
+    if (request->user && strcmp(request->user, input->auth.identity)) {
+        //  The log names who really asked: the key's user.
+        request->user = s_request_strdup(request, input->auth.identity);
+        kp_stats_bad_frame(self->stats, "client", KP__REASON__IDENTITY_MISMATCH);
+        s_answer(self, input->identity, input->identity_size, *key, request, NULL,
+                 KP__STATUS__DENIED, KP__REASON__IDENTITY_MISMATCH,
+                 "the request names another user than the one its key belongs to", start_us);
+        return -1;
+    }
+    if (!request->user)
+        request->user = s_request_strdup(request, input->auth.identity);
+    return 0;
+}
+
 static void s_on_client(kp_node_t *self, s_input_t *input)
 {
     int64_t start_us = zclock_usecs();
@@ -841,12 +1046,8 @@ static void s_on_client(kp_node_t *self, s_input_t *input)
         s_refuse_frame(self, input, refusal.reason, refusal.detail, start_us);
         return;
     }
-    if (kp_frames_request_check(request, &self->cluster.limits, &refusal)) {
-        kp_stats_bad_frame(self->stats, "client", refusal.reason);
-        if (refusal.reason == KP__REASON__DEADLINE_TOO_LONG)
-            kp_stats_refused(self->stats, KP_LIMIT_DEADLINE);
-        s_answer(self, input->identity, input->identity_size, request, NULL, KP__STATUS__INVALID,
-                 refusal.reason, refusal.detail, start_us);
+    const char *key = NULL;
+    if (s_check_request(self, input, request, &key, start_us)) {
         kp_frames_request_free(request);
         return;
     }
@@ -858,10 +1059,10 @@ static void s_on_client(kp_node_t *self, s_input_t *input)
     //  The control decides before the replay memory is asked: a new id's
     //  lookup there is a cache miss, which the directory reads overlap.
     //  The decision is wasted only on a retry, and it changes nothing.
-    kp_replay_prefetch(self->replay, request->request_id);
+    kp_replay_prefetch(self->replay, key);
     kp_decision_t decision;
     kp_control_decide(self->directory, self->txn, request, self->today, &decision);
-    if (s_known_request(self, input, request->request_id)) {
+    if (s_known_request(self, input, key)) {
         kp_frames_request_free(request);
         return;
     }
@@ -872,14 +1073,14 @@ static void s_on_client(kp_node_t *self, s_input_t *input)
         return;
     }
     if (self->stopping) {
-        s_answer(self, input->identity, input->identity_size, request, NULL,
+        s_answer(self, input->identity, input->identity_size, key, request, NULL,
                  KP__STATUS__UNAVAILABLE, KP__REASON__SHUTTING_DOWN,
                  "this node is stopping; send the request to another node", start_us);
         kp_frames_request_free(request);
         return;
     }
     if (s_stale_ms(self) > (int64_t)self->cluster.stale_limit_s * 1000) {
-        s_answer(self, input->identity, input->identity_size, request, NULL,
+        s_answer(self, input->identity, input->identity_size, key, request, NULL,
                  KP__STATUS__UNAVAILABLE, KP__REASON__NO_QUORUM,
                  "this node has been cut off from the cluster's majority for longer than its "
                  "stale-limit; send the request to another node",
@@ -887,7 +1088,7 @@ static void s_on_client(kp_node_t *self, s_input_t *input)
         kp_frames_request_free(request);
         return;
     }
-    s_route(self, input, request, &decision, start_us);
+    s_route(self, input, request, key, &decision, start_us);
 }
 
 //  ---------------------------------------------------------------------
@@ -1006,6 +1207,11 @@ static bool s_hello_refused(kp_node_t *self, s_input_t *input, const Kp__WorkerH
                        "hello: this institution has limits/max-workers workers connected already");
         return true;
     }
+    if (input->auth.secure && strcmp(hello->kbo, input->auth.identity)) {
+        s_worker_error(self, input, KP__REASON__KEY_NOT_AUTHORIZED,
+                       "hello: the KBO is not the one this connection's key belongs to");
+        return true;
+    }
     return false;
 }
 
@@ -1094,6 +1300,45 @@ static void s_count_connections(kp_node_t *self)
     uint64_t open, refused;
     kp_conns_counts(self->conns, &open, &refused);
     kp_stats_connections(self->stats, open, refused);
+}
+
+//  Every operator's command goes into the privacy log: who (the key's
+//  operator), what (message "admin.<command>", and in action its
+//  arguments and the size of an update), when; logged as the command
+//  arrives, before it is carried out (an update's outcome comes later,
+//  from the cluster), without a status. The reply does not wait for the
+//  record to be durable. Not "status": it shows no directory data, and
+//  monitoring asks it every few seconds.
+static void s_log_admin(kp_node_t *self, const s_input_t *input, const Kp__AdminRequest *request)
+{
+    if (!self->logger || (request && request->command && !strcmp(request->command, "status")))
+        return;
+    char id[48], message[80], action[512];
+    snprintf(id, sizeof id, "admin-%" PRId64 "-%" PRIu64, (int64_t)self->started_ms,
+             ++self->admin_count);
+    snprintf(message, sizeof message, "admin.%.64s",
+             request && request->command ? request->command : "(malformed)");
+    size_t used = 0;
+    action[0] = '\0';
+    for (size_t i = 0; request && i < request->n_args && used < sizeof action; i++)
+        used += (size_t)snprintf(action + used, sizeof action - used, "%s%s", i ? " " : "",
+                                 request->args[i]);
+    if (request && request->update && used < sizeof action)
+        snprintf(action + used, sizeof action - used, "%s%zu ops", used ? "; " : "",
+                 request->update->n_ops);
+    Kp__LogRecord record = KP__LOG_RECORD__INIT;
+    record.request_id = id;
+    record.has_time_unix_us = true;
+    record.time_unix_us = (uint64_t)zclock_time() * 1000;
+    record.node = self->me.name;
+    record.message = message;
+    record.user = input->auth.secure ? (char *)input->auth.identity : "(insecure)";
+    record.action = action;
+    if (kp_logger_log(self->logger, &record) == 0) {
+        zsys_error("kpnode %s: privacy log failed (%s); no more answers leave this node",
+                   self->me.name, kp_logger_error(self->logger));
+        self->log_failed = true;
+    }
 }
 
 typedef struct {
@@ -1209,6 +1454,7 @@ static void s_on_admin(kp_node_t *self, s_input_t *input)
         return;
     }
     const char *command = request->command ? request->command : "";
+    s_log_admin(self, input, request);
     if (!strcmp(command, "directory.apply"))
         s_propose(self, input, request);
     else if (!strcmp(command, "cluster.transfer") || !strcmp(command, "cluster.add") ||
@@ -1491,15 +1737,172 @@ static void s_on_timers(kp_node_t *self, int64_t now_ms)
 }
 
 //  ---------------------------------------------------------------------
+//  Keys of peers
+
+static void s_peer_name(int socket, const void *identity, size_t size, char *out)
+{
+    static const char hex[] = "0123456789abcdef";
+    *out++ = (char)('0' + socket);
+    const unsigned char *p = identity;
+    for (size_t i = 0; i < size; i++) {
+        *out++ = hex[p[i] >> 4];
+        *out++ = hex[p[i] & 15];
+    }
+    *out = '\0';
+}
+
+//  Notes the peer a frame came from (see the comment at the top).
+static void s_peer_note(kp_node_t *self, int socket, s_input_t *input)
+{
+    char name[2 * KP_ID_MAX + 2];
+    s_peer_name(socket, input->identity, input->identity_size, name);
+    s_peer_t *peer = zhashx_lookup(self->peers, name);
+    if (peer && !strcmp(peer->key, input->auth.key)) {
+        peer->seen_ms = self->now_ms;
+        return;
+    }
+    if (!peer) {
+        peer = calloc(1, sizeof *peer);
+        assert(peer);
+        zhashx_insert(self->peers, name, peer);
+    }
+    peer->socket = socket;
+    memcpy(peer->identity, input->identity, input->identity_size);
+    peer->identity_size = input->identity_size;
+    memcpy(peer->key, input->auth.key, sizeof peer->key);
+    peer->seen_ms = self->now_ms;
+    peer->fd = zmq_msg_get(&input->body, ZMQ_SRCFD);
+    peer->local_size = peer->remote_size = sizeof peer->local;
+    if (peer->fd < 0 || getsockname(peer->fd, (struct sockaddr *)&peer->local, &peer->local_size) ||
+        getpeername(peer->fd, (struct sockaddr *)&peer->remote, &peer->remote_size))
+        peer->fd = -1;
+}
+
+//  Shuts the peer's TCP connection down if its descriptor still joins the
+//  same two addresses; libzmq then closes it.
+static void s_peer_close(kp_node_t *self, const s_peer_t *peer)
+{
+    struct sockaddr_storage local, remote;
+    socklen_t local_size = sizeof local, remote_size = sizeof remote;
+    if (peer->fd < 0 || getsockname(peer->fd, (struct sockaddr *)&local, &local_size) ||
+        getpeername(peer->fd, (struct sockaddr *)&remote, &remote_size) ||
+        local_size != peer->local_size || remote_size != peer->remote_size ||
+        memcmp(&local, &peer->local, local_size) || memcmp(&remote, &peer->remote, remote_size))
+        return;
+    shutdown(peer->fd, SHUT_RDWR);
+    self->revoked++;
+}
+
+//  The key of a frame, as the directory holds it now. False when the
+//  frame came without a key the directory accepts today for this socket.
+static bool s_authenticate(kp_node_t *self, int socket, s_input_t *input)
+{
+    s_auth_t *auth = &input->auth;
+    auth->secure = self->secure;
+    auth->identity[0] = '\0';
+    if (!self->secure)
+        return true;
+    static const kp_key_kind_t kinds[] = {KP_KEY_APPLICATION, KP_KEY_PROVIDER, KP_KEY_OPERATOR};
+    const char *key = kp_curve_peer_key(&input->body);
+    kp_key_view_t view;
+    if (!key || kp_directory_key(self->directory, self->txn, key, &view) ||
+        !kp_key_valid_on(&view, self->today) || view.kind != kinds[socket])
+        return false;
+    auth->kind = view.kind;
+    memcpy(auth->key, key, sizeof auth->key);
+    memcpy(auth->identity, view.identity, sizeof auth->identity);
+    s_peer_note(self, socket, input);
+    return true;
+}
+
+//  A frame whose key is no longer valid: a named refusal, the peer's
+//  state dropped, its connection closed.
+static void s_refuse_key(kp_node_t *self, int socket, s_input_t *input, int64_t start_us)
+{
+    static const char detail[] = "this connection's key is unknown, revoked or not valid today";
+    if (socket == S_CLIENTS) {
+        kp_stats_bad_frame(self->stats, "client", KP__REASON__KEY_REVOKED);
+        s_answer(self, input->identity, input->identity_size, NULL, NULL, NULL, KP__STATUS__DENIED,
+                 KP__REASON__KEY_REVOKED, detail, start_us);
+    } else if (socket == S_WORKERS)
+        s_worker_error(self, input, KP__REASON__KEY_REVOKED, detail);
+    else {
+        Kp__AdminReply reply = KP__ADMIN_REPLY__INIT;
+        reply.has_status = true;
+        reply.status = KP__STATUS__ERROR;
+        reply.error = (char *)detail;
+        size_t size = kp__admin_reply__get_packed_size(&reply);
+        uint8_t *body =
+            kp_sendq_reserve(self->sendq, self->admin, input->identity, input->identity_size, size);
+        if (body)
+            kp__admin_reply__pack(&reply, body);
+    }
+    char name[2 * KP_ID_MAX + 2];
+    s_peer_name(socket, input->identity, input->identity_size, name);
+    s_peer_t *peer = zhashx_lookup(self->peers, name);
+    if (peer) {
+        kp_sendq_flush(self->sendq); //  the refusal first, then the close
+        s_peer_close(self, peer);
+        zhashx_delete(self->peers, name);
+    }
+}
+
+//  Each second, when the directory or the date changed: drops the peers
+//  whose key is no longer valid, and forgets those long silent.
+static void s_check_peers(kp_node_t *self)
+{
+    if (!self->secure || self->now_ms < self->next_peer_check_ms)
+        return;
+    self->next_peer_check_ms = self->now_ms + KP_PEER_CHECK_MS;
+    uint64_t seq = kp_directory_seq(self->directory, self->txn);
+    if (seq == self->peers_seq && self->today == self->peers_day && zhashx_size(self->peers) == 0)
+        return;
+    bool changed = seq != self->peers_seq || self->today != self->peers_day;
+    self->peers_seq = seq;
+    self->peers_day = self->today;
+    zlistx_t *gone = zlistx_new();
+    zlistx_set_destructor(gone, (zlistx_destructor_fn *)zstr_free);
+    for (s_peer_t *peer = zhashx_first(self->peers); peer; peer = zhashx_next(self->peers)) {
+        kp_key_view_t view;
+        bool valid =
+            !changed || (kp_directory_key(self->directory, self->txn, peer->key, &view) == 0 &&
+                         kp_key_valid_on(&view, self->today));
+        if (valid && self->now_ms - peer->seen_ms <= KP_PEER_IDLE_MS)
+            continue;
+        if (!valid) {
+            kp_registry_worker_t *worker =
+                peer->socket == S_WORKERS
+                    ? kp_registry_lookup(self->registry, peer->identity, peer->identity_size)
+                    : NULL;
+            if (worker) {
+                s_input_t input = {.identity_size = peer->identity_size};
+                memcpy(input.identity, peer->identity, peer->identity_size);
+                s_worker_error(self, &input, KP__REASON__KEY_REVOKED,
+                               "this connection's key was revoked");
+                kp_sendq_flush(self->sendq);
+            }
+            s_peer_close(self, peer);
+        }
+        zlistx_add_end(gone, strdup(zhashx_cursor(self->peers)));
+    }
+    for (char *name = zlistx_first(gone); name; name = zlistx_next(gone))
+        zhashx_delete(self->peers, name);
+    zlistx_destroy(&gone);
+}
+
+//  ---------------------------------------------------------------------
 //  The loop
 
 typedef void(s_handler_fn)(kp_node_t *self, s_input_t *input);
 
-static void s_drain(kp_node_t *self, zsock_t *sock, s_handler_fn *handler)
+static void s_drain(kp_node_t *self, zsock_t *sock, int socket, s_handler_fn *handler)
 {
     s_input_t input;
     for (int i = 0; i < KP_BATCH && s_recv(sock, &input) == 0; i++) {
-        handler(self, &input);
+        if (s_authenticate(self, socket, &input))
+            handler(self, &input);
+        else
+            s_refuse_key(self, socket, &input, zclock_usecs());
         zmq_msg_close(&input.body);
     }
     kp_sendq_flush(self->sendq);
@@ -1595,12 +1998,13 @@ static void s_turn(kp_node_t *self, const s_poll_t *poll)
         return;
     kp_directory_read_renew(self->txn);
     if (s_ready(poll, poll->workers))
-        s_drain(self, self->workers, s_on_worker);
+        s_drain(self, self->workers, S_WORKERS, s_on_worker);
     if (s_ready(poll, poll->clients))
-        s_drain(self, self->clients, s_on_client);
+        s_drain(self, self->clients, S_CLIENTS, s_on_client);
     if (s_ready(poll, poll->admin))
-        s_drain(self, self->admin, s_on_admin);
+        s_drain(self, self->admin, S_ADMIN, s_on_admin);
     s_on_timers(self, self->now_ms);
+    s_check_peers(self);
     kp_sendq_flush(self->sendq);
     kp_directory_read_reset(self->txn);
 }
@@ -1640,6 +2044,13 @@ int kp_node_run(kp_node_t *self)
         s_turn(self, &poll);
     }
     s_finish(self);
+    if (self->zap) {
+        uint64_t accepted, refused;
+        kp_zap_counts(self->zap, &accepted, &refused);
+        zsys_info("kpnode %s: CURVE handshakes accepted %" PRIu64 ", refused %" PRIu64
+                  "; connections closed for a revoked key %" PRIu64,
+                  self->me.name, accepted, refused, self->revoked);
+    }
     zsys_info("kpnode %s: stopped after %" PRId64 " s", self->me.name,
               (zclock_mono() - self->started_ms) / 1000);
     return self->log_failed ? 1 : 0;

@@ -17,7 +17,8 @@ typedef struct _s_held_t s_held_t;
 struct _s_held_t {
     s_held_t *next; //  the next younger one
     uint64_t seq;
-    const char *request_id; //  points into data, after the response
+    const char *request_id; //  the key it is remembered under; in data, after the response
+    const char *id;         //  the response's own request id; in data, after the key
     uint64_t id_hash;       //  kp_idmap_hash_str (request_id)
     unsigned char identity[256];
     size_t identity_size;
@@ -165,24 +166,27 @@ static void s_hold_sorted(kp_outbox_t *self, s_held_t *held)
 static s_held_t *s_held_new(const void *identity, size_t identity_size,
                             const Kp__Response *response, const char *request_id, size_t size)
 {
-    size_t id_size = strlen(request_id) + 1;
-    s_held_t *held = malloc(sizeof *held + size + id_size);
+    const char *own = response->request_id ? response->request_id : "";
+    size_t id_size = strlen(request_id) + 1, own_size = strlen(own) + 1;
+    s_held_t *held = malloc(sizeof *held + size + id_size + own_size);
     assert(held);
     kp__response__pack(response, held->data);
     held->size = size;
     memcpy(held->data + size, request_id, id_size);
     held->request_id = (const char *)held->data + size;
+    memcpy(held->data + size + id_size, own, own_size);
+    held->id = (const char *)held->data + size + id_size;
     held->id_hash = kp_idmap_hash_str(held->request_id);
     memcpy(held->identity, identity, identity_size);
     held->identity_size = identity_size;
     return held;
 }
 
-int kp_outbox_send(kp_outbox_t *self, const void *identity, size_t identity_size,
+int kp_outbox_send(kp_outbox_t *self, const void *identity, size_t identity_size, const char *key,
                    const Kp__Response *response, const Kp__LogRecord *record)
 {
     assert(identity_size <= sizeof((s_held_t *)0)->identity);
-    const char *request_id = response->request_id ? response->request_id : "";
+    const char *request_id = key ? key : "";
     size_t size = kp__response__get_packed_size(response);
     if (!self->logger) {
         s_send_now(self, request_id, identity, identity_size, response, size);
@@ -198,10 +202,10 @@ int kp_outbox_send(kp_outbox_t *self, const void *identity, size_t identity_size
 }
 
 void kp_outbox_send_after(kp_outbox_t *self, const void *identity, size_t identity_size,
-                          const Kp__Response *response, uint64_t seq)
+                          const char *key, const Kp__Response *response, uint64_t seq)
 {
     assert(identity_size <= sizeof((s_held_t *)0)->identity);
-    const char *request_id = response->request_id ? response->request_id : "";
+    const char *request_id = key ? key : "";
     size_t size = kp__response__get_packed_size(response);
     if (!self->logger || seq <= kp_logger_durable(self->logger)) {
         s_send_now(self, request_id, identity, identity_size, response, size);
@@ -227,7 +231,7 @@ size_t kp_outbox_refuse_held(kp_outbox_t *self, const Kp__Response *refusal)
     s_held_t *held;
     while ((held = s_detach_oldest(self))) {
         Kp__Response response = *refusal;
-        response.request_id = (char *)held->request_id;
+        response.request_id = (char *)held->id;
         kp_outbox_send_unlogged(self, held->identity, held->identity_size, &response);
         free(held);
         count++;
@@ -235,11 +239,10 @@ size_t kp_outbox_refuse_held(kp_outbox_t *self, const Kp__Response *refusal)
     return count;
 }
 
-bool kp_outbox_redirect(kp_outbox_t *self, const char *request_id, const void *identity,
+bool kp_outbox_redirect(kp_outbox_t *self, const char *key, const void *identity,
                         size_t identity_size)
 {
-    s_held_t *held = (s_held_t *)kp_idmap_get(self->by_id, kp_idmap_hash_str(request_id),
-                                              request_id, s_id_match);
+    s_held_t *held = (s_held_t *)kp_idmap_get(self->by_id, kp_idmap_hash_str(key), key, s_id_match);
     if (!held)
         return false;
     memcpy(held->identity, identity, identity_size);

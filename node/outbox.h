@@ -35,13 +35,15 @@ void kp_outbox_destroy(kp_outbox_t **self_p);
 //  Logs record and sends response to the client at identity once the
 //  record is durable. Returns 0, or -1 if the record cannot be logged (the
 //  response is then never sent: see kp_logger_error).
-int kp_outbox_send(kp_outbox_t *self, const void *identity, size_t identity_size,
+//  key: what a retry finds the response by (the caller's identity and
+//  the request id: see node.c); NULL or "": not remembered.
+int kp_outbox_send(kp_outbox_t *self, const void *identity, size_t identity_size, const char *key,
                    const Kp__Response *response, const Kp__LogRecord *record);
 
 //  Sends response to the client at identity once the record seq (logged
 //  before, e.g. a call's DECISION) is durable: at once if it is already.
 void kp_outbox_send_after(kp_outbox_t *self, const void *identity, size_t identity_size,
-                          const Kp__Response *response, uint64_t seq);
+                          const char *key, const Kp__Response *response, uint64_t seq);
 
 //  Sends response at once, with no record and not remembered for retries:
 //  only for answers that reveal nothing and ask nobody (LOG_UNAVAILABLE,
@@ -54,9 +56,9 @@ void kp_outbox_send_unlogged(kp_outbox_t *self, const void *identity, size_t ide
 //  durable. Returns how many.
 size_t kp_outbox_refuse_held(kp_outbox_t *self, const Kp__Response *refusal);
 
-//  If the response to request_id is held, it will go to identity instead
-//  (a retry over a new connection). Returns true if it was held.
-bool kp_outbox_redirect(kp_outbox_t *self, const char *request_id, const void *identity,
+//  If the response remembered under key is held, it will go to identity
+//  instead (a retry over a new connection). Returns true if it was held.
+bool kp_outbox_redirect(kp_outbox_t *self, const char *key, const void *identity,
                         size_t identity_size);
 
 //  Call when the logger's socket is readable: sends what became durable.

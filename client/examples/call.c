@@ -4,7 +4,10 @@
     e.g.   kp_client_example tcp://127.0.0.1:7100 app-1 17 1 wage-data 85073003328 1
 
     ENDPOINTS is a comma-separated list of node client endpoints; the
-    first is used, the others take over if it does not answer. The
+    first is used, the others take over if it does not answer. A secure
+    cluster (the default) also needs the environment's KP_CERT (this
+    application's certificate, from 'kpctl keys new') and KP_NODE_KEY (the
+    nodes' public keys in Z85, comma-separated, one per endpoint). The
     program builds a Request (leaving request_id empty: the stub fills
     it), calls with a 5 s overall timeout, prints the outcome and each
     part, and exits 0 when the status is OK.
@@ -26,6 +29,13 @@ int main(int argc, char **argv)
     kp_client_t *client = kp_client_new_list(argv[1]);
     if (!client) {
         fprintf(stderr, "%s: cannot use endpoints '%s'\n", argv[0], argv[1]);
+        return 2;
+    }
+    const char *cert = getenv("KP_CERT"), *keys = getenv("KP_NODE_KEY");
+    if (cert && keys && kp_client_set_curve(client, cert, keys) != 0) {
+        fprintf(stderr, "%s: cannot use the certificate %s with the node keys %s\n", argv[0], cert,
+                keys);
+        kp_client_destroy(&client);
         return 2;
     }
     Kp__Request req = KP__REQUEST__INIT;

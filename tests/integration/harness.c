@@ -10,9 +10,12 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "curve.h"
+#include "directory.h"
 #include "jsonl.h"
 
 //  A loopback port nobody listens on right now, below the kernel's range
@@ -38,7 +41,79 @@ int harness_free_port(void)
     }
 }
 
-harness_t *harness_new(size_t node_count, int heartbeat_ms, int deadline_ms, int max_frame)
+const char *harness_cert(harness_t *self, const char *name, char *key_out)
+{
+    static char path[400];
+    snprintf(path, sizeof path, "%s/%s.cert", self->keys, name);
+    char err[256];
+    if (access(path, R_OK) != 0 && kp_curve_cert_new(path, err, sizeof err) != 0) {
+        fprintf(stderr, "harness: %s\n", err);
+        assert(!"cannot make a certificate");
+    }
+    if (key_out) {
+        zcert_t *cert = zcert_load(path);
+        assert(cert);
+        snprintf(key_out, 41, "%s", zcert_public_txt(cert));
+        zcert_destroy(&cert);
+    }
+    return path;
+}
+
+static void s_key_line(harness_t *self, const char *name, const char *kind, const char *identity,
+                       char *line, size_t size)
+{
+    char key[41];
+    harness_cert(self, name, key);
+    snprintf(line, size,
+             "{\"table\":\"key\",\"key\":\"%s\",\"kind\":\"%s\",\"identity\":\"%s\","
+             "\"from\":\"2000-01-01\"}",
+             key, kind, identity);
+}
+
+//  Puts the keys of the certificates made so far (the operator's, and
+//  the "app-USER" and "provider-KBO" ones harness_load makes) straight
+//  into the directory of node index before it starts: the operator's is
+//  the one key the admin socket needs before anything can be loaded
+//  through it, and a worker started early finds its key there.
+static void s_seed_keys(harness_t *self, size_t index)
+{
+    char path[400], err[256];
+    snprintf(path, sizeof path, "%s/node-%zu/directory", self->dir, index + 1);
+    kp_directory_t *dir = kp_directory_new(path, err, sizeof err);
+    assert(dir);
+    harness_cert(self, "operator", NULL);
+    kp_jsonl_batch_t *batch = kp_jsonl_batch_new();
+    zdir_t *keys = zdir_new(self->keys, NULL);
+    zlist_t *files = zdir_list(keys);
+    for (zfile_t *file = zlist_first(files); file; file = zlist_next(files)) {
+        const char *name = strrchr(zfile_filename(file, NULL), '/') + 1;
+        char base[160], line[300];
+        size_t len = strlen(name);
+        if (len < 6 || len >= sizeof base || strcmp(name + len - 5, ".cert"))
+            continue;
+        snprintf(base, sizeof base, "%.*s", (int)(len - 5), name);
+        if (!strcmp(base, "operator"))
+            s_key_line(self, base, "operator", "harness", line, sizeof line);
+        else if (!strncmp(base, "app-", 4))
+            s_key_line(self, base, "application", base + 4, line, sizeof line);
+        else if (!strncmp(base, "provider-", 9))
+            s_key_line(self, base, "provider", base + 9, line, sizeof line);
+        else
+            continue;
+        kp_jsonl_batch_add(batch, kp_jsonl_parse(line, strlen(line), err, sizeof err));
+    }
+    zlist_destroy(&files);
+    zdir_destroy(&keys);
+    int rc = kp_directory_apply(dir, kp_jsonl_batch_update(batch), NULL, err, sizeof err);
+    if (rc)
+        fprintf(stderr, "harness: %s\n", err);
+    assert(rc == 0);
+    kp_jsonl_batch_destroy(&batch);
+    kp_directory_destroy(&dir);
+}
+
+static harness_t *s_new(size_t node_count, int heartbeat_ms, int deadline_ms, int max_frame,
+                        bool secure)
 {
     assert(node_count >= 1 && node_count <= HARNESS_MAX_NODES);
     harness_t *self = calloc(1, sizeof *self);
@@ -46,13 +121,22 @@ harness_t *harness_new(size_t node_count, int heartbeat_ms, int deadline_ms, int
     snprintf(self->dir, sizeof self->dir, "/tmp/kp-test-XXXXXX");
     assert(mkdtemp(self->dir));
     snprintf(self->config, sizeof self->config, "%s/cluster.cfg", self->dir);
+    snprintf(self->keys, sizeof self->keys, "%s/keys", self->dir);
+    assert(mkdir(self->keys, 0700) == 0);
     self->node_count = node_count;
+    self->secure = secure;
+    if (secure) {
+        harness_cert(self, "cluster", self->server_key);
+        //  Worker processes find their certificates here.
+        setenv("KP_HARNESS_KEYS", self->keys, 1);
+    } else
+        unsetenv("KP_HARNESS_KEYS");
     FILE *file = fopen(self->config, "w");
     assert(file);
     fprintf(file,
             "cluster\n    name = \"test\"\n    heartbeat = %d\n    deadline = %d\n"
-            "    max-frame = %d\nnode\n",
-            heartbeat_ms, deadline_ms, max_frame);
+            "    max-frame = %d\n%snode\n",
+            heartbeat_ms, deadline_ms, max_frame, secure ? "" : "    insecure = true\n");
     for (size_t i = 0; i < node_count; i++) {
         snprintf(self->client[i], 64, "tcp://127.0.0.1:%d", harness_free_port());
         snprintf(self->worker[i], 64, "tcp://127.0.0.1:%d", harness_free_port());
@@ -64,6 +148,8 @@ harness_t *harness_new(size_t node_count, int heartbeat_ms, int deadline_ms, int
                 "        metrics = \"%s\"\n",
                 i + 1, i % 2 + 1, self->dir, i + 1, self->client[i], self->worker[i],
                 self->admin[i], self->metrics[i]);
+        if (secure)
+            fprintf(file, "        cert = \"%s/cluster.cert\"\n", self->keys);
     }
     fclose(file);
     return self;
@@ -75,6 +161,49 @@ void harness_limits(harness_t *self, const char *lines)
     assert(file);
     fprintf(file, "limits\n%s", lines);
     fclose(file);
+}
+
+harness_t *harness_new(size_t node_count, int heartbeat_ms, int deadline_ms, int max_frame)
+{
+    return s_new(node_count, heartbeat_ms, deadline_ms, max_frame, true);
+}
+
+harness_t *harness_new_insecure(size_t node_count, int heartbeat_ms, int deadline_ms, int max_frame)
+{
+    return s_new(node_count, heartbeat_ms, deadline_ms, max_frame, false);
+}
+
+zsock_t *harness_dealer(harness_t *self, const char *endpoint, const char *name)
+{
+    zsock_t *sock = zsock_new(ZMQ_DEALER);
+    assert(sock);
+    zsock_set_linger(sock, 0);
+    if (self->secure) {
+        char err[256];
+        zcert_t *cert = kp_curve_cert_load(harness_cert(self, name, NULL), true, err, sizeof err);
+        assert(cert);
+        int rc = kp_curve_client(zsock_resolve(sock), cert, self->server_key, err, sizeof err);
+        assert(rc == 0);
+        (void)rc;
+        zcert_destroy(&cert);
+    }
+    int rc = zsock_connect(sock, "%s", endpoint);
+    assert(rc == 0);
+    (void)rc;
+    return sock;
+}
+
+zsock_t *harness_client_as(harness_t *self, size_t index, const char *name)
+{
+    return harness_dealer(self, self->client[index], name);
+}
+
+void harness_grant(harness_t *self, size_t index, const char *name, const char *kind,
+                   const char *identity)
+{
+    char line[300];
+    s_key_line(self, name, kind, identity, line, sizeof line);
+    harness_load(self, index, line);
 }
 
 static void s_kill_wait(pid_t pid, int sig)
@@ -174,6 +303,8 @@ void harness_start_node(harness_t *self, size_t index)
     else
         snprintf(name, sizeof name, "node-%zu", index + 1);
     const char *config = *self->node_config[index] ? self->node_config[index] : self->config;
+    if (self->secure)
+        s_seed_keys(self, index);
     pid_t pid = fork();
     assert(pid >= 0);
     if (pid == 0) {
@@ -203,11 +334,10 @@ int harness_stop_node(harness_t *self, size_t index, int sig)
     return status;
 }
 
-static zmsg_t *s_exchange(const char *endpoint, const void *data, size_t size, int timeout_ms)
+static zmsg_t *s_exchange(harness_t *self, const char *endpoint, const void *data, size_t size,
+                          int timeout_ms)
 {
-    zsock_t *sock = zsock_new_dealer(endpoint);
-    assert(sock);
-    zsock_set_linger(sock, 0);
+    zsock_t *sock = harness_dealer(self, endpoint, "operator");
     zsock_set_rcvtimeo(sock, timeout_ms);
     zframe_t *frame = zframe_new(data, size);
     zframe_send(&frame, sock, 0);
@@ -226,7 +356,7 @@ Kp__AdminReply *harness_admin(harness_t *self, size_t index, const char *command
     uint8_t *buffer = malloc(size + 1);
     assert(buffer);
     kp__admin_request__pack(&request, buffer);
-    zmsg_t *msg = s_exchange(self->admin[index], buffer, size, timeout_ms);
+    zmsg_t *msg = s_exchange(self, self->admin[index], buffer, size, timeout_ms);
     free(buffer);
     if (!msg)
         return NULL;
@@ -234,6 +364,25 @@ Kp__AdminReply *harness_admin(harness_t *self, size_t index, const char *command
     Kp__AdminReply *reply = kp__admin_reply__unpack(NULL, zframe_size(frame), zframe_data(frame));
     zmsg_destroy(&msg);
     return reply;
+}
+
+//  The key record a secure harness adds for a user or an institution
+//  line: "" when the line is neither.
+static void s_auto_key(harness_t *self, const Kp__DirectoryOp *op, char *line, size_t size)
+{
+    *line = '\0';
+    bool put = !op->has_kind || op->kind == KP__DIRECTORY_OP__KIND__PUT;
+    const Kp__DirectoryRecord *r = op->record;
+    char name[160];
+    if (!self->secure || !put)
+        return;
+    if (r->record_case == KP__DIRECTORY_RECORD__RECORD_USER) {
+        snprintf(name, sizeof name, "app-%s", r->user->id);
+        s_key_line(self, name, "application", r->user->id, line, size);
+    } else if (r->record_case == KP__DIRECTORY_RECORD__RECORD_INSTITUTION) {
+        snprintf(name, sizeof name, "provider-%s", r->institution->kbo);
+        s_key_line(self, name, "provider", r->institution->kbo, line, size);
+    }
 }
 
 void harness_load(harness_t *self, size_t index, const char *jsonl)
@@ -249,7 +398,11 @@ void harness_load(harness_t *self, size_t index, const char *jsonl)
             if (!op)
                 fprintf(stderr, "harness: bad line %.*s: %s\n", (int)len, line, err);
             assert(op);
+            char key[300];
+            s_auto_key(self, op, key, sizeof key);
             kp_jsonl_batch_add(batch, op);
+            if (*key)
+                kp_jsonl_batch_add(batch, kp_jsonl_parse(key, strlen(key), err, sizeof err));
         }
         line += len + (end ? 1 : 0);
     }
@@ -265,10 +418,7 @@ void harness_load(harness_t *self, size_t index, const char *jsonl)
 
 zsock_t *harness_client(harness_t *self, size_t index)
 {
-    zsock_t *sock = zsock_new_dealer(self->client[index]);
-    assert(sock);
-    zsock_set_linger(sock, 0);
-    return sock;
+    return harness_client_as(self, index, "client");
 }
 
 Kp__Response *harness_recv(zsock_t *client, int timeout_ms)
@@ -352,7 +502,15 @@ int harness_worker_main(int argc, char **argv)
     const char *endpoint = argv[2], *kbo = argv[3], *logfile = argv[5];
     int delay_ms = atoi(argv[4]);
     FILE *log = fopen(logfile, "a");
-    zsock_t *sock = zsock_new_dealer(endpoint);
+    //  A secure harness left its certificates in KP_HARNESS_KEYS.
+    harness_t keys = {.secure = getenv("KP_HARNESS_KEYS") != NULL};
+    char name[64];
+    snprintf(name, sizeof name, "provider-%s", kbo);
+    if (keys.secure) {
+        snprintf(keys.keys, sizeof keys.keys, "%s", getenv("KP_HARNESS_KEYS"));
+        harness_cert(&keys, "cluster", keys.server_key);
+    }
+    zsock_t *sock = harness_dealer(&keys, endpoint, name);
     if (!log || !sock)
         return 1;
     Kp__WorkerHello hello = KP__WORKER_HELLO__INIT;

@@ -5,6 +5,14 @@
     processes the test starts. It loads the directory through the node's
     admin socket (directory.apply, the one update path). Destroying the
     harness kills every process it started and removes the folder.
+
+    Keys. A harness is secure unless made with harness_new_insecure: its
+    nodes share one CURVE certificate (keys/cluster.cert in its folder),
+    it talks to their admin sockets with an operator certificate whose key
+    it puts in each node's directory before the node first starts, and
+    harness_load gives every user and institution it loads a certificate
+    (keys/app-USER.cert, keys/provider-KBO.cert) and a key record. Worker
+    processes (harness_worker_main) and harness_client_as use them.
 */
 #ifndef KP_HARNESS_H_INCLUDED
 #define KP_HARNESS_H_INCLUDED
@@ -33,6 +41,9 @@ typedef struct {
     char node_config[HARNESS_MAX_NODES][300];
     pid_t procs[HARNESS_MAX_PROCS];
     size_t proc_count;
+    bool secure;
+    char keys[300];      //  folder of the certificates
+    char server_key[41]; //  the nodes' public key (Z85)
 } harness_t;
 
 //  A directory for one kind of call: application rsz-app of HARNESS_REQUESTER
@@ -49,11 +60,32 @@ Kp__Request harness_a1_request(const char *id);
 //  A cluster of node_count nodes with the given heartbeat, default
 //  deadline and max frame; nodes are not started yet.
 harness_t *harness_new(size_t node_count, int heartbeat_ms, int deadline_ms, int max_frame);
+//  The same with `insecure = true`: plain text, no keys.
+harness_t *harness_new_insecure(size_t node_count, int heartbeat_ms, int deadline_ms,
+                                int max_frame);
 void harness_destroy(harness_t **self_p);
 
 //  Adds a "limits" section of key = value lines (config.h) to the cluster
 //  file; call it before the nodes start.
 void harness_limits(harness_t *self, const char *lines);
+
+//  The certificate keys/NAME.cert, made if absent; its public key (Z85)
+//  goes to key_out (41 bytes) when not NULL. Returns its path (static).
+const char *harness_cert(harness_t *self, const char *name, char *key_out);
+
+//  Makes certificate NAME and loads a key record for it through node
+//  index: kind ("application", "provider", "operator", "node") and
+//  identity, valid from 2000-01-01 on.
+void harness_grant(harness_t *self, size_t index, const char *name, const char *kind,
+                   const char *identity);
+
+//  A DEALER on the client endpoint of node index speaking CURVE with the
+//  certificate NAME (see harness_cert), or plain when insecure.
+zsock_t *harness_client_as(harness_t *self, size_t index, const char *name);
+
+//  A DEALER on endpoint of node index (client, worker or admin) with
+//  certificate NAME: CURVE client options set before connecting.
+zsock_t *harness_dealer(harness_t *self, const char *endpoint, const char *name);
 
 //  Starts node index and waits until it answers "status" (asserts).
 void harness_start_node(harness_t *self, size_t index);
@@ -79,7 +111,8 @@ void harness_send(zsock_t *client, const Kp__Request *request);
 Kp__Response *harness_call(zsock_t *client, const Kp__Request *request, int timeout_ms);
 Kp__Response *harness_recv(zsock_t *client, int timeout_ms);
 
-//  A DEALER connected to the client endpoint of node index.
+//  A DEALER connected to the client endpoint of node index, as the
+//  application of certificate "client" (plain when insecure).
 zsock_t *harness_client(harness_t *self, size_t index);
 
 //  Sends one WorkerFrame on a worker's DEALER.

@@ -29,17 +29,20 @@ static pid_t s_provider(harness_t *harness, size_t node, const char *log)
 {
     const char *kpctl = getenv("KPCTL");
     assert(kpctl && "KPCTL must name the kpctl program");
-    char name[16];
+    char name[16], cert[400];
     snprintf(name, sizeof name, "node-%zu", node + 1);
-    char *argv[] = {"/bin/sh",
-                    "-c",
-                    "exec \"$0\" provider -c \"$1\" --node \"$2\" --kbo " HARNESS_PROVIDER
-                    " --message A1 --echo --concurrency 8 > \"$3\"",
-                    (char *)kpctl,
-                    harness->config,
-                    name,
-                    (char *)log,
-                    NULL};
+    snprintf(cert, sizeof cert, "%s", harness_cert(harness, "provider-" HARNESS_PROVIDER, NULL));
+    char *argv[] = {
+        "/bin/sh",
+        "-c",
+        "exec \"$0\" provider -c \"$1\" --node \"$2\" --cert \"$4\" --kbo " HARNESS_PROVIDER
+        " --message A1 --echo --concurrency 8 > \"$3\"",
+        (char *)kpctl,
+        harness->config,
+        name,
+        (char *)log,
+        cert,
+        NULL};
     return harness_spawn(harness, argv);
 }
 
@@ -130,7 +133,8 @@ static void test_hung_provider(void **state)
     if (!harness_wait_workers(harness, 0, 2))
         fail_msg("the two providers never registered");
     const char *endpoints[] = {harness->client[0]};
-    kp_client_t *client = kp_client_new(endpoints, 1);
+    kp_client_t *client = kp_client_new_secure(
+        endpoints, 1, harness_cert(harness, "app-rsz-app", NULL), harness->server_key);
     assert_non_null(client);
     //  Both serve; the node learns the institution's reply times.
     for (int i = 0; i < 24; i++) {
@@ -208,7 +212,10 @@ static void s_node_lost_under_load(int sig)
             fail_msg("no provider registered on node %zu", i + 1);
     }
     const char *endpoints[] = {harness->client[0], harness->client[1]};
-    kp_client_t *client = kp_client_new(endpoints, 2); //  the stub's defaults
+    kp_client_t *client =
+        kp_client_new_secure(endpoints, 2, harness_cert(harness, "app-rsz-app", NULL),
+                             harness->server_key); //  the stub's defaults
+
     assert_non_null(client);
     static s_call_t calls[S_LOAD_CALLS];
     memset(calls, 0, sizeof calls);

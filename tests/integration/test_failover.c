@@ -72,7 +72,8 @@ static s_cluster_t s_cluster(int delay1_ms, int delay2_ms, int attempt_ms)
     s_start_worker(&c, 0, delay1_ms);
     s_start_worker(&c, 1, delay2_ms);
     const char *endpoints[] = {c.harness->client[0], c.harness->client[1]};
-    c.client = kp_client_new(endpoints, 2);
+    c.client = kp_client_new_secure(endpoints, 2, harness_cert(c.harness, "app-rsz-app", NULL),
+                                    c.harness->server_key);
     assert_non_null(c.client);
     kp_client_set_attempt_timeout(c.client, attempt_ms);
     return c;
@@ -178,7 +179,7 @@ static void test_node1_shutting_down(void **state)
 {
     (void)state;
     s_cluster_t c = s_cluster(1200, 0, 5000);
-    zsock_t *raw = harness_client(c.harness, 0);
+    zsock_t *raw = harness_client_as(c.harness, 0, "app-rsz-app");
     Kp__Request slow = harness_a1_request("slow-1");
     harness_send(raw, &slow);
     //  slow-1 is on node 1's worker, then node 1 is draining.
@@ -285,11 +286,22 @@ static void test_hello_lost_with_node(void **state)
     harness_t *harness = harness_new(1, 1000, 5000, 65536);
     //  The node that dies with the hello unread: a ROUTER of our own on the
     //  node's worker endpoint, which takes the hello and goes away.
-    zsock_t *doomed = zsock_new_router(harness->worker[0]);
+    //  It speaks CURVE with the nodes' certificate, without ZAP: any key.
+    zsock_t *doomed = zsock_new(ZMQ_ROUTER);
     assert_non_null(doomed);
+    zcert_t *cert = zcert_load(harness_cert(harness, "cluster", NULL));
+    assert_non_null(cert);
+    zcert_apply(cert, doomed);
+    zsock_set_curve_server(doomed, 1);
+    zcert_destroy(&cert);
+    assert_true(zsock_bind(doomed, "%s", harness->worker[0]) != -1);
     const char *messages[] = {"A1"};
     kp_worker_t *worker = kp_worker_new(harness->worker[0], HARNESS_PROVIDER, messages, 1);
     assert_non_null(worker);
+    assert_int_equal(kp_worker_set_curve(worker,
+                                         harness_cert(harness, "provider-" HARNESS_PROVIDER, NULL),
+                                         harness->server_key),
+                     0);
     kp_worker_set_heartbeat(worker, 1000);
     Kp__WorkerRequest *req = NULL;
     assert_int_equal(kp_worker_recv(worker, 0, &req), KP_WORKER_ETIMEDOUT);
@@ -312,7 +324,7 @@ static void test_hello_lost_with_node(void **state)
     }
     assert_true(kp_worker_accepted(worker));
     //  And it serves: a call through the new node reaches it.
-    zsock_t *client = harness_client(harness, 0);
+    zsock_t *client = harness_client_as(harness, 0, "app-rsz-app");
     Kp__Request request = harness_a1_request("after-restart");
     harness_send(client, &request);
     assert_int_equal(kp_worker_recv(worker, 3000, &req), 0);

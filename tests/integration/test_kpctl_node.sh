@@ -35,15 +35,42 @@ node
         client = "tcp://127.0.0.1:$port"
         worker = "tcp://127.0.0.1:$((port + 1))"
         admin = "tcp://127.0.0.1:$((port + 2))"
+        cert = "$WORK/keys/node-1.cert_secret"
 CFG
 
-"$KPNODE" --config "$CFG" 2>"$WORK/node.log" &
+# Keys: the node's, an operator's (put in the directory before the node
+# starts: the admin socket takes nothing else), an application's, a
+# provider's. kpctl's admin commands use the operator's through KP_CERT.
+for k in node-1 ops gent rsz; do "$KPCTL" keys new "$WORK/keys/$k.cert" >/dev/null; done
+expect 1 "keys new never overwrites" "$KPCTL" keys new "$WORK/keys/ops.cert"
+expect 0 "keys show with a kind makes the record" "$KPCTL" keys show "$WORK/keys/ops.cert" --kind operator --identity ops
+cp "$WORK/out" "$WORK/ops.jsonl"
+has "$WORK/ops.jsonl" '"kind":"operator"' "the record names the kind"
+[ "$(stat -c %a "$WORK/keys/ops.cert_secret")" = 600 ] && ok "the secret file is 0600" || bad "the secret file is $(stat -c %a "$WORK/keys/ops.cert_secret")"
+expect 0 "the operator key goes in before the node starts" "$KPCTL" directory import "$WORK/ops.jsonl" --data "$WORK/node-1"
+export KP_CERT="$WORK/keys/ops.cert"
+
+# Plain text only on request: without its certificate a node does not start.
+grep -v 'cert = ' "$CFG" >"$WORK/nocert.cfg"
+expect 1 "a node without a certificate is refused" "$KPNODE" --config "$WORK/nocert.cfg"
+has "$WORK/err" "insecure = true" "the refusal names the certificate and the way out"
+# A log key that others can read is refused.
+"$KPCTL" keys --out "$WORK/keys/log.key" >/dev/null
+chmod 644 "$WORK/keys/log.key"
+sed "s#^cluster\$#cluster\n    log-key = \"$WORK/keys/log.key\"#" "$CFG" >"$WORK/openkey.cfg"
+expect 1 "a log key readable by others is refused" "$KPNODE" --config "$WORK/openkey.cfg" --data "$WORK/openkey"
+has "$WORK/err" "readable by others" "the refusal says why"
+
+"$KPNODE" --config "$CFG" >"$WORK/node.log" 2>&1 &
 PIDS="$PIDS $!"
 i=0
 until "$KPCTL" status -c "$CFG" --timeout 200 >/dev/null 2>&1; do
     i=$((i + 1)); [ $i -gt 50 ] && { bad "node did not start"; cat "$WORK/node.log"; exit 1; }
 done
 ok "node answers status"
+has "$WORK/node.log" "not signed" "a node without log-key says its log is unsigned"
+[ "$(stat -c %a "$WORK/node-1")" = 700 ] && ok "the data folder is 0700" || bad "the data folder is $(stat -c %a "$WORK/node-1")"
+[ "$(stat -c %a "$WORK/node-1/directory/data.mdb")" = 600 ] && ok "the directory is 0600" || bad "the directory is $(stat -c %a "$WORK/node-1/directory/data.mdb")"
 
 expect 0 "import through the node" "$KPCTL" directory import "$SAMPLE" -c "$CFG"
 has "$WORK/out" "imported 70 records" "import through the node counts the records"
@@ -52,12 +79,23 @@ has "$WORK/out" '"institutions":8' "stats counts the institutions"
 expect 0 "person through the node" "$KPCTL" directory person 85073003328 -c "$CFG" --json
 has "$WORK/out" '"kbo":"0206731645"' "person lists RSZ's entry"
 expect 0 "export through the node" "$KPCTL" directory export -c "$CFG"
-[ "$(grep -c . "$WORK/out")" -eq 70 ] && ok "export has 70 lines" || bad "export has $(grep -c . "$WORK/out") lines"
+[ "$(grep -c . "$WORK/out")" -eq 71 ] && ok "export has 70 lines and the operator's key" || bad "export has $(grep -c . "$WORK/out") lines"
 printf '%s\n' '{"table":"person","insz":"85073003329","kbo":"0206731645","sector":25,"type":0,"capacity":1,"from":"2020-01-01","to":"9999-12-31"}' >"$WORK/bad.jsonl"
 expect 1 "a bad line is refused through the node too" "$KPCTL" directory import "$WORK/bad.jsonl" -c "$CFG"
 has "$WORK/err" "line 1" "the bad line is named"
 
-"$KPCTL" provider -c "$CFG" --kbo 0206731645 --message A1 --echo --quiet >"$WORK/provider.log" 2>&1 &
+# Without a certificate, or with one that is not an operator's, no admin.
+expect 1 "status without a certificate" env -u KP_CERT "$KPCTL" status -c "$CFG" --timeout 300
+has "$WORK/err" "--cert FILE" "the error says how to give one"
+expect 1 "status with an unknown key" "$KPCTL" status -c "$CFG" --timeout 300 --cert "$WORK/keys/gent.cert"
+"$KPCTL" keys show "$WORK/keys/gent.cert" --kind application --identity ocmw-gent-app >"$WORK/app.jsonl"
+"$KPCTL" keys show "$WORK/keys/rsz.cert" --kind provider --identity 0206731645 >>"$WORK/app.jsonl"
+expect 0 "keys through the node" "$KPCTL" directory import "$WORK/app.jsonl" -c "$CFG"
+expect 1 "status with an application key" "$KPCTL" status -c "$CFG" --timeout 300 --cert "$WORK/keys/gent.cert"
+expect 0 "log query of the admin commands" "$KPCTL" log query --data "$WORK/node-1" --message admin.directory.apply --json
+has "$WORK/out" 'admin.directory.apply' "the privacy log records the admin commands"
+
+"$KPCTL" provider -c "$CFG" --cert "$WORK/keys/rsz.cert" --kbo 0206731645 --message A1 --echo --quiet >"$WORK/provider.log" 2>&1 &
 PIDS="$PIDS $!"
 i=0
 until "$KPCTL" status -c "$CFG" --json 2>/dev/null | grep -q '"kbo":"0206731645"'; do
@@ -66,7 +104,7 @@ done
 expect 0 "status shows the provider" "$KPCTL" status -c "$CFG" --json
 has "$WORK/out" '"messages":["A1"]' "status lists the provider's message types"
 
-GENT="--user ocmw-gent-app --sector 31 --type 0"
+GENT="--cert $WORK/keys/gent.cert --user ocmw-gent-app --sector 31 --type 0"
 expect 0 "call OK" "$KPCTL" call -c "$CFG" $GENT --message A1 --person 85073003328 --capacity 1 --json
 has "$WORK/out" '"status":"OK"' "call says OK"
 has "$WORK/out" '\"person\":\"85073003328\"' "the echo payload names the person"

@@ -122,7 +122,7 @@ static int s_take(s_state_t *state, zsock_t *client, int timeout_ms)
 //  takes every response that had reached the client.
 static void s_load_and_kill(harness_t *harness, s_state_t *state, int cycle, int run_ms)
 {
-    zsock_t *client = harness_client(harness, 0);
+    zsock_t *client = harness_client_as(harness, 0, "app-rsz-app");
     int64_t stop = harness_now_ms() + run_ms;
     int sent = 0, in_flight = 0;
     while (harness_now_ms() < stop) {

@@ -178,7 +178,7 @@ static Kp__Response *s_call(harness_t *harness, const char *id, uint32_t capacit
     request.has_sector = request.has_type = request.has_capacity = true;
     request.sector = 25;
     request.capacity = capacity;
-    zsock_t *client = harness_client(harness, 0);
+    zsock_t *client = harness_client_as(harness, 0, "app-rsz-app");
     Kp__Response *response = harness_call(client, &request, 5000);
     zsock_destroy(&client);
     assert_non_null(response);
@@ -239,13 +239,14 @@ static void test_counters_move_with_calls(void **state)
         assert_true(s_value(text, series) == 6);
     }
     assert_true(s_value(text, "kp_request_duration_seconds_count{kind=\"online\"}") == 6);
-    //  Eleven records, durable in one group commit or more: a DECISION and
+    //  Twelve records, durable in one group commit or more: a DECISION and
     //  an OUTCOME for each of the five routed calls (each outcome was
     //  appended before the next call's records, so the refusal's durable
-    //  record covers it), and the refusal's one COMPLETE record.
-    assert_true(s_value(text, "kp_log_commit_records_sum") == 11);
+    //  record covers it), the refusal's one COMPLETE record, and the operator's directory.apply
+    //  (the harness's load).
+    assert_true(s_value(text, "kp_log_commit_records_sum") == 12);
     assert_true(s_value(text, "kp_log_commit_seconds_count") >= 1);
-    assert_true(s_value(text, "kp_log_durable_seq") == 11);
+    assert_true(s_value(text, "kp_log_durable_seq") == 12);
     assert_true(s_value(text, "process_open_fds") > 0);
     free(text);
     harness_destroy(&harness);
@@ -321,7 +322,7 @@ static void test_not_ready_while_stopping(void **state)
     request.has_sector = request.has_type = request.has_capacity = true;
     request.sector = 25;
     request.capacity = 1;
-    zsock_t *client = harness_client(harness, 0);
+    zsock_t *client = harness_client_as(harness, 0, "app-rsz-app");
     harness_send(client, &request);
     free(s_scrape_until(harness, "kp_in_flight", 1));
     kill(harness->node[0], SIGTERM);
@@ -356,7 +357,8 @@ static void test_bad_metrics_address(void **state)
     FILE *file = fopen(config, "w");
     assert_non_null(file);
     fprintf(file,
-            "node\n    node-1\n        site = \"s\"\n        data = \"%s/bad\"\n        client = "
+            "cluster\n    insecure = true\nnode\n    node-1\n        site = \"s\"\n        data = "
+            "\"%s/bad\"\n        client = "
             "\"%s\"\n"
             "        worker = \"%s\"\n        admin = \"%s\"\n        metrics = \"nonsense\"\n",
             harness->dir, harness->client[0], harness->worker[0], harness->admin[0]);

@@ -119,7 +119,7 @@ static Kp__Request s_request(const char *id, const char *message, const char *pe
 
 static Kp__Response *s_call(const Kp__Request *request)
 {
-    zsock_t *client = harness_client(s_harness, 0);
+    zsock_t *client = harness_client_as(s_harness, 0, "app-rsz-app");
     Kp__Response *response = harness_call(client, request, 5000);
     zsock_destroy(&client);
     assert_non_null(response);
@@ -219,12 +219,17 @@ static void test_integrated_slow_part(void **state)
 static void test_denials(void **state)
 {
     (void)state;
+    //  A key of a user the directory does not hold (any more).
+    harness_grant(s_harness, 0, "app-nobody", "application", "nobody");
+    zsock_t *nobody = harness_client_as(s_harness, 0, "app-nobody");
     Kp__Request request = s_request("deny-user", "A1", PERSON_ONE);
     request.user = "nobody";
-    Kp__Response *response = s_call(&request);
+    Kp__Response *response = harness_call(nobody, &request, 5000);
+    assert_non_null(response);
     assert_int_equal(response->status, KP__STATUS__DENIED);
     assert_int_equal(response->reason, KP__REASON__USER_UNKNOWN);
     kp__response__free_unpacked(response, NULL);
+    zsock_destroy(&nobody);
 
     s_expect("deny-msg", "C1", PERSON_ONE, KP__STATUS__DENIED, KP__REASON__USER_NOT_AUTHORIZED);
 
@@ -317,7 +322,7 @@ static void test_retry_answered_once(void **state)
 
 static Kp__Response *s_send_raw(zmsg_t *msg)
 {
-    zsock_t *client = harness_client(s_harness, 0);
+    zsock_t *client = harness_client_as(s_harness, 0, "app-rsz-app");
     zmsg_send(&msg, client);
     Kp__Response *response = harness_recv(client, 3000);
     zsock_destroy(&client);
@@ -382,8 +387,7 @@ static void test_bad_worker_frames(void **state)
 {
     (void)state;
     //  Garbage: answered with an error naming it.
-    zsock_t *worker = zsock_new_dealer(s_harness->worker[0]);
-    zsock_set_linger(worker, 0);
+    zsock_t *worker = harness_dealer(s_harness, s_harness->worker[0], "provider-" PROV_A);
     zframe_t *junk = zframe_new("\x0a\xff\xff", 3);
     zframe_send(&junk, worker, 0);
     zsock_set_rcvtimeo(worker, 3000);
@@ -435,7 +439,7 @@ static void test_worker_killed_mid_request(void **state)
     s_start_worker(harness, 0, PROV_C, 0, "A1", (const char *)NULL);
     s_wait_workers(harness, 0, 2);
 
-    zsock_t *client = harness_client(harness, 0);
+    zsock_t *client = harness_client_as(harness, 0, "app-rsz-app");
     Kp__Request request = s_request("killed-1", "A1", PERSON_ONE);
     harness_send(client, &request);
     assert_true(harness_wait_count(harness, 0, "outstanding", 1, 5000)); //  on a worker
@@ -462,7 +466,7 @@ static void test_warm_up_waits_for_workers(void **state)
 {
     (void)state;
     harness_t *harness = s_node(1000, 5000, 65536);
-    zsock_t *client = harness_client(harness, 0);
+    zsock_t *client = harness_client_as(harness, 0, "app-rsz-app");
     Kp__Request request = s_request("warm-1", "A1", PERSON_ONE);
     harness_send(client, &request);
     s_start_worker(harness, 0, PROV_C, 0, "A1", (const char *)NULL);
@@ -481,7 +485,7 @@ static void test_clean_shutdown(void **state)
     harness_t *harness = s_node(100, 5000, 65536);
     s_start_worker(harness, 0, PROV_C, 500, "A1", (const char *)NULL);
     s_wait_workers(harness, 0, 1);
-    zsock_t *client = harness_client(harness, 0);
+    zsock_t *client = harness_client_as(harness, 0, "app-rsz-app");
     Kp__Request request = s_request("shutdown-1", "A1", PERSON_ONE);
     harness_send(client, &request);
     assert_true(harness_wait_count(harness, 0, "outstanding", 1, 5000)); //  on the worker

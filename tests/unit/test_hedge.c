@@ -149,7 +149,7 @@ static kp_call_t *s_start(kp_flight_t *flight, const char *id, int64_t deadline_
     memset(&decision, 0, sizeof decision);
     decision.provider_count = 1;
     snprintf(decision.providers[0], sizeof decision.providers[0], "%s", KBO);
-    return kp_flight_start(flight, request, "c", 1, &decision, 0, deadline_ms);
+    return kp_flight_start(flight, request, "c", 1, NULL, &decision, 0, deadline_ms);
 }
 
 typedef struct {
