@@ -35,11 +35,11 @@
 //  client moves on: a CURVE handshake is four round trips and a ZAP
 //  request on the node, which a busy machine stretches past a heartbeat.
 #define S_HANDSHAKE_MS 3000
-#define S_ATTEMPT_FLOOR_MS 250     //  an attempt is never shorter
-#define S_ATTEMPT_P99S 8           //  nor shorter than this many node p99s
-#define S_ATTEMPT_MARGIN_MS 250    //  past the request's deadline_ms
-#define S_LATENCY_SAMPLES 8        //  answers before the node's p99 counts
-#define S_PING_MIN_MS 100          //  a pong may take this long, or 4 p99s
+#define S_ATTEMPT_FLOOR_MS 250  //  an attempt is never shorter
+#define S_ATTEMPT_P99S 8        //  nor shorter than this many node p99s
+#define S_ATTEMPT_MARGIN_MS 250 //  past the request's deadline_ms
+#define S_LATENCY_SAMPLES 8     //  answers before the node's p99 counts
+#define S_PING_MIN_MS 100       //  a pong may take this long, or 4 p99s
 
 typedef struct {
     char id[KP_CLIENT_ID_MAX];

@@ -114,7 +114,7 @@ static void test_hung_provider(void **state)
     harness_start_node(harness, 0);
     harness_load(harness, 0, harness_a1_directory);
     //  A ping is answered at once, OK, with nothing routed.
-    zsock_t *raw = harness_client(harness, 0);
+    zsock_t *raw = harness_client_as(harness, 0, "app-rsz-app");
     Kp__Request ping = KP__REQUEST__INIT;
     ping.request_id = "ping-1";
     ping.has_ping = ping.ping = true;
