@@ -707,7 +707,6 @@ static int s_curve(kp_worker_t *worker, const kp_cluster_config_t *config,
     return -1;
 }
 
-
 //  kpctl provider: an echo provider worker on every node of the cluster
 //  file (or a raw echo worker); prints its counts when stopped.
 int kpctl_provider(int argc, char **argv)
