@@ -165,9 +165,9 @@ typedef void(kp_privlog_progress_fn)(uint64_t records, uint64_t bytes_done, uint
 typedef struct {
     uint64_t upto_seq;                //  index up to this seq (UINT64_MAX: all there is)
     int64_t budget_ms;                //  stop after about this long (0: no limit)
-    size_t batch;                     //  records per commit (0: 100000)
+    size_t batch;                     //  records per commit (0: 1000000)
     bool rebuild;                     //  empty the index first, whatever it holds
-    kp_privlog_progress_fn *progress; //  after each batch (100000 records); may be NULL
+    kp_privlog_progress_fn *progress; //  after each batch; may be NULL
     void *arg;
     bool complete; //  out: everything up to upto_seq is indexed
     bool rebuilt;  //  out: the index was emptied and built again
