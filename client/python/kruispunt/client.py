@@ -47,6 +47,12 @@ _SHUTTING_DOWN = REASON["SHUTTING_DOWN"]
 _UNAVAILABLE = STATUS["UNAVAILABLE"]
 _REMEMBERED = 65536  # answered and abandoned ids kept to recognise copies
 _P99_WINDOW = 256
+#  A connection that fails within this of its start is left no sooner than
+#  this after it: libzmq's own reconnect interval. A node that refuses every
+#  handshake (CURVE keys that do not match) otherwise has a socket and its
+#  monitor made and closed in a tight loop, faster than libzmq reaps them:
+#  "Too many open files".
+_RECONNECT_MS = 100
 
 
 def status_name(status):
@@ -155,6 +161,7 @@ class Client:
         self._connect_start = _now_ms()
         self._last_rx = 0.0
         self._ping_sent = 0.0
+        self._failover_at = 0.0  # a failover put off (_RECONNECT_MS)
 
     def _disconnect(self):
         if self._sock is not None:
@@ -301,6 +308,8 @@ class Client:
         soonest = now + 1000
         if not self._connected and self._pending:
             soonest = min(soonest, self._connect_start + self._connect_limit_ms())
+        if self._failover_at:
+            soonest = min(soonest, self._failover_at)
         for p in self._pending.values():
             soonest = min(soonest, p.give_up)
             if p.sent:
@@ -328,7 +337,7 @@ class Client:
             except zmq.Again:
                 return False
             kind = event["event"]
-            if kind == zmq.EVENT_HANDSHAKE_SUCCEEDED:
+            if kind == zmq.EVENT_HANDSHAKE_SUCCEEDED and not self._failover_at:
                 self._connected = True
                 self._last_rx = now
                 self._flush(now)
@@ -336,6 +345,10 @@ class Client:
                     zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL, zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL,
                     zmq.EVENT_HANDSHAKE_FAILED_AUTH):
                 self._stats["disconnects"] += 1
+                self._connected = False
+                if now - self._connect_start < _RECONNECT_MS:
+                    self._failover_at = self._connect_start + _RECONNECT_MS
+                    continue
                 self._failover(now)
                 return True
         return False
@@ -393,6 +406,9 @@ class Client:
                 self._ready.append(Response(
                     request_id=rid, status=STATUS["TIMEOUT"], reason=REASON["DEADLINE_EXCEEDED"],
                     detail="no answer within %d ms; tried %s" % (p.give_up - p.started, tried)))
+        if self._failover_at and now >= self._failover_at:
+            self._failover(now)
+            return
         if not self._pending:
             return
         if not self._connected and now - self._connect_start >= self._connect_limit_ms():
