@@ -18,6 +18,9 @@
 #include "directory.h"
 #include "jsonl.h"
 
+#define S_START_CEILING_MS 60000   //  a started node answers status by then
+#define S_WORKERS_CEILING_MS 30000 //  connected workers show in status by then
+
 //  A loopback port nobody listens on right now, below the kernel's range
 //  of ephemeral ports (32768 and up by default): the nodes' and the
 //  relay's own outgoing connections take those, and one of them could
@@ -313,14 +316,26 @@ void harness_start_node(harness_t *self, size_t index)
         _exit(127);
     }
     self->node[index] = pid;
-    for (int attempt = 0; attempt < 100; attempt++) {
-        Kp__AdminReply *reply = harness_admin(self, index, "status", NULL, 100);
+    //  A ceiling, not a wait: a quiet machine answers in milliseconds, but a
+    //  node under AddressSanitizer on a loaded machine (replaying its log,
+    //  taking a snapshot) took more than 10 s. A node that exited fails now.
+    int64_t deadline = zclock_mono() + S_START_CEILING_MS;
+    while (zclock_mono() < deadline) {
+        Kp__AdminReply *reply = harness_admin(self, index, "status", NULL, 1000);
         if (reply) {
             kp__admin_reply__free_unpacked(reply, NULL);
             return;
         }
+        int status;
+        if (waitpid(pid, &status, WNOHANG) == pid) {
+            self->node[index] = 0;
+            fprintf(stderr, "harness: %s exited (status %d) before it answered\n", name, status);
+            assert(!"node exited before it answered status");
+        }
     }
-    assert(!"node did not answer status within 10 s");
+    fprintf(stderr, "harness: %s did not answer status within %d s\n", name,
+            S_START_CEILING_MS / 1000);
+    assert(!"node did not answer status");
 }
 
 int harness_stop_node(harness_t *self, size_t index, int sig)
@@ -564,8 +579,10 @@ int harness_worker_main(int argc, char **argv)
 
 bool harness_wait_workers(harness_t *self, size_t index, int count)
 {
-    for (int attempt = 0; attempt < 200; attempt++) {
-        Kp__AdminReply *reply = harness_admin(self, index, "status", NULL, 1000);
+    //  A ceiling for a loaded machine; a quiet one sees the workers at once.
+    int64_t deadline = zclock_mono() + S_WORKERS_CEILING_MS;
+    while (zclock_mono() < deadline) {
+        Kp__AdminReply *reply = harness_admin(self, index, "status", NULL, 5000);
         if (!reply)
             return false;
         json_t *status = json_loads(reply->json, JSON_REJECT_DUPLICATES, NULL);
