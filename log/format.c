@@ -322,3 +322,8 @@ int kp_privlog_segments(const char *dir, kp_privlog_segment_t **list, char *erro
         qsort(*list, (size_t)count, sizeof **list, s_segment_cmp);
     return count;
 }
+
+bool privlog_segment_name(const char *name, kp_privlog_segment_t *seg)
+{
+    return s_segment_name(name, seg);
+}

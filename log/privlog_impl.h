@@ -83,6 +83,8 @@ void privlog_header_encode(uint8_t out[KP_PRIVLOG_SEGMENT_HEADER], uint64_t firs
 //  Maps DIR/name (see privlog_map_t); 0, or -1 with error.
 int privlog_segment_map(const char *dir, const char *name, privlog_map_t *map, char *error);
 void privlog_segment_unmap(privlog_map_t *map);
+//  True if name is a segment file's name; seg filled in.
+bool privlog_segment_name(const char *name, kp_privlog_segment_t *seg);
 
 //  Zeros to compare with and to write ahead of the appends.
 extern const uint8_t privlog_zeros[64 * 1024];

@@ -66,6 +66,23 @@ static void s_cluster_json(kp_admin_context_t *context, kp_json_t *json)
     kp_json_object_close(json);
 }
 
+//  Where this node's log copy stands (log/mirror.h).
+static void s_mirror_json(const kp_admin_context_t *context, kp_json_t *json)
+{
+    kp_json_key(json, "mirror");
+    kp_json_object_open(json);
+    kp_json_kv_string(json, "node", context->log_mirror);
+    kp_json_kv_uint(json, "acked_seq", context->log_mirror_acked);
+    uint64_t lag = context->log_durable > context->log_mirror_acked
+                       ? context->log_durable - context->log_mirror_acked
+                       : 0;
+    kp_json_kv_uint(json, "lag_records", lag);
+    kp_json_key(json, "degraded");
+    kp_json_bool(json, context->log_mirror_degraded);
+    kp_json_kv_uint(json, "degradations", context->log_mirror_degradations);
+    kp_json_object_close(json);
+}
+
 static char *s_cluster_status(kp_admin_context_t *context)
 {
     kp_json_t *json = kp_json_new();
@@ -99,6 +116,9 @@ static char *s_status(kp_admin_context_t *context, MDB_txn *txn)
     kp_json_kv_uint(json, "free_bytes", context->log_free_bytes);
     kp_json_key(json, "space_low");
     kp_json_bool(json, context->log_space_low);
+    kp_json_kv_string(json, "durability", context->cluster->log_two_sites ? "two-sites" : "local");
+    if (context->log_mirror)
+        s_mirror_json(context, json);
     kp_json_object_close(json);
     kp_flight_stats_t flight;
     kp_flight_stats(context->flight, &flight);

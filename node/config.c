@@ -118,6 +118,8 @@ static int s_load_node(zconfig_t *item, const char *text, kp_node_config_t *node
     s_copy(node->public_key, sizeof node->public_key, zconfig_get(item, "public-key", ""));
     s_copy(node->peer, sizeof node->peer, zconfig_get(item, "peer", ""));
     s_copy(node->peer_bind, sizeof node->peer_bind, zconfig_get(item, "peer-bind", node->peer));
+    s_copy(node->mirror, sizeof node->mirror, zconfig_get(item, "mirror", ""));
+    s_copy(node->log_mirror, sizeof node->log_mirror, zconfig_get(item, "log-mirror", ""));
     int line = s_entry_line(text, node->name, 0);
     const char *join = zconfig_get(item, "join", "false");
     if (strcmp(join, "true") && strcmp(join, "false")) {
@@ -255,6 +257,25 @@ static int s_load_raft(zconfig_t *root, const char *text, kp_cluster_config_t *o
     return 0;
 }
 
+//  How the privacy log is kept on two sites (log/mirror.h).
+static int s_load_mirror(zconfig_t *root, const char *text, kp_cluster_config_t *out, char *err,
+                         size_t errlen)
+{
+    uint64_t timeout;
+    if (s_number(root, text, "cluster/log-mirror-timeout", 10, 600000, 1000, &timeout, err, errlen))
+        return -1;
+    out->log_mirror_timeout_ms = (uint32_t)timeout;
+    const char *mode = zconfig_get(root, "cluster/log-durability", "local");
+    if (strcmp(mode, "local") && strcmp(mode, "two-sites")) {
+        snprintf(err, errlen,
+                 "line %d: log-durability is \"local\" or \"two-sites\", not '%s'",
+                 s_line_of(text, "cluster/log-durability"), mode);
+        return -1;
+    }
+    out->log_two_sites = !strcmp(mode, "two-sites");
+    return 0;
+}
+
 //  When a provider worker's part goes to a sibling too (broker/hedge.h).
 static int s_load_hedge(zconfig_t *root, const char *text, kp_cluster_config_t *out, char *err,
                         size_t errlen)
@@ -338,7 +359,7 @@ static int s_load(zconfig_t *root, const char *text, kp_cluster_config_t *out, c
     out->deadline_ms = (uint32_t)deadline;
     out->log_retention_days = (uint32_t)retention;
     out->log_free_warn_mb = (uint32_t)free_warn;
-    if (s_load_hedge(root, text, out, err, errlen) ||
+    if (s_load_mirror(root, text, out, err, errlen) || s_load_hedge(root, text, out, err, errlen) ||
         s_load_limits(root, text, &out->limits, out->deadline_ms, err, errlen))
         return -1;
     s_copy(out->name, sizeof out->name, zconfig_get(root, "cluster/name", "kruispunt"));
@@ -425,4 +446,19 @@ const kp_node_config_t *kp_config_node(const kp_cluster_config_t *config, const 
 const kp_node_config_t *kp_config_node_by_id(const kp_cluster_config_t *config, uint64_t id)
 {
     return id >= 1 && id <= config->node_count ? &config->nodes[id - 1] : NULL;
+}
+
+const kp_node_config_t *kp_config_log_mirror(const kp_cluster_config_t *config,
+                                             const kp_node_config_t *node)
+{
+    if (*node->log_mirror) {
+        const kp_node_config_t *named = kp_config_node(config, node->log_mirror);
+        return named && *named->mirror && named != node ? named : NULL;
+    }
+    for (size_t i = 0; i < config->node_count; i++) {
+        const kp_node_config_t *other = &config->nodes[i];
+        if (other->role == KP_ROLE_VOTER && *other->mirror && strcmp(other->site, node->site))
+            return other;
+    }
+    return NULL;
 }

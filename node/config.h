@@ -15,6 +15,9 @@
           snapshot-trailing = 128   # entries kept in the raft log after one
           snapshot-mib = 256        # or a snapshot once entries since the last
                                     #   hold this many MiB (raft keeps them in memory)
+          log-durability = "local"  # or "two-sites": a response waits for its
+                                    #   record on the mirror too (log/mirror.h)
+          log-mirror-timeout = 1000 # ms without the mirror's ack: go on local
           hedge-min = 100           # ms; a part a provider worker holds longer
           hedge-max = 1000          #   than its institution's p99, bounded to
                                     #   these, goes to a sibling too; 0: never
@@ -43,6 +46,10 @@
               admin = "tcp://127.0.0.1:7102"
               peer = "tcp://127.0.0.1:7103"       # where the others reach it
               peer-bind = "tcp://127.0.0.1:7103"  # where it binds (default: peer)
+              mirror = "tcp://127.0.0.1:7105"     # optional: keeps other nodes' log copies
+              log-mirror = "node-3" # optional: who keeps this node's log copy
+                                    #   (default: the first voter of another site
+                                    #   with a mirror endpoint)
               metrics = "127.0.0.1:7104"          # optional: HTTP /metrics, /healthz, /readyz
               join = "false"        # true: added later (kpctl cluster add-node)
 
@@ -99,6 +106,8 @@ typedef struct {
     char client[KP_CONFIG_TEXT]; //  ZeroMQ endpoints
     char worker[KP_CONFIG_TEXT];
     char admin[KP_CONFIG_TEXT];
+    char mirror[KP_CONFIG_TEXT];         //  where it keeps other nodes' log copies; "" = none
+    char log_mirror[KP_CONFIG_NAME];     //  the node keeping its copy; "" = chosen
     char metrics[KP_CONFIG_TEXT]; //  HTTP "HOST:PORT" for /metrics, /healthz, /readyz; "" = none
     char cert[KP_CONFIG_TEXT];    //  CZMQ certificate; "" when unset
     char public_key[41];          //  Z85; "" when unset (read from cert)
@@ -131,6 +140,8 @@ typedef struct {
     uint32_t snapshot_trailing;  //  entries kept after a snapshot
     uint32_t snapshot_mib;       //  or a snapshot after this many MiB of entries
     bool clustered;              //  nodes have peer endpoints: one raft group
+    bool log_two_sites;             //  log-durability = "two-sites"
+    uint32_t log_mirror_timeout_ms; //  no ack for this long: degraded
     uint32_t hedge_min_ms;       //  0: no hedging of provider parts
     uint32_t hedge_max_ms;
     kp_limits_config_t limits;
@@ -156,6 +167,11 @@ const kp_node_config_t *kp_config_node(const kp_cluster_config_t *config, const 
 
 //  The node with raft id id, or NULL.
 const kp_node_config_t *kp_config_node_by_id(const kp_cluster_config_t *config, uint64_t id);
+
+//  The node that keeps node's log copy: its log-mirror, else the first
+//  voter of another site with a mirror endpoint; NULL if none.
+const kp_node_config_t *kp_config_log_mirror(const kp_cluster_config_t *config,
+                                             const kp_node_config_t *node);
 
 //  "voter", "witness", "learner".
 const char *kp_config_role_name(kp_role_t role);

@@ -53,6 +53,7 @@
 #include "httpd.h"
 #include "inflight.h"
 #include "logger.h"
+#include "mirror.h"
 #include "outbox.h"
 #include "sendq.h"
 #include "service.h"
@@ -123,6 +124,9 @@ struct _kp_node_t {
     kp_replay_t *replay;
     kp_stats_t *stats;
     kp_logger_t *logger; //  the privacy log; NULL only when run unlogged
+    kp_mirror_t *mirror; //  ships it to the other site (NULL: no mirror)
+    kp_mirror_keeper_t *keeper; //  keeps other nodes' copies (NULL: no mirror endpoint)
+    const char *mirror_name;
     kp_outbox_t *outbox;
     kp_sendq_t *sendq; //  what a turn sends, sent in bursts
     //  The directory's consensus (node/cluster.h): updates are proposed
@@ -295,6 +299,42 @@ static kp_logger_t *s_open_log(kp_node_t *self, char *err, size_t errlen)
     return logger;
 }
 
+//  The privacy log on two sites (log/mirror.h): keep other nodes' copies
+//  if this node has a mirror endpoint, ship this node's log to its mirror.
+static int s_open_mirror(kp_node_t *self, char *err, size_t errlen)
+{
+    char path[KP_CONFIG_TEXT + 16], error[KP_PRIVLOG_ERR];
+    if (*self->me.mirror) {
+        const char *names[KP_CONFIG_MAX_NODES];
+        size_t count = 0;
+        for (size_t i = 0; i < self->cluster.node_count; i++)
+            if (strcmp(self->cluster.nodes[i].name, self->me.name))
+                names[count++] = self->cluster.nodes[i].name;
+        snprintf(path, sizeof path, "%s/mirror", self->me.data);
+        self->keeper = kp_mirror_keeper_new(path, self->me.mirror, names, count, error);
+        if (!self->keeper) {
+            snprintf(err, errlen, "%s", error);
+            return -1;
+        }
+    }
+    const kp_node_config_t *mirror = kp_config_log_mirror(&self->cluster, &self->me);
+    if (!self->logger || !mirror)
+        return 0;
+    snprintf(path, sizeof path, "%s/log", self->me.data);
+    self->mirror = kp_mirror_new(self->me.name, path, mirror->mirror,
+                                 self->cluster.log_mirror_timeout_ms);
+    if (!self->mirror) {
+        snprintf(err, errlen, "log mirror: cannot connect to %s (%s)", mirror->mirror,
+                 mirror->name);
+        return -1;
+    }
+    self->mirror_name = mirror->name;
+    if (self->cluster.log_two_sites)
+        kp_outbox_set_mirror(self->outbox, self->mirror);
+    kp_mirror_durable(self->mirror, kp_logger_durable(self->logger));
+    return 0;
+}
+
 static void s_pending_destroy(s_pending_t **pending_p)
 {
     free(*pending_p);
@@ -394,6 +434,10 @@ kp_node_t *kp_node_new(const kp_cluster_config_t *cluster, const kp_node_config_
     self->sendq = kp_sendq_new(KP_BURST);
     assert(self->sendq);
     self->outbox = kp_outbox_new(self->clients, self->sendq, self->logger, self->replay);
+    if (s_open_mirror(self, err, errlen)) {
+        kp_node_destroy(&self);
+        return NULL;
+    }
     self->waiting = kp_waiting_new(cluster->limits.max_waiting);
     self->inflight = kp_inflight_new(cluster->limits.max_in_flight);
     assert(self->waiting && self->inflight);
@@ -422,6 +466,8 @@ void kp_node_destroy(kp_node_t **self_p)
     kp_arena_destroy(&self->scratch);
     kp_outbox_destroy(&self->outbox);
     kp_sendq_destroy(&self->sendq); //  before the sockets it sends on
+    kp_mirror_destroy(&self->mirror);
+    kp_mirror_keeper_destroy(&self->keeper);
     kp_logger_destroy(&self->logger);
     kp_registry_destroy(&self->registry);
     kp_replay_destroy(&self->replay);
@@ -1481,6 +1527,13 @@ static void s_on_admin(kp_node_t *self, s_input_t *input)
                                 : NULL;
         context.log_free_bytes = self->log_free_bytes;
         context.log_space_low = self->log_space_low;
+        if (self->mirror) {
+            context.log_mirror = self->mirror_name;
+            context.log_durable = kp_logger_durable(self->logger);
+            context.log_mirror_acked = kp_mirror_acked(self->mirror);
+            context.log_mirror_degraded = kp_mirror_degraded(self->mirror);
+            context.log_mirror_degradations = kp_mirror_degradations(self->mirror);
+        }
         char error[512] = "";
         s_admin_answer_t answer = {KP__STATUS__OK, KP__REASON__REASON_NONE, NULL, NULL, NULL, 0};
         char *json = kp_admin_handle(&context, request, &answer.seq, error, sizeof error);
@@ -1972,9 +2025,9 @@ static bool s_should_stop(kp_node_t *self, int64_t now_ms, int64_t *stop_at)
 
 //  The sockets the loop polls; a witness has no client or worker socket.
 typedef struct {
-    zmq_pollitem_t items[5];
+    zmq_pollitem_t items[6];
     int count;
-    int clients, workers, admin, notices, raft; //  their indices, or -1
+    int clients, workers, admin, notices, raft, mirror; //  their indices, or -1
 } s_poll_t;
 
 static int s_poll_add(s_poll_t *poll, zsock_t *sock)
@@ -2018,6 +2071,7 @@ int kp_node_run(kp_node_t *self)
     poll.admin = s_poll_add(&poll, self->admin);
     poll.notices = s_poll_add(&poll, notices);
     poll.raft = s_poll_add(&poll, kp_cluster_sock(self->raft));
+    poll.mirror = s_poll_add(&poll, self->mirror ? kp_mirror_sock(self->mirror) : NULL);
     int64_t stop_at = INT64_MAX;
     self->next_heartbeat_ms = zclock_mono();
     s_clock(self);
@@ -2033,10 +2087,14 @@ int kp_node_run(kp_node_t *self)
             break;
         s_clock(self);
         //  Durable records first: their responses have waited longest.
-        if (s_ready(&poll, poll.notices)) {
+        if (s_ready(&poll, poll.mirror))
+            kp_mirror_recv(self->mirror);
+        if (s_ready(&poll, poll.notices) || s_ready(&poll, poll.mirror)) {
             if (kp_outbox_release(self->outbox))
                 self->log_failed = true;
             s_log_state(self);
+            if (self->mirror)
+                kp_mirror_durable(self->mirror, kp_logger_durable(self->logger));
         }
         kp_sendq_flush(self->sendq);
         if (s_ready(&poll, poll.raft))

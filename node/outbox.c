@@ -30,6 +30,7 @@ struct _kp_outbox_t {
     zsock_t *clients;
     kp_sendq_t *sendq;
     kp_logger_t *logger;
+    kp_mirror_t *mirror;   //  two-sites durability (may be NULL)
     kp_replay_t *replay;
     s_held_t *oldest, *newest; //  seqs rise along the chain (owned)
     size_t held;
@@ -39,6 +40,18 @@ struct _kp_outbox_t {
 static bool s_id_match(const void *value, const void *key)
 {
     return strcmp(((const s_held_t *)value)->request_id, (const char *)key) == 0;
+}
+
+//  Up to which seq responses may leave.
+static uint64_t s_released(kp_outbox_t *self)
+{
+    uint64_t durable = kp_logger_durable(self->logger);
+    return self->mirror ? kp_mirror_release(self->mirror, durable) : durable;
+}
+
+void kp_outbox_set_mirror(kp_outbox_t *self, kp_mirror_t *mirror)
+{
+    self->mirror = mirror;
 }
 
 kp_outbox_t *kp_outbox_new(zsock_t *clients, kp_sendq_t *sendq, kp_logger_t *logger,
@@ -207,7 +220,7 @@ void kp_outbox_send_after(kp_outbox_t *self, const void *identity, size_t identi
     assert(identity_size <= sizeof((s_held_t *)0)->identity);
     const char *request_id = key ? key : "";
     size_t size = kp__response__get_packed_size(response);
-    if (!self->logger || seq <= kp_logger_durable(self->logger)) {
+    if (!self->logger || seq <= s_released(self)) {
         s_send_now(self, request_id, identity, identity_size, response, size);
         return;
     }
@@ -255,7 +268,7 @@ int kp_outbox_release(kp_outbox_t *self)
     if (!self->logger)
         return 0;
     int rc = kp_logger_recv(self->logger);
-    uint64_t durable = kp_logger_durable(self->logger);
+    uint64_t durable = s_released(self);
     while (self->oldest && self->oldest->seq <= durable) {
         s_held_t *held = s_detach_oldest(self);
         s_deliver(self, held->request_id, held->identity, held->identity_size, held->data,

@@ -21,6 +21,7 @@
 #include <stdbool.h>
 
 #include "logger.h"
+#include "mirror.h"
 #include "replay.h"
 #include "sendq.h"
 
@@ -31,6 +32,12 @@ typedef struct _kp_outbox_t kp_outbox_t;
 kp_outbox_t *kp_outbox_new(zsock_t *clients, kp_sendq_t *sendq, kp_logger_t *logger,
                            kp_replay_t *replay);
 void kp_outbox_destroy(kp_outbox_t **self_p);
+
+//  With log-durability "two-sites": a response leaves only when its
+//  record is also durable on the mirror (or the mirror is degraded, see
+//  mirror.h). Call kp_outbox_release when kp_mirror_sock is readable too.
+//  Borrows mirror.
+void kp_outbox_set_mirror(kp_outbox_t *self, kp_mirror_t *mirror);
 
 //  Logs record and sends response to the client at identity once the
 //  record is durable. Returns 0, or -1 if the record cannot be logged (the

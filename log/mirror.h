@@ -1,0 +1,86 @@
+/*  mirror.h - the privacy log kept on two sites: a node ships its log's
+    frames to a node of the other site (its mirror), which keeps them as a
+    copy of that log, byte for byte (same segments, same chain, same
+    checkpoints: kp_privlog_verify works on the copy).
+
+    Two actors, both on their own thread, talking over one ZeroMQ link
+    (the shipper's DEALER to the keeper's ROUTER):
+
+        kp_mirror_t         on the node that writes the log: reads frames
+                            that are durable locally (it is told up to
+                            which seq) from the segment files and sends
+                            them, at most KP_MIRROR_WINDOW messages not
+                            yet acknowledged (go-back-N: on a timeout or a
+                            refused message it asks where the copy ends and
+                            resumes from there).
+        kp_mirror_keeper_t  on the mirror: DIR/<node name>/ per node it
+                            keeps. It knows the last seq and hash of each
+                            copy (read back from the files when it starts),
+                            appends a message's frames only if they start
+                            exactly where the copy ends and continue its
+                            chain, fsyncs each copy once per group of
+                            messages and then acknowledges where it ends.
+
+    Wire (every message: command, node name, epoch u64le, ...):
+        HELLO                                 -> POS seg off seq
+        SEG    name header(64 bytes)          a new segment starts
+        FRAMES seg off(u64le) frames          -> ACK seg off seq (after fsync)
+        errors: ERR code detail seg off seq   the copy's end; code GAP
+                (not where the copy ends), FORK (chain differs), BAD_FRAME,
+                BAD_SEGMENT, UNKNOWN_NODE, IO
+    The epoch is the shipper's resume count: answers to an older one are
+    ignored, so messages still in flight from before a resume cannot make
+    it resume again.
+
+    Degraded mode: when no acknowledgement has come for timeout_ms while
+    durable records wait for one, the shipper says it is degraded (the node
+    then releases responses on local durability alone) until the copy has
+    caught up with what was durable when it came back.
+
+    Threading: each object is used by one thread (the node's loop); the
+    actors own their sockets and files.
+*/
+#ifndef KP_MIRROR_H_INCLUDED
+#define KP_MIRROR_H_INCLUDED
+
+#include <czmq.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#define KP_MIRROR_WINDOW 16            //  FRAMES messages in flight
+#define KP_MIRROR_CHUNK (256u * 1024u) //  bytes of frames per message (or one whole frame)
+
+typedef struct _kp_mirror_t kp_mirror_t;
+
+//  Ships the log in dir (written by node) to endpoint. timeout_ms bounds
+//  the wait for an acknowledgement before it degrades. NULL on failure.
+kp_mirror_t *kp_mirror_new(const char *node, const char *dir, const char *endpoint,
+                           uint32_t timeout_ms);
+void kp_mirror_destroy(kp_mirror_t **self_p);
+
+//  Tells the shipper that the log is durable up to seq (cheap; call on
+//  every durability notice).
+void kp_mirror_durable(kp_mirror_t *self, uint64_t seq);
+
+//  Readable when the shipper has news (acknowledged seq, degraded state).
+zsock_t *kp_mirror_sock(kp_mirror_t *self);
+//  Reads the news without blocking.
+void kp_mirror_recv(kp_mirror_t *self);
+
+uint64_t kp_mirror_acked(const kp_mirror_t *self);      //  highest seq durable on the mirror
+bool kp_mirror_degraded(const kp_mirror_t *self);       //  going on with local durability
+uint64_t kp_mirror_degradations(const kp_mirror_t *self); //  times it became degraded
+
+//  Up to which seq responses may leave, given the local durable seq: the
+//  lower of both, or durable alone while degraded.
+uint64_t kp_mirror_release(const kp_mirror_t *self, uint64_t durable);
+
+typedef struct _kp_mirror_keeper_t kp_mirror_keeper_t;
+
+//  Keeps copies in dir/<name>/ for the nodes named in names (count of
+//  them), receiving on bind. NULL and error (KP_PRIVLOG_ERR bytes).
+kp_mirror_keeper_t *kp_mirror_keeper_new(const char *dir, const char *bind,
+                                         const char *const *names, size_t count, char *error);
+void kp_mirror_keeper_destroy(kp_mirror_keeper_t **self_p);
+
+#endif

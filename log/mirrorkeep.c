@@ -1,0 +1,400 @@
+/*  mirrorkeep.c - the keeper: copies of other nodes' logs (see mirror.h).
+
+    Every message is checked before a byte of it is written: it must start
+    where the copy ends, its frames must be whole with good CRCs, records
+    must follow the last seq and continue its chain, checkpoints must
+    repeat the (seq, hash) before them. A refused message changes nothing
+    and is answered with a named error and where the copy ends. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "kperr.h"
+#include "mirror.h"
+#include "privlog_impl.h"
+
+#define S_GROUP 256 //  messages per fsync group at most
+
+typedef struct {
+    char name[64];
+    char dir[PRIVLOG_PATH];
+    bool loaded;
+    int fd;
+    char seg[64]; //  "" while the copy is empty
+    uint64_t off; //  where the copy ends in seg
+    uint64_t seq; //  last record
+    uint8_t hash[KP_PRIVLOG_HASH_LEN];
+    bool dirty, dir_dirty;
+    zframe_t *peer; //  routing id of the last message
+    uint64_t epoch;
+} s_copy_t;
+
+typedef struct {
+    char dir[PRIVLOG_PATH];
+    zsock_t *pipe;
+    zsock_t *router;
+    s_copy_t *copies;
+    size_t count;
+    EVP_MD_CTX *ctx;
+    const EVP_MD *md;
+    uint64_t refused;
+} s_keeper_t;
+
+struct _kp_mirror_keeper_t {
+    zactor_t *actor;
+    s_keeper_t *state;
+};
+
+//  Reads where the copy's last segment ends; cuts a torn tail off.
+static int s_load_last(s_copy_t *copy, const char *name, char *error)
+{
+    privlog_map_t map = {.fd = -1};
+    if (privlog_segment_map(copy->dir, name, &map, error))
+        return -1;
+    if (!map.header_ok) {
+        privlog_segment_unmap(&map);
+        kp_err(error, KP_PRIVLOG_ERR, "copy %s: segment %s has a damaged header", copy->dir, name);
+        return -1;
+    }
+    copy->seq = map.first_seq - 1;
+    memcpy(copy->hash, map.prev_hash, KP_PRIVLOG_HASH_LEN);
+    size_t off = KP_PRIVLOG_SEGMENT_HEADER;
+    privlog_frame_t frame;
+    while (privlog_frame_parse(map.data + off, map.size - off, &frame) == PRIVLOG_FRAME_OK) {
+        if (frame.kind == KP_PRIVLOG_KIND_RECORD) {
+            copy->seq = frame.seq;
+            memcpy(copy->hash, frame.hash, KP_PRIVLOG_HASH_LEN);
+        }
+        off += KP_PRIVLOG_FRAME_HEADER + frame.len;
+    }
+    size_t size = map.size;
+    privlog_segment_unmap(&map);
+    char path[PRIVLOG_PATH];
+    privlog_path(path, copy->dir, name);
+    copy->fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (copy->fd < 0 || (size > off && ftruncate(copy->fd, (off_t)off))) {
+        kp_err(error, KP_PRIVLOG_ERR, "copy %s: cannot open %s: %s", copy->dir, name,
+               strerror(errno));
+        return -1;
+    }
+    snprintf(copy->seg, sizeof copy->seg, "%s", name);
+    copy->off = off;
+    return 0;
+}
+
+static int s_load(s_copy_t *copy, char *error)
+{
+    if (copy->loaded)
+        return 0;
+    if (mkdir(copy->dir, 0700) && errno != EEXIST) {
+        kp_err(error, KP_PRIVLOG_ERR, "cannot create %s: %s", copy->dir, strerror(errno));
+        return -1;
+    }
+    kp_privlog_segment_t *list = NULL;
+    int n = kp_privlog_segments(copy->dir, &list, error);
+    if (n < 0)
+        return -1;
+    //  A segment cut before its header was whole (a crash while it was
+    //  made) holds nothing acknowledged: it is made again.
+    while (n > 0) {
+        char path[PRIVLOG_PATH];
+        struct stat st;
+        privlog_path(path, copy->dir, list[n - 1].name);
+        if (stat(path, &st) || st.st_size >= KP_PRIVLOG_SEGMENT_HEADER)
+            break;
+        unlink(path);
+        n--;
+    }
+    int rc = n > 0 ? s_load_last(copy, list[n - 1].name, error) : 0;
+    free(list);
+    copy->loaded = rc == 0;
+    return rc;
+}
+
+static s_copy_t *s_copy(s_keeper_t *self, const char *name)
+{
+    for (size_t i = 0; i < self->count; i++)
+        if (streq(self->copies[i].name, name))
+            return &self->copies[i];
+    return NULL;
+}
+
+static void s_answer(s_keeper_t *self, zframe_t *peer, const char *cmd, uint64_t epoch,
+                     const char *code, const char *detail, const s_copy_t *copy)
+{
+    zmsg_t *msg = zmsg_new();
+    zframe_t *to = zframe_dup(peer);
+    zmsg_append(msg, &to);
+    zmsg_addstr(msg, cmd);
+    uint8_t num[8];
+    kp_le64_put(num, epoch);
+    zmsg_addmem(msg, num, 8);
+    if (code) {
+        zmsg_addstr(msg, code);
+        zmsg_addstr(msg, detail);
+    }
+    zmsg_addstr(msg, copy ? copy->seg : "");
+    kp_le64_put(num, copy ? copy->off : 0);
+    zmsg_addmem(msg, num, 8);
+    kp_le64_put(num, copy ? copy->seq : 0);
+    zmsg_addmem(msg, num, 8);
+    zmsg_send(&msg, self->router);
+}
+
+//  A new segment: header must continue the copy. NULL, or the error code.
+static const char *s_on_seg(s_copy_t *copy, zmsg_t *msg, char *detail)
+{
+    char *name = zmsg_popstr(msg);
+    zframe_t *header = zmsg_pop(msg);
+    const char *code = NULL;
+    kp_privlog_segment_t seg;
+    const uint8_t *h = header ? zframe_data(header) : NULL;
+    if (!name || !header || zframe_size(header) != KP_PRIVLOG_SEGMENT_HEADER ||
+        !privlog_segment_name(name, &seg) || memcmp(h, PRIVLOG_MAGIC, 8) ||
+        kp_le32_get(h + 60) != kp_privlog_crc32c(0, h, 60) || kp_le64_get(h + 8) != seg.first_seq) {
+        code = "BAD_SEGMENT";
+        snprintf(detail, KP_PRIVLOG_ERR, "not a segment header with a matching name");
+    } else if (*copy->seg && strcmp(name, copy->seg) <= 0) {
+        code = "GAP";
+        snprintf(detail, KP_PRIVLOG_ERR, "segment %s is not after %s", name, copy->seg);
+    } else if (*copy->seg && (seg.first_seq != copy->seq + 1 || memcmp(h + 24, copy->hash, 32))) {
+        code = seg.first_seq != copy->seq + 1 ? "GAP" : "FORK";
+        snprintf(detail, KP_PRIVLOG_ERR, "segment %s does not continue seq %" PRIu64, name,
+                 copy->seq);
+    } else {
+        char path[PRIVLOG_PATH];
+        privlog_path(path, copy->dir, name);
+        if (copy->fd >= 0 && fdatasync(copy->fd))
+            code = "IO";
+        int fd = code ? -1 : open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        if (fd < 0 || privlog_pwrite_all(fd, h, KP_PRIVLOG_SEGMENT_HEADER, 0)) {
+            code = "IO";
+            snprintf(detail, KP_PRIVLOG_ERR, "cannot write %s: %s", name, strerror(errno));
+            if (fd >= 0)
+                close(fd);
+        } else {
+            if (copy->fd >= 0)
+                close(copy->fd);
+            copy->fd = fd;
+            snprintf(copy->seg, sizeof copy->seg, "%s", name);
+            copy->off = KP_PRIVLOG_SEGMENT_HEADER;
+            copy->seq = seg.first_seq - 1;
+            memcpy(copy->hash, h + 24, 32);
+            copy->dirty = copy->dir_dirty = true;
+        }
+    }
+    free(name);
+    zframe_destroy(&header);
+    return code;
+}
+
+//  Frames at the end of the copy. NULL, or the error code.
+static const char *s_on_frames(s_keeper_t *self, s_copy_t *copy, zmsg_t *msg, char *detail)
+{
+    char *name = zmsg_popstr(msg);
+    zframe_t *off = zmsg_pop(msg), *data = zmsg_pop(msg);
+    const char *code = NULL;
+    if (!name || !off || zframe_size(off) != 8 || !data || !zframe_size(data)) {
+        code = "BAD_FRAME";
+        snprintf(detail, KP_PRIVLOG_ERR, "FRAMES needs segment, offset and frames");
+    } else if (!streq(name, copy->seg) || kp_le64_get(zframe_data(off)) != copy->off) {
+        code = "GAP";
+        snprintf(detail, KP_PRIVLOG_ERR, "frames at %s+%" PRIu64 ", the copy ends at %s+%" PRIu64,
+                 name, kp_le64_get(zframe_data(off)), copy->seg, copy->off);
+    }
+    const uint8_t *p = data ? zframe_data(data) : NULL;
+    size_t size = data ? zframe_size(data) : 0, used = 0;
+    uint64_t seq = copy->seq;
+    uint8_t hash[32];
+    memcpy(hash, copy->hash, 32);
+    while (!code && used < size) {
+        privlog_frame_t frame;
+        uint8_t want[32];
+        if (privlog_frame_parse(p + used, size - used, &frame) != PRIVLOG_FRAME_OK) {
+            code = "BAD_FRAME";
+            snprintf(detail, KP_PRIVLOG_ERR, "a frame after seq %" PRIu64 " is cut or fails its CRC",
+                     seq);
+            break;
+        }
+        if (frame.kind == KP_PRIVLOG_KIND_RECORD) {
+            privlog_chain_hash(self->ctx, self->md, hash, frame.kind, frame.seq, frame.body,
+                               frame.len, want);
+            if (frame.seq != seq + 1) {
+                code = "GAP";
+                snprintf(detail, KP_PRIVLOG_ERR, "record %" PRIu64 " after %" PRIu64, frame.seq, seq);
+            } else if (memcmp(want, frame.hash, 32)) {
+                code = "FORK";
+                snprintf(detail, KP_PRIVLOG_ERR, "record %" PRIu64 " does not continue the chain",
+                         frame.seq);
+            }
+            seq = frame.seq;
+            memcpy(hash, frame.hash, 32);
+        } else if (frame.seq != seq || memcmp(frame.hash, hash, 32)) {
+            code = "FORK";
+            snprintf(detail, KP_PRIVLOG_ERR, "checkpoint at %" PRIu64 " does not match the chain",
+                     frame.seq);
+        }
+        used += KP_PRIVLOG_FRAME_HEADER + frame.len;
+    }
+    if (!code && privlog_pwrite_all(copy->fd, p, size, copy->off)) {
+        code = "IO";
+        snprintf(detail, KP_PRIVLOG_ERR, "cannot write %s: %s", copy->seg, strerror(errno));
+    }
+    if (!code) {
+        copy->off += size;
+        copy->seq = seq;
+        memcpy(copy->hash, hash, 32);
+        copy->dirty = true;
+    }
+    free(name);
+    zframe_destroy(&off);
+    zframe_destroy(&data);
+    return code;
+}
+
+static void s_on_message(s_keeper_t *self, zmsg_t *msg)
+{
+    zframe_t *peer = zmsg_pop(msg);
+    char *cmd = zmsg_popstr(msg), *node = zmsg_popstr(msg);
+    zframe_t *epoch_f = zmsg_pop(msg);
+    uint64_t epoch = epoch_f && zframe_size(epoch_f) == 8 ? kp_le64_get(zframe_data(epoch_f)) : 0;
+    s_copy_t *copy = node ? s_copy(self, node) : NULL;
+    char detail[KP_PRIVLOG_ERR] = "";
+    const char *code = NULL;
+    if (!peer || !cmd || !epoch_f || zframe_size(epoch_f) != 8) {
+        code = "BAD_FRAME";
+        snprintf(detail, sizeof detail, "a message needs command, node and epoch");
+        copy = NULL;
+    } else if (!copy) {
+        code = "UNKNOWN_NODE";
+        snprintf(detail, sizeof detail, "no copy is kept here for that node (see log-mirror)");
+    } else if (s_load(copy, detail))
+        code = "IO";
+    else if (streq(cmd, "HELLO"))
+        s_answer(self, peer, "POS", epoch, NULL, NULL, copy);
+    else if (streq(cmd, "SEG"))
+        code = s_on_seg(copy, msg, detail);
+    else if (streq(cmd, "FRAMES"))
+        code = s_on_frames(self, copy, msg, detail);
+    else {
+        code = "BAD_FRAME";
+        snprintf(detail, sizeof detail, "unknown command");
+    }
+    if (code && peer) {
+        self->refused++;
+        s_answer(self, peer, "ERR", epoch, code, detail, copy);
+    } else if (copy && !streq(cmd, "HELLO")) {
+        zframe_destroy(&copy->peer);
+        copy->peer = zframe_dup(peer);
+        copy->epoch = epoch;
+    }
+    zframe_destroy(&peer);
+    zframe_destroy(&epoch_f);
+    free(cmd);
+    free(node);
+}
+
+//  One fsync per copy that changed, then the acknowledgement.
+static void s_commit(s_keeper_t *self)
+{
+    for (size_t i = 0; i < self->count; i++) {
+        s_copy_t *copy = &self->copies[i];
+        if (!copy->dirty)
+            continue;
+        if (fdatasync(copy->fd) || (copy->dir_dirty && privlog_fsync_dir(copy->dir))) {
+            zsys_error("log mirror: cannot sync the copy in %s: %s", copy->dir, strerror(errno));
+            continue; //  not acknowledged: the shipper sends again
+        }
+        copy->dirty = copy->dir_dirty = false;
+        if (copy->peer)
+            s_answer(self, copy->peer, "ACK", copy->epoch, NULL, NULL, copy);
+    }
+}
+
+static void s_keeper_actor(zsock_t *pipe, void *arg)
+{
+    s_keeper_t *self = (s_keeper_t *)arg;
+    self->pipe = pipe;
+    zsock_signal(pipe, 0);
+    zpoller_t *poller = zpoller_new(pipe, self->router, NULL);
+    while (true) {
+        void *which = zpoller_wait(poller, -1);
+        if (which == pipe || !which)
+            break;
+        for (int i = 0; i < S_GROUP && (zsock_events(self->router) & ZMQ_POLLIN); i++) {
+            zmsg_t *msg = zmsg_recv(self->router);
+            if (!msg)
+                break;
+            s_on_message(self, msg);
+            zmsg_destroy(&msg);
+        }
+        s_commit(self);
+    }
+    zpoller_destroy(&poller);
+}
+
+static void s_keeper_free(s_keeper_t *self)
+{
+    for (size_t i = 0; i < self->count; i++) {
+        if (self->copies[i].fd >= 0)
+            close(self->copies[i].fd);
+        zframe_destroy(&self->copies[i].peer);
+    }
+    free(self->copies);
+    zsock_destroy(&self->router);
+    if (self->ctx)
+        EVP_MD_CTX_free(self->ctx);
+    free(self);
+}
+
+kp_mirror_keeper_t *kp_mirror_keeper_new(const char *dir, const char *bind,
+                                         const char *const *names, size_t count, char *error)
+{
+    if (mkdir(dir, 0700) && errno != EEXIST) {
+        kp_err(error, KP_PRIVLOG_ERR, "cannot create %s: %s", dir, strerror(errno));
+        return NULL;
+    }
+    s_keeper_t *state = (s_keeper_t *)zmalloc(sizeof *state);
+    snprintf(state->dir, sizeof state->dir, "%s", dir);
+    state->copies = (s_copy_t *)calloc(count ? count : 1, sizeof *state->copies);
+    state->count = count;
+    for (size_t i = 0; i < count; i++) {
+        s_copy_t *copy = &state->copies[i];
+        snprintf(copy->name, sizeof copy->name, "%s", names[i]);
+        privlog_path(copy->dir, dir, names[i]);
+        copy->fd = -1;
+    }
+    state->ctx = EVP_MD_CTX_new();
+    state->md = EVP_sha256();
+    state->router = zsock_new(ZMQ_ROUTER);
+    if (state->router) {
+        zsock_set_rcvhwm(state->router, 4 * KP_MIRROR_WINDOW * (int)(count ? count : 1));
+        zsock_set_maxmsgsize(state->router,
+                             (int64_t)(KP_PRIVLOG_FRAME_HEADER + KP_PRIVLOG_MAX_BODY + KP_MIRROR_CHUNK));
+        zsock_set_linger(state->router, 0);
+    }
+    if (!state->router || !state->ctx || zsock_bind(state->router, "%s", bind) < 0) {
+        kp_err(error, KP_PRIVLOG_ERR, "log mirror: cannot bind %s: %s (is the port in use?)", bind,
+               zmq_strerror(zmq_errno()));
+        s_keeper_free(state);
+        return NULL;
+    }
+    kp_mirror_keeper_t *self = (kp_mirror_keeper_t *)zmalloc(sizeof *self);
+    self->state = state;
+    self->actor = zactor_new(s_keeper_actor, state);
+    return self;
+}
+
+void kp_mirror_keeper_destroy(kp_mirror_keeper_t **self_p)
+{
+    kp_mirror_keeper_t *self = *self_p;
+    if (!self)
+        return;
+    zactor_destroy(&self->actor);
+    s_keeper_free(self->state);
+    free(self);
+    *self_p = NULL;
+}

@@ -1,0 +1,229 @@
+/*  test_log_mirror.c - the privacy log on two sites (log/mirror.h), with
+    real kpnode processes: node-1 (site-1) ships its log to node-2
+    (site-2) with log-durability "two-sites".
+
+    1. Under calls, every response the client receives has its record in
+       the copy node-2 keeps, and the copy verifies (kp_privlog_verify,
+       what `kpctl log verify --dir` runs).
+    2. node-2 killed with SIGKILL: node-1 goes on answering, degraded (its
+       status says so); node-2 restarted: the copy catches up, node-1
+       leaves the degraded mode, the copy verifies and holds every record.
+    3. node-1 killed with SIGKILL under calls: the copy verifies and holds
+       every record whose response the client received.
+
+    The calls need no provider worker (NO_DATA and refusals), as in
+    test_log_crash.
+*/
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "harness.h"
+#include "privlog.h"
+
+#define REQUESTER "0206731645"
+#define PERSON_ALONE "75061512374" //  held by the requester only: NO_DATA
+#define PERSON_OTHER "05031245618" //  not held by the requester: DENIED
+#define S_IN_FLIGHT 64
+
+static const char *s_directory =
+    "{\"table\":\"institution\",\"kbo\":\"" REQUESTER
+    "\",\"name\":\"RSZ\",\"sector\":25,\"type\":0}\n"
+    "{\"table\":\"user\",\"id\":\"rsz-app\",\"kbo\":\"" REQUESTER "\",\"sector\":25,\"type\":0,"
+    "\"messages\":[\"A1\"]}\n"
+    "{\"table\":\"authorization\",\"sector\":25,\"type\":0,\"capacity\":1,\"message\":\"A1\"}\n"
+    "{\"table\":\"person\",\"insz\":\"" PERSON_ALONE "\",\"kbo\":\"" REQUESTER "\",\"sector\":25,"
+    "\"type\":0,\"capacity\":1,\"from\":\"2000-01-01\",\"to\":\"9999-12-31\"}\n";
+
+typedef struct {
+    char **ids;
+    size_t count, cap;
+    zhashx_t *logged; //  request ids found in the copy
+} s_state_t;
+
+//  The cluster file with log-durability two-sites and a mirror endpoint
+//  per node.
+static void s_two_sites(harness_t *harness)
+{
+    FILE *file = fopen(harness->config, "r");
+    assert_non_null(file);
+    static char text[16384];
+    size_t size = fread(text, 1, sizeof text - 1, file);
+    fclose(file);
+    text[size] = 0;
+    file = fopen(harness->config, "w");
+    assert_non_null(file);
+    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+        fprintf(file, "%s\n", line);
+        if (strstr(line, "name = \"test\""))
+            fprintf(file, "    log-durability = \"two-sites\"\n    log-mirror-timeout = 300\n");
+        if (strstr(line, "metrics = "))
+            fprintf(file, "        mirror = \"tcp://127.0.0.1:%d\"\n", harness_free_port());
+    }
+    fclose(file);
+}
+
+static void s_send(zsock_t *client, const char *id, const char *person)
+{
+    Kp__Request request = KP__REQUEST__INIT;
+    request.request_id = (char *)id;
+    request.user = "rsz-app";
+    request.message = "A1";
+    request.person = (char *)person;
+    request.has_sector = request.has_type = request.has_capacity = true;
+    request.sector = 25;
+    request.type = 0;
+    request.capacity = 1;
+    harness_send(client, &request);
+}
+
+static int s_take(s_state_t *state, zsock_t *client, int timeout_ms)
+{
+    Kp__Response *response = harness_recv(client, timeout_ms);
+    if (!response)
+        return 0;
+    assert_non_null(response->request_id);
+    if (state->count == state->cap) {
+        state->cap = state->cap ? state->cap * 2 : 65536;
+        state->ids = realloc(state->ids, state->cap * sizeof(char *));
+        assert_non_null(state->ids);
+    }
+    state->ids[state->count++] = strdup(response->request_id);
+    kp__response__free_unpacked(response, NULL);
+    return 1;
+}
+
+//  Calls node-1 for run_ms with S_IN_FLIGHT in flight; with kill, kills
+//  it at the end, else waits for the answers still due. Returns how many
+//  responses came.
+static size_t s_calls(harness_t *harness, s_state_t *state, const char *tag, int run_ms, bool kill)
+{
+    zsock_t *client = harness_client(harness, 0);
+    size_t before = state->count;
+    int64_t stop = harness_now_ms() + run_ms;
+    int sent = 0, in_flight = 0;
+    while (harness_now_ms() < stop) {
+        while (in_flight < S_IN_FLIGHT) {
+            char id[64];
+            snprintf(id, sizeof id, "%s-%d", tag, sent);
+            s_send(client, id, sent % 2 ? PERSON_ALONE : PERSON_OTHER);
+            sent++;
+            in_flight++;
+        }
+        in_flight -= s_take(state, client, 5);
+    }
+    if (kill) {
+        int status = harness_stop_node(harness, 0, SIGKILL);
+        assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+    }
+    while (s_take(state, client, kill ? 300 : 3000))
+        ;
+    zsock_destroy(&client);
+    return state->count - before;
+}
+
+static int s_collect(const Kp__LogRecord *record, uint64_t seq, void *arg)
+{
+    (void)seq;
+    s_state_t *state = arg;
+    if (record->request_id && !(record->has_kind && record->kind == KP__LOG_KIND__LOG_OUTCOME)) {
+        //  never doubled: a request id is logged once
+        assert_null(zhashx_lookup(state->logged, record->request_id));
+        zhashx_insert(state->logged, record->request_id, (void *)1);
+    }
+    return 0;
+}
+
+//  The copy verifies and holds a record for every response received.
+static void s_check_copy(s_state_t *state, const char *copy)
+{
+    char error[KP_PRIVLOG_ERR];
+    kp_privlog_verify_t result;
+    int rc = kp_privlog_verify(copy, INT32_MIN, INT32_MAX, NULL, &result, error);
+    if (rc != 0)
+        fail_msg("copy verify: %s %s at %s offset %llu (seq %llu): %s", result.problem,
+                 result.detail, result.segment, (unsigned long long)result.offset,
+                 (unsigned long long)result.seq, rc < 0 ? error : "");
+    zhashx_purge(state->logged);
+    assert_int_equal(kp_privlog_scan(copy, INT32_MIN, INT32_MAX, s_collect, state, error), 0);
+    for (size_t i = 0; i < state->count; i++)
+        if (!zhashx_lookup(state->logged, state->ids[i]))
+            fail_msg("response %s reached the client but is not in the copy", state->ids[i]);
+    printf("# copy: %llu records (seq %llu..%llu), %zu responses all there\n",
+           (unsigned long long)result.records, (unsigned long long)result.first_seq,
+           (unsigned long long)result.last_seq, state->count);
+}
+
+//  node-1's status has text in it (within timeout_ms).
+static bool s_status_has(harness_t *harness, const char *text, int timeout_ms)
+{
+    int64_t until = harness_now_ms() + timeout_ms;
+    do {
+        Kp__AdminReply *reply = harness_admin(harness, 0, "status", NULL, 1000);
+        bool has = reply && reply->json && strstr(reply->json, text);
+        if (reply)
+            kp__admin_reply__free_unpacked(reply, NULL);
+        if (has)
+            return true;
+        zclock_sleep(20); //  polling a condition
+    } while (harness_now_ms() < until);
+    return false;
+}
+
+static void test_mirror(void **unused)
+{
+    (void)unused;
+    harness_t *harness = harness_new(2, 100, 2000, 65536);
+    s_two_sites(harness);
+    char copy[400];
+    snprintf(copy, sizeof copy, "%s/node-2/mirror/node-1", harness->dir);
+    s_state_t state = {.ids = NULL};
+    state.logged = zhashx_new();
+    zhashx_set_duplicator(state.logged, NULL);
+
+    harness_start_node(harness, 1);
+    harness_start_node(harness, 0);
+    harness_load(harness, 0, s_directory);
+    assert_true(s_status_has(harness, "\"durability\":\"two-sites\"", 2000));
+
+    //  1. both up
+    assert_true(s_calls(harness, &state, "up", 1000, false) > 0);
+    s_check_copy(&state, copy);
+    assert_true(s_status_has(harness, "\"degraded\":false", 2000));
+
+    //  2. the mirror killed: node-1 goes on, degraded; back: it catches up
+    int status = harness_stop_node(harness, 1, SIGKILL);
+    assert_true(WIFSIGNALED(status));
+    assert_true(s_calls(harness, &state, "down", 1000, false) > 0);
+    assert_true(s_status_has(harness, "\"degraded\":true", 2000));
+    harness_start_node(harness, 1);
+    assert_true(s_status_has(harness, "\"lag_records\":0,\"degraded\":false", 10000));
+    s_check_copy(&state, copy);
+
+    //  3. node-1 killed under calls
+    assert_true(s_calls(harness, &state, "kill", 700, true) > 0);
+    s_check_copy(&state, copy);
+
+    for (size_t i = 0; i < state.count; i++)
+        free(state.ids[i]);
+    free(state.ids);
+    zhashx_destroy(&state.logged);
+    harness_destroy(&harness);
+}
+
+int main(void)
+{
+    zsys_init();
+    zsys_handler_set(NULL);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_mirror),
+    };
+    return cmocka_run_group_tests_name("log-mirror", tests, NULL, NULL);
+}
