@@ -139,7 +139,8 @@ static void s_on_answer(s_shipper_t *self, int64_t now)
         return;
     char *cmd = zmsg_popstr(msg);
     zframe_t *epoch = zmsg_pop(msg);
-    bool current = epoch && zframe_size(epoch) == 8 && kp_le64_get(zframe_data(epoch)) == self->epoch;
+    bool current =
+        epoch && zframe_size(epoch) == 8 && kp_le64_get(zframe_data(epoch)) == self->epoch;
     s_pos_t pos;
     if (!cmd || !current) {
         //  from before a resume: ignored
@@ -284,7 +285,8 @@ static void s_pump(s_shipper_t *self, int64_t now)
 static void s_check(s_shipper_t *self, int64_t now)
 {
     bool waiting = self->durable > self->acked.seq;
-    int64_t since = self->last_ack_ms > self->wait_since_ms ? self->last_ack_ms : self->wait_since_ms;
+    int64_t since =
+        self->last_ack_ms > self->wait_since_ms ? self->last_ack_ms : self->wait_since_ms;
     if (waiting && now - since > self->timeout_ms) {
         if (!self->degraded) {
             self->degraded = true;
@@ -400,8 +402,7 @@ void kp_mirror_durable(kp_mirror_t *self, uint64_t seq)
         return;
     //  Never blocks the node: a notice that cannot go now is carried by
     //  the next one (only the highest matters).
-    if (zstr_sendm(self->actor, "DURABLE") == 0 &&
-        zstr_sendf(self->actor, "%" PRIu64, seq) == 0)
+    if (zstr_sendm(self->actor, "DURABLE") == 0 && zstr_sendf(self->actor, "%" PRIu64, seq) == 0)
         self->told_durable = seq;
 }
 

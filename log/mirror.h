@@ -67,8 +67,8 @@ zsock_t *kp_mirror_sock(kp_mirror_t *self);
 //  Reads the news without blocking.
 void kp_mirror_recv(kp_mirror_t *self);
 
-uint64_t kp_mirror_acked(const kp_mirror_t *self);      //  highest seq durable on the mirror
-bool kp_mirror_degraded(const kp_mirror_t *self);       //  going on with local durability
+uint64_t kp_mirror_acked(const kp_mirror_t *self);        //  highest seq durable on the mirror
+bool kp_mirror_degraded(const kp_mirror_t *self);         //  going on with local durability
 uint64_t kp_mirror_degradations(const kp_mirror_t *self); //  times it became degraded
 
 //  Up to which seq responses may leave, given the local durable seq: the

@@ -212,19 +212,20 @@ static const char *s_on_frames(s_keeper_t *self, s_copy_t *copy, zmsg_t *msg, ch
     memcpy(hash, copy->hash, 32);
     while (!code && used < size) {
         privlog_frame_t frame;
-        uint8_t want[32];
         if (privlog_frame_parse(p + used, size - used, &frame) != PRIVLOG_FRAME_OK) {
             code = "BAD_FRAME";
-            snprintf(detail, KP_PRIVLOG_ERR, "a frame after seq %" PRIu64 " is cut or fails its CRC",
-                     seq);
+            snprintf(detail, KP_PRIVLOG_ERR,
+                     "a frame after seq %" PRIu64 " is cut or fails its CRC", seq);
             break;
         }
         if (frame.kind == KP_PRIVLOG_KIND_RECORD) {
+            uint8_t want[32];
             privlog_chain_hash(self->ctx, self->md, hash, frame.kind, frame.seq, frame.body,
                                frame.len, want);
             if (frame.seq != seq + 1) {
                 code = "GAP";
-                snprintf(detail, KP_PRIVLOG_ERR, "record %" PRIu64 " after %" PRIu64, frame.seq, seq);
+                snprintf(detail, KP_PRIVLOG_ERR, "record %" PRIu64 " after %" PRIu64, frame.seq,
+                         seq);
             } else if (memcmp(want, frame.hash, 32)) {
                 code = "FORK";
                 snprintf(detail, KP_PRIVLOG_ERR, "record %" PRIu64 " does not continue the chain",
@@ -372,8 +373,8 @@ kp_mirror_keeper_t *kp_mirror_keeper_new(const char *dir, const char *bind,
     state->router = zsock_new(ZMQ_ROUTER);
     if (state->router) {
         zsock_set_rcvhwm(state->router, 4 * KP_MIRROR_WINDOW * (int)(count ? count : 1));
-        zsock_set_maxmsgsize(state->router,
-                             (int64_t)(KP_PRIVLOG_FRAME_HEADER + KP_PRIVLOG_MAX_BODY + KP_MIRROR_CHUNK));
+        zsock_set_maxmsgsize(state->router, (int64_t)(KP_PRIVLOG_FRAME_HEADER +
+                                                      KP_PRIVLOG_MAX_BODY + KP_MIRROR_CHUNK));
         zsock_set_linger(state->router, 0);
     }
     if (!state->router || !state->ctx || zsock_bind(state->router, "%s", bind) < 0) {

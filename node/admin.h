@@ -34,10 +34,12 @@ typedef struct {
     const char *log_error;           //  why, when not ok; or NULL
     uint64_t log_free_bytes;         //  free space on the log's disk
     bool log_space_low;              //  under the cluster's log-free-warn-mb
-    const char *log_mirror;          //  the node keeping this log's copy, or NULL
-    uint64_t log_durable;            //  seq durable here
-    uint64_t log_mirror_acked;       //  seq durable on the mirror
-    bool log_mirror_degraded;        //  responses leave on local durability
+
+    //  The log's copy on the other site (log/mirror.h)
+    const char *log_mirror;           //  the node keeping it, or NULL
+    uint64_t log_durable;             //  seq durable here
+    uint64_t log_mirror_acked;        //  seq durable on the mirror
+    bool log_mirror_degraded;         //  responses leave on local durability
     uint64_t log_mirror_degradations; //  times it degraded
 } kp_admin_context_t;
 

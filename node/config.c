@@ -267,8 +267,7 @@ static int s_load_mirror(zconfig_t *root, const char *text, kp_cluster_config_t 
     out->log_mirror_timeout_ms = (uint32_t)timeout;
     const char *mode = zconfig_get(root, "cluster/log-durability", "local");
     if (strcmp(mode, "local") && strcmp(mode, "two-sites")) {
-        snprintf(err, errlen,
-                 "line %d: log-durability is \"local\" or \"two-sites\", not '%s'",
+        snprintf(err, errlen, "line %d: log-durability is \"local\" or \"two-sites\", not '%s'",
                  s_line_of(text, "cluster/log-durability"), mode);
         return -1;
     }

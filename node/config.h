@@ -106,11 +106,12 @@ typedef struct {
     char client[KP_CONFIG_TEXT]; //  ZeroMQ endpoints
     char worker[KP_CONFIG_TEXT];
     char admin[KP_CONFIG_TEXT];
-    char mirror[KP_CONFIG_TEXT];         //  where it keeps other nodes' log copies; "" = none
-    char log_mirror[KP_CONFIG_NAME];     //  the node keeping its copy; "" = chosen
     char metrics[KP_CONFIG_TEXT]; //  HTTP "HOST:PORT" for /metrics, /healthz, /readyz; "" = none
     char cert[KP_CONFIG_TEXT];    //  CZMQ certificate; "" when unset
     char public_key[41];          //  Z85; "" when unset (read from cert)
+
+    char mirror[KP_CONFIG_TEXT];     //  where it keeps other nodes' log copies; "" = none
+    char log_mirror[KP_CONFIG_NAME]; //  the node keeping its copy; "" = chosen
 } kp_node_config_t;
 
 //  The node's bounds on what peers may make it hold (section "limits").
@@ -140,12 +141,13 @@ typedef struct {
     uint32_t snapshot_trailing;  //  entries kept after a snapshot
     uint32_t snapshot_mib;       //  or a snapshot after this many MiB of entries
     bool clustered;              //  nodes have peer endpoints: one raft group
-    bool log_two_sites;             //  log-durability = "two-sites"
-    uint32_t log_mirror_timeout_ms; //  no ack for this long: degraded
     uint32_t hedge_min_ms;       //  0: no hedging of provider parts
     uint32_t hedge_max_ms;
     kp_limits_config_t limits;
     bool insecure; //  plain text on every socket: only when asked for
+
+    bool log_two_sites;             //  log-durability = "two-sites"
+    uint32_t log_mirror_timeout_ms; //  no ack for this long: degraded
     size_t node_count;
     kp_node_config_t nodes[KP_CONFIG_MAX_NODES];
 } kp_cluster_config_t;

@@ -123,8 +123,8 @@ struct _kp_node_t {
     kp_flight_t *flight;
     kp_replay_t *replay;
     kp_stats_t *stats;
-    kp_logger_t *logger; //  the privacy log; NULL only when run unlogged
-    kp_mirror_t *mirror; //  ships it to the other site (NULL: no mirror)
+    kp_logger_t *logger;        //  the privacy log; NULL only when run unlogged
+    kp_mirror_t *mirror;        //  ships it to the other site (NULL: no mirror)
     kp_mirror_keeper_t *keeper; //  keeps other nodes' copies (NULL: no mirror endpoint)
     const char *mirror_name;
     kp_outbox_t *outbox;
@@ -303,8 +303,9 @@ static kp_logger_t *s_open_log(kp_node_t *self, char *err, size_t errlen)
 //  if this node has a mirror endpoint, ship this node's log to its mirror.
 static int s_open_mirror(kp_node_t *self, char *err, size_t errlen)
 {
-    char path[KP_CONFIG_TEXT + 16], error[KP_PRIVLOG_ERR];
+    char path[KP_CONFIG_TEXT + 16];
     if (*self->me.mirror) {
+        char error[KP_PRIVLOG_ERR];
         const char *names[KP_CONFIG_MAX_NODES];
         size_t count = 0;
         for (size_t i = 0; i < self->cluster.node_count; i++)
@@ -321,8 +322,8 @@ static int s_open_mirror(kp_node_t *self, char *err, size_t errlen)
     if (!self->logger || !mirror)
         return 0;
     snprintf(path, sizeof path, "%s/log", self->me.data);
-    self->mirror = kp_mirror_new(self->me.name, path, mirror->mirror,
-                                 self->cluster.log_mirror_timeout_ms);
+    self->mirror =
+        kp_mirror_new(self->me.name, path, mirror->mirror, self->cluster.log_mirror_timeout_ms);
     if (!self->mirror) {
         snprintf(err, errlen, "log mirror: cannot connect to %s (%s)", mirror->mirror,
                  mirror->name);

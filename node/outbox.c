@@ -30,7 +30,7 @@ struct _kp_outbox_t {
     zsock_t *clients;
     kp_sendq_t *sendq;
     kp_logger_t *logger;
-    kp_mirror_t *mirror;   //  two-sites durability (may be NULL)
+    kp_mirror_t *mirror; //  two-sites durability (may be NULL)
     kp_replay_t *replay;
     s_held_t *oldest, *newest; //  seqs rise along the chain (owned)
     size_t held;
