@@ -180,7 +180,7 @@ static bool s_status_has(harness_t *harness, const char *text, int timeout_ms)
 static void test_mirror(void **unused)
 {
     (void)unused;
-    harness_t *harness = harness_new(2, 100, 2000, 65536);
+    harness_t *harness = harness_new_insecure(2, 100, 2000, 65536);
     s_two_sites(harness);
     char copy[400];
     snprintf(copy, sizeof copy, "%s/node-2/mirror/node-1", harness->dir);
