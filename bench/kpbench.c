@@ -133,6 +133,8 @@ typedef struct {
     char surprise[320]; //  the first unexpected answer, to show the user
 } s_client_t;
 
+//  Monotonic nanoseconds: our own, because CZMQ's finest clock
+//  (zclock_usecs) is in microseconds and the latency histogram is in ns.
 static uint64_t s_now(void)
 {
     struct timespec ts;

@@ -433,7 +433,7 @@ static int s_watch(kp_client_t *self)
     if (zmq_connect(self->monitor, endpoint) != 0)
         return KP_CLIENT_ESOCKET;
     self->connected = false;
-    self->connect_by = kp_wire_now_ms() + s_connect_ms(self);
+    self->connect_by = zclock_mono() + s_connect_ms(self);
     self->ping_sent_ms = 0;
     return 0;
 }
@@ -465,12 +465,12 @@ static void s_read_events(kp_client_t *self)
         if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED)
             self->connected = true;
         else if (event == ZMQ_EVENT_CONNECTED && !self->connected) {
-            int64_t by = kp_wire_now_ms() + S_HANDSHAKE_MS;
+            int64_t by = zclock_mono() + S_HANDSHAKE_MS;
             if (by > self->connect_by)
                 self->connect_by = by;
         } else if (event == ZMQ_EVENT_DISCONNECTED) {
             self->connected = false;
-            self->connect_by = kp_wire_now_ms() + s_connect_ms(self);
+            self->connect_by = zclock_mono() + s_connect_ms(self);
             self->stats.disconnects++;
             if (zhashx_size(self->pending))
                 self->move_on = true;
@@ -642,7 +642,7 @@ static void s_answered(kp_client_t *self, s_pending_t *p, bool hedged)
         self->stats.hedge_wins++;
         return;
     }
-    int64_t us = (kp_wire_now_ms() - p->sent_ms) * 1000;
+    int64_t us = (zclock_mono() - p->sent_ms) * 1000;
     kp_window_add(self->latency[self->current], us < 0 ? 0 : (uint32_t)us);
 }
 
@@ -681,7 +681,7 @@ static int s_send_frame(kp_client_t *self, s_pending_t *p)
     if (p->unsent)
         self->unsent--;
     p->unsent = false;
-    s_attempt_started(self, p, kp_wire_now_ms());
+    s_attempt_started(self, p, zclock_mono());
     return 0;
 }
 
@@ -727,7 +727,7 @@ static int s_failover(kp_client_t *self, int64_t now)
 //  attempt ran out, and works out when to look again.
 static int s_check_timers(kp_client_t *self)
 {
-    int64_t now = kp_wire_now_ms();
+    int64_t now = zclock_mono();
     if (now < self->next_check)
         return 0;
     zlistx_t *expired = zlistx_new();
@@ -821,7 +821,7 @@ static int s_drain(kp_client_t *self, void *sock)
         zmq_msg_init(&msg);
         kp_wire_recv_t got = kp_wire_recv(sock, &msg);
         if (got != KP_WIRE_EMPTY && !hedged)
-            self->last_heard = kp_wire_now_ms();
+            self->last_heard = zclock_mono();
         if (got == KP_WIRE_FRAME)
             s_handle_frame(self, &msg, hedged);
         else if (got == KP_WIRE_MULTIPART)
@@ -840,7 +840,7 @@ static int s_drain(kp_client_t *self, void *sock)
 //  and the timers.
 static int s_pump(kp_client_t *self, int64_t wait_ms)
 {
-    int64_t now = kp_wire_now_ms();
+    int64_t now = zclock_mono();
     if (self->next_check != INT64_MAX) {
         int64_t until_timer = self->next_check > now ? self->next_check - now : 0;
         if (wait_ms < 0 || until_timer < wait_ms)
@@ -869,7 +869,7 @@ static int s_pump(kp_client_t *self, int64_t wait_ms)
         return rc;
     if (self->move_on) {
         self->move_on = false;
-        if ((rc = s_failover(self, kp_wire_now_ms())) != 0)
+        if ((rc = s_failover(self, zclock_mono())) != 0)
             return rc;
     }
     return s_check_timers(self);
@@ -913,7 +913,7 @@ int kp_client_send(kp_client_t *self, const Kp__Request *req, int timeout_ms,
         s_pending_destroy(&item);
         return rc;
     }
-    int64_t now = kp_wire_now_ms();
+    int64_t now = zclock_mono();
     p->timeout_ms = timeout_ms;
     p->node_deadline_ms = req->has_deadline_ms ? req->deadline_ms : 0;
     p->attempts = 1;
@@ -944,7 +944,7 @@ int kp_client_recv(kp_client_t *self, int timeout_ms, Kp__Response **resp_out)
         *resp_out = NULL;
     if (!self || !resp_out)
         return KP_CLIENT_EINVAL;
-    int64_t end = timeout_ms < 0 ? INT64_MAX : kp_wire_now_ms() + timeout_ms;
+    int64_t end = timeout_ms < 0 ? INT64_MAX : zclock_mono() + timeout_ms;
     while (true) {
         if (zlistx_size(self->ready)) {
             *resp_out = (Kp__Response *)zlistx_detach(self->ready, NULL);
@@ -952,13 +952,13 @@ int kp_client_recv(kp_client_t *self, int timeout_ms, Kp__Response **resp_out)
         }
         if (zhashx_size(self->pending) == 0)
             return KP_CLIENT_EIDLE;
-        int64_t now = kp_wire_now_ms();
+        int64_t now = zclock_mono();
         if (now > end)
             return KP_CLIENT_ETIMEDOUT;
         int rc = s_pump(self, end == INT64_MAX ? -1 : end - now);
         if (rc)
             return rc;
-        if (end != INT64_MAX && kp_wire_now_ms() >= end && !zlistx_size(self->ready))
+        if (end != INT64_MAX && zclock_mono() >= end && !zlistx_size(self->ready))
             return KP_CLIENT_ETIMEDOUT;
     }
 }

@@ -46,13 +46,6 @@ struct _kp_worker_t {
     kp_worker_stats_t stats;
 };
 
-static uint64_t s_wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 kp_worker_t *kp_worker_new(const char *endpoint, const char *kbo, const char **messages,
                            size_t count)
 {
@@ -111,7 +104,7 @@ static int s_send(kp_worker_t *self, const Kp__WorkerFrame *frame)
             return KP_WORKER_ESOCKET;
         }
     }
-    self->last_sent = kp_wire_now_ms();
+    self->last_sent = zclock_mono();
     return 0;
 }
 
@@ -119,7 +112,7 @@ static int s_send_beat(kp_worker_t *self, bool bye)
 {
     Kp__Heartbeat beat = KP__HEARTBEAT__INIT;
     beat.has_time_unix_ms = true;
-    beat.time_unix_ms = s_wall_ms();
+    beat.time_unix_ms = (uint64_t)zclock_time();
     Kp__WorkerFrame frame = KP__WORKER_FRAME__INIT;
     frame.body_case = bye ? KP__WORKER_FRAME__BODY_BYE : KP__WORKER_FRAME__BODY_HEARTBEAT;
     if (bye)
@@ -161,7 +154,7 @@ static int s_hello(kp_worker_t *self)
     if (zmq_connect(self->sock, self->endpoint) != 0)
         return KP_WORKER_ESOCKET;
     self->state = S_HELLO;
-    self->last_heard = kp_wire_now_ms();
+    self->last_heard = zclock_mono();
     self->stats.sessions++;
     return s_send_hello(self);
 }
@@ -290,7 +283,7 @@ static s_event_t s_handle_frame(kp_worker_t *self, zmq_msg_t *msg, Kp__WorkerReq
         self->stats.malformed++;
         return S_NOTHING;
     }
-    self->last_heard = kp_wire_now_ms();
+    self->last_heard = zclock_mono();
     s_event_t event = S_NOTHING;
     switch (frame->body_case) {
     case KP__WORKER_FRAME__BODY_HEARTBEAT:
@@ -351,7 +344,7 @@ static int s_read(kp_worker_t *self, Kp__WorkerRequest **req_out, s_event_t *eve
 //  Heartbeat when due, reconnect when the node went silent.
 static int s_timers(kp_worker_t *self)
 {
-    int64_t now = kp_wire_now_ms();
+    int64_t now = zclock_mono();
     if (self->state == S_IDLE)
         return s_hello(self);
     if (now - self->last_heard >= (int64_t)S_SILENT_INTERVALS * self->heartbeat_ms) {
@@ -378,7 +371,7 @@ int kp_worker_recv(kp_worker_t *self, int timeout_ms, Kp__WorkerRequest **req_ou
     if (!self || !req_out)
         return KP_WORKER_EINVAL;
     *req_out = NULL;
-    int64_t end = timeout_ms < 0 ? INT64_MAX : kp_wire_now_ms() + timeout_ms;
+    int64_t end = timeout_ms < 0 ? INT64_MAX : zclock_mono() + timeout_ms;
     while (true) {
         //  What is waiting first: the timers must not say hello again
         //  over an acceptance that has already arrived.
@@ -395,7 +388,7 @@ int kp_worker_recv(kp_worker_t *self, int timeout_ms, Kp__WorkerRequest **req_ou
         rc = s_timers(self); //  says hello at once after an error or bye
         if (rc)
             return rc;
-        int64_t now = kp_wire_now_ms();
+        int64_t now = zclock_mono();
         if (now >= end)
             return KP_WORKER_ETIMEDOUT;
         int64_t wait = s_next_timer(self) - now;

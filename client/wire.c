@@ -7,15 +7,7 @@
 #include <fcntl.h>
 #include <string.h>
 #include <sys/random.h>
-#include <time.h>
 #include <unistd.h>
-
-int64_t kp_wire_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 void *kp_wire_dealer(void *ctx, size_t max_frame)
 {

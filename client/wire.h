@@ -24,9 +24,6 @@ typedef enum {
     KP_WIRE_ESOCKET,   //  ZeroMQ failed (errno tells more)
 } kp_wire_recv_t;
 
-//  Monotonic clock in milliseconds.
-KP_WIRE_INTERNAL int64_t kp_wire_now_ms(void);
-
 //  A new DEALER socket that does not linger on close, with ZeroMQ's
 //  message size limit set to max_frame when that is not 0. NULL when
 //  ZeroMQ cannot make one.

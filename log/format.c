@@ -20,6 +20,8 @@
 #include "kperr.h"
 #include "privlog_impl.h"
 
+//  Our own: CZMQ has a wall clock only in milliseconds (zclock_time) and
+//  record times are in microseconds.
 uint64_t privlog_now_us(void)
 {
     struct timespec ts;

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <czmq.h>
 #include <zmq.h>
 
 #include <cmocka.h>
@@ -235,13 +236,6 @@ static Kp__Request s_request(void)
     return req;
 }
 
-static int64_t s_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 // ---------------------------------------------------------------------------
 // Client
 
@@ -358,9 +352,9 @@ static void test_client_timeout(void **state)
     Kp__Request req = s_request();
     req.request_id = "caller-chosen-7";
     Kp__Response *resp = NULL;
-    int64_t start = s_now_ms();
+    int64_t start = zclock_mono();
     assert_int_equal(kp_client_call(client, &req, 300, &resp), 0);
-    assert_true(s_now_ms() - start >= 300);
+    assert_true(zclock_mono() - start >= 300);
     assert_int_equal(resp->status, KP__STATUS__TIMEOUT);
     assert_int_equal(resp->reason, KP__REASON__DEADLINE_EXCEEDED);
     assert_string_equal(resp->request_id, "caller-chosen-7");
@@ -419,10 +413,10 @@ static void test_client_shutting_down(void **state)
     kp_client_set_attempt_timeout(client, 3000);
     Kp__Request req = s_request();
     Kp__Response *resp = NULL;
-    int64_t start = s_now_ms();
+    int64_t start = zclock_mono();
     assert_int_equal(kp_client_call(client, &req, 10000, &resp), 0);
     assert_int_equal(resp->status, KP__STATUS__OK);
-    assert_true(s_now_ms() - start < 1500);
+    assert_true(zclock_mono() - start < 1500);
     char id_stopping[KP_CLIENT_ID_MAX], id_live[KP_CLIENT_ID_MAX];
     assert_int_equal(s_node_seen(stopping, id_stopping), 1);
     assert_int_equal(s_node_seen(live, id_live), 1);
@@ -437,11 +431,11 @@ static void test_client_shutting_down(void **state)
     const char *both[] = {stopping->endpoint, stopping->endpoint};
     client = kp_client_new(both, 2);
     kp_client_set_attempt_timeout(client, 3000);
-    start = s_now_ms();
+    start = zclock_mono();
     assert_int_equal(kp_client_call(client, &req, 10000, &resp), 0);
     assert_int_equal(resp->status, KP__STATUS__UNAVAILABLE);
     assert_int_equal(resp->reason, KP__REASON__SHUTTING_DOWN);
-    assert_true(s_now_ms() - start < 1500);
+    assert_true(zclock_mono() - start < 1500);
     kp_client_response_destroy(&resp);
     kp_client_destroy(&client);
     s_node_stop(&stopping);
@@ -617,8 +611,8 @@ static void test_client_slow_not_lost(void **state)
     kp_client_t *client = s_slow_start(node, "slow-1");
     Kp__Request req = s_request();
     Kp__Response *resp = NULL;
-    int64_t start = s_now_ms();
-    while (s_now_ms() - start < 600) { //  well past the attempt
+    int64_t start = zclock_mono();
+    while (zclock_mono() - start < 600) { //  well past the attempt
         assert_int_equal(kp_client_call(client, &req, 5000, &resp), 0);
         assert_int_equal(resp->status, KP__STATUS__OK);
         kp_client_response_destroy(&resp);
@@ -635,7 +629,7 @@ static void test_client_ping(void **state)
     (void)state;
     fake_node_t *node = s_node_start(NODE_HOLD, 0);
     kp_client_t *client = s_slow_start(node, "slow-2");
-    int64_t start = s_now_ms();
+    int64_t start = zclock_mono();
     kp_client_stats_t stats;
     do { //  the client alone: its attempt ends, it pings, the pong comes
         Kp__Response *resp = NULL;
@@ -644,7 +638,7 @@ static void test_client_ping(void **state)
             fail_msg("%s answered %d before its release", resp->request_id, resp->status);
         assert_int_equal(rc, KP_CLIENT_ETIMEDOUT);
         kp_client_stats(client, &stats);
-    } while (stats.pings == 0 || s_now_ms() - start < 800);
+    } while (stats.pings == 0 || zclock_mono() - start < 800);
     assert_int_equal(stats.pings, 1);
     s_slow_end(&client, "slow-2");
     s_node_stop(&node);
@@ -920,8 +914,8 @@ static void test_worker_refused(void **state)
     s_send_bytes(r.sock, &identity, "\xff\x01", 2, false);
     Kp__WorkerRequest *req = NULL;
     int rc;
-    int64_t end = s_now_ms() + 2000;
-    while ((rc = kp_worker_recv(w, 50, &req)) == KP_WORKER_ETIMEDOUT && s_now_ms() < end)
+    int64_t end = zclock_mono() + 2000;
+    while ((rc = kp_worker_recv(w, 50, &req)) == KP_WORKER_ETIMEDOUT && zclock_mono() < end)
         ;
     assert_int_equal(rc, KP_WORKER_EREFUSED);
     assert_int_equal(kp_worker_error_reason(w), KP__REASON__INVALID_KBO);
