@@ -36,11 +36,7 @@ static void s_cluster_json(kp_admin_context_t *context, kp_json_t *json)
     kp_json_kv_string(json, "node", context->me->name);
     kp_json_kv_string(json, "site", context->me->site);
     kp_json_kv_string(json, "member", kp_config_role_name(context->me->role));
-    kp_json_kv_string(json, "role",
-                      raft->state == KP_CLUSTER_STATE_LEADER      ? "leader"
-                      : raft->state == KP_CLUSTER_STATE_FOLLOWER  ? "follower"
-                      : raft->state == KP_CLUSTER_STATE_CANDIDATE ? "candidate"
-                                                                  : "unavailable");
+    kp_json_kv_string(json, "role", kp_cluster_state_name(raft->state));
     kp_json_kv_uint(json, "term", raft->term);
     kp_json_kv_string(json, "leader", raft->leader);
     kp_json_kv_string(json, "last_leader", raft->last_leader);
