@@ -1191,6 +1191,67 @@ static int s_copy_file(const char *file, const char *path)
     return rc;
 }
 
+//  Copies table i of the source transaction into the (emptied) table of
+//  the destination, in key order: appends only.
+static int s_load_table(kp_directory_t *self, MDB_txn *dst, MDB_txn *src, int i)
+{
+    MDB_dbi from;
+    int rc = mdb_dbi_open(src, s_tables[i].name, 0, &from);
+    if (rc == MDB_NOTFOUND)
+        return mdb_drop(dst, self->dbi[i], 0); //  a copy from before this table
+    if (rc == 0)
+        rc = mdb_drop(dst, self->dbi[i], 0);
+    MDB_cursor *cursor = NULL;
+    if (rc == 0)
+        rc = mdb_cursor_open(src, from, &cursor);
+    MDB_val k, v;
+    unsigned flags = (s_tables[i].flags & MDB_DUPSORT) ? MDB_APPENDDUP : MDB_APPEND;
+    for (int op = MDB_FIRST; rc == 0 && mdb_cursor_get(cursor, &k, &v, op) == 0; op = MDB_NEXT)
+        rc = mdb_put(dst, self->dbi[i], &k, &v, flags);
+    if (cursor)
+        mdb_cursor_close(cursor);
+    return rc;
+}
+
+int kp_directory_load(kp_directory_t *self, const char *file, char *err, size_t errlen)
+{
+    assert(!self->batch);
+    MDB_env *env;
+    MDB_txn *src = NULL, *dst = NULL;
+    int rc = mdb_env_create(&env);
+    if (rc == 0)
+        rc = mdb_env_set_maxdbs(env, S_TABLES);
+    if (rc == 0)
+        rc = mdb_env_open(env, file, MDB_RDONLY | MDB_NOSUBDIR | MDB_NOLOCK | MDB_NOTLS, 0600);
+    if (rc == 0)
+        rc = mdb_txn_begin(env, NULL, MDB_RDONLY, &src);
+    if (rc) {
+        s_err(err, errlen, "%s is not a directory copy: %s", file, mdb_strerror(rc));
+        if (src)
+            mdb_txn_abort(src);
+        mdb_env_close(env);
+        return -1;
+    }
+    pthread_mutex_lock(&self->write_lock);
+    rc = mdb_txn_begin(self->env, NULL, 0, &dst);
+    for (int i = 0; rc == 0 && i < S_TABLES; i++)
+        rc = s_load_table(self, dst, src, i);
+    if (rc == 0)
+        rc = mdb_txn_commit(dst);
+    else if (dst)
+        mdb_txn_abort(dst);
+    if (rc == 0 && self->meta_unsynced)
+        rc = mdb_env_sync(self->env, 1);
+    pthread_mutex_unlock(&self->write_lock);
+    mdb_txn_abort(src);
+    mdb_env_close(env);
+    if (rc) {
+        s_err(err, errlen, "cannot load %s into the directory: %s", file, mdb_strerror(rc));
+        return -1;
+    }
+    return 0;
+}
+
 int kp_directory_replace(kp_directory_t *self, const char *file, char *err, size_t errlen)
 {
     assert(!self->batch);

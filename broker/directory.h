@@ -116,6 +116,13 @@ int kp_directory_file_applied(const char *file, uint64_t *applied, uint64_t *seq
 //  thread, beside readers and the writer.
 int kp_directory_copy(kp_directory_t *self, int fd, char *err, size_t errlen);
 
+//  Replaces the whole content of the directory by that of the LMDB file
+//  file (a copy made by kp_directory_copy) in one write transaction:
+//  every table emptied and refilled in key order. Readers go on beside it
+//  and see the old content until the commit, the new one after: nobody
+//  lets go of anything. Fsynced before it returns.
+int kp_directory_load(kp_directory_t *self, const char *file, char *err, size_t errlen);
+
 //  Replaces the whole directory by the LMDB file file (a copy made by
 //  kp_directory_copy): copied aside, fsynced, renamed over the data file,
 //  and the environment reopened. The caller guarantees that no thread

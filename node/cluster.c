@@ -388,39 +388,10 @@ static void s_push_status(s_actor_t *self)
 
 static int s_replace(void *arg, const char *file, char *err, size_t errlen)
 {
+    //  In one write transaction beside the readers (kp_directory_load):
+    //  the routing loop, a ZAP handler, ... need not let go of anything.
     s_actor_t *self = (s_actor_t *)arg;
-    if (self->attached) {
-        zstr_send(self->pipe, "REPLACE");
-        bool released = false;
-        zsock_set_rcvtimeo(self->pipe, KP_CLUSTER_REPLACE_WAIT_MS);
-        while (!released) {
-            zmsg_t *msg = zmsg_recv(self->pipe);
-            if (!msg)
-                break;
-            char *command = zmsg_popstr(msg);
-            released = command && !strcmp(command, "RELEASED");
-            bool term = command && !strcmp(command, "$TERM");
-            if (!released)
-                zmsg_pushstr(msg, command ? command : "");
-            zstr_free(&command);
-            if (released)
-                zmsg_destroy(&msg);
-            else
-                zlist_append(self->later, msg);
-            if (term)
-                break;
-        }
-        zsock_set_rcvtimeo(self->pipe, -1);
-        if (!released) {
-            snprintf(err, errlen, "the routing loop did not let go of the directory");
-            zstr_send(self->pipe, "REPLACED");
-            return -1;
-        }
-    }
-    int rc = kp_directory_replace(self->args->directory, file, err, errlen);
-    if (self->attached)
-        zstr_send(self->pipe, "REPLACED");
-    return rc;
+    return kp_directory_load(self->args->directory, file, err, errlen);
 }
 
 //  ---------------------------------------------------------------------

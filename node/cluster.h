@@ -18,17 +18,14 @@
 
     The directory (kp_directory_t) is shared: the actor is its only writer
     (committed entries, snapshot installs), the routing loop only reads.
-    When a snapshot replaces the directory, the actor sends "replace"; the
-    loop ends its read transaction, calls kp_cluster_released, and opens
-    no transaction until "replaced" (a file copy and a rename: about a
-    second per 100 MB). The environment is closed and reopened meanwhile,
-    so EVERY other reader of the directory in the process (a ZAP handler's
-    thread, ...) must hold no transaction handle then either: the routing
-    loop pauses them before it calls kp_cluster_released.
+    A snapshot is loaded into the directory in one write transaction
+    (kp_directory_load): readers go on beside it and see the new content
+    from its commit on. (The "replace" / "replaced" events of a first
+    version, when the file was renamed over the directory's and the loop
+    had to let go of its transaction, are no longer sent.)
 
-    kp_cluster_new must be called before any read transaction of the
-    directory is opened: starting may replace the directory (a snapshot
-    whose install a crash cut short), with no loop yet to ask.
+    kp_cluster_new may load a snapshot into the directory before it
+    returns (one whose install a crash cut short).
 
     Roles (cluster file): voter and witness are raft voters; a learner is
     a raft standby (follows the log, no vote). Raft ids are the nodes'
@@ -131,8 +128,8 @@ typedef enum {
     KP_CLUSTER_EVENT_NONE = 0, //  nothing (left) to read
     KP_CLUSTER_EVENT_RESULT,   //  a proposal's (or membership change's) result
     KP_CLUSTER_EVENT_STATUS,   //  the status changed (kp_cluster_status)
-    KP_CLUSTER_EVENT_REPLACE,  //  let go of the directory, then call released
-    KP_CLUSTER_EVENT_REPLACED, //  the directory is back: open transactions again
+    KP_CLUSTER_EVENT_REPLACE,  //  no longer sent (see above)
+    KP_CLUSTER_EVENT_REPLACED, //  no longer sent
 } kp_cluster_event_type_t;
 
 typedef struct {
@@ -145,7 +142,7 @@ typedef struct {
 
 int kp_cluster_recv(kp_cluster_t *self, kp_cluster_event_t *event);
 
-//  After KP_CLUSTER_EVENT_REPLACE: the loop holds no directory transaction.
+//  After KP_CLUSTER_EVENT_REPLACE (no longer sent): kept for callers.
 void kp_cluster_released(kp_cluster_t *self);
 
 //  The last status the actor pushed (never waits).

@@ -16,10 +16,10 @@
     copy is of a read transaction that starts after raft chose the
     snapshot's index, so it may hold a few entries more; the manifest says
     which raft index the copy holds, and those entries are skipped on
-    replay like any other. Restoring a snapshot replaces the directory
-    with the file (through the replace hook: the node's routing loop must
-    let go of its read transaction first), unless the directory already
-    holds that index or a later one.
+    replay like any other. Restoring a snapshot puts the file's content in
+    the directory (through the replace hook: kp_directory_load in the
+    cluster), unless the directory already holds that index or a later
+    one.
 
     Threading: apply, restore and finalize run in the raft thread;
     snapshot_async in a thread of the raft io.
