@@ -75,6 +75,7 @@ static void s_configure(s_bench_t *self, uint32_t threshold)
     c->snapshot_trailing = threshold / 8;
     c->snapshot_mib = self->args.snapshot_mib;
     c->clustered = self->args.nodes > 1;
+    c->insecure = true; //  in-process members: the consensus's own cost
     c->node_count = self->args.nodes;
     for (size_t i = 0; i < self->args.nodes; i++) {
         kp_node_config_t *node = &c->nodes[i];

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "curve.h"
 #include "dirfsm.h"
 #include "raftfix.h"
 
@@ -38,6 +39,7 @@ typedef struct {
     s_args_t *args;
     struct raft raft;
     struct raft_io *io;
+    zcert_t *cert;     //  the node's CURVE certificate; NULL: plain text
     kp_raftfix_t *fix; //  between raft and io: libraft 0.15's match-index bug
     struct raft_fsm *fsm;
     bool started;  //  raft_init done: raft_close is due
@@ -411,6 +413,33 @@ static const char *s_resolve(void *arg, raft_id id, const char *address)
     return node && *node->peer ? node->peer : NULL;
 }
 
+//  CURVE on the peer sockets: the ROUTER serves the ZAP domain "peer"
+//  (node keys); a DEALER talks to the member whose key the cluster file
+//  gives (its `public-key`, or the public file of its `cert`).
+static int s_secure(void *arg, void *sock, bool server, raft_id id, const char *address)
+{
+    s_actor_t *self = (s_actor_t *)arg;
+    char err[300];
+    if (server) {
+        if (kp_curve_server(sock, self->cert, "peer", err, sizeof err) == 0)
+            return 0;
+        zsys_error("cluster: the peer socket: %s", err);
+        return -1;
+    }
+    char name[KP_CONFIG_NAME], key[KP_CURVE_Z85];
+    s_name_of(address, name, sizeof name);
+    const kp_node_config_t *node = kp_config_node(&self->args->config, name);
+    if (!node)
+        node = kp_config_node_by_id(&self->args->config, id);
+    if (!node || kp_curve_node_key(node, key, err, sizeof err) ||
+        kp_curve_client(sock, self->cert, key, err, sizeof err)) {
+        zsys_error("cluster: cannot reach member %llu (%s) with CURVE: %s", id, name,
+                   node ? err : "it is not in the cluster file");
+        return -1;
+    }
+    return 0;
+}
+
 //  The configuration of the cluster file (or of this node alone).
 static int s_bootstrap(s_actor_t *self)
 {
@@ -440,12 +469,18 @@ static int s_start(s_actor_t *self)
     char folder[KP_CONFIG_TEXT + 16], snapshots[KP_CONFIG_TEXT + 32];
     snprintf(folder, sizeof folder, "%s/raft", args->me.data);
     snprintf(snapshots, sizeof snapshots, "%s/snapshots", folder);
+    if (args->config.clustered && !args->config.insecure) {
+        self->cert = kp_curve_cert_load(args->me.cert, true, args->err, sizeof args->err);
+        if (!self->cert)
+            return -1;
+    }
     kp_raftio_options_t options = {
         .cluster = args->config.name,
         .folder = folder,
         .bind = args->config.clustered ? args->me.peer_bind : NULL,
         .resolve = s_resolve,
         .resolve_arg = self,
+        .secure = self->cert ? s_secure : NULL,
         .max_frame = 64u << 20,
     };
     self->io = kp_raftio_new(&options, args->err, sizeof args->err);
@@ -584,6 +619,7 @@ static void s_actor(zsock_t *pipe, void *arg)
     if (self->fsm)
         s_flush(self);
     kp_raftio_destroy(&self->io);
+    zcert_destroy(&self->cert);
     kp_raftfix_destroy(&self->fix);
     kp_dirfsm_destroy(&self->fsm);
     zmsg_t *msg;
