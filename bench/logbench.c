@@ -384,7 +384,7 @@ int main(int argc, char **argv)
     //  only, and a shared machine may have none); the index is built
     //  after the write, on this thread, and timed.
     opt.index = !index_after;
-    kp_logger_t *logger = kp_logger_new(logdir, &opt, NULL, error);
+    kp_logger_t *logger = kp_logger_new(logdir, &opt, NULL, error, sizeof error);
     if (!logger) {
         fprintf(stderr, "logbench: %s\n", error);
         return 1;

@@ -254,16 +254,16 @@ static void s_indexer(zsock_t *pipe, void *arg)
 }
 
 //  Opens the log on the caller's thread (errors come back here), starts
-//  the logger actor and the indexer. NULL with error.
+//  the logger actor and the indexer. NULL with err.
 kp_logger_t *kp_logger_new(const char *dir, const kp_privlog_options_t *options,
-                           kp_privlog_recovery_t *recovery, char *error)
+                           kp_privlog_recovery_t *recovery, char *err, size_t errlen)
 {
     kp_logger_t *self = calloc(1, sizeof *self);
     s_args_t *args = calloc(1, sizeof *args);
     if (!self || !args) {
         free(self);
         free(args);
-        kp_err(error, KP_PRIVLOG_ERR, "out of memory");
+        kp_err(err, errlen, "out of memory");
         return NULL;
     }
     //  The writer keeps no index of its own: the indexer thread follows
@@ -273,7 +273,11 @@ kp_logger_t *kp_logger_new(const char *dir, const kp_privlog_options_t *options,
     writer = options ? *options : defaults;
     bool indexed = writer.index;
     writer.index = false;
+    //  kp_privlog_open still takes an unsized buffer of KP_PRIVLOG_ERR bytes.
+    char error[KP_PRIVLOG_ERR];
     args->log = kp_privlog_open(dir, &writer, recovery, error);
+    if (!args->log)
+        kp_err(err, errlen, "%s", error);
     if (args->log && indexed) {
         //  The indexer catches up with what is on disk in the background:
         //  a restarted node serves at once (the index holds only durable
@@ -288,7 +292,7 @@ kp_logger_t *kp_logger_new(const char *dir, const kp_privlog_options_t *options,
             self->indexer = zactor_new(s_indexer, self->follow);
         }
         if (!self->indexer) {
-            kp_err(error, KP_PRIVLOG_ERR, "cannot start the log indexer");
+            kp_err(err, errlen, "cannot start the log indexer");
             kp_privlog_destroy(&args->log);
             free(self->follow);
         }
@@ -319,7 +323,7 @@ kp_logger_t *kp_logger_new(const char *dir, const kp_privlog_options_t *options,
     }
     if (!self->sock || !args->sock || zsock_bind(self->sock, "%s", endpoint) ||
         zsock_connect(args->sock, "%s", endpoint) || !(self->actor = zactor_new(s_actor, args))) {
-        kp_err(error, KP_PRIVLOG_ERR, "cannot start the logger actor (ZeroMQ: %s)",
+        kp_err(err, errlen, "cannot start the logger actor (ZeroMQ: %s)",
                zmq_strerror(zmq_errno()));
         zsock_destroy(&self->sock);
         zsock_destroy(&args->sock);

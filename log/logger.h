@@ -49,9 +49,9 @@ typedef struct _kp_logger_t kp_logger_t;
 
 //  Opens the log in dir (on the caller's thread, so that open errors and
 //  the torn-tail report come back here) and starts the actor. NULL and
-//  error (KP_PRIVLOG_ERR bytes) on failure.
+//  a message in err (errlen bytes) on failure.
 kp_logger_t *kp_logger_new(const char *dir, const kp_privlog_options_t *options,
-                           kp_privlog_recovery_t *recovery, char *error);
+                           kp_privlog_recovery_t *recovery, char *err, size_t errlen);
 
 //  Commits what was sent, writes a final checkpoint, stops the actor.
 void kp_logger_destroy(kp_logger_t **self_p);

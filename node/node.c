@@ -286,7 +286,7 @@ static kp_logger_t *s_open_log(kp_node_t *self, char *err, size_t errlen)
     options.key_file = *self->cluster.log_key ? self->cluster.log_key : NULL;
     kp_privlog_recovery_t recovery;
     char error[KP_PRIVLOG_ERR];
-    kp_logger_t *logger = kp_logger_new(path, &options, &recovery, error);
+    kp_logger_t *logger = kp_logger_new(path, &options, &recovery, error, sizeof error);
     if (!logger) {
         snprintf(err, errlen, "privacy log %s: %s", path, error);
         return NULL;

@@ -735,7 +735,7 @@ static void test_logger(void **state)
     kp_privlog_options_t opt;
     s_options(&opt, f);
     char error[KP_PRIVLOG_ERR];
-    kp_logger_t *logger = kp_logger_new(f->log, &opt, NULL, error);
+    kp_logger_t *logger = kp_logger_new(f->log, &opt, NULL, error, sizeof error);
     assert_non_null(logger);
     uint64_t last = 0;
     for (unsigned i = 0; i < 20000; i++) {
@@ -775,7 +775,7 @@ static void test_logger(void **state)
     assert_int_equal(kp_privlog_verify(f->log, INT32_MIN, INT32_MAX, f->pub, &v, error), 0);
     assert_int_equal(v.records, 20000);
     //  A second logger goes on where the first stopped.
-    logger = kp_logger_new(f->log, &opt, NULL, error);
+    logger = kp_logger_new(f->log, &opt, NULL, error, sizeof error);
     assert_non_null(logger);
     assert_int_equal(kp_logger_durable(logger), 20000);
     kp_logger_destroy(&logger);
