@@ -57,7 +57,7 @@ typedef struct {
     unsigned deadline_ms, retry_ms;
     kp_arrivals_t arrivals;
     uint64_t seed; //  of the request kinds and the Poisson arrival times
-    bool local, compare, log_compare, keep, quiet, insecure;
+    bool local, compare, log_compare, keep, quiet, insecure, two_sites;
     bool direct;              //  a bare DEALER to every node, not the stub
     unsigned hedge_ms;        //  the stub's hedging (min; 0: off)
     const char *service_time; //  each echo answer takes this (kpctl provider --service-time)
@@ -1010,6 +1010,8 @@ static void s_usage(FILE *out)
             "  --hedge MS           the stub hedges: a request unanswered after its node's\n"
             "                       p99 (at least MS, at most max(MS, 1000)) goes to the\n"
             "                       next node too (default: off, as in the stub)\n"
+            "  --two-sites          the local cluster with log-durability = \"two-sites\": each\n"
+            "                       node's log is mirrored on a node of the other site\n"
             "  --insecure           the local cluster without CURVE (insecure = true), to\n"
             "                       measure CURVE's cost; a secure cluster's deny-user and\n"
             "                       deny-message kinds are answered IDENTITY_MISMATCH\n"
@@ -1086,6 +1088,7 @@ enum {
     O_PERSONS,
     O_KEEP,
     O_INSECURE,
+    O_TWO_SITES,
     O_WRITE,
     O_CLIENTS,
     O_INFLIGHT,
@@ -1120,6 +1123,7 @@ static int s_parse(int argc, char **argv, s_options_t *o, const char **write_dir
                                           {"persons", required_argument, 0, O_PERSONS},
                                           {"keep", no_argument, 0, O_KEEP},
                                           {"insecure", no_argument, 0, O_INSECURE},
+                                          {"two-sites", no_argument, 0, O_TWO_SITES},
                                           {"write-directory", required_argument, 0, O_WRITE},
                                           {"clients", required_argument, 0, O_CLIENTS},
                                           {"inflight", required_argument, 0, O_INFLIGHT},
@@ -1178,6 +1182,9 @@ static int s_parse(int argc, char **argv, s_options_t *o, const char **write_dir
             break;
         case O_INSECURE:
             o->insecure = true;
+            break;
+        case O_TWO_SITES:
+            o->two_sites = true;
             break;
         case O_KEEP:
             o->keep = true;
@@ -1516,6 +1523,7 @@ int main(int argc, char **argv)
                                  .keep = o.keep,
                                  .service_time = o.service_time,
                                  .insecure = o.insecure,
+                                 .two_sites = o.two_sites,
                                  .verbose = !o.quiet};
         local = kp_local_new(&lo, err, sizeof err);
         if (!local) {

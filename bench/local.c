@@ -131,8 +131,9 @@ static int s_write_cluster(kp_local_t *self, char *err, size_t errlen)
     fprintf(f,
             "#   Written by kpbench --local.\ncluster\n    name = \"kpbench\"\n"
             "    heartbeat = 1000\n    max-frame = 1048576\n    deadline = 3000\n"
-            "    log-retention-days = 3653\n%snode\n",
-            self->options.insecure ? "    insecure = true\n" : "");
+            "    log-retention-days = 3653\n%s%snode\n",
+            self->options.insecure ? "    insecure = true\n" : "",
+            self->options.two_sites ? "    log-durability = \"two-sites\"\n" : "");
     for (size_t i = 0; i < self->node_count; i++) {
         s_node_t *n = &self->nodes[i];
         snprintf(n->name, sizeof n->name, "node-%zu", i + 1);
@@ -150,6 +151,8 @@ static int s_write_cluster(kp_local_t *self, char *err, size_t errlen)
                 "        client = \"%s\"\n        worker = \"tcp://127.0.0.1:%d\"\n"
                 "        admin = \"tcp://127.0.0.1:%d\"\n",
                 n->name, i % 2 + 1, n->data, n->client, worker, admin);
+        if (self->options.two_sites)
+            fprintf(f, "        mirror = \"tcp://127.0.0.1:%d\"\n", kp_free_port());
         if (!self->options.insecure)
             fprintf(f, "        cert = \"%s/cluster.cert\"\n", self->keys);
     }

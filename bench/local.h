@@ -23,6 +23,7 @@ typedef struct {
     bool keep;                //  keep the folder (logs) after the run
     bool unlogged;            //  kpnode --unlogged: no privacy log (its cost, measured)
     const char *service_time; //  the providers' --service-time, or NULL
+    bool two_sites;           //  log-durability = "two-sites", a mirror endpoint per node
     bool insecure;            //  insecure = true: plain text, no CURVE (its cost, measured)
     bool verbose;
 } kp_local_options_t;
