@@ -132,8 +132,8 @@ static void s_node1_lost(int sig)
     //  call's 15 s, after one failover and one resend. How long it took is
     //  printed, not asserted (a loaded machine stretches it).
     assert_int_equal(stats.resent, 1);
-    print_message("node 1 lost (signal %d): the call was answered through node 2 in %lld ms\n",
-                  sig, (long long)took);
+    print_message("node 1 lost (signal %d): the call was answered through node 2 in %lld ms\n", sig,
+                  (long long)took);
     //  The next call goes to node 2 straight away: no failover, no resend.
     s_call_ok(&c, "after-loss-2");
     kp_client_stats_t after;
