@@ -371,7 +371,7 @@ int main(int argc, char **argv)
     if (!key) {
         mkdir(dir, 0700);
         snprintf(keyfile, sizeof keyfile, "%s/bench.key", dir);
-        if (kp_privlog_keygen(keyfile, error)) {
+        if (kp_privlog_keygen(keyfile, error, sizeof error)) {
             fprintf(stderr, "logbench: %s\n", error);
             return 1;
         }

@@ -912,7 +912,7 @@ int kpctl_log_keys(int argc, char **argv)
         return 2;
     }
     char error[KP_PRIVLOG_ERR];
-    if (kp_privlog_keygen(out, error)) {
+    if (kp_privlog_keygen(out, error, sizeof error)) {
         fprintf(stderr, "kpctl keys: %s\n", error);
         return 1;
     }

@@ -226,7 +226,8 @@ int kp_privlog_export(const char *dir, int32_t from_day, int32_t to_day, const c
                       char *error);
 
 //  Makes an Ed25519 key pair: private key PEM in path (mode 0600) and the
-//  public key PEM in path.pub. Refuses to overwrite. 0 or -1 with error.
-int kp_privlog_keygen(const char *path, char *error);
+//  public key PEM in path.pub. Refuses to overwrite. 0 or -1 with a
+//  message in err (errlen bytes).
+int kp_privlog_keygen(const char *path, char *err, size_t errlen);
 
 #endif

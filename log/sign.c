@@ -18,8 +18,8 @@
 #define S_CP_STATEMENT 56
 
 //  Writes a new Ed25519 key pair: path (0600) and path.pub; refuses to
-//  overwrite either. 0, or -1 with error.
-int kp_privlog_keygen(const char *path, char *error)
+//  overwrite either. 0, or -1 with err.
+int kp_privlog_keygen(const char *path, char *err, size_t errlen)
 {
     char pub[PRIVLOG_PATH];
     snprintf(pub, sizeof pub, "%s.pub", path);
@@ -27,7 +27,7 @@ int kp_privlog_keygen(const char *path, char *error)
     EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_id(EVP_PKEY_ED25519, NULL);
     if (!ctx || EVP_PKEY_keygen_init(ctx) <= 0 || EVP_PKEY_keygen(ctx, &key) <= 0) {
         EVP_PKEY_CTX_free(ctx);
-        kp_err(error, KP_PRIVLOG_ERR, "cannot make an Ed25519 key (OpenSSL failed)");
+        kp_err(err, errlen, "cannot make an Ed25519 key (OpenSSL failed)");
         return -1;
     }
     EVP_PKEY_CTX_free(ctx);
@@ -35,14 +35,14 @@ int kp_privlog_keygen(const char *path, char *error)
     FILE *f = NULL, *g = NULL;
     int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0) {
-        kp_err(error, KP_PRIVLOG_ERR, "cannot create %s: %s%s", path, strerror(errno),
+        kp_err(err, errlen, "cannot create %s: %s%s", path, strerror(errno),
                errno == EEXIST ? " (remove it first, or choose another --out)" : "");
         goto done;
     }
     f = fdopen(fd, "w");
     int pfd = open(pub, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (pfd < 0) {
-        kp_err(error, KP_PRIVLOG_ERR, "cannot create %s: %s%s", pub, strerror(errno),
+        kp_err(err, errlen, "cannot create %s: %s%s", pub, strerror(errno),
                errno == EEXIST ? " (remove it first, or choose another --out)" : "");
         fclose(f);
         unlink(path);
@@ -53,7 +53,7 @@ int kp_privlog_keygen(const char *path, char *error)
     if (!f || !g || !PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL, NULL) ||
         !PEM_write_PUBKEY(g, key) || fflush(f) || fflush(g) || fsync(fileno(f)) ||
         fsync(fileno(g))) {
-        kp_err(error, KP_PRIVLOG_ERR, "cannot write the key files %s and %s", path, pub);
+        kp_err(err, errlen, "cannot write the key files %s and %s", path, pub);
         unlink(path);
         unlink(pub);
         goto done;

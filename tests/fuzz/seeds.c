@@ -155,7 +155,7 @@ static void s_log(void)
     if (!mkdtemp(dir))
         exit(1);
     snprintf(key, sizeof key, "%s/log.key", dir);
-    if (kp_privlog_keygen(key, error))
+    if (kp_privlog_keygen(key, error, sizeof error))
         exit(1);
     kp_privlog_options_t options;
     kp_privlog_options_default(&options);

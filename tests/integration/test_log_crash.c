@@ -245,7 +245,7 @@ static void test_sigkill_under_load(void **unused)
     snprintf(key, sizeof key, "%s/log.key", harness->dir);
     snprintf(pub, sizeof pub, "%s.pub", key);
     snprintf(logdir, sizeof logdir, "%s/node-1/log", harness->dir);
-    assert_int_equal(kp_privlog_keygen(key, error), 0);
+    assert_int_equal(kp_privlog_keygen(key, error, sizeof error), 0);
     s_set_log_key(harness, key);
 
     s_state_t state = {.ids = NULL};

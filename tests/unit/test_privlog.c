@@ -42,7 +42,7 @@ static int s_setup(void **state)
     snprintf(f->key, sizeof f->key, "%s/log.key", f->dir);
     snprintf(f->pub, sizeof f->pub, "%s.pub", f->key);
     char error[KP_PRIVLOG_ERR];
-    if (kp_privlog_keygen(f->key, error)) {
+    if (kp_privlog_keygen(f->key, error, sizeof error)) {
         kp_test_rmtree(f->dir);
         free(f);
         return -1;
@@ -232,7 +232,7 @@ static void test_chain_and_signature(void **state)
     //  Another key: every signature is refused.
     char other[320];
     snprintf(other, sizeof other, "%s/other.key", f->dir);
-    assert_int_equal(kp_privlog_keygen(other, error), 0);
+    assert_int_equal(kp_privlog_keygen(other, error, sizeof error), 0);
     strcat(other, ".pub");
     assert_int_equal(kp_privlog_verify(f->log, INT32_MIN, INT32_MAX, other, &v, error), 1);
     assert_string_equal(v.problem, "signature");
@@ -241,7 +241,7 @@ static void test_chain_and_signature(void **state)
     assert_int_equal(stat(f->key, &st), 0);
     assert_int_equal(st.st_mode & 0777, 0600);
     //  keygen does not overwrite.
-    assert_int_equal(kp_privlog_keygen(f->key, error), -1);
+    assert_int_equal(kp_privlog_keygen(f->key, error, sizeof error), -1);
 }
 
 static void test_segments_roll(void **state)
