@@ -316,15 +316,40 @@ static void s_snapshot_by_size(s_actor_t *self)
 }
 
 //  A witness routes nothing and serves no client: it should not lead.
+//  The voter a witness hands leadership to: one this leader heard from
+//  within the election timeout, the most up to date of those; 0 when there
+//  is none yet. Raft's own choice (id 0) may be a dead voter: the transfer
+//  then blocks every update for an election timeout, and the next attempt
+//  picks the same dead voter again, until it comes back.
+static raft_id s_live_voter(struct raft *r)
+{
+    raft_id best = 0;
+    raft_index best_match = 0;
+    for (unsigned i = 0; i < r->configuration.n; i++) {
+        const struct raft_server *server = &r->configuration.servers[i];
+        const struct raft_progress *progress = &r->leader_state.progress[i];
+        if (server->id == r->id || server->role != RAFT_VOTER || !progress->recent_recv)
+            continue;
+        if (!best || progress->match_index > best_match) {
+            best = server->id;
+            best_match = progress->match_index;
+        }
+    }
+    return best;
+}
+
 static void s_witness_steps_aside(s_actor_t *self)
 {
     if (self->args->me.role != KP_ROLE_WITNESS || self->transferring ||
         raft_state(&self->raft) != RAFT_LEADER)
         return;
+    raft_id to = s_live_voter(&self->raft);
+    if (!to)
+        return; //  no voter heard from yet: try again on a later turn
     memset(&self->transfer, 0, sizeof self->transfer);
     self->transfer.data = self;
     self->transfer_token = 0;
-    if (raft_transfer(&self->raft, &self->transfer, 0, s_transferred) == 0)
+    if (raft_transfer(&self->raft, &self->transfer, to, s_transferred) == 0)
         self->transferring = true;
 }
 
