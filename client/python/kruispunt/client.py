@@ -34,7 +34,6 @@ Behaviour, as in the C stub (client/kp_client.h):
 A Client belongs to one thread at a time.
 """
 import collections
-import itertools
 import secrets
 import time
 
@@ -123,7 +122,6 @@ class Client:
         self._prefix = secrets.token_hex(8)
         self._ping_id = self._prefix + "-ping"
         self._ping_frame = Request(request_id=self._ping_id, ping=True).SerializeToString()
-        self._counter = itertools.count(1)
         self._pending = collections.OrderedDict()  # id -> _Pending, oldest first
         self._ready = collections.deque()  # responses to hand out
         self._answered = _Recent(_REMEMBERED)
@@ -219,7 +217,9 @@ class Client:
         sends it; returns its id (request.request_id, or a fresh one)."""
         if timeout_ms <= 0:
             raise ValueError("kruispunt.Client.send: timeout_ms must be above 0")
-        request_id = request.request_id or "%s-%d" % (self._prefix, next(self._counter))
+        # 128 random bits, as kp_client: no counter, so that one id never
+        # predicts the next (an id sent first by someone else is refused).
+        request_id = request.request_id or secrets.token_hex(16)
         if len(request_id) >= 64:
             raise ValueError("kruispunt.Client.send: request ids are at most 63 bytes")
         if request_id in self._pending:
