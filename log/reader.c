@@ -111,6 +111,20 @@ static int s_catch_commit(s_catch_t *c)
     return rc;
 }
 
+//  Back in a write transaction after a commit within the catch-up: 0 if
+//  the index is still where we left it, 1 if another catch-up moved it
+//  in between (it goes on from there; we stop without touching it), -1.
+static int s_catch_resume(s_catch_t *c)
+{
+    uint64_t seq, segment, offset;
+    if (kp_logindex_begin(c->index) || kp_logindex_position(c->index, &seq, &segment, &offset))
+        return -1;
+    if (!c->last_seq || (seq == c->last_seq && segment == c->last_seg && offset == c->last_off))
+        return 0;
+    c->last_seq = 0; //  the position is the other's now
+    return 1;
+}
+
 //  Indexes the records of one mapped segment from off on. 1 when the
 //  budget ran out, 0 at its end, -1 on an error.
 static int s_catch_segment(s_catch_t *c, const privlog_map_t *map, uint64_t first_seq, size_t off,
@@ -136,8 +150,9 @@ static int s_catch_segment(s_catch_t *c, const privlog_map_t *map, uint64_t firs
         c->last_seg = first_seq;
         c->last_off = off;
         if ((uint64_t)c->batch >= (job->batch ? job->batch : S_CATCH_UP_BATCH)) {
-            if (s_catch_commit(c))
-                return -1;
+            int resumed = s_catch_commit(c) ? -1 : s_catch_resume(c);
+            if (resumed)
+                return resumed;
             if (job->budget_ms && zclock_mono() - c->start_ms >= job->budget_ms)
                 return 1;
         }
@@ -146,32 +161,45 @@ static int s_catch_segment(s_catch_t *c, const privlog_map_t *map, uint64_t firs
 }
 
 //  Where the catch-up starts: the index's position, checked against the
-//  log; an index that does not match is emptied and rebuilt whole.
+//  log; an index that does not match is emptied and rebuilt whole. Both
+//  are read in the write transaction the catch-up then fills (left open):
+//  LMDB lets one writer in at a time across processes, so a second
+//  catch-up (the node's indexer beside kpctl or a test) waits for this
+//  one and starts where it ended. A position read before that could be
+//  older than what the other had committed meanwhile, and the records in
+//  between went in twice ("does not follow from the records before").
 static int s_catch_start(kp_logindex_t *index, const char *dir, kp_privlog_segment_t *segs, int n,
                          kp_privlog_index_job_t *job, uint64_t pos[3], char *error)
 {
-    if (kp_logindex_position(index, &pos[0], &pos[1], &pos[2])) {
-        kp_err(error, KP_PRIVLOG_ERR, "%s", kp_logindex_error(index));
-        return -1;
+    bool rebuild = job->rebuild;
+    //  After a clear (its own commit) another catch-up may have filled
+    //  the index before we are back in: check what it made, a few times.
+    for (int attempt = 0; attempt < 3; attempt++) {
+        if (kp_logindex_begin(index) || kp_logindex_position(index, &pos[0], &pos[1], &pos[2])) {
+            kp_err(error, KP_PRIVLOG_ERR, "%s", kp_logindex_error(index));
+            return -1;
+        }
+        int match = rebuild ? 1
+                            : s_index_matches(index, dir, segs, n, pos[0], pos[1], job->why,
+                                              sizeof job->why);
+        if (match < 0) {
+            kp_err(error, KP_PRIVLOG_ERR, "%s", job->why);
+            return -1;
+        }
+        if (match == 0)
+            return 0;
+        if (rebuild)
+            kp_err(job->why, sizeof job->why, "a rebuild was asked for");
+        if (kp_logindex_clear(index)) {
+            kp_err(error, KP_PRIVLOG_ERR, "%s", kp_logindex_error(index));
+            return -1;
+        }
+        job->rebuilt = true;
+        rebuild = false;
     }
-    int match = job->rebuild ? 1
-                             : s_index_matches(index, dir, segs, n, pos[0], pos[1], job->why,
-                                               sizeof job->why);
-    if (match < 0) {
-        kp_err(error, KP_PRIVLOG_ERR, "%s", job->why);
-        return -1;
-    }
-    if (match == 0)
-        return 0;
-    if (job->rebuild)
-        kp_err(job->why, sizeof job->why, "a rebuild was asked for");
-    if (kp_logindex_clear(index)) {
-        kp_err(error, KP_PRIVLOG_ERR, "%s", kp_logindex_error(index));
-        return -1;
-    }
-    job->rebuilt = true;
-    pos[0] = pos[1] = pos[2] = 0;
-    return 0;
+    kp_err(error, KP_PRIVLOG_ERR,
+           "log index: another catch-up keeps changing it; try again when it is done");
+    return -1;
 }
 
 //  Brings index up to the log (to upto_seq), rebuilding it from the
@@ -189,6 +217,7 @@ int64_t kp_privlog_index_run(const char *dir, struct _kp_logindex_t *index,
         return -1;
     uint64_t pos[3];
     if (s_catch_start(index, dir, segs, n, job, pos, error)) {
+        kp_logindex_abort(index);
         free(segs);
         return -1;
     }
@@ -213,8 +242,13 @@ int64_t kp_privlog_index_run(const char *dir, struct _kp_logindex_t *index,
         if (off > map.size && i == n - 1) {
             //  The index is ahead of a log whose tail was cut: forget the
             //  entries of records that are no longer there.
-            if (kp_logindex_drop(index, segs[i].first_seq, UINT64_MAX))
+            //  The drop commits: back in, unless another catch-up went on.
+            uint64_t at[3];
+            if (kp_logindex_drop(index, segs[i].first_seq, UINT64_MAX) ||
+                kp_logindex_begin(index) || kp_logindex_position(index, &at[0], &at[1], &at[2]))
                 rc = -1;
+            else if (at[0] != pos_seq || at[1] != pos_seg || at[2] != pos_off)
+                rc = 1;
             off = KP_PRIVLOG_SEGMENT_HEADER;
             pos_seq = segs[i].first_seq - 1;
         }

@@ -609,6 +609,68 @@ static void test_index_rebuild(void **state)
     kp_logindex_destroy(&index);
 }
 
+//  After the first batch of a catch-up, another process catches the
+//  index up all the way (as kpctl or a test beside the node's indexer).
+typedef struct {
+    const char *dir;
+    bool done;
+} s_other_t;
+
+static void s_other_catch_up(uint64_t records, uint64_t done, uint64_t total, void *arg)
+{
+    (void)records;
+    (void)done;
+    (void)total;
+    s_other_t *other = arg;
+    if (other->done)
+        return;
+    other->done = true;
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        char error[KP_PRIVLOG_ERR];
+        _exit(kp_privlog_index_catch_up(other->dir, 64u << 20, error) == 2500 ? 0 : 1);
+    }
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+//  Two catch-ups of one index: the one that was overtaken between its
+//  commits does not add the other's records again (it did: "record 501:
+//  segment 1 does not follow from the records before"), and the index
+//  stays whole.
+static void test_index_two_catch_ups(void **state)
+{
+    fixture_t *f = *state;
+    kp_privlog_options_t opt;
+    s_options(&opt, f);
+    s_fill(f->log, &opt, 0, 3000, 100, 20000 * DAY_US, 1000000);
+    char path[400], error[KP_PRIVLOG_ERR];
+    snprintf(path, sizeof path, "%s/index", f->log);
+    kp_logindex_t *index = kp_logindex_open(path, false, 64u << 20, error);
+    assert_non_null(index);
+    s_other_t other = {f->log, false};
+    kp_privlog_index_job_t job = {.upto_seq = UINT64_MAX,
+                                  .rebuild = true,
+                                  .batch = 500,
+                                  .progress = s_other_catch_up,
+                                  .arg = &other};
+    int64_t added = kp_privlog_index_run(f->log, index, &job, error);
+    if (added < 0)
+        fail_msg("%s", error);
+    assert_int_equal(added, 500);
+    assert_false(job.complete);
+    kp_privlog_index_job_t rest = {.upto_seq = UINT64_MAX};
+    assert_int_equal(kp_privlog_index_run(f->log, index, &rest, error), 0);
+    assert_true(rest.complete && !rest.rebuilt);
+    uint64_t seq, segment, offset;
+    assert_int_equal(kp_logindex_position(index, &seq, &segment, &offset), 0);
+    assert_int_equal(seq, 3000);
+    assert_int_equal(s_person_hits(index, 2), 600);
+    kp_logindex_destroy(&index);
+}
+
 static void test_reader(void **state)
 {
     fixture_t *f = *state;
@@ -960,6 +1022,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_tamper_rehashed, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_index_queries, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_index_rebuild, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_index_two_catch_ups, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_reader, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_prune_and_export, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_lock, s_setup, s_teardown),
