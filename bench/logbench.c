@@ -75,9 +75,9 @@ typedef struct {
 static int s_fetch(uint64_t seq, uint64_t segment, uint64_t offset, void *arg)
 {
     s_query_t *q = arg;
-    char error[KP_PRIVLOG_ERR];
+    char error[256];
     uint64_t got;
-    Kp__LogRecord *r = kp_privlog_reader_get(q->reader, segment, offset, &got, error);
+    Kp__LogRecord *r = kp_privlog_reader_get(q->reader, segment, offset, &got, error, sizeof error);
     if (r && got == seq)
         q->found++;
     kp__log_record__free_unpacked(r, NULL);
@@ -129,11 +129,11 @@ static void s_report(const char *kind, double *lat, uint64_t n, uint64_t found, 
 static int s_queries(const char *logdir, uint64_t records, uint64_t people, uint64_t queries,
                      uint64_t seed, uint64_t t0)
 {
-    char path[4300], error[KP_PRIVLOG_ERR];
+    char path[4300], error[256];
     uint64_t state = seed;
     snprintf(path, sizeof path, "%s/index", logdir);
-    kp_logindex_t *index = kp_logindex_open(path, true, 0, error);
-    s_query_t q = {.reader = kp_privlog_reader_new(logdir, error)};
+    kp_logindex_t *index = kp_logindex_open(path, true, 0, error, sizeof error);
+    s_query_t q = {.reader = kp_privlog_reader_new(logdir, error, sizeof error)};
     if (!index || !q.reader) {
         fprintf(stderr, "logbench: %s\n", error);
         return 1;
@@ -192,9 +192,9 @@ static int s_first(const Kp__LogRecord *record, uint64_t seq, void *arg)
 //  The time of the log's first record: where a --query-only run's seconds start.
 static uint64_t s_first_time(const char *logdir)
 {
-    char error[KP_PRIVLOG_ERR];
+    char error[256];
     uint64_t t0 = 0;
-    kp_privlog_scan(logdir, INT32_MIN, INT32_MAX, s_first, &t0, error);
+    kp_privlog_scan(logdir, INT32_MIN, INT32_MAX, s_first, &t0, error, sizeof error);
     return t0;
 }
 
@@ -210,16 +210,16 @@ static double s_cpu(void)
 //  differ; the second is what one core does).
 static int s_reindex(const char *logdir, uint64_t records)
 {
-    char path[4300], error[KP_PRIVLOG_ERR];
+    char path[4300], error[256];
     snprintf(path, sizeof path, "%s/index", logdir);
-    kp_logindex_t *index = kp_logindex_open(path, false, 0, error);
+    kp_logindex_t *index = kp_logindex_open(path, false, 0, error, sizeof error);
     if (!index) {
         fprintf(stderr, "logbench: %s\n", error);
         return 1;
     }
     kp_privlog_index_job_t job = {.upto_seq = UINT64_MAX, .rebuild = true};
     double t = s_now(), cpu = s_cpu();
-    int64_t added = kp_privlog_index_run(logdir, index, &job, error);
+    int64_t added = kp_privlog_index_run(logdir, index, &job, error, sizeof error);
     t = s_now() - t;
     cpu = s_cpu() - cpu;
     kp_logindex_destroy(&index);
@@ -357,7 +357,7 @@ int main(int argc, char **argv)
         people = records / 10 ? records / 10 : 1; //  ~10 records per person
     struct stat st;
     uint64_t state = 88172645463325252ull;
-    char logdir[4200], error[KP_PRIVLOG_ERR];
+    char logdir[4200], error[256];
     snprintf(logdir, sizeof logdir, "%s/log", dir);
     if (query_only && reindex && s_reindex(logdir, records))
         return 1;

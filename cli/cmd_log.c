@@ -301,10 +301,10 @@ static void s_join_destroy(s_join_t *j)
 static int s_verify(s_args_t *a)
 {
     kp_privlog_verify_t v;
-    char error[KP_PRIVLOG_ERR];
+    char error[256];
     if (isatty(2) && !a->json)
         fprintf(stderr, "verifying %s ...\n", a->data);
-    int rc = kp_privlog_verify(a->data, a->from_day, a->to_day, a->pub, &v, error);
+    int rc = kp_privlog_verify(a->data, a->from_day, a->to_day, a->pub, &v, error, sizeof error);
     if (rc < 0) {
         fprintf(stderr, "kpctl log verify: %s\n", error);
         return 1;
@@ -312,7 +312,8 @@ static int s_verify(s_args_t *a)
     //  The records are intact: now every outcome must follow its decision.
     s_join_t join;
     s_join_init(&join);
-    if (rc == 0 && kp_privlog_scan(a->data, a->from_day, a->to_day, s_join_one, &join, error)) {
+    if (rc == 0 &&
+        kp_privlog_scan(a->data, a->from_day, a->to_day, s_join_one, &join, error, sizeof error)) {
         fprintf(stderr, "kpctl log verify: %s\n", error);
         s_join_destroy(&join);
         return 1;
@@ -414,9 +415,9 @@ static void s_found_free(void **item)
 static int s_query_one(uint64_t seq, uint64_t segment, uint64_t offset, void *arg)
 {
     s_query_t *q = arg;
-    char error[KP_PRIVLOG_ERR];
+    char error[256];
     uint64_t got;
-    Kp__LogRecord *r = kp_privlog_reader_get(q->reader, segment, offset, &got, error);
+    Kp__LogRecord *r = kp_privlog_reader_get(q->reader, segment, offset, &got, error, sizeof error);
     if (!r || got != seq) { //  pruned since, or the index is stale
         q->missing++;
         kp__log_record__free_unpacked(r, NULL);
@@ -545,7 +546,7 @@ static int s_query(s_args_t *a)
     if (given != 1)
         return s_usage_error("%s", "query: give exactly one of --person INSZ, --institution KBO, "
                                    "--message TYPE");
-    char error[KP_PRIVLOG_ERR];
+    char error[256];
     char path[4200];
     snprintf(path, sizeof path, "%s/index", a->data);
     //  Catch the index up with what the node has written, for --wait at
@@ -556,8 +557,8 @@ static int s_query(s_args_t *a)
     kp_logindex_t *writer = NULL;
     kp_privlog_index_job_t job = {.upto_seq = UINT64_MAX, .budget_ms = a->wait_ms, .batch = 10000};
     if (a->wait_ms) {
-        writer = kp_logindex_open(path, false, 0, error);
-        if (!writer || kp_privlog_index_run(a->data, writer, &job, error) < 0)
+        writer = kp_logindex_open(path, false, 0, error, sizeof error);
+        if (!writer || kp_privlog_index_run(a->data, writer, &job, error, sizeof error) < 0)
             fprintf(stderr, "kpctl log query: warning: %s (answering from the index as it is)\n",
                     error);
         else if (!job.complete)
@@ -568,7 +569,7 @@ static int s_query(s_args_t *a)
                     (long long)a->wait_ms);
     }
     kp_logindex_destroy(&writer);
-    kp_logindex_t *index = kp_logindex_open(path, true, 0, error);
+    kp_logindex_t *index = kp_logindex_open(path, true, 0, error, sizeof error);
     if (!index) {
         fprintf(stderr, "kpctl log query: %s\n", error);
         return 1;
@@ -578,7 +579,7 @@ static int s_query(s_args_t *a)
     zlistx_set_destructor(q.decisions, s_found_free);
     q.outcomes = zhashx_new();
     zhashx_set_destructor(q.outcomes, s_found_free);
-    q.reader = kp_privlog_reader_new(a->data, error);
+    q.reader = kp_privlog_reader_new(a->data, error, sizeof error);
     if (!q.reader) {
         kp_logindex_destroy(&index);
         fprintf(stderr, "kpctl log query: %s\n", error);
@@ -641,9 +642,9 @@ static void s_reindex_progress(uint64_t records, uint64_t done, uint64_t total, 
 //  that readers (and the node) see as they are committed.
 static int s_reindex(s_args_t *a)
 {
-    char path[4200], error[KP_PRIVLOG_ERR];
+    char path[4200], error[256];
     snprintf(path, sizeof path, "%s/index", a->data);
-    kp_logindex_t *index = kp_logindex_open(path, false, 0, error);
+    kp_logindex_t *index = kp_logindex_open(path, false, 0, error, sizeof error);
     if (!index) {
         fprintf(stderr, "kpctl log reindex: %s\n", error);
         return 1;
@@ -655,7 +656,7 @@ static int s_reindex(s_args_t *a)
     kp_privlog_index_job_t job = {
         .upto_seq = UINT64_MAX, .rebuild = true, .progress = s_reindex_progress, .arg = &progress};
     int64_t start = zclock_mono();
-    int64_t added = kp_privlog_index_run(a->data, index, &job, error);
+    int64_t added = kp_privlog_index_run(a->data, index, &job, error, sizeof error);
     kpctl_progress_end(&progress, added > 0 ? (uint64_t)added : 0);
     kp_logindex_destroy(&index);
     if (added < 0) {
@@ -742,10 +743,10 @@ static int s_stats(s_args_t *a)
     s.from_us = a->have_from ? (uint64_t)a->from_day * 86400000000ull : 0;
     s.to_us = a->have_to ? ((uint64_t)a->to_day + 1) * 86400000000ull - 1 : UINT64_MAX;
     s_join_init(&s.join);
-    char error[KP_PRIVLOG_ERR];
+    char error[256];
     if (isatty(2) && !a->json)
         fprintf(stderr, "reading %s ...\n", a->data);
-    int rc = kp_privlog_scan(a->data, a->from_day, a->to_day, s_stats_one, &s, error);
+    int rc = kp_privlog_scan(a->data, a->from_day, a->to_day, s_stats_one, &s, error, sizeof error);
     if (rc)
         fprintf(stderr, "kpctl log stats: %s\n", error);
     else if (a->json) {
@@ -778,8 +779,9 @@ static int s_prune(s_args_t *a)
 {
     if (!a->have_before)
         return s_usage_error("%s", "prune: --before DATE is missing");
-    char error[KP_PRIVLOG_ERR];
-    int n = kp_privlog_prune(a->data, a->before_day, a->retention, kp_date_today(), error);
+    char error[256];
+    int n = kp_privlog_prune(a->data, a->before_day, a->retention, kp_date_today(), error,
+                             sizeof error);
     if (n < 0) {
         if (a->json) { //  the reason itself, escaped, for scripts
             kp_json_t *j = kp_json_new();
@@ -805,8 +807,8 @@ static int s_export(s_args_t *a, int argc, char **argv)
 {
     if (optind != argc - 1)
         return s_usage_error("%s", "export: give one OUTDIR after the options");
-    char error[KP_PRIVLOG_ERR];
-    int n = kp_privlog_export(a->data, a->from_day, a->to_day, argv[optind], error);
+    char error[256];
+    int n = kp_privlog_export(a->data, a->from_day, a->to_day, argv[optind], error, sizeof error);
     if (n < 0) {
         fprintf(stderr, "kpctl log export: %s\n", error);
         return 1;
@@ -815,7 +817,8 @@ static int s_export(s_args_t *a, int argc, char **argv)
     //  may have its outcome in a segment that was not copied: say so.
     s_join_t join;
     s_join_init(&join);
-    int rc = kp_privlog_scan(argv[optind], INT32_MIN, INT32_MAX, s_join_one, &join, error);
+    int rc =
+        kp_privlog_scan(argv[optind], INT32_MIN, INT32_MAX, s_join_one, &join, error, sizeof error);
     uint64_t unknown = s_join_unknown(&join);
     s_join_destroy(&join);
     if (rc) {
@@ -911,7 +914,7 @@ int kpctl_log_keys(int argc, char **argv)
         fprintf(stderr, "kpctl keys: --out FILE is missing; e.g. kpctl keys --out keys/log.key\n");
         return 2;
     }
-    char error[KP_PRIVLOG_ERR];
+    char error[256];
     if (kp_privlog_keygen(out, error, sizeof error)) {
         fprintf(stderr, "kpctl keys: %s\n", error);
         return 1;

@@ -160,10 +160,10 @@ static int s_on_record(const Kp__LogRecord *record, uint64_t seq, void *arg)
 
 static int s_scan(const char *command, const s_args_t *a, s_scan_t *scan, int32_t from, int32_t to)
 {
-    char what[PATH_MAX + 16], error[KP_PRIVLOG_ERR];
+    char what[PATH_MAX + 16], error[256];
     snprintf(what, sizeof what, "reading %s", a->log);
     kpctl_progress_init(&scan->progress, what, "records", a->progress || isatty(2), 0);
-    int rc = kp_privlog_scan(a->log, from, to, s_on_record, scan, error);
+    int rc = kp_privlog_scan(a->log, from, to, s_on_record, scan, error, sizeof error);
     kpctl_progress_end(&scan->progress, scan->records);
     if (rc < 0) {
         fprintf(stderr, "kpctl report %s: %s: %s\n", command, a->log, error);

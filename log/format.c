@@ -214,7 +214,8 @@ void privlog_header_encode(uint8_t out[KP_PRIVLOG_SEGMENT_HEADER], uint64_t firs
     kp_le32_put(out + 60, kp_privlog_crc32c(0, out, 60));
 }
 
-int privlog_segment_map(const char *dir, const char *name, privlog_map_t *map, char *error)
+int privlog_segment_map(const char *dir, const char *name, privlog_map_t *map, char *err,
+                        size_t errlen)
 {
     char path[PRIVLOG_PATH];
     privlog_path(path, dir, name);
@@ -223,7 +224,7 @@ int privlog_segment_map(const char *dir, const char *name, privlog_map_t *map, c
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     struct stat st;
     if (fd < 0 || privlog_flock(fd, LOCK_SH) || fstat(fd, &st)) {
-        kp_err(error, KP_PRIVLOG_ERR, "cannot read segment %s: %s", path, strerror(errno));
+        kp_err(err, errlen, "cannot read segment %s: %s", path, strerror(errno));
         if (fd >= 0)
             close(fd);
         return -1;
@@ -232,7 +233,7 @@ int privlog_segment_map(const char *dir, const char *name, privlog_map_t *map, c
     if (map->size) {
         map->data = mmap(NULL, map->size, PROT_READ, MAP_PRIVATE, fd, 0);
         if (map->data == MAP_FAILED) {
-            kp_err(error, KP_PRIVLOG_ERR, "cannot map segment %s: %s", path, strerror(errno));
+            kp_err(err, errlen, "cannot map segment %s: %s", path, strerror(errno));
             close(fd);
             map->data = NULL;
             return -1;
@@ -289,13 +290,12 @@ static bool s_segment_name(const char *name, kp_privlog_segment_t *seg)
     return true;
 }
 
-int kp_privlog_segments(const char *dir, kp_privlog_segment_t **list, char *error)
+int kp_privlog_segments(const char *dir, kp_privlog_segment_t **list, char *err, size_t errlen)
 {
     *list = NULL;
     DIR *d = opendir(dir);
     if (!d) {
-        kp_err(error, KP_PRIVLOG_ERR,
-               "cannot open log folder %s: %s (is --data the node's log folder?)", dir,
+        kp_err(err, errlen, "cannot open log folder %s: %s (is --data the node's log folder?)", dir,
                strerror(errno));
         return -1;
     }
@@ -312,7 +312,7 @@ int kp_privlog_segments(const char *dir, kp_privlog_segment_t **list, char *erro
                 closedir(d);
                 free(*list);
                 *list = NULL;
-                kp_err(error, KP_PRIVLOG_ERR, "out of memory");
+                kp_err(err, errlen, "out of memory");
                 return -1;
             }
             *list = more;

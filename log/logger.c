@@ -41,7 +41,7 @@ struct _kp_logger_t {
     kp_buckets_t commit_us, commit_records; //  from the durable notices
     bool failed;
     bool unavailable; //  told by the actor: records wait for disk space
-    char error[KP_PRIVLOG_ERR];
+    char error[256];
 };
 
 typedef struct {
@@ -208,9 +208,9 @@ static void s_indexer(zsock_t *pipe, void *arg)
     struct sched_param idle = {0};
     if (sched_setscheduler((pid_t)syscall(SYS_gettid), SCHED_IDLE, &idle) != 0)
         zsys_debug("privacy log: the indexer keeps its priority (%s)", strerror(errno));
-    char path[PATH_MAX + 8], error[KP_PRIVLOG_ERR];
+    char path[PATH_MAX + 8], error[256];
     snprintf(path, sizeof path, "%s/index", follow->dir);
-    kp_logindex_t *index = kp_logindex_open(path, false, follow->map_size, error);
+    kp_logindex_t *index = kp_logindex_open(path, false, follow->map_size, error, sizeof error);
     if (!index)
         zsys_error("privacy log: %s (the index lags; it catches up on the next open)", error);
     zsock_signal(pipe, 0);
@@ -231,7 +231,7 @@ static void s_indexer(zsock_t *pipe, void *arg)
             s_said_t said = {zclock_mono(), zclock_mono()};
             kp_privlog_index_job_t job = {
                 .upto_seq = upto, .progress = s_index_progress, .arg = &said};
-            int64_t added = kp_privlog_index_run(follow->dir, index, &job, error);
+            int64_t added = kp_privlog_index_run(follow->dir, index, &job, error, sizeof error);
             if (job.rebuilt)
                 zsys_warning("privacy log: %s; the index was rebuilt from the segments", job.why);
             if (added >= 0) {
@@ -273,11 +273,7 @@ kp_logger_t *kp_logger_new(const char *dir, const kp_privlog_options_t *options,
     writer = options ? *options : defaults;
     bool indexed = writer.index;
     writer.index = false;
-    //  kp_privlog_open still takes an unsized buffer of KP_PRIVLOG_ERR bytes.
-    char error[KP_PRIVLOG_ERR];
-    args->log = kp_privlog_open(dir, &writer, recovery, error);
-    if (!args->log)
-        kp_err(err, errlen, "%s", error);
+    args->log = kp_privlog_open(dir, &writer, recovery, err, errlen);
     if (args->log && indexed) {
         //  The indexer catches up with what is on disk in the background:
         //  a restarted node serves at once (the index holds only durable

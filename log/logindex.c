@@ -174,33 +174,34 @@ static int s_open_dbs(kp_logindex_t *self, MDB_txn *txn)
 }
 
 static kp_logindex_t *s_open(const char *path, bool readonly, uint64_t map_size, int *code,
-                             char *error);
+                             char *err, size_t errlen);
 
 //  A damaged index is no loss: the log holds the truth. A writer removes
 //  it and makes it anew, and the catch-up that follows every open (see
 //  kp_privlog_index_run) fills it from the segments.
-kp_logindex_t *kp_logindex_open(const char *path, bool readonly, uint64_t map_size, char *error)
+kp_logindex_t *kp_logindex_open(const char *path, bool readonly, uint64_t map_size, char *err,
+                                size_t errlen)
 {
     int code = 0;
-    kp_logindex_t *self = s_open(path, readonly, map_size, &code, error);
+    kp_logindex_t *self = s_open(path, readonly, map_size, &code, err, errlen);
     if (!self && !readonly &&
         (code == MDB_CORRUPTED || code == MDB_INVALID || code == MDB_VERSION_MISMATCH ||
          code == MDB_PAGE_NOTFOUND) &&
-        kp_logindex_remove(path, error) == 0)
-        self = s_open(path, readonly, map_size, &code, error);
+        kp_logindex_remove(path, err, errlen) == 0)
+        self = s_open(path, readonly, map_size, &code, err, errlen);
     return self;
 }
 
 static kp_logindex_t *s_open(const char *path, bool readonly, uint64_t map_size, int *code,
-                             char *error)
+                             char *err, size_t errlen)
 {
     if (!readonly && mkdir(path, 0700) && errno != EEXIST) {
-        kp_err(error, 256, "cannot make index folder %s: %s", path, strerror(errno));
+        kp_err(err, errlen, "cannot make index folder %s: %s", path, strerror(errno));
         return NULL;
     }
     kp_logindex_t *self = calloc(1, sizeof *self);
     if (!self) {
-        kp_err(error, 256, "out of memory");
+        kp_err(err, errlen, "out of memory");
         return NULL;
     }
     self->readonly = readonly;
@@ -229,7 +230,7 @@ static kp_logindex_t *s_open(const char *path, bool readonly, uint64_t map_size,
     }
     if (rc) {
         *code = rc;
-        kp_err(error, 256, "cannot open log index %s: %s%s", path, mdb_strerror(rc),
+        kp_err(err, errlen, "cannot open log index %s: %s%s", path, mdb_strerror(rc),
                rc == MDB_NOTFOUND ? " (no index yet, or an older one: open the log once, or "
                                     "run kpctl log reindex)"
                                   : "");
@@ -261,14 +262,14 @@ void kp_logindex_destroy(kp_logindex_t **self_p)
     *self_p = NULL;
 }
 
-int kp_logindex_remove(const char *path, char *error)
+int kp_logindex_remove(const char *path, char *err, size_t errlen)
 {
     char file[4200];
     const char *names[] = {"data.mdb", "lock.mdb"};
     for (int i = 0; i < 2; i++) {
         snprintf(file, sizeof file, "%s/%s", path, names[i]);
         if (unlink(file) && errno != ENOENT)
-            return kp_err(error, 256, "cannot remove %s: %s", file, strerror(errno)), -1;
+            return kp_err(err, errlen, "cannot remove %s: %s", file, strerror(errno)), -1;
     }
     return 0;
 }

@@ -53,12 +53,13 @@ typedef struct _kp_logindex_t kp_logindex_t;
 #define KP_LOGINDEX_BUCKET_SHIFT 22
 
 //  Opens (creating) the index in the folder path. map_size 0: 1 TiB.
-//  NULL and error (256 bytes) on failure.
-kp_logindex_t *kp_logindex_open(const char *path, bool readonly, uint64_t map_size, char *error);
+//  NULL and a message in err (errlen bytes) on failure.
+kp_logindex_t *kp_logindex_open(const char *path, bool readonly, uint64_t map_size, char *err,
+                                size_t errlen);
 void kp_logindex_destroy(kp_logindex_t **self_p);
 
 //  Removes the index files in path (not open anywhere), for a rebuild.
-int kp_logindex_remove(const char *path, char *error);
+int kp_logindex_remove(const char *path, char *err, size_t errlen);
 
 //  The next frame to index: seq of the last indexed record, and the
 //  segment and offset just after it. All zero for a new index.

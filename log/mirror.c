@@ -188,8 +188,8 @@ static int s_open_seg(s_shipper_t *self, const char *seg)
 static bool s_next_seg(s_shipper_t *self, const char *seg, char out[64])
 {
     kp_privlog_segment_t *list = NULL;
-    char error[KP_PRIVLOG_ERR];
-    int n = kp_privlog_segments(self->dir, &list, error);
+    char err[256];
+    int n = kp_privlog_segments(self->dir, &list, err, sizeof err);
     bool found = false;
     for (int i = 0; i < n && !found; i++)
         if (strcmp(list[i].name, seg) > 0) {

@@ -78,9 +78,10 @@ uint64_t kp_mirror_release(const kp_mirror_t *self, uint64_t durable);
 typedef struct _kp_mirror_keeper_t kp_mirror_keeper_t;
 
 //  Keeps copies in dir/<name>/ for the nodes named in names (count of
-//  them), receiving on bind. NULL and error (KP_PRIVLOG_ERR bytes).
+//  them), receiving on bind. NULL and a message in err (errlen bytes).
 kp_mirror_keeper_t *kp_mirror_keeper_new(const char *dir, const char *bind,
-                                         const char *const *names, size_t count, char *error);
+                                         const char *const *names, size_t count, char *err,
+                                         size_t errlen);
 void kp_mirror_keeper_destroy(kp_mirror_keeper_t **self_p);
 
 #endif

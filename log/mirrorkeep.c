@@ -49,14 +49,14 @@ struct _kp_mirror_keeper_t {
 };
 
 //  Reads where the copy's last segment ends; cuts a torn tail off.
-static int s_load_last(s_copy_t *copy, const char *name, char *error)
+static int s_load_last(s_copy_t *copy, const char *name, char *err, size_t errlen)
 {
     privlog_map_t map = {.fd = -1};
-    if (privlog_segment_map(copy->dir, name, &map, error))
+    if (privlog_segment_map(copy->dir, name, &map, err, errlen))
         return -1;
     if (!map.header_ok) {
         privlog_segment_unmap(&map);
-        kp_err(error, KP_PRIVLOG_ERR, "copy %s: segment %s has a damaged header", copy->dir, name);
+        kp_err(err, errlen, "copy %s: segment %s has a damaged header", copy->dir, name);
         return -1;
     }
     copy->seq = map.first_seq - 1;
@@ -76,8 +76,7 @@ static int s_load_last(s_copy_t *copy, const char *name, char *error)
     privlog_path(path, copy->dir, name);
     copy->fd = open(path, O_WRONLY | O_CLOEXEC);
     if (copy->fd < 0 || (size > off && ftruncate(copy->fd, (off_t)off))) {
-        kp_err(error, KP_PRIVLOG_ERR, "copy %s: cannot open %s: %s", copy->dir, name,
-               strerror(errno));
+        kp_err(err, errlen, "copy %s: cannot open %s: %s", copy->dir, name, strerror(errno));
         return -1;
     }
     snprintf(copy->seg, sizeof copy->seg, "%s", name);
@@ -85,16 +84,16 @@ static int s_load_last(s_copy_t *copy, const char *name, char *error)
     return 0;
 }
 
-static int s_load(s_copy_t *copy, char *error)
+static int s_load(s_copy_t *copy, char *err, size_t errlen)
 {
     if (copy->loaded)
         return 0;
     if (mkdir(copy->dir, 0700) && errno != EEXIST) {
-        kp_err(error, KP_PRIVLOG_ERR, "cannot create %s: %s", copy->dir, strerror(errno));
+        kp_err(err, errlen, "cannot create %s: %s", copy->dir, strerror(errno));
         return -1;
     }
     kp_privlog_segment_t *list = NULL;
-    int n = kp_privlog_segments(copy->dir, &list, error);
+    int n = kp_privlog_segments(copy->dir, &list, err, errlen);
     if (n < 0)
         return -1;
     //  A segment cut before its header was whole (a crash while it was
@@ -108,7 +107,7 @@ static int s_load(s_copy_t *copy, char *error)
         unlink(path);
         n--;
     }
-    int rc = n > 0 ? s_load_last(copy, list[n - 1].name, error) : 0;
+    int rc = n > 0 ? s_load_last(copy, list[n - 1].name, err, errlen) : 0;
     free(list);
     copy->loaded = rc == 0;
     return rc;
@@ -145,7 +144,7 @@ static void s_answer(s_keeper_t *self, zframe_t *peer, const char *cmd, uint64_t
 }
 
 //  A new segment: header must continue the copy. NULL, or the error code.
-static const char *s_on_seg(s_copy_t *copy, zmsg_t *msg, char *detail)
+static const char *s_on_seg(s_copy_t *copy, zmsg_t *msg, char *detail, size_t detaillen)
 {
     char *name = zmsg_popstr(msg);
     zframe_t *header = zmsg_pop(msg);
@@ -156,14 +155,13 @@ static const char *s_on_seg(s_copy_t *copy, zmsg_t *msg, char *detail)
         !privlog_segment_name(name, &seg) || memcmp(h, PRIVLOG_MAGIC, 8) ||
         kp_le32_get(h + 60) != kp_privlog_crc32c(0, h, 60) || kp_le64_get(h + 8) != seg.first_seq) {
         code = "BAD_SEGMENT";
-        snprintf(detail, KP_PRIVLOG_ERR, "not a segment header with a matching name");
+        snprintf(detail, detaillen, "not a segment header with a matching name");
     } else if (*copy->seg && strcmp(name, copy->seg) <= 0) {
         code = "GAP";
-        snprintf(detail, KP_PRIVLOG_ERR, "segment %s is not after %s", name, copy->seg);
+        snprintf(detail, detaillen, "segment %s is not after %s", name, copy->seg);
     } else if (*copy->seg && (seg.first_seq != copy->seq + 1 || memcmp(h + 24, copy->hash, 32))) {
         code = seg.first_seq != copy->seq + 1 ? "GAP" : "FORK";
-        snprintf(detail, KP_PRIVLOG_ERR, "segment %s does not continue seq %" PRIu64, name,
-                 copy->seq);
+        snprintf(detail, detaillen, "segment %s does not continue seq %" PRIu64, name, copy->seq);
     } else {
         char path[PRIVLOG_PATH];
         privlog_path(path, copy->dir, name);
@@ -172,7 +170,7 @@ static const char *s_on_seg(s_copy_t *copy, zmsg_t *msg, char *detail)
         int fd = code ? -1 : open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
         if (fd < 0 || privlog_pwrite_all(fd, h, KP_PRIVLOG_SEGMENT_HEADER, 0)) {
             code = "IO";
-            snprintf(detail, KP_PRIVLOG_ERR, "cannot write %s: %s", name, strerror(errno));
+            snprintf(detail, detaillen, "cannot write %s: %s", name, strerror(errno));
             if (fd >= 0)
                 close(fd);
         } else {
@@ -192,18 +190,19 @@ static const char *s_on_seg(s_copy_t *copy, zmsg_t *msg, char *detail)
 }
 
 //  Frames at the end of the copy. NULL, or the error code.
-static const char *s_on_frames(s_keeper_t *self, s_copy_t *copy, zmsg_t *msg, char *detail)
+static const char *s_on_frames(s_keeper_t *self, s_copy_t *copy, zmsg_t *msg, char *detail,
+                               size_t detaillen)
 {
     char *name = zmsg_popstr(msg);
     zframe_t *off = zmsg_pop(msg), *data = zmsg_pop(msg);
     const char *code = NULL;
     if (!name || !off || zframe_size(off) != 8 || !data || !zframe_size(data)) {
         code = "BAD_FRAME";
-        snprintf(detail, KP_PRIVLOG_ERR, "FRAMES needs segment, offset and frames");
+        snprintf(detail, detaillen, "FRAMES needs segment, offset and frames");
     } else if (!streq(name, copy->seg) || kp_le64_get(zframe_data(off)) != copy->off) {
         code = "GAP";
-        snprintf(detail, KP_PRIVLOG_ERR, "frames at %s+%" PRIu64 ", the copy ends at %s+%" PRIu64,
-                 name, kp_le64_get(zframe_data(off)), copy->seg, copy->off);
+        snprintf(detail, detaillen, "frames at %s+%" PRIu64 ", the copy ends at %s+%" PRIu64, name,
+                 kp_le64_get(zframe_data(off)), copy->seg, copy->off);
     }
     const uint8_t *p = data ? zframe_data(data) : NULL;
     size_t size = data ? zframe_size(data) : 0, used = 0;
@@ -214,8 +213,8 @@ static const char *s_on_frames(s_keeper_t *self, s_copy_t *copy, zmsg_t *msg, ch
         privlog_frame_t frame;
         if (privlog_frame_parse(p + used, size - used, &frame) != PRIVLOG_FRAME_OK) {
             code = "BAD_FRAME";
-            snprintf(detail, KP_PRIVLOG_ERR,
-                     "a frame after seq %" PRIu64 " is cut or fails its CRC", seq);
+            snprintf(detail, detaillen, "a frame after seq %" PRIu64 " is cut or fails its CRC",
+                     seq);
             break;
         }
         if (frame.kind == KP_PRIVLOG_KIND_RECORD) {
@@ -224,25 +223,24 @@ static const char *s_on_frames(s_keeper_t *self, s_copy_t *copy, zmsg_t *msg, ch
                                frame.len, want);
             if (frame.seq != seq + 1) {
                 code = "GAP";
-                snprintf(detail, KP_PRIVLOG_ERR, "record %" PRIu64 " after %" PRIu64, frame.seq,
-                         seq);
+                snprintf(detail, detaillen, "record %" PRIu64 " after %" PRIu64, frame.seq, seq);
             } else if (memcmp(want, frame.hash, 32)) {
                 code = "FORK";
-                snprintf(detail, KP_PRIVLOG_ERR, "record %" PRIu64 " does not continue the chain",
+                snprintf(detail, detaillen, "record %" PRIu64 " does not continue the chain",
                          frame.seq);
             }
             seq = frame.seq;
             memcpy(hash, frame.hash, 32);
         } else if (frame.seq != seq || memcmp(frame.hash, hash, 32)) {
             code = "FORK";
-            snprintf(detail, KP_PRIVLOG_ERR, "checkpoint at %" PRIu64 " does not match the chain",
+            snprintf(detail, detaillen, "checkpoint at %" PRIu64 " does not match the chain",
                      frame.seq);
         }
         used += KP_PRIVLOG_FRAME_HEADER + frame.len;
     }
     if (!code && privlog_pwrite_all(copy->fd, p, size, copy->off)) {
         code = "IO";
-        snprintf(detail, KP_PRIVLOG_ERR, "cannot write %s: %s", copy->seg, strerror(errno));
+        snprintf(detail, detaillen, "cannot write %s: %s", copy->seg, strerror(errno));
     }
     if (!code) {
         copy->off += size;
@@ -263,7 +261,7 @@ static void s_on_message(s_keeper_t *self, zmsg_t *msg)
     zframe_t *epoch_f = zmsg_pop(msg);
     uint64_t epoch = epoch_f && zframe_size(epoch_f) == 8 ? kp_le64_get(zframe_data(epoch_f)) : 0;
     s_copy_t *copy = node ? s_copy(self, node) : NULL;
-    char detail[KP_PRIVLOG_ERR] = "";
+    char detail[256] = "";
     const char *code = NULL;
     if (!peer || !cmd || !epoch_f || zframe_size(epoch_f) != 8) {
         code = "BAD_FRAME";
@@ -272,14 +270,14 @@ static void s_on_message(s_keeper_t *self, zmsg_t *msg)
     } else if (!copy) {
         code = "UNKNOWN_NODE";
         snprintf(detail, sizeof detail, "no copy is kept here for that node (see log-mirror)");
-    } else if (s_load(copy, detail))
+    } else if (s_load(copy, detail, sizeof detail))
         code = "IO";
     else if (streq(cmd, "HELLO"))
         s_answer(self, peer, "POS", epoch, NULL, NULL, copy);
     else if (streq(cmd, "SEG"))
-        code = s_on_seg(copy, msg, detail);
+        code = s_on_seg(copy, msg, detail, sizeof detail);
     else if (streq(cmd, "FRAMES"))
-        code = s_on_frames(self, copy, msg, detail);
+        code = s_on_frames(self, copy, msg, detail, sizeof detail);
     else {
         code = "BAD_FRAME";
         snprintf(detail, sizeof detail, "unknown command");
@@ -352,10 +350,11 @@ static void s_keeper_free(s_keeper_t *self)
 }
 
 kp_mirror_keeper_t *kp_mirror_keeper_new(const char *dir, const char *bind,
-                                         const char *const *names, size_t count, char *error)
+                                         const char *const *names, size_t count, char *err,
+                                         size_t errlen)
 {
     if (mkdir(dir, 0700) && errno != EEXIST) {
-        kp_err(error, KP_PRIVLOG_ERR, "cannot create %s: %s", dir, strerror(errno));
+        kp_err(err, errlen, "cannot create %s: %s", dir, strerror(errno));
         return NULL;
     }
     s_keeper_t *state = (s_keeper_t *)zmalloc(sizeof *state);
@@ -378,7 +377,7 @@ kp_mirror_keeper_t *kp_mirror_keeper_new(const char *dir, const char *bind,
         zsock_set_linger(state->router, 0);
     }
     if (!state->router || !state->ctx || zsock_bind(state->router, "%s", bind) < 0) {
-        kp_err(error, KP_PRIVLOG_ERR, "log mirror: cannot bind %s: %s (is the port in use?)", bind,
+        kp_err(err, errlen, "log mirror: cannot bind %s: %s (is the port in use?)", bind,
                zmq_strerror(zmq_errno()));
         s_keeper_free(state);
         return NULL;

@@ -57,7 +57,7 @@ struct _kp_privlog_t {
     size_t n_entries, entries_cap, entries_synced;
     kp_logindex_t *index;
     bool failed;
-    char error[KP_PRIVLOG_ERR];
+    char error[256];
 #ifdef KP_TEST_HOOKS
     //  Test builds only (meson option test_hooks), from the environment:
     //  KP_TEST_SYNC_DELAY_MS  sleep this long before each group's fdatasync
@@ -91,10 +91,10 @@ static int s_fail(kp_privlog_t *self, const char *what)
 //  restores seq, hash and checkpoint state from it. 1 if the segment was
 //  only a cut header and has been removed; 0 ok; -1 error.
 static int s_recover_last(kp_privlog_t *self, const kp_privlog_segment_t *seg,
-                          kp_privlog_recovery_t *recovery, char *error)
+                          kp_privlog_recovery_t *recovery, char *err, size_t errlen)
 {
     privlog_map_t map;
-    if (privlog_segment_map(self->dir, seg->name, &map, error))
+    if (privlog_segment_map(self->dir, seg->name, &map, err, errlen))
         return -1;
     char path[PRIVLOG_PATH];
     privlog_path(path, self->dir, seg->name);
@@ -103,15 +103,14 @@ static int s_recover_last(kp_privlog_t *self, const kp_privlog_segment_t *seg,
         bool cut = map.size < KP_PRIVLOG_SEGMENT_HEADER || privlog_zero(map.data, map.size);
         privlog_segment_unmap(&map);
         if (!cut) {
-            kp_err(error, KP_PRIVLOG_ERR,
+            kp_err(err, errlen,
                    "segment %s has a damaged header: not a torn tail; run 'kpctl log verify'",
                    path);
             return -1;
         }
         //  A crash while the segment was being made: nothing in it.
         if (unlink(path) || privlog_fsync_dir(self->dir)) {
-            kp_err(error, KP_PRIVLOG_ERR, "cannot remove cut segment %s: %s", path,
-                   strerror(errno));
+            kp_err(err, errlen, "cannot remove cut segment %s: %s", path, strerror(errno));
             return -1;
         }
         if (recovery) {
@@ -137,7 +136,7 @@ static int s_recover_last(kp_privlog_t *self, const kp_privlog_segment_t *seg,
             if (len <= KP_PRIVLOG_MAX_BODY && after < map.size &&
                 privlog_frame_parse(map.data + after, map.size - after, &next) ==
                     PRIVLOG_FRAME_OK) {
-                kp_err(error, KP_PRIVLOG_ERR,
+                kp_err(err, errlen,
                        "segment %s: damaged record at offset %zu (after seq %llu) with intact "
                        "records behind it: not a torn tail; run 'kpctl log verify'",
                        path, off, (unsigned long long)self->last_seq);
@@ -149,7 +148,7 @@ static int s_recover_last(kp_privlog_t *self, const kp_privlog_segment_t *seg,
             break;
         if (f.kind == KP_PRIVLOG_KIND_RECORD) {
             if (f.seq != self->last_seq + 1) {
-                kp_err(error, KP_PRIVLOG_ERR,
+                kp_err(err, errlen,
                        "segment %s: offset %zu holds seq %llu where %llu was due; run 'kpctl "
                        "log verify'",
                        path, off, (unsigned long long)f.seq,
@@ -175,7 +174,7 @@ static int s_recover_last(kp_privlog_t *self, const kp_privlog_segment_t *seg,
     privlog_segment_unmap(&map);
     self->seg_fd = open(path, O_WRONLY | O_CLOEXEC);
     if (self->seg_fd < 0) {
-        kp_err(error, KP_PRIVLOG_ERR, "cannot open segment %s: %s", path, strerror(errno));
+        kp_err(err, errlen, "cannot open segment %s: %s", path, strerror(errno));
         return -1;
     }
     //  Cut to the data (zeros too: the first sync preallocates again), so
@@ -183,8 +182,7 @@ static int s_recover_last(kp_privlog_t *self, const kp_privlog_segment_t *seg,
     if (off < size) {
         if (privlog_flock(self->seg_fd, LOCK_EX) || ftruncate(self->seg_fd, (off_t)off) ||
             fsync(self->seg_fd) || privlog_flock(self->seg_fd, LOCK_UN)) {
-            kp_err(error, KP_PRIVLOG_ERR, "cannot cut the torn tail of %s: %s", path,
-                   strerror(errno));
+            kp_err(err, errlen, "cannot cut the torn tail of %s: %s", path, strerror(errno));
             return -1;
         }
     }
@@ -203,21 +201,21 @@ static int s_recover_last(kp_privlog_t *self, const kp_privlog_segment_t *seg,
 //  Opens the log for appending: lock, key, recovery of the last segment
 //  (a torn tail cut off), then the index caught up. NULL with error.
 kp_privlog_t *kp_privlog_open(const char *dir, const kp_privlog_options_t *options,
-                              kp_privlog_recovery_t *recovery, char *error)
+                              kp_privlog_recovery_t *recovery, char *err, size_t errlen)
 {
     if (recovery)
         memset(recovery, 0, sizeof *recovery);
     if (strlen(dir) > PRIVLOG_PATH - 64) {
-        kp_err(error, KP_PRIVLOG_ERR, "log folder name too long: %s", dir);
+        kp_err(err, errlen, "log folder name too long: %s", dir);
         return NULL;
     }
     if (mkdir(dir, 0700) && errno != EEXIST) {
-        kp_err(error, KP_PRIVLOG_ERR, "cannot make log folder %s: %s", dir, strerror(errno));
+        kp_err(err, errlen, "cannot make log folder %s: %s", dir, strerror(errno));
         return NULL;
     }
     kp_privlog_t *self = calloc(1, sizeof *self);
     if (!self) {
-        kp_err(error, KP_PRIVLOG_ERR, "out of memory");
+        kp_err(err, errlen, "out of memory");
         return NULL;
     }
     snprintf(self->dir, sizeof self->dir, "%s", dir);
@@ -247,29 +245,29 @@ kp_privlog_t *kp_privlog_open(const char *dir, const kp_privlog_options_t *optio
     snprintf(path, sizeof path, "%s/LOCK", dir);
     self->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (self->lock_fd < 0 || flock(self->lock_fd, LOCK_EX | LOCK_NB)) {
-        kp_err(error, KP_PRIVLOG_ERR, "cannot lock %s: %s%s", path, strerror(errno),
+        kp_err(err, errlen, "cannot lock %s: %s%s", path, strerror(errno),
                errno == EWOULDBLOCK ? " (another node has this log open: stop it, or give each "
                                       "node its own data folder)"
                                     : "");
         goto fail;
     }
     if (!self->md || !self->md_ctx) {
-        kp_err(error, KP_PRIVLOG_ERR, "OpenSSL has no SHA-256");
+        kp_err(err, errlen, "OpenSSL has no SHA-256");
         goto fail;
     }
     if (options && options->key_file) {
-        if (!(self->key = privlog_key_load(options->key_file, true, error)))
+        if (!(self->key = privlog_key_load(options->key_file, true, err, errlen)))
             goto fail;
         size_t n = 32;
         EVP_PKEY_get_raw_public_key(self->key, self->pub, &n);
     }
     kp_privlog_segment_t *segs;
-    int n = kp_privlog_segments(dir, &segs, error);
+    int n = kp_privlog_segments(dir, &segs, err, errlen);
     if (n < 0)
         goto fail;
     int rc = 1;
     while (n > 0 && rc == 1)
-        rc = s_recover_last(self, &segs[--n], recovery, error);
+        rc = s_recover_last(self, &segs[--n], recovery, err, errlen);
     free(segs);
     if (rc < 0)
         goto fail;
@@ -281,10 +279,10 @@ kp_privlog_t *kp_privlog_open(const char *dir, const kp_privlog_options_t *optio
     memcpy(self->durable_hash, self->last_hash, 32);
     if (self->options.index) {
         snprintf(path, sizeof path, "%s/index", dir);
-        self->index = kp_logindex_open(path, false, self->options.index_map_size, error);
+        self->index = kp_logindex_open(path, false, self->options.index_map_size, err, errlen);
         if (!self->index)
             goto fail;
-        int64_t added = privlog_catch_up(self->index, dir, UINT64_MAX, error);
+        int64_t added = privlog_catch_up(self->index, dir, UINT64_MAX, err, errlen);
         if (added < 0)
             goto fail;
         if (recovery)

@@ -51,7 +51,6 @@ typedef struct _kp_privlog_t kp_privlog_t;
 #define KP_PRIVLOG_MAX_BODY (1u << 20)
 #define KP_PRIVLOG_KIND_RECORD 1
 #define KP_PRIVLOG_KIND_CHECKPOINT 2
-#define KP_PRIVLOG_ERR 256
 
 typedef struct {
     uint64_t segment_max;      //  bytes; a segment rolls over past it (64 MiB)
@@ -83,10 +82,10 @@ uint32_t kp_privlog_crc32c_portable(uint32_t crc, const void *data, size_t size)
 //  Opens (creating if needed) the log in dir for appending: takes the
 //  lock, checks the last segment, cuts off a torn tail (told in recovery,
 //  which may be NULL) and brings the index up to date. Returns NULL and
-//  a message naming the problem in error (KP_PRIVLOG_ERR bytes) on failure;
+//  a message naming the problem in err (errlen bytes) on failure;
 //  a damaged record that is not a torn tail makes open fail.
 kp_privlog_t *kp_privlog_open(const char *dir, const kp_privlog_options_t *options,
-                              kp_privlog_recovery_t *recovery, char *error);
+                              kp_privlog_recovery_t *recovery, char *err, size_t errlen);
 
 //  Syncs what is buffered, writes a final checkpoint and closes.
 void kp_privlog_destroy(kp_privlog_t **self_p);
@@ -130,30 +129,30 @@ typedef struct {
 } kp_privlog_segment_t;
 
 //  Lists the segments of dir, oldest first, into *list (free it).
-//  Returns the count, or -1 with error set.
-int kp_privlog_segments(const char *dir, kp_privlog_segment_t **list, char *error);
+//  Returns the count, or -1 with a message in err.
+int kp_privlog_segments(const char *dir, kp_privlog_segment_t **list, char *err, size_t errlen);
 
 //  Reads records at (segment, offset) as given by the index; keeps the
 //  segment list and the last file open between calls.
 typedef struct _privlog_reader_t kp_privlog_reader_t;
 struct _kp_logindex_t;
-kp_privlog_reader_t *kp_privlog_reader_new(const char *dir, char *error);
+kp_privlog_reader_t *kp_privlog_reader_new(const char *dir, char *err, size_t errlen);
 void kp_privlog_reader_destroy(kp_privlog_reader_t **self_p);
 //  The record (free with kp__log_record__free_unpacked(r, NULL)) and its
-//  seq, or NULL with error set if it is gone (pruned) or damaged.
+//  seq, or NULL with a message in err if it is gone (pruned) or damaged.
 Kp__LogRecord *kp_privlog_reader_get(kp_privlog_reader_t *self, uint64_t segment, uint64_t offset,
-                                     uint64_t *seq, char *error);
+                                     uint64_t *seq, char *err, size_t errlen);
 
 //  Brings DIR/index up to date with the segments (what open does); for
-//  readers such as kpctl. Returns records added, or -1 with error.
-int64_t kp_privlog_index_catch_up(const char *dir, uint64_t map_size, char *error);
+//  readers such as kpctl. Returns records added, or -1 with a message in err.
+int64_t kp_privlog_index_catch_up(const char *dir, uint64_t map_size, char *err, size_t errlen);
 
 //  Indexes the records of dir up to upto_seq that index (a kp_logindex_t
 //  opened by the caller on DIR/index) lacks; for a thread that follows a
 //  writer and is told what it has synced (logger.h). Records added, or -1
-//  with error.
+//  with a message in err.
 int64_t kp_privlog_index_follow(const char *dir, struct _kp_logindex_t *index, uint64_t upto_seq,
-                                char *error);
+                                char *err, size_t errlen);
 
 //  A catch-up or rebuild of DIR/index, as kpctl and the node's indexer
 //  run it. The index is first checked against the log: its last record
@@ -175,16 +174,16 @@ typedef struct {
 } kp_privlog_index_job_t;
 
 //  Runs job on index (a kp_logindex_t opened by the caller on DIR/index).
-//  Records added, or -1 with error.
+//  Records added, or -1 with a message in err.
 int64_t kp_privlog_index_run(const char *dir, struct _kp_logindex_t *index,
-                             kp_privlog_index_job_t *job, char *error);
+                             kp_privlog_index_job_t *job, char *err, size_t errlen);
 
 //  Calls fn for every record in the segments whose day lies in [from_day,
 //  to_day] (INT32_MIN/INT32_MAX for all); stops when fn returns non-zero.
 //  Frames that fail their CRC stop the scan with an error (-1).
 typedef int(kp_privlog_scan_fn)(const Kp__LogRecord *record, uint64_t seq, void *arg);
 int kp_privlog_scan(const char *dir, int32_t from_day, int32_t to_day, kp_privlog_scan_fn *fn,
-                    void *arg, char *error);
+                    void *arg, char *err, size_t errlen);
 
 //  What verify found. On failure, problem names the kind ("changed",
 //  "removed", "inserted", "reordered", "signature", ...) and segment,
@@ -192,7 +191,7 @@ int kp_privlog_scan(const char *dir, int32_t from_day, int32_t to_day, kp_privlo
 typedef struct {
     bool ok;
     char problem[32];
-    char detail[KP_PRIVLOG_ERR];
+    char detail[256];
     char segment[64];
     uint64_t offset;
     uint64_t seq;
@@ -208,22 +207,22 @@ typedef struct {
 //  whose day lies in [from_day, to_day]. pub_file: trusted public key
 //  (PEM), or NULL to check against the key recorded in the log. Returns 0
 //  if the log verifies, 1 if it does not (result says where), -1 if it
-//  cannot be read (error).
+//  cannot be read (a message in err).
 int kp_privlog_verify(const char *dir, int32_t from_day, int32_t to_day, const char *pub_file,
-                      kp_privlog_verify_t *result, char *error);
+                      kp_privlog_verify_t *result, char *err, size_t errlen);
 
 //  Removes whole segments of days before before_day, never the last
 //  segment, never one younger than retention_days before today_day.
 //  Writes DIR/anchor (the signed checkpoint that closes the removed part)
-//  first. Returns the number removed, or -1 with error (saying why).
+//  first. Returns the number removed, or -1 with a message in err (saying why).
 int kp_privlog_prune(const char *dir, int32_t before_day, int32_t retention_days, int32_t today_day,
-                     char *error);
+                     char *err, size_t errlen);
 
 //  Copies the segments of days [from_day, to_day] (and the anchor that
 //  signs where they start) into outdir, so that verify works on the copy.
-//  Returns the number of segments copied, or -1 with error.
+//  Returns the number of segments copied, or -1 with a message in err.
 int kp_privlog_export(const char *dir, int32_t from_day, int32_t to_day, const char *outdir,
-                      char *error);
+                      char *err, size_t errlen);
 
 //  Makes an Ed25519 key pair: private key PEM in path (mode 0600) and the
 //  public key PEM in path.pub. Refuses to overwrite. 0 or -1 with a

@@ -80,8 +80,9 @@ void privlog_chain_hash(EVP_MD_CTX *ctx, const EVP_MD *md, const uint8_t prev[32
                         uint64_t seq, const uint8_t *body, size_t len, uint8_t out[32]);
 void privlog_header_encode(uint8_t out[KP_PRIVLOG_SEGMENT_HEADER], uint64_t first_seq, int32_t day,
                            const uint8_t prev[32]);
-//  Maps DIR/name (see privlog_map_t); 0, or -1 with error.
-int privlog_segment_map(const char *dir, const char *name, privlog_map_t *map, char *error);
+//  Maps DIR/name (see privlog_map_t); 0, or -1 with a message in err.
+int privlog_segment_map(const char *dir, const char *name, privlog_map_t *map, char *err,
+                        size_t errlen);
 void privlog_segment_unmap(privlog_map_t *map);
 //  True if name is a segment file's name; seg filled in.
 bool privlog_segment_name(const char *name, kp_privlog_segment_t *seg);
@@ -107,8 +108,8 @@ int privlog_flock(int fd, int how);
 // ---------------------------------------------------------------------------
 // Keys and checkpoints (sign.c)
 
-//  Loads an Ed25519 key (PEM); NULL with error naming the fix.
-EVP_PKEY *privlog_key_load(const char *path, bool private, char *error);
+//  Loads an Ed25519 key (PEM); NULL with a message in err naming the fix.
+EVP_PKEY *privlog_key_load(const char *path, bool private, char *err, size_t errlen);
 //  True if cp is well formed and its signature holds for key (or, with
 //  key NULL, for the public key it carries).
 bool privlog_checkpoint_valid(const Kp__LogCheckpoint *cp, EVP_PKEY *key);
@@ -121,9 +122,9 @@ size_t privlog_checkpoint_frame(EVP_PKEY *key, const uint8_t pub[32], uint64_t s
 // Index catch-up (reader.c) and the prune anchor (prune.c)
 
 //  Indexes the records after the index's position, up to upto_seq.
-//  Records added, or -1 with error.
+//  Records added, or -1 with a message in err.
 int64_t privlog_catch_up(struct _kp_logindex_t *index, const char *dir, uint64_t upto_seq,
-                         char *error);
+                         char *err, size_t errlen);
 //  Reads DIR/anchor: 0 and the checkpoint, 1 if there is none, -1 bad.
 int privlog_anchor_read(const char *dir, Kp__LogCheckpoint **cp);
 

@@ -44,15 +44,15 @@ int privlog_anchor_read(const char *dir, Kp__LogCheckpoint **cp)
 //  otherwise an unsigned checkpoint for its last record. Also the size of
 //  its intact part. 0, or -1 with error.
 static int s_segment_end(const char *dir, const kp_privlog_segment_t *seg, uint8_t *out,
-                         size_t *out_len, size_t *intact, uint64_t *last_seq, char *error)
+                         size_t *out_len, size_t *intact, uint64_t *last_seq, char *err,
+                         size_t errlen)
 {
     privlog_map_t map;
-    if (privlog_segment_map(dir, seg->name, &map, error))
+    if (privlog_segment_map(dir, seg->name, &map, err, errlen))
         return -1;
     if (!map.header_ok) {
         privlog_segment_unmap(&map);
-        kp_err(error, KP_PRIVLOG_ERR, "segment %s has a damaged header (run 'kpctl log verify')",
-               seg->name);
+        kp_err(err, errlen, "segment %s has a damaged header (run 'kpctl log verify')", seg->name);
         return -1;
     }
     uint64_t seq = map.first_seq - 1;
@@ -91,11 +91,12 @@ static int s_segment_end(const char *dir, const kp_privlog_segment_t *seg, uint8
     return 0;
 }
 
-static int s_file_write(const char *path, const uint8_t *data, size_t size, char *error)
+static int s_file_write(const char *path, const uint8_t *data, size_t size, char *err,
+                        size_t errlen)
 {
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0 || privlog_write_all(fd, data, size) || fsync(fd)) {
-        kp_err(error, KP_PRIVLOG_ERR, "cannot write %s: %s", path, strerror(errno));
+        kp_err(err, errlen, "cannot write %s: %s", path, strerror(errno));
         if (fd >= 0)
             close(fd);
         return -1;
@@ -104,15 +105,16 @@ static int s_file_write(const char *path, const uint8_t *data, size_t size, char
     return 0;
 }
 
-static int s_anchor_write(const char *dir, const uint8_t *frame, size_t len, char *error)
+static int s_anchor_write(const char *dir, const uint8_t *frame, size_t len, char *err,
+                          size_t errlen)
 {
     char tmp[PRIVLOG_PATH], path[PRIVLOG_PATH];
     snprintf(tmp, sizeof tmp, "%s/anchor.tmp", dir);
     snprintf(path, sizeof path, "%s/anchor", dir);
-    if (s_file_write(tmp, frame, len, error))
+    if (s_file_write(tmp, frame, len, err, errlen))
         return -1;
     if (rename(tmp, path) || privlog_fsync_dir(dir)) {
-        kp_err(error, KP_PRIVLOG_ERR, "cannot write %s: %s", path, strerror(errno));
+        kp_err(err, errlen, "cannot write %s: %s", path, strerror(errno));
         return -1;
     }
     return 0;
@@ -122,7 +124,7 @@ static int s_anchor_write(const char *dir, const uint8_t *frame, size_t len, cha
 //  never inside the retention), after writing the anchor that signs where
 //  the rest starts. Segments removed, or -1 with error.
 int kp_privlog_prune(const char *dir, int32_t before_day, int32_t retention_days, int32_t today_day,
-                     char *error)
+                     char *err, size_t errlen)
 {
     int32_t keep_from = today_day - retention_days;
     if (before_day > keep_from) {
@@ -134,14 +136,14 @@ int kp_privlog_prune(const char *dir, int32_t before_day, int32_t retention_days
         t = (time_t)before_day * 86400;
         gmtime_r(&t, &tm);
         strftime(b, sizeof b, "%Y-%m-%d", &tm);
-        kp_err(error, KP_PRIVLOG_ERR,
+        kp_err(err, errlen,
                "refused: --before %s would remove records younger than the retention of %d "
                "days; records from %s on must be kept (use --before %s or earlier)",
                b, retention_days, a, a);
         return -1;
     }
     kp_privlog_segment_t *segs;
-    int n = kp_privlog_segments(dir, &segs, error);
+    int n = kp_privlog_segments(dir, &segs, err, errlen);
     if (n < 0)
         return -1;
     int k = 0;
@@ -154,14 +156,14 @@ int kp_privlog_prune(const char *dir, int32_t before_day, int32_t retention_days
     uint8_t frame[KP_PRIVLOG_FRAME_HEADER + 256];
     size_t len, intact;
     uint64_t last_seq;
-    int rc = s_segment_end(dir, &segs[k - 1], frame, &len, &intact, &last_seq, error);
+    int rc = s_segment_end(dir, &segs[k - 1], frame, &len, &intact, &last_seq, err, errlen);
     privlog_map_t next;
-    if (!rc && !privlog_segment_map(dir, segs[k].name, &next, error)) {
+    if (!rc && !privlog_segment_map(dir, segs[k].name, &next, err, errlen)) {
         privlog_frame_t f;
         privlog_frame_parse(frame, len, &f);
         if (!next.header_ok || next.first_seq != last_seq + 1 ||
             memcmp(next.prev_hash, f.hash, 32)) {
-            kp_err(error, KP_PRIVLOG_ERR,
+            kp_err(err, errlen,
                    "refused: the chain does not continue from %s to %s; run 'kpctl log verify' "
                    "first",
                    segs[k - 1].name, segs[k].name);
@@ -171,12 +173,12 @@ int kp_privlog_prune(const char *dir, int32_t before_day, int32_t retention_days
     } else
         rc = -1;
     if (!rc)
-        rc = s_anchor_write(dir, frame, len, error);
+        rc = s_anchor_write(dir, frame, len, err, errlen);
     for (int i = 0; i < k && !rc; i++) {
         char path[PRIVLOG_PATH];
         privlog_path(path, dir, segs[i].name);
         if (unlink(path) && errno != ENOENT) {
-            kp_err(error, KP_PRIVLOG_ERR, "cannot remove %s: %s", path, strerror(errno));
+            kp_err(err, errlen, "cannot remove %s: %s", path, strerror(errno));
             rc = -1;
         }
     }
@@ -190,8 +192,8 @@ int kp_privlog_prune(const char *dir, int32_t before_day, int32_t retention_days
     snprintf(path, sizeof path, "%s/index", dir);
     struct stat st;
     if (!stat(path, &st)) {
-        char ignored[KP_PRIVLOG_ERR];
-        kp_logindex_t *index = kp_logindex_open(path, false, 0, ignored);
+        char ignored[256];
+        kp_logindex_t *index = kp_logindex_open(path, false, 0, ignored, sizeof ignored);
         if (index)
             kp_logindex_drop(index, 0, last_seq);
         kp_logindex_destroy(&index);
@@ -203,10 +205,10 @@ int kp_privlog_prune(const char *dir, int32_t before_day, int32_t retention_days
 //  anchor that signs where they start into an empty outdir. Segments
 //  copied, or -1 with error.
 int kp_privlog_export(const char *dir, int32_t from_day, int32_t to_day, const char *outdir,
-                      char *error)
+                      char *err, size_t errlen)
 {
     kp_privlog_segment_t *segs;
-    int n = kp_privlog_segments(dir, &segs, error);
+    int n = kp_privlog_segments(dir, &segs, err, errlen);
     if (n < 0)
         return -1;
     int a = 0;
@@ -217,22 +219,21 @@ int kp_privlog_export(const char *dir, int32_t from_day, int32_t to_day, const c
         b++;
     if (a == b) {
         free(segs);
-        kp_err(error, KP_PRIVLOG_ERR, "no segments between those dates in %s", dir);
+        kp_err(err, errlen, "no segments between those dates in %s", dir);
         return -1;
     }
     if (mkdir(outdir, 0700) && errno != EEXIST) {
         free(segs);
-        kp_err(error, KP_PRIVLOG_ERR, "cannot make %s: %s", outdir, strerror(errno));
+        kp_err(err, errlen, "cannot make %s: %s", outdir, strerror(errno));
         return -1;
     }
     kp_privlog_segment_t *there;
-    int m = kp_privlog_segments(outdir, &there, error);
+    int m = kp_privlog_segments(outdir, &there, err, errlen);
     free(there);
     if (m != 0) {
         free(segs);
         if (m > 0)
-            kp_err(error, KP_PRIVLOG_ERR, "%s already holds segments: export into an empty folder",
-                   outdir);
+            kp_err(err, errlen, "%s already holds segments: export into an empty folder", outdir);
         return -1;
     }
     int rc = 0;
@@ -240,9 +241,9 @@ int kp_privlog_export(const char *dir, int32_t from_day, int32_t to_day, const c
     size_t len, intact;
     uint64_t last_seq;
     if (a > 0) {
-        rc = s_segment_end(dir, &segs[a - 1], frame, &len, &intact, &last_seq, error);
+        rc = s_segment_end(dir, &segs[a - 1], frame, &len, &intact, &last_seq, err, errlen);
         if (!rc)
-            rc = s_anchor_write(outdir, frame, len, error);
+            rc = s_anchor_write(outdir, frame, len, err, errlen);
     } else {
         Kp__LogCheckpoint *cp;
         int have = privlog_anchor_read(dir, &cp);
@@ -253,23 +254,22 @@ int kp_privlog_export(const char *dir, int32_t from_day, int32_t to_day, const c
                 kp__log_checkpoint__pack(cp, body);
                 len = privlog_frame_encode(frame, KP_PRIVLOG_KIND_CHECKPOINT, cp->seq,
                                            cp->hash.data, body, blen);
-                rc = s_anchor_write(outdir, frame, len, error);
+                rc = s_anchor_write(outdir, frame, len, err, errlen);
             }
             kp__log_checkpoint__free_unpacked(cp, NULL);
         } else if (have < 0) {
-            kp_err(error, KP_PRIVLOG_ERR, "the anchor of %s is damaged (run 'kpctl log verify')",
-                   dir);
+            kp_err(err, errlen, "the anchor of %s is damaged (run 'kpctl log verify')", dir);
             rc = -1;
         }
     }
     for (int i = a; i < b && !rc; i++) {
         //  Copy only the intact part: the live segment may be growing.
-        rc = s_segment_end(dir, &segs[i], frame, &len, &intact, &last_seq, error);
+        rc = s_segment_end(dir, &segs[i], frame, &len, &intact, &last_seq, err, errlen);
         privlog_map_t map;
-        if (!rc && !(rc = privlog_segment_map(dir, segs[i].name, &map, error))) {
+        if (!rc && !(rc = privlog_segment_map(dir, segs[i].name, &map, err, errlen))) {
             char path[PRIVLOG_PATH];
             privlog_path(path, outdir, segs[i].name);
-            rc = s_file_write(path, map.data, intact < map.size ? intact : map.size, error);
+            rc = s_file_write(path, map.data, intact < map.size ? intact : map.size, err, errlen);
             privlog_segment_unmap(&map);
         }
     }

@@ -55,11 +55,8 @@ static int s_index_matches(kp_logindex_t *index, const char *dir, const kp_privl
         return 1;
     }
     privlog_map_t map;
-    char error[KP_PRIVLOG_ERR];
-    if (privlog_segment_map(dir, segs[at].name, &map, error)) {
-        kp_err(why, whylen, "%s", error);
+    if (privlog_segment_map(dir, segs[at].name, &map, why, whylen))
         return -1;
-    }
     privlog_frame_t f;
     int result = 0;
     if (offset < map.size &&
@@ -169,21 +166,21 @@ static int s_catch_segment(s_catch_t *c, const privlog_map_t *map, uint64_t firs
 //  older than what the other had committed meanwhile, and the records in
 //  between went in twice ("does not follow from the records before").
 static int s_catch_start(kp_logindex_t *index, const char *dir, kp_privlog_segment_t *segs, int n,
-                         kp_privlog_index_job_t *job, uint64_t pos[3], char *error)
+                         kp_privlog_index_job_t *job, uint64_t pos[3], char *err, size_t errlen)
 {
     bool rebuild = job->rebuild;
     //  After a clear (its own commit) another catch-up may have filled
     //  the index before we are back in: check what it made, a few times.
     for (int attempt = 0; attempt < 3; attempt++) {
         if (kp_logindex_begin(index) || kp_logindex_position(index, &pos[0], &pos[1], &pos[2])) {
-            kp_err(error, KP_PRIVLOG_ERR, "%s", kp_logindex_error(index));
+            kp_err(err, errlen, "%s", kp_logindex_error(index));
             return -1;
         }
         int match = rebuild ? 1
                             : s_index_matches(index, dir, segs, n, pos[0], pos[1], job->why,
                                               sizeof job->why);
         if (match < 0) {
-            kp_err(error, KP_PRIVLOG_ERR, "%s", job->why);
+            kp_err(err, errlen, "%s", job->why);
             return -1;
         }
         if (match == 0)
@@ -191,32 +188,31 @@ static int s_catch_start(kp_logindex_t *index, const char *dir, kp_privlog_segme
         if (rebuild)
             kp_err(job->why, sizeof job->why, "a rebuild was asked for");
         if (kp_logindex_clear(index)) {
-            kp_err(error, KP_PRIVLOG_ERR, "%s", kp_logindex_error(index));
+            kp_err(err, errlen, "%s", kp_logindex_error(index));
             return -1;
         }
         job->rebuilt = true;
         rebuild = false;
     }
-    kp_err(error, KP_PRIVLOG_ERR,
-           "log index: another catch-up keeps changing it; try again when it is done");
+    kp_err(err, errlen, "log index: another catch-up keeps changing it; try again when it is done");
     return -1;
 }
 
 //  Brings index up to the log (to upto_seq), rebuilding it from the
 //  segments when it does not match the log. Records added, or -1.
 int64_t kp_privlog_index_run(const char *dir, struct _kp_logindex_t *index,
-                             kp_privlog_index_job_t *job, char *error)
+                             kp_privlog_index_job_t *job, char *err, size_t errlen)
 {
-    error[0] = 0;
+    err[0] = 0;
     job->complete = false;
     job->rebuilt = false;
     job->why[0] = 0;
     kp_privlog_segment_t *segs;
-    int n = kp_privlog_segments(dir, &segs, error);
+    int n = kp_privlog_segments(dir, &segs, err, errlen);
     if (n < 0)
         return -1;
     uint64_t pos[3];
-    if (s_catch_start(index, dir, segs, n, job, pos, error)) {
+    if (s_catch_start(index, dir, segs, n, job, pos, err, errlen)) {
         kp_logindex_abort(index);
         free(segs);
         return -1;
@@ -230,7 +226,7 @@ int64_t kp_privlog_index_run(const char *dir, struct _kp_logindex_t *index,
     int rc = 0;
     for (int i = first; i < n && rc == 0; i++) {
         privlog_map_t map;
-        if (privlog_segment_map(dir, segs[i].name, &map, error)) {
+        if (privlog_segment_map(dir, segs[i].name, &map, err, errlen)) {
             rc = -1;
             break;
         }
@@ -262,43 +258,44 @@ int64_t kp_privlog_index_run(const char *dir, struct _kp_logindex_t *index,
         rc = -1;
     if (rc < 0) {
         kp_logindex_abort(index);
-        if (!*error)
-            kp_err(error, KP_PRIVLOG_ERR, "%s", kp_logindex_error(index));
+        if (!*err)
+            kp_err(err, errlen, "%s", kp_logindex_error(index));
         return -1;
     }
     job->complete = rc == 0;
     return c.added;
 }
 
-int64_t privlog_catch_up(kp_logindex_t *index, const char *dir, uint64_t upto_seq, char *error)
+int64_t privlog_catch_up(kp_logindex_t *index, const char *dir, uint64_t upto_seq, char *err,
+                         size_t errlen)
 {
     kp_privlog_index_job_t job = {.upto_seq = upto_seq};
-    return kp_privlog_index_run(dir, index, &job, error);
+    return kp_privlog_index_run(dir, index, &job, err, errlen);
 }
 
-int64_t kp_privlog_index_catch_up(const char *dir, uint64_t map_size, char *error)
+int64_t kp_privlog_index_catch_up(const char *dir, uint64_t map_size, char *err, size_t errlen)
 {
     char path[PRIVLOG_PATH];
     snprintf(path, sizeof path, "%s/index", dir);
     struct stat st;
     if (stat(dir, &st) || !S_ISDIR(st.st_mode)) {
-        kp_err(error, KP_PRIVLOG_ERR, "no log folder %s (is --data the node's log folder?)", dir);
+        kp_err(err, errlen, "no log folder %s (is --data the node's log folder?)", dir);
         return -1;
     }
-    kp_logindex_t *index = kp_logindex_open(path, false, map_size, error);
+    kp_logindex_t *index = kp_logindex_open(path, false, map_size, err, errlen);
     if (!index)
         return -1;
-    error[0] = 0;
-    int64_t added = privlog_catch_up(index, dir, UINT64_MAX, error);
+    err[0] = 0;
+    int64_t added = privlog_catch_up(index, dir, UINT64_MAX, err, errlen);
     kp_logindex_destroy(&index);
     return added;
 }
 
 int64_t kp_privlog_index_follow(const char *dir, struct _kp_logindex_t *index, uint64_t upto_seq,
-                                char *error)
+                                char *err, size_t errlen)
 {
-    error[0] = 0;
-    return privlog_catch_up(index, dir, upto_seq, error);
+    err[0] = 0;
+    return privlog_catch_up(index, dir, upto_seq, err, errlen);
 }
 
 // ---------------------------------------------------------------------------
@@ -313,17 +310,17 @@ struct _privlog_reader_t {
     uint8_t *buf;
 };
 
-kp_privlog_reader_t *kp_privlog_reader_new(const char *dir, char *error)
+kp_privlog_reader_t *kp_privlog_reader_new(const char *dir, char *err, size_t errlen)
 {
     kp_privlog_reader_t *self = calloc(1, sizeof *self);
     if (!self || !(self->buf = malloc(KP_PRIVLOG_FRAME_HEADER + KP_PRIVLOG_MAX_BODY))) {
         free(self);
-        kp_err(error, KP_PRIVLOG_ERR, "out of memory");
+        kp_err(err, errlen, "out of memory");
         return NULL;
     }
     snprintf(self->dir, sizeof self->dir, "%s", dir);
     self->fd = -1;
-    self->n_segs = kp_privlog_segments(dir, &self->segs, error);
+    self->n_segs = kp_privlog_segments(dir, &self->segs, err, errlen);
     if (self->n_segs < 0) {
         free(self->buf);
         free(self);
@@ -378,20 +375,19 @@ static int s_pread_all(int fd, uint8_t *buf, size_t size, uint64_t offset)
 //  The record at (segment, offset), read and checked; NULL with error if
 //  it is gone or damaged.
 Kp__LogRecord *kp_privlog_reader_get(kp_privlog_reader_t *self, uint64_t segment, uint64_t offset,
-                                     uint64_t *seq, char *error)
+                                     uint64_t *seq, char *err, size_t errlen)
 {
     if (self->fd < 0 || self->fd_segment != segment) {
         const kp_privlog_segment_t *seg = s_find(self, segment);
         if (!seg) { //  a segment made since we listed?
             free(self->segs);
-            self->n_segs = kp_privlog_segments(self->dir, &self->segs, error);
+            self->n_segs = kp_privlog_segments(self->dir, &self->segs, err, errlen);
             if (self->n_segs < 0)
                 return NULL;
             seg = s_find(self, segment);
         }
         if (!seg) {
-            kp_err(error, KP_PRIVLOG_ERR, "segment %llu is gone (pruned)",
-                   (unsigned long long)segment);
+            kp_err(err, errlen, "segment %llu is gone (pruned)", (unsigned long long)segment);
             return NULL;
         }
         if (self->fd >= 0)
@@ -400,7 +396,7 @@ Kp__LogRecord *kp_privlog_reader_get(kp_privlog_reader_t *self, uint64_t segment
         privlog_path(path, self->dir, seg->name);
         self->fd = open(path, O_RDONLY | O_CLOEXEC);
         if (self->fd < 0) {
-            kp_err(error, KP_PRIVLOG_ERR, "cannot read %s: %s", path, strerror(errno));
+            kp_err(err, errlen, "cannot read %s: %s", path, strerror(errno));
             return NULL;
         }
         self->fd_segment = segment;
@@ -413,14 +409,13 @@ Kp__LogRecord *kp_privlog_reader_get(kp_privlog_reader_t *self, uint64_t segment
         privlog_frame_parse(self->buf, KP_PRIVLOG_FRAME_HEADER + kp_le32_get(self->buf), &f) !=
             PRIVLOG_FRAME_OK ||
         f.kind != KP_PRIVLOG_KIND_RECORD) {
-        kp_err(error, KP_PRIVLOG_ERR,
-               "no intact record at segment %llu offset %llu (run 'kpctl log verify')",
+        kp_err(err, errlen, "no intact record at segment %llu offset %llu (run 'kpctl log verify')",
                (unsigned long long)segment, (unsigned long long)offset);
         return NULL;
     }
     Kp__LogRecord *r = kp__log_record__unpack(NULL, f.len, f.body);
     if (!r)
-        kp_err(error, KP_PRIVLOG_ERR, "record at segment %llu offset %llu does not decode",
+        kp_err(err, errlen, "record at segment %llu offset %llu does not decode",
                (unsigned long long)segment, (unsigned long long)offset);
     *seq = f.seq;
     return r;
@@ -429,10 +424,10 @@ Kp__LogRecord *kp_privlog_reader_get(kp_privlog_reader_t *self, uint64_t segment
 //  Calls fn for every record of the segments of [from_day, to_day], in
 //  order; a damaged frame (not a torn tail) ends the scan with -1.
 int kp_privlog_scan(const char *dir, int32_t from_day, int32_t to_day, kp_privlog_scan_fn *fn,
-                    void *arg, char *error)
+                    void *arg, char *err, size_t errlen)
 {
     kp_privlog_segment_t *segs;
-    int n = kp_privlog_segments(dir, &segs, error);
+    int n = kp_privlog_segments(dir, &segs, err, errlen);
     if (n < 0)
         return -1;
     int rc = 0;
@@ -443,7 +438,7 @@ int kp_privlog_scan(const char *dir, int32_t from_day, int32_t to_day, kp_privlo
         if (segs[i].day < from_day && i + 1 < n && segs[i + 1].day < from_day)
             continue;
         privlog_map_t map;
-        if (privlog_segment_map(dir, segs[i].name, &map, error)) {
+        if (privlog_segment_map(dir, segs[i].name, &map, err, errlen)) {
             rc = -1;
             break;
         }
@@ -456,7 +451,7 @@ int kp_privlog_scan(const char *dir, int32_t from_day, int32_t to_day, kp_privlo
             if (end == PRIVLOG_END_CLEAN || (end == PRIVLOG_END_TORN && i == n - 1))
                 break; //  the preallocated tail; or being written, or torn
             if (p != PRIVLOG_FRAME_OK) {
-                kp_err(error, KP_PRIVLOG_ERR,
+                kp_err(err, errlen,
                        "segment %s: damaged record at offset %zu (run 'kpctl log verify')",
                        segs[i].name, off);
                 rc = -1;

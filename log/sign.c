@@ -68,12 +68,11 @@ done:
     return rc;
 }
 
-EVP_PKEY *privlog_key_load(const char *path, bool private, char *error)
+EVP_PKEY *privlog_key_load(const char *path, bool private, char *err, size_t errlen)
 {
     FILE *f = fopen(path, "r");
     if (!f) {
-        kp_err(error, KP_PRIVLOG_ERR,
-               "cannot read key %s: %s (make one with 'kpctl keys --out %s')", path,
+        kp_err(err, errlen, "cannot read key %s: %s (make one with 'kpctl keys --out %s')", path,
                strerror(errno), path);
         return NULL;
     }
@@ -81,8 +80,7 @@ EVP_PKEY *privlog_key_load(const char *path, bool private, char *error)
         private ? PEM_read_PrivateKey(f, NULL, NULL, NULL) : PEM_read_PUBKEY(f, NULL, NULL, NULL);
     fclose(f);
     if (!key || EVP_PKEY_get_id(key) != EVP_PKEY_ED25519) {
-        kp_err(error, KP_PRIVLOG_ERR,
-               "%s is not an Ed25519 %s key in PEM (make one with 'kpctl keys')", path,
+        kp_err(err, errlen, "%s is not an Ed25519 %s key in PEM (make one with 'kpctl keys')", path,
                private ? "private" : "public");
         EVP_PKEY_free(key);
         return NULL;

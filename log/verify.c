@@ -35,7 +35,7 @@ static int s_problem(s_verify_t *v, const char *problem, const char *segment, ui
 //  Checks one checkpoint body against the chain state and the key.
 int s_verify_checkpoint(s_verify_t *v, const char *segment, size_t off, const privlog_frame_t *f)
 {
-    char text[KP_PRIVLOG_ERR];
+    char text[256];
     Kp__LogCheckpoint *cp = kp__log_checkpoint__unpack(NULL, f->len, f->body);
     int rc = 0;
     if (!cp || !cp->has_seq || !cp->has_hash || cp->hash.len != 32) {
@@ -84,9 +84,9 @@ bool s_found_later(const privlog_map_t *map, size_t off, uint64_t seq)
 //  problem named in v->res.
 static int s_verify_segment(s_verify_t *v, const kp_privlog_segment_t *seg, bool last)
 {
-    char text[KP_PRIVLOG_ERR];
+    char text[256];
     privlog_map_t map;
-    if (privlog_segment_map(v->dir, seg->name, &map, text))
+    if (privlog_segment_map(v->dir, seg->name, &map, text, sizeof text))
         return s_problem(v, "unreadable", seg->name, 0, v->expected, text);
     int rc = 0;
     if (!map.header_ok || map.first_seq != seg->first_seq) {
@@ -173,7 +173,7 @@ static int s_verify_start(s_verify_t *v, const kp_privlog_segment_t *first)
                          "the prune anchor is damaged");
     if (a == 1) {
         if (first->first_seq != 1) {
-            char text[KP_PRIVLOG_ERR];
+            char text[256];
             snprintf(text, sizeof text,
                      "the log starts at seq %llu and there is no prune anchor: records before it "
                      "were removed",
@@ -203,16 +203,16 @@ static int s_verify_start(s_verify_t *v, const kp_privlog_segment_t *first)
 }
 
 int kp_privlog_verify(const char *dir, int32_t from_day, int32_t to_day, const char *pub_file,
-                      kp_privlog_verify_t *result, char *error)
+                      kp_privlog_verify_t *result, char *err, size_t errlen)
 {
     memset(result, 0, sizeof *result);
     result->ok = true;
     s_verify_t v = {.dir = dir, .res = result};
-    if (pub_file && !(v.trusted = privlog_key_load(pub_file, false, error)))
+    if (pub_file && !(v.trusted = privlog_key_load(pub_file, false, err, errlen)))
         return -1;
     result->key_from_log = !pub_file;
     kp_privlog_segment_t *segs;
-    int n = kp_privlog_segments(dir, &segs, error);
+    int n = kp_privlog_segments(dir, &segs, err, errlen);
     if (n < 0) {
         EVP_PKEY_free(v.trusted);
         return -1;

@@ -285,7 +285,7 @@ static kp_logger_t *s_open_log(kp_node_t *self, char *err, size_t errlen)
     kp_privlog_options_default(&options);
     options.key_file = *self->cluster.log_key ? self->cluster.log_key : NULL;
     kp_privlog_recovery_t recovery;
-    char error[KP_PRIVLOG_ERR];
+    char error[256];
     kp_logger_t *logger = kp_logger_new(path, &options, &recovery, error, sizeof error);
     if (!logger) {
         snprintf(err, errlen, "privacy log %s: %s", path, error);
@@ -305,14 +305,15 @@ static int s_open_mirror(kp_node_t *self, char *err, size_t errlen)
 {
     char path[KP_CONFIG_TEXT + 16];
     if (*self->me.mirror) {
-        char error[KP_PRIVLOG_ERR];
+        char error[256];
         const char *names[KP_CONFIG_MAX_NODES];
         size_t count = 0;
         for (size_t i = 0; i < self->cluster.node_count; i++)
             if (strcmp(self->cluster.nodes[i].name, self->me.name))
                 names[count++] = self->cluster.nodes[i].name;
         snprintf(path, sizeof path, "%s/mirror", self->me.data);
-        self->keeper = kp_mirror_keeper_new(path, self->me.mirror, names, count, error);
+        self->keeper =
+            kp_mirror_keeper_new(path, self->me.mirror, names, count, error, sizeof error);
         if (!self->keeper) {
             snprintf(err, errlen, "%s", error);
             return -1;

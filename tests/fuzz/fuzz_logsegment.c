@@ -94,17 +94,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fclose(out);
     free(file);
 
-    char error[KP_PRIVLOG_ERR];
+    char error[256];
     kp_privlog_verify_t result;
-    kp_privlog_verify(dir, INT32_MIN, INT32_MAX, NULL, &result, error);
+    kp_privlog_verify(dir, INT32_MIN, INT32_MAX, NULL, &result, error, sizeof error);
     uint64_t records = 0;
-    kp_privlog_scan(dir, INT32_MIN, INT32_MAX, s_count, &records, error);
+    kp_privlog_scan(dir, INT32_MIN, INT32_MAX, s_count, &records, error, sizeof error);
     if (mode & 4) {
         kp_privlog_options_t options;
         kp_privlog_options_default(&options);
         options.index = false;
         kp_privlog_recovery_t recovery;
-        kp_privlog_t *log = kp_privlog_open(dir, &options, &recovery, error);
+        kp_privlog_t *log = kp_privlog_open(dir, &options, &recovery, error, sizeof error);
         kp_privlog_destroy(&log);
     }
     fuzz_folder_empty();

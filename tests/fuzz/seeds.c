@@ -151,7 +151,7 @@ static void s_write_mode(const char *harness, const char *name, uint8_t mode, co
 static void s_log(void)
 {
     char dir[] = "/tmp/kp-seeds-XXXXXX";
-    char key[64], error[KP_PRIVLOG_ERR];
+    char key[64], error[256];
     if (!mkdtemp(dir))
         exit(1);
     snprintf(key, sizeof key, "%s/log.key", dir);
@@ -163,7 +163,7 @@ static void s_log(void)
     options.index = false;
     char log_dir[64];
     snprintf(log_dir, sizeof log_dir, "%s/log", dir);
-    kp_privlog_t *log = kp_privlog_open(log_dir, &options, NULL, error);
+    kp_privlog_t *log = kp_privlog_open(log_dir, &options, NULL, error, sizeof error);
     if (!log) {
         fprintf(stderr, "fuzz_seeds: %s\n", error);
         exit(1);
@@ -181,10 +181,10 @@ static void s_log(void)
         exit(1);
     kp_privlog_destroy(&log);
     kp_privlog_segment_t *segments;
-    if (kp_privlog_segments(log_dir, &segments, error) != 1)
+    if (kp_privlog_segments(log_dir, &segments, error, sizeof error) != 1)
         exit(1);
     privlog_map_t map;
-    if (privlog_segment_map(log_dir, segments[0].name, &map, error))
+    if (privlog_segment_map(log_dir, segments[0].name, &map, error, sizeof error))
         exit(1);
     size_t end = privlog_data_end(map.data, KP_PRIVLOG_SEGMENT_HEADER, map.size);
     s_write_mode("logsegment", "raw", 0, map.data, end);

@@ -187,12 +187,13 @@ static int s_seq_seen(uint64_t seq, uint64_t segment, uint64_t offset, void *arg
 static void s_check(harness_t *harness, s_state_t *state, const char *logdir, const char *pub)
 {
     (void)harness;
-    char error[KP_PRIVLOG_ERR];
+    char error[256];
     zhashx_purge(state->logged);
     zhashx_purge(state->person);
     zhashx_purge(state->decisions);
     state->records = state->outcomes = 0;
-    assert_int_equal(kp_privlog_scan(logdir, INT32_MIN, INT32_MAX, s_collect, state, error), 0);
+    assert_int_equal(
+        kp_privlog_scan(logdir, INT32_MIN, INT32_MAX, s_collect, state, error, sizeof error), 0);
     //  Decisions left without an outcome: the node died between the two
     //  (kpctl shows them as 'outcome unknown').
     state->unknown = zhashx_size(state->decisions);
@@ -201,7 +202,7 @@ static void s_check(harness_t *harness, s_state_t *state, const char *logdir, co
             fail_msg("response %s reached the client but has no decision record", state->ids[i]);
 
     kp_privlog_verify_t result;
-    int rc = kp_privlog_verify(logdir, INT32_MIN, INT32_MAX, pub, &result, error);
+    int rc = kp_privlog_verify(logdir, INT32_MIN, INT32_MAX, pub, &result, error, sizeof error);
     if (rc != 0)
         fail_msg("verify: %s %s at %s offset %llu (seq %llu): %s%s", result.problem, result.detail,
                  result.segment, (unsigned long long)result.offset, (unsigned long long)result.seq,
@@ -216,10 +217,10 @@ static void s_check(harness_t *harness, s_state_t *state, const char *logdir, co
 
     //  As kpctl log query does: the index follows the log in the
     //  background and is caught up before it is read.
-    assert_true(kp_privlog_index_catch_up(logdir, 0, error) >= 0);
+    assert_true(kp_privlog_index_catch_up(logdir, 0, error, sizeof error) >= 0);
     char path[600];
     snprintf(path, sizeof path, "%s/index", logdir);
-    kp_logindex_t *index = kp_logindex_open(path, true, 0, error);
+    kp_logindex_t *index = kp_logindex_open(path, true, 0, error, sizeof error);
     assert_non_null(index);
     zhashx_t *seen = zhashx_new();
     for (size_t p = 0; p < 3; p++)
@@ -241,7 +242,7 @@ static void test_sigkill_under_load(void **unused)
 {
     (void)unused;
     harness_t *harness = harness_new(1, 100, 2000, 65536);
-    char key[400], pub[420], logdir[400], error[KP_PRIVLOG_ERR];
+    char key[400], pub[420], logdir[400], error[256];
     snprintf(key, sizeof key, "%s/log.key", harness->dir);
     snprintf(pub, sizeof pub, "%s.pub", key);
     snprintf(logdir, sizeof logdir, "%s/node-1/log", harness->dir);

@@ -127,10 +127,11 @@ static int s_find_decision(const Kp__LogRecord *r, uint64_t seq, void *arg)
 
 static uint64_t s_decision_seq(harness_t *harness, const char *id)
 {
-    char dir[400], error[KP_PRIVLOG_ERR];
+    char dir[400], error[256];
     snprintf(dir, sizeof dir, "%s/node-1/log", harness->dir);
     s_find_t find = {id, 0};
-    assert_int_equal(kp_privlog_scan(dir, INT32_MIN, INT32_MAX, s_find_decision, &find, error), 0);
+    assert_int_equal(
+        kp_privlog_scan(dir, INT32_MIN, INT32_MAX, s_find_decision, &find, error, sizeof error), 0);
     return find.seq;
 }
 
@@ -226,10 +227,11 @@ static void test_full_disk_is_an_answer(void **state)
     assert_true(s_decision_seq(harness, "full-1") > 0);
     int status = harness_stop_node(harness, 0, SIGTERM);
     assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-    char dir[400], error[KP_PRIVLOG_ERR];
+    char dir[400], error[256];
     snprintf(dir, sizeof dir, "%s/node-1/log", harness->dir);
     kp_privlog_verify_t result;
-    assert_int_equal(kp_privlog_verify(dir, INT32_MIN, INT32_MAX, NULL, &result, error), 0);
+    assert_int_equal(
+        kp_privlog_verify(dir, INT32_MIN, INT32_MAX, NULL, &result, error, sizeof error), 0);
     harness_destroy(&harness);
 }
 

@@ -71,11 +71,11 @@ static json_t *s_kpctl(const char *dir, const char *args, int *status)
 static void test_join(void **state)
 {
     (void)state;
-    char dir[256], error[KP_PRIVLOG_ERR];
+    char dir[256], error[256];
     assert_int_equal(kp_test_tmpdir(dir, sizeof dir, "kp-log-join"), 0);
     kp_privlog_options_t options;
     kp_privlog_options_default(&options);
-    kp_privlog_t *log = kp_privlog_open(dir, &options, NULL, error);
+    kp_privlog_t *log = kp_privlog_open(dir, &options, NULL, error, sizeof error);
     assert_non_null(log);
     uint64_t a = s_append(log, "call-a", KP__LOG_KIND__LOG_DECISION, KP__STATUS__OK, 0);
     s_append(log, "call-b", KP__LOG_KIND__LOG_DECISION, KP__STATUS__OK, 0);
@@ -116,9 +116,9 @@ static void test_join(void **state)
 static void test_orphan_outcome(void **state)
 {
     (void)state;
-    char dir[256], error[KP_PRIVLOG_ERR];
+    char dir[256], error[256];
     assert_int_equal(kp_test_tmpdir(dir, sizeof dir, "kp-log-orphan"), 0);
-    kp_privlog_t *log = kp_privlog_open(dir, NULL, NULL, error);
+    kp_privlog_t *log = kp_privlog_open(dir, NULL, NULL, error, sizeof error);
     assert_non_null(log);
     uint64_t c = s_append(log, "call-c", KP__LOG_KIND__LOG_COMPLETE, KP__STATUS__DENIED, 0);
     s_append(log, "call-x", KP__LOG_KIND__LOG_OUTCOME, KP__STATUS__OK, c);

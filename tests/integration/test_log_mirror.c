@@ -144,15 +144,16 @@ static int s_collect(const Kp__LogRecord *record, uint64_t seq, void *arg)
 //  The copy verifies and holds a record for every response received.
 static void s_check_copy(s_state_t *state, const char *copy)
 {
-    char error[KP_PRIVLOG_ERR];
+    char error[256];
     kp_privlog_verify_t result;
-    int rc = kp_privlog_verify(copy, INT32_MIN, INT32_MAX, NULL, &result, error);
+    int rc = kp_privlog_verify(copy, INT32_MIN, INT32_MAX, NULL, &result, error, sizeof error);
     if (rc != 0)
         fail_msg("copy verify: %s %s at %s offset %llu (seq %llu): %s", result.problem,
                  result.detail, result.segment, (unsigned long long)result.offset,
                  (unsigned long long)result.seq, rc < 0 ? error : "");
     zhashx_purge(state->logged);
-    assert_int_equal(kp_privlog_scan(copy, INT32_MIN, INT32_MAX, s_collect, state, error), 0);
+    assert_int_equal(
+        kp_privlog_scan(copy, INT32_MIN, INT32_MAX, s_collect, state, error, sizeof error), 0);
     for (size_t i = 0; i < state->count; i++)
         if (!zhashx_lookup(state->logged, state->ids[i]))
             fail_msg("response %s reached the client but is not in the copy", state->ids[i]);

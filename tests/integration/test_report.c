@@ -81,12 +81,12 @@ static int s_setup(void **state)
 {
     (void)state;
     assert_int_equal(kp_test_tmpdir(s_dir, sizeof s_dir, "kp-report"), 0);
-    char path[300], error[KP_PRIVLOG_ERR];
+    char path[300], error[256];
     snprintf(path, sizeof path, "%s/log", s_dir);
     kp_privlog_options_t options;
     kp_privlog_options_default(&options);
     kp_privlog_recovery_t recovery;
-    s_writer_t w = {kp_privlog_open(path, &options, &recovery, error), 0};
+    s_writer_t w = {kp_privlog_open(path, &options, &recovery, error, sizeof error), 0};
     assert_non_null(w.log);
     //  Online, 2026-07-01 10h: 198 fast, one in 1.5 s, one in 3 s.
     s_put(&w, "2026-07-01T10:00:00Z", 198, "A1", GENT, OK, 5000, 1);

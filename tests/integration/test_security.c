@@ -528,11 +528,12 @@ static void test_privacy_log_names_the_key(void **state)
     Kp__AdminReply *reply = harness_admin(s_harness, 0, "directory.stats", NULL, 3000);
     assert_non_null(reply);
     kp__admin_reply__free_unpacked(reply, NULL);
-    char dir[400], error[KP_PRIVLOG_ERR];
+    char dir[400], error[256];
     snprintf(dir, sizeof dir, "%s/node-1/log", s_harness->dir);
     s_admin_seen_t seen = {false};
     for (int64_t give_up = harness_now_ms() + 5000; !seen.found && harness_now_ms() < give_up;) {
-        if (kp_privlog_scan(dir, INT32_MIN, INT32_MAX, s_admin_record, &seen, error) < 0)
+        if (kp_privlog_scan(dir, INT32_MIN, INT32_MAX, s_admin_record, &seen, error, sizeof error) <
+            0)
             fail_msg("cannot read the log: %s", error);
         if (!seen.found)
             usleep(50000);

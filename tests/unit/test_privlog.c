@@ -41,7 +41,7 @@ static int s_setup(void **state)
     snprintf(f->log, sizeof f->log, "%s/log", f->dir);
     snprintf(f->key, sizeof f->key, "%s/log.key", f->dir);
     snprintf(f->pub, sizeof f->pub, "%s.pub", f->key);
-    char error[KP_PRIVLOG_ERR];
+    char error[256];
     if (kp_privlog_keygen(f->key, error, sizeof error)) {
         kp_test_rmtree(f->dir);
         free(f);
@@ -94,8 +94,8 @@ static void s_record(Kp__LogRecord *r, Kp__LogPart *part, Kp__LogPart **parts, u
 static void s_fill(const char *dir, const kp_privlog_options_t *opt, unsigned from, unsigned n,
                    unsigned group, uint64_t t0, uint64_t step_us)
 {
-    char error[KP_PRIVLOG_ERR];
-    kp_privlog_t *log = kp_privlog_open(dir, opt, NULL, error);
+    char error[256];
+    kp_privlog_t *log = kp_privlog_open(dir, opt, NULL, error, sizeof error);
     assert_non_null(log);
     for (unsigned i = from; i < from + n; i++) {
         Kp__LogRecord r;
@@ -126,8 +126,8 @@ static void s_options(kp_privlog_options_t *opt, const fixture_t *f)
 static void s_only_segment(const char *dir, char *path)
 {
     kp_privlog_segment_t *segs;
-    char error[KP_PRIVLOG_ERR];
-    int n = kp_privlog_segments(dir, &segs, error);
+    char error[256];
+    int n = kp_privlog_segments(dir, &segs, error, sizeof error);
     assert_true(n >= 1);
     sprintf(path, "%s/%s", dir, segs[n - 1].name);
     free(segs);
@@ -222,8 +222,9 @@ static void test_chain_and_signature(void **state)
     //  Reopen and continue: the chain goes on.
     s_fill(f->log, &opt, 1000, 500, 7, s_now_us(), 1000);
     kp_privlog_verify_t v;
-    char error[KP_PRIVLOG_ERR];
-    assert_int_equal(kp_privlog_verify(f->log, INT32_MIN, INT32_MAX, f->pub, &v, error), 0);
+    char error[256];
+    assert_int_equal(
+        kp_privlog_verify(f->log, INT32_MIN, INT32_MAX, f->pub, &v, error, sizeof error), 0);
     assert_true(v.ok);
     assert_int_equal(v.records, 1500);
     assert_int_equal(v.last_seq, 1500);
@@ -234,7 +235,8 @@ static void test_chain_and_signature(void **state)
     snprintf(other, sizeof other, "%s/other.key", f->dir);
     assert_int_equal(kp_privlog_keygen(other, error, sizeof error), 0);
     strcat(other, ".pub");
-    assert_int_equal(kp_privlog_verify(f->log, INT32_MIN, INT32_MAX, other, &v, error), 1);
+    assert_int_equal(
+        kp_privlog_verify(f->log, INT32_MIN, INT32_MAX, other, &v, error, sizeof error), 1);
     assert_string_equal(v.problem, "signature");
     //  The key file is private.
     struct stat st;
@@ -253,19 +255,20 @@ static void test_segments_roll(void **state)
     uint64_t t0 = 20000 * DAY_US;
     s_fill(f->log, &opt, 0, 2000, 50, t0, 60000000); //  a record a minute: 1.4 days
     kp_privlog_segment_t *segs;
-    char error[KP_PRIVLOG_ERR];
-    int n = kp_privlog_segments(f->log, &segs, error);
+    char error[256];
+    int n = kp_privlog_segments(f->log, &segs, error, sizeof error);
     assert_true(n > 5);
     assert_int_equal(segs[0].first_seq, 1);
     assert_int_equal(segs[0].day, 20000);
     assert_int_equal(segs[n - 1].day, 20001);
     free(segs);
     kp_privlog_verify_t v;
-    assert_int_equal(kp_privlog_verify(f->log, INT32_MIN, INT32_MAX, f->pub, &v, error), 0);
+    assert_int_equal(
+        kp_privlog_verify(f->log, INT32_MIN, INT32_MAX, f->pub, &v, error, sizeof error), 0);
     assert_int_equal(v.records, 2000);
     assert_int_equal(v.segments, (uint64_t)n);
     //  One day only: starts mid-log, still verifies.
-    assert_int_equal(kp_privlog_verify(f->log, 20001, 20001, f->pub, &v, error), 0);
+    assert_int_equal(kp_privlog_verify(f->log, 20001, 20001, f->pub, &v, error, sizeof error), 0);
     assert_true(v.records > 0 && v.records < 2000);
 }
 
@@ -286,8 +289,8 @@ static void test_torn_tail(void **state)
             KP_PRIVLOG_SEGMENT_HEADER + (size_t)rand() % (size - KP_PRIVLOG_SEGMENT_HEADER);
         s_spit(path, data, cut);
         kp_privlog_recovery_t rec;
-        char error[KP_PRIVLOG_ERR];
-        kp_privlog_t *log = kp_privlog_open(f->log, &opt, &rec, error);
+        char error[256];
+        kp_privlog_t *log = kp_privlog_open(f->log, &opt, &rec, error, sizeof error);
         assert_non_null(log);
         uint64_t last = kp_privlog_last_seq(log);
         assert_true(last <= 300);
@@ -300,7 +303,8 @@ static void test_torn_tail(void **state)
         assert_int_equal(kp_privlog_commit(log), 0);
         kp_privlog_destroy(&log);
         kp_privlog_verify_t v;
-        assert_int_equal(kp_privlog_verify(f->log, INT32_MIN, INT32_MAX, f->pub, &v, error), 0);
+        assert_int_equal(
+            kp_privlog_verify(f->log, INT32_MIN, INT32_MAX, f->pub, &v, error, sizeof error), 0);
         assert_int_equal(v.records, last + 1);
         assert_false(v.torn_tail);
         //  Every record the index knows can be read back.
@@ -311,8 +315,8 @@ static void test_torn_tail(void **state)
     s_frames(data, size, offs, 4);
     s_spit(path, data, offs[2] + 10);
     kp_privlog_recovery_t rec;
-    char error[KP_PRIVLOG_ERR];
-    kp_privlog_t *log = kp_privlog_open(f->log, &opt, &rec, error);
+    char error[256];
+    kp_privlog_t *log = kp_privlog_open(f->log, &opt, &rec, error, sizeof error);
     assert_non_null(log);
     assert_true(rec.torn);
     assert_int_equal(rec.offset, offs[2]);
@@ -322,7 +326,7 @@ static void test_torn_tail(void **state)
     //  Damage with intact records behind it is not a torn tail.
     data[offs[1] + 60] ^= 1;
     s_spit(path, data, size);
-    assert_null(kp_privlog_open(f->log, &opt, NULL, error));
+    assert_null(kp_privlog_open(f->log, &opt, NULL, error, sizeof error));
     assert_non_null(strstr(error, "not a torn tail"));
     free(data);
 }
@@ -347,8 +351,9 @@ static void s_tamper(fixture_t *f, void (*edit)(uint8_t *, size_t *, const size_
     edit(data, &size, offs);
     s_spit(path, data, size);
     kp_privlog_verify_t v;
-    char error[KP_PRIVLOG_ERR];
-    assert_int_equal(kp_privlog_verify(f->log, INT32_MIN, INT32_MAX, f->pub, &v, error), 1);
+    char error[256];
+    assert_int_equal(
+        kp_privlog_verify(f->log, INT32_MIN, INT32_MAX, f->pub, &v, error, sizeof error), 1);
     assert_false(v.ok);
     assert_string_equal(v.problem, expect);
     assert_int_equal(v.seq, expect_seq);
@@ -423,8 +428,8 @@ static void test_tamper_rehashed(void **state)
     //  Rewrite the log without a key, with record 4 changed.
     char copy[400];
     snprintf(copy, sizeof copy, "%s/forged", f->dir);
-    char error[KP_PRIVLOG_ERR];
-    kp_privlog_t *log = kp_privlog_open(copy, &plain, NULL, error);
+    char error[256];
+    kp_privlog_t *log = kp_privlog_open(copy, &plain, NULL, error, sizeof error);
     for (unsigned i = 0; i < 10; i++) {
         Kp__LogRecord r;
         Kp__LogPart part, *parts[1];
@@ -450,7 +455,8 @@ static void test_tamper_rehashed(void **state)
     memcpy(fd + fs, od + offs[10], os - offs[10]);
     s_spit(path, fd, fs + os - offs[10]);
     kp_privlog_verify_t v;
-    assert_int_equal(kp_privlog_verify(f->log, INT32_MIN, INT32_MAX, f->pub, &v, error), 1);
+    assert_int_equal(
+        kp_privlog_verify(f->log, INT32_MIN, INT32_MAX, f->pub, &v, error, sizeof error), 1);
     assert_string_equal(v.problem, "changed");
     assert_int_equal(v.seq, 1); //  somewhere after the last good checkpoint
     free(fd);
@@ -478,11 +484,11 @@ static void test_index_queries(void **state)
     opt.segment_max = 32 * 1024;
     uint64_t t0 = 20000 * DAY_US;
     s_fill(f->log, &opt, 0, 3000, 100, t0, 1000000);
-    char path[400], error[KP_PRIVLOG_ERR];
+    char path[400], error[256];
     snprintf(path, sizeof path, "%s/index", f->log);
-    kp_logindex_t *index = kp_logindex_open(path, true, 64u << 20, error);
+    kp_logindex_t *index = kp_logindex_open(path, true, 64u << 20, error, sizeof error);
     assert_non_null(index);
-    kp_privlog_reader_t *reader = kp_privlog_reader_new(f->log, error);
+    kp_privlog_reader_t *reader = kp_privlog_reader_new(f->log, error, sizeof error);
     assert_non_null(reader);
     //  Person, with a time window: the reference is the generator.
     uint64_t from = t0 + 500 * 1000000ull, to = t0 + 2500 * 1000000ull;
@@ -523,7 +529,7 @@ static void test_index_queries(void **state)
     snprintf(cmd, sizeof cmd, "%s/lock.mdb", path);
     unlink(cmd);
     kp_privlog_recovery_t rec;
-    kp_privlog_t *log = kp_privlog_open(f->log, &opt, &rec, error);
+    kp_privlog_t *log = kp_privlog_open(f->log, &opt, &rec, error, sizeof error);
     assert_non_null(log);
     assert_int_equal(rec.indexed, 3000);
     kp_privlog_destroy(&log);
@@ -533,9 +539,9 @@ static void test_index_queries(void **state)
 static int s_find_one(uint64_t seq, uint64_t segment, uint64_t offset, void *arg)
 {
     kp_privlog_reader_t *reader = arg;
-    char error[KP_PRIVLOG_ERR];
+    char error[256];
     uint64_t got;
-    Kp__LogRecord *r = kp_privlog_reader_get(reader, segment, offset, &got, error);
+    Kp__LogRecord *r = kp_privlog_reader_get(reader, segment, offset, &got, error, sizeof error);
     assert_non_null(r);
     assert_int_equal(got, seq);
     assert_string_equal(r->person, s_people[(seq - 1) % 5]);
@@ -562,42 +568,42 @@ static void test_index_rebuild(void **state)
     s_options(&opt, f);
     opt.segment_max = 32 * 1024;
     s_fill(f->log, &opt, 0, 3000, 100, 20000 * DAY_US, 1000000);
-    char path[400], error[KP_PRIVLOG_ERR];
+    char path[400], error[256];
     snprintf(path, sizeof path, "%s/index", f->log);
-    kp_logindex_t *index = kp_logindex_open(path, false, 64u << 20, error);
+    kp_logindex_t *index = kp_logindex_open(path, false, 64u << 20, error, sizeof error);
     assert_non_null(index);
     assert_int_equal(s_person_hits(index, 2), 600);
     uint64_t seq, segment, offset;
     assert_int_equal(kp_logindex_position(index, &seq, &segment, &offset), 0);
     assert_int_equal(seq, 3000);
     //  Where the index says its last record is, the log has it.
-    kp_privlog_reader_t *reader = kp_privlog_reader_new(f->log, error);
+    kp_privlog_reader_t *reader = kp_privlog_reader_new(f->log, error, sizeof error);
     assert_int_equal(kp_logindex_locate(index, 3000, &segment, &offset), 0);
     uint64_t got = 0;
-    Kp__LogRecord *r = kp_privlog_reader_get(reader, segment, offset, &got, error);
+    Kp__LogRecord *r = kp_privlog_reader_get(reader, segment, offset, &got, error, sizeof error);
     assert_non_null(r);
     assert_int_equal(got, 3000);
     kp__log_record__free_unpacked(r, NULL);
     kp_privlog_reader_destroy(&reader);
     //  An index whose last record is not in the segment it names (as
     //  after a crash that kept a stale position): rebuilt whole.
-    kp_logindex_t *view = kp_logindex_open(path, true, 64u << 20, error);
+    kp_logindex_t *view = kp_logindex_open(path, true, 64u << 20, error, sizeof error);
     assert_true(segment > 1);
     assert_int_equal(kp_logindex_set_position(index, 2999, 1, 64), 0);
     assert_int_equal(kp_logindex_commit(index), 0);
     kp_privlog_index_job_t job = {.upto_seq = UINT64_MAX};
-    assert_int_equal(kp_privlog_index_run(f->log, index, &job, error), 3000);
+    assert_int_equal(kp_privlog_index_run(f->log, index, &job, error, sizeof error), 3000);
     assert_true(job.rebuilt && job.complete);
     assert_non_null(strstr(job.why, "2999"));
     assert_int_equal(s_person_hits(view, 2), 600);
     //  A budget: the catch-up stops early, says so, and goes on later.
     kp_privlog_index_job_t slow = {
         .upto_seq = UINT64_MAX, .rebuild = true, .budget_ms = 1, .batch = 10};
-    int64_t first = kp_privlog_index_run(f->log, index, &slow, error);
+    int64_t first = kp_privlog_index_run(f->log, index, &slow, error, sizeof error);
     assert_true(first > 0 && first < 3000);
     assert_false(slow.complete);
     kp_privlog_index_job_t rest = {.upto_seq = UINT64_MAX};
-    assert_int_equal(kp_privlog_index_run(f->log, index, &rest, error), 3000 - first);
+    assert_int_equal(kp_privlog_index_run(f->log, index, &rest, error, sizeof error), 3000 - first);
     assert_true(rest.complete && !rest.rebuilt);
     assert_int_equal(s_person_hits(view, 2), 600);
     //  Dropping records 1..1000 (a prune) forgets them, and only them.
@@ -628,8 +634,9 @@ static void s_other_catch_up(uint64_t records, uint64_t done, uint64_t total, vo
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
-        char error[KP_PRIVLOG_ERR];
-        _exit(kp_privlog_index_catch_up(other->dir, 64u << 20, error) == 2500 ? 0 : 1);
+        char error[256];
+        _exit(kp_privlog_index_catch_up(other->dir, 64u << 20, error, sizeof error) == 2500 ? 0
+                                                                                            : 1);
     }
     int status;
     assert_int_equal(waitpid(pid, &status, 0), pid);
@@ -646,9 +653,9 @@ static void test_index_two_catch_ups(void **state)
     kp_privlog_options_t opt;
     s_options(&opt, f);
     s_fill(f->log, &opt, 0, 3000, 100, 20000 * DAY_US, 1000000);
-    char path[400], error[KP_PRIVLOG_ERR];
+    char path[400], error[256];
     snprintf(path, sizeof path, "%s/index", f->log);
-    kp_logindex_t *index = kp_logindex_open(path, false, 64u << 20, error);
+    kp_logindex_t *index = kp_logindex_open(path, false, 64u << 20, error, sizeof error);
     assert_non_null(index);
     s_other_t other = {f->log, false};
     kp_privlog_index_job_t job = {.upto_seq = UINT64_MAX,
@@ -656,13 +663,13 @@ static void test_index_two_catch_ups(void **state)
                                   .batch = 500,
                                   .progress = s_other_catch_up,
                                   .arg = &other};
-    int64_t added = kp_privlog_index_run(f->log, index, &job, error);
+    int64_t added = kp_privlog_index_run(f->log, index, &job, error, sizeof error);
     if (added < 0)
         fail_msg("%s", error);
     assert_int_equal(added, 500);
     assert_false(job.complete);
     kp_privlog_index_job_t rest = {.upto_seq = UINT64_MAX};
-    assert_int_equal(kp_privlog_index_run(f->log, index, &rest, error), 0);
+    assert_int_equal(kp_privlog_index_run(f->log, index, &rest, error, sizeof error), 0);
     assert_true(rest.complete && !rest.rebuilt);
     uint64_t seq, segment, offset;
     assert_int_equal(kp_logindex_position(index, &seq, &segment, &offset), 0);
@@ -678,10 +685,10 @@ static void test_reader(void **state)
     s_options(&opt, f);
     opt.segment_max = 8 * 1024;
     s_fill(f->log, &opt, 0, 500, 25, s_now_us(), 1000);
-    char path[400], error[KP_PRIVLOG_ERR];
+    char path[400], error[256];
     snprintf(path, sizeof path, "%s/index", f->log);
-    kp_logindex_t *index = kp_logindex_open(path, true, 64u << 20, error);
-    kp_privlog_reader_t *reader = kp_privlog_reader_new(f->log, error);
+    kp_logindex_t *index = kp_logindex_open(path, true, 64u << 20, error, sizeof error);
+    kp_privlog_reader_t *reader = kp_privlog_reader_new(f->log, error, sizeof error);
     for (int p = 0; p < 5; p++)
         assert_int_equal(kp_logindex_query(index, KP_LOGINDEX_PERSON, s_people[p], 0, UINT64_MAX,
                                            s_find_one, reader),
@@ -699,29 +706,30 @@ static void test_prune_and_export(void **state)
     //  Four days, 100 records a day.
     s_fill(f->log, &opt, 0, 400, 10, t0, 864000000);
     kp_privlog_segment_t *segs;
-    char error[KP_PRIVLOG_ERR];
-    assert_int_equal(kp_privlog_segments(f->log, &segs, error), 4);
+    char error[256];
+    assert_int_equal(kp_privlog_segments(f->log, &segs, error, sizeof error), 4);
     free(segs);
     int32_t today = (int32_t)(s_now_us() / DAY_US);
     //  Young segments are refused under the default retention.
-    assert_int_equal(kp_privlog_prune(f->log, 20002, 3653, today, error), -1);
+    assert_int_equal(kp_privlog_prune(f->log, 20002, 3653, today, error, sizeof error), -1);
     assert_non_null(strstr(error, "retention"));
-    assert_int_equal(kp_privlog_segments(f->log, &segs, error), 4);
+    assert_int_equal(kp_privlog_segments(f->log, &segs, error, sizeof error), 4);
     free(segs);
     //  With a retention that allows it, whole days go and the rest verifies.
-    assert_int_equal(kp_privlog_prune(f->log, 20002, 30, today, error), 2);
-    assert_int_equal(kp_privlog_segments(f->log, &segs, error), 2);
+    assert_int_equal(kp_privlog_prune(f->log, 20002, 30, today, error, sizeof error), 2);
+    assert_int_equal(kp_privlog_segments(f->log, &segs, error, sizeof error), 2);
     assert_int_equal(segs[0].first_seq, 201);
     free(segs);
     kp_privlog_verify_t v;
-    assert_int_equal(kp_privlog_verify(f->log, INT32_MIN, INT32_MAX, f->pub, &v, error), 0);
+    assert_int_equal(
+        kp_privlog_verify(f->log, INT32_MIN, INT32_MAX, f->pub, &v, error, sizeof error), 0);
     assert_true(v.anchored);
     assert_int_equal(v.first_seq, 201);
     assert_int_equal(v.records, 200);
     //  The index no longer knows the removed records.
     char path[400];
     snprintf(path, sizeof path, "%s/index", f->log);
-    kp_logindex_t *index = kp_logindex_open(path, true, 64u << 20, error);
+    kp_logindex_t *index = kp_logindex_open(path, true, 64u << 20, error, sizeof error);
     s_hits_t hits = {.n = 0};
     kp_logindex_query(index, KP_LOGINDEX_PERSON, s_people[0], 0, UINT64_MAX, s_collect, &hits);
     assert_int_equal(hits.n, 40);
@@ -729,17 +737,19 @@ static void test_prune_and_export(void **state)
     //  Export the last day: the copy verifies on its own.
     char out[300];
     snprintf(out, sizeof out, "%s/export", f->dir);
-    assert_int_equal(kp_privlog_export(f->log, 20003, 20003, out, error), 1);
-    assert_int_equal(kp_privlog_verify(out, INT32_MIN, INT32_MAX, f->pub, &v, error), 0);
+    assert_int_equal(kp_privlog_export(f->log, 20003, 20003, out, error, sizeof error), 1);
+    assert_int_equal(kp_privlog_verify(out, INT32_MIN, INT32_MAX, f->pub, &v, error, sizeof error),
+                     0);
     assert_int_equal(v.first_seq, 301);
     assert_int_equal(v.records, 100);
     //  Removing the anchor is noticed.
     snprintf(path, sizeof path, "%s/anchor", out);
     unlink(path);
-    assert_int_equal(kp_privlog_verify(out, INT32_MIN, INT32_MAX, f->pub, &v, error), 1);
+    assert_int_equal(kp_privlog_verify(out, INT32_MIN, INT32_MAX, f->pub, &v, error, sizeof error),
+                     1);
     assert_string_equal(v.problem, "removed");
     //  A whole segment removed from the middle is noticed.
-    assert_int_equal(kp_privlog_segments(f->log, &segs, error), 2);
+    assert_int_equal(kp_privlog_segments(f->log, &segs, error, sizeof error), 2);
     free(segs);
 }
 
@@ -748,15 +758,15 @@ static void test_lock(void **state)
     fixture_t *f = *state;
     kp_privlog_options_t opt;
     s_options(&opt, f);
-    char error[KP_PRIVLOG_ERR];
-    kp_privlog_t *a = kp_privlog_open(f->log, &opt, NULL, error);
+    char error[256];
+    kp_privlog_t *a = kp_privlog_open(f->log, &opt, NULL, error, sizeof error);
     assert_non_null(a);
-    assert_null(kp_privlog_open(f->log, &opt, NULL, error));
+    assert_null(kp_privlog_open(f->log, &opt, NULL, error, sizeof error));
     assert_non_null(strstr(error, "another node"));
     kp_privlog_destroy(&a);
     //  A key that is not there is named.
     opt.key_file = "/nonexistent/log.key";
-    assert_null(kp_privlog_open(f->log, &opt, NULL, error));
+    assert_null(kp_privlog_open(f->log, &opt, NULL, error, sizeof error));
     assert_non_null(strstr(error, "kpctl keys"));
 }
 
@@ -774,9 +784,9 @@ static int s_count_ordered(uint64_t seq, uint64_t segment, uint64_t offset, void
 //  Records in the index under the five people; asserts their order.
 static uint64_t s_indexed(const char *log)
 {
-    char path[400], error[KP_PRIVLOG_ERR];
+    char path[400], error[256];
     snprintf(path, sizeof path, "%s/index", log);
-    kp_logindex_t *index = kp_logindex_open(path, true, 64u << 20, error);
+    kp_logindex_t *index = kp_logindex_open(path, true, 64u << 20, error, sizeof error);
     if (!index)
         return 0; //  not made yet
     uint64_t total = 0;
@@ -796,7 +806,7 @@ static void test_logger(void **state)
     fixture_t *f = *state;
     kp_privlog_options_t opt;
     s_options(&opt, f);
-    char error[KP_PRIVLOG_ERR];
+    char error[256];
     kp_logger_t *logger = kp_logger_new(f->log, &opt, NULL, error, sizeof error);
     assert_non_null(logger);
     uint64_t last = 0;
@@ -834,7 +844,8 @@ static void test_logger(void **state)
     assert_null(logger);
     assert_int_equal(s_indexed(f->log), 20000);
     kp_privlog_verify_t v;
-    assert_int_equal(kp_privlog_verify(f->log, INT32_MIN, INT32_MAX, f->pub, &v, error), 0);
+    assert_int_equal(
+        kp_privlog_verify(f->log, INT32_MIN, INT32_MAX, f->pub, &v, error, sizeof error), 0);
     assert_int_equal(v.records, 20000);
     //  A second logger goes on where the first stopped.
     logger = kp_logger_new(f->log, &opt, NULL, error, sizeof error);
@@ -863,8 +874,8 @@ static void s_crash_after(const char *dir, const kp_privlog_options_t *opt, unsi
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
-        char error[KP_PRIVLOG_ERR];
-        kp_privlog_t *log = kp_privlog_open(dir, opt, NULL, error);
+        char error[256];
+        kp_privlog_t *log = kp_privlog_open(dir, opt, NULL, error, sizeof error);
         if (!log)
             _exit(2);
         for (unsigned i = 0; i < n; i++) {
@@ -889,8 +900,8 @@ static void s_crash_after(const char *dir, const kp_privlog_options_t *opt, unsi
 //  the closed segment is cut to its data.
 static void s_append_and_verify(fixture_t *f, const kp_privlog_options_t *opt, uint64_t n)
 {
-    char error[KP_PRIVLOG_ERR];
-    kp_privlog_t *log = kp_privlog_open(f->log, opt, NULL, error);
+    char error[256];
+    kp_privlog_t *log = kp_privlog_open(f->log, opt, NULL, error, sizeof error);
     assert_non_null(log);
     assert_int_equal(kp_privlog_last_seq(log), n);
     Kp__LogRecord r;
@@ -901,7 +912,8 @@ static void s_append_and_verify(fixture_t *f, const kp_privlog_options_t *opt, u
     assert_int_equal(kp_privlog_commit(log), 0);
     kp_privlog_destroy(&log);
     kp_privlog_verify_t v;
-    assert_int_equal(kp_privlog_verify(f->log, INT32_MIN, INT32_MAX, f->pub, &v, error), 0);
+    assert_int_equal(
+        kp_privlog_verify(f->log, INT32_MIN, INT32_MAX, f->pub, &v, error, sizeof error), 0);
     assert_int_equal(v.records, n + 1);
     assert_false(v.torn_tail);
     char path[600];
@@ -929,14 +941,15 @@ static void test_preallocated_crash(void **state)
     assert_true(end > KP_PRIVLOG_SEGMENT_HEADER && end < size);
     //  Readers take the zeros for the end of the log, not for damage.
     kp_privlog_verify_t v;
-    char error[KP_PRIVLOG_ERR];
-    assert_int_equal(kp_privlog_verify(f->log, INT32_MIN, INT32_MAX, f->pub, &v, error), 0);
+    char error[256];
+    assert_int_equal(
+        kp_privlog_verify(f->log, INT32_MIN, INT32_MAX, f->pub, &v, error, sizeof error), 0);
     assert_int_equal(v.records, 95);
     assert_false(v.torn_tail);
-    assert_true(kp_privlog_index_catch_up(f->log, 64u << 20, error) >= 0);
+    assert_true(kp_privlog_index_catch_up(f->log, 64u << 20, error, sizeof error) >= 0);
     //  Reopen: nothing torn, nothing dropped; append; verify.
     kp_privlog_recovery_t rec;
-    kp_privlog_t *log = kp_privlog_open(f->log, &opt, &rec, error);
+    kp_privlog_t *log = kp_privlog_open(f->log, &opt, &rec, error, sizeof error);
     assert_non_null(log);
     assert_false(rec.torn);
     assert_int_equal(rec.bytes_dropped, 0);
@@ -950,7 +963,8 @@ static void test_preallocated_crash(void **state)
     assert_int_equal(s_frames(data, size, offs, 8), 8);
     memset(data + offs[3], 0, offs[4] - offs[3]);
     s_spit(path, data, size);
-    assert_int_equal(kp_privlog_verify(f->log, INT32_MIN, INT32_MAX, f->pub, &v, error), 1);
+    assert_int_equal(
+        kp_privlog_verify(f->log, INT32_MIN, INT32_MAX, f->pub, &v, error, sizeof error), 1);
     assert_string_equal(v.problem, "changed");
     assert_int_equal(v.offset, offs[3]);
     free(data);
@@ -983,12 +997,13 @@ static void test_preallocated_torn(void **state)
         memcpy(torn + end, data + offs[29], cut);
         s_spit(path, torn, size);
         kp_privlog_verify_t v;
-        char error[KP_PRIVLOG_ERR];
-        assert_int_equal(kp_privlog_verify(f->log, INT32_MIN, INT32_MAX, f->pub, &v, error), 0);
+        char error[256];
+        assert_int_equal(
+            kp_privlog_verify(f->log, INT32_MIN, INT32_MAX, f->pub, &v, error, sizeof error), 0);
         assert_true(v.torn_tail);
         assert_int_equal(v.records, 30);
         kp_privlog_recovery_t rec;
-        kp_privlog_t *log = kp_privlog_open(f->log, &opt, &rec, error);
+        kp_privlog_t *log = kp_privlog_open(f->log, &opt, &rec, error, sizeof error);
         assert_non_null(log);
         assert_true(rec.torn);
         assert_int_equal(rec.offset, end);
@@ -999,7 +1014,7 @@ static void test_preallocated_torn(void **state)
         memcpy(torn + end, data + offs[29], frame);
         torn[offs[28] + KP_PRIVLOG_FRAME_HEADER + 2] ^= 1;
         s_spit(path, torn, size);
-        assert_null(kp_privlog_open(f->log, &opt, NULL, error));
+        assert_null(kp_privlog_open(f->log, &opt, NULL, error, sizeof error));
         assert_non_null(strstr(error, "not a torn tail"));
         free(torn);
         s_spit(path, data, size);
