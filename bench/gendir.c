@@ -46,9 +46,12 @@ static uint32_t s_below(s_rng_t *rng, uint32_t n)
     return (uint32_t)(s_next(rng) % n);
 }
 
+//  The index-th KBO number: eight digits and the check digits. 37 is
+//  prime to 98,000,000, so the first 98 million indexes give distinct
+//  numbers (the modulo keeps the body at eight digits).
 static void s_kbo(size_t index, char out[KP_KBO_LEN + 1])
 {
-    unsigned long body = 2000000UL + (unsigned long)index * 37UL;
+    unsigned long body = 2000000UL + (unsigned long)index * 37UL % 98000000UL;
     snprintf(out, KP_KBO_LEN + 1, "%08lu%02lu", body, 97 - body % 97);
 }
 
