@@ -7,6 +7,7 @@
 #include "control.h"
 
 #include <assert.h>
+#include <stdlib.h>
 #include <string.h>
 
 //  ---------------------------------------------------------------------
@@ -180,6 +181,63 @@ static int s_route_sector_type(uint32_t sector, uint32_t type, void *arg)
     s_route_t *route = arg;
     return kp_directory_institutions_of(route->dir, route->txn, sector, type, s_route_kbo,
                                         route->out);
+}
+
+//  ---------------------------------------------------------------------
+//  Recipients of a mutation
+
+//  Institutions already called, so that a KBO holding the person in two
+//  authorized capacities (or under two entries) is called once. The
+//  entries of one KBO are not adjacent (key order is sector, type,
+//  capacity, kbo), hence a small set.
+#define S_RECIPIENTS_MAX 1024
+
+typedef struct {
+    kp_directory_t *dir;
+    MDB_txn *txn;
+    const char *message, *exclude;
+    int32_t date;
+    kp_recipient_fn *fn;
+    void *arg;
+    size_t count;
+    char seen[S_RECIPIENTS_MAX][KP_KBO_LEN + 1];
+} s_recipients_t;
+
+static int s_recipient_entry(const kp_person_entry_t *entry, void *arg)
+{
+    s_recipients_t *r = arg;
+    if (entry->from > r->date || entry->to < r->date)
+        return 0;
+    if (r->exclude && strcmp(entry->kbo, r->exclude) == 0)
+        return 0;
+    for (size_t i = 0; i < r->count; i++)
+        if (strcmp(r->seen[i], entry->kbo) == 0)
+            return 0;
+    if (!kp_directory_authorized(r->dir, r->txn, entry->sector, entry->type, entry->capacity,
+                                 r->message))
+        return 0;
+    if (r->count < S_RECIPIENTS_MAX)
+        s_copy_kbo(r->seen[r->count++], entry->kbo);
+    return r->fn(entry, r->arg);
+}
+
+int kp_control_recipients(kp_directory_t *dir, MDB_txn *txn, const char *person,
+                          const char *message, int32_t date, const char *exclude_kbo,
+                          kp_recipient_fn *fn, void *arg)
+{
+    s_recipients_t *r = calloc(1, sizeof *r);
+    if (!r)
+        return -1;
+    *r = (s_recipients_t){.dir = dir,
+                          .txn = txn,
+                          .message = message,
+                          .exclude = exclude_kbo,
+                          .date = date,
+                          .fn = fn,
+                          .arg = arg};
+    int rc = kp_directory_person_each(dir, txn, person, s_recipient_entry, r);
+    free(r);
+    return rc;
 }
 
 //  Fills the providers; for a user request also makes check 3, returning

@@ -88,6 +88,19 @@ typedef struct {
 kp_verdict_t kp_control_decide(kp_directory_t *dir, MDB_txn *txn, const Kp__Request *request,
                                int32_t today, kp_decision_t *out);
 
+//  The recipients of a mutation (broker/mutation.h): every institution
+//  that holds person on date (an entry whose validity contains date) in
+//  a capacity for which the authorization table allows message for the
+//  entry's (sector, type) - checks 2 and 3 of the control, seen from the
+//  receiving side. fn is called once per institution (its first
+//  authorized entry in key order: the grounds), never for exclude_kbo
+//  (the origin; may be NULL), until it returns non-zero; returns that
+//  value or 0.
+typedef int(kp_recipient_fn)(const kp_person_entry_t *grounds, void *arg);
+int kp_control_recipients(kp_directory_t *dir, MDB_txn *txn, const char *person,
+                          const char *message, int32_t date, const char *exclude_kbo,
+                          kp_recipient_fn *fn, void *arg);
+
 //  Wire and JSON names of the enums ("OK", "USER_UNKNOWN", ...), as in
 //  proto/kruispunt.proto; verdicts are "ALLOW", "DENY", "INVALID",
 //  "NO_DATA". An out-of-range value yields "UNKNOWN".

@@ -7,6 +7,7 @@
 */
 #include "directory.h"
 #include "byteorder.h"
+#include "mutation.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -43,6 +44,10 @@ enum {
     S_MAINTENANCE,
     S_KEY,
     S_META,
+    S_MUT_QUEUE, //  the mutation queues (mutation.h): replicated with the rest
+    S_MUT_INST,
+    S_MUT_ACKED,
+    S_MUT_IDS,
     S_TABLES
 };
 
@@ -60,6 +65,10 @@ static const struct {
     {"maintenance", 0},
     {"key", 0},
     {"meta", 0},
+    {"mut_queue", 0},
+    {"mut_inst", 0},
+    {"mut_acked", 0},
+    {"mut_ids", 0},
 };
 
 struct _kp_directory_t {
@@ -1047,6 +1056,11 @@ static int s_apply(kp_directory_t *self, const Kp__DirectoryUpdate *update, uint
             return rc < 0 ? -2 : -1;
         }
     }
+    int rc = kp_mutation_apply(self, writer->txn, update, err, errlen);
+    if (rc) {
+        kp_directory_writer_destroy(&writer);
+        return rc;
+    }
     return kp_directory_writer_commit(&writer, seq_p, err, errlen) ? -2 : 0;
 }
 
@@ -1100,6 +1114,12 @@ int kp_directory_apply_at(kp_directory_t *self, const Kp__DirectoryUpdate *updat
 {
     assert(index > 0);
     return s_apply(self, update, index, seq_p, err, errlen);
+}
+
+MDB_dbi kp_directory_mutation_table(kp_directory_t *self, kp_dir_mut_table_t table)
+{
+    assert(table >= KP_DIR_MUT_QUEUE && table <= KP_DIR_MUT_IDS);
+    return self->dbi[S_MUT_QUEUE + (int)table];
 }
 
 uint64_t kp_directory_applied(kp_directory_t *self, MDB_txn *txn)

@@ -102,6 +102,17 @@ int kp_directory_batch_commit(kp_directory_t *self, char *err, size_t errlen);
 //  undo its last commit, never break it; raft applies it again.
 void kp_directory_replicated(kp_directory_t *self);
 
+//  The tables of the mutation queues (broker/mutation.c), kept in this
+//  environment so that they are replicated, copied and loaded with the
+//  directory, and changed in the same transactions.
+typedef enum {
+    KP_DIR_MUT_QUEUE = 0, //  kbo | seq -> MutationEntry
+    KP_DIR_MUT_INST,      //  kbo -> queue counters
+    KP_DIR_MUT_ACKED,     //  kbo | seq -> time acknowledged (entries past the head)
+    KP_DIR_MUT_IDS,       //  origin | change id -> time queued
+} kp_dir_mut_table_t;
+MDB_dbi kp_directory_mutation_table(kp_directory_t *self, kp_dir_mut_table_t table);
+
 //  The last raft index applied (0: none, or never in a cluster). txn may
 //  be NULL (a read transaction of its own).
 uint64_t kp_directory_applied(kp_directory_t *self, MDB_txn *txn);

@@ -1,0 +1,473 @@
+/*  mutation.c - mutations, their fan-out and the per-institution queues.
+
+    Layout (tables of the directory's environment, see directory.h):
+      mut_queue  kbo(10) | seq(8, big-endian) -> packed MutationEntry
+      mut_inst   kbo(10) -> head, next, enqueued, acked, replays, pending
+                            (six big-endian u64)
+      mut_acked  kbo(10) | seq(8) -> time acknowledged (ms, u64): only for
+                 entries at or past the head; the head moves over them
+                 (and deletes them) as soon as they form a prefix
+      mut_ids    origin(10) | id -> time queued (ms): a publish retried
+                 with the same id is not queued twice
+*/
+#include "mutation.h"
+#include "byteorder.h"
+#include "control.h"
+#include "validate.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define S_KEY_LEN (KP_KBO_LEN + 8)
+#define S_INST_FIELDS 6
+
+static void s_err(char *err, size_t errlen, const char *format, ...)
+    __attribute__((format(printf, 3, 4)));
+static void s_err(char *err, size_t errlen, const char *format, ...)
+{
+    if (!err || !errlen)
+        return;
+    va_list args;
+    va_start(args, format);
+    vsnprintf(err, errlen, format, args);
+    va_end(args);
+}
+
+//  ---------------------------------------------------------------------
+//  Checks
+
+static bool s_visible(const char *text, size_t max)
+{
+    size_t len = text ? strnlen(text, max + 1) : 0;
+    if (len == 0 || len > max)
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if (text[i] <= ' ' || text[i] > '~')
+            return false;
+    return true;
+}
+
+int kp_mutation_check(const Kp__Mutation *m, size_t max_payload, Kp__Reason *reason, char *err,
+                      size_t errlen)
+{
+    Kp__Reason why = KP__REASON__REASON_NONE;
+    int32_t day;
+    if (!m) {
+        why = KP__REASON__INVALID_REQUEST;
+        s_err(err, errlen, "no mutation");
+    } else if (!s_visible(m->id, KP_MUTATION_MAX_ID)) {
+        why = KP__REASON__INVALID_MUTATION_ID;
+        s_err(err, errlen, "id: 1 to %d visible ASCII characters", KP_MUTATION_MAX_ID);
+    } else if (!m->person || !kp_insz_valid(m->person)) {
+        why = KP__REASON__INVALID_INSZ;
+        s_err(err, errlen, "person: not a valid INSZ or bis number");
+    } else if (!s_visible(m->message, KP_DIR_MAX_MESSAGE)) {
+        why = KP__REASON__INVALID_REQUEST;
+        s_err(err, errlen, "message: 1 to %d visible ASCII characters", KP_DIR_MAX_MESSAGE);
+    } else if (!m->date || kp_date_parse(m->date, &day)) {
+        why = KP__REASON__INVALID_DATE;
+        s_err(err, errlen, "date: not a date YYYY-MM-DD");
+    } else if (m->has_payload && m->payload.len > max_payload) {
+        why = KP__REASON__PAYLOAD_TOO_LARGE;
+        s_err(err, errlen, "payload: %zu bytes, over the limit of %zu", m->payload.len,
+              max_payload);
+    } else if (!m->origin || !kp_kbo_valid(m->origin)) {
+        why = KP__REASON__INVALID_KBO;
+        s_err(err, errlen, "origin: not a valid KBO");
+    }
+    if (reason)
+        *reason = why;
+    return why == KP__REASON__REASON_NONE ? 0 : -1;
+}
+
+//  ---------------------------------------------------------------------
+//  Building updates
+
+static char *s_strdup(const char *text)
+{
+    return text ? strdup(text) : NULL;
+}
+
+static void s_mutation_free(Kp__Mutation *m)
+{
+    if (!m)
+        return;
+    free(m->id);
+    free(m->person);
+    free(m->message);
+    free(m->date);
+    free(m->origin);
+    free(m->payload.data);
+    free(m);
+}
+
+int kp_mutation_attach(Kp__DirectoryUpdate *update, const Kp__Mutation *mutation)
+{
+    Kp__Mutation *copy = calloc(1, sizeof *copy);
+    Kp__Mutation **list =
+        realloc(update->mutations, (update->n_mutations + 1) * sizeof *update->mutations);
+    if (!copy || !list) {
+        free(copy);
+        return -1;
+    }
+    update->mutations = list;
+    kp__mutation__init(copy);
+    copy->id = s_strdup(mutation->id);
+    copy->person = s_strdup(mutation->person);
+    copy->message = s_strdup(mutation->message);
+    copy->date = s_strdup(mutation->date);
+    copy->origin = s_strdup(mutation->origin);
+    copy->has_time_unix_ms = mutation->has_time_unix_ms;
+    copy->time_unix_ms = mutation->time_unix_ms;
+    copy->has_payload = mutation->has_payload;
+    if (mutation->has_payload && mutation->payload.len) {
+        copy->payload.data = malloc(mutation->payload.len);
+        if (copy->payload.data) {
+            memcpy(copy->payload.data, mutation->payload.data, mutation->payload.len);
+            copy->payload.len = mutation->payload.len;
+        }
+    }
+    update->mutations[update->n_mutations++] = copy;
+    if ((mutation->id && !copy->id) || (mutation->person && !copy->person) ||
+        (mutation->message && !copy->message) || (mutation->date && !copy->date) ||
+        (mutation->origin && !copy->origin) ||
+        (mutation->has_payload && mutation->payload.len && !copy->payload.data))
+        return -1;
+    return 0;
+}
+
+void kp_mutation_update_free(Kp__DirectoryUpdate *update)
+{
+    for (size_t i = 0; i < update->n_mutations; i++)
+        s_mutation_free(update->mutations[i]);
+    free(update->mutations);
+    update->mutations = NULL;
+    update->n_mutations = 0;
+}
+
+//  ---------------------------------------------------------------------
+//  Storage helpers
+
+typedef struct {
+    kp_directory_t *dir;
+    MDB_txn *txn;
+} s_db_t;
+
+static MDB_dbi s_dbi(const s_db_t *db, kp_dir_mut_table_t table)
+{
+    return kp_directory_mutation_table(db->dir, table);
+}
+
+static void s_key(unsigned char key[S_KEY_LEN], const char *kbo, uint64_t seq)
+{
+    memcpy(key, kbo, KP_KBO_LEN);
+    kp_be64_put(key + KP_KBO_LEN, seq);
+}
+
+static int s_inst_get(const s_db_t *db, const char *kbo, kp_mutation_queue_t *out)
+{
+    memset(out, 0, sizeof *out);
+    snprintf(out->kbo, sizeof out->kbo, "%s", kbo);
+    MDB_val k = {KP_KBO_LEN, (void *)kbo}, v;
+    if (mdb_get(db->txn, s_dbi(db, KP_DIR_MUT_INST), &k, &v) || v.mv_size < S_INST_FIELDS * 8) {
+        out->head = out->next = 1;
+        return -1;
+    }
+    const unsigned char *p = v.mv_data;
+    out->head = kp_be64_get(p);
+    out->next = kp_be64_get(p + 8);
+    out->enqueued = kp_be64_get(p + 16);
+    out->acked = kp_be64_get(p + 24);
+    out->replays = kp_be64_get(p + 32);
+    out->pending = kp_be64_get(p + 40);
+    return 0;
+}
+
+static int s_inst_put(const s_db_t *db, const kp_mutation_queue_t *q)
+{
+    unsigned char p[S_INST_FIELDS * 8];
+    kp_be64_put(p, q->head);
+    kp_be64_put(p + 8, q->next);
+    kp_be64_put(p + 16, q->enqueued);
+    kp_be64_put(p + 24, q->acked);
+    kp_be64_put(p + 32, q->replays);
+    kp_be64_put(p + 40, q->pending);
+    MDB_val k = {KP_KBO_LEN, (void *)q->kbo}, v = {sizeof p, p};
+    return mdb_put(db->txn, s_dbi(db, KP_DIR_MUT_INST), &k, &v, 0);
+}
+
+static bool s_acked_row(const s_db_t *db, const char *kbo, uint64_t seq)
+{
+    unsigned char key[S_KEY_LEN];
+    s_key(key, kbo, seq);
+    MDB_val k = {sizeof key, key}, v;
+    return mdb_get(db->txn, s_dbi(db, KP_DIR_MUT_ACKED), &k, &v) == 0;
+}
+
+//  ---------------------------------------------------------------------
+//  Queueing
+
+typedef struct {
+    s_db_t db;
+    const Kp__Mutation *mutation;
+    uint32_t recipients;
+    int rc; //  LMDB error, if any
+} s_fanout_t;
+
+static int s_queue_one(const kp_person_entry_t *grounds, void *arg)
+{
+    s_fanout_t *f = arg;
+    kp_mutation_queue_t q;
+    s_inst_get(&f->db, grounds->kbo, &q);
+    Kp__MutationEntry entry = KP__MUTATION_ENTRY__INIT;
+    entry.mutation = (Kp__Mutation *)f->mutation;
+    entry.has_sector = entry.has_type = entry.has_capacity = true;
+    entry.sector = grounds->sector;
+    entry.type = grounds->type;
+    entry.capacity = grounds->capacity;
+    unsigned char key[S_KEY_LEN];
+    s_key(key, grounds->kbo, q.next);
+    MDB_val k = {sizeof key, key}, v = {kp__mutation_entry__get_packed_size(&entry), NULL};
+    int rc = mdb_put(f->db.txn, s_dbi(&f->db, KP_DIR_MUT_QUEUE), &k, &v, MDB_RESERVE);
+    if (rc == 0) {
+        kp__mutation_entry__pack(&entry, v.mv_data);
+        q.next++;
+        q.enqueued++;
+        q.pending++;
+        rc = s_inst_put(&f->db, &q);
+    }
+    if (rc) {
+        f->rc = rc;
+        return 1;
+    }
+    f->recipients++;
+    return 0;
+}
+
+int kp_mutation_enqueue(kp_directory_t *dir, MDB_txn *txn, const Kp__Mutation *mutation,
+                        kp_mutation_result_t *out, char *err, size_t errlen)
+{
+    kp_mutation_result_t result = {0, false};
+    if (kp_mutation_check(mutation, SIZE_MAX, NULL, err, errlen))
+        return -1;
+    s_db_t db = {dir, txn};
+    unsigned char idkey[KP_KBO_LEN + KP_MUTATION_MAX_ID];
+    size_t idlen = strlen(mutation->id);
+    memcpy(idkey, mutation->origin, KP_KBO_LEN);
+    memcpy(idkey + KP_KBO_LEN, mutation->id, idlen);
+    MDB_val k = {KP_KBO_LEN + idlen, idkey}, v;
+    int rc = mdb_get(txn, s_dbi(&db, KP_DIR_MUT_IDS), &k, &v);
+    if (rc == 0) {
+        result.duplicate = true;
+        if (out)
+            *out = result;
+        return 0;
+    }
+    unsigned char when[8];
+    kp_be64_put(when, mutation->time_unix_ms);
+    v = (MDB_val){sizeof when, when};
+    rc = mdb_put(txn, s_dbi(&db, KP_DIR_MUT_IDS), &k, &v, 0);
+    int32_t day = 0;
+    kp_date_parse(mutation->date, &day);
+    s_fanout_t fanout = {db, mutation, 0, rc};
+    if (rc == 0 && kp_control_recipients(dir, txn, mutation->person, mutation->message, day,
+                                         mutation->origin, s_queue_one, &fanout) < 0)
+        fanout.rc = ENOMEM;
+    if (fanout.rc) {
+        s_err(err, errlen, "cannot queue mutation %s: %s", mutation->id, mdb_strerror(fanout.rc));
+        return -2;
+    }
+    result.recipients = fanout.recipients;
+    if (out)
+        *out = result;
+    return 0;
+}
+
+//  ---------------------------------------------------------------------
+//  Acknowledgements and replays
+
+static int s_ack(const s_db_t *db, const Kp__MutationQueueAck *ack)
+{
+    kp_mutation_queue_t q;
+    if (!ack->kbo || !kp_kbo_valid(ack->kbo) || s_inst_get(db, ack->kbo, &q))
+        return 0; //  nothing queued for it: nothing to acknowledge
+    unsigned char when[8], key[S_KEY_LEN];
+    kp_be64_put(when, ack->time_unix_ms);
+    int rc = 0;
+    bool changed = false;
+    for (size_t i = 0; rc == 0 && i < ack->n_seqs; i++) {
+        uint64_t seq = ack->seqs[i];
+        if (seq < q.head || seq >= q.next || s_acked_row(db, ack->kbo, seq))
+            continue; //  acknowledged before, or never queued: not counted
+        s_key(key, ack->kbo, seq);
+        MDB_val k = {sizeof key, key}, v = {sizeof when, when};
+        rc = mdb_put(db->txn, s_dbi(db, KP_DIR_MUT_ACKED), &k, &v, 0);
+        q.acked++;
+        q.pending--;
+        changed = true;
+    }
+    //  The head moves over the acknowledged prefix.
+    while (rc == 0 && q.head < q.next && s_acked_row(db, ack->kbo, q.head)) {
+        s_key(key, ack->kbo, q.head);
+        MDB_val k = {sizeof key, key};
+        rc = mdb_del(db->txn, s_dbi(db, KP_DIR_MUT_ACKED), &k, NULL);
+        q.head++;
+    }
+    return rc ? rc : changed ? s_inst_put(db, &q) : 0;
+}
+
+//  The time an entry was queued (0 if it does not decode).
+static uint64_t s_entry_time(const MDB_val *v)
+{
+    Kp__MutationEntry *entry = kp__mutation_entry__unpack(NULL, v->mv_size, v->mv_data);
+    uint64_t time = entry && entry->mutation ? entry->mutation->time_unix_ms : 0;
+    kp__mutation_entry__free_unpacked(entry, NULL);
+    return time;
+}
+
+//  Every entry of the queue queued at or after from_unix_ms becomes
+//  unacknowledged again: the head goes back to the first of them, and
+//  acknowledgements past the old head are forgotten.
+static int s_replay(const s_db_t *db, const Kp__MutationReplay *replay)
+{
+    kp_mutation_queue_t q;
+    if (!replay->kbo || !kp_kbo_valid(replay->kbo) || s_inst_get(db, replay->kbo, &q))
+        return 0;
+    MDB_cursor *cursor;
+    int rc = mdb_cursor_open(db->txn, s_dbi(db, KP_DIR_MUT_QUEUE), &cursor);
+    if (rc)
+        return rc;
+    unsigned char key[S_KEY_LEN];
+    s_key(key, replay->kbo, 0);
+    MDB_val k = {sizeof key, key}, v;
+    uint64_t first = q.next;
+    for (int op = MDB_SET_RANGE; mdb_cursor_get(cursor, &k, &v, op) == 0; op = MDB_NEXT) {
+        if (k.mv_size != S_KEY_LEN || memcmp(k.mv_data, replay->kbo, KP_KBO_LEN))
+            break;
+        if (s_entry_time(&v) >= replay->from_unix_ms) {
+            first = kp_be64_get((unsigned char *)k.mv_data + KP_KBO_LEN);
+            break;
+        }
+    }
+    mdb_cursor_close(cursor);
+    uint64_t again = first < q.head ? q.head - first : 0;
+    for (uint64_t seq = first > q.head ? first : q.head; rc == 0 && seq < q.next; seq++) {
+        s_key(key, replay->kbo, seq);
+        k = (MDB_val){sizeof key, key};
+        rc = mdb_del(db->txn, s_dbi(db, KP_DIR_MUT_ACKED), &k, NULL);
+        if (rc == 0)
+            again++;
+        else if (rc == MDB_NOTFOUND)
+            rc = 0;
+    }
+    if (rc)
+        return rc;
+    if (first < q.head)
+        q.head = first;
+    q.replays += again;
+    q.pending += again;
+    return s_inst_put(db, &q);
+}
+
+int kp_mutation_apply(kp_directory_t *dir, MDB_txn *txn, const Kp__DirectoryUpdate *update,
+                      char *err, size_t errlen)
+{
+    char reason[256];
+    for (size_t i = 0; i < update->n_mutations; i++) {
+        int rc = kp_mutation_enqueue(dir, txn, update->mutations[i], NULL, reason, sizeof reason);
+        if (rc) {
+            s_err(err, errlen, "mutation %zu: %s", i + 1, reason);
+            return rc;
+        }
+    }
+    s_db_t db = {dir, txn};
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < update->n_acks; i++)
+        rc = s_ack(&db, update->acks[i]);
+    for (size_t i = 0; rc == 0 && i < update->n_replays; i++)
+        rc = s_replay(&db, update->replays[i]);
+    if (rc) {
+        s_err(err, errlen, "cannot change the mutation queues: %s", mdb_strerror(rc));
+        return -2;
+    }
+    return 0;
+}
+
+//  ---------------------------------------------------------------------
+//  Reading
+
+uint64_t kp_mutation_backlog(const kp_mutation_queue_t *queue)
+{
+    return queue->pending;
+}
+
+int kp_mutation_queue(kp_directory_t *dir, MDB_txn *txn, const char *kbo, kp_mutation_queue_t *out)
+{
+    s_db_t db = {dir, txn};
+    if (!kbo || strlen(kbo) != KP_KBO_LEN) {
+        memset(out, 0, sizeof *out);
+        return -1;
+    }
+    return s_inst_get(&db, kbo, out);
+}
+
+int kp_mutation_queues_each(kp_directory_t *dir, MDB_txn *txn, kp_mutation_queue_fn *fn, void *arg)
+{
+    s_db_t db = {dir, txn};
+    MDB_cursor *cursor;
+    if (mdb_cursor_open(txn, s_dbi(&db, KP_DIR_MUT_INST), &cursor))
+        return 0;
+    MDB_val k, v;
+    int rc = 0;
+    for (int op = MDB_FIRST; rc == 0 && mdb_cursor_get(cursor, &k, &v, op) == 0; op = MDB_NEXT) {
+        if (k.mv_size != KP_KBO_LEN)
+            continue;
+        char kbo[KP_KBO_LEN + 1];
+        memcpy(kbo, k.mv_data, KP_KBO_LEN);
+        kbo[KP_KBO_LEN] = '\0';
+        kp_mutation_queue_t q;
+        if (s_inst_get(&db, kbo, &q) == 0)
+            rc = fn(&q, arg);
+    }
+    mdb_cursor_close(cursor);
+    return rc;
+}
+
+int kp_mutation_items_each(kp_directory_t *dir, MDB_txn *txn, const char *kbo, uint64_t from,
+                           kp_mutation_item_fn *fn, void *arg)
+{
+    s_db_t db = {dir, txn};
+    kp_mutation_queue_t q;
+    if (kp_mutation_queue(dir, txn, kbo, &q))
+        return 0;
+    MDB_cursor *cursor;
+    if (mdb_cursor_open(txn, s_dbi(&db, KP_DIR_MUT_QUEUE), &cursor))
+        return -1;
+    unsigned char key[S_KEY_LEN];
+    s_key(key, kbo, from);
+    MDB_val k = {sizeof key, key}, v;
+    int rc = 0;
+    for (int op = MDB_SET_RANGE; rc == 0 && mdb_cursor_get(cursor, &k, &v, op) == 0;
+         op = MDB_NEXT) {
+        if (k.mv_size != S_KEY_LEN || memcmp(k.mv_data, kbo, KP_KBO_LEN))
+            break;
+        kp_mutation_item_t item;
+        item.seq = kp_be64_get((unsigned char *)k.mv_data + KP_KBO_LEN);
+        item.acked = item.seq < q.head || s_acked_row(&db, kbo, item.seq);
+        Kp__MutationEntry *entry = kp__mutation_entry__unpack(NULL, v.mv_size, v.mv_data);
+        if (!entry || !entry->mutation) {
+            kp__mutation_entry__free_unpacked(entry, NULL);
+            rc = -1;
+            break;
+        }
+        item.entry = entry;
+        rc = fn(&item, arg);
+        kp__mutation_entry__free_unpacked(entry, NULL);
+    }
+    mdb_cursor_close(cursor);
+    return rc;
+}
