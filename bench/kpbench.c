@@ -1379,7 +1379,7 @@ static void s_remove_dir(const char *dir)
 
 //  Under the --compare table: what each column's worker does, so that a
 //  reader sees which floors are like for like, and on how many cores.
-static void s_print_workers(FILE *out, const s_options_t *o, unsigned workers)
+static void s_print_workers(FILE *out, const s_options_t *o, unsigned workers, bool curve)
 {
     char kp[160] = "the cluster's own providers";
     if (o->local)
@@ -1389,10 +1389,11 @@ static void s_print_workers(FILE *out, const s_options_t *o, unsigned workers)
                  workers);
     fprintf(out,
             "workers: kruispunt%s: %s; zmq-proxy: %u kpctl provider --raw-echo processes "
-            "(decode Request, the same echo JSON, encode Response); nats: 1 thread in kpbench "
-            "sending each message back as it came (no decode/encode; its CPU counts in the "
-            "load generator's, workers \"-\")\n",
-            o->log_compare ? "/kp-unlogged" : "", kp, workers);
+            "(decode Request, the same echo JSON, encode Response; %s); nats: 1 thread in "
+            "kpbench sending each message back as it came (no decode/encode; its CPU counts in "
+            "the load generator's, workers \"-\")\n",
+            o->log_compare ? "/kp-unlogged" : "", kp, workers,
+            curve ? "CURVE on both sides, as the node" : "plain text, as the node");
     fprintf(out,
             "processes: kpbench with %u client threads%s; %ld cores online; each column ran "
             "alone\n",
@@ -1501,8 +1502,9 @@ int main(int argc, char **argv)
     s_options_t o;
     const char *write_dir = NULL;
     //  The --compare proxy's own process (started by kpbench, not a user).
-    if (argc == 5 && !strcmp(argv[1], "--serve-proxy"))
-        return kp_zproxy_serve(argv[2], argv[3], (unsigned)atoi(argv[4]));
+    if ((argc == 5 || argc == 6) && !strcmp(argv[1], "--serve-proxy"))
+        return kp_zproxy_serve(argv[2], argv[3], (unsigned)atoi(argv[4]),
+                               argc == 6 ? argv[5] : NULL);
     if (s_parse(argc, argv, &o, &write_dir))
         return 2;
     if (write_dir)
@@ -1596,7 +1598,9 @@ int main(int argc, char **argv)
             fprintf(stderr, "kpbench: cannot make a temporary folder: %s\n", strerror(errno));
             goto done;
         }
-        kp_zproxy_t *proxy = kp_zproxy_new(workers, dir, o.service_time, err, sizeof err);
+        //  The proxy speaks CURVE when the node does: like for like.
+        kp_zproxy_t *proxy =
+            kp_zproxy_new(workers, dir, o.service_time, run.curve, err, sizeof err);
         if (!proxy) {
             fprintf(stderr, "kpbench: --compare: %s\n", err);
             s_remove_dir(dir);
@@ -1608,6 +1612,10 @@ int main(int argc, char **argv)
         zrun.endpoint_count = 1;
         s_zproxy_pids(&zrun.pids, proxy);
         snprintf(zrun.endpoints[0], sizeof zrun.endpoints[0], "%s", kp_zproxy_endpoint(proxy));
+        const char *proxy_key = kp_zproxy_public_key(proxy);
+        zrun.curve = proxy_key != NULL;
+        if (proxy_key)
+            zmq_z85_decode(zrun.server, proxy_key);
         runs[nruns] = s_run(&o, &zrun, NULL, NULL, err, sizeof err);
         kp_zproxy_destroy(&proxy);
         if (!runs[nruns]) {
@@ -1653,8 +1661,18 @@ int main(int argc, char **argv)
                                  .cluster = o.local ? "local" : o.cluster_file};
     kp_report_table(stdout, &summary, runs, nruns);
     if (o.compare)
-        s_print_workers(stdout, &o, workers);
+        s_print_workers(stdout, &o, workers, run.curve);
     status = 0;
+    //  A column that answered nothing is a broken baseline, not a figure:
+    //  fail, so that a comparison cannot silently go to zero.
+    for (size_t i = 0; i < nruns; i++)
+        if (!kp_bench_result_answered(runs[i])) {
+            fprintf(stderr,
+                    "kpbench: %s answered no request: its figures are void (a broken "
+                    "baseline or cluster)\n",
+                    runs[i]->target);
+            status = 1;
+        }
     if (o.json_path && kp_report_json(o.json_path, &summary, runs, nruns, err, sizeof err)) {
         fprintf(stderr, "kpbench: %s\n", err);
         status = 1;

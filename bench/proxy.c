@@ -3,6 +3,7 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -20,7 +21,8 @@
 
 struct _kp_zproxy_t {
     char endpoint[64];
-    pid_t proxy; //  the proxy process, or 0
+    char public_key[41]; //  Z85, or "" when the proxy speaks plain text
+    pid_t proxy;         //  the proxy process, or 0
     size_t worker_count;
     pid_t workers[S_MAX_WORKERS];
 };
@@ -55,8 +57,38 @@ static int s_await_workers(void *zctx, void *backend, unsigned workers)
     return connected < workers ? -1 : 0;
 }
 
-int kp_zproxy_serve(const char *frontend_endpoint, const char *backend_endpoint, unsigned workers)
+//  Reads the proxy's secret key (Z85) from path into secret[41]. 0 or -1.
+static int s_read_secret(const char *path, char *secret)
 {
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    size_t n = fread(secret, 1, 40, f);
+    fclose(f);
+    secret[n] = '\0';
+    uint8_t key[32];
+    return n == 40 && zmq_z85_decode(key, secret) ? 0 : -1;
+}
+
+//  Both sides CURVE servers with the one key, as a node's client and
+//  worker sockets are; no ZAP handler, so any client key is let in.
+static int s_curve_server(void *sock, const char *secret)
+{
+    int one = 1;
+    return zmq_setsockopt(sock, ZMQ_CURVE_SERVER, &one, sizeof one) ||
+                   zmq_setsockopt(sock, ZMQ_CURVE_SECRETKEY, secret, 41)
+               ? -1
+               : 0;
+}
+
+int kp_zproxy_serve(const char *frontend_endpoint, const char *backend_endpoint, unsigned workers,
+                    const char *key_file)
+{
+    char secret[41];
+    if (key_file && s_read_secret(key_file, secret)) {
+        fprintf(stderr, "kpbench proxy: cannot read a Z85 secret key from %s\n", key_file);
+        return 1;
+    }
     void *zctx = zmq_ctx_new();
     void *frontend = zmq_socket(zctx, ZMQ_ROUTER);
     void *backend = zmq_socket(zctx, ZMQ_DEALER);
@@ -64,7 +96,9 @@ int kp_zproxy_serve(const char *frontend_endpoint, const char *backend_endpoint,
     zmq_setsockopt(frontend, ZMQ_LINGER, &zero, sizeof zero);
     zmq_setsockopt(backend, ZMQ_LINGER, &zero, sizeof zero);
     int rc = 1;
-    if (zmq_bind(backend, backend_endpoint))
+    if (key_file && (s_curve_server(frontend, secret) || s_curve_server(backend, secret)))
+        fprintf(stderr, "kpbench proxy: cannot set CURVE: %s\n", zmq_strerror(zmq_errno()));
+    else if (zmq_bind(backend, backend_endpoint))
         fprintf(stderr, "kpbench proxy: cannot bind %s: %s\n", backend_endpoint,
                 zmq_strerror(zmq_errno()));
     else if (s_await_workers(zctx, backend, workers))
@@ -96,12 +130,16 @@ static int s_start_workers(kp_zproxy_t *self, const char *backend, unsigned work
     for (unsigned i = 0; i < workers && i < S_MAX_WORKERS; i++) {
         char log[4200];
         snprintf(log, sizeof log, "%s/raw-echo-%u.log", dir, i);
-        char *argv[] = {kpctl,   "provider",          "--raw-echo", (char *)backend,
-                        "--kbo", (char *)kbos[i % 2], NULL,         NULL,
-                        NULL};
+        char *argv[11] = {kpctl,           "provider", "--raw-echo",
+                          (char *)backend, "--kbo",    (char *)kbos[i % 2]};
+        size_t argc = 6;
         if (service_time) {
-            argv[6] = "--service-time";
-            argv[7] = (char *)service_time;
+            argv[argc++] = "--service-time";
+            argv[argc++] = (char *)service_time;
+        }
+        if (self->public_key[0]) {
+            argv[argc++] = "--server-key";
+            argv[argc++] = self->public_key;
         }
         pid_t pid = kp_proc_spawn(argv, log, err, errlen);
         if (pid < 0)
@@ -116,7 +154,24 @@ static int s_start_workers(kp_zproxy_t *self, const char *backend, unsigned work
 static int s_start_proxy(kp_zproxy_t *self, const char *backend, unsigned workers, const char *dir,
                          char *err, size_t errlen)
 {
-    char program[4096], count[16], log[4200];
+    char program[4096], count[16], log[4200], key_file[4200];
+    //  CURVE: a throw-away key pair; the secret goes in a file of ours.
+    snprintf(key_file, sizeof key_file, "%s/zmq-proxy.key", dir);
+    if (self->public_key[0]) {
+        char secret[41];
+        if (zmq_curve_keypair(self->public_key, secret)) {
+            snprintf(err, errlen, "cannot make a CURVE key pair: %s", zmq_strerror(zmq_errno()));
+            return -1;
+        }
+        int fd = open(key_file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        if (fd < 0 || write(fd, secret, 40) != 40) {
+            snprintf(err, errlen, "cannot write %s: %s", key_file, strerror(errno));
+            if (fd >= 0)
+                close(fd);
+            return -1;
+        }
+        close(fd);
+    }
     ssize_t n = readlink("/proc/self/exe", program, sizeof program - 1);
     if (n <= 0) {
         snprintf(err, errlen, "cannot find kpbench itself to start the proxy: %s", strerror(errno));
@@ -125,7 +180,13 @@ static int s_start_proxy(kp_zproxy_t *self, const char *backend, unsigned worker
     program[n] = '\0';
     snprintf(count, sizeof count, "%u", workers);
     snprintf(log, sizeof log, "%s/zmq-proxy.log", dir);
-    char *argv[] = {program, "--serve-proxy", self->endpoint, (char *)backend, count, NULL};
+    char *argv[] = {program,
+                    "--serve-proxy",
+                    self->endpoint,
+                    (char *)backend,
+                    count,
+                    self->public_key[0] ? key_file : NULL,
+                    NULL};
     self->proxy = kp_proc_spawn(argv, log, err, errlen);
     return self->proxy < 0 ? -1 : 0;
 }
@@ -148,11 +209,13 @@ static int s_await_proxy(kp_zproxy_t *self, int port, const char *dir, char *err
     return -1;
 }
 
-kp_zproxy_t *kp_zproxy_new(unsigned workers, const char *dir, const char *service_time, char *err,
-                           size_t errlen)
+kp_zproxy_t *kp_zproxy_new(unsigned workers, const char *dir, const char *service_time, bool curve,
+                           char *err, size_t errlen)
 {
     kp_zproxy_t *self = calloc(1, sizeof *self);
     assert(self);
+    if (curve) //  s_start_proxy makes the key pair
+        self->public_key[0] = '?';
     int front_port = kp_free_port(), back_port = kp_free_port();
     if (front_port < 0 || back_port < 0 || front_port == back_port) {
         snprintf(err, errlen, "no free TCP port on loopback for the ZeroMQ proxy");
@@ -172,6 +235,11 @@ kp_zproxy_t *kp_zproxy_new(unsigned workers, const char *dir, const char *servic
 const char *kp_zproxy_endpoint(kp_zproxy_t *self)
 {
     return self->endpoint;
+}
+
+const char *kp_zproxy_public_key(kp_zproxy_t *self)
+{
+    return self->public_key[0] ? self->public_key : NULL;
 }
 
 pid_t kp_zproxy_pid(kp_zproxy_t *self)

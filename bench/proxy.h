@@ -17,6 +17,7 @@
 #ifndef KP_PROXY_H_INCLUDED
 #define KP_PROXY_H_INCLUDED
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -25,9 +26,13 @@ typedef struct _kp_zproxy_t kp_zproxy_t;
 //  logging into dir. Returns once every worker has connected; NULL with
 //  err filled on failure.
 //  service_time: the workers' kpctl provider --service-time, or NULL.
-kp_zproxy_t *kp_zproxy_new(unsigned workers, const char *dir, const char *service_time, char *err,
-                           size_t errlen);
+//  curve: both sides speak CURVE, as a secure node's sockets do, with a
+//  throw-away key pair (kp_zproxy_public_key); no ZAP: any client key.
+kp_zproxy_t *kp_zproxy_new(unsigned workers, const char *dir, const char *service_time, bool curve,
+                           char *err, size_t errlen);
 const char *kp_zproxy_endpoint(kp_zproxy_t *self);
+//  The proxy's public key (Z85), or NULL when it speaks plain text.
+const char *kp_zproxy_public_key(kp_zproxy_t *self);
 //  Processes, for kpbench's CPU accounting: the proxy, its echo workers.
 pid_t kp_zproxy_pid(kp_zproxy_t *self);
 size_t kp_zproxy_worker_count(kp_zproxy_t *self);
@@ -36,7 +41,9 @@ void kp_zproxy_destroy(kp_zproxy_t **self_p);
 
 //  The proxy process itself: binds backend, waits for `workers` echo
 //  workers, binds frontend, then forwards until killed. Exit code.
-int kp_zproxy_serve(const char *frontend, const char *backend, unsigned workers);
+//  key_file: holds its CURVE secret key (Z85), or NULL: plain text.
+int kp_zproxy_serve(const char *frontend, const char *backend, unsigned workers,
+                    const char *key_file);
 
 #define KP_NATS_SUBJECT "kpbench.echo"
 typedef struct _kp_natsd_t kp_natsd_t;

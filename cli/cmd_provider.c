@@ -67,6 +67,7 @@ typedef struct {
     bool echo, quiet;
     uint32_t concurrency, delay_ms;
     const char *raw_echo; //  proxy backend endpoint, or NULL
+    const char *raw_key;  //  its CURVE public key (Z85), or NULL: plain text
     //  --service-time: how long each answer takes, like a real lookup
     //  (fixed, or exponential around the mean); 0: at once.
     int64_t service_us;
@@ -109,7 +110,8 @@ static void s_usage(FILE *out)
         "usage: kpctl provider -c FILE [--node NAME ...] --kbo K --message M [--message M2 ...]\n"
         "                      --echo [--concurrency N] [--delay-ms N] [--service-time DIST]\n"
         "                      [--quiet]\n"
-        "       kpctl provider --raw-echo ENDPOINT --kbo K [--service-time DIST]\n"
+        "       kpctl provider --raw-echo ENDPOINT --kbo K [--server-key Z85]\n"
+        "                      [--service-time DIST]\n"
         "\n"
         "Runs a demo provider worker: answers every request with\n"
         "{\"kbo\":K,\"message\":M,\"person\":INSZ} until SIGINT or SIGTERM (exit 0) or\n"
@@ -133,6 +135,8 @@ static void s_usage(FILE *out)
         "      --quiet         no line per request\n"
         "      --raw-echo EP   no node: answer client Requests from a bare ZeroMQ\n"
         "                      proxy backend EP with the echo Response (kpbench's floor)\n"
+        "      --server-key Z85  --raw-echo over CURVE to a backend with this public key\n"
+        "                      (this worker uses a throw-away key pair)\n"
         "  -h, --help          this text\n");
 }
 
@@ -174,6 +178,7 @@ static int s_parse(int argc, char **argv, s_args_t *args)
         O_DELAY,
         O_QUIET,
         O_RAW,
+        O_RAW_KEY,
         O_SERVICE
     };
     static const struct option options[] = {{"config", required_argument, NULL, 'c'},
@@ -185,6 +190,7 @@ static int s_parse(int argc, char **argv, s_args_t *args)
                                             {"delay-ms", required_argument, NULL, O_DELAY},
                                             {"quiet", no_argument, NULL, O_QUIET},
                                             {"raw-echo", required_argument, NULL, O_RAW},
+                                            {"server-key", required_argument, NULL, O_RAW_KEY},
                                             {"service-time", required_argument, NULL, O_SERVICE},
                                             {"help", no_argument, NULL, 'h'},
                                             {NULL, 0, NULL, 0}};
@@ -218,6 +224,9 @@ static int s_parse(int argc, char **argv, s_args_t *args)
             break;
         case O_RAW:
             args->raw_echo = optarg;
+            break;
+        case O_RAW_KEY:
+            args->raw_key = optarg;
             break;
         case O_MESSAGE:
             if (args->message_count == S_MAX_MESSAGES) {
@@ -274,6 +283,13 @@ static int s_check(const s_args_t *args)
     }
     if (args->concurrency == 0) {
         fprintf(stderr, "kpctl provider: --concurrency must be at least 1\n");
+        return -1;
+    }
+    uint8_t key[32];
+    if (args->raw_key &&
+        (!args->raw_echo || strlen(args->raw_key) != 40 || !zmq_z85_decode(key, args->raw_key))) {
+        fprintf(stderr, "kpctl provider: --server-key goes with --raw-echo and takes the "
+                        "backend's public key: 40 characters of Z85\n");
         return -1;
     }
     return 0;
@@ -640,7 +656,14 @@ static int s_raw_echo(s_args_t *args)
     void *zctx = zmq_ctx_new();
     void *sock = zctx ? zmq_socket(zctx, ZMQ_DEALER) : NULL;
     int zero = 0;
+    //  Over CURVE like a provider's link to a node, with a throw-away key
+    //  pair (the proxy has no ZAP handler: it accepts any client key).
+    char public[41], secret[41];
     if (!sock || zmq_setsockopt(sock, ZMQ_LINGER, &zero, sizeof zero) ||
+        (args->raw_key && (zmq_curve_keypair(public, secret) ||
+                           zmq_setsockopt(sock, ZMQ_CURVE_SERVERKEY, args->raw_key, 41) ||
+                           zmq_setsockopt(sock, ZMQ_CURVE_PUBLICKEY, public, 41) ||
+                           zmq_setsockopt(sock, ZMQ_CURVE_SECRETKEY, secret, 41))) ||
         zmq_connect(sock, args->raw_echo)) {
         fprintf(stderr, "kpctl provider: --raw-echo %s: %s\n", args->raw_echo,
                 zmq_strerror(zmq_errno()));
@@ -650,7 +673,8 @@ static int s_raw_echo(s_args_t *args)
             zmq_ctx_term(zctx);
         return 2;
     }
-    fprintf(stderr, "kpctl provider: %s raw echo via %s\n", args->kbo, args->raw_echo);
+    fprintf(stderr, "kpctl provider: %s raw echo via %s%s\n", args->kbo, args->raw_echo,
+            args->raw_key ? " (CURVE)" : "");
     s_signals();
     int status = 0;
     while (!s_stop && status == 0) {

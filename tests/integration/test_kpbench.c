@@ -170,6 +170,45 @@ static void test_local_run(void **state)
     rmdir(dir);
 }
 
+//  --compare: every column answers requests. The zmq-proxy column once
+//  answered none for weeks (the client spoke CURVE to a plain proxy) and
+//  the table printed 0 req/s; kpbench now fails on such a column too.
+static void test_compare_columns_answer(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/kpbench-test-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char args[1024], json[256];
+    snprintf(json, sizeof json, "%s/compare.json", dir);
+    snprintf(args, sizeof args,
+             "--local --compare --persons 1000 --duration 1 --warmup 0.3 --clients 1 "
+             "--inflight 4 --timeout 5 --drain 2 -q --json %s >/dev/null",
+             json);
+    assert_int_equal(s_run(args), 0);
+    json_error_t jerr;
+    json_t *result = json_load_file(json, JSON_REJECT_DUPLICATES, &jerr);
+    if (!result)
+        fail_msg("the JSON result does not parse: %s (line %d)", jerr.text, jerr.line);
+    static const char *targets[] = {"kruispunt", "zmq-proxy", "nats"};
+    const json_t *runs = json_object_get(result, "runs");
+    assert_int_equal(json_array_size(runs), 3);
+    for (size_t t = 0; t < 3; t++) {
+        const json_t *run = json_array_get(runs, t);
+        const char *target = json_string_value(json_object_get(run, "target"));
+        assert_non_null(target);
+        assert_string_equal(target, targets[t]);
+        uint64_t answered = s_uint(run, "answered");
+        if (answered < 10)
+            fail_msg("the %s column answered %llu requests", target, (unsigned long long)answered);
+        assert_int_equal(s_uint(run, "unexpected"), 0);
+        //  Every answer an echo, not an error of the hop.
+        assert_int_equal(s_uint(json_object_get(run, "statuses"), "OK"), answered);
+    }
+    json_decref(result);
+    unlink(json);
+    rmdir(dir);
+}
+
 static void test_bad_arguments(void **state)
 {
     (void)state;
@@ -190,6 +229,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bad_arguments),
         cmocka_unit_test(test_local_run),
+        cmocka_unit_test(test_compare_columns_answer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
