@@ -125,14 +125,61 @@ static int s_find_decision(const Kp__LogRecord *r, uint64_t seq, void *arg)
     return 0;
 }
 
-static uint64_t s_decision_seq(harness_t *harness, const char *id)
+static int s_find_outcome(const Kp__LogRecord *r, uint64_t seq, void *arg)
+{
+    s_find_t *find = arg;
+    if (r->request_id && !strcmp(r->request_id, find->id) && r->has_kind &&
+        r->kind == KP__LOG_KIND__LOG_OUTCOME)
+        find->seq = seq;
+    return 0;
+}
+
+static uint64_t s_scan_seq(harness_t *harness, const char *id, bool outcome)
 {
     char dir[400], error[256];
     snprintf(dir, sizeof dir, "%s/node-1/log", harness->dir);
     s_find_t find = {id, 0};
-    assert_int_equal(
-        kp_privlog_scan(dir, INT32_MIN, INT32_MAX, s_find_decision, &find, error, sizeof error), 0);
+    assert_int_equal(kp_privlog_scan(dir, INT32_MIN, INT32_MAX,
+                                     outcome ? s_find_outcome : s_find_decision, &find, error,
+                                     sizeof error),
+                     0);
     return find.seq;
+}
+
+static uint64_t s_decision_seq(harness_t *harness, const char *id)
+{
+    return s_scan_seq(harness, id, false);
+}
+
+//  The highest durable seq the sync trace shows so far.
+static uint64_t s_traced_durable(const char *trace)
+{
+    FILE *file = fopen(trace, "r");
+    unsigned long long start, end, durable, max = 0;
+    while (file && fscanf(file, "%llu %llu %llu", &start, &end, &durable) == 3)
+        max = durable > max ? durable : max;
+    if (file)
+        fclose(file);
+    return max;
+}
+
+//  Waits until id's OUTCOME record is durable: the logger is idle then.
+//  (Its outcome goes into the group after its decision's when the call
+//  came to an idle logger, and that slow sync would hold the next call's
+//  decision back.)
+static void s_wait_outcome_durable(harness_t *harness, const char *trace, const char *id)
+{
+    int64_t until = zclock_mono() + 10000;
+    uint64_t seq = 0;
+    while (zclock_mono() < until) {
+        if (!seq)
+            seq = s_scan_seq(harness, id, true);
+        if (seq && s_traced_durable(trace) >= seq)
+            return;
+        zclock_sleep(20);
+    }
+    fail_msg("the OUTCOME of %s (seq %llu) was not durable within 10 s", id,
+             (unsigned long long)seq);
 }
 
 static void test_answer_waits_for_the_decision_sync(void **state)
@@ -147,10 +194,11 @@ static void test_answer_waits_for_the_decision_sync(void **state)
     unsetenv("KP_TEST_SYNC_DELAY_MS");
     unsetenv("KP_TEST_SYNC_TRACE");
     //  A first call waits out the slow sync of the operator's load (an
-    //  admin command is a log record too), so that the logger is idle
-    //  when the measured call comes.
+    //  admin command is a log record too), and then its own outcome's,
+    //  so that the logger is idle when the measured call comes.
     Kp__Response *warm = s_call(harness, "order-0");
     kp__response__free_unpacked(warm, NULL);
+    s_wait_outcome_durable(harness, trace, "order-0");
 
     Kp__Response *response = s_call(harness, "order-1");
     int64_t answered_us = zclock_usecs();
