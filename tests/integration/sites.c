@@ -61,6 +61,12 @@ static const char *s_site(sites_t *self, size_t index, size_t voters)
     return index < (voters + 1) / 2 ? "brussels" : "charleroi";
 }
 
+//  Joining nodes come last in the file (raft ids are places in it).
+static bool s_is_joining(sites_t *self, size_t index)
+{
+    return index >= self->count - self->joining;
+}
+
 //  Node viewer's cluster file: every other node's peer is the relay port
 //  of link "viewer>other". viewer == count: kpctl's file (peers real).
 static void s_write_config(sites_t *self, size_t viewer, size_t voters, int stale_limit_s,
@@ -92,17 +98,25 @@ static void s_write_config(sites_t *self, size_t viewer, size_t voters, int stal
                     h->worker[i]);
         fprintf(file, "        peer = \"%s\"\n        peer-bind = \"%s\"\n", peer,
                 self->peer_bind[i]);
+        if (s_is_joining(self, i))
+            fprintf(file, "        join = \"true\"\n");
     }
     fclose(file);
 }
 
 sites_t *sites_new(size_t voters, bool witness, int stale_limit_s)
 {
-    size_t count = voters + (witness ? 1 : 0);
+    return sites_new_joining(voters, witness, 0, stale_limit_s);
+}
+
+sites_t *sites_new_joining(size_t voters, bool witness, size_t joining, int stale_limit_s)
+{
+    size_t count = voters + (witness ? 1 : 0) + joining;
     assert(voters >= 2 && count <= SITES_MAX);
     sites_t *self = calloc(1, sizeof *self);
     assert(self);
     self->count = count;
+    self->joining = joining;
     //  Plain text: the cluster's peer sockets are not CURVE yet (raftio has
     //  the hook), and these tests are about sites and the relay.
     self->harness = harness_new_insecure(count, 200, 3000, 1048576);
@@ -116,11 +130,11 @@ sites_t *sites_new(size_t voters, bool witness, int stale_limit_s)
         taken.ports[taken.count++] = s_port_of(h->worker[i]);
         taken.ports[taken.count++] = s_port_of(h->admin[i]);
     }
-    for (size_t i = 0; i < count; i++) {
-        if (witness && i == count - 1)
+    for (size_t i = 0, voter = 0; i < count; i++) {
+        if (witness && i == voters)
             snprintf(h->name[i], sizeof h->name[i], "witness");
         else
-            snprintf(h->name[i], sizeof h->name[i], "node-%zu", i + 1);
+            snprintf(h->name[i], sizeof h->name[i], "node-%zu", ++voter);
         snprintf(self->peer_bind[i], sizeof self->peer_bind[i], "tcp://127.0.0.1:%d",
                  s_unique_port(&taken));
     }
@@ -255,6 +269,8 @@ bool sites_status(sites_t *self, size_t index, int timeout_ms, sites_status_t *o
     out->stale = json_is_true(json_object_get(cluster, "stale"));
     out->snapshots = (uint64_t)json_integer_value(json_object_get(cluster, "snapshots"));
     out->restores = (uint64_t)json_integer_value(json_object_get(cluster, "restores"));
+    out->members = (uint64_t)json_integer_value(json_object_get(cluster, "members"));
+    out->voters = (uint64_t)json_integer_value(json_object_get(cluster, "voters"));
     json_decref(json);
     return true;
 }

@@ -24,12 +24,17 @@ typedef struct {
     harness_t *harness; //  nodes, admin and client endpoints, the folder
     kp_relay_t *relay;
     size_t count;
+    size_t joining; //  the last nodes of the file, marked join = "true"
     char peer_bind[SITES_MAX][64];
 } sites_t;
 
 //  voters voters (2..7), plus a witness when witness is true; the
 //  cluster's stale-limit in seconds. Nothing is started.
 sites_t *sites_new(size_t voters, bool witness, int stale_limit_s);
+//  The same plus joining voters after them (named on from the voters,
+//  site charleroi), marked join = "true": they start empty and wait for
+//  `kpctl cluster add-node`.
+sites_t *sites_new_joining(size_t voters, bool witness, size_t joining, int stale_limit_s);
 void sites_destroy(sites_t **self_p);
 
 void sites_start(sites_t *self, size_t index);
@@ -51,6 +56,7 @@ typedef struct {
     uint64_t seq;                 //  directory sequence
     bool stale;                   //  past the stale-limit without a majority
     uint64_t snapshots, restores; //  taken here; installed here
+    uint64_t members, voters;     //  in the raft configuration this node has
 } sites_status_t;
 
 //  false if the node did not answer within timeout_ms.

@@ -568,6 +568,106 @@ static void test_kpctl_cluster(void **state)
     sites_destroy(&sites);
 }
 
+//  Membership through kpctl on a live cluster: a fourth voter, started
+//  empty with join = "true", is added with `kpctl cluster add-node`,
+//  installs a snapshot (the log it would need is compacted), follows and
+//  serves clients; a voter is removed with `remove-node`: the rest keep a
+//  majority without it, and its vote no longer counts (the remaining
+//  minority plus the removed node elect no leader).
+static void test_membership(void **state)
+{
+    (void)state;
+    s_history_t *history = calloc(1, sizeof *history);
+    assert_non_null(history);
+    //  node-1..3, the witness, then node-4 (join).
+    sites_t *sites = sites_new_joining(3, true, 1, 300);
+    const size_t joiner = 4;
+    history->sites = sites;
+    history->retry_no_quorum = true;
+    for (size_t i = 0; i < joiner; i++)
+        sites_start(sites, i);
+    bool first[SITES_MAX] = {true, true, true, true, false};
+    history->leader = sites_leader(sites, first, 10000);
+    assert_true(history->leader >= 0);
+    s_load_sample(sites, history->leader);
+    history->base_seq = 1;
+    unsigned n = 0;
+    for (int i = 0; i < 40; i++)
+        assert_int_equal(s_write(history, ++n), S_ACKED);
+    sites_start(sites, joiner);
+    char out[8192];
+    int rc = s_kpctl(sites, out, sizeof out, "cluster add-node %s", sites_name(sites, joiner));
+    printf("# add-node: %s", out);
+    assert_int_equal(rc, 0);
+    for (int i = 0; i < 8; i++)
+        assert_int_equal(s_write(history, ++n), S_ACKED);
+    s_check(history);
+    sites_status_t status;
+    assert_true(sites_status(sites, joiner, 1000, &status));
+    printf("# %s: %llu snapshots installed, seq %llu, %llu members\n", sites_name(sites, joiner),
+           (unsigned long long)status.restores, (unsigned long long)status.seq,
+           (unsigned long long)status.members);
+    assert_true(status.restores >= 1);
+    assert_int_equal(status.voters, 5);
+    //  It serves: a call is decided from its directory.
+    Kp__Response *response = s_call(sites, joiner, 1);
+    assert_non_null(response);
+    assert_int_equal(response->status, KP__STATUS__DENIED);
+    kp__response__free_unpacked(response, NULL);
+
+    //  Remove a follower voter.
+    int leader = s_leader(sites, NULL);
+    size_t removed = (size_t)(leader + 1) % 3;
+    rc = s_kpctl(sites, out, sizeof out, "cluster remove-node %s", sites_name(sites, removed));
+    printf("# remove-node: %s", out);
+    assert_int_equal(rc, 0);
+    assert_true(sites_status(sites, (size_t)leader, 1000, &status));
+    assert_int_equal(status.members, 4);
+    assert_int_equal(status.voters, 4);
+    sites_kill(sites, removed);
+    //  Without it, one more member down: 3 of the 4 votes remain.
+    size_t other = (size_t)(leader + 2) % 3;
+    sites_kill(sites, other);
+    history->leader = leader;
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(s_write(history, ++n), S_ACKED);
+    //  The removed node back, the joiner down: the leader and the witness
+    //  are 2 of 4 votes. With the removed node's vote they would be 3 of
+    //  the old 5: nothing may be acknowledged.
+    sites_start(sites, removed);
+    sites_kill(sites, joiner);
+    //  For ten election timeouts no node may lead (the old leader steps
+    //  down once it misses its majority), and then an update is refused.
+    int64_t until = harness_now_ms() + 4000, leaderless_since = -1;
+    while (harness_now_ms() < until) {
+        bool leads = false;
+        for (size_t i = 0; i < sites->count; i++)
+            if (sites_status(sites, i, 500, &status) && !strcmp(status.role, "leader")) {
+                leads = true;
+                if (i != (size_t)leader)
+                    fail_msg("%s leads with the removed node's vote", sites_name(sites, i));
+            }
+        if (leads)
+            leaderless_since = -1;
+        else if (leaderless_since < 0)
+            leaderless_since = harness_now_ms();
+        usleep(50000);
+    }
+    assert_true(leaderless_since > 0 && harness_now_ms() - leaderless_since >= 2000);
+    history->retry_no_quorum = false;
+    history->leader = leader;
+    assert_int_equal(s_write(history, ++n), S_REFUSED);
+    history->retry_no_quorum = true;
+    sites_kill(sites, removed);
+    sites_start(sites, other);
+    sites_start(sites, joiner);
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(s_write(history, ++n), S_ACKED);
+    s_check(history);
+    sites_destroy(&sites);
+    free(history);
+}
+
 int main(void)
 {
     zsys_init();
@@ -578,6 +678,7 @@ int main(void)
         cmocka_unit_test(test_wiped_voter_rejoins),
         cmocka_unit_test(test_calls_answered_during_import),
         cmocka_unit_test(test_kpctl_cluster),
+        cmocka_unit_test(test_membership),
     };
     //  SITES_ONLY=test_kill_leader_during_updates: one test (the benches).
     if (getenv("SITES_ONLY"))
