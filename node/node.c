@@ -47,6 +47,7 @@
 #include "conns.h"
 #include "control.h"
 #include "curve.h"
+#include "dirscan.h"
 #include "directory.h"
 #include "flight.h"
 #include "frames.h"
@@ -165,7 +166,8 @@ struct _kp_node_t {
     bool secure;
     zcert_t *cert;
     kp_zap_t *zap;
-    zhashx_t *peers; //  socket and routing id, in hex -> s_peer_t
+    kp_dirscan_t *dirscan; //  checksum and export, off the loop
+    zhashx_t *peers;       //  socket and routing id, in hex -> s_peer_t
     int64_t next_peer_check_ms;
     uint64_t peers_seq; //  directory sequence and day of the last check
     int32_t peers_day;
@@ -403,6 +405,8 @@ kp_node_t *kp_node_new(const kp_cluster_config_t *cluster, const kp_node_config_
     if (self->directory && self->conns)
         self->raft = kp_cluster_new(cluster, &self->me, self->directory, err, errlen);
     if (self->raft) {
+        self->dirscan = kp_dirscan_new(self->directory);
+        assert(self->dirscan);
         self->txn = kp_directory_read_begin(self->directory, err, errlen);
         if (self->txn)
             kp_directory_read_reset(self->txn);
@@ -481,6 +485,7 @@ void kp_node_destroy(kp_node_t **self_p)
     zsock_destroy(&self->admin);
     kp_conns_destroy(&self->conns); //  after the sockets it watches
     kp_zap_destroy(&self->zap);     //  before the directory it reads
+    kp_dirscan_destroy(&self->dirscan);
     zcert_destroy(&self->cert);
     zhashx_destroy(&self->peers);
     kp_directory_read_end(&self->txn);
@@ -1456,6 +1461,18 @@ static void s_propose(kp_node_t *self, s_input_t *input, const Kp__AdminRequest 
     free(packed);
 }
 
+//  directory.checksum, directory.export: read on the scanner's thread,
+//  answered by s_on_scans; the loop routes meanwhile.
+static void s_scan(kp_node_t *self, s_input_t *input, const char *command)
+{
+    uint64_t token = ++self->next_token;
+    char error[512];
+    if (kp_dirscan_ask(self->dirscan, token, command, error, sizeof error))
+        s_admin_error(self, input, KP__REASON__REASON_NONE, error);
+    else
+        s_pend(self, input, token);
+}
+
 //  cluster.transfer [NODE], cluster.add NODE, cluster.remove NODE: the
 //  node must be in the cluster file (its raft id is its place there).
 static void s_membership(kp_node_t *self, s_input_t *input, const Kp__AdminRequest *request)
@@ -1508,6 +1525,8 @@ static void s_on_admin(kp_node_t *self, s_input_t *input)
     else if (!strcmp(command, "cluster.transfer") || !strcmp(command, "cluster.add") ||
              !strcmp(command, "cluster.remove"))
         s_membership(self, input, request);
+    else if (kp_dirscan_handles(command) && request->n_args == 0)
+        s_scan(self, input, command);
     else {
         s_count_connections(self);
         kp_admin_context_t context = {.directory = self->directory,
@@ -1553,11 +1572,39 @@ static void s_on_admin(kp_node_t *self, s_input_t *input)
 //  ---------------------------------------------------------------------
 //  The cluster's events
 
-static void s_on_result(kp_node_t *self, const kp_cluster_event_t *event)
+//  The admin request waiting under token, or NULL; the list's cursor is
+//  left on it (delete it with zlistx_delete at the cursor).
+static s_pending_t *s_pending(kp_node_t *self, uint64_t token)
 {
     s_pending_t *pending = zlistx_first(self->pending);
-    while (pending && pending->token != event->token)
+    while (pending && pending->token != token)
         pending = zlistx_next(self->pending);
+    return pending;
+}
+
+//  Results of the directory scanner (directory.checksum, .export).
+static void s_on_scans(kp_node_t *self)
+{
+    kp_dirscan_result_t result;
+    while (kp_dirscan_recv(self->dirscan, &result)) {
+        s_pending_t *pending = s_pending(self, result.token);
+        if (pending) {
+            s_admin_answer_t answer = {
+                KP__STATUS__OK, KP__REASON__REASON_NONE, NULL, result.json, NULL, result.seq};
+            if (!result.json) {
+                answer.status = KP__STATUS__ERROR;
+                answer.error = result.err;
+            }
+            s_admin_reply(self, pending->identity, pending->identity_size, &answer);
+            zlistx_delete(self->pending, zlistx_cursor(self->pending));
+        }
+        free(result.json);
+    }
+}
+
+static void s_on_result(kp_node_t *self, const kp_cluster_event_t *event)
+{
+    s_pending_t *pending = s_pending(self, event->token);
     if (!pending)
         return; //  its asker is gone (or it was never ours)
     char json[64];
@@ -2027,9 +2074,9 @@ static bool s_should_stop(kp_node_t *self, int64_t now_ms, int64_t *stop_at)
 
 //  The sockets the loop polls; a witness has no client or worker socket.
 typedef struct {
-    zmq_pollitem_t items[6];
+    zmq_pollitem_t items[7];
     int count;
-    int clients, workers, admin, notices, raft, mirror; //  their indices, or -1
+    int clients, workers, admin, notices, raft, mirror, scans; //  their indices, or -1
 } s_poll_t;
 
 static int s_poll_add(s_poll_t *poll, zsock_t *sock)
@@ -2074,6 +2121,7 @@ int kp_node_run(kp_node_t *self)
     poll.notices = s_poll_add(&poll, notices);
     poll.raft = s_poll_add(&poll, kp_cluster_sock(self->raft));
     poll.mirror = s_poll_add(&poll, self->mirror ? kp_mirror_sock(self->mirror) : NULL);
+    poll.scans = s_poll_add(&poll, kp_dirscan_sock(self->dirscan));
     int64_t stop_at = INT64_MAX;
     self->next_heartbeat_ms = zclock_mono();
     s_clock(self);
@@ -2101,6 +2149,8 @@ int kp_node_run(kp_node_t *self)
         kp_sendq_flush(self->sendq);
         if (s_ready(&poll, poll.raft))
             s_on_cluster(self);
+        if (s_ready(&poll, poll.scans))
+            s_on_scans(self);
         s_turn(self, &poll);
     }
     s_finish(self);

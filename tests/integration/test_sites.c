@@ -449,6 +449,64 @@ static void test_wiped_voter_rejoins(void **state)
     free(history);
 }
 
+//  The directory's checksum hashes every record (about a second per
+//  million): it runs beside the routing loop, which answers calls one
+//  after the other while the checksum is on its way. On the loop, calls
+//  would wait for it (at most one could come back before it).
+static void s_calls_during_checksum(sites_t *sites, size_t index)
+{
+    Kp__AdminRequest request = KP__ADMIN_REQUEST__INIT;
+    request.command = "directory.checksum";
+    uint8_t buffer[64];
+    size_t size = kp__admin_request__pack(&request, buffer);
+    zsock_t *admin = zsock_new_dealer(sites->harness->admin[index]);
+    assert_non_null(admin);
+    zsock_set_linger(admin, 0);
+    //  Four in a row (one after the other on the scanner): a longer
+    //  window than one, for a loaded machine.
+    const int asked = 4;
+    for (int i = 0; i < asked; i++) {
+        zframe_t *frame = zframe_new(buffer, size);
+        assert_int_equal(zframe_send(&frame, admin, 0), 0);
+    }
+    zsock_t *client = harness_client(sites->harness, index);
+    Kp__Request call = harness_a1_request(NULL);
+    call.user = "nobody-app";
+    int answered = 0, before = -1, replies = 0;
+    char sha[65] = "";
+    for (int i = 0; i < 20000 && before < 0; i++) {
+        while (zsock_events(admin) & ZMQ_POLLIN) {
+            zframe_t *in = zframe_recv(admin);
+            assert_non_null(in);
+            Kp__AdminReply *reply = kp__admin_reply__unpack(NULL, zframe_size(in), zframe_data(in));
+            assert_non_null(reply);
+            assert_int_equal(reply->status, KP__STATUS__OK);
+            const char *at = strstr(reply->json, "\"sha256\":\"");
+            assert_non_null(at);
+            if (*sha)
+                assert_memory_equal(sha, at + 10, 64);
+            snprintf(sha, sizeof sha, "%.64s", at + 10);
+            kp__admin_reply__free_unpacked(reply, NULL);
+            zframe_destroy(&in);
+            if (++replies == asked)
+                before = answered;
+        }
+        if (before >= 0)
+            break;
+        char id[32];
+        snprintf(id, sizeof id, "during-checksum-%d", i);
+        call.request_id = id;
+        Kp__Response *response = harness_call(client, &call, 3000);
+        assert_non_null(response);
+        answered += response->status == KP__STATUS__DENIED;
+        kp__response__free_unpacked(response, NULL);
+    }
+    printf("# %d calls answered while %d checksums ran\n", before, asked);
+    assert_true(before >= 3);
+    zsock_destroy(&client);
+    zsock_destroy(&admin);
+}
+
 //  An import through the cluster: the nodes keep answering calls while
 //  its batches are committed and applied (apply runs in the cluster's
 //  thread, not the routing loop).
@@ -517,6 +575,7 @@ static void test_calls_answered_during_import(void **state)
     assert_true(sites_checksum(sites, follower, &seq, sha));
     for (unsigned n = 0; n < lines; n += lines / 10)
         assert_true(sites_has_update(sites, follower, n));
+    s_calls_during_checksum(sites, follower);
     sites_destroy(&sites);
 }
 

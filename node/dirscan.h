@@ -1,0 +1,54 @@
+/*  dirscan.h - the directory's long reads on a thread of their own.
+
+    "directory.checksum" hashes the whole directory and "directory.export"
+    writes all of it: about a second per million records. On the routing
+    loop that second is a second without routing. The loop hands them to
+    this actor instead, under a token, and answers the operator when the
+    result comes back on the actor's socket; meanwhile it routes.
+
+    Threading: the actor reads the directory with its own LMDB read
+    transaction (LMDB lets readers run beside each other and beside the
+    writer); it never writes. One scan at a time, at most KP_DIRSCAN_QUEUE
+    waiting: more are refused at once (the operator asks again).
+*/
+#ifndef KP_DIRSCAN_H_INCLUDED
+#define KP_DIRSCAN_H_INCLUDED
+
+#include <czmq.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "directory.h"
+
+#define KP_DIRSCAN_QUEUE 8
+
+typedef struct _kp_dirscan_t kp_dirscan_t;
+
+//  Starts the actor on directory (borrowed: it must outlive the actor).
+kp_dirscan_t *kp_dirscan_new(kp_directory_t *directory);
+
+//  Stops the actor (after the scan it is running) and nulls the pointer.
+void kp_dirscan_destroy(kp_dirscan_t **self_p);
+
+//  True for the commands this actor runs.
+bool kp_dirscan_handles(const char *command);
+
+//  Queues command under token; -1 with the reason in err when too many
+//  wait already.
+int kp_dirscan_ask(kp_dirscan_t *self, uint64_t token, const char *command, char *err,
+                   size_t errlen);
+
+//  The socket the loop polls for results.
+zsock_t *kp_dirscan_sock(kp_dirscan_t *self);
+
+//  One result, without waiting: false when none is there. On success
+//  *json is the document (free it) and err is empty; on failure *json is
+//  NULL and err says why. *seq is the directory's sequence it read.
+typedef struct {
+    uint64_t token, seq;
+    char *json;
+    char err[256];
+} kp_dirscan_result_t;
+bool kp_dirscan_recv(kp_dirscan_t *self, kp_dirscan_result_t *result);
+
+#endif
