@@ -38,7 +38,9 @@ static const char *s_help_status =
     "(leader, follower, candidate), term, the leader it knows, commit and applied index,\n"
     "the directory's sequence and checksum (SHA-256 of its export: equal on nodes that\n"
     "applied the same updates), how long since it last heard from a majority, and whether\n"
-    "it is stale (past stale-limit: it sends clients away with NO_QUORUM). A node that\n"
+    "it is stale (past stale-limit: it sends clients away with NO_QUORUM), and where its\n"
+    "privacy log's copy on the other site stands (the mirror node, the records it has not\n"
+    "acknowledged yet, DEGRADED while the log is kept on this site only). A node that\n"
     "does not answer is shown as such. Exit status 1 when a node did not answer or two\n"
     "nodes at the same sequence show different checksums.\n\n"
     "  -c, --config FILE   the cluster file\n"
@@ -120,6 +122,7 @@ typedef struct {
     const kp_node_config_t *config;
     json_t *raft;     //  NULL when the node did not answer
     json_t *checksum; //  {"seq","records","sha256"} or NULL
+    json_t *mirror;   //  its log's copy on the other site (status "log"."mirror"), or NULL
     char error[256];
 } s_view_t;
 
@@ -141,6 +144,7 @@ static void s_view(const char *file, const kp_node_config_t *node, int timeout_m
     json_t *status = admin ? s_ask(admin, "status", err, sizeof err) : NULL;
     if (status) {
         view->raft = json_incref(json_object_get(status, "raft"));
+        view->mirror = json_incref(json_object_get(json_object_get(status, "log"), "mirror"));
         json_decref(status);
         //  The node hashes its whole directory for this (about a second
         //  per million records): more time than for a status.
@@ -181,8 +185,9 @@ static bool s_diverged(const s_view_t *views, size_t count)
 
 static void s_status_text(const s_view_t *views, size_t count)
 {
-    printf("%-10s %-10s %-8s %-10s %5s %-10s %8s %8s %8s %-12s %9s %s\n", "NODE", "SITE", "MEMBER",
-           "ROLE", "TERM", "LEADER", "COMMIT", "APPLIED", "SEQ", "CHECKSUM", "CONTACT", "STALE");
+    printf("%-10s %-10s %-8s %-10s %5s %-10s %8s %8s %8s %-12s %9s %-5s %s\n", "NODE", "SITE",
+           "MEMBER", "ROLE", "TERM", "LEADER", "COMMIT", "APPLIED", "SEQ", "CHECKSUM", "CONTACT",
+           "STALE", "LOG MIRROR");
     for (size_t i = 0; i < count; i++) {
         const s_view_t *v = &views[i];
         if (!v->raft) {
@@ -190,18 +195,22 @@ static void s_status_text(const s_view_t *views, size_t count)
                    kp_config_role_name(v->config->role), v->error);
             continue;
         }
-        char contact[32];
+        char contact[32], mirror[96] = "-";
+        if (v->mirror)
+            snprintf(mirror, sizeof mirror, "%s lag %" PRIu64 "%s", s_text(v->mirror, "node"),
+                     s_number(v->mirror, "lag_records"),
+                     json_is_true(json_object_get(v->mirror, "degraded")) ? " DEGRADED" : "");
         snprintf(contact, sizeof contact, "%.1fs",
                  (double)s_number(v->raft, "last_contact_ms") / 1000.0);
         printf("%-10s %-10s %-8s %-10s %5" PRIu64 " %-10s %8" PRIu64 " %8" PRIu64 " %8" PRIu64
-               " %-12.12s %9s %s\n",
+               " %-12.12s %9s %-5s %s\n",
                v->config->name, v->config->site, s_text(v->raft, "member"), s_text(v->raft, "role"),
                s_number(v->raft, "term"),
                *s_text(v->raft, "leader") ? s_text(v->raft, "leader") : "-",
                s_number(v->raft, "commit_index"), s_number(v->raft, "applied_index"),
                v->checksum ? s_number(v->checksum, "seq") : s_number(v->raft, "directory_seq"),
                v->checksum ? s_text(v->checksum, "sha256") : "?", contact,
-               json_is_true(json_object_get(v->raft, "stale")) ? "STALE" : "no");
+               json_is_true(json_object_get(v->raft, "stale")) ? "STALE" : "no", mirror);
     }
 }
 
@@ -225,6 +234,8 @@ static void s_status_json(const s_view_t *views, size_t count, bool diverged)
             json_object_set(node, "checksum", json_object_get(v->checksum, "sha256"));
             json_object_set(node, "records", json_object_get(v->checksum, "records"));
         }
+        if (v->mirror)
+            json_object_set(node, "log_mirror", v->mirror);
         json_array_append_new(nodes, node);
     }
     json_t *root = json_object();
@@ -266,6 +277,7 @@ static int s_status(int argc, char **argv)
     for (size_t i = 0; i < config->node_count; i++) {
         json_decref(views[i].raft);
         json_decref(views[i].checksum);
+        json_decref(views[i].mirror);
     }
     free(views);
     free(config);

@@ -1704,6 +1704,21 @@ static void s_publish(kp_node_t *self)
                          "Durable log records not yet in the query index.", NULL,
                          (double)(durable > indexed ? durable - indexed : 0));
     }
+    if (self->mirror) {
+        uint64_t durable = kp_logger_durable(self->logger), acked = kp_mirror_acked(self->mirror);
+        kp_metrics_gauge(m, "kp_log_mirror_acked_seq",
+                         "The last log record the mirror (other site) holds durable.", NULL,
+                         (double)acked);
+        kp_metrics_gauge(m, "kp_log_mirror_lag_records",
+                         "Durable log records the mirror has not acknowledged yet.", NULL,
+                         (double)(durable > acked ? durable - acked : 0));
+        kp_metrics_gauge(m, "kp_log_mirror_degraded",
+                         "1 while responses leave on local durability alone (mirror silent).", NULL,
+                         kp_mirror_degraded(self->mirror) ? 1 : 0);
+        kp_metrics_gauge(m, "kp_log_mirror_degradations_total",
+                         "Times the log went from two sites to local durability.", NULL,
+                         (double)kp_mirror_degradations(self->mirror));
+    }
     const kp_cluster_status_t *raft = &self->raft_status;
     kp_metrics_gauge(m, "kp_cluster_term", "The cluster's raft term as this node knows it.", NULL,
                      (double)raft->term);

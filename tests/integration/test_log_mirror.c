@@ -178,6 +178,50 @@ static bool s_status_has(harness_t *harness, const char *text, int timeout_ms)
     return false;
 }
 
+//  node-1's /metrics shows gauge name between low and high (within
+//  timeout_ms; the loop publishes a snapshot every 250 ms).
+static bool s_metric_in(harness_t *harness, const char *name, double low, double high,
+                        int timeout_ms)
+{
+    int64_t until = harness_now_ms() + timeout_ms;
+    do {
+        int status = 0;
+        char *body = harness_http(harness, 0, "GET", "/metrics", &status);
+        char *at = body ? strstr(body, name) : NULL;
+        while (at && at > body && at[-1] != '\n')
+            at = strstr(at + 1, name);
+        bool has = false;
+        if (at) {
+            at += strlen(name);
+            if (*at == '{')
+                at = strchr(at, '}') + 1;
+            double value = strtod(at, NULL);
+            has = value >= low && value <= high;
+        }
+        free(body);
+        if (has)
+            return true;
+        zclock_sleep(50); //  polling a condition
+    } while (harness_now_ms() < until);
+    return false;
+}
+
+//  kpctl cluster status --json on the harness's file has text in it.
+static bool s_cluster_status_has(harness_t *harness, const char *text)
+{
+    char command[1024], out[16384];
+    snprintf(command, sizeof command, "'%s' cluster status --json --timeout 1000 -c '%s' 2>&1",
+             getenv("KPCTL"), harness->config);
+    FILE *pipe = popen(command, "r");
+    assert_non_null(pipe);
+    size_t used = fread(out, 1, sizeof out - 1, pipe);
+    out[used] = '\0';
+    pclose(pipe);
+    if (!strstr(out, text))
+        printf("# kpctl cluster status: %s\n", out);
+    return strstr(out, text) != NULL;
+}
+
 static void test_mirror(void **unused)
 {
     (void)unused;
@@ -204,8 +248,14 @@ static void test_mirror(void **unused)
     assert_true(WIFSIGNALED(status));
     assert_true(s_calls(harness, &state, "down", 1000, false) > 0);
     assert_true(s_status_has(harness, "\"degraded\":true", 2000));
+    assert_true(s_metric_in(harness, "kp_log_mirror_degraded", 1, 1, 2000));
+    assert_true(s_metric_in(harness, "kp_log_mirror_degradations_total", 1, 1e9, 2000));
+    assert_true(s_cluster_status_has(harness, "\"log_mirror\":{\"node\":\"node-2\""));
+    assert_true(s_cluster_status_has(harness, "\"degraded\":true"));
     harness_start_node(harness, 1);
     assert_true(s_status_has(harness, "\"lag_records\":0,\"degraded\":false", 10000));
+    assert_true(s_metric_in(harness, "kp_log_mirror_degraded", 0, 0, 2000));
+    assert_true(s_metric_in(harness, "kp_log_mirror_lag_records", 0, 0, 2000));
     s_check_copy(&state, copy);
 
     //  3. node-1 killed under calls
