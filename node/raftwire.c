@@ -26,27 +26,32 @@ uint8_t *kp_raftwire_pack(const char *cluster, raft_id from_id, const char *from
     return data;
 }
 
+//  Sets an optional field of a protobuf-c message and its presence flag
+//  (the decoder checks every has_ flag: kp_raftwire_to_message).
+#define S_SET(msg, field, value)                                                                   \
+    do {                                                                                           \
+        (msg).has_##field = true;                                                                  \
+        (msg).field = (value);                                                                     \
+    } while (0)
+
 static uint8_t *s_encode_append(const char *cluster, raft_id from_id, const char *from,
                                 const struct raft_append_entries *args, size_t *size)
 {
     Kp__RaftAppendEntries body = KP__RAFT_APPEND_ENTRIES__INIT;
-    body.has_term = body.has_prev_log_index = body.has_prev_log_term = true;
-    body.term = args->term;
-    body.prev_log_index = args->prev_log_index;
-    body.prev_log_term = args->prev_log_term;
-    body.has_leader_commit = true;
-    body.leader_commit = args->leader_commit;
+    S_SET(body, term, args->term);
+    S_SET(body, prev_log_index, args->prev_log_index);
+    S_SET(body, prev_log_term, args->prev_log_term);
+    S_SET(body, leader_commit, args->leader_commit);
     Kp__RaftEntry *entries = calloc(args->n_entries ? args->n_entries : 1, sizeof *entries);
     Kp__RaftEntry **list = calloc(args->n_entries ? args->n_entries : 1, sizeof *list);
     uint8_t *data = NULL;
     if (entries && list) {
         for (unsigned i = 0; i < args->n_entries; i++) {
             kp__raft_entry__init(&entries[i]);
-            entries[i].has_term = entries[i].has_type = entries[i].has_data = true;
-            entries[i].term = args->entries[i].term;
-            entries[i].type = args->entries[i].type;
-            entries[i].data.data = args->entries[i].buf.base;
-            entries[i].data.len = args->entries[i].buf.len;
+            S_SET(entries[i], term, args->entries[i].term);
+            S_SET(entries[i], type, args->entries[i].type);
+            S_SET(entries[i], data,
+                  ((ProtobufCBinaryData){args->entries[i].buf.len, args->entries[i].buf.base}));
             list[i] = &entries[i];
         }
         body.n_entries = args->n_entries;
@@ -69,55 +74,44 @@ uint8_t *kp_raftwire_encode(const char *cluster, raft_id from_id, const char *fr
     Kp__RaftRequestVoteResult vote_result = KP__RAFT_REQUEST_VOTE_RESULT__INIT;
     Kp__RaftAppendEntriesResult append_result = KP__RAFT_APPEND_ENTRIES_RESULT__INIT;
     Kp__RaftTimeoutNow timeout_now = KP__RAFT_TIMEOUT_NOW__INIT;
+    const struct raft_request_vote *rv = &message->request_vote;
+    const struct raft_request_vote_result *rvr = &message->request_vote_result;
+    const struct raft_append_entries_result *aer = &message->append_entries_result;
+    const struct raft_timeout_now *tn = &message->timeout_now;
     switch (message->type) {
     case RAFT_IO_APPEND_ENTRIES:
         return s_encode_append(cluster, from_id, from, &message->append_entries, size);
-    case RAFT_IO_REQUEST_VOTE: {
-        const struct raft_request_vote *a = &message->request_vote;
-        vote.has_term = vote.has_candidate_id = vote.has_last_log_index = true;
-        vote.has_last_log_term = vote.has_disrupt_leader = vote.has_pre_vote = true;
-        vote.term = a->term;
-        vote.candidate_id = a->candidate_id;
-        vote.last_log_index = a->last_log_index;
-        vote.last_log_term = a->last_log_term;
-        vote.disrupt_leader = a->disrupt_leader;
-        vote.pre_vote = a->pre_vote;
+    case RAFT_IO_REQUEST_VOTE:
+        S_SET(vote, term, rv->term);
+        S_SET(vote, candidate_id, rv->candidate_id);
+        S_SET(vote, last_log_index, rv->last_log_index);
+        S_SET(vote, last_log_term, rv->last_log_term);
+        S_SET(vote, disrupt_leader, rv->disrupt_leader);
+        S_SET(vote, pre_vote, rv->pre_vote);
         frame.body_case = KP__PEER_FRAME__BODY_REQUEST_VOTE;
         frame.request_vote = &vote;
         break;
-    }
-    case RAFT_IO_REQUEST_VOTE_RESULT: {
-        const struct raft_request_vote_result *a = &message->request_vote_result;
-        vote_result.has_term = vote_result.has_vote_granted = vote_result.has_pre_vote = true;
-        vote_result.term = a->term;
-        vote_result.vote_granted = a->vote_granted;
-        vote_result.pre_vote = (uint32_t)a->pre_vote;
+    case RAFT_IO_REQUEST_VOTE_RESULT:
+        S_SET(vote_result, term, rvr->term);
+        S_SET(vote_result, vote_granted, rvr->vote_granted);
+        S_SET(vote_result, pre_vote, (uint32_t)rvr->pre_vote);
         frame.body_case = KP__PEER_FRAME__BODY_REQUEST_VOTE_RESULT;
         frame.request_vote_result = &vote_result;
         break;
-    }
-    case RAFT_IO_APPEND_ENTRIES_RESULT: {
-        const struct raft_append_entries_result *a = &message->append_entries_result;
-        append_result.has_term = append_result.has_rejected = true;
-        append_result.has_last_log_index = true;
-        append_result.term = a->term;
-        append_result.rejected = a->rejected;
-        append_result.last_log_index = a->last_log_index;
+    case RAFT_IO_APPEND_ENTRIES_RESULT:
+        S_SET(append_result, term, aer->term);
+        S_SET(append_result, rejected, aer->rejected);
+        S_SET(append_result, last_log_index, aer->last_log_index);
         frame.body_case = KP__PEER_FRAME__BODY_APPEND_ENTRIES_RESULT;
         frame.append_entries_result = &append_result;
         break;
-    }
-    case RAFT_IO_TIMEOUT_NOW: {
-        const struct raft_timeout_now *a = &message->timeout_now;
-        timeout_now.has_term = timeout_now.has_last_log_index = true;
-        timeout_now.has_last_log_term = true;
-        timeout_now.term = a->term;
-        timeout_now.last_log_index = a->last_log_index;
-        timeout_now.last_log_term = a->last_log_term;
+    case RAFT_IO_TIMEOUT_NOW:
+        S_SET(timeout_now, term, tn->term);
+        S_SET(timeout_now, last_log_index, tn->last_log_index);
+        S_SET(timeout_now, last_log_term, tn->last_log_term);
         frame.body_case = KP__PEER_FRAME__BODY_TIMEOUT_NOW;
         frame.timeout_now = &timeout_now;
         break;
-    }
     default:
         return NULL; //  InstallSnapshot goes as a transfer
     }
