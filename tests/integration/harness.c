@@ -166,6 +166,41 @@ void harness_limits(harness_t *self, const char *lines)
     fclose(file);
 }
 
+//  Rewrites the cluster file with text inserted at the first place where
+//  marker is: before it, or else after the end of its line.
+static void s_config_insert(harness_t *self, const char *marker, bool before, const char *text)
+{
+    FILE *file = fopen(self->config, "r");
+    assert(file);
+    static char config[16384];
+    size_t size = fread(config, 1, sizeof config - 1, file);
+    fclose(file);
+    config[size] = 0;
+    char *at = strstr(config, marker);
+    assert(at);
+    if (!before)
+        at += strcspn(at, "\n") + (at[strcspn(at, "\n")] == '\n');
+    file = fopen(self->config, "w");
+    assert(file);
+    fprintf(file, "%.*s%s%s", (int)(at - config), config, text, at);
+    fclose(file);
+}
+
+void harness_cluster_line(harness_t *self, const char *line)
+{
+    char text[512];
+    snprintf(text, sizeof text, "\n    %s", line);
+    s_config_insert(self, "\nnode\n", true, text);
+}
+
+void harness_node_line(harness_t *self, size_t index, const char *line)
+{
+    char marker[96], text[512];
+    snprintf(marker, sizeof marker, "metrics = \"%s\"", self->metrics[index]);
+    snprintf(text, sizeof text, "        %s\n", line);
+    s_config_insert(self, marker, false, text);
+}
+
 harness_t *harness_new(size_t node_count, int heartbeat_ms, int deadline_ms, int max_frame)
 {
     return s_new(node_count, heartbeat_ms, deadline_ms, max_frame, true);
@@ -596,6 +631,43 @@ bool harness_wait_workers(harness_t *self, size_t index, int count)
     return false;
 }
 
+//  The status's value at path as compact JSON (free it), or NULL.
+static char *s_status_value(harness_t *self, size_t index, const char *path)
+{
+    Kp__AdminReply *reply = harness_admin(self, index, "status", NULL, 1000);
+    if (!reply)
+        return NULL;
+    json_t *status = json_loads(reply->json, JSON_REJECT_DUPLICATES, NULL);
+    kp__admin_reply__free_unpacked(reply, NULL);
+    json_t *value = status;
+    char key[64];
+    for (const char *p = path; value && *p;) {
+        size_t len = strcspn(p, ".");
+        snprintf(key, sizeof key, "%.*s", (int)len, p);
+        value = json_object_get(value, key);
+        p += len + (p[len] == '.');
+    }
+    char *text = value ? json_dumps(value, JSON_ENCODE_ANY | JSON_COMPACT) : NULL;
+    json_decref(status);
+    return text;
+}
+
+bool harness_wait_status(harness_t *self, size_t index, const char *path, const char *want,
+                         int timeout_ms)
+{
+    int64_t until = harness_now_ms() + timeout_ms;
+    while (true) {
+        char *value = s_status_value(self, index, path);
+        bool found = value && !strcmp(value, want);
+        free(value);
+        if (found)
+            return true;
+        if (harness_now_ms() >= until)
+            return false;
+        usleep(20000); //  polling a condition
+    }
+}
+
 int64_t harness_status_count(harness_t *self, size_t index, const char *what)
 {
     Kp__AdminReply *reply = harness_admin(self, index, "status", NULL, 1000);
@@ -677,4 +749,48 @@ Kp__Request harness_a1_request(const char *id)
     request.type = 0;
     request.capacity = 1;
     return request;
+}
+
+int harness_take(zsock_t *client, harness_ids_t *ids, int timeout_ms)
+{
+    Kp__Response *response = harness_recv(client, timeout_ms);
+    if (!response)
+        return 0;
+    assert(response->request_id);
+    if (ids->count == ids->cap) {
+        ids->cap = ids->cap ? ids->cap * 2 : 65536;
+        ids->ids = realloc(ids->ids, ids->cap * sizeof(char *));
+        assert(ids->ids);
+    }
+    ids->ids[ids->count++] = strdup(response->request_id);
+    kp__response__free_unpacked(response, NULL);
+    return 1;
+}
+
+void harness_ids_free(harness_ids_t *ids)
+{
+    for (size_t i = 0; i < ids->count; i++)
+        free(ids->ids[i]);
+    free(ids->ids);
+    *ids = (harness_ids_t){0};
+}
+
+int harness_a1_load(zsock_t *client, harness_ids_t *ids, const char *tag, const char *const *people,
+                    size_t n_people, int in_flight, int run_ms)
+{
+    int64_t stop = harness_now_ms() + run_ms;
+    int sent = 0, waiting = 0;
+    while (harness_now_ms() < stop) {
+        while (waiting < in_flight) {
+            char id[64];
+            snprintf(id, sizeof id, "%s-%d", tag, sent);
+            Kp__Request request = harness_a1_request(id);
+            request.person = (char *)people[(size_t)sent % n_people];
+            harness_send(client, &request);
+            sent++;
+            waiting++;
+        }
+        waiting -= harness_take(client, ids, 5);
+    }
+    return sent;
 }

@@ -57,6 +57,24 @@ extern const char *harness_a1_directory;
 //  That call, with request id id (NULL: the client stub makes one).
 Kp__Request harness_a1_request(const char *id);
 
+//  The request ids of the responses a test received, in order.
+typedef struct {
+    char **ids;
+    size_t count, cap;
+} harness_ids_t;
+
+//  Takes one response from client within timeout_ms and keeps its id:
+//  1, or 0 when none came.
+int harness_take(zsock_t *client, harness_ids_t *ids, int timeout_ms);
+void harness_ids_free(harness_ids_t *ids);
+
+//  Keeps in_flight calls (harness_a1_request about the persons of people
+//  in turn, ids "TAG-N") going on client for run_ms, and takes their
+//  responses into ids. Returns how many calls were sent; the caller takes
+//  the answers still due (harness_take).
+int harness_a1_load(zsock_t *client, harness_ids_t *ids, const char *tag, const char *const *people,
+                    size_t n_people, int in_flight, int run_ms);
+
 //  A cluster of node_count nodes with the given heartbeat, default
 //  deadline and max frame; nodes are not started yet.
 harness_t *harness_new(size_t node_count, int heartbeat_ms, int deadline_ms, int max_frame);
@@ -68,6 +86,11 @@ void harness_destroy(harness_t **self_p);
 //  Adds a "limits" section of key = value lines (config.h) to the cluster
 //  file; call it before the nodes start.
 void harness_limits(harness_t *self, const char *lines);
+//  Adds "key = value" line to the cluster section of the cluster file
+//  (before the first node); call it before the nodes start.
+void harness_cluster_line(harness_t *self, const char *line);
+//  The same in node index's section.
+void harness_node_line(harness_t *self, size_t index, const char *line);
 
 //  The certificate keys/NAME.cert, made if absent; its public key (Z85)
 //  goes to key_out (41 bytes) when not NULL. Returns its path (static).
@@ -152,6 +175,12 @@ int64_t harness_status_count(harness_t *self, size_t index, const char *what);
 //  timeout_ms. For tests that must wait for a state, never a sleep.
 bool harness_wait_count(harness_t *self, size_t index, const char *what, int64_t at_least,
                         int timeout_ms);
+
+//  Waits until the value at path (keys joined by dots: "log.mirror.degraded")
+//  in node index's status, written as compact JSON, is want ("true", "0",
+//  "\"two-sites\""); false after timeout_ms. Read with jansson.
+bool harness_wait_status(harness_t *self, size_t index, const char *path, const char *want,
+                         int timeout_ms);
 
 //  How many lines of the file at path start with the word text (a
 //  worker's LOGFILE holds one request id a line, then its time); 0 when

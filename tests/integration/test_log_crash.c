@@ -32,112 +32,41 @@
 #include "logindex.h"
 #include "privlog.h"
 
-#define REQUESTER "0206731645"
-#define PROV_C "0411702543"
-#define PERSON_ONE "85073003328"   //  held by PROV_C, no worker: UNAVAILABLE
+//  harness_a1_directory's person, whose provider has no worker: UNAVAILABLE.
+#define PERSON_ONE HARNESS_PERSON
 #define PERSON_ALONE "75061512374" //  held by the requester only: NO_DATA
 #define PERSON_OTHER "05031245618" //  not held by the requester: DENIED
 
 #define S_CYCLES 12
 #define S_IN_FLIGHT 128
 
-static const char *s_people[] = {PERSON_ONE, PERSON_ALONE, PERSON_OTHER};
+static const char *const s_people[] = {PERSON_ONE, PERSON_ALONE, PERSON_OTHER};
 
-static const char *s_directory =
-    "{\"table\":\"institution\",\"kbo\":\"" REQUESTER
-    "\",\"name\":\"RSZ\",\"sector\":25,\"type\":0}\n"
-    "{\"table\":\"institution\",\"kbo\":\"" PROV_C "\",\"name\":\"C\",\"sector\":17,\"type\":1}\n"
-    "{\"table\":\"user\",\"id\":\"rsz-app\",\"kbo\":\"" REQUESTER "\",\"sector\":25,\"type\":0,"
-    "\"messages\":[\"A1\"]}\n"
-    "{\"table\":\"authorization\",\"sector\":25,\"type\":0,\"capacity\":1,\"message\":\"A1\"}\n"
-    "{\"table\":\"availability\",\"message\":\"A1\",\"sector\":17,\"type\":1}\n"
-    "{\"table\":\"person\",\"insz\":\"" PERSON_ONE "\",\"kbo\":\"" REQUESTER "\",\"sector\":25,"
-    "\"type\":0,\"capacity\":1,\"from\":\"2000-01-01\",\"to\":\"9999-12-31\"}\n"
-    "{\"table\":\"person\",\"insz\":\"" PERSON_ONE "\",\"kbo\":\"" PROV_C "\",\"sector\":17,"
-    "\"type\":1,\"capacity\":1,\"from\":\"2000-01-01\",\"to\":\"9999-12-31\"}\n"
-    "{\"table\":\"person\",\"insz\":\"" PERSON_ALONE "\",\"kbo\":\"" REQUESTER "\",\"sector\":25,"
-    "\"type\":0,\"capacity\":1,\"from\":\"2000-01-01\",\"to\":\"9999-12-31\"}\n";
-
-//  Adds log-key to the cluster section of the harness's cluster file.
-static void s_set_log_key(harness_t *harness, const char *key)
-{
-    FILE *file = fopen(harness->config, "r");
-    assert_non_null(file);
-    static char text[16384];
-    size_t size = fread(text, 1, sizeof text - 1, file);
-    fclose(file);
-    text[size] = 0;
-    char *node = strstr(text, "\nnode\n");
-    assert_non_null(node);
-    file = fopen(harness->config, "w");
-    assert_non_null(file);
-    fprintf(file, "%.*s\n    log-key = \"%s\"%s", (int)(node - text), text, key, node);
-    fclose(file);
-}
+//  Loaded after harness_a1_directory.
+static const char *s_alone =
+    "{\"table\":\"person\",\"insz\":\"" PERSON_ALONE "\",\"kbo\":\"" HARNESS_REQUESTER
+    "\",\"sector\":25,\"type\":0,\"capacity\":1,\"from\":\"2000-01-01\",\"to\":\"9999-12-31\"}\n";
 
 //  The ids of every response the client received, and what the log holds.
 typedef struct {
-    char **ids;
-    size_t count, cap;
+    harness_ids_t received;
     zhashx_t *logged;    //  request id -> seq of its DECISION or COMPLETE record
     zhashx_t *person;    //  request id -> person (owned by the hash)
     zhashx_t *decisions; //  seq (text) -> 1 for each DECISION record
     uint64_t records, outcomes, unknown;
 } s_state_t;
 
-static void s_send(zsock_t *client, const char *id, const char *person)
-{
-    Kp__Request request = KP__REQUEST__INIT;
-    request.request_id = (char *)id;
-    request.user = "rsz-app";
-    request.message = "A1";
-    request.person = (char *)person;
-    request.has_sector = request.has_type = request.has_capacity = true;
-    request.sector = 25;
-    request.type = 0;
-    request.capacity = 1;
-    request.has_deadline_ms = true;
-    request.deadline_ms = 2000;
-    harness_send(client, &request);
-}
-
-//  Takes one response if one comes within timeout_ms; 0 if none.
-static int s_take(s_state_t *state, zsock_t *client, int timeout_ms)
-{
-    Kp__Response *response = harness_recv(client, timeout_ms);
-    if (!response)
-        return 0;
-    assert_non_null(response->request_id);
-    if (state->count == state->cap) {
-        state->cap = state->cap ? state->cap * 2 : 65536;
-        state->ids = realloc(state->ids, state->cap * sizeof(char *));
-        assert_non_null(state->ids);
-    }
-    state->ids[state->count++] = strdup(response->request_id);
-    kp__response__free_unpacked(response, NULL);
-    return 1;
-}
-
 //  Keeps S_IN_FLIGHT requests going for run_ms, then kills the node and
 //  takes every response that had reached the client.
 static void s_load_and_kill(harness_t *harness, s_state_t *state, int cycle, int run_ms)
 {
     zsock_t *client = harness_client_as(harness, 0, "app-rsz-app");
-    int64_t stop = harness_now_ms() + run_ms;
-    int sent = 0, in_flight = 0;
-    while (harness_now_ms() < stop) {
-        while (in_flight < S_IN_FLIGHT) {
-            char id[64];
-            snprintf(id, sizeof id, "crash-%d-%d", cycle, sent);
-            s_send(client, id, s_people[sent % 3]);
-            sent++;
-            in_flight++;
-        }
-        in_flight -= s_take(state, client, 5);
-    }
+    char tag[32];
+    snprintf(tag, sizeof tag, "crash-%d", cycle);
+    harness_a1_load(client, &state->received, tag, s_people, 3, S_IN_FLIGHT, run_ms);
     int status = harness_stop_node(harness, 0, SIGKILL);
     assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
-    while (s_take(state, client, 300))
+    while (harness_take(client, &state->received, 300))
         ;
     zsock_destroy(&client);
 }
@@ -197,9 +126,10 @@ static void s_check(harness_t *harness, s_state_t *state, const char *logdir, co
     //  Decisions left without an outcome: the node died between the two
     //  (kpctl shows them as 'outcome unknown').
     state->unknown = zhashx_size(state->decisions);
-    for (size_t i = 0; i < state->count; i++)
-        if (!zhashx_lookup(state->logged, state->ids[i]))
-            fail_msg("response %s reached the client but has no decision record", state->ids[i]);
+    for (size_t i = 0; i < state->received.count; i++)
+        if (!zhashx_lookup(state->logged, state->received.ids[i]))
+            fail_msg("response %s reached the client but has no decision record",
+                     state->received.ids[i]);
 
     kp_privlog_verify_t result;
     int rc = kp_privlog_verify(logdir, INT32_MIN, INT32_MAX, pub, &result, error, sizeof error);
@@ -226,13 +156,14 @@ static void s_check(harness_t *harness, s_state_t *state, const char *logdir, co
     for (size_t p = 0; p < 3; p++)
         assert_true(kp_logindex_query(index, KP_LOGINDEX_PERSON, s_people[p], 0, UINT64_MAX,
                                       s_seq_seen, seen) >= 0);
-    for (size_t i = 0; i < state->count; i++) {
+    for (size_t i = 0; i < state->received.count; i++) {
         char key[24];
-        uintptr_t seq = (uintptr_t)zhashx_lookup(state->logged, state->ids[i]);
+        uintptr_t seq = (uintptr_t)zhashx_lookup(state->logged, state->received.ids[i]);
         snprintf(key, sizeof key, "%llu", (unsigned long long)seq);
         if (!zhashx_lookup(seen, key))
-            fail_msg("the index does not find %s (seq %llu) under person %s", state->ids[i],
-                     (unsigned long long)seq, (char *)zhashx_lookup(state->person, state->ids[i]));
+            fail_msg("the index does not find %s (seq %llu) under person %s",
+                     state->received.ids[i], (unsigned long long)seq,
+                     (char *)zhashx_lookup(state->person, state->received.ids[i]));
     }
     zhashx_destroy(&seen);
     kp_logindex_destroy(&index);
@@ -247,9 +178,11 @@ static void test_sigkill_under_load(void **unused)
     snprintf(pub, sizeof pub, "%s.pub", key);
     snprintf(logdir, sizeof logdir, "%s/node-1/log", harness->dir);
     assert_int_equal(kp_privlog_keygen(key, error, sizeof error), 0);
-    s_set_log_key(harness, key);
+    char line[440];
+    snprintf(line, sizeof line, "log-key = \"%s\"", key);
+    harness_cluster_line(harness, line);
 
-    s_state_t state = {.ids = NULL};
+    s_state_t state = {.records = 0};
     state.logged = zhashx_new();
     state.decisions = zhashx_new();
     state.person = zhashx_new();
@@ -259,7 +192,8 @@ static void test_sigkill_under_load(void **unused)
 
     srand((unsigned)kp_test_seed("log crash", 20261130));
     harness_start_node(harness, 0);
-    harness_load(harness, 0, s_directory);
+    harness_load(harness, 0, harness_a1_directory);
+    harness_load(harness, 0, s_alone);
     size_t before = 0;
     for (int cycle = 0; cycle < S_CYCLES; cycle++) {
         s_load_and_kill(harness, &state, cycle, 100 + rand() % 600);
@@ -267,14 +201,12 @@ static void test_sigkill_under_load(void **unused)
         s_check(harness, &state, logdir, pub);
         printf("# cycle %d: %zu responses received, all with their decision (%llu records, %llu "
                "outcomes, %llu decisions with outcome unknown)\n",
-               cycle, state.count - before, (unsigned long long)state.records,
+               cycle, state.received.count - before, (unsigned long long)state.records,
                (unsigned long long)state.outcomes, (unsigned long long)state.unknown);
-        assert_true(state.count > before); //  the node did answer under load
-        before = state.count;
+        assert_true(state.received.count > before); //  the node did answer under load
+        before = state.received.count;
     }
-    for (size_t i = 0; i < state.count; i++)
-        free(state.ids[i]);
-    free(state.ids);
+    harness_ids_free(&state.received);
     zhashx_destroy(&state.logged);
     zhashx_destroy(&state.decisions);
     zhashx_destroy(&state.person);

@@ -25,53 +25,20 @@
 #include "harness.h"
 #include "privlog.h"
 
-#define REQUESTER "0206731645"
-#define PROVIDER "0411702543"
-#define PERSON "85073003328"
-
 static const char *s_self;
-
-static const char *s_directory =
-    "{\"table\":\"institution\",\"kbo\":\"" REQUESTER
-    "\",\"name\":\"RSZ\",\"sector\":25,\"type\":0}\n"
-    "{\"table\":\"institution\",\"kbo\":\"" PROVIDER "\",\"name\":\"C\",\"sector\":17,\"type\":1}\n"
-    "{\"table\":\"user\",\"id\":\"rsz-app\",\"kbo\":\"" REQUESTER "\",\"sector\":25,\"type\":0,"
-    "\"messages\":[\"A1\"]}\n"
-    "{\"table\":\"authorization\",\"sector\":25,\"type\":0,\"capacity\":1,\"message\":\"A1\"}\n"
-    "{\"table\":\"availability\",\"message\":\"A1\",\"sector\":17,\"type\":1}\n"
-    "{\"table\":\"person\",\"insz\":\"" PERSON "\",\"kbo\":\"" REQUESTER "\",\"sector\":25,"
-    "\"type\":0,\"capacity\":1,\"from\":\"2000-01-01\",\"to\":\"9999-12-31\"}\n"
-    "{\"table\":\"person\",\"insz\":\"" PERSON "\",\"kbo\":\"" PROVIDER "\",\"sector\":17,"
-    "\"type\":1,\"capacity\":1,\"from\":\"2000-01-01\",\"to\":\"9999-12-31\"}\n";
-
-//  Adds "line" to the cluster section of the harness's cluster file.
-static void s_cluster_line(harness_t *harness, const char *line)
-{
-    FILE *file = fopen(harness->config, "r");
-    assert_non_null(file);
-    static char text[16384];
-    size_t size = fread(text, 1, sizeof text - 1, file);
-    fclose(file);
-    text[size] = 0;
-    char *node = strstr(text, "\nnode\n");
-    assert_non_null(node);
-    file = fopen(harness->config, "w");
-    assert_non_null(file);
-    fprintf(file, "%.*s\n    %s%s", (int)(node - text), text, line, node);
-    fclose(file);
-}
 
 //  Starts the node (with the environment the caller set), loads its
 //  directory and one provider worker that answers after delay_ms.
 static void s_start(harness_t *harness, int delay_ms, char *worker_log, size_t log_size)
 {
     harness_start_node(harness, 0);
-    harness_load(harness, 0, s_directory);
+    harness_load(harness, 0, harness_a1_directory);
     char delay[16];
     snprintf(delay, sizeof delay, "%d", delay_ms);
     snprintf(worker_log, log_size, "%s/served.log", harness->dir);
-    char *argv[] = {(char *)s_self, "--worker", harness->worker[0], PROVIDER, delay, worker_log,
-                    "A1",           NULL};
+    char *argv[] = {
+        (char *)s_self, "--worker", harness->worker[0], HARNESS_PROVIDER, delay, worker_log,
+        "A1",           NULL};
     harness_spawn(harness, argv);
     if (!harness_wait_workers(harness, 0, 1))
         fail_msg("the provider worker never registered");
@@ -79,15 +46,7 @@ static void s_start(harness_t *harness, int delay_ms, char *worker_log, size_t l
 
 static Kp__Response *s_call(harness_t *harness, const char *id)
 {
-    Kp__Request request = KP__REQUEST__INIT;
-    request.request_id = (char *)id;
-    request.user = "rsz-app";
-    request.message = "A1";
-    request.person = PERSON;
-    request.has_sector = request.has_type = request.has_capacity = true;
-    request.sector = 25;
-    request.type = 0;
-    request.capacity = 1;
+    Kp__Request request = harness_a1_request(id);
     zsock_t *client = harness_client_as(harness, 0, "app-rsz-app");
     Kp__Response *response = harness_call(client, &request, 5000);
     zsock_destroy(&client);
@@ -247,7 +206,7 @@ static void test_full_disk_is_an_answer(void **state)
     char full[400], worker_log[400];
     snprintf(full, sizeof full, "%s/disk-full", harness->dir);
     //  Any disk has less free space than this: the alarm is up from the start.
-    s_cluster_line(harness, "log-free-warn-mb = 4294967295");
+    harness_cluster_line(harness, "log-free-warn-mb = 4294967295");
     setenv("KP_TEST_WRITE_FAIL", full, 1);
     s_start(harness, 0, worker_log, sizeof worker_log);
     unsetenv("KP_TEST_WRITE_FAIL");

@@ -28,23 +28,19 @@
 #include "harness.h"
 #include "privlog.h"
 
-#define REQUESTER "0206731645"
 #define PERSON_ALONE "75061512374" //  held by the requester only: NO_DATA
 #define PERSON_OTHER "05031245618" //  not held by the requester: DENIED
 #define S_IN_FLIGHT 64
 
-static const char *s_directory =
-    "{\"table\":\"institution\",\"kbo\":\"" REQUESTER
-    "\",\"name\":\"RSZ\",\"sector\":25,\"type\":0}\n"
-    "{\"table\":\"user\",\"id\":\"rsz-app\",\"kbo\":\"" REQUESTER "\",\"sector\":25,\"type\":0,"
-    "\"messages\":[\"A1\"]}\n"
-    "{\"table\":\"authorization\",\"sector\":25,\"type\":0,\"capacity\":1,\"message\":\"A1\"}\n"
-    "{\"table\":\"person\",\"insz\":\"" PERSON_ALONE "\",\"kbo\":\"" REQUESTER "\",\"sector\":25,"
-    "\"type\":0,\"capacity\":1,\"from\":\"2000-01-01\",\"to\":\"9999-12-31\"}\n";
+static const char *const s_people[] = {PERSON_OTHER, PERSON_ALONE};
+
+//  Loaded after harness_a1_directory.
+static const char *s_alone =
+    "{\"table\":\"person\",\"insz\":\"" PERSON_ALONE "\",\"kbo\":\"" HARNESS_REQUESTER
+    "\",\"sector\":25,\"type\":0,\"capacity\":1,\"from\":\"2000-01-01\",\"to\":\"9999-12-31\"}\n";
 
 typedef struct {
-    char **ids;
-    size_t count, cap;
+    harness_ids_t received;
     zhashx_t *logged; //  request ids found in the copy
 } s_state_t;
 
@@ -52,52 +48,13 @@ typedef struct {
 //  per node.
 static void s_two_sites(harness_t *harness)
 {
-    FILE *file = fopen(harness->config, "r");
-    assert_non_null(file);
-    static char text[16384];
-    size_t size = fread(text, 1, sizeof text - 1, file);
-    fclose(file);
-    text[size] = 0;
-    file = fopen(harness->config, "w");
-    assert_non_null(file);
-    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
-        fprintf(file, "%s\n", line);
-        if (strstr(line, "name = \"test\""))
-            fprintf(file, "    log-durability = \"two-sites\"\n    log-mirror-timeout = 300\n");
-        if (strstr(line, "metrics = "))
-            fprintf(file, "        mirror = \"tcp://127.0.0.1:%d\"\n", harness_free_port());
+    harness_cluster_line(harness, "log-durability = \"two-sites\"");
+    harness_cluster_line(harness, "log-mirror-timeout = 300");
+    for (size_t i = 0; i < harness->node_count; i++) {
+        char line[64];
+        snprintf(line, sizeof line, "mirror = \"tcp://127.0.0.1:%d\"", harness_free_port());
+        harness_node_line(harness, i, line);
     }
-    fclose(file);
-}
-
-static void s_send(zsock_t *client, const char *id, const char *person)
-{
-    Kp__Request request = KP__REQUEST__INIT;
-    request.request_id = (char *)id;
-    request.user = "rsz-app";
-    request.message = "A1";
-    request.person = (char *)person;
-    request.has_sector = request.has_type = request.has_capacity = true;
-    request.sector = 25;
-    request.type = 0;
-    request.capacity = 1;
-    harness_send(client, &request);
-}
-
-static int s_take(s_state_t *state, zsock_t *client, int timeout_ms)
-{
-    Kp__Response *response = harness_recv(client, timeout_ms);
-    if (!response)
-        return 0;
-    assert_non_null(response->request_id);
-    if (state->count == state->cap) {
-        state->cap = state->cap ? state->cap * 2 : 65536;
-        state->ids = realloc(state->ids, state->cap * sizeof(char *));
-        assert_non_null(state->ids);
-    }
-    state->ids[state->count++] = strdup(response->request_id);
-    kp__response__free_unpacked(response, NULL);
-    return 1;
 }
 
 //  Calls node-1 for run_ms with S_IN_FLIGHT in flight; with kill, kills
@@ -106,27 +63,16 @@ static int s_take(s_state_t *state, zsock_t *client, int timeout_ms)
 static size_t s_calls(harness_t *harness, s_state_t *state, const char *tag, int run_ms, bool kill)
 {
     zsock_t *client = harness_client(harness, 0);
-    size_t before = state->count;
-    int64_t stop = harness_now_ms() + run_ms;
-    int sent = 0, in_flight = 0;
-    while (harness_now_ms() < stop) {
-        while (in_flight < S_IN_FLIGHT) {
-            char id[64];
-            snprintf(id, sizeof id, "%s-%d", tag, sent);
-            s_send(client, id, sent % 2 ? PERSON_ALONE : PERSON_OTHER);
-            sent++;
-            in_flight++;
-        }
-        in_flight -= s_take(state, client, 5);
-    }
+    size_t before = state->received.count;
+    harness_a1_load(client, &state->received, tag, s_people, 2, S_IN_FLIGHT, run_ms);
     if (kill) {
         int status = harness_stop_node(harness, 0, SIGKILL);
         assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
     }
-    while (s_take(state, client, kill ? 300 : 3000))
+    while (harness_take(client, &state->received, kill ? 300 : 3000))
         ;
     zsock_destroy(&client);
-    return state->count - before;
+    return state->received.count - before;
 }
 
 static int s_collect(const Kp__LogRecord *record, uint64_t seq, void *arg)
@@ -154,28 +100,13 @@ static void s_check_copy(s_state_t *state, const char *copy)
     zhashx_purge(state->logged);
     assert_int_equal(
         kp_privlog_scan(copy, INT32_MIN, INT32_MAX, s_collect, state, error, sizeof error), 0);
-    for (size_t i = 0; i < state->count; i++)
-        if (!zhashx_lookup(state->logged, state->ids[i]))
-            fail_msg("response %s reached the client but is not in the copy", state->ids[i]);
+    for (size_t i = 0; i < state->received.count; i++)
+        if (!zhashx_lookup(state->logged, state->received.ids[i]))
+            fail_msg("response %s reached the client but is not in the copy",
+                     state->received.ids[i]);
     printf("# copy: %llu records (seq %llu..%llu), %zu responses all there\n",
            (unsigned long long)result.records, (unsigned long long)result.first_seq,
-           (unsigned long long)result.last_seq, state->count);
-}
-
-//  node-1's status has text in it (within timeout_ms).
-static bool s_status_has(harness_t *harness, const char *text, int timeout_ms)
-{
-    int64_t until = harness_now_ms() + timeout_ms;
-    do {
-        Kp__AdminReply *reply = harness_admin(harness, 0, "status", NULL, 1000);
-        bool has = reply && reply->json && strstr(reply->json, text);
-        if (reply)
-            kp__admin_reply__free_unpacked(reply, NULL);
-        if (has)
-            return true;
-        zclock_sleep(20); //  polling a condition
-    } while (harness_now_ms() < until);
-    return false;
+           (unsigned long long)result.last_seq, state->received.count);
 }
 
 //  node-1's /metrics shows gauge name between low and high (within
@@ -229,31 +160,33 @@ static void test_mirror(void **unused)
     s_two_sites(harness);
     char copy[400];
     snprintf(copy, sizeof copy, "%s/node-2/mirror/node-1", harness->dir);
-    s_state_t state = {.ids = NULL};
+    s_state_t state = {.logged = NULL};
     state.logged = zhashx_new();
     zhashx_set_duplicator(state.logged, NULL);
 
     harness_start_node(harness, 1);
     harness_start_node(harness, 0);
-    harness_load(harness, 0, s_directory);
-    assert_true(s_status_has(harness, "\"durability\":\"two-sites\"", 2000));
+    harness_load(harness, 0, harness_a1_directory);
+    harness_load(harness, 0, s_alone);
+    assert_true(harness_wait_status(harness, 0, "log.durability", "\"two-sites\"", 2000));
 
     //  1. both up
     assert_true(s_calls(harness, &state, "up", 1000, false) > 0);
     s_check_copy(&state, copy);
-    assert_true(s_status_has(harness, "\"degraded\":false", 2000));
+    assert_true(harness_wait_status(harness, 0, "log.mirror.degraded", "false", 2000));
 
     //  2. the mirror killed: node-1 goes on, degraded; back: it catches up
     int status = harness_stop_node(harness, 1, SIGKILL);
     assert_true(WIFSIGNALED(status));
     assert_true(s_calls(harness, &state, "down", 1000, false) > 0);
-    assert_true(s_status_has(harness, "\"degraded\":true", 2000));
+    assert_true(harness_wait_status(harness, 0, "log.mirror.degraded", "true", 2000));
     assert_true(s_metric_in(harness, "kp_log_mirror_degraded", 1, 1, 2000));
     assert_true(s_metric_in(harness, "kp_log_mirror_degradations_total", 1, 1e9, 2000));
     assert_true(s_cluster_status_has(harness, "\"log_mirror\":{\"node\":\"node-2\""));
     assert_true(s_cluster_status_has(harness, "\"degraded\":true"));
     harness_start_node(harness, 1);
-    assert_true(s_status_has(harness, "\"lag_records\":0,\"degraded\":false", 10000));
+    assert_true(harness_wait_status(harness, 0, "log.mirror.lag_records", "0", 10000));
+    assert_true(harness_wait_status(harness, 0, "log.mirror.degraded", "false", 2000));
     assert_true(s_metric_in(harness, "kp_log_mirror_degraded", 0, 0, 2000));
     assert_true(s_metric_in(harness, "kp_log_mirror_lag_records", 0, 0, 2000));
     s_check_copy(&state, copy);
@@ -262,9 +195,7 @@ static void test_mirror(void **unused)
     assert_true(s_calls(harness, &state, "kill", 700, true) > 0);
     s_check_copy(&state, copy);
 
-    for (size_t i = 0; i < state.count; i++)
-        free(state.ids[i]);
-    free(state.ids);
+    harness_ids_free(&state.received);
     zhashx_destroy(&state.logged);
     harness_destroy(&harness);
 }
