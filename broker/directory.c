@@ -1025,6 +1025,53 @@ int kp_directory_writer_commit(kp_directory_writer_t **self_p, uint64_t *seq_p, 
     return 0;
 }
 
+//  Imports' batches (DirectoryUpdate.import_id, .batch) in the meta
+//  table: key "import" NUL id, value the last batch applied of that
+//  import and the sequence it was applied at (big-endian u64 each). One
+//  small record per run of kpctl, kept (a few MB after years of hourly
+//  imports), so that a batch sent again however late is recognised.
+#define S_IMPORT_ID_MAX 32
+#define S_IMPORT_PREFIX "import"
+
+static bool s_import_key(const Kp__DirectoryUpdate *update, unsigned char *key, MDB_val *k)
+{
+    if (!update->has_import_id || !update->import_id.len ||
+        update->import_id.len > S_IMPORT_ID_MAX || !update->has_batch)
+        return false;
+    memcpy(key, S_IMPORT_PREFIX, sizeof S_IMPORT_PREFIX); //  its NUL too
+    memcpy(key + sizeof S_IMPORT_PREFIX, update->import_id.data, update->import_id.len);
+    *k = (MDB_val){sizeof S_IMPORT_PREFIX + update->import_id.len, key};
+    return true;
+}
+
+//  1 (and *seq_p the sequence it was applied at) when update is a batch
+//  its import has applied already, else 0.
+static int s_import_seen(kp_directory_t *self, MDB_txn *txn, const Kp__DirectoryUpdate *update,
+                         uint64_t *seq_p)
+{
+    unsigned char key[sizeof S_IMPORT_PREFIX + S_IMPORT_ID_MAX];
+    MDB_val k, v;
+    if (!s_import_key(update, key, &k) || mdb_get(txn, self->dbi[S_META], &k, &v) ||
+        v.mv_size != 16 || kp_be64_get(v.mv_data) < update->batch)
+        return 0;
+    if (seq_p)
+        *seq_p = kp_be64_get((const unsigned char *)v.mv_data + 8);
+    return 1;
+}
+
+//  Records update's batch as its import's last, applied at seq.
+static int s_import_note(kp_directory_t *self, MDB_txn *txn, const Kp__DirectoryUpdate *update,
+                         uint64_t seq)
+{
+    unsigned char key[sizeof S_IMPORT_PREFIX + S_IMPORT_ID_MAX], value[16];
+    MDB_val k, v = {sizeof value, value};
+    if (!s_import_key(update, key, &k))
+        return 0;
+    kp_be64_put(value, update->batch);
+    kp_be64_put(value + 8, seq);
+    return mdb_put(txn, self->dbi[S_META], &k, &v, 0);
+}
+
 //  Applies update in one write transaction. index 0: no raft index (an
 //  offline import). Otherwise the update is the raft entry index: skipped
 //  (returns 1) if the directory has applied it or a later one, and the
@@ -1046,6 +1093,10 @@ static int s_apply(kp_directory_t *self, const Kp__DirectoryUpdate *update, uint
         kp_directory_writer_destroy(&writer);
         return 1;
     }
+    if (s_import_seen(self, writer->txn, update, seq_p)) {
+        kp_directory_writer_destroy(&writer);
+        return 2;
+    }
     writer->raft_index = index;
     char reason[512];
     for (size_t i = 0; i < update->n_ops; i++) {
@@ -1060,6 +1111,11 @@ static int s_apply(kp_directory_t *self, const Kp__DirectoryUpdate *update, uint
     if (rc) {
         kp_directory_writer_destroy(&writer);
         return rc;
+    }
+    rc = s_import_note(self, writer->txn, update, s_meta_get(self, writer->txn, "seq") + 1);
+    if (rc) {
+        kp_directory_writer_destroy(&writer);
+        return s_lmdb_err(rc, err, errlen);
     }
     return kp_directory_writer_commit(&writer, seq_p, err, errlen) ? -2 : 0;
 }

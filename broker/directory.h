@@ -82,6 +82,12 @@ int kp_directory_apply(kp_directory_t *self, const Kp__DirectoryUpdate *update, 
 //  update returns -1 and records nothing (its replay fails the same way);
 //  -2 when LMDB itself failed (nothing applied: the caller must retry or
 //  stop, not go on).
+//  Both recognise a batch of an import applied already (the update's
+//  import_id and batch, see kruispunt.proto): nothing is applied, *seq_p
+//  is the sequence the import's last batch was applied at (this batch's
+//  when it is sent again before the next), and kp_directory_apply_at
+//  returns 2 (kp_directory_apply 0). A batch applied is noted in its
+//  transaction.
 int kp_directory_apply_at(kp_directory_t *self, const Kp__DirectoryUpdate *update, uint64_t index,
                           uint64_t *seq_p, char *err, size_t errlen);
 

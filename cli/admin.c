@@ -2,6 +2,7 @@
 #include "admin.h"
 
 #include <czmq.h>
+#include <inttypes.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -13,12 +14,21 @@
 #define S_ELECTION_POLL_MS 200
 #define S_NO_QUORUM_MS 3000 //  NO_QUORUM this long is taken as the answer
 
+//  Retries of an import's batch (kpctl_admin_set_retry): an attempt gets
+//  S_ATTEMPT_TIMES times the slowest batch answered so far, within these.
+#define S_ATTEMPT_MIN_MS 2000
+#define S_ATTEMPT_TIMES 8
+#define S_RETRY_PAUSE_MS 200
+
 struct _kpctl_admin_t {
     zsock_t *sock;
     kp_cluster_config_t config;
     char node[KP_CONFIG_NAME];
     char endpoint[KP_CONFIG_TEXT];
     int timeout_ms;
+    int retry_ms;   //  0: an update whose outcome is unknown is not sent again
+    int slowest_ms; //  the slowest update answered so far
+    bool quiet;     //  retries not told on stderr
 };
 
 static int s_connect(kpctl_admin_t *self, const kp_node_config_t *node, char *err, size_t errlen)
@@ -183,17 +193,26 @@ Kp__AdminReply *kpctl_admin_command(kpctl_admin_t *self, const char *command, co
     return kpctl_admin_call(self, &request, err, errlen);
 }
 
-kpctl_update_t kpctl_admin_update(kpctl_admin_t *self, const Kp__DirectoryUpdate *update,
-                                  uint64_t *seq, Kp__Reason *reason, char *err, size_t errlen)
+//  One try of an update (NOT_LEADER followed, an election waited out)
+//  within timeout_ms; *answered false when no node answered.
+static kpctl_update_t s_update_once(kpctl_admin_t *self, const Kp__DirectoryUpdate *update,
+                                    int timeout_ms, uint64_t *seq, Kp__Reason *reason,
+                                    bool *answered, char *err, size_t errlen)
 {
     Kp__AdminRequest request = KP__ADMIN_REQUEST__INIT;
     request.command = "directory.apply";
     request.update = (Kp__DirectoryUpdate *)update;
-    bool answered;
     *reason = KP__REASON__REASON_NONE;
-    Kp__AdminReply *reply = s_call_leader(self, &request, &answered, err, errlen);
+    int timeout = self->timeout_ms;
+    self->timeout_ms = timeout_ms;
+    int64_t sent = zclock_mono();
+    Kp__AdminReply *reply = s_call_leader(self, &request, answered, err, errlen);
+    self->timeout_ms = timeout;
     if (!reply)
-        return answered ? KPCTL_UPDATE_REFUSED : KPCTL_UPDATE_UNKNOWN;
+        return *answered ? KPCTL_UPDATE_REFUSED : KPCTL_UPDATE_UNKNOWN;
+    int took = (int)(zclock_mono() - sent);
+    if (took > self->slowest_ms)
+        self->slowest_ms = took;
     kpctl_update_t outcome = KPCTL_UPDATE_OK;
     if (s_refused(reply)) {
         *reason = reply->has_reason ? reply->reason : KP__REASON__REASON_NONE;
@@ -208,6 +227,63 @@ kpctl_update_t kpctl_admin_update(kpctl_admin_t *self, const Kp__DirectoryUpdate
     *seq = reply->seq;
     kp__admin_reply__free_unpacked(reply, NULL);
     return outcome;
+}
+
+//  The node after the one kpctl talks to, in the cluster file's order.
+static int s_connect_next(kpctl_admin_t *self, char *err, size_t errlen)
+{
+    size_t count = self->config.node_count, at = 0;
+    for (size_t i = 0; i < count; i++)
+        if (!strcmp(self->config.nodes[i].name, self->node))
+            at = i;
+    for (size_t i = 1; i <= count; i++) {
+        const kp_node_config_t *node = &self->config.nodes[(at + i) % count];
+        if (*node->admin)
+            return s_connect(self, node, err, errlen);
+    }
+    return -1;
+}
+
+kpctl_update_t kpctl_admin_update(kpctl_admin_t *self, const Kp__DirectoryUpdate *update,
+                                  uint64_t *seq, Kp__Reason *reason, char *err, size_t errlen)
+{
+    bool answered;
+    bool retry = self->retry_ms > 0 && update->has_import_id && update->has_batch;
+    if (!retry)
+        return s_update_once(self, update, self->timeout_ms, seq, reason, &answered, err, errlen);
+    int64_t give_up = zclock_mono() + self->retry_ms;
+    for (;;) {
+        int attempt = S_ATTEMPT_TIMES * self->slowest_ms;
+        attempt = attempt < S_ATTEMPT_MIN_MS ? S_ATTEMPT_MIN_MS : attempt;
+        int64_t left = give_up - zclock_mono();
+        if (attempt > left)
+            attempt = left > 0 ? (int)left : 0;
+        kpctl_update_t outcome =
+            s_update_once(self, update, attempt, seq, reason, &answered, err, errlen);
+        bool again = outcome == KPCTL_UPDATE_UNKNOWN ||
+                     (outcome == KPCTL_UPDATE_REFUSED && *reason == KP__REASON__NO_QUORUM);
+        if (!again || zclock_mono() + S_RETRY_PAUSE_MS >= give_up)
+            return outcome;
+        //  The batch carries its import's id: the directory applies it once
+        //  however often it is sent. A node that does not answer (dead, or
+        //  cut off) or has no majority: the next one of the file.
+        char was[KP_CONFIG_NAME];
+        snprintf(was, sizeof was, "%s", self->node);
+        if ((!answered || *reason == KP__REASON__NO_QUORUM) && s_connect_next(self, err, errlen))
+            return outcome;
+        if (!self->quiet)
+            fprintf(stderr,
+                    "kpctl: batch %" PRIu64 " through node %s: %s; sending it again to node %s "
+                    "(it is applied once)\n",
+                    update->batch, was, answered ? "outcome unknown" : "no answer", self->node);
+        zclock_sleep(S_RETRY_PAUSE_MS);
+    }
+}
+
+void kpctl_admin_set_retry(kpctl_admin_t *self, int retry_ms, bool quiet)
+{
+    self->retry_ms = retry_ms;
+    self->quiet = quiet;
 }
 
 const char *kpctl_admin_endpoint(kpctl_admin_t *self)

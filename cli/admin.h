@@ -10,6 +10,7 @@
 #ifndef KPCTL_ADMIN_H_INCLUDED
 #define KPCTL_ADMIN_H_INCLUDED
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -46,6 +47,15 @@ typedef enum {
 //  err names the problem; *reason is the node's reason when refused.
 kpctl_update_t kpctl_admin_update(kpctl_admin_t *self, const Kp__DirectoryUpdate *update,
                                   uint64_t *seq, Kp__Reason *reason, char *err, size_t errlen);
+
+//  Updates that carry an import's batch id (DirectoryUpdate.import_id and
+//  batch) are sent again, for up to retry_ms in all, when their outcome is
+//  unknown (no answer, OUTCOME_UNKNOWN) or the node has no quorum: the
+//  directory applies a batch once, however often it comes. A node that
+//  does not answer within an attempt (8 times the slowest batch so far, 2 s
+//  at least) or answers NO_QUORUM is left for the next node of the file.
+//  Each retry is told on stderr unless quiet. 0 (the default): no retry.
+void kpctl_admin_set_retry(kpctl_admin_t *self, int retry_ms, bool quiet);
 
 //  The admin endpoint and node name kpctl talks to now (after redirects).
 const char *kpctl_admin_endpoint(kpctl_admin_t *self);

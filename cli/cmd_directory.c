@@ -184,8 +184,11 @@ static const char *s_help_import =
     "the file as a whole is not: if an import stops half-way (a delete of an absent\n"
     "record, no quorum, a node lost), the batches before are applied, and kpctl says up\n"
     "to which line and at which directory sequence. Re-running with --from-line N goes\n"
-    "on from there; puts replace, so a line applied twice changes nothing. When no\n"
-    "answer came for a batch, its outcome is unknown and kpctl says what to check.\n"
+    "on from there; puts replace, so a line applied twice changes nothing.\n"
+    "Each batch carries this run's id and its number: a node applies it once however\n"
+    "often it comes, so a batch whose outcome is unknown (the leader lost, no quorum,\n"
+    "no answer) is sent again, to the next node of the cluster file if its node does\n"
+    "not answer, for up to --timeout; only then does kpctl stop and say what to check.\n"
     "Sent to a follower, batches go to the leader it names.\n\n"
     "  -s, --skip-bad           apply the good lines, list the bad ones\n"
     "  -j, --json               print the outcome as JSON\n"
@@ -426,6 +429,10 @@ typedef struct {
     kpctl_progress_t progress;
     uint64_t size; //  of the file, for the ETA; 0 if unknown
     char what[PATH_MAX + 16];
+    //  Through a node: this run's id and the last batch number sent, so
+    //  that a batch sent again (its outcome unknown) is applied once.
+    uint8_t import_id[16];
+    uint64_t batch_no;
 } s_import_t;
 
 static void s_import_progress_start(s_import_t *self, const char *verb)
@@ -532,9 +539,20 @@ static s_outcome_t s_import_flush(s_import_t *self, s_target_t *target, Kp__Reas
     size_t last_line = kp_jsonl_batch_line(self->batch, count - 1);
     Kp__DirectoryUpdate *update = kp_jsonl_batch_update(self->batch);
     update->origin = "kpctl directory import";
+    uint64_t batch_no = ++self->batch_no;
     s_outcome_t outcome;
     uint64_t seq = 0;
-    while ((outcome = s_target_update(target, update, &seq, reason, err, errlen)) == S_REFUSED) {
+    for (;;) {
+        //  (kp_jsonl_batch_update builds the update afresh each time.)
+        if (target->admin) {
+            update->has_import_id = update->has_batch = true;
+            update->import_id.data = self->import_id;
+            update->import_id.len = sizeof self->import_id;
+            update->batch = batch_no;
+        }
+        outcome = s_target_update(target, update, &seq, reason, err, errlen);
+        if (outcome != S_REFUSED)
+            break;
         size_t index;
         if (*reason == KP__REASON__NO_QUORUM || !s_failed_op(err, &index) || index >= update->n_ops)
             break;
@@ -766,6 +784,16 @@ static int s_import_run(s_import_t *self, bool seekable)
     if (rc) {
         fprintf(stderr, "kpctl directory import: %s\n", err);
         return rc;
+    }
+    if (target.admin) {
+        //  Each batch goes in once however often it is sent, so that a
+        //  batch whose outcome is unknown is sent again (for up to
+        //  --timeout), to another node if its node does not answer.
+        zuuid_t *uuid = zuuid_new(); //  random (version 4)
+        assert(uuid);
+        memcpy(self->import_id, zuuid_data(uuid), sizeof self->import_id);
+        zuuid_destroy(&uuid);
+        kpctl_admin_set_retry(target.admin, self->options->timeout_ms, false);
     }
     s_import_progress_start(self, "importing");
     Kp__Reason reason = KP__REASON__REASON_NONE;

@@ -57,6 +57,7 @@ static void s_cluster_json(kp_admin_context_t *context, kp_json_t *json)
     kp_json_kv_uint(json, "applied", raft->applied);
     kp_json_kv_uint(json, "replayed", raft->replayed);
     kp_json_kv_uint(json, "refused", raft->refused);
+    kp_json_kv_uint(json, "duplicates", raft->duplicates);
     kp_json_kv_uint(json, "snapshots", raft->snapshots);
     kp_json_kv_uint(json, "restores", raft->restores);
     kp_json_object_close(json);

@@ -167,6 +167,16 @@ static void s_propose(s_actor_t *self, uint64_t token, zframe_t *data)
         s_not_here(self, token);
         return;
     }
+    //  The routing loop hands the update over as it came from kpctl,
+    //  undecoded: nothing that is not a DirectoryUpdate goes in the log.
+    Kp__DirectoryUpdate *update =
+        kp__directory_update__unpack(NULL, zframe_size(data), zframe_data(data));
+    if (!update) {
+        s_send_result(self, token, KP_CLUSTER_FAILED, 0,
+                      "the update is not a kp.DirectoryUpdate protobuf");
+        return;
+    }
+    kp__directory_update__free_unpacked(update, NULL);
     s_proposal_t *proposal = calloc(1, sizeof *proposal);
     struct raft_buffer buf = {raft_malloc(zframe_size(data) ? zframe_size(data) : 1),
                               zframe_size(data)};
@@ -388,6 +398,7 @@ static void s_status(s_actor_t *self, kp_cluster_status_t *status)
     status->refused = fsm.refused;
     status->snapshots = fsm.snapshots;
     status->restores = fsm.restores;
+    status->duplicates = fsm.duplicates;
 }
 
 //  Pushes the status when it changed, and every KP_CLUSTER_STATUS_MS.

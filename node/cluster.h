@@ -121,6 +121,7 @@ typedef struct {
     unsigned members, voters;
     kp_raftio_stats_t io;
     uint64_t applied, replayed, refused, snapshots, restores;
+    uint64_t duplicates; //  import batches sent again, not applied again
 } kp_cluster_status_t;
 
 //  One event from the socket (call when it is readable).

@@ -55,10 +55,13 @@ static int s_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void **r
     }
     out->status = rc < 0 ? KP_DIRFSM_REFUSED : KP_DIRFSM_OK;
     out->replayed = rc == 1;
+    out->duplicate = rc == 2;
     if (rc < 0)
         self->stats.refused++;
     else if (rc == 1)
         self->stats.replayed++;
+    else if (rc == 2)
+        self->stats.duplicates++;
     else
         self->stats.applied++;
     return 0;

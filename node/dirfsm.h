@@ -60,6 +60,7 @@ typedef struct {
     uint64_t index; //  raft index
     uint64_t seq;   //  directory sequence after it
     bool replayed;  //  the directory held it already
+    bool duplicate; //  a batch of an import applied before: not again
     char error[512];
 } kp_dirfsm_result_t;
 
@@ -72,10 +73,10 @@ struct raft_fsm *kp_dirfsm_new(const kp_dirfsm_options_t *options);
 int kp_dirfsm_flush(struct raft_fsm *fsm, char *err, size_t errlen);
 void kp_dirfsm_destroy(struct raft_fsm **fsm_p);
 
-//  Counters: entries applied, skipped as replays, refused; snapshots
-//  taken and restored.
+//  Counters: entries applied, skipped as replays, refused, skipped as
+//  import batches applied before; snapshots taken and restored.
 typedef struct {
-    uint64_t applied, replayed, refused, snapshots, restores;
+    uint64_t applied, replayed, refused, duplicates, snapshots, restores;
     uint64_t bytes; //  of every entry given to apply
 } kp_dirfsm_stats_t;
 void kp_dirfsm_stats(struct raft_fsm *fsm, kp_dirfsm_stats_t *out);

@@ -2,8 +2,9 @@
 #include "frames.h"
 
 #include <assert.h>
-#include <string.h>
-
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "control.h"
@@ -131,4 +132,106 @@ Kp__AdminRequest *kp_frames_admin(const void *data, size_t size, int frames, kp_
         return s_refuse(refusal, KP__REASON__MALFORMED_FRAME,
                         "the frame is not a kp.AdminRequest protobuf");
     return request;
+}
+
+//  Field numbers of kruispunt.proto read on the wire (protobuf-c names
+//  none): AdminRequest.update, DirectoryUpdate.ops.
+#define S_ADMIN_UPDATE 3
+#define S_UPDATE_OPS 1
+
+//  One protobuf varint at *p (at most 10 bytes); 0 when truncated or too
+//  long, else the bytes it took.
+static size_t s_varint(const uint8_t *p, const uint8_t *end, uint64_t *value)
+{
+    *value = 0;
+    for (size_t i = 0; i < 10 && p + i < end; i++) {
+        *value |= (uint64_t)(p[i] & 0x7F) << (7 * i);
+        if (!(p[i] & 0x80))
+            return i + 1;
+    }
+    return 0;
+}
+
+//  The next field of a message on the wire: its number, and where its
+//  whole encoding (tag included) ends; a length-delimited field's payload
+//  in *payload / *payload_size. -1 when the bytes are not a message.
+static int s_field(const uint8_t *p, const uint8_t *end, uint32_t *number, const uint8_t **next,
+                   const uint8_t **payload, size_t *payload_size)
+{
+    uint64_t tag, value;
+    size_t used = s_varint(p, end, &tag);
+    if (!used || tag >> 3 == 0 || tag >> 3 > UINT32_MAX)
+        return -1;
+    *number = (uint32_t)(tag >> 3);
+    p += used;
+    switch (tag & 7) {
+    case 0:
+        used = s_varint(p, end, &value);
+        break;
+    case 1:
+        used = end - p >= 8 ? 8 : 0;
+        break;
+    case 5:
+        used = end - p >= 4 ? 4 : 0;
+        break;
+    case 2:
+        used = s_varint(p, end, &value);
+        if (!used || value > (uint64_t)(end - p - (ptrdiff_t)used))
+            return -1;
+        *payload = p + used;
+        *payload_size = (size_t)value;
+        used += (size_t)value;
+        break;
+    default:
+        return -1; //  groups are not ours
+    }
+    if (!used)
+        return -1;
+    *next = p + used;
+    return 0;
+}
+
+int kp_frames_admin_split(const void *data, size_t size, int frames, kp_frames_admin_t *out,
+                          kp_refusal_t *refusal)
+{
+    memset(out, 0, sizeof *out);
+    if (frames != 1) {
+        s_refuse(refusal, KP__REASON__WRONG_FRAME_COUNT,
+                 "an admin request is one frame holding a kp.AdminRequest");
+        return -1;
+    }
+    //  The request without its update: command and args, a few bytes.
+    const uint8_t *p = data, *end = p + size, *next, *payload = NULL;
+    uint8_t *head = malloc(size ? size : 1);
+    size_t head_size = 0, payload_size = 0;
+    bool ok = head != NULL;
+    uint32_t number;
+    while (ok && p < end) {
+        ok = s_field(p, end, &number, &next, &payload, &payload_size) == 0;
+        if (ok && number == S_ADMIN_UPDATE) {
+            //  Two would be merged by a decoder: refused, not merged.
+            ok = !out->update && next - payload == (ptrdiff_t)payload_size;
+            out->update = payload;
+            out->update_size = payload_size;
+        } else if (ok) {
+            memcpy(head + head_size, p, (size_t)(next - p));
+            head_size += (size_t)(next - p);
+        }
+        p = next;
+    }
+    //  The update's top level: its ops counted, its fields well formed.
+    if (ok && out->update)
+        for (p = out->update, end = p + out->update_size; ok && p < end; p = next) {
+            ok = s_field(p, end, &number, &next, &payload, &payload_size) == 0;
+            out->update_ops += ok && number == S_UPDATE_OPS;
+        }
+    out->request = ok ? kp__admin_request__unpack(NULL, head_size, head) : NULL;
+    free(head);
+    if (!out->request) {
+        out->update = NULL;
+        s_refuse(refusal, KP__REASON__MALFORMED_FRAME,
+                 "the frame is not a kp.AdminRequest protobuf");
+        return -1;
+    }
+    return 0;
 }

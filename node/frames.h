@@ -10,6 +10,7 @@
 #define KP_FRAMES_H_INCLUDED
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "arena.h"
 #include "config.h"
@@ -56,5 +57,23 @@ int kp_frames_hello_check(const Kp__WorkerHello *hello, size_t size,
 
 //  An operator's request (free with kp__admin_request__free_unpacked).
 Kp__AdminRequest *kp_frames_admin(const void *data, size_t size, int frames, kp_refusal_t *refusal);
+
+//  An operator's request with its update (an import batch: thousands of
+//  ops, MiB) left packed, so that the routing loop neither decodes nor
+//  encodes it again: request holds command and args (update NULL; free
+//  with kp__admin_request__free_unpacked); update points into data (NULL
+//  if there is none), and update_ops is the number of its ops, counted on
+//  the wire. Only the update's top level is checked here: whoever takes
+//  it (the cluster actor) decodes it in full before proposing it. Returns
+//  0, or -1 with *refusal (a frame that is not a protobuf AdminRequest,
+//  or that holds two updates).
+typedef struct {
+    Kp__AdminRequest *request;
+    const uint8_t *update;
+    size_t update_size;
+    size_t update_ops;
+} kp_frames_admin_t;
+int kp_frames_admin_split(const void *data, size_t size, int frames, kp_frames_admin_t *out,
+                          kp_refusal_t *refusal);
 
 #endif

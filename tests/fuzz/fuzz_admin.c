@@ -24,6 +24,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         cluster.node_count = 1;
     }
     kp_refusal_t refusal;
+    //  The node's own reading: the update left packed.
+    kp_frames_admin_t split;
+    if (kp_frames_admin_split(data, size, 1, &split, &refusal) == 0)
+        kp__admin_request__free_unpacked(split.request, NULL);
     Kp__AdminRequest *request = kp_frames_admin(data, size, 1, &refusal);
     if (!request)
         return 0;

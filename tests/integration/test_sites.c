@@ -598,6 +598,111 @@ static int s_kpctl(sites_t *sites, char *out, size_t size, const char *format, .
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
+//  kpctl directory import through the leader, which is killed (-9) in the
+//  middle: kpctl sends the batch whose outcome it does not know again, to
+//  another node; the cluster ends with exactly the file's content (the
+//  checksum of the same file imported into an empty folder), every batch
+//  applied once (sequence = batches), though the file deletes records it
+//  put earlier (a delete applied twice would be refused).
+static void test_import_leader_killed(void **state)
+{
+    (void)state;
+    sites_t *sites = sites_new(3, false, 300);
+    sites_start_all(sites);
+    int leader = sites_leader(sites, NULL, 10000);
+    assert_true(leader >= 0);
+    char path[400], reference[420], out[420], errors[420];
+    snprintf(path, sizeof path, "%s/import.jsonl", sites->harness->dir);
+    snprintf(reference, sizeof reference, "%s/reference", sites->harness->dir);
+    snprintf(out, sizeof out, "%s/import.out", sites->harness->dir);
+    snprintf(errors, sizeof errors, "%s/import.err", sites->harness->dir);
+    FILE *file = fopen(path, "w");
+    assert_non_null(file);
+    const unsigned lines = 12000;
+    for (unsigned n = 0; n < lines; n++) {
+        //  Every tenth line of 1000..1999 deletes a record put 1000 lines before.
+        unsigned record = n >= 1000 && n < 2000 && n % 10 == 0 ? n - 1000 : n;
+        Kp__DirectoryUpdate *update = sites_update_new(record);
+        const Kp__PersonEntry *p = update->ops[0]->record->person;
+        fprintf(file,
+                "{%s\"table\":\"person\",\"insz\":\"%s\",\"kbo\":\"%s\",\"sector\":25,"
+                "\"type\":0,\"capacity\":1,\"from\":\"2020-01-01\",\"to\":\"9999-12-31\"}\n",
+                record == n ? "" : "\"op\":\"delete\",", p->insz, p->kbo);
+        sites_update_free(&update);
+    }
+    fclose(file);
+    const char *kpctl = getenv("KPCTL");
+    assert_non_null(kpctl);
+    char command[2048], want[65];
+    snprintf(command, sizeof command,
+             "'%s' directory import '%s' --data '%s' >/dev/null && '%s' directory checksum "
+             "--data '%s'",
+             kpctl, path, reference, kpctl, reference);
+    FILE *pipe = popen(command, "r");
+    assert_non_null(pipe);
+    char line[512] = "";
+    assert_non_null(fgets(line, sizeof line, pipe));
+    assert_int_equal(pclose(pipe), 0);
+    const char *sha = strstr(line, "\"sha256\":\"");
+    assert_non_null(sha);
+    snprintf(want, sizeof want, "%.64s", sha + 10);
+    //  Small batches, so that the kill lands in the middle.
+    char node[32];
+    snprintf(node, sizeof node, "%s", sites_name(sites, (size_t)leader));
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        if (!freopen(out, "w", stdout) || !freopen(errors, "w", stderr))
+            _exit(126);
+        execl(kpctl, kpctl, "directory", "import", path, "-c", sites->harness->config, "--node",
+              node, "--batch-bytes", "8192", "--timeout", "60000", (char *)NULL);
+        _exit(127);
+    }
+    sites_status_t status;
+    int64_t give_up = harness_now_ms() + 30000;
+    while (harness_now_ms() < give_up &&
+           !(sites_status(sites, (size_t)leader, 1000, &status) && status.seq >= 5))
+        zclock_sleep(10);
+    sites_kill(sites, (size_t)leader);
+    int exit_status = 0;
+    assert_int_equal(waitpid(pid, &exit_status, 0), pid);
+    char text[4096] = "";
+    FILE *f = fopen(errors, "r");
+    size_t used = f ? fread(text, 1, sizeof text - 1, f) : 0;
+    text[used] = '\0';
+    if (f)
+        fclose(f);
+    printf("# kpctl's stderr: %s\n", text);
+    assert_true(WIFEXITED(exit_status) && WEXITSTATUS(exit_status) == 0);
+    assert_non_null(strstr(text, "sending it again"));
+    f = fopen(out, "r");
+    assert_non_null(f);
+    assert_non_null(fgets(line, sizeof line, f));
+    fclose(f);
+    unsigned long records = 0, batches = 0, seq = 0;
+    assert_int_equal(sscanf(line,
+                            "imported %lu records from %*s in %lu batches (directory seq %lu)",
+                            &records, &batches, &seq),
+                     3);
+    assert_int_equal(records, lines);
+    assert_int_equal(seq, batches); //  from an empty directory: none applied twice
+    //  The two left, then all three with the killed one back.
+    bool alive[SITES_MAX] = {false};
+    for (size_t i = 0; i < 3; i++)
+        alive[i] = (int)i != leader;
+    assert_true(sites_converged(sites, alive, seq, 20000));
+    sites_start(sites, (size_t)leader);
+    assert_true(sites_converged(sites, NULL, seq, 20000));
+    for (size_t i = 0; i < 3; i++) {
+        uint64_t node_seq;
+        char node_sha[65];
+        assert_true(sites_checksum(sites, i, &node_seq, node_sha));
+        assert_int_equal(node_seq, seq);
+        assert_string_equal(node_sha, want);
+    }
+    sites_destroy(&sites);
+}
+
 //  kpctl cluster: status of every node, leadership handed over, a node
 //  that does not answer.
 static void test_kpctl_cluster(void **state)
@@ -736,6 +841,7 @@ int main(void)
         cmocka_unit_test(test_site_cut_off),
         cmocka_unit_test(test_wiped_voter_rejoins),
         cmocka_unit_test(test_calls_answered_during_import),
+        cmocka_unit_test(test_import_leader_killed),
         cmocka_unit_test(test_kpctl_cluster),
         cmocka_unit_test(test_membership),
     };

@@ -679,6 +679,60 @@ static void test_writer(void **state)
     kp_jsonl_op_free(&del);
 }
 
+//  An import's batch applied once: sent again (its outcome unknown), it
+//  is answered with the sequence it went in at and changes nothing; its
+//  delete is not refused the second time; through the raft path too
+//  (apply_at returns 2); another import's batch 1 is its own.
+static void test_import_batch_once(void **state)
+{
+    s_fixture_t *self = *state;
+    s_load_base(self->dir);
+    Kp__DirectoryOp *del = s_op("{\"op\":\"delete\",\"table\":\"person\",\"insz\":\"01010100126\","
+                                "\"kbo\":\"0411702543\",\"sector\":17,\"type\":1,\"capacity\":1,"
+                                "\"from\":\"2019-01-01\",\"to\":\"9999-12-31\"}");
+    Kp__DirectoryOp *ops[] = {del};
+    uint8_t id[16] = {1, 2, 3}, other[16] = {9};
+    Kp__DirectoryUpdate update = KP__DIRECTORY_UPDATE__INIT;
+    update.ops = ops;
+    update.n_ops = 1;
+    update.has_import_id = update.has_batch = true;
+    update.import_id = (ProtobufCBinaryData){sizeof id, id};
+    update.batch = 1;
+    char err[256];
+    uint64_t seq = 0;
+    assert_int_equal(kp_directory_apply(self->dir, &update, &seq, err, sizeof err), 0);
+    assert_int_equal(seq, 2);
+    assert_int_equal(s_persons(self->dir), 3);
+    seq = 0;
+    assert_int_equal(kp_directory_apply(self->dir, &update, &seq, err, sizeof err), 0);
+    assert_int_equal(seq, 2);
+    assert_int_equal(kp_directory_seq(self->dir, NULL), 2);
+    assert_int_equal(kp_directory_apply_at(self->dir, &update, 7, &seq, err, sizeof err), 2);
+    assert_int_equal(seq, 2);
+    //  Batch 2 of it goes in; batch 1 after it is still not applied again.
+    update.n_ops = 0;
+    update.batch = 2;
+    assert_int_equal(kp_directory_apply(self->dir, &update, &seq, err, sizeof err), 0);
+    assert_int_equal(seq, 3);
+    update.n_ops = 1;
+    update.batch = 1;
+    assert_int_equal(kp_directory_apply(self->dir, &update, &seq, err, sizeof err), 0);
+    assert_int_equal(seq, 3); //  the import's last batch's
+    assert_int_equal(kp_directory_seq(self->dir, NULL), 3);
+    //  Another import's batch 1: its own, and refused (the record is gone).
+    update.import_id.data = other;
+    assert_int_equal(kp_directory_apply(self->dir, &update, &seq, err, sizeof err), -1);
+    assert_non_null(strstr(err, "op 1"));
+    //  An id longer than 32 bytes is no id: the update is applied as any.
+    uint8_t long_id[33] = {0};
+    update.import_id = (ProtobufCBinaryData){sizeof long_id, long_id};
+    update.n_ops = 0;
+    assert_int_equal(kp_directory_apply(self->dir, &update, &seq, err, sizeof err), 0);
+    assert_int_equal(kp_directory_apply(self->dir, &update, &seq, err, sizeof err), 0);
+    assert_int_equal(seq, 5);
+    kp_jsonl_op_free(&del);
+}
+
 static void test_open_errors(void **state)
 {
     (void)state;
@@ -702,6 +756,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_each_round_trip, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_keys, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_writer, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_import_batch_once, s_setup, s_teardown),
         cmocka_unit_test(test_open_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
