@@ -13,18 +13,17 @@
 #include <czmq.h>
 #include <getopt.h>
 #include <inttypes.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "cluster.h"
+#include "inproc.h"
 #include "directory.h"
 
-#define S_MAX 5
+#define S_MAX KP_INPROC_MAX
 
 typedef struct {
     size_t nodes;
@@ -38,169 +37,60 @@ typedef struct {
 typedef struct {
     s_args_t args;
     char dir[160];
-    kp_cluster_config_t config;
-    kp_directory_t *directory[S_MAX];
-    kp_cluster_t *cluster[S_MAX];
+    kp_inproc_t c;
     uint64_t acked, failed;
     int64_t *sent_us; //  per token
     double *latency_ms;
     size_t latencies;
 } s_bench_t;
 
-static int s_free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof addr;
-    if (fd < 0 || bind(fd, (struct sockaddr *)&addr, sizeof addr) ||
-        getsockname(fd, (struct sockaddr *)&addr, &len)) {
-        perror("raftbench: port");
-        exit(1);
-    }
-    close(fd);
-    return ntohs(addr.sin_port);
-}
-
 static void s_configure(s_bench_t *self, uint32_t threshold)
 {
-    kp_cluster_config_t *c = &self->config;
-    memset(c, 0, sizeof *c);
-    snprintf(c->name, sizeof c->name, "raftbench");
-    c->heartbeat_ms = 1000;
-    c->max_frame = 1 << 20;
-    c->election_timeout_ms = 1000;
-    c->raft_heartbeat_ms = 100;
-    c->stale_limit_s = 300;
-    c->snapshot_threshold = threshold;
-    c->snapshot_trailing = threshold / 8;
-    c->snapshot_mib = self->args.snapshot_mib;
-    c->clustered = self->args.nodes > 1;
-    c->insecure = true; //  in-process members: the consensus's own cost
-    c->node_count = self->args.nodes;
-    for (size_t i = 0; i < self->args.nodes; i++) {
-        kp_node_config_t *node = &c->nodes[i];
-        snprintf(node->name, sizeof node->name, "node-%zu", i + 1);
-        snprintf(node->site, sizeof node->site, "site-%zu", i % 2 + 1);
-        snprintf(node->data, sizeof node->data, "%s/node-%zu", self->dir, i + 1);
-        node->raft_id = i + 1;
-        if (c->clustered) {
-            snprintf(node->peer, sizeof node->peer, "tcp://127.0.0.1:%d", s_free_port());
-            snprintf(node->peer_bind, sizeof node->peer_bind, "%s", node->peer);
-        }
+    char err[256];
+    if (kp_inproc_configure(&self->c, "raftbench", self->dir, self->args.nodes, threshold, err,
+                            sizeof err)) {
+        fprintf(stderr, "raftbench: %s\n", err);
+        exit(1);
     }
+    self->c.config.snapshot_mib = self->args.snapshot_mib;
 }
 
 static void s_start(s_bench_t *self, size_t i)
 {
-    char path[600], err[512] = "";
-    snprintf(path, sizeof path, "%s/directory", self->config.nodes[i].data);
-    self->directory[i] = kp_directory_new(path, err, sizeof err);
-    if (self->directory[i])
-        self->cluster[i] = kp_cluster_new(&self->config, &self->config.nodes[i], self->directory[i],
-                                          err, sizeof err);
-    if (!self->cluster[i]) {
+    char err[512] = "";
+    if (kp_inproc_start(&self->c, i, err, sizeof err)) {
         fprintf(stderr, "raftbench: node-%zu: %s\n", i + 1, err);
         exit(1);
     }
 }
 
-static void s_stop_all(s_bench_t *self)
+//  A commit's result: its latency from the time its token was sent.
+static void s_on_event(size_t i, const kp_cluster_event_t *event, void *arg)
 {
-    for (size_t i = 0; i < self->args.nodes; i++) {
-        kp_cluster_destroy(&self->cluster[i]);
-        kp_directory_destroy(&self->directory[i]);
-    }
-}
-
-static kp_cluster_status_t s_status(s_bench_t *self, size_t i)
-{
-    kp_cluster_status_t status;
-    kp_cluster_status(self->cluster[i], &status);
-    return status;
+    (void)i;
+    s_bench_t *self = arg;
+    if (event->type != KP_CLUSTER_EVENT_RESULT || !self->sent_us)
+        return;
+    if (event->result == KP_CLUSTER_OK) {
+        self->acked++;
+        self->latency_ms[self->latencies++] =
+            (double)(zclock_usecs() - self->sent_us[event->token]) / 1000.0;
+    } else
+        self->failed++;
 }
 
 //  Handles every event waiting, up to ms for the first.
 static void s_pump(s_bench_t *self, long ms)
 {
-    zmq_pollitem_t items[S_MAX];
-    size_t map[S_MAX], n = 0;
-    for (size_t i = 0; i < self->args.nodes; i++)
-        if (self->cluster[i]) {
-            items[n] = (zmq_pollitem_t){zsock_resolve(kp_cluster_sock(self->cluster[i])), 0,
-                                        ZMQ_POLLIN, 0};
-            map[n++] = i;
-        }
-    if (zmq_poll(items, (int)n, ms) <= 0)
-        return;
-    for (size_t k = 0; k < n; k++) {
-        kp_cluster_event_t event;
-        while (kp_cluster_recv(self->cluster[map[k]], &event)) {
-            if (event.type == KP_CLUSTER_EVENT_REPLACE)
-                kp_cluster_released(self->cluster[map[k]]);
-            if (event.type != KP_CLUSTER_EVENT_RESULT || !self->sent_us)
-                continue;
-            if (event.result == KP_CLUSTER_OK) {
-                self->acked++;
-                self->latency_ms[self->latencies++] =
-                    (double)(zclock_usecs() - self->sent_us[event.token]) / 1000.0;
-            } else
-                self->failed++;
-        }
-    }
-}
-
-static int s_leader(s_bench_t *self)
-{
-    for (size_t i = 0; i < self->args.nodes; i++)
-        if (self->cluster[i] && s_status(self, i).state == KP_CLUSTER_STATE_LEADER)
-            return (int)i;
-    return -1;
+    kp_inproc_pump(&self->c, ms, s_on_event, self);
 }
 
 static int s_wait_leader(s_bench_t *self)
 {
     int64_t until = zclock_mono() + 30000;
-    while (s_leader(self) < 0 && zclock_mono() < until)
+    while (kp_inproc_leader(&self->c) < 0 && zclock_mono() < until)
         s_pump(self, 20);
-    return s_leader(self);
-}
-
-//  A packed update of ops institution PUTs, numbered from n.
-static uint8_t *s_update(unsigned n, unsigned ops, size_t *size)
-{
-    Kp__Institution *inst = calloc(ops, sizeof *inst);
-    Kp__DirectoryRecord *records = calloc(ops, sizeof *records);
-    Kp__DirectoryOp *op = calloc(ops, sizeof *op);
-    Kp__DirectoryOp **list = calloc(ops, sizeof *list);
-    char(*kbo)[24] = calloc(ops, sizeof *kbo);
-    for (unsigned i = 0; i < ops; i++) {
-        unsigned long long base = 10000000ULL + (unsigned long long)n * ops + i;
-        snprintf(kbo[i], sizeof kbo[i], "%08llu%02llu", base, 97 - base % 97);
-        kp__institution__init(&inst[i]);
-        inst[i].kbo = kbo[i];
-        inst[i].name = "bench";
-        inst[i].has_sector = inst[i].has_type = true;
-        inst[i].sector = 17;
-        inst[i].type = 1;
-        kp__directory_record__init(&records[i]);
-        records[i].record_case = KP__DIRECTORY_RECORD__RECORD_INSTITUTION;
-        records[i].institution = &inst[i];
-        kp__directory_op__init(&op[i]);
-        op[i].record = &records[i];
-        list[i] = &op[i];
-    }
-    Kp__DirectoryUpdate update = KP__DIRECTORY_UPDATE__INIT;
-    update.n_ops = ops;
-    update.ops = list;
-    *size = kp__directory_update__get_packed_size(&update);
-    uint8_t *data = malloc(*size);
-    kp__directory_update__pack(&update, data);
-    free(inst);
-    free(records);
-    free(op);
-    free(list);
-    free(kbo);
-    return data;
+    return kp_inproc_leader(&self->c);
 }
 
 static int s_compare(const void *a, const void *b)
@@ -212,7 +102,7 @@ static int s_compare(const void *a, const void *b)
 static bool s_converged(s_bench_t *self, uint64_t seq)
 {
     for (size_t i = 0; i < self->args.nodes; i++)
-        if (self->cluster[i] && kp_directory_seq(self->directory[i], NULL) < seq)
+        if (self->c.cluster[i] && kp_directory_seq(self->c.directory[i], NULL) < seq)
             return false;
     return true;
 }
@@ -235,10 +125,10 @@ static void s_throughput(s_bench_t *self)
     while (self->acked + self->failed < total) {
         while (sent < total && sent - (self->acked + self->failed) < self->args.window) {
             size_t size;
-            uint8_t *data = s_update(sent, self->args.ops, &size);
+            uint8_t *data = kp_inproc_update(sent * self->args.ops, self->args.ops, "bench", &size);
             char err[256];
             self->sent_us[sent + 1] = zclock_usecs();
-            if (kp_cluster_propose(self->cluster[leader], sent + 1, data, size, err, sizeof err))
+            if (kp_cluster_propose(self->c.cluster[leader], sent + 1, data, size, err, sizeof err))
                 fprintf(stderr, "raftbench: %s\n", err);
             free(data);
             sent++;
@@ -246,7 +136,7 @@ static void s_throughput(s_bench_t *self)
         s_pump(self, 100);
     }
     double seconds = (double)(zclock_usecs() - start) / 1e6;
-    uint64_t seq = kp_directory_seq(self->directory[leader], NULL);
+    uint64_t seq = kp_directory_seq(self->c.directory[leader], NULL);
     int64_t converge = zclock_mono();
     while (!s_converged(self, seq) && zclock_mono() - converge < 30000)
         s_pump(self, 20);
@@ -266,7 +156,7 @@ static void s_throughput(s_bench_t *self)
                " failed\n",
                self->args.nodes, self->acked, self->args.ops, seconds, rate, rate * self->args.ops,
                self->args.window, p50, p99, self->failed);
-    s_stop_all(self);
+    kp_inproc_stop_all(&self->c);
 }
 
 //  node-1 starts with a copy of the given directory; once it has taken a
@@ -280,9 +170,9 @@ static void s_snapshot(s_bench_t *self)
         fprintf(stderr, "raftbench: %s\n", err);
         exit(1);
     }
-    snprintf(path, sizeof path, "%s/directory", self->config.nodes[0].data);
+    snprintf(path, sizeof path, "%s/directory", self->c.config.nodes[0].data);
     zsys_dir_create("%s", path);
-    snprintf(path, sizeof path, "%s/directory/data.mdb", self->config.nodes[0].data);
+    snprintf(path, sizeof path, "%s/directory/data.mdb", self->c.config.nodes[0].data);
     FILE *file = fopen(path, "w");
     if (!file || kp_directory_copy(source, fileno(file), err, sizeof err)) {
         fprintf(stderr, "raftbench: cannot seed node-1: %s\n", err);
@@ -295,36 +185,36 @@ static void s_snapshot(s_bench_t *self)
         s_start(self, i);
     int leader = s_wait_leader(self);
     if (leader != 0) {
-        kp_cluster_transfer(self->cluster[leader], 1, 1);
+        kp_cluster_transfer(self->c.cluster[leader], 1, 1);
         int64_t until = zclock_mono() + 10000;
-        while (s_leader(self) != 0 && zclock_mono() < until)
+        while (kp_inproc_leader(&self->c) != 0 && zclock_mono() < until)
             s_pump(self, 20);
     }
-    if (s_leader(self) != 0) {
+    if (kp_inproc_leader(&self->c) != 0) {
         fprintf(stderr, "raftbench: node-1 did not become leader\n");
         exit(1);
     }
     int64_t taking = zclock_usecs();
     for (unsigned n = 0; n < 6; n++) {
         size_t size;
-        uint8_t *data = s_update(n, 1, &size);
-        kp_cluster_propose(self->cluster[0], n + 1, data, size, err, sizeof err);
+        uint8_t *data = kp_inproc_update(n, 1, "bench", &size);
+        kp_cluster_propose(self->c.cluster[0], n + 1, data, size, err, sizeof err);
         free(data);
     }
-    while (s_status(self, 0).snapshots == 0)
+    while (kp_inproc_status(&self->c, 0).snapshots == 0)
         s_pump(self, 20);
     double take_s = (double)(zclock_usecs() - taking) / 1e6;
     int64_t start = zclock_usecs();
     s_start(self, last);
-    while (s_status(self, last).restores == 0)
+    while (kp_inproc_status(&self->c, last).restores == 0)
         s_pump(self, 20);
     double install_s = (double)(zclock_usecs() - start) / 1e6;
     kp_directory_counts_t counts;
-    MDB_txn *txn = kp_directory_read_begin(self->directory[last], err, sizeof err);
-    kp_directory_counts(self->directory[last], txn, &counts);
+    MDB_txn *txn = kp_directory_read_begin(self->c.directory[last], err, sizeof err);
+    kp_directory_counts(self->c.directory[last], txn, &counts);
     kp_directory_read_end(&txn);
     struct stat st;
-    snprintf(path, sizeof path, "%s/directory/data.mdb", self->config.nodes[last].data);
+    snprintf(path, sizeof path, "%s/directory/data.mdb", self->c.config.nodes[last].data);
     stat(path, &st);
     if (self->args.json)
         printf("{\"persons\":%zu,\"snapshot_bytes\":%lld,\"take_s\":%.2f,\"install_s\":%.2f}\n",
@@ -333,7 +223,7 @@ static void s_snapshot(s_bench_t *self)
         printf("raftbench: snapshot of %zu person entries (%lld bytes): taken and stored in "
                "%.2f s; sent, checked and installed on a new member in %.2f s\n",
                counts.persons, (long long)st.st_size, take_s, install_s);
-    s_stop_all(self);
+    kp_inproc_stop_all(&self->c);
 }
 
 static void s_usage(FILE *out)

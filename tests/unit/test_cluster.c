@@ -2,20 +2,19 @@
     loopback: a cluster of one, three voters (replication, a leader that
     dies, a member that comes back), a wiped member that installs a
     snapshot, hostile frames on the peer endpoint. */
-#include <netinet/in.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 #include <czmq.h>
 
 #include "cluster.h"
+#include "inproc.h"
 #include "curve.h"
 #include "directory.h"
 #include "tmpdir.h"
@@ -25,23 +24,10 @@
 
 typedef struct {
     char dir[128];
-    kp_cluster_config_t config;
-    kp_directory_t *directory[S_MAX];
-    kp_cluster_t *cluster[S_MAX];
+    kp_inproc_t c;
     kp_cluster_event_t last[S_MAX]; //  last RESULT per member
     uint64_t next_token;
 } s_test_t;
-
-static int s_free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    assert_int_equal(bind(fd, (struct sockaddr *)&addr, sizeof addr), 0);
-    socklen_t len = sizeof addr;
-    assert_int_equal(getsockname(fd, (struct sockaddr *)&addr, &len), 0);
-    close(fd);
-    return ntohs(addr.sin_port);
-}
 
 //  A cluster file of n voters (peer endpoints when n > 1), in memory.
 static s_test_t *s_new(size_t n, uint32_t threshold)
@@ -49,87 +35,51 @@ static s_test_t *s_new(size_t n, uint32_t threshold)
     s_test_t *self = calloc(1, sizeof *self);
     assert_non_null(self);
     assert_int_equal(kp_test_tmpdir(self->dir, sizeof self->dir, "kp-cluster"), 0);
-    kp_cluster_config_t *c = &self->config;
-    snprintf(c->name, sizeof c->name, "test");
-    c->heartbeat_ms = 1000;
-    c->max_frame = 1 << 20;
+    char err[256];
+    if (kp_inproc_configure(&self->c, "test", self->dir, n, threshold, err, sizeof err))
+        fail_msg("%s", err);
+    kp_cluster_config_t *c = &self->c.config;
     c->election_timeout_ms = 300;
     c->raft_heartbeat_ms = 30;
-    c->stale_limit_s = 300;
-    c->snapshot_threshold = threshold;
     c->snapshot_trailing = threshold / 4;
-    c->snapshot_mib = 256;
-    c->clustered = n > 1;
-    c->insecure = true; //  CURVE between members: test_cluster_curve
-    c->node_count = n;
-    for (size_t i = 0; i < n; i++) {
-        kp_node_config_t *node = &c->nodes[i];
-        snprintf(node->name, sizeof node->name, "node-%zu", i + 1);
-        snprintf(node->site, sizeof node->site, "site-%zu", i % 2 + 1);
-        snprintf(node->data, sizeof node->data, "%s/node-%zu", self->dir, i + 1);
-        node->raft_id = i + 1;
-        node->role = KP_ROLE_VOTER;
-        if (n > 1) {
-            snprintf(node->peer, sizeof node->peer, "tcp://127.0.0.1:%d", s_free_port());
-            snprintf(node->peer_bind, sizeof node->peer_bind, "%s", node->peer);
-        }
-    }
+    //  plain text between members here; CURVE: test_cluster_curve
     self->next_token = 1;
     return self;
 }
 
 static void s_start(s_test_t *self, size_t i)
 {
-    char path[600], err[512] = "";
-    snprintf(path, sizeof path, "%s/directory", self->config.nodes[i].data);
-    self->directory[i] = kp_directory_new(path, err, sizeof err);
-    assert_non_null(self->directory[i]);
-    self->cluster[i] =
-        kp_cluster_new(&self->config, &self->config.nodes[i], self->directory[i], err, sizeof err);
-    if (!self->cluster[i])
+    char err[512] = "";
+    if (kp_inproc_start(&self->c, i, err, sizeof err))
         fail_msg("%s", err);
 }
 
 static void s_stop(s_test_t *self, size_t i)
 {
-    kp_cluster_destroy(&self->cluster[i]);
-    kp_directory_destroy(&self->directory[i]);
+    kp_inproc_stop(&self->c, i);
 }
 
 static void s_destroy(s_test_t **self_p)
 {
     s_test_t *self = *self_p;
-    for (size_t i = 0; i < self->config.node_count; i++)
-        s_stop(self, i);
+    kp_inproc_stop_all(&self->c);
     kp_test_rmtree(self->dir);
     free(self);
     *self_p = NULL;
+}
+
+static void s_on_event(size_t i, const kp_cluster_event_t *event, void *arg)
+{
+    s_test_t *self = arg;
+    if (event->type == KP_CLUSTER_EVENT_RESULT)
+        self->last[i] = *event;
 }
 
 //  Handles every event waiting on the running members' sockets, up to
 //  ms milliseconds for the first.
 static void s_pump(s_test_t *self, long ms)
 {
-    zmq_pollitem_t items[S_MAX];
-    size_t map[S_MAX], n = 0;
-    for (size_t i = 0; i < self->config.node_count; i++)
-        if (self->cluster[i]) {
-            items[n] = (zmq_pollitem_t){zsock_resolve(kp_cluster_sock(self->cluster[i])), 0,
-                                        ZMQ_POLLIN, 0};
-            map[n++] = i;
-        }
-    if (zmq_poll(items, (int)n, ms) <= 0)
-        return;
-    for (size_t k = 0; k < n; k++) {
-        size_t i = map[k];
-        kp_cluster_event_t event;
-        while (kp_cluster_recv(self->cluster[i], &event)) {
-            if (event.type == KP_CLUSTER_EVENT_RESULT)
-                self->last[i] = event;
-            else if (event.type == KP_CLUSTER_EVENT_REPLACE)
-                kp_cluster_released(self->cluster[i]); //  we hold no transaction
-        }
-    }
+    kp_inproc_pump(&self->c, ms, s_on_event, self);
 }
 
 typedef bool(s_cond_fn)(s_test_t *self, void *arg);
@@ -147,18 +97,13 @@ static bool s_wait(s_test_t *self, s_cond_fn *cond, void *arg)
 
 static kp_cluster_status_t s_status(s_test_t *self, size_t i)
 {
-    kp_cluster_status_t status;
-    kp_cluster_status(self->cluster[i], &status);
-    return status;
+    return kp_inproc_status(&self->c, i);
 }
 
 //  The running leader's index, or -1.
 static int s_leader(s_test_t *self)
 {
-    for (size_t i = 0; i < self->config.node_count; i++)
-        if (self->cluster[i] && s_status(self, i).state == KP_CLUSTER_STATE_LEADER)
-            return (int)i;
-    return -1;
+    return kp_inproc_leader(&self->c);
 }
 
 //  A leader, known to every running member.
@@ -166,8 +111,8 @@ static bool s_has_leader(s_test_t *self, void *arg)
 {
     (void)arg;
     int leader = s_leader(self);
-    for (size_t i = 0; leader >= 0 && i < self->config.node_count; i++)
-        if (self->cluster[i] && s_status(self, i).leader_id != (uint64_t)leader + 1)
+    for (size_t i = 0; leader >= 0 && i < self->c.config.node_count; i++)
+        if (self->c.cluster[i] && s_status(self, i).leader_id != (uint64_t)leader + 1)
             return false;
     return leader >= 0;
 }
@@ -177,43 +122,6 @@ static void s_kbo(unsigned n, char kbo[24])
 {
     unsigned long long base = 10000000ULL + n;
     snprintf(kbo, 24, "%08llu%02llu", base, 97 - base % 97);
-}
-
-//  A packed update of ops PUTs of institutions n * ops, n * ops + 1, ...
-static uint8_t *s_update_many(unsigned n, unsigned ops, size_t *size)
-{
-    Kp__Institution *inst = calloc(ops, sizeof *inst);
-    Kp__DirectoryRecord *records = calloc(ops, sizeof *records);
-    Kp__DirectoryOp *op = calloc(ops, sizeof *op);
-    Kp__DirectoryOp **list = calloc(ops, sizeof *list);
-    char(*kbo)[24] = calloc(ops, sizeof *kbo);
-    for (unsigned i = 0; i < ops; i++) {
-        s_kbo(100000 + n * ops + i, kbo[i]);
-        kp__institution__init(&inst[i]);
-        inst[i].kbo = kbo[i];
-        inst[i].name = "an institution with a name long enough to fill a few bytes";
-        inst[i].has_sector = inst[i].has_type = true;
-        inst[i].sector = 17;
-        inst[i].type = 1;
-        kp__directory_record__init(&records[i]);
-        records[i].record_case = KP__DIRECTORY_RECORD__RECORD_INSTITUTION;
-        records[i].institution = &inst[i];
-        kp__directory_op__init(&op[i]);
-        op[i].record = &records[i];
-        list[i] = &op[i];
-    }
-    Kp__DirectoryUpdate update = KP__DIRECTORY_UPDATE__INIT;
-    update.n_ops = ops;
-    update.ops = list;
-    *size = kp__directory_update__get_packed_size(&update);
-    uint8_t *data = malloc(*size);
-    kp__directory_update__pack(&update, data);
-    free(inst);
-    free(records);
-    free(op);
-    free(list);
-    free(kbo);
-    return data;
 }
 
 //  A packed update: PUT institution n (or DELETE when del).
@@ -263,7 +171,7 @@ static kp_cluster_event_t s_propose(s_test_t *self, size_t i, unsigned n, bool d
     uint8_t *data = s_update(n, del, &size);
     char err[256];
     s_result_arg_t arg = {i, self->next_token++};
-    assert_int_equal(kp_cluster_propose(self->cluster[i], arg.token, data, size, err, sizeof err),
+    assert_int_equal(kp_cluster_propose(self->c.cluster[i], arg.token, data, size, err, sizeof err),
                      0);
     free(data);
     if (!s_wait(self, s_has_result, &arg))
@@ -278,8 +186,8 @@ typedef struct {
 static bool s_all_at(s_test_t *self, void *arg)
 {
     uint64_t seq = ((s_seq_arg_t *)arg)->seq;
-    for (size_t i = 0; i < self->config.node_count; i++)
-        if (self->cluster[i] && kp_directory_seq(self->directory[i], NULL) != seq)
+    for (size_t i = 0; i < self->c.config.node_count; i++)
+        if (self->c.cluster[i] && kp_directory_seq(self->c.directory[i], NULL) != seq)
             return false;
     return true;
 }
@@ -308,8 +216,8 @@ static void test_one_voter(void **state)
     result = s_propose(self, 0, 99, true);
     assert_int_equal(result.result, KP_CLUSTER_FAILED);
     assert_non_null(strstr(result.text, "not in the directory"));
-    assert_int_equal(kp_directory_seq(self->directory[0], NULL), 2);
-    uint64_t applied = kp_directory_applied(self->directory[0], NULL);
+    assert_int_equal(kp_directory_seq(self->c.directory[0], NULL), 2);
+    uint64_t applied = kp_directory_applied(self->c.directory[0], NULL);
     assert_true(applied >= 3);
     //  Restart: raft applies its log again; the directory skips it all.
     s_stop(self, 0);
@@ -336,7 +244,7 @@ static void test_three_voters(void **state)
     size_t follower = (size_t)(leader + 1) % 3;
     kp_cluster_event_t result = s_propose(self, follower, 1, false);
     assert_int_equal(result.result, KP_CLUSTER_NOT_LEADER);
-    assert_string_equal(result.text, self->config.nodes[leader].name);
+    assert_string_equal(result.text, self->c.config.nodes[leader].name);
     for (unsigned n = 1; n <= 10; n++) {
         result = s_propose(self, (size_t)leader, n, false);
         assert_int_equal(result.result, KP_CLUSTER_OK);
@@ -376,7 +284,7 @@ static void test_wiped_member_installs_snapshot(void **state)
     for (unsigned n = 1; n <= 40; n++)
         assert_int_equal(s_propose(self, leader, n, false).result, KP_CLUSTER_OK);
     //  Its data folder wiped, the member comes back: a snapshot, then the log.
-    kp_test_rmtree(self->config.nodes[gone].data);
+    kp_test_rmtree(self->c.config.nodes[gone].data);
     s_start(self, gone);
     assert_true(s_wait(self, s_restored, &gone));
     assert_int_equal(s_propose(self, leader, 41, false).result, KP_CLUSTER_OK);
@@ -394,7 +302,7 @@ static void test_join_learner(void **state)
 {
     (void)state;
     s_test_t *self = s_new(4, 1024);
-    kp_node_config_t *learner = &self->config.nodes[3];
+    kp_node_config_t *learner = &self->c.config.nodes[3];
     learner->role = KP_ROLE_LEARNER;
     learner->join = true;
     for (size_t i = 0; i < 3; i++)
@@ -406,8 +314,8 @@ static void test_join_learner(void **state)
     //  The new node starts empty and follows nobody until it is added.
     s_start(self, 3);
     s_result_arg_t arg = {leader, self->next_token++};
-    assert_int_equal(kp_cluster_add(self->cluster[leader], arg.token, 4, "node-4", KP_ROLE_LEARNER),
-                     0);
+    assert_int_equal(
+        kp_cluster_add(self->c.cluster[leader], arg.token, 4, "node-4", KP_ROLE_LEARNER), 0);
     assert_true(s_wait(self, s_has_result, &arg));
     assert_int_equal(self->last[leader].result, KP_CLUSTER_OK);
     assert_int_equal(s_propose(self, leader, 6, false).result, KP_CLUSTER_OK);
@@ -420,14 +328,14 @@ static void test_join_learner(void **state)
     //  Leadership moves on request, to a voter only.
     size_t target = (leader + 1) % 3;
     arg = (s_result_arg_t){leader, self->next_token++};
-    assert_int_equal(kp_cluster_transfer(self->cluster[leader], arg.token, target + 1), 0);
+    assert_int_equal(kp_cluster_transfer(self->c.cluster[leader], arg.token, target + 1), 0);
     assert_true(s_wait(self, s_has_result, &arg));
     assert_int_equal(self->last[leader].result, KP_CLUSTER_OK);
     assert_true(s_wait(self, s_has_leader, NULL));
     assert_int_equal(s_leader(self), (int)target);
     //  And the learner leaves.
     arg = (s_result_arg_t){target, self->next_token++};
-    assert_int_equal(kp_cluster_remove(self->cluster[target], arg.token, 4), 0);
+    assert_int_equal(kp_cluster_remove(self->c.cluster[target], arg.token, 4), 0);
     assert_true(s_wait(self, s_has_result, &arg));
     assert_int_equal(self->last[target].result, KP_CLUSTER_OK);
     assert_true(s_wait(self, s_three_members, &target));
@@ -438,7 +346,7 @@ static bool s_voter_leads(s_test_t *self, void *arg)
 {
     (void)arg;
     int leader = s_leader(self);
-    return s_has_leader(self, NULL) && self->config.nodes[leader].role == KP_ROLE_VOTER;
+    return s_has_leader(self, NULL) && self->c.config.nodes[leader].role == KP_ROLE_VOTER;
 }
 
 //  A witness made leader hands leadership to a voter by itself.
@@ -446,14 +354,14 @@ static void test_witness_steps_aside(void **state)
 {
     (void)state;
     s_test_t *self = s_new(3, 1024);
-    self->config.nodes[2].role = KP_ROLE_WITNESS;
+    self->c.config.nodes[2].role = KP_ROLE_WITNESS;
     for (size_t i = 0; i < 3; i++)
         s_start(self, i);
     assert_true(s_wait(self, s_voter_leads, NULL));
     size_t leader = (size_t)s_leader(self);
     assert_int_equal(s_propose(self, leader, 1, false).result, KP_CLUSTER_OK);
     s_result_arg_t arg = {leader, self->next_token++};
-    assert_int_equal(kp_cluster_transfer(self->cluster[leader], arg.token, 3), 0);
+    assert_int_equal(kp_cluster_transfer(self->c.cluster[leader], arg.token, 3), 0);
     assert_true(s_wait(self, s_has_result, &arg));
     assert_int_equal(self->last[leader].result, KP_CLUSTER_OK); //  the witness led
     assert_true(s_wait(self, s_voter_leads, NULL));
@@ -470,9 +378,9 @@ static void test_curve_between_members(void **state)
 {
     (void)state;
     s_test_t *self = s_new(3, 1024);
-    self->config.insecure = false;
+    self->c.config.insecure = false;
     for (size_t i = 0; i < 3; i++) {
-        kp_node_config_t *node = &self->config.nodes[i];
+        kp_node_config_t *node = &self->c.config.nodes[i];
         char err[256];
         snprintf(node->cert, sizeof node->cert, "%s/node-%zu.cert", self->dir, i + 1);
         assert_int_equal(kp_curve_cert_new(node->cert, err, sizeof err), 0);
@@ -490,7 +398,7 @@ static void test_curve_between_members(void **state)
     assert_true(s_wait(self, s_all_at, &at));
     //  Plain text gets no further than the handshake: nothing is read.
     kp_cluster_status_t before = s_status(self, leader);
-    zsock_t *intruder = zsock_new_dealer(self->config.nodes[leader].peer);
+    zsock_t *intruder = zsock_new_dealer(self->c.config.nodes[leader].peer);
     zstr_send(intruder, "not a protobuf at all");
     assert_int_equal(s_propose(self, leader, 6, false).result, KP_CLUSTER_OK);
     kp_cluster_status_t after = s_status(self, leader);
@@ -512,17 +420,19 @@ static void test_snapshot_by_size(void **state)
 {
     (void)state;
     s_test_t *self = s_new(1, 1024);
-    self->config.snapshot_mib = 1;
+    self->c.config.snapshot_mib = 1;
     s_start(self, 0);
     assert_true(s_wait(self, s_has_leader, NULL));
     size_t member = 0;
     for (unsigned n = 0; n < 24 && !s_snapshot_taken(self, &member); n++) {
         size_t size;
-        uint8_t *data = s_update_many(n, 1000, &size);
+        uint8_t *data =
+            kp_inproc_update(100000 + n * 1000, 1000,
+                             "an institution with a name long enough to fill a few bytes", &size);
         char err[256];
         s_result_arg_t arg = {0, self->next_token++};
         assert_int_equal(
-            kp_cluster_propose(self->cluster[0], arg.token, data, size, err, sizeof err), 0);
+            kp_cluster_propose(self->c.cluster[0], arg.token, data, size, err, sizeof err), 0);
         free(data);
         assert_true(s_wait(self, s_has_result, &arg));
         assert_int_equal(self->last[0].result, KP_CLUSTER_OK);
@@ -552,7 +462,7 @@ static void test_hostile_frames(void **state)
     (void)state;
     s_test_t *self = s_new(3, 1024);
     s_start(self, 0); //  alone: no leader, but its peer socket listens
-    zsock_t *intruder = zsock_new_dealer(self->config.nodes[0].peer);
+    zsock_t *intruder = zsock_new_dealer(self->c.config.nodes[0].peer);
     assert_non_null(intruder);
     zstr_send(intruder, "not a protobuf at all \xff\xff\xff");
     zstr_sendm(intruder, "two");
