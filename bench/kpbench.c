@@ -57,7 +57,8 @@ typedef struct {
     unsigned deadline_ms, retry_ms;
     kp_arrivals_t arrivals;
     uint64_t seed; //  of the request kinds and the Poisson arrival times
-    bool local, compare, log_compare, keep, quiet, insecure, two_sites;
+    bool local, compare, log_compare, keep, quiet, insecure, two_sites, independent;
+    int wan_delay_ms;         //  < 0: none (members linked directly)
     bool direct;              //  a bare DEALER to every node, not the stub
     unsigned hedge_ms;        //  the stub's hedging (min; 0: off)
     const char *service_time; //  each echo answer takes this (kpctl provider --service-time)
@@ -66,7 +67,7 @@ typedef struct {
 //  One chaos rule: kill (or stop) node every every_s, restart (or
 //  resume) it after after_s.
 typedef struct {
-    char node[32];
+    char node[32]; //  "any": each node that serves clients in turn
     double every_s, after_s;
     bool stop; //  SIGSTOP / SIGCONT instead of SIGKILL / start
 } s_chaos_t;
@@ -91,6 +92,9 @@ typedef struct {
     uint8_t cert_public[32], cert_secret[32], server[32];
     size_t endpoint_count;
     char endpoints[S_MAX_ENDPOINTS][256];
+    char sites[S_MAX_ENDPOINTS][64]; //  each endpoint's site
+    size_t site_count;               //  distinct sites of the endpoints
+    char site_names[S_MAX_ENDPOINTS][64];
     int nats_port;
     char prefix[24];                       //  makes request ids unique across runs
     uint64_t start_ns, measure_ns, end_ns; //  end_ns: stop sending (0: by count)
@@ -169,18 +173,37 @@ static bool s_stubbed(const s_client_t *self)
     return self->run->target == S_TARGET_KRUISPUNT && !self->run->opts->direct;
 }
 
+//  With sites, client i lives on site i mod sites and prefers its nodes
+//  (kp_client_set_site); the clients of a site start on its nodes in turn.
 static int s_open_stub(s_client_t *self)
 {
     s_run_t *run = self->run;
-    const char *endpoints[S_MAX_ENDPOINTS];
-    for (size_t i = 0; i < run->endpoint_count; i++)
-        endpoints[i] = run->endpoints[(self->index + i) % run->endpoint_count];
+    const char *endpoints[S_MAX_ENDPOINTS], *sites[S_MAX_ENDPOINTS];
+    const char *site = run->site_count > 1 ? run->site_names[self->index % run->site_count] : NULL;
+    size_t turn = site ? self->index / run->site_count : self->index, n = 0;
+    //  Its own site's nodes first, then the others, each group rotated.
+    for (int mine = 1; mine >= 0; mine--) {
+        size_t group[S_MAX_ENDPOINTS], count = 0;
+        for (size_t e = 0; e < run->endpoint_count; e++)
+            if (!site || (strcmp(run->sites[e], site) == 0) == mine)
+                group[count++] = e;
+        for (size_t i = 0; i < count; i++) {
+            endpoints[n] = run->endpoints[group[(turn + i) % count]];
+            sites[n++] = run->sites[group[(turn + i) % count]];
+        }
+        if (!site)
+            break;
+    }
     self->stub = run->curve ? kp_client_new_secure(endpoints, run->endpoint_count, run->cert_path,
                                                    run->server_z85)
                             : kp_client_new(endpoints, run->endpoint_count);
     if (!self->stub) {
         snprintf(self->error, sizeof self->error, "kp_client_new: cannot connect to %.150s",
                  endpoints[0]);
+        return -1;
+    }
+    if (site && kp_client_set_site(self->stub, site, sites)) {
+        snprintf(self->error, sizeof self->error, "kp_client_set_site failed");
         return -1;
     }
     if (run->opts->hedge_ms)
@@ -666,13 +689,16 @@ static int s_parse_chaos(const char *text, s_chaos_t *c, char *err, size_t errle
     return 0;
 }
 
-//  What the clients' stubs did to get their answers.
-static void s_print_stub(const s_client_t *clients, unsigned n)
+//  What the clients' stubs did to get their answers: into result, and
+//  said unless quiet.
+static void s_stub_counts(const s_client_t *clients, unsigned n, kp_bench_result_t *result,
+                          bool quiet)
 {
     kp_client_stats_t sum = {0};
     for (unsigned i = 0; i < n; i++) {
         const kp_client_stats_t *c = &clients[i].stub_stats;
         sum.failovers += c->failovers;
+        sum.failbacks += c->failbacks;
         sum.disconnects += c->disconnects;
         sum.resent += c->resent;
         sum.timeouts += c->timeouts;
@@ -681,13 +707,20 @@ static void s_print_stub(const s_client_t *clients, unsigned n)
         sum.hedges += c->hedges;
         sum.hedge_wins += c->hedge_wins;
     }
+    result->stub = true;
+    result->failovers = sum.failovers;
+    result->failbacks = sum.failbacks;
+    result->resent = sum.resent;
+    result->given_up = sum.timeouts;
+    if (quiet)
+        return;
     fprintf(stderr,
-            "kpbench: through libkpclient: failovers %" PRIu64 " (connections lost %" PRIu64
-            ", SHUTTING_DOWN %" PRIu64 "), requests resent %" PRIu64 ", given up (TIMEOUT) %" PRIu64
-            ", second answers dropped %" PRIu64 ", hedged %" PRIu64
+            "kpbench: through libkpclient: failovers %" PRIu64 " (back to their site %" PRIu64
+            "; connections lost %" PRIu64 ", SHUTTING_DOWN %" PRIu64 "), requests resent %" PRIu64
+            ", given up (TIMEOUT) %" PRIu64 ", second answers dropped %" PRIu64 ", hedged %" PRIu64
             " (answered first there %" PRIu64 ")\n",
-            sum.failovers, sum.disconnects, sum.redirects, sum.resent, sum.timeouts, sum.duplicates,
-            sum.hedges, sum.hedge_wins);
+            sum.failovers, sum.failbacks, sum.disconnects, sum.redirects, sum.resent, sum.timeouts,
+            sum.duplicates, sum.hedges, sum.hedge_wins);
 }
 
 //  Longest run of empty bins in the measured window, in seconds.
@@ -878,7 +911,10 @@ static kp_bench_result_t *s_run(const s_options_t *o, s_run_t *run, kp_local_t *
     uint64_t last_done = 0, last_ns = run->start_ns; //  the last progress line
     uint64_t next_kill = chaos ? run->start_ns + (uint64_t)(chaos->every_s * 1e9) : 0;
     uint64_t restart_at = 0;
-    int chaos_node = chaos && local ? kp_local_node_index(local, chaos->node) : -1;
+    bool chaos_any = chaos && !strcmp(chaos->node, "any");
+    int chaos_node =
+        chaos && local ? kp_local_node_index(local, chaos_any ? "node-1" : chaos->node) : -1;
+    size_t chaos_turn = 0; //  "any": the kills so far
     bool silent = false;
     s_cpu_t cpu = {.state = S_CPU_BEFORE};
     s_cpu_tick(&cpu, run, local, s_now()); //  without warm-up, it opens now
@@ -889,8 +925,17 @@ static kp_bench_result_t *s_run(const s_options_t *o, s_run_t *run, kp_local_t *
         s_cpu_tick(&cpu, run, local, now);
         if (chaos_node >= 0 && next_kill && now >= next_kill && !restart_at &&
             (run->end_ns == 0 || now < run->end_ns)) {
+            if (chaos_any) //  each node that serves clients in turn (not the witness)
+                for (size_t n = kp_local_node_count(local), i = 0; i < n; i++)
+                    if (kp_local_client_endpoint(local, (chaos_turn + i) % n)) {
+                        chaos_node = (int)((chaos_turn + i) % n);
+                        chaos_turn += i + 1;
+                        break;
+                    }
+            total->kills++;
             fprintf(stderr, "%skpbench: chaos: %s %s\n", tty ? "\n" : "",
-                    chaos->stop ? "stopping" : "killing", chaos->node);
+                    chaos->stop ? "stopping" : "killing",
+                    kp_local_node_name(local, (size_t)chaos_node));
             if (cpu.state == S_CPU_DURING)
                 s_cpu_sample(&cpu, run, local); //  the last word of the node
             if (chaos->stop)
@@ -903,7 +948,8 @@ static kp_bench_result_t *s_run(const s_options_t *o, s_run_t *run, kp_local_t *
         if (restart_at && now >= restart_at) {
             char cerr[512];
             fprintf(stderr, "%skpbench: chaos: %s %s\n", tty ? "\n" : "",
-                    chaos->stop ? "resuming" : "restarting", chaos->node);
+                    chaos->stop ? "resuming" : "restarting",
+                    kp_local_node_name(local, (size_t)chaos_node));
             if (chaos->stop)
                 kp_local_signal_node(local, (size_t)chaos_node, SIGCONT);
             else if (kp_local_start_node(local, (size_t)chaos_node, cerr, sizeof cerr))
@@ -970,8 +1016,8 @@ done:;
         if (c->run)
             pthread_mutex_destroy(&c->lock);
     }
-    if (!failed && run->target == S_TARGET_KRUISPUNT && !o->direct && !o->quiet)
-        s_print_stub(clients, o->clients);
+    if (!failed && run->target == S_TARGET_KRUISPUNT && !o->direct)
+        s_stub_counts(clients, o->clients, total, o->quiet);
     free(clients);
     free(run->ok_bins);
     run->ok_bins = NULL;
@@ -999,10 +1045,22 @@ static void s_usage(FILE *out)
             "  -c, --cluster FILE   a running cluster; its directory must be the bench\n"
             "                       directory (kpbench --write-directory FILE, then\n"
             "                       kpctl directory import) with echo providers running\n"
-            "  --nodes N            local nodes (default 1)\n"
+            "  --nodes N            local nodes (default 1). From 2 on they are one raft\n"
+            "                       cluster on two sites, as cluster-config/two-sites.cfg:\n"
+            "                       the first half in brussels, the rest in charleroi, and\n"
+            "                       a witness in namur when N is even; each client thread\n"
+            "                       lives on a site in turn and its stub prefers that\n"
+            "                       site's nodes (kp_client_set_site)\n"
+            "  --independent        the local nodes share nothing (each a cluster of one,\n"
+            "                       as before clusters)\n"
+            "  --wan-delay MS       (--nodes 2 and more) every link between two members\n"
+            "                       (raft, log mirror) goes through a relay in kpbench;\n"
+            "                       traffic between sites waits MS ms each way (0: the\n"
+            "                       relay without delay). Clients reach their nodes directly\n"
             "  --providers N        echo workers per provider institution (default 2)\n"
             "  --persons N          persons in the bench directory (default 10000)\n"
-            "  --keep               keep the local folder and its logs\n"
+            "  --keep               keep the local folder and its logs\n");
+    fprintf(out,
             "  --direct             send on a bare DEALER connected to every node (the\n"
             "                       protocol by hand, no failover but --retry) instead of\n"
             "                       through libkpclient, the stub institutions use: for\n"
@@ -1058,8 +1116,10 @@ static void s_usage(FILE *out)
             "                       print it beside the logged node: the log's cost\n"
             "  --chaos SPEC         e.g. \"kill node-1 every 10s, restart after 3s\" (SIGKILL,\n"
             "                       start again) or \"stop node-1 every 10s, resume after 3s\"\n"
-            "                       (SIGSTOP, SIGCONT: a hung node) (--local); reports\n"
-            "                       availability\n"
+            "                       (SIGSTOP, SIGCONT: a hung node) (--local); node \"any\":\n"
+            "                       each node that serves clients in turn (\"kill any every\n"
+            "                       4s, restart after 1s\"); reports availability, nodes\n"
+            "                       killed, the stubs' failovers and the longest gap\n"
             "\n"
             "output:\n"
             "  --json FILE          results as JSON\n"
@@ -1111,7 +1171,9 @@ enum {
     O_ARRIVALS,
     O_SEED,
     O_DIRECT,
-    O_HEDGE
+    O_HEDGE,
+    O_INDEPENDENT,
+    O_WAN_DELAY
 };
 
 static int s_parse(int argc, char **argv, s_options_t *o, const char **write_dir)
@@ -1148,6 +1210,8 @@ static int s_parse(int argc, char **argv, s_options_t *o, const char **write_dir
                                           {"seed", required_argument, 0, O_SEED},
                                           {"direct", no_argument, 0, O_DIRECT},
                                           {"hedge", required_argument, 0, O_HEDGE},
+                                          {"independent", no_argument, 0, O_INDEPENDENT},
+                                          {"wan-delay", required_argument, 0, O_WAN_DELAY},
                                           {"help", no_argument, 0, 'h'},
                                           {0, 0, 0, 0}};
     *o = (s_options_t){.clients = 4,
@@ -1162,6 +1226,7 @@ static int s_parse(int argc, char **argv, s_options_t *o, const char **write_dir
                        .size = 256,
                        .arrivals = KP_ARRIVALS_POISSON,
                        .seed = 1,
+                       .wan_delay_ms = -1,
                        .mix_text = NULL};
     bool count_given = false, duration_given = false, retry_given = false;
     int c;
@@ -1197,6 +1262,14 @@ static int s_parse(int argc, char **argv, s_options_t *o, const char **write_dir
             break;
         case O_DIRECT:
             o->direct = true;
+            break;
+        case O_INDEPENDENT:
+            o->independent = true;
+            break;
+        case O_WAN_DELAY:
+            if (s_number("--wan-delay", optarg, 0, 10000, &v))
+                return -1;
+            o->wan_delay_ms = (int)v;
             break;
         case O_HEDGE:
             if (s_number("--hedge", optarg, 1, 600000, &v))
@@ -1330,6 +1403,11 @@ static int s_parse(int argc, char **argv, s_options_t *o, const char **write_dir
         o->duration = 0;
         o->warmup = 0; //  a count is a count: every request is measured
     }
+    if (o->wan_delay_ms >= 0 && (!o->local || o->nodes < 2 || o->independent)) {
+        fprintf(stderr, "kpbench: --wan-delay joins the sites of a local cluster: add --local "
+                        "and --nodes 2 or more (not --independent)\n");
+        return -1;
+    }
     if (o->chaos && !o->local) {
         fprintf(stderr, "kpbench: --chaos kills local nodes only; add --local\n");
         return -1;
@@ -1426,6 +1504,31 @@ static void s_zproxy_pids(s_pids_t *pids, kp_zproxy_t *proxy)
         pids->pid[KP_CPU_WORKERS][i] = kp_zproxy_worker_pid(proxy, i);
 }
 
+//  Adds a node that serves clients (a witness has no client endpoint) to
+//  the run, with its site ("": no site preference).
+static void s_add_endpoint(s_run_t *run, const char *endpoint, const char *site)
+{
+    if (!endpoint || !*endpoint || run->endpoint_count == S_MAX_ENDPOINTS)
+        return;
+    size_t i = run->endpoint_count++;
+    snprintf(run->endpoints[i], sizeof run->endpoints[i], "%s", endpoint);
+    snprintf(run->sites[i], sizeof run->sites[i], "%s", site);
+    for (size_t j = 0; j < run->site_count; j++)
+        if (!strcmp(run->site_names[j], site))
+            return;
+    if (*site)
+        snprintf(run->site_names[run->site_count++], sizeof run->site_names[0], "%s", site);
+}
+
+//  The local nodes that serve clients; their sites when replicated.
+static void s_local_endpoints(s_run_t *run, kp_local_t *local)
+{
+    run->endpoint_count = run->site_count = 0;
+    for (size_t i = 0; i < kp_local_node_count(local); i++)
+        s_add_endpoint(run, kp_local_client_endpoint(local, i),
+                       kp_local_replicated(local) ? kp_local_node_site(local, i) : "");
+}
+
 //  CURVE for the run's clients: cert (a CZMQ certificate) to the nodes
 //  whose public key is server_key.
 static int s_curve(s_run_t *run, const char *cert_path, const char *server_key, char *err,
@@ -1475,6 +1578,8 @@ static kp_bench_result_t *s_run_unlogged(const s_options_t *o, const s_run_t *ru
                              .unlogged = true,
                              .service_time = o->service_time,
                              .insecure = o->insecure,
+                             .independent = o->independent,
+                             .wan_delay_ms = o->wan_delay_ms,
                              .verbose = !o->quiet};
     kp_local_t *local = kp_local_new(&lo, err, errlen);
     if (!local)
@@ -1486,10 +1591,7 @@ static kp_bench_result_t *s_run_unlogged(const s_options_t *o, const s_run_t *ru
         kp_local_destroy(&local);
         return NULL;
     }
-    urun.endpoint_count = kp_local_node_count(local);
-    for (size_t i = 0; i < urun.endpoint_count; i++)
-        snprintf(urun.endpoints[i], sizeof urun.endpoints[i], "%s",
-                 kp_local_client_endpoint(local, i));
+    s_local_endpoints(&urun, local);
     kp_bench_result_t *result = s_run(o, &urun, local, NULL, err, errlen);
     if (result)
         s_routed_twice(local, result);
@@ -1526,6 +1628,8 @@ int main(int argc, char **argv)
                                  .service_time = o.service_time,
                                  .insecure = o.insecure,
                                  .two_sites = o.two_sites,
+                                 .independent = o.independent,
+                                 .wan_delay_ms = o.wan_delay_ms,
                                  .verbose = !o.quiet};
         local = kp_local_new(&lo, err, sizeof err);
         if (!local) {
@@ -1538,30 +1642,29 @@ int main(int argc, char **argv)
             kp_local_destroy(&local);
             return 1;
         }
-        if (o.chaos && kp_local_node_index(local, chaos.node) < 0) {
-            fprintf(stderr, "kpbench: --chaos: no local node '%s'; nodes are node-1..node-%u\n",
-                    chaos.node, o.nodes);
+        if (o.chaos && strcmp(chaos.node, "any") && kp_local_node_index(local, chaos.node) < 0) {
+            fprintf(stderr,
+                    "kpbench: --chaos: no local node '%s'; nodes are node-1..node-%u%s, or "
+                    "'any' (each in turn)\n",
+                    chaos.node, o.nodes,
+                    kp_local_node_count(local) > o.nodes ? " and witness" : "");
             kp_local_destroy(&local);
             return 2;
         }
-        run.endpoint_count = kp_local_node_count(local);
-        for (size_t i = 0; i < run.endpoint_count; i++)
-            snprintf(run.endpoints[i], sizeof run.endpoints[i], "%s",
-                     kp_local_client_endpoint(local, i));
+        s_local_endpoints(&run, local);
     } else {
         kp_cluster_config_t config;
         if (kp_config_load(o.cluster_file, &config, err, sizeof err)) {
             fprintf(stderr, "kpbench: %s\n", err);
             return 1;
         }
-        run.endpoint_count =
-            config.node_count < S_MAX_ENDPOINTS ? config.node_count : S_MAX_ENDPOINTS;
+        for (size_t i = 0; i < config.node_count; i++)
+            s_add_endpoint(&run, config.nodes[i].client,
+                           config.clustered ? config.nodes[i].site : "");
         if (!config.insecure && s_curve_of(&run, &config, err, sizeof err)) {
             fprintf(stderr, "kpbench: %s\n", err);
             return 1;
         }
-        for (size_t i = 0; i < run.endpoint_count; i++)
-            snprintf(run.endpoints[i], sizeof run.endpoints[i], "%s", config.nodes[i].client);
     }
     run.zctx = zmq_ctx_new();
     run.payload = malloc(o.size ? o.size : 1);

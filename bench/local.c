@@ -14,16 +14,21 @@
 
 #include "curve.h"
 #include "proc.h"
+#include "relay.h"
 #include "workload.h"
 
-#define S_MAX_NODES 8
+#define S_MAX_NODES 9 //  8 voters and a witness
 #define S_MAX_PROVIDERS 32
+#define S_MAX_PORTS (8 * S_MAX_NODES * S_MAX_NODES)
 
 typedef struct {
     char name[32];
+    char site[32];
+    bool witness;
     char data[PATH_MAX + 64];
+    char config[PATH_MAX + 64]; //  its own cluster file (the relay's ports)
     char client[64];
-    int client_port;
+    int client_port, worker_port, admin_port, peer_port, mirror_port;
     pid_t pid;
 } s_node_t;
 
@@ -33,8 +38,13 @@ struct _kp_local_t {
     char cluster[PATH_MAX + 64];
     char kpnode[PATH_MAX];
     char kpctl[PATH_MAX];
-    size_t node_count;
+    size_t node_count; //  the witness included, last
     s_node_t nodes[S_MAX_NODES];
+    bool replicated;
+    kp_relay_t *relay;                      //  when options.wan_delay_ms >= 0
+    int links[S_MAX_NODES][S_MAX_NODES][2]; //  relay ports: [from][to][peer, mirror]
+    size_t port_count;
+    int ports[S_MAX_PORTS]; //  every port handed out, each once
     size_t provider_count;
     pid_t providers[S_MAX_PROVIDERS];
     char provider_logs[S_MAX_PROVIDERS][PATH_MAX + 128];
@@ -73,7 +83,9 @@ static int s_make_keys(kp_local_t *self, FILE *out, char *err, size_t errlen)
         return 0;
     snprintf(self->keys, sizeof self->keys, "%s/keys", self->dir);
     snprintf(self->client_cert, sizeof self->client_cert, "%s/app.cert", self->keys);
-    return s_cert(self, "cluster", NULL, NULL, NULL, self->server_key, err, errlen) ||
+    //  The nodes' key is a node key of the directory too: members take
+    //  each other's peer handshakes on it.
+    return s_cert(self, "cluster", "node", "kpbench-nodes", out, self->server_key, err, errlen) ||
                    s_cert(self, "app", "application", "bench-app", out, NULL, err, errlen) ||
                    s_cert(self, "provider-1", "provider", KP_BENCH_PROVIDER_1, out, NULL, err,
                           errlen) ||
@@ -120,12 +132,127 @@ int kp_local_nodes_key(const kp_cluster_config_t *config, size_t count, char key
     return 0;
 }
 
-static int s_write_cluster(kp_local_t *self, char *err, size_t errlen)
+//  A free loopback port that nothing of ours has been given yet: a port
+//  picked free and released may be picked again by the kernel.
+static int s_port(kp_local_t *self)
 {
-    snprintf(self->cluster, sizeof self->cluster, "%s/cluster.cfg", self->dir);
-    FILE *f = fopen(self->cluster, "w");
+    for (int tries = 0; tries < 1000; tries++) {
+        int port = kp_free_port();
+        if (port < 0)
+            return -1;
+        bool used = false;
+        for (size_t i = 0; i < self->port_count && !used; i++)
+            used = self->ports[i] == port;
+        if (!used && self->port_count < S_MAX_PORTS) {
+            self->ports[self->port_count++] = port;
+            return port;
+        }
+    }
+    return -1;
+}
+
+//  Names, sites, roles and ports of every member.
+static int s_plan(kp_local_t *self, size_t voters, char *err, size_t errlen)
+{
+    const kp_local_options_t *o = &self->options;
+    for (size_t i = 0; i < self->node_count; i++) {
+        s_node_t *n = &self->nodes[i];
+        n->witness = i == voters;
+        if (n->witness)
+            snprintf(n->name, sizeof n->name, "witness");
+        else
+            snprintf(n->name, sizeof n->name, "node-%zu", i + 1);
+        const char *site = n->witness             ? "namur"
+                           : !self->replicated    ? (i % 2 ? "site-2" : "site-1")
+                           : i < (voters + 1) / 2 ? "brussels"
+                                                  : "charleroi";
+        snprintf(n->site, sizeof n->site, "%s", site);
+        snprintf(n->data, sizeof n->data, "%s/%s", self->dir, n->name);
+        snprintf(n->config, sizeof n->config, "%s/%s.cfg", self->dir, n->name);
+        n->admin_port = s_port(self);
+        n->client_port = n->witness ? 0 : s_port(self);
+        n->worker_port = n->witness ? 0 : s_port(self);
+        n->peer_port = self->replicated ? s_port(self) : 0;
+        n->mirror_port = o->two_sites && !n->witness ? s_port(self) : 0;
+        if (n->admin_port < 0 || n->client_port < 0 || n->worker_port < 0 || n->peer_port < 0 ||
+            n->mirror_port < 0) {
+            snprintf(err, errlen, "cannot find free loopback ports: %s", strerror(errno));
+            return -1;
+        }
+        snprintf(n->client, sizeof n->client, "tcp://127.0.0.1:%d", n->client_port);
+    }
+    return 0;
+}
+
+//  A relay link name -> target; its port, or -1.
+static int s_link(kp_local_t *self, const char *name, int target, char *err, size_t errlen)
+{
+    for (int tries = 0; tries < 20; tries++) {
+        int port = s_port(self);
+        if (port < 0)
+            break;
+        char listen[64], to[64];
+        snprintf(listen, sizeof listen, "127.0.0.1:%d", port);
+        snprintf(to, sizeof to, "127.0.0.1:%d", target);
+        if (kp_relay_link(self->relay, name, listen, to, err, errlen) == port)
+            return port;
+    }
+    snprintf(err, errlen, "the relay cannot listen for link %s", name);
+    return -1;
+}
+
+//  With a WAN delay: a relay link for each ordered pair of members (peer
+//  and mirror), and the delay on those between two sites, both ways.
+static int s_relay(kp_local_t *self, char *err, size_t errlen)
+{
+    if (self->options.wan_delay_ms < 0 || self->node_count < 2)
+        return 0;
+    self->relay = kp_relay_new();
+    if (!self->relay) {
+        snprintf(err, errlen, "cannot start the relay");
+        return -1;
+    }
+    for (size_t a = 0; a < self->node_count; a++)
+        for (size_t b = 0; b < self->node_count; b++) {
+            s_node_t *from = &self->nodes[a], *to = &self->nodes[b];
+            if (a == b)
+                continue;
+            char name[80];
+            if (to->peer_port) {
+                snprintf(name, sizeof name, "%s>%s", from->name, to->name);
+                if ((self->links[a][b][0] = s_link(self, name, to->peer_port, err, errlen)) < 0)
+                    return -1;
+            }
+            if (to->mirror_port) {
+                snprintf(name, sizeof name, "%s.log>%s", from->name, to->name);
+                if ((self->links[a][b][1] = s_link(self, name, to->mirror_port, err, errlen)) < 0)
+                    return -1;
+            }
+            if (!strcmp(from->site, to->site) || self->options.wan_delay_ms == 0)
+                continue;
+            //  One way: the answers' way is the pair's other ordering.
+            char command[160];
+            snprintf(command, sizeof command, "delay %s,%s.log %s %d", from->name, from->name,
+                     to->name, self->options.wan_delay_ms);
+            char *answer = kp_relay_command(self->relay, command);
+            bool ok = answer && !strncmp(answer, "ok", 2);
+            if (!ok)
+                snprintf(err, errlen, "relay: %s: %s", command, answer ? answer : "no answer");
+            free(answer);
+            if (!ok)
+                return -1;
+        }
+    return 0;
+}
+
+//  The cluster file as node viewer sees it (viewer == node_count: the
+//  real endpoints, for kpctl and the providers).
+static int s_write_cluster(kp_local_t *self, size_t viewer, const char *path, char *err,
+                           size_t errlen)
+{
+    FILE *f = fopen(path, "w");
     if (!f) {
-        snprintf(err, errlen, "cannot write %s: %s", self->cluster, strerror(errno));
+        snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
         return -1;
     }
     fprintf(f,
@@ -136,30 +263,42 @@ static int s_write_cluster(kp_local_t *self, char *err, size_t errlen)
             self->options.two_sites ? "    log-durability = \"two-sites\"\n" : "");
     for (size_t i = 0; i < self->node_count; i++) {
         s_node_t *n = &self->nodes[i];
-        snprintf(n->name, sizeof n->name, "node-%zu", i + 1);
-        snprintf(n->data, sizeof n->data, "%s/node-%zu", self->dir, i + 1);
-        n->client_port = kp_free_port();
-        int worker = kp_free_port(), admin = kp_free_port();
-        if (n->client_port < 0 || worker < 0 || admin < 0) {
-            fclose(f);
-            snprintf(err, errlen, "cannot find free loopback ports: %s", strerror(errno));
-            return -1;
-        }
-        snprintf(n->client, sizeof n->client, "tcp://127.0.0.1:%d", n->client_port);
-        fprintf(f,
-                "    %s\n        site = \"site-%zu\"\n        data = \"%s\"\n"
-                "        client = \"%s\"\n        worker = \"tcp://127.0.0.1:%d\"\n"
-                "        admin = \"tcp://127.0.0.1:%d\"\n",
-                n->name, i % 2 + 1, n->data, n->client, worker, admin);
-        if (self->options.two_sites)
-            fprintf(f, "        mirror = \"tcp://127.0.0.1:%d\"\n", kp_free_port());
+        fprintf(f, "    %s\n        role = \"%s\"\n        site = \"%s\"\n        data = \"%s\"\n",
+                n->name, n->witness ? "witness" : "voter", n->site, n->data);
+        if (!n->witness)
+            fprintf(f, "        client = \"%s\"\n        worker = \"tcp://127.0.0.1:%d\"\n",
+                    n->client, n->worker_port);
+        fprintf(f, "        admin = \"tcp://127.0.0.1:%d\"\n", n->admin_port);
+        bool relayed = self->relay && viewer < self->node_count && viewer != i;
+        if (n->peer_port)
+            fprintf(f,
+                    "        peer = \"tcp://127.0.0.1:%d\"\n        peer-bind = "
+                    "\"tcp://127.0.0.1:%d\"\n",
+                    relayed ? self->links[viewer][i][0] : n->peer_port, n->peer_port);
+        if (n->mirror_port)
+            fprintf(f, "        mirror = \"tcp://127.0.0.1:%d\"\n",
+                    relayed ? self->links[viewer][i][1] : n->mirror_port);
         if (!self->options.insecure)
             fprintf(f, "        cert = \"%s/cluster.cert\"\n", self->keys);
     }
     if (fclose(f) != 0) {
-        snprintf(err, errlen, "cannot write %s: %s", self->cluster, strerror(errno));
+        snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
         return -1;
     }
+    return 0;
+}
+
+//  Plans the members, starts the relay, writes the shared cluster file and
+//  each node's own.
+static int s_write_clusters(kp_local_t *self, size_t voters, char *err, size_t errlen)
+{
+    snprintf(self->cluster, sizeof self->cluster, "%s/cluster.cfg", self->dir);
+    if (s_plan(self, voters, err, errlen) || s_relay(self, err, errlen) ||
+        s_write_cluster(self, self->node_count, self->cluster, err, errlen))
+        return -1;
+    for (size_t i = 0; i < self->node_count; i++)
+        if (s_write_cluster(self, i, self->nodes[i].config, err, errlen))
+            return -1;
     return 0;
 }
 
@@ -219,14 +358,15 @@ int kp_local_start_node(kp_local_t *self, size_t index, char *err, size_t errlen
     s_node_t *n = &self->nodes[index];
     char log[PATH_MAX + 64];
     snprintf(log, sizeof log, "%s/%s.log", self->dir, n->name);
-    char *argv[] = {self->kpnode, "--config", self->cluster, "--name", n->name,
-                    "--data",     n->data,    NULL,          NULL};
+    char *argv[] = {self->kpnode, "--config", n->config, "--name", n->name,
+                    "--data",     n->data,    NULL,      NULL};
     if (self->options.unlogged)
         argv[7] = "--unlogged";
     n->pid = kp_proc_spawn(argv, log, err, errlen);
     if (n->pid < 0)
         return -1;
-    for (int waited = 0; !kp_port_open(n->client_port); waited += 10) {
+    int port = n->witness ? n->admin_port : n->client_port;
+    for (int waited = 0; !kp_port_open(port); waited += 10) {
         int status;
         if (kp_proc_wait(n->pid, 10, &status) == 0) {
             n->pid = 0;
@@ -235,8 +375,8 @@ int kp_local_start_node(kp_local_t *self, size_t index, char *err, size_t errlen
             return -1;
         }
         if (waited > 15000) {
-            snprintf(err, errlen, "kpnode %s does not listen on %s after 15 s; see %s", n->name,
-                     n->client, log);
+            snprintf(err, errlen, "kpnode %s does not listen on port %d after 15 s; see %s",
+                     n->name, port, log);
             return -1;
         }
     }
@@ -268,7 +408,7 @@ static int s_start_providers(kp_local_t *self, char *err, size_t errlen)
         int messages; //  1: wage and career, 2: career
     } institutions[] = {{KP_BENCH_PROVIDER_1, 1}, {KP_BENCH_PROVIDER_2, 2}};
     for (size_t n = 0; n < self->node_count; n++)
-        for (size_t i = 0; i < 2; i++)
+        for (size_t i = 0; i < 2 && !self->nodes[n].witness; i++)
             for (unsigned w = 0; w < self->options.providers; w++) {
                 if (self->provider_count == S_MAX_PROVIDERS)
                     return 0;
@@ -326,9 +466,12 @@ kp_local_t *kp_local_new(const kp_local_options_t *options, char *err, size_t er
     kp_local_t *self = calloc(1, sizeof *self);
     assert(self);
     self->options = *options;
-    self->node_count = options->nodes < 1 ? 1 : options->nodes;
-    if (self->node_count > S_MAX_NODES) {
-        snprintf(err, errlen, "--nodes: at most %d local nodes", S_MAX_NODES);
+    size_t voters = options->nodes < 1 ? 1 : options->nodes;
+    self->replicated = voters >= 2 && !options->independent;
+    //  An even number of votes cannot outlive the loss of one site.
+    self->node_count = voters + (self->replicated && voters % 2 == 0);
+    if (voters > 8) {
+        snprintf(err, errlen, "--nodes: at most 8 local nodes");
         free(self);
         return NULL;
     }
@@ -350,7 +493,7 @@ kp_local_t *kp_local_new(const kp_local_options_t *options, char *err, size_t er
     //  The keys are made by s_import (they go into the directory), and
     //  the cluster file names the nodes' one: name the folder first.
     snprintf(self->keys, sizeof self->keys, "%s/keys", self->dir);
-    if (s_write_cluster(self, err, errlen) || s_import(self, err, errlen))
+    if (s_write_clusters(self, voters, err, errlen) || s_import(self, err, errlen))
         goto failed;
     for (size_t i = 0; i < self->node_count; i++)
         if (kp_local_start_node(self, i, err, errlen))
@@ -418,6 +561,7 @@ void kp_local_destroy(kp_local_t **self_p)
     for (size_t i = 0; i < self->node_count; i++)
         if (self->nodes[i].pid > 0)
             kp_proc_stop(self->nodes[i].pid, 5000);
+    kp_relay_destroy(&self->relay);
     if (self->options.keep)
         fprintf(stderr, "kpbench: kept the local cluster's folder %s\n", self->dir);
     else
@@ -448,7 +592,18 @@ const char *kp_local_node_name(kp_local_t *self, size_t index)
 
 const char *kp_local_client_endpoint(kp_local_t *self, size_t index)
 {
-    return index < self->node_count ? self->nodes[index].client : NULL;
+    return index < self->node_count && !self->nodes[index].witness ? self->nodes[index].client
+                                                                   : NULL;
+}
+
+const char *kp_local_node_site(kp_local_t *self, size_t index)
+{
+    return index < self->node_count ? self->nodes[index].site : NULL;
+}
+
+bool kp_local_replicated(kp_local_t *self)
+{
+    return self->replicated;
 }
 
 int kp_local_node_index(kp_local_t *self, const char *name)

@@ -3,6 +3,16 @@
     with kpctl, kpnode processes and echo providers (kpctl provider
     --echo). Everything started here is stopped by kp_local_destroy, and
     dies with kpbench if kpbench dies.
+
+    Replicated (the default from two nodes on): the nodes are one raft
+    cluster on two sites, as cluster-config/two-sites.cfg: the first half
+    of the nodes in "brussels", the others in "charleroi", and a witness
+    in "namur" when the voters are even. With a WAN delay (>= 0) every
+    link between two members (raft's peer links, the log mirror's) goes
+    through a relay (relay.h) in this process, one link per ordered pair:
+    each node has its own cluster file naming the relay's ports as the
+    others' endpoints; traffic between two sites waits the delay each
+    way. Independent: every node a cluster of one, as before clusters.
 */
 #ifndef KP_LOCAL_H_INCLUDED
 #define KP_LOCAL_H_INCLUDED
@@ -25,6 +35,8 @@ typedef struct {
     const char *service_time; //  the providers' --service-time, or NULL
     bool two_sites;           //  log-durability = "two-sites", a mirror endpoint per node
     bool insecure;            //  insecure = true: plain text, no CURVE (its cost, measured)
+    bool independent;         //  no raft between the nodes: each a cluster of one
+    int wan_delay_ms;         //  < 0: members linked directly; else through the relay
     bool verbose;
 } kp_local_options_t;
 
@@ -51,9 +63,14 @@ int kp_local_cert_keys(const char *path, uint8_t public_key[32], uint8_t secret_
 int kp_local_nodes_key(const kp_cluster_config_t *config, size_t count, char key[41], char *err,
                        size_t errlen);
 const char *kp_local_cluster_file(kp_local_t *self);
+//  Nodes, the witness (last) included.
 size_t kp_local_node_count(kp_local_t *self);
 const char *kp_local_node_name(kp_local_t *self, size_t index);
+//  NULL for the witness (it serves no client).
 const char *kp_local_client_endpoint(kp_local_t *self, size_t index);
+const char *kp_local_node_site(kp_local_t *self, size_t index);
+//  True when the nodes form one replicated cluster.
+bool kp_local_replicated(kp_local_t *self);
 //  Index of node name, or -1.
 int kp_local_node_index(kp_local_t *self, const char *name);
 

@@ -241,6 +241,15 @@ static void s_table_one(FILE *out, const kp_bench_config_t *config, const kp_ben
     s_cpu_line(out, r);
     if (r->chaos) {
         uint64_t sent = kp_bench_result_sent(r);
+        fprintf(out, "  chaos: %llu node%s killed or stopped", (unsigned long long)r->kills,
+                r->kills == 1 ? "" : "s");
+        if (r->stub)
+            fprintf(out,
+                    "; the clients' stubs: failovers %llu, back to their site %llu, requests "
+                    "resent %llu, given up %llu",
+                    (unsigned long long)r->failovers, (unsigned long long)r->failbacks,
+                    (unsigned long long)r->resent, (unsigned long long)r->given_up);
+        fprintf(out, "\n");
         fprintf(out,
                 "  availability: %.3f%% answered as expected within 1 s; longest gap %.3f s; "
                 "delivered twice %llu; never answered %llu\n"
@@ -436,6 +445,15 @@ static void s_json_run(kp_json_t *j, const kp_bench_result_t *r)
     kp_json_kv_string(j, "verdict", sl.pass ? "PASS" : "FAIL");
     kp_json_object_close(j);
     s_json_cpu(j, r);
+    if (r->stub) {
+        kp_json_key(j, "stub");
+        kp_json_object_open(j);
+        kp_json_kv_uint(j, "failovers", r->failovers);
+        kp_json_kv_uint(j, "failbacks", r->failbacks);
+        kp_json_kv_uint(j, "resent", r->resent);
+        kp_json_kv_uint(j, "given_up", r->given_up);
+        kp_json_object_close(j);
+    }
     if (r->chaos) {
         uint64_t sent = kp_bench_result_sent(r);
         kp_json_key(j, "availability");
@@ -447,6 +465,7 @@ static void s_json_run(kp_json_t *j, const kp_bench_result_t *r)
         kp_json_kv_uint(j, "answered_twice", r->duplicates); //  kept for readers
         kp_json_kv_uint(j, "delivered_twice", r->duplicates);
         kp_json_kv_uint(j, "never_answered", kp_bench_result_lost(r));
+        kp_json_kv_uint(j, "kills", r->kills);
         kp_json_object_close(j);
     }
     kp_json_object_close(j);

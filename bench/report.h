@@ -59,6 +59,12 @@ typedef struct {
     int64_t routed_twice, provider_served;
     uint64_t ok_within_1s; //  answered as expected within 1 s
     double longest_gap_s;  //  longest time without an expected answer
+    uint64_t kills;        //  chaos: nodes killed (or stopped) in the run
+    //  What the clients' stubs (libkpclient) did, when they were used:
+    //  moves to another node, returns to their own site, requests sent
+    //  again after a move, and given up (a TIMEOUT of the stub's own).
+    bool stub;
+    uint64_t failovers, failbacks, resent, given_up;
     //  CPU seconds (user + system, all threads) used in the measured
     //  window, per role; negative when unknown (a remote cluster, no such
     //  processes). cores: online, to say how busy the machine was.

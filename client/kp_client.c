@@ -40,6 +40,12 @@
 #define S_ATTEMPT_MARGIN_MS 250 //  past the request's deadline_ms
 #define S_LATENCY_SAMPLES 8     //  answers before the node's p99 counts
 #define S_PING_MIN_MS 100       //  a pong may take this long, or 4 p99s
+//  Site preference (kp_client_set_site): away from its own site, the
+//  client probes its own site's nodes this often, and comes back to one
+//  that has answered every probe for the settle time (a node just
+//  restarted has its providers back by then).
+#define S_PROBE_MS 250
+#define S_SETTLE_MS 1000
 
 typedef struct {
     char id[KP_CLIENT_ID_MAX];
@@ -56,6 +62,7 @@ typedef struct {
     bool extended;             //  this attempt was given the deadline
     bool pinged;               //  the node was pinged in this attempt
     bool unsent;               //  waits for a connection (ZMQ_IMMEDIATE)
+    bool draining;             //  sent before a fail-back: answered on the old node
     void *handle;              //  in kp_client_t.order
     int64_t deadline;          //  overall, monotonic ms
     int64_t attempt_deadline;  //  of the current attempt, monotonic ms
@@ -66,7 +73,11 @@ struct _kp_client_t {
     void *sock;
     char **endpoints;
     size_t endpoint_count;
-    size_t current;
+    size_t current; //  the endpoint talked to: route[pos]
+    size_t pos;
+    size_t *route;     //  the failover order: the own site's endpoints first
+    size_t own;        //  endpoints of the own site (first in route); 0: no preference
+    size_t home_moves; //  failovers within the own site since a handshake there
     unsigned attempts;
     bool attempts_set; //  kp_client_set_attempts called: the old split
     int attempt_timeout_ms;
@@ -95,6 +106,16 @@ struct _kp_client_t {
     void *hedge_sock;               //  to the endpoint after the current one
     char ping_id[KP_CLIENT_ID_MAX]; //  the request id of our pings
     int64_t ping_sent_ms;           //  the last ping to the current node
+    //  Site preference: see kp_client_set_site.
+    int settle_ms;                   //  0: no fail-back
+    void *probe_sock;                //  to an own-site endpoint, while away
+    size_t probe_pos;                //  its place in route
+    int64_t probe_next;              //  the next probe (INT64_MAX: none due)
+    int64_t probe_ok_since;          //  answered every probe since (0: not)
+    int64_t probe_created;           //  when probe_sock was made
+    char probe_id[KP_CLIENT_ID_MAX]; //  the request id of the probes
+    void *drain_sock;                //  the node left by a fail-back, until its
+                                     //  requests are answered or their attempts end
 };
 
 static void s_pending_destroy(void **item)
@@ -176,9 +197,12 @@ static kp_client_t *s_new(const char **endpoints, size_t count)
     self->ready = zlistx_new();
     self->ctx = zmq_ctx_new();
     self->latency = (kp_window_t **)calloc(count, sizeof(kp_window_t *));
+    self->route = (size_t *)calloc(count, sizeof(size_t));
     if (!self->endpoints || !self->pending || !self->done || !self->order || !self->ready ||
-        !self->ctx || !self->latency)
+        !self->ctx || !self->latency || !self->route)
         goto fail;
+    for (size_t i = 0; i < count; i++)
+        self->route[i] = i;
     zhashx_set_destructor(self->pending, s_pending_destroy);
     zlistx_set_destructor(self->ready, s_response_free);
     self->endpoint_count = count;
@@ -191,7 +215,11 @@ static kp_client_t *s_new(const char **endpoints, size_t count)
     self->heartbeat_timeout_ms = S_HEARTBEAT_TIMEOUT_MS;
     if (s_make_id(self->ping_id)) //  random too: our pings are nobody else's
         goto fail;
+    memcpy(self->probe_id, self->ping_id, sizeof self->probe_id);
+    strcat(self->probe_id, "-probe"); //  32 hex digits: room enough
     strcat(self->ping_id, "-ping");
+    self->settle_ms = S_SETTLE_MS;
+    self->probe_next = INT64_MAX;
     return self;
 fail:
     kp_client_destroy(&self);
@@ -251,6 +279,11 @@ void kp_client_destroy(kp_client_t **self_p)
         zmq_close(self->sock);
     if (self->hedge_sock)
         zmq_close(self->hedge_sock);
+    if (self->probe_sock)
+        zmq_close(self->probe_sock);
+    if (self->drain_sock)
+        zmq_close(self->drain_sock);
+    free(self->route);
     if (self->latency)
         for (size_t i = 0; i < self->endpoint_count; i++)
             kp_window_destroy(&self->latency[i]);
@@ -438,8 +471,14 @@ static int s_watch(kp_client_t *self)
     return 0;
 }
 
+//  Stops the monitor before its socket goes: libzmq 4.3 left a socket
+//  closed while still monitored, soon after its connect, with every later
+//  monitor of the context silent (no event ever came; seen when a client
+//  moved to its own site at once, kp_client_set_site).
 static void s_unwatch(kp_client_t *self)
 {
+    if (self->monitor && self->sock)
+        zmq_socket_monitor(self->sock, NULL, 0);
     if (self->monitor)
         zmq_close(self->monitor);
     self->monitor = NULL;
@@ -462,9 +501,10 @@ static void s_read_events(kp_client_t *self)
         while (zmq_msg_more(&msg) && zmq_msg_recv(&msg, self->monitor, 0) >= 0)
             ; //  the endpoint frame
         zmq_msg_close(&msg);
-        if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED)
+        if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
             self->connected = true;
-        else if (event == ZMQ_EVENT_CONNECTED && !self->connected) {
+            self->home_moves = 0;
+        } else if (event == ZMQ_EVENT_CONNECTED && !self->connected) {
             int64_t by = zclock_mono() + S_HANDSHAKE_MS;
             if (by > self->connect_by)
                 self->connect_by = by;
@@ -612,7 +652,9 @@ static void *s_hedge_sock(kp_client_t *self)
     zmq_setsockopt(sock, ZMQ_RCVHWM, &zero, sizeof zero);
     zmq_setsockopt(sock, ZMQ_IMMEDIATE, &one, sizeof one);
     s_set_heartbeat(self, sock);
-    if (zmq_connect(sock, self->endpoints[(self->current + 1) % self->endpoint_count]) != 0) {
+    size_t next = self->route[(self->pos + 1) % self->endpoint_count];
+    if ((self->cert.on && kp_wire_curve(sock, &self->cert, self->servers[next])) ||
+        zmq_connect(sock, self->endpoints[next]) != 0) {
         zmq_close(sock);
         return NULL;
     }
@@ -634,14 +676,17 @@ static void s_hedge(kp_client_t *self, s_pending_t *p, int64_t now)
         p->hedge_at = now + self->hedge_min_ms;
 }
 
-//  p is answered: by the current node (its time feeds the node's p99), or
-//  first by the hedge node.
-static void s_answered(kp_client_t *self, s_pending_t *p, bool hedged)
+//  Where a frame came from.
+typedef enum { S_FROM_CURRENT, S_FROM_HEDGE, S_FROM_DRAIN } s_from_t;
+
+//  p is answered: by the current node (its time feeds the node's p99),
+//  first by the hedge node, or by the node left in a fail-back.
+static void s_answered(kp_client_t *self, s_pending_t *p, s_from_t from)
 {
-    if (hedged) {
+    if (from == S_FROM_HEDGE)
         self->stats.hedge_wins++;
+    if (from != S_FROM_CURRENT)
         return;
-    }
     int64_t us = (zclock_mono() - p->sent_ms) * 1000;
     kp_window_add(self->latency[self->current], us < 0 ? 0 : (uint32_t)us);
 }
@@ -661,6 +706,8 @@ static void s_next_check(kp_client_t *self)
     }
     if (!self->connected && self->unsent && self->connect_by < next)
         next = self->connect_by;
+    if (self->probe_next < next)
+        next = self->probe_next;
     self->next_check = next;
 }
 
@@ -700,10 +747,22 @@ static int s_flush(kp_client_t *self)
 }
 
 //  Switches to the next endpoint and resends everything unanswered there.
+static void s_probe_plan(kp_client_t *self, int64_t now);
+
 static int s_failover(kp_client_t *self, int64_t now)
 {
-    self->current = (self->current + 1) % self->endpoint_count;
+    //  At home: the next node of the own site, until each was left in
+    //  turn without a connection made; then the other sites, in order.
+    if (self->pos < self->own && ++self->home_moves < self->own)
+        self->pos = (self->pos + 1) % self->own;
+    else {
+        self->pos = self->pos < self->own ? self->own : self->pos + 1;
+        self->pos %= self->endpoint_count;
+        self->home_moves = 0;
+    }
+    self->current = self->route[self->pos];
     self->stats.failovers++;
+    s_probe_plan(self, now);
     s_close_hedge(self); //  its node may be the new current one
     int rc = s_connect(self);
     if (rc)
@@ -713,7 +772,7 @@ static int s_failover(kp_client_t *self, int64_t now)
     for (s_pending_t *p = (s_pending_t *)zlistx_first(self->order); p;
          p = (s_pending_t *)zlistx_next(self->order)) {
         p->attempts++;
-        p->unsent = false;
+        p->unsent = p->draining = false;
         s_attempt_started(self, p, now);
         if ((rc = s_send_frame(self, p)) != 0)
             return rc;
@@ -721,6 +780,205 @@ static int s_failover(kp_client_t *self, int64_t now)
     }
     s_next_check(self);
     return 0;
+}
+
+//  ---------------------------------------------------------------------
+//  Site preference: probes of the own site while away, and the fail-back.
+//  (kp_client.h, kp_client_set_site, says what and why.)
+
+static bool s_away(const kp_client_t *self)
+{
+    return self->own && self->pos >= self->own;
+}
+
+static void s_close_probe(kp_client_t *self)
+{
+    if (self->probe_sock)
+        zmq_close(self->probe_sock);
+    self->probe_sock = NULL;
+    self->probe_ok_since = 0;
+}
+
+//  After a move: probes start while the client is away from its site, and
+//  stop when it is back.
+static void s_probe_plan(kp_client_t *self, int64_t now)
+{
+    if (s_away(self) && self->settle_ms) {
+        if (self->probe_next == INT64_MAX)
+            self->probe_next = now + S_PROBE_MS;
+        return;
+    }
+    s_close_probe(self);
+    self->probe_next = INT64_MAX;
+}
+
+//  A connection to the own-site endpoint route[probe_pos].
+static int s_probe_open(kp_client_t *self, int64_t now)
+{
+    size_t endpoint = self->route[self->probe_pos];
+    void *sock = kp_wire_dealer(self->ctx, self->max_frame);
+    if (!sock)
+        return KP_CLIENT_ESOCKET;
+    int one = 1;
+    zmq_setsockopt(sock, ZMQ_IMMEDIATE, &one, sizeof one);
+    s_set_heartbeat(self, sock);
+    if ((self->cert.on && kp_wire_curve(sock, &self->cert, self->servers[endpoint])) ||
+        zmq_connect(sock, self->endpoints[endpoint]) != 0) {
+        zmq_close(sock);
+        return KP_CLIENT_ESOCKET;
+    }
+    self->probe_sock = sock;
+    self->probe_created = now;
+    self->probe_ok_since = 0;
+    return 0;
+}
+
+//  Every S_PROBE_MS while away: a ping to an own-site node. One that stays
+//  silent for the settle time gives way to the next own-site endpoint.
+static int s_probe(kp_client_t *self, int64_t now)
+{
+    self->probe_next = now + S_PROBE_MS;
+    if (self->probe_sock && !self->probe_ok_since && now - self->probe_created >= self->settle_ms &&
+        self->own > 1) {
+        s_close_probe(self);
+        self->probe_pos = (self->probe_pos + 1) % self->own;
+    }
+    if (!self->probe_sock && s_probe_open(self, now) != 0)
+        return KP_CLIENT_ESOCKET;
+    Kp__Request ping = KP__REQUEST__INIT;
+    ping.request_id = self->probe_id;
+    ping.has_ping = ping.ping = true;
+    uint8_t frame[KP_CLIENT_ID_MAX + 16];
+    size_t size = kp__request__pack(&ping, frame);
+    zmq_send(self->probe_sock, frame, size, ZMQ_DONTWAIT); //  not up yet: next time
+    return 0;
+}
+
+//  Back to the own site's node route[pos]: requests already sent stay
+//  with the node left (drain_sock) until answered or their attempt ends,
+//  so that none is routed twice for the move; new ones go to pos.
+static int s_failback(kp_client_t *self, size_t pos, int64_t now)
+{
+    s_close_probe(self);
+    s_close_hedge(self);
+    s_unwatch(self);
+    self->drain_sock = self->sock;
+    self->sock = NULL;
+    self->pos = pos;
+    self->current = self->route[pos];
+    self->stats.failbacks++;
+    for (s_pending_t *p = (s_pending_t *)zlistx_first(self->order); p;
+         p = (s_pending_t *)zlistx_next(self->order))
+        p->draining = !p->unsent;
+    s_probe_plan(self, now);
+    int rc = s_connect(self);
+    s_next_check(self);
+    return rc;
+}
+
+//  Reads the probes' answers: a node that answered every probe OK for the
+//  settle time (not one NO_QUORUM, LOG_UNAVAILABLE, SHUTTING_DOWN, which a
+//  node's pong carries when it would refuse requests) is taken back.
+static int s_probe_answers(kp_client_t *self)
+{
+    int64_t now = zclock_mono();
+    while (self->probe_sock) {
+        zmq_msg_t msg;
+        zmq_msg_init(&msg);
+        kp_wire_recv_t got = kp_wire_recv(self->probe_sock, &msg);
+        Kp__Response *pong = got == KP_WIRE_FRAME ? kp__response__unpack(NULL, zmq_msg_size(&msg),
+                                                                         zmq_msg_data(&msg))
+                                                  : NULL;
+        zmq_msg_close(&msg);
+        if (got == KP_WIRE_EMPTY)
+            return 0;
+        if (got == KP_WIRE_EINTR)
+            return KP_CLIENT_EINTR;
+        if (got == KP_WIRE_ESOCKET)
+            return KP_CLIENT_ESOCKET;
+        bool ours = pong && pong->request_id && !strcmp(pong->request_id, self->probe_id);
+        bool ok = ours && (!pong->has_status || pong->status == KP__STATUS__OK);
+        if (pong)
+            kp__response__free_unpacked(pong, NULL);
+        if (!ours) {
+            self->stats.malformed++;
+            continue;
+        }
+        if (!ok)
+            self->probe_ok_since = 0;
+        else if (!self->probe_ok_since)
+            self->probe_ok_since = now;
+        else if (now - self->probe_ok_since >= self->settle_ms && !self->drain_sock)
+            return s_failback(self, self->probe_pos, now);
+    }
+    return 0;
+}
+
+//  A request left on the node of before a fail-back whose attempt ran out
+//  there goes to the current node.
+static int s_undrain(kp_client_t *self, s_pending_t *p, int64_t now)
+{
+    p->draining = false;
+    p->attempts++;
+    self->stats.resent++;
+    s_attempt_started(self, p, now);
+    return s_send_frame(self, p);
+}
+
+//  The node left by a fail-back is closed once nothing waits on it.
+static void s_drain_done(kp_client_t *self)
+{
+    if (!self->drain_sock)
+        return;
+    for (s_pending_t *p = (s_pending_t *)zlistx_first(self->order); p;
+         p = (s_pending_t *)zlistx_next(self->order))
+        if (p->draining)
+            return;
+    zmq_close(self->drain_sock);
+    self->drain_sock = NULL;
+}
+
+int kp_client_set_site(kp_client_t *self, const char *site, const char **sites)
+{
+    if (!self || !site || !*site || !sites)
+        return KP_CLIENT_EINVAL;
+    for (size_t i = 0; i < self->endpoint_count; i++)
+        if (!sites[i])
+            return KP_CLIENT_EINVAL;
+    //  Stable: the own site's endpoints in the caller's order, then the rest.
+    size_t n = 0;
+    for (int mine = 1; mine >= 0; mine--)
+        for (size_t i = 0; i < self->endpoint_count; i++)
+            if ((strcmp(sites[i], site) == 0) == mine)
+                self->route[n++] = i;
+    self->own = 0;
+    while (self->own < n && strcmp(sites[self->route[self->own]], site) == 0)
+        self->own++;
+    size_t pos = 0;
+    while (self->route[pos] != self->current)
+        pos++;
+    self->pos = pos;
+    int64_t now = zclock_mono();
+    if (s_away(self) && zhashx_size(self->pending) == 0) {
+        //  Nothing in flight: start on the own site at once.
+        self->pos = 0;
+        self->current = self->route[0];
+        s_close_hedge(self);
+        int rc = s_connect(self);
+        if (rc)
+            return rc;
+    }
+    s_probe_plan(self, now);
+    s_next_check(self);
+    return 0;
+}
+
+void kp_client_set_failback(kp_client_t *self, int settle_ms)
+{
+    assert(self);
+    self->settle_ms = settle_ms > 0 ? settle_ms : 0;
+    s_probe_plan(self, zclock_mono());
+    s_next_check(self);
 }
 
 //  Gives up on requests past their overall deadline, fails over when an
@@ -734,10 +992,13 @@ static int s_check_timers(kp_client_t *self)
     if (!expired)
         return KP_CLIENT_ENOMEM;
     bool attempt_over = s_connect_overdue(self, now);
-    for (s_pending_t *p = (s_pending_t *)zhashx_first(self->pending); p;
+    int rc = 0;
+    for (s_pending_t *p = (s_pending_t *)zhashx_first(self->pending); p && !rc;
          p = (s_pending_t *)zhashx_next(self->pending)) {
         if (now >= p->deadline)
             zlistx_add_end(expired, p);
+        else if (now >= p->attempt_deadline && p->draining)
+            rc = s_undrain(self, p, now);
         else if (now >= p->attempt_deadline)
             attempt_over |= s_attempt_over(self, p, now);
         else if (now >= p->hedge_at)
@@ -752,7 +1013,11 @@ static int s_check_timers(kp_client_t *self)
         s_finish(self, p, S_DONE_GAVE_UP);
     }
     zlistx_destroy(&expired);
-    int rc = attempt_over ? s_failover(self, now) : 0;
+    s_drain_done(self);
+    if (!rc && attempt_over)
+        rc = s_failover(self, now);
+    if (!rc && now >= self->probe_next)
+        rc = s_probe(self, now);
     s_next_check(self);
     return rc;
 }
@@ -775,7 +1040,7 @@ static bool s_moves_on(kp_client_t *self, s_pending_t *p, const Kp__Response *re
 
 //  Handles one frame from the node (from the hedge node when hedged);
 //  never fails on what the node sent.
-static void s_handle_frame(kp_client_t *self, zmq_msg_t *msg, bool hedged)
+static void s_handle_frame(kp_client_t *self, zmq_msg_t *msg, s_from_t from)
 {
     Kp__Response *resp = kp__response__unpack(NULL, zmq_msg_size(msg), zmq_msg_data(msg));
     if (!resp || !resp->request_id) {
@@ -795,7 +1060,7 @@ static void s_handle_frame(kp_client_t *self, zmq_msg_t *msg, bool hedged)
         return;
     }
     if (p) {
-        s_answered(self, p, hedged);
+        s_answered(self, p, from);
         s_finish(self, p, S_DONE_ANSWERED);
         zlistx_add_end(self->ready, resp);
         self->stats.answered++;
@@ -815,15 +1080,17 @@ static void s_handle_frame(kp_client_t *self, zmq_msg_t *msg, bool hedged)
 //  without blocking.
 static int s_drain(kp_client_t *self, void *sock)
 {
-    bool hedged = sock == self->hedge_sock;
+    s_from_t from = sock == self->hedge_sock   ? S_FROM_HEDGE
+                    : sock == self->drain_sock ? S_FROM_DRAIN
+                                               : S_FROM_CURRENT;
     while (true) {
         zmq_msg_t msg;
         zmq_msg_init(&msg);
         kp_wire_recv_t got = kp_wire_recv(sock, &msg);
-        if (got != KP_WIRE_EMPTY && !hedged)
+        if (got != KP_WIRE_EMPTY && from == S_FROM_CURRENT)
             self->last_heard = zclock_mono();
         if (got == KP_WIRE_FRAME)
-            s_handle_frame(self, &msg, hedged);
+            s_handle_frame(self, &msg, from);
         else if (got == KP_WIRE_MULTIPART)
             self->stats.malformed++; //  a response is one frame
         zmq_msg_close(&msg);
@@ -849,20 +1116,30 @@ static int s_pump(kp_client_t *self, int64_t wait_ms)
     if (wait_ms > INT32_MAX)
         wait_ms = INT32_MAX;
     short events = ZMQ_POLLIN | (self->unsent ? ZMQ_POLLOUT : 0);
-    zmq_pollitem_t items[3] = {{self->sock, 0, events, 0}};
+    zmq_pollitem_t items[5] = {{self->sock, 0, events, 0}};
     int count = 1;
-    if (self->monitor)
-        items[count++] = (zmq_pollitem_t){self->monitor, 0, ZMQ_POLLIN, 0};
-    if (self->hedge_sock)
-        items[count++] = (zmq_pollitem_t){self->hedge_sock, 0, ZMQ_POLLIN, 0};
+    void *others[] = {self->monitor, self->hedge_sock, self->drain_sock, self->probe_sock};
+    for (size_t i = 0; i < sizeof others / sizeof others[0]; i++)
+        if (others[i])
+            items[count++] = (zmq_pollitem_t){others[i], 0, ZMQ_POLLIN, 0};
     int rc = zmq_poll(items, count, (long)wait_ms);
     if (rc < 0)
         return errno == EINTR ? KP_CLIENT_EINTR : KP_CLIENT_ESOCKET;
-    for (int i = 1; i < count; i++)
-        if ((items[i].revents & ZMQ_POLLIN) && items[i].socket == self->monitor)
+    rc = 0;
+    for (int i = 1; i < count && !rc; i++) {
+        if (!(items[i].revents & ZMQ_POLLIN))
+            continue;
+        if (items[i].socket == self->monitor)
             s_read_events(self);
-        else if ((items[i].revents & ZMQ_POLLIN) && (rc = s_drain(self, self->hedge_sock)) != 0)
-            return rc;
+        else if (items[i].socket == self->probe_sock)
+            rc = s_probe_answers(self); //  may fail back: sock is another
+        else
+            rc = s_drain(self, items[i].socket);
+    }
+    if (rc)
+        return rc;
+    if (items[0].socket != self->sock)
+        return s_check_timers(self); //  failed back: the old sock is drained next turn
     if ((items[0].revents & ZMQ_POLLOUT) && (rc = s_flush(self)) != 0)
         return rc;
     if ((items[0].revents & ZMQ_POLLIN) && (rc = s_drain(self, self->sock)) != 0)

@@ -7,7 +7,8 @@
     kp_client_call is send + wait for that one answer.
 
     Failover. When the client takes its node for lost, it reconnects to
-    the next endpoint (round robin) and resends every unanswered request
+    the next endpoint (round robin; own site first with kp_client_set_site,
+    which also brings it back to its site) and resends every unanswered request
     there, with the same request ids, so that a node that already answered
     an id answers it again instead of routing it twice. It takes the node
     for lost when:
@@ -169,6 +170,30 @@ void kp_client_set_heartbeat(kp_client_t *self, int interval_ms, int timeout_ms)
 //  (default): never.
 void kp_client_set_hedging(kp_client_t *self, int min_ms, int max_ms);
 
+//  Site preference. sites[i] names the site of endpoint i (the cluster
+//  file's site names), site is the caller's own. The client then talks to
+//  its own site's endpoints, in their order, and fails over to another
+//  site's (in their order) only when each of its own has been taken for
+//  lost in turn. While it is away from its site it probes its own site's
+//  endpoints, one at a time, every 250 ms (a connection of its own and a
+//  ping; a node answers the ping UNAVAILABLE while it would refuse
+//  requests: stale past its stale-limit, log unavailable, stopping) and
+//  comes back to the first that has answered every probe OK for the
+//  settle time (kp_client_set_failback, default 1000 ms; a node just
+//  restarted has its providers back by then): new requests go there at
+//  once, and requests already sent stay with the node left until they are
+//  answered or their attempt ends (then they are sent again, same id), so
+//  that none is routed twice by the move. Probes run while the client
+//  works (in kp_client_recv, kp_client_call): an idle client comes back
+//  the settle time after its next request. Called with nothing in flight
+//  it moves to its own site at once. 0, or KP_CLIENT_EINVAL (site empty, a
+//  site missing); a site that no endpoint has is no preference.
+int kp_client_set_site(kp_client_t *self, const char *site, const char **sites);
+
+//  How long an own-site node must answer every probe before the client
+//  comes back to it (see kp_client_set_site); 0: never come back.
+void kp_client_set_failback(kp_client_t *self, int settle_ms);
+
 //  Requests whose encoding is larger than this are refused locally with
 //  KP_CLIENT_ETOOLARGE; responses larger than this are refused by ZeroMQ
 //  (it drops the connection). 0 (default): no limit.
@@ -220,6 +245,7 @@ typedef struct {
     uint64_t hedges;      //  requests sent to a second node too (hedging)
     uint64_t hedge_wins;  //  ... and answered there first
     uint64_t pings;       //  pings sent to a node silent past an attempt
+    uint64_t failbacks;   //  returns to the own site (kp_client_set_site)
 } kp_client_stats_t;
 
 void kp_client_stats(kp_client_t *self, kp_client_stats_t *out);

@@ -1041,13 +1041,26 @@ static void s_route(kp_node_t *self, s_input_t *input, Kp__Request *request, con
 //  A client's liveness probe: answered at once, from the loop itself, so
 //  that the answer shows the loop turns (the I/O thread answers ZMTP
 //  pings even when it does not). No control, no log record: it names no
-//  one and asks nothing.
+//  one and asks nothing. UNAVAILABLE, with the reason, while the node
+//  would refuse requests: a client coming back to its site (kp_client.h,
+//  kp_client_set_site) waits for OK.
+
 static void s_pong(kp_node_t *self, s_input_t *input, const Kp__Request *request)
 {
     Kp__Response pong = KP__RESPONSE__INIT;
     pong.request_id = request->request_id;
     pong.has_status = true;
     pong.status = KP__STATUS__OK;
+    Kp__Reason reason = self->log_unavailable ? KP__REASON__LOG_UNAVAILABLE
+                        : self->stopping      ? KP__REASON__SHUTTING_DOWN
+                        : s_stale_ms(self) > (int64_t)self->cluster.stale_limit_s * 1000
+                            ? KP__REASON__NO_QUORUM
+                            : KP__REASON__REASON_NONE;
+    if (reason != KP__REASON__REASON_NONE) {
+        pong.status = KP__STATUS__UNAVAILABLE;
+        pong.has_reason = true;
+        pong.reason = reason;
+    }
     size_t size = kp__response__get_packed_size(&pong);
     uint8_t *body =
         kp_sendq_reserve(self->sendq, self->clients, input->identity, input->identity_size, size);

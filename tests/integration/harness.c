@@ -612,6 +612,45 @@ int harness_worker_main(int argc, char **argv)
     return 0;
 }
 
+pid_t harness_provider(harness_t *self, size_t index, const char *log)
+{
+    const char *kpctl = getenv("KPCTL");
+    assert(kpctl && "KPCTL must name the kpctl program");
+    char cert[400], name[32];
+    snprintf(cert, sizeof cert, "%s",
+             self->secure ? harness_cert(self, "provider-" HARNESS_PROVIDER, NULL) : "");
+    if (*self->name[index])
+        snprintf(name, sizeof name, "%s", self->name[index]);
+    else
+        snprintf(name, sizeof name, "node-%zu", index + 1);
+    char *argv[] = {
+        "/bin/sh",
+        "-c",
+        "exec \"$0\" provider -c \"$1\" --node \"$2\" ${4:+--cert \"$4\"} --kbo " HARNESS_PROVIDER
+        " --message A1 --echo --concurrency 8 > \"$3\"",
+        (char *)kpctl,
+        self->config,
+        name,
+        (char *)log,
+        cert,
+        NULL};
+    return harness_spawn(self, argv);
+}
+
+bool harness_answered_by(const char *log, const char *id)
+{
+    FILE *f = fopen(log, "r");
+    if (!f)
+        return false;
+    char line[512];
+    size_t len = strlen(id);
+    bool found = false;
+    while (!found && fgets(line, sizeof line, f))
+        found = !strncmp(line, id, len) && line[len] == ' ';
+    fclose(f);
+    return found;
+}
+
 bool harness_wait_workers(harness_t *self, size_t index, int count)
 {
     //  A ceiling for a loaded machine; a quiet one sees the workers at once.

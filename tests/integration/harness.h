@@ -150,6 +150,14 @@ void harness_worker_send(zsock_t *sock, Kp__WorkerFrame *frame);
 //  interrupted; returns main's exit code.
 int harness_worker_main(int argc, char **argv);
 
+//  `kpctl provider --echo` of HARNESS_PROVIDER for message A1 serving node
+//  index, its lines (one per request answered, starting with the request
+//  id) in log. Returns its pid (stopped by harness_destroy).
+pid_t harness_provider(harness_t *self, size_t index, const char *log);
+
+//  True if the provider log (harness_provider) has a line for request id.
+bool harness_answered_by(const char *log, const char *id);
+
 //  Waits (up to about 4 s) until node index reports at least count
 //  registered workers; false if it never does.
 bool harness_wait_workers(harness_t *self, size_t index, int count);

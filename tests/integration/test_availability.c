@@ -23,44 +23,6 @@
 #include "harness.h"
 #include "kp_client.h"
 
-//  `kpctl provider --echo` serving node index, its lines (one per request
-//  answered, starting with the request id) in log. Returns its pid.
-static pid_t s_provider(harness_t *harness, size_t node, const char *log)
-{
-    const char *kpctl = getenv("KPCTL");
-    assert(kpctl && "KPCTL must name the kpctl program");
-    char name[16], cert[400];
-    snprintf(name, sizeof name, "node-%zu", node + 1);
-    snprintf(cert, sizeof cert, "%s", harness_cert(harness, "provider-" HARNESS_PROVIDER, NULL));
-    char *argv[] = {
-        "/bin/sh",
-        "-c",
-        "exec \"$0\" provider -c \"$1\" --node \"$2\" --cert \"$4\" --kbo " HARNESS_PROVIDER
-        " --message A1 --echo --concurrency 8 > \"$3\"",
-        (char *)kpctl,
-        harness->config,
-        name,
-        (char *)log,
-        cert,
-        NULL};
-    return harness_spawn(harness, argv);
-}
-
-//  True if the provider's log has a line for request id.
-static bool s_answered_by(const char *log, const char *id)
-{
-    FILE *f = fopen(log, "r");
-    if (!f)
-        return false;
-    char line[512];
-    size_t len = strlen(id);
-    bool found = false;
-    while (!found && fgets(line, sizeof line, f))
-        found = !strncmp(line, id, len) && line[len] == ' ';
-    fclose(f);
-    return found;
-}
-
 //  A number from the node's status, under object (NULL: top level).
 static json_int_t s_status_number(harness_t *harness, const char *object, const char *key)
 {
@@ -128,8 +90,8 @@ static void test_hung_provider(void **state)
     char log_a[300], log_b[300];
     snprintf(log_a, sizeof log_a, "%s/provider-a.log", harness->dir);
     snprintf(log_b, sizeof log_b, "%s/provider-b.log", harness->dir);
-    pid_t a = s_provider(harness, 0, log_a);
-    s_provider(harness, 0, log_b);
+    pid_t a = harness_provider(harness, 0, log_a);
+    harness_provider(harness, 0, log_b);
     if (!harness_wait_workers(harness, 0, 2))
         fail_msg("the two providers never registered");
     const char *endpoints[] = {harness->client[0]};
@@ -161,7 +123,7 @@ static void test_hung_provider(void **state)
         kp_client_response_destroy(&response);
     }
     for (int i = 0; i < S_HUNG_CALLS; i++)
-        if (!s_answered_by(log_b, ids[i]))
+        if (!harness_answered_by(log_b, ids[i]))
             fail_msg("%s was not answered by the healthy worker", ids[i]);
     json_int_t hedges = s_status_number(harness, "hedging", "hedges");
     print_message("hung provider: %d calls answered OK by the sibling; node hedged %lld parts\n",
@@ -207,7 +169,7 @@ static void s_node_lost_under_load(int sig)
         harness_start_node(harness, i);
         harness_load(harness, i, harness_a1_directory);
         snprintf(logs[i], sizeof logs[i], "%s/provider-node-%zu.log", harness->dir, i + 1);
-        s_provider(harness, i, logs[i]);
+        harness_provider(harness, i, logs[i]);
         if (!harness_wait_workers(harness, i, 1))
             fail_msg("no provider registered on node %zu", i + 1);
     }
@@ -265,14 +227,15 @@ static void s_node_lost_under_load(int sig)
         else
             failed++;
         at_loss += call->at_loss;
-        if (call->at_loss && call->status == KP__STATUS__OK && s_answered_by(logs[1], call->id))
+        if (call->at_loss && call->status == KP__STATUS__OK &&
+            harness_answered_by(logs[1], call->id))
             at_loss_ok++;
         //  Sent after the loss: node 2 answers it, OK.
         if (call->after && i >= lost_at + S_INFLIGHT &&
-            (call->status != KP__STATUS__OK || !s_answered_by(logs[1], call->id)))
+            (call->status != KP__STATUS__OK || !harness_answered_by(logs[1], call->id)))
             fail_msg("%s, sent after node 1 was lost, answered %s %s%s", call->id,
                      kp_client_status_name(call->status), kp_client_reason_name(call->reason),
-                     s_answered_by(logs[1], call->id) ? "" : " (not by node 2's provider)");
+                     harness_answered_by(logs[1], call->id) ? "" : " (not by node 2's provider)");
     }
     kp_client_stats_t stats;
     kp_client_stats(client, &stats);
