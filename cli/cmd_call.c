@@ -1,7 +1,9 @@
 /*  cmd_call.c - kpctl call: one request through a node, and its answer.
 
-    The nodes of the cluster file are the failover endpoints, in order
-    (or just the one named by --node). The stub moves on to the next node
+    The nodes of the cluster file that serve clients (not a witness) are
+    the failover endpoints, in order (or just the one named by --node);
+    with --site, that site's nodes first (kp_client_set_site). The stub
+    moves on to the next node
     as soon as it knows the current one is lost (kp_client.h, "Failover":
     a dropped connection, missed heartbeats, an attempt timeout from the
     node's answer times and the request's deadline); the whole call waits
@@ -27,6 +29,7 @@
 typedef struct {
     const char *config;
     const char *node;
+    const char *site;
     const char *user;
     const char *message;
     const char *person;
@@ -51,6 +54,8 @@ static void s_usage(FILE *out)
                  "  -c, --config FILE   cluster file (its nodes are the failover endpoints)\n"
                  "                      (default: $KP_CLUSTER)\n"
                  "      --node NAME     use this node only (default: every node, in order)\n"
+                 "      --site NAME     prefer the nodes of this site of the cluster file:\n"
+                 "                      another site's only when they are down\n"
                  "      --user U        user or application id\n"
                  "      --sector S      requester's sector     } initiated on (sector, type)\n"
                  "      --type T        requester's type       }\n"
@@ -77,6 +82,7 @@ static int s_parse(int argc, char **argv, s_args_t *args)
 {
     enum {
         O_NODE = 256,
+        O_SITE,
         O_USER,
         O_SECTOR,
         O_TYPE,
@@ -93,6 +99,7 @@ static int s_parse(int argc, char **argv, s_args_t *args)
     };
     static const struct option options[] = {{"config", required_argument, NULL, 'c'},
                                             {"node", required_argument, NULL, O_NODE},
+                                            {"site", required_argument, NULL, O_SITE},
                                             {"user", required_argument, NULL, O_USER},
                                             {"sector", required_argument, NULL, O_SECTOR},
                                             {"type", required_argument, NULL, O_TYPE},
@@ -120,6 +127,9 @@ static int s_parse(int argc, char **argv, s_args_t *args)
             return 1;
         case O_NODE:
             args->node = optarg;
+            break;
+        case O_SITE:
+            args->site = optarg;
             break;
         case O_USER:
             args->user = optarg;
@@ -312,7 +322,7 @@ static kp_client_t *s_client_new(const char **endpoints, size_t count, const s_a
     size_t used = 0;
     for (size_t i = 0; i < config->node_count; i++) {
         const kp_node_config_t *node = &config->nodes[i];
-        if (args->node && strcmp(node->name, args->node))
+        if ((args->node && strcmp(node->name, args->node)) || !*node->client)
             continue;
         if (kp_curve_node_key(node, keys + used, err, sizeof err)) {
             fprintf(stderr, "kpctl call: %s\n", err);
@@ -335,19 +345,37 @@ static kp_client_t *s_client_new(const char **endpoints, size_t count, const s_a
 static kp_client_t *s_client(const s_args_t *args, const kp_cluster_config_t *config,
                              int *timeout_ms)
 {
-    const char *endpoints[KP_CONFIG_MAX_NODES];
+    const char *endpoints[KP_CONFIG_MAX_NODES], *sites[KP_CONFIG_MAX_NODES];
     size_t count = 0;
-    if (args->node) {
-        const kp_node_config_t *node = kpctl_cluster_node("call", config, args->config, args->node);
-        if (!node)
-            return NULL;
-        endpoints[count++] = node->client;
-    } else
-        for (size_t i = 0; i < config->node_count; i++)
-            endpoints[count++] = config->nodes[i].client;
+    bool site_known = false;
+    for (size_t i = 0; i < config->node_count; i++) {
+        const kp_node_config_t *node = &config->nodes[i];
+        site_known |= args->site && !strcmp(node->site, args->site);
+        if (*node->client && (!args->node || !strcmp(node->name, args->node))) {
+            sites[count] = node->site;
+            endpoints[count++] = node->client;
+        }
+    }
+    if (args->node && !kpctl_cluster_node("call", config, args->config, args->node))
+        return NULL;
+    if (!count) {
+        fprintf(stderr, "kpctl call: %s names no node with a client endpoint%s%s\n", args->config,
+                args->node ? ": " : "", args->node ? args->node : "");
+        return NULL;
+    }
+    if (args->site && !site_known) {
+        fprintf(stderr, "kpctl call: no node of %s is in site '%s'; give a site of its nodes\n",
+                args->config, args->site);
+        return NULL;
+    }
     kp_client_t *client = s_client_new(endpoints, count, args, config);
     if (!client)
         return NULL;
+    if (args->site && kp_client_set_site(client, args->site, sites) != 0) {
+        fprintf(stderr, "kpctl call: cannot prefer site '%s'\n", args->site);
+        kp_client_destroy(&client);
+        return NULL;
+    }
     uint32_t deadline = args->has_deadline ? args->deadline_ms : config->deadline_ms;
     int attempt = (int)(deadline + 1000 > INT32_MAX / 16 ? INT32_MAX / 16 : deadline + 1000);
     if (args->has_timeout)

@@ -991,6 +991,39 @@ static int64_t s_stale_ms(kp_node_t *self)
     return stale < up ? stale : up;
 }
 
+//  What a node without a majority says, to a client (what = "request")
+//  or an operator (what = "update"): the last leader it knew, or that it
+//  knows none, and where to go instead.
+static void s_no_quorum_advice(kp_node_t *self, const char *last_leader, const char *what,
+                               char *out, size_t outlen)
+{
+    const kp_node_config_t *leader =
+        last_leader && *last_leader ? kp_config_node(&self->cluster, last_leader) : NULL;
+    bool client = !strcmp(what, "request");
+    if (!leader)
+        snprintf(out, outlen,
+                 "It knows no leader: none was elected since it started. Send the %s to a node "
+                 "of another site%s, or wait until this node reaches the majority again",
+                 what, client ? "" : " (kpctl --node NAME)");
+    else if (!strcmp(leader->name, self->me.name))
+        snprintf(out, outlen,
+                 "It was the leader itself until it lost its majority. Send the %s to a node of "
+                 "another site%s, where a new leader is elected, or wait until this node reaches "
+                 "the majority again",
+                 what, client ? "" : " (kpctl --node NAME)");
+    else if (client)
+        snprintf(out, outlen,
+                 "The last leader it knew is %s (site %s, client %s): send the request there or "
+                 "to another node of the majority",
+                 leader->name, leader->site, *leader->client ? leader->client : "none");
+    else
+        snprintf(out, outlen,
+                 "The last leader it knew is %s (site %s): send the update there (kpctl --node "
+                 "%s) or to another node of the majority, or wait until this node reaches the "
+                 "majority again",
+                 leader->name, leader->site, leader->name);
+}
+
 static void s_route(kp_node_t *self, s_input_t *input, Kp__Request *request, const char *key,
                     const kp_decision_t *decision, int64_t start_us)
 {
@@ -1145,12 +1178,17 @@ static void s_on_client(kp_node_t *self, s_input_t *input)
         kp_frames_request_free(request);
         return;
     }
-    if (s_stale_ms(self) > (int64_t)self->cluster.stale_limit_s * 1000) {
+    int64_t stale_ms = s_stale_ms(self);
+    if (stale_ms > (int64_t)self->cluster.stale_limit_s * 1000) {
+        char advice[512], detail[800];
+        s_no_quorum_advice(self, self->raft_status.last_leader, "request", advice, sizeof advice);
+        snprintf(detail, sizeof detail,
+                 "node %s (site %s) has been cut off from the cluster's majority for %lld s, "
+                 "longer than its stale-limit (%u s): its directory may be out of date. %s",
+                 self->me.name, self->me.site, (long long)(stale_ms / 1000),
+                 self->cluster.stale_limit_s, advice);
         s_answer(self, input->identity, input->identity_size, key, request, NULL,
-                 KP__STATUS__UNAVAILABLE, KP__REASON__NO_QUORUM,
-                 "this node has been cut off from the cluster's majority for longer than its "
-                 "stale-limit; send the request to another node",
-                 start_us);
+                 KP__STATUS__UNAVAILABLE, KP__REASON__NO_QUORUM, detail, start_us);
         kp_frames_request_free(request);
         return;
     }
@@ -1625,6 +1663,7 @@ static void s_on_result(kp_node_t *self, const kp_cluster_event_t *event)
     snprintf(json, sizeof json, "{\"seq\":%" PRIu64 "}", event->seq);
     s_admin_answer_t answer = {KP__STATUS__OK, KP__REASON__REASON_NONE, NULL, json, NULL,
                                event->seq};
+    char error[800];
     if (event->result != KP_CLUSTER_OK) {
         answer.status = KP__STATUS__ERROR;
         answer.json = NULL;
@@ -1635,10 +1674,15 @@ static void s_on_result(kp_node_t *self, const kp_cluster_event_t *event)
         answer.leader = event->text;
         answer.error = "this node is not the cluster's leader; send the update to the leader";
     } else if (event->result == KP_CLUSTER_NO_QUORUM) {
+        char advice[512];
+        s_no_quorum_advice(self, event->text, "update", advice, sizeof advice);
+        snprintf(error, sizeof error,
+                 "node %s (site %s) cannot reach a majority of the cluster's voters: nothing "
+                 "changed. %s",
+                 self->me.name, self->me.site, advice);
         answer.reason = KP__REASON__NO_QUORUM;
         answer.leader = event->text;
-        answer.error = "this node cannot reach a majority of the cluster's voters; nothing "
-                       "changed. Send the update to a node of the majority";
+        answer.error = error;
     } else if (event->result == KP_CLUSTER_UNKNOWN) {
         answer.reason = KP__REASON__OUTCOME_UNKNOWN;
         answer.error = "the leader changed before the update was known committed: it may or "

@@ -110,6 +110,10 @@ has "$WORK/out" '"status":"OK"' "call says OK"
 has "$WORK/out" '\"person\":\"85073003328\"' "the echo payload names the person"
 expect 1 "call DENIED exits 1" "$KPCTL" call -c "$CFG" $GENT --message A1 --person 85073003328 --capacity 2 --json
 has "$WORK/out" '"reason":"CAPACITY_NOT_AUTHORIZED"' "the reason is named"
+expect 0 "call preferring the node's site" "$KPCTL" call -c "$CFG" --site brussels $GENT --message A1 --person 85073003328 --capacity 1 --json
+has "$WORK/out" '"status":"OK"' "call with --site says OK"
+expect 2 "call preferring a site the file does not have" "$KPCTL" call -c "$CFG" --site nowhere $GENT --message A1 --person 85073003328 --capacity 1
+has "$WORK/err" "no node of" "call names the unknown site"
 expect 2 "call without --message is a usage error" "$KPCTL" call -c "$CFG" $GENT --person 85073003328 --capacity 1
 
 from=$(date -u -d '-1 hour' +%Y-%m-%dT%H:%M:%SZ)

@@ -348,9 +348,12 @@ static void test_site_cut_off(void **state)
     for (int i = 0; i < 5; i++)
         assert_int_equal(s_write(history, ++n), S_ACKED);
     assert_true(sites_converged(sites, NULL, 6, 10000));
+    char first[32]; //  the leader before the cut: charleroi's last one
+    snprintf(first, sizeof first, "%s", sites_name(sites, (size_t)history->leader));
     int64_t cut_ms = harness_now_ms();
     sites_relay(sites, "cut node-3,node-4 node-1,node-2,witness both");
-    //  Charleroi refuses updates: NO_QUORUM once it knows no leader.
+    //  Charleroi refuses updates: NO_QUORUM once it knows no leader,
+    //  naming the last leader it knew and what to do.
     bool refused = false;
     Kp__DirectoryUpdate *update = sites_update_new(100000);
     for (int attempt = 0; attempt < 100 && !refused; attempt++) {
@@ -359,6 +362,12 @@ static void test_site_cut_off(void **state)
         refused = reply->status != KP__STATUS__OK && reply->has_reason &&
                   reply->reason == KP__REASON__NO_QUORUM;
         assert_true(reply->status != KP__STATUS__OK); //  never accepted
+        if (refused) {
+            print_message("NO_QUORUM to an operator: %s\n", reply->error);
+            assert_string_equal(reply->leader, first);
+            assert_non_null(strstr(reply->error, first));
+            assert_non_null(strstr(reply->error, "kpctl --node"));
+        }
         kp__admin_reply__free_unpacked(reply, NULL);
         if (!refused)
             usleep(100000);
@@ -385,6 +394,12 @@ static void test_site_cut_off(void **state)
     for (int attempt = 0; attempt < 100 && !away; attempt++) {
         response = s_call(sites, 3, 100 + attempt);
         away = s_refused_no_quorum(response);
+        if (away) {
+            //  It names the last leader it knew and where to go.
+            print_message("NO_QUORUM to a client: %s\n", response->detail);
+            assert_non_null(strstr(response->detail, first));
+            assert_non_null(strstr(response->detail, "the request"));
+        }
         if (response)
             kp__response__free_unpacked(response, NULL);
         if (!away)

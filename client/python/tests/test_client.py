@@ -151,6 +151,29 @@ class RealNode(unittest.TestCase):
                             [a for a in answers if a.status != STATUS["OK"]][:1])
             self.assertEqual(client.endpoint(), self.cluster.clients[1])
 
+    def test_site_preference_and_fail_back(self):
+        """Its own site's node answers; when it dies the other site does;
+        once it is back, calls return to it (the client is given node-2
+        first: the preference, not the list, takes it to node-1)."""
+        c = self.cluster
+        with Client(c.clients[::-1], site="s1", sites=["s2", "s1"]) as client:
+            self.assertEqual(client.call(Request(capacity=1, **GENT), 5000).status, STATUS["OK"])
+            self.assertEqual(client.endpoint(), c.clients[0])
+            c.nodes[1].kill()
+            c.nodes[1].wait()
+            self.assertEqual(client.call(Request(capacity=1, **GENT), 8000).status, STATUS["OK"])
+            self.assertEqual(client.endpoint(), c.clients[1])
+            c.start(1)
+            wait_until(lambda: b'"0206731645"' in c.status(1), what="the provider on node-1")
+            end = time.monotonic() + 30  # a ceiling for a loaded machine: about 1.3 s here
+            while client.endpoint() != c.clients[0] and time.monotonic() < end:
+                response = client.call(Request(capacity=1, **GENT), 8000)
+                self.assertEqual(response.status, STATUS["OK"], response)
+                time.sleep(0.02)
+            self.assertEqual(client.endpoint(), c.clients[0])
+            self.assertEqual(client.stats()["failbacks"], 1)
+            self.assertEqual(client.call(Request(capacity=1, **GENT), 5000).status, STATUS["OK"])
+
 
 @unittest.skipUnless(KPNODE and KPCTL and SOURCE, "needs KPNODE, KPCTL and KP_SOURCE_ROOT")
 class ShuttingDown(unittest.TestCase):
@@ -272,6 +295,29 @@ class Fake(unittest.TestCase):
             self.assertEqual(stuck.status, STATUS["OK"])
             self.assertEqual(client.endpoint(), nodes[1].endpoint)
             self.assertGreaterEqual(client.stats()["pings"], 1)
+
+    def test_hedging_takes_the_first_answer(self):
+        def slow(request):
+            if request.ping or request.capacity == 1:
+                return [[ok(request)]]
+            return [(1.0, [ok(request)])]  # answers, late
+        nodes = [FakeNode(slow), FakeNode(lambda request: [[ok(request)]])]
+        for n in nodes:
+            self.addCleanup(n.close)
+        with Client([n.endpoint for n in nodes], hedge_ms=(50, 200)) as client:
+            for _ in range(10):  # the node's p99: a few ms, so a hedge after 50 ms
+                client.call(Request(capacity=1, **GENT), timeout_ms=3000)
+            hedged = client.call(Request(capacity=2, **GENT), timeout_ms=3000)
+            self.assertEqual(hedged.status, STATUS["OK"])
+            stats = client.stats()
+            self.assertEqual(stats["hedges"], 1)
+            self.assertEqual(stats["hedge_wins"], 1)
+            self.assertEqual(stats["failovers"], 0)
+            self.assertEqual(client.endpoint(), nodes[0].endpoint)
+            # The slow node's answer comes later and is dropped as a copy
+            # (read while the client works: calls until it has come).
+            wait_until(lambda: client.call(Request(capacity=1, **GENT), timeout_ms=3000)
+                       and client.stats()["duplicates"] == 1, what="the late copy")
 
     def test_silent_node_gets_a_timeout_made_by_the_client(self):
         node = FakeNode(lambda request: [])
