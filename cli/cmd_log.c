@@ -14,11 +14,14 @@
 #include <unistd.h>
 
 #include <czmq.h>
+#include <jansson.h>
 
+#include "admin.h"
 #include "cluster.h"
 #include "commands.h"
 #include "json.h"
 #include "logindex.h"
+#include "logreport.h"
 #include "options.h"
 #include "progress.h"
 #include "privlog.h"
@@ -32,8 +35,10 @@ typedef struct {
     const char *person, *institution, *message;
     int32_t from_day, to_day, before_day;
     int32_t retention;
-    int64_t wait_ms; //  query: longest catch-up of the index before answering
+    int64_t wait_ms;    //  query: longest catch-up of the index before answering
+    int64_t timeout_ms; //  -c without --node: how long to wait for each node
     bool json, have_from, have_to, have_before, progress;
+    bool cluster_wide; //  query, stats: -c without --node asks every node
 } s_args_t;
 
 static void s_usage_log(FILE *out)
@@ -58,9 +63,15 @@ static void s_usage_log(FILE *out)
         "options:\n"
         "  --data DIR   a node's data folder (the log is DIR/log)\n"
         "  --log DIR    a log folder itself, e.g. one made by export\n"
-        "  -c FILE [--node NAME]\n"
+        "  -c FILE --node NAME\n"
         "               the data folder of a node of the cluster file (default:\n"
-        "               $KP_CLUSTER; the first node), on this machine\n"
+        "               $KP_CLUSTER), on this machine; without --node, the first node\n"
+        "  -c FILE      query and stats without --node: the whole cluster. Every node\n"
+        "               (not the witness) is asked for its own log over its admin\n"
+        "               socket; the answers are merged (query: oldest first, each\n"
+        "               record with its node; stats: summed). Nodes that do not answer\n"
+        "               are named (--json: \"unanswered\") and the exit status is 1\n"
+        "  --timeout MS how long to wait for each node (default 10000)\n"
         "  --json       answer in JSON on stdout\n"
         "  --wait MS    query: catch the index up for at most MS ms first (default\n"
         "               2000); past that, answer from it as it is and say so\n"
@@ -110,6 +121,7 @@ static int s_parse(int argc, char **argv, s_args_t *a)
         {"json", no_argument, NULL, 'j'},
         {"wait", required_argument, NULL, 'w'},
         {"progress", no_argument, NULL, 'g'},
+        {"timeout", required_argument, NULL, 'T'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -118,6 +130,7 @@ static int s_parse(int argc, char **argv, s_args_t *a)
     a->to_day = INT32_MAX;
     a->retention = 3653;
     a->wait_ms = 2000;
+    a->timeout_ms = 10000;
     optind = 1;
     opterr = 0;
     int c;
@@ -189,6 +202,15 @@ static int s_parse(int argc, char **argv, s_args_t *a)
             a->wait_ms = n;
             break;
         }
+        case 'T': {
+            char *end;
+            long long n = strtoll(optarg, &end, 10);
+            if (*end || !*optarg || n < 1 || n > 3600000)
+                return s_usage_error("--timeout '%s' is not a number of milliseconds (1-3600000)",
+                                     optarg);
+            a->timeout_ms = n;
+            break;
+        }
         case 'h':
             s_usage_log(stdout);
             return 0;
@@ -198,6 +220,13 @@ static int s_parse(int argc, char **argv, s_args_t *a)
     }
     if (a->data && a->cluster)
         return s_usage_error("%s: give --data/--log or -c CLUSTER-FILE, not both", argv[0]);
+    //  query and stats with a cluster file and no --node: every node is
+    //  asked for its own log over its admin socket.
+    if (!a->data && !a->node && (!strcmp(argv[0], "query") || !strcmp(argv[0], "stats")) &&
+        (a->cluster = kpctl_cluster_file(a->cluster))) {
+        a->cluster_wide = true;
+        return a->from_day > a->to_day ? s_usage_error("%s: --from is after --to", argv[0]) : -1;
+    }
     if (!a->data && s_node_data(a, argv[0]))
         return 2;
     if (!a->data)
@@ -209,89 +238,10 @@ static int s_parse(int argc, char **argv, s_args_t *a)
     return -1; //  go on
 }
 
-static void s_time_text(uint64_t us, char out[32])
-{
-    time_t t = (time_t)(us / 1000000u);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
-static const char *s_enum(const ProtobufCEnumDescriptor *d, int value)
-{
-    const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value(d, value);
-    return v ? v->name : "UNKNOWN";
-}
-
-// ---------------------------------------------------------------------------
-// Decisions and their outcomes, joined over a scan of the segments
-
-//  A call's DECISION and its OUTCOME are two records (proto LogKind); a
-//  refusal is one COMPLETE record. Every listing shows one line per
-//  message: the decision, with its outcome joined, or "outcome unknown"
-//  when none was logged (the node died between the two).
-static bool s_is_outcome(const Kp__LogRecord *r)
-{
-    return r->has_kind && r->kind == KP__LOG_KIND__LOG_OUTCOME;
-}
-
-static bool s_is_decision(const Kp__LogRecord *r)
-{
-    return r->has_kind && r->kind == KP__LOG_KIND__LOG_DECISION;
-}
-
-typedef struct {
-    zhashx_t *pending; //  seq (text) of each DECISION without its OUTCOME yet
-    uint64_t first_seq;
-    uint64_t decisions, outcomes, orphans;
-    uint64_t orphan_seq; //  the first OUTCOME whose DECISION is not in the log
-} s_join_t;
-
-static void s_join_init(s_join_t *j)
-{
-    memset(j, 0, sizeof *j);
-    j->pending = zhashx_new();
-}
-
-//  Counts r (at seq) in the join. An outcome whose decision should be in
-//  the scanned part (its seq is not before the first one scanned) but is
-//  not is an orphan: no outcome may exist without its decision.
-static void s_join_record(s_join_t *j, const Kp__LogRecord *r, uint64_t seq)
-{
-    if (!j->first_seq)
-        j->first_seq = seq;
-    char key[24];
-    if (s_is_decision(r)) {
-        snprintf(key, sizeof key, "%" PRIu64, seq);
-        zhashx_insert(j->pending, key, (void *)1);
-        j->decisions++;
-    } else if (s_is_outcome(r)) {
-        snprintf(key, sizeof key, "%" PRIu64, r->decision_seq);
-        if (zhashx_lookup(j->pending, key)) {
-            zhashx_delete(j->pending, key);
-            j->outcomes++;
-        } else if (r->decision_seq >= j->first_seq) {
-            if (!j->orphans++)
-                j->orphan_seq = seq;
-        }
-    }
-}
-
 static int s_join_one(const Kp__LogRecord *r, uint64_t seq, void *arg)
 {
-    s_join_record((s_join_t *)arg, r, seq);
+    kp_logjoin_record((kp_logjoin_t *)arg, r, seq);
     return 0;
-}
-
-//  Decisions scanned without their outcome: "outcome unknown".
-static uint64_t s_join_unknown(s_join_t *j)
-{
-    return zhashx_size(j->pending);
-}
-
-static void s_join_destroy(s_join_t *j)
-{
-    zhashx_destroy(&j->pending);
 }
 
 // ---------------------------------------------------------------------------
@@ -310,27 +260,27 @@ static int s_verify(s_args_t *a)
         return 1;
     }
     //  The records are intact: now every outcome must follow its decision.
-    s_join_t join;
-    s_join_init(&join);
+    kp_logjoin_t *join = kp_logjoin_new();
     if (rc == 0 &&
-        kp_privlog_scan(a->data, a->from_day, a->to_day, s_join_one, &join, error, sizeof error)) {
+        kp_privlog_scan(a->data, a->from_day, a->to_day, s_join_one, join, error, sizeof error)) {
         fprintf(stderr, "kpctl log verify: %s\n", error);
-        s_join_destroy(&join);
+        kp_logjoin_destroy(&join);
         return 1;
     }
-    if (rc == 0 && join.orphans) {
+    uint64_t orphan_seq, orphans = kp_logjoin_orphans(join, &orphan_seq);
+    if (rc == 0 && orphans) {
         rc = 1;
         v.ok = false;
         snprintf(v.problem, sizeof v.problem, "orphan outcome");
         snprintf(v.segment, sizeof v.segment, "-");
-        v.seq = join.orphan_seq;
+        v.seq = orphan_seq;
         snprintf(v.detail, sizeof v.detail,
                  "%" PRIu64 " outcome record(s) without their decision record, the first at "
                  "seq %" PRIu64 ": a decision was removed",
-                 join.orphans, join.orphan_seq);
+                 orphans, orphan_seq);
     }
-    uint64_t unknown = s_join_unknown(&join);
-    s_join_destroy(&join);
+    uint64_t unknown = kp_logjoin_unknown(join);
+    kp_logjoin_destroy(&join);
     if (a->json) {
         kp_json_t *j = kp_json_new();
         kp_json_object_open(j);
@@ -387,156 +337,253 @@ static int s_verify(s_args_t *a)
     return 1;
 }
 
-typedef struct {
-    kp_privlog_reader_t *reader;
-    kp_json_t *json;
-    uint64_t count, missing, unknown;
-    uint64_t to_us;      //  decisions after this are out of the range asked for
-    zlistx_t *decisions; //  s_found_t, in index order (owned)
-    zhashx_t *outcomes;  //  decision seq (text) -> s_found_t (owned)
-} s_query_t;
-
-//  A record the index found, and its sequence number.
-typedef struct {
-    uint64_t seq;
-    Kp__LogRecord *r;
-} s_found_t;
-
-static void s_found_free(void **item)
+//  A string field of a report's JSON object, or dflt.
+static const char *s_str(json_t *object, const char *key, const char *dflt)
 {
-    s_found_t *found = (s_found_t *)*item;
-    if (found) {
-        kp__log_record__free_unpacked(found->r, NULL);
-        free(found);
-    }
-    *item = NULL;
+    const char *text = json_string_value(json_object_get(object, key));
+    return text ? text : dflt;
 }
 
-static int s_query_one(uint64_t seq, uint64_t segment, uint64_t offset, void *arg)
+static uint64_t s_num(json_t *object, const char *key)
 {
-    s_query_t *q = arg;
-    char error[256];
-    uint64_t got;
-    Kp__LogRecord *r = kp_privlog_reader_get(q->reader, segment, offset, &got, error, sizeof error);
-    if (!r || got != seq) { //  pruned since, or the index is stale
-        q->missing++;
-        kp__log_record__free_unpacked(r, NULL);
-        return 0;
-    }
-    if (!s_is_outcome(r) && r->time_unix_us > q->to_us) {
-        kp__log_record__free_unpacked(r, NULL);
-        return 0;
-    }
-    s_found_t *found = malloc(sizeof *found);
-    assert(found);
-    found->seq = seq;
-    found->r = r;
-    if (s_is_outcome(r)) {
-        char key[24];
-        snprintf(key, sizeof key, "%" PRIu64, r->decision_seq);
-        zhashx_update(q->outcomes, key, found);
-    } else
-        zlistx_add_end(q->decisions, found);
-    return 0;
+    return (uint64_t)json_integer_value(json_object_get(object, key));
 }
 
-//  One message as JSON: the decision (or complete record) r, joined with
-//  its outcome o (NULL: unknown, for a decision).
-static void s_print_json(kp_json_t *j, uint64_t seq, const Kp__LogRecord *r, const Kp__LogRecord *o,
-                         const char *when)
+//  One message of a query (logreport.h) as a line of text; node names
+//  the node whose log holds it (cluster-wide answers), or NULL.
+static void s_print_text(json_t *m, const char *node)
 {
-    const Kp__LogRecord *end = o ? o : r;
-    kp_json_object_open(j);
-    kp_json_kv_uint(j, "seq", seq);
-    kp_json_kv_string(j, "time", when);
-    kp_json_kv_string(j, "request_id", r->request_id);
-    kp_json_kv_string(j, "message", r->message);
-    kp_json_kv_string(j, "person", r->person);
-    kp_json_kv_string(j, "institution", r->sender_kbo);
-    kp_json_kv_string(j, "user", r->user);
-    if (r->has_sector)
-        kp_json_kv_uint(j, "sector", r->sector);
-    if (r->has_type)
-        kp_json_kv_uint(j, "type", r->type);
-    if (r->legal_framework)
-        kp_json_kv_string(j, "legal_framework", r->legal_framework);
-    if (r->has_capacity)
-        kp_json_kv_uint(j, "capacity", r->capacity);
-    if (s_is_decision(r) && !o) {
-        kp_json_kv_string(j, "status", "outcome unknown");
-        kp_json_key(j, "outcome");
-        kp_json_null(j);
-    } else
-        kp_json_kv_string(j, "status",
-                          s_enum(&kp__status__descriptor, end->has_status ? (int)end->status : 0));
-    if (r->has_reason)
-        kp_json_kv_string(j, "reason", s_enum(&kp__reason__descriptor, (int)r->reason));
-    kp_json_key(j, "parts");
-    kp_json_array_open(j);
-    const Kp__LogRecord *parts = s_is_decision(r) && !o ? r : end;
-    for (size_t i = 0; i < parts->n_parts; i++) {
-        kp_json_object_open(j);
-        kp_json_kv_string(j, "kbo", parts->parts[i]->kbo);
-        if (parts->parts[i]->has_status)
-            kp_json_kv_string(j, "status",
-                              s_enum(&kp__status__descriptor, (int)parts->parts[i]->status));
-        kp_json_object_close(j);
-    }
-    kp_json_array_close(j);
-    if (end->has_latency_us)
-        kp_json_kv_uint(j, "latency_us", end->latency_us);
-    if (r->node)
-        kp_json_kv_string(j, "node", r->node);
-    kp_json_object_close(j);
-}
-
-//  One message as a line of text (see s_print_json).
-static void s_print_text(uint64_t seq, const Kp__LogRecord *r, const Kp__LogRecord *o,
-                         const char *when)
-{
-    printf("%s  %-12s %s asked by %s (%s)", when, r->message ? r->message : "-",
-           r->person ? r->person : "-", r->sender_kbo ? r->sender_kbo : "-",
-           r->user ? r->user : "-");
-    if (r->has_capacity)
-        printf(" capacity %u", r->capacity);
-    if (s_is_decision(r) && !o) {
+    printf("%s  %-12s %s asked by %s (%s)", s_str(m, "time", "-"), s_str(m, "message", "-"),
+           s_str(m, "person", "-"), s_str(m, "institution", "-"), s_str(m, "user", "-"));
+    if (json_object_get(m, "capacity"))
+        printf(" capacity %" PRIu64, s_num(m, "capacity"));
+    json_t *parts = json_object_get(m, "parts");
+    const char *status = s_str(m, "status", "-");
+    bool unknown = !strcmp(status, "outcome unknown");
+    if (unknown)
         printf(": allowed, outcome unknown");
-        for (size_t i = 0; i < r->n_parts; i++)
-            printf("%s %s", i ? "," : "; sent to", r->parts[i]->kbo ? r->parts[i]->kbo : "-");
-    } else {
-        const Kp__LogRecord *end = o ? o : r;
-        printf(": %s", s_enum(&kp__status__descriptor, end->has_status ? (int)end->status : 0));
-        if (r->has_reason && r->reason)
-            printf(" (%s)", s_enum(&kp__reason__descriptor, (int)r->reason));
-        for (size_t i = 0; i < end->n_parts; i++)
-            printf("%s %s %s", i ? "," : "; answered by",
-                   end->parts[i]->kbo ? end->parts[i]->kbo : "-",
-                   s_enum(&kp__status__descriptor,
-                          end->parts[i]->has_status ? (int)end->parts[i]->status : 0));
+    else {
+        printf(": %s", status);
+        const char *reason = s_str(m, "reason", "");
+        if (*reason && strcmp(reason, kp_logreport_enum(&kp__reason__descriptor, 0)))
+            printf(" (%s)", reason);
     }
-    printf("  [seq %" PRIu64 "]\n", seq);
+    for (size_t i = 0; i < json_array_size(parts); i++) {
+        json_t *part = json_array_get(parts, i);
+        if (unknown)
+            printf("%s %s", i ? "," : "; sent to", s_str(part, "kbo", "-"));
+        else
+            printf("%s %s %s", i ? "," : "; answered by", s_str(part, "kbo", "-"),
+                   s_str(part, "status", "-"));
+    }
+    if (node)
+        printf("  [%s seq %" PRIu64 "]\n", node, s_num(m, "seq"));
+    else
+        printf("  [seq %" PRIu64 "]\n", s_num(m, "seq"));
 }
 
-//  Prints every decision the query found, joined with its outcome.
-static void s_query_print(s_query_t *q)
+//  The count line after a listing.
+static void s_query_count(uint64_t count, uint64_t unknown)
 {
-    for (s_found_t *d = zlistx_first(q->decisions); d; d = zlistx_next(q->decisions)) {
-        const Kp__LogRecord *r = d->r;
-        uint64_t seq = d->seq;
-        char key[24];
-        snprintf(key, sizeof key, "%" PRIu64, seq);
-        const s_found_t *found = s_is_decision(r) ? zhashx_lookup(q->outcomes, key) : NULL;
-        const Kp__LogRecord *o = found ? found->r : NULL;
-        q->unknown += s_is_decision(r) && !o;
-        q->count++;
-        char when[32];
-        s_time_text(r->time_unix_us, when);
-        if (q->json)
-            s_print_json(q->json, seq, r, o, when);
-        else
-            s_print_text(seq, r, o, when);
-    }
+    if (unknown)
+        printf("%" PRIu64 " record%s, %" PRIu64 " with outcome unknown\n", count,
+               count == 1 ? "" : "s", unknown);
+    else
+        printf("%" PRIu64 " record%s\n", count, count == 1 ? "" : "s");
 }
+
+//  The query's index tag and key, and its time range in µs.
+static char s_query_key(const s_args_t *a, const char **key, uint64_t *from, uint64_t *to)
+{
+    *key = a->person ? a->person : a->institution ? a->institution : a->message;
+    *from = a->have_from ? (uint64_t)a->from_day * 86400000000ull : 0;
+    *to = a->have_to ? ((uint64_t)a->to_day + 1) * 86400000000ull - 1 : UINT64_MAX;
+    return a->person        ? KP_LOGINDEX_PERSON
+           : a->institution ? KP_LOGINDEX_INSTITUTION
+                            : KP_LOGINDEX_MESSAGE;
+}
+
+// ---------------------------------------------------------------------------
+// The whole cluster: every node asked for its own log
+
+//  One node's answer to log.query or log.stats.
+typedef struct {
+    const char *node;
+    json_t *doc; //  NULL when it did not answer
+    char error[512];
+} s_answer_t;
+
+//  Asks every node of the cluster file that keeps a log (not the witness)
+//  command with args; *count answers (free with s_answers_free).
+static s_answer_t *s_ask_all(const s_args_t *a, kp_cluster_config_t *config, const char *command,
+                             char **args, size_t n_args, size_t *count)
+{
+    s_answer_t *answers = calloc(config->node_count ? config->node_count : 1, sizeof *answers);
+    assert(answers);
+    *count = 0;
+    Kp__AdminRequest request = KP__ADMIN_REQUEST__INIT;
+    request.command = (char *)command;
+    request.args = args;
+    request.n_args = n_args;
+    for (size_t i = 0; i < config->node_count; i++) {
+        const kp_node_config_t *node = &config->nodes[i];
+        if (node->role == KP_ROLE_WITNESS)
+            continue; //  it keeps no privacy log
+        s_answer_t *answer = &answers[(*count)++];
+        answer->node = node->name;
+        if (isatty(2) && !a->json)
+            fprintf(stderr, "asking %s ...\n", node->name);
+        kpctl_admin_t *admin = kpctl_admin_new(a->cluster, node->name, (int)a->timeout_ms,
+                                               answer->error, sizeof answer->error);
+        Kp__AdminReply *reply =
+            admin ? kpctl_admin_call(admin, &request, answer->error, sizeof answer->error) : NULL;
+        if (reply && reply->json)
+            answer->doc = json_loads(reply->json, 0, NULL);
+        if (reply && !answer->doc)
+            snprintf(answer->error, sizeof answer->error, "its answer is not JSON");
+        if (reply)
+            kp__admin_reply__free_unpacked(reply, NULL);
+        kpctl_admin_destroy(&admin);
+    }
+    return answers;
+}
+
+static void s_answers_free(s_answer_t *answers, size_t count)
+{
+    for (size_t i = 0; i < count; i++)
+        json_decref(answers[i].doc);
+    free(answers);
+}
+
+//  Who answered, for the merged document: "nodes":[{node, answered,
+//  error}], "unanswered":[names]. Returns how many did not answer.
+static size_t s_nodes_json(json_t *root, const s_answer_t *answers, size_t count, const char *what)
+{
+    json_t *nodes = json_array(), *unanswered = json_array();
+    for (size_t i = 0; i < count; i++) {
+        json_t *node =
+            json_pack("{s:s,s:b}", "node", answers[i].node, "answered", answers[i].doc != NULL);
+        if (answers[i].doc)
+            json_object_set(node, what, json_object_get(answers[i].doc, what));
+        else {
+            json_object_set_new(node, "error", json_string(answers[i].error));
+            json_array_append_new(unanswered, json_string(answers[i].node));
+        }
+        json_array_append_new(nodes, node);
+    }
+    size_t missing = json_array_size(unanswered);
+    json_object_set_new(root, "nodes", nodes);
+    json_object_set_new(root, "unanswered", unanswered);
+    return missing;
+}
+
+//  After a text answer: the nodes that did not answer, on stderr.
+static void s_nodes_text(const char *command, const s_answer_t *answers, size_t count)
+{
+    size_t answered = 0;
+    for (size_t i = 0; i < count; i++)
+        answered += answers[i].doc != NULL;
+    printf("from %zu of %zu nodes\n", answered, count);
+    for (size_t i = 0; i < count; i++)
+        if (!answers[i].doc)
+            fprintf(stderr,
+                    "kpctl log %s: %s did not answer: %s (its records are not in this answer; "
+                    "ask again when it is back, or read its copy on its mirror with --log)\n",
+                    command, answers[i].node, answers[i].error);
+}
+
+//  Oldest first over the whole cluster; then by node and seq.
+static int s_by_time(const void *x, const void *y)
+{
+    json_t *a = *(json_t *const *)x, *b = *(json_t *const *)y;
+    int c = strcmp(s_str(a, "time", ""), s_str(b, "time", ""));
+    if (!c)
+        c = strcmp(s_str(a, "node", ""), s_str(b, "node", ""));
+    if (!c)
+        c = s_num(a, "seq") < s_num(b, "seq") ? -1 : s_num(a, "seq") > s_num(b, "seq");
+    return c;
+}
+
+//  kpctl log query -c CLUSTER: every node's records, merged.
+static int s_query_cluster(s_args_t *a)
+{
+    kp_cluster_config_t *config = kpctl_cluster_load("log query", a->cluster);
+    if (!config)
+        return 2;
+    const char *key;
+    uint64_t from, to;
+    char tag = s_query_key(a, &key, &from, &to);
+    char kind[16], from_text[24], to_text[24];
+    snprintf(kind, sizeof kind, "%s",
+             tag == KP_LOGINDEX_PERSON        ? "person"
+             : tag == KP_LOGINDEX_INSTITUTION ? "institution"
+                                              : "message");
+    snprintf(from_text, sizeof from_text, "%" PRIu64, from);
+    //  No end: INT64_MAX on the wire (the node reads signed numbers).
+    snprintf(to_text, sizeof to_text, "%" PRIu64, to > INT64_MAX ? (uint64_t)INT64_MAX : to);
+    char *args[] = {kind, (char *)key, from_text, to_text};
+    size_t count;
+    s_answer_t *answers = s_ask_all(a, config, "log.query", args, 4, &count);
+    json_t *records = json_array();
+    uint64_t total = 0, unknown = 0, missing = 0;
+    bool truncated = false;
+    for (size_t i = 0; i < count; i++) {
+        json_t *doc = answers[i].doc;
+        if (!doc)
+            continue;
+        json_t *list = json_object_get(doc, "records");
+        for (size_t k = 0; k < json_array_size(list); k++) {
+            json_t *record = json_array_get(list, k);
+            json_object_set_new(record, "node", json_string(answers[i].node));
+            json_array_append(records, record);
+        }
+        total += s_num(doc, "count");
+        unknown += s_num(doc, "outcome_unknown");
+        missing += s_num(doc, "missing");
+        truncated |= json_is_true(json_object_get(doc, "truncated"));
+    }
+    size_t n = json_array_size(records);
+    json_t **sorted = calloc(n ? n : 1, sizeof *sorted);
+    assert(sorted);
+    for (size_t i = 0; i < n; i++)
+        sorted[i] = json_array_get(records, i);
+    qsort(sorted, n, sizeof *sorted, s_by_time);
+    size_t unanswered = 0;
+    if (a->json) {
+        json_t *merged = json_array();
+        for (size_t i = 0; i < n; i++)
+            json_array_append(merged, sorted[i]);
+        json_t *root =
+            json_pack("{s:o,s:I,s:I,s:I}", "records", merged, "count", (json_int_t)total,
+                      "outcome_unknown", (json_int_t)unknown, "missing", (json_int_t)missing);
+        if (truncated)
+            json_object_set_new(root, "truncated", json_true());
+        unanswered = s_nodes_json(root, answers, count, "count");
+        char *text = json_dumps(root, JSON_COMPACT);
+        puts(text ? text : "{}");
+        free(text);
+        json_decref(root);
+    } else {
+        for (size_t i = 0; i < n; i++)
+            s_print_text(sorted[i], s_str(sorted[i], "node", "-"));
+        s_query_count(total, unknown);
+        s_nodes_text("query", answers, count);
+        for (size_t i = 0; i < count; i++)
+            unanswered += answers[i].doc == NULL;
+    }
+    if (truncated)
+        fprintf(stderr,
+                "kpctl log query: a node sent its first %d messages only; narrow the "
+                "query with --from/--to\n",
+                KP_LOG_QUERY_LIMIT);
+    free(sorted);
+    json_decref(records);
+    s_answers_free(answers, count);
+    free(config);
+    return unanswered ? 1 : 0;
+}
+
+// ---------------------------------------------------------------------------
 
 //  kpctl log query: the index's records of one person, institution or
 //  message type, each decision joined with its outcome.
@@ -546,6 +593,8 @@ static int s_query(s_args_t *a)
     if (given != 1)
         return s_usage_error("%s", "query: give exactly one of --person INSZ, --institution KBO, "
                                    "--message TYPE");
+    if (a->cluster_wide)
+        return s_query_cluster(a);
     char error[256];
     char path[4200];
     snprintf(path, sizeof path, "%s/index", a->data);
@@ -569,66 +618,30 @@ static int s_query(s_args_t *a)
                     (long long)a->wait_ms);
     }
     kp_logindex_destroy(&writer);
-    kp_logindex_t *index = kp_logindex_open(path, true, 0, error, sizeof error);
-    if (!index) {
-        fprintf(stderr, "kpctl log query: %s\n", error);
+    const char *key;
+    uint64_t from, to;
+    char tag = s_query_key(a, &key, &from, &to);
+    char *text = kp_logreport_query(a->data, tag, key, from, to, 0, error, sizeof error);
+    json_t *doc = text ? json_loads(text, 0, NULL) : NULL;
+    if (!doc) {
+        fprintf(stderr, "kpctl log query: %s\n", text ? "the report is not JSON" : error);
+        free(text);
         return 1;
     }
-    s_query_t q = {0};
-    q.decisions = zlistx_new();
-    zlistx_set_destructor(q.decisions, s_found_free);
-    q.outcomes = zhashx_new();
-    zhashx_set_destructor(q.outcomes, s_found_free);
-    q.reader = kp_privlog_reader_new(a->data, error, sizeof error);
-    if (!q.reader) {
-        kp_logindex_destroy(&index);
-        fprintf(stderr, "kpctl log query: %s\n", error);
-        return 1;
+    if (a->json)
+        printf("%s\n", text);
+    else {
+        json_t *list = json_object_get(doc, "records");
+        for (size_t i = 0; i < json_array_size(list); i++)
+            s_print_text(json_array_get(list, i), NULL);
+        s_query_count(s_num(doc, "count"), s_num(doc, "outcome_unknown"));
     }
-    if (a->json) {
-        q.json = kp_json_new();
-        kp_json_object_open(q.json);
-        kp_json_key(q.json, "records");
-        kp_json_array_open(q.json);
-    }
-    uint64_t from = a->have_from ? (uint64_t)a->from_day * 86400000000ull : 0;
-    uint64_t to = a->have_to ? ((uint64_t)a->to_day + 1) * 86400000000ull - 1 : UINT64_MAX;
-    //  An outcome is logged within the call's deadline (at most ten
-    //  minutes) after its decision: look that much further for them.
-    q.to_us = to;
-    if (to != UINT64_MAX)
-        to += 600000000ull;
-    char tag = a->person        ? KP_LOGINDEX_PERSON
-               : a->institution ? KP_LOGINDEX_INSTITUTION
-                                : KP_LOGINDEX_MESSAGE;
-    const char *key = a->person ? a->person : a->institution ? a->institution : a->message;
-    int64_t n = kp_logindex_query(index, tag, key, from, to, s_query_one, &q);
-    int rc = 0;
-    if (n >= 0)
-        s_query_print(&q);
-    if (n < 0) {
-        fprintf(stderr, "kpctl log query: %s\n", kp_logindex_error(index));
-        rc = 1;
-    } else if (a->json) {
-        kp_json_array_close(q.json);
-        kp_json_kv_uint(q.json, "count", q.count);
-        kp_json_kv_uint(q.json, "outcome_unknown", q.unknown);
-        kp_json_object_close(q.json);
-        printf("%s\n", kp_json_text(q.json));
-    } else if (q.unknown)
-        printf("%" PRIu64 " record%s, %" PRIu64 " with outcome unknown\n", q.count,
-               q.count == 1 ? "" : "s", q.unknown);
-    else
-        printf("%" PRIu64 " record%s\n", q.count, q.count == 1 ? "" : "s");
-    if (q.missing)
+    if (s_num(doc, "missing"))
         fprintf(stderr, "kpctl log query: %" PRIu64 " indexed records are gone (pruned)\n",
-                q.missing);
-    kp_json_destroy(&q.json);
-    zlistx_destroy(&q.decisions);
-    zhashx_destroy(&q.outcomes);
-    kp_privlog_reader_destroy(&q.reader);
-    kp_logindex_destroy(&index);
-    return rc;
+                s_num(doc, "missing"));
+    json_decref(doc);
+    free(text);
+    return 0;
 }
 
 static void s_reindex_progress(uint64_t records, uint64_t done, uint64_t total, void *arg)
@@ -678,101 +691,115 @@ static int s_reindex(s_args_t *a)
     return 0;
 }
 
-typedef struct {
-    zhash_t *messages, *institutions, *reasons;
-    uint64_t total, denied;
-    s_join_t join;
-    uint64_t from_us, to_us;
-} s_stats_t;
-
-static void s_count(zhash_t *hash, const char *key)
+static int s_by_key(const void *x, const void *y)
 {
-    if (!key)
-        key = "-";
-    uint64_t *n = zhash_lookup(hash, key);
-    if (!n) {
-        n = calloc(1, sizeof *n);
-        zhash_insert(hash, key, n);
-        zhash_freefn(hash, key, free);
-    }
-    (*n)++;
+    return strcmp(*(const char *const *)x, *(const char *const *)y);
 }
 
-static int s_stats_one(const Kp__LogRecord *r, uint64_t seq, void *arg)
+//  The keys of a JSON object, sorted (free the array, not the keys).
+static const char **s_sorted_keys(json_t *object, size_t *count)
 {
-    s_stats_t *s = arg;
-    if (r->time_unix_us < s->from_us || r->time_unix_us > s->to_us)
-        return 0;
-    s_join_record(&s->join, r, seq);
-    if (s_is_outcome(r))
-        return 0; //  counted with its decision: one message
-    s->total++;
-    s_count(s->messages, r->message);
-    s_count(s->institutions, r->sender_kbo);
-    if (r->has_status && r->status == KP__STATUS__DENIED) {
-        s->denied++;
-        s_count(s->reasons, s_enum(&kp__reason__descriptor, r->has_reason ? (int)r->reason : 0));
-    }
-    return 0;
+    *count = json_object_size(object);
+    const char **keys = calloc(*count ? *count : 1, sizeof *keys);
+    assert(keys);
+    size_t i = 0;
+    for (void *it = json_object_iter(object); it; it = json_object_iter_next(object, it))
+        keys[i++] = json_object_iter_key(it);
+    qsort(keys, *count, sizeof *keys, s_by_key);
+    return keys;
 }
 
-static void s_stats_print(zhash_t *hash, const char *title, kp_json_t *j)
+static void s_counts_text(json_t *counts, const char *title)
 {
-    zlist_t *keys = zhash_keys(hash);
-    zlist_sort(keys, NULL);
-    if (j) {
-        kp_json_key(j, title);
-        kp_json_object_open(j);
-    } else
-        printf("%s:\n", title);
-    for (char *k = zlist_first(keys); k; k = zlist_next(keys)) {
-        uint64_t *n = zhash_lookup(hash, k);
-        if (j)
-            kp_json_kv_uint(j, k, *n);
-        else
-            printf("  %-40s %12" PRIu64 "\n", k, *n);
+    printf("%s:\n", title);
+    size_t count;
+    const char **keys = s_sorted_keys(counts, &count);
+    for (size_t i = 0; i < count; i++)
+        printf("  %-40s %12" PRIu64 "\n", keys[i], s_num(counts, keys[i]));
+    free(keys);
+}
+
+static void s_stats_text(json_t *doc)
+{
+    printf("%" PRIu64 " records, %" PRIu64 " denied, %" PRIu64 " with outcome unknown\n",
+           s_num(doc, "records"), s_num(doc, "denied"), s_num(doc, "outcome_unknown"));
+    s_counts_text(json_object_get(doc, "messages"), "messages per type");
+    s_counts_text(json_object_get(doc, "institutions"), "messages per institution");
+    s_counts_text(json_object_get(doc, "denials"), "denials per reason");
+}
+
+//  Adds the numbers of from into into (objects of counts: summed by key).
+static void s_add_counts(json_t *into, json_t *from)
+{
+    for (void *it = json_object_iter(from); it; it = json_object_iter_next(from, it)) {
+        const char *key = json_object_iter_key(it);
+        json_t *value = json_object_iter_value(it), *have = json_object_get(into, key);
+        if (json_is_object(value)) {
+            if (!have)
+                json_object_set_new(into, key, have = json_object());
+            s_add_counts(have, value);
+        } else if (json_is_integer(value))
+            json_object_set_new(into, key,
+                                json_integer(json_integer_value(have) + json_integer_value(value)));
     }
-    if (j)
-        kp_json_object_close(j);
-    zlist_destroy(&keys);
+}
+
+//  kpctl log stats -c CLUSTER: every node's counts, summed.
+static int s_stats_cluster(s_args_t *a)
+{
+    kp_cluster_config_t *config = kpctl_cluster_load("log stats", a->cluster);
+    if (!config)
+        return 2;
+    char from[16], to[16];
+    snprintf(from, sizeof from, "%" PRId32, a->from_day);
+    snprintf(to, sizeof to, "%" PRId32, a->to_day);
+    char *args[] = {from, to};
+    size_t count;
+    s_answer_t *answers = s_ask_all(a, config, "log.stats", args, 2, &count);
+    json_t *sum = json_pack("{s:i,s:i,s:i,s:{},s:{},s:{}}", "records", 0, "denied", 0,
+                            "outcome_unknown", 0, "messages", "institutions", "denials");
+    size_t unanswered = 0;
+    for (size_t i = 0; i < count; i++) {
+        if (answers[i].doc)
+            s_add_counts(sum, answers[i].doc);
+        unanswered += answers[i].doc == NULL;
+    }
+    if (a->json) {
+        s_nodes_json(sum, answers, count, "records");
+        char *text = json_dumps(sum, JSON_COMPACT);
+        puts(text ? text : "{}");
+        free(text);
+    } else {
+        s_stats_text(sum);
+        s_nodes_text("stats", answers, count);
+    }
+    json_decref(sum);
+    s_answers_free(answers, count);
+    free(config);
+    return unanswered ? 1 : 0;
 }
 
 static int s_stats(s_args_t *a)
 {
-    s_stats_t s = {.messages = zhash_new(), .institutions = zhash_new(), .reasons = zhash_new()};
-    s.from_us = a->have_from ? (uint64_t)a->from_day * 86400000000ull : 0;
-    s.to_us = a->have_to ? ((uint64_t)a->to_day + 1) * 86400000000ull - 1 : UINT64_MAX;
-    s_join_init(&s.join);
+    if (a->cluster_wide)
+        return s_stats_cluster(a);
     char error[256];
     if (isatty(2) && !a->json)
         fprintf(stderr, "reading %s ...\n", a->data);
-    int rc = kp_privlog_scan(a->data, a->from_day, a->to_day, s_stats_one, &s, error, sizeof error);
-    if (rc)
-        fprintf(stderr, "kpctl log stats: %s\n", error);
-    else if (a->json) {
-        kp_json_t *j = kp_json_new();
-        kp_json_object_open(j);
-        kp_json_kv_uint(j, "records", s.total);
-        kp_json_kv_uint(j, "denied", s.denied);
-        kp_json_kv_uint(j, "outcome_unknown", s_join_unknown(&s.join));
-        s_stats_print(s.messages, "messages", j);
-        s_stats_print(s.institutions, "institutions", j);
-        s_stats_print(s.reasons, "denials", j);
-        kp_json_object_close(j);
-        printf("%s\n", kp_json_text(j));
-        kp_json_destroy(&j);
-    } else {
-        printf("%" PRIu64 " records, %" PRIu64 " denied, %" PRIu64 " with outcome unknown\n",
-               s.total, s.denied, s_join_unknown(&s.join));
-        s_stats_print(s.messages, "messages per type", NULL);
-        s_stats_print(s.institutions, "messages per institution", NULL);
-        s_stats_print(s.reasons, "denials per reason", NULL);
+    char *text = kp_logreport_stats(a->data, a->from_day, a->to_day, error, sizeof error);
+    json_t *doc = text ? json_loads(text, 0, NULL) : NULL;
+    if (!doc) {
+        fprintf(stderr, "kpctl log stats: %s\n", text ? "the report is not JSON" : error);
+        free(text);
+        return 1;
     }
-    zhash_destroy(&s.messages);
-    zhash_destroy(&s.institutions);
-    zhash_destroy(&s.reasons);
-    s_join_destroy(&s.join);
-    return rc ? 1 : 0;
+    if (a->json)
+        printf("%s\n", text);
+    else
+        s_stats_text(doc);
+    json_decref(doc);
+    free(text);
+    return 0;
 }
 
 static int s_prune(s_args_t *a)
@@ -815,12 +842,11 @@ static int s_export(s_args_t *a, int argc, char **argv)
     }
     //  Whole segments go out, so a decision near the end of the last day
     //  may have its outcome in a segment that was not copied: say so.
-    s_join_t join;
-    s_join_init(&join);
+    kp_logjoin_t *join = kp_logjoin_new();
     int rc =
-        kp_privlog_scan(argv[optind], INT32_MIN, INT32_MAX, s_join_one, &join, error, sizeof error);
-    uint64_t unknown = s_join_unknown(&join);
-    s_join_destroy(&join);
+        kp_privlog_scan(argv[optind], INT32_MIN, INT32_MAX, s_join_one, join, error, sizeof error);
+    uint64_t unknown = kp_logjoin_unknown(join);
+    kp_logjoin_destroy(&join);
     if (rc) {
         fprintf(stderr, "kpctl log export: the copy does not read back: %s\n", error);
         return 1;

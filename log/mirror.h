@@ -84,4 +84,14 @@ kp_mirror_keeper_t *kp_mirror_keeper_new(const char *dir, const char *bind,
                                          size_t errlen);
 void kp_mirror_keeper_destroy(kp_mirror_keeper_t **self_p);
 
+//  The keeper's checks and writes without socket or thread, for the
+//  fuzzer (tests/fuzz/fuzz_mirrorkeep.c): messages are fed as the ROUTER
+//  delivers them (routing id first), each followed by the group's fsync;
+//  answers are dropped. Destroy it with kp_mirror_keeper_destroy.
+kp_mirror_keeper_t *kp_mirror_keeper_offline(const char *dir, const char *const *names,
+                                             size_t count, char *err, size_t errlen);
+void kp_mirror_keeper_feed(kp_mirror_keeper_t *self, zmsg_t **msg_p);
+//  Messages refused so far (offline keepers only).
+uint64_t kp_mirror_keeper_refused(const kp_mirror_keeper_t *self);
+
 #endif

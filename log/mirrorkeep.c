@@ -5,6 +5,7 @@
     must follow the last seq and continue its chain, checkpoints must
     repeat the (seq, hash) before them. A refused message changes nothing
     and is answered with a named error and where the copy ends. */
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -140,7 +141,10 @@ static void s_answer(s_keeper_t *self, zframe_t *peer, const char *cmd, uint64_t
     zmsg_addmem(msg, num, 8);
     kp_le64_put(num, copy ? copy->seq : 0);
     zmsg_addmem(msg, num, 8);
-    zmsg_send(&msg, self->router);
+    if (self->router)
+        zmsg_send(&msg, self->router);
+    else
+        zmsg_destroy(&msg); //  kp_mirror_keeper_offline: nobody to answer
 }
 
 //  A new segment: header must continue the copy. NULL, or the error code.
@@ -349,9 +353,9 @@ static void s_keeper_free(s_keeper_t *self)
     free(self);
 }
 
-kp_mirror_keeper_t *kp_mirror_keeper_new(const char *dir, const char *bind,
-                                         const char *const *names, size_t count, char *err,
-                                         size_t errlen)
+//  The copies of names in dir, not loaded yet, and no socket.
+static s_keeper_t *s_keeper_state(const char *dir, const char *const *names, size_t count,
+                                  char *err, size_t errlen)
 {
     if (mkdir(dir, 0700) && errno != EEXIST) {
         kp_err(err, errlen, "cannot create %s: %s", dir, strerror(errno));
@@ -369,6 +373,16 @@ kp_mirror_keeper_t *kp_mirror_keeper_new(const char *dir, const char *bind,
     }
     state->ctx = EVP_MD_CTX_new();
     state->md = EVP_sha256();
+    return state;
+}
+
+kp_mirror_keeper_t *kp_mirror_keeper_new(const char *dir, const char *bind,
+                                         const char *const *names, size_t count, char *err,
+                                         size_t errlen)
+{
+    s_keeper_t *state = s_keeper_state(dir, names, count, err, errlen);
+    if (!state)
+        return NULL;
     state->router = zsock_new(ZMQ_ROUTER);
     if (state->router) {
         zsock_set_rcvhwm(state->router, 4 * KP_MIRROR_WINDOW * (int)(count ? count : 1));
@@ -397,4 +411,29 @@ void kp_mirror_keeper_destroy(kp_mirror_keeper_t **self_p)
     s_keeper_free(self->state);
     free(self);
     *self_p = NULL;
+}
+
+kp_mirror_keeper_t *kp_mirror_keeper_offline(const char *dir, const char *const *names,
+                                             size_t count, char *err, size_t errlen)
+{
+    s_keeper_t *state = s_keeper_state(dir, names, count, err, errlen);
+    if (!state)
+        return NULL;
+    kp_mirror_keeper_t *self = (kp_mirror_keeper_t *)zmalloc(sizeof *self);
+    self->state = state;
+    return self;
+}
+
+void kp_mirror_keeper_feed(kp_mirror_keeper_t *self, zmsg_t **msg_p)
+{
+    assert(!self->actor);
+    s_on_message(self->state, *msg_p);
+    zmsg_destroy(msg_p);
+    s_commit(self->state);
+}
+
+uint64_t kp_mirror_keeper_refused(const kp_mirror_keeper_t *self)
+{
+    assert(!self->actor);
+    return self->state->refused;
 }

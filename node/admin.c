@@ -209,7 +209,7 @@ static char *s_read_command(kp_admin_context_t *context, const Kp__AdminRequest 
              "unknown admin command '%s'; this node knows status, cluster.status, "
              "cluster.transfer, cluster.add, cluster.remove, directory.apply, "
              "directory.stats, directory.person, directory.export, directory.checksum, "
-             "maintenance.list",
+             "maintenance.list, log.query, log.stats",
              command);
     return NULL;
 }

@@ -2,38 +2,124 @@
 #include "dirscan.h"
 
 #include <assert.h>
+#include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "dirreport.h"
+#include "logindex.h"
+#include "logreport.h"
+#include "validate.h"
+
+#define S_ARGS 4
 
 struct _kp_dirscan_t {
     zactor_t *actor;
     unsigned waiting; //  asked, not yet answered
 };
 
+//  What the actor reads.
+typedef struct {
+    kp_directory_t *directory;
+    char log_dir[4200]; //  "" when the node keeps no log
+} s_sources_t;
+
 bool kp_dirscan_handles(const char *command)
 {
     return command &&
-           (!strcmp(command, "directory.checksum") || !strcmp(command, "directory.export"));
+           (!strcmp(command, "directory.checksum") || !strcmp(command, "directory.export") ||
+            !strcmp(command, "log.query") || !strcmp(command, "log.stats"));
 }
 
-//  One scan: token, command -> token, seq, json ("" when it failed), error.
-static void s_scan(kp_directory_t *directory, zsock_t *pipe, zmsg_t *msg)
+//  A number argument within [low, high].
+static bool s_number(const char *text, int64_t low, int64_t high, int64_t *out)
+{
+    char *end;
+    errno = 0;
+    long long n = text && *text ? strtoll(text, &end, 10) : 0;
+    if (!text || !*text || *end || errno || n < low || n > high)
+        return false;
+    *out = n;
+    return true;
+}
+
+//  log.query KIND KEY FROM_US TO_US: the records of the index.
+static char *s_log_query(const char *dir, char **args, size_t n, char *err, size_t errlen)
+{
+    int64_t from, to;
+    char tag = n == 4 && !strcmp(args[0], "person")        ? KP_LOGINDEX_PERSON
+               : n == 4 && !strcmp(args[0], "institution") ? KP_LOGINDEX_INSTITUTION
+               : n == 4 && !strcmp(args[0], "message")     ? KP_LOGINDEX_MESSAGE
+                                                           : 0;
+    bool key_ok = tag == KP_LOGINDEX_PERSON        ? kp_insz_valid(args[1])
+                  : tag == KP_LOGINDEX_INSTITUTION ? kp_kbo_valid(args[1])
+                                                   : tag && *args[1] && strlen(args[1]) <= 64;
+    if (!key_ok || !s_number(args[2], 0, INT64_MAX, &from) ||
+        !s_number(args[3], 0, INT64_MAX, &to)) {
+        snprintf(err, errlen,
+                 "log.query needs KIND (person, institution, message), a valid KEY, FROM_US "
+                 "and TO_US (microseconds since 1970)");
+        return NULL;
+    }
+    //  to = INT64_MAX stands for "no end" (UINT64_MAX does not fit).
+    return kp_logreport_query(dir, tag, args[1], (uint64_t)from,
+                              to == INT64_MAX ? UINT64_MAX : (uint64_t)to, KP_LOG_QUERY_LIMIT, err,
+                              errlen);
+}
+
+//  log.stats FROM_DAY TO_DAY: counts over the segments.
+static char *s_log_stats(const char *dir, char **args, size_t n, char *err, size_t errlen)
+{
+    int64_t from, to;
+    if (n != 2 || !s_number(args[0], INT32_MIN, INT32_MAX, &from) ||
+        !s_number(args[1], INT32_MIN, INT32_MAX, &to)) {
+        snprintf(err, errlen, "log.stats needs FROM_DAY and TO_DAY (days since 1970)");
+        return NULL;
+    }
+    return kp_logreport_stats(dir, (int32_t)from, (int32_t)to, err, errlen);
+}
+
+static char *s_log(const s_sources_t *sources, const char *command, char **args, size_t n,
+                   char *err, size_t errlen)
+{
+    if (!*sources->log_dir) {
+        snprintf(err, errlen, "%s: this node keeps no privacy log (a witness)", command);
+        return NULL;
+    }
+    return !strcmp(command, "log.query") ? s_log_query(sources->log_dir, args, n, err, errlen)
+                                         : s_log_stats(sources->log_dir, args, n, err, errlen);
+}
+
+//  One scan: token, command, args -> token, seq, json ("" when it failed),
+//  error.
+static void s_scan(const s_sources_t *sources, zsock_t *pipe, zmsg_t *msg)
 {
     zframe_t *token = zmsg_pop(msg);
     char *command = zmsg_popstr(msg);
+    char *args[S_ARGS];
+    size_t n = 0;
+    while (n < S_ARGS && zmsg_size(msg))
+        args[n++] = zmsg_popstr(msg);
     char err[256] = "";
     uint64_t seq = 0;
     char *json = NULL;
+    kp_directory_t *directory = sources->directory;
     MDB_txn *txn = kp_directory_read_begin(directory, err, sizeof err);
     if (txn) {
         seq = kp_directory_seq(directory, txn);
-        json = !strcmp(command, "directory.checksum") ? kp_dirreport_checksum(directory, txn)
-                                                      : kp_dirreport_export(directory, txn);
-        if (!json)
-            snprintf(err, sizeof err, "the directory could not be read; see the node's log");
+        if (!strncmp(command, "log.", 4)) {
+            kp_directory_read_end(&txn); //  not needed for as long as the log is read
+            json = s_log(sources, command, args, n, err, sizeof err);
+        } else {
+            json = !strcmp(command, "directory.checksum") ? kp_dirreport_checksum(directory, txn)
+                                                          : kp_dirreport_export(directory, txn);
+            if (!json)
+                snprintf(err, sizeof err, "the directory could not be read; see the node's log");
+        }
         kp_directory_read_end(&txn);
     }
+    for (size_t i = 0; i < n; i++)
+        zstr_free(&args[i]);
     zmsg_t *out = zmsg_new();
     zmsg_append(out, &token);
     zmsg_addmem(out, &seq, sizeof seq);
@@ -46,7 +132,7 @@ static void s_scan(kp_directory_t *directory, zsock_t *pipe, zmsg_t *msg)
 
 static void s_actor(zsock_t *pipe, void *args)
 {
-    kp_directory_t *directory = (kp_directory_t *)args;
+    s_sources_t *sources = (s_sources_t *)args;
     zsock_signal(pipe, 0);
     for (;;) {
         zmsg_t *msg = zmsg_recv(pipe);
@@ -55,23 +141,24 @@ static void s_actor(zsock_t *pipe, void *args)
         char *command = zmsg_popstr(msg);
         bool term = !command || !strcmp(command, "$TERM");
         if (!term && !strcmp(command, "SCAN"))
-            s_scan(directory, pipe, msg);
+            s_scan(sources, pipe, msg);
         zstr_free(&command);
         zmsg_destroy(&msg);
         if (term)
             break;
     }
+    free(sources);
 }
 
-kp_dirscan_t *kp_dirscan_new(kp_directory_t *directory)
+kp_dirscan_t *kp_dirscan_new(kp_directory_t *directory, const char *log_dir)
 {
     kp_dirscan_t *self = calloc(1, sizeof *self);
-    assert(self);
-    self->actor = zactor_new(s_actor, directory);
-    if (!self->actor) {
-        free(self);
-        return NULL;
-    }
+    s_sources_t *sources = calloc(1, sizeof *sources);
+    assert(self && sources);
+    sources->directory = directory;
+    snprintf(sources->log_dir, sizeof sources->log_dir, "%s", log_dir ? log_dir : "");
+    self->actor = zactor_new(s_actor, sources); //  the actor frees sources
+    assert(self->actor);
     return self;
 }
 
@@ -84,9 +171,13 @@ void kp_dirscan_destroy(kp_dirscan_t **self_p)
     *self_p = NULL;
 }
 
-int kp_dirscan_ask(kp_dirscan_t *self, uint64_t token, const char *command, char *err,
-                   size_t errlen)
+int kp_dirscan_ask(kp_dirscan_t *self, uint64_t token, const char *command, char **args,
+                   size_t n_args, char *err, size_t errlen)
 {
+    if (n_args > S_ARGS) {
+        snprintf(err, errlen, "%s: at most %d arguments", command, S_ARGS);
+        return -1;
+    }
     if (self->waiting >= KP_DIRSCAN_QUEUE) {
         snprintf(err, errlen,
                  "%s: %u directory scans are waiting already (checksum, export: about a "
@@ -98,6 +189,8 @@ int kp_dirscan_ask(kp_dirscan_t *self, uint64_t token, const char *command, char
     zmsg_addstr(msg, "SCAN");
     zmsg_addmem(msg, &token, sizeof token);
     zmsg_addstr(msg, command);
+    for (size_t i = 0; i < n_args; i++)
+        zmsg_addstr(msg, args[i] ? args[i] : "");
     if (zmsg_send(&msg, self->actor)) {
         zmsg_destroy(&msg);
         snprintf(err, errlen, "%s: the directory scanner is gone", command);

@@ -1,14 +1,20 @@
-/*  dirscan.h - the directory's long reads on a thread of their own.
+/*  dirscan.h - the node's long reads on a thread of their own.
 
     "directory.checksum" hashes the whole directory and "directory.export"
-    writes all of it: about a second per million records. On the routing
-    loop that second is a second without routing. The loop hands them to
-    this actor instead, under a token, and answers the operator when the
-    result comes back on the actor's socket; meanwhile it routes.
+    writes all of it: about a second per million records. "log.query"
+    and "log.stats" read the node's privacy log (log/logreport.h): its
+    query index, or every segment. On the routing loop that time is time
+    without routing. The loop hands them to this actor instead, under a
+    token, and answers the operator when the result comes back on the
+    actor's socket; meanwhile it routes.
+
+        log.query KIND KEY FROM_US TO_US   KIND person, institution, message
+        log.stats FROM_DAY TO_DAY          days since 1970 (INT32_MIN/MAX: all)
 
     Threading: the actor reads the directory with its own LMDB read
     transaction (LMDB lets readers run beside each other and beside the
-    writer); it never writes. One scan at a time, at most KP_DIRSCAN_QUEUE
+    writer), and the log's files and index as kpctl does beside a running
+    node; it never writes. One scan at a time, at most KP_DIRSCAN_QUEUE
     waiting: more are refused at once (the operator asks again).
 */
 #ifndef KP_DIRSCAN_H_INCLUDED
@@ -24,8 +30,9 @@
 
 typedef struct _kp_dirscan_t kp_dirscan_t;
 
-//  Starts the actor on directory (borrowed: it must outlive the actor).
-kp_dirscan_t *kp_dirscan_new(kp_directory_t *directory);
+//  Starts the actor on directory (borrowed: it must outlive the actor)
+//  and the privacy log in log_dir (NULL: the node keeps none).
+kp_dirscan_t *kp_dirscan_new(kp_directory_t *directory, const char *log_dir);
 
 //  Stops the actor (after the scan it is running) and nulls the pointer.
 void kp_dirscan_destroy(kp_dirscan_t **self_p);
@@ -33,10 +40,10 @@ void kp_dirscan_destroy(kp_dirscan_t **self_p);
 //  True for the commands this actor runs.
 bool kp_dirscan_handles(const char *command);
 
-//  Queues command under token; -1 with the reason in err when too many
-//  wait already.
-int kp_dirscan_ask(kp_dirscan_t *self, uint64_t token, const char *command, char *err,
-                   size_t errlen);
+//  Queues command (with its n_args args) under token; -1 with the reason
+//  in err when too many wait already.
+int kp_dirscan_ask(kp_dirscan_t *self, uint64_t token, const char *command, char **args,
+                   size_t n_args, char *err, size_t errlen);
 
 //  The socket the loop polls for results.
 zsock_t *kp_dirscan_sock(kp_dirscan_t *self);

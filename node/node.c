@@ -405,7 +405,12 @@ kp_node_t *kp_node_new(const kp_cluster_config_t *cluster, const kp_node_config_
     if (self->directory && self->conns)
         self->raft = kp_cluster_new(cluster, &self->me, self->directory, err, errlen);
     if (self->raft) {
-        self->dirscan = kp_dirscan_new(self->directory);
+        //  The log is read where the node writes it (s_open_log), if it
+        //  keeps one; the scanner opens it only when asked.
+        char log_dir[KP_CONFIG_TEXT + 8];
+        snprintf(log_dir, sizeof log_dir, "%s/log", self->me.data);
+        bool logged = me->role != KP_ROLE_WITNESS && !unlogged;
+        self->dirscan = kp_dirscan_new(self->directory, logged ? log_dir : NULL);
         assert(self->dirscan);
         self->txn = kp_directory_read_begin(self->directory, err, errlen);
         if (self->txn)
@@ -1512,13 +1517,15 @@ static void s_propose(kp_node_t *self, s_input_t *input, const kp_frames_admin_t
         s_pend(self, input, token);
 }
 
-//  directory.checksum, directory.export: read on the scanner's thread,
-//  answered by s_on_scans; the loop routes meanwhile.
-static void s_scan(kp_node_t *self, s_input_t *input, const char *command)
+//  directory.checksum, directory.export, log.query, log.stats: read on
+//  the scanner's thread, answered by s_on_scans; the loop routes
+//  meanwhile.
+static void s_scan(kp_node_t *self, s_input_t *input, const Kp__AdminRequest *request)
 {
     uint64_t token = ++self->next_token;
     char error[512];
-    if (kp_dirscan_ask(self->dirscan, token, command, error, sizeof error))
+    if (kp_dirscan_ask(self->dirscan, token, request->command, request->args, request->n_args,
+                       error, sizeof error))
         s_admin_error(self, input, KP__REASON__REASON_NONE, error);
     else
         s_pend(self, input, token);
@@ -1577,8 +1584,8 @@ static void s_on_admin(kp_node_t *self, s_input_t *input)
     else if (!strcmp(command, "cluster.transfer") || !strcmp(command, "cluster.add") ||
              !strcmp(command, "cluster.remove"))
         s_membership(self, input, request);
-    else if (kp_dirscan_handles(command) && request->n_args == 0)
-        s_scan(self, input, command);
+    else if (kp_dirscan_handles(command))
+        s_scan(self, input, request);
     else {
         s_count_connections(self);
         kp_admin_context_t context = {.directory = self->directory,

@@ -146,6 +146,53 @@ static void s_write_mode(const char *harness, const char *name, uint8_t mode, co
     free(buf);
 }
 
+//  A frame of fuzz_mirrorkeep's input: 16-bit length, bytes.
+static size_t s_frame(uint8_t *out, const void *data, size_t size)
+{
+    out[0] = (uint8_t)size;
+    out[1] = (uint8_t)(size >> 8);
+    memcpy(out + 2, data, size);
+    return size + 2;
+}
+
+//  The end of a message in fuzz_mirrorkeep's input.
+static size_t s_end(uint8_t *out)
+{
+    out[0] = out[1] = 0xff;
+    return 2;
+}
+
+//  What a shipper sends the keeper for a log of one segment: HELLO; SEG
+//  with its header; FRAMES with its records and checkpoints.
+static void s_mirrorkeep(const char *segment, const uint8_t *data, size_t end)
+{
+    static uint8_t buf[65536];
+    const uint8_t epoch[8] = {1};
+    uint8_t off[8] = {KP_PRIVLOG_SEGMENT_HEADER};
+    size_t n = 0;
+    n += s_frame(buf + n, "HELLO", 5);
+    n += s_frame(buf + n, "node-1", 6);
+    n += s_frame(buf + n, epoch, 8);
+    s_write("mirrorkeep", "hello", buf, n);
+    n += s_end(buf + n);
+    n += s_frame(buf + n, "SEG", 3);
+    n += s_frame(buf + n, "node-1", 6);
+    n += s_frame(buf + n, epoch, 8);
+    n += s_frame(buf + n, segment, strlen(segment));
+    n += s_frame(buf + n, data, KP_PRIVLOG_SEGMENT_HEADER);
+    n += s_end(buf + n);
+    n += s_frame(buf + n, "FRAMES", 6);
+    n += s_frame(buf + n, "node-1", 6);
+    n += s_frame(buf + n, epoch, 8);
+    n += s_frame(buf + n, segment, strlen(segment));
+    n += s_frame(buf + n, off, 8);
+    size_t frames = end - KP_PRIVLOG_SEGMENT_HEADER;
+    if (n + frames + 2 > sizeof buf || frames >= 0xffff)
+        exit(1);
+    n += s_frame(buf + n, data + KP_PRIVLOG_SEGMENT_HEADER, frames);
+    s_write("mirrorkeep", "segment", buf, n);
+}
+
 //  A real, signed log of three records: its segment, and its last
 //  checkpoint frame.
 static void s_log(void)
@@ -202,6 +249,7 @@ static void s_log(void)
         s_write_mode("logcheckpoint", "signed", 1, map.data + last,
                      KP_PRIVLOG_FRAME_HEADER + frame.len);
     }
+    s_mirrorkeep(segments[0].name, map.data, end);
     privlog_segment_unmap(&map);
     free(segments);
     char command[128];

@@ -718,6 +718,22 @@ static void test_import_leader_killed(void **state)
     sites_destroy(&sites);
 }
 
+//  A merged log query's "count", and the sum of its nodes' counts.
+static long s_merged_count(const char *out)
+{
+    const char *at = strstr(out, "],\"count\":");
+    return at ? strtol(at + 10, NULL, 10) : -1;
+}
+
+static long s_node_counts(const char *out)
+{
+    long sum = 0;
+    for (const char *at = strstr(out, "\"answered\":true,\"count\":"); at;
+         at = strstr(at + 1, "\"answered\":true,\"count\":"))
+        sum += strtol(at + 24, NULL, 10);
+    return sum;
+}
+
 //  kpctl cluster: status of every node, leadership handed over, a node
 //  that does not answer.
 static void test_kpctl_cluster(void **state)
@@ -737,7 +753,46 @@ static void test_kpctl_cluster(void **state)
                              sites_name(sites, next)),
                      0);
     assert_int_equal(s_leader(sites, NULL), (int)next);
+    s_load_sample(sites, s_leader(sites, NULL));
+    //  kpctl log stats and query over the cluster: one call on each node;
+    //  every node answers from its own log, summed (stats) or merged
+    //  (query: here the admin record each node logged for the stats).
+    for (size_t i = 0; i < 3; i++) {
+        Kp__Response *response = s_call(sites, i, 100 + (int)i);
+        assert_non_null(response);
+        kp__response__free_unpacked(response, NULL);
+    }
+    assert_int_equal(s_kpctl(sites, out, sizeof out, "log stats --json"), 0);
+    assert_non_null(strstr(out, "\"A1\":3"));
+    assert_non_null(strstr(out, "\"unanswered\":[]"));
+    //  The query: kpctl's own queries, which each node logs (as it logs
+    //  every admin command) and indexes as its index follows the log: ask
+    //  until every node's answer holds one.
+    const char *query = "log query --message admin.log.query --json";
+    int64_t until = harness_now_ms() + 10000;
+    while (s_kpctl(sites, out, sizeof out, "%s", query) != 0 || strstr(out, "\"count\":0}") ||
+           !strstr(out, "\"records\":[{")) {
+        if (harness_now_ms() > until)
+            fail_msg("kpctl %s: %s", query, out);
+        usleep(100000);
+    }
+    assert_non_null(strstr(out, "\"unanswered\":[]"));
+    for (size_t i = 0; i < 3; i++) {
+        char node[64];
+        snprintf(node, sizeof node, "\"node\":\"%s\"", sites_name(sites, i));
+        assert_non_null(strstr(out, node));
+    }
+    assert_int_equal(s_merged_count(out), s_node_counts(out));
     sites_kill(sites, (size_t)leader);
+    assert_int_equal(s_kpctl(sites, out, sizeof out, "%s --timeout 500", query), 1);
+    assert_int_equal(s_merged_count(out), s_node_counts(out));
+    assert_non_null(strstr(out, "\"answered\":false"));
+    char unanswered[80];
+    snprintf(unanswered, sizeof unanswered, "\"unanswered\":[\"%s\"]",
+             sites_name(sites, (size_t)leader));
+    assert_non_null(strstr(out, unanswered));
+    assert_int_equal(s_kpctl(sites, out, sizeof out, "log stats --timeout 500"), 1);
+    assert_non_null(strstr(out, "did not answer"));
     assert_int_equal(s_kpctl(sites, out, sizeof out, "cluster status --timeout 500"), 1);
     assert_non_null(strstr(out, "no answer"));
     assert_int_equal(s_kpctl(sites, out, sizeof out, "cluster remove-node nonesuch --node %s",

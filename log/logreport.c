@@ -1,0 +1,357 @@
+/*  logreport.c - reports on a privacy log, as JSON (see logreport.h). */
+#include "logreport.h"
+
+#include <assert.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <czmq.h>
+
+#include "json.h"
+#include "kperr.h"
+#include "logindex.h"
+#include "privlog.h"
+
+void kp_logreport_time(uint64_t us, char out[32])
+{
+    time_t t = (time_t)(us / 1000000u);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+const char *kp_logreport_enum(const ProtobufCEnumDescriptor *d, int value)
+{
+    const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value(d, value);
+    return v ? v->name : "UNKNOWN";
+}
+
+static bool s_is_outcome(const Kp__LogRecord *r)
+{
+    return r->has_kind && r->kind == KP__LOG_KIND__LOG_OUTCOME;
+}
+
+static bool s_is_decision(const Kp__LogRecord *r)
+{
+    return r->has_kind && r->kind == KP__LOG_KIND__LOG_DECISION;
+}
+
+//  ---------------------------------------------------------------------
+//  Decisions and their outcomes, joined over a scan
+
+struct _kp_logjoin_t {
+    zhashx_t *pending; //  seq (text) of each DECISION without its OUTCOME yet
+    uint64_t first_seq;
+    uint64_t decisions, outcomes, orphans;
+    uint64_t orphan_seq; //  the first OUTCOME whose DECISION is not in the log
+};
+
+kp_logjoin_t *kp_logjoin_new(void)
+{
+    kp_logjoin_t *self = calloc(1, sizeof *self);
+    assert(self);
+    self->pending = zhashx_new();
+    assert(self->pending);
+    return self;
+}
+
+void kp_logjoin_destroy(kp_logjoin_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    zhashx_destroy(&(*self_p)->pending);
+    free(*self_p);
+    *self_p = NULL;
+}
+
+//  An outcome whose decision should be in the scanned part (its seq is not
+//  before the first one scanned) but is not is an orphan: no outcome may
+//  exist without its decision.
+void kp_logjoin_record(kp_logjoin_t *self, const Kp__LogRecord *r, uint64_t seq)
+{
+    if (!self->first_seq)
+        self->first_seq = seq;
+    char key[24];
+    if (s_is_decision(r)) {
+        snprintf(key, sizeof key, "%" PRIu64, seq);
+        zhashx_insert(self->pending, key, (void *)1);
+        self->decisions++;
+    } else if (s_is_outcome(r)) {
+        snprintf(key, sizeof key, "%" PRIu64, r->decision_seq);
+        if (zhashx_lookup(self->pending, key)) {
+            zhashx_delete(self->pending, key);
+            self->outcomes++;
+        } else if (r->decision_seq >= self->first_seq) {
+            if (!self->orphans++)
+                self->orphan_seq = seq;
+        }
+    }
+}
+
+uint64_t kp_logjoin_unknown(kp_logjoin_t *self)
+{
+    return zhashx_size(self->pending);
+}
+
+uint64_t kp_logjoin_orphans(kp_logjoin_t *self, uint64_t *first)
+{
+    *first = self->orphan_seq;
+    return self->orphans;
+}
+
+//  ---------------------------------------------------------------------
+//  Query
+
+typedef struct {
+    kp_privlog_reader_t *reader;
+    uint64_t count, missing, unknown;
+    uint64_t to_us;      //  decisions after this are out of the range asked for
+    zlistx_t *decisions; //  s_found_t, in index order (owned)
+    zhashx_t *outcomes;  //  decision seq (text) -> s_found_t (owned)
+} s_query_t;
+
+//  A record the index found, and its sequence number.
+typedef struct {
+    uint64_t seq;
+    Kp__LogRecord *r;
+} s_found_t;
+
+static void s_found_free(void **item)
+{
+    s_found_t *found = (s_found_t *)*item;
+    if (found) {
+        kp__log_record__free_unpacked(found->r, NULL);
+        free(found);
+    }
+    *item = NULL;
+}
+
+static int s_query_one(uint64_t seq, uint64_t segment, uint64_t offset, void *arg)
+{
+    s_query_t *q = arg;
+    char error[256];
+    uint64_t got;
+    Kp__LogRecord *r = kp_privlog_reader_get(q->reader, segment, offset, &got, error, sizeof error);
+    if (!r || got != seq) { //  pruned since, or the index is stale
+        q->missing++;
+        kp__log_record__free_unpacked(r, NULL);
+        return 0;
+    }
+    if (!s_is_outcome(r) && r->time_unix_us > q->to_us) {
+        kp__log_record__free_unpacked(r, NULL);
+        return 0;
+    }
+    s_found_t *found = malloc(sizeof *found);
+    assert(found);
+    found->seq = seq;
+    found->r = r;
+    if (s_is_outcome(r)) {
+        char key[24];
+        snprintf(key, sizeof key, "%" PRIu64, r->decision_seq);
+        zhashx_update(q->outcomes, key, found);
+    } else
+        zlistx_add_end(q->decisions, found);
+    return 0;
+}
+
+//  One message: the decision (or complete record) r, joined with its
+//  outcome o (NULL: unknown, for a decision).
+static void s_message_json(kp_json_t *j, uint64_t seq, const Kp__LogRecord *r,
+                           const Kp__LogRecord *o)
+{
+    const Kp__LogRecord *end = o ? o : r;
+    char when[32];
+    kp_logreport_time(r->time_unix_us, when);
+    kp_json_object_open(j);
+    kp_json_kv_uint(j, "seq", seq);
+    kp_json_kv_string(j, "time", when);
+    kp_json_kv_string(j, "request_id", r->request_id);
+    kp_json_kv_string(j, "message", r->message);
+    kp_json_kv_string(j, "person", r->person);
+    kp_json_kv_string(j, "institution", r->sender_kbo);
+    kp_json_kv_string(j, "user", r->user);
+    if (r->has_sector)
+        kp_json_kv_uint(j, "sector", r->sector);
+    if (r->has_type)
+        kp_json_kv_uint(j, "type", r->type);
+    if (r->legal_framework)
+        kp_json_kv_string(j, "legal_framework", r->legal_framework);
+    if (r->has_capacity)
+        kp_json_kv_uint(j, "capacity", r->capacity);
+    if (s_is_decision(r) && !o) {
+        kp_json_kv_string(j, "status", "outcome unknown");
+        kp_json_key(j, "outcome");
+        kp_json_null(j);
+    } else
+        kp_json_kv_string(
+            j, "status",
+            kp_logreport_enum(&kp__status__descriptor, end->has_status ? (int)end->status : 0));
+    if (r->has_reason)
+        kp_json_kv_string(j, "reason", kp_logreport_enum(&kp__reason__descriptor, (int)r->reason));
+    kp_json_key(j, "parts");
+    kp_json_array_open(j);
+    const Kp__LogRecord *parts = s_is_decision(r) && !o ? r : end;
+    for (size_t i = 0; i < parts->n_parts; i++) {
+        kp_json_object_open(j);
+        kp_json_kv_string(j, "kbo", parts->parts[i]->kbo);
+        if (parts->parts[i]->has_status)
+            kp_json_kv_string(
+                j, "status",
+                kp_logreport_enum(&kp__status__descriptor, (int)parts->parts[i]->status));
+        kp_json_object_close(j);
+    }
+    kp_json_array_close(j);
+    if (end->has_latency_us)
+        kp_json_kv_uint(j, "latency_us", end->latency_us);
+    if (r->node)
+        kp_json_kv_string(j, "node", r->node);
+    kp_json_object_close(j);
+}
+
+char *kp_logreport_query(const char *dir, char tag, const char *key, uint64_t from_us,
+                         uint64_t to_us, uint64_t limit, char *err, size_t errlen)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/index", dir);
+    kp_logindex_t *index = kp_logindex_open(path, true, 0, err, errlen);
+    if (!index)
+        return NULL;
+    s_query_t q = {.to_us = to_us};
+    q.reader = kp_privlog_reader_new(dir, err, errlen);
+    if (!q.reader) {
+        kp_logindex_destroy(&index);
+        return NULL;
+    }
+    q.decisions = zlistx_new();
+    zlistx_set_destructor(q.decisions, s_found_free);
+    q.outcomes = zhashx_new();
+    zhashx_set_destructor(q.outcomes, s_found_free);
+    //  An outcome is logged within the call's deadline (at most ten
+    //  minutes) after its decision: look that much further for them.
+    uint64_t until = to_us == UINT64_MAX ? to_us : to_us + 600000000ull;
+    int64_t n = kp_logindex_query(index, tag, key, from_us, until, s_query_one, &q);
+    char *text = NULL;
+    if (n < 0)
+        kp_err(err, errlen, "%s", kp_logindex_error(index));
+    else {
+        kp_json_t *j = kp_json_new();
+        kp_json_object_open(j);
+        kp_json_key(j, "records");
+        kp_json_array_open(j);
+        bool truncated = false;
+        for (s_found_t *d = zlistx_first(q.decisions); d; d = zlistx_next(q.decisions)) {
+            if (limit && q.count == limit) {
+                truncated = true;
+                break;
+            }
+            char seq[24];
+            snprintf(seq, sizeof seq, "%" PRIu64, d->seq);
+            const s_found_t *found = s_is_decision(d->r) ? zhashx_lookup(q.outcomes, seq) : NULL;
+            q.unknown += s_is_decision(d->r) && !found;
+            q.count++;
+            s_message_json(j, d->seq, d->r, found ? found->r : NULL);
+        }
+        kp_json_array_close(j);
+        kp_json_kv_uint(j, "count", q.count);
+        kp_json_kv_uint(j, "outcome_unknown", q.unknown);
+        kp_json_kv_uint(j, "missing", q.missing);
+        if (truncated) {
+            kp_json_key(j, "truncated");
+            kp_json_bool(j, true);
+        }
+        kp_json_object_close(j);
+        text = kp_json_take(j);
+        kp_json_destroy(&j);
+    }
+    zlistx_destroy(&q.decisions);
+    zhashx_destroy(&q.outcomes);
+    kp_privlog_reader_destroy(&q.reader);
+    kp_logindex_destroy(&index);
+    return text;
+}
+
+//  ---------------------------------------------------------------------
+//  Stats
+
+typedef struct {
+    zhash_t *messages, *institutions, *reasons;
+    uint64_t total, denied;
+    kp_logjoin_t *join;
+    uint64_t from_us, to_us;
+} s_stats_t;
+
+static void s_count(zhash_t *hash, const char *key)
+{
+    if (!key)
+        key = "-";
+    uint64_t *n = zhash_lookup(hash, key);
+    if (!n) {
+        n = calloc(1, sizeof *n);
+        assert(n);
+        zhash_insert(hash, key, n);
+        zhash_freefn(hash, key, free);
+    }
+    (*n)++;
+}
+
+static int s_stats_one(const Kp__LogRecord *r, uint64_t seq, void *arg)
+{
+    s_stats_t *s = arg;
+    if (r->time_unix_us < s->from_us || r->time_unix_us > s->to_us)
+        return 0;
+    kp_logjoin_record(s->join, r, seq);
+    if (s_is_outcome(r))
+        return 0; //  counted with its decision: one message
+    s->total++;
+    s_count(s->messages, r->message);
+    s_count(s->institutions, r->sender_kbo);
+    if (r->has_status && r->status == KP__STATUS__DENIED) {
+        s->denied++;
+        s_count(s->reasons,
+                kp_logreport_enum(&kp__reason__descriptor, r->has_reason ? (int)r->reason : 0));
+    }
+    return 0;
+}
+
+static void s_counts_json(kp_json_t *j, const char *title, zhash_t *hash)
+{
+    zlist_t *keys = zhash_keys(hash);
+    zlist_sort(keys, NULL);
+    kp_json_key(j, title);
+    kp_json_object_open(j);
+    for (char *k = zlist_first(keys); k; k = zlist_next(keys))
+        kp_json_kv_uint(j, k, *(uint64_t *)zhash_lookup(hash, k));
+    kp_json_object_close(j);
+    zlist_destroy(&keys);
+}
+
+char *kp_logreport_stats(const char *dir, int32_t from_day, int32_t to_day, char *err,
+                         size_t errlen)
+{
+    s_stats_t s = {.messages = zhash_new(), .institutions = zhash_new(), .reasons = zhash_new()};
+    s.from_us = from_day != INT32_MIN ? (uint64_t)from_day * 86400000000ull : 0;
+    s.to_us = to_day != INT32_MAX ? ((uint64_t)to_day + 1) * 86400000000ull - 1 : UINT64_MAX;
+    s.join = kp_logjoin_new();
+    char *text = NULL;
+    if (kp_privlog_scan(dir, from_day, to_day, s_stats_one, &s, err, errlen) == 0) {
+        kp_json_t *j = kp_json_new();
+        kp_json_object_open(j);
+        kp_json_kv_uint(j, "records", s.total);
+        kp_json_kv_uint(j, "denied", s.denied);
+        kp_json_kv_uint(j, "outcome_unknown", kp_logjoin_unknown(s.join));
+        s_counts_json(j, "messages", s.messages);
+        s_counts_json(j, "institutions", s.institutions);
+        s_counts_json(j, "denials", s.reasons);
+        kp_json_object_close(j);
+        text = kp_json_take(j);
+        kp_json_destroy(&j);
+    }
+    zhash_destroy(&s.messages);
+    zhash_destroy(&s.institutions);
+    zhash_destroy(&s.reasons);
+    kp_logjoin_destroy(&s.join);
+    return text;
+}
