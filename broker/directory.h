@@ -295,7 +295,8 @@ typedef enum {
     KP_KEY_APPLICATION = 1, //  identity: a user id; the institution is the user's
     KP_KEY_PROVIDER,        //  identity: the provider's KBO
     KP_KEY_OPERATOR,        //  identity: the operator's name
-    KP_KEY_NODE,            //  identity: the node's name
+    KP_KEY_NODE,            //  identity: the node's name (recorded only: the peer
+                            //  links trust the cluster file's node keys, zap.h)
 } kp_key_kind_t;
 
 typedef struct {

@@ -10,6 +10,8 @@
 #include "mirror.h"
 #include "privlog_impl.h"
 
+#define S_HELLO_RETRY_MS 100 //  no answer to a HELLO yet: sent again
+
 //  A place in the log: segment name and byte offset, and the seq of the
 //  last record before it. Names sort by first seq, so (name, off) orders.
 typedef struct {
@@ -297,7 +299,10 @@ static void s_check(s_shipper_t *self, int64_t now)
             s_resume(self, now);
         } else if (now - self->last_hello_ms > self->timeout_ms)
             s_resume(self, now);
-    }
+    } else if (!self->have_pos && now - self->last_hello_ms > S_HELLO_RETRY_MS)
+        //  A HELLO sent before the link's (CURVE) handshake ended did not
+        //  leave (ZMQ_IMMEDIATE): asked again, without degrading.
+        s_resume(self, now);
     if (self->degraded && self->have_pos && self->acked.seq >= self->catch_up) {
         self->degraded = false;
         zsys_info("log mirror of %s: the copy has caught up (seq %" PRIu64 ")", self->node,
@@ -346,8 +351,25 @@ static void s_shipper_actor(zsock_t *pipe, void *arg)
     zpoller_destroy(&poller);
 }
 
+//  CURVE client options on the link, before it connects. 0, or -1.
+static int s_secure_link(zsock_t *link, const kp_mirror_curve_t *curve)
+{
+    if (!curve || !curve->cert)
+        return 0;
+    uint8_t server[32];
+    if (!curve->server_key || strlen(curve->server_key) != 40 ||
+        !zmq_z85_decode(server, curve->server_key))
+        return -1;
+    void *handle = zsock_resolve(link);
+    return zmq_setsockopt(handle, ZMQ_CURVE_SERVERKEY, server, 32) ||
+                   zmq_setsockopt(handle, ZMQ_CURVE_PUBLICKEY, zcert_public_key(curve->cert), 32) ||
+                   zmq_setsockopt(handle, ZMQ_CURVE_SECRETKEY, zcert_secret_key(curve->cert), 32)
+               ? -1
+               : 0;
+}
+
 kp_mirror_t *kp_mirror_new(const char *node, const char *dir, const char *endpoint,
-                           uint32_t timeout_ms)
+                           uint32_t timeout_ms, const kp_mirror_curve_t *curve)
 {
     s_shipper_t *shipper = (s_shipper_t *)zmalloc(sizeof *shipper);
     snprintf(shipper->node, sizeof shipper->node, "%s", node);
@@ -358,7 +380,7 @@ kp_mirror_t *kp_mirror_new(const char *node, const char *dir, const char *endpoi
     shipper->buf = (uint8_t *)malloc(shipper->buf_size);
     shipper->link = zsock_new(ZMQ_DEALER);
     kp_mirror_t *self = (kp_mirror_t *)zmalloc(sizeof *self);
-    if (shipper->buf && shipper->link) {
+    if (shipper->buf && shipper->link && s_secure_link(shipper->link, curve) == 0) {
         zsock_set_sndhwm(shipper->link, KP_MIRROR_WINDOW * 2);
         zsock_set_rcvhwm(shipper->link, 1000);
         zsock_set_immediate(shipper->link, 1);

@@ -32,6 +32,16 @@
     ignored, so messages still in flight from before a resume cannot make
     it resume again.
 
+    Security: unless the cluster is insecure the link is CURVE. The
+    keeper's ROUTER is a CURVE server with its node's certificate on ZAP
+    domain "peer" (the node's ZAP handler lets in the node keys of the
+    cluster file, and only those); the shipper's DEALER is a CURVE client
+    with its own node's certificate, trusting the keeper node's key. The
+    keeper then checks every message against the key it came with: a
+    node ships only its own log, so a message naming node N must come
+    with N's key; any other is refused (ERR NOT_ITS_LOG, without the
+    copy's position), logged and counted, and changes nothing.
+
     Degraded mode: when no acknowledgement has come for timeout_ms while
     durable records wait for one, the shipper says it is degraded (the node
     then releases responses on local durability alone) until the copy has
@@ -52,10 +62,19 @@
 
 typedef struct _kp_mirror_t kp_mirror_t;
 
+//  CURVE on the link: this node's certificate (borrowed: the caller keeps
+//  it until the object is destroyed) and, for the shipper, the keeper
+//  node's public key (Z85). A NULL cert means plain text.
+typedef struct {
+    zcert_t *cert;
+    const char *server_key;
+} kp_mirror_curve_t;
+
 //  Ships the log in dir (written by node) to endpoint. timeout_ms bounds
-//  the wait for an acknowledgement before it degrades. NULL on failure.
+//  the wait for an acknowledgement before it degrades; curve NULL or
+//  without cert: plain text. NULL on failure.
 kp_mirror_t *kp_mirror_new(const char *node, const char *dir, const char *endpoint,
-                           uint32_t timeout_ms);
+                           uint32_t timeout_ms, const kp_mirror_curve_t *curve);
 void kp_mirror_destroy(kp_mirror_t **self_p);
 
 //  Tells the shipper that the log is durable up to seq (cheap; call on
@@ -78,10 +97,17 @@ uint64_t kp_mirror_release(const kp_mirror_t *self, uint64_t durable);
 typedef struct _kp_mirror_keeper_t kp_mirror_keeper_t;
 
 //  Keeps copies in dir/<name>/ for the nodes named in names (count of
-//  them), receiving on bind. NULL and a message in err (errlen bytes).
+//  them), receiving on bind. With a cert (CURVE), keys[i] is the public
+//  key (Z85) of names[i], the only key its messages may come with; keys
+//  is unused when cert is NULL (plain text). NULL and a message in err
+//  (errlen bytes).
 kp_mirror_keeper_t *kp_mirror_keeper_new(const char *dir, const char *bind,
-                                         const char *const *names, size_t count, char *err,
-                                         size_t errlen);
+                                         const char *const *names, const char *const *keys,
+                                         size_t count, zcert_t *cert, char *err, size_t errlen);
+
+//  Messages the keeper refused so far, and of them those that came with
+//  another node's key (NOT_ITS_LOG).
+void kp_mirror_keeper_counts(kp_mirror_keeper_t *self, uint64_t *refused, uint64_t *not_its_log);
 void kp_mirror_keeper_destroy(kp_mirror_keeper_t **self_p);
 
 //  The keeper's checks and writes without socket or thread, for the

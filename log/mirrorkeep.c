@@ -19,6 +19,13 @@
 
 #define S_GROUP 256 //  messages per fsync group at most
 
+//  libzmq 4.3 knows the option whether or not its draft API was built:
+//  with it, a handshake that no ZAP handler answers is refused instead of
+//  let in with any key.
+#ifndef ZMQ_ZAP_ENFORCE_DOMAIN
+#define ZMQ_ZAP_ENFORCE_DOMAIN 93
+#endif
+
 typedef struct {
     char name[64];
     char dir[PRIVLOG_PATH];
@@ -31,6 +38,7 @@ typedef struct {
     bool dirty, dir_dirty;
     zframe_t *peer; //  routing id of the last message
     uint64_t epoch;
+    char key[41]; //  the only CURVE key its messages may come with; "" plain text
 } s_copy_t;
 
 typedef struct {
@@ -41,7 +49,8 @@ typedef struct {
     size_t count;
     EVP_MD_CTX *ctx;
     const EVP_MD *md;
-    uint64_t refused;
+    bool secure;
+    uint64_t refused, not_its_log;
 } s_keeper_t;
 
 struct _kp_mirror_keeper_t {
@@ -258,6 +267,23 @@ static const char *s_on_frames(s_keeper_t *self, s_copy_t *copy, zmsg_t *msg, ch
     return code;
 }
 
+//  Whether the message came with the key of the node whose copy it
+//  names: a node ships only its own log. Logged for the first refusals,
+//  then every 1000th.
+static bool s_sender_ok(s_keeper_t *self, const s_copy_t *copy, zframe_t *received)
+{
+    if (!self->secure)
+        return true;
+    const char *key = zframe_meta(received, "User-Id");
+    if (key && !strcmp(key, copy->key))
+        return true;
+    if (++self->not_its_log <= 20 || self->not_its_log % 1000 == 0)
+        zsys_warning("log mirror: refused a message for the copy of %s that came with key %s, "
+                     "not %s's (%" PRIu64 " refused so)",
+                     copy->name, key ? key : "(none)", copy->name, self->not_its_log);
+    return false;
+}
+
 static void s_on_message(s_keeper_t *self, zmsg_t *msg)
 {
     zframe_t *peer = zmsg_pop(msg);
@@ -274,6 +300,11 @@ static void s_on_message(s_keeper_t *self, zmsg_t *msg)
     } else if (!copy) {
         code = "UNKNOWN_NODE";
         snprintf(detail, sizeof detail, "no copy is kept here for that node (see log-mirror)");
+    } else if (!s_sender_ok(self, copy, epoch_f)) {
+        code = "NOT_ITS_LOG";
+        snprintf(detail, sizeof detail,
+                 "this connection's key is not %s's: a node ships only its own log", copy->name);
+        copy = NULL; //  nothing said of the copy to a stranger
     } else if (s_load(copy, detail, sizeof detail))
         code = "IO";
     else if (streq(cmd, "HELLO"))
@@ -325,8 +356,18 @@ static void s_keeper_actor(zsock_t *pipe, void *arg)
     zpoller_t *poller = zpoller_new(pipe, self->router, NULL);
     while (true) {
         void *which = zpoller_wait(poller, -1);
-        if (which == pipe || !which)
+        if (!which)
             break;
+        if (which == pipe) {
+            char *command = zstr_recv(pipe);
+            bool stop = !command || streq(command, "$TERM");
+            if (command && streq(command, "COUNTS"))
+                zsock_send(pipe, "88", self->refused, self->not_its_log);
+            zstr_free(&command);
+            if (stop)
+                break;
+            continue;
+        }
         for (int i = 0; i < S_GROUP && (zsock_events(self->router) & ZMQ_POLLIN); i++) {
             zmsg_t *msg = zmsg_recv(self->router);
             if (!msg)
@@ -353,9 +394,25 @@ static void s_keeper_free(s_keeper_t *self)
     free(self);
 }
 
-//  The copies of names in dir, not loaded yet, and no socket.
-static s_keeper_t *s_keeper_state(const char *dir, const char *const *names, size_t count,
-                                  char *err, size_t errlen)
+//  The keeper's ROUTER as a CURVE server on ZAP domain "peer". 0, or -1.
+static int s_secure_router(zsock_t *router, zcert_t *cert)
+{
+    void *handle = zsock_resolve(router);
+    int one = 1;
+    return zmq_setsockopt(handle, ZMQ_ZAP_ENFORCE_DOMAIN, &one, sizeof one) ||
+                   zmq_setsockopt(handle, ZMQ_CURVE_SERVER, &one, sizeof one) ||
+                   zmq_setsockopt(handle, ZMQ_CURVE_SECRETKEY, zcert_secret_key(cert), 32) ||
+                   zmq_setsockopt(handle, ZMQ_CURVE_PUBLICKEY, zcert_public_key(cert), 32) ||
+                   zmq_setsockopt(handle, ZMQ_ZAP_DOMAIN, "peer", 4)
+               ? -1
+               : 0;
+}
+
+//  The copies of names in dir, not loaded yet, and no socket. With cert
+//  (CURVE), keys[i] is the only key names[i]'s messages may come with.
+static s_keeper_t *s_keeper_state(const char *dir, const char *const *names,
+                                  const char *const *keys, size_t count, zcert_t *cert, char *err,
+                                  size_t errlen)
 {
     if (mkdir(dir, 0700) && errno != EEXIST) {
         kp_err(err, errlen, "cannot create %s: %s", dir, strerror(errno));
@@ -370,17 +427,20 @@ static s_keeper_t *s_keeper_state(const char *dir, const char *const *names, siz
         snprintf(copy->name, sizeof copy->name, "%s", names[i]);
         privlog_path(copy->dir, dir, names[i]);
         copy->fd = -1;
+        if (cert)
+            snprintf(copy->key, sizeof copy->key, "%s", keys[i]);
     }
+    state->secure = cert != NULL;
     state->ctx = EVP_MD_CTX_new();
     state->md = EVP_sha256();
     return state;
 }
 
 kp_mirror_keeper_t *kp_mirror_keeper_new(const char *dir, const char *bind,
-                                         const char *const *names, size_t count, char *err,
-                                         size_t errlen)
+                                         const char *const *names, const char *const *keys,
+                                         size_t count, zcert_t *cert, char *err, size_t errlen)
 {
-    s_keeper_t *state = s_keeper_state(dir, names, count, err, errlen);
+    s_keeper_t *state = s_keeper_state(dir, names, keys, count, cert, err, errlen);
     if (!state)
         return NULL;
     state->router = zsock_new(ZMQ_ROUTER);
@@ -389,6 +449,12 @@ kp_mirror_keeper_t *kp_mirror_keeper_new(const char *dir, const char *bind,
         zsock_set_maxmsgsize(state->router, (int64_t)(KP_PRIVLOG_FRAME_HEADER +
                                                       KP_PRIVLOG_MAX_BODY + KP_MIRROR_CHUNK));
         zsock_set_linger(state->router, 0);
+    }
+    if (state->router && cert && s_secure_router(state->router, cert)) {
+        kp_err(err, errlen, "log mirror: cannot make %s a CURVE server: %s", bind,
+               zmq_strerror(zmq_errno()));
+        s_keeper_free(state);
+        return NULL;
     }
     if (!state->router || !state->ctx || zsock_bind(state->router, "%s", bind) < 0) {
         kp_err(err, errlen, "log mirror: cannot bind %s: %s (is the port in use?)", bind,
@@ -400,6 +466,13 @@ kp_mirror_keeper_t *kp_mirror_keeper_new(const char *dir, const char *bind,
     self->state = state;
     self->actor = zactor_new(s_keeper_actor, state);
     return self;
+}
+
+void kp_mirror_keeper_counts(kp_mirror_keeper_t *self, uint64_t *refused, uint64_t *not_its_log)
+{
+    *refused = *not_its_log = 0;
+    if (zstr_send(self->actor, "COUNTS") == 0)
+        zsock_recv(self->actor, "88", refused, not_its_log);
 }
 
 void kp_mirror_keeper_destroy(kp_mirror_keeper_t **self_p)
@@ -416,7 +489,7 @@ void kp_mirror_keeper_destroy(kp_mirror_keeper_t **self_p)
 kp_mirror_keeper_t *kp_mirror_keeper_offline(const char *dir, const char *const *names,
                                              size_t count, char *err, size_t errlen)
 {
-    s_keeper_t *state = s_keeper_state(dir, names, count, err, errlen);
+    s_keeper_t *state = s_keeper_state(dir, names, NULL, count, NULL, err, errlen);
     if (!state)
         return NULL;
     kp_mirror_keeper_t *self = (kp_mirror_keeper_t *)zmalloc(sizeof *self);

@@ -80,6 +80,34 @@ static void s_mirror_json(const kp_admin_context_t *context, kp_json_t *json)
     kp_json_object_close(json);
 }
 
+//  Handshakes per ZAP domain, connections closed for a revoked key, and
+//  what the log keeper refused.
+static void s_security_json(const kp_admin_context_t *context, kp_json_t *json)
+{
+    kp_json_key(json, "security");
+    kp_json_object_open(json);
+    kp_json_key(json, "secure");
+    kp_json_bool(json, context->zap != NULL);
+    if (context->zap) {
+        kp_json_key(json, "handshakes");
+        kp_json_object_open(json);
+        for (int i = 0; i < KP_ZAP_DOMAINS; i++) {
+            kp_json_key(json, kp_zap_domain_name((kp_zap_domain_t)i));
+            kp_json_object_open(json);
+            kp_json_kv_uint(json, "accepted", context->zap->accepted[i]);
+            kp_json_kv_uint(json, "refused", context->zap->refused[i]);
+            kp_json_object_close(json);
+        }
+        kp_json_object_close(json);
+        kp_json_kv_uint(json, "revoked_closed", context->revoked);
+    }
+    if (context->keeper) {
+        kp_json_kv_uint(json, "mirror_refused", context->keeper_refused);
+        kp_json_kv_uint(json, "mirror_not_its_log", context->keeper_not_its_log);
+    }
+    kp_json_object_close(json);
+}
+
 static char *s_cluster_status(kp_admin_context_t *context)
 {
     kp_json_t *json = kp_json_new();
@@ -133,6 +161,7 @@ static char *s_status(kp_admin_context_t *context, MDB_txn *txn)
     struct rlimit files;
     kp_stats_limits_json(context->stats, json, &context->cluster->limits,
                          getrlimit(RLIMIT_NOFILE, &files) ? 0 : (uint64_t)files.rlim_cur);
+    s_security_json(context, json);
     kp_json_object_close(json);
     char *text = kp_json_take(json);
     kp_json_destroy(&json);

@@ -17,6 +17,7 @@
 #include "flight.h"
 #include "stats.h"
 #include "registry.h"
+#include "zap.h"
 
 //  What a command may look at; borrowed from the node for one call.
 typedef struct {
@@ -41,6 +42,13 @@ typedef struct {
     uint64_t log_mirror_acked;        //  seq durable on the mirror
     bool log_mirror_degraded;         //  responses leave on local durability
     uint64_t log_mirror_degradations; //  times it degraded
+
+    //  Who got in (zap.h): NULL when insecure
+    const kp_zap_counts_t *zap;
+    uint64_t revoked;            //  connections closed for a revoked key
+    bool keeper;                 //  this node keeps other nodes' log copies
+    uint64_t keeper_refused;     //  messages its keeper refused
+    uint64_t keeper_not_its_log; //  of them, sent with another node's key
 } kp_admin_context_t;
 
 //  Runs one command. Returns its JSON answer (free it), or NULL with the

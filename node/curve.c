@@ -126,10 +126,10 @@ static int s_set(void *sock, int option, const void *value, size_t size, const c
 int kp_curve_server(void *sock, zcert_t *cert, const char *domain, char *err, size_t errlen)
 {
     int one = 1;
-    //  Best effort: the node starts its ZAP handler before it binds, so
-    //  enforcement only matters should the handler be gone.
-    zmq_setsockopt(sock, ZMQ_ZAP_ENFORCE_DOMAIN, &one, sizeof one);
-    return s_set(sock, ZMQ_CURVE_SERVER, &one, sizeof one, "CURVE server", err, errlen) ||
+    //  The node starts its ZAP handler before any socket binds; should the
+    //  handler be gone, libzmq must refuse rather than let any key in.
+    return s_set(sock, ZMQ_ZAP_ENFORCE_DOMAIN, &one, sizeof one, "ZAP enforcement", err, errlen) ||
+                   s_set(sock, ZMQ_CURVE_SERVER, &one, sizeof one, "CURVE server", err, errlen) ||
                    s_set(sock, ZMQ_CURVE_SECRETKEY, zcert_secret_key(cert), 32, "the secret key",
                          err, errlen) ||
                    s_set(sock, ZMQ_CURVE_PUBLICKEY, zcert_public_key(cert), 32, "the public key",

@@ -9,15 +9,16 @@
 
     A server socket names a ZAP domain ("client", "worker", "admin",
     "peer"): the ZAP handler (zap.h) accepts on it only keys of the kind
-    that domain serves, and ZMQ_ZAP_ENFORCE_DOMAIN makes libzmq refuse
-    every handshake when no ZAP handler answers, instead of accepting any
-    key. The authenticated key reaches the node on every frame as the
-    message property "User-Id" (kp_curve_peer_key).
+    that domain serves, and ZMQ_ZAP_ENFORCE_DOMAIN (set, or
+    kp_curve_server fails) makes libzmq refuse every handshake when no ZAP
+    handler answers, instead of accepting any key. The authenticated key
+    reaches the node on every frame as the message property "User-Id"
+    (kp_curve_peer_key).
 
-    For the cluster's own sockets later: a peer socket is
+    The cluster's own sockets (cluster.c, log/mirror.h): a peer socket is
     kp_curve_server(sock, node_cert, "peer") on one side and
-    kp_curve_client(sock, node_cert, other_node_key) on the other; node
-    keys are directory keys of kind "node".
+    kp_curve_client(sock, node_cert, other_node_key) on the other; the ZAP
+    handler accepts on "peer" the node keys of the cluster file only.
 */
 #ifndef KP_CURVE_H_INCLUDED
 #define KP_CURVE_H_INCLUDED

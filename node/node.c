@@ -166,8 +166,9 @@ struct _kp_node_t {
     bool secure;
     zcert_t *cert;
     kp_zap_t *zap;
-    kp_dirscan_t *dirscan; //  checksum and export, off the loop
-    zhashx_t *peers;       //  socket and routing id, in hex -> s_peer_t
+    char node_keys[KP_CONFIG_MAX_NODES][KP_CURVE_Z85]; //  per node of the file; "" unknown
+    kp_dirscan_t *dirscan;                             //  checksum and export, off the loop
+    zhashx_t *peers;                                   //  socket and routing id, in hex -> s_peer_t
     int64_t next_peer_check_ms;
     uint64_t peers_seq; //  directory sequence and day of the last check
     int32_t peers_day;
@@ -303,19 +304,24 @@ static kp_logger_t *s_open_log(kp_node_t *self, char *err, size_t errlen)
 
 //  The privacy log on two sites (log/mirror.h): keep other nodes' copies
 //  if this node has a mirror endpoint, ship this node's log to its mirror.
+//  CURVE unless insecure: the node's certificate on both ends, the
+//  keeper's node key trusted by the shipper, and each copy written only
+//  from the key of the node it copies.
 static int s_open_mirror(kp_node_t *self, char *err, size_t errlen)
 {
     char path[KP_CONFIG_TEXT + 16];
     if (*self->me.mirror) {
         char error[256];
-        const char *names[KP_CONFIG_MAX_NODES];
+        const char *names[KP_CONFIG_MAX_NODES], *keys[KP_CONFIG_MAX_NODES];
         size_t count = 0;
         for (size_t i = 0; i < self->cluster.node_count; i++)
-            if (strcmp(self->cluster.nodes[i].name, self->me.name))
+            if (strcmp(self->cluster.nodes[i].name, self->me.name)) {
+                keys[count] = self->node_keys[i];
                 names[count++] = self->cluster.nodes[i].name;
+            }
         snprintf(path, sizeof path, "%s/mirror", self->me.data);
-        self->keeper =
-            kp_mirror_keeper_new(path, self->me.mirror, names, count, error, sizeof error);
+        self->keeper = kp_mirror_keeper_new(path, self->me.mirror, names, keys, count, self->cert,
+                                            error, sizeof error);
         if (!self->keeper) {
             snprintf(err, errlen, "%s", error);
             return -1;
@@ -325,8 +331,9 @@ static int s_open_mirror(kp_node_t *self, char *err, size_t errlen)
     if (!self->logger || !mirror)
         return 0;
     snprintf(path, sizeof path, "%s/log", self->me.data);
-    self->mirror =
-        kp_mirror_new(self->me.name, path, mirror->mirror, self->cluster.log_mirror_timeout_ms);
+    kp_mirror_curve_t curve = {self->cert, self->node_keys[mirror - self->cluster.nodes]};
+    self->mirror = kp_mirror_new(self->me.name, path, mirror->mirror,
+                                 self->cluster.log_mirror_timeout_ms, &curve);
     if (!self->mirror) {
         snprintf(err, errlen, "log mirror: cannot connect to %s (%s)", mirror->mirror,
                  mirror->name);
@@ -351,8 +358,35 @@ static void s_peer_destroy(void **item)
     *item = NULL;
 }
 
+//  The node keys of the cluster file, the members' only credential on
+//  the peer and mirror links: each node's `public-key`, or the public
+//  file of its `cert`. A node whose key cannot be read is left out; that
+//  is an error when this node talks to peers (a cluster, a log mirror).
+static int s_node_keys(kp_node_t *self, char *err, size_t errlen)
+{
+    bool needed = self->cluster.clustered || *self->me.mirror ||
+                  kp_config_log_mirror(&self->cluster, &self->me);
+    for (size_t i = 0; i < self->cluster.node_count; i++) {
+        char reason[400];
+        if (kp_curve_node_key(&self->cluster.nodes[i], self->node_keys[i], reason, sizeof reason) ==
+            0)
+            continue;
+        self->node_keys[i][0] = '\0';
+        if (needed) {
+            snprintf(err, errlen,
+                     "%s; the peer and log mirror links accept only the node keys of the cluster "
+                     "file",
+                     reason);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 //  CURVE unless the cluster is insecure: the node's certificate, the ZAP
-//  handler, the table of peers. Plain text only when asked for.
+//  handler, the table of peers. Plain text only when asked for. Before
+//  any socket of the node binds (the cluster's peer socket included), so
+//  that every handshake meets the handler.
 static int s_secure_start(kp_node_t *self, char *err, size_t errlen)
 {
     if (self->cluster.insecure) {
@@ -375,7 +409,14 @@ static int s_secure_start(kp_node_t *self, char *err, size_t errlen)
         snprintf(err, errlen, "node %s: %s", self->me.name, reason);
         return -1;
     }
-    self->zap = kp_zap_new(self->directory, err, errlen);
+    if (s_node_keys(self, err, errlen))
+        return -1;
+    const char *keys[KP_CONFIG_MAX_NODES];
+    size_t count = 0;
+    for (size_t i = 0; i < self->cluster.node_count; i++)
+        if (*self->node_keys[i])
+            keys[count++] = self->node_keys[i];
+    self->zap = kp_zap_new(self->directory, keys, count, err, errlen);
     if (!self->zap)
         return -1;
     self->peers = zhashx_new();
@@ -400,9 +441,11 @@ kp_node_t *kp_node_new(const kp_cluster_config_t *cluster, const kp_node_config_
     self->directory = kp_directory_new(path, err, errlen);
     self->conns = kp_conns_new(cluster->limits.max_connections);
     size_t client_max = cluster->max_frame * 4;
-    //  The cluster first: starting it may replace the directory (an
-    //  install a crash cut short), so no read transaction may be open.
-    if (self->directory && self->conns)
+    //  The ZAP handler before the cluster's peer socket binds; the cluster
+    //  before the node's read transaction (starting it may load the
+    //  directory from an install a crash cut short).
+    bool secured = self->directory && self->conns && s_secure_start(self, err, errlen) == 0;
+    if (secured)
         self->raft = kp_cluster_new(cluster, &self->me, self->directory, err, errlen);
     if (self->raft) {
         //  The log is read where the node writes it (s_open_log), if it
@@ -419,7 +462,7 @@ kp_node_t *kp_node_new(const kp_cluster_config_t *cluster, const kp_node_config_
     //  A witness votes and keeps the raft log; it serves no client or
     //  worker and so keeps no privacy log.
     bool serves = me->role != KP_ROLE_WITNESS;
-    bool secured = self->txn && s_secure_start(self, err, errlen) == 0;
+    secured = secured && self->txn;
     if (secured && serves)
         self->clients = s_bind(self, me->client, "client", client_max, self->cert, err, errlen);
     if (self->clients)
@@ -1614,6 +1657,17 @@ static void s_on_admin(kp_node_t *self, s_input_t *input)
             context.log_mirror_degraded = kp_mirror_degraded(self->mirror);
             context.log_mirror_degradations = kp_mirror_degradations(self->mirror);
         }
+        kp_zap_counts_t zap;
+        if (self->zap && !strcmp(command, "status")) {
+            kp_zap_counts(self->zap, &zap);
+            context.zap = &zap;
+            context.revoked = self->revoked;
+        }
+        if (self->keeper && !strcmp(command, "status")) {
+            context.keeper = true;
+            kp_mirror_keeper_counts(self->keeper, &context.keeper_refused,
+                                    &context.keeper_not_its_log);
+        }
         char error[512] = "";
         s_admin_answer_t answer = {KP__STATUS__OK, KP__REASON__REASON_NONE, NULL, NULL, NULL, 0};
         char *json = kp_admin_handle(&context, request, &answer.seq, error, sizeof error);
@@ -2235,8 +2289,13 @@ int kp_node_run(kp_node_t *self)
     }
     s_finish(self);
     if (self->zap) {
-        uint64_t accepted, refused;
-        kp_zap_counts(self->zap, &accepted, &refused);
+        kp_zap_counts_t counts;
+        kp_zap_counts(self->zap, &counts);
+        uint64_t accepted = 0, refused = 0;
+        for (int i = 0; i < KP_ZAP_DOMAINS; i++) {
+            accepted += counts.accepted[i];
+            refused += counts.refused[i];
+        }
         zsys_info("kpnode %s: CURVE handshakes accepted %" PRIu64 ", refused %" PRIu64
                   "; connections closed for a revoked key %" PRIu64,
                   self->me.name, accepted, refused, self->revoked);

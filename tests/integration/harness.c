@@ -81,7 +81,10 @@ static void s_key_line(harness_t *self, const char *name, const char *kind, cons
 static void s_seed_keys(harness_t *self, size_t index)
 {
     char path[400], err[256];
-    snprintf(path, sizeof path, "%s/node-%zu/directory", self->dir, index + 1);
+    if (*self->name[index])
+        snprintf(path, sizeof path, "%s/%s/directory", self->dir, self->name[index]);
+    else
+        snprintf(path, sizeof path, "%s/node-%zu/directory", self->dir, index + 1);
     kp_directory_t *dir = kp_directory_new(path, err, sizeof err);
     assert(dir);
     harness_cert(self, "operator", NULL);
@@ -211,6 +214,55 @@ harness_t *harness_new_insecure(size_t node_count, int heartbeat_ms, int deadlin
     return s_new(node_count, heartbeat_ms, deadline_ms, max_frame, false);
 }
 
+//  The public key of the node that serves endpoint.
+static const char *s_server_key(harness_t *self, const char *endpoint)
+{
+    for (size_t i = 0; i < self->node_count; i++)
+        if (*self->node_key[i] &&
+            (!strcmp(endpoint, self->client[i]) || !strcmp(endpoint, self->worker[i]) ||
+             !strcmp(endpoint, self->admin[i])))
+            return self->node_key[i];
+    return self->server_key;
+}
+
+//  Rewrites the cert lines of file: node i's names its own certificate.
+static void s_own_certs_in(harness_t *self, const char *path)
+{
+    FILE *file = fopen(path, "r");
+    assert(file);
+    static char text[32768];
+    size_t size = fread(text, 1, sizeof text - 1, file);
+    fclose(file);
+    text[size] = '\0';
+    file = fopen(path, "w");
+    assert(file);
+    int node = -1;
+    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+        for (size_t i = 0; i < self->node_count; i++)
+            if (!strncmp(line, "    ", 4) && !strcmp(line + 4, self->name[i]))
+                node = (int)i;
+        if (node >= 0 && strstr(line, "cert = ") && strstr(line, "/cluster.cert"))
+            fprintf(file, "        cert = \"%s/%s.cert\"\n", self->keys, self->name[node]);
+        else
+            fprintf(file, "%s\n", line);
+    }
+    fclose(file);
+}
+
+void harness_own_certs(harness_t *self)
+{
+    assert(self->secure);
+    for (size_t i = 0; i < self->node_count; i++)
+        if (!*self->name[i])
+            snprintf(self->name[i], sizeof self->name[i], "node-%zu", i + 1);
+    for (size_t i = 0; i < self->node_count; i++) {
+        harness_cert(self, self->name[i], self->node_key[i]);
+        if (*self->node_config[i])
+            s_own_certs_in(self, self->node_config[i]);
+    }
+    s_own_certs_in(self, self->config);
+}
+
 zsock_t *harness_dealer(harness_t *self, const char *endpoint, const char *name)
 {
     zsock_t *sock = zsock_new(ZMQ_DEALER);
@@ -220,7 +272,8 @@ zsock_t *harness_dealer(harness_t *self, const char *endpoint, const char *name)
         char err[256];
         zcert_t *cert = kp_curve_cert_load(harness_cert(self, name, NULL), true, err, sizeof err);
         assert(cert);
-        int rc = kp_curve_client(zsock_resolve(sock), cert, self->server_key, err, sizeof err);
+        int rc = kp_curve_client(zsock_resolve(sock), cert, s_server_key(self, endpoint), err,
+                                 sizeof err);
         assert(rc == 0);
         (void)rc;
         zcert_destroy(&cert);
@@ -341,8 +394,9 @@ void harness_start_node(harness_t *self, size_t index)
     else
         snprintf(name, sizeof name, "node-%zu", index + 1);
     const char *config = *self->node_config[index] ? self->node_config[index] : self->config;
-    if (self->secure)
+    if (self->secure && !self->seeded[index])
         s_seed_keys(self, index);
+    self->seeded[index] = self->seed_once;
     pid_t pid = fork();
     assert(pid >= 0);
     if (pid == 0) {

@@ -44,6 +44,14 @@ typedef struct {
     bool secure;
     char keys[300];      //  folder of the certificates
     char server_key[41]; //  the nodes' public key (Z85)
+    //  Set by harness_own_certs: node index's own key, used instead of
+    //  server_key for its endpoints.
+    char node_key[HARNESS_MAX_NODES][41];
+    //  Seed the operator's and the loaded keys into a node's directory on
+    //  its first start only (seeded[index] then set), not on every start:
+    //  for clusters, whose directories must stay equal.
+    bool seed_once;
+    bool seeded[HARNESS_MAX_NODES];
 } harness_t;
 
 //  A directory for one kind of call: application rsz-app of HARNESS_REQUESTER
@@ -82,6 +90,12 @@ harness_t *harness_new(size_t node_count, int heartbeat_ms, int deadline_ms, int
 harness_t *harness_new_insecure(size_t node_count, int heartbeat_ms, int deadline_ms,
                                 int max_frame);
 void harness_destroy(harness_t **self_p);
+
+//  Gives every node its own certificate (keys/NAME.cert, NAME the node's
+//  name: node-N unless set) instead of the shared one, in the cluster
+//  file (and the nodes' own files, when set) and in node_key. Before the
+//  nodes start.
+void harness_own_certs(harness_t *self);
 
 //  Adds a "limits" section of key = value lines (config.h) to the cluster
 //  file; call it before the nodes start.

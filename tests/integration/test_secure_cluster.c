@@ -1,0 +1,255 @@
+/*  test_secure_cluster.c - the cluster's own links with real CURVE and
+    kpnode's own ZAP handler, every node with its own certificate.
+
+    test_mirror_curve: node-1 ships its log to node-2 over CURVE; the
+    copy verifies and holds every answered call. On node-2's mirror
+    endpoint, a plain-text socket and a key that is not a node key of the
+    cluster file get no handshake (counted in node-2's status); node-2's
+    own key, which passes the handshake, may not write node-1's copy
+    (NOT_ITS_LOG, counted), and learns nothing of it.
+*/
+#include <jansson.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "curve.h"
+#include "harness.h"
+#include "kperr.h"
+#include "privlog.h"
+
+#define REQUESTER "0206731645"
+#define PERSON_ALONE "75061512374" //  held by the requester only: NO_DATA
+
+static const char *s_directory =
+    "{\"table\":\"institution\",\"kbo\":\"" REQUESTER
+    "\",\"name\":\"RSZ\",\"sector\":25,\"type\":0}\n"
+    "{\"table\":\"user\",\"id\":\"rsz-app\",\"kbo\":\"" REQUESTER "\",\"sector\":25,\"type\":0,"
+    "\"messages\":[\"A1\"]}\n"
+    "{\"table\":\"authorization\",\"sector\":25,\"type\":0,\"capacity\":1,\"message\":\"A1\"}\n"
+    "{\"table\":\"availability\",\"message\":\"A1\",\"sector\":17,\"type\":1}\n"
+    "{\"table\":\"person\",\"insz\":\"" PERSON_ALONE "\",\"kbo\":\"" REQUESTER "\",\"sector\":25,"
+    "\"type\":0,\"capacity\":1,\"from\":\"2000-01-01\",\"to\":\"9999-12-31\"}\n";
+
+//  ---------------------------------------------------------------------
+//  Helpers
+
+//  Adds line under node index's section of the harness's cluster file
+//  (after its "metrics" line), or under "cluster" when index < 0.
+static void s_config_add(harness_t *harness, int index, const char *line_to_add)
+{
+    FILE *file = fopen(harness->config, "r");
+    assert_non_null(file);
+    static char text[32768];
+    size_t size = fread(text, 1, sizeof text - 1, file);
+    fclose(file);
+    text[size] = 0;
+    file = fopen(harness->config, "w");
+    assert_non_null(file);
+    int node = -1;
+    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+        fprintf(file, "%s\n", line);
+        if (!strncmp(line, "    node-", 9) && !strchr(line, '='))
+            node = atoi(line + 9) - 1;
+        if ((index < 0 && !strncmp(line, "    name = ", 11)) ||
+            (index >= 0 && node == index && strstr(line, "metrics = ")))
+            fprintf(file, "%s\n", line_to_add);
+    }
+    fclose(file);
+}
+
+//  Node index's status as JSON (decref it), or NULL.
+static json_t *s_status(harness_t *harness, size_t index)
+{
+    Kp__AdminReply *reply = harness_admin(harness, index, "status", NULL, 2000);
+    json_t *json = reply && reply->json ? json_loads(reply->json, 0, NULL) : NULL;
+    if (reply)
+        kp__admin_reply__free_unpacked(reply, NULL);
+    return json;
+}
+
+//  A number at a path of node index's status ("a.b.c"); -1 if absent.
+static int64_t s_status_number(harness_t *harness, size_t index, const char *path)
+{
+    json_t *json = s_status(harness, index);
+    json_t *at = json;
+    char copy[200];
+    snprintf(copy, sizeof copy, "%s", path);
+    for (char *part = strtok(copy, "."); part && at; part = strtok(NULL, "."))
+        at = json_object_get(at, part);
+    int64_t value = json_is_integer(at) ? (int64_t)json_integer_value(at) : -1;
+    json_decref(json);
+    return value;
+}
+
+//  Waits until that number is at least at_least; false after timeout_ms.
+static bool s_wait_number(harness_t *harness, size_t index, const char *path, int64_t at_least,
+                          int timeout_ms)
+{
+    int64_t until = harness_now_ms() + timeout_ms;
+    do {
+        if (s_status_number(harness, index, path) >= at_least)
+            return true;
+        zclock_sleep(20); //  polling a condition
+    } while (harness_now_ms() < until);
+    return false;
+}
+
+//  A DEALER to endpoint as certificate name (of the harness's folder),
+//  trusting server_key; plain text when name is NULL.
+static zsock_t *s_dealer(harness_t *harness, const char *endpoint, const char *name,
+                         const char *server_key)
+{
+    zsock_t *sock = zsock_new(ZMQ_DEALER);
+    assert_non_null(sock);
+    zsock_set_linger(sock, 0);
+    if (name) {
+        char err[256];
+        zcert_t *cert =
+            kp_curve_cert_load(harness_cert(harness, name, NULL), true, err, sizeof err);
+        assert_non_null(cert);
+        assert_int_equal(kp_curve_client(zsock_resolve(sock), cert, server_key, err, sizeof err),
+                         0);
+        zcert_destroy(&cert);
+    }
+    assert_int_equal(zsock_connect(sock, "%s", endpoint), 0);
+    return sock;
+}
+
+//  Sends the shipper's HELLO for node's copy; the first answer frame
+//  (its command) and the fourth (an ERR's code) within timeout_ms.
+static bool s_mirror_hello(zsock_t *sock, const char *node, int timeout_ms, char *cmd, char *code)
+{
+    uint8_t epoch[8] = {1};
+    zmsg_t *msg = zmsg_new();
+    zmsg_addstr(msg, "HELLO");
+    zmsg_addstr(msg, node);
+    zmsg_addmem(msg, epoch, 8);
+    zsock_set_sndtimeo(sock, 0);
+    zmsg_send(&msg, sock);
+    zmsg_destroy(&msg);
+    zsock_set_rcvtimeo(sock, timeout_ms);
+    zmsg_t *answer = zmsg_recv(sock);
+    *cmd = *code = '\0';
+    if (!answer)
+        return false;
+    char *first = zmsg_popstr(answer);
+    zframe_t *skip = zmsg_pop(answer);
+    char *third = zmsg_popstr(answer);
+    snprintf(cmd, 16, "%s", first ? first : "");
+    snprintf(code, 32, "%s", third ? third : "");
+    free(first);
+    free(third);
+    zframe_destroy(&skip);
+    zmsg_destroy(&answer);
+    return true;
+}
+
+//  n calls of rsz-app on node index, answered NO_DATA.
+static void s_calls(harness_t *harness, size_t index, const char *tag, int n)
+{
+    zsock_t *client = harness_client_as(harness, index, "app-rsz-app");
+    for (int i = 0; i < n; i++) {
+        char id[64];
+        snprintf(id, sizeof id, "%s-%d", tag, i);
+        Kp__Request request = KP__REQUEST__INIT;
+        request.request_id = id;
+        request.user = "rsz-app";
+        request.message = "A1";
+        request.person = PERSON_ALONE;
+        request.has_sector = request.has_type = request.has_capacity = true;
+        request.sector = 25;
+        request.type = 0;
+        request.capacity = 1;
+        Kp__Response *response = harness_call(client, &request, 5000);
+        assert_non_null(response);
+        if (response->status != KP__STATUS__NO_DATA)
+            fail_msg("call %s: status %d reason %d", id, response->status, response->reason);
+        kp__response__free_unpacked(response, NULL);
+    }
+    zsock_destroy(&client);
+}
+
+//  The copy in dir verifies; its number of records.
+static uint64_t s_verify(const char *dir)
+{
+    char error[256];
+    kp_privlog_verify_t result;
+    int rc = kp_privlog_verify(dir, INT32_MIN, INT32_MAX, NULL, &result, error, sizeof error);
+    if (rc != 0)
+        fail_msg("copy %s: %s %s (seq %llu): %s", dir, result.problem, result.detail,
+                 (unsigned long long)result.seq, rc < 0 ? error : "");
+    return result.records;
+}
+
+//  ---------------------------------------------------------------------
+//  Tests
+
+static void test_mirror_curve(void **unused)
+{
+    (void)unused;
+    harness_t *harness = harness_new(2, 100, 3000, 65536);
+    harness_own_certs(harness);
+    char mirror[80], line[120];
+    snprintf(mirror, sizeof mirror, "tcp://127.0.0.1:%d", harness_free_port());
+    snprintf(line, sizeof line, "        mirror = \"%s\"", mirror);
+    s_config_add(harness, 1, line);
+    harness_start_node(harness, 1);
+    harness_start_node(harness, 0);
+    harness_load(harness, 0, s_directory);
+
+    //  The log reaches the copy over CURVE, whole.
+    s_calls(harness, 0, "curve", 40);
+    assert_true(s_wait_number(harness, 0, "log.mirror.acked_seq", 41, 10000));
+    char copy[400];
+    snprintf(copy, sizeof copy, "%s/node-2/mirror/node-1", harness->dir);
+    assert_true(s_verify(copy) >= 41);
+
+    //  No handshake in plain text, nor with a key that is not a node key
+    //  of the cluster file (an application's that the directory knows).
+    int64_t refused = s_status_number(harness, 1, "security.handshakes.peer.refused");
+    assert_true(refused >= 0);
+    char cmd[16], code[32];
+    zsock_t *plain = s_dealer(harness, mirror, NULL, NULL);
+    assert_false(s_mirror_hello(plain, "node-1", 500, cmd, code));
+    zsock_destroy(&plain);
+    zsock_t *stranger = s_dealer(harness, mirror, "app-rsz-app", harness->node_key[1]);
+    assert_false(s_mirror_hello(stranger, "node-1", 500, cmd, code));
+    zsock_destroy(&stranger);
+    assert_true(s_wait_number(harness, 1, "security.handshakes.peer.refused", refused + 1, 2000));
+
+    //  node-2's own key gets in (a node key of the file) but may not
+    //  write, nor see, node-1's copy.
+    zsock_t *other = s_dealer(harness, mirror, "node-2", harness->node_key[1]);
+    assert_true(s_mirror_hello(other, "node-1", 5000, cmd, code));
+    assert_string_equal(cmd, "ERR");
+    assert_string_equal(code, "NOT_ITS_LOG");
+    zsock_destroy(&other);
+    assert_true(s_status_number(harness, 1, "security.mirror_not_its_log") >= 1);
+
+    //  node-1 goes on shipping.
+    s_calls(harness, 0, "after", 10);
+    assert_true(s_wait_number(harness, 0, "log.mirror.acked_seq", 51, 10000));
+    assert_true(s_verify(copy) >= 51);
+    harness_destroy(&harness);
+}
+
+int main(void)
+{
+    zsys_init();
+    zsys_handler_set(NULL);
+    zsys_set_logstream(NULL);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_mirror_curve),
+    };
+    if (getenv("SECURE_ONLY"))
+        cmocka_set_test_filter(getenv("SECURE_ONLY"));
+    return cmocka_run_group_tests_name("secure-cluster", tests, NULL, NULL);
+}
