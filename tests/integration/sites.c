@@ -77,12 +77,12 @@ static void s_write_config(sites_t *self, size_t viewer, size_t voters, int stal
     assert(file);
     fprintf(file,
             "cluster\n    name = \"sites\"\n    heartbeat = 200\n    deadline = 3000\n"
-            "    insecure = true\n"
+            "%s"
             "    max-frame = 1048576\n    stale-limit = %d\n    election-timeout = %d\n"
             "    raft-heartbeat = %d\n    snapshot-threshold = %d\n    snapshot-trailing = %d\n"
             "node\n",
-            stale_limit_s, S_ELECTION_MS, S_RAFT_HEARTBEAT_MS, S_SNAPSHOT_THRESHOLD,
-            S_SNAPSHOT_TRAILING);
+            h->secure ? "" : "    insecure = true\n", stale_limit_s, S_ELECTION_MS,
+            S_RAFT_HEARTBEAT_MS, S_SNAPSHOT_THRESHOLD, S_SNAPSHOT_TRAILING);
     for (size_t i = 0; i < self->count; i++) {
         char peer[64];
         if (viewer == i || viewer == self->count || getenv("SITES_DIRECT"))
@@ -100,16 +100,15 @@ static void s_write_config(sites_t *self, size_t viewer, size_t voters, int stal
                 self->peer_bind[i]);
         if (s_is_joining(self, i))
             fprintf(file, "        join = \"true\"\n");
+        if (h->secure)
+            fprintf(file, "        cert = \"%s/%s.cert\"\n", h->keys, h->name[i]);
+        if (*self->mirror[i])
+            fprintf(file, "        mirror = \"%s\"\n", self->mirror[i]);
     }
     fclose(file);
 }
 
-sites_t *sites_new(size_t voters, bool witness, int stale_limit_s)
-{
-    return sites_new_joining(voters, witness, 0, stale_limit_s);
-}
-
-sites_t *sites_new_joining(size_t voters, bool witness, size_t joining, int stale_limit_s)
+static sites_t *s_new(size_t voters, bool witness, size_t joining, int stale_limit_s, bool secure)
 {
     size_t count = voters + (witness ? 1 : 0) + joining;
     assert(voters >= 2 && count <= SITES_MAX);
@@ -117,9 +116,8 @@ sites_t *sites_new_joining(size_t voters, bool witness, size_t joining, int stal
     assert(self);
     self->count = count;
     self->joining = joining;
-    //  Plain text: the cluster's peer sockets are not CURVE yet (raftio has
-    //  the hook), and these tests are about sites and the relay.
-    self->harness = harness_new_insecure(count, 200, 3000, 1048576);
+    self->harness = secure ? harness_new(count, 200, 3000, 1048576)
+                           : harness_new_insecure(count, 200, 3000, 1048576);
     self->relay = kp_relay_new();
     assert(self->relay);
     harness_t *h = self->harness;
@@ -137,7 +135,13 @@ sites_t *sites_new_joining(size_t voters, bool witness, size_t joining, int stal
             snprintf(h->name[i], sizeof h->name[i], "node-%zu", ++voter);
         snprintf(self->peer_bind[i], sizeof self->peer_bind[i], "tcp://127.0.0.1:%d",
                  s_unique_port(&taken));
+        if (secure && !(witness && i == voters))
+            snprintf(self->mirror[i], sizeof self->mirror[i], "tcp://127.0.0.1:%d",
+                     s_unique_port(&taken));
+        if (secure)
+            harness_cert(h, h->name[i], h->node_key[i]);
     }
+    h->seed_once = secure;
     static int ports[SITES_MAX][SITES_MAX];
     for (size_t from = 0; from < count; from++)
         for (size_t to = 0; to < count; to++) {
@@ -155,6 +159,21 @@ sites_t *sites_new_joining(size_t voters, bool witness, size_t joining, int stal
     }
     s_write_config(self, count, voters, stale_limit_s, ports, h->config);
     return self;
+}
+
+sites_t *sites_new(size_t voters, bool witness, int stale_limit_s)
+{
+    return s_new(voters, witness, 0, stale_limit_s, false);
+}
+
+sites_t *sites_new_joining(size_t voters, bool witness, size_t joining, int stale_limit_s)
+{
+    return s_new(voters, witness, joining, stale_limit_s, false);
+}
+
+sites_t *sites_new_secure(size_t voters, bool witness, int stale_limit_s)
+{
+    return s_new(voters, witness, 0, stale_limit_s, true);
 }
 
 void sites_destroy(sites_t **self_p)
@@ -227,8 +246,7 @@ static json_t *s_admin_json(sites_t *self, size_t index, const char *command, co
         uint8_t *buffer = malloc(size + 1);
         assert(buffer);
         kp__admin_request__pack(&request, buffer);
-        zsock_t *sock = zsock_new_dealer(self->harness->admin[index]);
-        zsock_set_linger(sock, 0);
+        zsock_t *sock = harness_dealer(self->harness, self->harness->admin[index], "operator");
         zsock_set_rcvtimeo(sock, timeout_ms);
         zframe_t *frame = zframe_new(buffer, size);
         zframe_send(&frame, sock, 0);

@@ -26,15 +26,24 @@ typedef struct {
     size_t count;
     size_t joining; //  the last nodes of the file, marked join = "true"
     char peer_bind[SITES_MAX][64];
+    char mirror[SITES_MAX][64]; //  log mirror endpoints (secure sites), or ""
 } sites_t;
 
 //  voters voters (2..7), plus a witness when witness is true; the
-//  cluster's stale-limit in seconds. Nothing is started.
+//  cluster's stale-limit in seconds. Nothing is started. Plain text.
 sites_t *sites_new(size_t voters, bool witness, int stale_limit_s);
 //  The same plus joining voters after them (named on from the voters,
 //  site charleroi), marked join = "true": they start empty and wait for
 //  `kpctl cluster add-node`.
 sites_t *sites_new_joining(size_t voters, bool witness, size_t joining, int stale_limit_s);
+
+//  The same with CURVE on every socket: each node its own certificate
+//  (keys/NAME.cert, its key in harness->node_key), nothing about nodes in
+//  the directory (the peer links take the cluster file's node keys), the
+//  operator's key seeded into each directory at a node's first start only
+//  (a wiped node starts empty), and a log mirror endpoint per voter (each
+//  ships its log to the first voter of the other site).
+sites_t *sites_new_secure(size_t voters, bool witness, int stale_limit_s);
 void sites_destroy(sites_t **self_p);
 
 void sites_start(sites_t *self, size_t index);
