@@ -1,7 +1,10 @@
 /*  inflight.h - calls in flight per client, bounded.
 
-    A client is named by the bytes its socket gives it (its routing id
-    today; its authenticated identity once every socket is CURVE). Each
+    A client is named by bytes the node chooses (node.c
+    s_inflight_client): its authenticated identity (the user of its
+    CURVE key) in a secure cluster, so that reconnecting or opening many
+    connections does not escape the bound; the connection's routing id
+    when insecure. Each
     call the node starts takes one unit of its client's count and gives it
     back when it ends; a client at the bound gets its next request refused
     (TOO_MANY_IN_FLIGHT), so that one client cannot fill the node's memory

@@ -211,6 +211,32 @@ static const char *s_owner_key(Kp__Request *request, const s_auth_t *auth)
     return key;
 }
 
+//  Whom a call counts against for limits/max-in-flight: the
+//  authenticated identity when secure (the part of its owner key before
+//  the separator), so that a client that reconnects or opens more
+//  connections stays within its bound; the connection's routing id when
+//  insecure (anyone may claim any user then).
+static void s_inflight_client(const kp_node_t *self, const kp_call_t *call, const void **client,
+                              size_t *size)
+{
+    const char *separator = self->secure ? strchr(call->key, '\x1f') : NULL;
+    if (separator) {
+        *client = call->key;
+        *size = (size_t)(separator - call->key);
+    } else {
+        *client = call->client;
+        *size = call->client_size;
+    }
+}
+
+static void s_inflight_release(kp_node_t *self, const kp_call_t *call)
+{
+    const void *client;
+    size_t size;
+    s_inflight_client(self, call, &client, &size);
+    kp_inflight_release(self->inflight, client, size);
+}
+
 static void s_dispatch_part(kp_node_t *self, kp_call_t *call, size_t index);
 static void s_complete(kp_node_t *self, kp_call_t *call);
 
@@ -824,7 +850,7 @@ static void s_complete(kp_node_t *self, kp_call_t *call)
         if (s_log_outcome(self, call, &response))
             s_log_failed(self);
     }
-    kp_inflight_release(self->inflight, call->client, call->client_size);
+    s_inflight_release(self, call);
     kp_flight_finish(self->flight, &call);
 }
 
@@ -1019,9 +1045,11 @@ static bool s_known_request(kp_node_t *self, s_input_t *input, const char *key)
     kp_call_t *call = kp_flight_find(self->flight, key);
     if (!call)
         return false;
-    //  The retry may come over a new connection: answer there.
-    kp_inflight_move(self->inflight, call->client, call->client_size, input->identity,
-                     input->identity_size);
+    //  The retry may come over a new connection: answer there (and, when
+    //  insecure, count the call against that connection).
+    if (!self->secure)
+        kp_inflight_move(self->inflight, call->client, call->client_size, input->identity,
+                         input->identity_size);
     memcpy(call->client, input->identity, input->identity_size);
     call->client_size = input->identity_size;
     return true;
@@ -1093,11 +1121,15 @@ static void s_route(kp_node_t *self, s_input_t *input, Kp__Request *request, con
         kp_frames_request_free(request);
         return;
     }
-    if (!kp_inflight_take(self->inflight, input->identity, input->identity_size)) {
+    bool by_identity = input->auth.secure;
+    if (!kp_inflight_take(self->inflight,
+                          by_identity ? (const void *)input->auth.identity : input->identity,
+                          by_identity ? strlen(input->auth.identity) : input->identity_size)) {
         kp_stats_refused(self->stats, KP_LIMIT_IN_FLIGHT);
         s_answer(self, input->identity, input->identity_size, NULL, request, decision,
                  KP__STATUS__UNAVAILABLE, KP__REASON__TOO_MANY_IN_FLIGHT,
-                 "this client has limits/max-in-flight calls in flight already; wait for their "
+                 "this client (its key's user over all its connections; this connection when "
+                 "insecure) has limits/max-in-flight calls in flight already; wait for their "
                  "answers",
                  start_us);
         kp_frames_request_free(request);
@@ -1109,7 +1141,7 @@ static void s_route(kp_node_t *self, s_input_t *input, Kp__Request *request, con
     //  disk now, and the providers work while it does.
     if (self->logger && !(call->decision_seq = s_log_decision(self, call))) {
         s_log_failed(self);
-        kp_inflight_release(self->inflight, call->client, call->client_size);
+        s_inflight_release(self, call);
         kp_flight_finish(self->flight, &call);
         return;
     }

@@ -599,13 +599,8 @@ static void s_worker_reply(zsock_t *sock, Kp__WorkerRequest *request, const char
     fflush(log);
 }
 
-int harness_worker_main(int argc, char **argv)
+zsock_t *harness_worker_dealer(const char *endpoint, const char *kbo)
 {
-    if (argc < 7)
-        return 2;
-    const char *endpoint = argv[2], *kbo = argv[3], *logfile = argv[5];
-    int delay_ms = atoi(argv[4]);
-    FILE *log = fopen(logfile, "a");
     //  A secure harness left its certificates in KP_HARNESS_KEYS.
     harness_t keys = {.secure = getenv("KP_HARNESS_KEYS") != NULL};
     char name[64];
@@ -614,7 +609,17 @@ int harness_worker_main(int argc, char **argv)
         snprintf(keys.keys, sizeof keys.keys, "%s", getenv("KP_HARNESS_KEYS"));
         harness_cert(&keys, "cluster", keys.server_key);
     }
-    zsock_t *sock = harness_dealer(&keys, endpoint, name);
+    return harness_dealer(&keys, endpoint, name);
+}
+
+int harness_worker_main(int argc, char **argv)
+{
+    if (argc < 7)
+        return 2;
+    const char *endpoint = argv[2], *kbo = argv[3], *logfile = argv[5];
+    int delay_ms = atoi(argv[4]);
+    FILE *log = fopen(logfile, "a");
+    zsock_t *sock = harness_worker_dealer(endpoint, kbo);
     if (!log || !sock)
         return 1;
     Kp__WorkerHello hello = KP__WORKER_HELLO__INIT;

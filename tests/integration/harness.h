@@ -164,6 +164,11 @@ void harness_worker_send(zsock_t *sock, Kp__WorkerFrame *frame);
 //  interrupted; returns main's exit code.
 int harness_worker_main(int argc, char **argv);
 
+//  For a worker process: a DEALER to endpoint as provider KBO, with the
+//  certificate provider-KBO when a secure harness left its keys in
+//  KP_HARNESS_KEYS, else plain.
+zsock_t *harness_worker_dealer(const char *endpoint, const char *kbo);
+
 //  `kpctl provider --echo` of HARNESS_PROVIDER for message A1 serving node
 //  index, its lines (one per request answered, starting with the request
 //  id) in log. Returns its pid (stopped by harness_destroy).

@@ -38,6 +38,8 @@ static const char *s_directory =
     "{\"table\":\"institution\",\"kbo\":\"" FAST "\",\"name\":\"F\",\"sector\":30,\"type\":2}\n"
     "{\"table\":\"user\",\"id\":\"rsz-app\",\"kbo\":\"" REQUESTER "\",\"sector\":25,\"type\":0,"
     "\"messages\":[\"A1\",\"U1\"]}\n"
+    "{\"table\":\"user\",\"id\":\"rsz-other\",\"kbo\":\"" REQUESTER "\",\"sector\":25,\"type\":0,"
+    "\"messages\":[\"A1\",\"U1\"]}\n"
     "{\"table\":\"authorization\",\"sector\":25,\"type\":0,\"capacity\":1,\"message\":\"A1\"}\n"
     "{\"table\":\"authorization\",\"sector\":25,\"type\":0,\"capacity\":1,\"message\":\"U1\"}\n"
     "{\"table\":\"availability\",\"message\":\"A1\",\"sector\":17,\"type\":1}\n"
@@ -59,7 +61,7 @@ static const char *s_self; //  this program, re-run as a worker
 //  unanswered.
 static int s_black_hole_main(char **argv)
 {
-    zsock_t *sock = zsock_new_dealer(argv[2]);
+    zsock_t *sock = harness_worker_dealer(argv[2], argv[3]);
     if (!sock)
         return 1;
     char *messages[] = {argv[5]};
@@ -103,12 +105,11 @@ static void s_fast_worker(harness_t *harness)
 }
 
 //  A node with the test directory, the limits given (lines of the
-//  "limits" section) and both workers.
-static harness_t *s_node(const char *limits, const char *black_hole_concurrency)
+//  "limits" section) and both workers; CURVE when secure.
+static harness_t *s_node_as(const char *limits, const char *black_hole_concurrency, bool secure)
 {
-    //  Plain text on purpose: these tests are about what peers can make a
-    //  node hold, and flood it with raw sockets (test_security covers keys).
-    harness_t *harness = harness_new_insecure(1, 100, 1000, 65536);
+    harness_t *harness =
+        secure ? harness_new(1, 100, 1000, 65536) : harness_new_insecure(1, 100, 1000, 65536);
     if (limits)
         harness_limits(harness, limits);
     harness_start_node(harness, 0);
@@ -118,6 +119,13 @@ static harness_t *s_node(const char *limits, const char *black_hole_concurrency)
     if (!harness_wait_workers(harness, 0, 2))
         fail_msg("the workers never registered");
     return harness;
+}
+
+//  Plain text on purpose: these tests are about what peers can make a
+//  node hold, and flood it with raw sockets (test_security covers keys).
+static harness_t *s_node(const char *limits, const char *black_hole_concurrency)
+{
+    return s_node_as(limits, black_hole_concurrency, false);
 }
 
 static Kp__Request s_request(const char *id, const char *message, uint32_t deadline_ms)
@@ -321,6 +329,49 @@ static void test_in_flight_per_client(void **state)
 
 //  A deadline longer than max-deadline is refused: a client cannot hold
 //  the node's memory for longer than the operator allows.
+//  Secure: the bound is the key's user's, over all its connections. Three
+//  calls held on one connection, three more on a second connection of
+//  the same key and one on a third: past the fourth, each is refused
+//  (before, each connection had a bound of its own). Another user is
+//  answered.
+static void test_in_flight_per_identity(void **state)
+{
+    (void)state;
+    harness_t *harness = s_node_as("    max-in-flight = 4\n", "256", true);
+    zsock_t *first = harness_client_as(harness, 0, "app-rsz-app");
+    zsock_t *second = harness_client_as(harness, 0, "app-rsz-app");
+    zsock_t *third = harness_client_as(harness, 0, "app-rsz-app");
+    zsock_t *socks[] = {first, first, first, second, second, second, third};
+    char id[32];
+    for (int i = 0; i < 7; i++) {
+        snprintf(id, sizeof id, "held-%d", i);
+        Kp__Request request = s_request(id, "A1", 5000);
+        harness_send(socks[i], &request);
+        if (i == 2) //  the first three are in flight before the others come
+            assert_true(harness_wait_count(harness, 0, "in_flight", 3, 5000));
+    }
+    int refused_second, refused_third;
+    //  The refusals come back long before the held calls' deadline.
+    assert_int_equal(s_collect(second, 2, 3000, KP__REASON__TOO_MANY_IN_FLIGHT, &refused_second),
+                     2);
+    assert_int_equal(s_collect(third, 1, 3000, KP__REASON__TOO_MANY_IN_FLIGHT, &refused_third), 1);
+    assert_int_equal(refused_second + refused_third, 3);
+    assert_int_equal(s_limit(harness, "max-in-flight"), 3);
+    //  Another user of the same institution is not held back.
+    zsock_t *other = harness_client_as(harness, 0, "app-rsz-other");
+    Kp__Request request = s_request("other-user", "U1", 2000);
+    request.user = "rsz-other";
+    Kp__Response *response = harness_call(other, &request, 3000);
+    assert_non_null(response);
+    assert_int_equal(response->status, KP__STATUS__OK);
+    kp__response__free_unpacked(response, NULL);
+    zsock_destroy(&other);
+    zsock_destroy(&third);
+    zsock_destroy(&second);
+    zsock_destroy(&first);
+    harness_destroy(&harness);
+}
+
 static void test_max_deadline(void **state)
 {
     (void)state;
@@ -434,9 +485,10 @@ int main(int argc, char **argv)
     zsys_init();
     zsys_handler_set(NULL);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_flood_and_black_hole),    cmocka_unit_test(test_max_connections),
-        cmocka_unit_test(test_in_flight_per_client),    cmocka_unit_test(test_max_deadline),
-        cmocka_unit_test(test_waiting_per_institution), cmocka_unit_test(test_hello_bounds),
+        cmocka_unit_test(test_flood_and_black_hole), cmocka_unit_test(test_max_connections),
+        cmocka_unit_test(test_in_flight_per_client), cmocka_unit_test(test_in_flight_per_identity),
+        cmocka_unit_test(test_max_deadline),         cmocka_unit_test(test_waiting_per_institution),
+        cmocka_unit_test(test_hello_bounds),
     };
     return cmocka_run_group_tests_name("limits", tests, NULL, NULL);
 }
