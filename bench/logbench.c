@@ -393,6 +393,9 @@ int main(int argc, char **argv)
     uint64_t t0 = (uint64_t)time(NULL) * 1000000u;
     double start = s_now();
     for (uint64_t i = 0; i < records; i++) {
+        //  Handed over in batches, as the node does once per loop turn.
+        if ((i & 63) == 0 || i - kp_logger_durable(logger) >= window)
+            kp_logger_flush(logger);
         while (i - kp_logger_durable(logger) >= window) {
             zpoller_wait(poller, 10);
             if (kp_logger_recv(logger)) {
@@ -435,6 +438,7 @@ int main(int argc, char **argv)
         if ((i & 0xfffff) == 0 && i && isatty(2))
             fprintf(stderr, "\r%" PRIu64 " records", i);
     }
+    kp_logger_flush(logger);
     while (kp_logger_durable(logger) < records) {
         zpoller_wait(poller, 10);
         if (kp_logger_recv(logger)) {

@@ -10,26 +10,29 @@
         uint64_t seq = kp_logger_log (logger, &record);   // never blocks
         hold the reply back, keyed by seq
         ...
+        kp_logger_flush (logger);    // once per turn, before polling
+        ...
         on input from kp_logger_sock:
             if (kp_logger_recv (logger) == -1) stop answering: kp_logger_error
             release every reply with seq <= kp_logger_durable (logger)
 
-    The actor drains every record waiting on its socket, appends them all,
+    The actor drains every batch waiting on its socket, appends the records,
     does one write and one fdatasync (kp_privlog_sync) and sends one "durable
     up to N" notice; while it syncs, new records queue up for the next
-    group. A second thread, the indexer, follows the synced log into the
-    LMDB index (reading the records back from the segments, in sorted
-    batches), so a slow index never delays a reply and costs no memory.
-    It runs only on an idle core and starts by catching up with what is on
-    disk, so a restarted node serves at once; kp_logger_destroy waits until
-    the index has everything. Readers catch the index up before a query
+    group. Records nobody waits for (kp_logger_log_later) wait for the next
+    group somebody waits for, or a few milliseconds. A second thread, the indexer, follows the
+   synced log into the LMDB index (reading the records back from the segments, in sorted batches),
+   so a slow index never delays a reply and costs no memory. It runs only on an idle core and starts
+   by catching up with what is on disk, so a restarted node serves at once; kp_logger_destroy waits
+   until the index has everything. Readers catch the index up before a query
     (kp_privlog_index_catch_up).
 
     Sequence numbers are given out on the caller's side in the order of
     kp_logger_log calls, which is also the order in which the actor
     appends them, so no round trip is needed.
 
-    Threading: kp_logger_new, kp_logger_log, kp_logger_sock, kp_logger_recv,
+    Threading: kp_logger_new, kp_logger_log, kp_logger_log_later,
+    kp_logger_flush, kp_logger_sock, kp_logger_recv,
     kp_logger_durable, kp_logger_error and kp_logger_destroy are called from one
     thread (the node's loop). The privlog itself lives on the actor thread
     from kp_logger_new until kp_logger_destroy. The record socket has no high-
@@ -58,7 +61,19 @@ void kp_logger_destroy(kp_logger_t **self_p);
 
 //  Queues a record and returns its sequence number, or 0 if it cannot be
 //  logged (too large, or the logger has failed): then do not reply.
+//  Records are handed to the actor in batches by kp_logger_flush: call it
+//  once per turn of the event loop, before it sleeps.
 uint64_t kp_logger_log(kp_logger_t *self, const Kp__LogRecord *record);
+
+//  The same for a record no reply waits for (a call's OUTCOME): it is made
+//  durable with the next group a reply waits for, or at most a few
+//  milliseconds later, and costs no sync of its own under load.
+uint64_t kp_logger_log_later(kp_logger_t *self, const Kp__LogRecord *record);
+
+//  Hands the records queued since the last flush to the actor, in one
+//  message (one wake-up of its thread, however many records). 0, or -1
+//  when the logger has failed.
+int kp_logger_flush(kp_logger_t *self);
 
 //  Readable when the actor has notices; hand it to zloop or zpoller.
 zsock_t *kp_logger_sock(kp_logger_t *self);

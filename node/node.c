@@ -725,7 +725,7 @@ static int s_log_outcome(kp_node_t *self, const kp_call_t *call, const Kp__Respo
     record.has_latency_us = true;
     record.latency_us = response->latency_us;
     s_record_parts(response, &record, parts, part_list);
-    return kp_logger_log(self->logger, &record) ? 0 : -1;
+    return kp_logger_log_later(self->logger, &record) ? 0 : -1;
 }
 
 //  The log has failed: from now on nothing more is answered.
@@ -735,6 +735,13 @@ static void s_log_failed(kp_node_t *self)
         zsys_error("kpnode %s: privacy log failed (%s); no more answers leave this node",
                    self->me.name, kp_logger_error(self->logger));
     self->log_failed = true;
+}
+
+//  Hands the records logged since the last flush to the logger.
+static void s_log_flush(kp_node_t *self)
+{
+    if (self->logger && kp_logger_flush(self->logger))
+        s_log_failed(self);
 }
 
 //  The answer while the log cannot make a record durable: nothing was
@@ -2210,6 +2217,7 @@ static void s_finish(kp_node_t *self)
     s_expire_calls(self, INT64_MAX);
     if (self->txn)
         kp_directory_read_reset(self->txn);
+    s_log_flush(self);
     kp_sendq_flush(self->sendq);
     zsock_t *notices = kp_outbox_sock(self->outbox);
     int64_t give_up = zclock_mono() + 10000;
@@ -2273,6 +2281,7 @@ static void s_turn(kp_node_t *self, const s_poll_t *poll)
         s_drain(self, self->admin, S_ADMIN, s_on_admin);
     s_on_timers(self, self->now_ms);
     s_check_peers(self);
+    s_log_flush(self); //  the turn's records on their way before its sends
     kp_sendq_flush(self->sendq);
     kp_directory_read_reset(self->txn);
 }
@@ -2296,6 +2305,7 @@ int kp_node_run(kp_node_t *self)
     snprintf(status, sizeof status, "serving clients on %s", self->me.client);
     kp_service_ready(self->service, status);
     while (!s_should_stop(self, zclock_mono(), &stop_at)) {
+        s_log_flush(self); //  whatever else logged since (never sleep on records)
         long timeout = s_poll_timeout(self, zclock_mono());
         if (self->stopping && timeout > 50)
             timeout = 50;
