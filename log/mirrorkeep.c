@@ -408,10 +408,10 @@ static int s_secure_router(zsock_t *router, zcert_t *cert)
                : 0;
 }
 
-//  The copies of names in dir, not loaded yet, and no socket. With cert
+//  The copies of names in dir, not loaded yet, and no socket. When secure
 //  (CURVE), keys[i] is the only key names[i]'s messages may come with.
 static s_keeper_t *s_keeper_state(const char *dir, const char *const *names,
-                                  const char *const *keys, size_t count, zcert_t *cert, char *err,
+                                  const char *const *keys, size_t count, bool secure, char *err,
                                   size_t errlen)
 {
     if (mkdir(dir, 0700) && errno != EEXIST) {
@@ -427,10 +427,10 @@ static s_keeper_t *s_keeper_state(const char *dir, const char *const *names,
         snprintf(copy->name, sizeof copy->name, "%s", names[i]);
         privlog_path(copy->dir, dir, names[i]);
         copy->fd = -1;
-        if (cert)
+        if (secure)
             snprintf(copy->key, sizeof copy->key, "%s", keys[i]);
     }
-    state->secure = cert != NULL;
+    state->secure = secure;
     state->ctx = EVP_MD_CTX_new();
     state->md = EVP_sha256();
     return state;
@@ -440,7 +440,7 @@ kp_mirror_keeper_t *kp_mirror_keeper_new(const char *dir, const char *bind,
                                          const char *const *names, const char *const *keys,
                                          size_t count, zcert_t *cert, char *err, size_t errlen)
 {
-    s_keeper_t *state = s_keeper_state(dir, names, keys, count, cert, err, errlen);
+    s_keeper_t *state = s_keeper_state(dir, names, keys, count, cert != NULL, err, errlen);
     if (!state)
         return NULL;
     state->router = zsock_new(ZMQ_ROUTER);
@@ -489,7 +489,7 @@ void kp_mirror_keeper_destroy(kp_mirror_keeper_t **self_p)
 kp_mirror_keeper_t *kp_mirror_keeper_offline(const char *dir, const char *const *names,
                                              size_t count, char *err, size_t errlen)
 {
-    s_keeper_t *state = s_keeper_state(dir, names, NULL, count, NULL, err, errlen);
+    s_keeper_t *state = s_keeper_state(dir, names, NULL, count, false, err, errlen);
     if (!state)
         return NULL;
     kp_mirror_keeper_t *self = (kp_mirror_keeper_t *)zmalloc(sizeof *self);
