@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <czmq.h>
 
 #include "logger.h"
 #include "logindex.h"
@@ -110,9 +111,10 @@ static void s_fill(const char *dir, const kp_privlog_options_t *opt, unsigned fr
     assert_null(log);
 }
 
+//  The wall clock in microseconds, as the records carry it.
 static uint64_t s_now_us(void)
 {
-    return (uint64_t)time(NULL) * 1000000u;
+    return (uint64_t)zclock_time() * 1000u;
 }
 
 static void s_options(kp_privlog_options_t *opt, const fixture_t *f)
