@@ -426,6 +426,8 @@ static bool s_fill_provides(unsigned pair, unsigned message)
     return s_fill_role(pair) == message % 3;
 }
 
+//  Writes the filler's institutions, users, authorizations and persons as
+//  JSON Lines (s_fill_line). 0, or -1 when a line cannot be written.
 static int s_fill_tables(filler_t *f)
 {
     char kbo[KP_KBO_LEN + 1];
@@ -623,6 +625,8 @@ typedef struct {
     bool json;
 } options_t;
 
+//  Parses the command line into o. 0, or -1 on a usage error (the caller
+//  prints the usage).
 static int s_options(int argc, char **argv, options_t *o)
 {
     static const struct option longs[] = {

@@ -212,6 +212,8 @@ static int s_open_stub(s_client_t *self)
     return 0;
 }
 
+//  Connects client self to its run's target (node, proxy, NATS or the
+//  client stub). 0, or -1 with the reason in self->error.
 static int s_open(s_client_t *self)
 {
     s_run_t *run = self->run;
@@ -475,6 +477,9 @@ static bool s_expected(kp_kind_t kind, const s_answer_t *a, bool self_secure)
            a->reason == (int)kp_kind_expected_reason(kind, self_secure);
 }
 
+//  Books answer a of client self that arrived at now (ns): latency,
+//  status and retries for the request in flight it names, or a stray
+//  (unknown, or already given up as lost).
 static void s_answered(s_client_t *self, const s_answer_t *a, uint64_t now)
 {
     kp_bench_result_t *result = self->result;
@@ -563,6 +568,9 @@ static int s_retry(s_client_t *self, uint64_t now)
     return 0;
 }
 
+//  One client thread: sends on its schedule (closed loop: keeps
+//  --inflight requests going), takes the answers, resends on a timeout,
+//  and drains what is left once the run stops.
 static void *s_client_run(void *arg)
 {
     s_client_t *self = arg;
@@ -855,6 +863,9 @@ static void s_cpu_result(const s_cpu_t *self, const s_run_t *run, kp_bench_resul
     result->cpu_s[KP_CPU_LOADGEN] = self->self_end - self->self_start;
 }
 
+//  One measured run against one target: starts its client threads, the
+//  chaos (if asked) and the CPU sampling, and sums the clients' results.
+//  NULL with err when the run cannot start.
 static kp_bench_result_t *s_run(const s_options_t *o, s_run_t *run, kp_local_t *local,
                                 const s_chaos_t *chaos, char *err, size_t errlen)
 {
@@ -1176,6 +1187,8 @@ enum {
     O_WAN_DELAY
 };
 
+//  Parses the command line into o (and the folder of --write-directory);
+//  --help prints the usage and exits. 0, or -1 on a usage error (said).
 static int s_parse(int argc, char **argv, s_options_t *o, const char **write_dir)
 {
     static const struct option longs[] = {{"local", no_argument, 0, O_LOCAL},

@@ -107,6 +107,9 @@ static bool s_converged(s_bench_t *self, uint64_t seq)
     return true;
 }
 
+//  Starts the cluster, waits for a leader and proposes --updates updates
+//  with --window in flight; prints updates/s and commit latencies once
+//  every member holds them all.
 static void s_throughput(s_bench_t *self)
 {
     s_configure(self, 1024);

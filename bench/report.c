@@ -193,6 +193,7 @@ static void s_cpu_line(FILE *out, const kp_bench_result_t *r)
     fprintf(out, "\n");
 }
 
+//  One run's line and its latency and status table, as text.
 static void s_table_one(FILE *out, const kp_bench_config_t *config, const kp_bench_result_t *r)
 {
     fprintf(out, "\n%s: %llu answered in %.2f s = %.1f requests/s (%s loop, %u clients", r->target,
@@ -382,6 +383,7 @@ static void s_json_known(kp_json_t *j, const char *key, int64_t value)
         kp_json_int(j, value);
 }
 
+//  One run as a JSON object: throughput, counts, latencies, CPU per role.
 static void s_json_run(kp_json_t *j, const kp_bench_result_t *r)
 {
     kp_json_object_open(j);

@@ -827,6 +827,9 @@ static int s_apply_key(kp_directory_t *self, MDB_txn *txn, bool put, const Kp__K
     return rc ? s_lmdb_err(rc, err, errlen) : 0;
 }
 
+//  Validates op and applies it in txn. 0; -1 refused (nothing written,
+//  the reason in err); -2 when LMDB failed (the transaction may be half
+//  done: abort it).
 static int s_apply_op(kp_directory_t *self, MDB_txn *txn, const Kp__DirectoryOp *op, char *err,
                       size_t errlen)
 {

@@ -385,6 +385,8 @@ static kp_client_t *s_client(const s_args_t *args, const kp_cluster_config_t *co
     return client;
 }
 
+//  kpctl call: one request through a node of the cluster file, its answer
+//  printed (--json). Exit 0 ok, 1 not answered or not OK, 2 usage.
 int kpctl_call(int argc, char **argv)
 {
     s_args_t args = {0};

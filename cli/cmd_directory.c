@@ -855,6 +855,8 @@ static int s_write_line(const char *line, size_t len, void *arg)
     return 0;
 }
 
+//  kpctl directory export: the directory as JSON Lines, streamed from a
+//  stopped node's folder or asked of a running node. Exit 0, 1, or 2 usage.
 static int s_export(int argc, char **argv)
 {
     s_options_t options;

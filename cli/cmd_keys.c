@@ -34,6 +34,8 @@ typedef struct {
     bool json;
 } s_args_t;
 
+//  Parses the options of kpctl keys into args. 0, 1 after --help, 2 on a
+//  usage error (said on stderr).
 static int s_parse(int argc, char **argv, s_args_t *args)
 {
     static const struct option options[] = {
@@ -109,6 +111,8 @@ static int s_new(const s_args_t *args)
     return 0;
 }
 
+//  kpctl keys show: a certificate's public key; with --kind and --identity
+//  the directory's key record for it, checked. Exit 0, 1 unreadable, 2 usage.
 static int s_show(const s_args_t *args)
 {
     char err[512], today[11];

@@ -830,6 +830,8 @@ static int s_prune(s_args_t *a)
     return 0;
 }
 
+//  kpctl log export: copies the days asked into OUTDIR, reads the copy
+//  back and reports decisions whose outcome lies outside it.
 static int s_export(s_args_t *a, int argc, char **argv)
 {
     if (optind != argc - 1)

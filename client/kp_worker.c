@@ -275,6 +275,9 @@ static s_event_t s_handle_error(kp_worker_t *self, const Kp__WorkerError *error)
     return S_NOTHING;
 }
 
+//  Acts on one frame from the node (accept, request, heartbeat, bye,
+//  refusal) and says what the caller sees; a request goes to *req_out.
+//  Hostile frames are counted and dropped.
 static s_event_t s_handle_frame(kp_worker_t *self, zmq_msg_t *msg, Kp__WorkerRequest **req_out)
 {
     Kp__WorkerFrame *frame =

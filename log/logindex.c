@@ -192,6 +192,9 @@ kp_logindex_t *kp_logindex_open(const char *path, bool readonly, uint64_t map_si
     return self;
 }
 
+//  Opens (creating unless readonly) the LMDB environment in path and its
+//  tables. NULL with err, and *code the LMDB error so that the caller can
+//  rebuild an index that cannot be read.
 static kp_logindex_t *s_open(const char *path, bool readonly, uint64_t map_size, int *code,
                              char *err, size_t errlen)
 {
@@ -377,6 +380,8 @@ static int s_block_store(kp_logindex_t *self)
     return 0;
 }
 
+//  Records where record seq lies (segment, offset) in its block of
+//  positions. 0, or -1 with self->error.
 static int s_position_add(kp_logindex_t *self, uint64_t seq, uint64_t segment, uint64_t offset)
 {
     if (offset == 0 || offset > UINT32_MAX) {

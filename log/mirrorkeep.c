@@ -284,6 +284,8 @@ static bool s_sender_ok(s_keeper_t *self, const s_copy_t *copy, zframe_t *receiv
     return false;
 }
 
+//  One message from a shipping node: HELLO, SEG or FRAMES for its copy,
+//  answered POS or ERR (code and detail); every bad one is counted.
 static void s_on_message(s_keeper_t *self, zmsg_t *msg)
 {
     zframe_t *peer = zmsg_pop(msg);

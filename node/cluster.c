@@ -499,6 +499,9 @@ static int s_bootstrap(s_actor_t *self)
     return rc;
 }
 
+//  The actor's start on its own thread: certificate, raft store, raft io
+//  and the directory's state machine; bootstraps a new cluster's member
+//  (not a joining one) and starts raft. 0, or -1 with args->err.
 static int s_start(s_actor_t *self)
 {
     s_args_t *args = self->args;

@@ -104,6 +104,8 @@ const char *kp_config_role_name(kp_role_t role)
     return role == KP_ROLE_WITNESS ? "witness" : role == KP_ROLE_LEARNER ? "learner" : "voter";
 }
 
+//  Reads one node section of the cluster file into node, checking its
+//  endpoints and role. 0, or -1 with err naming the line and the fix.
 static int s_load_node(zconfig_t *item, const char *text, kp_node_config_t *node, char *err,
                        size_t errlen)
 {
@@ -339,6 +341,8 @@ static int s_load_limits(zconfig_t *root, const char *text, kp_limits_config_t *
     return 0;
 }
 
+//  Reads the cluster section and every node section of root into out,
+//  range-checking each number. 0, or -1 with err naming the line.
 static int s_load(zconfig_t *root, const char *text, kp_cluster_config_t *out, char *err,
                   size_t errlen)
 {

@@ -20,6 +20,9 @@ typedef struct {
     kp_dirfsm_stats_t stats; //  snapshots is written by the snapshot thread
 } s_fsm_t;
 
+//  raft_fsm apply: one committed entry into the directory (in the turn's
+//  batch). A refused update is a result, not an error; RAFT_IOERR when
+//  LMDB failed, so that raft tries the entry again.
 static int s_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void **result)
 {
     s_fsm_t *self = (s_fsm_t *)fsm;
@@ -92,6 +95,9 @@ static void s_fsync_dir(const char *path)
     }
 }
 
+//  raft_fsm snapshot_async: a compact copy of the directory in a snapshot
+//  file (fsynced, with its SHA-256); the buffer raft keeps is the file's
+//  manifest (size, SHA-256, applied index), not the data.
 static int s_snapshot_async(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsigned *n_bufs)
 {
     s_fsm_t *self = (s_fsm_t *)fsm;

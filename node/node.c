@@ -805,6 +805,9 @@ static void s_answer(kp_node_t *self, const void *identity, size_t identity_size
     s_respond(self, identity, identity_size, key, request, decision, &response);
 }
 
+//  Every part of call is in: builds the response and sends it once its
+//  DECISION record is durable (kp_outbox_send_after), logs the OUTCOME,
+//  and frees the call.
 static void s_complete(kp_node_t *self, kp_call_t *call)
 {
     Kp__Part parts[KP_MAX_PROVIDERS];
@@ -1107,6 +1110,8 @@ static void s_no_quorum_advice(kp_node_t *self, const char *last_leader, const c
                  leader->name, leader->site, leader->name);
 }
 
+//  After the control's decision: answers a refusal (logged first), or
+//  logs the DECISION and sends the parts to the providers.
 static void s_route(kp_node_t *self, s_input_t *input, Kp__Request *request, const char *key,
                     const kp_decision_t *decision, int64_t start_us)
 {
@@ -1222,6 +1227,9 @@ static int s_check_request(kp_node_t *self, s_input_t *input, Kp__Request *reque
     return 0;
 }
 
+//  One client frame: decoded and checked (identity, fields), a ping
+//  answered, a known request id answered from the replay memory, else
+//  decided by the control and routed.
 static void s_on_client(kp_node_t *self, s_input_t *input)
 {
     int64_t start_us = zclock_usecs();
@@ -1649,6 +1657,9 @@ static void s_membership(kp_node_t *self, s_input_t *input, const Kp__AdminReque
         s_pend(self, input, token);
 }
 
+//  One admin frame: directory updates and membership go to the cluster
+//  actor, checksums and exports to the scanner thread, the rest is
+//  answered here (node/admin.c).
 static void s_on_admin(kp_node_t *self, s_input_t *input)
 {
     kp_refusal_t refusal;
@@ -1833,6 +1844,8 @@ static int s_worker_metrics(kp_registry_worker_t *worker, void *arg)
     return 0;
 }
 
+//  Publishes a snapshot of the metrics (counters, gauges, the log's and
+//  the cluster's state) to the HTTP endpoint's thread.
 static void s_publish(kp_node_t *self)
 {
     if (!self->httpd)

@@ -531,6 +531,8 @@ static void s_flush_writes(s_io_t *self)
     }
 }
 
+//  Calls libraft's callback of a finished request (append, send,
+//  snapshot put or get) with its status, RAFT_CANCELED when closing.
 static void s_fire(s_io_t *self, s_done_t *done)
 {
     int status = self->closing ? RAFT_CANCELED : done->status;

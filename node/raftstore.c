@@ -320,6 +320,9 @@ void kp_raftstore_snapshot_free(struct raft_snapshot **snapshot_p)
     *snapshot_p = NULL;
 }
 
+//  The stored snapshot's metadata and file name (raft_malloc'd, for
+//  libraft). 0 with *out NULL when there is none; -1 with err when it is
+//  damaged or LMDB fails.
 static int s_snapshot_read(kp_raftstore_t *self, MDB_txn *txn, struct raft_snapshot **out,
                            char *err, size_t errlen)
 {

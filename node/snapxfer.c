@@ -357,6 +357,9 @@ static void s_grant(kp_snapxfer_t *self, s_in_t *in, uint32_t credit, bool resen
     self->send(self->arg, in->from, in->address, &frame);
 }
 
+//  A member offers a snapshot: checks the offer, and grants credit to
+//  receive it (again, when the same file is offered anew). -1 when the
+//  offer is malformed.
 static int s_on_offer(kp_snapxfer_t *self, const Kp__PeerFrame *frame)
 {
     const Kp__SnapshotOffer *offer = frame->snapshot_offer;
