@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "byteorder.h"
 #include "privlog.h"
 
 static const uint32_t s_crc_table[8][256] = {
@@ -333,10 +334,7 @@ uint32_t kp_privlog_crc32c_portable(uint32_t crc, const void *data, size_t size)
         size--;
     }
     while (size >= 8) {
-        uint32_t lo = crc ^ ((uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-                             (uint32_t)p[3] << 24);
-        uint32_t hi =
-            (uint32_t)p[4] | (uint32_t)p[5] << 8 | (uint32_t)p[6] << 16 | (uint32_t)p[7] << 24;
+        uint32_t lo = crc ^ kp_le32_get(p), hi = kp_le32_get(p + 4);
         crc = s_crc_table[7][lo & 0xff] ^ s_crc_table[6][(lo >> 8) & 0xff] ^
               s_crc_table[5][(lo >> 16) & 0xff] ^ s_crc_table[4][lo >> 24] ^
               s_crc_table[3][hi & 0xff] ^ s_crc_table[2][(hi >> 8) & 0xff] ^

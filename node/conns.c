@@ -1,6 +1,7 @@
 /*  conns.c - the connection guard. */
 #include "conns.h"
 
+#include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 
@@ -23,10 +24,12 @@ static void s_on_event(s_guard_t *guard, zsock_t *monitor)
     zframe_t *head = zframe_recv(monitor);
     char *endpoint = zstr_recv(monitor);
     if (head && zframe_size(head) == 6) {
-        const uint8_t *data = zframe_data(head);
-        uint16_t event = (uint16_t)(data[0] | data[1] << 8);
-        int fd = (int)((uint32_t)data[2] | (uint32_t)data[3] << 8 | (uint32_t)data[4] << 16 |
-                       (uint32_t)data[5] << 24);
+        //  libzmq writes both in the host's byte order.
+        uint16_t event;
+        uint32_t value;
+        memcpy(&event, zframe_data(head), 2);
+        memcpy(&value, zframe_data(head) + 2, 4);
+        int fd = (int)value;
         if (event == ZMQ_EVENT_ACCEPTED) {
             guard->open++;
             if (guard->open > guard->max) {

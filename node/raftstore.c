@@ -10,6 +10,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "byteorder.h"
+
 //  Sparse, like the directory: the file grows only as far as it is used.
 #define KP_RAFT_MAP_SIZE (16ULL << 30)
 #define KP_RAFT_ENTRY_HEAD 10 //  term (8) and type (2) before the data
@@ -22,20 +24,6 @@ struct _kp_raftstore_t {
     raft_index next;   //  index of the next append
     raft_index first;  //  first stored entry, 0 if none
 };
-
-static void s_put64(unsigned char *p, uint64_t v)
-{
-    for (int i = 7; i >= 0; i--, v >>= 8)
-        p[i] = (unsigned char)v;
-}
-
-static uint64_t s_get64(const unsigned char *p)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v = v << 8 | p[i];
-    return v;
-}
 
 static int s_lmdb(int rc, const char *what, char *err, size_t errlen)
 {
@@ -84,13 +72,13 @@ static uint64_t s_meta_u64(kp_raftstore_t *self, MDB_txn *txn, const char *name)
     MDB_val value;
     if (s_meta_get(self, txn, name, &value) || value.mv_size != 8)
         return 0;
-    return s_get64(value.mv_data);
+    return kp_be64_get(value.mv_data);
 }
 
 static int s_meta_put_u64(kp_raftstore_t *self, MDB_txn *txn, const char *name, uint64_t v)
 {
     unsigned char bytes[8];
-    s_put64(bytes, v);
+    kp_be64_put(bytes, v);
     MDB_val key = {strlen(name), (void *)name}, value = {8, bytes};
     return mdb_put(txn, self->meta, &key, &value, 0);
 }
@@ -101,7 +89,7 @@ static raft_index s_snapshot_index(kp_raftstore_t *self, MDB_txn *txn)
     MDB_val value;
     if (s_meta_get(self, txn, "snapshot", &value) || value.mv_size < 8)
         return 0;
-    return s_get64(value.mv_data);
+    return kp_be64_get(value.mv_data);
 }
 
 //  Recomputes first and next from what is stored.
@@ -115,9 +103,9 @@ static int s_bounds(kp_raftstore_t *self, MDB_txn *txn)
     raft_index last = 0;
     self->first = 0;
     if (mdb_cursor_get(cursor, &key, &value, MDB_FIRST) == 0 && key.mv_size == 8)
-        self->first = s_get64(key.mv_data);
+        self->first = kp_be64_get(key.mv_data);
     if (mdb_cursor_get(cursor, &key, &value, MDB_LAST) == 0 && key.mv_size == 8)
-        last = s_get64(key.mv_data);
+        last = kp_be64_get(key.mv_data);
     mdb_cursor_close(cursor);
     raft_index snapshot = s_snapshot_index(self, txn);
     self->next = (last > snapshot ? last : snapshot) + 1;
@@ -210,13 +198,13 @@ static size_t s_conf_size(const struct raft_configuration *conf)
 
 static void s_conf_put(unsigned char *p, const struct raft_configuration *conf)
 {
-    s_put64(p, conf->n);
+    kp_be64_put(p, conf->n);
     p += 8;
     for (unsigned i = 0; i < conf->n; i++) {
         size_t len = strlen(conf->servers[i].address);
-        s_put64(p, conf->servers[i].id);
-        s_put64(p + 8, (uint64_t)conf->servers[i].role);
-        s_put64(p + 16, len);
+        kp_be64_put(p, conf->servers[i].id);
+        kp_be64_put(p + 8, (uint64_t)conf->servers[i].role);
+        kp_be64_put(p + 16, len);
         memcpy(p + 24, conf->servers[i].address, len);
         p += 24 + len;
     }
@@ -228,13 +216,14 @@ static size_t s_conf_get(const unsigned char *p, size_t size, struct raft_config
     raft_configuration_init(conf);
     if (size < 8)
         return 0;
-    uint64_t n = s_get64(p);
+    uint64_t n = kp_be64_get(p);
     size_t used = 8;
     char address[256];
     for (uint64_t i = 0; i < n; i++) {
         if (size - used < 24)
             goto bad;
-        uint64_t id = s_get64(p + used), role = s_get64(p + used + 8), len = s_get64(p + used + 16);
+        uint64_t id = kp_be64_get(p + used), role = kp_be64_get(p + used + 8),
+                 len = kp_be64_get(p + used + 16);
         if (len >= sizeof address || size - used - 24 < len)
             goto bad;
         memcpy(address, p + used + 24, len);
@@ -266,12 +255,12 @@ int kp_raftstore_snapshot_put(kp_raftstore_t *self, unsigned trailing,
         snprintf(err, errlen, "raft store: out of memory");
         return -1;
     }
-    s_put64(value, snapshot->index);
-    s_put64(value + 8, snapshot->term);
-    s_put64(value + 16, snapshot->configuration_index);
+    kp_be64_put(value, snapshot->index);
+    kp_be64_put(value + 8, snapshot->term);
+    kp_be64_put(value + 16, snapshot->configuration_index);
     s_conf_put(value + 24, &snapshot->configuration);
     unsigned char *p = value + 24 + conf_size;
-    s_put64(p, data_len);
+    kp_be64_put(p, data_len);
     p += 8;
     for (unsigned i = 0; i < snapshot->n_bufs; i++) {
         memcpy(p, snapshot->bufs[i].base, snapshot->bufs[i].len);
@@ -296,7 +285,7 @@ int kp_raftstore_snapshot_put(kp_raftstore_t *self, unsigned trailing,
         rc = mdb_cursor_open(txn, self->log, &cursor);
     MDB_val k, v;
     while (rc == 0 && mdb_cursor_get(cursor, &k, &v, MDB_FIRST) == 0 &&
-           s_get64(k.mv_data) < keep_from)
+           kp_be64_get(k.mv_data) < keep_from)
         rc = mdb_cursor_del(cursor, 0);
     if (cursor)
         mdb_cursor_close(cursor);
@@ -337,14 +326,14 @@ static int s_snapshot_read(kp_raftstore_t *self, MDB_txn *txn, struct raft_snaps
     struct raft_snapshot *snapshot = raft_calloc(1, sizeof *snapshot);
     if (!snapshot || value.mv_size < 24)
         goto bad;
-    snapshot->index = s_get64(p);
-    snapshot->term = s_get64(p + 8);
-    snapshot->configuration_index = s_get64(p + 16);
+    snapshot->index = kp_be64_get(p);
+    snapshot->term = kp_be64_get(p + 8);
+    snapshot->configuration_index = kp_be64_get(p + 16);
     size_t used = s_conf_get(p + 24, value.mv_size - 24, &snapshot->configuration);
     if (!used || value.mv_size - 24 - used < 8)
         goto bad;
     p += 24 + used;
-    uint64_t len = s_get64(p);
+    uint64_t len = kp_be64_get(p);
     if (value.mv_size - 24 - used - 8 != len)
         goto bad;
     snapshot->bufs = raft_malloc(sizeof *snapshot->bufs);
@@ -424,15 +413,14 @@ static int s_put_entry(kp_raftstore_t *self, MDB_txn *txn, raft_index index,
                        const struct raft_entry *entry)
 {
     unsigned char key_bytes[8];
-    s_put64(key_bytes, index);
+    kp_be64_put(key_bytes, index);
     MDB_val key = {8, key_bytes}, value = {KP_RAFT_ENTRY_HEAD + entry->buf.len, NULL};
     int rc = mdb_put(txn, self->log, &key, &value, MDB_RESERVE | MDB_APPEND);
     if (rc)
         return rc;
     unsigned char *p = value.mv_data;
-    s_put64(p, entry->term);
-    p[8] = (unsigned char)(entry->type >> 8);
-    p[9] = (unsigned char)entry->type;
+    kp_be64_put(p, entry->term);
+    kp_be16_put(p + 8, (uint16_t)entry->type);
     if (entry->buf.len)
         memcpy(p + KP_RAFT_ENTRY_HEAD, entry->buf.base, entry->buf.len);
     return 0;
@@ -466,13 +454,13 @@ int kp_raftstore_truncate(kp_raftstore_t *self, raft_index index, char *err, siz
     MDB_cursor *cursor = NULL;
     rc = mdb_cursor_open(txn, self->log, &cursor);
     unsigned char key_bytes[8];
-    s_put64(key_bytes, index);
+    kp_be64_put(key_bytes, index);
     MDB_val k = {8, key_bytes}, v;
     int found = rc ? rc : mdb_cursor_get(cursor, &k, &v, MDB_SET_RANGE);
     while (rc == 0 && found == 0) {
         rc = mdb_cursor_del(cursor, 0);
         found = mdb_cursor_get(cursor, &k, &v, MDB_GET_CURRENT);
-        if (found == 0 && s_get64(k.mv_data) < index)
+        if (found == 0 && kp_be64_get(k.mv_data) < index)
             found = MDB_NOTFOUND;
     }
     if (cursor)
@@ -511,7 +499,7 @@ static int s_load_entries(kp_raftstore_t *self, MDB_txn *txn, raft_index *start,
     size_t count = 0, bytes = 0;
     raft_index expect = 0;
     for (int op = MDB_FIRST; mdb_cursor_get(cursor, &k, &v, op) == 0; op = MDB_NEXT) {
-        raft_index index = s_get64(k.mv_data);
+        raft_index index = kp_be64_get(k.mv_data);
         if (v.mv_size < KP_RAFT_ENTRY_HEAD || (expect && index != expect)) {
             mdb_cursor_close(cursor);
             return MDB_CORRUPTED; //  a hole in the log
@@ -535,8 +523,8 @@ static int s_load_entries(kp_raftstore_t *self, MDB_txn *txn, raft_index *start,
         for (int op = MDB_FIRST; mdb_cursor_get(cursor, &k, &v, op) == 0; op = MDB_NEXT, i++) {
             const unsigned char *p = v.mv_data;
             size_t len = v.mv_size - KP_RAFT_ENTRY_HEAD;
-            list[i].term = s_get64(p);
-            list[i].type = (unsigned short)(p[8] << 8 | p[9]);
+            list[i].term = kp_be64_get(p);
+            list[i].type = kp_be16_get(p + 8);
             list[i].buf.base = batch + at;
             list[i].buf.len = len;
             list[i].batch = batch;
