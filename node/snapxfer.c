@@ -40,6 +40,7 @@ typedef struct {
     raft_term last_term;
     struct raft_configuration conf;
     int64_t last_chunk;
+    int64_t last_ask; //  the last grant that asked again for lost chunks
 } s_in_t;
 
 struct _kp_snapxfer_t {
@@ -50,7 +51,7 @@ struct _kp_snapxfer_t {
     void *arg;
     zlistx_t *outs, *ins;
     uint64_t next_transfer;
-    uint64_t sent, refused;
+    uint64_t sent, refused, asked;
     uint8_t *chunk; //  one chunk's buffer
 };
 
@@ -597,11 +598,31 @@ void kp_snapxfer_tick(kp_snapxfer_t *self)
     s_in_t *in;
     while ((in = s_in_stalled(self, now)))
         s_in_drop(self, in);
+    //  Chunks lost on the way (a connection reset between the members)
+    //  leave no gap to see: without a chunk for a while, ask again from
+    //  the last byte written. A receiver that only stalls is asked for
+    //  nothing more than its credit, so the leader sends nothing more.
+    for (in = zlistx_first(self->ins); in; in = zlistx_next(self->ins))
+        if (now - in->last_chunk >= KP_SNAPXFER_ASK_MS &&
+            now - in->last_ask >= KP_SNAPXFER_ASK_MS) {
+            zsys_info("snapshots: no chunk from member %llu for %lld ms; asking again from byte "
+                      "%llu",
+                      (unsigned long long)in->from, (long long)(now - in->last_chunk),
+                      (unsigned long long)in->written);
+            in->last_ask = now;
+            self->asked++;
+            s_grant(self, in, KP_RAFTIO_CREDIT, true, NULL);
+        }
 }
 
 long kp_snapxfer_timeout(kp_snapxfer_t *self)
 {
     return zlistx_size(self->outs) || zlistx_size(self->ins) ? 1000 : 60000;
+}
+
+uint64_t kp_snapxfer_asked(kp_snapxfer_t *self)
+{
+    return self->asked;
 }
 
 void kp_snapxfer_counts(kp_snapxfer_t *self, uint64_t *sent, uint64_t *refused)

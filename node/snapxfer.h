@@ -14,7 +14,9 @@
     Receiver: an offer opens FOLDER/snapshots/incoming-ID.tmp (0600) and
     grants KP_RAFTIO_CREDIT chunks; every chunk written grants one more.
     A chunk out of order is dropped and a grant with `resend` asks again
-    from the last byte written. When the last byte is in, the hash is
+    from the last byte written; so does a receiver that got no chunk for
+    KP_SNAPXFER_ASK_MS (chunks lost with a connection leave no gap to
+    see), once per KP_SNAPXFER_ASK_MS. When the last byte is in, the hash is
     checked, the file fsynced and renamed (snap-INDEX-HASH.mdb), the folder
     fsynced, and the InstallSnapshot RPC goes to raft with a manifest that
     names the local file. A mismatch deletes the file and answers a grant
@@ -33,6 +35,7 @@
 #include "raftstore.h"
 
 #define KP_SNAPXFER_STALL_MS 15000
+#define KP_SNAPXFER_ASK_MS 1000
 #define KP_SNAPXFER_MAX_SIZE (256ULL << 30)
 
 typedef struct _kp_snapxfer_t kp_snapxfer_t;
@@ -65,6 +68,8 @@ void kp_snapxfer_tick(kp_snapxfer_t *self);
 long kp_snapxfer_timeout(kp_snapxfer_t *self);
 
 void kp_snapxfer_counts(kp_snapxfer_t *self, uint64_t *sent, uint64_t *refused);
+//  Grants that asked again for chunks after a silence (see above).
+uint64_t kp_snapxfer_asked(kp_snapxfer_t *self);
 
 //  FOLDER/snapshots/name into path; -1 if name is not a plain file name.
 int kp_snapxfer_path(kp_snapxfer_t *self, const char *name, char *path, size_t size);

@@ -11,9 +11,11 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <glob.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <cmocka.h>
@@ -435,8 +437,62 @@ static void test_site_cut_off(void **state)
     free(history);
 }
 
-//  A voter's data folder wiped: back, it installs a snapshot (the log
-//  was compacted meanwhile) and follows the log.
+//  The size of the snapshot file node index is receiving (0: none yet).
+static long s_incoming(sites_t *sites, size_t index)
+{
+    char pattern[600];
+    snprintf(pattern, sizeof pattern, "%s/%s/raft/snapshots/incoming-*", sites->harness->dir,
+             sites_name(sites, index));
+    glob_t found;
+    long size = 0;
+    if (glob(pattern, 0, NULL, &found) == 0) {
+        struct stat st;
+        if (found.gl_pathc && stat(found.gl_pathv[0], &st) == 0)
+            size = (long)st.st_size;
+        globfree(&found);
+    }
+    return size;
+}
+
+//  A directory of about 5 MiB (more than the 4 chunks of credit a
+//  receiver grants at once) through the leader, in updates of 12,500
+//  records of their own (the history's updates are 1, 2, ...).
+static void s_load_big(s_history_t *history)
+{
+    for (unsigned batch = 0; batch < 4; batch++) {
+        kp_jsonl_batch_t *ops = kp_jsonl_batch_new();
+        for (unsigned k = 0; k < 12500; k++) {
+            Kp__DirectoryUpdate *one = sites_update_new(1000000 + batch * 12500 + k);
+            kp_jsonl_batch_add(ops, one->ops[0]);
+            one->ops[0] = NULL;
+            one->n_ops = 0;
+            sites_update_free(&one);
+        }
+        Kp__AdminReply *reply = NULL;
+        for (int attempt = 0; attempt < 5 && !(reply && reply->status == KP__STATUS__OK);
+             attempt++) {
+            if (reply)
+                kp__admin_reply__free_unpacked(reply, NULL);
+            history->leader = s_leader(history->sites, NULL);
+            reply = sites_apply(history->sites, (size_t)history->leader, kp_jsonl_batch_update(ops),
+                                20000);
+        }
+        assert_non_null(reply);
+        assert_int_equal(reply->status, KP__STATUS__OK);
+        history->base_seq = reply->seq;
+        kp__admin_reply__free_unpacked(reply, NULL);
+        kp_jsonl_batch_destroy(&ops);
+    }
+}
+
+//  A voter's data folder wiped: back, it installs the leader's snapshot
+//  (the log was compacted meanwhile) and follows the log. The transfer
+//  is cut in the middle: its link slowed down, after the first MiB the
+//  relay closes the connections between them (the chunks on the way are
+//  lost) and holds the leader's traffic to it. The leader goes on
+//  committing with the third member; after the heal the wiped voter asks
+//  again from the last byte it wrote (no chunk for a second) and
+//  installs the snapshot.
 static void test_wiped_voter_rejoins(void **state)
 {
     (void)state;
@@ -444,20 +500,46 @@ static void test_wiped_voter_rejoins(void **state)
     assert_non_null(history);
     sites_t *sites = sites_new(3, false, 300);
     history->sites = sites;
+    history->retry_no_quorum = true;
     sites_start_all(sites);
     history->leader = sites_leader(sites, NULL, 10000);
     assert_true(history->leader >= 0);
+    s_load_big(history);
     unsigned n = 0;
-    for (int i = 0; i < 20; i++)
+    for (int i = 0; i < 4; i++)
         assert_int_equal(s_write(history, ++n), S_ACKED);
-    size_t victim = (size_t)(history->leader + 1) % 3;
+    int leader = s_leader(sites, NULL);
+    history->leader = leader;
+    size_t victim = (size_t)(leader + 1) % 3;
     sites_kill(sites, victim);
     sites_wipe(sites, victim);
     //  Enough entries that the log the victim would need is compacted.
-    for (int i = 0; i < 40; i++)
+    for (int i = 0; i < 20; i++)
         assert_int_equal(s_write(history, ++n), S_ACKED);
     history->last_seq[victim] = 0; //  wiped: it starts again from nothing
+    char link[120], command[300];
+    snprintf(link, sizeof link, "%s %s", sites_name(sites, (size_t)leader),
+             sites_name(sites, victim));
+    snprintf(command, sizeof command, "delay %s 150", link);
+    sites_relay(sites, command);
     sites_start(sites, victim);
+    int64_t until = harness_now_ms() + 20000;
+    while (s_incoming(sites, victim) < (1 << 20) && harness_now_ms() < until)
+        usleep(5000);
+    long at_cut = s_incoming(sites, victim);
+    printf("# cut after %ld bytes of the snapshot\n", at_cut);
+    assert_true(at_cut >= (1 << 20));
+    snprintf(command, sizeof command, "reset %s", link);
+    sites_relay(sites, command);
+    snprintf(command, sizeof command, "cut %s", link);
+    sites_relay(sites, command);
+    //  The leader is not held up by the member it cannot reach.
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(s_write(history, ++n), S_ACKED);
+    snprintf(command, sizeof command, "heal %s", link);
+    sites_relay(sites, command);
+    snprintf(command, sizeof command, "delay %s 0", link);
+    sites_relay(sites, command);
     s_check(history);
     sites_status_t status;
     assert_true(sites_status(sites, victim, 1000, &status));
@@ -526,6 +608,25 @@ static void s_calls_during_checksum(sites_t *sites, size_t index)
     zsock_destroy(&admin);
 }
 
+//  A file of person records sites_update_new(first .. first + lines - 1)
+//  for kpctl directory import; its path in path.
+static void s_import_file(sites_t *sites, char *path, size_t size, unsigned first, unsigned lines)
+{
+    snprintf(path, size, "%s/import.jsonl", sites->harness->dir);
+    FILE *file = fopen(path, "w");
+    assert_non_null(file);
+    for (unsigned n = first; n < first + lines; n++) {
+        Kp__DirectoryUpdate *update = sites_update_new(n);
+        const Kp__PersonEntry *p = update->ops[0]->record->person;
+        fprintf(file,
+                "{\"table\":\"person\",\"insz\":\"%s\",\"kbo\":\"%s\",\"sector\":25,\"type\":0,"
+                "\"capacity\":1,\"from\":\"2020-01-01\",\"to\":\"9999-12-31\"}\n",
+                p->insz, p->kbo);
+        sites_update_free(&update);
+    }
+    fclose(file);
+}
+
 //  An import through the cluster: the nodes keep answering calls while
 //  its batches are committed and applied (apply runs in the cluster's
 //  thread, not the routing loop).
@@ -538,20 +639,8 @@ static void test_calls_answered_during_import(void **state)
     assert_true(leader >= 0);
     s_load_sample(sites, leader);
     char path[400];
-    snprintf(path, sizeof path, "%s/import.jsonl", sites->harness->dir);
-    FILE *file = fopen(path, "w");
-    assert_non_null(file);
     const unsigned lines = 60000;
-    for (unsigned n = 0; n < lines; n++) {
-        Kp__DirectoryUpdate *update = sites_update_new(n);
-        const Kp__PersonEntry *p = update->ops[0]->record->person;
-        fprintf(file,
-                "{\"table\":\"person\",\"insz\":\"%s\",\"kbo\":\"%s\",\"sector\":25,\"type\":0,"
-                "\"capacity\":1,\"from\":\"2020-01-01\",\"to\":\"9999-12-31\"}\n",
-                p->insz, p->kbo);
-        sites_update_free(&update);
-    }
-    fclose(file);
+    s_import_file(sites, path, sizeof path, 0, lines);
     const char *kpctl = getenv("KPCTL");
     assert_non_null(kpctl);
     //  Sent to a follower: the batches go to the leader it names.
