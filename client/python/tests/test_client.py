@@ -2,10 +2,12 @@
 
 Against real kpnode processes (env KPNODE, KPCTL, KP_SOURCE_ROOT: the
 sample directory, echo providers run by kpctl provider): calls, refusals,
-pipelining, failover under the same id, SHUTTING_DOWN. Against a node
-faked here with a ROUTER: hostile frames, copies, the client's own
-TIMEOUT, CURVE.
+pipelining, failover under the same id, SHUTTING_DOWN; CURVE with a secure
+node (keys made by kpctl keys, checked by the node's ZAP handler). Against
+a node faked here with a ROUTER: hostile frames, copies, the client's own
+TIMEOUT.
 """
+import json
 import os
 import shutil
 import signal
@@ -18,6 +20,7 @@ import time
 import unittest
 
 import zmq
+import zmq.auth
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from kruispunt import Client, Request, Response, STATUS, REASON, reason_name  # noqa: E402
@@ -51,7 +54,8 @@ class Cluster:
         self.dir = tempfile.mkdtemp(prefix="kp-python-")
         self.config = os.path.join(self.dir, "cluster.cfg")
         self.clients, self.procs, self.nodes = [], [], {}
-        #   Plain text: the Python stub does not speak CURVE yet.
+        #   Plain text: these tests are about calls and failover; SecureNode
+        #   has the stub speak CURVE to a real node.
         lines = ["cluster", "    heartbeat = 100", "    deadline = 3000", "    insecure = true",
                  "node"]
         for i in (1, 2):
@@ -95,6 +99,113 @@ class Cluster:
                 p.kill()
             p.wait()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class SecureCluster:
+    """One secure node (CURVE everywhere, its ZAP handler on the directory's
+    key table) with the sample directory, keys made by kpctl keys, and an
+    echo provider connected with its own provider key."""
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="kp-python-secure-")
+        self.config = os.path.join(self.dir, "cluster.cfg")
+        keys = os.path.join(self.dir, "keys")
+        self.cert = {}
+        records = []
+        for name, kind, identity in (("node-1", None, None),
+                                     ("operator", "operator", "python-test"),
+                                     ("app", "application", GENT["user"]),
+                                     ("provider", "provider", "0206731645")):
+            self.cert[name] = os.path.join(keys, name + ".cert")
+            subprocess.run([KPCTL, "keys", "new", self.cert[name]], check=True,
+                           stdout=subprocess.DEVNULL)
+            if kind:
+                done = subprocess.run([KPCTL, "keys", "show", self.cert[name], "--kind", kind,
+                                       "--identity", identity], check=True, capture_output=True,
+                                      text=True)
+                records.append(done.stdout.strip())
+        self.client = "tcp://127.0.0.1:%d" % free_port()
+        lines = ["cluster", "    heartbeat = 100", "    deadline = 3000", "node", "    node-1",
+                 '        site = "s1"',
+                 '        data = "%s/node-1"' % self.dir,
+                 '        client = "%s"' % self.client,
+                 '        worker = "tcp://127.0.0.1:%d"' % free_port(),
+                 '        admin = "tcp://127.0.0.1:%d"' % free_port(),
+                 '        cert = "%s"' % self.cert["node-1"]]
+        with open(self.config, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        sample = os.path.join(SOURCE, "cluster-config", "sample-directory.jsonl")
+        directory = os.path.join(self.dir, "directory.jsonl")
+        with open(sample) as f, open(directory, "w") as out:
+            out.write(f.read().rstrip("\n") + "\n" + "\n".join(records) + "\n")
+        subprocess.run([KPCTL, "directory", "import", directory, "--data",
+                        "%s/node-1" % self.dir], check=True, stdout=subprocess.DEVNULL)
+        self.procs = []
+        with open(os.path.join(self.dir, "node-1.log"), "ab") as log:
+            self.procs.append(subprocess.Popen([KPNODE, "--config", self.config, "--name",
+                                                "node-1"], stdout=log, stderr=log))
+        wait_until(lambda: self.status(), what="the secure node")
+        self.procs.append(subprocess.Popen(
+            [KPCTL, "provider", "-c", self.config, "--cert", self.cert["provider"], "--kbo",
+             "0206731645", "--message", "A1", "--echo", "--quiet"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        wait_until(lambda: b'"0206731645"' in self.status(), what="the provider")
+        self.server_key = zmq.auth.load_certificate(self.cert["node-1"])[0]
+
+    def keys(self, name):
+        """(public, secret) of certificate name, as Z85 bytes."""
+        return zmq.auth.load_certificate(self.cert[name] + "_secret")
+
+    def status(self):
+        done = subprocess.run([KPCTL, "status", "-c", self.config, "--cert",
+                               self.cert["operator"], "--json", "--timeout", "200"],
+                              capture_output=True)
+        return done.stdout if done.returncode == 0 else b""
+
+    def close(self):
+        for p in self.procs:
+            if p.poll() is None:
+                p.kill()
+            p.wait()
+        if os.environ.get("KP_KEEP"):
+            print("kept", self.dir)
+            return
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@unittest.skipUnless(KPNODE and KPCTL and SOURCE, "needs KPNODE, KPCTL and KP_SOURCE_ROOT")
+class SecureNode(unittest.TestCase):
+    def setUp(self):
+        self.cluster = SecureCluster()
+        self.addCleanup(self.cluster.close)
+
+    def test_curve_with_a_real_node(self):
+        public, secret = self.cluster.keys("app")
+        with Client([self.cluster.client], curve_server_key=self.cluster.server_key,
+                    curve_public_key=public, curve_secret_key=secret) as client:
+            response = client.call(Request(capacity=1, **GENT), timeout_ms=5000)
+            self.assertEqual(response.status, STATUS["OK"], response)
+            self.assertIn(b'"person":"85073003328"', response.parts[0].payload)
+        # The wrong server key: no handshake, the client's own timeout.
+        wrong, _ = zmq.curve_keypair()
+        with Client([self.cluster.client], curve_server_key=wrong, curve_public_key=public,
+                    curve_secret_key=secret) as client:
+            self.assertEqual(client.call(Request(capacity=1, **GENT), 800).status,
+                             STATUS["TIMEOUT"])
+        # A key the directory does not hold, and plain text: refused alike.
+        stranger_public, stranger_secret = zmq.curve_keypair()
+        with Client([self.cluster.client], curve_server_key=self.cluster.server_key,
+                    curve_public_key=stranger_public, curve_secret_key=stranger_secret) as client:
+            self.assertEqual(client.call(Request(capacity=1, **GENT), 800).status,
+                             STATUS["TIMEOUT"])
+        with Client([self.cluster.client]) as client:
+            self.assertEqual(client.call(Request(capacity=1, **GENT), 800).status,
+                             STATUS["TIMEOUT"])
+        # The stranger's key was refused by the node's ZAP handler, and
+        # counted (the wrong server key and plain text fail before it).
+        client = json.loads(self.cluster.status())["security"]["handshakes"]["client"]
+        self.assertGreaterEqual(client["accepted"], 1)
+        self.assertGreaterEqual(client["refused"], 1)
 
 
 @unittest.skipUnless(KPNODE and KPCTL and SOURCE, "needs KPNODE, KPCTL and KP_SOURCE_ROOT")
@@ -340,7 +451,7 @@ class Fake(unittest.TestCase):
             self.assertEqual(response.reason, REASON["SHUTTING_DOWN"])
             self.assertEqual(client.stats()["redirects"], 1)
 
-    def test_curve(self):
+    def test_curve_fake_node(self):
         server_public, server_secret = zmq.curve_keypair()
         public, secret = zmq.curve_keypair()
         node = FakeNode(lambda request: [[ok(request)]], curve_secret=server_secret)
