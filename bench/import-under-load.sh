@@ -59,7 +59,7 @@ run() {
     #   providers first).
     while kill -0 "$bench_pid" 2>/dev/null && [ "$(requests "$cfg")" -eq 0 ]; do sleep 0.5; done
     local node_pid
-    node_pid=$(pgrep -f -n "kpnode -c $cfg" || true)
+    node_pid=$(pgrep -f -n "kpnode --config $cfg" || true)
     echo "load started: $(loadavg)"
     if [ "$with_import" = yes ]; then
         sleep "$import_at"

@@ -890,6 +890,7 @@ struct _kp_directory_writer_t {
     bool nested;         //  a child of the directory's batch: no lock of its own
     void *map;           //  LMDB's map of the file, for s_writer_release
     size_t map_len;
+    uint64_t mark; //  recorded as "stage.mark" at commit when not 0
 };
 
 //  Ops between two releases of the map's pages (see s_writer_release).
@@ -1011,6 +1012,8 @@ int kp_directory_writer_commit(kp_directory_writer_t **self_p, uint64_t *seq_p, 
         rc = s_meta_set(self->dir, self->txn, "seq", seq);
         if (rc == 0 && self->raft_index)
             rc = s_meta_set(self->dir, self->txn, "raft.applied", self->raft_index);
+        if (rc == 0 && self->mark)
+            rc = s_meta_set(self->dir, self->txn, "stage.mark", self->mark);
         if (rc == 0) {
             rc = mdb_txn_commit(self->txn);
             self->txn = NULL; //  committed or freed by LMDB either way
@@ -1026,6 +1029,62 @@ int kp_directory_writer_commit(kp_directory_writer_t **self_p, uint64_t *seq_p, 
     if (seq_p)
         *seq_p = seq;
     return 0;
+}
+
+void kp_directory_writer_mark(kp_directory_writer_t *self, uint64_t mark)
+{
+    self->mark = mark;
+}
+
+int kp_directory_writer_checkpoint(kp_directory_writer_t *self, uint64_t mark, char *err,
+                                   size_t errlen)
+{
+    assert(self && self->txn && !self->nested);
+    int rc = self->failed ? MDB_BAD_TXN : s_meta_set(self->dir, self->txn, "stage.mark", mark);
+    if (rc == 0) {
+        rc = mdb_txn_commit(self->txn);
+        self->txn = NULL;
+        if (rc == 0)
+            rc = mdb_txn_begin(self->dir->env, NULL, 0, &self->txn);
+        if (rc) {
+            self->txn = NULL; //  nothing left for destroy to end: the lock goes here
+            pthread_mutex_unlock(&self->dir->write_lock);
+        }
+    }
+    if (rc) {
+        self->failed = true;
+        s_err(err, errlen, "cannot commit a part of the import: %s", mdb_strerror(rc));
+        return -1;
+    }
+    s_writer_release(self); //  the committed pages are clean now
+    return 0;
+}
+
+uint64_t kp_directory_stage_mark(kp_directory_t *self)
+{
+    MDB_txn *txn;
+    if (mdb_txn_begin(self->env, NULL, MDB_RDONLY, &txn))
+        return 0;
+    uint64_t mark = s_meta_get(self, txn, "stage.mark");
+    mdb_txn_abort(txn);
+    return mark;
+}
+
+static int s_count_other(const char *msg, void *arg)
+{
+    int *count = arg;
+    long pid;
+    if (sscanf(msg, " %ld", &pid) == 1 && pid != (long)getpid())
+        (*count)++;
+    return 0;
+}
+
+int kp_directory_other_readers(kp_directory_t *self)
+{
+    int dead, count = 0;
+    if (mdb_reader_check(self->env, &dead) || mdb_reader_list(self->env, s_count_other, &count) < 0)
+        return -1;
+    return count;
 }
 
 //  Imports' batches (DirectoryUpdate.import_id, .batch) in the meta

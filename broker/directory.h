@@ -177,6 +177,26 @@ int kp_directory_writer_commit(kp_directory_writer_t **self_p, uint64_t *seq_p, 
 //  Aborts what was not committed and nulls the caller's pointer.
 void kp_directory_writer_destroy(kp_directory_writer_t **self_p);
 
+//  Bulk loading in bounded transactions, for a copy that nobody reads
+//  while it is filled (kpctl's staged import, cli/dirstage.h): commits the
+//  ops applied so far WITHOUT a new sequence, with mark (how far the
+//  source is in: a line number) in the same transaction, and goes on in a
+//  new transaction. The dirty pages of one transaction, which LMDB keeps
+//  in memory (up to 512 MiB), are then those of the ops since the last
+//  checkpoint. 0, or -1 with err (the writer may then only be destroyed).
+int kp_directory_writer_checkpoint(kp_directory_writer_t *self, uint64_t mark, char *err,
+                                   size_t errlen);
+
+//  The mark the next commit (or checkpoint) records with it.
+void kp_directory_writer_mark(kp_directory_writer_t *self, uint64_t mark);
+
+//  The mark of the last commit or checkpoint that recorded one; 0 if none.
+uint64_t kp_directory_stage_mark(kp_directory_t *self);
+
+//  Reader slots of this directory held by other live processes (a
+//  running kpnode holds one); -1 if LMDB cannot tell.
+int kp_directory_other_readers(kp_directory_t *self);
+
 //  Read transactions. begin returns NULL on error (err filled). A reader
 //  that loops may reset and renew one transaction instead of beginning
 //  a new one each time.
