@@ -649,6 +649,16 @@ static int s_local_one(s_import_t *self, kp_directory_writer_t **writer_p, Kp__D
     return rc < 0 ? -1 : 0;
 }
 
+//  A local import went in whole, as one update: applied records.
+static s_outcome_t s_import_whole(s_import_t *self, size_t applied)
+{
+    self->applied = applied;
+    self->batches = 1;
+    self->done_line = kp_jsonl_reader_line(self->reader);
+    self->seq_known = true;
+    return S_APPLIED;
+}
+
 //  Streams the file into one write transaction of the local directory.
 //  Without --skip-bad the first bad line drops the transaction, and the
 //  rest of the file is still read to list every bad line at once.
@@ -685,11 +695,7 @@ static s_outcome_t s_import_local(s_import_t *self, kp_directory_t *dir, char *e
     size_t applied = kp_directory_writer_count(writer);
     if (kp_directory_writer_commit(&writer, &self->seq, err, errlen))
         return S_REFUSED;
-    self->applied = applied;
-    self->batches = 1;
-    self->done_line = kp_jsonl_reader_line(self->reader);
-    self->seq_known = true;
-    return S_APPLIED;
+    return s_import_whole(self, applied);
 }
 
 //  Streams the file into a staged copy of the local directory, in parts
@@ -745,11 +751,7 @@ static s_outcome_t s_import_staged(s_import_t *self, kp_dirstage_t **stage_p, si
     }
     if (kp_dirstage_commit(stage_p, &self->seq, err, errlen))
         return S_REFUSED;
-    self->applied = applied;
-    self->batches = 1;
-    self->done_line = kp_jsonl_reader_line(self->reader);
-    self->seq_known = true;
-    return S_APPLIED;
+    return s_import_whole(self, applied);
 }
 
 //  The staged copy for an import into --data; NULL when the directory is
@@ -903,6 +905,12 @@ static int s_import_run(s_import_t *self, bool seekable)
         memcpy(self->import_id, zuuid_data(uuid), sizeof self->import_id);
         zuuid_destroy(&uuid);
         kpctl_admin_set_retry(target.admin, self->options->timeout_ms, false);
+        //  A bulk job: on a busy machine (kpctl beside a node) the node's
+        //  calls come first.
+        errno = 0;
+        if (nice(10) == -1 && errno)
+            fprintf(stderr, "kpctl directory import: cannot lower its priority: %s\n",
+                    strerror(errno));
     }
     s_import_progress_start(self, "importing");
     Kp__Reason reason = KP__REASON__REASON_NONE;

@@ -3,8 +3,12 @@
 #include "cluster.h"
 
 #include <assert.h>
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "curve.h"
 #include "dirfsm.h"
@@ -13,6 +17,7 @@
 #define KP_CLUSTER_STATUS_MS 250 //  status pushed at least this often
 #define KP_CLUSTER_INSTALL_TIMEOUT_MS 120000
 #define KP_CLUSTER_REPLACE_WAIT_MS 10000 //  for the routing loop to let go
+#define KP_CLUSTER_NICE 5                //  the actor's nice value (the loop's is 0)
 
 //  What the actor is given; err comes back when it fails to start.
 typedef struct {
@@ -634,6 +639,13 @@ static void s_loop(s_actor_t *self)
 
 static void s_actor(zsock_t *pipe, void *arg)
 {
+    //  Applying an import's batches (thousands of ops each) competes for
+    //  the CPU with the routing loop; on a busy machine the loop comes
+    //  first. A thread's nice value is its own (Linux); raft's timers are
+    //  far longer than the scheduler's slices, so heartbeats still leave
+    //  in time.
+    if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), KP_CLUSTER_NICE) != 0)
+        zsys_warning("cluster: cannot lower the actor's priority: %s", strerror(errno));
     s_actor_t *self = calloc(1, sizeof *self);
     assert(self);
     self->pipe = pipe;
