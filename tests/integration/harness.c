@@ -2,6 +2,8 @@
 #include "harness.h"
 
 #include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -9,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -20,6 +23,30 @@
 
 #define S_START_CEILING_MS 60000   //  a started node answers status by then
 #define S_WORKERS_CEILING_MS 30000 //  connected workers show in status by then
+
+//  A port is held for the test process's lifetime by a lock on a file
+//  named after it: meson runs tests side by side, and a port one test
+//  picked, or freed by killing its node to restart it later, must not be
+//  picked by another test meanwhile (both nodes would then race for its
+//  bind). The kernel drops the locks when the process ends, however it ends.
+static bool s_port_claim(int port)
+{
+    const char *tmp = getenv("TMPDIR");
+    char path[300];
+    snprintf(path, sizeof path, "%s/kp-harness-ports", tmp && *tmp ? tmp : "/tmp");
+    if (mkdir(path, 0777) != 0 && errno != EEXIST)
+        return true; //  no shared folder: the bind check below is all there is
+    char file[340];
+    snprintf(file, sizeof file, "%s/%d", path, port);
+    int fd = open(file, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+    if (fd < 0)
+        return true;
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        close(fd);
+        return false; //  another test holds it
+    }
+    return true; //  fd stays open: the lock lasts as long as this process
+}
 
 //  A loopback port nobody listens on right now, below the kernel's range
 //  of ephemeral ports (32768 and up by default): the nodes' and the
@@ -39,7 +66,7 @@ int harness_free_port(void)
                                    .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
         int rc = bind(fd, (struct sockaddr *)&addr, sizeof addr);
         close(fd);
-        if (rc == 0)
+        if (rc == 0 && s_port_claim(port))
             return port;
     }
 }

@@ -86,7 +86,7 @@ class Cluster:
         with open(os.path.join(self.dir, "node-%d.log" % i), "ab") as log:
             self.nodes[i] = subprocess.Popen([KPNODE, "--config", self.config, "--name",
                                               "node-%d" % i], stdout=log, stderr=log)
-        wait_until(lambda: self.status(i), what="node-%d" % i)
+        wait_until(lambda: self.status(i), seconds=60, what="node-%d" % i)
 
     def status(self, i):
         done = subprocess.run([KPCTL, "status", "-c", self.config, "--node", "node-%d" % i,
