@@ -72,23 +72,14 @@ static int64_t s_served_at(const char *log, const char *id)
 
 typedef struct {
     const char *id;
+    Kp__LogKind kind;
     uint64_t seq;
 } s_find_t;
 
-static int s_find_decision(const Kp__LogRecord *r, uint64_t seq, void *arg)
+static int s_find(const Kp__LogRecord *r, uint64_t seq, void *arg)
 {
     s_find_t *find = arg;
-    if (r->request_id && !strcmp(r->request_id, find->id) && r->has_kind &&
-        r->kind == KP__LOG_KIND__LOG_DECISION)
-        find->seq = seq;
-    return 0;
-}
-
-static int s_find_outcome(const Kp__LogRecord *r, uint64_t seq, void *arg)
-{
-    s_find_t *find = arg;
-    if (r->request_id && !strcmp(r->request_id, find->id) && r->has_kind &&
-        r->kind == KP__LOG_KIND__LOG_OUTCOME)
+    if (r->request_id && !strcmp(r->request_id, find->id) && r->has_kind && r->kind == find->kind)
         find->seq = seq;
     return 0;
 }
@@ -97,10 +88,8 @@ static uint64_t s_scan_seq(harness_t *harness, const char *id, bool outcome)
 {
     char dir[400], error[256];
     snprintf(dir, sizeof dir, "%s/node-1/log", harness->dir);
-    s_find_t find = {id, 0};
-    assert_int_equal(kp_privlog_scan(dir, INT32_MIN, INT32_MAX,
-                                     outcome ? s_find_outcome : s_find_decision, &find, error,
-                                     sizeof error),
+    s_find_t find = {id, outcome ? KP__LOG_KIND__LOG_OUTCOME : KP__LOG_KIND__LOG_DECISION, 0};
+    assert_int_equal(kp_privlog_scan(dir, INT32_MIN, INT32_MAX, s_find, &find, error, sizeof error),
                      0);
     return find.seq;
 }
