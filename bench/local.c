@@ -230,10 +230,12 @@ static int s_relay(kp_local_t *self, char *err, size_t errlen)
             }
             if (!strcmp(from->site, to->site) || self->options.wan_delay_ms == 0)
                 continue;
-            //  One way: the answers' way is the pair's other ordering.
+            //  One way (A's bytes to B, on A's links to B and on the answer
+            //  side of B's links to A): the pair's other ordering does the
+            //  other way.
             char command[160];
-            snprintf(command, sizeof command, "delay %s,%s.log %s %d", from->name, from->name,
-                     to->name, self->options.wan_delay_ms);
+            snprintf(command, sizeof command, "delay %s,%s.log %s,%s.log %d", from->name,
+                     from->name, to->name, to->name, self->options.wan_delay_ms);
             char *answer = kp_relay_command(self->relay, command);
             bool ok = answer && !strncmp(answer, "ok", 2);
             if (!ok)

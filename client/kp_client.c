@@ -77,7 +77,7 @@ struct _kp_client_t {
     size_t pos;
     size_t *route;     //  the failover order: the own site's endpoints first
     size_t own;        //  endpoints of the own site (first in route); 0: no preference
-    size_t home_moves; //  failovers within the own site since a handshake there
+    size_t home_moves; //  failovers within the own site since an answer there
     unsigned attempts;
     bool attempts_set; //  kp_client_set_attempts called: the old split
     int attempt_timeout_ms;
@@ -501,10 +501,9 @@ static void s_read_events(kp_client_t *self)
         while (zmq_msg_more(&msg) && zmq_msg_recv(&msg, self->monitor, 0) >= 0)
             ; //  the endpoint frame
         zmq_msg_close(&msg);
-        if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
+        if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED)
             self->connected = true;
-            self->home_moves = 0;
-        } else if (event == ZMQ_EVENT_CONNECTED && !self->connected) {
+        else if (event == ZMQ_EVENT_CONNECTED && !self->connected) {
             int64_t by = zclock_mono() + S_HANDSHAKE_MS;
             if (by > self->connect_by)
                 self->connect_by = by;
@@ -687,6 +686,7 @@ static void s_answered(kp_client_t *self, s_pending_t *p, s_from_t from)
         self->stats.hedge_wins++;
     if (from != S_FROM_CURRENT)
         return;
+    self->home_moves = 0; //  a node that answers: its site's others may be tried again
     int64_t us = (zclock_mono() - p->sent_ms) * 1000;
     kp_window_add(self->latency[self->current], us < 0 ? 0 : (uint32_t)us);
 }
@@ -752,7 +752,7 @@ static void s_probe_plan(kp_client_t *self, int64_t now);
 static int s_failover(kp_client_t *self, int64_t now)
 {
     //  At home: the next node of the own site, until each was left in
-    //  turn without a connection made; then the other sites, in order.
+    //  turn without an answer; then the other sites, in order.
     if (self->pos < self->own && ++self->home_moves < self->own)
         self->pos = (self->pos + 1) % self->own;
     else {
@@ -1022,13 +1022,17 @@ static int s_check_timers(kp_client_t *self)
     return rc;
 }
 
-//  A node that is stopping answers new requests UNAVAILABLE/SHUTTING_DOWN:
-//  such a request goes to the next endpoint at once instead of waiting for
-//  its attempt to time out, unless every other endpoint has said so too
-//  (then the caller gets that answer; nothing else can do better).
+//  A node that is stopping answers new requests UNAVAILABLE/SHUTTING_DOWN,
+//  one cut off from its cluster's majority past its stale-limit
+//  UNAVAILABLE/NO_QUORUM, one whose log cannot write LOG_UNAVAILABLE: such
+//  a request goes to the next endpoint at once instead of waiting for its
+//  attempt to time out, unless every other endpoint has said so too (then
+//  the caller gets that answer; nothing else can do better).
 static bool s_moves_on(kp_client_t *self, s_pending_t *p, const Kp__Response *resp)
 {
-    if (resp->status != KP__STATUS__UNAVAILABLE || resp->reason != KP__REASON__SHUTTING_DOWN)
+    if (resp->status != KP__STATUS__UNAVAILABLE ||
+        (resp->reason != KP__REASON__SHUTTING_DOWN && resp->reason != KP__REASON__NO_QUORUM &&
+         resp->reason != KP__REASON__LOG_UNAVAILABLE))
         return false;
     if (self->endpoint_count < 2 || p->redirects + 1 >= self->endpoint_count)
         return false;

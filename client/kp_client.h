@@ -57,7 +57,9 @@
     node answered first.
 
     A node that is stopping answers new requests with status UNAVAILABLE,
-    reason SHUTTING_DOWN. The client does not hand such an answer out: it
+    reason SHUTTING_DOWN (one cut off from its cluster's majority past its
+    stale-limit, NO_QUORUM; one whose log cannot write, LOG_UNAVAILABLE:
+    the same below). The client does not hand such an answer out: it
     fails over to the next endpoint at once (without waiting for the
     attempt timeout) and resends everything unanswered there. Only when
     every endpoint of the list has answered a request SHUTTING_DOWN is
@@ -173,8 +175,8 @@ void kp_client_set_hedging(kp_client_t *self, int min_ms, int max_ms);
 //  Site preference. sites[i] names the site of endpoint i (the cluster
 //  file's site names), site is the caller's own. The client then talks to
 //  its own site's endpoints, in their order, and fails over to another
-//  site's (in their order) only when each of its own has been taken for
-//  lost in turn. While it is away from its site it probes its own site's
+//  site's (in their order) only when each of its own has been left in
+//  turn without an answer (lost, or answering UNAVAILABLE: see "Failover"). While it is away from its site it probes its own site's
 //  endpoints, one at a time, every 250 ms (a connection of its own and a
 //  ping; a node answers the ping UNAVAILABLE while it would refuse
 //  requests: stale past its stale-limit, log unavailable, stopping) and

@@ -41,6 +41,7 @@ typedef struct {
     int batch;
     pthread_t thread;
     atomic_int stop;
+    atomic_int stale; //  answers everything, pings too, UNAVAILABLE / NO_QUORUM
     pthread_mutex_t lock;
     int seen_count;
     char seen[MAX_SEEN][KP_CLIENT_ID_MAX];
@@ -76,13 +77,14 @@ static void s_answer(fake_node_t *node, zmq_msg_t *identity, const char *id)
     s_send_bytes(node->sock, identity, buf, size, false);
 }
 
-static void s_answer_stopping(fake_node_t *node, zmq_msg_t *identity, const char *id)
+static void s_answer_unavailable(fake_node_t *node, zmq_msg_t *identity, const char *id,
+                                 Kp__Reason reason)
 {
     Kp__Response resp = KP__RESPONSE__INIT;
     resp.request_id = (char *)id;
     resp.has_status = resp.has_reason = true;
     resp.status = KP__STATUS__UNAVAILABLE;
-    resp.reason = KP__REASON__SHUTTING_DOWN;
+    resp.reason = reason;
     uint8_t buf[512];
     size_t size = kp__response__pack(&resp, buf);
     s_send_bytes(node->sock, identity, buf, size, false);
@@ -91,6 +93,10 @@ static void s_answer_stopping(fake_node_t *node, zmq_msg_t *identity, const char
 static void s_node_handle(fake_node_t *node, zmq_msg_t *identity, const char *id, zmq_msg_t *held,
                           char held_ids[][KP_CLIENT_ID_MAX], int *held_count)
 {
+    if (atomic_load(&node->stale)) {
+        s_answer_unavailable(node, identity, id, KP__REASON__NO_QUORUM);
+        return;
+    }
     switch (node->mode) {
     case NODE_ANSWER:
         s_answer(node, identity, id);
@@ -98,7 +104,7 @@ static void s_node_handle(fake_node_t *node, zmq_msg_t *identity, const char *id
     case NODE_SILENT:
         break;
     case NODE_STOPPING:
-        s_answer_stopping(node, identity, id);
+        s_answer_unavailable(node, identity, id, KP__REASON__SHUTTING_DOWN);
         break;
     case NODE_TWICE:
         s_answer(node, identity, id);
@@ -697,6 +703,58 @@ static void test_client_hedging(void **state)
     s_node_stop(&live);
 }
 
+//  Site preference: a node of the client's own site cut off from its
+//  majority (NO_QUORUM to requests and pings) sends it to the other site,
+//  which answers; probes of the own site keep it away while they are
+//  answered UNAVAILABLE, and bring it back once they are answered OK.
+static void test_client_site(void **state)
+{
+    (void)state;
+    fake_node_t *home = s_node_start(NODE_ANSWER, 0);
+    fake_node_t *away = s_node_start(NODE_ANSWER, 0);
+    atomic_store(&home->stale, 1);
+    const char *ep[] = {away->endpoint, home->endpoint};
+    const char *sites[] = {"b", "a"};
+    kp_client_t *client = kp_client_new(ep, 2);
+    assert_int_equal(kp_client_set_site(client, "a", sites), 0);
+    kp_client_set_failback(client, 200);
+    assert_string_equal(kp_client_endpoint(client), home->endpoint);
+    Kp__Request req = s_request();
+    Kp__Response *resp = NULL;
+    assert_int_equal(kp_client_call(client, &req, 60000, &resp), 0);
+    assert_int_equal(resp->status, KP__STATUS__OK); //  moved on: the other site answered
+    kp_client_response_destroy(&resp);
+    assert_string_equal(kp_client_endpoint(client), away->endpoint);
+    //  Probes answered NO_QUORUM: calls keep going to the other site until
+    //  the own site's node has been probed several times.
+    kp_client_stats_t stats;
+    for (int calls = 0; calls < 1000 && s_node_seen(home, NULL) < 8; calls++) {
+        assert_int_equal(kp_client_call(client, &req, 60000, &resp), 0);
+        kp_client_response_destroy(&resp);
+        usleep(10000);
+    }
+    assert_true(s_node_seen(home, NULL) >= 8);
+    kp_client_stats(client, &stats);
+    assert_int_equal(stats.failbacks, 0);
+    assert_true(stats.redirects >= 1);
+    assert_string_equal(kp_client_endpoint(client), away->endpoint);
+    //  The own site's node is healthy again: the client comes back.
+    atomic_store(&home->stale, 0);
+    for (int calls = 0; calls < 3000 && strcmp(kp_client_endpoint(client), home->endpoint);
+         calls++) {
+        assert_int_equal(kp_client_call(client, &req, 60000, &resp), 0);
+        assert_int_equal(resp->status, KP__STATUS__OK);
+        kp_client_response_destroy(&resp);
+        usleep(10000);
+    }
+    assert_string_equal(kp_client_endpoint(client), home->endpoint);
+    kp_client_stats(client, &stats);
+    assert_int_equal(stats.failbacks, 1);
+    kp_client_destroy(&client);
+    s_node_stop(&home);
+    s_node_stop(&away);
+}
+
 // ---------------------------------------------------------------------------
 // Worker: the fake node runs in the test's own thread.
 
@@ -943,6 +1001,7 @@ int main(void)
         cmocka_unit_test(test_client_slow_not_lost),
         cmocka_unit_test(test_client_ping),
         cmocka_unit_test(test_client_hedging),
+        cmocka_unit_test(test_client_site),
         cmocka_unit_test(test_worker_session),
         cmocka_unit_test(test_worker_silence),
         cmocka_unit_test(test_worker_refused),

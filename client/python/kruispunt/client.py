@@ -18,7 +18,8 @@ Behaviour, as in the C stub (client/kp_client.h):
   of its p99s (at least 100 ms): its loop is stuck. A node heard from
   meanwhile is alive: the request gets until its ceiling there. And when
   the node answers SHUTTING_DOWN.
-- SHUTTING_DOWN (status UNAVAILABLE) is not handed out: the client moves
+- SHUTTING_DOWN, NO_QUORUM and LOG_UNAVAILABLE (status UNAVAILABLE: the
+  node refuses, another may answer) are not handed out: the client moves
   to the next node at once. Only when every endpoint said so is it handed
   out (with one endpoint, at once).
 - Answered once. Each id is handed out at most once; later copies are
@@ -57,7 +58,9 @@ from zmq.utils.monitor import recv_monitor_message
 
 from ._proto import REASON, REASON_NAME, STATUS, STATUS_NAME, Request, Response
 
-_SHUTTING_DOWN = REASON["SHUTTING_DOWN"]
+#  A node's own refusals: stopping, cut off past its stale-limit, its log
+#  unable to write. The next node may answer: the client moves on.
+_MOVE_ON = (REASON["SHUTTING_DOWN"], REASON["NO_QUORUM"], REASON["LOG_UNAVAILABLE"])
 _UNAVAILABLE = STATUS["UNAVAILABLE"]
 _REMEMBERED = 65536  # answered and abandoned ids kept to recognise copies
 _P99_WINDOW = 256
@@ -211,7 +214,7 @@ class Client:
     def _failover(self, now):
         """Moves to the next endpoint; everything unanswered goes there.
         At home: the next node of the own site, until each was left in
-        turn without a connection made; then the other sites."""
+        turn without an answer; then the other sites."""
         self._disconnect()
         self._close_hedge()
         if self._pos < self._own and self._home_moves + 1 < self._own:
@@ -515,7 +518,6 @@ class Client:
             kind = event["event"]
             if kind == zmq.EVENT_HANDSHAKE_SUCCEEDED and not self._failover_at:
                 self._connected = True
-                self._home_moves = 0
                 self._last_rx = now
                 self._flush(now)
             elif kind == zmq.EVENT_DISCONNECTED or kind in (
@@ -561,7 +563,7 @@ class Client:
                 "late" if rid in self._abandoned else "unknown"
             self._stats[key] += 1
             return False
-        if (response.status == _UNAVAILABLE and response.reason == _SHUTTING_DOWN
+        if (response.status == _UNAVAILABLE and response.reason in _MOVE_ON
                 and len(self._endpoints) > 1):
             p.shut_down_by.add(self._index)
             if len(p.shut_down_by) < len(self._endpoints):
@@ -574,6 +576,7 @@ class Client:
             self._stats["hedge_wins"] += 1
         elif sock is self._sock:
             self._times.append(now - p.attempt_start)
+            self._home_moves = 0  # a node that answers: its site's others may be tried again
         self._stats["answered"] += 1
         self._ready.append(response)
         return False

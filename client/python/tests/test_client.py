@@ -430,6 +430,37 @@ class Fake(unittest.TestCase):
             wait_until(lambda: client.call(Request(capacity=1, **GENT), timeout_ms=3000)
                        and client.stats()["duplicates"] == 1, what="the late copy")
 
+    def test_a_cut_off_site_is_left_and_found_again(self):
+        """Its own site's node answers NO_QUORUM (requests and probes): the
+        client moves to the other site at once, stays there while probes
+        are refused, and comes back once they are answered OK."""
+        cut = {"off": True}
+
+        def home_answer(request):
+            if cut["off"]:
+                return [[Response(request_id=request.request_id, status=STATUS["UNAVAILABLE"],
+                                  reason=REASON["NO_QUORUM"]).SerializeToString()]]
+            return [[ok(request)]]
+        seen = []
+        home = FakeNode(lambda request: seen.append(request.request_id) or home_answer(request))
+        away = FakeNode(lambda request: [[ok(request)]])
+        for n in (home, away):
+            self.addCleanup(n.close)
+        with Client([away.endpoint, home.endpoint], site="a", sites=["b", "a"],
+                    settle_ms=200) as client:
+            self.assertEqual(client.endpoint(), home.endpoint)
+            self.assertEqual(client.call(Request(capacity=1, **GENT), 3000).status, STATUS["OK"])
+            self.assertEqual(client.endpoint(), away.endpoint)
+            self.assertGreaterEqual(client.stats()["redirects"], 1)
+            wait_until(lambda: client.call(Request(capacity=1, **GENT), 3000) and len(seen) >= 8,
+                       what="probes of the cut-off node")
+            self.assertEqual(client.stats()["failbacks"], 0)
+            self.assertEqual(client.endpoint(), away.endpoint)
+            cut["off"] = False
+            wait_until(lambda: client.call(Request(capacity=1, **GENT), 3000)
+                       and client.endpoint() == home.endpoint, seconds=30, what="the way back")
+            self.assertEqual(client.stats()["failbacks"], 1)
+
     def test_silent_node_gets_a_timeout_made_by_the_client(self):
         node = FakeNode(lambda request: [])
         self.addCleanup(node.close)
