@@ -876,6 +876,12 @@ static int s_failback(kp_client_t *self, size_t pos, int64_t now)
     return rc;
 }
 
+//  The client's code for what kp_wire_recv found: 0, or why reading ends.
+static int s_recv_rc(kp_wire_recv_t got)
+{
+    return got == KP_WIRE_EINTR ? KP_CLIENT_EINTR : got == KP_WIRE_ESOCKET ? KP_CLIENT_ESOCKET : 0;
+}
+
 //  Reads the probes' answers: a node that answered every probe OK for the
 //  settle time (not one NO_QUORUM, LOG_UNAVAILABLE, SHUTTING_DOWN, which a
 //  node's pong carries when it would refuse requests) is taken back.
@@ -890,12 +896,8 @@ static int s_probe_answers(kp_client_t *self)
                                                                          zmq_msg_data(&msg))
                                                   : NULL;
         zmq_msg_close(&msg);
-        if (got == KP_WIRE_EMPTY)
-            return 0;
-        if (got == KP_WIRE_EINTR)
-            return KP_CLIENT_EINTR;
-        if (got == KP_WIRE_ESOCKET)
-            return KP_CLIENT_ESOCKET;
+        if (got == KP_WIRE_EMPTY || s_recv_rc(got))
+            return s_recv_rc(got);
         bool ours = pong && pong->request_id && !strcmp(pong->request_id, self->probe_id);
         bool ok = ours && (!pong->has_status || pong->status == KP__STATUS__OK);
         if (pong)
@@ -1098,12 +1100,8 @@ static int s_drain(kp_client_t *self, void *sock)
         else if (got == KP_WIRE_MULTIPART)
             self->stats.malformed++; //  a response is one frame
         zmq_msg_close(&msg);
-        if (got == KP_WIRE_EMPTY)
-            return 0;
-        if (got == KP_WIRE_EINTR)
-            return KP_CLIENT_EINTR;
-        if (got == KP_WIRE_ESOCKET)
-            return KP_CLIENT_ESOCKET;
+        if (got == KP_WIRE_EMPTY || s_recv_rc(got))
+            return s_recv_rc(got);
     }
 }
 

@@ -176,20 +176,17 @@ void kp_client_set_hedging(kp_client_t *self, int min_ms, int max_ms);
 //  file's site names), site is the caller's own. The client then talks to
 //  its own site's endpoints, in their order, and fails over to another
 //  site's (in their order) only when each of its own has been left in
-//  turn without an answer (lost, or answering UNAVAILABLE: see "Failover"). While it is away from its site it probes its own site's
-//  endpoints, one at a time, every 250 ms (a connection of its own and a
-//  ping; a node answers the ping UNAVAILABLE while it would refuse
-//  requests: stale past its stale-limit, log unavailable, stopping) and
-//  comes back to the first that has answered every probe OK for the
-//  settle time (kp_client_set_failback, default 1000 ms; a node just
-//  restarted has its providers back by then): new requests go there at
-//  once, and requests already sent stay with the node left until they are
-//  answered or their attempt ends (then they are sent again, same id), so
-//  that none is routed twice by the move. Probes run while the client
-//  works (in kp_client_recv, kp_client_call): an idle client comes back
-//  the settle time after its next request. Called with nothing in flight
-//  it moves to its own site at once. 0, or KP_CLIENT_EINVAL (site empty, a
-//  site missing); a site that no endpoint has is no preference.
+//  turn without an answer (lost, or answering UNAVAILABLE: see "Failover"). While it is away from
+//  its site it probes its own site's endpoints, one at a time, every 250 ms (a connection of its
+//  own and a ping; a node answers the ping UNAVAILABLE while it would refuse requests: stale past
+//  its stale-limit, log unavailable, stopping) and comes back to the first that has answered every
+//  probe OK for the settle time (kp_client_set_failback, default 1000 ms; a node just restarted has
+//  its providers back by then): new requests go there at once, and requests already sent stay with
+//  the node left until they are answered or their attempt ends (then they are sent again, same id),
+//  so that none is routed twice by the move. Probes run while the client works (in kp_client_recv,
+//  kp_client_call): an idle client comes back the settle time after its next request. Called with
+//  nothing in flight it moves to its own site at once. 0, or KP_CLIENT_EINVAL (site empty, a site
+//  missing); a site that no endpoint has is no preference.
 int kp_client_set_site(kp_client_t *self, const char *site, const char **sites);
 
 //  How long an own-site node must answer every probe before the client

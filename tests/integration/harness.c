@@ -723,6 +723,15 @@ pid_t harness_provider(harness_t *self, size_t index, const char *log)
     return harness_spawn(self, argv);
 }
 
+bool harness_start_served(harness_t *self, size_t index, char *log, size_t loglen)
+{
+    harness_start_node(self, index);
+    harness_load(self, index, harness_a1_directory);
+    snprintf(log, loglen, "%s/provider-node-%zu.log", self->dir, index + 1);
+    harness_provider(self, index, log);
+    return harness_wait_workers(self, index, 1);
+}
+
 bool harness_answered_by(const char *log, const char *id)
 {
     FILE *f = fopen(log, "r");

@@ -174,6 +174,11 @@ zsock_t *harness_worker_dealer(const char *endpoint, const char *kbo);
 //  id) in log. Returns its pid (stopped by harness_destroy).
 pid_t harness_provider(harness_t *self, size_t index, const char *log);
 
+//  Starts node index with harness_a1_directory and a harness_provider
+//  writing to log (its path, made here: DIR/provider-NAME.log, loglen
+//  bytes of room); false if the provider does not register.
+bool harness_start_served(harness_t *self, size_t index, char *log, size_t loglen);
+
 //  True if the provider log (harness_provider) has a line for request id.
 bool harness_answered_by(const char *log, const char *id);
 

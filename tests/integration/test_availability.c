@@ -165,14 +165,9 @@ static void s_node_lost_under_load(int sig)
 {
     harness_t *harness = harness_new(2, 1000, 800, 65536);
     char logs[2][300];
-    for (size_t i = 0; i < 2; i++) {
-        harness_start_node(harness, i);
-        harness_load(harness, i, harness_a1_directory);
-        snprintf(logs[i], sizeof logs[i], "%s/provider-node-%zu.log", harness->dir, i + 1);
-        harness_provider(harness, i, logs[i]);
-        if (!harness_wait_workers(harness, i, 1))
+    for (size_t i = 0; i < 2; i++)
+        if (!harness_start_served(harness, i, logs[i], sizeof logs[i]))
             fail_msg("no provider registered on node %zu", i + 1);
-    }
     const char *endpoints[] = {harness->client[0], harness->client[1]};
     kp_client_t *client =
         kp_client_new_secure(endpoints, 2, harness_cert(harness, "app-rsz-app", NULL),

@@ -50,14 +50,9 @@ static void test_site_preference_and_fail_back(void **state)
     (void)state;
     harness_t *harness = harness_new(2, 500, 3000, 65536);
     char logs[2][300];
-    for (size_t i = 0; i < 2; i++) {
-        harness_start_node(harness, i);
-        harness_load(harness, i, harness_a1_directory);
-        snprintf(logs[i], sizeof logs[i], "%s/provider-node-%zu.log", harness->dir, i + 1);
-        harness_provider(harness, i, logs[i]);
-        if (!harness_wait_workers(harness, i, 1))
+    for (size_t i = 0; i < 2; i++)
+        if (!harness_start_served(harness, i, logs[i], sizeof logs[i]))
             fail_msg("no provider registered on node %zu", i + 1);
-    }
     const char *endpoints[] = {harness->client[1], harness->client[0]};
     const char *sites[] = {"site-2", "site-1"};
     kp_client_t *client = kp_client_new_secure(
