@@ -1097,6 +1097,12 @@ static void s_no_quorum_advice(kp_node_t *self, const char *last_leader, const c
                  "another site%s, where a new leader is elected, or wait until this node reaches "
                  "the majority again",
                  what, client ? "" : " (kpctl --node NAME)");
+    else if (!strcmp(leader->site, self->me.site))
+        snprintf(out, outlen,
+                 "The last leader it knew is %s, of its own site %s, probably cut off with it. "
+                 "Send the %s to a node of another site%s, or wait until this node reaches the "
+                 "majority again",
+                 leader->name, leader->site, what, client ? "" : " (kpctl --node NAME)");
     else if (client)
         snprintf(out, outlen,
                  "The last leader it knew is %s (site %s, client %s): send the request there or "
