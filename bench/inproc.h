@@ -49,6 +49,7 @@ typedef void(kp_inproc_event_fn)(size_t i, const kp_cluster_event_t *event, void
 //  up to ms for the first; fn may be NULL.
 void kp_inproc_pump(kp_inproc_t *self, long ms, kp_inproc_event_fn *fn, void *arg);
 
+//  Member i's status (it must be running).
 kp_cluster_status_t kp_inproc_status(kp_inproc_t *self, size_t i);
 //  The running leader's index, or -1.
 int kp_inproc_leader(kp_inproc_t *self);

@@ -105,6 +105,7 @@ uint64_t kp_logger_last(kp_logger_t *self);
 //  Do not answer what would need a new record meanwhile.
 bool kp_logger_unavailable(kp_logger_t *self);
 
+//  The last error, named ("" until there is one).
 const char *kp_logger_error(kp_logger_t *self);
 
 #endif

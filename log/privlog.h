@@ -70,6 +70,7 @@ typedef struct {
     uint64_t indexed; //  records added to the index on catch-up
 } kp_privlog_recovery_t;
 
+//  Fills options with the defaults given beside each field.
 void kp_privlog_options_default(kp_privlog_options_t *options);
 
 //  CRC32C (Castagnoli); crc is 0 to start, or a previous result to

@@ -94,9 +94,13 @@ bool privlog_zero(const uint8_t *p, size_t size);
 //  that is not zero, or from.
 size_t privlog_data_end(const uint8_t *data, size_t from, size_t size);
 
-uint64_t privlog_now_us(void); //  wall clock: records and checkpoints carry it
+//  The wall clock in microseconds: records and checkpoints carry it.
+uint64_t privlog_now_us(void);
+//  The UTC day (days since 1970-01-01) of a time in microseconds, and the
+//  day as YYYYMMDD (a segment's name).
 int32_t privlog_day_of(uint64_t time_us);
 void privlog_day_text(int32_t day, char out[9]);
+//  fsyncs the folder dir, so that a file made or renamed in it stays. 0 or -1.
 int privlog_fsync_dir(const char *dir);
 //  DIR/name into out; -1 if it does not fit (then out is cut, and opening
 //  it fails with a name that shows the cut).
