@@ -348,7 +348,7 @@ static void test_answers_owned(void **state)
     zsock_t *client_b = harness_client_as(s_harness, 0, "app-a-app");
     a.request_id = b.request_id = "owned-steal";
     harness_send(client_a, &a);
-    usleep(100000);
+    assert_true(harness_wait_count(s_harness, 0, "in_flight", 1, 5000)); //  A's call is there
     Kp__Response *got_b = harness_call(client_b, &b, 3000);
     assert_non_null(got_b);
     assert_int_equal(got_b->status, KP__STATUS__DENIED);
