@@ -31,7 +31,6 @@
 */
 #include <errno.h>
 #include <fcntl.h>
-#include <dirent.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -84,22 +83,22 @@ static int s_fetch(uint64_t seq, uint64_t segment, uint64_t offset, void *arg)
     return 0;
 }
 
-//  Bytes in the files directly under dir (segments) or in dir/index.
+//  Bytes in the files under dir whose names end in suffix (".kplog": the
+//  segments; ".mdb": the index), through CZMQ's zdir.
 static uint64_t s_bytes(const char *dir, const char *suffix)
 {
-    DIR *d = opendir(dir);
+    zdir_t *d = zdir_new(dir, NULL);
+    zfile_t **files = d ? zdir_flatten(d) : NULL;
     uint64_t total = 0;
-    struct dirent *e;
-    while (d && (e = readdir(d))) {
-        size_t n = strlen(e->d_name), m = strlen(suffix);
-        char path[4400];
-        struct stat st;
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        if (n >= m && !strcmp(e->d_name + n - m, suffix) && !stat(path, &st) && S_ISREG(st.st_mode))
-            total += (uint64_t)st.st_size;
+    size_t m = strlen(suffix);
+    for (size_t i = 0; files && files[i]; i++) {
+        const char *name = zfile_filename(files[i], NULL);
+        size_t n = strlen(name);
+        if (n >= m && !strcmp(name + n - m, suffix))
+            total += (uint64_t)zfile_cursize(files[i]);
     }
-    if (d)
-        closedir(d);
+    zdir_flatten_free(&files);
+    zdir_destroy(&d);
     return total;
 }
 
