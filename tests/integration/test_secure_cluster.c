@@ -54,30 +54,6 @@ static const char *s_directory =
 //  ---------------------------------------------------------------------
 //  Helpers
 
-//  Adds line under node index's section of the harness's cluster file
-//  (after its "metrics" line), or under "cluster" when index < 0.
-static void s_config_add(harness_t *harness, int index, const char *line_to_add)
-{
-    FILE *file = fopen(harness->config, "r");
-    assert_non_null(file);
-    static char text[32768];
-    size_t size = fread(text, 1, sizeof text - 1, file);
-    fclose(file);
-    text[size] = 0;
-    file = fopen(harness->config, "w");
-    assert_non_null(file);
-    int node = -1;
-    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
-        fprintf(file, "%s\n", line);
-        if (!strncmp(line, "    node-", 9) && !strchr(line, '='))
-            node = atoi(line + 9) - 1;
-        if ((index < 0 && !strncmp(line, "    name = ", 11)) ||
-            (index >= 0 && node == index && strstr(line, "metrics = ")))
-            fprintf(file, "%s\n", line_to_add);
-    }
-    fclose(file);
-}
-
 //  Node index's status as JSON (decref it), or NULL.
 static json_t *s_status(harness_t *harness, size_t index)
 {
@@ -172,15 +148,8 @@ static void s_calls(harness_t *harness, size_t index, const char *tag, int n)
     for (int i = 0; i < n; i++) {
         char id[64];
         snprintf(id, sizeof id, "%s-%d", tag, i);
-        Kp__Request request = KP__REQUEST__INIT;
-        request.request_id = id;
-        request.user = "rsz-app";
-        request.message = "A1";
+        Kp__Request request = harness_a1_request(id);
         request.person = PERSON_ALONE;
-        request.has_sector = request.has_type = request.has_capacity = true;
-        request.sector = 25;
-        request.type = 0;
-        request.capacity = 1;
         Kp__Response *response = harness_call(client, &request, 5000);
         assert_non_null(response);
         if (response->status != KP__STATUS__NO_DATA)
@@ -212,8 +181,8 @@ static void test_mirror_curve(void **unused)
     harness_own_certs(harness);
     char mirror[80], line[120];
     snprintf(mirror, sizeof mirror, "tcp://127.0.0.1:%d", harness_free_port());
-    snprintf(line, sizeof line, "        mirror = \"%s\"", mirror);
-    s_config_add(harness, 1, line);
+    snprintf(line, sizeof line, "mirror = \"%s\"", mirror);
+    harness_node_line(harness, 1, line);
     harness_start_node(harness, 1);
     harness_start_node(harness, 0);
     harness_load(harness, 0, s_directory);
