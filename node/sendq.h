@@ -4,8 +4,7 @@
     per message, and the peer too: at saturation the node spent more CPU
     on those wake-ups than on routing. The loop queues what it sends while
     it drains a socket and sends it all at once when the socket is empty,
-    so that one wake-up carries a burst (measured at 4 x 32 in flight:
-    10-25% more requests/s, 40% less CPU in the echo workers).
+    so that one wake-up carries a burst (figures: README, "Benchmarks").
 
     A queued message costs what zmq_send costs (one zmq_msg and a copy);
     a message that cannot leave (peer gone, queue full) is dropped as a
