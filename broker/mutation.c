@@ -267,16 +267,18 @@ int kp_mutation_enqueue(kp_directory_t *dir, MDB_txn *txn, const Kp__Mutation *m
             *out = result;
         return 0;
     }
-    unsigned char when[8];
-    kp_be64_put(when, mutation->time_unix_ms);
-    v = (MDB_val){sizeof when, when};
-    rc = mdb_put(txn, s_dbi(&db, KP_DIR_MUT_IDS), &k, &v, 0);
     int32_t day = 0;
     kp_date_parse(mutation->date, &day);
-    s_fanout_t fanout = {db, mutation, 0, rc};
-    if (rc == 0 && kp_control_recipients(dir, txn, mutation->person, mutation->message, day,
-                                         mutation->origin, s_queue_one, &fanout) < 0)
+    s_fanout_t fanout = {db, mutation, 0, 0};
+    if (kp_control_recipients(dir, txn, mutation->person, mutation->message, day,
+                              mutation->origin, s_queue_one, &fanout) < 0)
         fanout.rc = ENOMEM;
+    unsigned char when[12];
+    kp_be64_put(when, mutation->time_unix_ms);
+    kp_be32_put(when + 8, fanout.recipients);
+    v = (MDB_val){sizeof when, when};
+    if (fanout.rc == 0)
+        fanout.rc = mdb_put(txn, s_dbi(&db, KP_DIR_MUT_IDS), &k, &v, 0);
     if (fanout.rc) {
         s_err(err, errlen, "cannot queue mutation %s: %s", mutation->id, mdb_strerror(fanout.rc));
         return -2;
@@ -399,6 +401,24 @@ int kp_mutation_apply(kp_directory_t *dir, MDB_txn *txn, const Kp__DirectoryUpda
 
 //  ---------------------------------------------------------------------
 //  Reading
+
+int kp_mutation_published(kp_directory_t *dir, MDB_txn *txn, const char *origin, const char *id,
+                          uint32_t *recipients)
+{
+    size_t idlen = id ? strnlen(id, KP_MUTATION_MAX_ID + 1) : 0;
+    if (!origin || strlen(origin) != KP_KBO_LEN || idlen == 0 || idlen > KP_MUTATION_MAX_ID)
+        return -1;
+    s_db_t db = {dir, txn};
+    unsigned char idkey[KP_KBO_LEN + KP_MUTATION_MAX_ID];
+    memcpy(idkey, origin, KP_KBO_LEN);
+    memcpy(idkey + KP_KBO_LEN, id, idlen);
+    MDB_val k = {KP_KBO_LEN + idlen, idkey}, v;
+    if (mdb_get(txn, s_dbi(&db, KP_DIR_MUT_IDS), &k, &v))
+        return -1;
+    if (recipients)
+        *recipients = v.mv_size >= 12 ? kp_be32_get((unsigned char *)v.mv_data + 8) : 0;
+    return 0;
+}
 
 uint64_t kp_mutation_backlog(const kp_mutation_queue_t *queue)
 {

@@ -128,6 +128,11 @@ int kp_mutation_queue(kp_directory_t *dir, MDB_txn *txn, const char *kbo, kp_mut
 typedef int(kp_mutation_queue_fn)(const kp_mutation_queue_t *queue, void *arg);
 int kp_mutation_queues_each(kp_directory_t *dir, MDB_txn *txn, kp_mutation_queue_fn *fn, void *arg);
 
+//  0 and *recipients (institutions it was queued for) if (origin, id)
+//  was queued; -1 if not.
+int kp_mutation_published(kp_directory_t *dir, MDB_txn *txn, const char *origin, const char *id,
+                          uint32_t *recipients);
+
 //  A queue entry as read: entry is unpacked for the call only.
 typedef struct {
     uint64_t seq;

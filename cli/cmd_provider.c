@@ -10,7 +10,8 @@
     worker keeps heartbeating while it is slow. SIGINT/SIGTERM: says bye,
     prints how many requests it served and how many request ids it was
     given more than once (kpbench reads that line to count requests
-    routed twice), and exits 0; it prints the line too when it gives up
+    routed twice), and exits 0; with --echo it also takes the mutations
+    delivered to --kbo, prints one line each and acknowledges it; it prints the line too when it gives up
     on an error. Reconnection and heartbeats are
     kp_worker's job.
 
@@ -120,6 +121,10 @@ static void s_usage(FILE *out)
         "  provider K: served N requests, R request ids more than once\n"
         "N counts the requests taken from the nodes; R the request ids among them that\n"
         "came more than once (of the last 500,000 to 1,000,000 ids; each counted once).\n"
+        "It also takes the mutations (change notifications) delivered to K, prints\n"
+        "  mutation SEQ id ID person P message M date D origin O capacity C attempt A\n"
+        "  payload BYTES\n"
+        "for each (unless --quiet) and acknowledges it.\n"
         "\n"
         "  -c, --config FILE   cluster file (gives the worker endpoint and heartbeat)\n"
         "                      (default: $KP_CLUSTER)\n"
@@ -442,6 +447,24 @@ typedef struct {
     size_t held_count, held_size;
     s_seen_t seen;
 } s_loop_t;
+
+//  A mutation delivered to the institution: printed, then acknowledged.
+static int s_on_notify(void *arg, const Kp__MutationNotify *notify)
+{
+    const s_args_t *args = arg;
+    const Kp__Mutation *m = notify->mutation;
+    if (!args->quiet) {
+        printf("mutation %llu id %s person %s message %s date %s origin %s capacity %u attempt "
+               "%u payload %.*s\n",
+               (unsigned long long)notify->seq, m->id ? m->id : "?", m->person ? m->person : "?",
+               m->message ? m->message : "?", m->date ? m->date : "?",
+               m->origin ? m->origin : "?", notify->capacity, notify->attempt,
+               m->has_payload ? (int)(m->payload.len > 512 ? 512 : m->payload.len) : 0,
+               m->has_payload ? (const char *)m->payload.data : "");
+        fflush(stdout);
+    }
+    return 0;
+}
 
 //  Takes what worker i has (without waiting); 0, or 1 to stop.
 static int s_take(s_loop_t *loop, size_t i, s_args_t *args)
@@ -778,6 +801,7 @@ int kpctl_provider(int argc, char **argv)
         kp_worker_set_heartbeat(worker, heartbeat_ms);
         kp_worker_set_concurrency(worker, args.concurrency);
         kp_worker_set_max_frame(worker, config->max_frame);
+        kp_worker_set_notify(worker, s_on_notify, &args);
         loop.workers[loop.count] = worker;
         loop.names[loop.count++] = args.nodes[i];
         fprintf(stderr, "kpctl provider: %s serving %zu message type%s via %s (%s)\n", args.kbo,

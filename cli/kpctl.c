@@ -14,6 +14,7 @@ static const kpctl_command_t s_commands[] = {
     {"maintenance", kpctl_maintenance, "add, list and remove planned maintenance windows"},
     {"log", kpctl_log, "verify, query, export and prune the privacy log"},
     {"report", kpctl_report, "service-level and access-control reports, with charts"},
+    {"mutations", kpctl_mutations, "change notifications: queues, backlog, replay"},
     {"keys", kpctl_keys, "make and show CURVE certificates; the log's signing key"},
 };
 

@@ -41,6 +41,10 @@ struct _kp_worker_t {
     int64_t last_sent; //  monotonic ms
     int64_t last_heard;
     zhashx_t *tickets; //  "ticket" -> 1, handed out this session
+    kp_worker_notify_fn *notify; //  mutations: set, the hello asks for them
+    void *notify_arg;
+    kp_worker_published_fn *published;
+    void *published_arg;
     Kp__Reason error_reason;
     char error_detail[256];
     kp_worker_stats_t stats;
@@ -49,7 +53,7 @@ struct _kp_worker_t {
 kp_worker_t *kp_worker_new(const char *endpoint, const char *kbo, const char **messages,
                            size_t count)
 {
-    if (!endpoint || !*endpoint || !kbo || !*kbo || !messages || count == 0)
+    if (!endpoint || !*endpoint || !kbo || !*kbo || (count && !messages))
         return NULL;
     for (size_t i = 0; i < count; i++)
         if (!messages[i] || !*messages[i])
@@ -60,7 +64,7 @@ kp_worker_t *kp_worker_new(const char *endpoint, const char *kbo, const char **m
     self->ctx = zmq_ctx_new();
     self->endpoint = strdup(endpoint);
     self->kbo = strdup(kbo);
-    self->messages = (char **)calloc(count, sizeof(char *));
+    self->messages = (char **)calloc(count ? count : 1, sizeof(char *));
     self->tickets = zhashx_new();
     if (!self->ctx || !self->endpoint || !self->kbo || !self->messages || !self->tickets)
         goto fail;
@@ -131,6 +135,8 @@ static int s_send_hello(kp_worker_t *self)
     hello.has_concurrency = true;
     hello.concurrency = self->concurrency;
     hello.worker_id = self->worker_id;
+    hello.has_notifications = self->notify != NULL;
+    hello.notifications = self->notify != NULL;
     Kp__WorkerFrame frame = KP__WORKER_FRAME__INIT;
     frame.body_case = KP__WORKER_FRAME__BODY_HELLO;
     frame.hello = &hello;
@@ -275,6 +281,27 @@ static s_event_t s_handle_error(kp_worker_t *self, const Kp__WorkerError *error)
     return S_NOTHING;
 }
 
+//  A mutation: handed to the owner, acknowledged if the owner took it.
+static void s_handle_notify(kp_worker_t *self, const Kp__MutationNotify *notify)
+{
+    if (!notify->has_seq || !notify->mutation) {
+        self->stats.malformed++;
+        return;
+    }
+    self->stats.notifies++;
+    if (!self->notify || self->notify(self->notify_arg, notify) != 0)
+        return; //  not taken: the node sends it again later
+    uint64_t seq = notify->seq;
+    Kp__MutationAck ack = KP__MUTATION_ACK__INIT;
+    ack.seqs = &seq;
+    ack.n_seqs = 1;
+    Kp__WorkerFrame frame = KP__WORKER_FRAME__INIT;
+    frame.body_case = KP__WORKER_FRAME__BODY_ACK;
+    frame.ack = &ack;
+    if (s_send(self, &frame) == 0)
+        self->stats.acks++;
+}
+
 //  Acts on one frame from the node (accept, request, heartbeat, bye,
 //  refusal) and says what the caller sees; a request goes to *req_out.
 //  Hostile frames are counted and dropped.
@@ -311,6 +338,15 @@ static s_event_t s_handle_frame(kp_worker_t *self, zmq_msg_t *msg, Kp__WorkerReq
         break;
     case KP__WORKER_FRAME__BODY_ERROR:
         event = s_handle_error(self, frame->error);
+        break;
+    case KP__WORKER_FRAME__BODY_NOTIFY:
+        self->state = S_ACCEPTED;
+        s_handle_notify(self, frame->notify);
+        break;
+    case KP__WORKER_FRAME__BODY_PUBLISHED:
+        self->stats.published++;
+        if (self->published)
+            self->published(self->published_arg, frame->published);
         break;
     case KP__WORKER_FRAME__BODY_BYE:
         //  The node leaves: its work is re-dispatched; start over.
@@ -462,6 +498,8 @@ const char *kp_worker_strerror(int code)
         return "interrupted by a signal";
     case KP_WORKER_ENOMEM:
         return "out of memory";
+    case KP_WORKER_EAGAIN:
+        return "the send queue is full; receive, then publish again";
     default:
         return "unknown error";
     }
@@ -471,4 +509,43 @@ void *kp_worker_socket(kp_worker_t *self)
 {
     assert(self);
     return self->sock;
+}
+
+void kp_worker_set_notify(kp_worker_t *self, kp_worker_notify_fn *fn, void *arg)
+{
+    assert(self);
+    self->notify = fn;
+    self->notify_arg = arg;
+}
+
+void kp_worker_set_published(kp_worker_t *self, kp_worker_published_fn *fn, void *arg)
+{
+    assert(self);
+    self->published = fn;
+    self->published_arg = arg;
+}
+
+int kp_worker_publish(kp_worker_t *self, const Kp__Mutation *mutation)
+{
+    if (!self || !mutation || self->state != S_ACCEPTED)
+        return KP_WORKER_EINVAL;
+    Kp__MutationPublish publish = KP__MUTATION_PUBLISH__INIT;
+    publish.mutation = (Kp__Mutation *)mutation;
+    Kp__WorkerFrame frame = KP__WORKER_FRAME__INIT;
+    frame.body_case = KP__WORKER_FRAME__BODY_PUBLISH;
+    frame.publish = &publish;
+    size_t size = kp__worker_frame__get_packed_size(&frame);
+    zmq_msg_t msg;
+    if (zmq_msg_init_size(&msg, size) != 0)
+        return KP_WORKER_ENOMEM;
+    kp__worker_frame__pack(&frame, (uint8_t *)zmq_msg_data(&msg));
+    while (zmq_msg_send(&msg, self->sock, ZMQ_DONTWAIT) < 0) {
+        int err = errno;
+        if (err != EINTR) {
+            zmq_msg_close(&msg);
+            return err == EAGAIN ? KP_WORKER_EAGAIN : KP_WORKER_ESOCKET;
+        }
+    }
+    self->last_sent = zclock_mono();
+    return 0;
 }

@@ -47,11 +47,14 @@ typedef struct _kp_worker_t kp_worker_t;
 #define KP_WORKER_ESTALE -5    //  reply: not a ticket of this session
 #define KP_WORKER_EINTR -6
 #define KP_WORKER_ENOMEM -7
+#define KP_WORKER_EAGAIN -8 //  publish: the send queue is full; recv, then again
 
 //  A worker for institution kbo serving count message types. Nothing is
 //  sent until the first kp_worker_recv. Strings are copied. Returns NULL
 //  on a NULL or empty argument or when ZeroMQ fails; the KBO is not
 //  checked here (the node checks it; callers may use kp_kbo_valid).
+//  count may be 0 for a worker that only takes notifications
+//  (kp_worker_set_notify before the first kp_worker_recv).
 kp_worker_t *kp_worker_new(const char *endpoint, const char *kbo, const char **messages,
                            size_t count);
 
@@ -98,6 +101,40 @@ bool kp_worker_accepted(kp_worker_t *self);
 Kp__Reason kp_worker_error_reason(kp_worker_t *self);
 const char *kp_worker_error_detail(kp_worker_t *self);
 
+//  ---------------------------------------------------------------------
+//  Mutations (change notifications, proto/PROTOCOL.md)
+
+//  Called from kp_worker_recv for each mutation the node delivers to this
+//  worker's institution. Return 0 when the mutation is taken (stored,
+//  processed): the library acknowledges it, and the node will not send
+//  it again once the ack is replicated. Return non-zero to leave it
+//  unacknowledged: the node sends it again after its ack timeout.
+//  Delivery is at-least-once: a notify may come again with the same seq
+//  (notify->attempt > 1) and must be treated as the same change. The
+//  notify is valid only during the call.
+typedef int(kp_worker_notify_fn)(void *arg, const Kp__MutationNotify *notify);
+
+//  Takes notifications from the next session (hello) on; fn NULL: none.
+void kp_worker_set_notify(kp_worker_t *self, kp_worker_notify_fn *fn, void *arg);
+
+//  Called from kp_worker_recv with the node's answer to each publish:
+//  status OK (durable on a majority; recipients, duplicate), INVALID or
+//  DENIED (reason names why: INVALID_MUTATION_ID, INVALID_INSZ,
+//  INVALID_DATE, PAYLOAD_TOO_LARGE, MESSAGE_NOT_PROVIDED, ...) or
+//  UNAVAILABLE (NOT_LEADER: publish through a worker on `leader`'s node;
+//  NO_QUORUM, OUTCOME_UNKNOWN: publish again with the same id, which is
+//  never queued twice).
+typedef void(kp_worker_published_fn)(void *arg, const Kp__MutationPublished *published);
+void kp_worker_set_published(kp_worker_t *self, kp_worker_published_fn *fn, void *arg);
+
+//  Publishes a change for one of the institution's message types (the
+//  node sets origin and time). Only once the session is accepted
+//  (kp_worker_accepted): KP_WORKER_EINVAL before. 0 when sent: the answer
+//  comes through the published callback; KP_WORKER_EAGAIN when the
+//  socket's send queue is full (nothing sent: call kp_worker_recv, which
+//  lets the answers in, and publish again).
+int kp_worker_publish(kp_worker_t *self, const Kp__Mutation *mutation);
+
 typedef struct {
     uint64_t sessions;   //  hellos sent
     uint64_t requests;   //  requests handed out
@@ -108,6 +145,9 @@ typedef struct {
     uint64_t errors;     //  WorkerFrame{error} received
     uint64_t byes;       //  WorkerFrame{bye} received
     uint64_t malformed;  //  frames from the node that did not decode
+    uint64_t notifies;   //  notifies received (again ones too)
+    uint64_t acks;       //  acks sent
+    uint64_t published;  //  answers to publishes received
 } kp_worker_stats_t;
 
 void kp_worker_stats(kp_worker_t *self, kp_worker_stats_t *out);

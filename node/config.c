@@ -1,5 +1,6 @@
 /*  config.c - the cluster file. */
 #include "config.h"
+#include "mutation.h"
 
 #include <czmq.h>
 #include <errno.h>
@@ -296,6 +297,29 @@ static int s_load_hedge(zconfig_t *root, const char *text, kp_cluster_config_t *
     return 0;
 }
 
+//  Change notifications (broker/mutation.h, node/notify.h).
+static int s_load_mutations(zconfig_t *root, const char *text, kp_cluster_config_t *out,
+                            char *err, size_t errlen)
+{
+    uint64_t retention, timeout, backoff, payload, window;
+    if (s_number(root, text, "cluster/mutation-retention", 1, 3653,
+                 KP_MUTATION_DEFAULT_RETENTION_DAYS, &retention, err, errlen) ||
+        s_number(root, text, "cluster/mutation-ack-timeout", 10, 600000, 2000, &timeout, err,
+                 errlen) ||
+        s_number(root, text, "cluster/mutation-max-backoff", 10, 3600000, 60000, &backoff, err,
+                 errlen) ||
+        s_number(root, text, "cluster/mutation-max-payload", 0, 4 << 20,
+                 KP_MUTATION_DEFAULT_MAX_PAYLOAD, &payload, err, errlen) ||
+        s_number(root, text, "cluster/mutation-window", 1, 65536, 256, &window, err, errlen))
+        return -1;
+    out->mutation_retention_days = (uint32_t)retention;
+    out->mutation_ack_timeout_ms = (uint32_t)timeout;
+    out->mutation_max_backoff_ms = (uint32_t)(backoff < timeout ? timeout : backoff);
+    out->mutation_max_payload = (size_t)payload;
+    out->mutation_window = (uint32_t)window;
+    return 0;
+}
+
 //  The "limits" section's keys: range, default, and where each goes.
 static const struct {
     const char *path;
@@ -363,6 +387,7 @@ static int s_load(zconfig_t *root, const char *text, kp_cluster_config_t *out, c
     out->log_retention_days = (uint32_t)retention;
     out->log_free_warn_mb = (uint32_t)free_warn;
     if (s_load_mirror(root, text, out, err, errlen) || s_load_hedge(root, text, out, err, errlen) ||
+        s_load_mutations(root, text, out, err, errlen) ||
         s_load_limits(root, text, &out->limits, out->deadline_ms, err, errlen))
         return -1;
     s_copy(out->name, sizeof out->name, zconfig_get(root, "cluster/name", "kruispunt"));

@@ -21,6 +21,12 @@
           hedge-min = 100           # ms; a part a provider worker holds longer
           hedge-max = 1000          #   than its institution's p99, bounded to
                                     #   these, goes to a sibling too; 0: never
+          mutation-retention = 30   # days an institution may stay silent before
+                                    #   its undelivered mutations are reported expired
+          mutation-ack-timeout = 2000 # ms before an unacknowledged notify is sent
+          mutation-max-backoff = 60000 #   again; doubled each time up to this
+          mutation-max-payload = 65536 # bytes of a published mutation's payload
+          mutation-window = 256     # notifies unacknowledged at once per institution
       limits                        # every one optional; the defaults below
           max-connections = 4096    # peers connected at once to the client and worker
                                     # sockets together; more are closed at once
@@ -143,6 +149,11 @@ typedef struct {
     bool clustered;              //  nodes have peer endpoints: one raft group
     uint32_t hedge_min_ms;       //  0: no hedging of provider parts
     uint32_t hedge_max_ms;
+    uint32_t mutation_retention_days;
+    uint32_t mutation_ack_timeout_ms;
+    uint32_t mutation_max_backoff_ms;
+    size_t mutation_max_payload;
+    uint32_t mutation_window;
     kp_limits_config_t limits;
     bool insecure; //  plain text on every socket: only when asked for
 

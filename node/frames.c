@@ -103,8 +103,8 @@ int kp_frames_hello_check(const Kp__WorkerHello *hello, size_t size,
         s_refuse(refusal, KP__REASON__INVALID_KBO, "hello: kbo is not a valid KBO");
         return -1;
     }
-    if (hello->n_messages == 0) {
-        s_refuse(refusal, KP__REASON__INVALID_REQUEST, "hello: name at least one message type");
+    if (hello->n_messages == 0 && !(hello->has_notifications && hello->notifications)) {
+        s_refuse(refusal, KP__REASON__INVALID_REQUEST, "hello: name at least one message type (or take notifications)");
         return -1;
     }
     for (size_t i = 0; i < hello->n_messages; i++)

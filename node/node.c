@@ -53,6 +53,8 @@
 #include "frames.h"
 #include "httpd.h"
 #include "inflight.h"
+#include "mutation.h"
+#include "notify.h"
 #include "logger.h"
 #include "mirror.h"
 #include "outbox.h"
@@ -130,6 +132,7 @@ struct _kp_node_t {
     const char *mirror_name;
     kp_outbox_t *outbox;
     kp_sendq_t *sendq; //  what a turn sends, sent in bursts
+    kp_notify_t *notify; //  mutations: publishes in, notifies out (notify.h)
     //  The directory's consensus (node/cluster.h): updates are proposed
     //  to it and answered when its result comes; reads never wait on it.
     kp_cluster_t *raft;
@@ -514,6 +517,13 @@ kp_node_t *kp_node_new(const kp_cluster_config_t *cluster, const kp_node_config_
     self->sendq = kp_sendq_new(KP_BURST);
     assert(self->sendq);
     self->outbox = kp_outbox_new(self->clients, self->sendq, self->logger, self->replay);
+    kp_notify_options_t notify = {.node = self->me.name,
+                                  .ack_timeout_ms = cluster->mutation_ack_timeout_ms,
+                                  .max_backoff_ms = cluster->mutation_max_backoff_ms,
+                                  .window = cluster->mutation_window,
+                                  .retention_days = cluster->mutation_retention_days,
+                                  .max_payload = cluster->mutation_max_payload};
+    self->notify = kp_notify_new(self->directory, self->logger, &notify);
     if (s_open_mirror(self, err, errlen)) {
         kp_node_destroy(&self);
         return NULL;
@@ -545,6 +555,7 @@ void kp_node_destroy(kp_node_t **self_p)
     kp_flight_destroy(&self->flight);
     kp_arena_destroy(&self->scratch);
     kp_outbox_destroy(&self->outbox);
+    kp_notify_destroy(&self->notify);
     kp_sendq_destroy(&self->sendq); //  before the sockets it sends on
     kp_mirror_destroy(&self->mirror);
     kp_mirror_keeper_destroy(&self->keeper);
@@ -610,6 +621,16 @@ static void s_send_worker(kp_node_t *self, const void *identity, size_t identity
     uint8_t *body = kp_sendq_reserve(self->sendq, self->workers, identity, identity_size, size);
     if (body)
         kp__worker_frame__pack(frame, body);
+}
+
+//  kp_notify_send_fn: a packed WorkerFrame to a worker.
+static void s_send_packed(void *arg, const void *identity, size_t identity_size,
+                          const uint8_t *data, size_t len)
+{
+    kp_node_t *self = (kp_node_t *)arg;
+    uint8_t *body = kp_sendq_reserve(self->sendq, self->workers, identity, identity_size, len);
+    if (body)
+        memcpy(body, data, len);
 }
 
 //  ---------------------------------------------------------------------
@@ -1326,6 +1347,9 @@ static void s_worker_lost(kp_node_t *self, kp_registry_worker_t *worker)
     kp_flight_each_on_worker(self->flight, worker, s_detach_part, &lost);
     char kbo[KP_KBO_LEN + 1];
     snprintf(kbo, sizeof kbo, "%s", kp_registry_worker_kbo(worker));
+    size_t identity_size;
+    const void *identity = kp_registry_worker_identity(worker, &identity_size);
+    kp_notify_worker_gone(self->notify, identity, identity_size);
     kp_registry_remove(self->registry, &worker);
     for (void *item = zlistx_first(lost.tickets); item; item = zlistx_next(lost.tickets)) {
         size_t index;
@@ -1431,6 +1455,8 @@ static void s_on_hello(kp_node_t *self, s_input_t *input, const Kp__WorkerHello 
     kp_registry_hello(self->registry, input->identity, input->identity_size, hello->kbo,
                       hello->messages, hello->n_messages,
                       hello->has_concurrency ? hello->concurrency : 1, self->now_ms);
+    if (hello->has_notifications && hello->notifications)
+        kp_notify_worker_hello(self->notify, hello->kbo, input->identity, input->identity_size);
     s_send_heartbeat(self, input->identity, input->identity_size);
     s_drain_waiting(self, hello->kbo);
 }
@@ -1490,9 +1516,15 @@ static void s_on_worker(kp_node_t *self, s_input_t *input)
         s_on_reply(self, input, worker, frame->reply);
     else if (frame->body_case == KP__WORKER_FRAME__BODY_BYE)
         s_worker_lost(self, worker);
+    else if (frame->body_case == KP__WORKER_FRAME__BODY_PUBLISH)
+        kp_notify_publish(self->notify, self->txn, kp_registry_worker_kbo(worker), input->identity,
+                          input->identity_size, frame->publish, zclock_time(), s_send_packed,
+                          self);
+    else if (frame->body_case == KP__WORKER_FRAME__BODY_ACK)
+        kp_notify_ack(self->notify, kp_registry_worker_kbo(worker), frame->ack);
     else if (frame->body_case != KP__WORKER_FRAME__BODY_HEARTBEAT)
         s_worker_error(self, input, KP__REASON__INVALID_REQUEST,
-                       "a worker sends hello, heartbeat, reply or bye");
+                       "a worker sends hello, heartbeat, reply, publish, ack or bye");
     //  The frame goes with the next reset of the scratch arena.
 }
 
@@ -1627,6 +1659,58 @@ static void s_scan(kp_node_t *self, s_input_t *input, const Kp__AdminRequest *re
         s_pend(self, input, token);
 }
 
+//  An update made here (not an operator's packed one) goes to the cluster.
+static void s_propose_update(kp_node_t *self, s_input_t *input, const Kp__DirectoryUpdate *update)
+{
+    size_t size = kp__directory_update__get_packed_size(update);
+    uint8_t *packed = malloc(size ? size : 1);
+    assert(packed);
+    kp__directory_update__pack(update, packed);
+    uint64_t token = ++self->next_token;
+    char error[512];
+    if (kp_cluster_propose(self->raft, token, packed, size, error, sizeof error))
+        s_admin_error(self, input, KP__REASON__UPDATE_FAILED, error);
+    else
+        s_pend(self, input, token);
+    free(packed);
+}
+
+//  mutations.replay KBO FROM_UNIX_MS: the institution's mutations queued
+//  since then are delivered again (a replicated update, like any change).
+static void s_mutations_replay(kp_node_t *self, s_input_t *input, const Kp__AdminRequest *request)
+{
+    char *end = NULL;
+    unsigned long long from = request->n_args == 2 ? strtoull(request->args[1], &end, 10) : 0;
+    if (request->n_args != 2 || !kp_kbo_valid(request->args[0]) || !end || *end ||
+        end == request->args[1]) {
+        s_admin_error(self, input, KP__REASON__INVALID_REQUEST,
+                      "mutations.replay needs a valid KBO and a time in ms since 1970");
+        return;
+    }
+    Kp__MutationReplay replay = KP__MUTATION_REPLAY__INIT;
+    replay.kbo = request->args[0];
+    replay.has_from_unix_ms = true;
+    replay.from_unix_ms = from;
+    Kp__MutationReplay *replays[] = {&replay};
+    Kp__DirectoryUpdate update = KP__DIRECTORY_UPDATE__INIT;
+    update.replays = replays;
+    update.n_replays = 1;
+    update.origin = "mutations.replay";
+    s_propose_update(self, input, &update);
+}
+
+static void s_mutations_status(kp_node_t *self, s_input_t *input)
+{
+    kp_directory_read_renew(self->txn);
+    char *json = kp_notify_status_json(self->notify, self->txn,
+                                       self->raft_status.state == KP_CLUSTER_STATE_LEADER,
+                                       zclock_time());
+    s_admin_answer_t answer = {KP__STATUS__OK, KP__REASON__REASON_NONE, NULL, json, NULL,
+                               self->raft_status.directory_seq};
+    s_admin_reply(self, input->identity, input->identity_size, &answer);
+    free(json);
+}
+
 //  cluster.transfer [NODE], cluster.add NODE, cluster.remove NODE: the
 //  node must be in the cluster file (its raft id is its place there).
 static void s_membership(kp_node_t *self, s_input_t *input, const Kp__AdminRequest *request)
@@ -1680,6 +1764,10 @@ static void s_on_admin(kp_node_t *self, s_input_t *input)
     s_log_admin(self, input, request, &admin);
     if (!strcmp(command, "directory.apply"))
         s_propose(self, input, &admin);
+    else if (!strcmp(command, "mutations.replay"))
+        s_mutations_replay(self, input, request);
+    else if (!strcmp(command, "mutations.status"))
+        s_mutations_status(self, input);
     else if (!strcmp(command, "cluster.transfer") || !strcmp(command, "cluster.add") ||
              !strcmp(command, "cluster.remove"))
         s_membership(self, input, request);
@@ -1773,6 +1861,11 @@ static void s_on_scans(kp_node_t *self)
 
 static void s_on_result(kp_node_t *self, const kp_cluster_event_t *event)
 {
+    kp_directory_read_renew(self->txn);
+    bool ours = kp_notify_result(self->notify, event, self->txn, s_send_packed, self);
+    kp_directory_read_reset(self->txn);
+    if (ours)
+        return;
     s_pending_t *pending = s_pending(self, event->token);
     if (!pending)
         return; //  its asker is gone (or it was never ours)
@@ -2285,6 +2378,29 @@ static bool s_ready(const s_poll_t *poll, int index)
     return index >= 0 && (poll->items[index].revents & ZMQ_POLLIN);
 }
 
+//  Mutations: what waits is proposed (one update a turn at most), what
+//  is due is delivered.
+static void s_mutations(kp_node_t *self)
+{
+    size_t size;
+    uint64_t token = self->next_token + 1;
+    uint8_t *packed = kp_notify_proposal(self->notify, token, zclock_time(), &size);
+    if (packed) {
+        self->next_token = token;
+        char error[512];
+        if (kp_cluster_propose(self->raft, token, packed, size, error, sizeof error)) {
+            kp_cluster_event_t event = {.type = KP_CLUSTER_EVENT_RESULT,
+                                        .token = token,
+                                        .result = KP_CLUSTER_FAILED};
+            snprintf(event.text, sizeof event.text, "%s", error);
+            kp_notify_result(self->notify, &event, self->txn, s_send_packed, self);
+        }
+        free(packed);
+    }
+    kp_notify_pump(self->notify, self->txn, self->raft_status.state == KP_CLUSTER_STATE_LEADER,
+                   self->now_ms, zclock_time(), s_send_packed, self);
+}
+
 //  One turn's work on what arrived; none of it while a snapshot replaces
 //  the directory.
 static void s_turn(kp_node_t *self, const s_poll_t *poll)
@@ -2300,6 +2416,7 @@ static void s_turn(kp_node_t *self, const s_poll_t *poll)
         s_drain(self, self->admin, S_ADMIN, s_on_admin);
     s_on_timers(self, self->now_ms);
     s_check_peers(self);
+    s_mutations(self);
     s_log_flush(self); //  the turn's records on their way before its sends
     kp_sendq_flush(self->sendq);
     kp_directory_read_reset(self->txn);

@@ -1,0 +1,116 @@
+/*  notify.h - the node's side of the mutations: publishes in, notifies
+    out, acknowledgements back into the replicated queues.
+
+    Publishes. A worker's WorkerFrame{publish} is checked here (fields
+    bounded by kp_mutation_check, the publisher's (sector, type) must
+    provide the message type, its origin is the worker's KBO) and, when
+    good, waits in a batch: each turn the node proposes the batch's
+    mutations and acknowledgements as one DirectoryUpdate
+    (kp_notify_proposal), and answers every publish of it with
+    WorkerFrame{published} once the cluster's result comes
+    (kp_notify_result): OK only when it is durable on a majority.
+
+    Delivery. Only the leader delivers (it is the node whose
+    acknowledgements are proposed without a detour, and there is one at a
+    time, so an institution does not get each notify from every node).
+    For each institution with live workers that said hello with
+    `notifications`, the leader walks the replicated queue from its head:
+    an entry neither acknowledged nor in flight, whose person has no
+    earlier entry unacknowledged, is sent to one of those workers (round
+    robin), up to mutation-window in flight per institution. An entry not
+    acknowledged within mutation-ack-timeout is sent again, the wait
+    doubled each time up to mutation-max-backoff. A worker's ack is
+    proposed (replicated) in the next batch; until it is committed the
+    entry is neither resent nor counted. After a leader change the new
+    leader knows nothing in flight: it sends again what is not
+    acknowledged in the replicated queue (the at-least-once contract).
+
+    Every notify sent (first or again) is a privacy-log record (message
+    type, person, origin as sender, the recipient as part, its grounds as
+    sector, type and capacity, action "notify seq N attempt A"), and
+    leaves only once that record is durable.
+
+    One thread: the node's loop.
+*/
+#ifndef KP_NOTIFY_H_INCLUDED
+#define KP_NOTIFY_H_INCLUDED
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cluster.h"
+#include "directory.h"
+#include "kruispunt.pb-c.h"
+#include "logger.h"
+
+typedef struct _kp_notify_t kp_notify_t;
+
+typedef struct {
+    const char *node;         //  this node's name, for log records
+    uint32_t ack_timeout_ms;  //  first resend after this
+    uint32_t max_backoff_ms;  //  longest wait between resends
+    uint32_t window;          //  notifies in flight per institution
+    uint32_t retention_days;  //  undelivered longer: reported expired
+    size_t max_payload;       //  of a published mutation
+} kp_notify_options_t;
+
+//  Borrows dir and logger (logger may be NULL: notifies leave at once).
+kp_notify_t *kp_notify_new(kp_directory_t *dir, kp_logger_t *logger,
+                           const kp_notify_options_t *options);
+void kp_notify_destroy(kp_notify_t **self_p);
+
+//  Sends one packed WorkerFrame (data, len) to the worker at identity.
+typedef void(kp_notify_send_fn)(void *arg, const void *identity, size_t size,
+                                const uint8_t *data, size_t len);
+
+//  Workers that take notifies: on a hello with `notifications`, and when
+//  the worker is gone (dead, bye, error, another hello without them).
+void kp_notify_worker_hello(kp_notify_t *self, const char *kbo, const void *identity, size_t size);
+void kp_notify_worker_gone(kp_notify_t *self, const void *identity, size_t size);
+
+//  A publish from the worker of kbo at identity. Checked against the
+//  directory as seen by txn; a refused or duplicate publish is answered
+//  at once through send; a good one waits for the next proposal.
+//  now_unix_ms becomes the mutation's time.
+void kp_notify_publish(kp_notify_t *self, MDB_txn *txn, const char *kbo, const void *identity,
+                       size_t size, const Kp__MutationPublish *publish, int64_t now_unix_ms,
+                       kp_notify_send_fn *send, void *arg);
+
+//  An ack from the worker of kbo.
+void kp_notify_ack(kp_notify_t *self, const char *kbo, const Kp__MutationAck *ack);
+
+//  What waits to be proposed, as one packed DirectoryUpdate under token
+//  (malloc'd: the caller frees it); NULL when nothing waits or enough
+//  proposals are under way already.
+uint8_t *kp_notify_proposal(kp_notify_t *self, uint64_t token, int64_t now_unix_ms, size_t *size);
+
+//  The cluster's result for token: publishes of that proposal are
+//  answered through send. False if token is not one of ours.
+bool kp_notify_result(kp_notify_t *self, const kp_cluster_event_t *event, MDB_txn *txn,
+                      kp_notify_send_fn *send, void *arg);
+
+//  Sends what is due (leader only: otherwise forgets what was in flight),
+//  resends what timed out, releases notifies whose log record is durable.
+//  txn: the turn's read transaction. Cheap when nothing changed.
+void kp_notify_pump(kp_notify_t *self, MDB_txn *txn, bool leader, int64_t now_ms,
+                    int64_t now_unix_ms, kp_notify_send_fn *send, void *arg);
+
+//  `kpctl mutations status`: every queue with its backlog, oldest
+//  undelivered, expired count, delivery rate, in flight here. Returns a
+//  malloc'd JSON document.
+char *kp_notify_status_json(kp_notify_t *self, MDB_txn *txn, bool leader, int64_t now_unix_ms);
+
+//  Counters for the node's status and metrics.
+typedef struct {
+    uint64_t published;   //  publishes accepted (committed)
+    uint64_t refused;     //  publishes refused
+    uint64_t duplicates;  //  publishes of an id already queued
+    uint64_t notifies;    //  notifies sent (first time)
+    uint64_t resends;     //  notifies sent again
+    uint64_t acks;        //  acks received from workers
+    uint64_t proposals;   //  updates proposed
+} kp_notify_stats_t;
+void kp_notify_stats(const kp_notify_t *self, kp_notify_stats_t *out);
+
+#endif

@@ -1,0 +1,430 @@
+/*  test_mutations.c - change notifications through real kpnode processes.
+
+    The sample directory (cluster-config/sample-directory.jsonl): ACV
+    (17/1) provides U1 and publishes. U1 is authorized for (31/0/1),
+    (6/1/1) and (25/0/2). Person 85073003328 is held by OCMW Gent
+    (31/0/1), CM (6/1/1), RSZ (25/0/2) and RVA (17/0/1, not authorized
+    for U1); 62110528769 by CM and by RSZ until 2022-12-31.
+
+    The counts are small enough for CI; KP_MUTATION_COUNT raises them
+    (bench/mutations.sh runs the 10,000 of the issue).
+*/
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <czmq.h>
+#include <jansson.h>
+#include <signal.h>
+
+#include "harness.h"
+#include "kp_worker.h"
+
+#define ACV "0411702543"
+#define CM "0411766483"
+#define RSZ "0206731645"
+#define GENT "0207437468"
+#define RVA "0206737484"
+#define PERSON "85073003328"
+#define ENDED "62110528769"
+
+#define S_MAX 20000
+
+static size_t s_count(size_t fallback)
+{
+    const char *text = getenv("KP_MUTATION_COUNT");
+    size_t n = text ? (size_t)strtoul(text, NULL, 10) : fallback;
+    return n > 0 && n <= S_MAX ? n : fallback;
+}
+
+static char *s_sample(void)
+{
+    char file[4096];
+    const char *root = getenv("KP_SOURCE_ROOT");
+    snprintf(file, sizeof file, "%s/cluster-config/sample-directory.jsonl", root ? root : ".");
+    FILE *f = fopen(file, "r");
+    assert_non_null(f);
+    char *text = calloc(1, 1 << 20);
+    assert_non_null(text);
+    size_t n = fread(text, 1, (1 << 20) - 1, f);
+    text[n] = '\0';
+    fclose(f);
+    return text;
+}
+
+//  Adds cluster settings (key = value lines, indented) to the file.
+static void s_cluster_settings(const char *config, const char *lines)
+{
+    FILE *f = fopen(config, "r");
+    assert_non_null(f);
+    char text[16384];
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    text[n] = '\0';
+    fclose(f);
+    char *at = strstr(text, "\nnode\n");
+    assert_non_null(at);
+    f = fopen(config, "w");
+    assert_non_null(f);
+    fprintf(f, "%.*s\n%s%s", (int)(at - text), text, lines, at + 1);
+    fclose(f);
+}
+
+#define S_PERSONS 100
+
+//  Person i of the extra ones, held by CM, RSZ and OCMW Gent (born
+//  1985-01-01, serial i + 1).
+static void s_person(size_t i, char insz[12])
+{
+    unsigned long base = 850101000UL + (unsigned long)i + 1;
+    snprintf(insz, 12, "%09lu%02lu", base, 97 - base % 97);
+}
+
+//  ---------------------------------------------------------------------
+//  A worker and what it received
+
+typedef struct {
+    kp_worker_t *worker;
+    const char *name;
+    size_t received;   //  notifies (again ones too)
+    size_t distinct;   //  distinct seqs
+    uint64_t last_new[S_PERSONS + 2]; //  highest seq received the first time, per person
+    bool out_of_order;    //  a new seq below one of the same person received before
+    uint8_t *seen;     //  by seq: 0 never, 1 once, 2+ again
+    size_t again;      //  receipts of a seq seen before
+    size_t again_fresh; //  of which with attempt 1 and in the same node session
+    uint64_t session;   //  bumped by the test when the node restarts
+    uint64_t *seen_session;
+    size_t ended;        //  notifies about ENDED
+    size_t published, refused; //  publisher: answers
+    Kp__Reason last_reason;
+} s_worker_t;
+
+static int s_on_notify(void *arg, const Kp__MutationNotify *notify)
+{
+    s_worker_t *w = arg;
+    w->received++;
+    uint64_t seq = notify->seq;
+    if (!strcmp(notify->mutation->person, ENDED))
+        w->ended++;
+    if (seq >= S_MAX * 2)
+        return 0;
+    if (w->seen[seq]) {
+        w->again++;
+        if (notify->attempt == 1 && w->seen_session[seq] == w->session)
+            w->again_fresh++;
+    } else {
+        w->distinct++;
+        const char *person = notify->mutation->person;
+        size_t p = !strcmp(person, PERSON) ? 0
+                   : !strcmp(person, ENDED) ? 1
+                                            : 2 + (strtoul(person, NULL, 10) / 100 % 1000 - 1) %
+                                                      S_PERSONS;
+        if (seq < w->last_new[p])
+            w->out_of_order = true;
+        w->last_new[p] = seq;
+    }
+    if (w->seen[seq] < 255)
+        w->seen[seq]++;
+    w->seen_session[seq] = w->session;
+    return 0;
+}
+
+static void s_on_published(void *arg, const Kp__MutationPublished *published)
+{
+    s_worker_t *w = arg;
+    if (published->status == KP__STATUS__OK)
+        w->published++;
+    else {
+        w->refused++;
+        w->last_reason = published->reason;
+    }
+}
+
+static s_worker_t *s_worker(const char *endpoint, const char *kbo, const char *message, bool notify)
+{
+    s_worker_t *w = calloc(1, sizeof *w);
+    assert_non_null(w);
+    const char *messages[] = {message};
+    w->worker = kp_worker_new(endpoint, kbo, messages, message ? 1 : 0);
+    assert_non_null(w->worker);
+    w->name = kbo;
+    w->seen = calloc(S_MAX * 2, 1);
+    w->seen_session = calloc(S_MAX * 2, sizeof *w->seen_session);
+    assert_non_null(w->seen);
+    kp_worker_set_heartbeat(w->worker, 250);
+    if (notify)
+        kp_worker_set_notify(w->worker, s_on_notify, w);
+    kp_worker_set_published(w->worker, s_on_published, w);
+    return w;
+}
+
+static void s_worker_destroy(s_worker_t **w_p)
+{
+    s_worker_t *w = *w_p;
+    kp_worker_destroy(&w->worker);
+    free(w->seen);
+    free(w->seen_session);
+    free(w);
+    *w_p = NULL;
+}
+
+//  Runs the workers' loops for up to ms, or until done(arg) is true.
+typedef bool(s_done_fn)(void *arg);
+static bool s_run(s_worker_t **workers, size_t count, int64_t ms, s_done_fn *done, void *arg)
+{
+    int64_t end = harness_now_ms() + ms;
+    while (harness_now_ms() < end) {
+        for (size_t i = 0; i < count; i++) {
+            Kp__WorkerRequest *req = NULL;
+            int rc;
+            while ((rc = kp_worker_recv(workers[i]->worker, 0, &req)) == 0)
+                kp_worker_request_destroy(&req);
+            assert_true(rc == KP_WORKER_ETIMEDOUT || rc == KP_WORKER_EINTR);
+        }
+        if (done && done(arg))
+            return true;
+        zmq_pollitem_t items[8];
+        for (size_t i = 0; i < count && i < 8; i++)
+            items[i] = (zmq_pollitem_t){kp_worker_socket(workers[i]->worker), 0, ZMQ_POLLIN, 0};
+        zmq_poll(items, (int)(count < 8 ? count : 8), 5);
+    }
+    return done ? done(arg) : false;
+}
+
+static bool s_accepted(void *arg)
+{
+    s_worker_t **w = arg;
+    for (; *w; w++)
+        if (!kp_worker_accepted((*w)->worker))
+            return false;
+    return true;
+}
+
+typedef struct {
+    s_worker_t *w;
+    size_t want;
+} s_want_t;
+
+static bool s_got_published(void *arg)
+{
+    s_want_t *want = arg;
+    return want->w->published + want->w->refused >= want->want;
+}
+
+static bool s_got_distinct(void *arg)
+{
+    s_want_t *want = arg;
+    return want->w->distinct >= want->want;
+}
+
+//  Publishes count changes of U1 about person dated date, ids PREFIX%06zu;
+//  runs workers until every one is answered; asserts they are all OK.
+static void s_publish(s_worker_t **workers, size_t count_workers, s_worker_t *publisher,
+                      const char *prefix, const char *person, const char *date, size_t count)
+{
+    size_t before = publisher->published + publisher->refused;
+    for (size_t i = 0; i < count; i++) {
+        char id[64], payload[64];
+        snprintf(id, sizeof id, "%s%06zu", prefix, i);
+        snprintf(payload, sizeof payload, "{\"change\":%zu}", i);
+        Kp__Mutation m = KP__MUTATION__INIT;
+        m.id = id;
+        char extra[12];
+        s_person(i % S_PERSONS, extra);
+        m.person = person ? (char *)person : extra;
+        m.message = "U1";
+        m.date = (char *)date;
+        m.has_payload = true;
+        m.payload.data = (uint8_t *)payload;
+        m.payload.len = strlen(payload);
+        int rc;
+        //  Keep the loops going while publishing: answers come meanwhile;
+        //  a full send queue (EAGAIN) waits for them.
+        while ((rc = kp_worker_publish(publisher->worker, &m)) == KP_WORKER_EAGAIN)
+            s_run(workers, count_workers, 5, NULL, NULL);
+        assert_int_equal(rc, 0);
+        if (i % 256 == 255)
+            s_run(workers, count_workers, 0, NULL, NULL);
+    }
+    s_want_t want = {publisher, before + count};
+    if (!s_run(workers, count_workers, 60000, s_got_published, &want))
+        fail_msg("%zu of %zu publishes answered OK, %zu refused", publisher->published - before,
+                 count, publisher->refused);
+    assert_int_equal(publisher->refused, 0);
+}
+
+//  The backlog of kbo in node index's mutations.status; -1 if none.
+static int64_t s_backlog(harness_t *h, size_t index, const char *kbo)
+{
+    Kp__AdminReply *reply = harness_admin(h, index, "mutations.status", NULL, 3000);
+    if (!reply)
+        return -1;
+    json_t *doc = reply->json ? json_loads(reply->json, 0, NULL) : NULL;
+    kp__admin_reply__free_unpacked(reply, NULL);
+    int64_t backlog = -1;
+    size_t i;
+    json_t *q;
+    json_array_foreach(json_object_get(doc, "queues"), i, q)
+    {
+        if (!strcmp(json_string_value(json_object_get(q, "kbo")), kbo))
+            backlog = json_integer_value(json_object_get(q, "backlog"));
+    }
+    json_decref(doc);
+    return backlog;
+}
+
+static void s_load_persons(harness_t *h)
+{
+    static const struct {
+        const char *kbo;
+        int sector, type, capacity;
+    } holders[] = {{CM, 6, 1, 1}, {RSZ, 25, 0, 2}, {GENT, 31, 0, 1}};
+    char *text = calloc(1, 1 << 20), *at = text;
+    assert_non_null(text);
+    for (size_t i = 0; i < S_PERSONS; i++) {
+        char insz[12];
+        s_person(i, insz);
+        for (size_t j = 0; j < 3; j++)
+            at += sprintf(at,
+                          "{\"table\":\"person\",\"insz\":\"%s\",\"kbo\":\"%s\",\"sector\":%d,"
+                          "\"type\":%d,\"capacity\":%d,\"from\":\"2000-01-01\","
+                          "\"to\":\"9999-12-31\"}\n",
+                          insz, holders[j].kbo, holders[j].sector, holders[j].type,
+                          holders[j].capacity);
+    }
+    harness_load(h, 0, text);
+    free(text);
+}
+
+static harness_t *s_node(void)
+{
+    harness_t *h = harness_new_insecure(1, 250, 5000, 1 << 20);
+    s_cluster_settings(h->config, "    mutation-ack-timeout = 300\n    mutation-max-backoff = 1000\n");
+    harness_start_node(h, 0);
+    char *sample = s_sample();
+    harness_load(h, 0, sample);
+    free(sample);
+    s_load_persons(h);
+    return h;
+}
+
+//  ---------------------------------------------------------------------
+//  Tests
+
+//  An institution offline while the changes are made receives all of
+//  them, in order, when it comes back; those not entitled receive none.
+static void test_offline_institution(void **state)
+{
+    (void)state;
+    size_t n = s_count(2000);
+    harness_t *h = s_node();
+    s_worker_t *acv = s_worker(h->worker[0], ACV, "U1", false);
+    s_worker_t *rva = s_worker(h->worker[0], RVA, NULL, true); //  capacity not authorized
+    s_worker_t *rsz = s_worker(h->worker[0], RSZ, NULL, true); //  entry of ENDED ended
+    s_worker_t *online[] = {acv, rva, rsz, NULL};
+    assert_true(s_run(online, 3, 5000, s_accepted, online));
+    int64_t start = harness_now_ms();
+    s_publish(online, 3, acv, "c", NULL, "2024-01-01", n);
+    s_publish(online, 3, acv, "p", PERSON, "2024-01-01", 10);
+    s_publish(online, 3, acv, "e", ENDED, "2023-06-01", 10);
+    printf("# %zu + 20 published in %lld ms\n", n, (long long)(harness_now_ms() - start));
+    //  A publish that is not the publisher's to make, and a malformed one.
+    Kp__Mutation m = KP__MUTATION__INIT;
+    m.id = "x1";
+    m.person = PERSON;
+    m.message = "A1"; //  provided by RSZ's (25/0), not ACV's
+    m.date = "2024-01-01";
+    assert_int_equal(kp_worker_publish(acv->worker, &m), 0);
+    s_want_t want = {acv, acv->published + acv->refused + 1};
+    assert_true(s_run(online, 3, 5000, s_got_published, &want));
+    assert_int_equal(acv->last_reason, KP__REASON__MESSAGE_NOT_PROVIDED);
+    m.message = "U1";
+    m.person = "85073003329";
+    assert_int_equal(kp_worker_publish(acv->worker, &m), 0);
+    want.want++;
+    assert_true(s_run(online, 3, 5000, s_got_published, &want));
+    assert_int_equal(acv->last_reason, KP__REASON__INVALID_INSZ);
+    //  RSZ gets the n + 10, none about ENDED.
+    want = (s_want_t){rsz, n + 10};
+    if (!s_run(online, 3, 60000, s_got_distinct, &want)) {
+        Kp__AdminReply *reply = harness_admin(h, 0, "mutations.status", NULL, 3000);
+        fail_msg("RSZ got %zu of %zu (%zu notifies); status %s", rsz->distinct, n + 10,
+                 rsz->received, reply ? reply->json : "none");
+    }
+    //  Now CM comes back: all n + 10, in order.
+    s_worker_t *cm = s_worker(h->worker[0], CM, NULL, true);
+    s_worker_t *all[] = {acv, rva, rsz, cm, NULL};
+    start = harness_now_ms();
+    want = (s_want_t){cm, n + 20};
+    assert_true(s_run(all, 4, 120000, s_got_distinct, &want));
+    printf("# CM drained %zu in %lld ms (%zu notifies, %zu again)\n", n + 20,
+           (long long)(harness_now_ms() - start), cm->received, cm->again);
+    assert_false(cm->out_of_order);
+    for (uint64_t seq = 1; seq <= n + 20; seq++)
+        assert_int_equal(cm->seen[seq] > 0, 1);
+    int64_t give_up = harness_now_ms() + 20000;
+    while (s_backlog(h, 0, CM) != 0 && harness_now_ms() < give_up)
+        s_run(all, 4, 50, NULL, NULL);
+    assert_int_equal(s_backlog(h, 0, CM), 0);
+    assert_int_equal(s_backlog(h, 0, RSZ), 0);
+    //  Not entitled: nothing.
+    assert_int_equal(rva->received, 0);
+    assert_int_equal(rsz->ended, 0);
+    assert_int_equal(cm->ended, 10);
+    assert_int_equal(rsz->distinct, n + 10);
+    assert_int_equal(s_backlog(h, 0, RVA), -1);
+    s_worker_destroy(&cm);
+    s_worker_destroy(&rsz);
+    s_worker_destroy(&rva);
+    s_worker_destroy(&acv);
+    harness_destroy(&h);
+}
+
+//  kill -9 of the node while it delivers: after the restart everything
+//  arrives; a change comes twice only as a redelivery of one whose ack
+//  may not have been durable (attempt > 1, or across the restart).
+static void test_kill_during_delivery(void **state)
+{
+    (void)state;
+    size_t n = s_count(2000);
+    harness_t *h = s_node();
+    s_worker_t *acv = s_worker(h->worker[0], ACV, "U1", false);
+    s_worker_t *online[] = {acv, NULL};
+    assert_true(s_run(online, 1, 5000, s_accepted, online));
+    s_publish(online, 1, acv, "k", NULL, "2024-01-01", n);
+    s_worker_t *cm = s_worker(h->worker[0], CM, NULL, true);
+    s_worker_t *both[] = {acv, cm, NULL};
+    s_want_t want = {cm, n / 3};
+    assert_true(s_run(both, 2, 60000, s_got_distinct, &want));
+    harness_stop_node(h, 0, SIGKILL);
+    size_t before = cm->distinct;
+    cm->session++;
+    harness_start_node(h, 0);
+    want.want = n;
+    assert_true(s_run(both, 2, 120000, s_got_distinct, &want));
+    printf("# %zu before the kill, %zu after; %zu received again\n", before, n - before,
+           cm->again);
+    assert_false(cm->out_of_order);
+    assert_int_equal(cm->again_fresh, 0);
+    int64_t give_up = harness_now_ms() + 20000;
+    while (s_backlog(h, 0, CM) != 0 && harness_now_ms() < give_up)
+        s_run(both, 2, 50, NULL, NULL);
+    assert_int_equal(s_backlog(h, 0, CM), 0);
+    s_worker_destroy(&cm);
+    s_worker_destroy(&acv);
+    harness_destroy(&h);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_offline_institution),
+        cmocka_unit_test(test_kill_during_delivery),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
