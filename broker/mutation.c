@@ -270,8 +270,8 @@ int kp_mutation_enqueue(kp_directory_t *dir, MDB_txn *txn, const Kp__Mutation *m
     int32_t day = 0;
     kp_date_parse(mutation->date, &day);
     s_fanout_t fanout = {db, mutation, 0, 0};
-    if (kp_control_recipients(dir, txn, mutation->person, mutation->message, day,
-                              mutation->origin, s_queue_one, &fanout) < 0)
+    if (kp_control_recipients(dir, txn, mutation->person, mutation->message, day, mutation->origin,
+                              s_queue_one, &fanout) < 0)
         fanout.rc = ENOMEM;
     unsigned char when[12];
     kp_be64_put(when, mutation->time_unix_ms);

@@ -61,12 +61,15 @@ static const char *s_help_replay =
 
 static int s_parse(int argc, char **argv, const char *help, int timeout_ms, s_options_t *o)
 {
-    static const struct option longs[] = {
-        {"config", required_argument, NULL, 'c'}, {"cluster", required_argument, NULL, 'c'},
-        {"node", required_argument, NULL, 'n'},   {"kbo", required_argument, NULL, 'k'},
-        {"from", required_argument, NULL, 'f'},   {"json", no_argument, NULL, 'j'},
-        {"timeout", required_argument, NULL, 't'}, {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0}};
+    static const struct option longs[] = {{"config", required_argument, NULL, 'c'},
+                                          {"cluster", required_argument, NULL, 'c'},
+                                          {"node", required_argument, NULL, 'n'},
+                                          {"kbo", required_argument, NULL, 'k'},
+                                          {"from", required_argument, NULL, 'f'},
+                                          {"json", no_argument, NULL, 'j'},
+                                          {"timeout", required_argument, NULL, 't'},
+                                          {"help", no_argument, NULL, 'h'},
+                                          {NULL, 0, NULL, 0}};
     memset(o, 0, sizeof *o);
     o->timeout_ms = timeout_ms;
     optind = 0;
@@ -117,8 +120,8 @@ static kpctl_admin_t *s_connect(const s_options_t *o, const char *command)
 static void s_print_queue(json_t *q)
 {
     const char *oldest = json_string_value(json_object_get(q, "oldest_undelivered"));
-    printf("%-10s %9" PRId64 " %9" PRId64 " %9" PRId64 " %8" PRId64 " %9.1f %6" PRId64
-           " %4" PRId64 "  %s\n",
+    printf("%-10s %9" PRId64 " %9" PRId64 " %9" PRId64 " %8" PRId64 " %9.1f %6" PRId64 " %4" PRId64
+           "  %s\n",
            json_string_value(json_object_get(q, "kbo")),
            (int64_t)json_integer_value(json_object_get(q, "backlog")),
            (int64_t)json_integer_value(json_object_get(q, "enqueued")),
@@ -149,11 +152,9 @@ static int s_status(int argc, char **argv)
         return 1;
     }
     json_t *queues = json_object_get(doc, "queues"), *kept = json_array();
-    size_t i;
-    json_t *q;
     int64_t expired = 0;
-    json_array_foreach(queues, i, q)
-    {
+    for (size_t i = 0; i < json_array_size(queues); i++) {
+        json_t *q = json_array_get(queues, i);
         if (o.kbo && strcmp(json_string_value(json_object_get(q, "kbo")), o.kbo))
             continue;
         json_array_append(kept, q);
@@ -171,7 +172,8 @@ static int s_status(int argc, char **argv)
                (int64_t)json_integer_value(json_object_get(doc, "retention_days")));
         printf("%-10s %9s %9s %9s %8s %9s %6s %4s  %s\n", "kbo", "backlog", "queued", "acked",
                "expired", "rate/s", "flight", "wrk", "oldest undelivered");
-        json_array_foreach(kept, i, q) s_print_queue(q);
+        for (size_t i = 0; i < json_array_size(kept); i++)
+            s_print_queue(json_array_get(kept, i));
         if (expired)
             printf("%" PRId64 " mutation%s undelivered for longer than the retention: the "
                    "institution's workers are silent (kpctl status shows its workers)\n",

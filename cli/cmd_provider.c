@@ -11,9 +11,8 @@
     prints how many requests it served and how many request ids it was
     given more than once (kpbench reads that line to count requests
     routed twice), and exits 0; with --echo it also takes the mutations
-    delivered to --kbo, prints one line each and acknowledges it; it prints the line too when it gives up
-    on an error. Reconnection and heartbeats are
-    kp_worker's job.
+    delivered to --kbo, prints one line each and acknowledges it; it prints the line too when it
+   gives up on an error. Reconnection and heartbeats are kp_worker's job.
 
     --raw-echo ENDPOINT is kpbench's like-for-like floor: no node, no
     kp_worker session; a DEALER connected to a bare ZeroMQ proxy's
@@ -457,8 +456,8 @@ static int s_on_notify(void *arg, const Kp__MutationNotify *notify)
         printf("mutation %llu id %s person %s message %s date %s origin %s capacity %u attempt "
                "%u payload %.*s\n",
                (unsigned long long)notify->seq, m->id ? m->id : "?", m->person ? m->person : "?",
-               m->message ? m->message : "?", m->date ? m->date : "?",
-               m->origin ? m->origin : "?", notify->capacity, notify->attempt,
+               m->message ? m->message : "?", m->date ? m->date : "?", m->origin ? m->origin : "?",
+               notify->capacity, notify->attempt,
                m->has_payload ? (int)(m->payload.len > 512 ? 512 : m->payload.len) : 0,
                m->has_payload ? (const char *)m->payload.data : "");
         fflush(stdout);

@@ -40,7 +40,7 @@ struct _kp_worker_t {
     s_state_t state;
     int64_t last_sent; //  monotonic ms
     int64_t last_heard;
-    zhashx_t *tickets; //  "ticket" -> 1, handed out this session
+    zhashx_t *tickets;           //  "ticket" -> 1, handed out this session
     kp_worker_notify_fn *notify; //  mutations: set, the hello asks for them
     void *notify_arg;
     kp_worker_published_fn *published;

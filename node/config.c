@@ -298,8 +298,8 @@ static int s_load_hedge(zconfig_t *root, const char *text, kp_cluster_config_t *
 }
 
 //  Change notifications (broker/mutation.h, node/notify.h).
-static int s_load_mutations(zconfig_t *root, const char *text, kp_cluster_config_t *out,
-                            char *err, size_t errlen)
+static int s_load_mutations(zconfig_t *root, const char *text, kp_cluster_config_t *out, char *err,
+                            size_t errlen)
 {
     uint64_t retention, timeout, backoff, payload, window;
     if (s_number(root, text, "cluster/mutation-retention", 1, 3653,

@@ -104,7 +104,8 @@ int kp_frames_hello_check(const Kp__WorkerHello *hello, size_t size,
         return -1;
     }
     if (hello->n_messages == 0 && !(hello->has_notifications && hello->notifications)) {
-        s_refuse(refusal, KP__REASON__INVALID_REQUEST, "hello: name at least one message type (or take notifications)");
+        s_refuse(refusal, KP__REASON__INVALID_REQUEST,
+                 "hello: name at least one message type (or take notifications)");
         return -1;
     }
     for (size_t i = 0; i < hello->n_messages; i++)

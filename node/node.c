@@ -131,7 +131,7 @@ struct _kp_node_t {
     kp_mirror_keeper_t *keeper; //  keeps other nodes' copies (NULL: no mirror endpoint)
     const char *mirror_name;
     kp_outbox_t *outbox;
-    kp_sendq_t *sendq; //  what a turn sends, sent in bursts
+    kp_sendq_t *sendq;   //  what a turn sends, sent in bursts
     kp_notify_t *notify; //  mutations: publishes in, notifies out (notify.h)
     //  The directory's consensus (node/cluster.h): updates are proposed
     //  to it and answered when its result comes; reads never wait on it.
@@ -1518,8 +1518,7 @@ static void s_on_worker(kp_node_t *self, s_input_t *input)
         s_worker_lost(self, worker);
     else if (frame->body_case == KP__WORKER_FRAME__BODY_PUBLISH)
         kp_notify_publish(self->notify, self->txn, kp_registry_worker_kbo(worker), input->identity,
-                          input->identity_size, frame->publish, zclock_time(), s_send_packed,
-                          self);
+                          input->identity_size, frame->publish, zclock_time(), s_send_packed, self);
     else if (frame->body_case == KP__WORKER_FRAME__BODY_ACK)
         kp_notify_ack(self->notify, kp_registry_worker_kbo(worker), frame->ack);
     else if (frame->body_case != KP__WORKER_FRAME__BODY_HEARTBEAT)
@@ -1702,11 +1701,10 @@ static void s_mutations_replay(kp_node_t *self, s_input_t *input, const Kp__Admi
 static void s_mutations_status(kp_node_t *self, s_input_t *input)
 {
     kp_directory_read_renew(self->txn);
-    char *json = kp_notify_status_json(self->notify, self->txn,
-                                       self->raft_status.state == KP_CLUSTER_STATE_LEADER,
-                                       zclock_time());
-    s_admin_answer_t answer = {KP__STATUS__OK, KP__REASON__REASON_NONE, NULL, json, NULL,
-                               self->raft_status.directory_seq};
+    char *json = kp_notify_status_json(
+        self->notify, self->txn, self->raft_status.state == KP_CLUSTER_STATE_LEADER, zclock_time());
+    s_admin_answer_t answer = {KP__STATUS__OK, KP__REASON__REASON_NONE,        NULL, json,
+                               NULL,           self->raft_status.directory_seq};
     s_admin_reply(self, input->identity, input->identity_size, &answer);
     free(json);
 }
@@ -2389,9 +2387,8 @@ static void s_mutations(kp_node_t *self)
         self->next_token = token;
         char error[512];
         if (kp_cluster_propose(self->raft, token, packed, size, error, sizeof error)) {
-            kp_cluster_event_t event = {.type = KP_CLUSTER_EVENT_RESULT,
-                                        .token = token,
-                                        .result = KP_CLUSTER_FAILED};
+            kp_cluster_event_t event = {
+                .type = KP_CLUSTER_EVENT_RESULT, .token = token, .result = KP_CLUSTER_FAILED};
             snprintf(event.text, sizeof event.text, "%s", error);
             kp_notify_result(self->notify, &event, self->txn, s_send_packed, self);
         }

@@ -19,14 +19,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define S_MAX_PROPOSALS 4             //  updates of ours under way at once
-#define S_MAX_BATCH 4096              //  mutations per proposal
-#define S_MAX_BATCH_BYTES (4u << 20)  //  and their bytes
-#define S_LOOKAHEAD 8192              //  queue entries looked at per walk
-#define S_SAMPLE_MS 5000              //  delivery rate: a sample this often
-#define S_SAMPLES 13                  //  over a minute
-#define S_EXPIRED_SCAN 100000         //  entries counted for "expired", at most
-#define S_ID_MAX 256                  //  routing identities
+#define S_MAX_PROPOSALS 4            //  updates of ours under way at once
+#define S_MAX_BATCH 4096             //  mutations per proposal
+#define S_MAX_BATCH_BYTES (4u << 20) //  and their bytes
+#define S_LOOKAHEAD 8192             //  queue entries looked at per walk
+#define S_SAMPLE_MS 5000             //  delivery rate: a sample this often
+#define S_SAMPLES 13                 //  over a minute
+#define S_EXPIRED_SCAN 100000        //  entries counted for "expired", at most
+#define S_ID_MAX 256                 //  routing identities
 
 typedef struct {
     unsigned char identity[S_ID_MAX];
@@ -38,9 +38,9 @@ typedef struct {
     uint64_t seq;
     char person[16];
     uint32_t attempts;
-    int64_t due_ms;  //  sent again then, unless acknowledged
-    bool acked;      //  a worker acknowledged it; the ack is being replicated
-    uint64_t token;  //  the proposal carrying that ack (0: not yet proposed)
+    int64_t due_ms; //  sent again then, unless acknowledged
+    bool acked;     //  a worker acknowledged it; the ack is being replicated
+    uint64_t token; //  the proposal carrying that ack (0: not yet proposed)
 } s_item_t;
 
 typedef struct {
@@ -85,7 +85,6 @@ struct _kp_notify_t {
     zhashx_t *insts;   //  kbo -> s_inst_t
     zhashx_t *workers; //  identity (hex) -> s_worker_t
     Kp__DirectoryUpdate batch;
-    size_t batch_bytes;
     zlistx_t *batch_publishes; //  s_publish_t of the batch
     zhashx_t *proposals;       //  token (text) -> s_proposal_t
     zlistx_t *held;            //  s_held_t, in log order
@@ -312,8 +311,9 @@ void kp_notify_publish(kp_notify_t *self, MDB_txn *txn, const char *kbo, const v
     m->has_time_unix_ms = true;
     m->time_unix_ms = (uint64_t)now_unix_ms;
     Kp__Reason reason;
-    char err[256], detail[300];
+    char err[256];
     if (kp_mutation_check(m, self->options.max_payload, &reason, err, sizeof err)) {
+        char detail[300];
         snprintf(detail, sizeof detail, "publish: %s", err);
         s_refuse(self, identity, size, id, KP__STATUS__INVALID, reason, detail, send, arg);
         return;
@@ -342,7 +342,6 @@ void kp_notify_publish(kp_notify_t *self, MDB_txn *txn, const char *kbo, const v
                  "publish: the node is out of memory; try again", send, arg);
         return;
     }
-    self->batch_bytes += kp__mutation__get_packed_size(m);
     s_publish_t *p = calloc(1, sizeof *p);
     assert(p);
     memcpy(p->identity, identity, size);
@@ -419,24 +418,23 @@ static void s_free_acks(Kp__DirectoryUpdate *update)
     free(update->acks);
 }
 
-uint8_t *kp_notify_proposal(kp_notify_t *self, uint64_t token, int64_t now_unix_ms, size_t *size)
+//  How many of the batch's first mutations go in one proposal: at most
+//  S_MAX_BATCH, and S_MAX_BATCH_BYTES (one at least).
+static size_t s_batch_take(const kp_notify_t *self)
 {
-    if (zhashx_size(self->proposals) >= S_MAX_PROPOSALS)
-        return NULL;
-    //  A batch too large for one proposal: its first mutations go now.
-    Kp__DirectoryUpdate update = KP__DIRECTORY_UPDATE__INIT;
-    size_t n = self->batch.n_mutations < S_MAX_BATCH ? self->batch.n_mutations : S_MAX_BATCH;
-    update.mutations = self->batch.mutations;
-    update.n_mutations = n;
-    update.origin = "notify";
-    s_take_acks(self, &update, token, now_unix_ms);
-    if (!update.n_mutations && !update.n_acks)
-        return NULL;
-    *size = kp__directory_update__get_packed_size(&update);
-    uint8_t *packed = malloc(*size ? *size : 1);
-    assert(packed);
-    kp__directory_update__pack(&update, packed);
-    s_free_acks(&update);
+    size_t n = 0, bytes = 0;
+    while (n < self->batch.n_mutations && n < S_MAX_BATCH) {
+        bytes += kp__mutation__get_packed_size(self->batch.mutations[n]);
+        if (n > 0 && bytes > S_MAX_BATCH_BYTES)
+            break;
+        n++;
+    }
+    return n;
+}
+
+//  The first n publishes of the batch become the proposal's.
+static s_proposal_t *s_proposal_new(kp_notify_t *self, uint64_t token, size_t n)
+{
     s_proposal_t *proposal = calloc(1, sizeof *proposal);
     assert(proposal);
     proposal->token = token;
@@ -447,19 +445,43 @@ uint8_t *kp_notify_proposal(kp_notify_t *self, uint64_t token, int64_t now_unix_
         zlistx_detach_cur(self->batch_publishes);
         zlistx_add_end(proposal->publishes, p);
     }
-    //  The mutations proposed leave the batch.
+    return proposal;
+}
+
+//  The batch's first n mutations (proposed) leave it.
+static void s_batch_drop(kp_notify_t *self, size_t n)
+{
     Kp__DirectoryUpdate sent = KP__DIRECTORY_UPDATE__INIT;
     sent.mutations = malloc((n ? n : 1) * sizeof *sent.mutations);
     assert(sent.mutations);
     memcpy(sent.mutations, self->batch.mutations, n * sizeof *sent.mutations);
     sent.n_mutations = n;
     kp_mutation_update_free(&sent);
-    Kp__Mutation **rest = self->batch.mutations + n;
     size_t left = self->batch.n_mutations - n;
-    memmove(self->batch.mutations, rest, left * sizeof *rest);
+    memmove(self->batch.mutations, self->batch.mutations + n, left * sizeof(Kp__Mutation *));
     self->batch.n_mutations = left;
-    if (!left)
-        self->batch_bytes = 0;
+}
+
+uint8_t *kp_notify_proposal(kp_notify_t *self, uint64_t token, int64_t now_unix_ms, size_t *size)
+{
+    if (zhashx_size(self->proposals) >= S_MAX_PROPOSALS)
+        return NULL;
+    //  A batch too large for one proposal: its first mutations go now.
+    size_t n = s_batch_take(self);
+    Kp__DirectoryUpdate update = KP__DIRECTORY_UPDATE__INIT;
+    update.mutations = self->batch.mutations;
+    update.n_mutations = n;
+    update.origin = "notify";
+    s_take_acks(self, &update, token, now_unix_ms);
+    if (update.n_mutations == 0 && update.n_acks == 0)
+        return NULL;
+    *size = kp__directory_update__get_packed_size(&update);
+    uint8_t *packed = malloc(*size ? *size : 1);
+    assert(packed);
+    kp__directory_update__pack(&update, packed);
+    s_free_acks(&update);
+    s_proposal_t *proposal = s_proposal_new(self, token, n);
+    s_batch_drop(self, n);
     char key[24];
     s_seq_key(token, key);
     zhashx_insert(self->proposals, key, proposal);
@@ -519,9 +541,8 @@ bool kp_notify_result(kp_notify_t *self, const kp_cluster_event_t *event, MDB_tx
             published.has_reason = true;
             published.reason = event->result == KP_CLUSTER_NOT_LEADER  ? KP__REASON__NOT_LEADER
                                : event->result == KP_CLUSTER_NO_QUORUM ? KP__REASON__NO_QUORUM
-                               : event->result == KP_CLUSTER_UNKNOWN
-                                   ? KP__REASON__OUTCOME_UNKNOWN
-                                   : KP__REASON__UPDATE_FAILED;
+                               : event->result == KP_CLUSTER_UNKNOWN   ? KP__REASON__OUTCOME_UNKNOWN
+                                                                       : KP__REASON__UPDATE_FAILED;
             published.detail = (char *)event->text;
             if (event->result == KP_CLUSTER_NOT_LEADER || event->result == KP_CLUSTER_NO_QUORUM)
                 published.leader = (char *)event->text;
@@ -707,8 +728,8 @@ static void s_walk(s_pump_t *pump, const kp_mutation_queue_t *q)
     for (s_item_t *item = zhashx_first(inst->items); item; item = zhashx_next(inst->items))
         if (!item->acked && item->seq < inst->scan_from)
             zhashx_insert(walk.blocked, item->person, (void *)1);
-    uint64_t from = inst->skipped && inst->skipped < inst->scan_from ? inst->skipped
-                                                                       : inst->scan_from;
+    uint64_t from =
+        inst->skipped && inst->skipped < inst->scan_from ? inst->skipped : inst->scan_from;
     //  Skipped entries before scan_from block their persons for what follows.
     walk.last = from - 1;
     kp_mutation_items_each(pump->self->dir, pump->txn, inst->kbo, from, s_walk_one, &walk);
@@ -717,11 +738,6 @@ static void s_walk(s_pump_t *pump, const kp_mutation_queue_t *q)
     //  Where the next walk starts: the first entry skipped, or the one it
     //  stopped at (window full), whichever comes first.
     inst->skipped = walk.skipped ? walk.skipped : walk.stopped;
-    if (getenv("KP_NOTIFY_DEBUG"))
-        fprintf(stderr, "walk %s from %llu: looked %zu last %llu skipped %llu scan_from %llu items %zu\n",
-                inst->kbo, (unsigned long long)from, walk.looked, (unsigned long long)walk.last,
-                (unsigned long long)walk.skipped, (unsigned long long)inst->scan_from,
-                zhashx_size(inst->items));
     zhashx_destroy(&walk.blocked);
     inst->dirty = false;
 }
@@ -920,10 +936,14 @@ char *kp_notify_status_json(kp_notify_t *self, MDB_txn *txn, bool leader, int64_
 {
     kp_json_t *json = kp_json_new();
     uint64_t retention_ms = (uint64_t)self->options.retention_days * 86400000ULL;
-    s_status_t s = {self, txn, json, now_unix_ms,
-                    (uint64_t)now_unix_ms > retention_ms ? (uint64_t)now_unix_ms - retention_ms
-                                                         : 0,
-                    0, 0, 0};
+    s_status_t s = {self,
+                    txn,
+                    json,
+                    now_unix_ms,
+                    (uint64_t)now_unix_ms > retention_ms ? (uint64_t)now_unix_ms - retention_ms : 0,
+                    0,
+                    0,
+                    0};
     kp_json_object_open(json);
     kp_json_kv_string(json, "node", self->options.node);
     kp_json_key(json, "delivering");

@@ -47,12 +47,12 @@
 typedef struct _kp_notify_t kp_notify_t;
 
 typedef struct {
-    const char *node;         //  this node's name, for log records
-    uint32_t ack_timeout_ms;  //  first resend after this
-    uint32_t max_backoff_ms;  //  longest wait between resends
-    uint32_t window;          //  notifies in flight per institution
-    uint32_t retention_days;  //  undelivered longer: reported expired
-    size_t max_payload;       //  of a published mutation
+    const char *node;        //  this node's name, for log records
+    uint32_t ack_timeout_ms; //  first resend after this
+    uint32_t max_backoff_ms; //  longest wait between resends
+    uint32_t window;         //  notifies in flight per institution
+    uint32_t retention_days; //  undelivered longer: reported expired
+    size_t max_payload;      //  of a published mutation
 } kp_notify_options_t;
 
 //  Borrows dir and logger (logger may be NULL: notifies leave at once).
@@ -61,8 +61,8 @@ kp_notify_t *kp_notify_new(kp_directory_t *dir, kp_logger_t *logger,
 void kp_notify_destroy(kp_notify_t **self_p);
 
 //  Sends one packed WorkerFrame (data, len) to the worker at identity.
-typedef void(kp_notify_send_fn)(void *arg, const void *identity, size_t size,
-                                const uint8_t *data, size_t len);
+typedef void(kp_notify_send_fn)(void *arg, const void *identity, size_t size, const uint8_t *data,
+                                size_t len);
 
 //  Workers that take notifies: on a hello with `notifications`, and when
 //  the worker is gone (dead, bye, error, another hello without them).
@@ -103,13 +103,13 @@ char *kp_notify_status_json(kp_notify_t *self, MDB_txn *txn, bool leader, int64_
 
 //  Counters for the node's status and metrics.
 typedef struct {
-    uint64_t published;   //  publishes accepted (committed)
-    uint64_t refused;     //  publishes refused
-    uint64_t duplicates;  //  publishes of an id already queued
-    uint64_t notifies;    //  notifies sent (first time)
-    uint64_t resends;     //  notifies sent again
-    uint64_t acks;        //  acks received from workers
-    uint64_t proposals;   //  updates proposed
+    uint64_t published;  //  publishes accepted (committed)
+    uint64_t refused;    //  publishes refused
+    uint64_t duplicates; //  publishes of an id already queued
+    uint64_t notifies;   //  notifies sent (first time)
+    uint64_t resends;    //  notifies sent again
+    uint64_t acks;       //  acks received from workers
+    uint64_t proposals;  //  updates proposed
 } kp_notify_stats_t;
 void kp_notify_stats(const kp_notify_t *self, kp_notify_stats_t *out);
 

@@ -24,6 +24,7 @@
 
 #include "harness.h"
 #include "kp_worker.h"
+#include "sites.h"
 
 #define ACV "0411702543"
 #define CM "0411766483"
@@ -87,26 +88,28 @@ static void s_person(size_t i, char insz[12])
 //  ---------------------------------------------------------------------
 //  A worker and what it received
 
-typedef struct {
+typedef struct s_worker_s s_worker_t;
+struct s_worker_s {
+    s_worker_t *rx; //  who counts what it receives: itself, or a sibling
     kp_worker_t *worker;
     const char *name;
-    size_t received;   //  notifies (again ones too)
-    size_t distinct;   //  distinct seqs
+    size_t received;                  //  notifies (again ones too)
+    size_t distinct;                  //  distinct seqs
     uint64_t last_new[S_PERSONS + 2]; //  highest seq received the first time, per person
-    bool out_of_order;    //  a new seq below one of the same person received before
-    uint8_t *seen;     //  by seq: 0 never, 1 once, 2+ again
-    size_t again;      //  receipts of a seq seen before
-    size_t again_fresh; //  of which with attempt 1 and in the same node session
-    uint64_t session;   //  bumped by the test when the node restarts
+    bool out_of_order;                //  a new seq below one of the same person received before
+    uint8_t *seen;                    //  by seq: 0 never, 1 once, 2+ again
+    size_t again;                     //  receipts of a seq seen before
+    size_t again_fresh;               //  of which with attempt 1 and in the same node session
+    uint64_t session;                 //  bumped by the test when the node restarts
     uint64_t *seen_session;
-    size_t ended;        //  notifies about ENDED
+    size_t ended;              //  notifies about ENDED
     size_t published, refused; //  publisher: answers
     Kp__Reason last_reason;
-} s_worker_t;
+};
 
 static int s_on_notify(void *arg, const Kp__MutationNotify *notify)
 {
-    s_worker_t *w = arg;
+    s_worker_t *w = ((s_worker_t *)arg)->rx;
     w->received++;
     uint64_t seq = notify->seq;
     if (!strcmp(notify->mutation->person, ENDED))
@@ -121,9 +124,9 @@ static int s_on_notify(void *arg, const Kp__MutationNotify *notify)
         w->distinct++;
         const char *person = notify->mutation->person;
         size_t p = !strcmp(person, PERSON) ? 0
-                   : !strcmp(person, ENDED) ? 1
-                                            : 2 + (strtoul(person, NULL, 10) / 100 % 1000 - 1) %
-                                                      S_PERSONS;
+                   : !strcmp(person, ENDED)
+                       ? 1
+                       : 2 + (strtoul(person, NULL, 10) / 100 % 1000 - 1) % S_PERSONS;
         if (seq < w->last_new[p])
             w->out_of_order = true;
         w->last_new[p] = seq;
@@ -153,6 +156,7 @@ static s_worker_t *s_worker(const char *endpoint, const char *kbo, const char *m
     w->worker = kp_worker_new(endpoint, kbo, messages, message ? 1 : 0);
     assert_non_null(w->worker);
     w->name = kbo;
+    w->rx = w;
     w->seen = calloc(S_MAX * 2, 1);
     w->seen_session = calloc(S_MAX * 2, sizeof *w->seen_session);
     assert_non_null(w->seen);
@@ -267,10 +271,9 @@ static int64_t s_backlog(harness_t *h, size_t index, const char *kbo)
     json_t *doc = reply->json ? json_loads(reply->json, 0, NULL) : NULL;
     kp__admin_reply__free_unpacked(reply, NULL);
     int64_t backlog = -1;
-    size_t i;
-    json_t *q;
-    json_array_foreach(json_object_get(doc, "queues"), i, q)
-    {
+    json_t *queues = json_object_get(doc, "queues");
+    for (size_t i = 0; i < json_array_size(queues); i++) {
+        json_t *q = json_array_get(queues, i);
         if (!strcmp(json_string_value(json_object_get(q, "kbo")), kbo))
             backlog = json_integer_value(json_object_get(q, "backlog"));
     }
@@ -278,7 +281,7 @@ static int64_t s_backlog(harness_t *h, size_t index, const char *kbo)
     return backlog;
 }
 
-static void s_load_persons(harness_t *h)
+static void s_load_persons(harness_t *h, size_t index)
 {
     static const struct {
         const char *kbo;
@@ -297,19 +300,20 @@ static void s_load_persons(harness_t *h)
                           insz, holders[j].kbo, holders[j].sector, holders[j].type,
                           holders[j].capacity);
     }
-    harness_load(h, 0, text);
+    harness_load(h, index, text);
     free(text);
 }
 
 static harness_t *s_node(void)
 {
     harness_t *h = harness_new_insecure(1, 250, 5000, 1 << 20);
-    s_cluster_settings(h->config, "    mutation-ack-timeout = 300\n    mutation-max-backoff = 1000\n");
+    s_cluster_settings(h->config,
+                       "    mutation-ack-timeout = 300\n    mutation-max-backoff = 1000\n");
     harness_start_node(h, 0);
     char *sample = s_sample();
     harness_load(h, 0, sample);
     free(sample);
-    s_load_persons(h);
+    s_load_persons(h, 0);
     return h;
 }
 
@@ -388,6 +392,8 @@ static void test_offline_institution(void **state)
 //  kill -9 of the node while it delivers: after the restart everything
 //  arrives; a change comes twice only as a redelivery of one whose ack
 //  may not have been durable (attempt > 1, or across the restart).
+//  A change comes twice only as a redelivery: attempt > 1, or after the
+//  session changed (a restart, a new leader).
 static void test_kill_during_delivery(void **state)
 {
     (void)state;
@@ -407,8 +413,7 @@ static void test_kill_during_delivery(void **state)
     harness_start_node(h, 0);
     want.want = n;
     assert_true(s_run(both, 2, 120000, s_got_distinct, &want));
-    printf("# %zu before the kill, %zu after; %zu received again\n", before, n - before,
-           cm->again);
+    printf("# %zu before the kill, %zu after; %zu received again\n", before, n - before, cm->again);
     assert_false(cm->out_of_order);
     assert_int_equal(cm->again_fresh, 0);
     int64_t give_up = harness_now_ms() + 20000;
@@ -420,11 +425,75 @@ static void test_kill_during_delivery(void **state)
     harness_destroy(&h);
 }
 
+//  Three voters; CM has a worker on each node (only the leader
+//  delivers). The leader is killed during delivery: the new leader
+//  delivers the rest, and again only what was not acknowledged.
+static void test_kill_leader(void **state)
+{
+    (void)state;
+    size_t n = s_count(2000) / 2;
+    sites_t *sites = sites_new(3, false, 300);
+    harness_t *h = sites->harness;
+    const char *settings = "    mutation-ack-timeout = 300\n    mutation-max-backoff = 1000\n";
+    s_cluster_settings(h->config, settings);
+    for (size_t i = 0; i < 3; i++)
+        s_cluster_settings(h->node_config[i], settings);
+    sites_start_all(sites);
+    int leader = sites_leader(sites, NULL, 10000);
+    assert_true(leader >= 0);
+    char *sample = s_sample();
+    harness_load(h, (size_t)leader, sample);
+    free(sample);
+    s_load_persons(h, (size_t)leader);
+    assert_true(sites_converged(sites, NULL, 2, 10000));
+    s_worker_t *acv = s_worker(h->worker[leader], ACV, "U1", false);
+    s_worker_t *cm[3];
+    for (size_t i = 0; i < 3; i++) {
+        cm[i] = s_worker(h->worker[i], CM, NULL, true);
+        cm[i]->rx = cm[0];
+    }
+    s_worker_t *all[] = {acv, cm[0], cm[1], cm[2], NULL};
+    assert_true(s_run(all, 4, 10000, s_accepted, all));
+    s_publish(all, 4, acv, "l", NULL, "2024-01-01", n);
+    s_want_t want = {cm[0], n / 3};
+    assert_true(s_run(all, 4, 60000, s_got_distinct, &want));
+    sites_kill(sites, (size_t)leader);
+    int64_t killed = harness_now_ms();
+    size_t before = cm[0]->distinct;
+    cm[0]->session++;
+    s_worker_t *alive[3];
+    size_t count = 0;
+    for (size_t i = 0; i < 3; i++)
+        if ((int)i != leader)
+            alive[count++] = cm[i];
+    want.want = n;
+    assert_true(s_run(alive, count, 60000, s_got_distinct, &want));
+    printf("# %zu before the kill, %zu after (all in %lld ms from the kill); %zu received "
+           "again\n",
+           before, n - before, (long long)(harness_now_ms() - killed), cm[0]->again);
+    assert_false(cm[0]->out_of_order);
+    assert_int_equal(cm[0]->again_fresh, 0);
+    bool among[SITES_MAX] = {false};
+    for (size_t i = 0; i < 3; i++)
+        among[i] = (int)i != leader;
+    int next = sites_leader(sites, among, 10000);
+    assert_true(next >= 0);
+    int64_t give_up = harness_now_ms() + 20000;
+    while (s_backlog(h, (size_t)next, CM) != 0 && harness_now_ms() < give_up)
+        s_run(alive, count, 50, NULL, NULL);
+    assert_int_equal(s_backlog(h, (size_t)next, CM), 0);
+    for (size_t i = 0; i < 3; i++)
+        s_worker_destroy(&cm[i]);
+    s_worker_destroy(&acv);
+    sites_destroy(&sites);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_offline_institution),
         cmocka_unit_test(test_kill_during_delivery),
+        cmocka_unit_test(test_kill_leader),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
