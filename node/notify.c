@@ -451,8 +451,10 @@ static s_proposal_t *s_proposal_new(kp_notify_t *self, uint64_t token, size_t n)
 //  The batch's first n mutations (proposed) leave it.
 static void s_batch_drop(kp_notify_t *self, size_t n)
 {
+    if (n == 0)
+        return;
     Kp__DirectoryUpdate sent = KP__DIRECTORY_UPDATE__INIT;
-    sent.mutations = malloc((n ? n : 1) * sizeof *sent.mutations);
+    sent.mutations = malloc(n * sizeof *sent.mutations);
     assert(sent.mutations);
     memcpy(sent.mutations, self->batch.mutations, n * sizeof *sent.mutations);
     sent.n_mutations = n;

@@ -852,7 +852,11 @@ static void test_worker_session(void **state)
     s_router_open(&r);
     const char *messages[] = {"wage-data", "unemployment"};
     assert_null(kp_worker_new(r.endpoint, "", messages, 2));
-    assert_null(kp_worker_new(r.endpoint, "0123456749", messages, 0));
+    assert_null(kp_worker_new(r.endpoint, "0123456749", NULL, 2));
+    //  No message types: a worker that only takes notifications.
+    kp_worker_t *notified = kp_worker_new(r.endpoint, "0123456749", NULL, 0);
+    assert_non_null(notified);
+    kp_worker_destroy(&notified);
     kp_worker_t *w = kp_worker_new(r.endpoint, "0123456749", messages, 2);
     assert_non_null(w);
     kp_worker_set_concurrency(w, 4);
