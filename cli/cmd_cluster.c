@@ -40,7 +40,8 @@ static const char *s_help_status =
     "applied the same updates), how long since it last heard from a majority, and whether\n"
     "it is stale (past stale-limit: it sends clients away with NO_QUORUM), and where its\n"
     "privacy log's copy on the other site stands (the mirror node, the records it has not\n"
-    "acknowledged yet, DEGRADED while the log is kept on this site only). A node that\n"
+    "acknowledged yet, DEGRADED while the log is kept on this site only, HELD while\n"
+    "responses wait for the mirror because the node has no majority either). A node that\n"
     "does not answer is shown as such. Exit status 1 when a node did not answer or two\n"
     "nodes at the same sequence show different checksums.\n\n"
     "  -c, --config FILE   the cluster file\n"
@@ -199,7 +200,9 @@ static void s_status_text(const s_view_t *views, size_t count)
         if (v->mirror)
             snprintf(mirror, sizeof mirror, "%s lag %" PRIu64 "%s", s_text(v->mirror, "node"),
                      s_number(v->mirror, "lag_records"),
-                     json_is_true(json_object_get(v->mirror, "degraded")) ? " DEGRADED" : "");
+                     json_is_true(json_object_get(v->mirror, "held"))       ? " HELD"
+                     : json_is_true(json_object_get(v->mirror, "degraded")) ? " DEGRADED"
+                                                                            : "");
         snprintf(contact, sizeof contact, "%.1fs",
                  (double)s_number(v->raft, "last_contact_ms") / 1000.0);
         printf("%-10s %-10s %-8s %-10s %5" PRIu64 " %-10s %8" PRIu64 " %8" PRIu64 " %8" PRIu64

@@ -52,6 +52,7 @@ struct _kp_mirror_t {
     bool degraded;
     uint64_t degradations;
     uint64_t told_durable;
+    bool no_quorum; //  the node has lost its majority (kp_mirror_quorum)
 };
 
 static int s_pos_cmp(const s_pos_t *a, const s_pos_t *b)
@@ -463,9 +464,19 @@ uint64_t kp_mirror_degradations(const kp_mirror_t *self)
     return self->degradations;
 }
 
+void kp_mirror_quorum(kp_mirror_t *self, bool quorum)
+{
+    self->no_quorum = !quorum;
+}
+
+bool kp_mirror_held(const kp_mirror_t *self)
+{
+    return self->degraded && self->no_quorum;
+}
+
 uint64_t kp_mirror_release(const kp_mirror_t *self, uint64_t durable)
 {
-    if (self->degraded || self->acked >= durable)
+    if ((self->degraded && !self->no_quorum) || self->acked >= durable)
         return durable;
     return self->acked;
 }

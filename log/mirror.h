@@ -90,8 +90,18 @@ uint64_t kp_mirror_acked(const kp_mirror_t *self);        //  highest seq durabl
 bool kp_mirror_degraded(const kp_mirror_t *self);         //  going on with local durability
 uint64_t kp_mirror_degradations(const kp_mirror_t *self); //  times it became degraded
 
+//  Whether the node has a majority of the cluster (true until told). The
+//  degraded mode is for a node that lost its mirror, not its majority
+//  (issue 12): a node cut off from both may be on the site that is lost,
+//  so its responses wait until their records are on two sites (the
+//  clients' deadlines send them to the majority) rather than leave with
+//  evidence on one site only.
+void kp_mirror_quorum(kp_mirror_t *self, bool quorum);
+//  Degraded without a majority: responses are held for the mirror.
+bool kp_mirror_held(const kp_mirror_t *self);
+
 //  Up to which seq responses may leave, given the local durable seq: the
-//  lower of both, or durable alone while degraded.
+//  lower of both, or durable alone while degraded with a majority.
 uint64_t kp_mirror_release(const kp_mirror_t *self, uint64_t durable);
 
 typedef struct _kp_mirror_keeper_t kp_mirror_keeper_t;

@@ -77,6 +77,8 @@ static void s_mirror_json(const kp_admin_context_t *context, kp_json_t *json)
     kp_json_key(json, "degraded");
     kp_json_bool(json, context->log_mirror_degraded);
     kp_json_kv_uint(json, "degradations", context->log_mirror_degradations);
+    kp_json_key(json, "held");
+    kp_json_bool(json, context->log_mirror_held);
     kp_json_object_close(json);
 }
 

@@ -41,6 +41,7 @@ typedef struct {
     uint64_t log_durable;             //  seq durable here
     uint64_t log_mirror_acked;        //  seq durable on the mirror
     bool log_mirror_degraded;         //  responses leave on local durability
+    bool log_mirror_held;             //  degraded without a majority: responses wait
     uint64_t log_mirror_degradations; //  times it degraded
 
     //  Who got in (zap.h): NULL when insecure

@@ -171,7 +171,8 @@ struct _kp_node_t {
     kp_zap_t *zap;
     char node_keys[KP_CONFIG_MAX_NODES][KP_CURVE_Z85]; //  per node of the file; "" unknown
     kp_dirscan_t *dirscan;                             //  checksum and export, off the loop
-    zhashx_t *peers;                                   //  socket and routing id, in hex -> s_peer_t
+    bool mirror_no_quorum; //  told the mirror that the node lost its majority
+    zhashx_t *peers;       //  socket and routing id, in hex -> s_peer_t
     int64_t next_peer_check_ms;
     uint64_t peers_seq; //  directory sequence and day of the last check
     int32_t peers_day;
@@ -1797,6 +1798,7 @@ static void s_on_admin(kp_node_t *self, s_input_t *input)
             context.log_durable = kp_logger_durable(self->logger);
             context.log_mirror_acked = kp_mirror_acked(self->mirror);
             context.log_mirror_degraded = kp_mirror_degraded(self->mirror);
+            context.log_mirror_held = kp_mirror_held(self->mirror);
             context.log_mirror_degradations = kp_mirror_degradations(self->mirror);
         }
         kp_zap_counts_t zap;
@@ -1983,6 +1985,9 @@ static void s_publish(kp_node_t *self)
         kp_metrics_gauge(m, "kp_log_mirror_degraded",
                          "1 while responses leave on local durability alone (mirror silent).", NULL,
                          kp_mirror_degraded(self->mirror) ? 1 : 0);
+        kp_metrics_gauge(m, "kp_log_mirror_held",
+                         "1 while responses wait for the mirror: degraded without a majority.",
+                         NULL, kp_mirror_held(self->mirror) ? 1 : 0);
         kp_metrics_gauge(m, "kp_log_mirror_degradations_total",
                          "Times the log went from two sites to local durability.", NULL,
                          (double)kp_mirror_degradations(self->mirror));
@@ -2356,6 +2361,26 @@ static bool s_should_stop(kp_node_t *self, int64_t now_ms, int64_t *stop_at)
     return self->stopping && (kp_flight_size(self->flight) == 0 || now_ms >= *stop_at);
 }
 
+//  Tells the mirror whether the node has its majority (heard from it
+//  within two election timeouts): degraded without it, responses wait for
+//  the mirror (log/mirror.h). True when the majority came back, so that
+//  the responses held meanwhile are released now.
+static bool s_mirror_quorum(kp_node_t *self)
+{
+    if (!self->mirror)
+        return false;
+    bool lost = s_stale_ms(self) > 2 * (int64_t)self->cluster.election_timeout_ms;
+    if (lost == self->mirror_no_quorum)
+        return false;
+    self->mirror_no_quorum = lost;
+    kp_mirror_quorum(self->mirror, !lost);
+    if (lost)
+        zsys_warning("kpnode %s: no majority for %" PRId64 " ms: if its log mirror is silent too, "
+                     "responses wait until their records are on two sites",
+                     self->me.name, s_stale_ms(self));
+    return !lost;
+}
+
 //  The sockets the loop polls; a witness has no client or worker socket.
 typedef struct {
     zmq_pollitem_t items[7];
@@ -2448,7 +2473,7 @@ int kp_node_run(kp_node_t *self)
         //  Durable records first: their responses have waited longest.
         if (s_ready(&poll, poll.mirror))
             kp_mirror_recv(self->mirror);
-        if (s_ready(&poll, poll.notices) || s_ready(&poll, poll.mirror)) {
+        if (s_ready(&poll, poll.notices) || s_ready(&poll, poll.mirror) || s_mirror_quorum(self)) {
             if (kp_outbox_release(self->outbox))
                 self->log_failed = true;
             s_log_state(self);
