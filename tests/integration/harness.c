@@ -928,3 +928,12 @@ int harness_a1_load(zsock_t *client, harness_ids_t *ids, const char *tag, const 
     }
     return sent;
 }
+
+int harness_main(int argc, char **argv)
+{
+    if (argc >= 7 && !strcmp(argv[1], "--worker"))
+        return harness_worker_main(argc, argv);
+    zsys_init();
+    zsys_handler_set(NULL);
+    return -1;
+}

@@ -164,6 +164,11 @@ void harness_worker_send(zsock_t *sock, Kp__WorkerFrame *frame);
 //  interrupted; returns main's exit code.
 int harness_worker_main(int argc, char **argv);
 
+//  The start of a test program's main: the worker mode above when argv
+//  asks for it (returns its exit code), else CZMQ set up without its
+//  signal handler, and -1.
+int harness_main(int argc, char **argv);
+
 //  For a worker process: a DEALER to endpoint as provider KBO, with the
 //  certificate provider-KBO when a secure harness left its keys in
 //  KP_HARNESS_KEYS, else plain.

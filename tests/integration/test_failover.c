@@ -357,10 +357,9 @@ static void test_hello_lost_with_node(void **state)
 int main(int argc, char **argv)
 {
     s_self = argv[0];
-    if (argc >= 7 && !strcmp(argv[1], "--worker"))
-        return harness_worker_main(argc, argv);
-    zsys_init();
-    zsys_handler_set(NULL);
+    int rc = harness_main(argc, argv);
+    if (rc >= 0)
+        return rc;
     signal(SIGPIPE, SIG_IGN);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_node1_killed),         cmocka_unit_test(test_node1_frozen),

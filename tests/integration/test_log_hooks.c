@@ -240,10 +240,9 @@ static void test_full_disk_is_an_answer(void **state)
 int main(int argc, char **argv)
 {
     s_self = argv[0];
-    if (argc >= 7 && !strcmp(argv[1], "--worker"))
-        return harness_worker_main(argc, argv);
-    zsys_init();
-    zsys_handler_set(NULL);
+    int rc = harness_main(argc, argv);
+    if (rc >= 0)
+        return rc;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_answer_waits_for_the_decision_sync),
         cmocka_unit_test(test_full_disk_is_an_answer),

@@ -500,10 +500,9 @@ static void test_ops_files_name_exported_metrics(void **state)
 int main(int argc, char **argv)
 {
     s_self = argv[0];
-    if (argc >= 7 && !strcmp(argv[1], "--worker"))
-        return harness_worker_main(argc, argv);
-    zsys_init();
-    zsys_handler_set(NULL);
+    int rc = harness_main(argc, argv);
+    if (rc >= 0)
+        return rc;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_counters_move_with_calls),
         cmocka_unit_test(test_text_format_parses),

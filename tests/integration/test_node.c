@@ -503,10 +503,9 @@ static void test_clean_shutdown(void **state)
 int main(int argc, char **argv)
 {
     s_self = argv[0];
-    if (argc >= 7 && !strcmp(argv[1], "--worker"))
-        return harness_worker_main(argc, argv);
-    zsys_init();
-    zsys_handler_set(NULL);
+    int rc = harness_main(argc, argv);
+    if (rc >= 0)
+        return rc;
     const struct CMUnitTest shared[] = {
         cmocka_unit_test(test_single_provider),      cmocka_unit_test(test_integrated_all_parts),
         cmocka_unit_test(test_integrated_slow_part), cmocka_unit_test(test_denials),
