@@ -43,6 +43,9 @@ enum {
     S_PERSON,
     S_MAINTENANCE,
     S_KEY,
+    S_REGISTER,
+    S_REGISTER_BIRTH,
+    S_REGISTER_PROPOSAL,
     S_META,
     S_MUT_QUEUE, //  the mutation queues (mutation.h): replicated with the rest
     S_MUT_INST,
@@ -64,6 +67,9 @@ static const struct {
     {"person", MDB_DUPSORT | MDB_DUPFIXED},
     {"maintenance", 0},
     {"key", 0},
+    {"register", 0},
+    {"register_birth", MDB_DUPSORT | MDB_DUPFIXED},
+    {"register_proposal", 0},
     {"meta", 0},
     {"mut_queue", 0},
     {"mut_inst", 0},
@@ -78,6 +84,7 @@ struct _kp_directory_t {
     char path[PATH_MAX];
     MDB_txn *batch;     //  open batch (kp_directory_batch_begin): writers nest in it
     bool meta_unsynced; //  kp_directory_replicated: MDB_NOMETASYNC
+    kp_register_hooks_t register_hooks;
 };
 
 static void s_err(char *err, size_t errlen, const char *format, ...)
@@ -110,25 +117,6 @@ static int32_t s_get_day(const unsigned char *p)
 //  ---------------------------------------------------------------------
 //  Validation of one op, shared with the JSON Lines parser.
 
-static bool s_utf8_valid(const char *text)
-{
-    const unsigned char *s = (const unsigned char *)text;
-    while (*s) {
-        unsigned c = *s++;
-        int more = c < 0x80             ? 0
-                   : (c & 0xE0) == 0xC0 ? 1
-                   : (c & 0xF0) == 0xE0 ? 2
-                   : (c & 0xF8) == 0xF0 ? 3
-                                        : -1;
-        if (c < 0x20 || c == 0x7F || more < 0 || (more == 1 && c < 0xC2) || c > 0xF4)
-            return false;
-        for (int i = 0; i < more; i++, s++)
-            if ((*s & 0xC0) != 0x80)
-                return false;
-    }
-    return true;
-}
-
 //  Identifiers (user ids, message types, frameworks) are visible ASCII:
 //  they end up in keys, logs and command lines.
 static bool s_ident_valid(const char *text, size_t max)
@@ -142,8 +130,7 @@ static bool s_ident_valid(const char *text, size_t max)
 
 static bool s_text_valid(const char *text, size_t max)
 {
-    size_t len = strlen(text);
-    return len > 0 && len <= max && s_utf8_valid(text);
+    return kp_text_valid(text, max);
 }
 
 #define S_NEED(present, field)                                                                     \
@@ -415,6 +402,15 @@ int kp_directory_op_check(const Kp__DirectoryOp *op, char *err, size_t errlen)
         return s_check_maintenance(r->maintenance, put, err, errlen);
     case KP__DIRECTORY_RECORD__RECORD_KEY:
         return s_check_key(r->key, put, err, errlen);
+    case KP__DIRECTORY_RECORD__RECORD_REGISTER_ENTRY:
+    case KP__DIRECTORY_RECORD__RECORD_REGISTER_CHANGE:
+        if (!put) {
+            s_err(err, errlen, "register entries are never deleted: merge a duplicate instead");
+            return -1;
+        }
+        if (r->record_case == KP__DIRECTORY_RECORD__RECORD_REGISTER_ENTRY)
+            return kp_register_entry_check(r->register_entry, false, err, errlen);
+        return kp_register_change_check(r->register_change, err, errlen);
     default:
         s_err(err, errlen, "record without a table");
         return -1;
@@ -875,6 +871,16 @@ static int s_apply_op(kp_directory_t *self, MDB_txn *txn, const Kp__DirectoryOp 
         return s_apply_maintenance(self, txn, put, r->maintenance, err, errlen);
     case KP__DIRECTORY_RECORD__RECORD_KEY:
         return s_apply_key(self, txn, put, r->key, err, errlen);
+    case KP__DIRECTORY_RECORD__RECORD_REGISTER_ENTRY:
+    case KP__DIRECTORY_RECORD__RECORD_REGISTER_CHANGE: {
+        kp_register_tables_t tables;
+        kp_directory_register_tables(self, &tables);
+        if (r->record_case == KP__DIRECTORY_RECORD__RECORD_REGISTER_ENTRY)
+            return kp_register_apply_put(&tables, txn, &self->register_hooks, r->register_entry,
+                                         err, errlen);
+        return kp_register_apply_change(&tables, txn, &self->register_hooks, r->register_change,
+                                        err, errlen);
+    }
     default:
         s_err(err, errlen, "record without a table");
         return -1;
@@ -1922,6 +1928,26 @@ static int s_decode_key(const MDB_val *k, const MDB_val *v, kp_record_fn *fn, vo
     return fn(&record, arg);
 }
 
+//  A register entry as an import gives it: version and proposal are the
+//  node's own.
+static int s_decode_register(const MDB_val *k, const MDB_val *v, kp_record_fn *fn, void *arg)
+{
+    (void)k;
+    Kp__RegisterEntry *r = kp__register_entry__unpack(NULL, v->mv_size, v->mv_data);
+    if (!r)
+        return 0;
+    r->has_version = false;
+    char *proposal = r->proposal;
+    r->proposal = NULL;
+    Kp__DirectoryRecord record = KP__DIRECTORY_RECORD__INIT;
+    record.record_case = KP__DIRECTORY_RECORD__RECORD_REGISTER_ENTRY;
+    record.register_entry = r;
+    int rc = fn(&record, arg);
+    r->proposal = proposal;
+    kp__register_entry__free_unpacked(r, NULL);
+    return rc;
+}
+
 int kp_directory_each(kp_directory_t *self, MDB_txn *txn, kp_record_fn *fn, void *arg)
 {
     static const struct {
@@ -1932,6 +1958,7 @@ int kp_directory_each(kp_directory_t *self, MDB_txn *txn, kp_record_fn *fn, void
         {S_AUTHORIZATION, s_decode_authorization}, {S_LEGAL, s_decode_legal},
         {S_AVAILABILITY, s_decode_availability},   {S_PERSON, s_decode_person},
         {S_MAINTENANCE, s_decode_maintenance},     {S_KEY, s_decode_key},
+        {S_REGISTER, s_decode_register},
     };
     int rc = 0;
     for (size_t i = 0; rc == 0 && i < sizeof order / sizeof order[0]; i++)
@@ -1968,10 +1995,12 @@ int kp_directory_maintenance_each(kp_directory_t *self, MDB_txn *txn, const char
 
 int kp_directory_counts(kp_directory_t *self, MDB_txn *txn, kp_directory_counts_t *out)
 {
-    static const int tables[] = {S_INSTITUTION,  S_USER,   S_AUTHORIZATION, S_LEGAL,
-                                 S_AVAILABILITY, S_PERSON, S_MAINTENANCE,   S_KEY};
-    size_t *fields[] = {&out->institutions, &out->users,   &out->authorizations, &out->legal,
-                        &out->availability, &out->persons, &out->maintenance,    &out->keys};
+    static const int tables[] = {S_INSTITUTION, S_USER,         S_AUTHORIZATION,
+                                 S_LEGAL,       S_AVAILABILITY, S_PERSON,
+                                 S_MAINTENANCE, S_KEY,          S_REGISTER};
+    size_t *fields[] = {&out->institutions, &out->users,        &out->authorizations,
+                        &out->legal,        &out->availability, &out->persons,
+                        &out->maintenance,  &out->keys,         &out->registers};
     for (size_t i = 0; i < sizeof tables / sizeof tables[0]; i++) {
         MDB_stat st;
         if (mdb_stat(txn, self->dbi[tables[i]], &st))
@@ -2006,4 +2035,25 @@ size_t kp_directory_file_size(kp_directory_t *self)
     snprintf(file, sizeof file, "%s/data.mdb", self->path);
     struct stat st;
     return stat(file, &st) ? 0 : (size_t)st.st_size;
+}
+
+void kp_directory_register_tables(kp_directory_t *self, kp_register_tables_t *out)
+{
+    out->entries = self->dbi[S_REGISTER];
+    out->by_birth = self->dbi[S_REGISTER_BIRTH];
+    out->proposals = self->dbi[S_REGISTER_PROPOSAL];
+    out->persons = self->dbi[S_PERSON];
+}
+
+int kp_directory_on_register_change(kp_directory_t *self, kp_register_hook_fn *fn, void *arg)
+{
+    kp_register_hooks_t *hooks = &self->register_hooks;
+    if (hooks->count == KP_REGISTER_MAX_HOOKS)
+        return -1;
+    pthread_mutex_lock(&self->write_lock);
+    hooks->fn[hooks->count] = fn;
+    hooks->arg[hooks->count] = arg;
+    hooks->count++;
+    pthread_mutex_unlock(&self->write_lock);
+    return 0;
 }

@@ -15,6 +15,7 @@
                        the entries of one (sector, type, capacity) are adjacent
       maintenance   id                                   -> Maintenance
       key           Z85 public key                       -> kind, from, to, identity
+      register, register_birth, register_proposal: the registers (register.h)
       meta          "seq"                                -> update sequence
 
     Integers in keys are big-endian so that byte order is numeric order.
@@ -39,6 +40,7 @@
 #include <stdint.h>
 
 #include "kruispunt.pb-c.h"
+#include "register.h"
 #include "validate.h"
 
 typedef struct _kp_directory_t kp_directory_t;
@@ -347,10 +349,22 @@ int kp_directory_person_scan(kp_directory_t *self, MDB_txn *txn, kp_person_scan_
 //  Entry counts of each table (persons: entries, not distinct people).
 typedef struct {
     size_t institutions, users, authorizations, legal, availability, persons, maintenance, keys;
+    size_t registers; //  register entries (active and replaced)
 } kp_directory_counts_t;
 int kp_directory_counts(kp_directory_t *self, MDB_txn *txn, kp_directory_counts_t *out);
 
 //  Size in bytes of the LMDB data file.
 size_t kp_directory_file_size(kp_directory_t *self);
+
+//  ---------------------------------------------------------------------
+//  Registers (register.h): RegisterEntry and RegisterChange records are
+//  applied like every other record (PUT only), and read with
+//  register.h's functions on these tables.
+void kp_directory_register_tables(kp_directory_t *self, kp_register_tables_t *out);
+
+//  Adds fn to the hooks every register change calls, in the update's
+//  write transaction, on every node alike (before any update is applied:
+//  at start). -1 when KP_REGISTER_MAX_HOOKS are set already.
+int kp_directory_on_register_change(kp_directory_t *self, kp_register_hook_fn *fn, void *arg);
 
 #endif

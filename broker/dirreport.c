@@ -137,6 +137,54 @@ char *kp_dirreport_person(kp_directory_t *dir, MDB_txn *txn, const char *insz)
     return text;
 }
 
+typedef struct {
+    const char *number;
+    kp_json_t *json;
+} s_replaces_t;
+
+static int s_replaces(const Kp__RegisterEntry *entry, void *arg)
+{
+    s_replaces_t *self = arg;
+    if (entry->replaced_by && !strcmp(entry->replaced_by, self->number))
+        kp_json_string(self->json, entry->number);
+    return 0;
+}
+
+char *kp_dirreport_register(kp_directory_t *dir, MDB_txn *txn, const char *number)
+{
+    if (!kp_insz_valid(number))
+        return NULL;
+    kp_register_tables_t tables;
+    kp_directory_register_tables(dir, &tables);
+    s_person_t self = {dir, txn, kp_json_new()};
+    kp_json_object_open(self.json);
+    kp_json_kv_string(self.json, "number", number);
+    Kp__RegisterEntry *entry = kp_register_get(&tables, txn, number);
+    if (entry) {
+        kp_json_key(self.json, "entry");
+        kp_register_json(self.json, entry);
+        kp__register_entry__free_unpacked(entry, NULL);
+        char current[12];
+        if (kp_register_resolve(&tables, txn, number, current) == 0)
+            kp_json_kv_string(self.json, "current", current);
+        //  A walk of the whole register: an operator's command, not a
+        //  request's path.
+        s_replaces_t replaces = {number, self.json};
+        kp_json_key(self.json, "replaces");
+        kp_json_array_open(self.json);
+        kp_register_each(&tables, txn, s_replaces, &replaces);
+        kp_json_array_close(self.json);
+    }
+    kp_json_key(self.json, "persons");
+    kp_json_array_open(self.json);
+    kp_directory_person_each(dir, txn, number, s_person_entry, &self);
+    kp_json_array_close(self.json);
+    kp_json_object_close(self.json);
+    char *text = kp_json_take(self.json);
+    kp_json_destroy(&self.json);
+    return text;
+}
+
 //  ---------------------------------------------------------------------
 //  Export
 

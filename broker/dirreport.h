@@ -21,6 +21,13 @@ char *kp_dirreport_stats(kp_directory_t *dir, MDB_txn *txn);
 //  NULL also when insz is not a valid INSZ.
 char *kp_dirreport_person(kp_directory_t *dir, MDB_txn *txn, const char *insz);
 
+//  {"number":"...","entry":{...} (kp_register_json; absent when the
+//  register does not hold number),"current":"..." (the number that stands
+//  for it now),"replaces":["...",...] (numbers merged into it),
+//  "persons":[...] (as kp_dirreport_person's entries, of number)}.
+//  NULL also when number is not a valid INSZ.
+char *kp_dirreport_register(kp_directory_t *dir, MDB_txn *txn, const char *number);
+
 //  Calls fn with every record as one JSON line (no newline), in the order
 //  of kp_directory_each, until fn returns non-zero; returns that value, 0
 //  at the end, or -1 if a line could not be built.

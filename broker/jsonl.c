@@ -42,12 +42,24 @@ typedef enum {
     F_KEY,
     F_KIND,
     F_IDENTITY,
+    F_NUMBER,
+    F_GIVEN_NAMES,
+    F_BIRTH_DATE,
+    F_GENDER,
+    F_NATIONALITY,
+    F_ADDRESS,
+    F_DEATH_DATE,
+    F_REPLACED_BY,
+    F_CHANGED_BY,
+    F_CHANGED_ON,
     F_COUNT
 } s_field_t;
 
 static const char *s_field_names[F_COUNT] = {
-    "table",   "op",       "id",        "insz", "kbo", "name",   "sector", "type", "capacity",
-    "message", "messages", "framework", "from", "to",  "reason", "key",    "kind", "identity",
+    "table",  "op",          "id",      "insz",       "kbo",         "name",        "sector",
+    "type",   "capacity",    "message", "messages",   "framework",   "from",        "to",
+    "reason", "key",         "kind",    "identity",   "number",      "given_names", "birth_date",
+    "gender", "nationality", "address", "death_date", "replaced_by", "changed_by",  "changed_on",
 };
 
 typedef enum { V_NONE, V_STRING, V_NUMBER, V_ARRAY } s_kind_t;
@@ -116,6 +128,12 @@ static const s_table_t s_tables[] = {
      KP__DIRECTORY_RECORD__RECORD_KEY,
      {S_COMMON, [F_KEY] = V_STRING, [F_KIND] = V_STRING, [F_IDENTITY] = V_STRING,
       [F_FROM] = V_STRING, [F_TO] = V_STRING}},
+    {"register",
+     KP__DIRECTORY_RECORD__RECORD_REGISTER_ENTRY,
+     {S_COMMON, [F_NUMBER] = V_STRING, [F_NAME] = V_STRING, [F_GIVEN_NAMES] = V_STRING,
+      [F_BIRTH_DATE] = V_STRING, [F_GENDER] = V_STRING, [F_NATIONALITY] = V_STRING,
+      [F_ADDRESS] = V_STRING, [F_DEATH_DATE] = V_STRING, [F_REPLACED_BY] = V_STRING,
+      [F_CHANGED_BY] = V_STRING, [F_CHANGED_ON] = V_STRING}},
 };
 #define S_TABLE_COUNT (sizeof s_tables / sizeof s_tables[0])
 
@@ -406,7 +424,7 @@ static const s_table_t *s_table_of(s_parser_t *self)
             return &s_tables[i];
     s_fail(self,
            "unknown table '%.40s' (institution, user, authorization, legal, availability, "
-           "person, maintenance or key)",
+           "person, maintenance, key or register)",
            s_str(self, F_TABLE));
     return NULL;
 }
@@ -444,6 +462,7 @@ typedef union {
     Kp__PersonEntry person;
     Kp__Maintenance maintenance;
     Kp__Key key;
+    Kp__RegisterEntry register_entry;
 } s_any_t;
 
 typedef struct {
@@ -564,6 +583,21 @@ static void s_fill(s_parser_t *p, const s_table_t *table, s_block_t *b, s_copier
         any->key.identity = s_copy(c, F_IDENTITY);
         any->key.from = s_copy(c, F_FROM);
         any->key.to = s_copy(c, F_TO);
+        break;
+    case KP__DIRECTORY_RECORD__RECORD_REGISTER_ENTRY:
+        kp__register_entry__init(&any->register_entry);
+        r->register_entry = &any->register_entry;
+        any->register_entry.number = s_copy(c, F_NUMBER);
+        any->register_entry.name = s_copy(c, F_NAME);
+        any->register_entry.given_names = s_copy(c, F_GIVEN_NAMES);
+        any->register_entry.birth_date = s_copy(c, F_BIRTH_DATE);
+        any->register_entry.gender = s_copy(c, F_GENDER);
+        any->register_entry.nationality = s_copy(c, F_NATIONALITY);
+        any->register_entry.address = s_copy(c, F_ADDRESS);
+        any->register_entry.death_date = s_copy(c, F_DEATH_DATE);
+        any->register_entry.replaced_by = s_copy(c, F_REPLACED_BY);
+        any->register_entry.changed_by = s_copy(c, F_CHANGED_BY);
+        any->register_entry.changed_on = s_copy(c, F_CHANGED_ON);
         break;
     default:
         assert(false);
@@ -723,6 +757,20 @@ static void s_format_body(kp_json_t *o, const Kp__DirectoryRecord *r)
         s_kv_str(o, "identity", r->key->identity);
         s_kv_str(o, "from", r->key->from);
         s_kv_str(o, "to", r->key->to);
+        break;
+    case KP__DIRECTORY_RECORD__RECORD_REGISTER_ENTRY:
+        kp_json_kv_string(o, "table", "register");
+        s_kv_str(o, "number", r->register_entry->number);
+        s_kv_str(o, "name", r->register_entry->name);
+        s_kv_str(o, "given_names", r->register_entry->given_names);
+        s_kv_str(o, "birth_date", r->register_entry->birth_date);
+        s_kv_str(o, "gender", r->register_entry->gender);
+        s_kv_str(o, "nationality", r->register_entry->nationality);
+        s_kv_str(o, "address", r->register_entry->address);
+        s_kv_str(o, "death_date", r->register_entry->death_date);
+        s_kv_str(o, "replaced_by", r->register_entry->replaced_by);
+        s_kv_str(o, "changed_by", r->register_entry->changed_by);
+        s_kv_str(o, "changed_on", r->register_entry->changed_on);
         break;
     default:
         kp_json_key(o, "table");

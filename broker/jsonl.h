@@ -4,7 +4,11 @@
       {"table":"person","insz":"85073003328","kbo":"0411702543",
        "sector":17,"type":1,"capacity":1,"from":"2020-01-01","to":"9999-12-31"}
     "op" is "put" (default) or "delete". Tables: institution, user,
-    authorization, legal, availability, person, maintenance. Unknown tables
+    authorization, legal, availability, person, maintenance, key, register
+    (register.h: {"table":"register","number":"...","name":"...",
+    "given_names":..., "birth_date":..., "gender":..., "nationality":...,
+    "address":..., "death_date":..., "replaced_by":..., "changed_by":...};
+    put only). Unknown tables
     and unknown or missing fields are errors; so are bad INSZ/KBO numbers,
     bad dates and from > to.
 

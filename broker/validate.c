@@ -37,6 +37,31 @@ bool kp_insz_valid(const char *text)
     return check == 97 - (2000000000ULL + body) % 97;
 }
 
+static bool s_utf8_valid(const char *text)
+{
+    const unsigned char *s = (const unsigned char *)text;
+    while (*s) {
+        unsigned c = *s++;
+        int more = c < 0x80             ? 0
+                   : (c & 0xE0) == 0xC0 ? 1
+                   : (c & 0xF0) == 0xE0 ? 2
+                   : (c & 0xF8) == 0xF0 ? 3
+                                        : -1;
+        if (c < 0x20 || c == 0x7F || more < 0 || (more == 1 && c < 0xC2) || c > 0xF4)
+            return false;
+        for (int i = 0; i < more; i++, s++)
+            if ((*s & 0xC0) != 0x80)
+                return false;
+    }
+    return true;
+}
+
+bool kp_text_valid(const char *text, size_t max)
+{
+    size_t len = strlen(text);
+    return len > 0 && len <= max && s_utf8_valid(text);
+}
+
 bool kp_kbo_valid(const char *text)
 {
     if (!text || !s_all_digits(text, KP_KBO_LEN))

@@ -31,6 +31,10 @@ int kp_date_parse(const char *text, int32_t *days);
 //  Writes days since 1970-01-01 as "YYYY-MM-DD" into out (11 bytes).
 void kp_date_format(int32_t days, char out[11]);
 
+//  True if text is 1 to max bytes of UTF-8 without control characters
+//  (names, addresses, reasons).
+bool kp_text_valid(const char *text, size_t max);
+
 //  Today's date (UTC) in days since 1970-01-01.
 int32_t kp_date_today(void);
 

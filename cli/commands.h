@@ -18,5 +18,6 @@ int kpctl_keys(int argc, char **argv);        //  cmd_keys.c
 int kpctl_log_keys(int argc, char **argv);    //  cmd_log.c: kpctl keys --out FILE
 int kpctl_report(int argc, char **argv);      //  cmd_report.c
 int kpctl_mutations(int argc, char **argv);   //  cmd_mutations.c
+int kpctl_register(int argc, char **argv);    //  cmd_register.c
 
 #endif

@@ -12,6 +12,7 @@ static const kpctl_command_t s_commands[] = {
     {"provider", kpctl_provider, "run a demo provider worker"},
     {"status", kpctl_status, "show a node's workers, counters and latencies"},
     {"maintenance", kpctl_maintenance, "add, list and remove planned maintenance windows"},
+    {"register", kpctl_register, "the bis register and the register of the deleted"},
     {"log", kpctl_log, "verify, query, export and prune the privacy log"},
     {"report", kpctl_report, "service-level and access-control reports, with charts"},
     {"mutations", kpctl_mutations, "change notifications: queues, backlog, replay"},

@@ -236,11 +236,19 @@ static char *s_read_command(kp_admin_context_t *context, const Kp__AdminRequest 
         return s_checked(kp_dirreport_person(context->directory, txn, request->args[0]), err,
                          errlen);
     }
+    if (!strcmp(command, "register.show")) {
+        if (request->n_args != 1 || !kp_insz_valid(request->args[0])) {
+            snprintf(err, errlen, "register.show needs one valid number (11 digits, mod-97)");
+            return NULL;
+        }
+        return s_checked(kp_dirreport_register(context->directory, txn, request->args[0]), err,
+                         errlen);
+    }
     snprintf(err, errlen,
              "unknown admin command '%s'; this node knows status, cluster.status, "
              "cluster.transfer, cluster.add, cluster.remove, directory.apply, "
              "directory.stats, directory.person, directory.export, directory.checksum, "
-             "maintenance.list, log.query, log.stats",
+             "maintenance.list, log.query, log.stats, register.show",
              command);
     return NULL;
 }

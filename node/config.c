@@ -1,6 +1,7 @@
 /*  config.c - the cluster file. */
 #include "config.h"
 #include "mutation.h"
+#include "validate.h"
 
 #include <czmq.h>
 #include <errno.h>
@@ -392,6 +393,14 @@ static int s_load(zconfig_t *root, const char *text, kp_cluster_config_t *out, c
         return -1;
     s_copy(out->name, sizeof out->name, zconfig_get(root, "cluster/name", "kruispunt"));
     s_copy(out->log_key, sizeof out->log_key, zconfig_get(root, "cluster/log-key", ""));
+    s_copy(out->kbo, sizeof out->kbo, zconfig_get(root, "cluster/kbo", ""));
+    if (*out->kbo && !kp_kbo_valid(out->kbo)) {
+        snprintf(err, errlen,
+                 "line %d: kbo '%s' is not a valid KBO (10 digits, mod-97 check): the broker's "
+                 "own institution, which answers the register message types",
+                 s_line_of(text, "cluster/kbo"), out->kbo);
+        return -1;
+    }
     const char *insecure = zconfig_get(root, "cluster/insecure", "false");
     if (strcmp(insecure, "true") && strcmp(insecure, "false")) {
         snprintf(err, errlen, "cluster/insecure: '%s' is neither true nor false", insecure);

@@ -156,6 +156,9 @@ typedef struct {
     uint32_t mutation_window;
     kp_limits_config_t limits;
     bool insecure; //  plain text on every socket: only when asked for
+    //  The broker's own institution (KBO; "" = none): the provider of the
+    //  register message types the node answers itself (node/regsvc.h).
+    char kbo[KP_CONFIG_NAME];
 
     bool log_two_sites;             //  log-durability = "two-sites"
     uint32_t log_mirror_timeout_ms; //  no ack for this long: degraded

@@ -58,6 +58,8 @@
 #include "logger.h"
 #include "mirror.h"
 #include "outbox.h"
+#include "regmut.h"
+#include "regsvc.h"
 #include "sendq.h"
 #include "service.h"
 #include "replay.h"
@@ -114,6 +116,14 @@ typedef struct {
     size_t identity_size;
 } s_pending_t;
 
+//  A register change (regsvc.h) waiting for the cluster's result: the
+//  call it answers is found again by its key (it may have expired).
+typedef struct {
+    uint64_t token;
+    char *key;
+    char *proposal;
+} s_regwait_t;
+
 struct _kp_node_t {
     kp_cluster_config_t cluster;
     kp_node_config_t me;
@@ -139,6 +149,8 @@ struct _kp_node_t {
     kp_cluster_status_t raft_status; //  as the actor last pushed it
     bool replacing;                  //  a snapshot replaces the directory: no reads
     zlistx_t *pending;               //  s_pending_t: admin requests waiting for a result
+    zlistx_t *regwait;               //  s_regwait_t: register changes waiting for a result
+    kp_regmut_t *regmut;             //  register changes as mutations (NULL: no kbo)
     uint64_t next_token;
     kp_arena_t *scratch; //  worker frames are decoded here, one at a time
     bool log_failed;
@@ -382,6 +394,16 @@ static void s_pending_destroy(s_pending_t **pending_p)
     *pending_p = NULL;
 }
 
+static void s_regwait_destroy(s_regwait_t **wait_p)
+{
+    if (*wait_p) {
+        free((*wait_p)->key);
+        free((*wait_p)->proposal);
+        free(*wait_p);
+        *wait_p = NULL;
+    }
+}
+
 static void s_peer_destroy(void **item)
 {
     free(*item);
@@ -469,6 +491,10 @@ kp_node_t *kp_node_new(const kp_cluster_config_t *cluster, const kp_node_config_
     char path[KP_CONFIG_TEXT + 16];
     snprintf(path, sizeof path, "%s/directory", self->me.data);
     self->directory = kp_directory_new(path, err, errlen);
+    //  Every register change becomes a mutation from the broker's own
+    //  institution (regmut.h), before the cluster applies anything.
+    if (self->directory && *cluster->kbo)
+        self->regmut = kp_regmut_new(self->directory, cluster->kbo);
     self->conns = kp_conns_new(cluster->limits.max_connections);
     size_t client_max = cluster->max_frame * 4;
     //  The ZAP handler before the cluster's peer socket binds; the cluster
@@ -534,6 +560,8 @@ kp_node_t *kp_node_new(const kp_cluster_config_t *cluster, const kp_node_config_
     assert(self->waiting && self->inflight);
     self->pending = zlistx_new();
     zlistx_set_destructor(self->pending, (zlistx_destructor_fn *)s_pending_destroy);
+    self->regwait = zlistx_new();
+    zlistx_set_destructor(self->regwait, (zlistx_destructor_fn *)s_regwait_destroy);
     kp_cluster_status(self->raft, &self->raft_status);
     self->started_ms = zclock_mono();
     self->started_unix = (int64_t)time(NULL);
@@ -553,6 +581,7 @@ void kp_node_destroy(kp_node_t **self_p)
     //  pending (nobody reads those answers any more).
     kp_cluster_destroy(&self->raft);
     zlistx_destroy(&self->pending);
+    zlistx_destroy(&self->regwait);
     kp_flight_destroy(&self->flight);
     kp_arena_destroy(&self->scratch);
     kp_outbox_destroy(&self->outbox);
@@ -576,6 +605,7 @@ void kp_node_destroy(kp_node_t **self_p)
     zhashx_destroy(&self->peers);
     kp_directory_read_end(&self->txn);
     kp_directory_destroy(&self->directory);
+    kp_regmut_destroy(&self->regmut); //  after the directory that calls it
     free(self);
     *self_p = NULL;
 }
@@ -1138,10 +1168,11 @@ static void s_no_quorum_advice(kp_node_t *self, const char *last_leader, const c
                  leader->name, leader->site, leader->name);
 }
 
-//  After the control's decision: answers a refusal (logged first), or
-//  logs the DECISION and sends the parts to the providers.
-static void s_route(kp_node_t *self, s_input_t *input, Kp__Request *request, const char *key,
-                    const kp_decision_t *decision, int64_t start_us)
+//  Starts the call of a request the control allowed (NO_DATA too when
+//  nobody_ok: the node itself answers), or answers it at once (refused,
+//  invalid, no data, too many in flight) and returns NULL.
+static kp_call_t *s_admit(kp_node_t *self, s_input_t *input, Kp__Request *request, const char *key,
+                          const kp_decision_t *decision, bool nobody_ok, int64_t start_us)
 {
     Kp__Status status = KP__STATUS__OK;
     Kp__Reason reason = decision->reason;
@@ -1153,13 +1184,13 @@ static void s_route(kp_node_t *self, s_input_t *input, Kp__Request *request, con
         status = KP__STATUS__DENIED;
     else if (decision->verdict == KP_VERDICT_INVALID)
         status = KP__STATUS__INVALID;
-    else if (decision->verdict == KP_VERDICT_NO_DATA)
+    else if (decision->verdict == KP_VERDICT_NO_DATA && !nobody_ok)
         status = KP__STATUS__NO_DATA;
     if (status != KP__STATUS__OK) {
         s_answer(self, input->identity, input->identity_size, key, request, decision, status,
                  reason, NULL, start_us);
         kp_frames_request_free(request);
-        return;
+        return NULL;
     }
     bool by_identity = input->auth.secure;
     if (!kp_inflight_take(self->inflight,
@@ -1173,7 +1204,7 @@ static void s_route(kp_node_t *self, s_input_t *input, Kp__Request *request, con
                  "answers",
                  start_us);
         kp_frames_request_free(request);
-        return;
+        return NULL;
     }
     kp_call_t *call = kp_flight_start(self->flight, request, input->identity, input->identity_size,
                                       key, decision, start_us, s_deadline(self, request));
@@ -1183,12 +1214,157 @@ static void s_route(kp_node_t *self, s_input_t *input, Kp__Request *request, con
         s_log_failed(self);
         s_inflight_release(self, call);
         kp_flight_finish(self->flight, &call);
-        return;
+        return NULL;
     }
+    return call;
+}
+
+//  After the control's decision: answers a refusal (logged first), or
+//  logs the DECISION and sends the parts to the providers.
+static void s_route(kp_node_t *self, s_input_t *input, Kp__Request *request, const char *key,
+                    const kp_decision_t *decision, int64_t start_us)
+{
+    kp_call_t *call = s_admit(self, input, request, key, decision, false, start_us);
+    if (!call)
+        return;
     for (size_t i = 0; i < call->part_count; i++)
         s_dispatch_part(self, call, i);
     if (call->open_parts == 0)
         s_complete(self, call);
+}
+
+//  ---------------------------------------------------------------------
+//  The register message types (regsvc.h): the node is their provider
+
+//  Closes the node's one part of a register call with answer and
+//  completes the call.
+static void s_builtin_answer(kp_node_t *self, kp_call_t *call, kp_regsvc_answer_t *answer,
+                             Kp__Reason reason)
+{
+    call->parts[0].reason = reason;
+    kp_flight_close_part(self->flight, call, 0, answer->status, (const uint8_t *)answer->payload,
+                         strlen(answer->payload));
+    free(answer->payload);
+    answer->payload = NULL;
+    s_complete(self, call);
+}
+
+//  The proposal key of a register change: who asked, and the request id,
+//  so that a retry of the same request allocates nothing twice.
+static char *s_proposal_key(const kp_call_t *call)
+{
+    const Kp__Request *request = call->request;
+    char *key =
+        zsys_sprintf("%s/%s/%s", call->decision.requester_kbo, request->user ? request->user : "",
+                     request->request_id ? request->request_id : "");
+    assert(key);
+    for (char *p = key; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7F)
+            *p = '?';
+    char *copy = strdup(key);
+    zstr_free(&key);
+    assert(copy);
+    return copy;
+}
+
+//  Proposes the change of a register call; its answer comes with the
+//  cluster's result (s_builtin_result).
+static void s_builtin_write(kp_node_t *self, kp_call_t *call)
+{
+    kp_regsvc_answer_t answer = {0};
+    char *proposal = s_proposal_key(call);
+    uint8_t *packed = NULL;
+    size_t size = 0;
+    char error[512];
+    if (kp_regsvc_update(call->request, proposal, call->decision.requester_kbo, self->today,
+                         &packed, &size, &answer)) {
+        free(proposal);
+        s_builtin_answer(self, call, &answer, KP__REASON__REASON_NONE);
+        return;
+    }
+    uint64_t token = ++self->next_token;
+    if (kp_cluster_propose(self->raft, token, packed, size, error, sizeof error)) {
+        free(proposal);
+        free(packed);
+        kp_regsvc_error(KP__STATUS__ERROR, error, NULL, &answer);
+        s_builtin_answer(self, call, &answer, KP__REASON__REASON_NONE);
+        return;
+    }
+    free(packed);
+    s_regwait_t *wait = calloc(1, sizeof *wait);
+    assert(wait);
+    wait->token = token;
+    wait->key = strdup(call->key ? call->key : call->request_id);
+    wait->proposal = proposal;
+    assert(wait->key);
+    zlistx_add_end(self->regwait, wait);
+}
+
+//  A register request the control allowed: answered by the node, as the
+//  provider the cluster file names (kbo). asked: the number the request
+//  named before a merge's redirect, or NULL.
+static void s_builtin(kp_node_t *self, s_input_t *input, Kp__Request *request, const char *key,
+                      const kp_decision_t *decision, const char *asked, int64_t start_us)
+{
+    kp_decision_t own = *decision;
+    if (own.verdict == KP_VERDICT_ALLOW || own.verdict == KP_VERDICT_NO_DATA) {
+        own.verdict = KP_VERDICT_ALLOW;
+        own.provider_count = 1;
+        own.truncated = false;
+        memcpy(own.providers[0], self->cluster.kbo, KP_KBO_LEN); //  a valid KBO (config.c)
+        own.providers[0][KP_KBO_LEN] = '\0';
+    }
+    kp_call_t *call = s_admit(self, input, request, key, &own, true, start_us);
+    if (!call)
+        return;
+    if (kp_regsvc_kind(request->message) == KP_REGSVC_WRITE) {
+        s_builtin_write(self, call);
+        return;
+    }
+    kp_regsvc_answer_t answer;
+    kp_regsvc_read(self->directory, self->txn, call->request, asked, &answer);
+    s_builtin_answer(self, call, &answer, KP__REASON__REASON_NONE);
+}
+
+//  The cluster's result for a register change; false if token is not one.
+static bool s_builtin_result(kp_node_t *self, const kp_cluster_event_t *event)
+{
+    s_regwait_t *wait = zlistx_first(self->regwait);
+    while (wait && wait->token != event->token)
+        wait = zlistx_next(self->regwait);
+    if (!wait)
+        return false;
+    kp_call_t *call = kp_flight_find(self->flight, wait->key);
+    if (call && call->open_parts) {
+        kp_regsvc_answer_t answer;
+        Kp__Reason reason = KP__REASON__REASON_NONE;
+        char error[256];
+        //  The turn's read transaction may predate the commit: a new one.
+        MDB_txn *txn = event->result == KP_CLUSTER_OK
+                           ? kp_directory_read_begin(self->directory, error, sizeof error)
+                           : NULL;
+        if (txn) {
+            kp_regsvc_committed(self->directory, txn, call->request, wait->proposal, &answer);
+            kp_directory_read_end(&txn);
+        } else if (event->result == KP_CLUSTER_OK)
+            kp_regsvc_error(KP__STATUS__ERROR, error, NULL, &answer);
+        else if (event->result == KP_CLUSTER_FAILED)
+            kp_regsvc_error(KP__STATUS__INVALID, event->text, NULL, &answer);
+        else {
+            reason = event->result == KP_CLUSTER_NOT_LEADER  ? KP__REASON__NOT_LEADER
+                     : event->result == KP_CLUSTER_NO_QUORUM ? KP__REASON__NO_QUORUM
+                                                             : KP__REASON__OUTCOME_UNKNOWN;
+            kp_regsvc_error(KP__STATUS__UNAVAILABLE,
+                            reason == KP__REASON__OUTCOME_UNKNOWN
+                                ? "the leader changed before the change was known committed; "
+                                  "send the request again (same request id)"
+                                : "this node cannot make the change; send it to the leader",
+                            reason == KP__REASON__OUTCOME_UNKNOWN ? NULL : event->text, &answer);
+        }
+        s_builtin_answer(self, call, &answer, reason);
+    }
+    zlistx_delete(self->regwait, zlistx_cursor(self->regwait));
+    return true;
 }
 
 //  A client's liveness probe: answered at once, from the loop itself, so
@@ -1282,6 +1458,15 @@ static void s_on_client(kp_node_t *self, s_input_t *input)
     //  lookup there is a cache miss, which the directory reads overlap.
     //  The decision is wasted only on a retry, and it changes nothing.
     kp_replay_prefetch(self->replay, key);
+    //  A number a merge replaced stands for its replacement (register.h):
+    //  the control, the providers and the log see the number that is.
+    const char *asked = NULL;
+    char replacement[12];
+    if (request->person &&
+        kp_regsvc_redirect(self->directory, self->txn, request->person, replacement)) {
+        asked = request->person;
+        request->person = s_request_strdup(request, replacement);
+    }
     kp_decision_t decision;
     kp_control_decide(self->directory, self->txn, request, self->today, &decision);
     if (s_known_request(self, input, key)) {
@@ -1315,7 +1500,10 @@ static void s_on_client(kp_node_t *self, s_input_t *input)
         kp_frames_request_free(request);
         return;
     }
-    s_route(self, input, request, key, &decision, start_us);
+    if (*self->cluster.kbo && kp_regsvc_kind(request->message))
+        s_builtin(self, input, request, key, &decision, asked, start_us);
+    else
+        s_route(self, input, request, key, &decision, start_us);
 }
 
 //  ---------------------------------------------------------------------
@@ -1865,6 +2053,8 @@ static void s_on_result(kp_node_t *self, const kp_cluster_event_t *event)
     bool ours = kp_notify_result(self->notify, event, self->txn, s_send_packed, self);
     kp_directory_read_reset(self->txn);
     if (ours)
+        return;
+    if (s_builtin_result(self, event))
         return;
     s_pending_t *pending = s_pending(self, event->token);
     if (!pending)

@@ -168,7 +168,7 @@ static harness_t *s_new(size_t node_count, int heartbeat_ms, int deadline_ms, in
     assert(file);
     fprintf(file,
             "cluster\n    name = \"test\"\n    heartbeat = %d\n    deadline = %d\n"
-            "    max-frame = %d\n%snode\n",
+            "    max-frame = %d\n    kbo = \"" HARNESS_KBO "\"\n%snode\n",
             heartbeat_ms, deadline_ms, max_frame, secure ? "" : "    insecure = true\n");
     for (size_t i = 0; i < node_count; i++) {
         snprintf(self->client[i], 64, "tcp://127.0.0.1:%d", harness_free_port());

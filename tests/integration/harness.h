@@ -60,6 +60,9 @@ typedef struct {
 #define HARNESS_REQUESTER "0206731645"
 #define HARNESS_PROVIDER "0411702543"
 #define HARNESS_PERSON "85073003328"
+//  The cluster file's kbo: the broker's own institution, provider of the
+//  register message types (node/regsvc.h) once the directory says so.
+#define HARNESS_KBO "0367303762"
 extern const char *harness_a1_directory;
 
 //  That call, with request id id (NULL: the client stub makes one).

@@ -77,7 +77,7 @@ static void s_write_config(sites_t *self, size_t viewer, size_t voters, int stal
     assert(file);
     fprintf(file,
             "cluster\n    name = \"sites\"\n    heartbeat = 200\n    deadline = 3000\n"
-            "%s"
+            "%s    kbo = \"" HARNESS_KBO "\"\n"
             "    max-frame = 1048576\n    stale-limit = %d\n    election-timeout = %d\n"
             "    raft-heartbeat = %d\n    snapshot-threshold = %d\n    snapshot-trailing = %d\n"
             "node\n",

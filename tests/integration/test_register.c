@@ -1,0 +1,441 @@
+/*  test_register.c - the registers (issue 15) through real kpnode
+    processes: kpctl register import (atomic, then --skip-bad), the
+    register message types under the control (lookup, search with
+    accents and typos, concurrent bis proposals from several clients,
+    a correction), kpctl register merge (the replaced number redirected,
+    its person directory entries moved), and a register change on a
+    3-node cluster reaching every node.
+
+    Bis numbers are checked against a mod-97 of the test's own (long
+    division over the decimal text), for the century of the birth date.
+*/
+#include <czmq.h>
+#include <jansson.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "sites.h"
+
+#define S_FRAMEWORK "KB-1990-09-08"
+#define S_HOLDER "0206731645" //  HARNESS_REQUESTER
+#define S_PETERS "85073003328"
+#define S_DUPLICATE "85073003130" //  the same man, registered again (sequence 031)
+#define S_OTHER "85073003229"     //  a woman born the same day (sequence 032)
+
+//  The broker's institution provides the four types; RSZ (25, 0) may use
+//  them: lookup and correct per capacity, search and propose under a
+//  legal framework. RSZ holds S_PETERS and S_DUPLICATE.
+static const char *s_directory =
+    "{\"table\":\"institution\",\"kbo\":\"" HARNESS_KBO
+    "\",\"name\":\"KSZ\",\"sector\":1,\"type\":1}\n"
+    "{\"table\":\"institution\",\"kbo\":\"" S_HOLDER "\",\"name\":\"RSZ\",\"sector\":25,"
+    "\"type\":0}\n"
+    "{\"table\":\"availability\",\"message\":\"register.lookup\",\"sector\":1,\"type\":1}\n"
+    "{\"table\":\"availability\",\"message\":\"register.search\",\"sector\":1,\"type\":1}\n"
+    "{\"table\":\"availability\",\"message\":\"register.propose\",\"sector\":1,\"type\":1}\n"
+    "{\"table\":\"availability\",\"message\":\"register.correct\",\"sector\":1,\"type\":1}\n"
+    "{\"table\":\"user\",\"id\":\"rsz-app\",\"kbo\":\"" S_HOLDER "\",\"sector\":25,\"type\":0,"
+    "\"messages\":[\"register.lookup\",\"register.search\",\"register.propose\","
+    "\"register.correct\"]}\n"
+    "{\"table\":\"authorization\",\"sector\":25,\"type\":0,\"capacity\":1,"
+    "\"message\":\"register.lookup\"}\n"
+    "{\"table\":\"authorization\",\"sector\":25,\"type\":0,\"capacity\":1,"
+    "\"message\":\"register.correct\"}\n"
+    "{\"table\":\"legal\",\"kbo\":\"" S_HOLDER "\",\"framework\":\"" S_FRAMEWORK
+    "\",\"message\":\"register.search\"}\n"
+    "{\"table\":\"legal\",\"kbo\":\"" S_HOLDER "\",\"framework\":\"" S_FRAMEWORK
+    "\",\"message\":\"register.propose\"}\n"
+    "{\"table\":\"person\",\"insz\":\"" S_PETERS "\",\"kbo\":\"" S_HOLDER
+    "\",\"sector\":25,\"type\":0,\"capacity\":1,\"from\":\"2000-01-01\",\"to\":\"9999-12-31\"}\n"
+    "{\"table\":\"person\",\"insz\":\"" S_DUPLICATE "\",\"kbo\":\"" S_HOLDER
+    "\",\"sector\":25,\"type\":0,\"capacity\":2,\"from\":\"2010-01-01\",\"to\":\"9999-12-31\"}\n";
+
+//  ---------------------------------------------------------------------
+//  Helpers
+
+static int s_mod97(const char *digits)
+{
+    int rest = 0;
+    for (const char *p = digits; *p; p++)
+        rest = (rest * 10 + (*p - '0')) % 97;
+    return rest;
+}
+
+static bool s_valid_for(const char *number, bool born_2000)
+{
+    if (strlen(number) != 11 || strspn(number, "0123456789") != 11)
+        return false;
+    char body[16];
+    snprintf(body, sizeof body, "%s%.9s", born_2000 ? "2" : "", number);
+    return 97 - s_mod97(body) == (number[9] - '0') * 10 + (number[10] - '0');
+}
+
+static int s_kpctl(harness_t *h, char *out, size_t size, const char *format, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int s_kpctl(harness_t *h, char *out, size_t size, const char *format, ...)
+{
+    char args[1024], command[2048];
+    va_list list;
+    va_start(list, format);
+    vsnprintf(args, sizeof args, format, list);
+    va_end(list);
+    snprintf(command, sizeof command, "'%s' %s -c '%s' 2>&1", getenv("KPCTL"), args, h->config);
+    FILE *pipe = popen(command, "r");
+    assert_non_null(pipe);
+    size_t used = fread(out, 1, size - 1, pipe);
+    out[used] = '\0';
+    int status = pclose(pipe);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static void s_write(harness_t *h, const char *name, const char *text, char *path, size_t size)
+{
+    snprintf(path, size, "%s/%s", h->dir, name);
+    FILE *file = fopen(path, "w");
+    assert_non_null(file);
+    fputs(text, file);
+    fclose(file);
+}
+
+//  A request from rsz-app: per capacity when person is set (capacity 1),
+//  under the legal framework otherwise.
+static Kp__Request s_request(const char *id, const char *message, const char *person,
+                             const char *payload)
+{
+    Kp__Request r = KP__REQUEST__INIT;
+    r.request_id = (char *)id;
+    r.user = "rsz-app";
+    r.message = (char *)message;
+    if (person) {
+        r.person = (char *)person;
+        r.has_sector = r.has_type = r.has_capacity = true;
+        r.sector = 25;
+        r.capacity = 1;
+    } else {
+        r.legal_framework = S_FRAMEWORK;
+        r.kbo = S_HOLDER;
+    }
+    if (payload) {
+        r.has_payload = true;
+        r.payload.data = (uint8_t *)payload;
+        r.payload.len = strlen(payload);
+    }
+    return r;
+}
+
+//  The node's part's payload as JSON (the caller decrefs), and the
+//  response's status.
+static json_t *s_call(zsock_t *client, const char *id, const char *message, const char *person,
+                      const char *payload, Kp__Status *status)
+{
+    Kp__Request request = s_request(id, message, person, payload);
+    Kp__Response *response = harness_call(client, &request, 5000);
+    assert_non_null(response);
+    *status = response->status;
+    json_t *json = NULL;
+    if (response->n_parts == 1) {
+        assert_string_equal(response->parts[0]->kbo, HARNESS_KBO);
+        json = json_loadb((const char *)response->parts[0]->payload.data,
+                          response->parts[0]->payload.len, 0, NULL);
+    }
+    kp__response__free_unpacked(response, NULL);
+    return json;
+}
+
+static const char *s_get(json_t *json, const char *path)
+{
+    //  "a.b": one level of nesting is enough here.
+    char key[64];
+    const char *dot = strchr(path, '.');
+    if (!dot)
+        return json_string_value(json_object_get(json, path));
+    snprintf(key, sizeof key, "%.*s", (int)(dot - path), path);
+    return json_string_value(json_object_get(json_object_get(json, key), dot + 1));
+}
+
+//  ---------------------------------------------------------------------
+//  One node
+
+static void s_import(harness_t *h)
+{
+    char good[4096], file[512], out[4096];
+    snprintf(good, sizeof good,
+             "{\"table\":\"register\",\"number\":\"%s\",\"name\":\"Peeters\",\"given_names\":"
+             "\"Jan Karel\",\"birth_date\":\"1985-07-30\",\"gender\":\"M\",\"nationality\":"
+             "\"BEL\"}\n"
+             "{\"table\":\"register\",\"number\":\"%s\",\"name\":\"Peters\",\"given_names\":"
+             "\"Jan\",\"birth_date\":\"1985-07-30\",\"gender\":\"M\"}\n"
+             "{\"table\":\"register\",\"number\":\"%s\",\"name\":\"Lefèvre\",\"given_names\":"
+             "\"Anaïs\",\"birth_date\":\"1985-07-30\",\"gender\":\"F\"}\n",
+             S_PETERS, S_DUPLICATE, S_OTHER);
+    char with_bad[8192];
+    snprintf(with_bad, sizeof with_bad,
+             "%s{\"table\":\"register\",\"number\":\"%s\",\"name\":\"Peeters\",\"birth_date\":"
+             "\"1985-07-31\"}\n"
+             "{\"table\":\"person\",\"insz\":\"%s\",\"kbo\":\"%s\",\"sector\":25,\"type\":0,"
+             "\"capacity\":1,\"from\":\"2000-01-01\",\"to\":\"9999-12-31\"}\n",
+             good, S_PETERS, S_OTHER, S_HOLDER);
+    s_write(h, "register.jsonl", with_bad, file, sizeof file);
+    //  Atomic: two bad lines (a birth date the number does not say, a line
+    //  of another table), nothing applied.
+    assert_int_equal(s_kpctl(h, out, sizeof out, "register import '%s' --json", file), 1);
+    assert_non_null(strstr(out, "\"applied\":0"));
+    assert_non_null(strstr(out, "\"line\":4"));
+    assert_non_null(strstr(out, "\"line\":5"));
+    assert_int_equal(s_kpctl(h, out, sizeof out, "register show %s", S_PETERS), 1);
+    //  --skip-bad: the three good lines go in.
+    assert_int_equal(s_kpctl(h, out, sizeof out, "register import '%s' --skip-bad --json", file),
+                     0);
+    assert_non_null(strstr(out, "\"applied\":3"));
+    assert_int_equal(s_kpctl(h, out, sizeof out, "register show %s --json", S_PETERS), 0);
+    assert_non_null(strstr(out, "\"state\":\"active\""));
+    assert_non_null(strstr(out, "\"changed_on\":")); //  dated by the node
+}
+
+static void s_lookup_and_search(zsock_t *client)
+{
+    Kp__Status status;
+    json_t *json = s_call(client, "look-1", "register.lookup", S_PETERS, NULL, &status);
+    assert_int_equal(status, KP__STATUS__OK);
+    assert_string_equal(s_get(json, "name"), "Peeters");
+    assert_string_equal(s_get(json, "nationality"), "BEL");
+    json_decref(json);
+    //  A person RSZ does not hold: the control says no, as for any message.
+    json = s_call(client, "look-2", "register.lookup", S_OTHER, NULL, &status);
+    assert_int_equal(status, KP__STATUS__DENIED);
+    json_decref(json);
+    //  Accents and case do not count; a typo costs a little.
+    json = s_call(client, "search-1", "register.search", NULL,
+                  "{\"name\":\"LEFEVRE\",\"given_names\":\"anais\",\"birth_date\":\"1985-07-30\"}",
+                  &status);
+    assert_int_equal(status, KP__STATUS__OK);
+    json_t *first = json_array_get(json_object_get(json, "candidates"), 0);
+    assert_string_equal(s_get(first, "number"), S_OTHER);
+    assert_true(json_number_value(json_object_get(first, "score")) > 0.99);
+    json_decref(json);
+    json = s_call(client, "search-2", "register.search", NULL,
+                  "{\"name\":\"Peteers\",\"birth_date\":\"1985-07-30\"}", &status);
+    json_t *candidates = json_object_get(json, "candidates");
+    assert_true(json_array_size(candidates) >= 2); //  Peeters and Peters
+    double best = json_number_value(json_object_get(json_array_get(candidates, 0), "score"));
+    assert_true(best < 1.0 && best > 0.8);
+    json_decref(json);
+    //  A search without a birth date is the caller's mistake.
+    json = s_call(client, "search-3", "register.search", NULL, "{\"name\":\"x\"}", &status);
+    assert_int_equal(status, KP__STATUS__INVALID);
+    json_decref(json);
+}
+
+#define S_CLIENTS 4
+#define S_PROPOSALS 20 //  per client
+
+//  Concurrent proposals for one birth date from several clients: every
+//  number unique and valid, men odd, women even, unknown gender + 20.
+static void s_concurrent_bis(harness_t *h)
+{
+    zsock_t *clients[S_CLIENTS];
+    for (int c = 0; c < S_CLIENTS; c++)
+        clients[c] = harness_client(h, 0);
+    const char *genders[] = {"M", "F", ""};
+    for (int i = 0; i < S_PROPOSALS; i++)
+        for (int c = 0; c < S_CLIENTS; c++) {
+            char id[32], payload[256];
+            snprintf(id, sizeof id, "bis-%d-%d", c, i);
+            const char *g = genders[(i + c) % 3];
+            snprintf(payload, sizeof payload,
+                     "{\"name\":\"Person %d %d\",\"given_names\":\"X\",\"birth_date\":"
+                     "\"2004-02-29\"%s%s%s}",
+                     c, i, *g ? ",\"gender\":\"" : "", g, *g ? "\"" : "");
+            Kp__Request request = s_request(id, "register.propose", NULL, payload);
+            harness_send(clients[c], &request);
+        }
+    zhash_t *seen = zhash_new();
+    int answered = 0;
+    for (int c = 0; c < S_CLIENTS; c++)
+        for (int i = 0; i < S_PROPOSALS; i++) {
+            Kp__Response *r = harness_recv(clients[c], 10000);
+            assert_non_null(r);
+            assert_int_equal(r->status, KP__STATUS__OK);
+            json_t *json = json_loadb((const char *)r->parts[0]->payload.data,
+                                      r->parts[0]->payload.len, 0, NULL);
+            const char *number = s_get(json, "number");
+            assert_non_null(number);
+            assert_true(s_valid_for(number, true));
+            int month = (number[2] - '0') * 10 + (number[3] - '0');
+            int seq = (number[6] - '0') * 100 + (number[7] - '0') * 10 + (number[8] - '0');
+            const char *gender = s_get(json, "entry.gender");
+            assert_memory_equal(number, "04", 2);
+            assert_memory_equal(number + 4, "29", 2);
+            if (!gender)
+                assert_int_equal(month, 22);
+            else {
+                assert_int_equal(month, 42);
+                assert_int_equal(seq % 2, gender[0] == 'M');
+            }
+            assert_null(zhash_lookup(seen, number)); //  unique
+            zhash_insert(seen, number, (void *)1);
+            answered++;
+            json_decref(json);
+            kp__response__free_unpacked(r, NULL);
+        }
+    assert_int_equal(answered, S_CLIENTS * S_PROPOSALS);
+    zhash_destroy(&seen);
+    //  A proposal like an existing person says it may be a duplicate.
+    Kp__Status status;
+    json_t *json = s_call(clients[0], "bis-dup", "register.propose", NULL,
+                          "{\"name\":\"Peeters\",\"given_names\":\"Jan Karel\","
+                          "\"birth_date\":\"1985-07-30\",\"gender\":\"M\"}",
+                          &status);
+    assert_int_equal(status, KP__STATUS__OK);
+    assert_true(json_is_true(json_object_get(json, "duplicate")));
+    json_decref(json);
+    for (int c = 0; c < S_CLIENTS; c++)
+        zsock_destroy(&clients[c]);
+}
+
+static void s_correct_and_merge(harness_t *h, zsock_t *client)
+{
+    Kp__Status status;
+    json_t *json = s_call(client, "fix-1", "register.correct", S_PETERS,
+                          "{\"address\":\"Wetstraat 1, 1000 Brussel\"}", &status);
+    assert_int_equal(status, KP__STATUS__OK);
+    assert_string_equal(s_get(json, "entry.address"), "Wetstraat 1, 1000 Brussel");
+    json_decref(json);
+    json = s_call(client, "fix-2", "register.correct", S_PETERS, "{\"nickname\":\"x\"}", &status);
+    assert_int_equal(status, KP__STATUS__INVALID);
+    json_decref(json);
+
+    char out[8192];
+    assert_int_equal(s_kpctl(h, out, sizeof out, "register merge --keep %s --replace %s --json",
+                             S_PETERS, S_DUPLICATE),
+                     0);
+    //  Twice: refused, it is replaced already.
+    assert_int_equal(
+        s_kpctl(h, out, sizeof out, "register merge --keep %s --replace %s", S_PETERS, S_DUPLICATE),
+        1);
+    assert_non_null(strstr(out, "replaced"));
+    assert_int_equal(s_kpctl(h, out, sizeof out, "register show %s --json", S_DUPLICATE), 0);
+    assert_non_null(strstr(out, "\"replaced_by\":\"" S_PETERS "\""));
+    assert_non_null(strstr(out, "\"persons\":[]"));
+    assert_int_equal(s_kpctl(h, out, sizeof out, "register show %s --json", S_PETERS), 0);
+    assert_non_null(strstr(out, "\"replaces\":[\"" S_DUPLICATE "\"]"));
+    assert_non_null(strstr(out, "\"capacity\":2")); //  RSZ's entry of the duplicate moved
+    //  A lookup of the replaced number: answered with the replacement.
+    json = s_call(client, "look-3", "register.lookup", S_DUPLICATE, NULL, &status);
+    assert_int_equal(status, KP__STATUS__OK);
+    assert_string_equal(s_get(json, "asked"), S_DUPLICATE);
+    assert_string_equal(s_get(json, "replacement.number"), S_PETERS);
+    json_decref(json);
+}
+
+static void test_one_node(void **state)
+{
+    (void)state;
+    harness_t *h = harness_new_insecure(1, 500, 3000, 1048576);
+    harness_start_node(h, 0);
+    harness_load(h, 0, s_directory);
+    s_import(h);
+    zsock_t *client = harness_client(h, 0);
+    s_lookup_and_search(client);
+    s_concurrent_bis(h);
+    s_correct_and_merge(h, client);
+    zsock_destroy(&client);
+    harness_destroy(&h);
+}
+
+//  ---------------------------------------------------------------------
+//  Three nodes
+
+//  register.show on node index, through its admin socket.
+static char *s_show(harness_t *h, size_t index, const char *number)
+{
+    zsock_t *admin = harness_dealer(h, h->admin[index], "operator");
+    Kp__AdminRequest request = KP__ADMIN_REQUEST__INIT;
+    request.command = "register.show";
+    char *args[] = {(char *)number};
+    request.n_args = 1;
+    request.args = args;
+    size_t size = kp__admin_request__get_packed_size(&request);
+    zframe_t *frame = zframe_new(NULL, size);
+    kp__admin_request__pack(&request, zframe_data(frame));
+    zframe_send(&frame, admin, 0);
+    zpoller_t *poller = zpoller_new(admin, NULL);
+    char *text = NULL;
+    if (zpoller_wait(poller, 5000)) {
+        frame = zframe_recv(admin);
+        Kp__AdminReply *reply =
+            frame ? kp__admin_reply__unpack(NULL, zframe_size(frame), zframe_data(frame)) : NULL;
+        if (reply && reply->json)
+            text = strdup(reply->json);
+        if (reply)
+            kp__admin_reply__free_unpacked(reply, NULL);
+        zframe_destroy(&frame);
+    }
+    zpoller_destroy(&poller);
+    zsock_destroy(&admin);
+    return text;
+}
+
+static void test_three_nodes(void **state)
+{
+    (void)state;
+    sites_t *sites = sites_new(3, false, 300);
+    harness_t *h = sites->harness;
+    sites_start_all(sites);
+    int leader = sites_leader(sites, NULL, 20000);
+    assert_true(leader >= 0);
+    harness_load(h, (size_t)leader, s_directory);
+    assert_true(sites_converged(sites, NULL, 0, 10000));
+    int follower = (leader + 1) % 3;
+    //  A proposal on a follower: UNAVAILABLE, NOT_LEADER, the leader named.
+    zsock_t *client = harness_client(h, (size_t)follower);
+    const char *payload = "{\"name\":\"Smith\",\"birth_date\":\"1999-12-31\",\"gender\":\"F\"}";
+    Kp__Request request = s_request("c-1", "register.propose", NULL, payload);
+    Kp__Response *r = harness_call(client, &request, 5000);
+    assert_non_null(r);
+    assert_int_equal(r->status, KP__STATUS__UNAVAILABLE);
+    assert_int_equal(r->reason, KP__REASON__NOT_LEADER);
+    assert_non_null(
+        strstr((const char *)r->parts[0]->payload.data, sites_name(sites, (size_t)leader)));
+    kp__response__free_unpacked(r, NULL);
+    zsock_destroy(&client);
+    //  On the leader: allocated, committed, then on every node.
+    client = harness_client(h, (size_t)leader);
+    Kp__Status status;
+    json_t *json = s_call(client, "c-2", "register.propose", NULL, payload, &status);
+    assert_int_equal(status, KP__STATUS__OK);
+    char number[12];
+    snprintf(number, sizeof number, "%s", s_get(json, "number"));
+    json_decref(json);
+    assert_true(s_valid_for(number, false)); //  born in 1999
+    assert_memory_equal(number, "995231", 6);
+    zsock_destroy(&client);
+    assert_true(sites_converged(sites, NULL, 0, 10000));
+    for (size_t i = 0; i < 3; i++) {
+        char *text = s_show(h, i, number);
+        assert_non_null(text);
+        assert_non_null(strstr(text, "\"name\":\"Smith\""));
+        free(text);
+    }
+    sites_destroy(&sites);
+}
+
+int main(void)
+{
+    zsys_init();
+    zsys_set_logstream(NULL);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_one_node),
+        cmocka_unit_test(test_three_nodes),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
