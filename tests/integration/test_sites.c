@@ -459,30 +459,35 @@ static long s_incoming(sites_t *sites, size_t index)
 //  records of their own (the history's updates are 1, 2, ...).
 static void s_load_big(s_history_t *history)
 {
+    enum { S_BATCH = 12500 };
+    Kp__DirectoryUpdate **ones = calloc(S_BATCH, sizeof *ones);
+    Kp__DirectoryOp **ops = calloc(S_BATCH, sizeof *ops);
+    assert_true(ones && ops);
     for (unsigned batch = 0; batch < 4; batch++) {
-        kp_jsonl_batch_t *ops = kp_jsonl_batch_new();
-        for (unsigned k = 0; k < 12500; k++) {
-            Kp__DirectoryUpdate *one = sites_update_new(1000000 + batch * 12500 + k);
-            kp_jsonl_batch_add(ops, one->ops[0]);
-            one->ops[0] = NULL;
-            one->n_ops = 0;
-            sites_update_free(&one);
+        for (unsigned k = 0; k < S_BATCH; k++) {
+            ones[k] = sites_update_new(1000000 + batch * S_BATCH + k);
+            ops[k] = ones[k]->ops[0];
         }
+        Kp__DirectoryUpdate update = KP__DIRECTORY_UPDATE__INIT;
+        update.ops = ops;
+        update.n_ops = S_BATCH;
         Kp__AdminReply *reply = NULL;
         for (int attempt = 0; attempt < 5 && !(reply && reply->status == KP__STATUS__OK);
              attempt++) {
             if (reply)
                 kp__admin_reply__free_unpacked(reply, NULL);
             history->leader = s_leader(history->sites, NULL);
-            reply = sites_apply(history->sites, (size_t)history->leader, kp_jsonl_batch_update(ops),
-                                20000);
+            reply = sites_apply(history->sites, (size_t)history->leader, &update, 20000);
         }
         assert_non_null(reply);
         assert_int_equal(reply->status, KP__STATUS__OK);
         history->base_seq = reply->seq;
         kp__admin_reply__free_unpacked(reply, NULL);
-        kp_jsonl_batch_destroy(&ops);
+        for (unsigned k = 0; k < S_BATCH; k++)
+            sites_update_free(&ones[k]);
     }
+    free(ones);
+    free(ops);
 }
 
 //  A voter's data folder wiped: back, it installs the leader's snapshot
