@@ -39,3 +39,24 @@ echo "# load: $(cut -d' ' -f1-3 /proc/loadavg)"
 "$B/bench/mutbench" --worker "tcp://127.0.0.1:$W" --backlog "${BACKLOG:-100000}" --persons "$PERSONS"
 echo "# load: $(cut -d' ' -f1-3 /proc/loadavg)"
 "$B/cli/kpctl" mutations status -c "$DIR/cluster.cfg"
+# The cost on request routing: kpbench against the same node, without and
+# with a mutation stream (RATE changes a second) beside it.
+"$B/bench/kpbench" --write-directory "$DIR/bench.jsonl" --persons 10000 >/dev/null
+"$B/cli/kpctl" directory import "$DIR/bench.jsonl" -c "$DIR/cluster.cfg" >/dev/null
+"$B/cli/kpctl" provider -c "$DIR/cluster.cfg" --kbo 0200000043 --message wage --message career --echo --quiet --concurrency 16 >/dev/null 2>&1 &
+P1=$!
+"$B/cli/kpctl" provider -c "$DIR/cluster.cfg" --kbo 0300000016 --message career --echo --quiet --concurrency 16 >/dev/null 2>&1 &
+P2=$!
+sleep 1
+KPB="--rate ${KPB_RATE:-2000} --duration ${KPB_SECONDS:-15} --clients 4"
+echo "# kpbench without mutations; load: $(cut -d' ' -f1-3 /proc/loadavg)"
+"$B/bench/kpbench" -c "$DIR/cluster.cfg" $KPB 2>&1 | grep -E -A5 "^kruispunt:"
+"$B/bench/mutbench" --worker "tcp://127.0.0.1:$W" --rate "${RATE:-1000}" --seconds $(( ${KPB_SECONDS:-15} + 3 )) --persons "$PERSONS" > "$DIR/stream.txt" &
+MB=$!
+sleep 1
+echo "# kpbench with ${RATE:-1000} mutations/s beside it; load: $(cut -d' ' -f1-3 /proc/loadavg)"
+"$B/bench/kpbench" -c "$DIR/cluster.cfg" $KPB 2>&1 | grep -E -A5 "^kruispunt:"
+wait $MB
+cat "$DIR/stream.txt"
+echo "# load after: $(cut -d' ' -f1-3 /proc/loadavg)"
+kill $P1 $P2 2>/dev/null || true
