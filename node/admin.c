@@ -60,6 +60,18 @@ static void s_cluster_json(kp_admin_context_t *context, kp_json_t *json)
     kp_json_kv_uint(json, "duplicates", raft->duplicates);
     kp_json_kv_uint(json, "snapshots", raft->snapshots);
     kp_json_kv_uint(json, "restores", raft->restores);
+    //  Frames on the peer port: taken, and refused by reason (an intruder
+    //  or a member speaking for another shows here).
+    kp_json_key(json, "peer_frames");
+    kp_json_object_open(json);
+    kp_json_kv_uint(json, "in", raft->io.frames_in);
+    kp_json_kv_uint(json, "out", raft->io.frames_out);
+    kp_json_key(json, "refused");
+    kp_json_object_open(json);
+    for (int i = 1; i < KP_RAFTWIRE_REASONS; i++)
+        kp_json_kv_uint(json, kp_raftwire_reason_name((kp_raftwire_reason_t)i), raft->io.refused[i]);
+    kp_json_object_close(json);
+    kp_json_object_close(json);
     kp_json_object_close(json);
 }
 

@@ -481,6 +481,15 @@ static int s_secure(void *arg, void *sock, bool server, raft_id id, const char *
     return 0;
 }
 
+//  The key member id must send with: the one the cluster file gives it.
+static const char *s_member_key(void *arg, raft_id id, char out[41])
+{
+    s_actor_t *self = (s_actor_t *)arg;
+    const kp_node_config_t *node = kp_config_node_by_id(&self->args->config, id);
+    char err[300];
+    return node && kp_curve_node_key(node, out, err, sizeof err) == 0 ? out : NULL;
+}
+
 //  The configuration of the cluster file (or of this node alone).
 static int s_bootstrap(s_actor_t *self)
 {
@@ -525,6 +534,7 @@ static int s_start(s_actor_t *self)
         .resolve = s_resolve,
         .resolve_arg = self,
         .secure = self->cert ? s_secure : NULL,
+        .member_key = self->cert ? s_member_key : NULL,
         .max_frame = 64u << 20,
     };
     self->io = kp_raftio_new(&options, args->err, sizeof args->err);

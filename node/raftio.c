@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "curve.h"
 #include "snapxfer.h"
 
 //  One AppendEntries frame carries at most this many bytes of entries;
@@ -61,6 +62,7 @@ typedef struct {
     kp_raftio_resolve_fn *resolve;
     void *resolve_arg; //  also secure's
     kp_raftio_secure_fn *secure;
+    kp_raftio_member_key_fn *member_key;
     size_t max_frame;
     kp_raftstore_t *store;
     zsock_t *router;
@@ -429,12 +431,27 @@ static void s_xfer_deliver(void *arg, struct raft_message *message)
         self->recv_cb(&self->io, message);
 }
 
-static void s_on_frame(s_io_t *self, const uint8_t *data, size_t size)
+//  Whether a frame from member from_id may come with the authenticated
+//  key (NULL: plain text).
+static bool s_sender_ok(s_io_t *self, raft_id from_id, const char *key)
+{
+    if (!self->member_key)
+        return true;
+    char want[41];
+    const char *expected = self->member_key(self->resolve_arg, from_id, want);
+    return expected && key && !strcmp(expected, key);
+}
+
+static void s_on_frame(s_io_t *self, const uint8_t *data, size_t size, const char *key)
 {
     Kp__PeerFrame *frame;
     kp_raftwire_reason_t reason =
         kp_raftwire_unpack(self->cluster, data, size, self->max_frame, &frame);
     struct raft_message message;
+    if (reason == KP_RAFTWIRE_OK && !s_sender_ok(self, frame->from_id, key)) {
+        reason = KP_RAFTWIRE_NOT_ITS_KEY;
+        kp__peer_frame__free_unpacked(frame, NULL);
+    }
     if (reason == KP_RAFTWIRE_OK) {
         switch (frame->body_case) {
         case KP__PEER_FRAME__BODY_SNAPSHOT_OFFER:
@@ -477,17 +494,21 @@ static void s_drain_router(s_io_t *self)
         int frames = 0;
         zmq_msg_t body;
         zmq_msg_init(&body);
+        char key[41] = "";
         while (zmq_msg_more(&part)) {
             zmq_msg_close(&part);
             zmq_msg_init(&part);
             if (zmq_msg_recv(&part, handle, 0) < 0)
                 break;
-            if (++frames == 1)
+            if (++frames == 1) {
                 zmq_msg_copy(&body, &part);
+                const char *authenticated = kp_curve_peer_key(&part);
+                snprintf(key, sizeof key, "%s", authenticated ? authenticated : "");
+            }
         }
         zmq_msg_close(&part);
         if (frames == 1)
-            s_on_frame(self, zmq_msg_data(&body), zmq_msg_size(&body));
+            s_on_frame(self, zmq_msg_data(&body), zmq_msg_size(&body), *key ? key : NULL);
         else
             self->stats.refused[KP_RAFTWIRE_MALFORMED]++;
         zmq_msg_close(&body);
@@ -692,6 +713,7 @@ struct raft_io *kp_raftio_new(const kp_raftio_options_t *options, char *err, siz
     self->resolve = options->resolve;
     self->resolve_arg = options->resolve_arg;
     self->secure = options->secure;
+    self->member_key = options->member_key;
     self->max_frame = options->max_frame ? options->max_frame : (64u << 20);
     self->store = kp_raftstore_new(options->folder, err, errlen);
     if (!self->store) {

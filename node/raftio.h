@@ -52,6 +52,10 @@ typedef const char *(kp_raftio_resolve_fn)(void *arg, raft_id id, const char *ad
 typedef int(kp_raftio_secure_fn)(void *arg, void *sock, bool server, raft_id id,
                                  const char *address);
 
+//  The Z85 public key member id authenticates with, written into out; NULL
+//  when id is no member the cluster file names.
+typedef const char *(kp_raftio_member_key_fn)(void *arg, raft_id id, char out[41]);
+
 typedef struct {
     const char *cluster;           //  frames of another cluster are refused
     const char *folder;            //  DATA/raft
@@ -59,6 +63,10 @@ typedef struct {
     kp_raftio_resolve_fn *resolve; //  how to reach other members
     void *resolve_arg;
     kp_raftio_secure_fn *secure; //  NULL: plain text (insecure clusters, tests)
+    //  With secure: a frame is taken only when its from_id is the member
+    //  whose key the CURVE handshake authenticated (one member's key must
+    //  not speak for another). NULL: not checked.
+    kp_raftio_member_key_fn *member_key;
     size_t max_frame;            //  largest frame accepted (beyond it the peer is cut)
 } kp_raftio_options_t;
 

@@ -33,6 +33,7 @@ typedef enum {
     KP_RAFTWIRE_BAD_SENDER, //  no from_id, or a from address too long
     KP_RAFTWIRE_BAD_FIELD,  //  a field missing or out of bounds
     KP_RAFTWIRE_NO_MEMORY,
+    KP_RAFTWIRE_NOT_ITS_KEY, //  from_id names a member whose key it was not sent with
     KP_RAFTWIRE_REASONS
 } kp_raftwire_reason_t;
 

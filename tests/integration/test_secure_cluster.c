@@ -36,6 +36,7 @@
 #include "harness.h"
 #include "kperr.h"
 #include "privlog.h"
+#include "raftwire.h"
 #include "sites.h"
 
 #define REQUESTER "0206731645"
@@ -258,6 +259,38 @@ static bool s_handshake(harness_t *harness, const char *endpoint, const char *na
     return through;
 }
 
+//  Member `as` (authenticated by its own key) sends the node at index a
+//  pre-vote that claims to come from the third member: refused and counted
+//  as not_its_key, never handed to raft. Raft ids are places in the file.
+static void s_impostor(sites_t *sites, size_t index)
+{
+    harness_t *h = sites->harness;
+    size_t as = (index + 1) % 3, claimed = (index + 2) % 3;
+    const char *path = "raft.peer_frames.refused.not_its_key";
+    int64_t before = s_status_number(h, index, path);
+    assert_true(before >= 0);
+    zsock_t *sock = s_dealer(h, sites->peer_bind[index], sites_name(sites, as), h->node_key[index]);
+    struct raft_message message = {.type = RAFT_IO_REQUEST_VOTE,
+                                   .server_id = claimed + 1,
+                                   .server_address = sites_name(sites, claimed)};
+    message.request_vote =
+        (struct raft_request_vote){.term = 1, .candidate_id = claimed + 1, .pre_vote = true};
+    size_t size;
+    uint8_t *data =
+        kp_raftwire_encode("sites", claimed + 1, sites_name(sites, claimed), &message, &size);
+    assert_non_null(data);
+    //  Sent until counted: the handshake may still be under way.
+    bool counted = false;
+    for (int i = 0; i < 50 && !counted; i++) {
+        zsock_set_sndtimeo(sock, 100);
+        zmq_send(zsock_resolve(sock), data, size, 0);
+        counted = s_wait_number(h, index, path, before + 1, 200);
+    }
+    assert_true(counted);
+    free(data);
+    zsock_destroy(&sock);
+}
+
 static void test_secure_sites(void **unused)
 {
     (void)unused;
@@ -288,6 +321,7 @@ static void test_secure_sites(void **unused)
         s_wait_number(h, (size_t)leader, "security.handshakes.peer.refused", refused + 2, 5000));
     assert_false(s_handshake(h, h->client[0], "node-2", h->node_key[0]));
     assert_true(s_handshake(h, h->client[0], "app-rsz-app", h->node_key[0]));
+    s_impostor(sites, (size_t)leader);
 
     //  The leader killed: another leads and takes updates.
     unsigned n = 0;
