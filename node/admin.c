@@ -69,7 +69,8 @@ static void s_cluster_json(kp_admin_context_t *context, kp_json_t *json)
     kp_json_key(json, "refused");
     kp_json_object_open(json);
     for (int i = 1; i < KP_RAFTWIRE_REASONS; i++)
-        kp_json_kv_uint(json, kp_raftwire_reason_name((kp_raftwire_reason_t)i), raft->io.refused[i]);
+        kp_json_kv_uint(json, kp_raftwire_reason_name((kp_raftwire_reason_t)i),
+                        raft->io.refused[i]);
     kp_json_object_close(json);
     kp_json_object_close(json);
     kp_json_object_close(json);

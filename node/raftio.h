@@ -67,7 +67,7 @@ typedef struct {
     //  whose key the CURVE handshake authenticated (one member's key must
     //  not speak for another). NULL: not checked.
     kp_raftio_member_key_fn *member_key;
-    size_t max_frame;            //  largest frame accepted (beyond it the peer is cut)
+    size_t max_frame; //  largest frame accepted (beyond it the peer is cut)
 } kp_raftio_options_t;
 
 typedef struct {

@@ -7,7 +7,8 @@
 const char *kp_raftwire_reason_name(kp_raftwire_reason_t reason)
 {
     static const char *names[KP_RAFTWIRE_REASONS] = {
-        "ok", "malformed", "too_large", "wrong_cluster", "bad_sender", "bad_field", "no_memory", "not_its_key",
+        "ok",         "malformed", "too_large", "wrong_cluster",
+        "bad_sender", "bad_field", "no_memory", "not_its_key",
     };
     return reason < KP_RAFTWIRE_REASONS ? names[reason] : "unknown";
 }
