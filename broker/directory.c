@@ -623,12 +623,12 @@ static MDB_val s_str_val(const char *text, size_t len)
 //  ---------------------------------------------------------------------
 //  Apply
 
-//  -2, not -1: a storage error may leave the transaction half done, where
-//  a refusal (-1) never does (see kp_directory_writer_apply).
+//  KP_STORAGE_FAILED, not KP_REFUSED: a storage error may leave the
+//  transaction half done, where a refusal never does (see kp_directory_writer_apply).
 static int s_lmdb_err(int rc, char *err, size_t errlen)
 {
     s_err(err, errlen, "storage error: %s", mdb_strerror(rc));
-    return -2;
+    return KP_STORAGE_FAILED;
 }
 
 //  PUT or DELETE of a key with an empty value (authorization, legal,
@@ -824,7 +824,7 @@ static int s_apply_key(kp_directory_t *self, MDB_txn *txn, bool put, const Kp__K
 }
 
 //  Validates op and applies it in txn. 0; -1 refused (nothing written,
-//  the reason in err); -2 when LMDB failed (the transaction may be half
+//  the reason in err); KP_STORAGE_FAILED when LMDB failed (the transaction may be half
 //  done: abort it).
 static int s_apply_op(kp_directory_t *self, MDB_txn *txn, const Kp__DirectoryOp *op, char *err,
                       size_t errlen)
@@ -996,9 +996,9 @@ int kp_directory_writer_apply(kp_directory_writer_t *self, const Kp__DirectoryOp
     int rc = s_apply_op(self->dir, self->txn, op, err, errlen);
     if (rc == 0 && ++self->count % S_RELEASE_EVERY == 0)
         s_writer_release(self);
-    else if (rc == -2)
+    else if (rc == KP_STORAGE_FAILED)
         self->failed = true;
-    return rc == 0 ? 0 : rc == -2 ? -1 : 1;
+    return rc == 0 ? 0 : rc == KP_STORAGE_FAILED ? -1 : 1;
 }
 
 size_t kp_directory_writer_count(const kp_directory_writer_t *self)
@@ -1154,7 +1154,7 @@ static int s_apply(kp_directory_t *self, const Kp__DirectoryUpdate *update, uint
     }
     kp_directory_writer_t *writer = kp_directory_writer_new(self, err, errlen);
     if (!writer)
-        return -2;
+        return KP_STORAGE_FAILED;
     if (index && s_meta_get(self, writer->txn, "raft.applied") >= index) {
         if (seq_p)
             *seq_p = s_meta_get(self, writer->txn, "seq");
@@ -1172,7 +1172,7 @@ static int s_apply(kp_directory_t *self, const Kp__DirectoryUpdate *update, uint
         if (rc) {
             kp_directory_writer_destroy(&writer);
             s_err(err, errlen, "op %zu: %s", i + 1, reason);
-            return rc < 0 ? -2 : -1;
+            return rc < 0 ? KP_STORAGE_FAILED : KP_REFUSED;
         }
     }
     int rc = kp_mutation_apply(self, writer->txn, update, err, errlen);
@@ -1185,7 +1185,7 @@ static int s_apply(kp_directory_t *self, const Kp__DirectoryUpdate *update, uint
         kp_directory_writer_destroy(&writer);
         return s_lmdb_err(rc, err, errlen);
     }
-    return kp_directory_writer_commit(&writer, seq_p, err, errlen) ? -2 : 0;
+    return kp_directory_writer_commit(&writer, seq_p, err, errlen) ? KP_STORAGE_FAILED : 0;
 }
 
 void kp_directory_replicated(kp_directory_t *self)

@@ -39,6 +39,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kperr.h"
 #include "kruispunt.pb-c.h"
 #include "register.h"
 #include "validate.h"
@@ -82,7 +83,7 @@ int kp_directory_apply(kp_directory_t *self, const Kp__DirectoryUpdate *update, 
 //  applies an entry twice: returns 1 (and *seq_p the current sequence)
 //  without touching anything if index was applied already. A refused
 //  update returns -1 and records nothing (its replay fails the same way);
-//  -2 when LMDB itself failed (nothing applied: the caller must retry or
+//  KP_STORAGE_FAILED (kperr.h) when LMDB itself failed (nothing applied: the caller must retry or
 //  stop, not go on).
 //  Both recognise a batch of an import applied already (the update's
 //  import_id and batch, see kruispunt.proto): nothing is applied, *seq_p

@@ -17,4 +17,10 @@
 //  can end with: return kp_err(err, errlen, "...", ...);
 int kp_err(char *err, size_t errlen, const char *format, ...) __attribute__((format(printf, 3, 4)));
 
+//  Where a caller must tell a refusal (nothing changed) from a failure of
+//  storage (stop, or retry later), a function returns one of these, with
+//  its message in err either way (the directory's, the registers' and the
+//  mutations' apply functions).
+enum { KP_REFUSED = -1, KP_STORAGE_FAILED = -2 };
+
 #endif

@@ -281,7 +281,7 @@ int kp_mutation_enqueue(kp_directory_t *dir, MDB_txn *txn, const Kp__Mutation *m
         fanout.rc = mdb_put(txn, s_dbi(&db, KP_DIR_MUT_IDS), &k, &v, 0);
     if (fanout.rc) {
         s_err(err, errlen, "cannot queue mutation %s: %s", mutation->id, mdb_strerror(fanout.rc));
-        return -2;
+        return KP_STORAGE_FAILED;
     }
     result.recipients = fanout.recipients;
     if (out)
@@ -394,7 +394,7 @@ int kp_mutation_apply(kp_directory_t *dir, MDB_txn *txn, const Kp__DirectoryUpda
         rc = s_replay(&db, update->replays[i]);
     if (rc) {
         s_err(err, errlen, "cannot change the mutation queues: %s", mdb_strerror(rc));
-        return -2;
+        return KP_STORAGE_FAILED;
     }
     return 0;
 }

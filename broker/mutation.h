@@ -93,13 +93,13 @@ typedef struct {
 //  payload: the node bounded it before proposing), then fans it out and
 //  queues it. A second mutation with the same (origin, id) is a duplicate:
 //  counted, not queued again. 0 and *out filled; -1 with err when the
-//  mutation is invalid (nothing queued); -2 on a storage error.
+//  mutation is invalid (nothing queued); KP_STORAGE_FAILED on a storage error.
 int kp_mutation_enqueue(kp_directory_t *dir, MDB_txn *txn, const Kp__Mutation *mutation,
                         kp_mutation_result_t *out, char *err, size_t errlen);
 
 //  Applies the mutations, acks and replays of update in txn (called by
 //  the directory's apply after the update's ops). Invalid mutations are
-//  refused (-1, err "mutation N: ..."); -2 on a storage error.
+//  refused (-1, err "mutation N: ..."); KP_STORAGE_FAILED on a storage error.
 int kp_mutation_apply(kp_directory_t *dir, MDB_txn *txn, const Kp__DirectoryUpdate *update,
                       char *err, size_t errlen);
 

@@ -261,7 +261,7 @@ static MDB_val s_number_val(const char *number)
 static int s_lmdb(int rc, char *err, size_t errlen)
 {
     s_err(err, errlen, "storage error: %s", mdb_strerror(rc));
-    return -2;
+    return KP_STORAGE_FAILED;
 }
 
 Kp__RegisterEntry *kp_register_get(const kp_register_tables_t *t, MDB_txn *txn, const char *number)
@@ -320,7 +320,7 @@ static int s_hooks(const kp_register_hooks_t *hooks, MDB_txn *txn, kp_register_e
 {
     for (size_t i = 0; hooks && i < hooks->count; i++)
         if (hooks->fn[i](hooks->arg[i], txn, event, before, after, err, errlen))
-            return -2;
+            return KP_STORAGE_FAILED;
     return 0;
 }
 

@@ -16,7 +16,7 @@
 
     Changes (kp_register_apply_*) run inside the directory's write
     transaction: a refused change (-1) leaves the transaction as it was,
-    -2 is a storage error. Every change calls the hooks given to the
+    KP_STORAGE_FAILED (kperr.h) is a storage error. Every change calls the hooks given to the
     directory (kp_directory_on_register_change) in that same transaction:
     what the change notifications (mutations) build on.
 
@@ -31,6 +31,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kperr.h"
 #include "json.h"
 #include "kruispunt.pb-c.h"
 
@@ -102,7 +103,7 @@ typedef struct {
 
 //  PUT of a whole entry (checked with kp_register_entry_check): created,
 //  or replacing the entry of that number (its version goes on; a
-//  replaced entry stays replaced). 0, -1 refused, -2 storage.
+//  replaced entry stays replaced). 0, KP_REFUSED, KP_STORAGE_FAILED.
 int kp_register_apply_put(const kp_register_tables_t *t, MDB_txn *txn,
                           const kp_register_hooks_t *hooks, const Kp__RegisterEntry *entry,
                           char *err, size_t errlen);
@@ -110,7 +111,7 @@ int kp_register_apply_put(const kp_register_tables_t *t, MDB_txn *txn,
 //  A RegisterChange: a bis allocation (the next free sequence for the
 //  birth date and gender; a proposal key seen before allocates nothing
 //  again), a correction, or a merge (the replaced entry's person
-//  directory entries move to the kept number). 0, -1, -2.
+//  directory entries move to the kept number). 0, KP_REFUSED, KP_STORAGE_FAILED.
 int kp_register_apply_change(const kp_register_tables_t *t, MDB_txn *txn,
                              const kp_register_hooks_t *hooks, const Kp__RegisterChange *change,
                              char *err, size_t errlen);

@@ -49,7 +49,7 @@ static int s_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void **r
     int rc = kp_directory_apply_at(self->options.directory, update, out->index, &out->seq,
                                    out->error, sizeof out->error);
     kp__directory_update__free_unpacked(update, NULL);
-    if (rc == -2) {
+    if (rc == KP_STORAGE_FAILED) {
         //  LMDB failed: nothing applied. Raft stops applying and tries
         //  again later; going on would lose this entry here.
         zsys_error("cluster: cannot apply raft entry %llu: %s", (unsigned long long)out->index,
