@@ -28,6 +28,7 @@ typedef struct {
     const char *cluster, *node, *kbo, *from;
     bool json;
     int timeout_ms;
+    char name[32]; //  "mutations status": what errors say the command is
 } s_options_t;
 
 static const char *s_help_status =
@@ -72,6 +73,7 @@ static int s_parse(int argc, char **argv, const char *help, int timeout_ms, s_op
                                           {NULL, 0, NULL, 0}};
     memset(o, 0, sizeof *o);
     o->timeout_ms = timeout_ms;
+    snprintf(o->name, sizeof o->name, "mutations %s", argv[0]);
     optind = 0;
     opterr = 0;
     int c;
@@ -88,23 +90,23 @@ static int s_parse(int argc, char **argv, const char *help, int timeout_ms, s_op
         else if (c == 'j')
             o->json = true;
         else if (c == 't') {
-            if (kpctl_uint32(argv[0], "--timeout", optarg, &ms) || ms == 0)
+            if (kpctl_uint32(o->name, "--timeout", optarg, &ms) || ms == 0)
                 return 2;
             o->timeout_ms = (int)ms;
         } else if (c == 'h') {
             fputs(help, stdout);
             return 0;
         } else
-            return kpctl_usage_error(argv[0], "unknown option or missing value '%s'",
+            return kpctl_usage_error(o->name, "unknown option or missing value '%s'",
                                      argv[optind - 1]);
     }
     if (optind < argc)
-        return kpctl_usage_error(argv[0], "unexpected argument '%s'", argv[optind]);
+        return kpctl_usage_error(o->name, "unexpected argument '%s'", argv[optind]);
     if (o->kbo && !kp_kbo_valid(o->kbo))
-        return kpctl_usage_error(argv[0], "--kbo '%s' is not a valid KBO number", o->kbo);
+        return kpctl_usage_error(o->name, "--kbo '%s' is not a valid KBO number", o->kbo);
     o->cluster = kpctl_cluster_file(o->cluster);
     if (!o->cluster)
-        return kpctl_usage_error(argv[0], "give the cluster file with -c FILE (or KP_CLUSTER)");
+        return kpctl_usage_error(o->name, "give the cluster file with -c FILE (or KP_CLUSTER)");
     return -1;
 }
 
@@ -214,9 +216,9 @@ static int s_replay(int argc, char **argv)
         return rc;
     uint64_t from;
     if (!o.kbo || !o.from)
-        return kpctl_usage_error(argv[0], "give --kbo K and --from TIME");
+        return kpctl_usage_error(o.name, "give --kbo K and --from TIME");
     if (s_time_ms(o.from, &from))
-        return kpctl_usage_error(argv[0],
+        return kpctl_usage_error(o.name,
                                  "--from '%s': give 2026-11-30T08:00:00Z, 2026-11-30 or ms since "
                                  "1970",
                                  o.from);

@@ -560,7 +560,7 @@ static void s_fire(s_io_t *self, s_done_t *done)
     switch (done->kind) {
     case S_DONE_APPEND: {
         struct raft_io_append *req = done->req;
-        if (req->cb) //  libraft passes none for some sends (TimeoutNow)
+        if (req->cb)
             req->cb(req, status);
         break;
     }
@@ -572,7 +572,7 @@ static void s_fire(s_io_t *self, s_done_t *done)
     }
     case S_DONE_PUT: {
         struct raft_io_snapshot_put *req = done->req;
-        if (req->cb) //  libraft passes none for some sends (TimeoutNow)
+        if (req->cb)
             req->cb(req, status);
         break;
     }
