@@ -17,6 +17,7 @@
 #include "inproc.h"
 #include "curve.h"
 #include "directory.h"
+#include "zap.h"
 #include "tmpdir.h"
 
 #define S_MAX 4
@@ -372,22 +373,31 @@ static void test_witness_steps_aside(void **state)
 
 //  CURVE between members: each with its certificate, each DEALER with the
 //  key of the member it talks to (from the cluster file's cert). A member
-//  without CURVE cannot join; the others go on. (The ZAP handler here is
-//  CZMQ's, allowing any key: kpnode's own checks node keys.)
+//  without CURVE cannot join; the others go on. The ZAP handler is
+//  kpnode's own (zap.h), taking the three node keys on "peer": its User-Id
+//  is the key, which raftio checks against each frame's sender.
 static void test_curve_between_members(void **state)
 {
     (void)state;
     s_test_t *self = s_new(3, 1024);
     self->c.config.insecure = false;
+    char keys[3][KP_CURVE_Z85], err[256];
+    const char *peers[3];
     for (size_t i = 0; i < 3; i++) {
         kp_node_config_t *node = &self->c.config.nodes[i];
-        char err[256];
         snprintf(node->cert, sizeof node->cert, "%s/node-%zu.cert", self->dir, i + 1);
         assert_int_equal(kp_curve_cert_new(node->cert, err, sizeof err), 0);
+        assert_int_equal(kp_curve_node_key(node, keys[i], err, sizeof err), 0);
+        peers[i] = keys[i];
     }
-    zactor_t *auth = zactor_new(zauth, NULL);
-    zstr_sendx(auth, "CURVE", CURVE_ALLOW_ANY, NULL);
-    zsock_wait(auth);
+    //  The handler's own directory: only "peer" is asked here, which
+    //  needs none of it (the members' own come and go with them).
+    char path[600];
+    snprintf(path, sizeof path, "%s/zap-directory", self->dir);
+    kp_directory_t *directory = kp_directory_new(path, err, sizeof err);
+    assert_non_null(directory);
+    kp_zap_t *auth = kp_zap_new(directory, peers, 3, err, sizeof err);
+    assert_non_null(auth);
     for (size_t i = 0; i < 3; i++)
         s_start(self, i);
     assert_true(s_wait(self, s_has_leader, NULL));
@@ -405,8 +415,9 @@ static void test_curve_between_members(void **state)
     assert_int_equal(after.io.refused[KP_RAFTWIRE_MALFORMED],
                      before.io.refused[KP_RAFTWIRE_MALFORMED]);
     zsock_destroy(&intruder);
+    kp_zap_destroy(&auth);
+    kp_directory_destroy(&directory);
     s_destroy(&self);
-    zactor_destroy(&auth);
 }
 
 static bool s_snapshot_taken(s_test_t *self, void *arg)
