@@ -14,7 +14,6 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,19 +86,6 @@ struct _kp_directory_t {
     kp_register_hooks_t register_hooks;
 };
 
-static void s_err(char *err, size_t errlen, const char *format, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void s_err(char *err, size_t errlen, const char *format, ...)
-{
-    if (!err || !errlen)
-        return;
-    va_list args;
-    va_start(args, format);
-    vsnprintf(err, errlen, format, args);
-    va_end(args);
-}
-
 //  ---------------------------------------------------------------------
 //  Byte encodings: big-endian so that memcmp order is numeric order.
 
@@ -136,7 +122,7 @@ static bool s_text_valid(const char *text, size_t max)
 #define S_NEED(present, field)                                                                     \
     do {                                                                                           \
         if (!(present)) {                                                                          \
-            s_err(err, errlen, "%s: missing field '%s'", table, field);                            \
+            kp_err(err, errlen, "%s: missing field '%s'", table, field);                           \
             return -1;                                                                             \
         }                                                                                          \
     } while (0)
@@ -146,7 +132,7 @@ static int s_check_small(const char *table, const char *field, bool has, uint32_
 {
     S_NEED(has, field);
     if (value > KP_DIR_MAX_CODE) {
-        s_err(err, errlen, "%s: %s %u out of range (0-%u)", table, field, value, KP_DIR_MAX_CODE);
+        kp_err(err, errlen, "%s: %s %u out of range (0-%u)", table, field, value, KP_DIR_MAX_CODE);
         return -1;
     }
     return 0;
@@ -156,7 +142,7 @@ static int s_check_kbo(const char *table, const char *kbo, char *err, size_t err
 {
     S_NEED(kbo, "kbo");
     if (!kp_kbo_valid(kbo)) {
-        s_err(err, errlen, "invalid KBO '%.20s' (10 digits, mod-97 check)", kbo);
+        kp_err(err, errlen, "invalid KBO '%.20s' (10 digits, mod-97 check)", kbo);
         return -1;
     }
     return 0;
@@ -167,8 +153,8 @@ static int s_check_ident(const char *table, const char *field, const char *value
 {
     S_NEED(value, field);
     if (!s_ident_valid(value, max)) {
-        s_err(err, errlen, "%s: invalid %s '%.40s' (1-%zu visible ASCII characters)", table, field,
-              value, max);
+        kp_err(err, errlen, "%s: invalid %s '%.40s' (1-%zu visible ASCII characters)", table, field,
+               value, max);
         return -1;
     }
     return 0;
@@ -179,8 +165,8 @@ static int s_check_text(const char *table, const char *field, const char *value,
 {
     S_NEED(value, field);
     if (!s_text_valid(value, max)) {
-        s_err(err, errlen, "%s: invalid %s (1-%zu bytes of UTF-8, no control characters)", table,
-              field, max);
+        kp_err(err, errlen, "%s: invalid %s (1-%zu bytes of UTF-8, no control characters)", table,
+               field, max);
         return -1;
     }
     return 0;
@@ -192,15 +178,15 @@ static int s_check_dates(const char *table, const char *from, const char *to, in
     S_NEED(from, "from");
     S_NEED(to, "to");
     if (kp_date_parse(from, from_day)) {
-        s_err(err, errlen, "invalid date from '%.20s' (want YYYY-MM-DD)", from);
+        kp_err(err, errlen, "invalid date from '%.20s' (want YYYY-MM-DD)", from);
         return -1;
     }
     if (kp_date_parse(to, to_day)) {
-        s_err(err, errlen, "invalid date to '%.20s' (want YYYY-MM-DD)", to);
+        kp_err(err, errlen, "invalid date to '%.20s' (want YYYY-MM-DD)", to);
         return -1;
     }
     if (*from_day > *to_day) {
-        s_err(err, errlen, "from %s is after to %s", from, to);
+        kp_err(err, errlen, "from %s is after to %s", from, to);
         return -1;
     }
     return 0;
@@ -213,15 +199,15 @@ static int s_check_times(const Kp__Maintenance *m, int64_t *from, int64_t *to, c
     S_NEED(m->from, "from");
     S_NEED(m->to, "to");
     if (kp_time_parse(m->from, from)) {
-        s_err(err, errlen, "invalid time from '%.30s' (want YYYY-MM-DDTHH:MM:SSZ)", m->from);
+        kp_err(err, errlen, "invalid time from '%.30s' (want YYYY-MM-DDTHH:MM:SSZ)", m->from);
         return -1;
     }
     if (kp_time_parse(m->to, to)) {
-        s_err(err, errlen, "invalid time to '%.30s' (want YYYY-MM-DDTHH:MM:SSZ)", m->to);
+        kp_err(err, errlen, "invalid time to '%.30s' (want YYYY-MM-DDTHH:MM:SSZ)", m->to);
         return -1;
     }
     if (*from > *to) {
-        s_err(err, errlen, "from %s is after to %s", m->from, m->to);
+        kp_err(err, errlen, "from %s is after to %s", m->from, m->to);
         return -1;
     }
     return 0;
@@ -232,7 +218,7 @@ static int s_check_person(const Kp__PersonEntry *p, char *err, size_t errlen)
     const char *table = "person";
     S_NEED(p->insz, "insz");
     if (!kp_insz_valid(p->insz)) {
-        s_err(err, errlen, "invalid INSZ '%.20s' (11 digits, mod-97 check)", p->insz);
+        kp_err(err, errlen, "invalid INSZ '%.20s' (11 digits, mod-97 check)", p->insz);
         return -1;
     }
     int32_t from, to;
@@ -249,11 +235,11 @@ static int s_check_legal(const Kp__LegalAuthorization *l, char *err, size_t errl
     const char *table = "legal";
     bool st = l->has_sector || l->has_type;
     if (l->kbo && st) {
-        s_err(err, errlen, "legal: give either kbo or sector and type, not both");
+        kp_err(err, errlen, "legal: give either kbo or sector and type, not both");
         return -1;
     }
     if (!l->kbo && !st) {
-        s_err(err, errlen, "legal: missing field 'kbo' (or 'sector' and 'type')");
+        kp_err(err, errlen, "legal: missing field 'kbo' (or 'sector' and 'type')");
         return -1;
     }
     if (l->kbo ? s_check_kbo(table, l->kbo, err, errlen)
@@ -276,8 +262,8 @@ static int s_check_user(const Kp__User *u, bool put, char *err, size_t errlen)
         s_check_small(table, "type", u->has_type, u->type, err, errlen))
         return -1;
     if (u->n_messages > KP_DIR_MAX_USER_MESSAGES) {
-        s_err(err, errlen, "user: too many messages (%zu, at most %d)", u->n_messages,
-              KP_DIR_MAX_USER_MESSAGES);
+        kp_err(err, errlen, "user: too many messages (%zu, at most %d)", u->n_messages,
+               KP_DIR_MAX_USER_MESSAGES);
         return -1;
     }
     for (size_t i = 0; i < u->n_messages; i++)
@@ -328,7 +314,8 @@ static int s_check_key(const Kp__Key *k, bool put, char *err, size_t errlen)
     const char *table = "key";
     S_NEED(k->public_key, "key");
     if (!kp_key_z85_valid(k->public_key)) {
-        s_err(err, errlen, "key: invalid public key '%.50s' (40 characters of Z85)", k->public_key);
+        kp_err(err, errlen, "key: invalid public key '%.50s' (40 characters of Z85)",
+               k->public_key);
         return -1;
     }
     if (!put)
@@ -336,8 +323,8 @@ static int s_check_key(const Kp__Key *k, bool put, char *err, size_t errlen)
     S_NEED(k->kind, "kind");
     int kind = kp_key_kind_from_name(k->kind);
     if (kind < 0) {
-        s_err(err, errlen, "key: unknown kind '%.20s' (application, provider, operator or node)",
-              k->kind);
+        kp_err(err, errlen, "key: unknown kind '%.20s' (application, provider, operator or node)",
+               k->kind);
         return -1;
     }
     if (kind == KP_KEY_PROVIDER
@@ -351,12 +338,12 @@ static int s_check_key(const Kp__Key *k, bool put, char *err, size_t errlen)
 int kp_directory_op_check(const Kp__DirectoryOp *op, char *err, size_t errlen)
 {
     if (!op || !op->record) {
-        s_err(err, errlen, "op without a record");
+        kp_err(err, errlen, "op without a record");
         return -1;
     }
     if (op->has_kind && op->kind != KP__DIRECTORY_OP__KIND__PUT &&
         op->kind != KP__DIRECTORY_OP__KIND__DELETE) {
-        s_err(err, errlen, "unknown op kind %d", (int)op->kind);
+        kp_err(err, errlen, "unknown op kind %d", (int)op->kind);
         return -1;
     }
     bool put = !op->has_kind || op->kind == KP__DIRECTORY_OP__KIND__PUT;
@@ -405,14 +392,14 @@ int kp_directory_op_check(const Kp__DirectoryOp *op, char *err, size_t errlen)
     case KP__DIRECTORY_RECORD__RECORD_REGISTER_ENTRY:
     case KP__DIRECTORY_RECORD__RECORD_REGISTER_CHANGE:
         if (!put) {
-            s_err(err, errlen, "register entries are never deleted: merge a duplicate instead");
+            kp_err(err, errlen, "register entries are never deleted: merge a duplicate instead");
             return -1;
         }
         if (r->record_case == KP__DIRECTORY_RECORD__RECORD_REGISTER_ENTRY)
             return kp_register_entry_check(r->register_entry, false, err, errlen);
         return kp_register_change_check(r->register_change, err, errlen);
     default:
-        s_err(err, errlen, "record without a table");
+        kp_err(err, errlen, "record without a table");
         return -1;
     }
 }
@@ -454,10 +441,10 @@ static int s_open_tables(kp_directory_t *self, char *err, size_t errlen)
     for (int i = 0; rc == 0 && i < S_TABLES; i++)
         rc = mdb_dbi_open(txn, s_tables[i].name, MDB_CREATE | s_tables[i].flags, &self->dbi[i]);
     if (rc == 0)
-        return mdb_txn_commit(txn) ? (s_err(err, errlen, "cannot create tables"), -1) : 0;
+        return mdb_txn_commit(txn) ? (kp_err(err, errlen, "cannot create tables"), -1) : 0;
     if (txn)
         mdb_txn_abort(txn);
-    s_err(err, errlen, "cannot open directory tables in %s: %s", self->path, mdb_strerror(rc));
+    kp_err(err, errlen, "cannot open directory tables in %s: %s", self->path, mdb_strerror(rc));
     return -1;
 }
 
@@ -474,9 +461,10 @@ static int s_env_open(kp_directory_t *self, char *err, size_t errlen)
         rc = mdb_env_open(self->env, self->path,
                           MDB_NOTLS | (self->meta_unsynced ? MDB_NOMETASYNC : 0), 0600);
     if (rc) {
-        s_err(err, errlen, "cannot open directory in %s: %s%s", self->path, mdb_strerror(rc),
-              rc == MDB_INVALID || rc == MDB_VERSION_MISMATCH ? " (is it an LMDB directory folder?)"
-                                                              : "");
+        kp_err(err, errlen, "cannot open directory in %s: %s%s", self->path, mdb_strerror(rc),
+               rc == MDB_INVALID || rc == MDB_VERSION_MISMATCH
+                   ? " (is it an LMDB directory folder?)"
+                   : "");
         mdb_env_close(self->env);
         self->env = NULL;
         return -1;
@@ -490,16 +478,16 @@ static int s_env_open(kp_directory_t *self, char *err, size_t errlen)
 kp_directory_t *kp_directory_new(const char *path, char *err, size_t errlen)
 {
     if (!path || !*path) {
-        s_err(err, errlen, "no directory folder given");
+        kp_err(err, errlen, "no directory folder given");
         return NULL;
     }
     if (s_mkdir_p(path)) {
-        s_err(err, errlen, "cannot create folder %s: %s", path, strerror(errno));
+        kp_err(err, errlen, "cannot create folder %s: %s", path, strerror(errno));
         return NULL;
     }
     kp_directory_t *self = calloc(1, sizeof *self);
     if (!self) {
-        s_err(err, errlen, "out of memory");
+        kp_err(err, errlen, "out of memory");
         return NULL;
     }
     snprintf(self->path, sizeof self->path, "%s", path);
@@ -627,7 +615,7 @@ static MDB_val s_str_val(const char *text, size_t len)
 //  transaction half done, where a refusal never does (see kp_directory_writer_apply).
 static int s_lmdb_err(int rc, char *err, size_t errlen)
 {
-    s_err(err, errlen, "storage error: %s", mdb_strerror(rc));
+    kp_err(err, errlen, "storage error: %s", mdb_strerror(rc));
     return KP_STORAGE_FAILED;
 }
 
@@ -640,7 +628,7 @@ static int s_put_or_del_key(kp_directory_t *self, MDB_txn *txn, int table, bool 
     int rc =
         put ? mdb_put(txn, self->dbi[table], &k, &v, 0) : mdb_del(txn, self->dbi[table], &k, NULL);
     if (rc == MDB_NOTFOUND) {
-        s_err(err, errlen, "cannot delete %s: not in the directory", what);
+        kp_err(err, errlen, "cannot delete %s: not in the directory", what);
         return -1;
     }
     return rc ? s_lmdb_err(rc, err, errlen) : 0;
@@ -654,7 +642,7 @@ static int s_apply_institution(kp_directory_t *self, MDB_txn *txn, bool put,
     if (rc && rc != MDB_NOTFOUND)
         return s_lmdb_err(rc, err, errlen);
     if (rc == MDB_NOTFOUND && !put) {
-        s_err(err, errlen, "cannot delete institution %s: not in the directory", r->kbo);
+        kp_err(err, errlen, "cannot delete institution %s: not in the directory", r->kbo);
         return -1;
     }
     if (rc == 0) {
@@ -691,7 +679,7 @@ static int s_apply_user(kp_directory_t *self, MDB_txn *txn, bool put, const Kp__
     if (!put) {
         rc = mdb_del(txn, self->dbi[S_USER], &k, NULL);
         if (rc == MDB_NOTFOUND) {
-            s_err(err, errlen, "cannot delete user '%s': not in the directory", r->id);
+            kp_err(err, errlen, "cannot delete user '%s': not in the directory", r->id);
             return -1;
         }
         return rc ? s_lmdb_err(rc, err, errlen) : 0;
@@ -730,10 +718,10 @@ static int s_apply_person(kp_directory_t *self, MDB_txn *txn, bool put, const Kp
     if (rc == MDB_KEYEXIST)
         return 0; //  the same entry again: nothing to replace
     if (rc == MDB_NOTFOUND) {
-        s_err(err, errlen,
-              "cannot delete person %s (sector %u, type %u, capacity %u, kbo %s, %s..%s): not in "
-              "the directory",
-              r->insz, r->sector, r->type, r->capacity, r->kbo, r->from, r->to);
+        kp_err(err, errlen,
+               "cannot delete person %s (sector %u, type %u, capacity %u, kbo %s, %s..%s): not in "
+               "the directory",
+               r->insz, r->sector, r->type, r->capacity, r->kbo, r->from, r->to);
         return -1;
     }
     return rc ? s_lmdb_err(rc, err, errlen) : 0;
@@ -767,8 +755,8 @@ static int s_apply_maintenance(kp_directory_t *self, MDB_txn *txn, bool put,
         MDB_val k = {8, key};
         rc = mdb_del(txn, self->dbi[S_MAINTENANCE], &k, NULL);
         if (rc == MDB_NOTFOUND) {
-            s_err(err, errlen, "cannot delete maintenance window %" PRIu64 ": not in the directory",
-                  id);
+            kp_err(err, errlen,
+                   "cannot delete maintenance window %" PRIu64 ": not in the directory", id);
             return -1;
         }
         return rc ? s_lmdb_err(rc, err, errlen) : 0;
@@ -803,7 +791,7 @@ static int s_apply_key(kp_directory_t *self, MDB_txn *txn, bool put, const Kp__K
     if (!put) {
         rc = mdb_del(txn, self->dbi[S_KEY], &k, NULL);
         if (rc == MDB_NOTFOUND) {
-            s_err(err, errlen, "cannot delete key %s: not in the directory", r->public_key);
+            kp_err(err, errlen, "cannot delete key %s: not in the directory", r->public_key);
             return -1;
         }
         return rc ? s_lmdb_err(rc, err, errlen) : 0;
@@ -882,7 +870,7 @@ static int s_apply_op(kp_directory_t *self, MDB_txn *txn, const Kp__DirectoryOp 
                                         err, errlen);
     }
     default:
-        s_err(err, errlen, "record without a table");
+        kp_err(err, errlen, "record without a table");
         return -1;
     }
 }
@@ -949,7 +937,7 @@ kp_directory_writer_t *kp_directory_writer_new(kp_directory_t *dir, char *err, s
     assert(dir);
     kp_directory_writer_t *self = calloc(1, sizeof *self);
     if (!self) {
-        s_err(err, errlen, "out of memory");
+        kp_err(err, errlen, "out of memory");
         return NULL;
     }
     self->dir = dir;
@@ -961,7 +949,7 @@ kp_directory_writer_t *kp_directory_writer_new(kp_directory_t *dir, char *err, s
         if (!self->nested)
             pthread_mutex_unlock(&dir->write_lock);
         free(self);
-        s_err(err, errlen, "cannot begin write transaction: %s", mdb_strerror(rc));
+        kp_err(err, errlen, "cannot begin write transaction: %s", mdb_strerror(rc));
         return NULL;
     }
     return self;
@@ -990,7 +978,7 @@ int kp_directory_writer_apply(kp_directory_writer_t *self, const Kp__DirectoryOp
 {
     assert(self && self->txn);
     if (self->failed) {
-        s_err(err, errlen, "the update failed earlier; nothing more can be applied");
+        kp_err(err, errlen, "the update failed earlier; nothing more can be applied");
         return -1;
     }
     int rc = s_apply_op(self->dir, self->txn, op, err, errlen);
@@ -1029,7 +1017,7 @@ int kp_directory_writer_commit(kp_directory_writer_t **self_p, uint64_t *seq_p, 
     }
     kp_directory_writer_destroy(self_p);
     if (rc) {
-        s_err(err, errlen, "cannot commit update: %s", mdb_strerror(rc));
+        kp_err(err, errlen, "cannot commit update: %s", mdb_strerror(rc));
         return -1;
     }
     if (seq_p)
@@ -1059,7 +1047,7 @@ int kp_directory_writer_checkpoint(kp_directory_writer_t *self, uint64_t mark, c
     }
     if (rc) {
         self->failed = true;
-        s_err(err, errlen, "cannot commit a part of the import: %s", mdb_strerror(rc));
+        kp_err(err, errlen, "cannot commit a part of the import: %s", mdb_strerror(rc));
         return -1;
     }
     s_writer_release(self); //  the committed pages are clean now
@@ -1149,7 +1137,7 @@ static int s_apply(kp_directory_t *self, const Kp__DirectoryUpdate *update, uint
 {
     assert(self);
     if (!update) {
-        s_err(err, errlen, "no update");
+        kp_err(err, errlen, "no update");
         return -1;
     }
     kp_directory_writer_t *writer = kp_directory_writer_new(self, err, errlen);
@@ -1171,7 +1159,7 @@ static int s_apply(kp_directory_t *self, const Kp__DirectoryUpdate *update, uint
         int rc = kp_directory_writer_apply(writer, update->ops[i], reason, sizeof reason);
         if (rc) {
             kp_directory_writer_destroy(&writer);
-            s_err(err, errlen, "op %zu: %s", i + 1, reason);
+            kp_err(err, errlen, "op %zu: %s", i + 1, reason);
             return rc < 0 ? KP_STORAGE_FAILED : KP_REFUSED;
         }
     }
@@ -1202,7 +1190,7 @@ int kp_directory_batch_begin(kp_directory_t *self, char *err, size_t errlen)
     if (rc) {
         self->batch = NULL;
         pthread_mutex_unlock(&self->write_lock);
-        s_err(err, errlen, "cannot begin write transaction: %s", mdb_strerror(rc));
+        kp_err(err, errlen, "cannot begin write transaction: %s", mdb_strerror(rc));
         return -1;
     }
     return 0;
@@ -1221,7 +1209,7 @@ int kp_directory_batch_commit(kp_directory_t *self, char *err, size_t errlen)
     self->batch = NULL;
     pthread_mutex_unlock(&self->write_lock);
     if (rc) {
-        s_err(err, errlen, "cannot commit the batch of updates: %s", mdb_strerror(rc));
+        kp_err(err, errlen, "cannot commit the batch of updates: %s", mdb_strerror(rc));
         return -1;
     }
     return 0;
@@ -1282,7 +1270,7 @@ int kp_directory_file_applied(const char *file, uint64_t *applied, uint64_t *seq
         mdb_txn_abort(txn);
     mdb_env_close(env);
     if (rc)
-        s_err(err, errlen, "%s is not a directory copy: %s", file, mdb_strerror(rc));
+        kp_err(err, errlen, "%s is not a directory copy: %s", file, mdb_strerror(rc));
     return rc ? -1 : 0;
 }
 
@@ -1290,7 +1278,7 @@ int kp_directory_copy(kp_directory_t *self, int fd, char *err, size_t errlen)
 {
     int rc = mdb_env_copyfd2(self->env, fd, MDB_CP_COMPACT);
     if (rc) {
-        s_err(err, errlen, "cannot copy the directory: %s", mdb_strerror(rc));
+        kp_err(err, errlen, "cannot copy the directory: %s", mdb_strerror(rc));
         return -1;
     }
     return 0;
@@ -1370,7 +1358,7 @@ int kp_directory_load(kp_directory_t *self, const char *file, char *err, size_t 
     if (rc == 0)
         rc = mdb_txn_begin(env, NULL, MDB_RDONLY, &src);
     if (rc) {
-        s_err(err, errlen, "%s is not a directory copy: %s", file, mdb_strerror(rc));
+        kp_err(err, errlen, "%s is not a directory copy: %s", file, mdb_strerror(rc));
         if (src)
             mdb_txn_abort(src);
         mdb_env_close(env);
@@ -1390,7 +1378,7 @@ int kp_directory_load(kp_directory_t *self, const char *file, char *err, size_t 
     mdb_txn_abort(src);
     mdb_env_close(env);
     if (rc) {
-        s_err(err, errlen, "cannot load %s into the directory: %s", file, mdb_strerror(rc));
+        kp_err(err, errlen, "cannot load %s into the directory: %s", file, mdb_strerror(rc));
         return -1;
     }
     return 0;
@@ -1403,7 +1391,7 @@ int kp_directory_replace(kp_directory_t *self, const char *file, char *err, size
     snprintf(aside, sizeof aside, "%s/data.mdb.new", self->path);
     snprintf(data, sizeof data, "%s/data.mdb", self->path);
     if (s_copy_file(file, aside)) {
-        s_err(err, errlen, "cannot copy %s to %s: %s", file, aside, strerror(errno));
+        kp_err(err, errlen, "cannot copy %s to %s: %s", file, aside, strerror(errno));
         unlink(aside);
         return -1;
     }
@@ -1422,7 +1410,7 @@ int kp_directory_replace(kp_directory_t *self, const char *file, char *err, size
     int reopened = s_env_open(self, err, errlen);
     pthread_mutex_unlock(&self->write_lock);
     if (rc) {
-        s_err(err, errlen, "cannot rename %s to %s: %s", aside, data, strerror(saved));
+        kp_err(err, errlen, "cannot rename %s to %s: %s", aside, data, strerror(saved));
         return -1;
     }
     return reopened;
@@ -1436,7 +1424,7 @@ MDB_txn *kp_directory_read_begin(kp_directory_t *self, char *err, size_t errlen)
     MDB_txn *txn = NULL;
     int rc = mdb_txn_begin(self->env, NULL, MDB_RDONLY, &txn);
     if (rc) {
-        s_err(err, errlen, "cannot begin read transaction: %s", mdb_strerror(rc));
+        kp_err(err, errlen, "cannot begin read transaction: %s", mdb_strerror(rc));
         return NULL;
     }
     return txn;

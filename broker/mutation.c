@@ -17,25 +17,12 @@
 
 #include <assert.h>
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define S_KEY_LEN (KP_KBO_LEN + 8)
 #define S_INST_FIELDS 6
-
-static void s_err(char *err, size_t errlen, const char *format, ...)
-    __attribute__((format(printf, 3, 4)));
-static void s_err(char *err, size_t errlen, const char *format, ...)
-{
-    if (!err || !errlen)
-        return;
-    va_list args;
-    va_start(args, format);
-    vsnprintf(err, errlen, format, args);
-    va_end(args);
-}
 
 //  ---------------------------------------------------------------------
 //  Checks
@@ -58,26 +45,26 @@ int kp_mutation_check(const Kp__Mutation *m, size_t max_payload, Kp__Reason *rea
     int32_t day;
     if (!m) {
         why = KP__REASON__INVALID_REQUEST;
-        s_err(err, errlen, "no mutation");
+        kp_err(err, errlen, "no mutation");
     } else if (!s_visible(m->id, KP_MUTATION_MAX_ID)) {
         why = KP__REASON__INVALID_MUTATION_ID;
-        s_err(err, errlen, "id: 1 to %d visible ASCII characters", KP_MUTATION_MAX_ID);
+        kp_err(err, errlen, "id: 1 to %d visible ASCII characters", KP_MUTATION_MAX_ID);
     } else if (!m->person || !kp_insz_valid(m->person)) {
         why = KP__REASON__INVALID_INSZ;
-        s_err(err, errlen, "person: not a valid INSZ or bis number");
+        kp_err(err, errlen, "person: not a valid INSZ or bis number");
     } else if (!s_visible(m->message, KP_DIR_MAX_MESSAGE)) {
         why = KP__REASON__INVALID_REQUEST;
-        s_err(err, errlen, "message: 1 to %d visible ASCII characters", KP_DIR_MAX_MESSAGE);
+        kp_err(err, errlen, "message: 1 to %d visible ASCII characters", KP_DIR_MAX_MESSAGE);
     } else if (!m->date || kp_date_parse(m->date, &day)) {
         why = KP__REASON__INVALID_DATE;
-        s_err(err, errlen, "date: not a date YYYY-MM-DD");
+        kp_err(err, errlen, "date: not a date YYYY-MM-DD");
     } else if (m->has_payload && m->payload.len > max_payload) {
         why = KP__REASON__PAYLOAD_TOO_LARGE;
-        s_err(err, errlen, "payload: %zu bytes, over the limit of %zu", m->payload.len,
-              max_payload);
+        kp_err(err, errlen, "payload: %zu bytes, over the limit of %zu", m->payload.len,
+               max_payload);
     } else if (!m->origin || !kp_kbo_valid(m->origin)) {
         why = KP__REASON__INVALID_KBO;
-        s_err(err, errlen, "origin: not a valid KBO");
+        kp_err(err, errlen, "origin: not a valid KBO");
     }
     if (reason)
         *reason = why;
@@ -280,7 +267,7 @@ int kp_mutation_enqueue(kp_directory_t *dir, MDB_txn *txn, const Kp__Mutation *m
     if (fanout.rc == 0)
         fanout.rc = mdb_put(txn, s_dbi(&db, KP_DIR_MUT_IDS), &k, &v, 0);
     if (fanout.rc) {
-        s_err(err, errlen, "cannot queue mutation %s: %s", mutation->id, mdb_strerror(fanout.rc));
+        kp_err(err, errlen, "cannot queue mutation %s: %s", mutation->id, mdb_strerror(fanout.rc));
         return KP_STORAGE_FAILED;
     }
     result.recipients = fanout.recipients;
@@ -382,7 +369,7 @@ int kp_mutation_apply(kp_directory_t *dir, MDB_txn *txn, const Kp__DirectoryUpda
     for (size_t i = 0; i < update->n_mutations; i++) {
         int rc = kp_mutation_enqueue(dir, txn, update->mutations[i], NULL, reason, sizeof reason);
         if (rc) {
-            s_err(err, errlen, "mutation %zu: %s", i + 1, reason);
+            kp_err(err, errlen, "mutation %zu: %s", i + 1, reason);
             return rc;
         }
     }
@@ -393,7 +380,7 @@ int kp_mutation_apply(kp_directory_t *dir, MDB_txn *txn, const Kp__DirectoryUpda
     for (size_t i = 0; rc == 0 && i < update->n_replays; i++)
         rc = s_replay(&db, update->replays[i]);
     if (rc) {
-        s_err(err, errlen, "cannot change the mutation queues: %s", mdb_strerror(rc));
+        kp_err(err, errlen, "cannot change the mutation queues: %s", mdb_strerror(rc));
         return KP_STORAGE_FAILED;
     }
     return 0;

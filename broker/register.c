@@ -10,23 +10,9 @@
 #include "validate.h"
 
 #include <assert.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static void s_err(char *err, size_t errlen, const char *format, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void s_err(char *err, size_t errlen, const char *format, ...)
-{
-    if (!err || !errlen)
-        return;
-    va_list args;
-    va_start(args, format);
-    vsnprintf(err, errlen, format, args);
-    va_end(args);
-}
 
 //  ---------------------------------------------------------------------
 //  Numbers
@@ -108,43 +94,43 @@ static int s_check_fields(const Kp__RegisterEntry *e, bool clear, char *err, siz
 {
     int32_t day;
     if (e->name && !kp_text_valid(e->name, KP_REGISTER_MAX_NAME))
-        return s_err(err, errlen, "register: invalid name (1-%d bytes of UTF-8)",
-                     KP_REGISTER_MAX_NAME),
+        return kp_err(err, errlen, "register: invalid name (1-%d bytes of UTF-8)",
+                      KP_REGISTER_MAX_NAME),
                -1;
     if (e->given_names && !kp_text_valid(e->given_names, KP_REGISTER_MAX_NAME))
-        return s_err(err, errlen, "register: invalid given_names (1-%d bytes of UTF-8)",
-                     KP_REGISTER_MAX_NAME),
+        return kp_err(err, errlen, "register: invalid given_names (1-%d bytes of UTF-8)",
+                      KP_REGISTER_MAX_NAME),
                -1;
     if (e->birth_date && kp_date_parse(e->birth_date, &day))
-        return s_err(err, errlen, "register: invalid birth_date '%.20s' (want YYYY-MM-DD)",
-                     e->birth_date),
+        return kp_err(err, errlen, "register: invalid birth_date '%.20s' (want YYYY-MM-DD)",
+                      e->birth_date),
                -1;
     if (e->gender && !(clear && !*e->gender) && !s_gender_valid(e->gender))
-        return s_err(err, errlen, "register: invalid gender '%.8s' (M, F, or absent: unknown)",
-                     e->gender),
+        return kp_err(err, errlen, "register: invalid gender '%.8s' (M, F, or absent: unknown)",
+                      e->gender),
                -1;
     if (e->nationality && !(clear && !*e->nationality) && !s_nationality_valid(e->nationality))
-        return s_err(err, errlen,
-                     "register: invalid nationality '%.8s' (ISO 3166-1 alpha-3, e.g. BEL)",
-                     e->nationality),
+        return kp_err(err, errlen,
+                      "register: invalid nationality '%.8s' (ISO 3166-1 alpha-3, e.g. BEL)",
+                      e->nationality),
                -1;
     if (e->address && !(clear && !*e->address) &&
         !kp_text_valid(e->address, KP_REGISTER_MAX_ADDRESS))
-        return s_err(err, errlen, "register: invalid address (1-%d bytes of UTF-8)",
-                     KP_REGISTER_MAX_ADDRESS),
+        return kp_err(err, errlen, "register: invalid address (1-%d bytes of UTF-8)",
+                      KP_REGISTER_MAX_ADDRESS),
                -1;
     if (e->death_date && !(clear && !*e->death_date) && kp_date_parse(e->death_date, &day))
-        return s_err(err, errlen, "register: invalid death_date '%.20s' (want YYYY-MM-DD)",
-                     e->death_date),
+        return kp_err(err, errlen, "register: invalid death_date '%.20s' (want YYYY-MM-DD)",
+                      e->death_date),
                -1;
     if (e->changed_on && kp_date_parse(e->changed_on, &day))
-        return s_err(err, errlen, "register: invalid changed_on '%.20s' (want YYYY-MM-DD)",
-                     e->changed_on),
+        return kp_err(err, errlen, "register: invalid changed_on '%.20s' (want YYYY-MM-DD)",
+                      e->changed_on),
                -1;
     if (e->changed_by && !kp_text_valid(e->changed_by, KP_REGISTER_MAX_NAME))
-        return s_err(err, errlen, "register: invalid changed_by"), -1;
+        return kp_err(err, errlen, "register: invalid changed_by"), -1;
     if (e->proposal && !kp_text_valid(e->proposal, KP_REGISTER_MAX_PROPOSAL))
-        return s_err(err, errlen, "register: invalid proposal key"), -1;
+        return kp_err(err, errlen, "register: invalid proposal key"), -1;
     return 0;
 }
 
@@ -155,23 +141,23 @@ static int s_check_consistent(const Kp__RegisterEntry *e, char *err, size_t errl
     int32_t day, birth = -1, death;
     bool bis, gender_known;
     if (kp_register_number_info(e->number, &day, &bis, &gender_known))
-        return s_err(err, errlen, "register: invalid number '%.20s' (11 digits, mod-97 check)",
-                     e->number),
+        return kp_err(err, errlen, "register: invalid number '%.20s' (11 digits, mod-97 check)",
+                      e->number),
                -1;
     if (e->birth_date && !kp_date_parse(e->birth_date, &birth) && day >= 0 && birth != day)
-        return s_err(err, errlen, "register: birth_date %s does not match number %s", e->birth_date,
-                     e->number),
+        return kp_err(err, errlen, "register: birth_date %s does not match number %s",
+                      e->birth_date, e->number),
                -1;
     if (e->gender && *e->gender && gender_known &&
         (s_digits(e->number + 6, 3) % 2 == 1) != (e->gender[0] == 'M'))
-        return s_err(err, errlen,
-                     "register: gender %s does not match number %s (odd sequence: M, even: F)",
-                     e->gender, e->number),
+        return kp_err(err, errlen,
+                      "register: gender %s does not match number %s (odd sequence: M, even: F)",
+                      e->gender, e->number),
                -1;
     if (birth >= 0 && e->death_date && *e->death_date && !kp_date_parse(e->death_date, &death) &&
         death < birth)
-        return s_err(err, errlen, "register: death_date %s is before birth_date %s", e->death_date,
-                     e->birth_date),
+        return kp_err(err, errlen, "register: death_date %s is before birth_date %s", e->death_date,
+                      e->birth_date),
                -1;
     return 0;
 }
@@ -179,37 +165,37 @@ static int s_check_consistent(const Kp__RegisterEntry *e, char *err, size_t errl
 int kp_register_entry_check(const Kp__RegisterEntry *e, bool allocate, char *err, size_t errlen)
 {
     if (!e)
-        return s_err(err, errlen, "register: no entry"), -1;
+        return kp_err(err, errlen, "register: no entry"), -1;
     if (allocate && (e->has_version || e->replaced_by))
-        return s_err(err, errlen,
-                     "register: version and replaced_by are set by the node (a merge replaces)"),
+        return kp_err(err, errlen,
+                      "register: version and replaced_by are set by the node (a merge replaces)"),
                -1;
     if (e->replaced_by &&
         (!kp_insz_valid(e->replaced_by) || !e->number || !strcmp(e->replaced_by, e->number)))
-        return s_err(err, errlen, "register: invalid replaced_by '%.20s' (another valid INSZ)",
-                     e->replaced_by),
+        return kp_err(err, errlen, "register: invalid replaced_by '%.20s' (another valid INSZ)",
+                      e->replaced_by),
                -1;
     if (s_check_fields(e, false, err, errlen))
         return -1;
     if (!e->name)
-        return s_err(err, errlen, "register: missing field 'name'"), -1;
+        return kp_err(err, errlen, "register: missing field 'name'"), -1;
     if (allocate) {
         if (e->number)
-            return s_err(err, errlen, "register: a bis proposal has no number (it is allocated)"),
+            return kp_err(err, errlen, "register: a bis proposal has no number (it is allocated)"),
                    -1;
         if (!e->birth_date)
-            return s_err(err, errlen, "register: missing field 'birth_date'"), -1;
+            return kp_err(err, errlen, "register: missing field 'birth_date'"), -1;
         return 0;
     }
     if (!e->number)
-        return s_err(err, errlen, "register: missing field 'number'"), -1;
+        return kp_err(err, errlen, "register: missing field 'number'"), -1;
     return s_check_consistent(e, err, errlen);
 }
 
 int kp_register_change_check(const Kp__RegisterChange *c, char *err, size_t errlen)
 {
     if (!c || !c->entry)
-        return s_err(err, errlen, "register change: missing field 'entry'"), -1;
+        return kp_err(err, errlen, "register change: missing field 'entry'"), -1;
     Kp__RegisterChange__Kind kind = c->has_kind ? c->kind : KP__REGISTER_CHANGE__KIND__BIS;
     const Kp__RegisterEntry *e = c->entry;
     switch (kind) {
@@ -217,21 +203,21 @@ int kp_register_change_check(const Kp__RegisterChange *c, char *err, size_t errl
         return kp_register_entry_check(e, true, err, errlen);
     case KP__REGISTER_CHANGE__KIND__CORRECTION:
         if (e->has_version || e->replaced_by || e->proposal)
-            return s_err(err, errlen,
-                         "register correction: version, replaced_by and proposal "
-                         "are not corrected"),
+            return kp_err(err, errlen,
+                          "register correction: version, replaced_by and proposal "
+                          "are not corrected"),
                    -1;
         if (!e->number || !kp_insz_valid(e->number))
-            return s_err(err, errlen, "register correction: invalid or missing number"), -1;
+            return kp_err(err, errlen, "register correction: invalid or missing number"), -1;
         return s_check_fields(e, true, err, errlen);
     case KP__REGISTER_CHANGE__KIND__MERGE:
         if (!e->number || !kp_insz_valid(e->number) || !c->keep || !kp_insz_valid(c->keep))
-            return s_err(err, errlen, "register merge: number and keep must be valid INSZ"), -1;
+            return kp_err(err, errlen, "register merge: number and keep must be valid INSZ"), -1;
         if (!strcmp(e->number, c->keep))
-            return s_err(err, errlen, "register merge: a number cannot replace itself"), -1;
+            return kp_err(err, errlen, "register merge: a number cannot replace itself"), -1;
         return 0;
     default:
-        return s_err(err, errlen, "register change: unknown kind %d", (int)kind), -1;
+        return kp_err(err, errlen, "register change: unknown kind %d", (int)kind), -1;
     }
 }
 
@@ -260,7 +246,7 @@ static MDB_val s_number_val(const char *number)
 
 static int s_lmdb(int rc, char *err, size_t errlen)
 {
-    s_err(err, errlen, "storage error: %s", mdb_strerror(rc));
+    kp_err(err, errlen, "storage error: %s", mdb_strerror(rc));
     return KP_STORAGE_FAILED;
 }
 
@@ -341,9 +327,9 @@ static int s_dated(const Kp__RegisterEntry *e, char *err, size_t errlen)
 {
     if (e->changed_on)
         return 0;
-    s_err(err, errlen,
-          "register: missing field 'changed_on' (the date of the change; kpctl register "
-          "import and the node set it)");
+    kp_err(err, errlen,
+           "register: missing field 'changed_on' (the date of the change; kpctl register "
+           "import and the node set it)");
     return -1;
 }
 
@@ -396,7 +382,7 @@ static int s_allocate(const kp_register_tables_t *t, MDB_txn *txn, int32_t day, 
     }
     char date[11];
     kp_date_format(day, date);
-    s_err(err, errlen, "register: no free bis number left for birth date %s", date);
+    kp_err(err, errlen, "register: no free bis number left for birth date %s", date);
     return -1;
 }
 
@@ -441,12 +427,12 @@ static int s_apply_correction(const kp_register_tables_t *t, MDB_txn *txn,
 {
     Kp__RegisterEntry *before = kp_register_get(t, txn, c->number);
     if (!before)
-        return s_err(err, errlen, "register: cannot correct %s: not in the register", c->number),
+        return kp_err(err, errlen, "register: cannot correct %s: not in the register", c->number),
                -1;
     int rc = -1;
     if (before->replaced_by)
-        s_err(err, errlen, "register: %s was replaced by %s: correct that number", c->number,
-              before->replaced_by);
+        kp_err(err, errlen, "register: %s was replaced by %s: correct that number", c->number,
+               before->replaced_by);
     else {
         Kp__RegisterEntry after = *before;
         after.name = s_corrected(before->name, c->name, false);
@@ -513,12 +499,12 @@ static int s_apply_merge(const kp_register_tables_t *t, MDB_txn *txn,
     Kp__RegisterEntry *kept = kp_register_get(t, txn, keep);
     int rc = -1;
     if (!old || !kept)
-        s_err(err, errlen, "register: cannot merge: %s is not in the register",
-              old ? keep : replace);
+        kp_err(err, errlen, "register: cannot merge: %s is not in the register",
+               old ? keep : replace);
     else if (old->replaced_by || kept->replaced_by)
-        s_err(err, errlen, "register: cannot merge: %s was replaced by %s already",
-              old->replaced_by ? replace : keep,
-              old->replaced_by ? old->replaced_by : kept->replaced_by);
+        kp_err(err, errlen, "register: cannot merge: %s was replaced by %s already",
+               old->replaced_by ? replace : keep,
+               old->replaced_by ? old->replaced_by : kept->replaced_by);
     else {
         Kp__RegisterEntry after = *old;
         after.replaced_by = (char *)keep;
