@@ -61,6 +61,9 @@ typedef struct {
     raft_index snapshot_seen; //  raft's last snapshot, as s_snapshot_by_size saw it
     uint64_t bytes_at_snapshot;
     bool by_size; //  the threshold was lowered for a snapshot by size
+    //  The cluster file's node keys (Z85; "" for a node without one), read
+    //  once at start: raftio checks every frame's sender against them.
+    char member_keys[KP_CONFIG_MAX_NODES][KP_CURVE_Z85];
 } s_actor_t;
 
 typedef struct {
@@ -482,12 +485,25 @@ static int s_secure(void *arg, void *sock, bool server, raft_id id, const char *
 }
 
 //  The key member id must send with: the one the cluster file gives it.
-static const char *s_member_key(void *arg, raft_id id, char out[41])
+static const char *s_member_key(void *arg, raft_id id)
 {
     s_actor_t *self = (s_actor_t *)arg;
-    const kp_node_config_t *node = kp_config_node_by_id(&self->args->config, id);
-    char err[300];
-    return node && kp_curve_node_key(node, out, err, sizeof err) == 0 ? out : NULL;
+    const kp_cluster_config_t *config = &self->args->config;
+    const kp_node_config_t *node = kp_config_node_by_id(config, id);
+    const char *key = node ? self->member_keys[node - config->nodes] : "";
+    return *key ? key : NULL;
+}
+
+//  Reads every node's key from the cluster file (a file read for a node
+//  with a `cert` only), so that no frame waits on the disk.
+static void s_member_keys_load(s_actor_t *self)
+{
+    const kp_cluster_config_t *config = &self->args->config;
+    for (size_t i = 0; i < config->node_count; i++) {
+        char err[300];
+        if (kp_curve_node_key(&config->nodes[i], self->member_keys[i], err, sizeof err))
+            self->member_keys[i][0] = '\0'; //  no key: no frame of it is taken
+    }
 }
 
 //  The configuration of the cluster file (or of this node alone).
@@ -526,6 +542,7 @@ static int s_start(s_actor_t *self)
         self->cert = kp_curve_cert_load(args->me.cert, true, args->err, sizeof args->err);
         if (!self->cert)
             return -1;
+        s_member_keys_load(self);
     }
     kp_raftio_options_t options = {
         .cluster = args->config.name,

@@ -437,8 +437,7 @@ static bool s_sender_ok(s_io_t *self, raft_id from_id, const char *key)
 {
     if (!self->member_key)
         return true;
-    char want[41];
-    const char *expected = self->member_key(self->resolve_arg, from_id, want);
+    const char *expected = self->member_key(self->resolve_arg, from_id);
     return expected && key && !strcmp(expected, key);
 }
 

@@ -52,9 +52,10 @@ typedef const char *(kp_raftio_resolve_fn)(void *arg, raft_id id, const char *ad
 typedef int(kp_raftio_secure_fn)(void *arg, void *sock, bool server, raft_id id,
                                  const char *address);
 
-//  The Z85 public key member id authenticates with, written into out; NULL
-//  when id is no member the cluster file names.
-typedef const char *(kp_raftio_member_key_fn)(void *arg, raft_id id, char out[41]);
+//  The Z85 public key member id authenticates with; NULL when id is no
+//  member the cluster file names. Called for every frame received: it
+//  must answer from memory.
+typedef const char *(kp_raftio_member_key_fn)(void *arg, raft_id id);
 
 typedef struct {
     const char *cluster;           //  frames of another cluster are refused
