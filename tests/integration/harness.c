@@ -34,11 +34,11 @@ static bool s_port_claim(int port)
     const char *tmp = getenv("TMPDIR");
     char path[300];
     snprintf(path, sizeof path, "%s/kp-harness-ports", tmp && *tmp ? tmp : "/tmp");
-    if (mkdir(path, 0777) != 0 && errno != EEXIST)
+    if (mkdir(path, 0700) != 0 && errno != EEXIST)
         return true; //  no shared folder: the bind check below is all there is
     char file[340];
     snprintf(file, sizeof file, "%s/%d", path, port);
-    int fd = open(file, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+    int fd = open(file, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (fd < 0)
         return true;
     if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
