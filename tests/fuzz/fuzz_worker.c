@@ -28,8 +28,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     kp_registry_worker_t *worker =
         kp_registry_hello(registry, "id", 2, hello->kbo, hello->messages, hello->n_messages,
                           hello->has_concurrency ? hello->concurrency : 1, 0);
+    //  A worker that only takes notifications names no message type.
     bool served;
-    kp_registry_pick(registry, hello->kbo, hello->messages[0], &served);
+    if (hello->n_messages)
+        kp_registry_pick(registry, hello->kbo, hello->messages[0], &served);
     kp_registry_remove(registry, &worker);
     kp_registry_destroy(&registry);
     return 0;
