@@ -894,8 +894,14 @@ static int s_locate(s_locator_t *loc, uint64_t seq, uint64_t *segment, uint64_t 
 static int s_query_key(s_locator_t *loc, MDB_cursor *cur, uint64_t bucket_start, uint64_t from_s,
                        uint64_t to_s, kp_logindex_fn *fn, void *arg, int64_t *count)
 {
-    MDB_val k, v;
+    MDB_val k, v = {0, NULL};
     int rc = mdb_cursor_get(cur, &k, &v, MDB_GET_MULTIPLE);
+    //  A key with a single value has no page of duplicates: LMDB answers
+    //  MDB_GET_MULTIPLE with success and leaves v as it was. Its one value
+    //  (a person seen once in a bucket, a message type called once) is
+    //  the cursor's current one.
+    if (!rc && !v.mv_data)
+        rc = mdb_cursor_get(cur, &k, &v, MDB_GET_CURRENT);
     while (!rc) {
         for (size_t i = 0; i < v.mv_size / 8; i++) {
             uint64_t value = kp_be64_get((uint8_t *)v.mv_data + 8 * i);

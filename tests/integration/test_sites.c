@@ -865,11 +865,21 @@ static void test_kpctl_cluster(void **state)
     assert_int_equal(s_kpctl(sites, out, sizeof out, "log stats --json"), 0);
     assert_non_null(strstr(out, "\"A1\":3"));
     assert_non_null(strstr(out, "\"unanswered\":[]"));
+    //  Each node's one A1 record, by its person: a key with a single value
+    //  in a node's index (a query once read those as empty). The index
+    //  follows the log: ask until it has caught up.
+    const char *by_person = "log query --person 85073003328 --json";
+    int64_t until = harness_now_ms() + 10000;
+    while (s_kpctl(sites, out, sizeof out, "%s", by_person) != 0 || s_merged_count(out) != 3) {
+        if (harness_now_ms() > until)
+            fail_msg("kpctl %s: %s", by_person, out);
+        usleep(100000);
+    }
     //  The query: kpctl's own queries, which each node logs (as it logs
     //  every admin command) and indexes as its index follows the log: ask
     //  until every node's answer holds one.
     const char *query = "log query --message admin.log.query --json";
-    int64_t until = harness_now_ms() + 10000;
+    until = harness_now_ms() + 10000;
     while (s_kpctl(sites, out, sizeof out, "%s", query) != 0 || strstr(out, "\"count\":0}") ||
            !strstr(out, "\"records\":[{")) {
         if (harness_now_ms() > until)
