@@ -21,6 +21,7 @@
 #include "commands.h"
 #include "json.h"
 #include "logindex.h"
+#include "localonly.h"
 #include "logreport.h"
 #include "options.h"
 #include "progress.h"
@@ -238,10 +239,36 @@ static int s_parse(int argc, char **argv, s_args_t *a)
     return -1; //  go on
 }
 
+//  What verify gathers over its scan: the join, and the records that
+//  left on one site only.
+typedef struct {
+    kp_logjoin_t *join;
+    kp_localonly_t *local;
+} s_verify_scan_t;
+
 static int s_join_one(const Kp__LogRecord *r, uint64_t seq, void *arg)
 {
-    kp_logjoin_record((kp_logjoin_t *)arg, r, seq);
+    s_verify_scan_t *scan = arg;
+    kp_logjoin_record(scan->join, r, seq);
+    kp_localonly_record(scan->local, r, seq);
     return 0;
+}
+
+//  The note on records whose responses left while the log mirror was
+//  silent (log/localonly.h).
+static void s_local_only_note(const kp_localonly_t *local)
+{
+    uint64_t n = kp_localonly_count(local);
+    if (!n)
+        return;
+    char ranges[512];
+    kp_localonly_text(local, ranges, sizeof ranges);
+    printf("note: %" PRIu64 " record%s left on local durability only, the log mirror silent "
+           "(seq %s)%s\n",
+           n, n == 1 ? "" : "s", ranges,
+           kp_localonly_open(local) ? "; the last range is open: the node is still degraded, or "
+                                      "stopped before its mirror caught up"
+                                    : "");
 }
 
 // ---------------------------------------------------------------------------
@@ -261,10 +288,13 @@ static int s_verify(s_args_t *a)
     }
     //  The records are intact: now every outcome must follow its decision.
     kp_logjoin_t *join = kp_logjoin_new();
+    kp_localonly_t *local = kp_localonly_new();
+    s_verify_scan_t scan = {join, local};
     if (rc == 0 &&
-        kp_privlog_scan(a->data, a->from_day, a->to_day, s_join_one, join, error, sizeof error)) {
+        kp_privlog_scan(a->data, a->from_day, a->to_day, s_join_one, &scan, error, sizeof error)) {
         fprintf(stderr, "kpctl log verify: %s\n", error);
         kp_logjoin_destroy(&join);
+        kp_localonly_destroy(&local);
         return 1;
     }
     uint64_t orphan_seq, orphans = kp_logjoin_orphans(join, &orphan_seq);
@@ -299,6 +329,8 @@ static int s_verify(s_args_t *a)
         kp_json_key(j, "key_from_log");
         kp_json_bool(j, v.key_from_log);
         kp_json_kv_uint(j, "outcome_unknown", unknown);
+        kp_localonly_json(local, j);
+        kp_localonly_destroy(&local);
         if (!v.ok) {
             kp_json_kv_string(j, "problem", v.problem);
             kp_json_kv_string(j, "segment", v.segment);
@@ -330,8 +362,11 @@ static int s_verify(s_args_t *a)
         if (v.key_from_log && v.checkpoints)
             printf("note: signatures checked against the key recorded in the log; pass --pub "
                    "FILE to check them against a trusted key\n");
+        s_local_only_note(local);
+        kp_localonly_destroy(&local);
         return 0;
     }
+    kp_localonly_destroy(&local);
     printf("FAILED: %s record: segment %s, offset %" PRIu64 ", seq %" PRIu64 "\n  %s\n", v.problem,
            v.segment, v.offset, v.seq, v.detail);
     return 1;
@@ -376,6 +411,8 @@ static void s_print_text(json_t *m, const char *node)
             printf("%s %s %s", i ? "," : "; answered by", s_str(part, "kbo", "-"),
                    s_str(part, "status", "-"));
     }
+    if (json_is_true(json_object_get(m, "local_only")))
+        printf("  (left on local durability only: the log mirror was silent)");
     if (node)
         printf("  [%s seq %" PRIu64 "]\n", node, s_num(m, "seq"));
     else
@@ -726,6 +763,18 @@ static void s_stats_text(json_t *doc)
     s_counts_text(json_object_get(doc, "messages"), "messages per type");
     s_counts_text(json_object_get(doc, "institutions"), "messages per institution");
     s_counts_text(json_object_get(doc, "denials"), "denials per reason");
+    json_t *local = json_object_get(doc, "local_only");
+    if (s_num(local, "records")) {
+        printf("records left on local durability only (the log mirror silent): %" PRIu64,
+               s_num(local, "records"));
+        json_t *ranges = json_object_get(local, "ranges");
+        for (size_t i = 0; i < json_array_size(ranges); i++) {
+            json_t *r = json_array_get(ranges, i);
+            printf("%s%" PRIu64 "-%" PRIu64 "%s", i ? ", " : " (seq ", s_num(r, "from"),
+                   s_num(r, "to"), json_is_true(json_object_get(r, "open")) ? " open" : "");
+        }
+        printf("%s\n", json_array_size(ranges) ? ")" : "");
+    }
 }
 
 //  Adds the numbers of from into into (objects of counts: summed by key).

@@ -12,6 +12,7 @@
 
 #include "json.h"
 #include "kperr.h"
+#include "localonly.h"
 #include "logindex.h"
 #include "privlog.h"
 
@@ -157,10 +158,29 @@ static int s_query_one(uint64_t seq, uint64_t segment, uint64_t offset, void *ar
     return 0;
 }
 
+//  The log's LOG_MIRROR records, found through the index, in seq order.
+typedef struct {
+    kp_privlog_reader_t *reader;
+    kp_localonly_t *local;
+} s_marks_t;
+
+static int s_mark_one(uint64_t seq, uint64_t segment, uint64_t offset, void *arg)
+{
+    s_marks_t *m = arg;
+    char error[256];
+    uint64_t got;
+    Kp__LogRecord *r = kp_privlog_reader_get(m->reader, segment, offset, &got, error, sizeof error);
+    if (r && got == seq)
+        kp_localonly_record(m->local, r, seq);
+    kp__log_record__free_unpacked(r, NULL);
+    return 0;
+}
+
 //  One message: the decision (or complete record) r, joined with its
-//  outcome o (NULL: unknown, for a decision).
+//  outcome o (NULL: unknown, for a decision); local: it left on local
+//  durability alone.
 static void s_message_json(kp_json_t *j, uint64_t seq, const Kp__LogRecord *r,
-                           const Kp__LogRecord *o)
+                           const Kp__LogRecord *o, bool local)
 {
     const Kp__LogRecord *end = o ? o : r;
     char when[32];
@@ -208,6 +228,10 @@ static void s_message_json(kp_json_t *j, uint64_t seq, const Kp__LogRecord *r,
         kp_json_kv_uint(j, "latency_us", end->latency_us);
     if (r->node)
         kp_json_kv_string(j, "node", r->node);
+    if (local) {
+        kp_json_key(j, "local_only");
+        kp_json_bool(j, true);
+    }
     kp_json_object_close(j);
 }
 
@@ -233,6 +257,13 @@ char *kp_logreport_query(const char *dir, char tag, const char *key, uint64_t fr
     //  minutes) after its decision: look that much further for them.
     uint64_t until = to_us == UINT64_MAX ? to_us : to_us + 600000000ull;
     int64_t n = kp_logindex_query(index, tag, key, from_us, until, s_query_one, &q);
+    //  Which of them left on one site only: the log's LOG_MIRROR records
+    //  (few: two per degradation), oldest first.
+    s_marks_t marks = {q.reader, kp_localonly_new()};
+    if (n >= 0 &&
+        kp_logindex_query(index, KP_LOGINDEX_MESSAGE, KP_LOCALONLY_MESSAGE, 0, UINT64_MAX,
+                          s_mark_one, &marks) < 0)
+        n = -1;
     char *text = NULL;
     if (n < 0)
         kp_err(err, errlen, "%s", kp_logindex_error(index));
@@ -252,12 +283,14 @@ char *kp_logreport_query(const char *dir, char tag, const char *key, uint64_t fr
             const s_found_t *found = s_is_decision(d->r) ? zhashx_lookup(q.outcomes, seq) : NULL;
             q.unknown += s_is_decision(d->r) && !found;
             q.count++;
-            s_message_json(j, d->seq, d->r, found ? found->r : NULL);
+            s_message_json(j, d->seq, d->r, found ? found->r : NULL,
+                           kp_localonly_has(marks.local, d->seq));
         }
         kp_json_array_close(j);
         kp_json_kv_uint(j, "count", q.count);
         kp_json_kv_uint(j, "outcome_unknown", q.unknown);
         kp_json_kv_uint(j, "missing", q.missing);
+        kp_localonly_json(marks.local, j);
         if (truncated) {
             kp_json_key(j, "truncated");
             kp_json_bool(j, true);
@@ -266,6 +299,7 @@ char *kp_logreport_query(const char *dir, char tag, const char *key, uint64_t fr
         text = kp_json_take(j);
         kp_json_destroy(&j);
     }
+    kp_localonly_destroy(&marks.local);
     zlistx_destroy(&q.decisions);
     zhashx_destroy(&q.outcomes);
     kp_privlog_reader_destroy(&q.reader);
@@ -280,6 +314,7 @@ typedef struct {
     zhash_t *messages, *institutions, *reasons;
     uint64_t total, denied;
     kp_logjoin_t *join;
+    kp_localonly_t *local;
     uint64_t from_us, to_us;
 } s_stats_t;
 
@@ -303,8 +338,9 @@ static int s_stats_one(const Kp__LogRecord *r, uint64_t seq, void *arg)
     if (r->time_unix_us < s->from_us || r->time_unix_us > s->to_us)
         return 0;
     kp_logjoin_record(s->join, r, seq);
-    if (s_is_outcome(r))
-        return 0; //  counted with its decision: one message
+    kp_localonly_record(s->local, r, seq);
+    if (s_is_outcome(r) || kp_localonly_is_marker(r))
+        return 0; //  an outcome is counted with its decision: one message
     s->total++;
     s_count(s->messages, r->message);
     s_count(s->institutions, r->sender_kbo);
@@ -335,6 +371,7 @@ char *kp_logreport_stats(const char *dir, int32_t from_day, int32_t to_day, char
     s.from_us = from_day != INT32_MIN ? (uint64_t)from_day * 86400000000ull : 0;
     s.to_us = to_day != INT32_MAX ? ((uint64_t)to_day + 1) * 86400000000ull - 1 : UINT64_MAX;
     s.join = kp_logjoin_new();
+    s.local = kp_localonly_new();
     char *text = NULL;
     if (kp_privlog_scan(dir, from_day, to_day, s_stats_one, &s, err, errlen) == 0) {
         kp_json_t *j = kp_json_new();
@@ -345,6 +382,7 @@ char *kp_logreport_stats(const char *dir, int32_t from_day, int32_t to_day, char
         s_counts_json(j, "messages", s.messages);
         s_counts_json(j, "institutions", s.institutions);
         s_counts_json(j, "denials", s.reasons);
+        kp_localonly_json(s.local, j);
         kp_json_object_close(j);
         text = kp_json_take(j);
         kp_json_destroy(&j);
@@ -353,5 +391,6 @@ char *kp_logreport_stats(const char *dir, int32_t from_day, int32_t to_day, char
     zhash_destroy(&s.institutions);
     zhash_destroy(&s.reasons);
     kp_logjoin_destroy(&s.join);
+    kp_localonly_destroy(&s.local);
     return text;
 }

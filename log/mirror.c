@@ -53,6 +53,15 @@ struct _kp_mirror_t {
     uint64_t degradations;
     uint64_t told_durable;
     bool no_quorum; //  the node has lost its majority (kp_mirror_quorum)
+    //  LOG_MIRROR records due (kp_mirror_mark), oldest first
+    struct {
+        uint64_t from, to;
+    } marks[8];
+    size_t mark_count;
+    uint64_t local_from;    //  the open range's first record (0: none)
+    uint64_t start_durable; //  the log's end when the node started
+    bool synced;            //  the start's catch-up record is written or not needed
+    bool told_once;         //  kp_mirror_durable was called
 };
 
 static int s_pos_cmp(const s_pos_t *a, const s_pos_t *b)
@@ -400,6 +409,7 @@ kp_mirror_t *kp_mirror_new(const char *node, const char *dir, const char *endpoi
     //  actor has stopped (kp_mirror_destroy).
     zsock_set_sndtimeo(self->actor, 0);
     self->actor_state = shipper;
+    self->synced = true; //  until a first notice says the log had records
     return self;
 }
 
@@ -421,6 +431,12 @@ void kp_mirror_destroy(kp_mirror_t **self_p)
 
 void kp_mirror_durable(kp_mirror_t *self, uint64_t seq)
 {
+    if (!self->told_once) {
+        //  the first notice, at the start: records were there before
+        self->told_once = true;
+        self->start_durable = seq;
+        self->synced = seq == 0;
+    }
     if (seq <= self->told_durable)
         return;
     //  Never blocks the node: a notice that cannot go now is carried by
@@ -434,13 +450,62 @@ zsock_t *kp_mirror_sock(kp_mirror_t *self)
     return zactor_sock(self->actor);
 }
 
+static void s_mark(kp_mirror_t *self, uint64_t from, uint64_t to)
+{
+    if (self->mark_count == sizeof self->marks / sizeof self->marks[0]) {
+        //  the node has not written them yet: the last one is made to
+        //  cover the new one (a range only grows)
+        if (to)
+            self->marks[self->mark_count - 1].to = to;
+        return;
+    }
+    self->marks[self->mark_count].from = from;
+    self->marks[self->mark_count].to = to;
+    self->mark_count++;
+}
+
+//  The news changed the degraded state or the copy's end: the LOG_MIRROR
+//  records it calls for.
+static void s_news(kp_mirror_t *self, uint64_t acked, bool degraded)
+{
+    if (degraded && !self->degraded) {
+        self->local_from = acked + 1;
+        self->synced = true; //  its catch-up closes whatever is open
+        s_mark(self, self->local_from, 0);
+    } else if (!degraded && self->degraded) {
+        s_mark(self, self->local_from, acked);
+        self->local_from = 0;
+    } else if (!degraded && !self->synced && acked >= self->start_durable) {
+        self->synced = true;
+        s_mark(self, 0, acked);
+    }
+}
+
+bool kp_mirror_mark(kp_mirror_t *self, uint64_t *from, uint64_t *to)
+{
+    if (!self->mark_count)
+        return false;
+    *from = self->marks[0].from;
+    *to = self->marks[0].to;
+    memmove(self->marks, self->marks + 1, --self->mark_count * sizeof self->marks[0]);
+    return true;
+}
+
+uint64_t kp_mirror_local_from(const kp_mirror_t *self)
+{
+    return self->local_from;
+}
+
 void kp_mirror_recv(kp_mirror_t *self)
 {
     while (zsock_events(self->actor) & ZMQ_POLLIN) {
         char *acked = NULL, *degraded = NULL, *count = NULL;
         if (zstr_recvx(self->actor, &acked, &degraded, &count, NULL) == 3) {
-            self->acked = strtoull(acked, NULL, 10);
-            self->degraded = streq(degraded, "1");
+            uint64_t seq = strtoull(acked, NULL, 10);
+            bool now = streq(degraded, "1");
+            s_news(self, seq, now);
+            self->acked = seq;
+            self->degraded = now;
             self->degradations = strtoull(count, NULL, 10);
         }
         zstr_free(&acked);

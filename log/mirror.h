@@ -100,6 +100,17 @@ void kp_mirror_quorum(kp_mirror_t *self, bool quorum);
 //  Degraded without a majority: responses are held for the mirror.
 bool kp_mirror_held(const kp_mirror_t *self);
 
+//  The records that left on one site only (log/localonly.h): after
+//  kp_mirror_recv, each LOG_MIRROR record the node should write, oldest
+//  first: true with from (0: none) and to (0: the range stays open). On a
+//  degradation, from is the first record the mirror had not acknowledged;
+//  on the catch-up, to is the last; and once after a start with records
+//  in the log, when the copy first holds them all, a record with to alone
+//  (closing a range a node that died degraded left open).
+bool kp_mirror_mark(kp_mirror_t *self, uint64_t *from, uint64_t *to);
+//  The first record of the range still open (degraded), or 0.
+uint64_t kp_mirror_local_from(const kp_mirror_t *self);
+
 //  Up to which seq responses may leave, given the local durable seq: the
 //  lower of both, or durable alone while degraded with a majority.
 uint64_t kp_mirror_release(const kp_mirror_t *self, uint64_t durable);

@@ -92,6 +92,9 @@ static void s_mirror_json(const kp_admin_context_t *context, kp_json_t *json)
     kp_json_kv_uint(json, "degradations", context->log_mirror_degradations);
     kp_json_key(json, "held");
     kp_json_bool(json, context->log_mirror_held);
+    //  the open range of records marked local-only (log/localonly.h)
+    if (context->log_mirror_local_from)
+        kp_json_kv_uint(json, "local_only_from", context->log_mirror_local_from);
     kp_json_object_close(json);
 }
 

@@ -43,6 +43,7 @@ typedef struct {
     bool log_mirror_degraded;         //  responses leave on local durability
     bool log_mirror_held;             //  degraded without a majority: responses wait
     uint64_t log_mirror_degradations; //  times it degraded
+    uint64_t log_mirror_local_from;   //  records from here on left on this site only (0: none)
 
     //  Who got in (zap.h): NULL when insecure
     const kp_zap_counts_t *zap;

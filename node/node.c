@@ -56,6 +56,7 @@
 #include "mutation.h"
 #include "notify.h"
 #include "logger.h"
+#include "localonly.h"
 #include "mirror.h"
 #include "outbox.h"
 #include "regmut.h"
@@ -1988,6 +1989,8 @@ static void s_on_admin(kp_node_t *self, s_input_t *input)
             context.log_mirror_degraded = kp_mirror_degraded(self->mirror);
             context.log_mirror_held = kp_mirror_held(self->mirror);
             context.log_mirror_degradations = kp_mirror_degradations(self->mirror);
+            if (self->cluster.log_two_sites)
+                context.log_mirror_local_from = kp_mirror_local_from(self->mirror);
         }
         kp_zap_counts_t zap;
         if (self->zap && !strcmp(command, "status")) {
@@ -2551,6 +2554,41 @@ static bool s_should_stop(kp_node_t *self, int64_t now_ms, int64_t *stop_at)
     return self->stopping && (kp_flight_size(self->flight) == 0 || now_ms >= *stop_at);
 }
 
+//  In two-sites durability, the LOG_MIRROR records the mirror asks for
+//  (log/localonly.h): which records' responses left on this site only.
+//  Written like any record, so the chain and its checkpoints sign them.
+static void s_mirror_marks(kp_node_t *self)
+{
+    uint64_t from, to;
+    while (kp_mirror_mark(self->mirror, &from, &to)) {
+        if (!self->cluster.log_two_sites || !self->logger)
+            continue;
+        char action[200];
+        if (!to)
+            snprintf(action, sizeof action,
+                     "mirror %s silent: records from seq %" PRIu64 " on leave on local durability",
+                     self->mirror_name, from);
+        else if (from)
+            snprintf(action, sizeof action,
+                     "mirror %s caught up: records %" PRIu64 "-%" PRIu64 " left on local durability",
+                     self->mirror_name, from, to);
+        else
+            snprintf(action, sizeof action, "mirror %s holds the log up to seq %" PRIu64,
+                     self->mirror_name, to);
+        Kp__LogRecord record = KP__LOG_RECORD__INIT;
+        record.has_time_unix_us = true;
+        record.time_unix_us = (uint64_t)zclock_time() * 1000;
+        record.node = self->me.name;
+        record.action = action;
+        kp_localonly_marker(&record, from, to);
+        if (kp_logger_log(self->logger, &record) == 0) {
+            zsys_error("kpnode %s: privacy log failed (%s); no more answers leave this node",
+                       self->me.name, kp_logger_error(self->logger));
+            self->log_failed = true;
+        }
+    }
+}
+
 //  Tells the mirror whether the node has its majority (heard from it
 //  within two election timeouts): degraded without it, responses wait for
 //  the mirror (log/mirror.h). True when the majority came back, so that
@@ -2661,8 +2699,10 @@ int kp_node_run(kp_node_t *self)
             break;
         s_clock(self);
         //  Durable records first: their responses have waited longest.
-        if (s_ready(&poll, poll.mirror))
+        if (s_ready(&poll, poll.mirror)) {
             kp_mirror_recv(self->mirror);
+            s_mirror_marks(self);
+        }
         if (s_ready(&poll, poll.notices) || s_ready(&poll, poll.mirror) || s_mirror_quorum(self)) {
             if (kp_outbox_release(self->outbox))
                 self->log_failed = true;

@@ -7,7 +7,10 @@
        what `kpctl log verify --dir` runs).
     2. node-2 killed with SIGKILL: node-1 goes on answering, degraded (its
        status says so); node-2 restarted: the copy catches up, node-1
-       leaves the degraded mode, the copy verifies and holds every record.
+       leaves the degraded mode, the copy verifies and holds every record;
+       the records answered meanwhile are marked local-only (LOG_MIRROR
+       records, log/localonly.h) in the log and the copy, the others not,
+       and `kpctl log verify --json` counts them.
     3. node-1 killed with SIGKILL under calls: the copy verifies and holds
        every record whose response the client received.
 
@@ -27,6 +30,7 @@
 #include <jansson.h>
 
 #include "harness.h"
+#include "localonly.h"
 #include "privlog.h"
 
 #define PERSON_ALONE "75061512374" //  held by the requester only: NO_DATA
@@ -108,6 +112,72 @@ static void s_check_copy(s_state_t *state, const char *copy)
     printf("# copy: %llu records (seq %llu..%llu), %zu responses all there\n",
            (unsigned long long)result.records, (unsigned long long)result.first_seq,
            (unsigned long long)result.last_seq, state->received.count);
+}
+
+//  Which decisions of the log in dir left on local durability alone
+//  (log/localonly.h), by the tag of their request id.
+typedef struct {
+    kp_localonly_t *local;
+    zhashx_t *seqs; //  request id -> seq
+} s_marks_t;
+
+static int s_mark_one(const Kp__LogRecord *record, uint64_t seq, void *arg)
+{
+    s_marks_t *marks = arg;
+    kp_localonly_record(marks->local, record, seq);
+    if (record->request_id && !(record->has_kind && record->kind == KP__LOG_KIND__LOG_OUTCOME))
+        zhashx_insert(marks->seqs, record->request_id, (void *)(uintptr_t)seq);
+    return 0;
+}
+
+//  Every decision whose id starts with local_tag is marked local-only in
+//  the log in dir, every one starting with mirrored_tag is not, and the
+//  ranges are closed; `kpctl log verify --json` says as much.
+static void s_check_marks(const char *dir, const char *local_tag, const char *mirrored_tag)
+{
+    s_marks_t marks = {kp_localonly_new(), zhashx_new()};
+    zhashx_set_duplicator(marks.seqs, NULL);
+    char error[256];
+    assert_int_equal(
+        kp_privlog_scan(dir, INT32_MIN, INT32_MAX, s_mark_one, &marks, error, sizeof error), 0);
+    size_t local = 0, mirrored = 0;
+    for (void *it = zhashx_first(marks.seqs); it; it = zhashx_next(marks.seqs)) {
+        const char *id = zhashx_cursor(marks.seqs);
+        bool has = kp_localonly_has(marks.local, (uint64_t)(uintptr_t)it);
+        if (!strncmp(id, local_tag, strlen(local_tag))) {
+            if (!has)
+                fail_msg("%s: %s left while the mirror was down but is not marked", dir, id);
+            local++;
+        } else if (!strncmp(id, mirrored_tag, strlen(mirrored_tag))) {
+            if (has)
+                fail_msg("%s: %s waited for the mirror but is marked local-only", dir, id);
+            mirrored++;
+        }
+    }
+    assert_true(local > 0 && mirrored > 0);
+    assert_false(kp_localonly_open(marks.local));
+    uint64_t count = kp_localonly_count(marks.local);
+    char ranges[256];
+    kp_localonly_text(marks.local, ranges, sizeof ranges);
+    printf("# %s: %zu decisions marked local-only, %zu not; ranges %s\n", dir, local, mirrored,
+           ranges);
+    kp_localonly_destroy(&marks.local);
+    zhashx_destroy(&marks.seqs);
+
+    char command[1024], out[4096];
+    snprintf(command, sizeof command, "'%s' log verify --json --log '%s' 2>&1", getenv("KPCTL"),
+             dir);
+    FILE *pipe = popen(command, "r");
+    assert_non_null(pipe);
+    size_t used = fread(out, 1, sizeof out - 1, pipe);
+    out[used] = '\0';
+    pclose(pipe);
+    json_t *doc = json_loads(out, 0, NULL);
+    json_t *records = json_object_get(json_object_get(doc, "local_only"), "records");
+    if (!json_is_true(json_object_get(doc, "ok")) ||
+        (uint64_t)json_integer_value(records) != count)
+        fail_msg("kpctl log verify on %s: %s", dir, out);
+    json_decref(doc);
 }
 
 //  node-1's /metrics shows gauge name between low and high (within
@@ -199,6 +269,11 @@ static void test_mirror(void **unused)
     assert_true(s_metric_in(harness, "kp_log_mirror_degraded", 0, 0, 2000));
     assert_true(s_metric_in(harness, "kp_log_mirror_lag_records", 0, 0, 2000));
     s_check_copy(&state, copy);
+    //  the records answered meanwhile are marked, in the log and its copy
+    char log[400];
+    snprintf(log, sizeof log, "%s/node-1/log", harness->dir);
+    s_check_marks(log, "down-", "up-");
+    s_check_marks(copy, "down-", "up-");
 
     //  3. node-1 killed under calls
     assert_true(s_calls(harness, &state, "kill", 700, true) > 0);
