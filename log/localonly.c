@@ -126,10 +126,10 @@ void kp_localonly_text(const kp_localonly_t *self, char *out, size_t outlen)
         out[0] = '\0';
     for (size_t i = 0; i < self->count && used < outlen; i++) {
         const s_range_t *r = &self->ranges[i];
-        int n = r->to ? snprintf(out + used, outlen - used, "%s%" PRIu64 "-%" PRIu64,
-                                 i ? ", " : "", r->from, r->to)
-                      : snprintf(out + used, outlen - used, "%s%" PRIu64 "- (open)",
-                                 i ? ", " : "", r->from);
+        int n = r->to ? snprintf(out + used, outlen - used, "%s%" PRIu64 "-%" PRIu64, i ? ", " : "",
+                                 r->from, r->to)
+                      : snprintf(out + used, outlen - used, "%s%" PRIu64 "- (open)", i ? ", " : "",
+                                 r->from);
         used += n > 0 ? (size_t)n : 0;
     }
 }

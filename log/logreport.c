@@ -260,9 +260,8 @@ char *kp_logreport_query(const char *dir, char tag, const char *key, uint64_t fr
     //  Which of them left on one site only: the log's LOG_MIRROR records
     //  (few: two per degradation), oldest first.
     s_marks_t marks = {q.reader, kp_localonly_new()};
-    if (n >= 0 &&
-        kp_logindex_query(index, KP_LOGINDEX_MESSAGE, KP_LOCALONLY_MESSAGE, 0, UINT64_MAX,
-                          s_mark_one, &marks) < 0)
+    if (n >= 0 && kp_logindex_query(index, KP_LOGINDEX_MESSAGE, KP_LOCALONLY_MESSAGE, 0, UINT64_MAX,
+                                    s_mark_one, &marks) < 0)
         n = -1;
     char *text = NULL;
     if (n < 0)

@@ -2570,7 +2570,8 @@ static void s_mirror_marks(kp_node_t *self)
                      self->mirror_name, from);
         else if (from)
             snprintf(action, sizeof action,
-                     "mirror %s caught up: records %" PRIu64 "-%" PRIu64 " left on local durability",
+                     "mirror %s caught up: records %" PRIu64 "-%" PRIu64
+                     " left on local durability",
                      self->mirror_name, from, to);
         else
             snprintf(action, sizeof action, "mirror %s holds the log up to seq %" PRIu64,

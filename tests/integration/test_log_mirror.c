@@ -174,8 +174,7 @@ static void s_check_marks(const char *dir, const char *local_tag, const char *mi
     pclose(pipe);
     json_t *doc = json_loads(out, 0, NULL);
     json_t *records = json_object_get(json_object_get(doc, "local_only"), "records");
-    if (!json_is_true(json_object_get(doc, "ok")) ||
-        (uint64_t)json_integer_value(records) != count)
+    if (!json_is_true(json_object_get(doc, "ok")) || (uint64_t)json_integer_value(records) != count)
         fail_msg("kpctl log verify on %s: %s", dir, out);
     json_decref(doc);
 }
