@@ -248,6 +248,12 @@ typedef struct {
 
 static int s_join_one(const Kp__LogRecord *r, uint64_t seq, void *arg)
 {
+    kp_logjoin_record((kp_logjoin_t *)arg, r, seq);
+    return 0;
+}
+
+static int s_verify_one(const Kp__LogRecord *r, uint64_t seq, void *arg)
+{
     s_verify_scan_t *scan = arg;
     kp_logjoin_record(scan->join, r, seq);
     kp_localonly_record(scan->local, r, seq);
@@ -291,7 +297,7 @@ static int s_verify(s_args_t *a)
     kp_localonly_t *local = kp_localonly_new();
     s_verify_scan_t scan = {join, local};
     if (rc == 0 &&
-        kp_privlog_scan(a->data, a->from_day, a->to_day, s_join_one, &scan, error, sizeof error)) {
+        kp_privlog_scan(a->data, a->from_day, a->to_day, s_verify_one, &scan, error, sizeof error)) {
         fprintf(stderr, "kpctl log verify: %s\n", error);
         kp_logjoin_destroy(&join);
         kp_localonly_destroy(&local);

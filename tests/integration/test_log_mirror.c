@@ -131,9 +131,12 @@ static int s_mark_one(const Kp__LogRecord *record, uint64_t seq, void *arg)
 }
 
 //  Every decision whose id starts with local_tag is marked local-only in
-//  the log in dir, every one starting with mirrored_tag is not, and the
-//  ranges are closed; `kpctl log verify --json` says as much.
-static void s_check_marks(const char *dir, const char *local_tag, const char *mirrored_tag)
+//  the log in dir, and (strict: the node did not degrade while they were
+//  answered, which a loaded machine may make it do) every one starting
+//  with mirrored_tag is not; the ranges are closed; `kpctl log verify
+//  --json` says as much.
+static void s_check_marks(const char *dir, const char *local_tag, const char *mirrored_tag,
+                          bool strict)
 {
     s_marks_t marks = {kp_localonly_new(), zhashx_new()};
     zhashx_set_duplicator(marks.seqs, NULL);
@@ -149,7 +152,7 @@ static void s_check_marks(const char *dir, const char *local_tag, const char *mi
                 fail_msg("%s: %s left while the mirror was down but is not marked", dir, id);
             local++;
         } else if (!strncmp(id, mirrored_tag, strlen(mirrored_tag))) {
-            if (has)
+            if (has && strict)
                 fail_msg("%s: %s waited for the mirror but is marked local-only", dir, id);
             mirrored++;
         }
@@ -253,6 +256,7 @@ static void test_mirror(void **unused)
     assert_true(s_calls(harness, &state, "up", 1000, false) > 0);
     s_check_copy(&state, copy);
     assert_true(harness_wait_status(harness, 0, "log.mirror.degraded", "false", 2000));
+    bool strict = harness_wait_status(harness, 0, "log.mirror.degradations", "0", 100);
 
     //  2. the mirror killed: node-1 goes on, degraded; back: it catches up
     int status = harness_stop_node(harness, 1, SIGKILL);
@@ -271,8 +275,8 @@ static void test_mirror(void **unused)
     //  the records answered meanwhile are marked, in the log and its copy
     char log[400];
     snprintf(log, sizeof log, "%s/node-1/log", harness->dir);
-    s_check_marks(log, "down-", "up-");
-    s_check_marks(copy, "down-", "up-");
+    s_check_marks(log, "down-", "up-", strict);
+    s_check_marks(copy, "down-", "up-", strict);
 
     //  3. node-1 killed under calls
     assert_true(s_calls(harness, &state, "kill", 700, true) > 0);
