@@ -21,7 +21,7 @@
 
 #define S_TEXT_MAX 400 //  LMDB keys are at most 511 bytes
 #define S_KEY_MAX (1 + S_TEXT_MAX + 1 + 2)
-#define S_FORMAT 2    //  meta "format": this layout
+#define S_FORMAT 3    //  meta "format": this layout
 #define S_SEQ_BITS 40 //  a trillion records
 #define S_BUCKET_SHIFT KP_LOGINDEX_BUCKET_SHIFT
 #define S_BUCKET_MASK ((1u << S_BUCKET_SHIFT) - 1)
@@ -61,7 +61,11 @@ struct _kp_logindex_t {
     MDB_env *env;
     MDB_dbi idx;  //  (tag, key, bucket) -> seq|time values, dupsort dupfixed
     MDB_dbi pos;  //  block number -> first segment, 256 offsets
+    MDB_dbi out;  //  decision block -> (decision % 256, outcome seq) values
     MDB_dbi meta; //  "upto" position, "format"
+    //  OUTCOME records of the batch: decision block, value (see s_out_value).
+    uint64_t *outs;
+    size_t n_outs, outs_cap;
     MDB_txn *txn; //  the open write transaction, if any
     bool readonly;
     char path[4096];
@@ -148,28 +152,51 @@ static uint64_t s_value_secs(uint64_t value)
 // ---------------------------------------------------------------------------
 // Open and close
 
+//  The format the index was written in: 0 when it has none (new, or
+//  older than format 2), -1 on an error.
+static int64_t s_format(kp_logindex_t *self, MDB_txn *txn)
+{
+    MDB_val k = {6, (void *)"format"}, v;
+    int rc = mdb_get(txn, self->meta, &k, &v);
+    if (rc == MDB_NOTFOUND)
+        return 0;
+    return rc || v.mv_size != 8 ? -1 : (int64_t)kp_be64_get(v.mv_data);
+}
+
+//  Opens the tables. A writer that finds an index of another format drops
+//  what it holds (and the tables of older layouts) and marks it empty: the
+//  catch-up that follows any open rebuilds it from the log. A reader
+//  refuses it (MDB_INCOMPATIBLE) until a writer has done so.
 static int s_open_dbs(kp_logindex_t *self, MDB_txn *txn)
 {
     unsigned create = self->readonly ? 0 : MDB_CREATE;
-    int rc = mdb_dbi_open(txn, "idx2", create | MDB_DUPSORT | MDB_DUPFIXED, &self->idx);
+    int rc = mdb_dbi_open(txn, "meta", create, &self->meta);
+    if (!rc)
+        rc = mdb_dbi_open(txn, "keys", create | MDB_DUPSORT | MDB_DUPFIXED, &self->idx);
     if (!rc)
         rc = mdb_dbi_open(txn, "pos", create, &self->pos);
     if (!rc)
-        rc = mdb_dbi_open(txn, "meta", create, &self->meta);
-    if (rc || self->readonly)
+        rc = mdb_dbi_open(txn, "out", create | MDB_DUPSORT | MDB_DUPFIXED, &self->out);
+    int64_t format = rc ? -1 : s_format(self, txn);
+    if (rc || format == S_FORMAT)
         return rc;
-    //  The layout before this one (one "idx" table): dropped, and the
-    //  index rebuilt from the log by the catch-up that follows any open.
-    MDB_dbi old;
-    if (mdb_dbi_open(txn, "idx", 0, &old) == 0) {
-        rc = mdb_drop(txn, old, 1);
-        MDB_val k = {4, (void *)"upto"};
-        if (!rc && (rc = mdb_del(txn, self->meta, &k, NULL)) == MDB_NOTFOUND)
-            rc = 0;
+    if (self->readonly || format < 0)
+        return format < 0 ? MDB_CORRUPTED : MDB_INCOMPATIBLE;
+    const char *old[] = {"idx", "idx2"};
+    for (size_t i = 0; i < sizeof old / sizeof *old && !rc; i++) {
+        MDB_dbi dbi;
+        if (mdb_dbi_open(txn, old[i], 0, &dbi) == 0)
+            rc = mdb_drop(txn, dbi, 1);
     }
-    uint8_t format[8];
-    kp_be64_put(format, S_FORMAT);
-    MDB_val k = {6, (void *)"format"}, v = {8, format};
+    MDB_dbi tables[] = {self->idx, self->pos, self->out};
+    for (size_t i = 0; i < 3 && !rc; i++)
+        rc = mdb_drop(txn, tables[i], 0);
+    MDB_val upto = {4, (void *)"upto"};
+    if (!rc && (rc = mdb_del(txn, self->meta, &upto, NULL)) == MDB_NOTFOUND)
+        rc = 0;
+    uint8_t value[8];
+    kp_be64_put(value, S_FORMAT);
+    MDB_val k = {6, (void *)"format"}, v = {8, value};
     return rc ? rc : mdb_put(txn, self->meta, &k, &v, 0);
 }
 
@@ -218,7 +245,7 @@ static kp_logindex_t *s_open(const char *path, bool readonly, uint64_t map_size,
     if (!rc)
         rc = mdb_env_set_mapsize(self->env, map_size ? map_size : (uint64_t)1 << 40);
     if (!rc)
-        rc = mdb_env_set_maxdbs(self->env, 5);
+        rc = mdb_env_set_maxdbs(self->env, 8);
     if (!rc)
         rc = mdb_env_open(self->env, path, (readonly ? MDB_RDONLY : 0) | MDB_NOMETASYNC | MDB_NOTLS,
                           0600);
@@ -234,9 +261,10 @@ static kp_logindex_t *s_open(const char *path, bool readonly, uint64_t map_size,
     if (rc) {
         *code = rc;
         kp_err(err, errlen, "cannot open log index %s: %s%s", path, mdb_strerror(rc),
-               rc == MDB_NOTFOUND ? " (no index yet, or an older one: open the log once, or "
-                                    "run kpctl log reindex)"
-                                  : "");
+               rc == MDB_NOTFOUND || rc == MDB_INCOMPATIBLE
+                   ? " (no index yet, or an older one: open the log once, or "
+                     "run kpctl log reindex)"
+                   : "");
         if (txn)
             mdb_txn_abort(txn);
         mdb_env_close(self->env);
@@ -261,6 +289,7 @@ void kp_logindex_destroy(kp_logindex_t **self_p)
     free(self->spare);
     free(self->counts);
     free(self->values);
+    free(self->outs);
     free(self);
     *self_p = NULL;
 }
@@ -483,7 +512,15 @@ static int s_add_key_len(kp_logindex_t *self, char tag, const char *text, size_t
 // at a fraction of protobuf-c's cost. Field numbers: LogRecord in
 // proto/kruispunt.proto.
 
-enum { S_F_TIME = 2, S_F_MESSAGE = 3, S_F_SENDER = 5, S_F_PERSON = 9, S_F_PARTS = 13 };
+enum {
+    S_F_TIME = 2,
+    S_F_MESSAGE = 3,
+    S_F_SENDER = 5,
+    S_F_PERSON = 9,
+    S_F_PARTS = 13,
+    S_F_KIND = 17,
+    S_F_DECISION = 18
+};
 #define S_MAX_PARTS 64
 
 typedef struct {
@@ -493,6 +530,7 @@ typedef struct {
 
 typedef struct {
     uint64_t time_us;
+    uint64_t kind, decision_seq; //  an OUTCOME (kind 2) names its DECISION
     s_text_t message, sender, person;
     s_text_t parts[S_MAX_PARTS];
     size_t n_parts;
@@ -568,8 +606,11 @@ static int s_keys(const uint8_t *p, size_t len, s_keys_t *k)
         if (!s_varint(&p, end, &tag))
             return 1;
         unsigned field = (unsigned)(tag >> 3), wire = tag & 7;
-        if (field == S_F_TIME && wire == 0) {
-            if (!s_varint(&p, end, &k->time_us))
+        if ((field == S_F_TIME || field == S_F_KIND || field == S_F_DECISION) && wire == 0) {
+            if (!s_varint(&p, end,
+                          field == S_F_TIME   ? &k->time_us
+                          : field == S_F_KIND ? &k->kind
+                                              : &k->decision_seq))
                 return 1;
             continue;
         }
@@ -604,6 +645,65 @@ static bool s_text_eq(const s_text_t *a, const s_text_t *b)
 
 static int s_position_add(kp_logindex_t *self, uint64_t seq, uint64_t segment, uint64_t offset);
 
+// ---------------------------------------------------------------------------
+// Outcomes: table out, key the DECISION's block (seq / 256, u64 BE), values
+// u64 BE (decision seq % 256) << 56 | OUTCOME seq, sorted. 8 bytes a call.
+
+static uint64_t s_out_value(uint64_t decision_seq, uint64_t outcome_seq)
+{
+    return (decision_seq & (S_BLOCK - 1)) << 56 | outcome_seq;
+}
+
+static int s_outcome_add(kp_logindex_t *self, uint64_t decision_seq, uint64_t outcome_seq)
+{
+    if (self->n_outs + 2 > self->outs_cap) {
+        size_t cap = self->outs_cap ? self->outs_cap * 2 : 1024;
+        uint64_t *outs = realloc(self->outs, cap * sizeof *outs);
+        if (!outs)
+            return s_fail(self, "batch", ENOMEM);
+        self->outs = outs;
+        self->outs_cap = cap;
+    }
+    self->outs[self->n_outs++] = decision_seq >> S_BLOCK_SHIFT;
+    self->outs[self->n_outs++] = s_out_value(decision_seq, outcome_seq);
+    return 0;
+}
+
+static int s_pair_cmp(const void *a, const void *b)
+{
+    const uint64_t *x = a, *y = b;
+    if (x[0] != y[0])
+        return x[0] < y[0] ? -1 : 1;
+    return x[1] < y[1] ? -1 : x[1] > y[1];
+}
+
+//  The batch's outcomes, sorted, appended where they follow the table's
+//  last entry (calls end in about the order they began).
+static int s_outcomes_put(kp_logindex_t *self)
+{
+    size_t n = self->n_outs / 2;
+    if (!n)
+        return 0;
+    qsort(self->outs, n, 2 * sizeof *self->outs, s_pair_cmp);
+    MDB_cursor *cur = NULL;
+    int rc = mdb_cursor_open(self->txn, self->out, &cur);
+    for (size_t i = 0; i < n && !rc; i++) {
+        uint8_t key[8], value[8];
+        kp_be64_put(key, self->outs[2 * i]);
+        kp_be64_put(value, self->outs[2 * i + 1]);
+        MDB_val k = {8, key}, v = {8, value};
+        rc = mdb_cursor_put(cur, &k, &v, MDB_APPENDDUP);
+        if (rc == MDB_KEYEXIST)
+            rc = mdb_cursor_put(cur, &k, &v, MDB_NODUPDATA);
+        if (rc == MDB_KEYEXIST)
+            rc = 0;
+    }
+    if (cur)
+        mdb_cursor_close(cur);
+    self->n_outs = 0;
+    return rc;
+}
+
 static bool s_seen(const s_keys_t *k, size_t i)
 {
     bool seen = s_text_eq(&k->parts[i], &k->sender);
@@ -626,6 +726,10 @@ static int s_add_keys(kp_logindex_t *self, const s_keys_t *k, uint64_t seq, uint
     }
     if (s_position_add(self, seq, segment, offset))
         return -1;
+    //  An OUTCOME is found through its DECISION (whose keys it may or may
+    //  not repeat), never under keys of its own: one entry per call.
+    if (k->kind == KP__LOG_KIND__LOG_OUTCOME && k->decision_seq && k->decision_seq < seq)
+        return s_outcome_add(self, k->decision_seq, seq);
     uint64_t value = s_value(seq, k->time_us);
     uint16_t bucket = s_bucket(k->time_us);
     if (s_add_key_len(self, KP_LOGINDEX_PERSON, k->person.text, k->person.len, bucket, value) ||
@@ -661,6 +765,8 @@ int kp_logindex_add(kp_logindex_t *self, const Kp__LogRecord *record, uint64_t s
                     uint64_t segment, uint64_t offset)
 {
     s_keys_t k = {.time_us = record->time_unix_us,
+                  .kind = record->has_kind ? (uint64_t)record->kind : 0,
+                  .decision_seq = record->has_decision_seq ? record->decision_seq : 0,
                   .message = s_text(record->message),
                   .sender = s_text(record->sender_kbo),
                   .person = s_text(record->person)};
@@ -669,6 +775,8 @@ int kp_logindex_add(kp_logindex_t *self, const Kp__LogRecord *record, uint64_t s
         k.parts[i] = s_text(record->parts[i]->kbo);
     if (s_add_keys(self, &k, seq, segment, offset))
         return -1;
+    if (k.kind == KP__LOG_KIND__LOG_OUTCOME && k.decision_seq && k.decision_seq < seq)
+        return 0;
     //  Parts past S_MAX_PARTS (a node's limits keep calls far smaller).
     for (size_t i = k.n_parts; i < record->n_parts; i++) {
         s_text_t kbo = s_text(record->parts[i]->kbo);
@@ -710,6 +818,7 @@ static int s_item_cmp_r(const void *a, const void *b, void *arena)
 
 static void s_batch_clear(kp_logindex_t *self)
 {
+    self->n_outs = 0;
     self->n_items = 0;
     self->arena_len = 0;
     self->long_keys = false;
@@ -808,6 +917,8 @@ static int s_put_run(kp_logindex_t *self, MDB_cursor *cur, const s_item_t *run, 
 static int s_batch_put(kp_logindex_t *self)
 {
     int rc = s_block_store(self);
+    if (!rc)
+        rc = s_outcomes_put(self);
     if (rc || !self->n_items)
         return rc ? s_fail(self, "positions", rc) : 0;
     MDB_cursor *cur = NULL;
@@ -977,6 +1088,36 @@ int kp_logindex_locate(kp_logindex_t *self, uint64_t seq, uint64_t *segment, uin
     return rc ? s_fail(self, "locate", rc) : 0;
 }
 
+int kp_logindex_outcome(kp_logindex_t *self, uint64_t decision_seq, uint64_t *seq,
+                        uint64_t *segment, uint64_t *offset)
+{
+    s_locator_t loc = {0};
+    MDB_cursor *cur = NULL;
+    int rc = mdb_txn_begin(self->env, NULL, MDB_RDONLY, &loc.txn);
+    if (rc)
+        return s_fail(self, "begin", rc);
+    if (!(rc = mdb_cursor_open(loc.txn, self->out, &cur)))
+        rc = mdb_cursor_open(loc.txn, self->pos, &loc.pos);
+    uint8_t key[8], value[8];
+    kp_be64_put(key, decision_seq >> S_BLOCK_SHIFT);
+    kp_be64_put(value, s_out_value(decision_seq, 0));
+    MDB_val k = {8, key}, v = {8, value};
+    if (!rc)
+        rc = mdb_cursor_get(cur, &k, &v, MDB_GET_BOTH_RANGE);
+    uint64_t found = rc ? 0 : kp_be64_get(v.mv_data);
+    if (!rc && (found >> 56 != (decision_seq & (S_BLOCK - 1)) ||
+                s_locate(&loc, *seq = found & ((1ull << 56) - 1), segment, offset)))
+        rc = MDB_NOTFOUND;
+    if (loc.pos)
+        mdb_cursor_close(loc.pos);
+    if (cur)
+        mdb_cursor_close(cur);
+    mdb_txn_abort(loc.txn);
+    if (rc == MDB_NOTFOUND)
+        return 1;
+    return rc ? s_fail(self, "outcome", rc) : 0;
+}
+
 int kp_logindex_clear(kp_logindex_t *self)
 {
     if (kp_logindex_begin(self))
@@ -988,6 +1129,8 @@ int kp_logindex_clear(kp_logindex_t *self)
     int rc = mdb_drop(self->txn, self->idx, 0);
     if (!rc)
         rc = mdb_drop(self->txn, self->pos, 0);
+    if (!rc)
+        rc = mdb_drop(self->txn, self->out, 0);
     if (!rc && (rc = mdb_del(self->txn, self->meta, &k, NULL)) == MDB_NOTFOUND)
         rc = 0;
     if (rc) {
@@ -1038,6 +1181,53 @@ static int s_drop_positions(kp_logindex_t *self, uint64_t low, uint64_t high)
     self->block = UINT64_MAX;
     mdb_cursor_close(cur);
     return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+//  Deletes the outcomes of decisions [low, high]: only the blocks of
+//  that range are read. The entries are listed first, then deleted (a
+//  cursor's place after deleting a duplicate is LMDB's business).
+static int s_drop_outcomes(kp_logindex_t *self, uint64_t low, uint64_t high)
+{
+    MDB_cursor *cur;
+    int rc = mdb_cursor_open(self->txn, self->out, &cur);
+    if (rc)
+        return rc;
+    uint8_t key[8];
+    kp_be64_put(key, low >> S_BLOCK_SHIFT);
+    MDB_val k = {8, key}, v;
+    uint64_t *list = NULL;
+    size_t n = 0, cap = 0;
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); !rc;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        uint64_t block = kp_be64_get(k.mv_data), value = kp_be64_get(v.mv_data);
+        uint64_t decision = block << S_BLOCK_SHIFT | value >> 56;
+        if (block > high >> S_BLOCK_SHIFT)
+            break;
+        if (decision < low || decision > high)
+            continue;
+        if (n + 2 > cap) {
+            uint64_t *more = realloc(list, (cap = cap ? cap * 2 : 512) * sizeof *list);
+            if (!more) {
+                rc = ENOMEM;
+                break;
+            }
+            list = more;
+        }
+        list[n++] = block;
+        list[n++] = value;
+    }
+    mdb_cursor_close(cur);
+    if (rc == MDB_NOTFOUND)
+        rc = 0;
+    for (size_t i = 0; i < n && !rc; i += 2) {
+        uint8_t value[8];
+        kp_be64_put(key, list[i]);
+        kp_be64_put(value, list[i + 1]);
+        MDB_val dk = {8, key}, dv = {8, value};
+        rc = mdb_del(self->txn, self->out, &dk, &dv);
+    }
+    free(list);
+    return rc;
 }
 
 //  Deletes the values of seq [low, high] under the key at the cursor.
@@ -1106,6 +1296,8 @@ int kp_logindex_drop(kp_logindex_t *self, uint64_t low, uint64_t high)
     }
     mdb_cursor_close(cur);
     if (rc == MDB_NOTFOUND)
+        rc = s_drop_outcomes(self, low, high);
+    if (!rc)
         rc = s_drop_positions(self, low, high);
     if (rc) {
         kp_logindex_abort(self);

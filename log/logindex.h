@@ -1,14 +1,22 @@
 /*  logindex.h - the LMDB query index of the privacy log.
 
     Built to hold ten years of a national network (1.8 billion records a
-    year) at a few dozen bytes per record. Two tables:
+    year) at a few dozen bytes per record. Three tables:
 
-      idx  key    tag | identifier | bucket (u16 BE)
+      keys key    tag | identifier | bucket (u16 BE)
            values seq (40 bits) | second in the bucket (22 bits) | 0 (2),
                   u64 big-endian, sorted (MDB_DUPSORT | MDB_DUPFIXED)
       pos  key    seq / 256 (u64 BE)
            value  the segment of the block's first record (u64 BE) and
                   the frame offsets of its 256 records (u32 BE each)
+      out  key    a DECISION's seq / 256 (u64 BE)
+           values (decision seq % 256) << 56 | its OUTCOME's seq, u64 BE,
+                  sorted (MDB_DUPSORT | MDB_DUPFIXED)
+
+    A call is logged as a DECISION and an OUTCOME; only the DECISION is
+    indexed under the keys, its OUTCOME is found through it
+    (kp_logindex_outcome), so an OUTCOME costs 8 bytes whether or not it
+    repeats its decision's keys.
 
     with tags
 
@@ -89,6 +97,12 @@ int64_t kp_logindex_query(kp_logindex_t *self, char tag, const char *text, uint6
 
 //  Where the index says record seq is: 0, 1 if it does not know it, -1.
 int kp_logindex_locate(kp_logindex_t *self, uint64_t seq, uint64_t *segment, uint64_t *offset);
+
+//  Where the OUTCOME of the DECISION record decision_seq is (an OUTCOME
+//  is found so, and not under the keys it may repeat): 0 with its seq,
+//  segment and offset; 1 when none is indexed (outcome unknown); -1.
+int kp_logindex_outcome(kp_logindex_t *self, uint64_t decision_seq, uint64_t *seq,
+                        uint64_t *segment, uint64_t *offset);
 
 //  Empties the index (in one transaction: readers see it whole or empty),
 //  for a rebuild while other processes may have it open.

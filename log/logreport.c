@@ -176,6 +176,31 @@ static int s_mark_one(uint64_t seq, uint64_t segment, uint64_t offset, void *arg
     return 0;
 }
 
+//  The OUTCOME of the DECISION at seq: found through the index (an
+//  OUTCOME is indexed by its decision, not under the keys), or among
+//  the records the query gave. NULL: outcome unknown.
+static const s_found_t *s_outcome(s_query_t *q, kp_logindex_t *index, uint64_t seq)
+{
+    char key[24];
+    snprintf(key, sizeof key, "%" PRIu64, seq);
+    s_found_t *found = zhashx_lookup(q->outcomes, key);
+    uint64_t at, segment, offset, got;
+    if (found || kp_logindex_outcome(index, seq, &at, &segment, &offset))
+        return found;
+    char error[256];
+    Kp__LogRecord *r = kp_privlog_reader_get(q->reader, segment, offset, &got, error, sizeof error);
+    if (!r || got != at || !s_is_outcome(r) || r->decision_seq != seq) {
+        kp__log_record__free_unpacked(r, NULL);
+        return NULL; //  pruned since, or the index is stale: unknown
+    }
+    found = malloc(sizeof *found);
+    assert(found);
+    found->seq = at;
+    found->r = r;
+    zhashx_update(q->outcomes, key, found);
+    return found;
+}
+
 //  One message: the decision (or complete record) r, joined with its
 //  outcome o (NULL: unknown, for a decision); local: it left on local
 //  durability alone.
@@ -253,10 +278,7 @@ char *kp_logreport_query(const char *dir, char tag, const char *key, uint64_t fr
     zlistx_set_destructor(q.decisions, s_found_free);
     q.outcomes = zhashx_new();
     zhashx_set_destructor(q.outcomes, s_found_free);
-    //  An outcome is logged within the call's deadline (at most ten
-    //  minutes) after its decision: look that much further for them.
-    uint64_t until = to_us == UINT64_MAX ? to_us : to_us + 600000000ull;
-    int64_t n = kp_logindex_query(index, tag, key, from_us, until, s_query_one, &q);
+    int64_t n = kp_logindex_query(index, tag, key, from_us, to_us, s_query_one, &q);
     //  Which of them left on one site only: the log's LOG_MIRROR records
     //  (few: two per degradation), oldest first.
     s_marks_t marks = {q.reader, kp_localonly_new()};
@@ -277,9 +299,7 @@ char *kp_logreport_query(const char *dir, char tag, const char *key, uint64_t fr
                 truncated = true;
                 break;
             }
-            char seq[24];
-            snprintf(seq, sizeof seq, "%" PRIu64, d->seq);
-            const s_found_t *found = s_is_decision(d->r) ? zhashx_lookup(q.outcomes, seq) : NULL;
+            const s_found_t *found = s_is_decision(d->r) ? s_outcome(&q, index, d->seq) : NULL;
             q.unknown += s_is_decision(d->r) && !found;
             q.count++;
             s_message_json(j, d->seq, d->r, found ? found->r : NULL,

@@ -68,6 +68,32 @@ static json_t *s_kpctl(const char *dir, const char *args, int *status)
     return doc;
 }
 
+//  An OUTCOME that repeats none of its decision's keys (no person, message
+//  or sender): the index finds it through its decision alone.
+static uint64_t s_append_slim_outcome(kp_privlog_t *log, const char *id, uint64_t decision_seq)
+{
+    Kp__LogRecord r = KP__LOG_RECORD__INIT;
+    Kp__LogPart part = KP__LOG_PART__INIT;
+    Kp__LogPart *parts[] = {&part};
+    r.request_id = (char *)id;
+    r.has_time_unix_us = true;
+    r.time_unix_us = 1764460800000000ull + 5000000ull;
+    r.has_kind = true;
+    r.kind = KP__LOG_KIND__LOG_OUTCOME;
+    r.has_decision_seq = true;
+    r.decision_seq = decision_seq;
+    r.has_status = true;
+    r.status = KP__STATUS__TIMEOUT;
+    part.kbo = "0411702543";
+    part.has_status = true;
+    part.status = KP__STATUS__TIMEOUT;
+    r.n_parts = 1;
+    r.parts = parts;
+    uint64_t seq = kp_privlog_append(log, &r);
+    assert_true(seq > 0);
+    return seq;
+}
+
 static void test_join(void **state)
 {
     (void)state;
@@ -81,17 +107,21 @@ static void test_join(void **state)
     s_append(log, "call-b", KP__LOG_KIND__LOG_DECISION, KP__STATUS__OK, 0);
     s_append(log, "call-a", KP__LOG_KIND__LOG_OUTCOME, KP__STATUS__PARTIAL, a);
     s_append(log, "call-c", KP__LOG_KIND__LOG_COMPLETE, KP__STATUS__DENIED, 0);
+    uint64_t d = s_append(log, "call-d", KP__LOG_KIND__LOG_DECISION, KP__STATUS__OK, 0);
+    s_append_slim_outcome(log, "call-d", d);
     assert_int_equal(kp_privlog_commit(log), 0);
     kp_privlog_destroy(&log);
 
     int status;
     json_t *q = s_kpctl(dir, "query --person " PERSON, &status);
     assert_int_equal(status, 0);
-    assert_int_equal(json_integer_value(json_object_get(q, "count")), 3);
+    assert_int_equal(json_integer_value(json_object_get(q, "count")), 4);
     assert_int_equal(json_integer_value(json_object_get(q, "outcome_unknown")), 1);
-    const char *want[][2] = {
-        {"call-a", "PARTIAL"}, {"call-b", "outcome unknown"}, {"call-c", "DENIED"}};
-    for (size_t i = 0; i < 3; i++) {
+    const char *want[][2] = {{"call-a", "PARTIAL"},
+                             {"call-b", "outcome unknown"},
+                             {"call-c", "DENIED"},
+                             {"call-d", "TIMEOUT"}};
+    for (size_t i = 0; i < 4; i++) {
         json_t *r = json_array_get(json_object_get(q, "records"), i);
         assert_string_equal(json_string_value(json_object_get(r, "request_id")), want[i][0]);
         assert_string_equal(json_string_value(json_object_get(r, "status")), want[i][1]);
@@ -100,7 +130,7 @@ static void test_join(void **state)
 
     json_t *st = s_kpctl(dir, "stats", &status);
     assert_int_equal(status, 0);
-    assert_int_equal(json_integer_value(json_object_get(st, "records")), 3); //  messages
+    assert_int_equal(json_integer_value(json_object_get(st, "records")), 4); //  messages
     assert_int_equal(json_integer_value(json_object_get(st, "outcome_unknown")), 1);
     json_decref(st);
 

@@ -648,6 +648,51 @@ static void test_index_rebuild(void **state)
     kp_logindex_destroy(&index);
 }
 
+//  A call's OUTCOME is found through its DECISION, never under keys of
+//  its own (it may repeat them or not), and goes with a drop of its
+//  decision: 100 calls of person 0, each a DECISION then an OUTCOME.
+static void test_index_outcomes(void **state)
+{
+    fixture_t *f = *state;
+    kp_privlog_options_t opt;
+    s_options(&opt, f);
+    char error[256], path[400];
+    kp_privlog_t *log = kp_privlog_open(f->log, &opt, NULL, error, sizeof error);
+    assert_non_null(log);
+    for (unsigned i = 0; i < 100; i++) {
+        Kp__LogRecord r;
+        Kp__LogPart part, *parts[1];
+        char id[32];
+        s_record(&r, &part, parts, 0, 20000 * DAY_US + i, id);
+        r.has_kind = true;
+        r.kind = KP__LOG_KIND__LOG_DECISION;
+        uint64_t decision = kp_privlog_append(log, &r);
+        r.kind = KP__LOG_KIND__LOG_OUTCOME;
+        r.has_decision_seq = true;
+        r.decision_seq = decision;
+        if (i % 2) //  half of them repeat no key of the decision
+            r.person = r.message = r.sender_kbo = NULL;
+        assert_int_equal(kp_privlog_append(log, &r), decision + 1);
+    }
+    assert_int_equal(kp_privlog_commit(log), 0);
+    kp_privlog_destroy(&log);
+    snprintf(path, sizeof path, "%s/index", f->log);
+    kp_logindex_t *index = kp_logindex_open(path, false, 64u << 20, error, sizeof error);
+    assert_non_null(index);
+    assert_int_equal(s_person_hits(index, 0), 100); //  the decisions only
+    uint64_t seq = 0, segment, offset;
+    for (uint64_t d = 1; d <= 200; d += 2) {
+        assert_int_equal(kp_logindex_outcome(index, d, &seq, &segment, &offset), 0);
+        assert_int_equal(seq, d + 1);
+        assert_int_equal(kp_logindex_outcome(index, d + 1, &seq, &segment, &offset), 1);
+    }
+    assert_int_equal(kp_logindex_drop(index, 1, 99), 0);
+    assert_int_equal(kp_logindex_outcome(index, 99, &seq, &segment, &offset), 1);
+    assert_int_equal(kp_logindex_outcome(index, 101, &seq, &segment, &offset), 0);
+    assert_int_equal(seq, 102);
+    kp_logindex_destroy(&index);
+}
+
 //  After the first batch of a catch-up, another process catches the
 //  index up all the way (as kpctl or a test beside the node's indexer).
 typedef struct {
@@ -1106,6 +1151,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_index_queries, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_index_single_value, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_index_rebuild, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_index_outcomes, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_index_two_catch_ups, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_reader, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_prune_and_export, s_setup, s_teardown),
