@@ -875,6 +875,76 @@ static int s_apply_op(kp_directory_t *self, MDB_txn *txn, const Kp__DirectoryOp 
     }
 }
 
+//  Ranks of the tables in kp_directory_op_order: one byte before the key.
+enum {
+    S_ORDER_INSTITUTION = 1,
+    S_ORDER_USER,
+    S_ORDER_AUTHORIZATION,
+    S_ORDER_LEGAL,
+    S_ORDER_AVAILABILITY,
+    S_ORDER_PERSON,
+    S_ORDER_KEY,
+    S_ORDER_MAINTENANCE, //  file order (no key: see directory.h)
+    S_ORDER_REGISTER,    //  file order
+    S_ORDER_OTHER,       //  file order
+};
+
+static size_t s_order_bytes(unsigned char *out, unsigned rank, const void *key, size_t size)
+{
+    out[0] = (unsigned char)rank;
+    if (size > KP_DIR_ORDER_MAX - 1)
+        size = KP_DIR_ORDER_MAX - 1; //  checked records never get here
+    memcpy(out + 1, key, size);
+    return 1 + size;
+}
+
+size_t kp_directory_op_order(const Kp__DirectoryOp *op, unsigned char *out)
+{
+    const Kp__DirectoryRecord *r = op->record;
+    s_buf_t key = {.size = 0};
+    switch (r ? r->record_case : KP__DIRECTORY_RECORD__RECORD__NOT_SET) {
+    case KP__DIRECTORY_RECORD__RECORD_INSTITUTION:
+        return s_order_bytes(out, S_ORDER_INSTITUTION, r->institution->kbo,
+                             strlen(r->institution->kbo));
+    case KP__DIRECTORY_RECORD__RECORD_USER:
+        return s_order_bytes(out, S_ORDER_USER, r->user->id, strlen(r->user->id));
+    case KP__DIRECTORY_RECORD__RECORD_AUTHORIZATION: {
+        const Kp__Authorization *a = r->authorization;
+        s_auth_key(&key, a->sector, a->type, a->capacity, a->message);
+        return s_order_bytes(out, S_ORDER_AUTHORIZATION, key.data, key.size);
+    }
+    case KP__DIRECTORY_RECORD__RECORD_LEGAL: {
+        const Kp__LegalAuthorization *l = r->legal;
+        s_legal_key(&key, l->kbo, l->sector, l->type, l->framework, l->message);
+        return s_order_bytes(out, S_ORDER_LEGAL, key.data, key.size);
+    }
+    case KP__DIRECTORY_RECORD__RECORD_AVAILABILITY: {
+        const Kp__Availability *a = r->availability;
+        s_avail_key(&key, a->message, a->sector, a->type);
+        return s_order_bytes(out, S_ORDER_AVAILABILITY, key.data, key.size);
+    }
+    case KP__DIRECTORY_RECORD__RECORD_PERSON: {
+        //  The table's key and its value: the order of the person table.
+        const Kp__PersonEntry *p = r->person;
+        int32_t from = 0, to = 0;
+        kp_date_parse(p->from, &from);
+        kp_date_parse(p->to, &to);
+        s_buf_bytes(&key, p->insz, strlen(p->insz));
+        s_person_value(key.data + key.size, p->sector, p->type, p->capacity, p->kbo, from, to);
+        key.size += KP_DIR_PERSON_VALUE;
+        return s_order_bytes(out, S_ORDER_PERSON, key.data, key.size);
+    }
+    case KP__DIRECTORY_RECORD__RECORD_KEY:
+        return s_order_bytes(out, S_ORDER_KEY, r->key->public_key, strlen(r->key->public_key));
+    case KP__DIRECTORY_RECORD__RECORD_MAINTENANCE:
+        return s_order_bytes(out, S_ORDER_MAINTENANCE, "", 0);
+    case KP__DIRECTORY_RECORD__RECORD_REGISTER_ENTRY:
+        return s_order_bytes(out, S_ORDER_REGISTER, "", 0);
+    default:
+        return s_order_bytes(out, S_ORDER_OTHER, "", 0);
+    }
+}
+
 struct _kp_directory_writer_t {
     kp_directory_t *dir;
     MDB_txn *txn;
@@ -885,6 +955,11 @@ struct _kp_directory_writer_t {
     void *map;           //  LMDB's map of the file, for s_writer_release
     size_t map_len;
     uint64_t mark; //  recorded as "stage.mark" at commit when not 0
+    //  kp_directory_writer_sorted: person puts past the table's end are
+    //  appended through cursor; last is the greatest entry appended so far.
+    bool sorted, appended;
+    MDB_cursor *cursor;
+    unsigned char last[KP_INSZ_LEN + KP_DIR_PERSON_VALUE];
 };
 
 //  Ops between two releases of the map's pages (see s_writer_release).
@@ -932,6 +1007,15 @@ static void s_writer_release(kp_directory_writer_t *self)
     madvise(self->map, self->map_len, MADV_DONTNEED);
 }
 
+//  Before the writer's transaction ends (a cursor of a write transaction
+//  must not outlive it).
+static void s_writer_cursor_close(kp_directory_writer_t *self)
+{
+    if (self->cursor)
+        mdb_cursor_close(self->cursor);
+    self->cursor = NULL;
+}
+
 kp_directory_writer_t *kp_directory_writer_new(kp_directory_t *dir, char *err, size_t errlen)
 {
     assert(dir);
@@ -960,6 +1044,7 @@ void kp_directory_writer_destroy(kp_directory_writer_t **self_p)
     if (!self_p || !*self_p)
         return;
     kp_directory_writer_t *self = *self_p;
+    s_writer_cursor_close(self);
     if (self->txn) {
         mdb_txn_abort(self->txn);
         if (!self->nested)
@@ -973,6 +1058,55 @@ void kp_directory_writer_destroy(kp_directory_writer_t **self_p)
 //  lookups, a put or delete that LMDB refuses whole), so a refused op
 //  leaves the transaction untouched. An LMDB error other than "not found"
 //  or "exists" may leave it half done: that one ends the writer.
+//  What s_append_person returns for an op it leaves to s_apply_op.
+#define S_NOT_APPENDED 1
+
+//  A person PUT in a sorted writer, past the end of the person table:
+//  appended (MDB_APPEND, or MDB_APPENDDUP after the last entry of the
+//  same person), with no descent from the root, and the pages it fills
+//  are left full instead of split in half. Entries arrive in the table's
+//  order (kp_directory_op_order), so after the first one past the end,
+//  every new entry is. Anything else: S_NOT_APPENDED.
+static int s_append_person(kp_directory_writer_t *self, const Kp__DirectoryOp *op, char *err,
+                           size_t errlen)
+{
+    const Kp__DirectoryRecord *r = op->record;
+    bool put = !op->has_kind || op->kind == KP__DIRECTORY_OP__KIND__PUT;
+    if (!put || !r || r->record_case != KP__DIRECTORY_RECORD__RECORD_PERSON)
+        return S_NOT_APPENDED;
+    if (kp_directory_op_check(op, err, errlen))
+        return -1;
+    const Kp__PersonEntry *p = r->person;
+    unsigned char entry[KP_INSZ_LEN + KP_DIR_PERSON_VALUE];
+    int32_t from, to;
+    kp_date_parse(p->from, &from);
+    kp_date_parse(p->to, &to);
+    memcpy(entry, p->insz, KP_INSZ_LEN);
+    s_person_value(entry + KP_INSZ_LEN, p->sector, p->type, p->capacity, p->kbo, from, to);
+    int person = self->appended ? memcmp(entry, self->last, KP_INSZ_LEN) : 1;
+    unsigned flags = person > 0 ? MDB_APPEND : MDB_APPENDDUP;
+    if (person < 0 || (person == 0 && memcmp(entry + KP_INSZ_LEN, self->last + KP_INSZ_LEN,
+                                             KP_DIR_PERSON_VALUE) <= 0))
+        return S_NOT_APPENDED;
+    int rc = self->cursor ? 0 : mdb_cursor_open(self->txn, self->dir->dbi[S_PERSON], &self->cursor);
+    MDB_val k = {KP_INSZ_LEN, entry}, v = {KP_DIR_PERSON_VALUE, entry + KP_INSZ_LEN};
+    if (rc == 0)
+        rc = mdb_cursor_put(self->cursor, &k, &v, flags);
+    if (rc == MDB_KEYEXIST)
+        return S_NOT_APPENDED; //  the table goes on past it (what was there before)
+    if (rc)
+        return s_lmdb_err(rc, err, errlen);
+    memcpy(self->last, entry, sizeof entry);
+    self->appended = true;
+    return 0;
+}
+
+void kp_directory_writer_sorted(kp_directory_writer_t *self)
+{
+    assert(self && !self->nested);
+    self->sorted = true;
+}
+
 int kp_directory_writer_apply(kp_directory_writer_t *self, const Kp__DirectoryOp *op, char *err,
                               size_t errlen)
 {
@@ -981,7 +1115,9 @@ int kp_directory_writer_apply(kp_directory_writer_t *self, const Kp__DirectoryOp
         kp_err(err, errlen, "the update failed earlier; nothing more can be applied");
         return -1;
     }
-    int rc = s_apply_op(self->dir, self->txn, op, err, errlen);
+    int rc = self->sorted ? s_append_person(self, op, err, errlen) : S_NOT_APPENDED;
+    if (rc == S_NOT_APPENDED)
+        rc = s_apply_op(self->dir, self->txn, op, err, errlen);
     if (rc == 0 && ++self->count % S_RELEASE_EVERY == 0)
         s_writer_release(self);
     else if (rc == KP_STORAGE_FAILED)
@@ -1009,6 +1145,7 @@ int kp_directory_writer_commit(kp_directory_writer_t **self_p, uint64_t *seq_p, 
         if (rc == 0 && self->mark)
             rc = s_meta_set(self->dir, self->txn, "stage.mark", self->mark);
         if (rc == 0) {
+            s_writer_cursor_close(self);
             rc = mdb_txn_commit(self->txn);
             self->txn = NULL; //  committed or freed by LMDB either way
             if (!self->nested)
@@ -1036,6 +1173,7 @@ int kp_directory_writer_checkpoint(kp_directory_writer_t *self, uint64_t mark, c
     assert(self && self->txn && !self->nested);
     int rc = self->failed ? MDB_BAD_TXN : s_meta_set(self->dir, self->txn, "stage.mark", mark);
     if (rc == 0) {
+        s_writer_cursor_close(self);
         rc = mdb_txn_commit(self->txn);
         self->txn = NULL;
         if (rc == 0)

@@ -180,6 +180,28 @@ int kp_directory_writer_commit(kp_directory_writer_t **self_p, uint64_t *seq_p, 
 //  Aborts what was not committed and nulls the caller's pointer.
 void kp_directory_writer_destroy(kp_directory_writer_t **self_p);
 
+//  Sorting an import (kpctl's external sort, cli/dirsort.h): writes op's
+//  place in the directory's key order to out (at most KP_DIR_ORDER_MAX
+//  bytes: a table's rank, then the record's key in that table; for a
+//  person entry, its key and value) and returns its length. The op must
+//  have passed kp_directory_op_check. An op changes, and is refused by,
+//  only what is under its own key (a PUT replaces that record, a DELETE
+//  finds it or not), so applying a file's ops in this order, ops of equal
+//  keys in file order, leaves the directory as applying them in file
+//  order does, and refuses the same ops. Two tables do not fit that: a
+//  maintenance window with id 0 takes the next free id, and a register
+//  entry may take another's proposal key; all of their ops share one key,
+//  so they keep their file order.
+#define KP_DIR_ORDER_MAX 256
+size_t kp_directory_op_order(const Kp__DirectoryOp *op, unsigned char *out);
+
+//  The ops that follow come in kp_directory_op_order order (a sorted
+//  import): person PUTs past the end of the person table are appended
+//  (MDB_APPEND), without a descent from the root and leaving pages full,
+//  not split in half: a bulk load into an empty table makes a compact
+//  file. The others are applied as by kp_directory_writer_apply.
+void kp_directory_writer_sorted(kp_directory_writer_t *self);
+
 //  Bulk loading in bounded transactions, for a copy that nobody reads
 //  while it is filled (kpctl's staged import, cli/dirstage.h): commits the
 //  ops applied so far WITHOUT a new sequence, with mark (how far the

@@ -14,6 +14,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,7 @@
 #include "config.h"
 #include "directory.h"
 #include "dirreport.h"
+#include "dirsort.h"
 #include "dirstage.h"
 #include "json.h"
 #include "jsonl.h"
@@ -39,6 +41,7 @@
 //  to start an election in the middle of a 1M-line import.
 #define S_BATCH_BYTES (1u << 20)
 #define S_BATCH_BYTES_MAX (8u << 20) //  the node's admin frames are bounded
+#define S_CHUNK_MAX (64ULL << 30)
 
 typedef struct {
     const char *data;    //  --data DIR
@@ -52,7 +55,9 @@ typedef struct {
     bool batch_given;   //  import: --batch-bytes given (into --data too)
     size_t from_line;   //  import: lines before this one are skipped
     bool progress;      //  import: a progress line even when stderr is no terminal
-    bool in_parts;      //  import --data: staged, in parts (cli/dirstage.h)
+    bool in_parts;      //  import --data: staged, in parts, file order (cli/dirstage.h)
+    bool one_txn;       //  import --data: file order, one transaction
+    size_t chunk;       //  import --data: bytes of records sorted in memory (cli/dirsort.h)
 } s_options_t;
 
 //  ---------------------------------------------------------------------
@@ -167,7 +172,8 @@ static void s_usage(FILE *out)
 
 static const char *s_help_import =
     "usage: kpctl directory import FILE (--data DIR | -c CLUSTER-FILE) [--skip-bad] [--json]\n"
-    "                               [--batch-bytes N] [--from-line N] [--progress]\n\n"
+    "                               [--batch-bytes N] [--from-line N] [--progress]\n"
+    "                               [--chunk SIZE | --one-transaction | --in-parts]\n\n"
     "Reads FILE ('-': standard input), one JSON object per line, e.g.\n"
     "  {\"table\":\"person\",\"insz\":\"85073003328\",\"kbo\":\"0411702543\",\"sector\":17,"
     "\"type\":1,\n"
@@ -176,15 +182,19 @@ static const char *s_help_import =
     "availability, person, maintenance, key. By default a file with any bad line changes\n"
     "nothing and every bad line is listed (the file is checked before anything is sent);\n"
     "--skip-bad applies the good lines and lists the skipped ones.\n\n"
-    "Into --data the file streams into one transaction: memory stays bounded whatever\n"
-    "its size, a bad line anywhere changes nothing, and readers see it only once it is\n"
-    "all in (give --batch-bytes to import it in batches there too). Its memory is\n"
-    "LMDB's dirty pages of that transaction: up to about 650 MB for a big file.\n"
-    "With --in-parts it goes into a copy, DATA/directory.import, committed every\n"
-    "16384 records and renamed into place at the end: still all or nothing, memory\n"
-    "bounded by one part (9 MB for 5M records in key order, such as an export), and\n"
-    "a run that was killed goes on where it was when run again. A file in random\n"
-    "key order then rewrites its pages at every part: slower, and a larger file.\n\n"
+    "Into --data (a stopped node's folder) the file is read once, every line checked,\n"
+    "and its records sorted in chunks of --chunk bytes, written as runs to\n"
+    "DATA/directory.sort; they are then merged in the directory's key order into a copy,\n"
+    "DATA/directory.import, committed in parts and renamed into place at the end: memory\n"
+    "bounded by the chunk whatever the file's size or order, a bad line anywhere changes\n"
+    "nothing, readers see it only once it is all in, as one update. A file that fits in\n"
+    "one chunk goes into one transaction, sorted. Killed, the same command starts again\n"
+    "from the file (what the killed run left is removed). Disk: the runs take 0.85\n"
+    "of the file's size while the import runs.\n"
+    "--one-transaction: in file order into one transaction (memory: LMDB's dirty pages,\n"
+    "up to about 650 MB). --in-parts: in file order through the copy, resumable after\n"
+    "a kill; fast only for a file in key order (an export).\n"
+    "Give --batch-bytes to import into --data in batches, as through a node.\n\n"
     "Through a node the file is streamed in batches of about --batch-bytes of records;\n"
     "each batch is one update (in a cluster, one consensus entry, acknowledged once\n"
     "committed on a\n"
@@ -202,7 +212,9 @@ static const char *s_help_import =
     "  -j, --json               print the outcome as JSON\n"
     "  -b, --batch-bytes N      bytes of records per batch (default 1 MiB, at most 8 MiB)\n"
     "  -f, --from-line N        skip the lines before N (to go on after a stop)\n"
-    "      --in-parts           (--data) staged, in parts of bounded memory, resumable\n"
+    "      --chunk SIZE         (--data) bytes sorted in memory (default 64M; K, M, G)\n"
+    "      --one-transaction    (--data) in file order, in one transaction\n"
+    "      --in-parts           (--data) in file order, staged in parts, resumable\n"
     "  -p, --progress           a progress line on stderr (lines, lines/s, ETA) even\n"
     "                           when stderr is not a terminal (it is one by default)\n";
 
@@ -229,6 +241,24 @@ static const char *s_help_person =
     "person, in which capacity, and when.\n\n"
     "  -j, --json               print JSON\n";
 
+//  "64M", "512K", "1G", "65536": bytes in *out. 0, or -1 if not a size.
+static int s_size_arg(const char *text, size_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long n = strtoull(text, &end, 10);
+    unsigned shift = *end == 'K' || *end == 'k'   ? 10
+                     : *end == 'M' || *end == 'm' ? 20
+                     : *end == 'G' || *end == 'g' ? 30
+                                                  : 0;
+    if (shift)
+        end++;
+    if (errno || end == text || *end || *text == '-' || n > (SIZE_MAX >> shift))
+        return -1;
+    *out = (size_t)(n << shift);
+    return 0;
+}
+
 //  Parses the options of a sub-command; positional arguments are left in
 //  argv[optind..]. Returns 0, 2 on a usage error, or -1 after --help.
 static int s_options(int argc, char **argv, const char *help, s_options_t *options)
@@ -245,12 +275,15 @@ static int s_options(int argc, char **argv, const char *help, s_options_t *optio
         {"from-line", required_argument, NULL, 'f'},
         {"progress", no_argument, NULL, 'p'},
         {"in-parts", no_argument, NULL, 'P'},
+        {"one-transaction", no_argument, NULL, 'O'},
+        {"chunk", required_argument, NULL, 'K'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     memset(options, 0, sizeof *options);
     options->timeout_ms = S_DEFAULT_TIMEOUT_MS;
     options->batch_bytes = S_BATCH_BYTES;
+    options->chunk = KP_DIRSORT_CHUNK_DEFAULT;
     optind = 0; //  full reset: kpctl may parse more than once
     opterr = 0;
     int c;
@@ -307,6 +340,19 @@ static int s_options(int argc, char **argv, const char *help, s_options_t *optio
             break;
         case 'P':
             options->in_parts = true;
+            break;
+        case 'O':
+            options->one_txn = true;
+            break;
+        case 'K':
+            if (s_size_arg(optarg, &options->chunk) || options->chunk < KP_DIRSORT_CHUNK_MIN ||
+                options->chunk > S_CHUNK_MAX) {
+                fprintf(stderr,
+                        "kpctl directory %s: --chunk wants a size from 64K to 64G (a number "
+                        "with K, M or G), not '%s'\n",
+                        argv[0], optarg);
+                return 2;
+            }
             break;
         case 'h':
             fputs(help, stdout);
@@ -754,6 +800,202 @@ static s_outcome_t s_import_staged(s_import_t *self, kp_dirstage_t **stage_p, si
     return s_import_whole(self, applied);
 }
 
+//  ---------------------------------------------------------------------
+//  The sorted import: by default into --data (cli/dirsort.h). The file
+//  is read once, every line checked, and its records sorted in chunks of
+//  --chunk bytes; nothing is written before the whole file is read, so a
+//  bad line (without --skip-bad) changes nothing. The records then go in
+//  in the directory's key order: through a staged copy swapped in at the
+//  end (cli/dirstage.h) when the file took several chunks, so that memory
+//  is bounded whatever its size; in one transaction of the directory
+//  itself when it fitted in one chunk (bounded by the chunk as well).
+
+//  Set by SIGINT/SIGTERM during a sorted import (a handler can only set a
+//  flag): the import stops, and removes its runs and its copy.
+static volatile sig_atomic_t s_interrupted;
+
+static void s_on_signal(int signum)
+{
+    (void)signum;
+    s_interrupted = 1;
+}
+
+static void s_signals(void (*handler)(int))
+{
+    struct sigaction action;
+    memset(&action, 0, sizeof action);
+    action.sa_handler = handler;
+    action.sa_flags = SA_RESTART;
+    sigemptyset(&action.sa_mask);
+    sigaction(SIGINT, &action, NULL);
+    sigaction(SIGTERM, &action, NULL);
+}
+
+static bool s_stop_asked(char *err, size_t errlen)
+{
+    if (s_interrupted)
+        snprintf(err, errlen, "interrupted: the import stopped before its end");
+    return s_interrupted;
+}
+
+//  Where the sorted records go.
+typedef struct {
+    kp_dirstage_t *stage;
+    kp_directory_t *dir;
+    kp_directory_writer_t *writer;
+} s_sink_t;
+
+//  staged: through a copy; when a running node holds the directory,
+//  into one transaction of it instead (said on stderr). 0, or -1 with err.
+static int s_sink_open(s_import_t *self, s_sink_t *sink, bool staged, char *err, size_t errlen)
+{
+    char folder[PATH_MAX];
+    snprintf(folder, sizeof folder, "%s/directory", self->options->data);
+    if (staged) {
+        size_t resume;
+        bool busy;
+        //  No source: never resumed. A copy that a killed run left is
+        //  made afresh (the runs are sorted again too).
+        sink->stage = kp_dirstage_new(folder, NULL, &resume, &busy, err, errlen);
+        if (sink->stage) {
+            kp_dirstage_sorted(sink->stage);
+            return 0;
+        }
+        if (!busy)
+            return -1;
+        fprintf(stderr,
+                "kpctl directory import: %s; importing into it in one transaction (its memory "
+                "is LMDB's up to 512 MiB of dirty pages)\n",
+                err);
+    }
+    sink->dir = kp_directory_new(folder, err, errlen);
+    sink->writer = sink->dir ? kp_directory_writer_new(sink->dir, err, errlen) : NULL;
+    if (!sink->writer) {
+        kp_directory_destroy(&sink->dir);
+        return -1;
+    }
+    kp_directory_writer_sorted(sink->writer);
+    return 0;
+}
+
+static int s_sink_apply(s_sink_t *sink, const Kp__DirectoryOp *op, size_t line, char *why,
+                        size_t size)
+{
+    return sink->stage ? kp_dirstage_apply(sink->stage, op, line, why, size)
+                       : kp_directory_writer_apply(sink->writer, op, why, size);
+}
+
+static int s_sink_commit(s_sink_t *sink, uint64_t *seq, char *err, size_t errlen)
+{
+    int rc = sink->stage ? kp_dirstage_commit(&sink->stage, seq, err, errlen)
+                         : kp_directory_writer_commit(&sink->writer, seq, err, errlen);
+    kp_directory_destroy(&sink->dir);
+    return rc;
+}
+
+static void s_sink_abandon(s_sink_t *sink)
+{
+    kp_dirstage_abandon(&sink->stage);
+    kp_directory_writer_destroy(&sink->writer);
+    kp_directory_destroy(&sink->dir);
+}
+
+//  Phase 1: every line read and checked, the good ones sorted. 0; -1
+//  when the file is refused (bad lines without --skip-bad; err empty) or
+//  cannot be read or sorted (err says why).
+static int s_sort_lines(s_import_t *self, kp_dirsort_t *sort, char *err, size_t errlen)
+{
+    kp_jsonl_status_t status;
+    Kp__DirectoryOp *op = NULL;
+    char why[512];
+    int rc = 0;
+    s_import_progress_start(self, "sorting");
+    while (rc == 0 && !s_stop_asked(err, errlen) &&
+           (status = kp_jsonl_reader_next(self->reader, &op, why, sizeof why)) != KP_JSONL_END) {
+        size_t line = kp_jsonl_reader_line(self->reader);
+        bool wanted = line >= self->options->from_line;
+        //  After a bad line the file is refused: the rest is only checked.
+        bool keep = self->options->skip_bad || self->bad.total == 0;
+        if (status == KP_JSONL_ERROR) {
+            snprintf(err, errlen, "cannot read %s: %s", self->path, why);
+            rc = -1;
+        } else if (wanted && status == KP_JSONL_BAD)
+            s_bad_add(&self->bad, line, why);
+        else if (wanted && keep)
+            rc = kp_dirsort_add(sort, op, line, err, errlen);
+        kp_jsonl_op_free(&op);
+        s_import_progress(self);
+    }
+    kpctl_progress_end(&self->progress, kp_jsonl_reader_line(self->reader));
+    return rc || s_interrupted || (self->bad.total && !self->options->skip_bad) ? -1 : 0;
+}
+
+//  Phase 2: the sorted records into the directory, one update.
+static s_outcome_t s_write_sorted(s_import_t *self, kp_dirsort_t *sort, char *err, size_t errlen)
+{
+    s_sink_t sink = {0};
+    if (s_sink_open(self, &sink, kp_dirsort_runs(sort) > 0, err, errlen))
+        return S_REFUSED;
+    snprintf(self->what, sizeof self->what, "writing %s", self->path);
+    kpctl_progress_init(&self->progress, self->what, "records",
+                        self->options->progress || isatty(STDERR_FILENO), kp_dirsort_records(sort));
+    const Kp__DirectoryOp *op;
+    size_t line, count = 0, applied = 0;
+    char why[512];
+    int rc = 0;
+    while (!s_stop_asked(err, errlen) &&
+           (rc = kp_dirsort_next(sort, &op, &line, err, errlen)) == 1) {
+        int done = s_sink_apply(&sink, op, line, why, sizeof why);
+        if (done < 0) {
+            snprintf(err, errlen, "line %zu: %s", line, why);
+            rc = -1;
+            break;
+        }
+        if (done == 1) {
+            s_bad_add(&self->bad, line, why);
+            if (!self->options->skip_bad)
+                break; //  refused whole: nothing is kept
+        }
+        applied += done == 0;
+        if ((++count & 0xFFF) == 0)
+            kpctl_progress_update(&self->progress, count, count);
+    }
+    kpctl_progress_end(&self->progress, count);
+    if (rc || s_interrupted || (self->bad.total && !self->options->skip_bad)) {
+        s_sink_abandon(&sink);
+        return S_REFUSED;
+    }
+    if (s_sink_commit(&sink, &self->seq, err, errlen))
+        return S_REFUSED;
+    return s_import_whole(self, applied);
+}
+
+static s_outcome_t s_import_sorted(s_import_t *self, char *err, size_t errlen)
+{
+    //  The runs go beside the directory: DATA/directory.sort.
+    const char *data = self->options->data;
+    if (mkdir(data, 0700) && errno != EEXIST) {
+        snprintf(err, errlen, "cannot make %s: %s", data, strerror(errno));
+        return S_REFUSED;
+    }
+    char folder[PATH_MAX + 16];
+    snprintf(folder, sizeof folder, "%s/directory.sort", data);
+    kp_dirsort_t *sort = kp_dirsort_new(folder, self->options->chunk, err, errlen);
+    if (!sort)
+        return S_REFUSED;
+    s_outcome_t outcome = S_REFUSED;
+    s_signals(s_on_signal);
+    if (s_sort_lines(self, sort, err, errlen) == 0 && kp_dirsort_finish(sort, err, errlen) == 0) {
+        //  Test hook: an import killed once its runs are written.
+        if (getenv("KPCTL_TEST_STOP_AFTER_SORT") && kp_dirsort_runs(sort))
+            _exit(3);
+        outcome = s_write_sorted(self, sort, err, errlen);
+    }
+    kp_dirsort_destroy(&sort);
+    s_signals(SIG_DFL);
+    return outcome;
+}
+
 //  The staged copy for an import into --data; NULL when the directory is
 //  held open by another process (*busy: then one transaction into it) or
 //  on an error (reported).
@@ -874,8 +1116,9 @@ static void s_import_failed(s_import_t *self, s_outcome_t outcome, const char *e
 
 static int s_import_run(s_import_t *self, bool seekable)
 {
-    //  Into --data in one transaction, a bad file changes nothing anyway.
+    //  Into --data a bad file changes nothing anyway.
     bool local = self->options->data && !self->options->batch_given;
+    bool sorted = local && !self->options->in_parts && !self->options->one_txn;
     //  Checked first, so that a bad file makes no folder and sends nothing.
     if (!local && seekable && !self->options->skip_bad && s_import_check(self))
         return 1;
@@ -891,7 +1134,7 @@ static int s_import_run(s_import_t *self, bool seekable)
         s_made_undo(&made);
         return 1;
     }
-    int rc = stage ? 0 : s_target_open(&target, self->options, true, err, sizeof err);
+    int rc = stage || sorted ? 0 : s_target_open(&target, self->options, true, err, sizeof err);
     if (rc) {
         fprintf(stderr, "kpctl directory import: %s\n", err);
         return rc;
@@ -914,7 +1157,8 @@ static int s_import_run(s_import_t *self, bool seekable)
     }
     s_import_progress_start(self, "importing");
     Kp__Reason reason = KP__REASON__REASON_NONE;
-    s_outcome_t outcome = stage   ? s_import_staged(self, &stage, resume, err, sizeof err)
+    s_outcome_t outcome = sorted  ? s_import_sorted(self, err, sizeof err)
+                          : stage ? s_import_staged(self, &stage, resume, err, sizeof err)
                           : local ? s_import_local(self, target.dir, err, sizeof err)
                                   : s_import_lines(self, &target, false, &reason, err, sizeof err);
     if (outcome == S_APPLIED)

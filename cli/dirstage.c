@@ -199,6 +199,12 @@ int kp_dirstage_apply(kp_dirstage_t *self, const Kp__DirectoryOp *op, size_t lin
     return rc;
 }
 
+void kp_dirstage_sorted(kp_dirstage_t *self)
+{
+    if (self->writer)
+        kp_directory_writer_sorted(self->writer);
+}
+
 size_t kp_dirstage_parts(const kp_dirstage_t *self)
 {
     return self->parts;

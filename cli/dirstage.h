@@ -30,8 +30,9 @@
     larger file (246 MB against 156 MB for 2M persons; the node reuses
     the free pages for later updates). A compacting copy at the end would
     read the whole file through the map, and the resident set would grow
-    with the file again; sorting the records in bounded runs first would
-    make every file an ordered one (not done).
+    with the file again. kpctl's default import sorts the records in
+    bounded runs first (cli/dirsort.h), which makes every file an ordered
+    one, and appends them (kp_dirstage_sorted).
 
     A process that holds DATA/directory open (a running kpnode) would go on
     with the file the rename replaced: kp_dirstage_new says so (busy), and
@@ -64,6 +65,11 @@ kp_dirstage_t *kp_dirstage_new(const char *folder, const struct stat *source, si
 //  copy is as before the op); -1 on a storage error (then abandon).
 int kp_dirstage_apply(kp_dirstage_t *self, const Kp__DirectoryOp *op, size_t line, char *err,
                       size_t errlen);
+
+//  The ops come in the directory's key order (a sorted import,
+//  cli/dirsort.h): person entries past the copy's end are appended
+//  (kp_directory_writer_sorted).
+void kp_dirstage_sorted(kp_dirstage_t *self);
 
 //  Parts committed by this run.
 size_t kp_dirstage_parts(const kp_dirstage_t *self);

@@ -78,6 +78,17 @@ expect 0 "stats through the node" "$KPCTL" directory stats -c "$CFG" --json
 has "$WORK/out" '"institutions":8' "stats counts the institutions"
 expect 0 "person through the node" "$KPCTL" directory person 85073003328 -c "$CFG" --json
 has "$WORK/out" '"kbo":"0206731645"' "person lists RSZ's entry"
+# A sorted import of several chunks into a running node's folder: the node
+# holds the directory open (a rename would leave it on the old file), so
+# the records go into one transaction of it, and kpctl says so.
+for i in 1 2 3 4 5 6 7 8 9 10; do cat "$SAMPLE"; done >"$WORK/sample10.jsonl"
+expect 0 "a sorted import into a running node's folder" "$KPCTL" directory import \
+    "$WORK/sample10.jsonl" --data "$WORK/node-1" --chunk 64K
+has "$WORK/err" "importing into it in one transaction" "it says why it does not stage"
+[ ! -e "$WORK/node-1/directory.sort" ] && [ ! -e "$WORK/node-1/directory.import" ] &&
+    ok "no runs, no copy left" || bad "runs or a copy left in the node's folder"
+expect 0 "stats through the node after it" "$KPCTL" directory stats -c "$CFG" --json
+has "$WORK/out" '"institutions":8' "the node reads the same directory"
 expect 0 "export through the node" "$KPCTL" directory export -c "$CFG"
 [ "$(grep -c . "$WORK/out")" -eq 71 ] && ok "export has 70 lines and the operator's key" || bad "export has $(grep -c . "$WORK/out") lines"
 printf '%s\n' '{"table":"person","insz":"85073003329","kbo":"0206731645","sector":25,"type":0,"capacity":1,"from":"2020-01-01","to":"9999-12-31"}' >"$WORK/bad.jsonl"
