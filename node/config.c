@@ -302,7 +302,7 @@ static int s_load_hedge(zconfig_t *root, const char *text, kp_cluster_config_t *
 static int s_load_mutations(zconfig_t *root, const char *text, kp_cluster_config_t *out, char *err,
                             size_t errlen)
 {
-    uint64_t retention, timeout, backoff, payload, window;
+    uint64_t retention, timeout, backoff, payload, window, batch;
     if (s_number(root, text, "cluster/mutation-retention", 1, 3653,
                  KP_MUTATION_DEFAULT_RETENTION_DAYS, &retention, err, errlen) ||
         s_number(root, text, "cluster/mutation-ack-timeout", 10, 600000, 2000, &timeout, err,
@@ -311,13 +311,15 @@ static int s_load_mutations(zconfig_t *root, const char *text, kp_cluster_config
                  errlen) ||
         s_number(root, text, "cluster/mutation-max-payload", 0, 4 << 20,
                  KP_MUTATION_DEFAULT_MAX_PAYLOAD, &payload, err, errlen) ||
-        s_number(root, text, "cluster/mutation-window", 1, 65536, 256, &window, err, errlen))
+        s_number(root, text, "cluster/mutation-window", 1, 65536, 256, &window, err, errlen) ||
+        s_number(root, text, "cluster/mutation-batch", 0, 1000, 20, &batch, err, errlen))
         return -1;
     out->mutation_retention_days = (uint32_t)retention;
     out->mutation_ack_timeout_ms = (uint32_t)timeout;
     out->mutation_max_backoff_ms = (uint32_t)(backoff < timeout ? timeout : backoff);
     out->mutation_max_payload = (size_t)payload;
     out->mutation_window = (uint32_t)window;
+    out->mutation_batch_ms = (uint32_t)batch;
     return 0;
 }
 

@@ -27,6 +27,9 @@
           mutation-max-backoff = 60000 #   again; doubled each time up to this
           mutation-max-payload = 65536 # bytes of a published mutation's payload
           mutation-window = 256     # notifies unacknowledged at once per institution
+          mutation-batch = 20       # ms at least between two updates of publishes
+                                    #   and acks (each is a raft entry and two
+                                    #   fsyncs); 0: one a turn
       limits                        # every one optional; the defaults below
           max-connections = 4096    # peers connected at once to the client and worker
                                     # sockets together; more are closed at once
@@ -154,6 +157,7 @@ typedef struct {
     uint32_t mutation_max_backoff_ms;
     size_t mutation_max_payload;
     uint32_t mutation_window;
+    uint32_t mutation_batch_ms;
     kp_limits_config_t limits;
     bool insecure; //  plain text on every socket: only when asked for
     //  The broker's own institution (KBO; "" = none): the provider of the

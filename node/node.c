@@ -549,6 +549,7 @@ kp_node_t *kp_node_new(const kp_cluster_config_t *cluster, const kp_node_config_
                                   .ack_timeout_ms = cluster->mutation_ack_timeout_ms,
                                   .max_backoff_ms = cluster->mutation_max_backoff_ms,
                                   .window = cluster->mutation_window,
+                                  .batch_ms = cluster->mutation_batch_ms,
                                   .retention_days = cluster->mutation_retention_days,
                                   .max_payload = cluster->mutation_max_payload};
     self->notify = kp_notify_new(self->directory, self->logger, &notify);
@@ -2513,6 +2514,8 @@ static long s_poll_timeout(kp_node_t *self, int64_t now_ms)
         next = self->next_publish_ms;
     if (kp_service_next_ms(self->service) < next)
         next = kp_service_next_ms(self->service);
+    if (kp_notify_next_ms(self->notify) < next)
+        next = kp_notify_next_ms(self->notify);
     return next <= now_ms ? 0 : (long)(next - now_ms);
 }
 
@@ -2636,7 +2639,7 @@ static void s_mutations(kp_node_t *self)
 {
     size_t size;
     uint64_t token = self->next_token + 1;
-    uint8_t *packed = kp_notify_proposal(self->notify, token, zclock_time(), &size);
+    uint8_t *packed = kp_notify_proposal(self->notify, token, self->now_ms, zclock_time(), &size);
     if (packed) {
         self->next_token = token;
         char error[512];

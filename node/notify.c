@@ -52,6 +52,7 @@ typedef struct {
     uint64_t skipped;   //  first entry skipped for an earlier one of its person (0: none)
     uint64_t replays;   //  replays seen: a new one starts the walk over
     bool dirty;         //  something changed since the last walk
+    size_t unacked;     //  items a worker has not acknowledged (the window)
     zlistx_t *acks;     //  seqs acknowledged, not yet proposed
     int64_t sample_ms[S_SAMPLES];
     uint64_t sample_acked[S_SAMPLES];
@@ -90,6 +91,7 @@ struct _kp_notify_t {
     zlistx_t *held;            //  s_held_t, in log order
     bool leading;
     int64_t next_sample_ms;
+    int64_t next_proposal_ms; //  no proposal before (batch_ms after the last)
     kp_notify_stats_t stats;
 };
 
@@ -360,8 +362,10 @@ void kp_notify_ack(kp_notify_t *self, const char *kbo, const Kp__MutationAck *ac
         s_item_t *item = zhashx_lookup(inst->items, key);
         if (item && item->acked)
             continue; //  its ack is on its way already
-        if (item)
+        if (item) {
             item->acked = true;
+            inst->unacked--;
+        }
         //  The next change of that person may go now, before the ack is
         //  replicated: the worker has it.
         inst->dirty = true;
@@ -464,9 +468,26 @@ static void s_batch_drop(kp_notify_t *self, size_t n)
     self->batch.n_mutations = left;
 }
 
-uint8_t *kp_notify_proposal(kp_notify_t *self, uint64_t token, int64_t now_unix_ms, size_t *size)
+static bool s_acks_wait(kp_notify_t *self)
 {
+    for (s_inst_t *inst = zhashx_first(self->insts); inst; inst = zhashx_next(self->insts))
+        if (zlistx_size(inst->acks))
+            return true;
+    return false;
+}
+
+int64_t kp_notify_next_ms(kp_notify_t *self)
+{
+    //  With enough proposals under way, a result wakes the loop.
     if (zhashx_size(self->proposals) >= S_MAX_PROPOSALS)
+        return INT64_MAX;
+    return self->batch.n_mutations || s_acks_wait(self) ? self->next_proposal_ms : INT64_MAX;
+}
+
+uint8_t *kp_notify_proposal(kp_notify_t *self, uint64_t token, int64_t now_ms, int64_t now_unix_ms,
+                            size_t *size)
+{
+    if (zhashx_size(self->proposals) >= S_MAX_PROPOSALS || now_ms < self->next_proposal_ms)
         return NULL;
     //  A batch too large for one proposal: its first mutations go now.
     size_t n = s_batch_take(self);
@@ -488,6 +509,7 @@ uint8_t *kp_notify_proposal(kp_notify_t *self, uint64_t token, int64_t now_unix_
     s_seq_key(token, key);
     zhashx_insert(self->proposals, key, proposal);
     self->stats.proposals++;
+    self->next_proposal_ms = now_ms + self->options.batch_ms;
     return packed;
 }
 
@@ -505,6 +527,7 @@ static void s_acks_done(kp_notify_t *self, uint64_t token, bool ok)
                     item->acked = false;
                     item->token = 0;
                     item->due_ms = 0;
+                    inst->unacked++;
                 }
             }
         for (const char *key = zlistx_first(done); key; key = zlistx_next(done)) {
@@ -700,7 +723,7 @@ static int s_walk_one(const kp_mutation_item_t *item, void *arg)
             walk->skipped = item->seq;
         return 0;
     }
-    if (zhashx_size(inst->items) >= self->options.window || !s_send(walk->pump, item, 1)) {
+    if (inst->unacked >= self->options.window || !s_send(walk->pump, item, 1)) {
         walk->last = item->seq - 1;
         walk->stopped = item->seq;
         return 1;
@@ -712,6 +735,7 @@ static int s_walk_one(const kp_mutation_item_t *item, void *arg)
     sent->attempts = 1;
     sent->due_ms = walk->pump->now_ms + s_backoff(self, 1);
     zhashx_insert(inst->items, key, sent);
+    inst->unacked++;
     zhashx_insert(walk->blocked, person, (void *)1);
     return 0;
 }
@@ -772,15 +796,17 @@ static void s_resend(s_pump_t *pump, MDB_txn *txn, const kp_mutation_queue_t *q)
             continue;
         if (item->seq < q->head) {
             zlistx_add_end(gone, (void *)zhashx_cursor(inst->items));
+            inst->unacked--;
             continue;
         }
         if (item->due_ms > pump->now_ms)
             continue;
         s_resend_t r = {pump, item, false};
         kp_mutation_items_each(pump->self->dir, txn, inst->kbo, item->seq, s_resend_one, &r);
-        if (!r.found)
+        if (!r.found) {
             zlistx_add_end(gone, (void *)zhashx_cursor(inst->items));
-        else
+            inst->unacked--;
+        } else
             item->due_ms = pump->now_ms + s_backoff(pump->self, item->attempts);
     }
     for (const char *key = zlistx_first(gone); key; key = zlistx_next(gone)) {
@@ -796,6 +822,7 @@ static void s_forget(kp_notify_t *self)
 {
     for (s_inst_t *inst = zhashx_first(self->insts); inst; inst = zhashx_next(self->insts)) {
         zhashx_purge(inst->items);
+        inst->unacked = 0;
         zlistx_purge(inst->acks);
         inst->scan_from = 0;
         inst->skipped = 0;
@@ -853,7 +880,7 @@ void kp_notify_pump(kp_notify_t *self, MDB_txn *txn, bool leader, int64_t now_ms
         s_pump_t pump = {self, inst, txn, now_ms, send, arg};
         s_resend(&pump, txn, &q);
         if ((inst->dirty || q.next > inst->scan_from || q.replays != inst->replays) &&
-            zhashx_size(inst->items) < self->options.window && q.pending)
+            inst->unacked < self->options.window && q.pending)
             s_walk(&pump, &q);
     }
     s_release_held(self, send, arg);

@@ -4,8 +4,8 @@
     Publishes. A worker's WorkerFrame{publish} is checked here (fields
     bounded by kp_mutation_check, the publisher's (sector, type) must
     provide the message type, its origin is the worker's KBO) and, when
-    good, waits in a batch: each turn the node proposes the batch's
-    mutations and acknowledgements as one DirectoryUpdate
+    good, waits in a batch: at most every batch_ms the node proposes the
+    batch's mutations and acknowledgements as one DirectoryUpdate
     (kp_notify_proposal), and answers every publish of it with
     WorkerFrame{published} once the cluster's result comes
     (kp_notify_result): OK only when it is durable on a majority.
@@ -17,7 +17,9 @@
     `notifications`, the leader walks the replicated queue from its head:
     an entry neither acknowledged nor in flight, whose person has no
     earlier entry unacknowledged, is sent to one of those workers (round
-    robin), up to mutation-window in flight per institution. An entry not
+    robin), up to mutation-window unacknowledged by its workers per
+    institution (an entry acknowledged by a worker, whose ack is still
+    being replicated, no longer counts). An entry not
     acknowledged within mutation-ack-timeout is sent again, the wait
     doubled each time up to mutation-max-backoff. A worker's ack is
     proposed (replicated) in the next batch; until it is committed the
@@ -50,7 +52,8 @@ typedef struct {
     const char *node;        //  this node's name, for log records
     uint32_t ack_timeout_ms; //  first resend after this
     uint32_t max_backoff_ms; //  longest wait between resends
-    uint32_t window;         //  notifies in flight per institution
+    uint32_t window;         //  notifies unacknowledged by workers, per institution
+    uint32_t batch_ms;       //  at least this between two proposals (0: none)
     uint32_t retention_days; //  undelivered longer: reported expired
     size_t max_payload;      //  of a published mutation
 } kp_notify_options_t;
@@ -81,9 +84,18 @@ void kp_notify_publish(kp_notify_t *self, MDB_txn *txn, const char *kbo, const v
 void kp_notify_ack(kp_notify_t *self, const char *kbo, const Kp__MutationAck *ack);
 
 //  What waits to be proposed, as one packed DirectoryUpdate under token
-//  (malloc'd: the caller frees it); NULL when nothing waits or enough
-//  proposals are under way already.
-uint8_t *kp_notify_proposal(kp_notify_t *self, uint64_t token, int64_t now_unix_ms, size_t *size);
+//  (malloc'd: the caller frees it); NULL when nothing waits, enough
+//  proposals are under way already, or the last one left less than
+//  batch_ms ago (now_ms: the monotonic clock). Each proposal is a raft
+//  entry, an fsync of the raft log and one of the directory on every
+//  node: at a steady stream, publishes and acks go in batches of batch_ms
+//  rather than one proposal a turn.
+uint8_t *kp_notify_proposal(kp_notify_t *self, uint64_t token, int64_t now_ms, int64_t now_unix_ms,
+                            size_t *size);
+
+//  When kp_notify_proposal has something to propose next (monotonic ms;
+//  INT64_MAX when nothing waits): the loop's poll must wake by then.
+int64_t kp_notify_next_ms(kp_notify_t *self);
 
 //  The cluster's result for token: publishes of that proposal are
 //  answered through send. False if token is not one of ours.
