@@ -296,8 +296,8 @@ static int s_verify(s_args_t *a)
     kp_logjoin_t *join = kp_logjoin_new();
     kp_localonly_t *local = kp_localonly_new();
     s_verify_scan_t scan = {join, local};
-    if (rc == 0 &&
-        kp_privlog_scan(a->data, a->from_day, a->to_day, s_verify_one, &scan, error, sizeof error)) {
+    if (rc == 0 && kp_privlog_scan(a->data, a->from_day, a->to_day, s_verify_one, &scan, error,
+                                   sizeof error)) {
         fprintf(stderr, "kpctl log verify: %s\n", error);
         kp_logjoin_destroy(&join);
         kp_localonly_destroy(&local);
