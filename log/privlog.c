@@ -539,14 +539,61 @@ static int s_roll(kp_privlog_t *self)
     return s_segment_close(self, false);
 }
 
+//  Reads a varint at *p (before end); false if it is cut or too long.
+static bool s_varint(const uint8_t **p, const uint8_t *end, uint64_t *value)
+{
+    *value = 0;
+    for (int shift = 0; shift < 64 && *p < end; shift += 7) {
+        uint8_t byte = *(*p)++;
+        *value |= (uint64_t)(byte & 0x7f) << shift;
+        if (!(byte & 0x80))
+            return true;
+    }
+    return false;
+}
+
+//  The record's time_unix_us (field 2, a varint), read from its protobuf
+//  encoding without unpacking it (an unpack per group allocated the whole
+//  record to read one number); 0 if it has none.
+static uint64_t s_record_time(const uint8_t *body, size_t len)
+{
+    const uint8_t *p = body, *end = body + len;
+    uint64_t time = 0, key, value;
+    while (p < end && s_varint(&p, end, &key)) {
+        switch (key & 7) {
+        case 0: //  varint; the last occurrence wins, as in an unpack
+            if (!s_varint(&p, end, &value))
+                return time;
+            if (key >> 3 == 2)
+                time = value;
+            break;
+        case 1: //  64 bits
+            if (end - p < 8)
+                return time;
+            p += 8;
+            break;
+        case 2: //  length-delimited
+            if (!s_varint(&p, end, &value) || value > (uint64_t)(end - p))
+                return time;
+            p += value;
+            break;
+        case 5: //  32 bits
+            if (end - p < 4)
+                return time;
+            p += 4;
+            break;
+        default:
+            return time;
+        }
+    }
+    return time;
+}
+
 static int32_t s_entry_day(kp_privlog_t *self, const s_entry_t *e)
 {
-    //  Read the time back from the encoded record: field 2, a varint.
-    Kp__LogRecord *r = kp__log_record__unpack(NULL, kp_le32_get(self->buf + e->buf_off),
-                                              self->buf + e->buf_off + KP_PRIVLOG_FRAME_HEADER);
-    uint64_t t = r && r->has_time_unix_us && r->time_unix_us ? r->time_unix_us : privlog_now_us();
-    kp__log_record__free_unpacked(r, NULL);
-    return privlog_day_of(t);
+    const uint8_t *frame = self->buf + e->buf_off;
+    uint64_t t = s_record_time(frame + KP_PRIVLOG_FRAME_HEADER, kp_le32_get(frame));
+    return privlog_day_of(t ? t : privlog_now_us());
 }
 
 //  A write that failed for want of space (ENOSPC, EDQUOT) leaves the
