@@ -34,6 +34,7 @@
 #include <assert.h>
 #include <czmq.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
@@ -2633,6 +2634,61 @@ static bool s_ready(const s_poll_t *poll, int index)
     return index >= 0 && (poll->items[index].revents & ZMQ_POLLIN);
 }
 
+//  Asks one socket for its events: true if it has input. -1: the
+//  context is ending.
+static int s_poll_events(zmq_pollitem_t *item)
+{
+    int events = 0;
+    size_t size = sizeof events;
+    if (zmq_getsockopt(item->socket, ZMQ_EVENTS, &events, &size))
+        return -1;
+    item->revents = (short)(events & ZMQ_POLLIN);
+    return item->revents != 0;
+}
+
+//  What zmq_poll does for sockets, with fewer system calls: zmq_poll
+//  polls the sockets' descriptors once without waiting and asks every
+//  socket for its events (a system call for each idle one), then sleeps
+//  and asks every socket again. Asking first means that any socket
+//  without input will signal its descriptor when input comes (ZMQ_FD is
+//  edge-triggered and nothing touches the sockets in between); after the
+//  sleep only the sockets whose descriptor fired are asked. The number of
+//  sockets with input (0 also when a descriptor fired for a command that
+//  brought none: the caller's turn finds nothing), or -1 (errno: EINTR,
+//  or ETERM).
+static int s_poll_wait(s_poll_t *poll_set, long timeout_ms)
+{
+    zmq_pollitem_t *items = poll_set->items;
+    int count = poll_set->count, ready = 0;
+    for (int i = 0; i < count; i++) {
+        int rc = s_poll_events(&items[i]);
+        if (rc < 0)
+            return -1;
+        ready += rc;
+    }
+    if (ready || timeout_ms == 0)
+        return ready;
+    struct pollfd fds[sizeof poll_set->items / sizeof poll_set->items[0]];
+    for (int i = 0; i < count; i++) {
+        size_t size = sizeof fds[i].fd;
+        if (zmq_getsockopt(items[i].socket, ZMQ_FD, &fds[i].fd, &size))
+            return -1;
+        fds[i].events = POLLIN;
+        fds[i].revents = 0;
+    }
+    if (poll(fds, (nfds_t)count, timeout_ms < 0 ? -1 : (int)timeout_ms) < 0)
+        return -1;
+    for (int i = 0; i < count; i++) {
+        if (!fds[i].revents)
+            continue;
+        int rc = s_poll_events(&items[i]);
+        if (rc < 0)
+            return -1;
+        ready += rc;
+    }
+    return ready;
+}
+
 //  Mutations: what waits is proposed (one update a turn at most), what
 //  is due is delivered.
 static void s_mutations(kp_node_t *self)
@@ -2699,7 +2755,7 @@ int kp_node_run(kp_node_t *self)
         long timeout = s_poll_timeout(self, zclock_mono());
         if (self->stopping && timeout > 50)
             timeout = 50;
-        if (zmq_poll(poll.items, poll.count, timeout) < 0 && zmq_errno() != EINTR)
+        if (s_poll_wait(&poll, timeout) < 0 && zmq_errno() != EINTR)
             break;
         s_clock(self);
         //  Durable records first: their responses have waited longest.
