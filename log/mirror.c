@@ -62,6 +62,7 @@ struct _kp_mirror_t {
     uint64_t start_durable; //  the log's end when the node started
     bool synced;            //  the start's catch-up record is written or not needed
     bool told_once;         //  kp_mirror_durable was called
+    uint64_t mark_seq;      //  the open range's first record in the log (UINT64_MAX: not yet)
 };
 
 static int s_pos_cmp(const s_pos_t *a, const s_pos_t *b)
@@ -469,6 +470,7 @@ static void s_mark(kp_mirror_t *self, uint64_t from, uint64_t to)
 static void s_news(kp_mirror_t *self, uint64_t acked, bool degraded)
 {
     if (degraded && !self->degraded) {
+        self->mark_seq = UINT64_MAX;
         self->local_from = acked + 1;
         self->synced = true; //  its catch-up closes whatever is open
         s_mark(self, self->local_from, 0);
@@ -489,6 +491,11 @@ bool kp_mirror_mark(kp_mirror_t *self, uint64_t *from, uint64_t *to)
     *to = self->marks[0].to;
     memmove(self->marks, self->marks + 1, --self->mark_count * sizeof self->marks[0]);
     return true;
+}
+
+void kp_mirror_marked(kp_mirror_t *self, uint64_t seq)
+{
+    self->mark_seq = seq;
 }
 
 uint64_t kp_mirror_local_from(const kp_mirror_t *self)
@@ -541,7 +548,7 @@ bool kp_mirror_held(const kp_mirror_t *self)
 
 uint64_t kp_mirror_release(const kp_mirror_t *self, uint64_t durable)
 {
-    if ((self->degraded && !self->no_quorum) || self->acked >= durable)
+    if (self->acked >= durable || (self->degraded && !self->no_quorum && durable >= self->mark_seq))
         return durable;
     return self->acked;
 }

@@ -108,11 +108,17 @@ bool kp_mirror_held(const kp_mirror_t *self);
 //  in the log, when the copy first holds them all, a record with to alone
 //  (closing a range a node that died degraded left open).
 bool kp_mirror_mark(kp_mirror_t *self, uint64_t *from, uint64_t *to);
+//  The node wrote the record that opens a range (a from without to) at
+//  seq: responses leave on local durability only once it is durable too,
+//  so that no response leaves unmirrored before the log says so. Until
+//  the node tells it (after a degradation), none leave unmirrored.
+void kp_mirror_marked(kp_mirror_t *self, uint64_t seq);
 //  The first record of the range still open (degraded), or 0.
 uint64_t kp_mirror_local_from(const kp_mirror_t *self);
 
 //  Up to which seq responses may leave, given the local durable seq: the
-//  lower of both, or durable alone while degraded with a majority.
+//  lower of both, or durable alone while degraded with a majority (once
+//  the range's opening record is durable, kp_mirror_marked).
 uint64_t kp_mirror_release(const kp_mirror_t *self, uint64_t durable);
 
 typedef struct _kp_mirror_keeper_t kp_mirror_keeper_t;

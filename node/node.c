@@ -2565,8 +2565,10 @@ static void s_mirror_marks(kp_node_t *self)
 {
     uint64_t from, to;
     while (kp_mirror_mark(self->mirror, &from, &to)) {
-        if (!self->cluster.log_two_sites || !self->logger)
+        if (!self->cluster.log_two_sites || !self->logger) {
+            kp_mirror_marked(self->mirror, 0); //  responses never wait for it
             continue;
+        }
         char action[200];
         if (!to)
             snprintf(action, sizeof action,
@@ -2586,7 +2588,10 @@ static void s_mirror_marks(kp_node_t *self)
         record.node = self->me.name;
         record.action = action;
         kp_localonly_marker(&record, from, to);
-        if (kp_logger_log(self->logger, &record) == 0) {
+        uint64_t seq = kp_logger_log(self->logger, &record);
+        if (!to)
+            kp_mirror_marked(self->mirror, seq ? seq : UINT64_MAX);
+        if (seq == 0) {
             zsys_error("kpnode %s: privacy log failed (%s); no more answers leave this node",
                        self->me.name, kp_logger_error(self->logger));
             self->log_failed = true;

@@ -65,19 +65,28 @@ static void s_two_sites(harness_t *harness)
 //  Calls node-1 for run_ms with S_IN_FLIGHT in flight; with kill, kills
 //  it at the end, else waits for the answers still due. Returns how many
 //  responses came.
-static size_t s_calls(harness_t *harness, s_state_t *state, const char *tag, int run_ms, bool kill)
+static size_t s_calls_kill(harness_t *harness, s_state_t *state, const char *tag, int run_ms,
+                           int kill)
 {
     zsock_t *client = harness_client(harness, 0);
     size_t before = state->received.count;
     harness_a1_load(client, &state->received, tag, s_people, 2, S_IN_FLIGHT, run_ms);
-    if (kill) {
-        int status = harness_stop_node(harness, 0, SIGKILL);
+    //  kill 2: the mirror, then node-1 at once (both sites fail)
+    for (int i = kill == 2 ? 1 : kill; i >= 0 && i <= 1; i += kill == 2 ? -1 : 2) {
+        int status = harness_stop_node(harness, (size_t)i, SIGKILL);
         assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
     }
-    while (harness_take(client, &state->received, kill ? 300 : 3000))
+    //  node-1 killed: what it sent before is all there is; the mirror
+    //  killed: the responses wait until node-1 degrades
+    while (harness_take(client, &state->received, kill == 1 ? 1000 : kill >= 0 ? 300 : 3000))
         ;
     zsock_destroy(&client);
     return state->received.count - before;
+}
+
+static size_t s_calls(harness_t *harness, s_state_t *state, const char *tag, int run_ms, bool kill)
+{
+    return s_calls_kill(harness, state, tag, run_ms, kill ? 0 : -1);
 }
 
 static int s_collect(const Kp__LogRecord *record, uint64_t seq, void *arg)
@@ -287,12 +296,191 @@ static void test_mirror(void **unused)
     harness_destroy(&harness);
 }
 
+//  The log in dir: its decisions by request id and its local-only ranges.
+static s_marks_t s_read_log(const char *dir)
+{
+    s_marks_t marks = {kp_localonly_new(), zhashx_new()};
+    zhashx_set_duplicator(marks.seqs, NULL);
+    char error[256];
+    if (kp_privlog_scan(dir, INT32_MIN, INT32_MAX, s_mark_one, &marks, error, sizeof error))
+        fail_msg("cannot read %s: %s", dir, error);
+    return marks;
+}
+
+static void s_marks_free(s_marks_t *marks)
+{
+    kp_localonly_destroy(&marks->local);
+    zhashx_destroy(&marks->seqs);
+}
+
+//  node-1 just killed (its disk taken as lost): the copy verifies, holds
+//  no record twice, and holds every record whose response the client
+//  received, but those node-1's log marks as left on local durability
+//  alone (the mirror was silent then). Returns how many were so.
+static size_t s_check_copy_after_loss(s_state_t *state, const char *copy, const char *log)
+{
+    char error[256];
+    kp_privlog_verify_t result;
+    int rc = kp_privlog_verify(copy, INT32_MIN, INT32_MAX, NULL, &result, error, sizeof error);
+    if (rc != 0)
+        fail_msg("copy verify: %s %s at %s offset %llu (seq %llu): %s", result.problem,
+                 result.detail, result.segment, (unsigned long long)result.offset,
+                 (unsigned long long)result.seq, rc < 0 ? error : "");
+    zhashx_purge(state->logged);
+    assert_int_equal(
+        kp_privlog_scan(copy, INT32_MIN, INT32_MAX, s_collect, state, error, sizeof error), 0);
+    s_marks_t origin = s_read_log(log);
+    size_t local = 0;
+    for (size_t i = 0; i < state->received.count; i++) {
+        const char *id = state->received.ids[i];
+        if (zhashx_lookup(state->logged, id))
+            continue;
+        uint64_t seq = (uint64_t)(uintptr_t)zhashx_lookup(origin.seqs, id);
+        if (!seq)
+            fail_msg("response %s reached the client but is in neither log", id);
+        if (!kp_localonly_has(origin.local, seq))
+            fail_msg("response %s (seq %llu) reached the client; its record is not in the copy "
+                     "(which ends at seq %llu) and not marked local-only",
+                     id, (unsigned long long)seq, (unsigned long long)result.last_seq);
+        local++;
+    }
+    s_marks_free(&origin);
+    return local;
+}
+
+//  The copy is the log's bytes: its segments are the log's first ones,
+//  each the same bytes (the last a prefix of the log's): same chain, same
+//  checkpoints, no record twice or out of order.
+static void s_check_same_bytes(const char *copy, const char *log)
+{
+    kp_privlog_segment_t *mine = NULL, *theirs = NULL;
+    char error[256];
+    int n = kp_privlog_segments(copy, &mine, error, sizeof error);
+    int m = kp_privlog_segments(log, &theirs, error, sizeof error);
+    assert_true(n > 0 && m >= n);
+    for (int i = 0; i < n; i++) {
+        assert_string_equal(mine[i].name, theirs[i].name);
+        char a[480], b[480];
+        snprintf(a, sizeof a, "%s/%s", copy, mine[i].name);
+        snprintf(b, sizeof b, "%s/%s", log, theirs[i].name);
+        size_t size_a = 0, size_b = 0;
+        char *bytes_a = NULL, *bytes_b = NULL;
+        FILE *fa = fopen(a, "rb"), *fb = fopen(b, "rb");
+        assert_true(fa && fb);
+        fseek(fa, 0, SEEK_END);
+        fseek(fb, 0, SEEK_END);
+        size_a = (size_t)ftell(fa);
+        size_b = (size_t)ftell(fb);
+        rewind(fa);
+        rewind(fb);
+        bytes_a = malloc(size_a + 1);
+        bytes_b = malloc(size_b + 1);
+        assert_int_equal(fread(bytes_a, 1, size_a, fa), size_a);
+        assert_int_equal(fread(bytes_b, 1, size_b, fb), size_b);
+        fclose(fa);
+        fclose(fb);
+        if (i + 1 < n ? size_a != size_b : size_a > size_b)
+            fail_msg("segment %s: the copy has %zu bytes, the log %zu", mine[i].name, size_a,
+                     size_b);
+        if (memcmp(bytes_a, bytes_b, size_a))
+            fail_msg("segment %s: the copy's bytes differ from the log's", mine[i].name);
+        free(bytes_a);
+        free(bytes_b);
+    }
+    free(mine);
+    free(theirs);
+}
+
+static uint64_t s_env(const char *name, uint64_t dflt)
+{
+    const char *text = getenv(name);
+    return text && *text ? strtoull(text, NULL, 10) : dflt;
+}
+
+//  xorshift64*: the kills' sides and moments, from the seed.
+static uint64_t s_next(uint64_t *x)
+{
+    *x ^= *x >> 12;
+    *x ^= *x << 25;
+    *x ^= *x >> 27;
+    return *x * 2685821657736338717ull;
+}
+
+//  The test: under calls, node-1 or its mirror (node-2) or both
+//  (the mirror, then node-1: a response acknowledged before the copy had
+//  its record is lost with the mirror's queue) killed with SIGKILL at
+//  random moments, each restarted. Each time node-1 dies
+//  its disk is taken as lost: the copy must hold every record whose
+//  response left, but those the log marks local-only. At the end, both
+//  caught up: every response's record in the log and in the copy, the
+//  copy verifies and is the log's bytes. KP_MIRROR_KILLS (default 6)
+//  kills; KP_MIRROR_SEED replays a run (the seed is printed).
+static void test_random_kills(void **unused)
+{
+    (void)unused;
+    uint64_t kills = s_env("KP_MIRROR_KILLS", 6);
+    uint64_t seed = s_env("KP_MIRROR_SEED", (uint64_t)zclock_usecs() | 1);
+    printf("# seed %llu, %llu kills (KP_MIRROR_SEED, KP_MIRROR_KILLS)\n", (unsigned long long)seed,
+           (unsigned long long)kills);
+    uint64_t x = seed;
+    harness_t *harness = harness_new_insecure(2, 100, 2000, 65536);
+    s_two_sites(harness);
+    char copy[400], log[400];
+    snprintf(copy, sizeof copy, "%s/node-2/mirror/node-1", harness->dir);
+    snprintf(log, sizeof log, "%s/node-1/log", harness->dir);
+    s_state_t state = {.logged = zhashx_new()};
+    zhashx_set_duplicator(state.logged, NULL);
+    harness_start_node(harness, 1);
+    harness_start_node(harness, 0);
+    harness_load(harness, 0, harness_a1_directory);
+    harness_load(harness, 0, s_alone);
+    size_t origin_kills = 0, local = 0;
+    for (uint64_t k = 0; k < kills; k++) {
+        static const char *const what[] = {"node-1", "the mirror (node-2)",
+                                           "the mirror, then node-1"};
+        int side = (int)(s_next(&x) % 3);
+        int run_ms = 20 + (int)(s_next(&x) % 480);
+        char tag[32];
+        snprintf(tag, sizeof tag, "k%llu", (unsigned long long)k);
+        size_t got = s_calls_kill(harness, &state, tag, run_ms, side);
+        printf("# kill %llu: %s after %d ms, %zu responses\n", (unsigned long long)k + 1,
+               what[side], run_ms, got);
+        if (side != 1) {
+            local += s_check_copy_after_loss(&state, copy, log);
+            origin_kills++;
+        }
+        if (side != 0)
+            harness_start_node(harness, 1);
+        if (side != 1)
+            harness_start_node(harness, 0);
+    }
+    //  Both up: the copy catches up with everything.
+    assert_true(s_calls(harness, &state, "end", 200, false) > 0);
+    assert_true(harness_wait_status(harness, 0, "log.mirror.lag_records", "0", 20000));
+    assert_true(harness_wait_status(harness, 0, "log.mirror.degraded", "false", 5000));
+    s_check_copy(&state, copy);
+    s_marks_t origin = s_read_log(log);
+    for (size_t i = 0; i < state.received.count; i++)
+        if (!zhashx_lookup(origin.seqs, state.received.ids[i]))
+            fail_msg("response %s reached the client but is not in node-1's log",
+                     state.received.ids[i]);
+    s_marks_free(&origin);
+    s_check_same_bytes(copy, log);
+    printf("# %zu losses of node-1 (alone or after its mirror), %zu of the mirror alone; %zu "
+           "responses, %zu of them left on local durability alone before a loss\n",
+           origin_kills, (size_t)kills - origin_kills, state.received.count, local);
+    harness_ids_free(&state.received);
+    zhashx_destroy(&state.logged);
+    harness_destroy(&harness);
+}
+
 int main(void)
 {
     zsys_init();
     zsys_handler_set(NULL);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_mirror),
+        cmocka_unit_test(test_random_kills),
     };
     return cmocka_run_group_tests_name("log-mirror", tests, NULL, NULL);
 }
