@@ -11,6 +11,7 @@
 #include "privlog_impl.h"
 
 #define S_HELLO_RETRY_MS 100 //  no answer to a HELLO yet: sent again
+#define S_ANCHOR_MS 500      //  how often the log's prune anchor is looked at
 
 //  A place in the log: segment name and byte offset, and the seq of the
 //  last record before it. Names sort by first seq, so (name, off) orders.
@@ -32,7 +33,8 @@ typedef struct {
     s_pos_t sent, acked;
     s_pos_t ring[KP_MIRROR_WINDOW]; //  ends of the messages in flight
     size_t ring_count;
-    int64_t last_ack_ms, last_hello_ms, last_list_ms;
+    int64_t last_ack_ms, last_hello_ms, last_list_ms, last_anchor_ms;
+    uint64_t anchored;     //  the copy's prune anchor, as the keeper last said
     int64_t wait_since_ms; //  durable records have waited for an ack since
     uint64_t catch_up;     //  degraded until the copy reaches this seq
     bool degraded;
@@ -110,6 +112,7 @@ static void s_resume(s_shipper_t *self, int64_t now)
 {
     self->epoch++;
     self->have_pos = false;
+    self->anchored = 0; //  asked again: the keeper says where its copy's anchor is
     self->ring_count = 0;
     self->last_hello_ms = now;
     s_send(self, "HELLO", NULL);
@@ -171,6 +174,11 @@ static void s_on_answer(s_shipper_t *self, int64_t now)
                 self->ring[keep++] = self->ring[i];
         self->ring_count = keep;
         self->last_ack_ms = now;
+    } else if (streq(cmd, "ANCHORED")) {
+        zframe_t *seq = zmsg_pop(msg);
+        if (seq && zframe_size(seq) == 8 && kp_le64_get(zframe_data(seq)) > self->anchored)
+            self->anchored = kp_le64_get(zframe_data(seq));
+        zframe_destroy(&seq);
     } else if (streq(cmd, "ERR")) {
         char *code = zmsg_popstr(msg), *detail = zmsg_popstr(msg);
         zsys_warning("log mirror of %s: the copy refused a message: %s %s; resuming where it ends",
@@ -270,6 +278,32 @@ static bool s_ship_frames(s_shipper_t *self)
     return true;
 }
 
+//  The log was pruned past what the copy's anchor says (kpctl log prune
+//  wrote LOG/anchor): the anchor goes to the keeper, which prunes its
+//  copy the same way. Looked at every S_ANCHOR_MS; sent until the keeper
+//  says its copy is anchored there.
+static void s_ship_anchor(s_shipper_t *self, int64_t now)
+{
+    if (!self->have_pos || now - self->last_anchor_ms < S_ANCHOR_MS)
+        return;
+    self->last_anchor_ms = now;
+    char path[PRIVLOG_PATH];
+    privlog_path(path, self->dir, "anchor");
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    uint8_t frame[KP_PRIVLOG_FRAME_HEADER + 512];
+    ssize_t got = read(fd, frame, sizeof frame);
+    close(fd);
+    privlog_frame_t f;
+    if (got <= 0 || privlog_frame_parse(frame, (size_t)got, &f) != PRIVLOG_FRAME_OK ||
+        f.kind != KP_PRIVLOG_KIND_CHECKPOINT || f.seq <= self->anchored)
+        return;
+    zmsg_t *tail = zmsg_new();
+    zmsg_addmem(tail, frame, KP_PRIVLOG_FRAME_HEADER + f.len);
+    s_send(self, "ANCHOR", tail);
+}
+
 //  Sends what the window allows.
 static void s_pump(s_shipper_t *self, int64_t now)
 {
@@ -356,6 +390,7 @@ static void s_shipper_actor(zsock_t *pipe, void *arg)
         } else if (zpoller_terminated(poller))
             done = true;
         s_pump(self, now);
+        s_ship_anchor(self, now);
         s_check(self, now);
         s_tell(self);
     }

@@ -25,6 +25,14 @@
         HELLO                                 -> POS seg off seq
         SEG    name header(64 bytes)          a new segment starts
         FRAMES seg off(u64le) frames          -> ACK seg off seq (after fsync)
+        ANCHOR frame                          -> ANCHORED seq(u64le)
+                the log's prune anchor (a checkpoint frame, written by
+                kpctl log prune): the keeper prunes the copy the same way
+                (writes the anchor, removes the segments before the one
+                that continues it; a copy that ends before it keeps no
+                segment and resumes from the anchor), so the copy still
+                verifies; sent every half second while the log's anchor is
+                past the copy's
         errors: ERR code detail seg off seq   the copy's end; code GAP
                 (not where the copy ends), FORK (chain differs), BAD_FRAME,
                 BAD_SEGMENT, UNKNOWN_NODE, IO

@@ -35,6 +35,7 @@ typedef struct {
     uint64_t off; //  where the copy ends in seg
     uint64_t seq; //  last record
     uint8_t hash[KP_PRIVLOG_HASH_LEN];
+    uint64_t anchor_seq; //  the copy's prune anchor (0: none): records up to it are gone
     bool dirty, dir_dirty;
     zframe_t *peer; //  routing id of the last message
     uint64_t epoch;
@@ -119,6 +120,17 @@ static int s_load(s_copy_t *copy, char *err, size_t errlen)
     }
     int rc = n > 0 ? s_load_last(copy, list[n - 1].name, err, errlen) : 0;
     free(list);
+    //  A pruned copy starts after its anchor (and is only that when all
+    //  its segments went).
+    Kp__LogCheckpoint *cp = NULL;
+    if (rc == 0 && privlog_anchor_read(copy->dir, &cp) == 0) {
+        copy->anchor_seq = cp->seq;
+        if (n == 0) {
+            copy->seq = cp->seq;
+            memcpy(copy->hash, cp->hash.data, KP_PRIVLOG_HASH_LEN);
+        }
+    }
+    kp__log_checkpoint__free_unpacked(cp, NULL);
     copy->loaded = rc == 0;
     return rc;
 }
@@ -172,7 +184,8 @@ static const char *s_on_seg(s_copy_t *copy, zmsg_t *msg, char *detail, size_t de
     } else if (*copy->seg && strcmp(name, copy->seg) <= 0) {
         code = "GAP";
         snprintf(detail, detaillen, "segment %s is not after %s", name, copy->seg);
-    } else if (*copy->seg && (seg.first_seq != copy->seq + 1 || memcmp(h + 24, copy->hash, 32))) {
+    } else if ((*copy->seg || copy->anchor_seq) &&
+               (seg.first_seq != copy->seq + 1 || memcmp(h + 24, copy->hash, 32))) {
         code = seg.first_seq != copy->seq + 1 ? "GAP" : "FORK";
         snprintf(detail, detaillen, "segment %s does not continue seq %" PRIu64, name, copy->seq);
     } else {
@@ -199,6 +212,67 @@ static const char *s_on_seg(s_copy_t *copy, zmsg_t *msg, char *detail, size_t de
     }
     free(name);
     zframe_destroy(&header);
+    return code;
+}
+
+//  Removes the copy's segments before the one that starts after seq (the
+//  anchor frame's, whose chain hash is hash), after writing the anchor.
+//  NULL, or the error code.
+static const char *s_prune_copy(s_copy_t *copy, const uint8_t *frame, size_t len, uint64_t seq,
+                                const uint8_t *hash, char *detail, size_t detaillen)
+{
+    kp_privlog_segment_t *list = NULL;
+    char err[256];
+    int n = kp_privlog_segments(copy->dir, &list, err, sizeof err);
+    int k = 0;
+    while (k < n && list[k].first_seq != seq + 1)
+        k++;
+    const char *code = NULL;
+    if (n < 0) {
+        code = "IO";
+        snprintf(detail, detaillen, "%s", err);
+    } else if (k < n) {
+        //  the segment after the anchor must continue its chain
+        privlog_map_t map = {.fd = -1};
+        if (privlog_segment_map(copy->dir, list[k].name, &map, err, sizeof err) || !map.header_ok ||
+            memcmp(map.prev_hash, hash, 32)) {
+            code = "FORK";
+            snprintf(detail, detaillen, "segment %s does not continue the anchor at seq %" PRIu64,
+                     list[k].name, seq);
+        }
+        privlog_segment_unmap(&map);
+    } else if (copy->seq > seq || (copy->seq == seq && memcmp(copy->hash, hash, 32))) {
+        code = "FORK";
+        snprintf(detail, detaillen,
+                 "the anchor at seq %" PRIu64 " is not at a segment's end in the copy", seq);
+    }
+    if (!code && privlog_anchor_write(copy->dir, frame, len, err, sizeof err)) {
+        code = "IO";
+        snprintf(detail, detaillen, "%s", err);
+    }
+    for (int i = 0; i < k && !code; i++) {
+        char path[PRIVLOG_PATH];
+        privlog_path(path, copy->dir, list[i].name);
+        if (unlink(path) && errno != ENOENT) {
+            code = "IO";
+            kp_err(detail, detaillen, "cannot remove %s: %s", list[i].name, strerror(errno));
+        }
+    }
+    if (!code) {
+        if (k == n) { //  nothing of the copy remains: it continues from the anchor
+            if (copy->fd >= 0)
+                close(copy->fd);
+            copy->fd = -1;
+            copy->seg[0] = '\0';
+            copy->off = 0;
+            copy->seq = seq;
+            memcpy(copy->hash, hash, 32);
+            copy->dirty = false;
+        }
+        copy->anchor_seq = seq;
+        privlog_fsync_dir(copy->dir);
+    }
+    free(list);
     return code;
 }
 
@@ -267,6 +341,52 @@ static const char *s_on_frames(s_keeper_t *self, s_copy_t *copy, zmsg_t *msg, ch
     return code;
 }
 
+//  The node's prune anchor (log/prune.c): a checkpoint frame closing the
+//  records it removed. Checked, then applied to the copy as kpctl log
+//  prune did to the log: the anchor written, then the segments before the
+//  one that continues it removed. A copy that ends at or before the
+//  anchor (its mirror was away during the prune) keeps no segment and
+//  waits for the log's first remaining one. Answered ANCHORED with the
+//  copy's anchor seq. NULL, or the error code.
+static const char *s_on_anchor(s_keeper_t *self, s_copy_t *copy, zframe_t *peer, uint64_t epoch,
+                               zmsg_t *msg, char *detail, size_t detaillen)
+{
+    zframe_t *data = zmsg_pop(msg);
+    privlog_frame_t f;
+    Kp__LogCheckpoint *cp = NULL;
+    const char *code = NULL;
+    if (!data ||
+        privlog_frame_parse(zframe_data(data), zframe_size(data), &f) != PRIVLOG_FRAME_OK ||
+        f.kind != KP_PRIVLOG_KIND_CHECKPOINT ||
+        KP_PRIVLOG_FRAME_HEADER + f.len != zframe_size(data) ||
+        !(cp = kp__log_checkpoint__unpack(NULL, f.len, f.body)) || !cp->has_seq ||
+        cp->seq != f.seq || !cp->has_hash || cp->hash.len != 32 ||
+        memcmp(cp->hash.data, f.hash, 32)) {
+        code = "BAD_FRAME";
+        snprintf(detail, detaillen, "ANCHOR needs one checkpoint frame");
+    } else if (f.seq > copy->anchor_seq)
+        code = s_prune_copy(copy, zframe_data(data), zframe_size(data), f.seq, f.hash, detail,
+                            detaillen);
+    kp__log_checkpoint__free_unpacked(cp, NULL);
+    zframe_destroy(&data);
+    if (!code) {
+        zmsg_t *answer = zmsg_new();
+        zframe_t *to = zframe_dup(peer);
+        zmsg_append(answer, &to);
+        zmsg_addstr(answer, "ANCHORED");
+        uint8_t num[8];
+        kp_le64_put(num, epoch);
+        zmsg_addmem(answer, num, 8);
+        kp_le64_put(num, copy->anchor_seq);
+        zmsg_addmem(answer, num, 8);
+        if (self->router)
+            zmsg_send(&answer, self->router);
+        else
+            zmsg_destroy(&answer);
+    }
+    return code;
+}
+
 //  Whether the message came with the key of the node whose copy it
 //  names: a node ships only its own log. Logged for the first refusals,
 //  then every 1000th.
@@ -315,6 +435,8 @@ static void s_on_message(s_keeper_t *self, zmsg_t *msg)
         code = s_on_seg(copy, msg, detail, sizeof detail);
     else if (streq(cmd, "FRAMES"))
         code = s_on_frames(self, copy, msg, detail, sizeof detail);
+    else if (streq(cmd, "ANCHOR"))
+        code = s_on_anchor(self, copy, peer, epoch, msg, detail, sizeof detail);
     else {
         code = "BAD_FRAME";
         snprintf(detail, sizeof detail, "unknown command");

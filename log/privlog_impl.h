@@ -131,5 +131,9 @@ int64_t privlog_catch_up(struct _kp_logindex_t *index, const char *dir, uint64_t
                          char *err, size_t errlen);
 //  Reads DIR/anchor: 0 and the checkpoint, 1 if there is none, -1 bad.
 int privlog_anchor_read(const char *dir, Kp__LogCheckpoint **cp);
+//  Writes the anchor frame as DIR/anchor (aside, fsync, rename, fsync of
+//  DIR). 0, or -1 with error.
+int privlog_anchor_write(const char *dir, const uint8_t *frame, size_t len, char *err,
+                         size_t errlen);
 
 #endif

@@ -105,8 +105,8 @@ static int s_file_write(const char *path, const uint8_t *data, size_t size, char
     return 0;
 }
 
-static int s_anchor_write(const char *dir, const uint8_t *frame, size_t len, char *err,
-                          size_t errlen)
+int privlog_anchor_write(const char *dir, const uint8_t *frame, size_t len, char *err,
+                         size_t errlen)
 {
     char tmp[PRIVLOG_PATH], path[PRIVLOG_PATH];
     snprintf(tmp, sizeof tmp, "%s/anchor.tmp", dir);
@@ -173,7 +173,7 @@ int kp_privlog_prune(const char *dir, int32_t before_day, int32_t retention_days
     } else
         rc = -1;
     if (!rc)
-        rc = s_anchor_write(dir, frame, len, err, errlen);
+        rc = privlog_anchor_write(dir, frame, len, err, errlen);
     for (int i = 0; i < k && !rc; i++) {
         char path[PRIVLOG_PATH];
         privlog_path(path, dir, segs[i].name);
@@ -243,7 +243,7 @@ int kp_privlog_export(const char *dir, int32_t from_day, int32_t to_day, const c
     if (a > 0) {
         rc = s_segment_end(dir, &segs[a - 1], frame, &len, &intact, &last_seq, err, errlen);
         if (!rc)
-            rc = s_anchor_write(outdir, frame, len, err, errlen);
+            rc = privlog_anchor_write(outdir, frame, len, err, errlen);
     } else {
         Kp__LogCheckpoint *cp;
         int have = privlog_anchor_read(dir, &cp);
@@ -254,7 +254,7 @@ int kp_privlog_export(const char *dir, int32_t from_day, int32_t to_day, const c
                 kp__log_checkpoint__pack(cp, body);
                 len = privlog_frame_encode(frame, KP_PRIVLOG_KIND_CHECKPOINT, cp->seq,
                                            cp->hash.data, body, blen);
-                rc = s_anchor_write(outdir, frame, len, err, errlen);
+                rc = privlog_anchor_write(outdir, frame, len, err, errlen);
             }
             kp__log_checkpoint__free_unpacked(cp, NULL);
         } else if (have < 0) {

@@ -10,10 +10,14 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "localonly.h"
 #include "mirror.h"
+#include "privlog.h"
 #include "tmpdir.h"
 
 //  Waits (reading the shipper's news) until it says it is degraded.
@@ -71,6 +75,150 @@ static void test_degraded_only_with_a_majority(void **state)
     assert_int_equal(kp_mirror_release(mirror, 6), 6);
     assert_true(kp_mirror_degradations(mirror) >= 1);
     kp_mirror_destroy(&mirror);
+    kp_test_rmtree(dir);
+}
+
+#define S_DAY_US 86400000000ull
+
+//  n records a day for days days from day 20000, one segment a day.
+static void s_old_log(const char *dir, unsigned days, unsigned n)
+{
+    kp_privlog_options_t opt;
+    kp_privlog_options_default(&opt);
+    opt.index_map_size = 16u << 20;
+    char error[256];
+    kp_privlog_t *log = kp_privlog_open(dir, &opt, NULL, error, sizeof error);
+    assert_non_null(log);
+    for (unsigned i = 0; i < days * n; i++) {
+        Kp__LogRecord r = KP__LOG_RECORD__INIT;
+        char id[32];
+        snprintf(id, sizeof id, "req-%u", i);
+        r.request_id = id;
+        r.has_time_unix_us = true;
+        r.time_unix_us = (20000 + i / n) * S_DAY_US + i % n;
+        r.message = "A1";
+        assert_int_equal(kp_privlog_append(log, &r), i + 1);
+        if ((i + 1) % 10 == 0) //  a new day's segment starts at a commit
+            assert_int_equal(kp_privlog_commit(log), 0);
+    }
+    kp_privlog_destroy(&log);
+}
+
+static int s_segments(const char *dir)
+{
+    kp_privlog_segment_t *list = NULL;
+    char error[256];
+    int n = kp_privlog_segments(dir, &list, error, sizeof error);
+    free(list);
+    return n;
+}
+
+//  Waits until the copy in dir has segments segments and verifies from
+//  an anchor at first_seq - 1 with records records.
+static void s_wait_pruned(const char *dir, int segments, uint64_t first_seq, uint64_t records)
+{
+    kp_privlog_verify_t v = {.records = 0};
+    char error[256];
+    char anchor[600];
+    snprintf(anchor, sizeof anchor, "%s/anchor", dir);
+    int64_t until = zclock_mono() + 10000;
+    while (zclock_mono() < until) {
+        struct stat st;
+        //  (the test's log is not signed: verify's "anchored" means signed)
+        if (s_segments(dir) == segments && stat(anchor, &st) == 0 &&
+            kp_privlog_verify(dir, INT32_MIN, INT32_MAX, NULL, &v, error, sizeof error) == 0 &&
+            v.first_seq == first_seq && v.records == records)
+            return;
+        zclock_sleep(20); //  polling the keeper's files
+    }
+    fail_msg("the copy %s was not pruned: %d segments, anchor %s, seq %llu.., %llu records; "
+             "%s %s",
+             dir, s_segments(dir), access(anchor, F_OK) ? "absent" : "there",
+             (unsigned long long)v.first_seq, (unsigned long long)v.records, v.problem, v.detail);
+}
+
+//  Waits until the shipper says the copy holds seq.
+static void s_wait_acked(kp_mirror_t *mirror, uint64_t seq)
+{
+    int64_t until = zclock_mono() + 10000;
+    while (kp_mirror_acked(mirror) < seq && zclock_mono() < until) {
+        zpoller_t *poller = zpoller_new(kp_mirror_sock(mirror), NULL);
+        zpoller_wait(poller, 50);
+        zpoller_destroy(&poller);
+        kp_mirror_recv(mirror);
+    }
+    assert_int_equal(kp_mirror_acked(mirror), seq);
+}
+
+//  kpctl log prune on a shipped log: the keeper prunes its copy the same
+//  way (the anchor shipped), and the copy verifies from it. A copy made
+//  after the prune starts at the log's first remaining segment and gets
+//  the anchor too; one whose keeper was away during the prune (it ends
+//  before the anchor) drops what it held and continues from the anchor.
+static void test_prune_shipped(void **state)
+{
+    (void)state;
+    char dir[256], log[300], kept[300], late[300], copy[400], late_copy[400];
+    assert_int_equal(kp_test_tmpdir(dir, sizeof dir, "kp-mirror-prune"), 0);
+    snprintf(log, sizeof log, "%s/log", dir);
+    snprintf(kept, sizeof kept, "%s/kept", dir);
+    snprintf(late, sizeof late, "%s/late", dir);
+    snprintf(copy, sizeof copy, "%s/node-1", kept);
+    snprintf(late_copy, sizeof late_copy, "%s/node-1", late);
+    s_old_log(log, 4, 50);
+    assert_int_equal(s_segments(log), 4);
+    const char *names[] = {"node-1"};
+    char error[256], endpoint[400], late_endpoint[400];
+    snprintf(endpoint, sizeof endpoint, "ipc://%s/keeper.ipc", dir);
+    snprintf(late_endpoint, sizeof late_endpoint, "ipc://%s/late.ipc", dir);
+    kp_mirror_keeper_t *keeper =
+        kp_mirror_keeper_new(kept, endpoint, names, NULL, 1, NULL, error, sizeof error);
+    assert_non_null(keeper);
+    kp_mirror_t *mirror = kp_mirror_new("node-1", log, endpoint, 5000, NULL);
+    kp_mirror_durable(mirror, 200);
+    s_wait_acked(mirror, 200);
+    assert_int_equal(s_segments(copy), 4);
+    //  A keeper that holds the first day only (then away).
+    kp_mirror_keeper_t *away =
+        kp_mirror_keeper_new(late, late_endpoint, names, NULL, 1, NULL, error, sizeof error);
+    assert_non_null(away);
+    char first[64];
+    kp_privlog_segment_t *list = NULL;
+    assert_int_equal(kp_privlog_segments(log, &list, error, sizeof error), 4);
+    snprintf(first, sizeof first, "%s", list[0].name);
+    free(list);
+    assert_int_equal(mkdir(late_copy, 0700), 0);
+    char command[1200];
+    snprintf(command, sizeof command, "cp '%s/%s' '%s/'", log, first, late_copy);
+    assert_int_equal(system(command), 0);
+    kp_mirror_keeper_destroy(&away);
+
+    int32_t today = (int32_t)(zclock_time() / 86400000);
+    assert_int_equal(kp_privlog_prune(log, 20002, 30, today, error, sizeof error), 2);
+    s_wait_pruned(copy, 2, 101, 100);
+
+    //  The keeper that was away: it ends at seq 50, before the anchor.
+    away = kp_mirror_keeper_new(late, late_endpoint, names, NULL, 1, NULL, error, sizeof error);
+    assert_non_null(away);
+    kp_mirror_t *late_mirror = kp_mirror_new("node-1", log, late_endpoint, 5000, NULL);
+    kp_mirror_durable(late_mirror, 200);
+    s_wait_acked(late_mirror, 200);
+    s_wait_pruned(late_copy, 2, 101, 100);
+    kp_mirror_destroy(&late_mirror);
+    kp_mirror_keeper_destroy(&away);
+
+    //  A new copy after the prune.
+    kp_test_rmtree(late);
+    away = kp_mirror_keeper_new(late, late_endpoint, names, NULL, 1, NULL, error, sizeof error);
+    late_mirror = kp_mirror_new("node-1", log, late_endpoint, 5000, NULL);
+    kp_mirror_durable(late_mirror, 200);
+    s_wait_acked(late_mirror, 200);
+    s_wait_pruned(late_copy, 2, 101, 100);
+    kp_mirror_destroy(&late_mirror);
+    kp_mirror_keeper_destroy(&away);
+
+    kp_mirror_destroy(&mirror);
+    kp_mirror_keeper_destroy(&keeper);
     kp_test_rmtree(dir);
 }
 
@@ -137,6 +285,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_degraded_only_with_a_majority),
         cmocka_unit_test(test_local_only_ranges),
+        cmocka_unit_test(test_prune_shipped),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
