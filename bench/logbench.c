@@ -165,8 +165,9 @@ static int s_queries(const char *logdir, uint64_t records, uint64_t people, uint
     s_report("message", lat[2], queries, found[2], "first 100 in a second");
     for (int k = 0; k < 3; k++)
         free(lat[k]);
-    uint64_t used = 0, spare = 0;
+    uint64_t used = 0, spare = 0, runs = 0, entries = 0;
     kp_logindex_space(index, &used, &spare);
+    kp_logindex_runs(index, &runs, &entries);
     kp_privlog_reader_destroy(&q.reader);
     kp_logindex_destroy(&index);
     uint64_t log = s_bytes(logdir, ".kplog"), file = s_bytes(path, ".mdb");
@@ -175,6 +176,9 @@ static int s_queries(const char *logdir, uint64_t records, uint64_t people, uint
            (double)log / 1e9, (double)log / (double)records, (double)file / 1e9,
            (double)file / (double)records, (double)used / (double)records,
            (double)spare / (double)records);
+    printf("people: %" PRIu64 " entries in %" PRIu64 " sorted runs (a person's query seeks "
+           "once in each)\n",
+           entries, runs);
     printf("ten years at 1.8 billion records a year: segments %.1f TB, index %.1f TB\n",
            18e9 * (double)log / (double)records / 1e12,
            18e9 * (double)file / (double)records / 1e12);

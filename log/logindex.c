@@ -1,10 +1,11 @@
 /*  logindex.c - the LMDB query index of the privacy log; see logindex.h.
 
-    Sizes, at 1.8 billion records a year: a record costs one 8-byte value
-    under each of its keys (person, message type, sender, each other
-    institution: about four) and 4 bytes in its position block, where the
-    earlier layout (a key of tag|text|time|seq and a 16-byte value per key
-    and record) cost about 413 bytes of index per record.
+    Sizes, at 1.8 billion records a year: a record costs an 18-byte entry
+    in a run of people, one 8-byte value under each of its other keys
+    (message type, sender, each other institution) and 4 bytes in its
+    position block: 48 bytes in logbench, where the first layout (a key of
+    tag|text|time|seq and a 16-byte value per key and record) cost 413,
+    and people under keys of their own 68-83 (pages copied by commits).
 */
 #include <errno.h>
 #include <stddef.h>
@@ -18,15 +19,17 @@
 #include "byteorder.h"
 #include "kperr.h"
 #include "logindex.h"
+#include "logruns.h"
 
 #define S_TEXT_MAX 400 //  LMDB keys are at most 511 bytes
-#define S_KEY_MAX (1 + S_TEXT_MAX + 1 + 2)
-#define S_FORMAT 3    //  meta "format": this layout
+#define S_KEY_MAX (1 + 2 + S_TEXT_MAX + 1)
+#define S_FORMAT 4    //  meta "format": this layout
 #define S_SEQ_BITS 40 //  a trillion records
 #define S_BUCKET_SHIFT KP_LOGINDEX_BUCKET_SHIFT
 #define S_BUCKET_MASK ((1u << S_BUCKET_SHIFT) - 1)
 #define S_BLOCK_SHIFT 8 //  256 records per position block
 #define S_BLOCK (1u << S_BLOCK_SHIFT)
+#define S_POS_VALUE (16 + 4 * S_BLOCK) //  segment, latest time so far, offsets
 
 //  One pending entry of a write batch: its key in the arena, its value,
 //  and the key's first 23 bytes and length as three numbers, so that the
@@ -56,13 +59,17 @@ struct _kp_logindex_t {
     uint64_t block;         //  its number; UINT64_MAX: none
     uint64_t block_segment; //  the segment of its first record
     uint64_t last_segment;  //  the segment of its last record
+    uint64_t block_latest;  //  the latest time (s) of its records and all before
     uint32_t offsets[S_BLOCK];
     bool block_dirty;
     MDB_env *env;
-    MDB_dbi idx;  //  (tag, key, bucket) -> seq|time values, dupsort dupfixed
-    MDB_dbi pos;  //  block number -> first segment, 256 offsets
-    MDB_dbi out;  //  decision block -> (decision % 256, outcome seq) values
-    MDB_dbi meta; //  "upto" position, "format"
+    MDB_dbi idx;                //  (tag, bucket, key) -> seq|time values, dupsort dupfixed
+    MDB_dbi runs_db, people_db; //  the people, in sorted runs (logruns.h)
+    kp_logruns_t *runs;
+    uint64_t batch_lo, batch_hi; //  the seqs of the batch's records
+    MDB_dbi pos;                 //  block number -> first segment, 256 offsets
+    MDB_dbi out;                 //  decision block -> (decision % 256, outcome seq) values
+    MDB_dbi meta;                //  "upto" position, "format"
     //  OUTCOME records of the batch: decision block, value (see s_out_value).
     uint64_t *outs;
     size_t n_outs, outs_cap;
@@ -94,36 +101,45 @@ static bool s_number(const char *text, size_t len, uint64_t *out)
     return true;
 }
 
-//  Writes the key of (tag, text) without its bucket and returns its
-//  length, or 0 if text is missing or too long to index. Numbers keep the
-//  tag and take 8 bytes; text keys get the tag in lower case (so the two
-//  never meet) and end with a 0.
-static size_t s_prefix_len(uint8_t *key, char tag, const char *text, size_t len)
+//  Writes the key of (tag, text) in bucket and returns its length, or 0
+//  if text is missing or too long to index: the tag, the bucket (so that
+//  old buckets are dropped without reading new ones), the identifier.
+//  Numbers keep the tag and take 8 bytes; text keys get the tag in lower
+//  case (so the two never meet) and end with a 0.
+static size_t s_key_len(uint8_t *key, char tag, const char *text, size_t len, uint16_t bucket)
 {
     uint64_t number;
     if (len == 0 || len > S_TEXT_MAX || memchr(text, 0, len))
         return 0;
+    kp_be16_put(key + 1, bucket);
     if (tag != KP_LOGINDEX_MESSAGE && len > 1 && text[0] != '0' && s_number(text, len, &number)) {
         key[0] = (uint8_t)tag;
-        kp_be64_put(key + 1, number);
-        return 9;
+        kp_be64_put(key + 3, number);
+        return 11;
     }
     if (tag != KP_LOGINDEX_MESSAGE && len > 1 && len < 18 && s_number(text, len, &number)) {
         //  Leading zeros (a KBO starts with 0 or 1): the digit count keeps
         //  "0123" and "123" apart.
         key[0] = (uint8_t)(tag + 1);
-        kp_be64_put(key + 1, number | (uint64_t)len << 59);
-        return 9;
+        kp_be64_put(key + 3, number | (uint64_t)len << 59);
+        return 11;
     }
     key[0] = (uint8_t)(tag | 0x20);
-    memcpy(key + 1, text, len);
-    key[1 + len] = 0;
-    return len + 2;
+    memcpy(key + 3, text, len);
+    key[3 + len] = 0;
+    return len + 4;
 }
 
-static size_t s_prefix(uint8_t *key, char tag, const char *text)
+//  A person of 1 to 18 digits as one word, as the runs keep it (other
+//  people are kept under the keys): the number, or with leading zeros,
+//  the number with its length above it. Distinct texts, distinct words.
+static bool s_person_word(const char *text, size_t len, uint64_t *word)
 {
-    return text ? s_prefix_len(key, tag, text, strlen(text)) : 0;
+    uint64_t n;
+    if (len > 18 || !s_number(text, len, &n))
+        return false;
+    *word = text[0] == '0' && len > 1 ? 1ull << 63 | (uint64_t)len << 57 | n : n;
+    return true;
 }
 
 static uint16_t s_bucket(uint64_t time_us)
@@ -177,6 +193,10 @@ static int s_open_dbs(kp_logindex_t *self, MDB_txn *txn)
         rc = mdb_dbi_open(txn, "pos", create, &self->pos);
     if (!rc)
         rc = mdb_dbi_open(txn, "out", create | MDB_DUPSORT | MDB_DUPFIXED, &self->out);
+    if (!rc)
+        rc = mdb_dbi_open(txn, "runs", create, &self->runs_db);
+    if (!rc)
+        rc = mdb_dbi_open(txn, "people", create, &self->people_db);
     int64_t format = rc ? -1 : s_format(self, txn);
     if (rc || format == S_FORMAT)
         return rc;
@@ -188,8 +208,8 @@ static int s_open_dbs(kp_logindex_t *self, MDB_txn *txn)
         if (mdb_dbi_open(txn, old[i], 0, &dbi) == 0)
             rc = mdb_drop(txn, dbi, 1);
     }
-    MDB_dbi tables[] = {self->idx, self->pos, self->out};
-    for (size_t i = 0; i < 3 && !rc; i++)
+    MDB_dbi tables[] = {self->idx, self->pos, self->out, self->runs_db, self->people_db};
+    for (size_t i = 0; i < sizeof tables / sizeof *tables && !rc; i++)
         rc = mdb_drop(txn, tables[i], 0);
     MDB_val upto = {4, (void *)"upto"};
     if (!rc && (rc = mdb_del(txn, self->meta, &upto, NULL)) == MDB_NOTFOUND)
@@ -258,6 +278,8 @@ static kp_logindex_t *s_open(const char *path, bool readonly, uint64_t map_size,
         rc = mdb_txn_commit(txn);
         txn = NULL;
     }
+    if (!rc && !(self->runs = kp_logruns_new(self->runs_db, self->people_db)))
+        rc = ENOMEM;
     if (rc) {
         *code = rc;
         kp_err(err, errlen, "cannot open log index %s: %s%s", path, mdb_strerror(rc),
@@ -290,6 +312,7 @@ void kp_logindex_destroy(kp_logindex_t **self_p)
     free(self->counts);
     free(self->values);
     free(self->outs);
+    kp_logruns_destroy(&self->runs);
     free(self);
     *self_p = NULL;
 }
@@ -336,6 +359,13 @@ int kp_logindex_begin(kp_logindex_t *self)
         self->txn = NULL;
         return s_fail(self, "begin", rc);
     }
+    self->batch_lo = self->batch_hi = 0;
+    //  Another process may have changed the runs since our last commit.
+    if ((rc = kp_logruns_load(self->runs, self->txn))) {
+        mdb_txn_abort(self->txn);
+        self->txn = NULL;
+        return s_fail(self, "runs", rc);
+    }
     return 0;
 }
 
@@ -368,21 +398,32 @@ static int s_block_load(kp_logindex_t *self, MDB_txn *txn, uint64_t block)
     memset(self->offsets, 0, sizeof self->offsets);
     self->block = block;
     self->block_segment = 0;
+    self->block_latest = 0;
     self->block_dirty = false;
     uint8_t key[8];
     kp_be64_put(key, block);
     MDB_val k = {8, key}, v;
     int rc = mdb_get(txn, self->pos, &k, &v);
-    if (rc == MDB_NOTFOUND)
-        return 0;
+    if (rc == MDB_NOTFOUND) {
+        //  A new block starts from the latest time of the last one.
+        MDB_cursor *cur;
+        if ((rc = mdb_cursor_open(txn, self->pos, &cur)))
+            return rc;
+        rc = mdb_cursor_get(cur, &k, &v, MDB_LAST);
+        if (!rc && v.mv_size == S_POS_VALUE)
+            self->block_latest = kp_be64_get((uint8_t *)v.mv_data + 8);
+        mdb_cursor_close(cur);
+        return rc == MDB_NOTFOUND ? 0 : rc;
+    }
     if (rc)
         return rc;
-    if (v.mv_size != 8 + 4 * S_BLOCK)
+    if (v.mv_size != S_POS_VALUE)
         return MDB_CORRUPTED;
     self->block_segment = kp_be64_get(v.mv_data);
+    self->block_latest = kp_be64_get((uint8_t *)v.mv_data + 8);
     size_t last = 0;
     for (size_t i = 0; i < S_BLOCK; i++)
-        if ((self->offsets[i] = kp_be32_get((uint8_t *)v.mv_data + 8 + 4 * i)))
+        if ((self->offsets[i] = kp_be32_get((uint8_t *)v.mv_data + 16 + 4 * i)))
             last = i;
     self->last_segment = s_block_segment(self->offsets, block, self->block_segment, last);
     return 0;
@@ -394,7 +435,7 @@ static int s_block_store(kp_logindex_t *self)
         return 0;
     uint8_t key[8];
     kp_be64_put(key, self->block);
-    MDB_val k = {8, key}, v = {8 + 4 * S_BLOCK, NULL};
+    MDB_val k = {8, key}, v = {S_POS_VALUE, NULL};
     //  A new block goes after the last one: appended, so that pages fill
     //  up (three blocks each) instead of splitting in halves.
     int rc = mdb_put(self->txn, self->pos, &k, &v, MDB_RESERVE | MDB_APPEND);
@@ -403,15 +444,17 @@ static int s_block_store(kp_logindex_t *self)
     if (rc)
         return rc;
     kp_be64_put(v.mv_data, self->block_segment);
+    kp_be64_put((uint8_t *)v.mv_data + 8, self->block_latest);
     for (size_t i = 0; i < S_BLOCK; i++)
-        kp_be32_put((uint8_t *)v.mv_data + 8 + 4 * i, self->offsets[i]);
+        kp_be32_put((uint8_t *)v.mv_data + 16 + 4 * i, self->offsets[i]);
     self->block_dirty = false;
     return 0;
 }
 
 //  Records where record seq lies (segment, offset) in its block of
-//  positions. 0, or -1 with self->error.
-static int s_position_add(kp_logindex_t *self, uint64_t seq, uint64_t segment, uint64_t offset)
+//  positions, and its time in the block's latest. 0, or -1 with self->error.
+static int s_position_add(kp_logindex_t *self, uint64_t seq, uint64_t segment, uint64_t offset,
+                          uint64_t time_us)
 {
     if (offset == 0 || offset > UINT32_MAX) {
         kp_err(self->error, sizeof self->error,
@@ -444,6 +487,8 @@ static int s_position_add(kp_logindex_t *self, uint64_t seq, uint64_t segment, u
     bool fits =
         segment == prev_segment ? !prev || offset > prev : segment == seq && prev && offset <= prev;
     self->offsets[i] = (uint32_t)offset;
+    if (time_us / 1000000 > self->block_latest)
+        self->block_latest = time_us / 1000000;
     self->block_dirty = true;
     self->last_segment = segment;
     if (!fits || (i + 1 < S_BLOCK && self->offsets[i + 1])) {
@@ -499,11 +544,13 @@ static int s_add_key_len(kp_logindex_t *self, char tag, const char *text, size_t
                          uint16_t bucket, uint64_t value)
 {
     uint8_t key[S_KEY_MAX];
-    size_t n = text ? s_prefix_len(key, tag, text, len) : 0;
-    if (!n)
-        return 0;
-    kp_be16_put(key + n, bucket);
-    return s_put(self, key, n + 2, value);
+    uint64_t word;
+    if (text && tag == KP_LOGINDEX_PERSON && s_person_word(text, len, &word)) {
+        int rc = kp_logruns_add(self->runs, word, bucket, value);
+        return rc ? s_fail(self, "batch", rc) : 0;
+    }
+    size_t n = text ? s_key_len(key, tag, text, len, bucket) : 0;
+    return n ? s_put(self, key, n, value) : 0;
 }
 
 // ---------------------------------------------------------------------------
@@ -643,7 +690,8 @@ static bool s_text_eq(const s_text_t *a, const s_text_t *b)
     return a->text && b->text && a->len == b->len && !memcmp(a->text, b->text, a->len);
 }
 
-static int s_position_add(kp_logindex_t *self, uint64_t seq, uint64_t segment, uint64_t offset);
+static int s_position_add(kp_logindex_t *self, uint64_t seq, uint64_t segment, uint64_t offset,
+                          uint64_t time_us);
 
 // ---------------------------------------------------------------------------
 // Outcomes: table out, key the DECISION's block (seq / 256, u64 BE), values
@@ -724,8 +772,11 @@ static int s_add_keys(kp_logindex_t *self, const s_keys_t *k, uint64_t seq, uint
                (unsigned long long)seq);
         return -1;
     }
-    if (s_position_add(self, seq, segment, offset))
+    if (s_position_add(self, seq, segment, offset, k->time_us))
         return -1;
+    if (!self->batch_lo)
+        self->batch_lo = seq;
+    self->batch_hi = seq;
     //  An OUTCOME is found through its DECISION (whose keys it may or may
     //  not repeat), never under keys of its own: one entry per call.
     if (k->kind == KP__LOG_KIND__LOG_OUTCOME && k->decision_seq && k->decision_seq < seq)
@@ -818,6 +869,7 @@ static int s_item_cmp_r(const void *a, const void *b, void *arena)
 
 static void s_batch_clear(kp_logindex_t *self)
 {
+    kp_logruns_clear(self->runs);
     self->n_outs = 0;
     self->n_items = 0;
     self->arena_len = 0;
@@ -919,8 +971,10 @@ static int s_batch_put(kp_logindex_t *self)
     int rc = s_block_store(self);
     if (!rc)
         rc = s_outcomes_put(self);
+    if (!rc)
+        rc = kp_logruns_commit(self->runs, self->txn, self->batch_lo, self->batch_hi);
     if (rc || !self->n_items)
-        return rc ? s_fail(self, "positions", rc) : 0;
+        return rc ? s_fail(self, "people", rc) : 0;
     MDB_cursor *cur = NULL;
     rc = s_sort(self);
     if (!rc)
@@ -986,12 +1040,12 @@ static int s_locate(s_locator_t *loc, uint64_t seq, uint64_t *segment, uint64_t 
         kp_be64_put(key, block);
         MDB_val k = {8, key}, v;
         loc->have_block = false;
-        if (mdb_cursor_get(loc->pos, &k, &v, MDB_SET_KEY) || v.mv_size != 8 + 4 * S_BLOCK)
+        if (mdb_cursor_get(loc->pos, &k, &v, MDB_SET_KEY) || v.mv_size != S_POS_VALUE)
             return -1;
         loc->block = block;
         loc->first_segment = kp_be64_get(v.mv_data);
         for (size_t i = 0; i < S_BLOCK; i++)
-            loc->offsets[i] = kp_be32_get((uint8_t *)v.mv_data + 8 + 4 * i);
+            loc->offsets[i] = kp_be32_get((uint8_t *)v.mv_data + 16 + 4 * i);
         loc->have_block = true;
     }
     size_t i = seq & (S_BLOCK - 1);
@@ -1000,74 +1054,163 @@ static int s_locate(s_locator_t *loc, uint64_t seq, uint64_t *segment, uint64_t 
     return *segment ? 0 : -1;
 }
 
-//  The values of the key at the cursor, in pages (MDB_GET_MULTIPLE),
-//  filtered to [from_s, to_s] within the bucket. 1 when fn stopped.
-static int s_query_key(s_locator_t *loc, MDB_cursor *cur, uint64_t bucket_start, uint64_t from_s,
-                       uint64_t to_s, kp_logindex_fn *fn, void *arg, int64_t *count)
+//  The first seq that may have a time at or after from_s (UINT64_MAX:
+//  none). Each position block keeps the latest time of its records and
+//  all before them, which never goes down: every record of the blocks
+//  before the first whose latest reaches from_s is older. A binary search
+//  over the blocks; a clock set back does not fool it.
+static uint64_t s_seq_from(s_locator_t *loc, uint64_t from_s)
 {
-    MDB_val k, v = {0, NULL};
-    int rc = mdb_cursor_get(cur, &k, &v, MDB_GET_MULTIPLE);
+    MDB_val k, v;
+    if (!from_s || mdb_cursor_get(loc->pos, &k, &v, MDB_LAST) || v.mv_size != S_POS_VALUE)
+        return 0;
+    uint64_t hi = kp_be64_get(k.mv_data);
+    if (kp_be64_get((uint8_t *)v.mv_data + 8) < from_s)
+        return UINT64_MAX;
+    if (mdb_cursor_get(loc->pos, &k, &v, MDB_FIRST))
+        return 0;
+    uint64_t lo = kp_be64_get(k.mv_data);
+    while (lo < hi) {
+        uint64_t mid = lo + (hi - lo) / 2;
+        uint8_t key[8];
+        kp_be64_put(key, mid);
+        k.mv_size = 8;
+        k.mv_data = key;
+        if (mdb_cursor_get(loc->pos, &k, &v, MDB_SET_RANGE) || v.mv_size != S_POS_VALUE)
+            return 0;
+        if (kp_be64_get((uint8_t *)v.mv_data + 8) >= from_s)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    return lo << S_BLOCK_SHIFT;
+}
+
+typedef struct {
+    s_locator_t *loc;
+    uint64_t seq_from, from_s, to_s;
+    kp_logindex_fn *fn;
+    void *arg;
+    int64_t count;
+} s_query_t;
+
+//  One value of a posting list: filtered to the window, located, given to
+//  the caller's fn (its answer: stop or not).
+static int s_query_value(s_query_t *q, uint16_t bucket, uint64_t value)
+{
+    uint64_t t = ((uint64_t)bucket << S_BUCKET_SHIFT) + s_value_secs(value);
+    uint64_t seq = s_value_seq(value), segment, offset;
+    if (seq < q->seq_from || t < q->from_s || t > q->to_s ||
+        s_locate(q->loc, seq, &segment, &offset))
+        return 0;
+    q->count++;
+    return q->fn(seq, segment, offset, q->arg);
+}
+
+static int s_query_run_value(uint16_t bucket, uint64_t value, void *arg)
+{
+    return s_query_value(arg, bucket, value);
+}
+
+//  The values of key (its bucket at key[1]) from q->seq_from on: the page
+//  of duplicates holding the first, then the next pages. 1 when fn
+//  stopped, 0, or an LMDB error.
+static int s_query_key(s_query_t *q, MDB_cursor *cur, uint8_t *key, size_t key_len)
+{
+    uint8_t at[8];
+    kp_be64_put(at, q->seq_from << (64 - S_SEQ_BITS));
+    MDB_val k = {key_len, key}, v = {8, at};
+    int rc = mdb_cursor_get(cur, &k, &v, MDB_GET_BOTH_RANGE);
+    if (rc)
+        return rc == MDB_NOTFOUND ? 0 : rc;
+    v.mv_data = NULL;
+    rc = mdb_cursor_get(cur, &k, &v, MDB_GET_MULTIPLE);
     //  A key with a single value has no page of duplicates: LMDB answers
     //  MDB_GET_MULTIPLE with success and leaves v as it was. Its one value
-    //  (a person seen once in a bucket, a message type called once) is
-    //  the cursor's current one.
+    //  (an institution seen once in a bucket, a message type called once)
+    //  is the cursor's current one.
     if (!rc && !v.mv_data)
         rc = mdb_cursor_get(cur, &k, &v, MDB_GET_CURRENT);
+    uint16_t bucket = kp_be16_get(key + 1);
     while (!rc) {
-        for (size_t i = 0; i < v.mv_size / 8; i++) {
-            uint64_t value = kp_be64_get((uint8_t *)v.mv_data + 8 * i);
-            uint64_t t = bucket_start + s_value_secs(value), seq = s_value_seq(value);
-            uint64_t segment, offset;
-            if (t < from_s || t > to_s || s_locate(loc, seq, &segment, &offset))
-                continue;
-            ++*count;
-            if (fn(seq, segment, offset, arg))
+        for (size_t i = 0; i < v.mv_size / 8; i++)
+            if (s_query_value(q, bucket, kp_be64_get((uint8_t *)v.mv_data + 8 * i)))
                 return 1;
-        }
         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT_MULTIPLE);
     }
-    return rc == MDB_NOTFOUND ? 0 : -rc;
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+//  The buckets of keys with first byte key[0]: the first and the last.
+static int s_bucket_span(MDB_cursor *cur, uint8_t tag, uint16_t *first, uint16_t *last)
+{
+    uint8_t key[3] = {tag, 0, 0};
+    MDB_val k = {3, key}, v;
+    int rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+    if (rc || k.mv_size < 3 || ((uint8_t *)k.mv_data)[0] != tag)
+        return rc && rc != MDB_NOTFOUND ? rc : MDB_NOTFOUND;
+    *first = kp_be16_get((uint8_t *)k.mv_data + 1);
+    key[0] = (uint8_t)(tag + 1);
+    k.mv_size = 3;
+    k.mv_data = key;
+    rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+    rc = mdb_cursor_get(cur, &k, &v, rc == MDB_NOTFOUND ? MDB_LAST : MDB_PREV_NODUP);
+    if (rc || k.mv_size < 3)
+        return rc ? rc : MDB_CORRUPTED;
+    *last = kp_be16_get((uint8_t *)k.mv_data + 1);
+    return 0;
+}
+
+//  A query of the keys table: the key in each bucket of the window that
+//  has any (an institution's or a message type's whole history is a few
+//  dozen buckets in ten years).
+static int s_query_keys(s_query_t *q, MDB_txn *txn, MDB_dbi dbi, char tag, const char *text,
+                        uint64_t from_us, uint64_t to_us)
+{
+    uint8_t key[S_KEY_MAX];
+    size_t n = text ? s_key_len(key, tag, text, strlen(text), 0) : 0;
+    MDB_cursor *cur;
+    int rc = n ? mdb_cursor_open(txn, dbi, &cur) : 0;
+    if (!n || rc)
+        return rc;
+    uint16_t first, last;
+    rc = s_bucket_span(cur, key[0], &first, &last);
+    if (s_bucket(from_us) > first)
+        first = s_bucket(from_us);
+    if (s_bucket(to_us) < last)
+        last = s_bucket(to_us);
+    for (uint32_t b = first; !rc && b <= last; b++) {
+        kp_be16_put(key + 1, (uint16_t)b);
+        rc = s_query_key(q, cur, key, n);
+    }
+    mdb_cursor_close(cur);
+    return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
 int64_t kp_logindex_query(kp_logindex_t *self, char tag, const char *text, uint64_t from_us,
                           uint64_t to_us, kp_logindex_fn *fn, void *arg)
 {
-    uint8_t key[S_KEY_MAX];
-    size_t n = s_prefix(key, tag, text);
-    if (!n || from_us > to_us)
+    if (!text || from_us > to_us)
         return 0;
-    uint64_t from_s = from_us / 1000000, to_s = to_us / 1000000;
-    kp_be16_put(key + n, s_bucket(from_us));
     s_locator_t loc = {0};
-    MDB_cursor *cur = NULL;
     int rc = mdb_txn_begin(self->env, NULL, MDB_RDONLY, &loc.txn);
     if (rc)
         return s_fail(self, "begin", rc);
-    if (!(rc = mdb_cursor_open(loc.txn, self->idx, &cur)))
-        rc = mdb_cursor_open(loc.txn, self->pos, &loc.pos);
-    MDB_val k = {n + 2, key}, v;
-    int64_t count = 0;
-    for (rc = rc ? rc : mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); !rc;
-         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT_NODUP)) {
-        if (k.mv_size != n + 2 || memcmp(k.mv_data, key, n))
-            break;
-        uint64_t bucket = kp_be16_get((uint8_t *)k.mv_data + n);
-        if (bucket > s_bucket(to_us))
-            break;
-        int r = s_query_key(&loc, cur, bucket << S_BUCKET_SHIFT, from_s, to_s, fn, arg, &count);
-        if (r) {
-            rc = r > 0 ? MDB_NOTFOUND : -r;
-            break;
-        }
-    }
+    s_query_t q = {
+        .loc = &loc, .from_s = from_us / 1000000, .to_s = to_us / 1000000, .fn = fn, .arg = arg};
+    uint64_t word;
+    rc = mdb_cursor_open(loc.txn, self->pos, &loc.pos);
+    if (!rc && tag == KP_LOGINDEX_PERSON && s_person_word(text, strlen(text), &word))
+        rc = kp_logruns_query(loc.txn, self->runs_db, self->people_db, word, s_bucket(from_us),
+                              s_bucket(to_us), s_query_run_value, &q);
+    else if (!rc && (q.seq_from = s_seq_from(&loc, q.from_s)) != UINT64_MAX)
+        rc = s_query_keys(&q, loc.txn, self->idx, tag, text, from_us, to_us);
     if (loc.pos)
         mdb_cursor_close(loc.pos);
-    if (cur)
-        mdb_cursor_close(cur);
     mdb_txn_abort(loc.txn);
-    if (rc && rc != MDB_NOTFOUND)
+    if (rc < 0 || rc > 1)
         return s_fail(self, "query", rc);
-    return count;
+    return q.count;
 }
 
 int kp_logindex_locate(kp_logindex_t *self, uint64_t seq, uint64_t *segment, uint64_t *offset)
@@ -1131,6 +1274,8 @@ int kp_logindex_clear(kp_logindex_t *self)
         rc = mdb_drop(self->txn, self->pos, 0);
     if (!rc)
         rc = mdb_drop(self->txn, self->out, 0);
+    if (!rc)
+        rc = kp_logruns_empty(self->runs, self->txn);
     if (!rc && (rc = mdb_del(self->txn, self->meta, &k, NULL)) == MDB_NOTFOUND)
         rc = 0;
     if (rc) {
@@ -1271,6 +1416,62 @@ static int s_drop_key(kp_logindex_t *self, MDB_cursor *cur, const MDB_val *at, u
     return rc;
 }
 
+//  The latest time (s) of the records up to seq high, from the positions
+//  (UINT64_MAX when there are none).
+static int s_latest_upto(kp_logindex_t *self, uint64_t high, uint64_t *latest)
+{
+    MDB_cursor *cur;
+    int rc = mdb_cursor_open(self->txn, self->pos, &cur);
+    if (rc)
+        return rc;
+    uint8_t key[8];
+    kp_be64_put(key, high >> S_BLOCK_SHIFT);
+    MDB_val k = {8, key}, v;
+    rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+    if (rc == MDB_NOTFOUND)
+        rc = mdb_cursor_get(cur, &k, &v, MDB_LAST);
+    *latest = !rc && v.mv_size == S_POS_VALUE ? kp_be64_get((uint8_t *)v.mv_data + 8) : UINT64_MAX;
+    mdb_cursor_close(cur);
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+//  Deletes the values of seq [low, high] from the keys table, reading only
+//  the buckets up to that of latest (the time of the last record dropped:
+//  a prune reads the old buckets only); UINT64_MAX: every bucket.
+static int s_drop_keys(kp_logindex_t *self, uint64_t low, uint64_t high, uint64_t latest)
+{
+    uint16_t last = latest == UINT64_MAX ? 0xFFFF : s_bucket(latest * 1000000);
+    MDB_cursor *cur;
+    int rc = mdb_cursor_open(self->txn, self->idx, &cur);
+    if (rc)
+        return rc;
+    MDB_val k, v;
+    rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+    while (!rc) {
+        const uint8_t *key = k.mv_data;
+        if (k.mv_size < 3) {
+            rc = MDB_CORRUPTED;
+            break;
+        }
+        if (kp_be16_get(key + 1) > last) { //  on to the next tag's first bucket
+            uint8_t next[3] = {(uint8_t)(key[0] + 1), 0, 0};
+            k.mv_size = 3;
+            k.mv_data = next;
+            rc = key[0] == 0xFF ? MDB_NOTFOUND : mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+            continue;
+        }
+        bool moved;
+        rc = s_drop_key(self, cur, &k, low, high, &moved);
+        if (!rc)
+            rc = mdb_cursor_get(cur, &k, &v, moved ? MDB_GET_CURRENT : MDB_NEXT_NODUP);
+    }
+    mdb_cursor_close(cur);
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+//  Each part costs what it drops: the runs wholly dropped go whole, the
+//  keys of old buckets only are read (for a prune; a cut tail reads them
+//  all), outcomes and positions by their seq.
 int kp_logindex_drop(kp_logindex_t *self, uint64_t low, uint64_t high)
 {
     if (kp_logindex_begin(self))
@@ -1279,23 +1480,15 @@ int kp_logindex_drop(kp_logindex_t *self, uint64_t low, uint64_t high)
         high = (1ull << S_SEQ_BITS) - 1;
     if (low > high)
         return kp_logindex_commit(self);
-    MDB_cursor *cur;
-    int rc = mdb_cursor_open(self->txn, self->idx, &cur);
-    if (rc) {
-        kp_logindex_abort(self);
-        return s_fail(self, "cursor", rc);
-    }
-    //  Every posting list is sorted by seq: seek to low, delete up to high.
-    MDB_val k, v;
-    rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
-    while (!rc) {
-        bool moved;
-        rc = s_drop_key(self, cur, &k, low, high, &moved);
-        if (!rc)
-            rc = mdb_cursor_get(cur, &k, &v, moved ? MDB_GET_CURRENT : MDB_NEXT_NODUP);
-    }
-    mdb_cursor_close(cur);
-    if (rc == MDB_NOTFOUND)
+    uint64_t latest = UINT64_MAX;
+    int rc = 0;
+    if (high != (1ull << S_SEQ_BITS) - 1)
+        rc = s_latest_upto(self, high, &latest);
+    if (!rc)
+        rc = s_drop_keys(self, low, high, latest);
+    if (!rc)
+        rc = kp_logruns_drop(self->runs, self->txn, low, high);
+    if (!rc)
         rc = s_drop_outcomes(self, low, high);
     if (!rc)
         rc = s_drop_positions(self, low, high);
@@ -1333,6 +1526,20 @@ int kp_logindex_space(kp_logindex_t *self, uint64_t *used, uint64_t *free_bytes)
     mdb_txn_abort(txn);
     *free_bytes = pages * stat.ms_psize;
     *used = ((uint64_t)info.me_last_pgno + 1) * stat.ms_psize - *free_bytes;
+    return 0;
+}
+
+int kp_logindex_runs(kp_logindex_t *self, uint64_t *runs, uint64_t *entries)
+{
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(self->env, NULL, MDB_RDONLY, &txn);
+    if (rc)
+        return s_fail(self, "runs", rc);
+    int n = kp_logruns_count(txn, self->runs_db, entries);
+    mdb_txn_abort(txn);
+    if (n < 0)
+        return s_fail(self, "runs", MDB_CORRUPTED);
+    *runs = (uint64_t)n;
     return 0;
 }
 

@@ -1,36 +1,41 @@
 /*  logindex.h - the LMDB query index of the privacy log.
 
     Built to hold ten years of a national network (1.8 billion records a
-    year) at a few dozen bytes per record. Three tables:
+    year) at a few dozen bytes per record (48 in logbench). Tables:
 
-      keys key    tag | identifier | bucket (u16 BE)
+      keys key    tag | bucket (u16 BE) | identifier
            values seq (40 bits) | second in the bucket (22 bits) | 0 (2),
                   u64 big-endian, sorted (MDB_DUPSORT | MDB_DUPFIXED)
+      runs, people
+                  the people, as sorted runs (see logruns.h)
       pos  key    seq / 256 (u64 BE)
-           value  the segment of the block's first record (u64 BE) and
-                  the frame offsets of its 256 records (u32 BE each)
+           value  the segment of the block's first record (u64 BE), the
+                  latest time (s) of its records and all before them
+                  (u64 BE), and the frame offsets of its 256 records (u32
+                  BE each)
       out  key    a DECISION's seq / 256 (u64 BE)
            values (decision seq % 256) << 56 | its OUTCOME's seq, u64 BE,
                   sorted (MDB_DUPSORT | MDB_DUPFIXED)
+
+    with tags
+
+        'P'  the person (INSZ): in the runs when of 1 to 18 digits, else
+             under the keys
+        'I'  an institution: the sender and every destination KBO
+        'M'  the message type
+
+    An identifier of digits (an INSZ, a KBO) is kept as a 64-bit number,
+    anything else as its text. A bucket is 2^22 seconds (48.5 days); keys
+    start with it, so a prune reads only old buckets. A person's records
+    are a seek in each run (a few dozen over ten years), oldest first; an
+    institution's or a message type's window starts at its first record,
+    found by a binary search of the positions' latest times (exact also
+    when the clock went back). Queries filter time to the second.
 
     A call is logged as a DECISION and an OUTCOME; only the DECISION is
     indexed under the keys, its OUTCOME is found through it
     (kp_logindex_outcome), so an OUTCOME costs 8 bytes whether or not it
     repeats its decision's keys.
-
-    with tags
-
-        'P'  the person (INSZ)
-        'I'  an institution: the sender and every destination KBO
-        'M'  the message type
-
-    An identifier of digits (an INSZ, a KBO) is kept as a 64-bit number,
-    anything else as its text. A bucket is 2^22 seconds (48.5 days): one
-    key per person, institution or message type and bucket holds the
-    posting list of its records, so a person's records are one short scan,
-    oldest first, whatever the size of the log, and a record costs one
-    8-byte value under each of its keys plus 4 bytes of position.
-    Queries filter time to the second.
 
     A meta record holds how far the index has got (seq, segment, offset of
     the next frame); the index may lag the log and is caught up from the
@@ -115,6 +120,10 @@ int kp_logindex_drop(kp_logindex_t *self, uint64_t low, uint64_t high);
 //  Bytes of the file in use, and bytes of pages that LMDB keeps free for
 //  later commits (copies made by earlier ones): for benchmarks.
 int kp_logindex_space(kp_logindex_t *self, uint64_t *used, uint64_t *free_bytes);
+
+//  The people's runs (see logruns.h): how many, and the entries in them.
+//  For benchmarks and tests. 0, or -1.
+int kp_logindex_runs(kp_logindex_t *self, uint64_t *runs, uint64_t *entries);
 
 //  The last error, named.
 const char *kp_logindex_error(kp_logindex_t *self);

@@ -693,6 +693,98 @@ static void test_index_outcomes(void **state)
     kp_logindex_destroy(&index);
 }
 
+//  The people in sorted runs, merged as they come: 3000 records indexed in
+//  commits of 10 make 300 runs, merged eight by eight, and every person
+//  is found whole and in order; a cut tail leaves the runs without the
+//  records cut, a prune drops the runs it covers whole.
+static void test_index_runs(void **state)
+{
+    fixture_t *f = *state;
+    kp_privlog_options_t opt;
+    s_options(&opt, f);
+    opt.index = false;
+    s_fill(f->log, &opt, 0, 3000, 100, 20000 * DAY_US, 1000000);
+    char path[400], error[256];
+    snprintf(path, sizeof path, "%s/index", f->log);
+    kp_logindex_t *index = kp_logindex_open(path, false, 64u << 20, error, sizeof error);
+    assert_non_null(index);
+    kp_privlog_index_job_t job = {.upto_seq = UINT64_MAX, .batch = 10};
+    assert_int_equal(kp_privlog_index_run(f->log, index, &job, error, sizeof error), 3000);
+    uint64_t runs, entries;
+    assert_int_equal(kp_logindex_runs(index, &runs, &entries), 0);
+    assert_int_equal(entries, 3000);
+    assert_true(runs >= 3 && runs < 30); //  300 commits; without merges 300 runs
+    for (int p = 0; p < 5; p++)
+        assert_int_equal(s_person_hits(index, p), 600);
+    //  A window of one person: exact to the second.
+    s_hits_t hits = {0};
+    uint64_t t0 = 20000 * DAY_US;
+    assert_int_equal(kp_logindex_query(index, KP_LOGINDEX_PERSON, s_people[1], t0 + 1000000000ull,
+                                       t0 + 1099000000ull, s_collect, &hits),
+                     20); //  records 1001..1100 (seconds 1000..1099), one in five
+    //  The log's tail cut behind the index (records 2001 on).
+    assert_int_equal(kp_logindex_drop(index, 2001, UINT64_MAX), 0);
+    assert_int_equal(kp_logindex_runs(index, &runs, &entries), 0);
+    assert_int_equal(entries, 2000);
+    assert_int_equal(s_person_hits(index, 2), 400);
+    //  A prune of records 1..1000: the runs within go whole.
+    assert_int_equal(kp_logindex_drop(index, 1, 1000), 0);
+    assert_int_equal(kp_logindex_runs(index, &runs, &entries), 0);
+    assert_true(entries >= 1000 && entries < 2000);
+    assert_int_equal(s_person_hits(index, 2), 200);
+    kp_logindex_destroy(&index);
+}
+
+//  Institution and message queries start at the first record of their
+//  window, found through the positions' latest times, also when the clock
+//  went back: every seventh record is stamped 1000 s early. Each window's
+//  answer is what a scan of the records finds.
+static void test_index_windows(void **state)
+{
+    fixture_t *f = *state;
+    kp_privlog_options_t opt;
+    s_options(&opt, f);
+    char error[256], path[400];
+    uint64_t t0 = 20000 * DAY_US;
+    kp_privlog_t *log = kp_privlog_open(f->log, &opt, NULL, error, sizeof error);
+    assert_non_null(log);
+    for (unsigned i = 0; i < 3000; i++) {
+        Kp__LogRecord r;
+        Kp__LogPart part, *parts[1];
+        char id[32];
+        uint64_t t = t0 + i * 1000000ull - (i % 7 == 0 && i >= 1000 ? 1000000000ull : 0);
+        s_record(&r, &part, parts, i, t, id);
+        assert_int_equal(kp_privlog_append(log, &r), i + 1);
+        if (i % 500 == 499)
+            assert_int_equal(kp_privlog_commit(log), 0);
+    }
+    kp_privlog_destroy(&log);
+    snprintf(path, sizeof path, "%s/index", f->log);
+    kp_logindex_t *index = kp_logindex_open(path, true, 64u << 20, error, sizeof error);
+    assert_non_null(index);
+    uint64_t windows[][2] = {{0, 100}, {500, 700}, {1200, 1300}, {2500, 2999}, {1000, 1000}};
+    for (size_t w = 0; w < sizeof windows / sizeof *windows; w++) {
+        uint64_t from = t0 + windows[w][0] * 1000000ull, to = t0 + windows[w][1] * 1000000ull;
+        int64_t want_kbo = 0, want_message = 0;
+        for (unsigned i = 0; i < 3000; i++) {
+            uint64_t t = t0 + i * 1000000ull - (i % 7 == 0 && i >= 1000 ? 1000000000ull : 0);
+            if (t < from || t > to)
+                continue;
+            want_kbo += !strcmp(s_kbos[i % 3], s_kbos[0]) || !strcmp(s_kbos[3 - i % 2], s_kbos[0]);
+            want_message += !strcmp(s_messages[i % 4], "family");
+        }
+        s_hits_t hits = {0};
+        assert_int_equal(kp_logindex_query(index, KP_LOGINDEX_INSTITUTION, s_kbos[0], from,
+                                           to + 999999, s_collect, &hits),
+                         want_kbo);
+        hits.n = 0;
+        assert_int_equal(kp_logindex_query(index, KP_LOGINDEX_MESSAGE, "family", from, to + 999999,
+                                           s_collect, &hits),
+                         want_message);
+    }
+    kp_logindex_destroy(&index);
+}
+
 //  After the first batch of a catch-up, another process catches the
 //  index up all the way (as kpctl or a test beside the node's indexer).
 typedef struct {
@@ -1152,6 +1244,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_index_single_value, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_index_rebuild, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_index_outcomes, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_index_runs, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_index_windows, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_index_two_catch_ups, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_reader, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_prune_and_export, s_setup, s_teardown),
