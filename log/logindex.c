@@ -31,29 +31,37 @@
 #define S_BLOCK (1u << S_BLOCK_SHIFT)
 #define S_POS_VALUE (16 + 4 * S_BLOCK) //  segment, latest time so far, offsets
 
-//  One pending entry of a write batch: its key in the arena, its value,
-//  and the key's first 23 bytes and length as three numbers, so that the
-//  batch sorts by radix in LMDB's order (bytes, then the shorter first).
+//  One key of the batch: its bytes in the arena, and how many of the
+//  batch's values are under it (next: where the next one goes, at commit).
 typedef struct {
-    uint64_t hi, mid, lo;
+    uint64_t hash;
+    uint32_t off, count, next;
+    uint16_t len;
+} s_key_t;
+
+//  One value of the batch, and its key (an index into keys).
+typedef struct {
     uint64_t value;
-    uint32_t key_off;
-    uint16_t key_len;
+    uint32_t key;
 } s_item_t;
 
-#define S_RADIX_BITS 16
-
 struct _kp_logindex_t {
-    //  Entries wait here until commit, which sorts them and puts each
-    //  key's new values with one call (MDB_MULTIPLE), appended at the end
-    //  of its posting list (MDB_APPENDDUP): pages are filled, not split.
+    //  Entries wait here until commit, grouped by key through a hash
+    //  table (few keys: institutions and message types), which puts each
+    //  key's new values in key order with one call (MDB_MULTIPLE),
+    //  appended at the end of its posting list (MDB_APPENDDUP): pages are
+    //  filled, not split.
     uint8_t *arena;
     size_t arena_len, arena_cap;
-    s_item_t *items, *spare; //  spare: the radix sort's second array
+    s_key_t *keys;
+    size_t n_keys, keys_cap;
+    uint32_t *slots; //  the hash table: key index + 1, 0 for none
+    size_t slots_cap;
+    s_item_t *items;
     size_t n_items, items_cap;
-    size_t *counts;  //  the radix sort's 2^16 counters
-    bool long_keys;  //  a key of 23 bytes or more: sorted by memcmp instead
-    uint8_t *values; //  one key's values, big-endian, for MDB_MULTIPLE
+    uint64_t *grouped; //  the values grouped by key, at commit
+    uint32_t *order;   //  the keys in LMDB's order, at commit
+    uint8_t *values;   //  one key's values, big-endian, for MDB_MULTIPLE
     size_t values_cap;
     //  The position block being filled: offsets of records block*256+i.
     uint64_t block;         //  its number; UINT64_MAX: none
@@ -307,9 +315,11 @@ void kp_logindex_destroy(kp_logindex_t **self_p)
         mdb_env_sync(self->env, 1);
     mdb_env_close(self->env);
     free(self->arena);
+    free(self->keys);
+    free(self->slots);
     free(self->items);
-    free(self->spare);
-    free(self->counts);
+    free(self->grouped);
+    free(self->order);
     free(self->values);
     free(self->outs);
     kp_logruns_destroy(&self->runs);
@@ -503,40 +513,84 @@ static int s_position_add(kp_logindex_t *self, uint64_t seq, uint64_t segment, u
 // ---------------------------------------------------------------------------
 // Adding
 
-static int s_put(kp_logindex_t *self, const uint8_t *key, size_t key_len, uint64_t value)
+static uint64_t s_hash(const uint8_t *key, size_t len)
 {
-    if (self->arena_len + key_len > self->arena_cap) {
-        size_t cap = self->arena_cap ? self->arena_cap * 2 : 1 << 20;
+    uint64_t h = 1469598103934665603ull; //  FNV-1a
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ key[i]) * 1099511628211ull;
+    return h;
+}
+
+//  Grows the hash table to cap slots and puts the keys in again.
+static int s_rehash(kp_logindex_t *self, size_t cap)
+{
+    uint32_t *slots = calloc(cap, sizeof *slots);
+    if (!slots)
+        return ENOMEM;
+    for (size_t k = 0; k < self->n_keys; k++) {
+        size_t i = self->keys[k].hash & (cap - 1);
+        while (slots[i])
+            i = (i + 1) & (cap - 1);
+        slots[i] = (uint32_t)k + 1;
+    }
+    free(self->slots);
+    self->slots = slots;
+    self->slots_cap = cap;
+    return 0;
+}
+
+//  The index of key in the batch's keys, added if new; -1 (ENOMEM).
+static int64_t s_key_find(kp_logindex_t *self, const uint8_t *key, size_t len)
+{
+    if ((self->n_keys + 1) * 2 > self->slots_cap &&
+        s_rehash(self, self->slots_cap ? self->slots_cap * 2 : 1024))
+        return -1;
+    uint64_t hash = s_hash(key, len);
+    size_t i = hash & (self->slots_cap - 1);
+    for (; self->slots[i]; i = (i + 1) & (self->slots_cap - 1)) {
+        const s_key_t *k = &self->keys[self->slots[i] - 1];
+        if (k->hash == hash && k->len == len && !memcmp(self->arena + k->off, key, len))
+            return self->slots[i] - 1;
+    }
+    if (self->arena_len + len > self->arena_cap) {
+        size_t cap = self->arena_cap ? self->arena_cap * 2 : 1 << 16;
         uint8_t *arena = realloc(self->arena, cap);
         if (!arena)
-            return s_fail(self, "batch", ENOMEM);
+            return -1;
         self->arena = arena;
         self->arena_cap = cap;
     }
+    if (self->n_keys == self->keys_cap) {
+        size_t cap = self->keys_cap ? self->keys_cap * 2 : 1024;
+        s_key_t *keys = realloc(self->keys, cap * sizeof *keys);
+        if (!keys)
+            return -1;
+        self->keys = keys;
+        self->keys_cap = cap;
+    }
+    self->keys[self->n_keys] =
+        (s_key_t){.hash = hash, .off = (uint32_t)self->arena_len, .len = (uint16_t)len};
+    memcpy(self->arena + self->arena_len, key, len);
+    self->arena_len += len;
+    self->slots[i] = (uint32_t)++self->n_keys;
+    return (int64_t)self->n_keys - 1;
+}
+
+static int s_put(kp_logindex_t *self, const uint8_t *key, size_t key_len, uint64_t value)
+{
+    int64_t k = s_key_find(self, key, key_len);
+    if (k < 0)
+        return s_fail(self, "batch", ENOMEM);
     if (self->n_items == self->items_cap) {
         size_t cap = self->items_cap ? self->items_cap * 2 : 1 << 14;
         s_item_t *items = realloc(self->items, cap * sizeof *items);
-        s_item_t *spare = items ? realloc(self->spare, cap * sizeof *spare) : NULL;
-        if (items)
-            self->items = items;
-        if (!spare)
+        if (!items)
             return s_fail(self, "batch", ENOMEM);
-        self->spare = spare;
+        self->items = items;
         self->items_cap = cap;
     }
-    s_item_t *item = &self->items[self->n_items++];
-    item->key_off = (uint32_t)self->arena_len;
-    item->key_len = (uint16_t)key_len;
-    item->value = value;
-    uint8_t padded[24] = {0};
-    memcpy(padded, key, key_len < 23 ? key_len : 23);
-    padded[23] = (uint8_t)(key_len < 23 ? key_len : 23);
-    item->hi = kp_be64_get(padded);
-    item->mid = kp_be64_get(padded + 8);
-    item->lo = kp_be64_get(padded + 16);
-    self->long_keys |= key_len >= 23;
-    memcpy(self->arena + self->arena_len, key, key_len);
-    self->arena_len += key_len;
+    self->items[self->n_items++] = (s_item_t){.value = value, .key = (uint32_t)k};
+    self->keys[k].count++;
     return 0;
 }
 
@@ -856,15 +910,13 @@ int kp_logindex_set_position(kp_logindex_t *self, uint64_t seq, uint64_t segment
     return rc ? s_fail(self, "set position", rc) : 0;
 }
 
-//  LMDB's default order: bytes, then the shorter key first; then values.
-static int s_item_cmp_r(const void *a, const void *b, void *arena)
+//  LMDB's default order of keys: bytes, then the shorter first.
+static int s_key_cmp_r(const void *a, const void *b, void *arg)
 {
-    const s_item_t *x = a, *y = b;
-    uint32_t n = x->key_len < y->key_len ? x->key_len : y->key_len;
-    int c = memcmp((uint8_t *)arena + x->key_off, (uint8_t *)arena + y->key_off, n);
-    if (!c)
-        c = (int)x->key_len - (int)y->key_len;
-    return c ? c : x->value < y->value ? -1 : x->value > y->value;
+    const kp_logindex_t *self = arg;
+    const s_key_t *x = &self->keys[*(const uint32_t *)a], *y = &self->keys[*(const uint32_t *)b];
+    int c = memcmp(self->arena + x->off, self->arena + y->off, x->len < y->len ? x->len : y->len);
+    return c ? c : (int)x->len - (int)y->len;
 }
 
 static void s_batch_clear(kp_logindex_t *self)
@@ -873,75 +925,15 @@ static void s_batch_clear(kp_logindex_t *self)
     self->n_outs = 0;
     self->n_items = 0;
     self->arena_len = 0;
-    self->long_keys = false;
-}
-
-static unsigned s_digit(const s_item_t *item, int pass)
-{
-    uint64_t word = pass < 4 ? item->lo : pass < 8 ? item->mid : item->hi;
-    return (unsigned)(word >> (pass % 4 * S_RADIX_BITS)) & ((1u << S_RADIX_BITS) - 1);
-}
-
-//  Sorts the batch by key, stably (values were added in seq order and
-//  stay so under each key): least significant 16 bits first, skipping the
-//  passes in which every key has the same digit (tags, buckets, the high
-//  bits of numbers). Some tens of ms for a batch of 100000 records, where
-//  qsort with memcmp took half a second.
-static int s_sort(kp_logindex_t *self)
-{
-    size_t n = self->n_items;
-    if (self->long_keys) {
-        qsort_r(self->items, n, sizeof *self->items, s_item_cmp_r, self->arena);
-        return 0;
-    }
-    if (!self->counts && !(self->counts = malloc(sizeof(size_t) << S_RADIX_BITS)))
-        return ENOMEM;
-    //  The bits in which keys differ: only their digits need a pass.
-    s_item_t all_or = {0}, all_and = {.hi = UINT64_MAX, .mid = UINT64_MAX, .lo = UINT64_MAX};
-    for (size_t i = 0; i < n; i++) {
-        all_or.hi |= self->items[i].hi, all_and.hi &= self->items[i].hi;
-        all_or.mid |= self->items[i].mid, all_and.mid &= self->items[i].mid;
-        all_or.lo |= self->items[i].lo, all_and.lo &= self->items[i].lo;
-    }
-    s_item_t differ = {.hi = all_or.hi ^ all_and.hi,
-                       .mid = all_or.mid ^ all_and.mid,
-                       .lo = all_or.lo ^ all_and.lo};
-    s_item_t *from = self->items, *to = self->spare;
-    for (int pass = 0; pass < 12; pass++) {
-        if (!s_digit(&differ, pass))
-            continue;
-        memset(self->counts, 0, sizeof(size_t) << S_RADIX_BITS);
-        for (size_t i = 0; i < n; i++)
-            self->counts[s_digit(&from[i], pass)]++;
-        size_t at = 0;
-        for (size_t d = 0; d < (1u << S_RADIX_BITS); d++) {
-            size_t c = self->counts[d];
-            self->counts[d] = at;
-            at += c;
-        }
-        for (size_t i = 0; i < n; i++)
-            to[self->counts[s_digit(&from[i], pass)]++] = from[i];
-        s_item_t *t = from;
-        from = to;
-        to = t;
-    }
-    if (from != self->items)
-        memcpy(self->items, from, n * sizeof *from);
-    return 0;
-}
-
-static bool s_same_key(kp_logindex_t *self, const s_item_t *a, const s_item_t *b)
-{
-    if (a->hi != b->hi || a->mid != b->mid || a->lo != b->lo)
-        return false;
-    return !self->long_keys ||
-           (a->key_len == b->key_len &&
-            !memcmp(self->arena + a->key_off, self->arena + b->key_off, a->key_len));
+    self->n_keys = 0;
+    if (self->slots)
+        memset(self->slots, 0, self->slots_cap * sizeof *self->slots);
 }
 
 //  The values of one key, put in one call, appended when they follow the
 //  list's last value (always, when records come in seq order).
-static int s_put_run(kp_logindex_t *self, MDB_cursor *cur, const s_item_t *run, size_t count)
+static int s_put_run(kp_logindex_t *self, MDB_cursor *cur, const s_key_t *key, const uint64_t *run,
+                     size_t count)
 {
     if (count * 8 > self->values_cap) {
         size_t cap = count * 8 * 2;
@@ -953,9 +945,9 @@ static int s_put_run(kp_logindex_t *self, MDB_cursor *cur, const s_item_t *run, 
     }
     size_t n = 0;
     for (size_t i = 0; i < count; i++)
-        if (i == 0 || run[i].value != run[i - 1].value)
-            kp_be64_put(self->values + 8 * n++, run[i].value);
-    MDB_val k = {run->key_len, self->arena + run->key_off};
+        if (i == 0 || run[i] != run[i - 1])
+            kp_be64_put(self->values + 8 * n++, run[i]);
+    MDB_val k = {key->len, self->arena + key->off};
     MDB_val v[2] = {{8, self->values}, {n, NULL}};
     int rc = mdb_cursor_put(cur, &k, v, MDB_MULTIPLE | MDB_APPENDDUP);
     if (rc == MDB_KEYEXIST) { //  not after the last one: put them in order
@@ -964,6 +956,30 @@ static int s_put_run(kp_logindex_t *self, MDB_cursor *cur, const s_item_t *run, 
         rc = mdb_cursor_put(cur, &k, v, MDB_MULTIPLE);
     }
     return rc == MDB_KEYEXIST ? 0 : rc;
+}
+
+//  The batch's values grouped by key (in the order they came: seq
+//  order), and the keys sorted: a counting pass, no sort of the values.
+static int s_group(kp_logindex_t *self)
+{
+    free(self->grouped);
+    free(self->order);
+    self->grouped = malloc(self->n_items * sizeof *self->grouped);
+    self->order = malloc(self->n_keys * sizeof *self->order);
+    if (!self->grouped || !self->order)
+        return ENOMEM;
+    for (size_t k = 0; k < self->n_keys; k++)
+        self->order[k] = (uint32_t)k;
+    qsort_r(self->order, self->n_keys, sizeof *self->order, s_key_cmp_r, self);
+    uint32_t at = 0;
+    for (size_t k = 0; k < self->n_keys; k++) {
+        s_key_t *key = &self->keys[self->order[k]];
+        key->next = at;
+        at += key->count;
+    }
+    for (size_t i = 0; i < self->n_items; i++)
+        self->grouped[self->keys[self->items[i].key].next++] = self->items[i].value;
+    return 0;
 }
 
 static int s_batch_put(kp_logindex_t *self)
@@ -976,13 +992,12 @@ static int s_batch_put(kp_logindex_t *self)
     if (rc || !self->n_items)
         return rc ? s_fail(self, "people", rc) : 0;
     MDB_cursor *cur = NULL;
-    rc = s_sort(self);
+    rc = s_group(self);
     if (!rc)
         rc = mdb_cursor_open(self->txn, self->idx, &cur);
-    for (size_t i = 0, j; i < self->n_items && !rc; i = j) {
-        for (j = i + 1; j < self->n_items && s_same_key(self, &self->items[i], &self->items[j]);)
-            j++;
-        rc = s_put_run(self, cur, self->items + i, j - i);
+    for (size_t k = 0; k < self->n_keys && !rc; k++) {
+        const s_key_t *key = &self->keys[self->order[k]];
+        rc = s_put_run(self, cur, key, self->grouped + key->next - key->count, key->count);
     }
     if (cur)
         mdb_cursor_close(cur);
