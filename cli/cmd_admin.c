@@ -146,6 +146,10 @@ int kpctl_status(int argc, char **argv)
         //  For people: one member per line, in the node's order.
         json_error_t jerr;
         json_t *status = json_loads(reply->json, JSON_REJECT_DUPLICATES, &jerr);
+        const char *removed =
+            json_string_value(json_object_get(json_object_get(status, "raft"), "removed"));
+        if (removed) //  first, for the operator who reads only the top
+            printf("this node was %s\n", removed);
         if (status) {
             json_dumpf(status, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
             putchar('\n');

@@ -71,7 +71,11 @@ static const char *s_help_add =
 static const char *s_help_remove =
     "usage: kpctl cluster remove-node NODE -c CLUSTER-FILE [--timeout MS]\n\n"
     "Takes NODE out of the cluster's membership through consensus. Its process may\n"
-    "then be stopped; the remaining voters must still form a majority.\n\n"
+    "then be stopped; the remaining voters must still form a majority. NODE may be\n"
+    "the leader: it hands leadership to another voter first, which removes it. The\n"
+    "removed node is told: it stops voting, answers clients UNAVAILABLE naming its\n"
+    "removal, and 'kpctl status' on it says \"removed from the cluster\" (until it is\n"
+    "added again with add-node).\n\n"
     "  -c, --config FILE   the cluster file\n"
     "      --timeout MS    how long to wait (default 10000)\n";
 

@@ -35,7 +35,17 @@ static void s_cluster_json(kp_admin_context_t *context, kp_json_t *json)
     kp_json_object_open(json);
     kp_json_kv_string(json, "node", context->me->name);
     kp_json_kv_string(json, "site", context->me->site);
-    kp_json_kv_string(json, "member", kp_config_role_name(context->me->role));
+    kp_json_kv_string(json, "member",
+                      raft->removed ? "removed" : kp_config_role_name(context->me->role));
+    if (raft->removed) {
+        char text[256];
+        snprintf(text, sizeof text,
+                 "removed from the cluster by %s (term %llu): it votes for no one and serves "
+                 "nothing; stop it, or add it again (kpctl cluster add-node %s)",
+                 *raft->removed_by ? raft->removed_by : "the leader",
+                 (unsigned long long)raft->removed_term, context->me->name);
+        kp_json_kv_string(json, "removed", text);
+    }
     kp_json_kv_string(json, "role", kp_cluster_state_name(raft->state));
     kp_json_kv_uint(json, "term", raft->term);
     kp_json_kv_string(json, "leader", raft->leader);

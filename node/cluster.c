@@ -4,6 +4,7 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -18,6 +19,7 @@
 #define KP_CLUSTER_INSTALL_TIMEOUT_MS 120000
 #define KP_CLUSTER_REPLACE_WAIT_MS 10000 //  for the routing loop to let go
 #define KP_CLUSTER_NICE 5                //  the actor's nice value (the loop's is 0)
+#define KP_CLUSTER_TELL_MS 1000 //  a removed node asking for votes is told at most this often
 
 //  What the actor is given; err comes back when it fails to start.
 typedef struct {
@@ -64,6 +66,16 @@ typedef struct {
     //  The cluster file's node keys (Z85; "" for a node without one), read
     //  once at start: raftio checks every frame's sender against them.
     char member_keys[KP_CONFIG_MAX_NODES][KP_CURVE_Z85];
+    //  This node removed from the membership (see cluster.h), kept in
+    //  DATA/raft/removed across restarts.
+    bool removed;
+    uint64_t removed_term;
+    char removed_by[KP_CONFIG_NAME];
+    char removed_file[KP_CONFIG_TEXT + 32];
+    //  Leader: when each non-member of the file was last told it is one.
+    int64_t told[KP_CONFIG_MAX_NODES];
+    //  Leader asked to remove itself: the transfer before it is under way.
+    bool removing_self;
 } s_actor_t;
 
 typedef struct {
@@ -77,7 +89,8 @@ typedef struct {
     s_actor_t *actor;
     uint64_t token;
     raft_id id;
-    int role; //  raft role once added
+    int role;    //  raft role once added
+    bool remove; //  a removal: the node is told once it commits
 } s_change_t;
 
 const char *kp_cluster_result_name(kp_cluster_result_t result)
@@ -211,8 +224,12 @@ static void s_propose(s_actor_t *self, uint64_t token, zframe_t *data)
 
 static void s_changed(struct raft_change *req, int status);
 
+static void s_tell_removed(s_actor_t *self, raft_id id, bool now);
+
 static void s_change_done(s_change_t *change, int status)
 {
+    if (status == 0 && change->remove)
+        s_tell_removed(change->actor, change->id, true);
     if (status)
         s_send_result(change->actor, change->token, KP_CLUSTER_FAILED, 0, raft_strerror(status));
     else
@@ -235,6 +252,8 @@ static void s_changed(struct raft_change *req, int status)
     s_change_done(change, status);
 }
 
+static void s_remove_self(s_actor_t *self, uint64_t token);
+
 static void s_membership(s_actor_t *self, const char *command, uint64_t token, zmsg_t *msg)
 {
     if (raft_state(&self->raft) != RAFT_LEADER) {
@@ -251,6 +270,11 @@ static void s_membership(s_actor_t *self, const char *command, uint64_t token, z
     if (frame && zframe_size(frame) == sizeof(uint64_t))
         memcpy(&change->id, zframe_data(frame), sizeof(uint64_t));
     zframe_destroy(&frame);
+    if (!strcmp(command, "REMOVE") && change->id == self->raft.id) {
+        free(change);
+        s_remove_self(self, token);
+        return;
+    }
     int rc;
     if (!strcmp(command, "ADD")) {
         char *address = zmsg_popstr(msg);
@@ -260,8 +284,10 @@ static void s_membership(s_actor_t *self, const char *command, uint64_t token, z
                      : RAFT_INVALID;
         zstr_free(&address);
         zstr_free(&role);
-    } else
+    } else {
+        change->remove = true;
         rc = raft_remove(&self->raft, &change->req, change->id, s_changed);
+    }
     if (rc) {
         s_send_result(self, token, KP_CLUSTER_FAILED, 0, raft_errmsg(&self->raft));
         free(change);
@@ -277,6 +303,19 @@ static void s_transferred(struct raft_transfer *req)
     s_leader(self, &id, leader, sizeof leader);
     if (!self->transfer_token)
         return; //  a witness handing leadership away
+    if (self->removing_self) {
+        //  Handed over: the new leader takes this node out (kpctl follows
+        //  NOT_LEADER there with the same command).
+        self->removing_self = false;
+        if (id && id == req->id)
+            s_send_result(self, self->transfer_token, KP_CLUSTER_NOT_LEADER, 0, leader);
+        else
+            s_send_result(self, self->transfer_token, KP_CLUSTER_FAILED, 0,
+                          "the leader was asked to remove itself, but the voter it handed "
+                          "leadership to did not take it within the election timeout; nothing "
+                          "changed: ask again");
+        return;
+    }
     if (id && id == req->id)
         s_send_result(self, self->transfer_token, KP_CLUSTER_OK, 0, leader);
     else
@@ -334,19 +373,23 @@ static void s_snapshot_by_size(s_actor_t *self)
 }
 
 //  A witness routes nothing and serves no client: it should not lead.
-//  The voter a witness hands leadership to: one this leader heard from
+//  The voter (not a witness) a witness or a leader leaving hands
+//  leadership to: one this leader heard from
 //  within the election timeout, the most up to date of those; 0 when there
 //  is none yet. Raft's own choice (id 0) may be a dead voter: the transfer
 //  then blocks every update for an election timeout, and the next attempt
 //  picks the same dead voter again, until it comes back.
-static raft_id s_live_voter(struct raft *r)
+static raft_id s_live_voter(s_actor_t *self)
 {
+    struct raft *r = &self->raft;
     raft_id best = 0;
     raft_index best_match = 0;
     for (unsigned i = 0; i < r->configuration.n; i++) {
         const struct raft_server *server = &r->configuration.servers[i];
         const struct raft_progress *progress = &r->leader_state.progress[i];
-        if (server->id == r->id || server->role != RAFT_VOTER || !progress->recent_recv)
+        const kp_node_config_t *node = kp_config_node_by_id(&self->args->config, server->id);
+        if (server->id == r->id || server->role != RAFT_VOTER || !progress->recent_recv ||
+            (node && node->role == KP_ROLE_WITNESS))
             continue;
         if (!best || progress->match_index > best_match) {
             best = server->id;
@@ -361,7 +404,7 @@ static void s_witness_steps_aside(s_actor_t *self)
     if (self->args->me.role != KP_ROLE_WITNESS || self->transferring ||
         raft_state(&self->raft) != RAFT_LEADER)
         return;
-    raft_id to = s_live_voter(&self->raft);
+    raft_id to = s_live_voter(self);
     if (!to)
         return; //  no voter heard from yet: try again on a later turn
     memset(&self->transfer, 0, sizeof self->transfer);
@@ -369,6 +412,154 @@ static void s_witness_steps_aside(s_actor_t *self)
     self->transfer_token = 0;
     if (raft_transfer(&self->raft, &self->transfer, to, s_transferred) == 0)
         self->transferring = true;
+}
+
+//  ---------------------------------------------------------------------
+//  Actor: a member removed
+
+//  The leader asked to remove itself hands leadership over first: the
+//  cluster never waits an election timeout without a leader, and the new
+//  leader removes it (s_transferred answers NOT_LEADER naming it).
+static void s_remove_self(s_actor_t *self, uint64_t token)
+{
+    if (self->transferring) {
+        s_send_result(self, token, KP_CLUSTER_FAILED, 0, "a transfer is under way already");
+        return;
+    }
+    raft_id to = s_live_voter(self);
+    if (!to) {
+        s_send_result(self, token, KP_CLUSTER_FAILED, 0,
+                      "this node leads and no other voter answered it lately: it cannot hand "
+                      "leadership over before its removal; nothing changed");
+        return;
+    }
+    memset(&self->transfer, 0, sizeof self->transfer);
+    self->transfer.data = self;
+    self->transfer_token = token;
+    if (raft_transfer(&self->raft, &self->transfer, to, s_transferred)) {
+        s_send_result(self, token, KP_CLUSTER_FAILED, 0, raft_errmsg(&self->raft));
+        return;
+    }
+    self->transferring = true;
+    self->removing_self = true;
+    zsys_info("kpnode %s: asked to leave the cluster while leading: handing leadership to "
+              "member %llu first",
+              self->args->me.name, (unsigned long long)to);
+}
+
+static bool s_in_configuration(const struct raft *r, raft_id id)
+{
+    for (unsigned i = 0; i < r->configuration.n; i++)
+        if (r->configuration.servers[i].id == id)
+            return true;
+    return false;
+}
+
+//  Leader: tells node id of the file that the committed membership holds
+//  it no longer (now: its removal just committed; else at most once per
+//  KP_CLUSTER_TELL_MS, when it asks for votes).
+static void s_tell_removed(s_actor_t *self, raft_id id, bool now)
+{
+    struct raft *r = &self->raft;
+    const kp_cluster_config_t *config = &self->args->config;
+    const kp_node_config_t *node = kp_config_node_by_id(config, id);
+    if (!node || raft_state(r) != RAFT_LEADER || r->configuration_uncommitted_index ||
+        s_in_configuration(r, id))
+        return;
+    int64_t *told = &self->told[node - config->nodes];
+    if (!now && zclock_mono() - *told < KP_CLUSTER_TELL_MS)
+        return;
+    *told = zclock_mono();
+    if (kp_raftio_send_removed(self->io, id, node->name, r->current_term, r->configuration_index) ==
+        0)
+        zsys_info("kpnode %s: told %s that it is no longer a member (configuration %llu)",
+                  self->args->me.name, node->name, (unsigned long long)r->configuration_index);
+}
+
+//  DATA/raft/removed: "TERM BY", written aside and renamed in place.
+static void s_removed_save(s_actor_t *self)
+{
+    char aside[sizeof self->removed_file + 8];
+    snprintf(aside, sizeof aside, "%s.new", self->removed_file);
+    int fd = open(aside, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    FILE *file = fd >= 0 ? fdopen(fd, "w") : NULL;
+    if (fd >= 0 && !file)
+        close(fd);
+    bool ok = file && fprintf(file, "%llu %s\n", (unsigned long long)self->removed_term,
+                              *self->removed_by ? self->removed_by : "-") > 0;
+    ok = file && fflush(file) == 0 && fsync(fileno(file)) == 0 && ok;
+    if (file)
+        fclose(file);
+    if (!ok || rename(aside, self->removed_file))
+        zsys_warning("kpnode %s: cannot keep the removal in %s (%s): a restart forgets it until "
+                     "a leader says it again",
+                     self->args->me.name, self->removed_file, strerror(errno));
+}
+
+static void s_removed_load(s_actor_t *self)
+{
+    FILE *file = fopen(self->removed_file, "r");
+    if (!file)
+        return;
+    unsigned long long term = 0;
+    char by[KP_CONFIG_NAME] = "";
+    if (fscanf(file, "%llu %63s", &term, by) >= 1) {
+        self->removed = true;
+        self->removed_term = term;
+        snprintf(self->removed_by, sizeof self->removed_by, "%s", strcmp(by, "-") ? by : "");
+        zsys_warning("kpnode %s: this node was removed from the cluster (by %s, term %llu): it "
+                     "votes for no one and serves nothing until a leader adds it again "
+                     "(kpctl cluster add-node)",
+                     self->args->me.name, *by ? by : "the leader", term);
+    }
+    fclose(file);
+}
+
+//  A MemberRemoved from member from_id: taken when its configuration is
+//  later than every one this node knows (one that lags behind an addition
+//  of this node does not count).
+static void s_on_removed(void *arg, raft_id from_id, uint64_t term, uint64_t conf_index)
+{
+    s_actor_t *self = (s_actor_t *)arg;
+    struct raft *r = &self->raft;
+    raft_index known = r->configuration_uncommitted_index > r->configuration_index
+                           ? r->configuration_uncommitted_index
+                           : r->configuration_index;
+    if (self->removed || raft_state(r) == RAFT_LEADER || conf_index <= known)
+        return;
+    const kp_node_config_t *by = kp_config_node_by_id(&self->args->config, from_id);
+    self->removed = true;
+    self->removed_term = term;
+    snprintf(self->removed_by, sizeof self->removed_by, "%s", by ? by->name : "");
+    s_removed_save(self);
+    zsys_warning("kpnode %s: removed from the cluster by %s (term %llu, configuration %llu): it "
+                 "no longer votes and serves nothing; stop it, or add it again with kpctl "
+                 "cluster add-node",
+                 self->args->me.name, by ? by->name : "the leader", (unsigned long long)term,
+                 (unsigned long long)conf_index);
+}
+
+//  Every raft message in and out. A removed node neither asks for votes
+//  nor gives them; an AppendEntries of a leader since its removal means
+//  it was added again. A leader tells a non-member asking for votes.
+static bool s_admit(void *arg, const struct raft_message *message, bool outgoing)
+{
+    s_actor_t *self = (s_actor_t *)arg;
+    bool vote =
+        message->type == RAFT_IO_REQUEST_VOTE || message->type == RAFT_IO_REQUEST_VOTE_RESULT;
+    if (self->removed) {
+        if (!outgoing && message->type == RAFT_IO_APPEND_ENTRIES &&
+            message->append_entries.term >= self->removed_term) {
+            self->removed = false;
+            unlink(self->removed_file);
+            zsys_info("kpnode %s: a leader (member %llu) sends it entries: a member again",
+                      self->args->me.name, (unsigned long long)message->server_id);
+        }
+        return !vote;
+    }
+    if (!outgoing && message->type == RAFT_IO_REQUEST_VOTE)
+        s_tell_removed(self, message->server_id, false);
+    return true;
 }
 
 //  ---------------------------------------------------------------------
@@ -407,6 +598,9 @@ static void s_status(s_actor_t *self, kp_cluster_status_t *status)
     status->snapshots = fsm.snapshots;
     status->restores = fsm.restores;
     status->duplicates = fsm.duplicates;
+    status->removed = self->removed;
+    status->removed_term = self->removed_term;
+    snprintf(status->removed_by, sizeof status->removed_by, "%s", self->removed_by);
 }
 
 //  Pushes the status when it changed, and every KP_CLUSTER_STATUS_MS.
@@ -418,7 +612,8 @@ static void s_push_status(s_actor_t *self)
     bool changed = status.state != self->pushed.state || status.term != self->pushed.term ||
                    status.leader_id != self->pushed.leader_id ||
                    status.applied_index != self->pushed.applied_index ||
-                   status.directory_seq != self->pushed.directory_seq;
+                   status.directory_seq != self->pushed.directory_seq ||
+                   status.removed != self->pushed.removed;
     if (!changed && now < self->next_push)
         return;
     self->pushed = status;
@@ -538,6 +733,8 @@ static int s_start(s_actor_t *self)
     char folder[KP_CONFIG_TEXT + 16], snapshots[KP_CONFIG_TEXT + 32];
     snprintf(folder, sizeof folder, "%s/raft", args->me.data);
     snprintf(snapshots, sizeof snapshots, "%s/snapshots", folder);
+    snprintf(self->removed_file, sizeof self->removed_file, "%s/removed", folder);
+    s_removed_load(self);
     if (args->config.clustered && !args->config.insecure) {
         self->cert = kp_curve_cert_load(args->me.cert, true, args->err, sizeof args->err);
         if (!self->cert)
@@ -553,6 +750,8 @@ static int s_start(s_actor_t *self)
         .secure = self->cert ? s_secure : NULL,
         .member_key = self->cert ? s_member_key : NULL,
         .max_frame = 64u << 20,
+        .admit = s_admit,
+        .removed = s_on_removed,
     };
     self->io = kp_raftio_new(&options, args->err, sizeof args->err);
     if (!self->io)
@@ -683,8 +882,9 @@ static void s_actor(zsock_t *pipe, void *arg)
         zsock_signal(pipe, 1);
     } else {
         self->attached = true;
-        s_push_status(self);
         zsock_signal(pipe, 0);
+        //  After the signal: zactor_new's wait drops anything before it.
+        s_push_status(self);
         s_loop(self);
     }
     if (self->started && !self->closed) {

@@ -88,7 +88,11 @@ int kp_cluster_propose(kp_cluster_t *self, uint64_t token, const uint8_t *update
 //  Membership and leadership, results on the socket like proposals.
 //  add: a new member (raft id, address: its name when the cluster file
 //  has it, or "name@tcp://host:port") as a voter, learner or witness
-//  (a witness is a voter to raft). remove: takes id out. transfer: hands
+//  (a witness is a voter to raft). remove: takes id out; the leader asked
+//  to remove itself first hands leadership to the most up-to-date voter
+//  it hears from and answers NOT_LEADER naming it (ask it again there).
+//  A removed member is told so by the leader (MemberRemoved) once the
+//  change commits, and again whenever it asks for votes. transfer: hands
 //  leadership to id (0: the most up-to-date voter).
 int kp_cluster_add(kp_cluster_t *self, uint64_t token, uint64_t id, const char *address,
                    kp_role_t role);
@@ -122,6 +126,12 @@ typedef struct {
     kp_raftio_stats_t io;
     uint64_t applied, replayed, refused, snapshots, restores;
     uint64_t duplicates; //  import batches sent again, not applied again
+    //  Removed from the cluster's membership: a leader said so (or said it
+    //  before a restart: DATA/raft/removed). The node asks for no votes,
+    //  gives none, and serves nothing, until a leader adds it again.
+    bool removed;
+    uint64_t removed_term;
+    char removed_by[KP_CONFIG_NAME];
 } kp_cluster_status_t;
 
 //  One event from the socket (call when it is readable).

@@ -1132,6 +1132,18 @@ static int64_t s_stale_ms(kp_node_t *self)
     return stale < up ? stale : up;
 }
 
+//  What a node removed from the membership says, to a client (what =
+//  "request") or an operator (what = "update").
+static void s_removed_text(kp_node_t *self, const char *what, char *text, size_t size)
+{
+    const kp_cluster_status_t *raft = &self->raft_status;
+    snprintf(text, size,
+             "node %s (site %s) was removed from the cluster (by %s, term %llu): it serves "
+             "nothing and takes no update; send the %s to another node of the cluster",
+             self->me.name, self->me.site, *raft->removed_by ? raft->removed_by : "the leader",
+             (unsigned long long)raft->removed_term, what);
+}
+
 //  What a node without a majority says, to a client (what = "request")
 //  or an operator (what = "update"): the last leader it knew, or that it
 //  knows none, and where to go instead.
@@ -1385,7 +1397,8 @@ static void s_pong(kp_node_t *self, s_input_t *input, const Kp__Request *request
     pong.status = KP__STATUS__OK;
     Kp__Reason reason = self->log_unavailable ? KP__REASON__LOG_UNAVAILABLE
                         : self->stopping      ? KP__REASON__SHUTTING_DOWN
-                        : s_stale_ms(self) > (int64_t)self->cluster.stale_limit_s * 1000
+                        : self->raft_status.removed ||
+                                s_stale_ms(self) > (int64_t)self->cluster.stale_limit_s * 1000
                             ? KP__REASON__NO_QUORUM
                             : KP__REASON__REASON_NONE;
     if (reason != KP__REASON__REASON_NONE) {
@@ -1486,6 +1499,14 @@ static void s_on_client(kp_node_t *self, s_input_t *input)
         s_answer(self, input->identity, input->identity_size, key, request, NULL,
                  KP__STATUS__UNAVAILABLE, KP__REASON__SHUTTING_DOWN,
                  "this node is stopping; send the request to another node", start_us);
+        kp_frames_request_free(request);
+        return;
+    }
+    if (self->raft_status.removed) {
+        char detail[400];
+        s_removed_text(self, "request", detail, sizeof detail);
+        s_answer(self, input->identity, input->identity_size, key, request, NULL,
+                 KP__STATUS__UNAVAILABLE, KP__REASON__NO_QUORUM, detail, start_us);
         kp_frames_request_free(request);
         return;
     }
@@ -2085,6 +2106,8 @@ static void s_on_result(kp_node_t *self, const kp_cluster_event_t *event)
                  "node %s (site %s) cannot reach a majority of the cluster's voters: nothing "
                  "changed. %s",
                  self->me.name, self->me.site, advice);
+        if (self->raft_status.removed)
+            s_removed_text(self, "update", error, sizeof error);
         answer.reason = KP__REASON__NO_QUORUM;
         answer.leader = event->text;
         answer.error = error;

@@ -63,6 +63,8 @@ typedef struct {
     void *resolve_arg; //  also secure's
     kp_raftio_secure_fn *secure;
     kp_raftio_member_key_fn *member_key;
+    kp_raftio_admit_fn *admit;
+    kp_raftio_removed_fn *removed;
     size_t max_frame;
     kp_raftstore_t *store;
     zsock_t *router;
@@ -398,7 +400,9 @@ static int s_send(struct raft_io *io, struct raft_io_send *req, const struct raf
 {
     s_io_t *self = s_self(io);
     req->cb = cb;
-    if (message->type == RAFT_IO_INSTALL_SNAPSHOT) {
+    if (self->admit && !self->admit(self->resolve_arg, message, true))
+        ; //  held back by the node (a removed member asks for no votes)
+    else if (message->type == RAFT_IO_INSTALL_SNAPSHOT) {
         if (kp_snapxfer_offer(self->xfer, message))
             self->stats.sends_dropped++;
     } else {
@@ -431,6 +435,22 @@ static void s_xfer_deliver(void *arg, struct raft_message *message)
         self->recv_cb(&self->io, message);
 }
 
+int kp_raftio_send_removed(struct raft_io *io, raft_id id, const char *address, uint64_t term,
+                           uint64_t conf_index)
+{
+    s_io_t *self = s_self(io);
+    Kp__MemberRemoved removed = KP__MEMBER_REMOVED__INIT;
+    removed.has_term = removed.has_conf_index = true;
+    removed.term = term;
+    removed.conf_index = conf_index;
+    Kp__PeerFrame frame = KP__PEER_FRAME__INIT;
+    frame.body_case = KP__PEER_FRAME__BODY_MEMBER_REMOVED;
+    frame.member_removed = &removed;
+    size_t size;
+    uint8_t *data = kp_raftwire_pack(self->cluster, self->id, self->address, &frame, &size);
+    return data ? s_send_frame(self, id, address, data, size) : -1;
+}
+
 //  Whether a frame from member from_id may come with the authenticated
 //  key (NULL: plain text).
 static bool s_sender_ok(s_io_t *self, raft_id from_id, const char *key)
@@ -459,9 +479,17 @@ static void s_on_frame(s_io_t *self, const uint8_t *data, size_t size, const cha
             if (kp_snapxfer_on_frame(self->xfer, frame))
                 reason = KP_RAFTWIRE_BAD_FIELD;
             break;
+        case KP__PEER_FRAME__BODY_MEMBER_REMOVED:
+            if (!frame->member_removed->has_term || !frame->member_removed->has_conf_index)
+                reason = KP_RAFTWIRE_BAD_FIELD;
+            else if (self->removed && !self->closing)
+                self->removed(self->resolve_arg, frame->from_id, frame->member_removed->term,
+                              frame->member_removed->conf_index);
+            break;
         default:
             reason = kp_raftwire_to_message(frame, &message);
-            if (reason == KP_RAFTWIRE_OK && self->recv_cb && !self->closing) {
+            if (reason == KP_RAFTWIRE_OK && self->recv_cb && !self->closing &&
+                (!self->admit || self->admit(self->resolve_arg, &message, false))) {
                 if (message.type == RAFT_IO_APPEND_ENTRIES)
                     self->leader_contact = zclock_mono();
                 self->recv_cb(&self->io, &message);
@@ -713,6 +741,8 @@ struct raft_io *kp_raftio_new(const kp_raftio_options_t *options, char *err, siz
     self->resolve_arg = options->resolve_arg;
     self->secure = options->secure;
     self->member_key = options->member_key;
+    self->admit = options->admit;
+    self->removed = options->removed;
     self->max_frame = options->max_frame ? options->max_frame : (64u << 20);
     self->store = kp_raftstore_new(options->folder, err, errlen);
     if (!self->store) {

@@ -57,6 +57,15 @@ typedef int(kp_raftio_secure_fn)(void *arg, void *sock, bool server, raft_id id,
 //  must answer from memory.
 typedef const char *(kp_raftio_member_key_fn)(void *arg, raft_id id);
 
+//  Node-level hooks of the cluster actor (called with resolve_arg).
+//  admit: every raft message received (outgoing false; server_id is its
+//  sender) and every one raft sends (outgoing true; server_id is its
+//  recipient) passes here first: false drops it (a removed node neither
+//  asks for votes nor gives them). removed: a MemberRemoved frame came
+//  from member from_id (its sender checked like any frame's).
+typedef bool(kp_raftio_admit_fn)(void *arg, const struct raft_message *message, bool outgoing);
+typedef void(kp_raftio_removed_fn)(void *arg, raft_id from_id, uint64_t term, uint64_t conf_index);
+
 typedef struct {
     const char *cluster;           //  frames of another cluster are refused
     const char *folder;            //  DATA/raft
@@ -68,7 +77,9 @@ typedef struct {
     //  whose key the CURVE handshake authenticated (one member's key must
     //  not speak for another). NULL: not checked.
     kp_raftio_member_key_fn *member_key;
-    size_t max_frame; //  largest frame accepted (beyond it the peer is cut)
+    size_t max_frame;              //  largest frame accepted (beyond it the peer is cut)
+    kp_raftio_admit_fn *admit;     //  NULL: every message goes through
+    kp_raftio_removed_fn *removed; //  NULL: MemberRemoved frames are ignored
 } kp_raftio_options_t;
 
 typedef struct {
@@ -93,6 +104,12 @@ kp_raftstore_t *kp_raftio_store(struct raft_io *io);
 int kp_raftio_items(struct raft_io *io, zmq_pollitem_t *items, int max);
 long kp_raftio_timeout(struct raft_io *io);
 void kp_raftio_process(struct raft_io *io, const zmq_pollitem_t *items, int count);
+
+//  Tells member (id, address) that it is no longer in the committed
+//  configuration (MemberRemoved, see proto): term, conf_index. 0, or -1
+//  when the frame cannot leave now (the member is down).
+int kp_raftio_send_removed(struct raft_io *io, raft_id id, const char *address, uint64_t term,
+                           uint64_t conf_index);
 
 //  Monotonic ms of the last AppendEntries or snapshot received from a
 //  leader (0: never).

@@ -5,10 +5,12 @@
 #include <jansson.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 //  Raft timing of the tests' clusters: quick elections, so that a test
@@ -176,6 +178,11 @@ sites_t *sites_new_secure(size_t voters, bool witness, int stale_limit_s)
     return s_new(voters, witness, 0, stale_limit_s, true);
 }
 
+sites_t *sites_new_secure_joining(size_t voters, bool witness, size_t joining, int stale_limit_s)
+{
+    return s_new(voters, witness, joining, stale_limit_s, true);
+}
+
 void sites_destroy(sites_t **self_p)
 {
     if (!self_p || !*self_p)
@@ -289,6 +296,10 @@ bool sites_status(sites_t *self, size_t index, int timeout_ms, sites_status_t *o
     out->restores = (uint64_t)json_integer_value(json_object_get(cluster, "restores"));
     out->members = (uint64_t)json_integer_value(json_object_get(cluster, "members"));
     out->voters = (uint64_t)json_integer_value(json_object_get(cluster, "voters"));
+    const char *member = json_string_value(json_object_get(cluster, "member"));
+    out->removed = member && !strcmp(member, "removed");
+    out->frames_out = (uint64_t)json_integer_value(
+        json_object_get(json_object_get(cluster, "peer_frames"), "out"));
     json_decref(json);
     return true;
 }
@@ -436,4 +447,23 @@ bool sites_has_update(sites_t *self, size_t index, unsigned n)
     bool found = json && json_array_size(json_object_get(json, "entries")) > 0;
     json_decref(json);
     return found;
+}
+
+int sites_kpctl(sites_t *self, char *out, size_t size, const char *format, ...)
+{
+    char args[512], cert[512] = "", command[1536];
+    va_list list;
+    va_start(list, format);
+    vsnprintf(args, sizeof args, format, list);
+    va_end(list);
+    if (self->harness->secure)
+        snprintf(cert, sizeof cert, " --cert '%s'", harness_cert(self->harness, "operator", NULL));
+    snprintf(command, sizeof command, "'%s' %s -c '%s'%s 2>&1", getenv("KPCTL"), args,
+             self->harness->config, cert);
+    FILE *pipe = popen(command, "r");
+    assert(pipe);
+    size_t used = fread(out, 1, size - 1, pipe);
+    out[used] = '\0';
+    int status = pclose(pipe);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }

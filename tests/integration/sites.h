@@ -44,6 +44,8 @@ sites_t *sites_new_joining(size_t voters, bool witness, size_t joining, int stal
 //  (a wiped node starts empty), and a log mirror endpoint per voter (each
 //  ships its log to the first voter of the other site).
 sites_t *sites_new_secure(size_t voters, bool witness, int stale_limit_s);
+//  Secure, with joining voters after them (as sites_new_joining).
+sites_t *sites_new_secure_joining(size_t voters, bool witness, size_t joining, int stale_limit_s);
 void sites_destroy(sites_t **self_p);
 
 void sites_start(sites_t *self, size_t index);
@@ -66,6 +68,8 @@ typedef struct {
     bool stale;                   //  past the stale-limit without a majority
     uint64_t snapshots, restores; //  taken here; installed here
     uint64_t members, voters;     //  in the raft configuration this node has
+    bool removed;                 //  it says it was removed from the cluster
+    uint64_t frames_out;          //  raft frames it sent on its peer links
 } sites_status_t;
 
 //  false if the node did not answer within timeout_ms.
@@ -91,6 +95,12 @@ bool sites_converged(sites_t *self, const bool *among, uint64_t min_seq, int tim
 //  One availability record, unique per n: an update for tests to follow.
 Kp__DirectoryUpdate *sites_update_new(unsigned n);
 void sites_update_free(Kp__DirectoryUpdate **update_p);
+
+//  Runs kpctl with args (a format) on the cluster's file, as the operator
+//  on a secure cluster: its exit status, and its output (both streams)
+//  in out.
+int sites_kpctl(sites_t *self, char *out, size_t size, const char *format, ...)
+    __attribute__((format(printf, 4, 5)));
 
 //  True if node index's directory holds the record of sites_update_new(n).
 bool sites_has_update(sites_t *self, size_t index, unsigned n);

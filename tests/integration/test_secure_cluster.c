@@ -347,6 +347,120 @@ static void test_secure_sites(void **unused)
     sites_destroy(&sites);
 }
 
+//  An update through the leader among the running nodes of among.
+static void s_update_among(sites_t *sites, const bool *among, unsigned n)
+{
+    Kp__DirectoryUpdate *update = sites_update_new(n);
+    int64_t give_up = harness_now_ms() + 15000;
+    bool acked = false;
+    while (!acked && harness_now_ms() < give_up) {
+        int leader = sites_leader(sites, among, 5000);
+        Kp__AdminReply *reply =
+            leader >= 0 ? sites_apply(sites, (size_t)leader, update, 3000) : NULL;
+        acked = reply && reply->status == KP__STATUS__OK;
+        if (reply)
+            kp__admin_reply__free_unpacked(reply, NULL);
+    }
+    sites_update_free(&update);
+    assert_true(acked);
+}
+
+//  What node index answers a call (NULL: no answer).
+static Kp__Response *s_call_one(harness_t *h, size_t index)
+{
+    zsock_t *client = harness_client_as(h, index, "app-rsz-app");
+    Kp__Request request = harness_a1_request("removed-1");
+    request.person = PERSON_ALONE;
+    Kp__Response *response = harness_call(client, &request, 3000);
+    zsock_destroy(&client);
+    return response;
+}
+
+//  Membership on a secure cluster. A fourth voter (join = "true") is
+//  added with kpctl cluster add-node: its raft links and its snapshot
+//  over CURVE. Then the leader itself is removed: it hands leadership
+//  over first, the others keep taking updates, and it is told: its
+//  status says "removed from the cluster", it sends no more raft frames
+//  (it asks for no votes), and it answers calls UNAVAILABLE naming its
+//  removal, also after a restart.
+static void test_secure_membership(void **unused)
+{
+    (void)unused;
+    //  node-1..3, the witness, node-4 (join).
+    sites_t *sites = sites_new_secure_joining(3, true, 1, 300);
+    harness_t *h = sites->harness;
+    const size_t joiner = 4;
+    bool all[SITES_MAX] = {true, true, true, true, true};
+    for (size_t i = 0; i < joiner; i++)
+        sites_start(sites, i);
+    int leader = sites_leader(sites, NULL, 15000);
+    assert_true(leader >= 0);
+    harness_load(h, (size_t)leader, s_directory);
+    unsigned n = 0;
+    for (int i = 0; i < 20; i++) //  past the snapshot threshold: the log is compacted
+        s_update_among(sites, all, ++n);
+    sites_start(sites, joiner);
+    char out[8192];
+    int rc = sites_kpctl(sites, out, sizeof out, "cluster add-node %s", sites_name(sites, joiner));
+    printf("# add-node: %s", out);
+    assert_int_equal(rc, 0);
+    s_update_among(sites, all, ++n);
+    assert_true(sites_converged(sites, NULL, 2 + n, 20000));
+    sites_status_t status;
+    assert_true(sites_status(sites, joiner, 2000, &status));
+    assert_int_equal(status.voters, 5);
+    assert_true(status.restores >= 1);
+
+    //  The leader removes itself.
+    leader = sites_leader(sites, NULL, 15000);
+    assert_true(leader >= 0);
+    const char *old = sites_name(sites, (size_t)leader);
+    rc = sites_kpctl(sites, out, sizeof out, "cluster remove-node %s --node %s", old, old);
+    printf("# remove-node %s: %s", old, out);
+    assert_int_equal(rc, 0);
+    bool rest[SITES_MAX] = {true, true, true, true, true};
+    rest[leader] = false;
+    int next = sites_leader(sites, rest, 10000);
+    assert_true(next >= 0 && next != leader);
+    assert_true(sites_status(sites, (size_t)next, 2000, &status));
+    assert_int_equal(status.members, 4);
+    for (int i = 0; i < 3; i++)
+        s_update_among(sites, rest, ++n);
+    assert_true(sites_converged(sites, rest, 2 + n, 10000));
+
+    //  The removed node knows it, and is silent on the peer links.
+    int64_t until = harness_now_ms() + 5000;
+    while (!(sites_status(sites, (size_t)leader, 1000, &status) && status.removed) &&
+           harness_now_ms() < until)
+        usleep(50000);
+    assert_true(status.removed);
+    uint64_t sent = status.frames_out;
+    usleep(1500000); //  more than three election timeouts: a member would ask for votes
+    assert_true(sites_status(sites, (size_t)leader, 1000, &status));
+    assert_int_equal(status.frames_out, sent);
+    assert_false(strcmp(status.role, "leader") == 0);
+    assert_int_equal(sites_kpctl(sites, out, sizeof out, "status --node %s", old), 0);
+    assert_non_null(strstr(out, "removed from the cluster"));
+    Kp__Response *response = s_call_one(h, (size_t)leader);
+    assert_non_null(response);
+    assert_int_equal(response->status, KP__STATUS__UNAVAILABLE);
+    assert_int_equal(response->reason, KP__REASON__NO_QUORUM);
+    assert_non_null(response->detail);
+    assert_non_null(strstr(response->detail, "removed from the cluster"));
+    printf("# %s answers: %s\n", old, response->detail);
+    kp__response__free_unpacked(response, NULL);
+    //  Restarted, it still knows.
+    sites_kill(sites, (size_t)leader);
+    sites_start(sites, (size_t)leader);
+    until = harness_now_ms() + 5000;
+    while (!(sites_status(sites, (size_t)leader, 1000, &status) && status.removed) &&
+           harness_now_ms() < until)
+        usleep(50000);
+    assert_true(status.removed);
+    s_update_among(sites, rest, ++n);
+    sites_destroy(&sites);
+}
+
 int main(void)
 {
     zsys_init();
@@ -355,6 +469,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_mirror_curve),
         cmocka_unit_test(test_secure_sites),
+        cmocka_unit_test(test_secure_membership),
     };
     if (getenv("SECURE_ONLY"))
         cmocka_set_test_filter(getenv("SECURE_ONLY"));

@@ -692,25 +692,6 @@ static void test_calls_answered_during_import(void **state)
     sites_destroy(&sites);
 }
 
-//  Runs kpctl with args (a format) on the cluster's file; its exit status,
-//  and its standard output in out.
-static int s_kpctl(sites_t *sites, char *out, size_t size, const char *format, ...)
-{
-    char args[512], command[1024];
-    va_list list;
-    va_start(list, format);
-    vsnprintf(args, sizeof args, format, list);
-    va_end(list);
-    snprintf(command, sizeof command, "'%s' %s -c '%s' 2>&1", getenv("KPCTL"), args,
-             sites->harness->config);
-    FILE *pipe = popen(command, "r");
-    assert_non_null(pipe);
-    size_t used = fread(out, 1, size - 1, pipe);
-    out[used] = '\0';
-    int status = pclose(pipe);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
 //  kpctl directory import through the leader, which is killed (-9) in the
 //  middle: kpctl sends the batch whose outcome it does not know again, to
 //  another node; the cluster ends with exactly the file's content (the
@@ -841,7 +822,7 @@ static void test_kpctl_cluster(void **state)
     sites_start_all(sites);
     int leader = s_leader(sites, NULL);
     char out[8192];
-    assert_int_equal(s_kpctl(sites, out, sizeof out, "cluster status --json"), 0);
+    assert_int_equal(sites_kpctl(sites, out, sizeof out, "cluster status --json"), 0);
     json_t *status = json_loads(out, JSON_REJECT_DUPLICATES, NULL);
     const char *said = json_string_value(json_object_get(status, "leader"));
     assert_non_null(said);
@@ -849,8 +830,8 @@ static void test_kpctl_cluster(void **state)
     assert_true(json_is_false(json_object_get(status, "diverged")));
     json_decref(status);
     size_t next = (size_t)(leader + 1) % 3;
-    assert_int_equal(s_kpctl(sites, out, sizeof out, "cluster transfer-leadership --to %s",
-                             sites_name(sites, next)),
+    assert_int_equal(sites_kpctl(sites, out, sizeof out, "cluster transfer-leadership --to %s",
+                                 sites_name(sites, next)),
                      0);
     assert_int_equal(s_leader(sites, NULL), (int)next);
     s_load_sample(sites, s_leader(sites, NULL));
@@ -862,7 +843,7 @@ static void test_kpctl_cluster(void **state)
         assert_non_null(response);
         kp__response__free_unpacked(response, NULL);
     }
-    assert_int_equal(s_kpctl(sites, out, sizeof out, "log stats --json"), 0);
+    assert_int_equal(sites_kpctl(sites, out, sizeof out, "log stats --json"), 0);
     assert_non_null(strstr(out, "\"A1\":3"));
     assert_non_null(strstr(out, "\"unanswered\":[]"));
     //  Each node's one A1 record, by its person: a key with a single value
@@ -870,7 +851,7 @@ static void test_kpctl_cluster(void **state)
     //  follows the log: ask until it has caught up.
     const char *by_person = "log query --person 85073003328 --json";
     int64_t until = harness_now_ms() + 10000;
-    while (s_kpctl(sites, out, sizeof out, "%s", by_person) != 0 || s_merged_count(out) != 3) {
+    while (sites_kpctl(sites, out, sizeof out, "%s", by_person) != 0 || s_merged_count(out) != 3) {
         if (harness_now_ms() > until)
             fail_msg("kpctl %s: %s", by_person, out);
         usleep(100000);
@@ -880,7 +861,7 @@ static void test_kpctl_cluster(void **state)
     //  until every node's answer holds one.
     const char *query = "log query --message admin.log.query --json";
     until = harness_now_ms() + 10000;
-    while (s_kpctl(sites, out, sizeof out, "%s", query) != 0 || strstr(out, "\"count\":0}") ||
+    while (sites_kpctl(sites, out, sizeof out, "%s", query) != 0 || strstr(out, "\"count\":0}") ||
            !strstr(out, "\"records\":[{")) {
         if (harness_now_ms() > until)
             fail_msg("kpctl %s: %s", query, out);
@@ -894,19 +875,19 @@ static void test_kpctl_cluster(void **state)
     }
     assert_int_equal(s_merged_count(out), s_node_counts(out));
     sites_kill(sites, (size_t)leader);
-    assert_int_equal(s_kpctl(sites, out, sizeof out, "%s --timeout 500", query), 1);
+    assert_int_equal(sites_kpctl(sites, out, sizeof out, "%s --timeout 500", query), 1);
     assert_int_equal(s_merged_count(out), s_node_counts(out));
     assert_non_null(strstr(out, "\"answered\":false"));
     char unanswered[80];
     snprintf(unanswered, sizeof unanswered, "\"unanswered\":[\"%s\"]",
              sites_name(sites, (size_t)leader));
     assert_non_null(strstr(out, unanswered));
-    assert_int_equal(s_kpctl(sites, out, sizeof out, "log stats --timeout 500"), 1);
+    assert_int_equal(sites_kpctl(sites, out, sizeof out, "log stats --timeout 500"), 1);
     assert_non_null(strstr(out, "did not answer"));
-    assert_int_equal(s_kpctl(sites, out, sizeof out, "cluster status --timeout 500"), 1);
+    assert_int_equal(sites_kpctl(sites, out, sizeof out, "cluster status --timeout 500"), 1);
     assert_non_null(strstr(out, "no answer"));
-    assert_int_equal(s_kpctl(sites, out, sizeof out, "cluster remove-node nonesuch --node %s",
-                             sites_name(sites, next)),
+    assert_int_equal(sites_kpctl(sites, out, sizeof out, "cluster remove-node nonesuch --node %s",
+                                 sites_name(sites, next)),
                      1);
     assert_non_null(strstr(out, "nonesuch"));
     sites_destroy(&sites);
@@ -940,7 +921,7 @@ static void test_membership(void **state)
         assert_int_equal(s_write(history, ++n), S_ACKED);
     sites_start(sites, joiner);
     char out[8192];
-    int rc = s_kpctl(sites, out, sizeof out, "cluster add-node %s", sites_name(sites, joiner));
+    int rc = sites_kpctl(sites, out, sizeof out, "cluster add-node %s", sites_name(sites, joiner));
     printf("# add-node: %s", out);
     assert_int_equal(rc, 0);
     for (int i = 0; i < 8; i++)
@@ -962,7 +943,7 @@ static void test_membership(void **state)
     //  Remove a follower voter.
     int leader = s_leader(sites, NULL);
     size_t removed = (size_t)(leader + 1) % 3;
-    rc = s_kpctl(sites, out, sizeof out, "cluster remove-node %s", sites_name(sites, removed));
+    rc = sites_kpctl(sites, out, sizeof out, "cluster remove-node %s", sites_name(sites, removed));
     printf("# remove-node: %s", out);
     assert_int_equal(rc, 0);
     //  The leader's status follows its raft view within 250 ms.
@@ -972,6 +953,12 @@ static void test_membership(void **state)
         usleep(50000);
     assert_int_equal(status.members, 4);
     assert_int_equal(status.voters, 4);
+    //  The removed follower is told (it ran through its removal).
+    until = harness_now_ms() + 5000;
+    while (!(sites_status(sites, removed, 1000, &status) && status.removed) &&
+           harness_now_ms() < until)
+        usleep(50000);
+    assert_true(status.removed);
     sites_kill(sites, removed);
     //  Without it, one more member down: 3 of the 4 votes remain.
     size_t other = (size_t)(leader + 2) % 3;
