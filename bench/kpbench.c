@@ -65,11 +65,12 @@ typedef struct {
 } s_options_t;
 
 //  One chaos rule: kill (or stop) node every every_s, restart (or
-//  resume) it after after_s.
+//  resume) it after after_s; or every node of a site at once.
 typedef struct {
-    char node[32]; //  "any": each node that serves clients in turn
+    char node[32]; //  "any": each node that serves clients in turn; with site, the site
     double every_s, after_s;
     bool stop; //  SIGSTOP / SIGCONT instead of SIGKILL / start
+    bool site; //  "kill site NAME ...": all of the site's nodes together
 } s_chaos_t;
 
 //  The child processes whose CPU time a run reports, per role. A role
@@ -671,23 +672,33 @@ static void s_progress(s_client_t *clients, unsigned n, s_run_t *run, uint64_t *
 
 static int s_parse_chaos(const char *text, s_chaos_t *c, char *err, size_t errlen)
 {
-    double every, after;
+    //  The site forms first: "kill site X" would read as node "site".
+    static const struct {
+        const char *format;
+        bool stop, site;
+    } forms[] = {
+        {" kill site %31[^ ] every %lfs , restart after %lfs %n", false, true},
+        {" stop site %31[^ ] every %lfs , resume after %lfs %n", true, true},
+        {" kill %31[^ ] every %lfs , restart after %lfs %n", false, false},
+        {" stop %31[^ ] every %lfs , resume after %lfs %n", true, false},
+    };
+    double every = 0, after = -1;
     char node[32];
-    int used = 0;
-    c->stop = false;
-    if (sscanf(text, " kill %31[^ ] every %lfs , restart after %lfs %n", node, &every, &after,
-               &used) != 3) {
-        used = 0;
-        c->stop = sscanf(text, " stop %31[^ ] every %lfs , resume after %lfs %n", node, &every,
-                         &after, &used) == 3;
-        if (!c->stop)
-            used = -1;
+    int used = -1;
+    for (size_t i = 0; i < sizeof forms / sizeof forms[0] && used < 0; i++) {
+        int n = 0;
+        if (sscanf(text, forms[i].format, node, &every, &after, &n) == 3 && !text[n]) {
+            used = n;
+            c->stop = forms[i].stop;
+            c->site = forms[i].site;
+        }
     }
-    if (used < 0 || text[used] || !(every > 0) || !(after >= 0) || after >= every) {
+    if (used < 0 || !(every > 0) || !(after >= 0) || after >= every) {
         snprintf(err, errlen,
                  "--chaos: cannot read '%s'; write e.g. \"kill node-1 every 10s, restart "
-                 "after 3s\" (SIGKILL, start again) or \"stop node-1 every 10s, resume after "
-                 "3s\" (SIGSTOP, SIGCONT), the second step before the next first",
+                 "after 3s\" (SIGKILL, start again), \"stop node-1 every 10s, resume after "
+                 "3s\" (SIGSTOP, SIGCONT), or \"kill site brussels every 10s, restart after "
+                 "3s\" (every node of a site at once), the second step before the next first",
                  text);
         return -1;
     }
@@ -863,6 +874,46 @@ static void s_cpu_result(const s_cpu_t *self, const s_run_t *run, kp_bench_resul
     result->cpu_s[KP_CPU_LOADGEN] = self->self_end - self->self_start;
 }
 
+//  The nodes one chaos step kills (or stops) together.
+typedef struct {
+    size_t index[S_MAX_ENDPOINTS];
+    size_t count;
+    size_t turn; //  "any": the kills so far
+} s_victims_t;
+
+//  This step's nodes: the named one, the next that serves clients
+//  ("any"; never the witness), or every node of the site. false: none.
+static bool s_victims_pick(s_victims_t *v, const s_chaos_t *chaos, kp_local_t *local)
+{
+    size_t n = kp_local_node_count(local);
+    v->count = 0;
+    for (size_t k = 0; k < n && v->count < S_MAX_ENDPOINTS; k++) {
+        size_t i = (v->turn + k) % n;
+        bool take = chaos->site ? !strcmp(kp_local_node_site(local, i), chaos->node)
+                    : strcmp(chaos->node, "any")
+                        ? !strcmp(kp_local_node_name(local, i), chaos->node)
+                        : kp_local_client_endpoint(local, i) != NULL;
+        if (take)
+            v->index[v->count++] = i;
+        if (take && !chaos->site && !strcmp(chaos->node, "any")) {
+            v->turn += k + 1; //  each in turn
+            break;
+        }
+    }
+    return v->count > 0;
+}
+
+static void s_victims_say(const s_victims_t *v, const s_chaos_t *chaos, kp_local_t *local,
+                          const char *verb, bool tty)
+{
+    fprintf(stderr, "%skpbench: chaos: %s %s%s", tty ? "\n" : "", verb, chaos->site ? "site " : "",
+            chaos->site ? chaos->node : "");
+    for (size_t i = 0; i < v->count; i++)
+        fprintf(stderr, "%s%s", chaos->site ? (i ? ", " : " (") : (i ? ", " : ""),
+                kp_local_node_name(local, v->index[i]));
+    fprintf(stderr, "%s\n", chaos->site ? ")" : "");
+}
+
 //  One measured run against one target: starts its client threads, the
 //  chaos (if asked) and the CPU sampling, and sums the clients' results.
 //  NULL with err when the run cannot start.
@@ -922,10 +973,7 @@ static kp_bench_result_t *s_run(const s_options_t *o, s_run_t *run, kp_local_t *
     uint64_t last_done = 0, last_ns = run->start_ns; //  the last progress line
     uint64_t next_kill = chaos ? run->start_ns + (uint64_t)(chaos->every_s * 1e9) : 0;
     uint64_t restart_at = 0;
-    bool chaos_any = chaos && !strcmp(chaos->node, "any");
-    int chaos_node =
-        chaos && local ? kp_local_node_index(local, chaos_any ? "node-1" : chaos->node) : -1;
-    size_t chaos_turn = 0; //  "any": the kills so far
+    s_victims_t victims = {.turn = 0};
     bool silent = false;
     s_cpu_t cpu = {.state = S_CPU_BEFORE};
     s_cpu_tick(&cpu, run, local, s_now()); //  without warm-up, it opens now
@@ -934,37 +982,29 @@ static kp_bench_result_t *s_run(const s_options_t *o, s_run_t *run, kp_local_t *
         nanosleep(&(struct timespec){0, (long)nap}, NULL);
         uint64_t now = s_now();
         s_cpu_tick(&cpu, run, local, now);
-        if (chaos_node >= 0 && next_kill && now >= next_kill && !restart_at &&
-            (run->end_ns == 0 || now < run->end_ns)) {
-            if (chaos_any) //  each node that serves clients in turn (not the witness)
-                for (size_t n = kp_local_node_count(local), i = 0; i < n; i++)
-                    if (kp_local_client_endpoint(local, (chaos_turn + i) % n)) {
-                        chaos_node = (int)((chaos_turn + i) % n);
-                        chaos_turn += i + 1;
-                        break;
-                    }
-            total->kills++;
-            fprintf(stderr, "%skpbench: chaos: %s %s\n", tty ? "\n" : "",
-                    chaos->stop ? "stopping" : "killing",
-                    kp_local_node_name(local, (size_t)chaos_node));
+        if (chaos && local && next_kill && now >= next_kill && !restart_at &&
+            (run->end_ns == 0 || now < run->end_ns) && s_victims_pick(&victims, chaos, local)) {
+            total->kills += victims.count;
+            total->site_kills += chaos->site;
+            s_victims_say(&victims, chaos, local, chaos->stop ? "stopping" : "killing", tty);
             if (cpu.state == S_CPU_DURING)
-                s_cpu_sample(&cpu, run, local); //  the last word of the node
-            if (chaos->stop)
-                kp_local_signal_node(local, (size_t)chaos_node, SIGSTOP);
-            else
-                kp_local_kill_node(local, (size_t)chaos_node);
+                s_cpu_sample(&cpu, run, local); //  the last word of the nodes
+            for (size_t i = 0; i < victims.count; i++)
+                if (chaos->stop)
+                    kp_local_signal_node(local, victims.index[i], SIGSTOP);
+                else
+                    kp_local_kill_node(local, victims.index[i]);
             restart_at = now + (uint64_t)(chaos->after_s * 1e9);
             next_kill += (uint64_t)(chaos->every_s * 1e9);
         }
         if (restart_at && now >= restart_at) {
             char cerr[512];
-            fprintf(stderr, "%skpbench: chaos: %s %s\n", tty ? "\n" : "",
-                    chaos->stop ? "resuming" : "restarting",
-                    kp_local_node_name(local, (size_t)chaos_node));
-            if (chaos->stop)
-                kp_local_signal_node(local, (size_t)chaos_node, SIGCONT);
-            else if (kp_local_start_node(local, (size_t)chaos_node, cerr, sizeof cerr))
-                fprintf(stderr, "kpbench: chaos: %s\n", cerr);
+            s_victims_say(&victims, chaos, local, chaos->stop ? "resuming" : "restarting", tty);
+            for (size_t i = 0; i < victims.count; i++)
+                if (chaos->stop)
+                    kp_local_signal_node(local, victims.index[i], SIGCONT);
+                else if (kp_local_start_node(local, victims.index[i], cerr, sizeof cerr))
+                    fprintf(stderr, "kpbench: chaos: %s\n", cerr);
             restart_at = 0;
         }
         if (!chaos && now - run->start_ns > (uint64_t)(o->timeout * 1e9) &&
@@ -987,8 +1027,9 @@ static kp_bench_result_t *s_run(const s_options_t *o, s_run_t *run, kp_local_t *
         }
     }
     uint64_t finished_ns = s_now();
-    if (restart_at && chaos->stop) //  do not leave it stopped
-        kp_local_signal_node(local, (size_t)chaos_node, SIGCONT);
+    if (restart_at && chaos->stop) //  do not leave them stopped
+        for (size_t i = 0; i < victims.count; i++)
+            kp_local_signal_node(local, victims.index[i], SIGCONT);
     if (cpu.state == S_CPU_DURING)
         s_cpu_end(&cpu, run, local); //  by --count: the run's end ends the window
     if (silent)
@@ -1129,8 +1170,11 @@ static void s_usage(FILE *out)
             "                       start again) or \"stop node-1 every 10s, resume after 3s\"\n"
             "                       (SIGSTOP, SIGCONT: a hung node) (--local); node \"any\":\n"
             "                       each node that serves clients in turn (\"kill any every\n"
-            "                       4s, restart after 1s\"); reports availability, nodes\n"
-            "                       killed, the stubs' failovers and the longest gap\n"
+            "                       4s, restart after 1s\"); \"kill site brussels every 10s,\n"
+            "                       restart after 3s\": every node of a site at once (with\n"
+            "                       --nodes N >= 2; the stubs must go to the other site);\n"
+            "                       reports availability, nodes (and sites) killed, the\n"
+            "                       stubs' failovers and the longest gap\n"
             "\n"
             "output:\n"
             "  --json FILE          results as JSON\n"
@@ -1533,6 +1577,14 @@ static void s_add_endpoint(s_run_t *run, const char *endpoint, const char *site)
         snprintf(run->site_names[run->site_count++], sizeof run->site_names[0], "%s", site);
 }
 
+static bool s_local_has_site(kp_local_t *local, const char *site)
+{
+    for (size_t i = 0; i < kp_local_node_count(local); i++)
+        if (kp_local_replicated(local) && !strcmp(kp_local_node_site(local, i), site))
+            return true;
+    return false;
+}
+
 //  The local nodes that serve clients; their sites when replicated.
 static void s_local_endpoints(s_run_t *run, kp_local_t *local)
 {
@@ -1655,7 +1707,17 @@ int main(int argc, char **argv)
             kp_local_destroy(&local);
             return 1;
         }
-        if (o.chaos && strcmp(chaos.node, "any") && kp_local_node_index(local, chaos.node) < 0) {
+        if (o.chaos && chaos.site && !s_local_has_site(local, chaos.node)) {
+            fprintf(stderr,
+                    "kpbench: --chaos: no local site '%s'; with --nodes N (N >= 2) the sites are "
+                    "brussels and charleroi%s\n",
+                    chaos.node,
+                    kp_local_node_count(local) > o.nodes ? ", and namur (the witness)" : "");
+            kp_local_destroy(&local);
+            return 2;
+        }
+        if (o.chaos && !chaos.site && strcmp(chaos.node, "any") &&
+            kp_local_node_index(local, chaos.node) < 0) {
             fprintf(stderr,
                     "kpbench: --chaos: no local node '%s'; nodes are node-1..node-%u%s, or "
                     "'any' (each in turn)\n",

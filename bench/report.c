@@ -244,6 +244,9 @@ static void s_table_one(FILE *out, const kp_bench_config_t *config, const kp_ben
         uint64_t sent = kp_bench_result_sent(r);
         fprintf(out, "  chaos: %llu node%s killed or stopped", (unsigned long long)r->kills,
                 r->kills == 1 ? "" : "s");
+        if (r->site_kills)
+            fprintf(out, " (%llu whole site%s at once)", (unsigned long long)r->site_kills,
+                    r->site_kills == 1 ? "" : "s");
         if (r->stub)
             fprintf(out,
                     "; the clients' stubs: failovers %llu, back to their site %llu, requests "
@@ -468,6 +471,7 @@ static void s_json_run(kp_json_t *j, const kp_bench_result_t *r)
         kp_json_kv_uint(j, "delivered_twice", r->duplicates);
         kp_json_kv_uint(j, "never_answered", kp_bench_result_lost(r));
         kp_json_kv_uint(j, "kills", r->kills);
+        kp_json_kv_uint(j, "site_kills", r->site_kills);
         kp_json_object_close(j);
     }
     kp_json_object_close(j);

@@ -60,6 +60,7 @@ typedef struct {
     uint64_t ok_within_1s; //  answered as expected within 1 s
     double longest_gap_s;  //  longest time without an expected answer
     uint64_t kills;        //  chaos: nodes killed (or stopped) in the run
+    uint64_t site_kills;   //  chaos: whole sites killed (or stopped) at once
     //  What the clients' stubs (libkpclient) did, when they were used:
     //  moves to another node, returns to their own site, requests sent
     //  again after a move, and given up (a TIMEOUT of the stub's own).

@@ -209,6 +209,46 @@ static void test_compare_columns_answer(void **state)
     rmdir(dir);
 }
 
+//  --chaos "kill site ...": every node of the site is killed at once
+//  (brussels holds two of the three voters: the third routes on alone
+//  with the directory it has), the stubs of the brussels clients go to
+//  the other site, and the report says what the clients saw.
+static void test_site_chaos(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/kpbench-test-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char args[1024], json[256];
+    snprintf(json, sizeof json, "%s/result.json", dir);
+    snprintf(args, sizeof args,
+             "--local --nodes 3 --persons 200 --rate 200 --duration 1.5 --warmup 0.2 --drain 3 "
+             "--chaos 'kill site brussels every 0.7s, restart after 0.3s' -q --json %s",
+             json);
+    assert_int_equal(s_run(args), 0);
+    json_error_t jerr;
+    json_t *result = json_load_file(json, JSON_REJECT_DUPLICATES, &jerr);
+    if (!result)
+        fail_msg("the JSON result does not parse: %s (line %d)", jerr.text, jerr.line);
+    json_t *run = json_array_get(json_object_get(result, "runs"), 0);
+    const json_t *availability = json_object_get(run, "availability");
+    uint64_t sites = s_uint(availability, "site_kills"), kills = s_uint(availability, "kills");
+    printf("# %llu sites killed (%llu nodes), %llu failovers, longest gap %.3f s, never answered "
+           "%llu of %llu\n",
+           (unsigned long long)sites, (unsigned long long)kills,
+           (unsigned long long)s_uint(json_object_get(run, "stub"), "failovers"),
+           json_number_value(json_object_get(availability, "longest_gap_s")),
+           (unsigned long long)s_uint(availability, "never_answered"),
+           (unsigned long long)s_uint(run, "sent"));
+    assert_true(sites >= 1);
+    assert_int_equal(kills, 2 * sites); //  node-1 and node-2 each time
+    assert_true(s_uint(json_object_get(run, "stub"), "failovers") >= 1);
+    assert_int_equal(s_uint(availability, "never_answered"), 0);
+    assert_int_equal(s_uint(run, "sent"), s_uint(run, "answered"));
+    json_decref(result);
+    unlink(json);
+    rmdir(dir);
+}
+
 static void test_bad_arguments(void **state)
 {
     (void)state;
@@ -230,6 +270,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_bad_arguments),
         cmocka_unit_test(test_local_run),
         cmocka_unit_test(test_compare_columns_answer),
+        cmocka_unit_test(test_site_chaos),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
