@@ -170,6 +170,22 @@ static void test_local_run(void **state)
     rmdir(dir);
 }
 
+//  Runs kpbench with options, its JSON result in dir/result.json: the
+//  result, parsed (decref it).
+static json_t *s_bench_json(const char *dir, const char *options)
+{
+    char args[1024], json[256];
+    snprintf(json, sizeof json, "%s/result.json", dir);
+    snprintf(args, sizeof args, "%s -q --json %s >/dev/null", options, json);
+    assert_int_equal(s_run(args), 0);
+    json_error_t jerr;
+    json_t *result = json_load_file(json, JSON_REJECT_DUPLICATES, &jerr);
+    if (!result)
+        fail_msg("the JSON result does not parse: %s (line %d)", jerr.text, jerr.line);
+    unlink(json);
+    return result;
+}
+
 //  --compare: every column answers requests. The zmq-proxy column once
 //  answered none for weeks (the client spoke CURVE to a plain proxy) and
 //  the table printed 0 req/s; kpbench now fails on such a column too.
@@ -178,17 +194,8 @@ static void test_compare_columns_answer(void **state)
     (void)state;
     char dir[] = "/tmp/kpbench-test-XXXXXX";
     assert_non_null(mkdtemp(dir));
-    char args[1024], json[256];
-    snprintf(json, sizeof json, "%s/compare.json", dir);
-    snprintf(args, sizeof args,
-             "--local --compare --persons 1000 --duration 1 --warmup 0.3 --clients 1 "
-             "--inflight 4 --timeout 5 --drain 2 -q --json %s >/dev/null",
-             json);
-    assert_int_equal(s_run(args), 0);
-    json_error_t jerr;
-    json_t *result = json_load_file(json, JSON_REJECT_DUPLICATES, &jerr);
-    if (!result)
-        fail_msg("the JSON result does not parse: %s (line %d)", jerr.text, jerr.line);
+    json_t *result = s_bench_json(dir, "--local --compare --persons 1000 --duration 1 --warmup 0.3 "
+                                       "--clients 1 --inflight 4 --timeout 5 --drain 2");
     static const char *targets[] = {"kruispunt", "zmq-proxy", "nats"};
     const json_t *runs = json_object_get(result, "runs");
     assert_int_equal(json_array_size(runs), 3);
@@ -205,7 +212,6 @@ static void test_compare_columns_answer(void **state)
         assert_int_equal(s_uint(json_object_get(run, "statuses"), "OK"), answered);
     }
     json_decref(result);
-    unlink(json);
     rmdir(dir);
 }
 
@@ -218,17 +224,9 @@ static void test_site_chaos(void **state)
     (void)state;
     char dir[] = "/tmp/kpbench-test-XXXXXX";
     assert_non_null(mkdtemp(dir));
-    char args[1024], json[256];
-    snprintf(json, sizeof json, "%s/result.json", dir);
-    snprintf(args, sizeof args,
-             "--local --nodes 3 --persons 200 --rate 200 --duration 1.5 --warmup 0.2 --drain 3 "
-             "--chaos 'kill site brussels every 0.7s, restart after 0.3s' -q --json %s",
-             json);
-    assert_int_equal(s_run(args), 0);
-    json_error_t jerr;
-    json_t *result = json_load_file(json, JSON_REJECT_DUPLICATES, &jerr);
-    if (!result)
-        fail_msg("the JSON result does not parse: %s (line %d)", jerr.text, jerr.line);
+    json_t *result = s_bench_json(dir, "--local --nodes 3 --persons 200 --rate 200 --duration 1.5 "
+                                       "--warmup 0.2 --drain 3 --chaos 'kill site brussels every "
+                                       "0.7s, restart after 0.3s'");
     json_t *run = json_array_get(json_object_get(result, "runs"), 0);
     const json_t *availability = json_object_get(run, "availability");
     uint64_t sites = s_uint(availability, "site_kills"), kills = s_uint(availability, "kills");
@@ -245,7 +243,6 @@ static void test_site_chaos(void **state)
     assert_int_equal(s_uint(availability, "never_answered"), 0);
     assert_int_equal(s_uint(run, "sent"), s_uint(run, "answered"));
     json_decref(result);
-    unlink(json);
     rmdir(dir);
 }
 

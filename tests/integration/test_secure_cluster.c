@@ -224,15 +224,16 @@ static void test_mirror_curve(void **unused)
     harness_destroy(&harness);
 }
 
-//  Update n applied through the leader, following NOT_LEADER and waiting
-//  out an election; asserts that it is acknowledged within 15 s.
-static void s_update(sites_t *sites, unsigned n)
+//  Update n applied through the leader (of the running nodes of among;
+//  NULL: all), waiting out an election; asserts that it is acknowledged
+//  within 15 s.
+static void s_update_among(sites_t *sites, const bool *among, unsigned n)
 {
     Kp__DirectoryUpdate *update = sites_update_new(n);
     int64_t give_up = harness_now_ms() + 15000;
     bool acked = false;
     while (!acked && harness_now_ms() < give_up) {
-        int leader = sites_leader(sites, NULL, 5000);
+        int leader = sites_leader(sites, among, 5000);
         Kp__AdminReply *reply =
             leader >= 0 ? sites_apply(sites, (size_t)leader, update, 3000) : NULL;
         acked = reply && reply->status == KP__STATUS__OK;
@@ -241,6 +242,11 @@ static void s_update(sites_t *sites, unsigned n)
     }
     sites_update_free(&update);
     assert_true(acked);
+}
+
+static void s_update(sites_t *sites, unsigned n)
+{
+    s_update_among(sites, NULL, n);
 }
 
 //  Whether certificate name (NULL: plain text) gets through the handshake
@@ -345,24 +351,6 @@ static void test_secure_sites(void **unused)
     assert_true(status.restores >= 1);
     assert_true(sites_has_update(sites, wiped, n));
     sites_destroy(&sites);
-}
-
-//  An update through the leader among the running nodes of among.
-static void s_update_among(sites_t *sites, const bool *among, unsigned n)
-{
-    Kp__DirectoryUpdate *update = sites_update_new(n);
-    int64_t give_up = harness_now_ms() + 15000;
-    bool acked = false;
-    while (!acked && harness_now_ms() < give_up) {
-        int leader = sites_leader(sites, among, 5000);
-        Kp__AdminReply *reply =
-            leader >= 0 ? sites_apply(sites, (size_t)leader, update, 3000) : NULL;
-        acked = reply && reply->status == KP__STATUS__OK;
-        if (reply)
-            kp__admin_reply__free_unpacked(reply, NULL);
-    }
-    sites_update_free(&update);
-    assert_true(acked);
 }
 
 //  What node index answers a call (NULL: no answer).
