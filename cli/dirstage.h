@@ -1,10 +1,12 @@
 /*  dirstage.h - kpctl's staged import into a node's data folder.
 
-    `kpctl directory import FILE --data DATA --in-parts` fills a copy of the
-    directory beside it, DATA/directory.import (a compacted copy of
-    DATA/directory, or an empty one), in transactions of at most
-    KP_DIRSTAGE_PART ops, and then puts it in place with one rename of its
-    data.mdb over DATA/directory/data.mdb. So:
+    `kpctl directory import FILE --data DATA` (its records sorted first,
+    cli/dirsort.h: the default when the file takes several chunks) and
+    `... --in-parts` (file order) fill a copy of the directory beside it,
+    DATA/directory.import (a compacted copy of DATA/directory, or an
+    empty one), in transactions of at most KP_DIRSTAGE_PART ops, and then
+    put it in place with one rename of its data.mdb over
+    DATA/directory/data.mdb. So:
 
     - memory stays bounded whatever the file's size: LMDB keeps a write
       transaction's dirty pages in memory (up to 512 MiB), and a part's
@@ -14,9 +16,10 @@
       the rename, which is atomic; a bad line (without --skip-bad) or any
       error removes the copy, and the file changes nothing. The whole file
       still counts as one update (one sequence number);
-    - it is resumable: each part's transaction records the last line the
-      copy holds, and the copy's `source` file names what it is a copy of
-      (the file's size and modification time, the directory's sequence).
+    - with --in-parts it is resumable: each part's transaction records
+      the last line the copy holds, and the copy's `source` file names
+      what it is a copy of (the file's size and modification time, the
+      directory's sequence).
       The same import run again after an interruption (a kill, a crash, a
       full disk) goes on after that line; another file, or a directory
       changed meanwhile, starts afresh.

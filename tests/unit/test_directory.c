@@ -679,6 +679,95 @@ static void test_writer(void **state)
     kp_jsonl_op_free(&del);
 }
 
+//  A person entry of insz whose period ends on to, as a PUT or a DELETE.
+static Kp__DirectoryOp *s_person_op(bool put, const char *insz, const char *to)
+{
+    char line[512];
+    snprintf(line, sizeof line,
+             "{%s\"table\":\"person\",\"insz\":\"%s\",\"kbo\":\"0411702543\",\"sector\":17,"
+             "\"type\":1,\"capacity\":1,\"from\":\"2019-01-01\",\"to\":\"%s\"}",
+             put ? "" : "\"op\":\"delete\",", insz, to);
+    return s_op(line);
+}
+
+static int s_count_entry(const kp_person_entry_t *entry, void *arg)
+{
+    (void)entry;
+    (*(size_t *)arg)++;
+    return 0;
+}
+
+static size_t s_entries_of(kp_directory_t *dir, const char *insz)
+{
+    size_t count = 0;
+    MDB_txn *txn = kp_directory_read_begin(dir, NULL, 0);
+    kp_directory_person_each(dir, txn, insz, s_count_entry, &count);
+    kp_directory_read_end(&txn);
+    return count;
+}
+
+//  A sorted writer (a sorted import): entries in key order are appended
+//  past the table's end; one before the end (the base's persons go on
+//  past it), the same entry again, a delete of the last entry appended
+//  and a later entry of the same person all still give what the ordinary
+//  writer gives. kp_directory_op_order puts persons in (insz, entry)
+//  order, after the institutions and before the keys.
+static void test_sorted_writer(void **state)
+{
+    s_fixture_t *self = *state;
+    s_load_base(self->dir);
+    char err[256];
+    struct {
+        bool put;
+        const char *insz, *to;
+        int rc;
+    } steps[] = {
+        {true, "50010100156", "2030-01-01", 0},  //  before the base's persons: no append
+        {true, "99123100168", "2030-01-01", 0},  //  past the end: appended
+        {true, "99123100168", "2031-01-01", 0},  //  a later entry of the same person
+        {true, "99123100168", "2031-01-01", 0},  //  the same entry again: nothing new
+        {false, "99123100168", "2031-01-01", 0}, // the last appended, deleted
+        {true, "99123100168", "2032-01-01", 0},  // after it again
+        {false, "99123100366", "2030-01-01", 1}, // a delete of what is not there
+        {true, "99123100564", "2030-01-01", 0},
+    };
+    size_t n = sizeof steps / sizeof steps[0];
+    kp_directory_writer_t *writer = kp_directory_writer_new(self->dir, err, sizeof err);
+    assert_non_null(writer);
+    kp_directory_writer_sorted(writer);
+    unsigned char key[KP_DIR_ORDER_MAX], before[KP_DIR_ORDER_MAX];
+    size_t before_size = 0;
+    for (size_t i = 0; i < n; i++) {
+        Kp__DirectoryOp *op = s_person_op(steps[i].put, steps[i].insz, steps[i].to);
+        size_t size = kp_directory_op_order(op, key);
+        assert_true(size > 1 + 11 && size <= KP_DIR_ORDER_MAX);
+        if (before_size) //  the steps are in key order
+            assert_true(memcmp(before, key, size < before_size ? size : before_size) <= 0);
+        memcpy(before, key, size);
+        before_size = size;
+        assert_int_equal(kp_directory_writer_apply(writer, op, err, sizeof err), steps[i].rc);
+        kp_jsonl_op_free(&op);
+    }
+    uint64_t seq = 0;
+    assert_int_equal(kp_directory_writer_commit(&writer, &seq, err, sizeof err), 0);
+    assert_int_equal(seq, 2);
+    assert_int_equal(s_persons(self->dir), 4 + 4);
+    assert_int_equal(s_entries_of(self->dir, "50010100156"), 1);
+    assert_int_equal(s_entries_of(self->dir, "99123100168"), 2);
+    assert_int_equal(s_entries_of(self->dir, "99123100564"), 1);
+    //  Tables in order: an institution, then persons, then keys.
+    Kp__DirectoryOp *inst =
+        s_op("{\"table\":\"institution\",\"kbo\":\"0411702543\",\"name\":\"x\",\"sector\":1,"
+             "\"type\":1}");
+    Kp__DirectoryOp *person = s_person_op(true, "50010100156", "2030-01-01");
+    unsigned char a[KP_DIR_ORDER_MAX], b[KP_DIR_ORDER_MAX];
+    kp_directory_op_order(inst, a);
+    kp_directory_op_order(person, b);
+    assert_true(a[0] < b[0]);
+    kp_jsonl_op_free(&inst);
+    kp_jsonl_op_free(&person);
+}
+
 //  An import's batch applied once: sent again (its outcome unknown), it
 //  is answered with the sequence it went in at and changes nothing; its
 //  delete is not refused the second time; through the raft path too
@@ -756,6 +845,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_each_round_trip, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_keys, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_writer, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_sorted_writer, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_import_batch_once, s_setup, s_teardown),
         cmocka_unit_test(test_open_errors),
     };
