@@ -262,7 +262,9 @@ kpctl_update_t kpctl_admin_update(kpctl_admin_t *self, const Kp__DirectoryUpdate
             s_update_once(self, update, attempt, seq, reason, &answered, err, errlen);
         bool again = outcome == KPCTL_UPDATE_UNKNOWN ||
                      (outcome == KPCTL_UPDATE_REFUSED && *reason == KP__REASON__NO_QUORUM);
-        if (!again || zclock_mono() + S_RETRY_PAUSE_MS >= give_up)
+        //  Ctrl-C or SIGTERM (CZMQ's handler sets zsys_interrupted; the
+        //  poll ends): no more tries, the caller says what to check.
+        if (!again || zsys_interrupted || zclock_mono() + S_RETRY_PAUSE_MS >= give_up)
             return outcome;
         //  The batch carries its import's id: the directory applies it once
         //  however often it is sent. A node that does not answer (dead, or

@@ -671,6 +671,12 @@ static s_outcome_t s_import_lines(s_import_t *self, s_target_t *target, bool che
                 outcome = s_import_flush(self, target, reason, err, errlen);
         }
         s_import_progress(self);
+        //  Through a node CZMQ catches SIGINT and SIGTERM: stop before the
+        //  next batch (what was applied is said, with the line to go on).
+        if (!check && outcome == S_APPLIED && zsys_interrupted) {
+            snprintf(err, errlen, "interrupted by a signal: no more batches sent");
+            outcome = S_REFUSED;
+        }
     }
     if (outcome == S_APPLIED && !check)
         outcome = s_import_flush(self, target, reason, err, errlen);

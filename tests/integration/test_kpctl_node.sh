@@ -62,7 +62,8 @@ expect 1 "a log key readable by others is refused" "$KPNODE" --config "$WORK/ope
 has "$WORK/err" "readable by others" "the refusal says why"
 
 "$KPNODE" --config "$CFG" >"$WORK/node.log" 2>&1 &
-PIDS="$PIDS $!"
+NODE=$!
+PIDS="$PIDS $NODE"
 i=0
 until "$KPCTL" status -c "$CFG" --timeout 200 >/dev/null 2>&1; do
     i=$((i + 1)); [ $i -gt 50 ] && { bad "node did not start"; cat "$WORK/node.log"; exit 1; }
@@ -89,6 +90,23 @@ has "$WORK/err" "importing into it in one transaction" "it says why it does not 
     ok "no runs, no copy left" || bad "runs or a copy left in the node's folder"
 expect 0 "stats through the node after it" "$KPCTL" directory stats -c "$CFG" --json
 has "$WORK/out" '"institutions":8' "the node reads the same directory"
+# Interrupted (SIGTERM) while a batch waits for a node that does not
+# answer (stopped): kpctl stops retrying at once and says the batch's
+# outcome is unknown and where to go on; it does not wait for the node to
+# come back and go on with the file.
+kill -STOP "$NODE"
+"$KPCTL" directory import "$WORK/sample10.jsonl" -c "$CFG" --batch-bytes 4096 --timeout 60000 \
+    >"$WORK/out" 2>"$WORK/err" &
+IMPORT=$!
+i=0
+until grep -q "sending it again" "$WORK/err" || [ $i -gt 300 ]; do sleep 0.1; i=$((i + 1)); done
+kill -TERM "$IMPORT"
+kill -CONT "$NODE"
+wait "$IMPORT"
+got=$?
+if [ "$got" -eq 1 ]; then ok "an interrupted import through the node stops (exit 1)"
+else bad "an interrupted import through the node: exit $got"; sed 's/^/    /' "$WORK/err"; fi
+has "$WORK/err" "re-run with --from-line" "it says where to go on"
 expect 0 "export through the node" "$KPCTL" directory export -c "$CFG"
 [ "$(grep -c . "$WORK/out")" -eq 71 ] && ok "export has 70 lines and the operator's key" || bad "export has $(grep -c . "$WORK/out") lines"
 printf '%s\n' '{"table":"person","insz":"85073003329","kbo":"0206731645","sector":25,"type":0,"capacity":1,"from":"2020-01-01","to":"9999-12-31"}' >"$WORK/bad.jsonl"
