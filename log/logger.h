@@ -10,7 +10,8 @@
         uint64_t seq = kp_logger_log (logger, &record);   // never blocks
         hold the reply back, keyed by seq
         ...
-        kp_logger_flush (logger);    // once per turn, before polling
+        kp_logger_flush (logger);    // once per turn, before polling,
+        poll no longer than kp_logger_flush_in_ms (logger)
         ...
         on input from kp_logger_sock:
             if (kp_logger_recv (logger) == -1) stop answering: kp_logger_error
@@ -71,9 +72,16 @@ uint64_t kp_logger_log(kp_logger_t *self, const Kp__LogRecord *record);
 uint64_t kp_logger_log_later(kp_logger_t *self, const Kp__LogRecord *record);
 
 //  Hands the records queued since the last flush to the actor, in one
-//  message (one wake-up of its thread, however many records). 0, or -1
-//  when the logger has failed.
+//  message (one wake-up of its thread, however many records). Records
+//  nobody waits for alone are held a few milliseconds, for the next
+//  record a reply waits for (kp_logger_flush_in_ms says until when). 0, or
+//  -1 when the logger has failed.
 int kp_logger_flush(kp_logger_t *self);
+
+//  How soon kp_logger_flush must be called again to hand over the records
+//  it holds (milliseconds, 0: now), or -1 if it holds none: a loop that
+//  sleeps longer than this delays records nobody waits for.
+long kp_logger_flush_in_ms(const kp_logger_t *self);
 
 //  Readable when the actor has notices; hand it to zloop or zpoller.
 zsock_t *kp_logger_sock(kp_logger_t *self);

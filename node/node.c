@@ -2540,6 +2540,10 @@ static long s_poll_timeout(kp_node_t *self, int64_t now_ms)
         next = kp_service_next_ms(self->service);
     if (kp_notify_next_ms(self->notify) < next)
         next = kp_notify_next_ms(self->notify);
+    //  OUTCOMEs held for the next record a reply waits for (logger.h).
+    long held = self->logger ? kp_logger_flush_in_ms(self->logger) : -1;
+    if (held >= 0 && now_ms + held < next)
+        next = now_ms + held;
     return next <= now_ms ? 0 : (long)(next - now_ms);
 }
 
