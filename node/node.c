@@ -754,9 +754,9 @@ static uint64_t s_log_decision(kp_node_t *self, const kp_call_t *call)
     return kp_logger_log(self->logger, &record);
 }
 
-//  Appends the OUTCOME record of a completed call: each part's status and
-//  the latency, under the decision's index keys (person, sender, message).
-//  Made durable by the next group commit; nobody waits for it.
+//  Appends the OUTCOME record of a completed call: its DECISION's seq,
+//  each part's status and the latency. Made durable by the next group
+//  commit; nobody waits for it.
 static int s_log_outcome(kp_node_t *self, const kp_call_t *call, const Kp__Response *response)
 {
     Kp__LogRecord record;
@@ -767,10 +767,10 @@ static int s_log_outcome(kp_node_t *self, const kp_call_t *call, const Kp__Respo
     record.has_time_unix_us = true;
     record.time_unix_us = (uint64_t)zclock_time() * 1000;
     record.node = self->me.name;
+    //  The message type stays (kpctl report counts service levels per
+    //  type from the OUTCOME); the person and the sender are in the
+    //  DECISION, which the index finds the OUTCOME through.
     record.message = call->request->message;
-    record.person = call->request->person;
-    if (*call->decision.requester_kbo)
-        record.sender_kbo = (char *)call->decision.requester_kbo;
     record.has_kind = true;
     record.kind = KP__LOG_KIND__LOG_OUTCOME;
     record.has_decision_seq = true;
