@@ -50,6 +50,7 @@ enum {
     S_MUT_INST,
     S_MUT_ACKED,
     S_MUT_IDS,
+    S_MUT_ID_TIME,
     S_TABLES
 };
 
@@ -74,6 +75,7 @@ static const struct {
     {"mut_inst", 0},
     {"mut_acked", 0},
     {"mut_ids", 0},
+    {"mut_id_time", 0},
 };
 
 struct _kp_directory_t {
@@ -1368,7 +1370,7 @@ int kp_directory_apply_at(kp_directory_t *self, const Kp__DirectoryUpdate *updat
 
 MDB_dbi kp_directory_mutation_table(kp_directory_t *self, kp_dir_mut_table_t table)
 {
-    assert(table >= KP_DIR_MUT_QUEUE && table <= KP_DIR_MUT_IDS);
+    assert(table >= KP_DIR_MUT_QUEUE && table <= KP_DIR_MUT_ID_TIME);
     return self->dbi[S_MUT_QUEUE + (int)table];
 }
 

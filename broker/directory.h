@@ -119,6 +119,7 @@ typedef enum {
     KP_DIR_MUT_INST,      //  kbo -> queue counters
     KP_DIR_MUT_ACKED,     //  kbo | seq -> time acknowledged (entries past the head)
     KP_DIR_MUT_IDS,       //  origin | change id -> time queued
+    KP_DIR_MUT_ID_TIME,   //  time queued | origin | change id (pruning, oldest first)
 } kp_dir_mut_table_t;
 MDB_dbi kp_directory_mutation_table(kp_directory_t *self, kp_dir_mut_table_t table);
 

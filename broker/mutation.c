@@ -2,13 +2,21 @@
 
     Layout (tables of the directory's environment, see directory.h):
       mut_queue  kbo(10) | seq(8, big-endian) -> packed MutationEntry
-      mut_inst   kbo(10) -> head, next, enqueued, acked, replays, pending
-                            (six big-endian u64)
+      mut_inst   kbo(10) -> head, next, enqueued, acked, replays, pending,
+                            pruned (big-endian u64; pruned absent in
+                            rows written before pruning: 0)
       mut_acked  kbo(10) | seq(8) -> time acknowledged (ms, u64): only for
                  entries at or past the head; the head moves over them
                  (and deletes them) as soon as they form a prefix
       mut_ids    origin(10) | id -> time queued (ms): a publish retried
                  with the same id is not queued twice
+      mut_id_time  time queued (8) | origin(10) | id -> nothing: the ids
+                 oldest first, for pruning (ids queued before it existed
+                 are never pruned)
+
+    Pruning (MutationPrune): the acknowledged prefix of each queue (seq
+    below the head) queued before the cutoff, and the ids queued before
+    it, oldest first, at most max of each.
 */
 #include "mutation.h"
 #include "byteorder.h"
@@ -22,7 +30,8 @@
 #include <string.h>
 
 #define S_KEY_LEN (KP_KBO_LEN + 8)
-#define S_INST_FIELDS 6
+#define S_INST_FIELDS 6 //  at least (pruned, the 7th, came later)
+#define S_INST_SIZE 56
 
 //  ---------------------------------------------------------------------
 //  Checks
@@ -171,18 +180,20 @@ static int s_inst_get(const s_db_t *db, const char *kbo, kp_mutation_queue_t *ou
     out->acked = kp_be64_get(p + 24);
     out->replays = kp_be64_get(p + 32);
     out->pending = kp_be64_get(p + 40);
+    out->pruned = v.mv_size >= S_INST_SIZE ? kp_be64_get(p + 48) : 0;
     return 0;
 }
 
 static int s_inst_put(const s_db_t *db, const kp_mutation_queue_t *q)
 {
-    unsigned char p[S_INST_FIELDS * 8];
+    unsigned char p[S_INST_SIZE];
     kp_be64_put(p, q->head);
     kp_be64_put(p + 8, q->next);
     kp_be64_put(p + 16, q->enqueued);
     kp_be64_put(p + 24, q->acked);
     kp_be64_put(p + 32, q->replays);
     kp_be64_put(p + 40, q->pending);
+    kp_be64_put(p + 48, q->pruned);
     MDB_val k = {KP_KBO_LEN, (void *)q->kbo}, v = {sizeof p, p};
     return mdb_put(db->txn, s_dbi(db, KP_DIR_MUT_INST), &k, &v, 0);
 }
@@ -235,6 +246,17 @@ static int s_queue_one(const kp_person_entry_t *grounds, void *arg)
     return 0;
 }
 
+//  The id's row in mut_id_time: time | origin | id.
+static int s_id_time_put(const s_db_t *db, uint64_t time_unix_ms, const unsigned char *idkey,
+                         size_t len)
+{
+    unsigned char key[8 + KP_KBO_LEN + KP_MUTATION_MAX_ID];
+    kp_be64_put(key, time_unix_ms);
+    memcpy(key + 8, idkey, len);
+    MDB_val k = {8 + len, key}, v = {0, NULL};
+    return mdb_put(db->txn, s_dbi(db, KP_DIR_MUT_ID_TIME), &k, &v, 0);
+}
+
 int kp_mutation_enqueue(kp_directory_t *dir, MDB_txn *txn, const Kp__Mutation *mutation,
                         kp_mutation_result_t *out, char *err, size_t errlen)
 {
@@ -266,6 +288,8 @@ int kp_mutation_enqueue(kp_directory_t *dir, MDB_txn *txn, const Kp__Mutation *m
     v = (MDB_val){sizeof when, when};
     if (fanout.rc == 0)
         fanout.rc = mdb_put(txn, s_dbi(&db, KP_DIR_MUT_IDS), &k, &v, 0);
+    if (fanout.rc == 0)
+        fanout.rc = s_id_time_put(&db, mutation->time_unix_ms, idkey, KP_KBO_LEN + idlen);
     if (fanout.rc) {
         kp_err(err, errlen, "cannot queue mutation %s: %s", mutation->id, mdb_strerror(fanout.rc));
         return KP_STORAGE_FAILED;
@@ -362,6 +386,135 @@ static int s_replay(const s_db_t *db, const Kp__MutationReplay *replay)
     return s_inst_put(db, &q);
 }
 
+//  ---------------------------------------------------------------------
+//  Pruning
+
+//  Deletes the acknowledged entries of one queue queued before before,
+//  from its first, up to *budget of them.
+static int s_prune_queue(const s_db_t *db, MDB_cursor *cursor, const char *kbo, uint64_t before,
+                         uint32_t *budget)
+{
+    kp_mutation_queue_t q;
+    if (s_inst_get(db, kbo, &q))
+        return 0;
+    unsigned char key[S_KEY_LEN];
+    uint64_t pruned = 0;
+    int rc = 0;
+    while (rc == 0 && *budget > 0) {
+        //  The queue's first entry each time: the one before is gone.
+        s_key(key, kbo, 0);
+        MDB_val k = {sizeof key, key}, v;
+        rc = mdb_cursor_get(cursor, &k, &v, MDB_SET_RANGE);
+        if (rc || k.mv_size != S_KEY_LEN || memcmp(k.mv_data, kbo, KP_KBO_LEN) ||
+            kp_be64_get((unsigned char *)k.mv_data + KP_KBO_LEN) >= q.head ||
+            s_entry_time(&v) >= before)
+            break;
+        rc = mdb_cursor_del(cursor, 0);
+        if (rc == 0) {
+            pruned++;
+            (*budget)--;
+        }
+    }
+    if (rc && rc != MDB_NOTFOUND)
+        return rc;
+    if (!pruned)
+        return 0;
+    q.pruned += pruned;
+    return s_inst_put(db, &q);
+}
+
+//  Forgets the ids queued before before, oldest first, up to max.
+static int s_prune_ids(const s_db_t *db, uint64_t before, uint32_t max)
+{
+    MDB_cursor *cursor;
+    int rc = mdb_cursor_open(db->txn, s_dbi(db, KP_DIR_MUT_ID_TIME), &cursor);
+    if (rc)
+        return rc;
+    MDB_val k, v;
+    for (uint32_t n = 0; rc == 0 && n < max; n++) {
+        rc = mdb_cursor_get(cursor, &k, &v, MDB_FIRST);
+        if (rc || k.mv_size <= 8 || kp_be64_get(k.mv_data) >= before)
+            break;
+        MDB_val id = {k.mv_size - 8, (unsigned char *)k.mv_data + 8};
+        rc = mdb_del(db->txn, s_dbi(db, KP_DIR_MUT_IDS), &id, NULL);
+        if (rc == 0 || rc == MDB_NOTFOUND)
+            rc = mdb_cursor_del(cursor, 0);
+    }
+    mdb_cursor_close(cursor);
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+static int s_prune(const s_db_t *db, const Kp__MutationPrune *prune)
+{
+    uint64_t before = prune->before_unix_ms;
+    uint32_t budget = prune->has_max ? prune->max : KP_MUTATION_PRUNE_MAX;
+    MDB_cursor *insts, *queue;
+    int rc = mdb_cursor_open(db->txn, s_dbi(db, KP_DIR_MUT_INST), &insts);
+    if (rc)
+        return rc;
+    rc = mdb_cursor_open(db->txn, s_dbi(db, KP_DIR_MUT_QUEUE), &queue);
+    if (rc) {
+        mdb_cursor_close(insts);
+        return rc;
+    }
+    MDB_val k, v;
+    //  The rows of mut_inst change (pruned) but not their keys: the walk
+    //  goes on over them.
+    for (int op = MDB_FIRST; rc == 0 && budget > 0 && mdb_cursor_get(insts, &k, &v, op) == 0;
+         op = MDB_NEXT) {
+        if (k.mv_size != KP_KBO_LEN)
+            continue;
+        char kbo[KP_KBO_LEN + 1];
+        memcpy(kbo, k.mv_data, KP_KBO_LEN);
+        kbo[KP_KBO_LEN] = '\0';
+        rc = s_prune_queue(db, queue, kbo, before, &budget);
+    }
+    mdb_cursor_close(queue);
+    mdb_cursor_close(insts);
+    uint32_t max = prune->has_max ? prune->max : KP_MUTATION_PRUNE_MAX;
+    return rc ? rc : s_prune_ids(db, before, max);
+}
+
+typedef struct {
+    s_db_t db;
+    uint64_t before;
+    bool found;
+} s_prunable_t;
+
+static int s_prunable_queue(const kp_mutation_queue_t *q, void *arg)
+{
+    s_prunable_t *p = arg;
+    MDB_cursor *cursor;
+    if (q->head <= 1 || mdb_cursor_open(p->db.txn, s_dbi(&p->db, KP_DIR_MUT_QUEUE), &cursor))
+        return 0;
+    unsigned char key[S_KEY_LEN];
+    s_key(key, q->kbo, 0);
+    MDB_val k = {sizeof key, key}, v;
+    if (mdb_cursor_get(cursor, &k, &v, MDB_SET_RANGE) == 0 && k.mv_size == S_KEY_LEN &&
+        !memcmp(k.mv_data, q->kbo, KP_KBO_LEN) &&
+        kp_be64_get((unsigned char *)k.mv_data + KP_KBO_LEN) < q->head &&
+        s_entry_time(&v) < p->before)
+        p->found = true;
+    mdb_cursor_close(cursor);
+    return p->found;
+}
+
+bool kp_mutation_prunable(kp_directory_t *dir, MDB_txn *txn, uint64_t before_unix_ms)
+{
+    s_prunable_t p = {{dir, txn}, before_unix_ms, false};
+    MDB_cursor *cursor;
+    if (mdb_cursor_open(txn, s_dbi(&p.db, KP_DIR_MUT_ID_TIME), &cursor) == 0) {
+        MDB_val k, v;
+        if (mdb_cursor_get(cursor, &k, &v, MDB_FIRST) == 0 && k.mv_size > 8 &&
+            kp_be64_get(k.mv_data) < before_unix_ms)
+            p.found = true;
+        mdb_cursor_close(cursor);
+    }
+    if (!p.found)
+        kp_mutation_queues_each(dir, txn, s_prunable_queue, &p);
+    return p.found;
+}
+
 int kp_mutation_apply(kp_directory_t *dir, MDB_txn *txn, const Kp__DirectoryUpdate *update,
                       char *err, size_t errlen)
 {
@@ -379,6 +532,8 @@ int kp_mutation_apply(kp_directory_t *dir, MDB_txn *txn, const Kp__DirectoryUpda
         rc = s_ack(&db, update->acks[i]);
     for (size_t i = 0; rc == 0 && i < update->n_replays; i++)
         rc = s_replay(&db, update->replays[i]);
+    if (rc == 0 && update->prune)
+        rc = s_prune(&db, update->prune);
     if (rc) {
         kp_err(err, errlen, "cannot change the mutation queues: %s", mdb_strerror(rc));
         return KP_STORAGE_FAILED;

@@ -63,6 +63,8 @@
 #define KP_MUTATION_DEFAULT_MAX_PAYLOAD (64 * 1024)
 //  Default of the cluster file's mutation-retention, in days.
 #define KP_MUTATION_DEFAULT_RETENTION_DAYS 30
+//  Queue entries (and ids) one prune removes at most, by default.
+#define KP_MUTATION_PRUNE_MAX 100000
 
 //  Checks a mutation's fields: id (1..128 visible ASCII), person (valid
 //  INSZ / bis number), message (1..KP_DIR_MAX_MESSAGE visible ASCII),
@@ -97,11 +99,25 @@ typedef struct {
 int kp_mutation_enqueue(kp_directory_t *dir, MDB_txn *txn, const Kp__Mutation *mutation,
                         kp_mutation_result_t *out, char *err, size_t errlen);
 
-//  Applies the mutations, acks and replays of update in txn (called by
-//  the directory's apply after the update's ops). Invalid mutations are
-//  refused (-1, err "mutation N: ..."); KP_STORAGE_FAILED on a storage error.
+//  Applies the mutations, acks, replays and prune of update in txn
+//  (called by the directory's apply after the update's ops). Invalid
+//  mutations are refused (-1, err "mutation N: ..."); KP_STORAGE_FAILED
+//  on a storage error.
 int kp_mutation_apply(kp_directory_t *dir, MDB_txn *txn, const Kp__DirectoryUpdate *update,
                       char *err, size_t errlen);
+
+//  ---------------------------------------------------------------------
+//  Pruning
+//
+//  What a replay or the duplicate check needs is kept for a window (the
+//  node's mutation-replay-window): the leader proposes a MutationPrune
+//  with before_unix_ms = now - window when kp_mutation_prunable says
+//  there is something to prune. Entries not acknowledged are never
+//  pruned, whatever their age (they are reported expired instead).
+
+//  True if a prune before before_unix_ms would remove something: an id
+//  queued before it, or an acknowledged queue entry queued before it.
+bool kp_mutation_prunable(kp_directory_t *dir, MDB_txn *txn, uint64_t before_unix_ms);
 
 //  ---------------------------------------------------------------------
 //  Reading the queues (any read transaction)
@@ -115,6 +131,7 @@ typedef struct {
     uint64_t acked;    //  entries acknowledged (each counted once)
     uint64_t replays;  //  entries put back by replays
     uint64_t pending;  //  entries queued and not acknowledged
+    uint64_t pruned;   //  acknowledged entries pruned (the first pruned ones)
 } kp_mutation_queue_t;
 
 //  Backlog: entries queued and not acknowledged (queue->pending).

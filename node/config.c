@@ -298,11 +298,44 @@ static int s_load_hedge(zconfig_t *root, const char *text, kp_cluster_config_t *
     return 0;
 }
 
+//  A duration: days ("30") or a number with a unit ("30d", "12h", "90m",
+//  "45s"), from 1 s to 3653 days, into seconds.
+static int s_days(zconfig_t *root, const char *text, const char *path, uint64_t fallback_days,
+                  uint64_t *seconds, char *err, size_t errlen)
+{
+    const char *value = zconfig_get(root, path, NULL);
+    if (!value) {
+        *seconds = fallback_days * 86400;
+        return 0;
+    }
+    static const struct {
+        char unit;
+        uint64_t seconds;
+    } units[] = {{'d', 86400}, {'h', 3600}, {'m', 60}, {'s', 1}};
+    char *end;
+    errno = 0;
+    unsigned long long number = strtoull(value, &end, 10);
+    uint64_t scale = *end ? 0 : 86400;
+    for (size_t i = 0; i < sizeof units / sizeof units[0] && end[0] && !end[1]; i++)
+        if (*end == units[i].unit)
+            scale = units[i].seconds;
+    if (*value < '0' || *value > '9' || !scale || errno == ERANGE ||
+        number > 3653ULL * 86400 / scale || number == 0) {
+        snprintf(err, errlen,
+                 "line %d: %s = '%s' is not a duration from 1 s to 3653 days; write days "
+                 "(\"30\") or a number with a unit (\"30d\", \"12h\", \"90m\", \"45s\")",
+                 s_line_of(text, path), path, value);
+        return -1;
+    }
+    *seconds = number * scale;
+    return 0;
+}
+
 //  Change notifications (broker/mutation.h, node/notify.h).
 static int s_load_mutations(zconfig_t *root, const char *text, kp_cluster_config_t *out, char *err,
                             size_t errlen)
 {
-    uint64_t retention, timeout, backoff, payload, window, batch;
+    uint64_t retention, timeout, backoff, payload, window, batch, replay;
     if (s_number(root, text, "cluster/mutation-retention", 1, 3653,
                  KP_MUTATION_DEFAULT_RETENTION_DAYS, &retention, err, errlen) ||
         s_number(root, text, "cluster/mutation-ack-timeout", 10, 600000, 2000, &timeout, err,
@@ -312,7 +345,9 @@ static int s_load_mutations(zconfig_t *root, const char *text, kp_cluster_config
         s_number(root, text, "cluster/mutation-max-payload", 0, 4 << 20,
                  KP_MUTATION_DEFAULT_MAX_PAYLOAD, &payload, err, errlen) ||
         s_number(root, text, "cluster/mutation-window", 1, 65536, 256, &window, err, errlen) ||
-        s_number(root, text, "cluster/mutation-batch", 0, 1000, 20, &batch, err, errlen))
+        s_number(root, text, "cluster/mutation-batch", 0, 1000, 20, &batch, err, errlen) ||
+        s_days(root, text, "cluster/mutation-replay-window", KP_MUTATION_DEFAULT_RETENTION_DAYS,
+               &replay, err, errlen))
         return -1;
     out->mutation_retention_days = (uint32_t)retention;
     out->mutation_ack_timeout_ms = (uint32_t)timeout;
@@ -320,6 +355,7 @@ static int s_load_mutations(zconfig_t *root, const char *text, kp_cluster_config
     out->mutation_max_payload = (size_t)payload;
     out->mutation_window = (uint32_t)window;
     out->mutation_batch_ms = (uint32_t)batch;
+    out->mutation_replay_window_s = replay;
     return 0;
 }
 

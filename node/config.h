@@ -30,6 +30,12 @@
           mutation-batch = 20       # ms at least between two updates of publishes
                                     #   and acks (each is a raft entry and two
                                     #   fsyncs); 0: one a turn
+          mutation-replay-window = 30 # days (or "12h", "90m", "45s") acknowledged
+                                    #   changes and change ids are kept: `kpctl
+                                    #   mutations replay --from` reaches back so
+                                    #   far, and a change id published again
+                                    #   within it is a duplicate; older ones are
+                                    #   pruned (never an undelivered change)
       limits                        # every one optional; the defaults below
           max-connections = 4096    # peers connected at once to the client and worker
                                     # sockets together; more are closed at once
@@ -158,6 +164,7 @@ typedef struct {
     size_t mutation_max_payload;
     uint32_t mutation_window;
     uint32_t mutation_batch_ms;
+    uint64_t mutation_replay_window_s;
     kp_limits_config_t limits;
     bool insecure; //  plain text on every socket: only when asked for
     //  The broker's own institution (KBO; "" = none): the provider of the

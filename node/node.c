@@ -551,6 +551,7 @@ kp_node_t *kp_node_new(const kp_cluster_config_t *cluster, const kp_node_config_
                                   .max_backoff_ms = cluster->mutation_max_backoff_ms,
                                   .window = cluster->mutation_window,
                                   .batch_ms = cluster->mutation_batch_ms,
+                                  .replay_window_ms = cluster->mutation_replay_window_s * 1000,
                                   .retention_days = cluster->mutation_retention_days,
                                   .max_payload = cluster->mutation_max_payload};
     self->notify = kp_notify_new(self->directory, self->logger, &notify);

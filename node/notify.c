@@ -27,6 +27,8 @@
 #define S_SAMPLES 13                 //  over a minute
 #define S_EXPIRED_SCAN 100000        //  entries counted for "expired", at most
 #define S_ID_MAX 256                 //  routing identities
+#define S_PRUNE_MIN_MS 1000          //  prunable? looked at at most this often
+#define S_PRUNE_MAX_MS 10000         //  and at least
 
 typedef struct {
     unsigned char identity[S_ID_MAX];
@@ -92,6 +94,8 @@ struct _kp_notify_t {
     bool leading;
     int64_t next_sample_ms;
     int64_t next_proposal_ms; //  no proposal before (batch_ms after the last)
+    int64_t next_prune_ms;    //  when to look whether something may be pruned
+    uint64_t prune_before;    //  a prune to propose, before this (unix ms; 0: none)
     kp_notify_stats_t stats;
 };
 
@@ -150,6 +154,8 @@ kp_notify_t *kp_notify_new(kp_directory_t *dir, kp_logger_t *logger,
         self->options.ack_timeout_ms = 2000;
     if (self->options.max_backoff_ms < self->options.ack_timeout_ms)
         self->options.max_backoff_ms = self->options.ack_timeout_ms;
+    if (!self->options.replay_window_ms)
+        self->options.replay_window_ms = (uint64_t)KP_MUTATION_DEFAULT_RETENTION_DAYS * 86400000;
     self->insts = zhashx_new();
     zhashx_set_destructor(self->insts, s_inst_destroy);
     self->workers = zhashx_new();
@@ -481,7 +487,9 @@ int64_t kp_notify_next_ms(kp_notify_t *self)
     //  With enough proposals under way, a result wakes the loop.
     if (zhashx_size(self->proposals) >= S_MAX_PROPOSALS)
         return INT64_MAX;
-    return self->batch.n_mutations || s_acks_wait(self) ? self->next_proposal_ms : INT64_MAX;
+    return self->batch.n_mutations || self->prune_before || s_acks_wait(self)
+               ? self->next_proposal_ms
+               : INT64_MAX;
 }
 
 uint8_t *kp_notify_proposal(kp_notify_t *self, uint64_t token, int64_t now_ms, int64_t now_unix_ms,
@@ -496,7 +504,15 @@ uint8_t *kp_notify_proposal(kp_notify_t *self, uint64_t token, int64_t now_ms, i
     update.n_mutations = n;
     update.origin = "notify";
     s_take_acks(self, &update, token, now_unix_ms);
-    if (update.n_mutations == 0 && update.n_acks == 0)
+    Kp__MutationPrune prune = KP__MUTATION_PRUNE__INIT;
+    if (self->prune_before) {
+        prune.has_before_unix_ms = prune.has_max = true;
+        prune.before_unix_ms = self->prune_before;
+        prune.max = KP_MUTATION_PRUNE_MAX;
+        update.prune = &prune;
+        self->prune_before = 0; //  a lost one is found again at the next look
+    }
+    if (update.n_mutations == 0 && update.n_acks == 0 && !update.prune)
         return NULL;
     *size = kp__directory_update__get_packed_size(&update);
     uint8_t *packed = malloc(*size ? *size : 1);
@@ -829,6 +845,7 @@ static void s_forget(kp_notify_t *self)
         inst->dirty = true;
     }
     zlistx_purge(self->held);
+    self->prune_before = 0;
 }
 
 static void s_release_held(kp_notify_t *self, kp_notify_send_fn *send, void *arg)
@@ -858,10 +875,28 @@ static void s_sample(kp_notify_t *self, MDB_txn *txn, int64_t now_ms)
     }
 }
 
+//  Whether something is older than the replay window (a prune is then
+//  proposed), looked at more often while there is.
+static void s_prune_look(kp_notify_t *self, MDB_txn *txn, int64_t now_ms, int64_t now_unix_ms)
+{
+    if (now_ms < self->next_prune_ms || self->prune_before)
+        return;
+    uint64_t window = self->options.replay_window_ms;
+    uint64_t before = (uint64_t)now_unix_ms > window ? (uint64_t)now_unix_ms - window : 0;
+    int64_t every = (int64_t)(window / 4);
+    every = every < S_PRUNE_MIN_MS   ? S_PRUNE_MIN_MS
+            : every > S_PRUNE_MAX_MS ? S_PRUNE_MAX_MS
+                                     : every;
+    if (before && kp_mutation_prunable(self->dir, txn, before)) {
+        self->prune_before = before;
+        every = S_PRUNE_MIN_MS;
+    }
+    self->next_prune_ms = now_ms + every;
+}
+
 void kp_notify_pump(kp_notify_t *self, MDB_txn *txn, bool leader, int64_t now_ms,
                     int64_t now_unix_ms, kp_notify_send_fn *send, void *arg)
 {
-    (void)now_unix_ms;
     if (!leader) {
         if (self->leading)
             s_forget(self);
@@ -871,6 +906,7 @@ void kp_notify_pump(kp_notify_t *self, MDB_txn *txn, bool leader, int64_t now_ms
     self->leading = true;
     s_release_held(self, send, arg);
     s_sample(self, txn, now_ms);
+    s_prune_look(self, txn, now_ms, now_unix_ms);
     for (s_inst_t *inst = zhashx_first(self->insts); inst; inst = zhashx_next(self->insts)) {
         if (!zlistx_size(inst->workers))
             continue;
@@ -942,6 +978,7 @@ static int s_status_queue(const kp_mutation_queue_t *q, void *arg)
     kp_json_kv_uint(json, "enqueued", q->enqueued);
     kp_json_kv_uint(json, "acked", q->acked);
     kp_json_kv_uint(json, "replays", q->replays);
+    kp_json_kv_uint(json, "pruned", q->pruned);
     kp_json_kv_uint(json, "head", q->head);
     kp_json_kv_uint(json, "next", q->next);
     kp_json_key(json, "oldest_undelivered");

@@ -27,6 +27,13 @@
     leader knows nothing in flight: it sends again what is not
     acknowledged in the replicated queue (the at-least-once contract).
 
+    Pruning. The leader looks every replay_window/4 (1 to 10 s; each
+    second while it finds some) whether anything acknowledged, or any
+    change id, was queued before now - replay_window_ms
+    (kp_mutation_prunable), and if so its next proposal carries a
+    MutationPrune (broker/mutation.h) with that cutoff: every node applies
+    it the same.
+
     Every notify sent (first or again) is a privacy-log record (message
     type, person, origin as sender, the recipient as part, its grounds as
     sector, type and capacity, action "notify seq N attempt A"), and
@@ -49,13 +56,14 @@
 typedef struct _kp_notify_t kp_notify_t;
 
 typedef struct {
-    const char *node;        //  this node's name, for log records
-    uint32_t ack_timeout_ms; //  first resend after this
-    uint32_t max_backoff_ms; //  longest wait between resends
-    uint32_t window;         //  notifies unacknowledged by workers, per institution
-    uint32_t batch_ms;       //  at least this between two proposals (0: none)
-    uint32_t retention_days; //  undelivered longer: reported expired
-    size_t max_payload;      //  of a published mutation
+    const char *node;          //  this node's name, for log records
+    uint32_t ack_timeout_ms;   //  first resend after this
+    uint32_t max_backoff_ms;   //  longest wait between resends
+    uint32_t window;           //  notifies unacknowledged by workers, per institution
+    uint32_t batch_ms;         //  at least this between two proposals (0: none)
+    uint64_t replay_window_ms; //  acknowledged changes and ids kept (0: 30 days)
+    uint32_t retention_days;   //  undelivered longer: reported expired
+    size_t max_payload;        //  of a published mutation
 } kp_notify_options_t;
 
 //  Borrows dir and logger (logger may be NULL: notifies leave at once).

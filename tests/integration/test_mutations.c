@@ -508,12 +508,143 @@ static void test_kill_leader(void **state)
     sites_destroy(&sites);
 }
 
+//  A number of kbo's queue in node index's mutations.status; -1 if none.
+static int64_t s_queue_field(harness_t *h, size_t index, const char *kbo, const char *field)
+{
+    Kp__AdminReply *reply = harness_admin(h, index, "mutations.status", NULL, 3000);
+    if (!reply)
+        return -1;
+    json_t *doc = reply->json ? json_loads(reply->json, 0, NULL) : NULL;
+    kp__admin_reply__free_unpacked(reply, NULL);
+    int64_t value = -1;
+    json_t *queues = json_object_get(doc, "queues");
+    for (size_t i = 0; i < json_array_size(queues); i++) {
+        json_t *q = json_array_get(queues, i);
+        if (!strcmp(json_string_value(json_object_get(q, "kbo")), kbo))
+            value = json_integer_value(json_object_get(q, field));
+    }
+    json_decref(doc);
+    return value;
+}
+
+typedef struct {
+    harness_t *h;
+    int64_t pruned;
+} s_pruned_t;
+
+static bool s_pruned(void *arg)
+{
+    s_pruned_t *p = arg;
+    return s_queue_field(p->h, 0, CM, "pruned") >= p->pruned;
+}
+
+//  A publish answered OK with duplicate set (an id queued before)?
+typedef struct {
+    bool answered, duplicate;
+} s_dup_t;
+
+static void s_on_dup(void *arg, const Kp__MutationPublished *published)
+{
+    s_dup_t *d = arg;
+    d->answered = true;
+    d->duplicate = published->status == KP__STATUS__OK && published->duplicate;
+}
+
+static bool s_dup_answered(void *arg)
+{
+    return ((s_dup_t *)arg)->answered;
+}
+
+static bool s_publish_again(s_worker_t **both, s_worker_t *acv, const char *id)
+{
+    s_dup_t d = {false, false};
+    kp_worker_set_published(acv->worker, s_on_dup, &d);
+    Kp__Mutation m = KP__MUTATION__INIT;
+    m.id = (char *)id;
+    m.person = PERSON;
+    m.message = "U1";
+    m.date = "2024-01-01";
+    assert_int_equal(kp_worker_publish(acv->worker, &m), 0);
+    assert_true(s_run(both, 2, 10000, s_dup_answered, &d));
+    kp_worker_set_published(acv->worker, s_on_published, acv);
+    return d.duplicate;
+}
+
+//  Pruning (mutation-replay-window): what CM acknowledged leaves its
+//  queue once older than the window, round after round, so the queue
+//  holds only the last window; inside the window a replay still resends
+//  and an id published again is still a duplicate; an id pruned is a new
+//  change.
+static void test_prune(void **state)
+{
+    (void)state;
+    harness_t *h = harness_new_insecure(1, 250, 5000, 1 << 20);
+    s_cluster_settings(h->config, "    mutation-replay-window = 3s\n");
+    harness_start_node(h, 0);
+    char *sample = s_sample();
+    harness_load(h, 0, sample);
+    free(sample);
+    s_load_persons(h, 0);
+    s_worker_t *acv = s_worker(h->worker[0], ACV, "U1", false);
+    s_worker_t *cm = s_worker(h->worker[0], CM, NULL, true);
+    s_worker_t *both[] = {acv, cm, NULL};
+    assert_true(s_run(both, 2, 5000, s_accepted, both));
+    //  Two rounds of 200: after each is acknowledged, it is pruned (the
+    //  queue never holds more than a round).
+    for (int round = 0; round < 2; round++) {
+        char prefix[8];
+        snprintf(prefix, sizeof prefix, "r%d-", round);
+        s_publish(both, 2, acv, prefix, NULL, "2024-01-01", 200);
+        s_want_t want = {cm, 200 * (size_t)(round + 1)};
+        assert_true(s_run(both, 2, 20000, s_got_distinct, &want));
+        s_pruned_t pruned = {h, 200 * (round + 1)};
+        assert_true(s_run(both, 2, 20000, s_pruned, &pruned));
+        assert_int_equal(s_queue_field(h, 0, CM, "backlog"), 0);
+    }
+    assert_int_equal(s_queue_field(h, 0, CM, "pruned"), 400);
+    //  The first round's ids are forgotten: r0-000000 again is a new change.
+    assert_false(s_publish_again(both, acv, "r0-000000"));
+    //  Inside the window: a round acknowledged, then the same id again is
+    //  a duplicate, and a replay from before it resends the round.
+    int64_t before = zclock_time();
+    s_publish(both, 2, acv, "w-", NULL, "2024-01-01", 200);
+    assert_true(s_publish_again(both, acv, "w-000000"));
+    s_want_t want = {cm, 601};
+    assert_true(s_run(both, 2, 20000, s_got_distinct, &want));
+    //  The acks replicated first (else they would count the replay's
+    //  entries acknowledged again).
+    int64_t give_up = harness_now_ms() + 20000;
+    while (s_queue_field(h, 0, CM, "backlog") != 0 && harness_now_ms() < give_up)
+        s_run(both, 2, 20, NULL, NULL);
+    size_t received = cm->received;
+    Kp__MutationReplay replay = KP__MUTATION_REPLAY__INIT;
+    replay.kbo = CM;
+    replay.has_from_unix_ms = true;
+    replay.from_unix_ms = (uint64_t)before;
+    Kp__MutationReplay *replays[] = {&replay};
+    Kp__DirectoryUpdate update = KP__DIRECTORY_UPDATE__INIT;
+    update.replays = replays;
+    update.n_replays = 1;
+    Kp__AdminReply *reply = harness_admin(h, 0, "directory.apply", &update, 5000);
+    assert_non_null(reply);
+    assert_int_equal(reply->status, KP__STATUS__OK);
+    kp__admin_reply__free_unpacked(reply, NULL);
+    give_up = harness_now_ms() + 20000;
+    while (cm->received < received + 200 && harness_now_ms() < give_up)
+        s_run(both, 2, 50, NULL, NULL);
+    assert_true(cm->received >= received + 200);
+    s_worker_destroy(&cm);
+    s_worker_destroy(&acv);
+    harness_destroy(&h);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_offline_institution),
         cmocka_unit_test(test_kill_during_delivery),
         cmocka_unit_test(test_kill_leader),
+        cmocka_unit_test(test_prune),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

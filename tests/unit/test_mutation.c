@@ -280,12 +280,102 @@ static void test_acks_and_replay(void **state)
     assert_int_equal(s_queue(self->dir, GENT).pending, 5);
 }
 
+static void s_prune(kp_directory_t *dir, uint64_t before, uint32_t max)
+{
+    Kp__MutationPrune prune = KP__MUTATION_PRUNE__INIT;
+    prune.has_before_unix_ms = prune.has_max = true;
+    prune.before_unix_ms = before;
+    prune.max = max;
+    Kp__DirectoryUpdate update = KP__DIRECTORY_UPDATE__INIT;
+    update.prune = &prune;
+    char err[512] = "";
+    assert_int_equal(kp_directory_apply(dir, &update, NULL, err, sizeof err), 0);
+}
+
+static bool s_prunable(kp_directory_t *dir, uint64_t before)
+{
+    MDB_txn *txn = kp_directory_read_begin(dir, NULL, 0);
+    bool prunable = kp_mutation_prunable(dir, txn, before);
+    kp_directory_read_end(&txn);
+    return prunable;
+}
+
+static bool s_published(kp_directory_t *dir, const char *id)
+{
+    MDB_txn *txn = kp_directory_read_begin(dir, NULL, 0);
+    bool published = kp_mutation_published(dir, txn, ACV, id, NULL) == 0;
+    kp_directory_read_end(&txn);
+    return published;
+}
+
+//  A prune removes the acknowledged entries and the ids queued before its
+//  cutoff, oldest first, at most max of each; never an unacknowledged
+//  entry; a replay then starts at the first entry kept; an id pruned is
+//  a new change when published again, one kept is still a duplicate.
+static void test_prune(void **state)
+{
+    s_fixture_t *self = *state;
+    char ids[6][8];
+    Kp__Mutation m[6], *list[6];
+    for (int i = 0; i < 6; i++) {
+        snprintf(ids[i], sizeof ids[i], "m%d", i + 1);
+        m[i] = s_mutation(ids[i], "85073003328", "U1", "2024-01-01", 1000 * (uint64_t)(i + 1));
+        list[i] = &m[i];
+    }
+    assert_int_equal(s_apply(self->dir, list, 6, NULL, 0, NULL, 0), 0);
+    assert_false(s_prunable(self->dir, 1000)); //  nothing queued before 1000
+    assert_true(s_prunable(self->dir, 3500));  //  ids m1..m3
+    uint64_t a[] = {1, 2, 3, 4};
+    s_ack(self->dir, CM, a, 4);
+    //  max 1: one entry (CM's first) and one id (m1).
+    s_prune(self->dir, 3500, 1);
+    kp_mutation_queue_t q = s_queue(self->dir, CM);
+    assert_int_equal(q.pruned, 1);
+    assert_false(s_published(self->dir, "m1"));
+    assert_true(s_published(self->dir, "m2"));
+    s_prune(self->dir, 3500, 100);
+    q = s_queue(self->dir, CM);
+    assert_int_equal(q.pruned, 3); //  1, 2, 3: acknowledged and before 3500
+    assert_int_equal(q.head, 5);
+    assert_int_equal(q.pending, 2);
+    s_items_t items = s_items(self->dir, CM);
+    assert_int_equal(items.count, 3);
+    assert_int_equal(items.seqs[0], 4);
+    //  GENT acknowledged nothing: all six kept, whatever their age.
+    assert_int_equal(s_queue(self->dir, GENT).pruned, 0);
+    assert_int_equal(s_items(self->dir, GENT).count, 6);
+    assert_false(s_published(self->dir, "m3"));
+    assert_true(s_published(self->dir, "m4"));
+    //  Only GENT's and RSZ's old unacknowledged entries are left before
+    //  3500: nothing to prune.
+    assert_false(s_prunable(self->dir, 3500));
+    //  m4 again: a duplicate (kept); m1 again: pruned, so a new change.
+    Kp__Mutation again[] = {s_mutation("m4", "85073003328", "U1", "2024-01-01", 7000),
+                            s_mutation("m1", "85073003328", "U1", "2024-01-01", 7000)};
+    Kp__Mutation *again_list[] = {&again[0], &again[1]};
+    assert_int_equal(s_apply(self->dir, again_list, 2, NULL, 0, NULL, 0), 0);
+    q = s_queue(self->dir, CM);
+    assert_int_equal(q.next, 8);
+    assert_int_equal(q.enqueued, 7);
+    //  A replay from before the window: from the first entry kept (4).
+    Kp__MutationReplay replay = KP__MUTATION_REPLAY__INIT;
+    replay.kbo = CM;
+    replay.has_from_unix_ms = true;
+    replay.from_unix_ms = 0;
+    Kp__MutationReplay *replays[] = {&replay};
+    assert_int_equal(s_apply(self->dir, NULL, 0, NULL, 0, replays, 1), 0);
+    q = s_queue(self->dir, CM);
+    assert_int_equal(q.head, 4);
+    assert_int_equal(q.pending, 4); //  4 again, 5, 6 and the new m1
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_fanout, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_refused, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_acks_and_replay, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_prune, s_setup, s_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
