@@ -10,6 +10,13 @@
       mutbench --worker EP --backlog N --persons P
                                           N changes while CM is offline, then
                                           CM's worker comes: time to drain
+      mutbench --gen-persons N --cm-only  JSONL: N other persons, held by CM
+                                          alone (born in 1971)
+      mutbench --worker EP --backlog N --persons P --cm-only
+                                          the backlog about those: only CM's
+                                          queue grows (a day's backlog of one
+                                          institution without four others'),
+                                          progress on stderr
 
     The institutions are the sample directory's (cluster-config/): OCMW
     Gent and OCMW Antwerpen (31/0, capacity 1), CM and Solidaris (6/1,
@@ -25,7 +32,7 @@
 #include "kp_worker.h"
 
 #define S_ACV "0411702543"
-#define S_MAX (1u << 22)
+#define S_MAX (1u << 24)
 
 static const struct {
     const char *kbo;
@@ -47,11 +54,14 @@ typedef struct {
     int64_t run; //  this run's start, in its ids
 } s_state_t;
 
+static bool s_cm_only;
+
 static void s_person(size_t i, char insz[12])
 {
-    //  Born 1970-01-01 .. 1970-01-28, serials 1 .. 997: up to 27,916 persons.
-    unsigned long base =
-        700101000UL + (unsigned long)(i % 997) + 1 + (unsigned long)(i / 997 % 28) * 1000UL;
+    //  Born 1970-01-01 .. 1970-01-28 (CM alone: 1971), serials 1 .. 997:
+    //  up to 27,916 persons.
+    unsigned long base = (s_cm_only ? 710101000UL : 700101000UL) + (unsigned long)(i % 997) + 1 +
+                         (unsigned long)(i / 997 % 28) * 1000UL;
     snprintf(insz, 12, "%09lu%02lu", base, 97 - base % 97);
 }
 
@@ -148,10 +158,15 @@ int main(int argc, char **argv)
     double rate = 1000, seconds = 10;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--cm-only")) {
+            s_cm_only = true;
+            continue;
+        }
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             puts("usage: mutbench --gen-persons N\n"
                  "       mutbench --worker EP [--rate R] [--seconds S] [--persons N]\n"
-                 "       mutbench --worker EP --backlog N [--persons N]\n"
+                 "       mutbench --worker EP --backlog N [--persons N] [--cm-only]\n"
+                 "       mutbench --gen-persons N --cm-only\n"
                  "(see the comment at the top of bench/mutbench.c)");
             return 0;
         }
@@ -181,7 +196,7 @@ int main(int argc, char **argv)
         for (size_t i = 0; i < gen; i++) {
             char insz[12];
             s_person(i, insz);
-            for (size_t j = 0; j < S_HOLDERS; j++)
+            for (size_t j = s_cm_only ? 2 : 0; j < (s_cm_only ? 3 : S_HOLDERS); j++)
                 printf("{\"table\":\"person\",\"insz\":\"%s\",\"kbo\":\"%s\",\"sector\":%d,"
                        "\"type\":%d,\"capacity\":%d,\"from\":\"2000-01-01\",\"to\":\"9999-12-"
                        "31\"}\n",
@@ -211,29 +226,41 @@ int main(int argc, char **argv)
     kp_worker_t *workers[S_HOLDERS + 1];
     size_t count = 0;
     kp_worker_t *publisher = workers[count++] = s_worker(endpoint, S_ACV, false, &s);
-    for (size_t j = 0; j < S_HOLDERS; j++)
+    for (size_t j = 0; j < S_HOLDERS && !s_cm_only; j++)
         if (!offline || strcmp(offline, s_holders[j].kbo))
             workers[count++] = s_worker(endpoint, s_holders[j].kbo, true, &s);
+    size_t others = s_cm_only ? 0 : S_HOLDERS - 1;
     s_wait_accepted(workers, count);
     if (backlog) {
         int64_t start = zclock_mono();
+        int64_t report = start + 10000;
         for (size_t n = 0; n < backlog; n++) {
             if (s_publish(workers, count, publisher, &s, n, persons))
                 return 1;
             if (n % 256 == 255)
                 s_pump(workers, count, 0);
+            if (n % 4096 == 0 && zclock_mono() > report) {
+                report += 10000;
+                fprintf(stderr, "mutbench: %zu published, %zu answered\n", n, s.answered);
+            }
         }
         while (s.answered < backlog)
             s_pump(workers, count, 10);
         int64_t published = zclock_mono() - start;
         //  Let the others drain, then CM comes back.
-        while (s.distinct < backlog * (S_HOLDERS - 1) && zclock_mono() - start < 600000)
+        while (s.distinct < backlog * others && zclock_mono() - start < 600000)
             s_pump(workers, count, 10);
         size_t before = s.distinct;
         workers[count++] = s_worker(endpoint, offline, true, &s);
         int64_t back = zclock_mono();
-        while (s.distinct < before + backlog && zclock_mono() - back < 600000)
+        report = back + 10000;
+        while (s.distinct < before + backlog && zclock_mono() - back < 3600000) {
             s_pump(workers, count, 10);
+            if (zclock_mono() > report) {
+                report += 10000;
+                fprintf(stderr, "mutbench: CM has %zu of %zu\n", s.distinct - before, backlog);
+            }
+        }
         int64_t drained = zclock_mono() - back;
         printf("mutbench backlog: %zu changes published in %.2f s (%zu refused); CM drained "
                "%zu in %.2f s (%.0f/s)\n",
