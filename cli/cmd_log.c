@@ -71,7 +71,9 @@ static void s_usage_log(FILE *out)
         "               (not the witness) is asked for its own log over its admin\n"
         "               socket; the answers are merged (query: oldest first, each\n"
         "               record with its node; stats: summed). Nodes that do not answer\n"
-        "               are named (--json: \"unanswered\") and the exit status is 1\n"
+        "               are named; their records are read from the copy of their log\n"
+        "               on their log mirror (--json: \"from_copy\", \"copy_on\" in each\n"
+        "               record). When neither answers: \"unanswered\", exit status 1\n"
         "  --timeout MS how long to wait for each node (default 10000)\n"
         "  --json       answer in JSON on stdout\n"
         "  --wait MS    query: catch the index up for at most MS ms first (default\n"
@@ -452,9 +454,56 @@ static char s_query_key(const s_args_t *a, const char **key, uint64_t *from, uin
 //  One node's answer to log.query or log.stats.
 typedef struct {
     const char *node;
-    json_t *doc; //  NULL when it did not answer
-    char error[512];
+    json_t *doc;         //  NULL when neither it nor its copy answered
+    const char *copy_on; //  the doc came from its log's copy on this node (its mirror)
+    char error[512];     //  why it did not answer
 } s_answer_t;
+
+//  Asks node for command; the document, or NULL with the reason in error.
+static json_t *s_ask(const s_args_t *a, const char *node, Kp__AdminRequest *request, char *error,
+                     size_t errlen)
+{
+    if (isatty(2) && !a->json)
+        fprintf(stderr, "asking %s ...\n", node);
+    kpctl_admin_t *admin = kpctl_admin_new(a->cluster, node, (int)a->timeout_ms, error, errlen);
+    Kp__AdminReply *reply = admin ? kpctl_admin_call(admin, request, error, errlen) : NULL;
+    json_t *doc = reply && reply->json ? json_loads(reply->json, 0, NULL) : NULL;
+    if (reply && !doc)
+        snprintf(error, errlen, "%s",
+                 reply->error && *reply->error ? reply->error : "its answer is not JSON");
+    if (reply)
+        kp__admin_reply__free_unpacked(reply, NULL);
+    kpctl_admin_destroy(&admin);
+    return doc;
+}
+
+//  A node that did not answer: its records from the copy of its log that
+//  its mirror keeps (log/mirror.h), asked with the node's name as one
+//  more argument. Each record is read once: a node's own answer or its
+//  copy, never both.
+static void s_ask_copy(const s_args_t *a, kp_cluster_config_t *config, size_t index,
+                       Kp__AdminRequest *request, s_answer_t *answer)
+{
+    const kp_node_config_t *mirror = kp_config_log_mirror(config, &config->nodes[index]);
+    if (!mirror)
+        return;
+    char *args[8];
+    size_t n = request->n_args < 7 ? request->n_args : 7;
+    memcpy(args, request->args, n * sizeof *args);
+    args[n] = (char *)answer->node;
+    Kp__AdminRequest copy = *request;
+    copy.args = args;
+    copy.n_args = n + 1;
+    char error[512];
+    answer->doc = s_ask(a, mirror->name, &copy, error, sizeof error);
+    if (answer->doc)
+        answer->copy_on = mirror->name;
+    else {
+        size_t used = strlen(answer->error);
+        snprintf(answer->error + used, sizeof answer->error - used,
+                 "; its copy on %s could not be read either: %s", mirror->name, error);
+    }
+}
 
 //  Asks every node of the cluster file that keeps a log (not the witness)
 //  command with args; *count answers (free with s_answers_free).
@@ -474,19 +523,9 @@ static s_answer_t *s_ask_all(const s_args_t *a, kp_cluster_config_t *config, con
             continue; //  it keeps no privacy log
         s_answer_t *answer = &answers[(*count)++];
         answer->node = node->name;
-        if (isatty(2) && !a->json)
-            fprintf(stderr, "asking %s ...\n", node->name);
-        kpctl_admin_t *admin = kpctl_admin_new(a->cluster, node->name, (int)a->timeout_ms,
-                                               answer->error, sizeof answer->error);
-        Kp__AdminReply *reply =
-            admin ? kpctl_admin_call(admin, &request, answer->error, sizeof answer->error) : NULL;
-        if (reply && reply->json)
-            answer->doc = json_loads(reply->json, 0, NULL);
-        if (reply && !answer->doc)
-            snprintf(answer->error, sizeof answer->error, "its answer is not JSON");
-        if (reply)
-            kp__admin_reply__free_unpacked(reply, NULL);
-        kpctl_admin_destroy(&admin);
+        answer->doc = s_ask(a, node->name, &request, answer->error, sizeof answer->error);
+        if (!answer->doc)
+            s_ask_copy(a, config, i, &request, answer);
     }
     return answers;
 }
@@ -502,33 +541,49 @@ static void s_answers_free(s_answer_t *answers, size_t count)
 //  error}], "unanswered":[names]. Returns how many did not answer.
 static size_t s_nodes_json(json_t *root, const s_answer_t *answers, size_t count, const char *what)
 {
-    json_t *nodes = json_array(), *unanswered = json_array();
+    json_t *nodes = json_array(), *unanswered = json_array(), *from_copy = json_array();
     for (size_t i = 0; i < count; i++) {
-        json_t *node =
-            json_pack("{s:s,s:b}", "node", answers[i].node, "answered", answers[i].doc != NULL);
-        if (answers[i].doc)
-            json_object_set(node, what, json_object_get(answers[i].doc, what));
-        else {
-            json_object_set_new(node, "error", json_string(answers[i].error));
-            json_array_append_new(unanswered, json_string(answers[i].node));
-        }
+        const s_answer_t *answer = &answers[i];
+        bool answered = answer->doc && !answer->copy_on;
+        json_t *node = json_pack("{s:s,s:b}", "node", answer->node, "answered", answered);
+        if (answer->doc)
+            json_object_set(node, what, json_object_get(answer->doc, what));
+        if (!answered)
+            json_object_set_new(node, "error", json_string(answer->error));
+        if (answer->copy_on) {
+            json_object_set_new(node, "copy_on", json_string(answer->copy_on));
+            json_array_append_new(from_copy, json_string(answer->node));
+        } else if (!answer->doc)
+            json_array_append_new(unanswered, json_string(answer->node));
         json_array_append_new(nodes, node);
     }
     size_t missing = json_array_size(unanswered);
     json_object_set_new(root, "nodes", nodes);
     json_object_set_new(root, "unanswered", unanswered);
+    json_object_set_new(root, "from_copy", from_copy);
     return missing;
 }
 
 //  After a text answer: the nodes that did not answer, on stderr.
 static void s_nodes_text(const char *command, const s_answer_t *answers, size_t count)
 {
-    size_t answered = 0;
+    size_t answered = 0, copies = 0;
+    for (size_t i = 0; i < count; i++) {
+        answered += answers[i].doc && !answers[i].copy_on;
+        copies += answers[i].copy_on != NULL;
+    }
+    if (copies)
+        printf("from %zu of %zu nodes, and %zu from the copy of its log on its mirror\n", answered,
+               count, copies);
+    else
+        printf("from %zu of %zu nodes\n", answered, count);
     for (size_t i = 0; i < count; i++)
-        answered += answers[i].doc != NULL;
-    printf("from %zu of %zu nodes\n", answered, count);
-    for (size_t i = 0; i < count; i++)
-        if (!answers[i].doc)
+        if (answers[i].copy_on)
+            fprintf(stderr,
+                    "kpctl log %s: %s did not answer: %s; its records were read from the copy of "
+                    "its log on %s (records its mirror had not received yet are not there)\n",
+                    command, answers[i].node, answers[i].error, answers[i].copy_on);
+        else if (!answers[i].doc)
             fprintf(stderr,
                     "kpctl log %s: %s did not answer: %s (its records are not in this answer; "
                     "ask again when it is back, or read its copy on its mirror with --log)\n",
@@ -578,6 +633,8 @@ static int s_query_cluster(s_args_t *a)
         for (size_t k = 0; k < json_array_size(list); k++) {
             json_t *record = json_array_get(list, k);
             json_object_set_new(record, "node", json_string(answers[i].node));
+            if (answers[i].copy_on)
+                json_object_set_new(record, "copy_on", json_string(answers[i].copy_on));
             json_array_append(records, record);
         }
         total += s_num(doc, "count");
@@ -607,8 +664,13 @@ static int s_query_cluster(s_args_t *a)
         free(text);
         json_decref(root);
     } else {
-        for (size_t i = 0; i < n; i++)
-            s_print_text(sorted[i], s_str(sorted[i], "node", "-"));
+        for (size_t i = 0; i < n; i++) {
+            char where[160];
+            const char *copy_on = s_str(sorted[i], "copy_on", NULL);
+            snprintf(where, sizeof where, "%s%s%s", s_str(sorted[i], "node", "-"),
+                     copy_on ? ", from its copy on " : "", copy_on ? copy_on : "");
+            s_print_text(sorted[i], where);
+        }
         s_query_count(total, unknown);
         s_nodes_text("query", answers, count);
         for (size_t i = 0; i < count; i++)

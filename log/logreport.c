@@ -185,7 +185,7 @@ static const s_found_t *s_outcome(s_query_t *q, kp_logindex_t *index, uint64_t s
     snprintf(key, sizeof key, "%" PRIu64, seq);
     s_found_t *found = zhashx_lookup(q->outcomes, key);
     uint64_t at, segment, offset, got;
-    if (found || kp_logindex_outcome(index, seq, &at, &segment, &offset))
+    if (found || !index || kp_logindex_outcome(index, seq, &at, &segment, &offset))
         return found;
     char error[256];
     Kp__LogRecord *r = kp_privlog_reader_get(q->reader, segment, offset, &got, error, sizeof error);
@@ -260,6 +260,42 @@ static void s_message_json(kp_json_t *j, uint64_t seq, const Kp__LogRecord *r,
     kp_json_object_close(j);
 }
 
+//  The query's document: the decisions found (oldest first), each joined
+//  with its outcome (index NULL: among those found only) and marked when
+//  it left on one site only.
+static char *s_query_json(s_query_t *q, kp_logindex_t *index, const kp_localonly_t *local,
+                          uint64_t limit)
+{
+    kp_json_t *j = kp_json_new();
+    kp_json_object_open(j);
+    kp_json_key(j, "records");
+    kp_json_array_open(j);
+    bool truncated = false;
+    for (s_found_t *d = zlistx_first(q->decisions); d; d = zlistx_next(q->decisions)) {
+        if (limit && q->count == limit) {
+            truncated = true;
+            break;
+        }
+        const s_found_t *found = s_is_decision(d->r) ? s_outcome(q, index, d->seq) : NULL;
+        q->unknown += s_is_decision(d->r) && !found;
+        q->count++;
+        s_message_json(j, d->seq, d->r, found ? found->r : NULL, kp_localonly_has(local, d->seq));
+    }
+    kp_json_array_close(j);
+    kp_json_kv_uint(j, "count", q->count);
+    kp_json_kv_uint(j, "outcome_unknown", q->unknown);
+    kp_json_kv_uint(j, "missing", q->missing);
+    kp_localonly_json(local, j);
+    if (truncated) {
+        kp_json_key(j, "truncated");
+        kp_json_bool(j, true);
+    }
+    kp_json_object_close(j);
+    char *text = kp_json_take(j);
+    kp_json_destroy(&j);
+    return text;
+}
+
 char *kp_logreport_query(const char *dir, char tag, const char *key, uint64_t from_us,
                          uint64_t to_us, uint64_t limit, char *err, size_t errlen)
 {
@@ -288,41 +324,92 @@ char *kp_logreport_query(const char *dir, char tag, const char *key, uint64_t fr
     char *text = NULL;
     if (n < 0)
         kp_err(err, errlen, "%s", kp_logindex_error(index));
-    else {
-        kp_json_t *j = kp_json_new();
-        kp_json_object_open(j);
-        kp_json_key(j, "records");
-        kp_json_array_open(j);
-        bool truncated = false;
-        for (s_found_t *d = zlistx_first(q.decisions); d; d = zlistx_next(q.decisions)) {
-            if (limit && q.count == limit) {
-                truncated = true;
-                break;
-            }
-            const s_found_t *found = s_is_decision(d->r) ? s_outcome(&q, index, d->seq) : NULL;
-            q.unknown += s_is_decision(d->r) && !found;
-            q.count++;
-            s_message_json(j, d->seq, d->r, found ? found->r : NULL,
-                           kp_localonly_has(marks.local, d->seq));
-        }
-        kp_json_array_close(j);
-        kp_json_kv_uint(j, "count", q.count);
-        kp_json_kv_uint(j, "outcome_unknown", q.unknown);
-        kp_json_kv_uint(j, "missing", q.missing);
-        kp_localonly_json(marks.local, j);
-        if (truncated) {
-            kp_json_key(j, "truncated");
-            kp_json_bool(j, true);
-        }
-        kp_json_object_close(j);
-        text = kp_json_take(j);
-        kp_json_destroy(&j);
-    }
+    else
+        text = s_query_json(&q, index, marks.local, limit);
     kp_localonly_destroy(&marks.local);
     zlistx_destroy(&q.decisions);
     zhashx_destroy(&q.outcomes);
     kp_privlog_reader_destroy(&q.reader);
     kp_logindex_destroy(&index);
+    return text;
+}
+
+//  ---------------------------------------------------------------------
+//  Query by a scan (a log without index: a mirror's copy)
+
+typedef struct {
+    s_query_t *q;
+    char tag;
+    const char *key;
+    uint64_t from_us;
+    zhashx_t *matched; //  seq (text) of the decisions found
+    kp_localonly_t *local;
+} s_scan_query_t;
+
+static bool s_matches(const Kp__LogRecord *r, char tag, const char *key)
+{
+    if (tag == KP_LOGINDEX_PERSON)
+        return r->person && !strcmp(r->person, key);
+    if (tag == KP_LOGINDEX_MESSAGE)
+        return r->message && !strcmp(r->message, key);
+    if (r->sender_kbo && !strcmp(r->sender_kbo, key))
+        return true;
+    for (size_t i = 0; i < r->n_parts; i++)
+        if (r->parts[i]->kbo && !strcmp(r->parts[i]->kbo, key))
+            return true;
+    return false;
+}
+
+//  The scan's record, kept (the scan frees its own).
+static s_found_t *s_keep(const Kp__LogRecord *r, uint64_t seq)
+{
+    size_t size = kp__log_record__get_packed_size(r);
+    uint8_t *buf = malloc(size ? size : 1);
+    assert(buf);
+    kp__log_record__pack(r, buf);
+    s_found_t *found = malloc(sizeof *found);
+    assert(found);
+    found->seq = seq;
+    found->r = kp__log_record__unpack(NULL, size, buf);
+    assert(found->r);
+    free(buf);
+    return found;
+}
+
+static int s_scan_query_one(const Kp__LogRecord *r, uint64_t seq, void *arg)
+{
+    s_scan_query_t *s = arg;
+    kp_localonly_record(s->local, r, seq);
+    char key[24];
+    if (s_is_outcome(r)) {
+        snprintf(key, sizeof key, "%" PRIu64, r->decision_seq);
+        if (zhashx_lookup(s->matched, key))
+            zhashx_update(s->q->outcomes, key, s_keep(r, seq));
+    } else if (r->time_unix_us >= s->from_us && r->time_unix_us <= s->q->to_us &&
+               s_matches(r, s->tag, s->key)) {
+        snprintf(key, sizeof key, "%" PRIu64, seq);
+        zhashx_insert(s->matched, key, (void *)1);
+        zlistx_add_end(s->q->decisions, s_keep(r, seq));
+    }
+    return 0;
+}
+
+char *kp_logreport_query_scan(const char *dir, char tag, const char *key, uint64_t from_us,
+                              uint64_t to_us, uint64_t limit, char *err, size_t errlen)
+{
+    s_query_t q = {.to_us = to_us};
+    q.decisions = zlistx_new();
+    zlistx_set_destructor(q.decisions, s_found_free);
+    q.outcomes = zhashx_new();
+    zhashx_set_destructor(q.outcomes, s_found_free);
+    s_scan_query_t s = {&q, tag, key, from_us, zhashx_new(), kp_localonly_new()};
+    char *text = NULL;
+    if (kp_privlog_scan(dir, INT32_MIN, INT32_MAX, s_scan_query_one, &s, err, errlen) == 0)
+        text = s_query_json(&q, NULL, s.local, limit);
+    zhashx_destroy(&s.matched);
+    kp_localonly_destroy(&s.local);
+    zlistx_destroy(&q.decisions);
+    zhashx_destroy(&q.outcomes);
     return text;
 }
 

@@ -44,6 +44,11 @@ uint64_t kp_logjoin_orphans(kp_logjoin_t *self, uint64_t *first);
 char *kp_logreport_query(const char *dir, char tag, const char *key, uint64_t from_us,
                          uint64_t to_us, uint64_t limit, char *err, size_t errlen);
 
+//  The same document read from every segment of dir instead of its index
+//  (a mirror's copy has none): slower, for a node that does not answer.
+char *kp_logreport_query_scan(const char *dir, char tag, const char *key, uint64_t from_us,
+                              uint64_t to_us, uint64_t limit, char *err, size_t errlen);
+
 //  {"records":N,"denied":D,"outcome_unknown":U,"messages":{type:n},
 //  "institutions":{kbo:n},"denials":{reason:n}} over the segments of dir
 //  with records of days [from_day, to_day] (INT32_MIN, INT32_MAX: all).

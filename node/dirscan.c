@@ -2,16 +2,18 @@
 #include "dirscan.h"
 
 #include <assert.h>
+#include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "dirreport.h"
 #include "logindex.h"
 #include "logreport.h"
 #include "validate.h"
 
-#define S_ARGS 4
+#define S_ARGS 5
 
 struct _kp_dirscan_t {
     zactor_t *actor;
@@ -21,7 +23,8 @@ struct _kp_dirscan_t {
 //  What the actor reads.
 typedef struct {
     kp_directory_t *directory;
-    char log_dir[4200]; //  "" when the node keeps no log
+    char log_dir[4200];    //  "" when the node keeps no log
+    char copies_dir[4200]; //  the log mirror's copies (log/mirror.h); "" when none
 } s_sources_t;
 
 bool kp_dirscan_handles(const char *command)
@@ -43,9 +46,14 @@ static bool s_number(const char *text, int64_t low, int64_t high, int64_t *out)
     return true;
 }
 
-//  log.query KIND KEY FROM_US TO_US: the records of the index.
+//  log.query KIND KEY FROM_US TO_US: the records of the index; with
+//  COPY-OF, read from the copy of that node's log kept here (no index:
+//  every segment read).
 static char *s_log_query(const char *dir, char **args, size_t n, char *err, size_t errlen)
 {
+    bool copy = n == 5;
+    if (copy)
+        n = 4;
     int64_t from, to;
     char tag = n == 4 && !strcmp(args[0], "person")        ? KP_LOGINDEX_PERSON
                : n == 4 && !strcmp(args[0], "institution") ? KP_LOGINDEX_INSTITUTION
@@ -62,16 +70,16 @@ static char *s_log_query(const char *dir, char **args, size_t n, char *err, size
         return NULL;
     }
     //  to = INT64_MAX stands for "no end" (UINT64_MAX does not fit).
-    return kp_logreport_query(dir, tag, args[1], (uint64_t)from,
-                              to == INT64_MAX ? UINT64_MAX : (uint64_t)to, KP_LOG_QUERY_LIMIT, err,
-                              errlen);
+    return (copy ? kp_logreport_query_scan : kp_logreport_query)(
+        dir, tag, args[1], (uint64_t)from, to == INT64_MAX ? UINT64_MAX : (uint64_t)to,
+        KP_LOG_QUERY_LIMIT, err, errlen);
 }
 
 //  log.stats FROM_DAY TO_DAY: counts over the segments.
 static char *s_log_stats(const char *dir, char **args, size_t n, char *err, size_t errlen)
 {
     int64_t from, to;
-    if (n != 2 || !s_number(args[0], INT32_MIN, INT32_MAX, &from) ||
+    if ((n != 2 && n != 3) || !s_number(args[0], INT32_MIN, INT32_MAX, &from) ||
         !s_number(args[1], INT32_MIN, INT32_MAX, &to)) {
         snprintf(err, errlen, "log.stats needs FROM_DAY and TO_DAY (days since 1970)");
         return NULL;
@@ -79,9 +87,36 @@ static char *s_log_stats(const char *dir, char **args, size_t n, char *err, size
     return kp_logreport_stats(dir, (int32_t)from, (int32_t)to, err, errlen);
 }
 
+//  The folder of the copy of node's log kept here, or NULL (err says why).
+static const char *s_copy_dir(const s_sources_t *sources, const char *node, char *out,
+                              size_t outlen, char *err, size_t errlen)
+{
+    bool name_ok = *node && *node != '.' && strlen(node) < 64;
+    for (const char *c = node; *c && name_ok; c++)
+        name_ok = isalnum((unsigned char)*c) || *c == '-' || *c == '_' || *c == '.';
+    struct stat st;
+    if (!name_ok || !*sources->copies_dir ||
+        snprintf(out, outlen, "%s/%s", sources->copies_dir, node) >= (int)outlen ||
+        stat(out, &st) || !S_ISDIR(st.st_mode)) {
+        snprintf(err, errlen, "no copy of %.64s's log is kept here (see log-mirror)",
+                 name_ok ? node : "that node");
+        return NULL;
+    }
+    return out;
+}
+
 static char *s_log(const s_sources_t *sources, const char *command, char **args, size_t n,
                    char *err, size_t errlen)
 {
+    bool query = !strcmp(command, "log.query");
+    if (n == (query ? 5u : 3u)) {
+        char copy[4300];
+        const char *dir = s_copy_dir(sources, args[n - 1], copy, sizeof copy, err, errlen);
+        if (!dir)
+            return NULL;
+        return query ? s_log_query(dir, args, n, err, errlen)
+                     : s_log_stats(dir, args, n, err, errlen);
+    }
     if (!*sources->log_dir) {
         snprintf(err, errlen, "%s: this node keeps no privacy log (a witness)", command);
         return NULL;
@@ -150,13 +185,14 @@ static void s_actor(zsock_t *pipe, void *args)
     free(sources);
 }
 
-kp_dirscan_t *kp_dirscan_new(kp_directory_t *directory, const char *log_dir)
+kp_dirscan_t *kp_dirscan_new(kp_directory_t *directory, const char *log_dir, const char *copies_dir)
 {
     kp_dirscan_t *self = calloc(1, sizeof *self);
     s_sources_t *sources = calloc(1, sizeof *sources);
     assert(self && sources);
     sources->directory = directory;
     snprintf(sources->log_dir, sizeof sources->log_dir, "%s", log_dir ? log_dir : "");
+    snprintf(sources->copies_dir, sizeof sources->copies_dir, "%s", copies_dir ? copies_dir : "");
     self->actor = zactor_new(s_actor, sources); //  the actor frees sources
     assert(self->actor);
     return self;

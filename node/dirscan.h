@@ -11,6 +11,11 @@
         log.query KIND KEY FROM_US TO_US   KIND person, institution, message
         log.stats FROM_DAY TO_DAY          days since 1970 (INT32_MIN/MAX: all)
 
+    Either with one more argument, a node's name: read from the copy of
+    that node's log this node keeps as its log mirror (log/mirror.h), for
+    `kpctl log query|stats -c` when that node does not answer. A copy has
+    no index: the query reads every segment.
+
     Threading: the actor reads the directory with its own LMDB read
     transaction (LMDB lets readers run beside each other and beside the
     writer), and the log's files and index as kpctl does beside a running
@@ -31,8 +36,10 @@
 typedef struct _kp_dirscan_t kp_dirscan_t;
 
 //  Starts the actor on directory (borrowed: it must outlive the actor)
-//  and the privacy log in log_dir (NULL: the node keeps none).
-kp_dirscan_t *kp_dirscan_new(kp_directory_t *directory, const char *log_dir);
+//  and the privacy log in log_dir (NULL: the node keeps none), and the
+//  log copies in copies_dir/NODE (NULL: it keeps none).
+kp_dirscan_t *kp_dirscan_new(kp_directory_t *directory, const char *log_dir,
+                             const char *copies_dir);
 
 //  Stops the actor (after the scan it is running) and nulls the pointer.
 void kp_dirscan_destroy(kp_dirscan_t **self_p);

@@ -511,7 +511,10 @@ kp_node_t *kp_node_new(const kp_cluster_config_t *cluster, const kp_node_config_
         char log_dir[KP_CONFIG_TEXT + 8];
         snprintf(log_dir, sizeof log_dir, "%s/log", self->me.data);
         bool logged = me->role != KP_ROLE_WITNESS && !unlogged;
-        self->dirscan = kp_dirscan_new(self->directory, logged ? log_dir : NULL);
+        char copies_dir[KP_CONFIG_TEXT + 8];
+        snprintf(copies_dir, sizeof copies_dir, "%s/mirror", self->me.data);
+        self->dirscan = kp_dirscan_new(self->directory, logged ? log_dir : NULL,
+                                       *self->me.mirror ? copies_dir : NULL);
         assert(self->dirscan);
         self->txn = kp_directory_read_begin(self->directory, err, errlen);
         if (self->txn)

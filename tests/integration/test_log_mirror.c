@@ -12,7 +12,8 @@
        records, log/localonly.h) in the log and the copy, the others not,
        and `kpctl log verify --json` counts them.
     3. node-1 killed with SIGKILL under calls: the copy verifies and holds
-       every record whose response the client received.
+       every record whose response the client received; `kpctl log
+       query|stats -c` read node-1's records from its copy on node-2.
 
     The calls need no provider worker (NO_DATA and refusals), as in
     test_log_crash.
@@ -191,6 +192,84 @@ static void s_check_marks(const char *dir, const char *local_tag, const char *mi
     json_decref(doc);
 }
 
+//  kpctl ARGS -c the harness's file --json: the document, and the exit
+//  status in *status.
+static json_t *s_kpctl_json(harness_t *harness, const char *args, int *status)
+{
+    char command[1024];
+    snprintf(command, sizeof command, "'%s' %s --json -c '%s' 2>/dev/null", getenv("KPCTL"), args,
+             harness->config);
+    FILE *pipe = popen(command, "r");
+    assert_non_null(pipe);
+    size_t size = 0, used = 0;
+    char *out = NULL;
+    do {
+        size = size ? 2 * size : 65536;
+        char *grown = realloc(out, size);
+        assert_non_null(grown);
+        out = grown;
+        used += fread(out + used, 1, size - used - 1, pipe);
+    } while (used == size - 1);
+    out[used] = '\0';
+    int rc = pclose(pipe);
+    *status = WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+    json_t *doc = json_loads(out, 0, NULL);
+    if (!doc)
+        fail_msg("kpctl %s: not JSON: %.300s", args, out);
+    free(out);
+    return doc;
+}
+
+//  node-1 is down: kpctl log query|stats -c read its records from its
+//  copy on node-2 (said in the answer: from_copy, copy_on), node-2's own
+//  from node-2, each once, and exit 0.
+static void s_check_fallback(harness_t *harness)
+{
+    int status;
+    json_t *doc = s_kpctl_json(harness, "log query --message admin.log.query", &status);
+    json_t *records = json_object_get(doc, "records");
+    size_t from_copy = 0, own = 0;
+    zhashx_t *seen = zhashx_new();
+    for (size_t i = 0; i < json_array_size(records); i++) {
+        json_t *r = json_array_get(records, i);
+        const char *node = json_string_value(json_object_get(r, "node"));
+        const char *copy_on = json_string_value(json_object_get(r, "copy_on"));
+        char key[96];
+        snprintf(key, sizeof key, "%s/%lld", node ? node : "?",
+                 (long long)json_integer_value(json_object_get(r, "seq")));
+        if (zhashx_insert(seen, key, (void *)1))
+            fail_msg("record %s listed twice", key);
+        if (node && !strcmp(node, "node-1")) {
+            assert_non_null(copy_on);
+            assert_string_equal(copy_on, "node-2");
+            from_copy++;
+        } else {
+            assert_null(copy_on);
+            own++;
+        }
+    }
+    zhashx_destroy(&seen);
+    json_t *copied = json_object_get(doc, "from_copy");
+    if (status != 0 || from_copy == 0 || own == 0 || json_array_size(copied) != 1 ||
+        strcmp(json_string_value(json_array_get(copied, 0)), "node-1") ||
+        json_array_size(json_object_get(doc, "unanswered")) != 0) {
+        char *text = json_dumps(json_object_get(doc, "nodes"), JSON_COMPACT);
+        fail_msg("kpctl log query -c with node-1 down: exit %d, %zu records of node-1 from its "
+                 "copy, %zu of node-2; nodes %s",
+                 status, from_copy, own, text);
+    }
+    printf("# node-1 down: %zu of its admin.log.query records read from its copy on node-2, %zu "
+           "of node-2's own\n",
+           from_copy, own);
+    json_decref(doc);
+    doc = s_kpctl_json(harness, "log stats", &status);
+    json_t *node = json_array_get(json_object_get(doc, "nodes"), 0);
+    assert_int_equal(status, 0);
+    assert_string_equal(json_string_value(json_object_get(node, "copy_on")), "node-2");
+    assert_true(json_integer_value(json_object_get(node, "records")) > 0);
+    json_decref(doc);
+}
+
 //  node-1's /metrics shows gauge name between low and high (within
 //  timeout_ms; the loop publishes a snapshot every 250 ms).
 static bool s_metric_in(harness_t *harness, const char *name, double low, double high,
@@ -287,9 +366,15 @@ static void test_mirror(void **unused)
     s_check_marks(log, "down-", "up-", strict);
     s_check_marks(copy, "down-", "up-", strict);
 
-    //  3. node-1 killed under calls
+    //  3. node-1 killed under calls; then kpctl log query -c reads its
+    //  records from its copy (an admin.log.query record of each node:
+    //  kpctl's first query is logged by both)
+    int rc;
+    json_decref(s_kpctl_json(harness, "log query --message admin.log.query", &rc));
+    assert_int_equal(rc, 0);
     assert_true(s_calls(harness, &state, "kill", 700, true) > 0);
     s_check_copy(&state, copy);
+    s_check_fallback(harness);
 
     harness_ids_free(&state.received);
     zhashx_destroy(&state.logged);
