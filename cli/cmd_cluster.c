@@ -82,38 +82,16 @@ static const char *s_help_remove =
 //  Options; returns -1 to go on, else an exit status (0 after --help).
 static int s_parse(int argc, char **argv, const char *help, int timeout_ms, s_options_t *o)
 {
-    static const struct option longs[] = {
-        {"config", required_argument, NULL, 'c'}, {"cluster", required_argument, NULL, 'c'},
-        {"node", required_argument, NULL, 'n'},   {"to", required_argument, NULL, 'T'},
-        {"json", no_argument, NULL, 'j'},         {"timeout", required_argument, NULL, 't'},
-        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
     memset(o, 0, sizeof *o);
-    o->timeout_ms = timeout_ms;
-    optind = 0;
-    opterr = 0;
-    int c;
-    uint32_t ms;
-    while ((c = getopt_long(argc, argv, ":c:h", longs, NULL)) != -1) {
-        if (c == 'c')
-            o->cluster = optarg;
-        else if (c == 'n')
-            o->node = optarg;
-        else if (c == 'T')
-            o->to = optarg;
-        else if (c == 'j')
-            o->json = true;
-        else if (c == 't') {
-            if (kpctl_uint32(argv[0], "--timeout", optarg, &ms) || ms == 0)
-                return 2;
-            o->timeout_ms = (int)ms;
-        } else if (c == 'h') {
-            fputs(help, stdout);
-            return 0;
-        } else
-            return kpctl_usage_error(argv[0], "unknown option or missing value '%s'",
-                                     argv[optind - 1]);
-    }
-    o->cluster = kpctl_cluster_file(o->cluster);
+    kpctl_options_t common = {.timeout_ms = timeout_ms};
+    const kpctl_option_t own[] = {{"to", 0, &o->to, NULL}};
+    int rc = kpctl_options_parse(argc, argv, argv[0], help, own, 1, &common);
+    if (rc >= 0)
+        return rc;
+    o->node = common.node;
+    o->json = common.json;
+    o->timeout_ms = common.timeout_ms;
+    o->cluster = kpctl_cluster_file(common.cluster);
     if (!o->cluster)
         return kpctl_usage_error(argv[0], "give the cluster file with -c FILE (or KP_CLUSTER)");
     return -1;

@@ -62,49 +62,21 @@ static const char *s_help_replay =
 
 static int s_parse(int argc, char **argv, const char *help, int timeout_ms, s_options_t *o)
 {
-    static const struct option longs[] = {{"config", required_argument, NULL, 'c'},
-                                          {"cluster", required_argument, NULL, 'c'},
-                                          {"node", required_argument, NULL, 'n'},
-                                          {"kbo", required_argument, NULL, 'k'},
-                                          {"from", required_argument, NULL, 'f'},
-                                          {"json", no_argument, NULL, 'j'},
-                                          {"timeout", required_argument, NULL, 't'},
-                                          {"help", no_argument, NULL, 'h'},
-                                          {NULL, 0, NULL, 0}};
     memset(o, 0, sizeof *o);
-    o->timeout_ms = timeout_ms;
     snprintf(o->name, sizeof o->name, "mutations %s", argv[0]);
-    optind = 0;
-    opterr = 0;
-    int c;
-    uint32_t ms;
-    while ((c = getopt_long(argc, argv, ":c:h", longs, NULL)) != -1) {
-        if (c == 'c')
-            o->cluster = optarg;
-        else if (c == 'n')
-            o->node = optarg;
-        else if (c == 'k')
-            o->kbo = optarg;
-        else if (c == 'f')
-            o->from = optarg;
-        else if (c == 'j')
-            o->json = true;
-        else if (c == 't') {
-            if (kpctl_uint32(o->name, "--timeout", optarg, &ms) || ms == 0)
-                return 2;
-            o->timeout_ms = (int)ms;
-        } else if (c == 'h') {
-            fputs(help, stdout);
-            return 0;
-        } else
-            return kpctl_usage_error(o->name, "unknown option or missing value '%s'",
-                                     argv[optind - 1]);
-    }
+    kpctl_options_t common = {.timeout_ms = timeout_ms};
+    const kpctl_option_t own[] = {{"kbo", 0, &o->kbo, NULL}, {"from", 0, &o->from, NULL}};
+    int rc = kpctl_options_parse(argc, argv, o->name, help, own, 2, &common);
+    if (rc >= 0)
+        return rc;
+    o->node = common.node;
+    o->json = common.json;
+    o->timeout_ms = common.timeout_ms;
     if (optind < argc)
         return kpctl_usage_error(o->name, "unexpected argument '%s'", argv[optind]);
     if (o->kbo && !kp_kbo_valid(o->kbo))
         return kpctl_usage_error(o->name, "--kbo '%s' is not a valid KBO number", o->kbo);
-    o->cluster = kpctl_cluster_file(o->cluster);
+    o->cluster = kpctl_cluster_file(common.cluster);
     if (!o->cluster)
         return kpctl_usage_error(o->name, "give the cluster file with -c FILE (or KP_CLUSTER)");
     return -1;

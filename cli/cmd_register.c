@@ -105,49 +105,19 @@ static const char *s_help_import =
 
 static int s_parse(int argc, char **argv, const char *help, s_options_t *o)
 {
-    static const struct option longs[] = {{"cluster", required_argument, NULL, 'c'},
-                                          {"config", required_argument, NULL, 'c'},
-                                          {"node", required_argument, NULL, 'n'},
-                                          {"data", required_argument, NULL, 'd'},
-                                          {"keep", required_argument, NULL, 'K'},
-                                          {"replace", required_argument, NULL, 'R'},
-                                          {"json", no_argument, NULL, 'j'},
-                                          {"skip-bad", no_argument, NULL, 's'},
-                                          {"timeout", required_argument, NULL, 't'},
-                                          {"help", no_argument, NULL, 'h'},
-                                          {NULL, 0, NULL, 0}};
     memset(o, 0, sizeof *o);
-    o->timeout_ms = 30000;
-    optind = 0;
-    opterr = 0;
-    int c;
-    uint32_t ms;
-    while ((c = getopt_long(argc, argv, ":c:n:d:jsh", longs, NULL)) != -1) {
-        if (c == 'c')
-            o->cluster = optarg;
-        else if (c == 'n')
-            o->node = optarg;
-        else if (c == 'd')
-            o->data = optarg;
-        else if (c == 'K')
-            o->keep = optarg;
-        else if (c == 'R')
-            o->replace = optarg;
-        else if (c == 'j')
-            o->json = true;
-        else if (c == 's')
-            o->skip_bad = true;
-        else if (c == 't') {
-            if (kpctl_uint32(argv[0], "--timeout", optarg, &ms) || ms == 0)
-                return 2;
-            o->timeout_ms = (int)ms;
-        } else if (c == 'h') {
-            fputs(help, stdout);
-            return 0;
-        } else
-            return kpctl_usage_error(argv[0], "unknown option or missing value '%s'",
-                                     argv[optind - 1]);
-    }
+    kpctl_options_t common = {.timeout_ms = 30000};
+    const kpctl_option_t own[] = {{"data", 'd', &o->data, NULL},
+                                  {"keep", 0, &o->keep, NULL},
+                                  {"replace", 0, &o->replace, NULL},
+                                  {"skip-bad", 's', NULL, &o->skip_bad}};
+    int rc = kpctl_options_parse(argc, argv, argv[0], help, own, 4, &common);
+    if (rc >= 0)
+        return rc;
+    o->cluster = common.cluster;
+    o->node = common.node;
+    o->json = common.json;
+    o->timeout_ms = common.timeout_ms;
     if (!o->data)
         o->cluster = kpctl_cluster_file(o->cluster);
     if (o->data && o->cluster)

@@ -2,6 +2,8 @@
     sub-commands; see options.h. */
 #include "options.h"
 
+#include <assert.h>
+#include <getopt.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -20,6 +22,64 @@ int kpctl_uint32(const char *command, const char *name, const char *text, uint32
     }
     *out = (uint32_t)value;
     return 0;
+}
+
+int kpctl_options_parse(int argc, char **argv, const char *command, const char *help,
+                        const kpctl_option_t *extra, size_t n_extra, kpctl_options_t *o)
+{
+    enum { S_TIMEOUT = 256, S_EXTRA = 257 }; //  getopt's codes beyond any char
+    struct option longs[8 + KPCTL_OPTIONS_MAX] = {
+        {"config", required_argument, NULL, 'c'},        {"cluster", required_argument, NULL, 'c'},
+        {"node", required_argument, NULL, 'n'},          {"json", no_argument, NULL, 'j'},
+        {"timeout", required_argument, NULL, S_TIMEOUT}, {"help", no_argument, NULL, 'h'}};
+    char shorts[8 + 2 * KPCTL_OPTIONS_MAX] = ":c:n:jh";
+    size_t n_longs = 6, n_shorts = strlen(shorts);
+    assert(n_extra <= KPCTL_OPTIONS_MAX);
+    for (size_t i = 0; i < n_extra; i++) {
+        int arg = extra[i].value ? required_argument : no_argument;
+        longs[n_longs++] = (struct option){extra[i].name, arg, NULL, S_EXTRA + (int)i};
+        if (extra[i].short_name) {
+            shorts[n_shorts++] = extra[i].short_name;
+            if (arg == required_argument)
+                shorts[n_shorts++] = ':';
+        }
+    }
+    shorts[n_shorts] = '\0';
+    longs[n_longs] = (struct option){NULL, 0, NULL, 0};
+    optind = 0;
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, shorts, longs, NULL)) != -1) {
+        size_t i = 0;
+        while (c < S_EXTRA && i < n_extra && c != extra[i].short_name)
+            i++; //  a command's own short option: its entry
+        if (c >= S_EXTRA)
+            i = (size_t)(c - S_EXTRA);
+        uint32_t ms;
+        if (i < n_extra && extra[i].value)
+            *extra[i].value = optarg;
+        else if (i < n_extra)
+            *extra[i].flag = true;
+        else if (c == 'c')
+            o->cluster = optarg;
+        else if (c == 'n')
+            o->node = optarg;
+        else if (c == 'j')
+            o->json = true;
+        else if (c == S_TIMEOUT) {
+            if (kpctl_uint32(command, "--timeout", optarg, &ms))
+                return 2;
+            if (ms == 0)
+                return kpctl_usage_error(command, "--timeout must be at least 1 ms");
+            o->timeout_ms = (int)ms;
+        } else if (c == 'h') {
+            fputs(help, stdout);
+            return 0;
+        } else
+            return kpctl_usage_error(command, "unknown option or missing value '%s'",
+                                     argv[optind - 1]);
+    }
+    return -1;
 }
 
 int kpctl_dispatch(const char *prefix, const kpctl_command_t *commands, size_t count,

@@ -7,6 +7,7 @@
 #ifndef KPCTL_OPTIONS_H_INCLUDED
 #define KPCTL_OPTIONS_H_INCLUDED
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -15,6 +16,34 @@
 //  text prints "kpctl <command>: <name> '<text>' is not a number ..." and
 //  returns -1 (out untouched); 0 otherwise.
 int kpctl_uint32(const char *command, const char *name, const char *text, uint32_t *out);
+
+//  The options every kpctl command that asks a node shares: -c/--config/
+//  --cluster FILE, -n/--node NAME, -j/--json, --timeout MS (at least 1),
+//  -h/--help. The caller sets timeout_ms to its default before parsing.
+typedef struct {
+    const char *cluster; //  as given: kpctl_cluster_file() adds KP_CLUSTER
+    const char *node;
+    bool json;
+    int timeout_ms;
+} kpctl_options_t;
+
+//  One option of a command's own: --name, and -short_name when not 0.
+//  With value, it takes one (*value = it); else it is a flag (*flag = true).
+typedef struct {
+    const char *name;
+    char short_name;
+    const char **value;
+    bool *flag;
+} kpctl_option_t;
+
+#define KPCTL_OPTIONS_MAX 8 //  a command's own options at most
+
+//  Parses argv (argv[0] the command word) with the shared options and the
+//  command's own (extra[0..n_extra)); optind is left on the first operand.
+//  Errors name "kpctl <command>: ...". Returns -1 to go on, 0 after
+//  printing help on stdout (-h/--help), 2 after naming a usage error.
+int kpctl_options_parse(int argc, char **argv, const char *command, const char *help,
+                        const kpctl_option_t *extra, size_t n_extra, kpctl_options_t *o);
 
 //  One entry of a command table.
 typedef struct {

@@ -206,6 +206,18 @@ has "$WORK/err" "a command is missing" "the missing command is named"
 expect 2 "maintenance without add, list or remove" "$KPCTL" -c "$CFG" maintenance
 expect 2 "status without a cluster file" env -u KP_CLUSTER "$KPCTL" status
 has "$WORK/err" "KP_CLUSTER" "the error names KP_CLUSTER"
+# cluster, mutations and register share one parser (cli/options.c): the same
+# options, the same errors, and each command's own options beside them.
+expect 0 "cluster status --json --timeout (shared options)" "$KPCTL" cluster status -c "$CFG" --json --timeout 3000
+has "$WORK/out" '"nodes":[{"node":"node-1"' "cluster status answers in JSON"
+expect 2 "cluster status --timeout 0" "$KPCTL" cluster status -c "$CFG" --timeout 0
+has "$WORK/err" "--timeout must be at least 1 ms" "a zero timeout is named"
+expect 2 "mutations status --timeout x" "$KPCTL" mutations status -c "$CFG" --timeout x
+has "$WORK/err" "kpctl mutations status: --timeout 'x' is not a number" "a bad timeout is named with its command"
+expect 2 "register show --bogus" "$KPCTL" register show 85073003328 -c "$CFG" --bogus
+has "$WORK/err" "unknown option or missing value '--bogus'" "an unknown option is named"
+expect 2 "cluster transfer-leadership --to without its node" "$KPCTL" cluster transfer-leadership -c "$CFG" --to
+has "$WORK/err" "missing value '--to'" "a command's own option without its value is named"
 expect 0 "kpctl --help names the global options" "$KPCTL" --help
 has "$WORK/out" "KP_CLUSTER" "--help tells of KP_CLUSTER"
 
