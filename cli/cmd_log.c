@@ -4,6 +4,7 @@
     node's <data>/log), also while the node runs: segments are only ever
     appended to, and the index is shared through LMDB.
 */
+#include <errno.h>
 #include <assert.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -36,8 +37,9 @@ typedef struct {
     const char *person, *institution, *message;
     int32_t from_day, to_day, before_day;
     int32_t retention;
-    int64_t wait_ms;    //  query: longest catch-up of the index before answering
-    int64_t timeout_ms; //  -c without --node: how long to wait for each node
+    int64_t wait_ms;       //  query: longest catch-up of the index before answering
+    int64_t timeout_ms;    //  -c without --node: how long to wait for each node
+    uint64_t limit, after; //  query: a page of limit messages after seq after
     bool json, have_from, have_to, have_before, progress;
     bool cluster_wide; //  query, stats: -c without --node asks every node
 } s_args_t;
@@ -52,6 +54,7 @@ static void s_usage_log(FILE *out)
         "                                                 name the first bad record\n"
         "  query   --person INSZ | --institution KBO | --message TYPE\n"
         "          [--from DATE] [--to DATE]              records, oldest first\n"
+        "          [--limit N [--after SEQ]]              a page of N messages (after SEQ)\n"
         "  stats   [--from DATE] [--to DATE]              messages per type and institution,\n"
         "                                                 denials per reason\n"
         "  prune   --before DATE [--retention-days N]     remove whole segments older than\n"
@@ -125,6 +128,8 @@ static int s_parse(int argc, char **argv, s_args_t *a)
         {"wait", required_argument, NULL, 'w'},
         {"progress", no_argument, NULL, 'g'},
         {"timeout", required_argument, NULL, 'T'},
+        {"limit", required_argument, NULL, 'l'},
+        {"after", required_argument, NULL, 'A'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -212,6 +217,19 @@ static int s_parse(int argc, char **argv, s_args_t *a)
                 return s_usage_error("--timeout '%s' is not a number of milliseconds (1-3600000)",
                                      optarg);
             a->timeout_ms = n;
+            break;
+        }
+        case 'l':
+        case 'A': {
+            char *end;
+            errno = 0;
+            unsigned long long n = strtoull(optarg, &end, 10);
+            if (*end || !*optarg || *optarg == '-' || errno || (c == 'l' && !n))
+                return s_usage_error(c == 'l' ? "--limit '%s' is not a number of messages (1 or "
+                                                "more)"
+                                              : "--after '%s' is not a sequence number",
+                                     optarg);
+            *(c == 'l' ? &a->limit : &a->after) = n;
             break;
         }
         case 'h':
@@ -698,6 +716,11 @@ static int s_query(s_args_t *a)
     if (given != 1)
         return s_usage_error("%s", "query: give exactly one of --person INSZ, --institution KBO, "
                                    "--message TYPE");
+    if (a->cluster_wide && (a->limit || a->after))
+        return s_usage_error("%s", "query: --limit and --after page one node's log (give --data, "
+                                   "--log or --node)");
+    if (a->after && !a->limit)
+        return s_usage_error("%s", "query: --after SEQ goes with --limit N");
     if (a->cluster_wide)
         return s_query_cluster(a);
     char error[256];
@@ -726,7 +749,8 @@ static int s_query(s_args_t *a)
     const char *key;
     uint64_t from, to;
     char tag = s_query_key(a, &key, &from, &to);
-    char *text = kp_logreport_query(a->data, tag, key, from, to, 0, error, sizeof error);
+    char *text = kp_logreport_query_page(a->data, tag, key, from, to, a->after, a->limit, error,
+                                         sizeof error);
     json_t *doc = text ? json_loads(text, 0, NULL) : NULL;
     if (!doc) {
         fprintf(stderr, "kpctl log query: %s\n", text ? "the report is not JSON" : error);
@@ -744,6 +768,10 @@ static int s_query(s_args_t *a)
     if (s_num(doc, "missing"))
         fprintf(stderr, "kpctl log query: %" PRIu64 " indexed records are gone (pruned)\n",
                 s_num(doc, "missing"));
+    if (json_is_true(json_object_get(doc, "truncated")))
+        fprintf(stderr,
+                "kpctl log query: more messages follow: the next page is --after %" PRIu64 "\n",
+                s_num(doc, "next_after"));
     json_decref(doc);
     free(text);
     return 0;

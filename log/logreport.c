@@ -110,6 +110,9 @@ typedef struct {
     kp_privlog_reader_t *reader;
     uint64_t count, missing, unknown;
     uint64_t to_us;      //  decisions after this are out of the range asked for
+    uint64_t after;      //  a page: only records after this seq
+    uint64_t limit;      //  a page: the scan stops past this many messages (0: all)
+    uint64_t messages;   //  decisions and complete records found so far
     zlistx_t *decisions; //  s_found_t, in index order (owned)
     zhashx_t *outcomes;  //  decision seq (text) -> s_found_t (owned)
 } s_query_t;
@@ -133,6 +136,11 @@ static void s_found_free(void **item)
 static int s_query_one(uint64_t seq, uint64_t segment, uint64_t offset, void *arg)
 {
     s_query_t *q = arg;
+    if (seq <= q->after)
+        return 0;
+    //  One more than the page: enough to know there is more.
+    if (q->limit && q->messages > q->limit)
+        return 1;
     char error[256];
     uint64_t got;
     Kp__LogRecord *r = kp_privlog_reader_get(q->reader, segment, offset, &got, error, sizeof error);
@@ -153,8 +161,10 @@ static int s_query_one(uint64_t seq, uint64_t segment, uint64_t offset, void *ar
         char key[24];
         snprintf(key, sizeof key, "%" PRIu64, r->decision_seq);
         zhashx_update(q->outcomes, key, found);
-    } else
+    } else {
         zlistx_add_end(q->decisions, found);
+        q->messages++;
+    }
     return 0;
 }
 
@@ -271,11 +281,13 @@ static char *s_query_json(s_query_t *q, kp_logindex_t *index, const kp_localonly
     kp_json_key(j, "records");
     kp_json_array_open(j);
     bool truncated = false;
+    uint64_t last = 0;
     for (s_found_t *d = zlistx_first(q->decisions); d; d = zlistx_next(q->decisions)) {
         if (limit && q->count == limit) {
             truncated = true;
             break;
         }
+        last = d->seq;
         const s_found_t *found = s_is_decision(d->r) ? s_outcome(q, index, d->seq) : NULL;
         q->unknown += s_is_decision(d->r) && !found;
         q->count++;
@@ -289,6 +301,7 @@ static char *s_query_json(s_query_t *q, kp_logindex_t *index, const kp_localonly
     if (truncated) {
         kp_json_key(j, "truncated");
         kp_json_bool(j, true);
+        kp_json_kv_uint(j, "next_after", last); //  the next page: after this seq
     }
     kp_json_object_close(j);
     char *text = kp_json_take(j);
@@ -299,12 +312,19 @@ static char *s_query_json(s_query_t *q, kp_logindex_t *index, const kp_localonly
 char *kp_logreport_query(const char *dir, char tag, const char *key, uint64_t from_us,
                          uint64_t to_us, uint64_t limit, char *err, size_t errlen)
 {
+    return kp_logreport_query_page(dir, tag, key, from_us, to_us, 0, limit, err, errlen);
+}
+
+char *kp_logreport_query_page(const char *dir, char tag, const char *key, uint64_t from_us,
+                              uint64_t to_us, uint64_t after, uint64_t limit, char *err,
+                              size_t errlen)
+{
     char path[4200];
     snprintf(path, sizeof path, "%s/index", dir);
     kp_logindex_t *index = kp_logindex_open(path, true, 0, err, errlen);
     if (!index)
         return NULL;
-    s_query_t q = {.to_us = to_us};
+    s_query_t q = {.to_us = to_us, .after = after, .limit = limit};
     q.reader = kp_privlog_reader_new(dir, err, errlen);
     if (!q.reader) {
         kp_logindex_destroy(&index);

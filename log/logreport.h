@@ -36,13 +36,21 @@ uint64_t kp_logjoin_orphans(kp_logjoin_t *self, uint64_t *first);
 
 //  {"records":[{seq,time,request_id,message,person,institution,user,...,
 //  status,parts,...}],"count":N,"outcome_unknown":U,"missing":M
-//  [,"truncated":true]} for the records of the index in dir/index under
+//  [,"truncated":true,"next_after":SEQ]} for the records of the index in dir/index under
 //  tag (KP_LOGINDEX_PERSON, _INSTITUTION, _MESSAGE) and key, decisions
 //  with time in [from_us, to_us], oldest first; at most limit messages
 //  (0: all). missing: indexed records gone from the segments (pruned).
 //  NULL with the reason in err. Free with free.
 char *kp_logreport_query(const char *dir, char tag, const char *key, uint64_t from_us,
                          uint64_t to_us, uint64_t limit, char *err, size_t errlen);
+//  The same, a page at a time: only records after seq after, and the scan
+//  stops once it has limit messages and knows there are more (the answer
+//  then has "truncated":true and "next_after": the seq to give as after
+//  for the next page). Time and memory are bounded by limit, however many
+//  records the key has.
+char *kp_logreport_query_page(const char *dir, char tag, const char *key, uint64_t from_us,
+                              uint64_t to_us, uint64_t after, uint64_t limit, char *err,
+                              size_t errlen);
 
 //  The same document read from every segment of dir instead of its index
 //  (a mirror's copy has none): slower, for a node that does not answer.

@@ -60,6 +60,29 @@ expect 0 "query --message --wait 0" "$KPCTL" log query --log "$LOG" --message wa
 has "$WORK/out" '"count":375' "--wait 0 answers from the index as it is"
 expect 2 "a bad --wait" "$KPCTL" log query --log "$LOG" --message wage --wait soon
 
+# Pages: --limit N answers the first N messages and where the next page
+# starts; the pages of 100 together are the whole answer, in order.
+expect 0 "query --limit" "$KPCTL" log query --log "$LOG" --message wage --limit 100 --json
+has "$WORK/out" '"count":100' "a page holds --limit messages"
+has "$WORK/out" '"truncated":true' "a page says more follow"
+AFTER=0
+: >"$WORK/pages"
+for page in 1 2 3 4; do
+    "$KPCTL" log query --log "$LOG" --message wage --limit 100 --after "$AFTER" --json >"$WORK/page"
+    grep -o '"seq":[0-9]*' "$WORK/page" >>"$WORK/pages"
+    AFTER=$(sed -n 's/.*"next_after":\([0-9]*\).*/\1/p' "$WORK/page")
+    [ -n "$AFTER" ] || break
+done
+if [ -z "$AFTER" ] && [ "$page" = 4 ]; then ok "the fourth page is the last"; else
+    bad "pages: next_after '$AFTER' after page $page"; fi
+"$KPCTL" log query --log "$LOG" --message wage --json | grep -o '"seq":[0-9]*' >"$WORK/all"
+if cmp -s "$WORK/all" "$WORK/pages" && [ "$(wc -l <"$WORK/all")" = 375 ]; then
+    ok "the pages together are the whole answer"; else bad "the pages differ from the whole answer"; fi
+expect 0 "query --limit (text)" "$KPCTL" log query --log "$LOG" --message wage --limit 10
+has "$WORK/err" "the next page is --after" "the text answer says how to get the next page"
+expect 2 "--after without --limit" "$KPCTL" log query --log "$LOG" --message wage --after 5
+expect 2 "a bad --limit" "$KPCTL" log query --log "$LOG" --message wage --limit 0
+
 # stats
 expect 0 "stats --json" "$KPCTL" log stats --log "$LOG" --json
 has "$WORK/out" '"records":3000' "stats counts every record"
