@@ -735,6 +735,45 @@ static void test_index_runs(void **state)
     kp_logindex_destroy(&index);
 }
 
+//  People that are no number of 1 to 18 digits (a text, 19 digits) are
+//  kept under the keys, not in the runs, and found the same.
+static void test_index_other_people(void **state)
+{
+    fixture_t *f = *state;
+    kp_privlog_options_t opt;
+    s_options(&opt, f);
+    char error[256], path[400];
+    const char *people[] = {"bis:A-17", "1234567890123456789", "0", "000000000000000001"};
+    kp_privlog_t *log = kp_privlog_open(f->log, &opt, NULL, error, sizeof error);
+    assert_non_null(log);
+    for (unsigned i = 0; i < 40; i++) {
+        Kp__LogRecord r;
+        Kp__LogPart part, *parts[1];
+        char id[32];
+        s_record(&r, &part, parts, i, 20000 * DAY_US + i * 1000000ull, id);
+        r.person = (char *)people[i % 4];
+        assert_int_equal(kp_privlog_append(log, &r), i + 1);
+    }
+    assert_int_equal(kp_privlog_commit(log), 0);
+    kp_privlog_destroy(&log);
+    snprintf(path, sizeof path, "%s/index", f->log);
+    kp_logindex_t *index = kp_logindex_open(path, true, 64u << 20, error, sizeof error);
+    assert_non_null(index);
+    for (int p = 0; p < 4; p++) {
+        s_hits_t hits = {0};
+        assert_int_equal(kp_logindex_query(index, KP_LOGINDEX_PERSON, people[p], 0, UINT64_MAX,
+                                           s_collect, &hits),
+                         10);
+        for (size_t k = 0; k < hits.n; k++)
+            assert_int_equal((hits.seqs[k] - 1) % 4, p);
+    }
+    s_hits_t none = {0};
+    assert_int_equal(
+        kp_logindex_query(index, KP_LOGINDEX_PERSON, "00", 0, UINT64_MAX, s_collect, &none),
+        0); //  not "0"
+    kp_logindex_destroy(&index);
+}
+
 //  Institution and message queries start at the first record of their
 //  window, found through the positions' latest times, also when the clock
 //  went back: every seventh record is stamped 1000 s early. Each window's
@@ -1248,6 +1287,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_index_rebuild, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_index_outcomes, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_index_runs, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_index_other_people, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_index_windows, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_index_two_catch_ups, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_reader, s_setup, s_teardown),
