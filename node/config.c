@@ -336,8 +336,8 @@ static int s_load_mutations(zconfig_t *root, const char *text, kp_cluster_config
                             size_t errlen)
 {
     uint64_t retention, timeout, backoff, payload, window, batch, replay;
-    if (s_number(root, text, "cluster/mutation-retention", 1, 3653,
-                 KP_MUTATION_DEFAULT_RETENTION_DAYS, &retention, err, errlen) ||
+    if (s_days(root, text, "cluster/mutation-retention", KP_MUTATION_DEFAULT_RETENTION_DAYS,
+               &retention, err, errlen) ||
         s_number(root, text, "cluster/mutation-ack-timeout", 10, 600000, 2000, &timeout, err,
                  errlen) ||
         s_number(root, text, "cluster/mutation-max-backoff", 10, 3600000, 60000, &backoff, err,
@@ -349,7 +349,8 @@ static int s_load_mutations(zconfig_t *root, const char *text, kp_cluster_config
         s_days(root, text, "cluster/mutation-replay-window", KP_MUTATION_DEFAULT_RETENTION_DAYS,
                &replay, err, errlen))
         return -1;
-    out->mutation_retention_days = (uint32_t)retention;
+    out->mutation_retention_s = retention;
+    out->mutation_retention_days = (uint32_t)((retention + 86399) / 86400);
     out->mutation_ack_timeout_ms = (uint32_t)timeout;
     out->mutation_max_backoff_ms = (uint32_t)(backoff < timeout ? timeout : backoff);
     out->mutation_max_payload = (size_t)payload;

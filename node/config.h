@@ -23,6 +23,7 @@
                                     #   these, goes to a sibling too; 0: never
           mutation-retention = 30   # days an institution may stay silent before
                                     #   its undelivered mutations are reported expired
+                                    #   (or with a unit: "30d", "12h", "90m", "45s")
           mutation-ack-timeout = 2000 # ms before an unacknowledged notify is sent
           mutation-max-backoff = 60000 #   again; doubled each time up to this
           mutation-max-payload = 65536 # bytes of a published mutation's payload
@@ -158,7 +159,8 @@ typedef struct {
     bool clustered;              //  nodes have peer endpoints: one raft group
     uint32_t hedge_min_ms;       //  0: no hedging of provider parts
     uint32_t hedge_max_ms;
-    uint32_t mutation_retention_days;
+    uint32_t mutation_retention_days; //  rounded up
+    uint64_t mutation_retention_s;
     uint32_t mutation_ack_timeout_ms;
     uint32_t mutation_max_backoff_ms;
     size_t mutation_max_payload;

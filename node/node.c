@@ -56,6 +56,7 @@
 #include "inflight.h"
 #include "mutation.h"
 #include "notify.h"
+#include "prom.h"
 #include "logger.h"
 #include "localonly.h"
 #include "mirror.h"
@@ -384,8 +385,10 @@ static int s_open_mirror(kp_node_t *self, char *err, size_t errlen)
         return -1;
     }
     self->mirror_name = mirror->name;
-    if (self->cluster.log_two_sites)
+    if (self->cluster.log_two_sites) {
         kp_outbox_set_mirror(self->outbox, self->mirror);
+        kp_notify_set_mirror(self->notify, self->mirror);
+    }
     kp_mirror_durable(self->mirror, kp_logger_durable(self->logger));
     return 0;
 }
@@ -556,6 +559,7 @@ kp_node_t *kp_node_new(const kp_cluster_config_t *cluster, const kp_node_config_
                                   .batch_ms = cluster->mutation_batch_ms,
                                   .replay_window_ms = cluster->mutation_replay_window_s * 1000,
                                   .retention_days = cluster->mutation_retention_days,
+                                  .retention_ms = cluster->mutation_retention_s * 1000,
                                   .max_payload = cluster->mutation_max_payload};
     self->notify = kp_notify_new(self->directory, self->logger, &notify);
     if (s_open_mirror(self, err, errlen)) {
@@ -2165,6 +2169,33 @@ static int s_worker_metrics(kp_registry_worker_t *worker, void *arg)
     return 0;
 }
 
+//  Mutations: what expired (counted by the delivering node) and the
+//  backlogs, the largest S_METRICS_QUEUES by institution and the rest
+//  summed under institution="other" (a bounded number of series).
+#define S_METRICS_QUEUES 10
+static void s_mutation_metrics(kp_node_t *self, kp_metrics_t *m)
+{
+    kp_notify_stats_t stats;
+    kp_notify_stats(self->notify, &stats);
+    kp_metrics_gauge(m, "kp_mutations_expired_total",
+                     "Changes found undelivered past mutation-retention (kept queued).", NULL,
+                     (double)stats.expired);
+    kp_notify_backlog_t top[S_METRICS_QUEUES];
+    uint64_t others;
+    size_t n = kp_notify_backlogs(self->notify, top, S_METRICS_QUEUES, &others);
+    const char *help = "Changes queued for an institution and not acknowledged (the largest "
+                       "backlogs; the rest summed as institution=\"other\").";
+    char labels[96];
+    for (size_t i = 0; i < n; i++) {
+        labels[0] = '\0';
+        kp_prom_label(labels, sizeof labels, "institution", top[i].kbo);
+        kp_metrics_gauge(m, "kp_mutations_backlog", help, labels, (double)top[i].backlog);
+    }
+    labels[0] = '\0';
+    kp_prom_label(labels, sizeof labels, "institution", "other");
+    kp_metrics_gauge(m, "kp_mutations_backlog", help, labels, (double)others);
+}
+
 //  Publishes a snapshot of the metrics (counters, gauges, the log's and
 //  the cluster's state) to the HTTP endpoint's thread.
 static void s_publish(kp_node_t *self)
@@ -2214,6 +2245,7 @@ static void s_publish(kp_node_t *self)
                          "Times the log went from two sites to local durability.", NULL,
                          (double)kp_mirror_degradations(self->mirror));
     }
+    s_mutation_metrics(self, m);
     const kp_cluster_status_t *raft = &self->raft_status;
     kp_metrics_gauge(m, "kp_cluster_term", "The cluster's raft term as this node knows it.", NULL,
                      (double)raft->term);
@@ -2743,8 +2775,10 @@ static void s_mutations(kp_node_t *self)
         }
         free(packed);
     }
-    kp_notify_pump(self->notify, self->txn, self->raft_status.state == KP_CLUSTER_STATE_LEADER,
-                   self->now_ms, zclock_time(), s_send_packed, self);
+    bool leader = self->raft_status.state == KP_CLUSTER_STATE_LEADER;
+    kp_notify_pump(self->notify, self->txn, leader, self->now_ms, zclock_time(), s_send_packed,
+                   self);
+    kp_notify_report(self->notify, self->txn, leader, self->now_ms, zclock_time());
 }
 
 //  One turn's work on what arrived; none of it while a snapshot replaces

@@ -29,6 +29,9 @@
 #define S_ID_MAX 256                 //  routing identities
 #define S_PRUNE_MIN_MS 1000          //  prunable? looked at at most this often
 #define S_PRUNE_MAX_MS 10000         //  and at least
+#define S_REPORT_MS 1000             //  backlogs and expiries looked at this often
+#define S_EXPIRED_LOG_MS 60000       //  a log line per institution at most this often
+#define S_TOP 16                     //  backlogs kept for /metrics (the largest)
 
 typedef struct {
     unsigned char identity[S_ID_MAX];
@@ -47,15 +50,19 @@ typedef struct {
 
 typedef struct {
     char kbo[KP_KBO_LEN + 1];
-    zhashx_t *items;    //  seq (as text) -> s_item_t
-    zlistx_t *workers;  //  s_worker_t (owned by self->workers)
-    size_t next_worker; //  round robin
-    uint64_t scan_from; //  entries before it are acknowledged, in flight or skipped
-    uint64_t skipped;   //  first entry skipped for an earlier one of its person (0: none)
-    uint64_t replays;   //  replays seen: a new one starts the walk over
-    bool dirty;         //  something changed since the last walk
-    size_t unacked;     //  items a worker has not acknowledged (the window)
-    zlistx_t *acks;     //  seqs acknowledged, not yet proposed
+    zhashx_t *items;           //  seq (as text) -> s_item_t
+    zlistx_t *workers;         //  s_worker_t (owned by self->workers)
+    size_t next_worker;        //  round robin
+    uint64_t scan_from;        //  entries before it are acknowledged, in flight or skipped
+    uint64_t skipped;          //  first entry skipped for an earlier one of its person (0: none)
+    uint64_t replays;          //  replays seen: a new one starts the walk over
+    bool dirty;                //  something changed since the last walk
+    size_t unacked;            //  items a worker has not acknowledged (the window)
+    zlistx_t *acks;            //  seqs acknowledged, not yet proposed
+    uint64_t expired_through;  //  entries up to it were looked at for expiry
+    uint64_t expired_unlogged; //  expired since the last log line
+    uint64_t expired_first, expired_last; //  their seqs
+    int64_t expired_logged_ms;            //  when the last line went (0: never)
     int64_t sample_ms[S_SAMPLES];
     uint64_t sample_acked[S_SAMPLES];
     size_t samples, sample_pos;
@@ -84,6 +91,7 @@ typedef struct {
 struct _kp_notify_t {
     kp_directory_t *dir;
     kp_logger_t *logger;
+    kp_mirror_t *mirror; //  two-sites durability (NULL: local)
     kp_notify_options_t options;
     zhashx_t *insts;   //  kbo -> s_inst_t
     zhashx_t *workers; //  identity (hex) -> s_worker_t
@@ -96,6 +104,10 @@ struct _kp_notify_t {
     int64_t next_proposal_ms; //  no proposal before (batch_ms after the last)
     int64_t next_prune_ms;    //  when to look whether something may be pruned
     uint64_t prune_before;    //  a prune to propose, before this (unix ms; 0: none)
+    int64_t next_report_ms;
+    kp_notify_backlog_t top[S_TOP]; //  the last report's largest backlogs
+    size_t top_count;
+    uint64_t top_others; //  and the sum of the rest
     kp_notify_stats_t stats;
 };
 
@@ -183,6 +195,21 @@ void kp_notify_destroy(kp_notify_t **self_p)
     zlistx_destroy(&self->held);
     free(self);
     *self_p = NULL;
+}
+
+void kp_notify_set_mirror(kp_notify_t *self, kp_mirror_t *mirror)
+{
+    self->mirror = mirror;
+}
+
+//  Up to which log seq notifies may leave: durable here, and on the
+//  mirror with two-sites (the outbox's rule for responses).
+static uint64_t s_released(const kp_notify_t *self)
+{
+    if (!self->logger)
+        return UINT64_MAX;
+    uint64_t durable = kp_logger_durable(self->logger);
+    return self->mirror ? kp_mirror_release(self->mirror, durable) : durable;
 }
 
 static s_inst_t *s_inst(kp_notify_t *self, const char *kbo)
@@ -676,7 +703,7 @@ static bool s_send(s_pump_t *pump, const kp_mutation_item_t *item, uint32_t atte
     uint8_t *data = malloc(len ? len : 1);
     assert(data);
     kp__worker_frame__pack(&frame, data);
-    if (!self->logger || log_seq <= kp_logger_durable(self->logger)) {
+    if (log_seq <= s_released(self)) {
         pump->send(pump->arg, worker->identity, worker->size, data, len);
         free(data);
     } else {
@@ -850,9 +877,9 @@ static void s_forget(kp_notify_t *self)
 
 static void s_release_held(kp_notify_t *self, kp_notify_send_fn *send, void *arg)
 {
-    uint64_t durable = self->logger ? kp_logger_durable(self->logger) : UINT64_MAX;
+    uint64_t released = s_released(self);
     s_held_t *held;
-    while ((held = zlistx_first(self->held)) && held->log_seq <= durable) {
+    while ((held = zlistx_first(self->held)) && held->log_seq <= released) {
         send(arg, held->identity, held->size, held->data, held->len);
         zlistx_delete(self->held, zlistx_cursor(self->held));
     }
@@ -920,6 +947,124 @@ void kp_notify_pump(kp_notify_t *self, MDB_txn *txn, bool leader, int64_t now_ms
             s_walk(&pump, &q);
     }
     s_release_held(self, send, arg);
+}
+
+//  ---------------------------------------------------------------------
+//  Reports: backlogs for /metrics, expired changes in the node's log
+
+static uint64_t s_retention_ms(const kp_notify_t *self)
+{
+    return self->options.retention_ms ? self->options.retention_ms
+                                      : (uint64_t)self->options.retention_days * 86400000ULL;
+}
+
+//  Changes queued before cutoff_ms (unix ms) are expired if undelivered.
+static uint64_t s_cutoff(const kp_notify_t *self, int64_t now_unix_ms)
+{
+    uint64_t retention = s_retention_ms(self);
+    return (uint64_t)now_unix_ms > retention ? (uint64_t)now_unix_ms - retention : 0;
+}
+
+typedef struct {
+    kp_notify_t *self;
+    MDB_txn *txn;
+    bool leader;
+    int64_t now_ms;
+    uint64_t cutoff_ms;
+    size_t budget; //  entries the expiry scans may still decode this report
+    s_inst_t *inst;
+} s_report_t;
+
+//  Counts the expired entries of one queue past the ones seen before.
+static int s_expired_item(const kp_mutation_item_t *item, void *arg)
+{
+    s_report_t *r = arg;
+    if (!r->budget || item->entry->mutation->time_unix_ms >= r->cutoff_ms)
+        return 1; //  later entries are younger still
+    r->budget--;
+    s_inst_t *inst = r->inst;
+    inst->expired_through = item->seq;
+    if (item->acked)
+        return 0;
+    if (!inst->expired_unlogged)
+        inst->expired_first = item->seq;
+    inst->expired_last = item->seq;
+    inst->expired_unlogged++;
+    r->self->stats.expired++;
+    return 0;
+}
+
+static void s_expired_log(kp_notify_t *self, s_inst_t *inst, int64_t now_ms)
+{
+    if (!inst->expired_unlogged ||
+        (inst->expired_logged_ms && now_ms - inst->expired_logged_ms < S_EXPIRED_LOG_MS))
+        return;
+    zsys_warning("kpnode %s: %" PRIu64 " change(s) for institution %s expired undelivered "
+                 "(queued longer ago than the mutation-retention of %" PRIu64 " s; seq %" PRIu64
+                 "..%" PRIu64 "); they stay queued: see `kpctl mutations "
+                 "status --kbo %s`, or start a worker of that institution",
+                 self->options.node, inst->expired_unlogged, inst->kbo, s_retention_ms(self) / 1000,
+                 inst->expired_first, inst->expired_last, inst->kbo);
+    inst->expired_unlogged = 0;
+    inst->expired_logged_ms = now_ms;
+}
+
+//  Keeps the S_TOP largest backlogs, largest first.
+static void s_top_add(kp_notify_t *self, const char *kbo, uint64_t backlog)
+{
+    size_t at = self->top_count;
+    while (at > 0 && self->top[at - 1].backlog < backlog)
+        at--;
+    if (at >= S_TOP) {
+        self->top_others += backlog;
+        return;
+    }
+    if (self->top_count == S_TOP)
+        self->top_others += self->top[S_TOP - 1].backlog;
+    else
+        self->top_count++;
+    memmove(&self->top[at + 1], &self->top[at], (self->top_count - 1 - at) * sizeof self->top[0]);
+    snprintf(self->top[at].kbo, sizeof self->top[at].kbo, "%s", kbo);
+    self->top[at].backlog = backlog;
+}
+
+static int s_report_queue(const kp_mutation_queue_t *q, void *arg)
+{
+    s_report_t *r = arg;
+    kp_notify_t *self = r->self;
+    if (q->pending)
+        s_top_add(self, q->kbo, q->pending);
+    if (!r->leader || !q->pending)
+        return 0;
+    r->inst = s_inst(self, q->kbo);
+    uint64_t from = r->inst->expired_through + 1 > q->head ? r->inst->expired_through + 1 : q->head;
+    if (r->budget)
+        kp_mutation_items_each(self->dir, r->txn, q->kbo, from, s_expired_item, r);
+    s_expired_log(self, r->inst, r->now_ms);
+    return 0;
+}
+
+void kp_notify_report(kp_notify_t *self, MDB_txn *txn, bool leader, int64_t now_ms,
+                      int64_t now_unix_ms)
+{
+    if (now_ms < self->next_report_ms)
+        return;
+    self->next_report_ms = now_ms + S_REPORT_MS;
+    self->top_count = 0;
+    self->top_others = 0;
+    s_report_t r = {self, txn, leader, now_ms, s_cutoff(self, now_unix_ms), S_EXPIRED_SCAN, NULL};
+    kp_mutation_queues_each(self->dir, txn, s_report_queue, &r);
+}
+
+size_t kp_notify_backlogs(const kp_notify_t *self, kp_notify_backlog_t *top, size_t max,
+                          uint64_t *others)
+{
+    size_t n = self->top_count < max ? self->top_count : max;
+    memcpy(top, self->top, n * sizeof *top);
+    *others = self->top_others;
+    for (size_t i = n; i < self->top_count; i++)
+        *others += self->top[i].backlog;
+    return n;
 }
 
 //  ---------------------------------------------------------------------
@@ -1001,20 +1146,14 @@ static int s_status_queue(const kp_mutation_queue_t *q, void *arg)
 char *kp_notify_status_json(kp_notify_t *self, MDB_txn *txn, bool leader, int64_t now_unix_ms)
 {
     kp_json_t *json = kp_json_new();
-    uint64_t retention_ms = (uint64_t)self->options.retention_days * 86400000ULL;
-    s_status_t s = {self,
-                    txn,
-                    json,
-                    now_unix_ms,
-                    (uint64_t)now_unix_ms > retention_ms ? (uint64_t)now_unix_ms - retention_ms : 0,
-                    0,
-                    0,
-                    0};
+    s_status_t s = {self, txn, json, now_unix_ms, s_cutoff(self, now_unix_ms), 0, 0, 0};
     kp_json_object_open(json);
     kp_json_kv_string(json, "node", self->options.node);
     kp_json_key(json, "delivering");
     kp_json_bool(json, leader);
     kp_json_kv_uint(json, "retention_days", self->options.retention_days);
+    kp_json_kv_uint(json, "retention_s", s_retention_ms(self) / 1000);
+    kp_json_kv_uint(json, "expired_total", self->stats.expired);
     kp_json_kv_uint(json, "published", self->stats.published);
     kp_json_kv_uint(json, "refused", self->stats.refused);
     kp_json_kv_uint(json, "duplicates", self->stats.duplicates);

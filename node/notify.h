@@ -37,7 +37,10 @@
     Every notify sent (first or again) is a privacy-log record (message
     type, person, origin as sender, the recipient as part, its grounds as
     sector, type and capacity, action "notify seq N attempt A"), and
-    leaves only once that record is durable.
+    leaves only once that record is durable as the cluster's
+    log-durability says, like a response: with "two-sites", here and on
+    the mirror (kp_notify_set_mirror; kp_mirror_release, the outbox's
+    wait).
 
     One thread: the node's loop.
 */
@@ -52,6 +55,7 @@
 #include "directory.h"
 #include "kruispunt.pb-c.h"
 #include "logger.h"
+#include "mirror.h"
 
 typedef struct _kp_notify_t kp_notify_t;
 
@@ -63,6 +67,7 @@ typedef struct {
     uint32_t batch_ms;         //  at least this between two proposals (0: none)
     uint64_t replay_window_ms; //  acknowledged changes and ids kept (0: 30 days)
     uint32_t retention_days;   //  undelivered longer: reported expired
+    uint64_t retention_ms;     //  the same, finer (0: retention_days)
     size_t max_payload;        //  of a published mutation
 } kp_notify_options_t;
 
@@ -70,6 +75,11 @@ typedef struct {
 kp_notify_t *kp_notify_new(kp_directory_t *dir, kp_logger_t *logger,
                            const kp_notify_options_t *options);
 void kp_notify_destroy(kp_notify_t **self_p);
+
+//  With log-durability "two-sites": a notify leaves only when its record
+//  is durable on the mirror too (or the mirror is degraded with a
+//  majority, mirror.h), as the outbox does for responses. Borrows mirror.
+void kp_notify_set_mirror(kp_notify_t *self, kp_mirror_t *mirror);
 
 //  Sends one packed WorkerFrame (data, len) to the worker at identity.
 typedef void(kp_notify_send_fn)(void *arg, const void *identity, size_t size, const uint8_t *data,
@@ -121,6 +131,25 @@ void kp_notify_pump(kp_notify_t *self, MDB_txn *txn, bool leader, int64_t now_ms
 //  malloc'd JSON document.
 char *kp_notify_status_json(kp_notify_t *self, MDB_txn *txn, bool leader, int64_t now_unix_ms);
 
+//  Once a second (any node): the backlog of every queue, for metrics.
+//  On the leader (the node that delivers): changes undelivered for
+//  longer than the retention are counted expired (each once, in
+//  stats.expired) and reported in the node's log, one line per
+//  institution when its first change expires, then at most one a minute
+//  with the count since. They stay queued: nothing is dropped.
+void kp_notify_report(kp_notify_t *self, MDB_txn *txn, bool leader, int64_t now_ms,
+                      int64_t now_unix_ms);
+
+//  The largest backlogs of the last report, largest first (at most max,
+//  so that /metrics has a bounded number of series), and the sum of the
+//  others' in *others. Returns how many went to top.
+typedef struct {
+    char kbo[KP_KBO_LEN + 1];
+    uint64_t backlog;
+} kp_notify_backlog_t;
+size_t kp_notify_backlogs(const kp_notify_t *self, kp_notify_backlog_t *top, size_t max,
+                          uint64_t *others);
+
 //  Counters for the node's status and metrics.
 typedef struct {
     uint64_t published;  //  publishes accepted (committed)
@@ -130,6 +159,7 @@ typedef struct {
     uint64_t resends;    //  notifies sent again
     uint64_t acks;       //  acks received from workers
     uint64_t proposals;  //  updates proposed
+    uint64_t expired;    //  changes found undelivered past the retention (leader)
 } kp_notify_stats_t;
 void kp_notify_stats(const kp_notify_t *self, kp_notify_stats_t *out);
 

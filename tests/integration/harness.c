@@ -428,6 +428,13 @@ void harness_start_node(harness_t *self, size_t index)
     assert(pid >= 0);
     if (pid == 0) {
         prctl(PR_SET_PDEATHSIG, SIGKILL);
+        int fd = *self->node_log[index]
+                     ? open(self->node_log[index], O_WRONLY | O_CREAT | O_APPEND, 0600)
+                     : -1;
+        if (fd >= 0) {
+            dup2(fd, STDOUT_FILENO);
+            dup2(fd, STDERR_FILENO);
+        }
         execl(kpnode, kpnode, "--config", config, "--name", name, (char *)NULL);
         _exit(127);
     }

@@ -52,6 +52,9 @@ typedef struct {
     //  for clusters, whose directories must stay equal.
     bool seed_once;
     bool seeded[HARNESS_MAX_NODES];
+    //  When set: node index's log lines (its stdout and stderr) go to
+    //  this file (appended), for tests that read what a node logged.
+    char node_log[HARNESS_MAX_NODES][300];
 } harness_t;
 
 //  A directory for one kind of call: application rsz-app of HARNESS_REQUESTER

@@ -36,6 +36,7 @@
 #define ENDED "62110528769"
 
 #define S_MAX 20000
+#define S_TRACE 4096
 
 static size_t s_count(size_t fallback)
 {
@@ -106,6 +107,12 @@ struct s_worker_s {
     size_t ended;              //  notifies about ENDED
     size_t published, refused; //  publisher: answers
     Kp__Reason last_reason;
+    bool no_ack; //  leaves every notify unacknowledged
+    //  The first S_TRACE notifies, in order of arrival.
+    size_t traced;
+    uint64_t trace_seq[S_TRACE];
+    uint32_t trace_attempt[S_TRACE];
+    int64_t trace_ms[S_TRACE];
 };
 
 static int s_on_notify(void *arg, const Kp__MutationNotify *notify)
@@ -113,6 +120,11 @@ static int s_on_notify(void *arg, const Kp__MutationNotify *notify)
     s_worker_t *w = ((s_worker_t *)arg)->rx;
     w->received++;
     uint64_t seq = notify->seq;
+    if (w->traced < S_TRACE) {
+        w->trace_seq[w->traced] = seq;
+        w->trace_attempt[w->traced] = notify->attempt;
+        w->trace_ms[w->traced++] = harness_now_ms();
+    }
     if (!strcmp(notify->mutation->person, ENDED))
         w->ended++;
     if (seq >= S_MAX * 2)
@@ -135,7 +147,7 @@ static int s_on_notify(void *arg, const Kp__MutationNotify *notify)
     if (w->seen[seq] < 255)
         w->seen[seq]++;
     w->seen_session[seq] = w->session;
-    return 0;
+    return w->no_ack ? -1 : 0;
 }
 
 static void s_on_published(void *arg, const Kp__MutationPublished *published)
@@ -149,13 +161,22 @@ static void s_on_published(void *arg, const Kp__MutationPublished *published)
     }
 }
 
-static s_worker_t *s_worker(const char *endpoint, const char *kbo, const char *message, bool notify)
+//  A worker of institution kbo on node index (CURVE with the
+//  institution's certificate when the harness is secure).
+static s_worker_t *s_worker(harness_t *h, size_t index, const char *kbo, const char *message,
+                            bool notify)
 {
     s_worker_t *w = calloc(1, sizeof *w);
     assert_non_null(w);
     const char *messages[] = {message};
-    w->worker = kp_worker_new(endpoint, kbo, messages, message ? 1 : 0);
+    w->worker = kp_worker_new(h->worker[index], kbo, messages, message ? 1 : 0);
     assert_non_null(w->worker);
+    if (h->secure) {
+        char name[64];
+        snprintf(name, sizeof name, "provider-%s", kbo);
+        const char *key = *h->node_key[index] ? h->node_key[index] : h->server_key;
+        assert_int_equal(kp_worker_set_curve(w->worker, harness_cert(h, name, NULL), key), 0);
+    }
     w->name = kbo;
     w->rx = w;
     w->seen = calloc(S_MAX * 2, 1);
@@ -320,17 +341,25 @@ static void s_load_persons(harness_t *h, size_t index)
     free(text);
 }
 
-static harness_t *s_node(void)
+//  One node, secure (CURVE on every socket), with the sample directory
+//  and the extra persons; settings: cluster lines (NULL: short resends).
+static harness_t *s_node_with(const char *settings)
 {
-    harness_t *h = harness_new_insecure(1, 250, 5000, 1 << 20);
-    s_cluster_settings(h->config,
-                       "    mutation-ack-timeout = 300\n    mutation-max-backoff = 1000\n");
+    harness_t *h = harness_new(1, 250, 5000, 1 << 20);
+    s_cluster_settings(h->config, settings ? settings
+                                           : "    mutation-ack-timeout = 300\n"
+                                             "    mutation-max-backoff = 1000\n");
     harness_start_node(h, 0);
     char *sample = s_sample();
     harness_load(h, 0, sample);
     free(sample);
     s_load_persons(h, 0);
     return h;
+}
+
+static harness_t *s_node(void)
+{
+    return s_node_with(NULL);
 }
 
 //  ---------------------------------------------------------------------
@@ -343,9 +372,9 @@ static void test_offline_institution(void **state)
     (void)state;
     size_t n = s_count(2000);
     harness_t *h = s_node();
-    s_worker_t *acv = s_worker(h->worker[0], ACV, "U1", false);
-    s_worker_t *rva = s_worker(h->worker[0], RVA, NULL, true); //  capacity not authorized
-    s_worker_t *rsz = s_worker(h->worker[0], RSZ, NULL, true); //  entry of ENDED ended
+    s_worker_t *acv = s_worker(h, 0, ACV, "U1", false);
+    s_worker_t *rva = s_worker(h, 0, RVA, NULL, true); //  capacity not authorized
+    s_worker_t *rsz = s_worker(h, 0, RSZ, NULL, true); //  entry of ENDED ended
     s_worker_t *online[] = {acv, rva, rsz, NULL};
     assert_true(s_run(online, 3, 5000, s_accepted, online));
     int64_t start = harness_now_ms();
@@ -377,7 +406,7 @@ static void test_offline_institution(void **state)
                  rsz->received, reply ? reply->json : "none");
     }
     //  Now CM comes back: all n + 10, in order.
-    s_worker_t *cm = s_worker(h->worker[0], CM, NULL, true);
+    s_worker_t *cm = s_worker(h, 0, CM, NULL, true);
     s_worker_t *all[] = {acv, rva, rsz, cm, NULL};
     start = harness_now_ms();
     want = (s_want_t){cm, n + 20};
@@ -415,11 +444,11 @@ static void test_kill_during_delivery(void **state)
     (void)state;
     size_t n = s_count(2000);
     harness_t *h = s_node();
-    s_worker_t *acv = s_worker(h->worker[0], ACV, "U1", false);
+    s_worker_t *acv = s_worker(h, 0, ACV, "U1", false);
     s_worker_t *online[] = {acv, NULL};
     assert_true(s_run(online, 1, 5000, s_accepted, online));
     s_publish(online, 1, acv, "k", NULL, "2024-01-01", n);
-    s_worker_t *cm = s_worker(h->worker[0], CM, NULL, true);
+    s_worker_t *cm = s_worker(h, 0, CM, NULL, true);
     s_worker_t *both[] = {acv, cm, NULL};
     s_want_t want = {cm, n / 3};
     assert_true(s_run(both, 2, 60000, s_got_distinct, &want));
@@ -451,7 +480,7 @@ static void test_kill_leader(void **state)
 {
     (void)state;
     size_t n = s_count(2000) / 2;
-    sites_t *sites = sites_new(3, false, 300);
+    sites_t *sites = sites_new_secure(3, false, 300);
     harness_t *h = sites->harness;
     const char *settings = "    mutation-ack-timeout = 300\n    mutation-max-backoff = 1000\n";
     s_cluster_settings(h->config, settings);
@@ -465,10 +494,10 @@ static void test_kill_leader(void **state)
     free(sample);
     s_load_persons(h, (size_t)leader);
     assert_true(sites_converged(sites, NULL, 2, 10000));
-    s_worker_t *acv = s_worker(h->worker[leader], ACV, "U1", false);
+    s_worker_t *acv = s_worker(h, (size_t)leader, ACV, "U1", false);
     s_worker_t *cm[3];
     for (size_t i = 0; i < 3; i++) {
-        cm[i] = s_worker(h->worker[i], CM, NULL, true);
+        cm[i] = s_worker(h, i, CM, NULL, true);
         cm[i]->rx = cm[0];
     }
     s_worker_t *all[] = {acv, cm[0], cm[1], cm[2], NULL};
@@ -506,6 +535,245 @@ static void test_kill_leader(void **state)
         s_worker_destroy(&cm[i]);
     s_worker_destroy(&acv);
     sites_destroy(&sites);
+}
+
+//  A metric's value on node index's /metrics (name with its labels, as
+//  written), or -1 when absent.
+static double s_metric(harness_t *h, size_t index, const char *series)
+{
+    int status = 0;
+    char *body = harness_http(h, index, "GET", "/metrics", &status);
+    double value = -1;
+    for (char *at = body ? strstr(body, series) : NULL; at; at = strstr(at + 1, series))
+        if ((at == body || at[-1] == '\n') && at[strlen(series)] == ' ') {
+            value = strtod(at + strlen(series), NULL);
+            break;
+        }
+    free(body);
+    return value;
+}
+
+static bool s_wait_metric(harness_t *h, size_t index, const char *series, double at_least,
+                          s_worker_t **workers, size_t count)
+{
+    int64_t give_up = harness_now_ms() + 20000;
+    while (s_metric(h, index, series) < at_least)
+        if (harness_now_ms() > give_up)
+            return false;
+        else
+            s_run(workers, count, 50, NULL, NULL); //  polling a condition
+    return true;
+}
+
+//  How many lines of the file hold text (0 when there is no file).
+static int s_lines_with(const char *path, const char *text)
+{
+    FILE *file = fopen(path, "r");
+    if (!file)
+        return 0;
+    char line[2048];
+    int count = 0;
+    while (fgets(line, sizeof line, file))
+        count += strstr(line, text) != NULL;
+    fclose(file);
+    return count;
+}
+
+//  mutation-retention: changes for an institution with no worker expire
+//  after it; they are counted once (kp_mutations_expired_total), logged
+//  once per institution (not once per change), shown by kpctl mutations
+//  status, and stay queued: CM gets them when it comes back. The
+//  backlog per institution is on /metrics.
+static void test_expired_reported(void **state)
+{
+    (void)state;
+    harness_t *h = harness_new(1, 250, 5000, 1 << 20);
+    snprintf(h->node_log[0], sizeof h->node_log[0], "%s/node-1.log", h->dir);
+    s_cluster_settings(h->config, "    mutation-retention = \"1s\"\n"
+                                  "    mutation-ack-timeout = 300\n");
+    harness_start_node(h, 0);
+    char *sample = s_sample();
+    harness_load(h, 0, sample);
+    free(sample);
+    s_load_persons(h, 0);
+    s_worker_t *acv = s_worker(h, 0, ACV, "U1", false);
+    s_worker_t *online[] = {acv, NULL};
+    assert_true(s_run(online, 1, 5000, s_accepted, online));
+    s_publish(online, 1, acv, "x", NULL, "2024-01-01", 30);
+    //  CM, RSZ and OCMW Gent hold the 30 persons; nobody listens.
+    assert_true(s_wait_metric(h, 0, "kp_mutations_backlog{institution=\"" CM "\"}", 30, online, 1));
+    assert_true(s_wait_metric(h, 0, "kp_mutations_expired_total", 90, online, 1));
+    s_run(online, 1, 1200, NULL, NULL); //  another report or two: nothing counted twice
+    assert_int_equal((int)s_metric(h, 0, "kp_mutations_expired_total"), 90);
+    assert_int_equal((int)s_metric(h, 0, "kp_mutations_backlog{institution=\"other\"}"), 0);
+    char line[128];
+    snprintf(line, sizeof line, "institution %s expired undelivered", CM);
+    assert_int_equal(s_lines_with(h->node_log[0], line), 1);
+    assert_int_equal(s_lines_with(h->node_log[0], "expired undelivered"), 3);
+    //  kpctl says so too, and exits 1.
+    char command[1024];
+    snprintf(command, sizeof command,
+             "KP_CERT='%s' '%s' mutations status --kbo %s --json -c '%s' >/dev/null",
+             harness_cert(h, "operator", NULL), getenv("KPCTL"), CM, h->config);
+    int rc = system(command);
+    assert_true(WIFEXITED(rc) && WEXITSTATUS(rc) == 1);
+    //  Kept, not dropped: CM gets all 30 when it comes back.
+    s_worker_t *cm = s_worker(h, 0, CM, NULL, true);
+    s_worker_t *both[] = {acv, cm, NULL};
+    s_want_t want = {cm, 30};
+    assert_true(s_run(both, 2, 20000, s_got_distinct, &want));
+    s_worker_destroy(&cm);
+    s_worker_destroy(&acv);
+    harness_destroy(&h);
+}
+
+//  mutation-window: a worker that acknowledges nothing gets at most the
+//  window's notifies (about different persons) and no more until some
+//  are acknowledged or resent.
+static void test_window(void **state)
+{
+    (void)state;
+    harness_t *h = s_node_with("    mutation-window = 4\n"
+                               "    mutation-ack-timeout = 60000\n");
+    s_worker_t *acv = s_worker(h, 0, ACV, "U1", false);
+    s_worker_t *cm = s_worker(h, 0, CM, NULL, true);
+    cm->no_ack = true;
+    s_worker_t *both[] = {acv, cm, NULL};
+    assert_true(s_run(both, 2, 5000, s_accepted, both));
+    s_publish(both, 2, acv, "w", NULL, "2024-01-01", 20); //  20 persons
+    s_want_t want = {cm, 4};
+    assert_true(s_run(both, 2, 10000, s_got_distinct, &want));
+    //  The node's own count says 4 in flight: more would have gone by now.
+    int64_t give_up = harness_now_ms() + 5000;
+    int64_t in_flight = -1;
+    while (in_flight != 4 && harness_now_ms() < give_up) {
+        Kp__AdminReply *reply = harness_admin(h, 0, "mutations.status", NULL, 3000);
+        json_t *doc = reply && reply->json ? json_loads(reply->json, 0, NULL) : NULL;
+        json_t *queues = json_object_get(doc, "queues");
+        for (size_t i = 0; i < json_array_size(queues); i++) {
+            json_t *q = json_array_get(queues, i);
+            if (!strcmp(json_string_value(json_object_get(q, "kbo")), CM))
+                in_flight = json_integer_value(json_object_get(q, "in_flight"));
+        }
+        json_decref(doc);
+        if (reply)
+            kp__admin_reply__free_unpacked(reply, NULL);
+        s_run(both, 2, 20, NULL, NULL);
+    }
+    assert_int_equal(in_flight, 4);
+    s_run(both, 2, 300, NULL, NULL);
+    assert_int_equal(cm->received, 4);
+    //  A new session of CM's worker that acknowledges: all 20 come.
+    s_worker_destroy(&cm);
+    s_worker_t *cm2 = s_worker(h, 0, CM, NULL, true);
+    s_worker_t *again[] = {acv, cm2, NULL};
+    want = (s_want_t){cm2, 20};
+    assert_true(s_run(again, 2, 20000, s_got_distinct, &want));
+    s_worker_destroy(&cm2);
+    s_worker_destroy(&acv);
+    harness_destroy(&h);
+}
+
+//  mutation-ack-timeout and mutation-max-backoff: an unacknowledged
+//  notify comes again after the timeout, the wait doubled each time and
+//  capped. Lower bounds only (the node never resends early); the cap is
+//  checked against the uncapped sum, far above it.
+static void test_backoff(void **state)
+{
+    (void)state;
+    harness_t *h = s_node_with("    mutation-ack-timeout = 100\n"
+                               "    mutation-max-backoff = 200\n");
+    s_worker_t *acv = s_worker(h, 0, ACV, "U1", false);
+    s_worker_t *cm = s_worker(h, 0, CM, NULL, true);
+    cm->no_ack = true;
+    s_worker_t *both[] = {acv, cm, NULL};
+    assert_true(s_run(both, 2, 5000, s_accepted, both));
+    s_publish(both, 2, acv, "b", PERSON, "2024-01-01", 1);
+    int64_t give_up = harness_now_ms() + 20000;
+    while (cm->received < 7 && harness_now_ms() < give_up)
+        s_run(both, 2, 10, NULL, NULL);
+    assert_true(cm->received >= 7);
+    for (size_t i = 0; i < 7; i++) {
+        assert_int_equal(cm->trace_seq[i], cm->trace_seq[0]);
+        assert_int_equal(cm->trace_attempt[i], i + 1);
+    }
+    //  Waits: 100, 200, 200, ... (90% of each as the floor: the clock of
+    //  the test is not the node's).
+    static const int64_t floor_ms[] = {90, 180, 180, 180, 180, 180};
+    for (size_t i = 0; i < 6; i++)
+        if (cm->trace_ms[i + 1] - cm->trace_ms[i] < floor_ms[i])
+            fail_msg("attempt %zu came %lld ms after attempt %zu (at least %lld expected)", i + 2,
+                     (long long)(cm->trace_ms[i + 1] - cm->trace_ms[i]), i + 1,
+                     (long long)floor_ms[i]);
+    //  Uncapped, attempts 3 to 7 would be 400 + 800 + 1600 + 3200 ms apart.
+    int64_t span = cm->trace_ms[6] - cm->trace_ms[2];
+    printf("# attempts 3..7 span %lld ms (capped: 800; uncapped: 6000)\n", (long long)span);
+    assert_true(span < 4000);
+    s_worker_destroy(&cm);
+    s_worker_destroy(&acv);
+    harness_destroy(&h);
+}
+
+//  kpctl mutations replay --kbo K --from TIME: K gets again, in order,
+//  what was queued from TIME on, and nothing queued before.
+static void test_replay(void **state)
+{
+    (void)state;
+    harness_t *h = s_node();
+    s_worker_t *acv = s_worker(h, 0, ACV, "U1", false);
+    s_worker_t *cm = s_worker(h, 0, CM, NULL, true);
+    s_worker_t *both[] = {acv, cm, NULL};
+    assert_true(s_run(both, 2, 5000, s_accepted, both));
+    s_publish(both, 2, acv, "a", NULL, "2024-01-01", 40); //  before TIME
+    s_want_t want = {cm, 40};
+    assert_true(s_run(both, 2, 20000, s_got_distinct, &want));
+    //  TIME: after every "a" was queued (the node stamps a publish when it
+    //  takes it, before it answers).
+    int64_t from = zclock_time() + 1;
+    while (zclock_time() <= from)
+        s_run(both, 2, 1, NULL, NULL);
+    s_publish(both, 2, acv, "b", NULL, "2024-01-01", 40); //  from TIME on
+    s_publish(both, 2, acv, "c", NULL, "2024-01-01", 40); //  the same 40 persons
+    want.want = 120;
+    assert_true(s_run(both, 2, 20000, s_got_distinct, &want));
+    int64_t give_up = harness_now_ms() + 20000;
+    while (s_backlog(h, 0, CM) != 0 && harness_now_ms() < give_up)
+        s_run(both, 2, 50, NULL, NULL);
+    assert_int_equal(s_backlog(h, 0, CM), 0);
+    size_t before = cm->traced;
+    //  CM lost what it got from TIME on.
+    char command[1024];
+    snprintf(command, sizeof command,
+             "KP_CERT='%s' '%s' mutations replay --kbo %s --from %lld --json -c '%s' >/dev/null",
+             harness_cert(h, "operator", NULL), getenv("KPCTL"), CM, (long long)from, h->config);
+    int rc = system(command);
+    assert_true(WIFEXITED(rc) && WEXITSTATUS(rc) == 0);
+    give_up = harness_now_ms() + 20000;
+    while (cm->traced < before + 80 && harness_now_ms() < give_up)
+        s_run(both, 2, 10, NULL, NULL);
+    assert_int_equal(cm->traced, before + 80);
+    s_run(both, 2, 300, NULL, NULL); //  and no more than that
+    assert_int_equal(cm->traced, before + 80);
+    //  Exactly the "b" and "c" seqs (41..120 as queued for CM), each
+    //  once, b before c for each person.
+    uint64_t last[40] = {0};
+    bool got[121] = {false};
+    for (size_t i = before; i < cm->traced; i++) {
+        uint64_t seq = cm->trace_seq[i];
+        assert_true(seq > 40 && seq <= 120);
+        assert_false(got[seq]);
+        got[seq] = true;
+        size_t person = (seq - 1) % 40;
+        assert_true(seq > last[person]);
+        last[person] = seq;
+    }
+    give_up = harness_now_ms() + 20000;
+    while (s_backlog(h, 0, CM) != 0 && harness_now_ms() < give_up)
+        s_run(both, 2, 50, NULL, NULL);
+    assert_int_equal(s_backlog(h, 0, CM), 0);
+    s_worker_destroy(&cm);
+    s_worker_destroy(&acv);
+    harness_destroy(&h);
 }
 
 //  A number of kbo's queue in node index's mutations.status; -1 if none.
@@ -578,15 +846,15 @@ static bool s_publish_again(s_worker_t **both, s_worker_t *acv, const char *id)
 static void test_prune(void **state)
 {
     (void)state;
-    harness_t *h = harness_new_insecure(1, 250, 5000, 1 << 20);
+    harness_t *h = harness_new(1, 250, 5000, 1 << 20);
     s_cluster_settings(h->config, "    mutation-replay-window = 3s\n");
     harness_start_node(h, 0);
     char *sample = s_sample();
     harness_load(h, 0, sample);
     free(sample);
     s_load_persons(h, 0);
-    s_worker_t *acv = s_worker(h->worker[0], ACV, "U1", false);
-    s_worker_t *cm = s_worker(h->worker[0], CM, NULL, true);
+    s_worker_t *acv = s_worker(h, 0, ACV, "U1", false);
+    s_worker_t *cm = s_worker(h, 0, CM, NULL, true);
     s_worker_t *both[] = {acv, cm, NULL};
     assert_true(s_run(both, 2, 5000, s_accepted, both));
     //  Two rounds of 200: after each is acknowledged, it is pruned (the
@@ -644,6 +912,10 @@ int main(void)
         cmocka_unit_test(test_offline_institution),
         cmocka_unit_test(test_kill_during_delivery),
         cmocka_unit_test(test_kill_leader),
+        cmocka_unit_test(test_expired_reported),
+        cmocka_unit_test(test_window),
+        cmocka_unit_test(test_backoff),
+        cmocka_unit_test(test_replay),
         cmocka_unit_test(test_prune),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
