@@ -13,6 +13,7 @@
 
 #include "curve.h"
 #include "dirfsm.h"
+#include "forward.h"
 #include "raftfix.h"
 
 #define KP_CLUSTER_STATUS_MS 250 //  status pushed at least this often
@@ -76,12 +77,17 @@ typedef struct {
     int64_t told[KP_CONFIG_MAX_NODES];
     //  Leader asked to remove itself: the transfer before it is under way.
     bool removing_self;
+    kp_forward_t *forward; //  proposals this follower sent to the leader
 } s_actor_t;
 
 typedef struct {
     struct raft_apply req;
     s_actor_t *actor;
     uint64_t token;
+    //  A proposal a follower forwarded (forward.h): answered to it.
+    uint64_t forward_id; //  0: the routing loop's own
+    raft_id forward_from;
+    char forward_address[KP_RAFTWIRE_MAX_ADDRESS + 1];
 } s_proposal_t;
 
 typedef struct {
@@ -168,12 +174,35 @@ static void s_not_here(s_actor_t *self, uint64_t token)
 //  ---------------------------------------------------------------------
 //  Actor: proposals and membership
 
+//  Answers the follower that forwarded a proposal (forward.h).
+static void s_forward_answer(s_actor_t *self, raft_id to, const char *address, uint64_t id,
+                             kp_cluster_result_t result, uint64_t seq, uint64_t index,
+                             const char *text)
+{
+    char cut[KP_FORWARD_TEXT];
+    snprintf(cut, sizeof cut, "%s", text ? text : "");
+    Kp__ForwardResult body;
+    kp_forward_result(&body, id, result, seq, index, cut);
+    Kp__PeerFrame frame = KP__PEER_FRAME__INIT;
+    frame.body_case = KP__PEER_FRAME__BODY_FORWARD_RESULT;
+    frame.forward_result = &body;
+    kp_raftio_send_peer(self->io, to, address, &frame);
+}
+
 static void s_applied(struct raft_apply *req, int status, void *result)
 {
     s_proposal_t *proposal = (s_proposal_t *)req->data;
     s_actor_t *self = proposal->actor;
     const kp_dirfsm_result_t *outcome = (const kp_dirfsm_result_t *)result;
-    if (status != 0)
+    if (proposal->forward_id) {
+        kp_cluster_result_t code = status != 0                       ? KP_CLUSTER_UNKNOWN
+                                   : outcome->status == KP_DIRFSM_OK ? KP_CLUSTER_OK
+                                                                     : KP_CLUSTER_FAILED;
+        s_forward_answer(self, proposal->forward_from, proposal->forward_address,
+                         proposal->forward_id, code, status ? 0 : outcome->seq,
+                         status ? 0 : outcome->index,
+                         status ? raft_strerror(status) : outcome->error);
+    } else if (status != 0)
         s_send_result(self, proposal->token, KP_CLUSTER_UNKNOWN, 0, raft_strerror(status));
     else if (outcome->status == KP_DIRFSM_OK)
         s_send_result(self, proposal->token, KP_CLUSTER_OK, outcome->seq, "");
@@ -182,44 +211,155 @@ static void s_applied(struct raft_apply *req, int status, void *result)
     free(proposal);
 }
 
-static void s_propose(s_actor_t *self, uint64_t token, zframe_t *data)
+//  Nothing that is not a DirectoryUpdate goes in the log (the routing
+//  loop and a forwarding follower hand updates over undecoded).
+static bool s_is_update(const uint8_t *data, size_t size)
 {
-    if (raft_state(&self->raft) != RAFT_LEADER) {
-        s_not_here(self, token);
-        return;
-    }
-    //  The routing loop hands the update over as it came from kpctl,
-    //  undecoded: nothing that is not a DirectoryUpdate goes in the log.
-    Kp__DirectoryUpdate *update =
-        kp__directory_update__unpack(NULL, zframe_size(data), zframe_data(data));
-    if (!update) {
-        s_send_result(self, token, KP_CLUSTER_FAILED, 0,
-                      "the update is not a kp.DirectoryUpdate protobuf");
-        return;
-    }
+    if (size > KP_CLUSTER_MAX_ENTRY)
+        return false;
+    Kp__DirectoryUpdate *update = kp__directory_update__unpack(NULL, size, data);
     kp__directory_update__free_unpacked(update, NULL);
-    s_proposal_t *proposal = calloc(1, sizeof *proposal);
-    struct raft_buffer buf = {raft_malloc(zframe_size(data) ? zframe_size(data) : 1),
-                              zframe_size(data)};
-    if (!proposal || !buf.base) {
+    return update != NULL;
+}
+
+//  Appends one update (this node leads); proposal is taken over. 0, or
+//  raft's error code (proposal freed).
+static int s_apply(s_actor_t *self, s_proposal_t *proposal, const uint8_t *data, size_t size)
+{
+    struct raft_buffer buf = {raft_malloc(size ? size : 1), size};
+    if (!buf.base) {
         free(proposal);
-        raft_free(buf.base);
-        s_send_result(self, token, KP_CLUSTER_FAILED, 0, "out of memory");
-        return;
+        return RAFT_NOMEM;
     }
-    memcpy(buf.base, zframe_data(data), buf.len);
+    memcpy(buf.base, data, size);
     proposal->actor = self;
-    proposal->token = token;
     proposal->req.data = proposal;
     int rc = raft_apply(&self->raft, &proposal->req, &buf, 1, s_applied);
     if (rc) {
         raft_free(buf.base);
         free(proposal);
-        if (rc == RAFT_NOTLEADER || rc == RAFT_LEADERSHIPLOST)
-            s_not_here(self, token);
-        else
-            s_send_result(self, token, KP_CLUSTER_FAILED, 0, raft_errmsg(&self->raft));
     }
+    return rc;
+}
+
+//  A follower's proposal goes to the leader (forward.h); without a
+//  leader, or with too many forwarded already, the caller is told who
+//  leads as before.
+static void s_forward(s_actor_t *self, uint64_t token, const uint8_t *data, size_t size)
+{
+    raft_id id;
+    char leader[KP_CONFIG_NAME];
+    s_leader(self, &id, leader, sizeof leader);
+    const char *address = NULL;
+    raft_leader(&self->raft, &id, &address);
+    Kp__ForwardProposal body;
+    if (!id || id == self->raft.id || self->removed ||
+        kp_forward_start(self->forward, token, id, leader, data, size, zclock_mono(), &body)) {
+        s_not_here(self, token);
+        return;
+    }
+    Kp__PeerFrame frame = KP__PEER_FRAME__INIT;
+    frame.body_case = KP__PEER_FRAME__BODY_FORWARD;
+    frame.forward = &body;
+    if (kp_raftio_send_peer(self->io, id, address, &frame)) {
+        kp_forward_cancel(self->forward, &body);
+        s_not_here(self, token);
+    }
+}
+
+static void s_propose(s_actor_t *self, uint64_t token, zframe_t *data)
+{
+    if (!s_is_update(zframe_data(data), zframe_size(data))) {
+        s_send_result(self, token, KP_CLUSTER_FAILED, 0,
+                      "the update is not a kp.DirectoryUpdate protobuf");
+        return;
+    }
+    if (raft_state(&self->raft) != RAFT_LEADER) {
+        s_forward(self, token, zframe_data(data), zframe_size(data));
+        return;
+    }
+    s_proposal_t *proposal = calloc(1, sizeof *proposal);
+    if (!proposal) {
+        s_send_result(self, token, KP_CLUSTER_FAILED, 0, "out of memory");
+        return;
+    }
+    proposal->token = token;
+    int rc = s_apply(self, proposal, zframe_data(data), zframe_size(data));
+    if (rc == RAFT_NOTLEADER || rc == RAFT_LEADERSHIPLOST)
+        s_not_here(self, token);
+    else if (rc)
+        s_send_result(self, token, KP_CLUSTER_FAILED, 0,
+                      rc == RAFT_NOMEM ? "out of memory" : raft_errmsg(&self->raft));
+}
+
+//  The leader's side of a forwarded proposal: proposed as its own, the
+//  result goes back to the follower (s_applied).
+static void s_forwarded(s_actor_t *self, const Kp__PeerFrame *frame)
+{
+    const Kp__ForwardProposal *body = frame->forward;
+    raft_id id;
+    char leader[KP_CONFIG_NAME];
+    s_leader(self, &id, leader, sizeof leader);
+    kp_cluster_result_t refused = KP_CLUSTER_OK;
+    const char *why = "";
+    if (!body->has_update || !s_is_update(body->update.data, body->update.len)) {
+        refused = KP_CLUSTER_FAILED;
+        why = "the forwarded update is not a kp.DirectoryUpdate protobuf (at most 8 MiB)";
+    } else if (raft_state(&self->raft) != RAFT_LEADER || self->closing) {
+        refused = id && id != self->raft.id ? KP_CLUSTER_NOT_LEADER : KP_CLUSTER_NO_QUORUM;
+        why = id && id != self->raft.id ? leader : self->last_leader;
+    }
+    s_proposal_t *proposal = refused ? NULL : calloc(1, sizeof *proposal);
+    if (proposal) {
+        proposal->forward_id = body->id;
+        proposal->forward_from = frame->from_id;
+        snprintf(proposal->forward_address, sizeof proposal->forward_address, "%s",
+                 frame->from ? frame->from : "");
+        int rc = s_apply(self, proposal, body->update.data, body->update.len);
+        refused = rc == 0                                             ? KP_CLUSTER_OK
+                  : rc == RAFT_NOTLEADER || rc == RAFT_LEADERSHIPLOST ? KP_CLUSTER_NO_QUORUM
+                                                                      : KP_CLUSTER_FAILED;
+        why = rc ? raft_strerror(rc) : "";
+    } else if (!refused) {
+        refused = KP_CLUSTER_FAILED;
+        why = "out of memory";
+    }
+    if (refused)
+        s_forward_answer(self, frame->from_id, frame->from, body->id, refused, 0, 0, why);
+}
+
+//  Node-level peer frames (raftio's on_frame): forwarded proposals and
+//  their answers. -1 refuses the frame (counted by raftio).
+static int s_on_peer_frame(void *arg, const Kp__PeerFrame *frame)
+{
+    s_actor_t *self = (s_actor_t *)arg;
+    if (frame->body_case == KP__PEER_FRAME__BODY_FORWARD && frame->forward &&
+        frame->forward->has_id) {
+        s_forwarded(self, frame);
+        return 0;
+    }
+    if (frame->body_case == KP__PEER_FRAME__BODY_FORWARD_RESULT && frame->forward_result)
+        return kp_forward_answer(self->forward, frame->from_id, frame->forward_result);
+    return -1;
+}
+
+//  Answers to forwarded proposals that are due: applied here, refused,
+//  timed out, or overtaken by a new leader. True if any.
+static bool s_forward_due(s_actor_t *self)
+{
+    if (!kp_forward_pending(self->forward))
+        return false;
+    raft_id leader;
+    const char *address;
+    raft_leader(&self->raft, &leader, &address);
+    kp_forward_done_t done;
+    bool any = false;
+    while (kp_forward_due(self->forward, raft_last_applied(&self->raft), leader, zclock_mono(),
+                          &done)) {
+        s_send_result(self, done.token, done.result, done.seq, done.text);
+        any = true;
+    }
+    return any;
 }
 
 static void s_changed(struct raft_change *req, int status);
@@ -752,6 +892,8 @@ static int s_start(s_actor_t *self)
         .max_frame = 64u << 20,
         .admit = s_admit,
         .removed = s_on_removed,
+        .on_frame = s_on_peer_frame,
+        .on_frame_arg = self,
     };
     self->io = kp_raftio_new(&options, args->err, sizeof args->err);
     if (!self->io)
@@ -839,6 +981,9 @@ static void s_loop(s_actor_t *self)
             timeout = push < 0 ? 0 : push;
         if (zlist_size(self->later))
             timeout = 0;
+        if (kp_forward_pending(self->forward) && timeout > 50)
+            timeout = 50; //  forwarded proposals time out
+
         if (zmq_poll(items, count, timeout) < 0 && zmq_errno() != EINTR)
             break;
         zmsg_t *msg;
@@ -855,6 +1000,8 @@ static void s_loop(s_actor_t *self)
         }
         kp_raftio_process(self->io, items + 1, count - 1);
         s_flush(self);
+        if (s_forward_due(self))
+            s_flush(self);
         if (!self->closing) {
             s_snapshot_by_size(self);
             s_witness_steps_aside(self);
@@ -878,6 +1025,7 @@ static void s_actor(zsock_t *pipe, void *arg)
     self->args = (s_args_t *)arg;
     self->later = zlist_new();
     self->results = zlist_new();
+    self->forward = kp_forward_new();
     if (s_start(self)) {
         zsock_signal(pipe, 1);
     } else {
@@ -907,6 +1055,7 @@ static void s_actor(zsock_t *pipe, void *arg)
     while ((msg = zlist_pop(self->results)))
         zmsg_destroy(&msg);
     zlist_destroy(&self->results);
+    kp_forward_destroy(&self->forward);
     free(self);
 }
 

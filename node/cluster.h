@@ -82,6 +82,11 @@ const char *kp_cluster_result_name(kp_cluster_result_t result);
 
 //  Proposes one packed kp.DirectoryUpdate. Returns 0 (the result follows
 //  on the socket with token) or -1 with err (too large, not an update).
+//  On a follower the update is forwarded to the leader (forward.h): the
+//  result is the leader's, given once this node has applied the entry;
+//  UNKNOWN (named) when the leader does not answer in time or loses the
+//  lead; NOT_LEADER only when no forward can be made (too many under
+//  way, the leader unreachable now).
 int kp_cluster_propose(kp_cluster_t *self, uint64_t token, const uint8_t *update, size_t size,
                        char *err, size_t errlen);
 

@@ -66,6 +66,8 @@ typedef struct {
     kp_raftio_admit_fn *admit;
     kp_raftio_removed_fn *removed;
     size_t max_frame;
+    kp_raftio_frame_fn *on_frame;
+    void *on_frame_arg;
     kp_raftstore_t *store;
     zsock_t *router;
     zhashx_t *peers; //  "id" -> s_peer_t
@@ -425,6 +427,11 @@ static int s_xfer_send(void *arg, raft_id id, const char *address, Kp__PeerFrame
     return data ? s_send_frame(self, id, address, data, size) : -1;
 }
 
+int kp_raftio_send_peer(struct raft_io *io, raft_id id, const char *address, Kp__PeerFrame *frame)
+{
+    return s_xfer_send(s_self(io), id, address, frame);
+}
+
 //  snapxfer hands a complete, checked snapshot to raft through here.
 static void s_xfer_deliver(void *arg, struct raft_message *message)
 {
@@ -485,6 +492,11 @@ static void s_on_frame(s_io_t *self, const uint8_t *data, size_t size, const cha
             else if (self->removed && !self->closing)
                 self->removed(self->resolve_arg, frame->from_id, frame->member_removed->term,
                               frame->member_removed->conf_index);
+            break;
+        case KP__PEER_FRAME__BODY_FORWARD:
+        case KP__PEER_FRAME__BODY_FORWARD_RESULT:
+            if (!self->on_frame || self->closing || self->on_frame(self->on_frame_arg, frame))
+                reason = KP_RAFTWIRE_BAD_FIELD;
             break;
         default:
             reason = kp_raftwire_to_message(frame, &message);
@@ -744,6 +756,8 @@ struct raft_io *kp_raftio_new(const kp_raftio_options_t *options, char *err, siz
     self->admit = options->admit;
     self->removed = options->removed;
     self->max_frame = options->max_frame ? options->max_frame : (64u << 20);
+    self->on_frame = options->on_frame;
+    self->on_frame_arg = options->on_frame_arg;
     self->store = kp_raftstore_new(options->folder, err, errlen);
     if (!self->store) {
         free(self);

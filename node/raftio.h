@@ -66,6 +66,13 @@ typedef const char *(kp_raftio_member_key_fn)(void *arg, raft_id id);
 typedef bool(kp_raftio_admit_fn)(void *arg, const struct raft_message *message, bool outgoing);
 typedef void(kp_raftio_removed_fn)(void *arg, raft_id from_id, uint64_t term, uint64_t conf_index);
 
+//  A checked frame of node-level cluster traffic that is not raft's
+//  (forwarded proposals and their results, forward.h), from a member
+//  whose key was checked as for raft's. The frame is the caller's only
+//  during the call. Returns 0, or -1 if the frame is refused (counted as
+//  a bad field).
+typedef int(kp_raftio_frame_fn)(void *arg, const Kp__PeerFrame *frame);
+
 typedef struct {
     const char *cluster;           //  frames of another cluster are refused
     const char *folder;            //  DATA/raft
@@ -80,6 +87,8 @@ typedef struct {
     size_t max_frame;              //  largest frame accepted (beyond it the peer is cut)
     kp_raftio_admit_fn *admit;     //  NULL: every message goes through
     kp_raftio_removed_fn *removed; //  NULL: MemberRemoved frames are ignored
+    kp_raftio_frame_fn *on_frame;  //  NULL: such frames are refused
+    void *on_frame_arg;
 } kp_raftio_options_t;
 
 typedef struct {
@@ -116,6 +125,11 @@ int kp_raftio_send_removed(struct raft_io *io, raft_id id, const char *address, 
 int64_t kp_raftio_leader_contact(struct raft_io *io);
 
 void kp_raftio_stats(struct raft_io *io, kp_raftio_stats_t *out);
+
+//  Sends a node-level frame (its sender fields are set here) to member
+//  (id, address) without waiting, over the same CURVE link as raft's.
+//  0, or -1 when it cannot leave now (member unknown or down).
+int kp_raftio_send_peer(struct raft_io *io, raft_id id, const char *address, Kp__PeerFrame *frame);
 
 //  The path of a snapshot file named in a manifest (FOLDER/snapshots/NAME)
 //  into path; -1 if name is not a plain file name.

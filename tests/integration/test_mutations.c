@@ -104,7 +104,7 @@ struct s_worker_s {
     size_t again_fresh;               //  of which with attempt 1 and in the same node session
     uint64_t session;                 //  bumped by the test when the node restarts
     uint64_t *seen_session;
-    size_t ended;              //  notifies about ENDED
+    size_t ended;              //  distinct notifies about ENDED (a resend under load is not one)
     size_t published, refused; //  publisher: answers
     Kp__Reason last_reason;
     bool no_ack; //  leaves every notify unacknowledged
@@ -125,8 +125,6 @@ static int s_on_notify(void *arg, const Kp__MutationNotify *notify)
         w->trace_attempt[w->traced] = notify->attempt;
         w->trace_ms[w->traced++] = harness_now_ms();
     }
-    if (!strcmp(notify->mutation->person, ENDED))
-        w->ended++;
     if (seq >= S_MAX * 2)
         return 0;
     if (w->seen[seq]) {
@@ -135,6 +133,8 @@ static int s_on_notify(void *arg, const Kp__MutationNotify *notify)
             w->again_fresh++;
     } else {
         w->distinct++;
+        if (!strcmp(notify->mutation->person, ENDED))
+            w->ended++;
         const char *person = notify->mutation->person;
         size_t p = !strcmp(person, PERSON) ? 0
                    : !strcmp(person, ENDED)
@@ -473,9 +473,12 @@ static void test_kill_during_delivery(void **state)
     harness_destroy(&h);
 }
 
-//  Three voters; CM has a worker on each node (only the leader
-//  delivers). The leader is killed during delivery: the new leader
-//  delivers the rest, and again only what was not acknowledged.
+//  Three voters (CURVE). ACV publishes through a worker on a follower:
+//  the follower forwards to the leader (node/forward.h), nobody is told
+//  NOT_LEADER. CM has a worker on each node (only the leader delivers).
+//  The leader is killed during delivery: the new leader delivers the
+//  rest, and again only what was not acknowledged; publishes through a
+//  follower of the new leader succeed again.
 static void test_kill_leader(void **state)
 {
     (void)state;
@@ -494,7 +497,8 @@ static void test_kill_leader(void **state)
     free(sample);
     s_load_persons(h, (size_t)leader);
     assert_true(sites_converged(sites, NULL, 2, 10000));
-    s_worker_t *acv = s_worker(h, (size_t)leader, ACV, "U1", false);
+    size_t follower = (size_t)(leader + 1) % 3;
+    s_worker_t *acv = s_worker(h, follower, ACV, "U1", false);
     s_worker_t *cm[3];
     for (size_t i = 0; i < 3; i++) {
         cm[i] = s_worker(h, i, CM, NULL, true);
@@ -503,6 +507,7 @@ static void test_kill_leader(void **state)
     s_worker_t *all[] = {acv, cm[0], cm[1], cm[2], NULL};
     assert_true(s_run(all, 4, 10000, s_accepted, all));
     s_publish(all, 4, acv, "l", NULL, "2024-01-01", n);
+    assert_int_equal(acv->refused, 0); //  all forwarded, none NOT_LEADER
     s_want_t want = {cm[0], n / 3};
     assert_true(s_run(all, 4, 60000, s_got_distinct, &want));
     sites_kill(sites, (size_t)leader);
@@ -527,12 +532,27 @@ static void test_kill_leader(void **state)
         among[i] = (int)i != leader;
     int next = sites_leader(sites, among, 10000);
     assert_true(next >= 0);
+    //  Through the follower of the new leader: forwarded again.
+    size_t other = 0;
+    while ((int)other == leader || (int)other == next)
+        other++;
+    s_worker_t *acv2 = s_worker(h, other, ACV, "U1", false);
+    s_worker_t *rest[4] = {acv2, alive[0], alive[1], NULL};
+    assert_true(s_run(rest, 3, 10000, s_accepted, rest));
+    s_publish(rest, 3, acv2, "m", NULL, "2024-01-01", 100);
+    printf("# through %s, a follower of the new leader %s: %zu published, %zu refused\n",
+           sites_name(sites, other), sites_name(sites, (size_t)next), acv2->published,
+           acv2->refused);
+    want.want = n + 100;
+    assert_true(s_run(rest, 3, 60000, s_got_distinct, &want));
+    assert_false(cm[0]->out_of_order);
     int64_t give_up = harness_now_ms() + 20000;
     while (s_backlog(h, (size_t)next, CM) != 0 && harness_now_ms() < give_up)
-        s_run(alive, count, 50, NULL, NULL);
+        s_run(rest, 3, 50, NULL, NULL);
     assert_int_equal(s_backlog(h, (size_t)next, CM), 0);
     for (size_t i = 0; i < 3; i++)
         s_worker_destroy(&cm[i]);
+    s_worker_destroy(&acv2);
     s_worker_destroy(&acv);
     sites_destroy(&sites);
 }
@@ -776,6 +796,66 @@ static void test_replay(void **state)
     harness_destroy(&h);
 }
 
+//  The notifies node index has sent (first time), from mutations.status;
+//  -1 if it does not answer.
+static int64_t s_notifies(harness_t *h, size_t index)
+{
+    Kp__AdminReply *reply = harness_admin(h, index, "mutations.status", NULL, 3000);
+    json_t *doc = reply && reply->json ? json_loads(reply->json, 0, NULL) : NULL;
+    int64_t notifies = doc ? json_integer_value(json_object_get(doc, "notifies")) : -1;
+    json_decref(doc);
+    if (reply)
+        kp__admin_reply__free_unpacked(reply, NULL);
+    return notifies;
+}
+
+//  log-durability "two-sites": a notify leaves only when its privacy-log
+//  record is on the mirror too, like a response. node-1 (a cluster of
+//  one, so that it commits alone) ships its log to node-2; node-2 is
+//  stopped (SIGSTOP: the mirror holds, with a mirror timeout far longer
+//  than the test): the notify is sent (counted) but held; node-2
+//  continues: it leaves.
+static void test_notify_waits_for_mirror(void **state)
+{
+    (void)state;
+    harness_t *h = harness_new(2, 250, 5000, 1 << 20);
+    harness_cluster_line(h, "log-durability = \"two-sites\"");
+    harness_cluster_line(h, "log-mirror-timeout = 60000");
+    harness_cluster_line(h, "mutation-ack-timeout = 300");
+    for (size_t i = 0; i < 2; i++) {
+        char line[64];
+        snprintf(line, sizeof line, "mirror = \"tcp://127.0.0.1:%d\"", harness_free_port());
+        harness_node_line(h, i, line);
+    }
+    harness_start_node(h, 1);
+    harness_start_node(h, 0);
+    char *sample = s_sample();
+    harness_load(h, 0, sample);
+    free(sample);
+    assert_true(harness_wait_status(h, 0, "log.durability", "\"two-sites\"", 2000));
+    s_worker_t *acv = s_worker(h, 0, ACV, "U1", false);
+    s_worker_t *cm = s_worker(h, 0, CM, NULL, true);
+    s_worker_t *both[] = {acv, cm, NULL};
+    assert_true(s_run(both, 2, 5000, s_accepted, both));
+    s_publish(both, 2, acv, "h", PERSON, "2024-01-01", 1);
+    s_want_t want = {cm, 1};
+    assert_true(s_run(both, 2, 10000, s_got_distinct, &want)); //  the mirror answers
+    assert_int_equal(kill(h->node[1], SIGSTOP), 0);
+    s_publish(both, 2, acv, "i", PERSON, "2024-01-01", 1);
+    int64_t give_up = harness_now_ms() + 10000;
+    while (s_notifies(h, 0) < 2 && harness_now_ms() < give_up)
+        s_run(both, 2, 20, NULL, NULL);
+    assert_int_equal(s_notifies(h, 0), 2);
+    s_run(both, 2, 500, NULL, NULL); //  local durability alone would have let it go by now
+    assert_int_equal(cm->distinct, 1);
+    assert_int_equal(kill(h->node[1], SIGCONT), 0);
+    want.want = 2;
+    assert_true(s_run(both, 2, 10000, s_got_distinct, &want));
+    s_worker_destroy(&cm);
+    s_worker_destroy(&acv);
+    harness_destroy(&h);
+}
+
 //  A number of kbo's queue in node index's mutations.status; -1 if none.
 static int64_t s_queue_field(harness_t *h, size_t index, const char *kbo, const char *field)
 {
@@ -916,6 +996,7 @@ int main(void)
         cmocka_unit_test(test_window),
         cmocka_unit_test(test_backoff),
         cmocka_unit_test(test_replay),
+        cmocka_unit_test(test_notify_waits_for_mirror),
         cmocka_unit_test(test_prune),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,178 @@
+/*  forward.c - proposals a follower forwards to the leader; see
+    forward.h. The table is a list in the order sent (at most
+    KP_FORWARD_MAX: a walk of it is cheap next to a raft round trip). */
+#include "forward.h"
+
+#include <assert.h>
+#include <czmq.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    uint64_t id;
+    uint64_t token;
+    uint64_t leader;
+    char leader_name[64];
+    int64_t deadline_ms;
+    bool answered; //  result below is the leader's
+    kp_cluster_result_t result;
+    uint64_t seq, index;
+    char text[KP_FORWARD_TEXT];
+} s_item_t;
+
+struct _kp_forward_t {
+    zlistx_t *items; //  s_item_t, in the order sent
+    uint64_t next_id;
+    kp_forward_stats_t stats;
+};
+
+static void s_item_free(void **item)
+{
+    free(*item);
+    *item = NULL;
+}
+
+kp_forward_t *kp_forward_new(void)
+{
+    kp_forward_t *self = calloc(1, sizeof *self);
+    assert(self);
+    self->items = zlistx_new();
+    assert(self->items);
+    zlistx_set_destructor(self->items, s_item_free);
+    return self;
+}
+
+void kp_forward_destroy(kp_forward_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    zlistx_destroy(&(*self_p)->items);
+    free(*self_p);
+    *self_p = NULL;
+}
+
+int kp_forward_start(kp_forward_t *self, uint64_t token, uint64_t leader, const char *leader_name,
+                     const uint8_t *update, size_t size, int64_t now_ms, Kp__ForwardProposal *body)
+{
+    if (zlistx_size(self->items) >= KP_FORWARD_MAX)
+        return -1;
+    s_item_t *item = calloc(1, sizeof *item);
+    assert(item);
+    item->id = ++self->next_id;
+    item->token = token;
+    item->leader = leader;
+    snprintf(item->leader_name, sizeof item->leader_name, "%s", leader_name ? leader_name : "");
+    item->deadline_ms = now_ms + KP_FORWARD_TIMEOUT_MS;
+    zlistx_add_end(self->items, item);
+    kp__forward_proposal__init(body);
+    body->has_id = body->has_update = true;
+    body->id = item->id;
+    body->update.data = (uint8_t *)update;
+    body->update.len = size;
+    self->stats.forwarded++;
+    return 0;
+}
+
+static void *s_find(kp_forward_t *self, uint64_t id)
+{
+    for (s_item_t *item = zlistx_first(self->items); item; item = zlistx_next(self->items))
+        if (item->id == id)
+            return zlistx_cursor(self->items);
+    return NULL;
+}
+
+void kp_forward_cancel(kp_forward_t *self, const Kp__ForwardProposal *body)
+{
+    void *handle = s_find(self, body->id);
+    if (handle) {
+        zlistx_delete(self->items, handle);
+        self->stats.forwarded--;
+    }
+}
+
+int kp_forward_answer(kp_forward_t *self, uint64_t from_id, const Kp__ForwardResult *result)
+{
+    void *handle = result->has_id ? s_find(self, result->id) : NULL;
+    s_item_t *item = handle ? zlistx_handle_item(handle) : NULL;
+    if (!item || item->answered || item->leader != from_id || !result->has_result ||
+        result->result > KP_CLUSTER_UNKNOWN ||
+        (result->text && strlen(result->text) >= KP_FORWARD_TEXT)) {
+        self->stats.refused++;
+        return -1;
+    }
+    item->answered = true;
+    item->result = (kp_cluster_result_t)result->result;
+    item->seq = result->has_seq ? result->seq : 0;
+    item->index = result->has_index ? result->index : 0;
+    snprintf(item->text, sizeof item->text, "%s", result->text ? result->text : "");
+    self->stats.answered++;
+    return 0;
+}
+
+//  Why an item is answered now, into out; false if it must wait.
+static bool s_due(const s_item_t *item, uint64_t applied_index, uint64_t leader, int64_t now_ms,
+                  kp_forward_done_t *out)
+{
+    out->token = item->token;
+    out->seq = item->seq;
+    if (item->answered && (item->result != KP_CLUSTER_OK || item->index <= applied_index)) {
+        out->result = item->result;
+        snprintf(out->text, sizeof out->text, "%s", item->text);
+        return true;
+    }
+    out->result = KP_CLUSTER_UNKNOWN;
+    if (item->answered && now_ms >= item->deadline_ms)
+        snprintf(out->text, sizeof out->text,
+                 "committed by the leader %s but not applied here within %d ms; read again "
+                 "or retry with the same id",
+                 item->leader_name, KP_FORWARD_TIMEOUT_MS);
+    else if (!item->answered && leader && leader != item->leader)
+        snprintf(out->text, sizeof out->text,
+                 "forwarded to the leader %s, which lost the lead before it answered: the "
+                 "update may or may not be applied; retry with the same id",
+                 item->leader_name);
+    else if (!item->answered && now_ms >= item->deadline_ms)
+        snprintf(out->text, sizeof out->text,
+                 "forwarded to the leader %s, which did not answer within %d ms: the update "
+                 "may or may not be applied; retry with the same id",
+                 item->leader_name, KP_FORWARD_TIMEOUT_MS);
+    else
+        return false;
+    return true;
+}
+
+bool kp_forward_due(kp_forward_t *self, uint64_t applied_index, uint64_t leader, int64_t now_ms,
+                    kp_forward_done_t *out)
+{
+    for (s_item_t *item = zlistx_first(self->items); item; item = zlistx_next(self->items))
+        if (s_due(item, applied_index, leader, now_ms, out)) {
+            if (out->result == KP_CLUSTER_UNKNOWN && !item->answered)
+                self->stats.timeouts++;
+            zlistx_delete(self->items, zlistx_cursor(self->items));
+            return true;
+        }
+    return false;
+}
+
+size_t kp_forward_pending(const kp_forward_t *self)
+{
+    return zlistx_size(self->items);
+}
+
+void kp_forward_stats(const kp_forward_t *self, kp_forward_stats_t *out)
+{
+    *out = self->stats;
+}
+
+void kp_forward_result(Kp__ForwardResult *body, uint64_t id, kp_cluster_result_t result,
+                       uint64_t seq, uint64_t index, const char *text)
+{
+    kp__forward_result__init(body);
+    body->has_id = body->has_result = body->has_seq = body->has_index = true;
+    body->id = id;
+    body->result = (uint32_t)result;
+    body->seq = seq;
+    body->index = index;
+    body->text = (char *)(text ? text : "");
+}

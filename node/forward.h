@@ -1,0 +1,90 @@
+/*  forward.h - proposals a follower forwards to the leader.
+
+    Only the raft leader can append to the log. A proposal made on a
+    follower (a worker's publish, a register proposal or correction, a
+    directory update from kpctl) is sent to the leader over the peer link
+    (the raft transport: CURVE, frames checked against the sender's node
+    key) as a ForwardProposal; the leader proposes it as if it were its
+    own and answers a ForwardResult. The follower answers its caller
+    only when that result comes:
+
+    - OK: once this node has applied the entry too (its raft index), so
+      that what the caller reads next from its own directory (the
+      recipients of a mutation, an allocated bis number) is there;
+    - NOT_LEADER, NO_QUORUM, FAILED: as the leader said;
+    - UNKNOWN (named, never silent) when the leader does not answer
+      within KP_FORWARD_TIMEOUT_MS, when another node leads before it
+      answered, or when this node has not applied a committed entry by
+      then: the update may or may not be applied; the caller retries
+      with the same id (publishes and proposals are idempotent by id).
+
+    So no caller needs to know which node leads. At most KP_FORWARD_MAX
+    proposals are forwarded at once; beyond that the caller is answered
+    NOT_LEADER with the leader's name at once, as before forwarding.
+
+    This file keeps the follower's table and reads and writes the two
+    frames; node/cluster.c sends and receives them. One thread: the
+    cluster actor's.
+*/
+#ifndef KP_FORWARD_H_INCLUDED
+#define KP_FORWARD_H_INCLUDED
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cluster.h"
+#include "kruispunt.pb-c.h"
+
+#define KP_FORWARD_MAX 1024
+#define KP_FORWARD_TIMEOUT_MS 5000
+#define KP_FORWARD_TEXT 512
+
+typedef struct _kp_forward_t kp_forward_t;
+
+kp_forward_t *kp_forward_new(void);
+void kp_forward_destroy(kp_forward_t **self_p);
+
+//  Remembers the proposal of token, sent to leader at now_ms, and fills
+//  body (its id; update borrowed) for the caller to send in a PeerFrame.
+//  -1 when KP_FORWARD_MAX are pending.
+int kp_forward_start(kp_forward_t *self, uint64_t token, uint64_t leader, const char *leader_name,
+                     const uint8_t *update, size_t size, int64_t now_ms, Kp__ForwardProposal *body);
+
+//  Forgets the proposal of the last kp_forward_start (it could not be
+//  sent).
+void kp_forward_cancel(kp_forward_t *self, const Kp__ForwardProposal *body);
+
+//  The leader's answer, from member from_id. -1 if it is malformed or
+//  answers nothing pending from that member (dropped, counted by the
+//  caller).
+int kp_forward_answer(kp_forward_t *self, uint64_t from_id, const Kp__ForwardResult *result);
+
+//  A caller's answer that is due: an answer whose entry this node has
+//  applied (applied_index), a timeout, a leader change (leader: the one
+//  known now, 0 if none). False when none is due.
+typedef struct {
+    uint64_t token;
+    kp_cluster_result_t result;
+    uint64_t seq;
+    char text[KP_FORWARD_TEXT];
+} kp_forward_done_t;
+bool kp_forward_due(kp_forward_t *self, uint64_t applied_index, uint64_t leader, int64_t now_ms,
+                    kp_forward_done_t *out);
+
+//  Proposals waiting for the leader's answer or for the apply here.
+size_t kp_forward_pending(const kp_forward_t *self);
+
+//  Counters: forwarded, answered by the leader, timed out (or the leader
+//  changed), refused answers (malformed or unknown).
+typedef struct {
+    uint64_t forwarded, answered, timeouts, refused;
+} kp_forward_stats_t;
+void kp_forward_stats(const kp_forward_t *self, kp_forward_stats_t *out);
+
+//  The leader's side: the ForwardResult of one forwarded proposal into
+//  body (text borrowed).
+void kp_forward_result(Kp__ForwardResult *body, uint64_t id, kp_cluster_result_t result,
+                       uint64_t seq, uint64_t index, const char *text);
+
+#endif
