@@ -254,7 +254,8 @@ static void s_forward(s_actor_t *self, uint64_t token, const uint8_t *data, size
     raft_leader(&self->raft, &id, &address);
     Kp__ForwardProposal body;
     if (!id || id == self->raft.id || self->removed ||
-        kp_forward_start(self->forward, token, id, leader, data, size, zclock_mono(), &body)) {
+        kp_forward_start(self->forward, token, id, leader, data, size, zclock_mono(), zclock_time(),
+                         &body)) {
         s_not_here(self, token);
         return;
     }
@@ -302,7 +303,16 @@ static void s_forwarded(s_actor_t *self, const Kp__PeerFrame *frame)
     s_leader(self, &id, leader, sizeof leader);
     kp_cluster_result_t refused = KP_CLUSTER_OK;
     const char *why = "";
-    if (!body->has_update || !s_is_update(body->update.data, body->update.len)) {
+    char stale[256];
+    int64_t age_ms;
+    if (kp_forward_stale(body, zclock_time(), &age_ms)) {
+        refused = KP_CLUSTER_NO_QUORUM; //  nothing proposed: send it again
+        snprintf(stale, sizeof stale,
+                 "the forwarded update reached the leader %s %lld ms after it was sent (more "
+                 "than %d): not proposed; send it again",
+                 leader, (long long)age_ms, KP_FORWARD_STALE_MS);
+        why = stale;
+    } else if (!body->has_update || !s_is_update(body->update.data, body->update.len)) {
         refused = KP_CLUSTER_FAILED;
         why = "the forwarded update is not a kp.DirectoryUpdate protobuf (at most 8 MiB)";
     } else if (raft_state(&self->raft) != RAFT_LEADER || self->closing) {

@@ -53,7 +53,8 @@ void kp_forward_destroy(kp_forward_t **self_p)
 }
 
 int kp_forward_start(kp_forward_t *self, uint64_t token, uint64_t leader, const char *leader_name,
-                     const uint8_t *update, size_t size, int64_t now_ms, Kp__ForwardProposal *body)
+                     const uint8_t *update, size_t size, int64_t now_ms, int64_t now_unix_ms,
+                     Kp__ForwardProposal *body)
 {
     if (zlistx_size(self->items) >= KP_FORWARD_MAX)
         return -1;
@@ -66,12 +67,20 @@ int kp_forward_start(kp_forward_t *self, uint64_t token, uint64_t leader, const 
     item->deadline_ms = now_ms + KP_FORWARD_TIMEOUT_MS;
     zlistx_add_end(self->items, item);
     kp__forward_proposal__init(body);
-    body->has_id = body->has_update = true;
+    body->has_id = body->has_update = body->has_sent_unix_ms = true;
     body->id = item->id;
+    body->sent_unix_ms = (uint64_t)now_unix_ms;
     body->update.data = (uint8_t *)update;
     body->update.len = size;
     self->stats.forwarded++;
     return 0;
+}
+
+bool kp_forward_stale(const Kp__ForwardProposal *body, int64_t now_unix_ms, int64_t *age_ms)
+{
+    //  A forward from the future (the follower's clock ahead) is fresh.
+    *age_ms = body->has_sent_unix_ms ? now_unix_ms - (int64_t)body->sent_unix_ms : 0;
+    return !body->has_sent_unix_ms || *age_ms > KP_FORWARD_STALE_MS;
 }
 
 static void *s_find(kp_forward_t *self, uint64_t id)
@@ -127,11 +136,12 @@ static bool s_due(const s_item_t *item, uint64_t applied_index, uint64_t leader,
                  "committed by the leader %s but not applied here within %d ms; read again "
                  "or retry with the same id",
                  item->leader_name, KP_FORWARD_TIMEOUT_MS);
-    else if (!item->answered && leader && leader != item->leader)
+    else if (!item->answered && leader != item->leader)
         snprintf(out->text, sizeof out->text,
-                 "forwarded to the leader %s, which lost the lead before it answered: the "
-                 "update may or may not be applied; retry with the same id",
-                 item->leader_name);
+                 "forwarded to the leader %s, which %s before it answered: the update may or "
+                 "may not be applied; retry with the same id",
+                 item->leader_name,
+                 leader ? "lost the lead" : "this node no longer hears (an election is under way)");
     else if (!item->answered && now_ms >= item->deadline_ms)
         snprintf(out->text, sizeof out->text,
                  "forwarded to the leader %s, which did not answer within %d ms: the update "

@@ -13,10 +13,11 @@
       recipients of a mutation, an allocated bis number) is there;
     - NOT_LEADER, NO_QUORUM, FAILED: as the leader said;
     - UNKNOWN (named, never silent) when the leader does not answer
-      within KP_FORWARD_TIMEOUT_MS, when another node leads before it
-      answered, or when this node has not applied a committed entry by
-      then: the update may or may not be applied; the caller retries
-      with the same id (publishes and proposals are idempotent by id).
+      within KP_FORWARD_TIMEOUT_MS, when this node knows another leader
+      or none (an election, a cut) before it answered, or when this node
+      has not applied a committed entry by then: the update may or may
+      not be applied; the caller retries with the same id (publishes,
+      proposals and import batches are idempotent by id).
 
     So no caller needs to know which node leads. At most KP_FORWARD_MAX
     proposals are forwarded at once; beyond that the caller is answered
@@ -38,6 +39,13 @@
 
 #define KP_FORWARD_MAX 1024
 #define KP_FORWARD_TIMEOUT_MS 5000
+//  A forward that reaches the leader later than this after it was sent
+//  (by the two nodes' clocks: NTP keeps them within milliseconds) is not
+//  proposed: the leader answers NO_QUORUM (nothing changed, send it
+//  again). A link that was cut holds its frames and delivers them when it
+//  heals; the follower's caller was answered long before, and the update
+//  must not be applied then, seconds or minutes later.
+#define KP_FORWARD_STALE_MS 1500
 #define KP_FORWARD_TEXT 512
 
 typedef struct _kp_forward_t kp_forward_t;
@@ -45,11 +53,17 @@ typedef struct _kp_forward_t kp_forward_t;
 kp_forward_t *kp_forward_new(void);
 void kp_forward_destroy(kp_forward_t **self_p);
 
-//  Remembers the proposal of token, sent to leader at now_ms, and fills
-//  body (its id; update borrowed) for the caller to send in a PeerFrame.
-//  -1 when KP_FORWARD_MAX are pending.
+//  Remembers the proposal of token, sent to leader at now_ms (monotonic)
+//  and now_unix_ms, and fills body (its id, the time; update borrowed)
+//  for the caller to send in a PeerFrame. -1 when KP_FORWARD_MAX are
+//  pending.
 int kp_forward_start(kp_forward_t *self, uint64_t token, uint64_t leader, const char *leader_name,
-                     const uint8_t *update, size_t size, int64_t now_ms, Kp__ForwardProposal *body);
+                     const uint8_t *update, size_t size, int64_t now_ms, int64_t now_unix_ms,
+                     Kp__ForwardProposal *body);
+
+//  The leader's side: whether a forward is too old to propose (see
+//  KP_FORWARD_STALE_MS); its age in *age_ms.
+bool kp_forward_stale(const Kp__ForwardProposal *body, int64_t now_unix_ms, int64_t *age_ms);
 
 //  Forgets the proposal of the last kp_forward_start (it could not be
 //  sent).
