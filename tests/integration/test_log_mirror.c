@@ -197,8 +197,8 @@ static void s_check_marks(const char *dir, const char *local_tag, const char *mi
 static json_t *s_kpctl_json(harness_t *harness, const char *args, int *status)
 {
     char command[1024];
-    snprintf(command, sizeof command, "'%s' %s --json -c '%s' 2>/dev/null", getenv("KPCTL"), args,
-             harness->config);
+    snprintf(command, sizeof command, "'%s' %s --json --timeout 1000 -c '%s' 2>/dev/null",
+             getenv("KPCTL"), args, harness->config);
     FILE *pipe = popen(command, "r");
     assert_non_null(pipe);
     size_t size = 0, used = 0;
@@ -498,12 +498,12 @@ static uint64_t s_next(uint64_t *x)
 //  its disk is taken as lost: the copy must hold every record whose
 //  response left, but those the log marks local-only. At the end, both
 //  caught up: every response's record in the log and in the copy, the
-//  copy verifies and is the log's bytes. KP_MIRROR_KILLS (default 6)
+//  copy verifies and is the log's bytes. KP_MIRROR_KILLS (default 5)
 //  kills; KP_MIRROR_SEED replays a run (the seed is printed).
 static void test_random_kills(void **unused)
 {
     (void)unused;
-    uint64_t kills = s_env("KP_MIRROR_KILLS", 6);
+    uint64_t kills = s_env("KP_MIRROR_KILLS", 5);
     uint64_t seed = s_env("KP_MIRROR_SEED", (uint64_t)zclock_usecs() | 1);
     printf("# seed %llu, %llu kills (KP_MIRROR_SEED, KP_MIRROR_KILLS)\n", (unsigned long long)seed,
            (unsigned long long)kills);
@@ -524,7 +524,7 @@ static void test_random_kills(void **unused)
         static const char *const what[] = {"node-1", "the mirror (node-2)",
                                            "the mirror, then node-1"};
         int side = (int)(s_next(&x) % 3);
-        int run_ms = 20 + (int)(s_next(&x) % 480);
+        int run_ms = 20 + (int)(s_next(&x) % 300);
         char tag[32];
         snprintf(tag, sizeof tag, "k%llu", (unsigned long long)k);
         size_t got = s_calls_kill(harness, &state, tag, run_ms, side);
