@@ -4,7 +4,11 @@
 
     test_enforce_without_handler runs first, while no handler is bound in
     the process: a CURVE server refuses every key; the same socket without
-    enforcement lets any key in (so the test can fail). */
+    enforcement lets any key in (so the test can fail). The log mirror's
+    keeper (log/mirror.h) is checked the same way on its own socket:
+    nobody gets in without a handler; with the node's handler, the node
+    key's log is copied and an application's or a stranger's key gets no
+    handshake. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,11 +16,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <cmocka.h>
 
 #include "curve.h"
 #include "directory.h"
+#include "mirror.h"
+#include "privlog.h"
 #include "handshake.h"
 #include "jsonl.h"
 #include "zap.h"
@@ -92,6 +99,75 @@ static void test_enforce_without_handler(void **state)
     zsock_destroy(&server);
     zcert_destroy(&server_cert);
     zcert_destroy(&client_cert);
+}
+
+//  The log mirror's keeper (log/mirror.h) is a CURVE server on "peer"
+//  with ZMQ_ZAP_ENFORCE_DOMAIN: a shipper of node-1's log (records 1-5
+//  in dir/log) with client's key, to a keeper with server's, on an ipc
+//  endpoint in dir. True when the copy comes to hold the 5 records
+//  within wait_ms; *through: messages that passed the handshake only to
+//  be refused by the keeper's own check (NOT_ITS_LOG).
+static bool s_keeper_takes(const char *dir, zcert_t *server, zcert_t *client, int wait_ms,
+                           uint64_t *through)
+{
+    char log[128], kept[128], endpoint[160], error[256];
+    snprintf(log, sizeof log, "%s/log", dir);
+    snprintf(kept, sizeof kept, "%s/kept", dir);
+    snprintf(endpoint, sizeof endpoint, "ipc://%s/keeper.ipc", dir);
+    kp_privlog_options_t options;
+    kp_privlog_options_default(&options);
+    options.index_map_size = 16u << 20;
+    kp_privlog_t *privlog = kp_privlog_open(log, &options, NULL, error, sizeof error);
+    assert_non_null(privlog);
+    for (uint64_t seq = kp_privlog_last_seq(privlog) + 1; seq <= 5; seq++) {
+        Kp__LogRecord record = KP__LOG_RECORD__INIT;
+        record.request_id = "zap";
+        assert_int_equal(kp_privlog_append(privlog, &record), seq);
+    }
+    assert_int_equal(kp_privlog_commit(privlog), 0);
+    kp_privlog_destroy(&privlog);
+    const char *names[] = {"node-1"}, *keys[] = {zcert_public_txt(client)};
+    kp_mirror_keeper_t *keeper =
+        kp_mirror_keeper_new(kept, endpoint, names, keys, 1, server, error, sizeof error);
+    assert_non_null(keeper);
+    kp_mirror_curve_t curve = {client, zcert_public_txt(server)};
+    kp_mirror_t *mirror = kp_mirror_new("node-1", log, endpoint, 60000, &curve);
+    assert_non_null(mirror);
+    kp_mirror_durable(mirror, 5);
+    int64_t until = zclock_mono() + wait_ms;
+    while (kp_mirror_acked(mirror) < 5 && zclock_mono() < until) {
+        zpoller_t *poller = zpoller_new(kp_mirror_sock(mirror), NULL);
+        zpoller_wait(poller, 50);
+        zpoller_destroy(&poller);
+        kp_mirror_recv(mirror);
+    }
+    bool took = kp_mirror_acked(mirror) == 5;
+    uint64_t refused;
+    kp_mirror_keeper_counts(keeper, &refused, through);
+    kp_mirror_destroy(&mirror);
+    kp_mirror_keeper_destroy(&keeper);
+    return took;
+}
+
+//  No ZAP handler in the process: the keeper lets no key in, not even
+//  the one it is configured to take (libzmq would let any in without the
+//  enforcement).
+static void test_keeper_without_handler(void **state)
+{
+    (void)state;
+    char dir[64];
+    snprintf(dir, sizeof dir, "/tmp/kp-zap-XXXXXX");
+    assert_non_null(mkdtemp(dir));
+    zcert_t *server = zcert_new(), *node = zcert_new();
+    uint64_t through = 0;
+    assert_false(s_keeper_takes(dir, server, node, 1500, &through));
+    //  refused at the handshake, not by the keeper's key check after it
+    assert_int_equal(through, 0);
+    zcert_destroy(&server);
+    zcert_destroy(&node);
+    char command[128];
+    snprintf(command, sizeof command, "rm -rf '%s'", dir);
+    assert_int_equal(system(command), 0);
 }
 
 static int s_setup(void **state)
@@ -178,13 +254,41 @@ static void test_peer_domain(void **state)
     assert_string_equal(kp_zap_domain_name(KP_ZAP_PEER), "peer");
 }
 
+//  The node's handler on "peer": the keeper takes the node key's log; an
+//  application's key or a stranger's gets no handshake (refused by ZAP,
+//  before the keeper's own check of whose log it is).
+static void test_keeper_peer_domain(void **state)
+{
+    s_fixture_t *f = *state;
+    char dir[128];
+    snprintf(dir, sizeof dir, "%s/app", f->dir);
+    assert_int_equal(mkdir(dir, 0700), 0);
+    uint64_t through = 0;
+    assert_false(s_keeper_takes(dir, f->server, f->app, 1500, &through));
+    assert_int_equal(through, 0);
+    snprintf(dir, sizeof dir, "%s/stranger", f->dir);
+    assert_int_equal(mkdir(dir, 0700), 0);
+    assert_false(s_keeper_takes(dir, f->server, f->stranger, 1500, &through));
+    assert_int_equal(through, 0);
+    snprintf(dir, sizeof dir, "%s/node", f->dir);
+    assert_int_equal(mkdir(dir, 0700), 0);
+    assert_true(s_keeper_takes(dir, f->server, f->node, 10000, &through));
+    assert_int_equal(through, 0);
+    kp_zap_counts_t counts;
+    kp_zap_counts(f->zap, &counts);
+    assert_true(counts.accepted[KP_ZAP_PEER] >= 1);
+    assert_true(counts.refused[KP_ZAP_PEER] >= 2);
+}
+
 int main(void)
 {
     zsys_init();
     zsys_set_logstream(NULL);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_enforce_without_handler),
+        cmocka_unit_test(test_keeper_without_handler),
         cmocka_unit_test_setup_teardown(test_peer_domain, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_keeper_peer_domain, s_setup, s_teardown),
     };
     return cmocka_run_group_tests_name("zap", tests, NULL, NULL);
 }
