@@ -3,6 +3,7 @@
 
         logbench --dir DIR [--records N] [--people P] [--queries Q]
                  [--window W] [--key FILE] [--query-only] [--reindex]
+                 [--index-only]
                  [--index-after]
         logbench --dir DIR --sync-floor [--syncs N]
 
@@ -19,6 +20,8 @@
     rate by the clock and by CPU time; --index-after writes with no
     indexer at all and then builds the index so (the time the index takes
     to catch up with a log it never followed).
+    --index-only times the queries without reading the records they name
+    (the index's part of a query's latency).
     DIR must not exist yet; with --query-only, DIR is one that logbench
     made before (give the same --records and --people) and only the
     queries run.
@@ -69,11 +72,16 @@ static int s_cmp(const void *a, const void *b)
 typedef struct {
     kp_privlog_reader_t *reader;
     uint64_t found;
+    bool index_only; //  --index-only: count what the index names, read nothing
 } s_query_t;
 
 static int s_fetch(uint64_t seq, uint64_t segment, uint64_t offset, void *arg)
 {
     s_query_t *q = arg;
+    if (q->index_only) {
+        q->found++;
+        return 0;
+    }
     char error[256];
     uint64_t got;
     Kp__LogRecord *r = kp_privlog_reader_get(q->reader, segment, offset, &got, error, sizeof error);
@@ -126,13 +134,14 @@ static void s_report(const char *kind, double *lat, uint64_t n, uint64_t found, 
 //  one person's whole history; an institution's or a message type's
 //  first 100 records in a random second of the run.
 static int s_queries(const char *logdir, uint64_t records, uint64_t people, uint64_t queries,
-                     uint64_t seed, uint64_t t0)
+                     uint64_t seed, uint64_t t0, bool index_only)
 {
     char path[4300], error[256];
     uint64_t state = seed;
     snprintf(path, sizeof path, "%s/index", logdir);
     kp_logindex_t *index = kp_logindex_open(path, true, 0, error, sizeof error);
-    s_query_t q = {.reader = kp_privlog_reader_new(logdir, error, sizeof error)};
+    s_query_t q = {.reader = kp_privlog_reader_new(logdir, error, sizeof error),
+                   .index_only = index_only};
     if (!index || !q.reader) {
         fprintf(stderr, "logbench: %s\n", error);
         return 1;
@@ -160,9 +169,12 @@ static int s_queries(const char *logdir, uint64_t records, uint64_t people, uint
             found[k] += q.found;
         }
     }
-    s_report("person", lat[0], queries, found[0], "a whole history");
-    s_report("institution", lat[1], queries, found[1], "first 100 in a second");
-    s_report("message", lat[2], queries, found[2], "first 100 in a second");
+    s_report("person", lat[0], queries, found[0],
+             index_only ? "a whole history, index only" : "a whole history");
+    s_report("institution", lat[1], queries, found[1],
+             index_only ? "first 100 in a second, index only" : "first 100 in a second");
+    s_report("message", lat[2], queries, found[2],
+             index_only ? "first 100 in a second, index only" : "first 100 in a second");
     for (int k = 0; k < 3; k++)
         free(lat[k]);
     uint64_t used = 0, spare = 0, runs = 0, entries = 0;
@@ -288,23 +300,18 @@ static int s_sync_floor(const char *dir, uint64_t syncs)
 int main(int argc, char **argv)
 {
     static const struct option options[] = {
-        {"dir", required_argument, NULL, 'd'},
-        {"records", required_argument, NULL, 'n'},
-        {"people", required_argument, NULL, 'p'},
-        {"queries", required_argument, NULL, 'q'},
-        {"window", required_argument, NULL, 'w'},
-        {"key", required_argument, NULL, 'k'},
-        {"query-only", no_argument, NULL, 'Q'},
-        {"reindex", no_argument, NULL, 'R'},
-        {"index-after", no_argument, NULL, 'A'},
-        {"sync-floor", no_argument, NULL, 'S'},
-        {"syncs", required_argument, NULL, 's'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+        {"dir", required_argument, NULL, 'd'},    {"records", required_argument, NULL, 'n'},
+        {"people", required_argument, NULL, 'p'}, {"queries", required_argument, NULL, 'q'},
+        {"window", required_argument, NULL, 'w'}, {"key", required_argument, NULL, 'k'},
+        {"query-only", no_argument, NULL, 'Q'},   {"index-only", no_argument, NULL, 'O'},
+        {"reindex", no_argument, NULL, 'R'},      {"index-after", no_argument, NULL, 'A'},
+        {"sync-floor", no_argument, NULL, 'S'},   {"syncs", required_argument, NULL, 's'},
+        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
     };
     const char *dir = NULL, *key = NULL;
     uint64_t records = 1000000, people = 0, queries = 1000, window = 100000;
     bool query_only = false, sync_floor = false, reindex = false, index_after = false;
+    bool index_only = false;
     uint64_t syncs = 2000;
     int c;
     while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
@@ -330,6 +337,9 @@ int main(int argc, char **argv)
         case 'Q':
             query_only = true;
             break;
+        case 'O':
+            index_only = true;
+            break;
         case 'R':
             reindex = true;
             break;
@@ -345,6 +355,7 @@ int main(int argc, char **argv)
         case 'h':
             printf("usage: logbench --dir DIR [--records N] [--people P] [--queries Q] "
                    "[--window W] [--key FILE] [--query-only] [--reindex] [--index-after]\n"
+                   "       [--index-only]   (queries time the index alone, no record read)\n"
                    "       logbench --dir DIR --sync-floor [--syncs N]   (the disk's fdatasync "
                    "floor)\n");
             return 0;
@@ -367,7 +378,7 @@ int main(int argc, char **argv)
     if (query_only && reindex && s_reindex(logdir, records))
         return 1;
     if (query_only)
-        return s_queries(logdir, records, people, queries, state, s_first_time(logdir));
+        return s_queries(logdir, records, people, queries, state, s_first_time(logdir), index_only);
     if (!stat(dir, &st)) {
         fprintf(stderr, "logbench: %s exists; give a new folder\n", dir);
         return 2;
@@ -467,5 +478,5 @@ int main(int argc, char **argv)
 
     if (reindex && s_reindex(logdir, records))
         return 1;
-    return s_queries(logdir, records, people, queries, state, t0);
+    return s_queries(logdir, records, people, queries, state, t0, index_only);
 }
