@@ -409,7 +409,7 @@ int kp_directory_op_check(const Kp__DirectoryOp *op, char *err, size_t errlen)
 //  ---------------------------------------------------------------------
 //  Open and close
 
-static int s_mkdir_p(const char *path)
+int kp_directory_mkdir(const char *path)
 {
     char buf[PATH_MAX];
     if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf) {
@@ -483,7 +483,7 @@ kp_directory_t *kp_directory_new(const char *path, char *err, size_t errlen)
         kp_err(err, errlen, "no directory folder given");
         return NULL;
     }
-    if (s_mkdir_p(path)) {
+    if (kp_directory_mkdir(path)) {
         kp_err(err, errlen, "cannot create folder %s: %s", path, strerror(errno));
         return NULL;
     }

@@ -50,6 +50,10 @@ typedef struct _kp_directory_t kp_directory_t;
 //  files if absent. On failure returns NULL and writes the reason to err.
 kp_directory_t *kp_directory_new(const char *path, char *err, size_t errlen);
 
+//  Makes folder path and any missing parent (0700 each), as
+//  kp_directory_new does. 0, or -1 with errno.
+int kp_directory_mkdir(const char *path);
+
 //  Closes the directory and nulls the caller's pointer.
 void kp_directory_destroy(kp_directory_t **self_p);
 

@@ -980,7 +980,7 @@ static s_outcome_t s_import_sorted(s_import_t *self, char *err, size_t errlen)
 {
     //  The runs go beside the directory: DATA/directory.sort.
     const char *data = self->options->data;
-    if (mkdir(data, 0700) && errno != EEXIST) {
+    if (kp_directory_mkdir(data)) {
         snprintf(err, errlen, "cannot make %s: %s", data, strerror(errno));
         return S_REFUSED;
     }

@@ -164,6 +164,9 @@ printf '%s\n' '{"table":"person","insz":"85073003327"}' >>"$WORK/del.jsonl"
 expect 1 "a bad line" "$KPCTL" directory import "$WORK/del.jsonl" --data "$WORK/new" --chunk 64K
 has "$WORK/err" "line $((DEL + 1)): invalid INSZ" "the bad line is named"
 if [ ! -e "$WORK/new" ]; then ok "no folder made"; else bad "a folder was made"; fi
+# A data folder whose parents are not there yet is made, as before.
+expect 0 "into a new nested folder" "$KPCTL" directory import "$WORK/big.jsonl" --data "$WORK/x/y/z" \
+    --chunk 64K
 # Standard input is sorted too.
 expect 0 "from standard input" sh -c "\"$KPCTL\" directory import - --data \"$WORK/in\" --chunk 64K <\"$WORK/big.jsonl\""
 "$KPCTL" directory import "$WORK/big.jsonl" --data "$WORK/in1" --one-transaction >/dev/null
