@@ -102,8 +102,8 @@ static int s_collect(const Kp__LogRecord *record, uint64_t seq, void *arg)
     return 0;
 }
 
-//  The copy verifies and holds a record for every response received.
-static void s_check_copy(s_state_t *state, const char *copy)
+//  The copy verifies; its request ids (none twice) into state->logged.
+static kp_privlog_verify_t s_read_copy(s_state_t *state, const char *copy)
 {
     char error[256];
     kp_privlog_verify_t result;
@@ -115,6 +115,13 @@ static void s_check_copy(s_state_t *state, const char *copy)
     zhashx_purge(state->logged);
     assert_int_equal(
         kp_privlog_scan(copy, INT32_MIN, INT32_MAX, s_collect, state, error, sizeof error), 0);
+    return result;
+}
+
+//  The copy verifies and holds a record for every response received.
+static void s_check_copy(s_state_t *state, const char *copy)
+{
+    kp_privlog_verify_t result = s_read_copy(state, copy);
     for (size_t i = 0; i < state->received.count; i++)
         if (!zhashx_lookup(state->logged, state->received.ids[i]))
             fail_msg("response %s reached the client but is not in the copy",
@@ -404,16 +411,7 @@ static void s_marks_free(s_marks_t *marks)
 //  alone (the mirror was silent then). Returns how many were so.
 static size_t s_check_copy_after_loss(s_state_t *state, const char *copy, const char *log)
 {
-    char error[256];
-    kp_privlog_verify_t result;
-    int rc = kp_privlog_verify(copy, INT32_MIN, INT32_MAX, NULL, &result, error, sizeof error);
-    if (rc != 0)
-        fail_msg("copy verify: %s %s at %s offset %llu (seq %llu): %s", result.problem,
-                 result.detail, result.segment, (unsigned long long)result.offset,
-                 (unsigned long long)result.seq, rc < 0 ? error : "");
-    zhashx_purge(state->logged);
-    assert_int_equal(
-        kp_privlog_scan(copy, INT32_MIN, INT32_MAX, s_collect, state, error, sizeof error), 0);
+    kp_privlog_verify_t result = s_read_copy(state, copy);
     s_marks_t origin = s_read_log(log);
     size_t local = 0;
     for (size_t i = 0; i < state->received.count; i++) {
