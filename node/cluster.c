@@ -263,8 +263,7 @@ static void s_forward(s_actor_t *self, uint64_t token, const uint8_t *data, size
     frame.body_case = KP__PEER_FRAME__BODY_FORWARD;
     frame.forward = &body;
     if (kp_raftio_send_peer(self->io, id, address, &frame)) {
-        kp_forward_cancel(self->forward, &body);
-        s_not_here(self, token);
+        kp_forward_hold(self->forward, &body); //  sent again, or answered NOT_LEADER
     }
 }
 
@@ -353,12 +352,28 @@ static int s_on_peer_frame(void *arg, const Kp__PeerFrame *frame)
     return -1;
 }
 
+//  kp_forward_send_fn: a held forward to the leader, if it still leads.
+static int s_forward_send(void *arg, uint64_t leader, const Kp__ForwardProposal *body)
+{
+    s_actor_t *self = (s_actor_t *)arg;
+    raft_id id;
+    const char *address = NULL;
+    raft_leader(&self->raft, &id, &address);
+    if (id != leader)
+        return -1;
+    Kp__PeerFrame frame = KP__PEER_FRAME__INIT;
+    frame.body_case = KP__PEER_FRAME__BODY_FORWARD;
+    frame.forward = (Kp__ForwardProposal *)body;
+    return kp_raftio_send_peer(self->io, id, address, &frame);
+}
+
 //  Answers to forwarded proposals that are due: applied here, refused,
 //  timed out, or overtaken by a new leader. True if any.
 static bool s_forward_due(s_actor_t *self)
 {
     if (!kp_forward_pending(self->forward))
         return false;
+    kp_forward_resend(self->forward, zclock_time(), s_forward_send, self);
     raft_id leader;
     const char *address;
     raft_leader(&self->raft, &leader, &address);

@@ -19,6 +19,9 @@ typedef struct {
     kp_cluster_result_t result;
     uint64_t seq, index;
     char text[KP_FORWARD_TEXT];
+    uint8_t *unsent; //  a copy of the update, while it could not leave
+    size_t unsent_size;
+    int64_t started_ms;
 } s_item_t;
 
 struct _kp_forward_t {
@@ -29,6 +32,8 @@ struct _kp_forward_t {
 
 static void s_item_free(void **item)
 {
+    if (*item)
+        free(((s_item_t *)*item)->unsent);
     free(*item);
     *item = NULL;
 }
@@ -65,6 +70,7 @@ int kp_forward_start(kp_forward_t *self, uint64_t token, uint64_t leader, const 
     item->leader = leader;
     snprintf(item->leader_name, sizeof item->leader_name, "%s", leader_name ? leader_name : "");
     item->deadline_ms = now_ms + KP_FORWARD_TIMEOUT_MS;
+    item->started_ms = now_ms;
     zlistx_add_end(self->items, item);
     kp__forward_proposal__init(body);
     body->has_id = body->has_update = body->has_sent_unix_ms = true;
@@ -91,12 +97,33 @@ static void *s_find(kp_forward_t *self, uint64_t id)
     return NULL;
 }
 
-void kp_forward_cancel(kp_forward_t *self, const Kp__ForwardProposal *body)
+void kp_forward_hold(kp_forward_t *self, const Kp__ForwardProposal *body)
 {
     void *handle = s_find(self, body->id);
-    if (handle) {
-        zlistx_delete(self->items, handle);
-        self->stats.forwarded--;
+    s_item_t *item = handle ? zlistx_handle_item(handle) : NULL;
+    if (!item || item->unsent)
+        return;
+    item->unsent = malloc(body->update.len ? body->update.len : 1);
+    assert(item->unsent);
+    memcpy(item->unsent, body->update.data, body->update.len);
+    item->unsent_size = body->update.len;
+}
+
+void kp_forward_resend(kp_forward_t *self, int64_t now_unix_ms, kp_forward_send_fn *send, void *arg)
+{
+    for (s_item_t *item = zlistx_first(self->items); item; item = zlistx_next(self->items)) {
+        if (!item->unsent)
+            continue;
+        Kp__ForwardProposal body = KP__FORWARD_PROPOSAL__INIT;
+        body.has_id = body.has_update = body.has_sent_unix_ms = true;
+        body.id = item->id;
+        body.update.data = item->unsent;
+        body.update.len = item->unsent_size;
+        body.sent_unix_ms = (uint64_t)now_unix_ms;
+        if (send(arg, item->leader, &body) == 0) {
+            free(item->unsent);
+            item->unsent = NULL;
+        }
     }
 }
 
@@ -130,6 +157,15 @@ static bool s_due(const s_item_t *item, uint64_t applied_index, uint64_t leader,
         snprintf(out->text, sizeof out->text, "%s", item->text);
         return true;
     }
+    if (item->unsent &&
+        (leader != item->leader || now_ms - item->started_ms > KP_FORWARD_STALE_MS)) {
+        out->result =
+            leader && leader != item->leader ? KP_CLUSTER_NOT_LEADER : KP_CLUSTER_NO_QUORUM;
+        snprintf(out->text, sizeof out->text, "%s", item->leader_name);
+        return true; //  nothing was sent: the caller may ask the leader
+    }
+    if (item->unsent)
+        return false;
     out->result = KP_CLUSTER_UNKNOWN;
     if (item->answered && now_ms >= item->deadline_ms)
         snprintf(out->text, sizeof out->text,

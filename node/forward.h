@@ -65,9 +65,17 @@ int kp_forward_start(kp_forward_t *self, uint64_t token, uint64_t leader, const 
 //  KP_FORWARD_STALE_MS); its age in *age_ms.
 bool kp_forward_stale(const Kp__ForwardProposal *body, int64_t now_unix_ms, int64_t *age_ms);
 
-//  Forgets the proposal of the last kp_forward_start (it could not be
-//  sent).
-void kp_forward_cancel(kp_forward_t *self, const Kp__ForwardProposal *body);
+//  The proposal of the last kp_forward_start could not leave now (no
+//  connection to the leader yet, just after an election): a copy is
+//  kept and sent again by kp_forward_resend; if it cannot leave within
+//  KP_FORWARD_STALE_MS, or the leader changes, its caller is answered
+//  NOT_LEADER (nothing was sent).
+void kp_forward_hold(kp_forward_t *self, const Kp__ForwardProposal *body);
+
+//  Sends again what is held (send: 0 when the frame left).
+typedef int(kp_forward_send_fn)(void *arg, uint64_t leader, const Kp__ForwardProposal *body);
+void kp_forward_resend(kp_forward_t *self, int64_t now_unix_ms, kp_forward_send_fn *send,
+                       void *arg);
 
 //  The leader's answer, from member from_id. -1 if it is malformed or
 //  answers nothing pending from that member (dropped, counted by the
