@@ -24,6 +24,7 @@
 #include "directory.h"
 #include "mirror.h"
 #include "privlog.h"
+#include "tmpdir.h"
 #include "handshake.h"
 #include "jsonl.h"
 #include "zap.h"
@@ -156,8 +157,7 @@ static void test_keeper_without_handler(void **state)
 {
     (void)state;
     char dir[64];
-    snprintf(dir, sizeof dir, "/tmp/kp-zap-XXXXXX");
-    assert_non_null(mkdtemp(dir));
+    assert_int_equal(kp_test_tmpdir(dir, sizeof dir, "kp-zap-keeper"), 0);
     zcert_t *server = zcert_new(), *node = zcert_new();
     uint64_t through = 0;
     assert_false(s_keeper_takes(dir, server, node, 1500, &through));
