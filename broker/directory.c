@@ -45,6 +45,7 @@ enum {
     S_REGISTER,
     S_REGISTER_BIRTH,
     S_REGISTER_PROPOSAL,
+    S_REGISTER_REPLACED,
     S_META,
     S_MUT_QUEUE, //  the mutation queues (mutation.h): replicated with the rest
     S_MUT_INST,
@@ -70,6 +71,7 @@ static const struct {
     {"register", 0},
     {"register_birth", MDB_DUPSORT | MDB_DUPFIXED},
     {"register_proposal", 0},
+    {"register_replaced", MDB_DUPSORT | MDB_DUPFIXED},
     {"meta", 0},
     {"mut_queue", 0},
     {"mut_inst", 0},
@@ -2170,6 +2172,7 @@ void kp_directory_register_tables(kp_directory_t *self, kp_register_tables_t *ou
     out->entries = self->dbi[S_REGISTER];
     out->by_birth = self->dbi[S_REGISTER_BIRTH];
     out->proposals = self->dbi[S_REGISTER_PROPOSAL];
+    out->replaced = self->dbi[S_REGISTER_REPLACED];
     out->persons = self->dbi[S_PERSON];
 }
 

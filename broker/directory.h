@@ -15,7 +15,8 @@
                        the entries of one (sector, type, capacity) are adjacent
       maintenance   id                                   -> Maintenance
       key           Z85 public key                       -> kind, from, to, identity
-      register, register_birth, register_proposal: the registers (register.h)
+      register, register_birth, register_proposal, register_replaced: the
+                    registers (register.h)
       meta          "seq"                                -> update sequence
 
     Integers in keys are big-endian so that byte order is numeric order.

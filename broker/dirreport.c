@@ -137,19 +137,6 @@ char *kp_dirreport_person(kp_directory_t *dir, MDB_txn *txn, const char *insz)
     return text;
 }
 
-typedef struct {
-    const char *number;
-    kp_json_t *json;
-} s_replaces_t;
-
-static int s_replaces(const Kp__RegisterEntry *entry, void *arg)
-{
-    s_replaces_t *self = arg;
-    if (entry->replaced_by && !strcmp(entry->replaced_by, self->number))
-        kp_json_string(self->json, entry->number);
-    return 0;
-}
-
 char *kp_dirreport_register(kp_directory_t *dir, MDB_txn *txn, const char *number)
 {
     if (!kp_insz_valid(number))
@@ -167,12 +154,14 @@ char *kp_dirreport_register(kp_directory_t *dir, MDB_txn *txn, const char *numbe
         char current[12];
         if (kp_register_resolve(&tables, txn, number, current) == 0)
             kp_json_kv_string(self.json, "current", current);
-        //  A walk of the whole register: an operator's command, not a
-        //  request's path.
-        s_replaces_t replaces = {number, self.json};
+        //  From the reverse index: every number it replaced, transitively.
+        char replaced[KP_REGISTER_MAX_FAMILY][12];
+        size_t n = kp_register_replaced_all(&tables, txn, number, replaced,
+                                            KP_REGISTER_MAX_FAMILY);
         kp_json_key(self.json, "replaces");
         kp_json_array_open(self.json);
-        kp_register_each(&tables, txn, s_replaces, &replaces);
+        for (size_t i = 0; i < n; i++)
+            kp_json_string(self.json, replaced[i]);
         kp_json_array_close(self.json);
     }
     kp_json_key(self.json, "persons");

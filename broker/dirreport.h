@@ -23,7 +23,8 @@ char *kp_dirreport_person(kp_directory_t *dir, MDB_txn *txn, const char *insz);
 
 //  {"number":"...","entry":{...} (kp_register_json; absent when the
 //  register does not hold number),"current":"..." (the number that stands
-//  for it now),"replaces":["...",...] (numbers merged into it),
+//  for it now),"replaces":["...",...] (numbers merged into it, directly
+//  or through a chain of merges: the reverse index),
 //  "persons":[...] (as kp_dirreport_person's entries, of number)}.
 //  NULL also when number is not a valid INSZ.
 char *kp_dirreport_register(kp_directory_t *dir, MDB_txn *txn, const char *number);

@@ -269,6 +269,38 @@ static int s_birth_key(const Kp__RegisterEntry *e, unsigned char key[4])
     return 0;
 }
 
+static bool s_is_number(const char *number)
+{
+    return number && strlen(number) == KP_INSZ_LEN;
+}
+
+//  Keeps the reverse index (kept number -> the numbers it replaced) in
+//  step with e's replaced_by, in the same transaction as the entry: what
+//  raft, snapshots and the export's re-import carry with it.
+static int s_store_replaced(const kp_register_tables_t *t, MDB_txn *txn,
+                            const Kp__RegisterEntry *before, const Kp__RegisterEntry *e)
+{
+    const char *was = before && s_is_number(before->replaced_by) ? before->replaced_by : NULL;
+    const char *now = s_is_number(e->replaced_by) ? e->replaced_by : NULL;
+    if (was && now && !strcmp(was, now))
+        return 0;
+    MDB_val n = s_number_val(e->number);
+    int rc = 0;
+    if (was) {
+        MDB_val k = s_number_val(was);
+        rc = mdb_del(txn, t->replaced, &k, &n);
+        if (rc == MDB_NOTFOUND)
+            rc = 0;
+    }
+    if (rc == 0 && now) {
+        MDB_val k = s_number_val(now);
+        rc = mdb_put(txn, t->replaced, &k, &n, MDB_NODUPDATA);
+        if (rc == MDB_KEYEXIST)
+            rc = 0;
+    }
+    return rc;
+}
+
 //  Writes e (with e->number) and its birth-date index entry; removes
 //  before's index entry when the birth date changed.
 static int s_store(const kp_register_tables_t *t, MDB_txn *txn, const Kp__RegisterEntry *before,
@@ -290,6 +322,8 @@ static int s_store(const kp_register_tables_t *t, MDB_txn *txn, const Kp__Regist
         if (rc == MDB_KEYEXIST)
             rc = 0;
     }
+    if (rc == 0)
+        rc = s_store_replaced(t, txn, before, e);
     size_t size = kp__register_entry__get_packed_size(e);
     MDB_val v = {size, NULL};
     if (rc == 0)
@@ -559,6 +593,74 @@ int kp_register_resolve(const kp_register_tables_t *t, MDB_txn *txn, const char 
             return 0;
     }
     return -1;
+}
+
+size_t kp_register_replaced(const kp_register_tables_t *t, MDB_txn *txn, const char *number,
+                            char (*out)[12], size_t max)
+{
+    MDB_cursor *cursor;
+    if (!s_is_number(number) || mdb_cursor_open(txn, t->replaced, &cursor))
+        return 0;
+    size_t count = 0;
+    MDB_val k = s_number_val(number), v;
+    for (int op = MDB_SET_KEY; mdb_cursor_get(cursor, &k, &v, op) == 0; op = MDB_NEXT_DUP) {
+        if (v.mv_size != KP_INSZ_LEN)
+            continue;
+        if (count < max) {
+            memcpy(out[count], v.mv_data, KP_INSZ_LEN);
+            out[count][KP_INSZ_LEN] = '\0';
+        }
+        count++;
+    }
+    mdb_cursor_close(cursor);
+    return count;
+}
+
+static bool s_listed(char (*list)[12], size_t count, const char *number)
+{
+    for (size_t i = 0; i < count; i++)
+        if (!strcmp(list[i], number))
+            return true;
+    return false;
+}
+
+//  Appends to list (count used of max) every number the ones from
+//  list[first] on replaced, transitively: breadth first over the
+//  reverse index, each number once however the merges were chained.
+static size_t s_replaced_all(const kp_register_tables_t *t, MDB_txn *txn, char (*list)[12],
+                             size_t first, size_t count, size_t max)
+{
+    for (size_t next = first; next < count; next++) {
+        char found[KP_REGISTER_MAX_FAMILY][12];
+        size_t n = kp_register_replaced(t, txn, list[next], found, KP_REGISTER_MAX_FAMILY);
+        for (size_t i = 0; i < n && i < KP_REGISTER_MAX_FAMILY && count < max; i++)
+            if (!s_listed(list, count, found[i]))
+                snprintf(list[count++], 12, "%s", found[i]);
+    }
+    return count;
+}
+
+size_t kp_register_replaced_all(const kp_register_tables_t *t, MDB_txn *txn, const char *number,
+                                char (*out)[12], size_t max)
+{
+    char list[KP_REGISTER_MAX_FAMILY + 1][12];
+    if (!s_is_number(number))
+        return 0;
+    snprintf(list[0], 12, "%s", number);
+    size_t count = s_replaced_all(t, txn, list, 0, 1, KP_REGISTER_MAX_FAMILY + 1);
+    for (size_t i = 1; i < count && i <= max; i++)
+        memcpy(out[i - 1], list[i], 12);
+    return count - 1 < max ? count - 1 : max;
+}
+
+size_t kp_register_family(const kp_register_tables_t *t, MDB_txn *txn, const char *number,
+                          char (*out)[12], size_t max)
+{
+    if (!s_is_number(number) || max == 0)
+        return 0;
+    if (kp_register_resolve(t, txn, number, out[0]))
+        snprintf(out[0], 12, "%s", number); //  not in the register: itself alone
+    return s_replaced_all(t, txn, out, 0, 1, max);
 }
 
 int kp_register_each(const kp_register_tables_t *t, MDB_txn *txn, kp_register_each_fn *fn,

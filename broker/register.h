@@ -7,6 +7,7 @@
       register           number (11 digits)          -> packed RegisterEntry
       register_birth     birth day (4 bytes BE, dupsort) -> number
       register_proposal  proposal key                 -> number
+      register_replaced  kept number (dupsort)        -> a number it replaced
 
     Numbers. An INSZ is YYMMDD (birth date; month + 20 for a bis number
     whose holder's gender is unknown, + 40 when it is known), a sequence
@@ -41,6 +42,7 @@
 #define KP_REGISTER_MAX_PROPOSAL 400
 #define KP_REGISTER_MAX_SEARCH 16 //  candidates a search returns at most
 #define KP_REGISTER_MAX_CHAIN 16  //  replaced_by links followed at most
+#define KP_REGISTER_MAX_FAMILY 64 //  numbers of one person followed at most
 
 //  The check digits (0..97) of the first nine digits of an INSZ, for a
 //  person born before 2000 (born_2000 false) or from 2000 on.
@@ -71,6 +73,7 @@ int kp_register_change_check(const Kp__RegisterChange *change, char *err, size_t
 //  The tables, as the directory opened them.
 typedef struct {
     MDB_dbi entries, by_birth, proposals;
+    MDB_dbi replaced; //  reverse index of replaced_by, kept by every change
     MDB_dbi persons; //  the person directory (a merge moves its entries)
 } kp_register_tables_t;
 
@@ -140,6 +143,26 @@ int kp_register_proposed(const kp_register_tables_t *t, MDB_txn *txn, const char
 //  register (or the chain is longer than KP_REGISTER_MAX_CHAIN).
 int kp_register_resolve(const kp_register_tables_t *t, MDB_txn *txn, const char *number,
                         char out[12]);
+
+//  The numbers whose replaced_by is number (merged into it directly), in
+//  number order, from the reverse index: at most max written to out.
+//  Returns how many there are (more than max when out was too short).
+size_t kp_register_replaced(const kp_register_tables_t *t, MDB_txn *txn, const char *number,
+                            char (*out)[12], size_t max);
+
+//  Every number number replaced, transitively (M1 merged into M2, then
+//  M2 into N: N replaced M2 and M1), breadth first, each once: at most
+//  max (and KP_REGISTER_MAX_FAMILY) written; returns how many.
+size_t kp_register_replaced_all(const kp_register_tables_t *t, MDB_txn *txn, const char *number,
+                                char (*out)[12], size_t max);
+
+//  Every number of one person: out[0] the number that stands for number
+//  now (kp_register_resolve; number itself when the register does not
+//  hold it), then every number it replaced, transitively (breadth first,
+//  each once). At most max written; returns how many (0 for an invalid
+//  number).
+size_t kp_register_family(const kp_register_tables_t *t, MDB_txn *txn, const char *number,
+                          char (*out)[12], size_t max);
 
 //  Name matching: accent- and case-insensitive, letters only (spaces,
 //  hyphens and apostrophes dropped: "Van den Berghe" is "vandenberghe").

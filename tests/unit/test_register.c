@@ -18,6 +18,7 @@
 #include <cmocka.h>
 
 #include "directory.h"
+#include "dirreport.h"
 #include "jsonl.h"
 #include "mutation.h"
 #include "regmut.h"
@@ -330,6 +331,103 @@ static void test_correction_and_merge(void **state)
     kp_directory_read_end(&txn);
 }
 
+//  Merges replace into keep; 0 or -1 (with the reason on stderr).
+static int s_merge(s_fixture_t *self, const char *replace, const char *keep)
+{
+    Kp__RegisterEntry which = KP__REGISTER_ENTRY__INIT;
+    which.number = (char *)replace;
+    which.changed_on = "2026-11-30";
+    Kp__RegisterChange change = KP__REGISTER_CHANGE__INIT;
+    change.has_kind = true;
+    change.kind = KP__REGISTER_CHANGE__KIND__MERGE;
+    change.entry = &which;
+    change.keep = (char *)keep;
+    char err[256];
+    int rc = s_apply_change(self, &change, err, sizeof err);
+    if (rc)
+        fprintf(stderr, "merge: %s\n", err);
+    return rc;
+}
+
+static bool s_has(char (*list)[12], size_t count, const char *number)
+{
+    for (size_t i = 0; i < count; i++)
+        if (!strcmp(list[i], number))
+            return true;
+    return false;
+}
+
+static int s_copy_line(const char *line, size_t len, void *arg)
+{
+    s_fixture_t *copy = arg;
+    char text[1024], err[256];
+    snprintf(text, sizeof text, "%.*s", (int)len, line);
+    int rc = s_apply_line(copy, text, err, sizeof err);
+    if (rc)
+        fprintf(stderr, "import of the export: %s\n", err);
+    return rc;
+}
+
+//  The reverse index of replaced_by: two merges into n, then a chain
+//  m2 -> m3 -> n; kept by the merge's own transaction, read by
+//  kp_register_replaced/_all/_family and 'register show', and rebuilt by
+//  an import of the export (what a fresh node or a restore gets).
+static void test_replaced_reverse_index(void **state)
+{
+    s_fixture_t *self = *state;
+    char n[12], m1[12], m2[12], m3[12], m4[12], err[256];
+    assert_int_equal(s_bis(self, "Peeters", "1980-05-05", "M", "n", n), 0);
+    assert_int_equal(s_bis(self, "Peters", "1980-05-05", "M", "m1", m1), 0);
+    assert_int_equal(s_bis(self, "Pieters", "1980-05-05", "M", "m2", m2), 0);
+    assert_int_equal(s_bis(self, "Peetres", "1980-05-05", "M", "m3", m3), 0);
+    assert_int_equal(s_bis(self, "Peeter", "1980-05-05", "M", "m4", m4), 0);
+    assert_int_equal(s_merge(self, m1, n), 0);
+    assert_int_equal(s_merge(self, m4, n), 0);
+    assert_int_equal(s_merge(self, m2, m3), 0);
+    assert_int_equal(s_merge(self, m3, n), 0);
+
+    MDB_txn *txn = kp_directory_read_begin(self->dir, err, sizeof err);
+    char found[KP_REGISTER_MAX_FAMILY][12];
+    //  Directly into n: m1, m3, m4 (number order); m2 only through m3.
+    assert_int_equal(kp_register_replaced(&self->tables, txn, n, found, 8), 3);
+    assert_false(s_has(found, 3, m2));
+    assert_int_equal(kp_register_replaced(&self->tables, txn, m3, found, 8), 1);
+    assert_string_equal(found[0], m2);
+    assert_int_equal(kp_register_replaced(&self->tables, txn, m1, found, 8), 0);
+    size_t all = kp_register_replaced_all(&self->tables, txn, n, found, KP_REGISTER_MAX_FAMILY);
+    assert_int_equal(all, 4);
+    const char *numbers[] = {m1, m2, m3, m4};
+    for (size_t i = 0; i < 4; i++)
+        assert_true(s_has(found, all, numbers[i]));
+    //  The family of any of them: n first, then all five.
+    size_t family = kp_register_family(&self->tables, txn, m2, found, KP_REGISTER_MAX_FAMILY);
+    assert_int_equal(family, 5);
+    assert_string_equal(found[0], n);
+    //  A number the register does not hold: itself alone.
+    assert_int_equal(kp_register_family(&self->tables, txn, "85073003328", found, 4), 1);
+    assert_string_equal(found[0], "85073003328");
+    //  register show: the replaced numbers, chain included.
+    char *text = kp_dirreport_register(self->dir, txn, n);
+    assert_non_null(text);
+    for (size_t i = 0; i < 4; i++)
+        assert_non_null(strstr(text, numbers[i]));
+    free(text);
+    text = kp_dirreport_register(self->dir, txn, m3);
+    assert_non_null(strstr(text, "\"replaces\":[\""));
+    assert_non_null(strstr(text, m2));
+    free(text);
+
+    //  An import of the export builds the same index.
+    s_fixture_t *copy = NULL;
+    assert_int_equal(s_setup((void **)&copy), 0);
+    assert_int_equal(kp_dirreport_export_each(self->dir, txn, s_copy_line, copy), 0);
+    kp_directory_read_end(&txn);
+    txn = kp_directory_read_begin(copy->dir, err, sizeof err);
+    assert_int_equal(kp_register_replaced_all(&copy->tables, txn, n, found, 8), 4);
+    kp_directory_read_end(&txn);
+    s_teardown((void **)&copy);
+}
+
 static void test_search_accents_typos(void **state)
 {
     s_fixture_t *self = *state;
@@ -411,6 +509,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_put_checks, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_bis_allocation, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_correction_and_merge, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_replaced_reverse_index, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_search_accents_typos, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_changes_become_mutations, s_setup, s_teardown),
     };
