@@ -87,6 +87,7 @@ struct _kp_directory_t {
     char path[PATH_MAX];
     MDB_txn *batch;     //  open batch (kp_directory_batch_begin): writers nest in it
     bool meta_unsynced; //  kp_directory_replicated: MDB_NOMETASYNC
+    bool read_only;     //  kp_directory_open_read_only: no folder, table nor write made
     kp_register_hooks_t register_hooks;
 };
 
@@ -440,15 +441,19 @@ int kp_directory_mkdir(const char *path)
 
 static int s_open_tables(kp_directory_t *self, char *err, size_t errlen)
 {
-    MDB_txn *txn;
-    int rc = mdb_txn_begin(self->env, NULL, 0, &txn);
+    MDB_txn *txn = NULL;
+    unsigned create = self->read_only ? 0 : MDB_CREATE;
+    int rc = mdb_txn_begin(self->env, NULL, self->read_only ? MDB_RDONLY : 0, &txn);
     for (int i = 0; rc == 0 && i < S_TABLES; i++)
-        rc = mdb_dbi_open(txn, s_tables[i].name, MDB_CREATE | s_tables[i].flags, &self->dbi[i]);
+        rc = mdb_dbi_open(txn, s_tables[i].name, create | s_tables[i].flags, &self->dbi[i]);
     if (rc == 0)
         return mdb_txn_commit(txn) ? (kp_err(err, errlen, "cannot create tables"), -1) : 0;
     if (txn)
         mdb_txn_abort(txn);
-    kp_err(err, errlen, "cannot open directory tables in %s: %s", self->path, mdb_strerror(rc));
+    kp_err(err, errlen, "cannot open directory tables in %s: %s%s", self->path, mdb_strerror(rc),
+           self->read_only && rc == MDB_NOTFOUND
+               ? " (a directory of an older version: start its node once to bring it up to date)"
+               : "");
     return -1;
 }
 
@@ -463,7 +468,9 @@ static int s_env_open(kp_directory_t *self, char *err, size_t errlen)
         rc = mdb_env_set_maxreaders(self->env, KP_DIR_MAX_READERS);
     if (rc == 0)
         rc = mdb_env_open(self->env, self->path,
-                          MDB_NOTLS | (self->meta_unsynced ? MDB_NOMETASYNC : 0), 0600);
+                          MDB_NOTLS | (self->meta_unsynced ? MDB_NOMETASYNC : 0) |
+                              (self->read_only ? MDB_RDONLY : 0),
+                          0600);
     if (rc) {
         kp_err(err, errlen, "cannot open directory in %s: %s%s", self->path, mdb_strerror(rc),
                rc == MDB_INVALID || rc == MDB_VERSION_MISMATCH
@@ -479,13 +486,13 @@ static int s_env_open(kp_directory_t *self, char *err, size_t errlen)
     return s_open_tables(self, err, errlen);
 }
 
-kp_directory_t *kp_directory_new(const char *path, char *err, size_t errlen)
+static kp_directory_t *s_open(const char *path, bool read_only, char *err, size_t errlen)
 {
     if (!path || !*path) {
         kp_err(err, errlen, "no directory folder given");
         return NULL;
     }
-    if (kp_directory_mkdir(path)) {
+    if (!read_only && kp_directory_mkdir(path)) {
         kp_err(err, errlen, "cannot create folder %s: %s", path, strerror(errno));
         return NULL;
     }
@@ -495,12 +502,23 @@ kp_directory_t *kp_directory_new(const char *path, char *err, size_t errlen)
         return NULL;
     }
     snprintf(self->path, sizeof self->path, "%s", path);
+    self->read_only = read_only;
     pthread_mutex_init(&self->write_lock, NULL);
     if (s_env_open(self, err, errlen)) {
         kp_directory_destroy(&self);
         return NULL;
     }
     return self;
+}
+
+kp_directory_t *kp_directory_new(const char *path, char *err, size_t errlen)
+{
+    return s_open(path, false, err, errlen);
+}
+
+kp_directory_t *kp_directory_open_read_only(const char *path, char *err, size_t errlen)
+{
+    return s_open(path, true, err, errlen);
 }
 
 void kp_directory_destroy(kp_directory_t **self_p)

@@ -51,6 +51,12 @@ typedef struct _kp_directory_t kp_directory_t;
 //  files if absent. On failure returns NULL and writes the reason to err.
 kp_directory_t *kp_directory_new(const char *path, char *err, size_t errlen);
 
+//  Opens the directory in folder path for reading only (kpctl beside a
+//  running node: nothing created, nothing written; applying fails). NULL
+//  with the reason in err when the folder, its files or one of its
+//  tables (a directory of an older version) is missing.
+kp_directory_t *kp_directory_open_read_only(const char *path, char *err, size_t errlen);
+
 //  Makes folder path and any missing parent (0700 each), as
 //  kp_directory_new does. 0, or -1 with errno.
 int kp_directory_mkdir(const char *path);

@@ -156,8 +156,7 @@ char *kp_dirreport_register(kp_directory_t *dir, MDB_txn *txn, const char *numbe
             kp_json_kv_string(self.json, "current", current);
         //  From the reverse index: every number it replaced, transitively.
         char replaced[KP_REGISTER_MAX_FAMILY][12];
-        size_t n = kp_register_replaced_all(&tables, txn, number, replaced,
-                                            KP_REGISTER_MAX_FAMILY);
+        size_t n = kp_register_replaced_all(&tables, txn, number, replaced, KP_REGISTER_MAX_FAMILY);
         kp_json_key(self.json, "replaces");
         kp_json_array_open(self.json);
         for (size_t i = 0; i < n; i++)

@@ -74,7 +74,7 @@ int kp_register_change_check(const Kp__RegisterChange *change, char *err, size_t
 typedef struct {
     MDB_dbi entries, by_birth, proposals;
     MDB_dbi replaced; //  reverse index of replaced_by, kept by every change
-    MDB_dbi persons; //  the person directory (a merge moves its entries)
+    MDB_dbi persons;  //  the person directory (a merge moves its entries)
 } kp_register_tables_t;
 
 //  What a change did to an entry: the hooks' event.

@@ -20,6 +20,7 @@
 #include "admin.h"
 #include "cluster.h"
 #include "commands.h"
+#include "directory.h"
 #include "json.h"
 #include "logindex.h"
 #include "localonly.h"
@@ -31,6 +32,7 @@
 
 typedef struct {
     const char *data;           //  the log folder: <--data>/log, or --log as given
+    char directory[4200];       //  <--data>/directory ("" with --log): a person's numbers
     const char *cluster, *node; //  or the data folder of a node of the cluster file
     char data_buf[4096];
     const char *pub;
@@ -102,6 +104,7 @@ static int s_node_data(s_args_t *a, const char *command)
     int rc = kpctl_cluster_data(name, a->cluster, a->node, data, sizeof data);
     if (rc == 0) {
         snprintf(a->data_buf, sizeof a->data_buf, "%s/log", data);
+        snprintf(a->directory, sizeof a->directory, "%s/directory", data);
         a->data = a->data_buf;
     }
     return rc < 0 ? -1 : 0;
@@ -146,6 +149,7 @@ static int s_parse(int argc, char **argv, s_args_t *a)
         switch (c) {
         case 'd':
             snprintf(a->data_buf, sizeof a->data_buf, "%s/log", optarg);
+            snprintf(a->directory, sizeof a->directory, "%s/directory", optarg);
             a->data = a->data_buf;
             break;
         case 'c':
@@ -620,6 +624,56 @@ static int s_by_time(const void *x, const void *y)
     return c;
 }
 
+//  The numbers a query searches: for a person, its family in the
+//  register of the node's directory (opened read-only beside the
+//  running node: what replaced it and what that replaced), else the key
+//  alone.
+typedef struct {
+    char numbers[KP_REGISTER_MAX_FAMILY][12];
+    const char *keys[KP_REGISTER_MAX_FAMILY];
+    size_t count;
+} s_keys_t;
+
+static void s_person_family(const s_args_t *a, const char *person, s_keys_t *out)
+{
+    char err[256];
+    kp_directory_t *dir = kp_directory_open_read_only(a->directory, err, sizeof err);
+    MDB_txn *txn = dir ? kp_directory_read_begin(dir, err, sizeof err) : NULL;
+    if (txn) {
+        kp_register_tables_t tables;
+        kp_directory_register_tables(dir, &tables);
+        out->count = kp_register_family(&tables, txn, person, out->numbers, KP_REGISTER_MAX_FAMILY);
+        kp_directory_read_end(&txn);
+    } else
+        fprintf(stderr,
+                "kpctl log query: warning: %s; the records of %s alone (numbers it replaced or "
+                "was replaced by are not searched)\n",
+                err, person);
+    kp_directory_destroy(&dir);
+}
+
+static void s_query_keys(const s_args_t *a, char tag, const char *key, s_keys_t *out)
+{
+    out->count = 0;
+    if (tag == KP_LOGINDEX_PERSON && *a->directory)
+        s_person_family(a, key, out);
+    if (out->count == 0)
+        out->count = (size_t)snprintf(out->numbers[0], sizeof out->numbers[0], "%s", key) > 0;
+    for (size_t i = 0; i < out->count; i++)
+        out->keys[i] = out->numbers[i];
+}
+
+//  One line when a person's records were gathered under several numbers.
+static void s_persons_text(const char *person, json_t *persons)
+{
+    if (json_array_size(persons) < 2)
+        return;
+    printf("%s was merged: the records of its numbers", person);
+    for (size_t i = 0; i < json_array_size(persons); i++)
+        printf("%s %s", i ? "," : "", json_string_value(json_array_get(persons, i)));
+    printf(" (now %s)\n", json_string_value(json_array_get(persons, 0)));
+}
+
 //  kpctl log query -c CLUSTER: every node's records, merged.
 static int s_query_cluster(s_args_t *a)
 {
@@ -643,10 +697,13 @@ static int s_query_cluster(s_args_t *a)
     json_t *records = json_array();
     uint64_t total = 0, unknown = 0, missing = 0;
     bool truncated = false;
+    json_t *persons = NULL; //  the numbers searched, as the first node found them
     for (size_t i = 0; i < count; i++) {
         json_t *doc = answers[i].doc;
         if (!doc)
             continue;
+        if (!persons)
+            persons = json_object_get(doc, "persons");
         json_t *list = json_object_get(doc, "records");
         for (size_t k = 0; k < json_array_size(list); k++) {
             json_t *record = json_array_get(list, k);
@@ -676,12 +733,15 @@ static int s_query_cluster(s_args_t *a)
                       "outcome_unknown", (json_int_t)unknown, "missing", (json_int_t)missing);
         if (truncated)
             json_object_set_new(root, "truncated", json_true());
+        if (persons)
+            json_object_set(root, "persons", persons);
         unanswered = s_nodes_json(root, answers, count, "count");
         char *text = json_dumps(root, JSON_COMPACT);
         puts(text ? text : "{}");
         free(text);
         json_decref(root);
     } else {
+        s_persons_text(key, persons);
         for (size_t i = 0; i < n; i++) {
             char where[160];
             const char *copy_on = s_str(sorted[i], "copy_on", NULL);
@@ -749,8 +809,10 @@ static int s_query(s_args_t *a)
     const char *key;
     uint64_t from, to;
     char tag = s_query_key(a, &key, &from, &to);
-    char *text = kp_logreport_query_page(a->data, tag, key, from, to, a->after, a->limit, error,
-                                         sizeof error);
+    s_keys_t keys;
+    s_query_keys(a, tag, key, &keys);
+    char *text = kp_logreport_query_keys(a->data, tag, keys.keys, keys.count, from, to, a->after,
+                                         a->limit, error, sizeof error);
     json_t *doc = text ? json_loads(text, 0, NULL) : NULL;
     if (!doc) {
         fprintf(stderr, "kpctl log query: %s\n", text ? "the report is not JSON" : error);
@@ -760,6 +822,7 @@ static int s_query(s_args_t *a)
     if (a->json)
         printf("%s\n", text);
     else {
+        s_persons_text(key, json_object_get(doc, "persons"));
         json_t *list = json_object_get(doc, "records");
         for (size_t i = 0; i < json_array_size(list); i++)
             s_print_text(json_array_get(list, i), NULL);

@@ -273,11 +273,57 @@ static void s_message_json(kp_json_t *j, uint64_t seq, const Kp__LogRecord *r,
 //  The query's document: the decisions found (oldest first), each joined
 //  with its outcome (index NULL: among those found only) and marked when
 //  it left on one site only.
+//  The keys a query searched: "persons":[...] for a person's numbers
+//  (which numbers a merged person's history was gathered from).
+typedef struct {
+    char tag;
+    const char *const *keys;
+    size_t count;
+} s_keys_t;
+
+static void s_keys_json(kp_json_t *j, const s_keys_t *keys)
+{
+    if (keys->tag != KP_LOGINDEX_PERSON)
+        return;
+    kp_json_key(j, "persons");
+    kp_json_array_open(j);
+    for (size_t i = 0; i < keys->count; i++)
+        kp_json_string(j, keys->keys[i]);
+    kp_json_array_close(j);
+}
+
+static int s_by_seq(const void *a, const void *b)
+{
+    uint64_t x = ((const s_found_t *)a)->seq, y = ((const s_found_t *)b)->seq;
+    return x < y ? -1 : x > y;
+}
+
+//  The decisions of several keys' streams in one seq order, each once.
+static void s_merge_streams(s_query_t *q)
+{
+    zlistx_set_comparator(q->decisions, s_by_seq);
+    zlistx_sort(q->decisions);
+    uint64_t last = 0;
+    bool first = true;
+    for (s_found_t *d = zlistx_first(q->decisions); d;) {
+        bool again = !first && d->seq == last;
+        first = false;
+        last = d->seq;
+        void *cursor = zlistx_cursor(q->decisions);
+        d = zlistx_next(q->decisions);
+        if (again) {
+            zlistx_delete(q->decisions, cursor);
+            q->messages--;
+        }
+    }
+}
+
 static char *s_query_json(s_query_t *q, kp_logindex_t *index, const kp_localonly_t *local,
-                          uint64_t limit)
+                          uint64_t limit, const s_keys_t *keys)
 {
     kp_json_t *j = kp_json_new();
     kp_json_object_open(j);
+    s_keys_json(j, keys);
     kp_json_key(j, "records");
     kp_json_array_open(j);
     bool truncated = false;
@@ -319,6 +365,31 @@ char *kp_logreport_query_page(const char *dir, char tag, const char *key, uint64
                               uint64_t to_us, uint64_t after, uint64_t limit, char *err,
                               size_t errlen)
 {
+    return kp_logreport_query_keys(dir, tag, &key, 1, from_us, to_us, after, limit, err, errlen);
+}
+
+//  Each key's stream in turn, each cut at one message past the page:
+//  the page's first limit + 1 messages overall are among them.
+static int64_t s_query_streams(s_query_t *q, kp_logindex_t *index, const s_keys_t *keys,
+                               uint64_t from_us, uint64_t to_us)
+{
+    int64_t n = 0;
+    uint64_t total = 0;
+    for (size_t i = 0; n >= 0 && i < keys->count; i++) {
+        q->messages = 0;
+        n = kp_logindex_query(index, keys->tag, keys->keys[i], from_us, to_us, s_query_one, q);
+        total += q->messages;
+    }
+    q->messages = total;
+    if (keys->count > 1)
+        s_merge_streams(q);
+    return n;
+}
+
+char *kp_logreport_query_keys(const char *dir, char tag, const char *const *keys, size_t n_keys,
+                              uint64_t from_us, uint64_t to_us, uint64_t after, uint64_t limit,
+                              char *err, size_t errlen)
+{
     char path[4200];
     snprintf(path, sizeof path, "%s/index", dir);
     kp_logindex_t *index = kp_logindex_open(path, true, 0, err, errlen);
@@ -334,7 +405,8 @@ char *kp_logreport_query_page(const char *dir, char tag, const char *key, uint64
     zlistx_set_destructor(q.decisions, s_found_free);
     q.outcomes = zhashx_new();
     zhashx_set_destructor(q.outcomes, s_found_free);
-    int64_t n = kp_logindex_query(index, tag, key, from_us, to_us, s_query_one, &q);
+    s_keys_t searched = {tag, keys, n_keys};
+    int64_t n = s_query_streams(&q, index, &searched, from_us, to_us);
     //  Which of them left on one site only: the log's LOG_MIRROR records
     //  (few: two per degradation), oldest first.
     s_marks_t marks = {q.reader, kp_localonly_new()};
@@ -345,7 +417,7 @@ char *kp_logreport_query_page(const char *dir, char tag, const char *key, uint64
     if (n < 0)
         kp_err(err, errlen, "%s", kp_logindex_error(index));
     else
-        text = s_query_json(&q, index, marks.local, limit);
+        text = s_query_json(&q, index, marks.local, limit, &searched);
     kp_localonly_destroy(&marks.local);
     zlistx_destroy(&q.decisions);
     zhashx_destroy(&q.outcomes);
@@ -359,14 +431,13 @@ char *kp_logreport_query_page(const char *dir, char tag, const char *key, uint64
 
 typedef struct {
     s_query_t *q;
-    char tag;
-    const char *key;
+    const s_keys_t *keys;
     uint64_t from_us;
     zhashx_t *matched; //  seq (text) of the decisions found
     kp_localonly_t *local;
 } s_scan_query_t;
 
-static bool s_matches(const Kp__LogRecord *r, char tag, const char *key)
+static bool s_matches_one(const Kp__LogRecord *r, char tag, const char *key)
 {
     if (tag == KP_LOGINDEX_PERSON)
         return r->person && !strcmp(r->person, key);
@@ -376,6 +447,14 @@ static bool s_matches(const Kp__LogRecord *r, char tag, const char *key)
         return true;
     for (size_t i = 0; i < r->n_parts; i++)
         if (r->parts[i]->kbo && !strcmp(r->parts[i]->kbo, key))
+            return true;
+    return false;
+}
+
+static bool s_matches(const Kp__LogRecord *r, const s_keys_t *keys)
+{
+    for (size_t i = 0; i < keys->count; i++)
+        if (s_matches_one(r, keys->tag, keys->keys[i]))
             return true;
     return false;
 }
@@ -406,7 +485,7 @@ static int s_scan_query_one(const Kp__LogRecord *r, uint64_t seq, void *arg)
         if (zhashx_lookup(s->matched, key))
             zhashx_update(s->q->outcomes, key, s_keep(r, seq));
     } else if (r->time_unix_us >= s->from_us && r->time_unix_us <= s->q->to_us &&
-               s_matches(r, s->tag, s->key)) {
+               s_matches(r, s->keys)) {
         snprintf(key, sizeof key, "%" PRIu64, seq);
         zhashx_insert(s->matched, key, (void *)1);
         zlistx_add_end(s->q->decisions, s_keep(r, seq));
@@ -417,15 +496,23 @@ static int s_scan_query_one(const Kp__LogRecord *r, uint64_t seq, void *arg)
 char *kp_logreport_query_scan(const char *dir, char tag, const char *key, uint64_t from_us,
                               uint64_t to_us, uint64_t limit, char *err, size_t errlen)
 {
+    return kp_logreport_query_scan_keys(dir, tag, &key, 1, from_us, to_us, limit, err, errlen);
+}
+
+char *kp_logreport_query_scan_keys(const char *dir, char tag, const char *const *keys,
+                                   size_t n_keys, uint64_t from_us, uint64_t to_us, uint64_t limit,
+                                   char *err, size_t errlen)
+{
     s_query_t q = {.to_us = to_us};
     q.decisions = zlistx_new();
     zlistx_set_destructor(q.decisions, s_found_free);
     q.outcomes = zhashx_new();
     zhashx_set_destructor(q.outcomes, s_found_free);
-    s_scan_query_t s = {&q, tag, key, from_us, zhashx_new(), kp_localonly_new()};
+    s_keys_t searched = {tag, keys, n_keys};
+    s_scan_query_t s = {&q, &searched, from_us, zhashx_new(), kp_localonly_new()};
     char *text = NULL;
     if (kp_privlog_scan(dir, INT32_MIN, INT32_MAX, s_scan_query_one, &s, err, errlen) == 0)
-        text = s_query_json(&q, NULL, s.local, limit);
+        text = s_query_json(&q, NULL, s.local, limit, &searched);
     zhashx_destroy(&s.matched);
     kp_localonly_destroy(&s.local);
     zlistx_destroy(&q.decisions);

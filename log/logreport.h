@@ -52,10 +52,22 @@ char *kp_logreport_query_page(const char *dir, char tag, const char *key, uint64
                               uint64_t to_us, uint64_t after, uint64_t limit, char *err,
                               size_t errlen);
 
+//  The same over several keys of one tag at once (a person's numbers
+//  after merges: kp_register_family): each record once, oldest first
+//  (the keys' streams merged by seq), paged as one. A person query's
+//  document (this one's and the ones above) begins with "persons":[...],
+//  the numbers searched.
+char *kp_logreport_query_keys(const char *dir, char tag, const char *const *keys, size_t n_keys,
+                              uint64_t from_us, uint64_t to_us, uint64_t after, uint64_t limit,
+                              char *err, size_t errlen);
+
 //  The same document read from every segment of dir instead of its index
 //  (a mirror's copy has none): slower, for a node that does not answer.
 char *kp_logreport_query_scan(const char *dir, char tag, const char *key, uint64_t from_us,
                               uint64_t to_us, uint64_t limit, char *err, size_t errlen);
+char *kp_logreport_query_scan_keys(const char *dir, char tag, const char *const *keys,
+                                   size_t n_keys, uint64_t from_us, uint64_t to_us, uint64_t limit,
+                                   char *err, size_t errlen);
 
 //  {"records":N,"denied":D,"outcome_unknown":U,"messages":{type:n},
 //  "institutions":{kbo:n},"denials":{reason:n}} over the segments of dir

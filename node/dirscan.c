@@ -46,10 +46,35 @@ static bool s_number(const char *text, int64_t low, int64_t high, int64_t *out)
     return true;
 }
 
-//  log.query KIND KEY FROM_US TO_US: the records of the index; with
-//  COPY-OF, read from the copy of that node's log kept here (no index:
-//  every segment read).
-static char *s_log_query(const char *dir, char **args, size_t n, char *err, size_t errlen)
+//  The numbers a person query searches: the person's whole family in
+//  the register (kp_register_family: what replaced it, what that
+//  replaced), or the key alone for any other query.
+typedef struct {
+    char numbers[KP_REGISTER_MAX_FAMILY][12];
+    const char *keys[KP_REGISTER_MAX_FAMILY];
+    size_t count;
+} s_keys_t;
+
+//  Read while the scan holds the directory's read transaction.
+static void s_query_keys(kp_directory_t *directory, MDB_txn *txn, const char *command, char **args,
+                         size_t n, s_keys_t *out)
+{
+    out->count = 0;
+    if (strcmp(command, "log.query") || n < 2 || strcmp(args[0], "person") ||
+        !kp_insz_valid(args[1]))
+        return;
+    kp_register_tables_t tables;
+    kp_directory_register_tables(directory, &tables);
+    out->count = kp_register_family(&tables, txn, args[1], out->numbers, KP_REGISTER_MAX_FAMILY);
+    for (size_t i = 0; i < out->count; i++)
+        out->keys[i] = out->numbers[i];
+}
+
+//  log.query KIND KEY FROM_US TO_US: the records of the index (of every
+//  number of a person, keys); with COPY-OF, read from the copy of that
+//  node's log kept here (no index: every segment read).
+static char *s_log_query(const char *dir, char **args, size_t n, const s_keys_t *keys, char *err,
+                         size_t errlen)
 {
     bool copy = n == 5;
     if (copy)
@@ -69,10 +94,14 @@ static char *s_log_query(const char *dir, char **args, size_t n, char *err, size
                  "and TO_US (microseconds since 1970)");
         return NULL;
     }
+    const char *const *searched = keys->count ? keys->keys : (const char *const *)&args[1];
+    size_t n_keys = keys->count ? keys->count : 1;
     //  to = INT64_MAX stands for "no end" (UINT64_MAX does not fit).
-    return (copy ? kp_logreport_query_scan : kp_logreport_query)(
-        dir, tag, args[1], (uint64_t)from, to == INT64_MAX ? UINT64_MAX : (uint64_t)to,
-        KP_LOG_QUERY_LIMIT, err, errlen);
+    uint64_t end = to == INT64_MAX ? UINT64_MAX : (uint64_t)to;
+    return copy ? kp_logreport_query_scan_keys(dir, tag, searched, n_keys, (uint64_t)from, end,
+                                               KP_LOG_QUERY_LIMIT, err, errlen)
+                : kp_logreport_query_keys(dir, tag, searched, n_keys, (uint64_t)from, end, 0,
+                                          KP_LOG_QUERY_LIMIT, err, errlen);
 }
 
 //  log.stats FROM_DAY TO_DAY: counts over the segments.
@@ -106,7 +135,7 @@ static const char *s_copy_dir(const s_sources_t *sources, const char *node, char
 }
 
 static char *s_log(const s_sources_t *sources, const char *command, char **args, size_t n,
-                   char *err, size_t errlen)
+                   const s_keys_t *keys, char *err, size_t errlen)
 {
     bool query = !strcmp(command, "log.query");
     if (n == (query ? 5u : 3u)) {
@@ -114,15 +143,15 @@ static char *s_log(const s_sources_t *sources, const char *command, char **args,
         const char *dir = s_copy_dir(sources, args[n - 1], copy, sizeof copy, err, errlen);
         if (!dir)
             return NULL;
-        return query ? s_log_query(dir, args, n, err, errlen)
+        return query ? s_log_query(dir, args, n, keys, err, errlen)
                      : s_log_stats(dir, args, n, err, errlen);
     }
     if (!*sources->log_dir) {
         snprintf(err, errlen, "%s: this node keeps no privacy log (a witness)", command);
         return NULL;
     }
-    return !strcmp(command, "log.query") ? s_log_query(sources->log_dir, args, n, err, errlen)
-                                         : s_log_stats(sources->log_dir, args, n, err, errlen);
+    return query ? s_log_query(sources->log_dir, args, n, keys, err, errlen)
+                 : s_log_stats(sources->log_dir, args, n, err, errlen);
 }
 
 //  One scan: token, command, args -> token, seq, json ("" when it failed),
@@ -143,8 +172,10 @@ static void s_scan(const s_sources_t *sources, zsock_t *pipe, zmsg_t *msg)
     if (txn) {
         seq = kp_directory_seq(directory, txn);
         if (!strncmp(command, "log.", 4)) {
+            s_keys_t keys;
+            s_query_keys(directory, txn, command, args, n, &keys);
             kp_directory_read_end(&txn); //  not needed for as long as the log is read
-            json = s_log(sources, command, args, n, err, sizeof err);
+            json = s_log(sources, command, args, n, &keys, err, sizeof err);
         } else {
             json = !strcmp(command, "directory.checksum") ? kp_dirreport_checksum(directory, txn)
                                                           : kp_dirreport_export(directory, txn);
