@@ -439,13 +439,35 @@ int kp_directory_mkdir(const char *path)
     return 0;
 }
 
+//  Whether txn's environment has no table name: one a newer version added.
+static bool s_lacks(MDB_txn *txn, const char *name)
+{
+    MDB_dbi dbi;
+    return mdb_dbi_open(txn, name, 0, &dbi) == MDB_NOTFOUND;
+}
+
+//  The register's reverse index, built from its entries when the
+//  directory (or the copy loaded into it) is of a version before it.
+static int s_reindex_register(kp_directory_t *self, MDB_txn *txn, bool lacked)
+{
+    if (!lacked)
+        return 0;
+    kp_register_tables_t tables;
+    kp_directory_register_tables(self, &tables);
+    char err[256];
+    return kp_register_reindex(&tables, txn, err, sizeof err) ? MDB_PANIC : 0;
+}
+
 static int s_open_tables(kp_directory_t *self, char *err, size_t errlen)
 {
     MDB_txn *txn = NULL;
     unsigned create = self->read_only ? 0 : MDB_CREATE;
     int rc = mdb_txn_begin(self->env, NULL, self->read_only ? MDB_RDONLY : 0, &txn);
+    bool lacked = rc == 0 && !self->read_only && s_lacks(txn, "register_replaced");
     for (int i = 0; rc == 0 && i < S_TABLES; i++)
         rc = mdb_dbi_open(txn, s_tables[i].name, create | s_tables[i].flags, &self->dbi[i]);
+    if (rc == 0)
+        rc = s_reindex_register(self, txn, lacked);
     if (rc == 0)
         return mdb_txn_commit(txn) ? (kp_err(err, errlen, "cannot create tables"), -1) : 0;
     if (txn)
@@ -1528,6 +1550,8 @@ int kp_directory_load(kp_directory_t *self, const char *file, char *err, size_t 
     rc = mdb_txn_begin(self->env, NULL, 0, &dst);
     for (int i = 0; rc == 0 && i < S_TABLES; i++)
         rc = s_load_table(self, dst, src, i);
+    if (rc == 0)
+        rc = s_reindex_register(self, dst, s_lacks(src, "register_replaced"));
     if (rc == 0)
         rc = mdb_txn_commit(dst);
     else if (dst)

@@ -663,6 +663,29 @@ size_t kp_register_family(const kp_register_tables_t *t, MDB_txn *txn, const cha
     return s_replaced_all(t, txn, out, 0, 1, max);
 }
 
+typedef struct {
+    const kp_register_tables_t *t;
+    MDB_txn *txn;
+    int rc;
+} s_reindex_t;
+
+static int s_reindex_one(const Kp__RegisterEntry *entry, void *arg)
+{
+    s_reindex_t *self = arg;
+    self->rc = s_store_replaced(self->t, self->txn, NULL, entry);
+    return self->rc;
+}
+
+int kp_register_reindex(const kp_register_tables_t *t, MDB_txn *txn, char *err, size_t errlen)
+{
+    int rc = mdb_drop(txn, t->replaced, 0);
+    s_reindex_t self = {t, txn, 0};
+    if (rc == 0)
+        kp_register_each(t, txn, s_reindex_one, &self);
+    rc = rc ? rc : self.rc;
+    return rc ? s_lmdb(rc, err, errlen) : 0;
+}
+
 int kp_register_each(const kp_register_tables_t *t, MDB_txn *txn, kp_register_each_fn *fn,
                      void *arg)
 {

@@ -156,6 +156,11 @@ size_t kp_register_replaced(const kp_register_tables_t *t, MDB_txn *txn, const c
 size_t kp_register_replaced_all(const kp_register_tables_t *t, MDB_txn *txn, const char *number,
                                 char (*out)[12], size_t max);
 
+//  Builds the reverse index again from the entries (a directory or a
+//  snapshot of a version before it), in txn, a write transaction. 0 or
+//  KP_STORAGE_FAILED.
+int kp_register_reindex(const kp_register_tables_t *t, MDB_txn *txn, char *err, size_t errlen);
+
 //  Every number of one person: out[0] the number that stands for number
 //  now (kp_register_resolve; number itself when the register does not
 //  hold it), then every number it replaced, transitively (breadth first,

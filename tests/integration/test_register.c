@@ -525,6 +525,8 @@ static void test_three_nodes(void **state)
     json_decref(json);
     assert_true(s_valid_for(number, false)); //  born in 1999
     assert_memory_equal(number, "995231", 6);
+    char smith[12];
+    snprintf(smith, sizeof smith, "%s", number);
     //  RSZ takes a file on her; a correction through the follower.
     char line[512];
     snprintf(line, sizeof line,
@@ -568,6 +570,20 @@ static void test_three_nodes(void **state)
     zsock_destroy(&client);
     printf("# through %s, a follower of the new leader %s: proposal %s\n", sites_name(sites, other),
            sites_name(sites, (size_t)next), number);
+    //  A merge replicates with its reverse index: both live nodes show
+    //  what the kept number replaced, and their checksums agree.
+    char out[4096];
+    if (sites_kpctl(sites, out, sizeof out, "register merge --keep %s --replace %s --node %s",
+                    smith, number, sites_name(sites, other)))
+        fail_msg("kpctl register merge: %s", out);
+    assert_true(sites_converged(sites, among, 0, 10000));
+    char replaces[64];
+    snprintf(replaces, sizeof replaces, "\"replaces\":[\"%s\"]", number);
+    for (size_t i = 0; i < 3; i++) {
+        char *text = among[i] ? s_show(h, i, smith) : NULL;
+        assert_true(!among[i] || (text && strstr(text, replaces)));
+        free(text);
+    }
     sites_destroy(&sites);
 }
 
