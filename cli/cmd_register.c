@@ -78,8 +78,8 @@ static const char *s_help_merge =
     "M and N are the same person registered twice. M becomes replaced_by N in one\n"
     "replicated update: the person directory entries of M move to N, a request about M\n"
     "is routed (and a register.lookup of M answered) for N, and the privacy log keeps\n"
-    "the records of both numbers (query each with 'kpctl log query --person'). Both\n"
-    "must be active entries of the register.\n\n"
+    "the records of both numbers ('kpctl log query --person' of either finds them all).\n"
+    "Both must be active entries of the register.\n\n"
     "  --keep N            the number that stays\n"
     "  --replace M         the number that goes\n";
 
