@@ -659,10 +659,10 @@ static void s_query_keys(const s_args_t *a, char tag, const char *key, s_keys_t 
     out->count = 0;
     if (tag == KP_LOGINDEX_PERSON && *a->directory)
         s_person_family(a, key, out);
-    if (out->count == 0)
-        out->count = (size_t)snprintf(out->numbers[0], sizeof out->numbers[0], "%s", key) > 0;
     for (size_t i = 0; i < out->count; i++)
         out->keys[i] = out->numbers[i];
+    if (out->count == 0) //  the key as given (a message type is longer than a number)
+        out->keys[out->count++] = key;
 }
 
 //  One line when a person's records were gathered under several numbers.
