@@ -185,6 +185,12 @@ kp_registry_worker_t *kp_registry_next_dead(kp_registry_t *self, int64_t now_ms)
     return NULL;
 }
 
+void kp_registry_pause(kp_registry_t *self, int64_t ms)
+{
+    for (size_t i = 0; ms > 0 && i < self->size; i++)
+        self->list[i]->last_seen_ms += ms;
+}
+
 void kp_registry_remove(kp_registry_t *self, kp_registry_worker_t **worker_p)
 {
     if (!worker_p || !*worker_p)
@@ -215,6 +221,11 @@ uint32_t kp_registry_worker_outstanding(const kp_registry_worker_t *worker)
 uint32_t kp_registry_worker_concurrency(const kp_registry_worker_t *worker)
 {
     return worker->concurrency;
+}
+
+int64_t kp_registry_worker_last_seen(const kp_registry_worker_t *worker)
+{
+    return worker->last_seen_ms;
 }
 
 size_t kp_registry_worker_message_count(const kp_registry_worker_t *worker)

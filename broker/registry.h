@@ -63,6 +63,11 @@ void kp_registry_worker_release(kp_registry_worker_t *worker);
 //  caller re-dispatches its work and then removes it.
 kp_registry_worker_t *kp_registry_next_dead(kp_registry_t *self, int64_t now_ms);
 
+//  The node did not run for ms (its loop woke that much later than it
+//  asked): what the workers sent meanwhile has not been read yet, so that
+//  time is not counted as their silence.
+void kp_registry_pause(kp_registry_t *self, int64_t ms);
+
 //  Forgets the worker and nulls the caller's pointer.
 void kp_registry_remove(kp_registry_t *self, kp_registry_worker_t **worker_p);
 
@@ -71,6 +76,7 @@ const void *kp_registry_worker_identity(const kp_registry_worker_t *worker, size
 const char *kp_registry_worker_kbo(const kp_registry_worker_t *worker);
 uint32_t kp_registry_worker_outstanding(const kp_registry_worker_t *worker);
 uint32_t kp_registry_worker_concurrency(const kp_registry_worker_t *worker);
+int64_t kp_registry_worker_last_seen(const kp_registry_worker_t *worker);
 size_t kp_registry_worker_message_count(const kp_registry_worker_t *worker);
 const char *kp_registry_worker_message(const kp_registry_worker_t *worker, size_t index);
 

@@ -2370,8 +2370,11 @@ static void s_on_timers(kp_node_t *self, int64_t now_ms)
         //  interval of its limit, not within a whole one.
         self->next_dead_check_ms = now_ms + (self->cluster.heartbeat_ms + 3) / 4;
         kp_registry_worker_t *dead;
-        while ((dead = kp_registry_next_dead(self->registry, now_ms)))
+        while ((dead = kp_registry_next_dead(self->registry, now_ms))) {
+            zsys_warning("kpnode %s: a worker of %s silent for %" PRId64 " ms: lost", self->me.name,
+                         kp_registry_worker_kbo(dead), now_ms - kp_registry_worker_last_seen(dead));
             s_worker_lost(self, dead);
+        }
     }
     if (now_ms < self->next_heartbeat_ms)
         return;
@@ -2558,6 +2561,20 @@ static void s_clock(kp_node_t *self)
     kp_flight_set_now(self->flight, self->now_ms);
     self->now_unix = (int64_t)time(NULL);
     self->today = (int32_t)(self->now_unix / 86400);
+}
+
+//  A loop that wakes later than it asked was not running (a loaded
+//  machine did not schedule it): the workers' heartbeats of that time
+//  wait unread in libzmq, whose I/O thread may not have run either. That
+//  time is not the workers' silence, or one stall of three heartbeat
+//  intervals would declare every worker dead at once.
+static void s_overslept(kp_node_t *self, int64_t asleep_ms, long timeout_ms)
+{
+    if (timeout_ms < 0)
+        return;
+    int64_t late = self->now_ms - asleep_ms - timeout_ms;
+    if (late > (int64_t)self->cluster.heartbeat_ms / 4)
+        kp_registry_pause(self->registry, late);
 }
 
 static long s_poll_timeout(kp_node_t *self, int64_t now_ms)
@@ -2822,12 +2839,14 @@ int kp_node_run(kp_node_t *self)
     kp_service_ready(self->service, status);
     while (!s_should_stop(self, zclock_mono(), &stop_at)) {
         s_log_flush(self); //  whatever else logged since (never sleep on records)
-        long timeout = s_poll_timeout(self, zclock_mono());
+        int64_t asleep_ms = zclock_mono();
+        long timeout = s_poll_timeout(self, asleep_ms);
         if (self->stopping && timeout > 50)
             timeout = 50;
         if (s_poll_wait(&poll, timeout) < 0 && zmq_errno() != EINTR)
             break;
         s_clock(self);
+        s_overslept(self, asleep_ms, timeout);
         //  Durable records first: their responses have waited longest.
         if (s_ready(&poll, poll.mirror)) {
             kp_mirror_recv(self->mirror);

@@ -669,12 +669,17 @@ int harness_worker_main(int argc, char **argv)
     s_job_t jobs[64];
     size_t job_count = 0;
     int64_t next_beat = zclock_mono();
+    bool forgotten = false;
     while (!zsys_interrupted) {
         zsock_set_rcvtimeo(sock, 10);
         zframe_t *in = zframe_recv(sock);
         if (in) {
             Kp__WorkerFrame *got = kp__worker_frame__unpack(NULL, zframe_size(in), zframe_data(in));
             zframe_destroy(&in);
+            //  A node that declared this worker dead (a loaded machine)
+            //  answers its heartbeats with an error: the next beat is a
+            //  hello, as kp_worker starts over.
+            forgotten |= got && got->body_case == KP__WORKER_FRAME__BODY_ERROR;
             if (got && got->body_case == KP__WORKER_FRAME__BODY_REQUEST && job_count < 64) {
                 jobs[job_count].request = got->request;
                 jobs[job_count++].due_ms = zclock_mono() + delay_ms;
@@ -696,7 +701,8 @@ int harness_worker_main(int argc, char **argv)
             Kp__WorkerFrame hb = KP__WORKER_FRAME__INIT;
             hb.body_case = KP__WORKER_FRAME__BODY_HEARTBEAT;
             hb.heartbeat = &beat;
-            harness_worker_send(sock, &hb);
+            harness_worker_send(sock, forgotten ? &frame : &hb);
+            forgotten = false;
             next_beat = zclock_mono() + 50;
         }
     }

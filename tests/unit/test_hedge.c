@@ -129,6 +129,23 @@ static void test_registry_suspect(void **state)
     kp_registry_destroy(&registry);
 }
 
+//  Time the node did not run (kp_registry_pause) is not counted as a
+//  worker's silence; silence after it still is.
+static void test_registry_pause(void **state)
+{
+    (void)state;
+    kp_registry_t *registry = kp_registry_new(100);
+    kp_registry_worker_t *a = s_worker(registry, "a", 0);
+    kp_registry_pause(registry, 0); //  nothing
+    assert_int_equal(kp_registry_worker_last_seen(a), 0);
+    //  The loop woke 500 ms late: a's heartbeats of that time are unread.
+    kp_registry_pause(registry, 500);
+    assert_null(kp_registry_next_dead(registry, 500));
+    assert_null(kp_registry_next_dead(registry, 800));
+    assert_ptr_equal(kp_registry_next_dead(registry, 801), a);
+    kp_registry_destroy(&registry);
+}
+
 //  ---------------------------------------------------------------------
 //  Calls in flight
 
@@ -317,6 +334,7 @@ int main(void)
         cmocka_unit_test(test_flight_delay_learns),
         cmocka_unit_test(test_flight_drop_worker),
         cmocka_unit_test(test_call_reasons),
+        cmocka_unit_test(test_registry_pause),
     };
     return cmocka_run_group_tests_name("hedge", tests, NULL, NULL);
 }
