@@ -445,7 +445,6 @@ static void s_xfer_deliver(void *arg, struct raft_message *message)
 int kp_raftio_send_removed(struct raft_io *io, raft_id id, const char *address, uint64_t term,
                            uint64_t conf_index)
 {
-    s_io_t *self = s_self(io);
     Kp__MemberRemoved removed = KP__MEMBER_REMOVED__INIT;
     removed.has_term = removed.has_conf_index = true;
     removed.term = term;
@@ -453,9 +452,7 @@ int kp_raftio_send_removed(struct raft_io *io, raft_id id, const char *address, 
     Kp__PeerFrame frame = KP__PEER_FRAME__INIT;
     frame.body_case = KP__PEER_FRAME__BODY_MEMBER_REMOVED;
     frame.member_removed = &removed;
-    size_t size;
-    uint8_t *data = kp_raftwire_pack(self->cluster, self->id, self->address, &frame, &size);
-    return data ? s_send_frame(self, id, address, data, size) : -1;
+    return kp_raftio_send_peer(io, id, address, &frame);
 }
 
 //  Whether a frame from member from_id may come with the authenticated

@@ -343,9 +343,12 @@ static void s_load_persons(harness_t *h, size_t index)
 
 //  One node, secure (CURVE on every socket), with the sample directory
 //  and the extra persons; settings: cluster lines (NULL: short resends).
-static harness_t *s_node_with(const char *settings)
+//  With keep_log the node's output goes to node_log[0] for the test to read.
+static harness_t *s_node_start(const char *settings, bool keep_log)
 {
     harness_t *h = harness_new(1, 250, 5000, 1 << 20);
+    if (keep_log)
+        snprintf(h->node_log[0], sizeof h->node_log[0], "%s/node-1.log", h->dir);
     s_cluster_settings(h->config, settings ? settings
                                            : "    mutation-ack-timeout = 300\n"
                                              "    mutation-max-backoff = 1000\n");
@@ -357,9 +360,43 @@ static harness_t *s_node_with(const char *settings)
     return h;
 }
 
+static harness_t *s_node_with(const char *settings)
+{
+    return s_node_start(settings, false);
+}
+
 static harness_t *s_node(void)
 {
     return s_node_with(NULL);
+}
+
+//  ACV's publishing worker and CM's notified one on node 0, both
+//  accepted: pair = {acv, cm, NULL}. CM acknowledges what it gets unless
+//  cm_acks is false.
+static void s_pair(harness_t *h, s_worker_t *pair[3], bool cm_acks)
+{
+    pair[0] = s_worker(h, 0, ACV, "U1", false);
+    pair[1] = s_worker(h, 0, CM, NULL, true);
+    pair[1]->no_ack = !cm_acks;
+    pair[2] = NULL;
+    assert_true(s_run(pair, 2, 5000, s_accepted, pair));
+}
+
+static void s_pair_destroy(s_worker_t *pair[3], harness_t **h_p)
+{
+    s_worker_destroy(&pair[1]);
+    s_worker_destroy(&pair[0]);
+    harness_destroy(h_p);
+}
+
+//  Runs the workers until kbo's backlog on node 0 is empty (20 s at most),
+//  and asserts it is.
+static void s_until_drained(harness_t *h, s_worker_t **workers, size_t count, const char *kbo)
+{
+    int64_t give_up = harness_now_ms() + 20000;
+    while (s_backlog(h, 0, kbo) != 0 && harness_now_ms() < give_up)
+        s_run(workers, count, 50, NULL, NULL);
+    assert_int_equal(s_backlog(h, 0, kbo), 0);
 }
 
 //  ---------------------------------------------------------------------
@@ -416,10 +453,7 @@ static void test_offline_institution(void **state)
     assert_false(cm->out_of_order);
     for (uint64_t seq = 1; seq <= n + 20; seq++)
         assert_int_equal(cm->seen[seq] > 0, 1);
-    int64_t give_up = harness_now_ms() + 20000;
-    while (s_backlog(h, 0, CM) != 0 && harness_now_ms() < give_up)
-        s_run(all, 4, 50, NULL, NULL);
-    assert_int_equal(s_backlog(h, 0, CM), 0);
+    s_until_drained(h, all, 4, CM);
     assert_int_equal(s_backlog(h, 0, RSZ), 0);
     //  Not entitled: nothing.
     assert_int_equal(rva->received, 0);
@@ -464,10 +498,7 @@ static void test_kill_during_delivery(void **state)
     printf("# %zu before the kill, %zu after; %zu received again\n", before, n - before, cm->again);
     assert_false(cm->out_of_order);
     assert_int_equal(cm->again_fresh, 0);
-    int64_t give_up = harness_now_ms() + 20000;
-    while (s_backlog(h, 0, CM) != 0 && harness_now_ms() < give_up)
-        s_run(both, 2, 50, NULL, NULL);
-    assert_int_equal(s_backlog(h, 0, CM), 0);
+    s_until_drained(h, both, 2, CM);
     s_worker_destroy(&cm);
     s_worker_destroy(&acv);
     harness_destroy(&h);
@@ -607,15 +638,9 @@ static int s_lines_with(const char *path, const char *text)
 static void test_expired_reported(void **state)
 {
     (void)state;
-    harness_t *h = harness_new(1, 250, 5000, 1 << 20);
-    snprintf(h->node_log[0], sizeof h->node_log[0], "%s/node-1.log", h->dir);
-    s_cluster_settings(h->config, "    mutation-retention = \"1s\"\n"
-                                  "    mutation-ack-timeout = 300\n");
-    harness_start_node(h, 0);
-    char *sample = s_sample();
-    harness_load(h, 0, sample);
-    free(sample);
-    s_load_persons(h, 0);
+    harness_t *h = s_node_start("    mutation-retention = \"1s\"\n"
+                                "    mutation-ack-timeout = 300\n",
+                                true);
     s_worker_t *acv = s_worker(h, 0, ACV, "U1", false);
     s_worker_t *online[] = {acv, NULL};
     assert_true(s_run(online, 1, 5000, s_accepted, online));
@@ -655,11 +680,9 @@ static void test_window(void **state)
     (void)state;
     harness_t *h = s_node_with("    mutation-window = 4\n"
                                "    mutation-ack-timeout = 60000\n");
-    s_worker_t *acv = s_worker(h, 0, ACV, "U1", false);
-    s_worker_t *cm = s_worker(h, 0, CM, NULL, true);
-    cm->no_ack = true;
-    s_worker_t *both[] = {acv, cm, NULL};
-    assert_true(s_run(both, 2, 5000, s_accepted, both));
+    s_worker_t *both[3];
+    s_pair(h, both, false);
+    s_worker_t *acv = both[0], *cm = both[1];
     s_publish(both, 2, acv, "w", NULL, "2024-01-01", 20); //  20 persons
     s_want_t want = {cm, 4};
     assert_true(s_run(both, 2, 10000, s_got_distinct, &want));
@@ -703,11 +726,9 @@ static void test_backoff(void **state)
     (void)state;
     harness_t *h = s_node_with("    mutation-ack-timeout = 100\n"
                                "    mutation-max-backoff = 200\n");
-    s_worker_t *acv = s_worker(h, 0, ACV, "U1", false);
-    s_worker_t *cm = s_worker(h, 0, CM, NULL, true);
-    cm->no_ack = true;
-    s_worker_t *both[] = {acv, cm, NULL};
-    assert_true(s_run(both, 2, 5000, s_accepted, both));
+    s_worker_t *both[3];
+    s_pair(h, both, false);
+    s_worker_t *acv = both[0], *cm = both[1];
     s_publish(both, 2, acv, "b", PERSON, "2024-01-01", 1);
     int64_t give_up = harness_now_ms() + 20000;
     while (cm->received < 7 && harness_now_ms() < give_up)
@@ -729,9 +750,7 @@ static void test_backoff(void **state)
     int64_t span = cm->trace_ms[6] - cm->trace_ms[2];
     printf("# attempts 3..7 span %lld ms (capped: 800; uncapped: 6000)\n", (long long)span);
     assert_true(span < 4000);
-    s_worker_destroy(&cm);
-    s_worker_destroy(&acv);
-    harness_destroy(&h);
+    s_pair_destroy(both, &h);
 }
 
 //  kpctl mutations replay --kbo K --from TIME: K gets again, in order,
@@ -740,10 +759,9 @@ static void test_replay(void **state)
 {
     (void)state;
     harness_t *h = s_node();
-    s_worker_t *acv = s_worker(h, 0, ACV, "U1", false);
-    s_worker_t *cm = s_worker(h, 0, CM, NULL, true);
-    s_worker_t *both[] = {acv, cm, NULL};
-    assert_true(s_run(both, 2, 5000, s_accepted, both));
+    s_worker_t *both[3];
+    s_pair(h, both, true);
+    s_worker_t *acv = both[0], *cm = both[1];
     s_publish(both, 2, acv, "a", NULL, "2024-01-01", 40); //  before TIME
     s_want_t want = {cm, 40};
     assert_true(s_run(both, 2, 20000, s_got_distinct, &want));
@@ -756,10 +774,7 @@ static void test_replay(void **state)
     s_publish(both, 2, acv, "c", NULL, "2024-01-01", 40); //  the same 40 persons
     want.want = 120;
     assert_true(s_run(both, 2, 20000, s_got_distinct, &want));
-    int64_t give_up = harness_now_ms() + 20000;
-    while (s_backlog(h, 0, CM) != 0 && harness_now_ms() < give_up)
-        s_run(both, 2, 50, NULL, NULL);
-    assert_int_equal(s_backlog(h, 0, CM), 0);
+    s_until_drained(h, both, 2, CM);
     size_t before = cm->traced;
     //  CM lost what it got from TIME on.
     char command[1024];
@@ -768,7 +783,7 @@ static void test_replay(void **state)
              harness_cert(h, "operator", NULL), getenv("KPCTL"), CM, (long long)from, h->config);
     int rc = system(command);
     assert_true(WIFEXITED(rc) && WEXITSTATUS(rc) == 0);
-    give_up = harness_now_ms() + 20000;
+    int64_t give_up = harness_now_ms() + 20000;
     while (cm->traced < before + 80 && harness_now_ms() < give_up)
         s_run(both, 2, 10, NULL, NULL);
     assert_int_equal(cm->traced, before + 80);
@@ -787,13 +802,8 @@ static void test_replay(void **state)
         assert_true(seq > last[person]);
         last[person] = seq;
     }
-    give_up = harness_now_ms() + 20000;
-    while (s_backlog(h, 0, CM) != 0 && harness_now_ms() < give_up)
-        s_run(both, 2, 50, NULL, NULL);
-    assert_int_equal(s_backlog(h, 0, CM), 0);
-    s_worker_destroy(&cm);
-    s_worker_destroy(&acv);
-    harness_destroy(&h);
+    s_until_drained(h, both, 2, CM);
+    s_pair_destroy(both, &h);
 }
 
 //  The notifies node index has sent (first time), from mutations.status;
@@ -833,10 +843,9 @@ static void test_notify_waits_for_mirror(void **state)
     harness_load(h, 0, sample);
     free(sample);
     assert_true(harness_wait_status(h, 0, "log.durability", "\"two-sites\"", 2000));
-    s_worker_t *acv = s_worker(h, 0, ACV, "U1", false);
-    s_worker_t *cm = s_worker(h, 0, CM, NULL, true);
-    s_worker_t *both[] = {acv, cm, NULL};
-    assert_true(s_run(both, 2, 5000, s_accepted, both));
+    s_worker_t *both[3];
+    s_pair(h, both, true);
+    s_worker_t *acv = both[0], *cm = both[1];
     s_publish(both, 2, acv, "h", PERSON, "2024-01-01", 1);
     s_want_t want = {cm, 1};
     assert_true(s_run(both, 2, 10000, s_got_distinct, &want)); //  the mirror answers
@@ -851,9 +860,7 @@ static void test_notify_waits_for_mirror(void **state)
     assert_int_equal(kill(h->node[1], SIGCONT), 0);
     want.want = 2;
     assert_true(s_run(both, 2, 10000, s_got_distinct, &want));
-    s_worker_destroy(&cm);
-    s_worker_destroy(&acv);
-    harness_destroy(&h);
+    s_pair_destroy(both, &h);
 }
 
 //  A number of kbo's queue in node index's mutations.status; -1 if none.
@@ -926,17 +933,10 @@ static bool s_publish_again(s_worker_t **both, s_worker_t *acv, const char *id)
 static void test_prune(void **state)
 {
     (void)state;
-    harness_t *h = harness_new(1, 250, 5000, 1 << 20);
-    s_cluster_settings(h->config, "    mutation-replay-window = 3s\n");
-    harness_start_node(h, 0);
-    char *sample = s_sample();
-    harness_load(h, 0, sample);
-    free(sample);
-    s_load_persons(h, 0);
-    s_worker_t *acv = s_worker(h, 0, ACV, "U1", false);
-    s_worker_t *cm = s_worker(h, 0, CM, NULL, true);
-    s_worker_t *both[] = {acv, cm, NULL};
-    assert_true(s_run(both, 2, 5000, s_accepted, both));
+    harness_t *h = s_node_with("    mutation-replay-window = 3s\n");
+    s_worker_t *both[3];
+    s_pair(h, both, true);
+    s_worker_t *acv = both[0], *cm = both[1];
     //  Two rounds of 200: after each is acknowledged, it is pruned (the
     //  queue never holds more than a round).
     for (int round = 0; round < 2; round++) {
@@ -981,9 +981,7 @@ static void test_prune(void **state)
     while (cm->received < received + 200 && harness_now_ms() < give_up)
         s_run(both, 2, 50, NULL, NULL);
     assert_true(cm->received >= received + 200);
-    s_worker_destroy(&cm);
-    s_worker_destroy(&acv);
-    harness_destroy(&h);
+    s_pair_destroy(both, &h);
 }
 
 int main(void)

@@ -17,6 +17,7 @@
 
 #include "directory.h"
 #include "jsonl.h"
+#include "testdir.h"
 #include "tmpdir.h"
 
 typedef struct {
@@ -27,14 +28,7 @@ typedef struct {
 static int s_setup(void **state)
 {
     s_fixture_t *self = calloc(1, sizeof *self);
-    if (!self)
-        return -1;
-    char err[256] = "cannot make a temporary folder";
-    if (!kp_test_tmpdir(self->path, sizeof self->path, "kp-dir"))
-        self->dir = kp_directory_new(self->path, err, sizeof err);
-    if (!self->dir) {
-        fprintf(stderr, "%s\n", err);
-        kp_test_rmtree(self->path);
+    if (!self || kp_test_dir_open(self->path, sizeof self->path, "kp-dir", &self->dir)) {
         free(self);
         return -1;
     }
@@ -45,8 +39,7 @@ static int s_setup(void **state)
 static int s_teardown(void **state)
 {
     s_fixture_t *self = *state;
-    kp_directory_destroy(&self->dir);
-    kp_test_rmtree(self->path);
+    kp_test_dir_close(self->path, &self->dir);
     free(self);
     return 0;
 }

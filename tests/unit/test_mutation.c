@@ -20,7 +20,7 @@
 #include "directory.h"
 #include "jsonl.h"
 #include "mutation.h"
-#include "tmpdir.h"
+#include "testdir.h"
 
 #define ACV "0411702543"
 #define CM "0411766483"
@@ -58,13 +58,7 @@ static void s_load_sample(kp_directory_t *dir)
 static int s_setup(void **state)
 {
     s_fixture_t *self = calloc(1, sizeof *self);
-    char err[256] = "cannot make a temporary folder";
-    if (!self)
-        return -1;
-    if (!kp_test_tmpdir(self->path, sizeof self->path, "kp-mut"))
-        self->dir = kp_directory_new(self->path, err, sizeof err);
-    if (!self->dir) {
-        fprintf(stderr, "%s\n", err);
+    if (!self || kp_test_dir_open(self->path, sizeof self->path, "kp-mut", &self->dir)) {
         free(self);
         return -1;
     }
@@ -76,8 +70,7 @@ static int s_setup(void **state)
 static int s_teardown(void **state)
 {
     s_fixture_t *self = *state;
-    kp_directory_destroy(&self->dir);
-    kp_test_rmtree(self->path);
+    kp_test_dir_close(self->path, &self->dir);
     free(self);
     return 0;
 }

@@ -23,7 +23,7 @@
 #include "mutation.h"
 #include "regmut.h"
 #include "register.h"
-#include "tmpdir.h"
+#include "testdir.h"
 
 typedef struct {
     char path[64];
@@ -49,13 +49,7 @@ static int s_hook(void *arg, MDB_txn *txn, kp_register_event_t event,
 static int s_setup(void **state)
 {
     s_fixture_t *self = calloc(1, sizeof *self);
-    if (!self)
-        return -1;
-    char err[256] = "cannot make a temporary folder";
-    if (!kp_test_tmpdir(self->path, sizeof self->path, "kp-reg"))
-        self->dir = kp_directory_new(self->path, err, sizeof err);
-    if (!self->dir) {
-        fprintf(stderr, "%s\n", err);
+    if (!self || kp_test_dir_open(self->path, sizeof self->path, "kp-reg", &self->dir)) {
         free(self);
         return -1;
     }
@@ -68,8 +62,7 @@ static int s_setup(void **state)
 static int s_teardown(void **state)
 {
     s_fixture_t *self = *state;
-    kp_directory_destroy(&self->dir);
-    kp_test_rmtree(self->path);
+    kp_test_dir_close(self->path, &self->dir);
     free(self);
     return 0;
 }
