@@ -312,9 +312,10 @@ static void test_limits(void **state)
     (void)state;
     char err[256];
     //  Too long a line is refused before it is read.
-    size_t len = KP_JSONL_MAX_LINE + 1;
-    char *line = malloc(len);
-    assert_non_null(line);
+    //  Static, not malloc'd: no NULL path for the compiler to find writes
+    //  through (GCC's -Warray-bounds under ASan).
+    static char line[KP_JSONL_MAX_LINE + 1];
+    size_t len = sizeof line;
     memset(line, ' ', len);
     assert_null(kp_jsonl_parse(line, len, err, sizeof err));
     assert_non_null(strstr(err, "line too long"));
@@ -340,7 +341,6 @@ static void test_limits(void **state)
     Kp__DirectoryOp *op = kp_jsonl_parse(line, strlen(s_lines[5]), err, sizeof err);
     assert_non_null(op);
     kp_jsonl_op_free(&op);
-    free(line);
     //  A NULL err is allowed.
     assert_null(kp_jsonl_parse("{", 1, NULL, 0));
 }
