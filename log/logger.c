@@ -12,6 +12,7 @@
 #include "kperr.h"
 #include "logger.h"
 #include "logindex.h"
+#include "recpack.h"
 
 #define S_NOTICE_DURABLE 'D'
 #define S_NOTICE_ERROR 'E'
@@ -37,8 +38,12 @@
 //  A batch of records passed to the actor: repeated [size: u32 LE]
 //  [flags: u8][body: size bytes]. The node hands over one per loop turn.
 #define S_BATCH_HEADER 5
-#define S_BATCH_WAITED 1   //  flags: a reply waits for this record
-#define S_BATCH_MAX 262144 //  flushed at once when a turn logs more
+#define S_BATCH_WAITED 1    //  flags: a reply waits for this record
+#define S_BATCH_MAX 262144  //  flushed at once when a turn logs more
+#define S_BATCH_START 16384 //  a new batch's first allocation
+//  Room kept free behind the batch before a record is encoded: a record
+//  of the request path (about 150 bytes) fits in one walk.
+#define S_BATCH_SLACK 1024
 
 //  What the logger thread tells the indexer thread: how far the log is
 //  synced. The indexer reads the records back from the segments (page
@@ -471,29 +476,45 @@ void kp_logger_destroy(kp_logger_t **self_p)
     *self_p = NULL;
 }
 
-//  Appends record to the batch for the actor. Its seq, or 0.
+//  Makes room for need bytes in the batch. False when memory is short.
+static bool s_batch_room(kp_logger_t *self, size_t need)
+{
+    if (need <= self->batch_cap)
+        return true;
+    size_t cap = self->batch_cap ? self->batch_cap : S_BATCH_START;
+    while (cap < need)
+        cap *= 2;
+    uint8_t *batch = realloc(self->batch, cap);
+    if (!batch) {
+        kp_err(self->error, sizeof self->error, "out of memory for a log record");
+        return false;
+    }
+    self->batch = batch;
+    self->batch_cap = cap;
+    return true;
+}
+
+//  Appends record to the batch for the actor. Its seq, or 0. The record
+//  is encoded straight into the batch in one walk (kp_recpack); only when
+//  it does not fit in the room left is it encoded again, after the batch
+//  has grown.
 static uint64_t s_log(kp_logger_t *self, const Kp__LogRecord *record, uint8_t flags)
 {
     if (self->failed)
         return 0;
-    size_t size = kp__log_record__get_packed_size(record);
+    if (!s_batch_room(self, self->batch_len + S_BATCH_HEADER + S_BATCH_SLACK))
+        return 0;
+    size_t at = self->batch_len + S_BATCH_HEADER;
+    size_t size = kp_recpack(record, self->batch + at, self->batch_cap - at);
     if (size > KP_PRIVLOG_MAX_BODY) {
         kp_err(self->error, sizeof self->error, "record of %zu bytes is over the limit of %u", size,
                KP_PRIVLOG_MAX_BODY);
         return 0;
     }
-    size_t need = self->batch_len + S_BATCH_HEADER + size;
-    if (need > self->batch_cap) {
-        size_t cap = self->batch_cap ? self->batch_cap : 16384;
-        while (cap < need)
-            cap *= 2;
-        uint8_t *batch = realloc(self->batch, cap);
-        if (!batch) {
-            kp_err(self->error, sizeof self->error, "out of memory for a log record");
+    if (size > self->batch_cap - at) {
+        if (!s_batch_room(self, at + size))
             return 0;
-        }
-        self->batch = batch;
-        self->batch_cap = cap;
+        kp_recpack(record, self->batch + at, self->batch_cap - at);
     }
     uint8_t *p = self->batch + self->batch_len;
     self->batch_last = self->batch_len;
@@ -506,8 +527,7 @@ static uint64_t s_log(kp_logger_t *self, const Kp__LogRecord *record, uint8_t fl
     p[2] = (uint8_t)(size >> 16);
     p[3] = (uint8_t)(size >> 24);
     p[4] = flags;
-    kp__log_record__pack(record, p + S_BATCH_HEADER);
-    self->batch_len = need;
+    self->batch_len = at + size;
     uint64_t seq = self->next_seq++;
     if (self->batch_len >= S_BATCH_MAX && s_flush(self, true))
         return 0;
