@@ -69,7 +69,8 @@ struct _kp_logger_t {
     uint64_t durable;
     kp_buckets_t commit_us, commit_records; //  from the durable notices
     bool failed;
-    bool unavailable; //  told by the actor: records wait for disk space
+    bool unavailable;      //  told by the actor: records wait for disk space
+    uint32_t direct_align; //  how the log writes (kp_privlog_direct_align), at the start
     char error[256];
 };
 
@@ -394,6 +395,15 @@ kp_logger_t *kp_logger_new(const char *dir, const kp_privlog_options_t *options,
     bool indexed = writer.index;
     writer.index = false;
     args->log = kp_privlog_open(dir, &writer, recovery, err, errlen);
+    if (args->log) {
+        self->direct_align = kp_privlog_direct_align(args->log);
+        if (self->direct_align)
+            zsys_info("privacy log %s: appends with O_DIRECT | O_DSYNC in %u-byte blocks", dir,
+                      self->direct_align);
+        else
+            zsys_info("privacy log %s: appends buffered, pwrite + fdatasync (%s)", dir,
+                      writer.buffered ? "as configured" : "the filesystem takes no direct I/O");
+    }
     if (args->log && indexed) {
         //  The indexer catches up with what is on disk in the background:
         //  a restarted node serves at once (the index holds only durable
@@ -660,6 +670,11 @@ uint64_t kp_logger_indexed(kp_logger_t *self)
 uint64_t kp_logger_last(kp_logger_t *self)
 {
     return self->next_seq - 1;
+}
+
+uint32_t kp_logger_direct_align(const kp_logger_t *self)
+{
+    return self->direct_align;
 }
 
 const char *kp_logger_error(kp_logger_t *self)

@@ -2,9 +2,20 @@
     recovery, append, group sync, index flush, timed checkpoints.
 
     The writer keeps one buffer of encoded frames: append adds to it, sync
-    writes the unsynced part with one write and one fdatasync, and
-    index_flush hands the synced records to the LMDB index and empties the
-    buffer.
+    writes the unsynced part durably, and index_flush hands the synced
+    records to the LMDB index and empties the buffer.
+
+    How a group is made durable depends on the filesystem. Where it takes
+    direct I/O (statx STATX_DIOALIGN), the segment is opened O_DIRECT |
+    O_DSYNC and a group is one aligned write that is durable when it
+    returns: it starts at the block that holds the end of the data (the
+    partial tail block, kept in memory, is written again with the new bytes
+    behind it) and is padded with zeros to the next block boundary, where
+    the file holds zeros already (zero-ahead). That costs the logger about
+    a third less CPU per group than a buffered pwrite and fdatasync, which
+    stay the way elsewhere (tmpfs, or options.buffered). Readers map the
+    segments: the kernel drops the page-cache pages a direct write covers,
+    so that they read the new bytes (test_direct_readers).
 */
 #include <czmq.h>
 #include <errno.h>
@@ -36,6 +47,10 @@ struct _kp_privlog_t {
     uint64_t seg_size;     //  its data
     bool seg_allocated;    //  preallocation tried (the file may be longer)
     uint64_t seg_zeroed;   //  bytes of it written, with data or zeros
+    size_t align;          //  direct I/O: offset and memory alignment; 0: buffered
+    uint8_t *wbuf;         //  direct I/O, aligned: starts with the partial tail
+    size_t wbuf_cap;       //  block, [0, seg_size % align)
+    uint8_t *zeros;        //  direct I/O: S_ZERO_CHUNK aligned zeros
     int closing_fd;        //  a closed segment still to be shrunk, or -1
     uint64_t closing_size; //  its data
     uint64_t seg_records;
@@ -60,7 +75,7 @@ struct _kp_privlog_t {
     char error[256];
 #ifdef KP_TEST_HOOKS
     //  Test builds only (meson option test_hooks), from the environment:
-    //  KP_TEST_SYNC_DELAY_MS  sleep this long before each group's fdatasync
+    //  KP_TEST_SYNC_DELAY_MS  sleep this long before each group's write
     //  KP_TEST_SYNC_TRACE     append "start_us end_us durable_seq" (monotonic
     //                         clock) per group sync to this file
     //  KP_TEST_WRITE_FAIL     while this file exists, writes fail as on a
@@ -85,6 +100,111 @@ static int s_fail(kp_privlog_t *self, const char *what)
            strerror(errno));
     self->failed = true;
     return -1;
+}
+
+//  The alignment direct I/O needs on the filesystem of fd: what statx
+//  reports (Linux 6.1 on; 0 where the filesystem has no direct I/O, as
+//  tmpfs), else, on an older kernel, the logical block size of the
+//  device under it. 0: buffered writes.
+static size_t s_direct_align(int fd)
+{
+    struct statx st;
+    if (statx(fd, "", AT_EMPTY_PATH, STATX_DIOALIGN, &st))
+        return 0;
+    unsigned a = 0;
+    if (st.stx_mask & STATX_DIOALIGN) {
+        a = st.stx_dio_offset_align > st.stx_dio_mem_align ? st.stx_dio_offset_align
+                                                           : st.stx_dio_mem_align;
+    } else {
+        char path[128];
+        const char *where[] = {"", "/.."}; //  a whole disk, or a partition of one
+        for (int i = 0; i < 2 && !a; i++) {
+            snprintf(path, sizeof path, "/sys/dev/block/%u:%u%s/queue/logical_block_size",
+                     st.stx_dev_major, st.stx_dev_minor, where[i]);
+            FILE *f = fopen(path, "r");
+            if (f) {
+                if (fscanf(f, "%u", &a) != 1)
+                    a = 0;
+                fclose(f);
+            }
+        }
+    }
+    //  A power of two no larger than the buffers' first size (64 KiB).
+    return a >= 512 && a <= 65536 && !(a & (a - 1)) ? a : 0;
+}
+
+//  Opens a segment for appending (flags: O_WRONLY and the like): with
+//  O_DIRECT | O_DSYNC where the log writes directly; where the open
+//  refuses them, the log goes on with buffered writes.
+static int s_segment_open(kp_privlog_t *self, const char *path, int flags)
+{
+    if (self->align) {
+        int fd = open(path, flags | O_DIRECT | O_DSYNC, 0600);
+        if (fd >= 0 || errno != EINVAL)
+            return fd;
+        zsys_warning("privacy log %s: the filesystem refuses O_DIRECT; appends are buffered "
+                     "(pwrite + fdatasync)",
+                     self->dir);
+        self->align = 0;
+    }
+    return open(path, flags, 0600);
+}
+
+//  Makes wbuf (aligned) hold size bytes, keeping its first keep.
+static int s_wbuf_reserve(kp_privlog_t *self, size_t size, size_t keep)
+{
+    if (size <= self->wbuf_cap)
+        return 0;
+    size_t cap = self->wbuf_cap ? self->wbuf_cap : 1 << 16;
+    while (cap < size)
+        cap *= 2;
+    void *p;
+    if (posix_memalign(&p, self->align, cap))
+        return -1;
+    if (keep)
+        memcpy(p, self->wbuf, keep);
+    free(self->wbuf);
+    self->wbuf = p;
+    self->wbuf_cap = cap;
+    return 0;
+}
+
+#define S_ZERO_CHUNK (256u * 1024) //  zeros written ahead at a time (s_zero_ahead)
+
+#define S_PUT_WRITE -1 //  the write failed (errno): no space, or the disk
+#define S_PUT_SYNC -2  //  buffered: the fdatasync failed (errno)
+
+//  Writes n bytes behind the segment's data and makes them durable;
+//  seg_size grows by n. 0, or S_PUT_*: then seg_size and the tail block
+//  are as before, and writing the same bytes again is safe.
+static int s_put(kp_privlog_t *self, const uint8_t *data, size_t n)
+{
+    if (!self->align) {
+        if (privlog_pwrite_all(self->seg_fd, data, n, self->seg_size))
+            return S_PUT_WRITE;
+        if (fdatasync(self->seg_fd))
+            return S_PUT_SYNC;
+        self->seg_size += n;
+        return 0;
+    }
+    //  One aligned write from the start of the partial tail block, padded
+    //  with zeros: the file holds zeros there already.
+    size_t a = self->align;
+    uint64_t start = self->seg_size / a * a;
+    size_t head = (size_t)(self->seg_size - start);
+    size_t total = (head + n + a - 1) / a * a;
+    if (s_wbuf_reserve(self, total, head)) {
+        errno = ENOMEM;
+        return S_PUT_WRITE;
+    }
+    memcpy(self->wbuf + head, data, n);
+    memset(self->wbuf + head + n, 0, total - head - n);
+    if (privlog_pwrite_all(self->seg_fd, self->wbuf, total, start))
+        return S_PUT_WRITE;
+    size_t keep = (head + n) % a;
+    memmove(self->wbuf, self->wbuf + head + n - keep, keep);
+    self->seg_size += n;
+    return 0;
 }
 
 //  Scans the last segment: finds its end, cuts off a torn tail, and
@@ -171,8 +291,18 @@ static int s_recover_last(kp_privlog_t *self, const kp_privlog_segment_t *seg,
     //  Behind the data: the zeros of a preallocated segment (a crash left
     //  it open), perhaps with a cut record in front of them.
     size_t used = privlog_data_end(map.data, off, size);
+    self->seg_fd = s_segment_open(self, path, O_WRONLY | O_CLOEXEC);
+    //  Direct writes start at the block that holds the end of the data.
+    size_t tail = self->align ? off % self->align : 0;
+    if (self->seg_fd >= 0 && tail) {
+        if (s_wbuf_reserve(self, self->align, 0)) {
+            privlog_segment_unmap(&map);
+            kp_err(err, errlen, "out of memory");
+            return -1;
+        }
+        memcpy(self->wbuf, map.data + off - tail, tail);
+    }
     privlog_segment_unmap(&map);
-    self->seg_fd = open(path, O_WRONLY | O_CLOEXEC);
     if (self->seg_fd < 0) {
         kp_err(err, errlen, "cannot open segment %s: %s", path, strerror(errno));
         return -1;
@@ -251,6 +381,17 @@ kp_privlog_t *kp_privlog_open(const char *dir, const kp_privlog_options_t *optio
                                     : "");
         goto fail;
     }
+    self->align = self->options.buffered ? 0 : s_direct_align(self->lock_fd);
+    if (self->align) {
+        //  The zero-ahead's source: a direct write reads aligned memory.
+        void *zeros;
+        if (posix_memalign(&zeros, self->align, S_ZERO_CHUNK)) {
+            self->align = 0;
+        } else {
+            memset(zeros, 0, S_ZERO_CHUNK);
+            self->zeros = zeros;
+        }
+    }
     if (!self->md || !self->md_ctx) {
         kp_err(err, errlen, "OpenSSL has no SHA-256");
         goto fail;
@@ -298,6 +439,8 @@ fail:
     EVP_PKEY_free(self->key);
     EVP_MD_free(self->md);
     EVP_MD_CTX_free(self->md_ctx);
+    free(self->wbuf);
+    free(self->zeros);
     free(self);
     return NULL;
 }
@@ -423,22 +566,27 @@ static void s_preallocate(kp_privlog_t *self)
 //  written, fdatasync must also record them as written (ext4 converts the
 //  extent: one more metadata write, and under a hypervisor one more exit,
 //  on every sync). Best effort: a failure here shows in the append.
-#define S_ZERO_CHUNK (256u * 1024)
+//  Direct writes: whole blocks, from an aligned chunk of zeros, each
+//  chunk durable at once (the appends' own sync covers no other range).
 static void s_zero_ahead(kp_privlog_t *self, uint64_t upto)
 {
-    //  Never behind the data: checkpoints are written past it too.
-    if (self->seg_zeroed < self->seg_size)
-        self->seg_zeroed = self->seg_size;
-    if (upto + S_ZERO_CHUNK / 2 <= self->seg_zeroed ||
-        self->seg_zeroed >= self->options.segment_max)
+    uint64_t a = self->align ? self->align : 1;
+    //  Never behind the data (checkpoints are written past it too), nor,
+    //  when writing directly, inside the block a group rewrites anyway.
+    uint64_t data_end = (self->seg_size + a - 1) / a * a;
+    if (self->seg_zeroed < data_end)
+        self->seg_zeroed = data_end;
+    uint64_t max = self->options.segment_max / a * a;
+    if (upto + S_ZERO_CHUNK / 2 <= self->seg_zeroed || self->seg_zeroed >= max)
         return;
-    uint64_t end = (upto > self->seg_zeroed ? upto : self->seg_zeroed) + S_ZERO_CHUNK;
-    if (end > self->options.segment_max)
-        end = self->options.segment_max;
+    uint64_t end = ((upto > self->seg_zeroed ? upto : self->seg_zeroed) + S_ZERO_CHUNK) / a * a;
+    if (end > max)
+        end = max;
+    const uint8_t *zeros = self->align ? self->zeros : privlog_zeros;
+    uint64_t chunk = self->align ? S_ZERO_CHUNK : sizeof privlog_zeros;
     while (self->seg_zeroed < end) {
-        uint64_t n = end - self->seg_zeroed < sizeof privlog_zeros ? end - self->seg_zeroed
-                                                                   : sizeof privlog_zeros;
-        if (privlog_pwrite_all(self->seg_fd, privlog_zeros, n, self->seg_zeroed))
+        uint64_t n = end - self->seg_zeroed < chunk ? end - self->seg_zeroed : chunk;
+        if (privlog_pwrite_all(self->seg_fd, zeros, n, self->seg_zeroed))
             return;
         self->seg_zeroed += n;
     }
@@ -492,15 +640,15 @@ static int s_segment_create(kp_privlog_t *self, int32_t day)
     privlog_path(path, self->dir, self->seg.name);
     uint8_t header[KP_PRIVLOG_SEGMENT_HEADER];
     privlog_header_encode(header, self->seg.first_seq, day, self->durable_hash);
-    self->seg_fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    self->seg_fd = s_segment_open(self, path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC);
     if (self->seg_fd < 0)
         return errno == ENOSPC || errno == EDQUOT ? s_write_failed(self)
                                                   : s_fail(self, "cannot create a segment");
-    self->seg_size = KP_PRIVLOG_SEGMENT_HEADER;
-    self->seg_zeroed = self->seg_size;
+    self->seg_size = 0;
+    self->seg_zeroed = 0;
     self->seg_records = 0;
     self->seg_allocated = false;
-    if (privlog_pwrite_all(self->seg_fd, header, sizeof header, 0)) {
+    if (s_put(self, header, sizeof header)) {
         //  No room for the header: no segment, and the next sync tries again.
         int e = errno;
         close(self->seg_fd);
@@ -528,9 +676,8 @@ static int s_roll(kp_privlog_t *self)
             self->failed = true;
             return -1;
         }
-        if (privlog_pwrite_all(self->seg_fd, frame, n, self->seg_size) || fdatasync(self->seg_fd))
+        if (s_put(self, frame, n))
             return s_fail(self, "cannot write a checkpoint");
-        self->seg_size += n;
         self->uncovered = self->last_seq - self->durable_seq;
         self->checkpoint_us = privlog_now_us();
         self->checkpointed = true;
@@ -707,13 +854,14 @@ int kp_privlog_sync(kp_privlog_t *self)
         s_preallocate(self); //  a segment reopened after a restart
     s_zero_ahead(self, self->seg_size + size);
     uint64_t start_us = s_test_start(self);
-    if (s_test_write_fails(self) ||
-        privlog_pwrite_all(self->seg_fd, self->buf + self->synced, size, self->seg_size))
+    if (s_test_write_fails(self))
         return s_write_failed(self);
     s_test_delay(self);
-    if (fdatasync(self->seg_fd))
+    int put = s_put(self, self->buf + self->synced, size);
+    if (put == S_PUT_WRITE)
+        return s_write_failed(self);
+    if (put == S_PUT_SYNC)
         return s_fail(self, "cannot sync (disk failing?)");
-    self->seg_size += size;
     self->seg_records += self->n_entries - self->entries_synced;
     self->synced = self->len;
     self->entries_synced = self->n_entries;
@@ -794,10 +942,8 @@ int kp_privlog_tick(kp_privlog_t *self)
         uint8_t frame[KP_PRIVLOG_FRAME_HEADER + 256];
         size_t n = privlog_checkpoint_frame(self->key, self->pub, self->durable_seq,
                                             self->durable_hash, frame);
-        if (!n || privlog_pwrite_all(self->seg_fd, frame, n, self->seg_size) ||
-            fdatasync(self->seg_fd))
+        if (!n || s_put(self, frame, n))
             return s_fail(self, "cannot write a checkpoint");
-        self->seg_size += n;
         self->uncovered = 0;
         self->checkpoint_us = privlog_now_us();
         self->checkpointed = true;
@@ -822,6 +968,11 @@ bool kp_privlog_failed(kp_privlog_t *self)
     return self->failed;
 }
 
+uint32_t kp_privlog_direct_align(kp_privlog_t *self)
+{
+    return (uint32_t)self->align;
+}
+
 const char *kp_privlog_error(kp_privlog_t *self)
 {
     return self->error;
@@ -837,9 +988,8 @@ void kp_privlog_destroy(kp_privlog_t **self_p)
         uint8_t frame[KP_PRIVLOG_FRAME_HEADER + 256];
         size_t n = privlog_checkpoint_frame(self->key, self->pub, self->durable_seq,
                                             self->durable_hash, frame);
-        if (n && !privlog_pwrite_all(self->seg_fd, frame, n, self->seg_size) &&
-            !fdatasync(self->seg_fd))
-            self->seg_size += n;
+        if (n)
+            s_put(self, frame, n);
     }
     //  Closed segments have no preallocated tail; after a failed sync the
     //  cut also drops whatever of the failed write reached the file.
@@ -853,6 +1003,8 @@ void kp_privlog_destroy(kp_privlog_t **self_p)
     EVP_MD_CTX_free(self->md_ctx);
     free(self->buf);
     free(self->entries);
+    free(self->wbuf);
+    free(self->zeros);
     free(self);
     *self_p = NULL;
 }

@@ -23,9 +23,11 @@
 
     Durability is split in two so that callers can commit in groups:
     kp_privlog_append buffers a record and gives it its sequence number;
-    kp_privlog_sync writes everything buffered with one write and one
-    fdatasync. Only after the sync that covers a record returns may the
-    reply it describes leave the node.
+    kp_privlog_sync writes everything buffered with one durable write
+    (O_DIRECT | O_DSYNC, whole blocks from the one that holds the end of
+    the data, padded with zeros; or pwrite and fdatasync where the
+    filesystem takes no direct I/O). Only after the sync that covers a
+    record returns may the reply it describes leave the node.
 
     Threading: a kp_privlog_t belongs to one thread at a time (logger.h runs
     one on its own thread). The file-level functions (verify, prune,
@@ -59,6 +61,8 @@ typedef struct {
     const char *key_file;      //  Ed25519 private key (PEM); NULL: unsigned
     bool index;                //  keep the LMDB index (true)
     uint64_t index_map_size;   //  bytes of address space for it (1 TiB)
+    bool buffered;             //  write through the page cache (pwrite and
+                               //  fdatasync) even where O_DIRECT works (false)
 } kp_privlog_options_t;
 
 //  What kp_privlog_open found at the end of the last segment.
@@ -116,6 +120,10 @@ int kp_privlog_tick(kp_privlog_t *self);
 uint64_t kp_privlog_last_seq(kp_privlog_t *self);    //  last appended
 uint64_t kp_privlog_durable_seq(kp_privlog_t *self); //  last synced
 const char *kp_privlog_error(kp_privlog_t *self);
+//  How groups are written: with O_DIRECT | O_DSYNC in blocks of this many
+//  bytes, or 0: buffered, pwrite and fdatasync (the filesystem takes no
+//  direct I/O, or options.buffered).
+uint32_t kp_privlog_direct_align(kp_privlog_t *self);
 //  True once the log refuses all further work (see kp_privlog_sync).
 bool kp_privlog_failed(kp_privlog_t *self);
 

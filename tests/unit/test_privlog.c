@@ -20,6 +20,7 @@
 #include "logger.h"
 #include "logindex.h"
 #include "privlog.h"
+#include "privlog_impl.h"
 #include "tmpdir.h"
 
 #define DAY_US (86400ull * 1000000ull)
@@ -1269,6 +1270,95 @@ static void test_preallocated_torn(void **state)
     free(data);
 }
 
+//  The alignment the filesystem of path reports for direct I/O, 0 if it
+//  reports none.
+static unsigned s_fs_direct_align(const char *path)
+{
+    struct statx st;
+    if (statx(AT_FDCWD, path, 0, STATX_DIOALIGN, &st) || !(st.stx_mask & STATX_DIOALIGN))
+        return 0;
+    return st.stx_dio_offset_align > st.stx_dio_mem_align ? st.stx_dio_offset_align
+                                                          : st.stx_dio_mem_align;
+}
+
+//  Readers see what a direct write put on disk: the page-cache pages a
+//  reader holds (a mapping made before the write, touched past the end of
+//  the data, and a kept descriptor read with pread) are dropped by the
+//  write, and every new record is read back at once, from both. Then the
+//  same with options.buffered, and both logs verify.
+static void test_direct_readers(void **state)
+{
+    fixture_t *f = *state;
+    kp_privlog_options_t opt;
+    s_options(&opt, f);
+    opt.segment_max = 1 << 20;
+    opt.checkpoint_every = 50;
+    for (int buffered = 0; buffered < 2; buffered++) {
+        char dir[320], lock[340], error[256];
+        snprintf(dir, sizeof dir, "%s/%s", f->dir, buffered ? "buffered" : "direct");
+        snprintf(lock, sizeof lock, "%s/LOCK", dir);
+        opt.buffered = buffered;
+        kp_privlog_t *log = kp_privlog_open(dir, &opt, NULL, error, sizeof error);
+        assert_non_null(log);
+        //  Direct wherever the filesystem says it can (not on tmpfs).
+        unsigned align = buffered ? 0 : s_fs_direct_align(lock);
+        assert_int_equal(kp_privlog_direct_align(log), align);
+        Kp__LogRecord r;
+        Kp__LogPart part, *parts[1];
+        char id[32];
+        s_record(&r, &part, parts, 0, s_now_us(), id);
+        assert_int_equal(kp_privlog_append(log, &r), 1);
+        assert_int_equal(kp_privlog_commit(log), 0);
+        kp_privlog_segment_t *segs;
+        assert_int_equal(kp_privlog_segments(dir, &segs, error, sizeof error), 1);
+        privlog_map_t map;
+        assert_int_equal(privlog_segment_map(dir, segs[0].name, &map, error, sizeof error), 0);
+        assert_int_equal(map.size, opt.segment_max); //  preallocated: the mapping covers it all
+        kp_privlog_reader_t *reader = kp_privlog_reader_new(dir, error, sizeof error);
+        assert_non_null(reader);
+        privlog_frame_t fr;
+        size_t off = KP_PRIVLOG_SEGMENT_HEADER;
+        assert_int_equal(privlog_frame_parse(map.data + off, map.size - off, &fr),
+                         PRIVLOG_FRAME_OK);
+        off += KP_PRIVLOG_FRAME_HEADER + fr.len;
+        uint64_t seq;
+        for (unsigned i = 1; i < 300; i++) {
+            //  The reader caches the zeros where the next frame goes.
+            assert_true(privlog_zero(map.data + off, KP_PRIVLOG_FRAME_HEADER));
+            assert_null(
+                kp_privlog_reader_get(reader, segs[0].first_seq, off, &seq, error, sizeof error));
+            s_record(&r, &part, parts, i, s_now_us(), id);
+            assert_int_equal(kp_privlog_append(log, &r), i + 1);
+            assert_int_equal(kp_privlog_commit(log), 0);
+            assert_int_equal(privlog_frame_parse(map.data + off, map.size - off, &fr),
+                             PRIVLOG_FRAME_OK);
+            assert_int_equal(fr.kind, KP_PRIVLOG_KIND_RECORD);
+            assert_int_equal(fr.seq, i + 1);
+            Kp__LogRecord *back =
+                kp_privlog_reader_get(reader, segs[0].first_seq, off, &seq, error, sizeof error);
+            assert_non_null(back);
+            assert_int_equal(seq, i + 1);
+            assert_string_equal(back->request_id, id);
+            kp__log_record__free_unpacked(back, NULL);
+            off += KP_PRIVLOG_FRAME_HEADER + fr.len;
+            //  Every 50 records a checkpoint follows its record.
+            while (privlog_frame_parse(map.data + off, map.size - off, &fr) == PRIVLOG_FRAME_OK &&
+                   fr.kind == KP_PRIVLOG_KIND_CHECKPOINT)
+                off += KP_PRIVLOG_FRAME_HEADER + fr.len;
+        }
+        kp_privlog_reader_destroy(&reader);
+        privlog_segment_unmap(&map); //  the writer shrinks the segment on close
+        free(segs);
+        kp_privlog_destroy(&log);
+        //  Reopened (the tail block read back), appended to, verified.
+        s_fill(dir, &opt, 300, 7, 3, s_now_us(), 1);
+        kp_privlog_verify_t v;
+        assert_int_equal(
+            kp_privlog_verify(dir, INT32_MIN, INT32_MAX, f->pub, &v, error, sizeof error), 0);
+        assert_int_equal(v.records, 307);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1296,6 +1386,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_logger, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_preallocated_crash, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_preallocated_torn, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_direct_readers, s_setup, s_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
