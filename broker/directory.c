@@ -468,6 +468,8 @@ static int s_open_tables(kp_directory_t *self, char *err, size_t errlen)
         rc = mdb_dbi_open(txn, s_tables[i].name, create | s_tables[i].flags, &self->dbi[i]);
     if (rc == 0)
         rc = s_reindex_register(self, txn, lacked);
+    if (rc == 0 && !self->read_only)
+        rc = kp_mutation_reindex_ids(self, txn, NULL);
     if (rc == 0)
         return mdb_txn_commit(txn) ? (kp_err(err, errlen, "cannot create tables"), -1) : 0;
     if (txn)
@@ -1552,6 +1554,8 @@ int kp_directory_load(kp_directory_t *self, const char *file, char *err, size_t 
         rc = s_load_table(self, dst, src, i);
     if (rc == 0)
         rc = s_reindex_register(self, dst, s_lacks(src, "register_replaced"));
+    if (rc == 0)
+        rc = kp_mutation_reindex_ids(self, dst, NULL);
     if (rc == 0)
         rc = mdb_txn_commit(dst);
     else if (dst)

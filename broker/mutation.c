@@ -11,8 +11,11 @@
       mut_ids    origin(10) | id -> time queued (ms): a publish retried
                  with the same id is not queued twice
       mut_id_time  time queued (8) | origin(10) | id -> nothing: the ids
-                 oldest first, for pruning (ids queued before it existed
-                 are never pruned)
+                 oldest first, for pruning. Derived from mut_ids (whose
+                 value starts with the same time): a directory written
+                 before this table existed gets its rows when it is
+                 opened or loaded (kp_mutation_reindex_ids), so its old
+                 ids are pruned like the others
 
     Pruning (MutationPrune): the acknowledged prefix of each queue (seq
     below the head) queued before the cutoff, and the ids queued before
@@ -513,6 +516,43 @@ bool kp_mutation_prunable(kp_directory_t *dir, MDB_txn *txn, uint64_t before_uni
     if (!p.found)
         kp_mutation_queues_each(dir, txn, s_prunable_queue, &p);
     return p.found;
+}
+
+//  Entries of table in txn (0 when it cannot be read).
+static size_t s_entries(const s_db_t *db, kp_dir_mut_table_t table)
+{
+    MDB_stat st;
+    return mdb_stat(db->txn, s_dbi(db, table), &st) ? 0 : st.ms_entries;
+}
+
+int kp_mutation_reindex_ids(kp_directory_t *dir, MDB_txn *txn, uint64_t *added)
+{
+    s_db_t db = {dir, txn};
+    if (added)
+        *added = 0;
+    //  Every id has its row once both tables count the same.
+    if (s_entries(&db, KP_DIR_MUT_IDS) == s_entries(&db, KP_DIR_MUT_ID_TIME))
+        return 0;
+    MDB_cursor *cursor;
+    int rc = mdb_cursor_open(txn, s_dbi(&db, KP_DIR_MUT_IDS), &cursor);
+    if (rc)
+        return rc;
+    MDB_val k, v;
+    for (int op = MDB_FIRST; rc == 0 && mdb_cursor_get(cursor, &k, &v, op) == 0; op = MDB_NEXT) {
+        if (k.mv_size <= KP_KBO_LEN || k.mv_size > KP_KBO_LEN + KP_MUTATION_MAX_ID || v.mv_size < 8)
+            continue; //  not an id row this code wrote
+        unsigned char key[8 + KP_KBO_LEN + KP_MUTATION_MAX_ID];
+        memcpy(key, v.mv_data, 8); //  the time it was queued
+        memcpy(key + 8, k.mv_data, k.mv_size);
+        MDB_val row = {8 + k.mv_size, key}, none = {0, NULL};
+        rc = mdb_put(txn, s_dbi(&db, KP_DIR_MUT_ID_TIME), &row, &none, MDB_NOOVERWRITE);
+        if (rc == 0 && added)
+            (*added)++;
+        else if (rc == MDB_KEYEXIST)
+            rc = 0;
+    }
+    mdb_cursor_close(cursor);
+    return rc;
 }
 
 int kp_mutation_apply(kp_directory_t *dir, MDB_txn *txn, const Kp__DirectoryUpdate *update,

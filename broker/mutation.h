@@ -119,6 +119,14 @@ int kp_mutation_apply(kp_directory_t *dir, MDB_txn *txn, const Kp__DirectoryUpda
 //  queued before it, or an acknowledged queue entry queued before it.
 bool kp_mutation_prunable(kp_directory_t *dir, MDB_txn *txn, uint64_t before_unix_ms);
 
+//  Ids queued by a version before pruning have no row in the table that
+//  orders ids by time (mut_id_time), so no prune would ever find them:
+//  gives each its row, at the time it was queued (kept with the id).
+//  Run in the write transaction that opens or loads a directory; cheap
+//  (two counts) when every id has its row. 0, or LMDB's error; *added
+//  (may be NULL) the rows written.
+int kp_mutation_reindex_ids(kp_directory_t *dir, MDB_txn *txn, uint64_t *added);
+
 //  ---------------------------------------------------------------------
 //  Reading the queues (any read transaction)
 

@@ -23,6 +23,7 @@
 #include "mutation.h"
 #include "regmut.h"
 #include "register.h"
+#include "oldtable.h"
 #include "testdir.h"
 
 typedef struct {
@@ -361,24 +362,6 @@ static int s_copy_line(const char *line, size_t len, void *arg)
     return rc;
 }
 
-//  Deletes table name from the LMDB environment in path, as a directory
-//  of a version before it was.
-static void s_drop_table(const char *path, const char *name)
-{
-    MDB_env *env;
-    MDB_txn *txn;
-    MDB_dbi dbi;
-    assert_int_equal(mdb_env_create(&env), 0);
-    assert_int_equal(mdb_env_set_maxdbs(env, 64), 0);
-    assert_int_equal(mdb_env_set_mapsize(env, 64u << 20), 0);
-    assert_int_equal(mdb_env_open(env, path, 0, 0600), 0);
-    assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
-    assert_int_equal(mdb_dbi_open(txn, name, 0, &dbi), 0);
-    assert_int_equal(mdb_drop(txn, dbi, 1), 0);
-    assert_int_equal(mdb_txn_commit(txn), 0);
-    mdb_env_close(env);
-}
-
 //  The reverse index of replaced_by: two merges into n, then a chain
 //  m2 -> m3 -> n; kept by the merge's own transaction, read by
 //  kp_register_replaced/_all/_family and 'register show', and rebuilt by
@@ -440,7 +423,7 @@ static void test_replaced_reverse_index(void **state)
 
     //  A directory of a version before the index: built when opened.
     kp_directory_destroy(&self->dir);
-    s_drop_table(self->path, "register_replaced");
+    assert_int_equal(kp_test_old_table(self->path, "register_replaced", false), 0);
     self->dir = kp_directory_new(self->path, err, sizeof err);
     assert_non_null(self->dir);
     kp_directory_register_tables(self->dir, &self->tables);
