@@ -42,6 +42,7 @@ typedef struct {
     int64_t wait_ms;       //  query: longest catch-up of the index before answering
     int64_t timeout_ms;    //  -c without --node: how long to wait for each node
     uint64_t limit, after; //  query: a page of limit messages after seq after
+    const char *cursor;    //  query -c: --after as given (NODE:SEQ,... or a seq)
     bool json, have_from, have_to, have_before, progress;
     bool cluster_wide; //  query, stats: -c without --node asks every node
 } s_args_t;
@@ -56,7 +57,8 @@ static void s_usage_log(FILE *out)
         "                                                 name the first bad record\n"
         "  query   --person INSZ | --institution KBO | --message TYPE\n"
         "          [--from DATE] [--to DATE]              records, oldest first\n"
-        "          [--limit N [--after SEQ]]              a page of N messages (after SEQ);\n"
+        "          [--limit N [--after SEQ]]              a page of N messages (after SEQ;\n"
+        "                                                 -c: NODE:SEQ,... as a page says);\n"
         "                                                 a merged person: every number's\n"
         "                                                 records (the register of --data)\n"
         "  stats   [--from DATE] [--to DATE]              messages per type and institution,\n"
@@ -80,7 +82,9 @@ static void s_usage_log(FILE *out)
         "               record with its node; stats: summed). Nodes that do not answer\n"
         "               are named; their records are read from the copy of their log\n"
         "               on their log mirror (--json: \"from_copy\", \"copy_on\" in each\n"
-        "               record). When neither answers: \"unanswered\", exit status 1\n"
+        "               record). When neither answers: \"unanswered\", exit status 1.\n"
+        "               --limit N pages the merged answer; its next_after (each\n"
+        "               node's last seq, NODE:SEQ,...) is the next page's --after\n"
         "  --timeout MS how long to wait for each node (default 10000)\n"
         "  --json       answer in JSON on stdout\n"
         "  --wait MS    query: catch the index up for at most MS ms first (default\n"
@@ -230,7 +234,12 @@ static int s_parse(int argc, char **argv, s_args_t *a)
             char *end;
             errno = 0;
             unsigned long long n = strtoull(optarg, &end, 10);
-            if (*end || !*optarg || *optarg == '-' || errno || (c == 'l' && !n))
+            bool number = !*end && *optarg && *optarg != '-' && !errno;
+            if (c == 'A')
+                a->cursor = optarg; //  -c: NODE:SEQ,... is read with the cluster file
+            if (c == 'A' && !number && strchr(optarg, ':'))
+                break;
+            if (!number || (c == 'l' && !n))
                 return s_usage_error(c == 'l' ? "--limit '%s' is not a number of messages (1 or "
                                                 "more)"
                                               : "--after '%s' is not a sequence number",
@@ -481,6 +490,7 @@ typedef struct {
     json_t *doc;         //  NULL when neither it nor its copy answered
     const char *copy_on; //  the doc came from its log's copy on this node (its mirror)
     char error[512];     //  why it did not answer
+    size_t place;        //  the node's place in the cluster file
 } s_answer_t;
 
 //  Asks node for command; the document, or NULL with the reason in error.
@@ -530,23 +540,33 @@ static void s_ask_copy(const s_args_t *a, kp_cluster_config_t *config, size_t in
 }
 
 //  Asks every node of the cluster file that keeps a log (not the witness)
-//  command with args; *count answers (free with s_answers_free).
+//  command with args; *count answers (free with s_answers_free). afters
+//  (NULL: none): each node's own args[4], by its place in the file (a
+//  page of log.query starts after that node's seq).
 static s_answer_t *s_ask_all(const s_args_t *a, kp_cluster_config_t *config, const char *command,
-                             char **args, size_t n_args, size_t *count)
+                             char **args, size_t n_args, const uint64_t *afters, size_t *count)
 {
     s_answer_t *answers = calloc(config->node_count ? config->node_count : 1, sizeof *answers);
     assert(answers);
     *count = 0;
+    char *own[8], after[24];
+    assert(n_args <= 7 && (!afters || n_args > 4));
+    memcpy(own, args, n_args * sizeof *own);
     Kp__AdminRequest request = KP__ADMIN_REQUEST__INIT;
     request.command = (char *)command;
-    request.args = args;
+    request.args = own;
     request.n_args = n_args;
     for (size_t i = 0; i < config->node_count; i++) {
         const kp_node_config_t *node = &config->nodes[i];
         if (node->role == KP_ROLE_WITNESS)
             continue; //  it keeps no privacy log
+        if (afters) {
+            snprintf(after, sizeof after, "%" PRIu64, afters[i]);
+            own[4] = after;
+        }
         s_answer_t *answer = &answers[(*count)++];
         answer->node = node->name;
+        answer->place = i;
         answer->doc = s_ask(a, node->name, &request, answer->error, sizeof answer->error);
         if (!answer->doc)
             s_ask_copy(a, config, i, &request, answer);
@@ -614,18 +634,6 @@ static void s_nodes_text(const char *command, const s_answer_t *answers, size_t 
                     command, answers[i].node, answers[i].error);
 }
 
-//  Oldest first over the whole cluster; then by node and seq.
-static int s_by_time(const void *x, const void *y)
-{
-    json_t *a = *(json_t *const *)x, *b = *(json_t *const *)y;
-    int c = strcmp(s_str(a, "time", ""), s_str(b, "time", ""));
-    if (!c)
-        c = strcmp(s_str(a, "node", ""), s_str(b, "node", ""));
-    if (!c)
-        c = s_num(a, "seq") < s_num(b, "seq") ? -1 : s_num(a, "seq") > s_num(b, "seq");
-    return c;
-}
-
 //  The numbers a query searches: for a person, its family in the
 //  register of the node's directory (opened read-only beside the
 //  running node: what replaced it and what that replaced), else the key
@@ -676,16 +684,138 @@ static void s_persons_text(const char *person, json_t *persons)
     printf(" (now %s)\n", json_string_value(json_array_get(persons, 0)));
 }
 
-//  kpctl log query -c CLUSTER: every node's records, merged.
+//  --after for the whole cluster: each node's last seq of the page before
+//  ("node-1:120,node-2:88"; a node not named starts at its beginning),
+//  or a seq alone when one node keeps a log. Into afters (by place in
+//  the file); 0, or the exit status of a usage error.
+static int s_cursor_parse(const s_args_t *a, const kp_cluster_config_t *config, uint64_t *afters)
+{
+    size_t logs = 0, only = 0;
+    for (size_t i = 0; i < config->node_count; i++)
+        if (config->nodes[i].role != KP_ROLE_WITNESS)
+            logs++, only = i;
+    if (!a->cursor || (!strchr(a->cursor, ':') && !a->after))
+        return 0; //  from the start
+    if (!strchr(a->cursor, ':')) {
+        if (logs != 1)
+            return s_usage_error("query: --after '%s' names no node, and each node's log has "
+                                 "its own seqs: give NODE:SEQ[,NODE:SEQ...], as a page's "
+                                 "next_after says",
+                                 a->cursor);
+        afters[only] = a->after;
+        return 0;
+    }
+    char text[1024];
+    snprintf(text, sizeof text, "%s", a->cursor);
+    char *save = NULL;
+    for (char *mark = strtok_r(text, ",", &save); mark; mark = strtok_r(NULL, ",", &save)) {
+        char *colon = strrchr(mark, ':'), *end = NULL;
+        if (colon)
+            *colon = '\0';
+        const kp_node_config_t *node = colon ? kp_config_node(config, mark) : NULL;
+        errno = 0;
+        unsigned long long seq = colon ? strtoull(colon + 1, &end, 10) : 0;
+        if (!node || node->role == KP_ROLE_WITNESS || !end || *end || !colon[1] ||
+            colon[1] == '-' || errno)
+            return s_usage_error("query: --after: '%s' is not NODE:SEQ with a node of the "
+                                 "cluster file that keeps a log",
+                                 mark);
+        afters[node - config->nodes] = seq;
+    }
+    return 0;
+}
+
+//  One node's records in a merge: its list (in its seq order) and how
+//  far the merge took it.
+typedef struct {
+    json_t *list;
+    size_t taken;
+    bool truncated; //  the node has more after its list
+} s_stream_t;
+
+//  True if a comes before b: oldest first, then by node name.
+static bool s_before(json_t *a, const char *node_a, json_t *b, const char *node_b)
+{
+    int c = strcmp(s_str(a, "time", ""), s_str(b, "time", ""));
+    return c ? c < 0 : strcmp(node_a, node_b) < 0;
+}
+
+//  Merges the nodes' answers oldest first into records, each node's in
+//  its own seq order (the head of every node's list is looked at: a page
+//  is a prefix of every node's records, so the next page starts after
+//  each node's last seq, whatever the clocks did). Stops at limit (0:
+//  none), or when a node that has more than it sent has given all it
+//  sent. Returns whether more follow; afters gets each node's last seq.
+static bool s_merge_pages(s_answer_t *answers, size_t count, uint64_t limit, json_t *records,
+                          uint64_t *afters)
+{
+    s_stream_t *streams = calloc(count ? count : 1, sizeof *streams);
+    assert(streams);
+    for (size_t i = 0; i < count; i++) {
+        streams[i].list = answers[i].doc ? json_object_get(answers[i].doc, "records") : NULL;
+        streams[i].truncated =
+            answers[i].doc && json_is_true(json_object_get(answers[i].doc, "truncated"));
+    }
+    bool more = false;
+    for (;;) {
+        size_t best = count;
+        bool blocked = false;
+        for (size_t i = 0; i < count; i++) {
+            s_stream_t *st = &streams[i];
+            if (st->taken == json_array_size(st->list)) {
+                blocked |= st->truncated; //  its next record may come first
+                continue;
+            }
+            json_t *head = json_array_get(st->list, st->taken);
+            if (best == count || s_before(head, answers[i].node,
+                                          json_array_get(streams[best].list, streams[best].taken),
+                                          answers[best].node))
+                best = i;
+        }
+        if (best == count || blocked || (limit && json_array_size(records) == limit)) {
+            more = blocked || best != count;
+            break;
+        }
+        json_t *record = json_array_get(streams[best].list, streams[best].taken++);
+        json_object_set_new(record, "node", json_string(answers[best].node));
+        if (answers[best].copy_on)
+            json_object_set_new(record, "copy_on", json_string(answers[best].copy_on));
+        json_array_append(records, record);
+        afters[answers[best].place] = s_num(record, "seq");
+    }
+    free(streams);
+    return more;
+}
+
+//  The next page's --after: every node with a seq, "node-1:120,...".
+static void s_cursor_text(const kp_cluster_config_t *config, const uint64_t *afters, char *out,
+                          size_t size)
+{
+    size_t used = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < config->node_count && used < size; i++)
+        if (afters[i])
+            used += (size_t)snprintf(out + used, size - used, "%s%s:%" PRIu64, used ? "," : "",
+                                     config->nodes[i].name, afters[i]);
+}
+
+//  kpctl log query -c CLUSTER: every node's records, merged; a page of
+//  --limit N after --after NODE:SEQ,... when given.
 static int s_query_cluster(s_args_t *a)
 {
     kp_cluster_config_t *config = kpctl_cluster_load("log query", a->cluster);
     if (!config)
         return 2;
+    uint64_t afters[KP_CONFIG_MAX_NODES] = {0};
+    int usage = s_cursor_parse(a, config, afters);
+    if (usage) {
+        free(config);
+        return usage;
+    }
     const char *key;
     uint64_t from, to;
     char tag = s_query_key(a, &key, &from, &to);
-    char kind[16], from_text[24], to_text[24];
+    char kind[16], from_text[24], to_text[24], limit_text[24];
     snprintf(kind, sizeof kind, "%s",
              tag == KP_LOGINDEX_PERSON        ? "person"
              : tag == KP_LOGINDEX_INSTITUTION ? "institution"
@@ -693,48 +823,37 @@ static int s_query_cluster(s_args_t *a)
     snprintf(from_text, sizeof from_text, "%" PRIu64, from);
     //  No end: INT64_MAX on the wire (the node reads signed numbers).
     snprintf(to_text, sizeof to_text, "%" PRIu64, to > INT64_MAX ? (uint64_t)INT64_MAX : to);
-    char *args[] = {kind, (char *)key, from_text, to_text};
+    snprintf(limit_text, sizeof limit_text, "%" PRIu64, a->limit);
+    //  A page: each node sends at most limit after its own seq (nodes of
+    //  a version before paging are asked without, as before).
+    char *args[] = {kind, (char *)key, from_text, to_text, "0", limit_text};
     size_t count;
-    s_answer_t *answers = s_ask_all(a, config, "log.query", args, 4, &count);
+    s_answer_t *answers =
+        s_ask_all(a, config, "log.query", args, a->limit ? 6 : 4, a->limit ? afters : NULL, &count);
     json_t *records = json_array();
-    uint64_t total = 0, unknown = 0, missing = 0;
-    bool truncated = false;
+    uint64_t missing = 0;
     json_t *persons = NULL; //  the numbers searched, as the first node found them
     for (size_t i = 0; i < count; i++) {
         json_t *doc = answers[i].doc;
-        if (!doc)
-            continue;
-        if (!persons)
+        if (doc && !persons)
             persons = json_object_get(doc, "persons");
-        json_t *list = json_object_get(doc, "records");
-        for (size_t k = 0; k < json_array_size(list); k++) {
-            json_t *record = json_array_get(list, k);
-            json_object_set_new(record, "node", json_string(answers[i].node));
-            if (answers[i].copy_on)
-                json_object_set_new(record, "copy_on", json_string(answers[i].copy_on));
-            json_array_append(records, record);
-        }
-        total += s_num(doc, "count");
-        unknown += s_num(doc, "outcome_unknown");
-        missing += s_num(doc, "missing");
-        truncated |= json_is_true(json_object_get(doc, "truncated"));
+        missing += doc ? s_num(doc, "missing") : 0;
     }
-    size_t n = json_array_size(records);
-    json_t **sorted = calloc(n ? n : 1, sizeof *sorted);
-    assert(sorted);
-    for (size_t i = 0; i < n; i++)
-        sorted[i] = json_array_get(records, i);
-    qsort(sorted, n, sizeof *sorted, s_by_time);
+    bool truncated = s_merge_pages(answers, count, a->limit, records, afters);
+    uint64_t total = json_array_size(records), unknown = 0;
+    for (size_t i = 0; i < total; i++)
+        unknown += !strcmp(s_str(json_array_get(records, i), "status", ""), "outcome unknown");
+    char next[1024];
+    s_cursor_text(config, afters, next, sizeof next);
     size_t unanswered = 0;
     if (a->json) {
-        json_t *merged = json_array();
-        for (size_t i = 0; i < n; i++)
-            json_array_append(merged, sorted[i]);
         json_t *root =
-            json_pack("{s:o,s:I,s:I,s:I}", "records", merged, "count", (json_int_t)total,
+            json_pack("{s:O,s:I,s:I,s:I}", "records", records, "count", (json_int_t)total,
                       "outcome_unknown", (json_int_t)unknown, "missing", (json_int_t)missing);
-        if (truncated)
+        if (truncated) {
             json_object_set_new(root, "truncated", json_true());
+            json_object_set_new(root, "next_after", json_string(next));
+        }
         if (persons)
             json_object_set(root, "persons", persons);
         unanswered = s_nodes_json(root, answers, count, "count");
@@ -744,12 +863,13 @@ static int s_query_cluster(s_args_t *a)
         json_decref(root);
     } else {
         s_persons_text(key, persons);
-        for (size_t i = 0; i < n; i++) {
+        for (size_t i = 0; i < total; i++) {
+            json_t *record = json_array_get(records, i);
             char where[160];
-            const char *copy_on = s_str(sorted[i], "copy_on", NULL);
-            snprintf(where, sizeof where, "%s%s%s", s_str(sorted[i], "node", "-"),
+            const char *copy_on = s_str(record, "copy_on", NULL);
+            snprintf(where, sizeof where, "%s%s%s", s_str(record, "node", "-"),
                      copy_on ? ", from its copy on " : "", copy_on ? copy_on : "");
-            s_print_text(sorted[i], where);
+            s_print_text(record, where);
         }
         s_query_count(total, unknown);
         s_nodes_text("query", answers, count);
@@ -758,10 +878,9 @@ static int s_query_cluster(s_args_t *a)
     }
     if (truncated)
         fprintf(stderr,
-                "kpctl log query: a node sent its first %d messages only; narrow the "
-                "query with --from/--to\n",
-                KP_LOG_QUERY_LIMIT);
-    free(sorted);
+                "kpctl log query: more messages follow: the next page is --limit %" PRIu64
+                " --after %s\n",
+                a->limit ? a->limit : (uint64_t)KP_LOG_QUERY_LIMIT, next);
     json_decref(records);
     s_answers_free(answers, count);
     free(config);
@@ -778,10 +897,11 @@ static int s_query(s_args_t *a)
     if (given != 1)
         return s_usage_error("%s", "query: give exactly one of --person INSZ, --institution KBO, "
                                    "--message TYPE");
-    if (a->cluster_wide && (a->limit || a->after))
-        return s_usage_error("%s", "query: --limit and --after page one node's log (give --data, "
-                                   "--log or --node)");
-    if (a->after && !a->limit)
+    if (!a->cluster_wide && a->cursor && !a->after && strcmp(a->cursor, "0"))
+        return s_usage_error("query: --after '%s' is not a sequence number (NODE:SEQ goes with "
+                             "-c CLUSTER and no --node)",
+                             a->cursor);
+    if (a->cursor && !a->limit)
         return s_usage_error("%s", "query: --after SEQ goes with --limit N");
     if (a->cluster_wide)
         return s_query_cluster(a);
@@ -965,7 +1085,7 @@ static int s_stats_cluster(s_args_t *a)
     snprintf(to, sizeof to, "%" PRId32, a->to_day);
     char *args[] = {from, to};
     size_t count;
-    s_answer_t *answers = s_ask_all(a, config, "log.stats", args, 2, &count);
+    s_answer_t *answers = s_ask_all(a, config, "log.stats", args, 2, NULL, &count);
     json_t *sum = json_pack("{s:i,s:i,s:i,s:{},s:{},s:{}}", "records", 0, "denied", 0,
                             "outcome_unknown", 0, "messages", "institutions", "denials");
     size_t unanswered = 0;

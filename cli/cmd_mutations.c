@@ -39,8 +39,9 @@ static const char *s_help_status =
     "undelivered, expired (undelivered for longer than the cluster's\n"
     "mutation-retention: the institution has been silent too long; they are kept and\n"
     "reported, never dropped), delivery rate (acknowledgements a second over the last\n"
-    "minute), notifies in flight and workers taking them. Exit status 1 when a queue\n"
-    "holds expired mutations.\n\n"
+    "minute), notifies in flight and workers taking them; and this node's forwarding\n"
+    "(proposals sent to the leader from here, how they ended; those it received as\n"
+    "leader). Exit status 1 when a queue holds expired mutations.\n\n"
     "  -c, --config FILE   the cluster file\n"
     "      --node NAME     the node to ask (default: the first of the file)\n"
     "      --kbo K         only that institution\n"
@@ -148,6 +149,17 @@ static int s_status(int argc, char **argv)
                "expired", "rate/s", "flight", "wrk", "oldest undelivered");
         for (size_t i = 0; i < json_array_size(kept); i++)
             s_print_queue(json_array_get(kept, i));
+        json_t *fw = json_object_get(doc, "forwarding");
+        if (fw)
+            printf("forwarding to the leader (proposals made here: publishes, acks, ...): %" PRId64
+                   " sent, %" PRId64 " applied, %" PRId64 " failed, %" PRId64 " timed out; %" PRId64
+                   " received from followers, %" PRId64 " rejected\n",
+                   (int64_t)json_integer_value(json_object_get(fw, "forwarded")),
+                   (int64_t)json_integer_value(json_object_get(fw, "applied")),
+                   (int64_t)json_integer_value(json_object_get(fw, "failures")),
+                   (int64_t)json_integer_value(json_object_get(fw, "timeouts")),
+                   (int64_t)json_integer_value(json_object_get(fw, "received")),
+                   (int64_t)json_integer_value(json_object_get(fw, "rejected")));
         if (expired)
             printf("%" PRId64 " mutation%s undelivered for longer than the retention: the "
                    "institution's workers are silent (kpctl status shows its workers)\n",

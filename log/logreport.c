@@ -484,8 +484,11 @@ static int s_scan_query_one(const Kp__LogRecord *r, uint64_t seq, void *arg)
         snprintf(key, sizeof key, "%" PRIu64, r->decision_seq);
         if (zhashx_lookup(s->matched, key))
             zhashx_update(s->q->outcomes, key, s_keep(r, seq));
-    } else if (r->time_unix_us >= s->from_us && r->time_unix_us <= s->q->to_us &&
+    } else if (seq > s->q->after && (!s->q->limit || s->q->messages <= s->q->limit) &&
+               r->time_unix_us >= s->from_us && r->time_unix_us <= s->q->to_us &&
                s_matches(r, s->keys)) {
+        //  One past the page is kept: enough to know there is more.
+        s->q->messages++;
         snprintf(key, sizeof key, "%" PRIu64, seq);
         zhashx_insert(s->matched, key, (void *)1);
         zlistx_add_end(s->q->decisions, s_keep(r, seq));
@@ -496,14 +499,14 @@ static int s_scan_query_one(const Kp__LogRecord *r, uint64_t seq, void *arg)
 char *kp_logreport_query_scan(const char *dir, char tag, const char *key, uint64_t from_us,
                               uint64_t to_us, uint64_t limit, char *err, size_t errlen)
 {
-    return kp_logreport_query_scan_keys(dir, tag, &key, 1, from_us, to_us, limit, err, errlen);
+    return kp_logreport_query_scan_keys(dir, tag, &key, 1, from_us, to_us, 0, limit, err, errlen);
 }
 
 char *kp_logreport_query_scan_keys(const char *dir, char tag, const char *const *keys,
-                                   size_t n_keys, uint64_t from_us, uint64_t to_us, uint64_t limit,
-                                   char *err, size_t errlen)
+                                   size_t n_keys, uint64_t from_us, uint64_t to_us, uint64_t after,
+                                   uint64_t limit, char *err, size_t errlen)
 {
-    s_query_t q = {.to_us = to_us};
+    s_query_t q = {.to_us = to_us, .after = after, .limit = limit};
     q.decisions = zlistx_new();
     zlistx_set_destructor(q.decisions, s_found_free);
     q.outcomes = zhashx_new();

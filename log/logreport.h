@@ -63,11 +63,14 @@ char *kp_logreport_query_keys(const char *dir, char tag, const char *const *keys
 
 //  The same document read from every segment of dir instead of its index
 //  (a mirror's copy has none): slower, for a node that does not answer.
+//  Paged as kp_logreport_query_keys (after, limit): the copy has the
+//  log's own seqs, so a page's next_after goes on in the log or its copy
+//  alike; only the page's messages are kept while the scan goes on.
 char *kp_logreport_query_scan(const char *dir, char tag, const char *key, uint64_t from_us,
                               uint64_t to_us, uint64_t limit, char *err, size_t errlen);
 char *kp_logreport_query_scan_keys(const char *dir, char tag, const char *const *keys,
-                                   size_t n_keys, uint64_t from_us, uint64_t to_us, uint64_t limit,
-                                   char *err, size_t errlen);
+                                   size_t n_keys, uint64_t from_us, uint64_t to_us, uint64_t after,
+                                   uint64_t limit, char *err, size_t errlen);
 
 //  {"records":N,"denied":D,"outcome_unknown":U,"messages":{type:n},
 //  "institutions":{kbo:n},"denials":{reason:n}} over the segments of dir

@@ -1,5 +1,6 @@
 /*  admin.c - the node's answers to operators. */
 #include "admin.h"
+#include "forward.h"
 
 #include <czmq.h>
 #include <string.h>
@@ -70,6 +71,7 @@ static void s_cluster_json(kp_admin_context_t *context, kp_json_t *json)
     kp_json_kv_uint(json, "duplicates", raft->duplicates);
     kp_json_kv_uint(json, "snapshots", raft->snapshots);
     kp_json_kv_uint(json, "restores", raft->restores);
+    kp_forward_stats_json(json, &raft->forward);
     //  Frames on the peer port: taken, and refused by reason (an intruder
     //  or a member speaking for another shows here).
     kp_json_key(json, "peer_frames");

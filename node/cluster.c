@@ -333,6 +333,7 @@ static void s_forwarded(s_actor_t *self, const Kp__PeerFrame *frame)
         refused = KP_CLUSTER_FAILED;
         why = "out of memory";
     }
+    kp_forward_received(self->forward, !refused);
     if (refused)
         s_forward_answer(self, frame->from_id, frame->from, body->id, refused, 0, 0, why);
 }
@@ -755,6 +756,7 @@ static void s_status(s_actor_t *self, kp_cluster_status_t *status)
     for (unsigned i = 0; i < r->configuration.n; i++)
         status->voters += r->configuration.servers[i].role == RAFT_VOTER;
     kp_raftio_stats(self->io, &status->io);
+    kp_forward_stats(self->forward, &status->forward);
     kp_dirfsm_stats_t fsm;
     kp_dirfsm_stats(self->fsm, &fsm);
     status->applied = fsm.applied;

@@ -113,6 +113,19 @@ typedef enum {
 
 const char *kp_cluster_state_name(kp_cluster_state_t state);
 
+//  Proposals forwarded from followers to the leader (forward.h), as this
+//  node counted them since it started. A follower's: forwarded (sent to
+//  the leader), results (the leader's answers), and how its callers were
+//  answered: applied (OK, applied here), failures (the leader refused,
+//  or it could not be sent), timeouts (UNKNOWN: no answer in time, a
+//  leader change, not applied here in time); refused: answers dropped
+//  (malformed, or for nothing pending). A leader's: received from
+//  followers, and of them rejected (not proposed).
+typedef struct {
+    uint64_t forwarded, results, applied, failures, timeouts, refused;
+    uint64_t received, rejected;
+} kp_forward_stats_t;
+
 typedef struct {
     kp_role_t role;           //  from the cluster file
     kp_cluster_state_t state; //  raft's
@@ -129,6 +142,7 @@ typedef struct {
                                 //  0: never since start)
     unsigned members, voters;
     kp_raftio_stats_t io;
+    kp_forward_stats_t forward;
     uint64_t applied, replayed, refused, snapshots, restores;
     uint64_t duplicates; //  import batches sent again, not applied again
     //  Removed from the cluster's membership: a leader said so (or said it

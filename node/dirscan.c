@@ -13,7 +13,7 @@
 #include "logreport.h"
 #include "validate.h"
 
-#define S_ARGS 5
+#define S_ARGS 7
 
 struct _kp_dirscan_t {
     zactor_t *actor;
@@ -70,38 +70,43 @@ static void s_query_keys(kp_directory_t *directory, MDB_txn *txn, const char *co
         out->keys[i] = out->numbers[i];
 }
 
-//  log.query KIND KEY FROM_US TO_US: the records of the index (of every
-//  number of a person, keys); with COPY-OF, read from the copy of that
-//  node's log kept here (no index: every segment read).
-static char *s_log_query(const char *dir, char **args, size_t n, const s_keys_t *keys, char *err,
-                         size_t errlen)
+//  log.query KIND KEY FROM_US TO_US [AFTER LIMIT] [COPY-OF]: the records
+//  of the index (of every number of a person, keys), a page of LIMIT
+//  messages after seq AFTER when they are given (at most
+//  KP_LOG_QUERY_LIMIT: the answer says where the next page starts); with
+//  COPY-OF, read from the copy of that node's log kept here (no index:
+//  every segment read).
+static char *s_log_query(const char *dir, char **args, size_t n, bool copy, const s_keys_t *keys,
+                         char *err, size_t errlen)
 {
-    bool copy = n == 5;
-    if (copy)
-        n = 4;
-    int64_t from, to;
-    char tag = n == 4 && !strcmp(args[0], "person")        ? KP_LOGINDEX_PERSON
-               : n == 4 && !strcmp(args[0], "institution") ? KP_LOGINDEX_INSTITUTION
-               : n == 4 && !strcmp(args[0], "message")     ? KP_LOGINDEX_MESSAGE
-                                                           : 0;
+    int64_t from, to, after = 0, limit = KP_LOG_QUERY_LIMIT;
+    char tag = (n == 4 || n == 6) && !strcmp(args[0], "person")        ? KP_LOGINDEX_PERSON
+               : (n == 4 || n == 6) && !strcmp(args[0], "institution") ? KP_LOGINDEX_INSTITUTION
+               : (n == 4 || n == 6) && !strcmp(args[0], "message")     ? KP_LOGINDEX_MESSAGE
+                                                                       : 0;
     bool key_ok = tag == KP_LOGINDEX_PERSON        ? kp_insz_valid(args[1])
                   : tag == KP_LOGINDEX_INSTITUTION ? kp_kbo_valid(args[1])
                                                    : tag && *args[1] && strlen(args[1]) <= 64;
     if (!key_ok || !s_number(args[2], 0, INT64_MAX, &from) ||
-        !s_number(args[3], 0, INT64_MAX, &to)) {
+        !s_number(args[3], 0, INT64_MAX, &to) ||
+        (n == 6 &&
+         (!s_number(args[4], 0, INT64_MAX, &after) || !s_number(args[5], 1, INT64_MAX, &limit)))) {
         snprintf(err, errlen,
                  "log.query needs KIND (person, institution, message), a valid KEY, FROM_US "
-                 "and TO_US (microseconds since 1970)");
+                 "and TO_US (microseconds since 1970), and for a page AFTER (a seq) and LIMIT "
+                 "(1 or more messages)");
         return NULL;
     }
+    if (limit > KP_LOG_QUERY_LIMIT)
+        limit = KP_LOG_QUERY_LIMIT; //  the answer says where the rest starts
     const char *const *searched = keys->count ? keys->keys : (const char *const *)&args[1];
     size_t n_keys = keys->count ? keys->count : 1;
     //  to = INT64_MAX stands for "no end" (UINT64_MAX does not fit).
     uint64_t end = to == INT64_MAX ? UINT64_MAX : (uint64_t)to;
     return copy ? kp_logreport_query_scan_keys(dir, tag, searched, n_keys, (uint64_t)from, end,
-                                               KP_LOG_QUERY_LIMIT, err, errlen)
-                : kp_logreport_query_keys(dir, tag, searched, n_keys, (uint64_t)from, end, 0,
-                                          KP_LOG_QUERY_LIMIT, err, errlen);
+                                               (uint64_t)after, (uint64_t)limit, err, errlen)
+                : kp_logreport_query_keys(dir, tag, searched, n_keys, (uint64_t)from, end,
+                                          (uint64_t)after, (uint64_t)limit, err, errlen);
 }
 
 //  log.stats FROM_DAY TO_DAY: counts over the segments.
@@ -138,19 +143,21 @@ static char *s_log(const s_sources_t *sources, const char *command, char **args,
                    const s_keys_t *keys, char *err, size_t errlen)
 {
     bool query = !strcmp(command, "log.query");
-    if (n == (query ? 5u : 3u)) {
+    //  The copy's node comes last: after 4 or 6 arguments of a query,
+    //  after 2 of log.stats.
+    if (query ? n == 5 || n == 7 : n == 3) {
         char copy[4300];
         const char *dir = s_copy_dir(sources, args[n - 1], copy, sizeof copy, err, errlen);
         if (!dir)
             return NULL;
-        return query ? s_log_query(dir, args, n, keys, err, errlen)
+        return query ? s_log_query(dir, args, n - 1, true, keys, err, errlen)
                      : s_log_stats(dir, args, n, err, errlen);
     }
     if (!*sources->log_dir) {
         snprintf(err, errlen, "%s: this node keeps no privacy log (a witness)", command);
         return NULL;
     }
-    return query ? s_log_query(sources->log_dir, args, n, keys, err, errlen)
+    return query ? s_log_query(sources->log_dir, args, n, false, keys, err, errlen)
                  : s_log_stats(sources->log_dir, args, n, err, errlen);
 }
 

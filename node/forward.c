@@ -138,11 +138,11 @@ int kp_forward_answer(kp_forward_t *self, uint64_t from_id, const Kp__ForwardRes
         return -1;
     }
     item->answered = true;
+    self->stats.results++;
     item->result = (kp_cluster_result_t)result->result;
     item->seq = result->has_seq ? result->seq : 0;
     item->index = result->has_index ? result->index : 0;
     snprintf(item->text, sizeof item->text, "%s", result->text ? result->text : "");
-    self->stats.answered++;
     return 0;
 }
 
@@ -193,8 +193,12 @@ bool kp_forward_due(kp_forward_t *self, uint64_t applied_index, uint64_t leader,
 {
     for (s_item_t *item = zlistx_first(self->items); item; item = zlistx_next(self->items))
         if (s_due(item, applied_index, leader, now_ms, out)) {
-            if (out->result == KP_CLUSTER_UNKNOWN && !item->answered)
+            if (out->result == KP_CLUSTER_OK)
+                self->stats.applied++;
+            else if (out->result == KP_CLUSTER_UNKNOWN)
                 self->stats.timeouts++;
+            else
+                self->stats.failures++;
             zlistx_delete(self->items, zlistx_cursor(self->items));
             return true;
         }
@@ -209,6 +213,50 @@ size_t kp_forward_pending(const kp_forward_t *self)
 void kp_forward_stats(const kp_forward_t *self, kp_forward_stats_t *out)
 {
     *out = self->stats;
+}
+
+void kp_forward_received(kp_forward_t *self, bool proposed)
+{
+    self->stats.received++;
+    self->stats.rejected += !proposed;
+}
+
+size_t kp_forward_counters(const kp_forward_stats_t *stats,
+                           kp_forward_counter_t out[KP_FORWARD_COUNTERS])
+{
+    const kp_forward_counter_t counters[KP_FORWARD_COUNTERS] = {
+        {"forwarded", "kp_forward_proposals_total",
+         "Proposals this follower forwarded to the leader.", stats->forwarded},
+        {"results", "kp_forward_results_total",
+         "Answers of the leader to proposals this follower forwarded.", stats->results},
+        {"applied", "kp_forward_applied_total",
+         "Forwarded proposals answered OK to their caller (applied here too).", stats->applied},
+        {"failures", "kp_forward_failures_total",
+         "Forwarded proposals the leader refused, or that could not be sent.", stats->failures},
+        {"timeouts", "kp_forward_timeouts_total",
+         "Forwarded proposals answered UNKNOWN (no answer in time, a leader change).",
+         stats->timeouts},
+        {"refused", "kp_forward_refused_total",
+         "Answers to forwards dropped (malformed, or for nothing pending).", stats->refused},
+        {"received", "kp_forward_received_total",
+         "Proposals followers forwarded to this node as leader.", stats->received},
+        {"rejected", "kp_forward_rejected_total",
+         "Forwards this leader did not propose (stale, not leading, not an update).",
+         stats->rejected},
+    };
+    memcpy(out, counters, sizeof counters);
+    return KP_FORWARD_COUNTERS;
+}
+
+void kp_forward_stats_json(kp_json_t *json, const kp_forward_stats_t *stats)
+{
+    kp_forward_counter_t counters[KP_FORWARD_COUNTERS];
+    size_t n = kp_forward_counters(stats, counters);
+    kp_json_key(json, "forwarding");
+    kp_json_object_open(json);
+    for (size_t i = 0; i < n; i++)
+        kp_json_kv_uint(json, counters[i].key, counters[i].value);
+    kp_json_object_close(json);
 }
 
 void kp_forward_result(Kp__ForwardResult *body, uint64_t id, kp_cluster_result_t result,

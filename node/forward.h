@@ -35,6 +35,7 @@
 #include <stdint.h>
 
 #include "cluster.h"
+#include "json.h"
 #include "kruispunt.pb-c.h"
 
 #define KP_FORWARD_MAX 1024
@@ -97,12 +98,25 @@ bool kp_forward_due(kp_forward_t *self, uint64_t applied_index, uint64_t leader,
 //  Proposals waiting for the leader's answer or for the apply here.
 size_t kp_forward_pending(const kp_forward_t *self);
 
-//  Counters: forwarded, answered by the leader, timed out (or the leader
-//  changed), refused answers (malformed or unknown).
-typedef struct {
-    uint64_t forwarded, answered, timeouts, refused;
-} kp_forward_stats_t;
+//  The counters (kp_forward_stats_t, cluster.h: they ride the cluster's
+//  status), and the leader's count of a forward it received (proposed:
+//  false when it refused it: stale, not leading, not an update).
 void kp_forward_stats(const kp_forward_t *self, kp_forward_stats_t *out);
+void kp_forward_received(kp_forward_t *self, bool proposed);
+
+//  The counters one by one: their key in a status document, their name
+//  on /metrics (kp_forward_*_total), what they count, and their value.
+//  Returns how many (KP_FORWARD_COUNTERS).
+#define KP_FORWARD_COUNTERS 8
+typedef struct {
+    const char *key, *metric, *help;
+    uint64_t value;
+} kp_forward_counter_t;
+size_t kp_forward_counters(const kp_forward_stats_t *stats,
+                           kp_forward_counter_t out[KP_FORWARD_COUNTERS]);
+
+//  The counters as "forwarding":{key: value, ...} in a status document.
+void kp_forward_stats_json(kp_json_t *json, const kp_forward_stats_t *stats);
 
 //  The leader's side: the ForwardResult of one forwarded proposal into
 //  body (text borrowed).

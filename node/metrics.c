@@ -12,6 +12,7 @@
 
 typedef struct {
     char *name, *help, *labels;
+    const char *type; //  "gauge" or "counter"
     double value;
 } s_gauge_t;
 
@@ -107,17 +108,30 @@ void kp_metrics_set_log(kp_metrics_t *self, const kp_buckets_t *commit_us,
     self->batch = *batch;
 }
 
-void kp_metrics_gauge(kp_metrics_t *self, const char *name, const char *help, const char *labels,
-                      double value)
+static void s_sample(kp_metrics_t *self, const char *type, const char *name, const char *help,
+                     const char *labels, double value)
 {
     s_gauge_t *gauge = calloc(1, sizeof *gauge);
     assert(gauge);
+    gauge->type = type;
     gauge->name = strdup(name);
     gauge->help = strdup(help ? help : name);
     gauge->labels = strdup(labels ? labels : "");
     assert(gauge->name && gauge->help && gauge->labels);
     gauge->value = value;
     zlistx_add_end(self->gauges, gauge);
+}
+
+void kp_metrics_gauge(kp_metrics_t *self, const char *name, const char *help, const char *labels,
+                      double value)
+{
+    s_sample(self, "gauge", name, help, labels, value);
+}
+
+void kp_metrics_counter(kp_metrics_t *self, const char *name, const char *help, const char *labels,
+                        double value)
+{
+    s_sample(self, "counter", name, help, labels, value);
 }
 
 void kp_metrics_worker(kp_metrics_t *self, const char *kbo, uint32_t concurrency,
@@ -198,7 +212,7 @@ static void s_write_gauges(const kp_metrics_t *self, FILE *out)
         if (zhashx_insert(seen, g->name, g) == 0)
             zlistx_add_end(firsts, g);
     for (s_gauge_t *first = zlistx_first(firsts); first; first = zlistx_next(firsts)) {
-        kp_prom_family(out, first->name, "gauge", first->help);
+        kp_prom_family(out, first->name, first->type, first->help);
         for (s_gauge_t *g = zlistx_first(self->gauges); g; g = zlistx_next(self->gauges))
             if (!strcmp(g->name, first->name))
                 kp_prom_double(out, g->name, g->labels, g->value);

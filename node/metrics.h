@@ -49,6 +49,11 @@ void kp_metrics_set_log(kp_metrics_t *self, const kp_buckets_t *commit_us,
 void kp_metrics_gauge(kp_metrics_t *self, const char *name, const char *help, const char *labels,
                       double value);
 
+//  A counter's sample (its family typed "counter"), as a gauge above:
+//  for counts kept elsewhere that only grow.
+void kp_metrics_counter(kp_metrics_t *self, const char *name, const char *help, const char *labels,
+                        double value);
+
 //  One live worker of institution kbo, taking concurrency requests at
 //  once, outstanding of them now.
 void kp_metrics_worker(kp_metrics_t *self, const char *kbo, uint32_t concurrency,

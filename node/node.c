@@ -51,6 +51,7 @@
 #include "dirscan.h"
 #include "directory.h"
 #include "flight.h"
+#include "forward.h"
 #include "frames.h"
 #include "httpd.h"
 #include "inflight.h"
@@ -1922,8 +1923,9 @@ static void s_mutations_replay(kp_node_t *self, s_input_t *input, const Kp__Admi
 static void s_mutations_status(kp_node_t *self, s_input_t *input)
 {
     kp_directory_read_renew(self->txn);
-    char *json = kp_notify_status_json(
-        self->notify, self->txn, self->raft_status.state == KP_CLUSTER_STATE_LEADER, zclock_time());
+    char *json = kp_notify_status_json(self->notify, self->txn,
+                                       self->raft_status.state == KP_CLUSTER_STATE_LEADER,
+                                       zclock_time(), &self->raft_status.forward);
     s_admin_answer_t answer = {KP__STATUS__OK, KP__REASON__REASON_NONE,        NULL, json,
                                NULL,           self->raft_status.directory_seq};
     s_admin_reply(self, input->identity, input->identity_size, &answer);
@@ -2177,9 +2179,9 @@ static void s_mutation_metrics(kp_node_t *self, kp_metrics_t *m)
 {
     kp_notify_stats_t stats;
     kp_notify_stats(self->notify, &stats);
-    kp_metrics_gauge(m, "kp_mutations_expired_total",
-                     "Changes found undelivered past mutation-retention (kept queued).", NULL,
-                     (double)stats.expired);
+    kp_metrics_counter(m, "kp_mutations_expired_total",
+                       "Changes found undelivered past mutation-retention (kept queued).", NULL,
+                       (double)stats.expired);
     kp_notify_backlog_t top[S_METRICS_QUEUES];
     uint64_t others;
     size_t n = kp_notify_backlogs(self->notify, top, S_METRICS_QUEUES, &others);
@@ -2255,6 +2257,13 @@ static void s_publish(kp_node_t *self)
                      (double)raft->commit_index);
     kp_metrics_gauge(m, "kp_cluster_applied_index", "The raft index the directory holds.", NULL,
                      (double)raft->applied_index);
+    kp_metrics_gauge(m, "kp_cluster_removed",
+                     "1 when this node was removed from the cluster's membership (it serves "
+                     "nothing until it is added again).",
+                     NULL, raft->removed ? 1 : 0);
+    kp_forward_counter_t forward[KP_FORWARD_COUNTERS];
+    for (size_t i = 0, n = kp_forward_counters(&raft->forward, forward); i < n; i++)
+        kp_metrics_counter(m, forward[i].metric, forward[i].help, NULL, (double)forward[i].value);
     kp_metrics_gauge(m, "kp_cluster_contact_age_seconds",
                      "Since this node last heard from a majority (0 for the leader).", NULL,
                      (double)s_stale_ms(self) / 1000.0);

@@ -8,6 +8,7 @@
 */
 #include "notify.h"
 #include "control.h"
+#include "forward.h"
 #include "json.h"
 #include "mutation.h"
 #include "validate.h"
@@ -1143,7 +1144,8 @@ static int s_status_queue(const kp_mutation_queue_t *q, void *arg)
     return 0;
 }
 
-char *kp_notify_status_json(kp_notify_t *self, MDB_txn *txn, bool leader, int64_t now_unix_ms)
+char *kp_notify_status_json(kp_notify_t *self, MDB_txn *txn, bool leader, int64_t now_unix_ms,
+                            const kp_forward_stats_t *forward)
 {
     kp_json_t *json = kp_json_new();
     s_status_t s = {self, txn, json, now_unix_ms, s_cutoff(self, now_unix_ms), 0, 0, 0};
@@ -1160,6 +1162,8 @@ char *kp_notify_status_json(kp_notify_t *self, MDB_txn *txn, bool leader, int64_
     kp_json_kv_uint(json, "notifies", self->stats.notifies);
     kp_json_kv_uint(json, "resends", self->stats.resends);
     kp_json_kv_uint(json, "acks", self->stats.acks);
+    if (forward)
+        kp_forward_stats_json(json, forward);
     kp_json_key(json, "queues");
     kp_json_array_open(json);
     kp_mutation_queues_each(self->dir, txn, s_status_queue, &s);

@@ -129,7 +129,10 @@ void kp_notify_pump(kp_notify_t *self, MDB_txn *txn, bool leader, int64_t now_ms
 //  `kpctl mutations status`: every queue with its backlog, oldest
 //  undelivered, expired count, delivery rate, in flight here. Returns a
 //  malloc'd JSON document.
-char *kp_notify_status_json(kp_notify_t *self, MDB_txn *txn, bool leader, int64_t now_unix_ms);
+//  forward (may be NULL): this node's forwarding counters (cluster.h),
+//  shown as "forwarding" (publishes made on a follower go to the leader).
+char *kp_notify_status_json(kp_notify_t *self, MDB_txn *txn, bool leader, int64_t now_unix_ms,
+                            const kp_forward_stats_t *forward);
 
 //  Once a second (any node): the backlog of every queue, for metrics.
 //  On the leader (the node that delivers): changes undelivered for

@@ -196,11 +196,11 @@ void harness_limits(harness_t *self, const char *lines)
     fclose(file);
 }
 
-//  Rewrites the cluster file with text inserted at the first place where
-//  marker is: before it, or else after the end of its line.
-static void s_config_insert(harness_t *self, const char *marker, bool before, const char *text)
+//  Rewrites the cluster file path with text inserted at the first place
+//  where marker is: before it, or else after the end of its line.
+static void s_file_insert(const char *path, const char *marker, bool before, const char *text)
 {
-    FILE *file = fopen(self->config, "r");
+    FILE *file = fopen(path, "r");
     assert(file);
     static char config[16384];
     size_t size = fread(config, 1, sizeof config - 1, file);
@@ -210,10 +210,15 @@ static void s_config_insert(harness_t *self, const char *marker, bool before, co
     assert(at);
     if (!before)
         at += strcspn(at, "\n") + (at[strcspn(at, "\n")] == '\n');
-    file = fopen(self->config, "w");
+    file = fopen(path, "w");
     assert(file);
     fprintf(file, "%.*s%s%s", (int)(at - config), config, text, at);
     fclose(file);
+}
+
+static void s_config_insert(harness_t *self, const char *marker, bool before, const char *text)
+{
+    s_file_insert(self->config, marker, before, text);
 }
 
 void harness_cluster_line(harness_t *self, const char *line)
@@ -221,6 +226,9 @@ void harness_cluster_line(harness_t *self, const char *line)
     char text[512];
     snprintf(text, sizeof text, "\n    %s", line);
     s_config_insert(self, "\nnode\n", true, text);
+    for (size_t i = 0; i < self->node_count; i++)
+        if (*self->node_config[i]) //  sites.h: each node's own file too
+            s_file_insert(self->node_config[i], "\nnode\n", true, text);
 }
 
 void harness_node_line(harness_t *self, size_t index, const char *line)
@@ -404,6 +412,20 @@ char *harness_http(harness_t *self, size_t index, const char *method, const char
     }
     memmove(reply, body + 4, strlen(body + 4) + 1);
     return reply;
+}
+
+double harness_metric(harness_t *self, size_t index, const char *series)
+{
+    int status = 0;
+    char *body = harness_http(self, index, "GET", "/metrics", &status);
+    double value = -1;
+    for (char *at = body ? strstr(body, series) : NULL; at; at = strstr(at + 1, series))
+        if ((at == body || at[-1] == '\n') && at[strlen(series)] == ' ') {
+            value = strtod(at + strlen(series), NULL);
+            break;
+        }
+    free(body);
+    return value;
 }
 
 int64_t harness_now_ms(void)

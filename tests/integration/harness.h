@@ -107,7 +107,8 @@ void harness_own_certs(harness_t *self);
 //  file; call it before the nodes start.
 void harness_limits(harness_t *self, const char *lines);
 //  Adds "key = value" line to the cluster section of the cluster file
-//  (before the first node); call it before the nodes start.
+//  (before the first node), and of the nodes' own files when set (sites.h);
+//  call it before the nodes start.
 void harness_cluster_line(harness_t *self, const char *line);
 //  The same in node index's section.
 void harness_node_line(harness_t *self, size_t index, const char *line);
@@ -202,6 +203,11 @@ bool harness_wait_workers(harness_t *self, size_t index, int count);
 //  when the node does not answer.
 char *harness_http(harness_t *self, size_t index, const char *method, const char *path,
                    int *status);
+
+//  The value of series (a metric's name with its labels, as written:
+//  'kp_x{a="b"}') on node index's /metrics, or -1 when it is absent or
+//  the node does not answer.
+double harness_metric(harness_t *self, size_t index, const char *series);
 
 //  A free loopback port, outside the kernel's ephemeral range.
 int harness_free_port(void);

@@ -93,8 +93,9 @@ static void s_write_config(sites_t *self, size_t viewer, size_t voters, int stal
             snprintf(peer, sizeof peer, "tcp://127.0.0.1:%d", ports[viewer][i]);
         fprintf(file, "    %s\n        role = \"%s\"\n        site = \"%s\"\n", h->name[i],
                 s_is_witness(self, i) ? "witness" : "voter", s_site(self, i, voters));
-        fprintf(file, "        data = \"%s/%s\"\n        admin = \"%s\"\n", h->dir, h->name[i],
-                h->admin[i]);
+        fprintf(file,
+                "        data = \"%s/%s\"\n        admin = \"%s\"\n        metrics = \"%s\"\n",
+                h->dir, h->name[i], h->admin[i], h->metrics[i]);
         if (!s_is_witness(self, i))
             fprintf(file, "        client = \"%s\"\n        worker = \"%s\"\n", h->client[i],
                     h->worker[i]);
@@ -129,6 +130,7 @@ static sites_t *s_new(size_t voters, bool witness, size_t joining, int stale_lim
         taken.ports[taken.count++] = s_port_of(h->client[i]);
         taken.ports[taken.count++] = s_port_of(h->worker[i]);
         taken.ports[taken.count++] = s_port_of(h->admin[i]);
+        taken.ports[taken.count++] = s_port_of(h->metrics[i]);
     }
     for (size_t i = 0, voter = 0; i < count; i++) {
         if (witness && i == voters)

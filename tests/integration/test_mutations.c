@@ -504,6 +504,59 @@ static void test_kill_during_delivery(void **state)
     harness_destroy(&h);
 }
 
+static bool s_wait_metric(harness_t *h, size_t index, const char *series, double at_least,
+                          s_worker_t **workers, size_t count);
+
+//  The number at path ("a.b.c") in the JSON document kpctl ARGS --json
+//  prints about node index; -1 when kpctl fails or it is absent.
+static int64_t s_kpctl_number(sites_t *sites, size_t index, const char *args, const char *path)
+{
+    char out[65536];
+    if (sites_kpctl(sites, out, sizeof out, "%s --node %s --json", args, sites_name(sites, index)))
+        return -1;
+    json_t *doc = json_loads(out, JSON_DISABLE_EOF_CHECK, NULL), *at = doc;
+    char name[64];
+    for (const char *p = path; at && *p;) {
+        size_t len = strcspn(p, ".");
+        snprintf(name, sizeof name, "%.*s", (int)len, p);
+        at = json_object_get(at, name);
+        p += len + (p[len] == '.');
+    }
+    int64_t value = json_is_integer(at) ? json_integer_value(at) : -1;
+    json_decref(doc);
+    return value;
+}
+
+//  The forwarding counters moved by the publishes through follower (the
+//  leader received them): the same on /metrics, `kpctl status` and
+//  `kpctl mutations status` (read in that order: counters only grow).
+static void s_check_forwarding(sites_t *sites, size_t follower, size_t leader, double before,
+                               s_worker_t **workers, size_t count)
+{
+    harness_t *h = sites->harness;
+    //  The node publishes its metrics a few times a second.
+    assert_true(
+        s_wait_metric(h, follower, "kp_forward_proposals_total", before + 1, workers, count));
+    assert_true(s_wait_metric(h, follower, "kp_forward_applied_total", 1, workers, count));
+    assert_true(s_wait_metric(h, leader, "kp_forward_received_total", 1, workers, count));
+    double sent = harness_metric(h, follower, "kp_forward_proposals_total");
+    double applied = harness_metric(h, follower, "kp_forward_applied_total");
+    printf("# forwarding through %s: %.0f proposals (%.0f before the publishes), %.0f applied, "
+           "%.0f failures, %.0f timeouts; %s received %.0f\n",
+           sites_name(sites, follower), sent, before, applied,
+           harness_metric(h, follower, "kp_forward_failures_total"),
+           harness_metric(h, follower, "kp_forward_timeouts_total"), sites_name(sites, leader),
+           harness_metric(h, leader, "kp_forward_received_total"));
+    assert_true(sent > before && applied >= 1);
+    assert_true(harness_metric(h, leader, "kp_forward_received_total") >= 1);
+    assert_true(harness_metric(h, follower, "kp_forward_results_total") >= applied);
+    assert_true(s_kpctl_number(sites, follower, "status", "raft.forwarding.forwarded") >= sent);
+    assert_true(s_kpctl_number(sites, follower, "status", "raft.forwarding.applied") >= applied);
+    assert_true(s_kpctl_number(sites, follower, "mutations status", "forwarding.forwarded") >=
+                sent);
+    assert_true(s_kpctl_number(sites, leader, "mutations status", "forwarding.received") >= 1);
+}
+
 //  Three voters (CURVE). ACV publishes through a worker on a follower:
 //  the follower forwards to the leader (node/forward.h), nobody is told
 //  NOT_LEADER. CM has a worker on each node (only the leader delivers).
@@ -537,8 +590,11 @@ static void test_kill_leader(void **state)
     }
     s_worker_t *all[] = {acv, cm[0], cm[1], cm[2], NULL};
     assert_true(s_run(all, 4, 10000, s_accepted, all));
+    double sent_before = harness_metric(h, follower, "kp_forward_proposals_total");
+    assert_true(sent_before >= 0);
     s_publish(all, 4, acv, "l", NULL, "2024-01-01", n);
     assert_int_equal(acv->refused, 0); //  all forwarded, none NOT_LEADER
+    s_check_forwarding(sites, follower, (size_t)leader, sent_before, all, 4);
     s_want_t want = {cm[0], n / 3};
     assert_true(s_run(all, 4, 60000, s_got_distinct, &want));
     sites_kill(sites, (size_t)leader);
@@ -588,27 +644,11 @@ static void test_kill_leader(void **state)
     sites_destroy(&sites);
 }
 
-//  A metric's value on node index's /metrics (name with its labels, as
-//  written), or -1 when absent.
-static double s_metric(harness_t *h, size_t index, const char *series)
-{
-    int status = 0;
-    char *body = harness_http(h, index, "GET", "/metrics", &status);
-    double value = -1;
-    for (char *at = body ? strstr(body, series) : NULL; at; at = strstr(at + 1, series))
-        if ((at == body || at[-1] == '\n') && at[strlen(series)] == ' ') {
-            value = strtod(at + strlen(series), NULL);
-            break;
-        }
-    free(body);
-    return value;
-}
-
 static bool s_wait_metric(harness_t *h, size_t index, const char *series, double at_least,
                           s_worker_t **workers, size_t count)
 {
     int64_t give_up = harness_now_ms() + 20000;
-    while (s_metric(h, index, series) < at_least)
+    while (harness_metric(h, index, series) < at_least)
         if (harness_now_ms() > give_up)
             return false;
         else
@@ -649,8 +689,8 @@ static void test_expired_reported(void **state)
     assert_true(s_wait_metric(h, 0, "kp_mutations_backlog{institution=\"" CM "\"}", 30, online, 1));
     assert_true(s_wait_metric(h, 0, "kp_mutations_expired_total", 90, online, 1));
     s_run(online, 1, 1200, NULL, NULL); //  another report or two: nothing counted twice
-    assert_int_equal((int)s_metric(h, 0, "kp_mutations_expired_total"), 90);
-    assert_int_equal((int)s_metric(h, 0, "kp_mutations_backlog{institution=\"other\"}"), 0);
+    assert_int_equal((int)harness_metric(h, 0, "kp_mutations_expired_total"), 90);
+    assert_int_equal((int)harness_metric(h, 0, "kp_mutations_backlog{institution=\"other\"}"), 0);
     char line[128];
     snprintf(line, sizeof line, "institution %s expired undelivered", CM);
     assert_int_equal(s_lines_with(h->node_log[0], line), 1);

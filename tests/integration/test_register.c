@@ -339,18 +339,33 @@ static void s_history(harness_t *h, const char *person, const char *args, const 
     assert_non_null(strstr(out, "\"persons\":[\"" S_PETERS "\",\"" S_DUPLICATE "\"]"));
 }
 
-//  The same a page of one message at a time (kpctl's local mode): every
-//  id once, in seq order over both numbers' streams.
-static void s_history_paged(harness_t *h, const char *person, const char *const *ids, size_t n)
+//  The next page's --after in a query's JSON (a seq in the local mode,
+//  NODE:SEQ,... through the nodes) into after; false on the last page.
+static bool s_next_after(const char *out, char *after, size_t size)
 {
-    char out[16384], all[65536] = "";
-    unsigned long long after = 0, last = 0;
-    for (int page = 0; page < 64; page++) {
-        assert_int_equal(s_kpctl(h, out, sizeof out,
-                                 "log query --person %s --node node-1 --limit 1 --after %llu "
-                                 "--json",
-                                 person, after),
-                         0);
+    const char *next = strstr(out, "\"next_after\":");
+    if (!next)
+        return false;
+    next += strlen("\"next_after\":");
+    size_t len = *next == '"' ? strcspn(++next, "\"") : strspn(next, "0123456789");
+    snprintf(after, size, "%.*s", (int)len, next);
+    return true;
+}
+
+//  The same a page of one message at a time, in kpctl's local mode
+//  (--node: its own read of the log) or through the node (its log.query
+//  paged): every id once, in seq order over both numbers' streams.
+static void s_history_paged(harness_t *h, const char *person, const char *where,
+                            const char *const *ids, size_t n)
+{
+    char out[16384], all[65536] = "", after[256] = "0";
+    unsigned long long last = 0;
+    int pages = 0;
+    for (; pages < 64; pages++) {
+        int rc = s_kpctl(h, out, sizeof out, "log query --person %s %s --limit 1 --after %s --json",
+                         person, where, after);
+        if (rc)
+            fail_msg("page %d after %s: %s", pages, after, out);
         const char *seq = strstr(out, "\"seq\":");
         if (seq) {
             unsigned long long at = strtoull(seq + 6, NULL, 10);
@@ -358,12 +373,11 @@ static void s_history_paged(harness_t *h, const char *person, const char *const 
             last = at;
         }
         strncat(all, out, sizeof all - strlen(all) - 1);
-        const char *next = strstr(out, "\"next_after\":");
-        if (!next)
+        if (!s_next_after(out, after, sizeof after))
             break;
-        after = strtoull(next + 13, NULL, 10);
     }
     assert_true(s_all_once(all, ids, n));
+    assert_true(pages >= (int)n - 1); //  more records than a page: one a page
 }
 
 //  The privacy log of a merged person: calls about the replaced number
@@ -376,13 +390,15 @@ static void s_merged_history(harness_t *h, zsock_t *client)
     Kp__Status status;
     json_decref(s_call(client, "look-4", "register.lookup", S_PETERS, NULL, &status));
     assert_int_equal(status, KP__STATUS__OK);
-    const char *ids[] = {"dup-before", "fix-1", "look-3", "look-4"};
+    const char *ids[] = {"dup-early", "fix-1", "dup-before", "look-3", "look-4"};
     size_t n = sizeof ids / sizeof ids[0];
     s_history(h, S_DUPLICATE, "", ids, n);
     s_history(h, S_PETERS, "", ids, n);
     s_history(h, S_DUPLICATE, "--node node-1 --wait 2000", ids, n);
     s_history(h, S_PETERS, "--node node-1 --wait 2000", ids, n);
-    s_history_paged(h, S_DUPLICATE, ids, n);
+    s_history_paged(h, S_DUPLICATE, "--node node-1", ids, n);
+    s_history_paged(h, S_DUPLICATE, "", ids, n); //  through the node: its log.query paged
+    s_history_paged(h, S_PETERS, "", ids, n);
     char out[65536];
     assert_int_equal(s_kpctl(h, out, sizeof out, "log query --person %s --node node-1", S_PETERS),
                      0);
@@ -392,6 +408,8 @@ static void s_merged_history(harness_t *h, zsock_t *client)
 static void s_correct_and_merge(harness_t *h, zsock_t *client)
 {
     Kp__Status status;
+    //  The two numbers' records interleave in the log: M, N, M, then N.
+    json_decref(s_call(client, "dup-early", "register.lookup", S_DUPLICATE, NULL, &status));
     json_t *json = s_call(client, "fix-1", "register.correct", S_PETERS,
                           "{\"address\":\"Wetstraat 1, 1000 Brussel\"}", &status);
     assert_int_equal(status, KP__STATUS__OK);
@@ -587,6 +605,121 @@ static void test_three_nodes(void **state)
     sites_destroy(&sites);
 }
 
+//  ---------------------------------------------------------------------
+//  A merged person's history from a log's copy
+
+//  The JSON document in kpctl's output (its stderr lines come first).
+static json_t *s_doc(const char *out)
+{
+    const char *at = *out == '{' ? out : strstr(out, "\n{");
+    return at ? json_loads(at + (*at == '\n'), JSON_DISABLE_EOF_CHECK, NULL) : NULL;
+}
+
+//  Checks one answer read from node-1's copy on node-2: its records are
+//  node-1's, read from the copy, in seq order after *last; their ids are
+//  appended to got.
+static void s_from_copy(json_t *doc, unsigned long long *last, char *got, size_t size)
+{
+    json_t *records = json_object_get(doc, "records"), *copied = json_object_get(doc, "from_copy");
+    assert_int_equal(json_array_size(copied), 1);
+    assert_string_equal(json_string_value(json_array_get(copied, 0)), "node-1");
+    assert_int_equal(json_array_size(json_object_get(doc, "unanswered")), 0);
+    for (size_t i = 0; i < json_array_size(records); i++) {
+        json_t *r = json_array_get(records, i);
+        assert_string_equal(json_string_value(json_object_get(r, "node")), "node-1");
+        assert_string_equal(json_string_value(json_object_get(r, "copy_on")), "node-2");
+        unsigned long long seq = (unsigned long long)json_integer_value(json_object_get(r, "seq"));
+        assert_true(seq > *last);
+        *last = seq;
+        size_t used = strlen(got);
+        snprintf(got + used, size - used, "\"request_id\":\"%s\" ",
+                 json_string_value(json_object_get(r, "request_id")));
+    }
+}
+
+//  Two voters on two sites and a witness, each voter's log copied by the
+//  other (log-durability two-sites). Calls about M and N through node-1
+//  interleave in its log; M is merged into N; node-1 is killed. kpctl
+//  log query -c --person M (and N) is answered from node-1's copy on
+//  node-2, which takes the person's numbers from its own register (the
+//  merge replicated): every record of both numbers once, in seq order;
+//  and the same a page of two at a time, the pages going on in the copy.
+static void test_mirror_copy(void **state)
+{
+    (void)state;
+    sites_t *sites = sites_new_secure(2, true, 300); //  node-1, node-2 and a witness
+    harness_t *h = sites->harness;
+    harness_cluster_line(h, "log-durability = \"two-sites\"");
+    sites_start_all(sites);
+    int leader = sites_leader(sites, NULL, 20000);
+    assert_true(leader >= 0);
+    harness_load(h, (size_t)leader, s_directory);
+    char file[512], out[65536];
+    s_write(h, "register.jsonl",
+            "{\"table\":\"register\",\"number\":\"" S_PETERS "\",\"name\":\"Peeters\","
+            "\"birth_date\":\"1985-07-30\",\"gender\":\"M\"}\n"
+            "{\"table\":\"register\",\"number\":\"" S_DUPLICATE "\",\"name\":\"Peters\","
+            "\"birth_date\":\"1985-07-30\",\"gender\":\"M\"}\n",
+            file, sizeof file);
+    if (sites_kpctl(sites, out, sizeof out, "register import '%s'", file))
+        fail_msg("kpctl register import: %s", out);
+    assert_true(sites_converged(sites, NULL, 0, 10000));
+    zsock_t *client = s_client(h, 0);
+    Kp__Status status;
+    const char *ids[] = {"c-1", "c-2", "c-3", "c-4", "c-5", "c-6"};
+    const char *about[] = {S_DUPLICATE, S_PETERS, S_DUPLICATE, S_PETERS, S_DUPLICATE, S_PETERS};
+    for (size_t i = 0; i < 6; i++) {
+        if (i == 4) { //  M merged into N: later calls about M are logged under N
+            if (sites_kpctl(sites, out, sizeof out, "register merge --keep %s --replace %s",
+                            S_PETERS, S_DUPLICATE))
+                fail_msg("kpctl register merge: %s", out);
+            assert_true(sites_converged(sites, NULL, 0, 10000));
+        }
+        json_decref(s_call_again(client, ids[i], "register.lookup", about[i], NULL, &status));
+        assert_true(status == KP__STATUS__OK || status == KP__STATUS__DENIED);
+    }
+    zsock_destroy(&client);
+    sites_kill(sites, 0); //  every response above waited for the copy (two-sites)
+    const char *people[] = {S_DUPLICATE, S_PETERS};
+    for (size_t p = 0; p < 2; p++) {
+        int rc = sites_kpctl(sites, out, sizeof out, "log query --person %s --json --timeout 1000",
+                             people[p]);
+        json_t *doc = s_doc(out);
+        if (rc || !doc)
+            fail_msg("kpctl log query -c with node-1 down: exit %d: %s", rc, out);
+        char got[4096] = "";
+        unsigned long long last = 0;
+        s_from_copy(doc, &last, got, sizeof got);
+        assert_true(s_all_once(got, ids, 6));
+        assert_int_equal(json_array_size(json_object_get(doc, "records")), 6);
+        char *persons = json_dumps(json_object_get(doc, "persons"), JSON_COMPACT);
+        assert_string_equal(persons, "[\"" S_PETERS "\",\"" S_DUPLICATE "\"]");
+        free(persons);
+        json_decref(doc);
+    }
+    //  A page of two at a time, from the copy.
+    char after[256] = "0", got[4096] = "";
+    unsigned long long last = 0;
+    int pages = 0;
+    for (bool more = true; more && pages < 16; pages++) {
+        int rc = sites_kpctl(sites, out, sizeof out,
+                             "log query --person %s --limit 2 --after %s --json --timeout 1000",
+                             S_DUPLICATE, after);
+        json_t *doc = s_doc(out);
+        if (rc || !doc)
+            fail_msg("page %d after %s: exit %d: %s", pages, after, rc, out);
+        s_from_copy(doc, &last, got, sizeof got);
+        more = s_next_after(out, after, sizeof after);
+        json_decref(doc);
+    }
+    printf("# node-1 down: its 6 records of the merged person read from its copy on node-2, and "
+           "again in %d pages\n",
+           pages);
+    assert_true(s_all_once(got, ids, 6));
+    assert_true(pages >= 3);
+    sites_destroy(&sites);
+}
+
 int main(void)
 {
     zsys_init();
@@ -594,6 +727,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_one_node),
         cmocka_unit_test(test_three_nodes),
+        cmocka_unit_test(test_mirror_copy),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

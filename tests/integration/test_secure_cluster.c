@@ -422,6 +422,12 @@ static void test_secure_membership(void **unused)
            harness_now_ms() < until)
         usleep(50000);
     assert_true(status.removed);
+    //  Its /metrics say so (a gauge, 0 on the members).
+    until = harness_now_ms() + 5000;
+    while (harness_metric(h, (size_t)leader, "kp_cluster_removed") != 1 && harness_now_ms() < until)
+        usleep(50000);
+    assert_true(harness_metric(h, (size_t)leader, "kp_cluster_removed") == 1);
+    assert_true(harness_metric(h, (size_t)next, "kp_cluster_removed") == 0);
     uint64_t sent = status.frames_out;
     usleep(1500000); //  more than three election timeouts: a member would ask for votes
     assert_true(sites_status(sites, (size_t)leader, 1000, &status));
