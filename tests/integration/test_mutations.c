@@ -1024,6 +1024,47 @@ static void test_prune(void **state)
     s_pair_destroy(both, &h);
 }
 
+//  kpctl provider --echo, the demo worker: each mutation delivered to its
+//  institution is printed (one line: seq, id, person, message, payload)
+//  and acknowledged.
+static void test_provider_echo(void **state)
+{
+    (void)state;
+    harness_t *h = s_node();
+    char log[512];
+    snprintf(log, sizeof log, "%s/provider-cm.log", h->dir);
+    char *argv[] = {"/bin/sh",
+                    "-c",
+                    "exec \"$0\" provider -c \"$1\" --node node-1 --cert \"$2\" --kbo " CM
+                    " --message H1 --echo > \"$3\"",
+                    (char *)getenv("KPCTL"),
+                    h->config,
+                    (char *)harness_cert(h, "provider-" CM, NULL),
+                    log,
+                    NULL};
+    harness_spawn(h, argv);
+    assert_true(harness_wait_workers(h, 0, 1));
+    s_worker_t *acv = s_worker(h, 0, ACV, "U1", false);
+    s_worker_t *all[] = {acv, NULL};
+    assert_true(s_run(all, 1, 5000, s_accepted, all));
+    s_publish(all, 1, acv, "echo-", PERSON, "2024-01-01", 3);
+    int64_t give_up = harness_now_ms() + 10000;
+    while ((s_lines_with(log, "message U1") < 3 || s_backlog(h, 0, CM) != 0) &&
+           harness_now_ms() < give_up)
+        s_run(all, 1, 50, NULL, NULL);
+    for (int i = 0; i < 3; i++) {
+        char line[160];
+        snprintf(line, sizeof line,
+                 "id echo-%06d person " PERSON " message U1 date 2024-01-01 origin " ACV, i);
+        assert_int_equal(s_lines_with(log, line), 1);
+        snprintf(line, sizeof line, "payload {\"change\":%d}", i);
+        assert_int_equal(s_lines_with(log, line), 1);
+    }
+    assert_int_equal(s_backlog(h, 0, CM), 0); //  acknowledged
+    s_worker_destroy(&acv);
+    harness_destroy(&h);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1036,6 +1077,7 @@ int main(void)
         cmocka_unit_test(test_replay),
         cmocka_unit_test(test_notify_waits_for_mirror),
         cmocka_unit_test(test_prune),
+        cmocka_unit_test(test_provider_echo),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
