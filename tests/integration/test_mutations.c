@@ -1024,9 +1024,46 @@ static void test_prune(void **state)
     s_pair_destroy(both, &h);
 }
 
+//  How many of the 3 "echo-" changes have their delivery to CM in the
+//  privacy log (kpctl log query --person through the node): a record of
+//  who received it (the part), what about whom (message, person), from
+//  whom (the origin) and on what grounds (CM's entry: 6/1, capacity 1).
+static int s_logged_deliveries(harness_t *h)
+{
+    char command[1024], out[65536];
+    snprintf(command, sizeof command,
+             "KP_CERT='%s' '%s' log query --person " PERSON " --json -c '%s' 2>/dev/null",
+             harness_cert(h, "operator", NULL), getenv("KPCTL"), h->config);
+    FILE *pipe = popen(command, "r");
+    assert_non_null(pipe);
+    size_t used = fread(out, 1, sizeof out - 1, pipe);
+    out[used] = '\0';
+    pclose(pipe);
+    json_t *doc = json_loads(out, 0, NULL), *records = json_object_get(doc, "records");
+    bool seen[3] = {false, false, false};
+    for (size_t i = 0; i < json_array_size(records); i++) {
+        json_t *r = json_array_get(records, i),
+               *part = json_array_get(json_object_get(r, "parts"), 0);
+        const char *id = json_string_value(json_object_get(r, "request_id"));
+        if (!id || strncmp(id, "echo-", 5))
+            continue;
+        assert_string_equal(json_string_value(json_object_get(r, "message")), "U1");
+        assert_string_equal(json_string_value(json_object_get(r, "institution")), ACV);
+        assert_string_equal(json_string_value(json_object_get(part, "kbo")), CM);
+        assert_int_equal(json_integer_value(json_object_get(r, "sector")), 6);
+        assert_int_equal(json_integer_value(json_object_get(r, "type")), 1);
+        assert_int_equal(json_integer_value(json_object_get(r, "capacity")), 1);
+        unsigned long n = strtoul(id + 5, NULL, 10);
+        assert_true(n < 3);
+        seen[n < 3 ? n : 0] = true;
+    }
+    json_decref(doc);
+    return seen[0] + seen[1] + seen[2];
+}
+
 //  kpctl provider --echo, the demo worker: each mutation delivered to its
 //  institution is printed (one line: seq, id, person, message, payload)
-//  and acknowledged.
+//  and acknowledged; each delivery is a record of the privacy log.
 static void test_provider_echo(void **state)
 {
     (void)state;
@@ -1061,6 +1098,10 @@ static void test_provider_echo(void **state)
         assert_int_equal(s_lines_with(log, line), 1);
     }
     assert_int_equal(s_backlog(h, 0, CM), 0); //  acknowledged
+    give_up = harness_now_ms() + 10000;       //  the log's index catches up once a second
+    while (s_logged_deliveries(h) < 3 && harness_now_ms() < give_up)
+        s_run(all, 1, 200, NULL, NULL);
+    assert_int_equal(s_logged_deliveries(h), 3);
     s_worker_destroy(&acv);
     harness_destroy(&h);
 }
