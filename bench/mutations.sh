@@ -42,7 +42,7 @@ node
         worker = "tcp://127.0.0.1:$W"
         admin = "tcp://127.0.0.1:$A"
 CFG
-"$B/node/kpnode" -c "$DIR/cluster.cfg" -n node-1 2>"$DIR/node.log" &
+"$B/node/kpnode" -c "$DIR/cluster.cfg" -n node-1 >"$DIR/node.log" 2>&1 &
 NODE=$!
 sleep 1
 PERSONS=${PERSONS:-10000}
@@ -68,6 +68,9 @@ P2=$!
 sleep 1
 KPB_SECONDS=${KPB_SECONDS:-15}
 KPB="--rate ${KPB_RATE:-2000} --duration $KPB_SECONDS --clients 4"
+# The raft snapshots the node took so far (each a compacted copy of the
+# directory and its queues, written while requests are routed).
+snapshots() { echo "# raft snapshots so far: $(grep -c 'cluster: snapshot at' "$DIR/node.log" || true)$(grep -o 'cluster: snapshot at raft index [0-9]*.*: [0-9]* bytes' "$DIR/node.log" | awk '{ printf "%s %s (%.0f MB)", NR == 1 ? ":" : ",", $5, $(NF - 1) / 1e6 }')"; }
 p99() { awk '$1 == "single" { print $5 }' "$1"; }
 ms() { case "$1" in *ms) echo "${1%ms}" ;; *us) echo "${1%us}" | awk '{ print $1 / 1000 }' ;; *s) echo "${1%s}" | awk '{ print $1 * 1000 }' ;; esac; }
 round=1
@@ -84,6 +87,7 @@ while [ "$round" -le "${ROUNDS:-2}" ]; do
     wait $MB
     cat "$DIR/stream.txt"
     echo "# round $round: single p99 $(p99 "$DIR/without.txt") without, $(p99 "$DIR/with.txt") with: x$(echo "$(ms "$(p99 "$DIR/with.txt")") $(ms "$(p99 "$DIR/without.txt")")" | awk '{ printf "%.2f", $1 / $2 }')"
+    snapshots
     round=$((round + 1))
 done
 kill $P1 $P2 2>/dev/null || true
@@ -102,4 +106,6 @@ if [ "$DAY" -gt 0 ]; then
     awk '/CM drained/ { gsub(/[(\/s)]/, "", $NF); if ($NF > 0) printf "# a day at 1,000 changes/s (86,400,000) at %s/s: %.1f minutes (extrapolated from the %s measured)\n", $NF, 86400000 / $NF / 60, $3 }' "$DIR/day.txt"
     echo "# node data: $(du -sh "$DIR/node-1" | cut -f1)"
 fi
+snapshots
+echo "# node's peak memory: $(grep -E '^VmHWM' /proc/$NODE/status | tr -s ' ')"
 echo "# load after: $(la)"

@@ -70,6 +70,10 @@ static void s_cluster_json(kp_admin_context_t *context, kp_json_t *json)
     kp_json_kv_uint(json, "refused", raft->refused);
     kp_json_kv_uint(json, "duplicates", raft->duplicates);
     kp_json_kv_uint(json, "snapshots", raft->snapshots);
+    kp_json_kv_uint(json, "snapshot_bytes", raft->snapshot_bytes);
+    kp_json_kv_uint(json, "since_snapshot_bytes", raft->since_snapshot_bytes);
+    if (*raft->snapshot_due)
+        kp_json_kv_string(json, "snapshot_due", raft->snapshot_due);
     kp_json_kv_uint(json, "restores", raft->restores);
     kp_forward_stats_json(json, &raft->forward);
     //  Frames on the peer port: taken, and refused by reason (an intruder

@@ -61,9 +61,9 @@ typedef struct {
     struct raft_transfer transfer;
     uint64_t transfer_token;
     bool transferring;
-    raft_index snapshot_seen; //  raft's last snapshot, as s_snapshot_by_size saw it
+    raft_index snapshot_seen; //  raft's last snapshot, as s_snapshot_rule saw it
     uint64_t bytes_at_snapshot;
-    bool by_size; //  the threshold was lowered for a snapshot by size
+    const char *due; //  the threshold was lowered: why a snapshot is due; NULL
     //  The cluster file's node keys (Z85; "" for a node without one), read
     //  once at start: raftio checks every frame's sender against them.
     char member_keys[KP_CONFIG_MAX_NODES][KP_CURVE_Z85];
@@ -509,12 +509,50 @@ static void s_transfer(s_actor_t *self, uint64_t token, raft_id id)
         self->transferring = true;
 }
 
-//  libraft 0.15 keeps every entry since the last snapshot in memory, and
-//  counts them, not their bytes: imports of 8 MiB entries would hold GiB.
-//  Past snapshot-mib MiB of entries since the last snapshot, the
-//  threshold is lowered so that the next apply takes one (with few
-//  trailing entries); both come back once it is taken.
-static void s_snapshot_by_size(s_actor_t *self)
+//  When a snapshot is due. A snapshot is a compacted copy of the whole
+//  directory (and its mutation queues), so its cost grows with the
+//  directory, not with the entries since the last one; libraft 0.15 counts
+//  entries only. Its threshold stays at snapshot-max-entries, and is
+//  lowered to take one at the next apply (with few trailing entries when
+//  memory is the reason) once:
+//  - "count": snapshot-threshold entries since the last one, and either
+//    that snapshot is at most snapshot-small-mib, or the entries since
+//    are worth snapshot-share % of its size (bytes of entries, a stand-in
+//    for how much of the directory changed);
+//  - "memory": the entries since hold snapshot-mib MiB. libraft keeps
+//    every entry since the last snapshot in memory: imports of 8 MiB
+//    entries would hold GiB;
+//  - libraft's own threshold (snapshot-max-entries) bounds the count.
+//  Both come back once the snapshot is taken. Bytes are counted as the
+//  entries are applied here: after a restart, the entries replayed before
+//  the first turn count as before the last snapshot.
+static const char *s_snapshot_due(s_actor_t *self, raft_index since, uint64_t bytes,
+                                  uint64_t snapshot_size)
+{
+    const kp_cluster_config_t *config = &self->args->config;
+    if (bytes > (uint64_t)config->snapshot_mib << 20)
+        return "memory";
+    if (since < config->snapshot_threshold)
+        return NULL;
+    //  Not known yet (no snapshot since this node started, none restored):
+    //  the directory's file, which is at least the compacted copy.
+    if (!snapshot_size && config->snapshot_share)
+        snapshot_size = kp_directory_file_size(self->args->directory);
+    if (snapshot_size <= (uint64_t)config->snapshot_small_mib << 20 ||
+        bytes * 100 >= snapshot_size * config->snapshot_share)
+        return "count";
+    return NULL;
+}
+
+static unsigned s_snapshot_ceiling(const kp_cluster_config_t *config)
+{
+    return config->snapshot_max_entries > config->snapshot_threshold ? config->snapshot_max_entries
+                                                                     : config->snapshot_threshold;
+}
+
+//  applied: the last entry applied (libraft's last_applied lags by one
+//  inside the state machine's apply).
+static void s_snapshot_rule(s_actor_t *self, raft_index applied)
 {
     struct raft *r = &self->raft;
     const kp_cluster_config_t *config = &self->args->config;
@@ -523,19 +561,30 @@ static void s_snapshot_by_size(s_actor_t *self)
     if (r->log.snapshot.last_index != self->snapshot_seen) {
         self->snapshot_seen = r->log.snapshot.last_index;
         self->bytes_at_snapshot = stats.bytes;
-        if (self->by_size) {
-            raft_set_snapshot_threshold(r, config->snapshot_threshold);
+        if (self->due) {
+            raft_set_snapshot_threshold(r, s_snapshot_ceiling(config));
             raft_set_snapshot_trailing(r, config->snapshot_trailing);
-            self->by_size = false;
+            self->due = NULL;
         }
     }
-    raft_index since = r->last_applied - r->log.snapshot.last_index;
-    if (!self->by_size && since > 0 &&
-        stats.bytes - self->bytes_at_snapshot > (uint64_t)config->snapshot_mib << 20) {
+    raft_index since =
+        applied > r->log.snapshot.last_index ? applied - r->log.snapshot.last_index : 0;
+    if (self->due || since == 0)
+        return;
+    self->due =
+        s_snapshot_due(self, since, stats.bytes - self->bytes_at_snapshot, stats.snapshot_size);
+    if (self->due) {
+        unsigned trailing = *self->due == 'm' ? 4 : config->snapshot_trailing;
         raft_set_snapshot_threshold(r, (unsigned)since);
-        raft_set_snapshot_trailing(r, since > 4 ? 4 : (unsigned)since - 1);
-        self->by_size = true;
+        raft_set_snapshot_trailing(r, trailing < since ? trailing : (unsigned)since - 1);
     }
+}
+
+//  The state machine applied entry index: a snapshot due now is taken
+//  once libraft has counted it applied, right after this call.
+static void s_entry_applied(void *arg, uint64_t index)
+{
+    s_snapshot_rule((s_actor_t *)arg, index);
 }
 
 //  A witness routes nothing and serves no client: it should not lead.
@@ -765,6 +814,9 @@ static void s_status(s_actor_t *self, kp_cluster_status_t *status)
     status->snapshots = fsm.snapshots;
     status->restores = fsm.restores;
     status->duplicates = fsm.duplicates;
+    status->snapshot_bytes = fsm.snapshot_size;
+    status->since_snapshot_bytes = fsm.bytes - self->bytes_at_snapshot;
+    snprintf(status->snapshot_due, sizeof status->snapshot_due, "%s", self->due ? self->due : "");
     status->removed = self->removed;
     status->removed_term = self->removed_term;
     snprintf(status->removed_by, sizeof status->removed_by, "%s", self->removed_by);
@@ -925,8 +977,13 @@ static int s_start(s_actor_t *self)
     self->io = kp_raftio_new(&options, args->err, sizeof args->err);
     if (!self->io)
         return -1;
-    kp_dirfsm_options_t fsm = {args->directory, snapshots, &self->raft, s_replace, self,
-                               false,           true};
+    kp_dirfsm_options_t fsm = {.directory = args->directory,
+                               .snapshots = snapshots,
+                               .raft = &self->raft,
+                               .replace = s_replace,
+                               .replace_arg = self,
+                               .batch = true,
+                               .applied = s_entry_applied};
     self->fsm = kp_dirfsm_new(&fsm);
     int rc = raft_init(&self->raft, self->io, self->fsm, args->me.raft_id, args->me.name);
     if (rc) {
@@ -942,7 +999,7 @@ static int s_start(s_actor_t *self)
     }
     raft_set_election_timeout(&self->raft, args->config.election_timeout_ms);
     raft_set_heartbeat_timeout(&self->raft, args->config.raft_heartbeat_ms);
-    raft_set_snapshot_threshold(&self->raft, args->config.snapshot_threshold);
+    raft_set_snapshot_threshold(&self->raft, s_snapshot_ceiling(&args->config));
     raft_set_snapshot_trailing(&self->raft, args->config.snapshot_trailing);
     raft_set_install_snapshot_timeout(&self->raft, KP_CLUSTER_INSTALL_TIMEOUT_MS);
     raft_set_pre_vote(&self->raft, true);
@@ -1030,7 +1087,7 @@ static void s_loop(s_actor_t *self)
         if (s_forward_due(self))
             s_flush(self);
         if (!self->closing) {
-            s_snapshot_by_size(self);
+            s_snapshot_rule(self, self->raft.last_applied);
             s_witness_steps_aside(self);
             s_push_status(self);
         }

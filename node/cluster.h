@@ -145,6 +145,11 @@ typedef struct {
     kp_forward_stats_t forward;
     uint64_t applied, replayed, refused, snapshots, restores;
     uint64_t duplicates; //  import batches sent again, not applied again
+    //  The snapshot rule's figures: the last snapshot's size, the bytes of
+    //  the entries applied since (both 0 when unknown), and why the next
+    //  snapshot is due ("" while none is).
+    uint64_t snapshot_bytes, since_snapshot_bytes;
+    char snapshot_due[16];
     //  Removed from the cluster's membership: a leader said so (or said it
     //  before a restart: DATA/raft/removed). The node asks for no votes,
     //  gives none, and serves nothing, until a leader adds it again.

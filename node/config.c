@@ -230,7 +230,7 @@ static int s_check_cluster(const char *text, kp_cluster_config_t *out, char *err
 static int s_load_raft(zconfig_t *root, const char *text, kp_cluster_config_t *out, char *err,
                        size_t errlen)
 {
-    uint64_t stale, election, heartbeat, threshold, trailing, mib;
+    uint64_t stale, election, heartbeat, threshold, trailing, mib, share, small, max_entries;
     if (s_number(root, text, "cluster/stale-limit", 0, 86400 * 7, 300, &stale, err, errlen) ||
         s_number(root, text, "cluster/election-timeout", 10, 600000, 1000, &election, err,
                  errlen) ||
@@ -239,7 +239,11 @@ static int s_load_raft(zconfig_t *root, const char *text, kp_cluster_config_t *o
                  errlen) ||
         s_number(root, text, "cluster/snapshot-trailing", 0, 1000000, 128, &trailing, err,
                  errlen) ||
-        s_number(root, text, "cluster/snapshot-mib", 1, 65536, 256, &mib, err, errlen))
+        s_number(root, text, "cluster/snapshot-mib", 1, 65536, 256, &mib, err, errlen) ||
+        s_number(root, text, "cluster/snapshot-share", 0, 1000, 50, &share, err, errlen) ||
+        s_number(root, text, "cluster/snapshot-small-mib", 0, 65536, 16, &small, err, errlen) ||
+        s_number(root, text, "cluster/snapshot-max-entries", 2, 100000000, 65536, &max_entries, err,
+                 errlen))
         return -1;
     if (election < 2 * heartbeat) {
         snprintf(err, errlen,
@@ -258,6 +262,16 @@ static int s_load_raft(zconfig_t *root, const char *text, kp_cluster_config_t *o
     out->snapshot_threshold = (uint32_t)threshold;
     out->snapshot_trailing = (uint32_t)trailing;
     out->snapshot_mib = (uint32_t)mib;
+    out->snapshot_share = (uint32_t)share;
+    out->snapshot_small_mib = (uint32_t)small;
+    //  A threshold above the default ceiling raises it (files written
+    //  before the ceiling existed); one set below the threshold is a mistake.
+    if (zconfig_get(root, "cluster/snapshot-max-entries", NULL) && max_entries < threshold) {
+        snprintf(err, errlen, "line %d: snapshot-max-entries must not be below snapshot-threshold",
+                 s_line_of(text, "cluster/snapshot-max-entries"));
+        return -1;
+    }
+    out->snapshot_max_entries = (uint32_t)(max_entries > threshold ? max_entries : threshold);
     return 0;
 }
 

@@ -11,10 +11,15 @@
           stale-limit = 300         # s a node cut off from the majority routes on
           election-timeout = 1000   # ms, raft (randomised between 1x and 2x)
           raft-heartbeat = 100      # ms, raft leader's heartbeat
-          snapshot-threshold = 1024 # raft entries between directory snapshots
-          snapshot-trailing = 128   # entries kept in the raft log after one
+          snapshot-threshold = 1024 # raft entries at least between directory snapshots
+          snapshot-share = 50       #   and, once the last snapshot is larger than
+          snapshot-small-mib = 16   #   this, entries since worth this % of its size
+                                    #   (a snapshot is a full compacted copy of the
+                                    #   directory: small entries do not pay for it)
           snapshot-mib = 256        # or a snapshot once entries since the last
                                     #   hold this many MiB (raft keeps them in memory)
+          snapshot-max-entries = 65536 # or once this many (at least the threshold)
+          snapshot-trailing = 128   # entries kept in the raft log after one
           log-durability = "local"  # or "two-sites": a response waits for its
                                     #   record on the mirror too (log/mirror.h)
           log-mirror-timeout = 1000 # ms without the mirror's ack: go on local
@@ -153,11 +158,17 @@ typedef struct {
     uint32_t stale_limit_s;
     uint32_t election_timeout_ms;
     uint32_t raft_heartbeat_ms;
-    uint32_t snapshot_threshold; //  raft entries between snapshots
+    uint32_t snapshot_threshold; //  raft entries at least between snapshots
     uint32_t snapshot_trailing;  //  entries kept after a snapshot
     uint32_t snapshot_mib;       //  or a snapshot after this many MiB of entries
-    bool clustered;              //  nodes have peer endpoints: one raft group
-    uint32_t hedge_min_ms;       //  0: no hedging of provider parts
+    //  Past the threshold, a snapshot larger than snapshot_small_mib waits
+    //  until the entries since are worth snapshot_share % of its size (0:
+    //  never waits); snapshot_max_entries bounds the wait (0: the threshold).
+    uint32_t snapshot_share;
+    uint32_t snapshot_small_mib;
+    uint32_t snapshot_max_entries;
+    bool clustered;        //  nodes have peer endpoints: one raft group
+    uint32_t hedge_min_ms; //  0: no hedging of provider parts
     uint32_t hedge_max_ms;
     uint32_t mutation_retention_days; //  rounded up
     uint64_t mutation_retention_s;

@@ -10,7 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "snapxfer.h"
+#include "snapcopy.h"
 
 typedef struct {
     struct raft_fsm fsm; //  first: libraft's pointer is ours
@@ -67,6 +67,8 @@ static int s_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void **r
         self->stats.duplicates++;
     else
         self->stats.applied++;
+    if (self->options.applied)
+        self->options.applied(self->options.replace_arg, out->index);
     return 0;
 }
 
@@ -105,10 +107,10 @@ static int s_snapshot_async(struct raft_fsm *fsm, struct raft_buffer *bufs[], un
     char taking[700], path[700], name[96], err[256] = "";
     snprintf(taking, sizeof taking, "%s/taking-%llu.tmp", self->snapshots, index);
     int fd = open(taking, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    uint8_t sha256[32];
-    struct stat st;
-    int rc = fd < 0 ? -1 : kp_directory_copy(self->options.directory, fd, err, sizeof err);
-    if (rc == 0 && (fsync(fd) || fstat(fd, &st) || kp_snapxfer_sha256(fd, sha256)))
+    kp_snapcopy_result_t copy;
+    const uint8_t *sha256 = copy.sha256;
+    int rc = fd < 0 ? -1 : kp_snapcopy_write(self->options.directory, fd, &copy, err, sizeof err);
+    if (rc == 0 && fsync(fd))
         rc = -1;
     if (fd >= 0)
         close(fd);
@@ -131,8 +133,8 @@ static int s_snapshot_async(struct raft_fsm *fsm, struct raft_buffer *bufs[], un
     Kp__SnapshotManifest manifest = KP__SNAPSHOT_MANIFEST__INIT;
     manifest.file = name;
     manifest.has_size = manifest.has_sha256 = manifest.has_applied = true;
-    manifest.size = (uint64_t)st.st_size;
-    manifest.sha256.data = sha256;
+    manifest.size = copy.size;
+    manifest.sha256.data = copy.sha256;
     manifest.sha256.len = 32;
     manifest.applied = applied;
     if (list) {
@@ -147,10 +149,23 @@ static int s_snapshot_async(struct raft_fsm *fsm, struct raft_buffer *bufs[], un
     kp__snapshot_manifest__pack(&manifest, list->base);
     *bufs = list;
     *n_bufs = 1;
-    zsys_info("cluster: snapshot at raft index %llu (directory at %llu, seq %llu): %llu bytes",
+    zsys_info("cluster: snapshot at raft index %llu (directory at %llu, seq %llu): %llu bytes "
+              "in %.2f s (%llu steps: %.2f s writing back, %.2f s resting)",
               index, (unsigned long long)applied, (unsigned long long)seq,
-              (unsigned long long)st.st_size);
+              (unsigned long long)copy.size, copy.elapsed_us / 1e6, (unsigned long long)copy.steps,
+              copy.sync_us / 1e6, copy.rest_us / 1e6);
     return 0;
+}
+
+//  The size of the snapshot a manifest names: the snapshot rule weighs
+//  the entries since against it (cluster.c).
+static void s_snapshot_size(s_fsm_t *self, const struct raft_buffer *buf)
+{
+    Kp__SnapshotManifest *manifest = kp__snapshot_manifest__unpack(NULL, buf->len, buf->base);
+    if (manifest && manifest->has_size)
+        self->stats.snapshot_size = manifest->size;
+    if (manifest)
+        kp__snapshot_manifest__free_unpacked(manifest, NULL);
 }
 
 static int s_snapshot_finalize(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsigned *n_bufs)
@@ -158,6 +173,7 @@ static int s_snapshot_finalize(struct raft_fsm *fsm, struct raft_buffer *bufs[],
     s_fsm_t *self = (s_fsm_t *)fsm;
     if (*bufs) {
         self->stats.snapshots++;
+        s_snapshot_size(self, &(*bufs)[0]);
         for (unsigned i = 0; i < *n_bufs; i++)
             raft_free((*bufs)[i].base);
         raft_free(*bufs);
@@ -198,6 +214,8 @@ static int s_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
         }
         if (rc)
             zsys_error("cluster: cannot restore snapshot %s: %s", path, err);
+        else if (manifest->has_size)
+            self->stats.snapshot_size = manifest->size;
     }
     if (manifest)
         kp__snapshot_manifest__free_unpacked(manifest, NULL);

@@ -50,6 +50,10 @@ typedef struct {
     //  kp_dirfsm_flush commits: one fsync for a turn's entries, not one
     //  each. Snapshots and restores flush first.
     bool batch;
+    //  Called after each entry is applied (raft's thread), with its index
+    //  and replace_arg: a snapshot rule that lowers raft's threshold here
+    //  has the snapshot taken at this entry, not the next one. May be NULL.
+    void (*applied)(void *arg, uint64_t index);
 } kp_dirfsm_options_t;
 
 //  The outcome of the last apply; an apply's result pointer points here.
@@ -77,7 +81,8 @@ void kp_dirfsm_destroy(struct raft_fsm **fsm_p);
 //  import batches applied before; snapshots taken and restored.
 typedef struct {
     uint64_t applied, replayed, refused, duplicates, snapshots, restores;
-    uint64_t bytes; //  of every entry given to apply
+    uint64_t bytes;         //  of every entry given to apply
+    uint64_t snapshot_size; //  bytes of the last snapshot taken or restored; 0: none yet
 } kp_dirfsm_stats_t;
 void kp_dirfsm_stats(struct raft_fsm *fsm, kp_dirfsm_stats_t *out);
 

@@ -114,6 +114,10 @@ int main(int argc, char **argv)
     }
     zsys_info("kpnode %s: serving clients on %s, workers on %s, admin on %s", me->name, me->client,
               me->worker, me->admin);
+    zsys_info("kpnode %s: raft snapshots after %u entries and, once one is over %u MiB, entries "
+              "worth %u%% of its size; or after %u MiB or %u entries",
+              me->name, cluster.snapshot_threshold, cluster.snapshot_small_mib,
+              cluster.snapshot_share, cluster.snapshot_mib, cluster.snapshot_max_entries);
     if (*me->metrics)
         zsys_info("kpnode %s: metrics and health on http://%s/metrics, /healthz, /readyz", me->name,
                   me->metrics);

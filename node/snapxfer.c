@@ -162,30 +162,6 @@ int kp_snapxfer_manifest(const char *file, uint64_t size, const uint8_t sha256[3
     return 0;
 }
 
-int kp_snapxfer_sha256(int fd, uint8_t out[32])
-{
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    uint8_t *buf = malloc(1 << 20);
-    int rc = ctx && buf && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1 ? 0 : -1;
-    off_t at = 0;
-    ssize_t got;
-    while (rc == 0 && (got = pread(fd, buf, 1 << 20, at)) != 0) {
-        if (got < 0) {
-            if (errno != EINTR)
-                rc = -1;
-            continue;
-        }
-        EVP_DigestUpdate(ctx, buf, (size_t)got);
-        at += got;
-    }
-    unsigned len = 0;
-    if (rc == 0 && (EVP_DigestFinal_ex(ctx, out, &len) != 1 || len != 32))
-        rc = -1;
-    EVP_MD_CTX_free(ctx);
-    free(buf);
-    return rc;
-}
-
 //  ---------------------------------------------------------------------
 //  Sender
 

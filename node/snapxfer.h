@@ -78,7 +78,4 @@ int kp_snapxfer_path(kp_snapxfer_t *self, const char *name, char *path, size_t s
 int kp_snapxfer_manifest(const char *file, uint64_t size, const uint8_t sha256[32],
                          struct raft_buffer *out);
 
-//  SHA-256 of a whole file. 0 or -1.
-int kp_snapxfer_sha256(int fd, uint8_t out[32]);
-
 #endif

@@ -195,6 +195,31 @@ void sites_destroy(sites_t **self_p)
     *self_p = NULL;
 }
 
+//  Puts lines after the first line ("cluster") of the file at path.
+static void s_insert_after_first_line(const char *path, const char *lines)
+{
+    FILE *file = fopen(path, "r");
+    assert(file);
+    char text[16384];
+    size_t size = fread(text, 1, sizeof text - 1, file);
+    assert(feof(file)); //  the whole file was read
+    fclose(file);
+    text[size] = '\0';
+    char *rest = strchr(text, '\n');
+    assert(rest && !strncmp(text, "cluster\n", 8));
+    file = fopen(path, "w");
+    assert(file);
+    fprintf(file, "%.*s%s%s", (int)(rest + 1 - text), text, lines, rest + 1);
+    fclose(file);
+}
+
+void sites_cluster_lines(sites_t *self, const char *lines)
+{
+    for (size_t i = 0; i < self->count; i++)
+        s_insert_after_first_line(self->harness->node_config[i], lines);
+    s_insert_after_first_line(self->harness->config, lines);
+}
+
 void sites_start(sites_t *self, size_t index)
 {
     harness_start_node(self->harness, index);

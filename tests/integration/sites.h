@@ -48,6 +48,11 @@ sites_t *sites_new_secure(size_t voters, bool witness, int stale_limit_s);
 sites_t *sites_new_secure_joining(size_t voters, bool witness, size_t joining, int stale_limit_s);
 void sites_destroy(sites_t **self_p);
 
+//  Adds lines ("    key = value\n" each) to the cluster section of every
+//  node's file and kpctl's, before the nodes start: settings the tests
+//  of one feature need (the snapshot rule's, ...).
+void sites_cluster_lines(sites_t *self, const char *lines);
+
 void sites_start(sites_t *self, size_t index);
 void sites_start_all(sites_t *self);
 //  SIGKILL, and wait for the process to end.

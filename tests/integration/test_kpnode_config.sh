@@ -59,6 +59,19 @@ expect 1 "a deadline longer than max-deadline is refused" timeout 5 "$KPNODE" --
 has "$WORK/err" "line 2: cluster/deadline = 20000 is longer than limits/max-deadline" \
     "the error names the deadline's line"
 
+# The snapshot rule's keys: a share past 1000 %, and a ceiling on the
+# entries below the threshold, are refused with their line.
+config snapshot-share 1001
+expect 1 "snapshot-share = 1001 is refused" timeout 5 "$KPNODE" --config "$WORK/cluster.cfg"
+has "$WORK/err" "line 4: cluster/snapshot-share = 1001 is out of range" "the error names the line"
+config snapshot-max-entries 100
+sed -i 's/^    snapshot-max-entries = 100$/    snapshot-threshold = 1024\n    snapshot-max-entries = 100/' \
+    "$WORK/cluster.cfg"
+expect 1 "snapshot-max-entries below snapshot-threshold is refused" \
+    timeout 5 "$KPNODE" --config "$WORK/cluster.cfg"
+has "$WORK/err" "line 5: snapshot-max-entries must not be below snapshot-threshold" \
+    "the error names the ceiling's line"
+
 # Inputs the fuzzer found (tests/fuzz/corpus/config/regress-*): a node
 # name at the very end of the file made the line search read past the
 # text (heap-buffer-overflow under ASan). Refused, and nothing read out of
