@@ -102,6 +102,7 @@ struct _kp_notify_t {
     zlistx_t *held;            //  s_held_t, in log order
     bool leading;
     int64_t next_sample_ms;
+    bool unsampled;           //  an institution came that has no sample yet
     int64_t next_proposal_ms; //  no proposal before (batch_ms after the last)
     int64_t next_prune_ms;    //  when to look whether something may be pruned
     uint64_t prune_before;    //  a prune to propose, before this (unix ms; 0: none)
@@ -227,6 +228,7 @@ static s_inst_t *s_inst(kp_notify_t *self, const char *kbo)
     inst->acks = zlistx_new();
     inst->dirty = true;
     zhashx_insert(self->insts, kbo, inst);
+    self->unsampled = true; //  its rate counts from now, not from the next tick
     return inst;
 }
 
@@ -886,15 +888,23 @@ static void s_release_held(kp_notify_t *self, kp_notify_send_fn *send, void *arg
     }
 }
 
+//  A sample of every institution's acknowledged count each S_SAMPLE_MS,
+//  and a first one of an institution as soon as it comes (its delivery
+//  rate is then known from its first acknowledgements on).
 static void s_sample(kp_notify_t *self, MDB_txn *txn, int64_t now_ms)
 {
-    if (now_ms < self->next_sample_ms)
+    bool tick = now_ms >= self->next_sample_ms;
+    if (!tick && !self->unsampled)
         return;
-    self->next_sample_ms = now_ms + S_SAMPLE_MS;
+    if (tick)
+        self->next_sample_ms = now_ms + S_SAMPLE_MS;
+    self->unsampled = false;
     for (s_inst_t *inst = zhashx_first(self->insts); inst; inst = zhashx_next(self->insts)) {
         kp_mutation_queue_t q;
-        if (kp_mutation_queue(self->dir, txn, inst->kbo, &q))
+        if (!tick && inst->samples)
             continue;
+        if (kp_mutation_queue(self->dir, txn, inst->kbo, &q))
+            q.acked = 0; //  nothing queued for it yet
         inst->sample_ms[inst->sample_pos] = now_ms;
         inst->sample_acked[inst->sample_pos] = q.acked;
         inst->sample_pos = (inst->sample_pos + 1) % S_SAMPLES;

@@ -670,6 +670,34 @@ static int s_lines_with(const char *path, const char *text)
     return count;
 }
 
+//  kpctl ARGS --json -c the harness's file, as the operator: its
+//  document (NULL when not JSON), and its exit status in *status.
+static json_t *s_kpctl_json(harness_t *h, const char *args, int *status)
+{
+    char command[1024], out[65536];
+    snprintf(command, sizeof command, "KP_CERT='%s' '%s' %s --json -c '%s' 2>/dev/null",
+             harness_cert(h, "operator", NULL), getenv("KPCTL"), args, h->config);
+    FILE *pipe = popen(command, "r");
+    assert_non_null(pipe);
+    size_t used = fread(out, 1, sizeof out - 1, pipe);
+    out[used] = '\0';
+    int rc = pclose(pipe);
+    *status = WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+    return json_loads(out, 0, NULL);
+}
+
+//  kpctl mutations status --kbo kbo: that institution's queue (a new
+//  reference, NULL when absent), and the exit status in *status.
+static json_t *s_kpctl_queue(harness_t *h, const char *kbo, int *status)
+{
+    char args[64];
+    snprintf(args, sizeof args, "mutations status --kbo %s", kbo);
+    json_t *doc = s_kpctl_json(h, args, status);
+    json_t *queue = json_incref(json_array_get(json_object_get(doc, "queues"), 0));
+    json_decref(doc);
+    return queue;
+}
+
 //  mutation-retention: changes for an institution with no worker expire
 //  after it; they are counted once (kp_mutations_expired_total), logged
 //  once per institution (not once per change), shown by kpctl mutations
@@ -696,12 +724,14 @@ static void test_expired_reported(void **state)
     assert_int_equal(s_lines_with(h->node_log[0], line), 1);
     assert_int_equal(s_lines_with(h->node_log[0], "expired undelivered"), 3);
     //  kpctl says so too, and exits 1.
-    char command[1024];
-    snprintf(command, sizeof command,
-             "KP_CERT='%s' '%s' mutations status --kbo %s --json -c '%s' >/dev/null",
-             harness_cert(h, "operator", NULL), getenv("KPCTL"), CM, h->config);
-    int rc = system(command);
-    assert_true(WIFEXITED(rc) && WEXITSTATUS(rc) == 1);
+    int rc;
+    json_t *queue = s_kpctl_queue(h, CM, &rc);
+    assert_int_equal(rc, 1);
+    assert_int_equal(json_integer_value(json_object_get(queue, "backlog")), 30);
+    assert_int_equal(json_integer_value(json_object_get(queue, "expired")), 30);
+    assert_non_null(json_string_value(json_object_get(queue, "oldest_undelivered")));
+    assert_true(json_integer_value(json_object_get(queue, "oldest_age_s")) >= 1);
+    json_decref(queue);
     //  Kept, not dropped: CM gets all 30 when it comes back.
     s_worker_t *cm = s_worker(h, 0, CM, NULL, true);
     s_worker_t *both[] = {acv, cm, NULL};
@@ -1030,16 +1060,9 @@ static void test_prune(void **state)
 //  whom (the origin) and on what grounds (CM's entry: 6/1, capacity 1).
 static int s_logged_deliveries(harness_t *h)
 {
-    char command[1024], out[65536];
-    snprintf(command, sizeof command,
-             "KP_CERT='%s' '%s' log query --person " PERSON " --json -c '%s' 2>/dev/null",
-             harness_cert(h, "operator", NULL), getenv("KPCTL"), h->config);
-    FILE *pipe = popen(command, "r");
-    assert_non_null(pipe);
-    size_t used = fread(out, 1, sizeof out - 1, pipe);
-    out[used] = '\0';
-    pclose(pipe);
-    json_t *doc = json_loads(out, 0, NULL), *records = json_object_get(doc, "records");
+    int status;
+    json_t *doc = s_kpctl_json(h, "log query --person " PERSON, &status);
+    json_t *records = json_object_get(doc, "records");
     bool seen[3] = {false, false, false};
     for (size_t i = 0; i < json_array_size(records); i++) {
         json_t *r = json_array_get(records, i),
@@ -1098,7 +1121,16 @@ static void test_provider_echo(void **state)
         assert_int_equal(s_lines_with(log, line), 1);
     }
     assert_int_equal(s_backlog(h, 0, CM), 0); //  acknowledged
-    give_up = harness_now_ms() + 10000;       //  the log's index catches up once a second
+    //  kpctl mutations status: CM's queue delivered, at a rate.
+    int status;
+    json_t *queue = s_kpctl_queue(h, CM, &status);
+    assert_int_equal(status, 0);
+    assert_int_equal(json_integer_value(json_object_get(queue, "backlog")), 0);
+    assert_true(json_integer_value(json_object_get(queue, "acked")) >= 3);
+    assert_true(json_is_null(json_object_get(queue, "oldest_undelivered")));
+    assert_true(json_number_value(json_object_get(queue, "delivery_rate")) > 0);
+    json_decref(queue);
+    give_up = harness_now_ms() + 10000; //  the log's index catches up once a second
     while (s_logged_deliveries(h) < 3 && harness_now_ms() < give_up)
         s_run(all, 1, 200, NULL, NULL);
     assert_int_equal(s_logged_deliveries(h), 3);
