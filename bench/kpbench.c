@@ -779,6 +779,10 @@ typedef struct {
     s_cpu_state_t state;
     s_watched_t watched[S_CHILD_ROLES][S_MAX_PIDS];
     double self_start, self_end;
+    //  The first node's threads at the window's start and end.
+    pid_t node;
+    kp_proc_thread_t begin[KP_BENCH_THREADS], end[KP_BENCH_THREADS];
+    int begin_count, end_count;
 } s_cpu_t;
 
 static void s_local_pids(s_pids_t *pids, kp_local_t *local)
@@ -826,6 +830,8 @@ static void s_cpu_sample(s_cpu_t *self, s_run_t *run, kp_local_t *local)
 static void s_cpu_begin(s_cpu_t *self, s_run_t *run, kp_local_t *local)
 {
     s_cpu_sample(self, run, local);
+    self->node = local && run->pids.count[KP_CPU_BROKER] ? run->pids.pid[KP_CPU_BROKER][0] : 0;
+    self->begin_count = kp_proc_threads(self->node, self->begin, KP_BENCH_THREADS);
     self->self_start = kp_proc_self_cpu();
     self->state = S_CPU_DURING;
 }
@@ -833,6 +839,9 @@ static void s_cpu_begin(s_cpu_t *self, s_run_t *run, kp_local_t *local)
 static void s_cpu_end(s_cpu_t *self, s_run_t *run, kp_local_t *local)
 {
     s_cpu_sample(self, run, local);
+    //  A node restarted in the window (chaos) has no thread figures.
+    bool same = run->pids.count[KP_CPU_BROKER] && run->pids.pid[KP_CPU_BROKER][0] == self->node;
+    self->end_count = same ? kp_proc_threads(self->node, self->end, KP_BENCH_THREADS) : -1;
     self->self_end = kp_proc_self_cpu();
     self->state = S_CPU_AFTER;
 }
@@ -872,6 +881,16 @@ static void s_cpu_result(const s_cpu_t *self, const s_run_t *run, kp_bench_resul
         result->cpu_s[role] = total;
     }
     result->cpu_s[KP_CPU_LOADGEN] = self->self_end - self->self_start;
+    //  Each thread name's CPU in the window (a name new at the end: all of it).
+    result->thread_count = 0;
+    for (int i = 0; self->begin_count > 0 && i < self->end_count; i++) {
+        double before = 0;
+        for (int k = 0; k < self->begin_count; k++)
+            if (!strcmp(self->begin[k].name, self->end[i].name))
+                before = self->begin[k].cpu_s;
+        result->threads[result->thread_count] = self->end[i];
+        result->threads[result->thread_count++].cpu_s -= before;
+    }
 }
 
 //  The nodes one chaos step kills (or stops) together.

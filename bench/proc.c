@@ -2,6 +2,7 @@
 #include "proc.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -90,12 +91,11 @@ void kp_proc_kill(pid_t pid)
     kp_proc_wait(pid, 5000, NULL);
 }
 
-int kp_proc_cpu(pid_t pid, double *cpu_s, uint64_t *started)
+//  Reads a /proc stat file: the command name (into name, if not NULL),
+//  the CPU time in seconds and the start time. 0, or -1.
+static int s_stat_read(const char *path, char name[16], double *cpu_s, uint64_t *started)
 {
-    if (pid <= 0)
-        return -1;
-    char path[64], line[1024];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    char line[1024];
     FILE *f = fopen(path, "r");
     if (!f)
         return -1;
@@ -103,9 +103,12 @@ int kp_proc_cpu(pid_t pid, double *cpu_s, uint64_t *started)
     fclose(f);
     //  Field 2, the command name, may hold spaces and parentheses: the
     //  fields we want are counted from the last ')'.
+    char *open = read ? strchr(line, '(') : NULL;
     char *at = read ? strrchr(line, ')') : NULL;
-    if (!at)
+    if (!open || !at || at < open)
         return -1;
+    if (name)
+        snprintf(name, 16, "%.*s", (int)(at - open - 1), open + 1);
     unsigned long long utime = 0, stime = 0, start = 0;
     //  Fields 3 to 22: state, then 10 we skip, utime, stime, 6 more, start.
     if (sscanf(at + 1,
@@ -117,6 +120,51 @@ int kp_proc_cpu(pid_t pid, double *cpu_s, uint64_t *started)
     *cpu_s = (double)(utime + stime) / (tick > 0 ? tick : 100);
     *started = start;
     return 0;
+}
+
+int kp_proc_cpu(pid_t pid, double *cpu_s, uint64_t *started)
+{
+    if (pid <= 0)
+        return -1;
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    return s_stat_read(path, NULL, cpu_s, started);
+}
+
+int kp_proc_threads(pid_t pid, kp_proc_thread_t *threads, int max)
+{
+    if (pid <= 0)
+        return -1;
+    char path[96];
+    snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
+    DIR *dir = opendir(path);
+    if (!dir)
+        return -1;
+    int count = 0;
+    struct dirent *entry;
+    while ((entry = readdir(dir))) {
+        char name[16];
+        double cpu;
+        uint64_t started;
+        long tid = strtol(entry->d_name, NULL, 10);
+        snprintf(path, sizeof path, "/proc/%d/task/%ld/stat", (int)pid, tid);
+        if (tid <= 0 || s_stat_read(path, name, &cpu, &started))
+            continue;
+        if (tid == pid)
+            snprintf(name, sizeof name, "main");
+        int i = 0;
+        while (i < count && strcmp(threads[i].name, name))
+            i++;
+        if (i == count) {
+            if (count == max)
+                continue;
+            snprintf(threads[count].name, sizeof threads[count].name, "%s", name);
+            threads[count++].cpu_s = 0;
+        }
+        threads[i].cpu_s += cpu;
+    }
+    closedir(dir);
+    return count;
 }
 
 double kp_proc_self_cpu(void)

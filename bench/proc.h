@@ -31,6 +31,17 @@ void kp_proc_kill(pid_t pid);
 //  0, or -1 if there is no such process (any more).
 int kp_proc_cpu(pid_t pid, double *cpu_s, uint64_t *started);
 
+//  One thread's name and the CPU time (user + system) it used, seconds.
+typedef struct {
+    char name[16];
+    double cpu_s;
+} kp_proc_thread_t;
+
+//  The CPU time of pid's threads so far, summed by thread name (threads
+//  that share a name are one entry); the process's first thread is
+//  "main". Up to max names: their count, or -1 if pid is gone.
+int kp_proc_threads(pid_t pid, kp_proc_thread_t *threads, int max);
+
 //  CPU time (user + system, all threads) kpbench itself has used so far.
 double kp_proc_self_cpu(void);
 

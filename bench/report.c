@@ -176,6 +176,12 @@ static void s_row(FILE *out, const char *name, const kp_histogram_t *h, uint64_t
             (unsigned long long)unexpected, (unsigned long long)lost);
 }
 
+static int s_busier(const void *a, const void *b)
+{
+    double x = ((const kp_proc_thread_t *)a)->cpu_s, y = ((const kp_proc_thread_t *)b)->cpu_s;
+    return (x < y) - (x > y);
+}
+
 static void s_cpu_line(FILE *out, const kp_bench_result_t *r)
 {
     fprintf(out, "  cpu per request:");
@@ -190,6 +196,21 @@ static void s_cpu_line(FILE *out, const kp_bench_result_t *r)
     double busy = s_cpu_busy(r);
     if (busy >= 0)
         fprintf(out, " (of %ld cores: %.0f%% busy)", r->cores, busy * 100);
+    fprintf(out, "\n");
+    uint64_t answered = kp_bench_result_answered(r);
+    if (!r->thread_count || !answered)
+        return;
+    //  The node's threads, busiest first: where its CPU per request goes.
+    kp_proc_thread_t threads[KP_BENCH_THREADS];
+    int count = r->thread_count < KP_BENCH_THREADS ? r->thread_count : KP_BENCH_THREADS;
+    memcpy(threads, r->threads, (size_t)count * sizeof threads[0]);
+    qsort(threads, (size_t)count, sizeof threads[0], s_busier);
+    fprintf(out, "  node cpu per request by thread:");
+    for (int i = 0; i < count; i++) {
+        double us = threads[i].cpu_s * 1e6 / (double)answered;
+        if (us >= 0.005) //  idle threads are left out
+            fprintf(out, "%s %s %.2fus", i ? "," : "", threads[i].name, us);
+    }
     fprintf(out, "\n");
 }
 

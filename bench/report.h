@@ -9,6 +9,7 @@
 #include <stdio.h>
 
 #include "histogram.h"
+#include "proc.h"
 #include "workload.h"
 
 #define KP_STATUS_SLOTS 9 //  Kp__Status values 0..8
@@ -37,6 +38,8 @@ typedef enum {
     KP_CPU_LOADGEN, //  kpbench itself (with the NATS responder thread)
     KP_CPU_ROLES
 } kp_cpu_role_t;
+
+#define KP_BENCH_THREADS 16 //  thread names of a node told apart
 
 typedef struct {
     char target[32];  //  "kruispunt", "zmq-proxy", "nats"
@@ -71,6 +74,11 @@ typedef struct {
     //  processes). cores: online, to say how busy the machine was.
     double cpu_s[KP_CPU_ROLES];
     long cores;
+    //  The first local node's CPU seconds in the same window, by thread
+    //  (main loop, ZeroMQ I/O, logger, indexer...); thread_count 0 when
+    //  unknown (a remote cluster, the node restarted in the window).
+    kp_proc_thread_t threads[KP_BENCH_THREADS];
+    int thread_count;
 } kp_bench_result_t;
 
 kp_bench_result_t *kp_bench_result_new(const char *target);
