@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "jsonl.h"
 #include "kruispunt.pb-c.h"
 #include "privlog_impl.h"
 #include "raftwire.h"
@@ -162,9 +163,25 @@ static size_t s_end(uint8_t *out)
     return 2;
 }
 
+//  An ANCHOR message (the log's prune anchor: a checkpoint frame) at
+//  buf; its size.
+static size_t s_anchor(uint8_t *buf, const uint8_t *checkpoint, size_t size)
+{
+    const uint8_t epoch[8] = {1};
+    size_t n = 0;
+    n += s_frame(buf + n, "ANCHOR", 6);
+    n += s_frame(buf + n, "node-1", 6);
+    n += s_frame(buf + n, epoch, 8);
+    n += s_frame(buf + n, checkpoint, size);
+    return n;
+}
+
 //  What a shipper sends the keeper for a log of one segment: HELLO; SEG
-//  with its header; FRAMES with its records and checkpoints.
-static void s_mirrorkeep(const char *segment, const uint8_t *data, size_t end)
+//  with its header; FRAMES with its records and checkpoints; then the
+//  prune anchor at its last checkpoint. And the anchor alone, to a new
+//  copy (its mirror was away during the prune).
+static void s_mirrorkeep(const char *segment, const uint8_t *data, size_t end,
+                         const uint8_t *checkpoint, size_t checkpoint_size)
 {
     static uint8_t buf[65536];
     const uint8_t epoch[8] = {1};
@@ -191,6 +208,15 @@ static void s_mirrorkeep(const char *segment, const uint8_t *data, size_t end)
         exit(1);
     n += s_frame(buf + n, data + KP_PRIVLOG_SEGMENT_HEADER, frames);
     s_write("mirrorkeep", "segment", buf, n);
+    if (!checkpoint)
+        return;
+    if (n + 2 + checkpoint_size + 64 > sizeof buf)
+        exit(1);
+    n += s_end(buf + n);
+    n += s_anchor(buf + n, checkpoint, checkpoint_size);
+    s_write("mirrorkeep", "anchor", buf, n);
+    n = s_anchor(buf, checkpoint, checkpoint_size);
+    s_write("mirrorkeep", "anchor-new-copy", buf, n);
 }
 
 //  A real, signed log of three records: its segment, and its last
@@ -237,7 +263,7 @@ static void s_log(void)
     s_write_mode("logsegment", "raw", 0, map.data, end);
     s_write_mode("logsegment", "repair", 3, map.data, end);
     s_write_mode("logsegment", "open", 7, map.data, end);
-    size_t off = KP_PRIVLOG_SEGMENT_HEADER, last = 0;
+    size_t off = KP_PRIVLOG_SEGMENT_HEADER, last = 0, last_size = 0;
     privlog_frame_t frame;
     while (privlog_frame_parse(map.data + off, end - off, &frame) == PRIVLOG_FRAME_OK) {
         if (frame.kind == KP_PRIVLOG_KIND_CHECKPOINT)
@@ -246,10 +272,10 @@ static void s_log(void)
     }
     if (last) {
         privlog_frame_parse(map.data + last, end - last, &frame);
-        s_write_mode("logcheckpoint", "signed", 1, map.data + last,
-                     KP_PRIVLOG_FRAME_HEADER + frame.len);
+        last_size = KP_PRIVLOG_FRAME_HEADER + frame.len;
+        s_write_mode("logcheckpoint", "signed", 1, map.data + last, last_size);
     }
-    s_mirrorkeep(segments[0].name, map.data, end);
+    s_mirrorkeep(segments[0].name, map.data, end, last ? map.data + last : NULL, last_size);
     privlog_segment_unmap(&map);
     free(segments);
     char command[128];
@@ -264,6 +290,56 @@ static void s_peer_write(const char *name, uint8_t *data, size_t size)
         exit(1);
     s_write("peer", name, data, size);
     free(data);
+}
+
+//  Node-level peer frames: a removed member told (MemberRemoved), a
+//  follower's forwarded update (one person record, as directory.apply
+//  sends it) and the leader's result for it (forward 1, OK).
+static void s_peer_node_level(void)
+{
+    size_t size;
+    Kp__PeerFrame frame = KP__PEER_FRAME__INIT;
+    Kp__MemberRemoved removed = KP__MEMBER_REMOVED__INIT;
+    removed.has_term = removed.has_conf_index = true;
+    removed.term = 3;
+    removed.conf_index = 12;
+    frame.body_case = KP__PEER_FRAME__BODY_MEMBER_REMOVED;
+    frame.member_removed = &removed;
+    s_peer_write("member-removed", kp_raftwire_pack("fuzz", 1, "node-1", &frame, &size), size);
+    const char *line = "{\"table\":\"person\",\"insz\":\"85073003328\",\"kbo\":\"0206731645\","
+                       "\"sector\":25,\"type\":0,\"capacity\":1,\"from\":\"2020-01-01\","
+                       "\"to\":\"9999-12-31\"}";
+    char err[256];
+    Kp__DirectoryOp *op = kp_jsonl_parse(line, strlen(line), err, sizeof err);
+    if (!op)
+        exit(1);
+    Kp__DirectoryOp *ops[] = {op};
+    Kp__DirectoryUpdate update = KP__DIRECTORY_UPDATE__INIT;
+    update.ops = ops;
+    update.n_ops = 1;
+    uint8_t packed[1024];
+    if (kp__directory_update__get_packed_size(&update) > sizeof packed)
+        exit(1);
+    Kp__ForwardProposal forward = KP__FORWARD_PROPOSAL__INIT;
+    forward.has_id = forward.has_update = forward.has_sent_unix_ms = true;
+    forward.id = 1;
+    forward.update.data = packed;
+    forward.update.len = kp__directory_update__pack(&update, packed);
+    forward.sent_unix_ms = 1;
+    frame.body_case = KP__PEER_FRAME__BODY_FORWARD;
+    frame.forward = &forward;
+    s_peer_write("forward", kp_raftwire_pack("fuzz", 2, "node-2", &frame, &size), size);
+    kp_jsonl_op_free(&op);
+    Kp__ForwardResult result = KP__FORWARD_RESULT__INIT;
+    result.has_id = result.has_result = result.has_seq = result.has_index = true;
+    result.id = 1;
+    result.result = 0;
+    result.seq = 7;
+    result.index = 12;
+    result.text = "";
+    frame.body_case = KP__PEER_FRAME__BODY_FORWARD_RESULT;
+    frame.forward_result = &result;
+    s_peer_write("forward-result", kp_raftwire_pack("fuzz", 1, "node-1", &frame, &size), size);
 }
 
 //  The cluster's traffic: raft RPCs and a snapshot offer and chunk.
@@ -320,6 +396,7 @@ static void s_peer(void)
     frame.body_case = KP__PEER_FRAME__BODY_SNAPSHOT_CHUNK;
     frame.snapshot_chunk = &chunk;
     s_peer_write("chunk", kp_raftwire_pack("fuzz", 1, "node-1", &frame, &size), size);
+    s_peer_node_level();
 }
 
 int main(int argc, char **argv)
