@@ -640,13 +640,14 @@ static void s_from_copy(json_t *doc, unsigned long long *last, char *got, size_t
 //  Two voters on two sites and a witness, each voter's log copied by the
 //  other (log-durability two-sites). Calls about M and N through node-1
 //  interleave in its log; M is merged into N; node-1 is killed. kpctl
-//  log query -c --person M (and N) is answered from node-1's copy on
-//  node-2, which takes the person's numbers from its own register (the
-//  merge replicated): every record of both numbers once, in seq order;
-//  and the same a page of two at a time, the pages going on in the copy.
+//  log query -c --person M is answered from node-1's copy on node-2,
+//  which takes the person's numbers from its own register (the merge
+//  replicated): every record of both numbers once, in seq order; and so
+//  is --person N, three a page, the pages going on in the copy.
 static void test_mirror_copy(void **state)
 {
     (void)state;
+    int64_t start = harness_now_ms();
     sites_t *sites = sites_new_secure(2, true, 300); //  node-1, node-2 and a witness
     harness_t *h = sites->harness;
     harness_cluster_line(h, "log-durability = \"two-sites\"");
@@ -680,10 +681,11 @@ static void test_mirror_copy(void **state)
     }
     zsock_destroy(&client);
     sites_kill(sites, 0); //  every response above waited for the copy (two-sites)
-    const char *people[] = {S_DUPLICATE, S_PETERS};
-    for (size_t p = 0; p < 2; p++) {
+    int64_t killed = harness_now_ms();
+    //  Each query waits --timeout for node-1 before it asks the copy: few.
+    {
         int rc = sites_kpctl(sites, out, sizeof out, "log query --person %s --json --timeout 1000",
-                             people[p]);
+                             S_DUPLICATE);
         json_t *doc = s_doc(out);
         if (rc || !doc)
             fail_msg("kpctl log query -c with node-1 down: exit %d: %s", rc, out);
@@ -697,14 +699,14 @@ static void test_mirror_copy(void **state)
         free(persons);
         json_decref(doc);
     }
-    //  A page of two at a time, from the copy.
+    //  The kept number's, three a page, from the copy.
     char after[256] = "0", got[4096] = "";
     unsigned long long last = 0;
     int pages = 0;
     for (bool more = true; more && pages < 16; pages++) {
         int rc = sites_kpctl(sites, out, sizeof out,
-                             "log query --person %s --limit 2 --after %s --json --timeout 1000",
-                             S_DUPLICATE, after);
+                             "log query --person %s --limit 3 --after %s --json --timeout 1000",
+                             S_PETERS, after);
         json_t *doc = s_doc(out);
         if (rc || !doc)
             fail_msg("page %d after %s: exit %d: %s", pages, after, rc, out);
@@ -713,10 +715,10 @@ static void test_mirror_copy(void **state)
         json_decref(doc);
     }
     printf("# node-1 down: its 6 records of the merged person read from its copy on node-2, and "
-           "again in %d pages\n",
-           pages);
+           "again in %d pages (%lld ms to the kill, %lld ms of queries)\n",
+           pages, (long long)(killed - start), (long long)(harness_now_ms() - killed));
     assert_true(s_all_once(got, ids, 6));
-    assert_true(pages >= 3);
+    assert_true(pages >= 2);
     sites_destroy(&sites);
 }
 
