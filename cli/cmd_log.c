@@ -709,7 +709,8 @@ static int s_cursor_parse(const s_args_t *a, const kp_cluster_config_t *config, 
     snprintf(text, sizeof text, "%s", a->cursor);
     char *save = NULL;
     for (char *mark = strtok_r(text, ",", &save); mark; mark = strtok_r(NULL, ",", &save)) {
-        char *colon = strrchr(mark, ':'), *end = NULL;
+        char given[256], *colon = strrchr(mark, ':'), *end = NULL;
+        snprintf(given, sizeof given, "%s", mark);
         if (colon)
             *colon = '\0';
         const kp_node_config_t *node = colon ? kp_config_node(config, mark) : NULL;
@@ -719,7 +720,7 @@ static int s_cursor_parse(const s_args_t *a, const kp_cluster_config_t *config, 
             colon[1] == '-' || errno)
             return s_usage_error("query: --after: '%s' is not NODE:SEQ with a node of the "
                                  "cluster file that keeps a log",
-                                 mark);
+                                 given);
         afters[node - config->nodes] = seq;
     }
     return 0;

@@ -216,6 +216,9 @@ expect 2 "mutations status --timeout x" "$KPCTL" mutations status -c "$CFG" --ti
 has "$WORK/err" "kpctl mutations status: --timeout 'x' is not a number" "a bad timeout is named with its command"
 expect 2 "register show --bogus" "$KPCTL" register show 85073003328 -c "$CFG" --bogus
 has "$WORK/err" "unknown option or missing value '--bogus'" "an unknown option is named"
+expect 2 "log query -c --after naming no node of the file" "$KPCTL" log query -c "$CFG" --person 85073003328 --limit 2 --after node-9:5
+has "$WORK/err" "'node-9:5' is not NODE:SEQ" "the error names the bad --after"
+expect 2 "log query -c --after without --limit" "$KPCTL" log query -c "$CFG" --person 85073003328 --after node-1:5
 expect 2 "cluster transfer-leadership --to without its node" "$KPCTL" cluster transfer-leadership -c "$CFG" --to
 has "$WORK/err" "missing value '--to'" "a command's own option without its value is named"
 expect 0 "kpctl --help names the global options" "$KPCTL" --help
