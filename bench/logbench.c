@@ -5,7 +5,7 @@
                  [--window W] [--key FILE] [--query-only] [--reindex]
                  [--index-only]
                  [--index-after]
-        logbench --dir DIR --sync-floor [--syncs N]
+        logbench --dir DIR --sync-floor [--syncs N] [--sync-size B]
 
     Writes N records (P distinct people, 4 institutions, 8 message types)
     through kp_logger_t as fast as the logger takes them, with at most W
@@ -26,8 +26,8 @@
     made before (give the same --records and --people) and only the
     queries run.
 
-    --sync-floor measures the disk under DIR instead: N times, one 512-byte
-    write and fdatasync over blocks already written (the cheapest durable
+    --sync-floor measures the disk under DIR instead: N times, an append
+    of B bytes (512) and fdatasync over blocks already written (the cheapest durable
     write there is, what a group commit of one record costs at best), and
     prints the percentiles and the CPU per write; then the same through
     O_DIRECT | O_DSYNC, as the log writes where the filesystem takes it. A
@@ -259,24 +259,28 @@ static double s_thread_cpu(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-//  Times syncs durable writes of one 512-byte block of fd (written ahead):
-//  pwrite + fdatasync, or (direct: fd is O_DIRECT | O_DSYNC) the write
-//  alone, as the privacy log's groups are written. Prints the percentiles
-//  and the CPU per write. 0, or -1.
-static int s_floor_run(int fd, bool direct, uint64_t syncs)
+//  Times syncs durable appends of size bytes each to fd (a file written
+//  ahead), as the privacy log writes its groups: pwrite + fdatasync, or
+//  (direct: fd is O_DIRECT | O_DSYNC) one write of the whole blocks they
+//  touch, the partial block before them written again. Prints the
+//  percentiles and the CPU per write. 0, or -1.
+static int s_floor_run(int fd, bool direct, uint64_t syncs, size_t size)
 {
-    uint8_t *block;
+    const size_t align = 512;
+    uint8_t *buf;
     double *lat = calloc(syncs, sizeof *lat);
-    if (!lat || posix_memalign((void **)&block, 4096, 512)) {
+    if (!lat || posix_memalign((void **)&buf, 4096, size + 2 * align)) {
         free(lat);
         return -1;
     }
+    memset(buf, 0x5a, size + 2 * align);
     int rc = 0;
     double cpu = s_thread_cpu();
     for (uint64_t i = 0; i < syncs && !rc; i++) {
-        memset(block, (int)(i & 0xff) | 1, 512);
+        uint64_t off = i * size, start = direct ? off / align * align : off;
+        size_t n = direct ? (off + size - start + align - 1) / align * align : size;
         double t = s_now();
-        rc = pwrite(fd, block, 512, (off_t)(i * 512)) == 512 ? (direct ? 0 : fdatasync(fd)) : -1;
+        rc = pwrite(fd, buf, n, (off_t)start) == (ssize_t)n ? (direct ? 0 : fdatasync(fd)) : -1;
         lat[i] = (s_now() - t) * 1e6;
     }
     cpu = (s_thread_cpu() - cpu) / (double)syncs * 1e6;
@@ -284,21 +288,21 @@ static int s_floor_run(int fd, bool direct, uint64_t syncs)
         fprintf(stderr, "logbench: write or fdatasync failed: %s\n", strerror(errno));
     else {
         qsort(lat, syncs, sizeof *lat, s_cmp);
-        printf("sync floor: %" PRIu64 " writes of 512 B %s over written blocks: p50 %.0f us, "
+        printf("sync floor: %" PRIu64 " appends of %zu B %s over written blocks: p50 %.0f us, "
                "p90 %.0f us, p99 %.0f us, max %.0f us; CPU %.1f us per write\n",
-               syncs, direct ? "with O_DIRECT | O_DSYNC" : "+ fdatasync", lat[syncs / 2],
+               syncs, size, direct ? "with O_DIRECT | O_DSYNC" : "+ fdatasync", lat[syncs / 2],
                lat[syncs * 9 / 10], lat[syncs * 99 / 100], lat[syncs - 1], cpu);
     }
-    free(block);
+    free(buf);
     free(lat);
     return rc;
 }
 
-//  The disk's own cost of a commit: times syncs writes of 512 bytes into a
-//  file of dir written ahead, each followed by fdatasync, then the same
+//  The disk's own cost of a commit: times syncs appends of size bytes to
+//  a file of dir written ahead, each followed by fdatasync, then the same
 //  through O_DIRECT | O_DSYNC (the privacy log's way where the filesystem
 //  takes it). 0, or 1.
-static int s_sync_floor(const char *dir, uint64_t syncs)
+static int s_sync_floor(const char *dir, uint64_t syncs, size_t size)
 {
     char path[4200];
     snprintf(path, sizeof path, "%s/sync-floor.tmp", dir);
@@ -312,9 +316,9 @@ static int s_sync_floor(const char *dir, uint64_t syncs)
         return 1;
     }
     static const uint8_t zeros[64 * 1024];
-    off_t size = (off_t)(syncs * 512 + sizeof zeros);
+    off_t end = (off_t)(syncs * size + sizeof zeros);
     int rc = 0;
-    for (off_t at = 0; at < size && !rc; at += (off_t)sizeof zeros)
+    for (off_t at = 0; at < end && !rc; at += (off_t)sizeof zeros)
         rc = pwrite(fd, zeros, sizeof zeros, at) == (ssize_t)sizeof zeros ? 0 : -1;
     if (rc || fsync(fd)) {
         fprintf(stderr, "logbench: cannot write %s: %s\n", path, strerror(errno));
@@ -322,11 +326,11 @@ static int s_sync_floor(const char *dir, uint64_t syncs)
         unlink(path);
         return 1;
     }
-    rc = s_floor_run(fd, false, syncs);
+    rc = s_floor_run(fd, false, syncs, size);
     close(fd);
     fd = rc ? -1 : open(path, O_WRONLY | O_DIRECT | O_DSYNC | O_CLOEXEC);
     if (fd >= 0) {
-        rc = s_floor_run(fd, true, syncs);
+        rc = s_floor_run(fd, true, syncs, size);
         close(fd);
     } else if (!rc)
         printf("sync floor: no O_DIRECT here (%s)\n", strerror(errno));
@@ -337,19 +341,27 @@ static int s_sync_floor(const char *dir, uint64_t syncs)
 int main(int argc, char **argv)
 {
     static const struct option options[] = {
-        {"dir", required_argument, NULL, 'd'},    {"records", required_argument, NULL, 'n'},
-        {"people", required_argument, NULL, 'p'}, {"queries", required_argument, NULL, 'q'},
-        {"window", required_argument, NULL, 'w'}, {"key", required_argument, NULL, 'k'},
-        {"query-only", no_argument, NULL, 'Q'},   {"index-only", no_argument, NULL, 'O'},
-        {"reindex", no_argument, NULL, 'R'},      {"index-after", no_argument, NULL, 'A'},
-        {"sync-floor", no_argument, NULL, 'S'},   {"syncs", required_argument, NULL, 's'},
-        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
+        {"dir", required_argument, NULL, 'd'},
+        {"records", required_argument, NULL, 'n'},
+        {"people", required_argument, NULL, 'p'},
+        {"queries", required_argument, NULL, 'q'},
+        {"window", required_argument, NULL, 'w'},
+        {"key", required_argument, NULL, 'k'},
+        {"query-only", no_argument, NULL, 'Q'},
+        {"index-only", no_argument, NULL, 'O'},
+        {"reindex", no_argument, NULL, 'R'},
+        {"index-after", no_argument, NULL, 'A'},
+        {"sync-floor", no_argument, NULL, 'S'},
+        {"syncs", required_argument, NULL, 's'},
+        {"sync-size", required_argument, NULL, 'z'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     const char *dir = NULL, *key = NULL;
     uint64_t records = 1000000, people = 0, queries = 1000, window = 100000;
     bool query_only = false, sync_floor = false, reindex = false, index_after = false;
     bool index_only = false;
-    uint64_t syncs = 2000;
+    uint64_t syncs = 2000, sync_size = 512;
     int c;
     while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
         switch (c) {
@@ -389,19 +401,23 @@ int main(int argc, char **argv)
         case 's':
             syncs = strtoull(optarg, NULL, 10);
             break;
+        case 'z':
+            sync_size = strtoull(optarg, NULL, 10);
+            break;
         case 'h':
             printf("usage: logbench --dir DIR [--records N] [--people P] [--queries Q] "
                    "[--window W] [--key FILE] [--query-only] [--reindex] [--index-after]\n"
                    "       [--index-only]   (queries time the index alone, no record read)\n"
-                   "       logbench --dir DIR --sync-floor [--syncs N]   (the disk's fdatasync "
+                   "       logbench --dir DIR --sync-floor [--syncs N] [--sync-size B]   (the "
+                   "disk's fdatasync "
                    "floor)\n");
             return 0;
         default:
             return 2;
         }
     }
-    if (dir && sync_floor && syncs)
-        return s_sync_floor(dir, syncs);
+    if (dir && sync_floor && syncs && sync_size >= 1 && sync_size <= (1u << 20))
+        return s_sync_floor(dir, syncs, (size_t)sync_size);
     if (!dir || !records || !window) {
         fprintf(stderr, "logbench: --dir DIR is required (a folder that does not exist yet)\n");
         return 2;
