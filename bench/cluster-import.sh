@@ -3,7 +3,7 @@
 #   (gendir; default 1000000, about as many lines) imported through a
 #   follower of a three-voter cluster on loopback: kpctl's wall time,
 #   lines per second, then every node's sequence and checksum once they
-#   have converged (kpctl cluster status).
+#   have converged (kpctl cluster status), and each node's peak memory.
 set -euo pipefail
 persons=${1:-1000000}
 build=$(cd "${2:-build}" && pwd)
@@ -36,10 +36,25 @@ until "$build/cli/kpctl" cluster status -c "$cfg" --json 2>/dev/null | grep -q '
 leader=$("$build/cli/kpctl" cluster status -c "$cfg" --json | sed 's/.*"leader":"\([^"]*\)".*/\1/')
 via=node-1; [ "$leader" = node-1 ] && via=node-2
 echo "importing $lines lines through $via (leader $leader)"
+# Each node's memory, sampled every second during the import: the peak of
+# its anonymous memory (the raft entries kept since the last snapshot live
+# there; the directory's and raft store's mapped pages are file-backed).
+sample() {
+    while :; do
+        for i in 1 2 3; do
+            awk -v n="$i" '/^RssAnon/ { print n, $2 }' "/proc/${pids[$((i - 1))]}/status" 2>/dev/null
+        done >>"$work/rss.txt"
+        sleep 1
+    done
+}
+sample &
+sampler=$!
+pids+=("$sampler")
 start=$(date +%s.%N)
 "$build/cli/kpctl" directory import "$work/dir.jsonl" -c "$cfg" --node "$via" \
     ${batch:+--batch-bytes "$batch"} || echo "the import stopped (above)"
 end=$(date +%s.%N)
+kill "$sampler"
 awk -v s="$start" -v e="$end" -v n="$lines" 'BEGIN { printf "import: %.1f s, %.0f lines/s\n", e - s, n / (e - s) }'
 converged() {
     "$build/cli/kpctl" cluster status -c "$cfg" --json 2>/dev/null | /usr/bin/python3 -c '
@@ -50,3 +65,10 @@ sys.exit(0 if len({(n.get("directory_seq"), n.get("checksum")) for n in nodes}) 
 for i in $(seq 1 300); do converged && break; sleep 0.2; done
 converged && echo "converged: every node holds the same sequence and checksum" || echo "NOT converged"
 "$build/cli/kpctl" cluster status -c "$cfg"
+for i in 1 2 3; do
+    printf 'node-%d: peak RSS %s kB (VmHWM), peak anonymous %s kB (sampled each second); %s raft snapshots taken, %s installed\n' "$i" \
+        "$(awk '/^VmHWM/ { print $2 }' "/proc/${pids[$((i - 1))]}/status")" \
+        "$(awk -v n="$i" '$1 == n && $2 > m { m = $2 } END { print m + 0 }' "$work/rss.txt")" \
+        "$(grep -c 'cluster: snapshot at' "$work/node-$i.log" || true)" \
+        "$(grep -c 'directory replaced by the snapshot' "$work/node-$i.log" || true)"
+done

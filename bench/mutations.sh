@@ -16,7 +16,11 @@
 #      is offline, then CM's worker comes back: the drain time and rate, and
 #      the time a day at 1,000 changes/s (86.4M) would take at that rate;
 # with the load average between the steps (the machine's other work skews
-# every figure: compare the ratios of one run).
+# every figure: compare the ratios of one run), the raft snapshots taken
+# after each round, and the node's peak memory.
+# SNAPSHOTS=count: the cluster file asks for a snapshot every 1,024 raft
+# entries whatever their size (snapshot-share = 0, the rule before the
+# share): the cost of the snapshot's write alone, as often as before.
 set -eu
 BUILD=${1:-build}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -34,6 +38,7 @@ cat > "$DIR/cluster.cfg" <<CFG
 cluster
     name = "mutbench"
     insecure = true
+$([ "${SNAPSHOTS:-}" = count ] && echo "    snapshot-share = 0")
 node
     node-1
         site = "here"
@@ -70,7 +75,15 @@ KPB_SECONDS=${KPB_SECONDS:-15}
 KPB="--rate ${KPB_RATE:-2000} --duration $KPB_SECONDS --clients 4"
 # The raft snapshots the node took so far (each a compacted copy of the
 # directory and its queues, written while requests are routed).
-snapshots() { echo "# raft snapshots so far: $(grep -c 'cluster: snapshot at' "$DIR/node.log" || true)$(grep -o 'cluster: snapshot at raft index [0-9]*.*: [0-9]* bytes' "$DIR/node.log" | awk '{ printf "%s %s (%.0f MB)", NR == 1 ? ":" : ",", $5, $(NF - 1) / 1e6 }')"; }
+snapshots() {
+    echo "# raft snapshots so far: $(grep -c 'cluster: snapshot at' "$DIR/node.log" || true)$(grep -o 'cluster: snapshot at raft index [0-9]* .*: [0-9]* bytes in [0-9.]* s' "$DIR/node.log" | awk '{ printf "%s at %s, %.0f MB in %s s", NR == 1 ? ":" : ";", $5, $(NF - 3) / 1e6, $(NF - 1) }')"
+    "$B/cli/kpctl" cluster status -c "$DIR/cluster.cfg" --json | /usr/bin/python3 -c '
+import json, sys
+n = json.load(sys.stdin)["nodes"][0]
+print("# raft entries since the last snapshot: %d, %.1f MB; the last snapshot %.1f MB (0: none yet)" % (
+    n.get("applied_index", 0) - n.get("snapshot_index", 0), n.get("since_snapshot_bytes", 0) / 1e6,
+    n.get("snapshot_bytes", 0) / 1e6))' || true
+}
 p99() { awk '$1 == "single" { print $5 }' "$1"; }
 ms() { case "$1" in *ms) echo "${1%ms}" ;; *us) echo "${1%us}" | awk '{ print $1 / 1000 }' ;; *s) echo "${1%s}" | awk '{ print $1 * 1000 }' ;; esac; }
 round=1

@@ -62,8 +62,7 @@ typedef struct {
     uint64_t transfer_token;
     bool transferring;
     raft_index snapshot_seen; //  raft's last snapshot, as s_snapshot_rule saw it
-    uint64_t bytes_at_snapshot;
-    const char *due; //  the threshold was lowered: why a snapshot is due; NULL
+    const char *due;          //  the threshold was lowered: why a snapshot is due; NULL
     //  The cluster file's node keys (Z85; "" for a node without one), read
     //  once at start: raftio checks every frame's sender against them.
     char member_keys[KP_CONFIG_MAX_NODES][KP_CURVE_Z85];
@@ -523,9 +522,10 @@ static void s_transfer(s_actor_t *self, uint64_t token, raft_id id)
 //    every entry since the last snapshot in memory: imports of 8 MiB
 //    entries would hold GiB;
 //  - libraft's own threshold (snapshot-max-entries) bounds the count.
-//  Both come back once the snapshot is taken. Bytes are counted as the
-//  entries are applied here: after a restart, the entries replayed before
-//  the first turn count as before the last snapshot.
+//  Both come back once the snapshot is taken. Bytes are those of the
+//  entries applied here since the snapshot's index (dirfsm.h); after a
+//  restart, of those applied again from the raft log since the snapshot
+//  raft loaded.
 static const char *s_snapshot_due(s_actor_t *self, raft_index since, uint64_t bytes,
                                   uint64_t snapshot_size)
 {
@@ -560,7 +560,6 @@ static void s_snapshot_rule(s_actor_t *self, raft_index applied)
     kp_dirfsm_stats(self->fsm, &stats);
     if (r->log.snapshot.last_index != self->snapshot_seen) {
         self->snapshot_seen = r->log.snapshot.last_index;
-        self->bytes_at_snapshot = stats.bytes;
         if (self->due) {
             raft_set_snapshot_threshold(r, s_snapshot_ceiling(config));
             raft_set_snapshot_trailing(r, config->snapshot_trailing);
@@ -572,7 +571,7 @@ static void s_snapshot_rule(s_actor_t *self, raft_index applied)
     if (self->due || since == 0)
         return;
     self->due =
-        s_snapshot_due(self, since, stats.bytes - self->bytes_at_snapshot, stats.snapshot_size);
+        s_snapshot_due(self, since, stats.bytes - stats.bytes_at_snapshot, stats.snapshot_size);
     if (self->due) {
         unsigned trailing = *self->due == 'm' ? 4 : config->snapshot_trailing;
         raft_set_snapshot_threshold(r, (unsigned)since);
@@ -815,7 +814,7 @@ static void s_status(s_actor_t *self, kp_cluster_status_t *status)
     status->restores = fsm.restores;
     status->duplicates = fsm.duplicates;
     status->snapshot_bytes = fsm.snapshot_size;
-    status->since_snapshot_bytes = fsm.bytes - self->bytes_at_snapshot;
+    status->since_snapshot_bytes = fsm.bytes - fsm.bytes_at_snapshot;
     snprintf(status->snapshot_due, sizeof status->snapshot_due, "%s", self->due ? self->due : "");
     status->removed = self->removed;
     status->removed_term = self->removed_term;

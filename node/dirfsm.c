@@ -17,7 +17,8 @@ typedef struct {
     kp_dirfsm_options_t options;
     char snapshots[512];
     kp_dirfsm_result_t result;
-    kp_dirfsm_stats_t stats; //  snapshots is written by the snapshot thread
+    kp_dirfsm_stats_t stats;
+    uint64_t bytes_at_taking; //  stats.bytes when the snapshot under way began
 } s_fsm_t;
 
 //  raft_fsm apply: one committed entry into the directory (in the turn's
@@ -85,6 +86,7 @@ static int s_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsigned
     char err[256];
     if (kp_dirfsm_flush(fsm, err, sizeof err))
         return RAFT_IOERR;
+    self->bytes_at_taking = self->stats.bytes; //  the snapshot's index is the last applied
     return self->options.sync_snapshots ? s_snapshot_async(fsm, bufs, n_bufs) : 0;
 }
 
@@ -173,6 +175,7 @@ static int s_snapshot_finalize(struct raft_fsm *fsm, struct raft_buffer *bufs[],
     s_fsm_t *self = (s_fsm_t *)fsm;
     if (*bufs) {
         self->stats.snapshots++;
+        self->stats.bytes_at_snapshot = self->bytes_at_taking;
         s_snapshot_size(self, &(*bufs)[0]);
         for (unsigned i = 0; i < *n_bufs; i++)
             raft_free((*bufs)[i].base);
@@ -214,8 +217,11 @@ static int s_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
         }
         if (rc)
             zsys_error("cluster: cannot restore snapshot %s: %s", path, err);
-        else if (manifest->has_size)
-            self->stats.snapshot_size = manifest->size;
+        else {
+            self->stats.bytes_at_snapshot = self->stats.bytes;
+            if (manifest->has_size)
+                self->stats.snapshot_size = manifest->size;
+        }
     }
     if (manifest)
         kp__snapshot_manifest__free_unpacked(manifest, NULL);

@@ -83,6 +83,9 @@ typedef struct {
     uint64_t applied, replayed, refused, duplicates, snapshots, restores;
     uint64_t bytes;         //  of every entry given to apply
     uint64_t snapshot_size; //  bytes of the last snapshot taken or restored; 0: none yet
+    //  bytes when the last snapshot was begun (the entries up to its index)
+    //  or restored: bytes - bytes_at_snapshot are the entries since it.
+    uint64_t bytes_at_snapshot;
 } kp_dirfsm_stats_t;
 void kp_dirfsm_stats(struct raft_fsm *fsm, kp_dirfsm_stats_t *out);
 
