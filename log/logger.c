@@ -177,6 +177,9 @@ static int s_commit(kp_privlog_t *log, zsock_t *sock, s_follow_t *follow, bool r
         kp_privlog_index_flush(log); //  the writer keeps no index: frees the buffer
         if (follow)
             atomic_store(&follow->durable, durable);
+        //  The notice is out: now is the time for the zeros ahead, which
+        //  inside the next group's sync would make its replies wait.
+        kp_privlog_zero_ahead(log);
     }
     return (int)(durable - before);
 }

@@ -568,7 +568,8 @@ static void s_preallocate(kp_privlog_t *self)
 //  on every sync). Best effort: a failure here shows in the append.
 //  Direct writes: whole blocks, from an aligned chunk of zeros, each
 //  chunk durable at once (the appends' own sync covers no other range).
-static void s_zero_ahead(kp_privlog_t *self, uint64_t upto)
+//  Zeros are written when fewer than slack bytes of them lie past upto.
+static void s_zero_ahead(kp_privlog_t *self, uint64_t upto, uint64_t slack)
 {
     uint64_t a = self->align ? self->align : 1;
     //  Never behind the data (checkpoints are written past it too), nor,
@@ -577,7 +578,7 @@ static void s_zero_ahead(kp_privlog_t *self, uint64_t upto)
     if (self->seg_zeroed < data_end)
         self->seg_zeroed = data_end;
     uint64_t max = self->options.segment_max / a * a;
-    if (upto + S_ZERO_CHUNK / 2 <= self->seg_zeroed || self->seg_zeroed >= max)
+    if (upto + slack <= self->seg_zeroed || self->seg_zeroed >= max)
         return;
     uint64_t end = ((upto > self->seg_zeroed ? upto : self->seg_zeroed) + S_ZERO_CHUNK) / a * a;
     if (end > max)
@@ -852,7 +853,9 @@ int kp_privlog_sync(kp_privlog_t *self)
     size_t size = self->len - self->synced;
     if (!self->seg_allocated)
         s_preallocate(self); //  a segment reopened after a restart
-    s_zero_ahead(self, self->seg_size + size);
+    //  Only what this group needs: the zeros ahead are written between
+    //  groups (kp_privlog_zero_ahead), not in a group's time.
+    s_zero_ahead(self, self->seg_size + size, self->align ? self->align : 1);
     uint64_t start_us = s_test_start(self);
     if (s_test_write_fails(self))
         return s_write_failed(self);
@@ -951,6 +954,12 @@ int kp_privlog_tick(kp_privlog_t *self)
         return 0;
     }
     return kp_privlog_commit(self);
+}
+
+void kp_privlog_zero_ahead(kp_privlog_t *self)
+{
+    if (!self->failed && self->seg_fd >= 0 && self->seg_allocated)
+        s_zero_ahead(self, self->seg_size, S_ZERO_CHUNK / 2);
 }
 
 uint64_t kp_privlog_last_seq(kp_privlog_t *self)

@@ -116,6 +116,13 @@ int kp_privlog_index_flush(kp_privlog_t *self);
 int kp_privlog_commit(kp_privlog_t *self);
 //  Writes a timed checkpoint if one is due; call it now and then.
 int kp_privlog_tick(kp_privlog_t *self);
+//  Writes zeros ahead of the appends (256 KiB at a time, durable) when
+//  fewer than 128 KiB of them are left, so that groups land on written
+//  blocks. kp_privlog_sync writes only the zeros its own group needs:
+//  call this between groups (after the durable notice) to keep that
+//  write out of a group's time. Best effort (a failure shows in the next
+//  sync).
+void kp_privlog_zero_ahead(kp_privlog_t *self);
 
 uint64_t kp_privlog_last_seq(kp_privlog_t *self);    //  last appended
 uint64_t kp_privlog_durable_seq(kp_privlog_t *self); //  last synced
