@@ -808,14 +808,16 @@ static void test_backoff(void **state)
         assert_int_equal(cm->trace_seq[i], cm->trace_seq[0]);
         assert_int_equal(cm->trace_attempt[i], i + 1);
     }
-    //  Waits: 100, 200, 200, ... (90% of each as the floor: the clock of
-    //  the test is not the node's).
-    static const int64_t floor_ms[] = {90, 180, 180, 180, 180, 180};
-    for (size_t i = 0; i < 6; i++)
-        if (cm->trace_ms[i + 1] - cm->trace_ms[i] < floor_ms[i])
-            fail_msg("attempt %zu came %lld ms after attempt %zu (at least %lld expected)", i + 2,
-                     (long long)(cm->trace_ms[i + 1] - cm->trace_ms[i]), i + 1,
-                     (long long)floor_ms[i]);
+    //  Waits: 100, 200, 200, ... The times are when the test read each
+    //  attempt, not when the node sent it: a reading the loaded machine
+    //  delayed shortens the gap after it (under ASan at load 10, attempt 4
+    //  was read 114 ms after attempt 3), so the floor is on the whole run:
+    //  90% of 100 + 5 x 200 ms, less 200 ms for a late first reading. A
+    //  node that did not double (6 x 100 ms) stays under it.
+    int64_t all = cm->trace_ms[6] - cm->trace_ms[0];
+    printf("# attempts 1..7 span %lld ms (at least 790)\n", (long long)all);
+    if (all < 990 - 200)
+        fail_msg("attempts 1 to 7 came within %lld ms (at least 790 expected)", (long long)all);
     //  Uncapped, attempts 3 to 7 would be 400 + 800 + 1600 + 3200 ms apart.
     int64_t span = cm->trace_ms[6] - cm->trace_ms[2];
     printf("# attempts 3..7 span %lld ms (capped: 800; uncapped: 6000)\n", (long long)span);
