@@ -19,7 +19,7 @@ trap cleanup EXIT
 port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 cfg="$work/cluster.cfg"
 {
-    printf 'cluster\n    name = "import"\n    heartbeat = 1000\n    stale-limit = 300\nnode\n'
+    printf 'cluster\n    name = "import"\n    insecure = true\n    heartbeat = 1000\n    stale-limit = 300\nnode\n'
     for i in 1 2 3; do
         printf '    node-%d\n        role = "voter"\n        site = "site-%d"\n' "$i" "$i"
         printf '        data = "%s/node-%d"\n' "$work" "$i"
@@ -32,7 +32,10 @@ for i in 1 2 3; do
 done
 "$build/bench/gendir" --persons "$persons" >"$work/dir.jsonl"
 lines=$(wc -l <"$work/dir.jsonl")
-until "$build/cli/kpctl" cluster status -c "$cfg" --json 2>/dev/null | grep -q '"leader":"node'; do sleep 0.2; done
+until "$build/cli/kpctl" cluster status -c "$cfg" --json 2>/dev/null | grep -q '"leader":"node'; do
+    for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null || { tail -n 2 "$work"/node-*.log; exit 1; }; done
+    sleep 0.2
+done
 leader=$("$build/cli/kpctl" cluster status -c "$cfg" --json | sed 's/.*"leader":"\([^"]*\)".*/\1/')
 via=node-1; [ "$leader" = node-1 ] && via=node-2
 echo "importing $lines lines through $via (leader $leader)"
