@@ -19,7 +19,11 @@ trap cleanup EXIT
 port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 cfg="$work/cluster.cfg"
 {
-    printf 'cluster\n    name = "import"\n    insecure = true\n    heartbeat = 1000\n    stale-limit = 300\nnode\n'
+    printf 'cluster\n    name = "import"\n    insecure = true\n    heartbeat = 1000\n    stale-limit = 300\n'
+    #   SNAPSHOT_MIB: the cluster's snapshot-mib (default 256), the entries'
+    #   MiB after which a snapshot bounds the memory raft keeps them in.
+    [ -z "${SNAPSHOT_MIB:-}" ] || printf '    snapshot-mib = %d\n' "$SNAPSHOT_MIB"
+    printf 'node\n'
     for i in 1 2 3; do
         printf '    node-%d\n        role = "voter"\n        site = "site-%d"\n' "$i" "$i"
         printf '        data = "%s/node-%d"\n' "$work" "$i"
