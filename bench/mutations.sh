@@ -76,7 +76,7 @@ KPB="--rate ${KPB_RATE:-2000} --duration $KPB_SECONDS --clients 4"
 # The raft snapshots the node took so far (each a compacted copy of the
 # directory and its queues, written while requests are routed).
 snapshots() {
-    echo "# raft snapshots so far: $(grep -c 'cluster: snapshot at' "$DIR/node.log" || true)$(grep -o 'cluster: snapshot at raft index [0-9]* .*: [0-9]* bytes in [0-9.]* s' "$DIR/node.log" | awk '{ printf "%s at %s, %.0f MB in %s s", NR == 1 ? ":" : ";", $5, $(NF - 3) / 1e6, $(NF - 1) }')"
+    echo "# raft snapshots so far: $(grep -c 'cluster: snapshot at' "$DIR/node.log" || true)$(grep -o 'cluster: snapshot at raft index [0-9]* .*: [0-9]* bytes in [0-9.]* s' "$DIR/node.log" | awk '{ printf "%s at %s, %.0f MB in %s s", NR == 1 ? ":" : ";", $6, $(NF - 4) / 1e6, $(NF - 1) }')"
     "$B/cli/kpctl" cluster status -c "$DIR/cluster.cfg" --json | /usr/bin/python3 -c '
 import json, sys
 n = json.load(sys.stdin)["nodes"][0]
