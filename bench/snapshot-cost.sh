@@ -22,7 +22,7 @@ NODE=
 P1=
 P2=
 FEED=
-trap 'kill $NODE $P1 $P2 $FEED 2>/dev/null; wait 2>/dev/null; rm -rf "$DIR"' EXIT
+trap 'kill $NODE $P1 $P2 $FEED 2>/dev/null || true; wait 2>/dev/null; rm -rf "$DIR"' EXIT
 la() { cut -d' ' -f1-3 /proc/loadavg; }
 port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 C=$(port); W=$(port); A=$(port)
