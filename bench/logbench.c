@@ -30,7 +30,7 @@
     of B bytes (512) and fdatasync over blocks already written (the cheapest durable
     write there is, what a group commit of one record costs at best), and
     prints the percentiles and the CPU per write; then the same through
-    O_DIRECT | O_DSYNC, as the log writes where the filesystem takes it. A
+    O_DIRECT | O_DSYNC, as the log writes with its direct option. A
     log that is durable before each answer adds at least this to every
     answer when requests come one at a time.
 */
@@ -300,8 +300,8 @@ static int s_floor_run(int fd, bool direct, uint64_t syncs, size_t size)
 
 //  The disk's own cost of a commit: times syncs appends of size bytes to
 //  a file of dir written ahead, each followed by fdatasync, then the same
-//  through O_DIRECT | O_DSYNC (the privacy log's way where the filesystem
-//  takes it). 0, or 1.
+//  through O_DIRECT | O_DSYNC (the privacy log's way with its direct
+//  option). 0, or 1.
 static int s_sync_floor(const char *dir, uint64_t syncs, size_t size)
 {
     char path[4200];

@@ -405,7 +405,7 @@ kp_logger_t *kp_logger_new(const char *dir, const kp_privlog_options_t *options,
                       self->direct_align);
         else
             zsys_info("privacy log %s: appends buffered, pwrite + fdatasync (%s)", dir,
-                      writer.buffered ? "as configured" : "the filesystem takes no direct I/O");
+                      writer.direct ? "the filesystem takes no direct I/O" : "the default");
     }
     if (args->log && indexed) {
         //  The indexer catches up with what is on disk in the background:

@@ -61,8 +61,8 @@ typedef struct {
     const char *key_file;      //  Ed25519 private key (PEM); NULL: unsigned
     bool index;                //  keep the LMDB index (true)
     uint64_t index_map_size;   //  bytes of address space for it (1 TiB)
-    bool buffered;             //  write through the page cache (pwrite and
-                               //  fdatasync) even where O_DIRECT works (false)
+    bool direct;               //  O_DIRECT | O_DSYNC appends where the
+                               //  filesystem takes them (false: see privlog.c)
 } kp_privlog_options_t;
 
 //  What kp_privlog_open found at the end of the last segment.
@@ -129,7 +129,7 @@ uint64_t kp_privlog_durable_seq(kp_privlog_t *self); //  last synced
 const char *kp_privlog_error(kp_privlog_t *self);
 //  How groups are written: with O_DIRECT | O_DSYNC in blocks of this many
 //  bytes, or 0: buffered, pwrite and fdatasync (the filesystem takes no
-//  direct I/O, or options.buffered).
+//  direct I/O, or options.direct is off).
 uint32_t kp_privlog_direct_align(kp_privlog_t *self);
 //  True once the log refuses all further work (see kp_privlog_sync).
 bool kp_privlog_failed(kp_privlog_t *self);
