@@ -70,7 +70,6 @@ struct _kp_logger_t {
     kp_buckets_t commit_us, commit_records; //  from the durable notices
     bool failed;
     bool unavailable;      //  told by the actor: records wait for disk space
-    uint32_t direct_align; //  how the log writes (kp_privlog_direct_align), at the start
     char error[256];
 };
 
@@ -399,10 +398,10 @@ kp_logger_t *kp_logger_new(const char *dir, const kp_privlog_options_t *options,
     writer.index = false;
     args->log = kp_privlog_open(dir, &writer, recovery, err, errlen);
     if (args->log) {
-        self->direct_align = kp_privlog_direct_align(args->log);
-        if (self->direct_align)
+        uint32_t align = kp_privlog_direct_align(args->log);
+        if (align)
             zsys_info("privacy log %s: appends with O_DIRECT | O_DSYNC in %u-byte blocks", dir,
-                      self->direct_align);
+                      align);
         else
             zsys_info("privacy log %s: appends buffered, pwrite + fdatasync (%s)", dir,
                       writer.direct ? "the filesystem takes no direct I/O" : "the default");
@@ -673,11 +672,6 @@ uint64_t kp_logger_indexed(kp_logger_t *self)
 uint64_t kp_logger_last(kp_logger_t *self)
 {
     return self->next_seq - 1;
-}
-
-uint32_t kp_logger_direct_align(const kp_logger_t *self)
-{
-    return self->direct_align;
 }
 
 const char *kp_logger_error(kp_logger_t *self)

@@ -113,11 +113,6 @@ uint64_t kp_logger_last(kp_logger_t *self);
 //  Do not answer what would need a new record meanwhile.
 bool kp_logger_unavailable(kp_logger_t *self);
 
-//  How the log writes its groups, as decided when it opened: O_DIRECT |
-//  O_DSYNC in blocks of this many bytes, or 0: pwrite and fdatasync
-//  (kp_privlog_direct_align). For status and metrics.
-uint32_t kp_logger_direct_align(const kp_logger_t *self);
-
 //  The last error, named ("" until there is one).
 const char *kp_logger_error(kp_logger_t *self);
 

@@ -42,13 +42,6 @@ typedef struct {
     kp_snapcopy_result_t *out;
 } s_writer_t;
 
-static int64_t s_now_us(void)
-{
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (int64_t)now.tv_sec * 1000000 + now.tv_nsec / 1000;
-}
-
 static void s_rest(int64_t us)
 {
     struct timespec rest = {us / 1000000, (us % 1000000) * 1000};
@@ -68,12 +61,12 @@ static int s_step(s_writer_t *self, const uint8_t *data, size_t len)
             return -1;
         done += put > 0 ? (size_t)put : 0;
     }
-    int64_t start = s_now_us();
+    int64_t start = zclock_usecs();
     if (sync_file_range(self->fd, at, (off_t)len,
                         SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
                             SYNC_FILE_RANGE_WAIT_AFTER))
         return -1;
-    int64_t took = s_now_us() - start;
+    int64_t took = zclock_usecs() - start;
     //  Written back: the pages are clean, and of no use to anyone here.
     posix_fadvise(self->fd, at, (off_t)len, POSIX_FADV_DONTNEED);
     self->out->size += len;
@@ -122,7 +115,7 @@ int kp_snapcopy_write(kp_directory_t *directory, int fd, kp_snapcopy_result_t *o
                       size_t errlen)
 {
     memset(out, 0, sizeof *out);
-    int64_t start = s_now_us();
+    int64_t start = zclock_usecs();
     int pipefd[2];
     if (pipe2(pipefd, O_CLOEXEC))
         return kp_err(err, errlen, "cannot copy the directory: pipe: %s", strerror(errno));
@@ -150,6 +143,6 @@ int kp_snapcopy_write(kp_directory_t *directory, int fd, kp_snapcopy_result_t *o
     if (rc == 0 && (EVP_DigestFinal_ex(writer.sha, out->sha256, &len) != 1 || len != 32))
         rc = kp_err(err, errlen, "cannot hash the snapshot");
     EVP_MD_CTX_free(writer.sha);
-    out->elapsed_us = (uint64_t)(s_now_us() - start);
+    out->elapsed_us = (uint64_t)(zclock_usecs() - start);
     return rc;
 }
