@@ -69,7 +69,7 @@ struct _kp_logger_t {
     uint64_t durable;
     kp_buckets_t commit_us, commit_records; //  from the durable notices
     bool failed;
-    bool unavailable;      //  told by the actor: records wait for disk space
+    bool unavailable; //  told by the actor: records wait for disk space
     char error[256];
 };
 
