@@ -57,6 +57,14 @@ typedef struct {
 
 struct _kp_logger_t {
     zactor_t *actor;
+    //  How far the log is durable, stored by the logger thread before it
+    //  sends the notice, so that the node's loop learns it without
+    //  waiting for its next poll: the loop is often in the middle of a
+    //  turn when a notice comes (about 75 us of a group's 230 us at 32
+    //  calls in flight, measured), and a reply held that long holds its
+    //  client's next call too. The notices still come: they wake a loop
+    //  that sleeps, and carry the commit times.
+    _Atomic uint64_t shared_durable;
     zactor_t *indexer; //  NULL when the log keeps no index
     s_follow_t *follow;
     zsock_t *sock;  //  our end of the record socket
@@ -75,7 +83,8 @@ struct _kp_logger_t {
 
 typedef struct {
     kp_privlog_t *log;
-    zsock_t *sock; //  the actor's end
+    _Atomic uint64_t *durable; //  kp_logger_t's shared_durable
+    zsock_t *sock;             //  the actor's end
     uint32_t tick_ms;
     s_follow_t *follow; //  NULL: no indexer
 } s_args_t;
@@ -156,9 +165,10 @@ typedef struct {
 //  reply waits only for the sync. retry: sync what waits from a failed
 //  group. start_us: when the group's first record was taken. The number
 //  of records now durable, or S_GROUP_*.
-static int s_commit(kp_privlog_t *log, zsock_t *sock, s_follow_t *follow, bool retry,
-                    int64_t start_us)
+static int s_commit(s_args_t *args, bool retry, int64_t start_us)
 {
+    kp_privlog_t *log = args->log;
+    zsock_t *sock = args->sock;
     uint64_t before = kp_privlog_durable_seq(log);
     if (kp_privlog_sync(log)) {
         int n = kp_privlog_failed(log) ? S_GROUP_FAILED : S_GROUP_UNAVAILABLE;
@@ -172,10 +182,11 @@ static int s_commit(kp_privlog_t *log, zsock_t *sock, s_follow_t *follow, bool r
     uint64_t durable = kp_privlog_durable_seq(log);
     if (durable > before) {
         s_durable_t notice = {durable, (uint64_t)(zclock_usecs() - start_us), durable - before};
+        atomic_store(args->durable, durable);
         s_notice(sock, S_NOTICE_DURABLE, &notice, sizeof notice);
         kp_privlog_index_flush(log); //  the writer keeps no index: frees the buffer
-        if (follow)
-            atomic_store(&follow->durable, durable);
+        if (args->follow)
+            atomic_store(&args->follow->durable, durable);
         //  The notice is out: now is the time for the zeros ahead, which
         //  inside the next group's sync would make its replies wait.
         kp_privlog_zero_ahead(log);
@@ -194,9 +205,11 @@ typedef struct {
 //  reply waits for a record, when records nobody waits for have waited
 //  S_LATER_MS, or when retrying or ending (force). The number of records made durable, or
 //  S_GROUP_*.
-static int s_group(kp_privlog_t *log, zsock_t *sock, s_follow_t *follow, s_pending_t *pending,
-                   bool force, bool retry, zmq_msg_t *first, bool *stop)
+static int s_group(s_args_t *args, s_pending_t *pending, bool force, bool retry, zmq_msg_t *first,
+                   bool *stop)
 {
+    kp_privlog_t *log = args->log;
+    zsock_t *sock = args->sock;
     s_drained_t drained = {0, 0};
     int64_t now_us = zclock_usecs();
     if (s_drain(log, sock, first, &drained, stop)) {
@@ -213,7 +226,7 @@ static int s_group(kp_privlog_t *log, zsock_t *sock, s_follow_t *follow, s_pendi
                (pending->later_since && zclock_mono() - pending->later_since >= S_LATER_MS);
     if (!due && !force && !retry)
         return 0;
-    int n = s_commit(log, sock, follow, retry, pending->start_us ? pending->start_us : now_us);
+    int n = s_commit(args, retry, pending->start_us ? pending->start_us : now_us);
     if (n >= 0)
         *pending = (s_pending_t){0, 0, 0};
     return n;
@@ -266,8 +279,7 @@ static void s_actor(zsock_t *pipe, void *arg)
         //  SIGINT/SIGTERM are the node's to handle: while it stops, it
         //  still logs (and waits for) the answers it gives (EINTR: go on).
         if (!failed && (ready || unavailable || pending.later_since)) {
-            int rc = s_group(log, sock, args->follow, &pending, false, unavailable,
-                             ready ? &msg : NULL, &stop);
+            int rc = s_group(args, &pending, false, unavailable, ready ? &msg : NULL, &stop);
             failed = rc == S_GROUP_FAILED;
             unavailable = rc == S_GROUP_UNAVAILABLE;
         } else if (ready) //  failed: nothing more is written; only the stop matters
@@ -284,7 +296,7 @@ static void s_actor(zsock_t *pipe, void *arg)
     //  Everything sent before the stop is taken already; commit it.
     while (!failed && !unavailable) {
         bool ignored = false;
-        int n = s_group(log, sock, args->follow, &pending, true, false, NULL, &ignored);
+        int n = s_group(args, &pending, true, false, NULL, &ignored);
         if (n <= 0)
             break;
     }
@@ -436,6 +448,8 @@ kp_logger_t *kp_logger_new(const char *dir, const kp_privlog_options_t *options,
     args->tick_ms = secs * 1000 / 2 ? secs * 1000 / 2 : 500;
     self->next_seq = kp_privlog_last_seq(args->log) + 1;
     self->durable = kp_privlog_durable_seq(args->log);
+    atomic_init(&self->shared_durable, self->durable);
+    args->durable = &self->shared_durable;
     kp_buckets_init_latency(&self->commit_us);
     kp_buckets_init_sizes(&self->commit_records);
     //  No high-water mark on either end: kp_logger_log must never block.
@@ -653,6 +667,9 @@ int kp_logger_recv(kp_logger_t *self)
 
 uint64_t kp_logger_durable(kp_logger_t *self)
 {
+    uint64_t durable = atomic_load(&self->shared_durable);
+    if (durable > self->durable)
+        self->durable = durable;
     return self->durable;
 }
 

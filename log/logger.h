@@ -90,7 +90,10 @@ zsock_t *kp_logger_sock(kp_logger_t *self);
 //  log has failed (kp_logger_error says why; nothing more becomes durable).
 int kp_logger_recv(kp_logger_t *self);
 
-//  The highest sequence number known durable.
+//  The highest sequence number known durable: what the actor made durable
+//  last, even before its notice is read (it publishes the number before
+//  it sends the notice), so that a loop can release replies between the
+//  messages of a turn. The notices still wake a loop that sleeps.
 uint64_t kp_logger_durable(kp_logger_t *self);
 
 //  The group commits made durable so far: their time in microseconds

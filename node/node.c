@@ -2560,6 +2560,7 @@ static void s_drain(kp_node_t *self, zsock_t *sock, int socket, s_handler_fn *ha
         else
             s_refuse_key(self, socket, &input, zclock_usecs());
         zmq_msg_close(&input.body);
+        kp_outbox_release_durable(self->outbox);
     }
     kp_sendq_flush(self->sendq);
 }

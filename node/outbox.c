@@ -263,11 +263,10 @@ bool kp_outbox_redirect(kp_outbox_t *self, const char *key, const void *identity
     return true;
 }
 
-int kp_outbox_release(kp_outbox_t *self)
+void kp_outbox_release_durable(kp_outbox_t *self)
 {
-    if (!self->logger)
-        return 0;
-    int rc = kp_logger_recv(self->logger);
+    if (!self->oldest)
+        return;
     uint64_t durable = s_released(self);
     while (self->oldest && self->oldest->seq <= durable) {
         s_held_t *held = s_detach_oldest(self);
@@ -275,6 +274,14 @@ int kp_outbox_release(kp_outbox_t *self)
                   held->size);
         free(held);
     }
+}
+
+int kp_outbox_release(kp_outbox_t *self)
+{
+    if (!self->logger)
+        return 0;
+    int rc = kp_logger_recv(self->logger);
+    kp_outbox_release_durable(self);
     return rc;
 }
 

@@ -72,6 +72,12 @@ bool kp_outbox_redirect(kp_outbox_t *self, const char *key, const void *identity
 //  Returns 0, or -1 once the log has failed.
 int kp_outbox_release(kp_outbox_t *self);
 
+//  Sends what became durable since, without reading the logger's notices
+//  (kp_logger_durable): cheap enough to call between any two messages of
+//  a turn, so that a reply leaves when its record is durable rather than
+//  at the loop's next poll.
+void kp_outbox_release_durable(kp_outbox_t *self);
+
 //  The socket to poll for durability notices, or NULL without a logger.
 zsock_t *kp_outbox_sock(kp_outbox_t *self);
 

@@ -1106,6 +1106,37 @@ static void test_logger(void **state)
     kp_logger_destroy(&logger);
 }
 
+//  The node's loop learns how far the log is durable between its polls:
+//  kp_logger_durable moves without kp_logger_recv, and the notice still
+//  comes (it wakes a loop that sleeps).
+static void test_logger_durable_unread(void **state)
+{
+    fixture_t *f = *state;
+    kp_privlog_options_t opt;
+    s_options(&opt, f);
+    char error[256];
+    kp_logger_t *logger = kp_logger_new(f->log, &opt, NULL, error, sizeof error);
+    assert_non_null(logger);
+    Kp__LogRecord r;
+    Kp__LogPart part, *parts[1];
+    char id[32];
+    s_record(&r, &part, parts, 0, s_now_us(), id);
+    uint64_t seq = kp_logger_log(logger, &r);
+    assert_int_equal(seq, 1);
+    assert_int_equal(kp_logger_durable(logger), 0);
+    assert_int_equal(kp_logger_flush(logger), 0);
+    for (int64_t until = zclock_mono() + 30000;
+         kp_logger_durable(logger) < seq && zclock_mono() < until;)
+        usleep(1000);
+    assert_int_equal(kp_logger_durable(logger), seq);
+    zpoller_t *poller = zpoller_new(kp_logger_sock(logger), NULL);
+    assert_non_null(zpoller_wait(poller, 30000));
+    assert_int_equal(kp_logger_recv(logger), 0);
+    assert_int_equal(kp_logger_durable(logger), seq);
+    zpoller_destroy(&poller);
+    kp_logger_destroy(&logger);
+}
+
 //  Where the frames of a segment end: the first frame of zeros (the
 //  preallocated tail) or the end of the file.
 static size_t s_data_end(const uint8_t *data, size_t size)
@@ -1388,6 +1419,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_prune_and_export, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_lock, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_logger, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_logger_durable_unread, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_preallocated_crash, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_preallocated_torn, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_direct_readers, s_setup, s_teardown),
