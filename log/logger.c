@@ -13,6 +13,7 @@
 #include "logger.h"
 #include "logindex.h"
 #include "recpack.h"
+#include "spare.h"
 
 #define S_NOTICE_DURABLE 'D'
 #define S_NOTICE_ERROR 'E'
@@ -87,6 +88,9 @@ typedef struct {
     zsock_t *sock;             //  the actor's end
     uint32_t tick_ms;
     s_follow_t *follow; //  NULL: no indexer
+    kp_spare_t *spare;  //  NULL: none; the logger thread's from its start
+    uint64_t spare_at;  //  segment bytes past which the next segment's spare is asked for
+    bool spare_asked;   //  for this segment
 } s_args_t;
 
 static void s_notice(zsock_t *sock, char tag, const void *data, size_t size)
@@ -158,6 +162,16 @@ typedef struct {
     uint64_t records;
 } s_durable_t;
 
+//  Asks for the next segment's spare once this one is half full: once
+//  per segment, and never for a log that writes little.
+static void s_spare_due(s_args_t *args)
+{
+    bool half = kp_privlog_segment_bytes(args->log) >= args->spare_at;
+    if (half && !args->spare_asked)
+        kp_spare_want(args->spare);
+    args->spare_asked = half;
+}
+
 #define S_GROUP_FAILED -1      //  the log refuses all further work
 #define S_GROUP_UNAVAILABLE -2 //  no space to write: records wait, retry later
 
@@ -190,6 +204,7 @@ static int s_commit(s_args_t *args, bool retry, int64_t start_us)
         //  The notice is out: now is the time for the zeros ahead, which
         //  inside the next group's sync would make its replies wait.
         kp_privlog_zero_ahead(log);
+        s_spare_due(args);
     }
     return (int)(durable - before);
 }
@@ -300,6 +315,7 @@ static void s_actor(zsock_t *pipe, void *arg)
         if (n <= 0)
             break;
     }
+    kp_spare_destroy(&args->spare);
     kp_privlog_destroy(&args->log);
     if (args->follow) //  everything is synced now, the final checkpoint too
         atomic_store(&args->follow->durable, UINT64_MAX);
@@ -452,6 +468,19 @@ kp_logger_t *kp_logger_new(const char *dir, const kp_privlog_options_t *options,
     args->durable = &self->shared_durable;
     kp_buckets_init_latency(&self->commit_us);
     kp_buckets_init_sizes(&self->commit_records);
+    //  The next segment is written ahead by an actor of its own
+    //  (spare.h), which the logger thread alone uses from its start.
+    uint64_t size = writer.segment_max ? writer.segment_max : defaults.segment_max;
+    args->spare = kp_spare_new(dir, size);
+    args->spare_at = size / 2;
+    if (args->spare)
+        zsys_info("privacy log %s: each next segment is written ahead as %s (removed first "
+                  "when the disk is full)",
+                  dir, KP_SPARE_READY);
+    else
+        zsys_warning("privacy log %s: cannot start the spare segment's writer; segments are "
+                     "made as they are needed",
+                     dir);
     //  No high-water mark on either end: kp_logger_log must never block.
     char endpoint[64];
     snprintf(endpoint, sizeof endpoint, "inproc://kp-logger-%p", (void *)self);
@@ -469,6 +498,7 @@ kp_logger_t *kp_logger_new(const char *dir, const kp_privlog_options_t *options,
                zmq_strerror(zmq_errno()));
         zsock_destroy(&self->sock);
         zsock_destroy(&args->sock);
+        kp_spare_destroy(&args->spare);
         kp_privlog_destroy(&args->log);
         zactor_destroy(&self->indexer);
         free(self->follow);

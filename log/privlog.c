@@ -38,6 +38,7 @@
 #include "kperr.h"
 #include "logindex.h"
 #include "privlog_impl.h"
+#include "spare.h"
 
 typedef struct {
     uint64_t seq;
@@ -636,7 +637,37 @@ static int s_segment_close(kp_privlog_t *self, bool wait)
 
 static int s_write_failed(kp_privlog_t *self);
 
-//  Makes the segment that the next record (durable_seq + 1) starts.
+//  Makes the ready spare (spare.h) the segment at path, if it has the
+//  segment's size: the header is written into it first, so that a reader
+//  that lists the segment finds it there, then it is renamed (never over
+//  a file). Its blocks are written and synced already: no zeros ahead,
+//  no preallocation. 0 if it was taken (seg_fd open; the folder is still
+//  to be synced), -1 if not (nothing changed but a header in the spare,
+//  which the next taker writes again).
+static int s_take_spare(kp_privlog_t *self, const char *path, const uint8_t *header)
+{
+    char spare[PRIVLOG_PATH];
+    privlog_path(spare, self->dir, KP_SPARE_READY);
+    self->seg_fd = s_segment_open(self, spare, O_WRONLY | O_CLOEXEC);
+    if (self->seg_fd < 0)
+        return -1;
+    struct stat st;
+    if (fstat(self->seg_fd, &st) || !S_ISREG(st.st_mode) ||
+        (uint64_t)st.st_size != self->options.segment_max ||
+        s_put(self, header, KP_PRIVLOG_SEGMENT_HEADER) ||
+        renameat2(AT_FDCWD, spare, AT_FDCWD, path, RENAME_NOREPLACE)) {
+        close(self->seg_fd);
+        self->seg_fd = -1;
+        self->seg_size = 0;
+        return -1;
+    }
+    self->seg_zeroed = self->options.segment_max;
+    self->seg_allocated = true;
+    return 0;
+}
+
+//  Makes the segment that the next record (durable_seq + 1) starts: from
+//  the spare if one is ready, else a new file.
 static int s_segment_create(kp_privlog_t *self, int32_t day)
 {
     char text[9];
@@ -649,14 +680,16 @@ static int s_segment_create(kp_privlog_t *self, int32_t day)
     privlog_path(path, self->dir, self->seg.name);
     uint8_t header[KP_PRIVLOG_SEGMENT_HEADER];
     privlog_header_encode(header, self->seg.first_seq, day, self->durable_hash);
-    self->seg_fd = s_segment_open(self, path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC);
-    if (self->seg_fd < 0)
-        return errno == ENOSPC || errno == EDQUOT ? s_write_failed(self)
-                                                  : s_fail(self, "cannot create a segment");
     self->seg_size = 0;
     self->seg_zeroed = 0;
     self->seg_records = 0;
     self->seg_allocated = false;
+    if (s_take_spare(self, path, header) == 0)
+        return privlog_fsync_dir(self->dir) ? s_fail(self, "cannot sync the log folder") : 0;
+    self->seg_fd = s_segment_open(self, path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC);
+    if (self->seg_fd < 0)
+        return errno == ENOSPC || errno == EDQUOT ? s_write_failed(self)
+                                                  : s_fail(self, "cannot create a segment");
     if (s_put(self, header, sizeof header)) {
         //  No room for the header: no segment, and the next sync tries again.
         int e = errno;
@@ -760,6 +793,12 @@ static int s_write_failed(kp_privlog_t *self)
 {
     if (errno != ENOSPC && errno != EDQUOT)
         return s_fail(self, "cannot write (disk failing?)");
+    int e = errno;
+    if (kp_spare_remove(self->dir))
+        zsys_warning("privacy log %s: no space left: the spare segment was removed, so that its "
+                     "space serves the log",
+                     self->dir);
+    errno = e;
     kp_err(self->error, sizeof self->error,
            "privacy log %s: cannot write: %s (the records wait in memory; writing resumes when "
            "there is space)",
@@ -973,6 +1012,11 @@ void kp_privlog_zero_ahead(kp_privlog_t *self)
 uint64_t kp_privlog_last_seq(kp_privlog_t *self)
 {
     return self->last_seq;
+}
+
+uint64_t kp_privlog_segment_bytes(kp_privlog_t *self)
+{
+    return self->seg_fd >= 0 ? self->seg_size : 0;
 }
 
 uint64_t kp_privlog_durable_seq(kp_privlog_t *self)

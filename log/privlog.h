@@ -126,6 +126,9 @@ void kp_privlog_zero_ahead(kp_privlog_t *self);
 
 uint64_t kp_privlog_last_seq(kp_privlog_t *self);    //  last appended
 uint64_t kp_privlog_durable_seq(kp_privlog_t *self); //  last synced
+//  Bytes in the segment being written (0: none yet); a segment rolls
+//  over past options.segment_max.
+uint64_t kp_privlog_segment_bytes(kp_privlog_t *self);
 const char *kp_privlog_error(kp_privlog_t *self);
 //  How groups are written: with O_DIRECT | O_DSYNC in blocks of this many
 //  bytes, or 0: buffered, pwrite and fdatasync (the filesystem takes no

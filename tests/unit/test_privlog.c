@@ -21,6 +21,7 @@
 #include "logindex.h"
 #include "privlog.h"
 #include "privlog_impl.h"
+#include "spare.h"
 #include "tmpdir.h"
 
 #define DAY_US (86400ull * 1000000ull)
@@ -1394,6 +1395,271 @@ static void test_direct_readers(void **state)
     }
 }
 
+// ---------------------------------------------------------------------------
+// The spare segment (spare.h)
+
+//  Appends records from .. from + n - 1 (seq = i + 1), committing every 10.
+static void s_append_some(kp_privlog_t *log, unsigned from, unsigned n)
+{
+    for (unsigned i = from; i < from + n; i++) {
+        Kp__LogRecord r;
+        Kp__LogPart part, *parts[1];
+        char id[32];
+        s_record(&r, &part, parts, i, s_now_us(), id);
+        assert_int_equal(kp_privlog_append(log, &r), i + 1);
+        if ((i + 1) % 10 == 0)
+            assert_int_equal(kp_privlog_commit(log), 0);
+    }
+    assert_int_equal(kp_privlog_commit(log), 0);
+}
+
+static int s_segment_count(const char *dir)
+{
+    kp_privlog_segment_t *segs;
+    char error[256];
+    int n = kp_privlog_segments(dir, &segs, error, sizeof error);
+    free(segs);
+    return n;
+}
+
+//  Has the actor make a spare of size bytes in dir, believing free bytes
+//  free (-1: the disk's own); its inode, or 0 if none was made.
+static ino_t s_make_spare(const char *dir, uint64_t size, long long free)
+{
+    char text[32];
+    snprintf(text, sizeof text, "%lld", free);
+    if (free >= 0)
+        setenv("KP_TEST_SPARE_FREE", text, 1);
+    kp_spare_t *spare = kp_spare_new(dir, size);
+    unsetenv("KP_TEST_SPARE_FREE");
+    assert_non_null(spare);
+    kp_spare_want(spare);
+    kp_spare_sync(spare);
+    kp_spare_destroy(&spare);
+    assert_null(spare);
+    char path[600];
+    snprintf(path, sizeof path, "%s/%s", dir, KP_SPARE_READY);
+    struct stat st;
+    if (stat(path, &st))
+        return 0;
+    assert_int_equal(st.st_size, size);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    return st.st_ino;
+}
+
+//  A roll takes the ready spare: the new segment is the spare's file, the
+//  spare is gone, and the log reads and verifies. Until then no reader
+//  sees the spare.
+static void test_spare_roll(void **state)
+{
+    fixture_t *f = *state;
+    kp_privlog_options_t opt;
+    s_options(&opt, f);
+    opt.segment_max = 64 * 1024;
+    char error[256];
+    kp_privlog_t *log = kp_privlog_open(f->log, &opt, NULL, error, sizeof error);
+    assert_non_null(log);
+    s_append_some(log, 0, 20);
+    ino_t spare = s_make_spare(f->log, opt.segment_max, -1);
+    assert_true(spare != 0);
+    //  Readers: list, verify, scan, export and index see segments only.
+    assert_int_equal(s_segment_count(f->log), 1);
+    kp_privlog_verify_t v;
+    assert_int_equal(
+        kp_privlog_verify(f->log, INT32_MIN, INT32_MAX, f->pub, &v, error, sizeof error), 0);
+    assert_int_equal(v.records, 20);
+    char out[300];
+    snprintf(out, sizeof out, "%s/export", f->dir);
+    assert_int_equal(kp_privlog_export(f->log, INT32_MIN, INT32_MAX, out, error, sizeof error), 1);
+    char path[600];
+    snprintf(path, sizeof path, "%s/%s", out, KP_SPARE_READY);
+    assert_int_equal(access(path, F_OK), -1);
+    //  Past the segment's size: the roll takes the spare.
+    unsigned n = 20;
+    while (s_segment_count(f->log) < 2) {
+        s_append_some(log, n, 10);
+        n += 10;
+    }
+    snprintf(path, sizeof path, "%s/%s", f->log, KP_SPARE_READY);
+    assert_int_equal(access(path, F_OK), -1);
+    s_only_segment(f->log, path);
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_ino, spare);
+    s_append_some(log, n, 10);
+    n += 10;
+    kp_privlog_destroy(&log);
+    //  Closed, the segment is cut to its data; all of it verifies and reads.
+    assert_int_equal(stat(path, &st), 0);
+    assert_true(st.st_size < (off_t)opt.segment_max);
+    assert_int_equal(
+        kp_privlog_verify(f->log, INT32_MIN, INT32_MAX, f->pub, &v, error, sizeof error), 0);
+    assert_int_equal(v.records, n);
+    assert_int_equal(v.segments, 2);
+    assert_true(kp_privlog_index_catch_up(f->log, 64u << 20, error, sizeof error) >= 0);
+    assert_int_equal(s_indexed(f->log), n);
+}
+
+//  A crash between the spare's rename and its header on disk leaves an
+//  all-zero segment: recovery removes it. A crash between the header
+//  written into the spare and the rename leaves a spare with a header:
+//  the next roll writes its own.
+static void test_spare_crash(void **state)
+{
+    fixture_t *f = *state;
+    kp_privlog_options_t opt;
+    s_options(&opt, f);
+    opt.segment_max = 64 * 1024;
+    char error[256];
+    kp_privlog_t *log = kp_privlog_open(f->log, &opt, NULL, error, sizeof error);
+    assert_non_null(log);
+    s_append_some(log, 0, 30);
+    kp_privlog_destroy(&log);
+    assert_true(s_make_spare(f->log, opt.segment_max, -1) != 0);
+    char spare[600], seg[600], day[9];
+    snprintf(spare, sizeof spare, "%s/%s", f->log, KP_SPARE_READY);
+    privlog_day_text(privlog_day_of(s_now_us()), day);
+    snprintf(seg, sizeof seg, "%s/%020llu-%s.kplog", f->log, 31ull, day);
+    assert_int_equal(rename(spare, seg), 0);
+    assert_int_equal(s_segment_count(f->log), 2);
+    kp_privlog_recovery_t rec;
+    log = kp_privlog_open(f->log, &opt, &rec, error, sizeof error);
+    assert_non_null(log);
+    assert_true(rec.torn);
+    assert_int_equal(rec.bytes_dropped, 0);
+    assert_int_equal(access(seg, F_OK), -1);
+    assert_int_equal(kp_privlog_last_seq(log), 30);
+    //  A spare that holds a header already (of another seq) is taken too.
+    ino_t ino = s_make_spare(f->log, opt.segment_max, -1);
+    assert_true(ino != 0);
+    int fd = open(spare, O_WRONLY);
+    assert_true(fd >= 0);
+    uint8_t header[KP_PRIVLOG_SEGMENT_HEADER], zero[32] = {0};
+    privlog_header_encode(header, 999, 20000, zero);
+    assert_int_equal(pwrite(fd, header, sizeof header, 0), sizeof header);
+    close(fd);
+    unsigned n = 30;
+    while (s_segment_count(f->log) < 2) {
+        s_append_some(log, n, 10);
+        n += 10;
+    }
+    assert_int_equal(access(spare, F_OK), -1);
+    s_only_segment(f->log, seg);
+    struct stat st;
+    assert_int_equal(stat(seg, &st), 0);
+    assert_int_equal(st.st_ino, ino);
+    kp_privlog_destroy(&log);
+    kp_privlog_verify_t v;
+    assert_int_equal(
+        kp_privlog_verify(f->log, INT32_MIN, INT32_MAX, f->pub, &v, error, sizeof error), 0);
+    assert_int_equal(v.records, n);
+}
+
+//  A partial spare left by a crash is removed when the actor starts; a
+//  spare of another segment size is replaced; none is made when the disk
+//  would keep less than two segments and the margin.
+static void test_spare_stale_and_room(void **state)
+{
+    fixture_t *f = *state;
+    uint64_t size = 64 * 1024;
+    assert_int_equal(mkdir(f->log, 0700), 0);
+    char part[600], ready[600];
+    snprintf(part, sizeof part, "%s/%s", f->log, KP_SPARE_PARTIAL);
+    snprintf(ready, sizeof ready, "%s/%s", f->log, KP_SPARE_READY);
+    s_spit(part, (const uint8_t *)"cut", 3);
+    kp_spare_t *spare = kp_spare_new(f->log, size);
+    assert_non_null(spare);
+    assert_int_equal(access(part, F_OK), -1);
+    kp_spare_destroy(&spare);
+    //  The rule: three segments and the margin free before it is made.
+    long long enough = (long long)(3 * size + KP_SPARE_MARGIN);
+    assert_int_equal(s_make_spare(f->log, size, enough - 1), 0);
+    assert_int_equal(access(ready, F_OK), -1);
+    assert_int_equal(access(part, F_OK), -1);
+    assert_true(s_make_spare(f->log, size, enough) != 0);
+    //  One made for 64 KiB segments is no use for 128 KiB ones.
+    ino_t other = s_make_spare(f->log, 2 * size, -1);
+    assert_true(other != 0);
+    struct stat st;
+    assert_int_equal(stat(ready, &st), 0);
+    assert_int_equal(st.st_size, 2 * size);
+}
+
+//  A write that fails for want of space removes the spare first, so that
+//  its space serves the log; the log resumes when space returns.
+static void test_spare_disk_full(void **state)
+{
+#ifdef KP_TEST_HOOKS
+    fixture_t *f = *state;
+    kp_privlog_options_t opt;
+    s_options(&opt, f);
+    opt.segment_max = 64 * 1024;
+    char full[300], error[256];
+    snprintf(full, sizeof full, "%s/full", f->dir);
+    setenv("KP_TEST_WRITE_FAIL", full, 1);
+    kp_privlog_t *log = kp_privlog_open(f->log, &opt, NULL, error, sizeof error);
+    unsetenv("KP_TEST_WRITE_FAIL");
+    assert_non_null(log);
+    s_append_some(log, 0, 10);
+    assert_true(s_make_spare(f->log, opt.segment_max, -1) != 0);
+    s_spit(full, (const uint8_t *)"", 0);
+    Kp__LogRecord r;
+    Kp__LogPart part, *parts[1];
+    char id[32], ready[600];
+    s_record(&r, &part, parts, 10, s_now_us(), id);
+    assert_int_equal(kp_privlog_append(log, &r), 11);
+    assert_int_equal(kp_privlog_sync(log), -1);
+    assert_false(kp_privlog_failed(log));
+    snprintf(ready, sizeof ready, "%s/%s", f->log, KP_SPARE_READY);
+    assert_int_equal(access(ready, F_OK), -1);
+    unlink(full);
+    assert_int_equal(kp_privlog_commit(log), 0);
+    assert_int_equal(kp_privlog_durable_seq(log), 11);
+    kp_privlog_destroy(&log);
+#else
+    (void)state;
+    skip();
+#endif
+}
+
+//  The node's logger asks for a spare once its segment is half full, and
+//  the log rolls on through the spares it gets.
+static void test_spare_logger(void **state)
+{
+    fixture_t *f = *state;
+    kp_privlog_options_t opt;
+    s_options(&opt, f);
+    opt.segment_max = 64 * 1024;
+    opt.index = false;
+    char error[256], ready[600];
+    snprintf(ready, sizeof ready, "%s/%s", f->log, KP_SPARE_READY);
+    kp_logger_t *logger = kp_logger_new(f->log, &opt, NULL, error, sizeof error);
+    assert_non_null(logger);
+    zpoller_t *poller = zpoller_new(kp_logger_sock(logger), NULL);
+    unsigned n = 0;
+    //  Records until a spare is there (bounded: a minute).
+    for (int64_t until = zclock_mono() + 60000;
+         access(ready, F_OK) && zclock_mono() < until && n < 100000;) {
+        Kp__LogRecord r;
+        Kp__LogPart part, *parts[1];
+        char id[32];
+        s_record(&r, &part, parts, n, s_now_us(), id);
+        assert_int_equal(kp_logger_log(logger, &r), ++n);
+        assert_int_equal(kp_logger_flush(logger), 0);
+        while (kp_logger_durable(logger) < n) {
+            zpoller_wait(poller, 100);
+            assert_int_equal(kp_logger_recv(logger), 0);
+        }
+    }
+    zpoller_destroy(&poller);
+    assert_int_equal(access(ready, F_OK), 0);
+    kp_logger_destroy(&logger);
+    kp_privlog_verify_t v;
+    assert_int_equal(
+        kp_privlog_verify(f->log, INT32_MIN, INT32_MAX, f->pub, &v, error, sizeof error), 0);
+    assert_int_equal(v.records, n);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1423,6 +1689,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_preallocated_crash, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_preallocated_torn, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_direct_readers, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_spare_roll, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_spare_crash, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_spare_stale_and_room, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_spare_disk_full, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_spare_logger, s_setup, s_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
