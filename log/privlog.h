@@ -9,6 +9,9 @@
                                                      removed part
         DIR/index/                                   LMDB query index
         DIR/LOCK                                     one writer at a time
+        DIR/spare-segment                            the next segment, written
+                                                     ahead (spare.h); no reader
+                                                     sees it
 
     A segment starts with a 64-byte header (magic, first seq, UTC day,
     hash of the record before it, CRC32C) and holds frames:

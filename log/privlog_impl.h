@@ -12,6 +12,7 @@
         prune.c    prune, export and the prune anchor
         logindex.c the LMDB query index
         logger.c   the group-commit actor the node runs the writer in
+        spare.c    the actor that writes the next segment ahead
 
     The byte layout itself is described in privlog.h.
 */
