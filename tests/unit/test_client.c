@@ -478,6 +478,87 @@ static void test_client_pipelining(void **state)
     s_node_stop(&node);
 }
 
+//  The stub reuses what a finished request held (its record and its frame
+//  buffer, here for requests of changing sizes), keeps answers in a ring
+//  that grows, and remembers the last ids it is done with, emptying that
+//  set every 4096: each request is answered once, and every second copy is
+//  known as a duplicate, across the set's emptying too.
+static void test_client_many(void **state)
+{
+    (void)state;
+    enum { ROUNDS = 22, N = 200 };
+    fake_node_t *node = s_node_start(NODE_TWICE, 0);
+    const char *ep[] = {node->endpoint};
+    kp_client_t *client = kp_client_new(ep, 1);
+    Kp__Request req = s_request();
+    char user[400];
+    char ids[N][KP_CLIENT_ID_MAX];
+    for (int round = 0; round < ROUNDS; round++) {
+        for (int i = 0; i < N; i++) {
+            size_t len = 1 + (size_t)(round * 37 + i * 7) % (sizeof user - 1);
+            memset(user, 'u', len);
+            user[len] = '\0';
+            req.user = user;
+            assert_int_equal(kp_client_send(client, &req, 5000, ids[i]), 0);
+        }
+        bool got[N] = {false};
+        for (int n = 0; n < N; n++) {
+            Kp__Response *resp = NULL;
+            assert_int_equal(kp_client_recv(client, 5000, &resp), 0);
+            assert_int_equal(resp->status, KP__STATUS__OK);
+            int i = s_find_id(ids, N, resp->request_id);
+            assert_in_range(i, 0, N - 1);
+            assert_false(got[i]);
+            got[i] = true;
+            kp_client_response_destroy(&resp);
+        }
+    }
+    //  One more call: its answer comes after every second copy before it.
+    Kp__Response *resp = NULL;
+    req.user = "app-1";
+    assert_int_equal(kp_client_call(client, &req, 5000, &resp), 0);
+    kp_client_response_destroy(&resp);
+    kp_client_stats_t stats;
+    kp_client_stats(client, &stats);
+    assert_int_equal(stats.answered, ROUNDS * N + 1);
+    assert_in_range(stats.duplicates, ROUNDS * N, ROUNDS * N + 1); //  + the call's own
+    assert_int_equal(stats.unknown, 0);
+    assert_int_equal(stats.late, 0);
+    kp_client_destroy(&client);
+    s_node_stop(&node);
+}
+
+//  kp_client_call takes its answer from among others ready, which
+//  kp_client_recv then hands out in the order they came.
+static void test_client_call_among_ready(void **state)
+{
+    (void)state;
+    fake_node_t *node = s_node_start(NODE_REVERSE, 3);
+    const char *ep[] = {node->endpoint};
+    kp_client_t *client = kp_client_new(ep, 1);
+    Kp__Request req = s_request();
+    const char *sent[] = {"r0", "r1", "r2", "r3", "r4"};
+    for (int i = 0; i < 5; i++) {
+        req.request_id = (char *)sent[i];
+        assert_int_equal(kp_client_send(client, &req, 5000, NULL), 0);
+    }
+    //  r0-r2 come back r2, r1, r0; then r5, r4, r3.
+    Kp__Response *resp = NULL;
+    req.request_id = "r5";
+    assert_int_equal(kp_client_call(client, &req, 5000, &resp), 0);
+    assert_string_equal(resp->request_id, "r5");
+    kp_client_response_destroy(&resp);
+    const char *order[] = {"r2", "r1", "r0", "r4", "r3"};
+    for (int i = 0; i < 5; i++) {
+        assert_int_equal(kp_client_recv(client, 5000, &resp), 0);
+        assert_string_equal(resp->request_id, order[i]);
+        kp_client_response_destroy(&resp);
+    }
+    assert_int_equal(kp_client_recv(client, 0, &resp), KP_CLIENT_EIDLE);
+    kp_client_destroy(&client);
+    s_node_stop(&node);
+}
+
 static void test_client_hostile(void **state)
 {
     (void)state;
@@ -997,6 +1078,8 @@ int main(void)
         cmocka_unit_test(test_client_timeout),
         cmocka_unit_test(test_client_failover),
         cmocka_unit_test(test_client_pipelining),
+        cmocka_unit_test(test_client_many),
+        cmocka_unit_test(test_client_call_among_ready),
         cmocka_unit_test(test_client_shutting_down),
         cmocka_unit_test(test_client_hostile),
         cmocka_unit_test(test_client_late),
