@@ -7,9 +7,9 @@
     The per-request path allocates nothing in the steady state: requests
     in flight are found through kp_idmap (no allocation per entry, unlike
     zhashx) and kept in order on a list through their own links, finished
-    ones are kept for reuse with their frame buffers, and answers wait in
-    a ring. kpbench measures the stub's CPU per request against a bare
-    DEALER; every microsecond spent here is taken from the node when both
+    ones are kept for reuse with their frame buffers, the ids done with
+    are an array written in order, and answers wait in a ring. kpbench measures the stub's CPU per
+   request against a bare DEALER; every microsecond spent here is taken from the node when both
     share a machine.
 */
 #include "kp_client.h"
@@ -61,10 +61,9 @@
 //  How a request no longer awaited ended.
 typedef enum { S_DONE_ANSWERED = 1, S_DONE_GAVE_UP } s_how_t;
 
-//  An id no longer awaited (kp_client_t.done).
+//  An id no longer awaited (kp_client_t.done_ids).
 typedef struct {
     char id[KP_CLIENT_ID_MAX];
-    uint64_t hash; //  of id
     s_how_t how;
 } s_done_t;
 
@@ -113,8 +112,8 @@ struct _kp_client_t {
     s_pending_t *last;
     s_pending_t *spare; //  finished requests kept for reuse
     size_t spares;
-    kp_idmap_t *done;   //  ids no longer awaited -> their s_done_t
-    s_done_t *done_ids; //  S_DONE_MAX, the first done_count in use
+    s_done_t *done_ids;    //  ids no longer awaited, in the order they ended
+    uint64_t *done_hashes; //  their hashes (S_DONE_MAX each, done_count used)
     size_t done_count;
     size_t unsent;        //  pending requests not yet handed to ZeroMQ
     bool move_on;         //  a node said SHUTTING_DOWN: fail over now
@@ -157,11 +156,6 @@ struct _kp_client_t {
 static bool s_pending_match(const void *value, const void *key)
 {
     return strcmp(((const s_pending_t *)value)->id, (const char *)key) == 0;
-}
-
-static bool s_done_match(const void *value, const void *key)
-{
-    return strcmp(((const s_done_t *)value)->id, (const char *)key) == 0;
 }
 
 //  A cleared request to fill in: a spare one, with its frame buffer, or a
@@ -228,32 +222,32 @@ static s_pending_t *s_pending_find(kp_client_t *self, const char *id)
     return (s_pending_t *)kp_idmap_get(self->pending, kp_idmap_hash_str(id), id, s_pending_match);
 }
 
+//  The ids done with are searched only for a frame that matches no
+//  request in flight (a second copy, a late or a stray answer): newest
+//  first, by their hashes, kept apart (4096 compares, a few microseconds).
+//  Remembering one is then two writes next to the last ones, where a
+//  hash map's probe missed the cache on every request. An id that ended
+//  twice (a caller's id used again) is found in its newest record.
+
 //  How id ended, or 0 when it is not among the ids done with.
 static s_how_t s_done_find(kp_client_t *self, const char *id)
 {
-    s_done_t *done = (s_done_t *)kp_idmap_get(self->done, kp_idmap_hash_str(id), id, s_done_match);
-    return done ? done->how : 0;
+    uint64_t hash = kp_idmap_hash_str(id);
+    for (size_t i = self->done_count; i-- > 0;)
+        if (self->done_hashes[i] == hash && strcmp(self->done_ids[i].id, id) == 0)
+            return self->done_ids[i].how;
+    return 0;
 }
 
 //  Remembers how id ended; the set is emptied when it reaches S_DONE_MAX.
 static void s_done_add(kp_client_t *self, const char *id, uint64_t hash, s_how_t how)
 {
-    s_done_t *done = (s_done_t *)kp_idmap_get(self->done, hash, id, s_done_match);
-    if (done) {
-        done->how = how;
-        return;
-    }
-    if (self->done_count >= S_DONE_MAX) {
-        for (size_t i = 0; i < self->done_count; i++)
-            kp_idmap_remove_value(self->done, self->done_ids[i].hash, &self->done_ids[i]);
+    if (self->done_count >= S_DONE_MAX)
         self->done_count = 0;
-    }
-    done = &self->done_ids[self->done_count];
+    s_done_t *done = &self->done_ids[self->done_count];
     memcpy(done->id, id, strlen(id) + 1);
-    done->hash = hash;
     done->how = how;
-    if (kp_idmap_insert(self->done, hash, done) == 0)
-        self->done_count++;
+    self->done_hashes[self->done_count++] = hash;
 }
 
 //  Adds resp at the end of the answers ready; frees it if memory is short
@@ -354,12 +348,12 @@ static kp_client_t *s_new(const char **endpoints, size_t count)
         return NULL;
     self->endpoints = (char **)calloc(count, sizeof(char *));
     self->pending = kp_idmap_new(64);
-    self->done = kp_idmap_new(S_DONE_MAX);
     self->done_ids = (s_done_t *)calloc(S_DONE_MAX, sizeof(s_done_t));
+    self->done_hashes = (uint64_t *)calloc(S_DONE_MAX, sizeof(uint64_t));
     self->ctx = zmq_ctx_new();
     self->latency = (kp_window_t **)calloc(count, sizeof(kp_window_t *));
     self->route = (size_t *)calloc(count, sizeof(size_t));
-    if (!self->endpoints || !self->pending || !self->done || !self->done_ids || !self->ctx ||
+    if (!self->endpoints || !self->pending || !self->done_ids || !self->done_hashes || !self->ctx ||
         !self->latency || !self->route)
         goto fail;
     for (size_t i = 0; i < count; i++)
@@ -467,8 +461,8 @@ void kp_client_destroy(kp_client_t **self_p)
         free(p);
     }
     kp_idmap_destroy(&self->pending);
-    kp_idmap_destroy(&self->done);
     free(self->done_ids);
+    free(self->done_hashes);
     while (self->ready_count) {
         Kp__Response *resp = s_ready_take(self, 0);
         kp__response__free_unpacked(resp, NULL);
@@ -1154,10 +1148,9 @@ void kp_client_set_failback(kp_client_t *self, int settle_ms)
 }
 
 //  Gives up on requests past their overall deadline, fails over when an
-//  attempt ran out, and works out when to look again.
-static int s_check_timers(kp_client_t *self)
+//  attempt ran out, and works out when to look again; now is fresh.
+static int s_check_timers(kp_client_t *self, int64_t now)
 {
-    int64_t now = zclock_mono();
     if (now < self->next_check)
         return 0;
     bool attempt_over = s_connect_overdue(self, now);
@@ -1252,23 +1245,25 @@ static void s_handle_frame(kp_client_t *self, zmq_msg_t *msg, s_from_t from, int
     kp__response__free_unpacked(resp, NULL);
 }
 
-//  Reads every frame waiting on sock (the node's, or the hedge node's)
-//  without blocking; *heard tells whether there was one.
-static int s_drain(kp_client_t *self, void *sock, bool *heard)
+//  Reads the frames waiting on sock (the node's, the hedge node's or the
+//  one left in a fail-back) without blocking, at now: every one, or with
+//  one, up to the first that yields an answer to hand out (so that each
+//  answer is decoded just before the caller takes it, while malloc's
+//  cache still holds the memory of the one before, and the look that
+//  finds the socket empty, a getpid and a poll in libzmq, comes once per
+//  batch). *heard tells whether there was a frame.
+static int s_drain(kp_client_t *self, void *sock, int64_t now, bool one, bool *heard)
 {
     s_from_t from = sock == self->hedge_sock   ? S_FROM_HEDGE
                     : sock == self->drain_sock ? S_FROM_DRAIN
                                                : S_FROM_CURRENT;
-    int64_t now = 0; //  read once, at the first frame: a batch is one moment
+    size_t ready = self->ready_count;
     *heard = false;
-    while (true) {
+    while (!one || self->ready_count == ready) {
         zmq_msg_t msg;
         zmq_msg_init(&msg);
         kp_wire_recv_t got = kp_wire_recv(sock, &msg);
-        if (got != KP_WIRE_EMPTY && !*heard) {
-            *heard = true;
-            now = zclock_mono();
-        }
+        *heard |= got != KP_WIRE_EMPTY;
         if (got != KP_WIRE_EMPTY && from == S_FROM_CURRENT)
             self->last_heard = now;
         if (got == KP_WIRE_FRAME)
@@ -1279,38 +1274,40 @@ static int s_drain(kp_client_t *self, void *sock, bool *heard)
         if (got == KP_WIRE_EMPTY || s_recv_rc(got))
             return s_recv_rc(got);
     }
+    return 0;
 }
 
 //  After input: a node that said SHUTTING_DOWN is left, then the timers.
-static int s_after_input(kp_client_t *self)
+static int s_after_input(kp_client_t *self, int64_t now)
 {
     if (self->move_on) {
         self->move_on = false;
-        int rc = s_failover(self, zclock_mono());
+        int rc = s_failover(self, now);
         if (rc)
             return rc;
     }
-    return s_check_timers(self);
+    return s_check_timers(self, now);
 }
 
 //  Waits at most wait_ms (< 0: until a timer) for input, then handles it
-//  and the timers. When every socket was polled within S_POLL_MS, frames
-//  already waiting on the node's socket are read without a poll, and a
-//  look (wait_ms 0) at a socket with nothing waiting polls nothing: a
-//  zmq_poll costs a poll, and for each ZeroMQ socket a getpid and a poll
-//  of its command mailbox, more system calls than the rest of a request's
-//  work in the stub. Under load the other sockets (monitor, hedge, drain,
-//  probe) thus wait at most S_POLL_MS for their turn.
+//  (the node's socket up to the next answer to hand out) and the timers.
+//  When every socket was polled within S_POLL_MS, frames already waiting
+//  on the node's socket are read without a poll, and a look (wait_ms 0)
+//  at a socket with nothing waiting polls nothing: a zmq_poll costs a
+//  poll, and for each ZeroMQ socket a getpid and a poll of its command
+//  mailbox, two polls when it waits, more system calls than the rest of a
+//  request's work in the stub. Under load the other sockets (monitor,
+//  hedge, drain, probe) thus wait at most S_POLL_MS for their turn.
 static int s_pump(kp_client_t *self, int64_t wait_ms)
 {
     int64_t now = zclock_mono();
     if (!self->unsent && now - self->polled_ms < S_POLL_MS) {
         bool heard;
-        int rc = s_drain(self, self->sock, &heard);
+        int rc = s_drain(self, self->sock, now, true, &heard);
         if (rc)
             return rc;
         if (heard || wait_ms == 0)
-            return s_after_input(self);
+            return s_after_input(self, now);
     }
     if (self->next_check != INT64_MAX) {
         int64_t until_timer = self->next_check > now ? self->next_check - now : 0;
@@ -1329,7 +1326,7 @@ static int s_pump(kp_client_t *self, int64_t wait_ms)
     int rc = zmq_poll(items, count, (long)wait_ms);
     if (rc < 0)
         return errno == EINTR ? KP_CLIENT_EINTR : KP_CLIENT_ESOCKET;
-    self->polled_ms = zclock_mono();
+    self->polled_ms = now = zclock_mono();
     rc = 0;
     bool heard;
     for (int i = 1; i < count && !rc; i++) {
@@ -1340,17 +1337,17 @@ static int s_pump(kp_client_t *self, int64_t wait_ms)
         else if (items[i].socket == self->probe_sock)
             rc = s_probe_answers(self); //  may fail back: sock is another
         else
-            rc = s_drain(self, items[i].socket, &heard);
+            rc = s_drain(self, items[i].socket, now, false, &heard);
     }
     if (rc)
         return rc;
     if (items[0].socket != self->sock)
-        return s_check_timers(self); //  failed back: the old sock is drained next turn
+        return s_check_timers(self, now); //  failed back: the old sock is drained next turn
     if ((items[0].revents & ZMQ_POLLOUT) && (rc = s_flush(self)) != 0)
         return rc;
-    if ((items[0].revents & ZMQ_POLLIN) && (rc = s_drain(self, self->sock, &heard)) != 0)
+    if ((items[0].revents & ZMQ_POLLIN) && (rc = s_drain(self, self->sock, now, true, &heard)) != 0)
         return rc;
-    return s_after_input(self);
+    return s_after_input(self, now);
 }
 
 static int s_encode(kp_client_t *self, const Kp__Request *req, s_pending_t *p)
@@ -1434,7 +1431,16 @@ int kp_client_recv(kp_client_t *self, int timeout_ms, Kp__Response **resp_out)
         *resp_out = NULL;
     if (!self || !resp_out)
         return KP_CLIENT_EINVAL;
-    int64_t end = timeout_ms < 0 ? INT64_MAX : zclock_mono() + timeout_ms;
+    if (timeout_ms == 0 && !self->ready_count) { //  a look: no clock needed
+        if (!self->first)
+            return KP_CLIENT_EIDLE;
+        int rc = s_pump(self, 0);
+        if (rc)
+            return rc;
+        if (!self->ready_count)
+            return KP_CLIENT_ETIMEDOUT;
+    }
+    int64_t end = INT64_MAX; //  read from the clock when there is no answer yet
     while (true) {
         if (self->ready_count) {
             *resp_out = s_ready_take(self, 0);
@@ -1442,14 +1448,18 @@ int kp_client_recv(kp_client_t *self, int timeout_ms, Kp__Response **resp_out)
         }
         if (!self->first)
             return KP_CLIENT_EIDLE;
-        int64_t now = zclock_mono();
-        if (now > end)
-            return KP_CLIENT_ETIMEDOUT;
-        int rc = s_pump(self, end == INT64_MAX ? -1 : end - now);
+        int64_t wait_ms = -1;
+        if (timeout_ms >= 0) {
+            int64_t now = zclock_mono();
+            if (end == INT64_MAX)
+                end = now + timeout_ms;
+            else if (now >= end)
+                return KP_CLIENT_ETIMEDOUT;
+            wait_ms = end - now;
+        }
+        int rc = s_pump(self, wait_ms);
         if (rc)
             return rc;
-        if (end != INT64_MAX && !self->ready_count && zclock_mono() >= end)
-            return KP_CLIENT_ETIMEDOUT;
     }
 }
 
