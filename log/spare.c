@@ -71,8 +71,12 @@ static bool s_rest(s_actor_t *a, int ms)
     return a->term;
 }
 
-//  Writes one step of zeros at off, waits for its write-back and drops it
-//  from the page cache. Microseconds the write-back took, or -1 (errno).
+//  Writes one step of zeros at off and waits for its write-back.
+//  Microseconds the write-back took, or -1 (errno). The pages stay in the
+//  page cache: the log's appends write parts of pages, and a page that is
+//  not cached is read from the disk first. Dropped, they made each group
+//  wait for a read (logbench, 3M records at window 32: about 15% fewer
+//  records a second than without a spare, in 7 alternated rounds).
 static int64_t s_step(int fd, uint64_t off, uint64_t n)
 {
     for (uint64_t k = 0; k < n; k += sizeof privlog_zeros) {
@@ -85,9 +89,7 @@ static int64_t s_step(int fd, uint64_t off, uint64_t n)
                         SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
                             SYNC_FILE_RANGE_WAIT_AFTER))
         return -1;
-    int64_t took = zclock_usecs() - start;
-    posix_fadvise(fd, (off_t)off, (off_t)n, POSIX_FADV_DONTNEED);
-    return took;
+    return zclock_usecs() - start;
 }
 
 //  The partial file, its blocks, zeros in paced steps, fdatasync, the

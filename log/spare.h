@@ -26,7 +26,7 @@
     out of space because of it.
 
     The actor writes in steps of KP_SPARE_STEP bytes, each written back
-    (sync_file_range) and dropped from the page cache, then rests
+    (sync_file_range; the pages stay cached, see s_step), then rests
     KP_SPARE_REST times as long as the write-back took, so that the log's
     own fdatasync is never queued behind a burst of zeros.
 */
