@@ -19,6 +19,7 @@
 
 #include <czmq.h>
 #include <errno.h>
+#include <poll.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -128,6 +129,7 @@ struct _kp_client_t {
     int heartbeat_ivl_ms; //  0: no ZMTP heartbeats
     int heartbeat_timeout_ms;
     void *monitor;         //  PAIR: connection events of sock
+    bool monitor_read;     //  read to its end since made (see s_wait)
     unsigned monitors;     //  monitor endpoints made (unique names)
     bool connected;        //  sock's handshake is done
     int64_t connect_by;    //  fail over if not connected by then
@@ -633,6 +635,7 @@ static int s_watch(kp_client_t *self)
     if (zmq_connect(self->monitor, endpoint) != 0)
         return KP_CLIENT_ESOCKET;
     self->connected = false;
+    self->monitor_read = false;
     self->connect_by = zclock_mono() + s_connect_ms(self);
     self->ping_sent_ms = 0;
     return 0;
@@ -660,6 +663,7 @@ static void s_read_events(kp_client_t *self)
         zmq_msg_init(&msg);
         if (zmq_msg_recv(&msg, self->monitor, ZMQ_DONTWAIT) < 0) {
             zmq_msg_close(&msg);
+            self->monitor_read = true;
             return;
         }
         uint16_t event = 0;
@@ -1289,6 +1293,31 @@ static int s_after_input(kp_client_t *self, int64_t now)
     return s_check_timers(self, now);
 }
 
+//  s_pump's wait when the node's socket was just read to its end and the
+//  monitor is the only other socket: a poll(2) on their ZMQ_FDs, one
+//  system call where zmq_poll makes ten (it looks at every socket's
+//  events, a getpid and a poll each, before and after its wait). A
+//  ZMQ_FD is edge-triggered: it wakes a waiter for what comes after the
+//  socket's last look that found nothing, which s_drain just made for
+//  the node's socket and s_read_events or the last zmq_poll for the
+//  monitor (a new one is read before its first wait: monitor_read).
+static int s_wait(kp_client_t *self, int64_t wait_ms)
+{
+    struct pollfd fds[2] = {{-1, POLLIN, 0}, {-1, POLLIN, 0}};
+    size_t size = sizeof fds[0].fd;
+    if (zmq_getsockopt(self->sock, ZMQ_FD, &fds[0].fd, &size) != 0 ||
+        zmq_getsockopt(self->monitor, ZMQ_FD, &fds[1].fd, &(size_t){sizeof fds[1].fd}) != 0)
+        return KP_CLIENT_ESOCKET;
+    if (poll(fds, 2, (int)wait_ms) < 0)
+        return errno == EINTR ? KP_CLIENT_EINTR : KP_CLIENT_ESOCKET;
+    int64_t now = self->polled_ms = zclock_mono();
+    if (fds[1].revents)
+        s_read_events(self);
+    bool heard;
+    int rc = s_drain(self, self->sock, now, true, &heard);
+    return rc ? rc : s_after_input(self, now);
+}
+
 //  Waits at most wait_ms (< 0: until a timer) for input, then handles it
 //  (the node's socket up to the next answer to hand out) and the timers.
 //  When every socket was polled within S_POLL_MS, frames already waiting
@@ -1301,6 +1330,7 @@ static int s_after_input(kp_client_t *self, int64_t now)
 static int s_pump(kp_client_t *self, int64_t wait_ms)
 {
     int64_t now = zclock_mono();
+    bool quiet = false; //  the node's socket was just read to its end
     if (!self->unsent && now - self->polled_ms < S_POLL_MS) {
         bool heard;
         int rc = s_drain(self, self->sock, now, true, &heard);
@@ -1308,6 +1338,7 @@ static int s_pump(kp_client_t *self, int64_t wait_ms)
             return rc;
         if (heard || wait_ms == 0)
             return s_after_input(self, now);
+        quiet = true;
     }
     if (self->next_check != INT64_MAX) {
         int64_t until_timer = self->next_check > now ? self->next_check - now : 0;
@@ -1316,6 +1347,9 @@ static int s_pump(kp_client_t *self, int64_t wait_ms)
     }
     if (wait_ms > INT32_MAX)
         wait_ms = INT32_MAX;
+    if (quiet && self->monitor && self->monitor_read && !self->hedge_sock && !self->drain_sock &&
+        !self->probe_sock)
+        return s_wait(self, wait_ms);
     short events = ZMQ_POLLIN | (self->unsent ? ZMQ_POLLOUT : 0);
     zmq_pollitem_t items[5] = {{self->sock, 0, events, 0}};
     int count = 1;
@@ -1327,6 +1361,7 @@ static int s_pump(kp_client_t *self, int64_t wait_ms)
     if (rc < 0)
         return errno == EINTR ? KP_CLIENT_EINTR : KP_CLIENT_ESOCKET;
     self->polled_ms = now = zclock_mono();
+    self->monitor_read = true; //  ZMQ_EVENTS left it so, or it is read below
     rc = 0;
     bool heard;
     for (int i = 1; i < count && !rc; i++) {
