@@ -191,14 +191,32 @@ static int s_start_proxy(kp_zproxy_t *self, const char *backend, unsigned worker
     return self->proxy < 0 ? -1 : 0;
 }
 
+//  The last line the proxy process wrote to dir/zmq-proxy.log ("" if none):
+//  the folder goes when kpbench ends, so the error carries it.
+static void s_last_line(const char *dir, char *line, size_t size)
+{
+    char path[4200], text[4096];
+    snprintf(path, sizeof path, "%s/zmq-proxy.log", dir);
+    *line = '\0';
+    FILE *file = fopen(path, "r");
+    if (!file)
+        return;
+    while (fgets(text, sizeof text, file))
+        if (*text != '\n')
+            snprintf(line, size, "%.*s", (int)strcspn(text, "\n"), text);
+    fclose(file);
+}
+
 static int s_await_proxy(kp_zproxy_t *self, int port, const char *dir, char *err, size_t errlen)
 {
     for (int waited = 0; waited < 12000; waited += 20) {
         int status;
         if (kp_proc_wait(self->proxy, 0, &status) == 0) {
             self->proxy = 0;
-            snprintf(err, errlen, "the ZeroMQ proxy stopped (status %d); see %s/zmq-proxy.log",
-                     status, dir);
+            char line[512];
+            s_last_line(dir, line, sizeof line);
+            snprintf(err, errlen, "the ZeroMQ proxy stopped (status %d): %s", status,
+                     *line ? line : "it said nothing");
             return -1;
         }
         if (kp_port_open(port))
@@ -209,8 +227,8 @@ static int s_await_proxy(kp_zproxy_t *self, int port, const char *dir, char *err
     return -1;
 }
 
-kp_zproxy_t *kp_zproxy_new(unsigned workers, const char *dir, const char *service_time, bool curve,
-                           char *err, size_t errlen)
+static kp_zproxy_t *s_zproxy_try(unsigned workers, const char *dir, const char *service_time,
+                                 bool curve, char *err, size_t errlen)
 {
     kp_zproxy_t *self = calloc(1, sizeof *self);
     assert(self);
@@ -229,6 +247,22 @@ kp_zproxy_t *kp_zproxy_new(unsigned workers, const char *dir, const char *servic
         s_start_workers(self, backend, workers, dir, service_time, err, errlen) ||
         s_await_proxy(self, front_port, dir, err, errlen))
         kp_zproxy_destroy(&self);
+    return self;
+}
+
+//  A free port is found before the proxy binds it, which it does only
+//  once its workers are in: meanwhile another process may take it (an
+//  outgoing connection's source port comes from the same range). Such a
+//  start is tried again on new ports, twice at most.
+kp_zproxy_t *kp_zproxy_new(unsigned workers, const char *dir, const char *service_time, bool curve,
+                           char *err, size_t errlen)
+{
+    kp_zproxy_t *self = NULL;
+    for (int attempt = 0; !self && attempt < 3; attempt++) {
+        if (attempt && !strstr(err, "cannot bind"))
+            break;
+        self = s_zproxy_try(workers, dir, service_time, curve, err, errlen);
+    }
     return self;
 }
 
