@@ -8,9 +8,10 @@
     in flight are found through kp_idmap (no allocation per entry, unlike
     zhashx) and kept in order on a list through their own links, finished
     ones are kept for reuse with their frame buffers, the ids done with
-    are an array written in order, and answers wait in a ring. kpbench measures the stub's CPU per
-   request against a bare DEALER; every microsecond spent here is taken from the node when both
-    share a machine.
+    are an array written in order, and answers wait in a ring. kpbench
+    measures the stub's CPU per request against a bare DEALER; every
+    microsecond spent here is taken from the node when both share a
+    machine.
 */
 #include "kp_client.h"
 #include "idmap.h"
@@ -175,6 +176,17 @@ static s_pending_t *s_pending_new(kp_client_t *self)
     p->frame = frame;
     p->frame_room = room;
     return p;
+}
+
+//  Frees the requests chained from p by their next links, frame buffers too.
+static void s_pending_free_chain(s_pending_t *p)
+{
+    while (p) {
+        s_pending_t *next = p->next;
+        free(p->frame);
+        free(p);
+        p = next;
+    }
 }
 
 //  Keeps p for reuse, or frees it when enough are kept.
@@ -450,18 +462,8 @@ void kp_client_destroy(kp_client_t **self_p)
             free(self->endpoints[i]);
     free(self->endpoints);
     free(self->servers);
-    while (self->first) {
-        s_pending_t *p = self->first;
-        self->first = p->next;
-        free(p->frame);
-        free(p);
-    }
-    while (self->spare) {
-        s_pending_t *p = self->spare;
-        self->spare = p->next;
-        free(p->frame);
-        free(p);
-    }
+    s_pending_free_chain(self->first);
+    s_pending_free_chain(self->spare);
     kp_idmap_destroy(&self->pending);
     free(self->done_ids);
     free(self->done_hashes);
