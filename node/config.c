@@ -419,6 +419,28 @@ static int s_load_limits(zconfig_t *root, const char *text, kp_limits_config_t *
     return 0;
 }
 
+//  The privacy log's segment size: whole MiB, within its bounds, with an
+//  error that says what the key is for.
+static int s_load_segment(zconfig_t *root, const char *text, kp_cluster_config_t *out, char *err,
+                          size_t errlen)
+{
+    const char *path = "cluster/log-segment-mib";
+    uint64_t mib;
+    if (!s_number(root, text, path, KP_CONFIG_SEGMENT_MIB_MIN, KP_CONFIG_SEGMENT_MIB_MAX,
+                  KP_CONFIG_SEGMENT_MIB_DEFAULT, &mib, err, errlen)) {
+        out->log_segment_mib = (uint32_t)mib;
+        return 0;
+    }
+    const char *value = zconfig_get(root, path, "");
+    if (strspn(value, "0123456789") == strlen(value)) //  digits: out of range, not a typo
+        snprintf(err, errlen,
+                 "line %d: %s = %s is out of range: the privacy log's segments are whole MiB "
+                 "from %d to %d (default %d)",
+                 s_line_of(text, path), path, value, KP_CONFIG_SEGMENT_MIB_MIN,
+                 KP_CONFIG_SEGMENT_MIB_MAX, KP_CONFIG_SEGMENT_MIB_DEFAULT);
+    return -1;
+}
+
 //  Reads the cluster section and every node section of root into out,
 //  range-checking each number. 0, or -1 with err naming the line.
 static int s_load(zconfig_t *root, const char *text, kp_cluster_config_t *out, char *err,
@@ -433,7 +455,7 @@ static int s_load(zconfig_t *root, const char *text, kp_cluster_config_t *out, c
         s_number(root, text, "cluster/deadline", 1, UINT32_MAX, 3000, &deadline, err, errlen) ||
         s_number(root, text, "cluster/log-retention-days", 1, UINT32_MAX, 3653, &retention, err,
                  errlen) ||
-        s_load_raft(root, text, out, err, errlen))
+        s_load_raft(root, text, out, err, errlen) || s_load_segment(root, text, out, err, errlen))
         return -1;
     out->heartbeat_ms = (uint32_t)heartbeat;
     out->max_frame = (size_t)max_frame;

@@ -8,6 +8,9 @@
           log-key = "keys/log.key"  # Ed25519 private key of the privacy log
           log-retention-days = 3653
           log-free-warn-mb = 1024   # warn while the log's disk has less free
+          log-segment-mib = 64      # MiB of a privacy-log segment (1 to 1024): the
+                                    #   log rolls to a new file past it, and each
+                                    #   next one is written ahead (log/spare.h)
           stale-limit = 300         # s a node cut off from the majority routes on
           election-timeout = 1000   # ms, raft (randomised between 1x and 2x)
           raft-heartbeat = 100      # ms, raft leader's heartbeat
@@ -108,6 +111,13 @@
 #define KP_CONFIG_TEXT 256
 #define KP_CONFIG_MAX_FILE (1 << 20) //  bytes; a cluster file is a page or two
 #define KP_CONFIG_ERR 400            //  room for kp_config_parse's problem
+//  The privacy log's segment size (log-segment-mib), in whole MiB. Below
+//  1 MiB a segment holds a few thousand records and the folder fills with
+//  files; above 1 GiB a prune or an export moves too much at once (and
+//  the query index addresses records in a segment with 32 bits).
+#define KP_CONFIG_SEGMENT_MIB_MIN 1
+#define KP_CONFIG_SEGMENT_MIB_MAX 1024
+#define KP_CONFIG_SEGMENT_MIB_DEFAULT 64
 
 typedef enum {
     KP_ROLE_VOTER = 0, //  votes, stores the directory and the raft log, routes
@@ -155,6 +165,7 @@ typedef struct {
     char log_key[KP_CONFIG_TEXT]; //  "" when unset: checkpoints unsigned
     uint32_t log_retention_days;
     uint32_t log_free_warn_mb; //  free space under this on the log's disk: alarm
+    uint32_t log_segment_mib;  //  KP_CONFIG_SEGMENT_MIB_MIN..MAX, whole MiB
     uint32_t stale_limit_s;
     uint32_t election_timeout_ms;
     uint32_t raft_heartbeat_ms;

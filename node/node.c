@@ -333,6 +333,7 @@ static kp_logger_t *s_open_log(kp_node_t *self, char *err, size_t errlen)
     kp_privlog_options_t options;
     kp_privlog_options_default(&options);
     options.key_file = *self->cluster.log_key ? self->cluster.log_key : NULL;
+    options.segment_max = (uint64_t)self->cluster.log_segment_mib << 20;
     kp_privlog_recovery_t recovery;
     char error[256];
     kp_logger_t *logger = kp_logger_new(path, &options, &recovery, error, sizeof error);

@@ -20,6 +20,18 @@
 
 static const char *s_kpbench;
 
+//  A fresh folder kpbench-test-XXXXXX under $TMPDIR (else /tmp), as
+//  kpbench --local makes its own: a machine whose /tmp is small or shared
+//  sets TMPDIR for both.
+static void s_tmpdir(char *dir, size_t size)
+{
+    const char *tmp = getenv("TMPDIR");
+    int len = snprintf(dir, size, "%s/kpbench-test-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    assert_true(len > 0 && (size_t)len < size);
+    if (!mkdtemp(dir))
+        fail_msg("cannot make a temporary folder %s (set TMPDIR to a writable folder)", dir);
+}
+
 static char *s_slurp(const char *path)
 {
     FILE *f = fopen(path, "r");
@@ -89,8 +101,8 @@ static uint64_t s_status_sum(const json_t *obj)
 static void test_local_run(void **state)
 {
     (void)state;
-    char dir[] = "/tmp/kpbench-test-XXXXXX";
-    assert_non_null(mkdtemp(dir));
+    char dir[200];
+    s_tmpdir(dir, sizeof dir);
     char args[1024], json[256], svg[256];
     snprintf(json, sizeof json, "%s/result.json", dir);
     snprintf(svg, sizeof svg, "%s/result.svg", dir);
@@ -192,8 +204,8 @@ static json_t *s_bench_json(const char *dir, const char *options)
 static void test_compare_columns_answer(void **state)
 {
     (void)state;
-    char dir[] = "/tmp/kpbench-test-XXXXXX";
-    assert_non_null(mkdtemp(dir));
+    char dir[200];
+    s_tmpdir(dir, sizeof dir);
     json_t *result = s_bench_json(dir, "--local --compare --persons 1000 --duration 1 --warmup 0.3 "
                                        "--clients 1 --inflight 4 --timeout 5 --drain 2");
     static const char *targets[] = {"kruispunt", "zmq-proxy", "nats"};
@@ -222,8 +234,8 @@ static void test_compare_columns_answer(void **state)
 static void test_site_chaos(void **state)
 {
     (void)state;
-    char dir[] = "/tmp/kpbench-test-XXXXXX";
-    assert_non_null(mkdtemp(dir));
+    char dir[200];
+    s_tmpdir(dir, sizeof dir);
     json_t *result = s_bench_json(dir, "--local --nodes 3 --persons 200 --rate 200 --duration 1.5 "
                                        "--warmup 0.2 --drain 3 --chaos 'kill site brussels every "
                                        "0.7s, restart after 0.3s'");

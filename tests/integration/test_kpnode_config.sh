@@ -28,7 +28,7 @@ CFG
 
 for case in "heartbeat 4294967296" "heartbeat 99999999999999999999999" "deadline 0" \
     "max-frame 17179869184" "log-retention-days 18446744073709551616" "heartbeat -5" \
-    "heartbeat 12ms"; do
+    "heartbeat 12ms" "log-segment-mib 0" "log-segment-mib 1025"; do
     set -- $case
     config "$1" "$2"
     expect 1 "$1 = $2 is refused" timeout 5 "$KPNODE" --config "$WORK/cluster.cfg"
