@@ -66,6 +66,9 @@ struct _kp_logger_t {
     //  client's next call too. The notices still come: they wake a loop
     //  that sleeps, and carry the commit times.
     _Atomic uint64_t shared_durable;
+    //  The spare segment's state and counters (spare.h), published the
+    //  same way by the spare's actor and the writer on the logger thread.
+    kp_spare_stats_t spare_stats;
     zactor_t *indexer; //  NULL when the log keeps no index
     s_follow_t *follow;
     zsock_t *sock;  //  our end of the record socket
@@ -87,10 +90,11 @@ typedef struct {
     _Atomic uint64_t *durable; //  kp_logger_t's shared_durable
     zsock_t *sock;             //  the actor's end
     uint32_t tick_ms;
-    s_follow_t *follow; //  NULL: no indexer
-    kp_spare_t *spare;  //  NULL: none; the logger thread's from its start
-    uint64_t spare_at;  //  segment bytes past which the next segment's spare is asked for
-    bool spare_asked;   //  for this segment
+    s_follow_t *follow;            //  NULL: no indexer
+    kp_spare_t *spare;             //  NULL: none; the logger thread's from its start
+    kp_spare_stats_t *spare_stats; //  kp_logger_t's, where spares asked for are counted
+    uint64_t spare_at; //  segment bytes past which the next segment's spare is asked for
+    bool spare_asked;  //  for this segment
 } s_args_t;
 
 static void s_notice(zsock_t *sock, char tag, const void *data, size_t size)
@@ -167,8 +171,10 @@ typedef struct {
 static void s_spare_due(s_args_t *args)
 {
     bool half = kp_privlog_segment_bytes(args->log) >= args->spare_at;
-    if (half && !args->spare_asked)
+    if (half && !args->spare_asked && args->spare) {
+        atomic_fetch_add(&args->spare_stats->asked, 1);
         kp_spare_want(args->spare);
+    }
     args->spare_asked = half;
 }
 
@@ -424,6 +430,7 @@ kp_logger_t *kp_logger_new(const char *dir, const kp_privlog_options_t *options,
     writer = options ? *options : defaults;
     bool indexed = writer.index;
     writer.index = false;
+    writer.spare_stats = &self->spare_stats;
     args->log = kp_privlog_open(dir, &writer, recovery, err, errlen);
     if (args->log) {
         uint32_t align = kp_privlog_direct_align(args->log);
@@ -471,8 +478,11 @@ kp_logger_t *kp_logger_new(const char *dir, const kp_privlog_options_t *options,
     //  The next segment is written ahead by an actor of its own
     //  (spare.h), which the logger thread alone uses from its start.
     uint64_t size = writer.segment_max ? writer.segment_max : defaults.segment_max;
-    args->spare = kp_spare_new(dir, size);
+    args->spare = kp_spare_new(dir, size, &self->spare_stats);
+    args->spare_stats = &self->spare_stats;
     args->spare_at = size / 2;
+    if (!args->spare) //  nobody else writes the state
+        atomic_store(&self->spare_stats.state, KP_SPARE_STATE_OFF);
     if (args->spare)
         zsys_info("privacy log %s: each next segment is written ahead as %s (removed first "
                   "when the disk is full)",
@@ -708,6 +718,11 @@ void kp_logger_commits(const kp_logger_t *self, kp_buckets_t *commit_us,
 {
     *commit_us = self->commit_us;
     *commit_records = self->commit_records;
+}
+
+void kp_logger_spare(kp_logger_t *self, kp_spare_counts_t *counts)
+{
+    kp_spare_counts(&self->spare_stats, counts);
 }
 
 uint64_t kp_logger_indexed(kp_logger_t *self)

@@ -48,6 +48,7 @@
 
 #include "buckets.h"
 #include "privlog.h"
+#include "spare.h"
 
 typedef struct _kp_logger_t kp_logger_t;
 
@@ -101,6 +102,12 @@ uint64_t kp_logger_durable(kp_logger_t *self);
 //  records. Copies, for the node's metrics.
 void kp_logger_commits(const kp_logger_t *self, kp_buckets_t *commit_us,
                        kp_buckets_t *commit_records);
+
+//  The spare segment (spare.h): its state, and segments made from a
+//  spare, made without one, spares removed for want of disk. Read from
+//  atomics the spare's actor and the logger thread store: no wait, and
+//  true also while the log waits for disk space.
+void kp_logger_spare(kp_logger_t *self, kp_spare_counts_t *counts);
 
 //  The highest sequence number in the query index. The indexer follows
 //  the durable log when a core is idle, so the difference to

@@ -684,8 +684,10 @@ static int s_segment_create(kp_privlog_t *self, int32_t day)
     self->seg_zeroed = 0;
     self->seg_records = 0;
     self->seg_allocated = false;
-    if (s_take_spare(self, path, header) == 0)
+    if (s_take_spare(self, path, header) == 0) {
+        kp_spare_count_segment(self->options.spare_stats, true);
         return privlog_fsync_dir(self->dir) ? s_fail(self, "cannot sync the log folder") : 0;
+    }
     self->seg_fd = s_segment_open(self, path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC);
     if (self->seg_fd < 0)
         return errno == ENOSPC || errno == EDQUOT ? s_write_failed(self)
@@ -702,6 +704,7 @@ static int s_segment_create(kp_privlog_t *self, int32_t day)
     s_preallocate(self);
     if (fdatasync(self->seg_fd) || privlog_fsync_dir(self->dir))
         return s_fail(self, "cannot write a segment header");
+    kp_spare_count_segment(self->options.spare_stats, false);
     return 0;
 }
 
@@ -794,7 +797,7 @@ static int s_write_failed(kp_privlog_t *self)
     if (errno != ENOSPC && errno != EDQUOT)
         return s_fail(self, "cannot write (disk failing?)");
     int e = errno;
-    if (kp_spare_remove(self->dir))
+    if (kp_spare_remove(self->dir, self->options.spare_stats))
         zsys_warning("privacy log %s: no space left: the spare segment was removed, so that its "
                      "space serves the log",
                      self->dir);

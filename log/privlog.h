@@ -48,6 +48,7 @@
 #include "kruispunt.pb-c.h"
 
 typedef struct _kp_privlog_t kp_privlog_t;
+typedef struct _kp_spare_stats_t kp_spare_stats_t; //  spare.h
 
 #define KP_PRIVLOG_HASH_LEN 32
 #define KP_PRIVLOG_FRAME_HEADER 49
@@ -58,14 +59,16 @@ typedef struct _kp_privlog_t kp_privlog_t;
 #define KP_PRIVLOG_KIND_CHECKPOINT 2
 
 typedef struct {
-    uint64_t segment_max;      //  bytes; a segment rolls over past it (64 MiB)
-    uint32_t checkpoint_every; //  records between checkpoints (1000)
-    uint32_t checkpoint_secs;  //  seconds between checkpoints (10)
-    const char *key_file;      //  Ed25519 private key (PEM); NULL: unsigned
-    bool index;                //  keep the LMDB index (true)
-    uint64_t index_map_size;   //  bytes of address space for it (1 TiB)
-    bool direct;               //  O_DIRECT | O_DSYNC appends where the
-                               //  filesystem takes them (false: see privlog.c)
+    uint64_t segment_max;          //  bytes; a segment rolls over past it (64 MiB)
+    uint32_t checkpoint_every;     //  records between checkpoints (1000)
+    uint32_t checkpoint_secs;      //  seconds between checkpoints (10)
+    const char *key_file;          //  Ed25519 private key (PEM); NULL: unsigned
+    bool index;                    //  keep the LMDB index (true)
+    uint64_t index_map_size;       //  bytes of address space for it (1 TiB)
+    bool direct;                   //  O_DIRECT | O_DSYNC appends where the
+                                   //  filesystem takes them (false: see privlog.c)
+    kp_spare_stats_t *spare_stats; //  where segments made with and without a
+                                   //  spare are counted (spare.h); NULL: nowhere
 } kp_privlog_options_t;
 
 //  What kp_privlog_open found at the end of the last segment.

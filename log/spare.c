@@ -21,7 +21,9 @@ struct _kp_spare_t {
     zactor_t *actor;
     char dir[PRIVLOG_PATH];
     uint64_t size;
-    int64_t test_free; //  test builds: the free bytes to believe; -1: ask the disk
+    int64_t test_free;       //  test builds: the free bytes to believe; -1: ask the disk
+    kp_spare_stats_t *stats; //  the caller's, or own_stats
+    kp_spare_stats_t own_stats;
 };
 
 #define S_MADE 0
@@ -44,7 +46,16 @@ typedef struct {
     bool want;      //  a spare was asked for
     bool sync_owed; //  kp_spare_sync waits for a signal
     bool said;      //  the lack of room was told
+    uint64_t heard; //  WANTs received
 } s_actor_t;
+
+//  The state goes from `from` to `to` unless someone changed it meanwhile
+//  (the writer took or removed the spare).
+static void s_state_swap(kp_spare_stats_t *stats, kp_spare_state_t from, kp_spare_state_t to)
+{
+    int expected = (int)from;
+    atomic_compare_exchange_strong(&stats->state, &expected, (int)to);
+}
 
 static void s_command(s_actor_t *a)
 {
@@ -54,7 +65,10 @@ static void s_command(s_actor_t *a)
         return;
     }
     a->term = streq(command, "$TERM");
-    a->want |= streq(command, "WANT");
+    if (streq(command, "WANT")) {
+        a->want = true;
+        a->heard++;
+    }
     a->sync_owed |= streq(command, "SYNC");
     zstr_free(&command);
 }
@@ -102,6 +116,7 @@ static int s_make(s_actor_t *a)
     privlog_path(part, self->dir, KP_SPARE_PARTIAL);
     privlog_path(ready, self->dir, KP_SPARE_READY);
     unlink(part);
+    atomic_store(&self->stats->state, KP_SPARE_STATE_MAKING);
     int fd = open(part, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0)
         return S_FAILED;
@@ -117,6 +132,7 @@ static int s_make(s_actor_t *a)
         off += n;
         struct stat st;
         if (fstat(fd, &st) || st.st_nlink == 0) { //  the log wanted the space
+            s_state_swap(self->stats, KP_SPARE_STATE_MAKING, KP_SPARE_STATE_REMOVED);
             errno = ENOSPC;
             goto done;
         }
@@ -126,9 +142,17 @@ static int s_make(s_actor_t *a)
             goto done;
         }
     }
-    if (fdatasync(fd) || renameat2(AT_FDCWD, part, AT_FDCWD, ready, RENAME_NOREPLACE))
+    if (fdatasync(fd))
         goto done;
+    //  READY before the name, so that a writer that finds the spare finds
+    //  READY too (and leaves NONE when it takes it).
+    s_state_swap(self->stats, KP_SPARE_STATE_MAKING, KP_SPARE_STATE_READY);
+    if (renameat2(AT_FDCWD, part, AT_FDCWD, ready, RENAME_NOREPLACE)) {
+        s_state_swap(self->stats, KP_SPARE_STATE_READY, KP_SPARE_STATE_MAKING); //  failed below
+        goto done;
+    }
     close(fd);
+    atomic_fetch_add(&self->stats->written, 1);
     privlog_fsync_dir(self->dir); //  if it fails the spare may be lost in a crash: no harm
     return S_MADE;
 done:;
@@ -145,16 +169,23 @@ static void s_want(s_actor_t *a)
 {
     const kp_spare_t *self = a->spare;
     a->want = false;
+    uint64_t heard = a->heard; //  what this turn answers
     char ready[PRIVLOG_PATH];
     privlog_path(ready, self->dir, KP_SPARE_READY);
     struct stat st;
     if (stat(ready, &st) == 0) {
-        if (S_ISREG(st.st_mode) && (uint64_t)st.st_size == self->size)
+        if (S_ISREG(st.st_mode) && (uint64_t)st.st_size == self->size) {
+            atomic_store(&self->stats->answered, heard);
             return;
+        }
         unlink(ready); //  made for another segment size: of no use
     }
     uint64_t free = s_free(self);
     if (free < 3 * self->size + KP_SPARE_MARGIN) {
+        atomic_store(&self->stats->room_free, free);
+        atomic_store(&self->stats->room_needed, 3 * self->size + KP_SPARE_MARGIN);
+        atomic_store(&self->stats->state, KP_SPARE_STATE_NO_ROOM);
+        atomic_store(&self->stats->answered, heard);
         if (!a->said)
             zsys_warning("privacy log %s: no spare segment: the disk has %llu MB free, under "
                          "three segments and %llu MB (the log makes its segments itself)",
@@ -164,10 +195,13 @@ static void s_want(s_actor_t *a)
         return;
     }
     a->said = false;
-    if (s_make(a) == S_FAILED)
+    if (s_make(a) == S_FAILED) {
+        s_state_swap(self->stats, KP_SPARE_STATE_MAKING, KP_SPARE_STATE_FAILED);
         zsys_warning("privacy log %s: cannot write a spare segment: %s (the log makes its "
                      "segments itself)",
                      self->dir, strerror(errno));
+    }
+    atomic_store(&self->stats->answered, heard);
 }
 
 static void s_actor(zsock_t *pipe, void *arg)
@@ -175,9 +209,6 @@ static void s_actor(zsock_t *pipe, void *arg)
     s_actor_t a = {.spare = arg, .pipe = pipe};
     prctl(PR_SET_NAME, "kp-spare");
     setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), S_NICE);
-    char part[PRIVLOG_PATH];
-    privlog_path(part, a.spare->dir, KP_SPARE_PARTIAL);
-    unlink(part); //  left by a crash while it was written
     zsock_signal(pipe, 0);
     while (!a.term) {
         s_command(&a);
@@ -189,7 +220,21 @@ static void s_actor(zsock_t *pipe, void *arg)
     }
 }
 
-kp_spare_t *kp_spare_new(const char *dir, uint64_t size)
+//  What a start finds: a partial spare left by a crash is removed; a
+//  ready one of the right size is READY. On the caller's thread, before
+//  the logger's can take it.
+static void s_start_state(kp_spare_t *self)
+{
+    char path[PRIVLOG_PATH];
+    privlog_path(path, self->dir, KP_SPARE_PARTIAL);
+    unlink(path);
+    privlog_path(path, self->dir, KP_SPARE_READY);
+    struct stat st;
+    bool ready = stat(path, &st) == 0 && S_ISREG(st.st_mode) && (uint64_t)st.st_size == self->size;
+    atomic_store(&self->stats->state, ready ? KP_SPARE_STATE_READY : KP_SPARE_STATE_NONE);
+}
+
+kp_spare_t *kp_spare_new(const char *dir, uint64_t size, kp_spare_stats_t *stats)
 {
     kp_spare_t *self = calloc(1, sizeof *self);
     if (!self || !size || strlen(dir) > PRIVLOG_PATH - 64) {
@@ -199,6 +244,8 @@ kp_spare_t *kp_spare_new(const char *dir, uint64_t size)
     snprintf(self->dir, sizeof self->dir, "%s", dir);
     self->size = size;
     self->test_free = -1;
+    self->stats = stats ? stats : &self->own_stats;
+    s_start_state(self);
 #ifdef KP_TEST_HOOKS
     const char *test_free = getenv("KP_TEST_SPARE_FREE");
     if (test_free)
@@ -233,11 +280,91 @@ void kp_spare_sync(kp_spare_t *self)
         zsock_wait(self->actor);
 }
 
-bool kp_spare_remove(const char *dir)
+bool kp_spare_remove(const char *dir, kp_spare_stats_t *stats)
 {
     char path[PRIVLOG_PATH];
     privlog_path(path, dir, KP_SPARE_PARTIAL);
-    unlink(path); //  its writer sees it gone after its step, and stops
+    bool removed = unlink(path) == 0; //  its writer sees it gone after its step, and stops
     privlog_path(path, dir, KP_SPARE_READY);
-    return unlink(path) == 0;
+    removed |= unlink(path) == 0;
+    if (removed && stats) {
+        atomic_fetch_add(&stats->removed, 1);
+        atomic_store(&stats->state, KP_SPARE_STATE_REMOVED);
+    }
+    return removed;
+}
+
+void kp_spare_count_segment(kp_spare_stats_t *stats, bool taken)
+{
+    if (!stats)
+        return;
+    if (taken) {
+        atomic_fetch_add(&stats->taken, 1);
+        int expected = KP_SPARE_STATE_READY;
+        atomic_compare_exchange_strong(&stats->state, &expected, KP_SPARE_STATE_NONE);
+    } else
+        atomic_fetch_add(&stats->made, 1);
+}
+
+void kp_spare_counts(const kp_spare_stats_t *stats, kp_spare_counts_t *out)
+{
+    memset(out, 0, sizeof *out);
+    out->state = KP_SPARE_STATE_OFF;
+    if (!stats)
+        return;
+    //  A cast: C11's atomic_load takes no pointer to const.
+    kp_spare_stats_t *s = (kp_spare_stats_t *)stats;
+    out->state = (kp_spare_state_t)atomic_load(&s->state);
+    out->room_free = atomic_load(&s->room_free);
+    out->room_needed = atomic_load(&s->room_needed);
+    out->asked = atomic_load(&s->asked);
+    out->answered = atomic_load(&s->answered);
+    out->written = atomic_load(&s->written);
+    out->taken = atomic_load(&s->taken);
+    out->made = atomic_load(&s->made);
+    out->removed = atomic_load(&s->removed);
+}
+
+const char *kp_spare_state_name(kp_spare_state_t state)
+{
+    static const char *names[] = {"none", "making", "ready", "no-room", "removed", "failed", "off"};
+    return (size_t)state < sizeof names / sizeof names[0] ? names[state] : "unknown";
+}
+
+void kp_spare_state_why(const kp_spare_counts_t *counts, char *text, size_t size)
+{
+    switch (counts->state) {
+    case KP_SPARE_STATE_NONE:
+        snprintf(text, size,
+                 "not asked for yet: one is asked for when the segment being written "
+                 "is half full");
+        break;
+    case KP_SPARE_STATE_MAKING:
+        snprintf(text, size, "being written, for the next segment");
+        break;
+    case KP_SPARE_STATE_READY:
+        snprintf(text, size, "ready: the next segment is made from it");
+        break;
+    case KP_SPARE_STATE_NO_ROOM:
+        snprintf(text, size,
+                 "not made: the disk has %llu MiB free, under the %llu MiB the spare needs (three "
+                 "segments and %llu MiB); the log makes its segments itself",
+                 (unsigned long long)(counts->room_free >> 20),
+                 (unsigned long long)(counts->room_needed >> 20),
+                 (unsigned long long)(KP_SPARE_MARGIN >> 20));
+        break;
+    case KP_SPARE_STATE_REMOVED:
+        snprintf(text, size, "removed: the log found its disk full and took the space back");
+        break;
+    case KP_SPARE_STATE_FAILED:
+        snprintf(text, size,
+                 "could not be written (the node's log says why); the log makes its "
+                 "segments itself");
+        break;
+    default:
+        snprintf(text, size,
+                 "no spare writer (it could not start); the log makes its segments "
+                 "itself");
+        break;
+    }
 }

@@ -151,6 +151,29 @@ static char *s_cluster_status(kp_admin_context_t *context)
     return text;
 }
 
+//  The privacy log's spare segment (log/spare.h): its state and why, and
+//  where the segments came from.
+static void s_spare_json(const kp_spare_counts_t *spare, kp_json_t *json)
+{
+    char why[256];
+    kp_spare_state_why(spare, why, sizeof why);
+    kp_json_key(json, "spare");
+    kp_json_object_open(json);
+    kp_json_kv_string(json, "state", kp_spare_state_name(spare->state));
+    kp_json_kv_string(json, "why", why);
+    if (spare->state == KP_SPARE_STATE_NO_ROOM) {
+        kp_json_kv_uint(json, "room_free_bytes", spare->room_free);
+        kp_json_kv_uint(json, "room_needed_bytes", spare->room_needed);
+    }
+    kp_json_kv_uint(json, "segments_from_spare", spare->taken);
+    kp_json_kv_uint(json, "segments_without_spare", spare->made);
+    kp_json_kv_uint(json, "removed_for_disk", spare->removed);
+    kp_json_kv_uint(json, "written", spare->written);
+    kp_json_kv_uint(json, "asked", spare->asked);
+    kp_json_kv_uint(json, "answered", spare->answered);
+    kp_json_object_close(json);
+}
+
 //  The status command's JSON: the node, its directory, workers, counters,
 //  the log's state and the cluster as its actor last said.
 static char *s_status(kp_admin_context_t *context, MDB_txn *txn)
@@ -176,6 +199,8 @@ static char *s_status(kp_admin_context_t *context, MDB_txn *txn)
     kp_json_key(json, "space_low");
     kp_json_bool(json, context->log_space_low);
     kp_json_kv_string(json, "durability", context->cluster->log_two_sites ? "two-sites" : "local");
+    if (context->log_spare)
+        s_spare_json(context->log_spare, json);
     if (context->log_mirror)
         s_mirror_json(context, json);
     kp_json_object_close(json);

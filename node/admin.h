@@ -17,6 +17,7 @@
 #include "flight.h"
 #include "stats.h"
 #include "registry.h"
+#include "spare.h"
 #include "zap.h"
 
 //  What a command may look at; borrowed from the node for one call.
@@ -28,13 +29,14 @@ typedef struct {
     const kp_cluster_config_t *cluster;
     const kp_node_config_t *me;
     int64_t started_ms;
-    bool stopping;                   //  draining after SIGTERM: new requests get SHUTTING_DOWN
-    const kp_cluster_status_t *raft; //  the cluster as its actor last said
-    int64_t stale_ms;                //  since the last sign of a majority (0: in touch)
-    const char *log_state;           //  "ok", "unavailable" (no space), "failed", "off"
-    const char *log_error;           //  why, when not ok; or NULL
-    uint64_t log_free_bytes;         //  free space on the log's disk
-    bool log_space_low;              //  under the cluster's log-free-warn-mb
+    bool stopping;                      //  draining after SIGTERM: new requests get SHUTTING_DOWN
+    const kp_cluster_status_t *raft;    //  the cluster as its actor last said
+    int64_t stale_ms;                   //  since the last sign of a majority (0: in touch)
+    const char *log_state;              //  "ok", "unavailable" (no space), "failed", "off"
+    const char *log_error;              //  why, when not ok; or NULL
+    uint64_t log_free_bytes;            //  free space on the log's disk
+    bool log_space_low;                 //  under the cluster's log-free-warn-mb
+    const kp_spare_counts_t *log_spare; //  the spare segment (log/spare.h); NULL: no log
 
     //  The log's copy on the other site (log/mirror.h)
     const char *log_mirror;           //  the node keeping it, or NULL

@@ -2016,6 +2016,11 @@ static void s_on_admin(kp_node_t *self, s_input_t *input)
                                 : NULL;
         context.log_free_bytes = self->log_free_bytes;
         context.log_space_low = self->log_space_low;
+        kp_spare_counts_t spare;
+        if (self->logger) {
+            kp_logger_spare(self->logger, &spare);
+            context.log_spare = &spare;
+        }
         if (self->mirror) {
             context.log_mirror = self->mirror_name;
             context.log_durable = kp_logger_durable(self->logger);
@@ -2199,6 +2204,34 @@ static void s_mutation_metrics(kp_node_t *self, kp_metrics_t *m)
     kp_metrics_gauge(m, "kp_mutations_backlog", help, labels, (double)others);
 }
 
+//  The privacy log's spare segment (log/spare.h): a state set (1 for the
+//  state it is in) and where the segments came from.
+static void s_spare_metrics(kp_node_t *self, kp_metrics_t *m)
+{
+    kp_spare_counts_t spare;
+    kp_logger_spare(self->logger, &spare);
+    for (int state = KP_SPARE_STATE_NONE; state <= KP_SPARE_STATE_OFF; state++) {
+        char labels[KP_PROM_LABELS] = "";
+        kp_prom_label(labels, sizeof labels, "state", kp_spare_state_name(state));
+        kp_metrics_gauge(m, "kp_log_spare_state",
+                         "1 for the state the log's spare segment is in: none (not asked for "
+                         "yet), making, ready, no-room (the disk has too little free), removed "
+                         "(the disk was full), failed, off.",
+                         labels, spare.state == (kp_spare_state_t)state ? 1 : 0);
+    }
+    kp_metrics_counter(m, "kp_log_segments_from_spare_total",
+                       "Log segments made from a spare written ahead.", NULL, (double)spare.taken);
+    kp_metrics_counter(m, "kp_log_segments_without_spare_total",
+                       "Log segments made when they were needed, without a spare (the first of "
+                       "a fresh log, or no spare was ready).",
+                       NULL, (double)spare.made);
+    kp_metrics_counter(m, "kp_log_spares_removed_total",
+                       "Spare segments removed because the log's disk was full.", NULL,
+                       (double)spare.removed);
+    kp_metrics_counter(m, "kp_log_spares_written_total", "Spare segments written ahead.", NULL,
+                       (double)spare.written);
+}
+
 //  Publishes a snapshot of the metrics (counters, gauges, the log's and
 //  the cluster's state) to the HTTP endpoint's thread.
 static void s_publish(kp_node_t *self)
@@ -2229,6 +2262,7 @@ static void s_publish(kp_node_t *self)
         kp_metrics_gauge(m, "kp_log_index_lag_records",
                          "Durable log records not yet in the query index.", NULL,
                          (double)(durable > indexed ? durable - indexed : 0));
+        s_spare_metrics(self, m);
     }
     if (self->mirror) {
         uint64_t durable = kp_logger_durable(self->logger), acked = kp_mirror_acked(self->mirror);

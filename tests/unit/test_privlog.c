@@ -1423,14 +1423,16 @@ static int s_segment_count(const char *dir)
 }
 
 //  Has the actor make a spare of size bytes in dir, believing free bytes
-//  free (-1: the disk's own); its inode, or 0 if none was made.
-static ino_t s_make_spare(const char *dir, uint64_t size, long long free)
+//  free (-1: the disk's own), its state in stats (NULL: its own); its
+//  inode, or 0 if none was made.
+static ino_t s_make_spare_counted(const char *dir, uint64_t size, long long free,
+                                  kp_spare_stats_t *stats)
 {
     char text[32];
     snprintf(text, sizeof text, "%lld", free);
     if (free >= 0)
         setenv("KP_TEST_SPARE_FREE", text, 1);
-    kp_spare_t *spare = kp_spare_new(dir, size);
+    kp_spare_t *spare = kp_spare_new(dir, size, stats);
     unsetenv("KP_TEST_SPARE_FREE");
     assert_non_null(spare);
     kp_spare_want(spare);
@@ -1447,6 +1449,19 @@ static ino_t s_make_spare(const char *dir, uint64_t size, long long free)
     return st.st_ino;
 }
 
+static ino_t s_make_spare(const char *dir, uint64_t size, long long free)
+{
+    return s_make_spare_counted(dir, size, free, NULL);
+}
+
+//  A copy of stats.
+static kp_spare_counts_t s_spare_counts(kp_spare_stats_t *stats)
+{
+    kp_spare_counts_t counts;
+    kp_spare_counts(stats, &counts);
+    return counts;
+}
+
 //  A roll takes the ready spare: the new segment is the spare's file, the
 //  spare is gone, and the log reads and verifies. Until then no reader
 //  sees the spare.
@@ -1456,12 +1471,20 @@ static void test_spare_roll(void **state)
     kp_privlog_options_t opt;
     s_options(&opt, f);
     opt.segment_max = 64 * 1024;
+    kp_spare_stats_t stats;
+    memset(&stats, 0, sizeof stats);
+    opt.spare_stats = &stats;
     char error[256];
     kp_privlog_t *log = kp_privlog_open(f->log, &opt, NULL, error, sizeof error);
     assert_non_null(log);
     s_append_some(log, 0, 20);
-    ino_t spare = s_make_spare(f->log, opt.segment_max, -1);
+    ino_t spare = s_make_spare_counted(f->log, opt.segment_max, -1, &stats);
     assert_true(spare != 0);
+    kp_spare_counts_t counts = s_spare_counts(&stats);
+    assert_int_equal(counts.state, KP_SPARE_STATE_READY);
+    assert_int_equal(counts.written, 1);
+    assert_int_equal(counts.made, 1); //  the first segment
+    assert_int_equal(counts.taken, 0);
     //  Readers: list, verify, scan, export and index see segments only.
     assert_int_equal(s_segment_count(f->log), 1);
     kp_privlog_verify_t v;
@@ -1486,6 +1509,11 @@ static void test_spare_roll(void **state)
     struct stat st;
     assert_int_equal(stat(path, &st), 0);
     assert_int_equal(st.st_ino, spare);
+    //  Taken: counted, and none is ready now.
+    counts = s_spare_counts(&stats);
+    assert_int_equal(counts.taken, 1);
+    assert_int_equal(counts.made, 1);
+    assert_int_equal(counts.state, KP_SPARE_STATE_NONE);
     s_append_some(log, n, 10);
     n += 10;
     kp_privlog_destroy(&log);
@@ -1567,16 +1595,31 @@ static void test_spare_stale_and_room(void **state)
     snprintf(part, sizeof part, "%s/%s", f->log, KP_SPARE_PARTIAL);
     snprintf(ready, sizeof ready, "%s/%s", f->log, KP_SPARE_READY);
     s_spit(part, (const uint8_t *)"cut", 3);
-    kp_spare_t *spare = kp_spare_new(f->log, size);
+    kp_spare_t *spare = kp_spare_new(f->log, size, NULL);
     assert_non_null(spare);
     assert_int_equal(access(part, F_OK), -1);
     kp_spare_destroy(&spare);
     //  The rule: three segments and the margin free before it is made.
     long long enough = (long long)(3 * size + KP_SPARE_MARGIN);
-    assert_int_equal(s_make_spare(f->log, size, enough - 1), 0);
+    kp_spare_stats_t stats;
+    memset(&stats, 0, sizeof stats);
+    assert_int_equal(s_make_spare_counted(f->log, size, enough - 1, &stats), 0);
     assert_int_equal(access(ready, F_OK), -1);
     assert_int_equal(access(part, F_OK), -1);
-    assert_true(s_make_spare(f->log, size, enough) != 0);
+    //  Operators see why: the bytes free and the bytes needed.
+    kp_spare_counts_t counts = s_spare_counts(&stats);
+    assert_int_equal(counts.state, KP_SPARE_STATE_NO_ROOM);
+    assert_int_equal(counts.room_free, enough - 1);
+    assert_int_equal(counts.room_needed, enough);
+    assert_int_equal(counts.written, 0);
+    char why[256];
+    kp_spare_state_why(&counts, why, sizeof why);
+    assert_non_null(strstr(why, "not made: the disk has"));
+    assert_string_equal(kp_spare_state_name(counts.state), "no-room");
+    assert_true(s_make_spare_counted(f->log, size, enough, &stats) != 0);
+    counts = s_spare_counts(&stats);
+    assert_int_equal(counts.state, KP_SPARE_STATE_READY);
+    assert_int_equal(counts.written, 1);
     //  One made for 64 KiB segments is no use for 128 KiB ones.
     ino_t other = s_make_spare(f->log, 2 * size, -1);
     assert_true(other != 0);
@@ -1596,12 +1639,15 @@ static void test_spare_disk_full(void **state)
     opt.segment_max = 64 * 1024;
     char full[300], error[256];
     snprintf(full, sizeof full, "%s/full", f->dir);
+    kp_spare_stats_t stats;
+    memset(&stats, 0, sizeof stats);
+    opt.spare_stats = &stats;
     setenv("KP_TEST_WRITE_FAIL", full, 1);
     kp_privlog_t *log = kp_privlog_open(f->log, &opt, NULL, error, sizeof error);
     unsetenv("KP_TEST_WRITE_FAIL");
     assert_non_null(log);
     s_append_some(log, 0, 10);
-    assert_true(s_make_spare(f->log, opt.segment_max, -1) != 0);
+    assert_true(s_make_spare_counted(f->log, opt.segment_max, -1, &stats) != 0);
     s_spit(full, (const uint8_t *)"", 0);
     Kp__LogRecord r;
     Kp__LogPart part, *parts[1];
@@ -1612,6 +1658,9 @@ static void test_spare_disk_full(void **state)
     assert_false(kp_privlog_failed(log));
     snprintf(ready, sizeof ready, "%s/%s", f->log, KP_SPARE_READY);
     assert_int_equal(access(ready, F_OK), -1);
+    kp_spare_counts_t counts = s_spare_counts(&stats);
+    assert_int_equal(counts.removed, 1);
+    assert_int_equal(counts.state, KP_SPARE_STATE_REMOVED);
     unlink(full);
     assert_int_equal(kp_privlog_commit(log), 0);
     assert_int_equal(kp_privlog_durable_seq(log), 11);
@@ -1653,6 +1702,12 @@ static void test_spare_logger(void **state)
     }
     zpoller_destroy(&poller);
     assert_int_equal(access(ready, F_OK), 0);
+    //  What operators see: asked for, and ready (stored before the rename).
+    kp_spare_counts_t counts;
+    kp_logger_spare(logger, &counts);
+    assert_true(counts.asked >= 1);
+    assert_int_equal(counts.state, KP_SPARE_STATE_READY);
+    assert_true(counts.made >= 1); //  the first segment, and any roll before the spare
     kp_logger_destroy(&logger);
     kp_privlog_verify_t v;
     assert_int_equal(

@@ -1,0 +1,219 @@
+/*  test_log_spare.c - the privacy log's spare segments on a real node.
+
+    One kpnode with 1 MiB segments (the cluster file's log-segment-mib)
+    serves calls until its log has rolled through several segments. Its
+    status ("log"."spare") and /metrics say that every segment after the
+    first was made from a spare written ahead, none without one; then,
+    with the node stopped, the real `kpctl log verify` passes on its log
+    folder, `kpctl log query` shows the decision of every call the client
+    was answered, and `kpctl log stats` counts them: the readers take
+    segments of any size (each file is read by its own length).
+
+    The calls come in rounds of S_ROUND, far less than half a segment, and
+    after each round the test waits until the spare's actor has done with
+    every spare the logger asked for (status: answered == asked). The
+    logger asks for the next segment's spare when the segment is half
+    full, so the spare is always ready before the roll, however slow the
+    machine: the test checks where segments come from, not whether the
+    disk keeps up with an unpaced load (that is kpbench's part).
+*/
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "harness.h"
+
+#define S_ROUND 300        //  calls a round: about a third of half a segment
+#define S_IN_FLIGHT 32     //  at once
+#define S_SEGMENTS 4       //  segments the log rolls through (so 3 from spares)
+#define S_CEILING_MS 60000 //  for a loaded machine (ASan); quiet: about 2 s
+
+//  Node 0's status "log"."spare" (decref it), or fails.
+static json_t *s_spare(harness_t *harness)
+{
+    Kp__AdminReply *reply = harness_admin(harness, 0, "status", NULL, 5000);
+    if (!reply)
+        fail_msg("the node does not answer status");
+    json_t *status = json_loads(reply->json, JSON_REJECT_DUPLICATES, NULL);
+    kp__admin_reply__free_unpacked(reply, NULL);
+    json_t *spare = json_incref(json_object_get(json_object_get(status, "log"), "spare"));
+    json_decref(status);
+    if (!json_is_object(spare))
+        fail_msg("the status has no log.spare");
+    return spare;
+}
+
+static uint64_t s_uint(const json_t *object, const char *key)
+{
+    const json_t *value = json_object_get(object, key);
+    if (!json_is_integer(value))
+        fail_msg("log.spare.%s is not a number", key);
+    return (uint64_t)json_integer_value(value);
+}
+
+//  S_ROUND calls, S_IN_FLIGHT at once, ids "spare-N" from *next; every
+//  answer's id goes into ids.
+static void s_round(zsock_t *client, harness_ids_t *ids, int *next)
+{
+    int sent = 0, waiting = 0;
+    while (sent < S_ROUND || waiting > 0) {
+        while (sent < S_ROUND && waiting < S_IN_FLIGHT) {
+            char id[32];
+            snprintf(id, sizeof id, "spare-%d", (*next)++);
+            Kp__Request request = harness_a1_request(id);
+            harness_send(client, &request);
+            sent++;
+            waiting++;
+        }
+        if (!harness_take(client, ids, 5000))
+            fail_msg("no answer within 5 s (%d in flight)", waiting);
+        waiting--;
+    }
+}
+
+//  Waits until the spare's actor has done with every spare asked for;
+//  returns the spare's status then (decref it).
+static json_t *s_spare_settled(harness_t *harness)
+{
+    int64_t deadline = harness_now_ms() + S_CEILING_MS;
+    while (true) {
+        json_t *spare = s_spare(harness);
+        if (s_uint(spare, "answered") >= s_uint(spare, "asked"))
+            return spare;
+        json_decref(spare);
+        if (harness_now_ms() > deadline)
+            fail_msg("the spare asked for was not written in %d ms", S_CEILING_MS);
+        usleep(10000);
+    }
+}
+
+//  Runs `kpctl log ARGS --log DIR --json`; its JSON (decref it) and exit
+//  status.
+static json_t *s_kpctl_log(const char *dir, const char *args, int *status)
+{
+    char command[1024];
+    snprintf(command, sizeof command, "\"%s\" log %s --log %s --json", getenv("KPCTL"), args, dir);
+    FILE *out = popen(command, "r");
+    assert_non_null(out);
+    json_error_t jerr;
+    json_t *doc = json_loadf(out, JSON_REJECT_DUPLICATES, &jerr);
+    int rc = pclose(out);
+    *status = WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+    if (!doc)
+        fail_msg("kpctl log %s: no JSON (%s)", args, jerr.text);
+    return doc;
+}
+
+static void test_segments_from_spares(void **state)
+{
+    (void)state;
+    harness_t *harness = harness_new_insecure(1, 1000, 3000, 1 << 20);
+    harness_cluster_line(harness, "log-segment-mib = 1");
+    char served[512];
+    assert_true(harness_start_served(harness, 0, served, sizeof served));
+    zsock_t *client = harness_client(harness, 0);
+    harness_ids_t ids = {0};
+    int next = 0;
+    bool seen_ready = false; //  the status said "ready" after a spare was made
+    int64_t deadline = harness_now_ms() + S_CEILING_MS;
+    json_t *spare = s_spare(harness);
+    printf("# at start: %s (%s)\n", json_string_value(json_object_get(spare, "state")),
+           json_string_value(json_object_get(spare, "why")));
+    while (s_uint(spare, "segments_from_spare") < S_SEGMENTS - 1) {
+        if (harness_now_ms() > deadline)
+            fail_msg("%d calls rolled the log through %llu spares in %d ms", next,
+                     (unsigned long long)s_uint(spare, "segments_from_spare"), S_CEILING_MS);
+        json_decref(spare);
+        s_round(client, &ids, &next);
+        spare = s_spare_settled(harness);
+        const char *now = json_string_value(json_object_get(spare, "state"));
+        seen_ready |= now && !strcmp(now, "ready");
+        //  A segment made without a spare after the first: no need to go on.
+        if (s_uint(spare, "segments_without_spare") > 1)
+            fail_msg("segment %llu was made without a spare (state %s)",
+                     (unsigned long long)(s_uint(spare, "segments_without_spare") +
+                                          s_uint(spare, "segments_from_spare")),
+                     now);
+    }
+    assert_true(seen_ready);
+    printf("# %d calls, %zu answered: %llu segments from spares, %llu without, %llu spares "
+           "written; now %s\n",
+           next, ids.count, (unsigned long long)s_uint(spare, "segments_from_spare"),
+           (unsigned long long)s_uint(spare, "segments_without_spare"),
+           (unsigned long long)s_uint(spare, "written"),
+           json_string_value(json_object_get(spare, "state")));
+    //  Only the fresh log's first segment was made without a spare.
+    assert_int_equal(s_uint(spare, "segments_without_spare"), 1);
+    assert_int_equal(s_uint(spare, "removed_for_disk"), 0);
+    uint64_t from_spare = s_uint(spare, "segments_from_spare");
+    assert_true(s_uint(spare, "written") >= from_spare);
+    json_decref(spare);
+    //  The same counts on /metrics, once the node has published them.
+    int64_t published = harness_now_ms() + S_CEILING_MS;
+    while (harness_metric(harness, 0, "kp_log_segments_from_spare_total") < (double)from_spare) {
+        if (harness_now_ms() > published)
+            fail_msg("/metrics never showed %llu segments from spares",
+                     (unsigned long long)from_spare);
+        usleep(20000);
+    }
+    assert_true(harness_metric(harness, 0, "kp_log_segments_without_spare_total") == 1);
+    assert_true(harness_metric(harness, 0, "kp_log_spares_removed_total") == 0);
+    assert_true(harness_metric(harness, 0, "kp_log_spares_written_total") >= (double)from_spare);
+    zsock_destroy(&client);
+    int stopped = harness_stop_node(harness, 0, SIGTERM);
+    assert_true(WIFEXITED(stopped) && WEXITSTATUS(stopped) == 0);
+
+    char dir[400];
+    snprintf(dir, sizeof dir, "%s/node-1/log", harness->dir);
+    int status;
+    json_t *verify = s_kpctl_log(dir, "verify", &status);
+    assert_int_equal(status, 0);
+    assert_true(json_is_true(json_object_get(verify, "ok")));
+    assert_true(json_integer_value(json_object_get(verify, "segments")) >= S_SEGMENTS);
+    json_decref(verify);
+
+    //  Every call the client was answered has its decision in the log.
+    json_t *query = s_kpctl_log(dir, "query --person " HARNESS_PERSON, &status);
+    assert_int_equal(status, 0);
+    zhashx_t *logged = zhashx_new();
+    json_t *records = json_object_get(query, "records"), *record;
+    size_t i;
+    json_array_foreach(records, i, record)
+    {
+        const char *id = json_string_value(json_object_get(record, "request_id"));
+        if (id)
+            zhashx_update(logged, id, (void *)1);
+    }
+    for (size_t k = 0; k < ids.count; k++)
+        if (!zhashx_lookup(logged, ids.ids[k]))
+            fail_msg("call %s was answered but kpctl log query does not show it", ids.ids[k]);
+    printf("# kpctl log query: %zu messages, every answered call among them\n",
+           json_array_size(records));
+    zhashx_destroy(&logged);
+    json_decref(query);
+    json_t *stats = s_kpctl_log(dir, "stats", &status);
+    assert_int_equal(status, 0);
+    assert_true(json_integer_value(json_object_get(stats, "records")) >= (json_int_t)ids.count);
+    json_decref(stats);
+    harness_ids_free(&ids);
+    harness_destroy(&harness);
+}
+
+int main(int argc, char **argv)
+{
+    int rc = harness_main(argc, argv);
+    if (rc >= 0)
+        return rc;
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_segments_from_spares),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
