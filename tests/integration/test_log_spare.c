@@ -24,6 +24,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include <cmocka.h>
@@ -112,6 +114,85 @@ static json_t *s_kpctl_log(const char *dir, const char *args, int *status)
     return doc;
 }
 
+//  Calls in rounds until the log has made `from_spare` segments from
+//  spares since the node started; fails if more than `without` were made
+//  without one. The spare's status then (decref it).
+static json_t *s_roll(harness_t *harness, zsock_t *client, harness_ids_t *ids, int *next,
+                      uint64_t from_spare, uint64_t without)
+{
+    bool seen_ready = false; //  the status said "ready" after a spare was made
+    int64_t deadline = harness_now_ms() + S_CEILING_MS;
+    json_t *spare = s_spare(harness);
+    printf("# at start: %s (%s)\n", json_string_value(json_object_get(spare, "state")),
+           json_string_value(json_object_get(spare, "why")));
+    while (s_uint(spare, "segments_from_spare") < from_spare) {
+        if (harness_now_ms() > deadline)
+            fail_msg("%d calls rolled the log through %llu spares in %d ms", *next,
+                     (unsigned long long)s_uint(spare, "segments_from_spare"), S_CEILING_MS);
+        json_decref(spare);
+        s_round(client, ids, next);
+        spare = s_spare_settled(harness);
+        const char *now = json_string_value(json_object_get(spare, "state"));
+        seen_ready |= now && !strcmp(now, "ready");
+        //  A segment made without a spare: no need to go on.
+        if (s_uint(spare, "segments_without_spare") > without)
+            fail_msg("%llu segments were made without a spare (state %s)",
+                     (unsigned long long)s_uint(spare, "segments_without_spare"), now);
+    }
+    assert_true(seen_ready);
+    printf("# %d calls, %zu answered: %llu segments from spares, %llu without, %llu spares "
+           "written; now %s\n",
+           *next, ids->count, (unsigned long long)s_uint(spare, "segments_from_spare"),
+           (unsigned long long)s_uint(spare, "segments_without_spare"),
+           (unsigned long long)s_uint(spare, "written"),
+           json_string_value(json_object_get(spare, "state")));
+    assert_int_equal(s_uint(spare, "segments_without_spare"), without);
+    assert_int_equal(s_uint(spare, "removed_for_disk"), 0);
+    assert_true(s_uint(spare, "written") >= s_uint(spare, "segments_from_spare"));
+    return spare;
+}
+
+//  The cluster file's log-segment-mib becomes mib (the node is stopped).
+static void s_segment_mib(harness_t *harness, int mib)
+{
+    FILE *file = fopen(harness->config, "r");
+    assert_non_null(file);
+    static char text[1 << 16], changed[1 << 16];
+    size_t size = fread(text, 1, sizeof text - 1, file);
+    text[size] = '\0';
+    fclose(file);
+    char *at = strstr(text, "log-segment-mib = ");
+    assert_non_null(at);
+    char *eol = strchr(at, '\n');
+    assert_non_null(eol);
+    snprintf(changed, sizeof changed, "%.*slog-segment-mib = %d%s", (int)(at - text), text, mib,
+             eol);
+    file = fopen(harness->config, "w");
+    assert_non_null(file);
+    fputs(changed, file);
+    fclose(file);
+}
+
+//  The largest segment file in dir (bytes).
+static uint64_t s_largest_segment(const char *dir)
+{
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    uint64_t largest = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        size_t len = strlen(e->d_name);
+        char path[700];
+        struct stat st;
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        if (len > 6 && !strcmp(e->d_name + len - 6, ".kplog") && !stat(path, &st) &&
+            (uint64_t)st.st_size > largest)
+            largest = (uint64_t)st.st_size;
+    }
+    closedir(d);
+    return largest;
+}
+
 static void test_segments_from_spares(void **state)
 {
     (void)state;
@@ -122,39 +203,9 @@ static void test_segments_from_spares(void **state)
     zsock_t *client = harness_client(harness, 0);
     harness_ids_t ids = {0};
     int next = 0;
-    bool seen_ready = false; //  the status said "ready" after a spare was made
-    int64_t deadline = harness_now_ms() + S_CEILING_MS;
-    json_t *spare = s_spare(harness);
-    printf("# at start: %s (%s)\n", json_string_value(json_object_get(spare, "state")),
-           json_string_value(json_object_get(spare, "why")));
-    while (s_uint(spare, "segments_from_spare") < S_SEGMENTS - 1) {
-        if (harness_now_ms() > deadline)
-            fail_msg("%d calls rolled the log through %llu spares in %d ms", next,
-                     (unsigned long long)s_uint(spare, "segments_from_spare"), S_CEILING_MS);
-        json_decref(spare);
-        s_round(client, &ids, &next);
-        spare = s_spare_settled(harness);
-        const char *now = json_string_value(json_object_get(spare, "state"));
-        seen_ready |= now && !strcmp(now, "ready");
-        //  A segment made without a spare after the first: no need to go on.
-        if (s_uint(spare, "segments_without_spare") > 1)
-            fail_msg("segment %llu was made without a spare (state %s)",
-                     (unsigned long long)(s_uint(spare, "segments_without_spare") +
-                                          s_uint(spare, "segments_from_spare")),
-                     now);
-    }
-    assert_true(seen_ready);
-    printf("# %d calls, %zu answered: %llu segments from spares, %llu without, %llu spares "
-           "written; now %s\n",
-           next, ids.count, (unsigned long long)s_uint(spare, "segments_from_spare"),
-           (unsigned long long)s_uint(spare, "segments_without_spare"),
-           (unsigned long long)s_uint(spare, "written"),
-           json_string_value(json_object_get(spare, "state")));
-    //  Only the fresh log's first segment was made without a spare.
-    assert_int_equal(s_uint(spare, "segments_without_spare"), 1);
-    assert_int_equal(s_uint(spare, "removed_for_disk"), 0);
+    //  Only the fresh log's first segment is made without a spare.
+    json_t *spare = s_roll(harness, client, &ids, &next, S_SEGMENTS - 1, 1);
     uint64_t from_spare = s_uint(spare, "segments_from_spare");
-    assert_true(s_uint(spare, "written") >= from_spare);
     json_decref(spare);
     //  The same counts on /metrics, once the node has published them.
     int64_t published = harness_now_ms() + S_CEILING_MS;
@@ -167,17 +218,40 @@ static void test_segments_from_spares(void **state)
     assert_true(harness_metric(harness, 0, "kp_log_segments_without_spare_total") == 1);
     assert_true(harness_metric(harness, 0, "kp_log_spares_removed_total") == 0);
     assert_true(harness_metric(harness, 0, "kp_log_spares_written_total") >= (double)from_spare);
+    assert_true(harness_metric(harness, 0, "kp_log_spare_state{state=\"off\"}") == 0);
     zsock_destroy(&client);
     int stopped = harness_stop_node(harness, 0, SIGTERM);
     assert_true(WIFEXITED(stopped) && WEXITSTATUS(stopped) == 0);
-
     char dir[400];
     snprintf(dir, sizeof dir, "%s/node-1/log", harness->dir);
+    //  A segment rolls once a group has taken it past its size.
+    uint64_t largest = s_largest_segment(dir);
+    printf("# the largest segment of 1 MiB: %llu bytes\n", (unsigned long long)largest);
+    assert_true(largest >= 1u << 20 && largest < 3u << 19);
+
+    //  The key changed to 2 MiB: the log goes on in the segment it had,
+    //  to 2 MiB, and the next ones are 2 MiB spares (the 1 MiB spare left
+    //  is of no use and replaced).
+    s_segment_mib(harness, 2);
+    harness_start_node(harness, 0);
+    assert_true(harness_wait_workers(harness, 0, 1));
+    client = harness_client(harness, 0);
+    spare = s_roll(harness, client, &ids, &next, 1, 0);
+    json_decref(spare);
+    zsock_destroy(&client);
+    stopped = harness_stop_node(harness, 0, SIGTERM);
+    assert_true(WIFEXITED(stopped) && WEXITSTATUS(stopped) == 0);
+    largest = s_largest_segment(dir);
+    printf("# the largest segment after the change: %llu bytes\n", (unsigned long long)largest);
+    assert_true(largest >= 2u << 20 && largest < 5u << 19);
+
+    //  kpctl reads the log of 1 and 2 MiB segments: each file is read by
+    //  its own length.
     int status;
     json_t *verify = s_kpctl_log(dir, "verify", &status);
     assert_int_equal(status, 0);
     assert_true(json_is_true(json_object_get(verify, "ok")));
-    assert_true(json_integer_value(json_object_get(verify, "segments")) >= S_SEGMENTS);
+    assert_true(json_integer_value(json_object_get(verify, "segments")) >= S_SEGMENTS + 1);
     json_decref(verify);
 
     //  Every call the client was answered has its decision in the log.
