@@ -59,6 +59,7 @@ typedef struct {
     uint64_t seed; //  of the request kinds and the Poisson arrival times
     bool local, compare, log_compare, keep, quiet, insecure, two_sites, independent;
     int wan_delay_ms;         //  < 0: none (members linked directly)
+    unsigned segment_mib;     //  --log-segment-mib; 0: the node's default
     bool direct;              //  a bare DEALER to every node, not the stub
     unsigned hedge_ms;        //  the stub's hedging (min; 0: off)
     const char *service_time; //  each echo answer takes this (kpctl provider --service-time)
@@ -1162,6 +1163,11 @@ static void s_usage(FILE *out)
             "                       next node too (default: off, as in the stub)\n"
             "  --two-sites          the local cluster with log-durability = \"two-sites\": each\n"
             "                       node's log is mirrored on a node of the other site\n"
+            "  --log-segment-mib N  the local cluster's privacy-log segments of N MiB (1 to\n"
+            "                       1024; default the node's, 64): a short run at a small\n"
+            "                       size rolls through segments made from spares written\n"
+            "                       ahead, as a long run does at 64 (kpctl status:\n"
+            "                       log.spare; --keep keeps the node's log)\n"
             "  --insecure           the local cluster without CURVE (insecure = true), to\n"
             "                       measure CURVE's cost; a secure cluster's deny-user and\n"
             "                       deny-message kinds are answered IDENTITY_MISMATCH\n"
@@ -1268,7 +1274,8 @@ enum {
     O_DIRECT,
     O_HEDGE,
     O_INDEPENDENT,
-    O_WAN_DELAY
+    O_WAN_DELAY,
+    O_SEGMENT_MIB
 };
 
 //  Parses the command line into o (and the folder of --write-directory);
@@ -1309,6 +1316,7 @@ static int s_parse(int argc, char **argv, s_options_t *o, const char **write_dir
                                           {"hedge", required_argument, 0, O_HEDGE},
                                           {"independent", no_argument, 0, O_INDEPENDENT},
                                           {"wan-delay", required_argument, 0, O_WAN_DELAY},
+                                          {"log-segment-mib", required_argument, 0, O_SEGMENT_MIB},
                                           {"help", no_argument, 0, 'h'},
                                           {0, 0, 0, 0}};
     *o = (s_options_t){.clients = 4,
@@ -1367,6 +1375,12 @@ static int s_parse(int argc, char **argv, s_options_t *o, const char **write_dir
             if (s_number("--wan-delay", optarg, 0, 10000, &v))
                 return -1;
             o->wan_delay_ms = (int)v;
+            break;
+        case O_SEGMENT_MIB:
+            if (s_number("--log-segment-mib", optarg, KP_CONFIG_SEGMENT_MIB_MIN,
+                         KP_CONFIG_SEGMENT_MIB_MAX, &v))
+                return -1;
+            o->segment_mib = (unsigned)v;
             break;
         case O_HEDGE:
             if (s_number("--hedge", optarg, 1, 600000, &v))
@@ -1685,6 +1699,7 @@ static kp_bench_result_t *s_run_unlogged(const s_options_t *o, const s_run_t *ru
                              .insecure = o->insecure,
                              .independent = o->independent,
                              .wan_delay_ms = o->wan_delay_ms,
+                             .segment_mib = o->segment_mib,
                              .verbose = !o->quiet};
     kp_local_t *local = kp_local_new(&lo, err, errlen);
     if (!local)
@@ -1735,6 +1750,7 @@ int main(int argc, char **argv)
                                  .two_sites = o.two_sites,
                                  .independent = o.independent,
                                  .wan_delay_ms = o.wan_delay_ms,
+                                 .segment_mib = o.segment_mib,
                                  .verbose = !o.quiet};
         local = kp_local_new(&lo, err, sizeof err);
         if (!local) {

@@ -260,9 +260,12 @@ static int s_write_cluster(kp_local_t *self, size_t viewer, const char *path, ch
     fprintf(f,
             "#   Written by kpbench --local.\ncluster\n    name = \"kpbench\"\n"
             "    heartbeat = 1000\n    max-frame = 1048576\n    deadline = 3000\n"
-            "    log-retention-days = 3653\n%s%snode\n",
+            "    log-retention-days = 3653\n%s%s",
             self->options.insecure ? "    insecure = true\n" : "",
             self->options.two_sites ? "    log-durability = \"two-sites\"\n" : "");
+    if (self->options.segment_mib)
+        fprintf(f, "    log-segment-mib = %u\n", self->options.segment_mib);
+    fprintf(f, "node\n");
     for (size_t i = 0; i < self->node_count; i++) {
         s_node_t *n = &self->nodes[i];
         fprintf(f, "    %s\n        role = \"%s\"\n        site = \"%s\"\n        data = \"%s\"\n",

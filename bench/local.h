@@ -37,6 +37,7 @@ typedef struct {
     bool insecure;            //  insecure = true: plain text, no CURVE (its cost, measured)
     bool independent;         //  no raft between the nodes: each a cluster of one
     int wan_delay_ms;         //  < 0: members linked directly; else through the relay
+    unsigned segment_mib;     //  the log's log-segment-mib; 0: the node's default
     bool verbose;
 } kp_local_options_t;
 
