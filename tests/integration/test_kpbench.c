@@ -106,8 +106,11 @@ static void test_local_run(void **state)
     char args[1024], json[256], svg[256];
     snprintf(json, sizeof json, "%s/result.json", dir);
     snprintf(svg, sizeof svg, "%s/result.svg", dir);
+    //  --log-segment-mib goes into the local cluster file (a line the node
+    //  refused would fail the run).
     snprintf(args, sizeof args,
              "--local --persons 1000 --duration 2 --warmup 0.5 --clients 2 --inflight 4 "
+             "--log-segment-mib 2 "
              "--timeout 5 --drain 3 -q --json %s --svg %s",
              json, svg);
     assert_int_equal(s_run(args), 0);
