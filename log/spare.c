@@ -325,46 +325,36 @@ void kp_spare_counts(const kp_spare_stats_t *stats, kp_spare_counts_t *out)
     out->removed = atomic_load(&s->removed);
 }
 
+//  Each state's name and, but for NO_ROOM (which gives the numbers), why.
+static const struct {
+    const char *name, *why;
+} s_states[] = {
+    {"none", "not asked for yet: one is asked for when the segment being written is half full"},
+    {"making", "being written, for the next segment"},
+    {"ready", "ready: the next segment is made from it"},
+    {"no-room", NULL},
+    {"removed", "removed: the log found its disk full and took the space back"},
+    {"failed", "could not be written (the node's log says why); the log makes its segments itself"},
+    {"off", "no spare writer (it could not start); the log makes its segments itself"},
+};
+
+#define S_STATES (sizeof s_states / sizeof s_states[0])
+
 const char *kp_spare_state_name(kp_spare_state_t state)
 {
-    static const char *names[] = {"none", "making", "ready", "no-room", "removed", "failed", "off"};
-    return (size_t)state < sizeof names / sizeof names[0] ? names[state] : "unknown";
+    return (size_t)state < S_STATES ? s_states[state].name : "unknown";
 }
 
 void kp_spare_state_why(const kp_spare_counts_t *counts, char *text, size_t size)
 {
-    switch (counts->state) {
-    case KP_SPARE_STATE_NONE:
-        snprintf(text, size,
-                 "not asked for yet: one is asked for when the segment being written "
-                 "is half full");
-        break;
-    case KP_SPARE_STATE_MAKING:
-        snprintf(text, size, "being written, for the next segment");
-        break;
-    case KP_SPARE_STATE_READY:
-        snprintf(text, size, "ready: the next segment is made from it");
-        break;
-    case KP_SPARE_STATE_NO_ROOM:
+    if (counts->state == KP_SPARE_STATE_NO_ROOM)
         snprintf(text, size,
                  "not made: the disk has %llu MiB free, under the %llu MiB the spare needs (three "
                  "segments and %llu MiB); the log makes its segments itself",
                  (unsigned long long)(counts->room_free >> 20),
                  (unsigned long long)(counts->room_needed >> 20),
                  (unsigned long long)(KP_SPARE_MARGIN >> 20));
-        break;
-    case KP_SPARE_STATE_REMOVED:
-        snprintf(text, size, "removed: the log found its disk full and took the space back");
-        break;
-    case KP_SPARE_STATE_FAILED:
-        snprintf(text, size,
-                 "could not be written (the node's log says why); the log makes its "
-                 "segments itself");
-        break;
-    default:
-        snprintf(text, size,
-                 "no spare writer (it could not start); the log makes its segments "
-                 "itself");
-        break;
-    }
+    else
+        snprintf(text, size, "%s",
+                 (size_t)counts->state < S_STATES ? s_states[counts->state].why : "unknown");
 }

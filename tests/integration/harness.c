@@ -767,6 +767,20 @@ bool harness_start_served(harness_t *self, size_t index, char *log, size_t logle
     return harness_wait_workers(self, index, 1);
 }
 
+json_t *harness_kpctl_log(const char *dir, const char *args, int *status)
+{
+    const char *kpctl = getenv("KPCTL");
+    assert(kpctl && "KPCTL must name the kpctl program");
+    char command[2048];
+    snprintf(command, sizeof command, "\"%s\" log %s --log \"%s\" --json", kpctl, args, dir);
+    FILE *out = popen(command, "r");
+    assert(out);
+    json_t *doc = json_loadf(out, JSON_REJECT_DUPLICATES, NULL);
+    int rc = pclose(out);
+    *status = WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+    return doc;
+}
+
 bool harness_answered_by(const char *log, const char *id)
 {
     FILE *f = fopen(log, "r");

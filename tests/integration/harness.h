@@ -18,6 +18,7 @@
 #define KP_HARNESS_H_INCLUDED
 
 #include <czmq.h>
+#include <jansson.h>
 #include <stdbool.h>
 #include <sys/types.h>
 
@@ -190,6 +191,11 @@ pid_t harness_provider(harness_t *self, size_t index, const char *log);
 //  writing to log (its path, made here: DIR/provider-NAME.log, loglen
 //  bytes of room); false if the provider does not register.
 bool harness_start_served(harness_t *self, size_t index, char *log, size_t loglen);
+
+//  Runs `kpctl log ARGS --log DIR --json` (the kpctl of $KPCTL): its
+//  JSON answer (decref it), or NULL when it printed none; its exit status
+//  in *status.
+json_t *harness_kpctl_log(const char *dir, const char *args, int *status);
 
 //  True if the provider log (harness_provider) has a line for request id.
 bool harness_answered_by(const char *log, const char *id);

@@ -16,6 +16,7 @@
 #include <cmocka.h>
 #include <jansson.h>
 
+#include "harness.h"
 #include "privlog.h"
 #include "tmpdir.h"
 
@@ -55,16 +56,9 @@ static uint64_t s_append(kp_privlog_t *log, const char *id, Kp__LogKind kind, Kp
 //  and its exit status.
 static json_t *s_kpctl(const char *dir, const char *args, int *status)
 {
-    char command[1024];
-    snprintf(command, sizeof command, "\"%s\" log %s --log %s --json", getenv("KPCTL"), args, dir);
-    FILE *out = popen(command, "r");
-    assert_non_null(out);
-    json_error_t jerr;
-    json_t *doc = json_loadf(out, JSON_REJECT_DUPLICATES, &jerr);
-    int rc = pclose(out);
-    *status = WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+    json_t *doc = harness_kpctl_log(dir, args, status);
     if (!doc)
-        fail_msg("kpctl log %s: no JSON (%s)", args, jerr.text);
+        fail_msg("kpctl log %s: no JSON", args);
     return doc;
 }
 
