@@ -306,6 +306,59 @@ static void test_segments_from_spares(void **state)
     harness_destroy(&harness);
 }
 
+//  Too little free disk for a spare (the room rule: three segments and
+//  64 MiB), as the test hook KP_TEST_SPARE_FREE makes the actor believe:
+//  the status says no-room with the bytes free and needed, /metrics too,
+//  and the next segment is made without a spare, counted.
+static void test_no_room(void **state)
+{
+    (void)state;
+#ifdef KP_TEST_HOOKS
+    harness_t *harness = harness_new_insecure(1, 1000, 3000, 1 << 20);
+    harness_cluster_line(harness, "log-segment-mib = 1");
+    setenv("KP_TEST_SPARE_FREE", "1048576", 1); //  the node inherits it
+    char served[512];
+    assert_true(harness_start_served(harness, 0, served, sizeof served));
+    unsetenv("KP_TEST_SPARE_FREE");
+    zsock_t *client = harness_client(harness, 0);
+    harness_ids_t ids = {0};
+    int next = 0;
+    int64_t deadline = harness_now_ms() + S_CEILING_MS;
+    json_t *spare = s_spare(harness);
+    //  Until the first segment has rolled: its spare was asked for at half.
+    while (s_uint(spare, "segments_without_spare") < 2) {
+        if (harness_now_ms() > deadline)
+            fail_msg("%d calls did not roll the first segment in %d ms", next, S_CEILING_MS);
+        json_decref(spare);
+        s_round(client, &ids, &next);
+        spare = s_spare_settled(harness);
+    }
+    char *text = json_dumps(spare, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    printf("# log.spare: %s\n", text);
+    free(text);
+    assert_string_equal(json_string_value(json_object_get(spare, "state")), "no-room");
+    assert_int_equal(s_uint(spare, "room_free_bytes"), 1048576);
+    assert_int_equal(s_uint(spare, "room_needed_bytes"), (3u << 20) + (64u << 20));
+    assert_non_null(strstr(json_string_value(json_object_get(spare, "why")), "not made"));
+    assert_int_equal(s_uint(spare, "segments_from_spare"), 0);
+    assert_int_equal(s_uint(spare, "written"), 0);
+    json_decref(spare);
+    int64_t published = harness_now_ms() + S_CEILING_MS;
+    //  One snapshot of /metrics may come between the state and the roll.
+    while (harness_metric(harness, 0, "kp_log_spare_state{state=\"no-room\"}") != 1 ||
+           harness_metric(harness, 0, "kp_log_segments_without_spare_total") < 2) {
+        if (harness_now_ms() > published)
+            fail_msg("/metrics never showed the state no-room and 2 segments without a spare");
+        usleep(20000);
+    }
+    zsock_destroy(&client);
+    harness_ids_free(&ids);
+    harness_destroy(&harness);
+#else
+    skip(); //  the log has no test hooks in this build
+#endif
+}
+
 int main(int argc, char **argv)
 {
     int rc = harness_main(argc, argv);
@@ -313,6 +366,7 @@ int main(int argc, char **argv)
         return rc;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_segments_from_spares),
+        cmocka_unit_test(test_no_room),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
