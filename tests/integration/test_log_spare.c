@@ -29,6 +29,7 @@
 #include <dirent.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 #include <jansson.h>
@@ -359,6 +360,76 @@ static void test_no_room(void **state)
 #endif
 }
 
+//  The disk fills (the test hook KP_TEST_WRITE_FAIL: while its file
+//  exists the log's writes fail as on a full disk) with a spare ready:
+//  the writer removes the spare, and the status and /metrics say so;
+//  when space returns the node answers again.
+static void test_removed_for_disk(void **state)
+{
+    (void)state;
+#ifdef KP_TEST_HOOKS
+    harness_t *harness = harness_new_insecure(1, 1000, 3000, 1 << 20);
+    harness_cluster_line(harness, "log-segment-mib = 1");
+    char full[400], served[512];
+    snprintf(full, sizeof full, "%s/disk-full", harness->dir);
+    setenv("KP_TEST_WRITE_FAIL", full, 1); //  the node inherits it
+    assert_true(harness_start_served(harness, 0, served, sizeof served));
+    unsetenv("KP_TEST_WRITE_FAIL");
+    zsock_t *client = harness_client(harness, 0);
+    harness_ids_t ids = {0};
+    int next = 0;
+    int64_t deadline = harness_now_ms() + S_CEILING_MS;
+    json_t *spare = s_spare(harness);
+    while (strcmp(json_string_value(json_object_get(spare, "state")), "ready")) {
+        if (harness_now_ms() > deadline)
+            fail_msg("%d calls made no spare in %d ms", next, S_CEILING_MS);
+        json_decref(spare);
+        s_round(client, &ids, &next);
+        spare = s_spare_settled(harness);
+    }
+    json_decref(spare);
+    FILE *flag = fopen(full, "w"); //  the disk is full
+    assert_non_null(flag);
+    fclose(flag);
+    //  A call whose record cannot be written (or the outcomes before it).
+    Kp__Request request = harness_a1_request("full-1");
+    Kp__Response *response = harness_call(client, &request, 5000);
+    assert_non_null(response);
+    kp__response__free_unpacked(response, NULL);
+    assert_true(harness_wait_status(harness, 0, "log.spare.state", "\"removed\"", 5000));
+    spare = s_spare(harness);
+    char *text = json_dumps(spare, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    printf("# log.spare: %s\n", text);
+    free(text);
+    assert_int_equal(s_uint(spare, "removed_for_disk"), 1);
+    assert_non_null(strstr(json_string_value(json_object_get(spare, "why")), "disk full"));
+    json_decref(spare);
+    char dir[400], path[500];
+    snprintf(dir, sizeof dir, "%s/node-1/log", harness->dir);
+    snprintf(path, sizeof path, "%s/spare-segment", dir);
+    assert_int_equal(access(path, F_OK), -1);
+    int64_t published = harness_now_ms() + S_CEILING_MS;
+    while (harness_metric(harness, 0, "kp_log_spares_removed_total") != 1 ||
+           harness_metric(harness, 0, "kp_log_spare_state{state=\"removed\"}") != 1) {
+        if (harness_now_ms() > published)
+            fail_msg("/metrics never showed the spare removed");
+        usleep(20000);
+    }
+    unlink(full); //  space again
+    assert_true(harness_wait_count(harness, 0, "log_ok", 1, 5000));
+    request = harness_a1_request("full-2");
+    response = harness_call(client, &request, 5000);
+    assert_non_null(response);
+    assert_int_equal(response->status, KP__STATUS__OK);
+    kp__response__free_unpacked(response, NULL);
+    zsock_destroy(&client);
+    harness_ids_free(&ids);
+    harness_destroy(&harness);
+#else
+    skip(); //  the log has no test hooks in this build
+#endif
+}
+
 int main(int argc, char **argv)
 {
     int rc = harness_main(argc, argv);
@@ -367,6 +438,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_segments_from_spares),
         cmocka_unit_test(test_no_room),
+        cmocka_unit_test(test_removed_for_disk),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
