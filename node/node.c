@@ -2586,6 +2586,16 @@ static void s_check_peers(kp_node_t *self)
 
 typedef void(s_handler_fn)(kp_node_t *self, s_input_t *input);
 
+//  What the turn sends leaves in bursts that double: after the first
+//  message handled, the second, the fourth, and so on (the sendq sends
+//  itself when full). Sending all at the turn's end kept the workers, and
+//  the other core, idle while the loop routed the rest of a batch; one
+//  burst per message woke the I/O thread per message at saturation.
+static bool s_burst_due(int handled)
+{
+    return (handled & (handled - 1)) == 0;
+}
+
 static void s_drain(kp_node_t *self, zsock_t *sock, int socket, s_handler_fn *handler)
 {
     s_input_t input;
@@ -2596,6 +2606,8 @@ static void s_drain(kp_node_t *self, zsock_t *sock, int socket, s_handler_fn *ha
             s_refuse_key(self, socket, &input, zclock_usecs());
         zmq_msg_close(&input.body);
         kp_outbox_release_durable(self->outbox);
+        if (s_burst_due(i + 1))
+            kp_sendq_flush(self->sendq);
     }
     kp_sendq_flush(self->sendq);
 }
