@@ -3,8 +3,10 @@
     Sending each message as it is made wakes the ZeroMQ I/O thread once
     per message, and the peer too: at saturation the node spent more CPU
     on those wake-ups than on routing. The loop queues what it sends while
-    it drains a socket and sends it all at once when the socket is empty,
-    so that one wake-up carries a burst (figures: README, "Benchmarks").
+    it drains a socket and sends it in bursts that double (after the 1st,
+    2nd, 4th... message, and when the socket is empty), so that one
+    wake-up carries a burst and the first ones leave at once (figures:
+    README, "Benchmarks").
 
     A queued message costs what zmq_send costs (one zmq_msg and a copy);
     a message that cannot leave (peer gone, queue full) is dropped as a
