@@ -199,13 +199,31 @@ static uint64_t s_largest_segment(const char *dir)
     return largest;
 }
 
+//  A one-node cluster whose log has 1 MiB segments, not started yet.
+static harness_t *s_harness_1mib(void)
+{
+    harness_t *harness = harness_new_insecure(1, 1000, 3000, 1 << 20);
+    harness_cluster_line(harness, "log-segment-mib = 1");
+    return harness;
+}
+
+//  Starts the node, with the test hook var = value in its environment
+//  (var NULL: none): the node inherits it, the test keeps none.
+static void s_start(harness_t *harness, const char *var, const char *value)
+{
+    char served[512];
+    if (var)
+        setenv(var, value, 1);
+    assert_true(harness_start_served(harness, 0, served, sizeof served));
+    if (var)
+        unsetenv(var);
+}
+
 static void test_segments_from_spares(void **state)
 {
     (void)state;
-    harness_t *harness = harness_new_insecure(1, 1000, 3000, 1 << 20);
-    harness_cluster_line(harness, "log-segment-mib = 1");
-    char served[512];
-    assert_true(harness_start_served(harness, 0, served, sizeof served));
+    harness_t *harness = s_harness_1mib();
+    s_start(harness, NULL, NULL);
     zsock_t *client = harness_client(harness, 0);
     harness_ids_t ids = {0};
     int next = 0;
@@ -315,12 +333,8 @@ static void test_no_room(void **state)
 {
     (void)state;
 #ifdef KP_TEST_HOOKS
-    harness_t *harness = harness_new_insecure(1, 1000, 3000, 1 << 20);
-    harness_cluster_line(harness, "log-segment-mib = 1");
-    setenv("KP_TEST_SPARE_FREE", "1048576", 1); //  the node inherits it
-    char served[512];
-    assert_true(harness_start_served(harness, 0, served, sizeof served));
-    unsetenv("KP_TEST_SPARE_FREE");
+    harness_t *harness = s_harness_1mib();
+    s_start(harness, "KP_TEST_SPARE_FREE", "1048576");
     zsock_t *client = harness_client(harness, 0);
     harness_ids_t ids = {0};
     int next = 0;
@@ -368,13 +382,10 @@ static void test_removed_for_disk(void **state)
 {
     (void)state;
 #ifdef KP_TEST_HOOKS
-    harness_t *harness = harness_new_insecure(1, 1000, 3000, 1 << 20);
-    harness_cluster_line(harness, "log-segment-mib = 1");
-    char full[400], served[512];
+    harness_t *harness = s_harness_1mib();
+    char full[400];
     snprintf(full, sizeof full, "%s/disk-full", harness->dir);
-    setenv("KP_TEST_WRITE_FAIL", full, 1); //  the node inherits it
-    assert_true(harness_start_served(harness, 0, served, sizeof served));
-    unsetenv("KP_TEST_WRITE_FAIL");
+    s_start(harness, "KP_TEST_WRITE_FAIL", full);
     zsock_t *client = harness_client(harness, 0);
     harness_ids_t ids = {0};
     int next = 0;
