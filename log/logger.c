@@ -481,16 +481,16 @@ kp_logger_t *kp_logger_new(const char *dir, const kp_privlog_options_t *options,
     args->spare = kp_spare_new(dir, size, &self->spare_stats);
     args->spare_stats = &self->spare_stats;
     args->spare_at = size / 2;
-    if (!args->spare) //  nobody else writes the state
-        atomic_store(&self->spare_stats.state, KP_SPARE_STATE_OFF);
     if (args->spare)
         zsys_info("privacy log %s: each next segment is written ahead as %s (removed first "
                   "when the disk is full)",
                   dir, KP_SPARE_READY);
-    else
+    else {
+        atomic_store(&self->spare_stats.state, KP_SPARE_STATE_OFF); //  nobody else writes it
         zsys_warning("privacy log %s: cannot start the spare segment's writer; segments are "
                      "made as they are needed",
                      dir);
+    }
     //  No high-water mark on either end: kp_logger_log must never block.
     char endpoint[64];
     snprintf(endpoint, sizeof endpoint, "inproc://kp-logger-%p", (void *)self);

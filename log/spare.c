@@ -38,6 +38,15 @@ static uint64_t s_free(const kp_spare_t *self)
     return statvfs(self->dir, &st) ? 0 : (uint64_t)st.f_bavail * st.f_frsize;
 }
 
+//  True if path is a regular file of the segment's size: a spare the
+//  writer can take. One of another size was made for another
+//  log-segment-mib and is of no use.
+static bool s_fits(const kp_spare_t *self, const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode) && (uint64_t)st.st_size == self->size;
+}
+
 //  The actor's state: what it was told.
 typedef struct {
     const kp_spare_t *spare;
@@ -172,18 +181,15 @@ static void s_want(s_actor_t *a)
     uint64_t heard = a->heard; //  what this turn answers
     char ready[PRIVLOG_PATH];
     privlog_path(ready, self->dir, KP_SPARE_READY);
-    struct stat st;
-    if (stat(ready, &st) == 0) {
-        if (S_ISREG(st.st_mode) && (uint64_t)st.st_size == self->size) {
-            atomic_store(&self->stats->answered, heard);
-            return;
-        }
-        unlink(ready); //  made for another segment size: of no use
+    if (s_fits(self, ready)) {
+        atomic_store(&self->stats->answered, heard);
+        return;
     }
-    uint64_t free = s_free(self);
-    if (free < 3 * self->size + KP_SPARE_MARGIN) {
+    unlink(ready); //  if any: made for another segment size
+    uint64_t free = s_free(self), need = 3 * self->size + KP_SPARE_MARGIN;
+    if (free < need) {
         atomic_store(&self->stats->room_free, free);
-        atomic_store(&self->stats->room_needed, 3 * self->size + KP_SPARE_MARGIN);
+        atomic_store(&self->stats->room_needed, need);
         atomic_store(&self->stats->state, KP_SPARE_STATE_NO_ROOM);
         atomic_store(&self->stats->answered, heard);
         if (!a->said)
@@ -229,9 +235,8 @@ static void s_start_state(kp_spare_t *self)
     privlog_path(path, self->dir, KP_SPARE_PARTIAL);
     unlink(path);
     privlog_path(path, self->dir, KP_SPARE_READY);
-    struct stat st;
-    bool ready = stat(path, &st) == 0 && S_ISREG(st.st_mode) && (uint64_t)st.st_size == self->size;
-    atomic_store(&self->stats->state, ready ? KP_SPARE_STATE_READY : KP_SPARE_STATE_NONE);
+    atomic_store(&self->stats->state,
+                 s_fits(self, path) ? KP_SPARE_STATE_READY : KP_SPARE_STATE_NONE);
 }
 
 kp_spare_t *kp_spare_new(const char *dir, uint64_t size, kp_spare_stats_t *stats)
@@ -300,8 +305,7 @@ void kp_spare_count_segment(kp_spare_stats_t *stats, bool taken)
         return;
     if (taken) {
         atomic_fetch_add(&stats->taken, 1);
-        int expected = KP_SPARE_STATE_READY;
-        atomic_compare_exchange_strong(&stats->state, &expected, KP_SPARE_STATE_NONE);
+        s_state_swap(stats, KP_SPARE_STATE_READY, KP_SPARE_STATE_NONE);
     } else
         atomic_fetch_add(&stats->made, 1);
 }
