@@ -255,6 +255,10 @@ kp_spare_t *kp_spare_new(const char *dir, uint64_t size, kp_spare_stats_t *stats
     const char *test_free = getenv("KP_TEST_SPARE_FREE");
     if (test_free)
         self->test_free = strtoll(test_free, NULL, 10);
+    if (getenv("KP_TEST_SPARE_OFF")) {
+        free(self);
+        return NULL;
+    }
 #endif
     self->actor = zactor_new(s_actor, self);
     if (!self->actor) {

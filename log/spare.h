@@ -98,7 +98,7 @@ typedef struct {
 //  removes a partial spare left by a crash and waits to be asked. NULL if
 //  it cannot start (the log works without a spare). Test builds: the
 //  environment's KP_TEST_SPARE_FREE (bytes) stands for the disk's free
-//  space.
+//  space, and KP_TEST_SPARE_OFF makes the start fail.
 //  The actor publishes its state in stats (NULL: in its own, unseen).
 kp_spare_t *kp_spare_new(const char *dir, uint64_t size, kp_spare_stats_t *stats);
 

@@ -1715,6 +1715,81 @@ static void test_spare_logger(void **state)
     assert_int_equal(v.records, n);
 }
 
+//  A spare that cannot be written leaves the state FAILED, with no file
+//  behind; the next ask, once the cause is gone, makes it.
+static void test_spare_failed(void **state)
+{
+    fixture_t *f = *state;
+    char part[600], why[300];
+    assert_int_equal(mkdir(f->log, 0700), 0);
+    snprintf(part, sizeof part, "%s/%s", f->log, KP_SPARE_PARTIAL);
+    assert_int_equal(mkdir(part, 0700), 0); //  in the way of the partial file
+    kp_spare_stats_t stats;
+    memset(&stats, 0, sizeof stats);
+    assert_int_equal(s_make_spare_counted(f->log, 64 * 1024, -1, &stats), 0);
+    kp_spare_counts_t counts = s_spare_counts(&stats);
+    assert_int_equal(counts.state, KP_SPARE_STATE_FAILED);
+    assert_int_equal(counts.written, 0);
+    assert_string_equal(kp_spare_state_name(counts.state), "failed");
+    kp_spare_state_why(&counts, why, sizeof why);
+    assert_non_null(strstr(why, "could not be written"));
+    assert_int_equal(rmdir(part), 0);
+    assert_true(s_make_spare_counted(f->log, 64 * 1024, -1, &stats) != 0);
+    counts = s_spare_counts(&stats);
+    assert_int_equal(counts.state, KP_SPARE_STATE_READY);
+    assert_int_equal(counts.written, 1);
+}
+
+//  A logger whose spare writer cannot start says OFF, asks for nothing,
+//  and makes its segments itself.
+static void test_spare_off(void **state)
+{
+#ifdef KP_TEST_HOOKS
+    fixture_t *f = *state;
+    kp_privlog_options_t opt;
+    s_options(&opt, f);
+    opt.segment_max = 64 * 1024;
+    opt.index = false;
+    char error[256], why[300];
+    setenv("KP_TEST_SPARE_OFF", "1", 1);
+    kp_logger_t *logger = kp_logger_new(f->log, &opt, NULL, error, sizeof error);
+    unsetenv("KP_TEST_SPARE_OFF");
+    assert_non_null(logger);
+    zpoller_t *poller = zpoller_new(kp_logger_sock(logger), NULL);
+    unsigned n = 0;
+    while (s_segment_count(f->log) < 3) { //  about 300 records a segment
+        Kp__LogRecord r;
+        Kp__LogPart part, *parts[1];
+        char id[32];
+        s_record(&r, &part, parts, n, s_now_us(), id);
+        assert_int_equal(kp_logger_log(logger, &r), ++n);
+        assert_int_equal(kp_logger_flush(logger), 0);
+        while (kp_logger_durable(logger) < n) {
+            zpoller_wait(poller, 100);
+            assert_int_equal(kp_logger_recv(logger), 0);
+        }
+        assert_true(n < 100000);
+    }
+    zpoller_destroy(&poller);
+    kp_spare_counts_t counts;
+    kp_logger_spare(logger, &counts);
+    assert_int_equal(counts.state, KP_SPARE_STATE_OFF);
+    assert_int_equal(counts.asked, 0);
+    assert_int_equal(counts.taken, 0);
+    assert_int_equal(counts.made, 3);
+    kp_spare_state_why(&counts, why, sizeof why);
+    assert_non_null(strstr(why, "could not start"));
+    kp_logger_destroy(&logger);
+    kp_privlog_verify_t v;
+    assert_int_equal(
+        kp_privlog_verify(f->log, INT32_MIN, INT32_MAX, f->pub, &v, error, sizeof error), 0);
+    assert_int_equal(v.records, n);
+#else
+    (void)state;
+    skip();
+#endif
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1749,6 +1824,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_spare_stale_and_room, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_spare_disk_full, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_spare_logger, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_spare_failed, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_spare_off, s_setup, s_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
