@@ -8,7 +8,10 @@
 #     the logged p99.9 against its own p99;
 #   - --service-time 1ms at 32 in flight: logged p99 against unlogged p99;
 #   - logbench --sync-floor before and after, on the folder the local
-#     clusters use, so that the reader sees the disk the figures came from.
+#     clusters use, so that the reader sees the disk the figures came from;
+#   - then the log's group commits at 32 in flight, from its own trace:
+#     how long a sync takes while the node is busy, and how many of the
+#     calls in flight each group carries.
 #
 #   Each line is one `kpbench --local --compare --log-compare` (printed
 #   first, to be rerun alone): the logged node, the unlogged node and the
@@ -71,6 +74,45 @@ EOF
     done
 done
 sync_floor
+
+#   The group commits under the issue's load, from the log's own trace
+#   (KP_TEST_SYNC_TRACE, test-hook builds: the default): how long a sync
+#   takes while the node is busy, against the floor above, and how many
+#   of the calls in flight each group carries.
+groups() {
+    local trace="$out/sync-trace"
+    local args=(--local --clients 1 --inflight 32 --mix single=100 --duration 5 --warmup 1 --drain 1)
+    echo "\$ KP_TEST_SYNC_TRACE=F $kpbench ${args[*]} --quiet   (load average $(load))"
+    rm -f "$trace"
+    if ! KP_TEST_SYNC_TRACE="$trace" "$kpbench" "${args[@]}" --quiet >"$out/g.txt" 2>&1; then
+        tail -5 "$out/g.txt"
+        echo "kpbench failed (above)"
+        return
+    fi
+    if [ ! -s "$trace" ]; then
+        echo "  no trace: a build without test hooks (meson -Dtest_hooks=false)"
+        return
+    fi
+    grep -o '= [0-9.]* requests/s' "$out/g.txt" | head -1 | sed 's/^= /  logged node: /'
+    /usr/bin/python3 - "$trace" <<'EOF2'
+import sys
+rows = [tuple(map(int, l.split())) for l in open(sys.argv[1]) if len(l.split()) == 3]
+rows = rows[len(rows) // 5:]  # past the warm-up
+if len(rows) < 10:
+    sys.exit("  too few groups in the trace")
+q = lambda xs, p: sorted(xs)[min(len(xs) - 1, int(p * len(xs)))]
+sync = [e - s for s, e, _ in rows]
+gap = [rows[i + 1][0] - rows[i][1] for i in range(len(rows) - 1)]
+recs = [rows[i + 1][2] - rows[i][2] for i in range(len(rows) - 1)]
+secs = (rows[-1][1] - rows[0][0]) / 1e6
+print("  %.0f group commits/s; a group's pwrite + fdatasync p50 %d us, p90 %d us; the log idle "
+      "between groups p50 %d us; records a group p50 %d, p90 %d (64: every call in flight, "
+      "a decision and an outcome each)"
+      % (len(rows) / secs, q(sync, .5), q(sync, .9), q(gap, .5), q(recs, .5), q(recs, .9)))
+EOF2
+}
+groups
+
 echo "# medians over the runs (load average now: $(load))"
 /usr/bin/python3 - "$out/rows" <<'EOF'
 import json, os, statistics, sys
