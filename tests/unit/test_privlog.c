@@ -1671,6 +1671,22 @@ static void test_spare_disk_full(void **state)
 #endif
 }
 
+//  Logs record n through the logger and waits until it is durable; n + 1.
+static unsigned s_log_durable(kp_logger_t *logger, zpoller_t *poller, unsigned n)
+{
+    Kp__LogRecord r;
+    Kp__LogPart part, *parts[1];
+    char id[32];
+    s_record(&r, &part, parts, n, s_now_us(), id);
+    assert_int_equal(kp_logger_log(logger, &r), ++n);
+    assert_int_equal(kp_logger_flush(logger), 0);
+    while (kp_logger_durable(logger) < n) {
+        zpoller_wait(poller, 100);
+        assert_int_equal(kp_logger_recv(logger), 0);
+    }
+    return n;
+}
+
 //  The node's logger asks for a spare once its segment is half full, and
 //  the log rolls on through the spares it gets.
 static void test_spare_logger(void **state)
@@ -1689,16 +1705,7 @@ static void test_spare_logger(void **state)
     //  Records until a spare is there (bounded: a minute).
     for (int64_t until = zclock_mono() + 60000;
          access(ready, F_OK) && zclock_mono() < until && n < 100000;) {
-        Kp__LogRecord r;
-        Kp__LogPart part, *parts[1];
-        char id[32];
-        s_record(&r, &part, parts, n, s_now_us(), id);
-        assert_int_equal(kp_logger_log(logger, &r), ++n);
-        assert_int_equal(kp_logger_flush(logger), 0);
-        while (kp_logger_durable(logger) < n) {
-            zpoller_wait(poller, 100);
-            assert_int_equal(kp_logger_recv(logger), 0);
-        }
+        n = s_log_durable(logger, poller, n);
     }
     zpoller_destroy(&poller);
     assert_int_equal(access(ready, F_OK), 0);
@@ -1758,16 +1765,7 @@ static void test_spare_off(void **state)
     zpoller_t *poller = zpoller_new(kp_logger_sock(logger), NULL);
     unsigned n = 0;
     while (s_segment_count(f->log) < 3) { //  about 300 records a segment
-        Kp__LogRecord r;
-        Kp__LogPart part, *parts[1];
-        char id[32];
-        s_record(&r, &part, parts, n, s_now_us(), id);
-        assert_int_equal(kp_logger_log(logger, &r), ++n);
-        assert_int_equal(kp_logger_flush(logger), 0);
-        while (kp_logger_durable(logger) < n) {
-            zpoller_wait(poller, 100);
-            assert_int_equal(kp_logger_recv(logger), 0);
-        }
+        n = s_log_durable(logger, poller, n);
         assert_true(n < 100000);
     }
     zpoller_destroy(&poller);
