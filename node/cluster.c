@@ -76,6 +76,10 @@ typedef struct {
     int64_t told[KP_CONFIG_MAX_NODES];
     //  Leader asked to remove itself: the transfer before it is under way.
     bool removing_self;
+    //  ... or waiting, until remove_until (0: not), for a voter to answer
+    //  it: raft forgets who answered at every election timeout.
+    int64_t remove_until;
+    uint64_t remove_token;
     kp_forward_t *forward; //  proposals this follower sent to the leader
 } s_actor_t;
 
@@ -633,18 +637,40 @@ static void s_witness_steps_aside(s_actor_t *self)
 
 //  The leader asked to remove itself hands leadership over first: the
 //  cluster never waits an election timeout without a leader, and the new
-//  leader removes it (s_transferred answers NOT_LEADER naming it).
+//  leader removes it (s_transferred answers NOT_LEADER naming it). It
+//  waits up to two election timeouts for a voter to answer it: raft
+//  forgets who answered at each, and a request just after finds none.
 static void s_remove_self(s_actor_t *self, uint64_t token)
 {
-    if (self->transferring) {
+    if (self->transferring || self->remove_until) {
         s_send_result(self, token, KP_CLUSTER_FAILED, 0, "a transfer is under way already");
         return;
     }
+    self->remove_token = token;
+    self->remove_until = zclock_mono() + 2 * (int64_t)self->args->config.election_timeout_ms;
+}
+
+//  Each turn: a removal of this leader that waits hands leadership over
+//  once a voter answered, or gives up.
+static void s_remove_self_due(s_actor_t *self)
+{
+    if (!self->remove_until)
+        return;
+    uint64_t token = self->remove_token;
+    if (raft_state(&self->raft) != RAFT_LEADER) {
+        self->remove_until = 0;
+        s_not_here(self, token); //  kpctl asks the new leader
+        return;
+    }
     raft_id to = s_live_voter(self);
+    if (!to && zclock_mono() < self->remove_until)
+        return;
+    self->remove_until = 0;
     if (!to) {
         s_send_result(self, token, KP_CLUSTER_FAILED, 0,
-                      "this node leads and no other voter answered it lately: it cannot hand "
-                      "leadership over before its removal; nothing changed");
+                      "this node leads and no other voter answered it for two election "
+                      "timeouts: it cannot hand leadership over before its removal; nothing "
+                      "changed");
         return;
     }
     memset(&self->transfer, 0, sizeof self->transfer);
@@ -1088,6 +1114,7 @@ static void s_loop(s_actor_t *self)
         if (!self->closing) {
             s_snapshot_rule(self, self->raft.last_applied);
             s_witness_steps_aside(self);
+            s_remove_self_due(self);
             s_push_status(self);
         }
     }
