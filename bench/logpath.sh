@@ -40,6 +40,17 @@ sync_floor() {
     rm -rf "$dir"
 }
 
+#   bench OUT ARGS...: kpbench with ARGS, its output in OUT; when it fails,
+#   shows OUT's tail and returns 1.
+bench() {
+    local to=$1
+    shift
+    "$kpbench" "$@" >"$to" 2>&1 && return 0
+    tail -5 "$to"
+    echo "kpbench failed (above)"
+    return 1
+}
+
 loads=("--clients 1 --inflight 1" "--clients 1 --inflight 32" "--clients 4 --inflight 64"
        "--clients 1 --inflight 32 --service-time 1ms")
 sync_floor
@@ -48,11 +59,7 @@ for r in $(seq 1 "$repeat"); do
         # shellcheck disable=SC2206
         args=(--local --compare --log-compare --duration 5 --warmup 1 --drain 2 ${loads[$i]})
         echo "\$ $kpbench ${args[*]} --quiet   (run $r, load average $(load))"
-        if ! "$kpbench" "${args[@]}" --quiet --json "$out/r.json" >"$out/r.txt" 2>&1; then
-            tail -5 "$out/r.txt"
-            echo "kpbench failed (above)"
-            continue
-        fi
+        bench "$out/r.txt" "${args[@]}" --quiet --json "$out/r.json" || continue
         /usr/bin/python3 - "$i" "$out/r.json" "$out/rows" <<'EOF'
 import json, sys
 load, path, rows = int(sys.argv[1]), sys.argv[2], sys.argv[3]
@@ -84,11 +91,7 @@ groups() {
     local args=(--local --clients 1 --inflight 32 --mix single=100 --duration 5 --warmup 1 --drain 1)
     echo "\$ KP_TEST_SYNC_TRACE=F $kpbench ${args[*]} --quiet   (load average $(load))"
     rm -f "$trace"
-    if ! KP_TEST_SYNC_TRACE="$trace" "$kpbench" "${args[@]}" --quiet >"$out/g.txt" 2>&1; then
-        tail -5 "$out/g.txt"
-        echo "kpbench failed (above)"
-        return
-    fi
+    KP_TEST_SYNC_TRACE="$trace" bench "$out/g.txt" "${args[@]}" --quiet || return
     if [ ! -s "$trace" ]; then
         echo "  no trace: a build without test hooks (meson -Dtest_hooks=false)"
         return
